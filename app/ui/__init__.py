@@ -1,0 +1,1 @@
+"""The Qt shell: widgets and windows. Calls into ``app.core`` for all logic that is not UI."""

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Forecode's two set-up commands: ``run`` and ``test``.
+
+    python3 packaging/bootstrap.py run [FOLDER]    # make .venv, install, open the editor
+    python3 packaging/bootstrap.py test [PYTEST-ARGS...]
+
+Only the standard library is used here: this runs on a machine that has nothing but Python 3.11+.
+The virtual environment lives in ``.venv`` at the repository root. An install is recorded in a
+stamp file keyed by ``pyproject.toml`` and the interpreter, so a second run skips pip entirely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv"
+MIN_PYTHON = (3, 11)
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def say(msg: str) -> None:
+    print(f"forecode: {msg}", flush=True)
+
+
+def install_key(extras: str) -> str:
+    h = hashlib.sha256()
+    h.update((ROOT / "pyproject.toml").read_bytes())
+    h.update(Path(__file__).read_bytes())
+    h.update(extras.encode())
+    h.update(sys.version.encode())
+    return h.hexdigest()
+
+
+def ensure_env(extras: str) -> Path:
+    """Create ``.venv`` and install the project (with ``extras``) unless already done."""
+    py = venv_python()
+    if not py.exists():
+        say(f"creating the virtual environment in {VENV}")
+        venv.EnvBuilder(with_pip=True, clear=VENV.exists()).create(VENV)
+    stamp = VENV / f".forecode-installed-{extras or 'base'}"
+    key = install_key(extras)
+    if stamp.exists() and stamp.read_text().strip() == key:
+        return py
+    target = f".[{extras}]" if extras else "."
+    say(f"installing Forecode and its dependencies ({target}); the first time takes a few minutes")
+    cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", target]
+    if subprocess.call(cmd, cwd=ROOT) != 0:
+        say("pip failed; see the messages above. Nothing was changed outside .venv.")
+        sys.exit(1)
+    stamp.write_text(key + "\n")
+    return py
+
+
+def cmd_run(args: list[str]) -> int:
+    py = ensure_env("")
+    return subprocess.call([str(py), "-m", "app", *args], cwd=os.getcwd())
+
+
+def cmd_test(args: list[str]) -> int:
+    py = ensure_env("dev")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONDONTWRITEBYTECODE="1")
+    steps: list[tuple[str, list[str]]] = [
+        ("ruff", [str(py), "-m", "ruff", "check", "."]),
+        ("mypy", [str(py), "-m", "mypy", "app/core"]),
+        ("pytest", [str(py), "-m", "pytest", *args]),
+    ]
+    for name, cmd in steps:
+        say(f"{name}: {' '.join(cmd[1:])}")
+        code = subprocess.call(cmd, cwd=ROOT, env=env)
+        if code != 0:
+            say(f"{name} failed (exit {code})")
+            return code
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < MIN_PYTHON:
+        say(f"Python {'.'.join(map(str, MIN_PYTHON))}+ is needed; this is {sys.version.split()[0]}")
+        return 2
+    commands = {"run": cmd_run, "test": cmd_test}
+    if not argv or argv[0] not in commands:
+        say(f"usage: {Path(__file__).name} {{{'|'.join(commands)}}} [ARGS...]")
+        return 2
+    return commands[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
