@@ -1,0 +1,219 @@
+"""Hot exit: backups of unsaved buffers, restored after a crash or kill.
+
+Each workspace has its own folder (``BackupStore.for_workspace``); each buffer is one JSON file in
+it, named by a hash of the buffer's key so any path gives a safe file name, and written with
+``atomic_write`` so a kill mid-write leaves the previous complete backup. ``load_all`` never
+raises: a file that cannot be read back is reported and moved to ``corrupt/``, never deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.core.atomic import TEMP_SUFFIX, atomic_write
+from app.core.settings import data_dir
+
+__all__ = ["FORMAT_VERSION", "Backup", "BackupStore"]
+
+FORMAT_NAME = "forecode-backup"
+FORMAT_VERSION = 1
+CORRUPT_DIR = "corrupt"
+_EOLS = ("\n", "\r\n", "\r")
+# atomic_write's temporary files older than this are leftovers of a killed write.
+_STALE_TEMP_SECONDS = 600.0
+
+
+@dataclass(frozen=True)
+class Backup:
+    key: str  # stable buffer id: key_for_path(path) for a file, "untitled-N" for an untitled one
+    path: str | None  # absolute path of the file, None for untitled
+    text: str
+    encoding: str  # codec name as used by the editor (opaque here)
+    eol: str  # "\n" | "\r\n" | "\r"
+    disk_mtime_ns: int | None  # the file's mtime when it was loaded/saved
+    disk_size: int | None
+    saved_at: float  # time.time() of the backup
+
+
+class _Corrupt(Exception):
+    pass
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _encode(backup: Backup) -> bytes:
+    doc = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "key": backup.key,
+        "path": backup.path,
+        "encoding": backup.encoding,
+        "eol": backup.eol,
+        "disk_mtime_ns": backup.disk_mtime_ns,
+        "disk_size": backup.disk_size,
+        "saved_at": backup.saved_at,
+        "text": backup.text,  # last, so the header is readable with `head`
+    }
+    # surrogatepass: paths from os.fsdecode may hold lone surrogates; they round-trip.
+    return json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def _decode(data: bytes) -> Backup:
+    try:
+        doc = json.loads(data.decode("utf-8", "surrogatepass"))
+    except UnicodeDecodeError as e:
+        raise _Corrupt(f"not UTF-8 at byte {e.start}") from None
+    except json.JSONDecodeError as e:
+        raise _Corrupt(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise _Corrupt("invalid JSON (nested too deeply)") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise _Corrupt("not a Forecode backup")
+    if doc.get("version") != FORMAT_VERSION:
+        raise _Corrupt(f"unknown version {doc.get('version')!r} (expected {FORMAT_VERSION})")
+    d: dict[str, Any] = doc
+
+    def need(name: str, ok: bool) -> None:
+        if not ok:
+            raise _Corrupt(f"bad or missing field {name!r}")
+
+    need("key", isinstance(d.get("key"), str) and bool(d["key"]))
+    need("path", d.get("path", 0) is None or isinstance(d.get("path"), str))
+    need("text", isinstance(d.get("text"), str))
+    need("encoding", isinstance(d.get("encoding"), str))
+    need("eol", d.get("eol") in _EOLS)
+    need("disk_mtime_ns", d.get("disk_mtime_ns", 0.5) is None or _is_int(d.get("disk_mtime_ns")))
+    need("disk_size", d.get("disk_size", 0.5) is None or _is_int(d.get("disk_size")))
+    saved_at = d.get("saved_at")
+    need("saved_at", isinstance(saved_at, int | float) and not isinstance(saved_at, bool))
+    return Backup(
+        key=d["key"],
+        path=d["path"],
+        text=d["text"],
+        encoding=d["encoding"],
+        eol=d["eol"],
+        disk_mtime_ns=d["disk_mtime_ns"],
+        disk_size=d["disk_size"],
+        saved_at=float(d["saved_at"]),
+    )
+
+
+class BackupStore:
+    """The backups of one workspace, one JSON file per buffer key under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @classmethod
+    def for_workspace(
+        cls, workspace: str | os.PathLike[str], base: Path | None = None
+    ) -> BackupStore:
+        """The store for ``workspace``: ``base/<first 16 hex of sha256(resolved path)>``, with
+        ``base`` defaulting to ``data_dir()/"backups"``."""
+        if base is None:
+            base = data_dir() / "backups"
+        resolved = os.path.normcase(str(Path(workspace).resolve()))
+        return cls(Path(base) / _hash(resolved)[:16])
+
+    @staticmethod
+    def key_for_path(path: str | os.PathLike[str]) -> str:
+        """The key of a file's buffer: ``"file:"`` + its absolute, case-normalised path."""
+        return "file:" + os.path.normcase(os.path.abspath(os.fspath(path)))
+
+    def file_for_key(self, key: str) -> Path:
+        """Where the backup for ``key`` is stored (a hash, so any key is a safe file name)."""
+        return self.root / (_hash(key) + ".json")
+
+    def write(self, backup: Backup) -> None:
+        """Store ``backup`` atomically, replacing the previous one for its key. Raises
+        ``OSError`` if the folder cannot be written."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.file_for_key(backup.key), _encode(backup))
+
+    def remove(self, key: str) -> None:
+        """Drop the backup for ``key`` (after a save or close-without-saving); missing is fine."""
+        with contextlib.suppress(FileNotFoundError):
+            self.file_for_key(key).unlink()
+
+    def load_all(self) -> tuple[list[Backup], list[str]]:
+        """Every readable backup (oldest first) and a problem message for each file that was not.
+
+        Never raises. A corrupt, partial or unknown-version file is moved to ``root/corrupt/``.
+        """
+        backups: list[Backup] = []
+        problems: list[str] = []
+        try:
+            entries = sorted(self.root.iterdir())
+        except FileNotFoundError:
+            return [], []
+        except OSError as e:
+            return [], [f"backup folder {self.root} could not be read ({e.strerror or e})"]
+        now = time.time()
+        for entry in entries:
+            try:
+                if entry.name.endswith(TEMP_SUFFIX):
+                    self._drop_stale_temp(entry, now)
+                    continue
+                if entry.suffix != ".json" or not entry.is_file():
+                    continue
+                try:
+                    data = entry.read_bytes()
+                except OSError as e:
+                    problems.append(f"backup {entry.name} could not be read ({e.strerror or e})")
+                    continue
+                try:
+                    backup = _decode(data)
+                    if self.file_for_key(backup.key).name != entry.name:
+                        raise _Corrupt("its name does not match its key")
+                except _Corrupt as e:
+                    problems.append(f"backup {entry.name} is unusable ({e}); {self._aside(entry)}")
+                    continue
+                backups.append(backup)
+            except Exception as e:  # never let one odd file stop the restore of the others
+                problems.append(f"backup {entry.name} could not be loaded ({type(e).__name__})")
+        backups.sort(key=lambda b: (b.saved_at, b.key))
+        return backups, problems
+
+    def clear(self) -> None:
+        """Remove every backup of this workspace (files in ``corrupt/`` are kept)."""
+        try:
+            entries = list(self.root.iterdir())
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.is_file() and (entry.suffix == ".json" or entry.name.endswith(TEMP_SUFFIX)):
+                with contextlib.suppress(FileNotFoundError):
+                    entry.unlink()
+
+    def _aside(self, entry: Path) -> str:
+        folder = self.root / CORRUPT_DIR
+        try:
+            folder.mkdir(exist_ok=True)
+            dest = folder / entry.name
+            n = 1
+            while dest.exists():
+                dest = folder / f"{entry.stem}.{n}{entry.suffix}"
+                n += 1
+            os.replace(entry, dest)
+        except OSError as e:
+            return f"could not move it aside ({e.strerror or e}); left in place"
+        return f"moved to {dest}"
+
+    @staticmethod
+    def _drop_stale_temp(entry: Path, now: float) -> None:
+        with contextlib.suppress(OSError):
+            if now - entry.stat().st_mtime > _STALE_TEMP_SECONDS:
+                entry.unlink()

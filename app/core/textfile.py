@@ -1,0 +1,226 @@
+"""Decoding and encoding of files for the editor, without ever losing or corrupting text.
+
+The contract: for every *editable* :class:`Decoded` ``d`` made from ``data``,
+``encode_text(d.text, d.encoding) == data`` exactly. Line endings are never normalised (the text
+keeps them as they are, mixed or not) and byte order marks are written back on save.
+
+Files that cannot be decoded losslessly open *read-only*: their ``encoding`` is a label for the
+user (``"binary"``, ``"unknown (invalid UTF-8)"``, ...), ``read_only_reason`` says why in one
+sentence, and :func:`encode_text` refuses the label, so such a file is never rewritten.
+
+How bytes are classified, in order:
+
+* UTF-32 byte order mark (``FF FE 00 00`` / ``00 00 FE FF``) and the rest strictly valid UTF-32:
+  editable, saved as ``"utf-32-le-bom"`` / ``"utf-32-be-bom"``. ``FF FE 00 00`` that is not valid
+  UTF-32 falls through to UTF-16 LE (a UTF-16 file starting with U+0000).
+* UTF-16 byte order mark (``FF FE`` / ``FE FF``): decoded strictly as UTF-16, saved as
+  ``"utf-16-le-bom"`` / ``"utf-16-be-bom"``; not valid UTF-16 (odd length, lone surrogate) means
+  read-only. NUL bytes are normal in UTF-16, so the binary test does not apply.
+* A NUL byte anywhere (git looks at the first 8 KiB only; the editor widget cannot hold a NUL
+  character, so a file with one could not be saved back intact): binary, read-only. The text shown is the bytes
+  decoded as UTF-8 with replacement characters and each NUL shown as U+2400 (␀), so a display
+  that stops at NUL never truncates it.
+* UTF-8 byte order mark (``EF BB BF``): ``"utf-8-sig"``; the text excludes the mark.
+* Otherwise strict UTF-8 (``"utf-8"``); invalid UTF-8 is read-only and the reason names the
+  offset of the first bad byte.
+
+The text keeps any U+0000 characters that are legitimately part of UTF-16/32 text, or that sit in
+UTF-8 text after the first 8 KiB.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "BINARY",
+    "BINARY_SNIFF_BYTES",
+    "EDITABLE_ENCODINGS",
+    "EOL_NAMES",
+    "Decoded",
+    "decode_bytes",
+    "detect_eol",
+    "encode_text",
+    "encoding_label",
+    "read_text_file",
+]
+
+EOL_NAMES: Final[dict[str, str]] = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}
+
+BINARY: Final = "binary"
+"""The ``encoding`` label of a file detected as binary."""
+
+BINARY_SNIFF_BYTES: Final = 8192
+"""A NUL byte within this many leading bytes marks a (non-UTF-16/32) file as binary."""
+
+_NUL_SHOWN_AS: Final = "\u2400"
+_READ_ONLY_TAIL: Final = "opened read-only so it is never rewritten."
+
+# encoding name -> (byte order mark, Python codec for the text after it, status bar label)
+_CODECS: Final[dict[str, tuple[bytes, str, str]]] = {
+    "utf-8": (b"", "utf-8", "UTF-8"),
+    "utf-8-sig": (codecs.BOM_UTF8, "utf-8", "UTF-8 with BOM"),
+    "utf-16-le-bom": (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
+    "utf-16-be-bom": (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"),
+    "utf-32-le-bom": (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
+    "utf-32-be-bom": (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
+}
+
+EDITABLE_ENCODINGS: Final[frozenset[str]] = frozenset(_CODECS)
+"""Every value :func:`encode_text` accepts."""
+
+# Checked in this order: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOM_ORDER: Final = (
+    "utf-32-le-bom",
+    "utf-32-be-bom",
+    "utf-8-sig",
+    "utf-16-le-bom",
+    "utf-16-be-bom",
+)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A file's content as the editor shows it, and how to write it back.
+
+    ``text`` keeps the file's line endings exactly (never normalised). ``encoding`` is one of
+    :data:`EDITABLE_ENCODINGS` for an editable file; for a read-only file it is the label shown
+    to the user (e.g. ``"binary"``) and ``read_only_reason`` is one sentence saying why.
+    ``eol`` is the dominant line ending (the default when there is none) and ``mixed_eol`` is
+    True when more than one kind occurs.
+    """
+
+    text: str
+    encoding: str
+    eol: str
+    mixed_eol: bool
+    read_only_reason: str | None = None
+
+    @property
+    def read_only(self) -> bool:
+        """True when the file must not be saved (binary or not decodable losslessly)."""
+        return self.read_only_reason is not None
+
+    @property
+    def binary(self) -> bool:
+        """True when the file was detected as binary (a NUL byte in its first 8 KiB)."""
+        return self.encoding == BINARY
+
+
+def _check_eol(eol: str) -> None:
+    if eol not in EOL_NAMES:
+        raise ValueError(f"Not a line ending: {eol!r} (expected '\\n', '\\r\\n' or '\\r').")
+
+
+def detect_eol(text: str, default: str = "\n") -> tuple[str, bool]:
+    """Return ``(dominant line ending, mixed)`` for ``text``.
+
+    The dominant ending is the most frequent of LF, CRLF and lone CR. On a tie ``default`` wins
+    if it is among the tied kinds, otherwise LF, then CRLF, then CR. Text without any line
+    ending gives ``(default, False)``.
+    """
+    _check_eol(default)
+    crlf = text.count("\r\n")
+    counts = {"\n": text.count("\n") - crlf, "\r\n": crlf, "\r": text.count("\r") - crlf}
+    present = [eol for eol, n in counts.items() if n]
+    if not present:
+        return default, False
+    best = max(counts.values())
+    tied = [eol for eol in present if counts[eol] == best]
+    dominant = default if default in tied else tied[0]
+    return dominant, len(present) > 1
+
+
+def _read_only(text: str, label: str, reason: str, default_eol: str) -> Decoded:
+    eol, mixed = detect_eol(text, default_eol)
+    return Decoded(text, label, eol, mixed, reason)
+
+
+def _decode_binary(data: bytes, default_eol: str) -> Decoded:
+    text = data.decode("utf-8", errors="replace").replace("\x00", _NUL_SHOWN_AS)
+    return _read_only(text, BINARY, f"Binary file: {_READ_ONLY_TAIL}", default_eol)
+
+
+def _decode_with(data: bytes, encoding: str, default_eol: str) -> Decoded:
+    """Decode ``data`` (which starts with ``encoding``'s byte order mark, if any) strictly;
+    invalid data gives a read-only result that names the first bad byte."""
+    bom, codec, label = _CODECS[encoding]
+    body = data[len(bom) :]
+    try:
+        text = body.decode(codec)
+    except UnicodeDecodeError as exc:
+        # "UTF-8 with BOM" reads oddly in "not valid ..."; name the encoding itself.
+        name = label.removesuffix(" with BOM")
+        mark = f"has a {name} byte order mark but " if bom else ""
+        reason = (
+            f"This file {mark}is not valid {name} (first bad byte at offset "
+            f"{len(bom) + exc.start}): {_READ_ONLY_TAIL}"
+        )
+        shown = body.decode(codec, errors="replace")
+        return _read_only(shown, f"unknown (invalid {name})", reason, default_eol)
+    eol, mixed = detect_eol(text, default_eol)
+    return Decoded(text, encoding, eol, mixed, None)
+
+
+def decode_bytes(data: bytes, default_eol: str = "\n") -> Decoded:
+    """Decode a file's bytes for the editor (see the module docstring for the rules)."""
+    _check_eol(default_eol)
+    for encoding in _BOM_ORDER:
+        if not data.startswith(_CODECS[encoding][0]):
+            continue
+        if encoding == "utf-8-sig" and b"\x00" in data:
+            return _decode_binary(data, default_eol)
+        decoded = _decode_with(data, encoding, default_eol)
+        if encoding == "utf-32-le-bom" and decoded.read_only:
+            continue  # FF FE 00 00 may equally be UTF-16 LE text that starts with U+0000
+        if not decoded.read_only and "\x00" in decoded.text:
+            return _read_only(
+                decoded.text.replace("\x00", _NUL_SHOWN_AS), BINARY,
+                "This file contains NUL characters, which the editor cannot hold: opened "
+                "read-only so it is never rewritten.", default_eol)
+        return decoded
+    if b"\x00" in data:
+        return _decode_binary(data, default_eol)
+    return _decode_with(data, "utf-8", default_eol)
+
+
+def encode_text(text: str, encoding: str) -> bytes:
+    """Encode ``text`` for saving with ``encoding`` (a :class:`Decoded` ``encoding``).
+
+    Raises ``ValueError`` for read-only labels, unknown encodings and text the encoding cannot
+    represent (e.g. a lone surrogate).
+    """
+    entry = _CODECS.get(encoding)
+    if entry is None:
+        if encoding == BINARY or encoding.startswith("unknown"):
+            raise ValueError(
+                f"Cannot save as {encoding!r}: the file was opened read-only so it is never "
+                "rewritten."
+            )
+        known = ", ".join(sorted(_CODECS))
+        raise ValueError(f"Unknown encoding {encoding!r} (expected one of: {known}).")
+    bom, codec, label = entry
+    try:
+        return bom + text.encode(codec)
+    except UnicodeEncodeError as exc:
+        char = ord(text[exc.start])
+        raise ValueError(
+            f"Cannot save as {label}: character U+{char:04X} at position {exc.start} "
+            "cannot be encoded."
+        ) from exc
+
+
+def read_text_file(path: str | os.PathLike[str], default_eol: str = "\n") -> tuple[Decoded, bytes]:
+    """Read and decode the file at ``path``; also return its raw bytes (for change detection)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return decode_bytes(data, default_eol), data
+
+
+def encoding_label(encoding: str) -> str:
+    """The status bar text for ``encoding``; a read-only label is returned unchanged."""
+    entry = _CODECS.get(encoding)
+    return entry[2] if entry is not None else encoding
