@@ -17,9 +17,9 @@ How bytes are classified, in order:
   ``"utf-16-le-bom"`` / ``"utf-16-be-bom"``; not valid UTF-16 (odd length, lone surrogate) means
   read-only. NUL bytes are normal in UTF-16, so the binary test does not apply.
 * A NUL byte anywhere (git looks at the first 8 KiB only; the editor widget cannot hold a NUL
-  character, so a file with one could not be saved back intact): binary, read-only. The text shown is the bytes
-  decoded as UTF-8 with replacement characters and each NUL shown as U+2400 (␀), so a display
-  that stops at NUL never truncates it.
+  character, so a file with one could not be saved back intact): binary, read-only. The text
+  shown is the bytes decoded as UTF-8 with replacement characters and each NUL shown as
+  U+2400 (␀), so a display that stops at NUL never truncates it.
 * UTF-8 byte order mark (``EF BB BF``): ``"utf-8-sig"``; the text excludes the mark.
 * Otherwise strict UTF-8 (``"utf-8"``); invalid UTF-8 is read-only and the reason names the
   offset of the first bad byte.

@@ -22,7 +22,7 @@ STYLE_DEFAULT = 32
 
 _NAME_HINTS = (
     ("DEFNAME", "function"), ("CLASSNAME", "type"), ("GLOBALCLASS", "type"),
-    ("WORD2", "type"), ("DECORATOR", "preprocessor"), ("ATTRIBUTE", "property"),
+    ("WORD2", "type"), ("DECORATOR", "preprocessor"), ("SCE_P_ATTRIBUTE", "property"),
     ("LIFETIME", "type"), ("MACRO", "preprocessor"), ("ESCAPE", "escape"),
 )
 _TAG_ORDER = (

@@ -1,0 +1,59 @@
+"""``forecode [FOLDER]``: open the editor on a folder (default: the current directory)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+__all__ = ["display_problem", "main"]
+
+
+def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> str | None:
+    """One clear line when there is no screen to open a window on, else None."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    return ("forecode: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+            "On a headless machine run it under a virtual display: "
+            "xvfb-run -a python3 packaging/bootstrap.py run [FOLDER]")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="forecode", description=__doc__)
+    parser.add_argument("folder", nargs="?", default=".", help="folder to open (default: .)")
+    parser.add_argument("files", nargs="*", help="files to open in tabs")
+    args = parser.parse_args(argv)
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        if folder.is_file():
+            args.files.insert(0, str(folder))
+            folder = folder.parent
+        else:
+            print(f"forecode: {folder} is not a folder", file=sys.stderr)
+            return 2
+    problem = display_problem(os.environ, sys.platform)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+
+    from PySide6.QtWidgets import QApplication
+
+    from .ui.main_window import MainWindow
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Forecode")
+    app.setOrganizationName("Forecode")
+    window = MainWindow()
+    window.open_folder(folder)
+    for file in args.files:
+        window.open_file(file)
+    window.show()
+    print(f"forecode: editing {folder.resolve()}", flush=True)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,596 @@
+"""The main window: explorer, tabs of documents, find bar, pickers and the status bar.
+
+Every command is one row in ``_command_table`` (id, title, shortcut, handler): the menu-less
+window binds the shortcuts from it and the command palette lists it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.fuzzy import rank_paths
+from app.core.hotexit import BackupStore
+from app.core.settings import (
+    Settings,
+    default_settings_text,
+    load_settings,
+    settings_path,
+)
+from app.core.textfile import EOL_NAMES, encoding_label
+from app.core.workspace import IgnoreRules, scan_files
+
+from .document import Document
+from .file_tree import FileTree
+from .find_bar import FindBar
+from .picker import Picker, PickerItem
+from .tasks import BackgroundTask
+from .theme import apply_app_palette, theme_named
+
+__all__ = ["Command", "MainWindow"]
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    title: str
+    shortcut: str
+    handler: Callable[[], object]
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings_file: Path | None = None) -> None:
+        super().__init__()
+        self.settings_file = settings_file or settings_path()
+        self.settings, self.settings_problems = load_settings(self.settings_file)
+        self.root: Path | None = None
+        self.rules: IgnoreRules | None = None
+        self.backups: BackupStore | None = None
+        self.files: list[str] = []
+        self.files_complete = False
+        self._untitled_counter = 0
+        self._backup_executor = ThreadPoolExecutor(max_workers=1,
+                                                   thread_name_prefix="forecode-backup")
+        self._scan = BackgroundTask(self)
+        self._scan.done.connect(self._on_scan_done)
+        self._scan.failed.connect(lambda m: self.show_message(f"File scan failed: {m}"))
+
+        self.setWindowTitle("Forecode")
+        self.resize(1200, 780)
+        self.tree = FileTree()
+        self.tree.fileActivated.connect(self.open_file)
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._on_current_changed)
+        self.find_bar = FindBar(self)
+        self.find_bar.hide()
+        editor_area = QWidget()
+        column = QVBoxLayout(editor_area)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.tabs, 1)
+        column.addWidget(self.find_bar)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(editor_area)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([260, 940])
+        self.setCentralWidget(self.splitter)
+        self.picker = Picker(self)
+
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.fileChanged.connect(self._on_file_changed)
+
+        self._build_status_bar()
+        self.commands = self._command_table()
+        for command in self.commands:
+            action = QAction(command.title, self)
+            if command.shortcut:
+                action.setShortcuts([QKeySequence(s) for s in command.shortcut.split(" or ")])
+                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(command.handler)
+            self.addAction(action)
+        self.apply_settings(self.settings)
+        if self.settings_problems:
+            self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.applicationStateChanged.connect(self._on_app_state)
+
+    # ----- commands ------------------------------------------------------------------------
+    def _command_table(self) -> list[Command]:
+        ed = self.current_editor_call
+        return [
+            Command("file.new", "File: New Untitled File", "Ctrl+N", self.new_untitled),
+            Command("file.open", "File: Open File...", "Ctrl+O", self.open_file_dialog),
+            Command("file.openFolder", "File: Open Folder...", "Ctrl+K, Ctrl+O",
+                    self.open_folder_dialog),
+            Command("file.save", "File: Save", "Ctrl+S", self.save_current),
+            Command("file.saveAs", "File: Save As...", "Ctrl+Shift+S", self.save_current_as),
+            Command("file.saveAll", "File: Save All", "Ctrl+K, S", self.save_all),
+            Command("file.close", "View: Close Editor", "Ctrl+W or Ctrl+F4",
+                    lambda: self.close_tab(self.tabs.currentIndex())),
+            Command("file.revert", "File: Revert File", "", self.revert_current),
+            Command("view.nextTab", "View: Next Editor", "Ctrl+Tab or Ctrl+PgDown",
+                    lambda: self._cycle_tab(1)),
+            Command("view.prevTab", "View: Previous Editor", "Ctrl+Shift+Tab or Ctrl+PgUp",
+                    lambda: self._cycle_tab(-1)),
+            Command("view.quickOpen", "Go to File...", "Ctrl+P", self.quick_open),
+            Command("view.palette", "Show All Commands", "Ctrl+Shift+P or F1",
+                    self.command_palette),
+            Command("view.gotoLine", "Go to Line...", "Ctrl+G", self.go_to_line),
+            Command("view.toggleSidebar", "View: Toggle Explorer", "Ctrl+B",
+                    lambda: self.tree.setVisible(not self.tree.isVisible())),
+            Command("view.explorer", "View: Show Explorer", "Ctrl+Shift+E", self._focus_tree),
+            Command("view.toggleTheme", "Preferences: Toggle Dark/Light Theme", "",
+                    self.toggle_theme),
+            Command("view.zoomIn", "View: Zoom In", "Ctrl+= or Ctrl++", lambda: self.zoom(1)),
+            Command("view.zoomOut", "View: Zoom Out", "Ctrl+-", lambda: self.zoom(-1)),
+            Command("view.zoomReset", "View: Reset Zoom", "Ctrl+0", lambda: self.zoom(0)),
+            Command("prefs.settings", "Preferences: Open Settings (JSON)", "Ctrl+,",
+                    self.open_settings),
+            Command("edit.find", "Find", "Ctrl+F", self._open_find),
+            Command("edit.replace", "Replace", "Ctrl+H", self._open_replace),
+            Command("edit.findNext", "Find Next", "F3", lambda: self.find_bar.find_next()),
+            Command("edit.findPrev", "Find Previous", "Shift+F3",
+                    lambda: self.find_bar.find_previous()),
+            Command("edit.comment", "Toggle Line Comment", "Ctrl+/",
+                    ed(lambda e: e.toggle_comment())),
+            Command("edit.addNext", "Add Selection to Next Find Match", "Ctrl+D",
+                    ed(lambda e: e.add_next_occurrence())),
+            Command("edit.selectAll", "Select All Occurrences of Find Match", "Ctrl+Shift+L",
+                    ed(lambda e: e.select_all_occurrences())),
+            Command("edit.undo", "Undo", "", ed(lambda e: e.undo())),
+            Command("edit.redo", "Redo", "Ctrl+Y", ed(lambda e: e.redo())),
+            Command("edit.deleteLine", "Delete Line", "", ed(lambda e: e.lineDelete())),
+            Command("edit.moveUp", "Move Line Up", "", ed(lambda e: e.moveSelectedLinesUp())),
+            Command("edit.moveDown", "Move Line Down", "",
+                    ed(lambda e: e.moveSelectedLinesDown())),
+        ]
+
+    def current_editor_call(self, fn: Callable[..., object]) -> Callable[[], None]:
+        def run() -> None:
+            doc = self.current_document()
+            if doc is not None:
+                fn(doc.editor)
+        return run
+
+    # ----- workspace -----------------------------------------------------------------------
+    def open_folder(self, folder: str | os.PathLike[str]) -> None:
+        root = Path(folder).resolve()
+        self.root = root
+        self.rules = IgnoreRules(root, self.settings.files_exclude)
+        self.tree.set_root(root, self.rules)
+        self.setWindowTitle(f"{root.name} — Forecode")
+        self.backups = BackupStore.for_workspace(root)
+        for index in range(self.tabs.count()):
+            doc = self.document_at(index)
+            doc._backups = self.backups
+        self.rescan_files()
+        self._restore_backups()
+
+    def rescan_files(self) -> None:
+        if self.root is None or self.rules is None:
+            return
+        root, rules = self.root, self.rules
+        self.files_complete = False
+
+        def scan(cancel: threading.Event) -> list[str]:
+            return list(scan_files(root, rules, should_stop=cancel.is_set))
+
+        self._scan.start(scan)
+
+    def _on_scan_done(self, files: object) -> None:
+        assert isinstance(files, list)
+        self.files = files
+        self.files_complete = True
+
+    def _restore_backups(self) -> None:
+        assert self.backups is not None
+        backups, problems = self.backups.load_all()
+        for problem in problems:
+            self.show_message(f"Hot exit: {problem}", 10000)
+        for backup in backups:
+            if backup.path is not None:
+                doc = self.open_file(backup.path) if os.path.exists(backup.path) else None
+                if doc is None:
+                    doc = self._add_untitled_document()
+                    doc.path = Path(backup.path)
+                    doc.banner.show_message(
+                        f"{backup.path} no longer exists; your unsaved text was restored.",
+                        "warning")
+            else:
+                doc = self._add_untitled_document()
+            doc.restore_backup(backup)
+            if backup.path is None or doc.path is None or doc.backup_key != backup.key:
+                self._backup_executor.submit(self.backups.remove, backup.key)
+            doc.backup_now()
+
+    # ----- documents -----------------------------------------------------------------------
+    def document_at(self, index: int) -> Document:
+        widget = self.tabs.widget(index)
+        assert isinstance(widget, Document)
+        return widget
+
+    def documents(self) -> list[Document]:
+        return [self.document_at(i) for i in range(self.tabs.count())]
+
+    def current_document(self) -> Document | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, Document) else None
+
+    def open_file(self, path: str | os.PathLike[str]) -> Document | None:
+        target = Path(path).resolve()
+        for index, doc in enumerate(self.documents()):
+            if doc.path == target:
+                self.tabs.setCurrentIndex(index)
+                doc.editor.focus()
+                return doc
+        try:
+            doc = Document.open(target, self.settings, self.backups, self._backup_executor)
+        except OSError as exc:
+            self.show_message(f"Cannot open {target}: {exc.strerror or exc}", 10000)
+            return None
+        self._add_document(doc)
+        self.watcher.addPath(str(target))
+        return doc
+
+    def _add_untitled_document(self) -> Document:
+        self._untitled_counter += 1
+        doc = Document.untitled(self._untitled_counter, self.settings, self.backups,
+                                self._backup_executor)
+        self._add_document(doc)
+        return doc
+
+    def new_untitled(self) -> Document:
+        return self._add_untitled_document()
+
+    def _add_document(self, doc: Document) -> None:
+        doc.editor.apply_theme(theme_named(self.settings.theme))
+        doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
+        doc.saved.connect(self._on_saved)
+        doc.editor.caretMoved.connect(lambda _l, _c: self._update_status())
+        index = self.tabs.addTab(doc, doc.title)
+        self._refresh_tab(doc)
+        self.tabs.setCurrentIndex(index)
+        doc.editor.focus()
+
+    def _refresh_tab(self, doc: Document) -> None:
+        index = self.tabs.indexOf(doc)
+        if index < 0:
+            return
+        self.tabs.setTabText(index, ("● " if doc.is_dirty() else "") + doc.title)
+        self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
+        if doc is self.current_document():
+            self._update_status()
+
+    def close_tab(self, index: int) -> bool:
+        """Close a tab; a modified one asks Save / Don't Save / Cancel. True when closed."""
+        if index < 0 or index >= self.tabs.count():
+            return False
+        doc = self.document_at(index)
+        if doc.is_dirty():
+            answer = self.ask_save(doc)
+            if answer == "cancel":
+                return False
+            if answer == "save" and not self._save(doc):
+                return False
+        doc.discard_backup()
+        if doc.path is not None:
+            self.watcher.removePath(str(doc.path))
+        self.tabs.removeTab(index)
+        doc.deleteLater()
+        return True
+
+    def ask_save(self, doc: Document) -> str:
+        """"save", "discard" or "cancel" for closing a modified document."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(f"Do you want to save the changes you made to {doc.title}?")
+        box.setInformativeText("Your changes will be lost if you don't save them.")
+        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Don't Save", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        return "save" if clicked is save else "discard" if clicked is discard else "cancel"
+
+    def _cycle_tab(self, step: int) -> None:
+        if self.tabs.count():
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    # ----- saving --------------------------------------------------------------------------
+    def _save(self, doc: Document) -> bool:
+        if doc.path is None:
+            return self._save_as(doc)
+        return doc.save()
+
+    def _save_as(self, doc: Document) -> bool:
+        start = str(doc.path or (self.root or Path.home()) / doc.title)
+        path, _ = QFileDialog.getSaveFileName(self, "Save As", start)
+        if not path:
+            return False
+        ok = doc.save_as(path)
+        if ok:
+            self.watcher.addPath(path)
+        return ok
+
+    def save_current(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self._save(doc)
+
+    def save_current_as(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self._save_as(doc)
+
+    def save_all(self) -> None:
+        for doc in self.documents():
+            if doc.is_dirty() and doc.path is not None:
+                doc.save()
+
+    def revert_current(self) -> None:
+        doc = self.current_document()
+        if doc is not None and doc.path is not None:
+            doc.reload_from_disk()
+
+    def _on_saved(self, path: str) -> None:
+        self.watcher.addPath(path)  # an atomic rename replaces the watched inode
+        saved = Path(path)
+        if saved == self.settings_file.resolve():
+            self.reload_settings()
+        if saved.name == ".gitignore" and self.rules is not None and self.root is not None:
+            self.rules = IgnoreRules(self.root, self.settings.files_exclude)
+            self.tree.set_rules(self.rules)
+            self.rescan_files()
+
+    # ----- changes on disk -------------------------------------------------------------------
+    def _on_file_changed(self, path: str) -> None:
+        # Editors and our own saves replace files by rename; watch the new file again.
+        QTimer.singleShot(50, lambda: self._recheck(path))
+
+    def _recheck(self, path: str) -> None:
+        if os.path.exists(path) and path not in self.watcher.files():
+            self.watcher.addPath(path)
+        target = Path(path)
+        for doc in self.documents():
+            if doc.path == target:
+                outcome = doc.check_disk()
+                if outcome == "reloaded":
+                    self.show_message(f"{doc.title} changed on disk and was reloaded.")
+
+    def _on_app_state(self, state: Qt.ApplicationState) -> None:
+        if state == Qt.ApplicationState.ApplicationActive:
+            for doc in self.documents():
+                doc.check_disk()
+
+    # ----- settings and themes ---------------------------------------------------------------
+    def open_settings(self) -> None:
+        path = self.settings_file
+        if not path.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(default_settings_text(), encoding="utf-8")
+            except OSError as exc:
+                self.show_message(f"Cannot create {path}: {exc}", 10000)
+                return
+        doc = self.open_file(path)
+        if doc is not None and self.settings_problems:
+            doc.banner.show_message("\n".join(self.settings_problems), "warning")
+
+    def reload_settings(self) -> None:
+        self.settings, self.settings_problems = load_settings(self.settings_file)
+        self.apply_settings(self.settings)
+        for doc in self.documents():
+            if doc.path == self.settings_file.resolve():
+                if self.settings_problems:
+                    doc.banner.show_message("\n".join(self.settings_problems), "warning")
+                else:
+                    doc.banner.clear()
+        if self.settings_problems:
+            self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
+        else:
+            self.show_message("Settings applied.")
+
+    def apply_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        theme = theme_named(settings.theme)
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_app_palette(app, theme)
+        for doc in self.documents():
+            doc.apply_settings(settings)
+            doc.editor.apply_theme(theme)
+        if self.root is not None and self.rules is not None:
+            rules = IgnoreRules(self.root, settings.files_exclude)
+            self.rules = rules
+            self.tree.set_rules(rules)
+
+    def toggle_theme(self) -> None:
+        from dataclasses import replace
+
+        new = "light" if self.settings.theme == "dark" else "dark"
+        self.apply_settings(replace(self.settings, theme=new))
+
+    def zoom(self, step: int) -> None:
+        from dataclasses import replace
+
+        size = self.settings.font_size + step if step else load_settings(
+            self.settings_file)[0].font_size
+        self.apply_settings(replace(self.settings, font_size=max(6, min(72, size))))
+
+    # ----- pickers -----------------------------------------------------------------------
+    def quick_open(self) -> None:
+        if self.root is None:
+            self.show_message("Open a folder first (File: Open Folder...).")
+            return
+        if self.files_complete:
+            self.rescan_files()  # refresh in the background; the current list serves now
+
+        def provider(query: str) -> list[PickerItem]:
+            out = []
+            for match in rank_paths(query, self.files, limit=50):
+                name_start = match.path.rfind("/") + 1
+                positions = tuple(p - name_start for p in match.positions if p >= name_start)
+                out.append(PickerItem(match.path[name_start:], match.path[:name_start],
+                                      positions, match.path))
+            return out
+
+        def accept(item: PickerItem | None, _query: str) -> None:
+            if item is not None and self.root is not None:
+                self.open_file(self.root / str(item.data))
+
+        self.picker.open("Search files by name", provider, on_accept=accept)
+
+    def command_palette(self) -> None:
+        titles = [c.title for c in self.commands]
+        by_title = {c.title: c for c in self.commands}
+
+        def provider(query: str) -> list[PickerItem]:
+            return [PickerItem(m.path, by_title[m.path].shortcut, m.positions, by_title[m.path])
+                    for m in rank_paths(query, titles, limit=len(titles))]
+
+        def accept(item: PickerItem | None, _query: str) -> None:
+            if item is not None:
+                command = item.data
+                assert isinstance(command, Command)
+                QTimer.singleShot(0, command.handler)
+
+        self.picker.open("Type a command", provider, on_accept=accept)
+
+    def go_to_line(self) -> None:
+        doc = self.current_document()
+        if doc is None:
+            return
+        editor = doc.editor
+        total = editor.lineCount()
+
+        def parse(query: str) -> tuple[int, int] | None:
+            parts = query.strip().lstrip(":").split(":")
+            try:
+                line = int(parts[0])
+                col = int(parts[1]) if len(parts) > 1 and parts[1] else 1
+            except ValueError:
+                return None
+            return line, col
+
+        def provider(query: str) -> list[PickerItem]:
+            target = parse(query)
+            line, col = editor.caret_line_col()
+            if target is None:
+                return [PickerItem(f"Current line: {line}, character: {col}. "
+                                   f"Type a line number between 1 and {total}.")]
+            return [PickerItem(f"Go to line {target[0]}, character {target[1]}", data=target)]
+
+        def accept(_item: PickerItem | None, query: str) -> None:
+            target = parse(query)
+            if target is not None:
+                editor.go_to_line(*target)
+
+        self.picker.open("Type a line number to go to", provider, on_accept=accept)
+
+    def _open_find(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self.find_bar.set_editor(doc.editor)
+            self.find_bar.open_find()
+
+    def _open_replace(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self.find_bar.set_editor(doc.editor)
+            self.find_bar.open_replace()
+
+    def _focus_tree(self) -> None:
+        self.tree.show()
+        self.tree.setFocus()
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open File", str(self.root or Path.home()))
+        if path:
+            self.open_file(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open Folder", str(self.root or Path.home()))
+        if path:
+            self.open_folder(path)
+
+    # ----- status bar --------------------------------------------------------------------
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.status_position = QLabel()
+        self.status_indent = QLabel()
+        self.status_encoding = QLabel()
+        self.status_eol = QLabel()
+        self.status_language = QLabel()
+        self.status_model = QLabel("○ No model")
+        self.status_model.setToolTip("Local completion model: not configured yet")
+        for label in (self.status_position, self.status_indent, self.status_encoding,
+                      self.status_eol, self.status_language, self.status_model):
+            label.setContentsMargins(6, 0, 6, 0)
+            bar.addPermanentWidget(label)
+
+    def set_model_state(self, text: str, tooltip: str = "") -> None:
+        """The status-bar slot the local engine reports into."""
+        self.status_model.setText(text)
+        self.status_model.setToolTip(tooltip)
+
+    def _on_current_changed(self, _index: int) -> None:
+        doc = self.current_document()
+        if doc is not None and self.find_bar.isVisible():
+            self.find_bar.set_editor(doc.editor)
+        self._update_status()
+
+    def _update_status(self) -> None:
+        doc = self.current_document()
+        labels = (self.status_position, self.status_indent, self.status_encoding,
+                  self.status_eol, self.status_language)
+        if doc is None:
+            for label in labels:
+                label.setText("")
+            return
+        line, col = doc.editor.caret_line_col()
+        selections = doc.editor.selections()
+        extra = f" ({selections} selections)" if selections > 1 else ""
+        self.status_position.setText(f"Ln {line}, Col {col}{extra}")
+        indent = "Spaces" if self.settings.insert_spaces else "Tab Size"
+        self.status_indent.setText(f"{indent}: {self.settings.tab_size}")
+        label = encoding_label(doc.encoding)
+        self.status_encoding.setText(label + (" (read-only)" if doc.read_only_reason else ""))
+        self.status_eol.setText(EOL_NAMES[doc.eol] + (" (mixed)" if doc.mixed_eol else ""))
+        self.status_language.setText(doc.editor.language.name)
+
+    def show_message(self, text: str, timeout_ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    # ----- closing -----------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Hot exit: unsaved buffers are backed up and restored next time; no prompt."""
+        self._scan.cancel()
+        for doc in self.documents():
+            if doc.is_dirty():
+                doc.backup_now(wait=False)
+        self._backup_executor.shutdown(wait=True)
+        super().closeEvent(event)
