@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["display_problem", "main"]
+__all__ = ["display_problem", "main", "missing_x11_libraries"]
 
 
 def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> str | None:
@@ -19,6 +19,33 @@ def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> st
     return ("forecode: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
             "On a headless machine run it under a virtual display: "
             "xvfb-run -a python3 packaging/bootstrap.py run [FOLDER]")
+
+
+# Libraries Qt's X11 plugin loads (Qt aborts with a long message when one is missing), with the
+# Debian/Ubuntu package that provides each.
+_XCB_LIBS = {
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxcb-icccm.so.4": "libxcb-icccm4",
+    "libxcb-keysyms.so.1": "libxcb-keysyms1",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+}
+
+
+def missing_x11_libraries(env: dict[str, str] | os._Environ[str], platform: str) -> list[str]:
+    """Packages to install before Qt can open a window on X11 (empty when all is there)."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM") or not env.get("DISPLAY"):
+        return []
+    if env.get("WAYLAND_DISPLAY"):
+        return []
+    import ctypes
+
+    missing = []
+    for soname, package in _XCB_LIBS.items():
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            missing.append(package)
+    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     problem = display_problem(os.environ, sys.platform)
     if problem:
         print(problem, file=sys.stderr)
+        return 2
+    missing = missing_x11_libraries(os.environ, sys.platform)
+    if missing:
+        print("forecode: Qt needs system libraries that are missing for X11: "
+              f"{' '.join(missing)} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})",
+              file=sys.stderr)
         return 2
 
     from PySide6.QtWidgets import QApplication

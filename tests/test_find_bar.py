@@ -270,3 +270,25 @@ def test_huge_match_counts_are_capped(h: Harness) -> None:
     h.key(Qt.Key.Key_Return, SHIFT)  # wraps to the last match, beyond the cap
     assert h.label() == f"? of {MAX_MATCHES}+"
     assert h.editor.selectionStart() == 3 * (MAX_MATCHES + 49)
+
+
+def test_enter_right_after_an_edit_still_finds_the_new_match(h: Harness) -> None:
+    h.set_text("foo\n")
+    h.bar.open_find()
+    h.type_query("foo")
+    h.editor.appendText(len("bar foo\n"), "bar foo\n")  # recount is still pending
+    h.key(Qt.Key.Key_Return)
+    assert (h.editor.selectionStart(), h.label()) == (8, "2 of 2")
+
+
+def test_large_documents_search_after_a_typing_pause(h: Harness) -> None:
+    filler = "x" * 99 + "\n"
+    h.set_text(filler * 11_000 + "needle\n" + filler + "needle\n")
+    h.bar.open_find()
+    h.type_query("needle")
+    h.qtbot.waitUntil(lambda: h.label() == "1 of 2", timeout=2000)
+    assert h.selected() == "needle"
+    h.bar.query_edit.clear()
+    h.type_query("need")
+    h.key(Qt.Key.Key_Return)  # before the pause: selects the first match, not the second
+    assert (h.label(), h.editor.selectionStart()) == ("1 of 2", 1_100_000)

@@ -235,6 +235,12 @@ class Document(QWidget):
         if wait:
             future.result()
 
+    def detach_backups(self) -> None:
+        """Stop backing up (the window is closing and has flushed the backups)."""
+        self._backup_timer.stop()
+        self._backups = None
+        self._executor = None
+
     def _remove_backup(self) -> None:
         if self._backups is not None and self._executor is not None:
             self._executor.submit(self._backups.remove, self.backup_key)

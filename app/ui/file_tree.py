@@ -73,7 +73,7 @@ class FileTree(QTreeView):
     def set_rules(self, rules: IgnoreRules) -> None:
         if self.proxy is not None:
             self.proxy.rules = rules
-            self.proxy.invalidateFilter()
+            self.proxy.invalidate()
 
     def visible_paths(self) -> list[str]:
         """Relative paths of the rows loaded so far (expanded folders), for tests and status."""

@@ -193,8 +193,8 @@ class FindBar(QWidget):
         self.close_button.clicked.connect(self.close_bar)
         self.replace_button.clicked.connect(self.replace_one)
         self.replace_all_button.clicked.connect(self.replace_all)
-        for w in (self.query_edit, self.replace_edit, self):
-            w.installEventFilter(self)
+        for watched in (self.query_edit, self.replace_edit, self):
+            watched.installEventFilter(self)
         self.hide()
 
     def _tool_button(self, text: str, tip: str, *, checkable: bool = False) -> QToolButton:
@@ -265,7 +265,8 @@ class FindBar(QWidget):
         ed = self._editor
         if ed is None or ed.selectionEmpty():
             return False
-        text = bytes(ed.getSelText()).rstrip(b"\0").decode("utf-8", errors="replace")
+        raw = ed.getSelText().data()
+        text = bytes(raw).rstrip(b"\0").decode("utf-8", errors="replace")
         if not text or "\n" in text or "\r" in text:
             return False
         if self.regex_button.isChecked():
@@ -664,14 +665,15 @@ class FindBar(QWidget):
             if mods == none:
                 return self.find_next
         if mods == alt:
-            toggles = {
+            toggles: dict[int, QToolButton] = {
                 Qt.Key.Key_C: self.case_button,
                 Qt.Key.Key_W: self.word_button,
                 Qt.Key.Key_R: self.regex_button,
             }
-            button = toggles.get(key)
+            button = toggles.get(int(key))
             if button is not None:
-                return button.toggle
+                toggle: Callable[[], object] = button.toggle
+                return toggle
         return None
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

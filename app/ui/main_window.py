@@ -369,7 +369,7 @@ class MainWindow(QMainWindow):
     # ----- changes on disk -------------------------------------------------------------------
     def _on_file_changed(self, path: str) -> None:
         # Editors and our own saves replace files by rename; watch the new file again.
-        QTimer.singleShot(50, lambda: self._recheck(path))
+        QTimer.singleShot(50, self, lambda: self._recheck(path))
 
     def _recheck(self, path: str) -> None:
         if os.path.exists(path) and path not in self.watcher.files():
@@ -476,7 +476,7 @@ class MainWindow(QMainWindow):
             if item is not None:
                 command = item.data
                 assert isinstance(command, Command)
-                QTimer.singleShot(0, command.handler)
+                QTimer.singleShot(0, self, command.handler)
 
         self.picker.open("Type a command", provider, on_accept=accept)
 
@@ -590,7 +590,8 @@ class MainWindow(QMainWindow):
         """Hot exit: unsaved buffers are backed up and restored next time; no prompt."""
         self._scan.cancel()
         for doc in self.documents():
-            if doc.is_dirty():
-                doc.backup_now(wait=False)
+            doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
         self._backup_executor.shutdown(wait=True)
+        for doc in self.documents():
+            doc.detach_backups()  # nothing may touch the backups after this point
         super().closeEvent(event)

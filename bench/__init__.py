@@ -1,0 +1,20 @@
+"""Forecode's benchmarks: ``python -m bench NAME --json PATH``.
+
+``BENCHMARKS`` maps each name to the module that implements it. A benchmark module provides:
+
+- ``DEFAULT_ROUNDS``: how many interleaved rounds ``--rounds`` defaults to;
+- ``add_arguments(parser)``: its own command-line options (may add none);
+- ``run(args) -> dict``: the figures. ``bench.__main__`` puts the common metadata
+  (``bench._common.metadata``) in front of them and writes the JSON.
+
+Modules are imported only when their benchmark runs, so a benchmark's heavy imports (Qt, models,
+gRPC) cost nothing to the others.
+"""
+
+from __future__ import annotations
+
+__all__ = ["BENCHMARKS"]
+
+BENCHMARKS: dict[str, str] = {
+    "editor": "bench.editor",
+}

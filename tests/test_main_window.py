@@ -1,0 +1,181 @@
+"""The main window as a user drives it: explorer, quick open, palette, tabs, settings, status."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "src" / "pkg").mkdir(parents=True)
+    (ws / "build").mkdir()
+    (ws / "node_modules" / "lib").mkdir(parents=True)
+    (ws / ".gitignore").write_text("build/\nnode_modules/\n*.log\n")
+    (ws / "src" / "pkg" / "main_window.py").write_text("class MainWindow:\n    pass\n")
+    (ws / "src" / "pkg" / "util.py").write_text("def helper():\n    return 1\n")
+    (ws / "src" / "app.js").write_text("const x = 1;\n")
+    (ws / "README.md").write_text("# hi\n")
+    (ws / "debug.log").write_text("noise\n")
+    (ws / "build" / "out.py").write_text("generated\n")
+    (ws / "node_modules" / "lib" / "index.js").write_text("module.exports = 1;\n")
+    return ws
+
+
+@pytest.fixture
+def window(qtbot: QtBot, workspace: Path) -> MainWindow:
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.resize(1000, 700)
+    win.show()
+    win.open_folder(workspace)
+    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+    return win
+
+
+def test_quick_open_lists_files_honouring_gitignore_and_opens_one(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    assert sorted(window.files) == [".gitignore", "README.md", "src/app.js",
+                                    "src/pkg/main_window.py", "src/pkg/util.py"]
+    qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
+    assert window.picker.is_open()
+    qtbot.keyClicks(window.picker.query_edit, "mwin")
+    first = window.picker.items()[0]
+    assert first.data == "src/pkg/main_window.py"
+    qtbot.keyClick(window.picker.query_edit, Qt.Key.Key_Return)
+    doc = window.current_document()
+    assert doc is not None and doc.title == "main_window.py"
+    assert doc.editor.language.id == "python"
+    assert window.status_language.text() == "Python"
+
+
+def test_file_tree_hides_ignored_entries(qtbot: QtBot, window: MainWindow) -> None:
+    def top_level() -> list[str]:
+        return window.tree.visible_paths()
+
+    qtbot.waitUntil(lambda: "src" in top_level(), timeout=5000)
+    names = set(top_level())
+    assert {".gitignore", "README.md", "src"} <= names
+    assert not names & {"build", "node_modules", "debug.log", ".git"}
+
+
+def test_command_palette_runs_a_command(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_P,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert window.picker.is_open()
+    qtbot.keyClicks(window.picker.query_edit, "new untitled")
+    assert window.picker.items()[0].label == "File: New Untitled File"
+    qtbot.keyClick(window.picker.query_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.tabs.count() == 1, timeout=2000)
+    assert window.current_document() is not None
+    assert window.current_document().title == "Untitled-1"  # type: ignore[union-attr]
+
+
+def test_go_to_line_and_status_bar(qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    big = workspace / "big.py"
+    big.write_text("".join(f"x{i} = {i}\n" for i in range(500)))
+    doc = window.open_file(big)
+    assert doc is not None
+    qtbot.keyClick(window, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClicks(window.picker.query_edit, "250:3")
+    assert window.picker.items()[0].label == "Go to line 250, character 3"
+    qtbot.keyClick(window.picker.query_edit, Qt.Key.Key_Return)
+    assert doc.editor.caret_line_col() == (250, 3)
+    qtbot.waitUntil(lambda: window.status_position.text() == "Ln 250, Col 3", timeout=2000)
+    assert window.status_encoding.text() == "UTF-8"
+    assert window.status_eol.text() == "LF"
+    assert window.status_model.text()  # the slot the local engine reports into
+
+
+def test_tabs_ctrl_tab_and_ctrl_w(qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    a = window.open_file(workspace / "README.md")
+    b = window.open_file(workspace / "src" / "app.js")
+    assert a is not None and b is not None
+    assert window.current_document() is b
+    qtbot.keyClick(window, Qt.Key.Key_Tab, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_document() is a
+    # opening an already open file focuses its tab instead of a second copy
+    assert window.open_file(workspace / "src" / "app.js") is b and window.tabs.count() == 2
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.count() == 1 and window.current_document() is a
+
+
+def test_closing_a_modified_tab_asks_and_cancel_keeps_it(
+    qtbot: QtBot, window: MainWindow, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = window.open_file(workspace / "README.md")
+    assert doc is not None
+    qtbot.keyClicks(doc.editor, "edit ")
+    asked: list[str] = []
+    monkeypatch.setattr(window, "ask_save", lambda d: asked.append(d.title) or "cancel")
+    assert window.close_tab(0) is False and window.tabs.count() == 1
+    monkeypatch.setattr(window, "ask_save", lambda d: "save")
+    assert window.close_tab(0) is True
+    assert asked == ["README.md"]
+    assert (workspace / "README.md").read_text() == "edit # hi\n"
+
+
+def test_ctrl_s_saves_and_dirty_marker_follows(qtbot: QtBot, window: MainWindow,
+                                               workspace: Path) -> None:
+    doc = window.open_file(workspace / "src" / "pkg" / "util.py")
+    assert doc is not None
+    qtbot.keyClicks(doc.editor, "# note")
+    qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
+    assert window.tabs.tabText(0).startswith("● ")
+    qtbot.keyClick(doc.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert (workspace / "src" / "pkg" / "util.py").read_text().startswith("# note\n")
+    assert window.tabs.tabText(0) == "util.py"
+
+
+def test_ctrl_slash_comments_through_the_window_shortcut(qtbot: QtBot, window: MainWindow,
+                                                         workspace: Path) -> None:
+    doc = window.open_file(workspace / "src" / "app.js")
+    assert doc is not None
+    qtbot.keyClick(doc.editor, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier)
+    assert doc.editor.text() == "// const x = 1;\n"
+
+
+def test_settings_edited_in_a_tab_are_validated_and_applied(
+    qtbot: QtBot, window: MainWindow, isolated_dirs: dict[str, Path]
+) -> None:
+    window.open_settings()
+    doc = window.current_document()
+    assert doc is not None and doc.path == (isolated_dirs["config"] / "settings.json").resolve()
+    data = json.loads(doc.editor.text())
+    assert data["workbench.theme"] == "dark"
+    data["workbench.theme"] = "light"
+    data["editor.tabSize"] = 2
+    data["editor.fontSize"] = 500  # out of range: reported, default kept
+    doc.editor.set_text(json.dumps(data, indent=2), keep_undo=True)
+    assert doc.save()
+    assert window.settings.theme == "light" and window.settings.tab_size == 2
+    assert window.settings.font_size == 11
+    assert "editor.fontSize" in doc.banner.label.text()
+    assert doc.editor.tabWidth() == 2
+
+
+def test_broken_settings_file_never_stops_the_app(qtbot: QtBot,
+                                                   isolated_dirs: dict[str, Path]) -> None:
+    isolated_dirs["config"].mkdir(parents=True)
+    (isolated_dirs["config"] / "settings.json").write_text('{"editor.fontSize": 14,,, oops')
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.settings.font_size == 11
+    assert win.settings_problems and "line 1" in win.settings_problems[0]
+
+
+def test_theme_toggle_recolours_open_editors(qtbot: QtBot, window: MainWindow,
+                                             workspace: Path) -> None:
+    doc = window.open_file(workspace / "README.md")
+    assert doc is not None
+    window.toggle_theme()
+    assert window.settings.theme == "light"
+    assert doc.editor.theme.name == "light"
