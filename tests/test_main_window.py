@@ -179,3 +179,38 @@ def test_theme_toggle_recolours_open_editors(qtbot: QtBot, window: MainWindow,
     window.toggle_theme()
     assert window.settings.theme == "light"
     assert doc.editor.theme.name == "light"
+
+
+def test_file_changed_on_disk_is_noticed_by_the_watcher(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
+    path = workspace / "src" / "pkg" / "util.py"
+    doc = window.open_file(path)
+    assert doc is not None
+    tmp = path.with_suffix(".new")
+    tmp.write_text("def helper():\n    return 2\n")
+    tmp.replace(path)  # what most tools do: write elsewhere, rename over
+    qtbot.waitUntil(lambda: doc.editor.text() == "def helper():\n    return 2\n", timeout=5000)
+    assert not doc.is_dirty()
+    # still watched after the rename: a second change is noticed too
+    path.write_text("changed again\n")
+    qtbot.waitUntil(lambda: doc.editor.text() == "changed again\n", timeout=5000)
+
+
+def test_closing_the_window_keeps_unsaved_buffers_for_next_time(
+    qtbot: QtBot, workspace: Path
+) -> None:
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.open_folder(workspace)
+    doc = first.open_file(workspace / "README.md")
+    assert doc is not None
+    qtbot.keyClicks(doc.editor, "draft ")
+    first.close()  # hot exit: no prompt
+    assert (workspace / "README.md").read_text() == "# hi\n"
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.open_folder(workspace)
+    restored = second.documents()
+    assert [d.title for d in restored] == ["README.md"]
+    assert restored[0].editor.text() == "draft # hi\n" and restored[0].is_dirty()
