@@ -4,6 +4,10 @@
     python3 packaging/bootstrap.py run [FOLDER]    # make .venv, install, open the editor
     python3 packaging/bootstrap.py test [PYTEST-ARGS...]
 
+llama.cpp is compiled for this machine by pip (CPU by default). For a GPU build set
+``FORECODE_GPU=cuda`` (needs the CUDA toolkit) or ``FORECODE_GPU=metal`` (Apple silicon) before
+the first run; changing it later rebuilds llama-cpp-python once.
+
 Only the standard library is used here: this runs on a machine that has nothing but Python 3.11+.
 The virtual environment lives in ``.venv`` at the repository root. An install is recorded in a
 stamp file keyed by ``pyproject.toml`` and the interpreter, so a second run skips pip entirely.
@@ -33,8 +37,21 @@ def say(msg: str) -> None:
     print(f"forecode: {msg}", flush=True)
 
 
+GPU_CMAKE_ARGS = {"cpu": "", "cuda": "-DGGML_CUDA=on", "metal": "-DGGML_METAL=on"}
+LLAMA_REQUIREMENT = "llama-cpp-python==0.3.36"
+
+
+def gpu_choice() -> str:
+    gpu = os.environ.get("FORECODE_GPU", "cpu").strip().lower() or "cpu"
+    if gpu not in GPU_CMAKE_ARGS:
+        say(f"FORECODE_GPU={gpu!r} is not one of {', '.join(GPU_CMAKE_ARGS)}")
+        sys.exit(2)
+    return gpu
+
+
 def install_key(extras: str) -> str:
     h = hashlib.sha256()
+    h.update(gpu_choice().encode())
     h.update((ROOT / "pyproject.toml").read_bytes())
     h.update(Path(__file__).read_bytes())
     h.update(extras.encode())
@@ -55,8 +72,21 @@ def ensure_env(extras: str) -> Path:
     target = f".[{extras}]" if extras else "."
     say(f"installing Forecode and its dependencies ({target}); the first time takes a few minutes")
     cmd = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-e", target]
-    if subprocess.call(cmd, cwd=ROOT) != 0:
+    env = dict(os.environ)
+    gpu = gpu_choice()
+    if gpu != "cpu":
+        env["CMAKE_ARGS"] = (env.get("CMAKE_ARGS", "") + " " + GPU_CMAKE_ARGS[gpu]).strip()
+    if subprocess.call(cmd, cwd=ROOT, env=env) != 0:
         say("pip failed; see the messages above. Nothing was changed outside .venv.")
+        sys.exit(1)
+    if gpu != "cpu":  # pip's cache holds a CPU build: compile llama.cpp again for the GPU
+        say(f"building llama.cpp for {gpu}")
+        rebuild = [str(py), "-m", "pip", "install", "--disable-pip-version-check",
+                   "--force-reinstall", "--no-cache-dir", "--no-deps", LLAMA_REQUIREMENT]
+        if subprocess.call(rebuild, cwd=ROOT, env=env) != 0:
+            say(f"building llama.cpp for {gpu} failed; unset FORECODE_GPU for the CPU build")
+            sys.exit(1)
+    if subprocess.call([str(py), "-m", "local_models.model_store"], cwd=ROOT) != 0:
         sys.exit(1)
     stamp.write_text(key + "\n")
     return py

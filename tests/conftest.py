@@ -16,6 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Settings and hot-exit backups never touch the developer's real ones."""
     config, data = tmp_path / "config", tmp_path / "data"
+    # Windows under test start no completion engine unless a test asks for one.
+    config.mkdir()
+    (config / "settings.json").write_text('{"completion.enabled": false}\n')
     monkeypatch.setenv("FORECODE_CONFIG_DIR", str(config))
     monkeypatch.setenv("FORECODE_DATA_DIR", str(data))
     return {"config": config, "data": data}

@@ -146,12 +146,14 @@ def test_ctrl_slash_comments_through_the_window_shortcut(qtbot: QtBot, window: M
 def test_settings_edited_in_a_tab_are_validated_and_applied(
     qtbot: QtBot, window: MainWindow, isolated_dirs: dict[str, Path]
 ) -> None:
+    (isolated_dirs["config"] / "settings.json").unlink()  # opening settings creates the file
     window.open_settings()
     doc = window.current_document()
     assert doc is not None and doc.path == (isolated_dirs["config"] / "settings.json").resolve()
     data = json.loads(doc.editor.text())
     assert data["workbench.theme"] == "dark"
     data["workbench.theme"] = "light"
+    data["completion.enabled"] = False
     data["editor.tabSize"] = 2
     data["editor.fontSize"] = 500  # out of range: reported, default kept
     doc.editor.set_text(json.dumps(data, indent=2), keep_undo=True)
@@ -164,7 +166,7 @@ def test_settings_edited_in_a_tab_are_validated_and_applied(
 
 def test_broken_settings_file_never_stops_the_app(qtbot: QtBot,
                                                    isolated_dirs: dict[str, Path]) -> None:
-    isolated_dirs["config"].mkdir(parents=True)
+    isolated_dirs["config"].mkdir(parents=True, exist_ok=True)
     (isolated_dirs["config"] / "settings.json").write_text('{"editor.fontSize": 14,,, oops')
     win = MainWindow()
     qtbot.addWidget(win)

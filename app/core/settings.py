@@ -252,6 +252,12 @@ class Settings:
     default_eol: str = _setting(
         "files.eol", "\n", Choice({"\n": "\n", "\r\n": "\r\n", "auto": os.linesep})
     )
+    # Inline completions from the local model.
+    completion_enabled: bool = _setting("completion.enabled", True, Bool())
+    completion_debounce_ms: int = _setting("completion.debounceMs", 60, IntRange(0, 2000))
+    completion_max_tokens: int = _setting("completion.maxTokens", 48, IntRange(1, 512))
+    # "" = the default model (Gemma 3 270M from PyPI); otherwise the path of any GGUF file.
+    completion_model_path: str = _setting("completion.modelPath", "", Text())
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,12 @@ from app.core.settings import (
 )
 from app.core.textfile import EOL_NAMES, encoding_label
 from app.core.workspace import IgnoreRules, scan_files
+from local_models.prompt import Snippet
 
 from .document import Document
 from .file_tree import FileTree
 from .find_bar import FindBar
+from .inline_completion import CompletionEngine, InlineCompletion
 from .picker import Picker, PickerItem
 from .tasks import BackgroundTask
 from .theme import apply_app_palette, theme_named
@@ -57,8 +59,13 @@ class Command:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings_file: Path | None = None) -> None:
+    def __init__(self, settings_file: Path | None = None, *,
+                 engine: CompletionEngine | None = None) -> None:
+        """``engine`` is the seam for tests; by default the local engine starts when the
+        ``completion.enabled`` setting is on."""
         super().__init__()
+        self.engine: CompletionEngine | None = None
+        self.inline: InlineCompletion | None = None
         self.settings_file = settings_file or settings_path()
         self.settings, self.settings_problems = load_settings(self.settings_file)
         self.root: Path | None = None
@@ -117,6 +124,14 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.applicationStateChanged.connect(self._on_app_state)
+        self._model_task = BackgroundTask(self)
+        self._model_task.done.connect(self._start_local_engine)
+        self._model_task.failed.connect(
+            lambda m: self.set_model_state("✕ No model", f"The model could not be prepared: {m}"))
+        if engine is not None:
+            self.use_engine(engine)
+        elif self.settings.completion_enabled:
+            self.start_engine()
 
     # ----- commands ------------------------------------------------------------------------
     def _command_table(self) -> list[Command]:
@@ -401,8 +416,15 @@ class MainWindow(QMainWindow):
             doc.banner.show_message("\n".join(self.settings_problems), "warning")
 
     def reload_settings(self) -> None:
+        old = self.settings
         self.settings, self.settings_problems = load_settings(self.settings_file)
         self.apply_settings(self.settings)
+        engine_changed = (old.completion_enabled, old.completion_model_path) != (
+            self.settings.completion_enabled, self.settings.completion_model_path)
+        if engine_changed:
+            self.stop_engine()
+            if self.settings.completion_enabled:
+                self.start_engine()
         for doc in self.documents():
             if doc.path == self.settings_file.resolve():
                 if self.settings_problems:
@@ -423,6 +445,10 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.apply_settings(settings)
             doc.editor.apply_theme(theme)
+        if self.inline is not None:
+            self.inline.set_debounce(settings.completion_debounce_ms)
+            self.inline.max_tokens = settings.completion_max_tokens
+            self.inline.enabled = settings.completion_enabled
         if self.root is not None and self.rules is not None:
             rules = IgnoreRules(self.root, settings.files_exclude)
             self.rules = rules
@@ -552,6 +578,91 @@ class MainWindow(QMainWindow):
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
 
+    # ----- local engine ---------------------------------------------------------------------
+    def start_engine(self) -> None:
+        """Prepare the model (assembling the default one the first time) off the UI thread,
+        then start the worker."""
+        configured = self.settings.completion_model_path
+
+        def prepare(_cancel: threading.Event) -> str:
+            if configured:
+                return str(Path(configured).expanduser())
+            from local_models.model_store import ensure_default_model
+
+            return str(ensure_default_model())
+
+        self.set_model_state("◌ Preparing model…", "Assembling the default model (first run)")
+        self._model_task.start(prepare)
+
+    def _start_local_engine(self, model_path: object) -> None:
+        from .local_engine import LocalEngine
+
+        engine = LocalEngine(str(model_path), self)
+        self.use_engine(engine)
+        engine.start()
+
+    def use_engine(self, engine: CompletionEngine) -> None:
+        if self.engine is not None:
+            self.engine.close()
+        self.engine = engine
+        engine.state.connect(self._on_engine_state)
+        self.inline = InlineCompletion(engine, debounce_ms=self.settings.completion_debounce_ms,
+                                       max_tokens=self.settings.completion_max_tokens,
+                                       context=self._completion_context, parent=self)
+        doc = self.current_document()
+        self.inline.attach(doc.editor if doc is not None else None)
+
+    def stop_engine(self) -> None:
+        if self.inline is not None:
+            self.inline.attach(None)
+            self.inline = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        self.set_model_state("○ No model", "Inline completions are off")
+
+    def _on_engine_state(self, state: str, detail: str) -> None:
+        name = Path(getattr(self.engine, "model_path", "model")).name
+        text = {"starting": "◌ Loading model…", "ready": f"● {name}",
+                "crashed": "⟳ Engine restarting", "failed": "✕ Model error",
+                "stopped": "○ No model"}.get(state, state)
+        self.set_model_state(text, detail or state)
+        if state == "crashed":
+            self.show_message(f"The completion engine stopped and is restarting: {detail}", 8000)
+        elif state == "failed":
+            self.show_message(f"Completions are off: {detail}", 15000)
+
+    def _completion_context(self) -> tuple[str, str, tuple[Snippet, ...]]:
+        doc = self.current_document()
+        if doc is None:
+            return "untitled", "plaintext", ()
+        path = doc.title
+        if doc.path is not None and self.root is not None:
+            try:
+                path = doc.path.relative_to(self.root).as_posix()
+            except ValueError:
+                path = doc.path.name
+        snippets: list[Snippet] = []
+        for other in self.documents():
+            if other is doc or other.read_only_reason or len(snippets) >= 3:
+                continue
+            ed = other.editor
+            line = ed.lineFromPosition(ed.currentPos())
+            first = max(0, line - 20)
+            last = min(ed.lineCount() - 1, line + 20)
+            text = bytes(ed.textRange(ed.positionFromLine(first),
+                                      ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
+            other_path = other.title
+            if other.path is not None and self.root is not None:
+                try:
+                    other_path = other.path.relative_to(self.root).as_posix()
+                except ValueError:
+                    other_path = other.path.name
+            snippets.append(Snippet(other_path, text, first + 1,
+                                    "recent_edit" if other.is_dirty() else "open_file"))
+        snippets.sort(key=lambda s: s.kind != "recent_edit")
+        return path, doc.editor.language.id, tuple(snippets)
+
     def set_model_state(self, text: str, tooltip: str = "") -> None:
         """The status-bar slot the local engine reports into."""
         self.status_model.setText(text)
@@ -559,6 +670,8 @@ class MainWindow(QMainWindow):
 
     def _on_current_changed(self, _index: int) -> None:
         doc = self.current_document()
+        if self.inline is not None:
+            self.inline.attach(doc.editor if doc is not None else None)
         if doc is not None and self.find_bar.isVisible():
             self.find_bar.set_editor(doc.editor)
         self._update_status()
@@ -589,6 +702,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Hot exit: unsaved buffers are backed up and restored next time; no prompt."""
         self._scan.cancel()
+        self._model_task.cancel()
+        if self.engine is not None:
+            self.engine.close()
         for doc in self.documents():
             doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
         self._backup_executor.shutdown(wait=True)

@@ -1,0 +1,425 @@
+"""Inline completions: ask the local engine after a pause in typing, show the answer as ghost
+text at the caret, and insert it only when the user accepts.
+
+- Debounce (``completion.debounceMs``); every keystroke cancels the request in flight, and a
+  result for anything but the newest request is dropped.
+- Ghost text never touches the document or its undo history: the first line is painted by an
+  overlay at the caret, further lines are Scintilla annotations below the line.
+- Tab accepts (one undo step), Ctrl+Right accepts the next word, Esc dismisses; typing the
+  characters the suggestion starts with keeps the rest of it without a new request.
+- Suggestions are asked for only where the rest of the line is empty or closing punctuation
+  (Copilot's rule for "middle of line"): a prefix-only model cannot see what follows.
+- While the user pauses elsewhere (the caret moved, nothing typed) the engine is warmed with
+  the prompt for that position, so the next request pays only for the last few tokens.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from local_models.postprocess import postprocess
+from local_models.prompt import CompletionInput, Snippet
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QKeyEvent, QPainter
+from PySide6.QtWidgets import QWidget
+
+from .editor import CodeEditor
+from .theme import Theme
+
+__all__ = ["CompletionEngine", "GhostOverlay", "InlineCompletion", "Outcome"]
+
+GHOST_STYLE = 250  # a style number no lexer uses, for annotation lines
+SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
+SC_PERFORMED_USER = 0x10
+ANNOTATION_STANDARD = 1
+_REST_OK = re.compile(r"[\s)\]}\"'`;,:]*")
+_WORD = re.compile(r"\s*[\w]+|\s*[^\w\s]+|\s+")
+CONTEXT_LINES_ABOVE, CONTEXT_LINES_BELOW = 400, 120
+
+
+class CompletionEngine(QObject):
+    """The seam between the editor and the local engine (the real one wraps ``EngineClient``;
+    tests can plug in a scripted fake). Signals are delivered on the UI thread."""
+
+    chunk = Signal(int, str)
+    done = Signal(int, object)  # (request id, protocol Done)
+    error = Signal(int, str)
+    state = Signal(str, str)
+
+    def complete(self, inp: CompletionInput, max_tokens: int) -> int:
+        raise NotImplementedError
+
+    def warm(self, inp: CompletionInput) -> None:
+        raise NotImplementedError
+
+    def cancel(self, request_id: int) -> None:
+        raise NotImplementedError
+
+    def is_ready(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class Outcome:
+    """What happened to one request (for the status bar, tests and the benchmark)."""
+
+    request_id: int
+    requested_at: float
+    first_line_ms: float | None = None
+    done_ms: float | None = None
+    shown: str = ""
+    dropped: str | None = None
+    metrics: dict[str, object] = field(default_factory=dict)
+
+
+class GhostOverlay(QWidget):
+    """Paints the first line of a suggestion at the caret, pushing the rest of the line right."""
+
+    def __init__(self, editor: CodeEditor) -> None:
+        super().__init__(editor.viewport())
+        self.editor = editor
+        self.pos = -1
+        self.ghost = ""
+        self.tail = ""
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self.resize(editor.viewport().size())
+        editor.painted.connect(self._follow)
+        self.hide()
+
+    def _follow(self) -> None:
+        if self.isVisible():
+            if self.size() != self.editor.viewport().size():
+                self.resize(self.editor.viewport().size())
+            self.update()
+
+    def show_ghost(self, pos: int, ghost: str, tail: str) -> None:
+        self.pos, self.ghost, self.tail = pos, ghost, tail
+        self.resize(self.editor.viewport().size())
+        self.show()
+        self.raise_()
+        self.update()
+
+    def clear(self) -> None:
+        self.ghost = ""
+        self.hide()
+
+    def paintEvent(self, _event: object) -> None:
+        if not self.ghost or self.pos < 0:
+            return
+        ed = self.editor
+        theme: Theme = ed.theme
+        family = ed.font_family or QFontDatabase.systemFont(
+            QFontDatabase.SystemFont.FixedFont).family()
+        font = QFont(family)
+        font.setPointSize(ed.font_size)
+        metrics = QFontMetrics(font)
+        x, y = ed.pointXFromPosition(self.pos), ed.pointYFromPosition(self.pos)
+        height = ed.textHeight(ed.lineFromPosition(self.pos))
+        ghost = self.ghost.replace("\t", " " * ed.tab_size)
+        width = metrics.horizontalAdvance(ghost + self.tail) + 4
+        painter = QPainter(self)
+        painter.fillRect(QRect(x, y, width, height), QColor(theme.caret_line))
+        painter.setFont(font)
+        baseline = y + (height + metrics.ascent() - metrics.descent()) // 2
+        painter.setPen(QColor(theme.margin_fore))
+        italic = QFont(font)
+        italic.setItalic(True)
+        painter.setFont(italic)
+        painter.drawText(x, baseline, ghost)
+        if self.tail:
+            painter.setFont(font)
+            painter.setPen(QColor(theme.foreground))
+            painter.drawText(x + QFontMetrics(italic).horizontalAdvance(ghost), baseline,
+                             self.tail)
+        painter.end()
+
+
+class InlineCompletion(QObject):
+    """Ghost-text completions for whichever editor is attached."""
+
+    outcome = Signal(object)  # Outcome, when a request ends (shown, dropped or failed)
+    suggestionChanged = Signal(str)
+
+    def __init__(self, engine: CompletionEngine, *, debounce_ms: int = 60,
+                 max_tokens: int = 48,
+                 context: Callable[[], tuple[str, str, tuple[Snippet, ...]]] | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        self.max_tokens = max_tokens
+        self.enabled = True
+        self._context = context  # (workspace-relative path, language id, snippets)
+        self.editor: CodeEditor | None = None
+        self.overlay: GhostOverlay | None = None
+        self.suggestion = ""  # what Tab would insert now
+        self._anchor = -1  # caret byte position the suggestion applies at
+        self._request: Outcome | None = None
+        self._request_context: tuple[str, str] = ("", "")  # prefix, suffix of the request
+        self._raw = ""
+        self._applying = False
+        self.requests = 0
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(debounce_ms)
+        self._debounce.timeout.connect(self.request_now)
+        self._warm = QTimer(self)
+        self._warm.setSingleShot(True)
+        self._warm.setInterval(350)
+        self._warm.timeout.connect(self._warm_now)
+        engine.chunk.connect(self._on_chunk, Qt.ConnectionType.QueuedConnection)
+        engine.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+        engine.error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
+
+    # ----- wiring ----------------------------------------------------------------------------
+    def set_debounce(self, ms: int) -> None:
+        self._debounce.setInterval(ms)
+
+    def attach(self, editor: CodeEditor | None) -> None:
+        if editor is self.editor:
+            return
+        self.dismiss()
+        if self.editor is not None:
+            self.editor.modified.disconnect(self._on_modified)
+            self.editor.updateUi.disconnect(self._on_update_ui)
+            self.editor.removeEventFilter(self)
+        self.editor = editor
+        self.overlay = None
+        if editor is None:
+            return
+        overlay = editor.findChild(GhostOverlay)
+        self.overlay = overlay if isinstance(overlay, GhostOverlay) else GhostOverlay(editor)
+        editor.styleSetItalic(GHOST_STYLE, True)
+        editor.annotationSetVisible(ANNOTATION_STANDARD)
+        editor.modified.connect(self._on_modified)
+        editor.updateUi.connect(self._on_update_ui)
+        editor.installEventFilter(self)
+
+    # ----- triggers --------------------------------------------------------------------------
+    def _eligible(self) -> bool:
+        ed = self.editor
+        if not self.enabled or ed is None or ed.readOnly() or not self.engine.is_ready():
+            return False
+        if ed.selections() != 1 or ed.selectionStart() != ed.selectionEnd():
+            return False
+        pos = ed.currentPos()
+        rest = bytes(ed.textRange(pos, ed.lineEndPosition(ed.lineFromPosition(pos))).data())
+        return _REST_OK.fullmatch(rest.decode("utf-8", "replace")) is not None
+
+    def _on_modified(self, flags: int, position: int, length: int, _lines: int,
+                     text: object, *_rest: object) -> None:
+        flags = int(flags)
+        if self._applying or not flags & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
+            return
+        if not flags & SC_PERFORMED_USER:
+            self.dismiss()
+            return
+        inserted = ""
+        if flags & SC_MOD_INSERTTEXT:
+            inserted = bytes(text.data() if hasattr(text, "data") else b"").decode(  # type: ignore[attr-defined]
+                "utf-8", "replace")
+        if (self.suggestion and flags & SC_MOD_INSERTTEXT and position == self._anchor
+                and inserted and self.suggestion.startswith(inserted)):
+            # Typing what was suggested: keep the rest, no new request.
+            self.suggestion = self.suggestion[len(inserted):]
+            self._anchor = position + int(length)
+            self._cancel_request()
+            if self.suggestion:
+                QTimer.singleShot(0, self, self._render)
+                self.suggestionChanged.emit(self.suggestion)
+                return
+        self.dismiss()
+        self._warm.stop()
+        self._debounce.start()
+
+    def _on_update_ui(self, updated: int) -> None:
+        if self.editor is None or not int(updated) & 0x2:  # SC_UPDATE_SELECTION
+            return
+        if self.suggestion and self.editor.currentPos() != self._anchor:
+            self.dismiss()
+        if not self._debounce.isActive() and self._request is None:
+            self._warm.start()
+
+    def request_now(self) -> None:
+        """Ask the engine for a completion at the caret (after the debounce)."""
+        self._cancel_request()
+        if not self._eligible():
+            return
+        inp = self._input()
+        if inp is None:
+            return
+        assert self.editor is not None
+        self._request_context = (inp.prefix, inp.suffix)
+        self._anchor = self.editor.currentPos()
+        self._raw = ""
+        request_id = self.engine.complete(inp, self.max_tokens)
+        self.requests += 1
+        self._request = Outcome(request_id, time.perf_counter())
+
+    def _warm_now(self) -> None:
+        if self._request is None and not self.suggestion and self._eligible():
+            inp = self._input()
+            if inp is not None:
+                self.engine.warm(inp)
+
+    def _input(self) -> CompletionInput | None:
+        ed = self.editor
+        if ed is None:
+            return None
+        pos = ed.currentPos()
+        line = ed.lineFromPosition(pos)
+        start = ed.positionFromLine(max(0, line - CONTEXT_LINES_ABOVE))
+        end = ed.positionFromLine(min(ed.lineCount(), line + CONTEXT_LINES_BELOW))
+        if end <= pos:
+            end = ed.textLength()
+        prefix = bytes(ed.textRange(start, pos).data()).decode("utf-8", "replace")
+        suffix = bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace")
+        path, language, snippets = ("untitled", ed.language.id, ())
+        if self._context is not None:
+            path, language, snippets = self._context()
+        return CompletionInput(path=path, language=language, prefix=prefix, suffix=suffix,
+                               snippets=snippets)
+
+    # ----- results ---------------------------------------------------------------------------
+    def _on_chunk(self, request_id: int, text: str) -> None:
+        req = self._request
+        if req is None or request_id != req.request_id:
+            return  # stale: never shown
+        self._raw += text
+        if req.first_line_ms is None and "\n" in self._raw.lstrip("\n"):
+            prefix, suffix = self._request_context
+            first = postprocess(self._raw, prefix, suffix, self._language(), multiline=False)
+            if first.text and first.reason_dropped is None:
+                req.first_line_ms = (time.perf_counter() - req.requested_at) * 1000
+                self._show(first.text)
+
+    def _on_done(self, request_id: int, done: object) -> None:
+        req = self._request
+        if req is None or request_id != req.request_id:
+            return
+        self._request = None
+        raw = str(getattr(done, "text", ""))
+        req.metrics = dict(getattr(done, "metrics", {}) or {})
+        req.done_ms = (time.perf_counter() - req.requested_at) * 1000
+        prefix, suffix = self._request_context
+        truncated = getattr(done, "stop_reason", "") == "length"
+        result = postprocess(raw, prefix, suffix, self._language(), multiline=True,
+                             truncated=truncated)
+        if result.reason_dropped or not result.text:
+            req.dropped = result.reason_dropped or "empty"
+            if not self.suggestion:
+                self.dismiss()
+        else:
+            if req.first_line_ms is None:
+                req.first_line_ms = req.done_ms
+            self._show(result.text)
+            req.shown = result.text
+        self.outcome.emit(req)
+
+    def _on_error(self, request_id: int, message: str) -> None:
+        req = self._request
+        if req is not None and request_id == req.request_id:
+            self._request = None
+            req.dropped = f"error: {message}"
+            self.outcome.emit(req)
+
+    def _language(self) -> str:
+        return self.editor.language.id if self.editor is not None else "plaintext"
+
+    # ----- showing ---------------------------------------------------------------------------
+    def _show(self, text: str) -> None:
+        ed = self.editor
+        if ed is None or ed.currentPos() != self._anchor:
+            return
+        self.suggestion = text
+        self._render()
+        self.suggestionChanged.emit(text)
+
+    def _render(self) -> None:
+        ed, overlay = self.editor, self.overlay
+        if ed is None or overlay is None:
+            return
+        line = ed.lineFromPosition(self._anchor)
+        ed.annotationClearAll()
+        if not self.suggestion:
+            overlay.clear()
+            return
+        first, _, more = self.suggestion.partition("\n")
+        tail = bytes(ed.textRange(self._anchor, ed.lineEndPosition(line)).data()).decode(
+            "utf-8", "replace")
+        overlay.show_ghost(self._anchor, first, tail)
+        if more:
+            theme = ed.theme
+            from .theme import bgr
+
+            ed.styleSetFore(GHOST_STYLE, bgr(theme.margin_fore))
+            ed.styleSetBack(GHOST_STYLE, bgr(theme.background))
+            ed.styleSetItalic(GHOST_STYLE, True)
+            ed.annotationSetText(line, (more + tail if tail else more).replace("\t", "    "))
+            ed.annotationSetStyle(line, GHOST_STYLE)
+
+    def dismiss(self) -> None:
+        """Hide the suggestion and cancel the request in flight."""
+        self._debounce.stop()
+        self._cancel_request()
+        had = bool(self.suggestion)
+        self.suggestion = ""
+        if self.overlay is not None:
+            self.overlay.clear()
+        if self.editor is not None and had:
+            self.editor.annotationClearAll()
+        if had:
+            self.suggestionChanged.emit("")
+
+    def _cancel_request(self) -> None:
+        if self._request is not None:
+            self.engine.cancel(self._request.request_id)
+            self._request = None
+
+    # ----- accepting ---------------------------------------------------------------------------
+    def accept(self, text: str | None = None) -> bool:
+        """Insert the suggestion (or its first ``text`` part) as one undo step."""
+        ed = self.editor
+        if ed is None or not self.suggestion:
+            return False
+        part = self.suggestion if text is None else text
+        rest = self.suggestion[len(part):]
+        self._applying = True
+        try:
+            ed.beginUndoAction()
+            ed.replaceSel(part)
+            ed.endUndoAction()
+        finally:
+            self._applying = False
+        self._anchor = ed.currentPos()
+        if rest:
+            self.suggestion = rest
+            self._render()
+            self.suggestionChanged.emit(rest)
+        else:
+            self.dismiss()
+        return True
+
+    def accept_word(self) -> bool:
+        match = _WORD.match(self.suggestion)
+        return self.accept(match.group(0) if match else None)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (watched is self.editor and event.type() == QEvent.Type.KeyPress
+                and isinstance(event, QKeyEvent) and self.suggestion):
+            key, mods = event.key(), event.modifiers()
+            plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+            if key == Qt.Key.Key_Tab and plain:
+                return self.accept()
+            if key == Qt.Key.Key_Escape and plain:
+                self.dismiss()
+                return True
+            if key == Qt.Key.Key_Right and mods == Qt.KeyboardModifier.ControlModifier:
+                return self.accept_word()
+        return False

@@ -1,0 +1,406 @@
+"""Turning a model's raw completion into the suggestion the editor shows, or dropping it.
+
+``postprocess`` runs ``RULES`` in order. Each rule is a small function ``(text, ctx) -> text``
+that trims, or ``None`` to drop the completion with the rule's ``reason``; every rule can be
+called (and is tested) alone. The order matters and is all in the tuple:
+
+1. ``truncated_tail``  the output hit the token limit: its last line is partial, remove it
+2. ``single_line``     single-line mode: keep the first line
+3. ``block_end``       stop where the completion leaves the cursor's block (by indentation in
+                       Python/YAML, by a ``}`` closing the enclosing block in brace languages)
+4. ``trailing_space``  strip trailing whitespace and blank lines
+5. ``repeats_suffix``  drop: the completion's first lines are the suffix's next lines
+6. ``suffix_overlap``  trim the end that duplicates the text after the cursor on its line
+7. ``empty``           drop: nothing left
+8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
+
+Line endings: ``\\r\\n`` is read as ``\\n`` in the output, prefix and suffix; the suggestion uses
+``\\n`` (the editor converts to the document's line ending when inserting).
+
+Brackets are counted roughly: ``()``, ``[]`` and ``{}`` outside strings and comments, found by a
+small per-language scanner (quotes with backslash escapes, single-quoted and double-quoted
+strings ending at a line end, triple-quoted / backtick strings spanning lines, line and block
+comments). Not handled: raw strings, nested template expressions, heredocs, Rust lifetimes
+(Rust's ``'`` is not a quote at all). Only the last ``SCAN_CHARS`` of the prefix and the first
+``SCAN_CHARS`` of the suffix are scanned (from a line start), so a string or comment opened
+before that window is missed. The suggestion and the suffix are scanned starting in the state the
+prefix ended in (inside a string, say). Languages without a known syntax (Markdown, plain text)
+skip the bracket rules.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+__all__ = [
+    "RULES",
+    "SCAN_CHARS",
+    "Context",
+    "Rule",
+    "Suggestion",
+    "block_end",
+    "brackets",
+    "empty",
+    "make_context",
+    "postprocess",
+    "repeats_suffix",
+    "single_line",
+    "suffix_overlap",
+    "trailing_space",
+    "truncated_tail",
+]
+
+SCAN_CHARS = 20_000
+_REPEAT_LINES = 3  # suffix lines compared by repeats_suffix
+_TAB_WIDTH = 8
+
+_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_CLOSERS = {v: k for k, v in _OPENERS.items()}
+
+INDENT_LANGUAGES = frozenset({"python", "yaml", "nim", "coffeescript"})
+BRACE_LANGUAGES = frozenset({
+    "c", "cpp", "csharp", "java", "javascript", "typescript", "javascriptreact", "typescriptreact",
+    "go", "rust", "kotlin", "swift", "scala", "dart", "php", "css", "scss", "less", "json",
+    "jsonc", "zig",
+})
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    reason_dropped: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# A rough lexer: where the brackets are, outside strings and comments
+
+
+@dataclass(frozen=True)
+class _Syntax:
+    line_comments: tuple[str, ...]
+    block_comment: tuple[str, str] | None
+    quotes: tuple[tuple[str, bool], ...]  # (delimiter, spans lines), longest delimiters first
+
+
+_C_QUOTES = (('"', False), ("'", False))
+_JS_QUOTES = (('"', False), ("'", False), ("`", True))
+_C_SYNTAX = _Syntax(("//",), ("/*", "*/"), _C_QUOTES)
+_HASH_SYNTAX = _Syntax(("#",), None, (('"', False), ("'", False)))
+_SYNTAXES: dict[str, _Syntax] = {
+    "python": _Syntax(("#",), None, (('"""', True), ("'''", True), ('"', False), ("'", False))),
+    **dict.fromkeys(("javascript", "typescript", "javascriptreact", "typescriptreact"),
+                    _Syntax(("//",), ("/*", "*/"), _JS_QUOTES)),
+    "go": _Syntax(("//",), ("/*", "*/"), (('"', False), ("'", False), ("`", True))),
+    "rust": _Syntax(("//",), ("/*", "*/"), (('"', False),)),
+    **dict.fromkeys(("c", "cpp", "csharp", "java", "kotlin", "swift", "scala", "dart", "zig",
+                     "scss", "less", "json", "jsonc"), _C_SYNTAX),
+    "php": _Syntax(("//", "#"), ("/*", "*/"), _C_QUOTES),
+    "css": _Syntax((), ("/*", "*/"), _C_QUOTES),
+    **dict.fromkeys(("shell", "ruby", "perl", "r", "toml", "makefile", "nim", "coffeescript"),
+                    _HASH_SYNTAX),
+    "yaml": _Syntax(("#",), None, (('"', False),)),
+    **dict.fromkeys(("sql", "lua", "haskell"), _Syntax(("--",), None, (("'", False),))),
+}
+
+# Scanner state: None in code, ("q", delimiter) in a string, ("c", end) in a block comment.
+_State = tuple[str, str] | None
+
+
+@functools.cache
+def _code_pattern(syntax: _Syntax) -> re.Pattern[str]:
+    tokens = [*syntax.line_comments, *(q for q, _ in syntax.quotes)]
+    if syntax.block_comment:
+        tokens.append(syntax.block_comment[0])
+    tokens.sort(key=len, reverse=True)
+    return re.compile("|".join([*(re.escape(t) for t in tokens), r"[()\[\]{}]"]))
+
+
+@functools.cache
+def _string_pattern(delimiter: str, spans_lines: bool) -> re.Pattern[str]:
+    return re.compile(r"\\.|" + re.escape(delimiter) + ("" if spans_lines else r"|\n"), re.DOTALL)
+
+
+def _scan(text: str, syntax: _Syntax, state: _State = None) -> tuple[list[tuple[int, str]],
+                                                                       _State]:
+    """The brackets in ``text`` outside strings and comments, with their offsets; the end state."""
+    found: list[tuple[int, str]] = []
+    spans = dict(syntax.quotes)
+    code = _code_pattern(syntax)
+    i, n = 0, len(text)
+    while i < n:
+        if state is None:
+            m = code.search(text, i)
+            if m is None:
+                break
+            token, i = m.group(), m.end()
+            if token in _OPENERS or token in _CLOSERS:
+                found.append((m.start(), token))
+            elif token in syntax.line_comments:
+                newline = text.find("\n", i)
+                i = n if newline < 0 else newline
+            elif syntax.block_comment and token == syntax.block_comment[0]:
+                state = ("c", syntax.block_comment[1])
+            else:
+                state = ("q", token)
+        elif state[0] == "c":
+            end = text.find(state[1], i)
+            if end < 0:
+                break
+            i = end + len(state[1])
+            state = None
+        else:
+            m = _string_pattern(state[1], spans[state[1]]).search(text, i)
+            if m is None:
+                break
+            i = m.end()
+            if not m.group().startswith("\\"):
+                state = None  # the closing delimiter, or the line end for a one-line string
+    return found, state
+
+
+def _unclosed_openers(brackets: list[tuple[int, str]]) -> list[str]:
+    """The openers still open at the end (a mismatched closer closes back to its own kind)."""
+    stack: list[str] = []
+    for _, ch in brackets:
+        if ch in _OPENERS:
+            stack.append(ch)
+        elif _CLOSERS[ch] in stack:
+            while stack.pop() != _CLOSERS[ch]:
+                pass
+    return stack
+
+
+def _unmatched_closers(brackets: list[tuple[int, str]]) -> list[str]:
+    """The closers that close something opened before the text, in order."""
+    stack: list[str] = []
+    out: list[str] = []
+    for _, ch in brackets:
+        if ch in _OPENERS:
+            stack.append(ch)
+        elif stack and stack[-1] == _CLOSERS[ch]:
+            stack.pop()
+        elif not stack:
+            out.append(ch)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Context
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the rules know about the cursor (build it with ``make_context``)."""
+
+    prefix: str
+    suffix: str
+    language: str
+    multiline: bool = True
+    truncated: bool = False  # the model stopped at its token limit
+    line_prefix: str = ""  # the cursor line's text before the cursor
+    line_suffix: str = ""  # the cursor line's text after the cursor
+    syntax: _Syntax | None = None
+    prefix_state: _State = None  # scanner state at the cursor
+    open_stack: tuple[str, ...] = ()  # the prefix's unclosed openers, innermost last
+    open_brackets: dict[str, int] = field(default_factory=dict)  # opener -> count still open,
+    # net of the closers the suffix brings (what a completion may close)
+
+
+def make_context(prefix: str, suffix: str, language: str, *, multiline: bool = True,
+                 truncated: bool = False) -> Context:
+    prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
+    syntax = _SYNTAXES.get(language)
+    state: _State = None
+    open_brackets: dict[str, int] = {}
+    still_open: list[str] = []
+    if syntax is not None:
+        head = prefix[-SCAN_CHARS:]
+        if len(prefix) > SCAN_CHARS and "\n" in head:
+            head = head[head.index("\n") + 1:]
+        found, state = _scan(head, syntax)
+        still_open = _unclosed_openers(found)
+        tail = suffix[:SCAN_CHARS]
+        closed = _unmatched_closers(_scan(tail, syntax, state)[0])
+        open_brackets = {o: max(0, still_open.count(o) - closed.count(_OPENERS[o]))
+                         for o in _OPENERS}
+    return Context(prefix, suffix, language, multiline, truncated,
+                   line_prefix=prefix[prefix.rfind("\n") + 1:],
+                   line_suffix=suffix.split("\n", 1)[0], syntax=syntax, prefix_state=state,
+                   open_stack=tuple(still_open), open_brackets=open_brackets)
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules
+
+
+def truncated_tail(text: str, ctx: Context) -> str | None:
+    """Multi-line output cut by the token limit: remove its last, partial, line."""
+    if ctx.truncated and ctx.multiline and "\n" in text:
+        return text[: text.rfind("\n")]
+    return text
+
+
+def single_line(text: str, ctx: Context) -> str | None:
+    """Single-line mode: only the first line."""
+    return text if ctx.multiline else text.split("\n", 1)[0]
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(_TAB_WIDTH)) - len(line.expandtabs(_TAB_WIDTH).lstrip())
+
+
+def block_end(text: str, ctx: Context) -> str | None:
+    """Stop where the completion leaves the cursor's block.
+
+    Indentation languages: the cursor's block is that of the first non-blank line of the
+    completed text (the cursor line's start joined to the completion's first line); if that line
+    opens a block (ends with ``:``) later lines must be indented deeper, else at least as deep.
+    The first line that is not ends the completion.
+
+    Brace languages: at the first ``}`` that closes a block opened before the cursor, the
+    completion ends before the ``}`` if the suffix already closes that block, else after that
+    ``}``'s line (it is the close the code needs).
+    """
+    if ctx.language in INDENT_LANGUAGES:
+        lines = text.split("\n")
+        full = [ctx.line_prefix + lines[0], *lines[1:]]
+        first = next((i for i, line in enumerate(full) if line.strip()), None)
+        if first is None:
+            return text
+        base = _indent(full[first])
+        opens = full[first].rstrip().endswith(":")
+        for i in range(first + 1, len(full)):
+            if not full[i].strip():
+                continue
+            depth = _indent(full[i])
+            if depth < base or (opens and depth <= base):
+                return "\n".join(lines[:i])
+        return text
+    if ctx.language in BRACE_LANGUAGES and ctx.syntax is not None:
+        depth = 0
+        for pos, ch in _scan(text, ctx.syntax, ctx.prefix_state)[0]:
+            depth += {"{": 1, "}": -1}.get(ch, 0)
+            if depth < 0:
+                if ctx.open_brackets.get("{", 0) == 0:
+                    return text[:pos]
+                line_end = text.find("\n", pos)
+                return text if line_end < 0 else text[:line_end]
+    return text
+
+
+def trailing_space(text: str, ctx: Context) -> str | None:
+    """Strip trailing whitespace and blank lines (never needed at the cursor)."""
+    return text.rstrip()
+
+
+def _words(line: str) -> str:
+    return " ".join(line.split())
+
+
+def repeats_suffix(text: str, ctx: Context) -> str | None:
+    """Drop if the completion's first non-empty lines are the suffix's next 1-3 non-empty lines
+    (compared with whitespace normalised)."""
+    mine = [_words(line) for line in text.split("\n") if line.strip()]
+    theirs: list[str] = []
+    start = 0
+    while len(theirs) < _REPEAT_LINES and start <= len(ctx.suffix):
+        end = ctx.suffix.find("\n", start)
+        end = len(ctx.suffix) if end < 0 else end
+        if ctx.suffix[start:end].strip():
+            theirs.append(_words(ctx.suffix[start:end]))
+        start = end + 1
+    k = min(len(mine), len(theirs))
+    if k and mine[:k] == theirs[:k]:
+        return None
+    return text
+
+
+def suffix_overlap(text: str, ctx: Context) -> str | None:
+    """Trim the completion's end where it repeats the start of the cursor line's suffix.
+
+    E.g. ``foo(ˇ)`` with completion ``a, b)``: the ``)`` is already there. Only punctuation is
+    trimmed (no letters, digits or ``_``: ``ma`` + ``x`` is not an overlap), and never a closing
+    bracket the completion itself opened (``print(ˇ)`` with ``foo()`` keeps its ``)``).
+    """
+    after = ctx.line_suffix
+    unmatched: int | None = None  # closers in text that close something opened before it
+    for k in range(min(len(after), len(text)), 0, -1):
+        overlap = after[:k]
+        if not text.endswith(overlap) or any(c.isalnum() or c == "_" for c in overlap):
+            continue
+        if ctx.syntax is not None:
+            if unmatched is None:
+                found = _scan(text, ctx.syntax, ctx.prefix_state)[0]
+                unmatched = len(_unmatched_closers(found))
+            if sum(c in _CLOSERS for c in overlap) > unmatched:
+                continue
+        return text[: len(text) - k]
+    return text
+
+
+def empty(text: str, ctx: Context) -> str | None:
+    """Drop an empty or whitespace-only completion."""
+    return text if text.strip() else None
+
+
+def brackets(text: str, ctx: Context) -> str | None:
+    """Drop if the completion breaks bracket balance: it closes a bracket with the wrong kind
+    (its own, or the prefix's innermost open ones, in order), or closes more brackets of a kind
+    than the prefix leaves open net of the closers already in the suffix."""
+    if ctx.syntax is None:
+        return text
+    stack: list[str] = []
+    outer = list(ctx.open_stack)
+    closes = {o: 0 for o in _OPENERS}
+    for _, ch in _scan(text, ctx.syntax, ctx.prefix_state)[0]:
+        if ch in _OPENERS:
+            stack.append(ch)
+        elif stack:
+            if stack.pop() != _CLOSERS[ch]:
+                return None
+        else:
+            if outer and outer.pop() != _CLOSERS[ch]:
+                return None
+            closes[_CLOSERS[ch]] += 1
+    if any(closes[o] > ctx.open_brackets.get(o, 0) for o in _OPENERS):
+        return None
+    return text
+
+
+class Rule(NamedTuple):
+    name: str
+    apply: Callable[[str, Context], str | None]
+    reason: str  # Suggestion.reason_dropped when apply returns None
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("truncated_tail", truncated_tail, "truncated"),
+    Rule("single_line", single_line, "single_line"),
+    Rule("block_end", block_end, "left_block"),
+    Rule("trailing_space", trailing_space, "whitespace"),
+    Rule("repeats_suffix", repeats_suffix, "repeats_suffix"),
+    Rule("suffix_overlap", suffix_overlap, "suffix_overlap"),
+    Rule("empty", empty, "empty"),
+    Rule("brackets", brackets, "unbalanced_brackets"),
+)
+
+
+def postprocess(raw: str, prefix: str, suffix: str, language: str, *, multiline: bool = True,
+                truncated: bool = False) -> Suggestion:
+    """The suggestion to show for ``raw`` at the cursor between ``prefix`` and ``suffix``.
+
+    ``truncated``: the model stopped because it hit ``max_tokens`` (llama.cpp's
+    ``finish_reason == "length"``); only then is a partial last line removed.
+    """
+    ctx = make_context(prefix, suffix, language, multiline=multiline, truncated=truncated)
+    text = raw.replace("\r\n", "\n")
+    for rule in RULES:
+        result = rule.apply(text, ctx)
+        if result is None:
+            return Suggestion("", rule.reason)
+        text = result
+    return Suggestion(text)

@@ -1,0 +1,362 @@
+"""The engine worker: ``python -m local_models.worker --model PATH [--n-ctx N] [--threads N]``.
+
+It loads one model and serves the protocol of ``local_models.protocol`` on stdin/stdout, so a
+crash or hang inside llama.cpp takes down only this process; ``EngineClient`` restarts it.
+
+Threads: a reader thread parses stdin and owns cancellation (a Cancel, or a newer Complete,
+sets the older requests' flags at once, and the engine checks its flag before every decode
+step); the main thread runs the engine over a queue of requests. Events are written under one
+lock, one flushed line each, to a private duplicate of the original stdout: file descriptor 1
+itself is pointed at stderr, so nothing a native library prints can corrupt the protocol.
+
+Exit codes: 0 after Shutdown or EOF on stdin; 3 (``EXIT_FATAL``) when the model cannot be
+loaded, after a ``Failed(None, message, fatal=True)``.
+
+``FORECODE_FAKE_ENGINE=module:callable`` builds the engine with that callable (tests use a
+scripted fake) instead of ``local_models.engine.Engine``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import math
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import IO, Any
+
+from local_models.profiles import FimTokens, profile_for
+from local_models.prompt import CompletionInput, render_prompt
+from local_models.protocol import (
+    EXIT_FATAL,
+    Cancel,
+    Chunk,
+    Complete,
+    Done,
+    Event,
+    Failed,
+    ProtocolError,
+    Ready,
+    Shutdown,
+    Warm,
+    Warmed,
+    decode_message,
+    encode_message,
+    read_line,
+)
+
+FAKE_ENGINE_ENV = "FORECODE_FAKE_ENGINE"
+ORPHAN_GRACE_S = 5.0
+"""After EOF on stdin (the editor is gone) the worker exits even if the engine is stuck."""
+
+
+class _Output:
+    """Serialised, flushed writes of events; a vanished reader ends the process quietly."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        line = encode_message(event)
+        with self._lock:
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                os._exit(0)  # the editor is gone: nobody is left to serve
+
+
+@dataclasses.dataclass
+class _Job:
+    request: Complete | Warm
+    flag: threading.Event
+
+
+class _Inbox:
+    """Requests from the reader thread to the main thread, with their cancel flags."""
+
+    def __init__(self) -> None:
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._flags: dict[int, tuple[str, threading.Event]] = {}
+
+    def add(self, request: Complete | Warm) -> None:
+        flag = threading.Event()
+        with self._lock:
+            # The editor only wants the newest completion: a Complete cancels every older
+            # request; a Warm cancels older Warms (not a completion the user is waiting for).
+            for kind, old in self._flags.values():
+                if isinstance(request, Complete) or kind == Warm.TYPE:
+                    old.set()
+            self._flags[request.id] = (request.TYPE, flag)
+        self.jobs.put(_Job(request, flag))
+
+    def cancel(self, request_id: int) -> None:
+        with self._lock:
+            entry = self._flags.get(request_id)
+        if entry is not None:
+            entry[1].set()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            for _, flag in self._flags.values():
+                flag.set()
+
+    def finished(self, request_id: int) -> None:
+        with self._lock:
+            self._flags.pop(request_id, None)
+
+    def stop(self) -> None:
+        self.cancel_all()
+        self.jobs.put(None)
+
+
+def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
+    while True:
+        try:
+            line = read_line(stdin)
+        except ProtocolError as exc:
+            out.emit(Failed(None, f"ignored a bad message: {exc}", fatal=False))
+            continue
+        except (OSError, ValueError):
+            line = None
+        if line is None:
+            break  # EOF: the editor closed our stdin or died
+        try:
+            message = decode_message(line)
+        except ProtocolError as exc:
+            out.emit(Failed(None, f"ignored a bad message: {exc}", fatal=False))
+            continue
+        if isinstance(message, Complete | Warm):
+            inbox.add(message)
+        elif isinstance(message, Cancel):
+            inbox.cancel(message.id)
+        elif isinstance(message, Shutdown):
+            inbox.stop()
+            return
+        else:
+            out.emit(Failed(None, f"ignored a {message.TYPE!r} message: the worker takes only "
+                                  "requests", fatal=False))
+    inbox.stop()
+    # The main thread should now exit at its next decode step; if the engine is stuck inside
+    # llama.cpp nobody will ever kill us, so do it ourselves.
+    time.sleep(ORPHAN_GRACE_S)
+    os._exit(0)
+
+
+# ---------------------------------------------------------------------------------------------
+# engine construction
+
+
+def _model_error_types(extra: Any = None) -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = []
+    for module_name in ("local_models.engine", "local_models.gguf_info"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        error = getattr(module, "ModelError", None)
+        if isinstance(error, type) and issubclass(error, BaseException):
+            types.append(error)
+    error = getattr(extra, "ModelError", None)
+    if isinstance(error, type) and issubclass(error, BaseException):
+        types.append(error)
+    return tuple(types)
+
+
+def _engine_factory() -> tuple[Callable[..., Any], tuple[type[BaseException], ...]]:
+    spec = os.environ.get(FAKE_ENGINE_ENV, "").strip()
+    if spec:
+        module_name, _, attr = spec.partition(":")
+        module = importlib.import_module(module_name)
+        factory = getattr(module, attr or "make")
+        return factory, _model_error_types(module)
+    from local_models.engine import Engine
+
+    return Engine, _model_error_types()
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values for dataclasses / paths / odd floats (NaN and inf become None)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, PurePath | os.PathLike):
+        return os.fspath(value)
+    return str(value)
+
+
+def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
+    """The GGUF's own FIM marker strings, when its tokenizer declares all three."""
+    ids = (getattr(info, "fim_prefix_id", None), getattr(info, "fim_suffix_id", None),
+           getattr(info, "fim_middle_id", None))
+    if any(i is None for i in ids):
+        return None
+    try:
+        prefix, suffix, middle = (engine.detokenize([i]) for i in ids)
+        return FimTokens(prefix, suffix, middle)
+    except Exception:  # an odd vocabulary: the profile's defaults apply
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# serving
+
+
+class _Server:
+    def __init__(self, engine: Any, profile: Any, out: _Output, inbox: _Inbox) -> None:
+        self.engine = engine
+        self.profile = profile
+        self.out = out
+        self.inbox = inbox
+
+    def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
+        try:
+            inp = CompletionInput.from_json(input_json)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _RequestError(f"bad completion input: {exc}") from None
+        rendered = render_prompt(inp, self.profile,
+                                       lambda s: len(self.engine.tokenize(s)),
+                                       self.profile.prompt_budget)
+        tokens: list[int] = self.engine.tokenize(rendered.text,
+                                                 add_bos=bool(self.profile.add_bos))
+        return tokens
+
+    def run(self) -> None:
+        while True:
+            job = self.inbox.jobs.get()
+            if job is None:
+                return
+            try:
+                self._serve(job)
+            except _RequestError as exc:
+                self.out.emit(Failed(job.request.id, str(exc), fatal=False))
+            except Exception as exc:
+                traceback.print_exc(file=sys.stderr)
+                self.out.emit(Failed(job.request.id, _one_line(exc), fatal=False))
+            finally:
+                self.inbox.finished(job.request.id)
+
+    def _serve(self, job: _Job) -> None:
+        request, flag = job.request, job.flag
+        if isinstance(request, Warm):
+            if flag.is_set():
+                self.out.emit(Warmed(request.id, {}))
+                return
+            tokens = self._prompt_tokens(request.input)
+            metrics = self.engine.warm(tokens, should_stop=flag.is_set)
+            self.out.emit(Warmed(request.id, _jsonable(metrics)))
+            return
+        if flag.is_set():  # superseded or cancelled while queued
+            self.out.emit(Done(request.id, "", "cancelled", {}))
+            return
+        tokens = self._prompt_tokens(request.input)
+        request_id = request.id
+
+        def on_text(text: str) -> None:
+            if text and not flag.is_set():
+                self.out.emit(Chunk(request_id, text))
+
+        completion = self.engine.complete(
+            tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
+            stop=tuple(self.profile.stop), speculative=request.speculative,
+            should_stop=flag.is_set, on_text=on_text)
+        reason = completion.stop_reason
+        if flag.is_set() and reason not in ("eos", "stop", "length"):
+            reason = "cancelled"
+        self.out.emit(Done(request_id, completion.text, reason,
+                           _jsonable(completion.metrics)))
+
+
+class _RequestError(Exception):
+    """A request the worker can explain without a traceback (bad input)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_models.worker",
+                                     description="Forecode's llama.cpp engine worker.")
+    parser.add_argument("--model", required=True, help="path to a GGUF model")
+    parser.add_argument("--n-ctx", type=int, default=4096, help="context length (tokens)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
+    args = parser.parse_args(argv)
+
+    # The editor owns our lifetime: Ctrl+C in its terminal must not print a traceback here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Protocol output goes to a private copy of stdout; fd 1 (and sys.stdout) now go to stderr.
+    sys.stdout.flush()
+    proto_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    out = _Output(os.fdopen(proto_fd, "wb", buffering=0))
+
+    try:
+        factory, model_errors = _engine_factory()
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        out.emit(Failed(None, f"could not start the engine: {_one_line(exc)}", fatal=True))
+        return EXIT_FATAL
+    try:
+        engine = factory(args.model, n_ctx=args.n_ctx, n_threads=args.threads)
+    except model_errors as exc:
+        out.emit(Failed(None, " ".join(str(exc).split()) or type(exc).__name__, fatal=True))
+        return EXIT_FATAL
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        out.emit(Failed(None, f"could not load the model {args.model}: {_one_line(exc)}",
+                        fatal=True))
+        return EXIT_FATAL
+
+    try:
+        info = engine.info
+        fim = _fim_tokens(engine, info)
+        fim_ids_present = all(getattr(info, f"fim_{part}_id", None) is not None
+                              for part in ("prefix", "suffix", "middle"))
+        profile = profile_for(info.architecture, getattr(info, "name", "") or "",
+                              fim_ids_present=fim_ids_present, fim_token_strings=fim)
+        inbox = _Inbox()
+        server = _Server(engine, profile, out, inbox)
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        out.emit(Failed(None, f"could not set up the model: {_one_line(exc)}", fatal=True))
+        return EXIT_FATAL
+
+    out.emit(Ready(model=_jsonable(info), profile=str(getattr(profile, "id", profile)),
+                   pid=os.getpid()))
+    reader = threading.Thread(target=_read_requests, args=(sys.stdin.buffer, inbox, out),
+                              name="forecode-worker-stdin", daemon=True)
+    reader.start()
+    server.run()
+    try:
+        engine.close()
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the reader thread may be blocked in a read, and native
+    # destructors have nothing left to do for a process that is exiting.
+    os._exit(code)

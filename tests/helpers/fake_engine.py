@@ -1,0 +1,161 @@
+"""A scripted stand-in for ``local_models.engine.Engine``, for worker and client tests.
+
+The worker builds it when ``FORECODE_FAKE_ENGINE=tests.helpers.fake_engine:make``. Tokens are
+Unicode code points, so the prompt text reaches ``complete`` intact, and each request is
+scripted by directives written anywhere in the completion input (usually the prefix)::
+
+    @@chunks=N        emit N chunks "t0 ", "t1 ", … (default 3; capped by max_tokens)
+    @@delay=S         sleep S seconds before each chunk (default 0.01)
+    @@hang_after=N    after N chunks, hang forever ignoring cancellation (stuck in C code)
+    @@exit_after=N    after N chunks, os._exit(17) (a crash without a word)
+    @@abort_after=N   after N chunks, os.abort() (SIGABRT, like a GGML_ASSERT)
+    @@raise           raise RuntimeError("fake engine failure") (a failed request)
+    @@warm_delay=S    Warm takes S seconds (checking cancellation every 10 ms)
+
+Loading is scripted by the model path: a name containing ``bad`` raises ModelError (as a
+corrupt GGUF does), ``crash`` makes the load os._exit(17), ``slow`` makes it take 2 s.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    from local_models.engine import ModelError
+except ImportError:  # the real engine has not landed: the worker also accepts ours
+
+    class ModelError(Exception):  # type: ignore[no-redef]
+        """Stand-in for local_models.engine.ModelError."""
+
+
+@dataclass
+class Metrics:
+    prompt_tokens: int = 0
+    reused_prefix_tokens: int = 0
+    reused_shifted_tokens: int = 0
+    evaluated_tokens: int = 0
+    generated_tokens: int = 0
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
+    prefill_ms: float = 0.0
+    first_token_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: list[int]
+    metrics: Metrics
+    stop_reason: str
+
+
+@dataclass
+class ModelInfo:
+    path: str
+    name: str = "fake"
+    architecture: str = "fake"
+    context_length: int = 4096
+    n_vocab: int = 0x110000
+    bos_id: int | None = 2
+    eos_id: int | None = 1
+    fim_prefix_id: int | None = None
+    fim_suffix_id: int | None = None
+    fim_middle_id: int | None = None
+    chat_template: str | None = None
+    sliding_window: int | None = None
+    file_size: int = 0
+
+
+_DIRECTIVE = re.compile(r"@@(\w+)(?:=([0-9.]+))?")
+
+
+def _directives(text: str) -> dict[str, float]:
+    return {m.group(1): float(m.group(2)) if m.group(2) else 1.0
+            for m in _DIRECTIVE.finditer(text)}
+
+
+class FakeEngine:
+    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096,
+                 n_threads: int | None = None, **_: Any) -> None:
+        name = Path(model_path).name
+        if "bad" in name:
+            raise ModelError(f"{model_path}: not a GGUF file (fake engine)")
+        if "crash" in name:
+            os._exit(17)
+        if "slow" in name:
+            time.sleep(2.0)
+        self.info = ModelInfo(path=str(model_path), name=name, context_length=n_ctx)
+        self.totals = Metrics()
+        self.closed = False
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        return ([self.info.bos_id or 0] if add_bos else []) + [ord(c) for c in text]
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        return "".join(chr(t) for t in tokens if t >= 32 or t in (9, 10, 13))
+
+    def warm(self, prompt: Sequence[int], should_stop: Callable[[], bool] | None = None
+             ) -> Metrics:
+        script = _directives(self.detokenize(prompt))
+        end = time.monotonic() + script.get("warm_delay", 0.0)
+        while time.monotonic() < end and not (should_stop and should_stop()):
+            time.sleep(0.01)
+        return Metrics(prompt_tokens=len(prompt), evaluated_tokens=len(prompt))
+
+    def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
+                 stop: Sequence[str] = (), speculative: bool = False,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Completion:
+        script = _directives(self.detokenize(prompt))
+        if "raise" in script:
+            raise RuntimeError("fake engine failure")
+        started = time.monotonic()
+        count = min(int(script.get("chunks", 3)), max_tokens)
+        delay = script.get("delay", 0.01)
+        pieces: list[str] = []
+        reason = "length" if count == max_tokens else "eos"
+        for i in range(count):
+            for action, kill in (("hang_after", None), ("exit_after", _exit),
+                                 ("abort_after", _abort)):
+                if action in script and i == int(script[action]):
+                    if kill is None:
+                        while True:  # stuck: no should_stop check, like a hang in llama.cpp
+                            time.sleep(3600)
+                    kill()
+            if should_stop is not None and should_stop():
+                reason = "cancelled"
+                break
+            time.sleep(delay)
+            piece = f"t{i} "
+            pieces.append(piece)
+            if on_text is not None:
+                on_text(piece)
+        metrics = Metrics(prompt_tokens=len(prompt), evaluated_tokens=len(prompt),
+                          generated_tokens=len(pieces),
+                          total_ms=(time.monotonic() - started) * 1000.0)
+        return Completion("".join(pieces), [], metrics, reason)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _exit() -> None:
+    os._exit(17)
+
+
+def _abort() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file for an expected abort
+    os.abort()
+
+
+def make(model_path: str | os.PathLike[str], **kwargs: Any) -> FakeEngine:
+    return FakeEngine(model_path, **kwargs)
