@@ -147,6 +147,7 @@ class EngineClient:
         self._info: dict[str, Any] | None = None
         self._profile: str | None = None
         self._worker: _Worker | None = None
+        self._last_worker: _Worker | None = None  # for worker_log() after it is gone
         self._gen = 0
         self._crashes = 0
         self._restart_at: float | None = None
@@ -183,8 +184,6 @@ class EngineClient:
         """The last lines the current (or last) worker wrote to stderr (llama.cpp's log)."""
         worker = self._worker or self._last_worker
         return list(worker.stderr_tail) if worker is not None else []
-
-    _last_worker: _Worker | None = None
 
     def start(self) -> None:
         """Spawn the worker (without waiting for it). Also restarts a "failed" client."""
@@ -360,7 +359,7 @@ class EngineClient:
 
     def _kill(self, worker: _Worker, reason: str) -> None:
         worker.kill_reason = reason
-        log.warning("engine worker %s is hung (%s)", worker.proc.pid, reason)
+        log.warning("killing engine worker %s: %s", worker.proc.pid, reason)
         with contextlib.suppress(OSError):  # already gone: its exit is on the way
             worker.proc.kill()
 
@@ -403,6 +402,8 @@ class EngineClient:
             if req is not None and req.sent_gen == worker.gen:
                 self._finish(req, calls, req.on_error, (event.id, event.message))
         elif isinstance(event, Ready):
+            if worker.kill_reason is not None:
+                return  # too late: it is being killed
             if event.protocol != PROTOCOL_VERSION:
                 worker.fatal_message = (
                     f"the engine worker speaks protocol {event.protocol}, the editor "

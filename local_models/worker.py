@@ -54,6 +54,7 @@ from local_models.protocol import (
 )
 
 FAKE_ENGINE_ENV = "FORECODE_FAKE_ENGINE"
+DEFAULT_N_CTX = 4096
 ORPHAN_GRACE_S = 5.0
 """After EOF on stdin (the editor is gone) the worker exits even if the engine is stuck."""
 
@@ -173,16 +174,28 @@ def _model_error_types(extra: Any = None) -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
-def _engine_factory() -> tuple[Callable[..., Any], tuple[type[BaseException], ...]]:
+def _engine_factory() -> tuple[Callable[..., Any], tuple[type[BaseException], ...], bool]:
+    """The engine constructor, the exceptions that mean "bad model", and whether it is fake."""
     spec = os.environ.get(FAKE_ENGINE_ENV, "").strip()
     if spec:
         module_name, _, attr = spec.partition(":")
         module = importlib.import_module(module_name)
         factory = getattr(module, attr or "make")
-        return factory, _model_error_types(module)
+        return factory, _model_error_types(module), True
     from local_models.engine import Engine
 
-    return Engine, _model_error_types()
+    return Engine, _model_error_types(), False
+
+
+def _profile_context(model_path: str, *, fake: bool) -> int:
+    """The n_ctx the model's profile asks for, read from the GGUF header before loading it."""
+    if fake:
+        return DEFAULT_N_CTX
+    from local_models.gguf_info import read_model_info  # raises ModelError for a bad file
+
+    info = read_model_info(model_path)
+    return profile_for(info.architecture, info.name or "",
+                       fim_ids_present=info.has_fim).max_context
 
 
 def _jsonable(value: Any) -> Any:
@@ -277,10 +290,7 @@ class _Server:
             tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
             stop=tuple(self.profile.stop), speculative=request.speculative,
             should_stop=flag.is_set, on_text=on_text)
-        reason = completion.stop_reason
-        if flag.is_set() and reason not in ("eos", "stop", "length"):
-            reason = "cancelled"
-        self.out.emit(Done(request_id, completion.text, reason,
+        self.out.emit(Done(request_id, completion.text, completion.stop_reason,
                            _jsonable(completion.metrics)))
 
 
@@ -297,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m local_models.worker",
                                      description="Forecode's llama.cpp engine worker.")
     parser.add_argument("--model", required=True, help="path to a GGUF model")
-    parser.add_argument("--n-ctx", type=int, default=4096, help="context length (tokens)")
+    parser.add_argument("--n-ctx", type=int, default=None,
+                        help="context length in tokens (default: the model profile's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
     args = parser.parse_args(argv)
 
@@ -311,13 +322,14 @@ def main(argv: list[str] | None = None) -> int:
     out = _Output(os.fdopen(proto_fd, "wb", buffering=0))
 
     try:
-        factory, model_errors = _engine_factory()
+        factory, model_errors, fake = _engine_factory()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         out.emit(Failed(None, f"could not start the engine: {_one_line(exc)}", fatal=True))
         return EXIT_FATAL
     try:
-        engine = factory(args.model, n_ctx=args.n_ctx, n_threads=args.threads)
+        n_ctx = args.n_ctx or _profile_context(args.model, fake=fake)
+        engine = factory(args.model, n_ctx=n_ctx, n_threads=args.threads)
     except model_errors as exc:
         out.emit(Failed(None, " ".join(str(exc).split()) or type(exc).__name__, fatal=True))
         return EXIT_FATAL

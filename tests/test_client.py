@@ -198,7 +198,7 @@ def test_a_bad_model_fails_without_a_restart_loop(make_client: Callable[..., Any
 
 def test_requests_made_while_starting_wait_and_only_the_newest_complete_runs(
         make_client: Callable[..., Any]) -> None:
-    client, rec = make_client("slow.gguf")  # the fake takes 2 s to load it
+    client, rec = make_client("slow.gguf")  # the fake takes 1 s to load it
     first = client.complete(inp("a = @@chunks=1"), **rec.callbacks())
     client.warm(inp("warm me"))
     second = client.complete(inp("b = @@chunks=2"), **rec.callbacks())
@@ -307,6 +307,24 @@ def test_close_shuts_the_worker_down(make_client: Callable[..., Any]) -> None:
     assert [e[0] for e in rec.of(rid)].count("error") == 0
     with pytest.raises(RuntimeError, match="closed"):
         client.complete(inp("x"), **rec.callbacks())
+
+
+def test_no_thread_or_process_outlives_close(make_client: Callable[..., Any]) -> None:
+    client, rec = make_client(max_restarts=3)
+    rec.wait_state("ready")
+    pids = []
+    for n in range(1, 3):  # two crashes: two dead workers, each with its three threads
+        pids.append(client.pid)
+        rid = client.complete(inp("@@chunks=3 @@exit_after=1"), **rec.callbacks())
+        assert rec.end_of(rid)[0] == "error"
+        rec.wait_state("ready", nth=n + 1)
+    pids.append(client.pid)
+    client.close()
+    deadline = time.monotonic() + 5
+    while any(t.name.startswith("forecode-engine") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, threading.enumerate()
+        time.sleep(0.02)
+    assert not any(alive(pid) for pid in pids)
 
 
 def test_close_kills_a_hung_worker_in_time(make_client: Callable[..., Any]) -> None:

@@ -22,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, default=None)
     parser.add_argument("--theme", choices=("dark", "light"), default="dark")
     parser.add_argument("--size", default="1280x800")
+    parser.add_argument("--type", default="", metavar="TEXT",
+                        help="type TEXT at the end of line 34 and wait for the local model's "
+                             "ghost-text suggestion before the shot")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # A screenshot must not depend on (or touch) the user's settings and backups.
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dataclasses import replace
 
-    from PySide6.QtCore import QThread
+    from PySide6.QtCore import Qt, QThread
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
@@ -52,7 +55,23 @@ def main(argv: list[str] | None = None) -> int:
             QThread.msleep(20)
 
     settle()
-    if doc is not None:
+    if doc is not None and args.type:
+        from PySide6.QtTest import QTest
+
+        for _ in range(1500):  # the engine loads in the background (at most ~30 s)
+            if window.engine is not None and window.engine.is_ready():
+                break
+            settle()
+        doc.editor.go_to_line(34, 1)
+        doc.editor.gotoPos(doc.editor.lineEndPosition(33))
+        QTest.keyClick(doc.editor, Qt.Key.Key_Return)
+        QTest.keyClicks(doc.editor, args.type)
+        for _ in range(300):
+            if window.inline is not None and window.inline.suggestion:
+                break
+            settle()
+        settle()
+    elif doc is not None:
         doc.editor.go_to_line(17, 9)
         settle()
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ scripted by directives written anywhere in the completion input (usually the pre
     @@warm_delay=S    Warm takes S seconds (checking cancellation every 10 ms)
 
 Loading is scripted by the model path: a name containing ``bad`` raises ModelError (as a
-corrupt GGUF does), ``crash`` makes the load os._exit(17), ``slow`` makes it take 2 s.
+corrupt GGUF does), ``crash`` makes the load os._exit(17), ``slow`` makes it take 1 s.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class FakeEngine:
         if "crash" in name:
             os._exit(17)
         if "slow" in name:
-            time.sleep(2.0)
+            time.sleep(1.0)
         self.info = ModelInfo(path=str(model_path), name=name, context_length=n_ctx)
         self.totals = Metrics()
         self.closed = False

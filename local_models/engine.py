@@ -1,0 +1,930 @@
+"""The local completion engine: one llama.cpp model and context, driven through the C API.
+
+Runs inside the worker process (``local_models.worker``); no Qt here. What it adds over a plain
+llama.cpp loop:
+
+* **KV-cache reuse across requests.** The engine remembers which tokens sit in the KV cache. A
+  new prompt keeps the longest common prefix, then re-uses later runs of cached tokens that
+  moved (text inserted or deleted above them) by shifting their cells to the new positions
+  (the idea behind llama.cpp server's ``--cache-reuse``, here in both directions). Only what no
+  cached run covers is evaluated.
+* **Prompt-lookup speculative decoding.** Drafts are the tokens that followed the latest earlier
+  occurrence of the current n-gram in prompt + output; one batched decode verifies them and
+  every emitted token is still the model's greedy choice.
+* **Cancellation within one decode step**, also in the middle of a long prefill chunk (ggml's
+  abort callback), leaving the cache truthful so the next request re-uses the finished work.
+* **Metrics** for every request and cumulative totals.
+
+How the cache is laid out: every evaluated token belongs to sequences 0 and 1 together. A cell
+owned by two sequences is never recycled by llama.cpp's slot search, which otherwise may
+overwrite cells that fell out of the sliding window of a SWA model (Gemma 3) even with
+``swa_full`` -- and those cells are needed again as soon as a later prompt diverges earlier.
+Sequences 2 and 3 "park" moved runs while the text before them is evaluated: llama.cpp requires
+each new batch to start right after the last position of its sequence, so runs placed after a
+gap cannot sit in sequence 0 until the gap is filled.
+
+An ``Engine`` is not thread-safe: one request at a time. ``should_stop`` may be flipped from any
+thread.
+"""
+
+from __future__ import annotations
+
+import array
+import codecs
+import contextlib
+import ctypes
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+
+import llama_cpp.llama_cpp as C
+
+from local_models.gguf_info import ModelError, ModelInfo, read_model_info
+
+__all__ = ["Completion", "Engine", "Metrics", "ModelError"]
+
+_MAIN_SEQS = (0, 1)  # every evaluated token: two owners, so its cell is never recycled
+_PARK_SEQS = (2, 3)  # moved runs waiting for the text before them to be evaluated
+_N_SEQ_MAX = 4
+
+# Verify batches of up to 7 tokens run through the same ggml kernels as single-token decoding
+# (measured: bit-identical logits); from 8 tokens on, flash attention takes a tiled path whose
+# rounding differs enough to flip near-ties. So a draft is at most 6 tokens, which keeps
+# speculative output identical to plain greedy decoding.
+_MAX_DRAFT = 6
+_NGRAM_MAX = 4
+_NGRAM_MIN = 2
+_LOOKUP_CANDIDATES = 32
+_RUN_CANDIDATES = 16  # a g-gram found more often than this in the prompt is not an anchor
+# Prior chance that a drafted token is accepted, by the length of the n-gram that found it,
+# and how many observations that prior is worth; a request's own record soon dominates.
+_PRIOR_ACCEPT = {2: 0.4, 3: 0.5, 4: 0.6}
+_PRIOR_WEIGHT = 2.0
+
+
+@dataclass
+class Metrics:
+    """One request's figures (all plain ints/floats: ``dataclasses.asdict`` is JSON-ready)."""
+
+    prompt_tokens: int = 0
+    reused_prefix_tokens: int = 0
+    reused_shifted_tokens: int = 0  # cached tokens moved to new positions (chunk reuse)
+    evaluated_tokens: int = 0  # prompt tokens run through the model
+    generated_tokens: int = 0
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
+    prefill_ms: float = 0.0
+    first_token_ms: float = 0.0  # from the start of complete()
+    decode_ms: float = 0.0  # from the first token to the end
+    total_ms: float = 0.0
+
+    def add(self, other: Metrics) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class Completion:
+    text: str
+    tokens: list[int]
+    metrics: Metrics
+    stop_reason: str  # "eos" | "stop" | "length" | "cancelled"
+
+
+class _Cancelled(Exception):
+    pass
+
+
+# --- process-wide llama.cpp set-up -------------------------------------------------------------
+
+@C.llama_log_callback
+def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    return None
+
+
+_LOG_CALLBACK = _quiet_log  # llama.cpp keeps the pointer: keep the object alive
+_init_lock = threading.Lock()
+_initialised = False
+
+
+def _init_llama() -> None:
+    global _initialised
+    with _init_lock:
+        C.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+        if not _initialised:
+            C.llama_backend_init()
+            _initialised = True
+
+
+def _cpu_has_amx() -> bool:
+    """True on x86 CPUs with AMX tiles (Linux only; elsewhere assume not)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        return False
+    return False
+
+
+def _default_threads() -> int:
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 2
+    # Logical CPUs above 4 are usually hyper-threads: llama.cpp decodes best on physical cores.
+    return max(1, min(8, n if n <= 4 else n // 2))
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    # Compare in slices first (fast in C), then finish token by token.
+    step = 64
+    while i + step <= n and a[i:i + step] == b[i:i + step]:
+        i += step
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _find_runs(cached: Sequence[int], prompt: Sequence[int], start: int, limit: int,
+               min_run: int) -> list[tuple[int, int, int]]:
+    """Runs of ``cached[start:]`` that reappear in ``prompt[start:limit]``.
+
+    Returns ``(cache_pos, prompt_pos, length)`` triples, increasing in both positions, not
+    overlapping, each at least ``min_run`` long. Chosen longest first (then the longest in the
+    gaps on either side, as ``difflib`` does), so boilerplate repeated across a file cannot
+    pull the alignment away from the run that really moved.
+    """
+    m = len(cached)
+    g = min_run
+    if g <= 0 or m - start < g or limit - start < g:
+        return []
+    where: dict[tuple[int, ...], list[int]] = {}
+    for p in range(start, limit - g + 1):
+        where.setdefault(tuple(prompt[p:p + g]), []).append(p)
+
+    # Maximal runs per diagonal (prompt_pos - cache_pos) from matching g-grams.
+    found: list[tuple[int, int, int]] = []
+    open_runs: dict[int, list[int]] = {}  # diagonal -> [first c, last c]
+    for c in range(start, m - g + 1):
+        cands = where.get(tuple(cached[c:c + g]))
+        if not cands or len(cands) > _RUN_CANDIDATES:
+            continue
+        for p in cands:
+            run = open_runs.get(p - c)
+            if run is not None and run[1] == c - 1:
+                run[1] = c
+                continue
+            if run is not None:
+                found.append((run[0], run[0] + p - c, run[1] - run[0] + g))
+            open_runs[p - c] = [c, c]
+    for d, (c0, c1) in open_runs.items():
+        found.append((c0, c0 + d, c1 - c0 + g))
+    # Extend over tokens whose g-gram was too common to index; pieces of one diagonal that
+    # an extension already covers are dropped.
+    found.sort(key=lambda r: (r[1] - r[0], r[0]))
+    runs = []
+    last_d, last_end = None, -1
+    for c0, p0, n in found:
+        d = p0 - c0
+        if d == last_d and c0 < last_end:
+            continue
+        while c0 > start and p0 > start and cached[c0 - 1] == prompt[p0 - 1]:
+            c0, p0, n = c0 - 1, p0 - 1, n + 1
+        while c0 + n < m and p0 + n < limit and cached[c0 + n] == prompt[p0 + n]:
+            n += 1
+        runs.append((n, c0, p0))
+        last_d, last_end = d, c0 + n
+    runs.sort(reverse=True)
+
+    chosen: list[tuple[int, int, int]] = []
+    windows = [(start, m, start, limit)]
+    while windows:
+        c_lo, c_hi, p_lo, p_hi = windows.pop()
+        best: tuple[int, int, int] | None = None
+        best_n = g - 1
+        for n, c0, p0 in runs:
+            if n <= best_n:
+                break  # sorted by length: nothing later can beat it, even unclipped
+            lo = max(c_lo - c0, p_lo - p0, 0)
+            hi = min(c_hi - c0, p_hi - p0, n)
+            if hi - lo > best_n:
+                best, best_n = (c0 + lo, p0 + lo, hi - lo), hi - lo
+        if best is None:
+            continue
+        chosen.append(best)
+        c0, p0, n = best
+        windows.append((c_lo, c0, p_lo, p0))
+        windows.append((c0 + n, c_hi, p0 + n, p_hi))
+    chosen.sort()
+    return chosen
+
+
+class _Output:
+    """Generated tokens -> text, with stop strings and streaming of safe increments."""
+
+    def __init__(self, engine: Engine, stop: Sequence[str],
+                 on_text: Callable[[str], None] | None) -> None:
+        self._engine = engine
+        self._stops = [s for s in stop if s]
+        self._longest = max((len(s) for s in self._stops), default=0)
+        self._on_text = on_text
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.tokens: list[int] = []
+        self.text = ""
+        self._sent = 0
+
+    def push(self, token: int) -> str | None:
+        """Take one generated token; return a stop reason or None to go on."""
+        if self._engine._is_eog(token):
+            return "eos"
+        self.tokens.append(token)
+        piece = self._decoder.decode(self._engine._piece(token))
+        if not piece:
+            return None
+        old = len(self.text)
+        self.text += piece
+        if not self._stops:
+            self._send(len(self.text))
+            return None
+        lo = max(0, old - self._longest + 1)
+        cut = -1
+        for s in self._stops:
+            i = self.text.find(s, lo)
+            if i >= 0 and (cut < 0 or i < cut):
+                cut = i
+        if cut >= 0:
+            self.text = self.text[:cut]
+            self._send(cut)
+            return "stop"
+        self._send(len(self.text) - self._held_back())
+        return None
+
+    def finish(self) -> None:
+        """Flush the text held back for a possible stop string (an incomplete UTF-8 tail is
+        dropped)."""
+        self._send(len(self.text))
+
+    def _held_back(self) -> int:
+        held = 0
+        for s in self._stops:
+            for k in range(min(len(s) - 1, len(self.text)), held, -1):
+                if self.text.endswith(s[:k]):
+                    held = k
+                    break
+        return held
+
+    def _send(self, end: int) -> None:
+        if end > self._sent:
+            chunk = self.text[self._sent:end]
+            self._sent = end
+            if self._on_text is not None:
+                self._on_text(chunk)
+
+
+class Engine:
+    """One model + one context; see the module docstring."""
+
+    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096,
+                 n_threads: int | None = None, n_batch: int = 512,
+                 min_reuse_chunk: int = 16) -> None:
+        self._closed = True
+        self._model = self._ctx = self._smpl = None
+        self._batch: C.llama_batch | None = None
+        self.info: ModelInfo = read_model_info(model_path)
+        if n_batch < 8:
+            raise ValueError("n_batch must be at least 8")
+        _init_llama()
+        path = self.info.path
+
+        mparams = C.llama_model_default_params()
+        # The extra (repacked / AMX) weight buffers crash in ggml's AMX kernels on CPUs with
+        # AMX tiles when the worker threads lack tile permission; plain buffers are safe.
+        mparams.use_extra_bufts = not _cpu_has_amx()
+        self._model = C.llama_model_load_from_file(os.fsencode(str(path)), mparams)
+        if not self._model:
+            raise ModelError(f"llama.cpp could not load {path} ({self.info.architecture} "
+                             "model: unsupported architecture or damaged file?)")
+
+        if self.info.context_length:
+            n_ctx = min(n_ctx, self.info.context_length)
+        threads = n_threads or _default_threads()
+        cparams = C.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = n_batch
+        cparams.n_ubatch = n_batch
+        cparams.n_seq_max = _N_SEQ_MAX
+        cparams.kv_unified = True  # one cell pool: copying cells between sequences is free
+        cparams.swa_full = True  # keep the whole context of SWA layers: it stays re-usable
+        cparams.n_outputs_max_per_seq = 0  # logits for every drafted position
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.no_perf = True
+        cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
+        ctx = C.llama_init_from_model(self._model, cparams)
+        if not ctx:
+            cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_AUTO
+            ctx = C.llama_init_from_model(self._model, cparams)
+        if not ctx:
+            C.llama_model_free(self._model)
+            self._model = None
+            raise ModelError(f"llama.cpp could not create a context for {path} "
+                             f"(n_ctx={n_ctx}: out of memory?)")
+        self._ctx = ctx
+        self._mem = C.llama_get_memory(ctx)
+        self._vocab = C.llama_model_get_vocab(self._model)
+        self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
+        self.n_ctx = int(C.llama_n_ctx(ctx))
+        self.n_batch = n_batch
+        self.n_threads = threads
+        self.min_reuse_chunk = min_reuse_chunk
+
+        self.can_shift = bool(C.llama_memory_can_shift(self._mem))
+        self.chunk_reuse = self.can_shift and min_reuse_chunk > 0
+        self.chunk_reuse_note: str | None = None
+        if not self.can_shift:
+            self.chunk_reuse_note = ("this model's KV cache cannot be shifted: only common "
+                                     "prefixes are re-used")
+        elif min_reuse_chunk <= 0:
+            self.chunk_reuse_note = "chunk reuse disabled (min_reuse_chunk <= 0)"
+
+        self._batch = C.llama_batch_init(n_batch, 0, len(_MAIN_SEQS))
+        b = self._batch
+        for i in range(n_batch):
+            b.n_seq_id[i] = len(_MAIN_SEQS)
+            for j, s in enumerate(_MAIN_SEQS):
+                b.seq_id[i][j] = s
+        self._tok = b.token
+        self._pos = b.pos
+        self._out = b.logits
+        self._tok_addr = ctypes.cast(b.token, ctypes.c_void_p).value
+        self._pos_addr = ctypes.cast(b.pos, ctypes.c_void_p).value
+        self._out_addr = ctypes.cast(b.logits, ctypes.c_void_p).value
+        self._smpl = C.llama_sampler_init_greedy()
+
+        self._abort_check: list[Callable[[], bool] | None] = [None]
+        self._abort_cb = C.ggml_abort_callback(self._make_abort(self._abort_check))
+        self._no_abort = C.ggml_abort_callback()
+
+        self._cached: list[int] = []  # tokens whose KV sits in sequence 0, positions 0..n-1
+        self._tail: int | None = None  # output row of the last decode = last cached token
+        # Cached tokens from _greedy_from on were generated greedily; _successor is the greedy
+        # choice after the whole cache (sampled, not yet decoded). See _replay_for.
+        self._greedy_from: int | None = None
+        self._successor: int | None = None
+        self._pieces: dict[int, bytes] = {}
+        # Measured decode time (ms, moving average) by batch size, for choosing draft lengths.
+        self._batch_ms: list[float | None] = [None] * (_MAX_DRAFT + 2)
+        self._eog: dict[int, bool] = {}
+        self.totals = Metrics()
+        self._closed = False
+
+    # --- public API ----------------------------------------------------------------------------
+
+    @property
+    def cached_tokens(self) -> tuple[int, ...]:
+        """The tokens whose KV is in the cache, in position order."""
+        return tuple(self._cached)
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
+        self._check_open()
+        data = text.encode("utf-8")
+        cap = len(data) + 8
+        while True:
+            buf = (C.llama_token * cap)()
+            n = C.llama_tokenize(self._vocab, data, len(data), buf, cap, add_bos, True)
+            if n >= 0:
+                return list(buf[:n])
+            cap = -n + 8
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        self._check_open()
+        return b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def warm(self, prompt: Sequence[int],
+             should_stop: Callable[[], bool] | None = None) -> Metrics:
+        """Make the KV cache hold ``prompt`` (with its last logits), generating nothing."""
+        self._check_open()
+        start = time.perf_counter()
+        tokens = self._checked_prompt(prompt)
+        m = Metrics(prompt_tokens=len(tokens))
+        if self._replay_for(tokens) is not None:  # already there, with what follows it
+            m.reused_prefix_tokens = len(tokens)
+        else:
+            with contextlib.suppress(_Cancelled):
+                self._sync(tokens, should_stop, m)
+        m.prefill_ms = m.total_ms = (time.perf_counter() - start) * 1000.0
+        self.totals.add(m)
+        return m
+
+    def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
+                 stop: Sequence[str] = (), speculative: bool = False,
+                 should_stop: Callable[[], bool] | None = None,
+                 on_text: Callable[[str], None] | None = None) -> Completion:
+        self._check_open()
+        start = time.perf_counter()
+        tokens = self._checked_prompt(prompt)
+        if isinstance(stop, str):
+            stop = (stop,)
+        m = Metrics(prompt_tokens=len(tokens))
+        out = _Output(self, stop, on_text)
+        reason = "cancelled"
+        first = 0.0
+        try:
+            if should_stop is not None and should_stop():
+                raise _Cancelled
+            pending = self._replay_for(tokens)
+            if pending is not None:
+                m.reused_prefix_tokens = len(tokens)
+            else:
+                self._sync(tokens, should_stop, m)
+            m.prefill_ms = (time.perf_counter() - start) * 1000.0
+            if max_tokens <= 0:
+                reason = "length"
+            else:
+                if pending is None:
+                    assert self._tail is not None
+                    pending = [C.llama_sampler_sample(self._smpl, self._ctx, self._tail)]
+                    self._greedy_from = len(tokens)
+                first = time.perf_counter()
+                m.first_token_ms = (first - start) * 1000.0
+                if speculative:
+                    reason = self._generate_speculative(pending, tokens, max_tokens, out, m,
+                                                        should_stop)
+                else:
+                    reason = self._generate(pending, max_tokens, out, should_stop)
+        except _Cancelled:
+            reason = "cancelled"
+        finally:
+            end = time.perf_counter()
+            if not m.prefill_ms:
+                m.prefill_ms = (end - start) * 1000.0
+            if first:
+                m.decode_ms = (end - first) * 1000.0
+            m.total_ms = (end - start) * 1000.0
+            m.generated_tokens = len(out.tokens)
+            self.totals.add(m)
+        if reason != "stop":
+            out.finish()
+        return Completion(out.text, out.tokens, m, reason)
+
+    def greedy_reference(self, prompt: Sequence[int],
+                         max_tokens: int) -> tuple[list[int], list[float]]:
+        """Plain greedy decoding, one token per decode, from an empty cache; also the gap
+        between the two best logits at each step. For tests of lossless speeding-up; leaves
+        the cache empty."""
+        import numpy as np
+
+        self._check_open()
+        tokens = self._checked_prompt(prompt)
+        self._clear()
+        out: list[int] = []
+        gaps: list[float] = []
+        try:
+            self._prefill(tokens, 0, len(tokens), None, Metrics())
+            row = self._tail
+            for step in range(max_tokens):
+                ptr = C.llama_get_logits_ith(self._ctx, row)
+                logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+                best = int(np.argmax(logits))
+                top = float(logits[best])
+                second = float(np.partition(logits, self._n_vocab - 2)[self._n_vocab - 2])
+                if self._is_eog(best):
+                    break
+                out.append(best)
+                gaps.append(top - second)
+                if step + 1 == max_tokens:
+                    break
+                self._decode_one(best, len(self._cached))
+                self._cached.append(best)
+                row = 0
+        finally:
+            self._clear()
+        return out, gaps
+
+    def reset(self) -> None:
+        """Empty the KV cache (the next request starts cold)."""
+        self._check_open()
+        self._clear()
+
+    def close(self) -> None:
+        """Free the sampler, batch, context and model; further calls raise."""
+        if getattr(self, "_closed", True):
+            return
+        self._closed = True
+        if self._smpl:
+            C.llama_sampler_free(self._smpl)
+            self._smpl = None
+        if self._batch is not None:
+            C.llama_batch_free(self._batch)
+            self._batch = None
+        if self._ctx:
+            C.llama_free(self._ctx)
+            self._ctx = None
+        if self._model:
+            C.llama_model_free(self._model)
+            self._model = None
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # At interpreter shutdown the C bindings may be gone already.
+        with contextlib.suppress(Exception):
+            self.close()
+
+    # --- prompt evaluation with cache reuse -----------------------------------------------------
+
+    def _replay_for(self, prompt: list[int]) -> list[int] | None:
+        """When ``prompt`` runs into tokens this engine generated greedily (a repeated request,
+        or one that accepted part of the last completion), the continuation is already known:
+        the cached tokens after the prompt, then the successor of the whole cache. Returns
+        them (no decode needed to emit them), or None."""
+        start, successor = self._greedy_from, self._successor
+        n = len(prompt)
+        cached = self._cached
+        if start is None or successor is None or not start <= n <= len(cached):
+            return None
+        if _common_prefix(cached, prompt) != n:
+            return None
+        return [*cached[n:], successor]
+
+    def _forget(self) -> None:
+        """The cache changed other than by greedy generation."""
+        self._tail = None
+        self._greedy_from = None
+        self._successor = None
+
+
+    def _sync(self, prompt: list[int], should_stop: Callable[[], bool] | None,
+              m: Metrics) -> None:
+        """Make the cache hold ``prompt`` with logits for its last token, re-using what it can.
+        Raises ``_Cancelled`` (cache left truthful) when ``should_stop`` fires."""
+        n = len(prompt)
+        cached = self._cached
+        k = _common_prefix(cached, prompt)
+        if k == n:
+            if len(cached) > n:
+                self._truncate(n)
+            if self._tail is not None:
+                self._greedy_from = self._successor = None
+                m.reused_prefix_tokens = n
+                return
+            k = n - 1  # the last token must be run again for its logits
+        m.reused_prefix_tokens = k
+        runs = _find_runs(cached, prompt, k, n - 1, self.min_reuse_chunk) \
+            if self.chunk_reuse else []
+
+        mem = self._mem
+        end = k
+        for c0, _, length in runs:  # drop the cells no run keeps
+            if c0 > end:
+                C.llama_memory_seq_rm(mem, -1, end, c0)
+            end = c0 + length
+        if end < len(cached):
+            C.llama_memory_seq_rm(mem, -1, end, -1)
+        if runs:
+            self._park(runs, max(len(cached), n) + 1)
+        self._cached = prompt[:k]
+        self._forget()
+
+        try:
+            pos = k
+            for _, p0, length in runs:
+                if p0 > pos:
+                    self._prefill(prompt, pos, p0, should_stop, m, logits=False)
+                self._unpark(p0, p0 + length)
+                self._cached.extend(prompt[p0:p0 + length])
+                m.reused_shifted_tokens += length
+                pos = p0 + length
+            self._prefill(prompt, pos, n, should_stop, m)
+        except BaseException:
+            self._recover()
+            raise
+
+    def _park(self, runs: list[tuple[int, int, int]], offset: int) -> None:
+        """Move each run's cells out of the main sequences, to their new positions."""
+        mem = self._mem
+        p0_seq = _PARK_SEQS[0]
+        for c0, _, length in runs:
+            for s in _PARK_SEQS:
+                C.llama_memory_seq_cp(mem, _MAIN_SEQS[0], s, c0, c0 + length)
+            for s in _MAIN_SEQS:
+                C.llama_memory_seq_rm(mem, s, c0, c0 + length)
+        # Two steps so that no run lands on cells another run has not left yet.
+        C.llama_memory_seq_add(mem, p0_seq, 0, -1, offset)
+        for c0, p0, length in runs:
+            C.llama_memory_seq_add(mem, p0_seq, c0 + offset, c0 + offset + length,
+                                   p0 - c0 - offset)
+
+    def _unpark(self, p0: int, p1: int) -> None:
+        mem = self._mem
+        for s in _MAIN_SEQS:
+            C.llama_memory_seq_cp(mem, _PARK_SEQS[0], s, p0, p1)
+        for s in _PARK_SEQS:
+            C.llama_memory_seq_rm(mem, s, p0, p1)
+
+    def _recover(self) -> None:
+        """After an aborted or failed decode: drop whatever that decode left behind.
+
+        ``_cached`` only ever grows after a decode succeeded, so it is the truth. (With a
+        token in two sequences, llama.cpp rolls an aborted batch back in one of them only,
+        and the cells it keeps were never fully computed.)"""
+        mem = self._mem
+        for s in _PARK_SEQS:
+            C.llama_memory_seq_rm(mem, s, -1, -1)
+        have = len(self._cached)
+        for s in _MAIN_SEQS:
+            have = min(have, int(C.llama_memory_seq_pos_max(mem, s)) + 1)
+        C.llama_memory_seq_rm(mem, -1, have, -1)
+        del self._cached[have:]
+        self._forget()
+
+    def _prefill(self, prompt: Sequence[int], start: int, end: int,
+                 should_stop: Callable[[], bool] | None, m: Metrics, *,
+                 logits: bool = True) -> None:
+        """Evaluate ``prompt[start:end]`` at those positions, ``n_batch`` tokens a decode;
+        logits only for the last token (if ``logits``)."""
+        b = self._batch
+        assert b is not None
+        step = self.n_batch
+        if should_stop is not None:
+            self._abort_check[0] = should_stop
+            C.llama_set_abort_callback(self._ctx, self._abort_cb, None)
+        try:
+            for s in range(start, end, step):
+                e = min(end, s + step)
+                count = e - s
+                if should_stop is not None and should_stop():
+                    raise _Cancelled
+                toks = array.array("i", prompt[s:e])
+                ctypes.memmove(self._tok_addr, toks.buffer_info()[0], 4 * count)
+                poss = array.array("i", range(s, e))
+                ctypes.memmove(self._pos_addr, poss.buffer_info()[0], 4 * count)
+                ctypes.memset(self._out_addr, 0, count)
+                last = logits and e == end
+                if last:
+                    self._out[count - 1] = 1
+                b.n_tokens = count
+                rc = C.llama_decode(self._ctx, b)
+                if rc != 0:
+                    if rc == 2:
+                        raise _Cancelled
+                    raise RuntimeError(f"llama_decode failed with code {rc} during prefill")
+                self._cached.extend(prompt[s:e])
+                m.evaluated_tokens += count
+                self._tail = count - 1 if last else None
+        finally:
+            if should_stop is not None:
+                C.llama_set_abort_callback(self._ctx, self._no_abort, None)
+                self._abort_check[0] = None
+
+    @staticmethod
+    def _make_abort(slot: list[Callable[[], bool] | None]) -> Callable[[object], bool]:
+        def abort(_data: object) -> bool:
+            check = slot[0]
+            if check is None:
+                return False
+            try:
+                return bool(check())
+            except Exception:  # a broken predicate must not leave a decode running forever
+                return True
+        return abort
+
+    # --- generation -------------------------------------------------------------------------------
+
+    def _decode_one(self, token: int, pos: int) -> None:
+        self._tok[0] = token
+        self._pos[0] = pos
+        self._out[0] = 1
+        b = self._batch
+        assert b is not None
+        b.n_tokens = 1
+        rc = C.llama_decode(self._ctx, b)
+        if rc != 0:
+            self._recover()
+            raise RuntimeError(f"llama_decode failed with code {rc}")
+
+    def _generate(self, pending: list[int], max_tokens: int, out: _Output,
+                  should_stop: Callable[[], bool] | None) -> str:
+        """Plain greedy loop: the hot path is a few ctypes stores and two C calls a token.
+
+        ``pending``: tokens already in the cache (replayed), then the greedy successor of the
+        cache, which is the next token to emit."""
+        ctx, smpl, cached = self._ctx, self._smpl, self._cached
+        tok_p, pos_p, out_p = self._tok, self._pos, self._out
+        b = self._batch
+        assert b is not None
+        decode, sample = C.llama_decode, C.llama_sampler_sample
+        n_ctx = self.n_ctx
+        token = pending[-1]
+        self._successor = token
+        for t in pending[:-1]:
+            reason = out.push(t)
+            if reason is not None:
+                return reason
+            if len(out.tokens) >= max_tokens:
+                return "length"
+        while True:
+            reason = out.push(token)
+            if reason is not None:
+                return reason
+            if len(out.tokens) >= max_tokens:
+                return "length"
+            if should_stop is not None and should_stop():
+                return "cancelled"
+            pos = len(cached)
+            if pos >= n_ctx:
+                return "length"
+            tok_p[0] = token
+            pos_p[0] = pos
+            out_p[0] = 1
+            b.n_tokens = 1
+            rc = decode(ctx, b)
+            if rc != 0:
+                if rc == 1:  # no room left in the cache
+                    return "length"
+                self._recover()
+                raise RuntimeError(f"llama_decode failed with code {rc}")
+            cached.append(token)
+            self._tail = 0
+            token = sample(smpl, ctx, 0)
+            self._successor = token
+
+    def _generate_speculative(self, pending: list[int], prompt: list[int], max_tokens: int,
+                              out: _Output, m: Metrics,
+                              should_stop: Callable[[], bool] | None) -> str:
+        """Greedy decoding with prompt-lookup drafts; ``pending`` as for ``_generate``."""
+        ctx, smpl, cached = self._ctx, self._smpl, self._cached
+        b = self._batch
+        assert b is not None
+        sample = C.llama_sampler_sample
+        history = list(prompt)
+        where: dict[int, list[int]] = {}
+        for i, t in enumerate(history):
+            where.setdefault(t, []).append(i)
+        # Per n-gram length: [accepted, tried] draft tokens in this request.
+        record = {n: [0.0, 0.0] for n in _PRIOR_ACCEPT}
+        batch_ms = self._batch_ms
+        self._successor = pending[-1]
+        while True:
+            for t in pending:  # tokens the model chose: emit them in order
+                reason = out.push(t)
+                if reason is not None:
+                    return reason
+                if len(out.tokens) >= max_tokens:
+                    return "length"
+                where.setdefault(t, []).append(len(history))
+                history.append(t)
+            token = pending[-1]
+            room = max_tokens - len(out.tokens)
+            pos = len(cached)
+            if pos >= self.n_ctx:
+                return "length"
+            limit = min(_MAX_DRAFT, room - 1, self.n_ctx - pos - 1)
+            ngram, draft = _lookup(history, where, limit) if limit > 0 else (0, [])
+            if draft:
+                acc, tried = record[ngram]
+                alpha = (acc + _PRIOR_ACCEPT[ngram] * _PRIOR_WEIGHT) / (tried + _PRIOR_WEIGHT)
+                draft = draft[:self._draft_length(alpha, len(draft))]
+            if should_stop is not None and should_stop():
+                return "cancelled"
+            count = 1 + len(draft)
+            for i in range(count):
+                self._tok[i] = token if i == 0 else draft[i - 1]
+                self._pos[i] = pos + i
+                self._out[i] = 1
+            b.n_tokens = count
+            began = time.perf_counter()
+            rc = C.llama_decode(ctx, b)
+            if rc != 0:
+                if rc == 1:
+                    return "length"
+                self._recover()
+                raise RuntimeError(f"llama_decode failed with code {rc}")
+            took = (time.perf_counter() - began) * 1000.0
+            old = batch_ms[count]
+            batch_ms[count] = took if old is None else 0.8 * old + 0.2 * took
+            cached.append(token)
+            cached.extend(draft)
+            accepted = 0
+            nxt = sample(smpl, ctx, 0)
+            while accepted < len(draft) and nxt == draft[accepted]:
+                accepted += 1
+                nxt = sample(smpl, ctx, accepted)
+            if accepted < len(draft):
+                C.llama_memory_seq_rm(self._mem, -1, pos + 1 + accepted, -1)
+                del cached[pos + 1 + accepted:]
+            self._tail = accepted
+            if draft:
+                m.drafted_tokens += len(draft)
+                m.accepted_tokens += accepted
+                # Each drafted token up to the first rejection was one trial.
+                rec = record[ngram]
+                rec[0] += accepted
+                rec[1] += accepted + (accepted < len(draft))
+            self._successor = nxt
+            pending = [*draft[:accepted], nxt]
+
+    def _draft_length(self, alpha: float, available: int) -> int:
+        """How many of ``available`` drafted tokens to verify: the count that maximises the
+        expected tokens gained per unit of decode time, given a per-token acceptance chance
+        ``alpha`` and the measured cost of each batch size (0 = do not draft)."""
+        ms = self._batch_ms
+        base = ms[1]
+        best, best_rate = 0, 1.0
+        expected, term = 1.0, 1.0
+        for d in range(1, available + 1):
+            term *= alpha
+            expected += term
+            cost = ms[d + 1]
+            # Unmeasured sizes get an optimistic guess: trying them once measures them.
+            ratio = cost / base if cost is not None and base else 1.0 + 0.15 * d
+            if expected / ratio > best_rate:
+                best, best_rate = d, expected / ratio
+        return best
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the engine is closed")
+
+    def _checked_prompt(self, prompt: Sequence[int]) -> list[int]:
+        tokens = list(prompt)
+        if not tokens:
+            raise ValueError("the prompt is empty")
+        if len(tokens) >= self.n_ctx:
+            raise ValueError(f"the prompt has {len(tokens)} tokens; the context holds "
+                             f"{self.n_ctx} (leave room to generate)")
+        if min(tokens) < 0 or max(tokens) >= self._n_vocab:
+            raise ValueError("the prompt holds token ids outside the vocabulary")
+        return tokens
+
+    def _clear(self) -> None:
+        C.llama_memory_clear(self._mem, True)
+        self._cached = []
+        self._forget()
+
+    def _truncate(self, n: int) -> None:
+        C.llama_memory_seq_rm(self._mem, -1, n, -1)
+        del self._cached[n:]
+        self._forget()
+
+    def _piece(self, token: int) -> bytes:
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = C.llama_token_to_piece(self._vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = C.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
+            piece = buf.raw[:max(n, 0)]
+            self._pieces[token] = piece
+        return piece
+
+    def _is_eog(self, token: int) -> bool:
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(C.llama_vocab_is_eog(self._vocab, token))
+        return eog
+
+
+def _lookup(history: list[int], where: dict[int, list[int]],
+            limit: int) -> tuple[int, list[int]]:
+    """Prompt-lookup draft: the tokens that followed the latest earlier occurrence of the
+    longest recent n-gram (``_NGRAM_MAX`` down to ``_NGRAM_MIN`` tokens). Returns the n-gram
+    length and up to ``limit`` tokens."""
+    last = len(history) - 1
+    cands = where.get(history[last])
+    if not cands:
+        return 0, []
+    best_n, best_j, seen = 0, -1, 0
+    for j in reversed(cands):
+        if j >= last:
+            continue
+        n = 1
+        while n < _NGRAM_MAX and j - n >= 0 and history[j - n] == history[last - n]:
+            n += 1
+        if n > best_n:
+            best_n, best_j = n, j
+            if n == _NGRAM_MAX:
+                break
+        seen += 1
+        if seen >= _LOOKUP_CANDIDATES:
+            break
+    if best_n < _NGRAM_MIN:
+        return 0, []
+    return best_n, history[best_j + 1:best_j + 1 + limit]
+

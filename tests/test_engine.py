@@ -1,0 +1,415 @@
+"""The llama.cpp engine and the GGUF reader, on the real default model (Gemma 3 270M Q4_K_M).
+
+No mocks: every test runs the real model through ``local_models.engine.Engine``. One engine is
+shared by the module; tests that need a cold cache call ``engine.reset()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from local_models.engine import Engine, Metrics, ModelError
+from local_models.gguf_info import ModelInfo, read_model_info
+from local_models.model_store import ensure_default_model
+
+pytestmark = pytest.mark.slow
+
+# Batched and single-token decodes may round differently; a divergence is only accepted where
+# the reference's two best logits were this close (about 1e-3 of a typical top logit of ~20).
+TIE_EPSILON = 0.02
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+def module_text(n_funcs: int) -> str:
+    """A plausible Python module: ``n_funcs`` similar but distinct functions (~66 tokens each)."""
+    parts = ['"""Inventory helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n']
+    for i in range(n_funcs):
+        parts.append(
+            f"def compute_{i}(values, scale={i + 1}):\n"
+            f'    """Scale the values by {i + 1} and sum those above {i * 3}."""\n'
+            f"    total = 0\n"
+            f"    for v in values:\n"
+            f"        if v * scale > {i * 3}:\n"
+            f"            total += v * scale\n"
+            f"    return total\n\n\n")
+    return "".join(parts)
+
+
+REPEATED_DICTS = "CONFIG = [\n" + "".join(
+    f'    {{"name": "item_{i}", "enabled": True, "retries": 3, "timeout": 30}},\n'
+    for i in range(6))
+REPEATED_STUBS = "".join(
+    f'def handle_{n}(request):\n    return render(request, "{n}.html")\n\n\n'
+    for n in ("index", "about", "contact", "pricing")) + "def handle_"
+NORMAL_CODE = ('import json\n\n\ndef read_config(path):\n'
+               '    """Read a JSON config file and return it as a dict."""\n')
+
+
+@pytest.fixture(scope="module")
+def model_path() -> Path:
+    return ensure_default_model()
+
+
+@pytest.fixture(scope="module")
+def engine(model_path: Path):
+    e = Engine(model_path)
+    yield e
+    e.close()
+
+
+def first_divergence(ref: list[int], got: list[int]) -> int | None:
+    for i, (a, b) in enumerate(zip(ref, got, strict=False)):
+        if a != b:
+            return i
+    return None if len(ref) == len(got) else min(len(ref), len(got))
+
+
+def assert_greedy_equal(name: str, ref: list[int], gaps: list[float], got: list[int],
+                        ties: list[str]) -> None:
+    """``got`` must be the greedy reference, except after a near-tie (then recorded)."""
+    i = first_divergence(ref, got)
+    if i is None:
+        return
+    if i < len(gaps) and i < len(got) and gaps[i] <= TIE_EPSILON:
+        ties.append(f"{name}: step {i}, top-2 gap {gaps[i]:.4f}")
+        return
+    gap = gaps[i] if i < len(gaps) else float("nan")
+    raise AssertionError(f"{name}: differs from greedy at step {i} (top-2 gap {gap:.4f}): "
+                         f"ref {ref[i:i + 5]} got {got[i:i + 5]}")
+
+
+# --- GGUF header ------------------------------------------------------------------------------
+
+def test_model_info_of_the_default_model(model_path: Path) -> None:
+    t0 = time.perf_counter()
+    info = read_model_info(model_path)
+    took = time.perf_counter() - t0
+    assert isinstance(info, ModelInfo)
+    assert info.architecture == "gemma3"
+    assert info.n_vocab == 262144
+    assert info.context_length == 32768
+    assert info.sliding_window == 512
+    assert (info.fim_prefix_id, info.fim_suffix_id, info.fim_middle_id) == (None, None, None)
+    assert not info.has_fim
+    assert (info.bos_id, info.eos_id) == (2, 1)
+    assert info.file_size == model_path.stat().st_size
+    assert info.name
+    assert took < 1.0, f"reading the header took {took:.2f} s"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.name = "x"  # type: ignore[misc]
+
+
+def _truncated_copy(src: Path, dst: Path, size: int) -> Path:
+    """The first ``size`` bytes of ``src``: real bytes for the header, a sparse tail after."""
+    head = min(size, 8 << 20)
+    with open(src, "rb") as f, open(dst, "wb") as g:
+        g.write(f.read(head))
+    os.truncate(dst, size)
+    return dst
+
+
+@pytest.mark.parametrize(("case", "fragment"), [
+    ("missing", "Model file not found: "),
+    ("text", "is not a GGUF model (it does not start with 'GGUF')"),
+    ("empty", "is empty"),
+    ("directory", "is a directory"),
+    ("1KB", "is truncated or corrupt: the header ends early"),
+    ("1MB", "is truncated or corrupt: the header ends early"),
+    ("half", "is truncated or corrupt: its tensors need"),
+    ("short by 24 bytes", "is truncated or corrupt: its tensors need"),
+])
+def test_model_info_rejects_bad_files(case: str, fragment: str, model_path: Path,
+                                      tmp_path: Path) -> None:
+    size = model_path.stat().st_size
+    path = tmp_path / "model.gguf"
+    if case == "text":
+        path.write_text("def not_a_model():\n    pass\n")
+    elif case == "empty":
+        path.write_bytes(b"")
+    elif case == "directory":
+        path.mkdir()
+    elif case != "missing":
+        n = {"1KB": 1024, "1MB": 1 << 20, "half": size // 2,
+             "short by 24 bytes": size - 24}[case]
+        _truncated_copy(model_path, path, n)
+    with pytest.raises(ModelError) as err:
+        read_model_info(path)
+    message = str(err.value)
+    assert fragment in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("case", ["missing", "not GGUF", "truncated"])
+def test_engine_refuses_a_bad_model_with_a_clear_error(case: str, model_path: Path,
+                                                       tmp_path: Path) -> None:
+    path = tmp_path / "model.gguf"
+    if case == "not GGUF":
+        path.write_text("hello")
+    elif case == "truncated":
+        _truncated_copy(model_path, path, model_path.stat().st_size // 2)
+    t0 = time.perf_counter()
+    with pytest.raises(ModelError) as err:
+        Engine(path)
+    assert time.perf_counter() - t0 < 2.0  # refused from the header, weights never loaded
+    expected = {"missing": f"Model file not found: {path}",
+                "not GGUF": f"{path} is not a GGUF model",
+                "truncated": f"{path} is truncated or corrupt"}[case]
+    assert str(err.value).startswith(expected)
+
+
+# --- tokens -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "def add(a, b):\n\treturn a + b  # simple\n",
+    "naïve café — 日本語のコメント 🚀 ünïcödé ∑x²",
+    "  leading spaces and trailing  \n\n",
+])
+def test_tokenize_detokenize_round_trip(engine: Engine, text: str) -> None:
+    tokens = engine.tokenize(text)
+    assert tokens and all(isinstance(t, int) for t in tokens)
+    assert engine.detokenize(tokens) == text
+    with_bos = engine.tokenize(text, add_bos=True)
+    assert with_bos[0] == engine.info.bos_id and with_bos[1:] == tokens
+
+
+def test_streamed_text_joins_bytes_split_across_tokens(engine: Engine) -> None:
+    from local_models.engine import _Output
+
+    byte_token = {}
+    for t in range(1024):  # Gemma's byte-fallback tokens
+        piece = engine._piece(t)
+        if len(piece) == 1:
+            byte_token.setdefault(piece[0], t)
+    rocket = "🚀".encode()
+    tokens = [byte_token[b] for b in rocket]
+    assert engine.detokenize(tokens) == "🚀"
+    got: list[str] = []
+    out = _Output(engine, (), got.append)
+    for t in tokens:
+        assert out.push(t) is None
+    out.finish()
+    assert got == ["🚀"]
+
+
+# --- cache reuse ------------------------------------------------------------------------------
+
+def test_appending_text_evaluates_only_the_new_tokens(engine: Engine) -> None:
+    text = module_text(5)
+    first = engine.tokenize(text, add_bos=True)
+    engine.reset()
+    a = engine.complete(first, max_tokens=4)
+    assert a.metrics.evaluated_tokens == len(first)
+    assert a.metrics.reused_prefix_tokens == 0
+
+    second = engine.tokenize(text + "def compute_total(values):\n    ret", add_bos=True)
+    b = engine.complete(second, max_tokens=4)
+    m = b.metrics
+    new = len(second) - len(first)
+    print(f"\nprefix reuse: {len(first)} -> {len(second)} tokens, reused {m.reused_prefix_tokens}"
+          f", evaluated {m.evaluated_tokens} in {m.prefill_ms:.0f} ms")
+    assert m.reused_prefix_tokens >= len(first) - 2
+    assert m.evaluated_tokens <= new + 2
+    assert m.reused_prefix_tokens + m.evaluated_tokens == len(second)
+    assert m.reused_shifted_tokens == 0
+    assert engine.cached_tokens[:len(second)] == tuple(second)
+
+
+def test_one_line_edit_far_above_reuses_shifted_chunks(engine: Engine) -> None:
+    assert engine.can_shift and engine.chunk_reuse, engine.chunk_reuse_note
+    lines = module_text(22).split("\n")
+    prompt = engine.tokenize("\n".join(lines), add_bos=True)
+    assert 1400 <= len(prompt) <= 1700
+    engine.reset()
+    cold = engine.warm(prompt)
+    assert cold.evaluated_tokens == len(prompt)
+
+    row = len(lines) - 40
+    while "total = 0" not in lines[row]:
+        row += 1
+    assert len(lines) - row >= 35
+    edits = {
+        "insert (later text moves right)": lines[row] + "  # start from zero, as the spec says",
+        "delete (later text moves left)": "    total=0",
+    }
+    for label, new_line in edits.items():
+        engine.warm(prompt)
+        edited = [*lines[:row], new_line, *lines[row + 1:]]
+        p2 = engine.tokenize("\n".join(edited), add_bos=True)
+        assert p2 != prompt
+        c = engine.complete(p2, max_tokens=2)
+        m = c.metrics
+        print(f"\n{label}: prompt {len(prompt)} -> {len(p2)}, prefix {m.reused_prefix_tokens}, "
+              f"shifted {m.reused_shifted_tokens}, evaluated {m.evaluated_tokens} in "
+              f"{m.prefill_ms:.0f} ms (cold: {cold.prefill_ms:.0f} ms)")
+        assert m.reused_prefix_tokens + m.reused_shifted_tokens + m.evaluated_tokens == len(p2)
+        assert m.reused_shifted_tokens >= 200
+        assert m.evaluated_tokens <= 48
+        assert engine.cached_tokens[:len(p2)] == tuple(p2)
+        assert c.tokens  # the moved cache still produces a completion
+
+
+# --- speculative decoding ---------------------------------------------------------------------
+
+def test_speculative_and_plain_decoding_equal_greedy(engine: Engine) -> None:
+    ties: list[str] = []
+    stats = {}
+    for name, text in [("repeated dicts", REPEATED_DICTS), ("repeated stubs", REPEATED_STUBS),
+                       ("normal code", NORMAL_CODE)]:
+        prompt = engine.tokenize(text, add_bos=True)
+        ref, gaps = engine.greedy_reference(prompt, 48)  # leaves the cache empty
+        assert len(gaps) == len(ref) and ref
+        spec = engine.complete(prompt, max_tokens=48, speculative=True)
+        assert_greedy_equal(f"{name} (speculative)", ref, gaps, spec.tokens, ties)
+        engine.reset()
+        plain = engine.complete(prompt, max_tokens=48)
+        assert_greedy_equal(f"{name} (plain)", ref, gaps, plain.tokens, ties)
+        m = spec.metrics
+        stats[name] = (m.drafted_tokens, m.accepted_tokens)
+        assert m.accepted_tokens <= m.drafted_tokens
+        assert spec.stop_reason in ("length", "eos")
+    print(f"\ndrafted/accepted: {stats}; near-tie divergences: {len(ties)} {ties}")
+    drafted, accepted = stats["repeated dicts"]
+    assert accepted >= 10 and accepted >= 0.5 * drafted, stats
+
+
+# --- stop strings and streaming ---------------------------------------------------------------
+
+def test_stop_strings_end_generation_and_are_not_streamed(engine: Engine) -> None:
+    prompt = engine.tokenize(REPEATED_DICTS, add_bos=True)
+    full = engine.complete(prompt, max_tokens=40)
+    for stop in ["\n", '"enabled"', "}", '3, "time']:
+        assert stop in full.text, (stop, full.text)
+        pieces: list[str] = []
+        c = engine.complete(prompt, max_tokens=40, stop=[stop, "never-there"],
+                            on_text=pieces.append)
+        assert c.stop_reason == "stop"
+        assert c.text == full.text[:full.text.index(stop)]
+        assert "".join(pieces) == c.text
+        assert stop not in "".join(pieces)
+    pieces = []
+    c = engine.complete(prompt, max_tokens=12, on_text=pieces.append)
+    assert c.stop_reason == "length" and len(c.tokens) == 12
+    assert len(pieces) > 1 and "".join(pieces) == c.text == engine.detokenize(c.tokens)
+
+
+@pytest.mark.parametrize("speculative", [False, True])
+def test_eos_ends_generation(engine: Engine, speculative: bool) -> None:
+    # After a complete one-line JSON document this model ends the text: "\n" then <eos>.
+    prompt = engine.tokenize('{"name": "forecode", "version": 1}', add_bos=True)
+    c = engine.complete(prompt, max_tokens=48, speculative=speculative)
+    assert c.stop_reason == "eos", (c.stop_reason, c.text)
+    assert c.text == "\n" and len(c.tokens) == 1
+    assert all(t != engine.info.eos_id for t in c.tokens)
+
+
+# --- cancellation -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("speculative", [False, True])
+def test_cancel_after_the_first_streamed_text(engine: Engine, speculative: bool) -> None:
+    prompt = engine.tokenize(module_text(2) + "def compute_2(", add_bos=True)
+    engine.reset()
+    seen: list[str] = []
+    c = engine.complete(prompt, max_tokens=32, speculative=speculative,
+                        on_text=seen.append, should_stop=lambda: bool(seen))
+    assert c.stop_reason == "cancelled"
+    assert c.text and "".join(seen) == c.text
+    assert 1 <= len(c.tokens) <= 8
+    # The cache is consistent and still used: nothing needs evaluating again.
+    again = engine.complete(prompt, max_tokens=8, speculative=speculative)
+    assert again.metrics.evaluated_tokens == 0
+    assert again.tokens[:len(c.tokens)] == c.tokens
+    ref, gaps = engine.greedy_reference(prompt, 8)
+    assert_greedy_equal("after cancel", ref, gaps, again.tokens, [])
+
+
+def test_cancel_within_the_first_prefill_decode(engine: Engine) -> None:
+    prompt = engine.tokenize(module_text(8), add_bos=True)
+    assert len(prompt) > engine.n_batch
+    engine.reset()
+    calls = 0
+    flipped = 0.0
+
+    def after_three_calls() -> bool:
+        nonlocal calls, flipped
+        calls += 1
+        if calls > 3 and not flipped:
+            flipped = time.perf_counter()
+        return calls > 3
+
+    c = engine.complete(prompt, max_tokens=8, should_stop=after_three_calls)
+    latency = time.perf_counter() - flipped
+    assert c.stop_reason == "cancelled" and c.tokens == []
+    assert c.metrics.evaluated_tokens == 0 and engine.cached_tokens == ()
+    assert latency < 0.25, f"abort took {latency * 1000:.0f} ms"
+
+
+def test_cancel_during_a_long_prefill_keeps_the_finished_part(engine: Engine) -> None:
+    prompt = engine.tokenize(module_text(22), add_bos=True)
+    step = engine.n_batch
+    assert len(prompt) > 2 * step
+    engine.reset()
+    flipped = 0.0
+
+    def after_first_chunk() -> bool:  # flips while the second prefill decode is running
+        nonlocal flipped
+        done = len(engine.cached_tokens) >= step
+        if done and not flipped:
+            flipped = time.perf_counter()
+        return done
+
+    t0 = time.perf_counter()
+    c = engine.complete(prompt, max_tokens=8, should_stop=after_first_chunk)
+    end = time.perf_counter()
+    print(f"\nprefill cancel: returned {(end - flipped) * 1000:.1f} ms after the flip, "
+          f"{(end - t0) * 1000:.0f} ms in all")
+    assert c.stop_reason == "cancelled"
+    assert end - flipped < 0.25
+    assert engine.cached_tokens == tuple(prompt[:step])
+    assert c.metrics.evaluated_tokens == step
+
+    resumed = engine.complete(prompt, max_tokens=8)
+    assert resumed.metrics.reused_prefix_tokens == step
+    assert resumed.metrics.evaluated_tokens == len(prompt) - step
+    ref, gaps = engine.greedy_reference(prompt, 8)
+    assert_greedy_equal("resumed prefill", ref, gaps, resumed.tokens, [])
+
+
+# --- metrics and lifetime ---------------------------------------------------------------------
+
+def test_metrics_are_complete_and_totals_accumulate(engine: Engine) -> None:
+    prompt = engine.tokenize(NORMAL_CODE, add_bos=True)
+    engine.reset()
+    before = dataclasses.replace(engine.totals)
+    c = engine.complete(prompt, max_tokens=10, speculative=True)
+    m = c.metrics
+    json.dumps(dataclasses.asdict(m))
+    assert m.prompt_tokens == len(prompt) == m.evaluated_tokens
+    assert m.generated_tokens == len(c.tokens) == 10
+    assert 0 < m.prefill_ms <= m.first_token_ms <= m.total_ms
+    assert m.decode_ms > 0 and m.first_token_ms + m.decode_ms <= m.total_ms + 1.0
+    assert engine.totals.generated_tokens == before.generated_tokens + 10
+    assert engine.totals.evaluated_tokens == before.evaluated_tokens + len(prompt)
+    assert isinstance(engine.totals, Metrics)
+
+
+def test_close_frees_and_refuses_further_use(model_path: Path) -> None:
+    e = Engine(model_path, n_ctx=256)
+    assert e.n_ctx == 256
+    with pytest.raises(ValueError):
+        e.complete([2] + [100] * 300)  # longer than the context
+    with pytest.raises(ValueError):
+        e.complete([])
+    c = e.complete(e.tokenize("def f():\n", add_bos=True), max_tokens=3)
+    assert len(c.tokens) == 3
+    e.close()
+    e.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        e.complete([2, 100], max_tokens=1)
