@@ -17,4 +17,5 @@ __all__ = ["BENCHMARKS"]
 
 BENCHMARKS: dict[str, str] = {
     "editor": "bench.editor",
+    "local_engine": "bench.local_engine",
 }

@@ -11,8 +11,13 @@ llama.cpp loop:
 * **Prompt-lookup speculative decoding.** Drafts are the tokens that followed the latest earlier
   occurrence of the current n-gram in prompt + output; one batched decode verifies them and
   every emitted token is still the model's greedy choice.
+* **Replay.** A request whose prompt runs into tokens the engine generated greedily (the same
+  request again, or one that accepted part of the last completion) gets those tokens back
+  without a decode.
 * **Cancellation within one decode step**, also in the middle of a long prefill chunk (ggml's
   abort callback), leaving the cache truthful so the next request re-uses the finished work.
+* **Thread fallback.** ggml's threads stall badly when another process takes a core; the
+  engine notices and runs on one thread for a while (``_Threads``).
 * **Metrics** for every request and cumulative totals.
 
 How the cache is laid out: every evaluated token belongs to sequences 0 and 1 together. A cell
@@ -50,10 +55,11 @@ _MAIN_SEQS = (0, 1)  # every evaluated token: two owners, so its cell is never r
 _PARK_SEQS = (2, 3)  # moved runs waiting for the text before them to be evaluated
 _N_SEQ_MAX = 4
 
-# Verify batches of up to 7 tokens run through the same ggml kernels as single-token decoding
-# (measured: bit-identical logits); from 8 tokens on, flash attention takes a tiled path whose
-# rounding differs enough to flip near-ties. So a draft is at most 6 tokens, which keeps
-# speculative output identical to plain greedy decoding.
+# With flash attention on, verify batches of up to 7 tokens give logits bit-identical to
+# single-token decoding (measured); from 8 tokens on ggml takes other kernels whose rounding
+# moves logits by up to ~0.3, enough to flip near-ties. So a draft is at most 6 tokens, which
+# keeps speculative output identical to plain greedy decoding. (Without flash attention even
+# 2-token batches differ.)
 _MAX_DRAFT = 6
 _NGRAM_MAX = 4
 _NGRAM_MIN = 2
@@ -290,6 +296,61 @@ class _Output:
                 self._on_text(chunk)
 
 
+class _Threads:
+    """Drops llama.cpp to one thread while the CPU is contended, and comes back later.
+
+    ggml's threads meet at a barrier after every graph node (~700 per token here). When
+    another process takes one of the cores, a descheduled thread stalls every barrier: on
+    the 2-core development box a busy neighbour took decoding from 46 to 0.8 tokens/s with
+    2 threads, while 1 thread kept 28. So each kind of decode is timed; when all threads do
+    worse than one thread did (or than 4x their own best, before one thread was timed), the
+    engine goes to one thread and retries all of them after a growing back-off. The thread
+    count does not change the logits (measured identical).
+    """
+
+    VS_ONE = 1.25
+    VS_OWN = 4.0
+
+    def __init__(self, ctx: object, n: int) -> None:
+        self._ctx = ctx
+        self.max = n
+        self.now = n
+        self._best: dict[int, dict[object, float]] = {1: {}, n: {}}
+        self._until = 0.0
+        self._backoff = 10.0
+        self.tripped = False
+
+    def begin_request(self) -> None:
+        if self.now != self.max and time.monotonic() >= self._until:
+            self.use(self.max)
+        elif self.now == self.max and not self.tripped:
+            self._backoff = 10.0
+        self.tripped = False
+
+    def note(self, kind: object, seconds: float) -> None:
+        """A decode of ``kind`` (same kind = same work) took ``seconds`` per token."""
+        mine = self._best[self.now]
+        best = mine.get(kind)
+        if best is None or seconds < best:
+            mine[kind] = seconds
+        if self.now == 1:
+            return
+        one = self._best[1].get(kind)
+        if one is not None:
+            slow = seconds > self.VS_ONE * one
+        else:
+            slow = best is not None and seconds > self.VS_OWN * best
+        if slow:
+            self.use(1)
+            self.tripped = True
+            self._until = time.monotonic() + self._backoff
+            self._backoff = min(self._backoff * 2.0, 300.0)
+
+    def use(self, n: int) -> None:
+        C.llama_set_n_threads(self._ctx, n, n)
+        self.now = n
+
+
 class Engine:
     """One model + one context; see the module docstring."""
 
@@ -313,6 +374,7 @@ class Engine:
         if not self._model:
             raise ModelError(f"llama.cpp could not load {path} ({self.info.architecture} "
                              "model: unsupported architecture or damaged file?)")
+        self._closed = False  # from here on close() frees what exists
 
         if self.info.context_length:
             n_ctx = min(n_ctx, self.info.context_length)
@@ -324,7 +386,10 @@ class Engine:
         cparams.n_seq_max = _N_SEQ_MAX
         cparams.kv_unified = True  # one cell pool: copying cells between sequences is free
         cparams.swa_full = True  # keep the whole context of SWA layers: it stays re-usable
-        cparams.n_outputs_max_per_seq = 0  # logits for every drafted position
+        # At most one verify batch of logits at a time: without this cap ggml reserves a compute
+        # buffer for n_batch rows of 262k logits (514 MiB instead of 26 MiB for Gemma 3).
+        cparams.n_outputs_max = _MAX_DRAFT + 2
+        cparams.n_outputs_max_per_seq = 0  # ... all of them for one sequence
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
         cparams.no_perf = True
@@ -334,8 +399,7 @@ class Engine:
             cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_AUTO
             ctx = C.llama_init_from_model(self._model, cparams)
         if not ctx:
-            C.llama_model_free(self._model)
-            self._model = None
+            self.close()
             raise ModelError(f"llama.cpp could not create a context for {path} "
                              f"(n_ctx={n_ctx}: out of memory?)")
         self._ctx = ctx
@@ -345,6 +409,7 @@ class Engine:
         self.n_ctx = int(C.llama_n_ctx(ctx))
         self.n_batch = n_batch
         self.n_threads = threads
+        self._threads = _Threads(ctx, threads)
         self.min_reuse_chunk = min_reuse_chunk
 
         self.can_shift = bool(C.llama_memory_can_shift(self._mem))
@@ -385,7 +450,28 @@ class Engine:
         self._batch_ms: list[float | None] = [None] * (_MAX_DRAFT + 2)
         self._eog: dict[int, bool] = {}
         self.totals = Metrics()
-        self._closed = False
+        if threads > 1:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Time a one-token and a 32-token decode with one thread and with all of them, so
+        that contention is recognised from the first request (see ``_Threads``; the 32-token
+        decode notes itself)."""
+        probe = [self.info.bos_id or 0] + [min(1000 + i, self._n_vocab - 1) for i in range(31)]
+        sink = Metrics()
+        self._prefill(probe[:1], 0, 1, None, sink)  # first touch of the weights: not timed
+        for n in (1, self._threads.max):
+            self._threads.use(n)
+            for size in (1, 32):
+                self._clear()
+                began = time.perf_counter()
+                self._prefill(probe[:size], 0, size, None, sink)
+                took = time.perf_counter() - began
+                if size == 1:
+                    self._threads.note(1, took)
+        if not self._threads.tripped:
+            self._threads.use(self._threads.max)
+        self._clear()
 
     # --- public API ----------------------------------------------------------------------------
 
@@ -415,6 +501,7 @@ class Engine:
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
+        self._threads.begin_request()
         m = Metrics(prompt_tokens=len(tokens))
         if self._replay_for(tokens) is not None:  # already there, with what follows it
             m.reused_prefix_tokens = len(tokens)
@@ -432,6 +519,7 @@ class Engine:
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
+        self._threads.begin_request()
         if isinstance(stop, str):
             stop = (stop,)
         m = Metrics(prompt_tokens=len(tokens))
@@ -566,7 +654,6 @@ class Engine:
         self._greedy_from = None
         self._successor = None
 
-
     def _sync(self, prompt: list[int], should_stop: Callable[[], bool] | None,
               m: Metrics) -> None:
         """Make the cache hold ``prompt`` with logits for its last token, re-using what it can.
@@ -677,11 +764,15 @@ class Engine:
                 if last:
                     self._out[count - 1] = 1
                 b.n_tokens = count
+                began = time.perf_counter()
                 rc = C.llama_decode(self._ctx, b)
                 if rc != 0:
                     if rc == 2:
                         raise _Cancelled
                     raise RuntimeError(f"llama_decode failed with code {rc} during prefill")
+                if count >= 32:  # per token, by batch size class (small batches cost more)
+                    self._threads.note(("prefill", count.bit_length()),
+                                       (time.perf_counter() - began) / count)
                 self._cached.extend(prompt[s:e])
                 m.evaluated_tokens += count
                 self._tail = count - 1 if last else None
@@ -727,6 +818,7 @@ class Engine:
         b = self._batch
         assert b is not None
         decode, sample = C.llama_decode, C.llama_sampler_sample
+        clock, note = time.perf_counter, self._threads.note
         n_ctx = self.n_ctx
         token = pending[-1]
         self._successor = token
@@ -751,7 +843,9 @@ class Engine:
             pos_p[0] = pos
             out_p[0] = 1
             b.n_tokens = 1
+            began = clock()
             rc = decode(ctx, b)
+            note(1, clock() - began)
             if rc != 0:
                 if rc == 1:  # no room left in the cache
                     return "length"
@@ -814,6 +908,7 @@ class Engine:
                 self._recover()
                 raise RuntimeError(f"llama_decode failed with code {rc}")
             took = (time.perf_counter() - began) * 1000.0
+            self._threads.note(count, took / 1000.0)
             old = batch_ms[count]
             batch_ms[count] = took if old is None else 0.8 * old + 0.2 * took
             cached.append(token)

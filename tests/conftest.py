@@ -13,9 +13,11 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    """Settings and hot-exit backups never touch the developer's real ones."""
-    config, data = tmp_path / "config", tmp_path / "data"
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """Settings and hot-exit backups never touch the developer's real ones (nor tmp_path)."""
+    base = tmp_path_factory.mktemp("forecode-dirs")
+    config, data = base / "config", base / "data"
     # Windows under test start no completion engine unless a test asks for one.
     config.mkdir()
     (config / "settings.json").write_text('{"completion.enabled": false}\n')

@@ -103,7 +103,7 @@ def test_tab_accepts_and_one_undo_removes_it(qtbot: QtBot, editor: CodeEditor) -
 def test_typing_the_suggested_characters_keeps_it_without_a_new_request(
     qtbot: QtBot, editor: CodeEditor
 ) -> None:
-    inline, engine = setup(qtbot, editor, "value = ", ["total_count + 1"])
+    inline, _engine = setup(qtbot, editor, "value = ", ["total_count + 1"])
     qtbot.keyClicks(editor, "(")
     qtbot.waitUntil(lambda: inline.suggestion == "total_count + 1", timeout=2000)
     requests = inline.requests
@@ -157,7 +157,7 @@ def test_no_request_in_the_middle_of_a_line(qtbot: QtBot, editor: CodeEditor) ->
 
 def test_suggestions_repeating_the_next_lines_are_dropped(qtbot: QtBot,
                                                           editor: CodeEditor) -> None:
-    inline, engine = setup(qtbot, editor, "a = 1\n", ["b = 2\nc = 3"])
+    inline, _engine = setup(qtbot, editor, "a = 1\n", ["b = 2\nc = 3"])
     editor.set_text("a = 1\n\nb = 2\nc = 3\n")
     editor.gotoPos(editor.positionFromLine(1))
     outcomes = []

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from local_models.postprocess import postprocess
-from local_models.prompt import CompletionInput, Snippet
 from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QKeyEvent, QPainter
 from PySide6.QtWidgets import QWidget
+
+from local_models.postprocess import postprocess
+from local_models.prompt import CompletionInput, Snippet
 
 from .editor import CodeEditor
 from .theme import Theme
@@ -90,10 +91,13 @@ class GhostOverlay(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.resize(editor.viewport().size())
-        editor.painted.connect(self._follow)
+        # Follow scrolling and edits. Not ``painted``: repainting this overlay repaints the
+        # viewport under it, which would emit ``painted`` again, in a loop.
+        editor.updateUi.connect(self._follow)
+        editor.resized.connect(self._follow)
         self.hide()
 
-    def _follow(self) -> None:
+    def _follow(self, *_args: object) -> None:
         if self.isVisible():
             if self.size() != self.editor.viewport().size():
                 self.resize(self.editor.viewport().size())
