@@ -6,13 +6,13 @@ Only the shape of the result is checked, never a timing: machines are shared and
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from test_bench import check_metadata
 
 from bench import BENCHMARKS
 
@@ -33,19 +33,6 @@ def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_metadata(result: dict[str, object], name: str) -> None:
-    assert result["benchmark"] == name
-    commit = result["commit"]
-    assert commit is None or (isinstance(commit, str) and len(commit) == 40)
-    assert isinstance(result["dirty"], bool)
-    assert result["python"] == sys.version.split()[0]
-    assert isinstance(result["platform"], str) and result["platform"]
-    assert isinstance(result["cpu_count"], int) and result["cpu_count"] >= 1
-    date = dt.datetime.fromisoformat(str(result["date"]))
-    assert date.utcoffset() == dt.timedelta(0)
-    machine = result["machine"]
-    assert isinstance(machine, dict) and machine["arch"] and machine["system"]
-
 
 @pytest.mark.slow
 def test_local_engine_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
@@ -57,7 +44,7 @@ def test_local_engine_benchmark_quick_run_reports_every_figure(tmp_path: Path) -
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert json.loads(proc.stdout) == result  # printed as well as written
-    _check_metadata(result, "local_engine")
+    check_metadata(result, "local_engine")
     assert result["quick"] is True and result["rounds"] == 1
 
     for key in POSITIVE_FIGURES:
