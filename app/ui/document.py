@@ -138,11 +138,14 @@ class Document(QWidget):
         doc._load_from_disk()
         return doc
 
-    def _read_disk(self) -> tuple[Decoded, bytes, os.stat_result]:
+    def _read_raw(self) -> tuple[bytes, os.stat_result]:
         assert self.path is not None
         with open(self.path, "rb") as f:
-            st = os.fstat(f.fileno())
-            data = f.read()
+            st = os.fstat(f.fileno())  # before reading: a change during the read is seen later
+            return f.read(), st
+
+    def _read_disk(self) -> tuple[Decoded, bytes, os.stat_result]:
+        data, st = self._read_raw()
         return decode_bytes(data, self.settings.default_eol), data, st
 
     def _load_from_disk(self) -> None:
@@ -341,8 +344,7 @@ class Document(QWidget):
             return False  # deleted: saving recreates it
         if (st.st_mtime_ns, st.st_size) == (self.disk.mtime_ns, self.disk.size):
             return False
-        with open(self.path, "rb") as f:
-            return _digest(f.read()) != self.disk.digest
+        return _digest(self._read_raw()[0]) != self.disk.digest
 
     # ----- changes on disk ---------------------------------------------------------------
     def check_disk(self) -> str:
@@ -398,9 +400,7 @@ class Document(QWidget):
         if self.path is None:
             return
         try:
-            with open(self.path, "rb") as f:
-                st = os.fstat(f.fileno())
-                data = f.read()
+            data, st = self._read_raw()
         except OSError:
             self.banner.clear()
             return

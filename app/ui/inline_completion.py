@@ -28,7 +28,7 @@ from local_models.postprocess import postprocess
 from local_models.prompt import CompletionInput, Snippet
 
 from .editor import CodeEditor
-from .theme import Theme
+from .theme import Theme, bgr
 
 __all__ = ["CompletionEngine", "GhostOverlay", "InlineCompletion", "Outcome"]
 
@@ -360,8 +360,6 @@ class InlineCompletion(QObject):
         overlay.show_ghost(self._anchor, first, tail)
         if more:
             theme = ed.theme
-            from .theme import bgr
-
             ed.styleSetFore(GHOST_STYLE, bgr(theme.margin_fore))
             ed.styleSetBack(GHOST_STYLE, bgr(theme.background))
             ed.styleSetItalic(GHOST_STYLE, True)

@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
@@ -455,14 +455,10 @@ class MainWindow(QMainWindow):
             self.tree.set_rules(rules)
 
     def toggle_theme(self) -> None:
-        from dataclasses import replace
-
         new = "light" if self.settings.theme == "dark" else "dark"
         self.apply_settings(replace(self.settings, theme=new))
 
     def zoom(self, step: int) -> None:
-        from dataclasses import replace
-
         size = self.settings.font_size + step if step else load_settings(
             self.settings_file)[0].font_size
         self.apply_settings(replace(self.settings, font_size=max(6, min(72, size))))
@@ -632,16 +628,21 @@ class MainWindow(QMainWindow):
         elif state == "failed":
             self.show_message(f"Completions are off: {detail}", 15000)
 
+    def _workspace_path(self, doc: Document) -> str:
+        """The document's path relative to the workspace (its name outside it)."""
+        if doc.path is None:
+            return doc.title
+        if self.root is not None:
+            try:
+                return doc.path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return doc.path.name
+
     def _completion_context(self) -> tuple[str, str, tuple[Snippet, ...]]:
         doc = self.current_document()
         if doc is None:
             return "untitled", "plaintext", ()
-        path = doc.title
-        if doc.path is not None and self.root is not None:
-            try:
-                path = doc.path.relative_to(self.root).as_posix()
-            except ValueError:
-                path = doc.path.name
         snippets: list[Snippet] = []
         for other in self.documents():
             if other is doc or other.read_only_reason or len(snippets) >= 3:
@@ -652,16 +653,10 @@ class MainWindow(QMainWindow):
             last = min(ed.lineCount() - 1, line + 20)
             text = bytes(ed.textRange(ed.positionFromLine(first),
                                       ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
-            other_path = other.title
-            if other.path is not None and self.root is not None:
-                try:
-                    other_path = other.path.relative_to(self.root).as_posix()
-                except ValueError:
-                    other_path = other.path.name
-            snippets.append(Snippet(other_path, text, first + 1,
+            snippets.append(Snippet(self._workspace_path(other), text, first + 1,
                                     "recent_edit" if other.is_dirty() else "open_file"))
         snippets.sort(key=lambda s: s.kind != "recent_edit")
-        return path, doc.editor.language.id, tuple(snippets)
+        return self._workspace_path(doc), doc.editor.language.id, tuple(snippets)
 
     def set_model_state(self, text: str, tooltip: str = "") -> None:
         """The status-bar slot the local engine reports into."""
