@@ -68,6 +68,7 @@ def ensure_env(extras: str) -> Path:
     stamp = VENV / f".forecode-installed-{extras or 'base'}"
     key = install_key(extras)
     if stamp.exists() and stamp.read_text().strip() == key:
+        generate_stubs(py)
         return py
     target = f".[{extras}]" if extras else "."
     say(f"installing Forecode and its dependencies ({target}); the first time takes a few minutes")
@@ -88,8 +89,16 @@ def ensure_env(extras: str) -> Path:
             sys.exit(1)
     if subprocess.call([str(py), "-m", "local_models.model_store"], cwd=ROOT) != 0:
         sys.exit(1)
+    generate_stubs(py)
     stamp.write_text(key + "\n")
     return py
+
+
+def generate_stubs(py: Path) -> None:
+    """The gRPC stubs from proto/*.proto (grpcio-tools); a no-op when they are current."""
+    if subprocess.call([str(py), "-m", "proto.build"], cwd=ROOT) != 0:
+        say("generating the gRPC stubs failed; see the messages above")
+        sys.exit(1)
 
 
 def cmd_run(args: list[str]) -> int:

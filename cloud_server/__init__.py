@@ -1,0 +1,1 @@
+"""The Forecode cloud service: gRPC on loopback by default (see ARCHITECTURE.md)."""
