@@ -55,20 +55,25 @@ _MAIN_SEQS = (0, 1)  # every evaluated token: two owners, so its cell is never r
 _PARK_SEQS = (2, 3)  # moved runs waiting for the text before them to be evaluated
 _N_SEQ_MAX = 4
 
-# With flash attention on, verify batches of up to 7 tokens give logits bit-identical to
-# single-token decoding (measured); from 8 tokens on ggml takes other kernels whose rounding
-# moves logits by up to ~0.3, enough to flip near-ties. So a draft is at most 6 tokens, which
-# keeps speculative output identical to plain greedy decoding. (Without flash attention even
-# 2-token batches differ.)
+# With flash attention on and up to ~256 tokens of context, verify batches of up to 7 tokens
+# give logits bit-identical to single-token decoding (measured); from 8 tokens on ggml takes
+# other kernels whose rounding moves logits by up to ~0.3. So a draft is at most 6 tokens.
+# Past ~256 tokens of context on more than one thread, ggml's single-token attention sums in
+# another order than a batch's and the two differ by rounding anyway (``rounding_noise``
+# measures it): a near-tie may then flip, as it would between two thread counts.
 _MAX_DRAFT = 6
 _NGRAM_MAX = 4
 _NGRAM_MIN = 2
+_PREVIOUS = 0  # the draft-source key of "the previous cache's continuation" in _PRIOR_ACCEPT
 _LOOKUP_CANDIDATES = 32
 _RUN_CANDIDATES = 16  # a g-gram found more often than this in the prompt is not an anchor
 # Prior chance that a drafted token is accepted, by the length of the n-gram that found it,
 # and how many observations that prior is worth; a request's own record soon dominates.
-_PRIOR_ACCEPT = {2: 0.4, 3: 0.5, 4: 0.6}
+_PRIOR_ACCEPT = {2: 0.4, 3: 0.5, 4: 0.6, _PREVIOUS: 0.85}
 _PRIOR_WEIGHT = 2.0
+# How much of the cache as it was before a request (its end: the last prompt and what the
+# engine generated after it) serves as a draft source; see _generate_speculative.
+_PREVIOUS_TAIL = 512
 
 
 @dataclass
@@ -525,6 +530,7 @@ class Engine:
         m = Metrics(prompt_tokens=len(tokens))
         out = _Output(self, stop, on_text)
         reason = "cancelled"
+        previous = self._cached[-_PREVIOUS_TAIL:] if speculative else []
         first = 0.0
         try:
             if should_stop is not None and should_stop():
@@ -546,7 +552,7 @@ class Engine:
                 m.first_token_ms = (first - start) * 1000.0
                 if speculative:
                     reason = self._generate_speculative(pending, tokens, max_tokens, out, m,
-                                                        should_stop)
+                                                        should_stop, previous)
                 else:
                     reason = self._generate(pending, max_tokens, out, should_stop)
         except _Cancelled:
@@ -597,6 +603,86 @@ class Engine:
         finally:
             self._clear()
         return out, gaps
+
+    def greedy_check(self, prompt: Sequence[int],
+                     tokens: Sequence[int]) -> list[tuple[int, int, int, float]]:
+        """Teacher-forced check of ``tokens`` as a continuation of ``prompt``: at every step,
+        plain single-token decoding's greedy choice after ``prompt + tokens[:i]``. Returns the
+        steps where it differs as ``(step, greedy_token, got_token, gap)``, ``gap`` being how
+        far the greedy token's logit is above the emitted one's. Unlike comparing two free
+        runs, this checks every token, not only up to the first difference. For tests and
+        benchmarks; leaves the cache empty."""
+        import numpy as np
+
+        self._check_open()
+        base = self._checked_prompt(prompt)
+        want = list(tokens)
+        self._clear()
+        diffs: list[tuple[int, int, int, float]] = []
+        try:
+            self._prefill(base, 0, len(base), None, Metrics())
+            row = self._tail
+            for step, got in enumerate(want):
+                ptr = C.llama_get_logits_ith(self._ctx, row)
+                logits = np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
+                best = int(np.argmax(logits))
+                if best != got:
+                    diffs.append((step, best, got, float(logits[best] - logits[got])))
+                if step + 1 < len(want):
+                    self._decode_one(got, len(self._cached))
+                    self._cached.append(got)
+                    row = 0
+        finally:
+            self._clear()
+        return diffs
+
+    def rounding_noise(self, prompt: Sequence[int], positions: int = 96) -> list[float]:
+        """How much batched arithmetic moves the gap between the two best logits: for the last
+        ``positions`` positions of ``prompt``, logits from single-token decodes against the
+        same positions decoded in verify-sized batches (``_MAX_DRAFT + 1`` tokens, as the
+        speculative path does); one figure per position, |gap_single - gap_batched| over the
+        single decode's top two tokens. Zero where the two agree bit for bit (short contexts);
+        on two threads past ~256 tokens of context ggml's single-token attention adds up in
+        another order and the figures reach tenths of a logit. For tests and benchmarks;
+        leaves the cache empty."""
+        import numpy as np
+
+        self._check_open()
+        tokens = self._checked_prompt(prompt)
+        size = _MAX_DRAFT + 1
+        count = min(positions, len(tokens) - 1) // size * size
+        if count <= 0:
+            return []
+        start = len(tokens) - count
+        self._clear()
+        noise: list[float] = []
+        b = self._batch
+        assert b is not None
+
+        def row(i: int) -> np.ndarray:
+            ptr = C.llama_get_logits_ith(self._ctx, i)
+            return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,)).copy()
+
+        try:
+            self._prefill(tokens, 0, start, None, Metrics(), logits=False)
+            for g in range(start, len(tokens), size):
+                single = []
+                for i in range(size):
+                    self._decode_one(tokens[g + i], g + i)
+                    single.append(row(0))
+                C.llama_memory_seq_rm(self._mem, -1, g, -1)
+                for i in range(size):
+                    self._tok[i], self._pos[i], self._out[i] = tokens[g + i], g + i, 1
+                b.n_tokens = size
+                if C.llama_decode(self._ctx, b) != 0:
+                    raise RuntimeError("llama_decode failed while measuring rounding noise")
+                for i in range(size):
+                    a, c = single[i], row(i)
+                    i2, i1 = (int(x) for x in np.argsort(a)[-2:])
+                    noise.append(abs(float((a[i1] - a[i2]) - (c[i1] - c[i2]))))
+        finally:
+            self._clear()
+        return noise
 
     def reset(self) -> None:
         """Empty the KV cache (the next request starts cold)."""
@@ -858,8 +944,14 @@ class Engine:
 
     def _generate_speculative(self, pending: list[int], prompt: list[int], max_tokens: int,
                               out: _Output, m: Metrics,
-                              should_stop: Callable[[], bool] | None) -> str:
-        """Greedy decoding with prompt-lookup drafts; ``pending`` as for ``_generate``."""
+                              should_stop: Callable[[], bool] | None,
+                              previous: Sequence[int] = ()) -> str:
+        """Greedy decoding with prompt-lookup drafts; ``pending`` as for ``_generate``.
+
+        ``previous`` is the end of the cache before this request. When the text just emitted
+        (or the prompt's end) also occurs there, what followed it is the first draft source:
+        after an edit elsewhere in the file, the request at the same cursor continues as the
+        last one did, so the last completion is drafted whole (and verified like any draft)."""
         ctx, smpl, cached = self._ctx, self._smpl, self._cached
         b = self._batch
         assert b is not None
@@ -868,6 +960,10 @@ class Engine:
         where: dict[int, list[int]] = {}
         for i, t in enumerate(history):
             where.setdefault(t, []).append(i)
+        old_tokens = list(previous)
+        old_where: dict[int, list[int]] = {}
+        for i, t in enumerate(old_tokens):
+            old_where.setdefault(t, []).append(i)
         # Per n-gram length: [accepted, tried] draft tokens in this request.
         record = {n: [0.0, 0.0] for n in _PRIOR_ACCEPT}
         batch_ms = self._batch_ms
@@ -887,7 +983,12 @@ class Engine:
             if pos >= self.n_ctx:
                 return "length"
             limit = min(_MAX_DRAFT, room - 1, self.n_ctx - pos - 1)
-            ngram, draft = _lookup(history, where, limit) if limit > 0 else (0, [])
+            ngram, draft = 0, []
+            if limit > 0 and old_tokens:
+                draft = _lookup_in(old_tokens, old_where, history, limit)
+                ngram = _PREVIOUS
+            if limit > 0 and not draft:
+                ngram, draft = _lookup(history, where, limit)
             if draft:
                 acc, tried = record[ngram]
                 alpha = (acc + _PRIOR_ACCEPT[ngram] * _PRIOR_WEIGHT) / (tried + _PRIOR_WEIGHT)
@@ -994,6 +1095,20 @@ class Engine:
         if eog is None:
             eog = self._eog[token] = bool(C.llama_vocab_is_eog(self._vocab, token))
         return eog
+
+
+def _lookup_in(source: list[int], where: dict[int, list[int]], history: list[int],
+               limit: int) -> list[int]:
+    """The tokens that followed, in ``source``, the latest occurrence of ``history``'s last
+    ``_NGRAM_MAX`` tokens (nothing unless all of them match and something follows)."""
+    if len(history) < _NGRAM_MAX:
+        return []
+    tail = history[-_NGRAM_MAX:]
+    for j in reversed(where.get(tail[-1], ())):
+        if j + 1 < len(source) and j >= _NGRAM_MAX - 1 \
+                and source[j - _NGRAM_MAX + 1:j + 1] == tail:
+            return source[j + 1:j + 1 + limit]
+    return []
 
 
 def _lookup(history: list[int], where: dict[int, list[int]],

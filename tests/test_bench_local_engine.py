@@ -53,6 +53,7 @@ def test_local_engine_benchmark_quick_run_reports_every_figure(tmp_path: Path) -
         assert _number(result[key]) and result[key] >= 0, (key, result[key])
     assert result["spec_accepted"] <= result["spec_drafted"]
     assert isinstance(result["spec_equals_greedy"], bool)
+    assert result["spec_lossless"] is True, result["spec_tie_gaps"]
 
     # (b): every sample of each kind was shown, and the JSON says how cold was made cold.
     assert result["cold_samples"] >= 1 and result["warm_samples"] >= 1

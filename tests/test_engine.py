@@ -258,26 +258,55 @@ def test_one_line_edit_far_above_reuses_shifted_chunks(engine: Engine) -> None:
 
 # --- speculative decoding ---------------------------------------------------------------------
 
+def check_lossless(engine: Engine, name: str, prompt: list[int], tokens: list[int],
+                   noise: list[float], ties: list[str]) -> None:
+    """Every token of ``tokens`` must be plain greedy decoding's choice at its position
+    (teacher-forced, so every step is checked, not only up to a first difference), except where
+    the greedy token's logit beats the emitted one by no more than batched arithmetic's measured
+    rounding noise on this prompt (zero on short contexts: there only exact ties may differ)."""
+    tolerance = max(noise, default=0.0)
+    for step, greedy, got, gap in engine.greedy_check(prompt, tokens):
+        where = f"{name}: step {step}, greedy {greedy} got {got}, gap {gap:.4f}"
+        assert gap <= tolerance, f"{where} > rounding noise {tolerance:.4f}"
+        ties.append(where)
+
+
 def test_speculative_and_plain_decoding_equal_greedy(engine: Engine) -> None:
+    from bench.local_engine import _spec_prompt  # the benchmark's 1k-token repeated table
+
+    long_prompt, _ = _spec_prompt(engine, 1536)
     ties: list[str] = []
     stats = {}
-    for name, text in [("repeated dicts", REPEATED_DICTS), ("repeated stubs", REPEATED_STUBS),
-                       ("normal code", NORMAL_CODE)]:
-        prompt = engine.tokenize(text, add_bos=True)
-        ref, gaps = engine.greedy_reference(prompt, 48)  # leaves the cache empty
-        assert len(gaps) == len(ref) and ref
-        spec = engine.complete(prompt, max_tokens=48, speculative=True)
-        assert_greedy_equal(f"{name} (speculative)", ref, gaps, spec.tokens, ties)
+    cases = [(name, engine.tokenize(text, add_bos=True)) for name, text in
+             [("repeated dicts", REPEATED_DICTS), ("repeated stubs", REPEATED_STUBS),
+              ("normal code", NORMAL_CODE)]]
+    cases.append(("entities table (1k tokens)", long_prompt))
+    noise_seen = {}
+    for name, prompt in cases:
+        noise = engine.rounding_noise(prompt, 42)
+        noise_seen[name] = round(max(noise, default=0.0), 3)
+        if len(prompt) < 200:  # short contexts: batched logits are bit-identical
+            assert max(noise) == 0.0, (name, max(noise))
+        max_tokens = 96 if len(prompt) > 500 else 48
+        spec = engine.complete(prompt, max_tokens=max_tokens, speculative=True)
+        check_lossless(engine, f"{name} (speculative)", prompt, spec.tokens, noise, ties)
         engine.reset()
-        plain = engine.complete(prompt, max_tokens=48)
-        assert_greedy_equal(f"{name} (plain)", ref, gaps, plain.tokens, ties)
+        plain = engine.complete(prompt, max_tokens=max_tokens)
+        check_lossless(engine, f"{name} (plain)", prompt, plain.tokens, [], ties)
+        engine.reset()
+        assert len(spec.tokens) == len(plain.tokens) or "eos" in (spec.stop_reason,
+                                                                    plain.stop_reason)
         m = spec.metrics
         stats[name] = (m.drafted_tokens, m.accepted_tokens)
         assert m.accepted_tokens <= m.drafted_tokens
         assert spec.stop_reason in ("length", "eos")
-    print(f"\ndrafted/accepted: {stats}; near-tie divergences: {len(ties)} {ties}")
+    print(f"\ndrafted/accepted: {stats}; rounding noise (max): {noise_seen}; "
+          f"rounding-tie differences: {len(ties)} {ties}")
     drafted, accepted = stats["repeated dicts"]
     assert accepted >= 10 and accepted >= 0.5 * drafted, stats
+    drafted, accepted = stats["entities table (1k tokens)"]
+    assert accepted >= 20, stats
+    assert len(ties) <= 3, ties  # rare: a flip needs a near-tie at a batched position
 
 
 # --- stop strings and streaming ---------------------------------------------------------------
