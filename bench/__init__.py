@@ -18,4 +18,5 @@ __all__ = ["BENCHMARKS"]
 BENCHMARKS: dict[str, str] = {
     "editor": "bench.editor",
     "local_engine": "bench.local_engine",
+    "cloud": "bench.cloud",
 }

@@ -13,7 +13,7 @@ from typing import Any, Literal
 __all__ = [
     "CONTEXT_KINDS", "FINISH_REASONS", "ROLES",
     "ChatDelta", "ChatDone", "ChatError", "ChatEvent", "ChatMessage", "ChatNotice", "ChatParams",
-    "ChatStarted", "ContextItem",
+    "ChatStarted", "ContextItem", "params_from_json", "params_to_json",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -53,6 +53,70 @@ class ChatParams:
     max_tokens: int = 0                    # 0: the server's default
     temperature: float = 0.0               # 0: greedy
     model: str = ""                        # empty: the server's default
+
+
+def params_to_json(params: ChatParams) -> dict[str, Any]:
+    """``params`` as plain JSON values (the worker's ``chat`` request carries this)."""
+    return {
+        "conversation_id": params.conversation_id,
+        "messages": [{"role": m.role, "content": m.content} for m in params.messages],
+        "context": [{"kind": c.kind, "path": c.path, "text": c.text,
+                     "start_line": c.start_line, "end_line": c.end_line,
+                     "language": c.language, "truncated": c.truncated}
+                    for c in params.context],
+        "max_tokens": params.max_tokens,
+        "temperature": params.temperature,
+        "model": params.model,
+    }
+
+
+def _field(d: dict[str, Any], where: str, key: str, kind: type | tuple[type, ...],
+           default: Any = ...) -> Any:
+    if key not in d:
+        if default is ...:
+            raise ValueError(f"{where}: missing field {key!r}")
+        return default
+    value = d[key]
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ValueError(f"{where}: field {key!r} has the wrong type (bool)")
+    if not isinstance(value, kind):
+        raise ValueError(f"{where}: field {key!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def params_from_json(d: Any) -> ChatParams:
+    """The inverse of ``params_to_json``; ValueError names the first bad field."""
+    if not isinstance(d, dict):
+        raise ValueError("chat params must be a JSON object")
+    messages: list[ChatMessage] = []
+    for i, m in enumerate(_field(d, "chat params", "messages", list)):
+        where = f"messages[{i}]"
+        if not isinstance(m, dict):
+            raise ValueError(f"{where} must be an object")
+        role = _field(m, where, "role", str)
+        if role not in ROLES:
+            raise ValueError(f"{where}: unknown role {role!r} (expected one of "
+                             f"{', '.join(ROLES)})")
+        messages.append(ChatMessage(role, _field(m, where, "content", str)))
+    context: list[ContextItem] = []
+    for i, c in enumerate(_field(d, "chat params", "context", list, [])):
+        where = f"context[{i}]"
+        if not isinstance(c, dict):
+            raise ValueError(f"{where} must be an object")
+        kind = _field(c, where, "kind", str)
+        if kind not in CONTEXT_KINDS:
+            raise ValueError(f"{where}: unknown kind {kind!r} (expected one of "
+                             f"{', '.join(CONTEXT_KINDS)})")
+        context.append(ContextItem(
+            kind, _field(c, where, "path", str), _field(c, where, "text", str),
+            _field(c, where, "start_line", int, 0), _field(c, where, "end_line", int, 0),
+            _field(c, where, "language", str, ""), _field(c, where, "truncated", bool, False)))
+    return ChatParams(
+        conversation_id=_field(d, "chat params", "conversation_id", str, ""),
+        messages=tuple(messages), context=tuple(context),
+        max_tokens=_field(d, "chat params", "max_tokens", int, 0),
+        temperature=float(_field(d, "chat params", "temperature", (int, float), 0.0)),
+        model=_field(d, "chat params", "model", str, ""))
 
 
 # Events of one streamed reply, in order: Started, Delta*, Done — or ChatError raised instead.

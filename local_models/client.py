@@ -13,7 +13,11 @@ The worker may die (a crash inside llama.cpp, a SIGKILL) or hang; the editor nev
 - a model the worker cannot load (it says ``Failed(fatal=True)`` and exits with code 3) puts
   the client in state "failed" with the worker's message, and there is no restart loop;
 - requests made while the worker is starting or restarting wait and are sent on Ready; only
-  the newest Complete (and newest Warm) is kept, as only the newest one matters to the editor.
+  the newest Complete (and newest Warm, and newest Chat) is kept, as only the newest one
+  matters to the editor.
+
+Chats (``chat``: the router's local fallback when the service is unreachable) stream like
+completions; a chat supersedes older chats only, and a completion never supersedes a chat.
 
 States, reported through ``on_state(state, detail)``: "stopped" (not started, or closed),
 "starting", "ready", "crashed" (the detail says why, and when it restarts), "failed".
@@ -45,10 +49,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from local_models.chat import ChatParams, params_to_json
 from local_models.protocol import (
     EXIT_FATAL,
     PROTOCOL_VERSION,
     Cancel,
+    Chat,
     Chunk,
     Complete,
     Done,
@@ -85,7 +91,7 @@ def _ignore_state(state: str, detail: str) -> None:
 @dataclass(eq=False)
 class _Request:
     id: int
-    kind: str  # Complete.TYPE or Warm.TYPE
+    kind: str  # Complete.TYPE, Chat.TYPE or Warm.TYPE
     line: bytes  # the encoded request
     on_chunk: Callable[[int, str], None] | None = None
     on_done: Callable[[int, Done], None] | None = None
@@ -209,9 +215,9 @@ class EngineClient:
                  max_tokens: int | None = None, speculative: bool = True) -> int:
         """Ask for a completion of ``inp`` (a CompletionInput); returns the request id.
 
-        Supersedes every older request. Exactly one of ``on_done`` / ``on_error`` follows, unless
-        the request is cancelled or superseded first. Raises ProtocolError if the input is too
-        big to send (MAX_MESSAGE_BYTES).
+        Supersedes every older completion and warm (not chats). Exactly one of ``on_done`` /
+        ``on_error`` follows, unless the request is cancelled or superseded first. Raises
+        ProtocolError if the input is too big to send (MAX_MESSAGE_BYTES).
         """
         input_json = inp.to_json() if hasattr(inp, "to_json") else dict(inp)
         with self._deliver, self._lock:
@@ -219,8 +225,30 @@ class EngineClient:
                 raise RuntimeError("this EngineClient is closed")
             rid = next(self._ids)
             line = encode_message(Complete(rid, input_json, max_tokens, speculative))
-            self._supersede(lambda r: True)
+            self._supersede(lambda r: r.kind != Chat.TYPE)
             self._add(_Request(rid, Complete.TYPE, line, on_chunk, on_done, on_error))
+        self._wake()
+        return rid
+
+    def chat(self, params: ChatParams, *,
+             on_chunk: Callable[[int, str], None],
+             on_done: Callable[[int, Done], None],
+             on_error: Callable[[int, str], None],
+             max_tokens: int | None = None) -> int:
+        """Ask the local model to answer the chat ``params``; returns the request id.
+
+        Chunks stream to ``on_chunk``; ``on_done`` gets the whole reply and the engine's
+        metrics (``stop_reason`` "eos"/"stop": the model ended its turn, "length": the cap).
+        Supersedes older chats only. Exactly one of ``on_done`` / ``on_error`` follows unless
+        the request is cancelled or superseded first. Raises ProtocolError if the params are
+        too big to send (MAX_MESSAGE_BYTES)."""
+        with self._deliver, self._lock:
+            if self._closed:
+                raise RuntimeError("this EngineClient is closed")
+            rid = next(self._ids)
+            line = encode_message(Chat(rid, params_to_json(params), max_tokens))
+            self._supersede(lambda r: r.kind == Chat.TYPE)
+            self._add(_Request(rid, Chat.TYPE, line, on_chunk, on_done, on_error))
         self._wake()
         return rid
 

@@ -11,6 +11,8 @@ Requests (editor → worker)::
     {"type": "complete", "id": 7, "input": {...CompletionInput...}, "max_tokens": null,
      "speculative": true}
     {"type": "warm", "id": 8, "input": {...}}
+    {"type": "chat", "id": 9, "params": {...ChatParams (chat.params_to_json)...},
+     "max_tokens": null}
     {"type": "cancel", "id": 7}
     {"type": "shutdown"}
 
@@ -23,8 +25,11 @@ Events (worker → editor)::
     {"type": "warmed", "id": 8, "metrics": {...}}
     {"type": "failed", "id": 7, "message": "...", "fatal": false}
 
-Each Complete ends with exactly one Done or Failed; each Warm with one Warmed or Failed (a
-request cancelled before it started ends with ``Done(stop_reason="cancelled")`` / ``Warmed``).
+Each Complete and each Chat ends with exactly one Done or Failed (a Chat streams its reply as
+Chunks too: the router's local fallback when the service is unreachable); each Warm with one
+Warmed or Failed (a request cancelled before it started ends with
+``Done(stop_reason="cancelled")`` / ``Warmed``). A newer Complete supersedes older Completes
+and Warms; a newer Chat supersedes older Chats only.
 ``Failed(id=None, fatal=False)`` answers a line the worker could not read; ``fatal=True`` means
 the worker cannot run at all (a bad model file) and is about to exit with ``EXIT_FATAL``.
 """
@@ -38,7 +43,7 @@ from typing import IO, Any, ClassVar, TypeAlias
 
 __all__ = [
     "EXIT_FATAL", "MAX_MESSAGE_BYTES", "PROTOCOL_VERSION", "STOP_REASONS",
-    "Cancel", "Chunk", "Complete", "Done", "Event", "Failed", "Message", "ProtocolError",
+    "Cancel", "Chat", "Chunk", "Complete", "Done", "Event", "Failed", "Message", "ProtocolError",
     "Ready", "Request", "Shutdown", "Warm", "Warmed",
     "decode_message", "encode_message", "read_line",
 ]
@@ -141,6 +146,30 @@ class Complete:
         return cls(id=_int_id(cls.TYPE, d), input=_get(d, cls.TYPE, "input", "dict"),
                    max_tokens=max_tokens,
                    speculative=_get(d, cls.TYPE, "speculative", "bool", False))
+
+
+@dataclass(frozen=True)
+class Chat:
+    """Answer the chat in ``params`` (``local_models.chat.params_to_json``) with the model's
+    chat format (``local_models.chat_prompt``); ``max_tokens`` None: the params' or the
+    worker's default."""
+
+    TYPE: ClassVar[str] = "chat"
+    id: int
+    params: dict[str, Any]
+    max_tokens: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.TYPE, "id": self.id, "params": self.params,
+                "max_tokens": self.max_tokens}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Chat:
+        max_tokens = _get(d, cls.TYPE, "max_tokens", "int?", None)
+        if max_tokens is not None and max_tokens <= 0:
+            raise ProtocolError("'chat' message: field 'max_tokens' must be positive")
+        return cls(id=_int_id(cls.TYPE, d), params=_get(d, cls.TYPE, "params", "dict"),
+                   max_tokens=max_tokens)
 
 
 @dataclass(frozen=True)
@@ -293,15 +322,15 @@ class Failed:
                    fatal=_get(d, cls.TYPE, "fatal", "bool"))
 
 
-Request: TypeAlias = Complete | Warm | Cancel | Shutdown
+Request: TypeAlias = Complete | Chat | Warm | Cancel | Shutdown
 Event: TypeAlias = Ready | Chunk | Done | Warmed | Failed
 Message: TypeAlias = Request | Event
 
 _TYPES: dict[str, Any] = {
     cls.TYPE: cls
-    for cls in (Complete, Warm, Cancel, Shutdown, Ready, Chunk, Done, Warmed, Failed)
+    for cls in (Complete, Chat, Warm, Cancel, Shutdown, Ready, Chunk, Done, Warmed, Failed)
 }
-REQUEST_TYPES = (Complete, Warm, Cancel, Shutdown)
+REQUEST_TYPES = (Complete, Chat, Warm, Cancel, Shutdown)
 EVENT_TYPES = (Ready, Chunk, Done, Warmed, Failed)
 
 

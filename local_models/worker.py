@@ -3,11 +3,16 @@
 It loads one model and serves the protocol of ``local_models.protocol`` on stdin/stdout, so a
 crash or hang inside llama.cpp takes down only this process; ``EngineClient`` restarts it.
 
-Threads: a reader thread parses stdin and owns cancellation (a Cancel, or a newer Complete,
-sets the older requests' flags at once, and the engine checks its flag before every decode
-step); the main thread runs the engine over a queue of requests. Events are written under one
-lock, one flushed line each, to a private duplicate of the original stdout: file descriptor 1
-itself is pointed at stderr, so nothing a native library prints can corrupt the protocol.
+Threads: a reader thread parses stdin and owns cancellation (a Cancel, or a newer request of
+the kind that supersedes it, sets the older requests' flags at once, and the engine checks its
+flag before every decode step); the main thread runs the engine over a queue of requests.
+Events are written under one lock, one flushed line each, to a private duplicate of the
+original stdout: file descriptor 1 itself is pointed at stderr, so nothing a native library
+prints can corrupt the protocol.
+
+Chat requests (the router's local fallback when the service is unreachable) are rendered with
+``local_models.chat_prompt`` in the model's chat format, fitted to the context, and decoded
+greedily with the format's stop strings; their chunks stream like a completion's.
 
 Exit codes: 0 after Shutdown or EOF on stdin; 3 (``EXIT_FATAL``) when the model cannot be
 loaded, after a ``Failed(None, message, fatal=True)``.
@@ -33,11 +38,14 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import IO, Any
 
+from local_models.chat import params_from_json
+from local_models.chat_prompt import ChatFormat, ChatTooLong, fit_chat, format_for
 from local_models.profiles import FimTokens, profile_for
 from local_models.prompt import CompletionInput, render_prompt
 from local_models.protocol import (
     EXIT_FATAL,
     Cancel,
+    Chat,
     Chunk,
     Complete,
     Done,
@@ -55,6 +63,7 @@ from local_models.protocol import (
 
 FAKE_ENGINE_ENV = "FORECODE_FAKE_ENGINE"
 DEFAULT_N_CTX = 4096
+DEFAULT_CHAT_MAX_TOKENS = 512
 ORPHAN_GRACE_S = 5.0
 """After EOF on stdin (the editor is gone) the worker exits even if the engine is stuck."""
 
@@ -78,7 +87,7 @@ class _Output:
 
 @dataclasses.dataclass
 class _Job:
-    request: Complete | Warm
+    request: Complete | Chat | Warm
     flag: threading.Event
 
 
@@ -90,13 +99,14 @@ class _Inbox:
         self._lock = threading.Lock()
         self._flags: dict[int, tuple[str, threading.Event]] = {}
 
-    def add(self, request: Complete | Warm) -> None:
+    def add(self, request: Complete | Chat | Warm) -> None:
         flag = threading.Event()
         with self._lock:
-            # The editor only wants the newest completion: a Complete cancels every older
-            # request; a Warm cancels older Warms (not a completion the user is waiting for).
+            # The editor only wants the newest completion: a Complete cancels older Completes
+            # and Warms; a Warm cancels older Warms (not a completion the user is waiting
+            # for); a Chat cancels older Chats. Typing never cancels a chat reply.
             for kind, old in self._flags.values():
-                if isinstance(request, Complete) or kind == Warm.TYPE:
+                if _supersedes(request, kind):
                     old.set()
             self._flags[request.id] = (request.TYPE, flag)
         self.jobs.put(_Job(request, flag))
@@ -121,6 +131,12 @@ class _Inbox:
         self.jobs.put(None)
 
 
+def _supersedes(request: Complete | Chat | Warm, older_kind: str) -> bool:
+    if isinstance(request, Complete):
+        return older_kind in (Complete.TYPE, Warm.TYPE)
+    return older_kind == request.TYPE
+
+
 def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
     while True:
         try:
@@ -137,7 +153,7 @@ def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
         except ProtocolError as exc:
             out.emit(Failed(None, f"ignored a bad message: {exc}", fatal=False))
             continue
-        if isinstance(message, Complete | Warm):
+        if isinstance(message, Complete | Chat | Warm):
             inbox.add(message)
         elif isinstance(message, Cancel):
             inbox.cancel(message.id)
@@ -233,9 +249,11 @@ def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
 
 
 class _Server:
-    def __init__(self, engine: Any, profile: Any, out: _Output, inbox: _Inbox) -> None:
+    def __init__(self, engine: Any, profile: Any, out: _Output, inbox: _Inbox,
+                 chat_format: ChatFormat | None = None) -> None:
         self.engine = engine
         self.profile = profile
+        self.chat_format = chat_format or format_for("")
         self.out = out
         self.inbox = inbox
 
@@ -266,6 +284,26 @@ class _Server:
             finally:
                 self.inbox.finished(job.request.id)
 
+    def _chat_tokens(self, request: Chat) -> tuple[list[int], int]:
+        """The chat prompt's tokens and the reply's token cap."""
+        try:
+            params = params_from_json(request.params)
+        except ValueError as exc:
+            raise _RequestError(f"bad chat params: {exc}") from None
+        n_ctx = int(getattr(self.engine, "n_ctx", DEFAULT_N_CTX))
+        max_tokens = min(request.max_tokens or params.max_tokens or DEFAULT_CHAT_MAX_TOKENS,
+                         n_ctx // 2)
+        fmt = self.chat_format
+        try:
+            rendered = fit_chat(params, fmt,
+                                lambda s: len(self.engine.tokenize(s, add_bos=fmt.add_bos)),
+                                n_ctx - max_tokens - 1)
+        except ValueError as exc:  # ChatTooLong, or no user message
+            kind = "too long" if isinstance(exc, ChatTooLong) else "bad chat"
+            raise _RequestError(f"{kind}: {exc}") from None
+        tokens: list[int] = self.engine.tokenize(rendered.text, add_bos=fmt.add_bos)
+        return tokens, max_tokens
+
     def _serve(self, job: _Job) -> None:
         request, flag = job.request, job.flag
         if isinstance(request, Warm):
@@ -279,17 +317,23 @@ class _Server:
         if flag.is_set():  # superseded or cancelled while queued
             self.out.emit(Done(request.id, "", "cancelled", {}))
             return
-        tokens = self._prompt_tokens(request.input)
         request_id = request.id
 
         def on_text(text: str) -> None:
             if text and not flag.is_set():
                 self.out.emit(Chunk(request_id, text))
 
-        completion = self.engine.complete(
-            tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
-            stop=tuple(self.profile.stop), speculative=request.speculative,
-            should_stop=flag.is_set, on_text=on_text)
+        if isinstance(request, Chat):
+            tokens, max_tokens = self._chat_tokens(request)
+            completion = self.engine.complete(
+                tokens, max_tokens=max_tokens, stop=self.chat_format.stop, speculative=False,
+                should_stop=flag.is_set, on_text=on_text)
+        else:
+            tokens = self._prompt_tokens(request.input)
+            completion = self.engine.complete(
+                tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
+                stop=tuple(self.profile.stop), speculative=request.speculative,
+                should_stop=flag.is_set, on_text=on_text)
         self.out.emit(Done(request_id, completion.text, completion.stop_reason,
                            _jsonable(completion.metrics)))
 
@@ -347,7 +391,9 @@ def main(argv: list[str] | None = None) -> int:
         profile = profile_for(info.architecture, getattr(info, "name", "") or "",
                               fim_ids_present=fim_ids_present, fim_token_strings=fim)
         inbox = _Inbox()
-        server = _Server(engine, profile, out, inbox)
+        chat_format = format_for(str(getattr(info, "architecture", "") or ""),
+                                 getattr(info, "chat_template", None))
+        server = _Server(engine, profile, out, inbox, chat_format)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         out.emit(Failed(None, f"could not set up the model: {_one_line(exc)}", fatal=True))

@@ -37,7 +37,7 @@ def is_current() -> bool:
 
 
 def generate(out_dir: Path = ROOT) -> list[Path]:
-    """Run protoc over the .proto files, writing ``proto/forecode/v1/*_pb2*.py[i]`` under out_dir."""
+    """Run protoc over the .proto files: ``proto/forecode/v1/*_pb2*.py[i]`` under out_dir."""
     from grpc_tools import protoc  # imported here: only the build needs it
 
     files = [str(p.relative_to(ROOT)) for p in sources()]

@@ -18,9 +18,10 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
     """Settings and hot-exit backups never touch the developer's real ones (nor tmp_path)."""
     base = tmp_path_factory.mktemp("forecode-dirs")
     config, data = base / "config", base / "data"
-    # Windows under test start no completion engine unless a test asks for one.
+    # Windows under test start no completion engine and no chat service unless a test asks.
     config.mkdir()
-    (config / "settings.json").write_text('{"completion.enabled": false}\n')
+    (config / "settings.json").write_text(
+        '{"completion.enabled": false, "cloud.autostart": false}\n')
     monkeypatch.setenv("FORECODE_CONFIG_DIR", str(config))
     monkeypatch.setenv("FORECODE_DATA_DIR", str(data))
     return {"config": config, "data": data}

@@ -258,6 +258,15 @@ class Settings:
     completion_max_tokens: int = _setting("completion.maxTokens", 48, IntRange(1, 512))
     # "" = the default model (Gemma 3 270M from PyPI); otherwise the path of any GGUF file.
     completion_model_path: str = _setting("completion.modelPath", "", Text())
+    # The chat panel (Ctrl+L): tokens of code sent along with a question (estimated), and the
+    # longest reply asked for.
+    chat_context_budget_tokens: int = _setting(
+        "chat.contextBudgetTokens", 6000, IntRange(256, 200_000))
+    chat_max_tokens: int = _setting("chat.maxTokens", 1024, IntRange(16, 32768))
+    # The chat service: "" = run one on loopback with the editor (when cloud.autostart is on);
+    # otherwise its address ("host:port"; the token is set with "Cloud: Set Service Token").
+    cloud_url: str = _setting("cloud.url", "", Text())
+    cloud_autostart: bool = _setting("cloud.autostart", True, Bool())
 
 
 @dataclass(frozen=True)

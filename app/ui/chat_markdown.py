@@ -1,0 +1,194 @@
+"""Markdown of a chat reply, split so a streaming reply re-renders only its last part.
+
+A reply is cut into *segments*: prose (rendered to HTML by markdown-it-py, shown in a label)
+and fenced code blocks (shown in a read-only ``CodeEditor`` with the editor's own highlighting).
+Prose is also cut at paragraph starts (a non-indented, non-list line after a blank line), so
+only the last paragraph or code block changes while a reply streams: every flush re-scans and
+re-renders that tail, never the whole reply. ``StreamSegmenter.rendered_chars`` counts the
+characters re-scanned by the last update, which the tests bound.
+
+The split is line based and follows CommonMark's fence rules (up to three spaces of indent,
+three or more backticks or tildes, a closing fence of the same character at least as long);
+an unclosed fence runs to the end of the reply, as in CommonMark. A fence indented four or more
+spaces (inside a list item) stays in the prose and renders as a plain ``<pre>``.
+
+Nothing here imports Qt: the widgets are in ``chat_view``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from markdown_it import MarkdownIt
+
+from app.core.languages import PLAIN_TEXT, Language, by_id, language_for_path
+
+__all__ = ["Segment", "StreamSegmenter", "fence_language", "render_markdown", "segments_of"]
+
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
+# What a model writes after ``` for languages whose id or extension differs.
+_ALIASES = {
+    "py": "python", "python3": "python", "js": "javascript", "jsx": "javascript",
+    "node": "javascript", "ts": "typescript", "tsx": "typescript", "sh": "shell",
+    "bash": "shell", "zsh": "shell", "console": "shell", "shell-session": "shell",
+    "c++": "cpp", "cxx": "cpp", "hpp": "cpp", "h": "c", "rs": "rust", "golang": "go",
+    "yml": "yaml", "md": "markdown", "htm": "html", "svg": "xml", "make": "makefile",
+    "patch": "diff", "jsonc": "json", "json5": "json", "properties": "ini", "toml": "toml",
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: Literal["markdown", "code"]
+    text: str  # the markdown source, or the code inside the fence (no fence lines)
+    info: str = ""  # a code block's info string ("python", "python app/x.py", ...)
+    closed: bool = False  # no later text can change this segment
+    start: int = 0  # offsets of the segment's source in the reply (fence lines included)
+    end: int = 0
+
+
+def _closes(line: str, char: str, length: int) -> bool:
+    stripped = line.strip()
+    indent = len(line) - len(line.lstrip(" "))
+    return (indent <= 3 and len(stripped) >= length and set(stripped) == {char})
+
+
+def _paragraph_start(line: str) -> bool:
+    return bool(line) and not line[0].isspace() and not _LIST_ITEM.match(line)
+
+
+def _scan(text: str, base: int, final: bool) -> list[Segment]:
+    """Segments of ``text`` (which starts at offset ``base`` of the reply). Only complete
+    lines open or close fences; with ``final`` the text is complete and every segment closed."""
+    segments: list[Segment] = []
+    lines = text.split("\n")
+    complete = len(lines) - 1  # the last element is a partial line (possibly empty)
+    kind: Literal["markdown", "code"] = "markdown"
+    seg_start = 0  # offset in text
+    body: list[str] = []
+    fence_char, fence_len, info = "", 0, ""
+    pos = 0
+    prev_blank = False
+    for i, line in enumerate(lines):
+        is_complete = i < complete
+        line_end = pos + len(line) + (1 if is_complete else 0)
+        if kind == "markdown":
+            opener = _FENCE_OPEN.match(line) if is_complete else None
+            if opener and not (opener.group(1)[0] == "`" and "`" in opener.group(2)):
+                if any(b.strip() for b in body):
+                    segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", True,
+                                            base + seg_start, base + pos))
+                kind, fence_char, fence_len = "code", opener.group(1)[0], len(opener.group(1))
+                info, body, seg_start = opener.group(2).strip(), [], pos
+            elif (is_complete and prev_blank and _paragraph_start(line)
+                  and any(b.strip() for b in body)):
+                segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", True,
+                                        base + seg_start, base + pos))
+                body, seg_start = [line], pos
+            else:
+                if not body:
+                    seg_start = pos
+                body.append(line)
+            prev_blank = is_complete and not line.strip()
+        else:
+            if is_complete and _closes(line, fence_char, fence_len):
+                segments.append(Segment("code", "\n".join(body), info, True, base + seg_start,
+                                        base + line_end))
+                kind, body, seg_start, prev_blank = "markdown", [], line_end, False
+            else:
+                body.append(line)
+        pos = line_end
+    if kind == "code":
+        code = "\n".join(body)
+        if final and code.endswith("\n"):
+            code = code[:-1]
+        segments.append(Segment("code", code, info, final, base + seg_start, base + len(text)))
+    elif any(b.strip() for b in body):
+        segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", final,
+                                base + seg_start, base + len(text)))
+    return segments
+
+
+def segments_of(text: str) -> list[Segment]:
+    """The segments of a complete reply (all closed)."""
+    return _scan(text, 0, True)
+
+
+class StreamSegmenter:
+    """The segments of a reply that grows at its end.
+
+    ``update(text)`` re-scans from the start of the last open segment only and returns the
+    index of the first segment that changed; segments before it are unchanged objects.
+    """
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+        self.rendered_chars = 0
+        self._text = ""
+
+    def update(self, text: str, *, final: bool = False) -> int:
+        if not text.startswith(self._text):  # not an extension: start over
+            self.segments, self._text = [], ""
+        keep = len(self.segments)
+        while keep and not self.segments[keep - 1].closed:
+            keep -= 1
+        base = self.segments[keep - 1].end if keep else 0
+        fresh = _scan(text[base:], base, final)
+        self.rendered_chars = len(text) - base
+        old_tail = self.segments[keep:]
+        self.segments = self.segments[:keep] + fresh
+        self._text = text
+        first = keep
+        for old, new in zip(old_tail, fresh, strict=False):
+            if old != new:
+                break
+            first += 1
+        return first
+
+
+_MD: MarkdownIt | None = None
+
+
+def _markdown() -> MarkdownIt:
+    global _MD
+    if _MD is None:
+        # No raw HTML: a reply is untrusted text. Tables and ~~strike~~ as models write them.
+        _MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+    return _MD
+
+
+def render_markdown(source: str) -> str:
+    """HTML for a prose segment (Qt's rich-text subset renders it)."""
+    return _markdown().render(source)
+
+
+@cache
+def fence_language(info: str) -> tuple[Language, str]:
+    """The language and path hint of a fence's info string: ``python``, ``py``,
+    ``python app/x.py``, ``app/x.py``, ``python path=app/x.py`` or ``py title="x.py"``."""
+    words = info.replace("{", " ").replace("}", " ").split()
+    language: Language | None = None
+    path = ""
+    for word in words:
+        value = word.split("=", 1)[1].strip("\"'") if "=" in word else word
+        if "=" in word and word.split("=", 1)[0] not in ("path", "file", "filename", "title"):
+            continue
+        if language is None and "=" not in word:
+            lowered = value.lower()
+            try:
+                language = by_id(_ALIASES.get(lowered, lowered))
+                continue
+            except KeyError:
+                guess = language_for_path(f"x.{lowered}")
+                if guess is not PLAIN_TEXT:
+                    language = guess
+                    continue
+        if not path and ("/" in value or "." in value.strip(".")):
+            path = value
+    if language is None:
+        language = language_for_path(path) if path else PLAIN_TEXT
+    return language, path

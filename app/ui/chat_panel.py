@@ -1,0 +1,663 @@
+"""The chat panel (Ctrl+L): a transcript, the context chips and the question box.
+
+The panel sends a question through a ``ChatBackend`` (the router, or a test's fake) with the
+``ChatRunner``, which streams the reply back as signals; the last assistant message updates
+as the deltas arrive. The current file and the selection go along automatically (chips that
+toggle them); ``@path`` mentions (typing ``@`` opens a fuzzy file picker) add files. What was
+sent, truncated or dropped under the ``chat.contextBudgetTokens`` budget shows on the chips
+and under the question. Conversations are kept per workspace (``app.core.conversations``).
+
+The panel reaches the editor through ``ChatHost`` (the window's adapter is ``chat_host``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.chat_context import (
+    ContextPlan,
+    ContextReport,
+    ContextSource,
+    assemble_context,
+    format_mention,
+    parse_mentions,
+    remove_mention,
+    trim_history,
+)
+from app.core.conversations import (
+    Conversation,
+    ConversationStore,
+    StoredMessage,
+    new_conversation,
+)
+from app.core.fuzzy import rank_paths
+from local_models.chat import ChatDone, ChatParams, ChatStarted
+
+from .chat_view import FlowLayout, MessageView, NoticeView
+from .cloud import ChatBackend, ChatRunner
+from .picker import Picker, PickerItem
+from .theme import DARK, Theme
+
+__all__ = ["ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
+
+_FAILURES = {
+    "unavailable": "The chat service is not reachable: {m}",
+    "unauthenticated": ("The chat service refused the token: {m} "
+                        "Set it with “Cloud: Set Service Token”."),
+    "deadline": "The chat service did not answer in time: {m}",
+    "too_large": "The question and its context are too large for the service: {m}",
+    "invalid": "The chat service rejected the request: {m}",
+    "cancelled": "The reply was cancelled: {m}",
+}
+_FINISH_NOTES = {"length": "The reply was cut at the length limit (chat.maxTokens).",
+                 "cancelled": "Stopped.", "error": "The reply broke off."}
+
+
+def describe_failure(code: str, message: str) -> str:
+    """A sentence for the transcript from a ``ChatError`` code and message."""
+    return _FAILURES.get(code, "The chat failed ({c}): {m}").format(c=code, m=message)
+
+
+class ChatHost(Protocol):
+    """What the panel needs from the editor around it."""
+
+    def chat_editor_sources(self) -> tuple[ContextSource | None, ContextSource | None]:
+        """The current file and the selection (None when there is none)."""
+        ...
+
+    def chat_workspace_files(self) -> Sequence[str]:
+        """Workspace-relative paths for the @file picker."""
+        ...
+
+    def chat_read_file(self, path: str) -> tuple[str, str]:
+        """A workspace file's text and language id (the open buffer's text when it is open).
+        Raises OSError or ValueError with a short reason."""
+        ...
+
+    def chat_focus_editor(self) -> None: ...
+
+
+class ChatInput(QPlainTextEdit):
+    """The question box: Enter sends, Shift+Enter is a new line, Esc stops or leaves, ``@``
+    at a word start asks for the file picker."""
+
+    submitted = Signal()
+    escape_pressed = Signal()
+    mention_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setPlaceholderText("Ask about the code — @ to add a file, Enter to send, "
+                                "Shift+Enter for a new line")
+        self.setTabChangesFocus(True)
+        self.setMaximumHeight(140)
+        self.setMinimumHeight(56)
+
+    def keyPressEvent(self, e: QKeyEvent) -> None:
+        key, mods = e.key(), e.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            if mods == Qt.KeyboardModifier.ShiftModifier:
+                self.insertPlainText("\n")
+            elif mods == Qt.KeyboardModifier.NoModifier:
+                self.submitted.emit()
+            else:
+                super().keyPressEvent(e)
+            return
+        if key == Qt.Key.Key_Escape and mods == Qt.KeyboardModifier.NoModifier:
+            self.escape_pressed.emit()
+            return
+        super().keyPressEvent(e)
+        if e.text() == "@":
+            cursor = self.textCursor()
+            before = self.toPlainText()[:cursor.position() - 1]
+            if not before or before[-1].isspace():
+                self.mention_requested.emit()
+
+    def event(self, e: QEvent) -> bool:
+        # Esc and Enter belong to the box while it has the focus, not to window shortcuts.
+        if e.type() == QEvent.Type.ShortcutOverride and isinstance(e, QKeyEvent) and e.key() in (
+                Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            e.accept()
+            return True
+        return super().event(e)
+
+
+class _Chip(QToolButton):
+    def __init__(self, kind: str, path: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = kind
+        self.path = path
+        self.status = ""
+        self.setAutoRaise(False)
+        self.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+
+    def show_report(self, base: str, report: ContextReport | None, enabled: bool = True) -> None:
+        if not enabled:
+            self.status = "off"
+            self.setText(f"{base} (off)")
+            self.setToolTip("Not sent. Click to include it.")
+            self.setStyleSheet("QToolButton { color: palette(placeholder-text); }")
+            return
+        status = report.status if report is not None else "full"
+        self.status = status
+        mark = {"full": "✓", "truncated": "✂", "dropped": "✕"}[status]
+        text = f"{mark} {base}"
+        if report is not None and status == "truncated":
+            text += f" (lines {report.start_line}–{report.end_line})"
+        elif report is not None and status == "dropped":
+            text += " (dropped)"
+        self.setText(text + (" ✕" if self.kind == "file" else ""))
+        tip = report.label if report is not None else base
+        if report is not None:
+            tip += f"\n≈{report.tokens} of ≈{report.full_tokens} tokens sent"
+        if self.kind == "file":
+            tip += "\nClick to remove the mention."
+        self.setToolTip(tip)
+        colour = {"full": "", "truncated": "color: #cca700;", "dropped": "color: #f14c4c;"}
+        self.setStyleSheet(f"QToolButton {{ {colour[status]} }}")
+
+
+class ChatPanel(QWidget):
+    """The chat side panel. ``apply_requested(code, language, path_hint)`` comes from the
+    Apply button of a code block."""
+
+    apply_requested = Signal(str, str, str)
+    message = Signal(str)  # a problem to show in the status bar too
+
+    REFRESH_MS = 150
+
+    def __init__(self, host: ChatHost, backend: ChatBackend | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.budget_tokens = 6000
+        self.max_tokens = 1024
+        self.theme: Theme = DARK
+        self.store = ConversationStore.for_workspace(None)
+        self.conversations: list[Conversation] = []
+        self.current: Conversation = new_conversation()
+        self.plan: ContextPlan | None = None
+        self.include_current_file = True
+        self.include_selection = True
+        self.views: list[QWidget] = []  # transcript widgets, in order
+        self._streaming: MessageView | None = None
+        self._reply_text = ""
+        self._reply_started: ChatStarted | None = None
+        self._reply_notices: list[StoredMessage] = []
+        self._follow = True
+        self.setObjectName("ChatPanel")
+        self.setMinimumWidth(300)
+
+        self.runner = ChatRunner(backend, self)
+        self.runner.started.connect(self._on_started)
+        self.runner.delta.connect(self._on_delta)
+        self.runner.notice.connect(lambda text: self._on_notice(text, "info"))
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+
+        # conversations
+        self.conversation_box = QComboBox()
+        self.conversation_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.conversation_box.setMinimumContentsLength(12)
+        self.conversation_box.setToolTip("Conversations in this workspace")
+        self.conversation_box.activated.connect(self._on_conversation_chosen)
+        self.new_button = QPushButton("New chat")
+        self.new_button.clicked.connect(self.new_conversation)
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.conversation_box, 1)
+        top.addWidget(self.new_button)
+
+        # transcript
+        self.transcript = QWidget()
+        self._messages = QVBoxLayout(self.transcript)
+        self._messages.setContentsMargins(4, 4, 4, 4)
+        self._messages.setSpacing(8)
+        self._messages.addStretch(1)
+        self.scroll_area = QScrollArea()
+        self.scroll_area.setWidgetResizable(True)
+        self.scroll_area.setWidget(self.transcript)
+        self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
+        bar = self.scroll_area.verticalScrollBar()
+        bar.rangeChanged.connect(lambda _lo, hi: bar.setValue(hi) if self._follow else None)
+        bar.valueChanged.connect(lambda v: setattr(self, "_follow", v >= bar.maximum() - 8))
+
+        # context chips
+        self.chips_area = QWidget()
+        self._chips = FlowLayout(self.chips_area)
+        self.current_chip = _Chip("current_file", "", self.chips_area)
+        self.current_chip.setCheckable(True)
+        self.current_chip.setChecked(True)
+        self.current_chip.toggled.connect(self._toggle_current)
+        self.selection_chip = _Chip("selection", "", self.chips_area)
+        self.selection_chip.setCheckable(True)
+        self.selection_chip.setChecked(True)
+        self.selection_chip.toggled.connect(self._toggle_selection)
+        self._chips.addWidget(self.current_chip)
+        self._chips.addWidget(self.selection_chip)
+        self.mention_chips: list[_Chip] = []
+        self.budget_label = QLabel()
+        self.budget_label.setEnabled(False)
+
+        # input
+        self.input = ChatInput()
+        self.input.submitted.connect(self.send)
+        self.input.escape_pressed.connect(self._on_escape)
+        self.input.mention_requested.connect(self.open_mention_picker)
+        self.input.textChanged.connect(self.schedule_refresh)
+        self.send_button = QPushButton("Send")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("■ Stop")
+        self.stop_button.setToolTip("Stop the reply (Esc)")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.hide()
+        self.mention_button = QPushButton("@ Add file")
+        self.mention_button.clicked.connect(self._add_file_clicked)
+        buttons = QHBoxLayout()
+        buttons.setContentsMargins(0, 0, 0, 0)
+        buttons.addWidget(self.mention_button)
+        buttons.addWidget(self.budget_label, 1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+
+        column = QVBoxLayout(self)
+        column.setContentsMargins(6, 6, 6, 6)
+        column.setSpacing(4)
+        column.addLayout(top)
+        column.addWidget(self.scroll_area, 1)
+        column.addWidget(self.chips_area)
+        column.addWidget(self.input)
+        column.addLayout(buttons)
+
+        self.picker = Picker(self)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.timeout.connect(self.refresh_context)
+        self.input.installEventFilter(self)
+        self._show_conversation(self.current)
+        self._fill_conversation_box()
+
+    # ----- public API ------------------------------------------------------------------------
+    def set_backend(self, backend: ChatBackend | None) -> None:
+        self.runner.backend = backend
+
+    def is_streaming(self) -> bool:
+        return self._streaming is not None
+
+    def set_workspace(self, root: str | os.PathLike[str] | None) -> None:
+        """Show the conversations of ``root`` (the most recent one), or a fresh one."""
+        self.stop()
+        self.store = ConversationStore.for_workspace(root)
+        self.conversations, problems = self.store.load_all()
+        # A corrupt file: start afresh (the others stay in the list) and say why.
+        fresh = problems or not self.conversations
+        self.current = new_conversation() if fresh else self.conversations[0]
+        self._show_conversation(self.current)
+        self._fill_conversation_box()
+        for problem in problems:
+            self._add_notice(problem, "error")
+            self.message.emit(problem)
+
+    def new_conversation(self) -> None:
+        self.stop()
+        if not self.current.messages and not self.views:
+            self.focus_input()  # already a fresh conversation
+            return
+        self.current = new_conversation()
+        self._show_conversation(self.current)
+        self._fill_conversation_box()
+        self.focus_input()
+
+    def switch_to(self, conv_id: str) -> None:
+        for conv in self.conversations:
+            if conv.id == conv_id and conv.id != self.current.id:
+                self.stop()
+                self.current = conv
+                self._show_conversation(conv)
+                self._fill_conversation_box()
+                return
+
+    def focus_input(self) -> None:
+        self.input.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        for view in self.views:
+            if isinstance(view, MessageView):
+                view.apply_theme(theme)
+
+    def messages(self) -> list[MessageView]:
+        return [v for v in self.views if isinstance(v, MessageView)]
+
+    def notices(self) -> list[NoticeView]:
+        return [v for v in self.views if isinstance(v, NoticeView)]
+
+    def shutdown(self) -> None:
+        """Stop a reply in flight (its text so far is saved)."""
+        self.stop()
+
+    # ----- sending ---------------------------------------------------------------------------
+    def send(self, text: str | None = None) -> bool:
+        """Send the question in the box (or ``text``). False when nothing was sent."""
+        question = (self.input.toPlainText() if text is None else text).strip()
+        if not question or self.is_streaming():
+            return False
+        plan = self.refresh_context(question)
+        labels = tuple(r.label for r in plan.reports)
+        user = StoredMessage("user", question, labels)
+        self.current = self.current.with_message(user)
+        self._remember(self.current)
+        self._add_message(user)
+        current_path = next((r.path for r in plan.reports if r.kind == "current_file"
+                             and r.status != "dropped"), "")
+        history = trim_history(self.current.chat_messages(), max(1024, self.budget_tokens))
+        params = ChatParams(self.current.id, history, plan.items, max_tokens=self.max_tokens)
+        if text is None:
+            self.input.clear()
+        view = MessageView("assistant", self.theme, current_path)
+        view.apply_requested.connect(self.apply_requested)
+        view.set_header("Assistant …")
+        self._insert_view(view)
+        self._streaming = view
+        self._reply_text = ""
+        self._reply_started = None
+        self._reply_notices = []
+        self._follow = True
+        self._set_busy(True)
+        self.runner.start(params)
+        return True
+
+    def stop(self) -> None:
+        if self.is_streaming():
+            self.runner.stop()
+
+    # ----- reply signals -----------------------------------------------------------------------
+    def _on_started(self, started: ChatStarted) -> None:
+        self._reply_started = started
+        if self._streaming is not None:
+            self._streaming.set_header(_assistant_header(started.model, started.source))
+
+    def _on_delta(self, text: str) -> None:
+        if self._streaming is None:
+            return
+        self._reply_text += text
+        self._streaming.set_text(self._reply_text)
+
+    def _on_notice(self, text: str, kind: str) -> None:
+        notice = StoredMessage("notice", text, finish="error" if kind == "error" else "")
+        if self._streaming is not None:
+            self._reply_notices.append(notice)
+            self._insert_view(NoticeView(text, kind), before=self._streaming)
+        else:
+            self._add_notice(text, kind)
+
+    def _on_finished(self, done: ChatDone) -> None:
+        self._end_reply(done.finish_reason)
+
+    def _on_failed(self, code: str, message: str) -> None:
+        self._on_notice(describe_failure(code, message), "error")
+        self._end_reply("error")
+
+    def _end_reply(self, finish: str) -> None:
+        view = self._streaming
+        if view is None:
+            return
+        self._streaming = None
+        started = self._reply_started
+        note = _FINISH_NOTES.get(finish, "")
+        conv = self.current
+        for notice in self._reply_notices:
+            conv = conv.with_message(notice)
+        if self._reply_text or finish not in ("error",):
+            view.finish(note if self._reply_text or finish != "cancelled" else "Stopped.")
+            conv = conv.with_message(StoredMessage(
+                "assistant", self._reply_text, (), started.model if started else "",
+                started.source if started else "", finish))
+        else:
+            self._remove_view(view)
+        self.current = conv
+        self._remember(conv)
+        self._set_busy(False)
+
+    # ----- context -----------------------------------------------------------------------------
+    def schedule_refresh(self) -> None:
+        if self.isVisible():
+            self._refresh_timer.start(self.REFRESH_MS)
+
+    def refresh_context(self, text: str | None = None) -> ContextPlan:
+        """Gather the sources, fit them to the budget and show the outcome on the chips."""
+        self._refresh_timer.stop()
+        question = self.input.toPlainText() if text is None else text
+        current, selection = self.host.chat_editor_sources()
+        sources: list[ContextSource] = []
+        if selection is not None and self.include_selection:
+            sources.append(selection)
+        if current is not None and self.include_current_file:
+            sources.append(current)
+        failed: list[ContextReport] = []
+        mentions = parse_mentions(question)
+        for path in mentions:
+            try:
+                body, language = self.host.chat_read_file(path)
+            except (OSError, ValueError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                failed.append(ContextReport("file", path, "dropped", 0, 0,
+                                            reason=reason or "cannot be read"))
+                continue
+            sources.append(ContextSource("file", path, body, language))
+        plan = assemble_context(sources, self.budget_tokens)
+        plan = ContextPlan(plan.items, plan.reports + tuple(failed), plan.used_tokens,
+                           plan.budget_tokens)
+        self.plan = plan
+        self._show_chips(plan, current, selection, mentions)
+        return plan
+
+    def _show_chips(self, plan: ContextPlan, current: ContextSource | None,
+                    selection: ContextSource | None, mentions: list[str]) -> None:
+        self.current_chip.setVisible(current is not None)
+        if current is not None:
+            self.current_chip.path = current.path
+            self.current_chip.show_report(Path(current.path).name,
+                                          plan.report_for("current_file", current.path),
+                                          self.include_current_file)
+        self.selection_chip.setVisible(selection is not None)
+        if selection is not None:
+            lines = selection.text.count("\n") + 1
+            self.selection_chip.path = selection.path
+            self.selection_chip.show_report(
+                f"selection ({lines} line{'s' if lines != 1 else ''})",
+                plan.report_for("selection", selection.path), self.include_selection)
+        for chip in self.mention_chips:
+            self._chips.removeWidget(chip)
+            chip.deleteLater()
+        self.mention_chips = []
+        for path in mentions:
+            chip = _Chip("file", path, self.chips_area)
+            chip.show_report("@" + Path(path).name, plan.report_for("file", path))
+            chip.clicked.connect(lambda _c=False, p=path: self.remove_mention(p))
+            self._chips.addWidget(chip)
+            self.mention_chips.append(chip)
+        self.chips_area.setVisible(bool(current or selection or mentions))
+        self.chips_area.updateGeometry()
+        self.budget_label.setText(f"context ≈{plan.used_tokens} / {plan.budget_tokens} tokens")
+
+    def _toggle_current(self, on: bool) -> None:
+        self.include_current_file = on
+        self.refresh_context()
+
+    def _toggle_selection(self, on: bool) -> None:
+        self.include_selection = on
+        self.refresh_context()
+
+    def remove_mention(self, path: str) -> None:
+        self.input.setPlainText(remove_mention(self.input.toPlainText(), path))
+        self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+        self.refresh_context()
+
+    def open_mention_picker(self) -> None:
+        """The fuzzy file picker for an ``@`` just typed; accepting replaces the ``@`` with
+        the mention."""
+        files = list(self.host.chat_workspace_files())
+        at = self.input.textCursor().position() - 1
+        typed_at = at >= 0 and self.input.toPlainText()[at:at + 1] == "@"
+
+        def provider(query: str) -> list[PickerItem]:
+            out = []
+            for match in rank_paths(query, files, limit=50):
+                name_start = match.path.rfind("/") + 1
+                positions = tuple(p - name_start for p in match.positions if p >= name_start)
+                out.append(PickerItem(match.path[name_start:], match.path[:name_start],
+                                      positions, match.path))
+            return out
+
+        def accept(item: PickerItem | None, _query: str) -> None:
+            if item is None:
+                return
+            self.insert_mention(str(item.data), at if typed_at else -1)
+
+        self.picker.open("Add a file to the question", provider, on_accept=accept)
+
+    def insert_mention(self, path: str, replace_at: int = -1) -> None:
+        """Put ``@path`` in the box (over the ``@`` at ``replace_at`` when given)."""
+        cursor = self.input.textCursor()
+        text = self.input.toPlainText()
+        if 0 <= replace_at < len(text) and text[replace_at] == "@":
+            cursor.setPosition(replace_at)
+            cursor.setPosition(replace_at + 1, cursor.MoveMode.KeepAnchor)
+        elif text and not text[cursor.position() - 1:cursor.position()].isspace():
+            cursor.insertText(" ")
+        cursor.insertText(format_mention(path) + " ")
+        self.input.setTextCursor(cursor)
+        self.input.setFocus()
+        self.refresh_context()
+
+    def _add_file_clicked(self) -> None:
+        self.input.setFocus()
+        self.open_mention_picker()
+
+    # ----- transcript --------------------------------------------------------------------------
+    def _show_conversation(self, conv: Conversation) -> None:
+        for view in self.views:
+            self._messages.removeWidget(view)
+            view.deleteLater()
+        self.views = []
+        for message in conv.messages:
+            if message.role == "notice":
+                self._add_notice(message.content, "error" if message.finish == "error" else "info")
+            else:
+                self._add_message(message)
+        self._follow = True
+
+    def _add_message(self, message: StoredMessage) -> MessageView:
+        view = MessageView(message.role, self.theme)
+        view.apply_requested.connect(self.apply_requested)
+        if message.role == "user":
+            view.set_text(message.content)
+            if message.context:
+                view.set_footer("Context: " + " · ".join(message.context))
+        else:
+            view.set_header(_assistant_header(message.model, message.source))
+            view.set_text(message.content, final=True)
+            view.set_footer(_FINISH_NOTES.get(message.finish, ""))
+        self._insert_view(view)
+        return view
+
+    def _add_notice(self, text: str, kind: str) -> None:
+        self._insert_view(NoticeView(text, kind))
+
+    def _insert_view(self, view: QWidget, before: QWidget | None = None) -> None:
+        index = self.views.index(before) if before in self.views else len(self.views)
+        self.views.insert(index, view)
+        self._messages.insertWidget(index, view)
+
+    def _remove_view(self, view: QWidget) -> None:
+        if view in self.views:
+            self.views.remove(view)
+            self._messages.removeWidget(view)
+            view.deleteLater()
+
+    def _fill_conversation_box(self) -> None:
+        box = self.conversation_box
+        box.blockSignals(True)
+        box.clear()
+        known = [c for c in self.conversations if c.id != self.current.id]
+        entries = [self.current, *sorted(known, key=lambda c: c.updated_at, reverse=True)]
+        for conv in entries:
+            stamp = time.strftime("%d %b %H:%M", time.localtime(conv.updated_at))
+            box.addItem(f"{conv.title} — {stamp}" if conv.messages else conv.title, conv.id)
+        box.setCurrentIndex(0)
+        box.blockSignals(False)
+
+    def _on_conversation_chosen(self, index: int) -> None:
+        conv_id = self.conversation_box.itemData(index)
+        if isinstance(conv_id, str):
+            self.switch_to(conv_id)
+
+    def _remember(self, conv: Conversation) -> None:
+        """Keep ``conv`` in the list and on disk; a failed write is shown, never raised."""
+        self.conversations = [conv, *[c for c in self.conversations if c.id != conv.id]]
+        try:
+            self.store.save(conv)
+        except OSError as exc:
+            problem = f"The conversation could not be saved: {exc.strerror or exc}"
+            self._add_notice(problem, "error")
+            self.message.emit(problem)
+        self._fill_conversation_box()
+
+    # ----- state and keys ----------------------------------------------------------------------
+    def _set_busy(self, busy: bool) -> None:
+        self.stop_button.setVisible(busy)
+        self.send_button.setEnabled(not busy)
+        self.conversation_box.setEnabled(not busy)
+
+    def _on_escape(self) -> None:
+        if self.picker.is_open():
+            self.picker.close_picker()
+        elif self.is_streaming():
+            self.stop()
+        else:
+            self.host.chat_focus_editor()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self._on_escape()
+            return
+        super().keyPressEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.input and event.type() == QEvent.Type.FocusIn:
+            self.schedule_refresh()
+        return super().eventFilter(watched, event)
+
+    def showEvent(self, event: object) -> None:  # type: ignore[override]
+        super().showEvent(event)  # type: ignore[arg-type]
+        self.schedule_refresh()
+
+
+def _assistant_header(model: str, source: str) -> str:
+    where = {"local": "local model", "cloud": "cloud"}.get(source, source)
+    parts = [p for p in (model, where) if p]
+    return "Assistant" + (" · " + " · ".join(parts) if parts else "")
+

@@ -1,0 +1,162 @@
+"""``local_models.chat`` values <-> ``forecode.v1`` messages, and gRPC status -> ``ChatError``.
+
+Pure functions over plain data and protobuf messages: no channel, no threads. The client and
+its tests call them; nothing here talks to the network. Status codes arrive as their names
+("UNAVAILABLE", ...) so this module does not depend on ``grpc`` itself.
+"""
+
+from __future__ import annotations
+
+from local_models.chat import (
+    ChatDelta,
+    ChatDone,
+    ChatError,
+    ChatMessage,
+    ChatParams,
+    ChatStarted,
+    ContextItem,
+)
+from proto.forecode.v1 import forecode_pb2 as pb
+
+__all__ = [
+    "chat_error", "event_from_pb", "event_to_pb", "params_from_pb", "params_to_pb",
+]
+
+_ROLE_TO_PB = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
+_ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
+
+_KIND_TO_PB = {"file": pb.ContextItem.KIND_FILE, "selection": pb.ContextItem.KIND_SELECTION,
+               "current_file": pb.ContextItem.KIND_CURRENT_FILE}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+
+_FINISH_FROM_PB = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
+_FINISH_TO_PB = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
+
+_USAGE_FIELDS = ("prompt_tokens", "cached_tokens", "completion_tokens", "queue_ms",
+                 "first_token_ms", "total_ms")
+
+
+def params_to_pb(params: ChatParams) -> pb.ChatRequest:
+    """The request for ``Chat/Stream``; raises ValueError on a role or context kind that the
+    contract does not know (rather than sending ``*_UNSPECIFIED``)."""
+    messages = []
+    for m in params.messages:
+        if m.role not in _ROLE_TO_PB:
+            raise ValueError(f"unknown chat role {m.role!r} (expected one of "
+                             f"{', '.join(_ROLE_TO_PB)})")
+        messages.append(pb.ChatMessage(role=_ROLE_TO_PB[m.role], content=m.content))
+    context = []
+    for c in params.context:
+        if c.kind not in _KIND_TO_PB:
+            raise ValueError(f"unknown context kind {c.kind!r} (expected one of "
+                             f"{', '.join(_KIND_TO_PB)})")
+        context.append(pb.ContextItem(kind=_KIND_TO_PB[c.kind], path=c.path, text=c.text,
+                                      start_line=c.start_line, end_line=c.end_line,
+                                      language=c.language, truncated=c.truncated))
+    return pb.ChatRequest(conversation_id=params.conversation_id, messages=messages,
+                          context=context, max_tokens=params.max_tokens,
+                          temperature=params.temperature, model=params.model)
+
+
+def params_from_pb(req: pb.ChatRequest) -> ChatParams:
+    """The inverse of ``params_to_pb``; ValueError on an unspecified or unknown enum value."""
+    messages = []
+    for m in req.messages:
+        if m.role not in _ROLE_FROM_PB:
+            raise ValueError(f"message role {m.role} is not system, user or assistant")
+        messages.append(ChatMessage(role=_ROLE_FROM_PB[m.role], content=m.content))  # type: ignore[arg-type]
+    context = []
+    for c in req.context:
+        if c.kind not in _KIND_FROM_PB:
+            raise ValueError(f"context kind {c.kind} is not file, selection or current_file")
+        context.append(ContextItem(kind=_KIND_FROM_PB[c.kind], path=c.path,  # type: ignore[arg-type]
+                                   text=c.text, start_line=c.start_line, end_line=c.end_line,
+                                   language=c.language, truncated=c.truncated))
+    return ChatParams(conversation_id=req.conversation_id, messages=tuple(messages),
+                      context=tuple(context), max_tokens=req.max_tokens,
+                      temperature=req.temperature, model=req.model)
+
+
+def event_from_pb(event: pb.ChatEvent, *,
+                  source: str = "cloud") -> ChatStarted | ChatDelta | ChatDone:
+    """One streamed event as a ``local_models.chat`` value; ValueError on an empty event."""
+    which = event.WhichOneof("event")
+    if which == "started":
+        return ChatStarted(model=event.started.model, source=source,  # type: ignore[arg-type]
+                           queued_ms=event.started.queued_ms)
+    if which == "delta":
+        return ChatDelta(text=event.delta.text)
+    if which == "done":
+        usage = {name: int(getattr(event.done.usage, name)) for name in _USAGE_FIELDS}
+        reason = _FINISH_FROM_PB.get(event.done.finish_reason, "stop")
+        return ChatDone(finish_reason=reason, usage=usage)  # type: ignore[arg-type]
+    raise ValueError("the service sent an empty chat event")
+
+
+def event_to_pb(event: ChatStarted | ChatDelta | ChatDone) -> pb.ChatEvent:
+    """The inverse of ``event_from_pb`` (for test servicers and tools)."""
+    if isinstance(event, ChatStarted):
+        return pb.ChatEvent(started=pb.ChatStarted(model=event.model,
+                                                   queued_ms=event.queued_ms))
+    if isinstance(event, ChatDelta):
+        return pb.ChatEvent(delta=pb.ChatDelta(text=event.text))
+    usage = pb.Usage(**{k: v for k, v in event.usage.items() if k in _USAGE_FIELDS})
+    return pb.ChatEvent(done=pb.ChatDone(
+        finish_reason=_FINISH_TO_PB.get(event.finish_reason, pb.FINISH_REASON_UNSPECIFIED),
+        usage=usage))
+
+
+# (code, retryable, message template); {where} is "at HOST:PORT", {detail} the server's words.
+_STATUS_TABLE: dict[str, tuple[str, bool, str]] = {
+    "UNAUTHENTICATED": ("unauthenticated", False,
+                        "The Forecode service {where} refused the access token; check the "
+                        "token in the cloud settings"),
+    "PERMISSION_DENIED": ("unauthenticated", False,
+                          "The Forecode service {where} does not allow this request with the "
+                          "access token given"),
+    "UNAVAILABLE": ("unavailable", True, "The Forecode service {where} is not reachable"),
+    "DEADLINE_EXCEEDED": ("deadline", True,
+                          "The Forecode service {where} did not answer in time"),
+    "INVALID_ARGUMENT": ("invalid", False, "The Forecode service rejected the request"),
+    "FAILED_PRECONDITION": ("invalid", False, "The Forecode service rejected the request"),
+    "OUT_OF_RANGE": ("invalid", False, "The Forecode service rejected the request"),
+    "RESOURCE_EXHAUSTED": ("too_large", False,
+                           "The request is too large for the Forecode service"),
+    "CANCELLED": ("cancelled", False, "The request was cancelled"),
+}
+
+# Transport details worth showing a user, in their words (gRPC's own strings are long).
+_DETAIL_HINTS = (
+    ("connection refused", "connection refused"),
+    ("failed to connect", "cannot connect"),
+    ("socket closed", "the connection was lost"),
+    ("connection reset", "the connection was lost"),
+    ("broken pipe", "the connection was lost"),
+    ("goaway", "the service is shutting down"),
+    ("dns resolution failed", "unknown host name"),
+    ("handshake", "the TLS handshake failed"),
+    ("certificate", "the TLS certificate was not accepted"),
+)
+
+
+def chat_error(status_name: str, details: str | None, target: str) -> ChatError:
+    """A ``ChatError`` a user can read for a gRPC status (by name) from the service at
+    ``target``. Unknown statuses become "internal"."""
+    where = f"at {target}" if target else ""
+    details = (details or "").strip()
+    code, retryable, template = _STATUS_TABLE.get(
+        status_name, ("internal", False, "The Forecode service {where} failed"))
+    message = " ".join(template.format(where=where).split())
+    if code == "unavailable":
+        low = details.lower()
+        hint = next((h for key, h in _DETAIL_HINTS if key in low), "")
+        if hint:
+            message += f" ({hint})"
+    elif code in ("invalid", "too_large", "internal") and details:
+        message += f": {_shorten(details)}"
+    return ChatError(code, message, retryable=retryable)
+
+
+def _shorten(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

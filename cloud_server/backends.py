@@ -1,0 +1,503 @@
+"""What answers a chat: backends behind one interface, chosen by name in a registry.
+
+* ``llama`` (the embedded default): llama.cpp in this process, one ``Engine`` per slot.
+  Every engine maps the same GGUF file, so the weights sit once in the page cache; each slot
+  has its own context and KV cache. ``SlotPool`` queues requests and sends a conversation back
+  to the slot that holds its cache. Decoding is greedy (``temperature`` is ignored).
+* ``openai``: an OpenAI-compatible HTTP server (vLLM, llama.cpp's server, a cluster behind a
+  load balancer) — how a team scales past one machine. Streams ``/v1/chat/completions`` as
+  server-sent events, parsed with the standard library.
+
+A backend's ``stream_chat`` yields ``ChatStarted``, ``ChatDelta``s, then one ``ChatDone``, or
+raises ``ChatError``. The work runs on a thread of its own that also owns the slot: when
+``should_stop`` turns true (the call was cancelled or its deadline passed) the engine stops
+within one decode step — or the HTTP connection is shut — and the slot is free again, whether
+or not anyone still reads the iterator. A stopped request ends with
+``ChatDone(finish_reason="cancelled")``.
+
+Nothing here logs prompt or reply text, only sizes, counts and timings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import logging
+import queue
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from cloud_server.config import ServerConfig
+from cloud_server.slots import QueueFull, SlotPool
+from local_models.chat import (
+    ChatDelta,
+    ChatDone,
+    ChatError,
+    ChatEvent,
+    ChatParams,
+    ChatStarted,
+)
+from local_models.chat_prompt import (
+    DEFAULT_SYSTEM_PROMPT,
+    ChatTooLong,
+    fit_chat,
+    format_for,
+    user_content,
+)
+
+__all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
+
+log = logging.getLogger("forecode.cloud")
+
+_STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
+
+
+class Backend(Protocol):
+    def info(self) -> dict[str, Any]:
+        """``{"backend": name, "models": [...], "slots": n}``."""
+        ...
+
+    def stream_chat(self, params: ChatParams, *,
+                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]: ...
+
+    def close(self) -> None:
+        """Stop every request and free the models; later requests get ChatError."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------
+# the thread that owns a request
+
+
+_END = object()
+Emit = Callable[[ChatEvent], None]
+
+
+class _Jobs:
+    """Request threads of one backend: started, tracked, stopped and joined on close."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self.closing = threading.Event()
+
+    def stream(self, run: Callable[[Emit, Callable[[], bool]], None],
+               should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
+        if self.closing.is_set():
+            raise ChatError("unavailable", "the service is shutting down", retryable=True)
+        out: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        abandoned = threading.Event()
+
+        def stop() -> bool:
+            return abandoned.is_set() or self.closing.is_set() or should_stop()
+
+        def body() -> None:
+            try:
+                run(out.put, stop)
+            except ChatError as exc:
+                out.put(exc)
+            except Exception as exc:  # the message may quote input: log the type only
+                log.error("a chat request failed: %s", type(exc).__name__)
+                out.put(ChatError("internal", f"the model failed: {type(exc).__name__}"))
+            finally:
+                out.put(_END)
+                with self._lock:
+                    self._threads.discard(threading.current_thread())
+
+        thread = threading.Thread(target=body, name="forecode-cloud-chat", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return self._drain(out, abandoned)
+
+    @staticmethod
+    def _drain(out: queue.SimpleQueue[Any], abandoned: threading.Event) -> Iterator[ChatEvent]:
+        try:
+            while True:
+                item = out.get()
+                if item is _END:
+                    return
+                if isinstance(item, ChatError):
+                    raise item
+                yield item
+        finally:
+            abandoned.set()  # the reader is gone: stop the work and free the slot
+
+    def close(self, timeout: float = 30.0) -> None:
+        self.closing.set()
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                threads = list(self._threads)
+            if not threads:
+                return
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            if time.monotonic() >= deadline:
+                log.warning("%d chat requests did not stop in time", len(threads))
+                return
+
+
+def _usage(prompt: int, cached: int, completion: int, queue_ms: float, first_ms: float | None,
+           total_ms: float) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "cached_tokens": cached, "completion_tokens": completion,
+            "queue_ms": round(queue_ms), "first_token_ms": round(first_ms or 0.0),
+            "total_ms": round(total_ms)}
+
+
+def _acquire(pool: SlotPool, params: ChatParams, stop: Callable[[], bool]) -> int | None:
+    try:
+        return pool.acquire(params.conversation_id, stop)
+    except QueueFull as exc:
+        raise ChatError("unavailable", f"the service is busy: {exc}", retryable=True) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp in-process
+
+
+class LlamaBackend:
+    """N engines over one GGUF, a FIFO queue, conversation affinity (see the module doc)."""
+
+    name = "llama"
+
+    def __init__(self, config: ServerConfig,
+                 engine_factory: Callable[..., Any] | None = None) -> None:
+        if engine_factory is None:
+            from local_models.engine import Engine
+
+            engine_factory = Engine
+        model_path = config.model_path
+        if model_path is None:
+            from local_models.model_store import ensure_default_model
+
+            model_path = str(ensure_default_model())
+        self._config = config
+        self._engines: list[Any] = []
+        try:
+            for _ in range(config.slots):
+                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx))
+        except BaseException:
+            for engine in self._engines:
+                engine.close()
+            raise
+        info = self._engines[0].info
+        self._format = format_for(info.architecture, info.chat_template)
+        self.model = info.name or Path(model_path).stem
+        self._pool = SlotPool(config.slots, config.max_queue)
+        self._jobs = _Jobs()
+        self._closed = False
+        log.info("llama backend: %s (%s, chat format %s), %d slots of %d tokens",
+                 self.model, info.architecture, self._format.id, config.slots,
+                 self._engines[0].n_ctx)
+
+    @property
+    def pool(self) -> SlotPool:
+        return self._pool
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "models": [self.model], "slots": self._pool.size}
+
+    def stream_chat(self, params: ChatParams, *,
+                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
+        if params.model and params.model != self.model:
+            raise ChatError("invalid", f"unknown model {params.model!r}: this service serves "
+                                       f"{self.model!r}")
+        arrival = time.monotonic()
+        return self._jobs.stream(lambda emit, stop: self._run(params, emit, stop, arrival),
+                                 should_stop)
+
+    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
+             arrival: float) -> None:
+        slot = _acquire(self._pool, params, stop)
+        queue_ms = (time.monotonic() - arrival) * 1000.0
+        if slot is None:
+            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
+            return
+        try:
+            emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
+            engine = self._engines[slot]
+            n_ctx = int(engine.n_ctx)
+            max_tokens = min(params.max_tokens or self._config.default_max_tokens, n_ctx // 2)
+            fmt = self._format
+            try:
+                rendered = fit_chat(params, fmt,
+                                    lambda s: len(engine.tokenize(s, add_bos=fmt.add_bos)),
+                                    n_ctx - max_tokens - 1)
+            except ChatTooLong as exc:
+                raise ChatError("too_large", str(exc)) from None
+            except ValueError as exc:
+                raise ChatError("invalid", str(exc)) from None
+            tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
+            first: list[float] = []
+
+            def on_text(text: str) -> None:
+                if text:
+                    if not first:
+                        first.append((time.monotonic() - arrival) * 1000.0)
+                    emit(ChatDelta(text))
+
+            completion = engine.complete(tokens, max_tokens=max_tokens, stop=rendered.stop,
+                                         speculative=False, should_stop=stop, on_text=on_text)
+            m = completion.metrics
+            total_ms = (time.monotonic() - arrival) * 1000.0
+            cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+            log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s, "
+                     "%.0f ms", slot, m.prompt_tokens, cached, m.generated_tokens,
+                     completion.stop_reason, total_ms)
+            emit(ChatDone(_STOP_REASONS.get(completion.stop_reason, "stop"),  # type: ignore[arg-type]
+                          _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
+                                 queue_ms, first[0] if first else None, total_ms)))
+        finally:
+            self._pool.release(slot)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._jobs.close()
+        for engine in self._engines:
+            engine.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# an OpenAI-compatible HTTP server
+
+
+def openai_messages(params: ChatParams) -> list[dict[str, str]]:
+    """The OpenAI ``messages`` for ``params``: the default system prompt unless the params
+    bring their own, the context as fenced blocks in the last user message."""
+    messages = list(params.messages)
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    out: list[dict[str, str]] = []
+    if not messages or messages[0].role != "system":
+        out.append({"role": "system", "content": DEFAULT_SYSTEM_PROMPT})
+    for i, m in enumerate(messages):
+        content = user_content(m.content, params.context) if i == last_user else m.content
+        out.append({"role": m.role, "content": content})
+    return out
+
+
+class _SseError(Exception):
+    pass
+
+
+def _sse_events(lines: Iterator[bytes]) -> Iterator[str]:
+    """The ``data`` of each server-sent event (multi-line data joined with newlines)."""
+    data: list[str] = []
+    for raw in lines:
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise _SseError("an event line is not UTF-8") from None
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith(":"):
+            continue  # a comment (keep-alive)
+        name, _, value = line.partition(":")
+        if name == "data":
+            data.append(value[1:] if value.startswith(" ") else value)
+        elif name not in ("event", "id", "retry"):
+            raise _SseError(f"unexpected line in the event stream (field {name[:40]!r})")
+    if data:
+        yield "\n".join(data)
+
+
+class OpenAIBackend:
+    """Streams replies from ``{openai_url}/v1/chat/completions``; ``slots`` caps the calls
+    in flight to it (more wait in the queue)."""
+
+    name = "openai"
+
+    def __init__(self, config: ServerConfig) -> None:
+        assert config.openai_url and config.openai_model  # ServerConfig.validate checks it
+        parts = urlsplit(config.openai_url)
+        if not parts.hostname:
+            raise ValueError(f"openai_url {config.openai_url!r} names no host")
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._path = parts.path.rstrip("/") + "/v1/chat/completions"
+        self._config = config
+        self.model = config.openai_model
+        self._pool = SlotPool(config.slots, config.max_queue)
+        self._jobs = _Jobs()
+
+    @property
+    def pool(self) -> SlotPool:
+        return self._pool
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "models": [self.model], "slots": self._pool.size}
+
+    def stream_chat(self, params: ChatParams, *,
+                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
+        if params.model and params.model != self.model:
+            raise ChatError("invalid", f"unknown model {params.model!r}: this service serves "
+                                       f"{self.model!r}")
+        arrival = time.monotonic()
+        return self._jobs.stream(lambda emit, stop: self._run(params, emit, stop, arrival),
+                                 should_stop)
+
+    def _connection(self) -> http.client.HTTPConnection:
+        timeout = self._config.openai_timeout_s
+        if self._https:
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
+             arrival: float) -> None:
+        slot = _acquire(self._pool, params, stop)
+        queue_ms = (time.monotonic() - arrival) * 1000.0
+        if slot is None:
+            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
+            return
+        conn = self._connection()
+        finished = threading.Event()
+
+        def watch() -> None:  # a cancelled call closes the connection at once
+            while not finished.wait(0.05):
+                if stop():
+                    sock = conn.sock
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                    return
+
+        watcher = threading.Thread(target=watch, name="forecode-cloud-http-watch", daemon=True)
+        try:
+            emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
+            watcher.start()
+            self._exchange(conn, params, emit, stop, arrival, queue_ms)
+        finally:
+            finished.set()
+            conn.close()
+            self._pool.release(slot)
+
+    def _exchange(self, conn: http.client.HTTPConnection, params: ChatParams, emit: Emit,
+                  stop: Callable[[], bool], arrival: float, queue_ms: float) -> None:
+        body: dict[str, Any] = {
+            "model": self.model, "messages": openai_messages(params), "stream": True,
+            "max_tokens": params.max_tokens or self._config.default_max_tokens,
+            "temperature": params.temperature,
+            "stream_options": {"include_usage": True},
+        }
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        key = self._config.openai_api_key
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
+        where = f"the model server at {self._host}:{self._port}"
+
+        def cancelled() -> None:
+            total = (time.monotonic() - arrival) * 1000.0
+            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, total)))
+
+        try:
+            conn.request("POST", self._path, body=json.dumps(body).encode("utf-8"),
+                         headers=headers)
+            response = conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            if stop():
+                return cancelled()
+            raise ChatError("unavailable", f"cannot reach {where}: {exc}",
+                            retryable=True) from None
+        if response.status != 200:
+            detail = response.read(300).decode("utf-8", "replace").strip()
+            retryable = response.status >= 500 or response.status == 429
+            raise ChatError("unavailable" if retryable else "internal",
+                            f"{where} answered HTTP {response.status} {response.reason}"
+                            + (f": {detail}" if detail else ""), retryable=retryable)
+        first: float | None = None
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        completion_chars = 0
+        saw_done = False
+        try:
+            for data in _sse_events(iter(response.readline, b"")):
+                if data.strip() == "[DONE]":
+                    saw_done = True
+                    break
+                try:
+                    chunk = json.loads(data)
+                except json.JSONDecodeError:
+                    raise _SseError("an event is not JSON") from None
+                if not isinstance(chunk, dict):
+                    raise _SseError("an event is not a JSON object")
+                if isinstance(chunk.get("error"), dict | str):
+                    raise ChatError("unavailable", f"{where} reported an error mid-stream",
+                                    retryable=True)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = chunk["usage"]
+                choices = chunk.get("choices")
+                if not isinstance(choices, list):
+                    raise _SseError("an event has no 'choices' list")
+                for choice in choices[:1]:
+                    if not isinstance(choice, dict):
+                        raise _SseError("a choice is not a JSON object")
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(text, str) and text:
+                        if first is None:
+                            first = (time.monotonic() - arrival) * 1000.0
+                        completion_chars += len(text)
+                        emit(ChatDelta(text))
+                    if choice.get("finish_reason"):
+                        finish = str(choice["finish_reason"])
+        except _SseError as exc:
+            raise ChatError("internal", f"{where} sent a malformed event stream: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:
+            if stop():
+                return cancelled()
+            raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
+                            retryable=True) from None
+        if stop() and not saw_done:
+            return cancelled()
+        if not saw_done and finish is None:
+            raise ChatError("unavailable", f"{where} ended the stream before the reply was "
+                                           "complete", retryable=True)
+        total = (time.monotonic() - arrival) * 1000.0
+        details = usage.get("prompt_tokens_details")
+        cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
+        log.info("chat via openai backend: %d chars generated, finish %s, %.0f ms",
+                 completion_chars, finish, total)
+        emit(ChatDone("length" if finish == "length" else "stop",
+                      _usage(_int(usage.get("prompt_tokens")), _int(cached),
+                             _int(usage.get("completion_tokens")), queue_ms, first, total)))
+
+    def close(self) -> None:
+        self._jobs.close()
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# registry
+
+
+BACKENDS: dict[str, Callable[[ServerConfig], Backend]] = {
+    "llama": LlamaBackend,
+    "openai": OpenAIBackend,
+}
+
+
+def create_backend(config: ServerConfig) -> Backend:
+    """The backend ``config.backend`` names; an unknown name lists the valid ones."""
+    try:
+        factory = BACKENDS[config.backend]
+    except KeyError:
+        raise ValueError(f"unknown backend {config.backend!r} (expected one of "
+                         f"{', '.join(sorted(BACKENDS))})") from None
+    return factory(config)

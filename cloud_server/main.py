@@ -1,0 +1,146 @@
+"""``forecode-cloud`` / ``python -m cloud_server``: run the service until a signal.
+
+The accepted token comes from ``FORECODE_CLOUD_TOKEN`` or ``--token-file``, never from the
+command line (every user of the machine can read it in ``ps``); without one the service does
+not start (exit 2). Once serving it prints exactly one line to stdout,
+``forecode-cloud listening on HOST:PORT`` (the editor reads the port from it when it asked for
+``--port 0``); everything else goes to stderr. SIGTERM and SIGINT drain and exit 0.
+``--exit-on-stdin-eof`` ties the service's life to a pipe: the editor spawns it with one, and
+when the editor dies, even by SIGKILL, the pipe closes and the service shuts down.
+
+Exit codes: 0 after a signal or stdin EOF, 1 when the backend cannot start (bad model, port in
+use), 2 for a bad command line or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import IO
+
+from cloud_server.config import (
+    BACKEND_NAMES,
+    TOKEN_ENV,
+    ConfigError,
+    ServerConfig,
+    openai_key_from_env,
+    read_token_file,
+)
+
+__all__ = ["main"]
+
+log = logging.getLogger("forecode.cloud")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="forecode-cloud",
+        description="Forecode's gRPC service. The access token comes from the environment "
+                    f"variable {TOKEN_ENV} or --token-file, never from the command line.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; others need TLS)")
+    p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
+    p.add_argument("--token-file", help="file with the accepted tokens, one per line")
+    p.add_argument("--tls-cert", help="PEM certificate chain (needed off loopback)")
+    p.add_argument("--tls-key", help="PEM private key")
+    p.add_argument("--backend", default="llama", choices=BACKEND_NAMES)
+    p.add_argument("--model", help="GGUF model for the llama backend (default: the bundled one)")
+    p.add_argument("--slots", type=int, default=2, help="requests served at once (default 2)")
+    p.add_argument("--n-ctx", type=int, default=4096, help="context tokens per slot")
+    p.add_argument("--max-tokens", type=int, default=512, help="default reply length cap")
+    p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
+    p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
+                                        "(key from FORECODE_OPENAI_API_KEY)")
+    p.add_argument("--openai-model", help="model name to ask that server for")
+    p.add_argument("--exit-on-stdin-eof", action="store_true",
+                   help="shut down when stdin closes (the spawning editor is gone)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def _token_on_argv(argv: list[str]) -> bool:
+    return any(a == "--token" or a.startswith("--token=") for a in argv)
+
+
+def _private_stdout() -> IO[str]:
+    """A private copy of stdout for the one listening line; fd 1 then points at stderr, so
+    nothing a native library prints can reach the editor's parser."""
+    sys.stdout.flush()
+    fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    try:
+        while sys.stdin.buffer.read(65536):
+            pass
+    except (OSError, ValueError):
+        pass
+    log.info("stdin closed: the parent is gone")
+    stop.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args_list = sys.argv[1:] if argv is None else list(argv)
+    prog = "forecode-cloud"
+    if _token_on_argv(args_list):
+        print(f"{prog}: error: tokens are never taken from the command line (other users can "
+              f"read it); set {TOKEN_ENV} or use --token-file", file=sys.stderr)
+        return 2
+    args = _parser().parse_args(args_list)
+
+    try:
+        if args.token_file:
+            tokens = read_token_file(args.token_file)
+        elif os.environ.get(TOKEN_ENV, "").strip():
+            tokens = (os.environ[TOKEN_ENV].strip(),)
+        else:
+            raise ConfigError(f"no access token: set {TOKEN_ENV} or pass --token-file")
+        config = ServerConfig(
+            host=args.host, port=args.port, tokens=tokens, tls_cert=args.tls_cert,
+            tls_key=args.tls_key, backend=args.backend, model_path=args.model,
+            slots=args.slots, n_ctx=args.n_ctx, default_max_tokens=args.max_tokens,
+            grace_s=args.grace, openai_url=args.openai_url, openai_model=args.openai_model,
+            openai_api_key=openai_key_from_env())
+    except ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    out = _private_stdout()
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    from cloud_server.service import start_server  # loads grpc (and the model) only now
+
+    try:
+        running = start_server(config)
+    except ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        log.error("cannot start: %s: %s", type(exc).__name__, exc)
+        return 1
+    out.write(f"forecode-cloud listening on {running.address}\n")
+    out.flush()
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=_watch_stdin, args=(stop,), name="forecode-cloud-stdin",
+                         daemon=True).start()
+    while not stop.wait(0.5):
+        pass
+    running.stop()
+    return 0

@@ -1,0 +1,380 @@
+"""The gRPC service: servicers, the bearer-token check, and the server's life cycle.
+
+``start_server(config)`` binds (loopback by default; TLS required anywhere else, see
+``ServerConfig``), serves ``forecode.v1`` Info and Chat plus ``grpc.health.v1``, and returns a
+``RunningServer``. Completion, Apply, Edits and IndexSync answer UNIMPLEMENTED for now.
+
+Authentication: every ``forecode.v1`` call must carry ``authorization: Bearer <token>``; the
+token is compared with each accepted one by ``hmac.compare_digest`` (all of them, every time,
+so the timing says nothing about which one nearly matched). A missing or wrong token gets
+UNAUTHENTICATED before the request is even deserialised. The health service is open: load
+balancers and orchestrators probe it without secrets, and it tells nothing but up or down.
+
+Calls: a Chat call stops — and frees its model slot at once — when the client cancels or goes
+away (``context.add_callback``) or its deadline passes (checked before every decode step).
+Messages larger than ``max_message_bytes`` are refused by gRPC with RESOURCE_EXHAUSTED; bad
+requests get INVALID_ARGUMENT with the reason.
+
+Shutdown (``RunningServer.stop``): health turns NOT_SERVING, no new calls are accepted, the
+Info and Chat calls in flight run to their end for up to ``grace_s``, then everything left is
+cancelled and the models are freed.
+
+Logging (``forecode.cloud``): call ids, methods, sizes, counts, timings and status codes —
+never a token, a prompt or a reply.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from cloud_server.backends import Backend, create_backend
+from cloud_server.config import ConfigError, ServerConfig
+from cloud_server.convert import InvalidRequest, event_to_pb, params_from_request
+from local_models.chat import ChatDone, ChatError
+from proto.forecode.v1 import forecode_pb2 as pb
+from proto.forecode.v1 import forecode_pb2_grpc as rpc
+
+__all__ = ["SERVER_VERSION", "SERVICE_NAMES", "RunningServer", "start_server"]
+
+log = logging.getLogger("forecode.cloud")
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    SERVER_VERSION = _dist_version("forecode")
+except Exception:  # running from a source tree that is not installed
+    SERVER_VERSION = "0.1.0"
+
+_PACKAGE = "forecode.v1"
+SERVICE_NAMES = tuple(f"{_PACKAGE}.{name}" for name in
+                      ("Info", "Chat", "Completion", "Apply", "Edits", "IndexSync"))
+_HEALTH_PREFIX = f"/{health.SERVICE_NAME}/"
+
+_ERROR_CODES = {
+    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
+    "unavailable": grpc.StatusCode.UNAVAILABLE,
+    "deadline": grpc.StatusCode.DEADLINE_EXCEEDED,
+    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
+    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "cancelled": grpc.StatusCode.CANCELLED,
+    "internal": grpc.StatusCode.INTERNAL,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# authentication
+
+
+def _bearer(metadata: Sequence[tuple[str, Any]] | None) -> bytes | None:
+    for key, value in metadata or ():
+        if key == "authorization":
+            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip().encode("utf-8", "surrogateescape")
+            return b""
+    return None
+
+
+class _AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self._tokens = [t.encode("utf-8") for t in tokens]
+
+    def _accepted(self, token: bytes) -> bool:
+        # Compare with every token (no early exit), each in constant time.
+        results = [hmac.compare_digest(token, t) for t in self._tokens]
+        return any(results)
+
+    def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
+        method = details.method
+        if method.startswith(_HEALTH_PREFIX):
+            return continuation(details)
+        token = _bearer(details.invocation_metadata)
+        if token is not None and self._accepted(token):
+            return continuation(details)
+        handler = continuation(details)
+        if handler is None:
+            return None  # an unknown method: gRPC answers UNIMPLEMENTED
+        why = "missing" if token is None else "a wrong"
+        log.warning("refused a call to %s: %s bearer token", method, why)
+        message = ("missing bearer token (authorization metadata)" if token is None
+                   else "the bearer token is not accepted")
+        return _denying_handler(handler, message)
+
+
+def _denying_handler(handler: Any, message: str) -> Any:
+    def deny(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    def deny_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield from ()
+
+    # The request is not deserialised (raw bytes): nothing of it is parsed before the check.
+    if handler.request_streaming and handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(deny_stream)
+    if handler.request_streaming:
+        return grpc.stream_unary_rpc_method_handler(deny)
+    if handler.response_streaming:
+        return grpc.unary_stream_rpc_method_handler(deny_stream)
+    return grpc.unary_unary_rpc_method_handler(deny)
+
+
+# ---------------------------------------------------------------------------------------------
+# servicers
+
+
+class _InFlight:
+    """Counts the Info/Chat calls running, for the shutdown drain. A call counts until its
+    handler returns or the RPC ends, whichever comes first (gRPC may never resume a streaming
+    handler whose client went away)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._n = 0
+
+    def enter(self, context: grpc.ServicerContext) -> Callable[[], None]:
+        with self._cond:
+            self._n += 1
+        left = threading.Event()
+
+        def leave() -> None:
+            with self._cond:
+                if left.is_set():
+                    return
+                left.set()
+                self._n -= 1
+                self._cond.notify_all()
+
+        context.add_callback(leave)
+        return leave
+
+    @property
+    def count(self) -> int:
+        return self._n
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._n == 0, timeout)
+
+
+class _InfoServicer(rpc.InfoServicer):  # type: ignore[misc]
+    def __init__(self, backend: Backend, config: ServerConfig, in_flight: _InFlight) -> None:
+        self._backend = backend
+        self._config = config
+        self._in_flight = in_flight
+
+    def GetInfo(self, request: pb.GetInfoRequest,
+                context: grpc.ServicerContext) -> pb.ServiceInfo:
+        leave = self._in_flight.enter(context)
+        try:
+            info = self._backend.info()
+            return pb.ServiceInfo(server_version=SERVER_VERSION,
+                                  backend=str(info.get("backend", "")),
+                                  models=[str(m) for m in info.get("models", [])],
+                                  slots=int(info.get("slots", 0)),
+                                  max_message_bytes=self._config.max_message_bytes)
+        finally:
+            leave()
+
+
+class _ChatServicer(rpc.ChatServicer):  # type: ignore[misc]
+    def __init__(self, backend: Backend, in_flight: _InFlight) -> None:
+        self._backend = backend
+        self._in_flight = in_flight
+        self._ids = itertools.count(1)
+
+    def Stream(self, request: pb.ChatRequest,
+               context: grpc.ServicerContext) -> Iterator[pb.ChatEvent]:
+        call = next(self._ids)
+        began = time.monotonic()
+        leave = self._in_flight.enter(context)
+        try:
+            try:
+                params = params_from_request(request)
+            except InvalidRequest as exc:
+                log.info("chat %d: invalid request (%s)", call, type(exc).__name__)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            log.info("chat %d: %d messages, %d context items, %d bytes", call,
+                     len(params.messages), len(params.context), request.ByteSize())
+            ended = threading.Event()
+            context.add_callback(ended.set)  # cancelled, expired, or finished
+
+            def should_stop() -> bool:
+                if ended.is_set() or not context.is_active():
+                    return True
+                remaining = context.time_remaining()
+                return remaining is not None and remaining <= 0
+
+            outcome = "unfinished"
+            try:
+                for event in self._backend.stream_chat(params, should_stop=should_stop):
+                    if isinstance(event, ChatDone) and event.finish_reason == "cancelled":
+                        outcome = "stopped"
+                        if context.is_active():
+                            remaining = context.time_remaining()
+                            if remaining is not None and remaining <= 0:
+                                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                              "the call's deadline passed")
+                            context.abort(grpc.StatusCode.UNAVAILABLE,
+                                          "the service is shutting down")
+                        return
+                    message = event_to_pb(event)
+                    if isinstance(event, ChatDone):
+                        outcome = f"done ({event.finish_reason})"
+                    if message is not None:
+                        yield message
+            except ChatError as exc:
+                outcome = exc.code
+                context.abort(_ERROR_CODES.get(exc.code, grpc.StatusCode.INTERNAL), exc.message)
+            finally:
+                if outcome == "unfinished" and ended.is_set():
+                    outcome = "cancelled or expired"
+                log.info("chat %d: %s after %.0f ms", call, outcome,
+                         (time.monotonic() - began) * 1000.0)
+        finally:
+            leave()
+
+
+def _unimplemented(what: str) -> Callable[..., Any]:
+    def handler(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                      f"{what} is not served by this Forecode service yet")
+
+    return handler
+
+
+class _CompletionServicer(rpc.CompletionServicer):  # type: ignore[misc]
+    Complete = _unimplemented("Completion (completions run on the local engine)")
+
+
+class _ApplyServicer(rpc.ApplyServicer):  # type: ignore[misc]
+    Apply = _unimplemented("Apply")
+
+
+class _EditsServicer(rpc.EditsServicer):  # type: ignore[misc]
+    Propose = _unimplemented("Edits (multi-file edits)")
+
+
+class _IndexSyncServicer(rpc.IndexSyncServicer):  # type: ignore[misc]
+    GetNode = _unimplemented("IndexSync")
+
+
+# ---------------------------------------------------------------------------------------------
+# the server
+
+
+@dataclass
+class RunningServer:
+    """A started service. ``stop`` drains and shuts it down; ``wait`` blocks until it has."""
+
+    config: ServerConfig
+    port: int
+    backend: Backend
+    _server: grpc.Server
+    _health: health.HealthServicer
+    _in_flight: _InFlight
+    _stopped: threading.Event
+    _stop_lock: threading.Lock
+    _owns_backend: bool
+
+    @property
+    def address(self) -> str:
+        host = self.config.host
+        return f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight.count
+
+    def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls, let Info/Chat calls in flight finish for up to
+        ``grace`` seconds (default ``config.grace_s``), cancel the rest, and close the
+        backend if ``start_server`` created it (a backend passed in belongs to the caller)."""
+        grace = self.config.grace_s if grace is None else grace
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            log.info("shutting down: draining %d calls for up to %.1f s",
+                     self._in_flight.count, grace)
+            self._health.enter_graceful_shutdown()
+            self._server.stop(grace)  # stops accepting at once; cancels after grace
+            drained = self._in_flight.wait_idle(grace)
+            self._server.stop(None).wait()  # health watches and stragglers: cancel now
+            if self._owns_backend:
+                self.backend.close()
+            self._stopped.set()
+            log.info("stopped (%s)", "drained" if drained else "cancelled the calls left")
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._stopped.wait(timeout)
+
+
+def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
+    assert config.tls_cert is not None and config.tls_key is not None
+    try:
+        cert = Path(config.tls_cert).read_bytes()
+        key = Path(config.tls_key).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the TLS certificate or key: {exc}") from None
+    return grpc.ssl_server_credentials([(key, cert)])
+
+
+def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
+    """Load the backend (unless given: then the caller closes it), bind, start serving; see
+    the module docstring."""
+    config.validate()
+    credentials = _credentials(config) if config.tls else None
+    own_backend = backend is None
+    if backend is None:
+        backend = create_backend(config)
+    try:
+        server = grpc.server(
+            ThreadPoolExecutor(max_workers=config.thread_pool_size,
+                               thread_name_prefix="forecode-cloud"),
+            interceptors=[_AuthInterceptor(config.tokens)],
+            options=[("grpc.max_receive_message_length", config.max_message_bytes),
+                     ("grpc.max_send_message_length", config.max_message_bytes),
+                     ("grpc.so_reuseport", 0)])
+        in_flight = _InFlight()
+        health_servicer = health.HealthServicer()
+        rpc.add_InfoServicer_to_server(_InfoServicer(backend, config, in_flight), server)
+        rpc.add_ChatServicer_to_server(_ChatServicer(backend, in_flight), server)
+        rpc.add_CompletionServicer_to_server(_CompletionServicer(), server)
+        rpc.add_ApplyServicer_to_server(_ApplyServicer(), server)
+        rpc.add_EditsServicer_to_server(_EditsServicer(), server)
+        rpc.add_IndexSyncServicer_to_server(_IndexSyncServicer(), server)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        host = config.host
+        bind = f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"
+        try:
+            port = (server.add_secure_port(bind, credentials) if credentials is not None
+                    else server.add_insecure_port(bind))
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {bind}: {exc}") from None
+        if not port:
+            raise ConfigError(f"cannot listen on {bind}")
+        server.start()
+    except BaseException:
+        if own_backend:
+            backend.close()
+        raise
+    for name in ("", *SERVICE_NAMES):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    running = RunningServer(config, port, backend, server, health_servicer, in_flight,
+                            threading.Event(), threading.Lock(), own_backend)
+    log.info("listening on %s (%s, backend %s)", running.address,
+             "TLS" if config.tls else "plaintext loopback", config.backend)
+    return running
