@@ -2,16 +2,61 @@
 
     .venv/bin/python -m app.tools.screenshot docs/screenshot.png [--folder docs/sample]
         [--file docs/sample/inventory.py] [--theme dark|light]
+    .venv/bin/python -m app.tools.screenshot docs/chat.png --chat
+
+``--chat`` opens the chat panel (Ctrl+L) with a question about the selected ``restock`` method
+and a streamed reply holding a code block; the reply comes from a scripted backend (the
+window's ``chat_backend`` seam), so the shot needs no service and is the same every time.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+
+CHAT_QUESTION = "Can restock go negative? Make it refuse that. @README.md"
+CHAT_REPLY = """Yes: `restock` adds `count` as given, so a negative count lowers the stock \
+and can take it **below zero**. Check the argument before changing anything:
+
+```python
+def restock(self, sku: str, count: int) -> int:
+    if count <= 0:
+        raise ValueError(f"restock needs a positive count, got {count}")
+    item = self._items[sku]
+    item.quantity += count
+    return item.quantity
+```
+
+A `KeyError` for an unknown SKU stays as it is, like in `add`.
+"""
+
+
+class ScriptedChat:
+    """A ``ChatBackend`` that streams ``CHAT_REPLY`` a few words at a time."""
+
+    def chat(self, params: Any) -> ScriptedChat:
+        return self
+
+    def cancel(self) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Any]:
+        from local_models.chat import ChatDelta, ChatDone, ChatStarted
+
+        yield ChatStarted("Gemma 3 270m", "cloud")
+        words = CHAT_REPLY.split(" ")
+        for i in range(0, len(words), 4):
+            time.sleep(0.01)
+            yield ChatDelta(" ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else ""))
+        yield ChatDone("stop")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,12 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--type", default="", metavar="TEXT",
                         help="type TEXT at the end of line 34 and wait for the local model's "
                              "ghost-text suggestion before the shot")
+    parser.add_argument("--chat", action="store_true",
+                        help="open the chat panel with a scripted reply (docs/chat.png)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    # A screenshot must not depend on (or touch) the user's settings and backups.
+    # A screenshot must not depend on (or touch) the user's settings and backups, and starts
+    # no chat service (a chat shot uses the scripted backend).
     scratch = Path(os.environ.get("TMPDIR", "/tmp")) / f"forecode-shot-{os.getpid()}"
     os.environ["FORECODE_CONFIG_DIR"] = str(scratch / "config")
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
+    (scratch / "config").mkdir(parents=True, exist_ok=True)
+    settings = {"cloud.autostart": False}
+    if args.chat:
+        settings["completion.enabled"] = False
+    (scratch / "config" / "settings.json").write_text(json.dumps(settings))
 
     from dataclasses import replace
 
@@ -40,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    window = MainWindow()
+    window = MainWindow(chat_backend=ScriptedChat() if args.chat else None)
     window.apply_settings(replace(window.settings, theme=args.theme))
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
@@ -71,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
                 break
             settle()
         settle()
+    elif doc is not None and args.chat:
+        shoot_chat(window, doc, settle)
     elif doc is not None:
         doc.editor.go_to_line(17, 9)
         settle()
@@ -79,6 +134,28 @@ def main(argv: list[str] | None = None) -> int:
     window.close()
     print(f"wrote {args.out}" if ok else f"could not write {args.out}")
     return 0 if ok else 1
+
+
+def shoot_chat(window: Any, doc: Any, settle: Any) -> None:
+    """Select ``restock``, open the panel, ask, and wait for the whole reply."""
+    editor = doc.editor
+    text = editor.text()
+    start = text.index("    def restock")
+    end = text.index("        return item.quantity") + len("        return item.quantity")
+    editor.setSel(len(text[:start].encode()), len(text[:end].encode()))
+    window.toggle_chat()
+    sizes = window.splitter.sizes()
+    window.splitter.setSizes([200, sum(sizes) - 200 - 520, 520])
+    panel = window.chat_panel
+    panel.input.setPlainText(CHAT_QUESTION)
+    panel.send()
+    for _ in range(500):
+        settle()
+        if not panel.is_streaming():
+            break
+    panel.refresh_context()
+    panel.scroll_area.verticalScrollBar().setValue(0)
+    settle()
 
 
 if __name__ == "__main__":

@@ -63,7 +63,8 @@ def _paragraph_start(line: str) -> bool:
 
 def _scan(text: str, base: int, final: bool) -> list[Segment]:
     """Segments of ``text`` (which starts at offset ``base`` of the reply). Only complete
-    lines open or close fences; with ``final`` the text is complete and every segment closed."""
+    lines open or close fences; with ``final`` the text is complete (its last line too) and
+    every segment closed."""
     segments: list[Segment] = []
     lines = text.split("\n")
     complete = len(lines) - 1  # the last element is a partial line (possibly empty)
@@ -74,8 +75,9 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
     pos = 0
     prev_blank = False
     for i, line in enumerate(lines):
-        is_complete = i < complete
-        line_end = pos + len(line) + (1 if is_complete else 0)
+        # A final text's last line is complete too (a closing fence with no newline after it).
+        is_complete = i < complete or (final and bool(line))
+        line_end = pos + len(line) + (1 if i < complete else 0)
         if kind == "markdown":
             opener = _FENCE_OPEN.match(line) if is_complete else None
             if opener and not (opener.group(1)[0] == "`" and "`" in opener.group(2)):
@@ -163,7 +165,7 @@ def _markdown() -> MarkdownIt:
 
 def render_markdown(source: str) -> str:
     """HTML for a prose segment (Qt's rich-text subset renders it)."""
-    return _markdown().render(source)
+    return str(_markdown().render(source))
 
 
 @cache
@@ -177,8 +179,9 @@ def fence_language(info: str) -> tuple[Language, str]:
         value = word.split("=", 1)[1].strip("\"'") if "=" in word else word
         if "=" in word and word.split("=", 1)[0] not in ("path", "file", "filename", "title"):
             continue
-        if language is None and "=" not in word:
-            lowered = value.lower()
+        looks_like_path = "/" in value or "." in value.strip(".")
+        if language is None and "=" not in word and not looks_like_path:
+            lowered = value.lower().lstrip(".")  # pandoc's {.python}
             try:
                 language = by_id(_ALIASES.get(lowered, lowered))
                 continue
@@ -187,7 +190,7 @@ def fence_language(info: str) -> tuple[Language, str]:
                 if guess is not PLAIN_TEXT:
                     language = guess
                     continue
-        if not path and ("/" in value or "." in value.strip(".")):
+        if not path and looks_like_path:
             path = value
     if language is None:
         language = language_for_path(path) if path else PLAIN_TEXT

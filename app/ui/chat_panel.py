@@ -7,7 +7,8 @@ toggle them); ``@path`` mentions (typing ``@`` opens a fuzzy file picker) add fi
 sent, truncated or dropped under the ``chat.contextBudgetTokens`` budget shows on the chips
 and under the question. Conversations are kept per workspace (``app.core.conversations``).
 
-The panel reaches the editor through ``ChatHost`` (the window's adapter is ``chat_host``).
+The panel reaches the editor through ``ChatHost`` (the window's adapter is
+``chat_host.WindowChatHost``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -64,6 +65,7 @@ _FAILURES = {
     "unauthenticated": ("The chat service refused the token: {m} "
                         "Set it with “Cloud: Set Service Token”."),
     "deadline": "The chat service did not answer in time: {m}",
+    "busy": "The chat service is busy with other requests; try again in a moment. {m}",
     "too_large": "The question and its context are too large for the service: {m}",
     "invalid": "The chat service rejected the request: {m}",
     "cancelled": "The reply was cancelled: {m}",
@@ -398,6 +400,11 @@ class ChatPanel(QWidget):
         self._reply_started = started
         if self._streaming is not None:
             self._streaming.set_header(_assistant_header(started.model, started.source))
+            if self._reply_text:
+                # A second start (the router's fallback after the service broke off mid-reply;
+                # its notice says so): the reply starts over here.
+                self._reply_text = ""
+                self._streaming.set_text("")
 
     def _on_delta(self, text: str) -> None:
         if self._streaming is None:
@@ -651,8 +658,8 @@ class ChatPanel(QWidget):
             self.schedule_refresh()
         return super().eventFilter(watched, event)
 
-    def showEvent(self, event: object) -> None:  # type: ignore[override]
-        super().showEvent(event)  # type: ignore[arg-type]
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
         self.schedule_refresh()
 
 

@@ -100,6 +100,7 @@ class _BlockEditor(CodeEditor):
         super().__init__(parent)
         self.setReadOnly(True)
         self.setCaretLineVisible(False)
+        self.setCaretLineVisibleAlways(False)
         self.setCaretStyle(0)
         self.setMarginWidthN(1, 0)
         self.setMarginWidthN(2, 0)
@@ -282,10 +283,10 @@ class MessageView(QFrame):
     # ----- internals -----------------------------------------------------------------------
     def _set_user_text(self, text: str) -> None:
         if not self.segment_widgets:
-            label = self._label()
-            label.setTextFormat(Qt.TextFormat.PlainText)
-            self._body.addWidget(label)
-            self.segment_widgets.append(label)
+            fresh = self._label()
+            fresh.setTextFormat(Qt.TextFormat.PlainText)
+            self._body.addWidget(fresh)
+            self.segment_widgets.append(fresh)
         label = self.segment_widgets[0]
         assert isinstance(label, QLabel)
         label.setText(text)

@@ -30,7 +30,8 @@ from local_models.chat import (
     ChatStarted,
 )
 
-__all__ = ["ChatBackend", "ChatCall", "ChatRunner", "CloudConnection", "DeferredBackend"]
+__all__ = ["ChatBackend", "ChatCall", "ChatRunner", "CloudConnection", "DeferredBackend",
+           "LocalFallback"]
 
 
 class ChatCall(Protocol):
@@ -273,88 +274,177 @@ class _DeferredCall:
         yield from inner
 
 
+class LocalFallback:
+    """The router's ``LocalChat``: the window's engine worker (the completion engine's
+    ``EngineClient``, which answers chats too) as it is *now* — ``engine()`` is asked on every
+    call, so an engine started, restarted or stopped later is followed. Unavailable while
+    there is none (``completion.enabled`` off) or it failed."""
+
+    def __init__(self, engine: Callable[[], Any | None]) -> None:
+        self._engine = engine
+
+    @property
+    def available(self) -> bool:
+        engine = self._engine()
+        return engine is not None and engine.state not in ("stopped", "failed")
+
+    def chat(self, params: ChatParams) -> Any:
+        engine = self._engine()
+        if engine is None:
+            raise ChatError("unavailable", "no model can answer: the chat service is not "
+                                           "running and the local model is off "
+                                           "(completion.enabled).")
+        from cloud_client.local_chat import EngineChat
+
+        return EngineChat(engine).chat(params)
+
+
 class _StateRelay(QObject):
     state = Signal(str, str)
-    ready = Signal(str, str)
+    connected = Signal(object, object, str)  # client, router, target
     error = Signal(str)
 
 
 class CloudConnection(QObject):
-    """The window's chat service: a service on loopback with a fresh token (no ``cloud.url``)
-    or the configured remote one, a ``CloudClient`` to it and the router (cloud, falling back
-    to the local model). Everything slow happens off the UI thread; ``state_changed`` reports
-    "starting", "cloud", "local" or "offline" on the UI thread."""
+    """The window's chat service and its lifecycle.
+
+    - ``url`` set: the remote service there, with the token ``token_provider()`` returns (the
+      window reads it from ``TokenStore``; on a worker thread, as a keyring may be slow);
+    - else ``autostart``: a ``LocalService`` on loopback with a token made for this run;
+    - else no service: the local model answers (when it runs).
+
+    In every case ``backend`` is a ``DeferredBackend`` that takes questions at once and sends
+    them when the router (cloud, falling back to the local model) is ready. Nothing slow runs
+    on the UI thread; ``state_changed(state, detail)`` reports "starting", "cloud", "local" or
+    "offline" on it. ``close`` stops the service we started and is bounded."""
 
     state_changed = Signal(str, str)
 
-    def __init__(self, url: str = "", *, token: str | None = None, model_path: str = "",
-                 local_model_path: Callable[[], str] | None = None,
+    def __init__(self, url: str = "", *, autostart: bool = True,
+                 token_provider: Callable[[], str | None] | None = None,
+                 local_engine: Callable[[], Any | None] | None = None,
+                 service_factory: Callable[[], Any] | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.url = url
-        self._token = token
-        self._model_path = model_path
-        self._local_model_path = local_model_path
+        self.url = url.strip()
+        self.autostart = autostart
+        self._token_provider = token_provider
+        self.local = LocalFallback(local_engine or (lambda: None))
+        self._service_factory = service_factory
         self.backend = DeferredBackend()
         self.state = "offline"
         self.detail = ""
+        self.target = ""
         self._service: Any = None
         self._client: Any = None
         self._router: Any = None
+        self._local_why = ""  # set when there is no service: why
+        self._started = False
         self._closed = False
         self._relay = _StateRelay(self)
         self._relay.state.connect(self._set_state)
-        self._relay.ready.connect(self._on_ready)
+        self._relay.connected.connect(self._on_connected)
         self._relay.error.connect(self._on_error)
+
+    @property
+    def service_pid(self) -> int | None:
+        """The process id of the service we started (None for a remote or no service)."""
+        return self._service.pid if self._service is not None else None
+
+    @property
+    def mode(self) -> str:
+        return "remote" if self.url else "loopback" if self.autostart else "none"
 
     def start(self) -> None:
         """Start (or connect to) the service; returns at once."""
+        if self._started or self._closed:
+            return
+        self._started = True
         if self.url:
-            self._set_state("starting", f"Connecting to {self.url}")
-            self._on_ready(self.url, self._token or "")
-            return
-        from cloud_client.local_service import LocalService
+            self._set_state("starting", f"Connecting to the chat service at {self.url}")
+            threading.Thread(target=self._remote_token, daemon=True,
+                             name="forecode-cloud-token").start()
+        elif self.autostart:
+            self._set_state("starting", "Starting the chat service on this machine")
+            if self._service_factory is not None:
+                self._service = self._service_factory()
+            else:
+                from cloud_client.local_service import LocalService
 
-        self._set_state("starting", "Starting the chat service on this machine")
-        self._service = LocalService(model_path=self._model_path or None)
-        self._service.start_async(lambda target, token: self._relay.ready.emit(target, token),
-                                  lambda message: self._relay.error.emit(message))
+                self._service = LocalService()
+            self._service.start_async(self._service_ready, self._relay.error.emit)
+        else:
+            self._use_local("No chat service is configured (cloud.url is empty and "
+                            "cloud.autostart is off)")
 
-    def _on_ready(self, target: str, token: str) -> None:
-        if self._closed:
-            return
+    # ----- worker threads ----------------------------------------------------------------------
+    def _remote_token(self) -> None:
         try:
-            from cloud_client.client import CloudClient
-
-            self._client = CloudClient(target, token)
-            self._router = self._make_router(self._client)
-        except Exception as exc:  # a bad url, a refused plaintext target...
-            self._on_error(f"{type(exc).__name__}: {exc}")
+            token = self._token_provider() if self._token_provider is not None else None
+        except Exception as exc:  # a broken keyring or token file; never holds the token
+            self._relay.error.emit(f"its token could not be read ({type(exc).__name__}: {exc})")
             return
-        self.backend.set(self._router)
-        state = getattr(self._router, "state", "cloud")
-        self._set_state(state, f"Chat service at {target}")
+        if not token:
+            self._relay.error.emit(f"no token is set for {self.url} (use “Cloud: Set Service "
+                                   "Token”)")
+            return
+        self._connect(self.url, token)
+
+    def _service_ready(self, target: str, token: str) -> None:
+        if self._closed:  # closed while it started: it must not outlive the window
+            with contextlib.suppress(Exception):
+                self._service.stop(1.0)
+            return
+        self._connect(target, token)
+
+    def _connect(self, target: str, token: str) -> None:
+        from cloud_client.client import CloudClient
+        from cloud_client.router import Router
+
+        try:
+            client = CloudClient(target, token)
+        except Exception as exc:  # a bad url, a refused plaintext target...
+            self._relay.error.emit(f"{type(exc).__name__}: {exc}")
+            return
+        router = Router(client, self.local,
+                        on_state=lambda s, d: self._relay.state.emit(s, d))
+        self._relay.connected.emit(client, router, target)
+
+    # ----- UI thread ---------------------------------------------------------------------------
+    def _on_connected(self, client: Any, router: Any, target: str) -> None:
+        if self._closed:
+            for part in (router, client):
+                with contextlib.suppress(Exception):
+                    part.close()
+            return
+        self._client, self._router, self.target = client, router, target
+        self.backend.set(router)
+        where = "on this machine" if self._service is not None else ""
+        self._set_state(router.state, " ".join(p for p in (f"Chat service at {target}", where)
+                                               if p))
 
     def _on_error(self, message: str) -> None:
         if self._closed:
             return
-        try:
-            self._router = self._make_router(None)
-        except Exception:
-            self._router = None
-        if self._router is not None:
-            self.backend.set(self._router)
-            self._set_state("local", f"The chat service could not start ({message}); "
-                                     "answering with the local model")
-        else:
-            self.backend.fail(f"The chat service could not start: {message}")
-            self._set_state("offline", message)
+        self._use_local(f"The chat service could not start: {message}")
 
-    def _make_router(self, client: Any) -> Any:
+    def _use_local(self, why: str) -> None:
         from cloud_client.router import Router
 
-        return Router(client, on_state=lambda s, d: self._relay.state.emit(s, d),
-                      local_model_path=self._local_model_path)
+        self._router = Router(None, self.local)
+        self._local_why = why
+        self.backend.set(self._router)
+        self.local_changed()
+
+    def local_changed(self) -> None:
+        """The local engine started, stopped or failed: without a service, that is the
+        state (with one, the router reports its own)."""
+        if self._closed or not self._local_why:
+            return
+        if self.local.available:
+            self._set_state("local", f"{self._local_why}; the local model answers")
+        else:
+            self._set_state("offline", f"{self._local_why}; the local model is off too")
 
     def _set_state(self, state: str, detail: str) -> None:
         if self._closed:
@@ -363,18 +453,25 @@ class CloudConnection(QObject):
         self.state_changed.emit(state, detail)
 
     def close(self, timeout: float = 3.0) -> None:
-        """Stop the local service (if we started one) and close the client; bounded."""
+        """Stop the service we started and close the client, waiting at most ``timeout``
+        seconds (the rest goes on in the background; the service also exits by itself when
+        this process ends, through its stdin pipe)."""
         if self._closed:
             return
         self._closed = True
         self.backend.fail("The chat service was stopped.")
-        parts = [p for p in (self._router, self._client, self._service) if p is not None]
+        router, client, service = self._router, self._client, self._service
 
         def shut() -> None:
-            for part in parts:
+            if service is not None:
                 with contextlib.suppress(Exception):
-                    (part.stop if hasattr(part, "stop") else part.close)()
+                    service.stop(max(0.5, timeout - 1.0))
+            for part in (router, client):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        part.close()
 
         worker = threading.Thread(target=shut, daemon=True, name="forecode-cloud-stop")
         worker.start()
-        worker.join(timeout)
+        if timeout > 0:
+            worker.join(timeout)

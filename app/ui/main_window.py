@@ -1,7 +1,12 @@
-"""The main window: explorer, tabs of documents, find bar, pickers and the status bar.
+"""The main window: explorer, tabs of documents, find bar, pickers, the chat panel and the
+status bar.
 
 Every command is one row in ``_command_table`` (id, title, shortcut, handler): the menu-less
 window binds the shortcuts from it and the command palette lists it.
+
+The chat panel (Ctrl+L) sits right of the editor; its backend is the window's
+``CloudConnection`` (a service on loopback started with the window, or ``cloud.url``), or the
+``chat_backend`` given to the constructor (the seam for tests and the screenshot).
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QInputDialog,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -39,6 +46,9 @@ from app.core.textfile import EOL_NAMES, encoding_label
 from app.core.workspace import IgnoreRules, scan_files
 from local_models.prompt import Snippet
 
+from .chat_host import WindowChatHost
+from .chat_panel import ChatPanel
+from .cloud import ChatBackend, CloudConnection
 from .document import Document
 from .file_tree import FileTree
 from .find_bar import FindBar
@@ -47,7 +57,17 @@ from .picker import Picker, PickerItem
 from .tasks import BackgroundTask
 from .theme import apply_app_palette, theme_named
 
-__all__ = ["Command", "MainWindow"]
+__all__ = ["CHAT_STATES", "Command", "MainWindow", "token_name"]
+
+# The chat slot of the status bar for each CloudConnection state.
+CHAT_STATES = {"starting": "◌ Chat starting…", "cloud": "● Chat", "local": "◐ Chat: local model",
+               "offline": "○ Chat offline"}
+
+
+def token_name(url: str) -> str:
+    """The ``TokenStore`` name of the token for the service at ``url`` (one per address, so a
+    token is never sent to another service)."""
+    return f"cloud:{url.strip()}"
 
 
 @dataclass(frozen=True)
@@ -60,11 +80,15 @@ class Command:
 
 class MainWindow(QMainWindow):
     def __init__(self, settings_file: Path | None = None, *,
-                 engine: CompletionEngine | None = None) -> None:
-        """``engine`` is the seam for tests; by default the local engine starts when the
-        ``completion.enabled`` setting is on."""
+                 engine: CompletionEngine | None = None,
+                 chat_backend: ChatBackend | None = None) -> None:
+        """``engine`` and ``chat_backend`` are the seams for tests; by default the local engine
+        starts when the ``completion.enabled`` setting is on, and the chat goes to the window's
+        ``CloudConnection``."""
         super().__init__()
         self.engine: CompletionEngine | None = None
+        self.cloud: CloudConnection | None = None
+        self.token_dialog: QInputDialog | None = None
         self.inline: InlineCompletion | None = None
         self.settings_file = settings_file or settings_path()
         self.settings, self.settings_problems = load_settings(self.settings_file)
@@ -101,8 +125,15 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(editor_area)
+        self.chat_host = WindowChatHost(self)
+        self.chat_panel = ChatPanel(self.chat_host)
+        self.chat_panel.hide()
+        self.chat_panel.apply_requested.connect(self._on_apply_requested)
+        self.chat_panel.message.connect(lambda text: self.show_message(text, 10000))
+        self.splitter.addWidget(self.chat_panel)
+        self.splitter.setCollapsible(2, False)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([260, 940])
+        self.splitter.setSizes([260, 940, 0])
         self.setCentralWidget(self.splitter)
         self.picker = Picker(self)
 
@@ -128,10 +159,20 @@ class MainWindow(QMainWindow):
         self._model_task.done.connect(self._start_local_engine)
         self._model_task.failed.connect(
             lambda m: self.set_model_state("✕ No model", f"The model could not be prepared: {m}"))
+        self._token_task = BackgroundTask(self)
+        self._token_task.done.connect(self._on_token_stored)
+        self._token_task.failed.connect(
+            lambda m: self.show_message(f"The token could not be stored: {m}", 15000))
         if engine is not None:
             self.use_engine(engine)
         elif self.settings.completion_enabled:
             self.start_engine()
+        self.chat_panel.set_workspace(None)
+        if chat_backend is not None:
+            self.chat_panel.set_backend(chat_backend)
+            self.set_chat_state("● Chat", "A chat backend given to the window")
+        else:
+            self.start_cloud()
 
     # ----- commands ------------------------------------------------------------------------
     def _command_table(self) -> list[Command]:
@@ -182,6 +223,9 @@ class MainWindow(QMainWindow):
             Command("edit.moveUp", "Move Line Up", "", ed(lambda e: e.moveSelectedLinesUp())),
             Command("edit.moveDown", "Move Line Down", "",
                     ed(lambda e: e.moveSelectedLinesDown())),
+            Command("chat.toggle", "Chat: Toggle Chat Panel", "Ctrl+L", self.toggle_chat),
+            Command("chat.new", "Chat: New Conversation", "", self.new_chat),
+            Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token),
         ]
 
     def current_editor_call(self, fn: Callable[..., object]) -> Callable[[], None]:
@@ -204,6 +248,7 @@ class MainWindow(QMainWindow):
             doc._backups = self.backups
         self.rescan_files()
         self._restore_backups()
+        self.chat_panel.set_workspace(root)
 
     def rescan_files(self) -> None:
         if self.root is None or self.rules is None:
@@ -425,6 +470,9 @@ class MainWindow(QMainWindow):
             self.stop_engine()
             if self.settings.completion_enabled:
                 self.start_engine()
+        if self.cloud is not None and (old.cloud_url, old.cloud_autostart) != (
+                self.settings.cloud_url, self.settings.cloud_autostart):
+            self.start_cloud()
         for doc in self.documents():
             if doc.path == self.settings_file.resolve():
                 if self.settings_problems:
@@ -445,6 +493,9 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.apply_settings(settings)
             doc.editor.apply_theme(theme)
+        self.chat_panel.apply_theme(theme)
+        self.chat_panel.budget_tokens = settings.chat_context_budget_tokens
+        self.chat_panel.max_tokens = settings.chat_max_tokens
         if self.inline is not None:
             self.inline.set_debounce(settings.completion_debounce_ms)
             self.inline.max_tokens = settings.completion_max_tokens
@@ -567,12 +618,114 @@ class MainWindow(QMainWindow):
         self.status_encoding = QLabel()
         self.status_eol = QLabel()
         self.status_language = QLabel()
+        self.status_chat = QLabel("○ Chat offline")
         self.status_model = QLabel("○ No model")
         self.status_model.setToolTip("Local completion model: not configured yet")
         for label in (self.status_position, self.status_indent, self.status_encoding,
-                      self.status_eol, self.status_language, self.status_model):
+                      self.status_eol, self.status_language, self.status_chat,
+                      self.status_model):
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
+
+    # ----- chat -----------------------------------------------------------------------------
+    def toggle_chat(self) -> None:
+        """Ctrl+L: open the chat panel and put the focus in its question box; with the focus
+        already in the panel, close it and go back to the editor."""
+        panel = self.chat_panel
+        focus = self.focusWidget()
+        if panel.isVisible() and focus is not None and (focus is panel
+                                                        or panel.isAncestorOf(focus)):
+            panel.hide()
+            self.chat_host.chat_focus_editor()
+            return
+        self.show_chat()
+
+    def show_chat(self) -> None:
+        panel = self.chat_panel
+        if not panel.isVisible():
+            panel.show()
+            sizes = self.splitter.sizes()
+            if sizes[2] < panel.minimumWidth():
+                width = max(panel.minimumWidth(), min(420, sizes[1] // 2))
+                self.splitter.setSizes([sizes[0], max(0, sizes[1] - width), width])
+        panel.focus_input()
+
+    def new_chat(self) -> None:
+        self.show_chat()
+        self.chat_panel.new_conversation()
+
+    def start_cloud(self) -> None:
+        """(Re)start the chat service per the settings; returns at once."""
+        if self.cloud is not None:
+            self.cloud.close(timeout=0)  # stops in the background
+        url = self.settings.cloud_url.strip()
+
+        def token() -> str | None:  # on the connection's worker thread
+            from cloud_client.tokens import TokenStore
+
+            return TokenStore().get(token_name(url))
+
+        cloud = CloudConnection(url, autostart=self.settings.cloud_autostart,
+                                token_provider=token, local_engine=self._engine_client,
+                                parent=self)
+        cloud.state_changed.connect(self._on_cloud_state)
+        self.cloud = cloud
+        self.chat_panel.set_backend(cloud.backend)
+        cloud.start()
+
+    def _engine_client(self) -> object | None:
+        """The local engine's worker client (the router's fallback); called on worker
+        threads."""
+        return getattr(self.engine, "client", None)
+
+    def _on_cloud_state(self, state: str, detail: str) -> None:
+        self.set_chat_state(CHAT_STATES.get(state, state), detail)
+
+    def set_chat_state(self, text: str, tooltip: str = "") -> None:
+        """The status-bar slot the chat service reports into."""
+        self.status_chat.setText(text)
+        self.status_chat.setToolTip(tooltip)
+
+    def set_service_token(self) -> None:
+        """Ask for the token of the service at ``cloud.url`` (a password field) and store it
+        in the keyring (``TokenStore``); it is never shown or logged."""
+        url = self.settings.cloud_url.strip()
+        if not url:
+            self.show_message("Set cloud.url first (Preferences: Open Settings (JSON)); the "
+                              "service on this machine needs no token.", 10000)
+            return
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Cloud: Set Service Token")
+        dialog.setLabelText(f"Access token for the Forecode service at {url}:")
+        dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+        dialog.textValueSelected.connect(lambda value: self._store_token(url, value))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.finished.connect(lambda _r: setattr(self, "token_dialog", None))
+        self.token_dialog = dialog
+        dialog.open()
+
+    def _store_token(self, url: str, value: str) -> None:
+        token = value.strip()
+        if not token:
+            self.show_message("No token was entered; nothing changed.")
+            return
+
+        def store(_cancel: threading.Event) -> str:
+            from cloud_client.tokens import TokenStore
+
+            TokenStore().set(token_name(url), token)
+            return url
+
+        self._token_task.start(store)
+
+    def _on_token_stored(self, url: object) -> None:
+        self.show_message(f"Token saved for {url}; reconnecting.", 8000)
+        if url == self.settings.cloud_url.strip():
+            self.start_cloud()
+
+    def _on_apply_requested(self, code: str, language: str, path: str) -> None:
+        self.show_message("Apply arrives with the apply feature; use Copy for now.", 8000)
 
     # ----- local engine ---------------------------------------------------------------------
     def start_engine(self) -> None:
@@ -616,6 +769,8 @@ class MainWindow(QMainWindow):
             self.engine.close()
             self.engine = None
         self.set_model_state("○ No model", "Inline completions are off")
+        if self.cloud is not None:
+            self.cloud.local_changed()
 
     def _on_engine_state(self, state: str, detail: str) -> None:
         name = Path(getattr(self.engine, "model_path", "model")).name
@@ -623,12 +778,14 @@ class MainWindow(QMainWindow):
                 "crashed": "⟳ Engine restarting", "failed": "✕ Model error",
                 "stopped": "○ No model"}.get(state, state)
         self.set_model_state(text, detail or state)
+        if self.cloud is not None:
+            self.cloud.local_changed()
         if state == "crashed":
             self.show_message(f"The completion engine stopped and is restarting: {detail}", 8000)
         elif state == "failed":
             self.show_message(f"Completions are off: {detail}", 15000)
 
-    def _workspace_path(self, doc: Document) -> str:
+    def workspace_path(self, doc: Document) -> str:
         """The document's path relative to the workspace (its name outside it)."""
         if doc.path is None:
             return doc.title
@@ -653,10 +810,10 @@ class MainWindow(QMainWindow):
             last = min(ed.lineCount() - 1, line + 20)
             text = bytes(ed.textRange(ed.positionFromLine(first),
                                       ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
-            snippets.append(Snippet(self._workspace_path(other), text, first + 1,
+            snippets.append(Snippet(self.workspace_path(other), text, first + 1,
                                     "recent_edit" if other.is_dirty() else "open_file"))
         snippets.sort(key=lambda s: s.kind != "recent_edit")
-        return self._workspace_path(doc), doc.editor.language.id, tuple(snippets)
+        return self.workspace_path(doc), doc.editor.language.id, tuple(snippets)
 
     def set_model_state(self, text: str, tooltip: str = "") -> None:
         """The status-bar slot the local engine reports into."""
@@ -685,8 +842,8 @@ class MainWindow(QMainWindow):
         self.status_position.setText(f"Ln {line}, Col {col}{extra}")
         indent = "Spaces" if self.settings.insert_spaces else "Tab Size"
         self.status_indent.setText(f"{indent}: {self.settings.tab_size}")
-        label = encoding_label(doc.encoding)
-        self.status_encoding.setText(label + (" (read-only)" if doc.read_only_reason else ""))
+        encoding = encoding_label(doc.encoding)
+        self.status_encoding.setText(encoding + (" (read-only)" if doc.read_only_reason else ""))
         self.status_eol.setText(EOL_NAMES[doc.eol] + (" (mixed)" if doc.mixed_eol else ""))
         self.status_language.setText(doc.editor.language.name)
 
@@ -695,9 +852,14 @@ class MainWindow(QMainWindow):
 
     # ----- closing -----------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Hot exit: unsaved buffers are backed up and restored next time; no prompt."""
+        """Hot exit: unsaved buffers are backed up and restored next time; no prompt. The chat
+        service we started stops (bounded: the close never hangs on it)."""
         self._scan.cancel()
         self._model_task.cancel()
+        self._token_task.cancel()
+        self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
+        if self.cloud is not None:
+            self.cloud.close(timeout=3.0)
         if self.engine is not None:
             self.engine.close()
         for doc in self.documents():

@@ -1,0 +1,216 @@
+"""The chat's context under a budget and ``@file`` mentions (``app.core.chat_context``), as tables.
+
+In the mention tables, ``«…»`` marks where each mention is in the text (the markers are removed
+before parsing), so a case shows both what is found and where.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.chat_context import (
+    CHARS_PER_TOKEN,
+    ITEM_OVERHEAD_TOKENS,
+    MIN_USEFUL_TOKENS,
+    ContextSource,
+    assemble_context,
+    estimate_tokens,
+    find_mentions,
+    format_mention,
+    parse_mentions,
+    remove_mention,
+    trim_history,
+)
+from local_models.chat import ChatMessage
+
+
+def numbered(n: int, width: int = 20) -> str:
+    """``n`` lines ``line 1 ....`` of exactly ``width`` characters each."""
+    return "\n".join(f"line {i}".ljust(width, ".") for i in range(1, n + 1))
+
+
+def cost(text: str) -> int:
+    return estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
+
+
+# ----- estimates -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "tokens"), [
+    ("", 0), ("a", 1), ("abc", 1), ("abcd", 2), ("x" * 7, 2), ("x" * 35, 10), ("x" * 36, 11),
+])
+def test_estimate_tokens_rounds_up(text: str, tokens: int) -> None:
+    assert estimate_tokens(text) == tokens
+
+
+# ----- the budget ----------------------------------------------------------------------------
+
+SEL = ContextSource("selection", "app.py", "x = compute()\n", "python", start_line=12)
+CUR = ContextSource("current_file", "app.py", numbered(40), "python", focus_line=30)
+UTIL = ContextSource("file", "util.py", numbered(40), "python")
+BIG = ContextSource("file", "big.py", numbered(400), "python")
+
+
+@pytest.mark.parametrize(("sources", "budget", "expected"), [
+    # everything fits: all whole, in priority order (selection, current file, mentions)
+    ([UTIL, CUR, SEL], 10_000, [("selection", "app.py", "full"),
+                                ("current_file", "app.py", "full"),
+                                ("file", "util.py", "full")]),
+    # the mention is what gives way first
+    ([SEL, CUR, BIG], cost(SEL.text) + cost(CUR.text) + 100,
+     [("selection", "app.py", "full"), ("current_file", "app.py", "full"),
+      ("file", "big.py", "truncated")]),
+    # too little left for a useful piece of the mention: dropped
+    ([SEL, CUR, BIG], cost(SEL.text) + cost(CUR.text) + MIN_USEFUL_TOKENS,
+     [("selection", "app.py", "full"), ("current_file", "app.py", "full"),
+      ("file", "big.py", "dropped")]),
+    # a tiny budget: the selection is cut, the rest dropped
+    ([SEL, CUR], 5, [("selection", "app.py", "dropped"), ("current_file", "app.py", "dropped")]),
+    # a mention of the current file, and the same file twice: sent once
+    ([CUR, ContextSource("file", "app.py", CUR.text), UTIL, UTIL], 10_000,
+     [("current_file", "app.py", "full"), ("file", "app.py", "dropped"),
+      ("file", "util.py", "full"), ("file", "util.py", "dropped")]),
+    # nothing at all
+    ([], 1000, []),
+])
+def test_assemble_context_statuses(sources: list[ContextSource], budget: int,
+                                   expected: list[tuple[str, str, str]]) -> None:
+    plan = assemble_context(sources, budget)
+    assert [(r.kind, r.path, r.status) for r in plan.reports] == expected
+    sent = [(r.kind, r.path) for r in plan.reports if r.status != "dropped"]
+    assert [(i.kind, i.path) for i in plan.items] == sent
+    assert plan.used_tokens <= plan.budget_tokens == budget
+    assert plan.used_tokens == sum(r.tokens for r in plan.reports)
+
+
+@pytest.mark.parametrize("budget", [60, 100, 150, 233, 400, 1000, 5000])
+def test_the_budget_is_never_exceeded(budget: int) -> None:
+    plan = assemble_context([SEL, CUR, UTIL, BIG], budget)
+    assert plan.used_tokens <= budget
+    assert sum(cost(i.text) for i in plan.items) <= budget
+
+
+def test_a_truncated_current_file_keeps_the_lines_around_the_caret() -> None:
+    budget = 60 + ITEM_OVERHEAD_TOKENS  # room for 210 characters: 10 lines of 21
+    plan = assemble_context([CUR], budget)
+    (item,), (report,) = plan.items, plan.reports
+    assert item.truncated and report.status == "truncated"
+    assert "line 31." in item.text  # focus_line 30 is the 31st line
+    assert report.start_line <= 31 <= report.end_line
+    assert item.text.split("\n")[0].startswith(f"line {report.start_line}.")
+    assert item.text.split("\n")[-1].startswith(f"line {report.end_line}.")
+    assert (item.start_line, item.end_line) == (report.start_line, report.end_line)
+    assert len(item.text) <= 60 * CHARS_PER_TOKEN
+    assert report.end_line - report.start_line + 1 == 10
+    assert report.label == f"current file app.py (truncated to lines {report.start_line}–" \
+                           f"{report.end_line})"
+
+
+def test_a_truncated_mention_keeps_its_top() -> None:
+    plan = assemble_context([BIG], 100 + ITEM_OVERHEAD_TOKENS)
+    (item,), (report,) = plan.items, plan.reports
+    assert item.text.startswith("line 1.")
+    assert report.start_line == 1 and report.end_line < 400
+    assert item.text.count("\n") + 1 == report.end_line
+
+
+def test_a_selection_keeps_its_place_in_the_file() -> None:
+    sel = ContextSource("selection", "a.py", "one\ntwo\nthree", start_line=10)
+    plan = assemble_context([sel], 1000)
+    (item,), (report,) = plan.items, plan.reports
+    assert (item.start_line, item.end_line) == (10, 12)
+    assert report.label == "selection in a.py (lines 10–12)"
+    whole = assemble_context([UTIL], 1000).items[0]
+    assert (whole.start_line, whole.end_line, whole.truncated) == (0, 0, False)
+
+
+def test_dropped_reports_say_why() -> None:
+    plan = assemble_context([CUR, ContextSource("file", "app.py", "x"), BIG], 30)
+    labels = [r.label for r in plan.reports]
+    assert labels == ["current file app.py (not sent: over the context budget)",
+                      "app.py (not sent: already included as the current file)",
+                      "big.py (not sent: over the context budget)"]
+
+
+# ----- history -------------------------------------------------------------------------------
+
+
+def turns(*contents: str) -> tuple[ChatMessage, ...]:
+    roles = ("user", "assistant")
+    return tuple(ChatMessage(roles[i % 2], c) for i, c in enumerate(contents))  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("history", "budget", "kept"), [
+    (turns(), 100, ()),
+    (turns("q"), 0, ("q",)),  # the last turn is always sent
+    (turns("q1", "a1", "q2"), 1000, ("q1", "a1", "q2")),
+    # old turns go first; the kept part starts with a user turn
+    (turns("q1" * 50, "a1" * 50, "q2", "a2", "q3"), 20, ("q2", "a2", "q3")),
+    (turns("q1", "a1" * 50, "q2"), 10, ("q2",)),
+])
+def test_trim_history(history: tuple[ChatMessage, ...], budget: int,
+                      kept: tuple[str, ...]) -> None:
+    out = trim_history(history, budget)
+    assert tuple(m.content for m in out) == kept
+    assert not out or out[0].role == "user"
+
+
+# ----- mentions ------------------------------------------------------------------------------
+
+
+def marked(case: str) -> tuple[str, list[tuple[int, int]]]:
+    """``case`` without its ``«»`` markers, and the (start, end) of each marked span."""
+    text, spans, start = "", [], -1
+    for ch in case:
+        if ch == "«":
+            start = len(text)
+        elif ch == "»":
+            spans.append((start, len(text)))
+        else:
+            text += ch
+    return text, spans
+
+
+@pytest.mark.parametrize(("case", "paths"), [
+    ("explain «@util.py»", ["util.py"]),
+    ("«@src/a.py» and «@src/b.py»", ["src/a.py", "src/b.py"]),
+    ("what does «@util.py», do?", ["util.py"]),  # sentence punctuation is not the path
+    ("see (@util.py)", []),  # "@" must start a word
+    ("compare «@a.py» with «@a.py»", ["a.py", "a.py"]),
+    ('open «@"my docs/notes.md"» please', ["my docs/notes.md"]),
+    ("mail me@example.com", []),  # an address is no mention
+    ("line one\n«@x.py»\n", ["x.py"]),
+    ("just @ alone", []),
+    ("«@x.py»!", ["x.py"]),
+])
+def test_find_mentions(case: str, paths: list[str]) -> None:
+    text, spans = marked(case)
+    found = find_mentions(text)
+    assert [m.path for m in found] == paths
+    assert [(m.start, m.end) for m in found] == spans
+
+
+def test_parse_mentions_keeps_first_typed_order_once() -> None:
+    assert parse_mentions("@b.py then @a.py then @b.py") == ["b.py", "a.py"]
+
+
+@pytest.mark.parametrize(("path", "mention"), [
+    ("util.py", "@util.py"),
+    ("src/pkg/mod.py", "@src/pkg/mod.py"),
+    ("my docs/notes.md", '@"my docs/notes.md"'),
+    ("weird.", '@"weird."'),  # a trailing dot would read as punctuation
+])
+def test_format_mention_round_trips(path: str, mention: str) -> None:
+    assert format_mention(path) == mention
+    assert parse_mentions(f"look at {mention} now") == [path]
+
+
+@pytest.mark.parametrize(("text", "path", "out"), [
+    ("explain @util.py and @app.py", "util.py", "explain and @app.py"),
+    ("@util.py why? @util.py", "util.py", "why? "),
+    ('see @"my docs/n.md" now', "my docs/n.md", "see now"),
+    ("nothing here", "x.py", "nothing here"),
+    ("@other.py stays", "x.py", "@other.py stays"),
+])
+def test_remove_mention(text: str, path: str, out: str) -> None:
+    assert remove_mention(text, path) == out
