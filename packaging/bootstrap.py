@@ -112,7 +112,10 @@ def cmd_test(args: list[str]) -> int:
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [str(py), "-m", "ruff", "check", "."]),
         ("mypy", [str(py), "-m", "mypy", "app/core", "local_models/prompt.py",
-                  "local_models/profiles.py", "local_models/postprocess.py"]),
+                  "local_models/profiles.py", "local_models/postprocess.py",
+                  "local_models/index/chunking.py", "local_models/index/crypto.py",
+                  "local_models/index/denylist.py", "local_models/index/ignore.py",
+                  "local_models/index/merkle.py", "local_models/apply_block.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:
