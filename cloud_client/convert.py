@@ -146,9 +146,19 @@ def chat_error(status_name: str, details: str | None, target: str) -> ChatError:
     details = (details or "").strip()
     code, retryable, template = _STATUS_TABLE.get(
         status_name, ("internal", False, "The Forecode service {where} failed"))
+    low = details.lower()
+    if code == "too_large" and low.startswith("the service is busy"):
+        # RESOURCE_EXHAUSTED is also what a full queue gets: every model slot is taken.
+        why = details[len("the service is busy"):].lstrip(":; ")
+        return ChatError("busy", f"The Forecode service {where} is busy"
+                         + (f" ({_shorten(why)})" if why else "") + "; try again in a moment",
+                         retryable=True)
+    if code == "unavailable" and "model server" in low:
+        # The service is up; what it forwards to (an OpenAI-compatible server) is not.
+        return ChatError("unavailable", f"The Forecode service {where} cannot use its model "
+                         f"server: {_shorten(details)}", retryable=True)
     message = " ".join(template.format(where=where).split())
     if code == "unavailable":
-        low = details.lower()
         hint = next((h for key, h in _DETAIL_HINTS if key in low), "")
         if hint:
             message += f" ({hint})"

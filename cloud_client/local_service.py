@@ -88,17 +88,19 @@ class LocalService:
         with self._lock:
             return list(self._tail)
 
-    def start(self, timeout: float = 120.0) -> tuple[str, str]:
+    def start(self, timeout: float = 120.0, *, token: str | None = None) -> tuple[str, str]:
         """Spawn the service and wait until it listens; returns ``(target, token)``.
 
-        Raises LocalServiceError (with the service's last words) if it exits or does not
+        ``token``: the one to accept (a restart keeps the clients' token); None makes a new
+        one. Raises LocalServiceError (with the service's last words) if it exits or does not
         listen within ``timeout`` seconds; the child is stopped then."""
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
                 raise RuntimeError("the local service is already running")
             self._tail.clear()
             self._target = None
-        token = secrets.token_urlsafe(32)
+        if token is None:
+            token = secrets.token_urlsafe(32)
         env = dict(os.environ if self._env is None else self._env)
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")

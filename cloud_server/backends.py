@@ -156,7 +156,7 @@ def _acquire(pool: SlotPool, params: ChatParams, stop: Callable[[], bool]) -> in
     try:
         return pool.acquire(params.conversation_id, stop)
     except QueueFull as exc:
-        raise ChatError("unavailable", f"the service is busy: {exc}", retryable=True) from None
+        raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -413,15 +413,20 @@ class OpenAIBackend:
             raise ChatError("unavailable", f"cannot reach {where}: {exc}",
                             retryable=True) from None
         if response.status != 200:
+            # The details go back to the caller only (never to the log): they may quote input.
             detail = response.read(300).decode("utf-8", "replace").strip()
-            retryable = response.status >= 500 or response.status == 429
-            raise ChatError("unavailable" if retryable else "internal",
-                            f"{where} answered HTTP {response.status} {response.reason}"
-                            + (f": {detail}" if detail else ""), retryable=retryable)
+            what = (f"{where} answered HTTP {response.status} {response.reason}"
+                    + (f": {detail}" if detail else ""))
+            if response.status == 429:
+                raise ChatError("busy", f"the service is busy: {what}", retryable=True)
+            if response.status >= 500:
+                raise ChatError("unavailable", what, retryable=True)
+            raise ChatError("internal", what)
         first: float | None = None
         finish: str | None = None
         usage: dict[str, Any] = {}
         completion_chars = 0
+        chunks = 0  # content events: one token each from llama.cpp's server and vLLM
         saw_done = False
         try:
             for data in _sse_events(iter(response.readline, b"")):
@@ -451,6 +456,7 @@ class OpenAIBackend:
                         if first is None:
                             first = (time.monotonic() - arrival) * 1000.0
                         completion_chars += len(text)
+                        chunks += 1
                         emit(ChatDelta(text))
                     if choice.get("finish_reason"):
                         finish = str(choice["finish_reason"])
@@ -473,7 +479,10 @@ class OpenAIBackend:
                  completion_chars, finish, total)
         emit(ChatDone("length" if finish == "length" else "stop",
                       _usage(_int(usage.get("prompt_tokens")), _int(cached),
-                             _int(usage.get("completion_tokens")), queue_ms, first, total)))
+                             # Servers that send no usage (llama.cpp's Python server): count
+                             # the content events instead.
+                             _int(usage.get("completion_tokens")) or chunks,
+                             queue_ms, first, total)))
 
     def close(self) -> None:
         self._jobs.close()

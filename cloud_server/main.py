@@ -24,6 +24,7 @@ from typing import IO
 
 from cloud_server.config import (
     BACKEND_NAMES,
+    DEFAULT_MAX_MESSAGE_BYTES,
     TOKEN_ENV,
     ConfigError,
     ServerConfig,
@@ -52,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=2, help="requests served at once (default 2)")
     p.add_argument("--n-ctx", type=int, default=4096, help="context tokens per slot")
     p.add_argument("--max-tokens", type=int, default=512, help="default reply length cap")
+    p.add_argument("--max-queue", type=int, default=16,
+                   help="requests waiting for a slot; more are refused as busy (default 16)")
+    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
+                   help="largest request accepted (default 4 MiB); larger ones get "
+                        "RESOURCE_EXHAUSTED")
     p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
     p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
                                         "(key from FORECODE_OPENAI_API_KEY)")
@@ -78,10 +84,13 @@ def _private_stdout() -> IO[str]:
 
 
 def _watch_stdin(stop: threading.Event) -> None:
+    # os.read on the descriptor, not sys.stdin.buffer: a daemon thread blocked inside the
+    # buffered reader holds its lock, and the interpreter aborts (SIGABRT) when it finds that
+    # lock taken at exit — every SIGTERM would end with a crash instead of exit code 0.
     try:
-        while sys.stdin.buffer.read(65536):
+        while os.read(0, 65536):
             pass
-    except (OSError, ValueError):
+    except OSError:
         pass
     log.info("stdin closed: the parent is gone")
     stop.set()
@@ -107,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             host=args.host, port=args.port, tokens=tokens, tls_cert=args.tls_cert,
             tls_key=args.tls_key, backend=args.backend, model_path=args.model,
             slots=args.slots, n_ctx=args.n_ctx, default_max_tokens=args.max_tokens,
+            max_queue=args.max_queue, max_message_bytes=args.max_message_bytes,
             grace_s=args.grace, openai_url=args.openai_url, openai_model=args.openai_model,
             openai_api_key=openai_key_from_env())
     except ConfigError as exc:

@@ -12,8 +12,11 @@ balancers and orchestrators probe it without secrets, and it tells nothing but u
 
 Calls: a Chat call stops — and frees its model slot at once — when the client cancels or goes
 away (``context.add_callback``) or its deadline passes (checked before every decode step).
-Messages larger than ``max_message_bytes`` are refused by gRPC with RESOURCE_EXHAUSTED; bad
-requests get INVALID_ARGUMENT with the reason.
+Messages larger than ``max_message_bytes`` are refused by gRPC with RESOURCE_EXHAUSTED; bytes
+that do not parse as the method's request, and requests that break the rules of
+``convert.params_from_request``, get INVALID_ARGUMENT with the reason. When every slot is busy
+and ``max_queue`` calls already wait, a Chat call gets RESOURCE_EXHAUSTED whose details start
+"the service is busy" (the client tells it from a size limit by that).
 
 Shutdown (``RunningServer.stop``): health turns NOT_SERVING, no new calls are accepted, the
 Info and Chat calls in flight run to their end for up to ``grace_s``, then everything left is
@@ -46,7 +49,8 @@ from local_models.chat import ChatDone, ChatError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-__all__ = ["SERVER_VERSION", "SERVICE_NAMES", "RunningServer", "start_server"]
+__all__ = ["SERVER_VERSION", "SERVICE_NAMES", "CannotListen", "RunningServer", "server_options",
+           "start_server"]
 
 log = logging.getLogger("forecode.cloud")
 
@@ -68,9 +72,14 @@ _ERROR_CODES = {
     "deadline": grpc.StatusCode.DEADLINE_EXCEEDED,
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,
     "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "busy": grpc.StatusCode.RESOURCE_EXHAUSTED,  # the details start "the service is busy"
     "cancelled": grpc.StatusCode.CANCELLED,
     "internal": grpc.StatusCode.INTERNAL,
 }
+
+
+class CannotListen(OSError):
+    """The address cannot be bound (the port is taken, the address is not this machine's)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -102,16 +111,51 @@ class _AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         if method.startswith(_HEALTH_PREFIX):
             return continuation(details)
         token = _bearer(details.invocation_metadata)
-        if token is not None and self._accepted(token):
-            return continuation(details)
         handler = continuation(details)
         if handler is None:
             return None  # an unknown method: gRPC answers UNIMPLEMENTED
+        if token is not None and self._accepted(token):
+            return _parsing_handler(handler, method)
         why = "missing" if token is None else "a wrong"
         log.warning("refused a call to %s: %s bearer token", method, why)
         message = ("missing bearer token (authorization metadata)" if token is None
                    else "the bearer token is not accepted")
         return _denying_handler(handler, message)
+
+
+def _parsing_handler(handler: Any, method: str) -> Any:
+    """``handler`` with its request parsed inside the call: bytes that are not the method's
+    request message get INVALID_ARGUMENT (gRPC's own deserialisation would answer INTERNAL,
+    "the server failed", and log a traceback) and the service goes on."""
+    parse = handler.request_deserializer
+    if handler.request_streaming or parse is None:
+        return handler
+
+    def request_of(raw: bytes, context: grpc.ServicerContext) -> Any:
+        try:
+            return parse(raw)
+        except Exception as exc:  # DecodeError; the text names no byte of the request
+            log.info("refused a call to %s: %d bytes that are not its request (%s)", method,
+                     len(raw), type(exc).__name__)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"the request is not a valid message for {method}")
+
+    if handler.response_streaming:
+        behaviour = handler.unary_stream
+
+        def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
+            request = request_of(raw, context)
+            yield from behaviour(request, context)
+
+        return grpc.unary_stream_rpc_method_handler(
+            stream, response_serializer=handler.response_serializer)
+    unary = handler.unary_unary
+
+    def call(raw: bytes, context: grpc.ServicerContext) -> Any:
+        return unary(request_of(raw, context), context)
+
+    return grpc.unary_unary_rpc_method_handler(
+        call, response_serializer=handler.response_serializer)
 
 
 def _denying_handler(handler: Any, message: str) -> Any:
@@ -311,6 +355,7 @@ class RunningServer:
                      self._in_flight.count, grace)
             self._health.enter_graceful_shutdown()
             self._server.stop(grace)  # stops accepting at once; cancels after grace
+            log.info("new calls are refused now")
             drained = self._in_flight.wait_idle(grace)
             self._server.stop(None).wait()  # health watches and stragglers: cancel now
             if self._owns_backend:
@@ -320,6 +365,26 @@ class RunningServer:
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._stopped.wait(timeout)
+
+
+# The editor's channel pings every 30 s, also between calls (cloud_client.client): the server
+# must accept that, or it answers GOAWAY "too_many_pings" and drops idle editors (by default it
+# allows one ping per 5 minutes without data, and none without calls).
+MIN_CLIENT_PING_INTERVAL_MS = 10_000
+KEEPALIVE_TIME_MS = 60_000      # the server's own pings: a client gone without a FIN ...
+KEEPALIVE_TIMEOUT_MS = 20_000   # ... is noticed within 80 s, and its call (and slot) freed
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, Any]]:
+    """The gRPC server's channel arguments: message limits and keepalive."""
+    return [("grpc.max_receive_message_length", config.max_message_bytes),
+            ("grpc.max_send_message_length", config.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+            ("grpc.http2.max_ping_strikes", 2),
+            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS)]
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
@@ -345,9 +410,7 @@ def start_server(config: ServerConfig, backend: Backend | None = None) -> Runnin
             ThreadPoolExecutor(max_workers=config.thread_pool_size,
                                thread_name_prefix="forecode-cloud"),
             interceptors=[_AuthInterceptor(config.tokens)],
-            options=[("grpc.max_receive_message_length", config.max_message_bytes),
-                     ("grpc.max_send_message_length", config.max_message_bytes),
-                     ("grpc.so_reuseport", 0)])
+            options=server_options(config))
         in_flight = _InFlight()
         health_servicer = health.HealthServicer()
         rpc.add_InfoServicer_to_server(_InfoServicer(backend, config, in_flight), server)
@@ -363,9 +426,10 @@ def start_server(config: ServerConfig, backend: Backend | None = None) -> Runnin
             port = (server.add_secure_port(bind, credentials) if credentials is not None
                     else server.add_insecure_port(bind))
         except RuntimeError as exc:
-            raise ConfigError(f"cannot listen on {bind}: {exc}") from None
+            raise CannotListen(f"cannot listen on {bind} ({exc}); is the port in use?") \
+                from None
         if not port:
-            raise ConfigError(f"cannot listen on {bind}")
+            raise CannotListen(f"cannot listen on {bind}; is the port in use?")
         server.start()
     except BaseException:
         if own_backend:

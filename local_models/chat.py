@@ -151,7 +151,8 @@ ChatEvent = ChatStarted | ChatDelta | ChatDone | ChatNotice
 
 class ChatError(Exception):
     """A reply that could not be given. ``code`` is a short machine name: "unauthenticated",
-    "unavailable", "deadline", "invalid", "too_large", "cancelled", "internal"."""
+    "unavailable", "busy" (every model slot taken: try again soon), "deadline", "invalid",
+    "too_large", "cancelled", "internal"."""
 
     def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)

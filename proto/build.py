@@ -1,7 +1,9 @@
 """Generate the Python stubs for ``proto/forecode/v1/*.proto`` with grpcio-tools.
 
-``python -m proto.build`` regenerates them when a ``.proto`` file or the generator changed (a
-stamp beside the stubs records both) and does nothing otherwise; ``--check`` only reports.
+``python -m proto.build`` regenerates them when a ``.proto`` file or the generator changed, or
+a stub is missing or was edited by hand (a stamp beside the stubs records what they were made
+from and a digest of each), and does nothing otherwise; ``--check`` only reports (exit 1 and
+the reason when the stubs are stale).
 ``packaging/bootstrap.py`` runs it on every ``run`` and ``test``; it takes a few milliseconds
 when nothing changed.
 """
@@ -32,8 +34,43 @@ def source_key() -> str:
     return digest.hexdigest()
 
 
+def expected_stubs() -> list[Path]:
+    """The files protoc makes for each .proto: messages, their type stubs, the services."""
+    return sorted(PACKAGE / f"{p.stem}{suffix}" for p in sources()
+                  for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _stamp_text() -> str:
+    lines = [source_key()] + [f"{_digest(p)}  {p.name}" for p in expected_stubs()]
+    return "\n".join(lines) + "\n"
+
+
+def staleness() -> str | None:
+    """Why the stubs are stale (None when they are current)."""
+    if not STAMP.exists():
+        return "no stubs have been generated"
+    lines = STAMP.read_text().split("\n")
+    if lines[0].strip() != source_key():
+        return "a .proto file or the grpcio-tools version changed since they were generated"
+    recorded: dict[str, str] = {}  # stub name -> sha256 when generated
+    for line in lines[1:]:
+        digest, sep, name = line.partition("  ")
+        if sep:
+            recorded[name] = digest
+    for path in expected_stubs():
+        if not path.exists():
+            return f"{path.name} is missing"
+        if recorded.get(path.name) != _digest(path):
+            return f"{path.name} is not what the generator made"
+    return None
+
+
 def is_current() -> bool:
-    return STAMP.exists() and STAMP.read_text().strip() == source_key()
+    return staleness() is None
 
 
 def generate(out_dir: Path = ROOT) -> list[Path]:
@@ -56,15 +93,16 @@ def ensure() -> bool:
     if is_current():
         return False
     generate()
-    STAMP.write_text(source_key() + "\n")
+    STAMP.write_text(_stamp_text())
     return True
 
 
 def main(argv: Sequence[str]) -> int:
     if "--check" in argv:
-        if is_current():
+        why = staleness()
+        if why is None:
             return 0
-        print("proto: the generated stubs are missing or stale; run python -m proto.build",
+        print(f"proto: the generated stubs are stale ({why}); run python -m proto.build",
               file=sys.stderr)
         return 1
     if ensure():

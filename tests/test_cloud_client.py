@@ -6,8 +6,6 @@ Plus the pure conversions (``cloud_client.convert``) as tables.
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import secrets
 import threading
 from collections.abc import Iterator
@@ -15,10 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from helpers.cloud import free_port, self_signed
 
 from cloud_client.client import CloudClient, channel_options, is_loopback, split_target
 from cloud_client.convert import (
@@ -63,14 +58,6 @@ def client(server: RunningServer) -> Iterator[CloudClient]:
     c = CloudClient(f"127.0.0.1:{server.port}", TOKEN)
     yield c
     c.close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,28 +212,6 @@ def test_channel_options_retry_only_idempotent_calls() -> None:
     assert not any(n["service"] == "forecode.v1.Chat" for n in names)
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "forecode-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("forecode.test"),
-                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    pem = cert.public_bytes(serialization.Encoding.PEM)
-    cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
-    cert_path.write_bytes(pem)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_path, key_path, pem
-
-
 class _CannedBackend:
     """The TLS test is about the channel: this backend answers instantly at the backend seam."""
 
@@ -263,7 +228,7 @@ class _CannedBackend:
 
 
 def test_tls_with_a_private_root_and_server_name(tmp_path: Path) -> None:
-    cert, key, pem = _self_signed(tmp_path)
+    cert, key, pem = self_signed(tmp_path)
     running = start_server(ServerConfig(tokens=(TOKEN,), tls_cert=str(cert), tls_key=str(key)),
                            backend=_CannedBackend())  # type: ignore[arg-type]
     try:
@@ -323,6 +288,13 @@ def test_an_empty_event_is_an_error() -> None:
     ("DEADLINE_EXCEEDED", "Deadline Exceeded", "deadline", "did not answer in time"),
     ("INVALID_ARGUMENT", "no messages", "invalid", "rejected the request: no messages"),
     ("RESOURCE_EXHAUSTED", "message larger than max", "too_large", "too large"),
+    ("RESOURCE_EXHAUSTED", "the service is busy: all 2 model slots are busy and 16 requests "
+     "are waiting", "busy", "is busy (all 2 model slots are busy and 16 requests are waiting); "
+     "try again in a moment"),
+    ("RESOURCE_EXHAUSTED", "the chat does not fit", "too_large", "too large"),
+    ("UNAVAILABLE", "cannot reach the model server at 10.0.0.5:8000: [Errno 111] Connection "
+     "refused", "unavailable", "at 127.0.0.1:9 cannot use its model server: cannot reach the "
+     "model server at 10.0.0.5:8000"),
     ("CANCELLED", "", "cancelled", "cancelled"),
     ("INTERNAL", "boom", "internal", "failed: boom"),
     ("UNKNOWN", "", "internal", "failed"),
@@ -331,3 +303,19 @@ def test_status_to_chat_error(status: str, details: str, code: str, words: str) 
     err = chat_error(status, details, "127.0.0.1:9")
     assert err.code == code
     assert words in err.message
+
+
+def test_the_server_accepts_the_clients_keepalive_pings() -> None:
+    """The client pings every KEEPALIVE_TIME_MS, also between calls; a server that allowed
+    fewer pings would answer GOAWAY "too_many_pings" and drop idle editors."""
+    from cloud_client import client as cc
+    from cloud_server.service import server_options
+
+    server = dict(server_options(ServerConfig(tokens=(TOKEN,))))
+    client = dict(channel_options())
+    assert client["grpc.keepalive_permit_without_calls"] == 1
+    assert server["grpc.keepalive_permit_without_calls"] == 1
+    assert server["grpc.http2.min_recv_ping_interval_without_data_ms"] < \
+        client["grpc.keepalive_time_ms"] == cc.KEEPALIVE_TIME_MS
+    small = dict(server_options(ServerConfig(tokens=(TOKEN,), max_message_bytes=2048)))
+    assert small["grpc.max_receive_message_length"] == 2048

@@ -507,3 +507,68 @@ def test_real_worker_refuses_a_bad_model_file(spawn: Callable[..., Worker], tmp_
     assert "\n" not in failed.message and len(failed.message) < 500
     assert worker.wait(timeout=30) == EXIT_FATAL
     assert b"Traceback" not in worker.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# chat requests (the router's local fallback), with the real model
+
+
+def chat_params(text: str, max_tokens: int = 0) -> dict[str, Any]:
+    from local_models.chat import ChatMessage, ChatParams, params_to_json
+
+    return params_to_json(ChatParams("conv", (ChatMessage("user", text),),
+                                     max_tokens=max_tokens))
+
+
+@pytest.mark.slow
+def test_real_worker_answers_a_chat_in_the_models_format(spawn: Callable[..., Worker]) -> None:
+    from local_models.protocol import Chat
+
+    worker = spawn(real_model(), fake=False)
+    worker.ready()
+    worker.send(Chat(1, chat_params("Write a Python function that adds two numbers."), 16))
+    events = worker.until(is_end(1), timeout=60)
+    done = events[-1]
+    assert isinstance(done, Done), done
+    chunks = [e.text for e in events if isinstance(e, Chunk)]
+    assert chunks and "".join(chunks) == done.text and done.text.strip()
+    assert done.stop_reason in ("eos", "stop", "length")
+    assert 1 <= done.metrics["generated_tokens"] <= 16
+    assert "<end_of_turn>" not in done.text and "<start_of_turn>" not in done.text
+    # The same conversation again: its prompt is in the KV cache already.
+    worker.send(Chat(2, chat_params("Write a Python function that adds two numbers."), 4))
+    again = worker.until(is_end(2), timeout=60)[-1]
+    assert isinstance(again, Done)
+    assert again.metrics["reused_prefix_tokens"] >= done.metrics["prompt_tokens"] - 1
+    worker.send(Shutdown())
+    assert worker.wait(timeout=30) == 0
+
+
+@pytest.mark.slow
+def test_real_worker_chat_superseding_and_bad_params(spawn: Callable[..., Worker]) -> None:
+    """Typing (a Complete) never cancels a chat reply; a newer Chat does; bad params and a
+    chat too long for the context fail that request only."""
+    from local_models.protocol import Chat
+
+    worker = spawn(real_model(), fake=False)
+    worker.ready()
+    worker.send(Chat(1, chat_params("Tell a very long story about a whale."), 200))
+    worker.send(Complete(2, inp("def add(a, b):\n    return"), 4, False))
+    worker.send(Chat(3, chat_params("Say hi."), 4))
+    events = worker.until(is_end(3), timeout=120)
+    ends = {e.id: e for e in events if isinstance(e, Done | Failed)}
+    assert isinstance(ends[1], Done) and ends[1].stop_reason == "cancelled"
+    assert isinstance(ends[2], Done) and ends[2].stop_reason != "cancelled"
+    assert isinstance(ends[3], Done) and ends[3].stop_reason != "cancelled"
+
+    worker.send(Chat(4, {"messages": "not a list"}, 4))
+    failed = worker.until(is_end(4), timeout=30)[-1]
+    assert isinstance(failed, Failed) and not failed.fatal
+    assert "bad chat params" in failed.message
+    worker.send(Chat(5, chat_params("word " * 5000), 4))
+    failed = worker.until(is_end(5), timeout=60)[-1]
+    assert isinstance(failed, Failed) and "too long" in failed.message
+    worker.send(Chat(6, chat_params("Say yes."), 4))
+    assert isinstance(worker.until(is_end(6), timeout=60)[-1], Done)
+    worker.send(Shutdown())
+    assert worker.wait(timeout=30) == 0
