@@ -3,10 +3,16 @@
     .venv/bin/python -m app.tools.screenshot docs/screenshot.png [--folder docs/sample]
         [--file docs/sample/inventory.py] [--theme dark|light]
     .venv/bin/python -m app.tools.screenshot docs/chat.png --chat
+    .venv/bin/python -m app.tools.screenshot docs/apply-review.png --apply
 
 ``--chat`` opens the chat panel (Ctrl+L) with a question about the selected ``restock`` method
 and a streamed reply holding a code block; the reply comes from a scripted backend (the
 window's ``chat_backend`` seam), so the shot needs no service and is the same every time.
+
+``--apply`` reviews ``APPLY_BLOCK`` (a parameter added to ``restock`` and its body changed, a
+blank line added in ``add``) against docs/sample/inventory.py with the real deterministic path:
+insertions highlighted, the replaced lines in a box beside them, the whitespace-only hunk
+grayed, the current hunk's Accept / Reject bar.
 """
 
 from __future__ import annotations
@@ -36,6 +42,25 @@ def restock(self, sku: str, count: int) -> int:
 ```
 
 A `KeyError` for an unknown SKU stays as it is, like in `add`.
+"""
+
+
+APPLY_BLOCK = """class Inventory:
+    # ... existing code ...
+    def add(self, item: Item) -> None:
+        if item.sku in self._items:
+            raise KeyError(f"duplicate SKU {item.sku!r}")
+
+        self._items[item.sku] = item
+
+    def restock(self, sku: str, count: int, *, allow_negative: bool = False) -> int:
+        if count < 0 and not allow_negative:
+            raise ValueError(f"restock needs a positive count, got {count}")
+        item = self._items[sku]
+        item.quantity += count
+        return item.quantity
+
+    # ... existing code ...
 """
 
 
@@ -72,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                              "ghost-text suggestion before the shot")
     parser.add_argument("--chat", action="store_true",
                         help="open the chat panel with a scripted reply (docs/chat.png)")
+    parser.add_argument("--apply", action="store_true",
+                        help="review an apply of APPLY_BLOCK (docs/apply-review.png)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # A screenshot must not depend on (or touch) the user's settings and backups, and starts
@@ -81,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
     (scratch / "config").mkdir(parents=True, exist_ok=True)
     settings = {"cloud.autostart": False}
-    if args.chat:
+    if args.chat or args.apply:
         settings["completion.enabled"] = False
     (scratch / "config" / "settings.json").write_text(json.dumps(settings))
 
@@ -126,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         settle()
     elif doc is not None and args.chat:
         shoot_chat(window, doc, settle)
+    elif doc is not None and args.apply:
+        shoot_apply(window, doc, settle)
     elif doc is not None:
         doc.editor.go_to_line(17, 9)
         settle()
@@ -155,6 +184,18 @@ def shoot_chat(window: Any, doc: Any, settle: Any) -> None:
             break
     panel.refresh_context()
     panel.scroll_area.verticalScrollBar().setValue(0)
+    settle()
+
+
+def shoot_apply(window: Any, doc: Any, settle: Any) -> None:
+    """Review ``APPLY_BLOCK`` (deterministic path) and move to the substantive change."""
+    review = window.start_review(doc, APPLY_BLOCK)
+    for _ in range(250):
+        settle()
+        if review.state == "review":
+            break
+    review.move_current(1)  # the parameter and the new check, past the grayed blank line
+    review.view.setFirstVisibleLine(12)
     settle()
 
 

@@ -7,6 +7,11 @@ window binds the shortcuts from it and the command palette lists it.
 The chat panel (Ctrl+L) sits right of the editor; its backend is the window's
 ``CloudConnection`` (a service on loopback started with the window, or ``cloud.url``), or the
 ``chat_backend`` given to the constructor (the seam for tests and the screenshot).
+
+Apply: a chat code block's Apply button and inline edit (Ctrl+K on a selection) start an
+``ApplyReview`` in the target document's pane (the buffer hidden under it, untouched until
+accepted). Applies go to ``apply_backend`` (the seam); by default a ``PipelineApplyBackend``:
+the deterministic path, then the model path through the window's service (``ServiceApply``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PySide6.QtCore import QFileSystemWatcher, Qt, QTimer
+from PySide6.QtCore import QEvent, QFileSystemWatcher, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -44,8 +49,11 @@ from app.core.settings import (
 )
 from app.core.textfile import EOL_NAMES, encoding_label
 from app.core.workspace import IgnoreRules, scan_files
+from local_models.apply_block import ApplyInput
 from local_models.prompt import Snippet
 
+from .apply_backend import ApplyBackend, PipelineApplyBackend, ServiceApply
+from .apply_review import ApplyReview
 from .chat_host import WindowChatHost
 from .chat_panel import ChatPanel
 from .cloud import ChatBackend, CloudConnection
@@ -53,6 +61,7 @@ from .document import Document
 from .file_tree import FileTree
 from .find_bar import FindBar
 from .inline_completion import CompletionEngine, InlineCompletion
+from .inline_edit import InlineEditPrompt
 from .picker import Picker, PickerItem
 from .tasks import BackgroundTask
 from .theme import apply_app_palette, theme_named
@@ -81,11 +90,17 @@ class Command:
 class MainWindow(QMainWindow):
     def __init__(self, settings_file: Path | None = None, *,
                  engine: CompletionEngine | None = None,
-                 chat_backend: ChatBackend | None = None) -> None:
-        """``engine`` and ``chat_backend`` are the seams for tests; by default the local engine
-        starts when the ``completion.enabled`` setting is on, and the chat goes to the window's
-        ``CloudConnection``."""
+                 chat_backend: ChatBackend | None = None,
+                 apply_backend: ApplyBackend | None = None) -> None:
+        """``engine``, ``chat_backend`` and ``apply_backend`` are the seams for tests; by
+        default the local engine starts when the ``completion.enabled`` setting is on, the chat
+        goes to the window's ``CloudConnection``, and applies run the deterministic path, then
+        the service's model path."""
         super().__init__()
+        self.apply_backend: ApplyBackend = apply_backend or PipelineApplyBackend(
+            ServiceApply(self._apply_service))
+        self.reviews: dict[Document, ApplyReview] = {}
+        self.inline_prompt: InlineEditPrompt | None = None
         self.engine: CompletionEngine | None = None
         self.cloud: CloudConnection | None = None
         self.token_dialog: QInputDialog | None = None
@@ -142,6 +157,7 @@ class MainWindow(QMainWindow):
 
         self._build_status_bar()
         self.commands = self._command_table()
+        self.actions_by_id: dict[str, QAction] = {}
         for command in self.commands:
             action = QAction(command.title, self)
             if command.shortcut:
@@ -149,6 +165,8 @@ class MainWindow(QMainWindow):
                 action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             action.triggered.connect(command.handler)
             self.addAction(action)
+            self.actions_by_id[command.id] = action
+        self._update_inline_edit_action()
         self.apply_settings(self.settings)
         if self.settings_problems:
             self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
@@ -225,6 +243,20 @@ class MainWindow(QMainWindow):
                     ed(lambda e: e.moveSelectedLinesDown())),
             Command("chat.toggle", "Chat: Toggle Chat Panel", "Ctrl+L", self.toggle_chat),
             Command("chat.new", "Chat: New Conversation", "", self.new_chat),
+            # Ctrl+K is enabled only while the editor has a selection: without one it stays
+            # the prefix of the Ctrl+K chords (Ctrl+K Ctrl+O, Ctrl+K S).
+            Command("edit.inlineEdit", "Edit: Inline Edit of the Selection", "Ctrl+K",
+                    self.inline_edit),
+            Command("chat.applyLast", "Chat: Apply the Last Code Block", "",
+                    self.apply_last_code_block),
+            Command("apply.acceptAll", "Apply: Accept All Changes", "",
+                    lambda: self._review_action("accept_all")),
+            Command("apply.rejectAll", "Apply: Reject All Changes", "",
+                    lambda: self._review_action("reject_all")),
+            Command("apply.next", "Apply: Next Change", "",
+                    lambda: self._review_action("next")),
+            Command("apply.previous", "Apply: Previous Change", "",
+                    lambda: self._review_action("previous")),
             Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token),
         ]
 
@@ -331,6 +363,7 @@ class MainWindow(QMainWindow):
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
         doc.editor.caretMoved.connect(lambda _l, _c: self._update_status())
+        doc.editor.installEventFilter(self)  # Ctrl+K: see _update_inline_edit_action
         index = self.tabs.addTab(doc, doc.title)
         self._refresh_tab(doc)
         self.tabs.setCurrentIndex(index)
@@ -350,6 +383,9 @@ class MainWindow(QMainWindow):
         if index < 0 or index >= self.tabs.count():
             return False
         doc = self.document_at(index)
+        review = self.reviews.get(doc)
+        if review is not None:
+            review.close_review()  # the buffer stays as it was
         if doc.is_dirty():
             answer = self.ask_save(doc)
             if answer == "cancel":
@@ -493,6 +529,9 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.apply_settings(settings)
             doc.editor.apply_theme(theme)
+        for review in self.reviews.values():
+            review.set_font(settings.font_family, settings.font_size)
+            review.apply_theme(theme)
         self.chat_panel.apply_theme(theme)
         self.chat_panel.budget_tokens = settings.chat_context_budget_tokens
         self.chat_panel.max_tokens = settings.chat_max_tokens
@@ -724,8 +763,165 @@ class MainWindow(QMainWindow):
         if url == self.settings.cloud_url.strip():
             self.start_cloud()
 
+    # ----- apply and inline edit -------------------------------------------------------------
     def _on_apply_requested(self, code: str, language: str, path: str) -> None:
-        self.show_message("Apply arrives with the apply feature; use Copy for now.", 8000)
+        """A chat code block's Apply: review it against the file its path hint names (when it
+        is a workspace file), else the current document."""
+        doc = self._apply_target(path)
+        if doc is None:
+            self.show_message("Open the file to apply this code to first.", 8000)
+            return
+        self.start_review(doc, code)
+
+    def _apply_target(self, hint: str) -> Document | None:
+        hint = hint.strip()
+        if hint and self.root is not None:
+            rel = hint[2:] if hint.startswith("./") else hint
+            candidate = Path(rel) if Path(rel).is_absolute() else self.root / rel
+            for doc in self.documents():
+                if doc.path is not None and doc.path == candidate.resolve():
+                    self.tabs.setCurrentWidget(doc)
+                    return doc
+            try:
+                inside = candidate.resolve().relative_to(self.root).as_posix()
+            except ValueError:
+                inside = ""
+            if inside and (inside in self.files or candidate.is_file()):
+                return self.open_file(candidate)
+            if "/" not in rel:  # a bare file name: the one workspace file of that name
+                named = [f for f in self.files if f.rsplit("/", 1)[-1] == rel]
+                if len(named) == 1:
+                    return self.open_file(self.root / named[0])
+        return self.current_document()
+
+    def start_review(self, doc: Document, block: str, instruction: str = "") -> ApplyReview | None:
+        """Review ``block`` (with ``instruction``: an inline edit) against ``doc``'s buffer, in
+        its pane. Returns the review (None when the document cannot be changed)."""
+        if doc.read_only_reason or doc.editor.readOnly():
+            self.show_message(f"{doc.title} is read-only; nothing can be applied to it.", 8000)
+            return None
+        old = self.reviews.get(doc)
+        if old is not None:
+            old.close_review()
+        request = ApplyInput(path=self.workspace_path(doc), language=doc.editor.language.id,
+                             original=doc.editor.text(), block=block, instruction=instruction)
+        review = ApplyReview(doc.editor, request, self.apply_backend, title=doc.title,
+                             theme=theme_named(self.settings.theme), parent=doc)
+        layout = doc.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(doc.editor) + 1, review, 1)
+        doc.editor.hide()
+        review.show()
+        self.reviews[doc] = review
+        review.finished.connect(lambda outcome, d=doc, r=review: self._end_review(d, r, outcome))
+        self.tabs.setCurrentWidget(doc)
+        review.start()
+        if review.outcome == "":
+            review.focus()
+        self._update_inline_edit_action()
+        return review
+
+    def _end_review(self, doc: Document, review: ApplyReview, outcome: str) -> None:
+        if self.reviews.get(doc) is review:
+            del self.reviews[doc]
+        review.hide()
+        review.deleteLater()
+        doc.editor.show()
+        if doc is self.current_document():
+            doc.editor.focus()
+        accepted = review.accepted()
+        if outcome == "applied" and accepted:
+            doc.editor.go_to_line(accepted[0].old_start + 1)
+        text = {
+            "applied": f"Applied {len(accepted)} of {len(review.hunks)} change"
+                       f"{'s' if len(review.hunks) != 1 else ''} to {doc.title} "
+                       "(Ctrl+Z undoes the whole apply).",
+            "rejected": f"Rejected the changes to {doc.title}; nothing was changed.",
+            "cancelled": f"Apply to {doc.title} stopped; nothing was changed.",
+            "unchanged": f"The code block changes nothing in {doc.title}.",
+        }.get(outcome)
+        if text:
+            self.show_message(text, 8000)
+        self._update_inline_edit_action()
+
+    def _review_action(self, name: str) -> None:
+        doc = self.current_document()
+        review = self.reviews.get(doc) if doc is not None else None
+        if review is None:
+            self.show_message("No apply is being reviewed in this editor.")
+            return
+        review.run_action(name)
+
+    def apply_last_code_block(self) -> None:
+        """Apply the last code block of the chat's last answer that has one."""
+        for view in reversed(self.chat_panel.messages()):
+            blocks = view.code_blocks() if view.role == "assistant" else []
+            if blocks:
+                block = blocks[-1]
+                self._on_apply_requested(block.code, block.language.id, block.path_hint)
+                return
+        self.show_message("The chat has no code block to apply.")
+
+    def _apply_service(self) -> object | None:
+        """The object whose ``apply`` is the model path (the router, else the client); None
+        while the service is not connected. Called on the apply's worker thread."""
+        cloud = self.cloud
+        if cloud is None:
+            return None
+        router = cloud.backend.current
+        if router is not None and hasattr(router, "apply"):
+            return router
+        return getattr(cloud, "_client", None)
+
+    def inline_edit(self) -> None:
+        """Ctrl+K on a selection: a prompt at the selection; its instruction and the selected
+        code go to the apply (model path) and the result is reviewed."""
+        doc = self.current_document()
+        if doc is None or doc in self.reviews:
+            return
+        editor = doc.editor
+        if editor.selectionEmpty():
+            self.show_message("Select the code to edit first (Ctrl+K edits the selection).")
+            return
+        if doc.read_only_reason or editor.readOnly():
+            self.show_message(f"{doc.title} is read-only.")
+            return
+        if self.inline_prompt is not None:
+            self.inline_prompt.close_prompt(focus_editor=False)
+        prompt = InlineEditPrompt(editor, theme_named(self.settings.theme))
+        self.inline_prompt = prompt
+
+        def submitted(instruction: str) -> None:
+            start, end = editor.selectionStart(), editor.selectionEnd()
+            block = bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
+            self.start_review(doc, block, instruction)
+
+        def closed() -> None:
+            if self.inline_prompt is prompt:
+                self.inline_prompt = None
+
+        prompt.submitted.connect(submitted)
+        prompt.closed.connect(closed)
+        prompt.open()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # A key about to be matched against the shortcuts in an editor: decide first whether
+        # Ctrl+K is the inline edit (a selection) or the prefix of its chords (none).
+        if event.type() == QEvent.Type.ShortcutOverride:
+            self._update_inline_edit_action()
+        return super().eventFilter(watched, event)
+
+    def _update_inline_edit_action(self) -> None:
+        """Ctrl+K is enabled only while the current editor has a selection (and no review):
+        Qt fires a one-key shortcut at once, so an enabled Ctrl+K would shadow the chords."""
+        action = getattr(self, "actions_by_id", {}).get("edit.inlineEdit")
+        if action is None:
+            return
+        doc = self.current_document()
+        enabled = (doc is not None and doc not in self.reviews
+                   and not doc.editor.selectionEmpty())
+        if action.isEnabled() != enabled:
+            action.setEnabled(enabled)
 
     # ----- local engine ---------------------------------------------------------------------
     def start_engine(self) -> None:
@@ -822,6 +1018,7 @@ class MainWindow(QMainWindow):
 
     def _on_current_changed(self, _index: int) -> None:
         doc = self.current_document()
+        self._update_inline_edit_action()
         if self.inline is not None:
             self.inline.attach(doc.editor if doc is not None else None)
         if doc is not None and self.find_bar.isVisible():
@@ -858,6 +1055,8 @@ class MainWindow(QMainWindow):
         self._model_task.cancel()
         self._token_task.cancel()
         self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
+        for review in list(self.reviews.values()):
+            review.close_review()  # an apply in flight stops; buffers stay as they were
         if self.cloud is not None:
             self.cloud.close(timeout=3.0)
         if self.engine is not None:

@@ -1,0 +1,428 @@
+"""Apply in the Qt world: the ``ApplyBackend`` seam, the real pipeline behind it, and the
+``ApplyRunner`` that streams one apply into Qt signals.
+
+The seam (no Qt): ``ApplyBackend.apply(request) -> ApplyCall``; the request is the serialisable
+``local_models.apply_block.ApplyInput`` (path, language, the buffer's text, the code block, an
+optional instruction). An ``ApplyCall`` is a *blocking* iterator of events, iterated on a worker
+thread: ``ApplyDelta`` (the NEW FILE's text, in order), ``ApplyNotice`` (say which path runs),
+then one ``ApplyDone`` (source and metrics); a failure raises ``ApplyError`` (or the chat's
+``ChatError``: same ``code``/``message``). ``cancel()`` may be called from any thread.
+
+``PipelineApplyBackend`` is the real one: the deterministic path
+(``apply_deterministic``) runs first, in the worker thread (it is instant), and when it refuses
+(the block does not anchor unambiguously) or the request carries an instruction (inline edit),
+the model path it was given rewrites the file (``ServiceApply``: the window's service's
+``apply``; speculative edits). Without a model path the refusal is a readable ``ApplyError``.
+
+``ApplyRunner`` iterates a call on a worker thread and hands the text to the UI thread through
+a queued signal, joining deltas that arrive faster than ``FLUSH_MS``. When the stream is done,
+the worker (not the UI thread) computes what the review needs: the new file with the buffer's
+line endings, its hunks (``diff_hunks``) and the safety check (``find_unaccounted_removals``,
+which takes up to a second on a 6000-line file). Every request has a generation: after
+``stop()`` returns, nothing of it reaches the UI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.core.diff_review import Hunk, diff_hunks
+from local_models.apply_block import (
+    Applied,
+    ApplyInput,
+    Removal,
+    apply_deterministic,
+    find_unaccounted_removals,
+    to_file_text,
+)
+
+__all__ = [
+    "ApplyBackend",
+    "ApplyCall",
+    "ApplyDelta",
+    "ApplyDone",
+    "ApplyError",
+    "ApplyEvent",
+    "ApplyNotice",
+    "ApplyResult",
+    "ApplyRunner",
+    "ModelApply",
+    "PipelineApplyBackend",
+    "ServiceApply",
+    "describe_apply_failure",
+]
+
+
+# ----- the seam ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyDelta:
+    """More of the new file's text (the stream concatenates to the whole new file)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ApplyNotice:
+    """Something the review shows in its status line ("the model rewrites the file")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class ApplyDone:
+    """The new file is complete. ``source``: "deterministic", "model" or "cloud"."""
+
+    source: str
+    metrics: Mapping[str, object] = field(default_factory=dict)
+
+
+ApplyEvent = ApplyDelta | ApplyNotice | ApplyDone
+
+
+class ApplyError(Exception):
+    """An apply that could not run. ``code``: "no_model" (the block needs the model path and
+    there is none), "unavailable", "deadline", "busy", "invalid", "internal", ..."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ApplyCall(Protocol):
+    """One streamed apply: iterate it (it blocks) on a worker thread; ``cancel`` from any
+    thread ends the iteration soon."""
+
+    def __iter__(self) -> Iterator[ApplyEvent]: ...
+
+    def cancel(self) -> None: ...
+
+
+class ApplyBackend(Protocol):
+    """Where applies go: ``PipelineApplyBackend`` in the window; tests plug a scripted fake."""
+
+    def apply(self, request: ApplyInput) -> ApplyCall: ...
+
+
+ModelApply = Callable[[ApplyInput], Any]
+"""The model path: returns a call (iterable + ``cancel``) streaming the new file's text."""
+
+_FAILURES = {
+    "no_model": "{m}",
+    "unavailable": "The apply service is not reachable: {m}",
+    "unauthenticated": ("The apply service refused the token: {m} Set it with “Cloud: Set "
+                        "Service Token”."),
+    "deadline": "The apply did not finish in time: {m}",
+    "busy": "The apply service is busy with other requests; try again in a moment. {m}",
+    "too_large": "The file is too large for the apply service: {m}",
+    "invalid": "The apply service rejected the request: {m}",
+}
+
+
+def describe_apply_failure(code: str, message: str) -> str:
+    """A sentence for the review from an ``ApplyError``/``ChatError`` code and message."""
+    return _FAILURES.get(code, "The apply failed ({c}): {m}").format(c=code, m=message)
+
+
+# ----- the real backend ---------------------------------------------------------------------------
+
+
+class PipelineApplyBackend:
+    """The deterministic path first (instant, in the worker thread), the model path when it
+    refuses or an instruction asks for a rewrite. ``model`` is the model path, or None when
+    there is none (then such blocks fail with a clear "no_model" error)."""
+
+    def __init__(self, model: ModelApply | None = None) -> None:
+        self.model = model
+
+    def apply(self, request: ApplyInput) -> _PipelineCall:
+        return _PipelineCall(request, self.model)
+
+
+class _PipelineCall:
+    def __init__(self, request: ApplyInput, model: ModelApply | None) -> None:
+        self._request = request
+        self._model = model
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._inner: Any = None
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            inner = self._inner
+        if inner is not None:
+            with contextlib.suppress(Exception):
+                inner.cancel()
+
+    def __iter__(self) -> Iterator[ApplyEvent]:
+        request = self._request
+        if request.instruction.strip():
+            why = "An inline edit is written by the model"
+        else:
+            result = apply_deterministic(request.original, request.block)
+            if isinstance(result, Applied):
+                yield ApplyDelta(result.text)
+                yield ApplyDone("deterministic", {"placements": len(result.placements)})
+                return
+            why = f"The block does not match {request.path} unambiguously ({result.reason})"
+        if self._model is None:
+            raise ApplyError("no_model", f"{why}, and no model path is available to rewrite "
+                                         "the file (it needs the apply service). Nothing was "
+                                         "changed.")
+        yield ApplyNotice(f"{why}; the model rewrites the file.")
+        with self._lock:
+            if self._cancelled:
+                return
+            try:
+                self._inner = inner = self._model(request)
+            except ApplyError as exc:
+                if exc.code != "no_model":
+                    raise
+                raise ApplyError("no_model", f"{why}, and {exc.message}") from None
+        source = "model"
+        for event in inner:
+            if self._cancelled:
+                return
+            if type(event).__name__.endswith("Started"):  # where the model runs: say so
+                source = str(getattr(event, "source", "") or source)
+                continue
+            normal = _normalise(event, source)
+            if normal is not None:
+                yield normal
+                if isinstance(normal, ApplyDone):
+                    return
+
+
+def _normalise(event: object, source: str) -> ApplyEvent | None:
+    """The model path's events as the seam's: its own types pass; a chat-style delta (a
+    ``text`` attribute), notice and done (usage, drafted/accepted tokens) are mapped by kind;
+    anything else (a "started") is dropped."""
+    if isinstance(event, ApplyDelta | ApplyNotice | ApplyDone):
+        return event
+    name = type(event).__name__
+    if name.endswith("Delta") or isinstance(event, str):
+        return ApplyDelta(event if isinstance(event, str) else str(getattr(event, "text", "")))
+    if name.endswith("Notice"):
+        return ApplyNotice(str(getattr(event, "text", "")))
+    if name.endswith("Done"):
+        metrics: dict[str, object] = {}
+        if is_dataclass(event) and not isinstance(event, type):
+            metrics = {k: v for k, v in asdict(event).items() if v is not None}
+        return ApplyDone(str(getattr(event, "source", "") or source), metrics)
+    return None
+
+
+class ServiceApply:
+    """The model path through the window's service: ``target()`` gives the object whose
+    ``apply`` streams the new file (the router, or the ``CloudClient``), or None while there is
+    none. Called on the runner's worker thread."""
+
+    def __init__(self, target: Callable[[], Any | None]) -> None:
+        self._target = target
+
+    def __call__(self, request: ApplyInput) -> Any:
+        target = self._target()
+        apply = getattr(target, "apply", None)
+        if apply is None:
+            raise ApplyError("no_model", "no model path is available to rewrite the file "
+                                         "(the apply service is not running or has no Apply "
+                                         "yet). Nothing was changed.")
+        try:
+            names = set(inspect.signature(apply).parameters)
+        except (TypeError, ValueError):
+            names = set()
+        fields = ("path", "original", "block", "instruction", "language")
+        if {"original", "block"} <= names:  # apply(path=..., original=..., block=..., ...)
+            return apply(**{k: getattr(request, k) for k in fields if k in names})
+        return apply(request)  # apply(ApplyInput)
+
+
+# ----- the runner ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """A finished apply, ready to review (computed on the worker thread)."""
+
+    text: str  # the new file, with the original's line endings
+    hunks: tuple[Hunk, ...]  # diff_hunks(original, text)
+    removals: tuple[Removal, ...]  # code the result removes that the block does not mention
+    source: str
+    metrics: Mapping[str, object]
+
+
+def finish_result(request: ApplyInput, received: str, done: ApplyDone) -> ApplyResult:
+    """The review's data for a finished stream (the slow part of an apply's end: run it on a
+    worker thread). A model answer in LF gets a CRLF buffer's endings back."""
+    original = request.original
+    text = received
+    if "\r\n" in original and "\r" not in received:
+        text = to_file_text(original, received)
+    hunks = diff_hunks(original, text)
+    removals = find_unaccounted_removals(original, request.block, text) if hunks else ()
+    return ApplyResult(text, hunks, removals, done.source, dict(done.metrics))
+
+
+@dataclass(frozen=True)
+class _Failure:
+    code: str
+    message: str
+
+
+@dataclass
+class _Request:
+    generation: int
+    call: Any = None
+    cancelled: bool = False
+    pending: list[object] = field(default_factory=list)
+    wake_pending: bool = False
+
+
+class _Relay(QObject):
+    wake = Signal(int)
+
+
+class ApplyRunner(QObject):
+    """Streams one apply at a time from an ``ApplyBackend`` into signals on the UI thread."""
+
+    delta = Signal(str)  # new-file text to append (joined deltas; line endings as sent)
+    notice = Signal(str)
+    finished = Signal(object)  # ApplyResult
+    failed = Signal(str, str)  # code, message
+
+    FLUSH_MS = 30
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._lock = threading.Lock()
+        self._current: _Request | None = None
+        self._generation = 0
+        self._last_flush = 0.0
+        self._relay = _Relay(self)
+        self._relay.wake.connect(self._on_wake)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._drain)
+
+    def is_running(self) -> bool:
+        return self._current is not None
+
+    def start(self, backend: ApplyBackend, request: ApplyInput) -> None:
+        """Run ``request``; one already running is stopped first. Returns at once."""
+        self.stop()
+        self._generation += 1
+        req = _Request(self._generation)
+        self._current = req
+        threading.Thread(target=self._work, args=(backend, req, request), daemon=True,
+                         name="forecode-apply").start()
+
+    def stop(self) -> None:
+        """Cancel the apply in flight; nothing of it is emitted after this returns."""
+        with self._lock:
+            req = self._current
+            if req is None:
+                return
+            self._current = None
+            req.cancelled = True
+            call, req.pending = req.call, []
+        self._timer.stop()
+        if call is not None:
+            with contextlib.suppress(Exception):
+                call.cancel()
+
+    # ----- worker thread ---------------------------------------------------------------------
+    def _work(self, backend: ApplyBackend, req: _Request, request: ApplyInput) -> None:
+        try:
+            call = backend.apply(request)
+            with self._lock:
+                req.call = call
+                cancelled = req.cancelled
+            if cancelled:
+                call.cancel()
+                return
+            parts: list[str] = []
+            done: ApplyDone | None = None
+            for event in call:
+                if req.cancelled:
+                    return
+                if isinstance(event, ApplyDelta):
+                    if event.text:
+                        parts.append(event.text)
+                        self._push(req, event)
+                elif isinstance(event, ApplyNotice):
+                    self._push(req, event)
+                elif isinstance(event, ApplyDone):
+                    done = event
+                    break
+            if req.cancelled:
+                return
+            if done is None:
+                self._push(req, _Failure("internal", "The apply ended without finishing."))
+                return
+            self._push(req, finish_result(request, "".join(parts), done))
+        except Exception as exc:  # shown in the review, never raised into Qt
+            code = getattr(exc, "code", None)
+            message = getattr(exc, "message", None)
+            if isinstance(code, str) and isinstance(message, str):
+                self._push(req, _Failure(code, message))
+            else:
+                self._push(req, _Failure("internal", f"{type(exc).__name__}: {exc}"))
+
+    def _push(self, req: _Request, event: object) -> None:
+        with self._lock:
+            if req is not self._current:
+                return
+            if (isinstance(event, ApplyDelta) and req.pending
+                    and isinstance(req.pending[-1], ApplyDelta)):
+                req.pending[-1] = ApplyDelta(req.pending[-1].text + event.text)
+            else:
+                req.pending.append(event)
+            if req.wake_pending:
+                return
+            req.wake_pending = True
+        self._relay.wake.emit(req.generation)
+
+    # ----- UI thread -------------------------------------------------------------------------
+    def _on_wake(self, generation: int) -> None:
+        req = self._current
+        if req is None or req.generation != generation:
+            return
+        with self._lock:
+            urgent = any(not isinstance(e, ApplyDelta) for e in req.pending)
+        wait_ms = self.FLUSH_MS - (time.monotonic() - self._last_flush) * 1000
+        if urgent or wait_ms <= 0:
+            self._drain()
+        elif not self._timer.isActive():
+            self._timer.start(max(1, int(wait_ms)))
+
+    def _drain(self) -> None:
+        with self._lock:
+            req = self._current
+            if req is None:
+                return
+            events, req.pending, req.wake_pending = req.pending, [], False
+            if any(isinstance(e, ApplyResult | _Failure) for e in events):
+                self._current = None  # a handler may start the next apply
+        self._last_flush = time.monotonic()
+        for event in events:
+            if req.cancelled:
+                return  # a handler stopped it: nothing more of it
+            if isinstance(event, ApplyDelta):
+                self.delta.emit(event.text)
+            elif isinstance(event, ApplyNotice):
+                self.notice.emit(event.text)
+            elif isinstance(event, ApplyResult):
+                self.finished.emit(event)
+            elif isinstance(event, _Failure):
+                self.failed.emit(event.code, event.message)

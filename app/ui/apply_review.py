@@ -1,0 +1,862 @@
+"""The apply review: the proposed file shown inline in a document's pane, hunk by hunk, until
+the user accepts or rejects it.
+
+What the user sees (one ``ApplyReview`` in place of the document's editor, the buffer hidden
+under it and untouched):
+
+- a *read-only view of the proposed file* (a ``CodeEditor`` with the document's language, theme
+  and font), streamed in as the apply writes it: what has arrived is shown, the rest of the
+  original follows dimmed, and each hunk is decorated as soon as ``final_hunks`` says it can no
+  longer change (compared in LF; ``diff_hunks`` of the finished file replaces them at the end);
+- *insertions highlighted in place*: the new lines get a green line background and a green bar
+  in the margin; *deletions in a box beside the code*: the removed lines sit in a boxed, red
+  Scintilla annotation right above the lines that replace them, never struck through over the
+  code; unchanged code is left as is;
+- hunks whose kind is not "substantive" ("whitespace-only", "rename") are grayed (gray
+  background, gray box), so the eye goes to the lines that matter;
+- a bar above the view: the file, the state ("Writing… 120 lines", "Change 2 of 5"), and
+  Previous / Next / Accept all / Reject all (Stop while streaming); a floating bar at the
+  current hunk with Accept / Reject; a warning line when ``find_unaccounted_removals`` flags
+  code ("This apply removes N lines the block does not mention: …").
+
+Keys (while the review has the focus; they win over the window's shortcuts there):
+
+    Ctrl+Enter          accept all (every hunk not rejected) and apply
+    Ctrl+Backspace      reject all: close the review, the buffer untouched
+    Ctrl+Y or Y         accept the current hunk (then the next undecided one)
+    Ctrl+N or N         reject the current hunk
+    F7 / Alt+]          next hunk
+    Shift+F7 / Alt+[    previous hunk
+    Esc                 stop a streaming apply / discard the review (buffer untouched)
+
+Deciding the last undecided hunk applies the accepted ones. Applying edits the buffer in ONE
+undo action (``beginUndoAction``/``endUndoAction``; each accepted hunk replaces its own lines,
+bottom-up, so markers and the caret elsewhere stay put), so one Ctrl+Z reverts the whole apply.
+Before that the buffer's text is compared with the text the review was computed against: if
+the user (or a reload from disk) changed it, the stale hunks are refused with a message and an
+"Apply again" button. Hunks keep the buffer's own line endings (CRLF stays CRLF).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.diff_review import Hunk, final_hunks, split_lines
+from local_models.apply_block import ApplyInput, Removal
+
+from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
+from .editor import CodeEditor
+from .theme import Theme, bgr
+
+__all__ = ["REVIEW_KEYS", "ApplyReview", "ReviewView"]
+
+# Scintilla constants (Scintilla.h).
+SC_MARK_BACKGROUND, SC_MARK_FULLRECT, SC_MARK_LEFTRECT = 22, 26, 27
+ANNOTATION_BOXED = 2
+INDIC_TEXTFORE = 17
+SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
+
+# Markers (below the folding markers 25..31) and the symbol margin they show in.
+MARK_ADD, MARK_ADD_GRAY, MARK_REJECTED = 16, 17, 18  # line backgrounds
+MARK_BAR_ADD, MARK_BAR_GRAY, MARK_BAR_CURRENT = 19, 20, 21  # margin bars
+_BACKGROUND_MARKS = (MARK_ADD, MARK_ADD_GRAY, MARK_REJECTED)
+_BAR_MARKS = (MARK_BAR_ADD, MARK_BAR_GRAY, MARK_BAR_CURRENT)
+SYMBOL_MARGIN = 1
+# Annotation styles (no lexer uses these numbers; 250 is the ghost text's).
+STYLE_DELETED, STYLE_DELETED_GRAY, STYLE_DELETED_DONE = 244, 245, 246
+INDICATOR_PENDING = 12  # the not-yet-rewritten tail, dimmed
+
+# Colours per theme darkness: (dark, light).
+_COLOURS = {
+    "add": ("#1d3a29", "#dcf5e3"),
+    "add_gray": ("#2b2d33", "#eef0f3"),
+    "rejected": ("#262629", "#f4f4f4"),
+    "bar_add": ("#3fb950", "#2da44e"),
+    "bar_gray": ("#6e7681", "#a0a6ad"),
+    "bar_current": ("#3794ff", "#0969da"),
+    "deleted_fore": ("#f0a8a8", "#86181d"),
+    "deleted_back": ("#3d1f24", "#ffe4e6"),
+    "gray_fore": ("#8b9098", "#6e7781"),
+    "gray_back": ("#26282d", "#f2f3f5"),
+    "pending_fore": ("#5c6068", "#a8adb4"),
+    "warning": ("#cca700", "#9a6700"),
+}
+
+
+def _colour(name: str, theme: Theme) -> str:
+    dark, light = _COLOURS[name]
+    return dark if theme.dark else light
+
+
+def _combo(text: str) -> int:
+    return QKeySequence(text)[0].toCombined()
+
+
+# key -> review action name
+REVIEW_KEYS: dict[int, str] = {
+    _combo("Ctrl+Return"): "accept_all",
+    _combo("Ctrl+Backspace"): "reject_all",
+    _combo("Ctrl+Y"): "accept_hunk",
+    _combo("Y"): "accept_hunk",
+    _combo("Ctrl+N"): "reject_hunk",
+    _combo("N"): "reject_hunk",
+    _combo("F7"): "next",
+    _combo("Alt+]"): "next",
+    _combo("Shift+F7"): "previous",
+    _combo("Alt+["): "previous",
+    _combo("Esc"): "escape",
+}
+
+
+def _key_of(event: QKeyEvent) -> int:
+    """The event's key combination, keypad Enter counted as Return."""
+    key = Qt.Key(event.key())
+    if key == Qt.Key.Key_Enter:
+        key = Qt.Key.Key_Return
+    mods = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+    return int(key.value) | int(mods.value)
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n")
+
+
+def _display(text: str) -> str:
+    """Text for the view: LF, and a lone CR (content for the hunks) shown, not a line end."""
+    return _lf(text).replace("\r", "␍")
+
+
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """The length of the common prefix of ``a`` and ``b`` (binary search over slice
+    comparisons: a streamed 200 kB file costs the UI thread well under a millisecond)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+class ReviewView(CodeEditor):
+    """The read-only view of the proposed file, with the review's keys."""
+
+    action = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setUndoCollection(False)
+        self.setCaretLineVisible(False)
+        self.setCaretLineVisibleAlways(False)
+        self.setCaretStyle(0)  # CARETSTYLE_INVISIBLE: nothing to type here
+        self.annotationSetVisible(ANNOTATION_BOXED)
+        self.setMarginWidthN(SYMBOL_MARGIN, 5)
+        self.setMarginMaskN(SYMBOL_MARGIN, sum(1 << m for m in _BAR_MARKS))
+        self.markerDefine(MARK_ADD, SC_MARK_BACKGROUND)
+        self.markerDefine(MARK_ADD_GRAY, SC_MARK_BACKGROUND)
+        self.markerDefine(MARK_REJECTED, SC_MARK_BACKGROUND)
+        for mark in _BAR_MARKS:
+            self.markerDefine(mark, SC_MARK_FULLRECT)
+        self.indicSetStyle(INDICATOR_PENDING, INDIC_TEXTFORE)
+
+    def apply_theme(self, theme: Theme) -> None:
+        super().apply_theme(theme)
+        self.setCaretLineVisible(False)
+        for mark, name in ((MARK_ADD, "add"), (MARK_ADD_GRAY, "add_gray"),
+                           (MARK_REJECTED, "rejected"), (MARK_BAR_ADD, "bar_add"),
+                           (MARK_BAR_GRAY, "bar_gray"), (MARK_BAR_CURRENT, "bar_current")):
+            self.markerSetBack(mark, bgr(_colour(name, theme)))
+            self.markerSetFore(mark, bgr(_colour(name, theme)))
+        family = self.font_family or QFontDatabase.systemFont(
+            QFontDatabase.SystemFont.FixedFont).family()
+        for style, fore, back in ((STYLE_DELETED, "deleted_fore", "deleted_back"),
+                                  (STYLE_DELETED_GRAY, "gray_fore", "gray_back"),
+                                  (STYLE_DELETED_DONE, "gray_fore", "rejected")):
+            self.styleSetFont(style, family)
+            self.styleSetSize(style, self.font_size)
+            self.styleSetFore(style, bgr(_colour(fore, theme)))
+            self.styleSetBack(style, bgr(_colour(back, theme)))
+        self.indicSetFore(INDICATOR_PENDING, bgr(_colour("pending_fore", theme)))
+
+    def event(self, ev: QEvent) -> bool:
+        # The review's keys win over the window's shortcuts (Ctrl+Y redo, Ctrl+N new file).
+        if (ev.type() == QEvent.Type.ShortcutOverride and isinstance(ev, QKeyEvent)
+                and _key_of(ev) in REVIEW_KEYS):
+            ev.accept()
+            return True
+        return super().event(ev)
+
+    def keyPressEvent(self, ev: QKeyEvent) -> None:
+        name = REVIEW_KEYS.get(_key_of(ev))
+        if name is not None:
+            ev.accept()
+            self.action.emit(name)
+            return
+        super().keyPressEvent(ev)
+
+
+class HunkBar(QFrame):
+    """Accept / Reject at the current hunk, floating at the view's right edge."""
+
+    def __init__(self, view: ReviewView) -> None:
+        super().__init__(view.viewport())
+        self.setObjectName("HunkBar")
+        self.view = view
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(1, 0, 1, 0)
+        layout.setSpacing(2)
+        self.label = QLabel()
+        self.accept_button = QPushButton("✓ Accept  Ctrl+Y")
+        self.reject_button = QPushButton("✕ Reject  Ctrl+N")
+        for button in (self.accept_button, self.reject_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+        layout.addWidget(self.label)
+        layout.addWidget(self.accept_button)
+        layout.addWidget(self.reject_button)
+        self.place = (0, False)
+        view.updateUi.connect(self._follow)
+        view.resized.connect(self._follow)
+        self.hide()
+
+    def apply_theme(self, theme: Theme) -> None:
+        back = "#2b2d33" if theme.dark else "#f3f4f6"
+        border = "#454850" if theme.dark else "#c9ccd1"
+        self.setStyleSheet(
+            f"#HunkBar {{ background: {back}; border: 1px solid {border}; border-radius: 4px; }}"
+            " QPushButton { padding: 0px 8px; margin: 0px; border-radius: 3px; }"
+            f" QLabel {{ color: {_colour('gray_fore', theme)}; padding: 0 4px; }}")
+
+    def show_at(self, line: int, below: bool) -> None:
+        """At ``line`` of the view (``below``: under its text, where a deletion box starts),
+        one text line high so it covers no other line."""
+        self.place = (line, below)
+        height = max(16, self.view.textHeight(line))
+        for button in (self.accept_button, self.reject_button):
+            button.setFixedHeight(height - 2)
+        self.adjustSize()
+        self.setFixedHeight(height)
+        self.show()
+        self.raise_()
+        self._follow()
+
+    def _follow(self, *_args: object) -> None:
+        if not self.isVisible():
+            return
+        view = self.view
+        line, below = self.place
+        y = view.pointYFromPosition(view.positionFromLine(line))
+        if below:
+            y += view.textHeight(line)
+        x = view.viewport().width() - self.width() - 18
+        self.move(max(0, x), max(0, y))
+
+
+class ApplyReview(QFrame):
+    """One apply under review, in place of ``buffer`` (the document's editor) in its pane."""
+
+    finished = Signal(str)  # "applied", "rejected", "cancelled", "unchanged", "closed"
+
+    REFRESH_MS = 50
+
+    def __init__(self, buffer: CodeEditor, request: ApplyInput, backend: ApplyBackend, *,
+                 title: str = "", theme: Theme | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ApplyReview")
+        self.buffer = buffer
+        self.backend = backend
+        self.title = title or request.path
+        self.theme = theme or buffer.theme
+        self.request = request
+        self.original = request.original  # the buffer text this review is computed against
+        self.state = "idle"  # streaming, review, failed, stale, done
+        self.received = ""
+        self.hunks: tuple[Hunk, ...] = ()
+        self.result: ApplyResult | None = None
+        self.decisions: dict[tuple[int, int, int, int], bool] = {}
+        self.current = -1
+        self.notice = ""
+        self.outcome = ""
+        self.applied_text: str | None = None
+        self.started_at = 0.0
+        self.first_hunk_ms: float | None = None
+        self._stale = False
+        self._applying = False
+        self._view_text = ""
+        self._refresh_cost = 0.0
+
+        self.runner = ApplyRunner(self)
+        self.runner.delta.connect(self._on_delta)
+        self.runner.notice.connect(self._on_notice)
+        self.runner.finished.connect(self._on_finished)
+        self.runner.failed.connect(self._on_failed)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.timeout.connect(self._refresh)
+
+        # header: file, state, navigation and the whole-review actions
+        self.header = QFrame()
+        self.header.setObjectName("ReviewHeader")
+        top = QHBoxLayout(self.header)
+        top.setContentsMargins(8, 3, 4, 3)
+        top.setSpacing(4)
+        self.title_label = QLabel()
+        self.status_label = QLabel()
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                        QSizePolicy.Policy.Preferred)
+        self.prev_button = QPushButton("↑")
+        self.prev_button.setToolTip("Previous change (Shift+F7 or Alt+[)")
+        self.next_button = QPushButton("↓")
+        self.next_button.setToolTip("Next change (F7 or Alt+])")
+        self.accept_all_button = QPushButton("Accept all  Ctrl+Enter")
+        self.reject_all_button = QPushButton("Reject all  Ctrl+Backspace")
+        self.stop_button = QPushButton("Stop  Esc")
+        for button in (self.prev_button, self.next_button, self.accept_all_button,
+                       self.reject_all_button, self.stop_button):
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+        top.addWidget(self.title_label)
+        top.addSpacing(10)
+        top.addWidget(self.status_label, 1)
+        for button in (self.prev_button, self.next_button, self.stop_button,
+                       self.accept_all_button, self.reject_all_button):
+            top.addWidget(button)
+
+        # a warning or an error, with its actions
+        self.message_bar = QFrame()
+        self.message_bar.setObjectName("ReviewMessage")
+        row = QHBoxLayout(self.message_bar)
+        row.setContentsMargins(8, 4, 4, 4)
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        row.addWidget(self.message_label, 1)
+        self._message_buttons: list[QPushButton] = []
+        self._message_row = row
+        self.message_kind = ""
+        self.message_bar.hide()
+
+        self.view = ReviewView(self)
+        self.view.action.connect(self.run_action)
+        self.view.caretMoved.connect(self._on_view_caret)
+        self.hunk_bar = HunkBar(self.view)
+        self.hunk_bar.accept_button.clicked.connect(lambda: self.decide(True))
+        self.hunk_bar.reject_button.clicked.connect(lambda: self.decide(False))
+
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.header)
+        column.addWidget(self.message_bar)
+        column.addWidget(self.view, 1)
+
+        self.prev_button.clicked.connect(lambda: self.move_current(-1))
+        self.next_button.clicked.connect(lambda: self.move_current(1))
+        self.accept_all_button.clicked.connect(self.accept_all)
+        self.reject_all_button.clicked.connect(self.reject_all)
+        self.stop_button.clicked.connect(self.cancel)
+        buffer.modified.connect(self._on_buffer_modified)
+
+        self.view.set_language(buffer.language)
+        self.view.font_family, self.view.font_size = buffer.font_family, buffer.font_size
+        self.view.apply_settings(tab_size=buffer.tab_size, insert_spaces=buffer.insert_spaces,
+                                 word_wrap=False, render_whitespace=False, rulers=())
+        self.apply_theme(self.theme)
+
+    # ----- life cycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the apply; the view shows the original (dimmed) until the new text streams."""
+        self.state = "streaming"
+        self.received = ""
+        self.hunks = ()
+        self.result = None
+        self.decisions.clear()
+        self.current = -1
+        self.notice = ""
+        self._stale = False
+        self.first_hunk_ms = None
+        self._hide_message()
+        self.started_at = time.monotonic()
+        self._refresh()
+        self.runner.start(self.backend, self.request)
+        self._update_header()
+
+    def restart(self) -> None:
+        """Run the same block again against the buffer as it is now."""
+        self.runner.stop()
+        self.request = replace(self.request, original=self.buffer.text())
+        self.original = self.request.original
+        self.start()
+
+    def cancel(self) -> None:
+        """Esc while streaming: stop the apply; the buffer stays exactly as it was."""
+        self.runner.stop()
+        self._finish("cancelled")
+
+    def close_review(self) -> None:
+        """Stop whatever runs and close without touching the buffer (a tab or window closes)."""
+        self.runner.stop()
+        if not self.outcome:
+            self._finish("cancelled" if self.state == "streaming" else "closed")
+
+    def _finish(self, outcome: str) -> None:
+        if self.outcome:
+            return
+        self.outcome = outcome
+        self.state = "done"
+        self._refresh_timer.stop()
+        self.hunk_bar.hide()
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.buffer.modified.disconnect(self._on_buffer_modified)
+        self.finished.emit(outcome)
+
+    # ----- the stream ------------------------------------------------------------------------
+    def _on_delta(self, text: str) -> None:
+        self.received += text
+        if not self._refresh_timer.isActive():
+            # at least REFRESH_MS apart, and never more than a quarter of the time in diffs
+            wait = max(self.REFRESH_MS, int(self._refresh_cost * 4000))
+            self._refresh_timer.start(wait)
+
+    def _on_notice(self, text: str) -> None:
+        self.notice = text
+        self._update_header()
+
+    def _on_finished(self, result: object) -> None:
+        assert isinstance(result, ApplyResult)
+        self._refresh_timer.stop()
+        self.result = result
+        self.received = result.text
+        self.hunks = result.hunks
+        self.state = "review"
+        if not result.hunks:
+            self._finish("unchanged")
+            return
+        self._show_text(_display(result.text), -1)
+        if self._current_is_done():
+            self.current = self._next_undecided(max(0, self.current))
+        if self.first_hunk_ms is None:
+            self.first_hunk_ms = (time.monotonic() - self.started_at) * 1000
+        self._decorate()
+        if result.removals:
+            self._warn_removals(result.removals)
+        if self._stale:
+            self._show_stale()
+        self._update_header()
+        self._scroll_to_current()
+        if not result.removals and all(self._decision(h) is not None for h in self.hunks):
+            self._apply()  # every hunk was decided while it streamed (and nothing is flagged)
+
+    def _on_failed(self, code: str, message: str) -> None:
+        self._refresh_timer.stop()
+        self.state = "failed"
+        self.hunks = ()
+        self._show_text(_display(self.original), -1)
+        self._decorate()
+        self._show_message(describe_apply_failure(code, message), "error",
+                           (("Close", self.reject_all),))
+        self._update_header()
+
+    def _refresh(self) -> None:
+        """Show what has streamed so far, and decorate the hunks that are final."""
+        started = time.perf_counter()
+        original = _lf(self.original)
+        prefix = _lf(self.received)
+        self.hunks = final_hunks(original, prefix) if prefix else ()
+        complete = prefix[: prefix.rfind("\n") + 1]
+        partial = prefix[len(complete):]
+        done_lines = complete.count("\n")
+        if self.hunks:
+            last = self.hunks[-1]
+            old_pos = last.old_end + (done_lines - last.new_end)
+        else:
+            old_pos = done_lines
+        old_lines = split_lines(original)
+        old_pos = max(0, min(len(old_lines), old_pos + (1 if partial else 0)))
+        shown = complete + (partial + "\n" if partial else "")
+        tail = "".join(old_lines[old_pos:])
+        self._show_text(_display(shown + tail), len(_display(shown).encode("utf-8")))
+        if self.hunks:
+            if self.first_hunk_ms is None:
+                self.first_hunk_ms = (time.monotonic() - self.started_at) * 1000
+            if self._current_is_done():  # the first hunk, or the next after a decision
+                before = self.current
+                self.current = self._next_undecided(max(0, self.current))
+                if self.current != before:
+                    self._scroll_to_current()
+        self._decorate()
+        self._update_header()
+        self._refresh_cost = time.perf_counter() - started
+
+    # ----- the view ----------------------------------------------------------------------------
+    def _show_text(self, text: str, tail_start: int) -> None:
+        """Put ``text`` in the view, replacing only what changed (the scroll position stays);
+        bytes from ``tail_start`` on are dimmed (-1: none)."""
+        view = self.view
+        if text != self._view_text:
+            old, new = self._view_text.encode("utf-8"), text.encode("utf-8")
+            head = _common_prefix(old, new)
+            while head and head < len(new) and (new[head] & 0xC0) == 0x80:
+                head -= 1  # not inside a character
+            tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+            while tail and (new[len(new) - tail] & 0xC0) == 0x80:
+                tail -= 1
+            view.setReadOnly(False)
+            view.setTargetRange(head, len(old) - tail)
+            middle = new[head:len(new) - tail].decode("utf-8")
+            view.replaceTarget(len(middle.encode("utf-8")), middle)
+            view.setReadOnly(True)
+            self._view_text = text
+        view.setIndicatorCurrent(INDICATOR_PENDING)
+        view.indicatorClearRange(0, view.textLength())
+        if 0 <= tail_start < view.textLength():
+            view.indicatorFillRange(tail_start, view.textLength() - tail_start)
+
+    def _decorate(self) -> None:
+        """Markers and deletion boxes for the hunks, the current one marked."""
+        view = self.view
+        for mark in (*_BACKGROUND_MARKS, *_BAR_MARKS):
+            view.markerDeleteAll(mark)
+        view.annotationClearAll()
+        lines = view.lineCount()
+        boxes: dict[int, tuple[list[str], int]] = {}
+        for position, hunk in enumerate(self.hunks):
+            decision = self._decision(hunk)
+            gray = hunk.kind != "substantive"
+            background = (MARK_REJECTED if decision is False
+                          else MARK_ADD_GRAY if gray else MARK_ADD)
+            bar = (MARK_BAR_CURRENT if position == self.current
+                   else MARK_BAR_GRAY if gray or decision is False else MARK_BAR_ADD)
+            for line in range(hunk.new_start, min(hunk.new_end, lines)):
+                view.markerAdd(line, background)
+                view.markerAdd(line, bar)
+            if hunk.old_lines:
+                style = (STYLE_DELETED_DONE if decision is True
+                         else STYLE_DELETED_GRAY if gray else STYLE_DELETED)
+                texts, _style = boxes.setdefault(self._box_line(hunk), ([], style))
+                texts.extend(_display(x).rstrip("\n").expandtabs(max(1, view.tab_size))
+                             for x in hunk.old_lines)
+        for line, (texts, style) in boxes.items():
+            if line < lines:
+                # A boxed annotation starts at its line's indentation: take that much of the
+                # removed lines' own indentation off, so they stay in their columns.
+                common = min((len(t) - len(t.lstrip(" ")) for t in texts if t.strip()),
+                             default=0)
+                cut = min(common, view.lineIndentation(line))
+                view.annotationSetText(line, "\n".join(t[cut:] or " " for t in texts))
+                view.annotationSetStyle(line, style)
+        current = self.current_hunk()
+        if self.state in ("streaming", "review") and current is not None:
+            if current.old_lines and current.new_start > 0:
+                self.hunk_bar.show_at(self._box_line(current), below=True)  # beside the box
+            else:
+                self.hunk_bar.show_at(current.new_start, below=False)
+            self.hunk_bar.label.setText(f"{self.current + 1}/{len(self.hunks)}")
+            self.hunk_bar.accept_button.setEnabled(self._decision(current) is not True)
+            self.hunk_bar.reject_button.setEnabled(self._decision(current) is not False)
+        else:
+            self.hunk_bar.hide()
+
+    @staticmethod
+    def _box_line(hunk: Hunk) -> int:
+        """The view line whose annotation holds the hunk's deletion box: the line above the
+        new lines (the box shows right above them); at the top of the file, the hunk's last
+        new line (or the first line)."""
+        if hunk.new_start > 0:
+            return hunk.new_start - 1
+        return max(0, hunk.new_end - 1)
+
+    def _scroll_to_current(self) -> None:
+        if not 0 <= self.current < len(self.hunks):
+            return
+        hunk = self.hunks[self.current]
+        view = self.view
+        first = max(0, hunk.new_start - 1)
+        top = view.firstVisibleLine()
+        visible = view.linesOnScreen()
+        if not top <= view.visibleFromDocLine(first) < top + max(1, visible - 4):
+            view.setFirstVisibleLine(max(0, view.visibleFromDocLine(first) - 3))
+        view.gotoPos(view.positionFromLine(min(hunk.new_start, max(0, view.lineCount() - 1))))
+
+    # ----- decisions ---------------------------------------------------------------------------
+    @staticmethod
+    def _key(hunk: Hunk) -> tuple[int, int, int, int]:
+        return hunk.old_start, hunk.old_end, hunk.new_start, hunk.new_end
+
+    def _decision(self, hunk: Hunk) -> bool | None:
+        return self.decisions.get(self._key(hunk))
+
+    def _current_is_done(self) -> bool:
+        """No current hunk, or it is decided: time to move to the next undecided one."""
+        hunk = self.current_hunk()
+        return hunk is None or self._decision(hunk) is not None
+
+    def _next_undecided(self, start: int) -> int:
+        n = len(self.hunks)
+        for k in range(n):
+            position = (start + k) % n
+            if self._decision(self.hunks[position]) is None:
+                return position
+        return min(start, n - 1) if n else -1
+
+    def run_action(self, name: str) -> None:
+        actions: dict[str, Callable[[], None]] = {
+            "accept_all": self.accept_all,
+            "reject_all": self.reject_all,
+            "accept_hunk": lambda: self.decide(True),
+            "reject_hunk": lambda: self.decide(False),
+            "next": lambda: self.move_current(1),
+            "previous": lambda: self.move_current(-1),
+            "escape": self.cancel if self.state == "streaming" else self.reject_all,
+        }
+        actions[name]()
+
+    def _on_view_caret(self, line: int, _column: int) -> None:
+        """A click (or the caret) on a hunk's lines or its deletion box makes it current."""
+        line -= 1
+        for position, hunk in enumerate(self.hunks):
+            if hunk.new_start <= line < hunk.new_end or (
+                    not hunk.new_lines and line == self._box_line(hunk)):
+                if position != self.current:
+                    self.current = position
+                    self._decorate()
+                    self._update_header()
+                return
+
+    def move_current(self, step: int) -> None:
+        if not self.hunks:
+            return
+        self.current = (self.current + step) % len(self.hunks) if self.current >= 0 else 0
+        self._decorate()
+        self._update_header()
+        self._scroll_to_current()
+
+    def decide(self, accept: bool) -> None:
+        """Accept or reject the current hunk, then go to the next undecided one; the last
+        decision applies the accepted hunks (once the apply has finished)."""
+        if self.state not in ("streaming", "review") or not 0 <= self.current < len(self.hunks):
+            return
+        self.decisions[self._key(self.hunks[self.current])] = accept
+        if self.state == "review" and all(self._decision(h) is not None for h in self.hunks):
+            self._apply()
+            return
+        self.current = self._next_undecided(self.current + 1)
+        self._decorate()
+        self._update_header()
+        self._scroll_to_current()
+
+    def accept_all(self) -> None:
+        """Accept every hunk not rejected, and apply."""
+        if self.state != "review":
+            if self.state == "streaming":
+                self._show_message("The apply is still being written; accept when it is done "
+                                   "(Esc stops it).", "info")
+            return
+        for hunk in self.hunks:
+            self.decisions.setdefault(self._key(hunk), True)
+        self._apply()
+
+    def reject_all(self) -> None:
+        """Close the review; the buffer is left exactly as it was."""
+        self.runner.stop()
+        self._finish("rejected" if self.state in ("review", "stale") else
+                     "cancelled" if self.state == "streaming" else "closed")
+
+    # ----- applying ----------------------------------------------------------------------------
+    def _apply(self) -> None:
+        assert self.result is not None
+        if self.buffer.text() != self.original:
+            self._show_stale()
+            return
+        accepted = [h for h in self.hunks if self._decision(h) is True]
+        if not accepted:
+            self._finish("rejected")
+            return
+        old = split_lines(self.original)
+        starts = [0]
+        for line in old:
+            starts.append(starts[-1] + len(line.encode("utf-8")))
+        buffer = self.buffer
+        read_only = buffer.readOnly()
+        self._applying = True
+        try:
+            buffer.setReadOnly(False)
+            buffer.beginUndoAction()
+            for hunk in sorted(accepted, key=lambda h: h.old_start, reverse=True):
+                new = hunk.new_text
+                buffer.setTargetRange(starts[hunk.old_start], starts[hunk.old_end])
+                buffer.replaceTarget(len(new.encode("utf-8")), new)
+            buffer.endUndoAction()
+        finally:
+            buffer.setReadOnly(read_only)
+            self._applying = False
+        self.applied_text = buffer.text()
+        self._finish("applied")
+
+    def _on_buffer_modified(self, flags: int, *_args: object) -> None:
+        """The buffer changed under the review (a command, a reload from disk): its hunks are
+        stale while the text differs from the one they were computed against."""
+        if self._applying or not int(flags) & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
+            return
+        self._stale = self.buffer.text() != self.original
+        if self._stale and self.state == "review":
+            self._show_stale()
+        elif not self._stale and self.state == "stale":
+            self.state = "review"  # changed back (undone): the hunks fit again
+            self._hide_message()
+            if self.result is not None and self.result.removals:
+                self._warn_removals(self.result.removals)
+            self._decorate()
+            self._update_header()
+
+    def _show_stale(self) -> None:
+        self.state = "stale"
+        self.hunk_bar.hide()
+        self._show_message(
+            f"{self.title} changed during the review: these changes were computed for the "
+            "text it had before, so they are not applied. Apply the block again to review it "
+            "against the current text.", "error",
+            (("Apply again", self.restart), ("Discard", self.reject_all)))
+        self._update_header()
+
+    def _warn_removals(self, removals: tuple[Removal, ...]) -> None:
+        count = sum(r.count for r in removals)
+        first = removals[0]
+        where = f"line {first.start + 1}" if first.end - first.start <= 1 else (
+            f"lines {first.start + 1}–{first.end}")
+        more = f" and {len(removals) - 1} more place(s)" if len(removals) > 1 else ""
+        lines = "line" if count == 1 else "lines"
+        self._show_message(
+            f"⚠ This apply removes {count} {lines} the block does not mention ({where}{more}: "
+            f"{first.reason}). Check them before accepting.", "warning",
+            (("Show", lambda: self._go_to_removal(first)),))
+
+    def _go_to_removal(self, removal: Removal) -> None:
+        for position, hunk in enumerate(self.hunks):
+            if hunk.old_start <= removal.start < max(hunk.old_end, hunk.old_start + 1):
+                self.current = position
+                self._decorate()
+                self._update_header()
+                self._scroll_to_current()
+                return
+
+    # ----- header and messages -------------------------------------------------------------------
+    def _update_header(self) -> None:
+        self.title_label.setText(f"<b>Apply</b> · {self.title}")
+        n = len(self.hunks)
+        accepted = sum(1 for h in self.hunks if self._decision(h) is True)
+        rejected = sum(1 for h in self.hunks if self._decision(h) is False)
+        changes = f"{n} change{'s' if n != 1 else ''}"
+        if self.state == "streaming":
+            lines = _lf(self.received).count("\n")
+            text = f"Writing… {lines} lines · {changes} so far"
+            if self.notice:
+                text += f" · {self.notice}"
+        elif self.state in ("review", "stale"):
+            source = self.result.source if self.result is not None else ""
+            parts = [f"Change {self.current + 1} of {n}" if self.current >= 0 else changes]
+            if accepted or rejected:
+                parts.append(f"{accepted} accepted, {rejected} rejected")
+            gray = sum(1 for h in self.hunks if h.kind != "substantive")
+            if gray:
+                parts.append(f"{gray} whitespace/rename (grayed)")
+            if source:
+                parts.append(f"by the {source} path" if source in ("deterministic", "model")
+                             else f"from {source}")
+            text = " · ".join(parts)
+        elif self.state == "failed":
+            text = "Nothing was changed."
+        else:
+            text = ""
+        self.status_label.setText(text)
+        self.status_label.setToolTip(self.notice)
+        streaming = self.state == "streaming"
+        self.stop_button.setVisible(streaming)
+        self.accept_all_button.setEnabled(self.state == "review")
+        self.prev_button.setEnabled(n > 1)
+        self.next_button.setEnabled(n > 1)
+
+    def _show_message(self, text: str, kind: str,
+                      actions: tuple[tuple[str, Callable[[], None]], ...] = ()) -> None:
+        for button in self._message_buttons:
+            button.deleteLater()
+        self._message_buttons = []
+        self.message_kind = kind
+        self.message_label.setText(text)
+        for title, callback in actions:
+            button = QPushButton(title)
+            button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            button.clicked.connect(callback)
+            self._message_row.addWidget(button)
+            self._message_buttons.append(button)
+        colour = {"warning": _colour("warning", self.theme), "error": "#f14c4c"}.get(
+            kind, "#3794ff")
+        self.message_bar.setStyleSheet(
+            f"#ReviewMessage {{ border-left: 4px solid {colour}; }}")
+        self.message_bar.show()
+
+    def _hide_message(self) -> None:
+        self.message_kind = ""
+        self.message_bar.hide()
+
+    def set_font(self, family: str, size: int) -> None:
+        self.view.font_family, self.view.font_size = family, size
+        self.apply_theme(self.theme)
+
+    def apply_theme(self, theme: Theme) -> None:
+        self.theme = theme
+        self.view.apply_theme(theme)
+        self.hunk_bar.apply_theme(theme)
+        border = "#3794ff" if theme.dark else "#0969da"
+        back = "#25262a" if theme.dark else "#f3f3f3"
+        self.header.setStyleSheet(
+            f"#ReviewHeader {{ background: {back}; border-top: 2px solid {border}; }}"
+            " QPushButton { padding: 2px 8px; }")
+        self._decorate()
+
+    # ----- queries (tests, the window) -----------------------------------------------------------
+    def view_text(self) -> str:
+        return self.view.text()
+
+    def accepted(self) -> list[Hunk]:
+        return [h for h in self.hunks if self._decision(h) is True]
+
+    def current_hunk(self) -> Hunk | None:
+        return self.hunks[self.current] if 0 <= self.current < len(self.hunks) else None
+
+    def deletion_boxes(self) -> dict[int, str]:
+        """View line -> the deletion box's text shown below it."""
+        view = self.view
+        out = {}
+        for line in range(view.lineCount()):
+            text = bytes(view.annotationText(line).data()).decode("utf-8")
+            if text:
+                out[line] = text
+        return out
+
+    def marked_lines(self, mark: int) -> list[int]:
+        view = self.view
+        return [line for line in range(view.lineCount()) if view.markerGet(line) & (1 << mark)]
+
+    def focus(self) -> None:
+        self.view.focus()
+
