@@ -315,7 +315,7 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
     arch = kv.get("general.architecture")
     if not isinstance(arch, str) or not arch:
         raise _Corrupt("general.architecture is missing")
-    name = kv.get("general.name")
+    model_name = kv.get("general.name")
 
     def arch_int(suffix: str) -> int | None:
         return _int_or_none(kv.get(f"{arch}.{suffix}"))
@@ -334,7 +334,7 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
     template = kv.get("tokenizer.chat_template")
     return ModelInfo(
         path=p,
-        name=name if isinstance(name, str) and name else p.stem,
+        name=model_name if isinstance(model_name, str) and model_name else p.stem,
         architecture=arch,
         context_length=arch_int("context_length"),
         n_vocab=n_vocab,

