@@ -19,4 +19,6 @@ BENCHMARKS: dict[str, str] = {
     "editor": "bench.editor",
     "local_engine": "bench.local_engine",
     "cloud": "bench.cloud",
+    "apply": "bench.apply",
+    "index": "bench.index",
 }

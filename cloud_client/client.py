@@ -33,13 +33,20 @@ from typing import Any, NamedTuple
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cloud_client.convert import chat_error, event_from_pb, params_to_pb
+from cloud_client.convert import (
+    apply_event_from_pb,
+    apply_request_to_pb,
+    chat_error,
+    event_from_pb,
+    params_to_pb,
+)
+from local_models.apply_events import ApplyDone
 from local_models.chat import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-__all__ = ["MAX_MESSAGE_BYTES", "ChatCall", "CloudClient", "channel_options", "is_loopback",
-           "split_target"]
+__all__ = ["MAX_MESSAGE_BYTES", "ApplyCall", "ChatCall", "CloudClient", "channel_options",
+           "is_loopback", "split_target"]
 
 log = logging.getLogger(__name__)
 
@@ -212,25 +219,31 @@ class ChatCall:
         with contextlib.suppress(ValueError):  # "generator already executing": another thread
             self._events.close()
 
-    def _run(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
+    def _convert(self, message: Any) -> Any:
+        return event_from_pb(message, source="cloud")
+
+    def _cancelled_event(self) -> Any:
+        return ChatDone(finish_reason="cancelled")
+
+    def _run(self) -> Iterator[Any]:
         done = False
         try:
             for message in self._call:
                 try:
-                    event = event_from_pb(message, source="cloud")
+                    event = self._convert(message)
                 except ValueError as exc:
                     raise ChatError("internal", f"The Forecode service at {self._target} sent "
                                     f"an event this editor does not understand ({exc})") from exc
                 if self._cancelled:
                     break  # buffered events after cancel() are dropped
                 self.received += 1
-                done = isinstance(event, ChatDone)
+                done = isinstance(event, ChatDone | ApplyDone)
                 yield event
                 if done:
                     break
         except grpc.RpcError as exc:
             if self._cancelled:
-                yield ChatDone(finish_reason="cancelled")
+                yield self._cancelled_event()
                 return
             code = exc.code() if hasattr(exc, "code") else None
             name = code.name if code is not None else "UNKNOWN"
@@ -243,10 +256,31 @@ class ChatCall:
             if finished_early:
                 self._call.cancel()  # abandoned or failed: free the service's slot
         if self._cancelled:
-            yield ChatDone(finish_reason="cancelled")
+            yield self._cancelled_event()
         elif not done:
             raise ChatError("internal", f"The Forecode service at {self._target} ended the "
                             "reply without finishing it")
+
+
+class ApplyCall(ChatCall):
+    """One streamed apply (``CloudClient.apply``): iterate for ``ChatStarted`` (a model slot
+    took it; not sent when the deterministic path answers), ``ChatDelta``s with the new file's
+    text, then one ``local_models.apply_events.ApplyDone``; ``cancel()`` from any thread
+    (the iteration then ends with ``ApplyDone(finish_reason="cancelled")``).
+
+    A model that did not finish the file raises ``ChatError("incomplete")`` after its text:
+    what streamed is then not a file to apply. Failures as for ``ChatCall``."""
+
+    def _convert(self, message: Any) -> Any:
+        event = apply_event_from_pb(message, source="cloud")
+        if isinstance(event, ApplyDone) and event.finish_reason == "length":
+            raise ChatError("incomplete", "The model did not finish writing the file (it "
+                            "stopped after {} tokens); nothing was changed".format(
+                                event.usage.get("completion_tokens", 0)))
+        return event
+
+    def _cancelled_event(self) -> Any:
+        return ApplyDone(source="", finish_reason="cancelled")
 
 
 class CloudClient:
@@ -276,6 +310,7 @@ class CloudClient:
         self._channel = grpc.intercept_channel(channel, _BearerToken(token))
         self._info_stub = rpc.InfoStub(self._channel)
         self._chat_stub = rpc.ChatStub(self._channel)
+        self._apply_stub = rpc.ApplyStub(self._channel)
         self._health_stub = health_pb2_grpc.HealthStub(self._channel)
         self._closed = False
 
@@ -321,6 +356,18 @@ class CloudClient:
             raise ChatError("cancelled", "The connection to the Forecode service is closed")
         call = self._chat_stub.Stream(request, timeout=timeout)
         return ChatCall(call, self._target)
+
+    def apply(self, *, path: str, original: str, block: str, instruction: str = "",
+              language: str = "", timeout: float = 300.0) -> ApplyCall:
+        """Start applying ``block`` to ``original`` on the service (returns at once); the
+        ``ApplyCall`` streams the new file. ``timeout`` bounds the whole apply."""
+        if timeout <= 0:
+            raise ValueError("an apply call needs a positive timeout")
+        if self._closed:
+            raise ChatError("cancelled", "The connection to the Forecode service is closed")
+        request = apply_request_to_pb(path=path, original=original, block=block,
+                                      instruction=instruction, language=language)
+        return ApplyCall(self._apply_stub.Apply(request, timeout=timeout), self._target)
 
     def close(self) -> None:
         """Close the channel; calls still running end with CANCELLED."""

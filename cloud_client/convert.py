@@ -7,6 +7,7 @@ its tests call them; nothing here talks to the network. Status codes arrive as t
 
 from __future__ import annotations
 
+from local_models.apply_events import ApplyDone
 from local_models.chat import (
     ChatDelta,
     ChatDone,
@@ -19,7 +20,8 @@ from local_models.chat import (
 from proto.forecode.v1 import forecode_pb2 as pb
 
 __all__ = [
-    "chat_error", "event_from_pb", "event_to_pb", "params_from_pb", "params_to_pb",
+    "apply_event_from_pb", "apply_request_to_pb", "chat_error", "event_from_pb", "event_to_pb",
+    "params_from_pb", "params_to_pb",
 ]
 
 _ROLE_TO_PB = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
@@ -104,6 +106,33 @@ def event_to_pb(event: ChatStarted | ChatDelta | ChatDone) -> pb.ChatEvent:
     return pb.ChatEvent(done=pb.ChatDone(
         finish_reason=_FINISH_TO_PB.get(event.finish_reason, pb.FINISH_REASON_UNSPECIFIED),
         usage=usage))
+
+
+def apply_request_to_pb(*, path: str, original: str, block: str, instruction: str = "",
+                        language: str = "", model: str = "") -> pb.ApplyRequest:
+    """The request for ``Apply/Apply``."""
+    return pb.ApplyRequest(path=path, original=original, block=block, instruction=instruction,
+                           language=language, model=model)
+
+
+def apply_event_from_pb(event: pb.ApplyEvent, *,
+                        source: str = "cloud") -> ChatStarted | ChatDelta | ApplyDone:
+    """One streamed apply event as a plain value; ValueError on an empty event."""
+    which = event.WhichOneof("event")
+    if which == "started":
+        return ChatStarted(model=event.started.model, source=source,  # type: ignore[arg-type]
+                           queued_ms=event.started.queued_ms)
+    if which == "delta":
+        return ChatDelta(text=event.delta.text)
+    if which == "done":
+        d = event.done
+        usage = {name: int(getattr(d.usage, name)) for name in _USAGE_FIELDS}
+        return ApplyDone(source=d.source if d.source in ("deterministic", "model")  # type: ignore[arg-type]
+                         else "", finish_reason=_FINISH_FROM_PB.get(d.finish_reason, "length"),  # type: ignore[arg-type]
+                         usage=usage, drafted_tokens=d.drafted_tokens,
+                         accepted_tokens=d.accepted_tokens, batches=d.batches,
+                         rejoins=d.rejoins, prefill_ms=d.prefill_ms, decode_ms=d.decode_ms)
+    raise ValueError("the service sent an empty apply event")
 
 
 # (code, retryable, message template); {where} is "at HOST:PORT", {detail} the server's words.

@@ -2,7 +2,8 @@
 fallback when the service is unreachable.
 
 Per request kind (``ROUTES``): completions always go to the local engine (latency beats size);
-chat, apply and multi-file edits go to the cloud while it is reachable.
+chat, apply and multi-file edits go to the cloud while it is reachable. Apply (``apply``) has
+no local fallback yet: while the service is unreachable it fails with "unavailable".
 
 Fallback. A chat call whose service is unreachable (UNAVAILABLE when it starts, or the stream
 breaking mid-reply with UNAVAILABLE — a killed service, a reset connection) continues with the
@@ -143,6 +144,25 @@ class Router:
             raise RuntimeError("this Router is closed")
         return RoutedChat(self, params, self._chat_timeout_s if timeout is None else timeout)
 
+    def apply(self, *, path: str, original: str, block: str, instruction: str = "",
+              language: str = "", timeout: float | None = None) -> Any:
+        """Apply ``block`` on the service (``CloudClient.apply``: an ``ApplyCall`` streaming
+        the new file); returns at once. There is no local fallback for apply yet: without a
+        service this raises ``ChatError("unavailable")``, and an unreachable service fails the
+        call with it (which also turns the router's state to the fallback's, as for chat)."""
+        if self._closed:
+            raise RuntimeError("this Router is closed")
+        cloud = self.cloud
+        start = getattr(cloud, "apply", None)
+        if cloud is None or start is None:
+            raise ChatError("unavailable", "Applying a code block needs the Forecode service, "
+                            "and none is configured")
+        # Tried even while the service is believed down: there is nothing else to try.
+        call = start(path=path, original=original, block=block, instruction=instruction,
+                     language=language,
+                     timeout=self._chat_timeout_s if timeout is None else timeout)
+        return _WatchedApply(self, call)
+
     def probe_now(self) -> None:
         """Probe the service at once instead of at the next interval (a "retry" button)."""
         with self._cond:
@@ -231,6 +251,32 @@ class Router:
                 self._set_cloud_up(True, NOTICE_BACK)
             else:
                 interval = min(interval * 2, self._max_probe_interval_s)
+
+
+class _WatchedApply:
+    """An apply call whose UNAVAILABLE failure tells the router the service is down."""
+
+    def __init__(self, router: Router, call: Any) -> None:
+        self._router = router
+        self._call = call
+        self._events = self._run()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        return next(self._events)
+
+    def cancel(self) -> None:
+        self._call.cancel()
+
+    def _run(self) -> Iterator[Any]:
+        try:
+            yield from self._call
+        except ChatError as exc:
+            if exc.code == "unavailable":
+                self._router._set_cloud_up(False, exc.message)
+            raise
 
 
 class RoutedChat:

@@ -9,11 +9,13 @@
   server-sent events, parsed with the standard library.
 
 A backend's ``stream_chat`` yields ``ChatStarted``, ``ChatDelta``s, then one ``ChatDone``, or
-raises ``ChatError``. The work runs on a thread of its own that also owns the slot: when
-``should_stop`` turns true (the call was cancelled or its deadline passed) the engine stops
-within one decode step — or the HTTP connection is shut — and the slot is free again, whether
-or not anyone still reads the iterator. A stopped request ends with
-``ChatDone(finish_reason="cancelled")``.
+raises ``ChatError``. The ``llama`` backend also applies code blocks (``stream_apply``: the
+deterministic path, else the model rewrites the file with speculative edits on a slot;
+``ChatStarted``, ``ChatDelta``s, one ``ApplyDone``). The work runs on a thread of its own
+that also owns the slot: when ``should_stop`` turns true (the call was cancelled or its
+deadline passed) the engine stops within one decode step — or the HTTP connection is shut —
+and the slot is free again, whether or not anyone still reads the iterator. A stopped request
+ends with ``ChatDone(finish_reason="cancelled")`` (``ApplyDone`` for an apply).
 
 Nothing here logs prompt or reply text, only sizes, counts and timings.
 """
@@ -36,6 +38,8 @@ from urllib.parse import urlsplit
 
 from cloud_server.config import ServerConfig
 from cloud_server.slots import QueueFull, SlotPool
+from local_models.apply_block import Applied, ApplyInput, apply_deterministic
+from local_models.apply_events import ApplyDone
 from local_models.chat import (
     ChatDelta,
     ChatDone,
@@ -182,8 +186,13 @@ class LlamaBackend:
         self._config = config
         self._engines: list[Any] = []
         try:
+            from local_models.apply_model import APPLY_MAX_OUTPUTS
+
+            # Verify batches of up to APPLY_MAX_OUTPUTS rows for apply's speculative edits
+            # (about 128 MiB more per slot than chat alone needs).
             for _ in range(config.slots):
-                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx))
+                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx,
+                                                    max_outputs=APPLY_MAX_OUTPUTS))
         except BaseException:
             for engine in self._engines:
                 engine.close()
@@ -255,6 +264,72 @@ class LlamaBackend:
             emit(ChatDone(_STOP_REASONS.get(completion.stop_reason, "stop"),  # type: ignore[arg-type]
                           _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
                                  queue_ms, first[0] if first else None, total_ms)))
+        finally:
+            self._pool.release(slot)
+
+    def stream_apply(self, request: ApplyInput, *,
+                     should_stop: Callable[[], bool]) -> Iterator[ChatEvent | ApplyDone]:
+        """The new file for ``request``: the deterministic path when the block anchors
+        unambiguously and there is no instruction (no slot needed), else the model's rewrite
+        on a slot (applies to one path prefer the slot that holds that file's prompt).
+        Same cancel and deadline semantics as ``stream_chat``."""
+        arrival = time.monotonic()
+        return self._jobs.stream(  # type: ignore[return-value]
+            lambda emit, stop: self._run_apply(request, emit, stop, arrival), should_stop)
+
+    def _run_apply(self, request: ApplyInput, emit: Callable[[Any], None],
+                   stop: Callable[[], bool], arrival: float) -> None:
+        from local_models.apply_model import ApplyTooLarge, rewrite_file
+
+        if not request.instruction.strip():
+            result = apply_deterministic(request.original, request.block)
+            if isinstance(result, Applied):
+                total_ms = (time.monotonic() - arrival) * 1000.0
+                emit(ChatDelta(result.text))
+                log.info("apply: deterministic, %d placements, %.0f ms",
+                         len(result.placements), total_ms)
+                emit(ApplyDone("deterministic", "stop",
+                               _usage(0, 0, 0, 0.0, total_ms, total_ms)))
+                return
+        try:
+            slot = self._pool.acquire(f"apply:{request.path}", stop)
+        except QueueFull as exc:
+            raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
+        queue_ms = (time.monotonic() - arrival) * 1000.0
+        if slot is None:
+            emit(ApplyDone("", "cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
+            return
+        try:
+            emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
+            first: list[float] = []
+
+            def on_text(text: str) -> None:
+                if text:
+                    if not first:
+                        first.append((time.monotonic() - arrival) * 1000.0)
+                    emit(ChatDelta(text))
+
+            try:
+                done = rewrite_file(self._engines[slot], request, on_text=on_text,
+                                    should_stop=stop)
+            except ApplyTooLarge as exc:
+                raise ChatError("too_large", str(exc)) from None
+            m = done.metrics
+            total_ms = (time.monotonic() - arrival) * 1000.0
+            cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+            finish = "stop" if done.complete else (
+                "cancelled" if done.stop_reason == "cancelled" else "length")
+            log.info("apply on slot %d: model, %d prompt tokens (%d cached), %d generated, "
+                     "%d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms", slot,
+                     m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
+                     m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
+            emit(ApplyDone("model", finish,  # type: ignore[arg-type]
+                           _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
+                                  queue_ms, first[0] if first else None, total_ms),
+                           drafted_tokens=int(m.drafted_tokens),
+                           accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
+                           rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
+                           decode_ms=round(m.decode_ms)))
         finally:
             self._pool.release(slot)
 

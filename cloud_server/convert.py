@@ -1,4 +1,5 @@
-"""``forecode.v1`` messages ↔ the plain chat types, with the request checks of the service.
+"""``forecode.v1`` messages ↔ the plain chat and apply types, with the request checks of the
+service.
 
 Pure functions over generated protobuf classes: no server, no model. ``params_from_request``
 raises ``InvalidRequest`` (a ValueError) whose text goes back to the client as
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+from local_models.apply_block import ApplyInput
+from local_models.apply_events import ApplyDone
 from local_models.chat import (
     ChatDelta,
     ChatDone,
@@ -21,14 +24,15 @@ from local_models.chat import (
 from proto.forecode.v1 import forecode_pb2 as pb
 
 __all__ = [
-    "MAX_CONTEXT_ITEMS", "MAX_CONVERSATION_ID", "MAX_MESSAGES", "InvalidRequest",
-    "event_to_pb", "params_from_request",
+    "MAX_CONTEXT_ITEMS", "MAX_CONVERSATION_ID", "MAX_MESSAGES", "MAX_PATH", "InvalidRequest",
+    "apply_event_to_pb", "apply_input_from_request", "event_to_pb", "params_from_request",
 ]
 
 MAX_MESSAGES = 512
 MAX_CONTEXT_ITEMS = 64
 MAX_CONVERSATION_ID = 200
 MAX_TEMPERATURE = 2.0
+MAX_PATH = 4096
 
 _ROLES = {pb.ROLE_SYSTEM: "system", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant"}
 _KINDS = {pb.ContextItem.KIND_FILE: "file", pb.ContextItem.KIND_SELECTION: "selection",
@@ -97,4 +101,36 @@ def event_to_pb(event: ChatEvent) -> pb.ChatEvent | None:
             "first_token_ms", "total_ms")})
         return pb.ChatEvent(done=pb.ChatDone(finish_reason=_FINISH[event.finish_reason],
                                              usage=usage))
+    return None
+
+
+def apply_input_from_request(request: pb.ApplyRequest) -> ApplyInput:
+    """The apply's input; ``InvalidRequest`` for a request without a block or with an
+    implausible path (sizes are bounded by the message limit)."""
+    if not request.block.strip():
+        raise InvalidRequest("the request has no code block to apply")
+    if len(request.path) > MAX_PATH or "\x00" in request.path:
+        raise InvalidRequest("the path is not a file path")
+    return ApplyInput(path=request.path or "file", language=request.language or "plaintext",
+                      original=request.original, block=request.block,
+                      instruction=request.instruction)
+
+
+def apply_event_to_pb(event: ChatEvent | ApplyDone) -> pb.ApplyEvent | None:
+    """The wire event of an apply, or None for events the wire does not carry (cancelled)."""
+    if isinstance(event, ChatStarted):
+        return pb.ApplyEvent(started=pb.ChatStarted(model=event.model,
+                                                    queued_ms=event.queued_ms))
+    if isinstance(event, ChatDelta):
+        return pb.ApplyEvent(delta=pb.ChatDelta(text=event.text))
+    if isinstance(event, ApplyDone) and event.finish_reason in _FINISH:
+        u = event.usage
+        usage = pb.Usage(**{k: int(u.get(k, 0)) for k in (
+            "prompt_tokens", "cached_tokens", "completion_tokens", "queue_ms",
+            "first_token_ms", "total_ms")})
+        return pb.ApplyEvent(done=pb.ApplyDone(
+            usage=usage, drafted_tokens=event.drafted_tokens,
+            accepted_tokens=event.accepted_tokens, source=event.source,
+            finish_reason=_FINISH[event.finish_reason], batches=event.batches,
+            rejoins=event.rejoins, prefill_ms=event.prefill_ms, decode_ms=event.decode_ms))
     return None

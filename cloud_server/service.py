@@ -1,8 +1,11 @@
 """The gRPC service: servicers, the bearer-token check, and the server's life cycle.
 
 ``start_server(config)`` binds (loopback by default; TLS required anywhere else, see
-``ServerConfig``), serves ``forecode.v1`` Info and Chat plus ``grpc.health.v1``, and returns a
-``RunningServer``. Completion, Apply, Edits and IndexSync answer UNIMPLEMENTED for now.
+``ServerConfig``), serves ``forecode.v1`` Info, Chat and Apply (on backends with
+``stream_apply``) plus ``grpc.health.v1``, and returns a ``RunningServer``. Completion and
+Edits answer UNIMPLEMENTED for now; IndexSync is
+``cloud_server.index_service`` over an ``IndexStore`` (``index_store``, or the default one
+opened on its first call).
 
 Authentication: every ``forecode.v1`` call must carry ``authorization: Bearer <token>``; the
 token is compared with each accepted one by ``hmac.compare_digest`` (all of them, every time,
@@ -44,7 +47,16 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from cloud_server.backends import Backend, create_backend
 from cloud_server.config import ConfigError, ServerConfig
-from cloud_server.convert import InvalidRequest, event_to_pb, params_from_request
+from cloud_server.convert import (
+    InvalidRequest,
+    apply_event_to_pb,
+    apply_input_from_request,
+    event_to_pb,
+    params_from_request,
+)
+from cloud_server.index_service import IndexSyncServicer
+from cloud_server.index_store import IndexStore, open_store
+from local_models.apply_events import ApplyDone
 from local_models.chat import ChatDone, ChatError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
@@ -305,15 +317,73 @@ class _CompletionServicer(rpc.CompletionServicer):  # type: ignore[misc]
 
 
 class _ApplyServicer(rpc.ApplyServicer):  # type: ignore[misc]
-    Apply = _unimplemented("Apply")
+    """Apply on the backend's slots (``stream_apply``); a backend without it (``openai``)
+    answers UNIMPLEMENTED. Cancel and deadline as for Chat."""
+
+    def __init__(self, backend: Backend, in_flight: _InFlight) -> None:
+        self._backend = backend
+        self._in_flight = in_flight
+        self._ids = itertools.count(1)
+
+    def Apply(self, request: pb.ApplyRequest,
+              context: grpc.ServicerContext) -> Iterator[pb.ApplyEvent]:
+        call = next(self._ids)
+        began = time.monotonic()
+        leave = self._in_flight.enter(context)
+        try:
+            stream_apply = getattr(self._backend, "stream_apply", None)
+            if stream_apply is None:
+                context.abort(grpc.StatusCode.UNIMPLEMENTED, "Apply is not served by this "
+                              "Forecode service's backend")
+            try:
+                inp = apply_input_from_request(request)
+            except InvalidRequest as exc:
+                log.info("apply %d: invalid request (%s)", call, type(exc).__name__)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            log.info("apply %d: %d bytes of file, %d of block, instruction %s", call,
+                     len(request.original.encode()), len(request.block.encode()),
+                     "yes" if request.instruction.strip() else "no")
+            ended = threading.Event()
+            context.add_callback(ended.set)
+
+            def should_stop() -> bool:
+                if ended.is_set() or not context.is_active():
+                    return True
+                remaining = context.time_remaining()
+                return remaining is not None and remaining <= 0
+
+            outcome = "unfinished"
+            try:
+                for event in stream_apply(inp, should_stop=should_stop):
+                    if isinstance(event, ApplyDone) and event.finish_reason == "cancelled":
+                        outcome = "stopped"
+                        if context.is_active():
+                            remaining = context.time_remaining()
+                            if remaining is not None and remaining <= 0:
+                                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                              "the call's deadline passed")
+                            context.abort(grpc.StatusCode.UNAVAILABLE,
+                                          "the service is shutting down")
+                        return
+                    if isinstance(event, ApplyDone):
+                        outcome = f"done ({event.source}, {event.finish_reason})"
+                    message = apply_event_to_pb(event)
+                    if message is not None:
+                        yield message
+            except ChatError as exc:
+                outcome = exc.code
+                context.abort(_ERROR_CODES.get(exc.code, grpc.StatusCode.INTERNAL), exc.message)
+            finally:
+                if outcome == "unfinished" and ended.is_set():
+                    outcome = "cancelled or expired"
+                log.info("apply %d: %s after %.0f ms", call, outcome,
+                         (time.monotonic() - began) * 1000.0)
+        finally:
+            leave()
 
 
 class _EditsServicer(rpc.EditsServicer):  # type: ignore[misc]
     Propose = _unimplemented("Edits (multi-file edits)")
-
-
-class _IndexSyncServicer(rpc.IndexSyncServicer):  # type: ignore[misc]
-    GetNode = _unimplemented("IndexSync")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -369,7 +439,9 @@ class RunningServer:
 
 # The editor's channel pings every 30 s, also between calls (cloud_client.client): the server
 # must accept that, or it answers GOAWAY "too_many_pings" and drops idle editors (by default it
-# allows one ping per 5 minutes without data, and none without calls).
+# allows one ping per 5 minutes without data, and none without calls). The channel argument is
+# "grpc.http2.min_ping_interval_without_data_ms" (gRPC core's GRPC_ARG_HTTP2_MIN_RECV_PING_...):
+# a misspelt name is ignored silently, and idle clients were dropped after three pings.
 MIN_CLIENT_PING_INTERVAL_MS = 10_000
 KEEPALIVE_TIME_MS = 60_000      # the server's own pings: a client gone without a FIN ...
 KEEPALIVE_TIMEOUT_MS = 20_000   # ... is noticed within 80 s, and its call (and slot) freed
@@ -381,7 +453,7 @@ def server_options(config: ServerConfig) -> list[tuple[str, Any]]:
             ("grpc.max_send_message_length", config.max_message_bytes),
             ("grpc.so_reuseport", 0),
             ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_recv_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+            ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
             ("grpc.http2.max_ping_strikes", 2),
             ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
             ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS)]
@@ -397,9 +469,13 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(key, cert)])
 
 
-def start_server(config: ServerConfig, backend: Backend | None = None) -> RunningServer:
+def start_server(config: ServerConfig, backend: Backend | None = None, *,
+                 index_store: IndexStore | None = None,
+                 interceptors: Sequence[grpc.ServerInterceptor] = ()) -> RunningServer:
     """Load the backend (unless given: then the caller closes it), bind, start serving; see
-    the module docstring."""
+    the module docstring. ``index_store`` serves IndexSync (the caller closes it); without one
+    the default store (``index_store.open_store()``) opens on the first IndexSync call.
+    ``interceptors`` run before the token check (an audit that records raw requests)."""
     config.validate()
     credentials = _credentials(config) if config.tls else None
     own_backend = backend is None
@@ -409,16 +485,18 @@ def start_server(config: ServerConfig, backend: Backend | None = None) -> Runnin
         server = grpc.server(
             ThreadPoolExecutor(max_workers=config.thread_pool_size,
                                thread_name_prefix="forecode-cloud"),
-            interceptors=[_AuthInterceptor(config.tokens)],
+            interceptors=[*interceptors, _AuthInterceptor(config.tokens)],
             options=server_options(config))
         in_flight = _InFlight()
         health_servicer = health.HealthServicer()
         rpc.add_InfoServicer_to_server(_InfoServicer(backend, config, in_flight), server)
         rpc.add_ChatServicer_to_server(_ChatServicer(backend, in_flight), server)
         rpc.add_CompletionServicer_to_server(_CompletionServicer(), server)
-        rpc.add_ApplyServicer_to_server(_ApplyServicer(), server)
+        rpc.add_ApplyServicer_to_server(_ApplyServicer(backend, in_flight), server)
         rpc.add_EditsServicer_to_server(_EditsServicer(), server)
-        rpc.add_IndexSyncServicer_to_server(_IndexSyncServicer(), server)
+        rpc.add_IndexSyncServicer_to_server(
+            IndexSyncServicer(index_store if index_store is not None else open_store,
+                              max_message_bytes=config.max_message_bytes), server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         host = config.host
         bind = f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"

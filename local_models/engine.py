@@ -14,6 +14,11 @@ llama.cpp loop:
 * **Replay.** A request whose prompt runs into tokens the engine generated greedily (the same
   request again, or one that accepted part of the last completion) gets those tokens back
   without a decode.
+* **Speculative edits** (``rewrite``): greedy decoding of a text that mostly repeats a known
+  one (a file rewritten with an edit applied). The known text's tokens are the draft: long runs
+  of it are verified in one batch with logits for every row, the agreeing prefix kept; after a
+  disagreement the engine generates (drafting from the prompt, where the edit is) until its
+  output rejoins the known text, found by an n-gram index, and speculates again from there.
 * **Cancellation within one decode step**, also in the middle of a long prefill chunk (ggml's
   abort callback), leaving the cache truthful so the next request re-uses the finished work.
 * **Thread fallback.** ggml's threads stall badly when another process takes a core; the
@@ -35,6 +40,7 @@ thread.
 from __future__ import annotations
 
 import array
+import bisect
 import codecs
 import contextlib
 import ctypes
@@ -49,7 +55,7 @@ import llama_cpp.llama_cpp as C
 
 from local_models.gguf_info import ModelError, ModelInfo, read_model_info
 
-__all__ = ["Completion", "Engine", "Metrics", "ModelError"]
+__all__ = ["Completion", "Engine", "Metrics", "ModelError", "RewriteMetrics"]
 
 _MAIN_SEQS = (0, 1)  # every evaluated token: two owners, so its cell is never recycled
 _PARK_SEQS = (2, 3)  # moved runs waiting for the text before them to be evaluated
@@ -71,6 +77,33 @@ _RUN_CANDIDATES = 16  # a g-gram found more often than this in the prompt is not
 # and how many observations that prior is worth; a request's own record soon dominates.
 _PRIOR_ACCEPT = {2: 0.4, 3: 0.5, 4: 0.6, _PREVIOUS: 0.85}
 _PRIOR_WEIGHT = 2.0
+# Speculative edits (``rewrite``): a rejoin is the last _REJOIN_NGRAM emitted tokens found in
+# the draft. A verify batch's length maximises the expected tokens per unit of cost, from the
+# acceptance seen so far in the request (per draft source, with priors) and the cost of each
+# batch size (``_best_length``). Prompt-lookup drafts (off the known text) are at most
+# _LOOKUP_MAX tokens.
+_REJOIN_NGRAM = 3
+_LOOKUP_MAX = 16
+# A rejoin is trusted (the search floor moves past it) once this many draft tokens after it
+# were accepted: a rejoin in boilerplate that the model leaves at once is not trusted.
+_REJOIN_CONFIRM = 8
+# Draft sources of a rewrite: the known text (trusted), the known text just after a rejoin,
+# prompt lookup. Prior per-token acceptance and its weight in observations.
+_KNOWN, _REJOINED, _LOOKUP = 0, 1, 2
+_REWRITE_PRIOR = {_KNOWN: (0.97, 8.0), _REJOINED: (0.8, 4.0), _LOOKUP: (0.8, 2.0)}
+# The record of each source fades (older batches count less), so it follows the request's
+# phases: copying, writing new code, copying again.
+_REWRITE_FADE = 0.9
+_LOOKUP_MIN_NGRAM = 3
+# Cost per row of a decode with logits on every row, relative to a one-token decode, by batch
+# size, measured on Gemma 3 270M (Q8_0 output layer, 262k x 640: computed for every row, so
+# rows stay expensive) on one thread. ggml's batched kernels work in tiles: sizes that fill them
+# (4, 6, 8, 12, ...) cost less per row than their odd neighbours, and two or three rows cost
+# more than one. Verify batches use the listed sizes (or what is left of the draft).
+_ROW_COST_PRIOR = {1: 1.0, 2: 1.13, 3: 1.23, 4: 0.72, 6: 0.6, 8: 0.63, 12: 0.56, 16: 0.58,
+                   24: 0.48, 32: 0.43, 48: 0.41, 64: 0.41}
+_BATCH_SIZES = tuple(sorted(_ROW_COST_PRIOR))
+
 # How much of the cache as it was before a request (its end: the last prompt and what the
 # engine generated after it) serves as a draft source; see _generate_speculative.
 _PREVIOUS_TAIL = 512
@@ -95,6 +128,20 @@ class Metrics:
     def add(self, other: Metrics) -> None:
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+@dataclass
+class RewriteMetrics(Metrics):
+    """A ``rewrite``'s figures: ``Metrics`` (``drafted_tokens``/``accepted_tokens`` count draft
+    tokens verified and kept, from the known text and from prompt lookup together) plus how the
+    speculation went."""
+
+    draft_tokens: int = 0  # length of the known text given as the draft
+    batches: int = 0  # generation decodes (each verifies one draft, or emits one token)
+    draft_batches: int = 0  # of which verified a draft from the known text
+    lookup_batches: int = 0  # of which verified a prompt-lookup draft (off the known text)
+    rejoins: int = 0  # times the output rejoined the known text after leaving it
+    largest_batch: int = 0  # tokens in the largest verify batch
 
 
 @dataclass
@@ -356,18 +403,45 @@ class _Threads:
         self.now = n
 
 
+def _row_cost(n: int) -> float:
+    """Relative cost of a decode of ``n`` rows with logits for every row (``_ROW_COST_PRIOR``,
+    the nearest listed size's figure)."""
+    listed = min(_BATCH_SIZES, key=lambda k: (abs(k - n), k))
+    return n * _ROW_COST_PRIOR[listed]
+
+
+def _best_length(alpha: float, available: int, max_batch: int) -> int:
+    """How many of ``available`` draft tokens to verify after the pending token: the count,
+    among the efficient batch sizes and all that is available, that maximises the expected
+    tokens emitted per unit of decode cost when each draft token is accepted with chance
+    ``alpha`` (given the ones before it were). The costs are the fixed table, not timings: the
+    same request then always takes the same batches, so it gets the same answer (batch sizes
+    change rounding, which can flip a near-tie)."""
+    best, best_rate = 0, 1.0 / _row_cost(1)
+    for d in sorted({*(k - 1 for k in _BATCH_SIZES if k <= max_batch), available}):
+        if not 0 < d <= min(available, max_batch - 1):
+            continue
+        expected = (1.0 - alpha ** (d + 1)) / (1.0 - alpha) if alpha < 1.0 else d + 1.0
+        rate = expected / _row_cost(d + 1)
+        if rate > best_rate:
+            best, best_rate = d, rate
+    return best
+
+
 class Engine:
     """One model + one context; see the module docstring."""
 
     def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096,
                  n_threads: int | None = None, n_batch: int = 512,
-                 min_reuse_chunk: int = 16) -> None:
+                 min_reuse_chunk: int = 16, max_outputs: int = _MAX_DRAFT + 2) -> None:
         self._closed = True
         self._model = self._ctx = self._smpl = None
         self._batch: C.llama_batch | None = None
         self.info: ModelInfo = read_model_info(model_path)
         if n_batch < 8:
             raise ValueError("n_batch must be at least 8")
+        if not _MAX_DRAFT + 2 <= max_outputs <= n_batch:
+            raise ValueError(f"max_outputs must be between {_MAX_DRAFT + 2} and n_batch")
         _init_llama()
         path = self.info.path
 
@@ -393,7 +467,9 @@ class Engine:
         cparams.swa_full = True  # keep the whole context of SWA layers: it stays re-usable
         # At most one verify batch of logits at a time: without this cap ggml reserves a compute
         # buffer for n_batch rows of 262k logits (514 MiB instead of 26 MiB for Gemma 3).
-        cparams.n_outputs_max = _MAX_DRAFT + 2
+        # ``rewrite`` verifies longer drafts: an engine made for it asks for more rows
+        # (``max_outputs``; 1 MiB of logits a row for Gemma 3, twice: buffer and compute).
+        cparams.n_outputs_max = max_outputs
         cparams.n_outputs_max_per_seq = 0  # ... all of them for one sequence
         cparams.n_threads = threads
         cparams.n_threads_batch = threads
@@ -413,6 +489,7 @@ class Engine:
         self._n_vocab = int(C.llama_vocab_n_tokens(self._vocab))
         self.n_ctx = int(C.llama_n_ctx(ctx))
         self.n_batch = n_batch
+        self.max_outputs = max_outputs
         self.n_threads = threads
         self._threads = _Threads(ctx, threads)
         self.min_reuse_chunk = min_reuse_chunk
@@ -570,6 +647,69 @@ class Engine:
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
 
+    def rewrite(self, prompt: Sequence[int], draft: Sequence[int], *, max_tokens: int,
+                stop: Sequence[str] = (), on_text: Callable[[str], None] | None = None,
+                should_stop: Callable[[], bool] | None = None,
+                max_batch: int | None = None) -> Completion:
+        """Greedy decoding after ``prompt`` with speculative edits: ``draft`` is the text the
+        answer mostly repeats (the original file, tokenized). Returns the same tokens as plain
+        greedy decoding (``complete``) up to batched arithmetic's rounding on near-ties (see
+        ``rounding_noise``), much faster where the answer follows the draft.
+
+        Verify batches hold up to ``max_batch`` tokens (default and upper bound: the engine's
+        ``max_outputs``), their length chosen per batch from the acceptance so far and the cost
+        of each batch size (``_best_length``; deterministic: the same request takes the same
+        batches). Stops at an end-of-generation token, a ``stop`` string, ``max_tokens`` or the
+        context's end;
+        ``should_stop`` is checked between batches and inside each decode (ggml's abort
+        callback): the result is then "cancelled" with the text so far and the cache holds
+        only finished work. ``metrics`` is a ``RewriteMetrics``."""
+        self._check_open()
+        start = time.perf_counter()
+        tokens = self._checked_prompt(prompt)
+        known = list(draft)
+        if known and (min(known) < 0 or max(known) >= self._n_vocab):
+            raise ValueError("the draft holds token ids outside the vocabulary")
+        limit = self.max_outputs if max_batch is None else max_batch
+        if not 1 <= limit <= self.max_outputs:
+            raise ValueError(f"max_batch must be between 1 and max_outputs ({self.max_outputs})")
+        self._threads.begin_request()
+        if isinstance(stop, str):
+            stop = (stop,)
+        m = RewriteMetrics(prompt_tokens=len(tokens), draft_tokens=len(known))
+        out = _Output(self, stop, on_text)
+        reason = "cancelled"
+        first = 0.0
+        try:
+            if should_stop is not None and should_stop():
+                raise _Cancelled
+            self._sync(tokens, should_stop, m)
+            m.prefill_ms = (time.perf_counter() - start) * 1000.0
+            if max_tokens <= 0:
+                reason = "length"
+            else:
+                assert self._tail is not None
+                pending = [C.llama_sampler_sample(self._smpl, self._ctx, self._tail)]
+                self._greedy_from = len(tokens)
+                first = time.perf_counter()
+                m.first_token_ms = (first - start) * 1000.0
+                reason = self._generate_rewrite(pending, tokens, known, max_tokens, limit,
+                                                out, m, should_stop)
+        except _Cancelled:
+            reason = "cancelled"
+        finally:
+            end = time.perf_counter()
+            if not m.prefill_ms:
+                m.prefill_ms = (end - start) * 1000.0
+            if first:
+                m.decode_ms = (end - first) * 1000.0
+            m.total_ms = (end - start) * 1000.0
+            m.generated_tokens = len(out.tokens)
+            self.totals.add(m)
+        if reason != "stop":
+            out.finish()
+        return Completion(out.text, out.tokens, m, reason)
+
     def greedy_reference(self, prompt: Sequence[int],
                          max_tokens: int) -> tuple[list[int], list[float]]:
         """Plain greedy decoding, one token per decode, from an empty cache; also the gap
@@ -636,26 +776,41 @@ class Engine:
             self._clear()
         return diffs
 
-    def rounding_noise(self, prompt: Sequence[int], positions: int = 96) -> list[float]:
+    def rounding_noise(self, prompt: Sequence[int], positions: int = 96,
+                       batch: int | None = None) -> list[float]:
         """How much batched arithmetic moves the gap between the two best logits: for the last
         ``positions`` positions of ``prompt``, logits from single-token decodes against the
-        same positions decoded in verify-sized batches (``_MAX_DRAFT + 1`` tokens, as the
-        speculative path does); one figure per position, |gap_single - gap_batched| over the
-        single decode's top two tokens. Zero where the two agree bit for bit (short contexts);
-        on two threads past ~256 tokens of context ggml's single-token attention adds up in
-        another order and the figures reach tenths of a logit. For tests and benchmarks;
-        leaves the cache empty."""
+        same positions decoded in batches of ``batch`` tokens with logits for every row
+        (default ``_MAX_DRAFT + 1``, the verify size of ``complete(speculative=True)``;
+        ``rewrite`` uses longer ones, up to ``max_outputs``); one figure per position,
+        |gap_single - gap_batched| over the single decode's top two tokens. Zero where the two
+        agree bit for bit (short contexts, short batches); on two threads past ~256 tokens of
+        context ggml's single-token attention adds up in another order and the figures reach
+        tenths of a logit. For tests and benchmarks; leaves the cache empty."""
+        return [n for n, _ in self._rounding(prompt, positions, batch)]
+
+    def rounding_flips(self, prompt: Sequence[int], positions: int = 96,
+                       batch: int | None = None) -> tuple[list[float], int]:
+        """``rounding_noise`` and how many of those positions had a different best token
+        batched than single (a near-tie flipped by rounding)."""
+        pairs = self._rounding(prompt, positions, batch)
+        return [n for n, _ in pairs], sum(1 for _, flip in pairs if flip)
+
+    def _rounding(self, prompt: Sequence[int], positions: int,
+                  batch: int | None) -> list[tuple[float, bool]]:
         import numpy as np
 
         self._check_open()
         tokens = self._checked_prompt(prompt)
-        size = _MAX_DRAFT + 1
+        size = _MAX_DRAFT + 1 if batch is None else batch
+        if not 1 <= size <= self.max_outputs:
+            raise ValueError(f"batch must be between 1 and max_outputs ({self.max_outputs})")
         count = min(positions, len(tokens) - 1) // size * size
         if count <= 0:
             return []
         start = len(tokens) - count
         self._clear()
-        noise: list[float] = []
+        noise: list[tuple[float, bool]] = []
         b = self._batch
         assert b is not None
 
@@ -679,7 +834,8 @@ class Engine:
                 for i in range(size):
                     a, c = single[i], row(i)
                     i2, i1 = (int(x) for x in np.argsort(a)[-2:])
-                    noise.append(abs(float((a[i1] - a[i2]) - (c[i1] - c[i2]))))
+                    noise.append((abs(float((a[i1] - a[i2]) - (c[i1] - c[i2]))),
+                                  int(np.argmax(c)) != i1))
         finally:
             self._clear()
         return noise
@@ -1032,6 +1188,143 @@ class Engine:
                 rec[1] += accepted + (accepted < len(draft))
             self._successor = nxt
             pending = [*draft[:accepted], nxt]
+
+    def _generate_rewrite(self, pending: list[int], prompt: list[int], known: list[int],
+                          max_tokens: int, max_batch: int, out: _Output, m: RewriteMetrics,
+                          should_stop: Callable[[], bool] | None) -> str:
+        """The loop of ``rewrite``; ``pending`` as for ``_generate``.
+
+        ``at`` is the draft pointer: while the output follows ``known`` (``synced``), the next
+        token expected is ``known[at]``. A disagreement leaves the draft; each emitted token
+        then looks up the last ``_REJOIN_NGRAM`` emitted tokens in ``known`` at or after
+        ``floor`` (the end of the last trusted agreement) and rejoins at the nearest match.
+        Off the draft, prompt-lookup drafts (the edit's new code is in the prompt) are
+        verified in short batches. Each batch's rows are sampled with llama.cpp's greedy
+        sampler in C, one row at a time up to the first disagreement."""
+        ctx, smpl, cached, mem = self._ctx, self._smpl, self._cached, self._mem
+        b = self._batch
+        assert b is not None
+        tok_p, pos_p, out_p = self._tok, self._pos, self._out
+        decode, sample = C.llama_decode, C.llama_sampler_sample
+        clock, note = time.perf_counter, self._threads.note
+        n_known = len(known)
+        grams: dict[tuple[int, ...], list[int]] = {}  # n-gram -> draft positions after it
+        g = _REJOIN_NGRAM
+        for j in range(g, n_known + 1):
+            grams.setdefault(tuple(known[j - g:j]), []).append(j)
+        history = list(prompt)
+        where: dict[int, list[int]] = {}
+        for i, t in enumerate(history):
+            where.setdefault(t, []).append(i)
+        at, floor, synced, since_rejoin = 0, 0, True, _REJOIN_CONFIRM
+        # Per draft source: [accepted, tried] draft tokens in this request.
+        record = {k: [0.0, 0.0] for k in _REWRITE_PRIOR}
+        emitted = out.tokens
+        if should_stop is not None:
+            self._abort_check[0] = should_stop
+            C.llama_set_abort_callback(ctx, self._abort_cb, None)
+        try:
+            while True:
+                for t in pending:
+                    reason = out.push(t)
+                    if reason is not None:
+                        return reason
+                    if len(emitted) >= max_tokens:
+                        return "length"
+                    where.setdefault(t, []).append(len(history))
+                    history.append(t)
+                    if synced and at < n_known and known[at] == t:
+                        at += 1
+                        since_rejoin += 1
+                        if since_rejoin >= _REJOIN_CONFIRM:
+                            floor = at
+                        continue
+                    synced = False  # the model leaves the draft here
+                    if len(emitted) >= g:
+                        ends = grams.get(tuple(emitted[-g:]))
+                        if ends:
+                            k = bisect.bisect_left(ends, floor + g)
+                            if k < len(ends):
+                                at, synced, since_rejoin = ends[k], True, 0
+                                m.rejoins += 1
+                token = pending[-1]
+                pos = len(cached)
+                if pos >= self.n_ctx:
+                    return "length"
+                room = min(max_tokens - len(emitted), self.n_ctx - pos, max_batch) - 1
+                if synced:
+                    source = _KNOWN if since_rejoin >= _REJOIN_CONFIRM else _REJOINED
+                    spec = known[at:at + room] if room > 0 else []
+                else:
+                    source = _LOOKUP
+                    n, spec = _lookup(history, where, min(room, _LOOKUP_MAX)) \
+                        if room > 0 else (0, [])
+                    if n < _LOOKUP_MIN_NGRAM:
+                        spec = []
+                candidate = spec
+                if spec:
+                    prior, weight = _REWRITE_PRIOR[source]
+                    acc, tried = record[source]
+                    alpha = (acc + prior * weight) / (tried + weight)
+                    spec = spec[:_best_length(alpha, len(spec), max_batch)]
+                if should_stop is not None and should_stop():
+                    return "cancelled"
+                count = 1 + len(spec)
+                tok_p[0], pos_p[0], out_p[0] = token, pos, 1
+                for i in range(1, count):
+                    tok_p[i] = spec[i - 1]
+                    pos_p[i] = pos + i
+                    out_p[i] = 1
+                b.n_tokens = count
+                began = clock()
+                rc = decode(ctx, b)
+                if rc != 0:
+                    self._recover()
+                    if rc == 2:
+                        return "cancelled"
+                    if rc == 1:
+                        return "length"
+                    raise RuntimeError(f"llama_decode failed with code {rc}")
+                took = clock() - began
+                note(("rewrite", count.bit_length()), took / count)
+                cached.append(token)
+                cached.extend(spec)
+                accepted = 0
+                nxt = sample(smpl, ctx, 0)
+                while accepted < len(spec) and nxt == spec[accepted]:
+                    accepted += 1
+                    nxt = sample(smpl, ctx, accepted)
+                if accepted < len(spec):
+                    C.llama_memory_seq_rm(mem, -1, pos + 1 + accepted, -1)
+                    del cached[pos + 1 + accepted:]
+                self._tail = accepted
+                self._successor = nxt
+                m.batches += 1
+                m.largest_batch = max(m.largest_batch, count)
+                if candidate:
+                    # Trials: the verified draft tokens up to the first rejection, and, when
+                    # all were accepted, the next candidate token against the model's choice
+                    # (free: that is how a source that is not drafted from gets tried again).
+                    trials = accepted + (accepted < len(spec))
+                    hits = accepted
+                    if accepted == len(spec) and len(candidate) > accepted:
+                        trials += 1
+                        hits += candidate[accepted] == nxt
+                    rec = record[source]
+                    rec[0] = rec[0] * _REWRITE_FADE + hits
+                    rec[1] = rec[1] * _REWRITE_FADE + trials
+                if spec:
+                    m.drafted_tokens += len(spec)
+                    m.accepted_tokens += accepted
+                    if source == _LOOKUP:
+                        m.lookup_batches += 1
+                    else:
+                        m.draft_batches += 1
+                pending = [*spec[:accepted], nxt]
+        finally:
+            if should_stop is not None:
+                C.llama_set_abort_callback(ctx, self._no_abort, None)
+                self._abort_check[0] = None
 
     def _draft_length(self, alpha: float, available: int) -> int:
         """How many of ``available`` drafted tokens to verify: the count that maximises the

@@ -124,7 +124,8 @@ def cmd_test(args: list[str]) -> int:
                   "local_models/index/chunking.py", "local_models/index/crypto.py",
                   "local_models/index/denylist.py", "local_models/index/ignore.py",
                   "local_models/index/merkle.py", "local_models/apply_block.py",
-                  "local_models/index/embed_model.py", "local_models/index/embed_client.py"]),
+                  "local_models/index/embed_model.py", "local_models/index/embed_client.py",
+                  "local_models/index/search.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:

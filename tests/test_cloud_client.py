@@ -315,7 +315,7 @@ def test_the_server_accepts_the_clients_keepalive_pings() -> None:
     client = dict(channel_options())
     assert client["grpc.keepalive_permit_without_calls"] == 1
     assert server["grpc.keepalive_permit_without_calls"] == 1
-    assert server["grpc.http2.min_recv_ping_interval_without_data_ms"] < \
+    assert server["grpc.http2.min_ping_interval_without_data_ms"] < \
         client["grpc.keepalive_time_ms"] == cc.KEEPALIVE_TIME_MS
     small = dict(server_options(ServerConfig(tokens=(TOKEN,), max_message_bytes=2048)))
     assert small["grpc.max_receive_message_length"] == 2048

@@ -234,8 +234,11 @@ def test_every_forecode_method_needs_the_token(channel: grpc.Channel) -> None:
         # With the token the call gets through to the method (an empty ChatRequest is
         # invalid; the services not built yet say so).
         expected = {"/forecode.v1.Info/GetInfo": grpc.StatusCode.OK,
-                    "/forecode.v1.Chat/Stream": grpc.StatusCode.INVALID_ARGUMENT}.get(
+                    "/forecode.v1.Chat/Stream": grpc.StatusCode.INVALID_ARGUMENT,
+                    "/forecode.v1.Apply/Apply": grpc.StatusCode.INVALID_ARGUMENT}.get(
                         path, grpc.StatusCode.UNIMPLEMENTED)
+        if path.startswith("/forecode.v1.IndexSync/"):  # served: an empty request is invalid
+            expected = grpc.StatusCode.INVALID_ARGUMENT
         for token in (TOKEN, SECOND_TOKEN):
             assert _call(channel, path, request, streaming, bearer(token)) == expected, path
 

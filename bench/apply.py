@@ -1,0 +1,330 @@
+"""The ``apply`` benchmark: speculative edits against plain greedy decoding, and apply accuracy.
+
+One run, the default model, one engine made for apply (``local_models.apply_model``:
+verify batches up to ``APPLY_MAX_OUTPUTS`` rows), on real files of the Python standard library
+with code blocks built from real edits (``bench.apply_cases``: elided bodies, added parameters,
+new methods, import additions; the expected file is known).
+
+(a) Speed, on ``--speed-cases`` cases (one per kind first): for each, from a cold cache and in
+    alternating order, the model path's rewrite with speculative edits (``Engine.rewrite``, the
+    original file as the draft) and plain greedy decoding of the same prompt for as many tokens
+    (``Engine.complete``, one token per decode). ``spec_over_greedy`` = generated tokens per
+    second of decoding, pooled over the cases, speculative ÷ greedy. ``spec_over_prefill`` =
+    the same speculative rate ÷ the prefill rate of the same prompts (prompt tokens ÷ prefill
+    time of the cold rewrites, same run). ``spec_over_ceiling`` divides by a rewrite whose draft
+    is its own answer (every draft token accepted: the best speculative edits can do with
+    logits for every row; on this model they cost more than a prefill, where only the last row
+    gets logits: the output layer is 262k x 640, more multiply-adds than the rest of the model).
+    Lossless check: every speculative token teacher-forced against single-token greedy
+    decoding (``greedy_check``); a difference counts as a rounding tie when the greedy token's
+    logit beats the emitted one by no more than the rounding noise of batches of that size,
+    measured on the same rewrite (``rounding_noise`` over its last positions). ``tie_rate`` =
+    differences ÷ tokens.
+(b) Accuracy on every case: the deterministic path alone (``apply_deterministic``), the model
+    path alone (the rewrite forced), and the combined apply (the deterministic path when it
+    anchors, else the model); exact match of the whole file. ``model_flagged``: model results
+    the safety check flags (code removed that the block does not account for).
+(c) ``first_hunk_ms``: from the start of an apply to the first hunk of the review that can no
+    longer change (``app.core.diff_review.final_hunks`` on the text streamed so far), median
+    over the combined applies; also by path.
+
+``--quick``: one speed case, one case of each kind, windows of 25 lines of four small modules
+(for tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import os
+import time
+from dataclasses import asdict
+from typing import Any
+
+from bench._common import median
+
+DEFAULT_ROUNDS = 1
+QUICK: dict[str, Any] = {"per_kind": 1, "max_lines": 25, "min_lines": 8, "speed_cases": 1,
+                         "noise_positions": 64,
+                         "files": ("reprlib.py", "copy.py", "colorsys.py", "netrc.py")}
+FULL: dict[str, Any] = {"per_kind": 6, "max_lines": 100, "min_lines": 15, "speed_cases": 4,
+                        "noise_positions": 128, "files": None}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="one speed case, one case per kind, small files")
+    parser.add_argument("--per-kind", type=int, default=None,
+                        help="accuracy cases per kind (default 6; 1 with --quick)")
+    parser.add_argument("--max-lines", type=int, default=None,
+                        help="lines per file window (default 100; 40 with --quick)")
+    parser.add_argument("--speed-cases", type=int, default=None,
+                        help="cases timed against greedy decoding (default 4; 1 with --quick)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="llama.cpp threads (default 1: steady ratios on a shared machine)")
+    parser.add_argument("--max-batch", type=int, default=None,
+                        help="largest verify batch (default: the apply engine's maximum)")
+    parser.add_argument("--no-check", action="store_true",
+                        help="skip the teacher-forced lossless check (halves the time)")
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _rate(tokens: int, ms: float) -> float | None:
+    return tokens / (ms / 1000.0) if ms > 0 and tokens > 0 else None
+
+
+def _first_final_ms(original_lf: str, chunks: list[tuple[float, int]], text: str) -> float | None:
+    """The time of the first streamed chunk after which ``final_hunks`` has a hunk (binary
+    search: once final, a hunk stays final as more text arrives)."""
+    from app.core.diff_review import final_hunks
+
+    lo, hi = 0, len(chunks)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if final_hunks(original_lf, text[:chunks[mid][1]]):
+            hi = mid
+        else:
+            lo = mid + 1
+    return chunks[lo][0] if lo < len(chunks) else None
+
+
+def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
+                noise_positions: int, order_flip: bool) -> dict[str, Any]:
+    from local_models.apply_block import ApplyInput
+    from local_models.apply_model import chat_format_of, render_apply
+
+    inp = ApplyInput(case.path, "python", case.original, case.block)
+    rendered = render_apply(inp, chat_format_of(engine))
+    prompt = engine.tokenize(rendered.text, add_bos=True)
+    draft = engine.tokenize(rendered.draft_text)
+    max_tokens = len(draft) + len(engine.tokenize(case.block)) + 64
+    out: dict[str, Any] = {"case": case.name, "prompt_tokens": len(prompt),
+                           "draft_tokens": len(draft)}
+
+    def spec() -> Any:
+        engine.reset()
+        return engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=rendered.stop,
+                              max_batch=max_batch)
+
+    def greedy(n: int) -> Any:
+        engine.reset()
+        return engine.complete(prompt, max_tokens=n, stop=rendered.stop)
+
+    if order_flip:
+        g = greedy(max_tokens)
+        s = spec()
+    else:
+        s = spec()
+        g = greedy(max_tokens)
+    n = len(s.tokens)
+    # The oracle: the answer itself as the draft (and its stop token after it).
+    engine.reset()
+    oracle = engine.rewrite(prompt, [*s.tokens, *engine.tokenize(rendered.stop[0])],
+                            max_tokens=max_tokens, stop=rendered.stop, max_batch=max_batch)
+    sm, gm, om = s.metrics, g.metrics, oracle.metrics
+    out.update({
+        "spec_tokens": n, "greedy_tokens": len(g.tokens), "stop_reason": s.stop_reason,
+        "spec_decode_ms": _r(sm.decode_ms, 1), "greedy_decode_ms": _r(gm.decode_ms, 1),
+        "oracle_decode_ms": _r(om.decode_ms, 1), "oracle_tokens": len(oracle.tokens),
+        "prefill_ms": _r(sm.prefill_ms, 1), "prefill_tokens": sm.evaluated_tokens,
+        "spec_tok_s": _r(_rate(n, sm.decode_ms), 2),
+        "greedy_tok_s": _r(_rate(len(g.tokens), gm.decode_ms), 2),
+        "oracle_tok_s": _r(_rate(len(oracle.tokens), om.decode_ms), 2),
+        "prefill_tok_s": _r(_rate(sm.evaluated_tokens, sm.prefill_ms), 2),
+        "spec_equals_greedy": list(s.tokens) == list(g.tokens)[:n],
+        "oracle_equals_spec": list(oracle.tokens) == list(s.tokens),
+        "metrics": {k: (_r(v, 1) if isinstance(v, float) else v)
+                    for k, v in asdict(sm).items()},
+    })
+    if check:
+        diffs = engine.greedy_check(prompt, s.tokens)
+        size = max_batch or engine.max_outputs
+        noise = engine.rounding_noise([*prompt, *s.tokens], max(noise_positions, size), size)
+        tolerance = max(noise, default=0.0)
+        out.update({
+            "check_differences": len(diffs),
+            "check_gaps": [_r(gap, 4) for *_, gap in diffs],
+            "noise_max": _r(tolerance, 4),
+            "noise_batch": size,
+            "lossless": all(gap <= tolerance for *_, gap in diffs),
+        })
+    engine.reset()
+    return out
+
+
+def _accuracy_case(engine: Any, case: Any, max_batch: int | None) -> dict[str, Any]:
+    from local_models.apply_block import (
+        Applied,
+        ApplyInput,
+        apply_deterministic,
+        find_unaccounted_removals,
+    )
+    from local_models.apply_model import rewrite_file
+
+    original_lf = case.original.replace("\r\n", "\n")
+    began = time.perf_counter()
+    det = apply_deterministic(case.original, case.block)
+    det_ms = (time.perf_counter() - began) * 1000.0
+    det_ok = isinstance(det, Applied) and det.text == case.expected
+    det_first: float | None = None
+    if isinstance(det, Applied):
+        from app.core.diff_review import final_hunks
+
+        final_hunks(original_lf, det.text)
+        det_first = (time.perf_counter() - began) * 1000.0
+
+    engine.reset()
+    chunks: list[tuple[float, int]] = []
+    streamed: list[str] = []
+    size = [0]
+    start = time.perf_counter()
+
+    def on_text(text: str) -> None:
+        streamed.append(text)
+        size[0] += len(text)
+        chunks.append(((time.perf_counter() - start) * 1000.0, size[0]))
+
+    inp = ApplyInput(case.path, "python", case.original, case.block)
+    model = rewrite_file(engine, inp, on_text=on_text, max_batch=max_batch)
+    model_ok = model.complete and model.text == case.expected
+    flagged = bool(find_unaccounted_removals(case.original, case.block, model.text)) \
+        if model.complete else None
+    model_first = _first_final_ms(original_lf, chunks, "".join(streamed))
+    combined_ok = det_ok if isinstance(det, Applied) else model_ok
+    combined_first = det_first if isinstance(det, Applied) else (
+        None if model_first is None else det_ms + model_first)
+    m = model.metrics
+    return {
+        "case": case.name, "kind": case.kind, "lines": case.original.count("\n"),
+        "deterministic": "applied" if isinstance(det, Applied) else det.status,
+        "deterministic_ok": det_ok,
+        "refusal": None if isinstance(det, Applied) else det.reason,
+        "model_ok": model_ok, "model_complete": model.complete,
+        "model_stop": model.stop_reason, "model_flagged": flagged,
+        "combined_ok": combined_ok,
+        "first_hunk_ms": {"deterministic": _r(det_first, 2), "model": _r(model_first, 1),
+                          "combined": _r(combined_first, 1)},
+        "model_tok_s": _r(_rate(m.generated_tokens, m.decode_ms), 2),
+        "model_accepted": m.accepted_tokens, "model_drafted": m.drafted_tokens,
+        "model_generated": m.generated_tokens, "model_rejoins": m.rejoins,
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.apply_cases import DEFAULT_FILES, KINDS, build_cases
+    from local_models.apply_model import APPLY_MAX_OUTPUTS, open_engine
+    from local_models.model_store import ensure_default_model
+
+    quick = bool(args.quick)
+    preset = QUICK if quick else FULL
+    per_kind = args.per_kind or preset["per_kind"]
+    max_lines = args.max_lines or preset["max_lines"]
+    speed_n = preset["speed_cases"] if args.speed_cases is None else args.speed_cases
+    started = time.perf_counter()
+    model_path = ensure_default_model()
+    files = preset["files"] or DEFAULT_FILES
+    cases = build_cases(files, per_kind=per_kind, max_lines=max_lines,
+                        min_lines=preset["min_lines"])
+    if not cases:
+        raise SystemExit("no cases could be built from the standard library files")
+    # Speed cases: one of each kind first, then the rest in order.
+    firsts = [next(c for c in cases if c.kind == k) for k in KINDS
+              if any(c.kind == k for c in cases)]
+    speed_cases = (firsts + [c for c in cases if c not in firsts])[:speed_n]
+
+    result: dict[str, Any] = {"quick": quick, "rounds": int(args.rounds)}
+    engine = open_engine(model_path, n_ctx=8192, n_threads=args.threads)
+    try:
+        speed = [_speed_case(engine, c, args.max_batch, not args.no_check,
+                             preset["noise_positions"], bool(i % 2))
+                 for i, c in enumerate(speed_cases)]
+        accuracy = [_accuracy_case(engine, c, args.max_batch) for c in cases]
+        threads_now = getattr(getattr(engine, "_threads", None), "now", None)
+    finally:
+        engine.close()
+        gc.collect()
+
+    def pooled(tok_key: str, ms_key: str) -> float | None:
+        tokens = sum(s[tok_key] for s in speed)
+        ms = sum(s[ms_key] or 0.0 for s in speed)
+        return _rate(tokens, ms)
+
+    spec_rate = pooled("spec_tokens", "spec_decode_ms")
+    greedy_rate = pooled("greedy_tokens", "greedy_decode_ms")
+    oracle_rate = pooled("oracle_tokens", "oracle_decode_ms")
+    prefill_rate = pooled("prefill_tokens", "prefill_ms")
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return _r(a / b) if a and b else None
+
+    n = len(accuracy)
+    det_ok = sum(a["deterministic_ok"] for a in accuracy)
+    model_ok = sum(a["model_ok"] for a in accuracy)
+    comb_ok = sum(a["combined_ok"] for a in accuracy)
+    by_kind = {k: {"cases": sum(a["kind"] == k for a in accuracy),
+                   "deterministic": sum(a["deterministic_ok"] for a in accuracy
+                                        if a["kind"] == k),
+                   "model": sum(a["model_ok"] for a in accuracy if a["kind"] == k),
+                   "combined": sum(a["combined_ok"] for a in accuracy if a["kind"] == k)}
+               for k in KINDS}
+    firsts_ms = {path: [a["first_hunk_ms"][path] for a in accuracy
+                        if a["first_hunk_ms"][path] is not None]
+                 for path in ("deterministic", "model", "combined")}
+    checked = [s for s in speed if "check_differences" in s]
+    check_tokens = sum(s["spec_tokens"] for s in checked)
+    differences = sum(s["check_differences"] for s in checked)
+    wrong_model = [a for a in accuracy if a["model_complete"] and not a["model_ok"]]
+    result.update({
+        "spec_over_greedy": ratio(spec_rate, greedy_rate),
+        "spec_over_prefill": ratio(spec_rate, prefill_rate),
+        "spec_over_ceiling": ratio(spec_rate, oracle_rate),
+        "ceiling_over_prefill": ratio(oracle_rate, prefill_rate),
+        "spec_tok_s": _r(spec_rate, 2),
+        "greedy_tok_s": _r(greedy_rate, 2),
+        "ceiling_tok_s": _r(oracle_rate, 2),
+        "prefill_tok_s": _r(prefill_rate, 2),
+        "accuracy": {
+            "deterministic": _r(det_ok / n), "model": _r(model_ok / n),
+            "combined": _r(comb_ok / n), "cases": n,
+            "deterministic_applied": sum(a["deterministic"] == "applied" for a in accuracy),
+            "model_complete": sum(a["model_complete"] for a in accuracy),
+            "model_wrong_complete": len(wrong_model),
+            "model_wrong_flagged": sum(bool(a["model_flagged"]) for a in wrong_model),
+            "by_kind": by_kind,
+        },
+        "first_hunk_ms": _r(median(firsts_ms["combined"]), 1) if firsts_ms["combined"]
+        else None,
+        "first_hunk_ms_by_path": {path: _r(median(v), 2) if v else None
+                                  for path, v in firsts_ms.items()},
+        "lossless": all(s["lossless"] for s in checked) if checked else None,
+        "tie_rate": _r(differences / check_tokens, 5) if check_tokens else None,
+        "tie_differences": differences,
+        "tie_checked_tokens": check_tokens,
+        "lossless_rule": ("every speculative token teacher-forced against single-token greedy "
+                          "decoding; a difference is a rounding tie when the greedy logit beats "
+                          "the emitted one by <= the max |top-2 gap| change between single-token "
+                          "and batched decodes (batch = the largest verify size) over the "
+                          "rewrite's last positions, same run"),
+        "speed_cases": speed,
+        "cases": accuracy,
+        "files": list(files),
+        "model": model_path.name,
+        "threads": args.threads,
+        "engine_threads_at_end": threads_now,
+        "max_batch": args.max_batch or APPLY_MAX_OUTPUTS,
+        "targets": {"spec_over_greedy": ">= 5", "spec_over_prefill": ">= 0.8",
+                    "accuracy.combined": ">= 0.98"},
+        "load_average_end": _load_average(),
+        "wall_s": round(time.perf_counter() - started, 1),
+    })
+    return result
+
+
+def _load_average() -> list[float] | None:
+    with contextlib.suppress(AttributeError, OSError):
+        return [round(x, 2) for x in os.getloadavg()]
+    return None

@@ -1,0 +1,229 @@
+"""Apply's model path: the model rewrites the whole file, at prefill speed (no Qt, no gRPC).
+
+``apply_block`` has the pure parts (the deterministic path, the safety check, the versioned
+prompt). This module runs the model where the deterministic path cannot:
+
+* ``render_apply(input, chat)``: the prompt as the model sees it. ``format_apply_prompt``'s
+  text goes in a user turn of the model's chat format, followed by the answer's opening fence;
+  a model without a chat template (a base model, like the default Gemma 3 270M) gets the same
+  text as a plain document, then the fence. The *draft* is the original file (LF) and the
+  closing fence, tokenized: the answer repeats it except where the edit changes it.
+* ``rewrite_file(engine, input)``: the engine's speculative edits (``Engine.rewrite``) from
+  that prompt and draft; the new file streams to ``on_text`` (LF, as the model writes it) and
+  ends at the closing fence. ``ModelRewrite.text`` has the original's line endings back
+  (``to_file_text``); an answer that never closed the fence is ``complete=False``.
+* ``apply(engine, original, block, instruction)``: the deterministic path when the block
+  anchors unambiguously (and there is no instruction), else the model path; then the safety
+  check (``find_unaccounted_removals``) on the result. Raises ``ApplyIncomplete`` when the
+  model did not finish the file and ``ApplyCancelled`` when ``should_stop`` fired: nothing
+  half-done is ever returned, and the engine stays usable (its cache holds finished work only).
+
+Engines for apply verify long drafts: create them with ``max_outputs=APPLY_MAX_OUTPUTS``
+(``open_engine``) and a context that holds the prompt (about twice the file plus the block) and
+the answer (the file again): ``required_context``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+from local_models.apply_block import (
+    APPLY_PROMPT_VERSION,
+    Applied,
+    ApplyInput,
+    Refused,
+    Removal,
+    apply_deterministic,
+    find_unaccounted_removals,
+    format_apply_prompt,
+    to_file_text,
+)
+from local_models.chat import ChatMessage, ChatParams
+from local_models.chat_prompt import ChatFormat, format_for, render_chat
+from local_models.engine import Engine, RewriteMetrics
+
+__all__ = [
+    "APPLY_MAX_OUTPUTS",
+    "ApplyCancelled",
+    "ApplyIncomplete",
+    "ApplyOutcome",
+    "ApplyTooLarge",
+    "ModelRewrite",
+    "RenderedApply",
+    "apply",
+    "chat_format_of",
+    "open_engine",
+    "render_apply",
+    "required_context",
+    "rewrite_file",
+]
+
+# Rows of logits one verify batch may have: drafts of up to 63 tokens. Longer batches gain
+# little on a CPU (the cost per row levels off by 32) and cost 2 MiB of buffers a row.
+APPLY_MAX_OUTPUTS = 64
+# Tokens the answer may have beyond the original file and the block (a model that adds more
+# than the block holds has left the task).
+_SLACK_TOKENS = 64
+
+
+class ApplyCancelled(Exception):
+    """``should_stop`` fired: no result (the caller's text is as it was)."""
+
+
+class ApplyTooLarge(ValueError):
+    """The file and block do not fit the engine's context."""
+
+
+class ApplyIncomplete(Exception):
+    """The model did not finish the file (it ran out of tokens or ended early)."""
+
+    def __init__(self, message: str, partial: str, stop_reason: str) -> None:
+        super().__init__(message)
+        self.partial = partial
+        self.stop_reason = stop_reason
+
+
+@dataclass(frozen=True)
+class RenderedApply:
+    text: str  # the whole prompt, ending with the answer's opening fence
+    stop: tuple[str, ...]  # the closing fence
+    draft_text: str  # what the answer is expected to mostly repeat: the file (LF) + fence
+    chat_format: str | None  # the chat format's id, None for a plain document
+    version: int
+
+
+@dataclass(frozen=True)
+class ModelRewrite:
+    """The model path's answer."""
+
+    text: str  # the new file, with the original's line endings (partial unless complete)
+    complete: bool  # the model closed the file's fence
+    stop_reason: str  # the engine's: "stop" when complete, else "length" / "eos" / ...
+    metrics: RewriteMetrics
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    text: str  # the complete new file, with the original's line endings
+    source: Literal["deterministic", "model"]
+    removals: tuple[Removal, ...]  # code the result removes that the block does not account for
+    refusal: Refused | None  # why the deterministic path did not answer (None: it did, or
+    #                          an instruction asked for the model)
+    metrics: dict[str, float | int] = field(default_factory=dict)
+    first_text_ms: float = 0.0  # from the call to the first new-file text
+
+
+def chat_format_of(engine: Engine) -> ChatFormat | None:
+    """The chat format to wrap the apply prompt in: the model's own when its GGUF has a chat
+    template, None (a plain document) for a base model."""
+    info = engine.info
+    if info.chat_template is None:
+        return None
+    return format_for(info.architecture, info.chat_template)
+
+
+def render_apply(inp: ApplyInput, chat: ChatFormat | None,
+                 version: int = APPLY_PROMPT_VERSION) -> RenderedApply:
+    """The prompt for ``inp`` as the engine evaluates it (BOS not included)."""
+    prompt = format_apply_prompt(inp, version)
+    if chat is None:
+        text = f"{prompt.text}\n\n{prompt.response_prefix}"
+        fmt_id = None
+    else:
+        params = ChatParams("", (ChatMessage("user", prompt.text),))
+        text = render_chat(params, chat, system_prompt="") + prompt.response_prefix
+        fmt_id = chat.id
+    original = inp.original.replace("\r\n", "\n")
+    if original and not original.endswith("\n"):
+        original += "\n"
+    return RenderedApply(text, prompt.stop, original + prompt.stop[0], fmt_id, prompt.version)
+
+
+def required_context(engine: Engine, inp: ApplyInput) -> int:
+    """Context tokens an apply of ``inp`` needs on ``engine`` (prompt, answer and slack)."""
+    rendered = render_apply(inp, chat_format_of(engine))
+    prompt = engine.tokenize(rendered.text, add_bos=True)
+    return len(prompt) + _max_tokens(engine, inp, rendered) + 1
+
+
+def open_engine(model_path: str | os.PathLike[str], *, n_ctx: int = 8192,
+                n_threads: int | None = None) -> Engine:
+    """An engine made for apply: verify batches of up to ``APPLY_MAX_OUTPUTS`` tokens."""
+    return Engine(model_path, n_ctx=n_ctx, n_threads=n_threads, max_outputs=APPLY_MAX_OUTPUTS)
+
+
+def _max_tokens(engine: Engine, inp: ApplyInput, rendered: RenderedApply) -> int:
+    return (len(engine.tokenize(rendered.draft_text))
+            + len(engine.tokenize(inp.block)) + _SLACK_TOKENS)
+
+
+def rewrite_file(engine: Engine, inp: ApplyInput, *,
+                 on_text: Callable[[str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 max_batch: int | None = None,
+                 version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
+    """The model path: the model rewrites the file with speculative edits (module doc).
+    ``on_text`` receives the new file's text as it is written (LF). Raises
+    ``ApplyTooLarge`` when the prompt and answer do not fit the context."""
+    rendered = render_apply(inp, chat_format_of(engine), version)
+    prompt = engine.tokenize(rendered.text, add_bos=True)
+    draft = engine.tokenize(rendered.draft_text)
+    max_tokens = len(draft) + len(engine.tokenize(inp.block)) + _SLACK_TOKENS
+    if len(prompt) + max_tokens >= engine.n_ctx:
+        raise ApplyTooLarge(f"the file and the edit need {len(prompt) + max_tokens} tokens of "
+                            f"context; the engine has {engine.n_ctx}")
+    done = engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=rendered.stop,
+                          on_text=on_text, should_stop=should_stop, max_batch=max_batch)
+    metrics = done.metrics
+    assert isinstance(metrics, RewriteMetrics)
+    complete = done.stop_reason == "stop"
+    text = to_file_text(inp.original, done.text) if complete else done.text
+    return ModelRewrite(text, complete, done.stop_reason, metrics)
+
+
+def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
+          path: str = "file", language: str = "plaintext",
+          on_text: Callable[[str], None] | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          max_batch: int | None = None) -> ApplyOutcome:
+    """The complete new file: the deterministic path when ``block`` anchors unambiguously
+    and there is no ``instruction``, else the model's rewrite; with the safety check's
+    findings. ``on_text`` gets the new file's text as it is produced (the deterministic
+    path's whole file at once, the model's stream in LF). Raises ``ApplyCancelled``,
+    ``ApplyIncomplete`` or ``ApplyTooLarge``; never returns a partial file."""
+    began = time.perf_counter()
+    first: list[float] = []
+
+    def sent(text: str) -> None:
+        if not first:
+            first.append((time.perf_counter() - began) * 1000.0)
+        if on_text is not None:
+            on_text(text)
+
+    if should_stop is not None and should_stop():
+        raise ApplyCancelled("cancelled before it started")
+    refusal: Refused | None = None
+    if not instruction.strip():
+        result = apply_deterministic(original, block)
+        if isinstance(result, Applied):
+            sent(result.text)
+            removals = find_unaccounted_removals(original, block, result.text)
+            return ApplyOutcome(result.text, "deterministic", removals, None,
+                                {"placements": len(result.placements)}, first[0])
+        refusal = result
+    inp = ApplyInput(path, language, original, block, instruction)
+    done = rewrite_file(engine, inp, on_text=sent, should_stop=should_stop,
+                        max_batch=max_batch)
+    if done.stop_reason == "cancelled":
+        raise ApplyCancelled("the apply was cancelled; nothing was changed")
+    if not done.complete:
+        raise ApplyIncomplete(f"the model did not finish the file ({done.stop_reason})",
+                              done.text, done.stop_reason)
+    removals = find_unaccounted_removals(original, block, done.text)
+    metrics = {k: v for k, v in asdict(done.metrics).items()}
+    return ApplyOutcome(done.text, "model", removals, refusal, metrics,
+                        first[0] if first else 0.0)

@@ -1,0 +1,245 @@
+"""Speculative edits (``Engine.rewrite``) and apply's model path (``local_models.apply_model``)
+on the real default model (Gemma 3 270M Q4_K_M) and real standard-library files.
+
+No mocks. One engine made for apply (verify batches up to ``APPLY_MAX_OUTPUTS`` rows) is shared
+by the module, on one thread: the same request then takes the same arithmetic every time, so a
+re-run can be compared token for token.
+
+Lossless: every token a rewrite emits is teacher-forced against plain single-token greedy
+decoding (``greedy_check``); a difference is allowed only where the greedy token's logit beats
+the emitted one by no more than the rounding noise that batches of the size used put on the
+gap between the two best logits, measured on the same positions (``rounding_noise``). The
+test prints how often that happened (the tie rate).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from bench.apply_cases import Case, build_cases
+from local_models.apply_block import ApplyInput
+from local_models.apply_model import (
+    APPLY_MAX_OUTPUTS,
+    ApplyCancelled,
+    ApplyIncomplete,
+    ApplyOutcome,
+    ApplyTooLarge,
+    apply,
+    chat_format_of,
+    open_engine,
+    render_apply,
+    rewrite_file,
+)
+from local_models.engine import Engine, RewriteMetrics
+from local_models.model_store import ensure_default_model
+
+pytestmark = pytest.mark.slow
+
+# Tokens per lossless rewrite: every one is checked by a single-token decode (~30 ms each).
+CHECKED_TOKENS = 96
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    e = open_engine(ensure_default_model(), n_ctx=4096, n_threads=1)
+    yield e
+    e.close()
+
+
+def small_cases() -> list[Case]:
+    return build_cases(files=("colorsys.py", "copy.py", "reprlib.py", "bisect.py"),
+                       per_kind=2, max_lines=25, min_lines=8)
+
+
+def case_named(fragment: str) -> Case:
+    return next(c for c in small_cases() if fragment in c.name)
+
+
+def apply_request(engine: Engine, case: Case) -> tuple[list[int], list[int], tuple[str, ...]]:
+    rendered = render_apply(ApplyInput(case.path, "python", case.original, case.block),
+                            chat_format_of(engine))
+    return (engine.tokenize(rendered.text, add_bos=True), engine.tokenize(rendered.draft_text),
+            rendered.stop)
+
+
+def check_metrics(m: RewriteMetrics, tokens: int, max_batch: int) -> None:
+    assert isinstance(m, RewriteMetrics)
+    assert m.generated_tokens == tokens
+    assert 0 <= m.accepted_tokens <= m.drafted_tokens
+    # Each batch decodes the token emitted before it; the batch's accepted draft tokens and its
+    # own greedy choice follow it (the first token came from the prompt's logits).
+    assert m.batches <= m.generated_tokens <= m.batches + m.accepted_tokens + 1
+    assert m.draft_batches + m.lookup_batches <= m.batches
+    assert 1 <= m.largest_batch <= max_batch
+    assert m.rejoins <= m.batches
+    assert m.prefill_ms > 0 and m.decode_ms > 0
+    assert m.total_ms >= m.prefill_ms + m.decode_ms - 1.0
+    assert m.evaluated_tokens <= m.prompt_tokens
+
+
+# --- lossless -----------------------------------------------------------------------------------
+
+def test_rewrite_equals_greedy_up_to_rounding_ties(engine: Engine) -> None:
+    """Three files: the tokens equal single-token greedy decoding teacher-forced, except at
+    near-ties within the measured rounding noise of the batch size used."""
+    ties: list[str] = []
+    report: list[str] = []
+    total = 0
+    for fragment in ("colorsys.py:1:elided_body", "copy.py", "reprlib.py:0:import"):
+        case = case_named(fragment)
+        prompt, draft, stop = apply_request(engine, case)
+        engine.reset()
+        done = engine.rewrite(prompt, draft, max_tokens=CHECKED_TOKENS, stop=stop)
+        m = done.metrics
+        assert isinstance(m, RewriteMetrics)
+        check_metrics(m, len(done.tokens), APPLY_MAX_OUTPUTS)
+        assert m.draft_tokens == len(draft)
+        assert m.accepted_tokens >= 0.5 * len(done.tokens), (case.name, m)  # the draft helped
+        size = m.largest_batch
+        noise = engine.rounding_noise([*prompt, *done.tokens], max(40, size), size)
+        assert noise
+        tolerance = max(noise, default=0.0)
+        for step, greedy, got, gap in engine.greedy_check(prompt, done.tokens):
+            where = f"{case.path}: step {step}, greedy {greedy} got {got}, gap {gap:.4f}"
+            assert gap <= tolerance, f"{where} > rounding noise {tolerance:.4f} (batch {size})"
+            ties.append(where)
+        total += len(done.tokens)
+        report.append(f"{case.path}: {len(done.tokens)} tokens, {m.accepted_tokens}/"
+                      f"{m.drafted_tokens} drafted accepted in {m.batches} batches (largest "
+                      f"{size}), {m.rejoins} rejoins, noise max {tolerance:.3f}")
+    print("\n" + "\n".join(report) + f"\nrounding ties: {len(ties)} of {total} tokens {ties}")
+    assert len(ties) <= 0.02 * total, ties  # rare: a flip needs a near-tie at a batched row
+
+
+def test_short_batches_keep_their_bound(engine: Engine) -> None:
+    case = case_named("copy.py")
+    prompt, draft, stop = apply_request(engine, case)
+    engine.reset()
+    short = engine.rewrite(prompt, draft, max_tokens=60, stop=stop, max_batch=7)
+    assert isinstance(short.metrics, RewriteMetrics)
+    check_metrics(short.metrics, len(short.tokens), 7)
+    assert short.metrics.accepted_tokens > 0
+    with pytest.raises(ValueError, match="max_batch"):
+        engine.rewrite(prompt, draft, max_tokens=8, max_batch=APPLY_MAX_OUTPUTS + 1)
+
+
+# --- the model path -----------------------------------------------------------------------------
+
+def test_model_path_returns_the_complete_file_with_the_originals_line_endings(
+        engine: Engine) -> None:
+    case = case_named("reprlib.py:0:import")
+    engine.reset()
+    streamed: list[str] = []
+    done = rewrite_file(engine, ApplyInput(case.path, "python", case.original, case.block),
+                        on_text=streamed.append)
+    assert done.complete and done.stop_reason == "stop"
+    text = "".join(streamed)
+    assert done.text == text  # LF file: the stream is the file
+    assert text.endswith("\n") and "```" not in text
+    check_metrics(done.metrics, done.metrics.generated_tokens, APPLY_MAX_OUTPUTS)
+    # The same file with CRLF endings: the model sees LF, the result has CRLF back.
+    crlf = case.original.replace("\n", "\r\n")
+    engine.reset()
+    again = rewrite_file(engine, ApplyInput(case.path, "python", crlf, case.block))
+    assert again.complete
+    assert again.text == text.replace("\n", "\r\n")
+
+
+def test_apply_takes_the_deterministic_path_when_the_block_anchors(engine: Engine) -> None:
+    case = case_named("copy.py")
+    before = engine.totals.generated_tokens
+    seen: list[str] = []
+    outcome = apply(engine, case.original, case.block, path=case.path, language="python",
+                    on_text=seen.append)
+    assert isinstance(outcome, ApplyOutcome)
+    assert outcome.source == "deterministic" and outcome.text == case.expected
+    assert seen == [case.expected] and outcome.removals == ()
+    assert engine.totals.generated_tokens == before  # no model call
+
+
+def test_apply_runs_the_model_when_the_block_does_not_anchor(engine: Engine) -> None:
+    """A block whose code is nowhere in the file and is no new definition: the deterministic
+    path refuses; the model rewrites the file and the safety check reads its answer."""
+    case = case_named("copy.py")
+    block = '    print("copying", len(x))\n    # ... existing code ...\n'
+    engine.reset()
+    try:
+        outcome = apply(engine, case.original, block, path=case.path, language="python")
+    except ApplyIncomplete as exc:  # the small model may not finish: never a partial file
+        assert exc.stop_reason in ("length", "eos") and exc.partial
+        return
+    assert outcome.source == "model"
+    assert outcome.refusal is not None and outcome.refusal.status == "no_anchor"
+    assert outcome.metrics["generated_tokens"] > 0
+    assert isinstance(outcome.removals, tuple)
+
+
+# --- cancellation -------------------------------------------------------------------------------
+
+def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine) -> None:
+    case = case_named("reprlib.py:0:import")
+    instruction = "Apply the edit."
+    inp = ApplyInput(case.path, "python", case.original, case.block, instruction)
+    rendered = render_apply(inp, chat_format_of(engine))
+    prompt = engine.tokenize(rendered.text, add_bos=True)
+    # The reference: the request run whole, then again on the cache it left (that run
+    # re-evaluates the prompt's last token, as a run after a cancel does).
+    engine.reset()
+    rewrite_file(engine, inp)
+    warm = rewrite_file(engine, inp)
+    assert warm.metrics.generated_tokens > 2
+
+    # Cancelled inside the prefill's decode: the checks before it (apply, rewrite, the
+    # prefill's chunk loop) pass, the first one from ggml's abort callback fires.
+    calls = [0]
+
+    def fourth() -> bool:
+        calls[0] += 1
+        return calls[0] >= 4
+
+    engine.reset()
+    with pytest.raises(ApplyCancelled):
+        apply(engine, case.original, case.block, instruction, path=case.path,
+              language="python", should_stop=fourth)
+    assert calls[0] == 4 and len(prompt) <= engine.n_batch  # one prefill decode, aborted
+    assert engine.cached_tokens == ()
+
+    # Cancelled after the second streamed piece (between batches or inside one).
+    stop = threading.Event()
+    pieces: list[str] = []
+
+    def on_text(text: str) -> None:
+        pieces.append(text)
+        if len(pieces) >= 2:
+            stop.set()
+
+    original = case.original
+    with pytest.raises(ApplyCancelled):
+        apply(engine, original, case.block, instruction, path=case.path, language="python",
+              on_text=on_text, should_stop=stop.is_set)
+    assert original == case.original and len(pieces) >= 2  # the caller's text is as it was
+    cached = engine.cached_tokens
+    assert cached[:len(prompt)] == tuple(prompt)  # the cache holds finished work only
+    # The engine is reusable: the next run answers exactly as the reference did.
+    after = rewrite_file(engine, inp)
+    assert after.text == warm.text and after.stop_reason == warm.stop_reason
+    assert after.metrics.generated_tokens == warm.metrics.generated_tokens
+
+
+def test_a_file_too_large_for_the_context_is_refused(engine: Engine) -> None:
+    big = "".join(f"value_{i} = {i} * {i}\n" for i in range(900))
+    with pytest.raises(ApplyTooLarge, match="context"):
+        rewrite_file(engine, ApplyInput("big.py", "python", big, "value_1 = 2\n"))
+
+
+def test_verify_batches_grow_with_the_acceptance_seen() -> None:
+    from local_models.engine import _best_length
+
+    assert _best_length(0.3, 63, 64) == 0  # unlikely drafts: plain decoding is cheaper
+    lengths = [_best_length(a, 63, 64) for a in (0.8, 0.9, 0.97, 0.995)]
+    assert lengths == sorted(lengths) and lengths[-1] >= 31, lengths
+    assert _best_length(0.999, 63, 16) <= 15  # the caller's bound holds
+    assert _best_length(0.999, 5, 64) == 5  # the end of the draft: all that is left

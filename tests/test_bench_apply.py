@@ -1,0 +1,86 @@
+"""``python -m bench apply --quick`` runs end to end with the real default model on real
+standard-library files and reports every figure the issue asks for.
+
+Only the shape and the consistency of the result are checked, never a timing or a ratio's
+size: machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_bench import check_metadata
+
+from bench import BENCHMARKS
+from bench.apply_cases import KINDS, build_cases
+
+REPO = Path(__file__).resolve().parent.parent
+
+POSITIVE = ("spec_over_greedy", "spec_over_prefill", "spec_over_ceiling", "spec_tok_s",
+            "greedy_tok_s", "ceiling_tok_s", "prefill_tok_s", "first_hunk_ms")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def test_cases_are_real_edits_with_known_results() -> None:
+    cases = build_cases(per_kind=2, max_lines=60)
+    assert {c.kind for c in cases} == set(KINDS)
+    for case in cases:
+        compile(case.original, case.name, "exec")
+        compile(case.expected, case.name, "exec")
+        assert case.expected != case.original
+        assert "# ... existing code ..." in case.block
+        # Every line the block shows is in the expected file (the block is the edit).
+        expected_lines = {x.strip() for x in case.expected.splitlines()}
+        shown = [x.strip() for x in case.block.splitlines()
+                 if x.strip() and "existing code" not in x]
+        assert all(x in expected_lines for x in shown), case.name
+
+
+@pytest.mark.slow
+def test_apply_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    assert BENCHMARKS["apply"] == "bench.apply"
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "apply", "--json", str(out), "--quick"],
+        cwd=REPO, capture_output=True, text=True, timeout=290, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert json.loads(proc.stdout) == result  # printed as well as written
+    check_metadata(result, "apply")
+    assert result["quick"] is True
+
+    for key in POSITIVE:
+        assert _number(result[key]) and result[key] > 0, (key, result[key])
+    accuracy = result["accuracy"]
+    assert accuracy["cases"] == len(result["cases"]) == len(KINDS)
+    for key in ("deterministic", "model", "combined"):
+        assert _number(accuracy[key]) and 0 <= accuracy[key] <= 1, (key, accuracy)
+    assert set(accuracy["by_kind"]) == set(KINDS)
+    for case in result["cases"]:
+        # The combined apply answers with the deterministic path whenever it applied.
+        if case["deterministic"] == "applied":
+            assert case["combined_ok"] == case["deterministic_ok"]
+        else:
+            assert case["combined_ok"] == case["model_ok"]
+        assert case["model_accepted"] <= case["model_drafted"]
+    assert accuracy["combined"] >= accuracy["deterministic"]
+
+    (speed,) = result["speed_cases"]
+    assert speed["spec_tokens"] > 0 and speed["greedy_tokens"] > 0
+    metrics = speed["metrics"]
+    assert metrics["accepted_tokens"] <= metrics["drafted_tokens"]
+    assert metrics["batches"] <= metrics["generated_tokens"]
+    # The lossless check ran and every difference from greedy is a measured rounding tie.
+    assert isinstance(result["lossless"], bool) and result["lossless"], speed
+    assert _number(result["tie_rate"]) and 0 <= result["tie_rate"] <= 1
+    assert result["tie_checked_tokens"] == speed["spec_tokens"]
+    assert set(result["first_hunk_ms_by_path"]) == {"deterministic", "model", "combined"}
+    assert result["model"].endswith(".gguf")
+    assert result["max_batch"] >= 8

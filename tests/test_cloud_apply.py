@@ -1,0 +1,208 @@
+"""Apply through the service: ``CloudClient.apply`` against the real service (in-process
+``start_server`` on loopback, the ``llama`` backend with the real default model), and the
+router's entry.
+
+The deterministic path answers without a slot; the model path streams the file from a slot
+with speculative edits; cancelling frees the slot; a file too large for the context and a
+request without a block are refused with errors a user can read; nothing of the code reaches
+the service's log. Plus the pure conversions of the apply messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from bench.apply_cases import Case, build_cases
+from cloud_client.client import ApplyCall, CloudClient
+from cloud_client.convert import apply_event_from_pb
+from cloud_client.router import Router
+from cloud_server.config import ServerConfig
+from cloud_server.convert import apply_event_to_pb
+from cloud_server.service import RunningServer, start_server
+from local_models.apply_events import ApplyDone
+from local_models.chat import ChatDelta, ChatError, ChatStarted
+from local_models.model_store import ensure_default_model
+from proto.forecode.v1 import forecode_pb2 as pb
+
+pytestmark = pytest.mark.slow
+
+TOKEN = secrets.token_urlsafe(32)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096,
+                          model_path=str(ensure_default_model()), grace_s=1.0)
+    running = start_server(config)
+    yield running
+    running.stop(0)
+
+
+@pytest.fixture
+def client(server: RunningServer) -> Iterator[CloudClient]:
+    c = CloudClient(f"127.0.0.1:{server.port}", TOKEN)
+    yield c
+    c.close()
+
+
+def reprlib_case() -> Case:
+    cases = build_cases(files=("reprlib.py",), per_kind=1, max_lines=25, min_lines=8)
+    return next(c for c in cases if c.kind == "import_addition")
+
+
+def start(client: CloudClient, case: Case, block: str | None = None,
+          instruction: str = "") -> ApplyCall:
+    return client.apply(path=case.path, original=case.original,
+                        block=case.block if block is None else block,
+                        instruction=instruction, language="python")
+
+
+def test_the_deterministic_path_answers_without_a_slot(client: CloudClient,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    case = reprlib_case()
+    with caplog.at_level(logging.INFO, logger="forecode.cloud"):
+        events = list(start(client, case))
+    assert not any(isinstance(e, ChatStarted) for e in events)
+    deltas = [e for e in events if isinstance(e, ChatDelta)]
+    assert "".join(d.text for d in deltas) == case.expected
+    done = events[-1]
+    assert isinstance(done, ApplyDone)
+    assert done.source == "deterministic" and done.finish_reason == "stop"
+    log_text = caplog.text
+    assert "apply" in log_text and "deterministic" in log_text
+    assert "_possibly_sorted" not in log_text and "logging.getLogger" not in log_text
+
+
+def test_the_model_path_streams_a_complete_file_from_a_slot(
+        client: CloudClient, caplog: pytest.LogCaptureFixture) -> None:
+    case = reprlib_case()
+    with caplog.at_level(logging.INFO, logger="forecode.cloud"):
+        events = list(start(client, case, instruction="Apply the edit."))
+    assert isinstance(events[0], ChatStarted) and events[0].source == "cloud"
+    text = "".join(e.text for e in events if isinstance(e, ChatDelta))
+    done = events[-1]
+    assert isinstance(done, ApplyDone) and done.source == "model"
+    assert done.finish_reason == "stop"  # an unfinished file raises "incomplete" instead
+    assert text.endswith("\n") and "```" not in text
+    kept = set(text.splitlines())  # the file rewritten, not some other text
+    assert sum(line in kept for line in case.original.splitlines()) * 2 \
+        >= len(case.original.splitlines())
+    assert 0 < done.accepted_tokens <= done.drafted_tokens
+    assert done.batches >= 1 and done.usage["completion_tokens"] >= done.batches
+    assert done.usage["prompt_tokens"] > 0 and done.prefill_ms >= 0
+    log_text = caplog.text
+    assert "apply on slot 0: model" in log_text
+    for secret in ("_possibly_sorted", "Apply the edit", "logging.getLogger"):
+        assert secret not in log_text
+
+
+def test_cancel_mid_apply_frees_the_only_slot(client: CloudClient) -> None:
+    case = reprlib_case()
+    call = start(client, case, instruction="Apply the edit.")
+    seen: list[Any] = []
+    for event in call:
+        seen.append(event)
+        if isinstance(event, ChatDelta):
+            call.cancel()
+    assert isinstance(seen[-1], ApplyDone) and seen[-1].finish_reason == "cancelled"
+    # The one slot is free again: the next apply on it is served, not queued for ever.
+    served: list[Any] = []
+
+    def again() -> None:
+        with contextlib.suppress(ChatError):  # "incomplete" is still an answer from the slot
+            for event in start(client, case, instruction="Apply it."):
+                served.append(event)
+
+    worker = threading.Thread(target=again)
+    worker.start()
+    worker.join(120)
+    assert not worker.is_alive()
+    assert served and isinstance(served[0], ChatStarted)
+
+
+def test_refusals_are_readable(client: CloudClient) -> None:
+    case = reprlib_case()
+    with pytest.raises(ChatError) as err:
+        list(start(client, case, block="  \n"))
+    assert err.value.code == "invalid" and "no code block" in err.value.message
+    big = "".join(f"value_{i} = {i} * {i}\n" for i in range(900))
+    with pytest.raises(ChatError) as err:
+        list(client.apply(path="big.py", original=big, block="print(value_1)\n",
+                          instruction="Print it.", language="python"))
+    assert err.value.code == "too_large" and "context" in err.value.message
+
+
+def test_apply_needs_the_token(server: RunningServer) -> None:
+    wrong = CloudClient(f"127.0.0.1:{server.port}", secrets.token_urlsafe(32))
+    try:
+        with pytest.raises(ChatError) as err:
+            list(start(wrong, reprlib_case()))
+        assert err.value.code == "unauthenticated"
+    finally:
+        wrong.close()
+
+
+def test_the_router_sends_apply_to_the_service(client: CloudClient) -> None:
+    case = reprlib_case()
+    with Router(client, None) as router:
+        assert router.route("apply") == "cloud"
+        events = list(router.apply(path=case.path, original=case.original, block=case.block,
+                                   language="python"))
+        assert isinstance(events[-1], ApplyDone) and events[-1].source == "deterministic"
+    with Router(None, None) as offline, pytest.raises(ChatError) as err:
+        offline.apply(path=case.path, original=case.original, block=case.block)
+    assert err.value.code == "unavailable"
+
+
+# ---------------------------------------------------------------------------------------------
+# conversions
+
+
+class _Scripted:
+    """A finished gRPC stream: the messages, then the end (for the client's conversions)."""
+
+    def __init__(self, messages: list[pb.ApplyEvent]) -> None:
+        self._messages = messages
+        self.cancelled = False
+
+    def __iter__(self) -> Iterator[pb.ApplyEvent]:
+        return iter(self._messages)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_apply_events_round_trip() -> None:
+    done = ApplyDone("model", "stop", {"prompt_tokens": 9, "cached_tokens": 2,
+                                       "completion_tokens": 5, "queue_ms": 1,
+                                       "first_token_ms": 3, "total_ms": 7},
+                     drafted_tokens=8, accepted_tokens=6, batches=2, rejoins=1,
+                     prefill_ms=4, decode_ms=5)
+    for event in (ChatStarted(model="m", source="cloud", queued_ms=3), ChatDelta("x\n"), done):
+        message = apply_event_to_pb(event)
+        assert message is not None
+        assert apply_event_from_pb(message) == event
+    assert apply_event_to_pb(ApplyDone("", "cancelled")) is None  # not on the wire
+    with pytest.raises(ValueError):
+        apply_event_from_pb(pb.ApplyEvent())
+
+
+def test_an_unfinished_file_is_an_error_not_a_result() -> None:
+    length = apply_event_to_pb(ApplyDone("model", "length", {"completion_tokens": 40}))
+    assert length is not None
+    stream = _Scripted([pb.ApplyEvent(delta=pb.ChatDelta(text="import os\n")), length])
+    call = ApplyCall(stream, "127.0.0.1:1")
+    with pytest.raises(ChatError) as err:
+        list(call)
+    assert err.value.code == "incomplete" and "40 tokens" in err.value.message
+    # A done without a finish reason is not taken for a finished file either.
+    stream = _Scripted([pb.ApplyEvent(done=pb.ApplyDone(source="model"))])
+    with pytest.raises(ChatError):
+        list(ApplyCall(stream, "127.0.0.1:1"))
