@@ -48,7 +48,7 @@ DEFAULT_ROUNDS = 1
 QUICK: dict[str, Any] = {"per_kind": 1, "max_lines": 25, "min_lines": 8, "speed_cases": 1,
                          "noise_positions": 64,
                          "files": ("reprlib.py", "copy.py", "colorsys.py", "netrc.py")}
-FULL: dict[str, Any] = {"per_kind": 6, "max_lines": 100, "min_lines": 15, "speed_cases": 4,
+FULL: dict[str, Any] = {"per_kind": 8, "max_lines": 100, "min_lines": 15, "speed_cases": 4,
                         "noise_positions": 128, "files": None}
 
 
@@ -56,9 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="one speed case, one case per kind, small files")
     parser.add_argument("--per-kind", type=int, default=None,
-                        help="accuracy cases per kind (default 6; 1 with --quick)")
+                        help="accuracy cases per kind (default 8; 1 with --quick)")
     parser.add_argument("--max-lines", type=int, default=None,
-                        help="lines per file window (default 100; 40 with --quick)")
+                        help="lines per file window (default 100; 25 with --quick)")
     parser.add_argument("--speed-cases", type=int, default=None,
                         help="cases timed against greedy decoding (default 4; 1 with --quick)")
     parser.add_argument("--threads", type=int, default=1,

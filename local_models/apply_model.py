@@ -20,7 +20,7 @@ prompt). This module runs the model where the deterministic path cannot:
 
 Engines for apply verify long drafts: create them with ``max_outputs=APPLY_MAX_OUTPUTS``
 (``open_engine``) and a context that holds the prompt (about twice the file plus the block) and
-the answer (the file again): ``required_context``.
+the answer (the file again, plus the block).
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ __all__ = [
     "chat_format_of",
     "open_engine",
     "render_apply",
-    "required_context",
     "rewrite_file",
 ]
 
@@ -143,22 +142,10 @@ def render_apply(inp: ApplyInput, chat: ChatFormat | None,
     return RenderedApply(text, prompt.stop, original + prompt.stop[0], fmt_id, prompt.version)
 
 
-def required_context(engine: Engine, inp: ApplyInput) -> int:
-    """Context tokens an apply of ``inp`` needs on ``engine`` (prompt, answer and slack)."""
-    rendered = render_apply(inp, chat_format_of(engine))
-    prompt = engine.tokenize(rendered.text, add_bos=True)
-    return len(prompt) + _max_tokens(engine, inp, rendered) + 1
-
-
 def open_engine(model_path: str | os.PathLike[str], *, n_ctx: int = 8192,
                 n_threads: int | None = None) -> Engine:
     """An engine made for apply: verify batches of up to ``APPLY_MAX_OUTPUTS`` tokens."""
     return Engine(model_path, n_ctx=n_ctx, n_threads=n_threads, max_outputs=APPLY_MAX_OUTPUTS)
-
-
-def _max_tokens(engine: Engine, inp: ApplyInput, rendered: RenderedApply) -> int:
-    return (len(engine.tokenize(rendered.draft_text))
-            + len(engine.tokenize(inp.block)) + _SLACK_TOKENS)
 
 
 def rewrite_file(engine: Engine, inp: ApplyInput, *,
