@@ -72,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from .core.gcpolicy import freeze_startup_heap
     from .ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
@@ -85,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         window.open_file(file)
     window.show()
     print(f"forecode: editing {folder.resolve()}", flush=True)
+    # Once the first events (the folder, the first paint) are handled.
+    QTimer.singleShot(0, freeze_startup_heap)
     return app.exec()
 
 

@@ -140,11 +140,10 @@ def _children_peak_rss_mb() -> float | None:
 
 
 def _cpu_has_amx() -> bool:
-    """As the engine decides its weight buffers (``local_models.engine``)."""
-    from local_models import engine as engine_module
+    """As the engine decides its weight buffers (``local_models.llama_runtime``)."""
+    from local_models.llama_runtime import cpu_has_amx
 
-    check = getattr(engine_module, "_cpu_has_amx", None)
-    return bool(check()) if callable(check) else False
+    return cpu_has_amx()
 
 
 # --- (a) raw llama_decode ----------------------------------------------------------------------
@@ -572,6 +571,9 @@ class _EditorRun:
         if not self.wait_until(self.engine.is_ready, READY_TIMEOUT_S):
             raise RuntimeError(f"the engine worker did not become ready: "
                                f"{self.engine.client.state} {self.engine.client.state_detail}")
+        from app.core.gcpolicy import freeze_startup_heap
+
+        freeze_startup_heap()  # as app.main does once the window is up
 
     def settle(self, ms: int) -> None:
         end = time.monotonic() + ms / 1000.0

@@ -54,6 +54,7 @@ No BOS is written: the engine adds it when the profile says so.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -76,7 +77,8 @@ PROMPT_FORMAT_VERSION = 1
 # Lines of distance from the cursor that outrank the snippets.
 NEAR_LINES = 32
 
-# Snippet kinds in priority order.
+# Snippet kinds in priority order. "retrieved": chunks the codebase index found for the lines
+# around the cursor (app.ui.retrieved_context), the first to give way to the budget.
 SNIPPET_KINDS: tuple[str, ...] = ("recent_edit", "open_file", "retrieved")
 
 # A first guess of characters per token, to start the search near the answer (any value is
@@ -148,7 +150,9 @@ class CompletionInput:
     language: str  # language id, e.g. "python"
     prefix: str  # the file's text before the cursor (all of it; the renderer trims)
     suffix: str  # the file's text after the cursor
-    snippets: tuple[Snippet, ...] = ()  # recently edited regions first, then other open files
+    # recent edits, open files, code the codebase index found ("retrieved"); any order: the
+    # renderer ranks them by kind (SNIPPET_KINDS), then by input order
+    snippets: tuple[Snippet, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("path", "language", "prefix", "suffix"):
@@ -344,14 +348,24 @@ def _element_chars(plan: _Plan, kind: int, index: int) -> int:
     return len(plan.blocks[index])
 
 
+def _element_text(plan: _Plan, kind: int, index: int) -> str:
+    if kind == _PREFIX:
+        return plan.prefix_lines[index] + "\n"
+    if kind == _SUFFIX:
+        return plan.suffix_lines[index] + "\n"
+    return plan.blocks[index]
+
+
 def _largest_fitting(n: int, guess: int, fits: Callable[[int], bool]) -> int:
     """The largest k in [1, n] with fits(k) (fits is taken as monotone), 0 if none.
 
-    Probes ``guess`` first, gallops up from it while it fits, then bisects: O(log n) probes.
+    Probes ``guess`` first, then gallops away from it (steps 1, 2, 4, ...) up while it fits
+    or down while it does not, then bisects the last step: a guess that is right costs two
+    probes, one that is d off about 2 log2(d).
     """
-    lo, hi = 0, n + 1  # fits(lo) holds (0: vacuously), fits(hi) does not (n + 1: vacuously)
+    guess = min(max(guess, 1), n)
     if fits(guess):
-        lo, step = guess, max(1, guess)
+        lo, hi, step = guess, n + 1, 1  # fits(hi) does not hold (n + 1: vacuously)
         while lo < n:
             probe = min(n, lo + step)
             if not fits(probe):
@@ -359,7 +373,13 @@ def _largest_fitting(n: int, guess: int, fits: Callable[[int], bool]) -> int:
                 break
             lo, step = probe, step * 2
     else:
-        hi = guess
+        lo, hi, step = 0, guess, 1  # fits(lo) holds (0: vacuously)
+        while hi > 1:
+            probe = max(1, hi - step)
+            if fits(probe):
+                lo = probe
+                break
+            hi, step = probe, step * 2
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if fits(mid):
@@ -374,8 +394,16 @@ def render_prompt(
     profile: ModelProfile,
     count_tokens: Callable[[str], int],
     budget_tokens: int,
+    *,
+    estimate_tokens: Callable[[str], int] | None = None,
 ) -> RenderedPrompt:
-    """The prompt for ``inp`` in ``profile``'s format, within ``budget_tokens`` (module doc)."""
+    """The prompt for ``inp`` in ``profile``'s format, within ``budget_tokens`` (module doc).
+
+    ``count_tokens`` is exact and may be slow (the model's tokenizer over the whole text);
+    the result depends on it only. ``estimate_tokens``, when given, prices one element (a
+    line with its line break, a snippet block) quickly — the worker caches the count of every
+    line it has seen — and only steers the search: with it, a request usually costs two or
+    three exact counts instead of about ten."""
     plan = _plan(inp, profile)
     counts: dict[str, int] = {}
 
@@ -385,14 +413,31 @@ def render_prompt(
         return counts[text]
 
     n = 1 + len(plan.order)
-    char_budget = budget_tokens * _CHARS_PER_TOKEN_GUESS - len(plan.header)
-    guess, chars = 1, len(plan.prefix_lines[-1]) + len(plan.suffix_lines[0] if plan.suffix_lines
-                                                           else "")
-    while guess < n:
-        chars += _element_chars(plan, *plan.order[guess - 1])
-        if chars > char_budget:
-            break
-        guess += 1
+    if estimate_tokens is not None:
+        # est[k - 1]: the estimated count of the first k elements (k = 1 is exact: the cursor
+        # line in the format's frame). Pieces priced alone miss merges across line breaks, so
+        # one exact count at the first guess rescales the rest: usually right to a line or two.
+        est = [count(_text(plan, _cut(plan, 1)))]
+        while len(est) < n and est[-1] <= 2 * budget_tokens:
+            est.append(est[-1] + estimate_tokens(_element_text(plan, *plan.order[len(est) - 1])))
+
+        def last_within(limit: float) -> int:
+            return max(1, bisect.bisect_right(est, limit))
+
+        guess = last_within(budget_tokens)
+        if guess > 1:
+            scale = count(_text(plan, _cut(plan, guess))) / est[guess - 1]
+            if scale > 0:
+                guess = last_within(budget_tokens / scale)
+    else:
+        char_budget = budget_tokens * _CHARS_PER_TOKEN_GUESS - len(plan.header)
+        guess, chars = 1, len(plan.prefix_lines[-1]) + len(plan.suffix_lines[0]
+                                                           if plan.suffix_lines else "")
+        while guess < n:
+            chars += _element_chars(plan, *plan.order[guess - 1])
+            if chars > char_budget:
+                break
+            guess += 1
 
     k = _largest_fitting(n, guess, lambda k: count(_text(plan, _cut(plan, k))) <= budget_tokens)
     cursor_chars: int | None = None

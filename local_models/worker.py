@@ -34,6 +34,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import PurePath
 from typing import IO, Any
@@ -248,6 +249,9 @@ def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
 # serving
 
 
+_PIECE_CACHE_SIZE = 20_000  # lines and blocks whose token counts the worker keeps
+
+
 class _Server:
     def __init__(self, engine: Any, profile: Any, out: _Output, inbox: _Inbox,
                  chat_format: ChatFormat | None = None) -> None:
@@ -256,17 +260,41 @@ class _Server:
         self.chat_format = chat_format or format_for("")
         self.out = out
         self.inbox = inbox
+        # Token counts of the lines and snippet blocks seen lately: they steer render_prompt's
+        # search for what fits the budget (most lines are the same from one request to the next).
+        self._piece_tokens: OrderedDict[str, int] = OrderedDict()
+
+    def _estimate_tokens(self, piece: str) -> int:
+        cache = self._piece_tokens
+        n = cache.get(piece)
+        if n is None:
+            n = len(self.engine.tokenize(piece))
+            cache[piece] = n
+            if len(cache) > _PIECE_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(piece)
+        return n
 
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         try:
             inp = CompletionInput.from_json(input_json)
         except (ValueError, TypeError, KeyError) as exc:
             raise _RequestError(f"bad completion input: {exc}") from None
-        rendered = render_prompt(inp, self.profile,
-                                       lambda s: len(self.engine.tokenize(s)),
-                                       self.profile.prompt_budget)
-        tokens: list[int] = self.engine.tokenize(rendered.text,
-                                                 add_bos=bool(self.profile.add_bos))
+        add_bos = bool(self.profile.add_bos)
+        counted: dict[str, list[int]] = {}
+
+        bos = getattr(getattr(self.engine, "info", None), "bos_id", None)
+
+        def count(text: str) -> int:  # the text's own tokens; the BOS is not the budget's
+            toks = counted[text] = self.engine.tokenize(text, add_bos=add_bos)
+            return len(toks) - (1 if add_bos and toks and toks[0] == bos else 0)
+
+        rendered = render_prompt(inp, self.profile, count, self.profile.prompt_budget,
+                                 estimate_tokens=self._estimate_tokens)
+        tokens = counted.get(rendered.text)
+        if tokens is None:
+            tokens = self.engine.tokenize(rendered.text, add_bos=add_bos)
         return tokens
 
     def run(self) -> None:

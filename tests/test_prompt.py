@@ -56,6 +56,9 @@ LONG_FILE = "def main():\n" + numbered(150) + "    ˇ\n" + numbered(150, 151) + 
 
 UTIL_EDIT = Snippet("src/util.py", "def helper(x):\n    return x * 2\n", 10, "recent_edit")
 README = Snippet("README.md", "# Demo\n\nRun `main()`.\n", 1, "open_file")
+# What the codebase index found (app.ui.retrieved_context): the lowest priority.
+RETRIEVED = Snippet("src/db.py", "def connect(url):\n    return Connection(url)\n", 3,
+                    "retrieved")
 
 # case -> (input, profile id, budget)
 GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
@@ -70,6 +73,19 @@ GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
         marked_input("from util import helper\n\nprint(helper(ˇ))\n", snippets=(README, UTIL_EDIT)),
         "qwen2.5-coder", 1536),
     "long_trimmed_fim": (marked_input(LONG_FILE), "codegemma", 200),
+    "retrieved_fallback": (
+        marked_input("from util import helper\n\nconn = ˇ\n",
+                     snippets=(RETRIEVED, README, UTIL_EDIT)),
+        "gemma3", 1536),
+    "retrieved_fim": (
+        marked_input("from util import helper\n\nconn = ˇ\n",
+                     snippets=(RETRIEVED, README, UTIL_EDIT)),
+        "qwen2.5-coder", 1536),
+    # a budget with room for the edit and the open file but not the retrieved code
+    "retrieved_cut_first_fallback": (
+        marked_input("from util import helper\n\nconn = ˇ\n",
+                     snippets=(RETRIEVED, README, UTIL_EDIT)),
+        "gemma3", 60),
     "non_ascii_fim": (
         marked_input("# Grüße, 世界 🌍\nnames = ['Zoë', 'Ángel']\nfor n in names:\n"
                      "    print(f'héllo {ˇ}')\n",
@@ -322,6 +338,42 @@ def test_the_search_finds_the_best_cutoff_whatever_the_tokenizer(chars_per_token
             assert r.text == prompt_module._text(plan, prompt_module._cut(plan, best))
             checked += 1
     assert checked >= 3
+
+
+@pytest.mark.parametrize("bias", [0.5, 0.9, 1.0, 1.3, 3.0])
+def test_a_piece_estimator_only_saves_calls(bias: float) -> None:
+    """``estimate_tokens`` (the worker's cached per-line counts) steers the search; the text is
+    the one the exact search finds, however wrong the estimate, and a fair estimate costs a
+    handful of whole-prompt counts instead of about ten."""
+    inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT, README))
+    profile = get_profile("gemma3")
+
+    def estimate(piece: str) -> int:
+        return max(1, round(fake_tokens(piece) * bias))
+
+    for budget in (30, 200, 900, 3000, 10**5):
+        exact = render_prompt(inp, profile, fake_tokens, budget)
+        count, calls = counting(fake_tokens)
+        guided = render_prompt(inp, profile, count, budget, estimate_tokens=estimate)
+        assert guided.text == exact.text, (bias, budget)
+        if bias == 1.0 and budget < 10**5:
+            assert len(calls) <= 5, (budget, len(calls))
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100])
+def test_largest_fitting_from_any_guess(n: int) -> None:
+    for answer in range(n + 1):
+        for guess in range(-1, n + 3):
+            probes: list[int] = []
+
+            def fits(k: int, probes: list[int] = probes, answer: int = answer) -> bool:
+                probes.append(k)
+                assert 1 <= k <= n
+                return k <= answer
+
+            assert prompt_module._largest_fitting(n, guess, fits) == answer
+            if guess == answer >= 1:
+                assert len(probes) <= 2
 
 
 # ---------------------------------------------------------------------------------------------
