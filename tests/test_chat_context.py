@@ -14,14 +14,19 @@ from app.core.chat_context import (
     MIN_USEFUL_TOKENS,
     ContextSource,
     assemble_context,
+    codebase_query,
+    codebase_sources,
     estimate_tokens,
     find_mentions,
     format_mention,
+    has_codebase_mention,
     parse_mentions,
+    remove_codebase_mention,
     remove_mention,
     trim_history,
 )
-from local_models.chat import ChatMessage
+from app.core.codebase import CodeHit
+from local_models.chat import ChatMessage, ContextItem
 
 
 def numbered(n: int, width: int = 20) -> str:
@@ -214,3 +219,89 @@ def test_format_mention_round_trips(path: str, mention: str) -> None:
 ])
 def test_remove_mention(text: str, path: str, out: str) -> None:
     assert remove_mention(text, path) == out
+
+
+# ----- @codebase -----------------------------------------------------------------------------
+
+
+def hit_source(path: str, start: int, n_lines: int, width: int = 20) -> ContextSource:
+    (src,) = codebase_sources([CodeHit(path, start, start + n_lines - 1,
+                                       numbered(n_lines, width), 1.0)])
+    return src
+
+
+def test_codebase_hits_come_after_the_mentions_as_file_ranges() -> None:
+    hit = hit_source("lib/parse.py", 20, 5)
+    plan = assemble_context([hit, UTIL, CUR], 10_000)
+    assert [(r.kind, r.path, r.status) for r in plan.reports] == [
+        ("current_file", "app.py", "full"), ("file", "util.py", "full"),
+        ("codebase", "lib/parse.py", "full")]
+    assert plan.items[-1] == ContextItem("file", "lib/parse.py", hit.text, 20, 24, "", False)
+    assert plan.reports[-1].label == "lib/parse.py:20-24"
+
+
+def test_codebase_hits_give_way_first_and_keep_their_top() -> None:
+    big_hit = hit_source("lib/big.py", 100, 200)
+    budget = cost(SEL.text) + cost(CUR.text) + cost(UTIL.text) + 80
+    plan = assemble_context([SEL, CUR, UTIL, big_hit, hit_source("lib/x.py", 1, 3)], budget)
+    statuses = [(r.kind, r.status) for r in plan.reports]
+    assert statuses == [("selection", "full"), ("current_file", "full"), ("file", "full"),
+                        ("codebase", "truncated"), ("codebase", "dropped")]
+    item, report = plan.items[-1], plan.reports[3]
+    assert item.kind == "file" and item.truncated and item.start_line == 100
+    assert item.text.startswith("line 1.") and item.end_line == report.end_line < 299
+    assert report.label == f"lib/big.py:100-299 (truncated to lines 100–{report.end_line})"
+    assert plan.reports[4].label == "lib/x.py:1-3 (not sent: over the context budget)"
+    assert plan.used_tokens <= budget
+
+
+def test_codebase_hits_already_sent_are_dropped() -> None:
+    sources = [
+        UTIL,
+        hit_source("util.py", 3, 4),  # inside a mention sent whole
+        hit_source("lib/a.py", 10, 10),
+        hit_source("lib/a.py", 12, 3),  # inside the hit before it
+        hit_source("lib/a.py", 15, 10),  # overlaps it only in part: sent
+    ]
+    plan = assemble_context(sources, 10_000)
+    labels = [r.label for r in plan.reports if r.kind == "codebase"]
+    assert labels == ["util.py:3-6 (not sent: already included in a mention)",
+                      "lib/a.py:10-19",
+                      "lib/a.py:12-14 (not sent: already included in lib/a.py:10-19)",
+                      "lib/a.py:15-24"]
+    # a truncated current file covers only the lines it sent
+    cur = ContextSource("current_file", "app.py", numbered(400), focus_line=200)
+    plan = assemble_context([cur, hit_source("app.py", 199, 2), hit_source("app.py", 1, 2)],
+                            200)
+    first, last = plan.reports[0].start_line, plan.reports[0].end_line
+    assert 2 < first <= 199 and last >= 200
+    assert [r.label for r in plan.reports[1:]] == [
+        "app.py:199-200 (not sent: already included in the current file)",
+        "app.py:1-2 (not sent: over the context budget)"]
+
+
+def test_codebase_sources_skip_empty_hits_and_name_languages() -> None:
+    hits = [CodeHit("a.py", 3, 4, "x = 1\r\ny = 2\n", 2.0), CodeHit("b.py", 1, 1, "  \n", 1.0)]
+    (src,) = codebase_sources(hits, lambda path: "python")
+    assert (src.kind, src.path, src.text, src.start_line, src.end_line, src.language) == (
+        "codebase", "a.py", "x = 1\ny = 2", 3, 4, "python")
+
+
+@pytest.mark.parametrize(("text", "asks", "query", "without"), [
+    ("@codebase where is X?", True, "where is X?", "where is X?"),
+    ("where is X? @codebase", True, "where is X?", "where is X? "),
+    ("how, @codebase, is it done", True, "how, , is it done", "how, , is it done"),
+    ("mail me@codebase now", False, "mail me@codebase now", "mail me@codebase now"),
+    ("@codebases are", False, "@codebases are", "@codebases are"),
+    ('@"codebase" is a file', False, '@"codebase" is a file', '@"codebase" is a file'),
+    ("@codebase", True, "", ""),
+])
+def test_codebase_mention(text: str, asks: bool, query: str, without: str) -> None:
+    assert has_codebase_mention(text) is asks
+    assert codebase_query(text) == query
+    assert remove_codebase_mention(text) == without
+
+
+def test_codebase_is_no_file_mention() -> None:
+    assert parse_mentions("@codebase and @util.py") == ["util.py"]
+    assert parse_mentions('@"codebase"') == ["codebase"]

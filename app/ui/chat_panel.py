@@ -7,6 +7,13 @@ toggle them); ``@path`` mentions (typing ``@`` opens a fuzzy file picker) add fi
 sent, truncated or dropped under the ``chat.contextBudgetTokens`` budget shows on the chips
 and under the question. Conversations are kept per workspace (``app.core.conversations``).
 
+``@codebase`` (the picker's first entry) asks the codebase index (``set_codebase``, a
+``app.core.codebase.CodebaseSearch``): on send, the question without the mention is searched
+on a worker thread while the transcript says "Searching the codebase…" (Stop cancels it and
+puts the question back in the box); the hits join the context below the mentions, then the
+request goes out as usual. Without an index, or when it cannot answer, the question goes out
+without them and a notice says why.
+
 The panel reaches the editor through ``ChatHost`` (the window's adapter is
 ``chat_host.WindowChatHost``).
 """
@@ -14,8 +21,10 @@ The panel reaches the editor through ``ChatHost`` (the window's adapter is
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -35,15 +44,21 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.chat_context import (
+    CODEBASE_MENTION,
     ContextPlan,
     ContextReport,
     ContextSource,
     assemble_context,
+    codebase_query,
+    codebase_sources,
     format_mention,
+    has_codebase_mention,
     parse_mentions,
+    remove_codebase_mention,
     remove_mention,
     trim_history,
 )
+from app.core.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 from app.core.conversations import (
     Conversation,
     ConversationStore,
@@ -51,14 +66,47 @@ from app.core.conversations import (
     new_conversation,
 )
 from app.core.fuzzy import rank_paths
+from app.core.languages import language_for_path
 from local_models.chat import ChatDone, ChatParams, ChatStarted
 
 from .chat_view import FlowLayout, MessageView, NoticeView
 from .cloud import ChatBackend, ChatRunner
 from .picker import Picker, PickerItem
+from .tasks import BackgroundTask
 from .theme import DARK, Theme
 
-__all__ = ["ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
+__all__ = ["CODEBASE_ENTRY", "ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
+
+SEARCHING_NOTICE = "Searching the codebase…"
+NO_INDEX_NOTICE = ("There is no codebase index for this workspace yet, so @codebase found "
+                   "nothing; the question was sent without codebase context.")
+UNAVAILABLE_NOTICE = ("The codebase index could not answer ({reason}); the question was sent "
+                      "without codebase context.")
+NO_HITS_NOTICE = "The codebase search found nothing for this question."
+NO_QUERY_NOTICE = ("@codebase needs a question to search for; the question was sent without "
+                   "codebase context.")
+SEARCH_STOPPED_NOTICE = ("The codebase search was stopped; the question was not sent (it is "
+                         "back in the box).")
+
+
+class _CodebaseEntry:
+    """The picker's ``@codebase`` row (its ``data``)."""
+
+    def __repr__(self) -> str:
+        return "CODEBASE_ENTRY"
+
+
+CODEBASE_ENTRY = _CodebaseEntry()
+
+
+@dataclass
+class _PendingSearch:
+    """A question held back while its ``@codebase`` search runs."""
+
+    question: str
+    from_box: bool
+    view: MessageView
+    notice: NoticeView
 
 _FAILURES = {
     "unavailable": "The chat service is not reachable: {m}",
@@ -108,8 +156,8 @@ class ChatInput(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Ask about the code — @ to add a file, Enter to send, "
-                                "Shift+Enter for a new line")
+        self.setPlaceholderText("Ask about the code — @ to add a file or @codebase, Enter to "
+                                "send, Shift+Enter for a new line")
         self.setTabChangesFocus(True)
         self.setMaximumHeight(140)
         self.setMinimumHeight(56)
@@ -174,6 +222,8 @@ class _Chip(QToolButton):
             tip += f"\n≈{report.tokens} of ≈{report.full_tokens} tokens sent"
         if self.kind == "file":
             tip += "\nClick to remove the mention."
+        elif self.kind == "codebase":
+            tip = "Found by the @codebase search: " + tip
         self.setToolTip(tip)
         colour = {"full": "", "truncated": "color: #cca700;", "dropped": "color: #f14c4c;"}
         self.setStyleSheet(f"QToolButton {{ {colour[status]} }}")
@@ -201,6 +251,13 @@ class ChatPanel(QWidget):
         self.plan: ContextPlan | None = None
         self.include_current_file = True
         self.include_selection = True
+        self.codebase: CodebaseSearch | None = None
+        self.codebase_top_k = 8
+        self._search = BackgroundTask(self)
+        self._search.done.connect(self._on_search_done)
+        self._search.failed.connect(lambda message: self._on_search_done(("failed", message)))
+        self._pending: _PendingSearch | None = None
+        self._last_hits: tuple[ContextReport, ...] = ()  # of the last question sent
         self.views: list[QWidget] = []  # transcript widgets, in order
         self._streaming: MessageView | None = None
         self._reply_text = ""
@@ -260,6 +317,7 @@ class ChatPanel(QWidget):
         self._chips.addWidget(self.current_chip)
         self._chips.addWidget(self.selection_chip)
         self.mention_chips: list[_Chip] = []
+        self.codebase_chips: list[_Chip] = []  # the @codebase mention, or the hits sent
         self.budget_label = QLabel()
         self.budget_label.setEnabled(False)
 
@@ -305,8 +363,17 @@ class ChatPanel(QWidget):
     def set_backend(self, backend: ChatBackend | None) -> None:
         self.runner.backend = backend
 
+    def set_codebase(self, search: CodebaseSearch | None) -> None:
+        """The index ``@codebase`` asks (None: there is none; the chip says so)."""
+        self.codebase = search
+        self.schedule_refresh()
+
     def is_streaming(self) -> bool:
         return self._streaming is not None
+
+    def is_searching(self) -> bool:
+        """True while an ``@codebase`` search runs for a question not yet sent."""
+        return self._pending is not None
 
     def set_workspace(self, root: str | os.PathLike[str] | None) -> None:
         """Show the conversations of ``root`` (the most recent one), or a fresh one."""
@@ -362,37 +429,108 @@ class ChatPanel(QWidget):
 
     # ----- sending ---------------------------------------------------------------------------
     def send(self, text: str | None = None) -> bool:
-        """Send the question in the box (or ``text``). False when nothing was sent."""
+        """Send the question in the box (or ``text``). False when nothing was sent.
+
+        A question with ``@codebase`` is held while the search runs off the UI thread (True:
+        it is on its way)."""
         question = (self.input.toPlainText() if text is None else text).strip()
-        if not question or self.is_streaming():
+        if not question or self.is_streaming() or self.is_searching():
             return False
-        plan = self.refresh_context(question)
+        if text is None:
+            self.input.clear()
+        if not has_codebase_mention(question):
+            self._dispatch(question, None, ())
+            return True
+        query = codebase_query(question)
+        search = self.codebase
+        if search is None or not query:
+            self._dispatch(question, (), (NO_INDEX_NOTICE if search is None else NO_QUERY_NOTICE,))
+            return True
+        view = self._add_message(StoredMessage("user", question))
+        notice = NoticeView(SEARCHING_NOTICE)
+        self._insert_view(notice)
+        self._pending = _PendingSearch(question, text is None, view, notice)
+        self._follow = True
+        self._set_busy(True)
+        top_k = self.codebase_top_k
+
+        def run(cancel: threading.Event) -> tuple[str, object]:
+            try:
+                return "ok", search.search(query, top_k=top_k, should_stop=cancel.is_set)
+            except CodebaseUnavailable as exc:
+                return "unavailable", str(exc) or "no reason given"
+
+        self._search.start(run)
+        return True
+
+    def _on_search_done(self, result: object) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        self._remove_view(pending.notice)
+        status, value = result if isinstance(result, tuple) else ("failed", "no answer")
+        hits: list[CodeHit] = []
+        notices: list[str] = []
+        if status == "ok" and isinstance(value, list):
+            hits = [h for h in value if isinstance(h, CodeHit)]
+            if not hits:
+                notices.append(NO_HITS_NOTICE)
+        else:
+            reason = str(value) if status == "unavailable" else f"the search failed: {value}"
+            notices.append(UNAVAILABLE_NOTICE.format(reason=reason.rstrip(".")))
+        self._set_busy(False)
+        self._dispatch(pending.question, hits, tuple(notices), pending.view)
+
+    def _dispatch(self, question: str, hits: Sequence[CodeHit] | None, notices: Sequence[str],
+                  view: MessageView | None = None) -> None:
+        """Plan the context (with the codebase ``hits``, when searched), record the question
+        and its ``notices``, and start the reply."""
+        plan = self.refresh_context(question, hits)
+        self._last_hits = tuple(r for r in plan.reports if r.kind == "codebase")
         labels = tuple(r.label for r in plan.reports)
         user = StoredMessage("user", question, labels)
         self.current = self.current.with_message(user)
+        if view is None:
+            self._add_message(user)
+        elif labels:
+            view.set_footer("Context: " + " · ".join(labels))
+        for text in notices:
+            self.current = self.current.with_message(StoredMessage("notice", text))
+            self._add_notice(text, "info")
         self._remember(self.current)
-        self._add_message(user)
         current_path = next((r.path for r in plan.reports if r.kind == "current_file"
                              and r.status != "dropped"), "")
         history = trim_history(self.current.chat_messages(), max(1024, self.budget_tokens))
         params = ChatParams(self.current.id, history, plan.items, max_tokens=self.max_tokens)
-        if text is None:
-            self.input.clear()
-        view = MessageView("assistant", self.theme, current_path)
-        view.apply_requested.connect(self.apply_requested)
-        view.set_header("Assistant …")
-        self._insert_view(view)
-        self._streaming = view
+        reply = MessageView("assistant", self.theme, current_path)
+        reply.apply_requested.connect(self.apply_requested)
+        reply.set_header("Assistant …")
+        self._insert_view(reply)
+        self._streaming = reply
         self._reply_text = ""
         self._reply_started = None
         self._reply_notices = []
         self._follow = True
         self._set_busy(True)
         self.runner.start(params)
-        return True
+        self.schedule_refresh()  # the chips follow the box again
 
     def stop(self) -> None:
-        if self.is_streaming():
+        """Stop the reply in flight, or the codebase search of a question not yet sent (the
+        question goes back to the box)."""
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            self._search.cancel()
+            self._remove_view(pending.notice)
+            self._remove_view(pending.view)
+            if pending.from_box and not self.input.toPlainText().strip():
+                self.input.setPlainText(pending.question)
+                self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+            self._add_notice(SEARCH_STOPPED_NOTICE, "info")
+            self._set_busy(False)
+        elif self.is_streaming():
             self.runner.stop()
 
     # ----- reply signals -----------------------------------------------------------------------
@@ -453,8 +591,10 @@ class ChatPanel(QWidget):
         if self.isVisible():
             self._refresh_timer.start(self.REFRESH_MS)
 
-    def refresh_context(self, text: str | None = None) -> ContextPlan:
-        """Gather the sources, fit them to the budget and show the outcome on the chips."""
+    def refresh_context(self, text: str | None = None,
+                        hits: Sequence[CodeHit] | None = None) -> ContextPlan:
+        """Gather the sources (with the codebase ``hits`` of an ``@codebase`` search, when it
+        ran), fit them to the budget and show the outcome on the chips."""
         self._refresh_timer.stop()
         question = self.input.toPlainText() if text is None else text
         current, selection = self.host.chat_editor_sources()
@@ -474,12 +614,53 @@ class ChatPanel(QWidget):
                                             reason=reason or "cannot be read"))
                 continue
             sources.append(ContextSource("file", path, body, language))
+        if hits:
+            sources += codebase_sources(hits, _language_of)
         plan = assemble_context(sources, self.budget_tokens)
         plan = ContextPlan(plan.items, plan.reports + tuple(failed), plan.used_tokens,
                            plan.budget_tokens)
         self.plan = plan
         self._show_chips(plan, current, selection, mentions)
+        self._show_codebase_chips(plan, question, hits is not None)
         return plan
+
+    def _show_codebase_chips(self, plan: ContextPlan, question: str, searched: bool) -> None:
+        """The ``@codebase`` chip while the question asks for a search; the hits (sent,
+        truncated, dropped) once it ran, kept until the next question is typed."""
+        for chip in self.codebase_chips:
+            self._chips.removeWidget(chip)
+            chip.deleteLater()
+        self.codebase_chips = []
+        reports = tuple(r for r in plan.reports if r.kind == "codebase")
+        if not searched and not question.strip():
+            reports = self._last_hits
+        if has_codebase_mention(question) and not searched:
+            chip = _Chip("codebase_mention", CODEBASE_MENTION, self.chips_area)
+            if self.codebase is None:
+                chip.setText("@codebase (no index) ✕")
+                chip.setToolTip("There is no codebase index for this workspace yet: the question "
+                                "will go without codebase context.\nClick to remove the mention.")
+            else:
+                chip.setText("⌕ @codebase ✕")
+                chip.setToolTip("The codebase is searched for this question when it is sent; "
+                                "the best matches go along.\nClick to remove the mention.")
+            chip.clicked.connect(self.remove_codebase_mention)
+            self.codebase_chips.append(chip)
+        else:
+            for report in reports:
+                chip = _Chip("codebase", report.path, self.chips_area)
+                chip.show_report(report.range_label, report)
+                self.codebase_chips.append(chip)
+        for chip in self.codebase_chips:
+            self._chips.addWidget(chip)
+        if self.codebase_chips:
+            self.chips_area.setVisible(True)
+            self.chips_area.updateGeometry()
+
+    def remove_codebase_mention(self) -> None:
+        self.input.setPlainText(remove_codebase_mention(self.input.toPlainText()))
+        self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+        self.refresh_context()
 
     def _show_chips(self, plan: ContextPlan, current: ContextSource | None,
                     selection: ContextSource | None, mentions: list[str]) -> None:
@@ -532,6 +713,9 @@ class ChatPanel(QWidget):
 
         def provider(query: str) -> list[PickerItem]:
             out = []
+            entry = _codebase_entry(query)
+            if entry is not None:
+                out.append(entry)
             for match in rank_paths(query, files, limit=50):
                 name_start = match.path.rfind("/") + 1
                 positions = tuple(p - name_start for p in match.positions if p >= name_start)
@@ -542,12 +726,15 @@ class ChatPanel(QWidget):
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is None:
                 return
-            self.insert_mention(str(item.data), at if typed_at else -1)
+            mention = item.data if isinstance(item.data, _CodebaseEntry) else str(item.data)
+            self.insert_mention(mention, at if typed_at else -1)
 
-        self.picker.open("Add a file to the question", provider, on_accept=accept)
+        self.picker.open("Add a file (or @codebase) to the question", provider,
+                         on_accept=accept)
 
-    def insert_mention(self, path: str, replace_at: int = -1) -> None:
-        """Put ``@path`` in the box (over the ``@`` at ``replace_at`` when given)."""
+    def insert_mention(self, path: str | _CodebaseEntry, replace_at: int = -1) -> None:
+        """Put ``@path`` (or ``@codebase`` for ``CODEBASE_ENTRY``) in the box (over the ``@``
+        at ``replace_at`` when given)."""
         cursor = self.input.textCursor()
         text = self.input.toPlainText()
         if 0 <= replace_at < len(text) and text[replace_at] == "@":
@@ -555,7 +742,9 @@ class ChatPanel(QWidget):
             cursor.setPosition(replace_at + 1, cursor.MoveMode.KeepAnchor)
         elif text and not text[cursor.position() - 1:cursor.position()].isspace():
             cursor.insertText(" ")
-        cursor.insertText(format_mention(path) + " ")
+        mention = "@" + CODEBASE_MENTION if isinstance(path, _CodebaseEntry) else format_mention(
+            path)
+        cursor.insertText(mention + " ")
         self.input.setTextCursor(cursor)
         self.input.setFocus()
         self.refresh_context()
@@ -566,6 +755,7 @@ class ChatPanel(QWidget):
 
     # ----- transcript --------------------------------------------------------------------------
     def _show_conversation(self, conv: Conversation) -> None:
+        self._last_hits = ()
         for view in self.views:
             self._messages.removeWidget(view)
             view.deleteLater()
@@ -642,7 +832,7 @@ class ChatPanel(QWidget):
     def _on_escape(self) -> None:
         if self.picker.is_open():
             self.picker.close_picker()
-        elif self.is_streaming():
+        elif self.is_streaming() or self.is_searching():
             self.stop()
         else:
             self.host.chat_focus_editor()
@@ -661,6 +851,26 @@ class ChatPanel(QWidget):
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.schedule_refresh()
+
+
+def _language_of(path: str) -> str:
+    return language_for_path(path).id
+
+
+def _codebase_entry(query: str) -> PickerItem | None:
+    """The picker's ``@codebase`` row when ``query`` could be heading for it (empty, or its
+    letters in order in "codebase"), with the matched letters marked."""
+    label = "@" + CODEBASE_MENTION
+    positions: list[int] = []
+    at = 1
+    for ch in query.lstrip("@").lower():
+        found = label.find(ch, at)
+        if found < 0:
+            return None
+        positions.append(found)
+        at = found + 1
+    return PickerItem(label, "search the whole codebase for this question", tuple(positions),
+                      CODEBASE_ENTRY)
 
 
 def _assistant_header(model: str, source: str) -> str:
