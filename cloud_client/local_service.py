@@ -48,8 +48,12 @@ class LocalService:
 
     def __init__(self, *, python: str = sys.executable, model_path: str | None = None,
                  slots: int | None = None, env: Mapping[str, str] | None = None,
-                 port: int = 0, extra_args: tuple[str, ...] = ()) -> None:
+                 port: int = 0, extra_args: tuple[str, ...] = (),
+                 index_dir: str | os.PathLike[str] | None = None) -> None:
+        """``index_dir``: where the service keeps the codebase index (``--index-dir``); None
+        leaves it to the service's default (``index`` in Forecode's data folder)."""
         self._python = python
+        self._index_dir = None if index_dir is None else os.fspath(index_dir)
         self._model_path = model_path
         self._slots = slots
         self._env = dict(env) if env is not None else None
@@ -111,6 +115,8 @@ class LocalService:
             args += ["--model", str(self._model_path)]
         if self._slots is not None:
             args += ["--slots", str(self._slots)]
+        if self._index_dir is not None:
+            args += ["--index-dir", self._index_dir]
         args += list(self._extra_args)
         try:
             proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

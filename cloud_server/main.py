@@ -8,19 +8,27 @@ not start (exit 2). Once serving it prints exactly one line to stdout,
 ``--exit-on-stdin-eof`` ties the service's life to a pipe: the editor spawns it with one, and
 when the editor dies, even by SIGKILL, the pipe closes and the service shuts down.
 
+The codebase index (the IndexSync service) lives in ``--index-dir`` (default: ``index`` in
+Forecode's data folder, see ``index_store.default_index_dir``), in the store ``--index-store``
+names: ``embedded`` (SQLite + numpy, no server) or ``milvus`` (needs the ``forecode[milvus]``
+extra; Milvus Lite in the index dir, or a cluster at ``--milvus-uri``, its token from
+``FORECODE_MILVUS_TOKEN``). The store is opened before the service listens, so a bad one fails
+at once with a message rather than on the first sync.
+
 Exit codes: 0 after a signal or stdin EOF, 1 when the backend cannot start (bad model, port in
-use), 2 for a bad command line or configuration.
+use), 2 for a bad command line or configuration (an index store that cannot open included).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import signal
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 from cloud_server.config import (
     BACKEND_NAMES,
@@ -35,6 +43,11 @@ from cloud_server.config import (
 __all__ = ["main"]
 
 log = logging.getLogger("forecode.cloud")
+
+MILVUS_TOKEN_ENV = "FORECODE_MILVUS_TOKEN"
+# The index store kinds (``cloud_server.index_store.STORE_KINDS``, kept in step by a test);
+# listed here so that ``--help`` and a bad value load neither numpy nor the store.
+INDEX_STORE_KINDS = ("embedded", "milvus")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,6 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
                                         "(key from FORECODE_OPENAI_API_KEY)")
     p.add_argument("--openai-model", help="model name to ask that server for")
+    p.add_argument("--index-dir",
+                   help="folder of the codebase index store (default: 'index' in Forecode's "
+                        "data folder, or $FORECODE_INDEX_DIR)")
+    p.add_argument("--index-store", default="embedded", choices=INDEX_STORE_KINDS,
+                   help="embedded: SQLite + numpy in --index-dir, no server (default); milvus: "
+                        "embeddings in Milvus through pymilvus (needs forecode[milvus]): Milvus "
+                        "Lite in --index-dir, or the cluster at --milvus-uri")
+    p.add_argument("--milvus-uri",
+                   help="with --index-store milvus: a Milvus Lite file (PATH.db) or a cluster "
+                        f"(http://host:19530; its token from {MILVUS_TOKEN_ENV})")
     p.add_argument("--exit-on-stdin-eof", action="store_true",
                    help="shut down when stdin closes (the spawning editor is gone)")
     p.add_argument("--log-level", default="INFO",
@@ -94,6 +117,24 @@ def _watch_stdin(stop: threading.Event) -> None:
         pass
     log.info("stdin closed: the parent is gone")
     stop.set()
+
+
+def _open_index_store(args: argparse.Namespace) -> Any:
+    """The store the flags name (``ConfigError`` when it cannot open, in words)."""
+    if args.milvus_uri and args.index_store != "milvus":
+        raise ConfigError("--milvus-uri needs --index-store milvus")
+    if args.index_store == "milvus" and importlib.util.find_spec("pymilvus") is None:
+        raise ConfigError("--index-store milvus needs pymilvus, which is not installed: "
+                          "pip install 'forecode[milvus]' (or use --index-store embedded)")
+    from cloud_server.index_store import default_index_dir, open_store
+
+    folder = args.index_dir or default_index_dir()
+    try:
+        return open_store(folder, args.index_store, milvus_uri=args.milvus_uri or None,
+                          milvus_token=os.environ.get(MILVUS_TOKEN_ENV) or None)
+    except Exception as exc:  # a foreign index, an unwritable folder, Milvus unreachable
+        raise ConfigError(f"cannot open the {args.index_store} index store in {folder}: "
+                          f"{type(exc).__name__}: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,11 +179,19 @@ def main(argv: list[str] | None = None) -> int:
     from cloud_server.service import start_server  # loads grpc (and the model) only now
 
     try:
-        running = start_server(config)
+        store = _open_index_store(args)
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    log.info("index store: %s in %s", store.kind, store.folder)
+    try:
+        running = start_server(config, index_store=store)
+    except ConfigError as exc:
+        store.close()
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:
+        store.close()
         log.error("cannot start: %s: %s", type(exc).__name__, exc)
         return 1
     out.write(f"forecode-cloud listening on {running.address}\n")
@@ -153,4 +202,5 @@ def main(argv: list[str] | None = None) -> int:
     while not stop.wait(0.5):
         pass
     running.stop()
+    store.close()
     return 0

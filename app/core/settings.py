@@ -267,6 +267,11 @@ class Settings:
     # otherwise its address ("host:port"; the token is set with "Cloud: Set Service Token").
     cloud_url: str = _setting("cloud.url", "", Text())
     cloud_autostart: bool = _setting("cloud.autostart", True, Bool())
+    # The codebase index (issue 6): synced in the background with the chat service (when
+    # there is one) for @codebase and the completion context. Off: nothing leaves the machine.
+    index_enabled: bool = _setting("index.enabled", True, Bool())
+    # Quiet time after the last file change before the index syncs again.
+    index_debounce_ms: int = _setting("index.debounceMs", 2000, IntRange(100, 60000))
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,12 @@
 one reply into Qt signals, and ``CloudConnection``, the window's service lifecycle.
 
 A ``ChatCall`` (``cloud_client``'s, the router's, or a test's scripted fake) is a *blocking*
-iterator of ``local_models.chat`` events. ``ChatRunner`` iterates it on a worker thread and
-hands the events to the UI thread through a queued signal; deltas that arrive faster than
-``FLUSH_MS`` are joined into one, so a fast stream costs the UI one update per flush, not one
-per token. Every request has a generation: after ``stop()`` returns, nothing of that request
-reaches the UI except the ``finished(ChatDone("cancelled"))`` that ``stop`` itself emits.
+iterator of ``local_models.chat`` events. ``ChatRunner`` (an ``app.ui.stream_runner``
+``StreamRunner``) iterates it on a worker thread and hands the events to the UI thread through
+a queued signal; deltas that arrive faster than ``FLUSH_MS`` are joined into one, so a fast
+stream costs the UI one update per flush, not one per token. Every request has a generation:
+after ``stop()`` returns, nothing of that request reaches the UI except what had already
+arrived and the ``finished(ChatDone("cancelled"))`` that ``stop`` itself emits.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.ui.stream_runner import StreamFailure, StreamHandle, StreamRunner
 from local_models.chat import (
     ChatDelta,
     ChatDone,
@@ -50,147 +51,56 @@ class ChatBackend(Protocol):
     def chat(self, params: ChatParams) -> ChatCall: ...
 
 
-@dataclass(frozen=True)
-class _Failure:
-    code: str
-    message: str
-
-
-@dataclass
-class _Request:
-    generation: int
-    call: ChatCall | None = None
-    cancelled: bool = False
-    pending: list[object] = field(default_factory=list)
-    wake_pending: bool = False
-
-
-class _Relay(QObject):
-    wake = Signal(int)
-
-
-class ChatRunner(QObject):
+class ChatRunner(StreamRunner):
     """Streams one reply at a time from a ``ChatBackend`` into signals on the UI thread."""
 
     started = Signal(object)  # ChatStarted
     delta = Signal(str)  # text to append (joined deltas)
     notice = Signal(str)  # ChatNotice text (e.g. "the service is unreachable; local model")
     finished = Signal(object)  # ChatDone (finish_reason "cancelled" after stop())
-    failed = Signal(str, str)  # ChatError code, message
+    # failed(code, message): a ChatError's (StreamRunner's signal)
 
-    FLUSH_MS = 30
+    DELTA = ChatDelta
+    TERMINAL = (ChatDone,)
 
     def __init__(self, backend: ChatBackend | None = None,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.backend = backend
-        self._lock = threading.Lock()
-        self._current: _Request | None = None
-        self._generation = 0
-        self._last_flush = 0.0
-        self._relay = _Relay(self)
-        self._relay.wake.connect(self._on_wake)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._drain)
-
-    def is_running(self) -> bool:
-        return self._current is not None
 
     def start(self, params: ChatParams) -> None:
         """Send ``params``; a reply already streaming is stopped first. Returns at once."""
-        self.stop()
+        handle = self._begin()
         backend = self.backend
-        self._generation += 1
-        req = _Request(self._generation)
-        self._current = req
         if backend is None:
-            self._push(req, _Failure("unavailable", "No chat service is configured."))
+            handle.push(StreamFailure("unavailable", "No chat service is configured."))
             return
-        threading.Thread(target=self._work, args=(backend, req, params), daemon=True,
-                         name="forecode-chat").start()
+        self._run(handle, lambda: backend.chat(params), self._consume, "forecode-chat")
 
-    def stop(self) -> None:
-        """Cancel the reply in flight: what already arrived is shown, then ``finished`` with
-        "cancelled"; nothing else of it is ever emitted."""
-        with self._lock:
-            req = self._current
-            if req is None:
-                return
-            self._current = None
-            req.cancelled = True
-            call, pending, req.pending = req.call, req.pending, []
-        self._timer.stop()
-        if call is not None:
-            with contextlib.suppress(Exception):
-                call.cancel()
+    def _on_stopped(self, pending: list[object]) -> None:
+        # stop(): what already arrived is shown, then ``finished`` with "cancelled"
         for event in pending:
-            if not isinstance(event, ChatDone | _Failure):
+            if not isinstance(event, ChatDone | StreamFailure):
                 self._emit(event)
         self.finished.emit(ChatDone("cancelled"))
 
     # ----- worker thread ---------------------------------------------------------------------
-    def _work(self, backend: ChatBackend, req: _Request, params: ChatParams) -> None:
-        try:
-            call = backend.chat(params)
-            with self._lock:
-                req.call = call
-                cancelled = req.cancelled
-            if cancelled:
-                call.cancel()
+    def _consume(self, call: ChatCall, handle: StreamHandle) -> None:
+        for event in call:
+            if handle.cancelled:
                 return
-            for event in call:
-                if req.cancelled:
-                    return
-                self._push(req, event)
-                if isinstance(event, ChatDone):
-                    return
-            if not req.cancelled:
-                self._push(req, _Failure("internal", "The reply ended without finishing."))
-        except ChatError as exc:
-            self._push(req, _Failure(exc.code, exc.message))
-        except Exception as exc:  # reported in the transcript, never raised into Qt
-            self._push(req, _Failure("internal", f"{type(exc).__name__}: {exc}"))
+            handle.push(event)
+            if isinstance(event, ChatDone):
+                return
+        if not handle.cancelled:
+            handle.push(StreamFailure("internal", "The reply ended without finishing."))
 
-    def _push(self, req: _Request, event: object) -> None:
-        with self._lock:
-            if req is not self._current:
-                return
-            if (isinstance(event, ChatDelta) and req.pending
-                    and isinstance(req.pending[-1], ChatDelta)):
-                req.pending[-1] = ChatDelta(req.pending[-1].text + event.text)
-            else:
-                req.pending.append(event)
-            if req.wake_pending:
-                return
-            req.wake_pending = True
-        self._relay.wake.emit(req.generation)
+    def _failure_for(self, exc: Exception) -> StreamFailure:
+        if isinstance(exc, ChatError):
+            return StreamFailure(exc.code, exc.message)
+        return StreamFailure("internal", f"{type(exc).__name__}: {exc}")
 
     # ----- UI thread -------------------------------------------------------------------------
-    def _on_wake(self, generation: int) -> None:
-        req = self._current
-        if req is None or req.generation != generation:
-            return
-        with self._lock:
-            urgent = any(not isinstance(e, ChatDelta) for e in req.pending)
-        wait_ms = self.FLUSH_MS - (time.monotonic() - self._last_flush) * 1000
-        if urgent or wait_ms <= 0:
-            self._drain()
-        elif not self._timer.isActive():
-            self._timer.start(max(1, int(wait_ms)))
-
-    def _drain(self) -> None:
-        with self._lock:
-            req = self._current
-            if req is None:
-                return
-            events, req.pending, req.wake_pending = req.pending, [], False
-            if any(isinstance(e, ChatDone | _Failure) for e in events):
-                self._current = None  # a handler may start the next request
-        self._last_flush = time.monotonic()
-        for event in events:
-            self._emit(event)
-
     def _emit(self, event: object) -> None:
         if isinstance(event, ChatDelta):
             self.delta.emit(event.text)
@@ -200,8 +110,6 @@ class ChatRunner(QObject):
             self.notice.emit(event.text)
         elif isinstance(event, ChatDone):
             self.finished.emit(event)
-        elif isinstance(event, _Failure):
-            self.failed.emit(event.code, event.message)
 
 
 # ----- the service's lifecycle -------------------------------------------------------------------
@@ -339,6 +247,7 @@ class CloudConnection(QObject):
         self._client: Any = None
         self._router: Any = None
         self._local_why = ""  # set when there is no service: why
+        self._index_access: tuple[str, str] | None = None  # (target, token) once connected
         self._started = False
         self._closed = False
         self._relay = _StateRelay(self)
@@ -350,6 +259,12 @@ class CloudConnection(QObject):
     def service_pid(self) -> int | None:
         """The process id of the service we started (None for a remote or no service)."""
         return self._service.pid if self._service is not None else None
+
+    def index_access(self) -> tuple[str, str] | None:
+        """``(target, token)`` of the connected service, for the codebase index's own channel
+        (``app.ui.codebase_index``); None before a service answers or without one. The token
+        is never logged or shown."""
+        return None if self._closed or self._client is None else self._index_access
 
     @property
     def mode(self) -> str:
@@ -371,6 +286,8 @@ class CloudConnection(QObject):
             else:
                 from cloud_client.local_service import LocalService
 
+                # its codebase index lives in the service's default folder: ``index`` in
+                # Forecode's data folder, the editor's own (both honour FORECODE_DATA_DIR)
                 self._service = LocalService()
             self._service.start_async(self._service_ready, self._relay.error.emit)
         else:
@@ -408,6 +325,7 @@ class CloudConnection(QObject):
             return
         router = Router(client, self.local,
                         on_state=lambda s, d: self._relay.state.emit(s, d))
+        self._index_access = (target, token)  # before the UI hears of the connection
         self._relay.connected.emit(client, router, target)
 
     # ----- UI thread ---------------------------------------------------------------------------

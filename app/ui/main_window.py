@@ -12,6 +12,13 @@ Apply: a chat code block's Apply button and inline edit (Ctrl+K on a selection) 
 ``ApplyReview`` in the target document's pane (the buffer hidden under it, untouched until
 accepted). Applies go to ``apply_backend`` (the seam); by default a ``PipelineApplyBackend``:
 the deterministic path, then the model path through the window's service (``ServiceApply``).
+
+The codebase index: when a folder is open, ``index.enabled`` is on and the window's
+``CloudConnection`` has a service, a ``CodebaseIndex`` syncs the folder in the background
+(``window.codebase_index``, a ``CodebaseSearch`` or None). It re-syncs after saves in the
+editor, disk changes of open files, and changes the directory watcher sees (files added,
+removed or replaced by rename in the folders the scan found); its status bar slot shows the
+progress and cancels on click.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -57,12 +65,14 @@ from .apply_review import ApplyReview
 from .chat_host import WindowChatHost
 from .chat_panel import ChatPanel
 from .cloud import ChatBackend, CloudConnection
+from .codebase_index import CodebaseIndex, IndexStatus
 from .document import Document
 from .file_tree import FileTree
 from .find_bar import FindBar
 from .inline_completion import CompletionEngine, InlineCompletion
 from .inline_edit import InlineEditPrompt
 from .picker import Picker, PickerItem
+from .retrieved_context import RetrievedContext
 from .tasks import BackgroundTask
 from .theme import apply_app_palette, theme_named
 
@@ -103,6 +113,11 @@ class MainWindow(QMainWindow):
         self.inline_prompt: InlineEditPrompt | None = None
         self.engine: CompletionEngine | None = None
         self.cloud: CloudConnection | None = None
+        self.codebase_index: CodebaseIndex | None = None
+        # Code the index finds near the caret, for the completion context (never waited on).
+        self.retrieved = RetrievedContext(parent=self)
+        self.index_watcher = QFileSystemWatcher(self)
+        self.index_watcher.directoryChanged.connect(self._on_index_dir_changed)
         self.token_dialog: QInputDialog | None = None
         self.inline: InlineCompletion | None = None
         self.settings_file = settings_file or settings_path()
@@ -258,6 +273,12 @@ class MainWindow(QMainWindow):
             Command("apply.previous", "Apply: Previous Change", "",
                     lambda: self._review_action("previous")),
             Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token),
+            Command("index.syncNow", "Codebase Index: Sync Now", "", self.index_sync_now),
+            Command("index.cancel", "Codebase Index: Cancel", "", self.index_cancel),
+            Command("index.copyKey", "Codebase Index: Copy Workspace Key", "",
+                    self.index_copy_key),
+            Command("index.importKey", "Codebase Index: Import Workspace Key...", "",
+                    self.index_import_key),
         ]
 
     def current_editor_call(self, fn: Callable[..., object]) -> Callable[[], None]:
@@ -281,6 +302,7 @@ class MainWindow(QMainWindow):
         self.rescan_files()
         self._restore_backups()
         self.chat_panel.set_workspace(root)
+        self.update_codebase_index()
 
     def rescan_files(self) -> None:
         if self.root is None or self.rules is None:
@@ -297,6 +319,7 @@ class MainWindow(QMainWindow):
         assert isinstance(files, list)
         self.files = files
         self.files_complete = True
+        self._watch_index_folders()
 
     def _restore_backups(self) -> None:
         assert self.backups is not None
@@ -430,6 +453,8 @@ class MainWindow(QMainWindow):
         ok = doc.save_as(path)
         if ok:
             self.watcher.addPath(path)
+            if doc is self.current_document():
+                self.retrieved.attach(doc.editor, self.workspace_path(doc))
         return ok
 
     def save_current(self) -> None:
@@ -454,6 +479,7 @@ class MainWindow(QMainWindow):
 
     def _on_saved(self, path: str) -> None:
         self.watcher.addPath(path)  # an atomic rename replaces the watched inode
+        self._index_file_changed(path)
         saved = Path(path)
         if saved == self.settings_file.resolve():
             self.reload_settings()
@@ -470,6 +496,7 @@ class MainWindow(QMainWindow):
     def _recheck(self, path: str) -> None:
         if os.path.exists(path) and path not in self.watcher.files():
             self.watcher.addPath(path)
+        self._index_file_changed(path)
         target = Path(path)
         for doc in self.documents():
             if doc.path == target:
@@ -543,6 +570,7 @@ class MainWindow(QMainWindow):
             rules = IgnoreRules(self.root, settings.files_exclude)
             self.rules = rules
             self.tree.set_rules(rules)
+        self.update_codebase_index()  # index.enabled turned on or off
 
     def toggle_theme(self) -> None:
         new = "light" if self.settings.theme == "dark" else "dark"
@@ -658,6 +686,11 @@ class MainWindow(QMainWindow):
         self.status_eol = QLabel()
         self.status_language = QLabel()
         self.status_chat = QLabel("○ Chat offline")
+        self.status_index = QToolButton()
+        self.status_index.setAutoRaise(True)
+        self.status_index.clicked.connect(self._on_index_clicked)
+        self.status_index.hide()
+        bar.addPermanentWidget(self.status_index)
         self.status_model = QLabel("○ No model")
         self.status_model.setToolTip("Local completion model: not configured yet")
         for label in (self.status_position, self.status_indent, self.status_encoding,
@@ -697,6 +730,7 @@ class MainWindow(QMainWindow):
         """(Re)start the chat service per the settings; returns at once."""
         if self.cloud is not None:
             self.cloud.close(timeout=0)  # stops in the background
+        self.stop_codebase_index()  # it follows the new connection
         url = self.settings.cloud_url.strip()
 
         def token() -> str | None:  # on the connection's worker thread
@@ -719,6 +753,135 @@ class MainWindow(QMainWindow):
 
     def _on_cloud_state(self, state: str, detail: str) -> None:
         self.set_chat_state(CHAT_STATES.get(state, state), detail)
+        self.update_codebase_index()
+
+    # ----- codebase index ----------------------------------------------------------------------
+    def update_codebase_index(self) -> None:
+        """Start the folder's index when it can run (a folder, ``index.enabled``, a connected
+        service), stop it when it cannot or the folder changed; returns at once."""
+        access = self.cloud.index_access() if self.cloud is not None else None
+        wanted = self.root is not None and self.settings.index_enabled and access is not None
+        index = self.codebase_index
+        if index is not None and (not wanted or index.folder != self.root):
+            self.stop_codebase_index()
+            index = None
+        if not wanted or index is not None:
+            return
+        assert self.root is not None and access is not None
+        target, token = access
+        index = CodebaseIndex(self.root, target, token,
+                              debounce_ms=self.settings.index_debounce_ms, parent=self)
+        # an index being replaced may still report while it winds down: only the current one
+        # speaks in the status bar
+        index.status_changed.connect(
+            lambda status: self._on_index_status(status) if index is self.codebase_index
+            else None)
+        index.message.connect(lambda text: self.show_message(text, 10000))
+        index.key_copied.connect(self._on_index_key_copied)
+        self.codebase_index = index
+        self.chat_panel.set_codebase(index)
+        self.retrieved.set_codebase(index)
+        self._on_index_status(index.status)
+        self._watch_index_folders()
+        index.start()
+
+    def stop_codebase_index(self, timeout: float = 0.0) -> None:
+        """Stop the index: cancel, close its channel; its thread ends by itself, or is joined
+        for up to ``timeout`` seconds (the window's close waits, so that the embedding process
+        is gone when the editor exits)."""
+        index, self.codebase_index = self.codebase_index, None
+        self.chat_panel.set_codebase(None)
+        self.retrieved.set_codebase(None)
+        if index is not None:
+            index.close(timeout)
+        folders = self.index_watcher.directories()
+        if folders:
+            self.index_watcher.removePaths(folders)
+        self.status_index.hide()
+
+    def _watch_index_folders(self) -> None:
+        """Watch the folders that hold the scanned files (new, deleted or renamed files;
+        saves by rename). Bounded: very large trees rely on saves and Sync Now."""
+        if self.codebase_index is None or self.root is None:
+            return
+        folders = {str(self.root)}
+        for rel in self.files:
+            parent = os.path.dirname(rel)
+            while parent and len(folders) < 2000:
+                folders.add(str(self.root / parent))
+                parent = os.path.dirname(parent)
+        new = sorted(folders - set(self.index_watcher.directories()))
+        if new:
+            self.index_watcher.addPaths(new)
+
+    def _on_index_dir_changed(self, _path: str) -> None:
+        if self.codebase_index is not None:
+            self.codebase_index.notify_changed()
+
+    def _index_file_changed(self, path: str) -> None:
+        index = self.codebase_index
+        if index is not None and Path(path).resolve().is_relative_to(index.folder):
+            index.notify_changed(path)
+
+    def _on_index_status(self, status: object) -> None:
+        assert isinstance(status, IndexStatus)
+        self.status_index.setText(status.text)
+        self.status_index.setToolTip(status.detail)
+        self.status_index.setVisible(status.state != "stopped")
+
+    def _on_index_clicked(self) -> None:
+        index = self.codebase_index
+        if index is None:
+            return
+        if index.status.state == "indexing":
+            index.cancel()
+        else:
+            index.sync_now()
+
+    def index_sync_now(self) -> None:
+        if self.codebase_index is None:
+            self.show_message(self._index_why_not(), 8000)
+            return
+        self.codebase_index.sync_now()
+
+    def index_cancel(self) -> None:
+        if self.codebase_index is not None:
+            self.codebase_index.cancel()
+
+    def index_copy_key(self) -> None:
+        if self.codebase_index is None:
+            self.show_message(self._index_why_not(), 8000)
+            return
+        self.codebase_index.copy_key()
+
+    def _on_index_key_copied(self, text: str) -> None:
+        QApplication.clipboard().setText(text)
+        self.show_message("The workspace index key is on the clipboard: give it only to "
+                          "teammates who may read this code.", 10000)
+
+    def index_import_key(self) -> None:
+        """Ask for a teammate's workspace key (a password field); the index starts over with
+        it."""
+        if self.codebase_index is None:
+            self.show_message(self._index_why_not(), 8000)
+            return
+        index = self.codebase_index
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle("Codebase Index: Import Workspace Key")
+        dialog.setLabelText(f"Workspace key for {index.folder.name} (from a teammate's “Copy "
+                            "Workspace Key”):")
+        dialog.setInputMode(QInputDialog.InputMode.TextInput)
+        dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
+        dialog.textValueSelected.connect(index.import_key)
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def _index_why_not(self) -> str:
+        if self.root is None:
+            return "Open a folder first: the codebase index covers the open folder."
+        if not self.settings.index_enabled:
+            return "The codebase index is off (setting index.enabled)."
+        return "The codebase index waits for the service (see the chat status)."
 
     def set_chat_state(self, text: str, tooltip: str = "") -> None:
         """The status-bar slot the chat service reports into."""
@@ -1009,7 +1172,10 @@ class MainWindow(QMainWindow):
             snippets.append(Snippet(self.workspace_path(other), text, first + 1,
                                     "recent_edit" if other.is_dirty() else "open_file"))
         snippets.sort(key=lambda s: s.kind != "recent_edit")
-        return self.workspace_path(doc), doc.editor.language.id, tuple(snippets)
+        path = self.workspace_path(doc)
+        line = doc.editor.lineFromPosition(doc.editor.currentPos()) + 1
+        snippets += self.retrieved.snippets(path, line, snippets)  # only what is cached
+        return path, doc.editor.language.id, tuple(snippets)
 
     def set_model_state(self, text: str, tooltip: str = "") -> None:
         """The status-bar slot the local engine reports into."""
@@ -1021,6 +1187,8 @@ class MainWindow(QMainWindow):
         self._update_inline_edit_action()
         if self.inline is not None:
             self.inline.attach(doc.editor if doc is not None else None)
+        self.retrieved.attach(doc.editor if doc is not None else None,
+                              self.workspace_path(doc) if doc is not None else "")
         if doc is not None and self.find_bar.isVisible():
             self.find_bar.set_editor(doc.editor)
         self._update_status()
@@ -1055,8 +1223,10 @@ class MainWindow(QMainWindow):
         self._model_task.cancel()
         self._token_task.cancel()
         self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
+        self.retrieved.shutdown()
         for review in list(self.reviews.values()):
             review.close_review()  # an apply in flight stops; buffers stay as they were
+        self.stop_codebase_index(timeout=5.0)  # cancels; its embedding process stops
         if self.cloud is not None:
             self.cloud.close(timeout=3.0)
         if self.engine is not None:
