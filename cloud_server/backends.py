@@ -156,56 +156,35 @@ def _usage(prompt: int, cached: int, completion: int, queue_ms: float, first_ms:
             "total_ms": round(total_ms)}
 
 
-def _acquire(pool: SlotPool, params: ChatParams, stop: Callable[[], bool]) -> int | None:
-    try:
-        return pool.acquire(params.conversation_id, stop)
-    except QueueFull as exc:
-        raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
+class _FirstText:
+    """An ``on_text`` for the engine: emits each non-empty text as a ``ChatDelta`` and keeps
+    when the first came (``ms``, since ``arrival``)."""
+
+    def __init__(self, emit: Emit, arrival: float) -> None:
+        self._emit = emit
+        self._arrival = arrival
+        self.ms: float | None = None
+
+    def __call__(self, text: str) -> None:
+        if text:
+            if self.ms is None:
+                self.ms = (time.monotonic() - self._arrival) * 1000.0
+            self._emit(ChatDelta(text))
 
 
-# ---------------------------------------------------------------------------------------------
-# llama.cpp in-process
+class _SlotBackend:
+    """What every backend shares: ``slots`` calls at a time (more wait in the FIFO queue; a
+    full queue is "busy"), each on its own request thread (``_Jobs``: cancel, deadline and
+    shutdown stop it), and ``stream_chat``'s model check. Subclasses set ``name`` and
+    ``model`` and implement ``_run``."""
 
+    name = ""
+    model = ""
 
-class LlamaBackend:
-    """N engines over one GGUF, a FIFO queue, conversation affinity (see the module doc)."""
-
-    name = "llama"
-
-    def __init__(self, config: ServerConfig,
-                 engine_factory: Callable[..., Any] | None = None) -> None:
-        if engine_factory is None:
-            from local_models.engine import Engine
-
-            engine_factory = Engine
-        model_path = config.model_path
-        if model_path is None:
-            from local_models.model_store import ensure_default_model
-
-            model_path = str(ensure_default_model())
+    def __init__(self, config: ServerConfig) -> None:
         self._config = config
-        self._engines: list[Any] = []
-        try:
-            from local_models.apply_model import APPLY_MAX_OUTPUTS
-
-            # Verify batches of up to APPLY_MAX_OUTPUTS rows for apply's speculative edits
-            # (about 128 MiB more per slot than chat alone needs).
-            for _ in range(config.slots):
-                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx,
-                                                    max_outputs=APPLY_MAX_OUTPUTS))
-        except BaseException:
-            for engine in self._engines:
-                engine.close()
-            raise
-        info = self._engines[0].info
-        self._format = format_for(info.architecture, info.chat_template)
-        self.model = info.name or Path(model_path).stem
         self._pool = SlotPool(config.slots, config.max_queue)
         self._jobs = _Jobs()
-        self._closed = False
-        log.info("llama backend: %s (%s, chat format %s), %d slots of %d tokens",
-                 self.model, info.architecture, self._format.id, config.slots,
-                 self._engines[0].n_ctx)
 
     @property
     def pool(self) -> SlotPool:
@@ -225,47 +204,105 @@ class LlamaBackend:
 
     def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
              arrival: float) -> None:
-        slot = _acquire(self._pool, params, stop)
+        raise NotImplementedError
+
+    def _on_slot(self, key: str, emit: Callable[[Any], None], stop: Callable[[], bool],
+                 arrival: float, cancelled: Callable[[dict[str, int]], Any],
+                 work: Callable[[int, float], None]) -> None:
+        """Wait for a slot (preferring the one ``key`` last used), then announce the start
+        and run ``work(slot, queue_ms)``; the slot is released however it ends. Stopped while
+        queued: ``emit(cancelled(usage))``."""
+        try:
+            slot = self._pool.acquire(key, stop)
+        except QueueFull as exc:
+            raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
         queue_ms = (time.monotonic() - arrival) * 1000.0
         if slot is None:
-            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
+            emit(cancelled(_usage(0, 0, 0, queue_ms, None, queue_ms)))
             return
         try:
             emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
-            engine = self._engines[slot]
-            n_ctx = int(engine.n_ctx)
-            max_tokens = min(params.max_tokens or self._config.default_max_tokens, n_ctx // 2)
-            fmt = self._format
-            try:
-                rendered = fit_chat(params, fmt,
-                                    lambda s: len(engine.tokenize(s, add_bos=fmt.add_bos)),
-                                    n_ctx - max_tokens - 1)
-            except ChatTooLong as exc:
-                raise ChatError("too_large", str(exc)) from None
-            except ValueError as exc:
-                raise ChatError("invalid", str(exc)) from None
-            tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
-            first: list[float] = []
-
-            def on_text(text: str) -> None:
-                if text:
-                    if not first:
-                        first.append((time.monotonic() - arrival) * 1000.0)
-                    emit(ChatDelta(text))
-
-            completion = engine.complete(tokens, max_tokens=max_tokens, stop=rendered.stop,
-                                         speculative=False, should_stop=stop, on_text=on_text)
-            m = completion.metrics
-            total_ms = (time.monotonic() - arrival) * 1000.0
-            cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
-            log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s, "
-                     "%.0f ms", slot, m.prompt_tokens, cached, m.generated_tokens,
-                     completion.stop_reason, total_ms)
-            emit(ChatDone(_STOP_REASONS.get(completion.stop_reason, "stop"),  # type: ignore[arg-type]
-                          _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
-                                 queue_ms, first[0] if first else None, total_ms)))
+            work(slot, queue_ms)
         finally:
             self._pool.release(slot)
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp in-process
+
+
+class LlamaBackend(_SlotBackend):
+    """N engines over one GGUF, a FIFO queue, conversation affinity (see the module doc)."""
+
+    name = "llama"
+
+    def __init__(self, config: ServerConfig,
+                 engine_factory: Callable[..., Any] | None = None) -> None:
+        if engine_factory is None:
+            from local_models.engine import Engine
+
+            engine_factory = Engine
+        model_path = config.model_path
+        if model_path is None:
+            from local_models.model_store import ensure_default_model
+
+            model_path = str(ensure_default_model())
+        self._engines: list[Any] = []
+        try:
+            from local_models.apply_model import APPLY_MAX_OUTPUTS
+
+            # Verify batches of up to APPLY_MAX_OUTPUTS rows for apply's speculative edits
+            # (about 128 MiB more per slot than chat alone needs).
+            for _ in range(config.slots):
+                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx,
+                                                    max_outputs=APPLY_MAX_OUTPUTS))
+        except BaseException:
+            for engine in self._engines:
+                engine.close()
+            raise
+        info = self._engines[0].info
+        self._format = format_for(info.architecture, info.chat_template)
+        self.model = info.name or Path(model_path).stem
+        super().__init__(config)
+        self._closed = False
+        log.info("llama backend: %s (%s, chat format %s), %d slots of %d tokens",
+                 self.model, info.architecture, self._format.id, config.slots,
+                 self._engines[0].n_ctx)
+
+    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
+             arrival: float) -> None:
+        self._on_slot(params.conversation_id, emit, stop, arrival,
+                      lambda usage: ChatDone("cancelled", usage),
+                      lambda slot, queue_ms: self._chat_on(slot, queue_ms, params, emit, stop,
+                                                           arrival))
+
+    def _chat_on(self, slot: int, queue_ms: float, params: ChatParams, emit: Emit,
+                 stop: Callable[[], bool], arrival: float) -> None:
+        engine = self._engines[slot]
+        n_ctx = int(engine.n_ctx)
+        max_tokens = min(params.max_tokens or self._config.default_max_tokens, n_ctx // 2)
+        fmt = self._format
+        try:
+            rendered = fit_chat(params, fmt,
+                                lambda s: len(engine.tokenize(s, add_bos=fmt.add_bos)),
+                                n_ctx - max_tokens - 1)
+        except ChatTooLong as exc:
+            raise ChatError("too_large", str(exc)) from None
+        except ValueError as exc:
+            raise ChatError("invalid", str(exc)) from None
+        tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
+        on_text = _FirstText(emit, arrival)
+        completion = engine.complete(tokens, max_tokens=max_tokens, stop=rendered.stop,
+                                     speculative=False, should_stop=stop, on_text=on_text)
+        m = completion.metrics
+        total_ms = (time.monotonic() - arrival) * 1000.0
+        cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+        log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s, "
+                 "%.0f ms", slot, m.prompt_tokens, cached, m.generated_tokens,
+                 completion.stop_reason, total_ms)
+        emit(ChatDone(_STOP_REASONS.get(completion.stop_reason, "stop"),  # type: ignore[arg-type]
+                      _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
+                             queue_ms, on_text.ms, total_ms)))
 
     def stream_apply(self, request: ApplyInput, *,
                      should_stop: Callable[[], bool]) -> Iterator[ChatEvent | ApplyDone]:
@@ -279,8 +316,6 @@ class LlamaBackend:
 
     def _run_apply(self, request: ApplyInput, emit: Callable[[Any], None],
                    stop: Callable[[], bool], arrival: float) -> None:
-        from local_models.apply_model import ApplyTooLarge, rewrite_file
-
         if not request.instruction.strip():
             result = apply_deterministic(request.original, request.block)
             if isinstance(result, Applied):
@@ -291,47 +326,37 @@ class LlamaBackend:
                 emit(ApplyDone("deterministic", "stop",
                                _usage(0, 0, 0, 0.0, total_ms, total_ms)))
                 return
-        try:
-            slot = self._pool.acquire(f"apply:{request.path}", stop)
-        except QueueFull as exc:
-            raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
-        queue_ms = (time.monotonic() - arrival) * 1000.0
-        if slot is None:
-            emit(ApplyDone("", "cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
-            return
-        try:
-            emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
-            first: list[float] = []
+        self._on_slot(f"apply:{request.path}", emit, stop, arrival,
+                      lambda usage: ApplyDone("", "cancelled", usage),
+                      lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit,
+                                                              stop, arrival))
 
-            def on_text(text: str) -> None:
-                if text:
-                    if not first:
-                        first.append((time.monotonic() - arrival) * 1000.0)
-                    emit(ChatDelta(text))
+    def _rewrite_on(self, slot: int, queue_ms: float, request: ApplyInput,
+                    emit: Callable[[Any], None], stop: Callable[[], bool],
+                    arrival: float) -> None:
+        from local_models.apply_model import ApplyTooLarge, rewrite_file
 
-            try:
-                done = rewrite_file(self._engines[slot], request, on_text=on_text,
-                                    should_stop=stop)
-            except ApplyTooLarge as exc:
-                raise ChatError("too_large", str(exc)) from None
-            m = done.metrics
-            total_ms = (time.monotonic() - arrival) * 1000.0
-            cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
-            finish = "stop" if done.complete else (
-                "cancelled" if done.stop_reason == "cancelled" else "length")
-            log.info("apply on slot %d: model, %d prompt tokens (%d cached), %d generated, "
-                     "%d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms", slot,
-                     m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
-                     m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
-            emit(ApplyDone("model", finish,  # type: ignore[arg-type]
-                           _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
-                                  queue_ms, first[0] if first else None, total_ms),
-                           drafted_tokens=int(m.drafted_tokens),
-                           accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
-                           rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
-                           decode_ms=round(m.decode_ms)))
-        finally:
-            self._pool.release(slot)
+        on_text = _FirstText(emit, arrival)
+        try:
+            done = rewrite_file(self._engines[slot], request, on_text=on_text, should_stop=stop)
+        except ApplyTooLarge as exc:
+            raise ChatError("too_large", str(exc)) from None
+        m = done.metrics
+        total_ms = (time.monotonic() - arrival) * 1000.0
+        cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+        finish = "stop" if done.complete else (
+            "cancelled" if done.stop_reason == "cancelled" else "length")
+        log.info("apply on slot %d: model, %d prompt tokens (%d cached), %d generated, "
+                 "%d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms", slot,
+                 m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
+                 m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
+        emit(ApplyDone("model", finish,  # type: ignore[arg-type]
+                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
+                              queue_ms, on_text.ms, total_ms),
+                       drafted_tokens=int(m.drafted_tokens),
+                       accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
+                       rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
+                       decode_ms=round(m.decode_ms)))
 
     def close(self) -> None:
         if self._closed:
@@ -388,7 +413,7 @@ def _sse_events(lines: Iterator[bytes]) -> Iterator[str]:
         yield "\n".join(data)
 
 
-class OpenAIBackend:
+class OpenAIBackend(_SlotBackend):
     """Streams replies from ``{openai_url}/v1/chat/completions``; ``slots`` caps the calls
     in flight to it (more wait in the queue)."""
 
@@ -403,26 +428,8 @@ class OpenAIBackend:
         self._host = parts.hostname
         self._port = parts.port or (443 if self._https else 80)
         self._path = parts.path.rstrip("/") + "/v1/chat/completions"
-        self._config = config
         self.model = config.openai_model
-        self._pool = SlotPool(config.slots, config.max_queue)
-        self._jobs = _Jobs()
-
-    @property
-    def pool(self) -> SlotPool:
-        return self._pool
-
-    def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "models": [self.model], "slots": self._pool.size}
-
-    def stream_chat(self, params: ChatParams, *,
-                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
-        if params.model and params.model != self.model:
-            raise ChatError("invalid", f"unknown model {params.model!r}: this service serves "
-                                       f"{self.model!r}")
-        arrival = time.monotonic()
-        return self._jobs.stream(lambda emit, stop: self._run(params, emit, stop, arrival),
-                                 should_stop)
+        super().__init__(config)
 
     def _connection(self) -> http.client.HTTPConnection:
         timeout = self._config.openai_timeout_s
@@ -433,11 +440,12 @@ class OpenAIBackend:
 
     def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
              arrival: float) -> None:
-        slot = _acquire(self._pool, params, stop)
-        queue_ms = (time.monotonic() - arrival) * 1000.0
-        if slot is None:
-            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, queue_ms)))
-            return
+        self._on_slot(params.conversation_id, emit, stop, arrival,
+                      lambda usage: ChatDone("cancelled", usage),
+                      lambda slot, queue_ms: self._call(params, emit, stop, arrival, queue_ms))
+
+    def _call(self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float,
+              queue_ms: float) -> None:
         conn = self._connection()
         finished = threading.Event()
 
@@ -452,13 +460,11 @@ class OpenAIBackend:
 
         watcher = threading.Thread(target=watch, name="forecode-cloud-http-watch", daemon=True)
         try:
-            emit(ChatStarted(model=self.model, source="cloud", queued_ms=round(queue_ms)))
             watcher.start()
             self._exchange(conn, params, emit, stop, arrival, queue_ms)
         finally:
             finished.set()
             conn.close()
-            self._pool.release(slot)
 
     def _exchange(self, conn: http.client.HTTPConnection, params: ChatParams, emit: Emit,
                   stop: Callable[[], bool], arrival: float, queue_ms: float) -> None:

@@ -36,7 +36,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,25 +246,43 @@ class _InfoServicer(rpc.InfoServicer):  # type: ignore[misc]
             leave()
 
 
-class _ChatServicer(rpc.ChatServicer):  # type: ignore[misc]
+class _StreamingServicer:
+    """What Chat and Apply share around a backend's stream (the token was already checked by
+    ``_AuthInterceptor``): a call id and the drain count, request validation (INVALID_ARGUMENT),
+    a stop signal for the backend (cancelled, expired or finished, or the deadline passed), a
+    stream the backend stopped mapped to DEADLINE_EXCEEDED or UNAVAILABLE (shutting down), a
+    ``ChatError`` mapped to its status code, and one log line at the end with the outcome."""
+
     def __init__(self, backend: Backend, in_flight: _InFlight) -> None:
         self._backend = backend
         self._in_flight = in_flight
         self._ids = itertools.count(1)
 
-    def Stream(self, request: pb.ChatRequest,
-               context: grpc.ServicerContext) -> Iterator[pb.ChatEvent]:
+    def _serve(self, kind: str, request: Any, context: grpc.ServicerContext, *,
+               parse: Callable[[Any], Any],
+               describe: Callable[[Any, Any], tuple[str, tuple[object, ...]]],
+               stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
+               to_pb: Callable[[Any], Any | None],
+               done_type: type[ChatDone] | type[ApplyDone], done_outcome: Callable[[Any], str],
+               check: Callable[[], None] | None = None) -> Iterator[Any]:
+        """Serve one call: ``check()`` may abort first; ``parse(request)`` (may raise
+        ``InvalidRequest``); ``describe(request, parsed)`` gives the request's log line
+        (format and arguments: sizes and counts only, never the text); ``stream(parsed,
+        should_stop)`` is the backend's events, each sent as ``to_pb(event)`` (None: not
+        sent) up to a ``done_type`` event."""
         call = next(self._ids)
         began = time.monotonic()
         leave = self._in_flight.enter(context)
         try:
+            if check is not None:
+                check()
             try:
-                params = params_from_request(request)
+                parsed = parse(request)
             except InvalidRequest as exc:
-                log.info("chat %d: invalid request (%s)", call, type(exc).__name__)
+                log.info("%s %d: invalid request (%s)", kind, call, type(exc).__name__)
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            log.info("chat %d: %d messages, %d context items, %d bytes", call,
-                     len(params.messages), len(params.context), request.ByteSize())
+            fmt, args = describe(request, parsed)
+            log.info(f"%s %d: {fmt}", kind, call, *args)
             ended = threading.Event()
             context.add_callback(ended.set)  # cancelled, expired, or finished
 
@@ -276,20 +294,14 @@ class _ChatServicer(rpc.ChatServicer):  # type: ignore[misc]
 
             outcome = "unfinished"
             try:
-                for event in self._backend.stream_chat(params, should_stop=should_stop):
-                    if isinstance(event, ChatDone) and event.finish_reason == "cancelled":
-                        outcome = "stopped"
-                        if context.is_active():
-                            remaining = context.time_remaining()
-                            if remaining is not None and remaining <= 0:
-                                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                              "the call's deadline passed")
-                            context.abort(grpc.StatusCode.UNAVAILABLE,
-                                          "the service is shutting down")
-                        return
-                    message = event_to_pb(event)
-                    if isinstance(event, ChatDone):
-                        outcome = f"done ({event.finish_reason})"
+                for event in stream(parsed, should_stop):
+                    if isinstance(event, done_type):
+                        if event.finish_reason == "cancelled":
+                            outcome = "stopped"
+                            _abort_stopped(context)
+                            return
+                        outcome = f"done ({done_outcome(event)})"
+                    message = to_pb(event)
                     if message is not None:
                         yield message
             except ChatError as exc:
@@ -298,10 +310,34 @@ class _ChatServicer(rpc.ChatServicer):  # type: ignore[misc]
             finally:
                 if outcome == "unfinished" and ended.is_set():
                     outcome = "cancelled or expired"
-                log.info("chat %d: %s after %.0f ms", call, outcome,
+                log.info("%s %d: %s after %.0f ms", kind, call, outcome,
                          (time.monotonic() - began) * 1000.0)
         finally:
             leave()
+
+
+def _abort_stopped(context: grpc.ServicerContext) -> None:
+    """The backend stopped a stream that was not cancelled: its deadline passed, or the
+    service is shutting down. (A cancelled call's context is no longer active.)"""
+    if context.is_active():
+        remaining = context.time_remaining()
+        if remaining is not None and remaining <= 0:
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "the call's deadline passed")
+        context.abort(grpc.StatusCode.UNAVAILABLE, "the service is shutting down")
+
+
+class _ChatServicer(_StreamingServicer, rpc.ChatServicer):  # type: ignore[misc]
+    def Stream(self, request: pb.ChatRequest,
+               context: grpc.ServicerContext) -> Iterator[pb.ChatEvent]:
+        yield from self._serve(
+            "chat", request, context, parse=params_from_request,
+            describe=lambda req, params: ("%d messages, %d context items, %d bytes",
+                                          (len(params.messages), len(params.context),
+                                           req.ByteSize())),
+            stream=lambda params, should_stop: self._backend.stream_chat(
+                params, should_stop=should_stop),
+            to_pb=event_to_pb, done_type=ChatDone,
+            done_outcome=lambda done: str(done.finish_reason))
 
 
 def _unimplemented(what: str) -> Callable[..., Any]:
@@ -316,70 +352,28 @@ class _CompletionServicer(rpc.CompletionServicer):  # type: ignore[misc]
     Complete = _unimplemented("Completion (completions run on the local engine)")
 
 
-class _ApplyServicer(rpc.ApplyServicer):  # type: ignore[misc]
+class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):  # type: ignore[misc]
     """Apply on the backend's slots (``stream_apply``); a backend without it (``openai``)
     answers UNIMPLEMENTED. Cancel and deadline as for Chat."""
 
-    def __init__(self, backend: Backend, in_flight: _InFlight) -> None:
-        self._backend = backend
-        self._in_flight = in_flight
-        self._ids = itertools.count(1)
-
     def Apply(self, request: pb.ApplyRequest,
               context: grpc.ServicerContext) -> Iterator[pb.ApplyEvent]:
-        call = next(self._ids)
-        began = time.monotonic()
-        leave = self._in_flight.enter(context)
-        try:
-            stream_apply = getattr(self._backend, "stream_apply", None)
+        stream_apply = getattr(self._backend, "stream_apply", None)
+
+        def check() -> None:
             if stream_apply is None:
                 context.abort(grpc.StatusCode.UNIMPLEMENTED, "Apply is not served by this "
                               "Forecode service's backend")
-            try:
-                inp = apply_input_from_request(request)
-            except InvalidRequest as exc:
-                log.info("apply %d: invalid request (%s)", call, type(exc).__name__)
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            log.info("apply %d: %d bytes of file, %d of block, instruction %s", call,
-                     len(request.original.encode()), len(request.block.encode()),
-                     "yes" if request.instruction.strip() else "no")
-            ended = threading.Event()
-            context.add_callback(ended.set)
 
-            def should_stop() -> bool:
-                if ended.is_set() or not context.is_active():
-                    return True
-                remaining = context.time_remaining()
-                return remaining is not None and remaining <= 0
-
-            outcome = "unfinished"
-            try:
-                for event in stream_apply(inp, should_stop=should_stop):
-                    if isinstance(event, ApplyDone) and event.finish_reason == "cancelled":
-                        outcome = "stopped"
-                        if context.is_active():
-                            remaining = context.time_remaining()
-                            if remaining is not None and remaining <= 0:
-                                context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                              "the call's deadline passed")
-                            context.abort(grpc.StatusCode.UNAVAILABLE,
-                                          "the service is shutting down")
-                        return
-                    if isinstance(event, ApplyDone):
-                        outcome = f"done ({event.source}, {event.finish_reason})"
-                    message = apply_event_to_pb(event)
-                    if message is not None:
-                        yield message
-            except ChatError as exc:
-                outcome = exc.code
-                context.abort(_ERROR_CODES.get(exc.code, grpc.StatusCode.INTERNAL), exc.message)
-            finally:
-                if outcome == "unfinished" and ended.is_set():
-                    outcome = "cancelled or expired"
-                log.info("apply %d: %s after %.0f ms", call, outcome,
-                         (time.monotonic() - began) * 1000.0)
-        finally:
-            leave()
+        yield from self._serve(
+            "apply", request, context, check=check, parse=apply_input_from_request,
+            describe=lambda req, inp: ("%d bytes of file, %d of block, instruction %s",
+                                       (len(req.original.encode()), len(req.block.encode()),
+                                        "yes" if req.instruction.strip() else "no")),
+            stream=lambda inp, should_stop: stream_apply(  # type: ignore[misc]
+                inp, should_stop=should_stop),
+            to_pb=apply_event_to_pb, done_type=ApplyDone,
+            done_outcome=lambda done: f"{done.source}, {done.finish_reason}")
 
 
 class _EditsServicer(rpc.EditsServicer):  # type: ignore[misc]

@@ -45,8 +45,6 @@ import codecs
 import contextlib
 import ctypes
 import os
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -54,6 +52,7 @@ from dataclasses import dataclass, fields
 import llama_cpp.llama_cpp as C
 
 from local_models.gguf_info import ModelError, ModelInfo, read_model_info
+from local_models.llama_runtime import cpu_has_amx, init_llama
 
 __all__ = ["Completion", "Engine", "Metrics", "ModelError", "RewriteMetrics"]
 
@@ -154,41 +153,6 @@ class Completion:
 
 class _Cancelled(Exception):
     pass
-
-
-# --- process-wide llama.cpp set-up -------------------------------------------------------------
-
-@C.llama_log_callback
-def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-    return None
-
-
-_LOG_CALLBACK = _quiet_log  # llama.cpp keeps the pointer: keep the object alive
-_init_lock = threading.Lock()
-_initialised = False
-
-
-def _init_llama() -> None:
-    global _initialised
-    with _init_lock:
-        C.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
-        if not _initialised:
-            C.llama_backend_init()
-            _initialised = True
-
-
-def _cpu_has_amx() -> bool:
-    """True on x86 CPUs with AMX tiles (Linux only; elsewhere assume not)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return "amx_tile" in line.split()
-    except OSError:
-        return False
-    return False
 
 
 def _default_threads() -> int:
@@ -442,13 +406,13 @@ class Engine:
             raise ValueError("n_batch must be at least 8")
         if not _MAX_DRAFT + 2 <= max_outputs <= n_batch:
             raise ValueError(f"max_outputs must be between {_MAX_DRAFT + 2} and n_batch")
-        _init_llama()
+        init_llama()
         path = self.info.path
 
         mparams = C.llama_model_default_params()
         # The extra (repacked / AMX) weight buffers crash in ggml's AMX kernels on CPUs with
         # AMX tiles when the worker threads lack tile permission; plain buffers are safe.
-        mparams.use_extra_bufts = not _cpu_has_amx()
+        mparams.use_extra_bufts = not cpu_has_amx()
         self._model = C.llama_model_load_from_file(os.fsencode(str(path)), mparams)
         if not self._model:
             raise ModelError(f"llama.cpp could not load {path} ({self.info.architecture} "

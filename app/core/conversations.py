@@ -10,8 +10,6 @@ complete version. ``load_all`` never raises: a file that cannot be read back is 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import re
 import time
@@ -20,7 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from app.core.atomic import TEMP_SUFFIX, atomic_write
+from app.core.atomic import TEMP_SUFFIX
+from app.core.json_store import CorruptDocument, read_document, workspace_folder, write_document
 from app.core.settings import data_dir
 from local_models.chat import ChatMessage
 
@@ -96,20 +95,12 @@ def new_conversation(now: float | None = None) -> Conversation:
     return Conversation(uuid.uuid4().hex, "New chat", stamp, stamp)
 
 
-class _Corrupt(Exception):
-    pass
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _encode(conv: Conversation, workspace: str) -> bytes:
-    doc = {
+def _document(conv: Conversation, workspace: str) -> dict[str, Any]:
+    return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "id": conv.id,
@@ -123,54 +114,41 @@ def _encode(conv: Conversation, workspace: str) -> bytes:
             for m in conv.messages
         ],
     }
-    return json.dumps(doc, ensure_ascii=False, indent=1).encode("utf-8", "surrogatepass")
 
 
 def _decode_message(i: int, m: object) -> StoredMessage:
     if not isinstance(m, dict):
-        raise _Corrupt(f"messages[{i}] is not an object")
+        raise CorruptDocument(f"messages[{i}] is not an object")
     d: dict[str, Any] = m
     if d.get("role") not in MESSAGE_ROLES:
-        raise _Corrupt(f"messages[{i}]: unknown role {d.get('role')!r}")
+        raise CorruptDocument(f"messages[{i}]: unknown role {d.get('role')!r}")
     if not isinstance(d.get("content"), str):
-        raise _Corrupt(f"messages[{i}]: bad or missing content")
+        raise CorruptDocument(f"messages[{i}]: bad or missing content")
     context = d.get("context", [])
     if not isinstance(context, list) or not all(isinstance(c, str) for c in context):
-        raise _Corrupt(f"messages[{i}]: bad context")
+        raise CorruptDocument(f"messages[{i}]: bad context")
     extras: dict[str, str] = {}
     for name in ("model", "source", "finish"):
         value = d.get(name, "")
         if not isinstance(value, str):
-            raise _Corrupt(f"messages[{i}]: bad {name}")
+            raise CorruptDocument(f"messages[{i}]: bad {name}")
         extras[name] = value
     return StoredMessage(d["role"], d["content"], tuple(context), extras["model"],
                          extras["source"], extras["finish"])
 
 
 def _decode(data: bytes, expected_id: str) -> Conversation:
-    try:
-        doc = json.loads(data.decode("utf-8", "surrogatepass"))
-    except UnicodeDecodeError as e:
-        raise _Corrupt(f"not UTF-8 at byte {e.start}") from None
-    except json.JSONDecodeError as e:
-        raise _Corrupt(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise _Corrupt("invalid JSON (nested too deeply)") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-        raise _Corrupt("not a Forecode conversation")
-    if doc.get("version") != FORMAT_VERSION:
-        raise _Corrupt(f"unknown version {doc.get('version')!r} (expected {FORMAT_VERSION})")
-    d: dict[str, Any] = doc
+    d = read_document(data, FORMAT_NAME, FORMAT_VERSION, "conversation")
     if d.get("id") != expected_id:
-        raise _Corrupt("its id does not match its file name")
+        raise CorruptDocument("its id does not match its file name")
     if not isinstance(d.get("title"), str):
-        raise _Corrupt("bad or missing title")
+        raise CorruptDocument("bad or missing title")
     for name in ("created_at", "updated_at"):
         if not _is_number(d.get(name)):
-            raise _Corrupt(f"bad or missing {name}")
+            raise CorruptDocument(f"bad or missing {name}")
     messages = d.get("messages")
     if not isinstance(messages, list):
-        raise _Corrupt("bad or missing messages")
+        raise CorruptDocument("bad or missing messages")
     return Conversation(expected_id, d["title"], float(d["created_at"]), float(d["updated_at"]),
                         tuple(_decode_message(i, m) for i, m in enumerate(messages)))
 
@@ -191,8 +169,8 @@ class ConversationStore:
             base = data_dir() / "chats"
         if workspace is None:
             return cls(Path(base) / NO_WORKSPACE, "")
-        resolved = os.path.normcase(str(Path(workspace).resolve()))
-        return cls(Path(base) / _hash(resolved)[:16], resolved)
+        resolved, folder = workspace_folder(workspace)
+        return cls(Path(base) / folder, resolved)
 
     def file_for(self, conv_id: str) -> Path:
         if not _ID.match(conv_id):
@@ -201,9 +179,7 @@ class ConversationStore:
 
     def save(self, conv: Conversation) -> None:
         """Write ``conv`` atomically. Raises OSError (the caller reports it)."""
-        path = self.file_for(conv.id)
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, _encode(conv, self.workspace))
+        write_document(self.file_for(conv.id), _document(conv, self.workspace), indent=1)
 
     def delete(self, conv_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -226,9 +202,9 @@ class ConversationStore:
             conv_id = entry.stem
             try:
                 if not _ID.match(conv_id):
-                    raise _Corrupt("not named by a conversation id")
+                    raise CorruptDocument("not named by a conversation id")
                 convs.append(_decode(entry.read_bytes(), conv_id))
-            except (_Corrupt, OSError) as e:
+            except (CorruptDocument, OSError) as e:
                 why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
                 problems.append(f"Chat history: {entry.name} could not be read ({why}); "
                                 f"{self._aside(entry)}")

@@ -9,15 +9,20 @@ raises: a file that cannot be read back is reported and moved to ``corrupt/``, n
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.atomic import TEMP_SUFFIX, atomic_write
+from app.core.atomic import TEMP_SUFFIX
+from app.core.json_store import (
+    CorruptDocument,
+    read_document,
+    sha256_hex,
+    workspace_folder,
+    write_document,
+)
 from app.core.settings import data_dir
 
 __all__ = ["FORMAT_VERSION", "Backup", "BackupStore"]
@@ -42,20 +47,12 @@ class Backup:
     saved_at: float  # time.time() of the backup
 
 
-class _Corrupt(Exception):
-    pass
-
-
-def _hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _encode(backup: Backup) -> bytes:
-    doc = {
+def _document(backup: Backup) -> dict[str, Any]:
+    return {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "key": backup.key,
@@ -67,28 +64,14 @@ def _encode(backup: Backup) -> bytes:
         "saved_at": backup.saved_at,
         "text": backup.text,  # last, so the header is readable with `head`
     }
-    # surrogatepass: paths from os.fsdecode may hold lone surrogates; they round-trip.
-    return json.dumps(doc, ensure_ascii=False).encode("utf-8", "surrogatepass")
 
 
 def _decode(data: bytes) -> Backup:
-    try:
-        doc = json.loads(data.decode("utf-8", "surrogatepass"))
-    except UnicodeDecodeError as e:
-        raise _Corrupt(f"not UTF-8 at byte {e.start}") from None
-    except json.JSONDecodeError as e:
-        raise _Corrupt(f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-    except RecursionError:
-        raise _Corrupt("invalid JSON (nested too deeply)") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
-        raise _Corrupt("not a Forecode backup")
-    if doc.get("version") != FORMAT_VERSION:
-        raise _Corrupt(f"unknown version {doc.get('version')!r} (expected {FORMAT_VERSION})")
-    d: dict[str, Any] = doc
+    d = read_document(data, FORMAT_NAME, FORMAT_VERSION, "backup")
 
     def need(name: str, ok: bool) -> None:
         if not ok:
-            raise _Corrupt(f"bad or missing field {name!r}")
+            raise CorruptDocument(f"bad or missing field {name!r}")
 
     need("key", isinstance(d.get("key"), str) and bool(d["key"]))
     need("path", d.get("path", 0) is None or isinstance(d.get("path"), str))
@@ -125,8 +108,7 @@ class BackupStore:
         ``base`` defaulting to ``data_dir()/"backups"``."""
         if base is None:
             base = data_dir() / "backups"
-        resolved = os.path.normcase(str(Path(workspace).resolve()))
-        return cls(Path(base) / _hash(resolved)[:16])
+        return cls(Path(base) / workspace_folder(workspace)[1])
 
     @staticmethod
     def key_for_path(path: str | os.PathLike[str]) -> str:
@@ -135,13 +117,12 @@ class BackupStore:
 
     def file_for_key(self, key: str) -> Path:
         """Where the backup for ``key`` is stored (a hash, so any key is a safe file name)."""
-        return self.root / (_hash(key) + ".json")
+        return self.root / (sha256_hex(key) + ".json")
 
     def write(self, backup: Backup) -> None:
         """Store ``backup`` atomically, replacing the previous one for its key. Raises
         ``OSError`` if the folder cannot be written."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.file_for_key(backup.key), _encode(backup))
+        write_document(self.file_for_key(backup.key), _document(backup))
 
     def remove(self, key: str) -> None:
         """Drop the backup for ``key`` (after a save or close-without-saving); missing is fine."""
@@ -177,8 +158,8 @@ class BackupStore:
                 try:
                     backup = _decode(data)
                     if self.file_for_key(backup.key).name != entry.name:
-                        raise _Corrupt("its name does not match its key")
-                except _Corrupt as e:
+                        raise CorruptDocument("its name does not match its key")
+                except CorruptDocument as e:
                     problems.append(f"backup {entry.name} is unusable ({e}); {self._aside(entry)}")
                     continue
                 backups.append(backup)

@@ -2,14 +2,17 @@
 its keyword lists and its comment syntax.
 
 Pure data and lookups (no Qt, no lexilla import): the UI shell turns a ``Language`` into a
-configured Scintilla lexer. Adding a language is one entry in ``LANGUAGES``.
+configured Scintilla lexer. Which files are in which language (extensions, file names, ``#!``
+lines) is ``local_models.file_languages``'s table, shared with the codebase index; adding a
+language is one entry there and one in ``LANGUAGES``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass, field
 from pathlib import PurePath
+
+from local_models.file_languages import FILE_LANGUAGES, PLAIN_TEXT_ID, language_id_for_path
 
 __all__ = ["LANGUAGES", "PLAIN_TEXT", "Language", "by_id", "language_for_path"]
 
@@ -154,92 +157,96 @@ class Language:
 _FOLD = (("fold", "1"), ("fold.compact", "0"))
 _C_LIKE = (*_FOLD, ("fold.comment", "1"), ("lexer.cpp.track.preprocessor", "0"))
 
-PLAIN_TEXT = Language("plaintext", "Plain Text", None, (".txt", ".text", ".log"))
+def _language(lang_id: str, name: str, lexer: str | None, *rest: object,
+              **named: object) -> Language:
+    """A ``Language`` whose extensions and file names come from the shared table."""
+    extensions, filenames = FILE_LANGUAGES[lang_id]
+    return Language(lang_id, name, lexer, extensions, filenames, *rest, **named)  # type: ignore[arg-type]
+
+
+PLAIN_TEXT = _language(PLAIN_TEXT_ID, "Plain Text", None)
 
 LANGUAGES: tuple[Language, ...] = (
-    Language(
-        "python", "Python", "python", (".py", ".pyw", ".pyi"), ("SConstruct",),
+    _language(
+        "python", "Python", "python",
         (_PY_KW, _PY_BUILTINS), (*_FOLD, ("tab.timmy.whinge.level", "1"),
                                  ("lexer.python.strings.f.pep.701", "1")),
         "#", None, indent_after=(":",),
     ),
-    Language(
-        "javascript", "JavaScript", "cpp", (".js", ".mjs", ".cjs", ".jsx"), (),
+    _language(
+        "javascript", "JavaScript", "cpp",
         (_JS_KW, ""), _C_LIKE, "//", ("/*", "*/"), indent_after=("{", "[", "("),
     ),
-    Language(
-        "typescript", "TypeScript", "cpp", (".ts", ".mts", ".cts", ".tsx"), (),
+    _language(
+        "typescript", "TypeScript", "cpp",
         (_JS_KW, _TS_TYPES), _C_LIKE, "//", ("/*", "*/"), indent_after=("{", "[", "("),
     ),
-    Language(
-        "c", "C", "cpp", (".c", ".h"), (), (_C_KW, _CPP_TYPES), _C_LIKE, "//", ("/*", "*/"),
+    _language(
+        "c", "C", "cpp", (_C_KW, _CPP_TYPES), _C_LIKE, "//", ("/*", "*/"),
         indent_after=("{",),
     ),
-    Language(
-        "cpp", "C++", "cpp", (".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".ipp"), (),
+    _language(
+        "cpp", "C++", "cpp",
         (_CPP_KW, _CPP_TYPES), _C_LIKE, "//", ("/*", "*/"), indent_after=("{",),
     ),
-    Language(
-        "rust", "Rust", "rust", (".rs",), (), (_RUST_KW, _RUST_TYPES), _FOLD, "//",
+    _language(
+        "rust", "Rust", "rust", (_RUST_KW, _RUST_TYPES), _FOLD, "//",
         ("/*", "*/"), indent_after=("{", "[", "("),
     ),
-    Language(
+    _language(
         # Lexilla has no Go lexer; its C-family lexer with Go's keywords is what SciTE does.
-        "go", "Go", "cpp", (".go",), (), (_GO_KW, _GO_TYPES), _C_LIKE, "//", ("/*", "*/"),
+        "go", "Go", "cpp", (_GO_KW, _GO_TYPES), _C_LIKE, "//", ("/*", "*/"),
         indent_after=("{", "(", "["),
     ),
-    Language(
-        "java", "Java", "cpp", (".java",), (), (_JAVA_KW, ""), _C_LIKE, "//", ("/*", "*/"),
+    _language(
+        "java", "Java", "cpp", (_JAVA_KW, ""), _C_LIKE, "//", ("/*", "*/"),
         indent_after=("{",),
     ),
-    Language(
-        "json", "JSON", "json", (".json", ".jsonc", ".code-workspace"), (".babelrc",),
+    _language(
+        "json", "JSON", "json",
         ("false true null", ""), (*_FOLD, ("lexer.json.allow.comments", "1"),
                                   ("lexer.json.escape.sequence", "1")),
         "//", ("/*", "*/"), _JSON_STYLES, indent_after=("{", "["),
     ),
-    Language(
-        "yaml", "YAML", "yaml", (".yaml", ".yml"), (), ("true false yes no null",), _FOLD,
+    _language(
+        "yaml", "YAML", "yaml", ("true false yes no null",), _FOLD,
         "#", None, _YAML_STYLES, indent_after=(":",),
     ),
-    Language(
-        "toml", "TOML", "toml", (".toml",), ("Cargo.lock", "poetry.lock", "uv.lock"),
+    _language(
+        "toml", "TOML", "toml",
         ("true false",), _FOLD, "#", None, _TOML_STYLES,
     ),
-    Language(
-        "markdown", "Markdown", "markdown", (".md", ".markdown", ".mdx"), (), (), (), None,
+    _language(
+        "markdown", "Markdown", "markdown", (), (), None,
         ("<!--", "-->"), _MARKDOWN_STYLES,
     ),
-    Language(
-        "html", "HTML", "hypertext", (".html", ".htm", ".xhtml", ".vue", ".svelte"), (),
+    _language(
+        "html", "HTML", "hypertext",
         (_HTML_KW, _JS_KW), (*_FOLD, ("fold.html", "1")), None, ("<!--", "-->"),
         indent_after=(">",),
     ),
-    Language(
-        "xml", "XML", "xml", (".xml", ".svg", ".xsd", ".xsl", ".plist", ".ui", ".qrc"), (),
+    _language(
+        "xml", "XML", "xml",
         (), (*_FOLD, ("fold.html", "1")), None, ("<!--", "-->"),
     ),
-    Language(
-        "css", "CSS", "css", (".css", ".scss", ".less"), (), (_CSS_PROPS,), _FOLD, None,
+    _language(
+        "css", "CSS", "css", (_CSS_PROPS,), _FOLD, None,
         ("/*", "*/"), _CSS_STYLES, indent_after=("{",),
     ),
-    Language(
-        "shell", "Shell Script", "bash", (".sh", ".bash", ".zsh", ".ksh"),
-        (".bashrc", ".bash_profile", ".profile", ".zshrc", "PKGBUILD"), (_SH_KW,), _FOLD, "#",
+    _language(
+        "shell", "Shell Script", "bash", (_SH_KW,), _FOLD, "#",
         None, indent_after=("then", "do", "{"),
     ),
-    Language(
-        "makefile", "Makefile", "makefile", (".mk", ".mak"), ("Makefile", "GNUmakefile",
-                                                               "makefile"),
+    _language(
+        "makefile", "Makefile", "makefile",
         (), (), "#", None,
     ),
-    Language("diff", "Diff", "diff", (".diff", ".patch"), (), (), (), None, None),
-    Language(
-        "ini", "Properties", "props", (".ini", ".cfg", ".conf", ".properties", ".env"),
-        (".editorconfig", ".gitconfig", ".env"), (), (), "#", None,
+    _language("diff", "Diff", "diff", (), (), None, None),
+    _language(
+        "ini", "Properties", "props", (), (), "#", None,
     ),
-    Language(
-        "sql", "SQL", "sql", (".sql",), (),
+    _language(
+        "sql", "SQL", "sql",
         ("select from where insert into values update set delete create table drop alter index "
          "join left right inner outer on group by order having limit offset as and or not null "
          "primary key foreign references default unique distinct union all case when then "
@@ -249,10 +256,6 @@ LANGUAGES: tuple[Language, ...] = (
 )
 
 _BY_ID = {lang.id: lang for lang in LANGUAGES}
-_BY_EXT = {ext: lang for lang in LANGUAGES for ext in lang.extensions}
-_BY_NAME = {name: lang for lang in LANGUAGES for name in lang.filenames}
-_SHEBANG = {"python": "python", "node": "javascript", "bash": "shell", "sh": "shell",
-            "zsh": "shell", "deno": "typescript"}
 
 
 def by_id(language_id: str) -> Language:
@@ -264,20 +267,6 @@ def by_id(language_id: str) -> Language:
 
 
 def language_for_path(path: str | PurePath, first_line: str = "") -> Language:
-    """The language for a file: by exact name, then extension, then a ``#!`` line."""
-    name = PurePath(path).name
-    if name in _BY_NAME:
-        return _BY_NAME[name]
-    lowered = name.lower()
-    suffix = PurePath(lowered).suffix
-    if suffix in _BY_EXT:
-        return _BY_EXT[suffix]
-    if fnmatch.fnmatch(lowered, "dockerfile*") or fnmatch.fnmatch(lowered, "*.dockerfile"):
-        return _BY_ID["shell"]
-    if first_line.startswith("#!"):
-        words = first_line[2:].replace("/", " ").split()
-        for word in reversed(words):
-            base = word.rstrip("0123456789.")
-            if base in _SHEBANG:
-                return _BY_ID[_SHEBANG[base]]
-    return PLAIN_TEXT
+    """The language for a file: by exact name, then extension, then a ``#!`` line
+    (``local_models.file_languages.language_id_for_path``)."""
+    return _BY_ID[language_id_for_path(path, first_line)]

@@ -14,12 +14,12 @@ then one ``ApplyDone`` (source and metrics); a failure raises ``ApplyError`` (or
 the model path it was given rewrites the file (``ServiceApply``: the window's service's
 ``apply``; speculative edits). Without a model path the refusal is a readable ``ApplyError``.
 
-``ApplyRunner`` iterates a call on a worker thread and hands the text to the UI thread through
-a queued signal, joining deltas that arrive faster than ``FLUSH_MS``. When the stream is done,
-the worker (not the UI thread) computes what the review needs: the new file with the buffer's
-line endings, its hunks (``diff_hunks``) and the safety check (``find_unaccounted_removals``,
-which takes up to a second on a 6000-line file). Every request has a generation: after
-``stop()`` returns, nothing of it reaches the UI.
+``ApplyRunner`` (an ``app.ui.stream_runner.StreamRunner``) iterates a call on a worker thread
+and hands the text to the UI thread through a queued signal, joining deltas that arrive faster
+than ``FLUSH_MS``. When the stream is done, the worker (not the UI thread) computes what the
+review needs: the new file with the buffer's line endings, its hunks (``diff_hunks``) and the
+safety check (``find_unaccounted_removals``, which takes up to a second on a 6000-line file).
+Every request has a generation: after ``stop()`` returns, nothing of it reaches the UI.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import Signal
 
 from app.core.diff_review import Hunk, diff_hunks
+from app.ui.stream_runner import StreamFailure, StreamHandle, StreamRunner
 from local_models.apply_block import (
     Applied,
     ApplyInput,
@@ -274,155 +274,52 @@ def finish_result(request: ApplyInput, received: str, done: ApplyDone) -> ApplyR
     return ApplyResult(text, hunks, removals, done.source, dict(done.metrics))
 
 
-@dataclass(frozen=True)
-class _Failure:
-    code: str
-    message: str
-
-
-@dataclass
-class _Request:
-    generation: int
-    call: Any = None
-    cancelled: bool = False
-    pending: list[object] = field(default_factory=list)
-    wake_pending: bool = False
-
-
-class _Relay(QObject):
-    wake = Signal(int)
-
-
-class ApplyRunner(QObject):
+class ApplyRunner(StreamRunner):
     """Streams one apply at a time from an ``ApplyBackend`` into signals on the UI thread."""
 
     delta = Signal(str)  # new-file text to append (joined deltas; line endings as sent)
     notice = Signal(str)
     finished = Signal(object)  # ApplyResult
-    failed = Signal(str, str)  # code, message
+    # failed(code, message): StreamRunner's signal
 
-    FLUSH_MS = 30
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._lock = threading.Lock()
-        self._current: _Request | None = None
-        self._generation = 0
-        self._last_flush = 0.0
-        self._relay = _Relay(self)
-        self._relay.wake.connect(self._on_wake)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._drain)
-
-    def is_running(self) -> bool:
-        return self._current is not None
+    DELTA = ApplyDelta
+    TERMINAL = (ApplyResult,)
 
     def start(self, backend: ApplyBackend, request: ApplyInput) -> None:
         """Run ``request``; one already running is stopped first. Returns at once."""
-        self.stop()
-        self._generation += 1
-        req = _Request(self._generation)
-        self._current = req
-        threading.Thread(target=self._work, args=(backend, req, request), daemon=True,
-                         name="forecode-apply").start()
-
-    def stop(self) -> None:
-        """Cancel the apply in flight; nothing of it is emitted after this returns."""
-        with self._lock:
-            req = self._current
-            if req is None:
-                return
-            self._current = None
-            req.cancelled = True
-            call, req.pending = req.call, []
-        self._timer.stop()
-        if call is not None:
-            with contextlib.suppress(Exception):
-                call.cancel()
+        handle = self._begin()
+        self._run(handle, lambda: backend.apply(request),
+                  lambda call, h: self._consume(call, h, request), "forecode-apply")
 
     # ----- worker thread ---------------------------------------------------------------------
-    def _work(self, backend: ApplyBackend, req: _Request, request: ApplyInput) -> None:
-        try:
-            call = backend.apply(request)
-            with self._lock:
-                req.call = call
-                cancelled = req.cancelled
-            if cancelled:
-                call.cancel()
+    @staticmethod
+    def _consume(call: ApplyCall, handle: StreamHandle, request: ApplyInput) -> None:
+        parts: list[str] = []
+        done: ApplyDone | None = None
+        for event in call:
+            if handle.cancelled:
                 return
-            parts: list[str] = []
-            done: ApplyDone | None = None
-            for event in call:
-                if req.cancelled:
-                    return
-                if isinstance(event, ApplyDelta):
-                    if event.text:
-                        parts.append(event.text)
-                        self._push(req, event)
-                elif isinstance(event, ApplyNotice):
-                    self._push(req, event)
-                elif isinstance(event, ApplyDone):
-                    done = event
-                    break
-            if req.cancelled:
-                return
-            if done is None:
-                self._push(req, _Failure("internal", "The apply ended without finishing."))
-                return
-            self._push(req, finish_result(request, "".join(parts), done))
-        except Exception as exc:  # shown in the review, never raised into Qt
-            code = getattr(exc, "code", None)
-            message = getattr(exc, "message", None)
-            if isinstance(code, str) and isinstance(message, str):
-                self._push(req, _Failure(code, message))
-            else:
-                self._push(req, _Failure("internal", f"{type(exc).__name__}: {exc}"))
-
-    def _push(self, req: _Request, event: object) -> None:
-        with self._lock:
-            if req is not self._current:
-                return
-            if (isinstance(event, ApplyDelta) and req.pending
-                    and isinstance(req.pending[-1], ApplyDelta)):
-                req.pending[-1] = ApplyDelta(req.pending[-1].text + event.text)
-            else:
-                req.pending.append(event)
-            if req.wake_pending:
-                return
-            req.wake_pending = True
-        self._relay.wake.emit(req.generation)
+            if isinstance(event, ApplyDelta):
+                if event.text:
+                    parts.append(event.text)
+                    handle.push(event)
+            elif isinstance(event, ApplyNotice):
+                handle.push(event)
+            elif isinstance(event, ApplyDone):
+                done = event
+                break
+        if handle.cancelled:
+            return
+        if done is None:
+            handle.push(StreamFailure("internal", "The apply ended without finishing."))
+            return
+        handle.push(finish_result(request, "".join(parts), done))
 
     # ----- UI thread -------------------------------------------------------------------------
-    def _on_wake(self, generation: int) -> None:
-        req = self._current
-        if req is None or req.generation != generation:
-            return
-        with self._lock:
-            urgent = any(not isinstance(e, ApplyDelta) for e in req.pending)
-        wait_ms = self.FLUSH_MS - (time.monotonic() - self._last_flush) * 1000
-        if urgent or wait_ms <= 0:
-            self._drain()
-        elif not self._timer.isActive():
-            self._timer.start(max(1, int(wait_ms)))
-
-    def _drain(self) -> None:
-        with self._lock:
-            req = self._current
-            if req is None:
-                return
-            events, req.pending, req.wake_pending = req.pending, [], False
-            if any(isinstance(e, ApplyResult | _Failure) for e in events):
-                self._current = None  # a handler may start the next apply
-        self._last_flush = time.monotonic()
-        for event in events:
-            if req.cancelled:
-                return  # a handler stopped it: nothing more of it
-            if isinstance(event, ApplyDelta):
-                self.delta.emit(event.text)
-            elif isinstance(event, ApplyNotice):
-                self.notice.emit(event.text)
-            elif isinstance(event, ApplyResult):
-                self.finished.emit(event)
-            elif isinstance(event, _Failure):
-                self.failed.emit(event.code, event.message)
+    def _emit(self, event: object) -> None:
+        if isinstance(event, ApplyDelta):
+            self.delta.emit(event.text)
+        elif isinstance(event, ApplyNotice):
+            self.notice.emit(event.text)
+        elif isinstance(event, ApplyResult):
+            self.finished.emit(event)

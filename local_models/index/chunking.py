@@ -29,8 +29,8 @@ workspaces has one hash (and one cached embedding); it is never sent as is (see
 Skipped, with a reason: secrets (``denylist``), files over ``max_file_bytes``, binary files (a NUL
 byte without a UTF-16/32 byte-order mark), files that are not UTF-8 (or UTF-16/32 with a BOM).
 
-This module duplicates a small part of ``app.core.languages`` (extension -> language id):
-``local_models`` may not import ``app``.
+File name -> language id is ``local_models.file_languages``, the table the editor's
+``app.core.languages`` uses too.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from local_models.file_languages import language_id_for_path
 from local_models.index.denylist import secret_reason
 
 if TYPE_CHECKING:
@@ -180,59 +181,14 @@ _LANGS: dict[str, _Lang] = {
 # Grammar variants within one language id, by extension.
 _GRAMMAR_BY_EXT = {".tsx": "tsx", ".scss": "scss"}
 
-_BY_EXT: dict[str, str] = {}
-for _lang_id, _exts in {
-    "python": (".py", ".pyw", ".pyi"),
-    "javascript": (".js", ".mjs", ".cjs", ".jsx"),
-    "typescript": (".ts", ".mts", ".cts", ".tsx"),
-    "c": (".c", ".h"),
-    "cpp": (".cc", ".cpp", ".cxx", ".c++", ".hh", ".hpp", ".hxx", ".ipp"),
-    "rust": (".rs",),
-    "go": (".go",),
-    "java": (".java",),
-    "json": (".json", ".jsonc", ".code-workspace"),
-    "yaml": (".yaml", ".yml"),
-    "toml": (".toml",),
-    "markdown": (".md", ".markdown", ".mdx"),
-    "html": (".html", ".htm", ".xhtml", ".vue", ".svelte"),
-    "xml": (".xml", ".svg", ".xsd", ".xsl", ".plist", ".ui", ".qrc"),
-    "css": (".css", ".scss", ".less"),
-    "shell": (".sh", ".bash", ".zsh", ".ksh"),
-    "makefile": (".mk", ".mak"),
-    "diff": (".diff", ".patch"),
-    "ini": (".ini", ".cfg", ".conf", ".properties"),
-    "sql": (".sql",),
-    "plaintext": (".txt", ".text", ".log"),
-}.items():
-    for _ext in _exts:
-        _BY_EXT[_ext] = _lang_id
-_BY_NAME = {
-    "SConstruct": "python", ".babelrc": "json", "Cargo.lock": "toml", "poetry.lock": "toml",
-    "uv.lock": "toml", ".bashrc": "shell", ".bash_profile": "shell", ".profile": "shell",
-    ".zshrc": "shell", "PKGBUILD": "shell", "Makefile": "makefile", "GNUmakefile": "makefile",
-    "makefile": "makefile", ".editorconfig": "ini", ".gitconfig": "ini",
-}
-_SHEBANG = {"python": "python", "node": "javascript", "bash": "shell", "sh": "shell",
-            "zsh": "shell", "deno": "typescript"}
-
 LANGUAGE_GRAMMARS: dict[str, str | None] = {lang.id: lang.grammar for lang in _LANGS.values()}
 """Language id -> tree-sitter grammar (None: line windows only)."""
 
 
 def language_for_path(path: str, first_line: str = "") -> str:
-    """The language id of a file: by exact name, then extension, then a ``#!`` line."""
-    name = PurePosixPath(path).name
-    if name in _BY_NAME:
-        return _BY_NAME[name]
-    suffix = PurePosixPath(name.lower()).suffix
-    if suffix in _BY_EXT:
-        return _BY_EXT[suffix]
-    if first_line.startswith("#!"):
-        for word in reversed(first_line[2:].replace("/", " ").split()):
-            base = word.rstrip("0123456789.")
-            if base in _SHEBANG:
-                return _SHEBANG[base]
-    return "plaintext"
+    """The language id of a file: by exact name, then extension, then a ``#!`` line (the
+    editor's table: ``local_models.file_languages``)."""
+    return language_id_for_path(path, first_line)
 
 
 _local = threading.local()

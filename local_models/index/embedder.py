@@ -34,9 +34,9 @@ import llama_cpp.llama_cpp as C
 import numpy as np
 import numpy.typing as npt
 
-from local_models.engine import _cpu_has_amx, _init_llama
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.index.embed_client import EmbedCancelled
+from local_models.llama_runtime import cpu_has_amx, init_llama
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_TOKENS", "DEFAULT_THREADS", "EmbedCancelled",
            "Embedder", "ModelError"]
@@ -66,9 +66,9 @@ class Embedder:
         if info.architecture != "bert":
             raise ModelError(f"{info.path} is a {info.architecture!r} model, not a BERT "
                              "embedding model")
-        _init_llama()
+        init_llama()
         mparams = C.llama_model_default_params()
-        mparams.use_extra_bufts = not _cpu_has_amx()  # as the engine does (AMX tile crash)
+        mparams.use_extra_bufts = not cpu_has_amx()  # as the engine does (AMX tile crash)
         self._model = C.llama_model_load_from_file(os.fsencode(str(info.path)), mparams)
         if not self._model:
             raise ModelError(f"llama.cpp could not load {info.path} (damaged file?)")

@@ -1,0 +1,55 @@
+"""Process-wide llama.cpp set-up shared by every llama.cpp user in a process: the completion
+``Engine`` (``local_models.engine``) and the index's ``Embedder``
+(``local_models.index.embedder``).
+
+- ``init_llama()``: silence llama.cpp's log (its prints would reach the worker's stderr for
+  every load) and run ``llama_backend_init`` once per process; safe from any thread.
+- ``cpu_has_amx()``: whether the CPU has AMX tiles. llama.cpp's extra (repacked) weight buffers
+  crash on them, so loaders set ``use_extra_bufts = not cpu_has_amx()``.
+
+Imports ``llama_cpp``: like the engine, use it only inside a process that runs a model.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+
+import llama_cpp.llama_cpp as C
+
+__all__ = ["cpu_has_amx", "init_llama"]
+
+
+@C.llama_log_callback  # type: ignore[untyped-decorator]
+def _quiet_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    return None
+
+
+_LOG_CALLBACK = _quiet_log  # llama.cpp keeps the pointer: keep the object alive
+_init_lock = threading.Lock()
+_initialised = False
+
+
+def init_llama() -> None:
+    """Quiet llama.cpp's log and initialise its backend (once per process)."""
+    global _initialised
+    with _init_lock:
+        C.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
+        if not _initialised:
+            C.llama_backend_init()
+            _initialised = True
+
+
+def cpu_has_amx() -> bool:
+    """True on x86 CPUs with AMX tiles (Linux only; elsewhere assume not)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_tile" in line.split()
+    except OSError:
+        return False
+    return False
