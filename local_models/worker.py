@@ -249,6 +249,8 @@ def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
 # serving
 
 
+# The editor's UI thread comes first: see llama_runtime.lower_priority.
+DEFAULT_NICE = 10
 _PIECE_CACHE_SIZE = 20_000  # lines and blocks whose token counts the worker keeps
 
 
@@ -382,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=None,
                         help="context length in tokens (default: the model profile's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
+    parser.add_argument("--nice", type=int, default=DEFAULT_NICE,
+                        help=f"CPU priority offset below the editor's (default {DEFAULT_NICE})")
     args = parser.parse_args(argv)
 
     # The editor owns our lifetime: Ctrl+C in its terminal must not print a traceback here.
@@ -392,6 +396,10 @@ def main(argv: list[str] | None = None) -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     out = _Output(os.fdopen(proto_fd, "wb", buffering=0))
+    if args.nice > 0:
+        from local_models.llama_runtime import lower_priority
+
+        lower_priority(args.nice)
 
     try:
         factory, model_errors, fake = _engine_factory()

@@ -85,6 +85,7 @@ def test_typing_shows_ghost_text_without_touching_the_document(
     assert editor.text() == "def add(a, b):\n    return a "  # nothing inserted
     assert not editor.canRedo()
     assert inline.overlay is not None and inline.overlay.isVisible()
+    assert inline.overlay.ghost == "+ b"
     assert engine.inputs[-1].prefix.endswith("return a ") and engine.inputs[-1].suffix == ""
 
 

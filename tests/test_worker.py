@@ -40,6 +40,7 @@ from local_models.protocol import (
     encode_message,
     read_line,
 )
+from local_models.worker import DEFAULT_NICE
 
 FAKE = "tests.helpers.fake_engine:make"
 
@@ -288,6 +289,18 @@ def test_worker_says_ready_with_its_model_profile_and_pid(spawn: Callable[..., W
     assert ready.pid == worker.proc.pid
     assert ready.model["architecture"] == "fake" and ready.model["name"] == "model.gguf"
     assert ready.profile == "generic"
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="POSIX priorities")
+def test_the_worker_runs_below_the_editors_cpu_priority(spawn: Callable[..., Worker]) -> None:
+    """On two cores a model decoding on both would otherwise delay the editor's repaints."""
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    worker = spawn()
+    worker.ready()
+    assert os.getpriority(os.PRIO_PROCESS, worker.proc.pid) == min(19, mine + DEFAULT_NICE)
+    same = spawn(args=("--nice", "0"))
+    same.ready()
+    assert os.getpriority(os.PRIO_PROCESS, same.proc.pid) == mine
 
 
 def test_complete_streams_chunks_then_done(spawn: Callable[..., Worker]) -> None:

@@ -88,6 +88,9 @@ class GhostOverlay(QWidget):
         self.pos = -1
         self.ghost = ""
         self.tail = ""
+        self._painted = QRect()  # where the ghost was drawn last (the area to clear on a change)
+        self._font_cache: tuple[tuple[str | None, int],
+                                tuple[QFont, QFont, QFontMetrics, QFontMetrics]] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.resize(editor.viewport().size())
@@ -95,53 +98,84 @@ class GhostOverlay(QWidget):
         # viewport under it, which would emit ``painted`` again, in a loop.
         editor.updateUi.connect(self._follow)
         editor.resized.connect(self._follow)
-        self.hide()
+        # Always shown, empty when there is no suggestion: showing or hiding a widget the size
+        # of the viewport repaints the whole editor under it.
+        self.show()
+        self.raise_()
 
     def _follow(self, *_args: object) -> None:
-        if self.isVisible():
-            if self.size() != self.editor.viewport().size():
-                self.resize(self.editor.viewport().size())
-            self.update()
+        if self.size() != self.editor.viewport().size():
+            self.resize(self.editor.viewport().size())
+        self._repaint_ghost()
 
     def show_ghost(self, pos: int, ghost: str, tail: str) -> None:
         self.pos, self.ghost, self.tail = pos, ghost, tail
-        self.resize(self.editor.viewport().size())
-        self.show()
-        self.raise_()
-        self.update()
+        if self.size() != self.editor.viewport().size():
+            self.resize(self.editor.viewport().size())
+        self._repaint_ghost()
 
     def clear(self) -> None:
         self.ghost = ""
-        self.hide()
+        self._repaint_ghost()
 
-    def paintEvent(self, _event: object) -> None:
-        if not self.ghost or self.pos < 0:
-            return
+    def _fonts(self) -> tuple[QFont, QFont, QFontMetrics, QFontMetrics]:
         ed = self.editor
-        theme: Theme = ed.theme
-        family = ed.font_family or QFontDatabase.systemFont(
-            QFontDatabase.SystemFont.FixedFont).family()
-        font = QFont(family)
-        font.setPointSize(ed.font_size)
-        metrics = QFontMetrics(font)
+        key = (ed.font_family, ed.font_size)
+        cached = self._font_cache
+        if cached is None or cached[0] != key:
+            family = ed.font_family or QFontDatabase.systemFont(
+                QFontDatabase.SystemFont.FixedFont).family()
+            font = QFont(family)
+            font.setPointSize(ed.font_size)
+            italic = QFont(font)
+            italic.setItalic(True)
+            cached = (key, (font, italic, QFontMetrics(font), QFontMetrics(italic)))
+            self._font_cache = cached
+        return cached[1]
+
+    def _ghost_rect(self) -> QRect:
+        """The area the ghost covers now (empty when there is nothing to draw)."""
+        if not self.ghost or self.pos < 0:
+            return QRect()
+        ed = self.editor
+        _, _, metrics, italic_metrics = self._fonts()
         x, y = ed.pointXFromPosition(self.pos), ed.pointYFromPosition(self.pos)
         height = ed.textHeight(ed.lineFromPosition(self.pos))
         ghost = self.ghost.replace("\t", " " * ed.tab_size)
-        width = metrics.horizontalAdvance(ghost + self.tail) + 4
+        width = max(metrics.horizontalAdvance(ghost + self.tail),
+                    italic_metrics.horizontalAdvance(ghost)
+                    + metrics.horizontalAdvance(self.tail)) + 4
+        return QRect(x, y, width, height)
+
+    def _repaint_ghost(self) -> None:
+        """Repaint only where the ghost was and where it is now: the overlay is transparent,
+        so each pixel it dirties makes the editor under it paint again (a whole-viewport
+        repaint per streamed chunk costs a frame on slow machines)."""
+        rect = self._ghost_rect()
+        dirty = self._painted.united(rect) if not self._painted.isEmpty() else rect
+        self._painted = rect
+        if not dirty.isEmpty():
+            self.update(dirty.adjusted(-2, -2, 2, 2))
+
+    def paintEvent(self, _event: object) -> None:
+        rect = self._ghost_rect()
+        if rect.isEmpty():
+            return
+        ed = self.editor
+        theme: Theme = ed.theme
+        font, italic, metrics, italic_metrics = self._fonts()
+        ghost = self.ghost.replace("\t", " " * ed.tab_size)
+        x, y, height = rect.x(), rect.y(), rect.height()
         painter = QPainter(self)
-        painter.fillRect(QRect(x, y, width, height), QColor(theme.caret_line))
-        painter.setFont(font)
+        painter.fillRect(rect, QColor(theme.caret_line))
         baseline = y + (height + metrics.ascent() - metrics.descent()) // 2
         painter.setPen(QColor(theme.margin_fore))
-        italic = QFont(font)
-        italic.setItalic(True)
         painter.setFont(italic)
         painter.drawText(x, baseline, ghost)
         if self.tail:
             painter.setFont(font)
             painter.setPen(QColor(theme.foreground))
-            painter.drawText(x + QFontMetrics(italic).horizontalAdvance(ghost), baseline,
-                             self.tail)
+            painter.drawText(x + italic_metrics.horizontalAdvance(ghost), baseline, self.tail)
         painter.end()
 
 
@@ -163,6 +197,10 @@ class InlineCompletion(QObject):
         self.editor: CodeEditor | None = None
         self.overlay: GhostOverlay | None = None
         self.suggestion = ""  # what Tab would insert now
+        # The annotation showing the suggestion's further lines: (line, text), None when none.
+        # Scintilla redraws (and re-lays out) the whole view when annotations or styles change,
+        # so both change only when what they show does.
+        self._annotation: tuple[int, str] | None = None
         self._anchor = -1  # caret byte position the suggestion applies at
         self._request: Outcome | None = None
         self._request_context: tuple[str, str] = ("", "")  # prefix, suffix of the request
@@ -195,6 +233,7 @@ class InlineCompletion(QObject):
             self.editor.removeEventFilter(self)
         self.editor = editor
         self.overlay = None
+        self._annotation = None
         if editor is None:
             return
         overlay = editor.findChild(GhostOverlay)
@@ -350,21 +389,35 @@ class InlineCompletion(QObject):
         if ed is None or overlay is None:
             return
         line = ed.lineFromPosition(self._anchor)
-        ed.annotationClearAll()
         if not self.suggestion:
+            self._set_annotation(None)
             overlay.clear()
             return
         first, _, more = self.suggestion.partition("\n")
         tail = bytes(ed.textRange(self._anchor, ed.lineEndPosition(line)).data()).decode(
             "utf-8", "replace")
         overlay.show_ghost(self._anchor, first, tail)
-        if more:
-            theme = ed.theme
-            ed.styleSetFore(GHOST_STYLE, bgr(theme.margin_fore))
-            ed.styleSetBack(GHOST_STYLE, bgr(theme.background))
+        self._set_annotation(
+            (line, (more + tail if tail else more).replace("\t", "    ")) if more else None)
+
+    def _set_annotation(self, want: tuple[int, str] | None) -> None:
+        ed = self.editor
+        if ed is None or want == self._annotation:
+            return
+        if self._annotation is not None:
+            ed.annotationClearAll()
+        self._annotation = want
+        if want is None:
+            return
+        theme = ed.theme
+        fore, back = bgr(theme.margin_fore), bgr(theme.background)
+        if ed.styleFore(GHOST_STYLE) != fore or ed.styleBack(GHOST_STYLE) != back:
+            ed.styleSetFore(GHOST_STYLE, fore)
+            ed.styleSetBack(GHOST_STYLE, back)
             ed.styleSetItalic(GHOST_STYLE, True)
-            ed.annotationSetText(line, (more + tail if tail else more).replace("\t", "    "))
-            ed.annotationSetStyle(line, GHOST_STYLE)
+        line, text = want
+        ed.annotationSetText(line, text)
+        ed.annotationSetStyle(line, GHOST_STYLE)
 
     def dismiss(self) -> None:
         """Hide the suggestion and cancel the request in flight."""
@@ -374,8 +427,7 @@ class InlineCompletion(QObject):
         self.suggestion = ""
         if self.overlay is not None:
             self.overlay.clear()
-        if self.editor is not None and had:
-            self.editor.annotationClearAll()
+        self._set_annotation(None)
         if had:
             self.suggestionChanged.emit("")
 
