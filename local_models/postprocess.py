@@ -214,23 +214,32 @@ def make_context(prefix: str, suffix: str, language: str, *, multiline: bool = T
                  truncated: bool = False) -> Context:
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
     syntax = _SYNTAXES.get(language)
-    state: _State = None
-    open_brackets: dict[str, int] = {}
-    still_open: list[str] = []
-    if syntax is not None:
-        head = prefix[-SCAN_CHARS:]
-        if len(prefix) > SCAN_CHARS and "\n" in head:
-            head = head[head.index("\n") + 1:]
-        found, state = _scan(head, syntax)
-        still_open = _unclosed_openers(found)
-        tail = suffix[:SCAN_CHARS]
-        closed = _unmatched_closers(_scan(tail, syntax, state)[0])
-        open_brackets = {o: max(0, still_open.count(o) - closed.count(_OPENERS[o]))
-                         for o in _OPENERS}
+    state, still_open, open_brackets = _brackets_at_cursor(prefix, suffix, language)
     return Context(prefix, suffix, language, multiline, truncated,
                    line_prefix=prefix[prefix.rfind("\n") + 1:],
                    line_suffix=suffix.split("\n", 1)[0], syntax=syntax, prefix_state=state,
-                   open_stack=tuple(still_open), open_brackets=open_brackets)
+                   open_stack=still_open, open_brackets=dict(open_brackets))
+
+
+@functools.lru_cache(maxsize=4)
+def _brackets_at_cursor(prefix: str, suffix: str, language: str
+                        ) -> tuple[_State, tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """The scanner state at the cursor, the prefix's unclosed openers and what stays open net
+    of the suffix's closers. Cached: a request's first line and its end are post-processed
+    against the same prefix and suffix (the editor's UI thread pays for the scan once)."""
+    syntax = _SYNTAXES.get(language)
+    if syntax is None:
+        return None, (), ()
+    head = prefix[-SCAN_CHARS:]
+    if len(prefix) > SCAN_CHARS and "\n" in head:
+        head = head[head.index("\n") + 1:]
+    found, state = _scan(head, syntax)
+    still_open = _unclosed_openers(found)
+    tail = suffix[:SCAN_CHARS]
+    closed = _unmatched_closers(_scan(tail, syntax, state)[0])
+    open_brackets = tuple((o, max(0, still_open.count(o) - closed.count(_OPENERS[o])))
+                          for o in _OPENERS)
+    return state, tuple(still_open), open_brackets
 
 
 # ---------------------------------------------------------------------------------------------

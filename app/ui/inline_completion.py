@@ -201,6 +201,8 @@ class InlineCompletion(QObject):
         # Scintilla redraws (and re-lays out) the whole view when annotations or styles change,
         # so both change only when what they show does.
         self._annotation: tuple[int, str] | None = None
+        self._annotation_want: tuple[int, str] | None = None  # applied on the next loop turn
+        self._annotation_pending = False
         self._anchor = -1  # caret byte position the suggestion applies at
         self._request: Outcome | None = None
         self._request_context: tuple[str, str] = ("", "")  # prefix, suffix of the request
@@ -233,7 +235,7 @@ class InlineCompletion(QObject):
             self.editor.removeEventFilter(self)
         self.editor = editor
         self.overlay = None
-        self._annotation = None
+        self._annotation = self._annotation_want = None
         if editor is None:
             return
         overlay = editor.findChild(GhostOverlay)
@@ -401,7 +403,19 @@ class InlineCompletion(QObject):
             (line, (more + tail if tail else more).replace("\t", "    ")) if more else None)
 
     def _set_annotation(self, want: tuple[int, str] | None) -> None:
-        ed = self.editor
+        """Show ``want``; removing is immediate, adding waits one event-loop turn so that the
+        first line's small repaint and the full repaint an annotation causes (the lines below
+        move down) are two short UI-thread steps, not one long one."""
+        self._annotation_want = want
+        if want is None:
+            self._apply_annotation()
+        elif not self._annotation_pending:
+            self._annotation_pending = True
+            QTimer.singleShot(0, self, self._apply_annotation)
+
+    def _apply_annotation(self) -> None:
+        self._annotation_pending = False
+        ed, want = self.editor, self._annotation_want
         if ed is None or want == self._annotation:
             return
         if self._annotation is not None:
