@@ -52,7 +52,7 @@ from dataclasses import dataclass, fields
 import llama_cpp.llama_cpp as C
 
 from local_models.gguf_info import ModelError, ModelInfo, read_model_info
-from local_models.llama_runtime import cpu_has_amx, init_llama
+from local_models.llama_runtime import cpu_has_amx, free_llama, init_llama
 
 __all__ = ["Completion", "Engine", "Metrics", "ModelError", "RewriteMetrics"]
 
@@ -599,14 +599,7 @@ class Engine:
         except _Cancelled:
             reason = "cancelled"
         finally:
-            end = time.perf_counter()
-            if not m.prefill_ms:
-                m.prefill_ms = (end - start) * 1000.0
-            if first:
-                m.decode_ms = (end - first) * 1000.0
-            m.total_ms = (end - start) * 1000.0
-            m.generated_tokens = len(out.tokens)
-            self.totals.add(m)
+            self._settle_metrics(m, out, start, first)
         if reason != "stop":
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
@@ -662,17 +655,22 @@ class Engine:
         except _Cancelled:
             reason = "cancelled"
         finally:
-            end = time.perf_counter()
-            if not m.prefill_ms:
-                m.prefill_ms = (end - start) * 1000.0
-            if first:
-                m.decode_ms = (end - first) * 1000.0
-            m.total_ms = (end - start) * 1000.0
-            m.generated_tokens = len(out.tokens)
-            self.totals.add(m)
+            self._settle_metrics(m, out, start, first)
         if reason != "stop":
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
+
+    def _settle_metrics(self, m: Metrics, out: _Output, start: float, first: float) -> None:
+        """A request's timings and counts at its end (however it ended), added to the totals.
+        ``first``: when the first token was chosen (0.0: never)."""
+        end = time.perf_counter()
+        if not m.prefill_ms:
+            m.prefill_ms = (end - start) * 1000.0
+        if first:
+            m.decode_ms = (end - first) * 1000.0
+        m.total_ms = (end - start) * 1000.0
+        m.generated_tokens = len(out.tokens)
+        self.totals.add(m)
 
     def greedy_reference(self, prompt: Sequence[int],
                          max_tokens: int) -> tuple[list[int], list[float]]:
@@ -817,15 +815,8 @@ class Engine:
         if self._smpl:
             C.llama_sampler_free(self._smpl)
             self._smpl = None
-        if self._batch is not None:
-            C.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            C.llama_free(self._ctx)
-            self._ctx = None
-        if self._model:
-            C.llama_model_free(self._model)
-            self._model = None
+        free_llama(self._batch, self._ctx, self._model)
+        self._batch = self._ctx = self._model = None
 
     def __enter__(self) -> Engine:
         return self

@@ -74,3 +74,14 @@ def lower_priority(offset: int) -> bool:
         kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
         return bool(kernel32.SetPriorityClass(kernel32.GetCurrentProcess(), below_normal))
     return False
+
+
+def free_llama(batch: object, ctx: object, model: object) -> None:
+    """Free what exists of a llama.cpp batch, context and model (in that order: the context
+    before the model it was made from). Callers drop their references afterwards."""
+    if batch is not None:
+        C.llama_batch_free(batch)
+    if ctx:
+        C.llama_free(ctx)
+    if model:
+        C.llama_model_free(model)

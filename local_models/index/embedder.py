@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.index.embed_client import EmbedCancelled
-from local_models.llama_runtime import cpu_has_amx, init_llama
+from local_models.llama_runtime import cpu_has_amx, free_llama, init_llama
 
 __all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_TOKENS", "DEFAULT_THREADS", "EmbedCancelled",
            "Embedder", "ModelError"]
@@ -155,15 +155,8 @@ class Embedder:
         return out
 
     def close(self) -> None:
-        if self._batch is not None:
-            C.llama_batch_free(self._batch)
-            self._batch = None
-        if self._ctx:
-            C.llama_free(self._ctx)
-            self._ctx = None
-        if self._model:
-            C.llama_model_free(self._model)
-            self._model = None
+        free_llama(self._batch, self._ctx, self._model)
+        self._batch = self._ctx = self._model = None
 
     def __enter__(self) -> Embedder:
         return self
