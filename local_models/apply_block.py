@@ -399,6 +399,8 @@ _IMPORTS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^\s*from\s+([\w.]+)\s+import\b"),                   # Python
     re.compile(r"^\s*import\s+(?:static\s+)?([\w.*]+)\s*;?\s*(?:#.*)?$"),  # Python, Java, Kotlin
     re.compile(r"^\s*import\s+([\w.]+)\s+as\s+\w+\s*(?:#.*)?$"),     # Python
+    re.compile(r"^\s*import\s+([\w.]+)(?:\s+as\s+\w+)?"                 # Python: import a, b
+               r"(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)+\s*(?:#.*)?$"),
     re.compile(r"^\s*import\b.*\bfrom\s+['\"]([^'\"]+)['\"]"),       # JavaScript, TypeScript
     re.compile(r"^\s*import\s+['\"]([^'\"]+)['\"]"),                 # JavaScript side effects
     re.compile(r"^\s*import\s+(?:\w+\s+)?\"([^\"]+)\"\s*$"),          # Go (one line)

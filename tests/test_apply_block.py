@@ -187,6 +187,10 @@ CASES: dict[str, Case] = {
     "import_added_alone": Case(
         SHLEX, "import shutil\n\n# ... keep existing code ...\n",
         edit(SHLEX, "from io import StringIO\n", "from io import StringIO\nimport shutil\n")),
+    "import_added_to_a_comma_separated_import": Case(
+        "import os, shlex, stat\n\n\nclass Lexer:\n    pass\n",
+        "import logging\n# ... existing code ...\n",
+        "import os, shlex, stat\nimport logging\n\n\nclass Lexer:\n    pass\n"),
     "method_without_class_two_space_indent": Case(
         SHLEX,
         'def push_token(self, tok):\n'
