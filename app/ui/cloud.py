@@ -289,7 +289,7 @@ class CloudConnection(QObject):
                 # its codebase index lives in the service's default folder: ``index`` in
                 # Forecode's data folder, the editor's own (both honour FORECODE_DATA_DIR)
                 self._service = LocalService()
-            self._service.start_async(self._service_ready, self._relay.error.emit)
+            self._service.start_async(self._service_ready, self._service_failed)
         else:
             self._use_local("No chat service is configured (cloud.url is empty and "
                             "cloud.autostart is off)")
@@ -299,13 +299,28 @@ class CloudConnection(QObject):
         try:
             token = self._token_provider() if self._token_provider is not None else None
         except Exception as exc:  # a broken keyring or token file; never holds the token
-            self._relay.error.emit(f"its token could not be read ({type(exc).__name__}: {exc})")
+            self._relay_emit("error",
+                             f"its token could not be read ({type(exc).__name__}: {exc})")
             return
         if not token:
-            self._relay.error.emit(f"no token is set for {self.url} (use “Cloud: Set Service "
-                                   "Token”)")
+            self._relay_emit("error", f"no token is set for {self.url} "
+                                      "(use “Cloud: Set Service Token”)")
             return
         self._connect(self.url, token)
+
+    def _relay_emit(self, name: str, *args: object) -> None:
+        """Emit one of the relay's signals from a worker thread. A window closed (and its
+        objects deleted) while the thread worked gets nothing, rather than an exception in a
+        thread nobody joins."""
+        with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+            getattr(self._relay, name).emit(*args)
+
+    def _service_failed(self, message: str) -> None:
+        """On the start thread: the service did not come up. Closing the window stops a
+        service still starting, and that failure is nobody's news (the relay may be gone)."""
+        if self._closed:
+            return
+        self._relay_emit("error", message)
 
     def _service_ready(self, target: str, token: str) -> None:
         if self._closed:  # closed while it started: it must not outlive the window
@@ -321,12 +336,12 @@ class CloudConnection(QObject):
         try:
             client = CloudClient(target, token)
         except Exception as exc:  # a bad url, a refused plaintext target...
-            self._relay.error.emit(f"{type(exc).__name__}: {exc}")
+            self._relay_emit("error", f"{type(exc).__name__}: {exc}")
             return
         router = Router(client, self.local,
-                        on_state=lambda s, d: self._relay.state.emit(s, d))
+                        on_state=lambda s, d: self._relay_emit("state", s, d))
         self._index_access = (target, token)  # before the UI hears of the connection
-        self._relay.connected.emit(client, router, target)
+        self._relay_emit("connected", client, router, target)
 
     # ----- UI thread ---------------------------------------------------------------------------
     def _on_connected(self, client: Any, router: Any, target: str) -> None:
