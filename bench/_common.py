@@ -68,6 +68,14 @@ def _memory_bytes() -> int | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15 minute load averages (None where the platform has none)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def machine_info() -> dict[str, Any]:
     """The machine a result was measured on, including how busy it was when the run started."""
     usable: int | None
@@ -75,10 +83,7 @@ def machine_info() -> dict[str, Any]:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:
         usable = os.cpu_count()
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        load = None
+    load = load_average()
     return {
         "system": platform.system(),
         "release": platform.release(),

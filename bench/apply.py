@@ -35,14 +35,12 @@ new methods, import additions; the expected file is known).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
-import os
 import time
 from dataclasses import asdict
 from typing import Any
 
-from bench._common import median
+from bench._common import load_average, median
 
 DEFAULT_ROUNDS = 1
 QUICK: dict[str, Any] = {"per_kind": 1, "max_lines": 25, "min_lines": 8, "speed_cases": 1,
@@ -318,13 +316,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_batch": args.max_batch or APPLY_MAX_OUTPUTS,
         "targets": {"spec_over_greedy": ">= 5", "spec_over_prefill": ">= 0.8",
                     "accuracy.combined": ">= 0.98"},
-        "load_average_end": _load_average(),
+        "load_average_end": load_average(),
         "wall_s": round(time.perf_counter() - started, 1),
     })
     return result
-
-
-def _load_average() -> list[float] | None:
-    with contextlib.suppress(AttributeError, OSError):
-        return [round(x, 2) for x in os.getloadavg()]
-    return None

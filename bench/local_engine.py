@@ -47,7 +47,6 @@ One run, the default model (``ensure_default_model()``), the Python standard lib
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
 import re
@@ -61,7 +60,7 @@ from typing import Any
 # Before Qt is imported: headless unless the caller chose a platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from ._common import median, percentile
+from ._common import load_average, median, percentile
 
 __all__ = ["DEFAULT_ROUNDS", "add_arguments", "run"]
 
@@ -864,14 +863,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "context_lines": context_lines or "whole file above the cursor",
         "targets": {"decode_ratio": ">= 0.9", "warm_over_cold": "<= 0.10",
                     "warm_p50_ms": "< 400", "max_ui_stall_ms": "<= 16"},
-        "load_average_end": _load_average(),
+        "load_average_end": load_average(),
         "wall_s": round(time.perf_counter() - started, 1),
     })
     return result
-
-
-def _load_average() -> list[float] | None:
-    with contextlib.suppress(AttributeError, OSError):
-        return [round(x, 2) for x in os.getloadavg()]
-    return None
-

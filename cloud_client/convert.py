@@ -79,15 +79,24 @@ def params_from_pb(req: pb.ChatRequest) -> ChatParams:
                       temperature=req.temperature, model=req.model)
 
 
-def event_from_pb(event: pb.ChatEvent, *,
-                  source: str = "cloud") -> ChatStarted | ChatDelta | ChatDone:
-    """One streamed event as a ``local_models.chat`` value; ValueError on an empty event."""
-    which = event.WhichOneof("event")
+def _started_or_delta(event: pb.ChatEvent | pb.ApplyEvent, which: str | None,
+                      source: str) -> ChatStarted | ChatDelta | None:
+    """The events chat and apply streams share (the same messages in both contracts)."""
     if which == "started":
         return ChatStarted(model=event.started.model, source=source,  # type: ignore[arg-type]
                            queued_ms=event.started.queued_ms)
     if which == "delta":
         return ChatDelta(text=event.delta.text)
+    return None
+
+
+def event_from_pb(event: pb.ChatEvent, *,
+                  source: str = "cloud") -> ChatStarted | ChatDelta | ChatDone:
+    """One streamed event as a ``local_models.chat`` value; ValueError on an empty event."""
+    which = event.WhichOneof("event")
+    common = _started_or_delta(event, which, source)
+    if common is not None:
+        return common
     if which == "done":
         usage = {name: int(getattr(event.done.usage, name)) for name in _USAGE_FIELDS}
         reason = _FINISH_FROM_PB.get(event.done.finish_reason, "stop")
@@ -119,11 +128,9 @@ def apply_event_from_pb(event: pb.ApplyEvent, *,
                         source: str = "cloud") -> ChatStarted | ChatDelta | ApplyDone:
     """One streamed apply event as a plain value; ValueError on an empty event."""
     which = event.WhichOneof("event")
-    if which == "started":
-        return ChatStarted(model=event.started.model, source=source,  # type: ignore[arg-type]
-                           queued_ms=event.started.queued_ms)
-    if which == "delta":
-        return ChatDelta(text=event.delta.text)
+    common = _started_or_delta(event, which, source)
+    if common is not None:
+        return common
     if which == "done":
         d = event.done
         usage = {name: int(getattr(d.usage, name)) for name in _USAGE_FIELDS}

@@ -1063,10 +1063,9 @@ class Engine:
         (or the prompt's end) also occurs there, what followed it is the first draft source:
         after an edit elsewhere in the file, the request at the same cursor continues as the
         last one did, so the last completion is drafted whole (and verified like any draft)."""
-        ctx, smpl, cached = self._ctx, self._smpl, self._cached
+        ctx, cached = self._ctx, self._cached
         b = self._batch
         assert b is not None
-        sample = C.llama_sampler_sample
         history = list(prompt)
         where: dict[int, list[int]] = {}
         for i, t in enumerate(history):
@@ -1123,17 +1122,7 @@ class Engine:
             self._threads.note(count, took / 1000.0)
             old = batch_ms[count]
             batch_ms[count] = took if old is None else 0.8 * old + 0.2 * took
-            cached.append(token)
-            cached.extend(draft)
-            accepted = 0
-            nxt = sample(smpl, ctx, 0)
-            while accepted < len(draft) and nxt == draft[accepted]:
-                accepted += 1
-                nxt = sample(smpl, ctx, accepted)
-            if accepted < len(draft):
-                C.llama_memory_seq_rm(self._mem, -1, pos + 1 + accepted, -1)
-                del cached[pos + 1 + accepted:]
-            self._tail = accepted
+            accepted, nxt = self._keep_agreeing(token, draft, pos)
             if draft:
                 m.drafted_tokens += len(draft)
                 m.accepted_tokens += accepted
@@ -1156,11 +1145,11 @@ class Engine:
         Off the draft, prompt-lookup drafts (the edit's new code is in the prompt) are
         verified in short batches. Each batch's rows are sampled with llama.cpp's greedy
         sampler in C, one row at a time up to the first disagreement."""
-        ctx, smpl, cached, mem = self._ctx, self._smpl, self._cached, self._mem
+        ctx, cached = self._ctx, self._cached
         b = self._batch
         assert b is not None
         tok_p, pos_p, out_p = self._tok, self._pos, self._out
-        decode, sample = C.llama_decode, C.llama_sampler_sample
+        decode = C.llama_decode
         clock, note = time.perf_counter, self._threads.note
         n_known = len(known)
         grams: dict[tuple[int, ...], list[int]] = {}  # n-gram -> draft positions after it
@@ -1242,17 +1231,7 @@ class Engine:
                     raise RuntimeError(f"llama_decode failed with code {rc}")
                 took = clock() - began
                 note(("rewrite", count.bit_length()), took / count)
-                cached.append(token)
-                cached.extend(spec)
-                accepted = 0
-                nxt = sample(smpl, ctx, 0)
-                while accepted < len(spec) and nxt == spec[accepted]:
-                    accepted += 1
-                    nxt = sample(smpl, ctx, accepted)
-                if accepted < len(spec):
-                    C.llama_memory_seq_rm(mem, -1, pos + 1 + accepted, -1)
-                    del cached[pos + 1 + accepted:]
-                self._tail = accepted
+                accepted, nxt = self._keep_agreeing(token, spec, pos)
                 self._successor = nxt
                 m.batches += 1
                 m.largest_batch = max(m.largest_batch, count)
@@ -1280,6 +1259,25 @@ class Engine:
             if should_stop is not None:
                 C.llama_set_abort_callback(ctx, self._no_abort, None)
                 self._abort_check[0] = None
+
+    def _keep_agreeing(self, token: int, draft: Sequence[int], pos: int) -> tuple[int, int]:
+        """After one decode of ``[token, *draft]`` at ``pos`` with logits on every row: how
+        many draft tokens are the model's own greedy choices (llama.cpp's greedy sampler, row
+        by row in C, up to the first disagreement) and the model's next token after them. The
+        rejected cells leave the cache; the last kept row becomes the tail."""
+        ctx, smpl, sample = self._ctx, self._smpl, C.llama_sampler_sample
+        self._cached.append(token)
+        self._cached.extend(draft)
+        accepted = 0
+        nxt = sample(smpl, ctx, 0)
+        while accepted < len(draft) and nxt == draft[accepted]:
+            accepted += 1
+            nxt = sample(smpl, ctx, accepted)
+        if accepted < len(draft):
+            C.llama_memory_seq_rm(self._mem, -1, pos + 1 + accepted, -1)
+            del self._cached[pos + 1 + accepted:]
+        self._tail = accepted
+        return accepted, int(nxt)
 
     def _draft_length(self, alpha: float, available: int) -> int:
         """How many of ``available`` drafted tokens to verify: the count that maximises the
