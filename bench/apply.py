@@ -215,7 +215,7 @@ def _accuracy_case(engine: Any, case: Any, max_batch: int | None) -> dict[str, A
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.apply_cases import DEFAULT_FILES, KINDS, build_cases
     from local_models.apply_model import APPLY_MAX_OUTPUTS, open_engine
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
     quick = bool(args.quick)
     preset = QUICK if quick else FULL
@@ -223,7 +223,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     max_lines = args.max_lines or preset["max_lines"]
     speed_n = preset["speed_cases"] if args.speed_cases is None else args.speed_cases
     started = time.perf_counter()
-    model_path = ensure_default_model()
+    model_path = ensure_small_model()
     files = preset["files"] or DEFAULT_FILES
     cases = build_cases(files, per_kind=per_kind, max_lines=max_lines,
                         min_lines=preset["min_lines"])

@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from cloud_server.backends import LlamaBackend
     from cloud_server.config import ServerConfig
     from cloud_server.service import start_server
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
     quick = bool(args.quick)
     rounds = 1 if quick else args.rounds
     max_tokens = args.max_tokens or (6 if quick else 32)
     pairs = args.pairs or (3 if quick else 8)
-    model = ensure_default_model()
+    model = ensure_small_model()
     token = secrets.token_urlsafe(32)
     config = ServerConfig(tokens=(token,), slots=args.slots, n_ctx=1024,
                           max_queue=max(STREAM_COUNTS), default_max_tokens=max_tokens,

@@ -1,6 +1,6 @@
 """The ``local_engine`` benchmark: the local completion engine, end to end, on a real source file.
 
-One run, the default model (``ensure_default_model()``), the Python standard library's own
+One run, the default model (``ensure_small_model()``), the Python standard library's own
 ``typing.py`` as the source (``--source`` picks another file). Five figures:
 
 (a) ``decode_ratio`` = ``engine_decode_tok_s`` / ``raw_decode_tok_s``. Raw: in this process, the
@@ -803,7 +803,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import typing
 
     from local_models.engine import Engine
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
     from local_models.profiles import get_profile
 
     quick = bool(args.quick)
@@ -818,7 +818,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     spec_budget = QUICK["spec_budget"] if quick else profile.prompt_budget
 
     started = time.perf_counter()
-    model_path = ensure_default_model()
+    model_path = ensure_small_model()
     source = Path(args.source) if args.source else Path(typing.__file__)
     source_name = source.name
     lines = source.read_text(encoding="utf-8").split("\n")

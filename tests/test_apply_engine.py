@@ -34,7 +34,7 @@ from local_models.apply_model import (
     rewrite_file,
 )
 from local_models.engine import Engine, RewriteMetrics
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ CHECKED_TOKENS = 64
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Engine]:
-    e = open_engine(ensure_default_model(), n_ctx=4096, n_threads=1)
+    e = open_engine(ensure_small_model(), n_ctx=4096, n_threads=1)
     yield e
     e.close()
 

@@ -834,12 +834,12 @@ def test_a_remote_service_token_is_set_from_the_palette(
     from cloud_client.tokens import TokenStore
     from cloud_server.config import ServerConfig
     from cloud_server.service import start_server
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
     token = secrets.token_urlsafe(32)
     server = start_server(ServerConfig(tokens=(token,), slots=1, n_ctx=1024,
                                        default_max_tokens=16,
-                                       model_path=str(ensure_default_model()), grace_s=0.5))
+                                       model_path=str(ensure_small_model()), grace_s=0.5))
     try:
         url = f"127.0.0.1:{server.port}"
         settings = settings_file(tmp_path, **{"cloud.url": url, "chat.maxTokens": 16})

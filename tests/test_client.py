@@ -348,10 +348,10 @@ def real_model() -> str:
         import local_models.engine  # noqa: F401
     except ImportError:
         pytest.skip("local_models.engine has not landed yet")
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
     try:
-        return str(ensure_default_model())
+        return str(ensure_small_model())
     except RuntimeError as exc:
         pytest.skip(str(exc))
 

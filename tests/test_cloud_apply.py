@@ -28,7 +28,7 @@ from cloud_server.convert import apply_event_to_pb
 from cloud_server.service import RunningServer, start_server
 from local_models.apply_events import ApplyDone
 from local_models.chat import ChatDelta, ChatError, ChatStarted
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 from proto.forecode.v1 import forecode_pb2 as pb
 
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ TOKEN = secrets.token_urlsafe(32)
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096,
-                          model_path=str(ensure_default_model()), grace_s=1.0)
+                          model_path=str(ensure_small_model()), grace_s=1.0)
     running = start_server(config)
     yield running
     running.stop(0)

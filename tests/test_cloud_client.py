@@ -34,7 +34,7 @@ from local_models.chat import (
     ChatStarted,
     ContextItem,
 )
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 
 TOKEN = secrets.token_urlsafe(32)
 
@@ -47,7 +47,7 @@ def ask(text: str, max_tokens: int = 16, conversation: str = "c1") -> ChatParams
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=1024, default_max_tokens=32,
-                          model_path=str(ensure_default_model()), grace_s=1.0)
+                          model_path=str(ensure_small_model()), grace_s=1.0)
     running = start_server(config)
     yield running
     running.stop(0)

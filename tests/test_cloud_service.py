@@ -34,7 +34,7 @@ from local_models.chat import (
     ChatParams,
     ChatStarted,
 )
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 from proto.forecode.v1 import forecode_pb2 as pb
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def bearer(token: str) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def model() -> str:
-    return str(ensure_default_model())
+    return str(ensure_small_model())
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ from local_models.chat import (
     ChatParams,
     ChatStarted,
 )
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 from proto.forecode.v1 import forecode_pb2 as pb
 
 TOKEN = secrets.token_urlsafe(32)
@@ -134,7 +134,7 @@ def test_no_queue_means_busy_is_refused_at_once() -> None:
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
     config = ServerConfig(tokens=(TOKEN,), slots=2, max_queue=1, n_ctx=1024,
-                          default_max_tokens=32, model_path=str(ensure_default_model()),
+                          default_max_tokens=32, model_path=str(ensure_small_model()),
                           grace_s=1.0)
     running = start_server(config)
     yield running

@@ -16,7 +16,7 @@ import pytest
 
 from local_models.engine import Engine, Metrics, ModelError
 from local_models.gguf_info import ModelInfo, read_model_info
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +54,7 @@ NORMAL_CODE = ('import json\n\n\ndef read_config(path):\n'
 
 @pytest.fixture(scope="module")
 def model_path() -> Path:
-    return ensure_default_model()
+    return ensure_small_model()
 
 
 @pytest.fixture(scope="module")

@@ -287,10 +287,10 @@ def test_missing_corrupt_or_foreign_gguf_gives_a_clear_error(tmp_path: Path, mod
     garbage.write_bytes(os.urandom(4096))
     with pytest.raises(ModelError, match="not a GGUF"):
         Embedder(garbage)
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
     with pytest.raises(ModelError, match="not a BERT"):
-        Embedder(ensure_default_model())  # the completion model: a GGUF, but a decoder
+        Embedder(ensure_small_model())  # the completion model: a GGUF, but a decoder
     with pytest.raises(ValueError, match="batch_size"):
         Embedder(model_path, batch_size=0)
 

@@ -181,9 +181,9 @@ def test_read_only_documents_get_no_completions(qtbot: QtBot, editor: CodeEditor
 
 @pytest.fixture(scope="module")
 def model_path() -> Path:
-    from local_models.model_store import ensure_default_model
+    from local_models.model_store import ensure_small_model
 
-    return ensure_default_model()
+    return ensure_small_model()
 
 
 def test_real_model_completion_appears_and_tab_inserts_it(qtbot: QtBot, tmp_path: Path,

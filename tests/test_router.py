@@ -39,7 +39,7 @@ from local_models.chat import (
     ChatStarted,
 )
 from local_models.client import EngineClient
-from local_models.model_store import ensure_default_model
+from local_models.model_store import ensure_small_model
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +52,7 @@ def ask(text: str, max_tokens: int = 12) -> ChatParams:
 
 @pytest.fixture(scope="module")
 def model() -> str:
-    return str(ensure_default_model())
+    return str(ensure_small_model())
 
 
 @pytest.fixture(scope="module")

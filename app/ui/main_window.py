@@ -1095,9 +1095,9 @@ class MainWindow(QMainWindow):
         def prepare(_cancel: threading.Event) -> str:
             if configured:
                 return str(Path(configured).expanduser())
-            from local_models.model_store import ensure_default_model
+            from local_models.model_store import ensure_small_model
 
-            return str(ensure_default_model())
+            return str(ensure_small_model())
 
         self.set_model_state("◌ Preparing model…", "Assembling the default model (first run)")
         self._model_task.start(prepare)
