@@ -814,9 +814,30 @@ def test_the_window_runs_the_real_service_and_stops_it_on_close(
     stored = panel.current.messages[-1]
     assert stored.role == "assistant" and stored.source == "cloud"
     assert stored.finish in ("stop", "length") and stored.content == reply.text
+    assert "Qwen2.5 Coder 1.5B Instruct" in stored.model  # the service's default model
 
     window.close()
     qtbot.waitUntil(lambda: process_gone(pid), timeout=10_000)
+
+
+@pytest.mark.slow
+def test_chat_model_path_picks_the_model_of_the_loopback_service(
+        qtbot: QtBot, tmp_path: Path, workspace: Path) -> None:
+    from local_models.model_store import ensure_small_model
+
+    settings = settings_file(tmp_path, **{"cloud.autostart": True, "chat.maxTokens": 8,
+                                          "chat.modelPath": str(ensure_small_model())})
+    window = make_window(qtbot, workspace, settings=settings)
+    panel = open_chat(qtbot, window)
+    qtbot.keyClicks(panel.input, "Say hi")
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.status_chat.text() == "● Chat", timeout=180_000)
+    reply = last_reply(panel)
+    qtbot.waitUntil(lambda: not panel.is_streaming() and bool(reply.text), timeout=120_000)
+    stored = panel.current.messages[-1]
+    assert stored.source == "cloud" and "Gemma 3" in stored.model
+    assert "Gemma 3" in reply.header.text()
+    window.close()
 
 
 @pytest.fixture

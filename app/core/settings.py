@@ -263,6 +263,9 @@ class Settings:
     chat_context_budget_tokens: int = _setting(
         "chat.contextBudgetTokens", 6000, IntRange(256, 200_000))
     chat_max_tokens: int = _setting("chat.maxTokens", 1024, IntRange(16, 32768))
+    # The model of the service the editor starts on loopback: "" = the service's default
+    # (Qwen2.5-Coder-1.5B-Instruct from PyPI); otherwise the path of any GGUF file.
+    chat_model_path: str = _setting("chat.modelPath", "", Text())
     # The chat service: "" = run one on loopback with the editor (when cloud.autostart is on);
     # otherwise its address ("host:port"; the token is set with "Cloud: Set Service Token").
     cloud_url: str = _setting("cloud.url", "", Text())

@@ -16,6 +16,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
@@ -232,9 +233,12 @@ class CloudConnection(QObject):
                  token_provider: Callable[[], str | None] | None = None,
                  local_engine: Callable[[], Any | None] | None = None,
                  service_factory: Callable[[], Any] | None = None,
+                 service_model: str = "",
                  parent: QObject | None = None) -> None:
+        """``service_model``: the GGUF the loopback service loads ("" = its default)."""
         super().__init__(parent)
         self.url = url.strip()
+        self._service_model = service_model.strip()
         self.autostart = autostart
         self._token_provider = token_provider
         self.local = LocalFallback(local_engine or (lambda: None))
@@ -288,7 +292,9 @@ class CloudConnection(QObject):
 
                 # its codebase index lives in the service's default folder: ``index`` in
                 # Forecode's data folder, the editor's own (both honour FORECODE_DATA_DIR)
-                self._service = LocalService()
+                self._service = LocalService(
+                    model_path=str(Path(self._service_model).expanduser())
+                    if self._service_model else None)
             self._service.start_async(self._service_ready, self._service_failed)
         else:
             self._use_local("No chat service is configured (cloud.url is empty and "

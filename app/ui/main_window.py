@@ -533,8 +533,10 @@ class MainWindow(QMainWindow):
             self.stop_engine()
             if self.settings.completion_enabled:
                 self.start_engine()
-        if self.cloud is not None and (old.cloud_url, old.cloud_autostart) != (
-                self.settings.cloud_url, self.settings.cloud_autostart):
+        if self.cloud is not None and (
+                old.cloud_url, old.cloud_autostart, old.chat_model_path) != (
+                self.settings.cloud_url, self.settings.cloud_autostart,
+                self.settings.chat_model_path):
             self.start_cloud()
         for doc in self.documents():
             if doc.path == self.settings_file.resolve():
@@ -740,7 +742,7 @@ class MainWindow(QMainWindow):
 
         cloud = CloudConnection(url, autostart=self.settings.cloud_autostart,
                                 token_provider=token, local_engine=self._engine_client,
-                                parent=self)
+                                service_model=self.settings.chat_model_path, parent=self)
         cloud.state_changed.connect(self._on_cloud_state)
         self.cloud = cloud
         self.chat_panel.set_backend(cloud.backend)
