@@ -9,6 +9,10 @@
 and a streamed reply holding a code block; the reply comes from a scripted backend (the
 window's ``chat_backend`` seam), so the shot needs no service and is the same every time.
 
+``--chat --live`` asks the real service instead: the editor starts it on loopback with its
+default model (Qwen2.5-Coder-1.5B-Instruct) and the shot waits for the whole answer;
+``--question`` replaces the question.
+
 ``--apply`` reviews ``APPLY_BLOCK`` (a parameter added to ``restock`` and its body changed, a
 blank line added in ``add``) against docs/sample/inventory.py with the real deterministic path:
 insertions highlighted, the replaced lines in a box beside them, the whitespace-only hunk
@@ -76,7 +80,7 @@ class ScriptedChat:
     def __iter__(self) -> Iterator[Any]:
         from local_models.chat import ChatDelta, ChatDone, ChatStarted
 
-        yield ChatStarted("Gemma 3 270m", "cloud")
+        yield ChatStarted("scripted reply", "cloud")
         words = CHAT_REPLY.split(" ")
         for i in range(0, len(words), 4):
             time.sleep(0.01)
@@ -97,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
                              "ghost-text suggestion before the shot")
     parser.add_argument("--chat", action="store_true",
                         help="open the chat panel with a scripted reply (docs/chat.png)")
+    parser.add_argument("--live", action="store_true",
+                        help="with --chat: the real loopback service answers (its default "
+                             "model), not the scripted reply")
+    parser.add_argument("--question", default=CHAT_QUESTION, help="with --chat: what to ask")
+    parser.add_argument("--select", default="restock",
+                        help="with --chat: the method selected before asking")
     parser.add_argument("--apply", action="store_true",
                         help="review an apply of APPLY_BLOCK (docs/apply-review.png)")
     args = parser.parse_args(argv)
@@ -107,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FORECODE_CONFIG_DIR"] = str(scratch / "config")
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
     (scratch / "config").mkdir(parents=True, exist_ok=True)
-    settings = {"cloud.autostart": False}
+    settings = {"cloud.autostart": bool(args.chat and args.live), "index.enabled": False}
     if args.chat or args.apply:
         settings["completion.enabled"] = False
     (scratch / "config" / "settings.json").write_text(json.dumps(settings))
@@ -120,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    window = MainWindow(chat_backend=ScriptedChat() if args.chat else None)
+    window = MainWindow(chat_backend=ScriptedChat() if args.chat and not args.live else None)
     window.apply_settings(replace(window.settings, theme=args.theme))
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
@@ -152,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             settle()
         settle()
     elif doc is not None and args.chat:
-        shoot_chat(window, doc, settle)
+        shoot_chat(window, doc, settle, args.question, args.select, 6000 if args.live else 500)
     elif doc is not None and args.apply:
         shoot_apply(window, doc, settle)
     elif doc is not None:
@@ -165,22 +175,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def shoot_chat(window: Any, doc: Any, settle: Any) -> None:
-    """Select ``restock``, open the panel, ask, and wait for the whole reply."""
+def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str,
+               rounds: int) -> None:
+    """Select ``method``, open the panel, ask, and wait for the whole reply."""
     editor = doc.editor
-    text = editor.text()
-    start = text.index("    def restock")
-    end = text.index("        return item.quantity") + len("        return item.quantity")
-    editor.setSel(len(text[:start].encode()), len(text[:end].encode()))
+    lines = editor.text().splitlines(keepends=True)
+    first = next((i for i, line in enumerate(lines)
+                  if line.lstrip().startswith(f"def {method}(")), None)
+    if first is not None:  # the def and every following line indented deeper (or blank)
+        indent = len(lines[first]) - len(lines[first].lstrip())
+        last = first
+        for i in range(first + 1, len(lines)):
+            if lines[i].strip() and len(lines[i]) - len(lines[i].lstrip()) <= indent:
+                break
+            if lines[i].strip():
+                last = i
+        start = len("".join(lines[:first]).encode())
+        end = len("".join(lines[:last + 1]).rstrip("\n").encode())
+        editor.setSel(start, end)
     window.toggle_chat()
     sizes = window.splitter.sizes()
     window.splitter.setSizes([200, sum(sizes) - 200 - 520, 520])
     panel = window.chat_panel
-    panel.input.setPlainText(CHAT_QUESTION)
+    panel.input.setPlainText(question)
     panel.send()
-    for _ in range(500):
+    for _ in range(rounds):  # 20 ms * 25 a round
         settle()
-        if not panel.is_streaming():
+        if not panel.is_streaming() and panel.current.messages[-1].role == "assistant":
             break
     panel.refresh_context()
     panel.scroll_area.verticalScrollBar().setValue(0)
