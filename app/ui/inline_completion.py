@@ -80,94 +80,134 @@ class Outcome:
 
 
 class GhostOverlay(QWidget):
-    """Paints the first line of a suggestion at the caret, pushing the rest of the line right."""
+    """Paints the first line of a suggestion at the caret, pushing the rest of the line right.
+
+    The widget is exactly the ghost's box (clipped to the text area), hidden when there is
+    nothing to show, so showing, changing or moving it repaints only that box. Its place is
+    taken from Scintilla (``SCI_POINTXFROMPOSITION``/``SCI_POINTYFROMPOSITION``, the line's
+    height) and checked again after anything that can move the caret's line on screen:
+    Scintilla scrolls up to ten lines by blitting the viewport, and ``QWidget.scroll`` moves
+    the viewport's children with the pixels (a full-viewport overlay drifted a line per small
+    scroll and painted the ghost over other lines); folds, annotations above, resizes, zoom and
+    margin changes move the line without a scroll.
+    """
 
     def __init__(self, editor: CodeEditor) -> None:
         super().__init__(editor.viewport())
         self.editor = editor
-        self.pos = -1
+        self.anchor = -1  # byte position of the caret the ghost is drawn at
         self.ghost = ""
         self.tail = ""
-        self._painted = QRect()  # where the ghost was drawn last (the area to clear on a change)
-        self._font_cache: tuple[tuple[str | None, int],
+        self._box = QRect()  # the ghost's box in viewport coordinates (may exceed the view)
+        self._font_cache: tuple[tuple[str | None, int, int],
                                 tuple[QFont, QFont, QFontMetrics, QFontMetrics]] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
-        self.resize(editor.viewport().size())
-        # Follow scrolling and edits. Not ``painted``: repainting this overlay repaints the
-        # viewport under it, which would emit ``painted`` again, in a loop.
+        self.hide()
+        # Re-placed after scrolls, edits and selection moves (updateUi), resizes, and after
+        # every paint of the view: a fold, an annotation above or a zoom repaints the view
+        # without an updateUi. Re-placing does nothing when the box has not moved, so the
+        # repaint a move causes does not loop.
         editor.updateUi.connect(self._follow)
         editor.resized.connect(self._follow)
-        # Always shown, empty when there is no suggestion: showing or hiding a widget the size
-        # of the viewport repaints the whole editor under it.
-        self.show()
-        self.raise_()
+        editor.painted.connect(self._follow)
 
     def _follow(self, *_args: object) -> None:
-        if self.size() != self.editor.viewport().size():
-            self.resize(self.editor.viewport().size())
-        self._repaint_ghost()
+        if self.ghost:
+            self._place(force=False)
 
     def show_ghost(self, pos: int, ghost: str, tail: str) -> None:
-        self.pos, self.ghost, self.tail = pos, ghost, tail
-        if self.size() != self.editor.viewport().size():
-            self.resize(self.editor.viewport().size())
-        self._repaint_ghost()
+        changed = (pos, ghost, tail) != (self.anchor, self.ghost, self.tail)
+        self.anchor, self.ghost, self.tail = pos, ghost, tail
+        self._place(force=changed)
 
     def clear(self) -> None:
         self.ghost = ""
-        self._repaint_ghost()
+        self._box = QRect()
+        if self.isVisible():
+            self.hide()
+
+    def ghost_rect(self) -> QRect:
+        """Where the ghost is painted, in viewport coordinates (empty when it is not)."""
+        if not self.isVisible():
+            return QRect()
+        return self.geometry()
 
     def _fonts(self) -> tuple[QFont, QFont, QFontMetrics, QFontMetrics]:
         ed = self.editor
-        key = (ed.font_family, ed.font_size)
+        # Scintilla's zoom (Ctrl+wheel) adds points to every style's size, never below 2.
+        size = max(2, ed.font_size + ed.zoom())
+        key = (ed.font_family, ed.font_size, size)
         cached = self._font_cache
         if cached is None or cached[0] != key:
             family = ed.font_family or QFontDatabase.systemFont(
                 QFontDatabase.SystemFont.FixedFont).family()
             font = QFont(family)
-            font.setPointSize(ed.font_size)
+            font.setPointSize(size)
             italic = QFont(font)
             italic.setItalic(True)
             cached = (key, (font, italic, QFontMetrics(font), QFontMetrics(italic)))
             self._font_cache = cached
         return cached[1]
 
-    def _ghost_rect(self) -> QRect:
-        """The area the ghost covers now (empty when there is nothing to draw)."""
-        if not self.ghost or self.pos < 0:
+    def _text_area(self) -> QRect:
+        """The part of the viewport that shows text (right of the margins)."""
+        ed = self.editor
+        left = ed.marginLeft() + sum(ed.marginWidthN(i) for i in range(ed.margins()))
+        view = ed.viewport().rect()
+        return QRect(left, 0, max(0, view.width() - left - ed.marginRight()), view.height())
+
+    def _ghost_box(self) -> QRect:
+        """The area the ghost covers now, in viewport coordinates (empty: nothing to draw)."""
+        if not self.ghost or self.anchor < 0:
             return QRect()
         ed = self.editor
         _, _, metrics, italic_metrics = self._fonts()
-        x, y = ed.pointXFromPosition(self.pos), ed.pointYFromPosition(self.pos)
-        height = ed.textHeight(ed.lineFromPosition(self.pos))
+        pos = self.anchor
+        x, y = ed.pointXFromPosition(pos), ed.pointYFromPosition(pos)
+        line = ed.lineFromPosition(pos)
+        height = ed.textHeight(line)
         ghost = self.ghost.replace("\t", " " * ed.tab_size)
         width = max(metrics.horizontalAdvance(ghost + self.tail),
                     italic_metrics.horizontalAdvance(ghost)
-                    + metrics.horizontalAdvance(self.tail)) + 4
-        return QRect(x, y, width, height)
+                    + metrics.horizontalAdvance(self.tail))
+        if self.tail:  # cover the real rest of the line as Scintilla draws it
+            end = ed.lineEndPosition(line)
+            if ed.pointYFromPosition(end) == y:
+                width = max(width, ed.pointXFromPosition(end) - x)
+        return QRect(x, y, width + 4, height)
 
-    def _repaint_ghost(self) -> None:
-        """Repaint only where the ghost was and where it is now: the overlay is transparent,
-        so each pixel it dirties makes the editor under it paint again (a whole-viewport
-        repaint per streamed chunk costs a frame on slow machines)."""
-        rect = self._ghost_rect()
-        dirty = self._painted.united(rect) if not self._painted.isEmpty() else rect
-        self._painted = rect
-        if not dirty.isEmpty():
-            self.update(dirty.adjusted(-2, -2, 2, 2))
+    def _place(self, *, force: bool) -> None:
+        box = self._ghost_box()
+        shown = box.intersected(self._text_area())
+        if shown.isEmpty():
+            self._box = QRect()
+            if self.isVisible():
+                self.hide()
+            return
+        moved = box != self._box or shown != self.geometry()
+        self._box = box
+        if shown != self.geometry():
+            self.setGeometry(shown)
+        if not self.isVisible():
+            self.show()
+            self.raise_()
+        elif force or moved:
+            self.update()
 
     def paintEvent(self, _event: object) -> None:
-        rect = self._ghost_rect()
-        if rect.isEmpty():
+        box = self._box
+        if box.isEmpty() or not self.ghost:
             return
         ed = self.editor
         theme: Theme = ed.theme
         font, italic, metrics, italic_metrics = self._fonts()
         ghost = self.ghost.replace("\t", " " * ed.tab_size)
-        x, y, height = rect.x(), rect.y(), rect.height()
+        # Draw in viewport coordinates: the widget's own box is the ghost's box, clipped.
+        origin = self.geometry().topLeft()
+        x, y, height = box.x() - origin.x(), box.y() - origin.y(), box.height()
         painter = QPainter(self)
-        painter.fillRect(rect, QColor(theme.caret_line))
+        painter.fillRect(QRect(x, y, box.width(), height), QColor(theme.caret_line))
         baseline = y + (height + metrics.ascent() - metrics.descent()) // 2
         painter.setPen(QColor(theme.margin_fore))
         painter.setFont(italic)
