@@ -21,4 +21,5 @@ BENCHMARKS: dict[str, str] = {
     "cloud": "bench.cloud",
     "apply": "bench.apply",
     "index": "bench.index",
+    "chat": "bench.chat",
 }

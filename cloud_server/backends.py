@@ -3,7 +3,9 @@
 * ``llama`` (the embedded default): llama.cpp in this process, one ``Engine`` per slot.
   Every engine maps the same GGUF file, so the weights sit once in the page cache; each slot
   has its own context and KV cache. ``SlotPool`` queues requests and sends a conversation back
-  to the slot that holds its cache. Decoding is greedy (``temperature`` is ignored).
+  to the slot that holds its cache. Decoding is greedy (``temperature`` is ignored: answers
+  are reproducible, and a code answer wants the likeliest tokens), through a reply guard
+  (``local_models.repetition``) that stops a loop and never shows the system prompt.
 * ``openai``: an OpenAI-compatible HTTP server (vLLM, llama.cpp's server, a cluster behind a
   load balancer) — how a team scales past one machine. Streams ``/v1/chat/completions`` as
   server-sent events, parsed with the standard library.
@@ -53,8 +55,10 @@ from local_models.chat_prompt import (
     ChatTooLong,
     fit_chat,
     format_for,
+    system_text,
     user_content,
 )
+from local_models.repetition import complete_guarded
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 
@@ -292,15 +296,18 @@ class LlamaBackend(_SlotBackend):
             raise ChatError("invalid", str(exc)) from None
         tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
         on_text = _FirstText(emit, arrival)
-        completion = engine.complete(tokens, max_tokens=max_tokens, stop=rendered.stop,
-                                     speculative=False, should_stop=stop, on_text=on_text)
-        m = completion.metrics
+        # The reply guard stops a loop (and says so) and keeps the system prompt out of it.
+        reply = complete_guarded(engine, tokens, max_tokens=max_tokens, stop=rendered.stop,
+                                 system_prompt=system_text(params), should_stop=stop,
+                                 on_text=on_text)
+        m = reply.completion.metrics
         total_ms = (time.monotonic() - arrival) * 1000.0
         cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
-        log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s, "
+        log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s%s, "
                  "%.0f ms", slot, m.prompt_tokens, cached, m.generated_tokens,
-                 completion.stop_reason, total_ms)
-        emit(ChatDone(_STOP_REASONS.get(completion.stop_reason, "stop"),  # type: ignore[arg-type]
+                 reply.completion.stop_reason,
+                 f" (guard: {reply.tripped})" if reply.tripped else "", total_ms)
+        emit(ChatDone(_STOP_REASONS.get(reply.stop_reason, "stop"),  # type: ignore[arg-type]
                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
                              queue_ms, on_text.ms, total_ms)))
 

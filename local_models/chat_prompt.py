@@ -50,7 +50,7 @@ __all__ = [
     "CHATML", "CHAT_PROMPT_VERSION", "DEFAULT_FORMAT", "DEFAULT_SYSTEM_PROMPT", "FORMATS", "GEMMA",
     "ChatFormat", "ChatTooLong", "RenderedChat",
     "fit_chat", "format_for", "get_format", "render_chat", "render_context_item",
-    "user_content",
+    "system_text", "user_content",
 ]
 
 CHAT_PROMPT_VERSION = 1
@@ -216,6 +216,12 @@ def _system_text(messages: Sequence[ChatMessage], system_prompt: str) -> tuple[s
     if n:
         return "\n\n".join(_normalise(m.content) for m in messages[:n]), n
     return system_prompt, 0
+
+
+def system_text(params: ChatParams, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> str:
+    """The system text a rendering of ``params`` starts with: its leading ``system`` messages,
+    else ``system_prompt`` (what the reply guard keeps out of the reply)."""
+    return _system_text(params.messages, system_prompt)[0]
 
 
 def render_chat(params: ChatParams, fmt: ChatFormat, *,

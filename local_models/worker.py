@@ -12,7 +12,9 @@ prints can corrupt the protocol.
 
 Chat requests (the router's local fallback when the service is unreachable) are rendered with
 ``local_models.chat_prompt`` in the model's chat format, fitted to the context, and decoded
-greedily with the format's stop strings; their chunks stream like a completion's.
+greedily with the format's stop strings through the reply guard (``local_models.repetition``:
+a loop stops with a note, the system prompt never shows); their chunks stream like a
+completion's.
 
 Exit codes: 0 after Shutdown or EOF on stdin; 3 (``EXIT_FATAL``) when the model cannot be
 loaded, after a ``Failed(None, message, fatal=True)``.
@@ -40,7 +42,7 @@ from pathlib import PurePath
 from typing import IO, Any
 
 from local_models.chat import params_from_json
-from local_models.chat_prompt import ChatFormat, ChatTooLong, fit_chat, format_for
+from local_models.chat_prompt import ChatFormat, ChatTooLong, fit_chat, format_for, system_text
 from local_models.profiles import FimTokens, profile_for
 from local_models.prompt import CompletionInput, render_prompt
 from local_models.protocol import (
@@ -61,6 +63,7 @@ from local_models.protocol import (
     encode_message,
     read_line,
 )
+from local_models.repetition import complete_guarded
 
 FAKE_ENGINE_ENV = "FORECODE_FAKE_ENGINE"
 DEFAULT_N_CTX = 4096
@@ -314,8 +317,9 @@ class _Server:
             finally:
                 self.inbox.finished(job.request.id)
 
-    def _chat_tokens(self, request: Chat) -> tuple[list[int], int]:
-        """The chat prompt's tokens and the reply's token cap."""
+    def _chat_tokens(self, request: Chat) -> tuple[list[int], int, str]:
+        """The chat prompt's tokens, the reply's token cap and the system text (which the
+        reply guard keeps out of the reply)."""
         try:
             params = params_from_json(request.params)
         except ValueError as exc:
@@ -332,7 +336,7 @@ class _Server:
             kind = "too long" if isinstance(exc, ChatTooLong) else "bad chat"
             raise _RequestError(f"{kind}: {exc}") from None
         tokens: list[int] = self.engine.tokenize(rendered.text, add_bos=fmt.add_bos)
-        return tokens, max_tokens
+        return tokens, max_tokens, system_text(params)
 
     def _serve(self, job: _Job) -> None:
         request, flag = job.request, job.flag
@@ -354,10 +358,13 @@ class _Server:
                 self.out.emit(Chunk(request_id, text))
 
         if isinstance(request, Chat):
-            tokens, max_tokens = self._chat_tokens(request)
-            completion = self.engine.complete(
-                tokens, max_tokens=max_tokens, stop=self.chat_format.stop, speculative=False,
-                should_stop=flag.is_set, on_text=on_text)
+            tokens, max_tokens, system = self._chat_tokens(request)
+            reply = complete_guarded(self.engine, tokens, max_tokens=max_tokens,
+                                     stop=self.chat_format.stop, system_prompt=system,
+                                     should_stop=flag.is_set, on_text=on_text)
+            self.out.emit(Done(request_id, reply.text, reply.stop_reason,
+                               _jsonable(reply.completion.metrics)))
+            return
         else:
             tokens = self._prompt_tokens(request.input)
             completion = self.engine.complete(

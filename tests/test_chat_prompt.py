@@ -219,3 +219,70 @@ def test_params_round_trip_through_json_and_bad_json_is_named() -> None:
         params_from_json(bad)
     with pytest.raises(ValueError, match="object"):
         params_from_json([])
+
+
+# ---------------------------------------------------------------------------------------------
+# the service's default model speaks ChatML exactly as its own chat template writes it
+
+
+def _qwen_info():  # type: ignore[no-untyped-def]
+    from local_models.gguf_info import read_model_info
+    from local_models.model_store import SERVICE_MODEL, ensure_model
+
+    return read_model_info(ensure_model(SERVICE_MODEL))
+
+
+def _template_render(template: str, messages: list[dict[str, str]]) -> str:
+    """The GGUF's own Jinja chat template, rendered as llama.cpp's and HF's servers do."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template).render(messages=messages, tools=None,
+                                            add_generation_prompt=True)
+
+
+def test_the_default_model_gets_chatml_from_its_architecture_and_its_template() -> None:
+    info = _qwen_info()
+    assert info.chat_template and "<|im_start|>" in info.chat_template
+    assert format_for(info.architecture, info.chat_template) is CHATML
+    # The template alone is enough too (an architecture the registry does not know).
+    assert format_for("some-new-arch", info.chat_template) is CHATML
+
+
+@pytest.mark.parametrize("case", ["single", "turns", "system_midway", "context"])
+def test_chatml_prompts_are_exactly_what_the_qwen_template_renders(case: str) -> None:
+    """Byte for byte what the model's own template makes of the same conversation (with
+    our system text as its system message), ending with the generation prompt."""
+    template = _qwen_info().chat_template
+    assert template is not None
+    params = {
+        "single": ChatParams("c", (user("Write is_even(n) in Python."),)),
+        "turns": ChatParams("c", TURNS),
+        "system_midway": GOLDEN["chatml_system"][0],
+        "context": ChatParams("c", TURNS, (SELECTION, CURRENT)),
+    }[case]
+    ours = render_chat(params, CHATML)
+    messages = [{"role": m.role, "content": m.content} for m in params.messages]
+    if messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": DEFAULT_SYSTEM_PROMPT})
+    if params.context:
+        from local_models.chat_prompt import user_content
+
+        messages[-1] = {"role": "user",
+                        "content": user_content(params.messages[-1].content, params.context)
+                        .replace("\r\n", "\n")}
+    assert ours == _template_render(template, messages)
+
+
+def test_the_default_models_tokenizer_adds_no_bos_to_a_chatml_prompt() -> None:
+    """Qwen's template starts with ``<|im_start|>``: no BOS (its vocab says not to add one),
+    and the end-of-turn marker is one special token that ends generation."""
+    from local_models.engine import Engine
+
+    info = _qwen_info()
+    with Engine(info.path, n_ctx=256, n_threads=1) as engine:
+        text = render_chat(ChatParams("c", (user("hi"),)), CHATML)
+        tokens = engine.tokenize(text, add_bos=CHATML.add_bos)
+        assert engine.detokenize(tokens[:1]) == "<|im_start|>"
+        end = engine.tokenize("<|im_end|>")
+        assert len(end) == 1 and engine._is_eog(end[0])
