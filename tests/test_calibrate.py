@@ -1,0 +1,281 @@
+"""Completion tiers chosen by measurement (local_models.calibrate): the decision over given
+rates, the cache and what re-runs it, and one real measurement of the installed models."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import struct
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from local_models import calibrate
+from local_models.calibrate import AUTO, Candidate, Choice, Rates, RequestCost, choose
+from local_models.model_store import MODELS, ModelSpec, installed_models
+
+# The issue's measured rates on the 2-core machine (llama.cpp, 2 threads, tok/s) and its
+# next-line exact-match figures: big = Qwen2.5-Coder-1.5B, mid = 0.5B, small = Gemma 3 270M.
+BIG = Rates(prefill_tok_s=86, decode_tok_s=24)
+MID = Rates(prefill_tok_s=210, decode_tok_s=41)
+SMALL = Rates(prefill_tok_s=609, decode_tok_s=67)
+# A GPU build: the big model's rates with every layer offloaded.
+BIG_ON_GPU = Rates(prefill_tok_s=9000, decode_tok_s=180, gpu_offload=True)
+
+
+def tiers(big: Rates | None = BIG, mid: Rates | None = MID,
+          small: Rates | None = SMALL) -> list[Candidate]:
+    return [Candidate("big", "Big", "/m/big.gguf", 0.45, "test", 3072, big, size=3),
+            Candidate("mid", "Mid", "/m/mid.gguf", 0.175, "test", 3072, mid, size=2),
+            Candidate("small", "Small", "/m/small.gguf", 0.125, "test", 1536, small, size=1)]
+
+
+# A request that evaluates 128 tokens: big 20 + 1488 + 417 ms, mid 20 + 610 + 244, small
+# 20 + 210 + 149.
+SHORT = RequestCost(context_tokens=128, first_line_tokens=10, overhead_ms=20)
+
+
+def test_predicted_latency_is_prefill_plus_the_first_lines_decode() -> None:
+    assert SHORT.predict_ms(SMALL, 1536) == pytest.approx(20 + 128 / 609 * 1000 + 10 / 67 * 1000)
+    # by default a request evaluates the profile's whole prompt budget (a jump in a big file)
+    assert calibrate.DEFAULT_REQUEST.tokens(1536) == 1536
+    assert RequestCost(context_tokens=4000).tokens(1536) == 1536
+
+
+def test_a_tight_budget_picks_a_faster_model() -> None:
+    assert choose(tiers(), 500, request=SHORT).model_id == "small"
+    assert choose(tiers(), 1000, request=SHORT).model_id == "mid"
+    choice = choose(tiers(), 1000, request=SHORT)
+    assert "fits the 1000 ms budget" in choice.reason
+    assert [t.fits for t in choice.tiers] == [False, True, True]
+
+
+def test_a_loose_budget_picks_the_best_quality() -> None:
+    choice = choose(tiers(), 2500, request=SHORT)
+    assert choice.model_id == "big" and choice.title == "Big" and choice.path == "/m/big.gguf"
+    assert "45.0% next-line exact match" in choice.reason
+
+
+def test_when_nothing_fits_the_fastest_answers() -> None:
+    # the default request (the whole prompt budget) on the 2-core machine: nothing fits 500 ms
+    choice = choose(tiers(), 500)
+    assert choice.model_id == "small"
+    assert "no model fits the 500 ms budget" in choice.reason
+    assert not any(t.fits for t in choice.tiers)
+
+
+def test_a_gpu_build_gets_the_big_model_when_it_fits() -> None:
+    choice = choose(tiers(big=BIG_ON_GPU), 500)
+    assert choice.model_id == "big"
+    assert choice.tier.rates is not None and choice.tier.rates.gpu_offload
+    assert "GPU" in choice.describe()
+
+
+def test_the_setting_overrides_the_measurement() -> None:
+    assert choose(tiers(), 2500, setting="small", request=SHORT).model_id == "small"
+    choice = choose(tiers(), 2500, setting="big")
+    assert choice.model_id == "big" and "completion.model" in choice.reason
+    # a model that is not installed: the measured pick, and the reason says so
+    choice = choose(tiers(), 2500, setting="gone", request=SHORT)
+    assert choice.model_id == "big" and "'gone' is not installed" in choice.reason
+
+
+def test_unmeasured_models_fall_back_to_the_smallest_file() -> None:
+    choice = choose(tiers(None, None, None), 500)
+    assert choice.model_id == "small" and "could be measured" in choice.reason
+    # a model that could not be measured never wins over a measured one
+    assert choose(tiers(big=None), 5000, request=SHORT).model_id == "mid"
+
+
+def test_the_choice_is_json_for_the_benchmarks() -> None:
+    data = json.loads(json.dumps(choose(tiers(), 1000, request=SHORT).to_json()))
+    assert data["chosen"] == "mid" and data["budget_ms"] == 1000
+    assert set(data["models"]) == {"big", "mid", "small"}
+    assert data["models"]["mid"]["prefill_tok_s"] == 210 and data["models"]["mid"]["fits"]
+    assert data["request"] == {"context_tokens": 128, "first_line_tokens": 10,
+                               "overhead_ms": 20}
+
+
+def test_every_registry_model_has_a_quality_figure_and_its_source() -> None:
+    for spec in MODELS.values():
+        assert spec.exact_match is not None and 0 < spec.exact_match < 1
+        assert "exact match" in spec.quality_source and spec.name != spec.title
+
+
+# --- load_or_run: the cache and what re-runs the measurement ------------------------------------
+
+
+def _gguf(path: Path, architecture: str, name: str, pad: int = 0) -> Path:
+    """A GGUF header with no tensors: enough for the profile lookup."""
+    def text(s: str) -> bytes:
+        raw = s.encode()
+        return struct.pack("<Q", len(raw)) + raw
+    kvs = (("general.architecture", architecture), ("general.name", name))
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for key, value in kvs:
+        data += text(key) + struct.pack("<I", 8) + text(value)
+    path.write_bytes(data + b"\0" * pad)
+    return path
+
+
+class FakeMeasure:
+    """The measurement seam: rates by file name, and a record of what was measured."""
+
+    def __init__(self, rates: dict[str, Rates | str]) -> None:
+        self.rates = rates
+        self.calls: list[list[str]] = []
+
+    def __call__(self, paths: Sequence[Path], should_stop: object) -> dict[str, Rates | str]:
+        self.calls.append([p.name for p in paths])
+        return {str(p): self.rates[p.name] for p in paths}
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> list[tuple[ModelSpec, Path]]:
+    made = []
+    for model_id, arch, name, quality in (("big", "qwen2", "Qwen2.5 Coder 1.5B", 0.45),
+                                          ("small", "gemma3", "Gemma 3 270m", 0.125)):
+        spec = ModelSpec(model_id, name, f"{model_id}.gguf", 0, f"sha-{model_id}", "test",
+                         short_title=name, exact_match=quality, quality_source="test")
+        made.append((spec, _gguf(tmp_path / f"{model_id}.gguf", arch, name)))
+    return made
+
+
+def test_measures_on_first_run_then_reads_the_cache(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    cache = tmp_path / "cache" / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    reasons: list[str] = []
+    first = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                  on_measure=reasons.append)
+    assert fake.calls == [["big.gguf", "small.gguf"]]
+    assert first.measured and reasons and "first run" in reasons[0]
+    assert first.model_id == "small"  # 500 ms: nothing fits on these rates; the fastest
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600
+    saved = json.loads(cache.read_text())
+    assert set(saved["models"]) == {"big", "small"}
+    assert saved["models"]["big"]["rates"]["prefill_tok_s"] == 86
+
+    again = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                  on_measure=reasons.append)
+    assert len(fake.calls) == 1 and len(reasons) == 1  # from the cache
+    assert not again.measured and again.model_id == "small"
+    assert again.tier.rates == first.tier.rates
+    # the budget is not in the key: a looser one re-decides from the cached rates
+    loose = calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake)
+    assert loose.model_id == "big" and len(fake.calls) == 1
+
+
+def test_a_model_change_re_measures_that_model(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
+    spec, path = models[0]
+    _gguf(path, "qwen2", "Qwen2.5 Coder 1.5B", pad=64)  # a new file for "big"
+    reasons: list[str] = []
+    choice = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                   on_measure=reasons.append)
+    assert fake.calls[-1] == ["big.gguf"] and choice.measured
+    assert reasons == [f"new or changed model: {spec.name}"]
+    # a model added to the installed set is measured; the others come from the cache
+    spec3 = ModelSpec("mid", "Mid", "mid.gguf", 0, "", "test", exact_match=0.175)
+    fake.rates["mid.gguf"] = MID
+    more = [*models, (spec3, _gguf(tmp_path / "mid.gguf", "qwen2", "Qwen2.5 Coder 0.5B"))]
+    calibrate.load_or_run(500, cache_path=cache, models=more, measure=fake)
+    assert fake.calls[-1] == ["mid.gguf"]
+
+
+def test_another_llama_build_or_processor_re_measures_everything(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
+    real = calibrate.machine_key()
+    monkeypatch.setattr(calibrate, "machine_key", lambda: {**real, "llama_cpp": "cuda build"})
+    fake.rates["big.gguf"] = BIG_ON_GPU
+    reasons: list[str] = []
+    choice = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                   on_measure=reasons.append)
+    assert fake.calls[-1] == ["big.gguf", "small.gguf"]
+    assert "llama.cpp" in reasons[0]
+    assert choice.model_id == "big"  # the GPU build: the big model fits the budget
+
+
+def test_recalibrate_forces_and_the_setting_skips_the_measurement(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    chosen = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                   setting="big")
+    assert chosen.model_id == "big" and not fake.calls and not chosen.measured
+    assert chosen.tier.rates is None  # never measured: the tooltip says so
+    assert "not measured" in chosen.describe()
+    calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
+    forced = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
+                                   force=True)
+    assert len(fake.calls) == 2 and forced.measure_reason == "asked to recalibrate"
+
+
+def test_a_model_that_fails_to_measure_is_reported_not_chosen(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    fake = FakeMeasure({"big.gguf": "ModelError: damaged", "small.gguf": SMALL})
+    choice = calibrate.load_or_run(60_000, cache_path=tmp_path / "c.json", models=models,
+                                   measure=fake)
+    assert choice.model_id == "small"
+    assert "damaged" in choice.describe()
+    # a file that is no GGUF at all never reaches the measurement
+    bad = ModelSpec("bad", "Bad", "bad.gguf", 0, "", "test", exact_match=0.9)
+    (tmp_path / "bad.gguf").write_bytes(b"not a model")
+    choice = calibrate.load_or_run(60_000, cache_path=tmp_path / "c.json",
+                                   models=[*models, (bad, tmp_path / "bad.gguf")], measure=fake)
+    assert "bad" not in {t.model_id for t in choice.tiers}
+
+
+def test_the_cache_lives_in_the_editors_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.settings import data_dir
+
+    assert calibrate.default_cache_path() == data_dir() / "cache" / "calibration.json"
+    monkeypatch.delenv("FORECODE_DATA_DIR")
+    assert calibrate.default_cache_path() == data_dir() / "cache" / "calibration.json"
+
+
+def test_the_machine_key_names_the_llama_build_and_the_processor() -> None:
+    key = calibrate.machine_key()
+    assert "libllama" in key["llama_cpp"] and key["cpu"]
+    assert key == calibrate.machine_key()
+
+
+# --- the real measurement ----------------------------------------------------------------------
+
+
+def test_the_probe_reports_a_bad_file_and_measures_the_others(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"GGUF\x03\0\0\0")
+    got = calibrate.run_probe([bad], threads=1)
+    assert isinstance(got[str(bad)], str) and "truncated" in got[str(bad)]
+
+
+def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
+    """The real probe process over every installed model (one thread: the machine is shared).
+    Structure and sane rates only; never timings as pass/fail."""
+    installed = {m.id for m in installed_models()}
+    assert installed, "no model installed: run python3 packaging/bootstrap.py run"
+    cache = tmp_path / "calibration.json"
+    reasons: list[str] = []
+    choice = calibrate.load_or_run(cache_path=cache, threads=1, on_measure=reasons.append)
+    assert isinstance(choice, Choice) and choice.measured and reasons
+    assert choice.model_id in installed and os.path.exists(choice.path)
+    assert {t.model_id for t in choice.tiers} == installed
+    for tier in choice.tiers:
+        assert tier.rates is not None, tier.error
+        assert 0 < tier.rates.prefill_tok_s < 1e6 and 0 < tier.rates.decode_tok_s < 1e5
+        assert tier.rates.threads == 1 and tier.rates.prefill_tokens >= 64
+        assert tier.rates.decode_tokens >= 4 and tier.predicted_ms is not None
+    assert choice.calibration_s > 0 and choice.measured_at
+    assert set(json.loads(cache.read_text())["models"]) == installed
+    again = calibrate.load_or_run(cache_path=cache, setting=AUTO)
+    assert not again.measured and again.model_id == choice.model_id
