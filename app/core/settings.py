@@ -20,6 +20,8 @@ from typing import Any, Protocol, TypeVar, cast
 
 import platformdirs
 
+from local_models.model_store import MODELS
+
 __all__ = [
     "SCHEMA",
     "Kind",
@@ -256,7 +258,14 @@ class Settings:
     completion_enabled: bool = _setting("completion.enabled", True, Bool())
     completion_debounce_ms: int = _setting("completion.debounceMs", 60, IntRange(0, 2000))
     completion_max_tokens: int = _setting("completion.maxTokens", 48, IntRange(1, 512))
-    # "" = the default model (Gemma 3 270M from PyPI); otherwise the path of any GGUF file.
+    # Which installed model answers completions: "auto" = the best quality whose measured
+    # latency on this machine fits completion.latencyBudgetMs (local_models.calibrate), or a
+    # model id. completion.modelPath, when set, overrides it.
+    completion_model: str = _setting(
+        "completion.model", "auto", Choice({"auto": "auto", **{m: m for m in MODELS}}))
+    completion_latency_budget_ms: int = _setting(
+        "completion.latencyBudgetMs", 500, IntRange(50, 60000))
+    # "" = the model chosen above; otherwise the path of any GGUF file.
     completion_model_path: str = _setting("completion.modelPath", "", Text())
     # The chat panel (Ctrl+L): tokens of code sent along with a question (estimated), and the
     # longest reply asked for.
