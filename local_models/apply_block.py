@@ -80,6 +80,14 @@ span in the result, and within that segment's reach in the original (its matched
 many lines as it has unmatched ones at each edge, plus the rest of a function whose header and
 body it shows). Also flagged, wherever removed: a definition whose name the block never mentions.
 
+A result that is not a file (``find_rewrite_defect``)
+-----------------------------------------------------
+Never offered as the new file, from any path: a result with an elision marker line (a comment
+such as ``# ... existing code ...``, or ``…``; not a bare ``...``, which is Python's Ellipsis)
+more often than the original has it (the writer left a placeholder where the code should be),
+or, when the block has elisions (it asks to keep the rest), a result shorter than half the
+original's non-blank lines that removes at least half of them unaccounted for.
+
 The model path's prompt (``format_apply_prompt``)
 -------------------------------------------------
 ``ApplyInput`` is the serialisable input (JSON-able: it crosses to the worker and the service);
@@ -105,6 +113,7 @@ from local_models.prompt import comment_style
 __all__ = [
     "APPLY_PROMPT_VERSION",
     "MAX_UNMARKED_DROP",
+    "MOST_OF_THE_FILE",
     "Applied",
     "ApplyInput",
     "ApplyPrompt",
@@ -112,8 +121,10 @@ __all__ = [
     "Placement",
     "Refused",
     "Removal",
+    "RewriteDefect",
     "Segment",
     "apply_deterministic",
+    "find_rewrite_defect",
     "find_unaccounted_removals",
     "format_apply_prompt",
     "is_elision",
@@ -1425,6 +1436,86 @@ def _reach(f: _File, seg: Segment, where: dict[int, int], new_to_old: dict[int, 
             lo = min(lo, header)
             bodies.append((header, f.block_end(header)))
     return lo, hi, bodies
+
+
+# ---------------------------------------------------------------------------------------------
+# A rewrite that is not a file to apply
+
+# A block with elisions asks to keep what they stand for: a result shorter than this share of
+# the original's non-blank lines that removes at least that share unaccounted for dropped the
+# file rather than edited it.
+MOST_OF_THE_FILE = 0.5
+
+
+@dataclass(frozen=True)
+class RewriteDefect:
+    """Why a result is not a file to apply (``find_rewrite_defect``)."""
+
+    kind: Literal["elision", "dropped"]
+    line: int  # 0-based: the result's marker line ("elision"); the original's first removed
+    #            line ("dropped")
+    text: str  # that line
+    message: str  # what went wrong, for the user (a clause: the caller says what follows)
+
+
+def _marker_key(line: str) -> str | None:
+    """The normalised text of ``line`` when it is an elision marker that cannot be code, else
+    None. A bare ``...`` line (also followed by a comment) is Python's Ellipsis (a stub's
+    body), so it does not count: only comments (``# ... existing code ...``) and ``…``."""
+    stripped = line.strip()
+    if stripped.startswith("...") or not is_elision(line):
+        return None
+    return _norm(line)
+
+
+def find_rewrite_defect(original: str, block: str, result: str,
+                        removals: Sequence[Removal] | None = None) -> RewriteDefect | None:
+    """Why ``result`` (a rewrite of ``original`` for ``block``, from any path) must not be
+    offered as the new file, or None:
+
+    - "elision": it has an elision marker line (``# ... existing code ...``,
+      ``// rest unchanged``) that the original does not have (or has fewer of): the writer
+      left a placeholder where the file's code should be;
+    - "dropped": the block has elisions (it asks to keep the rest), yet the result has fewer
+      than ``MOST_OF_THE_FILE`` of the original's non-blank lines and removes at least that
+      share unaccounted for (``find_unaccounted_removals``; pass ``removals`` when they are
+      already computed).
+
+    A block without elisions may be a whole new file: what it removes is for the review's
+    safety warning, not a defect."""
+    have: Counter[str] = Counter()
+    for line in _split_lines(original)[0]:
+        key = _marker_key(line)
+        if key is not None:
+            have[key] += 1
+    new_lines = _split_lines(result)[0]
+    for n, line in enumerate(new_lines):
+        key = _marker_key(line)
+        if key is None:
+            continue
+        if have[key] > 0:
+            have[key] -= 1
+            continue
+        return RewriteDefect(
+            "elision", n, line,
+            f"the rewrite is not the whole file: its line {n + 1} is the placeholder "
+            f"{_short(line)} where the file's code should be")
+    if not parse_block(block).elisions:
+        return None
+    total = sum(1 for x in _split_lines(original)[0] if not _blank(x))
+    kept = sum(1 for x in new_lines if not _blank(x))
+    if total < 2 or kept >= total * MOST_OF_THE_FILE:
+        return None
+    if removals is None:
+        removals = find_unaccounted_removals(original, block, result)
+    removed = sum(r.count for r in removals)
+    if removed < total * MOST_OF_THE_FILE:
+        return None
+    first = removals[0]
+    return RewriteDefect(
+        "dropped", first.start, first.lines[0],
+        f"the rewrite drops {removed} of the file's {total} lines that the block does not "
+        f"touch (from line {first.start + 1}), though the block asks to keep them")
 
 
 # ---------------------------------------------------------------------------------------------

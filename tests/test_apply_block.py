@@ -33,7 +33,9 @@ from local_models.apply_block import (
     Applied,
     ApplyInput,
     Refused,
+    RewriteDefect,
     apply_deterministic,
+    find_rewrite_defect,
     find_unaccounted_removals,
     format_apply_prompt,
     is_elision,
@@ -302,8 +304,9 @@ def test_deterministic_path(name: str) -> None:
     else:
         assert isinstance(result, Applied), result
         assert result.text == case.expected
-        # A correct apply never trips the safety check.
+        # A correct apply never trips the safety check, and is a whole file.
         assert find_unaccounted_removals(case.original, case.block, result.text) == ()
+        assert find_rewrite_defect(case.original, case.block, result.text) is None
 
 
 def test_crlf_and_mixed_line_endings_are_kept() -> None:
@@ -357,6 +360,132 @@ def test_code_the_block_omits_without_an_elision_is_flagged() -> None:
     (removal,) = find_unaccounted_removals(TEXTWRAP, block, result)
     assert removal.lines[0] == "def fill(text, width=70, **kwargs):"
     assert "fill" in removal.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# A rewrite that is not a file (find_rewrite_defect). Marked text: the line the defect names
+# ends with MARK (removed before use).
+
+MARK = "  ⟸"
+
+LOAD_SAVE = '''def load(path):
+    with open(path) as f:
+        data = f.read()
+    return data
+
+
+def save(path, data):
+    with open(path, "w") as f:
+        f.write(data)
+    return len(data)
+'''
+# Two `with open(path` lines: the deterministic path refuses it (apply_service_e2e's block).
+ENCODING_BLOCK = '''    with open(path, encoding="utf-8") as f:
+        # ... existing code ...
+'''
+
+
+def marked(text: str) -> tuple[str, int]:
+    """``text`` without its one MARK, and the 0-based line that had it."""
+    lines = text.split("\n")
+    hits = [k for k, line in enumerate(lines) if line.endswith(MARK)]
+    assert len(hits) == 1, hits
+    return text.replace(MARK, ""), hits[0]
+
+
+def defect_at(original: str, block: str, result: str) -> tuple[RewriteDefect, int]:
+    """The defect found in the marked ``result`` (or the marked ``original``), and the marked
+    line."""
+    if MARK in result:
+        result, line = marked(result)
+    else:
+        original, line = marked(original)
+    defect = find_rewrite_defect(original, block, result)
+    assert defect is not None
+    return defect, line
+
+
+@pytest.mark.parametrize("result", [
+    # What a 2-core machine's small model answered: the first line, then the block's marker.
+    "def load(path):\n# ... existing code ...  ⟸\n",
+    # The edit made, the rest left behind the marker.
+    '''def load(path):
+    with open(path, encoding="utf-8") as f:
+        # ... existing code ...  ⟸
+    return data
+
+
+def save(path, data):
+    with open(path, "w") as f:
+        f.write(data)
+    return len(data)
+''',
+    # Other comment syntaxes and phrasings models write.
+    "def load(path):\n    // rest of the file unchanged  ⟸\n",
+    "def load(path):\n    # … keep existing functions  ⟸\n",
+    "<div>\n  <!-- ... -->  ⟸\n</div>\n",
+])
+def test_an_elision_marker_left_in_a_rewrite_is_a_defect(result: str) -> None:
+    defect, line = defect_at(LOAD_SAVE, ENCODING_BLOCK, result)
+    assert defect.kind == "elision" and defect.line == line
+    assert defect.text == result.split("\n")[line].replace(MARK, "")
+    assert f"line {line + 1} is the placeholder" in defect.message
+    assert defect.text.strip() in defect.message
+
+
+def test_markers_the_file_already_has_are_not_defects() -> None:
+    # A file that has the marker (a test of apply, these docs): kept as often as it was there.
+    original = "BLOCK = '''\n    # ... existing code ...\n'''\nx = 1\n"
+    block = "x = 2\n"
+    assert find_rewrite_defect(original, block, original.replace("x = 1", "x = 2")) is None
+    # One more than the file had: that one is the defect.
+    more, line = marked(original.replace("x = 1", "x = 2\n# ... existing code ...  ⟸"))
+    defect = find_rewrite_defect(original, block, more)
+    assert defect is not None and defect.kind == "elision" and defect.line == line
+
+
+def test_complete_rewrites_and_python_ellipsis_bodies_are_not_defects() -> None:
+    done = LOAD_SAVE.replace("    with open(path) as f:",
+                             '    with open(path, encoding="utf-8") as f:')
+    assert find_rewrite_defect(LOAD_SAVE, ENCODING_BLOCK, done) is None
+    # `...` is Python's Ellipsis: a stub's body is code, not a placeholder.
+    stub = done + "\n\nclass Store(Protocol):\n    def get(self, key: str) -> bytes:\n        ...\n"
+    block = "class Store(Protocol):\n    def get(self, key: str) -> bytes:\n        ...\n"
+    assert find_rewrite_defect(LOAD_SAVE, block, stub) is None
+    # The real files of the safety check's tests: a body rewrite under elisions is fine.
+    assert find_rewrite_defect(TEXTWRAP, SPLIT_BLOCK, edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)) is None
+
+
+def test_a_rewrite_that_drops_most_of_the_file_is_a_defect() -> None:
+    # The block keeps the rest (its elision), the result is its one line and the header.
+    original = LOAD_SAVE.replace("def save(path, data):", "def save(path, data):  ⟸")
+    result = 'def load(path):\n    with open(path, encoding="utf-8") as f:\n'
+    defect, line = defect_at(original, ENCODING_BLOCK, result)
+    assert defect.kind == "dropped" and defect.line == line
+    assert defect.text == "def save(path, data):"
+    assert "drops 4 of the file's 8 lines" in defect.message
+    # A real file cut after the edited method: most of textwrap.py is gone.
+    good = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)
+    cut = good[: good.index("    def _fix_sentence_endings")]
+    defect = find_rewrite_defect(TEXTWRAP, SPLIT_BLOCK, cut)
+    assert defect is not None and defect.kind == "dropped"
+    assert defect.line > TEXTWRAP.split("\n").index("    def _split(self, text):")
+
+
+def test_a_big_body_shrunk_by_the_block_is_not_dropped() -> None:
+    # 30 lines of a function become 2: the block shows the header and the new body.
+    body = "".join(f"    step_{i} = {i}\n" for i in range(30))
+    original = f"import os\n\n\ndef big():\n{body}    return 0\n\n\ndef small():\n    return 1\n"
+    block = "# ... existing code ...\ndef big():\n    return 1\n\n# ... existing code ...\n"
+    result = "import os\n\n\ndef big():\n    return 1\n\n\ndef small():\n    return 1\n"
+    assert find_rewrite_defect(original, block, result) is None
+
+
+def test_a_block_without_elisions_may_replace_the_file() -> None:
+    # A whole new file as the block: what it removes is for the review's warning, not refused.
+    block = "def load(path):\n    return open(path).read()\n"
+    assert find_rewrite_defect(LOAD_SAVE, block, block) is None
+    assert find_unaccounted_removals(LOAD_SAVE, block, block) != ()
 
 
 def test_replacements_the_block_shows_are_not_flagged() -> None:
@@ -518,6 +647,9 @@ def test_generated_cases_are_never_applied_wrongly() -> None:
     rng = random.Random(2)
     for case in rng.sample(right, 400):
         assert find_unaccounted_removals(case.original, case.block, case.expected) == ()
+    # ... and never a rewrite defect: every correct result (over a thousand) is a whole file.
+    assert [c.name for c in right
+            if find_rewrite_defect(c.original, c.block, c.expected) is not None] == []
     for case in rng.sample(right, 150):
         lines = case.expected.replace("\r\n", "\n").split("\n")
         try:
