@@ -481,7 +481,8 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
     reason = ""
     took = float(cache.get("took_s", 0.0) or 0.0) if same_machine else 0.0
     when = str(cache.get("measured_at", "")) if same_machine else ""
-    if stale and (force or setting == AUTO or setting not in installed):
+    if stale and (force or setting == AUTO or setting not in installed) \
+            and not should_stop():
         reason = _why(force, cache, same_machine, [s for s, _ in stale], len(pairs))
         if on_measure is not None:
             on_measure(reason)

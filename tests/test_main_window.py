@@ -216,3 +216,98 @@ def test_closing_the_window_keeps_unsaved_buffers_for_next_time(
     restored = second.documents()
     assert [d.title for d in restored] == ["README.md"]
     assert restored[0].editor.text() == "draft # hi\n" and restored[0].is_dirty()
+
+
+# --- the completion model: chosen by measurement, named in the status bar ----------------------
+
+
+def _completion_window(qtbot: QtBot, settings: dict[str, object],
+                       isolated_dirs: dict[str, Path]) -> MainWindow:
+    (isolated_dirs["config"] / "settings.json").write_text(
+        json.dumps({"cloud.autostart": False, "completion.enabled": True, **settings}))
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
+        qtbot: QtBot, isolated_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The measurement's seam gives the rates (a real one runs in tests/test_calibrate.py);
+    the tier task, the real engine client and worker process run, the worker with the scripted
+    engine so no model loads here."""
+    from local_models import calibrate
+    from local_models.calibrate import Rates
+    from local_models.model_store import MODELS
+
+    monkeypatch.setenv("FORECODE_FAKE_ENGINE", "tests.helpers.fake_engine:make")
+    rates = {  # by model id; the default request evaluates each profile's prompt budget
+        "qwen2.5-coder-1.5b-instruct": Rates(1000, 30),  # 20 + 3072 + 333 ms
+        "qwen2.5-coder-0.5b-instruct": Rates(4000, 60),  # 20 + 768 + 167 ms
+        "gemma-3-270m": Rates(8000, 100),  # 20 + 192 + 100 ms
+    }
+    measured: list[int] = []
+
+    def fake_probe(paths: list[Path], should_stop: object, **_: object) -> dict[str, object]:
+        measured.append(len(paths))
+        by_file = {MODELS[m].file_name: r for m, r in rates.items()}
+        return {str(p): by_file[p.name] for p in paths}
+
+    monkeypatch.setattr(calibrate, "run_probe", fake_probe)
+    shown: list[tuple[str, str]] = []
+    original = MainWindow.set_model_state
+    monkeypatch.setattr(MainWindow, "set_model_state",
+                        lambda self, text, tip="": (shown.append((text, tip)),
+                                                    original(self, text, tip)))
+    win = _completion_window(qtbot, {"completion.latencyBudgetMs": 1000}, isolated_dirs)
+    qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 0.5B", timeout=20000)
+    assert measured == [3]
+    measuring = [tip for text, tip in shown if text == "◌ Measuring models…"]
+    assert measuring and "first run" in measuring[0]
+    tip = win.status_model.toolTip()
+    assert "fits the 1000 ms budget" in tip and "prefill 4000 tok/s, decode 60 tok/s" in tip
+    assert "17.5% exact" in tip and "Gemma 3 270M" in tip
+    engine = win.engine
+    assert engine is not None and Path(getattr(engine, "model_path")).name == \
+        MODELS["qwen2.5-coder-0.5b-instruct"].file_name
+
+    # a GPU build, say: the big model now fits. The palette's command measures again.
+    rates["qwen2.5-coder-1.5b-instruct"] = Rates(30000, 250, gpu_offload=True)
+    shown.clear()
+    qtbot.keyClick(win, Qt.Key.Key_P,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(win.picker.query_edit, "recalibrate")
+    assert win.picker.items()[0].label == "Completions: Recalibrate Models"
+    qtbot.keyClick(win.picker.query_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 1.5B", timeout=20000)
+    assert measured == [3, 3]
+    assert any(t == "◌ Measuring models…" and "recalibrate" in tip for t, tip in shown)
+    assert "GPU" in win.status_model.toolTip()
+    assert win.engine is not engine
+
+    # a looser budget in the settings re-decides from the cached rates: no measurement
+    (isolated_dirs["config"] / "settings.json").write_text(json.dumps({
+        "cloud.autostart": False, "completion.enabled": True,
+        "completion.model": "gemma-3-270m"}))
+    win.reload_settings()
+    qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270M", timeout=20000)
+    assert measured == [3, 3]
+    assert "completion.model is set to gemma-3-270m" in win.status_model.toolTip()
+
+
+def test_a_real_model_answers_under_its_title_and_model_path_overrides_it(
+        qtbot: QtBot, isolated_dirs: dict[str, Path]) -> None:
+    """The real path: the tier task over the installed models (completion.model names one,
+    so nothing is measured), the real worker loading the real GGUF."""
+    from local_models.model_store import SMALL_MODEL, ensure_small_model
+
+    win = _completion_window(qtbot, {"completion.model": SMALL_MODEL}, isolated_dirs)
+    qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270M", timeout=60000)
+    assert "completion.model is set to gemma-3-270m" in win.status_model.toolTip()
+    (isolated_dirs["config"] / "settings.json").write_text(json.dumps({
+        "cloud.autostart": False, "completion.enabled": True,
+        "completion.modelPath": str(ensure_small_model())}))
+    win.reload_settings()
+    # any GGUF: named by its own general.name once the worker has loaded it
+    qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270m", timeout=60000)
+    assert "completion.modelPath" in win.status_model.toolTip()

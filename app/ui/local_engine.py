@@ -1,31 +1,47 @@
 """The editor's side of the local engine: ``EngineClient`` (a worker subprocess) behind the
-``CompletionEngine`` seam, its callbacks re-emitted as Qt signals on the UI thread."""
+``CompletionEngine`` seam, its callbacks re-emitted as Qt signals on the UI thread; and
+``ModelTierTask``, which picks the completion model (``local_models.calibrate``) off the UI
+thread."""
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from local_models.client import EngineClient
 from local_models.prompt import CompletionInput
 
 from .inline_completion import CompletionEngine
+from .tasks import BackgroundTask
 
-__all__ = ["LocalEngine"]
+__all__ = ["LocalEngine", "ModelTierTask"]
 
 
 class LocalEngine(CompletionEngine):
-    """Signals are emitted from the client's reader thread; Qt queues them to the UI thread."""
+    """Signals are emitted from the client's reader thread; Qt queues them to the UI thread.
+
+    ``title``: the name the status bar shows for the model ("" = the GGUF's own name, once
+    the worker has loaded it, else the file name)."""
 
     def __init__(self, model_path: str | os.PathLike[str], parent: QObject | None = None,
-                 **client_args: object) -> None:
+                 *, title: str = "", **client_args: object) -> None:
         super().__init__(parent)
         self.model_path = Path(model_path)
+        self._title = title
         self.client = EngineClient(model_path, on_state=self._on_state,
                                    **client_args)  # type: ignore[arg-type]
         self._state = "stopped"
+
+    @property
+    def title(self) -> str:
+        if self._title:
+            return self._title
+        info = self.client.info or {}
+        name = info.get("name")
+        return str(name) if name else self.model_path.name
 
     def start(self) -> None:
         self.client.start()
@@ -50,3 +66,70 @@ class LocalEngine(CompletionEngine):
 
     def close(self) -> None:
         self.client.close()
+
+
+class _Relay(QObject):
+    measuring = Signal(str)
+
+
+class ModelTierTask(QObject):
+    """Chooses the completion model on a pool thread: ``local_models.calibrate.load_or_run``
+    (cached rates, or a few seconds of measurement in a separate process). ``measuring(reason)``
+    says a measurement started; ``chosen(Choice)`` or ``failed(message)`` ends it. Starting
+    again or ``cancel`` stops the previous run (its measuring process is killed); a stale run's
+    signals are never delivered, also after the window is gone. The UI thread never waits."""
+
+    measuring = Signal(str)
+    chosen = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._task = BackgroundTask(self)
+        self._task.done.connect(self._on_done)
+        self._task.failed.connect(self._on_failed)
+        self._relay: _Relay | None = None
+        self.running = False
+
+    def start(self, setting: str, budget_ms: int, *, force: bool = False) -> None:
+        self.cancel()
+        # A relay per run, owned by no widget: the run may outlive this object (a window
+        # closed mid-measurement) and must still be able to emit into nothing.
+        relay = self._relay = _Relay()
+        relay.measuring.connect(self._on_measuring)
+        self.running = True
+
+        def run(cancel: threading.Event) -> object:
+            from local_models import calibrate
+
+            try:
+                return calibrate.load_or_run(budget_ms, setting=setting, force=force,
+                                             should_stop=cancel.is_set,
+                                             on_measure=relay.measuring.emit)
+            except Exception:
+                if cancel.is_set():
+                    return None  # stopped: nothing is delivered
+                raise
+
+        self._task.start(run)
+
+    def cancel(self) -> None:
+        self.running = False
+        if self._relay is not None:
+            self._relay.measuring.disconnect(self._on_measuring)
+            self._relay = None
+        self._task.cancel()
+
+    def _on_measuring(self, reason: str) -> None:
+        if self.running:
+            self.measuring.emit(reason)
+
+    def _on_done(self, choice: object) -> None:
+        if self.running:
+            self.running = False
+            self.chosen.emit(choice)
+
+    def _on_failed(self, message: str) -> None:
+        if self.running:
+            self.running = False
+            self.failed.emit(message)

@@ -58,6 +58,7 @@ from app.core.settings import (
 from app.core.textfile import EOL_NAMES, encoding_label
 from app.core.workspace import IgnoreRules, scan_files
 from local_models.apply_block import ApplyInput
+from local_models.calibrate import Choice as ModelChoice
 from local_models.prompt import Snippet
 
 from .apply_backend import ApplyBackend, PipelineApplyBackend, ServiceApply
@@ -192,6 +193,20 @@ class MainWindow(QMainWindow):
         self._model_task.done.connect(self._start_local_engine)
         self._model_task.failed.connect(
             lambda m: self.set_model_state("✕ No model", f"The model could not be prepared: {m}"))
+        # The completion model, chosen by measurement (local_models.calibrate) off the UI thread.
+        from .local_engine import ModelTierTask
+
+        self.model_choice: ModelChoice | None = None  # the last measured pick
+        self._engine_state = ("stopped", "")
+        self._tier_task = ModelTierTask(self)
+        self._tier_task.measuring.connect(
+            lambda why: self.set_model_state(
+                "◌ Measuring models…",
+                f"Measuring each installed model's speed on this machine ({why}); a few "
+                "seconds, off the editor's thread. Completions start when it is done."))
+        self._tier_task.chosen.connect(self._on_model_chosen)
+        self._tier_task.failed.connect(
+            lambda m: self.set_model_state("✕ No model", f"No completion model: {m}"))
         self._token_task = BackgroundTask(self)
         self._token_task.done.connect(self._on_token_stored)
         self._token_task.failed.connect(
@@ -279,6 +294,8 @@ class MainWindow(QMainWindow):
                     self.index_copy_key),
             Command("index.importKey", "Codebase Index: Import Workspace Key...", "",
                     self.index_import_key),
+            Command("completion.recalibrate", "Completions: Recalibrate Models", "",
+                    self.recalibrate_models),
         ]
 
     def current_editor_call(self, fn: Callable[..., object]) -> Callable[[], None]:
@@ -529,10 +546,16 @@ class MainWindow(QMainWindow):
         self.apply_settings(self.settings)
         engine_changed = (old.completion_enabled, old.completion_model_path) != (
             self.settings.completion_enabled, self.settings.completion_model_path)
+        tier_changed = (old.completion_model, old.completion_latency_budget_ms) != (
+            self.settings.completion_model, self.settings.completion_latency_budget_ms)
         if engine_changed:
             self.stop_engine()
             if self.settings.completion_enabled:
                 self.start_engine()
+        elif tier_changed and self.settings.completion_enabled \
+                and not self.settings.completion_model_path:
+            self._tier_task.start(self.settings.completion_model,
+                                  self.settings.completion_latency_budget_ms)
         if self.cloud is not None and (
                 old.cloud_url, old.cloud_autostart, old.chat_model_path) != (
                 self.settings.cloud_url, self.settings.cloud_autostart,
@@ -1090,24 +1113,55 @@ class MainWindow(QMainWindow):
 
     # ----- local engine ---------------------------------------------------------------------
     def start_engine(self) -> None:
-        """Prepare the model (assembling the default one the first time) off the UI thread,
-        then start the worker."""
+        """Start completions off the UI thread: ``completion.modelPath`` when set (any GGUF),
+        else the model ``local_models.calibrate`` picks (the best measured quality that fits
+        ``completion.latencyBudgetMs`` here, or ``completion.model``); measuring happens on
+        first run and after a model change, with "◌ Measuring models…" in the status bar."""
         configured = self.settings.completion_model_path
+        if configured:
+            self._tier_task.cancel()
 
-        def prepare(_cancel: threading.Event) -> str:
-            if configured:
+            def prepare(_cancel: threading.Event) -> str:
                 return str(Path(configured).expanduser())
-            from local_models.model_store import ensure_small_model
 
-            return str(ensure_small_model())
+            self.set_model_state("◌ Preparing model…", f"completion.modelPath: {configured}")
+            self._model_task.start(prepare)
+            return
+        self.set_model_state("◌ Choosing model…",
+                             "Preparing the installed models and reading their measured speeds")
+        self._tier_task.start(self.settings.completion_model,
+                              self.settings.completion_latency_budget_ms)
 
-        self.set_model_state("◌ Preparing model…", "Assembling the default model (first run)")
-        self._model_task.start(prepare)
+    def recalibrate_models(self) -> None:
+        """Measure every installed model again, off the UI thread, and switch completions to
+        the new pick (the current model answers meanwhile)."""
+        if not self.settings.completion_enabled:
+            self.show_message("Completions are off (completion.enabled)", 5000)
+            return
+        self._tier_task.start(self.settings.completion_model,
+                              self.settings.completion_latency_budget_ms, force=True)
 
-    def _start_local_engine(self, model_path: object) -> None:
+    def _on_model_chosen(self, choice: ModelChoice) -> None:
         from .local_engine import LocalEngine
 
-        engine = LocalEngine(str(model_path), self)
+        self.model_choice = choice
+        if not self.settings.completion_enabled:
+            return
+        if self.settings.completion_model_path:  # a recalibration while a path overrides it
+            self.show_message(f"Measured: {choice.title} would answer completions; "
+                              "completion.modelPath overrides it", 10000)
+            self._show_engine_state()
+            return
+        engine = self.engine
+        if isinstance(engine, LocalEngine) and engine.model_path == Path(choice.path):
+            self._show_engine_state()  # the same model: only the figures changed
+            return
+        self._start_local_engine(choice.path, title=choice.title)
+
+    def _start_local_engine(self, model_path: object, title: str = "") -> None:
+        from .local_engine import LocalEngine
+
+        engine = LocalEngine(str(model_path), self, title=title)
         self.use_engine(engine)
         engine.start()
 
@@ -1123,6 +1177,7 @@ class MainWindow(QMainWindow):
         self.inline.attach(doc.editor if doc is not None else None)
 
     def stop_engine(self) -> None:
+        self._tier_task.cancel()
         if self.inline is not None:
             self.inline.attach(None)
             self.inline = None
@@ -1134,17 +1189,34 @@ class MainWindow(QMainWindow):
             self.cloud.local_changed()
 
     def _on_engine_state(self, state: str, detail: str) -> None:
-        name = Path(getattr(self.engine, "model_path", "model")).name
-        text = {"starting": "◌ Loading model…", "ready": f"● {name}",
-                "crashed": "⟳ Engine restarting", "failed": "✕ Model error",
-                "stopped": "○ No model"}.get(state, state)
-        self.set_model_state(text, detail or state)
+        self._engine_state = (state, detail)
+        self._show_engine_state()
         if self.cloud is not None:
             self.cloud.local_changed()
         if state == "crashed":
             self.show_message(f"The completion engine stopped and is restarting: {detail}", 8000)
         elif state == "failed":
             self.show_message(f"Completions are off: {detail}", 15000)
+
+    def _show_engine_state(self) -> None:
+        """The status bar's model slot: the model that answers, by its title, and why it was
+        chosen with the measured rates in the tooltip."""
+        state, detail = self._engine_state
+        engine = self.engine
+        name = getattr(engine, "title", "") or Path(getattr(engine, "model_path", "model")).name
+        text = {"starting": f"◌ Loading {name}…", "ready": f"● {name}",
+                "crashed": "⟳ Engine restarting", "failed": "✕ Model error",
+                "stopped": "○ No model"}.get(state, state)
+        tip = detail or state
+        if state == "ready":
+            tip = f"Completions: {name}"
+        choice = self.model_choice
+        path = getattr(engine, "model_path", None)
+        if self.settings.completion_model_path:
+            tip += "\nThe model of completion.modelPath (it overrides the measured choice)"
+        elif choice is not None and path is not None and Path(choice.path) == Path(path):
+            tip += "\n" + choice.describe()
+        self.set_model_state(text, tip)
 
     def workspace_path(self, doc: Document) -> str:
         """The document's path relative to the workspace (its name outside it)."""
@@ -1223,6 +1295,7 @@ class MainWindow(QMainWindow):
         service we started stops (bounded: the close never hangs on it)."""
         self._scan.cancel()
         self._model_task.cancel()
+        self._tier_task.cancel()
         self._token_task.cancel()
         self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
         self.retrieved.shutdown()
