@@ -24,9 +24,10 @@ files, the CPU, the GPUs): a new, changed or removed model re-measures that mode
 llama.cpp (``FORECODE_GPU``) or another processor re-measures all. The budget and the quality
 figures are not in the key: the pick is recomputed from the cached rates every time.
 
-``load_or_run`` is the whole thing (it blocks: call it off the UI thread); ``choose`` is the
-pure decision over given rates (tests and benchmarks). No model-name checks here: titles and
-quality come from the registry, prompt sizes from the profile registry.
+``load_or_run`` is the whole thing (it blocks: call it off the UI thread; ``chosen_model()``
+is it with the defaults, for benchmarks); ``choose`` is the pure decision over given rates.
+No model-name checks here: titles and quality come from the registry, prompt sizes from the
+profile registry.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ __all__ = [
     "RequestCost",
     "Tier",
     "choose",
+    "chosen_model",
     "default_cache_path",
     "load_or_run",
     "machine_key",
@@ -515,6 +517,13 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
     choice = choose(candidates, budget_ms, setting=setting, request=request)
     return dataclasses.replace(choice, measured=measured, measure_reason=reason,
                                calibration_s=took, measured_at=when)
+
+
+def chosen_model(budget_ms: int = DEFAULT_BUDGET_MS) -> Choice:
+    """The tier this machine gets with the default settings (``completion.model`` "auto"):
+    ``load_or_run`` from the editor's cache, measuring first when it is stale. For the
+    benchmarks (``Choice.model_id``, ``Choice.to_json()``)."""
+    return load_or_run(budget_ms)
 
 
 def _prompt_budget(path: Path) -> int:

@@ -3,6 +3,7 @@ rates, the cache and what re-runs it, and one real measurement of the installed 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import stat
@@ -96,6 +97,9 @@ def test_the_choice_is_json_for_the_benchmarks() -> None:
     assert data["models"]["mid"]["prefill_tok_s"] == 210 and data["models"]["mid"]["fits"]
     assert data["request"] == {"context_tokens": 128, "first_line_tokens": 10,
                                "overhead_ms": 20}
+    # the bench's generic reading: the dataclass itself, as JSON
+    flat = json.loads(json.dumps(dataclasses.asdict(choose(tiers(), 1000, request=SHORT))))
+    assert flat["model_id"] == "mid" and flat["tiers"][1]["rates"]["decode_tok_s"] == 41
 
 
 def test_every_registry_model_has_a_quality_figure_and_its_source() -> None:
