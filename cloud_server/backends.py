@@ -13,8 +13,10 @@
 A backend's ``stream_chat`` yields ``ChatStarted``, ``ChatDelta``s, then one ``ChatDone``, or
 raises ``ChatError``. The ``llama`` backend also applies code blocks (``stream_apply``: the
 deterministic path, else the model rewrites the file with speculative edits on a slot;
-``ChatStarted``, ``ChatDelta``s, one ``ApplyDone``). The work runs on a thread of its own
-that also owns the slot: when ``should_stop`` turns true (the call was cancelled or its
+``ChatStarted``, ``ChatDelta``s, one ``ApplyDone``; a rewrite that is not the whole file, with
+a placeholder like ``# ... existing code ...`` left in it or most of the file dropped, ends
+with finish "length" like an unfinished one: not a file to apply). The work runs on a thread
+of its own that also owns the slot: when ``should_stop`` turns true (the call was cancelled or its
 deadline passed) the engine stops within one decode step — or the HTTP connection is shut —
 and the slot is free again, whether or not anyone still reads the iterator. A stopped request
 ends with ``ChatDone(finish_reason="cancelled")`` (``ApplyDone`` for an apply).
@@ -351,6 +353,9 @@ class LlamaBackend(_SlotBackend):
         m = done.metrics
         total_ms = (time.monotonic() - arrival) * 1000.0
         cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+        # Not complete: the model did not close the file, or what it closed is not the whole
+        # file (``done.defect``: a placeholder left in it, most of it dropped). Either way the
+        # text sent is not a file to apply.
         finish = "stop" if done.complete else (
             "cancelled" if done.stop_reason == "cancelled" else "length")
         log.info("apply on slot %d: model, %d prompt tokens (%d cached), %d generated, "

@@ -11,12 +11,16 @@ prompt). This module runs the model where the deterministic path cannot:
 * ``rewrite_file(engine, input)``: the engine's speculative edits (``Engine.rewrite``) from
   that prompt and draft; the new file streams to ``on_text`` (LF, as the model writes it) and
   ends at the closing fence. ``ModelRewrite.text`` has the original's line endings back
-  (``to_file_text``); an answer that never closed the fence is ``complete=False``.
+  (``to_file_text``); an answer that never closed the fence is ``complete=False``, and so is
+  one that closed it without being the whole file (``find_rewrite_defect``: an elision marker
+  like ``# ... existing code ...`` left in place of the file's code, or most of the file
+  dropped although the block asks to keep it): ``ModelRewrite.defect`` says which.
 * ``apply(engine, original, block, instruction)``: the deterministic path when the block
   anchors unambiguously (and there is no instruction), else the model path; then the safety
   check (``find_unaccounted_removals``) on the result. Raises ``ApplyIncomplete`` when the
-  model did not finish the file and ``ApplyCancelled`` when ``should_stop`` fired: nothing
-  half-done is ever returned, and the engine stays usable (its cache holds finished work only).
+  model did not finish the file (or wrote a placeholder instead of it) and ``ApplyCancelled``
+  when ``should_stop`` fired: nothing half-done is ever returned, and the engine stays usable
+  (its cache holds finished work only).
 
 Engines for apply verify long drafts: create them with ``max_outputs=APPLY_MAX_OUTPUTS``
 (``open_engine``) and a context that holds the prompt (about twice the file plus the block) and
@@ -37,7 +41,9 @@ from local_models.apply_block import (
     ApplyInput,
     Refused,
     Removal,
+    RewriteDefect,
     apply_deterministic,
+    find_rewrite_defect,
     find_unaccounted_removals,
     format_apply_prompt,
     to_file_text,
@@ -78,7 +84,8 @@ class ApplyTooLarge(ValueError):
 
 
 class ApplyIncomplete(Exception):
-    """The model did not finish the file (it ran out of tokens or ended early)."""
+    """The model did not finish the file (it ran out of tokens or ended early), or what it
+    wrote is not the whole file (``stop_reason`` "elision" or "dropped": the defect's kind)."""
 
     def __init__(self, message: str, partial: str, stop_reason: str) -> None:
         super().__init__(message)
@@ -100,9 +107,11 @@ class ModelRewrite:
     """The model path's answer."""
 
     text: str  # the new file, with the original's line endings (partial unless complete)
-    complete: bool  # the model closed the file's fence
-    stop_reason: str  # the engine's: "stop" when complete, else "length" / "eos" / ...
+    complete: bool  # the model closed the file's fence, and what it wrote is the whole file
+    stop_reason: str  # the engine's: "stop" when complete, else "length" / "eos" / ...; the
+    #                   defect's kind ("elision", "dropped") when it closed a file that is not
     metrics: RewriteMetrics
+    defect: RewriteDefect | None = None  # why a closed answer is not the file
 
 
 @dataclass(frozen=True)
@@ -169,6 +178,10 @@ def rewrite_file(engine: Engine, inp: ApplyInput, *,
     assert isinstance(metrics, RewriteMetrics)
     complete = done.stop_reason == "stop"
     text = to_file_text(inp.original, done.text) if complete else done.text
+    if complete:
+        defect = find_rewrite_defect(inp.original, inp.block, text)
+        if defect is not None:
+            return ModelRewrite(text, False, defect.kind, metrics, defect)
     return ModelRewrite(text, complete, done.stop_reason, metrics)
 
 
@@ -207,6 +220,8 @@ def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
                         max_batch=max_batch)
     if done.stop_reason == "cancelled":
         raise ApplyCancelled("the apply was cancelled; nothing was changed")
+    if done.defect is not None:
+        raise ApplyIncomplete(done.defect.message, done.text, done.stop_reason)
     if not done.complete:
         raise ApplyIncomplete(f"the model did not finish the file ({done.stop_reason})",
                               done.text, done.stop_reason)

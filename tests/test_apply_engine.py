@@ -135,7 +135,11 @@ def test_model_path_returns_the_complete_file_with_the_originals_line_endings(
     streamed: list[str] = []
     done = rewrite_file(engine, ApplyInput(case.path, "python", case.original, case.block),
                         on_text=streamed.append)
-    assert done.complete and done.stop_reason == "stop"
+    # The model closed the file. Whether what it closed is the whole file depends on how the
+    # CPU's rounding tips the small model: a placeholder left in it (or most of it dropped) is
+    # not complete, and says why.
+    assert done.complete == (done.defect is None)
+    assert done.stop_reason == ("stop" if done.complete else done.defect.kind)  # type: ignore[union-attr]
     text = "".join(streamed)
     assert done.text == text  # LF file: the stream is the file
     assert text.endswith("\n") and "```" not in text
@@ -144,7 +148,7 @@ def test_model_path_returns_the_complete_file_with_the_originals_line_endings(
     crlf = case.original.replace("\n", "\r\n")
     engine.reset()
     again = rewrite_file(engine, ApplyInput(case.path, "python", crlf, case.block))
-    assert again.complete
+    assert again.complete == done.complete
     assert again.text == text.replace("\n", "\r\n")
 
 
@@ -168,8 +172,9 @@ def test_apply_runs_the_model_when_the_block_does_not_anchor(engine: Engine) -> 
     engine.reset()
     try:
         outcome = apply(engine, case.original, block, path=case.path, language="python")
-    except ApplyIncomplete as exc:  # the small model may not finish: never a partial file
-        assert exc.stop_reason in ("length", "eos") and exc.partial
+    except ApplyIncomplete as exc:  # the small model may not finish (or leave a placeholder
+        # for the file's code, or drop most of it): never a partial file
+        assert exc.stop_reason in ("length", "eos", "elision", "dropped") and exc.partial
         return
     assert outcome.source == "model"
     assert outcome.refusal is not None and outcome.refusal.status == "no_anchor"

@@ -584,6 +584,74 @@ def test_a_failure_is_shown_readably(qtbot: QtBot, scripted_window: MainWindow,
     assert doc.editor.text() == TEXTWRAP and not doc.is_dirty()
 
 
+# What a small model answered on a 2-core machine: the file's first line, then the block's
+# elision marker (and closed the file there).
+LAZY = TEXTWRAP.split("\n")[0] + "\n    # ... existing code ...\n"
+
+
+def test_a_rewrite_with_a_placeholder_is_refused_not_reviewed(
+        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
+        workspace: Path) -> None:
+    doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
+    review = scripted_window.start_review(doc, TWO_PLACES)
+    assert review is not None
+    call = scripted.call(qtbot)
+    call.send(ApplyDelta(LAZY), ApplyDone("model"))
+    call.end()
+    qtbot.waitUntil(lambda: review.state != "streaming", timeout=5000)
+    assert review.state == "failed" and review.result is None and review.hunks == ()
+    text = review.message_label.text()
+    assert review.message_kind == "error"
+    assert "line 2 is the placeholder '# ... existing code ...'" in text, text
+    assert "not offered for review" in text and text.endswith("Nothing was changed.")
+    assert review.view_text() == TEXTWRAP and doc.editor.text() == TEXTWRAP
+    assert not doc.editor.canUndo()
+    review._message_buttons[0].click()  # Close
+    qtbot.waitUntil(lambda: doc.editor.isVisible(), timeout=2000)
+    assert doc.editor.text() == TEXTWRAP and not doc.is_dirty()
+
+
+def test_a_rewrite_that_drops_most_of_the_file_is_refused(
+        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
+        workspace: Path) -> None:
+    doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
+    review = scripted_window.start_review(doc, SPLIT_BLOCK)
+    assert review is not None
+    call = scripted.call(qtbot)
+    good = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)
+    call.send(ApplyDelta(good[: good.index("    def _fix_sentence_endings")]),
+              ApplyDone("model"))
+    call.end()
+    qtbot.waitUntil(lambda: review.state != "streaming", timeout=5000)
+    assert review.state == "failed"
+    assert "the block does not touch" in review.message_label.text()
+    assert doc.editor.text() == TEXTWRAP and not doc.editor.canUndo()
+
+
+def test_the_services_unfinished_refusal_names_the_placeholder(
+        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
+        workspace: Path) -> None:
+    # The service refuses such a rewrite as unfinished ("incomplete", after its text): the
+    # review says which placeholder it left; a file that simply ran out keeps its words.
+    from local_models.chat import ChatError
+
+    unfinished = "The model did not finish writing the file (it stopped after 31 tokens)"
+    for sent, expected in ((LAZY, "is the placeholder '# ... existing code ...'"),
+                           (TEXTWRAP[:400], unfinished)):
+        n = len(scripted.calls) + 1
+        doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
+        review = scripted_window.start_review(doc, TWO_PLACES)
+        assert review is not None
+        call = scripted.call(qtbot, n)
+        call.send(ApplyDelta(sent))
+        call.fail(ChatError("incomplete", f"{unfinished}; nothing was changed"))
+        qtbot.waitUntil(lambda r=review: r.state == "failed", timeout=5000)
+        assert expected in review.message_label.text()
+        assert doc.editor.text() == TEXTWRAP
+        review.reject_all()
+        qtbot.waitUntil(lambda d=doc: d not in scripted_window.reviews, timeout=5000)
+
+
 def test_a_stream_that_ends_without_done_is_an_error(qtbot: QtBot, scripted_window: MainWindow,
                                                      scripted: ScriptedBackend,
                                                      workspace: Path) -> None:

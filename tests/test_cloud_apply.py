@@ -26,6 +26,7 @@ from cloud_client.router import Router
 from cloud_server.config import ServerConfig
 from cloud_server.convert import apply_event_to_pb
 from cloud_server.service import RunningServer, start_server
+from local_models.apply_block import find_rewrite_defect
 from local_models.apply_events import ApplyDone
 from local_models.chat import ChatDelta, ChatError, ChatStarted
 from local_models.model_store import ensure_small_model
@@ -83,24 +84,39 @@ def test_the_deterministic_path_answers_without_a_slot(client: CloudClient,
 def test_the_model_path_streams_a_complete_file_from_a_slot(
         client: CloudClient, caplog: pytest.LogCaptureFixture) -> None:
     case = reprlib_case()
+    events: list[Any] = []
+    incomplete: ChatError | None = None
     with caplog.at_level(logging.INFO, logger="forecode.cloud"):
-        events = list(start(client, case, instruction="Apply the edit."))
+        try:
+            for event in start(client, case, instruction="Apply the edit."):
+                events.append(event)
+        except ChatError as exc:
+            incomplete = exc
     assert isinstance(events[0], ChatStarted) and events[0].source == "cloud"
     text = "".join(e.text for e in events if isinstance(e, ChatDelta))
+    assert text and "```" not in text
+    log_text = caplog.text
+    assert "apply on slot 0: model" in log_text
+    for secret in ("_possibly_sorted", "Apply the edit", "logging.getLogger"):
+        assert secret not in log_text
+    if incomplete is not None:
+        # Which way the small model goes depends on how the CPU's rounding tips it: it may
+        # not finish the file, or close it with a placeholder (``# ... existing code ...``)
+        # where code should be. Then the text is never sent as a finished file.
+        assert incomplete.code == "incomplete" and "nothing was changed" in incomplete.message
+        assert not any(isinstance(e, ApplyDone) for e in events)
+        return
     done = events[-1]
     assert isinstance(done, ApplyDone) and done.source == "model"
     assert done.finish_reason == "stop"  # an unfinished file raises "incomplete" instead
-    assert text.endswith("\n") and "```" not in text
+    assert text.endswith("\n")
+    assert find_rewrite_defect(case.original, case.block, text) is None
     kept = set(text.splitlines())  # the file rewritten, not some other text
     assert sum(line in kept for line in case.original.splitlines()) * 2 \
         >= len(case.original.splitlines())
     assert 0 < done.accepted_tokens <= done.drafted_tokens
     assert done.batches >= 1 and done.usage["completion_tokens"] >= done.batches
     assert done.usage["prompt_tokens"] > 0 and done.prefill_ms >= 0
-    log_text = caplog.text
-    assert "apply on slot 0: model" in log_text
-    for secret in ("_possibly_sorted", "Apply the edit", "logging.getLogger"):
-        assert secret not in log_text
 
 
 def test_cancel_mid_apply_frees_the_only_slot(client: CloudClient) -> None:
@@ -159,6 +175,105 @@ def test_the_router_sends_apply_to_the_service(client: CloudClient) -> None:
     with Router(None, None) as offline, pytest.raises(ChatError) as err:
         offline.apply(path=case.path, original=case.original, block=case.block)
     assert err.value.code == "unavailable"
+
+
+# ---------------------------------------------------------------------------------------------
+# a rewrite that is not the whole file: the service never sends it as a finished file
+
+
+class LazyEngine:
+    """An engine at the backend's seam whose rewrite answers ``answer`` and closes the file's
+    fence (the stop string, not part of the text); the tests set the file's first line and
+    the block's elision marker, what a small model answered on a 2-core machine."""
+
+    def __init__(self, model_path: str, *, n_ctx: int, **_kw: object) -> None:
+        from types import SimpleNamespace
+
+        self.n_ctx = n_ctx
+        self.info = SimpleNamespace(architecture="qwen2", chat_template=None, name="lazy")
+        self.answer = ""
+
+    def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
+        return list(range(len(text.split()) + int(add_bos)))
+
+    def rewrite(self, prompt: list[int], draft: list[int], *, max_tokens: int,
+                stop: tuple[str, ...] = (), on_text: Any = None, should_stop: Any = None,
+                max_batch: int | None = None) -> Any:
+        from local_models.engine import Completion, RewriteMetrics
+
+        if on_text is not None:
+            on_text(self.answer)
+        return Completion(self.answer, [1, 2, 3], RewriteMetrics(generated_tokens=3), "stop")
+
+    def close(self) -> None:
+        pass
+
+
+LOAD_SAVE = """def load(path):
+    with open(path) as f:
+        data = f.read()
+    return data
+
+
+def save(path, data):
+    with open(path, "w") as f:
+        f.write(data)
+    return len(data)
+"""
+ENCODING_BLOCK = """    with open(path, encoding="utf-8") as f:
+        # ... existing code ...
+"""
+
+
+def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from cloud_server.backends import LlamaBackend
+
+    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096, model_path="lazy.gguf",
+                          grace_s=1.0)
+    backend = LlamaBackend(config, engine_factory=LazyEngine)
+    engine = backend._engines[0]
+    running = start_server(config, backend)
+    client = CloudClient(f"127.0.0.1:{running.port}", TOKEN)
+    try:
+        lazy = "def load(path):\n    # ... existing code ...\n"
+        engine.answer = lazy
+        events: list[Any] = []
+        with caplog.at_level(logging.INFO, logger="forecode.cloud"), \
+                pytest.raises(ChatError) as err:
+            for event in client.apply(path="files.py", original=LOAD_SAVE,
+                                      block=ENCODING_BLOCK, language="python"):
+                events.append(event)
+        # The text streamed, then no finished file: "incomplete", nothing to apply.
+        assert err.value.code == "incomplete" and "nothing was changed" in err.value.message
+        assert "".join(e.text for e in events if isinstance(e, ChatDelta)).startswith(lazy)
+        assert not any(isinstance(e, ApplyDone) for e in events)
+        assert ", elision," in caplog.text and "existing code" not in caplog.text
+        # The same engine's whole file is a finished apply.
+        whole = LOAD_SAVE.replace("with open(path) as f:",
+                                  'with open(path, encoding="utf-8") as f:')
+        engine.answer = whole
+        events = list(client.apply(path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK,
+                                   language="python"))
+        assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == whole
+        assert isinstance(events[-1], ApplyDone) and events[-1].finish_reason == "stop"
+        assert events[-1].source == "model"
+    finally:
+        client.close()
+        running.stop(0)
+        backend.close()
+
+
+def test_apply_model_raises_for_a_placeholder_and_never_returns_it() -> None:
+    from local_models.apply_model import ApplyIncomplete, apply
+
+    engine = LazyEngine("lazy.gguf", n_ctx=4096)
+    engine.answer = "def load(path):\n    # ... existing code ...\n"
+    with pytest.raises(ApplyIncomplete) as err:
+        apply(engine, LOAD_SAVE, ENCODING_BLOCK, path="files.py",  # type: ignore[arg-type]
+              language="python")
+    assert err.value.stop_reason == "elision"
+    assert "line 2 is the placeholder '# ... existing code ...'" in str(err.value)
 
 
 # ---------------------------------------------------------------------------------------------

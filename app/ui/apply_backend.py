@@ -19,7 +19,12 @@ and hands the text to the UI thread through a queued signal, joining deltas that
 than ``FLUSH_MS``. When the stream is done, the worker (not the UI thread) computes what the
 review needs: the new file with the buffer's line endings, its hunks (``diff_hunks``) and the
 safety check (``find_unaccounted_removals``, which takes up to a second on a 6000-line file).
-Every request has a generation: after ``stop()`` returns, nothing of it reaches the UI.
+A result that is not the whole file (``find_rewrite_defect``: a placeholder such as
+``# ... existing code ...`` that the buffer does not have, or most of the file dropped although
+the block asks to keep it), from whichever path, is never offered for review: the apply fails
+with code "incomplete" and says why (also when the service already refused it as unfinished:
+the text it sent shows which placeholder). Every request has a generation: after ``stop()``
+returns, nothing of it reaches the UI.
 """
 
 from __future__ import annotations
@@ -39,7 +44,9 @@ from local_models.apply_block import (
     Applied,
     ApplyInput,
     Removal,
+    RewriteDefect,
     apply_deterministic,
+    find_rewrite_defect,
     find_unaccounted_removals,
     to_file_text,
 )
@@ -119,6 +126,7 @@ ModelApply = Callable[[ApplyInput], Any]
 
 _FAILURES = {
     "no_model": "{m}",
+    "incomplete": "{m}",
     "unavailable": "The apply service is not reachable: {m}",
     "unauthenticated": ("The apply service refused the token: {m} Set it with “Cloud: Set "
                         "Service Token”."),
@@ -262,6 +270,12 @@ class ApplyResult:
     metrics: Mapping[str, object]
 
 
+def refusal_message(defect: RewriteDefect) -> str:
+    """The review's sentence for a result that is not the whole file."""
+    what = defect.message[:1].upper() + defect.message[1:]
+    return f"{what}, so it is not offered for review. Nothing was changed."
+
+
 def finish_result(request: ApplyInput, received: str, done: ApplyDone) -> ApplyResult:
     """The review's data for a finished stream (the slow part of an apply's end: run it on a
     worker thread). A model answer in LF gets a CRLF buffer's endings back."""
@@ -296,24 +310,40 @@ class ApplyRunner(StreamRunner):
     def _consume(call: ApplyCall, handle: StreamHandle, request: ApplyInput) -> None:
         parts: list[str] = []
         done: ApplyDone | None = None
-        for event in call:
-            if handle.cancelled:
-                return
-            if isinstance(event, ApplyDelta):
-                if event.text:
-                    parts.append(event.text)
+        try:
+            for event in call:
+                if handle.cancelled:
+                    return
+                if isinstance(event, ApplyDelta):
+                    if event.text:
+                        parts.append(event.text)
+                        handle.push(event)
+                elif isinstance(event, ApplyNotice):
                     handle.push(event)
-            elif isinstance(event, ApplyNotice):
-                handle.push(event)
-            elif isinstance(event, ApplyDone):
-                done = event
-                break
+                elif isinstance(event, ApplyDone):
+                    done = event
+                    break
+        except Exception as exc:
+            # The service refuses a rewrite that is not the whole file as unfinished
+            # ("incomplete"); the text it sent says which placeholder it left. (Text that
+            # simply stopped is short of the file: only a placeholder tells more.)
+            if getattr(exc, "code", "") == "incomplete" and parts:
+                defect = find_rewrite_defect(request.original, request.block, "".join(parts))
+                if defect is not None and defect.kind == "elision":
+                    raise ApplyError("incomplete", refusal_message(defect)) from exc
+            raise
         if handle.cancelled:
             return
         if done is None:
             handle.push(StreamFailure("internal", "The apply ended without finishing."))
             return
-        handle.push(finish_result(request, "".join(parts), done))
+        result = finish_result(request, "".join(parts), done)
+        defect = find_rewrite_defect(request.original, request.block, result.text,
+                                     result.removals)
+        if defect is not None:
+            handle.push(StreamFailure("incomplete", refusal_message(defect)))
+            return
+        handle.push(result)
 
     # ----- UI thread -------------------------------------------------------------------------
     def _emit(self, event: object) -> None:
