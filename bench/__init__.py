@@ -21,5 +21,6 @@ BENCHMARKS: dict[str, str] = {
     "cloud": "bench.cloud",
     "apply": "bench.apply",
     "index": "bench.index",
+    "completion": "bench.completion",
     "chat": "bench.chat",
 }

@@ -542,8 +542,15 @@ class Engine:
         return b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
 
     def warm(self, prompt: Sequence[int],
-             should_stop: Callable[[], bool] | None = None) -> Metrics:
-        """Make the KV cache hold ``prompt`` (with its last logits), generating nothing."""
+             should_stop: Callable[[], bool] | None = None, *,
+             keep_on_cancel: bool = False) -> Metrics:
+        """Make the KV cache hold ``prompt`` (with its last logits), generating nothing.
+
+        ``keep_on_cancel``: if ``should_stop`` fires before the first moved run of the old
+        cache is in place (the text inserted before it is still being evaluated), put the
+        cache back as it was (the moved runs at their old places) instead of keeping the
+        partial work: a background warm of a bigger prompt then never costs the small prompt
+        it grew from."""
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
@@ -553,10 +560,24 @@ class Engine:
             m.reused_prefix_tokens = len(tokens)
         else:
             with contextlib.suppress(_Cancelled):
-                self._sync(tokens, should_stop, m)
+                self._sync(tokens, should_stop, m, keep_on_cancel=keep_on_cancel)
         m.prefill_ms = m.total_ms = (time.perf_counter() - start) * 1000.0
         self.totals.add(m)
         return m
+
+    def reuse_cost(self, prompt: Sequence[int]) -> int:
+        """How many of ``prompt``'s tokens a request would evaluate now: those neither in the
+        cache's common prefix nor in a run of the cache that can be moved (as ``_sync``)."""
+        tokens = list(prompt)
+        n = len(tokens)
+        if self._replay_for(tokens) is not None:
+            return 0
+        k = _common_prefix(self._cached, tokens)
+        if k == n:
+            return 0 if self._tail is not None else 1
+        runs = _find_runs(self._cached, tokens, k, n - 1, self.min_reuse_chunk) \
+            if self.chunk_reuse else []
+        return n - k - sum(length for _, _, length in runs)
 
     def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
                  stop: Sequence[str] = (), speculative: bool = False,
@@ -852,7 +873,7 @@ class Engine:
         self._successor = None
 
     def _sync(self, prompt: list[int], should_stop: Callable[[], bool] | None,
-              m: Metrics) -> None:
+              m: Metrics, *, keep_on_cancel: bool = False) -> None:
         """Make the cache hold ``prompt`` with logits for its last token, re-using what it can.
         Raises ``_Cancelled`` (cache left truthful) when ``should_stop`` fires."""
         n = len(prompt)
@@ -883,19 +904,51 @@ class Engine:
         self._cached = prompt[:k]
         self._forget()
 
+        unparked = False
         try:
             pos = k
             for _, p0, length in runs:
                 if p0 > pos:
                     self._prefill(prompt, pos, p0, should_stop, m, logits=False)
                 self._unpark(p0, p0 + length)
+                unparked = True
                 self._cached.extend(prompt[p0:p0 + length])
                 m.reused_shifted_tokens += length
                 pos = p0 + length
             self._prefill(prompt, pos, n, should_stop, m)
+        except _Cancelled:
+            if keep_on_cancel and runs and not unparked:
+                self._put_back(k, runs, cached)
+            else:
+                self._recover()
+            raise
         except BaseException:
             self._recover()
             raise
+
+    def _put_back(self, k: int, runs: list[tuple[int, int, int]], old: list[int]) -> None:
+        """Undo a ``_sync`` cancelled before its first run was unparked: drop what it
+        evaluated after the common prefix and move the parked runs back to their old places,
+        keeping those that follow on without a gap."""
+        mem = self._mem
+        C.llama_memory_seq_rm(mem, _MAIN_SEQS[0], k, -1)
+        C.llama_memory_seq_rm(mem, _MAIN_SEQS[1], k, -1)
+        del self._cached[k:]
+        end = k
+        for c0, p0, length in runs:  # increasing: each lands below where the next one sits
+            if c0 != end:
+                break
+            # One call moves the cells of both park sequences (as in _park).
+            C.llama_memory_seq_add(mem, _PARK_SEQS[0], p0, p0 + length, c0 - p0)
+            for s in _MAIN_SEQS:
+                C.llama_memory_seq_cp(mem, _PARK_SEQS[0], s, c0, c0 + length)
+            for s in _PARK_SEQS:
+                C.llama_memory_seq_rm(mem, s, c0, c0 + length)
+            self._cached.extend(old[c0:c0 + length])
+            end = c0 + length
+        for s in _PARK_SEQS:
+            C.llama_memory_seq_rm(mem, s, -1, -1)
+        self._forget()
 
     def _park(self, runs: list[tuple[int, int, int]], offset: int) -> None:
         """Move each run's cells out of the main sequences, to their new positions."""

@@ -102,9 +102,12 @@ class _Inbox:
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self._lock = threading.Lock()
         self._flags: dict[int, tuple[str, threading.Event]] = {}
+        # Set by every new request: stops background work (warming the full context).
+        self.arrived = threading.Event()
 
     def add(self, request: Complete | Chat | Warm) -> None:
         flag = threading.Event()
+        self.arrived.set()
         with self._lock:
             # The editor only wants the newest completion: a Complete cancels older Completes
             # and Warms; a Warm cancels older Warms (not a completion the user is waiting
@@ -132,7 +135,13 @@ class _Inbox:
 
     def stop(self) -> None:
         self.cancel_all()
+        self.arrived.set()
         self.jobs.put(None)
+
+    def idle(self) -> bool:
+        """No request waits: background work may start (``arrived`` cleared; it stops it)."""
+        self.arrived.clear()
+        return self.jobs.empty()
 
 
 def _supersedes(request: Complete | Chat | Warm, older_kind: str) -> bool:
@@ -255,6 +264,11 @@ def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
 # The editor's UI thread comes first: see llama_runtime.lower_priority.
 DEFAULT_NICE = 10
 _PIECE_CACHE_SIZE = 20_000  # lines and blocks whose token counts the worker keeps
+# A completion whose full context would evaluate more than this many tokens first answers from
+# a small context near the cursor (8 to 15 lines above it, 4 below, the same head and snippets, so
+# its start is cached), then warms the full context in the background.
+FIRST_ANSWER_TOKENS = 64
+FIRST_PROMPT: dict[str, Any] = {"near_lines": 8, "grid": 8, "suffix_lines": 4, "far": False}
 
 
 class _Server:
@@ -281,11 +295,15 @@ class _Server:
             cache.move_to_end(piece)
         return n
 
-    def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
+    def _input(self, input_json: dict[str, Any]) -> CompletionInput:
         try:
-            inp = CompletionInput.from_json(input_json)
+            return CompletionInput.from_json(input_json)
         except (ValueError, TypeError, KeyError) as exc:
             raise _RequestError(f"bad completion input: {exc}") from None
+
+    def _render(self, inp: CompletionInput, *, near_only: bool = False) -> list[int]:
+        """The prompt's tokens: the full context, or (``near_only``) the small first-answer
+        prompt: the same start (head, snippets) and only the lines near the cursor."""
         add_bos = bool(self.profile.add_bos)
         counted: dict[str, list[int]] = {}
 
@@ -296,11 +314,45 @@ class _Server:
             return len(toks) - (1 if add_bos and toks and toks[0] == bos else 0)
 
         rendered = render_prompt(inp, self.profile, count, self.profile.prompt_budget,
-                                 estimate_tokens=self._estimate_tokens)
+                                 estimate_tokens=self._estimate_tokens,
+                                 **(FIRST_PROMPT if near_only else {}))
         tokens = counted.get(rendered.text)
         if tokens is None:
             tokens = self.engine.tokenize(rendered.text, add_bos=add_bos)
         return tokens
+
+    def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
+        return self._render(self._input(input_json))
+
+    def _choose_prompt(self, input_json: dict[str, Any]) -> tuple[list[int], list[int] | None,
+                                                                  dict[str, Any]]:
+        """``(prompt, full or None, facts)``: the full context when the cache holds nearly
+        all of it; otherwise, when it is cheaper, the small first-answer prompt, with the full
+        one to warm afterwards."""
+        inp = self._input(input_json)
+        full = self._render(inp)
+        cost = getattr(self.engine, "reuse_cost", None)
+        if cost is None:
+            return full, None, {}
+        full_cost = int(cost(full))
+        facts: dict[str, Any] = {"context": "full", "full_cost_tokens": full_cost}
+        if full_cost <= FIRST_ANSWER_TOKENS:
+            return full, None, facts
+        near = self._render(inp, near_only=True)
+        if near == full:
+            return full, None, facts
+        near_cost = int(cost(near))
+        if near_cost >= full_cost:
+            return full, None, facts
+        facts.update(context="near", near_cost_tokens=near_cost)
+        return near, full, facts
+
+    def _warm_in_background(self, tokens: list[int] | None) -> None:
+        """Evaluate the full context while nothing else waits; a new request stops it within
+        one decode step, and the cache keeps the prompt that was answered."""
+        if tokens is None or not self.inbox.idle():
+            return
+        self.engine.warm(tokens, should_stop=self.inbox.arrived.is_set, keep_on_cancel=True)
 
     def run(self) -> None:
         while True:
@@ -344,9 +396,13 @@ class _Server:
             if flag.is_set():
                 self.out.emit(Warmed(request.id, {}))
                 return
-            tokens = self._prompt_tokens(request.input)
+            # The lines near the cursor first (what the next request needs soonest), then
+            # the full context, which a request that arrives meanwhile may stop.
+            tokens, full, facts = self._choose_prompt(request.input)
             metrics = self.engine.warm(tokens, should_stop=flag.is_set)
-            self.out.emit(Warmed(request.id, _jsonable(metrics)))
+            self.out.emit(Warmed(request.id, {**_jsonable(metrics), **facts}))
+            if not flag.is_set():
+                self._warm_in_background(full)
             return
         if flag.is_set():  # superseded or cancelled while queued
             self.out.emit(Done(request.id, "", "cancelled", {}))
@@ -365,14 +421,14 @@ class _Server:
             self.out.emit(Done(request_id, reply.text, reply.stop_reason,
                                _jsonable(reply.completion.metrics)))
             return
-        else:
-            tokens = self._prompt_tokens(request.input)
-            completion = self.engine.complete(
-                tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
-                stop=tuple(self.profile.stop), speculative=request.speculative,
-                should_stop=flag.is_set, on_text=on_text)
+        tokens, full, facts = self._choose_prompt(request.input)
+        completion = self.engine.complete(
+            tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
+            stop=tuple(self.profile.stop), speculative=request.speculative,
+            should_stop=flag.is_set, on_text=on_text)
         self.out.emit(Done(request_id, completion.text, completion.stop_reason,
-                           _jsonable(completion.metrics)))
+                           {**_jsonable(completion.metrics), **facts}))
+        self._warm_in_background(full)
 
 
 class _RequestError(Exception):

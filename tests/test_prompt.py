@@ -12,6 +12,7 @@ one is the model's tokenizer.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -23,8 +24,11 @@ import pytest
 import local_models.prompt as prompt_module
 from local_models.profiles import PROFILES, ModelProfile, get_profile
 from local_models.prompt import (
+    HEAD_LINES,
     NEAR_LINES,
     PROMPT_FORMAT_VERSION,
+    SUFFIX_LINES,
+    WINDOW_GRID,
     CompletionInput,
     RenderedPrompt,
     Snippet,
@@ -60,8 +64,23 @@ README = Snippet("README.md", "# Demo\n\nRun `main()`.\n", 1, "open_file")
 RETRIEVED = Snippet("src/db.py", "def connect(url):\n    return Connection(url)\n", 3,
                     "retrieved")
 
+BIG_FILE = ('"""A module docstring: never the stable head."""\nimport os\nfrom util import helper'
+            '\n\n\ndef main():\n' + numbered(300) + "    v301 = helper(ˇ)\n" + numbered(50, 302))
+
+
+def big_input(marked: str, snippets: tuple[Snippet, ...] = ()) -> CompletionInput:
+    """``marked`` as the editor sends it (``input_at``: a window of lines and the file's head)."""
+    offset = marked.index("ˇ")
+    return prompt_module.input_at(marked.replace("ˇ", ""), offset, path="src/main.py",
+                                  language="python", snippets=snippets)
+
+
 # case -> (input, profile id, budget)
 GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
+    # A big file: the stable start (snippets, header, head past the docstring), then a window
+    # on the grid, then (FIM) a few lines below.
+    "big_file_fim": (big_input(BIG_FILE, snippets=(README,)), "qwen2.5-coder", 700),
+    "big_file_fallback": (big_input(BIG_FILE, snippets=(README,)), "gemma3", 500),
     "short_fallback": (
         marked_input("import os\n\n\ndef main():\n    print(os.getˇ)\n\n\nmain()\n"),
         "gemma3", 1536),
@@ -81,11 +100,12 @@ GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
         marked_input("from util import helper\n\nconn = ˇ\n",
                      snippets=(RETRIEVED, README, UTIL_EDIT)),
         "qwen2.5-coder", 1536),
-    # a budget with room for the edit and the open file but not the retrieved code
+    # a budget whose stable share has room for the edit and the open file but not the
+    # retrieved code
     "retrieved_cut_first_fallback": (
         marked_input("from util import helper\n\nconn = ˇ\n",
                      snippets=(RETRIEVED, README, UTIL_EDIT)),
-        "gemma3", 60),
+        "gemma3", 150),
     "non_ascii_fim": (
         marked_input("# Grüße, 世界 🌍\nnames = ['Zoë', 'Ángel']\nfor n in names:\n"
                      "    print(f'héllo {ˇ}')\n",
@@ -183,49 +203,130 @@ def prefix_part(text: str, profile: ModelProfile) -> str:
     return after_header.split(profile.fim.suffix)[0] if profile.fim else after_header
 
 
+def window_start(inp: CompletionInput) -> int:
+    """The 0-based file line of the cursor in ``inp`` (``first_line`` counted)."""
+    return inp.first_line + inp.prefix.count("\n")
+
+
 @pytest.mark.parametrize("profile_id", ["gemma3", "qwen2.5-coder"])
 def test_kept_lines_are_contiguous_at_the_cursor_and_grow_with_the_budget(profile_id: str) -> None:
     inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT, README))
     profile = get_profile(profile_id)
-    previous = (0, 0)
+    cursor = window_start(inp)
     for budget in range(40, 4000, 37):
         r = render_prompt(inp, profile, fake_tokens, budget)
         assert r.token_estimate <= budget
         kept = prefix_part(r.text, profile)
-        assert inp.prefix.endswith(kept)
-        assert kept.count("\n") == r.prefix_lines - 1
-        rest = inp.prefix[: len(inp.prefix) - len(kept)]
-        assert rest == "" or rest.endswith("\n")  # whole lines
+        window = "\n".join(inp.prefix.split("\n")[-r.prefix_lines:])
+        assert kept.endswith(window)
+        assert r.window_start == cursor - r.prefix_lines + 1
+        # On the grid, unless not even the near window fits (then whole lines that do).
+        assert r.window_start % WINDOW_GRID == 0 or r.prefix_lines <= NEAR_LINES + WINDOW_GRID
+        head = kept[: len(kept) - len(window)]
+        assert inp.prefix.startswith(head)  # the file's first lines
         if profile.fim:
             shown = r.text.split(profile.fim.suffix)[1].removesuffix(profile.fim.middle)
             assert inp.suffix.startswith(shown)
-            assert r.suffix_lines == shown.count("\n") + 1
+            assert r.suffix_lines == shown.count("\n") + 1 <= SUFFIX_LINES + 1
             assert inp.suffix[len(shown):].startswith("\n") or shown == inp.suffix
-        assert (r.prefix_lines, r.suffix_lines) >= previous
-        previous = (r.prefix_lines, r.suffix_lines)
+    # With room for everything, everything is shown.
+    r = render_prompt(inp, profile, fake_tokens, 10**6)
+    assert prefix_part(r.text, profile) == inp.prefix and r.snippets_included
 
 
-def test_prefix_and_suffix_interleave_by_distance() -> None:
-    inp = marked_input(LONG_FILE)
-    for budget in range(40, 2000, 53):
-        r = render_prompt(inp, get_profile("starcoder2"), fake_tokens, budget)
-        # Prefix line at distance d comes before the suffix line at distance d.
-        assert r.prefix_lines - 1 in (r.suffix_lines - 1, r.suffix_lines)
+@pytest.mark.parametrize("profile_id", ["gemma3", "qwen2.5-coder"])
+@pytest.mark.parametrize("budget", [900, 1536, 3072])
+def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(profile_id: str,
+                                                                budget: int) -> None:
+    """The window starts on the grid, so moving the caret within a grid step changes nothing
+    before the old caret's line (the KV cache's common prefix), and a jump anywhere keeps the
+    head and the snippets."""
+    profile = get_profile(profile_id)
+    text = "import os\nimport sys\n\n\ndef main():\n" + numbered(600)
+    lines = text.split("\n")
+
+    def at(line: int) -> tuple[str, str]:
+        offset = len("\n".join(lines[:line])) + 1 + 4
+        inp = prompt_module.input_at(text, offset, path="src/main.py", language="python",
+                                     snippets=(README,))
+        r = render_prompt(inp, profile, fake_tokens, budget)
+        cut = r.text.index(lines[line][:4] + (profile.fim.suffix if profile.fim else ""))
+        return r.text, r.text[:cut]
+
+    for line in (100, 333, 517):
+        base = line - line % WINDOW_GRID + WINDOW_GRID // 2
+        _, before = at(base)
+        for d in (1, 2, WINDOW_GRID // 2 - 1):
+            moved, _ = at(base + d)
+            # The same start, or a window a whole number of grid steps shorter.
+            assert moved.startswith(before.rsplit("\n", 1)[0]) or (
+                r_start(moved) % WINDOW_GRID == r_start(before) % WINDOW_GRID == 0), (line, d)
+    far_a, _ = at(200)
+    far_b, _ = at(480)
+    fim = profile.fim.prefix if profile.fim else ""
+    stable = "# Path: src/main.py\nimport os\nimport sys\n\n\ndef main():\n"
+    assert stable in far_a and stable in far_b
+    if budget >= 1536:
+        assert far_a.startswith(fim + "# Path: README.md")
+    common = far_a[: far_a.index("# Path: src/main.py\n") + len("# Path: src/main.py\n")]
+    assert far_b.startswith(common)
 
 
-def test_snippets_come_after_the_near_lines_and_before_the_far_ones() -> None:
+def r_start(text: str) -> int:
+    """The file line of the window's first line in a prompt of the test file above."""
+    body = text.split("# Path: src/main.py\n", 1)[1]
+    numbers = [int(line.split("=")[0].strip()[1:]) for line in body.split("\n")
+               if line.startswith("    v") and "=" in line]
+    gaps = [b for a, b in itertools.pairwise(numbers) if b != a + 1]
+    return (gaps[-1] if gaps else numbers[0]) + 4  # past the head, if it shows one
+
+
+def test_the_stable_start_keeps_its_share_and_the_near_window_comes_before_far_lines() -> None:
+    """The head and the snippets are kept (each whole, by priority) within STABLE_SHARE of the
+    budget, whatever the window needs; then the near window, the suffix, the far lines."""
     inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT,))
     profile = get_profile("gemma3")
+    cursor = window_start(inp)
+    near = cursor - (cursor - NEAR_LINES) % WINDOW_GRID - NEAR_LINES
+    near_lines = cursor - near + 1
+    block = "# Path: src/util.py\n# def helper(x):\n#     return x * 2\n"
+    head = "\n".join(inp.prefix.split("\n")[:HEAD_LINES]) + "\n"
     seen_without = seen_with = False
     for budget in range(20, 3000, 11):
         r = render_prompt(inp, profile, fake_tokens, budget)
+        alone = fake_tokens(block + "# Path: src/main.py\n    ")
+        assert alone <= budget * prompt_module.STABLE_SHARE or not r.snippets_included
+        if fake_tokens(block + "# Path: src/main.py\n" + head + "    ") <= \
+                budget * prompt_module.STABLE_SHARE:
+            assert r.snippets_included
         if r.snippets_included:
             seen_with = True
-            assert r.prefix_lines >= NEAR_LINES + 1
+            assert r.text.startswith(block)
         else:
             seen_without = True
-            assert r.prefix_lines <= NEAR_LINES + 1
+        if r.prefix_lines > near_lines:  # far lines only after the near window
+            assert r.window_start % WINDOW_GRID == 0
     assert seen_with and seen_without
+    big = render_prompt(inp, profile, fake_tokens, 1200)
+    assert big.prefix_lines > near_lines and big.head_lines > 0
+
+
+def test_the_first_answer_prompt_is_the_full_ones_start_with_fewer_lines() -> None:
+    """``far=False`` (the worker's small first-answer prompt) keeps the head and the snippets,
+    a few grid-aligned lines above the cursor and a few below."""
+    inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT,))
+    profile = get_profile("qwen2.5-coder")
+    full = render_prompt(inp, profile, fake_tokens, 1500)
+    small = render_prompt(inp, profile, fake_tokens, 1500, near_lines=8, grid=8,
+                          suffix_lines=4, far=False)
+    assert small.snippets_included == full.snippets_included
+    assert small.head_lines == full.head_lines > 0
+    assert 9 <= small.prefix_lines <= 16 < full.prefix_lines
+    assert small.window_start % 8 == 0 and small.suffix_lines == 5
+    stable = small.text[: small.text.index("<|fim_suffix|>")]
+    stable = stable[: stable.rindex("# Path: src/main.py\n")]
+    assert full.text.startswith(stable)
+    assert small.token_estimate < full.token_estimate
 
 
 def test_recent_edits_outrank_open_files_and_the_best_sits_next_to_the_code() -> None:
@@ -236,8 +337,8 @@ def test_recent_edits_outrank_open_files_and_the_best_sits_next_to_the_code() ->
     assert r.snippets_included == ("src/edit.py:5", "src/other.py:1")
     assert r.text.index("src/other.py") < r.text.index("src/edit.py") < r.text.index("src/main")
     # With room for one snippet only, the recent edit is kept.
-    small = render_prompt(inp, get_profile("gemma3"), fake_tokens, fake_tokens(
-        "# Path: src/edit.py\n# X = 1\n# Path: src/main.py\na"))
+    small = render_prompt(inp, get_profile("gemma3"), fake_tokens, math.ceil(fake_tokens(
+        "# Path: src/edit.py\n# X = 1\n# Path: src/main.py\na") / prompt_module.STABLE_SHARE))
     assert small.snippets_included == ("src/edit.py:5",)
 
 
@@ -255,10 +356,10 @@ def test_a_snippet_of_the_edited_file_inside_the_near_lines_is_dropped() -> None
     far = Snippet("src/main.py", "    v1 = compute(1, 'x' * 1)\n", 2, "recent_edit")
     below = Snippet("src/main.py", "    v160 = compute(160, 'x' * 160)\n", 163, "recent_edit")
     inp = marked_input(LONG_FILE, snippets=(near, far, below))
-    fallback = render_prompt(inp, get_profile("gemma3"), fake_tokens, 1100)
+    fallback = render_prompt(inp, get_profile("gemma3"), fake_tokens, 2200)
     # Without FIM the lines below the cursor are not shown, so that snippet still helps.
     assert fallback.snippets_included == ("src/main.py:2", "src/main.py:163")
-    fim = render_prompt(inp, get_profile("codegemma"), fake_tokens, 1800)
+    fim = render_prompt(inp, get_profile("codegemma"), fake_tokens, 3000)
     assert fim.snippets_included == ("src/main.py:2",)
 
 
@@ -327,14 +428,16 @@ def test_the_search_finds_the_best_cutoff_whatever_the_tokenizer(chars_per_token
 
     inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT, README))
     profile = get_profile(profile_id)
-    plan = prompt_module._plan(inp, profile)
-    sizes = [tokens(prompt_module._text(plan, prompt_module._cut(plan, k)))
-             for k in range(1, len(plan.order) + 2)]
     checked = 0
-    for budget in (30, 200, 900, 3000, 10**5):
+    for budget in (30, 200, 900, 3000, 6000, 10**4, 10**5):
+        plan = prompt_module._fitted_plan(inp, profile, tokens, budget)
+        sizes = [tokens(prompt_module._text(plan, prompt_module._cut(plan, k)))
+                 for k in range(1, len(plan.order) + 2)]
         r = render_prompt(inp, profile, tokens, budget)
         if sizes[0] <= budget:
             best = max(k for k, size in enumerate(sizes, 1) if size <= budget)
+            if (prompt_module._NEAR, 0) in plan.order[best - 1:]:
+                continue  # not even the near window fits: whole lines (another search)
             assert r.text == prompt_module._text(plan, prompt_module._cut(plan, best))
             checked += 1
     assert checked >= 3
@@ -357,7 +460,7 @@ def test_a_piece_estimator_only_saves_calls(bias: float) -> None:
         guided = render_prompt(inp, profile, count, budget, estimate_tokens=estimate)
         assert guided.text == exact.text, (bias, budget)
         if bias == 1.0 and budget < 10**5:
-            assert len(calls) <= 5, (budget, len(calls))
+            assert len(calls) <= 7, (budget, len(calls))
 
 
 @pytest.mark.parametrize("n", [1, 2, 7, 100])
@@ -443,7 +546,7 @@ def test_from_json_rejects_bad_input(data: object, message: str) -> None:
 def test_from_json_accepts_good_input() -> None:
     inp = CompletionInput.from_json(good_json())
     assert inp.snippets == (Snippet("b.py", "y = 1\n", 3, "recent_edit"),)
-    assert inp.to_json() == good_json()
+    assert inp.to_json() == {**good_json(), "first_line": 0, "head": ""}
 
 
 def test_constructing_checks_types_too() -> None:

@@ -137,8 +137,10 @@ def test_retrieved_snippets_rank_lowest_in_the_prompt() -> None:
     roomy = render_prompt(inp, get_profile("gemma3"), count, 1000)
     assert roomy.snippets_included == ("src/util.py:10", "README.md:1", "src/db.py:3")
     assert roomy.text.index("# Path: src/db.py") < roomy.text.index("# Path: README.md")
-    full = count(roomy.text)
-    tight = render_prompt(inp, get_profile("gemma3"), count, full - 5)
+    # The largest budget that cannot keep all three: only the retrieved one has gone.
+    tight = next(r for b in range(1000, 0, -1)
+                 if len((r := render_prompt(inp, get_profile("gemma3"), count,
+                                            b)).snippets_included) < 3)
     assert tight.snippets_included == ("src/util.py:10", "README.md:1")
 
 

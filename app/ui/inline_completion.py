@@ -25,12 +25,20 @@ from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QKeyEvent,
 from PySide6.QtWidgets import QWidget
 
 from local_models.postprocess import postprocess
-from local_models.prompt import CompletionInput, Snippet
+from local_models.prompt import (
+    CONTEXT_LINES_ABOVE,
+    CONTEXT_LINES_BELOW,
+    HEAD_SEND_LINES,
+    CompletionInput,
+    Snippet,
+    context_window,
+)
 
 from .editor import CodeEditor
 from .theme import Theme, bgr
 
-__all__ = ["CompletionEngine", "GhostOverlay", "InlineCompletion", "Outcome"]
+__all__ = ["CONTEXT_LINES_ABOVE", "CONTEXT_LINES_BELOW", "CompletionEngine", "GhostOverlay",
+           "InlineCompletion", "Outcome"]
 
 GHOST_STYLE = 250  # a style number no lexer uses, for annotation lines
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
@@ -38,7 +46,6 @@ SC_PERFORMED_USER = 0x10
 ANNOTATION_STANDARD = 1
 _REST_OK = re.compile(r"[\s)\]}\"'`;,:]*")
 _WORD = re.compile(r"\s*[\w]+|\s*[^\w\s]+|\s+")
-CONTEXT_LINES_ABOVE, CONTEXT_LINES_BELOW = 400, 120
 
 
 class CompletionEngine(QObject):
@@ -359,17 +366,22 @@ class InlineCompletion(QObject):
             return None
         pos = ed.currentPos()
         line = ed.lineFromPosition(pos)
-        start = ed.positionFromLine(max(0, line - CONTEXT_LINES_ABOVE))
-        end = ed.positionFromLine(min(ed.lineCount(), line + CONTEXT_LINES_BELOW))
+        first, last = context_window(line, ed.lineCount())
+        start = ed.positionFromLine(first)
+        end = ed.positionFromLine(last) if last < ed.lineCount() else ed.textLength()
         if end <= pos:
             end = ed.textLength()
         prefix = bytes(ed.textRange(start, pos).data()).decode("utf-8", "replace")
         suffix = bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace")
+        head = ""  # the file's top (imports): the prompt's stable start, wherever the caret is
+        if first > 0:
+            head_end = ed.positionFromLine(min(first, HEAD_SEND_LINES))
+            head = bytes(ed.textRange(0, head_end).data()).decode("utf-8", "replace")
         path, language, snippets = ("untitled", ed.language.id, ())
         if self._context is not None:
             path, language, snippets = self._context()
         return CompletionInput(path=path, language=language, prefix=prefix, suffix=suffix,
-                               snippets=snippets)
+                               snippets=snippets, first_line=first, head=head)
 
     # ----- results ---------------------------------------------------------------------------
     def _on_chunk(self, request_id: int, text: str) -> None:
