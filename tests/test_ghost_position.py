@@ -169,6 +169,12 @@ def _assert_ghost_at_caret(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletio
         f"rows {caret.top()}..{caret.bottom()} (line height {caret.height()})")
     assert drawn.left() >= caret.left() - 2, (
         f"{where}: ghost drawn from x={drawn.left()}, the caret is at x={caret.left()}")
+    # The overlay's own account agrees: its box starts at the caret, one line high.
+    overlay = inline.overlay
+    assert overlay is not None
+    box = overlay.ghost_rect()
+    assert (box.left(), box.top(), box.height()) == (caret.left(), caret.top(),
+                                                     caret.height()), where
 
 
 def _show_at(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletion, line: int) -> None:
