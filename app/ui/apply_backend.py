@@ -87,7 +87,9 @@ class ApplyNotice:
 
 @dataclass(frozen=True)
 class ApplyDone:
-    """The new file is complete. ``source``: "deterministic", "model" or "cloud"."""
+    """The new file is complete. ``source``: the path that wrote it, "deterministic" or
+    "model" (the service's Apply says which, also for its model path); where the model ran
+    ("cloud": the service's ``ChatStarted``) only when the model path did not say."""
 
     source: str
     metrics: Mapping[str, object] = field(default_factory=dict)
