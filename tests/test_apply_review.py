@@ -628,6 +628,25 @@ def test_a_rewrite_that_drops_most_of_the_file_is_refused(
     assert doc.editor.text() == TEXTWRAP and not doc.editor.canUndo()
 
 
+def test_a_whole_file_block_that_removes_most_of_the_file_is_flagged(
+        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
+        workspace: Path) -> None:
+    # A block without elisions may be the whole new file: offered, with the safety warning
+    # saying how much of the file goes, and nothing applied before the user decides.
+    doc = open_doc(scripted_window, workspace / "shlex.py")
+    block = "def split(s):\n    return s.split()\n"
+    review = scripted_window.start_review(doc, block)
+    assert review is not None
+    call = scripted.call(qtbot)
+    call.send(ApplyDelta(block), ApplyDone("model"))
+    call.end()
+    wait_review(qtbot, review)
+    total = sum(1 for x in SHLEX.splitlines() if x.strip())
+    text = review.message_label.text()
+    assert review.message_kind == "warning" and f"of the file's {total} lines" in text, text
+    assert review.outcome == "" and doc.editor.text() == SHLEX
+
+
 def test_the_services_unfinished_refusal_names_the_placeholder(
         qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
         workspace: Path) -> None:

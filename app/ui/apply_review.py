@@ -17,7 +17,10 @@ under it and untouched):
 - a bar above the view: the file, the state ("Writing… 120 lines", "Change 2 of 5"), and
   Previous / Next / Accept all / Reject all (Stop while streaming); a floating bar at the
   current hunk with Accept / Reject; a warning line when ``find_unaccounted_removals`` flags
-  code ("This apply removes N lines the block does not mention: …").
+  code ("This apply removes N lines the block does not mention: …"; "N of the file's M lines"
+  when that is at least half of it). A result that is not the whole file (a placeholder such
+  as ``# ... existing code ...`` left in it) never reaches the review: the apply fails with a
+  message saying so (``ApplyRunner``).
 
 Keys (while the review has the focus; they win over the window's shortcuts there):
 
@@ -745,6 +748,9 @@ class ApplyReview(QFrame):
             f"lines {first.start + 1}–{first.end}")
         more = f" and {len(removals) - 1} more place(s)" if len(removals) > 1 else ""
         lines = "line" if count == 1 else "lines"
+        total = sum(1 for x in self.original.splitlines() if x.strip())
+        if count * 2 >= total:  # most of the file: say so (a block that is a whole new file)
+            lines = f"of the file's {total} lines"
         self._show_message(
             f"⚠ This apply removes {count} {lines} the block does not mention ({where}{more}: "
             f"{first.reason}). Check them before accepting.", "warning",
