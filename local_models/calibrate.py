@@ -10,13 +10,18 @@ id instead of "auto") overrides the pick; ``completion.modelPath`` overrides eve
 handled by the editor, not here.
 
 Predicted latency (``RequestCost``) is the cost of the request the targets bind on: the caret
-jumped to a new place in a large file. There the engine has nothing to reuse and evaluates the
-whole prompt -- the profile's ``prompt_budget`` (measured: over 40 random files of the Python
-standard library, median 338 lines, the prompt at a random line's end held 1,416 of Gemma 3's
-1,536 tokens and 2,985 of Qwen2.5-Coder's 3,072; a quarter of the files were smaller) -- then
-decodes the first line (measured: 10.1-10.6 tokens per non-blank line with both tokenizers; the
-first token comes from the prefill, so about 10 decode steps), plus a fixed overhead for the
-worker's prompt rendering (two to five whole-prompt tokenizations), the pipe and the paint.
+jumped to a new place in the file. The worker then answers first from a small context near the
+caret (``local_models.worker.FIRST_PROMPT``: 8-15 lines above, 4 below, after the file's
+stable start, which is cached) and warms the full context afterwards. Measured with the real
+renderer and tokenizers over 40 random Python standard-library files of 150+ lines (a jump of
+60+ lines after a full prompt elsewhere in the file; evaluated = the near prompt's tokens past
+its common prefix with the cache): median 176 tokens for Gemma 3, 171 for Qwen2.5-Coder
+(quartiles 121-443). Then the first line's decode (measured: 10.1-10.6 tokens per non-blank
+line with both tokenizers; the first token comes from the prefill, so about 10 decode steps);
+then the worker's prompt work, about four whole-prompt tokenizations of the profile's
+``prompt_budget`` (it prices the full prompt and the near one, two to five exact counts each,
+the near one a third the size), at the tokenizer rate the probe measures; plus 5 ms for the
+pipe and the paint. The default ``DEFAULT_REQUEST`` holds these numbers; nothing else does.
 
 Results are cached in ``<data dir>/cache/calibration.json`` (owner-only), per model, keyed by
 the model file (size, mtime, pinned sha256) and by the machine (llama.cpp's version and library
@@ -75,7 +80,7 @@ __all__ = [
 
 AUTO = "auto"
 DEFAULT_BUDGET_MS = 500
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 """Bump when the probe measures differently: old caches are then measured again."""
 PROBE_TIMEOUT_S = 120.0
 """One model's measurement (load included) may take this long before it counts as failed."""
@@ -93,6 +98,7 @@ class Rates:
     prefill_tokens: int = 0  # how many tokens the rates were measured on
     decode_tokens: int = 0
     took_s: float = 0.0  # this model's whole measurement
+    tokenize_tok_s: float = 0.0  # the tokenizer's rate (0: not measured)
 
     def __post_init__(self) -> None:
         if not (self.prefill_tok_s > 0 and self.decode_tok_s > 0):
@@ -108,14 +114,17 @@ class Rates:
 class RequestCost:
     """What one completion request costs, in work: see the module docstring.
 
-    ``context_tokens``: prompt tokens evaluated (None: the model profile's ``prompt_budget``,
-    what a jump to a new place in a large file evaluates today). ``first_line_tokens``: decode
-    steps to the end of the suggestion's first line. ``overhead_ms``: rendering, IPC, paint.
+    ``context_tokens``: prompt tokens evaluated (None: the model profile's whole
+    ``prompt_budget``, what a request with nothing cached evaluates). ``first_line_tokens``:
+    decode steps to the end of the suggestion's first line. ``tokenizations``: whole-prompt
+    tokenizations (of ``prompt_budget`` tokens) the worker's rendering costs. ``overhead_ms``:
+    the pipe and the paint.
     """
 
-    context_tokens: int | None = None
+    context_tokens: int | None = 176
     first_line_tokens: int = 10
-    overhead_ms: float = 20.0
+    tokenizations: float = 4.0
+    overhead_ms: float = 5.0
 
     def tokens(self, prompt_budget: int) -> int:
         if self.context_tokens is None:
@@ -123,8 +132,11 @@ class RequestCost:
         return min(self.context_tokens, prompt_budget)
 
     def predict_ms(self, rates: Rates, prompt_budget: int) -> float:
-        return (self.overhead_ms + 1000.0 * self.tokens(prompt_budget) / rates.prefill_tok_s
-                + 1000.0 * self.first_line_tokens / rates.decode_tok_s)
+        ms = (self.overhead_ms + 1000.0 * self.tokens(prompt_budget) / rates.prefill_tok_s
+              + 1000.0 * self.first_line_tokens / rates.decode_tok_s)
+        if rates.tokenize_tok_s > 0:
+            ms += 1000.0 * self.tokenizations * prompt_budget / rates.tokenize_tok_s
+        return ms
 
 
 DEFAULT_REQUEST = RequestCost()

@@ -10,6 +10,8 @@ whole run takes a few seconds:
 * prefill: real code (``local_models/prompt.py``'s own text) evaluated in 32-token chunks from
   an empty cache, until ~0.5 s have passed (at least two chunks, at most 512 tokens; the chunk
   size made no difference beyond this machine's noise between 32 and 512);
+* tokenizer: the whole of that text tokenized (timed the second time; the worker's prompt
+  rendering is mostly tokenization);
 * decode: a plain greedy completion of a counting list (it never ends by itself), until
   ~0.4 s have passed (at least a few tokens): decode steps over decode time, the first token
   (sampled from the prefill's logits) not counted.
@@ -50,7 +52,11 @@ def measure(path: str, threads: int | None) -> Rates:
     try:
         load_s = time.perf_counter() - began
         text = (Path(__file__).resolve().parent / "prompt.py").read_text(encoding="utf-8")
-        tokens = engine.tokenize(text, add_bos=profile.add_bos)[:PREFILL_MAX]
+        tokens = engine.tokenize(text, add_bos=profile.add_bos)
+        tokenize_began = time.perf_counter()  # the second time: the vocabulary is warm
+        engine.tokenize(text, add_bos=profile.add_bos)
+        tokenize_tok_s = len(tokens) / max(time.perf_counter() - tokenize_began, 1e-6)
+        tokens = tokens[:PREFILL_MAX]
         engine.warm(tokens[:8])  # first touch of the weights (and of the GPU): not timed
         engine.reset()
         evaluated, prefill_ms = 0, 0.0
@@ -83,7 +89,7 @@ def measure(path: str, threads: int | None) -> Rates:
             decode_tok_s=steps / (done.metrics.decode_ms / 1000.0),
             load_s=load_s, threads=engine.n_threads, gpu_offload=_gpu_offload(),
             prefill_tokens=evaluated, decode_tokens=steps,
-            took_s=time.perf_counter() - began)
+            took_s=time.perf_counter() - began, tokenize_tok_s=tokenize_tok_s)
     finally:
         engine.close()
 

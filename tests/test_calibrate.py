@@ -34,15 +34,27 @@ def tiers(big: Rates | None = BIG, mid: Rates | None = MID,
 
 
 # A request that evaluates 128 tokens: big 20 + 1488 + 417 ms, mid 20 + 610 + 244, small
-# 20 + 210 + 149.
+# 20 + 210 + 149 (these rates carry no tokenizer rate: no rendering term).
 SHORT = RequestCost(context_tokens=128, first_line_tokens=10, overhead_ms=20)
+# A request with nothing cached: the profile's whole prompt budget.
+COLD = RequestCost(context_tokens=None)
 
 
-def test_predicted_latency_is_prefill_plus_the_first_lines_decode() -> None:
+def test_predicted_latency_is_prefill_plus_the_first_lines_decode_plus_rendering() -> None:
     assert SHORT.predict_ms(SMALL, 1536) == pytest.approx(20 + 128 / 609 * 1000 + 10 / 67 * 1000)
-    # by default a request evaluates the profile's whole prompt budget (a jump in a big file)
-    assert calibrate.DEFAULT_REQUEST.tokens(1536) == 1536
-    assert RequestCost(context_tokens=4000).tokens(1536) == 1536
+    assert COLD.tokens(1536) == 1536 and RequestCost(context_tokens=4000).tokens(1536) == 1536
+    # the worker's rendering: whole-prompt tokenizations at the measured tokenizer rate
+    timed = Rates(prefill_tok_s=609, decode_tok_s=67, tokenize_tok_s=100_000)
+    assert SHORT.predict_ms(timed, 1536) == pytest.approx(
+        SHORT.predict_ms(SMALL, 1536) + 4 * 1536 / 100_000 * 1000)
+
+
+def test_on_the_issues_2_core_rates_only_gemma_fits_a_jump() -> None:
+    """The default request (a jump: the near context's ~176 new tokens, then the first line)
+    on the issue's measured rates: 443 ms for Gemma 3 270M, 1.1 s and 2.5 s for the Qwens."""
+    choice = choose(tiers(), 500)
+    assert [round(t.predicted_ms or 0) for t in choice.tiers] == [2468, 1087, 443]
+    assert choice.model_id == "small"
 
 
 def test_a_tight_budget_picks_a_faster_model() -> None:
@@ -60,15 +72,15 @@ def test_a_loose_budget_picks_the_best_quality() -> None:
 
 
 def test_when_nothing_fits_the_fastest_answers() -> None:
-    # the default request (the whole prompt budget) on the 2-core machine: nothing fits 500 ms
-    choice = choose(tiers(), 500)
+    # with nothing cached (the whole prompt budget) on the 2-core machine nothing fits 500 ms
+    choice = choose(tiers(), 500, request=COLD)
     assert choice.model_id == "small"
     assert "no model fits the 500 ms budget" in choice.reason
     assert not any(t.fits for t in choice.tiers)
 
 
 def test_a_gpu_build_gets_the_big_model_when_it_fits() -> None:
-    choice = choose(tiers(big=BIG_ON_GPU), 500)
+    choice = choose(tiers(big=BIG_ON_GPU), 500, request=COLD)
     assert choice.model_id == "big"
     assert choice.tier.rates is not None and choice.tier.rates.gpu_offload
     assert "GPU" in choice.describe()
@@ -96,7 +108,7 @@ def test_the_choice_is_json_for_the_benchmarks() -> None:
     assert set(data["models"]) == {"big", "mid", "small"}
     assert data["models"]["mid"]["prefill_tok_s"] == 210 and data["models"]["mid"]["fits"]
     assert data["request"] == {"context_tokens": 128, "first_line_tokens": 10,
-                               "overhead_ms": 20}
+                               "tokenizations": 4.0, "overhead_ms": 20}
     # the bench's generic reading: the dataclass itself, as JSON
     flat = json.loads(json.dumps(dataclasses.asdict(choose(tiers(), 1000, request=SHORT))))
     assert flat["model_id"] == "mid" and flat["tiers"][1]["rates"]["decode_tok_s"] == 41
@@ -156,7 +168,7 @@ def test_measures_on_first_run_then_reads_the_cache(
                                   on_measure=reasons.append)
     assert fake.calls == [["big.gguf", "small.gguf"]]
     assert first.measured and reasons and "first run" in reasons[0]
-    assert first.model_id == "small"  # 500 ms: nothing fits on these rates; the fastest
+    assert first.model_id == "small"  # 500 ms: only the small one fits (443 ms)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
     saved = json.loads(cache.read_text())
     assert set(saved["models"]) == {"big", "small"}

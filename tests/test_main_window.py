@@ -236,15 +236,16 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     """The measurement's seam gives the rates (a real one runs in tests/test_calibrate.py);
     the tier task, the real engine client and worker process run, the worker with the scripted
     engine so no model loads here."""
+    from app.ui.local_engine import LocalEngine
     from local_models import calibrate
     from local_models.calibrate import Rates
     from local_models.model_store import MODELS
 
     monkeypatch.setenv("FORECODE_FAKE_ENGINE", "tests.helpers.fake_engine:make")
-    rates = {  # by model id; the default request evaluates each profile's prompt budget
-        "qwen2.5-coder-1.5b-instruct": Rates(1000, 30),  # 20 + 3072 + 333 ms
-        "qwen2.5-coder-0.5b-instruct": Rates(4000, 60),  # 20 + 768 + 167 ms
-        "gemma-3-270m": Rates(8000, 100),  # 20 + 192 + 100 ms
+    rates = {  # by model id; predicted (the default request): 5 + 176 tokens + 10 decodes
+        "qwen2.5-coder-1.5b-instruct": Rates(1000, 30),  # 5 + 176 + 333 ms
+        "qwen2.5-coder-0.5b-instruct": Rates(4000, 60),  # 5 + 44 + 167 ms
+        "gemma-3-270m": Rates(8000, 100),  # 5 + 22 + 100 ms
     }
     measured: list[int] = []
 
@@ -259,17 +260,17 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     monkeypatch.setattr(MainWindow, "set_model_state",
                         lambda self, text, tip="": (shown.append((text, tip)),
                                                     original(self, text, tip)))
-    win = _completion_window(qtbot, {"completion.latencyBudgetMs": 1000}, isolated_dirs)
+    win = _completion_window(qtbot, {"completion.latencyBudgetMs": 300}, isolated_dirs)
     qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 0.5B", timeout=20000)
     assert measured == [3]
     measuring = [tip for text, tip in shown if text == "◌ Measuring models…"]
     assert measuring and "first run" in measuring[0]
     tip = win.status_model.toolTip()
-    assert "fits the 1000 ms budget" in tip and "prefill 4000 tok/s, decode 60 tok/s" in tip
+    assert "fits the 300 ms budget" in tip and "prefill 4000 tok/s, decode 60 tok/s" in tip
     assert "17.5% exact" in tip and "Gemma 3 270M" in tip
     engine = win.engine
-    assert engine is not None and Path(getattr(engine, "model_path")).name == \
-        MODELS["qwen2.5-coder-0.5b-instruct"].file_name
+    assert isinstance(engine, LocalEngine)
+    assert engine.model_path.name == MODELS["qwen2.5-coder-0.5b-instruct"].file_name
 
     # a GPU build, say: the big model now fits. The palette's command measures again.
     rates["qwen2.5-coder-1.5b-instruct"] = Rates(30000, 250, gpu_offload=True)
