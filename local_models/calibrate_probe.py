@@ -13,8 +13,8 @@ whole run takes a few seconds:
 * tokenizer: the whole of that text tokenized (timed the second time; the worker's prompt
   rendering is mostly tokenization);
 * decode: a plain greedy completion of a counting list (it never ends by itself), until
-  ~0.4 s have passed (at least a few tokens): decode steps over decode time, the first token
-  (sampled from the prefill's logits) not counted.
+  ~0.4 s have passed and at least four steps were timed: decode steps over decode time, the
+  first token (sampled from the prefill's logits) not counted.
 
 Runs llama.cpp: only in its own process (``calibrate.run_probe`` starts it).
 """
@@ -71,11 +71,14 @@ def measure(path: str, threads: int | None) -> Rates:
         counting = engine.tokenize(_COUNTING, add_bos=profile.add_bos)
         engine.warm(counting)
         stop_at = [0.0]
+        pieces = [0]
 
-        def should_stop() -> bool:
-            return bool(stop_at[0]) and time.perf_counter() > stop_at[0]
+        def should_stop() -> bool:  # after the box, once a few steps were timed
+            return (pieces[0] > DECODE_MIN and bool(stop_at[0])
+                    and time.perf_counter() > stop_at[0])
 
         def on_text(_text: str) -> None:
+            pieces[0] += 1
             if not stop_at[0]:  # the first token: the clock starts
                 stop_at[0] = time.perf_counter() + DECODE_BOX_S
 
