@@ -103,6 +103,10 @@ _ROW_COST_PRIOR = {1: 1.0, 2: 1.13, 3: 1.23, 4: 0.72, 6: 0.6, 8: 0.63, 12: 0.56,
                    24: 0.48, 32: 0.43, 48: 0.41, 64: 0.41}
 _BATCH_SIZES = tuple(sorted(_ROW_COST_PRIOR))
 
+# A cancelled background warm puts the old cache's runs back when at most this many tokens
+# separate them (they are evaluated again: the run search leaves a few at line joins).
+_PUT_BACK_GAP = 8
+
 # How much of the cache as it was before a request (its end: the last prompt and what the
 # engine generated after it) serves as a draft source; see _generate_speculative.
 _PREVIOUS_TAIL = 512
@@ -929,26 +933,31 @@ class Engine:
     def _put_back(self, k: int, runs: list[tuple[int, int, int]], old: list[int]) -> None:
         """Undo a ``_sync`` cancelled before its first run was unparked: drop what it
         evaluated after the common prefix and move the parked runs back to their old places,
-        keeping those that follow on without a gap."""
+        keeping those that follow on with at most ``_PUT_BACK_GAP`` tokens between them (the
+        tokens of such a gap, where the run search found no match, are evaluated again)."""
         mem = self._mem
-        C.llama_memory_seq_rm(mem, _MAIN_SEQS[0], k, -1)
-        C.llama_memory_seq_rm(mem, _MAIN_SEQS[1], k, -1)
+        for s in _MAIN_SEQS:
+            C.llama_memory_seq_rm(mem, s, k, -1)
         del self._cached[k:]
-        end = k
+        self._forget()
         for c0, p0, length in runs:  # increasing: each lands below where the next one sits
-            if c0 != end:
-                break
             # One call moves the cells of both park sequences (as in _park).
             C.llama_memory_seq_add(mem, _PARK_SEQS[0], p0, p0 + length, c0 - p0)
-            for s in _MAIN_SEQS:
-                C.llama_memory_seq_cp(mem, _PARK_SEQS[0], s, c0, c0 + length)
+        end = k
+        sink = Metrics()
+        try:
+            for c0, _, length in runs:
+                if c0 - end > _PUT_BACK_GAP:
+                    break
+                if c0 > end:
+                    self._prefill(old, end, c0, None, sink, logits=False)
+                self._unpark(c0, c0 + length)
+                self._cached.extend(old[c0:c0 + length])
+                end = c0 + length
+        finally:
             for s in _PARK_SEQS:
-                C.llama_memory_seq_rm(mem, s, c0, c0 + length)
-            self._cached.extend(old[c0:c0 + length])
-            end = c0 + length
-        for s in _PARK_SEQS:
-            C.llama_memory_seq_rm(mem, s, -1, -1)
-        self._forget()
+                C.llama_memory_seq_rm(mem, s, -1, -1)
+            self._forget()
 
     def _park(self, runs: list[tuple[int, int, int]], offset: int) -> None:
         """Move each run's cells out of the main sequences, to their new positions."""

@@ -414,6 +414,46 @@ def test_cancel_during_a_long_prefill_keeps_the_finished_part(engine: Engine) ->
     assert_greedy_equal("resumed prefill", ref, gaps, resumed.tokens, [])
 
 
+def test_a_cancelled_background_warm_puts_the_answered_prompt_back(engine: Engine) -> None:
+    """The worker answers from a small prompt (the file's head + the lines near the caret),
+    then warms the full one (head + far lines + the same near lines) in the background. A new
+    request stops that warm; with ``keep_on_cancel`` the cache holds the small prompt again,
+    so the next keystroke costs a token or two, not the near lines again."""
+    head = '"""Inventory helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n'
+    functions = module_text(24)[len(head):].split("\n\n\n")
+    far, near = "\n\n\n".join(functions[:20]) + "\n\n\n", "\n\n\n".join(functions[20:23])
+    small = engine.tokenize(head + near + "\n\n\ndef compute_total(values):\n", add_bos=True)
+    full = engine.tokenize(head + far + near + "\n\n\ndef compute_total(values):\n",
+                           add_bos=True)
+    engine.reset()
+    answer = engine.complete(small, max_tokens=6)
+    assert engine.reuse_cost(small) == 0  # the same request again is replayed
+    cost = engine.reuse_cost(full)
+    assert len(full) - len(small) <= cost <= len(full) - len(small) + 8, cost
+    step = engine.n_batch
+    assert cost > 2 * step
+
+    evaluated_before = len(small)
+
+    def during_far_lines() -> bool:  # flips once the first batch of far lines is in
+        return len(engine.cached_tokens) >= evaluated_before // 2 + step
+
+    warm = engine.warm(full, should_stop=during_far_lines, keep_on_cancel=True)
+    assert warm.evaluated_tokens >= step  # it did start on the far lines
+    kept = engine.cached_tokens
+    assert kept == tuple(small[:len(kept)]) and len(kept) >= len(small) - 2, len(kept)
+    again = engine.complete(small, max_tokens=6)
+    assert again.metrics.evaluated_tokens <= 2
+    ref, gaps = engine.greedy_reference(small, 6)
+    assert_greedy_equal("after the put-back", ref, gaps, again.tokens, [])
+    assert_greedy_equal("the first answer", ref, gaps, answer.tokens, [])
+
+    # Uncancelled, the full context is then one or two tokens away.
+    engine.warm(full, keep_on_cancel=True)
+    assert engine.reuse_cost(full) <= 1
+    assert engine.complete(full, max_tokens=2).metrics.evaluated_tokens <= 1
+
+
 # --- metrics and lifetime ---------------------------------------------------------------------
 
 def test_metrics_are_complete_and_totals_accumulate(engine: Engine) -> None:

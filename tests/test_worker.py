@@ -585,3 +585,50 @@ def test_real_worker_chat_superseding_and_bad_params(spawn: Callable[..., Worker
     assert isinstance(worker.until(is_end(6), timeout=60)[-1], Done)
     worker.send(Shutdown())
     assert worker.wait(timeout=30) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# completions in a big file: a small first answer, then the full context in the background
+
+
+def big_file_input(line: int, typed: str = "") -> dict[str, Any]:
+    """The editor's input (``input_at``) at the start of line ``line`` of a 3,000-line module,
+    after typing ``typed``."""
+    from local_models.prompt import input_at
+
+    parts = ['"""Helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n']
+    parts += [f"def compute_{i}(values, scale={i % 7 + 1}):\n"
+              f"    total = 0\n"
+              f"    for v in values:\n"
+              f"        total += v * scale + {i}\n"
+              f"    return total\n\n\n" for i in range(430)]
+    text = "".join(parts)
+    offset = sum(len(x) + 1 for x in text.split("\n")[:line])
+    text = text[:offset] + typed + text[offset:]
+    return input_at(text, offset + len(typed), path="pkg/helpers.py",
+                    language="python").to_json()
+
+
+@pytest.mark.slow
+def test_real_worker_answers_a_jump_in_a_big_file_from_the_lines_near_the_caret(
+        spawn: Callable[..., Worker]) -> None:
+    """At a new place in a big file the full context costs ~1.5k tokens; the first answer
+    comes from the file's head (cached from the last place) and a few lines near the caret,
+    and the next keystroke there costs a few tokens whether or not the full context finished
+    warming meanwhile."""
+    worker = spawn(real_model(), fake=False)
+    worker.ready()
+    worker.send(Complete(1, big_file_input(700), 4, False))  # somewhere: the head is cached
+    assert isinstance(worker.until(is_end(1), timeout=120)[-1], Done)
+    worker.send(Complete(2, big_file_input(2400), 4, False))  # the jump
+    jumped = worker.until(is_end(2), timeout=120)[-1]
+    assert isinstance(jumped, Done)
+    m = jumped.metrics
+    assert m["context"] == "near", m
+    assert m["full_cost_tokens"] > 1000 and m["evaluated_tokens"] <= m["near_cost_tokens"] + 1
+    assert m["reused_prefix_tokens"] >= 40  # the head and the file header
+    assert m["evaluated_tokens"] < 300, m
+    worker.send(Complete(3, big_file_input(2400, "d"), 4, False))  # typing at the caret
+    typed = worker.until(is_end(3), timeout=120)[-1]
+    assert isinstance(typed, Done)
+    assert typed.metrics["evaluated_tokens"] <= 8, typed.metrics
