@@ -170,6 +170,8 @@ class ReplyGuard:
             out = ECHO_NOTE
         else:
             out = self._held
+        if self.tripped is not None and not (self.shown + self._held).strip():
+            out = out.lstrip("\n")  # nothing shown before the note: no blank lines first
         self._held = ""
         self.shown += out
         return out
