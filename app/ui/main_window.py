@@ -202,8 +202,9 @@ class MainWindow(QMainWindow):
         self._tier_task.measuring.connect(
             lambda why: self.set_model_state(
                 "◌ Measuring models…",
-                f"Measuring each installed model's speed on this machine ({why}); a few "
-                "seconds, off the editor's thread. Completions start when it is done."))
+                f"Measuring each installed model's speed on this machine ({why}): each "
+                "is loaded and timed for a second or two, in a separate low-priority process. "
+                "Completions start when it is done."))
         self._tier_task.chosen.connect(self._on_model_chosen)
         self._tier_task.failed.connect(
             lambda m: self.set_model_state("✕ No model", f"No completion model: {m}"))
