@@ -13,6 +13,8 @@ called (and is tested) alone. The order matters and is all in the tuple:
 6. ``suffix_overlap``  trim the end that duplicates the text after the cursor on its line
 7. ``empty``           drop: nothing left
 8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
+9. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
+                       can be judged alone and the error is in the completion's part
 
 Line endings: ``\\r\\n`` is read as ``\\n`` in the output, prefix and suffix; the suggestion uses
 ``\\n`` (the editor converts to the document's line ending when inserting).
@@ -30,6 +32,7 @@ skip the bracket rules.
 
 from __future__ import annotations
 
+import ast
 import functools
 import re
 from collections.abc import Callable
@@ -50,6 +53,7 @@ __all__ = [
     "repeats_suffix",
     "single_line",
     "suffix_overlap",
+    "syntax",
     "trailing_space",
     "truncated_tail",
 ]
@@ -380,6 +384,47 @@ def brackets(text: str, ctx: Context) -> str | None:
     return text
 
 
+_BLOCK_CONTINUATIONS = {"elif": "if 1:\n pass\n", "else": "if 1:\n pass\n",
+                        "except": "try:\n pass\n", "finally": "try:\n pass\n"}
+
+
+def syntax(text: str, ctx: Context) -> str | None:
+    """Python: drop a completion whose first line makes the cursor line invalid Python, where
+    one line can be judged alone: the line opens no bracket it does not close, continues no
+    bracket or string from the lines above, and the parser's error lies in the completion's
+    part of the line (an error in the user's own text, say newer syntax than this Python
+    knows, is not the completion's). Cheap: one small ``ast.parse``."""
+    if ctx.language != "python" or ctx.syntax is None or ctx.prefix_state is not None:
+        return text
+    first = text.split("\n", 1)[0]
+    line = ctx.line_prefix + first + ctx.line_suffix
+    body = line.lstrip()
+    indent = len(line) - len(body)
+    if not body or body.startswith(("case ", "match ")) or body.rstrip().endswith("\\"):
+        return text
+    found, state = _scan(body, ctx.syntax)
+    if state is not None or _unclosed_openers(found) or _unmatched_closers(found):
+        return text  # a multi-line statement (or a string that goes on): not judged here
+    if len(_unclosed_openers(_scan(ctx.line_prefix, ctx.syntax)[0])) < len(ctx.open_stack):
+        return text  # the line continues a bracket opened above
+    keyword = body.split(maxsplit=1)[0].rstrip(":")
+    before = _BLOCK_CONTINUATIONS.get(keyword, "")
+    after = "\n pass" if body.rstrip().endswith(":") else ""
+    if body.startswith("@"):
+        after = "\ndef _(): pass"
+    try:
+        ast.parse(before + body + after)
+    except SyntaxError as exc:
+        line_no = (exc.lineno or 1) - before.count("\n")
+        col = (exc.offset or 1) - 1
+        if line_no == 1 and col < len(ctx.line_prefix) - indent:
+            return text  # the error is in the user's own text
+        return None
+    except (ValueError, MemoryError, RecursionError):
+        return text
+    return text
+
+
 class Rule(NamedTuple):
     name: str
     apply: Callable[[str, Context], str | None]
@@ -395,6 +440,7 @@ RULES: tuple[Rule, ...] = (
     Rule("suffix_overlap", suffix_overlap, "suffix_overlap"),
     Rule("empty", empty, "empty"),
     Rule("brackets", brackets, "unbalanced_brackets"),
+    Rule("syntax", syntax, "invalid_syntax"),
 )
 
 

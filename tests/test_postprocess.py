@@ -23,6 +23,7 @@ from local_models.postprocess import (
     repeats_suffix,
     single_line,
     suffix_overlap,
+    syntax,
     trailing_space,
     truncated_tail,
 )
@@ -42,7 +43,7 @@ def ctx_of(marked: str, language: str = "python", **kw: bool) -> Context:
 def test_rules_are_listed_in_order() -> None:
     assert [r.name for r in RULES] == [
         "truncated_tail", "single_line", "block_end", "trailing_space", "repeats_suffix",
-        "suffix_overlap", "empty", "brackets"]
+        "suffix_overlap", "empty", "brackets", "syntax"]
 
 
 @pytest.mark.parametrize(
@@ -196,6 +197,41 @@ def test_empty(raw: str, dropped: bool) -> None:
 )
 def test_brackets(marked: str, language: str, raw: str, dropped: bool) -> None:
     assert (brackets(raw, ctx_of(marked, language)) is None) == dropped
+
+
+@pytest.mark.parametrize(
+    ("marked", "raw", "dropped"),
+    [
+        ("    return ˇ\n", "a b", True),
+        ("x = ˇ\n", "1 +* 2", True),
+        ("for i in ˇ", "range(10) do", True),
+        ("    if x ˇ", "== 1:", False),  # a block opener: judged with a body
+        ("    elˇ", "se:", False),
+        ("    excˇ", "ept ValueError as exc:", False),
+        ("    finˇ", "ally:", False),
+        ("    @propˇ", "erty", False),  # a decorator: judged with a function below it
+        ("x = foo(ˇ)", "a, b", False),
+        # Not judged: the line goes on (an open bracket, a string, a backslash) ...
+        ('@click.option("--shout", ˇ', "1, help=", False),
+        ("x = ˇ", "[1, 2,", False),
+        ('s = """abcˇ', "def", False),
+        ("x = 1 + ˇ", "2 \\", False),
+        # ... or continues a bracket opened on a line above, or is inside a string.
+        ("def f(a,\n      bˇ", "=1):", False),
+        ('x = """\nˇ', "not ( python", False),
+        # An error in the user's own text is not the completion's (newer syntax, say).
+        ("if x = 1 and ˇ", "y:", False),
+        ("    case Point(x=0, ˇ", "y=0):", False),
+        # Only Python is checked.
+        ("let x = ˇ", "1 +* 2", False),
+    ],
+)
+def test_syntax(marked: str, raw: str, dropped: bool) -> None:
+    language = "javascript" if marked.startswith("let") else "python"
+    assert (syntax(raw, ctx_of(marked, language)) is None) == dropped
+    if dropped:
+        prefix, suffix = marked.split("ˇ")
+        assert postprocess(raw, prefix, suffix, language) == Suggestion("", "invalid_syntax")
 
 
 def test_a_dropping_rule_names_its_reason() -> None:
