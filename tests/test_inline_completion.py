@@ -250,3 +250,24 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     qtbot.waitUntil(lambda: window.inline is not None and window.inline.suggestion != "",
                     timeout=60_000)
     window.close()
+
+
+def test_a_file_switch_warms_and_a_big_file_sends_its_head(qtbot: QtBot,
+                                                           editor: CodeEditor) -> None:
+    """Attaching an editor (a file switch) warms its prompt; the input of a caret far down a
+    big file carries the file's first lines (the prompt's stable start) and where its window
+    starts, as ``local_models.prompt.input_at`` builds it."""
+    from local_models.prompt import input_at
+
+    text = "import os\n\n\n" + "".join(f"x{i} = os.getcwd()\n" for i in range(3000))
+    editor.set_text(text)
+    editor.gotoPos(editor.lineEndPosition(2500))  # the end of "x2497 = os.getcwd()"
+    engine = ScriptedEngine([])
+    inline = InlineCompletion(engine, debounce_ms=10)
+    inline.attach(editor)
+    qtbot.waitUntil(lambda: engine.warmed == 1, timeout=3000)
+    inline.request_now()
+    sent = engine.inputs[-1]
+    end = text.index("\n", text.index("x2497 ="))
+    assert sent == input_at(text, end, path="untitled", language="python")
+    assert sent.first_line > 0 and sent.head.startswith("import os\n")

@@ -9,8 +9,10 @@ text at the caret, and insert it only when the user accepts.
   characters the suggestion starts with keeps the rest of it without a new request.
 - Suggestions are asked for only where the rest of the line is empty or closing punctuation
   (Copilot's rule for "middle of line"): a prefix-only model cannot see what follows.
-- While the user pauses elsewhere (the caret moved, nothing typed) the engine is warmed with
-  the prompt for that position, so the next request pays only for the last few tokens.
+- While the user pauses elsewhere (the caret moved, nothing typed) and when a file is switched
+  to, the engine is warmed with the prompt for that position, so the next request pays only
+  for the last few tokens. The input carries the file's first lines (``head``) when the caret
+  is far down: the prompt's stable start (``local_models.prompt``).
 """
 
 from __future__ import annotations
@@ -292,6 +294,7 @@ class InlineCompletion(QObject):
         editor.modified.connect(self._on_modified)
         editor.updateUi.connect(self._on_update_ui)
         editor.installEventFilter(self)
+        self._warm.start()  # a file switch: warm its prompt (its head) before the first key
 
     # ----- triggers --------------------------------------------------------------------------
     def _eligible(self) -> bool:
