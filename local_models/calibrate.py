@@ -375,15 +375,20 @@ def _file_key(spec: ModelSpec, path: Path) -> dict[str, Any]:
 
 # --- measuring ---------------------------------------------------------------------------------
 
-Measure = Callable[[Sequence[Path], Callable[[], bool]], "dict[str, Rates | str]"]
-"""``measure(paths, should_stop)`` -> for each path (as ``str``), its rates or an error."""
+KeepGoing = Callable[[str, "Rates | str"], bool]
+"""``keep_going(path, rates_or_error)``, called after each model: False ends the measurement."""
+Measure = Callable[[Sequence[Path], Callable[[], bool], KeepGoing], "dict[str, Rates | str]"]
+"""``measure(paths, should_stop, keep_going)`` -> for each path measured (as ``str``), its rates
+or an error; models in ``paths`` order, stopping when ``keep_going`` says so."""
 
 
-def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: False, *,
+def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: False,
+              keep_going: KeepGoing | None = None, *,
               threads: int | None = None) -> dict[str, Rates | str]:
     """Measure each model in ``python -m local_models.calibrate_probe`` (one process, one
-    model after the other, at the engine worker's lower CPU priority). Returns each path's
-    rates, or why it has none. ``should_stop()`` (polled) kills the process."""
+    model after the other, at the engine worker's lower CPU priority). Returns each measured
+    path's rates, or why it has none. ``should_stop()`` (polled) kills the process, as does
+    ``keep_going(path, result)`` answering False after a model (the rest are left out)."""
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -393,6 +398,7 @@ def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: F
     results: dict[str, Rates | str] = {}
     lines: list[bytes] = []
     stopped = ""
+    enough = False
     with tempfile.TemporaryFile() as err, subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
             env=env) as proc:
@@ -401,34 +407,51 @@ def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: F
         reader = threading.Thread(target=lambda: lines.extend(out), daemon=True)
         reader.start()
         deadline = time.monotonic() + PROBE_TIMEOUT_S * max(1, len(paths))
+        seen = 0
+
+        def take_lines() -> None:
+            nonlocal seen, enough
+            while seen < len(lines) and not enough:  # a model's line has come
+                path, result = _parse_line(lines[seen])
+                seen += 1
+                if path:
+                    results[path] = result
+                    enough = keep_going is not None and not keep_going(path, result)
+
         while proc.poll() is None:
+            take_lines()
             if should_stop():
                 stopped = "cancelled"
             elif time.monotonic() > deadline:
                 stopped = "the measurement timed out"
-            if stopped:
+            if stopped or enough:
                 proc.kill()
                 break
             time.sleep(0.05)
         proc.wait()
         reader.join(5.0)
+        take_lines()
         err.seek(0)
         tail = err.read()[-400:].decode("utf-8", "replace").strip().splitlines()
-    for raw in lines:
-        try:
-            obj = json.loads(raw)
-            path = str(obj["path"])
-            if obj.get("error"):
-                results[path] = str(obj["error"])
-            else:
-                results[path] = Rates.from_json(obj["rates"])
-        except (ValueError, KeyError, TypeError):
-            continue
+    if enough:
+        return results
     why = stopped or (f"the measuring process failed (exit {proc.returncode}"
                       + (f": {tail[-1]}" if tail else "") + ")")
     for path in map(str, paths):
         results.setdefault(path, why)
     return results
+
+
+def _parse_line(raw: bytes) -> tuple[str, Rates | str]:
+    """A probe line -> (path, rates or error); ("", "") for a line that is not one."""
+    try:
+        obj = json.loads(raw)
+        path = str(obj["path"])
+        if obj.get("error"):
+            return path, str(obj["error"])
+        return path, Rates.from_json(obj["rates"])
+    except (ValueError, KeyError, TypeError):
+        return "", ""
 
 
 # --- the whole thing ---------------------------------------------------------------------------
@@ -495,25 +518,57 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
     reason = ""
     took = float(cache.get("took_s", 0.0) or 0.0) if same_machine else 0.0
     when = str(cache.get("measured_at", "")) if same_machine else ""
+    # Smallest file first. In "auto", a model at least as large as one that already misses the
+    # budget would miss it too (on one machine the rates fall with the weights' size): it is
+    # left out, which spares the slowest measurements where they are slowest.
+    stale.sort(key=lambda sf: sf[1].stat().st_size)
+    prune = not force and setting == AUTO
+
+    def outrun(file: Path) -> str:
+        """Why measuring ``file`` is pointless ("" if it is not)."""
+        size = file.stat().st_size
+        for spec, other in pairs:
+            r = rates.get(spec.id)
+            if r is not None and other.stat().st_size <= size \
+                    and request.predict_ms(r, budgets[spec.id]) > budget_ms:
+                return (f"not measured: at least as large as {spec.name}, which already misses "
+                        f"the {budget_ms} ms budget")
+        return ""
+
+    if prune:
+        for spec, file in stale:
+            if why_not := outrun(file):
+                problems[spec.id] = why_not
+        stale = [(s, f) for s, f in stale if s.id not in problems]
     if stale and (force or setting == AUTO or setting not in installed) \
             and not should_stop():
         reason = _why(force, cache, same_machine, [s for s, _ in stale], len(pairs))
         if on_measure is not None:
             on_measure(reason)
+        by_path = {str(f): s for s, f in stale}
+        remaining = [f for _, f in stale]
+
+        def keep_going(path: str, result: Rates | str) -> bool:
+            if path in by_path and isinstance(result, Rates):
+                rates[by_path[path].id] = result
+            with contextlib.suppress(ValueError):
+                remaining.remove(Path(path))
+            return not (prune and remaining and outrun(remaining[0]))
+
         began = time.monotonic()
         if measure is None:
-            got = run_probe([f for _, f in stale], should_stop, threads=threads)
+            got = run_probe([f for _, f in stale], should_stop, keep_going, threads=threads)
         else:
-            got = measure([f for _, f in stale], should_stop)
+            got = measure([f for _, f in stale], should_stop, keep_going)
         took = time.monotonic() - began
         when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         measured = True
         for spec, file in stale:
-            result = got.get(str(file), "not measured")
+            result = got.get(str(file))
             if isinstance(result, Rates):
                 rates[spec.id] = result
             else:
-                problems[spec.id] = result
+                problems[spec.id] = result or outrun(file) or "not measured"
         if not should_stop():
             _write_cache(path, {
                 "version": CACHE_VERSION, "machine": machine, "measured_at": when,

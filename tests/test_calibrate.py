@@ -137,15 +137,23 @@ def _gguf(path: Path, architecture: str, name: str, pad: int = 0) -> Path:
 
 
 class FakeMeasure:
-    """The measurement seam: rates by file name, and a record of what was measured."""
+    """The measurement seam: rates by file name, in the order given, stopping when told; and a
+    record of what was measured."""
 
     def __init__(self, rates: dict[str, Rates | str]) -> None:
         self.rates = rates
         self.calls: list[list[str]] = []
 
-    def __call__(self, paths: Sequence[Path], should_stop: object) -> dict[str, Rates | str]:
-        self.calls.append([p.name for p in paths])
-        return {str(p): self.rates[p.name] for p in paths}
+    def __call__(self, paths: Sequence[Path], should_stop: object,
+                 keep_going: calibrate.KeepGoing) -> dict[str, Rates | str]:
+        got: dict[str, Rates | str] = {}
+        self.calls.append([])
+        for p in paths:
+            self.calls[-1].append(p.name)
+            got[str(p)] = self.rates[p.name]
+            if not keep_going(str(p), got[str(p)]):
+                break
+        return got
 
 
 @pytest.fixture
@@ -166,7 +174,7 @@ def test_measures_on_first_run_then_reads_the_cache(
     reasons: list[str] = []
     first = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
                                   on_measure=reasons.append)
-    assert fake.calls == [["big.gguf", "small.gguf"]]
+    assert fake.calls == [["small.gguf", "big.gguf"]]  # the smallest file first
     assert first.measured and reasons and "first run" in reasons[0]
     assert first.model_id == "small"  # 500 ms: only the small one fits (443 ms)
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
@@ -216,7 +224,7 @@ def test_another_llama_build_or_processor_re_measures_everything(
     reasons: list[str] = []
     choice = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
                                    on_measure=reasons.append)
-    assert fake.calls[-1] == ["big.gguf", "small.gguf"]
+    assert fake.calls[-1] == ["small.gguf", "big.gguf"]
     assert "llama.cpp" in reasons[0]
     assert choice.model_id == "big"  # the GPU build: the big model fits the budget
 
@@ -273,6 +281,13 @@ def test_the_probe_reports_a_bad_file_and_measures_the_others(tmp_path: Path) ->
     bad.write_bytes(b"GGUF\x03\0\0\0")
     got = calibrate.run_probe([bad], threads=1)
     assert isinstance(got[str(bad)], str) and "truncated" in got[str(bad)]
+    # told to stop after the first model: the rest is left out, not reported as failed
+    other = tmp_path / "other.gguf"
+    other.write_bytes(b"GGUF\x03\0\0\0")
+    seen: list[str] = []
+    got = calibrate.run_probe([bad, other], keep_going=lambda path, _r: bool(seen.append(path)),
+                              threads=1)
+    assert list(got) == [str(bad)] and seen == [str(bad)]
 
 
 def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
@@ -282,7 +297,8 @@ def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
     assert installed, "no model installed: run python3 packaging/bootstrap.py run"
     cache = tmp_path / "calibration.json"
     reasons: list[str] = []
-    choice = calibrate.load_or_run(cache_path=cache, threads=1, on_measure=reasons.append)
+    choice = calibrate.load_or_run(cache_path=cache, threads=1, on_measure=reasons.append,
+                                   force=True)  # every model, whatever the budget
     assert isinstance(choice, Choice) and choice.measured and reasons
     assert choice.model_id in installed and os.path.exists(choice.path)
     assert {t.model_id for t in choice.tiers} == installed
@@ -295,3 +311,26 @@ def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
     assert set(json.loads(cache.read_text())["models"]) == installed
     again = calibrate.load_or_run(cache_path=cache, setting=AUTO)
     assert not again.measured and again.model_id == choice.model_id
+
+
+def test_models_larger_than_one_that_misses_the_budget_are_not_measured(
+        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    reasons: list[str] = []
+    # 300 ms: the small model (443 ms predicted) misses it, so the big one cannot make it
+    choice = calibrate.load_or_run(300, cache_path=cache, models=models, measure=fake,
+                                   on_measure=reasons.append)
+    assert fake.calls == [["small.gguf"]] and choice.model_id == "small"
+    big = next(t for t in choice.tiers if t.model_id == "big")
+    assert big.rates is None and "which already misses the 300 ms budget" in big.error
+    # the next start knows it without measuring anything
+    again = calibrate.load_or_run(300, cache_path=cache, models=models, measure=fake,
+                                  on_measure=reasons.append)
+    assert len(fake.calls) == 1 and len(reasons) == 1 and not again.measured
+    # a looser budget: now the big one may fit, so it is measured (alone)
+    loose = calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake)
+    assert fake.calls[-1] == ["big.gguf"] and loose.model_id == "big"
+    # asked to recalibrate: everything, whatever the budget
+    calibrate.load_or_run(300, cache_path=cache, models=models, measure=fake, force=True)
+    assert fake.calls[-1] == ["small.gguf", "big.gguf"]

@@ -249,7 +249,8 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     }
     measured: list[int] = []
 
-    def fake_probe(paths: list[Path], should_stop: object, **_: object) -> dict[str, object]:
+    def fake_probe(paths: list[Path], should_stop: object, keep_going: object = None,
+                   **_: object) -> dict[str, object]:
         measured.append(len(paths))
         by_file = {MODELS[m].file_name: r for m, r in rates.items()}
         return {str(p): by_file[p.name] for p in paths}
