@@ -531,7 +531,7 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
             r = rates.get(spec.id)
             if r is not None and other.stat().st_size <= size \
                     and request.predict_ms(r, budgets[spec.id]) > budget_ms:
-                return (f"not measured: at least as large as {spec.name}, which already misses "
+                return (f"at least as large as {spec.name}, which already misses "
                         f"the {budget_ms} ms budget")
         return ""
 
