@@ -7,7 +7,9 @@ is the model with the best measured quality (``ModelSpec.exact_match``) whose pr
 completion latency fits the budget (``completion.latencyBudgetMs``, 500 ms by default: issue
 11's target p50). When none fits, the fastest answers. The setting ``completion.model`` (a model
 id instead of "auto") overrides the pick; ``completion.modelPath`` overrides everything and is
-handled by the editor, not here.
+handled by the editor, not here. Models are measured smallest file first, and in "auto" a model
+at least as large as one that already misses the budget is not measured at all (on one machine
+the rates fall as the weights grow): a slow machine spends its seconds on the small models only.
 
 Predicted latency (``RequestCost``) is the cost of the request the targets bind on: the caret
 jumped to a new place in the file. The worker then answers first from a small context near the
@@ -27,7 +29,10 @@ Results are cached in ``<data dir>/cache/calibration.json`` (owner-only), per mo
 the model file (size, mtime, pinned sha256) and by the machine (llama.cpp's version and library
 files, the CPU, the GPUs): a new, changed or removed model re-measures that model; a rebuilt
 llama.cpp (``FORECODE_GPU``) or another processor re-measures all. The budget and the quality
-figures are not in the key: the pick is recomputed from the cached rates every time.
+figures are not in the key: the pick is recomputed from the cached rates every time (a looser
+budget measures the models it had left out). The rates are one sample of a noisy quantity: a
+measurement taken while the machine was busy errs towards a smaller, faster model until the
+next one (*Completions: Recalibrate Models*).
 
 ``load_or_run`` is the whole thing (it blocks: call it off the UI thread; ``chosen_model()``
 is it with the defaults, for benchmarks); ``choose`` is the pure decision over given rates.
