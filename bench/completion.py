@@ -101,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nice", type=int, default=None,
                         help="the worker's CPU priority offset (default: the editor's, +10; "
                              "0 on a machine shared with other model runs)")
+    parser.add_argument("--no-fim", action="store_true",
+                        help="prefix-only prompts for every model (compare with FIM)")
     parser.add_argument("--dwell-ms", type=int, default=0,
                         help="warm the new caret place and wait this long before a jumped or "
                              "moved request (default 0: the user types at once)")
@@ -313,12 +315,15 @@ def _r(value: float | None, digits: int = 1) -> float | None:
 class _Runner:
     """One model's worker, and requests made as the editor makes them."""
 
-    def __init__(self, model_path: Path, threads: int | None, nice: int | None) -> None:
+    def __init__(self, model_path: Path, threads: int | None, nice: int | None,
+                 no_fim: bool = False) -> None:
         from local_models.client import EngineClient
 
         extra: tuple[str, ...] = ("--threads", str(threads)) if threads else ()
         if nice is not None:
             extra += ("--nice", str(nice))
+        if no_fim:
+            extra += ("--no-fim",)
         self.ready = threading.Event()
         self.client = EngineClient(model_path, on_state=self._on_state, extra_args=extra,
                                    request_timeout_s=REQUEST_TIMEOUT_S)
@@ -437,10 +442,11 @@ def _load_files(args: argparse.Namespace) -> list[_File]:
 
 
 def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
-               args: argparse.Namespace, max_tokens: int) -> tuple[list[Sample], float]:
+               args: argparse.Namespace, max_tokens: int
+               ) -> tuple[list[Sample], float, str | None]:
     from local_models.prompt import input_at
 
-    runner = _Runner(model_path, args.threads, args.nice)
+    runner = _Runner(model_path, args.threads, args.nice, args.no_fim)
     samples: list[Sample] = []
     dwell = max(0, args.dwell_ms) / 1000.0
     try:
@@ -468,7 +474,7 @@ def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
                     samples.append(runner.request(inp, "python", max_tokens, sample))
     finally:
         runner.close()
-    return samples, start_ms
+    return samples, start_ms, runner.client.profile
 
 
 def _p(values: Sequence[float], pct: float) -> float | None:
@@ -574,9 +580,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     all_samples: dict[str, list[dict[str, Any]]] = {}
     for model_id in wanted:
         path = ensure_model(model_id)
-        samples, start_ms = _run_model(model_id, path, files, args, max_tokens)
+        samples, start_ms, profile = _run_model(model_id, path, files, args, max_tokens)
         summary = summarise(samples)
         summary["worker_start_ms"] = round(start_ms, 1)
+        summary["profile"] = profile
         result["models"][model_id] = summary
         all_samples[model_id] = [s.to_json() for s in samples]
     result.update({
@@ -587,6 +594,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "dwell_ms": args.dwell_ms,
         "threads": args.threads,
         "nice": args.nice,
+        "fim": not args.no_fim,
         "samples": all_samples,
         "load_average_end": load_average(),
         "wall_s": round(time.perf_counter() - started, 1),

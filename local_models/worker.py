@@ -447,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-ctx", type=int, default=None,
                         help="context length in tokens (default: the model profile's)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
+    parser.add_argument("--no-fim", action="store_true",
+                        help="prefix-only completion prompts even for a model with FIM tokens "
+                             "(benchmarks compare the two)")
     parser.add_argument("--nice", type=int, default=DEFAULT_NICE,
                         help=f"CPU priority offset below the editor's (default {DEFAULT_NICE})")
     args = parser.parse_args(argv)
@@ -489,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
                               for part in ("prefix", "suffix", "middle"))
         profile = profile_for(info.architecture, getattr(info, "name", "") or "",
                               fim_ids_present=fim_ids_present, fim_token_strings=fim)
+        if args.no_fim and profile.fim is not None:
+            profile = dataclasses.replace(profile, fim=None)
         inbox = _Inbox()
         chat_format = format_for(str(getattr(info, "architecture", "") or ""),
                                  getattr(info, "chat_template", None))
