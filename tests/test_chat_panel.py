@@ -901,8 +901,8 @@ def test_when_the_service_cannot_start_the_local_model_answers(
     class BrokenService(local_service.LocalService):
         """The real service process, started with a command line it refuses (exit 2)."""
 
-        def __init__(self) -> None:
-            super().__init__(extra_args=("--slots", "0"))
+        def __init__(self, model_path: str | None = None) -> None:
+            super().__init__(model_path=model_path, extra_args=("--slots", "0"))
 
     monkeypatch.setattr(local_service, "LocalService", BrokenService)
     settings = settings_file(tmp_path, **{"cloud.autostart": True, "completion.enabled": True,
