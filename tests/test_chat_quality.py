@@ -320,3 +320,42 @@ def test_a_base_model_that_recites_its_prompt_is_stopped_before_any_of_it_shows(
         client.close()
         server.stop(grace=1.0)
         backend.close()
+
+
+@pytest.mark.slow
+def test_the_local_workers_chat_fallback_has_the_same_guard() -> None:
+    """The router's local fallback (a ``chat`` request to the engine worker) goes through the
+    same guard: the base model's recital never shows; the streamed chunks are the reply."""
+    import threading
+
+    from local_models.chat import ChatMessage, ChatParams
+    from local_models.chat_prompt import DEFAULT_SYSTEM_PROMPT
+    from local_models.client import EngineClient
+    from local_models.model_store import ensure_small_model
+
+    client = EngineClient(ensure_small_model(), extra_args=("--n-ctx", "1024", "--threads", "1"))
+    client.start()
+    try:
+        chunks: list[str] = []
+        result: list[Any] = []
+        finished = threading.Event()
+
+        def done(rid: int, d: Any) -> None:
+            result.append(d)
+            finished.set()
+
+        def failed(rid: int, message: str) -> None:
+            result.append(message)
+            finished.set()
+
+        params = ChatParams("local", (ChatMessage("user", "How do I sort a list in Python?"),))
+        client.chat(params, on_chunk=lambda rid, text: chunks.append(text), on_done=done,
+                    on_error=failed, max_tokens=200)
+        assert finished.wait(120)
+        reply = result[0]
+        assert not isinstance(reply, str), reply
+        assert reply.text == "".join(chunks)
+        assert not windows(reply.text) & windows(DEFAULT_SYSTEM_PROMPT), reply.text
+        assert reply.stop_reason in ("eos", "stop", "length")
+    finally:
+        client.close()
