@@ -543,12 +543,11 @@ def _chosen() -> dict[str, Any]:
                 got = fn()
             except Exception as exc:  # the calibration's own failure: say it, keep the bench
                 return {"model": None, "reason": f"calibrate.{name}() failed: {exc!r}"}
-            if dataclasses.is_dataclass(got) and not isinstance(got, type):
-                got = dataclasses.asdict(got)
-            model = got.get("model_id", got.get("model")) if isinstance(got, dict) else got
+            model = getattr(got, "model_id", None)
+            detail = got.to_json() if hasattr(got, "to_json") else None
             return {"model": str(model) if model is not None else None,
                     "via": f"local_models.calibrate.{name}()",
-                    "detail": got if isinstance(got, dict) else None}
+                    "reason": getattr(got, "reason", None), "detail": detail}
     return {"model": None,
             "reason": "local_models.calibrate has none of chosen_model/choose_model/choose"}
 
