@@ -1,0 +1,511 @@
+"""Windowed apply: where in a file a code block (or an inline edit's selection) applies, the
+prompt that has a model rewrite only that window, and the stitching (pure: no llama.cpp).
+
+A model rewriting a whole 3,000-line file to change one function spends minutes repeating the
+file. Here the model rewrites only the *windows* the edit addresses, each with some read-only
+context around it, and the rest of the file is kept byte for byte:
+
+* ``plan_windows(original, block, instruction)``: the windows, in file order, or None when the
+  block cannot be placed without guessing. Each segment of the block (``parse_block``: the code
+  between elisions) is placed by
+
+  1. *named definitions*: a ``def``/``class``/``function``/``fn``... header whose name the file
+     defines once (or once inside the class the segment wraps it in) addresses that definition
+     (its decorators and body: indentation, and a closing bracket at its level). A wrapper
+     (``class Foo:`` followed by methods, possibly a shorthand of the file's class line) is an
+     anchor only: the methods it shows are the windows, not the whole class;
+  2. *anchors*: the segment's other lines whose text (whitespace-normalised) occurs once in the
+     file; the largest cluster of them (outliers far away are ignored) spans the window;
+  3. *fuzzy matching*: failing both, the file line most similar to each segment line
+     (``difflib`` ratio >= ``FUZZY_RATIO``, a unique best) anchors it.
+
+  A segment of imports alone goes to the file's leading import section; another segment with
+  no anchor joins its neighbour's window (new code next to changed code), or, for new
+  definitions when nothing else anchors, the file's end. Windows get ``MARGIN`` lines either
+  side (so the model can place new lines next to the region) and merge when they touch.
+  With an instruction (Ctrl+K) the block is the selection: the window is exactly its lines
+  (found verbatim, once), nothing else changes.
+* ``format_window_prompt(...)``: the model's prompt for one window (``WINDOW_PROMPT_VERSION``):
+  the context above, the part to rewrite, the context below, the block's part for this window
+  (or the instruction), and the answer's opening fence. The draft is the window's text.
+* ``stitch(original, plan, rewritten)``: the new file (LF) from the windows' new text.
+
+Small files (``WHOLE_FILE_LINES`` or fewer) are rewritten whole by the caller when the request
+is a block (``plan_windows`` returns a single whole-file window).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from local_models.apply_block import is_elision, parse_block
+
+__all__ = [
+    "CONTEXT_LINES",
+    "FUZZY_RATIO",
+    "MARGIN",
+    "WHOLE_FILE_LINES",
+    "WINDOW_PROMPT_VERSION",
+    "Window",
+    "WindowPlan",
+    "WindowPrompt",
+    "definition_extent",
+    "file_lines",
+    "format_window_prompt",
+    "plan_windows",
+    "selection_lines",
+    "stitch",
+    "stream_pieces",
+]
+
+WHOLE_FILE_LINES = 120  # a block for a file this small: the whole file is one window
+MARGIN = 2  # lines of the file rewritten around a segment's region (room to place new lines)
+CONTEXT_LINES = 12  # read-only lines shown above and below a window
+FUZZY_RATIO = 0.75
+WINDOW_PROMPT_VERSION = 1
+
+_DEF = re.compile(
+    r"^\s*(?:@\w+\s+)?(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?"
+    r"(?:async\s+)?(?:static\s+)?"
+    r"(?P<kind>def|class|function|fn|func|interface|struct|enum|trait|impl|module|type)\s+"
+    r"(?P<name>[A-Za-z_$][\w$]*)")
+_IMPORT = re.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|#include\s|use\s|using\s|"
+                     r"require\b|const\s+\w+\s*=\s*require\()")
+_TRIVIAL = re.compile(r"^[\W_]*$|^(?:else|try|finally|pass|return|break|continue|end|"
+                      r"\}\s*else\s*\{|do|then|fi|done|esac)\W*$")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Original lines ``[start, end)`` (0-based) the model rewrites, and what it is told."""
+
+    start: int
+    end: int
+    block: str  # the block's part for this window ("" with an instruction: the selection
+    #             is the window itself)
+    how: str  # "whole", "definition", "anchors", "fuzzy", "imports", "neighbour", "end",
+    #           "selection"
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    windows: tuple[Window, ...]
+    n_lines: int  # the original's line count
+
+    @property
+    def whole(self) -> bool:
+        return len(self.windows) == 1 and self.windows[0].how == "whole"
+
+    @property
+    def covered(self) -> int:
+        return sum(w.end - w.start for w in self.windows)
+
+
+@dataclass(frozen=True)
+class WindowPrompt:
+    text: str  # the user turn
+    response_prefix: str  # the answer's opening fence line
+    stop: tuple[str, ...]
+    draft_text: str  # the window's text (LF) and the closing fence
+    version: int
+
+
+def file_lines(text: str) -> list[str]:
+    """``text`` in LF, split into lines that keep their ``\\n`` (the last may lack it)."""
+    return text.replace("\r\n", "\n").splitlines(keepends=True)
+
+
+def _norm(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _indent(line: str) -> int:
+    expanded = line.expandtabs(4)
+    return len(expanded) - len(expanded.lstrip())
+
+
+def _blank(line: str) -> bool:
+    return not line.strip()
+
+
+def definition_extent(lines: Sequence[str], header: int) -> tuple[int, int]:
+    """``[start, end)`` of the definition whose header is ``lines[header]``: its decorators
+    (``@...`` lines right above at its indentation), its body (more indented lines, blank lines
+    inside), and a closing line at its level (``}``, ``end``, ``)``)."""
+    width = _indent(lines[header])
+    start = header
+    while start > 0 and lines[start - 1].strip().startswith("@") and \
+            _indent(lines[start - 1]) == width:
+        start -= 1
+    end = header + 1
+    last = header
+    # A header continued over several lines (parameters), up to the line ending in ':' or '{'.
+    while (last < len(lines) - 1 and not lines[last].rstrip().endswith((":", "{", "=>"))
+           and _indent(lines[last + 1]) > width and last - header < 20):
+        last += 1
+    end = last + 1
+    while end < len(lines):
+        line = lines[end]
+        if _blank(line) or _indent(line) > width:
+            end += 1
+            continue
+        if re.match(r"^\s*(?:[})\]]|end\b)", line):
+            end += 1
+        break
+    while end > header + 1 and _blank(lines[end - 1]):
+        end -= 1
+    return start, end
+
+
+def _definitions(lines: Sequence[str]) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    inside_string = False
+    for j, line in enumerate(lines):
+        if line.count('"""') % 2 == 1 or line.count("'''") % 2 == 1:
+            inside_string = not inside_string
+            continue
+        if inside_string:
+            continue
+        match = _DEF.match(line)
+        if match is not None:
+            out.setdefault(match.group("name"), []).append(j)
+    return out
+
+
+def _kind(line: str) -> str | None:
+    match = _DEF.match(line)
+    return match.group("kind") if match is not None else None
+
+
+def _name(line: str) -> str | None:
+    match = _DEF.match(line)
+    return match.group("name") if match is not None else None
+
+
+def _imports_only(seg: Sequence[str]) -> bool:
+    code = [x for x in seg if x.strip()]
+    return bool(code) and all(_IMPORT.match(x) for x in code)
+
+
+def _import_section(lines: Sequence[str]) -> tuple[int, int]:
+    """``[start, end)`` of the leading import lines (the first 200 lines), or (0, 0)."""
+    found = [j for j, x in enumerate(lines[:200]) if _IMPORT.match(x) and _indent(x) == 0]
+    if not found:
+        return 0, 0
+    return found[0], found[-1] + 1
+
+
+def _cluster(positions: list[int], span: int) -> list[int]:
+    """The largest run of sorted ``positions`` whose neighbours are at most ``span`` apart
+    (the first such run on a tie)."""
+    if not positions:
+        return []
+    positions = sorted(positions)
+    best: list[int] = []
+    run = [positions[0]]
+    for p in positions[1:]:
+        if p - run[-1] <= span:
+            run.append(p)
+        else:
+            if len(run) > len(best):
+                best = run
+            run = [p]
+    if len(run) > len(best):
+        best = run
+    return best
+
+
+class _Index:
+    def __init__(self, lines: Sequence[str]) -> None:
+        self.lines = lines
+        self.defs = _definitions(lines)
+        self.by_norm: dict[str, list[int]] = {}
+        for j, line in enumerate(lines):
+            self.by_norm.setdefault(_norm(line), []).append(j)
+
+    def find_definition(self, name: str, kind: str | None, within: tuple[int, int] | None,
+                        width: int | None) -> int | None:
+        places = self.defs.get(name, [])
+        if within is not None:
+            places = [j for j in places if within[0] <= j < within[1]]
+        if len(places) > 1 and kind is not None:
+            places = [j for j in places if _kind(self.lines[j]) == kind] or places
+        if len(places) > 1 and width is not None:
+            places = [j for j in places if _indent(self.lines[j]) == width] or places
+        return places[0] if len(places) == 1 else None
+
+    def unique(self, line: str) -> int | None:
+        norm = _norm(line)
+        if len(norm) < 4 or _TRIVIAL.match(norm) or is_elision(line):
+            return None
+        places = self.by_norm.get(norm, [])
+        return places[0] if len(places) == 1 else None
+
+    def fuzzy(self, line: str) -> int | None:
+        norm = _norm(line)
+        if len(norm) < 12 or _TRIVIAL.match(norm):
+            return None
+        matcher = difflib.SequenceMatcher(None, "", norm, autojunk=False)
+        scores: list[tuple[float, int]] = []
+        for j, other in enumerate(self.lines):
+            text = _norm(other)
+            if abs(len(text) - len(norm)) > len(norm) // 2:
+                continue
+            matcher.set_seq1(text)
+            if matcher.real_quick_ratio() < FUZZY_RATIO or matcher.quick_ratio() < FUZZY_RATIO:
+                continue
+            ratio = matcher.ratio()
+            if ratio >= FUZZY_RATIO:
+                scores.append((ratio, j))
+        if not scores:
+            return None
+        scores.sort(reverse=True)
+        if len(scores) > 1 and scores[1][0] == scores[0][0]:
+            return None
+        return scores[0][1]
+
+
+def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] | None
+                     ) -> tuple[list[tuple[int, int]], str, tuple[int, int] | None]:
+    """Regions ``[start, end)`` of the file that segment lines ``seg`` address, how they were
+    found (``([], "")`` when nothing anchors), and the extent of a wrapper it opens for the
+    next segments (``within``: the wrapper an earlier segment opened)."""
+    lines = index.lines
+    regions: list[tuple[int, int]] = []
+    covered = [False] * len(seg)
+    # 1. named definitions; a wrapper (a header whose body in the segment holds other
+    #    definitions, or a last line whose body the elision after it stands for) only narrows
+    #    where its members are looked for.
+    last_code = max((k for k, x in enumerate(seg) if x.strip()), default=-1)
+    for k, line in enumerate(seg):
+        name = _name(line)
+        if name is None:
+            continue
+        width = _indent(line)
+        body_end = k + 1
+        while body_end < len(seg) and (_blank(seg[body_end]) or _indent(seg[body_end]) > width):
+            body_end += 1
+        inner = any(_name(x) is not None for x in seg[k + 1:body_end]) or k == last_code
+        j = index.find_definition(name, _kind(line), within, None)
+        if j is None and within is not None and width == 0:
+            j = index.find_definition(name, _kind(line), None, None)
+        if inner:
+            covered[k] = True
+            if j is not None:
+                within = definition_extent(lines, j)
+            continue
+        if j is None:
+            continue  # a new definition: placed by its neighbours' anchors
+        if any(covered[k:body_end]):
+            continue
+        regions.append(definition_extent(lines, j))
+        for m in range(k, body_end):
+            covered[m] = True
+    how = "definition" if regions else ""
+    # 2. anchors among the lines no definition covers.
+    rest = [x for k, x in enumerate(seg) if not covered[k] and not _blank(x)]
+    positions = [p for p in (index.unique(x) for x in rest) if p is not None]
+    if within is not None:
+        positions = [p for p in positions if within[0] <= p < within[1]]
+    span = max(30, 2 * len(seg))
+    positions = _cluster(positions, span)
+    if positions:
+        regions.append((positions[0], positions[-1] + 1))
+        how = how or "anchors"
+    elif not regions:
+        # 3. fuzzy: the best similar line of each segment line.
+        fuzzy = [p for p in (index.fuzzy(x) for x in rest[:40]) if p is not None]
+        if within is not None:
+            fuzzy = [p for p in fuzzy if within[0] <= p < within[1]]
+        fuzzy = _cluster(fuzzy, span)
+        if fuzzy:
+            regions.append((fuzzy[0], fuzzy[-1] + 1))
+            how = "fuzzy"
+    return regions, how, within
+
+
+def selection_lines(original: str, selection: str) -> tuple[int, int] | None:
+    """``[start, end)``: the lines of ``original`` equal to the lines of ``selection`` (the
+    selected text, widened to whole lines), found once; None when absent or ambiguous."""
+    lines = file_lines(original)
+    sel = [x.rstrip() for x in file_lines(selection)]
+    while sel and not sel[-1].strip():
+        sel.pop()
+    if not sel:
+        return None
+    stripped = [x.rstrip() for x in lines]
+    found: list[int] = []
+    n = len(sel)
+    for j in range(len(lines) - n + 1):
+        if n == 1:
+            ok = sel[0].strip() != "" and sel[0] in stripped[j]
+        else:
+            ok = (stripped[j].endswith(sel[0]) and stripped[j + n - 1].startswith(sel[-1])
+                  and stripped[j + 1:j + n - 1] == sel[1:n - 1])
+        if ok:
+            found.append(j)
+            if len(found) > 1:
+                return None
+    if len(found) != 1:
+        return None
+    return found[0], found[0] + n
+
+
+def plan_windows(original: str, block: str, instruction: str = "", *,
+                 whole_file_lines: int = WHOLE_FILE_LINES,
+                 margin: int = MARGIN) -> WindowPlan | None:
+    """The windows the model rewrites for ``block`` (module doc), or None when the block (or
+    the selection, with an instruction) cannot be placed in a file too large to rewrite
+    whole."""
+    lines = file_lines(original)
+    n = len(lines)
+    whole = WindowPlan((Window(0, n, block, "whole"),), n)
+    if instruction.strip():
+        found = selection_lines(original, block)
+        if found is None:
+            return whole if n <= whole_file_lines else None
+        return WindowPlan((Window(found[0], found[1], "", "selection"),), n)
+    if n <= whole_file_lines:
+        return whole
+    parsed = parse_block(block)
+    segments = [list(s.lines) for s in parsed.segments if any(x.strip() for x in s.lines)]
+    if not segments:
+        return None
+    index = _Index(lines)
+    placed: list[tuple[int, int, str] | None] = []
+    within: tuple[int, int] | None = None
+    for seg in segments:
+        if _imports_only(seg):
+            lo, hi = _import_section(lines)
+            placed.append((lo, hi, "imports"))
+            continue
+        regions, how, within = _segment_regions(index, seg, within)
+        if regions:
+            placed.append((min(r[0] for r in regions), max(r[1] for r in regions), how))
+        else:
+            placed.append(None)
+    if all(p is None for p in placed):
+        first = next(x for x in segments[-1] if x.strip())
+        if _name(first) is not None and _indent(first) == 0:
+            placed[-1] = (max(0, n - margin), n, "end")
+        else:
+            return None
+    # An unanchored segment joins the previous placed one (or the next one at the start).
+    resolved: list[tuple[int, int, str]] = []
+    for k, p in enumerate(placed):
+        if p is not None:
+            resolved.append(p)
+            continue
+        before = next((placed[m] for m in range(k - 1, -1, -1) if placed[m] is not None), None)
+        after = next((placed[m] for m in range(k + 1, len(placed)) if placed[m] is not None),
+                     None)
+        if before is not None:
+            resolved.append((before[1], before[1], "neighbour"))
+        elif after is not None:
+            resolved.append((after[0], after[0], "neighbour"))
+        else:  # unreachable: at least one segment is placed
+            return None
+    # Margins, merging, and each window's part of the block.
+    spans: list[tuple[int, int, list[int], str]] = []
+    for k, (lo, hi, how) in enumerate(resolved):
+        lo = max(0, lo - margin)
+        hi = min(n, hi + margin)
+        if spans and lo < spans[-1][0]:
+            return None  # segments out of file order
+        if spans and lo <= spans[-1][1]:
+            s_lo, s_hi, members, s_how = spans[-1]
+            members.append(k)
+            spans[-1] = (s_lo, max(s_hi, hi), members, s_how)
+            continue
+        spans.append((lo, hi, [k], how))
+    windows = [Window(lo, hi, _join_parts(["".join(x + "\n" for x in segments[m])
+                                           for m in members]), how)
+               for lo, hi, members, how in spans]
+    return WindowPlan(tuple(windows), n)
+
+
+def _join_parts(parts: Sequence[str]) -> str:
+    """Segments given to one window, with an elision line between them (``# ...``-neutral:
+    the bare ellipsis every comment syntax reads as an elision)."""
+    return "...\n".join(parts)
+
+
+def _fence_for(*texts: str) -> str:
+    fence = "```"
+    while any(fence in t for t in texts):
+        fence += "`"
+    return fence
+
+
+def _with_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def format_window_prompt(original: str, window: Window, *, path: str, language: str,
+                         instruction: str = "", context: int = CONTEXT_LINES,
+                         version: int = WINDOW_PROMPT_VERSION) -> WindowPrompt:
+    """The model's prompt for rewriting ``window`` of ``original`` (module doc)."""
+    if version != WINDOW_PROMPT_VERSION:
+        raise ValueError(f"unknown window prompt version {version}")
+    lines = file_lines(original)
+    n = len(lines)
+    above = "".join(lines[max(0, window.start - context):window.start])
+    part = _with_newline("".join(lines[window.start:window.end]))
+    below = _with_newline("".join(lines[window.end:window.end + context]))
+    block = _with_newline(window.block.replace("\r\n", "\n"))
+    fence = _fence_for(above, part, below, block, instruction)
+    a, b = window.start + 1, window.end
+    parts = [f"Edit part of the file {path} ({n} lines): rewrite lines {a}-{b} only.\n"]
+    if above:
+        parts.append(f"Context above (unchanged, lines {max(1, a - context)}-{a - 1}):\n"
+                     f"{fence}{language}\n{above}{fence}\n")
+    parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}\n")
+    if below.strip():
+        parts.append(f"Context below (unchanged):\n{fence}{language}\n{below}{fence}\n")
+    if instruction.strip():
+        parts.append(f"Instruction: {_with_newline(instruction.replace(chr(13), ''))}")
+    if block.strip():
+        parts.append(f"Edit:\n{fence}{language}\n{block}{fence}\n")
+        parts.append("The edit shows only what changes; \"...\" or \"existing code\" comments "
+                     "stand for code kept exactly as it is. Apply the edit to these lines. "
+                     "Change nothing else and keep the order of the lines.")
+    else:
+        parts.append("Apply the instruction to these lines. Change nothing else.")
+    parts.append(f"Answer with the new text of lines {a}-{b} in one code block and nothing "
+                 "else.")
+    return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence,
+                        version)
+
+
+def stitch(original: str, plan: WindowPlan, rewritten: Sequence[str]) -> str:
+    """The new file (LF) with each window's lines replaced by its new text (LF)."""
+    if len(rewritten) != len(plan.windows):
+        raise ValueError("one rewritten text per window")
+    return "".join(stream_pieces(original, plan, rewritten))
+
+
+def stream_pieces(original: str, plan: WindowPlan,
+                  rewritten: Sequence[str] | None = None) -> list[str]:
+    """The new file's pieces in order: the unchanged text before each window, the window's
+    new text (``rewritten[k]``; "" when ``rewritten`` is None), ..., the unchanged tail. With
+    ``rewritten`` None the list has ``2 * len(windows) + 1`` pieces, the odd ones empty: the
+    stream sends the even ones around the model's text."""
+    lines = file_lines(original)
+    out: list[str] = []
+    at = 0
+    for k, w in enumerate(plan.windows):
+        out.append("".join(lines[at:w.start]))
+        new = "" if rewritten is None else rewritten[k]
+        if new and not new.endswith("\n") and w.end < len(lines):
+            new += "\n"
+        out.append(new)
+        at = w.end
+    tail = "".join(lines[at:])
+    if rewritten is not None and out and out[-1].endswith("\n") and not tail and \
+            lines and not lines[-1].endswith("\n"):
+        out[-1] = out[-1][:-1]  # the file had no final newline
+    out.append(tail)
+    return out

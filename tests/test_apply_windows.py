@@ -1,0 +1,165 @@
+"""Window finding and stitching for the windowed model apply (pure; marked text)."""
+
+from __future__ import annotations
+
+from local_models.apply_windows import (
+    Window,
+    WindowPlan,
+    definition_extent,
+    file_lines,
+    format_window_prompt,
+    plan_windows,
+    selection_lines,
+    stitch,
+    stream_pieces,
+)
+
+
+def big_file(n_funcs: int = 60) -> str:
+    """A Python file of ``n_funcs`` top-level functions and a class with methods."""
+    out = ["import os", "import sys", "", ""]
+    for k in range(n_funcs):
+        out += [f"def func_{k}(a, b):", f"    total = a * {k} + b", f"    if total > {k}:",
+                f"        return total - {k}", "    return total", "", ""]
+    out += ["class Store(Base, metaclass=Meta):", '    """A store."""', ""]
+    for k in range(10):
+        out += [f"    @property", f"    def item_{k}(self):", f"        value = self.get({k})",
+                f"        return value or {k}", ""]
+    out += ["", "def main():", "    print(func_1(1, 2))", ""]
+    return "\n".join(out) + "\n"
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(j for j, x in enumerate(file_lines(text)) if needle in x)
+
+
+def test_definition_extent_takes_decorators_and_body() -> None:
+    lines = file_lines(big_file())
+    header = line_of(big_file(), "def item_3(")
+    start, end = definition_extent(lines, header)
+    assert lines[start].strip() == "@property"
+    assert lines[end - 1].strip() == "return value or 3"
+
+
+def test_definition_extent_brace_language() -> None:
+    text = "function a() {\n  return 1;\n}\n\nfunction b() {\n  return 2;\n}\n"
+    assert definition_extent(file_lines(text), 0) == (0, 3)
+
+
+def test_small_file_is_one_whole_window() -> None:
+    text = "def f():\n    return 1\n"
+    plan = plan_windows(text, "def f():\n    return 2\n")
+    assert plan is not None and plan.whole and plan.windows[0].end == 2
+
+
+def test_changed_function_is_its_own_window() -> None:
+    text = big_file()
+    block = "def func_30(a, b):\n    total = a * 30 - b\n    return total\n"
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    w = plan.windows[0]
+    header = line_of(text, "def func_30(")
+    assert w.how == "definition"
+    assert w.start <= header < header + 5 <= w.end <= header + 8
+    assert w.block == block
+
+
+def test_shorthand_class_wrapper_is_an_anchor_not_the_window() -> None:
+    text = big_file()
+    block = ("class Store:\n    # ... existing code ...\n    def item_7(self):\n"
+             "        return self.get(7) or -1\n    # ... existing code ...\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    w = plan.windows[0]
+    header = line_of(text, "def item_7(")
+    klass = line_of(text, "class Store(")
+    assert w.start > klass + 1  # not the class line: it stays as the file has it
+    assert w.start <= header - 1 < header + 3 <= w.end <= header + 6
+
+
+def test_two_segments_two_windows_and_imports() -> None:
+    text = big_file()
+    block = ("import re\n\n# ... existing code ...\n\ndef func_10(a, b):\n    return a\n\n"
+             "# ... existing code ...\n\ndef func_50(a, b):\n    return b\n")
+    plan = plan_windows(text, block)
+    assert plan is not None
+    assert [w.how for w in plan.windows] == ["imports", "definition", "definition"]
+    assert plan.windows[0].start == 0 and plan.windows[0].end <= 5
+    assert "func_10" in plan.windows[1].block and "func_50" not in plan.windows[1].block
+
+
+def test_new_function_after_a_changed_one_joins_its_window() -> None:
+    text = big_file()
+    block = ("def func_20(a, b):\n    return a + b\n\n\ndef brand_new():\n    return 0\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    assert "brand_new" in plan.windows[0].block
+
+
+def test_anchor_lines_without_a_definition() -> None:
+    text = big_file()
+    block = "    total = a * 44 + b\n    if total > 100:\n"
+    plan = plan_windows(text, block)
+    assert plan is not None and plan.windows[0].how == "anchors"
+    assert plan.windows[0].start <= line_of(text, "a * 44 + b") < plan.windows[0].end
+
+
+def test_fuzzy_match_when_no_line_is_exact() -> None:
+    text = big_file()
+    block = "        return total - 4444  # changed\n"
+    plan = plan_windows(text, block)
+    assert plan is None or plan.windows[0].how == "fuzzy"
+    block = "    total = a * 17 + bb  # tweaked\n"
+    plan = plan_windows(text, block)
+    assert plan is not None and plan.windows[0].how == "fuzzy"
+    assert plan.windows[0].start <= line_of(text, "a * 17 + b") < plan.windows[0].end
+
+
+def test_unplaceable_block_in_a_big_file_is_none() -> None:
+    assert plan_windows(big_file(), "x = 1\ny = 2\n") is None
+
+
+def test_selection_window_is_exactly_the_selection() -> None:
+    text = big_file()
+    sel = "    total = a * 12 + b\n    if total > 12:\n"
+    plan = plan_windows(text, sel, "use subtraction")
+    start = line_of(text, "a * 12 + b")
+    assert plan is not None and plan.windows == (Window(start, start + 2, "", "selection"),)
+    # a small file with an instruction still rewrites only the selection
+    small = "a = 1\nb = 2\nc = 3\n"
+    plan = plan_windows(small, "b = 2\n", "double it")
+    assert plan is not None and (plan.windows[0].start, plan.windows[0].end) == (1, 2)
+
+
+def test_selection_lines_partial_and_ambiguous() -> None:
+    text = "x = 1\ny = compute(x)\nz = y\n"
+    assert selection_lines(text, "compute(x)\nz") == (1, 3)
+    assert selection_lines("a\na\n", "a") is None
+    assert selection_lines(text, "nothing") is None
+
+
+def test_stitch_keeps_everything_outside_the_windows() -> None:
+    text = "a\nb\nc\nd\ne\n"
+    plan = WindowPlan((Window(1, 2, "", "anchors"), Window(3, 4, "", "anchors")), 5)
+    assert stitch(text, plan, ["B\nB2\n", "D"]) == "a\nB\nB2\nc\nD\ne\n"
+    assert "".join(stream_pieces(text, plan)) == "a\nc\ne\n"
+
+
+def test_stitch_without_final_newline() -> None:
+    text = "a\nb"
+    plan = WindowPlan((Window(1, 2, "", "selection"),), 2)
+    assert stitch(text, plan, ["B\n"]) == "a\nB"
+
+
+def test_window_prompt_has_context_and_draft() -> None:
+    text = big_file()
+    plan = plan_windows(text, "def func_30(a, b):\n    return 0\n")
+    assert plan is not None
+    prompt = format_window_prompt(text, plan.windows[0], path="m.py", language="python")
+    w = plan.windows[0]
+    part = "".join(file_lines(text)[w.start:w.end])
+    assert prompt.draft_text == part + "```"
+    assert f"rewrite lines {w.start + 1}-{w.end} only" in prompt.text
+    assert "def func_29" in prompt.text  # context above
+    assert "def func_31" in prompt.text  # context below
+    assert prompt.response_prefix == "```python\n"
