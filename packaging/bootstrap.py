@@ -134,6 +134,7 @@ def cmd_test(args: list[str]) -> int:
                   "local_models/index/chunking.py", "local_models/index/crypto.py",
                   "local_models/index/denylist.py", "local_models/index/ignore.py",
                   "local_models/index/merkle.py", "local_models/apply_block.py",
+                  "local_models/apply_windows.py",
                   "local_models/index/embed_model.py", "local_models/index/embed_client.py",
                   "local_models/index/search.py", "local_models/gitignore.py",
                   "local_models/file_languages.py", "local_models/llama_runtime.py",
