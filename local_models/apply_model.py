@@ -33,7 +33,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from local_models.apply_block import (
     APPLY_PROMPT_VERSION,
@@ -48,6 +48,13 @@ from local_models.apply_block import (
     format_apply_prompt,
     to_file_text,
 )
+from local_models.apply_windows import (
+    WindowPlan,
+    file_lines,
+    format_window_prompt,
+    plan_windows,
+    stream_pieces,
+)
 from local_models.chat import ChatMessage, ChatParams
 from local_models.chat_prompt import ChatFormat, format_for, render_chat
 from local_models.engine import Engine, RewriteMetrics
@@ -58,13 +65,18 @@ __all__ = [
     "ApplyIncomplete",
     "ApplyOutcome",
     "ApplyTooLarge",
+    "EngineModel",
     "ModelRewrite",
     "RenderedApply",
+    "WindowAnswer",
+    "WindowModel",
     "apply",
     "chat_format_of",
     "open_engine",
     "render_apply",
     "rewrite_file",
+    "rewrite_whole_file",
+    "rewrite_windows",
 ]
 
 # Rows of logits one verify batch may have: drafts of up to 63 tokens. Longer batches gain
@@ -157,12 +169,12 @@ def open_engine(model_path: str | os.PathLike[str], *, n_ctx: int = 8192,
     return Engine(model_path, n_ctx=n_ctx, n_threads=n_threads, max_outputs=APPLY_MAX_OUTPUTS)
 
 
-def rewrite_file(engine: Engine, inp: ApplyInput, *,
-                 on_text: Callable[[str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 max_batch: int | None = None,
-                 version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
-    """The model path: the model rewrites the file with speculative edits (module doc).
+def rewrite_whole_file(engine: Engine, inp: ApplyInput, *,
+                       on_text: Callable[[str], None] | None = None,
+                       should_stop: Callable[[], bool] | None = None,
+                       max_batch: int | None = None,
+                       version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
+    """The model rewrites the whole file with speculative edits (module doc).
     ``on_text`` receives the new file's text as it is written (LF). Raises
     ``ApplyTooLarge`` when the prompt and answer do not fit the context."""
     rendered = render_apply(inp, chat_format_of(engine), version)
@@ -183,6 +195,140 @@ def rewrite_file(engine: Engine, inp: ApplyInput, *,
         if defect is not None:
             return ModelRewrite(text, False, defect.kind, metrics, defect)
     return ModelRewrite(text, complete, done.stop_reason, metrics)
+
+
+# ----- windowed apply: one pipeline for every model -----------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowAnswer:
+    """What a model wrote for one prompt: ``text`` up to the closing fence (excluded),
+    ``stop_reason`` "stop" when it closed the fence."""
+
+    text: str
+    stop_reason: str
+    metrics: RewriteMetrics
+
+
+class WindowModel(Protocol):
+    """A model that answers a user turn whose answer starts with ``response_prefix`` and
+    mostly repeats ``draft_text`` (speculative edits where it can). ``EngineModel`` is
+    llama.cpp in this process; the service's ``openai`` backend has an HTTP one."""
+
+    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
+                draft_text: str, extra_tokens: int, *,
+                on_text: Callable[[str], None] | None,
+                should_stop: Callable[[], bool] | None) -> WindowAnswer: ...
+
+
+class EngineModel:
+    """``WindowModel`` on an ``Engine``: the prompt in the model's chat format (a plain
+    document for a base model), ``Engine.rewrite`` with the draft tokenized."""
+
+    def __init__(self, engine: Engine, max_batch: int | None = None) -> None:
+        self.engine = engine
+        self.max_batch = max_batch
+
+    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
+                draft_text: str, extra_tokens: int, *,
+                on_text: Callable[[str], None] | None,
+                should_stop: Callable[[], bool] | None) -> WindowAnswer:
+        engine = self.engine
+        chat = chat_format_of(engine)
+        if chat is None:
+            text = f"{user_text}\n\n{response_prefix}"
+        else:
+            params = ChatParams("", (ChatMessage("user", user_text),))
+            text = render_chat(params, chat, system_prompt="") + response_prefix
+        prompt = engine.tokenize(text, add_bos=True)
+        draft = engine.tokenize(draft_text)
+        max_tokens = len(draft) + extra_tokens + _SLACK_TOKENS
+        if len(prompt) + max_tokens >= engine.n_ctx:
+            raise ApplyTooLarge(f"the window and the edit need {len(prompt) + max_tokens} "
+                                f"tokens of context; the engine has {engine.n_ctx}")
+        done = engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=stop,
+                              on_text=on_text, should_stop=should_stop,
+                              max_batch=self.max_batch)
+        metrics = done.metrics
+        assert isinstance(metrics, RewriteMetrics)
+        return WindowAnswer(done.text, done.stop_reason, metrics)
+
+
+def _token_guess(text: str) -> int:
+    return len(text) // 3 + 1
+
+
+def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
+                    on_text: Callable[[str], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> ModelRewrite:
+    """The model rewrites each window of ``plan`` (``apply_windows``), the rest of the file is
+    kept; ``on_text`` receives the new file in order (LF): the unchanged text before a window
+    at once, the window as the model writes it, ... the unchanged tail. A window the model
+    does not close, or closes with a placeholder in it, ends the rewrite (not complete)."""
+    pieces = stream_pieces(inp.original, plan)
+    lines = file_lines(inp.original)
+    written: list[str] = []
+    total = RewriteMetrics()
+    sent: list[str] = []
+
+    def send(text: str) -> None:
+        if text:
+            sent.append(text)
+            if on_text is not None:
+                on_text(text)
+
+    for k, window in enumerate(plan.windows):
+        send(pieces[2 * k])
+        prompt = format_window_prompt(inp.original, window, path=inp.path,
+                                      language=inp.language, instruction=inp.instruction)
+        part = "".join(lines[window.start:window.end])
+        answer = model.rewrite(prompt.text, prompt.response_prefix, prompt.stop,
+                               prompt.draft_text,
+                               _token_guess(window.block) + _token_guess(inp.instruction),
+                               on_text=send, should_stop=should_stop)
+        total.add(answer.metrics)
+        if answer.stop_reason != "stop":
+            return ModelRewrite("".join(sent), False, answer.stop_reason, total)
+        new = answer.text
+        if part.endswith("\n") and new and not new.endswith("\n"):
+            new += "\n"
+            send("\n")
+        defect = find_rewrite_defect(part, window.block or part, new)
+        if defect is not None and defect.kind == "elision":
+            return ModelRewrite("".join(sent), False, defect.kind, total, defect)
+        written.append(new)
+    tail = pieces[-1]
+    stitched = "".join(sent) + tail
+    if tail:
+        send(tail)
+    text = to_file_text(inp.original, stitched)
+    defect = find_rewrite_defect(inp.original, inp.block, text)
+    if defect is not None:
+        return ModelRewrite(text, False, defect.kind, total, defect)
+    return ModelRewrite(text, True, "stop", total)
+
+
+def plan_for(inp: ApplyInput) -> WindowPlan | None:
+    """The windows the model rewrites for ``inp`` (None: the whole file, as nothing places
+    the block; ``plan.whole``: the file is small)."""
+    return plan_windows(inp.original, inp.block, inp.instruction)
+
+
+def rewrite_file(engine: Engine, inp: ApplyInput, *,
+                 on_text: Callable[[str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None,
+                 max_batch: int | None = None,
+                 version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
+    """The model path: the windows the block (or the selection) addresses rewritten with
+    speculative edits, the rest kept (``rewrite_windows``); a small file, or a block nothing
+    places, is rewritten whole (``rewrite_whole_file``). ``on_text`` receives the new file's
+    text in order (LF). Raises ``ApplyTooLarge`` when a prompt does not fit the context."""
+    plan = plan_for(inp)
+    if plan is None or plan.whole:
+        return rewrite_whole_file(engine, inp, on_text=on_text, should_stop=should_stop,
+                                  max_batch=max_batch, version=version)
+    return rewrite_windows(EngineModel(engine, max_batch), inp, plan, on_text=on_text,
+                           should_stop=should_stop)
 
 
 def apply(engine: Engine, original: str, block: str, instruction: str = "", *,

@@ -59,6 +59,7 @@ __all__ = [
     "selection_lines",
     "stitch",
     "stream_pieces",
+    "unique_selection",
 ]
 
 WHOLE_FILE_LINES = 120  # a block for a file this small: the whole file is one window
@@ -354,6 +355,26 @@ def selection_lines(original: str, selection: str) -> tuple[int, int] | None:
     return found[0], found[0] + n
 
 
+def unique_selection(original: str, first: int, last: int) -> str:
+    """The text of lines ``first..last`` (0-based, inclusive) of ``original`` (LF), widened
+    one line at a time (above first, then below) until ``selection_lines`` finds it once: the
+    block an inline edit sends, so that its window is exactly these lines."""
+    lines = file_lines(original)
+    if not lines:
+        return ""
+    first = max(0, min(first, len(lines) - 1))
+    last = max(first, min(last, len(lines) - 1))
+    lo, hi = first, last + 1
+    while True:
+        text = "".join(lines[lo:hi])
+        if selection_lines(original, text) == (lo, hi) or (lo == 0 and hi == len(lines)):
+            return text
+        if lo > 0 and (hi - lo) % 2 == 1 or hi == len(lines):
+            lo -= 1
+        else:
+            hi += 1
+
+
 def plan_windows(original: str, block: str, instruction: str = "", *,
                  whole_file_lines: int = WHOLE_FILE_LINES,
                  margin: int = MARGIN) -> WindowPlan | None:
@@ -411,8 +432,14 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
     # Margins, merging, and each window's part of the block.
     spans: list[tuple[int, int, list[int], str]] = []
     for k, (lo, hi, how) in enumerate(resolved):
+        lo0, hi0 = lo, hi
         lo = max(0, lo - margin)
         hi = min(n, hi + margin)
+        # A window starts and ends on code: a model drops blank lines at its edges.
+        while lo < lo0 and _blank(lines[lo]):
+            lo += 1
+        while hi > hi0 and _blank(lines[hi - 1]):
+            hi -= 1
         if spans and lo < spans[-1][0]:
             return None  # segments out of file order
         if spans and lo <= spans[-1][1]:

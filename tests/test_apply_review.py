@@ -891,7 +891,8 @@ def test_the_model_path_runs_when_the_deterministic_path_refuses() -> None:
     block = "    w = TextWrapper(width=72, **kwargs)\n    # ... existing code ...\n"  # ambiguous
     events = list(backend.apply(ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)))
     notice, *deltas, done = events
-    assert isinstance(notice, ApplyNotice) and "the model rewrites the file" in notice.text
+    assert isinstance(notice, ApplyNotice)
+    assert "the model rewrites the part of the file it changes" in notice.text
     assert "".join(d.text for d in deltas) == new
     assert isinstance(done, ApplyDone) and done.source == "cloud"
     assert service.asked == {"path": "lib/textwrap.py", "original": TEXTWRAP, "block": block,

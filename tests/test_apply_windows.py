@@ -12,6 +12,7 @@ from local_models.apply_windows import (
     selection_lines,
     stitch,
     stream_pieces,
+    unique_selection,
 )
 
 
@@ -163,3 +164,14 @@ def test_window_prompt_has_context_and_draft() -> None:
     assert "def func_29" in prompt.text  # context above
     assert "def func_31" in prompt.text  # context below
     assert prompt.response_prefix == "```python\n"
+
+
+def test_unique_selection_widens_until_found_once() -> None:
+    text = "def a():\n    return 1\n\n\ndef b():\n    return 1\n"
+    assert unique_selection(text, 4, 4) == "def b():\n"  # already unique
+    widened = unique_selection(text, 5, 5)  # "    return 1" occurs twice
+    assert widened.endswith("    return 1\n") and widened.count("\n") >= 2
+    lo, hi = selection_lines(text, widened)  # type: ignore[misc]
+    assert hi == 6 and lo < 5
+    plan = plan_windows(text, widened, "return 2")
+    assert plan is not None and plan.windows[0].end == 6

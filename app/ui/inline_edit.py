@@ -1,7 +1,9 @@
 """Inline edit: Ctrl+K on a selection opens a one-line prompt at the selection; the instruction
 typed there (Enter) asks the model to rewrite the selected code, and the result is reviewed like
-any apply (``ApplyReview``): the request is the whole file as ``original``, the selection as
-``block`` and the instruction, so the model path rewrites.
+any apply (``ApplyReview``): the request is the whole file as ``original``, the selected lines
+as ``block`` (``selection_block``: whole lines, widened only as far as needed to occur once in
+the file) and the instruction. The model path rewrites exactly those lines
+(``local_models.apply_windows``: an instruction's window is its selection), never the file.
 
 The prompt floats in the editor's viewport just below the selection (above it when the
 selection ends at the bottom of the view), over the code, without touching the buffer. Esc (or
@@ -15,6 +17,8 @@ import contextlib
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit
+
+from local_models.apply_windows import unique_selection
 
 from .editor import CodeEditor
 from .theme import Theme
@@ -59,6 +63,11 @@ class InlineEditPrompt(QFrame):
                            f"{border}; border-radius: 5px; }}")
         editor.updateUi.connect(self._follow)
         editor.resized.connect(self._follow)
+
+    def selection_block(self) -> str:
+        """The block an inline edit sends: the selected lines, whole, found once in the file
+        (widened by a line at a time where the same lines occur elsewhere)."""
+        return unique_selection(self.editor.text(), self.first_line, self.last_line)
 
     def open(self) -> None:
         self.show()
