@@ -1081,9 +1081,8 @@ class MainWindow(QMainWindow):
         self.inline_prompt = prompt
 
         def submitted(instruction: str) -> None:
-            start, end = editor.selectionStart(), editor.selectionEnd()
-            block = bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
-            self.start_review(doc, block, instruction)
+            # The selected lines, once in the file: the model rewrites only them.
+            self.start_review(doc, prompt.selection_block(), instruction)
 
         def closed() -> None:
             if self.inline_prompt is prompt:
