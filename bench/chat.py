@@ -16,11 +16,13 @@ kinds, finish reasons, guard stops and completion tokens; ``default_pass_rate`` 
 default model's (``SERVICE_MODEL``), None when it did not run. Target: ``default_pass_rate``
 >= 0.65.
 
-Answer extraction, in order: fenced blocks (``` or ~~~, an unterminated last one too) tagged
-python/py or untagged that parse and define the function, first one wins; else the whole reply
-when it parses and defines it. From the chosen code only the definitions are kept (imports,
-functions, classes, assignments, ``try`` around imports): example calls, prints, asserts and
-``if __name__ == "__main__":`` blocks are dropped, as a user would when pasting the function.
+Answer extraction, in order: fenced blocks (``` or ~~~) tagged python/py or untagged that parse
+and define the function, first one wins (an unterminated last block, cut by the length limit or
+the reply guard, counts up to its longest parsing run of whole lines; the guard's note is not
+the model's text); else the whole reply when it parses and defines it. From the chosen code
+only the definitions are kept (imports, functions, classes, assignments, ``try`` around
+imports): example calls, prints, asserts and ``if __name__ == "__main__":`` blocks are
+dropped, as a user would when pasting the function.
 """
 
 from __future__ import annotations
@@ -59,7 +61,11 @@ _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
 def code_blocks(reply: str) -> list[tuple[str, str]]:
     """``(language tag, code)`` of every fenced block in ``reply``, in order. A block cut off
     before its closing fence (the reply hit the length limit) runs to the end."""
-    blocks: list[tuple[str, str]] = []
+    return [(tag, code) for tag, code, _closed in _blocks(reply)]
+
+
+def _blocks(reply: str) -> list[tuple[str, str, bool]]:
+    blocks: list[tuple[str, str, bool]] = []
     pos = 0
     while True:
         start = _FENCE.search(reply, pos)
@@ -71,9 +77,9 @@ def code_blocks(reply: str) -> list[tuple[str, str]]:
         close = re.compile(rf"^[ \t]{{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$", re.M)
         end = close.search(reply, body_from)
         if end is None:
-            blocks.append((tag, reply[body_from:]))
+            blocks.append((tag, reply[body_from:], False))
             return blocks
-        blocks.append((tag, reply[body_from:end.start()]))
+        blocks.append((tag, reply[body_from:end.start()], True))
         pos = end.end()
 
 
@@ -102,10 +108,23 @@ def _is_definition(node: ast.stmt) -> bool:
 def extract_code(reply: str, function: str) -> str | None:
     """The definitions of the answer that defines ``function``; None when no block (or the
     bare reply) parses and defines it. See the module docstring."""
-    candidates = [code for tag, code in code_blocks(reply) if tag in _PYTHON_TAGS]
-    candidates.append(reply)
-    for code in candidates:
+    from local_models.repetition import GUARD_NOTES
+
+    for note in GUARD_NOTES:  # Forecode's own words after a stopped reply, not the model's
+        reply = reply.replace(note, "")
+    candidates = [(code, closed) for tag, code, closed in _blocks(reply)
+                  if tag in _PYTHON_TAGS]
+    candidates.append((reply, True))
+    for code, closed in candidates:
         tree = _parse(code)
+        if tree is None and not closed:
+            # Cut off (length limit, or a loop the guard stopped): the longest run of whole
+            # lines from the start that parses.
+            lines = code.splitlines(keepends=True)
+            for n in range(len(lines) - 1, 0, -1):
+                tree = _parse("".join(lines[:n]))
+                if tree is not None:
+                    break
         if tree is None or not _defines(tree, function):
             continue
         kept = [node for node in tree.body if _is_definition(node)]

@@ -154,3 +154,17 @@ def test_chat_benchmark_quick_run_through_the_real_service(tmp_path: Path) -> No
     row = model["questions"][0]
     assert row["id"] == QUESTIONS[0].id and row["finish_reason"] in ("stop", "length")
     assert row["completion_tokens"] <= 48
+
+
+def test_a_reply_cut_off_in_its_block_still_yields_the_function() -> None:
+    from local_models.repetition import LOOP_NOTE
+
+    stopped = ("```python\ndef half(x):\n    return x / 2\n\n" + "print(half(4))\n" * 8
+               + "print(half(" + LOOP_NOTE)
+    code = extract_code(stopped, "half")
+    assert code == "def half(x):\n    return x / 2\n"
+    assert run_tests(code, "assert half(4) == 2\n").passed
+    cut = "```python\ndef half(x):\n    return x / 2\n\ndef other(y):\n    return ("
+    assert extract_code(cut, "half") == "def half(x):\n    return x / 2\n"
+    # A closed block with a syntax error is not trimmed into something that parses.
+    assert extract_code("```python\ndef half(x):\n    return x /\n```", "half") is None
