@@ -489,6 +489,128 @@ def _anchorable(norm: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# Wrapper lines: a definition header the block shows only to say where its next lines go
+
+_ELLIPSIS_ITEMS = frozenset(("...", "…"))
+
+
+def _signature(lines: Sequence[str], j: int, limit: int = 40) -> str:
+    """The header starting at line ``j`` joined into one line: up to the line where the
+    brackets opened on it close and the header ends (``:`` or ``{``), at most ``limit``
+    lines."""
+    depth = 0
+    parts: list[str] = []
+    for k in range(j, min(len(lines), j + limit)):
+        code = lines[k].split(" #", 1)[0].split(" //", 1)[0].rstrip()
+        parts.append(code.strip())
+        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+        if depth <= 0 and (code.endswith((":", "{")) or depth < 0 or not code.endswith(
+                ("(", ",", "[", "\\"))):
+            break
+    return " ".join(parts)
+
+
+def _split_header(header: str) -> tuple[str, str | None, str]:
+    """(what comes before the parameters, the parameters or None, what follows them), all
+    without spaces; the header's final ``:`` or ``{`` dropped."""
+    text = header.strip()
+    if text.endswith((":", "{")):
+        text = text[:-1]
+    start = text.find("(")
+    if start < 0:
+        return "".join(text.split()), None, ""
+    depth = 0
+    for k in range(start, len(text)):
+        depth += text[k] in "([{"
+        depth -= text[k] in ")]}"
+        if depth == 0:
+            return ("".join(text[:start].split()), "".join(text[start + 1:k].split()),
+                    "".join(text[k + 1:].split()))
+    return "".join(text[:start].split()), "".join(text[start + 1:].split()), ""
+
+
+def _params(text: str) -> list[str]:
+    """Top-level comma-separated items (spaces already removed), a trailing comma dropped."""
+    items: list[str] = []
+    depth = 0
+    current = ""
+    for c in text:
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if c == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += c
+    items.append(current)
+    return [x for x in items if x]
+
+
+def _param_name(item: str) -> str:
+    return re.split(r"[:=]", item.lstrip("*&"), maxsplit=1)[0]
+
+
+def _shorthand_params(block: str, file: str) -> bool:
+    """Whether the block's parameter list abbreviates the file's: the same, empty or ``...``,
+    ``self``/``cls`` alone, items then ``...`` (each item the file's, or its bare name), or
+    the file's names with their annotations and defaults left out."""
+    b, f = _params(block), _params(file)
+    if b == f or not b or (len(b) == 1 and b[0] in _ELLIPSIS_ITEMS):
+        return True
+    if len(b) == 1 and b[0] in ("self", "cls") and f and _param_name(f[0]) == b[0]:
+        return True
+    elided = b[-1] in _ELLIPSIS_ITEMS
+    if elided:
+        b = b[:-1]
+    if len(b) > len(f) or (not elided and len(b) != len(f)):
+        return False
+    return all(x == y or x == _param_name(y) for x, y in zip(b, f, strict=False))
+
+
+def _header_extends(block_line: str, file_header: str) -> bool:
+    """Whether the block's header is the file's with parameters (or bases) added or their
+    annotations and defaults changed: every name of the file's list is in the block's, in
+    the same order (a signature change the block means, not a shorthand)."""
+    b_pre, b_params, _ = _split_header(block_line)
+    f_pre, f_params, _ = _split_header(file_header)
+    if b_pre != f_pre or b_params is None or f_params is None:
+        return False
+    b_names = [_param_name(x) for x in _params(b_params)]
+    f_names = [_param_name(x) for x in _params(f_params)]
+    if any(x in _ELLIPSIS_ITEMS for x in b_names):
+        return False
+    k = 0
+    for name in b_names:
+        if k < len(f_names) and name == f_names[k]:
+            k += 1
+    return k == len(f_names)
+
+
+def _wrapper_agrees(block_line: str, file_header: str) -> bool:
+    """Whether a header the block shows as a wrapper (followed by an elision) names the
+    file's header ``file_header`` (joined into one line) in shorthand: the same definition,
+    with the bases, parameters, annotations or return type left out or abbreviated (``...``).
+    False when it says something else (other bases, another parameter, ``async`` added or
+    dropped): then the block may mean a change it does not show."""
+    b_pre, b_params, b_rest = _split_header(block_line)
+    f_pre, f_params, f_rest = _split_header(file_header)
+    if b_pre != f_pre:
+        return False
+    if b_params is None:  # ``class Name:`` for ``class Name(Base):``
+        return not b_rest
+    if f_params is None:
+        return b_params in ("", *_ELLIPSIS_ITEMS) and not b_rest
+    if _class_name(block_line) is not None:
+        return (b_params == f_params or b_params in ("", *_ELLIPSIS_ITEMS)) and (
+            not b_rest or b_rest == f_rest)
+    if not _shorthand_params(b_params, f_params):
+        return False
+    return not b_rest or b_rest == f_rest or b_rest.lstrip("->:") in _ELLIPSIS_ITEMS
+
+
+# ---------------------------------------------------------------------------------------------
 # Indentation
 
 
@@ -578,8 +700,13 @@ def _choose_reindent(pairs: Sequence[tuple[str, str]], block_unit: int,
             return _Reindent("levels", block_unit=block_unit, file_unit=file_unit[1],
                              offset=offset)
     best, count = simple.most_common(1)[0]
-    if best.kind != "levels" and count >= 2 and count * 3 >= 2 * len(pairs):
-        return best  # the others are lines the block re-indents on purpose
+    if best.kind != "levels" and count >= 2 and count * 3 >= 2 * len(pairs) and (
+            best == _SAME or _SAME not in simple):
+        # The others are lines the block re-indents on purpose. Not when some lines already
+        # sit at the file's indentation and most would be shifted: the block may as well
+        # re-indent most lines on purpose (a body dedented under a guard clause, wrapped in
+        # a new loop): a restructured definition, which only a rewrite can follow.
+        return best
     return None
 
 
@@ -846,19 +973,96 @@ class _Placer:
                               f"{_short(new[ia])} to {_short(new[ib])} without an elision, "
                               f"dropping {skipped - shown} lines of the file", s)
         headers = {a.i for a in anchors if a.header}
+        keep = self.wrappers(s, anchors, new)
+        gaps = self.import_gaps(s, new, items)
         i0, j0 = items[0]
         i1, j1 = items[-1]
         start = self.head(s, new[:i0], j0, lo, matched)
         end = self.tail(s, new[i1 + 1:], j1, hi, matched, reindent)
+        self.check_leading_imports(s, new, start)
         body: list[str | int] = []
         for i, line in enumerate(new):
+            body.extend(gaps.get(i, ()))
             j = matched.get(i)
-            if j is not None and i not in headers and (
-                    _blank(line) or line.rstrip() == f.lines[j].rstrip()):
+            if j is not None and (i in keep or (i not in headers and (
+                    _blank(line) or line.rstrip() == f.lines[j].rstrip()))):
                 body.append(j)  # context: the file's own line (trailing spaces, ending kept)
             else:
                 body.append(line)
         return start, end, body, matched
+
+    def check_leading_imports(self, s: int, new: Sequence[str], start: int) -> None:
+        """A block that starts with imports (no elision above them) matched below some of
+        the file's leading imports is refused: it may have dropped those or left them out."""
+        f = self.file
+        seg = self.segments[s]
+        first = next(x for x in new if not _blank(x))
+        if seg.elision_before is not None or _import_module(first) is None:
+            return
+        section = self.import_section_end()
+        if section is None or start >= section:
+            return
+        above = [k for k in range(start) if _width(f.lines[k]) == 0 and f.code[k]
+                 and _import_module(f.lines[k]) is not None]
+        if above:
+            raise _Refuse("ambiguous", f"segment {s + 1}: the block's imports start at "
+                          f"{_short(first)}, below the file's {_short(f.lines[above[0]])}: "
+                          "cannot tell whether it drops the imports above", s)
+
+    def wrappers(self, s: int, anchors: Sequence[_Anchor], new: Sequence[str]) -> set[int]:
+        """The segment's header lines matched by name that stand for the file's header (a
+        *wrapper*: the segment's last line, an elision after it, in shorthand such as
+        ``class Name:`` for ``class Name(Base):``): the file's line stays. A wrapper that
+        says something else, or a class line without the file's bases followed by code,
+        is refused (the block may mean a change it does not show)."""
+        f = self.file
+        seg = self.segments[s]
+        last = max(i for i, x in enumerate(seg.lines) if not _blank(x))
+        keep: set[int] = set()
+        for a in anchors:
+            if not a.header:
+                continue
+            line = new[a.i]
+            header = _signature(f.lines, a.j)
+            if a.i == last and seg.elision_after is not None:
+                if _wrapper_agrees(line, header):
+                    keep.add(a.i)
+                elif not (_header_extends(line, header)
+                          and header == _signature(f.lines, a.j, 1)):
+                    raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} stands for "
+                                  f"{_short(header)} but differs from it, and the elision "
+                                  "after it hides what that change means", s)
+            elif _class_name(line) is not None and _wrapper_agrees(line, header):
+                raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell whether "
+                              f"{_short(line)} drops what {_short(header)} says or "
+                              "abbreviates it", s)
+        return keep
+
+    def import_gaps(self, s: int, new: Sequence[str],
+                    items: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+        """Blank lines of the file's import section that the block writes its imports
+        without (a reflowed import section): kept (segment line -> the file's lines to put
+        before it) when the block shows the lines around them next to each other; refused
+        when it adds or drops lines there (the grouping cannot be told)."""
+        f = self.file
+        section = self.import_section_end()
+        gaps: dict[int, list[int]] = {}
+        if section is None:
+            return gaps
+        for (ia, ja), (ib, jb) in pairwise(items):
+            if jb >= section or jb - ja < 2:
+                continue
+            between = range(ja + 1, jb)
+            if not any(_blank(f.lines[k]) for k in between) or any(
+                    _blank(new[k]) for k in range(ia + 1, ib)):
+                continue
+            if ib == ia + 1 and all(_blank(f.lines[k]) for k in between):
+                gaps[ib] = list(between)
+                continue
+            raise _Refuse("ambiguous", f"segment {s + 1}: the block writes the imports around "
+                          f"{_short(new[ib])} without the file's blank lines and changes "
+                          "them: cannot tell how they are grouped", s)
+        return gaps
 
     def extend(self, new: Sequence[str], anchors: Sequence[_Anchor], lo: int,
                hi: int) -> dict[int, int]:
