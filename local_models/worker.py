@@ -265,10 +265,21 @@ def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
 DEFAULT_NICE = 10
 _PIECE_CACHE_SIZE = 20_000  # lines and blocks whose token counts the worker keeps
 # A completion whose full context would evaluate more than this many tokens first answers from
-# a small context near the cursor (8 to 15 lines above it, 4 below, the same head and snippets, so
-# its start is cached), then warms the full context in the background.
+# a smaller context near the cursor (at the least 8 to 15 lines above it, 4 below, with the same
+# head and snippets, so its start is cached), then warms larger ones in the background.
 FIRST_ANSWER_TOKENS = 64
 FIRST_PROMPT: dict[str, Any] = {"near_lines": 8, "grid": 8, "suffix_lines": 4, "far": False}
+# The prompts a completion may use, smallest first: the first answer's, windows that grow
+# (each the same stable start, so one step costs only the lines it adds), the full context.
+# A request takes the largest whose uncached part is at most FIRST_ANSWER_TOKENS (else the
+# cheapest); while nothing waits, the worker warms the next larger ones in turn, so the
+# context grows while the user types and pauses, and a cancelled step keeps the last one.
+PROMPT_LADDER: tuple[dict[str, Any], ...] = (
+    FIRST_PROMPT,
+    {"near_lines": 24, "grid": 8, "suffix_lines": 8, "far": False},
+    {"near_lines": 56, "grid": 16, "suffix_lines": 16, "far": False},
+    {},
+)
 
 
 class _Server:
@@ -301,9 +312,11 @@ class _Server:
         except (ValueError, TypeError, KeyError) as exc:
             raise _RequestError(f"bad completion input: {exc}") from None
 
-    def _render(self, inp: CompletionInput, *, near_only: bool = False) -> list[int]:
-        """The prompt's tokens: the full context, or (``near_only``) the small first-answer
-        prompt: the same start (head, snippets) and only the lines near the cursor."""
+    def _render(self, inp: CompletionInput, *, near_only: bool = False,
+                shape: dict[str, Any] | None = None) -> list[int]:
+        """The prompt's tokens: the full context, ``shape`` (a ``PROMPT_LADDER`` rung), or
+        (``near_only``) the small first-answer prompt: the same start (head, snippets) and
+        only the lines near the cursor."""
         add_bos = bool(self.profile.add_bos)
         counted: dict[str, list[int]] = {}
 
@@ -315,7 +328,7 @@ class _Server:
 
         rendered = render_prompt(inp, self.profile, count, self.profile.prompt_budget,
                                  estimate_tokens=self._estimate_tokens,
-                                 **(FIRST_PROMPT if near_only else {}))
+                                 **(FIRST_PROMPT if near_only else shape or {}))
         tokens = counted.get(rendered.text)
         if tokens is None:
             tokens = self.engine.tokenize(rendered.text, add_bos=add_bos)
@@ -324,35 +337,47 @@ class _Server:
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         return self._render(self._input(input_json))
 
-    def _choose_prompt(self, input_json: dict[str, Any]) -> tuple[list[int], list[int] | None,
-                                                                  dict[str, Any]]:
-        """``(prompt, full or None, facts)``: the full context when the cache holds nearly
-        all of it; otherwise, when it is cheaper, the small first-answer prompt, with the full
-        one to warm afterwards."""
+    def _choose_prompt(self, input_json: dict[str, Any]
+                       ) -> tuple[list[int], list[list[int]], dict[str, Any]]:
+        """``(prompt, larger prompts to warm afterwards, facts)``: the largest rung of
+        ``PROMPT_LADDER`` whose uncached part is small, else the cheapest one."""
         inp = self._input(input_json)
-        full = self._render(inp)
         cost = getattr(self.engine, "reuse_cost", None)
+        full = self._render(inp)
         if cost is None:
-            return full, None, {}
-        full_cost = int(cost(full))
-        facts: dict[str, Any] = {"context": "full", "full_cost_tokens": full_cost}
-        if full_cost <= FIRST_ANSWER_TOKENS:
-            return full, None, facts
-        near = self._render(inp, near_only=True)
-        if near == full:
-            return full, None, facts
-        near_cost = int(cost(near))
-        if near_cost >= full_cost:
-            return full, None, facts
-        facts.update(context="near", near_cost_tokens=near_cost)
-        return near, full, facts
+            return full, [], {}
+        rungs: list[list[int]] = []
+        costs: list[int] = []
+        names: list[str] = []
+        for level in range(len(PROMPT_LADDER) - 1, -1, -1):  # the full context first
+            shape = PROMPT_LADDER[level]
+            tokens = full if not shape else self._render(inp, shape=shape)
+            if rungs and tokens == rungs[-1]:
+                continue  # a small file: this rung is the one above
+            rungs.append(tokens)
+            costs.append(int(cost(tokens)))
+            names.append("full" if not shape else "near" if level == 0 else f"window{level}")
+            if costs[-1] <= FIRST_ANSWER_TOKENS:
+                break
+        pick = next((i for i, c in enumerate(costs) if c <= FIRST_ANSWER_TOKENS),
+                    min(range(len(costs)), key=costs.__getitem__))
+        facts: dict[str, Any] = {"context": names[pick], "full_cost_tokens": costs[0],
+                                 "cost_tokens": costs[pick]}
+        # To warm next: the rungs above the pick, smallest first (those not rendered, when
+        # the search stopped early, are the full context's own: it is always rung 0).
+        return rungs[pick], rungs[:pick][::-1], facts
 
-    def _warm_in_background(self, tokens: list[int] | None) -> None:
-        """Evaluate the full context while nothing else waits; a new request stops it within
-        one decode step, and the cache keeps the prompt that was answered."""
-        if tokens is None or not self.inbox.idle():
-            return
-        self.engine.warm(tokens, should_stop=self.inbox.arrived.is_set, keep_on_cancel=True)
+    def _warm_in_background(self, prompts: list[list[int]]) -> None:
+        """Evaluate the larger prompts in turn while nothing else waits; a new request stops
+        a step within one decode step, and the cache keeps the last prompt completed (or the
+        one that was answered)."""
+        for tokens in prompts:
+            if not self.inbox.idle():
+                return
+            self.engine.warm(tokens, should_stop=self.inbox.arrived.is_set,
+                             keep_on_cancel=True)
+            if self.inbox.arrived.is_set():
+                return
 
     def run(self) -> None:
         while True:
@@ -398,11 +423,11 @@ class _Server:
                 return
             # The lines near the cursor first (what the next request needs soonest), then
             # the full context, which a request that arrives meanwhile may stop.
-            tokens, full, facts = self._choose_prompt(request.input)
+            tokens, larger, facts = self._choose_prompt(request.input)
             metrics = self.engine.warm(tokens, should_stop=flag.is_set)
             self.out.emit(Warmed(request.id, {**_jsonable(metrics), **facts}))
             if not flag.is_set():
-                self._warm_in_background(full)
+                self._warm_in_background(larger)
             return
         if flag.is_set():  # superseded or cancelled while queued
             self.out.emit(Done(request.id, "", "cancelled", {}))
@@ -421,14 +446,14 @@ class _Server:
             self.out.emit(Done(request_id, reply.text, reply.stop_reason,
                                _jsonable(reply.completion.metrics)))
             return
-        tokens, full, facts = self._choose_prompt(request.input)
+        tokens, larger, facts = self._choose_prompt(request.input)
         completion = self.engine.complete(
             tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
             stop=tuple(self.profile.stop), speculative=request.speculative,
             should_stop=flag.is_set, on_text=on_text)
         self.out.emit(Done(request_id, completion.text, completion.stop_reason,
                            {**_jsonable(completion.metrics), **facts}))
-        self._warm_in_background(full)
+        self._warm_in_background(larger)
 
 
 class _RequestError(Exception):
