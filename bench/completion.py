@@ -28,7 +28,9 @@ type); the expected answer is that rest. A *visit* is three requests:
 The first visit of each file is a file switch and also counts as ``cold`` (``cold_p50_ms``).
 With ``--dwell-ms D`` the benchmark warms the new caret place (as the editor does when the caret
 rests) and waits D ms before the jumped and moved requests; the default 0 is a user who types at
-once, the worst case.
+once, the worst case. ``--pause-ms P`` leaves P ms after each answer (a user reading it): the
+worker then grows the context in the background (``local_models.worker.PROMPT_LADDER``); the
+default 0 sends requests back to back, so answers come from the smallest prompts.
 
 Figures per model: ``exact_match`` (the suggestion's first line equals the expected rest of the
 line, over all requests: a suggestion not shown is a miss), ``chars_accepted`` (per shown
@@ -103,6 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "0 on a machine shared with other model runs)")
     parser.add_argument("--no-fim", action="store_true",
                         help="prefix-only prompts for every model (compare with FIM)")
+    parser.add_argument("--pause-ms", type=int, default=0,
+                        help="idle time after each answer before the next request (a user "
+                             "reading the suggestion; the worker warms larger contexts then); "
+                             "default 0: back to back")
     parser.add_argument("--dwell-ms", type=int, default=0,
                         help="warm the new caret place and wait this long before a jumped or "
                              "moved request (default 0: the user types at once)")
@@ -472,6 +478,8 @@ def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
                                     f.project, f.name, where.line, where.kind,
                                     where.expected[typed:], truth)
                     samples.append(runner.request(inp, "python", max_tokens, sample))
+                    if args.pause_ms > 0:
+                        time.sleep(args.pause_ms / 1000.0)
     finally:
         runner.close()
     return samples, start_ms, runner.client.profile
@@ -591,6 +599,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": max_tokens,
         "seed": args.seed,
         "dwell_ms": args.dwell_ms,
+        "pause_ms": args.pause_ms,
         "threads": args.threads,
         "nice": args.nice,
         "fim": not args.no_fim,
