@@ -233,6 +233,71 @@ class _SlotBackend:
             self._pool.release(slot)
 
 
+    def stream_apply(self, request: ApplyInput, *,
+                     should_stop: Callable[[], bool]) -> Iterator[ChatEvent | ApplyDone]:
+        """The new file for ``request``: the deterministic path when the block anchors
+        unambiguously and there is no instruction (no slot needed), else the model path on a
+        slot (``local_models.apply_model``: the windows the block or selection addresses,
+        rewritten; applies to one path prefer the slot that holds that file's prompt).
+        Same cancel and deadline semantics as ``stream_chat``."""
+        arrival = time.monotonic()
+        return self._jobs.stream(
+            lambda emit, stop: self._run_apply(request, emit, stop, arrival), should_stop)
+
+    def _run_apply(self, request: ApplyInput, emit: Callable[[Any], None],
+                   stop: Callable[[], bool], arrival: float) -> None:
+        if not request.instruction.strip():
+            result = apply_deterministic(request.original, request.block)
+            if isinstance(result, Applied):
+                total_ms = (time.monotonic() - arrival) * 1000.0
+                emit(ChatDelta(result.text))
+                log.info("apply: deterministic, %d placements, %.0f ms",
+                         len(result.placements), total_ms)
+                emit(ApplyDone("deterministic", "stop",
+                               _usage(0, 0, 0, 0.0, total_ms, total_ms)))
+                return
+        self._on_slot(f"apply:{request.path}", emit, stop, arrival,
+                      lambda usage: ApplyDone("", "cancelled", usage),
+                      lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit,
+                                                              stop, arrival))
+
+    def _rewrite_on(self, slot: int, queue_ms: float, request: ApplyInput,
+                    emit: Callable[[Any], None], stop: Callable[[], bool],
+                    arrival: float) -> None:
+        from local_models.apply_model import ApplyTooLarge
+
+        on_text = _FirstText(emit, arrival)
+        try:
+            done = self._model_rewrite(slot, request, on_text, stop)
+        except ApplyTooLarge as exc:
+            raise ChatError("too_large", str(exc)) from None
+        m = done.metrics
+        total_ms = (time.monotonic() - arrival) * 1000.0
+        cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
+        # Not complete: the model did not close the file, or what it closed is not the whole
+        # file (``done.defect``: a placeholder left in it, most of it dropped). Either way the
+        # text sent is not a file to apply.
+        finish = "stop" if done.complete else (
+            "cancelled" if done.stop_reason == "cancelled" else "length")
+        log.info("apply on slot %d: model via %s backend, %d prompt tokens (%d cached), "
+                 "%d generated, %d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms",
+                 slot, self.name,
+                 m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
+                 m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
+        emit(ApplyDone("model", finish,  # type: ignore[arg-type]
+                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
+                              queue_ms, on_text.ms, total_ms),
+                       drafted_tokens=int(m.drafted_tokens),
+                       accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
+                       rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
+                       decode_ms=round(m.decode_ms)))
+
+    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
+                       stop: Callable[[], bool]) -> Any:
+        """The model path's ``ModelRewrite`` for ``request`` on ``slot``."""
+        raise NotImplementedError
+
+
 # ---------------------------------------------------------------------------------------------
 # llama.cpp in-process
 
@@ -313,62 +378,11 @@ class LlamaBackend(_SlotBackend):
                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
                              queue_ms, on_text.ms, total_ms)))
 
-    def stream_apply(self, request: ApplyInput, *,
-                     should_stop: Callable[[], bool]) -> Iterator[ChatEvent | ApplyDone]:
-        """The new file for ``request``: the deterministic path when the block anchors
-        unambiguously and there is no instruction (no slot needed), else the model's rewrite
-        on a slot (applies to one path prefer the slot that holds that file's prompt).
-        Same cancel and deadline semantics as ``stream_chat``."""
-        arrival = time.monotonic()
-        return self._jobs.stream(  # type: ignore[return-value]
-            lambda emit, stop: self._run_apply(request, emit, stop, arrival), should_stop)
+    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
+                       stop: Callable[[], bool]) -> Any:
+        from local_models.apply_model import rewrite_file
 
-    def _run_apply(self, request: ApplyInput, emit: Callable[[Any], None],
-                   stop: Callable[[], bool], arrival: float) -> None:
-        if not request.instruction.strip():
-            result = apply_deterministic(request.original, request.block)
-            if isinstance(result, Applied):
-                total_ms = (time.monotonic() - arrival) * 1000.0
-                emit(ChatDelta(result.text))
-                log.info("apply: deterministic, %d placements, %.0f ms",
-                         len(result.placements), total_ms)
-                emit(ApplyDone("deterministic", "stop",
-                               _usage(0, 0, 0, 0.0, total_ms, total_ms)))
-                return
-        self._on_slot(f"apply:{request.path}", emit, stop, arrival,
-                      lambda usage: ApplyDone("", "cancelled", usage),
-                      lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit,
-                                                              stop, arrival))
-
-    def _rewrite_on(self, slot: int, queue_ms: float, request: ApplyInput,
-                    emit: Callable[[Any], None], stop: Callable[[], bool],
-                    arrival: float) -> None:
-        from local_models.apply_model import ApplyTooLarge, rewrite_file
-
-        on_text = _FirstText(emit, arrival)
-        try:
-            done = rewrite_file(self._engines[slot], request, on_text=on_text, should_stop=stop)
-        except ApplyTooLarge as exc:
-            raise ChatError("too_large", str(exc)) from None
-        m = done.metrics
-        total_ms = (time.monotonic() - arrival) * 1000.0
-        cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
-        # Not complete: the model did not close the file, or what it closed is not the whole
-        # file (``done.defect``: a placeholder left in it, most of it dropped). Either way the
-        # text sent is not a file to apply.
-        finish = "stop" if done.complete else (
-            "cancelled" if done.stop_reason == "cancelled" else "length")
-        log.info("apply on slot %d: model, %d prompt tokens (%d cached), %d generated, "
-                 "%d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms", slot,
-                 m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
-                 m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
-        emit(ApplyDone("model", finish,  # type: ignore[arg-type]
-                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
-                              queue_ms, on_text.ms, total_ms),
-                       drafted_tokens=int(m.drafted_tokens),
-                       accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
-                       rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
-                       decode_ms=round(m.decode_ms)))
+        return rewrite_file(self._engines[slot], request, on_text=on_text, should_stop=stop)
 
     def close(self) -> None:
         if self._closed:
@@ -577,8 +591,145 @@ class OpenAIBackend(_SlotBackend):
                              _int(usage.get("completion_tokens")) or chunks,
                              queue_ms, first, total)))
 
+    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
+                       stop: Callable[[], bool]) -> Any:
+        """The model path through the upstream: the same windows and checks as the ``llama``
+        backend (``apply_model.rewrite_with``), each window a streamed chat completion."""
+        from local_models.apply_model import rewrite_with
+
+        return rewrite_with(_HttpWindowModel(self), request, on_text=on_text, should_stop=stop)
+
     def close(self) -> None:
         self._jobs.close()
+
+
+class _HttpWindowModel:
+    """``apply_model.WindowModel`` on an OpenAI-compatible upstream: the prompt as one user
+    message, greedy, streamed; the answer's opening fence line is dropped and the closing
+    fence ends it (the connection is closed there). No speculative edits: an upstream that
+    has them (vLLM's n-gram speculation, llama.cpp's server with a draft model) uses them on
+    its own side."""
+
+    def __init__(self, backend: OpenAIBackend) -> None:
+        self._b = backend
+
+    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
+                draft_text: str, extra_tokens: int, *,
+                on_text: Callable[[str], None] | None,
+                should_stop: Callable[[], bool] | None) -> Any:
+        from local_models.apply_model import WindowAnswer
+        from local_models.engine import RewriteMetrics
+
+        b = self._b
+        fence = stop[0] if stop else "```"
+        body: dict[str, Any] = {
+            "model": b.model, "stream": True, "temperature": 0.0,
+            "messages": [{"role": "user", "content": user_text}],
+            "max_tokens": len(draft_text) // 2 + extra_tokens + 64,
+        }
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if b._config.openai_api_key:
+            headers["Authorization"] = f"Bearer {b._config.openai_api_key}"
+        where = f"the model server at {b._host}:{b._port}"
+        metrics = RewriteMetrics()
+        began = time.perf_counter()
+        conn = b._connection()
+        finished = threading.Event()
+        halted = should_stop or (lambda: False)
+
+        def watch() -> None:  # a cancelled apply closes the connection at once
+            while not finished.wait(0.05):
+                if halted():
+                    sock = conn.sock
+                    if sock is not None:
+                        with contextlib.suppress(OSError):
+                            sock.shutdown(socket.SHUT_RDWR)
+                    return
+
+        pending = ""  # text after the last newline, held until its line is complete
+        lines_seen = 0
+        opened: list[bool] = []
+        out: list[str] = []
+        reason = "length"
+
+        def line_done(line: str) -> bool:
+            """Take one complete answer line; True at the closing fence."""
+            nonlocal lines_seen
+            lines_seen += 1
+            if lines_seen == 1 and line.lstrip().startswith(fence[:3]):
+                opened.append(True)
+                return False  # the opening fence (its language may differ)
+            if line.strip() == fence:
+                return True
+            out.append(line + "\n")
+            if on_text is not None:
+                on_text(line + "\n")
+            return False
+
+        watcher = threading.Thread(target=watch, name="forecode-apply-http-watch", daemon=True)
+        try:
+            watcher.start()
+            try:
+                conn.request("POST", b._path, body=json.dumps(body).encode("utf-8"),
+                             headers=headers)
+                response = conn.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                if halted():
+                    return WindowAnswer("".join(out), "cancelled", metrics)
+                raise ChatError("unavailable", f"cannot reach {where}: {exc}",
+                                retryable=True) from None
+            if response.status != 200:
+                detail = response.read(300).decode("utf-8", "replace").strip()
+                raise ChatError("unavailable" if response.status >= 500 else "internal",
+                                f"{where} answered HTTP {response.status} {response.reason}"
+                                + (f": {detail}" if detail else ""))
+            try:
+                for data in _sse_events(iter(response.readline, b"")):
+                    if data.strip() == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    choices = chunk.get("choices") if isinstance(chunk, dict) else None
+                    if not isinstance(choices, list) or not choices:
+                        continue
+                    choice = choices[0]
+                    delta = choice.get("delta") or {}
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(text, str) and text:
+                        metrics.generated_tokens += 1
+                        if not metrics.first_token_ms:
+                            metrics.first_token_ms = (time.perf_counter() - began) * 1000.0
+                        pending += text
+                        closed = False
+                        while "\n" in pending and not closed:
+                            line, pending = pending.split("\n", 1)
+                            closed = line_done(line)
+                        if closed:
+                            reason = "stop"
+                            break
+                    if choice.get("finish_reason"):
+                        finish = str(choice["finish_reason"])
+                        if pending.strip() and pending.strip() != fence:
+                            line_done(pending)
+                        pending = ""
+                        # An answer in a fence that ended without closing it ended the
+                        # window; one that never opened a fence is not an answer.
+                        reason = ("stop" if finish == "stop" and opened else
+                                  "length" if finish == "length" else "eos")
+                        break
+            except (OSError, http.client.HTTPException, json.JSONDecodeError,
+                    _SseError) as exc:
+                if halted():
+                    return WindowAnswer("".join(out), "cancelled", metrics)
+                raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
+                                retryable=True) from None
+        finally:
+            finished.set()
+            conn.close()
+        if halted():
+            reason = "cancelled"
+        metrics.decode_ms = (time.perf_counter() - began) * 1000.0 - metrics.first_token_ms
+        metrics.total_ms = (time.perf_counter() - began) * 1000.0
+        return WindowAnswer("".join(out), reason, metrics)
 
 
 def _int(value: Any) -> int:

@@ -53,7 +53,9 @@ from local_models.apply_windows import (
     file_lines,
     format_window_prompt,
     plan_windows,
+    repeats_context,
     stream_pieces,
+    window_context,
 )
 from local_models.chat import ChatMessage, ChatParams
 from local_models.chat_prompt import ChatFormat, format_for, render_chat
@@ -73,10 +75,12 @@ __all__ = [
     "apply",
     "chat_format_of",
     "open_engine",
+    "plan_for",
     "render_apply",
     "rewrite_file",
     "rewrite_whole_file",
     "rewrite_windows",
+    "rewrite_with",
 ]
 
 # Rows of logits one verify batch may have: drafts of up to 63 tokens. Longer batches gain
@@ -296,6 +300,10 @@ def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
         defect = find_rewrite_defect(part, window.block or part, new)
         if defect is not None and defect.kind == "elision":
             return ModelRewrite("".join(sent), False, defect.kind, total, defect)
+        above, _, below = window_context(inp.original, window)
+        if repeats_context(new, part, above, below, window.block):
+            # The model copied the code around the window instead of rewriting it.
+            return ModelRewrite("".join(sent), False, "context", total)
         written.append(new)
     tail = pieces[-1]
     stitched = "".join(sent) + tail
@@ -314,6 +322,30 @@ def plan_for(inp: ApplyInput) -> WindowPlan | None:
     return plan_windows(inp.original, inp.block, inp.instruction)
 
 
+def rewrite_with(model: WindowModel, inp: ApplyInput, *,
+                 on_text: Callable[[str], None] | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> ModelRewrite:
+    """``rewrite_file`` on any ``WindowModel`` (an HTTP upstream): the windows the block (or
+    the selection) addresses; a small file, or a block nothing places, whole."""
+    plan = plan_for(inp)
+    if plan is not None and not plan.whole:
+        return rewrite_windows(model, inp, plan, on_text=on_text, should_stop=should_stop)
+    rendered = format_apply_prompt(inp)
+    original = inp.original.replace("\r\n", "\n")
+    if original and not original.endswith("\n"):
+        original += "\n"
+    answer = model.rewrite(rendered.text, rendered.response_prefix, rendered.stop,
+                           original + rendered.stop[0], _token_guess(inp.block),
+                           on_text=on_text, should_stop=should_stop)
+    if answer.stop_reason != "stop":
+        return ModelRewrite(answer.text, False, answer.stop_reason, answer.metrics)
+    text = to_file_text(inp.original, answer.text)
+    defect = find_rewrite_defect(inp.original, inp.block, text)
+    if defect is not None:
+        return ModelRewrite(text, False, defect.kind, answer.metrics, defect)
+    return ModelRewrite(text, True, "stop", answer.metrics)
+
+
 def rewrite_file(engine: Engine, inp: ApplyInput, *,
                  on_text: Callable[[str], None] | None = None,
                  should_stop: Callable[[], bool] | None = None,
@@ -329,6 +361,13 @@ def rewrite_file(engine: Engine, inp: ApplyInput, *,
                                   max_batch=max_batch, version=version)
     return rewrite_windows(EngineModel(engine, max_batch), inp, plan, on_text=on_text,
                            should_stop=should_stop)
+
+
+def _unfinished(stop_reason: str) -> str:
+    if stop_reason == "context":
+        return ("the model copied the code around the lines to change instead of rewriting "
+                "them")
+    return f"the model did not finish the file ({stop_reason})"
 
 
 def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
@@ -369,8 +408,7 @@ def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
     if done.defect is not None:
         raise ApplyIncomplete(done.defect.message, done.text, done.stop_reason)
     if not done.complete:
-        raise ApplyIncomplete(f"the model did not finish the file ({done.stop_reason})",
-                              done.text, done.stop_reason)
+        raise ApplyIncomplete(_unfinished(done.stop_reason), done.text, done.stop_reason)
     removals = find_unaccounted_removals(original, block, done.text)
     metrics = {k: v for k, v in asdict(done.metrics).items()}
     return ApplyOutcome(done.text, "model", removals, refusal, metrics,

@@ -37,6 +37,7 @@ is a block (``plan_windows`` returns a single whole-file window).
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,10 +57,12 @@ __all__ = [
     "file_lines",
     "format_window_prompt",
     "plan_windows",
+    "repeats_context",
     "selection_lines",
     "stitch",
     "stream_pieces",
     "unique_selection",
+    "window_context",
 ]
 
 WHOLE_FILE_LINES = 120  # a block for a file this small: the whole file is one window
@@ -369,7 +372,7 @@ def unique_selection(original: str, first: int, last: int) -> str:
         text = "".join(lines[lo:hi])
         if selection_lines(original, text) == (lo, hi) or (lo == 0 and hi == len(lines)):
             return text
-        if lo > 0 and (hi - lo) % 2 == 1 or hi == len(lines):
+        if (lo > 0 and (hi - lo) % 2 == 1) or hi == len(lines):
             lo -= 1
         else:
             hi += 1
@@ -489,9 +492,10 @@ def format_window_prompt(original: str, window: Window, *, path: str, language: 
     if above:
         parts.append(f"Context above (unchanged, lines {max(1, a - context)}-{a - 1}):\n"
                      f"{fence}{language}\n{above}{fence}\n")
-    parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}\n")
     if below.strip():
-        parts.append(f"Context below (unchanged):\n{fence}{language}\n{below}{fence}\n")
+        parts.append(f"Context below (unchanged, lines {b + 1}-"
+                     f"{min(n, b + context)}):\n{fence}{language}\n{below}{fence}\n")
+    parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}\n")
     if instruction.strip():
         parts.append(f"Instruction: {_with_newline(instruction.replace(chr(13), ''))}")
     if block.strip():
@@ -505,6 +509,31 @@ def format_window_prompt(original: str, window: Window, *, path: str, language: 
                  "else.")
     return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence,
                         version)
+
+
+def window_context(original: str, window: Window,
+                   context: int = CONTEXT_LINES) -> tuple[str, str, str]:
+    """``(above, part, below)``: the read-only lines the prompt shows around ``window``, and
+    its own lines (LF)."""
+    lines = file_lines(original)
+    return ("".join(lines[max(0, window.start - context):window.start]),
+            "".join(lines[window.start:window.end]),
+            "".join(lines[window.end:window.end + context]))
+
+
+def repeats_context(answer: str, part: str, above: str, below: str, block: str = "") -> bool:
+    """Whether ``answer`` (a window's new text) copies the read-only context instead of
+    rewriting the part: two consecutive non-blank lines of the context above or below, in
+    order, that neither the part nor the block holds."""
+    own = {_norm(x) for x in file_lines(part) + file_lines(block) if x.strip()}
+    new = [_norm(x) for x in file_lines(answer) if x.strip()]
+    pairs = set(itertools.pairwise(new))
+    for ctx in (above, below):
+        lines = [_norm(x) for x in file_lines(ctx) if x.strip()]
+        for pair in itertools.pairwise(lines):
+            if pair in pairs and not (pair[0] in own and pair[1] in own):
+                return True
+    return False
 
 
 def stitch(original: str, plan: WindowPlan, rewritten: Sequence[str]) -> str:

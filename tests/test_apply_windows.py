@@ -9,6 +9,7 @@ from local_models.apply_windows import (
     file_lines,
     format_window_prompt,
     plan_windows,
+    repeats_context,
     selection_lines,
     stitch,
     stream_pieces,
@@ -175,3 +176,15 @@ def test_unique_selection_widens_until_found_once() -> None:
     assert hi == 6 and lo < 5
     plan = plan_windows(text, widened, "return 2")
     assert plan is not None and plan.windows[0].end == 6
+
+
+def test_an_answer_that_copies_the_context_is_caught() -> None:
+    above = "def a(x):\n    return x + 1\n\n\n"
+    part = "def b(x):\n    return x * 2\n"
+    below = "\n\ndef c(x):\n    y = x * 3\n    return y\n"
+    assert not repeats_context("def b(x):\n    return x * 3\n", part, above, below)
+    assert repeats_context("def c(x):\n    y = x * 3\n", part, above, below)
+    assert repeats_context("def a(x):\n    return x + 1\ndef b(x):\n", part, above, below)
+    # lines the block itself asks for do not count
+    assert not repeats_context("def c(x):\n    y = x * 3\n", part, above, below,
+                               block="def c(x):\n    y = x * 3\n")

@@ -221,3 +221,70 @@ def test_an_upstream_that_dies_mid_reply_is_unavailable(model: str, tmp_path: Pa
     finally:
         doomed.stop()
         assert proc.stop() == 0
+
+
+# ----- apply through the openai backend ----------------------------------------------------------
+
+def numbered_module(n_funcs: int = 30) -> str:
+    """A Python module of ``n_funcs`` small functions (over ``WHOLE_FILE_LINES``: windowed)."""
+    out = ['"""Numbers."""', "", "import math", "", ""]
+    for k in range(n_funcs):
+        out += [f"def scale_{k}(x):", f"    y = x * {k + 2}", f"    return math.floor(y) + {k}",
+                "", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+@pytest.fixture(scope="module")
+def instruct_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """``forecode-cloud --backend openai`` in front of llama.cpp's server running an
+    instruct model (Qwen2.5-Coder-0.5B-Instruct: it answers in a code fence)."""
+    from local_models.model_store import ensure_model
+
+    server = Upstream(str(ensure_model("qwen2.5-coder-0.5b-instruct")),
+                      tmp_path_factory.mktemp("upstream-instruct") / "llama_cpp_server.log")
+    proc = front(server.url)
+    yield proc
+    assert proc.stop() == 0
+    server.stop()
+
+
+def test_apply_through_the_openai_backend_deterministic_then_the_upstream_model(
+        instruct_front: ServiceProcess) -> None:
+    service = instruct_front
+    original = numbered_module()
+    lines = original.splitlines(keepends=True)
+    with CloudClient(service.target, TOKEN) as c:
+        # The deterministic path: no upstream call, the exact file.
+        block = "def scale_7(x):\n    y = x * 90\n    return math.floor(y) + 7\n"
+        events = list(c.apply(path="num.py", original=original, block=block,
+                              language="python"))
+        assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == \
+            original.replace("    y = x * 9\n", "    y = x * 90\n")
+        assert events[-1].source == "deterministic"
+
+        # An inline edit of two lines: the upstream model rewrites exactly that window.
+        first = next(j for j, x in enumerate(lines) if x.startswith("def scale_20("))
+        selection = "".join(lines[first + 1:first + 3])
+        since = service.mark()
+        got: list[Any] = []
+        refused: ChatError | None = None
+        try:
+            for event in c.apply(path="num.py", original=original, block=selection,
+                                 instruction="multiply by 3 instead", language="python"):
+                got.append(event)
+        except ChatError as exc:
+            refused = exc
+    assert isinstance(got[0], ChatStarted) and got[0].source == "cloud"
+    service.wait_for_log(r"apply on slot \d: model via openai backend", since=since)
+    text = "".join(e.text for e in got if isinstance(e, ChatDelta))
+    print(f"\nupstream apply: {'refused ' + refused.message if refused else got[-1]}")
+    if refused is not None:
+        # The model may not close its answer: never offered as a file.
+        assert refused.code == "incomplete"
+        return
+    assert got[-1].source == "model" and got[-1].finish_reason == "stop"
+    new = text.splitlines(keepends=True)
+    # Everything outside the two selected lines is the file's own, byte for byte.
+    assert new[:first + 1] == lines[:first + 1]
+    tail = len(lines) - (first + 3)
+    assert new[len(new) - tail:] == lines[first + 3:]
