@@ -670,6 +670,248 @@ def test_generated_cases_are_never_applied_wrongly() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Never silently wrong: wrapper lines are anchors, restructured definitions and reflowed imports
+# refuse (issue 12: blocks from real commits were silently misapplied 29 % of the time)
+
+PARAM = '''import abc
+import typing as t
+
+
+class ParamType(t.Generic[T], abc.ABC):
+    """A type."""
+
+    name = "param"
+
+    def convert(self, value):
+        return value
+
+    def fail(self, message):
+        raise ValueError(message)
+'''
+PARAM_BLOCK = '''class ParamType:
+    # ... existing code ...
+
+    def convert(self, value):
+        if value is None:
+            return None
+        return value
+    # ... existing code ...
+'''
+CACHE = '''import functools
+
+
+class Cache:
+    def __init__(self, items):
+        self.items = items
+
+    @property
+    @functools.cache
+    def size(self) -> int:
+        total = 0
+        for item in self.items:
+            total += item.size
+        return total
+'''
+CACHE_BLOCK = '''class Cache:
+    # ... existing code ...
+    def size(self):
+        # ... existing code ...
+        for item in self.items:
+            total += item.size * 2
+        return total
+'''
+CLIENT = '''class Client:
+    def __init__(self, session):
+        self.session = session
+
+    async def fetch(self, url: str, *, timeout: float = 10.0) -> bytes:
+        response = await self.session.get(url, timeout=timeout)
+        response.raise_for_status()
+        return await response.read()
+'''
+CLIENT_BLOCK = '''class Client:
+    # ... existing code ...
+
+    async def fetch(self, ...):
+        # ... existing code ...
+        response.raise_for_status()
+        data = await response.read()
+        return data
+'''
+RENDER = '''def render(
+    template: str,
+    context: dict,
+) -> str:
+    text = template
+    for key, value in context.items():
+        text = text.replace(key, value)
+    return text
+'''
+RENDER_BLOCK = '''def render(template: str, context: dict) -> str:
+    # ... existing code ...
+    for key, value in context.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+'''
+EXPLAIN = '''def explain(exc, depth=16):
+    ret = [str(exc)]
+    if depth > 0:
+        for frame in frames(exc):
+            name = frame.name
+            if name in SKIP:
+                continue
+            ret.append(name)
+            ret.append(frame.line)
+            depth -= 1
+            if not depth:
+                break
+    return "\\n".join(ret)
+'''
+EXPLAIN_BLOCK = '''def explain(exc, depth=16):
+    ret = [str(exc)]
+    if depth <= 0:
+        return "\\n".join(ret)
+    for frame in frames(exc):
+        name = frame.name
+        if name in SKIP:
+            continue
+        ret.append(name)
+        ret.append(frame.line)
+        depth -= 1
+        if not depth:
+            break
+    return "\\n".join(ret)
+'''
+RETRY = '''import time
+
+
+def retry(func):
+    def wrapper(*args, **kwargs):
+        for attempt in range(3):
+            try:
+                return func(*args, **kwargs)
+            except OSError:
+                time.sleep(1)
+        return func(*args, **kwargs)
+    return wrapper
+
+
+def other():
+    return 1
+'''
+RETRY_BLOCK = '''def retry(times=3, delay=1.0):
+    def decorate(func):
+        def wrapper(*args, **kwargs):
+            for attempt in range(times):
+                try:
+                    return func(*args, **kwargs)
+                except OSError:
+                    time.sleep(delay)
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate
+'''
+IMPORTS = '''import os
+import sys
+
+from pkg import a
+from pkg import b
+
+
+def main():
+    return a(os.sep)
+'''
+IMPORTS_BLOCK = '''import os
+import sys
+from pkg import a
+from pkg import b
+# ... existing code ...
+def main():
+    return a(os.sep, sys.argv)
+'''
+IMPORTS_ADDED_BLOCK = '''import os
+import sys
+import json
+from pkg import a
+# ... existing code ...
+'''
+IMPORTS_BELOW_BLOCK = '''import sys
+
+from pkg import a
+from pkg import c
+# ... existing code ...
+'''
+
+
+def test_a_shorthand_class_line_keeps_the_files_bases() -> None:
+    # ``class ParamType:`` followed by an elision stands for the file's class line: the bases
+    # stay (the cause of most silent misapplies on real commits).
+    expected = edit(PARAM, "    def convert(self, value):\n        return value\n",
+                    "    def convert(self, value):\n        if value is None:\n"
+                    "            return None\n        return value\n")
+    assert applied(PARAM, PARAM_BLOCK) == expected
+    # Also with ``class ParamType(...):``.
+    assert applied(PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(...):")
+                   ) == expected
+
+
+def test_a_shorthand_def_line_keeps_the_files_decorators_signature_and_annotations() -> None:
+    assert applied(CACHE, CACHE_BLOCK) == edit(CACHE, "total += item.size\n",
+                                               "total += item.size * 2\n")
+    # ``async def fetch(self, ...):`` for the file's full async signature.
+    assert applied(CLIENT, CLIENT_BLOCK) == edit(
+        CLIENT, "        return await response.read()\n",
+        "        data = await response.read()\n        return data\n")
+    # A multi-line signature written on one line: the file's lines stay, none is left over.
+    assert applied(RENDER, RENDER_BLOCK) == edit(
+        RENDER, "text.replace(key, value)", 'text.replace("{" + key + "}", value)')
+
+
+@pytest.mark.parametrize(("original", "block"), [
+    # Other bases than the file's: a change the elision hides, or a mistake.
+    (PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(Base):")),
+    # ``async`` dropped.
+    (CLIENT, CLIENT_BLOCK.replace("async def fetch", "def fetch")),
+    # A parameter renamed.
+    (PARAM, "class ParamType:\n    # ... existing code ...\n    def fail(self, text):\n"
+            "        # ... existing code ...\n"),
+    # A shorthand class line followed by code: does it drop the bases or abbreviate them?
+    (PARAM, 'class ParamType:\n    """A type."""\n\n    name = "kind"\n'
+            "    # ... existing code ...\n"),
+])
+def test_a_wrapper_that_disagrees_with_the_file_is_refused(original: str, block: str) -> None:
+    result = apply_deterministic(original, block)
+    assert isinstance(result, Refused), result
+    assert result.reason
+
+
+def test_a_signature_extended_before_an_elision_is_applied() -> None:
+    block = "class ParamType:\n    # ... existing code ...\n" \
+            "    def fail(self, message, code=1):\n        # ... existing code ...\n"
+    assert applied(PARAM, block) == edit(PARAM, "def fail(self, message):",
+                                         "def fail(self, message, code=1):")
+
+
+@pytest.mark.parametrize(("original", "block"), [
+    # A body dedented under a new guard clause: most lines move, a few stay.
+    (EXPLAIN, EXPLAIN_BLOCK),
+    # A decorator restructured into a decorator factory.
+    (RETRY, RETRY_BLOCK),
+])
+def test_a_restructured_definition_is_refused(original: str, block: str) -> None:
+    result = apply_deterministic(original, block)
+    assert isinstance(result, Refused), result
+
+
+def test_reflowed_imports_keep_their_blank_lines_or_refuse() -> None:
+    assert applied(IMPORTS, IMPORTS_BLOCK) == edit(IMPORTS, "a(os.sep)", "a(os.sep, sys.argv)")
+    # A new import where the file has a blank line: the grouping cannot be told.
+    assert isinstance(apply_deterministic(IMPORTS, IMPORTS_ADDED_BLOCK), Refused)
+    # Imports that start below the file's first ones: dropped or left out?
+    assert isinstance(apply_deterministic(IMPORTS, IMPORTS_BELOW_BLOCK), Refused)
+
+
+# ---------------------------------------------------------------------------------------------
 # A model's answer back to the file's line endings
 
 
