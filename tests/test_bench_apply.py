@@ -84,3 +84,115 @@ def test_apply_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert set(result["first_hunk_ms_by_path"]) == {"deterministic", "model", "combined"}
     assert result["model"].endswith(".gguf")
     assert result["max_batch"] >= 8
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases from real commits (consecutive PyPI releases) and the deterministic path on them
+
+OLD = '''import os
+import sys
+
+from pkg import util
+
+
+class Loader(Base, metaclass=Meta):
+    """Loads things."""
+
+    def load(self, name):
+        path = os.path.join(self.root, name)
+        return util.read(path)
+
+    def close(self):
+        self.handle.close()
+
+
+def helper(x):
+    return x + 1
+'''
+NEW = '''import os
+import sys
+
+from pkg import util
+
+
+class Loader(Base, metaclass=Meta):
+    """Loads things."""
+
+    def load(self, name, encoding="utf-8"):
+        path = os.path.join(self.root, name)
+        return util.read(path, encoding=encoding)
+
+    def close(self):
+        if self.handle is not None:
+            self.handle.close()
+
+
+def helper(x):
+    return x + 2
+'''
+
+
+def test_real_case_blocks_are_written_as_models_write_them() -> None:
+    from bench.apply_real_cases import KINDS as REAL_KINDS
+    from bench.apply_real_cases import _cases_of_file
+
+    cases = list(_cases_of_file("pkg", "1..2", "pkg/loader.py", OLD, NEW,
+                                ["Loader.load", "Loader.close", "helper"]))
+    kinds = {c.kind for c in cases}
+    assert kinds <= set(REAL_KINDS)
+    assert {"hunks", "two_definitions", "imports_reflowed", "function"} <= kinds
+    for case in cases:
+        compile(case.expected, case.name, "exec")
+        assert case.original == OLD and case.expected != OLD
+        # Only the chosen definitions change: everything else is the old release's.
+        if case.kind != "imports_reflowed":
+            assert case.expected.count("\n") - OLD.count("\n") <= 2
+        if "Loader." in case.name and case.kind in ("method_shorthand", "hunks"):
+            assert case.block.startswith("class Loader:\n"), case.block  # shorthand wrapper
+        if case.kind == "imports_reflowed":
+            assert case.block.startswith("import os\nimport sys\nfrom pkg import util\n")
+            assert case.expected.startswith("import os\nimport sys\n\nfrom pkg import util\n")
+    by_name = {c.name.rsplit(":", 2)[-2] + ":" + c.name.rsplit(":", 1)[-1]: c for c in cases}
+    assert by_name["method_shorthand:Loader.close"].expected == OLD.replace(
+        "        self.handle.close()\n",
+        "        if self.handle is not None:\n            self.handle.close()\n")
+
+
+def test_real_cases_build_from_the_manifest_with_checked_sources() -> None:
+    from bench.apply_real_cases import MANIFEST, build_real_cases
+
+    manifest = json.loads(MANIFEST.read_text(encoding="utf-8"))
+    assert "click" not in {p["package"].lower() for p in manifest["pairs"]}  # held out
+    for pair in manifest["pairs"]:
+        assert len(pair["sha256"]["old"]) == len(pair["sha256"]["new"]) == 64
+    cases = build_real_cases()
+    assert len(cases) >= 100
+    assert len({c.path for c in cases if c.original.count("\n") > 2000}) >= 2
+    for case in cases:
+        compile(case.expected, case.name, "exec")
+
+
+@pytest.mark.slow
+def test_deterministic_only_run_is_never_silently_wrong(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "apply", "--deterministic-only", "--json", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=290, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    check_metadata(result, "apply")
+    assert result["deterministic_only"] is True and result["case_source"] == "real"
+    accuracy = result["accuracy"]
+    assert accuracy["cases"] == len(result["cases"]) >= 100
+    assert accuracy["model"] is None and accuracy["combined"] is None
+    assert ">=2000" in accuracy["by_band"]
+    # The guarantee: whatever the deterministic path applies is the expected file, or the
+    # review flags it; everything else is refused (the model path runs on those).
+    assert result["silent_wrong"]["deterministic"] == 0
+    for case in result["cases"]:
+        if case["deterministic"] == "applied":
+            assert case["deterministic_ok"] or case["deterministic_offered"] != "clean", case
+        else:
+            assert case["refusal"]
+    assert result["refused"]["deterministic"] == sum(
+        c["deterministic"] != "applied" for c in result["cases"])
