@@ -903,3 +903,55 @@ def test_the_model_path_runs_when_the_deterministic_path_refuses() -> None:
             ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)))
     assert failure.value.code == "no_model"
     assert failure.value.message.startswith("The block does not match lib/textwrap.py")
+
+
+# ----- Ctrl+K with a real model ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_apply_engine() -> Iterator[Any]:
+    """A real engine for apply: the service's default model."""
+    from local_models.apply_model import open_engine
+    from local_models.model_store import SERVICE_MODEL, ensure_model
+
+    engine = open_engine(ensure_model(SERVICE_MODEL), n_ctx=4096, n_threads=2)
+    yield engine
+    engine.close()
+
+
+def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
+        qtbot: QtBot, tmp_path: Path, workspace: Path, small_apply_engine: Any) -> None:
+    """A 2-line selection in a 500-line file: the in-process model path (``EngineApply``:
+    the same ``apply_model.rewrite_file`` the service runs) rewrites exactly those lines; the
+    review's hunks, and the buffer after accepting them, touch nothing else."""
+    from app.ui.apply_backend import EngineApply
+
+    backend = PipelineApplyBackend(EngineApply(lambda: small_apply_engine))
+    window = make_window(qtbot, tmp_path, workspace, backend)
+    doc = open_doc(window, workspace / "lib" / "textwrap.py")
+    editor = doc.editor
+    first = line_of(TEXTWRAP, "w = TextWrapper(width=width, max_lines=1, **kwargs)")
+    lines = TEXTWRAP.splitlines(keepends=True)
+    start = len("".join(lines[:first]).encode())
+    editor.setSel(start, start + len("".join(lines[first:first + 2]).encode()))
+    editor.focus()
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    prompt = window.inline_prompt
+    assert prompt is not None
+    qtbot.keyClicks(prompt.input, "rename the variable w to wrapper")
+    qtbot.keyClick(prompt.input, Qt.Key.Key_Return)
+    review = review_of(window, doc)
+    qtbot.waitUntil(lambda: review.state != "streaming", timeout=240_000)
+    if review.state != "review":
+        # The model may not close its answer (or copy the context): refused; or it may
+        # leave the lines as they were: "unchanged". Either way nothing changed.
+        print(f"\nCtrl+K: {review.state} {review.outcome} {review.message_label.text()}")
+        assert (review.state == "failed" and "nothing was changed" in
+                review.message_label.text().lower()) or review.outcome == "unchanged"
+        assert editor.text() == TEXTWRAP
+        return
+    for hunk in review.hunks:
+        assert first <= hunk.old_start and hunk.old_end <= first + 2, hunk
+    press(qtbot, review, Qt.Key.Key_Return, CTRL)
+    new = editor.text().splitlines(keepends=True)
+    assert new[:first] == lines[:first]
+    assert new[len(new) - (len(lines) - first - 2):] == lines[first + 2:]
