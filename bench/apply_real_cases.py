@@ -16,10 +16,13 @@ way chat models write them (``KINDS``):
   elisions);
 * ``method_shorthand``: a changed method, whole, wrapped in a *shorthand* class line
   (``class Name:`` whatever the file's bases) with elisions around it;
+* ``method_exact``: the same with the file's own class line;
 * ``method_bare``: a changed method alone, dedented to column 0 (no class);
 * ``hunks``: the changed function's signature line(s) in the new form, then only its changed
   parts with three lines of context, ``# ... existing code ...`` between them (a method
   wrapped in its shorthand class line);
+* ``hunks_shorthand``: the same with the signature written in shorthand (``def name(self,
+  ...):``, ``async`` kept, decorators and annotations left out) where it did not change;
 * ``two_definitions``: two changed definitions of one file in one block, an elision between;
 * ``imports_reflowed``: the newer release's import section written without its blank lines
   (as models reflow it), an elision, then a changed definition; the expected file keeps the
@@ -50,8 +53,8 @@ from bench.apply_cases import Case
 
 __all__ = ["KINDS", "MANIFEST", "PAIRS", "build_real_cases", "cache_dir"]
 
-KINDS = ("function", "method_shorthand", "method_bare", "hunks", "two_definitions",
-         "imports_reflowed")
+KINDS = ("function", "method_shorthand", "method_exact", "method_bare", "hunks",
+         "hunks_shorthand", "two_definitions", "imports_reflowed")
 MANIFEST = Path(__file__).with_name("apply_real_cases.json")
 ELISION = "# ... existing code ..."
 # Definitions taken per file (the most changed files would otherwise dominate).
@@ -204,8 +207,17 @@ def _whole(d: _Def, new_lines: Sequence[str], kind: str) -> list[str]:
     return [_shorthand(d.cls), ind + ELISION, "", *text, ind + ELISION]
 
 
+def _short_signature(line: str) -> str:
+    """``def name(self, ...):`` for a def line (``async`` kept), ``def name(...):`` without
+    self/cls."""
+    head, _, rest = line.partition("(")
+    first = rest.split(",", 1)[0].split(")", 1)[0].split(":", 1)[0].strip()
+    params = f"{first}, ..." if first in ("self", "cls") else "..."
+    return f"{head}({params}):"
+
+
 def _hunks(dold: _Def, dnew: _Def, old_lines: Sequence[str],
-           new_lines: Sequence[str]) -> list[str] | None:
+           new_lines: Sequence[str], shorthand: bool = False) -> list[str] | None:
     a = list(old_lines[dold.start:dold.end])
     b = list(new_lines[dnew.start:dnew.end])
     groups = SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3)
@@ -219,7 +231,14 @@ def _hunks(dold: _Def, dnew: _Def, old_lines: Sequence[str],
     spans = [(g[0][3], g[-1][4]) for g in groups]
     if not spans:
         return None
-    if spans[0][0] > sig[0]:
+    if shorthand:
+        unchanged = (old_lines[dold.def_line:dold.body]
+                     == new_lines[dnew.def_line:dnew.body])
+        if not unchanged or spans[0][0] < sig[1]:
+            return None
+        out.append(_short_signature(b[sig[0]]))
+        shown = sig[1]
+    elif spans[0][0] > sig[0]:
         out += b[sig[0]:sig[1]]
         shown = sig[1]
     for lo, hi in spans:
@@ -265,9 +284,18 @@ def _cases_of_file(package: str, versions: str, path: str, old: str, new: str,
             "method_bare" if _stable(q) % 3 == 0 else "method_shorthand")
         yield Case(f"{base}:{kind}:{q}", kind, path, old, _join(_whole(db, new_lines, kind)),
                    expected([q]))
+        if da.cls is not None and da.cls.strip() != _shorthand(da.cls).strip():
+            ind = _indent_of(new_lines[db.def_line])
+            block = [da.cls, ind + ELISION, "", *new_lines[db.start:db.end], ind + ELISION]
+            yield Case(f"{base}:method_exact:{q}", "method_exact", path, old, _join(block),
+                       expected([q]))
         hunk = _hunks(da, db, old_lines, new_lines)
         if hunk is not None:
             yield Case(f"{base}:hunks:{q}", "hunks", path, old, _join(hunk), expected([q]))
+        hunk = _hunks(da, db, old_lines, new_lines, shorthand=True)
+        if hunk is not None:
+            yield Case(f"{base}:hunks_shorthand:{q}", "hunks_shorthand", path, old,
+                       _join(hunk), expected([q]))
     # Two definitions: consecutive changed ones, both top-level or in one class.
     for q1, q2 in pairwise(names):
         d1, d2 = b[q1][0], b[q2][0]

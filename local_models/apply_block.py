@@ -494,20 +494,32 @@ def _anchorable(norm: str) -> bool:
 _ELLIPSIS_ITEMS = frozenset(("...", "…"))
 
 
-def _signature(lines: Sequence[str], j: int, limit: int = 40) -> str:
-    """The header starting at line ``j`` joined into one line: up to the line where the
+def _signature_end(lines: Sequence[str], j: int, limit: int = 40) -> int:
+    """One past the last line of the header starting at line ``j``: the line where the
     brackets opened on it close and the header ends (``:`` or ``{``), at most ``limit``
     lines."""
     depth = 0
-    parts: list[str] = []
+    k = j
     for k in range(j, min(len(lines), j + limit)):
         code = lines[k].split(" #", 1)[0].split(" //", 1)[0].rstrip()
-        parts.append(code.strip())
         depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
         if depth <= 0 and (code.endswith((":", "{")) or depth < 0 or not code.endswith(
                 ("(", ",", "[", "\\"))):
             break
-    return " ".join(parts)
+    return k + 1
+
+
+def _signature(lines: Sequence[str], j: int, limit: int = 40) -> str:
+    """The header starting at line ``j`` joined into one line (``_signature_end``)."""
+    return " ".join(x.split(" #", 1)[0].split(" //", 1)[0].strip()
+                    for x in lines[j:_signature_end(lines, j, limit)])
+
+
+def _elided_params(line: str) -> bool:
+    """Whether a header's parameters include ``...`` (``def f(self, ...):``): a shorthand,
+    never code."""
+    params = _split_header(line)[1]
+    return params is not None and any(x in _ELLIPSIS_ITEMS for x in _params(params))
 
 
 def _split_header(header: str) -> tuple[str, str | None, str]:
@@ -973,7 +985,7 @@ class _Placer:
                               f"{_short(new[ia])} to {_short(new[ib])} without an elision, "
                               f"dropping {skipped - shown} lines of the file", s)
         headers = {a.i for a in anchors if a.header}
-        keep = self.wrappers(s, anchors, new)
+        keep, continued = self.wrappers(s, anchors, new, matched)
         gaps = self.import_gaps(s, new, items)
         i0, j0 = items[0]
         i1, j1 = items[-1]
@@ -987,8 +999,12 @@ class _Placer:
             if j is not None and (i in keep or (i not in headers and (
                     _blank(line) or line.rstrip() == f.lines[j].rstrip()))):
                 body.append(j)  # context: the file's own line (trailing spaces, ending kept)
+                body.extend(continued.get(i, ()))
             else:
                 body.append(line)
+        if any(k >= end for lines in continued.values() for k in lines):
+            raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell what replaces the rest "
+                          "of the file's header after its shorthand", s)
         return start, end, body, matched
 
     def check_leading_imports(self, s: int, new: Sequence[str], start: int) -> None:
@@ -1009,22 +1025,34 @@ class _Placer:
                           f"{_short(first)}, below the file's {_short(f.lines[above[0]])}: "
                           "cannot tell whether it drops the imports above", s)
 
-    def wrappers(self, s: int, anchors: Sequence[_Anchor], new: Sequence[str]) -> set[int]:
+    def wrappers(self, s: int, anchors: Sequence[_Anchor], new: Sequence[str],
+                 matched: dict[int, int]) -> tuple[set[int], dict[int, list[int]]]:
         """The segment's header lines matched by name that stand for the file's header (a
         *wrapper*: the segment's last line, an elision after it, in shorthand such as
-        ``class Name:`` for ``class Name(Base):``): the file's line stays. A wrapper that
-        says something else, or a class line without the file's bases followed by code,
-        is refused (the block may mean a change it does not show)."""
+        ``class Name:`` for ``class Name(Base):``; or a header with ``...`` among its
+        parameters anywhere): the file's line stays (and, for the latter, the rest of the
+        file's multi-line header after it). A wrapper that says something else, or a class
+        line without the file's bases followed by code, is refused (the block may mean a
+        change it does not show)."""
         f = self.file
         seg = self.segments[s]
         last = max(i for i, x in enumerate(seg.lines) if not _blank(x))
         keep: set[int] = set()
+        continued: dict[int, list[int]] = {}
         for a in anchors:
             if not a.header:
                 continue
             line = new[a.i]
             header = _signature(f.lines, a.j)
-            if a.i == last and seg.elision_after is not None:
+            if _elided_params(line) and not (a.i == last and seg.elision_after is not None):
+                end = _signature_end(f.lines, a.j)
+                later = [j for i, j in matched.items() if i > a.i]
+                if not _wrapper_agrees(line, header) or (later and min(later) < end):
+                    raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} does not "
+                                  f"abbreviate {_short(header)}", s)
+                keep.add(a.i)
+                continued[a.i] = list(range(a.j + 1, end))
+            elif a.i == last and seg.elision_after is not None:
                 if _wrapper_agrees(line, header):
                     keep.add(a.i)
                 elif not (_header_extends(line, header)
@@ -1036,7 +1064,7 @@ class _Placer:
                 raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell whether "
                               f"{_short(line)} drops what {_short(header)} says or "
                               "abbreviates it", s)
-        return keep
+        return keep, continued
 
     def import_gaps(self, s: int, new: Sequence[str],
                     items: Sequence[tuple[int, int]]) -> dict[int, list[int]]:

@@ -865,6 +865,12 @@ def test_a_shorthand_def_line_keeps_the_files_decorators_signature_and_annotatio
     # A multi-line signature written on one line: the file's lines stay, none is left over.
     assert applied(RENDER, RENDER_BLOCK) == edit(
         RENDER, "text.replace(key, value)", 'text.replace("{" + key + "}", value)')
+    # ``def render(...):`` followed by the body: ``...`` is never code, the file's whole
+    # multi-line signature stays.
+    block = "def render(...):\n    text = template.strip()\n" \
+            "    for key, value in context.items():\n"
+    assert applied(RENDER, block) == edit(RENDER, "    text = template\n",
+                                          "    text = template.strip()\n")
 
 
 @pytest.mark.parametrize(("original", "block"), [
