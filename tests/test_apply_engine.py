@@ -248,3 +248,56 @@ def test_verify_batches_grow_with_the_acceptance_seen() -> None:
     assert lengths == sorted(lengths) and lengths[-1] >= 31, lengths
     assert _best_length(0.999, 63, 16) <= 15  # the caller's bound holds
     assert _best_length(0.999, 5, 64) == 5  # the end of the draft: all that is left
+
+
+# --- windowed apply on a large file (the default model) ----------------------------------------
+
+def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function() -> None:
+    """One function of typing.py (3,400 lines) changed: the model is given only that
+    function's window (with read-only context), and everything outside it is the file's own
+    text, byte for byte; the prompt is a few hundred tokens, not the file's tens of
+    thousands."""
+    import sysconfig
+    import time
+    from pathlib import Path
+
+    from local_models.apply_model import plan_for
+    from local_models.apply_windows import file_lines
+    from local_models.model_store import SERVICE_MODEL, ensure_model
+
+    original = (Path(sysconfig.get_paths()["stdlib"]) / "typing.py").read_text("utf-8")
+    lines = file_lines(original)
+    assert len(lines) >= 3000
+    start = next(j for j, x in enumerate(lines) if x.startswith("def _make_nmtuple("))
+    end = next(j for j in range(start + 1, len(lines)) if lines[j].strip() == "")
+    old = "".join(lines[start:end])
+    new = old.replace("    fields = [n for n, t in types]\n",
+                      "    if not name:\n        raise ValueError(\"a named tuple needs a "
+                      "name\")\n    fields = [n for n, t in types]\n")
+    inp = ApplyInput("typing.py", "python", original, new)
+    plan = plan_for(inp)
+    assert plan is not None and len(plan.windows) == 1 and not plan.whole
+    window = plan.windows[0]
+    assert window.start <= start and end <= window.end <= end + 3, window
+
+    e = open_engine(ensure_model(SERVICE_MODEL), n_ctx=4096, n_threads=2)
+    try:
+        streamed: list[str] = []
+        began = time.perf_counter()
+        done = rewrite_file(e, inp, on_text=streamed.append)
+        took = time.perf_counter() - began
+    finally:
+        e.close()
+    m = done.metrics
+    print(f"\nwindowed apply, {len(lines)} lines: {took:.1f} s, {m.prompt_tokens} prompt tokens, "
+          f"{m.generated_tokens} generated ({m.accepted_tokens}/{m.drafted_tokens} drafted "
+          f"accepted), exact {done.text == original.replace(old, new)}, {done.stop_reason}")
+    assert m.prompt_tokens < 1500  # the window and its context, not the file
+    if not done.complete:  # refused (not closed, a placeholder, the context copied)
+        assert done.stop_reason in ("length", "eos", "elision", "dropped", "context")
+        return
+    assert done.text == "".join(streamed)  # the stream is the file, window by window
+    result = file_lines(done.text)
+    tail = len(lines) - window.end
+    assert result[:window.start] == lines[:window.start]
+    assert result[len(result) - tail:] == lines[window.end:]
