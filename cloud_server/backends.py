@@ -11,11 +11,13 @@
   server-sent events, parsed with the standard library.
 
 A backend's ``stream_chat`` yields ``ChatStarted``, ``ChatDelta``s, then one ``ChatDone``, or
-raises ``ChatError``. The ``llama`` backend also applies code blocks (``stream_apply``: the
-deterministic path, else the model rewrites the file with speculative edits on a slot;
-``ChatStarted``, ``ChatDelta``s, one ``ApplyDone``; a rewrite that is not the whole file, with
-a placeholder like ``# ... existing code ...`` left in it or most of the file dropped, ends
-with finish "length" like an unfinished one: not a file to apply). The work runs on a thread
+raises ``ChatError``. Both backends also apply code blocks (``stream_apply``: the
+deterministic path, else ``local_models.apply_model``'s model path on a slot: the windows the
+block or selection addresses rewritten, by the in-process engine with speculative edits or by
+the upstream's streamed chat completions; ``ChatStarted``, ``ChatDelta``s, one ``ApplyDone``;
+a rewrite that is not the whole file, with a placeholder like ``# ... existing code ...`` left
+in it, most of the file dropped or a window's context copied, ends with finish "length" like
+an unfinished one: not a file to apply). The work runs on a thread
 of its own that also owns the slot: when ``should_stop`` turns true (the call was cancelled or its
 deadline passed) the engine stops within one decode step — or the HTTP connection is shut —
 and the slot is free again, whether or not anyone still reads the iterator. A stopped request

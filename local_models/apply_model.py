@@ -1,30 +1,35 @@
-"""Apply's model path: the model rewrites the whole file, at prefill speed (no Qt, no gRPC).
+"""Apply's model path: the model rewrites the windows the edit addresses, with speculative
+edits (no Qt, no gRPC). The one pipeline: the service's backends (``llama`` and ``openai``), the
+editor's in-process ``EngineApply``, the tests and ``bench apply`` all run it.
 
 ``apply_block`` has the pure parts (the deterministic path, the safety check, the versioned
-prompt). This module runs the model where the deterministic path cannot:
+whole-file prompt); ``apply_windows`` finds the windows, builds their prompt and stitches.
 
-* ``render_apply(input, chat)``: the prompt as the model sees it. ``format_apply_prompt``'s
-  text goes in a user turn of the model's chat format, followed by the answer's opening fence;
-  a model without a chat template (a base model, like the default Gemma 3 270M) gets the same
-  text as a plain document, then the fence. The *draft* is the original file (LF) and the
-  closing fence, tokenized: the answer repeats it except where the edit changes it.
-* ``rewrite_file(engine, input)``: the engine's speculative edits (``Engine.rewrite``) from
-  that prompt and draft; the new file streams to ``on_text`` (LF, as the model writes it) and
-  ends at the closing fence. ``ModelRewrite.text`` has the original's line endings back
-  (``to_file_text``); an answer that never closed the fence is ``complete=False``, and so is
-  one that closed it without being the whole file (``find_rewrite_defect``: an elision marker
-  like ``# ... existing code ...`` left in place of the file's code, or most of the file
-  dropped although the block asks to keep it): ``ModelRewrite.defect`` says which.
+* ``rewrite_file(engine, input)``: the model path. ``plan_windows`` finds the region(s) each
+  segment of the block addresses (named definitions, a shorthand wrapper as an anchor, unique
+  lines, fuzzy lines; with an instruction, the selected lines), and ``rewrite_windows`` has the
+  model rewrite each window (its original text is the draft of ``Engine.rewrite``), with
+  read-only context above and below; the rest of the file is kept byte for byte. ``on_text``
+  gets the new file in order, LF: the unchanged text before a window at once, the window as
+  the model writes it, ..., the tail. A small file (``WHOLE_FILE_LINES``), or a block nothing
+  places, is rewritten whole (``rewrite_whole_file``: ``render_apply``'s prompt, the file as
+  the draft). ``ModelRewrite.text`` has the original's line endings back (``to_file_text``);
+  an answer that never closed its fence is ``complete=False``, and so is one that is not the
+  file (``find_rewrite_defect``: an elision marker like ``# ... existing code ...`` left in
+  place of code, or most of the file dropped; a window answer that copies the read-only
+  context, ``stop_reason`` "context"): ``ModelRewrite.defect`` says which where it can.
+* ``rewrite_with(model, input)``: the same on any ``WindowModel`` (``EngineModel`` wraps an
+  engine; the ``openai`` backend has an HTTP one).
 * ``apply(engine, original, block, instruction)``: the deterministic path when the block
   anchors unambiguously (and there is no instruction), else the model path; then the safety
   check (``find_unaccounted_removals``) on the result. Raises ``ApplyIncomplete`` when the
-  model did not finish the file (or wrote a placeholder instead of it) and ``ApplyCancelled``
+  model did not finish (or wrote a placeholder, or copied the context) and ``ApplyCancelled``
   when ``should_stop`` fired: nothing half-done is ever returned, and the engine stays usable
   (its cache holds finished work only).
 
 Engines for apply verify long drafts: create them with ``max_outputs=APPLY_MAX_OUTPUTS``
-(``open_engine``) and a context that holds the prompt (about twice the file plus the block) and
-the answer (the file again, plus the block).
+(``open_engine``) and a context that holds a window's prompt and answer (a whole-file
+rewrite needs about twice the file plus the block, and the file again).
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ __all__ = [
     "rewrite_whole_file",
     "rewrite_windows",
     "rewrite_with",
+    "unfinished_message",
 ]
 
 # Rows of logits one verify batch may have: drafts of up to 63 tokens. Longer batches gain
@@ -363,7 +369,8 @@ def rewrite_file(engine: Engine, inp: ApplyInput, *,
                            should_stop=should_stop)
 
 
-def _unfinished(stop_reason: str) -> str:
+def unfinished_message(stop_reason: str) -> str:
+    """Why a model answer that is not complete (and has no defect) is not offered."""
     if stop_reason == "context":
         return ("the model copied the code around the lines to change instead of rewriting "
                 "them")
@@ -408,7 +415,7 @@ def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
     if done.defect is not None:
         raise ApplyIncomplete(done.defect.message, done.text, done.stop_reason)
     if not done.complete:
-        raise ApplyIncomplete(_unfinished(done.stop_reason), done.text, done.stop_reason)
+        raise ApplyIncomplete(unfinished_message(done.stop_reason), done.text, done.stop_reason)
     removals = find_unaccounted_removals(original, block, done.text)
     metrics = {k: v for k, v in asdict(done.metrics).items()}
     return ApplyOutcome(done.text, "model", removals, refusal, metrics,

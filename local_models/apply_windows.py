@@ -65,7 +65,8 @@ __all__ = [
     "window_context",
 ]
 
-WHOLE_FILE_LINES = 120  # a block for a file this small: the whole file is one window
+WHOLE_FILE_LINES = 40  # a block for a file this small: the whole file is one window (a window
+#                       and its context cost about as much; a larger file costs more whole)
 MARGIN = 2  # lines of the file rewritten around a segment's region (room to place new lines)
 CONTEXT_LINES = 12  # read-only lines shown above and below a window
 FUZZY_RATIO = 0.75

@@ -311,7 +311,7 @@ class _EngineCall:
     def __iter__(self) -> Iterator[ApplyEvent]:
         import queue
 
-        from local_models.apply_model import ApplyTooLarge, rewrite_file
+        from local_models.apply_model import ApplyTooLarge, rewrite_file, unfinished_message
 
         out: queue.SimpleQueue[object] = queue.SimpleQueue()
         end = object()
@@ -345,7 +345,7 @@ class _EngineCall:
                 continue
             if not done.complete:
                 why = (done.defect.message if done.defect is not None
-                       else f"the model did not finish ({done.stop_reason})")
+                       else unfinished_message(done.stop_reason))
                 raise ApplyError("incomplete", why[:1].upper() + why[1:] + ". Nothing was "
                                  "changed.")
             m = done.metrics
