@@ -196,3 +196,61 @@ def test_deterministic_only_run_is_never_silently_wrong(tmp_path: Path) -> None:
             assert case["refusal"]
     assert result["refused"]["deterministic"] == sum(
         c["deterministic"] != "applied" for c in result["cases"])
+
+
+def test_accuracy_counts_what_each_path_offers_as_clean(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bench's judgement at the model seam (a scripted rewrite): a deterministic result
+    is offered; a model answer is offered as clean only when complete with no rewrite defect
+    and no unaccounted removal; ``silent_wrong`` counts clean results that are not the
+    expected file."""
+    from types import SimpleNamespace
+
+    import local_models.apply_model as apply_model
+    from bench.apply import _accuracy_case, _summary
+    from bench.apply_cases import Case
+
+    applies = "class Loader:\n    # ... existing code ...\n\n" \
+              '    def load(self, name, encoding="utf-8"):\n' \
+              "        path = os.path.join(self.root, name)\n" \
+              "        return util.read(path, encoding=encoding)\n    # ... existing code ...\n"
+    close_expected = OLD.replace(
+        "    def load(self, name):\n        path = os.path.join(self.root, name)\n"
+        "        return util.read(path)\n",
+        '    def load(self, name, encoding="utf-8"):\n'
+        "        path = os.path.join(self.root, name)\n"
+        "        return util.read(path, encoding=encoding)\n")
+    refuses = applies.replace("class Loader:", "class Loader(Other):")  # disagrees: refused
+    answers = {"right": close_expected,
+               "wrong": close_expected.replace("encoding=encoding", 'encoding="ascii"'),
+               "flagged": close_expected.replace("x + 1", "x + 3"),
+               "elision": close_expected.replace("def helper(x):\n    return x + 1\n",
+                                                 "# ... existing code ...\n")}
+    cases = [Case("applies", "k", "a.py", OLD, applies, close_expected)] + [
+        Case(name, "k", "a.py", OLD, refuses, close_expected) for name in answers]
+
+    def fake_rewrite(engine: object, inp: object, *, on_text: object = None,
+                     max_batch: object = None) -> object:
+        text = answers.get(engine.case, close_expected)  # type: ignore[attr-defined]
+        metrics = SimpleNamespace(generated_tokens=10, decode_ms=100.0, accepted_tokens=8,
+                                  drafted_tokens=9, rejoins=0)
+        return SimpleNamespace(text=text, complete=True, stop_reason="stop", metrics=metrics)
+
+    monkeypatch.setattr(apply_model, "rewrite_file", fake_rewrite)
+    records = []
+    for case in cases:
+        engine = SimpleNamespace(case=case.name, reset=lambda: None)
+        records.append(_accuracy_case(engine, case, None, "refused"))
+    by = {r["case"]: r for r in records}
+    assert by["applies"]["deterministic_ok"] and by["applies"]["model_ok"] is None  # not run
+    assert by["right"]["deterministic"] != "applied" and by["right"]["combined_ok"]
+    assert by["wrong"]["model_offered"] == "clean" and by["wrong"]["combined_silent_wrong"]
+    # Code changed where the block shows none: the review warns, so not silent.
+    assert by["flagged"]["model_offered"] == "flagged"
+    assert not by["flagged"]["combined_silent_wrong"]
+    assert by["elision"]["model_offered"] == "defect"
+    assert not by["elision"]["combined_silent_wrong"] and not by["elision"]["combined_ok"]
+    summary = _summary(records, with_model=True)
+    assert summary["silent_wrong"] == {"deterministic": 0, "model": 1, "combined": 1,
+                                       "deterministic_flagged_wrong": 0}
+    assert summary["refused"]["deterministic"] == 4 and summary["refused"]["model"] == 1
+    assert summary["accuracy"]["combined"] == 0.4 and summary["accuracy"]["deterministic"] == 0.2
