@@ -35,7 +35,9 @@ Each segment replaces one contiguous region of the original; everything outside 
    headers.
 2. *Indentation*: the anchors give the segment's re-indentation: unchanged, a prefix added or
    removed (a method given without its class), or a change of unit (2 spaces for 4, tabs for
-   spaces); mixed re-indentations need a two-thirds majority (the rest are real re-indents).
+   spaces); mixed re-indentations need a two-thirds majority (the rest are real re-indents),
+   and a shift is refused when some anchored lines already sit at the file's indentation (a
+   body dedented under a guard clause or wrapped in a new loop: a restructured definition).
 3. *Context*: from each anchor, lines extend outward while they equal the original's
    neighbours. The first and last matched lines bound the region; lines between two matched
    lines replace whatever lies between them in the original. Context lines keep the file's own
@@ -68,6 +70,19 @@ Each segment replaces one contiguous region of the original; everything outside 
    order, else "no_anchor".
 6. Regions must come in block order without overlapping. An elision marker that also occurs
    verbatim in the file is refused (it might be code, like a ``...`` body).
+7. *Wrappers are anchors, not replacements*: a definition header matched by name that is the
+   last line of its segment with an elision after it (``class ParamType:`` then
+   ``# ... existing code ...``) keeps the file's line when it abbreviates it (bases, parameters,
+   annotations or return type left out, or ``...``; ``_wrapper_agrees``); a header with ``...``
+   among its parameters keeps the file's whole (multi-line) header wherever it stands. A
+   wrapper that says something else is refused, unless it only adds parameters to (or changes
+   defaults of) a one-line signature, which is applied; a class line without the file's bases
+   followed by code is refused (dropped or abbreviated: it cannot be told).
+8. *Imports*: the blank lines of the file's leading import section that a block writes its
+   imports without (a reflowed section) are kept where the block shows the lines around them
+   next to each other, and refused where it also adds or drops lines there (the grouping
+   cannot be told); a block whose imports start (without an elision above) below some of the
+   file's leading imports is refused (dropped or left out).
 
 The result keeps the original's line endings (new lines take the dominant one; mixed files stay
 mixed) and its final newline or lack of one.
