@@ -68,7 +68,7 @@ __all__ = [
 WHOLE_FILE_LINES = 40  # a block for a file this small: the whole file is one window (a window
 #                       and its context cost about as much; a larger file costs more whole)
 MARGIN = 2  # lines of the file rewritten around a segment's region (room to place new lines)
-CONTEXT_LINES = 12  # read-only lines shown above and below a window
+CONTEXT_LINES = 6  # read-only lines shown above and below a window (each costs prefill)
 FUZZY_RATIO = 0.75
 WINDOW_PROMPT_VERSION = 1
 

@@ -25,7 +25,7 @@ def big_file(n_funcs: int = 60) -> str:
                 f"        return total - {k}", "    return total", "", ""]
     out += ["class Store(Base, metaclass=Meta):", '    """A store."""', ""]
     for k in range(10):
-        out += [f"    @property", f"    def item_{k}(self):", f"        value = self.get({k})",
+        out += ["    @property", f"    def item_{k}(self):", f"        value = self.get({k})",
                 f"        return value or {k}", ""]
     out += ["", "def main():", "    print(func_1(1, 2))", ""]
     return "\n".join(out) + "\n"
@@ -162,7 +162,7 @@ def test_window_prompt_has_context_and_draft() -> None:
     part = "".join(file_lines(text)[w.start:w.end])
     assert prompt.draft_text == part + "```"
     assert f"rewrite lines {w.start + 1}-{w.end} only" in prompt.text
-    assert "def func_29" in prompt.text  # context above
+    assert "a * 29 + b" in prompt.text  # context above
     assert "def func_31" in prompt.text  # context below
     assert prompt.response_prefix == "```python\n"
 
@@ -188,3 +188,69 @@ def test_an_answer_that_copies_the_context_is_caught() -> None:
     # lines the block itself asks for do not count
     assert not repeats_context("def c(x):\n    y = x * 3\n", part, above, below,
                                block="def c(x):\n    y = x * 3\n")
+
+
+# ----- the pipeline over a scripted model (the seam: apply_model.WindowModel) ------------------
+
+class ScriptedModel:
+    """Answers each window prompt with the next scripted text (closing the fence)."""
+
+    def __init__(self, *answers: tuple[str, str]) -> None:
+        self.answers = list(answers)
+        self.prompts: list[tuple[str, str]] = []
+
+    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
+                draft_text: str, extra_tokens: int, *, on_text: object,
+                should_stop: object) -> object:
+        from local_models.apply_model import WindowAnswer
+        from local_models.engine import RewriteMetrics
+
+        self.prompts.append((user_text, draft_text))
+        text, reason = self.answers.pop(0)
+        assert callable(on_text)
+        for line in text.splitlines(keepends=True):
+            on_text(line)
+        return WindowAnswer(text, reason, RewriteMetrics(generated_tokens=len(text)))
+
+
+def test_rewrite_windows_streams_the_file_in_order_and_stitches() -> None:
+    from local_models.apply_block import ApplyInput
+    from local_models.apply_model import rewrite_windows
+
+    text = big_file()
+    block = ("def func_10(a, b):\n    return a\n\n# ... existing code ...\n\n"
+             "def func_50(a, b):\n    return b\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 2
+    model = ScriptedModel(("def func_10(a, b):\n    return a\n", "stop"),
+                          ("def func_50(a, b):\n    return b\n", "stop"))
+    streamed: list[str] = []
+    done = rewrite_windows(model, ApplyInput("m.py", "python", text, block), plan,  # type: ignore[arg-type]
+                           on_text=streamed.append)
+    assert done.complete and done.text == "".join(streamed)
+    expected = stitch(text, plan, ["def func_10(a, b):\n    return a\n",
+                                   "def func_50(a, b):\n    return b\n"])
+    assert done.text == expected
+    assert "def func_11(a, b):" in done.text and "a * 10 + b" not in done.text
+    # each prompt holds its own window as the draft, never the whole file
+    assert all(len(draft) < 400 for _, draft in model.prompts)
+
+
+def test_rewrite_windows_refuses_an_unclosed_window_or_copied_context() -> None:
+    from local_models.apply_block import ApplyInput
+    from local_models.apply_model import rewrite_windows
+
+    text = big_file()
+    block = "def func_10(a, b):\n    return a\n"
+    plan = plan_windows(text, block)
+    assert plan is not None
+    inp = ApplyInput("m.py", "python", text, block)
+    unclosed = rewrite_windows(ScriptedModel(("def func_10(a, b):\n", "length")),  # type: ignore[arg-type]
+                               inp, plan)
+    assert not unclosed.complete and unclosed.stop_reason == "length"
+    copied = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
+        ("def func_11(a, b):\n    total = a * 11 + b\n", "stop")), inp, plan)
+    assert not copied.complete and copied.stop_reason == "context"
+    placeholder = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
+        ("def func_10(a, b):\n    # ... existing code ...\n", "stop")), inp, plan)
+    assert not placeholder.complete and placeholder.stop_reason == "elision"
