@@ -972,7 +972,22 @@ class _Placer:
         lines = self.segments[s].lines
         pairs = [(lines[a.i], self.file.lines[a.j]) for a in anchors
                  if not _blank(lines[a.i])]
-        return _choose_reindent(pairs, self.block_unit, self.file.unit)
+        chosen = _choose_reindent(pairs, self.block_unit, self.file.unit)
+        if chosen is not None or not pairs:
+            return chosen
+        # The anchors disagree. When the segment's outermost line is an anchored definition
+        # header (a whole definition shown, its body restructured), that header frames it:
+        # its re-indentation holds for the segment, the deeper lines are re-indented on
+        # purpose. The header must be the segment's first code line and no line may be less
+        # indented than it.
+        first = next(i for i, x in enumerate(lines) if not _blank(x) and
+                     not x.lstrip().startswith("@"))
+        frame = next((a for a in anchors if a.i == first), None)
+        if frame is None or self.file.definition(frame.j) is None or any(
+                _width(x) <= _width(lines[first]) for x in lines[first + 1:] if not _blank(x)):
+            return None
+        kind = _reindent_between(_indent(lines[first]), _indent(self.file.lines[frame.j]))
+        return None if kind.kind == "levels" else kind
 
     # -- placing an anchored segment ---------------------------------------------------------
 

@@ -898,15 +898,43 @@ def test_a_signature_extended_before_an_elision_is_applied() -> None:
                                          "def fail(self, message, code=1):")
 
 
+EXPLAIN_MARKED = EXPLAIN.replace("    ret = [str(exc)]\n",
+                                 "    ret = [str(exc)]\n    ret.append(exc.marker)\n")
+# The new form shown from a context line on, after an elision: the context line stays where it
+# is, the rest moves out one level (before: the majority's shift was applied to every line).
+EXPLAIN_HUNK = """def explain(exc, depth=16):
+    # ... existing code ...
+    ret.append(exc.marker)
+""" + EXPLAIN_BLOCK.split("    ret = [str(exc)]\n", 1)[1]
+RETRY_ELIDED = """def retry(times=3, delay=1.0):
+    def decorate(func):
+        def wrapper(*args, **kwargs):
+            # ... existing code ...
+                except OSError:
+                    time.sleep(delay)
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate
+"""
+
+
 @pytest.mark.parametrize(("original", "block"), [
-    # A body dedented under a new guard clause: most lines move, a few stay.
-    (EXPLAIN, EXPLAIN_BLOCK),
-    # A decorator restructured into a decorator factory.
-    (RETRY, RETRY_BLOCK),
+    # A body dedented under a new guard clause, shown from a context line after an elision.
+    (EXPLAIN_MARKED, EXPLAIN_HUNK),
+    # A decorator restructured into a decorator factory, its middle elided.
+    (RETRY, RETRY_ELIDED),
 ])
 def test_a_restructured_definition_is_refused(original: str, block: str) -> None:
     result = apply_deterministic(original, block)
     assert isinstance(result, Refused), result
+
+
+def test_a_whole_restructured_definition_is_framed_by_its_header() -> None:
+    # The whole definition shown: its header (the segment's outermost line) fixes the
+    # indentation, the deeper lines are re-indented on purpose; the result is the block.
+    assert applied(EXPLAIN, EXPLAIN_BLOCK) == EXPLAIN_BLOCK
+    old_retry = RETRY[RETRY.index("def retry"):RETRY.index("\n\n\ndef other") + 1]
+    assert applied(RETRY, RETRY_BLOCK) == edit(RETRY, old_retry, RETRY_BLOCK)
 
 
 def test_reflowed_imports_keep_their_blank_lines_or_refuse() -> None:
