@@ -39,6 +39,9 @@ QUESTION = ("Question {n}: write a long, complete Python module for an inventory
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one round, short replies")
+    parser.add_argument("--model", default="",
+                        help="model id from the registry (default: the service's default "
+                             "model; --quick: qwen2.5-coder-0.5b-instruct)")
     parser.add_argument("--slots", type=int, default=2, help="the service's model slots")
     parser.add_argument("--max-tokens", type=int, default=None,
                         help="tokens per reply (default 32; 6 with --quick)")
@@ -115,13 +118,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from cloud_server.backends import LlamaBackend
     from cloud_server.config import ServerConfig
     from cloud_server.service import start_server
-    from local_models.model_store import ensure_small_model
+    from local_models.model_store import SERVICE_MODEL, ensure_model
 
     quick = bool(args.quick)
     rounds = 1 if quick else args.rounds
     max_tokens = args.max_tokens or (6 if quick else 32)
     pairs = args.pairs or (3 if quick else 8)
-    model = ensure_small_model()
+    # An instruction-tuned model: a base model's reply is stopped by the reply guard after a
+    # few tokens (it recites its instructions), which would skew tokens/s.
+    model_id = args.model or ("qwen2.5-coder-0.5b-instruct" if quick else SERVICE_MODEL)
+    model = ensure_model(model_id)
     token = secrets.token_urlsafe(32)
     config = ServerConfig(tokens=(token,), slots=args.slots, n_ctx=1024,
                           max_queue=max(STREAM_COUNTS), default_max_tokens=max_tokens,
