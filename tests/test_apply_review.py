@@ -374,13 +374,20 @@ def test_crlf_documents_keep_crlf(qtbot: QtBot, window: MainWindow, workspace: P
 
 
 def test_a_block_that_would_delete_a_function_shows_the_safety_warning(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
+        workspace: Path) -> None:
+    """A result (here a model's: the deterministic path refuses such a placement) that drops
+    a function the block never mentions is reviewed with the safety warning."""
+    window = scripted_window
     doc = open_doc(window, workspace / "shlex.py")
+    join = SHLEX[SHLEX.index("def join("):SHLEX.index("_find_unsafe =")]
     review = window.start_review(doc, DROPS_JOIN)
     assert review is not None
+    call = scripted.call(qtbot)
+    call.send(ApplyDelta(SHLEX.replace(join, "")), ApplyDone("model"))
+    call.end()
     wait_review(qtbot, review)
     assert review.message_bar.isVisible() and review.message_kind == "warning"
-    join = SHLEX[SHLEX.index("def join("):SHLEX.index("_find_unsafe =")]
     removed = sum(1 for line in join.split("\n") if line.strip())
     text = review.message_label.text()
     assert f"removes {removed} lines the block does not mention" in text
