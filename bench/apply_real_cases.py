@@ -316,7 +316,8 @@ def _cases_of_file(package: str, versions: str, path: str, old: str, new: str,
     sa, sb = _import_section(old), _import_section(new)
     if sa is not None and sb is not None and names:
         imports = new_lines[sb[0]:sb[1]]
-        if any(not x.strip() for x in imports) and sa[1] <= a[names[0]][0].start:
+        if (any(not x.strip() for x in imports) and sa[1] <= a[names[0]][0].start
+                and _same_grouping(old_lines[sa[0]:sa[1]], imports)):
             q = names[0]
             d = b[q][0]
             flat = [x for x in imports if x.strip()]
@@ -325,6 +326,27 @@ def _cases_of_file(package: str, versions: str, path: str, old: str, new: str,
             block = [*flat, "", ELISION, "", *tail]
             yield Case(f"{base}:imports_reflowed:{q}", "imports_reflowed", path, old,
                        _join(block), expected([q], [(sa[0], sa[1], imports)]))
+
+
+def _groups(lines: Sequence[str]) -> dict[str, bool]:
+    """Each non-blank line: whether a blank line follows it."""
+    out: dict[str, bool] = {}
+    for k, line in enumerate(lines):
+        if line.strip():
+            out[line] = k + 1 < len(lines) and not lines[k + 1].strip()
+    return out
+
+
+def _same_grouping(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether a block written without blank lines can say the new section's grouping: the
+    lines both sections have are followed by a blank line in both or in neither, and every
+    blank line of the new section follows a line of the old (else the expected file would
+    not be well defined)."""
+    a, b = _groups(old), _groups(new)
+    if any(a[x] != b[x] for x in a.keys() & b.keys()):
+        return False
+    # A blank line after a line the old section does not have: the block cannot say it.
+    return all(x in a for x, blank in b.items() if blank)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -61,7 +61,8 @@ Each segment replaces one contiguous region of the original; everything outside 
    - line for line modifications of the original lines next to them (each pair equal or with
      the same key: definition name, import module, assignment target, mapping key).
    Anything else is refused.
-5. Segments with no anchor: only import lines go after the file's leading import section; a
+5. Segments with no anchor: only import lines of modules the file does not import yet go
+   after the file's leading import section (one that changes an existing import is refused); a
    last segment after an elision whose first line is a new definition goes at the end of the
    class the previous segment shows (when indented into it) or at the end of the file (when at
    the top level), separated by the blank lines the block shows. A segment of closing brackets
@@ -1007,6 +1008,16 @@ class _Placer:
                               "than the rest of the segment", s)
             new.append(out)
         matched = self.extend(new, anchors, lo, hi)
+        # A blank line matched at an edge only by extension says nothing about where the
+        # lines next to it go: the edge rules decide (else a line added after it would take
+        # the file's blank line from what follows).
+        anchored = {a.i for a in anchors}
+        for edge in (max, min):
+            while len(matched) > 1:
+                i = edge(matched)
+                if i in anchored or not _blank(new[i]):
+                    break
+                del matched[i]
         items = sorted(matched.items())
         for (ia, ja), (ib, jb) in pairwise(items):
             shown, skipped = ib - ia - 1, jb - ja - 1
@@ -1021,7 +1032,7 @@ class _Placer:
         i1, j1 = items[-1]
         start = self.head(s, new[:i0], j0, lo, matched)
         end = self.tail(s, new[i1 + 1:], j1, hi, matched, reindent)
-        self.check_leading_imports(s, new, start)
+        self.check_leading_imports(s, new, start, end)
         body: list[str | int] = []
         for i, line in enumerate(new):
             body.extend(gaps.get(i, ()))
@@ -1037,7 +1048,7 @@ class _Placer:
                           "of the file's header after its shorthand", s)
         return start, end, body, matched
 
-    def check_leading_imports(self, s: int, new: Sequence[str], start: int) -> None:
+    def check_leading_imports(self, s: int, new: Sequence[str], start: int, end: int) -> None:
         """A block that starts with imports (no elision above them) matched below some of
         the file's leading imports is refused: it may have dropped those or left them out."""
         f = self.file
@@ -1054,6 +1065,20 @@ class _Placer:
             raise _Refuse("ambiguous", f"segment {s + 1}: the block's imports start at "
                           f"{_short(first)}, below the file's {_short(f.lines[above[0]])}: "
                           "cannot tell whether it drops the imports above", s)
+        # An import section written out (three or more of the file's import lines, all of
+        # the segment imports) that stops above the file's last imports: dropped or elided?
+        shown = [x for x in new if not _blank(x)]
+        imports = [x for x in shown if _import_module(x) is not None]
+        kept = [x for x in imports if _norm(x) in self.file.by_norm]
+        if len(kept) < 3 or any(_width(x) == 0 and _import_module(x) is None
+                                and not _is_closer(x) for x in shown):
+            return
+        last = max((j for j in range(section) if f.code[j] and _width(f.lines[j]) == 0
+                    and _import_module(f.lines[j]) is not None), default=-1)
+        if end <= last:
+            raise _Refuse("ambiguous", f"segment {s + 1}: the block writes the imports out "
+                          f"but stops above the file's {_short(f.lines[last])}: cannot tell "
+                          "whether it drops it", s)
 
     def wrappers(self, s: int, anchors: Sequence[_Anchor], new: Sequence[str],
                  matched: dict[int, int]) -> tuple[set[int], dict[int, list[int]]]:
@@ -1357,6 +1382,12 @@ class _Placer:
         if at is None:
             raise _Refuse("no_anchor", f"segment {s + 1}: the file has no import section to "
                           "add these imports to", s)
+        for line in self.segments[s].lines:
+            module = _import_module(line)
+            if module is not None and module in self.file.imports:
+                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} changes an import "
+                              f"of {module} the file already has: cannot tell which line it "
+                              "replaces", s)
         return at, at, list(self._shift(s, self.segments[s].lines, ""))
 
     def place_last_definition(self, s: int, previous: tuple[int, dict[int, int]] | None,
@@ -1527,6 +1558,14 @@ def apply_deterministic(original: str, block: str) -> Applied | Refused:
         return Refused(refusal.status, refusal.reason, refusal.segment)
     trailing = original == "" or original.endswith("\n")
     text = _assemble(placer.file, placed, trailing)
+    # Never offered when the safety check would flag it: code removed that the block does not
+    # account for means the placement misread the block.
+    removals = find_unaccounted_removals(original, block, text)
+    if removals:
+        first = removals[0]
+        return Refused("ambiguous", f"the placement would remove {_short(first.lines[0])} "
+                       f"(line {first.start + 1}), which the block does not account for "
+                       f"({first.reason})", None)
     return Applied(text, tuple(p for p, _ in placed))
 
 

@@ -945,6 +945,92 @@ def test_reflowed_imports_keep_their_blank_lines_or_refuse() -> None:
     assert isinstance(apply_deterministic(IMPORTS, IMPORTS_BELOW_BLOCK), Refused)
 
 
+# Found on release pairs held out of the benchmark's manifest (markdown-it-py, pyparsing).
+STATE = '''class State:
+    def __init__(self, src):
+        self.src = src
+        self.line = 0
+
+    def __repr__(self):
+        return f"State({self.line})"
+'''
+STATE_BLOCK = '''class State:
+    # ... existing code ...
+    def __init__(self, src):
+        self.src = src
+        self.line = 0
+
+        # cached once: the source's length
+        self.length = len(src)
+    # ... existing code ...
+'''
+RENDERER = '''class Renderer:
+    def html_block(self, tokens, idx, *args) -> str:
+        return tokens[idx].content
+
+    def html_inline(self, tokens, idx, *args) -> str:
+        return tokens[idx].content
+'''
+RENDERER_BLOCK = '''def html_block(
+    self, tokens: list, idx: int, options: dict, env: dict
+) -> str:
+    return tokens[idx].content
+'''
+DELIMS = '''# Balance pairs
+#
+from .state_inline import StateInline
+
+
+def process(state: StateInline):
+    return state
+'''
+DELIMS_BLOCK = '''from __future__ import annotations
+from .state_inline import Delimiter, StateInline
+# ... existing code ...
+'''
+TREE = '''import textwrap
+import typing
+from .token import Token
+from .utils import removesuffix
+
+
+def walk(tree):
+    return tree
+'''
+TREE_BLOCK = '''import textwrap
+import typing
+from .token import Token
+# ... existing code ...
+def walk(tree):
+    return list(tree)
+'''
+
+
+def test_lines_added_at_the_end_of_a_method_keep_the_blank_line_after_it() -> None:
+    assert applied(STATE, STATE_BLOCK) == edit(
+        STATE, "        self.line = 0\n",
+        "        self.line = 0\n\n        # cached once: the source's length\n"
+        "        self.length = len(src)\n")
+
+
+def test_a_placement_the_safety_check_would_flag_is_refused() -> None:
+    # A multi-line signature whose body line occurs twice: placed as "the end of the block",
+    # it took the next method with it.
+    result = apply_deterministic(RENDERER, RENDERER_BLOCK)
+    assert isinstance(result, Refused), result
+    assert "html_inline" in result.reason
+
+
+def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
+    # An import of a module the file already imports, changed: which line does it replace?
+    assert isinstance(apply_deterministic(DELIMS, DELIMS_BLOCK), Refused)
+    # The import section written out, stopping above the file's last import: dropped?
+    assert isinstance(apply_deterministic(TREE, TREE_BLOCK), Refused)
+    # Adding one import next to the first keeps working (the elision keeps the rest).
+    assert applied(TREE, "import textwrap\nimport json\n# ... existing code ...\n") == edit(
+        TREE, "import textwrap\n", "import textwrap\nimport json\n")
+
+
 # ---------------------------------------------------------------------------------------------
 # A model's answer back to the file's line endings
 
