@@ -180,6 +180,12 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def _run_limit(n: int, fresh_from: int | None) -> int:
+    """The end of the prompt positions moved runs may fill: never the last token (it is run
+    again for its logits), never past ``fresh_from``."""
+    return n - 1 if fresh_from is None else max(0, min(n - 1, fresh_from))
+
+
 def _find_runs(cached: Sequence[int], prompt: Sequence[int], start: int, limit: int,
                min_run: int) -> list[tuple[int, int, int]]:
     """Runs of ``cached[start:]`` that reappear in ``prompt[start:limit]``.
@@ -547,7 +553,7 @@ class Engine:
 
     def warm(self, prompt: Sequence[int],
              should_stop: Callable[[], bool] | None = None, *,
-             keep_on_cancel: bool = False) -> Metrics:
+             keep_on_cancel: bool = False, fresh_from: int | None = None) -> Metrics:
         """Make the KV cache hold ``prompt`` (with its last logits), generating nothing.
 
         ``keep_on_cancel``: if ``should_stop`` fires before the first moved run of the old
@@ -564,12 +570,13 @@ class Engine:
             m.reused_prefix_tokens = len(tokens)
         else:
             with contextlib.suppress(_Cancelled):
-                self._sync(tokens, should_stop, m, keep_on_cancel=keep_on_cancel)
+                self._sync(tokens, should_stop, m, keep_on_cancel=keep_on_cancel,
+                           fresh_from=fresh_from)
         m.prefill_ms = m.total_ms = (time.perf_counter() - start) * 1000.0
         self.totals.add(m)
         return m
 
-    def reuse_cost(self, prompt: Sequence[int]) -> int:
+    def reuse_cost(self, prompt: Sequence[int], fresh_from: int | None = None) -> int:
         """How many of ``prompt``'s tokens a request would evaluate now: those neither in the
         cache's common prefix nor in a run of the cache that can be moved (as ``_sync``)."""
         tokens = list(prompt)
@@ -579,14 +586,21 @@ class Engine:
         k = _common_prefix(self._cached, tokens)
         if k == n:
             return 0 if self._tail is not None else 1
-        runs = _find_runs(self._cached, tokens, k, n - 1, self.min_reuse_chunk) \
+        runs = _find_runs(self._cached, tokens, k, _run_limit(n, fresh_from),
+                          self.min_reuse_chunk) \
             if self.chunk_reuse else []
         return n - k - sum(length for _, _, length in runs)
 
     def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
                  stop: Sequence[str] = (), speculative: bool = False,
                  should_stop: Callable[[], bool] | None = None,
-                 on_text: Callable[[str], None] | None = None) -> Completion:
+                 on_text: Callable[[str], None] | None = None,
+                 fresh_from: int | None = None) -> Completion:
+        """Greedy completion of ``prompt``. ``fresh_from``: prompt positions from here on are
+        never taken from moved runs of the cache (only from the common prefix): a moved run's
+        cells were computed after other text, which is close enough far from where the text
+        changed but not right after it (a FIM prompt's suffix, after the cursor: its cells
+        still "see" the old text before the cursor, and the model answers for that)."""
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
@@ -605,7 +619,7 @@ class Engine:
             if pending is not None:
                 m.reused_prefix_tokens = len(tokens)
             else:
-                self._sync(tokens, should_stop, m)
+                self._sync(tokens, should_stop, m, fresh_from=fresh_from)
             m.prefill_ms = (time.perf_counter() - start) * 1000.0
             if max_tokens <= 0:
                 reason = "length"
@@ -877,7 +891,8 @@ class Engine:
         self._successor = None
 
     def _sync(self, prompt: list[int], should_stop: Callable[[], bool] | None,
-              m: Metrics, *, keep_on_cancel: bool = False) -> None:
+              m: Metrics, *, keep_on_cancel: bool = False,
+              fresh_from: int | None = None) -> None:
         """Make the cache hold ``prompt`` with logits for its last token, re-using what it can.
         Raises ``_Cancelled`` (cache left truthful) when ``should_stop`` fires."""
         n = len(prompt)
@@ -892,7 +907,7 @@ class Engine:
                 return
             k = n - 1  # the last token must be run again for its logits
         m.reused_prefix_tokens = k
-        runs = _find_runs(cached, prompt, k, n - 1, self.min_reuse_chunk) \
+        runs = _find_runs(cached, prompt, k, _run_limit(n, fresh_from), self.min_reuse_chunk) \
             if self.chunk_reuse else []
 
         mem = self._mem

@@ -276,10 +276,15 @@ FIRST_PROMPT: dict[str, Any] = {"near_lines": 8, "grid": 8, "suffix_lines": 4, "
 # context grows while the user types and pauses, and a cancelled step keeps the last one.
 PROMPT_LADDER: tuple[dict[str, Any], ...] = (
     FIRST_PROMPT,
-    {"near_lines": 24, "grid": 8, "suffix_lines": 8, "far": False},
-    {"near_lines": 56, "grid": 16, "suffix_lines": 16, "far": False},
-    {},
+    {"near_lines": 24, "grid": 8, "suffix_lines": 4, "far": False},
+    {"near_lines": 56, "grid": 16, "suffix_lines": 8, "far": False},
+    {"suffix_lines": 8},
 )
+# Why the suffix is short: a FIM prompt's suffix comes after the cursor, so every keystroke
+# changes what it follows; its cells are evaluated again each time (``fresh_from``: cells moved
+# from the old cache still carry the old text before the cursor, and the model then answers
+# for that text: measured on Qwen2.5-Coder 1.5B, "co|dec = codec" typed on to "cod|" was still
+# completed "dec = codec").
 
 
 class _Server:
@@ -293,6 +298,7 @@ class _Server:
         # Token counts of the lines and snippet blocks seen lately: they steer render_prompt's
         # search for what fits the budget (most lines are the same from one request to the next).
         self._piece_tokens: OrderedDict[str, int] = OrderedDict()
+        self._suffix_marker: int | bool | None = False  # False: not looked up yet
 
     def _estimate_tokens(self, piece: str) -> int:
         cache = self._piece_tokens
@@ -334,6 +340,24 @@ class _Server:
             tokens = self.engine.tokenize(rendered.text, add_bos=add_bos)
         return tokens
 
+    def _fresh_from(self, tokens: list[int]) -> int | None:
+        """Where a FIM prompt's suffix starts (its marker token): cells from there on are
+        never moved from the old cache (see ``PROMPT_LADDER``). None without FIM."""
+        if self._suffix_marker is False:
+            fim = getattr(self.profile, "fim", None)
+            marker = self.engine.tokenize(fim.suffix) if fim is not None else []
+            self._suffix_marker = marker[0] if len(marker) == 1 else None
+        if self._suffix_marker is None:
+            return None
+        for i in range(len(tokens) - 1, -1, -1):
+            if tokens[i] == self._suffix_marker:
+                return i
+        return None
+
+    def _fresh_kw(self, tokens: list[int]) -> dict[str, int]:
+        fresh = self._fresh_from(tokens)
+        return {} if fresh is None else {"fresh_from": fresh}
+
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         return self._render(self._input(input_json))
 
@@ -343,7 +367,7 @@ class _Server:
         ``PROMPT_LADDER`` whose uncached part is small, else the cheapest one."""
         inp = self._input(input_json)
         cost = getattr(self.engine, "reuse_cost", None)
-        full = self._render(inp)
+        full = self._render(inp, shape=PROMPT_LADDER[-1])
         if cost is None:
             return full, [], {}
         rungs: list[list[int]] = []
@@ -351,12 +375,13 @@ class _Server:
         names: list[str] = []
         for level in range(len(PROMPT_LADDER) - 1, -1, -1):  # the full context first
             shape = PROMPT_LADDER[level]
-            tokens = full if not shape else self._render(inp, shape=shape)
+            tokens = full if level == len(PROMPT_LADDER) - 1 else self._render(inp, shape=shape)
             if rungs and tokens == rungs[-1]:
                 continue  # a small file: this rung is the one above
             rungs.append(tokens)
-            costs.append(int(cost(tokens)))
-            names.append("full" if not shape else "near" if level == 0 else f"window{level}")
+            costs.append(int(cost(tokens, self._fresh_from(tokens))))
+            names.append("full" if level == len(PROMPT_LADDER) - 1 else "near" if level == 0
+                         else f"window{level}")
             if costs[-1] <= FIRST_ANSWER_TOKENS:
                 break
         pick = next((i for i, c in enumerate(costs) if c <= FIRST_ANSWER_TOKENS),
@@ -375,7 +400,7 @@ class _Server:
             if not self.inbox.idle():
                 return
             self.engine.warm(tokens, should_stop=self.inbox.arrived.is_set,
-                             keep_on_cancel=True)
+                             keep_on_cancel=True, **self._fresh_kw(tokens))
             if self.inbox.arrived.is_set():
                 return
 
@@ -424,7 +449,8 @@ class _Server:
             # The lines near the cursor first (what the next request needs soonest), then
             # the full context, which a request that arrives meanwhile may stop.
             tokens, larger, facts = self._choose_prompt(request.input)
-            metrics = self.engine.warm(tokens, should_stop=flag.is_set)
+            metrics = self.engine.warm(tokens, should_stop=flag.is_set,
+                                       **self._fresh_kw(tokens))
             self.out.emit(Warmed(request.id, {**_jsonable(metrics), **facts}))
             if not flag.is_set():
                 self._warm_in_background(larger)
@@ -450,7 +476,7 @@ class _Server:
         completion = self.engine.complete(
             tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
             stop=tuple(self.profile.stop), speculative=request.speculative,
-            should_stop=flag.is_set, on_text=on_text)
+            should_stop=flag.is_set, on_text=on_text, **self._fresh_kw(tokens))
         self.out.emit(Done(request_id, completion.text, completion.stop_reason,
                            {**_jsonable(completion.metrics), **facts}))
         self._warm_in_background(larger)

@@ -454,6 +454,27 @@ def test_a_cancelled_background_warm_puts_the_answered_prompt_back(engine: Engin
     assert engine.complete(full, max_tokens=2).metrics.evaluated_tokens <= 1
 
 
+def test_fresh_from_keeps_moved_cells_out_of_the_prompts_tail(engine: Engine) -> None:
+    """A FIM prompt's suffix follows the cursor: after a keystroke its old cells still carry
+    the old text before the cursor. ``fresh_from`` evaluates such a tail again (only a common
+    prefix may cover it), and ``reuse_cost`` counts it."""
+    lines = module_text(8).split("\n")
+    row = len(lines) // 2
+    before = engine.tokenize("\n".join(lines), add_bos=True)
+    edited = [*lines[:row], lines[row] + "  # typed", *lines[row + 1:]]
+    after = engine.tokenize("\n".join(edited), add_bos=True)
+    fresh = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b) + 4
+    engine.reset()
+    engine.warm(before)
+    assert engine.reuse_cost(after) < 48  # moved runs would cover the tail
+    cost = engine.reuse_cost(after, fresh_from=fresh)
+    assert cost >= len(after) - fresh
+    c = engine.complete(after, max_tokens=2, fresh_from=fresh)
+    assert c.metrics.evaluated_tokens == cost
+    assert c.metrics.reused_shifted_tokens == 0
+    assert engine.cached_tokens[:len(after)] == tuple(after)
+
+
 # --- metrics and lifetime ---------------------------------------------------------------------
 
 def test_metrics_are_complete_and_totals_accumulate(engine: Engine) -> None:
