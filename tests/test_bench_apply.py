@@ -167,7 +167,7 @@ def test_real_cases_build_from_the_manifest_with_checked_sources() -> None:
         assert len(pair["sha256"]["old"]) == len(pair["sha256"]["new"]) == 64
     cases = build_real_cases()
     assert len(cases) >= 100
-    assert len({c.path for c in cases if c.original.count("\n") > 2000}) >= 2
+    assert len({c.path for c in cases if c.original.count("\n") > 2000}) >= 3
     for case in cases:
         compile(case.expected, case.name, "exec")
 
