@@ -1623,7 +1623,7 @@ def find_unaccounted_removals(original: str, block: str, result: str) -> tuple[R
     new_lines, _ = _split_lines(result)
     new_norms = [_norm(x) for x in new_lines]
     parsed = parse_block(block)
-    opcodes = SequenceMatcher(None, f.norms, new_norms, autojunk=False).get_opcodes()
+    opcodes = _opcodes(f.norms, new_norms)
     new_to_old: dict[int, int] = {}
     for tag, a1, a2, b1, _ in opcodes:
         if tag == "equal":
@@ -1700,6 +1700,39 @@ def find_unaccounted_removals(original: str, block: str, result: str) -> tuple[R
             flush()
     flush()
     return tuple(out)
+
+
+_OPCODE_MARGIN = 64
+
+
+def _opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, int, int]]:
+    """``SequenceMatcher(a, b).get_opcodes()`` with the common first and last lines taken as
+    equal up front (an edit touches a small part of a big file: the matcher then only sees
+    that part)."""
+    n = min(len(a), len(b))
+    head = 0
+    while head < n and a[head] == b[head]:
+        head += 1
+    tail = 0
+    while tail < n - head and a[len(a) - 1 - tail] == b[len(b) - 1 - tail]:
+        tail += 1
+    # The matcher still sees a margin of the equal lines on each side, so that it aligns
+    # the changed part as it would in the whole file (a greedy cut could pair a repeated
+    # last line with the wrong one).
+    head = max(0, head - _OPCODE_MARGIN)
+    tail = max(0, tail - _OPCODE_MARGIN)
+    out: list[tuple[str, int, int, int, int]] = []
+    if head:
+        out.append(("equal", 0, head, 0, head))
+    middle = SequenceMatcher(None, a[head:len(a) - tail], b[head:len(b) - tail],
+                             autojunk=False).get_opcodes()
+    for tag, a1, a2, b1, b2 in middle:
+        if a1 == a2 and b1 == b2:
+            continue
+        out.append((tag, a1 + head, a2 + head, b1 + head, b2 + head))
+    if tail:
+        out.append(("equal", len(a) - tail, len(a), len(b) - tail, len(b)))
+    return out
 
 
 def _reach(f: _File, seg: Segment, where: dict[int, int], new_to_old: dict[int, int],
