@@ -70,6 +70,7 @@ WHOLE_FILE_LINES = 40  # a block for a file this small: the whole file is one wi
 MARGIN = 2  # lines of the file rewritten around a segment's region (room to place new lines)
 CONTEXT_LINES = 6  # read-only lines shown above and below a window (each costs prefill)
 FUZZY_RATIO = 0.75
+_WHOLE_FUNCTION_LINES = 80  # a wrapped function this short is rewritten whole
 WINDOW_PROMPT_VERSION = 1
 
 _DEF = re.compile(
@@ -242,11 +243,14 @@ class _Index:
             places = [j for j in places if _indent(self.lines[j]) == width] or places
         return places[0] if len(places) == 1 else None
 
-    def unique(self, line: str) -> int | None:
+    def unique(self, line: str, within: tuple[int, int] | None = None) -> int | None:
+        """The one line of the file (of ``within``, when given) with ``line``'s text."""
         norm = _norm(line)
         if len(norm) < 4 or _TRIVIAL.match(norm) or is_elision(line):
             return None
         places = self.by_norm.get(norm, [])
+        if within is not None:
+            places = [p for p in places if within[0] <= p < within[1]]
         return places[0] if len(places) == 1 else None
 
     def fuzzy(self, line: str) -> int | None:
@@ -312,14 +316,19 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
     how = "definition" if regions else ""
     # 2. anchors among the lines no definition covers.
     rest = [x for k, x in enumerate(seg) if not covered[k] and not _blank(x)]
-    positions = [p for p in (index.unique(x) for x in rest) if p is not None]
-    if within is not None:
-        positions = [p for p in positions if within[0] <= p < within[1]]
+    positions = [p for p in (index.unique(x, within) for x in rest) if p is not None]
     span = max(30, 2 * len(seg))
     positions = _cluster(positions, span)
+    wrapped_function = (within is not None and not any(covered) and
+                        _kind(lines[_header_of(lines, within)]) not in ("class", None))
     if positions:
         regions.append((positions[0], positions[-1] + 1))
         how = how or "anchors"
+        if wrapped_function and within is not None and \
+                within[1] - within[0] <= _WHOLE_FUNCTION_LINES:
+            # Part of a function whose header an earlier segment showed: where its new
+            # lines end is not known, so the window is the whole function.
+            regions.append(within)
     elif not regions:
         # 3. fuzzy: the best similar line of each segment line.
         fuzzy = [p for p in (index.fuzzy(x) for x in rest[:40]) if p is not None]
@@ -329,7 +338,20 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
         if fuzzy:
             regions.append((fuzzy[0], fuzzy[-1] + 1))
             how = "fuzzy"
+        elif wrapped_function and within is not None and rest:
+            # Lines of a function whose header an earlier segment showed (``def f(...):``
+            # and an elision), nowhere else to be found: that function is the window.
+            regions.append(within)
+            how = "wrapper"
     return regions, how, within
+
+
+def _header_of(lines: Sequence[str], extent: tuple[int, int]) -> int:
+    """The header line of a definition extent (past its decorators)."""
+    j = extent[0]
+    while j < extent[1] - 1 and lines[j].strip().startswith("@"):
+        j += 1
+    return j
 
 
 def selection_lines(original: str, selection: str) -> tuple[int, int] | None:

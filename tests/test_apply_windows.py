@@ -254,3 +254,17 @@ def test_rewrite_windows_refuses_an_unclosed_window_or_copied_context() -> None:
     placeholder = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
         ("def func_10(a, b):\n    # ... existing code ...\n", "stop")), inp, plan)
     assert not placeholder.complete and placeholder.stop_reason == "elision"
+
+
+def test_lines_of_a_wrapped_function_make_the_whole_function_the_window() -> None:
+    """``def f(self, ...):`` then an elision then the function's last lines: where the new
+    lines end is unknown, so the window is that whole function (not the one anchor line)."""
+    text = big_file()
+    block = ("class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
+             "        # ... existing code ...\n        value = self.get(4)\n"
+             "        extra = 1\n        return value + extra\n    # ... existing code ...\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    w = plan.windows[0]
+    header = line_of(text, "def item_4(")
+    assert w.start <= header - 1 and w.end >= header + 3, w
