@@ -62,7 +62,9 @@ Each segment replaces one contiguous region of the original; everything outside 
      the same key: definition name, import module, assignment target, mapping key).
    Anything else is refused.
 5. Segments with no anchor: only import lines of modules the file does not import yet go
-   after the file's leading import section (one that changes an existing import is refused); a
+   after the file's leading import section; a segment of one import line that changes the
+   file's one single-line import of that module replaces it (other changes to an existing
+   import are refused); a
    last segment after an elision whose first line is a new definition goes at the end of the
    class the previous segment shows (when indented into it) or at the end of the file (when at
    the top level), separated by the blank lines the block shows. A segment of closing brackets
@@ -529,6 +531,12 @@ def _signature(lines: Sequence[str], j: int, limit: int = 40) -> str:
     """The header starting at line ``j`` joined into one line (``_signature_end``)."""
     return " ".join(x.split(" #", 1)[0].split(" //", 1)[0].strip()
                     for x in lines[j:_signature_end(lines, j, limit)])
+
+
+def _single_import(line: str) -> bool:
+    """A whole import statement on one line (no bracket or backslash continued)."""
+    code = line.split(" #", 1)[0].rstrip()
+    return code.count("(") == code.count(")") and not code.endswith("\\")
 
 
 def _elided_params(line: str) -> bool:
@@ -1382,13 +1390,23 @@ class _Placer:
         if at is None:
             raise _Refuse("no_anchor", f"segment {s + 1}: the file has no import section to "
                           "add these imports to", s)
-        for line in self.segments[s].lines:
+        f = self.file
+        lines = self.segments[s].lines
+        for line in lines:
             module = _import_module(line)
-            if module is not None and module in self.file.imports:
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} changes an import "
-                              f"of {module} the file already has: cannot tell which line it "
-                              "replaces", s)
-        return at, at, list(self._shift(s, self.segments[s].lines, ""))
+            if module is None or module not in f.imports:
+                continue
+            # One import line that changes the file's one single-line import of that module
+            # (``from m import a`` -> ``from m import a, b``) replaces it in place.
+            same = [j for j in range(at) if f.code[j] and _width(f.lines[j]) == 0
+                    and _import_module(f.lines[j]) == module]
+            if (len(lines) == 1 and len(same) == 1 and _width(line) == 0
+                    and _single_import(line) and _single_import(f.lines[same[0]])):
+                return same[0], same[0] + 1, [line]
+            raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} changes an import "
+                          f"of {module} the file already has: cannot tell which line it "
+                          "replaces", s)
+        return at, at, list(self._shift(s, lines, ""))
 
     def place_last_definition(self, s: int, previous: tuple[int, dict[int, int]] | None,
                               ) -> tuple[int, int, list[str | int], str]:

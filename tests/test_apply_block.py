@@ -1026,6 +1026,11 @@ def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
     assert isinstance(apply_deterministic(DELIMS, DELIMS_BLOCK), Refused)
     # The import section written out, stopping above the file's last import: dropped?
     assert isinstance(apply_deterministic(TREE, TREE_BLOCK), Refused)
+    # One import line that extends the file's one import of that module replaces it.
+    typed = "import os\nfrom typing import Any\n\n\ndef f(x: Any):\n    return x\n"
+    assert applied(typed, "from typing import Any, Optional\n# ... existing code ...\n"
+                          "def f(x: Optional[Any]):\n    return x\n") == edit(
+        edit(typed, "import Any\n", "import Any, Optional\n"), "(x: Any)", "(x: Optional[Any])")
     # Adding one import next to the first keeps working (the elision keeps the rest).
     assert applied(TREE, "import textwrap\nimport json\n# ... existing code ...\n") == edit(
         TREE, "import textwrap\n", "import textwrap\nimport json\n")
