@@ -520,7 +520,7 @@ def _signature_end(lines: Sequence[str], j: int, limit: int = 40) -> int:
     k = j
     for k in range(j, min(len(lines), j + limit)):
         code = lines[k].split(" #", 1)[0].split(" //", 1)[0].rstrip()
-        depth += sum(code.count(c) for c in "([{") - sum(code.count(c) for c in ")]}")
+        depth += sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
         if depth <= 0 and (code.endswith((":", "{")) or depth < 0 or not code.endswith(
                 ("(", ",", "[", "\\"))):
             break
@@ -624,6 +624,17 @@ def _header_extends(block_line: str, file_header: str) -> bool:
     return k == len(f_names)
 
 
+_MODIFIERS = frozenset(("export", "default", "public", "private", "protected", "internal",
+                        "abstract", "sealed", "final", "static", "pub", "open", "override",
+                        "partial", "declare"))
+
+
+def _header_words(line: str) -> list[str]:
+    """A class header's words without modifiers and its final ``{`` or ``:``."""
+    text = line.strip().rstrip("{:").strip()
+    return [w for w in re.findall(r"[\w.$<>\[\],]+", text) if w not in _MODIFIERS]
+
+
 def _wrapper_agrees(block_line: str, file_header: str) -> bool:
     """Whether a header the block shows as a wrapper (followed by an elision) names the
     file's header ``file_header`` (joined into one line) in shorthand: the same definition,
@@ -632,6 +643,12 @@ def _wrapper_agrees(block_line: str, file_header: str) -> bool:
     dropped): then the block may mean a change it does not show."""
     b_pre, b_params, b_rest = _split_header(block_line)
     f_pre, f_params, f_rest = _split_header(file_header)
+    if _class_name(block_line) is not None and b_params is None and b_pre != f_pre:
+        # ``class Store {`` for ``export class Store extends Base {``: the block's words, less
+        # modifiers, begin the file's.
+        b_words = _header_words(block_line)
+        f_words = _header_words(file_header.split("(", 1)[0])
+        return b_words == f_words[:len(b_words)] and len(b_words) >= 2
     if b_pre != f_pre:
         return False
     if b_params is None:  # ``class Name:`` for ``class Name(Base):``

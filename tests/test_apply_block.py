@@ -891,6 +891,18 @@ def test_a_wrapper_that_disagrees_with_the_file_is_refused(original: str, block:
     assert result.reason
 
 
+def test_a_shorthand_class_line_keeps_the_files_modifiers_and_heritage_in_javascript() -> None:
+    block = "class Store {\n  // ... existing code ...\n\n  clear() {\n" \
+            "    this.cache.clear();\n    this.root = null;\n  }\n}\n"
+    derived = JS.replace("export class Store {", "export class Store extends Base {")
+    for original in (JS, derived):
+        assert applied(original, block) == edit(
+            original, "    this.cache.clear();\n  }\n",
+            "    this.cache.clear();\n    this.root = null;\n  }\n")
+    other = block.replace("class Store {", "class Store extends Other {")
+    assert isinstance(apply_deterministic(derived, other), Refused)
+
+
 def test_a_signature_extended_before_an_elision_is_applied() -> None:
     block = "class ParamType:\n    # ... existing code ...\n" \
             "    def fail(self, message, code=1):\n        # ... existing code ...\n"
