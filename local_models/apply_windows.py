@@ -42,7 +42,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from local_models.apply_block import is_elision, parse_block
+from local_models.apply_block import Segment, is_elision, parse_block
 
 __all__ = [
     "CONTEXT_LINES",
@@ -277,7 +277,8 @@ class _Index:
         return scores[0][1]
 
 
-def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] | None
+def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] | None,
+                     wrappers: dict[int, int] | None = None
                      ) -> tuple[list[tuple[int, int]], str, tuple[int, int] | None]:
     """Regions ``[start, end)`` of the file that segment lines ``seg`` address, how they were
     found (``([], "")`` when nothing anchors), and the extent of a wrapper it opens for the
@@ -305,6 +306,8 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
             covered[k] = True
             if j is not None:
                 within = definition_extent(lines, j)
+                if wrappers is not None:
+                    wrappers[k] = j
             continue
         if j is None:
             continue  # a new definition: placed by its neighbours' anchors
@@ -418,18 +421,23 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
     if n <= whole_file_lines:
         return whole
     parsed = parse_block(block)
-    segments = [list(s.lines) for s in parsed.segments if any(x.strip() for x in s.lines)]
+    kept = [s for s in parsed.segments if any(x.strip() for x in s.lines)]
+    segments = [list(s.lines) for s in kept]
     if not segments:
         return None
     index = _Index(lines)
     placed: list[tuple[int, int, str] | None] = []
     within: tuple[int, int] | None = None
+    wrapper_lines: dict[int, int] = {}  # block line -> the file's header it stands for
     for seg in segments:
         if _imports_only(seg):
             lo, hi = _import_section(lines)
             placed.append((lo, hi, "imports"))
             continue
-        regions, how, within = _segment_regions(index, seg, within)
+        wrapped: dict[int, int] = {}
+        regions, how, within = _segment_regions(index, seg, within, wrapped)
+        for k, j in wrapped.items():
+            wrapper_lines[kept[len(placed)].start + k] = j
         if regions:
             placed.append((min(r[0] for r in regions), max(r[1] for r in regions), how))
         else:
@@ -462,9 +470,13 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
         lo = max(0, lo - margin)
         hi = min(n, hi + margin)
         # A window starts and ends on code: a model drops blank lines at its edges.
-        while lo < lo0 and _blank(lines[lo]):
+        # Nor does it take in a less indented line (the class around a method, the next
+        # definition): the model would rewrite it after the block's shorthand of it.
+        while lo < lo0 and (_blank(lines[lo]) or (
+                lo0 < n and _indent(lines[lo]) < _indent(lines[lo0]))):
             lo += 1
-        while hi > hi0 and _blank(lines[hi - 1]):
+        while hi > hi0 and (_blank(lines[hi - 1]) or (
+                hi0 > 0 and _indent(lines[hi - 1]) < _indent(lines[hi0 - 1]))):
             hi -= 1
         if spans and lo < spans[-1][0]:
             return None  # segments out of file order
@@ -474,16 +486,41 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
             spans[-1] = (s_lo, max(s_hi, hi), members, s_how)
             continue
         spans.append((lo, hi, [k], how))
-    windows = [Window(lo, hi, _join_parts(["".join(x + "\n" for x in segments[m])
-                                           for m in members]), how)
+    windows = [Window(lo, hi, _block_part(parsed.lines, [kept[m] for m in members],
+                                          wrapper_lines, lines, (lo, hi)), how)
                for lo, hi, members, how in spans]
     return WindowPlan(tuple(windows), n)
 
 
-def _join_parts(parts: Sequence[str]) -> str:
-    """Segments given to one window, with an elision line between them (``# ...``-neutral:
-    the bare ellipsis every comment syntax reads as an elision)."""
-    return "...\n".join(parts)
+def _block_part(block_lines: Sequence[str], members: Sequence[Segment],
+                wrappers: dict[int, int], lines: Sequence[str], window: tuple[int, int]) -> str:
+    """The block's text from the first to the last of ``members`` (the segments one window
+    gets), with the block's own elision lines between them. A wrapper line (a shorthand
+    ``class Foo:`` / ``def f(self, ...):`` before an elision) is an anchor, not code: inside
+    the window it reads as the file's own header line; outside it, it and the elision after
+    it are left out (a model would copy them)."""
+    first = members[0].start
+    last = members[-1].start + len(members[-1].lines)
+    out: list[str] = []
+    skip_elision = False
+    for i in range(first, last):
+        line = block_lines[i]
+        if skip_elision and (not line.strip() or is_elision(line)):
+            skip_elision = not is_elision(line)
+            continue
+        skip_elision = False
+        j = wrappers.get(i)
+        if j is not None:
+            if window[0] <= j < window[1]:
+                indent = line[:len(line) - len(line.lstrip())]
+                out.append(indent + lines[j].strip() + "\n")
+            else:
+                skip_elision = True
+            continue
+        out.append(line + "\n")
+    while out and not out[0].strip():
+        out.pop(0)
+    return "".join(out)
 
 
 def _fence_for(*texts: str) -> str:

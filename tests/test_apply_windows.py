@@ -268,3 +268,17 @@ def test_lines_of_a_wrapped_function_make_the_whole_function_the_window() -> Non
     w = plan.windows[0]
     header = line_of(text, "def item_4(")
     assert w.start <= header - 1 and w.end >= header + 3, w
+
+
+def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
+    """The window's part of the block: a shorthand header inside the window is the file's own
+    line; a wrapper outside it (the class around a method) is left out with its elision."""
+    text = big_file()
+    block = ("class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
+             "        # ... existing code ...\n        extra = 1\n"
+             "        return value + extra\n    # ... existing code ...\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    part = plan.windows[0].block
+    assert part.startswith("    def item_4(self):\n        # ... existing code ...\n")
+    assert "class Store" not in part and "(self, ...)" not in part
