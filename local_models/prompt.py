@@ -101,7 +101,7 @@ PROMPT_FORMAT_VERSION = 2
 # a few lines keeps the same prompt start (the KV cache's prefix stays valid).
 WINDOW_GRID = 16
 # Lines below the cursor shown to a FIM model (after the cursor line's rest).
-SUFFIX_LINES = 16
+SUFFIX_LINES = 8
 # The file's first lines shown apart from a window that does not reach them (the stable head:
 # imports, module constants): at most this many lines and characters.
 HEAD_LINES, HEAD_CHARS = 40, 1600

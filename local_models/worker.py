@@ -278,7 +278,7 @@ PROMPT_LADDER: tuple[dict[str, Any], ...] = (
     FIRST_PROMPT,
     {"near_lines": 24, "grid": 8, "suffix_lines": 4, "far": False},
     {"near_lines": 56, "grid": 16, "suffix_lines": 8, "far": False},
-    {"suffix_lines": 8},
+    {},  # the full context (prompt.SUFFIX_LINES below the cursor)
 )
 # Why the suffix is short: a FIM prompt's suffix comes after the cursor, so every keystroke
 # changes what it follows; its cells are evaluated again each time (``fresh_from``: cells moved
