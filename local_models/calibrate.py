@@ -5,11 +5,14 @@ prefill and decode rates (tokens/s) through the real ``Engine``, with the engine
 count and GPU offload, in a separate process (``local_models.calibrate_probe``) -- and the pick
 is the model with the best measured quality (``ModelSpec.exact_match``) whose predicted
 completion latency fits the budget (``completion.latencyBudgetMs``, 500 ms by default: issue
-11's target p50). When none fits, the fastest answers. The setting ``completion.model`` (a model
+11's target p50). When none fits, the fastest answers -- except that a model below
+``USEFUL_EXACT_MATCH`` (right less than a quarter of the time) is passed over while a useful
+model is within ``PATIENCE`` times the budget: a right suggestion late beats a wrong one on
+time. The setting ``completion.model`` (a model
 id instead of "auto") overrides the pick; ``completion.modelPath`` overrides everything and is
 handled by the editor, not here. Models are measured smallest file first, and in "auto" a model
-at least as large as one that already misses the budget is not measured at all (on one machine
-the rates fall as the weights grow): a slow machine spends its seconds on the small models only.
+at least as large as a useful one that already misses ``PATIENCE`` times the budget is not
+measured at all (on one machine the rates fall as the weights grow).
 
 Predicted latency (``RequestCost``) is the cost of the request the targets bind on: the caret
 jumped to a new place in the file. The worker then answers first from a small context near the
@@ -85,6 +88,14 @@ __all__ = [
 
 AUTO = "auto"
 DEFAULT_BUDGET_MS = 500
+USEFUL_EXACT_MATCH = 0.25
+"""A model whose suggestions are right less often than this is a tier of last resort: users
+judged a model right about 1 time in 8 (Gemma 3 270M) as not helping at all. When a model at or
+above it is installed, one below it answers only if no useful model can be measured."""
+PATIENCE = 10
+"""A useful model that misses the budget still answers when its predicted latency is within
+``PATIENCE`` times the budget (5 s at 500 ms): a right suggestion late beats a wrong one on
+time. Beyond that it would feel broken, and the fastest model answers."""
 CACHE_VERSION = 2
 """Bump when the probe measures differently: old caches are then measured again."""
 PROBE_TIMEOUT_S = 120.0
@@ -260,7 +271,9 @@ def choose(candidates: Sequence[Candidate], budget_ms: int, *, setting: str = AU
 
     ``setting`` a model id: that model, when it is among the candidates. "auto": the best
     quality among the measured models whose predicted latency fits ``budget_ms`` (ties: the
-    faster); none fits: the fastest; none measured: the smallest file.
+    faster), counting only useful models (``USEFUL_EXACT_MATCH``) when there are any; no useful
+    model fits: the fastest useful one if it is within ``PATIENCE`` times the budget; else the
+    fastest; none measured: the smallest file.
     """
     if not candidates:
         raise ValueError("no model to choose from")
@@ -281,7 +294,20 @@ def choose(candidates: Sequence[Candidate], budget_ms: int, *, setting: str = AU
         smallest = min(candidates, key=lambda c: c.size)
         return done(by_id[smallest.model_id],
                     f"{note}no model could be measured; the smallest answers")
-    fitting = [t for t in measured if t.fits]
+    useful = [t for t in measured
+              if t.exact_match is not None and t.exact_match >= USEFUL_EXACT_MATCH]
+    if useful:
+        fitting = [t for t in useful if t.fits]
+        if not fitting:
+            fastest_useful = min(useful, key=lambda t: t.predicted_ms or 0.0)
+            if (fastest_useful.predicted_ms or 0.0) <= PATIENCE * budget_ms:
+                return done(fastest_useful, (
+                    f"{note}no model right at least {USEFUL_EXACT_MATCH:.0%} of the time fits "
+                    f"the {budget_ms} ms budget on this machine; the fastest that is "
+                    f"({fastest_useful.exact_match:.1%} next-line exact match) answers, "
+                    f"predicted {_fmt_ms(fastest_useful.predicted_ms)}"))
+    else:
+        fitting = [t for t in measured if t.fits]
     if fitting:
         best = max(fitting, key=lambda t: (-1.0 if t.exact_match is None else t.exact_match,
                                            -(t.predicted_ms or 0.0)))
@@ -535,9 +561,10 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
         for spec, other in pairs:
             r = rates.get(spec.id)
             if r is not None and other.stat().st_size <= size \
-                    and request.predict_ms(r, budgets[spec.id]) > budget_ms:
+                    and (spec.exact_match or 0.0) >= USEFUL_EXACT_MATCH \
+                    and request.predict_ms(r, budgets[spec.id]) > PATIENCE * budget_ms:
                 return (f"at least as large as {spec.name}, which already misses "
-                        f"the {budget_ms} ms budget")
+                        f"{PATIENCE}x the {budget_ms} ms budget")
         return ""
 
     if prune:
