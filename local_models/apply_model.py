@@ -1,6 +1,6 @@
 """Apply's model path: the model rewrites the windows the edit addresses, with speculative
 edits (no Qt, no gRPC). The one pipeline: the service's backends (``llama`` and ``openai``), the
-editor's in-process ``EngineApply``, the tests and ``bench apply`` all run it.
+tests' in-process ``EngineApply`` (tests/helpers), the tests and ``bench apply`` all run it.
 
 ``apply_block`` has the pure parts (the deterministic path, the safety check, the versioned
 whole-file prompt); ``apply_windows`` finds the windows, builds their prompt and stitches.

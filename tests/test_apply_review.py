@@ -930,7 +930,7 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
     """A 2-line selection in a 500-line file: the in-process model path (``EngineApply``:
     the same ``apply_model.rewrite_file`` the service runs) rewrites exactly those lines; the
     review's hunks, and the buffer after accepting them, touch nothing else."""
-    from app.ui.apply_backend import EngineApply
+    from helpers.engine_apply import EngineApply
 
     backend = PipelineApplyBackend(EngineApply(lambda: small_apply_engine))
     window = make_window(qtbot, tmp_path, workspace, backend)
