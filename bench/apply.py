@@ -86,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the deterministic path alone, no model (seconds)")
     parser.add_argument("--limit", type=int, default=None,
                         help="at most this many cases (spread evenly over the list)")
+    parser.add_argument("--model", default="",
+                        help="model id from the registry (default: the service's default "
+                             "model, which apply uses; --quick: the small model)")
     parser.add_argument("--model-on", choices=("all", "refused"), default="all",
                         help="run the model path on every case (model accuracy) or only where "
                              "the deterministic path refuses (combined accuracy, faster)")
@@ -412,11 +415,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return _deterministic_run(args, preset)
 
     from local_models.apply_model import APPLY_MAX_OUTPUTS, open_engine
-    from local_models.model_store import ensure_small_model
+    from local_models.model_store import SERVICE_MODEL, SMALL_MODEL, ensure_model
 
     speed_n = preset["speed_cases"] if args.speed_cases is None else args.speed_cases
     started = time.perf_counter()
-    model_path = ensure_small_model()
+    model_id = args.model or (SMALL_MODEL if quick else SERVICE_MODEL)
+    model_path = ensure_model(model_id)
     cases, source, files = _load_cases(args, preset)
     kinds = sorted({c.kind for c in cases})
     # Speed cases: one of each kind first (the smallest files), then the rest in order.
@@ -424,7 +428,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     firsts = [next(c for c in by_size if c.kind == k) for k in kinds]
     speed_cases = (firsts + [c for c in by_size if c not in firsts])[:speed_n]
 
-    result: dict[str, Any] = {"quick": quick, "rounds": int(args.rounds),
+    result: dict[str, Any] = {"quick": quick, "rounds": int(args.rounds), "model": model_id,
                               "deterministic_only": False, "case_source": source,
                               "model_on": args.model_on}
     engine = open_engine(model_path, n_ctx=8192, n_threads=args.threads)
