@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--question", default=CHAT_QUESTION, help="with --chat: what to ask")
     parser.add_argument("--select", default="restock",
                         help="with --chat: the method selected before asking")
+    parser.add_argument("--completion-model", default="",
+                        help="with --type: completion.model (a model id; default: the "
+                             "calibrated tier)")
+    parser.add_argument("--line", type=int, default=34,
+                        help="with --type: the line to type below")
     parser.add_argument("--apply", action="store_true",
                         help="review an apply of APPLY_BLOCK (docs/apply-review.png)")
     args = parser.parse_args(argv)
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"cloud.autostart": bool(args.chat and args.live), "index.enabled": False}
     if args.chat or args.apply:
         settings["completion.enabled"] = False
+    if args.completion_model:
+        settings["completion.model"] = args.completion_model
     (scratch / "config" / "settings.json").write_text(json.dumps(settings))
 
     from dataclasses import replace
@@ -152,15 +159,20 @@ def main(argv: list[str] | None = None) -> int:
             if window.engine is not None and window.engine.is_ready():
                 break
             settle()
-        doc.editor.go_to_line(34, 1)
-        doc.editor.gotoPos(doc.editor.lineEndPosition(33))
+        doc.editor.go_to_line(args.line, 1)
+        doc.editor.gotoPos(doc.editor.lineEndPosition(args.line - 1))
         QTest.keyClick(doc.editor, Qt.Key.Key_Return)
         QTest.keyClicks(doc.editor, args.type)
         for _ in range(300):
             if window.inline is not None and window.inline.suggestion:
                 break
             settle()
-        settle()
+        last, steady = None, 0  # the rest of a multi-line suggestion streams in after line 1
+        while steady < 4 and window.inline is not None:
+            now = str(window.inline.suggestion)
+            steady = steady + 1 if now == last else 0
+            last = now
+            settle()
     elif doc is not None and args.chat:
         shoot_chat(window, doc, settle, args.question, args.select, 6000 if args.live else 500)
     elif doc is not None and args.apply:
