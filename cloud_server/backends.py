@@ -71,6 +71,29 @@ log = logging.getLogger("forecode.cloud")
 _STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
 
 
+
+@contextlib.contextmanager
+def closed_on_stop(conn: http.client.HTTPConnection, stop: Callable[[], bool],
+                   name: str) -> Iterator[None]:
+    """While the block runs, a watcher thread shuts ``conn``'s socket down as soon as
+    ``stop()`` says so: a cancelled call leaves a blocking read at once."""
+    finished = threading.Event()
+
+    def watch() -> None:
+        while not finished.wait(0.05):
+            if stop():
+                sock = conn.sock
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+                return
+
+    threading.Thread(target=watch, name=name, daemon=True).start()
+    try:
+        yield
+    finally:
+        finished.set()
+
 class Backend(Protocol):
     def info(self) -> dict[str, Any]:
         """``{"backend": name, "models": [...], "slots": n}``."""
@@ -475,23 +498,10 @@ class OpenAIBackend(_SlotBackend):
     def _call(self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float,
               queue_ms: float) -> None:
         conn = self._connection()
-        finished = threading.Event()
-
-        def watch() -> None:  # a cancelled call closes the connection at once
-            while not finished.wait(0.05):
-                if stop():
-                    sock = conn.sock
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_RDWR)
-                    return
-
-        watcher = threading.Thread(target=watch, name="forecode-cloud-http-watch", daemon=True)
         try:
-            watcher.start()
-            self._exchange(conn, params, emit, stop, arrival, queue_ms)
+            with closed_on_stop(conn, stop, "forecode-cloud-http-watch"):
+                self._exchange(conn, params, emit, stop, arrival, queue_ms)
         finally:
-            finished.set()
             conn.close()
 
     def _exchange(self, conn: http.client.HTTPConnection, params: ChatParams, emit: Emit,
@@ -636,17 +646,7 @@ class _HttpWindowModel:
         metrics = RewriteMetrics()
         began = time.perf_counter()
         conn = b._connection()
-        finished = threading.Event()
         halted = should_stop or (lambda: False)
-
-        def watch() -> None:  # a cancelled apply closes the connection at once
-            while not finished.wait(0.05):
-                if halted():
-                    sock = conn.sock
-                    if sock is not None:
-                        with contextlib.suppress(OSError):
-                            sock.shutdown(socket.SHUT_RDWR)
-                    return
 
         pending = ""  # text after the last newline, held until its line is complete
         lines_seen = 0
@@ -668,64 +668,62 @@ class _HttpWindowModel:
                 on_text(line + "\n")
             return False
 
-        watcher = threading.Thread(target=watch, name="forecode-apply-http-watch", daemon=True)
         try:
-            watcher.start()
-            try:
-                conn.request("POST", b._path, body=json.dumps(body).encode("utf-8"),
-                             headers=headers)
-                response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                if halted():
-                    return WindowAnswer("".join(out), "cancelled", metrics)
-                raise ChatError("unavailable", f"cannot reach {where}: {exc}",
-                                retryable=True) from None
-            if response.status != 200:
-                detail = response.read(300).decode("utf-8", "replace").strip()
-                raise ChatError("unavailable" if response.status >= 500 else "internal",
-                                f"{where} answered HTTP {response.status} {response.reason}"
-                                + (f": {detail}" if detail else ""))
-            try:
-                for data in _sse_events(iter(response.readline, b"")):
-                    if data.strip() == "[DONE]":
-                        break
-                    chunk = json.loads(data)
-                    choices = chunk.get("choices") if isinstance(chunk, dict) else None
-                    if not isinstance(choices, list) or not choices:
-                        continue
-                    choice = choices[0]
-                    delta = choice.get("delta") or {}
-                    text = delta.get("content") if isinstance(delta, dict) else None
-                    if isinstance(text, str) and text:
-                        metrics.generated_tokens += 1
-                        if not metrics.first_token_ms:
-                            metrics.first_token_ms = (time.perf_counter() - began) * 1000.0
-                        pending += text
-                        closed = False
-                        while "\n" in pending and not closed:
-                            line, pending = pending.split("\n", 1)
-                            closed = line_done(line)
-                        if closed:
-                            reason = "stop"
+            with closed_on_stop(conn, halted, "forecode-apply-http-watch"):
+                try:
+                    conn.request("POST", b._path, body=json.dumps(body).encode("utf-8"),
+                                 headers=headers)
+                    response = conn.getresponse()
+                except (OSError, http.client.HTTPException) as exc:
+                    if halted():
+                        return WindowAnswer("".join(out), "cancelled", metrics)
+                    raise ChatError("unavailable", f"cannot reach {where}: {exc}",
+                                    retryable=True) from None
+                if response.status != 200:
+                    detail = response.read(300).decode("utf-8", "replace").strip()
+                    raise ChatError("unavailable" if response.status >= 500 else "internal",
+                                    f"{where} answered HTTP {response.status} {response.reason}"
+                                    + (f": {detail}" if detail else ""))
+                try:
+                    for data in _sse_events(iter(response.readline, b"")):
+                        if data.strip() == "[DONE]":
                             break
-                    if choice.get("finish_reason"):
-                        finish = str(choice["finish_reason"])
-                        if pending.strip() and pending.strip() != fence:
-                            line_done(pending)
-                        pending = ""
-                        # An answer in a fence that ended without closing it ended the
-                        # window; one that never opened a fence is not an answer.
-                        reason = ("stop" if finish == "stop" and opened else
-                                  "length" if finish == "length" else "eos")
-                        break
-            except (OSError, http.client.HTTPException, json.JSONDecodeError,
-                    _SseError) as exc:
-                if halted():
-                    return WindowAnswer("".join(out), "cancelled", metrics)
-                raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
-                                retryable=True) from None
+                        chunk = json.loads(data)
+                        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+                        if not isinstance(choices, list) or not choices:
+                            continue
+                        choice = choices[0]
+                        delta = choice.get("delta") or {}
+                        text = delta.get("content") if isinstance(delta, dict) else None
+                        if isinstance(text, str) and text:
+                            metrics.generated_tokens += 1
+                            if not metrics.first_token_ms:
+                                metrics.first_token_ms = (time.perf_counter() - began) * 1000.0
+                            pending += text
+                            closed = False
+                            while "\n" in pending and not closed:
+                                line, pending = pending.split("\n", 1)
+                                closed = line_done(line)
+                            if closed:
+                                reason = "stop"
+                                break
+                        if choice.get("finish_reason"):
+                            finish = str(choice["finish_reason"])
+                            if pending.strip() and pending.strip() != fence:
+                                line_done(pending)
+                            pending = ""
+                            # An answer in a fence that ended without closing it ended the
+                            # window; one that never opened a fence is not an answer.
+                            reason = ("stop" if finish == "stop" and opened else
+                                      "length" if finish == "length" else "eos")
+                            break
+                except (OSError, http.client.HTTPException, json.JSONDecodeError,
+                        _SseError) as exc:
+                    if halted():
+                        return WindowAnswer("".join(out), "cancelled", metrics)
+                    raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
+                                    retryable=True) from None
         finally:
-            finished.set()
             conn.close()
         if halted():
             reason = "cancelled"
