@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers.apply_samples import ENCODING_BLOCK, LOAD_SAVE
 
 from local_models.apply_block import (
     APPLY_PROMPT_VERSION,
@@ -368,21 +369,6 @@ def test_code_the_block_omits_without_an_elision_is_flagged() -> None:
 
 MARK = "  ⟸"
 
-LOAD_SAVE = '''def load(path):
-    with open(path) as f:
-        data = f.read()
-    return data
-
-
-def save(path, data):
-    with open(path, "w") as f:
-        f.write(data)
-    return len(data)
-'''
-# Two `with open(path` lines: the deterministic path refuses it (apply_service_e2e's block).
-ENCODING_BLOCK = '''    with open(path, encoding="utf-8") as f:
-        # ... existing code ...
-'''
 
 
 def marked(text: str) -> tuple[str, int]:

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers.apply_samples import ENCODING_BLOCK, LOAD_SAVE
 from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
@@ -23,22 +24,7 @@ pytestmark = pytest.mark.slow
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 
-ORIGINAL = '''def load(path):
-    with open(path) as f:
-        data = f.read()
-    return data
-
-
-def save(path, data):
-    with open(path, "w") as f:
-        f.write(data)
-    return len(data)
-'''
-
-# Two `with open(path` lines: no unambiguous anchor, so the model rewrites the file.
-BLOCK = '''    with open(path, encoding="utf-8") as f:
-        # ... existing code ...
-'''
+ORIGINAL, BLOCK = LOAD_SAVE, ENCODING_BLOCK  # the deterministic path refuses it
 
 
 def test_a_refused_block_is_rewritten_by_the_service_and_reviewed(

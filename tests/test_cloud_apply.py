@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers.apply_samples import ENCODING_BLOCK, LOAD_SAVE
 
 from bench.apply_cases import Case, build_cases
 from cloud_client.client import ApplyCall, CloudClient
@@ -209,20 +210,6 @@ class LazyEngine:
         pass
 
 
-LOAD_SAVE = """def load(path):
-    with open(path) as f:
-        data = f.read()
-    return data
-
-
-def save(path, data):
-    with open(path, "w") as f:
-        f.write(data)
-    return len(data)
-"""
-ENCODING_BLOCK = """    with open(path, encoding="utf-8") as f:
-        # ... existing code ...
-"""
 
 
 def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
