@@ -14,6 +14,7 @@ from pyside6_scintilla import ScintillaEdit
 
 from app.core.comments import toggle_block_comment, toggle_line_comment
 from app.core.languages import PLAIN_TEXT, Language
+from app.core.occurrences import all_occurrences, next_occurrence, word_at
 
 from .highlight import STYLE_DEFAULT, colours_for, create_configured_lexer
 from .theme import DARK, Theme, bgr
@@ -80,6 +81,7 @@ class CodeEditor(ScintillaEdit):
         self.font_family = ""
         self.font_size = 11
         self._line_digits = 0
+        self._word_mode: list[tuple[int, int]] | None = None  # Ctrl+D from a bare caret
         self.setCodePage(65001)
         # ``modified`` reaches Python only for text inserted or deleted (what every listener
         # here reads). By default Scintilla also reports annotation, marker, style and fold
@@ -297,17 +299,53 @@ class CodeEditor(ScintillaEdit):
             self.setLineIndentation(line, indent)
             self.gotoPos(self.lineIndentPosition(line))
 
+    def _selection_ranges(self) -> list[tuple[int, int]]:
+        return [(self.selectionNStart(i), self.selectionNEnd(i))
+                for i in range(self.selections())]
+
     def add_next_occurrence(self) -> None:
-        """Ctrl+D: select the word at the caret, then each next occurrence as another caret."""
-        self.targetWholeDocument()
-        self.setSearchFlags(4)  # SCFIND_MATCHCASE
-        self.multipleSelectAddNext()
+        """Ctrl+D (VS Code): from a bare caret select the word, then add its next whole-word,
+        case-sensitive occurrences; from a selection the user made, its exact text's
+        (``app.core.occurrences``)."""
+        text = self.text_bytes()
+        main = self.mainSelection()
+        if self.selectionNStart(main) == self.selectionNEnd(main):
+            word = word_at(text, self.selectionNCaret(main))
+            if word is not None:
+                self.setSelectionNAnchor(main, word[0])
+                self.setSelectionNCaret(main, word[1])
+                self._word_mode = self._selection_ranges()
+            return
+        ranges = self._selection_ranges()
+        whole_word = ranges == self._word_mode
+        found = next_occurrence(text, ranges, main, whole_word)
+        if found is None:
+            return
+        self.addSelection(found[1], found[0])
+        self.scrollRange(found[0], found[1])
+        self._word_mode = self._selection_ranges() if whole_word else None
 
     def select_all_occurrences(self) -> None:
-        """Ctrl+Shift+L: a caret at every occurrence of the selection."""
-        self.targetWholeDocument()
-        self.setSearchFlags(4)
-        self.multipleSelectAddEach()
+        """Ctrl+Shift+L: a selection at every occurrence of the selection's text, or of the
+        word at a bare caret (whole words then, as VS Code)."""
+        text = self.text_bytes()
+        main = self.mainSelection()
+        start, end = self.selectionNStart(main), self.selectionNEnd(main)
+        whole_word = start == end or self._selection_ranges() == self._word_mode
+        if start == end:
+            word = word_at(text, self.selectionNCaret(main))
+            if word is None:
+                return
+            start, end = word
+        found = all_occurrences(text, text[start:end], whole_word)
+        if not found:
+            return
+        first = next((i for i, r in enumerate(found) if r == (start, end)), 0)
+        self.setSelection(found[first][1], found[first][0])
+        for s, e in found[:first] + found[first + 1:]:
+            self.addSelection(e, s)
+        self.setMainSelection(0)
+        self._word_mode = None
 
     def toggle_comment(self) -> None:
         """Ctrl+/: comment or uncomment the lines of the selection, as one undo step."""
