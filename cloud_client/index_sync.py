@@ -16,7 +16,9 @@ counted); ``IndexSync`` is the sync engine for one folder, one workspace key and
        first), so search answers after the first batch rather than after the whole index.
 
 Everything leaves the machine keyed or encrypted (``WorkspaceKeys``): obfuscated paths, keyed
-file/chunk/term hashes; only embeddings and line ranges go as they are. ``sync`` is
+file/chunk/term hashes, embeddings turned by the workspace's secret rotation (chunks and queries
+alike, ``_rotated``: cosine ranking is kept, a guess embedded with the public model does not
+match); only line ranges go as they are. ``sync`` is
 cancellable (``cancelled()`` is polled between steps, embedding batches and upload messages),
 reports ``progress(stage, done, total)``, and survives a dropped connection: every step is
 idempotent, so it retries with backoff from a fresh reconcile; embeddings already computed are
@@ -657,7 +659,8 @@ class IndexSync:
 
     def _chunk_data(self, chunk_hash: bytes, text: str) -> pb.ChunkData:
         counts = Counter(self.keys.token_hashes(text))
-        return pb.ChunkData(chunk_hash=chunk_hash, embedding=self._vectors[chunk_hash].tolist(),
+        return pb.ChunkData(chunk_hash=chunk_hash,
+                            embedding=self._rotated(self._vectors[chunk_hash]),
                             term_hashes=b"".join(counts), term_counts=list(counts.values()))
 
     def _messages(self, base_root: bytes | None, new_root: bytes, missing: list[bytes],
@@ -689,6 +692,14 @@ class IndexSync:
         messages[-1].commit = True
         return messages
 
+    def _rotated(self, vector: npt.ArrayLike) -> list[float]:
+        """An embedding as it leaves the machine: turned by the workspace's secret rotation
+        (``WorkspaceKeys.vector_transform``), chunks and queries alike, so cosine ranking is
+        kept and the service's vectors cannot confirm a guess of the code."""
+        vector = np.asarray(vector, np.float32)
+        rotated: list[float] = self.keys.vector_transform(len(vector)).apply(vector).tolist()
+        return rotated
+
     @staticmethod
     def _stream(messages: list[pb.UploadRequest], progress: Callable[[str, int, int], None],
                 stop: Callable[[], bool]) -> Iterator[pb.UploadRequest]:
@@ -718,7 +729,7 @@ class IndexSync:
             if embedding is None:
                 self.embed_calls += 1
                 embedding = self.embedder.embed([query])[0]
-            request.embedding.extend(np.asarray(embedding, np.float32).tolist())
+            request.embedding.extend(self._rotated(embedding))
         terms = list(dict.fromkeys(self.keys.token_hashes(query)))[:MAX_QUERY_TERMS]
         request.term_hashes = b"".join(terms)
         try:

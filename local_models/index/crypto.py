@@ -23,8 +23,13 @@ token      ``token_hash``: HMAC-SHA256 over one lexical token (see ``lexical_tok
            truncated to ``TOKEN_HASH_BYTES``, the terms of the service's BM25 index.
 payload    ``seal`` / ``open``: AES-256-GCM with a random nonce, for anything else that must
            be stored on the service and read back only by key holders.
+vector     ``vector_transform``: the seed of a secret orthogonal matrix that rotates every
+           embedding the client sends (chunks and queries alike), so the service's vectors
+           cannot confirm a guess of the code (``local_models.index.vector_transform``).
 id         ``key_id``: a public name for the key (HKDF output, not the key) so the service can
-           keep the indexes of different keys apart.
+           keep the indexes of different keys apart. Derived with the vector space's name
+           (``VECTOR_SPACE``): a client that rotates its vectors another way (or not at all)
+           gets another workspace on the service, so the two kinds of vector never mix.
 =========  ======================================================================================
 
 Path obfuscation
@@ -63,6 +68,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, AESSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from local_models.index.vector_transform import VECTOR_SPACE, VectorTransform
 
 __all__ = [
     "HASH_BYTES",
@@ -165,7 +172,8 @@ class WorkspaceKeys:
     """The sub-keys of one workspace key (see the module docstring). Holds no copy of the
     workspace key itself; ``repr`` shows only ``key_id``."""
 
-    __slots__ = ("_chunk", "_gcm", "_siv", "_token", "_tree", "key_id")
+    __slots__ = ("_chunk", "_gcm", "_siv", "_token", "_transforms", "_tree", "_vector",
+                 "key_id")
 
     def __init__(self, key: bytes) -> None:
         _check_key(key)
@@ -174,7 +182,9 @@ class WorkspaceKeys:
         self._token = _derive(key, "token")
         self._siv = AESSIV(_derive(key, "path", 64))
         self._gcm = AESGCM(_derive(key, "payload"))
-        self.key_id: str = _derive(key, "id", 16).hex()
+        self._vector = _derive(key, "vector/" + VECTOR_SPACE)
+        self._transforms: dict[int, VectorTransform] = {}
+        self.key_id: str = _derive(key, "id/" + VECTOR_SPACE, 16).hex()
 
     def __repr__(self) -> str:
         return f"WorkspaceKeys(key_id={self.key_id!r})"
@@ -203,6 +213,16 @@ class WorkspaceKeys:
         """``token_hash`` of every token of ``lexical_tokens(text)``, repeats kept (BM25 counts
         them)."""
         return [self.token_hash(t) for t in lexical_tokens(text)]
+
+    def vector_transform(self, dimension: int) -> VectorTransform:
+        """The workspace's secret rotation of ``dimension``-dimensional embeddings (made once,
+        a few milliseconds for 384 dimensions). Apply it to every chunk *and* query vector
+        before it leaves the machine."""
+        transform = self._transforms.get(dimension)
+        if transform is None:
+            transform = VectorTransform(self._vector, dimension)
+            self._transforms[dimension] = transform
+        return transform
 
     # -- paths ----------------------------------------------------------------------------------
 
