@@ -116,6 +116,10 @@ class FindBar(QWidget):
     INDICATOR = 28
     #: Highlight colour as 0xBBGGRR.
     HIGHLIGHT_BGR = 0x0096FF
+    #: The current match: a box drawn over the text, so it shows while the bar has the focus
+    #: (the editor's caret line is painted over its inactive selection and under-text marks).
+    CURRENT_INDICATOR = 29
+    CURRENT_BGR = 0x00A5FF
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,6 +132,7 @@ class FindBar(QWidget):
         self._invalid = ""  # error message when the regex is invalid
         self._message = ""  # transient message such as "Replaced 3"
         self._guard = False  # our own edits: ignore the editor's change notifications
+        self._current: tuple[int, int] | None = None  # the match marked as current
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -229,6 +234,11 @@ class FindBar(QWidget):
             editor.indicSetAlpha(self.INDICATOR, 70)
             editor.indicSetOutlineAlpha(self.INDICATOR, 160)
             editor.indicSetUnder(self.INDICATOR, True)
+            editor.indicSetStyle(self.CURRENT_INDICATOR, INDIC_ROUNDBOX)
+            editor.indicSetFore(self.CURRENT_INDICATOR, self.CURRENT_BGR)
+            editor.indicSetAlpha(self.CURRENT_INDICATOR, 60)
+            editor.indicSetOutlineAlpha(self.CURRENT_INDICATOR, 255)
+            editor.indicSetUnder(self.CURRENT_INDICATOR, False)
             editor.notifyChange.connect(self._on_text_changed)
             editor.updateUi.connect(self._on_update_ui)
             editor.destroyed.connect(self._on_editor_destroyed)
@@ -257,9 +267,10 @@ class FindBar(QWidget):
         seeded = self._seed_from_selection()
         if not seeded:
             self.refresh()
-        target = self.replace_edit if replace and self.query_edit.text() else self.query_edit
-        target.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        target.selectAll()
+        # Ctrl+F and Ctrl+H both put the focus in Find with its text selected (type to replace
+        # it, Tab to reach Replace), also after Esc closed the bar.
+        self.query_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.query_edit.selectAll()
 
     def _seed_from_selection(self) -> bool:
         ed = self._editor
@@ -511,15 +522,34 @@ class FindBar(QWidget):
         if m is not None:
             self._select(ed, *m)
 
-    @staticmethod
-    def _select(ed: ScintillaEdit, start: int, end: int) -> None:
+    def _select(self, ed: ScintillaEdit, start: int, end: int) -> None:
         ed.ensureVisibleEnforcePolicy(ed.lineFromPosition(start))
         ed.setSelection(end, start)
         ed.scrollRange(end, start)
+        self._mark_current(ed, start, end)
+        # The status bar's Ln/Col follows every find step: Scintilla reports the caret move
+        # (updateUi) only when it next paints, which it may not do while the bar has the focus.
+        caret_moved = getattr(ed, "caretMoved", None)
+        if caret_moved is not None:
+            pos = ed.currentPos()
+            caret_moved.emit(ed.lineFromPosition(pos) + 1, ed.column(pos) + 1)
+
+    def _mark_current(self, ed: ScintillaEdit, start: int, end: int) -> None:
+        ed.setIndicatorCurrent(self.CURRENT_INDICATOR)
+        ed.indicatorClearRange(0, ed.textLength())
+        self._current = (start, end)
+        if self._active and end > start:
+            ed.indicatorFillRange(start, end - start)
+
+    def current_match(self) -> tuple[int, int] | None:
+        """The match marked as current (shown while the bar has the focus), or None."""
+        return self._current
 
     def _clear_highlights(self, ed: ScintillaEdit) -> None:
-        ed.setIndicatorCurrent(self.INDICATOR)
-        ed.indicatorClearRange(0, ed.textLength())
+        for indicator in (self.INDICATOR, self.CURRENT_INDICATOR):
+            ed.setIndicatorCurrent(indicator)
+            ed.indicatorClearRange(0, ed.textLength())
+        self._current = None
 
     def _recompute(self) -> None:
         """Collect the (capped) list of matches and highlight them when the bar is open."""
@@ -634,6 +664,11 @@ class FindBar(QWidget):
             self.refresh()
 
     def _on_update_ui(self, updated: int) -> None:
+        ed = self._editor
+        if self._current is not None and ed is not None and updated & SC_UPDATE_SELECTION and (
+                ed.selectionStart(), ed.selectionEnd()) != self._current:
+            self._mark_current(ed, 0, 0)  # the selection left the match
+            self._current = None
         if self._active and not self._dirty and updated & SC_UPDATE_SELECTION:
             text = self._label_text()
             if text != self.count_label.text():
