@@ -7,6 +7,7 @@ toggling and VS Code's key habits. Files, tabs and saving live in ``document.py`
 
 from __future__ import annotations
 
+from lexilla import Lexer, create_lexer
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QWidget
@@ -91,6 +92,7 @@ class CodeEditor(ScintillaEdit):
         self.setBufferedDraw(True)
         self.setLayoutCache(SC_CACHE_PAGE)
         self.setIdleStyling(SC_IDLESTYLING_ALL)
+        self._set_lexer(None)  # never no lexer at all: see _set_lexer
         self.setScrollWidthTracking(True)
         self.setScrollWidth(1)
         self.setEndAtLastLine(False)
@@ -201,9 +203,16 @@ class CodeEditor(ScintillaEdit):
 
     def set_language(self, language: Language) -> None:
         self.language = language
-        lexer = create_configured_lexer(language)
-        self.setILexer(lexer.detach() if lexer is not None else 0)
+        self._set_lexer(create_configured_lexer(language))
         self.apply_theme(self.theme)
+
+    def _set_lexer(self, lexer: Lexer | None) -> None:
+        # Without a lexer Scintilla waits for the container to style the text
+        # (SCN_STYLENEEDED); with idle styling on, it re-armed its idle timer for ever: plain
+        # text and binary tabs kept the UI thread at 100 % CPU. Lexilla's "null" lexer styles
+        # everything as the default style, so idle styling finishes.
+        chosen = lexer if lexer is not None else create_lexer("null")
+        self.setILexer(chosen.detach() if chosen is not None else 0)
 
     def apply_settings(self, *, tab_size: int, insert_spaces: bool, word_wrap: bool,
                        render_whitespace: bool, rulers: tuple[int, ...]) -> None:
@@ -268,9 +277,11 @@ class CodeEditor(ScintillaEdit):
             return
         pos = self.currentPos()
         brace = -1
-        if pos > 0 and self.charAt(pos - 1) in BRACES:
+        # SCI_GETCHARAT returns a signed char: the bytes of a non-ASCII character are negative
+        # (``-61 in b"()"`` raised ValueError). Braces are ASCII, so mask to the byte.
+        if pos > 0 and (self.charAt(pos - 1) & 0xFF) in BRACES:
             brace = pos - 1
-        elif self.charAt(pos) in BRACES:
+        elif (self.charAt(pos) & 0xFF) in BRACES:
             brace = pos
         if brace >= 0:
             match = self.braceMatch(brace, 0)
