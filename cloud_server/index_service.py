@@ -45,6 +45,8 @@ from cloud_server.index_store import (
     FileRecord,
     IndexStore,
     StaleBase,
+    StoreDamaged,
+    StoreFull,
     WrongRoot,
 )
 from proto.forecode.v1 import forecode_pb2 as pb
@@ -232,6 +234,14 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
         except (CommitRejected, WrongRoot) as exc:
             outcome = "rejected"
             self._abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
+        except StoreFull as exc:  # "disk full" and the store's path; nothing was applied
+            outcome = "disk full"
+            log.error("index %s: %s", method, exc)
+            self._abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
+        except StoreDamaged as exc:
+            outcome = "store damaged"
+            log.error("index %s: %s", method, exc)
+            self._abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
         except Exception as exc:  # the store failed: say so without any of its data
             outcome = f"failed ({type(exc).__name__})"
             log.error("index %s failed: %s", method, type(exc).__name__)

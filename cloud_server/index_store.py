@@ -47,14 +47,35 @@ rank (``local_models.index.search``); chunks are then expanded to their occurren
 in two files is two hits).
 
 Thread-safe: one lock around one SQLite connection (the service's handlers are threads).
+
+Damage, a full disk, and who may read it
+----------------------------------------
+The store is created atomically (a complete, empty store is written under a temporary name and
+linked into place), so the service never leaves an ``index.sqlite3`` that it did not finish:
+an existing file that is empty, is not SQLite, fails ``PRAGMA quick_check`` (bounded by
+``INTEGRITY_CHECK_S``: a bigger store is checked that long, then trusted) or lacks the store's
+tables is damage, and opening it raises ``StoreDamaged`` with the path and what to do (move it
+aside or delete it, then let the editors sync again: they hold the source). A damaged file is
+never changed or replaced. Damage met later (SQLite's CORRUPT/NOTADB) raises ``StoreDamaged``
+too. A full disk (SQLite's FULL, ``OSError`` ENOSPC) raises ``StoreFull`` ("disk full" and the
+path): the call's transaction is rolled back, so the previous tree stays searchable, and the
+next call after space returns works. The folder is made owner-only (0700; its files 0600,
+SQLite's ``-wal``/``-shm`` included: SQLite gives them the database file's mode); looser modes
+on an existing store are tightened, with one log line.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import os
+import secrets
 import sqlite3
+import stat
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,6 +100,8 @@ __all__ = [
     "MilvusVectors",
     "NumpyVectors",
     "StaleBase",
+    "StoreDamaged",
+    "StoreFull",
     "StoreStats",
     "VectorIndex",
     "WrongRoot",
@@ -86,11 +109,17 @@ __all__ = [
     "open_store",
 ]
 
+log = logging.getLogger("forecode.cloud")
+
 DEFAULT_DIMENSION = 384
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 MILVUS_LITE_NAME = "milvus.db"
 MODES = ("combined", "vector", "lexical")
+INTEGRITY_CHECK_S = 10.0  # PRAGMA quick_check at open, at most this long
+SQLITE_HEADER = b"SQLite format 3\0"
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+_PARTIAL = ".new-"  # DB_NAME + this + a random tail: a store being created
 
 _SQL_BATCH = 500  # host parameters per IN (...) query
 
@@ -192,6 +221,173 @@ class CommitRejected(Exception):
 
 class WrongRoot(Exception):
     """A search presented a root that is not the tree's current one."""
+
+
+class StoreDamaged(Exception):
+    """The store's file is damaged (empty, not SQLite, failing its integrity check, missing its
+    tables). Nothing was changed; the message names the file and what to do."""
+
+
+class StoreFull(Exception):
+    """The disk under the store is full: nothing of the call was applied. The message says
+    "disk full" and names the file."""
+
+
+def _damaged(db: Path, what: str) -> StoreDamaged:
+    return StoreDamaged(
+        f"the index store {db} is damaged: {what}. It was left as it is. Move it aside (or "
+        f"delete it, with any {db.name}-wal and {db.name}-shm beside it) and start the service "
+        "again: it makes a new, empty store, and each editor uploads its index again at its "
+        "next sync (the source stays on the editors' machines).")
+
+
+def _full(db: Path, cause: object) -> StoreFull:
+    return StoreFull(
+        f"disk full: the index store {db} cannot grow ({cause}). Nothing of this call was "
+        "applied and the previous index stays searchable; free space on that disk, then sync "
+        "again.")
+
+
+def _sqlite_code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", -1) or -1) & 0xFF
+
+
+def _translate(db: Path, exc: BaseException) -> Exception | None:
+    """``StoreFull`` / ``StoreDamaged`` for a full disk or a damaged file, else None."""
+    if isinstance(exc, sqlite3.Error):
+        code = _sqlite_code(exc)
+        if code == _SQLITE_FULL or "disk is full" in str(exc):
+            return _full(db, f"SQLite: {exc}")
+        if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            return _damaged(db, f"SQLite says {exc!s}")
+    elif isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return _full(db, f"{exc.strerror or 'no space left on device'}")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the store's files: owner-only, created atomically, checked before use
+
+
+def _owner_only(folder: Path) -> int:
+    """Make ``folder`` 0700 and everything in it 0700 (folders) / 0600 (files), symlinks left
+    alone; returns how many modes were loosened before. No-op on Windows."""
+    if os.name == "nt":
+        return 0
+    tightened = 0
+
+    def tighten(path: str, wanted: int) -> None:
+        nonlocal tightened
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode) or stat.S_IMODE(st.st_mode) == wanted:
+            return
+        try:
+            os.chmod(path, wanted)
+        except PermissionError:
+            raise PermissionError(f"cannot make {path} owner-only: it belongs to another user; "
+                                  "keep the index in a folder of your own (--index-dir)") from None
+        tightened += 1
+
+    tighten(str(folder), 0o700)
+    for top, dirs, files in os.walk(folder):
+        for name in dirs:
+            tighten(os.path.join(top, name), 0o700)
+        for name in files:
+            tighten(os.path.join(top, name), 0o600)
+    return tightened
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_partials(folder: Path, older_than_s: float = 60.0) -> None:
+    """Stores whose creation never finished (a crash between create and link)."""
+    now = time.time()
+    for path in folder.glob(DB_NAME + _PARTIAL + "*"):
+        with contextlib.suppress(OSError):
+            if now - path.lstat().st_mtime > older_than_s:
+                path.unlink()
+
+
+def _create_store(db: Path, meta: dict[str, str]) -> None:
+    """A complete, empty store at ``db``, made under a temporary name (mode 0600) and linked
+    into place, so ``db`` never exists half-made. If another process made ``db`` meanwhile,
+    its file stays and this one is dropped."""
+    temp = db.with_name(f"{db.name}{_PARTIAL}{secrets.token_hex(6)}")
+    os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    try:
+        conn = sqlite3.connect(temp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            conn.executemany("INSERT INTO meta(key, value) VALUES (?, ?)", list(meta.items()))
+        finally:
+            conn.close()  # the last connection: checkpointed, -wal and -shm removed
+        with open(temp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(temp, db)  # fails if db exists: never over another store
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not os.path.lexists(db):
+                os.replace(temp, db)
+        _fsync_folder(db.parent)
+    finally:
+        for extra in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"{temp}{extra}")
+
+
+_TABLES = ("meta", "workspaces", "chunks", "postings", "trees", "nodes", "occurrences")
+
+
+def _check_store(db: Path, conn: sqlite3.Connection, budget_s: float) -> None:
+    """``StoreDamaged`` unless ``db`` looks like a whole store: a SQLite header, the store's
+    tables, and ``PRAGMA quick_check`` passing (for at most ``budget_s`` seconds). Reads only."""
+    size = db.stat().st_size
+    if size == 0:
+        raise _damaged(db, "the file is empty (0 bytes), but this service only ever makes "
+                           "complete stores")
+    with open(db, "rb") as fh:
+        header = fh.read(100)
+    if len(header) < 100 or not header.startswith(SQLITE_HEADER):
+        raise _damaged(db, "it does not start with a SQLite header")
+    try:
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        lacking = [t for t in _TABLES if t not in tables]
+        if lacking:
+            raise _damaged(db, f"it lacks the tables {', '.join(lacking)} (not a Forecode "
+                               "index, or cut short)")
+        deadline = time.monotonic() + budget_s
+        conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
+        try:
+            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+        except sqlite3.OperationalError as exc:
+            if "interrupt" not in str(exc):
+                raise
+            log.warning("index store %s: the integrity check stopped after %.0f s (a big "
+                        "store); its header and tables are fine", db, budget_s)
+            problems = ["ok"]
+        finally:
+            conn.set_progress_handler(None, 0)
+    except sqlite3.DatabaseError as exc:
+        mapped = _translate(db, exc)
+        if isinstance(mapped, StoreDamaged):
+            raise mapped from None
+        if _sqlite_code(exc) in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+            raise _damaged(db, str(exc)) from None
+        raise
+    if problems != ["ok"]:
+        raise _damaged(db, "its integrity check failed (" + "; ".join(problems[:3]) + ")")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -448,20 +644,31 @@ class IndexStore:
 
     def __init__(self, folder: str | os.PathLike[str], *, kind: str = "embedded",
                  dimension: int = DEFAULT_DIMENSION, milvus_uri: str | None = None,
-                 milvus_token: str | None = None) -> None:
+                 milvus_token: str | None = None,
+                 integrity_check_s: float = INTEGRITY_CHECK_S) -> None:
         if kind not in STORE_KINDS:
             raise ValueError(f"unknown index store {kind!r}; valid kinds: "
                              f"{', '.join(sorted(STORE_KINDS))}")
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.path = self.folder / DB_NAME
         self.dimension = dimension
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.folder / DB_NAME, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.executescript(_SCHEMA)
-        self._check_meta(kind)
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        loosened = _owner_only(self.folder)
+        _remove_partials(self.folder)
+        if not os.path.lexists(self.path):
+            _create_store(self.path, {"schema": str(SCHEMA_VERSION),
+                                      "dimension": str(dimension), "kind": kind})
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            _check_store(self.path, self._conn, integrity_check_s)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+            self._check_meta(kind)
+        except BaseException:
+            self._conn.close()
+            raise
         self.kind = kind
         self._vectors: VectorIndex
         if kind == "embedded":
@@ -469,6 +676,10 @@ class IndexStore:
         else:
             uri = milvus_uri or str(self.folder / MILVUS_LITE_NAME)
             self._vectors = MilvusVectors(uri, dimension, token=milvus_token)
+        loosened += _owner_only(self.folder)  # -wal, -shm, Milvus Lite's files
+        if loosened:
+            log.warning("index store %s: %d files or folders were readable by others; made "
+                        "owner-only (folders 0700, files 0600)", self.folder, loosened)
         self._lexicons: dict[int, _Lexicon] = {}
         self._staged_lex: list[tuple[int, list[int], list[int]]] = []
         self._trees: dict[int, tuple[int, npt.NDArray[np.int64], float]] = {}
@@ -479,7 +690,6 @@ class IndexStore:
         have = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         for key, value in wanted.items():
             if key in have and have[key] != value:
-                self._conn.close()
                 raise ValueError(f"the index in {self.folder} was made with {key} "
                                  f"{have[key]}, not {value}")
         self._conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
@@ -536,25 +746,40 @@ class IndexStore:
         cur = self._conn.execute("INSERT INTO trees(ws, tree_id) VALUES (?, ?)", (ws, tree_id))
         return int(cur.lastrowid or 0), None, 0
 
-    def _transaction(self, body: Callable[[], Any]) -> Any:
-        self._conn.execute("BEGIN IMMEDIATE")
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A full disk or a damaged file in words (``StoreFull``, ``StoreDamaged``)."""
         try:
-            result = body()
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            self._vectors.rollback()
-            self._staged_lex.clear()
-            raise
-        self._conn.execute("COMMIT")
-        self._vectors.commit()
-        self._commit_lexicons()
-        return result
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            mapped = _translate(self.path, exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    def _transaction(self, body: Callable[[], Any]) -> Any:
+        with self._guard():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body()
+                self._conn.execute("COMMIT")  # can fail too (a full disk): then roll back
+            except BaseException:
+                # SQLite may have rolled back already (SQLITE_FULL can do that)
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                self._vectors.rollback()
+                self._staged_lex.clear()
+                raise
+            self._vectors.commit()
+            self._commit_lexicons()
+            return result
 
     # -- reading the tree -------------------------------------------------------------------------
 
     def root(self, key_id: str, tree_id: bytes) -> bytes | None:
         """The tree's root, or None when the store holds no commit of it."""
-        with self._lock:
+        with self._lock, self._guard():
             tree = self._tree(self._ws(key_id), tree_id)
             return None if tree is None else tree[1]
 
@@ -563,7 +788,7 @@ class IndexStore:
         """The children of each (folder path, after-name) query, in order, until about
         ``budget_bytes`` of names and hashes are spent (at least one child is always sent);
         a folder cut short has ``complete=False``, the folders after it are left out."""
-        with self._lock:
+        with self._lock, self._guard():
             tree = self._tree(self._ws(key_id), tree_id)
             out: list[FolderView] = []
             spent = 0
@@ -606,7 +831,7 @@ class IndexStore:
 
     def missing(self, key_id: str, hashes: Sequence[bytes]) -> list[int]:
         """Indexes of the hashes the workspace's chunk cache lacks."""
-        with self._lock:
+        with self._lock, self._guard():
             ws = self._ws(key_id)
             if ws is None:
                 return list(range(len(hashes)))
@@ -862,7 +1087,7 @@ class IndexStore:
         searched. ``WrongRoot`` unless ``root`` is the tree's current root."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid modes: {', '.join(MODES)}")
-        with self._lock:
+        with self._lock, self._guard():
             ws = self._ws(key_id)
             tree = self._tree(ws, tree_id)
             if ws is None or tree is None or tree[1] is None or tree[1] != root:
@@ -921,7 +1146,7 @@ class IndexStore:
     # -- stats ------------------------------------------------------------------------------------
 
     def stats(self, key_id: str, tree_id: bytes | None = None) -> StoreStats:
-        with self._lock:
+        with self._lock, self._guard():
             ws = self._ws(key_id)
             cached = 0
             if ws is not None:
