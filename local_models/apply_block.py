@@ -927,6 +927,30 @@ class _Anchor:
 # The deterministic path
 
 
+# A line of a segment found once in the file, but this far (in lines) outside the span its
+# neighbours in the block anchor, is a new line that happens to exist elsewhere, not an anchor.
+STRAY_ANCHOR_DISTANCE = 40
+
+
+def _drop_stray_anchors(found: list[_Anchor]) -> list[_Anchor]:
+    """``found`` (sorted by block line) without its stray anchors: a line whose neighbours
+    in the block (the anchors just before and after it) are in order with each other while
+    its own file line lies more than ``STRAY_ANCHOR_DISTANCE`` lines outside the span between
+    them (``if not name:`` added to one function, found once in another far away). Such a
+    line is new code. A definition header is never stray, and neither is a line close to the
+    span (the block may move it: reading it as new would duplicate it). If more than one
+    anchor in four would be stray, nothing is dropped (the order check refuses)."""
+    if len(found) < 3 or all(a.j < b.j for a, b in pairwise(found)):
+        return found
+    stray = {k for k in range(1, len(found) - 1)
+             if not found[k].header and found[k - 1].j < found[k + 1].j
+             and (found[k].j < found[k - 1].j - STRAY_ANCHOR_DISTANCE
+                  or found[k].j > found[k + 1].j + STRAY_ANCHOR_DISTANCE)}
+    if not stray or 4 * len(stray) > len(found):
+        return found
+    return [a for k, a in enumerate(found) if k not in stray]
+
+
 class _Placer:
     def __init__(self, original: str, parsed: ParsedBlock) -> None:
         self.file = _File(original)
@@ -966,7 +990,17 @@ class _Placer:
         reindent = self.reindent(s, found)
         if reindent is None:
             reindent = _SAME
+        unique = sorted(found, key=lambda a: a.i)
         for i, positions in several:
+            # Between the segment's unique anchors around it, when both sides have one: a
+            # line found only elsewhere in the file is new here (``if not name:`` added to a
+            # function, the same line in another function), not an anchor out of order.
+            before = [a.j for a in unique if a.i < i]
+            after = [a.j for a in unique if a.i > i]
+            if before and after:
+                positions = [j for j in positions if before[-1] < j < after[0]]
+                if not positions:
+                    continue
             text = reindent.apply(lines[i])
             exact = [j for j in positions if f.lines[j] == text]
             if len(exact) == 1:
@@ -988,6 +1022,7 @@ class _Placer:
             elif positions and s not in self.ambiguity:
                 self.ambiguity[s] = (lines[i], len(positions))
         found.sort(key=lambda a: a.i)
+        found = _drop_stray_anchors(found)
         for a, b in pairwise(found):
             if b.j <= a.j:
                 raise _Refuse("ambiguous", f"segment {s + 1}: {_short(lines[b.i])} comes after "

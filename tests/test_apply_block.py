@@ -1019,6 +1019,29 @@ def test_a_placement_the_safety_check_would_flag_is_refused() -> None:
     assert "html_inline" in result.reason
 
 
+def _far_apart(filler: int) -> str:
+    """Two functions ``filler`` lines apart; ``check`` has ``if not name:``."""
+    return ("def check(name):\n    if not name:\n        return False\n    return True\n\n"
+            + "".join(f"VALUE_{k} = {k}\n" for k in range(filler))
+            + "\n\ndef make(name, types):\n    fields = [n for n, t in types]\n"
+            "    cls = build(name, fields)\n    cls.types = types\n    return cls\n")
+
+
+def test_a_new_line_found_once_far_away_is_new_code() -> None:
+    # The block adds ``if not name:`` to make(); the file has that line once, in check(), far
+    # above: it is new code here, not an anchor out of order (once a false refusal).
+    original = _far_apart(60)
+    block = ("def make(name, types):\n    if not name:\n        raise ValueError(name)\n"
+             "    fields = [n for n, t in types]\n    cls = build(name, fields)\n"
+             "    cls.types = types\n    return cls\n")
+    assert applied(original, block) == edit(
+        original, "def make(name, types):\n",
+        "def make(name, types):\n    if not name:\n        raise ValueError(name)\n")
+    # Close by, the same block may mean a move: refused, never applied as a copy.
+    near = _far_apart(3)
+    assert isinstance(apply_deterministic(near, block), Refused)
+
+
 def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
     # An import of a module the file already imports, changed: which line does it replace?
     assert isinstance(apply_deterministic(DELIMS, DELIMS_BLOCK), Refused)
