@@ -23,4 +23,5 @@ BENCHMARKS: dict[str, str] = {
     "index": "bench.index",
     "completion": "bench.completion",
     "chat": "bench.chat",
+    "find_in_files": "bench.find_in_files",
 }
