@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QFileSystemModel, QTreeView, QWidget
 
 from app.core.workspace import IgnoreRules
 
+from .git_decorations import BadgeDelegate, DecoratedFileSystemModel
+
 __all__ = ["FileTree"]
 
 
@@ -50,13 +52,14 @@ class FileTree(QTreeView):
         self.setUniformRowHeights(True)
         self.setAnimated(False)
         self.activated.connect(self._on_activated)
+        self.setItemDelegate(BadgeDelegate(self))  # git status letters (git_decorations)
         self.fs_model: QFileSystemModel | None = None
         self.proxy: _IgnoreFilter | None = None
         self.root: Path | None = None
 
     def set_root(self, root: Path, rules: IgnoreRules) -> None:
         self.root = root
-        fs = QFileSystemModel(self)
+        fs = DecoratedFileSystemModel(self)  # git colours: git_decorations.GitController
         fs.setFilter(QDir.Filter.AllEntries | QDir.Filter.NoDotAndDotDot | QDir.Filter.Hidden)
         fs.setReadOnly(True)
         proxy = _IgnoreFilter(root, rules)
@@ -91,6 +94,29 @@ class FileTree(QTreeView):
 
         walk(self.rootIndex())
         return out
+
+    # ----- paths of rows (explorer file operations, git colours) ---------------------------
+    def index_for(self, path: str | os.PathLike[str]) -> QModelIndex | None:
+        """The view's index of ``path``, or None when it is not loaded or is filtered out."""
+        if self.proxy is None or self.fs_model is None:
+            return None
+        source = self.fs_model.index(os.fspath(path))
+        if not source.isValid():
+            return None
+        index = self.proxy.mapFromSource(source)
+        return index if index.isValid() else None
+
+    def path_of(self, index: QModelIndex) -> Path | None:
+        if self.proxy is None or self.fs_model is None or not index.isValid():
+            return None
+        return Path(self.fs_model.filePath(self.proxy.mapToSource(index)))
+
+    def current_path(self) -> Path | None:
+        """The explorer's focused row (None when nothing is selected)."""
+        index = self.currentIndex()
+        if not self.selectionModel() or not self.selectionModel().isSelected(index):
+            return None
+        return self.path_of(index)
 
     def _on_activated(self, index: QModelIndex) -> None:
         if self.proxy is None or self.fs_model is None:
