@@ -1,7 +1,7 @@
 """Git-compatible ignore decisions: the one implementation behind the editor's explorer and
 quick open (``app.core.workspace.IgnoreRules``) and the codebase index
-(``local_models.index.ignore.IgnoreRules``). Pure: pathspec and the file system only, no Qt;
-it lives in ``local_models`` because ``local_models`` may not import ``app``.
+(``local_models.index.ignore.IgnoreRules``). Pure: the standard library and the file system
+only, no Qt; it lives in ``local_models`` because ``local_models`` may not import ``app``.
 
 ``IgnoreRules`` answers "is this path ignored?" the way git does, from these sources, highest
 precedence first:
@@ -13,8 +13,8 @@ precedence first:
    deepest folder's first; a file's patterns are relative to its folder. Folders are read
    lazily, on the first question about a path below them, and cached; call ``invalidate`` when
    one changes.
-3. The exclude lines (``.git/info/exclude``; ``exclude()`` gives them, read again on a full
-   ``invalidate``).
+3. The exclude lines (``.git/info/exclude``; ``exclude()`` gives them, read lazily and again
+   after a full ``invalidate``).
 
 Within one source the last matching pattern wins, and ``!`` re-includes. As in git, a path
 inside an ignored directory is ignored whatever the patterns say about the path itself (a file
@@ -23,95 +23,302 @@ ignored directory. That is how this works too: a path is checked by checking eac
 ancestor directories first, and a pattern only counts when it matches the path itself, not one
 of its ancestors. ``.git`` is always ignored.
 
-Patterns are compiled by pathspec's gitignore implementation (``pathspec.GitIgnoreSpec``);
-only the precedence between sources and the directory rule above are done here.
+Lines are read as git reads them (``#`` comments, unescaped trailing spaces dropped, ``!``,
+a trailing ``/`` for directories only, a pattern without a slash matching the base name at any
+depth, one with a slash anchored to its folder) and matched by ``local_models.wildmatch``,
+which cannot backtrack: the cost of a decision is linear in the patterns' length times the
+path's, whatever the patterns are. ``RuleSet`` buckets a source's patterns by their literal
+text (whole name, literal suffix such as ``*.pyc``, literal prefix), so a path is tried only
+against the few patterns that can match it, plus those without any literal part.
+
+Limits, per source (one folder's ignore files, the exclude file, the extra patterns):
+``MAX_SOURCE_BYTES`` in all (1 MiB; ``read_lines`` also stops reading a file a little past
+it), ``MAX_PATTERNS`` patterns (50,000), ``MAX_PATTERN_BYTES`` per pattern (4,096), and
+``MAX_WILD_PATTERNS`` patterns that need the automaton (2,000: those with a wildcard between
+literal parts, such as ``*.py[cod]`` or ``a/**/b``; ``*.pyc``, ``build/`` and ``/dist*`` are
+literal comparisons). Git has none, but real ignore files stay far below them (a large one
+has a few thousand lines, a few dozen of them wildcards inside); they bound the work of one
+decision to tens of milliseconds whatever the file holds. Beyond them the patterns that fit
+still apply, the rest are dropped, and the problem is reported once per source: logged as a
+warning and passed to ``on_warning`` (the editor shows it in the status bar). Nothing here can
+hang on a hostile ignore file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 import stat
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-import pathspec
+from local_models.wildmatch import Pattern
 
-__all__ = ["IgnoreRules", "git_dir", "normalize", "read_lines"]
+__all__ = [
+    "MAX_PATTERNS",
+    "MAX_PATTERN_BYTES",
+    "MAX_SOURCE_BYTES",
+    "MAX_WILD_PATTERNS",
+    "IgnoreRules",
+    "RuleSet",
+    "git_dir",
+    "normalize",
+    "read_lines",
+]
 
-_DIR_MARK_GROUP = "ps_d"  # pathspec's regex group for "matched as a directory"
+log = logging.getLogger(__name__)
 
-# One compiled pattern: (regex, include, test_with_slash). ``include`` is True for an ignoring
-# pattern and False for a "!" one. Stored last pattern first, so the first hit decides.
-_Rule = tuple["re.Pattern[str]", bool, bool]
-_Rules = tuple[_Rule, ...]
+MAX_PATTERNS = 50_000
+MAX_WILD_PATTERNS = 2_000
+MAX_PATTERN_BYTES = 4_096
+MAX_SOURCE_BYTES = 1 << 20
 
-
-def _fix_line(line: str) -> str:
-    """Work around a difference from git: pathspec lets ``dir/**/`` match ``dir`` itself,
-    git only the directories inside it, which is what ``dir/**/*/`` means to both."""
-    stripped = line.rstrip(" ")
-    if stripped.endswith("/**/"):
-        return stripped + "*/"
-    return line
+_GLOB_SPECIAL = frozenset(b"*?[\\")
 
 
-def _compile(lines: Sequence[str]) -> _Rules:
-    """Compile gitignore lines into rules that match a path *itself*.
-
-    pathspec's regexes also match every path below a matched directory (``build/`` matches
-    ``build/a/b.c``), which is right for a single file but not when ancestors are checked
-    separately and a deeper ignore file may override a shallower one. A pattern whose regex
-    marks a directory match must therefore match up to the end of the tested path (tested as
-    ``path/`` for a directory); the others (``**``, ``dir/**``) match everything below by
-    design and are used as they are, on the path without a trailing slash, so ``dir/**``
-    matches what is inside ``dir`` but not ``dir`` itself.
-    """
-    lines = [_fix_line(line) for line in lines]
-    try:
-        patterns = list(pathspec.GitIgnoreSpec.from_lines(lines).patterns)
-    except ValueError:
-        # git skips a malformed pattern and keeps the others.
-        patterns = []
-        for line in lines:
-            try:
-                patterns.extend(pathspec.GitIgnoreSpec.from_lines([line]).patterns)
-            except ValueError:
-                continue
-    rules: list[_Rule] = []
-    for pattern in patterns:
-        regex = getattr(pattern, "regex", None)
-        include = getattr(pattern, "include", None)
-        if regex is None or include is None:
-            continue
-        if _DIR_MARK_GROUP in regex.groupindex:
-            rules.append((re.compile(f"(?:{regex.pattern})\\Z"), bool(include), True))
+def _trim_trailing_spaces(line: str) -> str:
+    """Drop trailing spaces unless escaped with a backslash (git's ``trim_trailing_spaces``;
+    tabs stay)."""
+    if not line.endswith(" "):
+        return line
+    last_space = -1
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if ch == " ":
+            if last_space < 0:
+                last_space = i
+        elif ch == "\\":
+            i += 1
+            if i >= n:
+                return line
+            last_space = -1
         else:
-            rules.append((regex, bool(include), False))
-    rules.reverse()
-    return tuple(rules)
+            last_space = -1
+        i += 1
+    return line[:last_space] if last_space >= 0 else line
 
 
-def _decide(rules: _Rules, path: str, is_dir: bool) -> bool | None:
-    """True (ignored) / False (re-included) by the last matching rule, or None if none
-    matches."""
-    with_slash = path + "/" if is_dir else path
-    for regex, include, slash in rules:
-        if regex.search(with_slash if slash else path) is not None:
-            return include
-    return None
+class _Rule:
+    """One pattern line: ``ignore`` is False for a ``!`` line; ``dir_only`` for a trailing
+    ``/``; ``basename`` when it has no slash (matched against the last path component)."""
+
+    __slots__ = ("basename", "dir_only", "ignore", "index", "pattern")
+
+    def __init__(self, index: int, ignore: bool, dir_only: bool, basename: bool,
+                 pattern: Pattern) -> None:
+        self.index = index
+        self.ignore = ignore
+        self.dir_only = dir_only
+        self.basename = basename
+        self.pattern = pattern
+
+
+def _parse(line: str, index: int) -> _Rule | None:
+    """A line of an ignore file as git's ``parse_path_pattern`` reads it, or None for a blank
+    line, a comment or a pattern that can match nothing."""
+    if not line or line.startswith("#"):
+        return None
+    line = _trim_trailing_spaces(line)
+    ignore = True
+    if line.startswith("!"):
+        ignore = False
+        line = line[1:]
+    dir_only = line.endswith("/")
+    if dir_only:
+        line = line[:-1]
+    if not line:
+        return None
+    raw = line.encode("utf-8", "surrogateescape")
+    basename = b"/" not in raw
+    if basename:
+        pattern = Pattern(raw, 0)
+    else:
+        # git compares the wildcard-free prefix itself and wildmatches the rest (see
+        # wildmatch's dstar_start); a leading "/" only anchors, which a slash does anyway.
+        prefix = next((i for i, b in enumerate(raw) if b in _GLOB_SPECIAL), len(raw))
+        if raw.startswith(b"/"):
+            raw = raw[1:]
+            prefix -= 1
+        pattern = Pattern(raw, prefix)
+    if pattern.never:
+        return None
+    return _Rule(index, ignore, dir_only, basename, pattern)
+
+
+class _Buckets:
+    """Patterns of one kind (base-name or whole-path), found by their literal parts."""
+
+    __slots__ = ("exact", "others", "prefix", "suffix")
+
+    def __init__(self) -> None:
+        self.exact: dict[bytes, list[int]] = {}
+        self.suffix: dict[int, dict[bytes, list[int]]] = {}
+        self.prefix: dict[int, dict[bytes, list[int]]] = {}
+        self.others: list[int] = []
+
+    def add(self, rule: _Rule) -> None:
+        pattern = rule.pattern
+        if pattern.exact:
+            self.exact.setdefault(pattern.prefix, []).append(rule.index)
+        elif pattern.suffix:
+            by = self.suffix.setdefault(len(pattern.suffix), {})
+            by.setdefault(pattern.suffix, []).append(rule.index)
+        elif pattern.prefix:
+            by = self.prefix.setdefault(len(pattern.prefix), {})
+            by.setdefault(pattern.prefix, []).append(rule.index)
+        else:
+            self.others.append(rule.index)
+
+    def candidates(self, text: bytes, out: list[int]) -> None:
+        """Append the indices of the bucketed patterns that may match ``text`` (not
+        ``others``)."""
+        found = self.exact.get(text)
+        if found:
+            out.extend(found)
+        n = len(text)
+        for length, by in self.suffix.items():
+            if length <= n:
+                found = by.get(text[n - length :])
+                if found:
+                    out.extend(found)
+        for length, by in self.prefix.items():
+            if length <= n:
+                found = by.get(text[:length])
+                if found:
+                    out.extend(found)
+
+
+class RuleSet:
+    """The compiled patterns of one source, ``decide``-d as git does (the last matching
+    pattern wins). Built by ``RuleSet.from_lines``, which applies the limits and reports what
+    it dropped in ``problems``. Immutable, so it can be shared between threads.
+
+    ``tested`` counts the patterns run against a path (all decisions together), so a test can
+    check that bucketing keeps that work small.
+    """
+
+    __slots__ = ("_names", "_others", "_paths", "problems", "rules", "tested")
+
+    def __init__(self, rules: Sequence[_Rule], problems: Sequence[str] = ()) -> None:
+        self.rules: tuple[_Rule, ...] = tuple(rules)
+        self.problems: tuple[str, ...] = tuple(problems)
+        self.tested = 0
+        self._names = _Buckets()
+        self._paths = _Buckets()
+        for position, rule in enumerate(self.rules):
+            rule.index = position
+            (self._names if rule.basename else self._paths).add(rule)
+        # Unbucketed patterns, the last first.
+        self._others: tuple[int, ...] = tuple(
+            sorted(self._names.others + self._paths.others, reverse=True))
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str]) -> RuleSet:
+        rules: list[_Rule] = []
+        problems: list[str] = []
+        total = 0
+        too_long = 0
+        wild = 0
+        for number, line in enumerate(lines, 1):
+            size = len(line.encode("utf-8", "surrogateescape")) + 1
+            total += size
+            if total > MAX_SOURCE_BYTES:
+                problems.append(f"more than {MAX_SOURCE_BYTES // 1024:,} KiB: line "
+                                f"{number:,} and the rest were skipped")
+                break
+            if not line or line.startswith("#"):
+                continue
+            if size > MAX_PATTERN_BYTES + 1:
+                too_long += 1
+                if too_long == 1:
+                    problems.append(f"line {number:,} is longer than {MAX_PATTERN_BYTES:,} "
+                                    "bytes and was skipped")
+                continue
+            if len(rules) >= MAX_PATTERNS:
+                problems.append(f"more than {MAX_PATTERNS:,} patterns: line {number:,} and "
+                                "the rest were skipped")
+                break
+            rule = _parse(line, len(rules))
+            if rule is None:
+                continue
+            if rule.pattern.needs_nfa:
+                wild += 1
+                if wild > MAX_WILD_PATTERNS:
+                    if wild == MAX_WILD_PATTERNS + 1:
+                        problems.append(f"more than {MAX_WILD_PATTERNS:,} patterns with "
+                                        f"wildcards inside: line {number:,} and later ones "
+                                        "were skipped")
+                    continue
+            rules.append(rule)
+        if too_long > 1:
+            problems.append(f"{too_long:,} lines longer than {MAX_PATTERN_BYTES:,} bytes "
+                            "were skipped in all")
+        return cls(rules, problems)
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def decide(self, path: str, is_dir: bool) -> bool | None:
+        """True (ignored) / False (re-included) by the last pattern matching ``path`` itself
+        (relative to the source's folder), or None if none matches."""
+        if not self.rules:
+            return None
+        text = path.encode("utf-8", "surrogateescape")
+        name = text[text.rfind(b"/") + 1 :]
+        found: list[int] = []
+        self._names.candidates(name, found)
+        self._paths.candidates(text, found)
+        rules = self.rules
+        best = -1
+        tested = 0
+        if found:
+            found.sort(reverse=True)
+            for index in found:
+                rule = rules[index]
+                if rule.dir_only and not is_dir:
+                    continue
+                tested += 1
+                if rule.pattern.match(name if rule.basename else text):
+                    best = index
+                    break
+        for index in self._others:
+            if index <= best:
+                break
+            rule = rules[index]
+            if rule.dir_only and not is_dir:
+                continue
+            tested += 1
+            if rule.pattern.match(name if rule.basename else text):
+                best = index
+                break
+        self.tested += tested
+        return rules[best].ignore if best >= 0 else None
+
 
 
 def read_lines(file: str) -> list[str]:
     """The lines of a gitignore-style file; none if it is missing, unreadable or not a regular
-    file (git does not follow a symlinked ``.gitignore`` either)."""
+    file (git does not follow a symlinked ``.gitignore`` either). Lines end at ``\\n`` only
+    (and lose one ``\\r`` before it), as git reads them. Reads at most a little more than
+    ``MAX_SOURCE_BYTES``: ``RuleSet.from_lines`` reports a file that large."""
     try:
         if not stat.S_ISREG(os.lstat(file).st_mode):
             return []
-        with open(file, encoding="utf-8-sig", errors="surrogateescape") as fh:
-            return fh.read().splitlines()
+        with open(file, "rb") as fh:
+            data = fh.read(MAX_SOURCE_BYTES + MAX_PATTERN_BYTES + 2)
     except (OSError, ValueError):
         return []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def git_dir(root: str) -> str | None:
@@ -146,7 +353,9 @@ def normalize(rel_path: str) -> str:
 class IgnoreRules:
     """Git-compatible ignore decisions for workspace-relative POSIX paths (``"src/a.py"``);
     see the module docstring. ``loader(rel_dir)`` gives the ignore-file lines of a folder
-    ("" is the root), ``exclude()`` the lines of ``.git/info/exclude``.
+    ("" is the root), ``exclude()`` the lines of ``.git/info/exclude``. A source beyond the
+    limits is reported once through ``on_warning`` (called on whichever thread read it) and
+    in ``warnings``; every report is also logged.
 
     One instance may serve the UI thread and a scanning thread at once: cache fills are single
     dict stores, and ``invalidate`` builds new caches from snapshots and swaps them in (a
@@ -155,16 +364,35 @@ class IgnoreRules:
 
     def __init__(self, loader: Callable[[str], Sequence[str]],
                  extra_patterns: Sequence[str] = (),
-                 exclude: Callable[[], Sequence[str]] = tuple) -> None:
+                 exclude: Callable[[], Sequence[str]] = tuple, *,
+                 on_warning: Callable[[str], None] | None = None) -> None:
         self._loader = loader
         self._exclude_source = exclude
-        self._extra = _compile(list(extra_patterns))
+        self.on_warning = on_warning
+        self.warnings: list[str] = []
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
-        self._exclude: _Rules = _compile(list(exclude()))
+        self._extra = self._compile("files.exclude", list(extra_patterns))
+        # The exclude lines, read on first use (None until then).
+        self._exclude: RuleSet | None = None
         # rel_dir -> rules of that folder's ignore files ("" is the root folder).
-        self._folders: dict[str, _Rules] = {}
+        self._folders: dict[str, RuleSet] = {}
         # rel_dir -> whether that directory itself is ignored (its ancestors not considered).
         self._dirs: dict[str, bool] = {}
+
+    def _compile(self, source: str, lines: Sequence[str]) -> RuleSet:
+        rules = RuleSet.from_lines(lines)
+        for problem in rules.problems:
+            message = f"Ignore rules of {source}: {problem}; the rest still apply."
+            with self._lock:
+                if message in self._warned:
+                    continue
+                self._warned.add(message)
+                self.warnings.append(message)
+            log.warning("%s", message)
+            if self.on_warning is not None:
+                self.on_warning(message)
+        return rules
 
     def invalidate(self, rel_dir: str | None = None) -> None:
         """Forget cached rules. ``None`` forgets everything (and reads the exclude lines
@@ -176,7 +404,7 @@ class IgnoreRules:
             if norm is None or norm == ".git" or norm.startswith(".git/"):
                 self._folders = {}
                 self._dirs = {}
-                self._exclude = _compile(list(self._exclude_source()))
+                self._exclude = None
                 return
             prefix = norm + "/" if norm else ""
             # tuple(dict.items()) is one C call, safe against a concurrent store.
@@ -189,11 +417,19 @@ class IgnoreRules:
                 d: r for d, r in tuple(self._dirs.items()) if d != norm and not d.startswith(prefix)
             }
 
-    def _folder(self, rel_dir: str) -> _Rules:
+    def _folder(self, rel_dir: str) -> RuleSet:
         rules = self._folders.get(rel_dir)
         if rules is None:
-            rules = _compile(list(self._loader(rel_dir)))
+            rules = self._compile(f"the folder '{rel_dir or '.'}'",
+                                  list(self._loader(rel_dir)))
             self._folders[rel_dir] = rules
+        return rules
+
+    def _exclude_rules(self) -> RuleSet:
+        rules = self._exclude
+        if rules is None:
+            rules = self._compile(".git/info/exclude", list(self._exclude_source()))
+            self._exclude = rules
         return rules
 
     def _matches(self, path: str, is_dir: bool) -> bool:
@@ -201,7 +437,7 @@ class IgnoreRules:
         if path == ".git" or path.endswith("/.git"):
             return True
         if self._extra:
-            decision = _decide(self._extra, path, is_dir)
+            decision = self._extra.decide(path, is_dir)
             if decision is not None:
                 return decision
         end = len(path)
@@ -209,14 +445,15 @@ class IgnoreRules:
             slash = path.rfind("/", 0, end)
             rules = self._folder(path[:slash] if slash > 0 else "")
             if rules:
-                decision = _decide(rules, path[slash + 1 :], is_dir)
+                decision = rules.decide(path[slash + 1 :], is_dir)
                 if decision is not None:
                     return decision
             if slash < 0:
                 break
             end = slash
-        if self._exclude:
-            decision = _decide(self._exclude, path, is_dir)
+        exclude = self._exclude_rules()
+        if exclude:
+            decision = exclude.decide(path, is_dir)
             if decision is not None:
                 return decision
         return False

@@ -137,6 +137,7 @@ def cmd_test(args: list[str]) -> int:
                   "local_models/apply_windows.py",
                   "local_models/index/embed_model.py", "local_models/index/embed_client.py",
                   "local_models/index/search.py", "local_models/gitignore.py",
+                  "local_models/wildmatch.py",
                   "local_models/file_languages.py", "local_models/llama_runtime.py",
                   "local_models/repetition.py", "local_models/calibrate.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),

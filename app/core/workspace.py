@@ -18,8 +18,9 @@ ignored directory. That is how this module works too: a path is checked by check
 its ancestor directories first, and a pattern only counts when it matches the path itself,
 not one of its ancestors. ``.git`` is always ignored.
 
-Patterns are compiled by pathspec's gitignore implementation (``pathspec.GitIgnoreSpec``);
-the precedence between files and the directory rule above are ``local_models.gitignore``'s
+Patterns are matched by ``local_models.wildmatch`` (git's wildmatch without backtracking:
+linear in pattern x path, whatever a hostile ``.gitignore`` holds), and the precedence between
+files, the directory rule above and the limits on a file's size are ``local_models.gitignore``'s
 (one implementation, shared with the codebase index; ``local_models`` may not import ``app``).
 """
 
@@ -47,9 +48,11 @@ class IgnoreRules(_GitIgnoreRules):
     the UI thread and a scanning thread at once (see ``local_models.gitignore.IgnoreRules``).
     """
 
-    def __init__(self, root: str | os.PathLike[str], extra_patterns: Sequence[str] = ()) -> None:
+    def __init__(self, root: str | os.PathLike[str], extra_patterns: Sequence[str] = (), *,
+                 on_warning: Callable[[str], None] | None = None) -> None:
         self.root = os.path.abspath(os.fspath(root))
-        super().__init__(self._gitignore_lines, extra_patterns, self._exclude_lines)
+        super().__init__(self._gitignore_lines, extra_patterns, self._exclude_lines,
+                         on_warning=on_warning)
 
     def _gitignore_lines(self, rel_dir: str) -> list[str]:
         folder = os.path.join(self.root, rel_dir) if rel_dir else self.root
