@@ -349,9 +349,10 @@ def _create_store(db: Path, meta: dict[str, str]) -> None:
 _TABLES = ("meta", "workspaces", "chunks", "postings", "trees", "nodes", "occurrences")
 
 
-def _check_store(db: Path, conn: sqlite3.Connection, budget_s: float) -> None:
+def _check_store(db: Path, budget_s: float) -> None:
     """``StoreDamaged`` unless ``db`` looks like a whole store: a SQLite header, the store's
-    tables, and ``PRAGMA quick_check`` passing (for at most ``budget_s`` seconds). Reads only."""
+    tables, and ``PRAGMA quick_check`` passing (for at most ``budget_s`` seconds). Reads only:
+    a read-only connection, which never checkpoints a WAL file into the database."""
     size = db.stat().st_size
     if size == 0:
         raise _damaged(db, "the file is empty (0 bytes), but this service only ever makes "
@@ -360,6 +361,7 @@ def _check_store(db: Path, conn: sqlite3.Connection, budget_s: float) -> None:
         header = fh.read(100)
     if len(header) < 100 or not header.startswith(SQLITE_HEADER):
         raise _damaged(db, "it does not start with a SQLite header")
+    conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
     try:
         tables = {r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -370,7 +372,9 @@ def _check_store(db: Path, conn: sqlite3.Connection, budget_s: float) -> None:
         deadline = time.monotonic() + budget_s
         conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
-            problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+            problems = [line.strip() for r in conn.execute("PRAGMA quick_check(5)")
+                        for line in str(r[0]).splitlines()
+                        if line.strip() and not line.startswith("***")]
         except sqlite3.OperationalError as exc:
             if "interrupt" not in str(exc):
                 raise
@@ -383,9 +387,9 @@ def _check_store(db: Path, conn: sqlite3.Connection, budget_s: float) -> None:
         mapped = _translate(db, exc)
         if isinstance(mapped, StoreDamaged):
             raise mapped from None
-        if _sqlite_code(exc) in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
-            raise _damaged(db, str(exc)) from None
         raise
+    finally:
+        conn.close()
     if problems != ["ok"]:
         raise _damaged(db, "its integrity check failed (" + "; ".join(problems[:3]) + ")")
 
@@ -659,9 +663,9 @@ class IndexStore:
         if not os.path.lexists(self.path):
             _create_store(self.path, {"schema": str(SCHEMA_VERSION),
                                       "dimension": str(dimension), "kind": kind})
+        _check_store(self.path, integrity_check_s)
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
-            _check_store(self.path, self._conn, integrity_check_s)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)

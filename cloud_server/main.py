@@ -126,12 +126,14 @@ def _open_index_store(args: argparse.Namespace) -> Any:
     if args.index_store == "milvus" and importlib.util.find_spec("pymilvus") is None:
         raise ConfigError("--index-store milvus needs pymilvus, which is not installed: "
                           "pip install 'forecode[milvus]' (or use --index-store embedded)")
-    from cloud_server.index_store import default_index_dir, open_store
+    from cloud_server.index_store import StoreDamaged, default_index_dir, open_store
 
     folder = args.index_dir or default_index_dir()
     try:
         return open_store(folder, args.index_store, milvus_uri=args.milvus_uri or None,
                           milvus_token=os.environ.get(MILVUS_TOKEN_ENV) or None)
+    except StoreDamaged as exc:  # its own words: the file, what is wrong, what to do
+        raise ConfigError(str(exc)) from None
     except Exception as exc:  # a foreign index, an unwritable folder, Milvus unreachable
         raise ConfigError(f"cannot open the {args.index_store} index store in {folder}: "
                           f"{type(exc).__name__}: {exc}") from None

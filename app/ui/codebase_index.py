@@ -83,8 +83,8 @@ def state_path(folder: str | os.PathLike[str], base: Path | None = None) -> Path
 @dataclass(frozen=True)
 class IndexStatus:
     """What the status bar shows: ``state`` is one of "starting", "indexing", "synced",
-    "offline", "cancelled", "error", "stopped"; ``text`` the slot's words; ``detail`` the
-    tooltip."""
+    "offline", "full" (the service's disk), "cancelled", "error", "stopped"; ``text`` the
+    slot's words; ``detail`` the tooltip."""
 
     state: str
     text: str
@@ -444,6 +444,8 @@ class CodebaseIndex(QObject):
         except SyncError as exc:
             outcome = "offline" if exc.code in ("retries", "UNAVAILABLE",
                                                 "DEADLINE_EXCEEDED") else "error"
+            if exc.code == "RESOURCE_EXHAUSTED" and "disk full" in str(exc):
+                outcome = "full"  # the service's disk: retried like offline, search still works
             error = str(exc)
         except Exception as exc:  # the embedding process died, a bad folder...
             outcome, error = "error", f"{type(exc).__name__}: {exc}"
@@ -453,7 +455,7 @@ class CodebaseIndex(QObject):
             if outcome == "cancelled" and not user_cancel and not self._stopping:
                 self._want_sync = True  # pre-empted by a search: resume right after it
                 return
-            if outcome == "offline":
+            if outcome in ("offline", "full"):
                 self._retry_at = time.monotonic() + self._retry_delay
                 delay = self._retry_delay
                 self._retry_delay = min(self._retry_delay * 2, self._retry_max_s)
@@ -477,6 +479,12 @@ class CodebaseIndex(QObject):
                 "offline", "Index: offline, will retry",
                 f"The index service at {self._target} does not answer; retrying in "
                 f"{delay:.0f} s or on the next change"))
+        elif outcome == "full":
+            log.warning("codebase index: the service's disk is full; retry in %.0f s", delay)
+            self._set_status(IndexStatus(
+                "full", "Index: service disk full",
+                f"{error[0].upper()}{error[1:]} Searches answer from the last synced index; "
+                f"retrying in {delay:.0f} s or on the next change"))
         else:
             log.warning("codebase index: sync failed")
             self._set_status(IndexStatus("error", "Index: error",
