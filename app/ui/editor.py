@@ -110,8 +110,9 @@ class CodeEditor(ScintillaEdit):
         self.setBackSpaceUnIndents(True)
         self.setMarginTypeN(0, SC_MARGIN_NUMBER)
         self.setMarginTypeN(1, SC_MARGIN_SYMBOL)
-        self.setMarginWidthN(1, 4)
-        self.setMarginMaskN(1, 0)
+        # Margin 1: the changed-lines gutter (git_decorations.GitGutter: markers 12-15).
+        self.setMarginWidthN(1, 7)
+        self.setMarginMaskN(1, 0xF000)
         self._setup_folding()
         self._setup_keys()
         self.updateUi.connect(self._on_update_ui)

@@ -417,7 +417,7 @@ class GitController(QObject):
         while len(self._blobs) > BLOB_CACHE_FILES:
             self._blobs.popitem(last=False)
         for gutter in self._blob_waiters.pop(key, []):
-            if not self._closed:
+            if not self._closed and gutter in self.gutters.values():  # its tab is still open
                 gutter.set_base(key[0], self._blobs[key])
 
     def submit_diff(self, gutter: GitGutter, generation: int, base: str, text: str,

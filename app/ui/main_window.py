@@ -68,8 +68,10 @@ from .chat_panel import ChatPanel
 from .cloud import ChatBackend, CloudConnection
 from .codebase_index import CodebaseIndex, IndexStatus
 from .document import Document
+from .explorer_ops import ExplorerOps
 from .file_tree import FileTree
 from .find_bar import FindBar
+from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine, InlineCompletion
 from .inline_edit import InlineEditPrompt
 from .picker import Picker, PickerItem
@@ -138,6 +140,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Forecode")
         self.resize(1200, 780)
         self.tree = FileTree()
+        # Git colours in the explorer and the changed-lines gutter (git runs on its own thread).
+        self.git = GitController(
+            lambda: m if isinstance(m := self.tree.fs_model, DecoratedFileSystemModel) else None,
+            lambda: theme_named(self.settings.theme), lambda t: self.show_message(t, 10000), self)
+        self.explorer_ops = ExplorerOps(self)  # new, rename, delete, reveal, copy path
         self.tree.fileActivated.connect(self.open_file)
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
@@ -297,6 +304,20 @@ class MainWindow(QMainWindow):
                     self.index_import_key),
             Command("completion.recalibrate", "Completions: Recalibrate Models", "",
                     self.recalibrate_models),
+            Command("explorer.newFile", "Explorer: New File...", "",
+                    lambda: self.explorer_ops.new_file()),
+            Command("explorer.newFolder", "Explorer: New Folder...", "",
+                    lambda: self.explorer_ops.new_folder()),
+            Command("explorer.rename", "Explorer: Rename...", "",
+                    lambda: self.explorer_ops.rename()),
+            Command("explorer.delete", "Explorer: Delete", "", lambda: self.explorer_ops.delete()),
+            Command("file.revealInOS", "File: Reveal in File Manager", "Ctrl+Alt+R",
+                    lambda: self.explorer_ops.reveal()),
+            Command("file.copyPath", "File: Copy Path of Active File", "Ctrl+Alt+C",
+                    lambda: self.explorer_ops.copy_path()),
+            Command("file.copyRelativePath", "File: Copy Relative Path of Active File",
+                    "Ctrl+Shift+Alt+C", lambda: self.explorer_ops.copy_path(relative=True)),
+            Command("git.refresh", "Git: Refresh Explorer Colours", "", self.git.refresh_now),
         ]
 
     def current_editor_call(self, fn: Callable[..., object]) -> Callable[[], None]:
@@ -312,6 +333,7 @@ class MainWindow(QMainWindow):
         self.root = root
         self.rules = IgnoreRules(root, self.settings.files_exclude)
         self.tree.set_root(root, self.rules)
+        self.git.set_root(root)
         self.setWindowTitle(f"{root.name} — Forecode")
         self.backups = BackupStore.for_workspace(root)
         for index in range(self.tabs.count()):
@@ -403,6 +425,7 @@ class MainWindow(QMainWindow):
         doc.editor.apply_theme(theme_named(self.settings.theme))
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
+        self.git.attach(doc)
         doc.editor.caretMoved.connect(lambda _l, _c: self._update_status())
         doc.editor.installEventFilter(self)  # Ctrl+K: see _update_inline_edit_action
         index = self.tabs.addTab(doc, doc.title)
@@ -497,6 +520,7 @@ class MainWindow(QMainWindow):
 
     def _on_saved(self, path: str) -> None:
         self.watcher.addPath(path)  # an atomic rename replaces the watched inode
+        self.git.refresh_soon()
         self._index_file_changed(path)
         saved = Path(path)
         if saved == self.settings_file.resolve():
@@ -515,6 +539,7 @@ class MainWindow(QMainWindow):
         if os.path.exists(path) and path not in self.watcher.files():
             self.watcher.addPath(path)
         self._index_file_changed(path)
+        self.git.refresh_soon()
         target = Path(path)
         for doc in self.documents():
             if doc.path == target:
@@ -524,6 +549,7 @@ class MainWindow(QMainWindow):
 
     def _on_app_state(self, state: Qt.ApplicationState) -> None:
         if state == Qt.ApplicationState.ApplicationActive:
+            self.git.refresh_soon()
             for doc in self.documents():
                 doc.check_disk()
 
@@ -586,6 +612,7 @@ class MainWindow(QMainWindow):
             review.set_font(settings.font_family, settings.font_size)
             review.apply_theme(theme)
         self.chat_panel.apply_theme(theme)
+        self.git.theme_changed()
         self.chat_panel.budget_tokens = settings.chat_context_budget_tokens
         self.chat_panel.max_tokens = settings.chat_max_tokens
         if self.inline is not None:
@@ -1299,6 +1326,8 @@ class MainWindow(QMainWindow):
         self._token_task.cancel()
         self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
         self.retrieved.shutdown()
+        self.git.close()
+        self.explorer_ops.close()
         for review in list(self.reviews.values()):
             review.close_review()  # an apply in flight stops; buffers stay as they were
         self.stop_codebase_index(timeout=5.0)  # cancels; its embedding process stops

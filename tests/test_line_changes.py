@@ -1,0 +1,241 @@
+"""The changed-lines gutter: the pure diff → marks mapping on marked text, and the marks on a real
+editor widget against a real git repository's HEAD."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.core.line_changes import (
+    ADDED,
+    DELETED_ABOVE,
+    DELETED_BELOW,
+    MAX_ALIGNED_LINES,
+    MODIFIED,
+    gutter_marks,
+    line_changes,
+)
+
+
+def parse_marked(marked: str) -> tuple[str, str, dict[int, int]]:
+    """Marked text → (base, current, expected marks). Each line starts with a tag:
+    ``"  "`` in both, ``"+ "`` added, ``"~ "`` modified (replacing the ``"- "`` lines right
+    before it), ``"- "`` only in the base (a deletion unless ``"~ "`` lines follow)."""
+    base: list[str] = []
+    current: list[str] = []
+    marks: dict[int, int] = {}
+    pending_delete = False
+    rows = marked.strip("\n").split("\n")
+    for i, row in enumerate(rows):
+        tag, text = row[:2], row[2:]
+        if tag == "- ":
+            base.append(text)
+            following = rows[i + 1][:2] if i + 1 < len(rows) else ""
+            if following not in ("- ", "~ "):
+                pending_delete = True
+            continue
+        if tag in ("  ", "~ "):
+            if tag == "  ":
+                base.append(text)
+            current.append(text)
+        elif tag == "+ ":
+            current.append(text)
+        else:
+            raise ValueError(f"bad tag {tag!r}")
+        line = len(current) - 1
+        if pending_delete:
+            marks[line] = marks.get(line, 0) | DELETED_ABOVE
+            if line > 0:
+                marks[line - 1] = marks.get(line - 1, 0) | DELETED_BELOW
+            pending_delete = False
+        if tag == "+ ":
+            marks[line] = marks.get(line, 0) | ADDED
+        elif tag == "~ ":
+            marks[line] = marks.get(line, 0) | MODIFIED
+    if pending_delete and current:
+        last = len(current) - 1
+        marks[last] = marks.get(last, 0) | DELETED_BELOW
+    return "\n".join(base), "\n".join(current), marks
+
+
+CASES = {
+    "unchanged": """
+  def f():
+      return 1
+""",
+    "added in the middle": """
+  a
++ new one
++ new two
+  b
+""",
+    "modified": """
+  a
+- b
+~ B
+  c
+""",
+    "modified range replacing fewer lines": """
+  a
+- b
+~ B1
+~ B2
+~ B3
+  c
+""",
+    "deleted between lines": """
+  a
+- gone
+- gone too
+  c
+""",
+    "deleted at the start": """
+- first
+  second
+  third
+""",
+    "deleted at the end": """
+  first
+  second
+- third
+""",
+    "all three": """
+  import os
++ import sys
+  def f(x):
+-     y = x
+~     y = x * 2
+      return y
+- def g():
+-     pass
+  END
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_marks_on_marked_text(name: str) -> None:
+    base, current, expected = parse_marked(CASES[name])
+    line_count = current.count("\n") + 1
+    assert gutter_marks(line_changes(base, current), line_count) == expected
+
+
+def test_line_endings_do_not_count_as_changes() -> None:
+    base = "a\nb\nc\n"
+    assert line_changes(base, base.replace("\n", "\r\n")) == []
+    changes = line_changes(base, "a\r\nB\r\nc\r\n")
+    assert [(c.kind, c.start, c.end) for c in changes] == [("modified", 1, 2)]
+
+
+def test_a_huge_changed_middle_is_one_coarse_change() -> None:
+    n = MAX_ALIGNED_LINES + 10
+    base = "\n".join(f"old {i}" for i in range(n))
+    current = "head\n" + "\n".join(f"new {i}" for i in range(n + 3)) + "\ntail"
+    changes = line_changes(base, current)
+    kinds = [(c.kind, c.start, c.end) for c in changes]
+    assert kinds == [("modified", 0, n), ("added", n, n + 5)]
+
+
+def test_an_edit_in_a_long_file_costs_only_its_region() -> None:
+    lines = [f"line {i}" for i in range(200_000)]
+    edited = list(lines)
+    edited[100_000] = "changed"
+    changes = line_changes("\n".join(lines), "\n".join(edited))
+    assert [(c.kind, c.start, c.end) for c in changes] == [("modified", 100_000, 100_001)]
+
+
+# ----- the gutter on a real editor ---------------------------------------------------------------
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    git(root, "config", "user.email", "t@example.com")
+    git(root, "config", "user.name", "T")
+    (root / "a.py").write_text("one\ntwo\nthree\nfour\nfive\n")
+    git(root, "add", "a.py")
+    git(root, "commit", "-q", "-m", "first")
+    return root
+
+
+def editor_marks(editor: object) -> dict[int, str]:
+    from app.ui.git_decorations import GUTTER_MARKERS
+
+    out: dict[int, str] = {}
+    for line in range(editor.lineCount()):  # type: ignore[attr-defined]
+        bits = editor.markerGet(line)  # type: ignore[attr-defined]
+        names = [name for name, number in GUTTER_MARKERS.items() if bits & (1 << number)]
+        if names:
+            out[line] = "+".join(sorted(names))
+    return out
+
+
+def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    """Added = green bar, modified = blue bar, deleted = a triangle across the boundary, on a
+    real CodeEditor in the window, from `git cat-file` on a worker thread; edits update it
+    after the debounce; a save keeps it (HEAD did not move); a commit clears it."""
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_folder(repo)
+    doc = window.open_file(repo / "a.py")
+    assert doc is not None
+    editor = doc.editor
+    gutter = window.git.gutter_for(doc)
+    assert gutter is not None
+    qtbot.waitUntil(lambda: gutter.base is not None, timeout=10000)
+    assert editor_marks(editor) == {}
+    # one → ONE (modified), insert after three (added), delete five (deleted at the end)
+    editor.set_text("ONE\ntwo\nthree\nnew\nfour\n", keep_undo=True)
+    qtbot.waitUntil(lambda: editor_marks(editor) != {}, timeout=10000)
+    assert editor_marks(editor) == {0: "modified", 3: "added", 4: "deleted_below",
+                                    5: "deleted_above"}
+    # The colours are VS Code's (dark theme): green added, blue modified, red deleted.
+    from app.ui.git_decorations import gutter_colours
+
+    colours = gutter_colours(editor.theme)
+    assert colours["added"].lower() == "#487e02"
+    assert colours["modified"].lower() == "#1b81a8"
+    assert colours["deleted"].lower() == "#f14c4c"
+    # Undo back to HEAD's text: the marks go.
+    editor.set_text("one\ntwo\nthree\nfour\nfive\n", keep_undo=True)
+    qtbot.waitUntil(lambda: editor_marks(editor) == {}, timeout=10000)
+    # A commit of an edit: after the status refresh sees the new HEAD, the base follows.
+    editor.set_text("one\ntwo\nthree\nfour\nfive\nsix\n", keep_undo=True)
+    qtbot.waitUntil(lambda: editor_marks(editor) == {5: "added"}, timeout=10000)
+    assert doc.save()
+    git(repo, "commit", "-q", "-am", "six")
+    window.git.refresh_now()
+    qtbot.waitUntil(lambda: editor_marks(editor) == {}, timeout=10000)
+    window.close()
+
+
+def test_no_repository_no_gutter_and_no_error(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from app.ui.main_window import MainWindow
+
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "x.txt").write_text("x\n")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_folder(folder)
+    doc = window.open_file(folder / "x.txt")
+    assert doc is not None
+    gutter = window.git.gutter_for(doc)
+    assert gutter is not None
+    qtbot.waitUntil(lambda: gutter.base_checked, timeout=10000)
+    assert gutter.base is None
+    doc.editor.set_text("y\n", keep_undo=True)
+    qtbot.wait(600)
+    assert editor_marks(doc.editor) == {}
+    window.close()
