@@ -91,6 +91,7 @@ _LIT = 0  # one given byte
 _ONE = 1  # ``?`` or a class: one byte from ``accept``
 _STAR1 = 2  # ``*``: any run of bytes but ``/``
 _STAR2 = 3  # ``**`` that may cross ``/``
+_FORK = 4  # before ``**/``: consumes nothing; goes on to the ``**`` or past the ``/``
 _Token = tuple[int, int]
 
 
@@ -177,17 +178,21 @@ def _tokenize(pat: bytes, dstar_start: int) -> tuple[list[_Token], set[int]] | N
                 double = before and after
             if double:
                 zero = j < n and pat[j] == _SLASH
-                if (zero and len(tokens) >= 2 and tokens[-2][0] == _STAR2
-                        and len(tokens) - 1 in optional):
-                    # "**/**/" means what "**/" means: keep one (keeps the NFA's
-                    # epsilon chains short).
-                    i = j + 1
-                    continue
-                tokens.append((_STAR2, _ALL))
                 if zero:
+                    if (len(tokens) >= 3 and tokens[-3][0] == _FORK
+                            and len(tokens) - 1 in optional):
+                        # "**/**/" means what "**/" means: keep one (keeps the NFA's
+                        # epsilon chains short).
+                        i = j + 1
+                        continue
+                    # "**/": either nothing at all (the fork skips ahead), or "**" then "/".
+                    tokens.append((_FORK, 0))
+                    tokens.append((_STAR2, _ALL))
                     tokens.append((_LIT, _SLASH_BIT))
                     optional.add(len(tokens) - 1)
                     j += 1
+                else:
+                    tokens.append((_STAR2, _ALL))
             else:
                 tokens.append((_STAR1, _ALL & ~_SLASH_BIT))
             i = j
@@ -228,7 +233,7 @@ class Pattern:
 
     __slots__ = (
         "_eps1",
-        "_eps2",
+        "_eps3",
         "_final",
         "_kind",
         "_lits",
@@ -262,7 +267,7 @@ class Pattern:
         self._loop_slash = 0
         self._loop_other = 0
         self._eps1 = 0
-        self._eps2 = 0
+        self._eps3 = 0
         self._start = 0
         self._final = 0
         self._masks: dict[int, int] = {}
@@ -299,7 +304,7 @@ class Pattern:
         if kinds == [_STAR2]:
             self._kind = 2
             return
-        if kinds == [_STAR2, _LIT] and 1 in mid_optional:
+        if kinds == [_FORK, _STAR2, _LIT] and 2 in mid_optional:
             self._kind = 3  # "**/": nothing, or anything that ends with a slash
             return
         # The longest literal run every match must contain.
@@ -326,12 +331,13 @@ class Pattern:
             elif kind == _STAR1:
                 self._loop_other |= bit
                 self._eps1 |= bit
-            else:
+            elif kind == _STAR2:
                 self._loop_other |= bit
                 self._loop_slash |= bit
                 self._eps1 |= bit
-                if i + 1 in mid_optional:
-                    self._eps2 |= bit
+            else:  # _FORK
+                self._eps1 |= bit
+                self._eps3 |= bit
         self._final = 1 << len(middle)
         self._start = self._closure(1)
 
@@ -343,16 +349,18 @@ class Pattern:
 
     def _closure(self, state: int) -> int:
         """Add the positions reachable without consuming a byte: past a star (matching
-        nothing), and past ``**/`` (the optional slash). A ``**/`` may lead to another star;
-        a star never leads to a star (runs of stars are one token)."""
-        eps2 = self._eps2
-        if eps2:
-            while True:
-                grown = state | ((state & eps2) << 2)
-                if grown == state:
-                    break
-                state = grown
-        return state | ((state & self._eps1) << 1)
+        nothing), and from a fork to its ``**`` or past its ``/``. Without forks that is one
+        step: a star is never followed by a star (runs of stars are one token)."""
+        eps1, eps3 = self._eps1, self._eps3
+        if not eps3:
+            return state | ((state & eps1) << 1)
+        while True:
+            grown = state | ((state & eps3) << 3)
+            grown |= (grown & eps1) << 1
+            grown |= (grown & eps1) << 1
+            if grown == state:
+                return state
+            state = grown
 
     def _mask(self, byte: int) -> int:
         mask = self._lits.get(byte, 0)
