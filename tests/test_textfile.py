@@ -26,6 +26,9 @@ BOM16LE = codecs.BOM_UTF16_LE
 BOM16BE = codecs.BOM_UTF16_BE
 BOM32LE = codecs.BOM_UTF32_LE
 BOM32BE = codecs.BOM_UTF32_BE
+# Three valid UTF-8 characters (7 bytes): enough that up to three stray bytes after them make
+# damaged UTF-8 (read-only), not a legacy 8-bit file (guessed, editable; see test_encodings).
+U8 = "\u00e9\u20ac\u00fc".encode()
 
 # --------------------------------------------------------------------------------- detect_eol
 
@@ -191,12 +194,12 @@ def test_binary_display_keeps_everything_after_nul() -> None:
 @pytest.mark.parametrize(
     ("data", "offset", "label"),
     [
-        (b"\xff", 0, "unknown (invalid UTF-8)"),
-        (b"abc\xe9def", 3, "unknown (invalid UTF-8)"),  # latin-1 é
-        (b"ok\n" * 500 + b"\x80", 1500, "unknown (invalid UTF-8)"),
-        (b"abc\xe2\x82", 3, "unknown (invalid UTF-8)"),  # truncated sequence at the end
-        (b"\xc0\xaf", 0, "unknown (invalid UTF-8)"),  # overlong encoding
-        (b"x\xed\xa0\x80", 1, "unknown (invalid UTF-8)"),  # encoded surrogate
+        (U8 + b"\xff", 7, "unknown (invalid UTF-8)"),
+        (U8 + b"abc\xe9def", 10, "unknown (invalid UTF-8)"),  # latin-1 é
+        (U8 + b"ok\n" * 500 + b"\x80", 1507, "unknown (invalid UTF-8)"),
+        (U8 + b"abc\xe2\x82", 10, "unknown (invalid UTF-8)"),  # truncated sequence at the end
+        (U8 + b"\xc0\xaf", 7, "unknown (invalid UTF-8)"),  # overlong encoding
+        (U8 + b"x\xed\xa0\x80", 8, "unknown (invalid UTF-8)"),  # encoded surrogate
         (BOM8 + b"ab\xfe", 5, "unknown (invalid UTF-8)"),  # offset counts the BOM
         (BOM16LE + b"a\x00b", 4, "unknown (invalid UTF-16 LE)"),  # odd length
         (BOM16BE + b"\xd8\x00\x00a", 2, "unknown (invalid UTF-16 BE)"),  # lone surrogate
@@ -217,12 +220,12 @@ def test_invalid_encoding_is_read_only(data: bytes, offset: int, label: str) -> 
 
 
 def test_invalid_utf8_reason_sentence() -> None:
-    d = decode_bytes(b"x" * 1234 + b"\xff")
+    d = decode_bytes(U8 + b"x" * 1234 + b"\xff")
     assert d.read_only_reason == (
-        "This file is not valid UTF-8 (first bad byte at offset 1234): "
+        "This file is not valid UTF-8 (first bad byte at offset 1241): "
         "opened read-only so it is never rewritten."
     )
-    assert d.text == "x" * 1234 + "\ufffd"
+    assert d.text == "\u00e9\u20ac\u00fc" + "x" * 1234 + "\ufffd"
 
 
 def test_invalid_utf16_reason_mentions_the_bom() -> None:
@@ -390,7 +393,8 @@ def test_random_bytes_round_trip_or_are_read_only(seed: int) -> None:
         (BOM8 + "\u00e9\n".encode(), "utf-8-sig", False),
         (BOM16BE + "x\r\n".encode("utf-16-be"), "utf-16-be-bom", False),
         (b"\x00\x01\x02", "binary", True),
-        (b"\xff\xfa", "unknown (invalid UTF-8)", True),
+        (U8 + b"\xff\xfa", "unknown (invalid UTF-8)", True),
+        (b"\xff\xfa", "cp1252", False),  # legacy 8-bit text: guessed, and round trips
     ],
 )
 def test_read_text_file(tmp_path: Path, data: bytes, encoding: str, read_only: bool) -> None:

@@ -21,8 +21,20 @@ How bytes are classified, in order:
   shown is the bytes decoded as UTF-8 with replacement characters and each NUL shown as
   U+2400 (␀), so a display that stops at NUL never truncates it.
 * UTF-8 byte order mark (``EF BB BF``): ``"utf-8-sig"``; the text excludes the mark.
-* Otherwise strict UTF-8 (``"utf-8"``); invalid UTF-8 is read-only and the reason names the
-  offset of the first bad byte.
+* A declared encoding in the first two lines (PEP 263 ``# coding: latin-1``, Emacs
+  ``-*- coding: cp1252 -*-``, vim ``fileencoding=``, or an XML declaration's ``encoding=``)
+  that names one of :data:`ENCODING_CHOICES` and decodes the bytes losslessly.
+* Strict UTF-8 (``"utf-8"``).
+* Not UTF-8: when the file has at least as many valid UTF-8 multi-byte characters as stray
+  high bytes it is damaged UTF-8, read-only as before (the reason names the offset of the first
+  bad byte). Otherwise it is legacy 8-bit text: Windows-1252 when every byte is defined there,
+  else ISO 8859-1 (which decodes any bytes). Such a guess is editable, since the bytes round
+  trip exactly, and ``notice`` says it was a guess.
+
+Every legacy encoding is checked to round trip: a file is editable in it only when
+``text.encode(codec) == data``, so saving an unedited file writes the same bytes and editing
+one line changes only that line's bytes. ``decode_bytes(data, encoding=...)`` decodes with an
+encoding the user chose ("Reopen with Encoding") under the same rules.
 
 The text keeps any U+0000 characters that are legitimately part of UTF-16/32 text, or that sit in
 UTF-8 text after the first 8 KiB.
@@ -32,19 +44,23 @@ from __future__ import annotations
 
 import codecs
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Final
 
 __all__ = [
     "BINARY",
     "BINARY_SNIFF_BYTES",
     "EDITABLE_ENCODINGS",
+    "ENCODING_CHOICES",
     "EOL_NAMES",
     "Decoded",
+    "declared_encoding",
     "decode_bytes",
     "detect_eol",
     "encode_text",
     "encoding_label",
+    "normalize_encoding",
     "read_text_file",
 ]
 
@@ -68,6 +84,52 @@ _CODECS: Final[dict[str, tuple[bytes, str, str]]] = {
     "utf-32-le-bom": (codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"),
     "utf-32-be-bom": (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
 }
+
+# Legacy encodings, by Python's canonical codec name (their id), with VS Code's labels. None of
+# them is stateful (no ISO-2022, no UTF-7): a character always encodes to the same bytes.
+_LEGACY: Final[dict[str, str]] = {
+    "cp1252": "Western (Windows 1252)",
+    "iso8859-1": "Western (ISO 8859-1)",
+    "iso8859-15": "Western (ISO 8859-15)",
+    "mac-roman": "Western (Mac Roman)",
+    "cp437": "DOS (CP 437)",
+    "cp1250": "Central European (Windows 1250)",
+    "iso8859-2": "Central European (ISO 8859-2)",
+    "cp1251": "Cyrillic (Windows 1251)",
+    "koi8-r": "Cyrillic (KOI8-R)",
+    "cp1253": "Greek (Windows 1253)",
+    "cp1254": "Turkish (Windows 1254)",
+    "cp1255": "Hebrew (Windows 1255)",
+    "cp1256": "Arabic (Windows 1256)",
+    "cp1257": "Baltic (Windows 1257)",
+    "cp1258": "Vietnamese (Windows 1258)",
+    "shift_jis": "Japanese (Shift JIS)",
+    "euc_jp": "Japanese (EUC-JP)",
+    "gbk": "Simplified Chinese (GBK)",
+    "big5": "Traditional Chinese (Big5)",
+    "euc_kr": "Korean (EUC-KR)",
+}
+_CODECS.update({name: (b"", name, label) for name, label in _LEGACY.items()})
+
+ENCODING_CHOICES: Final[tuple[tuple[str, str], ...]] = tuple(
+    (name, entry[2]) for name, entry in _CODECS.items())
+"""``(id, label)`` of every encoding a file can be reopened or saved with, in menu order."""
+
+# Tried in this order when a file is neither UTF-8 nor declares its encoding.
+_LEGACY_GUESSES: Final = ("cp1252", "iso8859-1")
+
+# One valid UTF-8 multi-byte character (RFC 3629: no overlongs, surrogates or > U+10FFFF).
+_UTF8_MULTIBYTE: Final = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
+    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
+_HIGH_BYTES: Final = bytes(range(0x80, 0x100))
+
+# Encoding declarations, matched on each of the first two lines (a line is cut at 400 bytes).
+_PEP263: Final = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_EMACS: Final = re.compile(rb"-\*-.*?coding[:=][ \t]*([-\w.]+)")
+_XML: Final = re.compile(rb"^<\?xml[^>]*?encoding=[\"']([-\w.]+)[\"']")
+_BLANK_OR_COMMENT: Final = re.compile(rb"^[ \t\f]*(?:#.*)?$")
 
 EDITABLE_ENCODINGS: Final[frozenset[str]] = frozenset(_CODECS)
 """Every value :func:`encode_text` accepts."""
@@ -98,6 +160,7 @@ class Decoded:
     eol: str
     mixed_eol: bool
     read_only_reason: str | None = None
+    notice: str | None = None  # e.g. the encoding was a guess: worth telling the user
 
     @property
     def read_only(self) -> bool:
@@ -151,6 +214,10 @@ def _decode_with(data: bytes, encoding: str, default_eol: str) -> Decoded:
     body = data[len(bom) :]
     try:
         text = body.decode(codec)
+        if encoding in _LEGACY and text.encode(codec) != body:
+            # e.g. Shift JIS bytes that decode but would not be written back the same
+            raise UnicodeDecodeError(codec, body, _first_difference(text, codec, body),
+                                     len(body), "does not round trip")
     except UnicodeDecodeError as exc:
         # "UTF-8 with BOM" reads oddly in "not valid ..."; name the encoding itself.
         name = label.removesuffix(" with BOM")
@@ -165,16 +232,95 @@ def _decode_with(data: bytes, encoding: str, default_eol: str) -> Decoded:
     return Decoded(text, encoding, eol, mixed, None)
 
 
-def decode_bytes(data: bytes, default_eol: str = "\n") -> Decoded:
-    """Decode a file's bytes for the editor (see the module docstring for the rules)."""
+def _first_difference(text: str, codec: str, body: bytes) -> int:
+    """The offset in ``body`` of the first character that does not round trip."""
+    offset = 0
+    for char in text:
+        encoded = char.encode(codec)
+        if body[offset:offset + len(encoded)] != encoded:
+            return offset
+        offset += len(encoded)
+    return offset
+
+
+def normalize_encoding(name: str) -> str | None:
+    """The id (see :data:`ENCODING_CHOICES`) for an encoding name such as ``"latin-1"`` or
+    ``"Windows-1252"``; None for a name Python does not know or the editor does not offer."""
+    if name in _CODECS:
+        return name
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        return None
+    return canonical if canonical in _CODECS else None
+
+
+def declared_encoding(data: bytes) -> str | None:
+    """The encoding name a file declares in its first two lines (PEP 263's rule: the second
+    line counts only when the first is blank or a comment), or None. The name is as written."""
+    lines = data[:1024].splitlines()[:2]
+    for index, line in enumerate(lines):
+        line = line[:400]
+        for pattern in (_PEP263, _EMACS) if index or not line.startswith(b"<?xml") else (_XML,):
+            match = pattern.search(line)
+            if match:
+                return match.group(1).decode("ascii")
+        if not _BLANK_OR_COMMENT.match(line):
+            break
+    return None
+
+
+def _is_damaged_utf8(data: bytes) -> bool:
+    """At least as many valid UTF-8 multi-byte characters as stray high bytes: UTF-8 with
+    damage rather than a legacy 8-bit file (whose accented letters are lone high bytes)."""
+    sequences = covered = 0
+    for match in _UTF8_MULTIBYTE.finditer(data):
+        sequences += 1
+        covered += match.end() - match.start()
+    stray = len(data) - len(data.translate(None, _HIGH_BYTES)) - covered
+    return sequences >= stray
+
+
+def _decode_chosen(data: bytes, encoding: str, default_eol: str) -> Decoded:
+    """Decode with an encoding the user chose; a byte order mark still has its say for the
+    UTF-8 family (UTF-8 keeps a BOM it finds; UTF-8 with BOM without one is plain UTF-8)."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        encoding = "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
+    bom = _CODECS[encoding][0]
+    if bom and not data.startswith(bom):
+        label = _CODECS[encoding][2]
+        shown = data.decode("utf-8", errors="replace").replace("\x00", _NUL_SHOWN_AS)
+        return _read_only(shown, f"unknown (not {label})",
+                          f"This file has no {label} byte order mark: {_READ_ONLY_TAIL}",
+                          default_eol)
+    decoded = _decode_with(data, encoding, default_eol)
+    if not decoded.read_only and "\x00" in decoded.text:
+        return _read_only(
+            decoded.text.replace("\x00", _NUL_SHOWN_AS), BINARY,
+            "This file contains NUL characters, which the editor cannot hold: opened "
+            "read-only so it is never rewritten.", default_eol)
+    return decoded
+
+
+def decode_bytes(data: bytes, default_eol: str = "\n", encoding: str | None = None) -> Decoded:
+    """Decode a file's bytes for the editor (see the module docstring for the rules).
+
+    With ``encoding`` (an id of :data:`ENCODING_CHOICES`), decode with that encoding only:
+    bytes it cannot decode losslessly give a read-only result, as for any other file.
+    """
     _check_eol(default_eol)
-    for encoding in _BOM_ORDER:
-        if not data.startswith(_CODECS[encoding][0]):
+    if encoding is not None:
+        chosen = normalize_encoding(encoding)
+        if chosen is None:
+            raise ValueError(f"Unknown encoding {encoding!r}.")
+        return _decode_chosen(data, chosen, default_eol)
+    for bom_encoding in _BOM_ORDER:
+        if not data.startswith(_CODECS[bom_encoding][0]):
             continue
-        if encoding == "utf-8-sig" and b"\x00" in data:
+        if bom_encoding == "utf-8-sig" and b"\x00" in data:
             return _decode_binary(data, default_eol)
-        decoded = _decode_with(data, encoding, default_eol)
-        if encoding == "utf-32-le-bom" and decoded.read_only:
+        decoded = _decode_with(data, bom_encoding, default_eol)
+        if bom_encoding == "utf-32-le-bom" and decoded.read_only:
             continue  # FF FE 00 00 may equally be UTF-16 LE text that starts with U+0000
         if not decoded.read_only and "\x00" in decoded.text:
             return _read_only(
@@ -184,7 +330,22 @@ def decode_bytes(data: bytes, default_eol: str = "\n") -> Decoded:
         return decoded
     if b"\x00" in data:
         return _decode_binary(data, default_eol)
-    return _decode_with(data, "utf-8", default_eol)
+    declared = declared_encoding(data)
+    named = normalize_encoding(declared) if declared else None
+    if named is not None and named not in ("utf-8", "utf-8-sig"):
+        decoded = _decode_with(data, named, default_eol)
+        if not decoded.read_only:
+            return decoded
+    decoded = _decode_with(data, "utf-8", default_eol)
+    if not decoded.read_only or _is_damaged_utf8(data):
+        return decoded
+    for guess in _LEGACY_GUESSES:
+        guessed = _decode_with(data, guess, default_eol)
+        if not guessed.read_only:
+            return replace(guessed, notice=(
+                f"This file is not valid UTF-8: opened as {_CODECS[guess][2]}, a guess. If "
+                "the text looks wrong, reopen it with the right encoding."))
+    return decoded
 
 
 def encode_text(text: str, encoding: str) -> bytes:

@@ -4,12 +4,21 @@ It owns what makes saving safe: the encoding and line endings the file was read 
 save), read-only protection for binary and undecodable files, atomic saves, noticing changes on
 disk (an unmodified buffer reloads, a modified one is offered the choice and never overwrites the
 disk silently), and hot-exit backups of unsaved text shortly after each change.
+
+Big files (see ``app.core.large_files``) are read on a worker thread: the tab shows progress with
+Cancel, the text reaches the widget in pieces from a short timer (the UI thread never holds more
+than one piece's work), and above 20 MiB the tab is in large-file mode (read-only, plain text).
+A file can be reopened or saved with another encoding (``reopen_with_encoding``,
+``save_with_encoding``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import stat
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -21,13 +30,35 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLay
 
 from app.core.atomic import atomic_write
 from app.core.hotexit import Backup, BackupStore
-from app.core.languages import language_for_path
+from app.core.languages import PLAIN_TEXT, language_for_path
+from app.core.large_files import (
+    SYNC_READ_MAX_BYTES,
+    FileTooLargeError,
+    LoadDone,
+    LoadHeader,
+    hard_limit_bytes,
+    human_size,
+    load_file,
+    plan_open,
+    refusal_message,
+)
 from app.core.settings import Settings
-from app.core.textfile import Decoded, decode_bytes, encode_text
+from app.core.textfile import (
+    BINARY,
+    EDITABLE_ENCODINGS,
+    Decoded,
+    decode_bytes,
+    encode_text,
+    encoding_label,
+)
 
 from .editor import CodeEditor
 
-__all__ = ["Banner", "DiskState", "Document"]
+__all__ = ["Banner", "DiskState", "Document", "FileTooLargeError"]
+
+REOPEN_WITH_ENCODING = "Reopen with Encoding..."
+_PUMP_BUDGET_S = 0.012  # the most one pass of the load pump spends on the UI thread
+_LARGE_DOCUMENT_OPTIONS = 0x1 | 0x100  # SC_DOCUMENTOPTION_STYLES_NONE | TEXT_LARGE
 
 
 def _digest(data: bytes) -> str:
@@ -90,6 +121,10 @@ class Document(QWidget):
     dirtyChanged = Signal(bool)
     titleChanged = Signal()
     saved = Signal(str)  # path
+    loadFinished = Signal()  # a background load put the whole text in the widget
+    loadFailed = Signal(str)
+    closeRequested = Signal()  # the user cancelled opening: the window closes the tab
+    encodingRequested = Signal()  # the banner's "Reopen with Encoding..." button
 
     def __init__(self, settings: Settings, backups: BackupStore | None,
                  executor: Executor | None, parent: QWidget | None = None) -> None:
@@ -106,6 +141,11 @@ class Document(QWidget):
         self.disk: DiskState | None = None
         self.conflict = False  # the file changed on disk while the buffer had unsaved edits
         self.deleted_on_disk = False
+        self.chosen_encoding: str | None = None  # the user's "Reopen with Encoding" choice
+        self.large = False  # large-file mode: read-only, plain text (app.core.large_files)
+        self.loading = False  # a background load is filling the widget
+        self.load_progress = (0, 0)  # bytes read, bytes in all (while loading)
+        self._load: _Load | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -131,12 +171,30 @@ class Document(QWidget):
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], settings: Settings,
-             backups: BackupStore | None = None, executor: Executor | None = None) -> Document:
-        """Open ``path``. Raises ``OSError`` when it cannot be read."""
+             backups: BackupStore | None = None, executor: Executor | None = None, *,
+             hard_limit: int | None = None) -> Document:
+        """Open ``path``. Raises ``OSError`` when it cannot be read, and
+        :class:`FileTooLargeError` (an ``OSError`` whose ``strerror`` is the message) above the
+        hard limit. A file above 1 MiB is read in the background: the document returns at once
+        with ``loading`` set and emits ``loadFinished`` (or ``loadFailed``)."""
+        target = Path(path).resolve()
+        st = os.stat(target)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"not a regular file: {target}")
+        limit = hard_limit if hard_limit is not None else hard_limit_bytes()
+        plan = plan_open(st.st_size, limit)
+        if plan == "refuse":
+            raise FileTooLargeError(refusal_message(target.name, st.st_size, limit))
         doc = cls(settings, backups, executor)
-        doc.path = Path(path).resolve()
-        doc._load_from_disk()
+        doc.path = target
+        doc._hard_limit = limit
+        if plan == "sync":
+            doc._load_from_disk()
+        else:
+            doc._start_load(large=plan == "large")
         return doc
+
+    _hard_limit: int | None = None
 
     def _read_raw(self) -> tuple[bytes, os.stat_result]:
         assert self.path is not None
@@ -146,7 +204,7 @@ class Document(QWidget):
 
     def _read_disk(self) -> tuple[Decoded, bytes, os.stat_result]:
         data, st = self._read_raw()
-        return decode_bytes(data, self.settings.default_eol), data, st
+        return decode_bytes(data, self.settings.default_eol, self.chosen_encoding), data, st
 
     def _load_from_disk(self) -> None:
         decoded, data, st = self._read_disk()
@@ -173,11 +231,209 @@ class Document(QWidget):
             self.editor.setFirstVisibleLine(line)
         self.disk = DiskState(st.st_mtime_ns, st.st_size, _digest(data))
         self.conflict = self.deleted_on_disk = False
-        if self.read_only_reason:
-            self.banner.show_message(self.read_only_reason, "warning")
+        self.large = False
+        self._show_decoding_banner(decoded.read_only_reason, decoded.notice, decoded.encoding)
+        self.titleChanged.emit()
+
+    def _show_decoding_banner(self, reason: str | None, notice: str | None,
+                              encoding: str) -> None:
+        reopen = ((REOPEN_WITH_ENCODING, self.encodingRequested.emit),)
+        if reason:
+            offer = encoding != BINARY and not self.large
+            self.banner.show_message(reason, "warning", reopen if offer else ())
+        elif notice:
+            self.banner.show_message(notice, "info", reopen)
         else:
             self.banner.clear()
+
+    # ----- background loading (big files) ------------------------------------------------
+    def _start_load(self, *, large: bool, keep_position: bool = False) -> None:
+        """Read the file on a worker thread; the text reaches the widget in pieces."""
+        assert self.path is not None
+        self.cancel_load(close=False)
+        load = _Load(self.path, default_eol=self.settings.default_eol,
+                     encoding=self.chosen_encoding, large=large,
+                     hard_limit=self._hard_limit, keep_position=keep_position,
+                     position=(self.editor.firstVisibleLine(), self.editor.currentPos()))
+        self._load = load
+        self.loading = True
+        self.load_progress = (0, 0)
+        self.read_only_reason = "The file is still loading."
+        self.editor.setReadOnly(True)
+        self.destroyed.connect(load.cancel.set)  # a closed tab stops its reader
+        timer = QTimer(self)
+        timer.setInterval(5)
+        timer.timeout.connect(self._pump_load)
+        load.timer = timer
+        self.banner.show_message(f"Opening {self.path.name}...", "info",
+                                 (("Cancel", lambda: self.cancel_load(close=True)),))
+        load.thread.start()
+        timer.start()
+
+    def _use_document(self, *, large: bool) -> None:
+        """Large-file mode keeps the text in a Scintilla document without a style byte per
+        character (half the memory, and growing the buffer copies half as much)."""
+        editor = self.editor
+        options = _LARGE_DOCUMENT_OPTIONS if large else 0
+        if editor.documentOptions() == options:
+            return
+        pointer = editor.createDocument(0, options)
+        editor.setDocPointer(pointer)
+        editor.releaseDocument(pointer)  # the editor holds its own reference
+        # Code page, lexer, line endings and indentation belong to the document.
+        editor.setCodePage(65001)
+        editor.set_language(PLAIN_TEXT)
+        self.apply_settings(self.settings)
+
+    def cancel_load(self, *, close: bool = True) -> None:
+        """Stop a background load; with ``close`` the window closes the tab."""
+        load, self._load = self._load, None
+        if load is None:
+            return
+        load.cancel.set()
+        if load.timer is not None:
+            load.timer.stop()
+        self.loading = False
+        if close:
+            self.read_only_reason = "Opening was cancelled."
+            self.banner.show_message(self.read_only_reason, "info")
+            self.closeRequested.emit()
+
+    def _pump_load(self) -> None:
+        load = self._load
+        if load is None:
+            return
+        deadline = time.monotonic() + _PUMP_BUDGET_S
+        while time.monotonic() < deadline and self._load is load:
+            try:
+                item = load.items.get_nowait()
+            except queue.Empty:
+                break
+            self._load_item(load, item)
+        if self._load is load:
+            done, total = load.progress
+            if (done, total) != self.load_progress and total:
+                self.load_progress = (done, total)
+                assert self.path is not None
+                self.banner.label.setText(
+                    f"Opening {self.path.name}: {100 * done // total} % of {human_size(total)}")
+
+    def _load_item(self, load: _Load, item: object) -> None:
+        editor = self.editor
+        if isinstance(item, str):
+            editor.setReadOnly(False)
+            editor.appendText(len(item.encode("utf-8", "surrogatepass")), item)
+            editor.setReadOnly(True)
+        elif isinstance(item, LoadHeader):
+            assert self.path is not None
+            self.large = item.large
+            self._use_document(large=item.large)
+            language = PLAIN_TEXT if item.large else language_for_path(self.path,
+                                                                       item.first_line)
+            if language is not editor.language:
+                editor.set_language(language)
+            if item.large:
+                editor.setWrapMode(0)  # wrapping a 200 MB file would be minutes of idle work
+            self.encoding, self.eol, self.mixed_eol = item.encoding, item.eol, item.mixed_eol
+            load.header = item
+            editor.setUndoCollection(False)
+            editor.setReadOnly(False)
+            editor.setText("")
+            editor.setReadOnly(True)
+        elif isinstance(item, LoadDone):
+            self._finish_load(load, item)
+        elif isinstance(item, _LoadError):
+            self._load = None
+            assert load.timer is not None
+            load.timer.stop()
+            self.loading = False
+            self.read_only_reason = f"Could not open {self.path}: {item.message}"
+            editor.setUndoCollection(True)
+            self.banner.show_message(self.read_only_reason, "error")
+            self.titleChanged.emit()
+            self.loadFailed.emit(item.message)
+
+    def _finish_load(self, load: _Load, done: LoadDone) -> None:
+        header = load.header
+        assert header is not None and load.timer is not None
+        self._load = None
+        load.timer.stop()
+        editor = self.editor
+        editor.setUndoCollection(True)
+        editor.emptyUndoBuffer()
+        editor.setSavePoint()
+        editor.set_eol(header.eol)
+        self.loading = False
+        self.read_only_reason = header.read_only_reason
+        editor.setReadOnly(self.read_only_reason is not None)
+        editor._update_line_margin()
+        if load.keep_position:
+            line, pos = load.position
+            editor.gotoPos(min(pos, editor.textLength()))
+            editor.setFirstVisibleLine(line)
+        else:
+            editor.gotoPos(0)
+        self.disk = DiskState(done.mtime_ns, done.size, done.digest)
+        self.conflict = self.deleted_on_disk = False
+        self._show_decoding_banner(header.read_only_reason, header.notice, header.encoding)
         self.titleChanged.emit()
+        self.loadFinished.emit()
+
+    # ----- encodings -----------------------------------------------------------------------
+    def reopen_with_encoding(self, encoding: str) -> bool:
+        """Decode the file on disk again with ``encoding`` (an id of ``ENCODING_CHOICES``).
+        Refused (False, with a banner) while the buffer has unsaved changes."""
+        if self.path is None or self.loading:
+            return False
+        if self.is_dirty():
+            self.banner.show_message(
+                f"{self.path.name} has unsaved changes: save or revert them before reopening "
+                "it with another encoding.", "warning")
+            return False
+        previous = self.chosen_encoding
+        self.chosen_encoding = encoding
+        try:
+            size = os.stat(self.path).st_size
+            if size > SYNC_READ_MAX_BYTES:
+                plan = plan_open(size, self._hard_limit)
+                if plan == "refuse":
+                    raise FileTooLargeError(refusal_message(self.path.name, size,
+                                                            self._hard_limit or 0))
+                self._start_load(large=plan == "large", keep_position=True)
+                return True
+            decoded, data, st = self._read_disk()
+        except (OSError, ValueError) as exc:
+            self.chosen_encoding = previous
+            self.banner.show_message(f"Could not reopen {self.path.name}: {exc}", "error")
+            return False
+        self._apply_decoded(decoded, data, st, keep_position=True)
+        return True
+
+    def save_with_encoding(self, encoding: str) -> bool:
+        """Save the text in ``encoding`` from now on (an id of ``EDITABLE_ENCODINGS``). Text
+        the encoding cannot hold is refused with a banner, and nothing changes."""
+        if encoding not in EDITABLE_ENCODINGS:
+            raise ValueError(f"not an encoding a file can be saved with: {encoding!r}")
+        if self.read_only_reason:
+            self.banner.show_message(
+                f"{self.read_only_reason} Reopen it with the right encoding first.", "warning",
+                () if self.loading or self.large else (
+                    (REOPEN_WITH_ENCODING, self.encodingRequested.emit),))
+            return False
+        try:
+            encode_text(self.editor.text(), encoding)
+        except ValueError as exc:
+            self.banner.show_message(f"Cannot save with {encoding_label(encoding)}: {exc}",
+                                     "error")
+            return False
+        previous, self.encoding = self.encoding, encoding
+        ok = self.save(overwrite=True) if self.path is not None else True
+        if not ok:
+            self.encoding = previous
+            return False
+        self.chosen_encoding = encoding if self.path is not None else None
+        self.titleChanged.emit()
+        return True
 
     # ----- state ---------------------------------------------------------------------------
     @property
@@ -191,7 +447,7 @@ class Document(QWidget):
         return BackupStore.key_for_path(self.path)
 
     def is_dirty(self) -> bool:
-        return bool(self.editor.modify())
+        return not self.loading and bool(self.editor.modify())
 
     def apply_settings(self, settings: Settings) -> None:
         self.settings = settings
@@ -254,6 +510,12 @@ class Document(QWidget):
 
     def restore_backup(self, backup: Backup) -> None:
         """Put a backed-up unsaved text into this document; undo returns to the disk text."""
+        if self.loading:  # a big file: restore once its text is in
+            self.loadFinished.connect(lambda: self.restore_backup(backup))
+            return
+        if (self.path is not None and backup.encoding != self.encoding
+                and backup.encoding in EDITABLE_ENCODINGS):
+            self.reopen_with_encoding(backup.encoding)  # the text was edited in that one
         self.editor.set_text(backup.text, keep_undo=self.path is not None)
         if self.path is None:
             self.encoding, self.eol = backup.encoding, backup.eol
@@ -296,6 +558,8 @@ class Document(QWidget):
         """
         if self.path is None:
             raise ValueError("an untitled document needs save_as")
+        if self.loading:
+            return False
         if self.read_only_reason:
             self.banner.show_message(self.read_only_reason, "warning")
             return False
@@ -350,7 +614,7 @@ class Document(QWidget):
     def check_disk(self) -> str:
         """Look at the file on disk; returns what happened: "same", "reloaded", "conflict",
         "deleted" or "error"."""
-        if self.path is None or self.disk is None:
+        if self.path is None or self.disk is None or self.loading:
             return "same"
         try:
             st = os.stat(self.path)
@@ -366,6 +630,8 @@ class Document(QWidget):
         if (st.st_mtime_ns, st.st_size) == (self.disk.mtime_ns, self.disk.size) and not (
                 self.deleted_on_disk):
             return "same"
+        if st.st_size > SYNC_READ_MAX_BYTES or self.large:
+            return self._big_file_changed()
         try:
             decoded, data, st = self._read_disk()
         except OSError:
@@ -386,7 +652,37 @@ class Document(QWidget):
              ("Keep my changes", self.keep_mine)))
         return "conflict"
 
+    def _big_file_changed(self) -> str:
+        """A big file changed on disk: never re-read on the UI thread; offer a reload."""
+        assert self.path is not None
+        if not self.is_dirty() and not self.large:
+            self.reload_from_disk()
+            return "reloaded"
+        self.conflict = self.is_dirty()
+        self.banner.show_message(
+            f"{self.path.name} changed on disk.", "warning",
+            (("Reload from disk" + (" (lose my changes)" if self.conflict else ""),
+              self.reload_from_disk),))
+        return "conflict" if self.conflict else "changed"
+
     def reload_from_disk(self) -> None:
+        if self.path is None:
+            return
+        try:
+            size = os.stat(self.path).st_size
+        except OSError as exc:
+            self.banner.show_message(f"Could not reload: {exc}", "error")
+            return
+        if size > SYNC_READ_MAX_BYTES:
+            plan = plan_open(size, self._hard_limit)
+            if plan == "refuse":
+                self.banner.show_message(
+                    refusal_message(self.path.name, size, self._hard_limit or hard_limit_bytes()),
+                    "error")
+                return
+            self._start_load(large=plan == "large", keep_position=True)
+            self.discard_backup()
+            return
         try:
             decoded, data, st = self._read_disk()
         except OSError as exc:
@@ -407,3 +703,52 @@ class Document(QWidget):
         self.disk = DiskState(st.st_mtime_ns, st.st_size, _digest(data))
         self.conflict = False
         self.banner.clear()
+
+
+class _LoadError:
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Load:
+    """One background load: the reader thread, its bounded queue of items (header, text
+    pieces, done or error) and the UI timer that drains it. The thread never touches Qt."""
+
+    def __init__(self, path: Path, *, default_eol: str, encoding: str | None, large: bool,
+                 hard_limit: int | None, keep_position: bool,
+                 position: tuple[int, int]) -> None:
+        self.items: queue.Queue[object] = queue.Queue(maxsize=8)  # bounds memory in flight
+        self.cancel = threading.Event()
+        self.progress = (0, 0)
+        self.header: LoadHeader | None = None
+        self.timer: QTimer | None = None
+        self.keep_position = keep_position
+        self.position = position
+        self.thread = threading.Thread(
+            target=self._run, name=f"load {path.name}", daemon=True,
+            args=(path, default_eol, encoding, large, hard_limit))
+
+    def _put(self, item: object) -> bool:
+        while not self.cancel.is_set():
+            try:
+                self.items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, path: Path, default_eol: str, encoding: str | None, large: bool,
+             hard_limit: int | None) -> None:
+        def progress(done: int, total: int) -> None:
+            self.progress = (done, total)
+
+        try:
+            for item in load_file(path, default_eol=default_eol, encoding=encoding,
+                                  large=large, hard_limit=hard_limit,
+                                  cancelled=self.cancel.is_set, progress=progress):
+                if not self._put(item):
+                    return
+        except OSError as exc:
+            self._put(_LoadError(exc.strerror or str(exc)))
+        except (MemoryError, ValueError) as exc:
+            self._put(_LoadError(f"{type(exc).__name__}: {exc}"))
