@@ -4,6 +4,7 @@
         [--file docs/sample/inventory.py] [--theme dark|light]
     .venv/bin/python -m app.tools.screenshot docs/chat.png --chat
     .venv/bin/python -m app.tools.screenshot docs/apply-review.png --apply
+    .venv/bin/python -m app.tools.screenshot docs/apply-refusal.png --refusal
 
 ``--chat`` opens the chat panel (Ctrl+L) with a question about the selected ``restock`` method
 and a streamed reply holding a code block; the reply comes from a scripted backend (the
@@ -17,6 +18,10 @@ default model (Qwen2.5-Coder-1.5B-Instruct) and the shot waits for the whole ans
 blank line added in ``add``) against docs/sample/inventory.py with the real deterministic path:
 insertions highlighted, the replaced lines in a box beside them, the whitespace-only hunk
 grayed, the current hunk's Accept / Reject bar.
+
+``--refusal`` applies ``REFUSAL_BLOCK``, which the deterministic path refuses; the model path is
+scripted (``ScriptedModelApply``: an answer that leaves ``# ... existing code ...`` in place of
+a method's body) and the editor's own checks refuse it: the review says why, nothing changes.
 """
 
 from __future__ import annotations
@@ -68,6 +73,42 @@ APPLY_BLOCK = """class Inventory:
 """
 
 
+# A block the deterministic path refuses (is the check added above the body or does it replace
+# it?), and a model answer that leaves a placeholder in place of restock's body.
+REFUSAL_BLOCK = """class Inventory:
+    # ... existing code ...
+    def restock(self, sku: str, count: int) -> int:
+        if count <= 0:
+            raise ValueError(f"restock needs a positive count, got {count}")
+        # ... existing code ...
+"""
+
+
+class ScriptedModelApply:
+    """The apply seam's model path (``PipelineApplyBackend.model``) answering with the file
+    whose ``restock`` body the model left as ``# ... existing code ...``: the editor's own
+    checks refuse it."""
+
+    def __init__(self, request: Any) -> None:
+        original = request.original
+        old = ("        item = self._items[sku]\n        item.quantity += count  # counts can "
+               "only grow here\n        return item.quantity\n")
+        new = ("        if count <= 0:\n            raise ValueError(f\"restock needs a positive "
+               "count, got {count}\")\n        # ... existing code ...\n")
+        self.text = original.replace(old, new)
+
+    def cancel(self) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[Any]:
+        from app.ui.apply_backend import ApplyDelta, ApplyDone
+
+        for line in self.text.splitlines(keepends=True):
+            time.sleep(0.005)
+            yield ApplyDelta(line)
+        yield ApplyDone("model", {})
+
+
 class ScriptedChat:
     """A ``ChatBackend`` that streams ``CHAT_REPLY`` a few words at a time."""
 
@@ -114,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --type: the line to type below")
     parser.add_argument("--apply", action="store_true",
                         help="review an apply of APPLY_BLOCK (docs/apply-review.png)")
+    parser.add_argument("--refusal", action="store_true",
+                        help="an apply of REFUSAL_BLOCK refused (docs/apply-refusal.png)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # A screenshot must not depend on (or touch) the user's settings and backups, and starts
@@ -123,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
     (scratch / "config").mkdir(parents=True, exist_ok=True)
     settings = {"cloud.autostart": bool(args.chat and args.live), "index.enabled": False}
-    if args.chat or args.apply:
+    if args.chat or args.apply or args.refusal:
         settings["completion.enabled"] = False
     if args.completion_model:
         settings["completion.model"] = args.completion_model
@@ -137,7 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     from app.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
-    window = MainWindow(chat_backend=ScriptedChat() if args.chat and not args.live else None)
+    from app.ui.apply_backend import PipelineApplyBackend
+
+    window = MainWindow(chat_backend=ScriptedChat() if args.chat and not args.live else None,
+                        apply_backend=PipelineApplyBackend(ScriptedModelApply)
+                        if args.refusal else None)
     window.apply_settings(replace(window.settings, theme=args.theme))
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
@@ -177,6 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         shoot_chat(window, doc, settle, args.question, args.select, 6000 if args.live else 500)
     elif doc is not None and args.apply:
         shoot_apply(window, doc, settle)
+    elif doc is not None and args.refusal:
+        review = window.start_review(doc, REFUSAL_BLOCK)
+        for _ in range(250):
+            settle()
+            if review is None or review.state == "failed":
+                break
+        settle()
     elif doc is not None:
         doc.editor.go_to_line(17, 9)
         settle()
