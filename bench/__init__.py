@@ -24,4 +24,5 @@ BENCHMARKS: dict[str, str] = {
     "completion": "bench.completion",
     "chat": "bench.chat",
     "find_in_files": "bench.find_in_files",
+    "service_load": "bench.service_load",
 }

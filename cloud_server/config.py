@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "BACKEND_NAMES", "DEFAULT_MAX_MESSAGE_BYTES", "OPENAI_KEY_ENV", "TOKEN_ENV", "ConfigError",
+    "BACKEND_NAMES", "DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_MAX_UPLOAD_PENDING_BYTES",
+    "DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN", "DEFAULT_REFUSAL_LOG_INTERVAL_S",
+    "OPENAI_KEY_ENV", "TOKEN_ENV", "ConfigError",
     "ServerConfig", "is_loopback", "openai_key_from_env", "read_token_file",
 ]
 
@@ -21,6 +23,15 @@ TOKEN_ENV = "FORECODE_CLOUD_TOKEN"
 OPENAI_KEY_ENV = "FORECODE_OPENAI_API_KEY"
 BACKEND_NAMES = ("llama", "openai")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# IndexSync uploads: file entries and deletions held until the commit message (chunks are
+# stored as they arrive and are not counted). 16 MiB holds the entries of some 30,000 changed
+# files in one commit; the client commits in batches of at most 4 MiB
+# (cloud_client.index_sync.MAX_COMMIT_BYTES). Held entries stay in their wire form, so the
+# memory they take is close to these bytes; a commit briefly needs a few times more.
+DEFAULT_MAX_UPLOAD_PENDING_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN = 32 * 1024 * 1024
+# Refused calls (no token, a wrong one): counted, and logged at most once per interval.
+DEFAULT_REFUSAL_LOG_INTERVAL_S = 10.0
 MIN_TOKEN_CHARS = 16
 
 
@@ -71,6 +82,11 @@ class ServerConfig:
     openai_model: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
     openai_timeout_s: float = 30.0          # connect / between-bytes timeout
+    # IndexSync Upload: bytes of file entries and deletions one call, and all the calls of
+    # one token together, may hold before the commit; more is refused (RESOURCE_EXHAUSTED).
+    max_upload_pending_bytes: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES
+    max_upload_pending_bytes_per_token: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN
+    refusal_log_interval_s: float = DEFAULT_REFUSAL_LOG_INTERVAL_S
 
     def __post_init__(self) -> None:
         self.validate()
@@ -107,6 +123,13 @@ class ServerConfig:
             raise ConfigError("max_message_bytes must be at least 1024")
         if self.grace_s < 0:
             raise ConfigError("grace_s must not be negative")
+        if self.max_upload_pending_bytes < 64 * 1024:
+            raise ConfigError("max_upload_pending_bytes must be at least 64 KiB")
+        if self.max_upload_pending_bytes_per_token < self.max_upload_pending_bytes:
+            raise ConfigError("max_upload_pending_bytes_per_token must be at least "
+                              "max_upload_pending_bytes")
+        if not self.refusal_log_interval_s > 0:
+            raise ConfigError("refusal_log_interval_s must be positive")
         if self.backend == "openai" and not (self.openai_url and self.openai_model):
             raise ConfigError("the openai backend needs --openai-url and --openai-model")
         if self.openai_url and not self.openai_url.startswith(("http://", "https://")):

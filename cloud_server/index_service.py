@@ -32,12 +32,17 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, NoReturn
 
 import grpc
 import numpy as np
 
+from cloud_server.config import (
+    DEFAULT_MAX_UPLOAD_PENDING_BYTES,
+    DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
+)
+from cloud_server.guard import MalformedRequest
 from cloud_server.index_store import (
     ChunkRecord,
     ChunkRef,
@@ -49,10 +54,11 @@ from cloud_server.index_store import (
     StoreFull,
     WrongRoot,
 )
+from cloud_server.upload_budget import OverBudget, UploadBudget
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-__all__ = ["LIMITS", "IndexSyncServicer", "validate_obfuscated_path"]
+__all__ = ["LIMITS", "IndexSyncServicer", "trim_heap", "validate_obfuscated_path"]
 
 log = logging.getLogger("forecode.cloud")
 
@@ -81,6 +87,22 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _MODES = {pb.SEARCH_MODE_UNSPECIFIED: "combined", pb.SEARCH_MODE_COMBINED: "combined",
           pb.SEARCH_MODE_VECTOR: "vector", pb.SEARCH_MODE_LEXICAL: "lexical"}
 DEFAULT_TOP_K = 10
+TRIM_AFTER_BYTES = 1 << 20  # an upload that held this much hands its freed memory back
+
+
+def trim_heap() -> None:
+    """Hand freed heap memory back to the system (glibc's ``malloc_trim``; elsewhere
+    nothing): after a big upload ends, its freed blocks would otherwise stay in the
+    process's resident size."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        trim = getattr(libc, "malloc_trim", None)
+        if trim is not None:
+            trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
 
 
 class Invalid(ValueError):
@@ -197,7 +219,11 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
     that needs it, so a service that never indexes never touches the disk)."""
 
     def __init__(self, store: IndexStore | Callable[[], IndexStore], *,
-                 max_message_bytes: int) -> None:
+                 max_message_bytes: int, budget: UploadBudget | None = None,
+                 caller: Callable[[grpc.ServicerContext], Hashable] | None = None) -> None:
+        self._budget = budget or UploadBudget(DEFAULT_MAX_UPLOAD_PENDING_BYTES,
+                                              DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN)
+        self._caller = caller or (lambda _context: None)
         self._store_or_factory = store
         self._store: IndexStore | None = store if isinstance(store, IndexStore) else None
         self._open_lock = threading.Lock()
@@ -228,6 +254,12 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
         except Invalid as exc:
             outcome = "invalid"
             self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except MalformedRequest:
+            outcome = "malformed"
+            raise  # guard.parsing_handler answers INVALID_ARGUMENT
+        except OverBudget as exc:
+            outcome = f"refused (over the limit per {exc.scope})"
+            self._abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StaleBase as exc:
             outcome = "stale base"
             self._abort(context, grpc.StatusCode.ABORTED, str(exc))
@@ -304,16 +336,16 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
 
     def Upload(self, request_iterator: Iterator[pb.UploadRequest],
                context: grpc.ServicerContext) -> pb.UploadReply:
+        held: list[bytes] = []  # each message's file entries and deletions, in wire form
+        pending = self._budget.call(self._caller(context))
+
         def body() -> pb.UploadReply:
             store = None
             key_id = ""
             tree_id = b""
             base_root: bytes | None = None
             new_root = b""
-            files: list[FileRecord] = []
-            paths: set[str] = set()
-            deleted: list[str] = []
-            stored = messages = received = 0
+            stored = messages = received = files = deleted = 0
             committed = False
             try:
                 for message in request_iterator:
@@ -335,20 +367,24 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                         raise Invalid("every message of an upload must name the same tree")
                     assert store is not None
                     _limit(len(message.chunks), "chunks_per_message", "chunks")
+                    # Checked (and counted against the budget) before anything is stored.
+                    for i, entry in enumerate(message.files):
+                        _file(entry, f"files[{i}]")
+                    for i, path in enumerate(message.deleted):
+                        validate_obfuscated_path(path, f"deleted[{i}]")
+                    files += len(message.files)
+                    deleted += len(message.deleted)
+                    _limit(files, "files_per_commit", "the commit's files")
+                    _limit(deleted, "deleted_per_commit", "the commit's deletions")
+                    if message.files or message.deleted:
+                        kept = pb.UploadRequest(files=message.files, deleted=message.deleted)
+                        blob = kept.SerializeToString()
+                        pending.reserve(len(blob))
+                        held.append(blob)
                     chunks = [_chunk(c, store.dimension, f"chunks[{i}]")
                               for i, c in enumerate(message.chunks)]
                     stored += store.put_chunks(key_id, chunks)
-                    for i, entry in enumerate(message.files):
-                        record = _file(entry, f"files[{i}]")
-                        if record.path in paths:
-                            raise Invalid(f"files[{i}].path appears twice in one commit")
-                        paths.add(record.path)
-                        files.append(record)
-                    for i, path in enumerate(message.deleted):
-                        validate_obfuscated_path(path, f"deleted[{i}]")
-                        deleted.append(path)
-                    _limit(len(files), "files_per_commit", "the commit's files")
-                    _limit(len(deleted), "deleted_per_commit", "the commit's deletions")
+                    del chunks
                     if message.commit:
                         committed = True
                         break
@@ -359,7 +395,8 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                          "cached): nothing applied", messages, received, stored)
                 raise Invalid("the upload ended without its commit message: no file was "
                               "changed (chunks sent were kept)")
-            result = store.commit(key_id, tree_id, base_root, new_root, files, deleted)
+            records, paths = self._held_records(held)
+            result = store.commit(key_id, tree_id, base_root, new_root, records, paths)
             log.info("index Upload: %d messages, %d bytes, %d chunks new, %d files, %d deleted"
                      "%s", messages, received, stored, result.files_written,
                      result.paths_deleted, " (already applied)" if result.already_applied else "")
@@ -367,8 +404,34 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                                   chunks_stored=stored, files_written=result.files_written,
                                   paths_deleted=result.paths_deleted)
 
-        result: pb.UploadReply = self._run("Upload", context, body)
-        return result
+        try:
+            result: pb.UploadReply = self._run("Upload", context, body)
+            return result
+        finally:
+            # Whatever the end (committed, refused, cancelled, broken): nothing stays held.
+            big = pending.held >= TRIM_AFTER_BYTES
+            held.clear()
+            pending.release()
+            if big:
+                trim_heap()
+
+    @staticmethod
+    def _held_records(held: list[bytes]) -> tuple[list[FileRecord], list[str]]:
+        """The file records and deletions of a commit, from the held messages (consumed)."""
+        records: list[FileRecord] = []
+        paths: set[str] = set()
+        deleted: list[str] = []
+        held.reverse()
+        while held:
+            kept = pb.UploadRequest.FromString(held.pop())
+            for entry in kept.files:
+                record = _file(entry, "files[]")
+                if record.path in paths:
+                    raise Invalid(f"files[{len(records)}].path appears twice in one commit")
+                paths.add(record.path)
+                records.append(record)
+            deleted.extend(kept.deleted)
+        return records, deleted
 
     def Search(self, request: pb.SearchRequest,
                context: grpc.ServicerContext) -> pb.SearchReply:

@@ -36,7 +36,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,8 +54,10 @@ from cloud_server.convert import (
     event_to_pb,
     params_from_request,
 )
+from cloud_server.guard import RefusalLog, parsing_handler
 from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
+from cloud_server.upload_budget import UploadBudget
 from local_models.apply_events import ApplyDone
 from local_models.chat import ChatDone, ChatError
 from proto.forecode.v1 import forecode_pb2 as pb
@@ -110,64 +112,55 @@ def _bearer(metadata: Sequence[tuple[str, Any]] | None) -> bytes | None:
 
 
 class _AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Sequence[str], refusals: RefusalLog) -> None:
         self._tokens = [t.encode("utf-8") for t in tokens]
+        self.refusals = refusals
 
-    def _accepted(self, token: bytes) -> bool:
+    def _match(self, token: bytes | None) -> int | None:
+        """Which accepted token this is (its index), or None."""
+        if token is None:
+            return None
         # Compare with every token (no early exit), each in constant time.
         results = [hmac.compare_digest(token, t) for t in self._tokens]
-        return any(results)
+        return results.index(True) if any(results) else None
+
+    def caller(self, context: grpc.ServicerContext) -> Hashable:
+        """The identity of a call's (accepted) token, for limits per token: its index among
+        the accepted ones (the token itself never leaves this object)."""
+        return self._match(_bearer(context.invocation_metadata()))
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
         method = details.method
-        if method.startswith(_HEALTH_PREFIX):
-            return continuation(details)
         token = _bearer(details.invocation_metadata)
         handler = continuation(details)
         if handler is None:
             return None  # an unknown method: gRPC answers UNIMPLEMENTED
-        if token is not None and self._accepted(token):
-            return _parsing_handler(handler, method)
-        why = "missing" if token is None else "a wrong"
-        log.warning("refused a call to %s: %s bearer token", method, why)
+        accepted = self._match(token) is not None
+        if method.startswith(_HEALTH_PREFIX):
+            # Open, but without a token it answers only for the whole service (guard).
+            return parsing_handler(handler, method,
+                                   None if accepted else _overall_health_request)
+        if accepted:
+            return parsing_handler(handler, method)
+        why = "missing bearer token" if token is None else "a wrong bearer token"
+        self.refusals.refused(method, why)
         message = ("missing bearer token (authorization metadata)" if token is None
                    else "the bearer token is not accepted")
         return _denying_handler(handler, message)
 
 
-def _parsing_handler(handler: Any, method: str) -> Any:
-    """``handler`` with its request parsed inside the call: bytes that are not the method's
-    request message get INVALID_ARGUMENT (gRPC's own deserialisation would answer INTERNAL,
-    "the server failed", and log a traceback) and the service goes on."""
-    parse = handler.request_deserializer
-    if handler.request_streaming or parse is None:
-        return handler
+class _HealthServicer(health.HealthServicer):  # type: ignore[misc]
+    """grpc-health-checking's servicer, but ``List`` (which would name every service, and
+    which that package leaves to raise NotImplementedError with a traceback in the log)
+    answers UNIMPLEMENTED plainly."""
 
-    def request_of(raw: bytes, context: grpc.ServicerContext) -> Any:
-        try:
-            return parse(raw)
-        except Exception as exc:  # DecodeError; the text names no byte of the request
-            log.info("refused a call to %s: %d bytes that are not its request (%s)", method,
-                     len(raw), type(exc).__name__)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"the request is not a valid message for {method}")
+    def List(self, request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "Health/List is not served; ask Check")
 
-    if handler.response_streaming:
-        behaviour = handler.unary_stream
 
-        def stream(raw: bytes, context: grpc.ServicerContext) -> Iterator[Any]:
-            request = request_of(raw, context)
-            yield from behaviour(request, context)
-
-        return grpc.unary_stream_rpc_method_handler(
-            stream, response_serializer=handler.response_serializer)
-    unary = handler.unary_unary
-
-    def call(raw: bytes, context: grpc.ServicerContext) -> Any:
-        return unary(request_of(raw, context), context)
-
-    return grpc.unary_unary_rpc_method_handler(
-        call, response_serializer=handler.response_serializer)
+def _overall_health_request(request: Any) -> Any:
+    """A health request as a caller without a token may ask it: about the whole service."""
+    return health_pb2.HealthCheckRequest(service="")
 
 
 def _denying_handler(handler: Any, message: str) -> Any:
@@ -397,6 +390,8 @@ class RunningServer:
     _stopped: threading.Event
     _stop_lock: threading.Lock
     _owns_backend: bool
+    refusals: RefusalLog  # calls refused for their token, counted
+    uploads: UploadBudget  # IndexSync upload bytes held until their commits
 
     @property
     def address(self) -> str:
@@ -424,6 +419,7 @@ class RunningServer:
             self._server.stop(None).wait()  # health watches and stragglers: cancel now
             if self._owns_backend:
                 self.backend.close()
+            self.refusals.close()
             self._stopped.set()
             log.info("stopped (%s)", "drained" if drained else "cancelled the calls left")
 
@@ -476,13 +472,16 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
     if backend is None:
         backend = create_backend(config)
     try:
+        refusals = RefusalLog(config.refusal_log_interval_s)
+        auth = _AuthInterceptor(config.tokens, refusals)
+        uploads = UploadBudget(config.max_upload_pending_bytes,
+                               config.max_upload_pending_bytes_per_token)
         server = grpc.server(
             ThreadPoolExecutor(max_workers=config.thread_pool_size,
                                thread_name_prefix="forecode-cloud"),
-            interceptors=[*interceptors, _AuthInterceptor(config.tokens)],
-            options=server_options(config))
+            interceptors=[*interceptors, auth], options=server_options(config))
         in_flight = _InFlight()
-        health_servicer = health.HealthServicer()
+        health_servicer = _HealthServicer()
         rpc.add_InfoServicer_to_server(_InfoServicer(backend, config, in_flight), server)
         rpc.add_ChatServicer_to_server(_ChatServicer(backend, in_flight), server)
         rpc.add_CompletionServicer_to_server(_CompletionServicer(), server)
@@ -490,7 +489,8 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
         rpc.add_EditsServicer_to_server(_EditsServicer(), server)
         rpc.add_IndexSyncServicer_to_server(
             IndexSyncServicer(index_store if index_store is not None else open_store,
-                              max_message_bytes=config.max_message_bytes), server)
+                              max_message_bytes=config.max_message_bytes, budget=uploads,
+                              caller=auth.caller), server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         host = config.host
         bind = f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"
@@ -510,7 +510,8 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     running = RunningServer(config, port, backend, server, health_servicer, in_flight,
-                            threading.Event(), threading.Lock(), own_backend)
+                            threading.Event(), threading.Lock(), own_backend, refusals,
+                            uploads)
     log.info("listening on %s (%s, backend %s)", running.address,
              "TLS" if config.tls else "plaintext loopback", config.backend)
     return running
