@@ -322,3 +322,33 @@ def test_explorer_without_a_repository_has_no_colours(qtbot, tmp_path: Path) -> 
     assert not window.tree.model().data(index, BADGE_ROLE)
     assert window.git.problem is None
     window.close()
+
+
+def test_a_hanging_git_status_in_the_window_is_cut_off_said_once_and_backed_off(
+        qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A repository whose status never finishes (here: a git whose `status` hangs): the
+    window's status is killed at the deadline on the git thread, the status bar says so once,
+    and automatic refreshes wait (backoff) instead of piling up."""
+    import shutil as _shutil
+
+    from app.ui.main_window import MainWindow
+
+    real_git = _shutil.which("git")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "git").write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = status ] && { sleep 60; exit 0; }; done\n"
+        f"exec {real_git} \"$@\"\n")
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.git.timeout_s = 1.0
+    window.open_folder(repo)
+    qtbot.waitUntil(lambda: window.git.problem is not None, timeout=20000)
+    assert "longer than 1 s" in window.git.problem
+    assert "git status took longer" in window.statusBar().currentMessage()
+    assert window.git.lookup is None
+    window.git.refresh_soon()
+    assert window.git._timer.remainingTime() > 3000  # backed off: not the 400 ms debounce
+    window.close()

@@ -179,11 +179,28 @@ def editor_marks(editor: object) -> dict[int, str]:
     return out
 
 
-def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path) -> None:  # type: ignore[no-untyped-def]
+def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: ignore[no-untyped-def]
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """Added = green bar, modified = blue bar, deleted = a triangle across the boundary, on a
     real CodeEditor in the window, from `git cat-file` on a worker thread; edits update it
-    after the debounce; a save keeps it (HEAD did not move); a commit clears it."""
+    after the debounce; a save keeps it (HEAD did not move); a commit clears it. Neither git
+    nor the diff runs on the UI thread."""
+    import threading
+
+    from app.ui import git_decorations
     from app.ui.main_window import MainWindow
+
+    threads: list[str] = []
+
+    def spying(fn):  # type: ignore[no-untyped-def]
+        def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+            threads.append(threading.current_thread().name)
+            return fn(*args, **kwargs)
+        return spy
+
+    monkeypatch.setattr(git_decorations, "read_head_blob",
+                        spying(git_decorations.read_head_blob))
+    monkeypatch.setattr(git_decorations, "line_changes", spying(git_decorations.line_changes))
 
     window = MainWindow()
     qtbot.addWidget(window)
@@ -217,6 +234,9 @@ def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path) -> None: 
     git(repo, "commit", "-q", "-am", "six")
     window.git.refresh_now()
     qtbot.waitUntil(lambda: editor_marks(editor) == {}, timeout=10000)
+    assert any(t.startswith("forecode-git") for t in threads)
+    assert any(t.startswith("forecode-diff") for t in threads)
+    assert threading.main_thread().name not in threads
     window.close()
 
 
