@@ -421,3 +421,55 @@ def test_a_loose_existing_store_is_tightened_with_one_log_line(
     with caplog.at_level(logging.WARNING, "forecode.cloud"), open_store(folder):
         pass
     assert not [r for r in caplog.records if "owner-only" in r.getMessage()]  # once
+
+
+def test_damage_met_after_start_is_data_loss_in_words_not_a_bare_internal_error(
+        tmp_path: Path) -> None:
+    """A store trusted at start (its check ran out of time) whose damage shows up later: the
+    call fails with DATA_LOSS naming the file, not INTERNAL "the index store failed"."""
+    import grpc
+
+    from cloud_server.index_store import ChunkRef, FileRecord
+    from local_models.index.merkle import MerkleTree
+    from proto.forecode.v1 import forecode_pb2 as pb
+    from proto.forecode.v1 import forecode_pb2_grpc as rpc
+
+    folder = tmp_path / "index"
+    chunks = records(3000)
+    tree = MerkleTree(KEYS)
+    for i in range(len(chunks)):
+        tree.set_file(f"pkg{i // 100}/m{i}.py", b"%d" % i)
+    files = [FileRecord(obf, leaf, (ChunkRef(chunks[int(path.rsplit("m", 1)[1][:-3])].hash, 1,
+                                             1),))
+             for path, obf, leaf in tree.wire_files()]
+    tree_id = b"T" * 16
+    with open_store(folder) as store:
+        for start in range(0, len(chunks), 500):
+            store.put_chunks(KEYS.key_id, chunks[start:start + 500])
+        store.commit(KEYS.key_id, tree_id, None, tree.root_hash, files, [])
+        db = store.path
+    size = db.stat().st_size
+    with open(db, "r+b") as fh:
+        fh.seek(size // 2)
+        fh.write(np.random.default_rng(5).bytes(4096))
+    store = IndexStore(folder, integrity_check_s=0.0)
+    port = free_port()
+    running = start_server(ServerConfig(tokens=(TOKEN,), port=port, backend="openai",
+                                        openai_url="http://127.0.0.1:9",
+                                        openai_model="unused", grace_s=0.0),
+                           index_store=store)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = rpc.IndexSyncStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Search(pb.SearchRequest(
+                    tree=pb.TreeRef(workspace_id=KEYS.key_id, tree_id=tree_id),
+                    root_hash=tree.root_hash, embedding=bag_vector("value").tolist(),
+                    mode=pb.SEARCH_MODE_VECTOR, top_k=5),
+                    metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30)
+        assert caught.value.code() == grpc.StatusCode.DATA_LOSS
+        assert str(db) in (caught.value.details() or "")
+        assert "is damaged" in (caught.value.details() or "")
+    finally:
+        running.stop(0)
+        store.close()
