@@ -155,9 +155,12 @@ def _large_codec(head: bytes, encoding: str | None, default_eol: str) -> tuple[s
     """(encoding id or "binary", Python codec for an incremental decoder) for a large file,
     decided on its head (cut at its last line break, so no character is cut in two)."""
     if encoding is None:
-        cut = head.rfind(b"\n")
-        sample = head[:cut + 1] if cut > 0 and len(head) == _HEAD_BYTES else head
-        decoded = decode_bytes(sample, default_eol)
+        samples = [head]
+        if len(head) == _HEAD_BYTES:  # cut at a line break (8-bit and UTF-8 text) or at a
+            cut = head.rfind(b"\n")   # whole UTF-16/32 code unit, whichever decodes
+            samples = [head[:cut + 1] if cut > 0 else head, head[:len(head) - len(head) % 4]]
+        decodings = [decode_bytes(sample, default_eol) for sample in samples]
+        decoded = next((d for d in decodings if not d.read_only), decodings[0])
         encoding = decoded.encoding
         if decoded.read_only and encoding != BINARY:
             encoding = "utf-8"  # damaged UTF-8: shown with replacement characters

@@ -68,6 +68,7 @@ from .chat_panel import ChatPanel
 from .cloud import ChatBackend, CloudConnection
 from .codebase_index import CodebaseIndex, IndexStatus
 from .document import Document
+from .encoding_picker import ClickableLabel, EncodingCommands
 from .explorer_ops import ExplorerOps
 from .file_tree import FileTree
 from .find_bar import FindBar
@@ -174,6 +175,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([260, 940, 0])
         self.setCentralWidget(self.splitter)
         self.picker = Picker(self)
+        self.encodings = EncodingCommands(self)
 
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
@@ -244,6 +246,12 @@ class MainWindow(QMainWindow):
             Command("file.close", "View: Close Editor", "Ctrl+W or Ctrl+F4",
                     lambda: self.close_tab(self.tabs.currentIndex())),
             Command("file.revert", "File: Revert File", "", self.revert_current),
+            Command("file.changeEncoding", "File: Change File Encoding", "",
+                    lambda: self.encodings.change_encoding()),
+            Command("file.reopenWithEncoding", "File: Reopen with Encoding", "",
+                    lambda: self.encodings.reopen()),
+            Command("file.saveWithEncoding", "File: Save with Encoding", "",
+                    lambda: self.encodings.save()),
             Command("view.nextTab", "View: Next Editor", "Ctrl+Tab or Ctrl+PgDown",
                     lambda: self._cycle_tab(1)),
             Command("view.prevTab", "View: Previous Editor", "Ctrl+Shift+Tab or Ctrl+PgUp",
@@ -425,6 +433,8 @@ class MainWindow(QMainWindow):
         doc.editor.apply_theme(theme_named(self.settings.theme))
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
+        doc.closeRequested.connect(lambda d=doc: self.close_tab(self.tabs.indexOf(d)))
+        doc.encodingRequested.connect(lambda d=doc: self.encodings.reopen(d))
         self.git.attach(doc)
         doc.editor.caretMoved.connect(lambda _l, _c: self._update_status())
         doc.editor.installEventFilter(self)  # Ctrl+K: see _update_inline_edit_action
@@ -735,7 +745,8 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.status_position = QLabel()
         self.status_indent = QLabel()
-        self.status_encoding = QLabel()
+        self.status_encoding = ClickableLabel("Select Encoding")
+        self.status_encoding.clicked.connect(lambda: self.encodings.change_encoding())
         self.status_eol = QLabel()
         self.status_language = QLabel()
         self.status_chat = QLabel("○ Chat offline")
