@@ -203,7 +203,7 @@ class BadgeDelegate(QStyledItemDelegate):
 
 
 class _Bridge(QObject):
-    status = Signal(int, object)  # generation, StatusResult
+    status = Signal(int, object)  # generation, (StatusResult, StatusLookup | None)
     blob = Signal(object, object)  # key, text or None
     diff = Signal(object, int, object)  # gutter, generation, marks
 
@@ -304,7 +304,8 @@ class GitController(QObject):
                 result = reader(root, timeout=timeout)
             except Exception as exc:  # never raised into the pool; reported as a problem
                 result = StatusResult(None, None, f"git status failed: {exc}")
-            self._bridge.status.emit(generation, result)
+            # The look-up tables are built here too (a big status takes a while).
+            self._bridge.status.emit(generation, (result, result.lookup()))
 
         self._executor.submit(job)
 
@@ -317,12 +318,12 @@ class GitController(QObject):
         took = time.monotonic() - self._started
         self._not_before = max(self._not_before, time.monotonic() + 2 * took)
         if generation == self._generation:
-            assert isinstance(result, StatusResult)
-            self._apply_status(result)
+            assert isinstance(result, tuple)
+            self._apply_status(*result)
         if self._pending:
             self.refresh_soon()
 
-    def _apply_status(self, result: StatusResult) -> None:
+    def _apply_status(self, result: StatusResult, lookup: StatusLookup | None) -> None:
         self.result = result
         self.checked = True
         self.problem = result.problem
@@ -332,7 +333,7 @@ class GitController(QObject):
             self._not_before = max(self._not_before, time.monotonic() + self._backoff_s)
         else:
             self._backoff_s = 0.0
-            self.lookup = result.lookup()
+            self.lookup = lookup
         if result.problem is not None and result.problem != self._told:
             self._message(result.problem)
         self._told = result.problem
