@@ -661,8 +661,14 @@ class IndexStore:
         loosened = _owner_only(self.folder)
         _remove_partials(self.folder)
         if not os.path.lexists(self.path):
-            _create_store(self.path, {"schema": str(SCHEMA_VERSION),
-                                      "dimension": str(dimension), "kind": kind})
+            try:
+                _create_store(self.path, {"schema": str(SCHEMA_VERSION),
+                                          "dimension": str(dimension), "kind": kind})
+            except (sqlite3.Error, OSError) as exc:  # a full disk on the first run, in words
+                mapped = _translate(self.path, exc)
+                if mapped is None:
+                    raise
+                raise mapped from exc
         _check_store(self.path, integrity_check_s)
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:

@@ -236,6 +236,24 @@ def test_a_full_disk_is_store_full_with_the_path_and_nothing_half_applied(
         assert store.put_chunks(KEYS.key_id, records(400, "more")) == 400
 
 
+def test_a_full_disk_at_the_first_start_says_disk_full_and_leaves_no_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_open = os.open
+
+    def no_space(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
+        if ".new-" in str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, flags, mode, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_space)
+    folder = tmp_path / "index"
+    with pytest.raises(StoreFull, match="disk full") as caught:
+        open_store(folder)
+    monkeypatch.undo()
+    assert str(folder / DB_NAME) in str(caught.value)
+    assert list(folder.iterdir()) == []
+
+
 class NoSpace:
     """The store's connection, whose writes fail as a full file system's do (ENOSPC)."""
 
