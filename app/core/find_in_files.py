@@ -765,6 +765,7 @@ def search_tree(request: SearchRequest, emit: Callable[[FileResult], None],
             continue
         remaining = query.max_results - summary.matches
         buffer_text = buffers.get(rel)
+        data: bytes | None = None
         if buffer_text is not None:
             text, encoding, digest = buffer_text, "buffer", digest_text(buffer_text)
         else:
@@ -785,7 +786,7 @@ def search_tree(request: SearchRequest, emit: Callable[[FileResult], None],
         summary.files_searched += 1
         lines, count = search_text(text, compiled, remaining)
         if count:
-            if not digest:
+            if data is not None:
                 digest = digest_bytes(data)
             summary.matches += count
             summary.files_matched += 1

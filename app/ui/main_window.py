@@ -72,6 +72,7 @@ from .encoding_picker import ClickableLabel, EncodingCommands
 from .explorer_ops import ExplorerOps
 from .file_tree import FileTree
 from .find_bar import FindBar
+from .find_in_files import SearchDock
 from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine, InlineCompletion
 from .inline_edit import InlineEditPrompt
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
             ServiceApply(self._apply_service))
         self.reviews: dict[Document, ApplyReview] = {}
         self.inline_prompt: InlineEditPrompt | None = None
+        self.search_dock: SearchDock | None = None  # Find in Files, made on first use
         self.engine: CompletionEngine | None = None
         self.cloud: CloudConnection | None = None
         self.codebase_index: CodebaseIndex | None = None
@@ -263,6 +265,10 @@ class MainWindow(QMainWindow):
             Command("view.toggleSidebar", "View: Toggle Explorer", "Ctrl+B",
                     lambda: self.tree.setVisible(not self.tree.isVisible())),
             Command("view.explorer", "View: Show Explorer", "Ctrl+Shift+E", self._focus_tree),
+            Command("search.findInFiles", "Search: Find in Files", "Ctrl+Shift+F",
+                    self.find_in_files),
+            Command("search.replaceInFiles", "Search: Replace in Files", "Ctrl+Shift+H",
+                    lambda: self.find_in_files(replace=True)),
             Command("view.toggleTheme", "Preferences: Toggle Dark/Light Theme", "",
                     self.toggle_theme),
             Command("view.zoomIn", "View: Zoom In", "Ctrl+= or Ctrl++", lambda: self.zoom(1)),
@@ -725,6 +731,12 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.find_bar.set_editor(doc.editor)
             self.find_bar.open_replace()
+
+    def find_in_files(self, replace: bool = False) -> None:
+        """Ctrl+Shift+F (Ctrl+Shift+H with Replace): the Search panel on the left."""
+        if self.search_dock is None:
+            self.search_dock = SearchDock(self)
+        self.search_dock.open(replace=replace)
 
     def _focus_tree(self) -> None:
         self.tree.show()
@@ -1337,6 +1349,8 @@ class MainWindow(QMainWindow):
         self._token_task.cancel()
         self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
         self.retrieved.shutdown()
+        if self.search_dock is not None:
+            self.search_dock.panel.shutdown()  # a search in flight stops with its process
         self.git.close()
         self.explorer_ops.close()
         for review in list(self.reviews.values()):
