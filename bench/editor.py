@@ -343,6 +343,9 @@ def _forecode_open(app: QApplication, path: Path, settings: Settings, pages: int
     gc.collect()
     start = time.perf_counter()
     doc = Document.open(path, settings)
+    while doc.loading:  # over 1 MiB the file is read on a worker thread (app.core.large_files)
+        app.processEvents()
+        time.sleep(0.0005)
     result.forced_paint = _show_and_paint(app, doc, doc.editor.viewport())
     result.open_s = time.perf_counter() - start
     editor, viewport = doc.editor, doc.editor.viewport()
