@@ -686,7 +686,7 @@ class IndexStore:
         else:
             uri = milvus_uri or str(self.folder / MILVUS_LITE_NAME)
             self._vectors = MilvusVectors(uri, dimension, token=milvus_token)
-        loosened += _owner_only(self.folder)  # -wal, -shm, Milvus Lite's files
+        _owner_only(self.folder)  # what this start made: Milvus Lite's files (not news)
         if loosened:
             log.warning("index store %s: %d files or folders were readable by others; made "
                         "owner-only (folders 0700, files 0600)", self.folder, loosened)
