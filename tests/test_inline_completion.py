@@ -123,10 +123,11 @@ def test_escape_dismisses_and_ctrl_right_accepts_a_word(qtbot: QtBot,
     qtbot.keyClicks(editor, "'")
     qtbot.waitUntil(lambda: inline.suggestion == "first second", timeout=2000)
     qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
-    assert editor.text() == "print('first"
+    # the quote typed was auto-closed (editor.autoClosingQuotes): the word goes in before it
+    assert editor.text() == "print('first'"
     assert inline.suggestion == " second"
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
-    assert inline.suggestion == "" and editor.text() == "print('first"
+    assert inline.suggestion == "" and editor.text() == "print('first'"
 
 
 def test_multiline_suggestion_lines_are_annotations(qtbot: QtBot, editor: CodeEditor) -> None:
@@ -233,6 +234,8 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     qtbot.waitUntil(engine.is_ready, timeout=60_000)
     doc = window.new_untitled()
     doc.editor.set_language(by_id("python"))
+    # typed as before auto-closing brackets existed: "def main(" with nothing after the caret
+    doc.editor.auto_close.configure(brackets=False, quotes=False)
     qtbot.keyClicks(doc.editor, "import os")
     qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
     qtbot.keyClicks(doc.editor, "def main")

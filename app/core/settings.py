@@ -245,6 +245,11 @@ class Settings:
         "editor.renderWhitespace", False, Choice({"none": False, "all": True})
     )
     rulers: tuple[int, ...] = _setting("editor.rulers", (), IntList(1, 500))
+    # Typing ( [ { or a quote inserts the pair (app.core.autoclose), as VS Code.
+    auto_closing_brackets: bool = _setting("editor.autoClosingBrackets", True, Choice(
+        {"languageDefined": True, "always": True, "never": False}))
+    auto_closing_quotes: bool = _setting("editor.autoClosingQuotes", True, Choice(
+        {"languageDefined": True, "always": True, "never": False}))
     trim_trailing_whitespace: bool = _setting("files.trimTrailingWhitespace", False, Bool())
     insert_final_newline: bool = _setting("files.insertFinalNewline", False, Bool())
     files_exclude: tuple[str, ...] = _setting("files.exclude", (), PatternList())

@@ -17,6 +17,7 @@ from app.core.comments import toggle_block_comment, toggle_line_comment
 from app.core.languages import PLAIN_TEXT, Language
 from app.core.occurrences import all_occurrences, next_occurrence, word_at
 
+from .autoclose import AutoClose
 from .highlight import STYLE_DEFAULT, colours_for, create_configured_lexer
 from .theme import DARK, Theme, bgr
 
@@ -118,6 +119,7 @@ class CodeEditor(ScintillaEdit):
         self.updateUi.connect(self._on_update_ui)
         self.charAdded.connect(self._on_char_added)
         self.linesAdded.connect(lambda _n: self._update_line_margin())
+        self.auto_close = AutoClose(self)  # brackets and quotes typed in pairs (VS Code)
         self.apply_theme(DARK)
 
     # ----- text ---------------------------------------------------------------------------
