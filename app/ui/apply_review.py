@@ -252,8 +252,15 @@ class HunkBar(QFrame):
         one text line high so it covers no other line."""
         self.place = (line, below)
         height = max(16, self.view.textHeight(line))
+        # Size from the polished style (the style sheet's padding and the font): sized before
+        # its first show, the bar took unpolished hints and clipped its labels.
+        self.ensurePolished()
         for button in (self.accept_button, self.reject_button):
             button.setFixedHeight(height - 2)
+            button.setMinimumWidth(button.sizeHint().width())
+        layout = self.layout()
+        if layout is not None:
+            layout.activate()
         self.adjustSize()
         self.setFixedHeight(height)
         self.show()
