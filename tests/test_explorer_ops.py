@@ -291,10 +291,35 @@ def test_copy_paths_and_reveal(qtbot, window, folder: Path) -> None:  # type: ig
     ops.open_url = lambda url: opened.append(url.toLocalFile())
     ops.reveal(target)
     assert opened == [str(folder / "src")]
-    # From the palette's command (window shortcut Ctrl+Alt+C): the active file.
-    window.open_file(target)
-    window.actions_by_id["file.copyPath"].trigger()
+    # From the editor, the window's keys (Ctrl+Alt+C, Ctrl+Shift+Alt+C): the active file;
+    # the editor does not take them as text.
+    from PySide6.QtTest import QTest
+
+    window.show()
+    window.activateWindow()
+    doc = window.open_file(target)
+    qtbot.waitUntil(doc.editor.hasFocus, timeout=5000)
+    QApplication.clipboard().setText("")
+    ctrl_alt = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier
+    QTest.keyClick(doc.editor, Qt.Key.Key_C, ctrl_alt)
     assert QApplication.clipboard().text() == str(target.resolve())
+    QTest.keyClick(doc.editor, Qt.Key.Key_C, ctrl_alt | Qt.KeyboardModifier.ShiftModifier)
+    assert QApplication.clipboard().text() == os.path.join("src", "mod.py")
+    assert doc.editor.text() == "x = 1\n" and not doc.is_dirty()
+
+
+def test_rename_never_replaces_a_name_taken_meanwhile(folder: Path) -> None:
+    """The rename itself refuses an existing target (renameat2 RENAME_NOREPLACE on Linux), so
+    a file created between the name check and the rename is not overwritten."""
+    from app.ui.explorer_ops import rename_no_replace
+
+    (folder / "taken.txt").write_text("precious\n")
+    with pytest.raises(FileExistsError):
+        rename_no_replace(folder / "notes.txt", folder / "taken.txt")
+    assert (folder / "taken.txt").read_text() == "precious\n"
+    assert (folder / "notes.txt").read_text() == "notes\n"
+    rename_no_replace(folder / "notes.txt", folder / "free.txt")
+    assert (folder / "free.txt").read_text() == "notes\n" and not (folder / "notes.txt").exists()
 
 
 def test_context_menu_and_keys_in_the_explorer(qtbot, window, folder: Path) -> None:  # type: ignore[no-untyped-def]

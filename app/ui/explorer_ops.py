@@ -17,6 +17,8 @@ the trash is unavailable the user is told and asked before a permanent delete.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
 import sys
@@ -53,6 +55,31 @@ def move_to_trash(path: Path) -> None:
     from send2trash import send2trash
 
     send2trash(os.fspath(path))
+
+
+def rename_no_replace(src: Path, dst: Path) -> None:
+    """Rename ``src`` to ``dst``, never replacing an existing ``dst`` (raises
+    ``FileExistsError``): Linux's renameat2(RENAME_NOREPLACE) where the file system has it,
+    else a check right before the rename (a name taken in between is still caught on most
+    systems, where renaming onto an existing folder fails)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            renameat2 = libc.renameat2
+        except (OSError, AttributeError):
+            renameat2 = None
+        if renameat2 is not None:
+            at_fdcwd, rename_noreplace = -100, 1
+            result = renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst),
+                               rename_noreplace)
+            if result == 0:
+                return
+            err = ctypes.get_errno()
+            if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+                raise OSError(err, os.strerror(err), str(src), None, str(dst))
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+    os.rename(src, dst)
 
 
 def delete_permanently(path: Path) -> None:
@@ -302,7 +329,14 @@ class ExplorerOps(QObject):
             return None
         new = folder / name
         try:
-            os.rename(target, new)
+            if name.lower() == target.name.lower():
+                os.rename(target, new)  # a case-only rename: the "existing" name is itself
+            else:
+                rename_no_replace(target, new)
+        except FileExistsError:
+            self._error(f"A file or folder '{name}' already exists at this location. "
+                        "Choose a different name.")
+            return None
         except OSError as exc:
             self._error(f"Could not rename {target.name} to {name}: {_reason(exc)}")
             return None
