@@ -34,7 +34,7 @@ against the few patterns that can match it, plus those without any literal part.
 Limits, per source (one folder's ignore files, the exclude file, the extra patterns):
 ``MAX_SOURCE_BYTES`` in all (1 MiB; ``read_lines`` also stops reading a file a little past
 it), ``MAX_PATTERNS`` patterns (50,000), ``MAX_PATTERN_BYTES`` per pattern (4,096), and
-``MAX_WILD_PATTERNS`` patterns that need the automaton (2,000: those with a wildcard between
+``MAX_WILD_PATTERNS`` patterns that need the automaton (1,000: those with a wildcard between
 literal parts, such as ``*.py[cod]`` or ``a/**/b``; ``*.pyc``, ``build/`` and ``/dist*`` are
 literal comparisons). Git has none, but real ignore files stay far below them (a large one
 has a few thousand lines, a few dozen of them wildcards inside); they bound the work of one
@@ -69,9 +69,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_PATTERNS = 50_000
-MAX_WILD_PATTERNS = 2_000
+MAX_WILD_PATTERNS = 1_000
 MAX_PATTERN_BYTES = 4_096
 MAX_SOURCE_BYTES = 1 << 20
+LIGHT_WILD = 16
+LIGHT_BUCKET = 64
 
 _GLOB_SPECIAL = frozenset(b"*?[\\")
 
@@ -162,7 +164,8 @@ class _Buckets:
         pattern = rule.pattern
         if pattern.exact:
             self.exact.setdefault(pattern.prefix, []).append(rule.index)
-        elif pattern.suffix:
+        elif pattern.suffix and len(pattern.suffix) >= len(pattern.prefix):
+            # The longer literal part is the more selective key ("src/gen/*.o": the prefix).
             by = self.suffix.setdefault(len(pattern.suffix), {})
             by.setdefault(pattern.suffix, []).append(rule.index)
         elif pattern.prefix:
@@ -170,6 +173,13 @@ class _Buckets:
             by.setdefault(pattern.prefix, []).append(rule.index)
         else:
             self.others.append(rule.index)
+
+    def largest(self) -> int:
+        """The length of the longest candidate list one lookup can return."""
+        sizes = [len(found) for found in self.exact.values()]
+        for table in (self.suffix, self.prefix):
+            sizes.extend(len(found) for by in table.values() for found in by.values())
+        return max(sizes, default=0)
 
     def candidates(self, text: bytes, out: list[int]) -> None:
         """Append the indices of the bucketed patterns that may match ``text`` (not
@@ -196,10 +206,13 @@ class RuleSet:
     it dropped in ``problems``. Immutable, so it can be shared between threads.
 
     ``tested`` counts the patterns run against a path (all decisions together), so a test can
-    check that bucketing keeps that work small.
+    check that bucketing keeps that work small. ``light`` says a decision is cheap whatever
+    the path: at most ``LIGHT_WILD`` patterns need the automaton and no bucket or the
+    unbucketed list holds more than ``LIGHT_BUCKET`` patterns (a few hundred microseconds at
+    worst; the explorer decides such rows on the UI thread, the others on a worker).
     """
 
-    __slots__ = ("_names", "_others", "_paths", "problems", "rules", "tested")
+    __slots__ = ("_names", "_others", "_paths", "light", "problems", "rules", "tested")
 
     def __init__(self, rules: Sequence[_Rule], problems: Sequence[str] = ()) -> None:
         self.rules: tuple[_Rule, ...] = tuple(rules)
@@ -213,6 +226,12 @@ class RuleSet:
         # Unbucketed patterns, the last first.
         self._others: tuple[int, ...] = tuple(
             sorted(self._names.others + self._paths.others, reverse=True))
+        self.light = (
+            sum(1 for rule in self.rules if rule.pattern.needs_nfa) <= LIGHT_WILD
+            and len(self._others) <= LIGHT_BUCKET
+            and self._names.largest() <= LIGHT_BUCKET
+            and self._paths.largest() <= LIGHT_BUCKET
+        )
 
     @classmethod
     def from_lines(cls, lines: Iterable[str]) -> RuleSet:
@@ -432,18 +451,25 @@ class IgnoreRules:
             self._exclude = rules
         return rules
 
-    def _matches(self, path: str, is_dir: bool) -> bool:
-        """Whether ``path`` itself is ignored, assuming none of its ancestors is."""
+    def _matches(self, path: str, is_dir: bool, peek: bool = False) -> bool | None:
+        """Whether ``path`` itself is ignored, assuming none of its ancestors is. With
+        ``peek``, None instead of reading or compiling anything, or of using a rule set that
+        is not ``light``."""
         if path == ".git" or path.endswith("/.git"):
             return True
         if self._extra:
+            if peek and not self._extra.light:
+                return None
             decision = self._extra.decide(path, is_dir)
             if decision is not None:
                 return decision
         end = len(path)
         while True:
             slash = path.rfind("/", 0, end)
-            rules = self._folder(path[:slash] if slash > 0 else "")
+            folder = path[:slash] if slash > 0 else ""
+            rules = self._folders.get(folder) if peek else self._folder(folder)
+            if rules is None or (peek and not rules.light):
+                return None
             if rules:
                 decision = rules.decide(path[slash + 1 :], is_dir)
                 if decision is not None:
@@ -451,25 +477,50 @@ class IgnoreRules:
             if slash < 0:
                 break
             end = slash
-        exclude = self._exclude_rules()
+        exclude = self._exclude if peek else self._exclude_rules()
+        if exclude is None or (peek and not exclude.light):
+            return None
         if exclude:
             decision = exclude.decide(path, is_dir)
             if decision is not None:
                 return decision
         return False
 
+    def peek(self, rel_path: str, is_dir: bool = False) -> bool | None:
+        """``is_ignored`` when the answer is cheap: every rule set it needs has been read
+        already and is ``light``. None otherwise; nothing is read or compiled here, so the UI
+        thread may call it and hand the None cases to a worker."""
+        path = normalize(rel_path)
+        if not path:
+            return False
+        slash = path.find("/")
+        while True:
+            last = slash < 0
+            current = path if last else path[:slash]
+            if last and not is_dir:
+                return self._matches(path, False, peek=True)
+            ignored = self._dirs.get(current)
+            if ignored is None:
+                ignored = self._matches(current, True, peek=True)
+                if ignored is None:
+                    return None
+                self._dirs[current] = ignored
+            if ignored or last:
+                return ignored
+            slash = path.find("/", slash + 1)
+
     def is_dir_ignored(self, rel_dir: str) -> bool:
         """Whether a folder is ignored, assuming its ancestors are not (for a walk that does
         not enter ignored folders)."""
         ignored = self._dirs.get(rel_dir)
         if ignored is None:
-            ignored = self._matches(rel_dir, True)
+            ignored = self._matches(rel_dir, True) is True
             self._dirs[rel_dir] = ignored
         return ignored
 
     def is_file_ignored(self, rel_path: str) -> bool:
         """Whether a file is ignored, assuming its ancestors are not (for a walk)."""
-        return self._matches(rel_path, False)
+        return self._matches(rel_path, False) is True
 
     def is_ignored(self, rel_path: str, is_dir: bool = False) -> bool:
         """Whether ``rel_path`` is ignored, itself or because a parent directory is."""
@@ -481,4 +532,4 @@ class IgnoreRules:
             if self.is_dir_ignored(path[:slash]):
                 return True
             slash = path.find("/", slash + 1)
-        return self.is_dir_ignored(path) if is_dir else self._matches(path, False)
+        return self.is_dir_ignored(path) if is_dir else self._matches(path, False) is True

@@ -259,7 +259,7 @@ class Pattern:
         self.prefix = b""
         self.suffix = b""
         self.min_length = 0
-        self._kind = 0  # 0: NFA; the middle is 1: "*", 2: "**", 3: "**/"
+        self._kind = 0  # 0: NFA; the middle is 1: "*", 2: "**", 3: "**/", 4: starless
         self._required = b""
         self._slashes = -1
         self._lits: dict[int, int] = {}
@@ -306,6 +306,10 @@ class Pattern:
             return
         if kinds == [_FORK, _STAR2, _LIT] and 2 in mid_optional:
             self._kind = 3  # "**/": nothing, or anything that ends with a slash
+            return
+        if _STAR1 not in kinds and _STAR2 not in kinds:
+            self._kind = 4  # one byte per token: compared position by position
+            self._ones = [(i, accept) for i, (_kind, accept) in enumerate(middle)]
             return
         # The longest literal run every match must contain.
         run: list[int] = []
@@ -386,6 +390,9 @@ class Pattern:
             return True
         if kind == 3:
             return not mid or mid.endswith(b"/")
+        if kind == 4:
+            return len(mid) == len(self._ones) and all(
+                accept >> byte & 1 for byte, (_i, accept) in zip(mid, self._ones, strict=True))
         if self._required and self._required not in mid:
             return False
         if self._slashes >= 0 and mid.count(b"/") != self._slashes:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileSystemModel, QTreeView, QWidget
 from app.core.workspace import IgnoreRules
 
 from .git_decorations import BadgeDelegate, DecoratedFileSystemModel
+from .ignore_filter import IgnoreDecisions, connect_refresh
 
 __all__ = ["FileTree"]
 
@@ -23,7 +24,17 @@ class _IgnoreFilter(QSortFilterProxyModel):
     def __init__(self, root: Path, rules: IgnoreRules) -> None:
         super().__init__()
         self.root = root
-        self.rules = rules
+        # Decided off the UI thread unless cheap (ignore_filter); hidden until decided.
+        self.decisions = IgnoreDecisions(rules, self)
+        connect_refresh(self.decisions, self._refilter)
+
+    def _refilter(self) -> None:
+        self.beginFilterChange()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def rules(self) -> IgnoreRules:
+        return self.decisions.rules
 
     def filterAcceptsRow(
         self, row: int, parent: QModelIndex | QPersistentModelIndex
@@ -38,13 +49,14 @@ class _IgnoreFilter(QSortFilterProxyModel):
             return True  # ancestors of the root
         if not rel.parts:
             return True
-        return not self.rules.is_ignored(rel.as_posix(), model.isDir(index))
+        return self.decisions.accepts(rel.as_posix(), model.isDir(index))
 
 
 class FileTree(QTreeView):
     """Activating a file emits ``fileActivated`` with its absolute path."""
 
     fileActivated = Signal(str)
+    ignoreWarning = Signal(str)  # an ignore file beyond the limits (local_models.gitignore)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -62,7 +74,10 @@ class FileTree(QTreeView):
         fs = DecoratedFileSystemModel(self)  # git colours: git_decorations.GitController
         fs.setFilter(QDir.Filter.AllEntries | QDir.Filter.NoDotAndDotDot | QDir.Filter.Hidden)
         fs.setReadOnly(True)
+        if self.proxy is not None:
+            self.proxy.decisions.close()
         proxy = _IgnoreFilter(root, rules)
+        proxy.decisions.warning.connect(self.ignoreWarning)
         proxy.setSourceModel(fs)
         proxy.setRecursiveFilteringEnabled(False)
         self.fs_model, self.proxy = fs, proxy
@@ -75,8 +90,7 @@ class FileTree(QTreeView):
 
     def set_rules(self, rules: IgnoreRules) -> None:
         if self.proxy is not None:
-            self.proxy.rules = rules
-            self.proxy.invalidate()
+            self.proxy.decisions.set_rules(rules)  # rows switch once all are decided again
 
     def visible_paths(self) -> list[str]:
         """Relative paths of the rows loaded so far (expanded folders), for tests and status."""
