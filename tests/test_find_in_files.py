@@ -193,12 +193,24 @@ def test_long_lines_are_previewed_around_the_match() -> None:
 
 
 def test_decoding_rules() -> None:
+    """The editor's rules (textfile.decode_bytes): a file is searched as the editor shows it."""
     assert decode_for_search(b"x\x00y") is None
     assert decode_for_search("é".encode("utf-16")) == ("é", "utf-16-le-bom")
     assert decode_for_search(b"caf\xe9") == ("café", "cp1252")
     assert decode_for_search(b"# -*- coding: latin-1 -*-\n\x81") == (
         "# -*- coding: latin-1 -*-\n\x81", "iso8859-1")
-    assert decode_for_search(b"\x81\x8d") == ("\x81\x8d", "latin-1")  # not cp1252
+    text, encoding = decode_for_search(b"ok \xc3\xa9 \xff \xc3\xa9") or ("", "")
+    assert text == "ok é \ufffd é" and encoding.startswith("unknown")  # read-only in the editor
+
+
+def test_a_file_the_editor_opens_read_only_is_searched_but_never_rewritten(
+        tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.txt"
+    damaged.write_bytes(b"param \xc3\xa9 \xff\n")
+    found, _ = run(tmp_path, "param", replacement="x")
+    outcome = replace_in_file(damaged, found["damaged.txt"].digest, _edits(found["damaged.txt"]))
+    assert outcome.status == "failed" and "read-only" in outcome.message
+    assert damaged.read_bytes() == b"param \xc3\xa9 \xff\n"
 
 
 def test_apply_edits_keeps_line_endings() -> None:

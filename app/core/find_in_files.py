@@ -13,9 +13,9 @@ Which files
     API (``is_dir_ignored`` / ``is_file_ignored``) and the user's ``files.exclude``; exclude globs
     prune folders too. Binary files (a NUL in the first 8 KiB, unless a UTF-16/32 byte order mark
     says otherwise) and files above ``max_file_bytes`` are skipped and counted. Text is decoded
-    as the editor does (BOMs, strict UTF-8); a file that is not UTF-8 is read in the encoding its
-    ``# coding:`` line names, else cp1252, else latin-1, so a legacy file is searchable and can
-    be written back byte for byte.
+    as the editor reads it (``textfile.decode_bytes``: byte order marks, coding declarations,
+    UTF-8, legacy 8-bit encodings), so a legacy file is searchable and can be written back byte
+    for byte; a file the editor opens read-only is searched but never rewritten.
 
 Globs (``GlobSet``) are matched by a lazily built DFA over the glob's NFA: linear in the path,
 never backtracking, whatever the user types (``a*a*a*a*a*b`` included).
@@ -42,7 +42,6 @@ Replacing
 from __future__ import annotations
 
 import bisect
-import codecs
 import contextlib
 import hashlib
 import json
@@ -60,7 +59,6 @@ from typing import IO, Any, Final
 
 from app.core.atomic import atomic_write
 from app.core.textfile import (
-    BINARY_SNIFF_BYTES,
     EDITABLE_ENCODINGS,
     decode_bytes,
     encode_text,
@@ -596,55 +594,22 @@ def digest_text(text: str) -> str:
     return digest_bytes(text.encode("utf-8", "surrogatepass"))
 
 
-_CODING_LINE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
-
-
-def _coding_line(data: bytes) -> str | None:
-    for line in data.split(b"\n", 2)[:2]:
-        m = _CODING_LINE.match(line)
-        if m:
-            try:
-                return codecs.lookup(m.group(1).decode("ascii")).name
-            except (LookupError, UnicodeDecodeError):
-                return None
-    return None
-
-
 def decode_for_search(data: bytes) -> tuple[str, str] | None:
-    """``(text, encoding)`` for a file's bytes, or None for a binary file. ``encoding`` is a
-    ``textfile`` encoding name (UTF-8, BOMs) or a Python codec name for a legacy file."""
-    boms = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE,
-            codecs.BOM_UTF8)
-    if data.startswith(boms):
-        decoded = decode_bytes(data)
-        if decoded.binary:
-            return None
-        if not decoded.read_only:
-            return decoded.text, decoded.encoding
-    elif b"\x00" in data[:BINARY_SNIFF_BYTES]:
+    """``(text, encoding)`` for a file's bytes as the editor reads them
+    (``textfile.decode_bytes``: byte order marks, coding declarations, UTF-8, legacy 8-bit
+    encodings), or None for a binary file. A file the editor opens read-only (damaged UTF-8)
+    is still searched, in the text the editor shows; its ``encoding`` is then a read-only label
+    that ``replace_in_file`` refuses."""
+    decoded = decode_bytes(data)
+    if decoded.binary:
         return None
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    for codec in (_coding_line(data), "cp1252", "latin-1"):
-        if codec is None:
-            continue
-        try:
-            return data.decode(codec), codec
-        except (UnicodeDecodeError, LookupError):
-            continue
-    return None  # unreachable: latin-1 decodes every byte
+    return decoded.text, decoded.encoding
 
 
 def _encode(text: str, encoding: str) -> bytes:
-    if encoding in EDITABLE_ENCODINGS:
-        return encode_text(text, encoding)
-    try:
-        return text.encode(encoding)
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"character U+{ord(text[exc.start]):04X} cannot be written in "
-                         f"{encoding}") from exc
+    if encoding not in EDITABLE_ENCODINGS:
+        raise ValueError(f"opens read-only in the editor ({encoding}) and is never rewritten")
+    return encode_text(text, encoding)
 
 
 @dataclass(frozen=True)
