@@ -460,7 +460,7 @@ class GitGutter(QObject):
         self.marks: dict[int, int] = {}
         self._path: str | None = None
         self._generation = 0
-        self._style_key: tuple[int, int, bool] | None = None
+        self._style_key: tuple[int, int, bool, int] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DIFF_DEBOUNCE_MS)
@@ -520,12 +520,12 @@ class GitGutter(QObject):
     def restyle(self, force: bool = True) -> None:
         """Define the markers for the editor's theme and line height (again when they change)."""
         editor = self.editor
-        key = (editor.textHeight(0), editor.marginWidthN(DIFF_MARGIN), editor.theme.dark)
+        ratio = max(1, round(editor.devicePixelRatioF()))  # 2 on a 200 % screen: sharp images
+        key = (editor.textHeight(0), editor.marginWidthN(DIFF_MARGIN), editor.theme.dark, ratio)
         if key == self._style_key and not force:
             return
         self._style_key = key
-        height, width, _dark = key
-        width = max(3, width)
+        height, width = key[0] * ratio, max(3, key[1]) * ratio
         colours = gutter_colours(editor.theme)
         images = {
             "added": _bar_image(width, height, colours["added"]),
@@ -535,7 +535,7 @@ class GitGutter(QObject):
         }
         editor.rGBAImageSetWidth(width)
         editor.rGBAImageSetHeight(height)
-        editor.rGBAImageSetScale(100)
+        editor.rGBAImageSetScale(100 * ratio)
         for name, number in GUTTER_MARKERS.items():
             # The binding's markerDefineRGBAImage cannot take bytes; Scintilla copies the
             # pixels during the call.
@@ -549,10 +549,11 @@ def _rgba(colour: str) -> tuple[int, int, int]:
 
 
 def _bar_image(width: int, height: int, colour: str) -> bytes:
-    """A 3-pixel bar, 2 pixels from the margin's left edge, the line's full height."""
+    """A bar 3/7 of the margin wide, 2/7 from its left edge (3 pixels, 2 pixels from the edge
+    at 100 %), the line's full height."""
     r, g, b = _rgba(colour)
     row = bytearray(width * 4)
-    for x in range(min(2, width - 1), min(5, width)):
+    for x in range(min(width * 2 // 7, width - 1), min(width * 5 // 7, width)):
         row[x * 4: x * 4 + 4] = bytes((r, g, b, 255))
     return bytes(row) * height
 
