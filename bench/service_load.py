@@ -193,6 +193,31 @@ def _bytes(rng: random.Random) -> bytes:
     return os.urandom(rng.choice((0, 1, 8, 16, 24, 31, 32, 33, 64, 200)))
 
 
+def _scalar(fd: Any, rng: random.Random) -> Any:
+    """A random value for a scalar field (numbers at and past their edges)."""
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    t = fd.cpp_type
+    if t in (F.CPPTYPE_INT32, F.CPPTYPE_INT64, F.CPPTYPE_UINT32, F.CPPTYPE_UINT64):
+        v = rng.choice(_INTS)
+        if t == F.CPPTYPE_INT32:
+            v = max(-2**31, min(2**31 - 1, v))
+        elif t == F.CPPTYPE_UINT32:
+            v = abs(v) % 2**32
+        elif t == F.CPPTYPE_UINT64:
+            v = abs(v) % 2**64
+        return v
+    if t in (F.CPPTYPE_FLOAT, F.CPPTYPE_DOUBLE):
+        return rng.choice(_FLOATS)
+    if t == F.CPPTYPE_BOOL:
+        return rng.random() < 0.5
+    if t == F.CPPTYPE_ENUM:
+        return rng.choice([v.number for v in fd.enum_type.values] + [99])
+    if fd.type == F.TYPE_BYTES:
+        return _bytes(rng)
+    return _string(rng)
+
+
 def random_message(cls: Any, rng: random.Random, depth: int = 0) -> Any:
     """A well-formed message of ``cls`` with fields chosen at random."""
     from google.protobuf.descriptor import FieldDescriptor as F
@@ -202,27 +227,6 @@ def random_message(cls: Any, rng: random.Random, depth: int = 0) -> Any:
         if rng.random() < 0.4:
             continue
         count = rng.randint(0, 4 if depth < 2 else 1) if fd.is_repeated else 1
-
-        def value() -> Any:
-            t = fd.cpp_type
-            if t in (F.CPPTYPE_INT32, F.CPPTYPE_INT64, F.CPPTYPE_UINT32, F.CPPTYPE_UINT64):
-                v = rng.choice(_INTS)
-                if t == F.CPPTYPE_INT32:
-                    v = max(-2**31, min(2**31 - 1, v))
-                elif t == F.CPPTYPE_UINT32:
-                    v = abs(v) % 2**32
-                elif t == F.CPPTYPE_UINT64:
-                    v = abs(v) % 2**64
-                return v
-            if t in (F.CPPTYPE_FLOAT, F.CPPTYPE_DOUBLE):
-                return rng.choice(_FLOATS)
-            if t == F.CPPTYPE_BOOL:
-                return rng.random() < 0.5
-            if t == F.CPPTYPE_ENUM:
-                return rng.choice([v.number for v in fd.enum_type.values] + [99])
-            if t == F.CPPTYPE_STRING:
-                return _bytes(rng) if fd.type == F.TYPE_BYTES else _string(rng)
-            return None
 
         for _ in range(count):
             if fd.cpp_type == F.CPPTYPE_MESSAGE:
@@ -237,9 +241,9 @@ def random_message(cls: Any, rng: random.Random, depth: int = 0) -> Any:
                 if fd.cpp_type in (F.CPPTYPE_FLOAT, F.CPPTYPE_DOUBLE) and rng.random() < 0.3:
                     getattr(message, fd.name).extend(rng.random() for _ in range(384))
                 else:
-                    getattr(message, fd.name).append(value())
+                    getattr(message, fd.name).append(_scalar(fd, rng))
             else:
-                setattr(message, fd.name, value())
+                setattr(message, fd.name, _scalar(fd, rng))
     return message
 
 

@@ -14,6 +14,10 @@ counted); ``IndexSync`` is the sync engine for one folder, one workspace key and
        new root the service checks. A big change made only of new files (a first index)
        goes in growing batches, each commit a tree of its own (``FIRST_BATCH_CHUNKS`` chunks
        first), so search answers after the first batch rather than after the whole index.
+       No commit holds more than ``max_commit_bytes`` of file entries and deletions (the
+       service keeps those until the commit and refuses more than its limit per call: a
+       bigger change with deletions or replaced files first deletes those paths, then adds
+       the rest in batches); a refusal that names a lower limit makes the batches smaller.
 
 Everything leaves the machine keyed or encrypted (``WorkspaceKeys``): obfuscated paths, keyed
 file/chunk/term hashes, embeddings turned by the workspace's secret rotation (chunks and queries
@@ -36,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -86,6 +91,13 @@ HASHES_PER_CALL = 4096
 CHUNKS_PER_MESSAGE = 1000
 FIRST_BATCH_CHUNKS = 64  # a first index commits after this many chunks ...
 MAX_BATCH_CHUNKS = 1024  # ... then in batches doubling up to this
+# File entries and deletions of one commit, in bytes: the service holds them until the commit
+# and refuses an upload past its limit per call (cloud_server.config, 16 MiB by default). A
+# bigger change goes in several commits; when the service's limit is lower, its refusal names
+# it and the sync retries under it.
+MAX_COMMIT_BYTES = 4 * 1024 * 1024
+MIN_COMMIT_BYTES = 16 * 1024
+_LIMIT_IN_DETAILS = re.compile(r"more than (\d+) bytes")
 TEXT_CACHE_FILES = 256  # files whose chunks search keeps for reading hits back
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
                        grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
@@ -294,12 +306,23 @@ class RemotePlan:
     replaced: tuple[str, ...] = ()  # of ``upload``, the files the service holds another version of
 
 
+# One commit of a sync: the files it writes (local path, entry), the chunks it uploads, the
+# root the service's tree has after it, and the obfuscated paths it deletes.
+_Batch = tuple[list[tuple[str, pb.FileEntry]], list[bytes], bytes, list[str]]
+
+
 class _TreeMoved(Exception):
     """The service's root changed during a reconcile."""
 
 
 def _join(parent: str, name: str) -> str:
     return f"{parent}/{name}" if parent else name
+
+
+def _ancestors(path: str) -> list[str]:
+    """The folders above a path, outermost first: ``a/b/c`` -> ``a``, ``a/b``."""
+    parts = path.split("/")[:-1]
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 def _rpc_code(exc: grpc.RpcError) -> grpc.StatusCode | None:
@@ -387,6 +410,7 @@ class IndexSync:
                  client: IndexSyncClient, embedder: Embed, *, tree_id: bytes,
                  rules: IgnoreRules | None = None, limits: ChunkLimits = DEFAULT_LIMITS,
                  max_message_bytes: int = 1 << 20, max_attempts: int = 6,
+                 max_commit_bytes: int = MAX_COMMIT_BYTES,
                  backoff_s: tuple[float, float] = (0.2, 3.0)) -> None:
         if len(tree_id) != 16:
             raise ValueError("a tree id is 16 bytes (new_tree_id())")
@@ -398,6 +422,7 @@ class IndexSync:
         self.rules = rules
         self.limits = limits
         self.max_message_bytes = max_message_bytes
+        self.max_commit_bytes = max_commit_bytes
         self.max_attempts = max_attempts
         self.backoff_s = backoff_s
         self.synced_root: bytes | None = None
@@ -431,8 +456,10 @@ class IndexSync:
                 code = _rpc_code(exc)
                 if stop():
                     raise SyncCancelled("the sync was cancelled") from exc
-                if code not in RETRYABLE:
-                    details = exc.details() if hasattr(exc, "details") else ""
+                details = exc.details() if hasattr(exc, "details") else ""
+                if code == grpc.StatusCode.RESOURCE_EXHAUSTED and self._over_limit(details or ""):
+                    pass  # commit in smaller batches, or wait for this token's other uploads
+                elif code not in RETRYABLE:
                     raise SyncError(code.name if code else "UNKNOWN",
                                     f"the index service refused the sync: {details}") from exc
                 log.info("index sync: attempt %d failed (%s); retrying", attempt,
@@ -443,6 +470,25 @@ class IndexSync:
             delay = min(delay * 2, self.backoff_s[1])
         raise SyncError("retries", f"the index sync failed {self.max_attempts} times; the "
                         "service may be down")
+
+    def _over_limit(self, details: str) -> bool:
+        """An upload refused for what it would hold until its commit (``cloud_server.
+        upload_budget``): over the limit per call, the commits shrink under the limit the
+        refusal names; over the limit per token, the sync waits and tries again. False for
+        anything else (a message over the size limit, a busy service)."""
+        if "limit per token" in details:
+            return True
+        if "limit per call" not in details:
+            return False
+        found = _LIMIT_IN_DETAILS.search(details)
+        limit = int(found.group(1)) if found else self.max_commit_bytes
+        smaller = min(self.max_commit_bytes, limit) // 2
+        if smaller < MIN_COMMIT_BYTES:
+            return False
+        log.info("index sync: the service holds at most %d bytes per upload; committing in "
+                 "batches of %d", limit, smaller)
+        self.max_commit_bytes = smaller
+        return True
 
     @staticmethod
     def _sleep(seconds: float, stop: Callable[[], bool]) -> None:
@@ -478,19 +524,17 @@ class IndexSync:
         progress("check", len(texts), len(texts))
         batches = self._batches(tree, plan, files, deletions, missing)
         if batches is None:  # one commit: the whole change
-            batches = [(files, missing, tree.root_hash)]
+            batches = [(files, missing, tree.root_hash, deletions)]
         base = plan.remote_root
         embedded = 0
         to_embed = sum(1 for h in missing if h not in self._vectors)
-        for batch_files, batch_missing, batch_root in batches:
+        for batch_files, batch_missing, batch_root, batch_deletions in batches:
             check()
             embedded += self._embed([h for h in batch_missing if h not in self._vectors], texts,
                                     progress, stop, embedded, to_embed)
             check()
-            last = batch_root == tree.root_hash
             messages = self._messages(base, batch_root, batch_missing, texts,
-                                      [entry for _path, entry in batch_files],
-                                      deletions if last else [])
+                                      [entry for _path, entry in batch_files], batch_deletions)
             progress("upload", 0, len(messages))
             reply = self.client.upload(self._stream(messages, progress, stop))
             if reply.root_hash != batch_root:
@@ -507,46 +551,83 @@ class IndexSync:
 
     def _batches(self, tree: MerkleTree, plan: RemotePlan,
                  files: list[tuple[str, pb.FileEntry]], deletions: list[str],
-                 missing: list[bytes]
-                 ) -> list[tuple[list[tuple[str, pb.FileEntry]], list[bytes], bytes]] | None:
-        """A big change made only of new files (a first index, a large checkout) is committed
-        in batches, each a tree of its own (the service's, plus some of the new files), so
-        search answers after the first batch instead of after the last. Batches grow from
-        ``FIRST_BATCH_CHUNKS`` to ``MAX_BATCH_CHUNKS`` chunks to embed. None: commit at once
-        (deletions or replaced files, whose old versions only the service holds, or a small
-        change)."""
-        if deletions or plan.replaced or len(missing) <= FIRST_BATCH_CHUNKS:
+                 missing: list[bytes]) -> list[_Batch] | None:
+        """A big change is committed in batches, each a tree of its own, so that search
+        answers after the first batch instead of after the last, and so that no commit holds
+        more than ``max_commit_bytes`` of file entries and deletions on the service (its limit
+        per call). Batches of new files grow from ``FIRST_BATCH_CHUNKS`` to
+        ``MAX_BATCH_CHUNKS`` chunks to embed. A change with deletions or replaced files (whose
+        old versions only the service holds) goes in one commit when it fits; when it does
+        not, a first commit deletes those paths (the tree then holds only the files both sides
+        agree on, plus nothing new) and the rest follows as new files. None: one commit."""
+        budget = self.max_commit_bytes
+        cost = {path: entry.ByteSize() + 8 for path, entry in files}
+        clearing = self._clearing(tree, plan, deletions)
+        total = sum(cost.values()) + sum(len(p) + 8 for p in deletions)
+        if total <= budget and (deletions or plan.replaced or len(missing) <= FIRST_BATCH_CHUNKS):
             return None
         new = {path for path, _entry in files}
         partial = MerkleTree(self.keys)
         for path, digest in tree.files():
             if path not in new:
                 partial.set_digest(path, digest)
-        if (plan.remote_root or partial.root_hash) != partial.root_hash:
+        batches: list[_Batch] = []
+        if deletions or plan.replaced:
+            # (A deletion set over the budget alone still goes as one commit: the service's
+            # refusal then says to raise its limit.)
+            batches.append(([], [], partial.root_hash, clearing))
+        elif (plan.remote_root or partial.root_hash) != partial.root_hash:
             return None  # the service does not hold exactly the rest: play safe
         wanted = set(missing)
-        batches: list[tuple[list[tuple[str, pb.FileEntry]], list[bytes], bytes]] = []
         size = FIRST_BATCH_CHUNKS
         current: list[tuple[str, pb.FileEntry]] = []
         current_missing: list[bytes] = []
+        current_bytes = 0
+
+        def close() -> None:
+            nonlocal current, current_missing, current_bytes
+            for done_path, _e in current:
+                partial.set_digest(done_path, tree.digest(done_path) or b"")
+            batches.append((current, current_missing, partial.root_hash, []))
+            current, current_missing, current_bytes = [], [], 0
+
         for path, entry in files:
+            if current and current_bytes + cost[path] > budget:
+                close()
             current.append((path, entry))
+            current_bytes += cost[path]
             for ref in entry.chunks:
                 if ref.chunk_hash in wanted:
                     wanted.discard(ref.chunk_hash)
                     current_missing.append(ref.chunk_hash)
             if len(current_missing) >= size:
-                for done_path, _e in current:
-                    partial.set_digest(done_path, tree.digest(done_path) or b"")
-                batches.append((current, current_missing, partial.root_hash))
-                current, current_missing = [], []
+                close()
                 size = min(size * 2, MAX_BATCH_CHUNKS)
         if current:
-            for done_path, _e in current:
-                partial.set_digest(done_path, tree.digest(done_path) or b"")
-            batches.append((current, current_missing, partial.root_hash))
+            close()
         assert partial.root_hash == tree.root_hash
         return batches
+
+    @staticmethod
+    def _clearing(tree: MerkleTree, plan: RemotePlan, deletions: list[str]) -> list[str]:
+        """The deletions of a clearing commit: ``deletions`` plus the old versions of the
+        replaced files, a whole folder at a time where every file the folder holds here is
+        re-sent (a branch switch or a reformat is then a few paths, not thousands)."""
+        upload = set(plan.upload)
+        total: Counter[str] = Counter()
+        changed: Counter[str] = Counter()
+        for path, _digest in tree.files():
+            for folder in _ancestors(path):
+                total[folder] += 1
+                changed[folder] += path in upload
+        out = list(deletions)
+        seen: set[str] = set()
+        for path in plan.replaced:
+            target = next((f for f in _ancestors(path) if total[f] == changed[f]), path)
+            if target not in seen:
+                seen.add(target)
+                out.append(tree.obfuscated(target))
+        return out
 
     def _synced(self, tree: MerkleTree, root: bytes | None = None) -> None:
         """What search presents from now on: the committed root, and a tree that resolves its

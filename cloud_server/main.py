@@ -33,6 +33,8 @@ from typing import IO, Any
 from cloud_server.config import (
     BACKEND_NAMES,
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_UPLOAD_PENDING_BYTES,
+    DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
     TOKEN_ENV,
     ConfigError,
     ServerConfig,
@@ -71,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
                    help="largest request accepted (default 4 MiB); larger ones get "
                         "RESOURCE_EXHAUSTED")
+    p.add_argument("--max-upload-pending-bytes", type=int,
+                   default=DEFAULT_MAX_UPLOAD_PENDING_BYTES,
+                   help="file entries and deletions one index upload may hold until its "
+                        "commit (default 16 MiB); more get RESOURCE_EXHAUSTED")
+    p.add_argument("--max-upload-pending-bytes-per-token", type=int,
+                   default=DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
+                   help="the same for all the uploads of one token together (default 32 MiB)")
     p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
     p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
                                         "(key from FORECODE_OPENAI_API_KEY)")
@@ -161,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             slots=args.slots, n_ctx=args.n_ctx, default_max_tokens=args.max_tokens,
             max_queue=args.max_queue, max_message_bytes=args.max_message_bytes,
             grace_s=args.grace, openai_url=args.openai_url, openai_model=args.openai_model,
+            max_upload_pending_bytes=args.max_upload_pending_bytes,
+            max_upload_pending_bytes_per_token=args.max_upload_pending_bytes_per_token,
             openai_api_key=openai_key_from_env())
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
