@@ -371,3 +371,24 @@ def test_ui_stays_responsive_on_a_10k_file_tree(qtbot: QtBot, tmp_path: Path) ->
         panel.shutdown()
         gc.unfreeze()
     QApplication.processEvents()
+
+
+def test_a_buffer_edited_since_the_search_is_skipped(qtbot: QtBot, window: MainWindow,
+                                                     workspace: Path) -> None:
+    doc = window.open_file(workspace / "src" / "pkg" / "b.js")
+    assert doc is not None
+    window.find_in_files(replace=True)
+    panel = panel_of(window)
+    panel.replace_edit.setText("arg")
+    panel.case_button.setChecked(True)
+    panel.word_button.setChecked(True)
+    search(qtbot, panel, "param")
+    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 5 in 4 files",
+                    timeout=2000)
+    doc.editor.set_text("const param = 2;\n", keep_undo=True)  # typed after the search
+    panel.replace_all_button.click()
+    qtbot.waitUntil(lambda: panel.outcome_text.startswith("Replaced"), timeout=10000)
+    assert "Skipped, changed since the search: src/pkg/b.js" in panel.outcome_text
+    assert doc.editor.text() == "const param = 2;\n"
+    assert (workspace / "src" / "a.py").read_text() == (
+        "def params(arg):\n    return Param + params\n")

@@ -159,7 +159,7 @@ class _Delegate(QStyledItemDelegate):
             number = f"{line}"
             painter.setPen(dim)
             painter.drawText(x, baseline, number)
-            x += fm.horizontalAdvance("00000") + 4
+            x += fm.horizontalAdvance("0000") + 8
             start, end = match.start - offset, match.end - offset
             lead = preview[:start]
             # keep the match in view: trim the line's start
