@@ -460,7 +460,7 @@ class GitGutter(QObject):
         self.marks: dict[int, int] = {}
         self._path: str | None = None
         self._generation = 0
-        self._style_key: tuple[int, int, bool, int] | None = None
+        self._style_key: tuple[int, int, bool] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DIFF_DEBOUNCE_MS)
@@ -520,12 +520,14 @@ class GitGutter(QObject):
     def restyle(self, force: bool = True) -> None:
         """Define the markers for the editor's theme and line height (again when they change)."""
         editor = self.editor
-        ratio = max(1, round(editor.devicePixelRatioF()))  # 2 on a 200 % screen: sharp images
-        key = (editor.textHeight(0), editor.marginWidthN(DIFF_MARGIN), editor.theme.dark, ratio)
+        # Images in logical pixels: Scintilla's Qt port draws an RGBA image pixel for pixel at
+        # its top-left corner, ignoring SCI_RGBAIMAGESETSCALE (a 2x image covered two lines
+        # at 200 %); solid shapes scale up cleanly anyway.
+        key = (editor.textHeight(0), editor.marginWidthN(DIFF_MARGIN), editor.theme.dark)
         if key == self._style_key and not force:
             return
         self._style_key = key
-        height, width = key[0] * ratio, max(3, key[1]) * ratio
+        height, width = key[0], max(3, key[1])
         colours = gutter_colours(editor.theme)
         images = {
             "added": _bar_image(width, height, colours["added"]),
@@ -535,7 +537,7 @@ class GitGutter(QObject):
         }
         editor.rGBAImageSetWidth(width)
         editor.rGBAImageSetHeight(height)
-        editor.rGBAImageSetScale(100 * ratio)
+        editor.rGBAImageSetScale(100)
         for name, number in GUTTER_MARKERS.items():
             # The binding's markerDefineRGBAImage cannot take bytes; Scintilla copies the
             # pixels during the call.
