@@ -600,6 +600,8 @@ def decode_for_search(data: bytes) -> tuple[str, str] | None:
     encodings), or None for a binary file. A file the editor opens read-only (damaged UTF-8)
     is still searched, in the text the editor shows; its ``encoding`` is then a read-only label
     that ``replace_in_file`` refuses."""
+    if data.isascii() and b"\x00" not in data and b"coding" not in data[:512]:
+        return data.decode("ascii"), "utf-8"  # the common case, as decode_bytes decides it
     decoded = decode_bytes(data)
     if decoded.binary:
         return None
