@@ -110,18 +110,21 @@ def plan_open(size: int, hard_limit: int | None = None) -> OpenPlan:
 
 
 def human_size(size: int) -> str:
-    """``1536`` → ``"1.5 KB"``; binary multiples with the familiar short names."""
+    """``1536`` → ``"1.5 KB"``, ``256 << 20`` → ``"256 MB"``: binary multiples with the
+    familiar short names, one decimal below 100."""
     value = float(size)
     for unit in ("bytes", "KB", "MB", "GB"):
         if value < 1024 or unit == "GB":
-            return f"{size} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+            if unit == "bytes":
+                return f"{size} bytes"
+            return f"{value:.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
         value /= 1024
     raise AssertionError("unreachable")
 
 
 def refusal_message(name: str, size: int, limit: int) -> str:
-    return (f"{name} is too large to open ({human_size(size)}; the limit is "
-            f"{human_size(limit)}). Open it with a pager such as `less`, or split it.")
+    return (f"{name} is too large to open: {human_size(size)}, the limit is "
+            f"{human_size(limit)}. Use a pager such as less.")
 
 
 def content_digest(data: bytes) -> str:

@@ -67,7 +67,7 @@ from .chat_host import WindowChatHost
 from .chat_panel import ChatPanel
 from .cloud import ChatBackend, CloudConnection
 from .codebase_index import CodebaseIndex, IndexStatus
-from .document import Document
+from .document import Document, FileTooLargeError
 from .encoding_picker import ClickableLabel, EncodingCommands
 from .explorer_ops import ExplorerOps
 from .file_tree import FileTree
@@ -418,6 +418,9 @@ class MainWindow(QMainWindow):
                 return doc
         try:
             doc = Document.open(target, self.settings, self.backups, self._backup_executor)
+        except FileTooLargeError as exc:  # the message names the file, its size and the limit
+            self.show_message(str(exc.strerror), 15000)
+            return None
         except OSError as exc:
             self.show_message(f"Cannot open {target}: {exc.strerror or exc}", 10000)
             return None
