@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, str] = {
     "index": "bench.index",
     "completion": "bench.completion",
     "chat": "bench.chat",
+    "ignore": "bench.ignore",
     "find_in_files": "bench.find_in_files",
     "service_load": "bench.service_load",
 }
