@@ -392,3 +392,20 @@ def test_a_buffer_edited_since_the_search_is_skipped(qtbot: QtBot, window: MainW
     assert doc.editor.text() == "const param = 2;\n"
     assert (workspace / "src" / "a.py").read_text() == (
         "def params(arg):\n    return Param + params\n")
+
+
+def test_results_of_another_folder_are_never_acted_on(qtbot: QtBot, window: MainWindow,
+                                                      tmp_path: Path) -> None:
+    window.find_in_files()
+    panel = panel_of(window)
+    search(qtbot, panel, "param")
+    other = tmp_path / "other"
+    (other / "src").mkdir(parents=True)
+    (other / "src" / "a.py").write_text("nothing here\n")
+    window.open_folder(other)
+    first = panel.tree.topLevelItem(0)
+    assert first is not None
+    panel._open_item(first.child(0))
+    assert window.current_document() is None  # other/src/a.py was not opened at "line 1"
+    assert "folder changed" in panel.status_text()
+    assert panel.tree.topLevelItemCount() == 0

@@ -212,6 +212,7 @@ class FindInFilesPanel(QWidget):
         self._started = 0.0
         self.error = ""
         self.outcome_text = ""
+        self._searched_root: Path | None = None
         self.match_colour = "#7a5a1f"
         self.removed_colour = "#6b2a2a"
         self.added_colour = "#2c5a2c"
@@ -380,6 +381,7 @@ class FindInFilesPanel(QWidget):
             return
         request = SearchRequest(str(root), query, tuple(self.host.search_extra_patterns()),
                                 self.host.open_buffers())
+        self._searched_root = root
         self._started = time.monotonic()
         self.session = self.service.start(request)
         self._poll.start()
@@ -533,9 +535,20 @@ class FindInFilesPanel(QWidget):
         return self.status_label.text()
 
     # ----- opening a match --------------------------------------------------------------------
+    def _folder_changed(self) -> bool:
+        """True (and the results cleared, with a word) when the window's folder is no longer
+        the one the results come from."""
+        if self.host.search_root() == self._searched_root:
+            return False
+        self.cancel(quiet=True)
+        self._clear_results()
+        self.error = "The folder changed since this search: search again."
+        self._update_status()
+        return True
+
     def _open_item(self, item: QTreeWidgetItem) -> None:
         data = item.data(0, ROLE)
-        if data is None:
+        if data is None or self._folder_changed():
             return
         if data[0] == "file":
             result: FileResult = data[1]
@@ -614,7 +627,7 @@ class FindInFilesPanel(QWidget):
             self.message.emit("Wait for the search to finish (or stop it) before replacing.")
             return
         ticked = self._ticked()
-        if not ticked:
+        if not ticked or self._folder_changed():
             return
         root = self.host.search_root()
         if root is None:
@@ -843,6 +856,7 @@ class SearchDock(QDockWidget):
             if selected and "\n" not in selected and "\r" not in selected:
                 self.panel.query_edit.setText(selected)
         self.panel.apply_theme(window.settings.theme != "light")
+        self.panel.service.warm()  # the first search starts without waiting for a process
         if self.isHidden():
             if self._tree_was_visible is None:
                 self._tree_was_visible = window.tree.isVisible()
