@@ -4,6 +4,10 @@ Each workspace has its own folder (``BackupStore.for_workspace``); each buffer i
 it, named by a hash of the buffer's key so any path gives a safe file name, and written with
 ``atomic_write`` so a kill mid-write leaves the previous complete backup. ``load_all`` never
 raises: a file that cannot be read back is reported and moved to ``corrupt/``, never deleted.
+
+Beside the backups, ``session.tabs`` keeps the window's open tabs (``Session``): every file tab
+in order, with its selection and scroll, and which one was active, so hot exit reopens all of
+them, not only the unsaved ones (VS Code's ``hotExit`` with ``restoreWindows``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ from app.core.json_store import (
 )
 from app.core.settings import data_dir
 
-__all__ = ["FORMAT_VERSION", "Backup", "BackupStore"]
+__all__ = ["FORMAT_VERSION", "Backup", "BackupStore", "Session", "TabState"]
 
 FORMAT_NAME = "forecode-backup"
 FORMAT_VERSION = 1
 CORRUPT_DIR = "corrupt"
+SESSION_FILE = "session.tabs"
+SESSION_FORMAT = "forecode-session"
+SESSION_VERSION = 1
 _EOLS = ("\n", "\r\n", "\r")
 # atomic_write's temporary files older than this are leftovers of a killed write.
 _STALE_TEMP_SECONDS = 600.0
@@ -94,6 +101,50 @@ def _decode(data: bytes) -> Backup:
     )
 
 
+@dataclass(frozen=True)
+class TabState:
+    """One open tab: its buffer key (as a backup's), file, selection and scroll. Positions are
+    the editor's byte offsets; ``first_line`` is a document line, ``x_offset`` pixels."""
+
+    key: str
+    path: str | None
+    anchor: int = 0
+    caret: int = 0
+    first_line: int = 0
+    x_offset: int = 0
+
+
+@dataclass(frozen=True)
+class Session:
+    tabs: tuple[TabState, ...]
+    active: int = 0  # index into tabs; -1 for none
+
+
+def _session_document(session: Session) -> dict[str, Any]:
+    return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "active": session.active,
+            "tabs": [{"key": t.key, "path": t.path, "anchor": t.anchor, "caret": t.caret,
+                      "first_line": t.first_line, "x_offset": t.x_offset}
+                     for t in session.tabs]}
+
+
+def _decode_session(data: bytes) -> Session:
+    d = read_document(data, SESSION_FORMAT, SESSION_VERSION, "session")
+    tabs_raw = d.get("tabs")
+    active = d.get("active", 0)
+    if not isinstance(tabs_raw, list) or not _is_int(active):
+        raise CorruptDocument("bad or missing field 'tabs' or 'active'")
+    tabs: list[TabState] = []
+    for raw in tabs_raw:
+        if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not (
+                raw.get("path") is None or isinstance(raw.get("path"), str)):
+            raise CorruptDocument("a tab without a key or path")
+        numbers = [raw.get(name, 0) for name in ("anchor", "caret", "first_line", "x_offset")]
+        if not all(_is_int(n) and n >= 0 for n in numbers):
+            raise CorruptDocument("a tab with a bad position")
+        tabs.append(TabState(raw["key"], raw["path"], *numbers))
+    return Session(tuple(tabs), active if -1 <= active < len(tabs) else 0)
+
+
 class BackupStore:
     """The backups of one workspace, one JSON file per buffer key under ``root``."""
 
@@ -128,6 +179,25 @@ class BackupStore:
         """Drop the backup for ``key`` (after a save or close-without-saving); missing is fine."""
         with contextlib.suppress(FileNotFoundError):
             self.file_for_key(key).unlink()
+
+    def write_session(self, session: Session) -> None:
+        """Store the open tabs atomically (raises ``OSError`` if the folder cannot be written)."""
+        write_document(self.root / SESSION_FILE, _session_document(session))
+
+    def load_session(self) -> tuple[Session | None, list[str]]:
+        """The stored tabs (None when there are none) and a problem message if the file was
+        unusable (it is then moved to ``corrupt/``). Never raises."""
+        path = self.root / SESSION_FILE
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None, []
+        except OSError as e:
+            return None, [f"the open tabs could not be read ({e.strerror or e})"]
+        try:
+            return _decode_session(data), []
+        except CorruptDocument as e:
+            return None, [f"the list of open tabs is unusable ({e}); {self._aside(path)}"]
 
     def load_all(self) -> tuple[list[Backup], list[str]]:
         """Every readable backup (oldest first) and a problem message for each file that was not.

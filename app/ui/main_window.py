@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 
 from app.core.fuzzy import rank_paths
 from app.core.hotexit import BackupStore
+from app.core.recent import RecentFolders
 from app.core.settings import (
     Settings,
     default_settings_text,
@@ -76,10 +77,14 @@ from .find_in_files import SearchDock
 from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine, InlineCompletion
 from .inline_edit import InlineEditPrompt
+from .not_yet import install_not_yet_keys
 from .picker import Picker, PickerItem
 from .retrieved_context import RetrievedContext
+from .session import capture as capture_session
+from .session import restore_tabs
 from .tasks import BackgroundTask
 from .theme import apply_app_palette, theme_named
+from .welcome import WelcomePage
 
 __all__ = ["CHAT_STATES", "Command", "MainWindow", "token_name"]
 
@@ -149,6 +154,7 @@ class MainWindow(QMainWindow):
             lambda: theme_named(self.settings.theme), lambda t: self.show_message(t, 10000), self)
         self.explorer_ops = ExplorerOps(self)  # new, rename, delete, reveal, copy path
         self.tree.fileActivated.connect(self.open_file)
+        self.tree.ignoreWarning.connect(lambda text: self.show_message(text, 15000))
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
@@ -162,6 +168,15 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.tabs, 1)
+        # No folder and no file open: the welcome page (recent folders, keys) in their place.
+        self.recent = RecentFolders()
+        self.welcome = WelcomePage()
+        self.welcome.openFolderRequested.connect(self.open_folder_dialog)
+        self.welcome.openFileRequested.connect(self.open_file_dialog)
+        self.welcome.newFileRequested.connect(self.new_untitled)
+        self.welcome.recentRequested.connect(self.open_recent_folder)
+        self.welcome.set_recent(self.recent.load())
+        column.addWidget(self.welcome, 1)
         column.addWidget(self.find_bar)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.tree)
@@ -193,6 +208,11 @@ class MainWindow(QMainWindow):
             action.triggered.connect(command.handler)
             self.addAction(action)
             self.actions_by_id[command.id] = action
+        # Keys of VS Code features not built yet say so; bound after all wiring, only where
+        # no command took the key.
+        QTimer.singleShot(0, self, lambda: install_not_yet_keys(
+            self, lambda text: self.show_message(text, 8000)))
+        self._update_welcome()
         self._update_inline_edit_action()
         self.apply_settings(self.settings)
         if self.settings_problems:
@@ -248,6 +268,9 @@ class MainWindow(QMainWindow):
             Command("file.close", "View: Close Editor", "Ctrl+W or Ctrl+F4",
                     lambda: self.close_tab(self.tabs.currentIndex())),
             Command("file.revert", "File: Revert File", "", self.revert_current),
+            Command("file.quit", "File: Quit", "Ctrl+Q", self.close),  # hot exit, as a close
+            Command("file.openRecent", "File: Open Recent Folder...", "Ctrl+R",
+                    self.open_recent_picker),
             Command("file.changeEncoding", "File: Change File Encoding", "",
                     lambda: self.encodings.change_encoding()),
             Command("file.reopenWithEncoding", "File: Reopen with Encoding", "",
@@ -355,6 +378,8 @@ class MainWindow(QMainWindow):
             doc._backups = self.backups
         self.rescan_files()
         self._restore_backups()
+        self._backup_executor.submit(self.recent.add, root)  # the welcome page's list
+        self._update_welcome()
         self.chat_panel.set_workspace(root)
         self.update_codebase_index()
 
@@ -377,7 +402,9 @@ class MainWindow(QMainWindow):
 
     def _restore_backups(self) -> None:
         assert self.backups is not None
+        session, session_problems = self.backups.load_session()
         backups, problems = self.backups.load_all()
+        problems += session_problems
         for problem in problems:
             self.show_message(f"Hot exit: {problem}", 10000)
         for backup in backups:
@@ -395,6 +422,7 @@ class MainWindow(QMainWindow):
             if backup.path is None or doc.path is None or doc.backup_key != backup.key:
                 self._backup_executor.submit(self.backups.remove, backup.key)
             doc.backup_now()
+        restore_tabs(self, session)  # every tab of last time, in order, caret and scroll
 
     # ----- documents -----------------------------------------------------------------------
     def document_at(self, index: int) -> Document:
@@ -440,6 +468,8 @@ class MainWindow(QMainWindow):
 
     def _add_document(self, doc: Document) -> None:
         doc.editor.apply_theme(theme_named(self.settings.theme))
+        doc.editor.auto_close.configure(brackets=self.settings.auto_closing_brackets,
+                                        quotes=self.settings.auto_closing_quotes)
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
         doc.closeRequested.connect(lambda d=doc: self.close_tab(self.tabs.indexOf(d)))
@@ -627,6 +657,8 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.apply_settings(settings)
             doc.editor.apply_theme(theme)
+            doc.editor.auto_close.configure(brackets=settings.auto_closing_brackets,
+                                            quotes=settings.auto_closing_quotes)
         for review in self.reviews.values():
             review.set_font(settings.font_family, settings.font_size)
             review.apply_theme(theme)
@@ -749,6 +781,36 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getOpenFileName(self, "Open File", str(self.root or Path.home()))
         if path:
             self.open_file(path)
+
+    def _update_welcome(self) -> None:
+        welcome = self.root is None and self.tabs.count() == 0
+        self.welcome.setVisible(welcome)
+        self.tabs.setVisible(not welcome)
+
+    def open_recent_folder(self, folder: str) -> None:
+        if os.path.isdir(folder):
+            self.open_folder(folder)
+            return
+        self.show_message(f"{folder} no longer exists; it is removed from the recent list.",
+                          10000)
+        try:
+            self.welcome.set_recent(self.recent.remove(folder))
+        except OSError as exc:
+            self.show_message(f"The recent folders list could not be written: {exc}", 10000)
+
+    def open_recent_picker(self) -> None:
+        """Ctrl+R: the recent folders in the picker."""
+        folders = self.recent.load()
+
+        def provider(query: str) -> list[PickerItem]:
+            return [PickerItem(Path(m.path).name, str(Path(m.path).parent), (), m.path)
+                    for m in rank_paths(query, folders, limit=len(folders))]
+
+        def accept(item: PickerItem | None, _query: str) -> None:
+            if item is not None:
+                self.open_recent_folder(str(item.data))
+
+        self.picker.open("Open a recent folder", provider, on_accept=accept)
 
     def open_folder_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Open Folder", str(self.root or Path.home()))
@@ -1318,6 +1380,7 @@ class MainWindow(QMainWindow):
                               self.workspace_path(doc) if doc is not None else "")
         if doc is not None and self.find_bar.isVisible():
             self.find_bar.set_editor(doc.editor)
+        self._update_welcome()
         self._update_status()
 
     def _update_status(self) -> None:
@@ -1366,6 +1429,11 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
         self._backup_executor.shutdown(wait=True)
+        if self.backups is not None:  # every open tab, its caret and scroll, for next time
+            try:
+                self.backups.write_session(capture_session(self))
+            except OSError as exc:
+                self.show_message(f"Hot exit: the open tabs could not be stored: {exc}")
         for doc in self.documents():
             doc.detach_backups()  # nothing may touch the backups after this point
         super().closeEvent(event)
