@@ -275,3 +275,27 @@ def test_damaged_utf8_offers_reopen_with_encoding_from_its_banner(
     _choose(qtbot, window, "8859-1")
     assert doc.encoding == "iso8859-1" and not doc.editor.readOnly()
     assert doc.save() and path.read_bytes() == "déjà vu\n".encode() + b"\xe9t\xe9\n"
+
+
+def test_hot_exit_restores_unsaved_text_in_the_encoding_it_was_edited_in(
+        qtbot: QtBot, workspace: Path) -> None:
+    from app.core.hotexit import Backup
+    from app.core.settings import Settings
+    from app.ui.document import Document
+
+    path = workspace / "cyrillic.txt"
+    original = path.read_bytes()
+    first = Document.open(path, Settings())
+    qtbot.addWidget(first)
+    assert first.reopen_with_encoding("cp1251")
+    first.editor.insertText(first.editor.textLength(), "ещё\n")
+    backup: Backup = first.make_backup()
+    assert backup.encoding == "cp1251"
+    # Next session: the file opens with its guess (Windows 1252); the backup brings its own.
+    second = Document.open(path, Settings())
+    qtbot.addWidget(second)
+    assert second.encoding == "cp1252"
+    second.restore_backup(backup)
+    assert second.encoding == "cp1251" and second.editor.text() == "привет мир\nещё\n"
+    assert second.is_dirty() and second.save()
+    assert path.read_bytes() == original + "ещё\n".encode("cp1251")
