@@ -346,3 +346,33 @@ def test_bench_runs_on_a_small_tree(tmp_path: Path) -> None:
     out = bench.run(argparse.Namespace(files=300, tree=str(root), pattern="needle_", rounds=1))
     assert out["forecode"]["matching_lines"] == out["grep"]["matching_lines"] == 4
     assert out["in_process"]["matching_lines"] == 4
+
+
+def test_a_worker_that_dies_is_reported_and_replaced(tree: Path) -> None:
+    service = SearchService()
+    try:
+        _collect(service.start(SearchRequest(str(tree), SearchQuery("param"))))
+        (pid,) = service.worker_pids()
+        os.kill(pid, 9)  # the idle worker dies (out of memory, killed by the user)
+        time.sleep(0.2)
+        files, summary = _collect(service.start(SearchRequest(str(tree), SearchQuery("PARAM",
+                                                                               match_case=True))))
+        assert [f.path for f in files] == ["src/pkg/b.js"] and not summary.error
+    finally:
+        service.close()
+
+
+def test_a_worker_killed_mid_search_ends_the_search_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "evil.txt").write_text("a" * 40 + "!\n")
+    service = SearchService()
+    try:
+        session = service.start(SearchRequest(str(tmp_path), SearchQuery("(a+)+$", regex=True)))
+        deadline = time.monotonic() + 20
+        while session.pid is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert session.pid is not None
+        os.kill(session.pid, 9)
+        _files, summary = _collect(session)
+        assert summary.error == "The search process stopped unexpectedly (exit status -9)."
+    finally:
+        service.close()

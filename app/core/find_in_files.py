@@ -912,12 +912,8 @@ class SearchSession:
             if cancelled:
                 summary = SearchSummary(cancelled=True)
             else:
-                err = b""
-                with contextlib.suppress(OSError, ValueError):
-                    err = proc.stderr.read()[-2000:] if proc.stderr is not None else b""
-                summary = SearchSummary(error="The search process stopped unexpectedly"
-                                        + (": " + err.decode("utf-8", "replace").strip()
-                                           if err.strip() else "."))
+                summary = SearchSummary(error="The search process stopped unexpectedly "
+                                        f"(exit status {proc.returncode}).")
         elif cancelled:
             self._service._kill(proc)
         else:
@@ -975,9 +971,11 @@ class SearchService:
         env = dict(os.environ)
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
+        # stderr is not read (a full pipe would block the worker): nothing goes there but a
+        # crash, which the client reports by its exit status
         proc = subprocess.Popen([self._python, "-m", "app.core.find_in_files"],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+                                stderr=subprocess.DEVNULL, env=env)
         with self._lock:
             self._all.add(proc)
         return proc
