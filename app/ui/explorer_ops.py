@@ -27,8 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QPoint, QProcess, Qt, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QPoint, QProcess, Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -152,14 +152,13 @@ class ExplorerOps(QObject):
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-files")
         self._done = _Done()
         self._done.finished.connect(lambda callback, error: callback(error))
-        # Keys while the explorer has focus (VS Code's).
-        for key, handler in (("F2", self.rename), ("Del", self.delete),
-                             ("Shift+Del", lambda: self.delete(permanent=True))):
-            action = QAction(self.tree)
-            action.setShortcut(QKeySequence(key))
-            action.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-            action.triggered.connect(lambda _c=False, h=handler: h())
-            self.tree.addAction(action)
+        # Keys while the explorer has focus (VS Code's). The explorer claims them before the
+        # window's shortcuts (F2 is also the editor's Rename Symbol there).
+        self.keys: dict[int, Callable[[], object]] = {
+            QKeySequence(key)[0].toCombined(): handler
+            for key, handler in (("F2", self.rename), ("Del", self.delete),
+                                 ("Shift+Del", lambda: self.delete(permanent=True)))}
+        self.tree.installEventFilter(self)
         # Seams for tests: the dialogs, the trash and opening a URL.
         self.ask_name: Callable[[str, str, str, Callable[[str], str | None]], str | None] = (
             self._ask_name)
@@ -167,6 +166,17 @@ class ExplorerOps(QObject):
         self.trash: Callable[[Path], None] = move_to_trash
         self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         self.pending = 0  # deletes running on the worker thread
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.tree and isinstance(event, QKeyEvent) and event.type() in (
+                QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            handler = self.keys.get(event.keyCombination().toCombined())
+            if handler is not None:
+                event.accept()
+                if event.type() == QEvent.Type.KeyPress:
+                    handler()
+                return True
+        return super().eventFilter(watched, event)
 
     # ----- targets -----------------------------------------------------------------------
     def target(self) -> Path | None:
