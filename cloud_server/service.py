@@ -10,14 +10,23 @@ opened on its first call).
 Authentication: every ``forecode.v1`` call must carry ``authorization: Bearer <token>``; the
 token is compared with each accepted one by ``hmac.compare_digest`` (all of them, every time,
 so the timing says nothing about which one nearly matched). A missing or wrong token gets
-UNAUTHENTICATED before the request is even deserialised. The health service is open: load
-balancers and orchestrators probe it without secrets, and it tells nothing but up or down.
+UNAUTHENTICATED before the request is even deserialised; refusals are counted and logged at a
+bounded rate (``guard.RefusalLog``: one line at once, then one summary per
+``refusal_log_interval_s``). The health service is open: load balancers and orchestrators
+probe it without secrets, and without a token it answers for the whole service whatever name
+it is asked about (an unknown name included), so it tells nothing but up or down; with a token
+it answers per service (``guard``). ``Health/List`` answers UNIMPLEMENTED.
 
 Calls: a Chat call stops — and frees its model slot at once — when the client cancels or goes
 away (``context.add_callback``) or its deadline passes (checked before every decode step).
 Messages larger than ``max_message_bytes`` are refused by gRPC with RESOURCE_EXHAUSTED; bytes
-that do not parse as the method's request, and requests that break the rules of
-``convert.params_from_request``, get INVALID_ARGUMENT with the reason. When every slot is busy
+that do not parse as the method's request (every method, streamed requests and health
+included: ``guard.parsing_handler``), and requests that break the rules of
+``convert.params_from_request`` or of ``index_service``, get INVALID_ARGUMENT with the reason
+and one short log line, never a traceback. An IndexSync upload may hold at most
+``max_upload_pending_bytes`` of file entries until its commit, and one token's uploads
+together ``max_upload_pending_bytes_per_token`` (``upload_budget``); more is
+RESOURCE_EXHAUSTED. When every slot is busy
 and ``max_queue`` calls already wait, a Chat call gets RESOURCE_EXHAUSTED whose details start
 "the service is busy" (the client tells it from a size limit by that).
 
