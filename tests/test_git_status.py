@@ -356,3 +356,16 @@ def test_a_hanging_git_status_in_the_window_is_cut_off_said_once_and_backed_off(
     window.git.refresh_soon()
     assert window.git._timer.remainingTime() > 3000  # backed off: not the 400 ms debounce
     window.close()
+
+
+def test_the_pathological_gitignore_of_issue_13_does_not_stall_status(tmp_path: Path) -> None:
+    """The .gitignore that froze the explorer (issue 13, point 1; 16 stars here): git's own
+    matcher answers, and the runner's deadline would cut it off if it did not."""
+    root = tmp_path / "hostile"
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / ".gitignore").write_text("a*" * 16 + "b\n")
+    (root / ("a" * 60)).write_text("")
+    result = read_status(root, timeout=20)
+    assert result.problem is None and result.status is not None
+    assert result.status.entries.get("a" * 60) == "untracked"
