@@ -140,7 +140,8 @@ def cmd_test(args: list[str]) -> int:
                   "local_models/gitignore.py",
                   "local_models/wildmatch.py",
                   "local_models/file_languages.py", "local_models/llama_runtime.py",
-                  "local_models/repetition.py", "local_models/calibrate.py"]),
+                  "local_models/repetition.py", "local_models/calibrate.py",
+                  "cloud_server/upload_budget.py", "cloud_server/guard.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:
