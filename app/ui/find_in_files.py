@@ -843,6 +843,7 @@ class SearchDock(QDockWidget):
                              | Qt.DockWidgetArea.RightDockWidgetArea)
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self)
         self._tree_was_visible: bool | None = None
+        self._sized = False
         self.visibilityChanged.connect(self._on_visibility)
         self.hide()
 
@@ -862,6 +863,9 @@ class SearchDock(QDockWidget):
                 self._tree_was_visible = window.tree.isVisible()
             window.tree.hide()
             self.show()
+            if not self._sized:
+                self._sized = True
+                window.resizeDocks([self], [340], Qt.Orientation.Horizontal)
         self.raise_()
         if replace:
             self.panel.set_replace_visible(True)
