@@ -145,6 +145,7 @@ class LoadHeader:
     large: bool
     size: int
     first_line: str
+    lines_hint: int = 0  # about how many lines the text has (to size the widget's index)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
             text = decoded.text
             yield LoadHeader(decoded.encoding, decoded.eol, decoded.mixed_eol,
                              decoded.read_only_reason, decoded.notice, False, done,
-                             text[:200].split("\n", 1)[0])
+                             text[:200].split("\n", 1)[0], text.count("\n") + 1)
             del decoded
             for start in range(0, len(text), PIECE_CHARS):
                 if cancelled():
@@ -241,8 +242,9 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
             encoding_label(encoding_id))
         reason = (f"Large file ({human_size(total)}): opened read-only in large-file mode, "
                   f"without highlighting, completions, index or backups ({label}).")
+        lines_hint = int(total * (piece.count("\n") + 1) / max(1, len(first)))
         yield LoadHeader(encoding_id, eol, mixed, reason, None, True, total,
-                         piece[:200].split("\n", 1)[0])
+                         piece[:200].split("\n", 1)[0], lines_hint)
         while True:
             if cancelled():
                 return
