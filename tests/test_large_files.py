@@ -341,3 +341,12 @@ def test_a_changed_large_file_is_offered_a_reload_not_reread_on_the_ui_thread(
     qtbot.waitUntil(lambda: not doc.loading, timeout=60_000)
     assert doc.editor.textLength() == len(big_text[1]) + len(b"one more line\n")
     assert doc.large and doc.editor.readOnly()
+
+
+def test_a_fifo_is_refused_not_read_for_ever(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    fifo = tmp_path / "ws" / "pipe"
+    os.mkfifo(fifo)  # reading it would block the UI thread until a writer came and went
+    tabs = window.tabs.count()
+    assert window.open_file(fifo) is None and window.tabs.count() == tabs
+    assert "not a regular file" in window.statusBar().currentMessage()
