@@ -423,3 +423,17 @@ def test_results_of_another_folder_are_never_acted_on(qtbot: QtBot, window: Main
     assert window.current_document() is None  # other/src/a.py was not opened at "line 1"
     assert "folder changed" in panel.status_text()
     assert panel.tree.topLevelItemCount() == 0
+
+
+def test_esc_in_the_panel_stops_the_search(qtbot: QtBot, window: MainWindow,
+                                           workspace: Path) -> None:
+    (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
+    window.find_in_files()
+    panel = panel_of(window)
+    panel.regex_button.setChecked(True)
+    panel.query_edit.setText("(a+)+$")
+    panel.search_now()
+    assert panel.running()
+    qtbot.keyClick(panel.query_edit, Qt.Key.Key_Escape)
+    assert not panel.running()
+    assert panel.status_text().startswith("Stopped")
