@@ -6,20 +6,21 @@ with code blocks built from real edits (``bench.apply_cases``: elided bodies, ad
 new methods, import additions; the expected file is known).
 
 (a) Speed, on ``--speed-cases`` cases (one per kind first): for each, from a cold cache and in
-    alternating order, the model path's rewrite with speculative edits (``Engine.rewrite``, the
-    original file as the draft) and plain greedy decoding of the same prompt for as many tokens
-    (``Engine.complete``, one token per decode). ``spec_over_greedy`` = generated tokens per
-    second of decoding, pooled over the cases, speculative ÷ greedy. ``spec_over_prefill`` =
-    the same speculative rate ÷ the prefill rate of the same prompts (prompt tokens ÷ prefill
-    time of the cold rewrites, same run). ``spec_over_ceiling`` divides by a rewrite whose draft
-    is its own answer (every draft token accepted: the best speculative edits can do with
-    logits for every row; on this model they cost more than a prefill, where only the last row
-    gets logits: the output layer is 262k x 640, more multiply-adds than the rest of the model).
-    Lossless check: every speculative token teacher-forced against single-token greedy
-    decoding (``greedy_check``); a difference counts as a rounding tie when the greedy token's
-    logit beats the emitted one by no more than the rounding noise of batches of that size,
-    measured on the same rewrite (``rounding_noise`` over its last positions). ``tie_rate`` =
-    differences ÷ tokens.
+    alternating order, the model path's whole-file rewrite with speculative edits
+    (``Engine.rewrite`` as ``whole_file_request`` sets it up: the file with the block merged in
+    as the draft, the file as it is as the second draft) and plain greedy decoding of the same
+    prompt for as many tokens (``Engine.complete``, one token per decode). ``spec_over_greedy``
+    = generated tokens per second of decoding, pooled over the cases, speculative ÷ greedy.
+    ``spec_over_prefill`` = the same speculative rate ÷ the prefill rate of the same prompts
+    (prompt tokens ÷ prefill time of the cold rewrites, same run). ``spec_over_ceiling`` divides
+    by a rewrite whose draft is its own answer (every draft token accepted: the best speculative
+    edits can do with logits for every row; on this model they cost more than a prefill, where
+    only the last row gets logits: the output layer is 262k x 640, more multiply-adds than the
+    rest of the model). Lossless check: every speculative token teacher-forced against
+    single-token greedy decoding (``greedy_check``); a difference counts as a rounding tie when
+    the greedy token's logit beats the emitted one by no more than the rounding noise of batches
+    of that size, measured on the same rewrite (``rounding_noise`` over its last positions).
+    ``tie_rate`` = differences ÷ tokens.
 (b) Accuracy on every case: the deterministic path alone (``apply_deterministic``), the model
     path alone (the rewrite forced), and the combined apply (the deterministic path when it
     anchors, else the model); exact match of the whole file. ``model_flagged``: model results
@@ -120,24 +121,22 @@ def _first_final_ms(original_lf: str, chunks: list[tuple[float, int]], text: str
 def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
                 noise_positions: int, order_flip: bool) -> dict[str, Any]:
     from local_models.apply_block import ApplyInput
-    from local_models.apply_model import chat_format_of, render_apply
+    from local_models.apply_model import whole_file_request
 
     inp = ApplyInput(case.path, "python", case.original, case.block)
-    rendered = render_apply(inp, chat_format_of(engine))
-    prompt = engine.tokenize(rendered.text, add_bos=True)
-    draft = engine.tokenize(rendered.draft_text)
-    max_tokens = len(draft) + len(engine.tokenize(case.block)) + 64
+    req = whole_file_request(engine, inp)  # the model path's own call (drafts and bounds)
+    prompt, draft, max_tokens, stop = req.prompt, req.draft, req.max_tokens, req.stop
     out: dict[str, Any] = {"case": case.name, "prompt_tokens": len(prompt),
                            "draft_tokens": len(draft)}
 
     def spec() -> Any:
         engine.reset()
-        return engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=rendered.stop,
-                              max_batch=max_batch)
+        return engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=stop,
+                              max_batch=max_batch, alt=req.alt)
 
     def greedy(n: int) -> Any:
         engine.reset()
-        return engine.complete(prompt, max_tokens=n, stop=rendered.stop)
+        return engine.complete(prompt, max_tokens=n, stop=stop)
 
     if order_flip:
         g = greedy(max_tokens)
@@ -148,8 +147,8 @@ def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
     n = len(s.tokens)
     # The oracle: the answer itself as the draft (and its stop token after it).
     engine.reset()
-    oracle = engine.rewrite(prompt, [*s.tokens, *engine.tokenize(rendered.stop[0])],
-                            max_tokens=max_tokens, stop=rendered.stop, max_batch=max_batch)
+    oracle = engine.rewrite(prompt, [*s.tokens, *engine.tokenize(stop[0])],
+                            max_tokens=max_tokens, stop=stop, max_batch=max_batch)
     sm, gm, om = s.metrics, g.metrics, oracle.metrics
     out.update({
         "spec_tokens": n, "greedy_tokens": len(g.tokens), "stop_reason": s.stop_reason,

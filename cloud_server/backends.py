@@ -349,9 +349,16 @@ class LlamaBackend(_SlotBackend):
 
             # Verify batches of up to APPLY_MAX_OUTPUTS rows for apply's speculative edits
             # (about 128 MiB more per slot than chat alone needs).
+            from local_models.engine import Engine
+
             for _ in range(config.slots):
                 self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx,
                                                     max_outputs=APPLY_MAX_OUTPUTS))
+                if isinstance(self._engines[-1], Engine):
+                    # The window prompts' fixed opening, in the cache before the first apply.
+                    from local_models.apply_model import warm_for_apply
+
+                    warm_for_apply(self._engines[-1])
         except BaseException:
             for engine in self._engines:
                 engine.close()
@@ -628,7 +635,7 @@ class _HttpWindowModel:
     def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
                 draft_text: str, extra_tokens: int, *,
                 on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None) -> Any:
+                should_stop: Callable[[], bool] | None, alt_text: str = "") -> Any:
         from local_models.apply_model import WindowAnswer
         from local_models.engine import RewriteMetrics
 

@@ -142,6 +142,7 @@ __all__ = [
     "RewriteDefect",
     "Segment",
     "apply_deterministic",
+    "find_missed_line",
     "find_rewrite_defect",
     "find_unaccounted_removals",
     "format_apply_prompt",
@@ -1855,7 +1856,7 @@ MOST_OF_THE_FILE = 0.5
 class RewriteDefect:
     """Why a result is not a file to apply (``find_rewrite_defect``)."""
 
-    kind: Literal["elision", "dropped"]
+    kind: Literal["elision", "dropped", "missed"]
     line: int  # 0-based: the result's marker line ("elision"); the original's first removed
     #            line ("dropped")
     text: str  # that line
@@ -1920,6 +1921,38 @@ def find_rewrite_defect(original: str, block: str, result: str,
         "dropped", first.start, first.lines[0],
         f"the rewrite drops {removed} of the file's {total} lines that the block does not "
         f"touch (from line {first.start + 1}), though the block asks to keep them")
+
+
+def _full_signature(line: str) -> bool:
+    """A function header written out on one line (``def wrap(text, width=72):``), not a
+    shorthand (``def send(self, ...):``) nor a class line (``class Foo:`` may stand for the
+    file's ``class Foo(Base):``)."""
+    stripped = line.rstrip()
+    return (_function_name(line) is not None and "..." not in line and "(" in line
+            and ")" in line and stripped.endswith((":", "{")))
+
+
+def find_missed_line(block: str, result: str) -> RewriteDefect | None:
+    """A code line of ``block`` that ``result`` (a complete model rewrite for it) does not
+    have (whitespace aside), or None: the model left out part of the edit. Class lines,
+    shorthand function headers and decorators are not counted (a wrapper such as
+    ``class Foo:`` or ``def send(self, ...):`` only says where the code goes; a function
+    header written out on one line is counted), nor elisions, blank lines and
+    lines of one or two characters (closers), nor imports (a block may reflow them). Not for
+    an instruction's rewrite (its block is the selection, the old text)."""
+    have = {_norm(x) for x in _split_lines(result)[0]}
+    for segment in parse_block(block).segments:
+        for line in segment.lines:
+            norm = _norm(line)
+            if len(norm) <= 2 or is_elision(line) or norm in have or norm.startswith("@") \
+                    or _import_module(line) is not None:
+                continue
+            if _definition_name(line) is not None and not _full_signature(line):
+                continue
+            return RewriteDefect(
+                "missed", 0, line,
+                f"the rewrite leaves out the edit's line {_short(line)}")
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,13 +48,16 @@ from local_models.apply_block import (
     Removal,
     RewriteDefect,
     apply_deterministic,
+    find_missed_line,
     find_rewrite_defect,
     find_unaccounted_removals,
     format_apply_prompt,
     to_file_text,
 )
 from local_models.apply_windows import (
+    WINDOW_RULES_EDIT,
     WindowPlan,
+    expected_answer,
     file_lines,
     format_window_prompt,
     plan_windows,
@@ -75,6 +78,7 @@ __all__ = [
     "EngineModel",
     "ModelRewrite",
     "RenderedApply",
+    "RewriteRequest",
     "WindowAnswer",
     "WindowModel",
     "apply",
@@ -87,6 +91,8 @@ __all__ = [
     "rewrite_windows",
     "rewrite_with",
     "unfinished_message",
+    "warm_for_apply",
+    "whole_file_request",
 ]
 
 # Rows of logits one verify batch may have: drafts of up to 63 tokens. Longer batches gain
@@ -179,6 +185,40 @@ def open_engine(model_path: str | os.PathLike[str], *, n_ctx: int = 8192,
     return Engine(model_path, n_ctx=n_ctx, n_threads=n_threads, max_outputs=APPLY_MAX_OUTPUTS)
 
 
+@dataclass(frozen=True)
+class RewriteRequest:
+    """One ``Engine.rewrite`` call of the whole-file rewrite, tokenized."""
+
+    prompt: list[int]
+    draft: list[int]  # the file with the block merged in (``expected_answer``), the fence
+    alt: list[int]  # the file as it is (where the model keeps what the block changes)
+    max_tokens: int
+    stop: tuple[str, ...]
+
+
+def whole_file_request(engine: Engine, inp: ApplyInput,
+                       version: int = APPLY_PROMPT_VERSION) -> RewriteRequest:
+    """The whole-file rewrite's prompt, drafts and bounds for ``inp`` (``bench apply`` times
+    the same call). Raises ``ApplyTooLarge`` when they do not fit the context."""
+    rendered = render_apply(inp, chat_format_of(engine), version)
+    prompt = engine.tokenize(rendered.text, add_bos=True)
+    original = rendered.draft_text[:-len(rendered.stop[0])]
+    as_is = engine.tokenize(rendered.draft_text)
+    # The draft: the file with the block merged in (what the model most likely writes); the
+    # file as it is, where the model keeps what the block changes (see rewrite_windows).
+    if inp.block.strip() and not inp.instruction.strip():
+        draft = engine.tokenize(_with_newline(expected_answer(original, inp.block))
+                                + rendered.stop[0])
+        alt = engine.tokenize(original)
+    else:
+        draft, alt = as_is, []
+    max_tokens = len(as_is) + len(engine.tokenize(inp.block)) + _SLACK_TOKENS
+    if len(prompt) + max_tokens >= engine.n_ctx:
+        raise ApplyTooLarge(f"the file and the edit need {len(prompt) + max_tokens} tokens of "
+                            f"context; the engine has {engine.n_ctx}")
+    return RewriteRequest(prompt, draft, alt, max_tokens, rendered.stop)
+
+
 def rewrite_whole_file(engine: Engine, inp: ApplyInput, *,
                        on_text: Callable[[str], None] | None = None,
                        should_stop: Callable[[], bool] | None = None,
@@ -187,21 +227,16 @@ def rewrite_whole_file(engine: Engine, inp: ApplyInput, *,
     """The model rewrites the whole file with speculative edits (module doc).
     ``on_text`` receives the new file's text as it is written (LF). Raises
     ``ApplyTooLarge`` when the prompt and answer do not fit the context."""
-    rendered = render_apply(inp, chat_format_of(engine), version)
-    prompt = engine.tokenize(rendered.text, add_bos=True)
-    draft = engine.tokenize(rendered.draft_text)
-    max_tokens = len(draft) + len(engine.tokenize(inp.block)) + _SLACK_TOKENS
-    if len(prompt) + max_tokens >= engine.n_ctx:
-        raise ApplyTooLarge(f"the file and the edit need {len(prompt) + max_tokens} tokens of "
-                            f"context; the engine has {engine.n_ctx}")
-    done = engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=rendered.stop,
-                          on_text=on_text, should_stop=should_stop, max_batch=max_batch)
+    req = whole_file_request(engine, inp, version)
+    done = engine.rewrite(req.prompt, req.draft, max_tokens=req.max_tokens, stop=req.stop,
+                          on_text=on_text, should_stop=should_stop, max_batch=max_batch,
+                          alt=req.alt)
     metrics = done.metrics
     assert isinstance(metrics, RewriteMetrics)
     complete = done.stop_reason == "stop"
     text = to_file_text(inp.original, done.text) if complete else done.text
     if complete:
-        defect = find_rewrite_defect(inp.original, inp.block, text)
+        defect = _defect(inp, text)
         if defect is not None:
             return ModelRewrite(text, False, defect.kind, metrics, defect)
     return ModelRewrite(text, complete, done.stop_reason, metrics)
@@ -228,7 +263,8 @@ class WindowModel(Protocol):
     def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
                 draft_text: str, extra_tokens: int, *,
                 on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None) -> WindowAnswer: ...
+                should_stop: Callable[[], bool] | None,
+                alt_text: str = "") -> WindowAnswer: ...
 
 
 class EngineModel:
@@ -242,15 +278,10 @@ class EngineModel:
     def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
                 draft_text: str, extra_tokens: int, *,
                 on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None) -> WindowAnswer:
+                should_stop: Callable[[], bool] | None,
+                alt_text: str = "") -> WindowAnswer:
         engine = self.engine
-        chat = chat_format_of(engine)
-        if chat is None:
-            text = f"{user_text}\n\n{response_prefix}"
-        else:
-            params = ChatParams("", (ChatMessage("user", user_text),))
-            text = render_chat(params, chat, system_prompt="") + response_prefix
-        prompt = engine.tokenize(text, add_bos=True)
+        prompt = engine.tokenize(_chat_text(engine, user_text, response_prefix), add_bos=True)
         draft = engine.tokenize(draft_text)
         max_tokens = len(draft) + extra_tokens + _SLACK_TOKENS
         if len(prompt) + max_tokens >= engine.n_ctx:
@@ -258,10 +289,50 @@ class EngineModel:
                                 f"tokens of context; the engine has {engine.n_ctx}")
         done = engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=stop,
                               on_text=on_text, should_stop=should_stop,
-                              max_batch=self.max_batch)
+                              max_batch=self.max_batch,
+                              alt=engine.tokenize(alt_text) if alt_text else ())
         metrics = done.metrics
         assert isinstance(metrics, RewriteMetrics)
         return WindowAnswer(done.text, done.stop_reason, metrics)
+
+
+def _defect(inp: ApplyInput, text: str) -> RewriteDefect | None:
+    """Why a complete model rewrite is not offered: not the whole file
+    (``find_rewrite_defect``), or, for a block, a line of the edit left out
+    (``find_missed_line``)."""
+    defect = find_rewrite_defect(inp.original, inp.block, text)
+    if defect is None and not inp.instruction.strip():
+        defect = find_missed_line(inp.block, text)
+    return defect
+
+
+def _with_newline(text: str) -> str:
+    return text if not text or text.endswith("\n") else text + "\n"
+
+
+def _chat_text(engine: Engine, user_text: str, response_prefix: str) -> str:
+    chat = chat_format_of(engine)
+    if chat is None:
+        return f"{user_text}\n\n{response_prefix}"
+    params = ChatParams("", (ChatMessage("user", user_text),))
+    return render_chat(params, chat, system_prompt="") + response_prefix
+
+
+def warm_for_apply(engine: Engine) -> int:
+    """Evaluate the fixed opening every window prompt of a block starts with
+    (``WINDOW_RULES_EDIT`` in the model's chat format) into ``engine``'s cache, so that the
+    first apply re-uses it. Returns the tokens that opening has (the prompt's common prefix:
+    where a real prompt tokenizes differently at the join, less is re-used)."""
+    text = _chat_text(engine, WINDOW_RULES_EDIT + "File", "")
+    tokens = engine.tokenize(text, add_bos=True)
+    full = engine.tokenize(_chat_text(engine, WINDOW_RULES_EDIT + "File x", "```\n"),
+                           add_bos=True)
+    k = 0
+    while k < min(len(tokens), len(full)) and tokens[k] == full[k]:
+        k += 1
+    prefix = tokens[:max(1, k - 1)]
+    engine.warm(prefix)
+    return len(prefix)
 
 
 def _token_guess(text: str) -> int:
@@ -292,10 +363,15 @@ def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
         prompt = format_window_prompt(inp.original, window, path=inp.path,
                                       language=inp.language, instruction=inp.instruction)
         part = "".join(lines[window.start:window.end])
-        answer = model.rewrite(prompt.text, prompt.response_prefix, prompt.stop,
-                               prompt.draft_text,
+        # The draft: the window with the block's changes merged in (what the model most
+        # likely writes); the window as it is, where the model keeps what the block changes.
+        draft = prompt.draft_text
+        if window.block.strip():
+            draft = _with_newline(expected_answer(part, window.block)) + prompt.stop[0]
+        answer = model.rewrite(prompt.text, prompt.response_prefix, prompt.stop, draft,
                                _token_guess(window.block) + _token_guess(inp.instruction),
-                               on_text=send, should_stop=should_stop)
+                               on_text=send, should_stop=should_stop,
+                               alt_text=part if draft != prompt.draft_text else "")
         total.add(answer.metrics)
         if answer.stop_reason != "stop":
             return ModelRewrite("".join(sent), False, answer.stop_reason, total)
@@ -316,7 +392,7 @@ def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
     if tail:
         send(tail)
     text = to_file_text(inp.original, stitched)
-    defect = find_rewrite_defect(inp.original, inp.block, text)
+    defect = _defect(inp, text)
     if defect is not None:
         return ModelRewrite(text, False, defect.kind, total, defect)
     return ModelRewrite(text, True, "stop", total)
@@ -346,7 +422,7 @@ def rewrite_with(model: WindowModel, inp: ApplyInput, *,
     if answer.stop_reason != "stop":
         return ModelRewrite(answer.text, False, answer.stop_reason, answer.metrics)
     text = to_file_text(inp.original, answer.text)
-    defect = find_rewrite_defect(inp.original, inp.block, text)
+    defect = _defect(inp, text)
     if defect is not None:
         return ModelRewrite(text, False, defect.kind, answer.metrics, defect)
     return ModelRewrite(text, True, "stop", answer.metrics)

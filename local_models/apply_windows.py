@@ -50,11 +50,15 @@ __all__ = [
     "MARGIN",
     "WHOLE_FILE_LINES",
     "WINDOW_PROMPT_VERSION",
+    "WINDOW_RULES_EDIT",
+    "WINDOW_RULES_INSTRUCTION",
     "Window",
     "WindowPlan",
     "WindowPrompt",
     "definition_extent",
+    "expected_answer",
     "file_lines",
+    "fill_elisions",
     "format_window_prompt",
     "plan_windows",
     "repeats_context",
@@ -68,10 +72,10 @@ __all__ = [
 WHOLE_FILE_LINES = 40  # a block for a file this small: the whole file is one window (a window
 #                       and its context cost about as much; a larger file costs more whole)
 MARGIN = 2  # lines of the file rewritten around a segment's region (room to place new lines)
-CONTEXT_LINES = 6  # read-only lines shown above and below a window (each costs prefill)
+CONTEXT_LINES = 4  # read-only lines shown above and below a window (each costs prefill)
 FUZZY_RATIO = 0.75
 _WHOLE_FUNCTION_LINES = 80  # a wrapped function this short is rewritten whole
-WINDOW_PROMPT_VERSION = 1
+WINDOW_PROMPT_VERSION = 2
 
 _DEF = re.compile(
     r"^\s*(?:@\w+\s+)?(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?"
@@ -298,10 +302,18 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
         body_end = k + 1
         while body_end < len(seg) and (_blank(seg[body_end]) or _indent(seg[body_end]) > width):
             body_end += 1
-        inner = any(_name(x) is not None for x in seg[k + 1:body_end]) or k == last_code
+        nested = [x for x in seg[k + 1:body_end] if _name(x) is not None]
+        inner = bool(nested) or k == last_code
         j = index.find_definition(name, _kind(line), within, None)
         if j is None and within is not None and width == 0:
             j = index.find_definition(name, _kind(line), None, None)
+        if inner and k != last_code and j is not None and _kind(line) != "class":
+            # A function shown whole with nested definitions (a decorator factory): a
+            # wrapper only when the file's function has one of them too; else the function
+            # is rewritten whole (its header may change: it is not a shorthand).
+            extent = definition_extent(lines, j)
+            inner = any(index.find_definition(str(_name(x)), _kind(x), extent, None)
+                        is not None for x in nested)
         if inner:
             covered[k] = True
             if j is not None:
@@ -475,6 +487,11 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
         while lo < lo0 and (_blank(lines[lo]) or (
                 lo0 < n and _indent(lines[lo]) < _indent(lines[lo0]))):
             lo += 1
+        if lo0 < n and (_name(lines[lo0]) is not None or lines[lo0].lstrip().startswith("@")):
+            # A window that starts at a definition takes nothing above it: those lines end
+            # the definition before (a model given them without the block's mention of them
+            # drops them).
+            lo = lo0
         while hi > hi0 and (_blank(lines[hi - 1]) or (
                 hi0 > 0 and _indent(lines[hi - 1]) < _indent(lines[hi0 - 1]))):
             hi -= 1
@@ -486,10 +503,55 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
             spans[-1] = (s_lo, max(s_hi, hi), members, s_how)
             continue
         spans.append((lo, hi, [k], how))
-    windows = [Window(lo, hi, _block_part(parsed.lines, [kept[m] for m in members],
-                                          wrapper_lines, lines, (lo, hi)), how)
-               for lo, hi, members, how in spans]
+    windows = []
+    for lo, hi, members, how in spans:
+        part = fill_elisions("".join(lines[lo:hi]), _block_part(
+            parsed.lines, [kept[m] for m in members], wrapper_lines, lines, (lo, hi)))
+        first = next((x for x in file_lines(part) if x.strip()), "")
+        if _name(first) is not None:
+            # The block shows the definition without its decorators: they stay outside the
+            # window (a model given them without the block's mention of them drops them).
+            k = lo
+            while k < hi - 1 and (lines[k].lstrip().startswith("@") or _blank(lines[k])):
+                k += 1
+            if k > lo and _name(lines[k]) == _name(first):
+                lo = k
+        windows.append(Window(*_narrow(lines, lo, hi, part), how))
     return WindowPlan(tuple(windows), n)
+
+
+# Lines a window keeps around what its part of the block changes when it is narrowed, and the
+# fewest lines narrowing must save to be worth it.
+_NARROW_KEEP = 2
+_NARROW_MIN = 6
+
+
+def _narrow(lines: Sequence[str], lo: int, hi: int, block: str) -> tuple[int, int, str]:
+    """The window ``[lo, hi)`` and its part of the block without the lines at either end that
+    the block repeats exactly (the same text and indentation, before any elision): a whole
+    function given back with one change is rewritten around the change, not whole.
+    ``_NARROW_KEEP`` equal lines stay at each end (and the window starts and ends on code)."""
+    part = [x.rstrip() for x in lines[lo:hi]]
+    new = file_lines(block)
+    mine = [x.rstrip() for x in new]
+    limit = min(len(part), len(mine))
+    head = 0
+    while head < limit and part[head] == mine[head] and not is_elision(new[head]):
+        head += 1
+    tail = 0
+    while tail < limit - head and part[-1 - tail] == mine[-1 - tail] \
+            and not is_elision(new[-1 - tail]):
+        tail += 1
+    cut_head = max(0, head - _NARROW_KEEP)
+    cut_tail = max(0, tail - _NARROW_KEEP)
+    while cut_head > 0 and not part[cut_head].strip():
+        cut_head -= 1
+    while cut_tail > 0 and not part[len(part) - 1 - cut_tail].strip():
+        cut_tail -= 1
+    if cut_head + cut_tail < _NARROW_MIN:
+        return lo, hi, block
+    return (lo + cut_head, hi - cut_tail,
+            "".join(new[cut_head:len(new) - cut_tail]))
 
 
 def _block_part(block_lines: Sequence[str], members: Sequence[Segment],
@@ -538,8 +600,11 @@ def format_window_prompt(original: str, window: Window, *, path: str, language: 
                          instruction: str = "", context: int = CONTEXT_LINES,
                          version: int = WINDOW_PROMPT_VERSION) -> WindowPrompt:
     """The model's prompt for rewriting ``window`` of ``original`` (module doc)."""
-    if version != WINDOW_PROMPT_VERSION:
+    if version not in (1, 2):
         raise ValueError(f"unknown window prompt version {version}")
+    if version == 2:
+        return _window_prompt_v2(original, window, path=path, language=language,
+                                 instruction=instruction, context=context)
     lines = file_lines(original)
     n = len(lines)
     above = "".join(lines[max(0, window.start - context):window.start])
@@ -569,6 +634,120 @@ def format_window_prompt(original: str, window: Window, *, path: str, language: 
                  "else.")
     return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence,
                         version)
+
+
+# Version 2's fixed opening: the same tokens at the start of every window prompt of its kind,
+# so the engine's cache keeps their evaluation from one window (and one apply) to the next.
+WINDOW_RULES_EDIT = (
+    "Rewrite part of a file as the edit asks. The edit shows only what changes: \"...\" or "
+    "\"existing code\" comments stand for code kept exactly as it is. Change nothing else, "
+    "keep the order of the lines, and answer with the new text of the part in one code block "
+    "and nothing else.\n")
+WINDOW_RULES_INSTRUCTION = (
+    "Rewrite part of a file as the instruction asks. Change nothing else, keep the order of "
+    "the lines, and answer with the new text of the part in one code block and nothing "
+    "else.\n")
+
+
+def _window_prompt_v2(original: str, window: Window, *, path: str, language: str,
+                      instruction: str, context: int) -> WindowPrompt:
+    """Version 2: the fixed rules first (a prefix the cache keeps), then the context above and
+    below, the part, the edit (or the instruction)."""
+    lines = file_lines(original)
+    n = len(lines)
+    above = "".join(lines[max(0, window.start - context):window.start])
+    part = _with_newline("".join(lines[window.start:window.end]))
+    below = _with_newline("".join(lines[window.end:window.end + context]))
+    block = _with_newline(window.block.replace("\r\n", "\n"))
+    fence = _fence_for(above, part, below, block, instruction)
+    a, b = window.start + 1, window.end
+    parts = [WINDOW_RULES_EDIT if block.strip() else WINDOW_RULES_INSTRUCTION,
+             f"File {path} ({n} lines)."]
+    if above.strip():
+        parts.append(f"Unchanged lines {max(1, a - context)}-{a - 1}:\n"
+                     f"{fence}{language}\n{above}{fence}")
+    if below.strip():
+        parts.append(f"Unchanged lines {b + 1}-{min(n, b + context)}:\n"
+                     f"{fence}{language}\n{below}{fence}")
+    parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}")
+    if instruction.strip():
+        parts.append(f"Instruction: {instruction.replace(chr(13), '').strip()}")
+    if block.strip():
+        parts.append(f"Edit:\n{fence}{language}\n{block}{fence}")
+    parts.append(f"Answer with the new text of lines {a}-{b}.")
+    return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence, 2)
+
+
+def fill_elisions(part: str, block: str) -> str:
+    """``block`` (a window's part of the edit) with each elision comment between two lines
+    that occur once each in ``part``, in that order, replaced by the part's lines between
+    them (what the comment stands for: code kept exactly as it is). A small model copies an
+    elision comment instead of the code; given the code it keeps it. Elisions without such
+    neighbours (at the block's edges, next to new lines, or next to lines found twice) stay,
+    and so does a block whose elision is not settled that way."""
+    old = file_lines(part)
+    new = [x if x.endswith("\n") else x + "\n" for x in file_lines(block)]
+    if not any(is_elision(x) for x in new):
+        return block
+    where: dict[str, list[int]] = {}
+    for j, line in enumerate(old):
+        if line.strip():
+            where.setdefault(_norm(line), []).append(j)
+    out: list[str] = []
+    for i, line in enumerate(new):
+        if not is_elision(line):
+            out.append(line)
+            continue
+        above = next((x for x in reversed(new[:i]) if x.strip()), None)
+        below = next((x for x in new[i + 1:] if x.strip()), None)
+        a = where.get(_norm(above), []) if above is not None and not is_elision(above) else []
+        b = where.get(_norm(below), []) if below is not None and not is_elision(below) else []
+        if len(a) != 1 or len(b) != 1 or a[0] >= b[0]:
+            out.append(line)
+            continue
+        while out and not out[-1].strip():
+            out.pop()  # the part's own lines (blank ones included) fill the gap
+        out.extend(old[a[0] + 1:b[0]])
+        k = i + 1
+        while k < len(new) and not new[k].strip():
+            k += 1
+        new[i + 1:k] = []  # the blank lines after the comment: the part's are used
+    return "".join(out)
+
+
+def expected_answer(part: str, block: str) -> str:
+    """The answer a model most likely writes for ``part`` (a window's text, or a whole file)
+    given ``block``: the part with the block's changes merged in, line by line (``difflib``
+    on whitespace-normalised lines). Lines both have are the part's; lines the block adds or
+    replaces are the block's, except its elision comments (the part's lines stay); lines of
+    the part the block leaves out stay (the block may just not show them). Only a draft for
+    speculative edits (every token is verified): a wrong guess costs time, never
+    correctness."""
+    old = file_lines(part)
+    new = [x if x.endswith("\n") else x + "\n" for x in file_lines(block)]
+    if not new:
+        return part
+    matcher = difflib.SequenceMatcher(None, [_norm(x) for x in old], [_norm(x) for x in new],
+                                      autojunk=False)
+    out: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal" or op == "delete":
+            out.extend(old[i1:i2])
+            continue
+        added = new[j1:j2]
+        cut = next((k for k, x in enumerate(added) if is_elision(x)), None)
+        if cut is not None:
+            # "# ... existing code ...": the part's lines stay, the block's new lines around
+            # the comment go before and after them
+            out.extend(added[:cut])
+            out.extend(old[i1:i2])
+            out.extend(x for x in added[cut + 1:] if not is_elision(x))
+            continue
+        out.extend(added)  # insert, or replace: the block's lines
+    text = "".join(out)
+    if part and not part.endswith("\n") and text.endswith("\n"):
+        text = text[:-1]
+    return text
 
 
 def window_context(original: str, window: Window,

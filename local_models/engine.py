@@ -46,7 +46,7 @@ import contextlib
 import ctypes
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 
 import llama_cpp.llama_cpp as C
@@ -88,8 +88,9 @@ _LOOKUP_MAX = 16
 _REJOIN_CONFIRM = 8
 # Draft sources of a rewrite: the known text (trusted), the known text just after a rejoin,
 # prompt lookup. Prior per-token acceptance and its weight in observations.
-_KNOWN, _REJOINED, _LOOKUP = 0, 1, 2
-_REWRITE_PRIOR = {_KNOWN: (0.97, 8.0), _REJOINED: (0.8, 4.0), _LOOKUP: (0.8, 2.0)}
+_KNOWN, _REJOINED, _LOOKUP, _ALT = 0, 1, 2, 3
+_REWRITE_PRIOR = {_KNOWN: (0.97, 8.0), _REJOINED: (0.8, 4.0), _LOOKUP: (0.8, 2.0),
+                  _ALT: (0.9, 4.0)}
 # The record of each source fades (older batches count less), so it follows the request's
 # phases: copying, writing new code, copying again.
 _REWRITE_FADE = 0.9
@@ -110,6 +111,8 @@ _PUT_BACK_GAP = 8
 # How much of the cache as it was before a request (its end: the last prompt and what the
 # engine generated after it) serves as a draft source; see _generate_speculative.
 _PREVIOUS_TAIL = 512
+# Debugging: when a list, each rewrite batch appends (source, candidates, drafted, accepted, ms).
+_TRACE: list[tuple[int, ...]] | None = None
 
 
 @dataclass
@@ -143,6 +146,7 @@ class RewriteMetrics(Metrics):
     batches: int = 0  # generation decodes (each verifies one draft, or emits one token)
     draft_batches: int = 0  # of which verified a draft from the known text
     lookup_batches: int = 0  # of which verified a prompt-lookup draft (off the known text)
+    alt_batches: int = 0  # of which verified a draft from ``alt`` (the edit's own code)
     rejoins: int = 0  # times the output rejoined the known text after leaving it
     largest_batch: int = 0  # tokens in the largest verify batch
 
@@ -377,26 +381,50 @@ class _Threads:
         self.now = n
 
 
-def _row_cost(n: int) -> float:
-    """Relative cost of a decode of ``n`` rows with logits for every row (``_ROW_COST_PRIOR``,
-    the nearest listed size's figure)."""
-    listed = min(_BATCH_SIZES, key=lambda k: (abs(k - n), k))
-    return n * _ROW_COST_PRIOR[listed]
+# Batch sizes an apply engine times when it starts (``Engine.row_costs``); the other listed
+# sizes scale the prior by the nearest measured one.
+_MEASURED_SIZES = (1, 4, 8, 16, 32, 64)
 
 
-def _best_length(alpha: float, available: int, max_batch: int) -> int:
+def _row_cost(n: int, table: Mapping[int, float] | None = None) -> float:
+    """Relative cost of a decode of ``n`` rows with logits for every row: ``n`` times the
+    per-row cost of the nearest listed size in ``table`` (default ``_ROW_COST_PRIOR``)."""
+    costs = _ROW_COST_PRIOR if table is None else table
+    listed = min(costs, key=lambda k: (abs(k - n), k))
+    return n * costs[listed]
+
+
+def _scaled_costs(measured: Mapping[int, float]) -> dict[int, float]:
+    """A per-row cost table for every listed size from decode times measured at some of them
+    (``measured``: size -> ms): measured sizes relative to one row; the others the prior's
+    figure scaled as the nearest measured size differs from the prior."""
+    one = measured.get(1)
+    if not one:
+        return dict(_ROW_COST_PRIOR)
+    rel = {k: ms / k / one for k, ms in measured.items()}
+    out: dict[int, float] = {}
+    for size, prior in _ROW_COST_PRIOR.items():
+        near = min(rel, key=lambda k: (abs(k - size), k))
+        out[size] = rel[size] if size in rel else prior * rel[near] / _ROW_COST_PRIOR[near]
+    return out
+
+
+def _best_length(alpha: float, available: int, max_batch: int,
+                 costs: Mapping[int, float] | None = None) -> int:
     """How many of ``available`` draft tokens to verify after the pending token: the count,
     among the efficient batch sizes and all that is available, that maximises the expected
     tokens emitted per unit of decode cost when each draft token is accepted with chance
-    ``alpha`` (given the ones before it were). The costs are the fixed table, not timings: the
-    same request then always takes the same batches, so it gets the same answer (batch sizes
-    change rounding, which can flip a near-tie)."""
-    best, best_rate = 0, 1.0 / _row_cost(1)
+    ``alpha`` (given the ones before it were). ``costs``: per-row cost by batch size relative
+    to one row (the engine's measured table, ``Engine.row_costs``; default the prior). A table
+    fixed per engine, not running timings: the same request on the same engine then always
+    takes the same batches, so it gets the same answer (batch sizes change rounding, which can
+    flip a near-tie)."""
+    best, best_rate = 0, 1.0 / _row_cost(1, costs)
     for d in sorted({*(k - 1 for k in _BATCH_SIZES if k <= max_batch), available}):
         if not 0 < d <= min(available, max_batch - 1):
             continue
         expected = (1.0 - alpha ** (d + 1)) / (1.0 - alpha) if alpha < 1.0 else d + 1.0
-        rate = expected / _row_cost(d + 1)
+        rate = expected / _row_cost(d + 1, costs)
         if rate > best_rate:
             best, best_rate = d, rate
     return best
@@ -508,6 +536,45 @@ class Engine:
         self.totals = Metrics()
         if threads > 1:
             self._calibrate()
+        # Per-row cost of a verify batch by size, relative to one row: measured when the
+        # engine starts if it is made for long verify batches (apply), else the prior.
+        self.row_costs: dict[int, float] = dict(_ROW_COST_PRIOR)
+        self.batch_ms: dict[int, float] = {}  # the measured decode times (ms) by size
+        if max_outputs > _MAX_DRAFT + 2:
+            self._measure_batches()
+
+    def _measure_batches(self) -> None:
+        """Time one decode with logits on every row at each of ``_MEASURED_SIZES`` (the
+        smaller ones twice, the best kept) after a short context, and derive ``row_costs``
+        from them (``_scaled_costs``). Fixed from then on (see ``_best_length``)."""
+        n_vocab = self._n_vocab
+        base = [self.info.bos_id or 0] + [min(1000 + i, n_vocab - 1) for i in range(15)]
+        sink = Metrics()
+        self._clear()
+        self._prefill(base, 0, len(base), None, sink)
+        b = self._batch
+        assert b is not None
+        at = len(base)
+        took: dict[int, float] = {}
+        for size in _MEASURED_SIZES:
+            if size > self.max_outputs:
+                break
+            for _ in range(2 if size <= 8 else 1):
+                for i in range(size):
+                    self._tok[i] = min(2000 + 7 * i, n_vocab - 1)
+                    self._pos[i] = at + i
+                    self._out[i] = 1
+                b.n_tokens = size
+                began = time.perf_counter()
+                rc = C.llama_decode(self._ctx, b)
+                ms = (time.perf_counter() - began) * 1000.0
+                C.llama_memory_seq_rm(self._mem, -1, at, -1)
+                if rc != 0:
+                    break
+                took[size] = min(ms, took.get(size, ms))
+        self._clear()
+        self.batch_ms = {k: round(v, 2) for k, v in took.items()}
+        self.row_costs = _scaled_costs(took)
 
     def _calibrate(self) -> None:
         """Time a one-token and a 32-token decode with one thread and with all of them, so
@@ -646,7 +713,7 @@ class Engine:
     def rewrite(self, prompt: Sequence[int], draft: Sequence[int], *, max_tokens: int,
                 stop: Sequence[str] = (), on_text: Callable[[str], None] | None = None,
                 should_stop: Callable[[], bool] | None = None,
-                max_batch: int | None = None) -> Completion:
+                max_batch: int | None = None, alt: Sequence[int] = ()) -> Completion:
         """Greedy decoding after ``prompt`` with speculative edits: ``draft`` is the text the
         answer mostly repeats (the original file, tokenized). Returns the same tokens as plain
         greedy decoding (``complete``) up to batched arithmetic's rounding on near-ties (see
@@ -656,7 +723,9 @@ class Engine:
         ``max_outputs``), their length chosen per batch from the acceptance so far and the cost
         of each batch size (``_best_length``; deterministic: the same request takes the same
         batches). Stops at an end-of-generation token, a ``stop`` string, ``max_tokens`` or the
-        context's end;
+        context's end. ``alt``: a second text the answer may follow where it leaves ``draft``
+        (the edit's own code: the new lines are drafted from it in long runs, not guessed a
+        few tokens at a time);
         ``should_stop`` is checked between batches and inside each decode (ggml's abort
         callback): the result is then "cancelled" with the text so far and the cache holds
         only finished work. ``metrics`` is a ``RewriteMetrics``."""
@@ -664,8 +733,10 @@ class Engine:
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
         known = list(draft)
-        if known and (min(known) < 0 or max(known) >= self._n_vocab):
-            raise ValueError("the draft holds token ids outside the vocabulary")
+        other = list(alt)
+        for seq in (known, other):
+            if seq and (min(seq) < 0 or max(seq) >= self._n_vocab):
+                raise ValueError("the draft holds token ids outside the vocabulary")
         limit = self.max_outputs if max_batch is None else max_batch
         if not 1 <= limit <= self.max_outputs:
             raise ValueError(f"max_batch must be between 1 and max_outputs ({self.max_outputs})")
@@ -690,7 +761,7 @@ class Engine:
                 first = time.perf_counter()
                 m.first_token_ms = (first - start) * 1000.0
                 reason = self._generate_rewrite(pending, tokens, known, max_tokens, limit,
-                                                out, m, should_stop)
+                                                out, m, should_stop, other)
         except _Cancelled:
             reason = "cancelled"
         finally:
@@ -1212,7 +1283,8 @@ class Engine:
 
     def _generate_rewrite(self, pending: list[int], prompt: list[int], known: list[int],
                           max_tokens: int, max_batch: int, out: _Output, m: RewriteMetrics,
-                          should_stop: Callable[[], bool] | None) -> str:
+                          should_stop: Callable[[], bool] | None,
+                          alt: Sequence[int] = ()) -> str:
         """The loop of ``rewrite``; ``pending`` as for ``_generate``.
 
         ``at`` is the draft pointer: while the output follows ``known`` (``synced``), the next
@@ -1220,8 +1292,11 @@ class Engine:
         then looks up the last ``_REJOIN_NGRAM`` emitted tokens in ``known`` at or after
         ``floor`` (the end of the last trusted agreement) and rejoins at the nearest match.
         Off the draft, prompt-lookup drafts (the edit's new code is in the prompt) are
-        verified in short batches. Each batch's rows are sampled with llama.cpp's greedy
-        sampler in C, one row at a time up to the first disagreement."""
+        verified in short batches. ``alt`` (the edit's code) is a second draft followed the
+        same way (``alt_at``): where the output leaves ``known`` and its last tokens occur in
+        ``alt``, what follows them there is the draft, in batches as long as the known text's.
+        Each batch's rows are sampled with llama.cpp's greedy sampler in C, one row at a time
+        up to the first disagreement."""
         ctx, cached = self._ctx, self._cached
         b = self._batch
         assert b is not None
@@ -1238,6 +1313,11 @@ class Engine:
         for i, t in enumerate(history):
             where.setdefault(t, []).append(i)
         at, floor, synced, since_rejoin = 0, 0, True, _REJOIN_CONFIRM
+        n_alt = len(alt)
+        alt_grams: dict[tuple[int, ...], list[int]] = {}
+        for j in range(g, n_alt + 1):
+            alt_grams.setdefault(tuple(alt[j - g:j]), []).append(j)
+        alt_at, alt_synced = 0, False
         # Per draft source: [accepted, tried] draft tokens in this request.
         record = {k: [0.0, 0.0] for k in _REWRITE_PRIOR}
         emitted = out.tokens
@@ -1254,6 +1334,19 @@ class Engine:
                         return "length"
                     where.setdefault(t, []).append(len(history))
                     history.append(t)
+                    if alt_synced and alt_at < n_alt and alt[alt_at] == t:
+                        alt_at += 1
+                    elif alt_grams and len(emitted) >= g:
+                        ends = alt_grams.get(tuple(emitted[-g:]))
+                        k = bisect.bisect_left(ends, alt_at) if ends else 0
+                        if ends and k < len(ends):
+                            alt_at, alt_synced = ends[k], True
+                        elif ends:
+                            alt_at, alt_synced = ends[0], True
+                        else:
+                            alt_synced = False
+                    else:
+                        alt_synced = False
                     if synced and at < n_known and known[at] == t:
                         at += 1
                         since_rejoin += 1
@@ -1273,9 +1366,12 @@ class Engine:
                 if pos >= self.n_ctx:
                     return "length"
                 room = min(max_tokens - len(emitted), self.n_ctx - pos, max_batch) - 1
-                if synced:
+                if synced and (since_rejoin >= _REJOIN_CONFIRM or not alt_synced):
                     source = _KNOWN if since_rejoin >= _REJOIN_CONFIRM else _REJOINED
                     spec = known[at:at + room] if room > 0 else []
+                elif alt_synced and alt_at < n_alt:
+                    source = _ALT
+                    spec = list(alt[alt_at:alt_at + room]) if room > 0 else []
                 else:
                     source = _LOOKUP
                     n, spec = _lookup(history, where, min(room, _LOOKUP_MAX)) \
@@ -1287,7 +1383,7 @@ class Engine:
                     prior, weight = _REWRITE_PRIOR[source]
                     acc, tried = record[source]
                     alpha = (acc + prior * weight) / (tried + weight)
-                    spec = spec[:_best_length(alpha, len(spec), max_batch)]
+                    spec = spec[:_best_length(alpha, len(spec), max_batch, self.row_costs)]
                 if should_stop is not None and should_stop():
                     return "cancelled"
                 count = 1 + len(spec)
@@ -1309,6 +1405,9 @@ class Engine:
                 took = clock() - began
                 note(("rewrite", count.bit_length()), took / count)
                 accepted, nxt = self._keep_agreeing(token, spec, pos)
+                if _TRACE is not None:
+                    _TRACE.append((source if candidate else -1, len(candidate), len(spec),
+                                   accepted, round(took * 1000)))
                 self._successor = nxt
                 m.batches += 1
                 m.largest_batch = max(m.largest_batch, count)
@@ -1329,6 +1428,8 @@ class Engine:
                     m.accepted_tokens += accepted
                     if source == _LOOKUP:
                         m.lookup_batches += 1
+                    elif source == _ALT:
+                        m.alt_batches += 1
                     else:
                         m.draft_batches += 1
                 pending = [*spec[:accepted], nxt]

@@ -1042,6 +1042,22 @@ def test_a_new_line_found_once_far_away_is_new_code() -> None:
     assert isinstance(apply_deterministic(near, block), Refused)
 
 
+def test_a_rewrite_that_leaves_out_a_line_of_the_edit_is_a_defect() -> None:
+    from local_models.apply_block import find_missed_line
+
+    original = "class Store(Base):\n    def get(self, k):\n        return self.d[k]\n"
+    block = ("class Store:\n    # ... existing code ...\n    def get(self, k, ...):\n"
+             "        log(k)\n        return self.d[k]\n")
+    good = original.replace("        return", "        log(k)\n        return")
+    # the shorthand wrappers (class and def lines) need not be in the result
+    assert find_missed_line(block, good) is None
+    defect = find_missed_line(block, original)
+    assert defect is not None and defect.kind == "missed" and "log(k)" in defect.message
+    # imports may be reflowed by the rewrite
+    assert find_missed_line("from m import a, b\n", "from m import (\n    a,\n    b,\n)\n") \
+        is None
+
+
 def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
     # An import of a module the file already imports, changed: which line does it replace?
     assert isinstance(apply_deterministic(DELIMS, DELIMS_BLOCK), Refused)

@@ -663,7 +663,9 @@ def test_the_services_unfinished_refusal_names_the_placeholder(
 
     unfinished = "The model did not finish writing the file (it stopped after 31 tokens)"
     for sent, expected in ((LAZY, "is the placeholder '# ... existing code ...'"),
-                           (TEXTWRAP[:400], unfinished)):
+                           (TEXTWRAP[:400], unfinished),
+                           # the whole file, but without the edit's new lines
+                           (TEXTWRAP, "leaves out the edit's line")):
         n = len(scripted.calls) + 1
         doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
         review = scripted_window.start_review(doc, TWO_PLACES)

@@ -76,7 +76,8 @@ def test_shorthand_class_wrapper_is_an_anchor_not_the_window() -> None:
     header = line_of(text, "def item_7(")
     klass = line_of(text, "class Store(")
     assert w.start > klass + 1  # not the class line: it stays as the file has it
-    assert w.start <= header - 1 < header + 3 <= w.end <= header + 6
+    # the block shows the method without its @property: the decorator stays outside the window
+    assert w.start == header < header + 3 <= w.end <= header + 6
 
 
 def test_two_segments_two_windows_and_imports() -> None:
@@ -161,8 +162,16 @@ def test_window_prompt_has_context_and_draft() -> None:
     w = plan.windows[0]
     part = "".join(file_lines(text)[w.start:w.end])
     assert prompt.draft_text == part + "```"
-    assert f"rewrite lines {w.start + 1}-{w.end} only" in prompt.text
-    assert "a * 29 + b" in prompt.text  # context above
+    assert f"Lines {w.start + 1}-{w.end}, the part to rewrite" in prompt.text
+    assert prompt.text.endswith(f"Answer with the new text of lines {w.start + 1}-{w.end}.")
+    # version 2 opens with the fixed rules: the same tokens for every window (cached)
+    from local_models.apply_windows import WINDOW_RULES_EDIT
+
+    assert prompt.text.startswith(WINDOW_RULES_EDIT)
+    other = format_window_prompt(text, plan_windows(text, "def func_40(a, b):\n    pass\n")
+                                 .windows[0], path="n.py", language="python")  # type: ignore[union-attr]
+    assert other.text.startswith(WINDOW_RULES_EDIT)
+    assert "return total - 29" in prompt.text  # context above
     assert "def func_31" in prompt.text  # context below
     assert prompt.response_prefix == "```python\n"
 
@@ -201,7 +210,7 @@ class ScriptedModel:
 
     def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
                 draft_text: str, extra_tokens: int, *, on_text: object,
-                should_stop: object) -> object:
+                should_stop: object, alt_text: str = "") -> object:
         from local_models.apply_model import WindowAnswer
         from local_models.engine import RewriteMetrics
 
@@ -267,7 +276,7 @@ def test_lines_of_a_wrapped_function_make_the_whole_function_the_window() -> Non
     assert plan is not None and len(plan.windows) == 1
     w = plan.windows[0]
     header = line_of(text, "def item_4(")
-    assert w.start <= header - 1 and w.end >= header + 3, w
+    assert w.start <= header and w.end >= header + 3, w
 
 
 def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
@@ -282,3 +291,85 @@ def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
     part = plan.windows[0].block
     assert part.startswith("    def item_4(self):\n        # ... existing code ...\n")
     assert "class Store" not in part and "(self, ...)" not in part
+
+
+# ----- drafts and the window's part of the block -------------------------------------------
+
+def test_expected_answer_merges_the_block_into_the_part() -> None:
+    from local_models.apply_windows import expected_answer
+
+    part = "def f(a):\n    x = a + 1\n    y = x * 2\n    return y\n"
+    # a line added, one replaced; an elision keeps the part's lines
+    block = "def f(a):\n    x = a + 1\n    # ... existing code ...\n    log(y)\n    return y\n"
+    assert expected_answer(part, block) == (
+        "def f(a):\n    x = a + 1\n    y = x * 2\n    log(y)\n    return y\n")
+    assert expected_answer(part, "def f(a):\n    return 0\n") == "def f(a):\n    return 0\n"
+    assert expected_answer(part, "") == part
+
+
+def test_an_elision_between_two_lines_of_the_part_is_filled_in() -> None:
+    from local_models.apply_windows import fill_elisions
+
+    part = "def f(a):\n    x = a + 1\n\n    y = x * 2\n    return y\n"
+    block = "def f(a):\n    x = a + 1\n    # ... existing code ...\n    return y + 1\n"
+    # 'return y + 1' is new: the elision has no second anchor and stays
+    assert fill_elisions(part, block) == block
+    block = "def f(a):\n    # ... existing code ...\n    y = x * 2\n    return y + 1\n"
+    assert fill_elisions(part, block) == (
+        "def f(a):\n    x = a + 1\n\n    y = x * 2\n    return y + 1\n")
+    # an anchor found twice in the part settles nothing
+    twice = "def f(a):\n    x = 1\n    pass\n    x = 1\n    return x\n"
+    block = "    x = 1\n    # ...\n    return x\n"
+    assert fill_elisions(twice, block) == block
+
+
+def test_a_function_rewritten_with_new_nested_definitions_is_its_own_window() -> None:
+    """A function restructured into a decorator factory (nested ``def`` the file's function
+    lacks): not a wrapper; the window is the whole function and the block's own header (a new
+    signature) is what the model is given."""
+    text = big_file()
+    block = ("def func_20(a, b, *, scale=1):\n    def inner(x):\n        return x * scale\n"
+             "    total = inner(a) + b\n    return total\n")
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    w = plan.windows[0]
+    header = line_of(text, "def func_20(")
+    assert w.start <= header < header + 5 <= w.end
+    assert w.block.startswith("def func_20(a, b, *, scale=1):\n")
+
+
+def test_a_window_answer_that_leaves_out_a_line_of_the_edit_is_refused() -> None:
+    from local_models.apply_block import ApplyInput
+    from local_models.apply_model import rewrite_windows
+
+    text = big_file()
+    block = "def func_10(a, b):\n    total = a * 10 + b\n    log(total)\n    # ...\n"
+    plan = plan_windows(text, block)
+    assert plan is not None
+    inp = ApplyInput("m.py", "python", text, block)
+    window = plan.windows[0]
+    part = "".join(file_lines(text)[window.start:window.end])
+    kept = rewrite_windows(ScriptedModel((part, "stop")), inp, plan)  # type: ignore[arg-type]
+    assert not kept.complete and kept.stop_reason == "missed"
+    assert kept.defect is not None and "log(total)" in kept.defect.message
+    done = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
+        (part.replace("a * 10 + b\n", "a * 10 + b\n    log(total)\n"), "stop")), inp, plan)
+    assert done.complete and "    log(total)\n" in done.text
+
+
+def test_a_long_function_given_back_whole_is_rewritten_around_its_change() -> None:
+    body = [f"    step_{k} = compute({k})\n" for k in range(60)]
+    text = "import os\n\n\ndef long(a):\n" + "".join(body) + "    return a\n\n\ndef other():\n" \
+        "    pass\n"
+    block = "def long(a):\n" + "".join(body).replace("compute(30)", "compute(30, fast=True)") \
+        + "    return a\n"
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1
+    w = plan.windows[0]
+    changed = line_of(text, "compute(30)")
+    assert w.start <= changed < w.end and w.end - w.start <= 8, w
+    assert "compute(30, fast=True)" in w.block and "def long" not in w.block
+    # the stitched answer is the whole edit
+    lines = file_lines(text)
+    answer = "".join(lines[w.start:w.end]).replace("compute(30)", "compute(30, fast=True)")
+    assert stitch(text, plan, [answer]) == text.replace("compute(30)", "compute(30, fast=True)")

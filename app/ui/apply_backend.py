@@ -52,6 +52,7 @@ from local_models.apply_block import (
     Removal,
     RewriteDefect,
     apply_deterministic,
+    find_missed_line,
     find_rewrite_defect,
     find_unaccounted_removals,
     to_file_text,
@@ -359,6 +360,12 @@ class ApplyRunner(StreamRunner):
                 defect = find_rewrite_defect(request.original, request.block, "".join(parts))
                 if defect is not None and defect.kind == "elision":
                     raise ApplyError("incomplete", refusal_message(defect)) from exc
+                # A whole file that leaves out a line of the edit (the service's check).
+                missed = None if request.instruction.strip() else \
+                    find_missed_line(request.block, "".join(parts))
+                if missed is not None and "".join(parts).count("\n") >= \
+                        request.original.count("\n"):
+                    raise ApplyError("incomplete", refusal_message(missed)) from exc
             raise
         if handle.cancelled:
             return
