@@ -50,11 +50,12 @@ def missing_x11_libraries(env: dict[str, str] | os._Environ[str], platform: str)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="forecode", description=__doc__)
-    parser.add_argument("folder", nargs="?", default=".", help="folder to open (default: .)")
+    parser.add_argument("folder", nargs="?", default=None,
+                        help="folder to open (none: the welcome page, with recent folders)")
     parser.add_argument("files", nargs="*", help="files to open in tabs")
     args = parser.parse_args(argv)
-    folder = Path(args.folder)
-    if not folder.is_dir():
+    folder = Path(args.folder) if args.folder is not None else None
+    if folder is not None and not folder.is_dir():
         if folder.is_file():
             args.files.insert(0, str(folder))
             folder = folder.parent
@@ -82,11 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("Forecode")
     app.setOrganizationName("Forecode")
     window = MainWindow()
-    window.open_folder(folder)
+    if folder is not None:
+        window.open_folder(folder)
     for file in args.files:
         window.open_file(file)
     window.show()
-    print(f"forecode: editing {folder.resolve()}", flush=True)
+    print(f"forecode: editing {folder.resolve()}" if folder is not None
+          else "forecode: no folder (the welcome page)", flush=True)
     # Once the first events (the folder, the first paint) are handled.
     QTimer.singleShot(0, freeze_startup_heap)
     return app.exec()

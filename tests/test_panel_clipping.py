@@ -30,7 +30,8 @@ def test_no_button_text_is_clipped(scale: str, tmp_path: Path,
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     panels = {entry["panel"] for entry in report["checked"]}
-    assert {"find bar", "chat panel", "apply review"} <= panels, panels
+    assert {"welcome", "find bar", "chat panel", "apply review"} <= panels, panels
     texts = {entry["text"] for entry in report["checked"]}
     assert {"✓ Accept  Ctrl+Y", "✕ Reject  Ctrl+N", "Replace All"} <= texts
     assert report["clipped"] == [], f"clipped at {scale}x: {report['clipped']}"
+    assert report["overflow"] == [], f"past the view's edge at {scale}x: {report['overflow']}"

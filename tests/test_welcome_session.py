@@ -205,3 +205,30 @@ def test_a_broken_session_file_is_reported_and_the_backups_still_come_back(
     win = new_window(qtbot)
     win.open_folder(workspace)  # nothing to restore, no crash
     assert win.documents() == []
+
+
+def test_started_without_a_folder_the_window_shows_the_welcome_page(tmp_path: Path) -> None:
+    """``forecode`` with no folder argument opens no folder (it used to open the current
+    directory): the welcome page with the recent folders."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    xvfb = shutil.which("xvfb-run")
+    assert xvfb, "xvfb-run is missing: apt-get install xvfb (as .ci/run does)"
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update(PYTHONPATH=str(repo), FORECODE_CONFIG_DIR=str(tmp_path / "c"),
+               FORECODE_DATA_DIR=str(tmp_path / "d"))
+    proc = subprocess.Popen([xvfb, "-a", sys.executable, "-m", "app"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("forecode: no folder"), line
+        assert proc.poll() is None
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.communicate(timeout=10)

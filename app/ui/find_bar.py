@@ -119,7 +119,7 @@ class FindBar(QWidget):
     #: The current match: a box drawn over the text, so it shows while the bar has the focus
     #: (the editor's caret line is painted over its inactive selection and under-text marks).
     CURRENT_INDICATOR = 29
-    CURRENT_BGR = 0x00A5FF
+    CURRENT_BGR = 0x30D8FF  # a brighter amber than the other matches'
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -236,7 +236,7 @@ class FindBar(QWidget):
             editor.indicSetUnder(self.INDICATOR, True)
             editor.indicSetStyle(self.CURRENT_INDICATOR, INDIC_ROUNDBOX)
             editor.indicSetFore(self.CURRENT_INDICATOR, self.CURRENT_BGR)
-            editor.indicSetAlpha(self.CURRENT_INDICATOR, 60)
+            editor.indicSetAlpha(self.CURRENT_INDICATOR, 90)
             editor.indicSetOutlineAlpha(self.CURRENT_INDICATOR, 255)
             editor.indicSetUnder(self.CURRENT_INDICATOR, False)
             editor.notifyChange.connect(self._on_text_changed)

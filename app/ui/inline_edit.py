@@ -78,16 +78,20 @@ class InlineEditPrompt(QFrame):
     def _follow(self, *_args: object) -> None:
         ed = self.editor
         viewport = ed.viewport()
-        width = max(320, min(720, viewport.width() - 60))
-        self.resize(min(width, viewport.width()), self.sizeHint().height())
         margin = sum(ed.marginWidthN(i) for i in range(5))
+        # Inside the view's right edge even when the view is narrow (a big scale, the chat
+        # open): wider than the view, the box and its text were cut off.
+        avail = viewport.width()
+        width = min(720, max(160, avail - margin - 24), avail - 4)
+        x = min(margin + 8, max(0, avail - width - 4))
+        self.resize(max(0, width), self.sizeHint().height())
         below = ed.pointYFromPosition(ed.positionFromLine(self.last_line)) + ed.textHeight(
             self.last_line)
         y = below + 2
         if y + self.height() > viewport.height():
             above = ed.pointYFromPosition(ed.positionFromLine(self.first_line))
             y = max(0, above - self.height() - 2)
-        self.move(margin + 8, y)
+        self.move(x, y)
 
     def _submit(self) -> None:
         text = self.input.text().strip()

@@ -56,11 +56,12 @@ def main(folder: str) -> None:
     QTest.qWait(50)
     results: list[tuple[str, QAbstractButton]] = []
     root = Path(folder)
+    # the welcome page (no folder yet), with a recent folder listed
+    win.welcome.set_recent([str(root.resolve())])
+    QTest.qWait(50)
+    results += buttons_of(win.welcome, "welcome")
     win.open_folder(root)
-    # status bar, welcome page (if any) and the window itself, before any file is open
     results += buttons_of(win.statusBar(), "status bar")
-    welcome = getattr(win, "welcome", None)
-    win.close_folder() if hasattr(win, "close_folder") else None
     doc = win.open_file(root / "lib.py")
     assert doc is not None
     QTest.qWait(50)
@@ -83,9 +84,26 @@ def main(folder: str) -> None:
     doc.editor.setSelection(0, 20)
     win.inline_edit()
     QTest.qWait(50)
+    overflow: list[dict[str, object]] = []
     if win.inline_prompt is not None:
         results += buttons_of(win.inline_prompt, "inline edit")
-        win.inline_prompt.close() if hasattr(win.inline_prompt, "close") else None
+        win.inline_prompt.close_prompt()
+    # floating boxes stay inside their view, also when the view is narrow (chat open)
+    win.resize(760, 700)
+    win.show_chat()
+    QTest.qWait(50)
+    doc.editor.setSelection(0, 20)
+    win.inline_edit()
+    QTest.qWait(50)
+    prompt = win.inline_prompt
+    if prompt is not None:
+        view = prompt.parentWidget()
+        if prompt.geometry().right() >= view.width():
+            overflow.append({"panel": "inline edit", "right": prompt.geometry().right(),
+                             "view": view.width()})
+        prompt.close_prompt()
+    win.chat_panel.hide()
+    win.resize(1200, 800)
     # apply review, with its hunk bar at a change
     review = win.start_review(doc, "def beta(y):\n    return y * 20\n")
     assert review is not None
@@ -95,8 +113,7 @@ def main(folder: str) -> None:
             break
     QTest.qWait(50)
     results += buttons_of(review, "apply review")
-    if welcome is not None:
-        results += buttons_of(welcome, "welcome")
+    results += buttons_of(win.statusBar(), "status bar")
     checked, clipped = [], []
     for panel, button in results:
         need, width = text_room(button)
@@ -104,7 +121,10 @@ def main(folder: str) -> None:
         checked.append(entry)
         if need > width:
             clipped.append(entry)
-    print(json.dumps({"checked": checked, "clipped": clipped}))
+    hunk_bar = review.hunk_bar
+    if hunk_bar.isVisible() and hunk_bar.geometry().right() >= hunk_bar.parentWidget().width():
+        overflow.append({"panel": "apply review hunk bar"})
+    print(json.dumps({"checked": checked, "clipped": clipped, "overflow": overflow}))
     win.close()
     app.processEvents()
 
