@@ -350,3 +350,20 @@ def test_a_fifo_is_refused_not_read_for_ever(
     tabs = window.tabs.count()
     assert window.open_file(fifo) is None and window.tabs.count() == tabs
     assert "not a regular file" in window.statusBar().currentMessage()
+
+
+def test_a_changed_mid_size_file_with_unsaved_edits_asks(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    path = tmp_path / "ws" / "data.csv"
+    data = b"".join(b"%d,%d\n" % (i, i * i) for i in range(300_000))
+    path.write_bytes(data)
+    doc = window.open_file(path)
+    assert doc is not None
+    qtbot.waitUntil(lambda: not doc.loading, timeout=30_000)
+    doc.editor.insertText(0, "id,square\n")
+    path.write_bytes(data + b"300000,90000000000\n")
+    assert doc.check_disk() == "conflict" and not doc.loading
+    assert set(doc.banner.buttons()) == {"Reload from disk (lose my changes)", "Keep my changes"}
+    assert doc.editor.text_bytes() == b"id,square\n" + data  # the user's text is untouched
+    doc.banner.buttons()["Keep my changes"].click()
+    assert doc.save() and path.read_bytes() == b"id,square\n" + data

@@ -664,11 +664,15 @@ class Document(QWidget):
             self.reload_from_disk()
             return "reloaded"
         self.conflict = self.is_dirty()
-        self.banner.show_message(
-            f"{self.path.name} changed on disk.", "warning",
-            (("Reload from disk" + (" (lose my changes)" if self.conflict else ""),
-              self.reload_from_disk),))
-        return "conflict" if self.conflict else "changed"
+        if self.conflict:
+            self.banner.show_message(
+                f"{self.path.name} changed on disk and you have unsaved changes.", "warning",
+                (("Reload from disk (lose my changes)", self.reload_from_disk),
+                 ("Keep my changes", self.keep_mine)))
+            return "conflict"
+        self.banner.show_message(f"{self.path.name} changed on disk.", "warning",
+                                 (("Reload from disk", self.reload_from_disk),))
+        return "changed"
 
     def reload_from_disk(self) -> None:
         if self.path is None:
