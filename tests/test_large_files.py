@@ -367,3 +367,20 @@ def test_a_changed_mid_size_file_with_unsaved_edits_asks(
     assert doc.editor.text_bytes() == b"id,square\n" + data  # the user's text is untouched
     doc.banner.buttons()["Keep my changes"].click()
     assert doc.save() and path.read_bytes() == b"id,square\n" + data
+
+
+def test_a_large_file_that_shrinks_is_highlighted_and_editable_again(
+        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes],
+        tmp_path: Path) -> None:
+    path = tmp_path / "ws" / "shrinks.py"
+    path.write_bytes(big_text[1])
+    doc = window.open_file(path)
+    assert doc is not None
+    qtbot.waitUntil(lambda: not doc.loading, timeout=60_000)
+    assert doc.large and doc.editor.documentOptions() != 0  # no style bytes
+    path.write_text("def small():\n    return 1\n")
+    doc.reload_from_disk()
+    assert not doc.large and not doc.editor.readOnly() and doc.editor.documentOptions() == 0
+    assert doc.editor.language.id == "python" and doc.editor.text() == path.read_text()
+    doc.editor.colourise(0, -1)
+    assert doc.editor.styleAt(0) != 0  # "def" is styled as a keyword

@@ -213,6 +213,7 @@ class Document(QWidget):
     def _apply_decoded(self, decoded: Decoded, data: bytes, st: os.stat_result,
                        keep_position: bool = False) -> None:
         assert self.path is not None
+        self._use_document(large=False)  # a file that shrank out of large-file mode
         first_line = decoded.text[:200].split("\n", 1)[0]
         language = language_for_path(self.path, first_line)
         if language is not self.editor.language:
