@@ -48,7 +48,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence
+from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -215,6 +215,20 @@ class ReviewView(CodeEditor):
         super().keyPressEvent(ev)
 
 
+class ElidedLabel(QLabel):
+    """One line of plain text that ends in "…" where the label is narrower than it (squeezed
+    by a narrow pane or a big scale it showed a cut-off character); ``text()`` stays whole."""
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        rect = self.contentsRect()
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                             rect.width())
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+                         text)
+
+
 class HunkBar(QFrame):
     """Accept / Reject at the current hunk, floating at the view's right edge."""
 
@@ -329,7 +343,7 @@ class ApplyReview(QFrame):
         top.setContentsMargins(8, 3, 4, 3)
         top.setSpacing(4)
         self.title_label = QLabel()
-        self.status_label = QLabel()
+        self.status_label = ElidedLabel()
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored,
                                         QSizePolicy.Policy.Preferred)
         self.prev_button = QPushButton("↑")
