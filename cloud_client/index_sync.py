@@ -474,9 +474,9 @@ class IndexSync:
     def _over_limit(self, details: str) -> bool:
         """An upload refused for what it would hold until its commit (``cloud_server.
         upload_budget``): over the limit per call, the commits shrink under the limit the
-        refusal names; over the limit per token, the sync waits and tries again. False for
-        anything else (a message over the size limit, a busy service)."""
-        if "limit per token" in details:
+        refusal names; over the limit per token or of uploads at once, the sync waits and tries
+        again. False for anything else (a message over the size limit, a busy service)."""
+        if "limit per token" in details or "uploads at once" in details:
             return True
         if "limit per call" not in details:
             return False

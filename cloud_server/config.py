@@ -86,6 +86,7 @@ class ServerConfig:
     # one token together, may hold before the commit; more is refused (RESOURCE_EXHAUSTED).
     max_upload_pending_bytes: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES
     max_upload_pending_bytes_per_token: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN
+    max_uploads: int = 8                    # IndexSync uploads at once (each holds a thread)
     refusal_log_interval_s: float = DEFAULT_REFUSAL_LOG_INTERVAL_S
 
     def __post_init__(self) -> None:
@@ -128,6 +129,8 @@ class ServerConfig:
         if self.max_upload_pending_bytes_per_token < self.max_upload_pending_bytes:
             raise ConfigError("max_upload_pending_bytes_per_token must be at least "
                               "max_upload_pending_bytes")
+        if self.max_uploads < 1:
+            raise ConfigError("max_uploads must be at least 1")
         if not self.refusal_log_interval_s > 0:
             raise ConfigError("refusal_log_interval_s must be positive")
         if self.backend == "openai" and not (self.openai_url and self.openai_model):
@@ -142,9 +145,10 @@ class ServerConfig:
 
     @property
     def thread_pool_size(self) -> int:
-        """Handler threads: every slot and every queued request, plus a few for Info and
-        health calls (a queued Chat call holds a handler thread while it waits)."""
-        return self.slots + self.max_queue + 4
+        """Handler threads: every slot and every queued request, every upload, plus a few
+        for Info, health and the quick index calls (a queued Chat call holds a handler thread
+        while it waits, an upload while it waits for its client's next message)."""
+        return self.slots + self.max_queue + self.max_uploads + 4
 
 
 def openai_key_from_env() -> str | None:

@@ -337,7 +337,11 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
     def Upload(self, request_iterator: Iterator[pb.UploadRequest],
                context: grpc.ServicerContext) -> pb.UploadReply:
         held: list[bytes] = []  # each message's file entries and deletions, in wire form
-        pending = self._budget.call(self._caller(context))
+        try:
+            pending = self._budget.call(self._caller(context))
+        except OverBudget as exc:
+            log.info("index Upload: refused (%d uploads running)", self._budget.calls)
+            self._abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
 
         def body() -> pb.UploadReply:
             store = None

@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-pending-bytes-per-token", type=int,
                    default=DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
                    help="the same for all the uploads of one token together (default 32 MiB)")
+    p.add_argument("--max-uploads", type=int, default=8,
+                   help="index uploads at once; more get RESOURCE_EXHAUSTED (default 8)")
     p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
     p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
                                         "(key from FORECODE_OPENAI_API_KEY)")
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             grace_s=args.grace, openai_url=args.openai_url, openai_model=args.openai_model,
             max_upload_pending_bytes=args.max_upload_pending_bytes,
             max_upload_pending_bytes_per_token=args.max_upload_pending_bytes_per_token,
+            max_uploads=args.max_uploads,
             openai_api_key=openai_key_from_env())
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

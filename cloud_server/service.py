@@ -484,7 +484,7 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
         refusals = RefusalLog(config.refusal_log_interval_s)
         auth = _AuthInterceptor(config.tokens, refusals)
         uploads = UploadBudget(config.max_upload_pending_bytes,
-                               config.max_upload_pending_bytes_per_token)
+                               config.max_upload_pending_bytes_per_token, config.max_uploads)
         server = grpc.server(
             ThreadPoolExecutor(max_workers=config.thread_pool_size,
                                thread_name_prefix="forecode-cloud"),

@@ -12,6 +12,9 @@ service from 66 to 578 MB). ``UploadBudget`` bounds them twice:
   ``per_token`` bytes, so parallel calls cannot add up past it. With several tokens the service
   holds at most ``per_token`` times their number.
 
+And at most ``max_calls`` uploads run at once (each holds a handler thread while it waits for
+its client's next message: more would leave none for health and the other calls).
+
 ``Pending.reserve(n)`` raises ``OverBudget`` (whose text says which limit, and what to do) before
 the bytes are kept, so the call is refused early; ``Pending.release()`` (at the end of the
 call, whatever the end: committed, refused, cancelled, broken) gives everything back.
@@ -26,7 +29,8 @@ __all__ = ["OverBudget", "Pending", "UploadBudget"]
 
 
 class OverBudget(Exception):
-    """An upload would hold more than a limit allows; ``scope`` is "call" or "token"."""
+    """An upload would hold more than a limit allows; ``scope`` is "call", "token" or
+    "uploads" (too many at once)."""
 
     def __init__(self, scope: str, message: str) -> None:
         super().__init__(message)
@@ -34,18 +38,33 @@ class OverBudget(Exception):
 
 
 class UploadBudget:
-    def __init__(self, per_call: int, per_token: int) -> None:
-        if per_call < 1 or per_token < 1:
+    def __init__(self, per_call: int, per_token: int, max_calls: int = 8) -> None:
+        if per_call < 1 or per_token < 1 or max_calls < 1:
             raise ValueError("upload limits must be positive")
         self.per_call = per_call
         self.per_token = per_token
+        self.max_calls = max_calls
+        self._calls = 0
         self._lock = threading.Lock()
         self._by_caller: dict[Hashable, int] = {}
         self._peak = 0
 
     def call(self, caller: Hashable) -> Pending:
-        """The ledger of one upload call by ``caller`` (a token's identity, never the token)."""
+        """The ledger of one upload call by ``caller`` (a token's identity, never the token);
+        ``OverBudget`` when ``max_calls`` uploads already run. Release it at the end."""
+        with self._lock:
+            if self._calls >= self.max_calls:
+                raise OverBudget("uploads", (
+                    f"{self._calls} index uploads are running, the most this service takes at "
+                    f"once (the limit of uploads at once): try again shortly"))
+            self._calls += 1
         return Pending(self, caller)
+
+    @property
+    def calls(self) -> int:
+        """Uploads running now."""
+        with self._lock:
+            return self._calls
 
     def held(self, caller: Hashable | None = None) -> int:
         """Bytes held now by ``caller``'s uploads, or by all of them."""
@@ -76,6 +95,10 @@ class UploadBudget:
             self._by_caller[caller] = theirs + n
             self._peak = max(self._peak, sum(self._by_caller.values()))
 
+    def _end(self) -> None:
+        with self._lock:
+            self._calls -= 1
+
     def _give(self, caller: Hashable, n: int) -> None:
         if n <= 0:
             return
@@ -94,6 +117,7 @@ class Pending:
         self._budget = budget
         self._caller = caller
         self.held = 0
+        self._open = True
 
     def reserve(self, n: int) -> None:
         """Count ``n`` more bytes held by this call, or raise ``OverBudget`` (nothing taken)."""
@@ -103,9 +127,12 @@ class Pending:
         self.held += n
 
     def release(self) -> None:
-        """Give back everything this call holds (idempotent)."""
+        """Give back everything this call holds and end it (idempotent)."""
         held, self.held = self.held, 0
         self._budget._give(self._caller, held)
+        if self._open:
+            self._open = False
+            self._budget._end()
 
     def __enter__(self) -> Pending:
         return self

@@ -240,6 +240,37 @@ def test_a_cancelled_upload_gives_back_what_it_held(serve: Callable[..., Served]
     assert wait_until(lambda: budget.held() == 0)
 
 
+def test_uploads_at_once_are_bounded_and_health_still_answers(
+        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    """Stalled uploads hold a handler thread each; past ``max_uploads`` they are refused, so
+    health and the other calls keep their threads."""
+    served = serve(max_uploads=3)
+    budget = served.running.uploads
+    stalled = [Stalled(messages=1, kib=1, salt=10 + i) for i in range(3)]
+    calls = [served.index.Upload.future(iter(s), metadata=bearer(), timeout=30)
+             for s in stalled]
+    try:
+        assert wait_until(lambda: budget.calls == 3), budget.calls
+        extra = Stalled(messages=1, kib=1, salt=20)
+        extra.release.set()
+        with pytest.raises(grpc.RpcError) as err:
+            served.index.Upload(iter(extra), metadata=bearer(), timeout=30)
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "uploads at once" in err.value.details()
+        for _ in range(20):  # health and the quick calls are served meanwhile
+            assert served.health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
+                health_pb2.HealthCheckResponse.SERVING
+        rpc.InfoStub(served.channel).GetInfo(pb.GetInfoRequest(), metadata=bearer(), timeout=5)
+    finally:
+        for s in stalled:
+            s.release.set()
+    for call in calls:
+        with pytest.raises(grpc.RpcError):
+            call.result(timeout=30)
+    assert wait_until(lambda: budget.calls == 0 and budget.held() == 0)
+    no_traceback(records)
+
+
 def test_a_committed_upload_still_works_and_holds_nothing_after(
         serve: Callable[..., Served]) -> None:
     from local_models.index.merkle import MerkleTree
@@ -668,4 +699,13 @@ def test_the_upload_budget_counts_per_call_and_per_token() -> None:
     with b:
         pass
     other.release()
-    assert budget.held() == 0 and budget.peak == 250
+    assert budget.held() == 0 and budget.peak == 250 and budget.calls == 0
+    few = UploadBudget(per_call=10, per_token=10, max_calls=2)
+    one, two = few.call("t"), few.call("t")
+    with pytest.raises(OverBudget) as over:
+        few.call("u")
+    assert over.value.scope == "uploads"
+    one.release()
+    few.call("u").release()
+    two.release()
+    assert few.calls == 0
