@@ -117,7 +117,7 @@ def _private_stdout() -> IO[str]:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
-def _watch_stdin(stop: threading.Event) -> None:
+def _watch_stdin(stop: threading.Event, serving: threading.Event) -> None:
     # os.read on the descriptor, not sys.stdin.buffer: a daemon thread blocked inside the
     # buffered reader holds its lock, and the interpreter aborts (SIGABRT) when it finds that
     # lock taken at exit — every SIGTERM would end with a crash instead of exit code 0.
@@ -128,6 +128,11 @@ def _watch_stdin(stop: threading.Event) -> None:
         pass
     log.info("stdin closed: the parent is gone")
     stop.set()
+    if not serving.is_set():
+        # Still loading (a native call that cannot be interrupted) or opening the store:
+        # nothing is served yet, so nothing is lost by leaving now.
+        logging.shutdown()
+        os._exit(0)
 
 
 def _open_index_store(args: argparse.Namespace) -> Any:
@@ -192,6 +197,13 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    serving = threading.Event()
+    if args.exit_on_stdin_eof:
+        # Watched from before the model loads (tens of seconds on a busy CPU): an editor that
+        # dies meanwhile must not leave a service holding gigabytes until the load ends.
+        threading.Thread(target=_watch_stdin, args=(stop, serving), name="forecode-cloud-stdin",
+                         daemon=True).start()
+
     from cloud_server.service import start_server  # loads grpc (and the model) only now
 
     try:
@@ -212,9 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     out.write(f"forecode-cloud listening on {running.address}\n")
     out.flush()
-    if args.exit_on_stdin_eof:
-        threading.Thread(target=_watch_stdin, args=(stop,), name="forecode-cloud-stdin",
-                         daemon=True).start()
+    serving.set()
     while not stop.wait(0.5):
         pass
     running.stop()

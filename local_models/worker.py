@@ -150,6 +150,30 @@ def _supersedes(request: Complete | Chat | Warm, older_kind: str) -> bool:
     return older_kind == request.TYPE
 
 
+def _exit_if_orphaned(loaded: threading.Event, fd: int = 0) -> None:
+    """While the model loads (a native call of tens of seconds on a busy CPU, which nothing
+    interrupts), leave at once if the editor goes: its end of our stdin hangs up. The pipe is
+    polled for the hang-up only, so no request the editor already sent is consumed. Where
+    ``poll`` is missing (Windows) the worker notices after the load, as before."""
+    import select
+
+    if not hasattr(select, "poll"):
+        return
+    poller = select.poll()
+    poller.register(fd, 0)  # POLLHUP, POLLERR and POLLNVAL are always reported
+    while not loaded.is_set():
+        try:
+            events = poller.poll(200)
+        except OSError:
+            return
+        if any(mask & (select.POLLHUP | select.POLLERR) for _, mask in events):
+            if not loaded.is_set():
+                os._exit(0)
+            return
+        if any(mask & select.POLLNVAL for _, mask in events):
+            return  # no stdin at all: nothing to watch
+
+
 def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
     while True:
         try:
@@ -518,6 +542,9 @@ def main(argv: list[str] | None = None) -> int:
 
         lower_priority(args.nice)
 
+    loaded = threading.Event()
+    threading.Thread(target=_exit_if_orphaned, args=(loaded,), name="forecode-worker-orphan",
+                     daemon=True).start()
     try:
         factory, model_errors, fake = _engine_factory()
     except Exception as exc:
@@ -559,6 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     reader = threading.Thread(target=_read_requests, args=(sys.stdin.buffer, inbox, out),
                               name="forecode-worker-stdin", daemon=True)
     reader.start()
+    loaded.set()  # from here the reader sees EOF itself
     server.run()
     try:
         engine.close()
