@@ -232,3 +232,24 @@ def test_started_without_a_folder_the_window_shows_the_welcome_page(tmp_path: Pa
     finally:
         os.killpg(proc.pid, 9)
         proc.communicate(timeout=10)
+
+
+def test_after_a_crash_the_tabs_of_the_session_come_back(qtbot: QtBot,
+                                                          workspace: Path) -> None:
+    """The tabs are stored a second after they change, not only at close: a window that never
+    closed (killed) still has its tabs reopened."""
+    first = new_window(qtbot)
+    first.open_folder(workspace)
+    first.open_file(workspace / "c.py")
+    first.open_file(workspace / "a.py")
+    store = BackupStore.for_workspace(workspace)
+
+    def stored() -> list[str]:
+        session = store.load_session()[0]
+        return [Path(t.path or "").name for t in session.tabs] if session else []
+
+    qtbot.waitUntil(lambda: stored() == ["c.py", "a.py"], timeout=5000)
+    second = new_window(qtbot)  # the first one is never closed: as after a kill
+    second.open_folder(workspace)
+    assert [d.title for d in second.documents()] == ["c.py", "a.py"]
+    assert second.current_document() is second.documents()[1]

@@ -23,6 +23,7 @@ progress and cancels on click.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable
@@ -177,6 +178,12 @@ class MainWindow(QMainWindow):
         self.welcome.recentRequested.connect(self.open_recent_folder)
         self.welcome.set_recent(self.recent.load())
         column.addWidget(self.welcome, 1)
+        # The open tabs are stored a second after they change, so a crash reopens them too.
+        self._session_timer = QTimer(self)
+        self._session_timer.setSingleShot(True)
+        self._session_timer.setInterval(1000)
+        self._session_timer.timeout.connect(self._save_session)
+        self.tabs.tabBar().tabMoved.connect(lambda _a, _b: self._session_timer.start())
         column.addWidget(self.find_bar)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.tree)
@@ -782,6 +789,12 @@ class MainWindow(QMainWindow):
         if path:
             self.open_file(path)
 
+    def _save_session(self) -> None:
+        if self.backups is not None:
+            # closing (the executor is shut down): closeEvent stores the tabs itself
+            with contextlib.suppress(RuntimeError):
+                self._backup_executor.submit(self.backups.write_session, capture_session(self))
+
     def _update_welcome(self) -> None:
         welcome = self.root is None and self.tabs.count() == 0
         self.welcome.setVisible(welcome)
@@ -1381,6 +1394,7 @@ class MainWindow(QMainWindow):
         if doc is not None and self.find_bar.isVisible():
             self.find_bar.set_editor(doc.editor)
         self._update_welcome()
+        self._session_timer.start()
         self._update_status()
 
     def _update_status(self) -> None:
@@ -1428,6 +1442,7 @@ class MainWindow(QMainWindow):
             self.engine.close()
         for doc in self.documents():
             doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
+        self._session_timer.stop()
         self._backup_executor.shutdown(wait=True)
         if self.backups is not None:  # every open tab, its caret and scroll, for next time
             try:
