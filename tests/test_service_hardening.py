@@ -464,6 +464,7 @@ def raw_call(channel: grpc.Channel, path: str, streams: tuple[bool, bool],
 def test_garbage_bytes_to_every_method_are_invalid_argument_without_a_traceback(
         serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
     served = serve()
+    first = len(records.records)  # after the service's start-up lines
     methods = all_methods()
     assert "/forecode.v1.IndexSync/Upload" in {m for m, _, _, _ in methods}
     assert "/grpc.health.v1.Health/Check" in {m for m, _, _, _ in methods}
@@ -483,6 +484,7 @@ def test_garbage_bytes_to_every_method_are_invalid_argument_without_a_traceback(
                 calls += 1
     lines = [r for r in records.records if "that are not its request" in r.getMessage()]
     assert len(lines) == calls  # one line each ...
+    assert len([r for r in records.records[first:] if r.name == "forecode.cloud"]) == calls
     assert all(len(r.getMessage()) < 160 for r in lines)  # ... and a short one
     no_traceback(records)
     # the service goes on
