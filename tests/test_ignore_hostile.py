@@ -43,31 +43,89 @@ LONG = "a" * 60  # not ignored: no "b" at the end
 LONG_B = "a" * 59 + "b"  # ignored by a*a*...*b
 
 
+def _run_delays() -> dict[int, float]:
+    """Seconds each thread of this process has spent runnable but waiting for a CPU (Linux
+    schedstat; empty elsewhere)."""
+    out: dict[int, float] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as fh:
+                out[int(task)] = int(fh.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 class GapMeter:
-    """The longest gap between ticks of a 5 ms timer on the UI thread: how long the event
-    loop was kept from turning."""
+    """The longest time the UI thread's event loop was kept from turning, measured by a 10 ms
+    timer on the UI thread.
+
+    On a loaded machine (2 cores, other test runs) a gap also holds time the process merely
+    waited for a CPU. That part is not the editor's doing and is taken out: the UI thread's
+    own wait in the run queue, and the longest such wait of another thread of the process
+    (one holding the GIL while preempted keeps the UI thread waiting). The UI thread's own
+    CPU time in the gap always counts. ``longest`` is that corrected figure; ``longest_wall``
+    the raw one.
+    """
 
     def __init__(self) -> None:
         self.timer = QTimer()
-        self.timer.setInterval(5)
+        self.timer.setInterval(10)
         self.timer.timeout.connect(self._tick)
+        self.ui_thread = threading.get_native_id()
         self.last = 0.0
+        self.last_cpu = 0.0
+        self.last_delays: dict[int, float] = {}
         self.longest = 0.0
+        self.longest_wall = 0.0
+
+    def _reset(self) -> None:
+        self.last = time.perf_counter()
+        self.last_cpu = time.thread_time()
+        self.last_delays = _run_delays()
 
     def _tick(self) -> None:
-        now = time.perf_counter()
-        self.longest = max(self.longest, now - self.last)
-        self.last = now
+        now, cpu, delays = time.perf_counter(), time.thread_time(), _run_delays()
+        gap = now - self.last
+        waited = {tid: delays[tid] - before for tid, before in self.last_delays.items()
+                  if tid in delays}
+        own_wait = waited.pop(self.ui_thread, 0.0)
+        other_wait = max(waited.values(), default=0.0)
+        stall = max(gap - own_wait - other_wait, cpu - self.last_cpu)
+        self.longest = max(self.longest, stall)
+        self.longest_wall = max(self.longest_wall, gap)
+        self.last, self.last_cpu, self.last_delays = now, cpu, delays
 
     @contextmanager
     def measuring(self) -> Iterator[GapMeter]:
-        self.last = time.perf_counter()
+        self._reset()
         self.timer.start()
         try:
             yield self
         finally:
             self.timer.stop()
             self._tick()
+
+    def report(self) -> str:
+        return (f"UI event loop stalled {self.longest * 1000:.0f} ms "
+                f"({self.longest_wall * 1000:.0f} ms before taking out CPU waits)")
+
+
+def warm_up(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    """Open an ordinary folder first: the first open imports and builds what the window
+    needs lazily, which is not what these tests measure."""
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    (warm / ".gitignore").write_text("*.log\n")
+    (warm / "a.txt").write_text("x\n")
+    window.open_folder(warm)
+    qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
+    qtbot.waitUntil(lambda: "a.txt" in window.tree.visible_paths(), timeout=20_000)
+    qtbot.wait(300)
 
 
 def stars_repo(root: Path, stars: int) -> Path:
@@ -90,8 +148,9 @@ def test_pathological_gitignore_opens_without_stalling_the_ui(
     qtbot.addWidget(window)
     window.resize(900, 600)
     window.show()
+    warm_up(qtbot, window, tmp_path)
     meter = GapMeter()
-    window.open_folder(root)
+    window.open_folder(root)  # its own synchronous set-up is not the explorer's filtering
     with meter.measuring():
         qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
         qtbot.waitUntil(lambda: {LONG, "src"} <= set(window.tree.visible_paths()),
@@ -106,7 +165,7 @@ def test_pathological_gitignore_opens_without_stalling_the_ui(
     assert {LONG, "a" * 30, "README.md", ".gitignore"} <= shown
     assert LONG in window.files and LONG_B not in window.files
     assert f"src/{LONG_B}" not in window.files
-    assert meter.longest < STALL_LIMIT_S, f"UI event loop stalled {meter.longest * 1000:.0f} ms"
+    assert meter.longest < STALL_LIMIT_S, meter.report()
 
 
 @pytest.mark.parametrize("stars", [8, 16])
@@ -141,9 +200,10 @@ def test_rows_decided_on_the_worker_appear_without_stalling(
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
+    warm_up(qtbot, window, tmp_path)
     meter = GapMeter()
-    window.open_folder(root)
     expected = {f"file{i}.txt" for i in range(200)} | {"keep.log", ".gitignore"}
+    window.open_folder(root)
     with meter.measuring():
         qtbot.waitUntil(lambda: expected <= set(window.tree.visible_paths()), timeout=20_000)
         qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
@@ -151,7 +211,7 @@ def test_rows_decided_on_the_worker_appear_without_stalling(
     assert not shown & {"a.log", *names[:43]}
     assert window.tree.proxy is not None
     assert window.tree.proxy.decisions.worker_decisions > 0
-    assert meter.longest < STALL_LIMIT_S, f"UI event loop stalled {meter.longest * 1000:.0f} ms"
+    assert meter.longest < STALL_LIMIT_S, meter.report()
 
 
 def test_changed_rules_switch_rows_at_once(qtbot: QtBot, tmp_path: Path) -> None:
