@@ -172,6 +172,17 @@ def test_matches_stay_within_lines() -> None:
     assert search_text("a\nb\n", compiled, 100)[1] == 3
 
 
+def test_line_numbers_and_columns_with_mixed_line_endings() -> None:
+    compiled = compile_query(SearchQuery("x"))
+    text = "x\r\nab\rax x\n\n\r\nyy\nzzx"
+    lines, count = search_text(text, compiled, 100)
+    assert [(ln.line, ln.preview, [(m.start, m.end) for m in ln.matches]) for ln in lines] == [
+        (1, "x", [(0, 1)]), (3, "ax x", [(1, 2), (3, 4)]), (7, "zzx", [(2, 3)])]
+    assert count == 4
+    lines, count = search_text(text, compiled, 2)  # the cap stops within a line
+    assert count == 2 and [ln.line for ln in lines] == [1, 3]
+
+
 def test_replacement_templates() -> None:
     compiled = compile_query(SearchQuery(r"(\w+)=(\w+)", regex=True, replacement="$2=${1}$$"))
     lines, _ = search_text("a=b", compiled, 10)
@@ -196,6 +207,9 @@ def test_decoding_rules() -> None:
     """The editor's rules (textfile.decode_bytes): a file is searched as the editor shows it."""
     assert decode_for_search(b"x\x00y") is None
     assert decode_for_search("é".encode("utf-16")) == ("é", "utf-16-le-bom")
+    assert decode_for_search(b"\x00\x00\xfe\xff" + "é".encode("utf-32-be")) == (
+        "é", "utf-32-be-bom")
+    assert decode_for_search(b"caf\xc3\xa9") == ("café", "utf-8")
     assert decode_for_search(b"caf\xe9") == ("café", "cp1252")
     assert decode_for_search(b"# -*- coding: latin-1 -*-\n\x81") == (
         "# -*- coding: latin-1 -*-\n\x81", "iso8859-1")

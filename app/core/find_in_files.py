@@ -41,7 +41,6 @@ Replacing
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import hashlib
 import json
@@ -517,67 +516,72 @@ def _preview(line: str, first: int) -> tuple[str, int]:
     return line[start:start + PREVIEW_CHARS], start
 
 
+def _line_starts(norm: str) -> list[int]:
+    starts = [0]
+    total = 0
+    for piece in norm.split("\n")[:-1]:
+        total += len(piece) + 1
+        starts.append(total)
+    return starts
+
+
 def search_text(text: str, compiled: _Compiled, limit: int) -> tuple[list[LineResult], int]:
     """The matching lines of ``text`` (any line endings) and their match count (at most
-    ``limit`` matches). Each match lies within one line."""
+    ``limit`` matches). Each match lies within one line.
+
+    One pass of the pattern over the whole text finds the matches; lines are located only
+    around them. When a match spans a line break (or the pattern looks past its line:
+    lookarounds, anchors of the whole text), matching goes on line by line from there, so a
+    match never crosses a line and ``^``/``$`` are the line's ends."""
     norm = _normalise_breaks(text)
     pattern = compiled.pattern
-    found: dict[int, list[Match]] = {}
+    found: dict[int, tuple[int, list[Match]]] = {}  # line index -> (line start, matches)
     count = 0
-    line_starts: list[int] | None = None
+    with_replacement = compiled.template is not None
 
-    def starts() -> list[int]:
-        nonlocal line_starts
-        if line_starts is None:
-            line_starts = [0] + [m.end() for m in re.finditer("\n", norm)]
-        return line_starts
-
-    def line_of(pos: int) -> int:
-        return bisect.bisect_right(starts(), pos) - 1
-
-    def add(line: int, m: re.Match[str], line_start: int) -> None:
+    def add(line: int, line_start: int, m: re.Match[str]) -> None:
         nonlocal count
-        repl = expand_replacement(compiled, m) if compiled.template is not None else None
-        found.setdefault(line, []).append(Match(m.start() - line_start, m.end() - line_start,
-                                                repl))
+        repl = expand_replacement(compiled, m) if with_replacement else None
+        entry = found.get(line)
+        if entry is None:
+            entry = found[line] = (line_start, [])
+        entry[1].append(Match(m.start() - line_start, m.end() - line_start, repl))
         count += 1
 
     def per_line(first_line: int) -> None:
-        ls = starts()
-        for line in range(first_line, len(ls)):
-            if count >= limit:
-                return
-            begin = ls[line]
-            end = ls[line + 1] - 1 if line + 1 < len(ls) else len(norm)
+        starts = _line_starts(norm)
+        for line in range(first_line, len(starts)):
+            begin = starts[line]
+            end = starts[line + 1] - 1 if line + 1 < len(starts) else len(norm)
             for m in pattern.finditer(norm, begin, end):
-                add(line, m, begin)
+                add(line, begin, m)
                 if count >= limit:
                     return
 
     if compiled.per_line_only:
         per_line(0)
     else:
+        line, counted_to, line_start = 0, 0, 0
         for m in pattern.finditer(norm):
-            if "\n" in norm[m.start():m.end()]:
+            start, end = m.span()
+            line += norm.count("\n", counted_to, start)
+            counted_to = start
+            if norm.find("\n", start, end) >= 0:
                 # a match across lines: from its first line on, match line by line
-                line = line_of(m.start())
                 for stale in [k for k in found if k >= line]:
-                    count -= len(found.pop(stale))
+                    count -= len(found.pop(stale)[1])
                 per_line(line)
                 break
-            line = line_of(m.start())
-            add(line, m, starts()[line])
+            if line not in found:
+                line_start = norm.rfind("\n", 0, start) + 1
+            add(line, line_start, m)
             if count >= limit:
                 break
     results: list[LineResult] = []
-    if not found:
-        return results, 0
-    ls = starts()
     for line in sorted(found):
-        begin = ls[line]
-        end = ls[line + 1] - 1 if line + 1 < len(ls) else len(norm)
-        text_line = norm[begin:end]
-        matches = found[line]
+        begin, matches = found[line]
+        end = norm.find("\n", begin)
+        text_line = norm[begin:end if end >= 0 else len(norm)]
         preview, offset = _preview(text_line, matches[0].start)
         results.append(LineResult(line + 1, preview, offset, tuple(matches)))
     return results, count
@@ -594,14 +598,24 @@ def digest_text(text: str) -> str:
     return digest_bytes(text.encode("utf-8", "surrogatepass"))
 
 
+_BOMS: Final = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-8/16/32
+_SNIFF: Final = 8192
+
+
 def decode_for_search(data: bytes) -> tuple[str, str] | None:
     """``(text, encoding)`` for a file's bytes as the editor reads them
     (``textfile.decode_bytes``: byte order marks, coding declarations, UTF-8, legacy 8-bit
     encodings), or None for a binary file. A file the editor opens read-only (damaged UTF-8)
     is still searched, in the text the editor shows; its ``encoding`` is then a read-only label
     that ``replace_in_file`` refuses."""
-    if data.isascii() and b"\x00" not in data and b"coding" not in data[:512]:
-        return data.decode("ascii"), "utf-8"  # the common case, as decode_bytes decides it
+    if not data.startswith(_BOMS):
+        if b"\x00" in data[:_SNIFF]:
+            return None  # binary (git's rule; decode_bytes would decode it all to say so)
+        if b"coding" not in data[:2048]:  # no declaration: UTF-8 when valid, as decode_bytes
+            try:
+                return data.decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                pass
     decoded = decode_bytes(data)
     if decoded.binary:
         return None
