@@ -194,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         log.info("received %s", signal.Signals(signum).name)
         stop.set()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
 
     serving = threading.Event()
     if args.exit_on_stdin_eof:
@@ -225,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     out.write(f"forecode-cloud listening on {running.address}\n")
     out.flush()
     serving.set()
+    # Only now: a Python handler runs between bytecodes, so during the model load (one native
+    # call) it would wait for the load to end. Until here SIGTERM's default ends the process
+    # at once, and nothing is served yet that a drain could finish.
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     while not stop.wait(0.5):
         pass
     running.stop()

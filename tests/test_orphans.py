@@ -13,6 +13,7 @@ child's stdin is closed right after it starts, as the editor's death would close
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 
@@ -57,3 +58,27 @@ def test_the_service_leaves_before_its_model_loads_when_the_editor_is_gone(tmp_p
     assert code == 0, err[-2000:]
     assert "stdin closed" in err
     assert "listening" not in out, out
+
+
+def test_sigterm_while_the_service_loads_its_model_ends_it_at_once(tmp_path) -> None:
+    """A Python signal handler would wait for the load (one native call) to return; until the
+    service serves, SIGTERM keeps its default and ends the process."""
+    model = ensure_model(SERVICE_MODEL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cloud_server", "--port", "0", "--model", str(model),
+         "--index-dir", str(tmp_path / "index")],
+        cwd=REPO, env=service_env(TOKEN, FORECODE_DATA_DIR=str(tmp_path / "data")),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stderr is not None
+        for raw in proc.stderr:  # the store is open: the model load comes next
+            if b"index store:" in raw:
+                break
+        proc.terminate()
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGTERM  # killed by the signal, not an exit of its own
+    assert b"listening" not in out, out
