@@ -1,7 +1,8 @@
 """The explorer: the workspace folder as a tree, without what .gitignore excludes.
 
 ``QFileSystemModel`` lists folders lazily on its own thread and watches them; a proxy filters
-rows through ``IgnoreRules`` (nested .gitignore files are read once per folder and cached).
+rows through ``IgnoreRules`` (nested .gitignore files are read once per folder and cached),
+decided off the UI thread unless that is cheap (``ignore_filter``).
 """
 
 from __future__ import annotations
