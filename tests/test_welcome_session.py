@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence
+from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from app.core.hotexit import BackupStore, Session, TabState
@@ -253,3 +254,32 @@ def test_after_a_crash_the_tabs_of_the_session_come_back(qtbot: QtBot,
     second.open_folder(workspace)
     assert [d.title for d in second.documents()] == ["c.py", "a.py"]
     assert second.current_document() is second.documents()[1]
+
+
+def test_every_not_yet_key_speaks_from_the_editor_and_changes_nothing(
+        qtbot: QtBot, workspace: Path) -> None:
+    """Each key of the table, pressed in the editor (Scintilla must not eat it), shows its words
+    and leaves text and caret alone; keys a command owns (Find in Files) run that command."""
+    win = new_window(qtbot)
+    win.open_folder(workspace)
+    doc = win.open_file(workspace / "a.py")
+    assert doc is not None
+    win.activateWindow()
+    doc.editor.focus()
+    qtbot.waitUntil(lambda: doc.editor.hasFocus())
+    qtbot.waitUntil(lambda: any(a.objectName().startswith("notYet:") for a in win.actions()))
+    owned = {QKeySequence(s).toString() for c in win.commands if c.shortcut
+             for s in c.shortcut.split(" or ")}
+    checked = 0
+    for entry in NOT_YET:
+        for keys in entry.keys.split(" or "):
+            if QKeySequence(keys).toString() in owned:
+                continue
+            win.statusBar().clearMessage()
+            doc.editor.focus()
+            text, caret = doc.editor.text(), doc.editor.currentPos()
+            QTest.keySequence(doc.editor, QKeySequence(keys))
+            assert entry.title in win.statusBar().currentMessage(), keys
+            assert (doc.editor.text(), doc.editor.currentPos()) == (text, caret), keys
+            checked += 1
+    assert checked >= 20
