@@ -92,7 +92,7 @@ CHUNKS_PER_MESSAGE = 1000
 FIRST_BATCH_CHUNKS = 64  # a first index commits after this many chunks ...
 MAX_BATCH_CHUNKS = 1024  # ... then in batches doubling up to this
 # File entries and deletions of one commit, in bytes: the service holds them until the commit
-# and refuses an upload past its limit per call (cloud_server.config, 16 MiB by default). A
+# and refuses an upload past its limit per call (cloud_server.config, 8 MiB by default). A
 # bigger change goes in several commits; when the service's limit is lower, its refusal names
 # it and the sync retries under it.
 MAX_COMMIT_BYTES = 4 * 1024 * 1024

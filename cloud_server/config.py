@@ -24,12 +24,14 @@ OPENAI_KEY_ENV = "FORECODE_OPENAI_API_KEY"
 BACKEND_NAMES = ("llama", "openai")
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # IndexSync uploads: file entries and deletions held until the commit message (chunks are
-# stored as they arrive and are not counted). 16 MiB holds the entries of some 30,000 changed
+# stored as they arrive and are not counted). 8 MiB holds the entries of some 15,000 changed
 # files in one commit; the client commits in batches of at most 4 MiB
 # (cloud_client.index_sync.MAX_COMMIT_BYTES). Held entries stay in their wire form, so the
-# memory they take is close to these bytes; a commit briefly needs a few times more.
-DEFAULT_MAX_UPLOAD_PENDING_BYTES = 16 * 1024 * 1024
-DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN = 32 * 1024 * 1024
+# memory an uncommitted upload takes is close to these bytes; the commit itself briefly needs
+# about ten times more (measured: 15 MB of entries with 360,000 chunk references peaked at
+# +175 MB while the store checked them), which is what keeps these defaults modest.
+DEFAULT_MAX_UPLOAD_PENDING_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN = 16 * 1024 * 1024
 # Refused calls (no token, a wrong one): counted, and logged at most once per interval.
 DEFAULT_REFUSAL_LOG_INTERVAL_S = 10.0
 MIN_TOKEN_CHARS = 16

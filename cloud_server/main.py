@@ -76,10 +76,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-pending-bytes", type=int,
                    default=DEFAULT_MAX_UPLOAD_PENDING_BYTES,
                    help="file entries and deletions one index upload may hold until its "
-                        "commit (default 16 MiB); more get RESOURCE_EXHAUSTED")
+                        "commit (default 8 MiB); more get RESOURCE_EXHAUSTED")
     p.add_argument("--max-upload-pending-bytes-per-token", type=int,
                    default=DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
-                   help="the same for all the uploads of one token together (default 32 MiB)")
+                   help="the same for all the uploads of one token together (default 16 MiB)")
     p.add_argument("--max-uploads", type=int, default=8,
                    help="index uploads at once; more get RESOURCE_EXHAUSTED (default 8)")
     p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
