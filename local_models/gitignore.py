@@ -244,8 +244,8 @@ class RuleSet:
             size = len(line.encode("utf-8", "surrogateescape")) + 1
             total += size
             if total > MAX_SOURCE_BYTES:
-                problems.append(f"more than {MAX_SOURCE_BYTES // 1024:,} KiB: line "
-                                f"{number:,} and the rest were skipped")
+                problems.append(f"more than {MAX_SOURCE_BYTES // 1024:,} KiB, lines "
+                                f"{number:,} and after were skipped")
                 break
             if not line or line.startswith("#"):
                 continue
@@ -256,8 +256,8 @@ class RuleSet:
                                     "bytes and was skipped")
                 continue
             if len(rules) >= MAX_PATTERNS:
-                problems.append(f"more than {MAX_PATTERNS:,} patterns: line {number:,} and "
-                                "the rest were skipped")
+                problems.append(f"more than {MAX_PATTERNS:,} patterns, lines {number:,} and "
+                                "after were skipped")
                 break
             rule = _parse(line, len(rules))
             if rule is None:
@@ -267,7 +267,7 @@ class RuleSet:
                 if wild > MAX_WILD_PATTERNS:
                     if wild == MAX_WILD_PATTERNS + 1:
                         problems.append(f"more than {MAX_WILD_PATTERNS:,} patterns with "
-                                        f"wildcards inside: line {number:,} and later ones "
+                                        f"wildcards inside, those from line {number:,} on "
                                         "were skipped")
                     continue
             rules.append(rule)
@@ -402,7 +402,7 @@ class IgnoreRules:
     def _compile(self, source: str, lines: Sequence[str]) -> RuleSet:
         rules = RuleSet.from_lines(lines)
         for problem in rules.problems:
-            message = f"Ignore rules of {source}: {problem}; the rest still apply."
+            message = f"Ignore rules of {source}: {problem}; the other patterns still apply."
             with self._lock:
                 if message in self._warned:
                     continue

@@ -64,6 +64,12 @@ class IgnoreDecisions(QObject):
         self._turn_pending = False
         self._warned = 0
         self.worker_decisions = 0  # rows decided on the worker (tests read it)
+        self._listen(rules)
+
+    def _listen(self, rules: IgnoreRules) -> None:
+        """Hear of problems whichever thread reads the rules (the window's file scan too)."""
+        if rules.on_warning is None:
+            rules.on_warning = lambda _message: self._check_warnings()
 
     @property
     def rules(self) -> IgnoreRules:
@@ -97,6 +103,7 @@ class IgnoreDecisions(QObject):
             self._rules = rules
             self._generation += 1
             self._warned = 0
+            self._listen(rules)
             keys = set(self._known) | set(self._fresh or ()) | self._queued
             self._fresh = {} if self._known else None
             self._queue = deque(keys)
@@ -129,8 +136,11 @@ class IgnoreDecisions(QObject):
             warnings = self._rules.warnings
             new = warnings[self._warned :]
             self._warned = len(warnings)
-        for message in new:
-            self.warning.emit(message)
+        try:
+            for message in new:
+                self.warning.emit(message)
+        except RuntimeError:  # the proxy (and this object) are gone
+            pass
 
     # ----- the worker --------------------------------------------------------------------
     def _enqueue(self, keys: list[_Key]) -> None:
