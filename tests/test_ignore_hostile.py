@@ -355,3 +355,23 @@ def test_the_window_tells_the_user_once(qtbot: QtBot, tmp_path: Path) -> None:
     assert "Ignore rules of the folder '.'" in window.statusBar().currentMessage()
     qtbot.wait(200)
     assert len(shown) == 1
+
+
+def test_a_problem_found_by_the_file_scan_reaches_the_status_bar(
+        qtbot: QtBot, tmp_path: Path) -> None:
+    """The folder is never expanded: the window's file scan reads its .gitignore on its own
+    thread, and the message still comes through."""
+    root = tmp_path / "r"
+    (root / "deep").mkdir(parents=True)
+    (root / "deep" / ".gitignore").write_text("x" * (MAX_PATTERN_BYTES + 10) + "\n*.tmp\n")
+    (root / "deep" / "a.tmp").write_text("x\n")
+    (root / "deep" / "b.txt").write_text("x\n")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.open_folder(root)
+    qtbot.waitUntil(lambda: window.files_complete, timeout=10_000)
+    assert sorted(window.files) == ["deep/.gitignore", "deep/b.txt"]
+    qtbot.waitUntil(lambda: "Ignore rules of the folder 'deep'"
+                    in window.statusBar().currentMessage(), timeout=10_000)
+    assert "longer than 4,096 bytes" in window.statusBar().currentMessage()
