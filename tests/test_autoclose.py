@@ -159,3 +159,26 @@ def test_widget_off_when_the_setting_is_off(editor: CodeEditor, qtbot: QtBot) ->
     editor.auto_close.configure(brackets=False, quotes=False)
     qtbot.keyClicks(editor, 'f("')
     assert editor.text() == 'f("'
+
+
+def test_widget_pairs_and_wraps_at_every_caret(editor: CodeEditor, qtbot: QtBot) -> None:
+    """Several carets (Ctrl+D, Alt+click) get the same treatment at each, as VS Code."""
+    editor.set_text("a = name\nb = name\n")
+    editor.gotoPos(5)
+    editor.add_next_occurrence()
+    editor.add_next_occurrence()
+    assert editor.selections() == 2
+    qtbot.keyClicks(editor, '"')  # wraps both selections
+    assert editor.text() == 'a = "name"\nb = "name"\n'
+    assert [(editor.selectionNStart(i), editor.selectionNEnd(i)) for i in range(2)] == [
+        (5, 9), (16, 20)]
+    editor.set_text("f\ng\n")
+    editor.setSelection(1, 1)
+    editor.addSelection(3, 3)
+    qtbot.keyClicks(editor, "(x")
+    assert editor.text() == "f(x)\ng(x)\n"
+    qtbot.keyClicks(editor, ")")  # steps over both auto-inserted closers
+    assert editor.text() == "f(x)\ng(x)\n"
+    assert sorted(editor.selectionNCaret(i) for i in range(2)) == [4, 9]
+    qtbot.keyClicks(editor, ";")
+    assert editor.text() == "f(x);\ng(x);\n"

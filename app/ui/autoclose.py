@@ -24,6 +24,7 @@ __all__ = ["AutoClose"]
 
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
 SC_UPDATE_SELECTION = 0x2
+MAX_CARETS = 1000  # more carets than this type as Scintilla does
 _TYPING_MODS = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier,
                 Qt.KeyboardModifier.KeypadModifier)
 
@@ -57,10 +58,13 @@ class AutoClose(QObject):
     def _on_update_ui(self, updated: int) -> None:
         if self.pending and int(updated) & SC_UPDATE_SELECTION:
             ed = self.editor
-            caret = ed.currentPos()
-            line = ed.lineFromPosition(caret)
+            first_caret: dict[int, int] = {}  # line -> its leftmost caret
+            for i in range(ed.selections()):
+                caret = ed.selectionNCaret(i)
+                line = ed.lineFromPosition(caret)
+                first_caret[line] = min(caret, first_caret.get(line, caret))
             self.pending = [p for p in self.pending
-                            if p >= caret and ed.lineFromPosition(p) == line]
+                            if first_caret.get(ed.lineFromPosition(p), p + 1) <= p]
 
     # ----- keys ------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
@@ -68,15 +72,16 @@ class AutoClose(QObject):
                 or not isinstance(event, QKeyEvent) or not (self.brackets or self.quotes)):
             return False
         ed = self.editor
-        if ed.readOnly() or ed.selections() != 1 or event.modifiers() not in _TYPING_MODS:
+        if ed.readOnly() or event.modifiers() not in _TYPING_MODS:
             return False
         key = event.key()
+        single = ed.selections() == 1
         if key == Qt.Key.Key_Backspace:
-            return self._backspace()
+            return single and self._backspace()
         if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
-            return self._enter()
+            return single and self._enter()
         text = event.text()
-        if len(text) != 1:
+        if len(text) != 1 or ed.selections() > MAX_CARETS:
             return False
         return self._type(text)
 
@@ -89,36 +94,74 @@ class AutoClose(QObject):
         after = bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace")
         return pos, before, after
 
+    def _line_around(self, pos: int) -> tuple[str, str]:
+        ed = self.editor
+        line = ed.lineFromPosition(pos)
+        start, end = ed.positionFromLine(line), ed.lineEndPosition(line)
+        return (bytes(ed.textRange(start, pos).data()).decode("utf-8", "replace"),
+                bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace"))
+
     def _type(self, ch: str) -> bool:
+        """``ch`` typed at every caret (one or many, as VS Code): pairs, step-overs or wraps,
+        only when every caret agrees; otherwise Scintilla types it as usual."""
         ed = self.editor
         rules = rules_for(ed.language.id)
-        if not ed.selectionEmpty():
-            start, end = ed.selectionStart(), ed.selectionEnd()
-            selected = bytes(ed.textRange(start, end).data()).decode("utf-8", "replace")
-            wrapped = wrap(ch, selected, rules, brackets=self.brackets, quotes=self.quotes)
-            if wrapped is None:
+        main = ed.mainSelection()
+        order = sorted(range(ed.selections()),
+                       key=lambda i: (ed.selectionNStart(i), ed.selectionNEnd(i)))
+        ranges = [(ed.selectionNStart(i), ed.selectionNEnd(i)) for i in order]
+        width = len(ch.encode())
+        # (start, end, replacement, caret offset in it, skip over, a closer to track)
+        edits: list[tuple[int, int, str, int, int, bool]] = []
+        if all(s < e for s, e in ranges):
+            for s, e in ranges:
+                selected = bytes(ed.textRange(s, e).data()).decode("utf-8", "replace")
+                wrapped = wrap(ch, selected, rules, brackets=self.brackets, quotes=self.quotes)
+                if wrapped is None:
+                    return False
+                edits.append((s, e, wrapped, -1, 0, False))
+        elif all(s == e for s, e in ranges):
+            for s, _e in ranges:
+                before, after = self._line_around(s)
+                typed = on_char(ch, before, after, rules, brackets=self.brackets,
+                                quotes=self.quotes, over_auto_closer=s in self.pending)
+                if typed is None:
+                    return False
+                skip = len(after[:typed.skip].encode())
+                edits.append((s, s, typed.insert, len(typed.insert[:typed.caret].encode()),
+                              skip, not skip))
+            if len({skip > 0 for *_x, skip, _t in edits}) != 1:
                 return False
-            ed.beginUndoAction()
-            ed.replaceSel(wrapped)
-            ed.endUndoAction()
-            inner = start + len(ch.encode())
-            ed.setSelection(inner + (end - start), inner)  # the wrapped text stays selected
-            return True
-        pos, before, after = self._around_caret()
-        typed = on_char(ch, before, after, rules, brackets=self.brackets, quotes=self.quotes,
-                        over_auto_closer=pos in self.pending)
-        if typed is None:
+        else:
             return False
-        if typed.skip:
-            self.pending.remove(pos)
-            ed.gotoPos(pos + len(after[:typed.skip].encode()))
-            return True
         ed.beginUndoAction()
-        ed.insertText(pos, typed.insert)
+        for s, e, text, _c, skip, _t in reversed(edits):
+            if not skip:
+                ed.setTargetRange(s, e)
+                ed.replaceTarget(-1, text)
         ed.endUndoAction()
-        closer = pos + len(typed.insert[:typed.caret].encode())
-        ed.gotoPos(closer)
-        self.pending.append(closer)
+        selections: list[tuple[int, int]] = []  # (anchor, caret) after the edits
+        delta = 0
+        for s, e, text, caret, skip, track in edits:
+            if skip:
+                if s in self.pending:
+                    self.pending.remove(s)
+                selections.append((s + delta + skip, s + delta + skip))
+                continue
+            start = s + delta
+            if caret < 0:  # a wrap: the wrapped text stays selected
+                selections.append((start + width, start + width + (e - s)))
+            else:
+                selections.append((start + caret, start + caret))
+                if track:
+                    self.pending.append(start + caret)
+            delta += len(text.encode()) - (e - s)
+        (anchor, caret), *rest = selections
+        ed.setSelection(caret, anchor)
+        for anchor, caret in rest:
+            ed.addSelection(caret, anchor)
+        ed.setMainSelection(order.index(main))
+        ed.scrollCaret()
         return True
 
     def _backspace(self) -> bool:
