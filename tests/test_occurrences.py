@@ -149,3 +149,12 @@ def test_select_all_occurrences_from_a_bare_caret_is_whole_word(editor: CodeEdit
     editor.setSelection(9, 6)  # the user selected "par" inside params
     editor.select_all_occurrences()
     assert widget_marked(editor) == "[par]am [par]ams [par]am\n"
+
+
+def test_select_all_is_capped_and_whole_words_hold_at_window_edges() -> None:
+    text = b"x " * 50_000
+    assert len(all_occurrences(text, b"x", True)) == 10_000  # MAX_OCCURRENCES
+    assert len(all_occurrences(text, b"x", False, limit=5)) == 5
+    # a search window that ends inside a longer word must not take its start
+    assert next_occurrence(b"params param", [(7, 12)], 0, True) is None
+    assert next_occurrence(b"param paramsx param", [(0, 5)], 0, True) == (14, 19)
