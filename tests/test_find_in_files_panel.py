@@ -437,3 +437,23 @@ def test_esc_in_the_panel_stops_the_search(qtbot: QtBot, window: MainWindow,
     qtbot.keyClick(panel.query_edit, Qt.Key.Key_Escape)
     assert not panel.running()
     assert panel.status_text().startswith("Stopped")
+
+
+def test_keyboard_down_to_the_results_and_closing_brings_the_explorer_back(
+        qtbot: QtBot, window: MainWindow) -> None:
+    assert window.tree.isVisible()
+    window.find_in_files()
+    panel = panel_of(window)
+    assert not window.tree.isVisible()
+    search(qtbot, panel, "PARAM")
+    panel.query_edit.setFocus()
+    qtbot.keyClick(panel.query_edit, Qt.Key.Key_Down)
+    assert panel.tree.hasFocus()
+    current = panel.tree.currentItem()
+    assert current is not None and current.data(0, ROLE)[0] == "match"
+    qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
+    doc = window.current_document()
+    assert doc is not None and doc.title == current.data(0, ROLE)[1].rsplit("/", 1)[-1]
+    assert window.search_dock is not None
+    window.search_dock.close()
+    assert window.tree.isVisible()
