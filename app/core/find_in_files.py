@@ -938,12 +938,14 @@ class SearchSession:
         self._events.put(("done", summary))
 
     def cancel(self) -> None:
-        """Stop the search now; a last ``SearchSummary`` with ``cancelled`` follows."""
+        """Stop the search now; a last ``SearchSummary`` with ``cancelled`` follows. Only
+        sends the kill: the session's thread reaps the process (the caller never waits)."""
         with self._lock:
             self.cancelled = True
             proc = self._proc
         if proc is not None:
-            self._service._kill(proc)
+            with contextlib.suppress(OSError):
+                proc.kill()
 
     def poll(self, max_items: int = 1000) -> list[FileResult | tuple[str, SearchSummary]]:
         out: list[FileResult | tuple[str, SearchSummary]] = []
