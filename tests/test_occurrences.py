@@ -158,3 +158,22 @@ def test_select_all_is_capped_and_whole_words_hold_at_window_edges() -> None:
     # a search window that ends inside a longer word must not take its start
     assert next_occurrence(b"params param", [(7, 12)], 0, True) is None
     assert next_occurrence(b"param paramsx param", [(0, 5)], 0, True) == (14, 19)
+
+
+def test_select_all_stops_at_its_limit_and_the_window_says_so(qtbot: QtBot) -> None:
+    from PySide6.QtCore import Qt
+
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    ed = window.new_untitled().editor
+    ed.set_text("x = 1\n" * (CodeEditor.SELECT_ALL_LIMIT + 50))
+    ed.gotoPos(0)
+    ed.focus()
+    qtbot.waitUntil(lambda: ed.hasFocus())
+    qtbot.keyClick(ed, Qt.Key.Key_L,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert ed.selections() == CodeEditor.SELECT_ALL_LIMIT
+    assert "first 2,000 occurrences" in window.statusBar().currentMessage()

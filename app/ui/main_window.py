@@ -316,7 +316,9 @@ class MainWindow(QMainWindow):
             Command("edit.addNext", "Add Selection to Next Find Match", "Ctrl+D",
                     ed(lambda e: e.add_next_occurrence())),
             Command("edit.selectAll", "Select All Occurrences of Find Match", "Ctrl+Shift+L",
-                    ed(lambda e: e.select_all_occurrences())),
+                    ed(lambda e: e.select_all_occurrences() <= e.SELECT_ALL_LIMIT
+                       or self.show_message(f"Selected the first {e.SELECT_ALL_LIMIT:,} "
+                                            "occurrences (the most at once).", 8000))),
             Command("edit.undo", "Undo", "", ed(lambda e: e.undo())),
             Command("edit.redo", "Redo", "Ctrl+Y", ed(lambda e: e.redo())),
             Command("edit.deleteLine", "Delete Line", "", ed(lambda e: e.lineDelete())),
