@@ -706,12 +706,15 @@ def _read_at_most(path: str, limit: int) -> bytes | None:
     """The file's bytes, or None when it has more than ``limit`` (not read)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
-        if os.fstat(fd).st_size > limit:
+        size = os.fstat(fd).st_size
+        if size > limit:
             return None
         chunks: list[bytes] = []
         total = 0
         while True:
-            chunk = os.read(fd, max(65536, limit + 1 - total))
+            # the size from fstat (+1 to see the end at once); a file growing meanwhile is read
+            # on in 64 KiB pieces up to the limit (never a buffer of the limit's size)
+            chunk = os.read(fd, size + 1 if not chunks else 65536)
             if not chunk:
                 break
             chunks.append(chunk)
