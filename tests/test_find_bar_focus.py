@@ -113,3 +113,30 @@ def test_ctrl_h_after_escape_focuses_find_with_its_text_selected(
     # Tab reaches Replace
     press(qtbot, win, Qt.Key.Key_Tab)
     assert win.focusWidget() is bar.replace_edit
+
+
+def test_f3_searches_the_current_tab_after_the_bar_closed_on_another(
+        qtbot: QtBot, win_doc: tuple[MainWindow, Document], tmp_path: Path) -> None:
+    win, doc = win_doc
+    press(qtbot, win, Qt.Key.Key_F, CTRL)
+    qtbot.keyClicks(win.focusWidget(), "params")
+    press(qtbot, win, Qt.Key.Key_Escape)
+    other_path = tmp_path / "ws" / "other.py"
+    other_path.write_text("a = 1\nb = params\n")
+    other = win.open_file(other_path)
+    assert other is not None and win.current_document() is other
+    other.editor.focus()
+    qtbot.waitUntil(lambda: other.editor.hasFocus())
+    before = (doc.editor.selectionStart(), doc.editor.selectionEnd())
+    press(qtbot, win, Qt.Key.Key_F3)
+    assert other.editor.line_text(other.editor.lineFromPosition(
+        other.editor.selectionStart())) == "b = params"
+    assert (doc.editor.selectionStart(), doc.editor.selectionEnd()) == before
+    assert win.status_position.text() == "Ln 2, Col 11"
+
+
+def test_f3_with_nothing_searched_opens_the_find_bar(
+        qtbot: QtBot, win_doc: tuple[MainWindow, Document]) -> None:
+    win, _doc = win_doc
+    press(qtbot, win, Qt.Key.Key_F3)
+    assert win.find_bar.isVisible() and win.focusWidget() is win.find_bar.query_edit

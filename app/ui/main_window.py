@@ -308,9 +308,9 @@ class MainWindow(QMainWindow):
                     self.open_settings),
             Command("edit.find", "Find", "Ctrl+F", self._open_find),
             Command("edit.replace", "Replace", "Ctrl+H", self._open_replace),
-            Command("edit.findNext", "Find Next", "F3", lambda: self.find_bar.find_next()),
+            Command("edit.findNext", "Find Next", "F3", lambda: self._find_step(True)),
             Command("edit.findPrev", "Find Previous", "Shift+F3",
-                    lambda: self.find_bar.find_previous()),
+                    lambda: self._find_step(False)),
             Command("edit.comment", "Toggle Line Comment", "Ctrl+/",
                     ed(lambda e: e.toggle_comment())),
             Command("edit.addNext", "Add Selection to Next Find Match", "Ctrl+D",
@@ -769,6 +769,20 @@ class MainWindow(QMainWindow):
         if doc is not None:
             self.find_bar.set_editor(doc.editor)
             self.find_bar.open_find()
+
+    def _find_step(self, forward: bool) -> None:
+        """F3 / Shift+F3 in the current tab (also after the bar was closed on another tab);
+        with nothing searched yet, the find bar opens, as VS Code's."""
+        doc = self.current_document()
+        if doc is None:
+            return
+        self.find_bar.set_editor(doc.editor)
+        if not self.find_bar.query_edit.text():
+            self._open_find()
+        elif forward:
+            self.find_bar.find_next()
+        else:
+            self.find_bar.find_previous()
 
     def _open_replace(self) -> None:
         doc = self.current_document()
