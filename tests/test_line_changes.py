@@ -314,3 +314,22 @@ def test_no_repository_no_gutter_and_no_error(qtbot, tmp_path: Path) -> None:  #
     qtbot.wait(600)
     assert editor_marks(doc.editor) == {}
     window.close()
+
+
+def test_chunked_split_matches_one_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    """split_lines cuts a long text into pieces (short GIL holds); the lines are the same as
+    one regex split, whatever the piece size and wherever CR, LF and CRLF fall."""
+    import random
+    import re
+
+    from app.core import line_changes as module
+
+    rng = random.Random(5)
+    for _trial in range(200):
+        parts: list[str] = []
+        for _ in range(rng.randrange(0, 400)):
+            parts.append("x" * rng.randrange(0, 20))
+            parts.append(rng.choice(["\n", "\r\n", "\r", ""]))
+        text = "".join(parts)
+        monkeypatch.setattr(module, "_SPLIT_CHUNK", rng.choice([1, 2, 7, 64, 1000]))
+        assert module.split_lines(text) == re.split(r"\r\n|\r|\n", text)
