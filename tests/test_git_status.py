@@ -369,3 +369,39 @@ def test_the_pathological_gitignore_of_issue_13_does_not_stall_status(tmp_path: 
     result = read_status(root, timeout=20)
     assert result.problem is None and result.status is not None
     assert result.status.entries.get("a" * 60) == "untracked"
+
+
+def test_git_enabled_off_runs_no_git_and_clears_the_colours(qtbot, repo: Path) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from app.ui import git_decorations
+    from app.ui.git_decorations import BADGE_ROLE
+    from app.ui.main_window import MainWindow
+
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.open_folder(repo)
+    wait_for_colours(qtbot, window, "new.py")
+    doc = window.open_file(repo / "src" / "mod.py")
+    gutter = window.git.gutter_for(doc)
+    qtbot.waitUntil(lambda: gutter.base is not None and gutter.marks != {}, timeout=10000)
+    calls: list[object] = []
+    real = git_decorations.read_status
+    git_decorations.read_status = lambda *a, **k: calls.append(a) or real(*a, **k)  # type: ignore[assignment]
+    try:
+        window.apply_settings(replace(window.settings, git_enabled=False))
+        index = window.tree.index_for(repo / "new.py")
+        assert not window.tree.model().data(index, BADGE_ROLE)
+        assert gutter.base is None
+        qtbot.waitUntil(lambda: gutter.marks == {}, timeout=10000)
+        window.git.refresh_now()
+        window.git.refresh_soon()
+        qtbot.wait(600)
+        assert calls == []
+        window.apply_settings(replace(window.settings, git_enabled=True))
+        wait_for_colours(qtbot, window, "new.py")
+        qtbot.waitUntil(lambda: gutter.marks != {}, timeout=10000)
+        assert calls
+    finally:
+        git_decorations.read_status = real  # type: ignore[assignment]
+    window.close()

@@ -289,6 +289,9 @@ class Settings:
     index_enabled: bool = _setting("index.enabled", True, Bool())
     # Quiet time after the last file change before the index syncs again.
     index_debounce_ms: int = _setting("index.debounceMs", 2000, IntRange(100, 60000))
+    # Git status colours in the explorer and the changed-lines gutter (VS Code's git.enabled):
+    # off runs no git at all.
+    git_enabled: bool = _setting("git.enabled", True, Bool())
 
 
 @dataclass(frozen=True)

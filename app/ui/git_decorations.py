@@ -255,6 +255,24 @@ class GitController(QObject):
         self.gutters: dict[Document, GitGutter] = {}
         self._closed = False
         self._watched_model: DecoratedFileSystemModel | None = None
+        self.enabled = True  # the git.enabled setting
+
+    def set_enabled(self, enabled: bool) -> None:
+        """``git.enabled``: off, no git runs, the colours and the gutters' marks go."""
+        if enabled == self.enabled:
+            return
+        self.enabled = enabled
+        self._generation += 1  # a status under way is dropped
+        self._timer.stop()
+        self.result = self.lookup = None
+        self.problem = None
+        self.head_oid = None
+        self._push()
+        self.changed.emit()
+        for gutter in list(self.gutters.values()):
+            gutter.load_base()
+        if enabled:
+            self.refresh_now()
 
     # ----- status ------------------------------------------------------------------------
     def set_root(self, root: Path | None) -> None:
@@ -281,14 +299,14 @@ class GitController(QObject):
 
     def refresh_soon(self) -> None:
         """Refresh after a short pause (events come in bursts)."""
-        if self.root is None or self._closed:
+        if self.root is None or self._closed or not self.enabled:
             return
         wait_ms = max(REFRESH_DEBOUNCE_MS, int((self._not_before - time.monotonic()) * 1000))
         if not self._timer.isActive() or self._timer.remainingTime() < wait_ms:
             self._timer.start(wait_ms)
 
     def refresh_now(self) -> None:
-        if self.root is None or self._closed:
+        if self.root is None or self._closed or not self.enabled:
             return
         if self._running:
             self._pending = True
@@ -476,8 +494,8 @@ class GitGutter(QObject):
     def load_base(self) -> None:
         path = self.doc.path
         self._path = str(path) if path is not None else None
-        if path is None or self.controller.root is None:
-            self.set_base(None, None)
+        if path is None or self.controller.root is None or not self.controller.enabled:
+            self.set_base(self._path, None)
             return
         self.controller.request_blob(self, str(path))
 

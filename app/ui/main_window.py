@@ -673,6 +673,7 @@ class MainWindow(QMainWindow):
             review.apply_theme(theme)
         self.chat_panel.apply_theme(theme)
         self.git.theme_changed()
+        self.git.set_enabled(settings.git_enabled)
         self.chat_panel.budget_tokens = settings.chat_context_budget_tokens
         self.chat_panel.max_tokens = settings.chat_max_tokens
         if self.inline is not None:
