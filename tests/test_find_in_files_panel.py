@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
 from app.core.gcpolicy import freeze_startup_heap
-from app.ui.find_in_files import ROLE, FindInFilesPanel
+from app.ui.find_in_files import MATCH_INDICATOR, ROLE, FindInFilesPanel
 from app.ui.main_window import MainWindow
 
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
@@ -151,6 +151,10 @@ def test_click_and_enter_open_the_file_at_the_match(qtbot: QtBot, window: MainWi
     editor = doc.editor
     assert editor.caret_line_col() == (2, 10)  # the caret at the match's end, line 2
     assert bytes(editor.getSelText().data()).rstrip(b"\0") == b"param"
+    qtbot.waitUntil(editor.hasFocus, timeout=2000)  # the match is the active selection
+    start = editor.selectionStart()  # and marked over the text
+    assert editor.indicatorValueAt(MATCH_INDICATOR, start) == 1
+    assert editor.indicatorEnd(MATCH_INDICATOR, start) == editor.selectionEnd()
 
     legacy_item = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
                        if panel.tree.topLevelItem(i).data(0, ROLE)[1].path == "src/legacy.txt")

@@ -74,6 +74,8 @@ POLL_MS = 30
 SLICE_MS = 8.0  # UI-thread time per poll for turning results into rows
 STALL_NOTICE_S = 2.0
 
+MATCH_INDICATOR = 27  # the opened match in the editor (find bar: 28, 29; apply review: 12)
+INDIC_ROUNDBOX = 7
 ROLE = Qt.ItemDataRole.UserRole + 1  # ("file", FileResult) or ("match", path, line, Match)
 
 
@@ -824,6 +826,18 @@ class WindowSearchHost:
         editor.go_to_line(line, 1)
         editor.setSelection(b, a)  # caret at the match's end, like VS Code
         editor.scrollRange(a, b)
+        # marked over the text too: the caret line hides an unfocused selection
+        for other in window.documents():
+            other.editor.setIndicatorCurrent(MATCH_INDICATOR)
+            other.editor.indicatorClearRange(0, other.editor.textLength())
+        editor.indicSetStyle(MATCH_INDICATOR, INDIC_ROUNDBOX)
+        editor.indicSetFore(MATCH_INDICATOR, 0x2E9BE5)  # amber (BGR)
+        editor.indicSetAlpha(MATCH_INDICATOR, 90)
+        editor.indicSetOutlineAlpha(MATCH_INDICATOR, 255)
+        editor.setIndicatorCurrent(MATCH_INDICATOR)
+        editor.indicatorFillRange(a, b - a)
+        # after the click that opened it is done: the match shows as the active selection
+        QTimer.singleShot(0, editor, editor.focus)
 
 
 class SearchDock(QDockWidget):
