@@ -44,6 +44,10 @@ def type_char(marked: str, ch: str, lang: str = "python", over: bool = False) ->
     ("say |", '"', "plaintext", 'say "|"'),
     ("const s = |", "`", "javascript", "const s = `|`"),
     ("fn f<|", "'", "rust", None),              # lifetimes
+    ('    x = ""|', '"', "python", '    x = """|"""'),  # a docstring
+    ("''|", "'", "python", "'''|'''"),
+    ('x = """|', '"', "python", None),        # a fourth quote is just a quote
+    ('x = ""|', '"', "javascript", 'x = """|"'),  # no triple quotes there: a new pair
 ])
 def test_typing_an_opener_or_quote(marked: str, ch: str, lang: str, after: str | None) -> None:
     assert type_char(marked, ch, lang) == after
@@ -128,6 +132,9 @@ def test_widget_types_pairs_steps_over_and_deletes(editor: CodeEditor, qtbot: Qt
     editor.set_text("")
     qtbot.keyClicks(editor, "don't")
     assert editor.text() == "don't"
+    editor.set_text("")
+    qtbot.keyClicks(editor, '"""')  # a docstring, as VS Code types it
+    assert marked(editor) == '"""|"""'
 
 
 def test_widget_wraps_a_selection_and_splits_braces(editor: CodeEditor, qtbot: QtBot) -> None:

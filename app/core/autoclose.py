@@ -10,7 +10,8 @@
 - Typing a closer right before the one auto-inserted for it steps over it; Backspace between
   an auto-inserted pair deletes both (VS Code's ``autoClosingOvertype`` / ``autoClosingDelete``
   "auto": only pairs Forecode inserted; the caller tracks which those are).
-- An opener or a quote typed over a selection wraps it.
+- An opener or a quote typed over a selection wraps it; in Python the third of three quotes
+  typed in a row closes the triple-quoted string.
 - Enter between a bracket pair puts the closer on a line of its own below an indented one.
 
 Pure functions over ``str``; the Qt hook is ``app.ui.autoclose``.
@@ -38,11 +39,12 @@ class Rules:
     line_comment: str | None = None
     string_prefixes: frozenset[str] = frozenset()
     brackets: bool = True
+    triple_quotes: bool = False  # the third quote typed opens a triple-quoted string
 
 
 PLAIN = Rules(quotes=frozenset({'"'}))
 _BY_LANGUAGE: dict[str, Rules] = {
-    "python": Rules(line_comment="#", string_prefixes=_PY_PREFIXES),
+    "python": Rules(line_comment="#", string_prefixes=_PY_PREFIXES, triple_quotes=True),
     "javascript": Rules(frozenset({'"', "'", "`"}), "//"),
     "typescript": Rules(frozenset({'"', "'", "`"}), "//"),
     "go": Rules(frozenset({'"', "'", "`"}), "//"),
@@ -106,6 +108,9 @@ def on_char(ch: str, before: str, after: str, rules: Rules, *, brackets: bool = 
     closes = not after or after[0] in AUTO_CLOSE_BEFORE
     if ch in BRACKETS and brackets and rules.brackets and closes:
         return Typed(ch + BRACKETS[ch], 1)
+    if (ch in rules.quotes and quotes and rules.triple_quotes and before.endswith(ch * 2)
+            and not before.endswith(ch * 3) and not after.startswith(ch)):
+        return Typed(ch * 4, 1)  # '""' + '"' -> '"""|"""'
     if ch in rules.quotes and quotes and closes:
         if before and _word_char(before[-1]):
             word = before[len(before.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
