@@ -347,3 +347,12 @@ def test_context_menu_and_keys_in_the_explorer(qtbot, window, folder: Path) -> N
     asked = answer_confirm(window, False)
     QTest.keyClick(tree, Qt.Key.Key_Delete)
     assert len(asked) == 1 and "'keyed.txt'" in asked[0]
+    # Nothing selected in the focused explorer: F2 renames nothing (not the active editor's
+    # file either).
+    window.open_file(folder / "src" / "mod.py")
+    tree.setFocus()
+    tree.clearSelection()
+    qtbot.waitUntil(tree.hasFocus, timeout=5000)
+    prompts.clear()
+    QTest.keyClick(tree, Qt.Key.Key_F2)
+    assert prompts == []

@@ -180,11 +180,10 @@ class ExplorerOps(QObject):
 
     # ----- targets -----------------------------------------------------------------------
     def target(self) -> Path | None:
-        """The explorer's selection when it has focus, else the active file, else None."""
+        """The explorer's selection when it has focus (None when nothing is selected there),
+        else the active file, else the explorer's selection."""
         if self.tree.hasFocus():
-            selected = self.tree.current_path()
-            if selected is not None:
-                return selected
+            return self.tree.current_path()
         doc = self.window.current_document()
         if doc is not None and doc.path is not None:
             return doc.path
