@@ -322,12 +322,12 @@ def test_service_streams_results_and_reuses_its_worker(tree: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """False once the process is gone and reaped (the search's own thread reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as f:  # a zombie is gone too
-        return f.read().split(") ", 1)[1][0] != "Z"
+    return True
 
 
 def test_cancel_kills_a_catastrophic_regex_and_a_new_search_replaces_it(tmp_path: Path) -> None:

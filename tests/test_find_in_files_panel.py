@@ -282,12 +282,12 @@ def _idle_gap(qtbot: QtBot, seconds: float) -> float:
 
 
 def _alive(pid: int) -> bool:
+    """False once the process is gone and reaped (the search's own thread reaps it)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(") ", 1)[1][0] != "Z"
+    return True
 
 
 def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(qtbot: QtBot,
