@@ -461,3 +461,20 @@ def test_keyboard_down_to_the_results_and_closing_brings_the_explorer_back(
     assert window.search_dock is not None
     window.search_dock.close()
     assert window.tree.isVisible()
+
+
+def test_closing_the_window_stops_the_search_processes(qtbot: QtBot, window: MainWindow,
+                                                        workspace: Path) -> None:
+    (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
+    window.find_in_files()
+    panel = panel_of(window)
+    search(qtbot, panel, "param")  # leaves a warm worker
+    panel.regex_button.setChecked(True)
+    panel.query_edit.setText("(a+)+$")
+    panel.search_now()  # and one stuck in backtracking
+    qtbot.waitUntil(lambda: len(panel.service.worker_pids()) >= 1 and panel.session is not None
+                    and panel.session.pid is not None, timeout=20000)
+    pids = set(panel.service.worker_pids())
+    window.close()
+    qtbot.waitUntil(lambda: not any(_alive(p) for p in pids), timeout=5000)
+    assert panel.service.worker_pids() == []
