@@ -156,8 +156,11 @@ class ExplorerOps(QObject):
         # window's shortcuts (F2 is also the editor's Rename Symbol there).
         self.keys: dict[int, Callable[[], object]] = {
             QKeySequence(key)[0].toCombined(): handler
-            for key, handler in (("F2", self.rename), ("Del", self.delete),
-                                 ("Shift+Del", lambda: self.delete(permanent=True)))}
+            for key, handler in (
+                ("F2", lambda: self._on_selection(self.rename)),
+                ("Del", lambda: self._on_selection(self.delete)),
+                ("Shift+Del", lambda: self._on_selection(
+                    lambda path: self.delete(path, permanent=True))))}
         self.tree.installEventFilter(self)
         # Seams for tests: the dialogs, the trash and opening a URL.
         self.ask_name: Callable[[str, str, str, Callable[[str], str | None]], str | None] = (
@@ -179,6 +182,14 @@ class ExplorerOps(QObject):
         return super().eventFilter(watched, event)
 
     # ----- targets -----------------------------------------------------------------------
+    def _on_selection(self, action: Callable[[Path], object]) -> None:
+        """A key pressed in the explorer acts on its selection, or on nothing (whether or not
+        Qt counts the explorer as focused: without a window manager the window may not be
+        active after a dialog, yet the keys still reach the explorer)."""
+        selected = self.tree.current_path()
+        if selected is not None:
+            action(selected)
+
     def target(self) -> Path | None:
         """The explorer's selection when it has focus (None when nothing is selected there),
         else the active file, else the explorer's selection."""
