@@ -286,9 +286,14 @@ def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: 
     editor.set_text("one\ntwo\nthree\nfour\nfive\nsix\n", keep_undo=True)
     qtbot.waitUntil(lambda: editor_marks(editor) == {5: "added"}, timeout=10000)
     assert doc.save()
+    # Let the save's own refresh finish; then a commit outside the editor changes .git/index
+    # and HEAD, which the controller watches.
+    qtbot.waitUntil(lambda: not window.git._timer.isActive() and not window.git._running,
+                    timeout=10000)
+    head_before = window.git.head_oid
     git(repo, "commit", "-q", "-am", "six")
-    window.git.refresh_now()
     qtbot.waitUntil(lambda: editor_marks(editor) == {}, timeout=10000)
+    assert window.git.head_oid != head_before
     assert any(t.startswith("forecode-git") for t in threads)
     assert any(t.startswith("forecode-diff") for t in threads)
     assert threading.main_thread().name not in threads
