@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["Pattern", "compile_pattern", "wildmatch"]
+__all__ = ["Pattern", "PatternSet", "compile_pattern", "wildmatch"]
 
 _SLASH = 0x2F
 _STAR = 0x2A
@@ -244,6 +244,7 @@ class Pattern:
         "_required",
         "_slashes",
         "_start",
+        "_tokens",
         "exact",
         "min_length",
         "never",
@@ -271,6 +272,7 @@ class Pattern:
         self._start = 0
         self._final = 0
         self._masks: dict[int, int] = {}
+        self._tokens: tuple[_Token, ...] = ()  # all of them, kept when the NFA is needed
         parsed = _tokenize(source, dstar_start)
         if parsed is None:
             self.never = True
@@ -344,6 +346,7 @@ class Pattern:
                 self._eps3 |= bit
         self._final = 1 << len(middle)
         self._start = self._closure(1)
+        self._tokens = tuple(tokens)
 
     @property
     def needs_nfa(self) -> bool:
@@ -413,6 +416,96 @@ class Pattern:
 
     def __repr__(self) -> str:
         return f"Pattern({self.source!r})"
+
+
+class PatternSet:
+    """Many automaton patterns (``Pattern.needs_nfa``) run as one automaton: their positions
+    side by side in one integer, so a text is matched against all of them in one pass whose
+    steps cost O(total pattern length / 64) each, in C, instead of one Python loop per
+    pattern. ``run(text)`` gives the final positions reached; ``members(hits)`` says whose
+    they are. Members are laid out in order, so the highest hit is the last member matched.
+    """
+
+    __slots__ = ("_eps1", "_eps3", "_finals", "_lits", "_loop_other", "_loop_slash",
+                 "_masks", "_ones", "_start", "bits", "final_bits")
+
+    def __init__(self, patterns: Iterable[Pattern]) -> None:
+        self._lits: dict[int, int] = {}
+        self._ones: list[tuple[int, int]] = []
+        self._loop_other = self._loop_slash = self._eps1 = self._eps3 = 0
+        self._masks: dict[int, int] = {}
+        self.final_bits: list[int] = []  # member -> the bit of its final position
+        self._finals: dict[int, int] = {}  # final bit position -> member
+        start = 0
+        offset = 0
+        for member, pattern in enumerate(patterns):
+            if not pattern.needs_nfa:
+                raise ValueError(f"{pattern!r} does not need the automaton")
+            start |= 1 << offset
+            for i, (kind, accept) in enumerate(pattern._tokens):
+                bit = 1 << (offset + i)
+                if kind == _LIT:
+                    byte = accept.bit_length() - 1
+                    self._lits[byte] = self._lits.get(byte, 0) | bit
+                elif kind == _ONE:
+                    self._ones.append((bit, accept))
+                elif kind == _STAR1:
+                    self._loop_other |= bit
+                    self._eps1 |= bit
+                elif kind == _STAR2:
+                    self._loop_other |= bit
+                    self._loop_slash |= bit
+                    self._eps1 |= bit
+                else:  # _FORK
+                    self._eps1 |= bit
+                    self._eps3 |= bit
+            final = offset + len(pattern._tokens)
+            self.final_bits.append(1 << final)
+            self._finals[final] = member
+            offset = final + 1
+        self.bits = offset
+        self._start = self._closure(start)
+
+    def _closure(self, state: int) -> int:
+        eps1, eps3 = self._eps1, self._eps3
+        if not eps3:
+            return state | ((state & eps1) << 1)
+        while True:
+            grown = state | ((state & eps3) << 3)
+            grown |= (grown & eps1) << 1
+            grown |= (grown & eps1) << 1
+            if grown == state:
+                return state
+            state = grown
+
+    def _mask(self, byte: int) -> int:
+        mask = self._lits.get(byte, 0)
+        for bit, accept in self._ones:
+            if accept >> byte & 1:
+                mask |= bit
+        self._masks[byte] = mask
+        return mask
+
+    def run(self, text: bytes, finals: int) -> int:
+        """The bits of ``finals`` (a union of ``final_bits``) whose patterns match all of
+        ``text``."""
+        state = self._start
+        masks = self._masks
+        loop_slash, loop_other = self._loop_slash, self._loop_other
+        for byte in text:
+            mask = masks.get(byte)
+            if mask is None:
+                mask = self._mask(byte)
+            state = ((state & mask) << 1) | (state & (loop_slash if byte == _SLASH
+                                                      else loop_other))
+            if not state:
+                return 0
+            state = self._closure(state)
+        return state & finals
+
+    def last(self, hits: int) -> int:
+        """The highest member among ``hits`` (a non-zero result of ``run``)."""
+        return self._finals[hits.bit_length() - 1]
 
 
 def compile_pattern(pattern: str | bytes, dstar_start: int = 0) -> Pattern:

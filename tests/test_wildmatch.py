@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from local_models.gitignore import IgnoreRules, RuleSet, read_lines
-from local_models.wildmatch import compile_pattern, wildmatch
+from local_models.wildmatch import PatternSet, compile_pattern, wildmatch
 
 # (pattern, text, matches?) with git's WM_PATHNAME semantics; many are from git's own
 # t3070-wildmatch cases, restated.
@@ -198,21 +198,25 @@ def git_ignored(root: Path, paths: list[str]) -> set[str]:
 
 
 @needs_git
+@pytest.mark.parametrize("many", [False, True], ids=["few-lines", "many-lines"])
 @pytest.mark.parametrize("seed", range(int(os.environ.get("WM_SEEDS", "6"))))
-def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int) -> None:
+def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int,
+                                                     many: bool) -> None:
     """Each folder pK holds one .gitignore of random lines and a random tree under it; every
-    path (files and the folders that hold them) is asked of git and of IgnoreRules."""
+    path (files and the folders that hold them) is asked of git and of IgnoreRules. With many
+    lines a folder's wildcard patterns share one automaton (``PatternSet``)."""
     assert GIT is not None
     rng = random.Random(seed)
     subprocess.run([GIT, "init", "-q", str(tmp_path)], check=True,
                    env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"})
     files: set[str] = set()
-    for k in range(40):
+    for k in range(12 if many else 40):
         folder = f"p{k}"
-        lines = [random_pattern(rng) for _ in range(rng.randint(1, 3))]
+        lines = [random_pattern(rng)
+                 for _ in range(rng.randint(80, 120) if many else rng.randint(1, 3))]
         (tmp_path / folder).mkdir()
         (tmp_path / folder / ".gitignore").write_text("\n".join(lines) + "\n", "utf-8")
-        for _ in range(8):
+        for _ in range(30 if many else 8):
             files.add(f"{folder}/{random_path(rng)}")
     dirs = {f.rsplit("/", 1)[0] for f in files if "/" in f}
     for path in list(dirs):
@@ -237,3 +241,27 @@ def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int) 
               for p in disagree[:10]]
     assert not disagree, detail
     assert theirs  # the generator does produce ignored paths
+    if many:
+        assert any(rules._folder(f"p{k}")._unions for k in range(12))
+
+
+def test_pattern_set_matches_what_each_pattern_matches() -> None:
+    """The shared automaton answers, for every member at once, what each pattern's own
+    automaton answers."""
+    rng = random.Random(7)
+    patterns = []
+    while len(patterns) < 60:
+        pattern = compile_pattern(random_pattern(rng).lstrip("!").rstrip(" /") or "a*b")
+        if pattern.needs_nfa:
+            patterns.append(pattern)
+    union = PatternSet(patterns)
+    everything = 0
+    for bit in union.final_bits:
+        everything |= bit
+    for _ in range(400):
+        text = random_path(rng).encode()
+        hits = union.run(text, everything)
+        expected = [i for i, p in enumerate(patterns) if p.match(text)]
+        assert [i for i, bit in enumerate(union.final_bits) if hits & bit] == expected, text
+        if expected:
+            assert union.last(hits) == expected[-1]

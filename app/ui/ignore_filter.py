@@ -2,10 +2,10 @@
 
 ``QSortFilterProxyModel.filterAcceptsRow`` runs on the UI thread, once per row. Matching is
 linear (``local_models.wildmatch``), but an ignore file within the limits can still make one
-decision cost tens of milliseconds (a thousand wildcard patterns against a long name), and
+decision cost tens of milliseconds (1 MiB of long wildcard patterns against a long name), and
 the first question about a folder reads and compiles its ``.gitignore``. So a row is decided
 on the UI thread only when ``IgnoreRules.peek`` can answer: the rule sets it needs are already
-compiled and ``light`` (a few hundred microseconds at worst), and the UI thread has spent less
+compiled and ``light`` (well under a millisecond at worst), and the UI thread has spent less
 than ``UI_BUDGET_S`` on decisions since the event loop last turned. Every other row is hidden
 until a worker thread has decided it; then the proxy filters its rows again and it appears (within
 milliseconds for an ordinary ``.gitignore``).
