@@ -405,3 +405,36 @@ def test_git_enabled_off_runs_no_git_and_clears_the_colours(qtbot, repo: Path) -
     finally:
         git_decorations.read_status = real  # type: ignore[assignment]
     window.close()
+
+
+def test_closing_the_window_kills_a_git_still_running(qtbot, repo: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status that would run for a minute (deadline not reached) does not keep the editor
+    from quitting: closing the window kills git and its children at once."""
+    import shutil as _shutil
+
+    from app.ui.main_window import MainWindow
+
+    real_git = _shutil.which("git")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    pid_file = tmp_path / "status.pid"
+    (fake / "git").write_text(
+        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = status ] && "
+        f"{{ echo $$ > {pid_file}; sleep 60; exit 0; }}; done\nexec {real_git} \"$@\"\n")
+    (fake / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.git.timeout_s = 120.0
+    window.open_folder(repo)
+    qtbot.waitUntil(pid_file.exists, timeout=20000)
+    pid = int(pid_file.read_text())
+    executor = window.git._executor
+    window.close()
+    done = threading.Event()
+    threading.Thread(target=lambda: (executor.shutdown(wait=True), done.set()),
+                     daemon=True).start()
+    assert done.wait(30), "the git thread is still waiting on git"  # a hang guard, not a timing
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -29,6 +29,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -110,9 +111,11 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 def run_git(args: Sequence[str], cwd: str | os.PathLike[str], *,
             timeout: float = DEFAULT_TIMEOUT_S,
-            max_bytes: int = DEFAULT_MAX_BYTES) -> GitOutput:
+            max_bytes: int = DEFAULT_MAX_BYTES,
+            abort: threading.Event | None = None) -> GitOutput:
     """Run ``git <args>`` in ``cwd``; never longer than ``timeout`` seconds, never more than
-    ``max_bytes`` of output kept. Raises ``FileNotFoundError`` when git is not installed."""
+    ``max_bytes`` of output kept, and killed at once when ``abort`` is set (the editor
+    closing). Raises ``FileNotFoundError`` when git is not installed."""
     exe = git_executable()
     if exe is None:
         raise FileNotFoundError("git is not installed")
@@ -122,14 +125,20 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], *,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env(),
                             start_new_session=os.name == "posix")
     timed_out = threading.Event()
+    finished = threading.Event()
+    deadline = time.monotonic() + timeout
 
-    def on_deadline() -> None:
-        timed_out.set()
-        _kill(proc)
+    def watchdog() -> None:
+        while not finished.wait(0.05):
+            if abort is not None and abort.is_set():
+                _kill(proc)
+                return
+            if time.monotonic() >= deadline:
+                timed_out.set()
+                _kill(proc)
+                return
 
-    timer = threading.Timer(timeout, on_deadline)
-    timer.daemon = True
-    timer.start()
+    threading.Thread(target=watchdog, name="forecode-git-watchdog", daemon=True).start()
     chunks: list[bytes] = []
     total = 0
     truncated = False
@@ -150,8 +159,8 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], *,
         stdout.close()
         proc.wait()
     finally:
-        timer.cancel()
-    killed = truncated or timed_out.is_set()
+        finished.set()
+    killed = truncated or timed_out.is_set() or (abort is not None and abort.is_set())
     return GitOutput(None if killed else proc.returncode, b"".join(chunks),
                      timed_out=timed_out.is_set(), truncated=truncated)
 
@@ -357,11 +366,12 @@ class StatusResult:
 
 
 def read_repo_info(folder: str | os.PathLike[str], *,
-                   timeout: float = DEFAULT_TIMEOUT_S) -> RepoInfo | None:
+                   timeout: float = DEFAULT_TIMEOUT_S,
+                   abort: threading.Event | None = None) -> RepoInfo | None:
     """The repository ``folder`` is in, or None (no git, not a repository, git too slow)."""
     try:
         out = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--show-prefix"],
-                      folder, timeout=timeout, max_bytes=1 << 16)
+                      folder, timeout=timeout, max_bytes=1 << 16, abort=abort)
     except OSError:
         return None
     if out.returncode != 0:
@@ -374,16 +384,17 @@ def read_repo_info(folder: str | os.PathLike[str], *,
 
 def read_status(folder: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S,
                 max_bytes: int = DEFAULT_MAX_BYTES,
-                max_entries: int = DEFAULT_MAX_ENTRIES) -> StatusResult:
+                max_entries: int = DEFAULT_MAX_ENTRIES,
+                abort: threading.Event | None = None) -> StatusResult:
     """Git status of the part of the repository under ``folder`` (blocking: worker threads
     only)."""
-    repo = read_repo_info(folder, timeout=timeout)
+    repo = read_repo_info(folder, timeout=timeout, abort=abort)
     if repo is None:
         return StatusResult()
     args = ["status", "--porcelain=v2", "-z", "--branch", "--ignored=traditional",
             "--untracked-files=normal", "--", "."]
     try:
-        out = run_git(args, folder, timeout=timeout, max_bytes=max_bytes)
+        out = run_git(args, folder, timeout=timeout, max_bytes=max_bytes, abort=abort)
     except OSError:
         return StatusResult()
     if out.timed_out:
@@ -402,14 +413,15 @@ def read_status(folder: str | os.PathLike[str], *, timeout: float = DEFAULT_TIME
 
 def read_head_blob(path: str | os.PathLike[str], *, rev: str = "HEAD",
                    timeout: float = DEFAULT_TIMEOUT_S,
-                   max_bytes: int = MAX_BLOB_BYTES) -> bytes | None:
+                   max_bytes: int = MAX_BLOB_BYTES,
+                   abort: threading.Event | None = None) -> bytes | None:
     """The content of ``path`` at ``rev`` (raw: no filters, no textconv), or None when git,
     the repository, the commit or the file there is missing, or it is too big or too slow.
     Blocking: worker threads only."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     try:
         out = run_git(["cat-file", "blob", f"{rev}:./{name}"], folder, timeout=timeout,
-                      max_bytes=max_bytes)
+                      max_bytes=max_bytes, abort=abort)
     except OSError:
         return None
     if out.returncode != 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -239,6 +240,7 @@ class GitController(QObject):
         self._not_before = 0.0
         self._told: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-git")
+        self._abort = threading.Event()  # set on close: a git still running is killed
         self._diff_executor = ThreadPoolExecutor(max_workers=1,
                                                  thread_name_prefix="forecode-diff")
         self._bridge = _Bridge()
@@ -319,7 +321,7 @@ class GitController(QObject):
 
         def job() -> None:
             try:
-                result = reader(root, timeout=timeout)
+                result = reader(root, timeout=timeout, abort=self._abort)
             except Exception as exc:  # never raised into the pool; reported as a problem
                 result = StatusResult(None, None, f"git status failed: {exc}")
             # The look-up tables are built here too (a big status takes a while).
@@ -426,7 +428,7 @@ class GitController(QObject):
             return
 
         def job() -> None:
-            data = read_head_blob(path, timeout=self.timeout_s)
+            data = read_head_blob(path, timeout=self.timeout_s, abort=self._abort)
             text: str | None = None
             if data is not None:
                 decoded = decode_bytes(data)
@@ -460,6 +462,7 @@ class GitController(QObject):
 
     def close(self) -> None:
         self._closed = True
+        self._abort.set()
         self._timer.stop()
         self._executor.shutdown(wait=False, cancel_futures=True)
         self._diff_executor.shutdown(wait=False, cancel_futures=True)
