@@ -384,3 +384,100 @@ def test_a_large_file_that_shrinks_is_highlighted_and_editable_again(
     assert doc.editor.language.id == "python" and doc.editor.text() == path.read_text()
     doc.editor.colourise(0, -1)
     assert doc.editor.styleAt(0) != 0  # "def" is styled as a keyword
+
+
+# ------------------------------------------------------------------------------ long lines
+
+
+def test_line_breaker_breaks_only_long_lines_and_streams_consistently() -> None:
+    import random
+
+    from app.core.large_files import LineBreaker
+
+    rng = random.Random(7)
+    for _ in range(200):
+        text = "".join(rng.choice(["a" * rng.randrange(0, 40), "\n", "\r\n", "\r", "é"])
+                       for _ in range(rng.randrange(0, 60)))
+        whole = LineBreaker(25)
+        expected = whole.feed(text)
+        streamed = LineBreaker(25)
+        cuts = sorted(rng.sample(range(len(text) + 1), min(len(text) + 1, 5)))
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        assert "".join(streamed.feed(p) for p in pieces) == expected
+        assert (streamed.broken, streamed.longest) == (whole.broken, whole.longest)
+        lines = expected.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        assert all(len(line) <= 25 for line in lines)
+        assert expected.count("\n") - text.count("\n") == whole.broken
+        original_lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        assert whole.longest == max(map(len, original_lines))
+        if whole.longest <= 25:
+            assert expected == text
+
+
+def test_break_long_lines_makes_a_one_line_file_read_only_for_display() -> None:
+    from app.core.large_files import LONG_LINE_CHARS, break_long_lines
+
+    short = decode_bytes(b"x = 1\n" * 1000)
+    assert break_long_lines(short) is short
+    one_line = decode_bytes(b"[" + b"1," * 30_000 + b"1]")
+    shown = break_long_lines(one_line)
+    assert shown.read_only and shown.encoding == "utf-8"
+    assert shown.read_only_reason is not None and "60,003" in shown.read_only_reason
+    assert shown.text.replace("\n", "") == one_line.text
+    assert max(map(len, shown.text.split("\n"))) == LONG_LINE_CHARS
+
+
+def test_load_file_breaks_long_lines_in_both_modes(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.min.js"
+    data = b"var a=1;" * 400_000  # 3.2 MB, one line
+    path.write_bytes(data)
+    header, text, done = _split(list(load_file(path)))
+    assert header.long_lines and header.read_only_reason and done.longest_broken == 0
+    assert text.replace("\n", "") == data.decode()
+    header, text, done = _split(list(load_file(path, long_lines=True)))
+    assert not header.long_lines and header.read_only_reason is None and text == data.decode()
+    header, text, done = _split(list(load_file(path, large=True)))
+    assert done.longest_broken == len(data) and text.replace("\n", "") == data.decode()
+
+
+@pytest.mark.parametrize("size", [300_000, 3_000_000])  # read at once, and in the background
+def test_a_one_line_file_opens_without_freezing_and_can_be_edited_anyway(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path, size: int) -> None:
+    path = tmp_path / "ws" / "data.min.json"
+    data = ("[" + ",".join(str(i % 10) for i in range(size // 2)) + "]").encode()
+    path.write_bytes(data)
+    meter = GapMeter()
+    meter.start()
+    doc = window.open_file(path)
+    assert doc is not None
+    qtbot.waitUntil(lambda: not doc.loading, timeout=30_000)
+    qtbot.wait(200)
+    worst = meter.stop()
+    assert worst < 2.0, worst  # before: 9-14 s with the UI thread frozen for a 6.5 MB line
+    assert doc.editor.readOnly() and "shown broken every 10,000" in doc.banner.label.text()
+    assert doc.editor.lineCount() == len(data) // 10_000 + 1
+    doc.banner.buttons()["Edit Anyway (may be slow)"].click()
+    qtbot.waitUntil(lambda: not doc.loading, timeout=30_000)
+    assert not doc.editor.readOnly() and doc.editor.lineCount() == 1
+    assert doc.editor.text_bytes() == data
+    assert doc.save() and path.read_bytes() == data
+
+
+def test_a_load_that_fails_unexpectedly_ends_with_a_message(
+        qtbot: QtBot, window: MainWindow, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.ui.document as document_module
+
+    def broken_load(*_args: object, **_kwargs: object) -> Iterator[object]:
+        raise RuntimeError("decoder exploded")
+        yield  # a generator, like the real one
+
+    monkeypatch.setattr(document_module, "load_file", broken_load)
+    path = tmp_path / "ws" / "big.txt"
+    path.write_bytes(b"x\n" * SYNC_READ_MAX_BYTES)
+    doc = window.open_file(path)
+    assert doc is not None
+    qtbot.waitUntil(lambda: not doc.loading, timeout=10_000)
+    assert "RuntimeError: decoder exploded" in doc.banner.label.text()
+    assert doc.editor.readOnly() and doc.save() is False
+    assert path.read_bytes() == b"x\n" * SYNC_READ_MAX_BYTES

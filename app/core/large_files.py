@@ -10,6 +10,11 @@ The rule (close to VS Code's, see the README's "Big files"):
   highlighting, no completions, never indexed or backed up;
 * above: refused with a message that says the size, the limit and what to use instead.
 
+Whatever the size, a line longer than :data:`LONG_LINE_CHARS` (10,000 characters: minified
+code, one-line JSON) is shown broken every 10,000 characters, read-only, unless the user asks
+to edit anyway: Scintilla lays out a whole line to paint or scroll to any part of it, which
+took seconds for a 6.5 MB one-line file and froze the UI thread. The file is never changed.
+
 :func:`load_file` is the worker's side: a generator of a :class:`LoadHeader`, then the text in
 pieces of at most 256 Ki characters, then a :class:`LoadDone` (the digest for change detection). It
 holds at most a piece at a time in large-file mode, so memory is the widget's copy of the text
@@ -24,11 +29,12 @@ import errno
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 from app.core.textfile import (
     BINARY,
+    Decoded,
     decode_bytes,
     detect_eol,
     encoding_label,
@@ -37,15 +43,19 @@ from app.core.textfile import (
 
 __all__ = [
     "LARGE_FILE_BYTES",
+    "LONG_LINE_CHARS",
     "SYNC_READ_MAX_BYTES",
     "FileTooLargeError",
+    "LineBreaker",
     "LoadDone",
     "LoadHeader",
     "OpenPlan",
+    "break_long_lines",
     "content_digest",
     "hard_limit_bytes",
     "human_size",
     "load_file",
+    "long_line_note",
     "plan_open",
     "refusal_message",
 ]
@@ -64,6 +74,9 @@ BLOCK_BYTES: Final = 1 << 20
 
 PIECE_CHARS: Final = 256 << 10
 """The most characters in one piece of text handed to the widget (a few ms to append)."""
+
+LONG_LINE_CHARS: Final = 10_000
+"""Longer lines are shown broken into lines of this many characters (read-only)."""
 
 OpenPlan = Literal["sync", "background", "large", "refuse"]
 
@@ -132,6 +145,88 @@ def content_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+class LineBreaker:
+    """Breaks lines longer than ``limit`` characters every ``limit`` characters, over text
+    given in pieces (a line may span pieces). Line breaks are CR, LF and CRLF, as in the
+    widget. ``broken`` counts the breaks added; ``longest`` is the longest line seen."""
+
+    def __init__(self, limit: int = LONG_LINE_CHARS) -> None:
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self.limit = limit
+        self.run = 0  # characters since the last line break, real or added
+        self.line = 0  # characters of the current (real) line so far
+        self.broken = 0
+        self.longest = 0
+
+    def feed(self, piece: str) -> str:
+        # The common case, checked at C speed: no line to break in this piece.
+        segments = piece.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        inner = max(map(len, segments[1:]), default=0)
+        if self.run + len(segments[0]) <= self.limit and inner <= self.limit:
+            self.longest = max(self.longest, self.line + len(segments[0]), inner)
+            if len(segments) == 1:
+                self.run += len(piece)
+                self.line += len(piece)
+            else:
+                self.run = self.line = len(segments[-1])
+            return piece
+        out: list[str] = []
+        start = pos = 0
+        n = len(piece)
+        while pos < n:
+            end = _next_break(piece, pos)
+            self.line += end - pos
+            self.longest = max(self.longest, self.line)
+            while self.run + (end - pos) > self.limit:
+                cut = pos + (self.limit - self.run)
+                out.append(piece[start:cut])
+                out.append("\n")
+                start = pos = cut
+                self.run = 0
+                self.broken += 1
+            self.run += end - pos
+            if end < n:
+                self.run = self.line = 0
+            pos = end + 1
+        out.append(piece[start:])
+        return "".join(out)
+
+
+def _next_break(text: str, pos: int) -> int:
+    lf, cr = text.find("\n", pos), text.find("\r", pos)
+    if lf < 0:
+        return len(text) if cr < 0 else cr
+    return lf if cr < 0 else min(lf, cr)
+
+
+def _has_long_line(text: str, limit: int) -> bool:
+    if len(text) <= limit:
+        return False
+    if max(map(len, text.split("\n"))) <= limit:  # C speed; CR-only files fall through
+        return False
+    breaker = LineBreaker(limit)
+    breaker.feed(text)
+    return breaker.broken > 0
+
+
+def long_line_note(longest: int) -> str:
+    return (f"Lines longer than {LONG_LINE_CHARS:,} characters (the longest has {longest:,}) "
+            f"are shown broken every {LONG_LINE_CHARS:,} characters, read-only: the editor "
+            "freezes on such lines. The file is not changed.")
+
+
+def break_long_lines(decoded: Decoded) -> Decoded:
+    """``decoded`` as it is, or with its long lines broken for display and read-only (the
+    reason says so; a read-only file keeps its own reason)."""
+    if not _has_long_line(decoded.text, LONG_LINE_CHARS):
+        return decoded
+    breaker = LineBreaker()
+    text = breaker.feed(decoded.text)
+    reason = decoded.read_only_reason or long_line_note(breaker.longest)
+    return replace(decoded, text=text, read_only_reason=reason)
+
+
 @dataclass(frozen=True)
 class LoadHeader:
     """What the tab needs before the text: how the file was decoded, and whether it is in
@@ -146,6 +241,7 @@ class LoadHeader:
     size: int
     first_line: str
     lines_hint: int = 0  # about how many lines the text has (to size the widget's index)
+    long_lines: bool = False  # lines were broken for display (see break_long_lines)
 
 
 @dataclass(frozen=True)
@@ -153,6 +249,7 @@ class LoadDone:
     mtime_ns: int
     size: int
     digest: str
+    longest_broken: int = 0  # large-file mode: the longest line shown broken, if any
 
 
 def _large_codec(head: bytes, encoding: str | None, default_eol: str) -> tuple[str, str]:
@@ -183,12 +280,14 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
               hard_limit: int | None = None,
               cancelled: Callable[[], bool] = lambda: False,
               progress: Callable[[int, int], None] = lambda _done, _total: None,
+              long_lines: bool = False,
               ) -> Iterator[LoadHeader | str | LoadDone]:
     """Read and decode the file at ``path`` in pieces (see the module docstring).
 
     Stops quietly (no more items) once ``cancelled()`` is true; raises ``OSError`` when the
     file cannot be read and :class:`FileTooLargeError` when it grows past the hard limit while
-    being read.
+    being read. Lines over :data:`LONG_LINE_CHARS` are broken for display (read-only) unless
+    ``long_lines`` allows them.
     """
     limit = hard_limit if hard_limit is not None else hard_limit_bytes()
     name = os.path.basename(os.fspath(path))
@@ -221,11 +320,13 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
             del blocks
             decoded = decode_bytes(data, default_eol, encoding)
             del data  # the text is all that is needed from here on
-            text = decoded.text
-            yield LoadHeader(decoded.encoding, decoded.eol, decoded.mixed_eol,
-                             decoded.read_only_reason, decoded.notice, False, done,
-                             text[:200].split("\n", 1)[0], text.count("\n") + 1)
+            broken = decoded if long_lines else break_long_lines(decoded)
+            was_broken = broken is not decoded
             del decoded
+            text = broken.text
+            yield LoadHeader(broken.encoding, broken.eol, broken.mixed_eol,
+                             broken.read_only_reason, broken.notice, False, done,
+                             text[:200].split("\n", 1)[0], text.count("\n") + 1, was_broken)
             for start in range(0, len(text), PIECE_CHARS):
                 if cancelled():
                     return
@@ -245,16 +346,22 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
         lines_hint = int(total * (piece.count("\n") + 1) / max(1, len(first)))
         yield LoadHeader(encoding_id, eol, mixed, reason, None, True, total,
                          piece[:200].split("\n", 1)[0], lines_hint)
+        breaker = LineBreaker() if not long_lines else None
         while True:
             if cancelled():
                 return
+            if breaker is not None:
+                piece = breaker.feed(piece)
             for start in range(0, len(piece), PIECE_CHARS):
                 yield piece[start:start + PIECE_CHARS].replace("\x00", _NUL_SHOWN_AS)
             block = read_block()
             if not block:
-                tail = decoder.decode(b"", final=True)
-                if tail:
-                    yield tail.replace("\x00", _NUL_SHOWN_AS)
+                piece = decoder.decode(b"", final=True)
+                if piece:
+                    if breaker is not None:
+                        piece = breaker.feed(piece)
+                    yield piece.replace("\x00", _NUL_SHOWN_AS)
                 break
             piece = decoder.decode(block)
-        yield LoadDone(st.st_mtime_ns, done, hasher.hexdigest())
+        longest = breaker.longest if breaker is not None and breaker.broken else 0
+        yield LoadDone(st.st_mtime_ns, done, hasher.hexdigest(), longest)

@@ -32,13 +32,16 @@ from app.core.atomic import atomic_write
 from app.core.hotexit import Backup, BackupStore
 from app.core.languages import PLAIN_TEXT, language_for_path
 from app.core.large_files import (
+    LONG_LINE_CHARS,
     SYNC_READ_MAX_BYTES,
     FileTooLargeError,
     LoadDone,
     LoadHeader,
+    break_long_lines,
     hard_limit_bytes,
     human_size,
     load_file,
+    long_line_note,
     plan_open,
     refusal_message,
 )
@@ -57,6 +60,7 @@ from .editor import CodeEditor
 __all__ = ["Banner", "DiskState", "Document", "FileTooLargeError"]
 
 REOPEN_WITH_ENCODING = "Reopen with Encoding..."
+EDIT_LONG_LINES = "Edit Anyway (may be slow)"
 _PUMP_BUDGET_S = 0.012  # the most one pass of the load pump spends on the UI thread
 _LARGE_DOCUMENT_OPTIONS = 0x1 | 0x100  # SC_DOCUMENTOPTION_STYLES_NONE | TEXT_LARGE
 
@@ -144,6 +148,7 @@ class Document(QWidget):
         self.chosen_encoding: str | None = None  # the user's "Reopen with Encoding" choice
         self.large = False  # large-file mode: read-only, plain text (app.core.large_files)
         self.loading = False  # a background load is filling the widget
+        self.allow_long_lines = False  # the user chose to edit a file with very long lines
         self.load_progress = (0, 0)  # bytes read, bytes in all (while loading)
         self._load: _Load | None = None
         layout = QVBoxLayout(self)
@@ -204,7 +209,10 @@ class Document(QWidget):
 
     def _read_disk(self) -> tuple[Decoded, bytes, os.stat_result]:
         data, st = self._read_raw()
-        return decode_bytes(data, self.settings.default_eol, self.chosen_encoding), data, st
+        decoded = decode_bytes(data, self.settings.default_eol, self.chosen_encoding)
+        if not self.allow_long_lines:
+            decoded = break_long_lines(decoded)  # long lines shown broken, read-only
+        return decoded, data, st
 
     def _load_from_disk(self) -> None:
         decoded, data, st = self._read_disk()
@@ -239,13 +247,20 @@ class Document(QWidget):
     def _show_decoding_banner(self, reason: str | None, notice: str | None,
                               encoding: str) -> None:
         reopen = ((REOPEN_WITH_ENCODING, self.encodingRequested.emit),)
-        if reason:
+        if reason and reason.startswith(f"Lines longer than {LONG_LINE_CHARS:,}"):
+            self.banner.show_message(reason, "warning", ((EDIT_LONG_LINES, self.edit_long_lines),))
+        elif reason:
             offer = encoding != BINARY and not self.large
             self.banner.show_message(reason, "warning", reopen if offer else ())
         elif notice:
             self.banner.show_message(notice, "info", reopen)
         else:
             self.banner.clear()
+
+    def edit_long_lines(self) -> None:
+        """Reload with the long lines as they are, editable (painting them may be slow)."""
+        self.allow_long_lines = True
+        self.reload_from_disk()
 
     # ----- background loading (big files) ------------------------------------------------
     def _start_load(self, *, large: bool, keep_position: bool = False) -> None:
@@ -255,6 +270,7 @@ class Document(QWidget):
         load = _Load(self.path, default_eol=self.settings.default_eol,
                      encoding=self.chosen_encoding, large=large,
                      hard_limit=self._hard_limit, keep_position=keep_position,
+                     long_lines=self.allow_long_lines,
                      position=(self.editor.firstVisibleLine(), self.editor.currentPos()))
         self._load = load
         self.loading = True
@@ -371,6 +387,8 @@ class Document(QWidget):
         editor.set_eol(header.eol)
         self.loading = False
         self.read_only_reason = header.read_only_reason
+        if done.longest_broken:  # large-file mode found long lines on the way
+            self.read_only_reason = f"{self.read_only_reason} {long_line_note(done.longest_broken)}"
         editor.setReadOnly(self.read_only_reason is not None)
         editor._update_line_margin()
         # The caret is where setText("") left it (0). No gotoPos: it scrolls the caret into
@@ -381,7 +399,7 @@ class Document(QWidget):
             editor.setFirstVisibleLine(line)
         self.disk = DiskState(done.mtime_ns, done.size, done.digest)
         self.conflict = self.deleted_on_disk = False
-        self._show_decoding_banner(header.read_only_reason, header.notice, header.encoding)
+        self._show_decoding_banner(self.read_only_reason, header.notice, header.encoding)
         self.titleChanged.emit()
         self.loadFinished.emit()
 
@@ -726,7 +744,7 @@ class _Load:
 
     def __init__(self, path: Path, *, default_eol: str, encoding: str | None, large: bool,
                  hard_limit: int | None, keep_position: bool,
-                 position: tuple[int, int]) -> None:
+                 position: tuple[int, int], long_lines: bool) -> None:
         self.items: queue.Queue[object] = queue.Queue(maxsize=8)  # bounds memory in flight
         self.cancel = threading.Event()
         self.progress = (0, 0)
@@ -736,7 +754,7 @@ class _Load:
         self.position = position
         self.thread = threading.Thread(
             target=self._run, name=f"load {path.name}", daemon=True,
-            args=(path, default_eol, encoding, large, hard_limit))
+            args=(path, default_eol, encoding, large, hard_limit, long_lines))
 
     def _put(self, item: object) -> bool:
         while not self.cancel.is_set():
@@ -748,17 +766,18 @@ class _Load:
         return False
 
     def _run(self, path: Path, default_eol: str, encoding: str | None, large: bool,
-             hard_limit: int | None) -> None:
+             hard_limit: int | None, long_lines: bool) -> None:
         def progress(done: int, total: int) -> None:
             self.progress = (done, total)
 
         try:
             for item in load_file(path, default_eol=default_eol, encoding=encoding,
                                   large=large, hard_limit=hard_limit,
-                                  cancelled=self.cancel.is_set, progress=progress):
+                                  cancelled=self.cancel.is_set, progress=progress,
+                                  long_lines=long_lines):
                 if not self._put(item):
                     return
         except OSError as exc:
             self._put(_LoadError(exc.strerror or str(exc)))
-        except (MemoryError, ValueError) as exc:
+        except Exception as exc:  # any failure ends the load with a message, never a hang
             self._put(_LoadError(f"{type(exc).__name__}: {exc}"))
