@@ -154,7 +154,9 @@ def definition_extent(lines: Sequence[str], header: int) -> tuple[int, int]:
     last = header
     # A header continued over several lines (parameters), up to the line ending in ':' or '{'.
     while (last < len(lines) - 1 and not lines[last].rstrip().endswith((":", "{", "=>"))
-           and _indent(lines[last + 1]) > width and last - header < 20):
+           and (_indent(lines[last + 1]) > width
+                or lines[last + 1].lstrip().startswith((")", "]")))  # ') -> None:'
+           and last - header < 20):
         last += 1
     end = last + 1
     while end < len(lines):
@@ -282,7 +284,7 @@ class _Index:
 
 
 def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] | None,
-                     wrappers: dict[int, int] | None = None
+                     wrappers: dict[int, int] | None = None, open_end: bool = False
                      ) -> tuple[list[tuple[int, int]], str, tuple[int, int] | None]:
     """Regions ``[start, end)`` of the file that segment lines ``seg`` address, how they were
     found (``([], "")`` when nothing anchors), and the extent of a wrapper it opens for the
@@ -325,7 +327,16 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
             continue  # a new definition: placed by its neighbours' anchors
         if any(covered[k:body_end]):
             continue
-        regions.append(definition_extent(lines, j))
+        extent = definition_extent(lines, j)
+        if open_end and body_end == len(seg):
+            # The definition's first lines, then an elision (``open_end``): the region ends
+            # at the segment's last line where the file has it once in the definition, not at
+            # the definition's end (the rest is what the elision keeps).
+            last = next((x for x in reversed(seg) if x.strip()), "")
+            p = index.unique(last, extent)
+            if p is not None and p > j:
+                extent = (extent[0], p + 1)
+        regions.append(extent)
         for m in range(k, body_end):
             covered[m] = True
     how = "definition" if regions else ""
@@ -447,7 +458,8 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
             placed.append((lo, hi, "imports"))
             continue
         wrapped: dict[int, int] = {}
-        regions, how, within = _segment_regions(index, seg, within, wrapped)
+        regions, how, within = _segment_regions(
+            index, seg, within, wrapped, kept[len(placed)].elision_after is not None)
         for k, j in wrapped.items():
             wrapper_lines[kept[len(placed)].start + k] = j
         if regions:

@@ -373,3 +373,11 @@ def test_a_long_function_given_back_whole_is_rewritten_around_its_change() -> No
     lines = file_lines(text)
     answer = "".join(lines[w.start:w.end]).replace("compute(30)", "compute(30, fast=True)")
     assert stitch(text, plan, [answer]) == text.replace("compute(30)", "compute(30, fast=True)")
+
+
+def test_a_signature_closed_at_the_headers_indentation_keeps_the_body() -> None:
+    text = ("class P:\n    def tokenize(\n        self, state, start: int, silent: bool = False\n"
+            "    ) -> None:\n        rules = self.rules\n        line = start\n"
+            "        return None\n\n    def other(self):\n        pass\n")
+    lines = file_lines(text)
+    assert definition_extent(lines, 1) == (1, 7)
