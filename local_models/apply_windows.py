@@ -741,12 +741,25 @@ def expected_answer(part: str, block: str) -> str:
         return part
     matcher = difflib.SequenceMatcher(None, [_norm(x) for x in old], [_norm(x) for x in new],
                                       autojunk=False)
+    ops = matcher.get_opcodes()
+    # The block's lines take the part's indentation (a method given without its class is
+    # indented less than the file has it): the shift of the first line both have.
+    shift = next((len(old[i1]) - len(old[i1].lstrip()) - (len(new[j1]) - len(new[j1].lstrip()))
+                  for op, i1, _, j1, _ in ops if op == "equal" and old[i1].strip()), 0)
+
+    def shifted(line: str) -> str:
+        if shift > 0 and line.strip():
+            return " " * shift + line
+        if shift < 0 and line[:-shift].strip() == "":
+            return line[-shift:]
+        return line
+
     out: list[str] = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in ops:
         if op == "equal" or op == "delete":
             out.extend(old[i1:i2])
             continue
-        added = new[j1:j2]
+        added = [shifted(x) for x in new[j1:j2]]
         cut = next((k for k, x in enumerate(added) if is_elision(x)), None)
         if cut is not None:
             # "# ... existing code ...": the part's lines stay, the block's new lines around

@@ -305,6 +305,10 @@ def test_expected_answer_merges_the_block_into_the_part() -> None:
         "def f(a):\n    x = a + 1\n    y = x * 2\n    log(y)\n    return y\n")
     assert expected_answer(part, "def f(a):\n    return 0\n") == "def f(a):\n    return 0\n"
     assert expected_answer(part, "") == part
+    # a method given without its class: its new lines take the file's indentation
+    method = "    def f(self):\n        a = 1\n        return a\n"
+    assert expected_answer(method, "def f(self):\n    a = 1\n    b = 2\n    return a\n") == (
+        "    def f(self):\n        a = 1\n        b = 2\n        return a\n")
 
 
 def test_an_elision_between_two_lines_of_the_part_is_filled_in() -> None:
