@@ -456,9 +456,11 @@ def test_a_one_line_file_opens_without_freezing_and_can_be_edited_anyway(
     assert worst < 2.0, worst  # before: 9-14 s with the UI thread frozen for a 6.5 MB line
     assert doc.editor.readOnly() and "shown broken every 10,000" in doc.banner.label.text()
     assert doc.editor.lineCount() == len(data) // 10_000 + 1
+    assert doc.editor.language.id == "plaintext"  # broken lines are not lexed
     doc.banner.buttons()["Edit Anyway (may be slow)"].click()
     qtbot.waitUntil(lambda: not doc.loading, timeout=30_000)
     assert not doc.editor.readOnly() and doc.editor.lineCount() == 1
+    assert doc.editor.language.id == "json"
     assert doc.editor.text_bytes() == data
     assert doc.save() and path.read_bytes() == data
 

@@ -224,6 +224,8 @@ class Document(QWidget):
         self._use_document(large=False)  # a file that shrank out of large-file mode
         first_line = decoded.text[:200].split("\n", 1)[0]
         language = language_for_path(self.path, first_line)
+        if _is_long_line_note(decoded.read_only_reason):
+            language = PLAIN_TEXT  # broken lines would be mis-lexed (strings cut in two)
         if language is not self.editor.language:
             self.editor.set_language(language)
         line = self.editor.firstVisibleLine()
@@ -247,7 +249,7 @@ class Document(QWidget):
     def _show_decoding_banner(self, reason: str | None, notice: str | None,
                               encoding: str) -> None:
         reopen = ((REOPEN_WITH_ENCODING, self.encodingRequested.emit),)
-        if reason and reason.startswith(f"Lines longer than {LONG_LINE_CHARS:,}"):
+        if _is_long_line_note(reason):
             self.banner.show_message(reason, "warning", ((EDIT_LONG_LINES, self.edit_long_lines),))
         elif reason:
             offer = encoding != BINARY and not self.large
@@ -345,8 +347,8 @@ class Document(QWidget):
             assert self.path is not None
             self.large = item.large
             self._use_document(large=item.large)
-            language = PLAIN_TEXT if item.large else language_for_path(self.path,
-                                                                       item.first_line)
+            language = PLAIN_TEXT if item.large or item.long_lines else language_for_path(
+                self.path, item.first_line)
             if language is not editor.language:
                 editor.set_language(language)
             if item.large:
@@ -731,6 +733,10 @@ class Document(QWidget):
         self.disk = DiskState(st.st_mtime_ns, st.st_size, _digest(data))
         self.conflict = False
         self.banner.clear()
+
+
+def _is_long_line_note(reason: str | None) -> bool:
+    return reason is not None and reason.startswith(f"Lines longer than {LONG_LINE_CHARS:,}")
 
 
 class _LoadError:
