@@ -132,6 +132,8 @@ class IgnoreDecisions(QObject):
 
     def _check_warnings(self) -> None:
         """Emit the problems the rules reported since the last call (any thread)."""
+        if len(self._rules.warnings) <= self._warned:
+            return
         with self._lock:
             warnings = self._rules.warnings
             new = warnings[self._warned :]
