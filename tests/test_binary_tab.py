@@ -25,7 +25,7 @@ class _TimerCount(QObject):
         super().__init__()
         self.count = 0
 
-    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Timer:
             self.count += 1
         return False
