@@ -8,7 +8,9 @@ source the last matching pattern wins. As in git, a path inside an ignored folde
 whatever the patterns say about it, and ``.git`` always is.
 
 The rules are ``local_models.gitignore``'s, the same implementation as the editor's explorer
-(``app.core.workspace``); this module only says which files hold them: on disk
+(``app.core.workspace``): git's wildmatch without backtracking, with limits on an ignore
+file's size that degrade with a logged warning (``on_warning`` also hears of it, from
+whichever thread read the file). This module only says which files hold them: on disk
 (``IgnoreRules.for_folder``) or in an in-memory list of files (``IgnoreRules.for_files``: the
 ignore files among them are used).
 """
@@ -36,9 +38,10 @@ class IgnoreRules(_GitIgnoreRules):
     """
 
     def __init__(self, loader: _Loader, extra_patterns: Sequence[str] = (),
-                 exclude_lines: Sequence[str] | Callable[[], Sequence[str]] = ()) -> None:
+                 exclude_lines: Sequence[str] | Callable[[], Sequence[str]] = (), *,
+                 on_warning: Callable[[str], None] | None = None) -> None:
         exclude = exclude_lines if callable(exclude_lines) else (lambda: exclude_lines)
-        super().__init__(loader, extra_patterns, exclude)
+        super().__init__(loader, extra_patterns, exclude, on_warning=on_warning)
 
     @classmethod
     def for_folder(cls, root: str | os.PathLike[str],
