@@ -9,12 +9,24 @@ called (and is tested) alone. The order matters and is all in the tuple:
 3. ``block_end``       stop where the completion leaves the cursor's block (by indentation in
                        Python/YAML, by a ``}`` closing the enclosing block in brace languages)
 4. ``trailing_space``  strip trailing whitespace and blank lines
-5. ``repeats_suffix``  drop: the completion's first lines are the suffix's next lines
+5. ``repeats_suffix``  drop: the completion's first lines are the suffix's next lines; trim
+                       its last lines where they are the lines after the cursor line
 6. ``suffix_overlap``  trim the end that duplicates the text after the cursor on its line
 7. ``empty``           drop: nothing left
 8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
 9. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
                        can be judged alone and the error is in the completion's part
+
+Between rules 4 and 5, ``overwritten`` decides how many characters of the cursor line's rest
+the suggestion replaces (``Suggestion.overwrite``). The rest of the line may hold closers the
+editor auto-inserted (``def main(ˇ)``) or the user typed: a suggestion that types them itself
+(``path):``) replaces them when accepted, as VS Code's ghost text does, instead of leaving
+``path):)``. The characters replaced must appear in the suggestion's first line in order (the
+user's text is never lost, only retyped), and the line after accepting must close nothing twice
+(``_fits``). Rules 5-9 then judge the text against the line as it will be after accepting: the
+context's suffix without the replaced characters (so the bracket count and the parse see the
+real line). The smallest ``overwrite`` that fits and passes rules 5-9 wins; 0 (insert before the
+rest, after trimming an overlap at the end: ``suffix_overlap``) is tried first.
 
 Line endings: ``\\r\\n`` is read as ``\\n`` in the output, prefix and suffix; the suggestion uses
 ``\\n`` (the editor converts to the document's line ending when inserting).
@@ -49,6 +61,7 @@ __all__ = [
     "brackets",
     "empty",
     "make_context",
+    "overwritten",
     "postprocess",
     "repeats_suffix",
     "single_line",
@@ -75,8 +88,12 @@ BRACE_LANGUAGES = frozenset({
 
 @dataclass(frozen=True)
 class Suggestion:
+    """``text`` replaces the first ``overwrite`` characters of the cursor line after the cursor
+    (closers the suggestion types itself; module doc) and is inserted at the cursor."""
+
     text: str
     reason_dropped: str | None = None
+    overwrite: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,24 +243,32 @@ def make_context(prefix: str, suffix: str, language: str, *, multiline: bool = T
 
 
 @functools.lru_cache(maxsize=4)
-def _brackets_at_cursor(prefix: str, suffix: str, language: str
-                        ) -> tuple[_State, tuple[str, ...], tuple[tuple[str, int], ...]]:
-    """The scanner state at the cursor, the prefix's unclosed openers and what stays open net
-    of the suffix's closers. Cached: a request's first line and its end are post-processed
-    against the same prefix and suffix (the editor's UI thread pays for the scan once)."""
-    syntax = _SYNTAXES.get(language)
-    if syntax is None:
-        return None, (), ()
+def _prefix_at_cursor(prefix: str, syntax: _Syntax) -> tuple[_State, tuple[str, ...]]:
+    """The scanner state at the cursor and the prefix's unclosed openers. Cached: a request's
+    first line and its end are post-processed against the same prefix (the editor's UI thread
+    pays for the scan once), with the whole suffix and without the closers a suggestion
+    overwrites."""
     head = prefix[-SCAN_CHARS:]
     if len(prefix) > SCAN_CHARS and "\n" in head:
         head = head[head.index("\n") + 1:]
     found, state = _scan(head, syntax)
-    still_open = _unclosed_openers(found)
+    return state, tuple(_unclosed_openers(found))
+
+
+@functools.lru_cache(maxsize=8)
+def _brackets_at_cursor(prefix: str, suffix: str, language: str
+                        ) -> tuple[_State, tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """The scanner state at the cursor, the prefix's unclosed openers and what stays open net
+    of the suffix's closers."""
+    syntax = _SYNTAXES.get(language)
+    if syntax is None:
+        return None, (), ()
+    state, still_open = _prefix_at_cursor(prefix, syntax)
     tail = suffix[:SCAN_CHARS]
     closed = _unmatched_closers(_scan(tail, syntax, state)[0])
     open_brackets = tuple((o, max(0, still_open.count(o) - closed.count(_OPENERS[o])))
                           for o in _OPENERS)
-    return state, tuple(still_open), open_brackets
+    return state, still_open, open_brackets
 
 
 # ---------------------------------------------------------------------------------------------
@@ -314,21 +339,36 @@ def _words(line: str) -> str:
     return " ".join(line.split())
 
 
+def _suffix_lines(suffix: str, count: int, start: int = 0) -> list[str]:
+    """The first ``count`` non-empty lines of ``suffix`` from offset ``start``, normalised."""
+    theirs: list[str] = []
+    while len(theirs) < count and start <= len(suffix):
+        end = suffix.find("\n", start)
+        end = len(suffix) if end < 0 else end
+        if suffix[start:end].strip():
+            theirs.append(_words(suffix[start:end]))
+        start = end + 1
+    return theirs
+
+
 def repeats_suffix(text: str, ctx: Context) -> str | None:
     """Drop if the completion's first non-empty lines are the suffix's next 1-3 non-empty lines
-    (compared with whitespace normalised)."""
-    mine = [_words(line) for line in text.split("\n") if line.strip()]
-    theirs: list[str] = []
-    start = 0
-    while len(theirs) < _REPEAT_LINES and start <= len(ctx.suffix):
-        end = ctx.suffix.find("\n", start)
-        end = len(ctx.suffix) if end < 0 else end
-        if ctx.suffix[start:end].strip():
-            theirs.append(_words(ctx.suffix[start:end]))
-        start = end + 1
+    (compared with whitespace normalised). Trim a multi-line completion's last lines where they
+    are the lines that follow the cursor line (``max(ˇ)`` / ``return x`` answered with
+    ``a, b)`` / ``return x``: the model went on with the code that is already there)."""
+    lines = text.split("\n")
+    mine = [_words(line) for line in lines if line.strip()]
+    theirs = _suffix_lines(ctx.suffix, _REPEAT_LINES)
     k = min(len(mine), len(theirs))
     if k and mine[:k] == theirs[:k]:
         return None
+    newline = ctx.suffix.find("\n")
+    if len(lines) > 1 and newline >= 0:
+        below = _suffix_lines(ctx.suffix, len(lines), newline + 1)
+        for i in range(1, len(lines)):
+            tail = [_words(line) for line in lines[i:] if line.strip()]
+            if tail and tail == below[:len(tail)] and "\n".join(lines[:i]).strip():
+                return "\n".join(lines[:i]).rstrip()
     return text
 
 
@@ -413,7 +453,12 @@ def syntax(text: str, ctx: Context) -> str | None:
     if body.startswith("@"):
         after = "\ndef _(): pass"
     try:
-        ast.parse(before + body + after)
+        try:
+            ast.parse(before + body + after)
+        except SyntaxError:
+            if after or "#" not in body:
+                raise
+            ast.parse(before + body + "\n pass")  # a block opener with a comment after it
     except SyntaxError as exc:
         line_no = (exc.lineno or 1) - before.count("\n")
         col = (exc.offset or 1) - 1
@@ -423,6 +468,81 @@ def syntax(text: str, ctx: Context) -> str | None:
     except (ValueError, MemoryError, RecursionError):
         return text
     return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Closers already on the line (auto-closed brackets and quotes)
+
+#: A line rest a suggestion may overwrite: closing punctuation and blanks only (the rest the
+#: editor asks for completions before).
+_CLOSING_REST = re.compile(r"[ \t)\]}\"'`;,:]+")
+
+
+def _subsequence(needle: str, hay: str) -> bool:
+    it = iter(hay)
+    return all(ch in it for ch in needle)
+
+
+def _fits(text: str, tail: str, ctx: Context) -> bool:
+    """Whether ``tail`` (what stays of the cursor line's rest) still does its job after
+    ``text``: each of its closing brackets closes a bracket open at that point, its quotes close
+    strings, and no string or comment swallows it. False for ``path):`` + ``)``: the ``)``
+    would close nothing (the suggestion closed ``main(`` itself); or ``hi" + x`` + ``"``."""
+    if not tail.strip() or ctx.syntax is None:
+        return True
+    merged = text + tail
+    found, _ = _scan(merged + "(", ctx.syntax, ctx.prefix_state)  # the sentinel: in code?
+    if not found or found[-1][0] != len(merged):
+        return False
+    stack = list(ctx.open_stack)
+    in_tail = 0
+    for pos, ch in found[:-1]:
+        mine = pos < len(text)
+        in_tail += not mine
+        if ch in _OPENERS:
+            stack.append(ch)
+        elif stack and stack[-1] == _CLOSERS[ch]:
+            stack.pop()
+        elif not mine:
+            return False
+    return in_tail == sum(ch in _CLOSERS for ch in tail)  # none in a string or comment
+
+
+def _overwrite_candidates(text: str, ctx: Context) -> list[int]:
+    """The numbers of the line rest's characters ``text`` could replace, smallest first: 0
+    (insert), then each k whose ``rest[:k]`` appears in order in the text's first line."""
+    rest = ctx.line_suffix
+    if ctx.syntax is None or not rest.strip() or not _CLOSING_REST.fullmatch(rest):
+        return [0]
+    first = text.split("\n", 1)[0]
+    out = [0]
+    for k in range(1, len(rest) + 1):
+        if not _subsequence(rest[:k], first):
+            break
+        out.append(k)
+    return out
+
+
+def _without_rest(ctx: Context, k: int) -> Context:
+    """The context as it is after accepting a suggestion that replaces ``k`` characters of the
+    line's rest."""
+    if k == 0:
+        return ctx
+    return make_context(ctx.prefix, ctx.suffix[k:], ctx.language, multiline=ctx.multiline,
+                        truncated=ctx.truncated)
+
+
+def overwritten(text: str, ctx: Context) -> list[int]:
+    """The numbers of characters of the cursor line's rest ``text`` may replace when accepted,
+    smallest first (0: insert before the rest): those whose rest left after the text still
+    fits (``_fits``), the text's end trimmed as ``suffix_overlap`` would trim it. ``[0]`` when
+    none fits (the later rules judge that suggestion)."""
+    out = []
+    for k in _overwrite_candidates(text, ctx):
+        after = _without_rest(ctx, k)
+        if _fits(suffix_overlap(text, after) or "", after.line_suffix, after):
+            out.append(k)
+    return out or [0]
 
 
 class Rule(NamedTuple):
@@ -453,9 +573,22 @@ def postprocess(raw: str, prefix: str, suffix: str, language: str, *, multiline:
     """
     ctx = make_context(prefix, suffix, language, multiline=multiline, truncated=truncated)
     text = raw.replace("\r\n", "\n")
-    for rule in RULES:
+    split = next(i for i, rule in enumerate(RULES) if rule.name == "repeats_suffix")
+    for rule in RULES[:split]:
         result = rule.apply(text, ctx)
         if result is None:
             return Suggestion("", rule.reason)
         text = result
-    return Suggestion(text)
+    first_drop: Suggestion | None = None
+    for k in overwritten(text, ctx):
+        after, got = _without_rest(ctx, k), text
+        for rule in RULES[split:]:
+            result = rule.apply(got, after)
+            if result is None:
+                first_drop = first_drop or Suggestion("", rule.reason)
+                break
+            got = result
+        else:
+            return Suggestion(got, overwrite=k)
+    assert first_drop is not None
+    return first_drop

@@ -19,6 +19,7 @@ from local_models.postprocess import (
     brackets,
     empty,
     make_context,
+    overwritten,
     postprocess,
     repeats_suffix,
     single_line,
@@ -245,8 +246,12 @@ def test_a_dropping_rule_names_its_reason() -> None:
         # Python
         ("def add(a, b):\n    ˇ", "python", "return a + b\n\n\ndef sub(a, b):\n    return a - b",
          {}, "return a + b"),
+        # The model typed the call's ")" and went on with the next line, already there: the
+        # repeated line goes, and the ")" typed replaces the one on the line.
         ("def f():\n    x = max(ˇ)\n    return x", "python", "a, b)\n    return x", {},
-         DROP("unbalanced_brackets")),
+         Suggestion("a, b)", overwrite=1)),
+        ("def f():\n    x = max(ˇ)\n    return y", "python", "a, b)\n    return x", {},
+         Suggestion("a, b)\n    return x", overwrite=1)),
         ("def f():\n    x = max(ˇ)\n    return x", "python", "a, b)", {}, "a, b"),
         ("items = [ˇ]", "python", "1, 2, 3]", {}, "1, 2, 3"),
         ("x = 1\nˇ\ny = 2\n", "python", "y = 2\n", {}, DROP("repeats_suffix")),
@@ -278,11 +283,13 @@ def test_a_dropping_rule_names_its_reason() -> None:
     ],
 )
 def test_pipeline(marked: str, language: str, raw: str, options: dict[str, bool],
-                  expected: str | DROP) -> None:
+                  expected: str | DROP | Suggestion) -> None:
     prefix, suffix = marked.split("ˇ")
     got = postprocess(raw, prefix, suffix, language, **options)
     if isinstance(expected, DROP):
         assert got == Suggestion("", expected.reason)
+    elif isinstance(expected, Suggestion):
+        assert got == expected
     else:
         assert got == Suggestion(expected)
 
@@ -296,3 +303,71 @@ def test_a_large_file_is_fast() -> None:
     got = postprocess("1, 2)", prefix.replace("ˇ", ""), suffix, "python")
     assert got == Suggestion("1, 2")
     assert time.perf_counter() - started < 0.5
+
+
+# ----- closers already on the line (auto-closed brackets and quotes) ------------------------
+#
+# Each row: the document with the cursor (``ˇ``) as the editor holds it after typing with
+# auto-closing on, the model's raw output, and the document after accepting the suggestion
+# (``text`` inserted at the cursor over the first ``overwrite`` characters after it), or
+# ``DROP(reason)``. VS Code's rule: accepting ``a, b)`` over the auto-inserted ``)`` does not
+# leave ``))``.
+
+
+def accepted(marked: str, raw: str, language: str = "python") -> str | DROP:
+    prefix, suffix = marked.split("ˇ")
+    got = postprocess(raw, prefix, suffix, language)
+    if got.reason_dropped:
+        return DROP(got.reason_dropped)
+    assert suffix[:got.overwrite].strip(" \t)]}\"'`;,:") == ""  # only closers are replaced
+    return prefix + got.text + suffix[got.overwrite:]
+
+
+@pytest.mark.parametrize(
+    ("marked", "language", "raw", "expected"),
+    [
+        # The suggestion closes the bracket itself and goes on: it replaces the auto-closed one.
+        ("import os\ndef main(ˇ)", "python", "path):\n    print(os.getcwd())",
+         "import os\ndef main(path):\n    print(os.getcwd())"),
+        ("x = foo(ˇ)", "python", "1)\ny = foo(2)\nprint(x, y)",
+         "x = foo(1)\ny = foo(2)\nprint(x, y)"),
+        ("x = f(ˇ)", "python", "a)[0]", "x = f(a)[0]"),
+        ("for i in range(ˇ):", "python", "10):  # ten", "for i in range(10):  # ten"),
+        ("foo(ˇ);", "javascript", "a); // call", "foo(a); // call"),
+        # Quotes: the suggestion ends the string and goes on.
+        ('x = "ˇ"', "python", 'hello" + name', 'x = "hello" + name'),
+        ("d = {'ˇ'}", "python", "a': 1, 'b': 2}", "d = {'a': 1, 'b': 2}"),
+        ('print("ˇ")', "python", 'hi", end="")', 'print("hi", end="")'),
+        ('def f():\n    """ˇ"""', "python", 'Say hi."""', 'def f():\n    """Say hi."""'),
+        # Ends with the closers: the end is trimmed (an insert), as before.
+        ("f(g(ˇ))", "python", "x))", "f(g(x))"),
+        ("f(g(ˇ))", "python", "x)", "f(g(x))"),
+        ("items = [ˇ]", "python", "1, 2]", "items = [1, 2]"),
+        # The suggestion's own brackets stay its own: the line's closer is kept after it.
+        ("print(ˇ)", "python", "foo()", "print(foo())"),
+        ("print(ˇ)", "python", "foo(1) + 2)", "print(foo(1) + 2)"),
+        ("print('ˇ')", "python", "first second", "print('first second')"),
+        # Multi-line: the closers go after the last line when that is where they belong.
+        ("foo(ˇ)", "python", "\n    a,\n    b)", "foo(\n    a,\n    b)"),
+        # Still dropped: a closer of the wrong kind, or a line that does not parse.
+        ("x = f(ˇ)", "python", "a)]", DROP("unbalanced_brackets")),
+        ("x = f(ˇ)", "python", "a) b c", DROP("invalid_syntax")),
+    ],
+)
+def test_closers_already_on_the_line(marked: str, language: str, raw: str,
+                                     expected: str | DROP) -> None:
+    assert accepted(marked, raw, language) == expected
+
+
+def test_overwritten_characters_appear_in_order_in_the_first_line() -> None:
+    """The user's closers are retyped, never lost: what is replaced is in the suggestion's
+    first line, in order; with none there, nothing is replaced."""
+    ctx = ctx_of("def main(ˇ)")
+    assert overwritten("path):", ctx) == [1]
+    assert overwritten("path", ctx) == [0]
+    assert overwritten("\n    pass", ctx) == [0]
+    assert overwritten("x", ctx_of("foo(ˇbar)")) == [0]  # the rest is not closers only
+    # the streamed first line alone gives the same answer as the whole suggestion
+    whole = postprocess("path):\n    pass", "def main(", ")", "python")
+    first = postprocess("path):\n    pass", "def main(", ")", "python", multiline=False)
+    assert (whole.overwrite, first.overwrite, first.text) == (1, 1, "path):")
