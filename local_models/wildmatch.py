@@ -232,6 +232,7 @@ class Pattern:
     """
 
     __slots__ = (
+        "_classes",
         "_eps1",
         "_eps3",
         "_final",
@@ -264,7 +265,8 @@ class Pattern:
         self._required = b""
         self._slashes = -1
         self._lits: dict[int, int] = {}
-        self._ones: list[tuple[int, int]] = []
+        self._ones: list[tuple[int, int]] = []  # a starless middle: (position, accepted bytes)
+        self._classes: dict[int, int] = {}  # accepted bytes of "?" and classes -> positions
         self._loop_slash = 0
         self._loop_other = 0
         self._eps1 = 0
@@ -333,7 +335,7 @@ class Pattern:
                 byte = _lit_byte((kind, accept))
                 self._lits[byte] = self._lits.get(byte, 0) | bit
             elif kind == _ONE:
-                self._ones.append((bit, accept))
+                self._classes[accept] = self._classes.get(accept, 0) | bit
             elif kind == _STAR1:
                 self._loop_other |= bit
                 self._eps1 |= bit
@@ -371,9 +373,9 @@ class Pattern:
 
     def _mask(self, byte: int) -> int:
         mask = self._lits.get(byte, 0)
-        for bit, accept in self._ones:
+        for accept, bits in self._classes.items():
             if accept >> byte & 1:
-                mask |= bit
+                mask |= bits
         self._masks[byte] = mask
         return mask
 
@@ -426,45 +428,72 @@ class PatternSet:
     they are. Members are laid out in order, so the highest hit is the last member matched.
     """
 
-    __slots__ = ("_eps1", "_eps3", "_finals", "_lits", "_loop_other", "_loop_slash",
-                 "_masks", "_ones", "_start", "bits", "final_bits")
+    __slots__ = (
+        "_classes",
+        "_eps1",
+        "_eps3",
+        "_finals",
+        "_lits",
+        "_loop_other",
+        "_loop_slash",
+        "_masks",
+        "_start",
+        "bits",
+        "final_bits",
+    )
 
     def __init__(self, patterns: Iterable[Pattern]) -> None:
-        self._lits: dict[int, int] = {}
-        self._ones: list[tuple[int, int]] = []
-        self._loop_other = self._loop_slash = self._eps1 = self._eps3 = 0
-        self._masks: dict[int, int] = {}
+        # Positions are collected first and each mask built once (OR-ing bit by bit into a
+        # growing integer would cost the square of the total length).
+        lits: dict[int, list[int]] = {}
+        classes: dict[int, list[int]] = {}
+        loop_other: list[int] = []
+        loop_slash: list[int] = []
+        eps1: list[int] = []
+        eps3: list[int] = []
+        starts: list[int] = []
         self.final_bits: list[int] = []  # member -> the bit of its final position
         self._finals: dict[int, int] = {}  # final bit position -> member
-        start = 0
         offset = 0
         for member, pattern in enumerate(patterns):
             if not pattern.needs_nfa:
                 raise ValueError(f"{pattern!r} does not need the automaton")
-            start |= 1 << offset
+            starts.append(offset)
             for i, (kind, accept) in enumerate(pattern._tokens):
-                bit = 1 << (offset + i)
+                position = offset + i
                 if kind == _LIT:
-                    byte = accept.bit_length() - 1
-                    self._lits[byte] = self._lits.get(byte, 0) | bit
+                    lits.setdefault(accept.bit_length() - 1, []).append(position)
                 elif kind == _ONE:
-                    self._ones.append((bit, accept))
+                    classes.setdefault(accept, []).append(position)
                 elif kind == _STAR1:
-                    self._loop_other |= bit
-                    self._eps1 |= bit
+                    loop_other.append(position)
+                    eps1.append(position)
                 elif kind == _STAR2:
-                    self._loop_other |= bit
-                    self._loop_slash |= bit
-                    self._eps1 |= bit
+                    loop_other.append(position)
+                    loop_slash.append(position)
+                    eps1.append(position)
                 else:  # _FORK
-                    self._eps1 |= bit
-                    self._eps3 |= bit
+                    eps1.append(position)
+                    eps3.append(position)
             final = offset + len(pattern._tokens)
             self.final_bits.append(1 << final)
             self._finals[final] = member
             offset = final + 1
         self.bits = offset
-        self._start = self._closure(start)
+        size = offset // 8 + 1
+
+        def mask(positions: list[int]) -> int:
+            buffer = bytearray(size)
+            for position in positions:
+                buffer[position >> 3] |= 1 << (position & 7)
+            return int.from_bytes(buffer, "little")
+
+        self._lits = {byte: mask(found) for byte, found in lits.items()}
+        self._classes = {accept: mask(found) for accept, found in classes.items()}
+        self._loop_other, self._loop_slash = mask(loop_other), mask(loop_slash)
+        self._eps1, self._eps3 = mask(eps1), mask(eps3)
+        self._masks: dict[int, int] = {}
+        self._start = self._closure(mask(starts))
 
     def _closure(self, state: int) -> int:
         eps1, eps3 = self._eps1, self._eps3
@@ -480,9 +509,9 @@ class PatternSet:
 
     def _mask(self, byte: int) -> int:
         mask = self._lits.get(byte, 0)
-        for bit, accept in self._ones:
+        for accept, bits in self._classes.items():
             if accept >> byte & 1:
-                mask |= bit
+                mask |= bits
         self._masks[byte] = mask
         return mask
 
