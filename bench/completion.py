@@ -40,6 +40,18 @@ request to the first line shown (``p50_ms``/``p95_ms`` by size: the worst of the
 ``by_case`` has each case). Requests whose suggestion is dropped have no latency; they count in
 ``show_rate``.
 
+``--autoclosed`` runs every visit a second time on the document as the editor holds it with
+auto-closing on (``editor.autoClosingBrackets``/``Quotes``, the default): the cursor line's
+rest is what typing its prefix left after the caret, derived with the editor's own rules
+(``app.core.autoclose.on_char``, one source of truth: ``autoclosed_rest``), e.g. ``)`` after
+``def main(``. There, a suggestion is exact when the line the user ends up with after accepting
+it (its first line inserted over the ``overwrite`` closers it replaces, the rest of the closers
+after it; a multi-line suggestion pushes the closers past its last line) is the real line. Those
+figures sit beside the plain ones with an ``_autoclosed`` suffix (``exact_match_autoclosed``,
+``show_rate_autoclosed``, ``by_kind_autoclosed``, ``dropped_autoclosed``); the plain pass runs
+first, so its latencies are unchanged by the flag. Each sample keeps the model's raw output
+(``raw``), so a run can be post-processed again offline.
+
 ``chosen`` is the tier ``local_models.calibrate`` picks on this machine (null with a reason
 while that module is missing). Targets (the 2-core machine, the chosen tier): exact match >=
 40 %, p50 <= 500 ms in every case and both sizes.
@@ -109,6 +121,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="idle time after each answer before the next request (a user "
                              "reading the suggestion; the worker warms larger contexts then); "
                              "default 0: back to back")
+    parser.add_argument("--autoclosed", action="store_true",
+                        help="also run every visit on the document with auto-closed brackets "
+                             "and quotes after the caret (the editor's default) and report "
+                             "exact_match_autoclosed beside exact_match")
     parser.add_argument("--dwell-ms", type=int, default=0,
                         help="warm the new caret place and wait this long before a jumped or "
                              "moved request (default 0: the user types at once)")
@@ -285,11 +301,20 @@ class Sample:
     done_ms: float | None = None
     dropped: str | None = None
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    rest: str = ""  # the cursor line's text after the caret in the document (auto-closed)
+    overwrite: int = 0  # how much of ``rest`` the suggestion replaces (Suggestion.overwrite)
+    raw: str = ""  # the model's output before post-processing
+
+    @property
+    def accepted_line_rest(self) -> str:
+        """The cursor line from the caret on after accepting the suggestion's first line: it,
+        then what stays of the closers (none on this line when the suggestion goes on below)."""
+        first, more = self.shown.split("\n", 1)[0], "\n" in self.shown
+        return first + ("" if more else self.rest[self.overwrite:])
 
     @property
     def exact(self) -> bool:
-        return bool(self.shown) and self.shown.split("\n", 1)[0].rstrip() == \
-            self.expected.rstrip()
+        return bool(self.shown) and self.accepted_line_rest.rstrip() == self.expected.rstrip()
 
     @property
     def chars_accepted(self) -> int:
@@ -309,9 +334,10 @@ class Sample:
         return {"size": self.size, "case": self.case, "cold": self.cold,
                 "file": f"{self.project}:{self.file}:{self.line + 1}", "kind": self.kind,
                 "expected": self.expected[:80], "shown": self.shown.split("\n", 1)[0][:80],
+                "rest": self.rest, "overwrite": self.overwrite,
                 "exact": self.exact, "chars_accepted": self.chars_accepted if self.shown else 0,
                 "first_line_ms": _r(self.first_line_ms), "done_ms": _r(self.done_ms),
-                "dropped": self.dropped, "metrics": m}
+                "dropped": self.dropped, "raw": self.raw, "metrics": m}
 
 
 def _r(value: float | None, digits: int = 1) -> float | None:
@@ -371,6 +397,7 @@ class _Runner:
         def on_done(_rid: int, done: Any) -> None:
             sample.done_ms = (time.perf_counter() - began) * 1000.0
             sample.metrics = dict(done.metrics or {})
+            sample.raw = done.text
             result = postprocess(done.text, inp.prefix, inp.suffix, language, multiline=True,
                                  truncated=done.stop_reason == "length")
             if result.reason_dropped or not result.text:
@@ -378,6 +405,7 @@ class _Runner:
                 sample.first_line_ms = None
             else:
                 sample.shown = result.text
+                sample.overwrite = result.overwrite
                 if sample.first_line_ms is None:
                     sample.first_line_ms = sample.done_ms
             finished.set()
@@ -413,14 +441,40 @@ class _File:
         return self.path.name
 
 
-def _document(lines: Sequence[str], spot: Spot, typed: int = 0) -> tuple[str, int, str]:
+def autoclosed_rest(line_prefix: str, language: str = "python") -> str:
+    """What sits after the caret once ``line_prefix`` was typed from the start of an empty line
+    with auto-closing on (the defaults), by ``app.core.autoclose.on_char``'s own rules: the
+    closers it inserted and the user did not type over (``def main(`` leaves ``)``)."""
+    from app.core.autoclose import on_char, rules_for
+
+    rules = rules_for(language)
+    before, after = "", ""
+    auto: list[bool] = []  # per character of ``after``: inserted by auto-closing, still tracked
+    for ch in line_prefix:
+        typed = on_char(ch, before, after, rules, over_auto_closer=bool(auto) and auto[0])
+        if typed is None:
+            before += ch
+        elif typed.skip:
+            before, after, auto = (before + after[:typed.skip], after[typed.skip:],
+                                   auto[typed.skip:])
+        else:
+            closers = typed.insert[typed.caret:]
+            before += typed.insert[:typed.caret]
+            after, auto = closers + after, [True] * len(closers) + auto
+    return after
+
+
+def _document(lines: Sequence[str], spot: Spot, typed: int = 0,
+              autoclosed: bool = False) -> tuple[str, int, str]:
     """(text, cursor offset, real text after the cursor) with the spot's line cut at the
-    cursor (plus ``typed`` more characters of it)."""
+    cursor (plus ``typed`` more characters of it); ``autoclosed``: followed on its line by
+    what auto-closing left after the caret (``autoclosed_rest``)."""
     col = spot.col + typed
     head = lines[spot.line][:col]
     before = "\n".join([*lines[:spot.line], head])
+    rest = autoclosed_rest(head) if autoclosed else ""
     after_lines = lines[spot.line + 1:]
-    text = before + ("\n" + "\n".join(after_lines) if after_lines else "")
+    text = before + rest + ("\n" + "\n".join(after_lines) if after_lines else "")
     truth = "\n".join([lines[spot.line].rstrip()[col:], *lines[spot.line + 1:spot.line + 6]])
     return text, len(before), truth
 
@@ -449,11 +503,12 @@ def _load_files(args: argparse.Namespace) -> list[_File]:
 
 def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
                args: argparse.Namespace, max_tokens: int
-               ) -> tuple[list[Sample], float, str | None]:
+               ) -> tuple[list[Sample], list[Sample], float, str | None]:
     from local_models.prompt import input_at
 
     runner = _Runner(model_path, args.threads, args.nice, args.no_fim)
     samples: list[Sample] = []
+    autoclosed_samples: list[Sample] = []
     dwell = max(0, args.dwell_ms) / 1000.0
     try:
         start_ms = runner.start()
@@ -462,27 +517,31 @@ def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
         text, offset, _ = _document(warm_up.lines, warm_up.visits[0][0])
         runner.request(input_at(text, offset, path="warmup.py", language="python"), "python",
                        4, Sample(model_id, "", "", False, "", "", 0, "", "", ""))
-        for f in files:
-            rel = f"{f.project}/{f.rel}"
-            for index, (spot, moved) in enumerate(f.visits):
-                steps: list[tuple[str, Spot, int]] = [("jumped", spot, 0), ("warm", spot, 1)]
-                if moved is not None:
-                    steps.append(("moved", moved, 0))
-                for case, where, typed in steps:
-                    text, offset, truth = _document(f.lines, where, typed)
-                    inp = input_at(text, offset, path=rel, language="python")
-                    if case != "warm" and dwell:
-                        runner.warm(inp)
-                        time.sleep(dwell)
-                    sample = Sample(model_id, f.size, case, case == "jumped" and index == 0,
-                                    f.project, f.name, where.line, where.kind,
-                                    where.expected[typed:], truth)
-                    samples.append(runner.request(inp, "python", max_tokens, sample))
-                    if args.pause_ms > 0:
-                        time.sleep(args.pause_ms / 1000.0)
+        for autoclosed in (False, True) if getattr(args, "autoclosed", False) else (False,):
+            out = autoclosed_samples if autoclosed else samples
+            for f in files:
+                rel = f"{f.project}/{f.rel}"
+                for index, (spot, moved) in enumerate(f.visits):
+                    steps: list[tuple[str, Spot, int]] = [("jumped", spot, 0),
+                                                          ("warm", spot, 1)]
+                    if moved is not None:
+                        steps.append(("moved", moved, 0))
+                    for case, where, typed in steps:
+                        text, offset, truth = _document(f.lines, where, typed, autoclosed)
+                        inp = input_at(text, offset, path=rel, language="python")
+                        if case != "warm" and dwell:
+                            runner.warm(inp)
+                            time.sleep(dwell)
+                        sample = Sample(model_id, f.size, case, case == "jumped" and index == 0,
+                                        f.project, f.name, where.line, where.kind,
+                                        where.expected[typed:], truth,
+                                        rest=text[offset:].split("\n", 1)[0])
+                        out.append(runner.request(inp, "python", max_tokens, sample))
+                        if args.pause_ms > 0:
+                            time.sleep(args.pause_ms / 1000.0)
     finally:
         runner.close()
-    return samples, start_ms, runner.client.profile
+    return samples, autoclosed_samples, start_ms, runner.client.profile
 
 
 def _p(values: Sequence[float], pct: float) -> float | None:
@@ -587,8 +646,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     all_samples: dict[str, list[dict[str, Any]]] = {}
     for model_id in wanted:
         path = ensure_model(model_id)
-        samples, start_ms, profile = _run_model(model_id, path, files, args, max_tokens)
+        samples, closed, start_ms, profile = _run_model(model_id, path, files, args,
+                                                        max_tokens)
         summary = summarise(samples)
+        if closed:
+            closed_summary = summarise(closed)
+            for key in ("exact_match", "chars_accepted", "show_rate", "by_kind", "requests",
+                        "shown", "dropped"):
+                summary[f"{key}_autoclosed"] = closed_summary[key]
+            summary["overwrote_autoclosed"] = sum(1 for s in closed if s.shown and s.overwrite)
+            all_samples[f"{model_id}:autoclosed"] = [s.to_json() for s in closed]
         summary["worker_start_ms"] = round(start_ms, 1)
         summary["profile"] = profile
         result["models"][model_id] = summary
@@ -603,6 +670,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "nice": args.nice,
         "fim": not args.no_fim,
+        "autoclosed": bool(getattr(args, "autoclosed", False)),
         "samples": all_samples,
         "load_average_end": load_average(),
         "wall_s": round(time.perf_counter() - started, 1),
