@@ -170,6 +170,51 @@ def test_suggestions_repeating_the_next_lines_are_dropped(qtbot: QtBot,
     assert inline.suggestion == "" and outcomes[-1].dropped
 
 
+def test_accepting_over_an_auto_closed_bracket_leaves_no_duplicate(qtbot: QtBot,
+                                                                   editor: CodeEditor) -> None:
+    """``def main(`` typed with auto-closing on leaves ``def main(ˇ)``; a suggestion that types
+    the ``)`` itself replaces it when accepted (VS Code's behaviour), one undo step."""
+    inline, engine = setup(qtbot, editor, "import os\n", ["path):\n    return os.getcwd()"])
+    qtbot.keyClicks(editor, "def main(")
+    assert editor.text() == "import os\ndef main()"  # auto-closed, caret before the ")"
+    qtbot.waitUntil(lambda: inline.suggestion != "", timeout=2000)
+    assert engine.inputs[-1].suffix == ")"
+    assert inline.suggestion == "path):\n    return os.getcwd()" and inline.overwrite == ")"
+    assert inline.overlay is not None and inline.overlay.ghost == "path):"
+    assert inline.overlay.tail == ""  # the ")" is covered: the ghost types it
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.text() == "import os\ndef main(path):\n    return os.getcwd()"
+    assert editor.currentPos() == editor.textLength()
+    editor.undo()
+    assert editor.text() == "import os\ndef main()"
+
+
+def test_partial_accepts_and_typing_over_the_closer_keep_one_closer(
+    qtbot: QtBot, editor: CodeEditor
+) -> None:
+    inline, _ = setup(qtbot, editor, "", ["1) + len(xs)", "1) + len(xs)"])
+    qtbot.keyClicks(editor, "x = foo(")
+    qtbot.waitUntil(lambda: inline.suggestion == "1) + len(xs)", timeout=2000)
+    # word by word: the ")" accepted replaces the auto-closed one
+    qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert editor.text() == "x = foo(1)" and inline.suggestion == ") + len(xs)"
+    qtbot.keyClick(editor, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)
+    assert editor.text() == "x = foo(1)" and inline.suggestion == " + len(xs)"
+    assert editor.currentPos() == len("x = foo(1)")
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.text() == "x = foo(1) + len(xs)"
+    # typing the suggestion, the ")" typed steps over the auto-closed one: the rest stays
+    editor.set_text("")
+    qtbot.keyClicks(editor, "x = foo(")
+    qtbot.waitUntil(lambda: inline.suggestion == "1) + len(xs)", timeout=2000)
+    requests = inline.requests
+    qtbot.keyClicks(editor, "1)")
+    assert editor.text() == "x = foo(1)"
+    qtbot.waitUntil(lambda: inline.suggestion == " + len(xs)", timeout=2000)
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.text() == "x = foo(1) + len(xs)" and inline.requests == requests
+
+
 def test_read_only_documents_get_no_completions(qtbot: QtBot, editor: CodeEditor) -> None:
     inline, engine = setup(qtbot, editor, "x", ["yz"])
     editor.setReadOnly(True)

@@ -9,6 +9,11 @@ text at the caret, and insert it only when the user accepts.
   characters the suggestion starts with keeps the rest of it without a new request.
 - Suggestions are asked for only where the rest of the line is empty or closing punctuation
   (Copilot's rule for "middle of line"): a prefix-only model cannot see what follows.
+- Closers already after the caret (auto-closed: ``def main(ˇ)``) that the suggestion types
+  itself (``path):``) are replaced when it is accepted, as VS Code does
+  (``Suggestion.overwrite``, decided by ``local_models.postprocess``): the ghost covers them and
+  accepting leaves no ``))``. Accepting part of it replaces the ones that part types; typing a
+  closer over the auto-inserted one (the caret steps over it) keeps the suggestion.
 - While the user pauses elsewhere (the caret moved, nothing typed) and when a file is switched
   to, the engine is warmed with the prompt for that position, so the next request pays only
   for the last few tokens. The input carries the file's first lines (``head``) when the caret
@@ -180,10 +185,9 @@ class GhostOverlay(QWidget):
         width = max(metrics.horizontalAdvance(ghost + self.tail),
                     italic_metrics.horizontalAdvance(ghost)
                     + metrics.horizontalAdvance(self.tail))
-        if self.tail:  # cover the real rest of the line as Scintilla draws it
-            end = ed.lineEndPosition(line)
-            if ed.pointYFromPosition(end) == y:
-                width = max(width, ed.pointXFromPosition(end) - x)
+        end = ed.lineEndPosition(line)  # cover the real rest of the line as Scintilla draws
+        if end > pos and ed.pointYFromPosition(end) == y:  # it (closers replaced included)
+            width = max(width, ed.pointXFromPosition(end) - x)
         return QRect(x, y, width + 4, height)
 
     def _place(self, *, force: bool) -> None:
@@ -246,6 +250,7 @@ class InlineCompletion(QObject):
         self.editor: CodeEditor | None = None
         self.overlay: GhostOverlay | None = None
         self.suggestion = ""  # what Tab would insert now
+        self.overwrite = ""  # the text after the caret the suggestion replaces (closers)
         # The annotation showing the suggestion's further lines: (line, text), None when none.
         # Scintilla redraws (and re-lays out) the whole view when annotations or styles change,
         # so both change only when what they show does.
@@ -336,10 +341,33 @@ class InlineCompletion(QObject):
     def _on_update_ui(self, updated: int) -> None:
         if self.editor is None or not int(updated) & 0x2:  # SC_UPDATE_SELECTION
             return
-        if self.suggestion and self.editor.currentPos() != self._anchor:
+        if (self.suggestion and self.editor.currentPos() != self._anchor
+                and not self._stepped_over_closers()):
             self.dismiss()
         if not self._debounce.isActive() and self._request is None:
             self._warm.start()
+
+    def _stepped_over_closers(self) -> bool:
+        """The caret stepped over closers the suggestion replaces and starts with (a closer
+        typed over the auto-inserted one): keep the rest of the suggestion."""
+        ed = self.editor
+        assert ed is not None
+        pos = ed.currentPos()
+        passed = bytes(ed.textRange(self._anchor, pos).data()).decode("utf-8", "replace") \
+            if pos > self._anchor else ""
+        if not passed or not self.overwrite.startswith(passed) \
+                or not self.suggestion.startswith(passed) or "\n" in passed:
+            return False
+        self.suggestion = self.suggestion[len(passed):]
+        self.overwrite = self.overwrite[len(passed):]
+        self._anchor = pos
+        self._cancel_request()
+        if not self.suggestion:
+            self.dismiss()
+            return True
+        QTimer.singleShot(0, self, self._render)
+        self.suggestionChanged.emit(self.suggestion)
+        return True
 
     def request_now(self) -> None:
         """Ask the engine for a completion at the caret (after the debounce)."""
@@ -397,7 +425,7 @@ class InlineCompletion(QObject):
             first = postprocess(self._raw, prefix, suffix, self._language(), multiline=False)
             if first.text and first.reason_dropped is None:
                 req.first_line_ms = (time.perf_counter() - req.requested_at) * 1000
-                self._show(first.text)
+                self._show(first.text, first.overwrite)
 
     def _on_done(self, request_id: int, done: object) -> None:
         req = self._request
@@ -418,7 +446,7 @@ class InlineCompletion(QObject):
         else:
             if req.first_line_ms is None:
                 req.first_line_ms = req.done_ms
-            self._show(result.text)
+            self._show(result.text, result.overwrite)
             req.shown = result.text
         self.outcome.emit(req)
 
@@ -433,11 +461,20 @@ class InlineCompletion(QObject):
         return self.editor.language.id if self.editor is not None else "plaintext"
 
     # ----- showing ---------------------------------------------------------------------------
-    def _show(self, text: str) -> None:
+    def _line_rest(self) -> str:
+        """The caret line's text after the suggestion's anchor."""
+        ed = self.editor
+        if ed is None:
+            return ""
+        end = ed.lineEndPosition(ed.lineFromPosition(self._anchor))
+        return bytes(ed.textRange(self._anchor, end).data()).decode("utf-8", "replace")
+
+    def _show(self, text: str, overwrite: int = 0) -> None:
         ed = self.editor
         if ed is None or ed.currentPos() != self._anchor:
             return
         self.suggestion = text
+        self.overwrite = self._line_rest()[:overwrite]
         self._render()
         self.suggestionChanged.emit(text)
 
@@ -451,8 +488,7 @@ class InlineCompletion(QObject):
             overlay.clear()
             return
         first, _, more = self.suggestion.partition("\n")
-        tail = bytes(ed.textRange(self._anchor, ed.lineEndPosition(line)).data()).decode(
-            "utf-8", "replace")
+        tail = self._line_rest()[len(self.overwrite):]
         overlay.show_ghost(self._anchor, first, tail)
         self._set_annotation(
             (line, (more + tail if tail else more).replace("\t", "    ")) if more else None)
@@ -493,7 +529,7 @@ class InlineCompletion(QObject):
         self._debounce.stop()
         self._cancel_request()
         had = bool(self.suggestion)
-        self.suggestion = ""
+        self.suggestion = self.overwrite = ""
         if self.overlay is not None:
             self.overlay.clear()
         self._set_annotation(None)
@@ -513,10 +549,20 @@ class InlineCompletion(QObject):
             return False
         part = self.suggestion if text is None else text
         rest = self.suggestion[len(part):]
+        # The closers after the caret that this part types itself are replaced, in order.
+        typed = 0
+        for ch in part.split("\n", 1)[0]:
+            if typed < len(self.overwrite) and ch == self.overwrite[typed]:
+                typed += 1
+        replaced = len(self.overwrite[:typed].encode())
+        self.overwrite = self.overwrite[typed:]
         self._applying = True
         try:
             ed.beginUndoAction()
-            ed.replaceSel(part)
+            pos = ed.currentPos()
+            ed.setTargetRange(pos, pos + replaced)
+            ed.replaceTarget(-1, part)
+            ed.gotoPos(pos + len(part.encode()))
             ed.endUndoAction()
         finally:
             self._applying = False
