@@ -9,8 +9,10 @@ Figures (seconds or milliseconds of one decision, medians over ``--rounds``):
   ``stars16_match_ms``: against ``a...ab``, where the automaton runs over the whole name.
 - ``light_worst_us``: the costliest rule set the explorer still decides on the UI thread
   (``RuleSet.light``: a shared automaton of ~4,096 positions, 64 unbucketed patterns).
-- ``limits_worst_ms``: the costliest decision the limits allow (1,000 wildcard patterns that
-  pass every pre-filter, against a 60-byte name): what a worker may spend on one row.
+- ``limits_worst_ms``: 1,000 wildcard patterns (the most a file may hold) that pass every
+  pre-filter, against a 60-byte name: what a worker may spend on one row.
+- ``limits_compile_1mib_s`` / ``limits_1mib_200b_ms``: a file of 1 MiB of 4 KiB wildcard
+  patterns (the largest allowed): its compile time, and one decision on a 200-byte name.
 - ``baseline_*``: the same with pathspec's backtracking regexes (the previous
   implementation), each in a subprocess killed after ``--baseline-timeout`` seconds (reported
   as that timeout, with ``..._timed_out: true``); null when pathspec is not installed.
@@ -148,6 +150,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                   rounds) * 1e6,
         "limits_worst_ms": _median(lambda: _per_decision(worst, [hostile_name]), rounds) * 1e3,
     }
+    # 1 MiB of 4 KiB wildcard patterns (the most a file may hold) against a 200-byte name.
+    longest = ["*" + "?" * 4090 + "b" for _ in range(250)]
+    start = time.perf_counter()
+    heaviest = RuleSet.from_lines(longest)
+    result["limits_compile_1mib_s"] = time.perf_counter() - start
+    long_name = "ab" * 100
+    result["limits_1mib_200b_ms"] = _median(lambda: _per_decision(heaviest, [long_name]),
+                                            rounds) * 1e3
     if not args.no_baseline:
         timeout = args.baseline_timeout
         result["baseline_compile_20k_s"] = _baseline_compile(lines, timeout)
