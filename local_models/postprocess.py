@@ -14,6 +14,7 @@ called (and is tested) alone. The order matters and is all in the tuple:
 6. ``suffix_overlap``  trim the end that duplicates the text after the cursor on its line
 7. ``empty``           drop: nothing left
 8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
+                       (or of the wrong kind); on a later line: keep the lines before it
 9. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
                        can be judged alone and the error is in the completion's part
 
@@ -403,24 +404,28 @@ def empty(text: str, ctx: Context) -> str | None:
 def brackets(text: str, ctx: Context) -> str | None:
     """Drop if the completion breaks bracket balance: it closes a bracket with the wrong kind
     (its own, or the prefix's innermost open ones, in order), or closes more brackets of a kind
-    than the prefix leaves open net of the closers already in the suffix."""
+    than the prefix leaves open net of the closers already in the suffix. Where that happens
+    on a later line of a multi-line completion, keep the lines before it instead (the model
+    went wrong further down: ``path):`` / ``print(path)`` / ``print(f(x))))``)."""
     if ctx.syntax is None:
         return text
     stack: list[str] = []
     outer = list(ctx.open_stack)
     closes = {o: 0 for o in _OPENERS}
-    for _, ch in _scan(text, ctx.syntax, ctx.prefix_state)[0]:
+    for pos, ch in _scan(text, ctx.syntax, ctx.prefix_state)[0]:
         if ch in _OPENERS:
             stack.append(ch)
-        elif stack:
-            if stack.pop() != _CLOSERS[ch]:
-                return None
+            continue
+        if stack:
+            ok = stack.pop() == _CLOSERS[ch]
         else:
-            if outer and outer.pop() != _CLOSERS[ch]:
-                return None
+            ok = not outer or outer.pop() == _CLOSERS[ch]
             closes[_CLOSERS[ch]] += 1
-    if any(closes[o] > ctx.open_brackets.get(o, 0) for o in _OPENERS):
-        return None
+            ok = ok and closes[_CLOSERS[ch]] <= ctx.open_brackets.get(_CLOSERS[ch], 0)
+        if not ok:
+            line_start = text.rfind("\n", 0, pos)
+            kept = text[:line_start].rstrip() if line_start > 0 else ""
+            return kept if kept.strip() else None
     return text
 
 

@@ -189,7 +189,7 @@ def test_empty(raw: str, dropped: bool) -> None:
         ('print("a(ˇ")', "python", "b", False),  # the cursor is inside a string
         ('print("a(ˇ")', "python", 'b")', True),  # the suffix closes both already
         ("int main() {\n  /* { */ ˇ", "c", "return 0;\n}", False),
-        ("int main() {\n  ˇ\n}", "c", "return 0;\n}", True),
+        ("int main() {\n  ˇ\n}", "c", "}", True),
         ("const s = `${a}\n(`;\nf(ˇ", "javascript", "1)", False),
         ("fn f<'a>(x: &'a str) {\n    ˇ", "rust", "x.len()\n}", False),
         # No known syntax: not checked.
@@ -198,6 +198,24 @@ def test_empty(raw: str, dropped: bool) -> None:
 )
 def test_brackets(marked: str, language: str, raw: str, dropped: bool) -> None:
     assert (brackets(raw, ctx_of(marked, language)) is None) == dropped
+
+
+@pytest.mark.parametrize(
+    ("marked", "language", "raw", "expected"),
+    [
+        # A later line breaks the balance: the lines before it are kept.
+        ("int main() {\n  ˇ\n}", "c", "return 0;\n}", "return 0;"),
+        ("def main(ˇ", "python", "path):\n    print(path)\n    print(f(x))))",
+         "path):\n    print(path)"),
+        ("x = [ˇ", "python", "1,\n    2)\n]", "1,"),
+        # ... never an empty or blank remainder: dropped
+        ("x = [ˇ", "python", "\n)", None),
+        ("x = [ˇ", "python", "1)\n2", None),  # the first line breaks it
+    ],
+)
+def test_brackets_keeps_the_lines_before_a_break(marked: str, language: str, raw: str,
+                                                 expected: str | None) -> None:
+    assert brackets(raw, ctx_of(marked, language)) == expected
 
 
 @pytest.mark.parametrize(
