@@ -18,6 +18,7 @@ from bench.completion import (
     Sample,
     Spot,
     _document,
+    autoclosed_rest,
     choose_files,
     find_spots,
     plan_visits,
@@ -75,6 +76,56 @@ def test_the_document_is_cut_at_the_cursor_and_the_truth_follows() -> None:
     typed_text, typed_offset, typed_truth = _document(lines, spot, typed=1)
     assert typed_text[:typed_offset].endswith("build_parser(p")
     assert typed_truth.startswith('rog="demo"')
+
+
+@pytest.mark.parametrize(
+    ("typed", "rest"),
+    [
+        ("def main(", ")"),
+        ("    x = foo(bar(", "))"),
+        ("x = [1, (2", ")]"),
+        ('print("', '")'),
+        ('print("a", ', ")"),  # the user typed over the auto-closed quote
+        ("f(a)", ""),  # ... and over the bracket
+        ("d = {'", "'}"),
+        ("s = f'", "'"),  # a string prefix
+        ("don't(", ")"),  # no quote pair after a word
+        ('if x == "(": f(', ")"),  # a bracket in a string opens nothing
+        ('    """', '"""'),
+        ("x = 1", ""),
+    ],
+)
+def test_the_autoclosed_rest_is_what_typing_the_line_leaves(typed: str, rest: str) -> None:
+    assert autoclosed_rest(typed) == rest
+
+
+def test_an_autoclosed_document_has_the_closers_after_the_cursor() -> None:
+    lines = CODE.split("\n")
+    spot = Spot(9, 26, "open_bracket", 'prog="demo", description="x")')
+    text, offset, truth = _document(lines, spot, autoclosed=True)
+    assert text[:offset].endswith("    parser = build_parser(")
+    assert text[offset:].startswith(")\n    args = parser.parse_args(argv)")
+    assert truth.startswith('prog="demo", description="x")\n')
+    typed_text, typed_offset, _ = _document(lines, spot, typed=1, autoclosed=True)
+    assert typed_text[typed_offset:].startswith(")\n")
+
+
+def test_exact_with_closers_is_the_line_after_accepting() -> None:
+    def closed(shown: str, expected: str, rest: str, overwrite: int) -> Sample:
+        s = Sample("m", "small", "jumped", False, "p", "f.py", 1, "open_bracket", expected,
+                   expected, rest=rest)
+        s.shown, s.overwrite = shown, overwrite
+        return s
+
+    assert closed("path):", "path):", ")", 1).exact  # the ")" typed replaces the line's
+    assert closed("path", "path):", "):", 0).exact is True  # inserted before "):"
+    assert not closed("path)", "path):", ")", 0).exact  # would leave "path))"
+    assert not closed("path):", "path):", ")", 0).exact
+    assert closed("a)\nb()", "a)", ")", 1).exact  # multi-line: the first line is the line
+    assert not closed("a\nb()", "a)", ")", 0).exact  # the ")" went past the last line
+    assert not closed("", "", ")", 0).exact  # nothing shown is a miss
+    plain = sample("small", "jumped", "x = 1\nnext()", "x = 1", 1.0)
+    assert plain.exact and plain.rest == ""
 
 
 def test_visits_are_far_apart_and_moved_spots_about_ten_lines_below() -> None:
@@ -138,7 +189,7 @@ def test_a_short_run_through_the_real_worker(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "completion", "--models", SMALL_MODEL, "--limit", "1",
          "--small-files", "1", "--large-files", "1", "--visits", "1", "--max-tokens", "8",
-         "--json", str(out)],
+         "--autoclosed", "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
@@ -154,6 +205,14 @@ def test_a_short_run_through_the_real_worker(tmp_path: Path) -> None:
     assert all(set(model["by_case"][c]) == {"small", "large"} for c in CASES)
     assert "cold_p50_ms" in model
     assert model["requests"] == len(result["samples"][SMALL_MODEL]) >= 4
+    # --autoclosed: the same visits again with the closers after the caret, side by side
+    closed = result["samples"][f"{SMALL_MODEL}:autoclosed"]
+    assert model["requests_autoclosed"] == len(closed) == model["requests"]
+    assert set(model["exact_match_autoclosed"]) == {"all", "small", "large"}
+    assert result["autoclosed"] is True
+    assert all(s["raw"] is not None for s in closed)
+    assert any(s["rest"] for s in closed if s["kind"] == "open_bracket") or not any(
+        s["kind"] == "open_bracket" for s in closed)
     sizes = {s["size"] for s in result["samples"][SMALL_MODEL]}
     assert sizes == {"small", "large"}
     big = [s for s in result["samples"][SMALL_MODEL] if s["size"] == "large"]
