@@ -16,7 +16,8 @@ called (and is tested) alone. The order matters and is all in the tuple:
 8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
                        (or of the wrong kind); on a later line: keep the lines before it
 9. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
-                       can be judged alone and the error is in the completion's part
+                       can be judged alone and the error is in the completion's part (an
+                       error at the line's end is a line not finished yet: kept)
 
 Between rules 4 and 5, ``overwritten`` decides how many characters of the cursor line's rest
 the suggestion replaces (``Suggestion.overwrite``). The rest of the line may hold closers the
@@ -469,6 +470,8 @@ def syntax(text: str, ctx: Context) -> str | None:
         col = (exc.offset or 1) - 1
         if line_no == 1 and col < len(ctx.line_prefix) - indent:
             return text  # the error is in the user's own text
+        if line_no == 1 and col >= len(body.rstrip()):
+            return text  # not wrong, unfinished: "def main(ˇ)" + "path" (the ":" comes next)
         return None
     except (ValueError, MemoryError, RecursionError):
         return text

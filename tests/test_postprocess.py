@@ -230,6 +230,10 @@ def test_brackets_keeps_the_lines_before_a_break(marked: str, language: str, raw
         ("    finˇ", "ally:", False),
         ("    @propˇ", "erty", False),  # a decorator: judged with a function below it
         ("x = foo(ˇ)", "a, b", False),
+        # With the auto-closed ")" the line is judged: unfinished is not wrong (":" comes next).
+        ("def main(ˇ)", "path", False),
+        ("if f(ˇ)", "x", False),
+        ("def main(ˇ)", "path path", True),
         # Not judged: the line goes on (an open bracket, a string, a backslash) ...
         ('@click.option("--shout", ˇ', "1, help=", False),
         ("x = ˇ", "[1, 2,", False),
@@ -351,6 +355,9 @@ def accepted(marked: str, raw: str, language: str = "python") -> str | DROP:
          "x = foo(1)\ny = foo(2)\nprint(x, y)"),
         ("x = f(ˇ)", "python", "a)[0]", "x = f(a)[0]"),
         ("for i in range(ˇ):", "python", "10):  # ten", "for i in range(10):  # ten"),
+        ("if f(ˇ):", "python", "x) and y", "if f(x) and y:"),  # the ":" stays after it
+        # A FIM model fills in the middle: inserted before the ")", the ":" still to come.
+        ("import os\ndef main(ˇ)", "python", "path", "import os\ndef main(path)"),
         ("foo(ˇ);", "javascript", "a); // call", "foo(a); // call"),
         # Quotes: the suggestion ends the string and goes on.
         ('x = "ˇ"', "python", 'hello" + name', 'x = "hello" + name'),
