@@ -199,7 +199,7 @@ class LazyEngine:
 
     def rewrite(self, prompt: list[int], draft: list[int], *, max_tokens: int,
                 stop: tuple[str, ...] = (), on_text: Any = None, should_stop: Any = None,
-                max_batch: int | None = None) -> Any:
+                max_batch: int | None = None, alt: Any = ()) -> Any:
         from local_models.engine import Completion, RewriteMetrics
 
         if on_text is not None:
@@ -210,6 +210,16 @@ class LazyEngine:
         pass
 
 
+def test_the_lazy_engine_takes_every_argument_the_real_rewrite_takes() -> None:
+    """The fake cannot drift from the seam it stands in for (a new keyword of
+    ``Engine.rewrite`` once turned these tests into a TypeError inside the service)."""
+    import inspect
+
+    from local_models.engine import Engine
+
+    real = set(inspect.signature(Engine.rewrite).parameters)
+    fake = set(inspect.signature(LazyEngine.rewrite).parameters)
+    assert real <= fake, f"LazyEngine.rewrite lacks {sorted(real - fake)}"
 
 
 def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
