@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
+from tests.helpers.window import folder_window
 
 
 class _TimerCount(QObject):
@@ -56,13 +57,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot: QtBot, workspace: Path) -> MainWindow:
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    win.open_folder(workspace)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
-    return win
+    return folder_window(qtbot, workspace)
 
 
 def test_binary_and_plain_text_tabs_do_no_idle_work(

@@ -23,6 +23,7 @@ from app.core.textfile import (
     normalize_encoding,
 )
 from app.ui.main_window import MainWindow
+from tests.helpers.window import folder_window
 
 # ------------------------------------------------------------------------------ pure: rules
 
@@ -156,13 +157,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot: QtBot, workspace: Path) -> Iterator[MainWindow]:
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    win.open_folder(workspace)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
-    yield win
+    yield folder_window(qtbot, workspace)
 
 
 def _choose(qtbot: QtBot, window: MainWindow, query: str) -> None:

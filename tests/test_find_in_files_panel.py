@@ -17,6 +17,7 @@ from pytestqt.qtbot import QtBot
 from app.core.gcpolicy import freeze_startup_heap
 from app.ui.find_in_files import MATCH_INDICATOR, ROLE, FindInFilesPanel
 from app.ui.main_window import MainWindow
+from tests.helpers.window import folder_window
 
 CTRL_SHIFT = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
 
@@ -38,12 +39,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot: QtBot, workspace: Path) -> MainWindow:
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1100, 700)
-    win.show()
-    win.open_folder(workspace)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+    win = folder_window(qtbot, workspace, size=(1100, 700))
     yield win
     if win.search_dock is not None:
         win.search_dock.panel.shutdown()

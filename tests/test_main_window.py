@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
+from tests.helpers.window import folder_window
 
 
 @pytest.fixture
@@ -31,13 +32,7 @@ def workspace(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def window(qtbot: QtBot, workspace: Path) -> MainWindow:
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    win.open_folder(workspace)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
-    return win
+    return folder_window(qtbot, workspace)
 
 
 def test_quick_open_lists_files_honouring_gitignore_and_opens_one(
