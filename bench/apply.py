@@ -20,7 +20,8 @@ new methods, import additions; the expected file is known).
     single-token greedy decoding (``greedy_check``); a difference counts as a rounding tie when
     the greedy token's logit beats the emitted one by no more than the rounding noise of batches
     of that size, measured on the same rewrite (``rounding_noise`` over its last positions).
-    ``tie_rate`` = differences ÷ tokens.
+    ``tie_rate`` = differences ÷ tokens. With ``--rounds N`` the speculative rewrite and the
+    oracle run N times each, alternating, and each keeps its fastest decode.
 (b) Accuracy on every case: the deterministic path alone (``apply_deterministic``), the model
     path alone (the rewrite forced), and the combined apply (the deterministic path when it
     anchors, else the model); exact match of the whole file. ``model_flagged``: model results
@@ -119,7 +120,7 @@ def _first_final_ms(original_lf: str, chunks: list[tuple[float, int]], text: str
 
 
 def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
-                noise_positions: int, order_flip: bool) -> dict[str, Any]:
+                noise_positions: int, order_flip: bool, rounds: int = 1) -> dict[str, Any]:
     from local_models.apply_block import ApplyInput
     from local_models.apply_model import whole_file_request
 
@@ -146,9 +147,20 @@ def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
         g = greedy(max_tokens)
     n = len(s.tokens)
     # The oracle: the answer itself as the draft (and its stop token after it).
-    engine.reset()
-    oracle = engine.rewrite(prompt, [*s.tokens, *engine.tokenize(stop[0])],
-                            max_tokens=max_tokens, stop=stop, max_batch=max_batch)
+    answer = [*s.tokens, *engine.tokenize(stop[0])]
+
+    def ceiling() -> Any:
+        engine.reset()
+        return engine.rewrite(prompt, answer, max_tokens=max_tokens, stop=stop,
+                              max_batch=max_batch)
+
+    oracle = ceiling()
+    # More rounds (``--rounds``): the speculative rewrite and the oracle again, alternating;
+    # each keeps its fastest decode (a shared machine's load only ever slows a run down).
+    for _ in range(rounds - 1):
+        for again, best in ((spec(), s), (ceiling(), oracle)):
+            if again.metrics.decode_ms < best.metrics.decode_ms:
+                best.metrics.decode_ms = again.metrics.decode_ms
     sm, gm, om = s.metrics, g.metrics, oracle.metrics
     out.update({
         "spec_tokens": n, "greedy_tokens": len(g.tokens), "stop_reason": s.stop_reason,
@@ -433,7 +445,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = open_engine(model_path, n_ctx=8192, n_threads=args.threads)
     try:
         speed = [_speed_case(engine, c, args.max_batch, not args.no_check,
-                             preset["noise_positions"], bool(i % 2))
+                             preset["noise_positions"], bool(i % 2), int(args.rounds))
                  for i, c in enumerate(speed_cases)]
         accuracy = [_accuracy_case(engine, c, args.max_batch, args.model_on) for c in cases]
         threads_now = getattr(getattr(engine, "_threads", None), "now", None)
