@@ -31,6 +31,8 @@ from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
 from pyside6_scintilla import ScintillaEdit
 
+from app.ui.tool_button import tool_button
+
 SCFIND_WHOLEWORD = 0x2
 SCFIND_MATCHCASE = 0x4
 SCFIND_WORDSTART = 0x00100000
@@ -149,19 +151,18 @@ class FindBar(QWidget):
         self.replace_edit = QLineEdit(self)
         self.replace_edit.setPlaceholderText("Replace")
 
-        self.expand_button = self._tool_button("›", "Toggle Replace (Ctrl+H)")
-        self.case_button = self._tool_button("Aa", "Match Case (Alt+C)", checkable=True)
-        self.word_button = self._tool_button("ab", "Match Whole Word (Alt+W)", checkable=True)
-        self.regex_button = self._tool_button(
-            ".*", "Use Regular Expression (Alt+R)", checkable=True
-        )
+        self.expand_button = tool_button(self, "›", "Toggle Replace (Ctrl+H)")
+        self.case_button = tool_button(self, "Aa", "Match Case (Alt+C)", checkable=True)
+        self.word_button = tool_button(self, "ab", "Match Whole Word (Alt+W)", checkable=True)
+        self.regex_button = tool_button(self, ".*", "Use Regular Expression (Alt+R)",
+                                        checkable=True)
         self.count_label = QLabel(self)
         self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("0") * 14)
-        self.prev_button = self._tool_button("↑", "Previous Match (Shift+Enter)")
-        self.next_button = self._tool_button("↓", "Next Match (Enter)")
-        self.close_button = self._tool_button("×", "Close (Escape)")
-        self.replace_button = self._tool_button("Replace", "Replace (Enter)")
-        self.replace_all_button = self._tool_button("Replace All", "Replace All (Ctrl+Alt+Enter)")
+        self.prev_button = tool_button(self, "↑", "Previous Match (Shift+Enter)")
+        self.next_button = tool_button(self, "↓", "Next Match (Enter)")
+        self.close_button = tool_button(self, "×", "Close (Escape)")
+        self.replace_button = tool_button(self, "Replace", "Replace (Enter)")
+        self.replace_all_button = tool_button(self, "Replace All", "Replace All (Ctrl+Alt+Enter)")
 
         find_row = QHBoxLayout()
         find_row.setContentsMargins(0, 0, 0, 0)
@@ -201,15 +202,6 @@ class FindBar(QWidget):
         for watched in (self.query_edit, self.replace_edit, self):
             watched.installEventFilter(self)
         self.hide()
-
-    def _tool_button(self, text: str, tip: str, *, checkable: bool = False) -> QToolButton:
-        button = QToolButton(self)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setCheckable(checkable)
-        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        button.setAutoRaise(True)
-        return button
 
     # ------------------------------------------------------------------ editor
     def editor(self) -> ScintillaEdit | None:

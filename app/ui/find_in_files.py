@@ -40,7 +40,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -63,6 +62,7 @@ from app.core.find_in_files import (
 )
 
 from .tasks import BackgroundTask
+from .tool_button import tool_button
 
 if TYPE_CHECKING:
     from .main_window import MainWindow
@@ -232,18 +232,18 @@ class FindInFilesPanel(QWidget):
         self.include_edit.setPlaceholderText("files to include (e.g. *.py, src/**)")
         self.exclude_edit = QLineEdit(self)
         self.exclude_edit.setPlaceholderText("files to exclude (e.g. tests, *.min.js)")
-        self.expand_button = self._tool_button("›", "Toggle Replace (Ctrl+Shift+H)")
-        self.case_button = self._tool_button("Aa", "Match Case (Alt+C)", checkable=True)
-        self.word_button = self._tool_button("ab", "Match Whole Word (Alt+W)", checkable=True)
+        self.expand_button = tool_button(self, "›", "Toggle Replace (Ctrl+Shift+H)")
+        self.case_button = tool_button(self, "Aa", "Match Case (Alt+C)", checkable=True)
+        self.word_button = tool_button(self, "ab", "Match Whole Word (Alt+W)", checkable=True)
         font = self.word_button.font()
         font.setUnderline(True)
         self.word_button.setFont(font)
-        self.regex_button = self._tool_button(".*", "Use Regular Expression (Alt+R)",
+        self.regex_button = tool_button(self, ".*", "Use Regular Expression (Alt+R)",
                                               checkable=True)
         self.replace_all_button = QPushButton("Replace All", self)
         self.replace_all_button.setToolTip("Replace the ticked matches (Ctrl+Alt+Enter)")
         self.replace_all_button.clicked.connect(self.replace_ticked)
-        self.stop_button = self._tool_button("■", "Stop the search (Esc)")
+        self.stop_button = tool_button(self, "■", "Stop the search (Esc)")
         self.stop_button.clicked.connect(self.cancel)
         self.stop_button.hide()
         self.status_label = QLabel(self)
@@ -323,15 +323,6 @@ class FindInFilesPanel(QWidget):
             shortcut.activated.connect(slot)
         self.query_edit.installEventFilter(self)
         self._update_status()
-
-    def _tool_button(self, text: str, tip: str, *, checkable: bool = False) -> QToolButton:
-        button = QToolButton(self)
-        button.setText(text)
-        button.setToolTip(tip)
-        button.setCheckable(checkable)
-        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        button.setAutoRaise(True)
-        return button
 
     # ----- the query -------------------------------------------------------------------------
     def query(self) -> SearchQuery:
