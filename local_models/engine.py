@@ -384,6 +384,8 @@ class _Threads:
 # Batch sizes an apply engine times when it starts (``Engine.row_costs``); the other listed
 # sizes scale the prior by the nearest measured one.
 _MEASURED_SIZES = (1, 4, 8, 16, 32, 64)
+# How far (as a factor) a measured per-row cost may stray from the prior's.
+_COST_SPREAD = 1.5
 
 
 def _row_cost(n: int, table: Mapping[int, float] | None = None) -> float:
@@ -401,7 +403,11 @@ def _scaled_costs(measured: Mapping[int, float]) -> dict[int, float]:
     one = measured.get(1)
     if not one:
         return dict(_ROW_COST_PRIOR)
-    rel = {k: ms / k / one for k, ms in measured.items()}
+    # Each size within a factor of the prior: a decode slowed down by another process while
+    # it was timed (a shared machine) must not turn speculation off for the engine's life.
+    rel = {k: min(max(ms / k / one, _ROW_COST_PRIOR[k] / _COST_SPREAD),
+                  _ROW_COST_PRIOR[k] * _COST_SPREAD)
+           for k, ms in measured.items() if k in _ROW_COST_PRIOR}
     out: dict[int, float] = {}
     for size, prior in _ROW_COST_PRIOR.items():
         near = min(rel, key=lambda k: (abs(k - size), k))
