@@ -585,6 +585,9 @@ def test_a_failure_is_shown_readably(qtbot: QtBot, scripted_window: MainWindow,
     assert review.message_label.text() == (
         "The apply service is not reachable: connection refused by 127.0.0.1:5005")
     assert review.status_label.text() == "Nothing was changed."
+    # nothing to accept, reject or step through: only the message bar's Close is offered
+    assert not any(b.isVisible() for b in (review.accept_all_button, review.reject_all_button,
+                                           review.prev_button, review.next_button))
     assert review.view_text() == TEXTWRAP and doc.editor.text() == TEXTWRAP
     review._message_buttons[0].click()  # Close
     qtbot.waitUntil(lambda: doc.editor.isVisible(), timeout=2000)

@@ -821,6 +821,11 @@ class ApplyReview(QFrame):
         self.accept_all_button.setEnabled(self.state == "review")
         self.prev_button.setEnabled(n > 1)
         self.next_button.setEnabled(n > 1)
+        # A refusal has nothing to accept, reject or step through: its message bar's Close
+        # is the one way on (the shortcuts stay harmless).
+        for button in (self.prev_button, self.next_button, self.accept_all_button,
+                       self.reject_all_button):
+            button.setVisible(self.state != "failed")
 
     def _show_message(self, text: str, kind: str,
                       actions: tuple[tuple[str, Callable[[], None]], ...] = ()) -> None:
