@@ -221,7 +221,43 @@ def _lit_byte(token: _Token) -> int:
     return token[1].bit_length() - 1
 
 
-class Pattern:
+class _BitAutomaton:
+    """What a single pattern and a set of them share: positions as bits of one integer, the
+    moves that consume no byte, and the per-byte masks of the positions a byte may take."""
+
+    __slots__ = ("_classes", "_eps1", "_eps3", "_lits", "_masks")
+
+    _classes: dict[int, int]
+    _eps1: int
+    _eps3: int
+    _lits: dict[int, int]
+    _masks: dict[int, int]
+
+    def _closure(self, state: int) -> int:
+        """Add the positions reachable without consuming a byte: past a star (matching
+        nothing), and from a fork to its ``**`` or past its ``/``. Without forks that is one
+        step: a star is never followed by a star (runs of stars are one token)."""
+        eps1, eps3 = self._eps1, self._eps3
+        if not eps3:
+            return state | ((state & eps1) << 1)
+        while True:
+            grown = state | ((state & eps3) << 3)
+            grown |= (grown & eps1) << 1
+            grown |= (grown & eps1) << 1
+            if grown == state:
+                return state
+            state = grown
+
+    def _mask(self, byte: int) -> int:
+        mask = self._lits.get(byte, 0)
+        for accept, bits in self._classes.items():
+            if accept >> byte & 1:
+                mask |= bits
+        self._masks[byte] = mask
+        return mask
+
+
+class Pattern(_BitAutomaton):
     """One compiled wildmatch pattern; ``match(text)`` says whether it matches all of
     ``text`` (bytes). Immutable after construction except for a per-byte mask cache, so one
     instance may be used from several threads.
@@ -232,15 +268,10 @@ class Pattern:
     """
 
     __slots__ = (
-        "_classes",
-        "_eps1",
-        "_eps3",
         "_final",
         "_kind",
-        "_lits",
         "_loop_other",
         "_loop_slash",
-        "_masks",
         "_ones",
         "_required",
         "_slashes",
@@ -356,29 +387,6 @@ class Pattern:
         literal parts and at most one slash search)."""
         return not (self.never or self.exact or self._kind)
 
-    def _closure(self, state: int) -> int:
-        """Add the positions reachable without consuming a byte: past a star (matching
-        nothing), and from a fork to its ``**`` or past its ``/``. Without forks that is one
-        step: a star is never followed by a star (runs of stars are one token)."""
-        eps1, eps3 = self._eps1, self._eps3
-        if not eps3:
-            return state | ((state & eps1) << 1)
-        while True:
-            grown = state | ((state & eps3) << 3)
-            grown |= (grown & eps1) << 1
-            grown |= (grown & eps1) << 1
-            if grown == state:
-                return state
-            state = grown
-
-    def _mask(self, byte: int) -> int:
-        mask = self._lits.get(byte, 0)
-        for accept, bits in self._classes.items():
-            if accept >> byte & 1:
-                mask |= bits
-        self._masks[byte] = mask
-        return mask
-
     def match(self, text: bytes) -> bool:
         """Whether the pattern matches all of ``text``."""
         if self.never or len(text) < self.min_length:
@@ -420,7 +428,7 @@ class Pattern:
         return f"Pattern({self.source!r})"
 
 
-class PatternSet:
+class PatternSet(_BitAutomaton):
     """Many automaton patterns (``Pattern.needs_nfa``) run as one automaton: their positions
     side by side in one integer, so a text is matched against all of them in one pass whose
     steps cost O(total pattern length / 64) each, in C, instead of one Python loop per
@@ -429,14 +437,9 @@ class PatternSet:
     """
 
     __slots__ = (
-        "_classes",
-        "_eps1",
-        "_eps3",
         "_finals",
-        "_lits",
         "_loop_other",
         "_loop_slash",
-        "_masks",
         "_start",
         "bits",
         "final_bits",
@@ -494,26 +497,6 @@ class PatternSet:
         self._eps1, self._eps3 = mask(eps1), mask(eps3)
         self._masks: dict[int, int] = {}
         self._start = self._closure(mask(starts))
-
-    def _closure(self, state: int) -> int:
-        eps1, eps3 = self._eps1, self._eps3
-        if not eps3:
-            return state | ((state & eps1) << 1)
-        while True:
-            grown = state | ((state & eps3) << 3)
-            grown |= (grown & eps1) << 1
-            grown |= (grown & eps1) << 1
-            if grown == state:
-                return state
-            state = grown
-
-    def _mask(self, byte: int) -> int:
-        mask = self._lits.get(byte, 0)
-        for accept, bits in self._classes.items():
-            if accept >> byte & 1:
-                mask |= bits
-        self._masks[byte] = mask
-        return mask
 
     def run(self, text: bytes, finals: int) -> int:
         """The bits of ``finals`` (a union of ``final_bits``) whose patterns match all of
