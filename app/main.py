@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .core.gcpolicy import freeze_startup_heap
+    from .services.gcpolicy import freeze_startup_heap
     from .ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])

@@ -27,7 +27,7 @@ new methods, import additions; the expected file is known).
     anchors, else the model); exact match of the whole file. ``model_flagged``: model results
     the safety check flags (code removed that the block does not account for).
 (c) ``first_hunk_ms``: from the start of an apply to the first hunk of the review that can no
-    longer change (``app.core.diff_review.final_hunks`` on the text streamed so far), median
+    longer change (``forecode_core.apply.review.final_hunks`` on the text streamed so far), median
     over the combined applies; also by path.
 
 ``--quick``: one speed case, one case of each kind, windows of 25 lines of four small modules
@@ -107,7 +107,7 @@ def _rate(tokens: int, ms: float) -> float | None:
 def _first_final_ms(original_lf: str, chunks: list[tuple[float, int]], text: str) -> float | None:
     """The time of the first streamed chunk after which ``final_hunks`` has a hunk (binary
     search: once final, a hunk stays final as more text arrives)."""
-    from app.core.diff_review import final_hunks
+    from forecode_core.apply.review import final_hunks
 
     lo, hi = 0, len(chunks)
     while lo < hi:
@@ -121,7 +121,7 @@ def _first_final_ms(original_lf: str, chunks: list[tuple[float, int]], text: str
 
 def _speed_case(engine: Any, case: Any, max_batch: int | None, check: bool,
                 noise_positions: int, order_flip: bool, rounds: int = 1) -> dict[str, Any]:
-    from local_models.apply_block import ApplyInput
+    from forecode_core.apply.block import ApplyInput
     from local_models.apply_model import whole_file_request
 
     inp = ApplyInput(case.path, "python", case.original, case.block)
@@ -202,7 +202,7 @@ def _band(lines: int) -> str:
 def _judge(original: str, block: str, text: str) -> str:
     """How the editor offers a complete result: ``clean``; ``flagged`` (the review warns of
     code removed that the block does not account for); ``defect`` (not a file: refused)."""
-    from local_models.apply_block import find_rewrite_defect, find_unaccounted_removals
+    from forecode_core.apply.block import find_rewrite_defect, find_unaccounted_removals
 
     removals = find_unaccounted_removals(original, block, text)
     if find_rewrite_defect(original, block, text, removals) is not None:
@@ -212,7 +212,7 @@ def _judge(original: str, block: str, text: str) -> str:
 
 def _deterministic_case(case: Any) -> dict[str, Any]:
     """The deterministic path on one case: its outcome, how it would be offered, its time."""
-    from local_models.apply_block import Applied, apply_deterministic
+    from forecode_core.apply.block import Applied, apply_deterministic
 
     began = time.perf_counter()
     det = apply_deterministic(case.original, case.block)
@@ -234,7 +234,7 @@ def _deterministic_case(case: Any) -> dict[str, Any]:
 
 def _accuracy_case(engine: Any, case: Any, max_batch: int | None,
                    model_on: str = "all") -> dict[str, Any]:
-    from local_models.apply_block import ApplyInput, apply_deterministic
+    from forecode_core.apply.block import ApplyInput, apply_deterministic
     from local_models.apply_model import rewrite_file
 
     out = _deterministic_case(case)
@@ -242,7 +242,7 @@ def _accuracy_case(engine: Any, case: Any, max_batch: int | None,
     original_lf = case.original.replace("\r\n", "\n")
     det_first: float | None = None
     if applied:
-        from app.core.diff_review import final_hunks
+        from forecode_core.apply.review import final_hunks
 
         began = time.perf_counter()
         det = apply_deterministic(case.original, case.block)

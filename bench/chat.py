@@ -108,7 +108,7 @@ def _is_definition(node: ast.stmt) -> bool:
 def extract_code(reply: str, function: str) -> str | None:
     """The definitions of the answer that defines ``function``; None when no block (or the
     bare reply) parses and defines it. See the module docstring."""
-    from local_models.repetition import GUARD_NOTES
+    from forecode_core.chat.repetition import GUARD_NOTES
 
     for note in GUARD_NOTES:  # Forecode's own words after a stopped reply, not the model's
         reply = reply.replace(note, "")
@@ -212,7 +212,7 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 
 def _ask(client: Any, question: Any, max_tokens: int) -> dict[str, Any]:
-    from local_models.chat import ChatDelta, ChatDone, ChatMessage, ChatParams
+    from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams
 
     params = ChatParams(conversation_id=f"bench-chat-{question.id}", max_tokens=max_tokens,
                         messages=(ChatMessage("user", question.prompt),))
@@ -244,8 +244,8 @@ def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
     from cloud_server.backends import LlamaBackend
     from cloud_server.config import ServerConfig
     from cloud_server.service import start_server
+    from forecode_core.chat.repetition import GUARD_NOTES
     from local_models.model_store import ensure_model
-    from local_models.repetition import GUARD_NOTES
 
     path = ensure_model(model_id)
     token = secrets.token_urlsafe(32)
@@ -313,7 +313,7 @@ def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.chat_questions import QUESTIONS
-    from local_models.chat_prompt import CHAT_PROMPT_VERSION
+    from forecode_core.chat.prompt_formats import CHAT_PROMPT_VERSION
     from local_models.model_store import SERVICE_MODEL, installed_models
 
     if args.models:

@@ -65,7 +65,7 @@ class _Counter:
 
 
 def _params(n: int, max_tokens: int) -> Any:
-    from local_models.chat import ChatMessage, ChatParams
+    from forecode_core.chat.types import ChatMessage, ChatParams
 
     return ChatParams(conversation_id=f"bench-{n}", max_tokens=max_tokens,
                       messages=(ChatMessage("user", QUESTION.format(n=n)),))
@@ -73,7 +73,7 @@ def _params(n: int, max_tokens: int) -> Any:
 
 def _consume(events: Any, began: float) -> tuple[float | None, int, float, str]:
     """(ms to the first delta, completion tokens, ms to done, finish reason)."""
-    from local_models.chat import ChatDelta, ChatDone
+    from forecode_core.chat.types import ChatDelta, ChatDone
 
     first: float | None = None
     tokens, reason = 0, "none"

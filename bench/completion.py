@@ -1,9 +1,11 @@
 """The ``completion`` benchmark: are inline completions right, and fast wherever the caret goes?
 
 For each installed model (``--models`` picks some), through the real worker
-(``local_models.client.EngineClient``: the worker renders ``local_models.prompt`` from the
-editor's own input, ``local_models.prompt.input_at``) and the editor's post-processing
-(``local_models.postprocess``, first line while streaming, the whole suggestion at the end, as
+(``local_models.client.EngineClient``: the worker renders ``forecode_core.completion.prompt`` from
+the
+editor's own input, ``forecode_core.completion.prompt.input_at``) and the editor's post-processing
+(``forecode_core.completion.postprocess``, first line while streaming, the whole suggestion at the
+end, as
 ``app.ui.inline_completion`` does), on Python files this project did not write: the standard
 library and the installed ``rich``, ``requests`` and ``pydantic`` (never ``click``: it is kept
 for a held-out check). Files are drawn with a seeded generator, so a run is repeatable.
@@ -43,7 +45,8 @@ request to the first line shown (``p50_ms``/``p95_ms`` by size: the worst of the
 ``--autoclosed`` runs every visit a second time on the document as the editor holds it with
 auto-closing on (``editor.autoClosingBrackets``/``Quotes``, the default): the cursor line's
 rest is what typing its prefix left after the caret, derived with the editor's own rules
-(``app.core.autoclose.on_char``, one source of truth: ``autoclosed_rest``), e.g. ``)`` after
+(``forecode_core.text.autoclose.on_char``, one source of truth: ``autoclosed_rest``), e.g. ``)``
+after
 ``def main(``. There, a suggestion is exact when the line the user ends up with after accepting
 it (its first line inserted over the ``overwrite`` closers it replaces, the rest of the closers
 after it; a multi-line suggestion pushes the closers past its last line) is the real line. Those
@@ -378,7 +381,7 @@ class _Runner:
 
     def request(self, inp: Any, language: str, max_tokens: int,
                 sample: Sample) -> Sample:
-        from local_models.postprocess import postprocess
+        from forecode_core.completion.postprocess import postprocess
 
         finished = threading.Event()
         raw: list[str] = []
@@ -443,9 +446,10 @@ class _File:
 
 def autoclosed_rest(line_prefix: str, language: str = "python") -> str:
     """What sits after the caret once ``line_prefix`` was typed from the start of an empty line
-    with auto-closing on (the defaults), by ``app.core.autoclose.on_char``'s own rules: the
+    with auto-closing on (the defaults), by ``forecode_core.text.autoclose.on_char``'s own rules:
+    the
     closers it inserted and the user did not type over (``def main(`` leaves ``)``)."""
-    from app.core.autoclose import on_char, rules_for
+    from forecode_core.text.autoclose import on_char, rules_for
 
     rules = rules_for(language)
     before, after = "", ""
@@ -504,7 +508,7 @@ def _load_files(args: argparse.Namespace) -> list[_File]:
 def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
                args: argparse.Namespace, max_tokens: int
                ) -> tuple[list[Sample], list[Sample], float, str | None]:
-    from local_models.prompt import input_at
+    from forecode_core.completion.prompt import input_at
 
     runner = _Runner(model_path, args.threads, args.nice, args.no_fim)
     samples: list[Sample] = []
@@ -620,7 +624,7 @@ def _chosen() -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.core.settings import Settings
+    from forecode_core.store.settings import Settings
     from local_models.model_store import SMALL_MODEL, ensure_model, installed_models
 
     started = time.perf_counter()

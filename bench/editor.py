@@ -53,9 +53,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import QApplication, QPlainTextEdit, QWidget
 
-from app.core.languages import language_for_path
-from app.core.settings import Settings
 from app.ui.document import Document
+from forecode_core.store.settings import Settings
+from forecode_core.text.languages import language_for_path
 
 from ._common import median, percentile
 
@@ -343,7 +343,7 @@ def _forecode_open(app: QApplication, path: Path, settings: Settings, pages: int
     gc.collect()
     start = time.perf_counter()
     doc = Document.open(path, settings)
-    while doc.loading:  # over 1 MiB the file is read on a worker thread (app.core.large_files)
+    while doc.loading:  # over 1 MiB: read on a worker thread (text.large_files)
         app.processEvents()
         time.sleep(0.0005)
     result.forced_paint = _show_and_paint(app, doc, doc.editor.viewport())

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.core.find_in_files import SearchQuery, SearchRequest, SearchService, search_tree
+from app.services.find_in_files import SearchQuery, SearchRequest, SearchService, search_tree
 
 from ._common import median
 

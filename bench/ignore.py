@@ -1,4 +1,4 @@
-"""``python -m bench ignore``: the cost of ignore decisions (``local_models.gitignore``).
+"""``python -m bench ignore``: the cost of ignore decisions (``forecode_core.workspace.gitignore``).
 
 Figures (seconds or milliseconds of one decision, medians over ``--rounds``):
 
@@ -29,7 +29,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from local_models.gitignore import LIGHT_BUCKET, LIGHT_UNION_BITS, MAX_WILD_PATTERNS, RuleSet
+from forecode_core.workspace.gitignore import (
+    LIGHT_BUCKET,
+    LIGHT_UNION_BITS,
+    MAX_WILD_PATTERNS,
+    RuleSet,
+)
 
 __all__ = ["DEFAULT_ROUNDS", "add_arguments", "ordinary_patterns", "run"]
 

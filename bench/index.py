@@ -78,7 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _synthetic_tree(keys: Any, files: int) -> Any:
-    from local_models.index.merkle import MerkleTree
+    from forecode_core.index.merkle import MerkleTree
 
     tree = MerkleTree(keys)
     per_leaf = -(-files // 1000)
@@ -164,7 +164,7 @@ def _search_at_scale(store: Any, client: Any, chunks: int) -> dict[str, Any]:
 
     from cloud_client.index_sync import new_tree_id
     from cloud_server.index_store import ChunkRecord, ChunkRef, FileRecord
-    from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+    from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
     from proto.forecode.v1 import forecode_pb2 as pb
 
     keys = WorkspaceKeys(generate_workspace_key())
@@ -352,7 +352,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from cloud_server.config import ServerConfig
     from cloud_server.index_store import open_store
     from cloud_server.service import start_server
-    from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+    from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
     from local_models.index.embed_client import EmbedWorker
     from local_models.index.embed_model import ensure_embed_model
 

@@ -374,8 +374,8 @@ def _choose_regions(lines: list[str], count: int, context_lines: int, path: str,
     cursor (so no two prompts share text), each with at least ``EDIT_LINES_ABOVE + 1`` lines
     in its window, preferring windows that fill the prompt budget."""
     from app.ui.inline_completion import CONTEXT_LINES_ABOVE
-    from local_models.profiles import get_profile
-    from local_models.prompt import CompletionInput, render_prompt
+    from forecode_core.completion.profiles import get_profile
+    from forecode_core.completion.prompt import CompletionInput, render_prompt
 
     profile = get_profile("gemma3")
     regions: list[_Region] = []
@@ -409,8 +409,8 @@ def _spec_prompt(engine: Any, budget: int) -> tuple[list[int], str]:
     """The prompt for (c): html/entities.py up to the start of an entry of name2codepoint."""
     import html.entities
 
-    from local_models.profiles import get_profile
-    from local_models.prompt import CompletionInput, render_prompt
+    from forecode_core.completion.profiles import get_profile
+    from forecode_core.completion.prompt import CompletionInput, render_prompt
 
     path = Path(html.entities.__file__)
     lines = path.read_text(encoding="utf-8").split("\n")
@@ -463,11 +463,11 @@ class _EditorRun:
         from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer
         from PySide6.QtWidgets import QApplication
 
-        from app.core.languages import by_id
-        from app.core.settings import Settings
         from app.ui.editor import CodeEditor
         from app.ui.inline_completion import InlineCompletion
         from app.ui.local_engine import LocalEngine
+        from forecode_core.store.settings import Settings
+        from forecode_core.text.languages import by_id
 
         _quiet_offscreen_messages()
         app = QApplication.instance() or QApplication(["forecode-bench"])
@@ -570,7 +570,7 @@ class _EditorRun:
         if not self.wait_until(self.engine.is_ready, READY_TIMEOUT_S):
             raise RuntimeError(f"the engine worker did not become ready: "
                                f"{self.engine.client.state} {self.engine.client.state_detail}")
-        from app.core.gcpolicy import freeze_startup_heap
+        from app.services.gcpolicy import freeze_startup_heap
 
         freeze_startup_heap()  # as app.main does once the window is up
 
@@ -802,9 +802,9 @@ def _latency_phase(model_path: Path, source: Path, source_name: str, lines: list
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import typing
 
+    from forecode_core.completion.profiles import get_profile
     from local_models.engine import Engine
     from local_models.model_store import ensure_small_model
-    from local_models.profiles import get_profile
 
     quick = bool(args.quick)
     rounds = QUICK["rounds"] if quick and args.rounds == DEFAULT_ROUNDS else int(args.rounds)

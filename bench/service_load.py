@@ -529,8 +529,8 @@ class Driver:
 
     def _upload(self, channel: Any, rng: random.Random) -> None:
         """A real one-file commit of a fresh tree (no chunk: no embedding needed)."""
-        from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
-        from local_models.index.merkle import MerkleTree
+        from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
+        from forecode_core.index.merkle import MerkleTree
         from proto.forecode.v1 import forecode_pb2 as pb
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 

@@ -15,7 +15,7 @@ The token goes into every call's metadata (``authorization: Bearer ...``) by an 
 is never logged and never part of a repr. Plaintext is allowed only to loopback targets: a
 token sent in clear over a network is a token given away.
 
-``ChatCall`` is a blocking iterator over ``local_models.chat`` events (run it on a worker
+``ChatCall`` is a blocking iterator over ``forecode_core.chat.types`` events (run it on a worker
 thread; the chat panel re-emits the events as Qt signals) with a thread-safe ``cancel()``.
 gRPC failures become ``ChatError`` with a short code and a sentence a user can read.
 """
@@ -40,8 +40,8 @@ from cloud_client.convert import (
     event_from_pb,
     params_to_pb,
 )
-from local_models.apply_events import ApplyDone
-from local_models.chat import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -265,7 +265,7 @@ class ChatCall:
 class ApplyCall(ChatCall):
     """One streamed apply (``CloudClient.apply``): iterate for ``ChatStarted`` (a model slot
     took it; not sent when the deterministic path answers), ``ChatDelta``s with the new file's
-    text, then one ``local_models.apply_events.ApplyDone``; ``cancel()`` from any thread
+    text, then one ``forecode_core.apply.events.ApplyDone``; ``cancel()`` from any thread
     (the iteration then ends with ``ApplyDone(finish_reason="cancelled")``).
 
     A model that did not finish the file raises ``ChatError("incomplete")`` after its text:

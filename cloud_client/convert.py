@@ -1,4 +1,5 @@
-"""``local_models.chat`` values <-> ``forecode.v1`` messages, and gRPC status -> ``ChatError``.
+"""``forecode_core.chat.types`` values <-> ``forecode.v1`` messages, and gRPC status ->
+``ChatError``.
 
 Pure functions over plain data and protobuf messages: no channel, no threads. The client and
 its tests call them; nothing here talks to the network. Status codes arrive as their names
@@ -7,8 +8,8 @@ its tests call them; nothing here talks to the network. Status codes arrive as t
 
 from __future__ import annotations
 
-from local_models.apply_events import ApplyDone
-from local_models.chat import (
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,
@@ -92,7 +93,7 @@ def _started_or_delta(event: pb.ChatEvent | pb.ApplyEvent, which: str | None,
 
 def event_from_pb(event: pb.ChatEvent, *,
                   source: str = "cloud") -> ChatStarted | ChatDelta | ChatDone:
-    """One streamed event as a ``local_models.chat`` value; ValueError on an empty event."""
+    """One streamed event as a ``forecode_core.chat.types`` value; ValueError on an empty event."""
     which = event.WhichOneof("event")
     common = _started_or_delta(event, which, source)
     if common is not None:

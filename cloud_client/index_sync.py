@@ -32,7 +32,7 @@ kept, and chunks the service stored before the drop are not sent again (HasChunk
 this client holds the tree's files), maps the obfuscated paths back through the synced tree,
 reads each hit's chunk from the local file (checking its keyed hash: a file edited since the
 sync gives ``text=None``, ``stale=True``) and re-scores with the plaintext
-(``local_models.index.search.rerank``).
+(``forecode_core.index.search.rerank``).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ import numpy as np
 import numpy.typing as npt
 
 from cloud_client.client import channel_options, is_loopback, split_target
-from local_models.index.chunking import (
+from forecode_core.index.chunking import (
     DEFAULT_LIMITS,
     ChunkLimits,
     chunk_file,
@@ -61,10 +61,10 @@ from local_models.index.chunking import (
     content_hash,
     decode_text,
 )
-from local_models.index.crypto import WorkspaceKeys
-from local_models.index.ignore import IgnoreRules
-from local_models.index.merkle import MerkleTree, WireEntry, diff_children, scan_folder
-from local_models.index.search import Candidate, rerank
+from forecode_core.index.crypto import WorkspaceKeys
+from forecode_core.index.merkle import MerkleTree, WireEntry, diff_children, scan_folder
+from forecode_core.index.search import Candidate, rerank
+from forecode_core.workspace.index_ignore import IgnoreRules
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from local_models.chat import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
 
 __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 

@@ -39,7 +39,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from local_models.chat import ChatDone, ChatError, ChatEvent, ChatNotice, ChatParams
+from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatNotice, ChatParams
 
 __all__ = [
     "NOTICE_BACK", "NOTICE_FALLBACK", "NOTICE_RESTART", "ROUTES", "STATES",

@@ -76,7 +76,7 @@ class TokenFileError(RuntimeError):
 
 def data_dir() -> Path:
     """``$FORECODE_DATA_DIR`` if set, else the platform's user data dir for Forecode (the same
-    rule as ``app.core.settings.data_dir``, which this package may not import)."""
+    rule as ``forecode_core.store.settings.data_dir``, which this package may not import)."""
     env = os.environ.get("FORECODE_DATA_DIR")
     if env:
         return Path(env)

@@ -5,7 +5,7 @@
   has its own context and KV cache. ``SlotPool`` queues requests and sends a conversation back
   to the slot that holds its cache. Decoding is greedy (``temperature`` is ignored: answers
   are reproducible, and a code answer wants the likeliest tokens), through a reply guard
-  (``local_models.repetition``) that stops a loop and never shows the system prompt.
+  (``forecode_core.chat.repetition``) that stops a loop and never shows the system prompt.
 * ``openai``: an OpenAI-compatible HTTP server (vLLM, llama.cpp's server, a cluster behind a
   load balancer) — how a team scales past one machine. Streams ``/v1/chat/completions`` as
   server-sent events, parsed with the standard library.
@@ -44,17 +44,9 @@ from urllib.parse import urlsplit
 
 from cloud_server.config import ServerConfig
 from cloud_server.slots import QueueFull, SlotPool
-from local_models.apply_block import Applied, ApplyInput, apply_deterministic
-from local_models.apply_events import ApplyDone
-from local_models.chat import (
-    ChatDelta,
-    ChatDone,
-    ChatError,
-    ChatEvent,
-    ChatParams,
-    ChatStarted,
-)
-from local_models.chat_prompt import (
+from forecode_core.apply.block import Applied, ApplyInput, apply_deterministic
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.prompt_formats import (
     DEFAULT_SYSTEM_PROMPT,
     ChatTooLong,
     fit_chat,
@@ -62,7 +54,15 @@ from local_models.chat_prompt import (
     system_text,
     user_content,
 )
-from local_models.repetition import complete_guarded
+from forecode_core.chat.repetition import complete_guarded
+from forecode_core.chat.types import (
+    ChatDelta,
+    ChatDone,
+    ChatError,
+    ChatEvent,
+    ChatParams,
+    ChatStarted,
+)
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from local_models.apply_block import ApplyInput
-from local_models.apply_events import ApplyDone
-from local_models.chat import (
+from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatEvent,

@@ -43,7 +43,7 @@ Search
 Only over the chunks of one tree, and only for the caller that presents that tree's current root
 (``WrongRoot`` otherwise): the holdings proof, see ``IndexSyncServicer``. Vector (cosine),
 lexical (BM25 over keyed terms, statistics over the tree's chunks) or both fused by reciprocal
-rank (``local_models.index.search``); chunks are then expanded to their occurrences (a chunk
+rank (``forecode_core.index.search``); chunks are then expanded to their occurrences (a chunk
 in two files is two hits).
 
 Thread-safe: one lock around one SQLite connection (the service's handlers are threads).
@@ -83,8 +83,8 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from local_models.index.merkle import WireEntry, folder_hash
-from local_models.index.search import LEXICAL_WEIGHT, bm25_idf, bm25_weights, rrf
+from forecode_core.index.merkle import WireEntry, folder_hash
+from forecode_core.index.search import LEXICAL_WEIGHT, bm25_idf, bm25_weights, rrf
 
 __all__ = [
     "DEFAULT_DIMENSION",
@@ -127,7 +127,7 @@ _SQL_BATCH = 500  # host parameters per IN (...) query
 def default_index_dir() -> Path:
     """Where the service keeps its index unless told: ``$FORECODE_INDEX_DIR``, else
     ``index`` in Forecode's data folder (``$FORECODE_DATA_DIR`` or the platform's, as
-    ``app.core.settings.data_dir``)."""
+    ``forecode_core.store.settings.data_dir``)."""
     env = os.environ.get("FORECODE_INDEX_DIR", "").strip()
     if env:
         return Path(env)

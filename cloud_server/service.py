@@ -67,8 +67,8 @@ from cloud_server.guard import RefusalLog, parsing_handler
 from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.upload_budget import UploadBudget
-from local_models.apply_events import ApplyDone
-from local_models.chat import ChatDone, ChatError
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.types import ChatDone, ChatError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 

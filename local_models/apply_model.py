@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol
 
-from local_models.apply_block import (
+from forecode_core.apply.block import (
     APPLY_PROMPT_VERSION,
     Applied,
     ApplyInput,
@@ -54,7 +54,7 @@ from local_models.apply_block import (
     format_apply_prompt,
     to_file_text,
 )
-from local_models.apply_windows import (
+from forecode_core.apply.windows import (
     WINDOW_RULES_EDIT,
     WindowPlan,
     expected_answer,
@@ -65,8 +65,8 @@ from local_models.apply_windows import (
     stream_pieces,
     window_context,
 )
-from local_models.chat import ChatMessage, ChatParams
-from local_models.chat_prompt import ChatFormat, format_for, render_chat
+from forecode_core.chat.prompt_formats import ChatFormat, format_for, render_chat
+from forecode_core.chat.types import ChatMessage, ChatParams
 from local_models.engine import Engine, RewriteMetrics
 
 __all__ = [

@@ -64,9 +64,9 @@ from typing import Any
 
 import platformdirs
 
+from forecode_core.completion.profiles import profile_for
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.model_store import ModelSpec, ensure_model, installed_models
-from local_models.profiles import profile_for
 
 __all__ = [
     "AUTO",
@@ -333,7 +333,7 @@ def _tier(c: Candidate, budget_ms: int, request: RequestCost) -> Tier:
 
 def default_cache_path() -> Path:
     """``<data dir>/cache/calibration.json``; the data dir is the editor's
-    (``app.core.settings.data_dir``: ``$FORECODE_DATA_DIR``, else the platform's)."""
+    (``forecode_core.store.settings.data_dir``: ``$FORECODE_DATA_DIR``, else the platform's)."""
     env = os.environ.get("FORECODE_DATA_DIR")
     base = Path(env) if env else Path(platformdirs.user_data_dir("forecode", appauthor=False))
     return base / "cache" / "calibration.json"

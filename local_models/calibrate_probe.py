@@ -7,7 +7,8 @@ its profile, the engine's default thread count, llama.cpp's default GPU offload:
 when the build has a GPU backend), at the worker's lower CPU priority. Then, time-boxed so the
 whole run takes a few seconds:
 
-* prefill: real code (``local_models/prompt.py``'s own text) evaluated in 32-token chunks from
+* prefill: real code (``forecode_core/completion/prompt.py``'s own text) evaluated in 32-token
+  chunks from
   an empty cache, until ~0.5 s have passed (at least two chunks, at most 512 tokens; the chunk
   size made no difference beyond this machine's noise between 32 and 512);
 * tokenizer: the whole of that text tokenized (timed the second time; the worker's prompt
@@ -29,10 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from forecode_core.completion.profiles import profile_for
 from local_models.calibrate import Rates
 from local_models.engine import Engine
 from local_models.gguf_info import read_model_info
-from local_models.profiles import profile_for
 from local_models.worker import DEFAULT_NICE
 
 CHUNK = 32

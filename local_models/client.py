@@ -1,6 +1,6 @@
 """``EngineClient``: the editor's handle on the engine worker process (no Qt here).
 
-The client spawns ``python -m local_models.worker`` and speaks ``local_models.protocol`` to it.
+The client spawns ``python -m local_models.worker`` and speaks ``forecode_core.protocol`` to it.
 The worker may die (a crash inside llama.cpp, a SIGKILL) or hang; the editor never does:
 
 - a request whose worker dies gets ``on_error(id, "the completion engine stopped (...);
@@ -49,8 +49,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from local_models.chat import ChatParams, params_to_json
-from local_models.protocol import (
+from forecode_core.chat.types import ChatParams, params_to_json
+from forecode_core.protocol import (
     EXIT_FATAL,
     PROTOCOL_VERSION,
     Cancel,

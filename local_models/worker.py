@@ -1,6 +1,6 @@
 """The engine worker: ``python -m local_models.worker --model PATH [--n-ctx N] [--threads N]``.
 
-It loads one model and serves the protocol of ``local_models.protocol`` on stdin/stdout, so a
+It loads one model and serves the protocol of ``forecode_core.protocol`` on stdin/stdout, so a
 crash or hang inside llama.cpp takes down only this process; ``EngineClient`` restarts it.
 
 Threads: a reader thread parses stdin and owns cancellation (a Cancel, or a newer request of
@@ -11,8 +11,8 @@ original stdout: file descriptor 1 itself is pointed at stderr, so nothing a nat
 prints can corrupt the protocol.
 
 Chat requests (the router's local fallback when the service is unreachable) are rendered with
-``local_models.chat_prompt`` in the model's chat format, fitted to the context, and decoded
-greedily with the format's stop strings through the reply guard (``local_models.repetition``:
+``forecode_core.chat.prompt_formats`` in the model's chat format, fitted to the context, and decoded
+greedily with the format's stop strings through the reply guard (``forecode_core.chat.repetition``:
 a loop stops with a note, the system prompt never shows); their chunks stream like a
 completion's.
 
@@ -41,11 +41,18 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import IO, Any
 
-from local_models.chat import params_from_json
-from local_models.chat_prompt import ChatFormat, ChatTooLong, fit_chat, format_for, system_text
-from local_models.profiles import FimTokens, profile_for
-from local_models.prompt import CompletionInput, render_prompt
-from local_models.protocol import (
+from forecode_core.chat.prompt_formats import (
+    ChatFormat,
+    ChatTooLong,
+    fit_chat,
+    format_for,
+    system_text,
+)
+from forecode_core.chat.repetition import complete_guarded
+from forecode_core.chat.types import params_from_json
+from forecode_core.completion.profiles import FimTokens, profile_for
+from forecode_core.completion.prompt import CompletionInput, render_prompt
+from forecode_core.protocol import (
     EXIT_FATAL,
     Cancel,
     Chat,
@@ -63,7 +70,6 @@ from local_models.protocol import (
     encode_message,
     read_line,
 )
-from local_models.repetition import complete_guarded
 
 FAKE_ENGINE_ENV = "FORECODE_FAKE_ENGINE"
 DEFAULT_N_CTX = 4096

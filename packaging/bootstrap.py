@@ -129,18 +129,9 @@ def cmd_test(args: list[str]) -> int:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONDONTWRITEBYTECODE="1")
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [str(py), "-m", "ruff", "check", "."]),
-        ("mypy", [str(py), "-m", "mypy", "app/core", "local_models/prompt.py",
-                  "local_models/profiles.py", "local_models/postprocess.py",
-                  "local_models/index/chunking.py", "local_models/index/crypto.py",
-                  "local_models/index/denylist.py", "local_models/index/ignore.py",
-                  "local_models/index/merkle.py", "local_models/apply_block.py",
-                  "local_models/apply_windows.py",
+        ("mypy", [str(py), "-m", "mypy", "forecode_core", "app/services",
                   "local_models/index/embed_model.py", "local_models/index/embed_client.py",
-                  "local_models/index/search.py", "local_models/index/vector_transform.py",
-                  "local_models/gitignore.py",
-                  "local_models/wildmatch.py",
-                  "local_models/file_languages.py", "local_models/llama_runtime.py",
-                  "local_models/repetition.py", "local_models/calibrate.py",
+                  "local_models/llama_runtime.py", "local_models/calibrate.py",
                   "cloud_server/upload_budget.py", "cloud_server/guard.py"]),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]

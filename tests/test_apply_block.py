@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from helpers.apply_samples import ENCODING_BLOCK, LOAD_SAVE
 
-from local_models.apply_block import (
+from forecode_core.apply.block import (
     APPLY_PROMPT_VERSION,
     Applied,
     ApplyInput,
@@ -1043,7 +1043,7 @@ def test_a_new_line_found_once_far_away_is_new_code() -> None:
 
 
 def test_a_rewrite_that_leaves_out_a_line_of_the_edit_is_a_defect() -> None:
-    from local_models.apply_block import find_missed_line
+    from forecode_core.apply.block import find_missed_line
 
     original = "class Store(Base):\n    def get(self, k):\n        return self.d[k]\n"
     block = ("class Store:\n    # ... existing code ...\n    def get(self, k, ...):\n"

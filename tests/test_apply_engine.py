@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.apply_cases import Case, build_cases
-from local_models.apply_block import ApplyInput
+from forecode_core.apply.block import ApplyInput
 from local_models.apply_model import (
     APPLY_MAX_OUTPUTS,
     ApplyCancelled,
@@ -305,8 +305,8 @@ def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function()
     import time
     from pathlib import Path
 
+    from forecode_core.apply.windows import file_lines
     from local_models.apply_model import plan_for
-    from local_models.apply_windows import file_lines
     from local_models.model_store import SERVICE_MODEL, ensure_model
 
     original = (Path(sysconfig.get_paths()["stdlib"]) / "typing.py").read_text("utf-8")

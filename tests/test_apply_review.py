@@ -21,7 +21,6 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
-from app.core.diff_review import REJOIN_WINDOW, diff_hunks
 from app.ui.apply_backend import (
     ApplyDelta,
     ApplyDone,
@@ -38,8 +37,9 @@ from app.ui.apply_review import (
 )
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
-from local_models.apply_block import ApplyInput
-from local_models.chat import ChatDelta, ChatDone, ChatParams, ChatStarted
+from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.review import REJOIN_WINDOW, diff_hunks
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatParams, ChatStarted
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
@@ -662,7 +662,7 @@ def test_the_services_unfinished_refusal_names_the_placeholder(
         workspace: Path) -> None:
     # The service refuses such a rewrite as unfinished ("incomplete", after its text): the
     # review says which placeholder it left; a file that simply ran out keeps its words.
-    from local_models.chat import ChatError
+    from forecode_core.chat.types import ChatError
 
     unfinished = "The model did not finish writing the file (it stopped after 31 tokens)"
     for sent, expected in ((LAZY, "is the placeholder '# ... existing code ...'"),

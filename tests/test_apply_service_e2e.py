@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
-from local_models.apply_block import Refused, apply_deterministic, find_rewrite_defect
+from forecode_core.apply.block import Refused, apply_deterministic, find_rewrite_defect
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_models.apply_windows import (
+from forecode_core.apply.windows import (
     Window,
     WindowPlan,
     definition_extent,
@@ -165,7 +165,7 @@ def test_window_prompt_has_context_and_draft() -> None:
     assert f"Lines {w.start + 1}-{w.end}, the part to rewrite" in prompt.text
     assert prompt.text.endswith(f"Answer with the new text of lines {w.start + 1}-{w.end}.")
     # version 2 opens with the fixed rules: the same tokens for every window (cached)
-    from local_models.apply_windows import WINDOW_RULES_EDIT
+    from forecode_core.apply.windows import WINDOW_RULES_EDIT
 
     assert prompt.text.startswith(WINDOW_RULES_EDIT)
     other = format_window_prompt(text, plan_windows(text, "def func_40(a, b):\n    pass\n")
@@ -223,7 +223,7 @@ class ScriptedModel:
 
 
 def test_rewrite_windows_streams_the_file_in_order_and_stitches() -> None:
-    from local_models.apply_block import ApplyInput
+    from forecode_core.apply.block import ApplyInput
     from local_models.apply_model import rewrite_windows
 
     text = big_file()
@@ -246,7 +246,7 @@ def test_rewrite_windows_streams_the_file_in_order_and_stitches() -> None:
 
 
 def test_rewrite_windows_refuses_an_unclosed_window_or_copied_context() -> None:
-    from local_models.apply_block import ApplyInput
+    from forecode_core.apply.block import ApplyInput
     from local_models.apply_model import rewrite_windows
 
     text = big_file()
@@ -296,7 +296,7 @@ def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
 # ----- drafts and the window's part of the block -------------------------------------------
 
 def test_expected_answer_merges_the_block_into_the_part() -> None:
-    from local_models.apply_windows import expected_answer
+    from forecode_core.apply.windows import expected_answer
 
     part = "def f(a):\n    x = a + 1\n    y = x * 2\n    return y\n"
     # a line added, one replaced; an elision keeps the part's lines
@@ -312,7 +312,7 @@ def test_expected_answer_merges_the_block_into_the_part() -> None:
 
 
 def test_an_elision_between_two_lines_of_the_part_is_filled_in() -> None:
-    from local_models.apply_windows import fill_elisions
+    from forecode_core.apply.windows import fill_elisions
 
     part = "def f(a):\n    x = a + 1\n\n    y = x * 2\n    return y\n"
     block = "def f(a):\n    x = a + 1\n    # ... existing code ...\n    return y + 1\n"
@@ -343,7 +343,7 @@ def test_a_function_rewritten_with_new_nested_definitions_is_its_own_window() ->
 
 
 def test_a_window_answer_that_leaves_out_a_line_of_the_edit_is_refused() -> None:
-    from local_models.apply_block import ApplyInput
+    from forecode_core.apply.block import ApplyInput
     from local_models.apply_model import rewrite_windows
 
     text = big_file()

@@ -1,4 +1,4 @@
-"""Unit tests for app.core.atomic.atomic_write."""
+"""Unit tests for forecode_core.store.atomic.atomic_write."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.atomic import TEMP_SUFFIX, atomic_write
+from forecode_core.store.atomic import TEMP_SUFFIX, atomic_write
 
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX mode bits and symlinks")
 

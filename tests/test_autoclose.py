@@ -7,10 +7,10 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.autoclose import on_backspace, on_char, on_enter, rules_for, wrap
-from app.core.languages import by_id
-from app.core.settings import Settings
 from app.ui.editor import CodeEditor
+from forecode_core.store.settings import Settings
+from forecode_core.text.autoclose import on_backspace, on_char, on_enter, rules_for, wrap
+from forecode_core.text.languages import by_id
 
 
 def type_char(marked: str, ch: str, lang: str = "python", over: bool = False) -> str | None:
@@ -86,7 +86,7 @@ def test_enter_between_a_pair() -> None:
 
 
 def test_settings_default_on_and_can_be_turned_off(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from app.core.settings import load_settings
+    from forecode_core.store.settings import load_settings
 
     assert Settings().auto_closing_brackets and Settings().auto_closing_quotes
     path = tmp_path / "settings.json"

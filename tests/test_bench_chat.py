@@ -157,7 +157,7 @@ def test_chat_benchmark_quick_run_through_the_real_service(tmp_path: Path) -> No
 
 
 def test_a_reply_cut_off_in_its_block_still_yields_the_function() -> None:
-    from local_models.repetition import LOOP_NOTE
+    from forecode_core.chat.repetition import LOOP_NOTE
 
     stopped = ("```python\ndef half(x):\n    return x / 2\n\n" + "print(half(4))\n" * 8
                + "print(half(" + LOOP_NOTE)

@@ -294,7 +294,7 @@ def test_a_model_that_fails_to_measure_is_reported_not_chosen(
 
 
 def test_the_cache_lives_in_the_editors_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.core.settings import data_dir
+    from forecode_core.store.settings import data_dir
 
     assert calibrate.default_cache_path() == data_dir() / "cache" / "calibration.json"
     monkeypatch.delenv("FORECODE_DATA_DIR")

@@ -1,4 +1,5 @@
-"""The chat's context under a budget and ``@file`` mentions (``app.core.chat_context``), as tables.
+"""The chat's context under a budget and ``@file`` mentions (``forecode_core.chat.context``), as
+tables.
 
 In the mention tables, ``«…»`` marks where each mention is in the text (the markers are removed
 before parsing), so a case shows both what is found and where.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.chat_context import (
+from forecode_core.chat.context import (
     CHARS_PER_TOKEN,
     ITEM_OVERHEAD_TOKENS,
     MIN_USEFUL_TOKENS,
@@ -25,8 +26,8 @@ from app.core.chat_context import (
     remove_mention,
     trim_history,
 )
-from app.core.codebase import CodeHit
-from local_models.chat import ChatMessage, ContextItem
+from forecode_core.chat.types import ChatMessage, ContextItem
+from forecode_core.index.codebase import CodeHit
 
 
 def numbered(n: int, width: int = 20) -> str:

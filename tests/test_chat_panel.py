@@ -26,13 +26,13 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLineEdit
 from pytestqt.qtbot import QtBot
 
-from app.core.conversations import ConversationStore, StoredMessage
 from app.ui.chat_panel import ChatPanel, describe_failure
 from app.ui.chat_view import CodeBlockView, MessageView
 from app.ui.cloud import CloudConnection, DeferredBackend
 from app.ui.main_window import MainWindow, token_name
 from cloud_client.router import NOTICE_FALLBACK, NOTICE_RESTART
-from local_models.chat import (
+from forecode_core.chat.conversations import ConversationStore, StoredMessage
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from local_models.chat import ChatMessage, ChatParams, ContextItem, params_from_json, params_to_json
-from local_models.chat_prompt import (
+from forecode_core.chat.prompt_formats import (
     CHAT_PROMPT_VERSION,
     CHATML,
     DEFAULT_SYSTEM_PROMPT,
@@ -26,6 +25,13 @@ from local_models.chat_prompt import (
     format_for,
     get_format,
     render_chat,
+)
+from forecode_core.chat.types import (
+    ChatMessage,
+    ChatParams,
+    ContextItem,
+    params_from_json,
+    params_to_json,
 )
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "chat"
@@ -266,7 +272,7 @@ def test_chatml_prompts_are_exactly_what_the_qwen_template_renders(case: str) ->
     if messages[0]["role"] != "system":
         messages.insert(0, {"role": "system", "content": DEFAULT_SYSTEM_PROMPT})
     if params.context:
-        from local_models.chat_prompt import user_content
+        from forecode_core.chat.prompt_formats import user_content
 
         messages[-1] = {"role": "user",
                         "content": user_content(params.messages[-1].content, params.context)

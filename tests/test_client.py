@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from conftest import REPO
 
+from forecode_core.completion.prompt import CompletionInput
+from forecode_core.protocol import Done
 from local_models.client import EngineClient
-from local_models.prompt import CompletionInput
-from local_models.protocol import Done
 
 FAKE = "tests.helpers.fake_engine:make"
 

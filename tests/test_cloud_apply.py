@@ -27,9 +27,9 @@ from cloud_client.router import Router
 from cloud_server.config import ServerConfig
 from cloud_server.convert import apply_event_to_pb
 from cloud_server.service import RunningServer, start_server
-from local_models.apply_block import find_rewrite_defect
-from local_models.apply_events import ApplyDone
-from local_models.chat import ChatDelta, ChatError, ChatStarted
+from forecode_core.apply.block import find_rewrite_defect
+from forecode_core.apply.events import ApplyDone
+from forecode_core.chat.types import ChatDelta, ChatError, ChatStarted
 from local_models.model_store import ensure_small_model
 from proto.forecode.v1 import forecode_pb2 as pb
 

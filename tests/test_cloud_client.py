@@ -25,7 +25,7 @@ from cloud_client.convert import (
 )
 from cloud_server.config import ServerConfig
 from cloud_server.service import RunningServer, start_server
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

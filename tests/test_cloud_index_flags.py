@@ -18,8 +18,8 @@ from helpers.cloud import ServiceProcess, run_service, service_env
 from cloud_client.index_sync import IndexSyncClient, new_tree_id
 from cloud_server.index_store import DB_NAME, MILVUS_LITE_NAME, STORE_KINDS
 from cloud_server.main import INDEX_STORE_KINDS
-from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
-from local_models.index.merkle import MerkleTree
+from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
+from forecode_core.index.merkle import MerkleTree
 from proto.forecode.v1 import forecode_pb2 as pb
 
 TOKEN = "index-flags-test-token-0123456789"

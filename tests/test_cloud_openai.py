@@ -24,7 +24,7 @@ import pytest
 from helpers.cloud import REPO, ServiceProcess, free_port
 
 from cloud_client.client import CloudClient
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

@@ -26,7 +26,7 @@ from helpers.cloud import ServiceProcess, free_port, run_service, self_signed
 
 from cloud_client.client import CloudClient
 from cloud_client.convert import params_to_pb
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,
@@ -63,7 +63,8 @@ def bearer(token: str) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def model() -> str:
     # An instruction-tuned model: the base Gemma 3 270M recites its instructions, which the
-    # reply guard stops at once (local_models.repetition), and these tests need replies that run.
+    # reply guard stops at once (forecode_core.chat.repetition), and these tests need replies that
+    # run.
     return str(ensure_model("qwen2.5-coder-0.5b-instruct"))
 
 
@@ -615,7 +616,7 @@ def test_local_service_starts_and_stops_the_entry_point() -> None:
 CLIENT_SCRIPT = """
 import sys
 from cloud_client.client import CloudClient
-from local_models.chat import ChatDelta, ChatMessage, ChatParams
+from forecode_core.chat.types import ChatDelta, ChatMessage, ChatParams
 target, token = sys.argv[1], sys.stdin.readline().strip()
 client = CloudClient(target, token)
 params = ChatParams("gone", (ChatMessage("user", sys.argv[2]),), max_tokens=400)

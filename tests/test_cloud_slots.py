@@ -18,7 +18,7 @@ from cloud_client.client import CloudClient
 from cloud_server.config import ServerConfig
 from cloud_server.service import RunningServer, start_server
 from cloud_server.slots import QueueFull, SlotPool
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

@@ -22,8 +22,6 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.chat_context import ContextSource
-from app.core.codebase import CodebaseUnavailable, CodeHit
 from app.ui.chat_panel import (
     CODEBASE_ENTRY,
     NO_HITS_NOTICE,
@@ -32,7 +30,9 @@ from app.ui.chat_panel import (
     SEARCHING_NOTICE,
     ChatPanel,
 )
-from local_models.chat import ChatDelta, ChatDone, ChatParams, ChatStarted, ContextItem
+from forecode_core.chat.context import ContextSource
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatParams, ChatStarted, ContextItem
+from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
 
 _END = object()
 
@@ -439,7 +439,7 @@ def test_codebase_question_reaches_the_real_chat_service_with_the_right_function
     from cloud_server.config import ServerConfig
     from cloud_server.index_store import open_store
     from cloud_server.service import start_server
-    from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+    from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
     from local_models.index.embed_model import ensure_embed_model
     from local_models.index.embedder import Embedder
     from proto.forecode.v1 import forecode_pb2 as pb

@@ -20,14 +20,14 @@ from helpers.cloud import free_port
 from keyring.backends import null
 from PySide6.QtCore import QTimer
 
-from app.core.codebase import CodebaseUnavailable, CodeHit
 from app.ui.codebase_index import CodebaseIndex, IndexStatus, key_name, state_path
 from app.ui.main_window import MainWindow, token_name
 from cloud_client.tokens import TokenStore
 from cloud_server.config import ServerConfig
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.service import RunningServer, start_server
-from local_models.index.crypto import export_key, import_key
+from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
+from forecode_core.index.crypto import export_key, import_key
 from local_models.index.embed_client import EmbedWorker
 from local_models.index.embed_model import ensure_embed_model
 

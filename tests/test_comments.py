@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.core.comments import toggle_block_comment, toggle_line_comment
+from forecode_core.text.comments import toggle_block_comment, toggle_line_comment
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""Chat conversations kept per workspace (``app.core.conversations``): round trips, one folder
+"""Chat conversations kept per workspace (``forecode_core.chat.conversations``): round trips, one
+folder
 per workspace, and corrupted files that are reported and set aside without losing anything."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.conversations import (
+from forecode_core.chat.conversations import (
     FORMAT_VERSION,
     Conversation,
     ConversationStore,
@@ -16,7 +17,7 @@ from app.core.conversations import (
     new_conversation,
     title_from,
 )
-from local_models.chat import ChatMessage
+from forecode_core.chat.types import ChatMessage
 
 
 def chat(now: float = 1000.0, *messages: StoredMessage) -> Conversation:

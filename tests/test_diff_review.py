@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.diff_review import (
+from forecode_core.apply.review import (
     REJOIN_WINDOW,
     Hunk,
     apply_hunks,

@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.hotexit import BackupStore
-from app.core.settings import Settings
 from app.ui.document import Document
+from forecode_core.store.hotexit import BackupStore
+from forecode_core.store.settings import Settings
 
 SETTINGS = Settings()
 
@@ -45,7 +45,7 @@ def type_at_end(qtbot: QtBot, doc: Document, text: str) -> None:
 def test_edit_and_save_keeps_encoding_and_line_endings(
     qtbot: QtBot, tmp_path: Path, data: bytes, encoding: str, eol: str
 ) -> None:
-    from app.core.textfile import EOL_NAMES, decode_bytes, encoding_label
+    from forecode_core.text.textfile import EOL_NAMES, decode_bytes, encoding_label
 
     path = tmp_path / "f.txt"
     path.write_bytes(data)

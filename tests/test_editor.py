@@ -6,10 +6,10 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.languages import by_id, language_for_path
 from app.ui.editor import CodeEditor
 from app.ui.highlight import categories_for
 from app.ui.theme import DARK, LIGHT, bgr
+from forecode_core.text.languages import by_id, language_for_path
 
 
 @pytest.fixture

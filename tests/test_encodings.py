@@ -13,7 +13,8 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.textfile import (
+from app.ui.main_window import MainWindow
+from forecode_core.text.textfile import (
     EDITABLE_ENCODINGS,
     ENCODING_CHOICES,
     declared_encoding,
@@ -22,7 +23,6 @@ from app.core.textfile import (
     encoding_label,
     normalize_encoding,
 )
-from app.ui.main_window import MainWindow
 from tests.helpers.window import folder_window
 
 # ------------------------------------------------------------------------------ pure: rules
@@ -274,9 +274,9 @@ def test_damaged_utf8_offers_reopen_with_encoding_from_its_banner(
 
 def test_hot_exit_restores_unsaved_text_in_the_encoding_it_was_edited_in(
         qtbot: QtBot, workspace: Path) -> None:
-    from app.core.hotexit import Backup
-    from app.core.settings import Settings
     from app.ui.document import Document
+    from forecode_core.store.hotexit import Backup
+    from forecode_core.store.settings import Settings
 
     path = workspace / "cyrillic.txt"
     original = path.read_bytes()

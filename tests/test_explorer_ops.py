@@ -15,7 +15,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
-from app.core.file_names import name_problem
+from forecode_core.workspace.file_names import name_problem
 
 # ----- names -------------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import find_in_files as fif
-from app.core.find_in_files import (
+from app.services import find_in_files as fif
+from app.services.find_in_files import (
     Edit,
     GlobSet,
     QueryError,

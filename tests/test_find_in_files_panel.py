@@ -14,7 +14,7 @@ from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QTreeWidgetItem
 from pytestqt.qtbot import QtBot
 
-from app.core.gcpolicy import freeze_startup_heap
+from app.services.gcpolicy import freeze_startup_heap
 from app.ui.find_in_files import MATCH_INDICATOR, ROLE, FindInFilesPanel
 from app.ui.main_window import MainWindow
 from tests.helpers.window import folder_window

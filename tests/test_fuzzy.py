@@ -1,4 +1,4 @@
-"""Quick-open ranking (app.core.fuzzy)."""
+"""Quick-open ranking (forecode_core.workspace.fuzzy)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from app.core import fuzzy
-from app.core.fuzzy import Match, rank_paths
+from forecode_core.workspace import fuzzy
+from forecode_core.workspace.fuzzy import Match, rank_paths
 
 # (query, paths, expected order of the first results). Paths that should not match at all are
 # checked by the "excluded" table below.

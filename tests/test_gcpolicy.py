@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
-from app.core.gcpolicy import freeze_startup_heap
+from app.services.gcpolicy import freeze_startup_heap
 
 
 class _Node:

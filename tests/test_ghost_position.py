@@ -20,10 +20,10 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.core.languages import by_id
 from app.ui.editor import CodeEditor
 from app.ui.inline_completion import CompletionEngine, InlineCompletion
-from local_models.prompt import CompletionInput
+from forecode_core.completion.prompt import CompletionInput
+from forecode_core.text.languages import by_id
 
 SC_FOLDACTION_CONTRACT, SC_FOLDACTION_EXPAND = 0, 1
 SC_UPDATE_V_SCROLL = 0x4

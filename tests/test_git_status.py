@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.git_status import (
+from app.services.git_status import (
     Decoration,
     StatusLookup,
     parse_porcelain_v2,

@@ -13,8 +13,8 @@ import pytest
 from conftest import REPO
 from pytestqt.qtbot import QtBot
 
-from app.core.hotexit import BackupStore
 from app.ui.main_window import MainWindow
+from forecode_core.store.hotexit import BackupStore
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
 

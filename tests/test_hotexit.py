@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core.atomic import TEMP_SUFFIX
-from app.core.hotexit import FORMAT_VERSION, Backup, BackupStore
+from forecode_core.store.atomic import TEMP_SUFFIX
+from forecode_core.store.hotexit import FORMAT_VERSION, Backup, BackupStore
 
 
 def make(key: str = "untitled-1", text: str = "hello\n", **kw: object) -> Backup:

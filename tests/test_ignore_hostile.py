@@ -24,10 +24,10 @@ import pytest
 from PySide6.QtCore import QTimer
 from pytestqt.qtbot import QtBot
 
-from app.core.workspace import IgnoreRules as WorkspaceRules
-from app.core.workspace import scan_files
 from app.ui.main_window import MainWindow
-from local_models.gitignore import (
+from forecode_core.index.crypto import WorkspaceKeys
+from forecode_core.index.merkle import scan_folder
+from forecode_core.workspace.gitignore import (
     MAX_PATTERN_BYTES,
     MAX_PATTERNS,
     MAX_SOURCE_BYTES,
@@ -35,8 +35,8 @@ from local_models.gitignore import (
     IgnoreRules,
     RuleSet,
 )
-from local_models.index.crypto import WorkspaceKeys
-from local_models.index.merkle import scan_folder
+from forecode_core.workspace.scan import IgnoreRules as WorkspaceRules
+from forecode_core.workspace.scan import scan_files
 
 STALL_LIMIT_S = 0.100  # the bound on the UI thread's event-loop gaps
 LONG = "a" * 60  # not ignored: no "b" at the end

@@ -1,4 +1,4 @@
-"""Chunking (local_models/index/chunking.py): syntactic chunks in every language the editor
+"""Chunking (forecode_core/index/chunking.py): syntactic chunks in every language the editor
 highlights, line windows elsewhere, on small samples and on real files of the standard library."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from local_models.index.chunking import (
+from forecode_core.index.chunking import (
     DEFAULT_LIMITS,
     LANGUAGE_GRAMMARS,
     Chunk,

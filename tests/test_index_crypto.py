@@ -1,4 +1,4 @@
-"""The workspace key and what is derived from it (local_models/index/crypto.py)."""
+"""The workspace key and what is derived from it (forecode_core/index/crypto.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from local_models.index.crypto import (
+from forecode_core.index.crypto import (
     HASH_BYTES,
     KEY_BYTES,
     TOKEN_HASH_BYTES,

@@ -1,5 +1,5 @@
 """The workspace Merkle tree, its ignore rules and secret deny-list, and reconciliation
-(local_models/index/merkle.py, ignore.py, denylist.py)."""
+(forecode_core/index/merkle.py, ignore.py, denylist.py)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from local_models.index.crypto import HASH_BYTES, WorkspaceKeys
-from local_models.index.denylist import is_secret_path, looks_like_private_key, secret_reason
-from local_models.index.ignore import IgnoreRules
-from local_models.index.merkle import (
+from forecode_core.index.crypto import HASH_BYTES, WorkspaceKeys
+from forecode_core.index.denylist import is_secret_path, looks_like_private_key, secret_reason
+from forecode_core.index.merkle import (
     MerkleTree,
     Snapshot,
     WireEntry,
@@ -24,6 +23,7 @@ from local_models.index.merkle import (
     refresh_path,
     scan_folder,
 )
+from forecode_core.workspace.index_ignore import IgnoreRules
 
 KEYS = WorkspaceKeys(bytes(range(32)))
 OTHER_KEYS = WorkspaceKeys(bytes(range(1, 33)))

@@ -31,10 +31,10 @@ from cloud_server.index_store import (
     WrongRoot,
     open_store,
 )
-from local_models.index.chunking import chunk_file
-from local_models.index.crypto import WorkspaceKeys
-from local_models.index.merkle import MerkleTree, Snapshot, WireEntry, folder_hash
-from local_models.index.search import Candidate, identifier_overlap, rerank, rrf
+from forecode_core.index.chunking import chunk_file
+from forecode_core.index.crypto import WorkspaceKeys
+from forecode_core.index.merkle import MerkleTree, Snapshot, WireEntry, folder_hash
+from forecode_core.index.search import Candidate, identifier_overlap, rerank, rrf
 
 KEYS = WorkspaceKeys(bytes(range(32)))
 OTHER = WorkspaceKeys(bytes(range(1, 33)))

@@ -30,7 +30,6 @@ import numpy.typing as npt
 import pytest
 from helpers.cloud import free_port, run_service
 
-from app.core.codebase import CodeHit
 from app.ui.codebase_index import CodebaseIndex
 from cloud_client.index_sync import IndexSync, IndexSyncClient, SyncError, new_tree_id
 from cloud_server.config import ServerConfig
@@ -43,7 +42,8 @@ from cloud_server.index_store import (
     open_store,
 )
 from cloud_server.service import RunningServer, start_server
-from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+from forecode_core.index.codebase import CodeHit
+from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
 
 TOKEN = "index-integrity-test-token-0123456789"
 OPENAI = ["--backend", "openai", "--openai-url", "http://127.0.0.1:9",
@@ -448,7 +448,7 @@ def test_damage_met_after_start_is_data_loss_in_words_not_a_bare_internal_error(
     import grpc
 
     from cloud_server.index_store import ChunkRef, FileRecord
-    from local_models.index.merkle import MerkleTree
+    from forecode_core.index.merkle import MerkleTree
     from proto.forecode.v1 import forecode_pb2 as pb
     from proto.forecode.v1 import forecode_pb2_grpc as rpc
 

@@ -38,8 +38,8 @@ from cloud_client.index_sync import (
 from cloud_server.config import ServerConfig
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.service import RunningServer, start_server
-from local_models.index.chunking import chunk_text
-from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+from forecode_core.index.chunking import chunk_text
+from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
 from local_models.index.embed_client import EmbedWorker
 from local_models.index.embed_model import ensure_embed_model
 from local_models.index.embedder import EmbedCancelled, Embedder

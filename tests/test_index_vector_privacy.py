@@ -1,7 +1,7 @@
 """Stored embeddings do not confirm guessed code without the workspace key, and search ranks
 exactly as before (issue 13, point 9).
 
-The transform is ``local_models.index.vector_transform`` (a secret orthogonal matrix from the
+The transform is ``forecode_core.index.vector_transform`` (a secret orthogonal matrix from the
 workspace key, ``WorkspaceKeys.vector_transform``), applied by ``IndexSync`` to chunk and query
 vectors alike. The end-to-end tests use real parts: the real gRPC service on loopback over an
 embedded store on disk, the real ``IndexSync`` client and the real embedding model
@@ -29,9 +29,9 @@ from cloud_client.index_sync import IndexSync, IndexSyncClient, new_tree_id
 from cloud_server.config import ServerConfig
 from cloud_server.index_store import ChunkRecord, IndexStore, open_store
 from cloud_server.service import RunningServer, start_server
-from local_models.index.chunking import chunk_file, content_hash
-from local_models.index.crypto import WorkspaceKeys
-from local_models.index.vector_transform import VECTOR_SPACE, VectorTransform
+from forecode_core.index.chunking import chunk_file, content_hash
+from forecode_core.index.crypto import WorkspaceKeys
+from forecode_core.index.vector_transform import VECTOR_SPACE, VectorTransform
 
 TOKEN = "vector-privacy-test-token-0123456789"
 DIM = 384

@@ -12,10 +12,10 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.core.languages import by_id
 from app.ui.editor import CodeEditor
 from app.ui.inline_completion import CompletionEngine, InlineCompletion
-from local_models.prompt import CompletionInput
+from forecode_core.completion.prompt import CompletionInput
+from forecode_core.text.languages import by_id
 
 
 class _Done:
@@ -297,7 +297,7 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     # ")" meets the auto-inserted one; post-processing makes it replace it (it used to drop
     # the answer as unbalanced: no suggestion ever came). Whatever the model answers, the
     # request is made and answered, and the suggestion shown is its post-processed answer.
-    from local_models.postprocess import postprocess
+    from forecode_core.completion.postprocess import postprocess
 
     inline = window.inline
     outcomes: list[object] = []
@@ -329,8 +329,8 @@ def test_a_file_switch_warms_and_a_big_file_sends_its_head(qtbot: QtBot,
                                                            editor: CodeEditor) -> None:
     """Attaching an editor (a file switch) warms its prompt; the input of a caret far down a
     big file carries the file's first lines (the prompt's stable start) and where its window
-    starts, as ``local_models.prompt.input_at`` builds it."""
-    from local_models.prompt import input_at
+    starts, as ``forecode_core.completion.prompt.input_at`` builds it."""
+    from forecode_core.completion.prompt import input_at
 
     text = "import os\n\n\n" + "".join(f"x{i} = os.getcwd()\n" for i in range(3000))
     editor.set_text(text)

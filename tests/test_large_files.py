@@ -20,7 +20,9 @@ from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.core.large_files import (
+from app.ui.document import Document
+from app.ui.main_window import MainWindow
+from forecode_core.text.large_files import (
     LARGE_FILE_BYTES,
     PIECE_CHARS,
     SYNC_READ_MAX_BYTES,
@@ -34,9 +36,7 @@ from app.core.large_files import (
     plan_open,
     refusal_message,
 )
-from app.core.textfile import decode_bytes
-from app.ui.document import Document
-from app.ui.main_window import MainWindow
+from forecode_core.text.textfile import decode_bytes
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -392,7 +392,7 @@ def test_a_large_file_that_shrinks_is_highlighted_and_editable_again(
 def test_line_breaker_breaks_only_long_lines_and_streams_consistently() -> None:
     import random
 
-    from app.core.large_files import LineBreaker
+    from forecode_core.text.large_files import LineBreaker
 
     rng = random.Random(7)
     for _ in range(200):
@@ -415,7 +415,7 @@ def test_line_breaker_breaks_only_long_lines_and_streams_consistently() -> None:
 
 
 def test_break_long_lines_makes_a_one_line_file_read_only_for_display() -> None:
-    from app.core.large_files import LONG_LINE_CHARS, break_long_lines
+    from forecode_core.text.large_files import LONG_LINE_CHARS, break_long_lines
 
     short = decode_bytes(b"x = 1\n" * 1000)
     assert break_long_lines(short) is short

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.line_changes import (
+from forecode_core.text.line_changes import (
     ADDED,
     DELETED_ABOVE,
     DELETED_BELOW,
@@ -162,7 +162,7 @@ def test_random_edits_of_a_real_file_are_found_exactly() -> None:
     import difflib
     import random
 
-    from app.core.line_changes import split_lines
+    from forecode_core.text.line_changes import split_lines
 
     source = split_lines(Path(difflib.__file__).read_text())
     rng = random.Random(13)
@@ -327,7 +327,7 @@ def test_chunked_split_matches_one_split(monkeypatch: pytest.MonkeyPatch) -> Non
     import random
     import re
 
-    from app.core import line_changes as module
+    from forecode_core.text import line_changes as module
 
     rng = random.Random(5)
     for _trial in range(200):

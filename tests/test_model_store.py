@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from forecode_core.models import MODELS, SERVICE_MODEL, ModelPart, ModelSpec
 from local_models import model_store
-from local_models.model_store import (
-    MODELS,
-    SERVICE_MODEL,
-    ModelIntegrityError,
-    ModelSpec,
-    _Part,
-    ensure_model,
-)
+from local_models.model_store import ModelIntegrityError, ensure_model
 
 
 def _fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -29,7 +23,7 @@ def _fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         (pkg / "data").mkdir(parents=True)
         (pkg / "__init__.py").write_text("raise RuntimeError('a model part is data, never run')\n")
         (pkg / "data" / f"part{i:02d}.bin").write_bytes(data)
-        parts.append(_Part(f"fcfake_part{i}", f"part{i:02d}.bin", len(data),
+        parts.append(ModelPart(f"fcfake_part{i}", f"part{i:02d}.bin", len(data),
                            hashlib.sha256(data).hexdigest()))
     whole = b"".join(chunks)
     spec = ModelSpec("fake", "Fake Model", "fake.gguf", len(whole),
@@ -80,7 +74,7 @@ def test_a_model_that_is_not_installed_says_how_to_install_it(
     spec = _fake_model(tmp_path, monkeypatch, CHUNKS)
     monkeypatch.setitem(MODELS, "fake", ModelSpec(
         spec.id, spec.title, spec.file_name, spec.size, spec.sha256, spec.licence,
-        parts=(_Part("fcfake_not_there", "part01.bin", 1, "0" * 64),)))
+        parts=(ModelPart("fcfake_not_there", "part01.bin", 1, "0" * 64),)))
     with pytest.raises(RuntimeError, match=r"not installed.*bootstrap\.py run"):
         ensure_model("fake")
     with pytest.raises(KeyError, match="unknown model"):

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.occurrences import all_occurrences, next_occurrence, word_at
 from app.ui.editor import CodeEditor
+from forecode_core.text.occurrences import all_occurrences, next_occurrence, word_at
 
 
 def parse(marked: str) -> tuple[bytes, list[tuple[int, int]]]:

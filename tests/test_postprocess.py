@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from local_models.postprocess import (
+from forecode_core.completion.postprocess import (
     RULES,
     Context,
     Suggestion,

@@ -6,8 +6,14 @@ import dataclasses
 
 import pytest
 
-from local_models.profiles import PROFILES, FimTokens, ModelProfile, get_profile, profile_for
-from local_models.prompt import _COMMENT_STYLES, comment_style
+from forecode_core.completion.profiles import (
+    PROFILES,
+    FimTokens,
+    ModelProfile,
+    get_profile,
+    profile_for,
+)
+from forecode_core.completion.prompt import _COMMENT_STYLES, comment_style
 
 CUSTOM = FimTokens("<PRE>", "<SUF>", "<MID>")
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-import local_models.prompt as prompt_module
-from local_models.profiles import PROFILES, ModelProfile, get_profile
-from local_models.prompt import (
+import forecode_core.completion.prompt as prompt_module
+from forecode_core.completion.profiles import PROFILES, ModelProfile, get_profile
+from forecode_core.completion.prompt import (
     HEAD_LINES,
     NEAR_LINES,
     PROMPT_FORMAT_VERSION,

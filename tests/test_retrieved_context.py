@@ -1,4 +1,5 @@
-"""Retrieved code in the completion context: the pure decisions (``app.core.retrieval``: the
+"""Retrieved code in the completion context: the pure decisions
+(``forecode_core.completion.retrieval``: the
 query, the cache, what goes in the prompt) as tables, and ``RetrievedContext`` on a real editor
 offscreen with a scripted ``CodebaseSearch`` at the seam (pauses, cache, cancel, no index, an
 index that cannot answer, and the renderer ranking what it hands over lowest)."""
@@ -11,9 +12,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.codebase import CodebaseUnavailable, CodeHit
-from app.core.languages import by_id
-from app.core.retrieval import (
+from app.ui.editor import CodeEditor
+from app.ui.retrieved_context import RetrievedContext
+from forecode_core.completion.profiles import get_profile
+from forecode_core.completion.prompt import NEAR_LINES, CompletionInput, Snippet, render_prompt
+from forecode_core.completion.retrieval import (
     MAX_SNIPPETS,
     QUERY_MAX_CHARS,
     REGION_LINES,
@@ -24,10 +27,8 @@ from app.core.retrieval import (
     region_of,
     retrieved_snippets,
 )
-from app.ui.editor import CodeEditor
-from app.ui.retrieved_context import RetrievedContext
-from local_models.profiles import get_profile
-from local_models.prompt import NEAR_LINES, CompletionInput, Snippet, render_prompt
+from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
+from forecode_core.text.languages import by_id
 
 # ----- the query ---------------------------------------------------------------------------------
 

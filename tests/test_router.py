@@ -29,7 +29,7 @@ from cloud_client.router import (
     ROUTES,
     Router,
 )
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

@@ -40,7 +40,7 @@ from cloud_server.guard import RefusalLog
 from cloud_server.index_store import DEFAULT_DIMENSION, open_store
 from cloud_server.service import RunningServer, start_server
 from cloud_server.upload_budget import OverBudget, UploadBudget
-from local_models.index.crypto import WorkspaceKeys, generate_workspace_key
+from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -273,7 +273,7 @@ def test_uploads_at_once_are_bounded_and_health_still_answers(
 
 def test_a_committed_upload_still_works_and_holds_nothing_after(
         serve: Callable[..., Served]) -> None:
-    from local_models.index.merkle import MerkleTree
+    from forecode_core.index.merkle import MerkleTree
 
     served = serve(max_upload_pending_bytes=64 * KIB)
     keys = WorkspaceKeys(generate_workspace_key())

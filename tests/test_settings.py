@@ -8,7 +8,7 @@ from pathlib import Path
 import platformdirs
 import pytest
 
-from app.core.settings import (
+from forecode_core.store.settings import (
     SCHEMA,
     Settings,
     config_dir,

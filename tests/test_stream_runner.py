@@ -11,8 +11,8 @@ from pytestqt.qtbot import QtBot
 
 from app.ui.apply_backend import ApplyDelta, ApplyDone, ApplyError, ApplyNotice, ApplyRunner
 from app.ui.cloud import ChatRunner
-from local_models.apply_block import ApplyInput
-from local_models.chat import ChatDelta, ChatDone, ChatMessage, ChatParams, ChatStarted
+from forecode_core.apply.block import ApplyInput
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams, ChatStarted
 
 
 class _Gate:

@@ -1,4 +1,4 @@
-"""Tests for app.core.textfile: lossless decoding, round trips, read-only detection."""
+"""Tests for forecode_core.text.textfile: lossless decoding, round trips, read-only detection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.textfile import (
+from forecode_core.text.textfile import (
     BINARY,
     EDITABLE_ENCODINGS,
     EOL_NAMES,

@@ -12,10 +12,10 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
-from app.core.hotexit import BackupStore, Session, TabState
-from app.core.not_yet import NOT_YET, message
-from app.core.recent import RecentFolders
 from app.ui.main_window import MainWindow
+from forecode_core.not_yet import NOT_YET, message
+from forecode_core.store.hotexit import BackupStore, Session, TabState
+from forecode_core.workspace.recent import RecentFolders
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier

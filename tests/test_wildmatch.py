@@ -1,5 +1,6 @@
-"""git's wildmatch without backtracking (local_models.wildmatch) and the ignore rules built on it
-(local_models.gitignore): a table of cases, then seeded random patterns and paths checked
+"""git's wildmatch without backtracking (forecode_core.workspace.wildmatch) and the ignore rules
+built on it
+(forecode_core.workspace.gitignore): a table of cases, then seeded random patterns and paths checked
 against ``git check-ignore --no-index`` itself."""
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from local_models.gitignore import IgnoreRules, RuleSet, read_lines
-from local_models.wildmatch import PatternSet, compile_pattern, wildmatch
+from forecode_core.workspace.gitignore import IgnoreRules, RuleSet, read_lines
+from forecode_core.workspace.wildmatch import PatternSet, compile_pattern, wildmatch
 
 # (pattern, text, matches?) with git's WM_PATHNAME semantics; many are from git's own
 # t3070-wildmatch cases, restated.

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from local_models import protocol
-from local_models.prompt import CompletionInput
-from local_models.protocol import (
+from forecode_core import protocol
+from forecode_core.completion.prompt import CompletionInput
+from forecode_core.protocol import (
     EXIT_FATAL,
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
@@ -521,7 +521,7 @@ def test_real_worker_refuses_a_bad_model_file(spawn: Callable[..., Worker], tmp_
 
 
 def chat_params(text: str, max_tokens: int = 0) -> dict[str, Any]:
-    from local_models.chat import ChatMessage, ChatParams, params_to_json
+    from forecode_core.chat.types import ChatMessage, ChatParams, params_to_json
 
     return params_to_json(ChatParams("conv", (ChatMessage("user", text),),
                                      max_tokens=max_tokens))
@@ -529,7 +529,7 @@ def chat_params(text: str, max_tokens: int = 0) -> dict[str, Any]:
 
 @pytest.mark.slow
 def test_real_worker_answers_a_chat_in_the_models_format(spawn: Callable[..., Worker]) -> None:
-    from local_models.protocol import Chat
+    from forecode_core.protocol import Chat
 
     worker = spawn(real_model(), fake=False)
     worker.ready()
@@ -555,7 +555,7 @@ def test_real_worker_answers_a_chat_in_the_models_format(spawn: Callable[..., Wo
 def test_real_worker_chat_superseding_and_bad_params(spawn: Callable[..., Worker]) -> None:
     """Typing (a Complete) never cancels a chat reply; a newer Chat does; bad params and a
     chat too long for the context fail that request only."""
-    from local_models.protocol import Chat
+    from forecode_core.protocol import Chat
 
     worker = spawn(real_model(), fake=False)
     worker.ready()
@@ -588,7 +588,7 @@ def test_real_worker_chat_superseding_and_bad_params(spawn: Callable[..., Worker
 def big_file_input(line: int, typed: str = "") -> dict[str, Any]:
     """The editor's input (``input_at``) at the start of line ``line`` of a 3,000-line module,
     after typing ``typed``."""
-    from local_models.prompt import input_at
+    from forecode_core.completion.prompt import input_at
 
     parts = ['"""Helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n']
     parts += [f"def compute_{i}(values, scale={i % 7 + 1}):\n"

@@ -1,4 +1,4 @@
-"""Git-compatible ignore rules and the pruning file walk (app.core.workspace)."""
+"""Git-compatible ignore rules and the pruning file walk (forecode_core.workspace.scan)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import workspace
-from app.core.workspace import IgnoreRules, scan_files
+from forecode_core.workspace import scan as workspace
+from forecode_core.workspace.scan import IgnoreRules, scan_files
 
 
 def make_tree(root: Path, files: Mapping[str, str]) -> None:

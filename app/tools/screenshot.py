@@ -119,7 +119,7 @@ class ScriptedChat:
         pass
 
     def __iter__(self) -> Iterator[Any]:
-        from local_models.chat import ChatDelta, ChatDone, ChatStarted
+        from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted
 
         yield ChatStarted("scripted reply", "cloud")
         words = CHAT_REPLY.split(" ")

@@ -1,1 +1,2 @@
-"""The Qt shell: widgets and windows. Calls into ``app.core`` for all logic that is not UI."""
+"""The Qt shell: widgets and windows. Calls into ``forecode_core`` (and ``app.services``) for all
+logic that is not UI."""

@@ -2,7 +2,7 @@
 ``ApplyRunner`` that streams one apply into Qt signals.
 
 The seam (no Qt): ``ApplyBackend.apply(request) -> ApplyCall``; the request is the serialisable
-``local_models.apply_block.ApplyInput`` (path, language, the buffer's text, the code block, an
+``forecode_core.apply.block.ApplyInput`` (path, language, the buffer's text, the code block, an
 optional instruction). An ``ApplyCall`` is a *blocking* iterator of events, iterated on a worker
 thread: ``ApplyDelta`` (the NEW FILE's text, in order), ``ApplyNotice`` (say which path runs),
 then one ``ApplyDone`` (source and metrics); a failure raises ``ApplyError`` (or the chat's
@@ -44,9 +44,8 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import Signal
 
-from app.core.diff_review import Hunk, diff_hunks
 from app.ui.stream_runner import StreamFailure, StreamHandle, StreamRunner
-from local_models.apply_block import (
+from forecode_core.apply.block import (
     Applied,
     ApplyInput,
     Removal,
@@ -57,6 +56,7 @@ from local_models.apply_block import (
     find_unaccounted_removals,
     to_file_text,
 )
+from forecode_core.apply.review import Hunk, diff_hunks
 
 __all__ = [
     "ApplyBackend",

@@ -59,8 +59,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.diff_review import Hunk, final_hunks, split_lines
-from local_models.apply_block import ApplyInput, Removal
+from forecode_core.apply.block import ApplyInput, Removal
+from forecode_core.apply.review import Hunk, final_hunks, split_lines
 
 from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
 from .editor import CodeEditor

@@ -1,5 +1,5 @@
 """The Qt side of auto-closing brackets and quotes: keys typed in a ``CodeEditor`` go through
-``app.core.autoclose`` first.
+``forecode_core.text.autoclose`` first.
 
 ``AutoClose`` is an event filter on the editor. It keeps the byte positions of the closers it
 inserted (shifted on every insert and delete, dropped when the caret leaves them behind or goes
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QKeyEvent
 
-from app.core.autoclose import on_backspace, on_char, on_enter, rules_for, wrap
+from forecode_core.text.autoclose import on_backspace, on_char, on_enter, rules_for, wrap
 
 if TYPE_CHECKING:
     from .editor import CodeEditor

@@ -4,7 +4,7 @@
   focus a truncation keeps, and the main selection when there is one;
 - the workspace files for the ``@`` picker (the window's background scan);
 - a mentioned file: its open buffer when it is open, else the file read and decoded by
-  ``app.core.textfile`` — a workspace file only, at most ``MAX_FILE_BYTES``, never binary.
+  ``forecode_core.text.textfile`` — a workspace file only, at most ``MAX_FILE_BYTES``, never binary.
   Reads are cached by (path, mtime, size), since the panel re-plans the context as the user
   types; one capped read of one file is the same order of cost as a save.
 """
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.core.chat_context import ContextSource
-from app.core.languages import language_for_path
-from app.core.textfile import read_text_file
+from forecode_core.chat.context import ContextSource
+from forecode_core.text.languages import language_for_path
+from forecode_core.text.textfile import read_text_file
 
 if TYPE_CHECKING:
     from .document import Document

@@ -24,7 +24,7 @@ from typing import Literal
 
 from markdown_it import MarkdownIt
 
-from app.core.languages import PLAIN_TEXT, Language, by_id, language_for_path
+from forecode_core.text.languages import PLAIN_TEXT, Language, by_id, language_for_path
 
 __all__ = ["Segment", "StreamSegmenter", "fence_language", "render_markdown", "segments_of"]
 

@@ -5,10 +5,11 @@ The panel sends a question through a ``ChatBackend`` (the router, or a test's fa
 as the deltas arrive. The current file and the selection go along automatically (chips that
 toggle them); ``@path`` mentions (typing ``@`` opens a fuzzy file picker) add files. What was
 sent, truncated or dropped under the ``chat.contextBudgetTokens`` budget shows on the chips
-and under the question. Conversations are kept per workspace (``app.core.conversations``).
+and under the question. Conversations are kept per workspace (``forecode_core.chat.conversations``).
 
 ``@codebase`` (the picker's first entry) asks the codebase index (``set_codebase``, a
-``app.core.codebase.CodebaseSearch``): on send, the question without the mention is searched
+``forecode_core.index.codebase.CodebaseSearch``): on send, the question without the mention is
+searched
 on a worker thread while the transcript says "Searching the codebase…" (Stop cancels it and
 puts the question back in the box); the hits join the context below the mentions, then the
 request goes out as usual. Without an index, or when it cannot answer, the question goes out
@@ -43,7 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.chat_context import (
+from forecode_core.chat.context import (
     CODEBASE_MENTION,
     ContextPlan,
     ContextReport,
@@ -58,16 +59,16 @@ from app.core.chat_context import (
     remove_mention,
     trim_history,
 )
-from app.core.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
-from app.core.conversations import (
+from forecode_core.chat.conversations import (
     Conversation,
     ConversationStore,
     StoredMessage,
     new_conversation,
 )
-from app.core.fuzzy import rank_paths
-from app.core.languages import language_for_path
-from local_models.chat import ChatDone, ChatParams, ChatStarted
+from forecode_core.chat.types import ChatDone, ChatParams, ChatStarted
+from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
+from forecode_core.text.languages import language_for_path
+from forecode_core.workspace.fuzzy import rank_paths
 
 from .chat_view import FlowLayout, MessageView, NoticeView
 from .cloud import ChatBackend, ChatRunner

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.languages import Language
+from forecode_core.text.languages import Language
 
 from .chat_markdown import Segment, StreamSegmenter, fence_language, render_markdown
 from .editor import CodeEditor

@@ -2,7 +2,7 @@
 one reply into Qt signals, and ``CloudConnection``, the window's service lifecycle.
 
 A ``ChatCall`` (``cloud_client``'s, the router's, or a test's scripted fake) is a *blocking*
-iterator of ``local_models.chat`` events. ``ChatRunner`` (an ``app.ui.stream_runner``
+iterator of ``forecode_core.chat.types`` events. ``ChatRunner`` (an ``app.ui.stream_runner``
 ``StreamRunner``) iterates it on a worker thread and hands the events to the UI thread through
 a queued signal; deltas that arrive faster than ``FLUSH_MS`` are joined into one, so a fast
 stream costs the UI one update per flush, not one per token. Every request has a generation:
@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject, Signal
 
 from app.ui.stream_runner import StreamFailure, StreamHandle, StreamRunner
-from local_models.chat import (
+from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
     ChatError,

@@ -15,7 +15,7 @@ Life of a sync
     ``retry_max_s``) or on the next change, whichever comes first.
 
 Search
-    ``search()`` implements ``app.core.codebase.CodebaseSearch``: it blocks its caller (a
+    ``search()`` implements ``forecode_core.index.codebase.CodebaseSearch``: it blocks its caller (a
     chat or completion worker thread, never the UI thread), queues the query to the index
     thread and waits for the answer. A running sync is pre-empted: it stops at its next check
     (between files, embedding batches, upload messages), the search runs, and the sync
@@ -53,9 +53,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.atomic import atomic_write
-from app.core.codebase import CodebaseUnavailable, CodeHit
-from app.core.settings import data_dir
+from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
+from forecode_core.store.atomic import atomic_write
+from forecode_core.store.settings import data_dir
 
 __all__ = ["CodebaseIndex", "IndexStatus", "key_name", "state_path"]
 
@@ -235,7 +235,8 @@ class CodebaseIndex(QObject):
     # ----- CodebaseSearch (any thread but the UI's) -------------------------------------------
     def search(self, query: str, *, top_k: int = 8,
                should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
-        """The ``top_k`` best chunks for ``query`` (``app.core.codebase.CodebaseSearch``).
+        """The ``top_k`` best chunks for ``query``
+        (``forecode_core.index.codebase.CodebaseSearch``).
         Blocks until the index thread answers (pre-empting a running sync); never call it on
         the UI thread."""
         job = _Search(query, top_k)
@@ -330,7 +331,7 @@ class CodebaseIndex(QObject):
         return self._token_store
 
     def _load_keys(self) -> Any:
-        from local_models.index.crypto import (
+        from forecode_core.index.crypto import (
             WorkspaceKeys,
             export_key,
             generate_workspace_key,
@@ -385,7 +386,7 @@ class CodebaseIndex(QObject):
                                backoff_s=(0.5, 2.0))
 
     def _export_key(self) -> str:
-        from local_models.index.crypto import export_key, import_key
+        from forecode_core.index.crypto import export_key, import_key
 
         text = self._store().get(key_name(self.folder))
         if text is None:
@@ -394,7 +395,7 @@ class CodebaseIndex(QObject):
         return str(text)
 
     def _replace_key(self, text: str) -> None:
-        from local_models.index.crypto import WorkspaceKeys, export_key, import_key
+        from forecode_core.index.crypto import WorkspaceKeys, export_key, import_key
 
         try:
             key = import_key(text)

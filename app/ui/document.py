@@ -5,7 +5,8 @@ save), read-only protection for binary and undecodable files, atomic saves, noti
 disk (an unmodified buffer reloads, a modified one is offered the choice and never overwrites the
 disk silently), and hot-exit backups of unsaved text shortly after each change.
 
-Big files (see ``app.core.large_files``) are read on a worker thread: the tab shows progress with
+Big files (see ``forecode_core.text.large_files``) are read on a worker thread: the tab shows
+progress with
 Cancel, the text reaches the widget in pieces from a short timer (the UI thread never holds more
 than one piece's work), and above 20 MiB the tab is in large-file mode (read-only, plain text).
 A file can be reopened or saved with another encoding (``reopen_with_encoding``,
@@ -28,10 +29,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from app.core.atomic import atomic_write
-from app.core.hotexit import Backup, BackupStore
-from app.core.languages import PLAIN_TEXT, language_for_path
-from app.core.large_files import (
+from forecode_core.store.atomic import atomic_write
+from forecode_core.store.hotexit import Backup, BackupStore
+from forecode_core.store.settings import Settings
+from forecode_core.text.languages import PLAIN_TEXT, language_for_path
+from forecode_core.text.large_files import (
     LONG_LINE_CHARS,
     SYNC_READ_MAX_BYTES,
     FileTooLargeError,
@@ -45,8 +47,7 @@ from app.core.large_files import (
     plan_open,
     refusal_message,
 )
-from app.core.settings import Settings
-from app.core.textfile import (
+from forecode_core.text.textfile import (
     BINARY,
     EDITABLE_ENCODINGS,
     Decoded,
@@ -146,7 +147,7 @@ class Document(QWidget):
         self.conflict = False  # the file changed on disk while the buffer had unsaved edits
         self.deleted_on_disk = False
         self.chosen_encoding: str | None = None  # the user's "Reopen with Encoding" choice
-        self.large = False  # large-file mode: read-only, plain text (app.core.large_files)
+        self.large = False  # large-file mode: read-only, plain text (text.large_files)
         self.loading = False  # a background load is filling the widget
         self.allow_long_lines = False  # the user chose to edit a file with very long lines
         self.load_progress = (0, 0)  # bytes read, bytes in all (while loading)

@@ -13,9 +13,9 @@ from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QWidget
 from pyside6_scintilla import ScintillaEdit
 
-from app.core.comments import toggle_block_comment, toggle_line_comment
-from app.core.languages import PLAIN_TEXT, Language
-from app.core.occurrences import all_occurrences, next_occurrence, word_at
+from forecode_core.text.comments import toggle_block_comment, toggle_line_comment
+from forecode_core.text.languages import PLAIN_TEXT, Language
+from forecode_core.text.occurrences import all_occurrences, next_occurrence, word_at
 
 from .autoclose import AutoClose
 from .highlight import STYLE_DEFAULT, colours_for, create_configured_lexer
@@ -320,7 +320,7 @@ class CodeEditor(ScintillaEdit):
     def add_next_occurrence(self) -> None:
         """Ctrl+D (VS Code): from a bare caret select the word, then add its next whole-word,
         case-sensitive occurrences; from a selection the user made, its exact text's
-        (``app.core.occurrences``)."""
+        (``forecode_core.text.occurrences``)."""
         text = self.text_bytes()
         main = self.mainSelection()
         if self.selectionNStart(main) == self.selectionNEnd(main):

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QLabel, QWidget
 
-from app.core.textfile import ENCODING_CHOICES, decode_bytes
+from forecode_core.text.textfile import ENCODING_CHOICES, decode_bytes
 
 from .document import Document
 from .picker import Picker, PickerItem

@@ -4,7 +4,8 @@ Manager, Copy Path, Copy Relative Path. From the explorer's context menu, its ke
 command palette (which act on the explorer's selection when it has focus, else on the active
 file).
 
-Names are checked before anything happens (``app.core.file_names``): no path separators, no
+Names are checked before anything happens (``forecode_core.workspace.file_names``): no path
+separators, no
 name that exists, a clear message in the dialog while typing. Open tabs follow: renaming a file
 or a folder moves its open tabs to the new path (unsaved text kept, as in VS Code); deleting
 closes them, and when one has unsaved changes the confirmation says so first.
@@ -40,8 +41,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.file_names import name_problem
-from app.core.languages import language_for_path
+from forecode_core.text.languages import language_for_path
+from forecode_core.workspace.file_names import name_problem
 
 if TYPE_CHECKING:
     from .document import Document

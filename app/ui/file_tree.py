@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QDir, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Signal
 from PySide6.QtWidgets import QFileSystemModel, QTreeView, QWidget
 
-from app.core.workspace import IgnoreRules
+from forecode_core.workspace.scan import IgnoreRules
 
 from .git_decorations import BadgeDelegate, DecoratedFileSystemModel
 from .ignore_filter import IgnoreDecisions, connect_refresh
@@ -57,7 +57,7 @@ class FileTree(QTreeView):
     """Activating a file emits ``fileActivated`` with its absolute path."""
 
     fileActivated = Signal(str)
-    ignoreWarning = Signal(str)  # an ignore file beyond the limits (local_models.gitignore)
+    ignoreWarning = Signal(str)  # an ignore file beyond the limits (workspace.gitignore)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

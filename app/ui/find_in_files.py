@@ -1,7 +1,7 @@
 """The Search panel (Ctrl+Shift+F, Ctrl+Shift+H with Replace): find in files, VS Code style.
 
 The panel never searches on the UI thread: a search runs in a worker process
-(``app.core.find_in_files.SearchService``), and a timer hands what arrived to the results tree
+(``app.services.find_in_files.SearchService``), and a timer hands what arrived to the results tree
 in slices of a few milliseconds, so typing, scrolling and repaints keep going while results
 stream in with a count. A new search (typing, a toggle, a glob) cancels the running one; Stop
 (or Esc in the panel) cancels it; a regex stuck in backtracking is killed with its process.
@@ -46,7 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.find_in_files import (
+from app.services.find_in_files import (
     Edit,
     FileResult,
     QueryError,

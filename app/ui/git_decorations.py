@@ -50,15 +50,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.git_status import (
+from app.services.git_status import (
     Decoration,
     StatusLookup,
     StatusResult,
     read_head_blob,
     read_status,
 )
-from app.core.line_changes import gutter_marks, line_changes
-from app.core.textfile import decode_bytes
+from forecode_core.text.line_changes import gutter_marks, line_changes
+from forecode_core.text.textfile import decode_bytes
 
 from .theme import Theme
 
@@ -100,7 +100,8 @@ _GUTTER_COLOURS = {
 }
 
 # The gutter's markers (Scintilla marker numbers) in editor.py's margin 1 (DIFF_MARGIN_MASK);
-# bit i of a line's mark (app.core.line_changes: ADDED, MODIFIED, DELETED_ABOVE, DELETED_BELOW)
+# bit i of a line's mark (forecode_core.text.line_changes: ADDED, MODIFIED, DELETED_ABOVE,
+# DELETED_BELOW)
 # is marker DIFF_MARKER_BASE + i.
 DIFF_MARGIN = 1
 DIFF_MARKER_BASE = 12

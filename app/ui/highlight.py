@@ -3,7 +3,7 @@
 Lexilla publishes style tags ("comment line", "literal string", "keyword" ...) for most lexers;
 those are mapped to theme categories here, with a few style names refined (a ``def`` name is a
 function, a class name a type). Lexers without metadata carry an explicit table in
-``app.core.languages``.
+``forecode_core.text.languages``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import cache
 
 from lexilla import Lexer, create_lexer
 
-from app.core.languages import Language
+from forecode_core.text.languages import Language
 
 from .theme import Theme
 

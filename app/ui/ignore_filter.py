@@ -1,7 +1,8 @@
 """The explorer's ignore decisions, kept off the UI thread whenever they could cost anything.
 
 ``QSortFilterProxyModel.filterAcceptsRow`` runs on the UI thread, once per row. Matching is
-linear (``local_models.wildmatch``), but an ignore file within the limits can still make one
+linear (``forecode_core.workspace.wildmatch``), but an ignore file within the limits can still make
+one
 decision cost tens of milliseconds (1 MiB of long wildcard patterns against a long name), and
 the first question about a folder reads and compiles its ``.gitignore``. So a row is decided
 on the UI thread only when ``IgnoreRules.peek`` can answer: the rule sets it needs are already
@@ -25,7 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.workspace import IgnoreRules
+from forecode_core.workspace.scan import IgnoreRules
 
 __all__ = ["UI_BUDGET_S", "IgnoreDecisions"]
 

@@ -11,13 +11,14 @@ text at the caret, and insert it only when the user accepts.
   (Copilot's rule for "middle of line"): a prefix-only model cannot see what follows.
 - Closers already after the caret (auto-closed: ``def main(ˇ)``) that the suggestion types
   itself (``path):``) are replaced when it is accepted, as VS Code does
-  (``Suggestion.overwrite``, decided by ``local_models.postprocess``): the ghost covers them and
+  (``Suggestion.overwrite``, decided by ``forecode_core.completion.postprocess``): the ghost covers
+  them and
   accepting leaves no ``))``. Accepting part of it replaces the ones that part types; typing a
   closer over the auto-inserted one (the caret steps over it) keeps the suggestion.
 - While the user pauses elsewhere (the caret moved, nothing typed) and when a file is switched
   to, the engine is warmed with the prompt for that position, so the next request pays only
   for the last few tokens. The input carries the file's first lines (``head``) when the caret
-  is far down: the prompt's stable start (``local_models.prompt``).
+  is far down: the prompt's stable start (``forecode_core.completion.prompt``).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from PySide6.QtCore import QEvent, QObject, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QKeyEvent, QPainter
 from PySide6.QtWidgets import QWidget
 
-from local_models.postprocess import postprocess
-from local_models.prompt import (
+from forecode_core.completion.postprocess import postprocess
+from forecode_core.completion.prompt import (
     CONTEXT_LINES_ABOVE,
     CONTEXT_LINES_BELOW,
     HEAD_SEND_LINES,

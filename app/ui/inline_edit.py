@@ -3,7 +3,7 @@ typed there (Enter) asks the model to rewrite the selected code, and the result 
 any apply (``ApplyReview``): the request is the whole file as ``original``, the selected lines
 as ``block`` (``selection_block``: whole lines, widened only as far as needed to occur once in
 the file) and the instruction. The model path rewrites exactly those lines
-(``local_models.apply_windows``: an instruction's window is its selection), never the file.
+(``forecode_core.apply.windows``: an instruction's window is its selection), never the file.
 
 The prompt floats in the editor's viewport just below the selection (above it when the
 selection ends at the bottom of the view), over the code, without touching the buffer. Esc (or
@@ -18,7 +18,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QLineEdit
 
-from local_models.apply_windows import unique_selection
+from forecode_core.apply.windows import unique_selection
 
 from .editor import CodeEditor
 from .theme import Theme

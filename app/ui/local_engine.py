@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from forecode_core.completion.prompt import CompletionInput
 from local_models.client import EngineClient
-from local_models.prompt import CompletionInput
 
 from .inline_completion import CompletionEngine
 from .tasks import BackgroundTask

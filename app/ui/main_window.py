@@ -48,20 +48,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.fuzzy import rank_paths
-from app.core.hotexit import BackupStore
-from app.core.recent import RecentFolders
-from app.core.settings import (
+from forecode_core.apply.block import ApplyInput
+from forecode_core.completion.prompt import Snippet
+from forecode_core.store.hotexit import BackupStore
+from forecode_core.store.settings import (
     Settings,
     default_settings_text,
     load_settings,
     settings_path,
 )
-from app.core.textfile import EOL_NAMES, encoding_label
-from app.core.workspace import IgnoreRules, scan_files
-from local_models.apply_block import ApplyInput
+from forecode_core.text.textfile import EOL_NAMES, encoding_label
+from forecode_core.workspace.fuzzy import rank_paths
+from forecode_core.workspace.recent import RecentFolders
+from forecode_core.workspace.scan import IgnoreRules, scan_files
 from local_models.calibrate import Choice as ModelChoice
-from local_models.prompt import Snippet
 
 from .apply_backend import ApplyBackend, PipelineApplyBackend, ServiceApply
 from .apply_review import ApplyReview

@@ -1,4 +1,4 @@
-"""Binds the keys of ``app.core.not_yet.NOT_YET`` that no window command owns to a status
+"""Binds the keys of ``forecode_core.not_yet.NOT_YET`` that no window command owns to a status
 message, so a VS Code key without a feature says so instead of doing nothing."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMainWindow
 
-from app.core.not_yet import NOT_YET, message
+from forecode_core.not_yet import NOT_YET, message
 
 __all__ = ["install_not_yet_keys"]
 

@@ -1,7 +1,8 @@
 """``RetrievedContext``: code from the codebase index for the completion prompt, never waited on.
 
 It follows the attached editor's caret. When the caret has rested ``idle_ms`` (600 ms) it builds
-a query from the lines around it (``app.core.retrieval.build_query``) and, unless the cache
+a query from the lines around it (``forecode_core.completion.retrieval.build_query``) and, unless
+the cache
 already holds the answer for that file region, asks the ``CodebaseSearch`` on a worker thread
 (one search at a time: a newer one cancels the older through ``should_stop``). Answers land in
 the per-region cache on the UI thread. ``snippets`` / ``current_snippets`` hand the completion
@@ -21,8 +22,8 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.core.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
-from app.core.retrieval import (
+from forecode_core.completion.prompt import Snippet
+from forecode_core.completion.retrieval import (
     QUERY_LINES_ABOVE,
     QUERY_LINES_BELOW,
     HitCache,
@@ -32,7 +33,7 @@ from app.core.retrieval import (
     region_of,
     retrieved_snippets,
 )
-from local_models.prompt import Snippet
+from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 
 from .editor import CodeEditor
 from .tasks import BackgroundTask

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from app.core.hotexit import Session, TabState
+from forecode_core.store.hotexit import Session, TabState
 
 if TYPE_CHECKING:
     from .document import Document

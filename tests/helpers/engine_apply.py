@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from app.ui.apply_backend import ApplyDelta, ApplyDone, ApplyError, ApplyEvent
-from local_models.apply_block import ApplyInput
+from forecode_core.apply.block import ApplyInput
 
 
 class EngineApply:

@@ -2,7 +2,7 @@
 
 Usage: ``python save_loop.py TARGET A_FILE B_FILE``. Reads contents A and B from the two files,
 then saves A, B, A, B, ... to TARGET until killed, printing ``ready`` after the first completed
-save. Imports only ``app.core.atomic`` (and the standard library) so it starts fast.
+save. Imports only ``forecode_core.store.atomic`` (and the standard library) so it starts fast.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from app.core.atomic import atomic_write
+from forecode_core.store.atomic import atomic_write
 
 
 def main(argv: list[str]) -> int:

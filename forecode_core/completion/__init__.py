@@ -1,0 +1,2 @@
+"""Completions: the versioned prompt under a token budget, per-model prompt formats,
+post-processing filters, retrieval rules."""

@@ -1,0 +1,1 @@
+"""Stores: atomic writes, settings, hot-exit backups, one atomic JSON store."""
