@@ -16,9 +16,11 @@ def display_problem(env: dict[str, str] | os._Environ[str], platform: str) -> st
         return None
     if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
         return None
-    return ("forecode: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
-            "On a headless machine run it under a virtual display: "
-            "xvfb-run -a python3 packaging/bootstrap.py run [FOLDER]")
+    return (
+        "forecode: no display found (neither DISPLAY nor WAYLAND_DISPLAY is set). "
+        "On a headless machine run it under a virtual display: "
+        "xvfb-run -a python3 packaging/bootstrap.py run [FOLDER]"
+    )
 
 
 # Libraries Qt's X11 plugin loads (Qt aborts with a long message when one is missing), with the
@@ -50,8 +52,12 @@ def missing_x11_libraries(env: dict[str, str] | os._Environ[str], platform: str)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="forecode", description=__doc__)
-    parser.add_argument("folder", nargs="?", default=None,
-                        help="folder to open (none: the welcome page, with recent folders)")
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        default=None,
+        help="folder to open (none: the welcome page, with recent folders)",
+    )
     parser.add_argument("files", nargs="*", help="files to open in tabs")
     args = parser.parse_args(argv)
     folder = Path(args.folder) if args.folder is not None else None
@@ -68,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     missing = missing_x11_libraries(os.environ, sys.platform)
     if missing:
-        print("forecode: Qt needs system libraries that are missing for X11: "
-              f"{' '.join(missing)} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})",
-              file=sys.stderr)
+        print(
+            "forecode: Qt needs system libraries that are missing for X11: "
+            f"{' '.join(missing)} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})",
+            file=sys.stderr,
+        )
         return 2
 
     from PySide6.QtCore import QTimer
@@ -88,8 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     for file in args.files:
         window.open_file(file)
     window.show()
-    print(f"forecode: editing {folder.resolve()}" if folder is not None
-          else "forecode: no folder (the welcome page)", flush=True)
+    print(
+        f"forecode: editing {folder.resolve()}"
+        if folder is not None
+        else "forecode: no folder (the welcome page)",
+        flush=True,
+    )
     # Once the first events (the folder, the first paint) are handled.
     QTimer.singleShot(0, freeze_startup_heap)
     return app.exec()

@@ -16,14 +16,24 @@ from ._common import metadata, write_result
 
 def _parser(add_help: bool) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m bench", add_help=add_help,
+        prog="python -m bench",
+        add_help=add_help,
         description="Run one of Forecode's benchmarks and print (and optionally save) its "
-                    f"result JSON. Benchmarks: {', '.join(sorted(BENCHMARKS))}.")
-    parser.add_argument("name", metavar="NAME", nargs=None if add_help else "?",
-                        help="the benchmark to run")
+        f"result JSON. Benchmarks: {', '.join(sorted(BENCHMARKS))}.",
+    )
+    parser.add_argument(
+        "name", metavar="NAME", nargs=None if add_help else "?", help="the benchmark to run"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the result JSON to PATH")
-    parser.add_argument("--rounds", "--repeat", dest="rounds", type=int, default=None,
-                        metavar="N", help="interleaved rounds per candidate (median reported)")
+    parser.add_argument(
+        "--rounds",
+        "--repeat",
+        dest="rounds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="interleaved rounds per candidate (median reported)",
+    )
     return parser
 
 
@@ -33,8 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if first.name is None:  # no NAME: argparse prints the usage (or the help) and exits
         _parser(add_help=True).parse_args(argv)
     if first.name not in BENCHMARKS:
-        print(f"unknown benchmark {first.name!r}; valid benchmarks: "
-              f"{', '.join(sorted(BENCHMARKS))}", file=sys.stderr)
+        print(
+            f"unknown benchmark {first.name!r}; valid benchmarks: {', '.join(sorted(BENCHMARKS))}",
+            file=sys.stderr,
+        )
         return 2
     module = importlib.import_module(BENCHMARKS[first.name])
     parser = _parser(add_help=True)

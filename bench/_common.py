@@ -33,8 +33,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _git(*args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                              timeout=10, check=False)
+        proc = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return proc.stdout if proc.returncode == 0 else None

@@ -40,14 +40,31 @@ __all__ = ["DEFAULT_FILES", "KINDS", "Case", "build_cases", "windows"]
 KINDS = ("elided_body", "added_parameter", "new_method", "import_addition")
 
 # Small and mid-sized pure-Python modules with classes and functions.
-DEFAULT_FILES = ("textwrap.py", "shlex.py", "json/encoder.py", "json/decoder.py", "fnmatch.py",
-                 "glob.py", "sched.py", "queue.py", "graphlib.py", "netrc.py", "string.py",
-                 "cmd.py", "reprlib.py", "colorsys.py", "copy.py", "bisect.py")
+DEFAULT_FILES = (
+    "textwrap.py",
+    "shlex.py",
+    "json/encoder.py",
+    "json/decoder.py",
+    "fnmatch.py",
+    "glob.py",
+    "sched.py",
+    "queue.py",
+    "graphlib.py",
+    "netrc.py",
+    "string.py",
+    "cmd.py",
+    "reprlib.py",
+    "colorsys.py",
+    "copy.py",
+    "bisect.py",
+)
 
 ELISION = "# ... existing code ..."
-_NEW_METHOD = ("def describe(self):",
-               '    """A one-line description of this object, for logs."""',
-               '    return f"{type(self).__name__} at {id(self):#x}"')
+_NEW_METHOD = (
+    "def describe(self):",
+    '    """A one-line description of this object, for logs."""',
+    '    return f"{type(self).__name__} at {id(self):#x}"',
+)
 
 
 @dataclass(frozen=True)
@@ -84,8 +101,8 @@ def windows(text: str, max_lines: int) -> Iterator[str]:
     defs = [i for i, n in enumerate(body) if isinstance(n, ast.FunctionDef | ast.ClassDef)]
     if not defs:
         return
-    imports = [n for n in body[:defs[0]] if isinstance(n, ast.Import | ast.ImportFrom)]
-    header = "".join("".join(lines[n.lineno - 1:n.end_lineno]) for n in imports)
+    imports = [n for n in body[: defs[0]] if isinstance(n, ast.Import | ast.ImportFrom)]
+    header = "".join("".join(lines[n.lineno - 1 : n.end_lineno]) for n in imports)
     header += "\n\n" if header else ""
     budget = max_lines - header.count("\n")
     k = 0
@@ -132,8 +149,11 @@ def _unique_names(tree: ast.Module) -> set[str]:
 
 def _docstring(fn: ast.FunctionDef) -> ast.stmt | None:
     first = fn.body[0]
-    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):
+    if (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
         return first
     return None
 
@@ -171,9 +191,17 @@ def _first_param(fn: ast.FunctionDef) -> str | None:
     return names[0] if names else None
 
 
-def _block_for_function(lines: list[str], fn: ast.FunctionDef, cls: ast.ClassDef | None,
-                        new_sig: list[str] | None, new_body: list[str], ins: int, code: int,
-                        with_class: bool, lead: Sequence[str] = ()) -> list[str]:
+def _block_for_function(
+    lines: list[str],
+    fn: ast.FunctionDef,
+    cls: ast.ClassDef | None,
+    new_sig: list[str] | None,
+    new_body: list[str],
+    ins: int,
+    code: int,
+    with_class: bool,
+    lead: Sequence[str] = (),
+) -> list[str]:
     """The block lines: [lead], [class header + elision], the signature (new or original),
     the docstring, the new lines, the original lines after them up to ``code``, an
     elision."""
@@ -189,15 +217,16 @@ def _block_for_function(lines: list[str], fn: ast.FunctionDef, cls: ast.ClassDef
     signature = [x.rstrip("\n") for x in lines[sig_lo:sig_hi]]
     out.extend(new_sig if new_sig is not None else signature)
     if doc is not None:
-        out.extend(x.rstrip("\n") for x in lines[doc.lineno - 1:ins])
+        out.extend(x.rstrip("\n") for x in lines[doc.lineno - 1 : ins])
     out.extend(new_body)
-    out.extend(x.rstrip("\n") for x in lines[ins:code + 1])
+    out.extend(x.rstrip("\n") for x in lines[ins : code + 1])
     out.append(_indent(lines[code]) + ELISION)
     return out
 
 
-def _edit_function(text: str, kind: str, tree: ast.Module,
-                   fn: ast.FunctionDef, cls: ast.ClassDef | None) -> tuple[str, str] | None:
+def _edit_function(
+    text: str, kind: str, tree: ast.Module, fn: ast.FunctionDef, cls: ast.ClassDef | None
+) -> tuple[str, str] | None:
     lines = text.splitlines(keepends=True)
     where = _insertion(lines, fn)
     if where is None:
@@ -209,25 +238,41 @@ def _edit_function(text: str, kind: str, tree: ast.Module,
     if kind == "elided_body":
         if param is None:
             return None
-        new = [f"{ind}if {param} is None:",
-               f'{ind}    raise TypeError("{fn.name}: {param} must not be None")']
+        new = [
+            f"{ind}if {param} is None:",
+            f'{ind}    raise TypeError("{fn.name}: {param} must not be None")',
+        ]
         block = _block_for_function(lines, fn, cls, None, new, at, code, with_class)
         expected = lines[:at] + [x + "\n" for x in new] + lines[at:]
         return "\n".join(block) + "\n", "".join(expected)
     if kind == "added_parameter":
         sig = lines[fn.lineno - 1]
         a = fn.args
-        if (_signature_lines(fn) != 1 or a.vararg or a.kwarg or a.kwonlyargs
-                or a.posonlyargs or param is None or not sig.rstrip().endswith("):")
-                or "strict" in text):
+        if (
+            _signature_lines(fn) != 1
+            or a.vararg
+            or a.kwarg
+            or a.kwonlyargs
+            or a.posonlyargs
+            or param is None
+            or not sig.rstrip().endswith("):")
+            or "strict" in text
+        ):
             return None
         stripped = sig.rstrip()
         new_sig = stripped[:-2] + ", strict=False):"
-        new = [f"{ind}if strict and not {param}:",
-               f'{ind}    raise ValueError("{fn.name}: {param} is empty")']
+        new = [
+            f"{ind}if strict and not {param}:",
+            f'{ind}    raise ValueError("{fn.name}: {param} is empty")',
+        ]
         block = _block_for_function(lines, fn, cls, [new_sig], new, at, code, with_class)
-        expected = (lines[:fn.lineno - 1] + [new_sig + "\n"] + lines[fn.lineno:at]
-                    + [x + "\n" for x in new] + lines[at:])
+        expected = (
+            lines[: fn.lineno - 1]
+            + [new_sig + "\n"]
+            + lines[fn.lineno : at]
+            + [x + "\n" for x in new]
+            + lines[at:]
+        )
         return "\n".join(block) + "\n", "".join(expected)
     if kind == "import_addition":
         imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
@@ -235,10 +280,16 @@ def _edit_function(text: str, kind: str, tree: ast.Module,
             return None
         last = max(n.end_lineno or 0 for n in imports)
         new = [f'{ind}logging.getLogger(__name__).debug("{fn.name} called")']
-        block = _block_for_function(lines, fn, cls, None, new, at, code, with_class,
-                                    lead=("import logging", ELISION, ""))
-        expected = (lines[:last] + ["import logging\n"] + lines[last:at]
-                    + [x + "\n" for x in new] + lines[at:])
+        block = _block_for_function(
+            lines, fn, cls, None, new, at, code, with_class, lead=("import logging", ELISION, "")
+        )
+        expected = (
+            lines[:last]
+            + ["import logging\n"]
+            + lines[last:at]
+            + [x + "\n" for x in new]
+            + lines[at:]
+        )
         return "\n".join(block) + "\n", "".join(expected)
     return None
 
@@ -259,8 +310,11 @@ def _new_method(text: str, cls: ast.ClassDef) -> tuple[str, str] | None:
 def _cases_of(path: str, window: str, offset: int) -> Iterator[Case]:
     tree = ast.parse(window)
     unique = _unique_names(tree)
-    functions = [(fn, cls) for fn, cls in _functions(tree) if fn.name in unique
-                 and (cls is None or cls.name in unique)]
+    functions = [
+        (fn, cls)
+        for fn, cls in _functions(tree)
+        if fn.name in unique and (cls is None or cls.name in unique)
+    ]
     # One target per kind, chosen deterministically but not always the first function.
     for kind in ("elided_body", "added_parameter", "import_addition"):
         order = sorted(functions, key=lambda p: _stable(f"{kind}:{path}:{p[0].name}"))
@@ -274,13 +328,19 @@ def _cases_of(path: str, window: str, offset: int) -> Iterator[Case]:
         if isinstance(node, ast.ClassDef) and node.name in unique:
             made = _new_method(window, node)
             if made is not None:
-                yield Case(f"{path}:{offset}:new_method:{node.name}", "new_method", path,
-                           window, *made)
+                yield Case(
+                    f"{path}:{offset}:new_method:{node.name}", "new_method", path, window, *made
+                )
                 break
 
 
-def build_cases(files: Sequence[str] = DEFAULT_FILES, *, max_lines: int = 100,
-                per_kind: int = 4, min_lines: int = 15) -> list[Case]:
+def build_cases(
+    files: Sequence[str] = DEFAULT_FILES,
+    *,
+    max_lines: int = 100,
+    per_kind: int = 4,
+    min_lines: int = 15,
+) -> list[Case]:
     """Up to ``per_kind`` cases of each kind, round-robin over ``files`` (stdlib-relative)."""
     root = _stdlib()
     by_kind: dict[str, list[Case]] = {k: [] for k in KINDS}

@@ -53,8 +53,16 @@ from bench.apply_cases import Case
 
 __all__ = ["KINDS", "MANIFEST", "PAIRS", "build_real_cases", "cache_dir"]
 
-KINDS = ("function", "method_shorthand", "method_exact", "method_bare", "hunks",
-         "hunks_shorthand", "two_definitions", "imports_reflowed")
+KINDS = (
+    "function",
+    "method_shorthand",
+    "method_exact",
+    "method_bare",
+    "hunks",
+    "hunks_shorthand",
+    "two_definitions",
+    "imports_reflowed",
+)
 MANIFEST = Path(__file__).with_name("apply_real_cases.json")
 ELISION = "# ... existing code ..."
 # Definitions taken per file (the most changed files would otherwise dominate).
@@ -92,14 +100,27 @@ def _wheel(package: str, version: str, cache: Path, sha256: str | None) -> Path:
     """The release's wheel in ``cache`` (downloaded with pip when missing), checked."""
     cache.mkdir(parents=True, exist_ok=True)
     stem = package.replace("-", "_").lower()
-    found = [p for p in cache.glob("*.whl")
-             if p.name.lower().startswith(f"{stem}-{version}-")]
+    found = [p for p in cache.glob("*.whl") if p.name.lower().startswith(f"{stem}-{version}-")]
     if not found:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        "--only-binary", ":all:", f"{package}=={version}", "-d", str(cache)],
-                       check=True, capture_output=True, timeout=300)
-        found = [p for p in cache.glob("*.whl")
-                 if p.name.lower().startswith(f"{stem}-{version}-")]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                f"{package}=={version}",
+                "-d",
+                str(cache),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+        found = [p for p in cache.glob("*.whl") if p.name.lower().startswith(f"{stem}-{version}-")]
     if len(found) != 1:
         raise RuntimeError(f"no single wheel of {package}=={version} in {cache}")
     if sha256 is not None and _sha256(found[0]) != sha256:
@@ -136,9 +157,17 @@ def _definitions(text: str) -> dict[str, list[_Def]]:
         start = min([node.lineno] + [d.lineno for d in node.decorator_list]) - 1
         qual = f"{cls.name}.{node.name}" if cls else node.name
         header = lines[cls.lineno - 1] if cls else None
-        out.setdefault(qual, []).append(_Def(
-            qual, start, node.lineno - 1, node.body[0].lineno - 1, node.end_lineno or 0,
-            header, header[: len(header) - len(header.lstrip())] if header else ""))
+        out.setdefault(qual, []).append(
+            _Def(
+                qual,
+                start,
+                node.lineno - 1,
+                node.body[0].lineno - 1,
+                node.end_lineno or 0,
+                header,
+                header[: len(header) - len(header.lstrip())] if header else "",
+            )
+        )
 
     for node in tree.body:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -159,7 +188,7 @@ def _changed(old: str, new: str) -> list[str]:
         if len(defs) != 1 or len(b.get(q, ())) != 1:
             continue
         da, db = defs[0], b[q][0]
-        if la[da.start:da.end] != lb[db.start:db.end]:
+        if la[da.start : da.end] != lb[db.start : db.end]:
             out.append(q)
     return out
 
@@ -184,7 +213,7 @@ def _import_section(text: str) -> tuple[int, int] | None:
 
 
 def _dedent(lines: Sequence[str], prefix: str) -> list[str]:
-    return [x[len(prefix):] if x.startswith(prefix) else x.lstrip() for x in lines]
+    return [x[len(prefix) :] if x.startswith(prefix) else x.lstrip() for x in lines]
 
 
 def _shorthand(cls_line: str) -> str:
@@ -198,7 +227,7 @@ def _indent_of(line: str) -> str:
 
 
 def _whole(d: _Def, new_lines: Sequence[str], kind: str) -> list[str]:
-    text = list(new_lines[d.start:d.end])
+    text = list(new_lines[d.start : d.end])
     if d.cls is None:
         if _stable(d.qualname) % 2:
             return [ELISION, "", *text, "", ELISION]
@@ -218,10 +247,15 @@ def _short_signature(line: str) -> str:
     return f"{head}({params}):"
 
 
-def _hunks(dold: _Def, dnew: _Def, old_lines: Sequence[str],
-           new_lines: Sequence[str], shorthand: bool = False) -> list[str] | None:
-    a = list(old_lines[dold.start:dold.end])
-    b = list(new_lines[dnew.start:dnew.end])
+def _hunks(
+    dold: _Def,
+    dnew: _Def,
+    old_lines: Sequence[str],
+    new_lines: Sequence[str],
+    shorthand: bool = False,
+) -> list[str] | None:
+    a = list(old_lines[dold.start : dold.end])
+    b = list(new_lines[dnew.start : dnew.end])
     groups = SequenceMatcher(None, a, b, autojunk=False).get_grouped_opcodes(3)
     ind = _indent_of(new_lines[dnew.def_line])
     body_ind = _indent_of(new_lines[dnew.body])
@@ -234,14 +268,13 @@ def _hunks(dold: _Def, dnew: _Def, old_lines: Sequence[str],
     if not spans:
         return None
     if shorthand:
-        unchanged = (old_lines[dold.def_line:dold.body]
-                     == new_lines[dnew.def_line:dnew.body])
+        unchanged = old_lines[dold.def_line : dold.body] == new_lines[dnew.def_line : dnew.body]
         if not unchanged or spans[0][0] < sig[1]:
             return None
         out.append(_short_signature(b[sig[0]]))
         shown = sig[1]
     elif spans[0][0] > sig[0]:
-        out += b[sig[0]:sig[1]]
+        out += b[sig[0] : sig[1]]
         shown = sig[1]
     for lo, hi in spans:
         lo = max(lo, shown)
@@ -267,67 +300,107 @@ def _join(lines: Sequence[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cases_of_file(package: str, versions: str, path: str, old: str, new: str,
-                   names: Sequence[str]) -> Iterator[Case]:
+def _cases_of_file(
+    package: str, versions: str, path: str, old: str, new: str, names: Sequence[str]
+) -> Iterator[Case]:
     old_lines = old.splitlines()
     new_lines = new.splitlines()
     a, b = _definitions(old), _definitions(new)
     base = f"{package}-{versions}:{path}"
 
-    def expected(qs: Sequence[str], extra: Sequence[tuple[int, int, Sequence[str]]] = (),
-                 ) -> str:
-        pairs = [(a[q][0].start, a[q][0].end, new_lines[b[q][0].start:b[q][0].end])
-                 for q in qs]
+    def expected(
+        qs: Sequence[str],
+        extra: Sequence[tuple[int, int, Sequence[str]]] = (),
+    ) -> str:
+        pairs = [(a[q][0].start, a[q][0].end, new_lines[b[q][0].start : b[q][0].end]) for q in qs]
         return _join(_replace(old_lines, [*pairs, *extra]))
 
     for q in names:
         da, db = a[q][0], b[q][0]
-        kind = "function" if da.cls is None else (
-            "method_bare" if _stable(q) % 3 == 0 else "method_shorthand")
-        yield Case(f"{base}:{kind}:{q}", kind, path, old, _join(_whole(db, new_lines, kind)),
-                   expected([q]))
+        kind = (
+            "function"
+            if da.cls is None
+            else ("method_bare" if _stable(q) % 3 == 0 else "method_shorthand")
+        )
+        yield Case(
+            f"{base}:{kind}:{q}", kind, path, old, _join(_whole(db, new_lines, kind)), expected([q])
+        )
         if da.cls is not None and da.cls.strip() != _shorthand(da.cls).strip():
             ind = _indent_of(new_lines[db.def_line])
-            block = [da.cls, ind + ELISION, "", *new_lines[db.start:db.end], ind + ELISION]
-            yield Case(f"{base}:method_exact:{q}", "method_exact", path, old, _join(block),
-                       expected([q]))
+            block = [da.cls, ind + ELISION, "", *new_lines[db.start : db.end], ind + ELISION]
+            yield Case(
+                f"{base}:method_exact:{q}", "method_exact", path, old, _join(block), expected([q])
+            )
         hunk = _hunks(da, db, old_lines, new_lines)
         if hunk is not None:
             yield Case(f"{base}:hunks:{q}", "hunks", path, old, _join(hunk), expected([q]))
         hunk = _hunks(da, db, old_lines, new_lines, shorthand=True)
         if hunk is not None:
-            yield Case(f"{base}:hunks_shorthand:{q}", "hunks_shorthand", path, old,
-                       _join(hunk), expected([q]))
+            yield Case(
+                f"{base}:hunks_shorthand:{q}",
+                "hunks_shorthand",
+                path,
+                old,
+                _join(hunk),
+                expected([q]),
+            )
     # Two definitions: consecutive changed ones, both top-level or in one class.
     for q1, q2 in pairwise(names):
         d1, d2 = b[q1][0], b[q2][0]
         if d1.cls != d2.cls or a[q1][0].end > a[q2][0].start:
             continue
-        t1 = new_lines[d1.start:d1.end]
-        t2 = new_lines[d2.start:d2.end]
+        t1 = new_lines[d1.start : d1.end]
+        t2 = new_lines[d2.start : d2.end]
         if d1.cls is None:
             block = [*t1, "", ELISION, "", *t2]
         else:
             ind = _indent_of(new_lines[d1.def_line])
-            block = [_shorthand(d1.cls), ind + ELISION, "", *t1, "", ind + ELISION, "", *t2,
-                     ind + ELISION]
-        yield Case(f"{base}:two_definitions:{q1}+{q2}", "two_definitions", path, old,
-                   _join(block), expected([q1, q2]))
+            block = [
+                _shorthand(d1.cls),
+                ind + ELISION,
+                "",
+                *t1,
+                "",
+                ind + ELISION,
+                "",
+                *t2,
+                ind + ELISION,
+            ]
+        yield Case(
+            f"{base}:two_definitions:{q1}+{q2}",
+            "two_definitions",
+            path,
+            old,
+            _join(block),
+            expected([q1, q2]),
+        )
         break
     # Imports reflowed, with the first changed definition.
     sa, sb = _import_section(old), _import_section(new)
     if sa is not None and sb is not None and names:
-        imports = new_lines[sb[0]:sb[1]]
-        if (any(not x.strip() for x in imports) and sa[1] <= a[names[0]][0].start
-                and _same_grouping(old_lines[sa[0]:sa[1]], imports)):
+        imports = new_lines[sb[0] : sb[1]]
+        if (
+            any(not x.strip() for x in imports)
+            and sa[1] <= a[names[0]][0].start
+            and _same_grouping(old_lines[sa[0] : sa[1]], imports)
+        ):
             q = names[0]
             d = b[q][0]
             flat = [x for x in imports if x.strip()]
-            tail = _whole(d, new_lines, "method_shorthand") if d.cls else list(
-                new_lines[d.start:d.end])
+            tail = (
+                _whole(d, new_lines, "method_shorthand")
+                if d.cls
+                else list(new_lines[d.start : d.end])
+            )
             block = [*flat, "", ELISION, "", *tail]
-            yield Case(f"{base}:imports_reflowed:{q}", "imports_reflowed", path, old,
-                       _join(block), expected([q], [(sa[0], sa[1], imports)]))
+            yield Case(
+                f"{base}:imports_reflowed:{q}",
+                "imports_reflowed",
+                path,
+                old,
+                _join(block),
+                expected([q], [(sa[0], sa[1], imports)]),
+            )
 
 
 def _groups(lines: Sequence[str]) -> dict[str, bool]:
@@ -377,14 +450,25 @@ def discover(cache: Path) -> dict[str, object]:
             if not changed:
                 continue
             keep = set(sorted(changed, key=lambda q: _stable(f"{name}:{q}"))[:PER_FILE])
-            files[name] = {"lines": old.count("\n"),
-                           "definitions": [q for q in changed if q in keep]}
-        pairs.append({"package": package, "old": v_old, "new": v_new,
-                      "sha256": {"old": _sha256(w_old), "new": _sha256(w_new)},
-                      "files": files})
-    return {"about": "Release pairs and changed definitions for bench/apply_real_cases.py; "
-                     "the sources are downloaded from PyPI at bench time and checked against "
-                     "these sha256.", "pairs": pairs}
+            files[name] = {
+                "lines": old.count("\n"),
+                "definitions": [q for q in changed if q in keep],
+            }
+        pairs.append(
+            {
+                "package": package,
+                "old": v_old,
+                "new": v_new,
+                "sha256": {"old": _sha256(w_old), "new": _sha256(w_new)},
+                "files": files,
+            }
+        )
+    return {
+        "about": "Release pairs and changed definitions for bench/apply_real_cases.py; "
+        "the sources are downloaded from PyPI at bench time and checked against "
+        "these sha256.",
+        "pairs": pairs,
+    }
 
 
 def build_real_cases(cache: Path | None = None, manifest: Path = MANIFEST) -> list[Case]:
@@ -398,15 +482,19 @@ def build_real_cases(cache: Path | None = None, manifest: Path = MANIFEST) -> li
         versions = f"{pair['old']}..{pair['new']}"
         for path, info in pair["files"].items():
             old, new = _read(w_old, path), _read(w_new, path)
-            cases.extend(_cases_of_file(pair["package"], versions, path, old, new,
-                                        info["definitions"]))
+            cases.extend(
+                _cases_of_file(pair["package"], versions, path, old, new, info["definitions"])
+            )
     return cases
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.apply_real_cases")
-    parser.add_argument("--discover", action="store_true",
-                        help="rewrite the manifest from PAIRS (downloads the releases)")
+    parser.add_argument(
+        "--discover",
+        action="store_true",
+        help="rewrite the manifest from PAIRS (downloads the releases)",
+    )
     parser.add_argument("--cache", type=Path, default=None)
     args = parser.parse_args(argv)
     cache = args.cache or cache_dir()
@@ -415,8 +503,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cases = build_real_cases(cache)
     by_kind = {k: sum(c.kind == k for c in cases) for k in KINDS}
     big = sorted({c.path for c in cases if c.original.count("\n") > 2000})
-    print(json.dumps({"cases": len(cases), "by_kind": by_kind, "files_over_2000_lines": big},
-                     indent=1))
+    print(
+        json.dumps(
+            {"cases": len(cases), "by_kind": by_kind, "files_over_2000_lines": big}, indent=1
+        )
+    )
     return 0
 
 

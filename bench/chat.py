@@ -46,7 +46,7 @@ from bench._common import percentile
 __all__ = ["TestOutcome", "code_blocks", "extract_code", "run_tests"]
 
 DEFAULT_ROUNDS = 1
-DEFAULT_MAX_TOKENS = 1024   # what the chat panel sends (ChatPanel.max_tokens)
+DEFAULT_MAX_TOKENS = 1024  # what the chat panel sends (ChatPanel.max_tokens)
 TEST_TIMEOUT_S = 10.0
 TARGET = 0.65
 
@@ -79,13 +79,15 @@ def _blocks(reply: str) -> list[tuple[str, str, bool]]:
         if end is None:
             blocks.append((tag, reply[body_from:], False))
             return blocks
-        blocks.append((tag, reply[body_from:end.start()], True))
+        blocks.append((tag, reply[body_from : end.start()], True))
         pos = end.end()
 
 
 def _defines(tree: ast.Module, name: str) -> bool:
-    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
-               for node in tree.body)
+    return any(
+        isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
+        for node in tree.body
+    )
 
 
 def _parse(code: str) -> ast.Module | None:
@@ -96,12 +98,19 @@ def _parse(code: str) -> ast.Module | None:
 
 
 def _is_definition(node: ast.stmt) -> bool:
-    if isinstance(node, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef
-                  | ast.ClassDef | ast.Assign | ast.AnnAssign):
+    if isinstance(
+        node,
+        ast.Import
+        | ast.ImportFrom
+        | ast.FunctionDef
+        | ast.AsyncFunctionDef
+        | ast.ClassDef
+        | ast.Assign
+        | ast.AnnAssign,
+    ):
         return True
     if isinstance(node, ast.Try):  # try: import x / except ImportError: ...
-        return all(isinstance(n, ast.Import | ast.ImportFrom | ast.Assign)
-                   for n in node.body)
+        return all(isinstance(n, ast.Import | ast.ImportFrom | ast.Assign) for n in node.body)
     return False
 
 
@@ -112,8 +121,7 @@ def extract_code(reply: str, function: str) -> str | None:
 
     for note in GUARD_NOTES:  # Forecode's own words after a stopped reply, not the model's
         reply = reply.replace(note, "")
-    candidates = [(code, closed) for tag, code, closed in _blocks(reply)
-                  if tag in _PYTHON_TAGS]
+    candidates = [(code, closed) for tag, code, closed in _blocks(reply) if tag in _PYTHON_TAGS]
     candidates.append((reply, True))
     for code, closed in candidates:
         tree = _parse(code)
@@ -139,7 +147,7 @@ def extract_code(reply: str, function: str) -> str | None:
 @dataclass(frozen=True)
 class TestOutcome:
     passed: bool
-    kind: str      # "passed", "no_code", "failed", "timeout"
+    kind: str  # "passed", "no_code", "failed", "timeout"
     detail: str = ""
 
 
@@ -174,15 +182,27 @@ def run_tests(code: str | None, tests: str, *, timeout: float = TEST_TIMEOUT_S) 
     with tempfile.TemporaryDirectory(prefix="forecode-bench-chat-") as tmp:
         Path(tmp, "solution.py").write_text(code, encoding="utf-8")
         Path(tmp, "tests.py").write_text(tests, encoding="utf-8")
-        Path(tmp, "harness.py").write_text(_HARNESS.replace("{cpu}", str(max(1, int(timeout)))),
-                                           encoding="utf-8")
-        env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONHASHSEED": "0", "HOME": tmp, "TMPDIR": tmp}
+        Path(tmp, "harness.py").write_text(
+            _HARNESS.replace("{cpu}", str(max(1, int(timeout)))), encoding="utf-8"
+        )
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "HOME": tmp,
+            "TMPDIR": tmp,
+        }
         try:
             proc = subprocess.run(
-                [sys.executable, "-I", "-S", "harness.py"], cwd=tmp, env=env,
-                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout,
-                check=False)
+                [sys.executable, "-I", "-S", "harness.py"],
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             return TestOutcome(False, "timeout", f"the tests ran past {timeout:g} s")
     if proc.returncode == 0 and proc.stdout.rstrip().endswith("ALL TESTS PASSED"):
@@ -196,15 +216,23 @@ def run_tests(code: str | None, tests: str, *, timeout: float = TEST_TIMEOUT_S) 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=None,
-                        help="comma-separated model ids (default: every installed model)")
-    parser.add_argument("--limit", type=int, default=None, metavar="N",
-                        help="ask only the first N questions")
-    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
-                        help=f"reply cap sent with each question (default {DEFAULT_MAX_TOKENS}, "
-                             "the chat panel's)")
-    parser.add_argument("--replies", action="store_true",
-                        help="keep every reply in the JSON (default: failed ones only)")
+    parser.add_argument(
+        "--models", default=None, help="comma-separated model ids (default: every installed model)"
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="ask only the first N questions"
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"reply cap sent with each question (default {DEFAULT_MAX_TOKENS}, the chat panel's)",
+    )
+    parser.add_argument(
+        "--replies",
+        action="store_true",
+        help="keep every reply in the JSON (default: failed ones only)",
+    )
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -214,8 +242,11 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 def _ask(client: Any, question: Any, max_tokens: int) -> dict[str, Any]:
     from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams
 
-    params = ChatParams(conversation_id=f"bench-chat-{question.id}", max_tokens=max_tokens,
-                        messages=(ChatMessage("user", question.prompt),))
+    params = ChatParams(
+        conversation_id=f"bench-chat-{question.id}",
+        max_tokens=max_tokens,
+        messages=(ChatMessage("user", question.prompt),),
+    )
     began = time.perf_counter()
     first: float | None = None
     parts: list[str] = []
@@ -232,14 +263,19 @@ def _ask(client: Any, question: Any, max_tokens: int) -> dict[str, Any]:
     except Exception as exc:  # one failed call is a figure, not the end of the run
         error = f"{type(exc).__name__}: {exc}"
     total = time.perf_counter() - began
-    return {"reply": "".join(parts), "ttft_s": first, "answer_s": total, "error": error,
-            "finish_reason": getattr(done, "finish_reason", "none"),
-            "completion_tokens": int((getattr(done, "usage", None) or {}).get(
-                "completion_tokens", 0))}
+    return {
+        "reply": "".join(parts),
+        "ttft_s": first,
+        "answer_s": total,
+        "error": error,
+        "finish_reason": getattr(done, "finish_reason", "none"),
+        "completion_tokens": int((getattr(done, "usage", None) or {}).get("completion_tokens", 0)),
+    }
 
 
-def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
-                 keep_replies: bool) -> dict[str, Any]:
+def _bench_model(
+    model_id: str, questions: list[Any], max_tokens: int, keep_replies: bool
+) -> dict[str, Any]:
     from cloud_client.client import CloudClient
     from cloud_server.backends import LlamaBackend
     from cloud_server.config import ServerConfig
@@ -261,15 +297,18 @@ def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
         info = client.info()
         for question in questions:
             answer = _ask(client, question, max_tokens)
-            outcome = run_tests(extract_code(answer["reply"], question.function),
-                                question.tests)
+            outcome = run_tests(extract_code(answer["reply"], question.function), question.tests)
             guarded = any(note in answer["reply"] for note in GUARD_NOTES)
-            row = {"id": question.id, "passed": outcome.passed, "kind": outcome.kind,
-                   "ttft_ms": _r(None if answer["ttft_s"] is None else answer["ttft_s"] * 1000,
-                                 1),
-                   "answer_s": _r(answer["answer_s"], 2),
-                   "finish_reason": answer["finish_reason"],
-                   "completion_tokens": answer["completion_tokens"], "guard_stop": guarded}
+            row = {
+                "id": question.id,
+                "passed": outcome.passed,
+                "kind": outcome.kind,
+                "ttft_ms": _r(None if answer["ttft_s"] is None else answer["ttft_s"] * 1000, 1),
+                "answer_s": _r(answer["answer_s"], 2),
+                "finish_reason": answer["finish_reason"],
+                "completion_tokens": answer["completion_tokens"],
+                "guard_stop": guarded,
+            }
             if answer["error"]:
                 row["error"] = answer["error"]
             if outcome.detail:
@@ -277,9 +316,12 @@ def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
             if keep_replies or not outcome.passed:
                 row["reply"] = answer["reply"][:4000]
             rows.append(row)
-            print(f"[chat] {model_id} {question.id}: {outcome.kind} "
-                  f"({answer['answer_s']:.1f} s, {answer['completion_tokens']} tokens)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[chat] {model_id} {question.id}: {outcome.kind} "
+                f"({answer['answer_s']:.1f} s, {answer['completion_tokens']} tokens)",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         client.close()
         server.stop(grace=1.0)
@@ -301,7 +343,8 @@ def _bench_model(model_id: str, questions: list[Any], max_tokens: int,
         "answer_s": _r(percentile([r["answer_s"] for r in rows], 50), 2) if rows else None,
         "answer_s_p95": _r(percentile([r["answer_s"] for r in rows], 95), 2) if rows else None,
         "completion_tokens_p50": _r(percentile([r["completion_tokens"] for r in rows], 50), 1)
-        if rows else None,
+        if rows
+        else None,
         "kinds": kinds,
         "finish_reasons": finishes,
         "guard_stops": sum(1 for r in rows if r["guard_stop"]),
@@ -320,7 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model_ids = [m.strip() for m in args.models.split(",") if m.strip()]
     else:
         model_ids = [m.id for m in installed_models()]
-    questions = list(QUESTIONS[:args.limit] if args.limit else QUESTIONS)
+    questions = list(QUESTIONS[: args.limit] if args.limit else QUESTIONS)
     started = time.perf_counter()
     models: dict[str, Any] = {}
     for model_id in model_ids:

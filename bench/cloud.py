@@ -33,20 +33,30 @@ from bench._common import median, percentile
 DEFAULT_ROUNDS = 3
 STREAM_COUNTS = (1, 4, 16)
 
-QUESTION = ("Question {n}: write a long, complete Python module for an inventory system with "
-            "classes, docstrings and tests. Start at once.")
+QUESTION = (
+    "Question {n}: write a long, complete Python module for an inventory system with "
+    "classes, docstrings and tests. Start at once."
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="one round, short replies")
-    parser.add_argument("--model", default="",
-                        help="model id from the registry (default: the service's default "
-                             "model; --quick: qwen2.5-coder-0.5b-instruct)")
+    parser.add_argument(
+        "--model",
+        default="",
+        help="model id from the registry (default: the service's default "
+        "model; --quick: qwen2.5-coder-0.5b-instruct)",
+    )
     parser.add_argument("--slots", type=int, default=2, help="the service's model slots")
-    parser.add_argument("--max-tokens", type=int, default=None,
-                        help="tokens per reply (default 32; 6 with --quick)")
-    parser.add_argument("--pairs", type=int, default=None,
-                        help="in-process / gRPC call pairs for grpc_overhead (default 8)")
+    parser.add_argument(
+        "--max-tokens", type=int, default=None, help="tokens per reply (default 32; 6 with --quick)"
+    )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=None,
+        help="in-process / gRPC call pairs for grpc_overhead (default 8)",
+    )
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -67,8 +77,11 @@ class _Counter:
 def _params(n: int, max_tokens: int) -> Any:
     from forecode_core.chat.types import ChatMessage, ChatParams
 
-    return ChatParams(conversation_id=f"bench-{n}", max_tokens=max_tokens,
-                      messages=(ChatMessage("user", QUESTION.format(n=n)),))
+    return ChatParams(
+        conversation_id=f"bench-{n}",
+        max_tokens=max_tokens,
+        messages=(ChatMessage("user", QUESTION.format(n=n)),),
+    )
 
 
 def _consume(events: Any, began: float) -> tuple[float | None, int, float, str]:
@@ -129,9 +142,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model_id = args.model or ("qwen2.5-coder-0.5b-instruct" if quick else SERVICE_MODEL)
     model = ensure_model(model_id)
     token = secrets.token_urlsafe(32)
-    config = ServerConfig(tokens=(token,), slots=args.slots, n_ctx=1024,
-                          max_queue=max(STREAM_COUNTS), default_max_tokens=max_tokens,
-                          model_path=str(model))
+    config = ServerConfig(
+        tokens=(token,),
+        slots=args.slots,
+        n_ctx=1024,
+        max_queue=max(STREAM_COUNTS),
+        default_max_tokens=max_tokens,
+        model_path=str(model),
+    )
     backend = LlamaBackend(config)
     server = start_server(config, backend=backend)
     client = CloudClient(server.address, token)
@@ -150,7 +168,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         token_counts: list[tuple[int, int]] = []
         for p in range(pairs):
             pair: dict[str, tuple[float | None, int, float, str]] = {}
-            for path in (("local", "grpc") if p % 2 == 0 else ("grpc", "local")):
+            for path in ("local", "grpc") if p % 2 == 0 else ("grpc", "local"):
                 params = _params(numbers.next(), max_tokens)
                 began = time.perf_counter()
                 if path == "local":
@@ -178,16 +196,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": rounds,
         "ttft_p50_ms": by_count(lambda ws: _r(percentile(ttfts(ws), 50), 1) if ttfts(ws) else None),
         "ttft_p95_ms": by_count(lambda ws: _r(percentile(ttfts(ws), 95), 1) if ttfts(ws) else None),
-        "tokens_per_s": by_count(lambda ws: _r(sum(w["tokens"] for w in ws)
-                                               / sum(w["wall_s"] for w in ws), 2)),
-        "stream_errors": {str(n): [e for w in waves[n] for e in w["errors"]]
-                          for n in STREAM_COUNTS},
+        "tokens_per_s": by_count(
+            lambda ws: _r(sum(w["tokens"] for w in ws) / sum(w["wall_s"] for w in ws), 2)
+        ),
+        "stream_errors": {
+            str(n): [e for w in waves[n] for e in w["errors"]] for n in STREAM_COUNTS
+        },
         "grpc_overhead": _r(overhead, 4),
         "grpc_call_ms_p50": _r(median(over_grpc), 1),
         "in_process_call_ms_p50": _r(median(in_process), 1),
-        "overhead_samples": {"grpc_ms": [_r(x, 1) for x in over_grpc],
-                             "in_process_ms": [_r(x, 1) for x in in_process],
-                             "completion_tokens": token_counts},
+        "overhead_samples": {
+            "grpc_ms": [_r(x, 1) for x in over_grpc],
+            "in_process_ms": [_r(x, 1) for x in in_process],
+            "completion_tokens": token_counts,
+        },
         "max_tokens": max_tokens,
         "slots": args.slots,
         "model": model.name,

@@ -100,37 +100,64 @@ READY_TIMEOUT_S = 300.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", default=None,
-                        help="comma-separated model ids (default: every installed model)")
-    parser.add_argument("--limit", type=int, default=None,
-                        help="at most this many visits per file size (quick runs, tests)")
-    parser.add_argument("--small-files", type=int, default=8,
-                        help="small files, one visit each (default 8)")
-    parser.add_argument("--large-files", type=int, default=2,
-                        help="large files (default 2)")
-    parser.add_argument("--visits", type=int, default=4,
-                        help="visits per large file (default 4)")
+    parser.add_argument(
+        "--models", default=None, help="comma-separated model ids (default: every installed model)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="at most this many visits per file size (quick runs, tests)",
+    )
+    parser.add_argument(
+        "--small-files", type=int, default=8, help="small files, one visit each (default 8)"
+    )
+    parser.add_argument("--large-files", type=int, default=2, help="large files (default 2)")
+    parser.add_argument("--visits", type=int, default=4, help="visits per large file (default 4)")
     parser.add_argument("--seed", type=int, default=11, help="file and cursor choice (11)")
-    parser.add_argument("--max-tokens", type=int, default=None,
-                        help="tokens per completion (default: the editor's setting)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="worker threads (default: the engine's choice)")
-    parser.add_argument("--nice", type=int, default=None,
-                        help="the worker's CPU priority offset (default: the editor's, +10; "
-                             "0 on a machine shared with other model runs)")
-    parser.add_argument("--no-fim", action="store_true",
-                        help="prefix-only prompts for every model (compare with FIM)")
-    parser.add_argument("--pause-ms", type=int, default=0,
-                        help="idle time after each answer before the next request (a user "
-                             "reading the suggestion; the worker warms larger contexts then); "
-                             "default 0: back to back")
-    parser.add_argument("--autoclosed", action="store_true",
-                        help="also run every visit on the document with auto-closed brackets "
-                             "and quotes after the caret (the editor's default) and report "
-                             "exact_match_autoclosed beside exact_match")
-    parser.add_argument("--dwell-ms", type=int, default=0,
-                        help="warm the new caret place and wait this long before a jumped or "
-                             "moved request (default 0: the user types at once)")
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=None,
+        help="tokens per completion (default: the editor's setting)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="worker threads (default: the engine's choice)"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="the worker's CPU priority offset (default: the editor's, +10; "
+        "0 on a machine shared with other model runs)",
+    )
+    parser.add_argument(
+        "--no-fim",
+        action="store_true",
+        help="prefix-only prompts for every model (compare with FIM)",
+    )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="idle time after each answer before the next request (a user "
+        "reading the suggestion; the worker warms larger contexts then); "
+        "default 0: back to back",
+    )
+    parser.add_argument(
+        "--autoclosed",
+        action="store_true",
+        help="also run every visit on the document with auto-closed brackets "
+        "and quotes after the caret (the editor's default) and report "
+        "exact_match_autoclosed beside exact_match",
+    )
+    parser.add_argument(
+        "--dwell-ms",
+        type=int,
+        default=0,
+        help="warm the new caret place and wait this long before a jumped or "
+        "moved request (default 0: the user types at once)",
+    )
 
 
 # --- the corpus --------------------------------------------------------------------------------
@@ -148,8 +175,16 @@ def source_roots() -> list[tuple[str, Path]]:
 
 
 def _python_files(project: str, root: Path) -> list[Path]:
-    skip = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo",
-            *HELD_OUT}
+    skip = {
+        "site-packages",
+        "test",
+        "tests",
+        "idlelib",
+        "lib2to3",
+        "__pycache__",
+        "turtledemo",
+        *HELD_OUT,
+    }
     out = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(root).parts
@@ -159,8 +194,9 @@ def _python_files(project: str, root: Path) -> list[Path]:
     return sorted(out)
 
 
-def choose_files(roots: Sequence[tuple[str, Path]], rng: random.Random, small: int,
-                 large: int) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
+def choose_files(
+    roots: Sequence[tuple[str, Path]], rng: random.Random, small: int, large: int
+) -> tuple[list[tuple[str, Path]], list[tuple[str, Path]]]:
     """``small`` small and ``large`` large files, spread over the projects (round robin)."""
     by_size: dict[str, dict[str, list[Path]]] = {"small": {}, "large": {}}
     for project, root in roots:
@@ -169,8 +205,13 @@ def choose_files(roots: Sequence[tuple[str, Path]], rng: random.Random, small: i
                 n = path.read_text(encoding="utf-8").count("\n") + 1
             except (OSError, UnicodeDecodeError):
                 continue
-            size = ("small" if SMALL_MIN_LINES <= n <= SMALL_MAX_LINES
-                    else "large" if n >= LARGE_MIN_LINES else None)
+            size = (
+                "small"
+                if SMALL_MIN_LINES <= n <= SMALL_MAX_LINES
+                else "large"
+                if n >= LARGE_MIN_LINES
+                else None
+            )
             if size is not None:
                 by_size[size].setdefault(project, []).append(path)
 
@@ -235,8 +276,11 @@ def _spot(lines: Sequence[str], i: int, kind: str, rng: random.Random) -> Spot |
     elif kind == "mid_line":
         if indent == 0:
             return None
-        cuts = [k + 1 for k, ch in enumerate(text) if ch in " ." and
-                indent + 3 <= k + 1 <= len(text) - 3]
+        cuts = [
+            k + 1
+            for k, ch in enumerate(text)
+            if ch in " ." and indent + 3 <= k + 1 <= len(text) - 3
+        ]
         if cuts:
             col = rng.choice(cuts)
     elif kind == "open_bracket":
@@ -264,8 +308,9 @@ def find_spots(lines: Sequence[str], rng: random.Random) -> list[Spot]:
     return out
 
 
-def plan_visits(spots: Sequence[Spot], count: int, rng: random.Random,
-                min_gap: int) -> list[tuple[Spot, Spot | None]]:
+def plan_visits(
+    spots: Sequence[Spot], count: int, rng: random.Random, min_gap: int
+) -> list[tuple[Spot, Spot | None]]:
     """Up to ``count`` (jump spot, moved spot) pairs, in a random order of places at least
     ``min_gap`` lines apart; the moved spot is the first one 10 to 16 lines below."""
     by_line = {s.line: s for s in spots}
@@ -278,8 +323,14 @@ def plan_visits(spots: Sequence[Spot], count: int, rng: random.Random,
             continue
         if chosen and abs(s.line - chosen[-1][0].line) < min_gap:
             continue
-        moved = next((by_line[s.line + d] for d in range(MOVE_LINES[0], MOVE_LINES[1] + 1)
-                      if s.line + d in by_line), None)
+        moved = next(
+            (
+                by_line[s.line + d]
+                for d in range(MOVE_LINES[0], MOVE_LINES[1] + 1)
+                if s.line + d in by_line
+            ),
+            None,
+        )
         chosen.append((s, moved))
     return chosen
 
@@ -313,7 +364,7 @@ class Sample:
         """The cursor line from the caret on after accepting the suggestion's first line: it,
         then what stays of the closers (none on this line when the suggestion goes on below)."""
         first, more = self.shown.split("\n", 1)[0], "\n" in self.shown
-        return first + ("" if more else self.rest[self.overwrite:])
+        return first + ("" if more else self.rest[self.overwrite :])
 
     @property
     def exact(self) -> bool:
@@ -328,19 +379,39 @@ class Sample:
         return n
 
     def to_json(self) -> dict[str, Any]:
-        keep = ("prompt_tokens", "reused_prefix_tokens", "reused_shifted_tokens",
-                "evaluated_tokens", "generated_tokens", "prefill_ms", "first_token_ms",
-                "total_ms")
-        m = {k: (round(v, 1) if isinstance(v, float) else v)
-             for k, v in self.metrics.items() if k in keep or k.startswith("context")
-             or k.endswith("_cost_tokens")}
-        return {"size": self.size, "case": self.case, "cold": self.cold,
-                "file": f"{self.project}:{self.file}:{self.line + 1}", "kind": self.kind,
-                "expected": self.expected[:80], "shown": self.shown.split("\n", 1)[0][:80],
-                "rest": self.rest, "overwrite": self.overwrite,
-                "exact": self.exact, "chars_accepted": self.chars_accepted if self.shown else 0,
-                "first_line_ms": _r(self.first_line_ms), "done_ms": _r(self.done_ms),
-                "dropped": self.dropped, "raw": self.raw, "metrics": m}
+        keep = (
+            "prompt_tokens",
+            "reused_prefix_tokens",
+            "reused_shifted_tokens",
+            "evaluated_tokens",
+            "generated_tokens",
+            "prefill_ms",
+            "first_token_ms",
+            "total_ms",
+        )
+        m = {
+            k: (round(v, 1) if isinstance(v, float) else v)
+            for k, v in self.metrics.items()
+            if k in keep or k.startswith("context") or k.endswith("_cost_tokens")
+        }
+        return {
+            "size": self.size,
+            "case": self.case,
+            "cold": self.cold,
+            "file": f"{self.project}:{self.file}:{self.line + 1}",
+            "kind": self.kind,
+            "expected": self.expected[:80],
+            "shown": self.shown.split("\n", 1)[0][:80],
+            "rest": self.rest,
+            "overwrite": self.overwrite,
+            "exact": self.exact,
+            "chars_accepted": self.chars_accepted if self.shown else 0,
+            "first_line_ms": _r(self.first_line_ms),
+            "done_ms": _r(self.done_ms),
+            "dropped": self.dropped,
+            "raw": self.raw,
+            "metrics": m,
+        }
 
 
 def _r(value: float | None, digits: int = 1) -> float | None:
@@ -350,8 +421,9 @@ def _r(value: float | None, digits: int = 1) -> float | None:
 class _Runner:
     """One model's worker, and requests made as the editor makes them."""
 
-    def __init__(self, model_path: Path, threads: int | None, nice: int | None,
-                 no_fim: bool = False) -> None:
+    def __init__(
+        self, model_path: Path, threads: int | None, nice: int | None, no_fim: bool = False
+    ) -> None:
         from local_models.client import EngineClient
 
         extra: tuple[str, ...] = ("--threads", str(threads)) if threads else ()
@@ -360,8 +432,12 @@ class _Runner:
         if no_fim:
             extra += ("--no-fim",)
         self.ready = threading.Event()
-        self.client = EngineClient(model_path, on_state=self._on_state, extra_args=extra,
-                                   request_timeout_s=REQUEST_TIMEOUT_S)
+        self.client = EngineClient(
+            model_path,
+            on_state=self._on_state,
+            extra_args=extra,
+            request_timeout_s=REQUEST_TIMEOUT_S,
+        )
         self.state = ("stopped", "")
 
     def _on_state(self, state: str, detail: str) -> None:
@@ -379,8 +455,7 @@ class _Runner:
     def warm(self, inp: Any) -> None:
         self.client.warm(inp)
 
-    def request(self, inp: Any, language: str, max_tokens: int,
-                sample: Sample) -> Sample:
+    def request(self, inp: Any, language: str, max_tokens: int, sample: Sample) -> Sample:
         from forecode_core.completion.postprocess import postprocess
 
         finished = threading.Event()
@@ -392,8 +467,7 @@ class _Runner:
             if sample.first_line_ms is None:
                 joined = "".join(raw)
                 if "\n" in joined.lstrip("\n"):
-                    first = postprocess(joined, inp.prefix, inp.suffix, language,
-                                        multiline=False)
+                    first = postprocess(joined, inp.prefix, inp.suffix, language, multiline=False)
                     if first.text and first.reason_dropped is None:
                         sample.first_line_ms = (time.perf_counter() - began) * 1000.0
 
@@ -401,8 +475,14 @@ class _Runner:
             sample.done_ms = (time.perf_counter() - began) * 1000.0
             sample.metrics = dict(done.metrics or {})
             sample.raw = done.text
-            result = postprocess(done.text, inp.prefix, inp.suffix, language, multiline=True,
-                                 truncated=done.stop_reason == "length")
+            result = postprocess(
+                done.text,
+                inp.prefix,
+                inp.suffix,
+                language,
+                multiline=True,
+                truncated=done.stop_reason == "length",
+            )
             if result.reason_dropped or not result.text:
                 sample.dropped = result.reason_dropped or "empty"
                 sample.first_line_ms = None
@@ -417,8 +497,14 @@ class _Runner:
             sample.dropped = f"error: {message}"
             finished.set()
 
-        self.client.complete(inp, on_chunk=on_chunk, on_done=on_done, on_error=on_error,
-                             max_tokens=max_tokens, speculative=True)
+        self.client.complete(
+            inp,
+            on_chunk=on_chunk,
+            on_done=on_done,
+            on_error=on_error,
+            max_tokens=max_tokens,
+            speculative=True,
+        )
         if not finished.wait(REQUEST_TIMEOUT_S):
             sample.dropped = "timed out"
         return sample
@@ -459,27 +545,31 @@ def autoclosed_rest(line_prefix: str, language: str = "python") -> str:
         if typed is None:
             before += ch
         elif typed.skip:
-            before, after, auto = (before + after[:typed.skip], after[typed.skip:],
-                                   auto[typed.skip:])
+            before, after, auto = (
+                before + after[: typed.skip],
+                after[typed.skip :],
+                auto[typed.skip :],
+            )
         else:
-            closers = typed.insert[typed.caret:]
-            before += typed.insert[:typed.caret]
+            closers = typed.insert[typed.caret :]
+            before += typed.insert[: typed.caret]
             after, auto = closers + after, [True] * len(closers) + auto
     return after
 
 
-def _document(lines: Sequence[str], spot: Spot, typed: int = 0,
-              autoclosed: bool = False) -> tuple[str, int, str]:
+def _document(
+    lines: Sequence[str], spot: Spot, typed: int = 0, autoclosed: bool = False
+) -> tuple[str, int, str]:
     """(text, cursor offset, real text after the cursor) with the spot's line cut at the
     cursor (plus ``typed`` more characters of it); ``autoclosed``: followed on its line by
     what auto-closing left after the caret (``autoclosed_rest``)."""
     col = spot.col + typed
     head = lines[spot.line][:col]
-    before = "\n".join([*lines[:spot.line], head])
+    before = "\n".join([*lines[: spot.line], head])
     rest = autoclosed_rest(head) if autoclosed else ""
-    after_lines = lines[spot.line + 1:]
+    after_lines = lines[spot.line + 1 :]
     text = before + rest + ("\n" + "\n".join(after_lines) if after_lines else "")
-    truth = "\n".join([lines[spot.line].rstrip()[col:], *lines[spot.line + 1:spot.line + 6]])
+    truth = "\n".join([lines[spot.line].rstrip()[col:], *lines[spot.line + 1 : spot.line + 6]])
     return text, len(before), truth
 
 
@@ -493,8 +583,10 @@ def _load_files(args: argparse.Namespace) -> list[_File]:
     small, large = choose_files(source_roots(), rng, small_n, large_n)
     files: list[_File] = []
     roots = dict(source_roots())
-    for size, chosen, per_file, gap in (("small", small, 1, 0),
-                                        ("large", large, visits, JUMP_MIN_LINES)):
+    for size, chosen, per_file, gap in (
+        ("small", small, 1, 0),
+        ("large", large, visits, JUMP_MIN_LINES),
+    ):
         for project, path in chosen:
             rel = path.relative_to(roots[project]).as_posix()
             lines = path.read_text(encoding="utf-8").replace("\r\n", "\n").split("\n")
@@ -505,9 +597,13 @@ def _load_files(args: argparse.Namespace) -> list[_File]:
     return files
 
 
-def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
-               args: argparse.Namespace, max_tokens: int
-               ) -> tuple[list[Sample], list[Sample], float, str | None]:
+def _run_model(
+    model_id: str,
+    model_path: Path,
+    files: Sequence[_File],
+    args: argparse.Namespace,
+    max_tokens: int,
+) -> tuple[list[Sample], list[Sample], float, str | None]:
     from forecode_core.completion.prompt import input_at
 
     runner = _Runner(model_path, args.threads, args.nice, args.no_fim)
@@ -519,15 +615,18 @@ def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
         # One untimed request: the worker's first one pays one-off costs (weights paged in).
         warm_up = files[0]
         text, offset, _ = _document(warm_up.lines, warm_up.visits[0][0])
-        runner.request(input_at(text, offset, path="warmup.py", language="python"), "python",
-                       4, Sample(model_id, "", "", False, "", "", 0, "", "", ""))
+        runner.request(
+            input_at(text, offset, path="warmup.py", language="python"),
+            "python",
+            4,
+            Sample(model_id, "", "", False, "", "", 0, "", "", ""),
+        )
         for autoclosed in (False, True) if getattr(args, "autoclosed", False) else (False,):
             out = autoclosed_samples if autoclosed else samples
             for f in files:
                 rel = f"{f.project}/{f.rel}"
                 for index, (spot, moved) in enumerate(f.visits):
-                    steps: list[tuple[str, Spot, int]] = [("jumped", spot, 0),
-                                                          ("warm", spot, 1)]
+                    steps: list[tuple[str, Spot, int]] = [("jumped", spot, 0), ("warm", spot, 1)]
                     if moved is not None:
                         steps.append(("moved", moved, 0))
                     for case, where, typed in steps:
@@ -536,10 +635,19 @@ def _run_model(model_id: str, model_path: Path, files: Sequence[_File],
                         if case != "warm" and dwell:
                             runner.warm(inp)
                             time.sleep(dwell)
-                        sample = Sample(model_id, f.size, case, case == "jumped" and index == 0,
-                                        f.project, f.name, where.line, where.kind,
-                                        where.expected[typed:], truth,
-                                        rest=text[offset:].split("\n", 1)[0])
+                        sample = Sample(
+                            model_id,
+                            f.size,
+                            case,
+                            case == "jumped" and index == 0,
+                            f.project,
+                            f.name,
+                            where.line,
+                            where.kind,
+                            where.expected[typed:],
+                            truth,
+                            rest=text[offset:].split("\n", 1)[0],
+                        )
                         out.append(runner.request(inp, "python", max_tokens, sample))
                         if args.pause_ms > 0:
                             time.sleep(args.pause_ms / 1000.0)
@@ -564,9 +672,12 @@ def summarise(samples: Sequence[Sample]) -> dict[str, Any]:
         by_case[case] = {}
         for size in ("small", "large"):
             group = [s for s in samples if s.case == case and s.size == size]
-            by_case[case][size] = {"p50_ms": lat(group, 50), "p95_ms": lat(group, 95),
-                                   "samples": len(group),
-                                   "shown": sum(1 for s in group if s.shown)}
+            by_case[case][size] = {
+                "p50_ms": lat(group, 50),
+                "p95_ms": lat(group, 95),
+                "samples": len(group),
+                "shown": sum(1 for s in group if s.shown),
+            }
 
     def worst(size: str, key: str) -> float | None:
         vals = [by_case[c][size][key] for c in CASES if by_case[c][size][key] is not None]
@@ -616,11 +727,16 @@ def _chosen() -> dict[str, Any]:
                 return {"model": None, "reason": f"calibrate.{name}() failed: {exc!r}"}
             model = getattr(got, "model_id", None)
             detail = got.to_json() if hasattr(got, "to_json") else None
-            return {"model": str(model) if model is not None else None,
-                    "via": f"local_models.calibrate.{name}()",
-                    "reason": getattr(got, "reason", None), "detail": detail}
-    return {"model": None,
-            "reason": "local_models.calibrate has none of chosen_model/choose_model/choose"}
+            return {
+                "model": str(model) if model is not None else None,
+                "via": f"local_models.calibrate.{name}()",
+                "reason": getattr(got, "reason", None),
+                "detail": detail,
+            }
+    return {
+        "model": None,
+        "reason": "local_models.calibrate has none of chosen_model/choose_model/choose",
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -632,8 +748,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     wanted = [m.strip() for m in args.models.split(",")] if args.models else installed
     missing = [m for m in wanted if m not in installed]
     if missing:
-        raise SystemExit(f"not installed: {', '.join(missing)} (installed: "
-                         f"{', '.join(installed) or 'none'})")
+        raise SystemExit(
+            f"not installed: {', '.join(missing)} (installed: {', '.join(installed) or 'none'})"
+        )
     max_tokens = args.max_tokens or Settings().completion_max_tokens
     files = _load_files(args)
     if not files:
@@ -643,20 +760,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "chosen": chosen["model"],
         "chosen_detail": chosen,
         "previous_default": SMALL_MODEL,
-        "targets": {"exact_match": ">= 0.40 (the chosen tier)",
-                    "p50_ms": "<= 500 in every case and both sizes (the chosen tier)"},
+        "targets": {
+            "exact_match": ">= 0.40 (the chosen tier)",
+            "p50_ms": "<= 500 in every case and both sizes (the chosen tier)",
+        },
         "models": {},
     }
     all_samples: dict[str, list[dict[str, Any]]] = {}
     for model_id in wanted:
         path = ensure_model(model_id)
-        samples, closed, start_ms, profile = _run_model(model_id, path, files, args,
-                                                        max_tokens)
+        samples, closed, start_ms, profile = _run_model(model_id, path, files, args, max_tokens)
         summary = summarise(samples)
         if closed:
             closed_summary = summarise(closed)
-            for key in ("exact_match", "chars_accepted", "show_rate", "by_kind", "requests",
-                        "shown", "dropped"):
+            for key in (
+                "exact_match",
+                "chars_accepted",
+                "show_rate",
+                "by_kind",
+                "requests",
+                "shown",
+                "dropped",
+            ):
                 summary[f"{key}_autoclosed"] = closed_summary[key]
             summary["overwrote_autoclosed"] = sum(1 for s in closed if s.shown and s.overwrite)
             all_samples[f"{model_id}:autoclosed"] = [s.to_json() for s in closed]
@@ -664,19 +789,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         summary["profile"] = profile
         result["models"][model_id] = summary
         all_samples[model_id] = [s.to_json() for s in samples]
-    result.update({
-        "files": [{"project": f.project, "path": f.rel, "size": f.size, "lines": len(f.lines),
-                   "visits": len(f.visits)} for f in files],
-        "max_tokens": max_tokens,
-        "seed": args.seed,
-        "dwell_ms": args.dwell_ms,
-        "pause_ms": args.pause_ms,
-        "threads": args.threads,
-        "nice": args.nice,
-        "fim": not args.no_fim,
-        "autoclosed": bool(getattr(args, "autoclosed", False)),
-        "samples": all_samples,
-        "load_average_end": load_average(),
-        "wall_s": round(time.perf_counter() - started, 1),
-    })
+    result.update(
+        {
+            "files": [
+                {
+                    "project": f.project,
+                    "path": f.rel,
+                    "size": f.size,
+                    "lines": len(f.lines),
+                    "visits": len(f.visits),
+                }
+                for f in files
+            ],
+            "max_tokens": max_tokens,
+            "seed": args.seed,
+            "dwell_ms": args.dwell_ms,
+            "pause_ms": args.pause_ms,
+            "threads": args.threads,
+            "nice": args.nice,
+            "fim": not args.no_fim,
+            "autoclosed": bool(getattr(args, "autoclosed", False)),
+            "samples": all_samples,
+            "load_average_end": load_average(),
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+    )
     return result

@@ -70,33 +70,103 @@ SEED = 20240611
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lines", type=int, default=DEFAULT_LINES,
-                        help=f"lines in the generated Python file (default {DEFAULT_LINES:,})")
-    parser.add_argument("--scroll-pages", type=int, default=DEFAULT_SCROLL_PAGES,
-                        help="page-downs timed per round and candidate, from the top "
-                             f"(default {DEFAULT_SCROLL_PAGES}; fewer if the file is shorter)")
+    parser.add_argument(
+        "--lines",
+        type=int,
+        default=DEFAULT_LINES,
+        help=f"lines in the generated Python file (default {DEFAULT_LINES:,})",
+    )
+    parser.add_argument(
+        "--scroll-pages",
+        type=int,
+        default=DEFAULT_SCROLL_PAGES,
+        help="page-downs timed per round and candidate, from the top "
+        f"(default {DEFAULT_SCROLL_PAGES}; fewer if the file is shorter)",
+    )
 
 
 # --- the generated file ------------------------------------------------------------------------
 
-_WORDS = ("value", "items", "index", "result", "config", "buffer", "token", "node", "parent",
-          "child", "cache", "count", "offset", "limit", "name", "path", "line", "column", "text",
-          "state", "event", "handler", "request", "response", "payload", "session", "user",
-          "record", "entry", "scope", "symbol", "frame", "window", "layout", "model", "view")
-_TYPES = ("int", "str", "float", "bool", "bytes", "list[str]", "dict[str, int]", "Path",
-          "Node | None", "Sequence[int]", "Mapping[str, Any]", "tuple[int, int]")
-_PHRASES = ("Return the cached value when it is still fresh.",
-            "Split the buffer into tokens and keep their offsets.",
-            "Walk the tree depth-first and collect the matching nodes.",
-            "Normalise the path so that comparisons are stable across platforms.",
-            "The caller owns the returned list; it may be modified freely.",
-            "Raise ValueError when the range is empty or reversed.",
-            "Naïve implementation — good enough for files under a few MB.",
-            "Keep the order of insertion (dicts preserve it since 3.7).",
-            "Convert the column from UTF-8 bytes to characters → for display.",
-            "Handles “smart quotes” and other non-ASCII text, e.g. café, 日本語.")
-_STRINGS = ("utf-8", "replace", "application/json", "%Y-%m-%d", "forecode", "→", "{}:{}",
-            "missing value", "no such file", "ok", "déjà vu", "  ", "\\n", "\\t")
+_WORDS = (
+    "value",
+    "items",
+    "index",
+    "result",
+    "config",
+    "buffer",
+    "token",
+    "node",
+    "parent",
+    "child",
+    "cache",
+    "count",
+    "offset",
+    "limit",
+    "name",
+    "path",
+    "line",
+    "column",
+    "text",
+    "state",
+    "event",
+    "handler",
+    "request",
+    "response",
+    "payload",
+    "session",
+    "user",
+    "record",
+    "entry",
+    "scope",
+    "symbol",
+    "frame",
+    "window",
+    "layout",
+    "model",
+    "view",
+)
+_TYPES = (
+    "int",
+    "str",
+    "float",
+    "bool",
+    "bytes",
+    "list[str]",
+    "dict[str, int]",
+    "Path",
+    "Node | None",
+    "Sequence[int]",
+    "Mapping[str, Any]",
+    "tuple[int, int]",
+)
+_PHRASES = (
+    "Return the cached value when it is still fresh.",
+    "Split the buffer into tokens and keep their offsets.",
+    "Walk the tree depth-first and collect the matching nodes.",
+    "Normalise the path so that comparisons are stable across platforms.",
+    "The caller owns the returned list; it may be modified freely.",
+    "Raise ValueError when the range is empty or reversed.",
+    "Naïve implementation — good enough for files under a few MB.",
+    "Keep the order of insertion (dicts preserve it since 3.7).",
+    "Convert the column from UTF-8 bytes to characters → for display.",
+    "Handles “smart quotes” and other non-ASCII text, e.g. café, 日本語.",
+)
+_STRINGS = (
+    "utf-8",
+    "replace",
+    "application/json",
+    "%Y-%m-%d",
+    "forecode",
+    "→",
+    "{}:{}",
+    "missing value",
+    "no such file",
+    "ok",
+    "déjà vu",
+    "  ",
+    "\\n",
+    "\\t",
+)
 
 
 class _Writer:
@@ -149,8 +219,9 @@ class _Writer:
                 self.emit(depth, f"# {r.choice(_PHRASES)}")
                 self.emit(depth, f"{self.name()} = {self.expr()}")
             elif kind == 6 and depth < 4:
-                self.emit(depth, f"if {self.name()} {r.choice(('<', '>=', '==', 'is'))} "
-                                 f"{self.expr()}:")
+                self.emit(
+                    depth, f"if {self.name()} {r.choice(('<', '>=', '==', 'is'))} {self.expr()}:"
+                )
                 self.statements(depth + 1, r.randint(1, 3))
                 if r.random() < 0.4:
                     self.emit(depth, "else:")
@@ -161,8 +232,9 @@ class _Writer:
             elif kind == 8 and depth < 4:
                 self.emit(depth, "try:")
                 self.statements(depth + 1, r.randint(1, 2))
-                self.emit(depth, f"except ({r.choice(('KeyError', 'OSError'))}, ValueError) "
-                                 "as exc:")
+                self.emit(
+                    depth, f"except ({r.choice(('KeyError', 'OSError'))}, ValueError) as exc:"
+                )
                 self.emit(depth + 1, f"raise RuntimeError({r.choice(_STRINGS)!r}) from exc")
             elif kind == 9:
                 self.emit(depth, f"{self.name()} = {{")
@@ -170,8 +242,10 @@ class _Writer:
                     self.emit(depth + 1, f"{self.name()!r}: {self.expr()},")
                 self.emit(depth, "}")
             elif kind == 10:
-                self.emit(depth, f"self.{self.name()} += {r.randrange(1, 10)}  "
-                                 f"# {r.choice(_PHRASES)[:24]}")
+                self.emit(
+                    depth,
+                    f"self.{self.name()} += {r.randrange(1, 10)}  # {r.choice(_PHRASES)[:24]}",
+                )
             elif kind == 11:
                 self.emit(depth, f"log.debug({r.choice(_STRINGS)!r}, {self.name()})")
             elif kind == 12:
@@ -182,8 +256,10 @@ class _Writer:
     def function(self, depth: int, method: bool) -> None:
         r = self.rnd
         if r.random() < 0.2:
-            self.emit(depth, r.choice(("@property", "@staticmethod", "@lru_cache(maxsize=128)",
-                                       "@override")))
+            self.emit(
+                depth,
+                r.choice(("@property", "@staticmethod", "@lru_cache(maxsize=128)", "@override")),
+            )
         names = dict.fromkeys(self.name() for _ in range(r.randint(0, 3)))  # no duplicates
         params = [f"{name}: {r.choice(_TYPES)}" for name in names]
         if method:
@@ -351,8 +427,9 @@ def _forecode_open(app: QApplication, path: Path, settings: Settings, pages: int
     editor, viewport = doc.editor, doc.editor.viewport()
     # Check (untimed) that what was painted was the highlighted first screen.
     screen_end = editor.positionFromLine(editor.firstVisibleLine() + editor.linesOnScreen())
-    result.styled = (editor.lexer() != 0 and editor.endStyled() >= min(screen_end,
-                                                                       editor.textLength()))
+    result.styled = editor.lexer() != 0 and editor.endStyled() >= min(
+        screen_end, editor.textLength()
+    )
     page = result.lines_per_page = max(1, editor.linesOnScreen())
     last = max(0, editor.lineCount() - page)
     for i in range(1, pages + 1):
@@ -420,8 +497,9 @@ def _plain_set_text(app: QApplication, path: Path, settings: Settings) -> float:
     return elapsed
 
 
-def _interleaved(rounds: int, first: Callable[[], Any], second: Callable[[], Any]
-                 ) -> tuple[list[Any], list[Any]]:
+def _interleaved(
+    rounds: int, first: Callable[[], Any], second: Callable[[], Any]
+) -> tuple[list[Any], list[Any]]:
     """Run the two candidates ``rounds`` times each, alternating which goes first."""
     a: list[Any] = []
     b: list[Any] = []
@@ -460,6 +538,7 @@ def _max_rss_mb() -> float | None:
 
 def _quiet_offscreen_messages() -> None:
     """Drop the offscreen plugin's note on every show(); pass every other Qt message on."""
+
     def handler(kind: QtMsgType, _context: object, message: str) -> None:
         if "propagateSizeHints" in message:
             return
@@ -489,11 +568,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for fn2 in (_forecode_set_text, _plain_set_text):
             fn2(app, warm, settings)
 
-        ours, plain = _interleaved(rounds, lambda: _forecode_open(app, path, settings, pages),
-                                   lambda: _plain_open(app, path, settings, pages))
-        set_ours, set_plain = _interleaved(rounds,
-                                           lambda: _forecode_set_text(app, path, settings),
-                                           lambda: _plain_set_text(app, path, settings))
+        ours, plain = _interleaved(
+            rounds,
+            lambda: _forecode_open(app, path, settings, pages),
+            lambda: _plain_open(app, path, settings, pages),
+        )
+        set_ours, set_plain = _interleaved(
+            rounds,
+            lambda: _forecode_set_text(app, path, settings),
+            lambda: _plain_set_text(app, path, settings),
+        )
 
     open_s, plain_s = median(r.open_s for r in ours), median(r.open_s for r in plain)
     result: dict[str, Any] = {
@@ -510,29 +594,32 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result.update(plain_scroll)
     if "scroll_frame_p95_ms" in scroll and "plain_scroll_frame_p95_ms" in plain_scroll:
         result["scroll_ratio_p95"] = round(
-            scroll["scroll_frame_p95_ms"] / plain_scroll["plain_scroll_frame_p95_ms"], 3)
-    result.update({
-        "scroll_lines_per_page": ours[0].lines_per_page,
-        "plain_scroll_lines_per_page": plain[0].lines_per_page,
-        "lines": lines,
-        "bytes": size,
-        "rounds": rounds,
-        "samples": {
-            "open_100k_lines_s": [round(r.open_s, 6) for r in ours],
-            "plain_text_edit_s": [round(r.open_s, 6) for r in plain],
-            "set_text_s": [round(t, 6) for t in set_ours],
-            "plain_set_text_s": [round(t, 6) for t in set_plain],
-        },
-        "forced_first_paints": sum(r.forced_paint for r in ours + plain),
-        "first_screen_styled": all(r.styled for r in ours),
-        "window": f"{WIDTH}x{HEIGHT}",
-        "baseline": "QPlainTextEdit, same fixed font and size, no wrap, no highlighting",
-        "qt": qVersion(),
-        "pyside6": _pyside_version,
-        "pyside6_scintilla": _package_version("pyside6-scintilla"),
-        "qpa_platform": app.platformName(),
-        "max_rss_mb": _max_rss_mb(),
-    })
+            scroll["scroll_frame_p95_ms"] / plain_scroll["plain_scroll_frame_p95_ms"], 3
+        )
+    result.update(
+        {
+            "scroll_lines_per_page": ours[0].lines_per_page,
+            "plain_scroll_lines_per_page": plain[0].lines_per_page,
+            "lines": lines,
+            "bytes": size,
+            "rounds": rounds,
+            "samples": {
+                "open_100k_lines_s": [round(r.open_s, 6) for r in ours],
+                "plain_text_edit_s": [round(r.open_s, 6) for r in plain],
+                "set_text_s": [round(t, 6) for t in set_ours],
+                "plain_set_text_s": [round(t, 6) for t in set_plain],
+            },
+            "forced_first_paints": sum(r.forced_paint for r in ours + plain),
+            "first_screen_styled": all(r.styled for r in ours),
+            "window": f"{WIDTH}x{HEIGHT}",
+            "baseline": "QPlainTextEdit, same fixed font and size, no wrap, no highlighting",
+            "qt": qVersion(),
+            "pyside6": _pyside_version,
+            "pyside6_scintilla": _package_version("pyside6-scintilla"),
+            "qpa_platform": app.platformName(),
+            "max_rss_mb": _max_rss_mb(),
+        }
+    )
     return result
 
 

@@ -27,13 +27,34 @@ from ._common import median
 
 DEFAULT_ROUNDS = 3
 
-_WORDS = ("alpha", "beta", "gamma", "delta", "value", "result", "items", "count", "index",
-          "total", "parse", "render", "update", "config", "handler", "request", "response",
-          "buffer", "stream", "token", "cache")
+_WORDS = (
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "value",
+    "result",
+    "items",
+    "count",
+    "index",
+    "total",
+    "parse",
+    "render",
+    "update",
+    "config",
+    "handler",
+    "request",
+    "response",
+    "buffer",
+    "stream",
+    "token",
+    "cache",
+)
 
 
-def make_tree(root: str | os.PathLike[str], files: int = 10_000, lines: int = 60,
-              seed: int = 13) -> Path:
+def make_tree(
+    root: str | os.PathLike[str], files: int = 10_000, lines: int = 60, seed: int = 13
+) -> Path:
     """A deterministic source tree of ``files`` Python-like files (``lines`` lines each) in
     nested folders; every 97th file mentions ``needle_<n>``, one file in 500 is binary."""
     rng = random.Random(seed)
@@ -68,8 +89,9 @@ def _grep(root: Path, pattern: str) -> tuple[float, float, int]:
     started = time.perf_counter()
     first = None
     count = 0
-    with subprocess.Popen(["grep", "-rnIF", "--exclude-dir=.git", pattern, str(root)],
-                          stdout=subprocess.PIPE) as proc:
+    with subprocess.Popen(
+        ["grep", "-rnIF", "--exclude-dir=.git", pattern, str(root)], stdout=subprocess.PIPE
+    ) as proc:
         assert proc.stdout is not None
         for _line in proc.stdout:
             if first is None:
@@ -115,19 +137,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         service = SearchService()
         service.warm()
         time.sleep(0.5)
-        rows: dict[str, list[tuple[float, float, int]]] = {"forecode": [], "in_process": [],
-                                                           "grep": []}
+        rows: dict[str, list[tuple[float, float, int]]] = {
+            "forecode": [],
+            "in_process": [],
+            "grep": [],
+        }
         for _ in range(args.rounds):
             rows["grep"].append(_grep(root, args.pattern))
             rows["forecode"].append(_service(service, root, args.pattern))
             rows["in_process"].append(_in_process(root, args.pattern))
         service.close()
-        out: dict[str, Any] = {"files": sum(len(f) for _, _, f in os.walk(root)),
-                               "pattern": args.pattern}
+        out: dict[str, Any] = {
+            "files": sum(len(f) for _, _, f in os.walk(root)),
+            "pattern": args.pattern,
+        }
         for name, values in rows.items():
-            out[name] = {"first_result_s": round(median([v[0] for v in values]), 4),
-                         "total_s": round(median([v[1] for v in values]), 4),
-                         "matching_lines": values[-1][2]}
+            out[name] = {
+                "first_result_s": round(median([v[0] for v in values]), 4),
+                "total_s": round(median([v[1] for v in values]), 4),
+                "matching_lines": values[-1][2],
+            }
         out["total_ratio_vs_grep"] = round(out["forecode"]["total_s"] / out["grep"]["total_s"], 2)
         return out
     finally:

@@ -43,17 +43,31 @@ NAME = "a" * 60
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--baseline-timeout", type=float, default=60.0, metavar="S",
-                        help="kill a pathspec baseline measurement after S seconds (default 60)")
-    parser.add_argument("--no-baseline", action="store_true",
-                        help="skip the pathspec baseline")
+    parser.add_argument(
+        "--baseline-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="kill a pathspec baseline measurement after S seconds (default 60)",
+    )
+    parser.add_argument("--no-baseline", action="store_true", help="skip the pathspec baseline")
 
 
 def ordinary_patterns(count: int, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
     words = ["build", "dist", "cache", "tmp", "out", "log", "gen", "obj", "target", "venv"]
-    shapes = ["*.{w}", "{w}/", "/{w}", "src/{w}/*.o", "**/{w}", "{w}.bak", "!keep_{w}",
-              "docs/{w}", "{w}*", "{w}.py[cod]"]
+    shapes = [
+        "*.{w}",
+        "{w}/",
+        "/{w}",
+        "src/{w}/*.o",
+        "**/{w}",
+        "{w}.bak",
+        "!keep_{w}",
+        "docs/{w}",
+        "{w}*",
+        "{w}.py[cod]",
+    ]
     lines = ["*.py[cod]"]
     for i in range(1, count):
         lines.append(shapes[i % len(shapes)].format(w=f"{rng.choice(words)}{i}"))
@@ -63,8 +77,7 @@ def ordinary_patterns(count: int, seed: int = 1) -> list[str]:
 def _paths(count: int) -> list[str]:
     rng = random.Random(2)
     exts = ["py", "o", "txt", "log", "bak"]
-    return [f"src/pkg{i}/file{rng.randint(0, 30_000)}.{exts[i % len(exts)]}"
-            for i in range(count)]
+    return [f"src/pkg{i}/file{rng.randint(0, 30_000)}.{exts[i % len(exts)]}" for i in range(count)]
 
 
 def _median(fn: Callable[[], float], rounds: int) -> float:
@@ -101,8 +114,13 @@ print(time.perf_counter() - start)
 def _baseline(lines: list[str], path: str, timeout: float) -> tuple[float | None, bool]:
     """(seconds, timed_out) of one pathspec decision in a subprocess."""
     try:
-        proc = subprocess.run([sys.executable, "-c", _BASELINE, "\n".join(lines), path],
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", _BASELINE, "\n".join(lines), path],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return timeout, True
     if proc.returncode != 0:
@@ -111,12 +129,20 @@ def _baseline(lines: list[str], path: str, timeout: float) -> tuple[float | None
 
 
 def _baseline_compile(lines: list[str], timeout: float) -> float | None:
-    code = ("import sys, time, pathspec\nlines = sys.stdin.read().split('\\n')\n"
-            "start = time.perf_counter()\npathspec.GitIgnoreSpec.from_lines(lines)\n"
-            "print(time.perf_counter() - start)\n")
+    code = (
+        "import sys, time, pathspec\nlines = sys.stdin.read().split('\\n')\n"
+        "start = time.perf_counter()\npathspec.GitIgnoreSpec.from_lines(lines)\n"
+        "print(time.perf_counter() - start)\n"
+    )
     try:
-        proc = subprocess.run([sys.executable, "-c", code], input="\n".join(lines),
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", code],
+            input="\n".join(lines),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return timeout
     return float(proc.stdout.strip()) if proc.returncode == 0 else None
@@ -137,8 +163,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stars16 = RuleSet.from_lines([_stars(16)])
     # As many wildcard patterns as the light bound on the shared automaton allows (each
     # is 62 positions), and a full unbucketed list.
-    light = RuleSet.from_lines(_hostile(LIGHT_UNION_BITS // 63)
-                               + ["?" * (i + 61) for i in range(LIGHT_BUCKET)])
+    light = RuleSet.from_lines(
+        _hostile(LIGHT_UNION_BITS // 63) + ["?" * (i + 61) for i in range(LIGHT_BUCKET)]
+    )
     worst = RuleSet.from_lines(_hostile(MAX_WILD_PATTERNS))
     assert light.light and not worst.light and not worst.problems
     hostile_name = "a" * 59 + "b"
@@ -149,10 +176,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "decide_20k_us": _median(lambda: _per_decision(big, paths), rounds) * 1e6,
         "stars8_ms": _median(lambda: _per_decision(stars8, [NAME] * 50), rounds) * 1e3,
         "stars16_ms": _median(lambda: _per_decision(stars16, [NAME] * 50), rounds) * 1e3,
-        "stars16_match_ms": _median(lambda: _per_decision(stars16, [hostile_name] * 50),
-                                    rounds) * 1e3,
-        "light_worst_us": _median(lambda: _per_decision(light, [hostile_name] * 20),
-                                  rounds) * 1e6,
+        "stars16_match_ms": _median(lambda: _per_decision(stars16, [hostile_name] * 50), rounds)
+        * 1e3,
+        "light_worst_us": _median(lambda: _per_decision(light, [hostile_name] * 20), rounds) * 1e6,
         "limits_worst_ms": _median(lambda: _per_decision(worst, [hostile_name]), rounds) * 1e3,
     }
     # 1 MiB of 4 KiB wildcard patterns (the most a file may hold) against a 200-byte name.
@@ -161,8 +187,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     heaviest = RuleSet.from_lines(longest)
     result["limits_compile_1mib_s"] = time.perf_counter() - start
     long_name = "ab" * 100
-    result["limits_1mib_200b_ms"] = _median(lambda: _per_decision(heaviest, [long_name]),
-                                            rounds) * 1e3
+    result["limits_1mib_200b_ms"] = (
+        _median(lambda: _per_decision(heaviest, [long_name]), rounds) * 1e3
+    )
     if not args.no_baseline:
         timeout = args.baseline_timeout
         result["baseline_compile_20k_s"] = _baseline_compile(lines, timeout)

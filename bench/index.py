@@ -50,11 +50,43 @@ from typing import Any
 DEFAULT_ROUNDS = 1
 
 # Modules or packages of the standard library (a name is a package folder or a .py file).
-FULL_MODULES = ("json", "email", "http", "urllib", "logging", "argparse", "textwrap", "shutil",
-                "pathlib", "difflib", "calendar", "csv", "gzip", "configparser", "statistics",
-                "fractions", "string", "heapq", "functools", "tempfile", "ipaddress", "ftplib",
-                "smtplib", "tarfile", "zipfile", "pprint", "shlex", "fnmatch", "glob", "bisect",
-                "base64", "uuid", "random", "pickle", "subprocess")
+FULL_MODULES = (
+    "json",
+    "email",
+    "http",
+    "urllib",
+    "logging",
+    "argparse",
+    "textwrap",
+    "shutil",
+    "pathlib",
+    "difflib",
+    "calendar",
+    "csv",
+    "gzip",
+    "configparser",
+    "statistics",
+    "fractions",
+    "string",
+    "heapq",
+    "functools",
+    "tempfile",
+    "ipaddress",
+    "ftplib",
+    "smtplib",
+    "tarfile",
+    "zipfile",
+    "pprint",
+    "shlex",
+    "fnmatch",
+    "glob",
+    "bisect",
+    "base64",
+    "uuid",
+    "random",
+    "pickle",
+    "subprocess",
+)
 QUICK_MODULES = ("textwrap", "heapq")
 MIN_DOCSTRING = 40
 MIN_FUNCTION_LINES = 3
@@ -62,15 +94,28 @@ TOP_K = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="2,000 synthetic files and two small stdlib modules")
-    parser.add_argument("--files", type=int, default=None,
-                        help="files in the synthetic tree (default 100000; 2000 with --quick)")
-    parser.add_argument("--queries", type=int, default=None,
-                        help="docstring queries for recall (default 400; 16 with --quick)")
+    parser.add_argument(
+        "--quick", action="store_true", help="2,000 synthetic files and two small stdlib modules"
+    )
+    parser.add_argument(
+        "--files",
+        type=int,
+        default=None,
+        help="files in the synthetic tree (default 100000; 2000 with --quick)",
+    )
+    parser.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="docstring queries for recall (default 400; 16 with --quick)",
+    )
     parser.add_argument("--store", default="embedded", help="index store kind on the service")
-    parser.add_argument("--scale-chunks", type=int, default=None,
-                        help="chunks of the search-latency tree (default 100000; 2000 quick)")
+    parser.add_argument(
+        "--scale-chunks",
+        type=int,
+        default=None,
+        help="chunks of the search-latency tree (default 100000; 2000 quick)",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,8 +140,14 @@ def _synthetic_tree(keys: Any, files: int) -> Any:
     return tree
 
 
-def _commit(client: Any, ref: Any, base: bytes | None, new_root: bytes, entries: Sequence[Any],
-            budget: int = 1 << 20) -> Any:
+def _commit(
+    client: Any,
+    ref: Any,
+    base: bytes | None,
+    new_root: bytes,
+    entries: Sequence[Any],
+    budget: int = 1 << 20,
+) -> Any:
     from proto.forecode.v1 import forecode_pb2 as pb
 
     messages = [pb.UploadRequest(tree=ref, base_root=base or b"", new_root=new_root)]
@@ -135,8 +186,13 @@ def _reconcile_bench(client: Any, keys: Any, files: int) -> dict[str, Any]:
     plan = reconcile_remote(client, ref, tree)
     middle = client.traffic.snapshot()
     assert list(plan.upload) == [edited] and not plan.delete, plan
-    _commit(client, ref, plan.remote_root, tree.root_hash,
-            [pb.FileEntry(path=tree.obfuscated(edited), file_hash=tree.node_hash(edited))])
+    _commit(
+        client,
+        ref,
+        plan.remote_root,
+        tree.root_hash,
+        [pb.FileEntry(path=tree.obfuscated(edited), file_hash=tree.node_hash(edited))],
+    )
     sync_s = time.perf_counter() - began
     end = client.traffic.snapshot()
     get_nodes_bytes = (middle[1] - start[1]) + (middle[2] - start[2])
@@ -181,7 +237,7 @@ def _search_at_scale(store: Any, client: Any, chunks: int) -> dict[str, Any]:
         files.append(FileRecord(obf, leaf, (ChunkRef(chunk_hash, 1, 30),)))
     began = time.perf_counter()
     for start in range(0, len(records), 5000):
-        store.put_chunks(keys.key_id, records[start:start + 5000])
+        store.put_chunks(keys.key_id, records[start : start + 5000])
     put_s = time.perf_counter() - began
     tree_id = new_tree_id()
     began = time.perf_counter()
@@ -190,19 +246,31 @@ def _search_at_scale(store: Any, client: Any, chunks: int) -> dict[str, Any]:
 
     def ask(mode: int) -> float:
         query = rng.standard_normal(384).astype(np.float32)
-        request = pb.SearchRequest(tree=pb.TreeRef(workspace_id=keys.key_id, tree_id=tree_id),
-                                   root_hash=tree.root_hash, embedding=query.tolist(),
-                                   term_hashes=b"".join(vocab[:3]), top_k=TOP_K, mode=mode)
+        request = pb.SearchRequest(
+            tree=pb.TreeRef(workspace_id=keys.key_id, tree_id=tree_id),
+            root_hash=tree.root_hash,
+            embedding=query.tolist(),
+            term_hashes=b"".join(vocab[:3]),
+            top_k=TOP_K,
+            mode=mode,
+        )
         began = time.perf_counter()
         reply = client.search(request)
         assert len(reply.hits) == TOP_K
         return (time.perf_counter() - began) * 1000.0
 
     first = ask(pb.SEARCH_MODE_COMBINED)
-    out: dict[str, Any] = {"chunks": chunks, "put_s": round(put_s, 2),
-                           "commit_s": round(commit_s, 2), "first_ms": round(first, 2)}
-    for name, mode in (("vector", pb.SEARCH_MODE_VECTOR), ("lexical", pb.SEARCH_MODE_LEXICAL),
-                       ("combined", pb.SEARCH_MODE_COMBINED)):
+    out: dict[str, Any] = {
+        "chunks": chunks,
+        "put_s": round(put_s, 2),
+        "commit_s": round(commit_s, 2),
+        "first_ms": round(first, 2),
+    }
+    for name, mode in (
+        ("vector", pb.SEARCH_MODE_VECTOR),
+        ("lexical", pb.SEARCH_MODE_LEXICAL),
+        ("combined", pb.SEARCH_MODE_COMBINED),
+    ):
         times = sorted(ask(mode) for _ in range(9))
         out[f"{name}_ms"] = round(times[len(times) // 2], 2)
     return out
@@ -226,9 +294,12 @@ def _docstring_nodes(tree: ast.Module) -> list[tuple[ast.AST, ast.Expr]]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if (body and isinstance(body[0], ast.Expr)
-                    and isinstance(body[0].value, ast.Constant)
-                    and isinstance(body[0].value.value, str)):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 out.append((node, body[0]))
     return out
 
@@ -266,7 +337,7 @@ def strip_docstrings(source: str) -> tuple[str, dict[str, str]] | None:
     for node, expr in _docstring_nodes(tree):
         assert expr.end_lineno is not None and expr.end_col_offset is not None
         first, last = lines[expr.lineno - 1], lines[expr.end_lineno - 1]
-        if first[:expr.col_offset].strip() or last[expr.end_col_offset:].strip():
+        if first[: expr.col_offset].strip() or last[expr.end_col_offset :].strip():
             continue  # shares a line with other code
         body = getattr(node, "body", [])
         filler = " " * expr.col_offset + "pass" if len(body) == 1 else None
@@ -274,7 +345,7 @@ def strip_docstrings(source: str) -> tuple[str, dict[str, str]] | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             docs[id(node)] = ast.get_docstring(node, clean=True) or ""
     for start, end, filler in sorted(cuts, reverse=True):
-        lines[start - 1:end] = [filler] if filler is not None else []
+        lines[start - 1 : end] = [filler] if filler is not None else []
     stripped = "\n".join(lines) + "\n"
     try:
         ast.parse(stripped)
@@ -318,15 +389,22 @@ def build_corpus(repo: Path, modules: Sequence[str]) -> list[Target]:
 
 
 def _recall(sync: Any, targets: Sequence[Target], vectors: Any) -> dict[str, float]:
-    modes = {"vector": ("vector", False), "lexical": ("lexical", False),
-             "combined": ("combined", False), "combined_reranked": ("combined", True)}
+    modes = {
+        "vector": ("vector", False),
+        "lexical": ("lexical", False),
+        "combined": ("combined", False),
+        "combined_reranked": ("combined", True),
+    }
     hits = dict.fromkeys(modes, 0)
     for target, vector in zip(targets, vectors, strict=True):
         for key, (mode, rerank) in modes.items():
-            results = sync.search(target.query, top_k=TOP_K, mode=mode, use_rerank=rerank,
-                                  embedding=vector)
-            if any(r.path == target.path and r.start_line <= target.end
-                   and r.end_line >= target.start for r in results):
+            results = sync.search(
+                target.query, top_k=TOP_K, mode=mode, use_rerank=rerank, embedding=vector
+            )
+            if any(
+                r.path == target.path and r.start_line <= target.end and r.end_line >= target.start
+                for r in results
+            ):
                 hits[key] += 1
     return {k: round(v / max(1, len(targets)), 4) for k, v in hits.items()}
 
@@ -337,8 +415,13 @@ class _Counted:
         self.calls = 0
         self.texts = 0
 
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> Any:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Any:
         self.calls += 1
         self.texts += len(texts)
         return self.inner.embed(texts, progress=progress, cancelled=cancelled)
@@ -363,16 +446,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     token = secrets.token_urlsafe(32)
     work = Path(tempfile.mkdtemp(prefix="forecode-bench-index-"))
     store = open_store(work / "store", args.store)
-    config = ServerConfig(tokens=(token,), backend="openai", openai_url="http://127.0.0.1:9",
-                          openai_model="unused", max_message_bytes=8 << 20, grace_s=0.0)
+    config = ServerConfig(
+        tokens=(token,),
+        backend="openai",
+        openai_url="http://127.0.0.1:9",
+        openai_model="unused",
+        max_message_bytes=8 << 20,
+        grace_s=0.0,
+    )
     server = start_server(config, index_store=store)
     client = IndexSyncClient(f"127.0.0.1:{server.port}", token, timeout=600.0)
     embedder = EmbedWorker()  # the editor's embedding process, as the editor starts it
     embedder.start()
     try:
         synthetic = _reconcile_bench(client, WorkspaceKeys(generate_workspace_key()), files)
-        at_scale = _search_at_scale(store, client,
-                                    args.scale_chunks or (2000 if quick else 100_000))
+        at_scale = _search_at_scale(
+            store, client, args.scale_chunks or (2000 if quick else 100_000)
+        )
 
         repo = work / "repo"
         targets = build_corpus(repo, modules)
@@ -425,24 +515,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "chunks_per_s": round(report.chunks_referenced / index_s, 2),
         "first_query_s": round(answered[0] - began, 3),
         "recall_at_10": recall,
-        "targets": {"sync_bytes_ratio_max": 0.001, "sync_round_trips_max": depth + 1,
-                    "second_client_embedded": 0,
-                    "met": bool(synthetic["sync_bytes_ratio"] <= 0.001
-                                and synthetic["sync_round_trips"] <= depth + 1
-                                and second_report.chunks_embedded == 0)},
+        "targets": {
+            "sync_bytes_ratio_max": 0.001,
+            "sync_round_trips_max": depth + 1,
+            "second_client_embedded": 0,
+            "met": bool(
+                synthetic["sync_bytes_ratio"] <= 0.001
+                and synthetic["sync_round_trips"] <= depth + 1
+                and second_report.chunks_embedded == 0
+            ),
+        },
         "synthetic": synthetic,
         "search_at_scale": at_scale,
-        "index": {"files": report.files_uploaded, "chunks": report.chunks_referenced,
-                  "chunks_embedded": report.chunks_embedded, "sync_s": round(index_s, 3),
-                  "embed_calls": first.calls, "first_query_latency_s": round(answered[1], 4),
-                  "commits": stats.commits,
-                  "bytes_sent": report.bytes_sent, "tree_chunks": stats.tree_chunks},
-        "second_client": {"chunks_embedded": second_report.chunks_embedded,
-                          "chunks_uploaded": second_report.chunks_uploaded,
-                          "embed_calls": second.calls, "bytes_sent": second_report.bytes_sent,
-                          "sync_s": round(second_report.seconds, 3)},
-        "corpus": {"modules": list(modules), "targets": len(targets), "queries": len(sample),
-                   "recall_s": round(recall_s, 2)},
+        "index": {
+            "files": report.files_uploaded,
+            "chunks": report.chunks_referenced,
+            "chunks_embedded": report.chunks_embedded,
+            "sync_s": round(index_s, 3),
+            "embed_calls": first.calls,
+            "first_query_latency_s": round(answered[1], 4),
+            "commits": stats.commits,
+            "bytes_sent": report.bytes_sent,
+            "tree_chunks": stats.tree_chunks,
+        },
+        "second_client": {
+            "chunks_embedded": second_report.chunks_embedded,
+            "chunks_uploaded": second_report.chunks_uploaded,
+            "embed_calls": second.calls,
+            "bytes_sent": second_report.bytes_sent,
+            "sync_s": round(second_report.seconds, 3),
+        },
+        "corpus": {
+            "modules": list(modules),
+            "targets": len(targets),
+            "queries": len(sample),
+            "recall_s": round(recall_s, 2),
+        },
         "store": store.kind,
         "embedding_model": Path(ensure_embed_model()).name,
         "quick": quick,

@@ -76,30 +76,49 @@ SAMPLE_TIMEOUT_S = 120.0
 READY_TIMEOUT_S = 180.0
 HUGE_DEBOUNCE_MS = 3_600_000  # the debounce never fires: the benchmark calls request_now()
 
-QUICK = {"rounds": 1, "samples": 2, "context_lines": 60, "decode_tokens": 16,
-         "spec_tokens": 24, "spec_budget": 320}
+QUICK = {
+    "rounds": 1,
+    "samples": 2,
+    "context_lines": 60,
+    "decode_tokens": 16,
+    "spec_tokens": 24,
+    "spec_budget": 320,
+}
 
 # An assignment whose right-hand side starts with a name: the cursor goes after " = " and the
 # first half (1 to 4 characters) of that name, as if the user paused while typing it.
-_ASSIGNMENT = re.compile(r"^(?P<lhs>\s+[A-Za-z_][\w.]*(?:\[[^\]]*\])? = )"
-                         r"(?P<name>[A-Za-z_]\w*)(?P<rest>.{6,})$")
+_ASSIGNMENT = re.compile(
+    r"^(?P<lhs>\s+[A-Za-z_][\w.]*(?:\[[^\]]*\])? = )"
+    r"(?P<name>[A-Za-z_]\w*)(?P<rest>.{6,})$"
+)
 
 
 def _cursor_head(m: re.Match[str]) -> str:
     name = m.group("name")
-    return m.group("lhs") + name[:max(1, min(4, len(name) // 2))]
+    return m.group("lhs") + name[: max(1, min(4, len(name) // 2))]
+
+
 # An entry of html.entities.name2codepoint.
 _ENTITY = re.compile(r"^    '\w+':\s+0x[0-9a-f]{4},")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes for tests: 1 round, 2 samples, short context")
-    parser.add_argument("--samples", type=int, default=None,
-                        help=f"cold and warm latency samples, each (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--source", default=None,
-                        help="the Python file for the latency samples (default: the standard "
-                             "library's typing.py)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes for tests: 1 round, 2 samples, short context",
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help=f"cold and warm latency samples, each (default {DEFAULT_SAMPLES})",
+    )
+    parser.add_argument(
+        "--source",
+        default=None,
+        help="the Python file for the latency samples (default: the standard library's typing.py)",
+    )
 
 
 # --- small helpers -----------------------------------------------------------------------------
@@ -222,8 +241,9 @@ class _RawDecoder:
         C.llama_model_free(self.model)
 
 
-def _decode_phase(engine: Any, raw: _RawDecoder, prompt: list[int], steps: int,
-                  rounds: int) -> dict[str, Any]:
+def _decode_phase(
+    engine: Any, raw: _RawDecoder, prompt: list[int], steps: int, rounds: int
+) -> dict[str, Any]:
     raw_rates: list[float] = []
     engine_rates: list[float] = []
     engine_tokens: list[int] = []
@@ -245,7 +265,7 @@ def _decode_phase(engine: Any, raw: _RawDecoder, prompt: list[int], steps: int,
     engine_rates.clear()
     engine_tokens.clear()
     for r in range(rounds):
-        for fn in ((raw_once, engine_once) if r % 2 == 0 else (engine_once, raw_once)):
+        for fn in (raw_once, engine_once) if r % 2 == 0 else (engine_once, raw_once):
             fn()
         gc.collect()
     raw_tok_s, engine_tok_s = median(raw_rates), median(engine_rates)
@@ -304,8 +324,12 @@ def _spec_phase(engine: Any, prompt: list[int], max_tokens: int, rounds: int) ->
         g, sp = greedy_tokens[-1], spec_tokens[-1]
         equal.append(g == sp)
         if g != sp:
-            diverged.append(next((i for i, (a, b) in enumerate(zip(g, sp, strict=False)) if a != b),
-                                 min(len(g), len(sp))))
+            diverged.append(
+                next(
+                    (i for i, (a, b) in enumerate(zip(g, sp, strict=False)) if a != b),
+                    min(len(g), len(sp)),
+                )
+            )
         gc.collect()
     greedy, spec = median(greedy_rates), median(spec_rates)
     # Lossless check of the last speculative output, every token teacher-forced against plain
@@ -327,11 +351,13 @@ def _spec_phase(engine: Any, prompt: list[int], max_tokens: int, rounds: int) ->
         "spec_tie_gaps": [_r(gap, 4) for *_, gap in mismatches],
         "rounding_noise_p50": _r(median(noise), 4) if noise else None,
         "rounding_noise_max": _r(tolerance, 4),
-        "lossless_rule": ("every speculative token teacher-forced against single-token greedy "
-                          "decoding; a difference counts as a rounding tie when the greedy "
-                          "logit beats the emitted one by <= rounding_noise_max (|top-2 gap| "
-                          "change between single-token and 7-token batched decodes of the "
-                          "prompt's last 91 positions, same run)"),
+        "lossless_rule": (
+            "every speculative token teacher-forced against single-token greedy "
+            "decoding; a difference counts as a rounding tie when the greedy "
+            "logit beats the emitted one by <= rounding_noise_max (|top-2 gap| "
+            "change between single-token and 7-token batched decodes of the "
+            "prompt's last 91 positions, same run)"
+        ),
         "spec_generated_tokens": int(median(generated)),
         "spec_prompt_tokens": len(prompt),
         "spec_completion_head": text[:160],
@@ -360,7 +386,7 @@ class _Region:
     prompt_tokens: int
 
     def document(self, lines: list[str]) -> str:
-        return "\n".join([*lines[self.first_line:self.line], self.head])
+        return "\n".join([*lines[self.first_line : self.line], self.head])
 
     @property
     def cursor_line(self) -> int:
@@ -368,8 +394,9 @@ class _Region:
         return self.line - self.first_line
 
 
-def _choose_regions(lines: list[str], count: int, context_lines: int, path: str,
-                    count_tokens: Callable[[str], int]) -> list[_Region]:
+def _choose_regions(
+    lines: list[str], count: int, context_lines: int, path: str, count_tokens: Callable[[str], int]
+) -> list[_Region]:
     """Up to ``count`` cursors, top to bottom, each prompt window starting below the previous
     cursor (so no two prompts share text), each with at least ``EDIT_LINES_ABOVE + 1`` lines
     in its window, preferring windows that fill the prompt budget."""
@@ -399,8 +426,7 @@ def _choose_regions(lines: list[str], count: int, context_lines: int, path: str,
             continue
         if not context_lines and rendered.token_estimate < 0.9 * profile.prompt_budget:
             continue  # not enough text above it yet
-        regions.append(_Region(i, head, first, window_start,
-                               rendered.token_estimate))
+        regions.append(_Region(i, head, first, window_start, rendered.token_estimate))
         last_cursor = i
     return regions
 
@@ -419,11 +445,16 @@ def _spec_prompt(engine: Any, budget: int) -> tuple[list[int], str]:
         raise RuntimeError(f"{path} does not look like html/entities.py")
     cursor = entries[len(entries) // 8]  # deep enough for a full prompt of entries
     profile = get_profile("gemma3")
-    inp = CompletionInput(path="html/entities.py", language="python",
-                          prefix="\n".join([*lines[:cursor], "    "]), suffix="")
+    inp = CompletionInput(
+        path="html/entities.py",
+        language="python",
+        prefix="\n".join([*lines[:cursor], "    "]),
+        suffix="",
+    )
     rendered = render_prompt(inp, profile, lambda s: len(engine.tokenize(s)), budget)
-    return engine.tokenize(rendered.text, add_bos=profile.add_bos), \
-        f"{path.name}:{cursor + 1} (name2codepoint entries)"
+    return engine.tokenize(
+        rendered.text, add_bos=profile.add_bos
+    ), f"{path.name}:{cursor + 1} (name2codepoint entries)"
 
 
 # --- (b) and (e): the editor -------------------------------------------------------------------
@@ -442,17 +473,32 @@ class _Sample:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        keep = ("prompt_tokens", "reused_prefix_tokens", "reused_shifted_tokens",
-                "evaluated_tokens", "generated_tokens", "drafted_tokens", "accepted_tokens",
-                "prefill_ms", "first_token_ms", "total_ms")
+        keep = (
+            "prompt_tokens",
+            "reused_prefix_tokens",
+            "reused_shifted_tokens",
+            "evaluated_tokens",
+            "generated_tokens",
+            "drafted_tokens",
+            "accepted_tokens",
+            "prefill_ms",
+            "first_token_ms",
+            "total_ms",
+        )
         return {
-            "kind": self.kind, "region": self.region, "shown_ms": _r(self.shown_ms, 1),
+            "kind": self.kind,
+            "region": self.region,
+            "shown_ms": _r(self.shown_ms, 1),
             "signal_ms": _r(self.signal_ms, 1),
             "outcome_first_line_ms": _r(self.outcome_first_line_ms, 1),
-            "done_ms": _r(self.done_ms, 1), "dropped": self.dropped,
+            "done_ms": _r(self.done_ms, 1),
+            "dropped": self.dropped,
             "first_line": self.first_line[:80],
-            "metrics": {k: (_r(v, 1) if isinstance(v, float) else v)
-                        for k, v in self.metrics.items() if k in keep},
+            "metrics": {
+                k: (_r(v, 1) if isinstance(v, float) else v)
+                for k, v in self.metrics.items()
+                if k in keep
+            },
         }
 
 
@@ -479,8 +525,11 @@ class _EditorRun:
         self.editor.set_language(by_id("python"))
         self.editor.resize(WIDTH, HEIGHT)
         self.inline = InlineCompletion(
-            self.engine, debounce_ms=HUGE_DEBOUNCE_MS, max_tokens=settings.completion_max_tokens,
-            context=lambda: (source_name, "python", ()))
+            self.engine,
+            debounce_ms=HUGE_DEBOUNCE_MS,
+            max_tokens=settings.completion_max_tokens,
+            context=lambda: (source_name, "python", ()),
+        )
         self.max_tokens = settings.completion_max_tokens
         self.inline.attach(self.editor)
         self.editor.show()
@@ -568,8 +617,10 @@ class _EditorRun:
     def start_worker(self) -> None:
         self.engine.start()
         if not self.wait_until(self.engine.is_ready, READY_TIMEOUT_S):
-            raise RuntimeError(f"the engine worker did not become ready: "
-                               f"{self.engine.client.state} {self.engine.client.state_detail}")
+            raise RuntimeError(
+                f"the engine worker did not become ready: "
+                f"{self.engine.client.state} {self.engine.client.state_detail}"
+            )
         from app.services.gcpolicy import freeze_startup_heap
 
         freeze_startup_heap()  # as app.main does once the window is up
@@ -611,6 +662,7 @@ class _EditorRun:
             if self.outcome is None:
                 return False
             return self.shown_at is not None or not self.outcome.shown
+
         ok = self.wait_until(finished, SAMPLE_TIMEOUT_S)
         if ok and self.outcome is not None and self.outcome.shown and self.shown_at is None:
             self.settle(50)
@@ -654,17 +706,22 @@ class _EditorRun:
         self.settle(int(seconds * 1000))
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         viewport.removeEventFilter(counter)
-        return {"suggestion_visible": visible,
-                "editor_process_cpu_pct": round(100.0 * cpu / wall, 1),
-                "editor_paints_per_s": round(_Count.paints / wall, 1)}
+        return {
+            "suggestion_visible": visible,
+            "editor_process_cpu_pct": round(100.0 * cpu / wall, 1),
+            "editor_paints_per_s": round(_Count.paints / wall, 1),
+        }
 
     def worker_memory(self) -> tuple[float | None, float | None, str]:
         pid = self.engine.client.pid
         if pid is not None:
             rss, hwm = _proc_status_kb(pid, "VmRSS"), _proc_status_kb(pid, "VmHWM")
             if rss is not None:
-                return (round(rss / 1024, 1), round(hwm / 1024, 1) if hwm else None,
-                        "/proc/<pid>/status VmRSS (VmHWM for the peak)")
+                return (
+                    round(rss / 1024, 1),
+                    round(hwm / 1024, 1) if hwm else None,
+                    "/proc/<pid>/status VmRSS (VmHWM for the peak)",
+                )
         return None, None, "unavailable"
 
     def close(self) -> None:
@@ -688,8 +745,14 @@ def _quiet_offscreen_messages() -> None:
     qInstallMessageHandler(handler)
 
 
-def _latency_phase(model_path: Path, source: Path, source_name: str, lines: list[str],
-                   regions: list[_Region], samples: int) -> dict[str, Any]:
+def _latency_phase(
+    model_path: Path,
+    source: Path,
+    source_name: str,
+    lines: list[str],
+    regions: list[_Region],
+    samples: int,
+) -> dict[str, Any]:
     run = _EditorRun(model_path, source_name)
     all_samples: list[_Sample] = []
     try:
@@ -736,9 +799,11 @@ def _latency_phase(model_path: Path, source: Path, source_name: str, lines: list
         values = [s.shown_ms for s in got if s.shown_ms is not None]
         if not values:
             return {f"{kind}_p50_ms": None, f"{kind}_p95_ms": None, f"{kind}_samples": 0}
-        return {f"{kind}_p50_ms": _r(percentile(values, 50), 1),
-                f"{kind}_p95_ms": _r(percentile(values, 95), 1),
-                f"{kind}_samples": len(values)}
+        return {
+            f"{kind}_p50_ms": _r(percentile(values, 50), 1),
+            f"{kind}_p95_ms": _r(percentile(values, 95), 1),
+            f"{kind}_samples": len(values),
+        }
 
     result: dict[str, Any] = {}
     result.update(stats("cold", cold))
@@ -752,31 +817,60 @@ def _latency_phase(model_path: Path, source: Path, source_name: str, lines: list
         return _r(median(vals), 1) if vals else None
 
     result["warm_engine_metrics"] = {
-        "median": {k: med(k, warm_metrics) for k in (
-            "prompt_tokens", "evaluated_tokens", "reused_prefix_tokens",
-            "reused_shifted_tokens", "prefill_ms", "first_token_ms")},
-        "per_sample": [{k: s.metrics.get(k) for k in (
-            "prompt_tokens", "evaluated_tokens", "reused_prefix_tokens",
-            "reused_shifted_tokens")} for s in warm],
+        "median": {
+            k: med(k, warm_metrics)
+            for k in (
+                "prompt_tokens",
+                "evaluated_tokens",
+                "reused_prefix_tokens",
+                "reused_shifted_tokens",
+                "prefill_ms",
+                "first_token_ms",
+            )
+        },
+        "per_sample": [
+            {
+                k: s.metrics.get(k)
+                for k in (
+                    "prompt_tokens",
+                    "evaluated_tokens",
+                    "reused_prefix_tokens",
+                    "reused_shifted_tokens",
+                )
+            }
+            for s in warm
+        ],
     }
     cold_metrics = [s.metrics for s in cold]
     result["cold_engine_metrics"] = {
-        "median": {k: med(k, cold_metrics) for k in (
-            "prompt_tokens", "evaluated_tokens", "reused_prefix_tokens",
-            "reused_shifted_tokens", "prefill_ms", "first_token_ms")},
+        "median": {
+            k: med(k, cold_metrics)
+            for k in (
+                "prompt_tokens",
+                "evaluated_tokens",
+                "reused_prefix_tokens",
+                "reused_shifted_tokens",
+                "prefill_ms",
+                "first_token_ms",
+            )
+        },
     }
     result["cold_method"] = (
         "fresh_region: each cold sample's prompt window starts below the previous sample's "
-        "cursor in the file (nothing shared with the cache but the file header); same worker")
+        "cursor in the file (nothing shared with the cache but the file header); same worker"
+    )
     result["warm_method"] = (
         f"after the cold sample: {EDIT_TEXT.strip()!r} appended to the line "
-        f"{EDIT_LINES_ABOVE} lines above the cursor, then the same request")
+        f"{EDIT_LINES_ABOVE} lines above the cursor, then the same request"
+    )
     result["latency_measure"] = (
         "request_now() call -> first paint of the ghost overlay with the suggestion's first "
-        "line (samples also hold the controller's Outcome.first_line_ms)")
+        "line (samples also hold the controller's Outcome.first_line_ms)"
+    )
     result["latency_dropped"] = sum(1 for s in all_samples if s.shown_ms is None)
-    result["latency_source"] = f"{source} (lines {regions[1].line + 1}..)" \
-        if len(regions) > 1 else str(source)
+    result["latency_source"] = (
+        f"{source} (lines {regions[1].line + 1}..)" if len(regions) > 1 else str(source)
+    )
     result["latency_prompt_tokens"] = [r.prompt_tokens for r in regions[1:]]
     result["latency_max_tokens"] = run.max_tokens
     result["latency_samples"] = [s.to_json() for s in all_samples]
@@ -790,8 +884,9 @@ def _latency_phase(model_path: Path, source: Path, source_name: str, lines: list
     result["ui_stall_probe_ticks"] = len(stalls)
     result["ui_stalls_over_16ms"] = sum(1 for s in stalls if s > 16.0)
     # The UI-thread calls the harness makes (their time shows up as a probe gap too).
-    result["request_now_call_max_ms"] = _r(max(run.request_call_ms), 2) \
-        if run.request_call_ms else None
+    result["request_now_call_max_ms"] = (
+        _r(max(run.request_call_ms), 2) if run.request_call_ms else None
+    )
     result["edit_call_max_ms"] = _r(max(run.edit_call_ms), 2) if run.edit_call_ms else None
     return result
 
@@ -827,15 +922,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     engine = Engine(model_path, n_ctx=profile.max_context)
     raw: _RawDecoder | None = None
     try:
-        regions = _choose_regions(lines, samples + 4, context_lines, source_name,
-                                  lambda s: len(engine.tokenize(s)))
+        regions = _choose_regions(
+            lines, samples + 4, context_lines, source_name, lambda s: len(engine.tokenize(s))
+        )
         if len(regions) < 2:
             raise SystemExit(f"{source} has too few assignment lines with enough text above")
         raw = _RawDecoder(model_path, engine.n_ctx, engine.n_batch, engine.n_threads)
         # (a) A short prompt: the first lines of a function in the source.
         head = next(i for i, t in enumerate(lines) if t.startswith("def ") and i > 50)
-        decode_prompt = engine.tokenize("\n".join(lines[head:head + 12]) + "\n",
-                                        add_bos=profile.add_bos)[:256]
+        decode_prompt = engine.tokenize(
+            "\n".join(lines[head : head + 12]) + "\n", add_bos=profile.add_bos
+        )[:256]
         result.update(_decode_phase(engine, raw, decode_prompt, decode_tokens, rounds))
         raw.close()
         raw = None
@@ -856,14 +953,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         gc.collect()
     # (b), (d), (e)
     result.update(_latency_phase(model_path, source, source_name, lines, regions, samples))
-    result.update({
-        "model": model_path.name,
-        "profile": profile.id,
-        "prompt_budget": profile.prompt_budget,
-        "context_lines": context_lines or "whole file above the cursor",
-        "targets": {"decode_ratio": ">= 0.9", "warm_over_cold": "<= 0.10",
-                    "warm_p50_ms": "< 400", "max_ui_stall_ms": "<= 16"},
-        "load_average_end": load_average(),
-        "wall_s": round(time.perf_counter() - started, 1),
-    })
+    result.update(
+        {
+            "model": model_path.name,
+            "profile": profile.id,
+            "prompt_budget": profile.prompt_budget,
+            "context_lines": context_lines or "whole file above the cursor",
+            "targets": {
+                "decode_ratio": ">= 0.9",
+                "warm_over_cold": "<= 0.10",
+                "warm_p50_ms": "< 400",
+                "max_ui_stall_ms": "<= 16",
+            },
+            "load_average_end": load_average(),
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+    )
     return result

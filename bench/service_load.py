@@ -116,8 +116,10 @@ class FakeUpstream:
                         self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                         self.wfile.flush()
                         time.sleep(upstream.delay_s)
-                    done = {"choices": [{"delta": {}, "finish_reason": "stop"}],
-                            "usage": {"prompt_tokens": 5, "completion_tokens": upstream.tokens}}
+                    done = {
+                        "choices": [{"delta": {}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": upstream.tokens},
+                    }
                     self.wfile.write(f"data: {json.dumps(done)}\n\ndata: [DONE]\n\n".encode())
                     self.wfile.flush()
                 except OSError:
@@ -129,8 +131,9 @@ class FakeUpstream:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="fake-upstream")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="fake-upstream"
+        )
         self._thread.start()
 
     @property
@@ -161,16 +164,23 @@ def _methods() -> list[tuple[str, Any, bool, bool]]:
     from proto.forecode.v1 import forecode_pb2 as pb
 
     out = []
-    for descriptor in (*pb.DESCRIPTOR.services_by_name.values(),
-                       health_pb2.DESCRIPTOR.services_by_name["Health"]):
+    for descriptor in (
+        *pb.DESCRIPTOR.services_by_name.values(),
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+    ):
         for method in descriptor.methods:
-            out.append((f"/{descriptor.full_name}/{method.name}",
-                        message_factory.GetMessageClass(method.input_type),
-                        method.client_streaming, method.server_streaming))
+            out.append(
+                (
+                    f"/{descriptor.full_name}/{method.name}",
+                    message_factory.GetMessageClass(method.input_type),
+                    method.client_streaming,
+                    method.server_streaming,
+                )
+            )
     return out
 
 
-_INTS = (0, 1, -1, 2, 7, 31, 32, 2**31 - 1, -2**31, 2**63 - 1, -2**63, 10**6)
+_INTS = (0, 1, -1, 2, 7, 31, 32, 2**31 - 1, -(2**31), 2**63 - 1, -(2**63), 10**6)
 _FLOATS = (0.0, -0.0, 1.0, -1.0, 1e38, -1e-38, math.nan, math.inf, -math.inf, 0.5)
 
 
@@ -201,7 +211,7 @@ def _scalar(fd: Any, rng: random.Random) -> Any:
     if t in (F.CPPTYPE_INT32, F.CPPTYPE_INT64, F.CPPTYPE_UINT32, F.CPPTYPE_UINT64):
         v = rng.choice(_INTS)
         if t == F.CPPTYPE_INT32:
-            v = max(-2**31, min(2**31 - 1, v))
+            v = max(-(2**31), min(2**31 - 1, v))
         elif t == F.CPPTYPE_UINT32:
             v = abs(v) % 2**32
         elif t == F.CPPTYPE_UINT64:
@@ -256,7 +266,7 @@ def fuzz_bytes(cls: Any, rng: random.Random) -> bytes:
     if kind == 1 or not data:
         return data
     if kind == 2:
-        return data[:rng.randrange(len(data))]
+        return data[: rng.randrange(len(data))]
     flipped = bytearray(data)
     for _ in range(rng.randint(1, 4)):
         flipped[rng.randrange(len(flipped))] = rng.randrange(256)
@@ -311,9 +321,13 @@ class Driver:
     def channel(self) -> Any:
         import grpc
 
-        return grpc.insecure_channel(self.target, options=[
-            ("grpc.max_send_message_length", 8 << 20),
-            ("grpc.max_receive_message_length", 8 << 20)])
+        return grpc.insecure_channel(
+            self.target,
+            options=[
+                ("grpc.max_send_message_length", 8 << 20),
+                ("grpc.max_receive_message_length", 8 << 20),
+            ],
+        )
 
     @property
     def auth(self) -> list[tuple[str, str]]:
@@ -374,23 +388,29 @@ class Driver:
         for t in threads:
             t.join()
 
-    def _fuzz_one(self, channel: Any, rng: random.Random, path: str, cls: Any,
-                  req_stream: bool, resp_stream: bool, n: int) -> None:
+    def _fuzz_one(
+        self,
+        channel: Any,
+        rng: random.Random,
+        path: str,
+        cls: Any,
+        req_stream: bool,
+        resp_stream: bool,
+        n: int,
+    ) -> None:
         metadata = None if rng.random() < 0.1 else self.auth
         deadline = 1.0 if path.endswith("/Watch") else 5.0
         raws = [fuzz_bytes(cls, rng) for _ in range(n)]
 
         def call() -> str:
             if req_stream and resp_stream:
-                it = channel.stream_stream(path)(iter(raws), metadata=metadata,
-                                                 timeout=deadline)
+                it = channel.stream_stream(path)(iter(raws), metadata=metadata, timeout=deadline)
                 for _ in it:
                     pass
             elif req_stream:
                 channel.stream_unary(path)(iter(raws), metadata=metadata, timeout=deadline)
             elif resp_stream:
-                for _ in channel.unary_stream(path)(raws[0], metadata=metadata,
-                                                    timeout=deadline):
+                for _ in channel.unary_stream(path)(raws[0], metadata=metadata, timeout=deadline):
                     pass
             else:
                 channel.unary_unary(path)(raws[0], metadata=metadata, timeout=deadline)
@@ -406,8 +426,10 @@ class Driver:
         prober = threading.Thread(target=self._probe_health, args=(stop,), daemon=True)
         prober.start()
         end = time.monotonic() + seconds
-        threads = [threading.Thread(target=self._client, args=(i, end), daemon=True)
-                   for i in range(clients)]
+        threads = [
+            threading.Thread(target=self._client, args=(i, end), daemon=True)
+            for i in range(clients)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -441,8 +463,9 @@ class Driver:
 
         channel = self.channel()
         try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
-                                                              timeout=10)
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=10
+            )
             return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
         except Exception:
             return False
@@ -453,10 +476,15 @@ class Driver:
         rng = random.Random(self.seed * 7919 + index)
         channel = self.channel()
         actions: list[tuple[str, Callable[[Any, random.Random], None], int]] = [
-            ("chat", self._chat_read, 4), ("chat cancelled", self._chat_cancel, 3),
-            ("chat never read", self._chat_never_read, 2), ("apply", self._apply, 2),
-            ("upload", self._upload, 2), ("upload never commits", self._upload_abandoned, 2),
-            ("index calls", self._index_calls, 2), ("info", self._info, 1)]
+            ("chat", self._chat_read, 4),
+            ("chat cancelled", self._chat_cancel, 3),
+            ("chat never read", self._chat_never_read, 2),
+            ("apply", self._apply, 2),
+            ("upload", self._upload, 2),
+            ("upload never commits", self._upload_abandoned, 2),
+            ("index calls", self._index_calls, 2),
+            ("info", self._info, 1),
+        ]
         weights = [w for _, _, w in actions]
         try:
             while time.monotonic() < end:
@@ -468,16 +496,19 @@ class Driver:
     def _chat_request(self, rng: random.Random) -> Any:
         from proto.forecode.v1 import forecode_pb2 as pb
 
-        return pb.ChatRequest(conversation_id=f"c{rng.randrange(20)}", max_tokens=8,
-                              messages=[pb.ChatMessage(role=pb.ROLE_USER,
-                                                       content="Add two numbers in Python.")])
+        return pb.ChatRequest(
+            conversation_id=f"c{rng.randrange(20)}",
+            max_tokens=8,
+            messages=[pb.ChatMessage(role=pb.ROLE_USER, content="Add two numbers in Python.")],
+        )
 
     def _chat_read(self, channel: Any, rng: random.Random) -> None:
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
         def call() -> str:
-            for _ in rpc.ChatStub(channel).Stream(self._chat_request(rng), metadata=self.auth,
-                                                  timeout=10):
+            for _ in rpc.ChatStub(channel).Stream(
+                self._chat_request(rng), metadata=self.auth, timeout=10
+            ):
                 pass
             return "OK"
 
@@ -487,8 +518,9 @@ class Driver:
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
         def call() -> str:
-            it = rpc.ChatStub(channel).Stream(self._chat_request(rng), metadata=self.auth,
-                                              timeout=10)
+            it = rpc.ChatStub(channel).Stream(
+                self._chat_request(rng), metadata=self.auth, timeout=10
+            )
             next(it)
             it.cancel()
             for _ in it:
@@ -501,8 +533,7 @@ class Driver:
         """Start a chat and never read it: cancelled after a while, or left to its deadline."""
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-        it = rpc.ChatStub(channel).Stream(self._chat_request(rng), metadata=self.auth,
-                                          timeout=1.0)
+        it = rpc.ChatStub(channel).Stream(self._chat_request(rng), metadata=self.auth, timeout=1.0)
         time.sleep(rng.uniform(0.05, 0.4))
         if rng.random() < 0.5:
             it.cancel()
@@ -515,10 +546,8 @@ class Driver:
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
         original = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(6))
-        block = ("def f3(x):\n    return x * 3\n" if rng.random() < 0.7
-                 else "class New:\n    pass\n")
-        request = pb.ApplyRequest(path="m.py", language="python", original=original,
-                                  block=block)
+        block = "def f3(x):\n    return x * 3\n" if rng.random() < 0.7 else "class New:\n    pass\n"
+        request = pb.ApplyRequest(path="m.py", language="python", original=original, block=block)
 
         def call() -> str:
             for _ in rpc.ApplyStub(channel).Apply(request, metadata=self.auth, timeout=10):
@@ -539,8 +568,12 @@ class Driver:
         tree.set_file(f"empty{rng.randrange(100)}.txt", b"")
         path = next(iter(dict(tree.files())))
         ref = pb.TreeRef(workspace_id=keys.key_id, tree_id=os.urandom(16))
-        message = pb.UploadRequest(tree=ref, new_root=tree.root_hash, commit=True, files=[
-            pb.FileEntry(path=tree.obfuscated(path), file_hash=tree.node_hash(path))])
+        message = pb.UploadRequest(
+            tree=ref,
+            new_root=tree.root_hash,
+            commit=True,
+            files=[pb.FileEntry(path=tree.obfuscated(path), file_hash=tree.node_hash(path))],
+        )
 
         def call() -> str:
             rpc.IndexSyncStub(channel).Upload(iter([message]), metadata=self.auth, timeout=10)
@@ -565,8 +598,9 @@ class Driver:
             yield first
             release.wait(5)  # never commits
 
-        future = rpc.IndexSyncStub(channel).Upload.future(messages(), metadata=self.auth,
-                                                           timeout=1.0)
+        future = rpc.IndexSyncStub(channel).Upload.future(
+            messages(), metadata=self.auth, timeout=1.0
+        )
         time.sleep(rng.uniform(0.05, 0.3))
         if rng.random() < 0.5:
             future.cancel()
@@ -579,18 +613,34 @@ class Driver:
 
         stub = rpc.IndexSyncStub(channel)
         ref = pb.TreeRef(workspace_id=os.urandom(16).hex(), tree_id=os.urandom(16))
-        self._timed("/forecode.v1.IndexSync/Stats", 5, lambda: _ok(
-            stub.Stats(pb.StatsRequest(tree=ref), metadata=self.auth, timeout=5)))
-        self._timed("/forecode.v1.IndexSync/GetNodes", 5, lambda: _ok(stub.GetNodes(
-            pb.GetNodesRequest(tree=ref, folders=[pb.FolderQuery(path="")]),
-            metadata=self.auth, timeout=5)))
+        self._timed(
+            "/forecode.v1.IndexSync/Stats",
+            5,
+            lambda: _ok(stub.Stats(pb.StatsRequest(tree=ref), metadata=self.auth, timeout=5)),
+        )
+        self._timed(
+            "/forecode.v1.IndexSync/GetNodes",
+            5,
+            lambda: _ok(
+                stub.GetNodes(
+                    pb.GetNodesRequest(tree=ref, folders=[pb.FolderQuery(path="")]),
+                    metadata=self.auth,
+                    timeout=5,
+                )
+            ),
+        )
 
     def _info(self, channel: Any, rng: random.Random) -> None:
         from proto.forecode.v1 import forecode_pb2 as pb
         from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-        self._timed("/forecode.v1.Info/GetInfo", 5, lambda: _ok(rpc.InfoStub(channel).GetInfo(
-            pb.GetInfoRequest(), metadata=self.auth, timeout=5)))
+        self._timed(
+            "/forecode.v1.Info/GetInfo",
+            5,
+            lambda: _ok(
+                rpc.InfoStub(channel).GetInfo(pb.GetInfoRequest(), metadata=self.auth, timeout=5)
+            ),
+        )
 
     def slots_all_run(self, slots: int) -> bool:
         """``slots`` chats at once all run to their end (no slot was left taken)."""
@@ -602,8 +652,11 @@ class Driver:
 
             channel = self.channel()
             try:
-                events = list(rpc.ChatStub(channel).Stream(
-                    self._chat_request(random.Random(i)), metadata=self.auth, timeout=20))
+                events = list(
+                    rpc.ChatStub(channel).Stream(
+                        self._chat_request(random.Random(i)), metadata=self.auth, timeout=20
+                    )
+                )
                 ok = bool(events) and events[-1].HasField("done")
             except Exception:
                 ok = False
@@ -659,17 +712,42 @@ class _Service:
     """``python -m cloud_server`` with the openai backend on ``upstream``."""
 
     def __init__(self, upstream: FakeUpstream, token: str, slots: int, folder: Path) -> None:
-        env = dict(os.environ, FORECODE_CLOUD_TOKEN=token,
-                   PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(
+            os.environ,
+            FORECODE_CLOUD_TOKEN=token,
+            PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        )
         env.pop("FORECODE_OPENAI_API_KEY", None)
         self.log_path = folder / "service.log"
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cloud_server", "--port", "0", "--backend", "openai",
-             "--openai-url", upstream.url, "--openai-model", "fake", "--slots", str(slots),
-             "--max-queue", "64", "--index-dir", str(folder / "index"), "--grace", "1"],
-            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=self._log)
+            [
+                sys.executable,
+                "-m",
+                "cloud_server",
+                "--port",
+                "0",
+                "--backend",
+                "openai",
+                "--openai-url",
+                upstream.url,
+                "--openai-model",
+                "fake",
+                "--slots",
+                str(slots),
+                "--max-queue",
+                "64",
+                "--index-dir",
+                str(folder / "index"),
+                "--grace",
+                "1",
+            ],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+        )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
         match = re.match(r"forecode-cloud listening on (\S+):(\d+)", line)
@@ -700,11 +778,17 @@ class _Service:
 def figures(driver: Driver) -> dict[str, Any]:
     tally = driver.tally
     health = tally.health_ms or [math.nan]
-    return {"calls": tally.calls, "statuses": dict(sorted(tally.statuses.items())),
-            "hangs": tally.hangs, "internal": tally.internal, "bad_examples": tally.examples,
-            "health_checks": len(tally.health_ms), "health_failures": tally.health_failures,
-            "health_p50_ms": round(percentile(health, 50), 2),
-            "health_p99_ms": round(percentile(health, 99), 2)}
+    return {
+        "calls": tally.calls,
+        "statuses": dict(sorted(tally.statuses.items())),
+        "hangs": tally.hangs,
+        "internal": tally.internal,
+        "bad_examples": tally.examples,
+        "health_checks": len(tally.health_ms),
+        "health_failures": tally.health_failures,
+        "health_p50_ms": round(percentile(health, 50), 2),
+        "health_p99_ms": round(percentile(health, 99), 2),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -748,18 +832,31 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.keep_log:
             Path(args.keep_log).write_text(log, encoding="utf-8")
     result = figures(driver)
-    result.update({
-        "fuzz_calls": fuzz_calls, "fuzz_seconds": round(fuzz_s, 2),
-        "load_calls": driver.tally.calls - fuzz_calls, "load_seconds": round(load_s, 2),
-        "clients": args.clients, "slots": args.slots,
-        "crashes": int(crashed), "exit_code": code, "healthy_after": healthy,
-        "slots_all_run_after": slots_ok, "upstream_open_after": open_after,
-        "upstream_requests": upstream.requests,
-        "tracebacks": log.count("Traceback"), "log_bytes": len(log.encode()),
-        "log_lines": log.count("\n"),
-        "rss_mb_before": rss_before, "rss_mb_peak": peak[0], "rss_mb_after": rss_after,
-    })
+    result.update(
+        {
+            "fuzz_calls": fuzz_calls,
+            "fuzz_seconds": round(fuzz_s, 2),
+            "load_calls": driver.tally.calls - fuzz_calls,
+            "load_seconds": round(load_s, 2),
+            "clients": args.clients,
+            "slots": args.slots,
+            "crashes": int(crashed),
+            "exit_code": code,
+            "healthy_after": healthy,
+            "slots_all_run_after": slots_ok,
+            "upstream_open_after": open_after,
+            "upstream_requests": upstream.requests,
+            "tracebacks": log.count("Traceback"),
+            "log_bytes": len(log.encode()),
+            "log_lines": log.count("\n"),
+            "rss_mb_before": rss_before,
+            "rss_mb_peak": peak[0],
+            "rss_mb_after": rss_after,
+        }
+    )
     with contextlib.suppress(Exception):
-        print(json.dumps({k: result[k] for k in ("calls", "internal", "hangs", "crashes")}),
-              file=sys.stderr)
+        print(
+            json.dumps({k: result[k] for k in ("calls", "internal", "hangs", "crashes")}),
+            file=sys.stderr,
+        )
     return result

@@ -45,8 +45,15 @@ from forecode_core.chat.types import ChatDelta, ChatDone, ChatError, ChatParams,
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-__all__ = ["MAX_MESSAGE_BYTES", "ApplyCall", "ChatCall", "CloudClient", "channel_options",
-           "is_loopback", "split_target"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "ApplyCall",
+    "ChatCall",
+    "CloudClient",
+    "channel_options",
+    "is_loopback",
+    "split_target",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +72,18 @@ _IDEMPOTENT_METHODS = (
 )
 
 SERVICE_CONFIG: dict[str, Any] = {
-    "methodConfig": [{
-        "name": list(_IDEMPOTENT_METHODS),
-        "retryPolicy": {
-            "maxAttempts": 3,
-            "initialBackoff": "0.1s",
-            "maxBackoff": "1s",
-            "backoffMultiplier": 2,
-            "retryableStatusCodes": ["UNAVAILABLE"],
-        },
-    }],
+    "methodConfig": [
+        {
+            "name": list(_IDEMPOTENT_METHODS),
+            "retryPolicy": {
+                "maxAttempts": 3,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
 }
 
 _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
@@ -87,17 +96,20 @@ def split_target(target: str) -> tuple[str, int]:
     rest = target.strip()
     for scheme in ("dns:///", "dns:", "ipv4:", "ipv6:"):
         if rest.startswith(scheme):
-            rest = rest[len(scheme):]
+            rest = rest[len(scheme) :]
             break
     host, sep, port_text = rest.rpartition(":")
     if not sep or not host or not port_text.isdigit():
-        raise ValueError(f"cloud service address {target!r} is not HOST:PORT "
-                         "(for example 127.0.0.1:50051 or forecode.example.com:443)")
+        raise ValueError(
+            f"cloud service address {target!r} is not HOST:PORT "
+            "(for example 127.0.0.1:50051 or forecode.example.com:443)"
+        )
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     elif ":" in host:
-        raise ValueError(f"cloud service address {target!r}: write an IPv6 host in brackets, "
-                         "[::1]:50051")
+        raise ValueError(
+            f"cloud service address {target!r}: write an IPv6 host in brackets, [::1]:50051"
+        )
     port = int(port_text)
     if not 0 < port < 65536:
         raise ValueError(f"cloud service address {target!r}: port {port} is out of range")
@@ -161,16 +173,29 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
     def _details(self, details: grpc.ClientCallDetails) -> grpc.ClientCallDetails:
         metadata = [(k, v) for k, v in (details.metadata or ()) if k != "authorization"]
         metadata.append(("authorization", f"Bearer {self.__token}"))
-        return _ClientCallDetails(details.method, details.timeout, metadata,
-                                  details.credentials, details.wait_for_ready,
-                                  getattr(details, "compression", None))
+        return _ClientCallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            getattr(details, "compression", None),
+        )
 
-    def intercept_unary_unary(self, continuation: Callable[..., Any],
-                              client_call_details: grpc.ClientCallDetails, request: Any) -> Any:
+    def intercept_unary_unary(
+        self,
+        continuation: Callable[..., Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details), request)
 
-    def intercept_unary_stream(self, continuation: Callable[..., Any],
-                               client_call_details: grpc.ClientCallDetails, request: Any) -> Any:
+    def intercept_unary_stream(
+        self,
+        continuation: Callable[..., Any],
+        client_call_details: grpc.ClientCallDetails,
+        request: Any,
+    ) -> Any:
         return continuation(self._details(client_call_details), request)
 
 
@@ -232,8 +257,11 @@ class ChatCall:
                 try:
                     event = self._convert(message)
                 except ValueError as exc:
-                    raise ChatError("internal", f"The Forecode service at {self._target} sent "
-                                    f"an event this editor does not understand ({exc})") from exc
+                    raise ChatError(
+                        "internal",
+                        f"The Forecode service at {self._target} sent "
+                        f"an event this editor does not understand ({exc})",
+                    ) from exc
                 if self._cancelled:
                     break  # buffered events after cancel() are dropped
                 self.received += 1
@@ -258,8 +286,10 @@ class ChatCall:
         if self._cancelled:
             yield self._cancelled_event()
         elif not done:
-            raise ChatError("internal", f"The Forecode service at {self._target} ended the "
-                            "reply without finishing it")
+            raise ChatError(
+                "internal",
+                f"The Forecode service at {self._target} ended the reply without finishing it",
+            )
 
 
 class ApplyCall(ChatCall):
@@ -274,9 +304,13 @@ class ApplyCall(ChatCall):
     def _convert(self, message: Any) -> Any:
         event = apply_event_from_pb(message, source="cloud")
         if isinstance(event, ApplyDone) and event.finish_reason == "length":
-            raise ChatError("incomplete", "The model did not finish writing the file (it "
-                            "stopped after {} tokens); nothing was changed".format(
-                                event.usage.get("completion_tokens", 0)))
+            raise ChatError(
+                "incomplete",
+                "The model did not finish writing the file (it "
+                "stopped after {} tokens); nothing was changed".format(
+                    event.usage.get("completion_tokens", 0)
+                ),
+            )
         return event
 
     def _cancelled_event(self) -> Any:
@@ -286,9 +320,15 @@ class ApplyCall(ChatCall):
 class CloudClient:
     """A channel to the service at ``target`` with the token attached to every call."""
 
-    def __init__(self, target: str, token: str, *, tls: bool | None = None,
-                 root_certificates: bytes | None = None,
-                 server_name: str | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        tls: bool | None = None,
+        root_certificates: bytes | None = None,
+        server_name: str | None = None,
+    ) -> None:
         host, _ = split_target(target)
         loopback = is_loopback(host)
         if not token:
@@ -296,8 +336,10 @@ class CloudClient:
         if tls is None:
             tls = not loopback
         if not tls and not loopback:
-            raise ValueError(f"refusing to send the access token in clear text to {target}: "
-                             "a service off this machine must be reached over TLS")
+            raise ValueError(
+                f"refusing to send the access token in clear text to {target}: "
+                "a service off this machine must be reached over TLS"
+            )
         self._target = target
         self._tls = tls
         options = channel_options(server_name)
@@ -331,15 +373,20 @@ class CloudClient:
             reply = self._info_stub.GetInfo(pb.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as exc:
             raise self._error(exc) from exc
-        return {"server_version": reply.server_version, "backend": reply.backend,
-                "models": list(reply.models), "slots": reply.slots,
-                "max_message_bytes": reply.max_message_bytes}
+        return {
+            "server_version": reply.server_version,
+            "backend": reply.backend,
+            "models": list(reply.models),
+            "slots": reply.slots,
+            "max_message_bytes": reply.max_message_bytes,
+        }
 
     def healthy(self, timeout: float = 1.0) -> bool:
         """True when the service answers its health check with SERVING (never raises)."""
         try:
-            reply = self._health_stub.Check(health_pb2.HealthCheckRequest(service=""),
-                                            timeout=timeout)
+            reply = self._health_stub.Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout
+            )
         except grpc.RpcError:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
@@ -357,16 +404,25 @@ class CloudClient:
         call = self._chat_stub.Stream(request, timeout=timeout)
         return ChatCall(call, self._target)
 
-    def apply(self, *, path: str, original: str, block: str, instruction: str = "",
-              language: str = "", timeout: float = 300.0) -> ApplyCall:
+    def apply(
+        self,
+        *,
+        path: str,
+        original: str,
+        block: str,
+        instruction: str = "",
+        language: str = "",
+        timeout: float = 300.0,
+    ) -> ApplyCall:
         """Start applying ``block`` to ``original`` on the service (returns at once); the
         ``ApplyCall`` streams the new file. ``timeout`` bounds the whole apply."""
         if timeout <= 0:
             raise ValueError("an apply call needs a positive timeout")
         if self._closed:
             raise ChatError("cancelled", "The connection to the Forecode service is closed")
-        request = apply_request_to_pb(path=path, original=original, block=block,
-                                      instruction=instruction, language=language)
+        request = apply_request_to_pb(
+            path=path, original=original, block=block, instruction=instruction, language=language
+        )
         return ApplyCall(self._apply_stub.Apply(request, timeout=timeout), self._target)
 
     def close(self) -> None:
@@ -382,5 +438,8 @@ class CloudClient:
 
     def _error(self, exc: grpc.RpcError) -> ChatError:
         code = exc.code() if hasattr(exc, "code") else None
-        return chat_error(code.name if code is not None else "UNKNOWN",
-                          exc.details() if hasattr(exc, "details") else "", self._target)
+        return chat_error(
+            code.name if code is not None else "UNKNOWN",
+            exc.details() if hasattr(exc, "details") else "",
+            self._target,
+        )

@@ -21,22 +21,36 @@ from forecode_core.chat.types import (
 from proto.forecode.v1 import forecode_pb2 as pb
 
 __all__ = [
-    "apply_event_from_pb", "apply_request_to_pb", "chat_error", "event_from_pb", "event_to_pb",
-    "params_from_pb", "params_to_pb",
+    "apply_event_from_pb",
+    "apply_request_to_pb",
+    "chat_error",
+    "event_from_pb",
+    "event_to_pb",
+    "params_from_pb",
+    "params_to_pb",
 ]
 
 _ROLE_TO_PB = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
 _ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
 
-_KIND_TO_PB = {"file": pb.ContextItem.KIND_FILE, "selection": pb.ContextItem.KIND_SELECTION,
-               "current_file": pb.ContextItem.KIND_CURRENT_FILE}
+_KIND_TO_PB = {
+    "file": pb.ContextItem.KIND_FILE,
+    "selection": pb.ContextItem.KIND_SELECTION,
+    "current_file": pb.ContextItem.KIND_CURRENT_FILE,
+}
 _KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
 
 _FINISH_FROM_PB = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
 _FINISH_TO_PB = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
 
-_USAGE_FIELDS = ("prompt_tokens", "cached_tokens", "completion_tokens", "queue_ms",
-                 "first_token_ms", "total_ms")
+_USAGE_FIELDS = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "queue_ms",
+    "first_token_ms",
+    "total_ms",
+)
 
 
 def params_to_pb(params: ChatParams) -> pb.ChatRequest:
@@ -45,20 +59,35 @@ def params_to_pb(params: ChatParams) -> pb.ChatRequest:
     messages = []
     for m in params.messages:
         if m.role not in _ROLE_TO_PB:
-            raise ValueError(f"unknown chat role {m.role!r} (expected one of "
-                             f"{', '.join(_ROLE_TO_PB)})")
+            raise ValueError(
+                f"unknown chat role {m.role!r} (expected one of {', '.join(_ROLE_TO_PB)})"
+            )
         messages.append(pb.ChatMessage(role=_ROLE_TO_PB[m.role], content=m.content))
     context = []
     for c in params.context:
         if c.kind not in _KIND_TO_PB:
-            raise ValueError(f"unknown context kind {c.kind!r} (expected one of "
-                             f"{', '.join(_KIND_TO_PB)})")
-        context.append(pb.ContextItem(kind=_KIND_TO_PB[c.kind], path=c.path, text=c.text,
-                                      start_line=c.start_line, end_line=c.end_line,
-                                      language=c.language, truncated=c.truncated))
-    return pb.ChatRequest(conversation_id=params.conversation_id, messages=messages,
-                          context=context, max_tokens=params.max_tokens,
-                          temperature=params.temperature, model=params.model)
+            raise ValueError(
+                f"unknown context kind {c.kind!r} (expected one of {', '.join(_KIND_TO_PB)})"
+            )
+        context.append(
+            pb.ContextItem(
+                kind=_KIND_TO_PB[c.kind],
+                path=c.path,
+                text=c.text,
+                start_line=c.start_line,
+                end_line=c.end_line,
+                language=c.language,
+                truncated=c.truncated,
+            )
+        )
+    return pb.ChatRequest(
+        conversation_id=params.conversation_id,
+        messages=messages,
+        context=context,
+        max_tokens=params.max_tokens,
+        temperature=params.temperature,
+        model=params.model,
+    )
 
 
 def params_from_pb(req: pb.ChatRequest) -> ChatParams:
@@ -72,27 +101,45 @@ def params_from_pb(req: pb.ChatRequest) -> ChatParams:
     for c in req.context:
         if c.kind not in _KIND_FROM_PB:
             raise ValueError(f"context kind {c.kind} is not file, selection or current_file")
-        context.append(ContextItem(kind=_KIND_FROM_PB[c.kind], path=c.path,  # type: ignore[arg-type]
-                                   text=c.text, start_line=c.start_line, end_line=c.end_line,
-                                   language=c.language, truncated=c.truncated))
-    return ChatParams(conversation_id=req.conversation_id, messages=tuple(messages),
-                      context=tuple(context), max_tokens=req.max_tokens,
-                      temperature=req.temperature, model=req.model)
+        context.append(
+            ContextItem(
+                kind=_KIND_FROM_PB[c.kind],
+                path=c.path,  # type: ignore[arg-type]
+                text=c.text,
+                start_line=c.start_line,
+                end_line=c.end_line,
+                language=c.language,
+                truncated=c.truncated,
+            )
+        )
+    return ChatParams(
+        conversation_id=req.conversation_id,
+        messages=tuple(messages),
+        context=tuple(context),
+        max_tokens=req.max_tokens,
+        temperature=req.temperature,
+        model=req.model,
+    )
 
 
-def _started_or_delta(event: pb.ChatEvent | pb.ApplyEvent, which: str | None,
-                      source: str) -> ChatStarted | ChatDelta | None:
+def _started_or_delta(
+    event: pb.ChatEvent | pb.ApplyEvent, which: str | None, source: str
+) -> ChatStarted | ChatDelta | None:
     """The events chat and apply streams share (the same messages in both contracts)."""
     if which == "started":
-        return ChatStarted(model=event.started.model, source=source,  # type: ignore[arg-type]
-                           queued_ms=event.started.queued_ms)
+        return ChatStarted(
+            model=event.started.model,
+            source=source,  # type: ignore[arg-type]
+            queued_ms=event.started.queued_ms,
+        )
     if which == "delta":
         return ChatDelta(text=event.delta.text)
     return None
 
 
-def event_from_pb(event: pb.ChatEvent, *,
-                  source: str = "cloud") -> ChatStarted | ChatDelta | ChatDone:
+def event_from_pb(
+    event: pb.ChatEvent, *, source: str = "cloud"
+) -> ChatStarted | ChatDelta | ChatDone:
     """One streamed event as a ``forecode_core.chat.types`` value; ValueError on an empty event."""
     which = event.WhichOneof("event")
     common = _started_or_delta(event, which, source)
@@ -108,25 +155,41 @@ def event_from_pb(event: pb.ChatEvent, *,
 def event_to_pb(event: ChatStarted | ChatDelta | ChatDone) -> pb.ChatEvent:
     """The inverse of ``event_from_pb`` (for test servicers and tools)."""
     if isinstance(event, ChatStarted):
-        return pb.ChatEvent(started=pb.ChatStarted(model=event.model,
-                                                   queued_ms=event.queued_ms))
+        return pb.ChatEvent(started=pb.ChatStarted(model=event.model, queued_ms=event.queued_ms))
     if isinstance(event, ChatDelta):
         return pb.ChatEvent(delta=pb.ChatDelta(text=event.text))
     usage = pb.Usage(**{k: v for k, v in event.usage.items() if k in _USAGE_FIELDS})
-    return pb.ChatEvent(done=pb.ChatDone(
-        finish_reason=_FINISH_TO_PB.get(event.finish_reason, pb.FINISH_REASON_UNSPECIFIED),
-        usage=usage))
+    return pb.ChatEvent(
+        done=pb.ChatDone(
+            finish_reason=_FINISH_TO_PB.get(event.finish_reason, pb.FINISH_REASON_UNSPECIFIED),
+            usage=usage,
+        )
+    )
 
 
-def apply_request_to_pb(*, path: str, original: str, block: str, instruction: str = "",
-                        language: str = "", model: str = "") -> pb.ApplyRequest:
+def apply_request_to_pb(
+    *,
+    path: str,
+    original: str,
+    block: str,
+    instruction: str = "",
+    language: str = "",
+    model: str = "",
+) -> pb.ApplyRequest:
     """The request for ``Apply/Apply``."""
-    return pb.ApplyRequest(path=path, original=original, block=block, instruction=instruction,
-                           language=language, model=model)
+    return pb.ApplyRequest(
+        path=path,
+        original=original,
+        block=block,
+        instruction=instruction,
+        language=language,
+        model=model,
+    )
 
 
-def apply_event_from_pb(event: pb.ApplyEvent, *,
-                        source: str = "cloud") -> ChatStarted | ChatDelta | ApplyDone:
+def apply_event_from_pb(
+    event: pb.ApplyEvent, *, source: str = "cloud"
+) -> ChatStarted | ChatDelta | ApplyDone:
     """One streamed apply event as a plain value; ValueError on an empty event."""
     which = event.WhichOneof("event")
     common = _started_or_delta(event, which, source)
@@ -135,30 +198,41 @@ def apply_event_from_pb(event: pb.ApplyEvent, *,
     if which == "done":
         d = event.done
         usage = {name: int(getattr(d.usage, name)) for name in _USAGE_FIELDS}
-        return ApplyDone(source=d.source if d.source in ("deterministic", "model")  # type: ignore[arg-type]
-                         else "", finish_reason=_FINISH_FROM_PB.get(d.finish_reason, "length"),  # type: ignore[arg-type]
-                         usage=usage, drafted_tokens=d.drafted_tokens,
-                         accepted_tokens=d.accepted_tokens, batches=d.batches,
-                         rejoins=d.rejoins, prefill_ms=d.prefill_ms, decode_ms=d.decode_ms)
+        return ApplyDone(
+            source=d.source
+            if d.source in ("deterministic", "model")  # type: ignore[arg-type]
+            else "",
+            finish_reason=_FINISH_FROM_PB.get(d.finish_reason, "length"),  # type: ignore[arg-type]
+            usage=usage,
+            drafted_tokens=d.drafted_tokens,
+            accepted_tokens=d.accepted_tokens,
+            batches=d.batches,
+            rejoins=d.rejoins,
+            prefill_ms=d.prefill_ms,
+            decode_ms=d.decode_ms,
+        )
     raise ValueError("the service sent an empty apply event")
 
 
 # (code, retryable, message template); {where} is "at HOST:PORT", {detail} the server's words.
 _STATUS_TABLE: dict[str, tuple[str, bool, str]] = {
-    "UNAUTHENTICATED": ("unauthenticated", False,
-                        "The Forecode service {where} refused the access token; check the "
-                        "token in the cloud settings"),
-    "PERMISSION_DENIED": ("unauthenticated", False,
-                          "The Forecode service {where} does not allow this request with the "
-                          "access token given"),
+    "UNAUTHENTICATED": (
+        "unauthenticated",
+        False,
+        "The Forecode service {where} refused the access token; check the "
+        "token in the cloud settings",
+    ),
+    "PERMISSION_DENIED": (
+        "unauthenticated",
+        False,
+        "The Forecode service {where} does not allow this request with the access token given",
+    ),
     "UNAVAILABLE": ("unavailable", True, "The Forecode service {where} is not reachable"),
-    "DEADLINE_EXCEEDED": ("deadline", True,
-                          "The Forecode service {where} did not answer in time"),
+    "DEADLINE_EXCEEDED": ("deadline", True, "The Forecode service {where} did not answer in time"),
     "INVALID_ARGUMENT": ("invalid", False, "The Forecode service rejected the request"),
     "FAILED_PRECONDITION": ("invalid", False, "The Forecode service rejected the request"),
     "OUT_OF_RANGE": ("invalid", False, "The Forecode service rejected the request"),
-    "RESOURCE_EXHAUSTED": ("too_large", False,
-                           "The request is too large for the Forecode service"),
+    "RESOURCE_EXHAUSTED": ("too_large", False, "The request is too large for the Forecode service"),
     "CANCELLED": ("cancelled", False, "The request was cancelled"),
 }
 
@@ -182,18 +256,26 @@ def chat_error(status_name: str, details: str | None, target: str) -> ChatError:
     where = f"at {target}" if target else ""
     details = (details or "").strip()
     code, retryable, template = _STATUS_TABLE.get(
-        status_name, ("internal", False, "The Forecode service {where} failed"))
+        status_name, ("internal", False, "The Forecode service {where} failed")
+    )
     low = details.lower()
     if code == "too_large" and low.startswith("the service is busy"):
         # RESOURCE_EXHAUSTED is also what a full queue gets: every model slot is taken.
-        why = details[len("the service is busy"):].lstrip(":; ")
-        return ChatError("busy", f"The Forecode service {where} is busy"
-                         + (f" ({_shorten(why)})" if why else "") + "; try again in a moment",
-                         retryable=True)
+        why = details[len("the service is busy") :].lstrip(":; ")
+        return ChatError(
+            "busy",
+            f"The Forecode service {where} is busy"
+            + (f" ({_shorten(why)})" if why else "")
+            + "; try again in a moment",
+            retryable=True,
+        )
     if code == "unavailable" and "model server" in low:
         # The service is up; what it forwards to (an OpenAI-compatible server) is not.
-        return ChatError("unavailable", f"The Forecode service {where} cannot use its model "
-                         f"server: {_shorten(details)}", retryable=True)
+        return ChatError(
+            "unavailable",
+            f"The Forecode service {where} cannot use its model server: {_shorten(details)}",
+            retryable=True,
+        )
     message = " ".join(template.format(where=where).split())
     if code == "unavailable":
         hint = next((h for key, h in _DETAIL_HINTS if key in low), "")

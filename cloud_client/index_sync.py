@@ -99,18 +99,38 @@ MAX_COMMIT_BYTES = 4 * 1024 * 1024
 MIN_COMMIT_BYTES = 16 * 1024
 _LIMIT_IN_DETAILS = re.compile(r"more than (\d+) bytes")
 TEXT_CACHE_FILES = 256  # files whose chunks search keeps for reading hits back
-RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED,
-                       grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
-_MODES = {"combined": pb.SEARCH_MODE_COMBINED, "vector": pb.SEARCH_MODE_VECTOR,
-          "lexical": pb.SEARCH_MODE_LEXICAL}
+RETRYABLE = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.CANCELLED,
+    }
+)
+_MODES = {
+    "combined": pb.SEARCH_MODE_COMBINED,
+    "vector": pb.SEARCH_MODE_VECTOR,
+    "lexical": pb.SEARCH_MODE_LEXICAL,
+}
 
-_IDEMPOTENT = [{"service": "forecode.v1.IndexSync", "method": m}
-               for m in ("GetNodes", "HasChunks", "Search", "Stats")]
-_SERVICE_CONFIG = {"methodConfig": [{
-    "name": _IDEMPOTENT,
-    "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
-                    "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]},
-}]}
+_IDEMPOTENT = [
+    {"service": "forecode.v1.IndexSync", "method": m}
+    for m in ("GetNodes", "HasChunks", "Search", "Stats")
+]
+_SERVICE_CONFIG = {
+    "methodConfig": [
+        {
+            "name": _IDEMPOTENT,
+            "retryPolicy": {
+                "maxAttempts": 3,
+                "initialBackoff": "0.2s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ]
+}
 
 
 def new_tree_id() -> bytes:
@@ -121,8 +141,13 @@ def new_tree_id() -> bytes:
 class Embed(Protocol):
     """Texts in, one L2-normalised float32 vector each out (``Embedder.embed``'s shape)."""
 
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]: ...
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]: ...
 
 
 class SyncCancelled(Exception):
@@ -174,21 +199,29 @@ class IndexSyncClient:
     counters under a lock). Calls wait for the service to be ready (up to ``timeout``), so a
     service restarting mid-sync is waited for rather than failed at once."""
 
-    def __init__(self, target: str, token: str, *, tls: bool | None = None,
-                 root_certificates: bytes | None = None, server_name: str | None = None,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        token: str,
+        *,
+        tls: bool | None = None,
+        root_certificates: bytes | None = None,
+        server_name: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
         host, _port = split_target(target)
         if not token:
             raise ValueError("the cloud service needs an access token")
         loopback = is_loopback(host)
         tls = (not loopback) if tls is None else tls
         if not tls and not loopback:
-            raise ValueError(f"refusing to send the access token in clear text to {target}: "
-                             "a service off this machine must be reached over TLS")
+            raise ValueError(
+                f"refusing to send the access token in clear text to {target}: "
+                "a service off this machine must be reached over TLS"
+            )
         import json
 
-        options = [(k, v) for k, v in channel_options(server_name)
-                   if k != "grpc.service_config"]
+        options = [(k, v) for k, v in channel_options(server_name) if k != "grpc.service_config"]
         options.append(("grpc.service_config", json.dumps(_SERVICE_CONFIG)))
         if tls:
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
@@ -210,8 +243,9 @@ class IndexSyncClient:
             self.traffic.add(method, sent, received)
 
     def _unary(self, method: str, request: Any) -> Any:
-        reply = getattr(self._stub, method)(request, metadata=self.__metadata,
-                                            timeout=self.timeout, wait_for_ready=True)
+        reply = getattr(self._stub, method)(
+            request, metadata=self.__metadata, timeout=self.timeout, wait_for_ready=True
+        )
         self._count(method, request.ByteSize() + GRPC_FRAME, reply.ByteSize() + GRPC_FRAME)
         return reply
 
@@ -240,8 +274,9 @@ class IndexSyncClient:
                 yield message
 
         try:
-            reply: pb.UploadReply = self._stub.Upload(counted(), metadata=self.__metadata,
-                                                      timeout=self.timeout, wait_for_ready=True)
+            reply: pb.UploadReply = self._stub.Upload(
+                counted(), metadata=self.__metadata, timeout=self.timeout, wait_for_ready=True
+            )
         except grpc.RpcError:
             self._count("Upload", sent[0], 0)
             raise
@@ -330,15 +365,15 @@ def _rpc_code(exc: grpc.RpcError) -> grpc.StatusCode | None:
     return code if isinstance(code, grpc.StatusCode) else None
 
 
-def reconcile_remote(client: IndexSyncClient, tree_ref: pb.TreeRef,
-                     tree: MerkleTree) -> RemotePlan:
+def reconcile_remote(client: IndexSyncClient, tree_ref: pb.TreeRef, tree: MerkleTree) -> RemotePlan:
     """Compare ``tree`` with the service's copy of the tree: the root hash first (answered
     with the root's children on a mismatch), then one GetNodes call per level of mismatched
     folders (more only when a level does not fit one reply). ``_TreeMoved`` if the service's
     root changes meanwhile."""
     local_root = tree.root_hash
-    first = client.get_nodes(pb.GetNodesRequest(
-        tree=tree_ref, root_hash=local_root, folders=[pb.FolderQuery(path="")]))
+    first = client.get_nodes(
+        pb.GetNodesRequest(tree=tree_ref, root_hash=local_root, folders=[pb.FolderQuery(path="")])
+    )
     calls = 1
     remote_root = first.root_hash or None
     if first.in_sync:
@@ -351,8 +386,11 @@ def reconcile_remote(client: IndexSyncClient, tree_ref: pb.TreeRef,
     while level:
         while more:  # a level that did not fit one reply
             asked = more[:FOLDERS_PER_CALL]
-            reply = client.get_nodes(pb.GetNodesRequest(
-                tree=tree_ref, folders=[pb.FolderQuery(path=p, after=a) for p, a in asked]))
+            reply = client.get_nodes(
+                pb.GetNodesRequest(
+                    tree=tree_ref, folders=[pb.FolderQuery(path=p, after=a) for p, a in asked]
+                )
+            )
             calls += 1
             if (reply.root_hash or None) != remote_root:
                 raise _TreeMoved()
@@ -382,8 +420,9 @@ def reconcile_remote(client: IndexSyncClient, tree_ref: pb.TreeRef,
     return RemotePlan(remote_root, tuple(upload), tuple(delete), calls, tuple(replaced))
 
 
-def _answers(reply: pb.GetNodesReply, asked: Sequence[tuple[str, str]]
-             ) -> tuple[dict[str, list[WireEntry]], list[tuple[str, str]]]:
+def _answers(
+    reply: pb.GetNodesReply, asked: Sequence[tuple[str, str]]
+) -> tuple[dict[str, list[WireEntry]], list[tuple[str, str]]]:
     """The children in a reply by folder, and the (path, after) queries still to send."""
     if not reply.folders and asked:
         raise SyncError("INTERNAL", "the index service answered no folder")
@@ -397,7 +436,7 @@ def _answers(reply: pb.GetNodesReply, asked: Sequence[tuple[str, str]]
         if not folder.complete:
             after = children[-1].name if children else asked[i][1]
             rest.append((folder.path, after))
-    rest.extend(asked[len(reply.folders):])
+    rest.extend(asked[len(reply.folders) :])
     return out, rest
 
 
@@ -406,12 +445,21 @@ class IndexSync:
     ``sync`` and ``search`` (the editor's index worker); ``cancelled`` may read a flag another
     thread sets."""
 
-    def __init__(self, folder: str | os.PathLike[str], keys: WorkspaceKeys,
-                 client: IndexSyncClient, embedder: Embed, *, tree_id: bytes,
-                 rules: IgnoreRules | None = None, limits: ChunkLimits = DEFAULT_LIMITS,
-                 max_message_bytes: int = 1 << 20, max_attempts: int = 6,
-                 max_commit_bytes: int = MAX_COMMIT_BYTES,
-                 backoff_s: tuple[float, float] = (0.2, 3.0)) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        keys: WorkspaceKeys,
+        client: IndexSyncClient,
+        embedder: Embed,
+        *,
+        tree_id: bytes,
+        rules: IgnoreRules | None = None,
+        limits: ChunkLimits = DEFAULT_LIMITS,
+        max_message_bytes: int = 1 << 20,
+        max_attempts: int = 6,
+        max_commit_bytes: int = MAX_COMMIT_BYTES,
+        backoff_s: tuple[float, float] = (0.2, 3.0),
+    ) -> None:
         if len(tree_id) != 16:
             raise ValueError("a tree id is 16 bytes (new_tree_id())")
         self.folder = os.path.abspath(os.fspath(folder))
@@ -439,8 +487,12 @@ class IndexSync:
 
     # -- sync ---------------------------------------------------------------------------------
 
-    def sync(self, *, progress: Callable[[str, int, int], None] | None = None,
-             cancelled: Callable[[], bool] | None = None) -> SyncReport:
+    def sync(
+        self,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> SyncReport:
         """Bring the service's tree in line with the folder; see the module docstring."""
         began = time.monotonic()
         stop = cancelled or (lambda: False)
@@ -460,16 +512,22 @@ class IndexSync:
                 if code == grpc.StatusCode.RESOURCE_EXHAUSTED and self._over_limit(details or ""):
                     pass  # commit in smaller batches, or wait for this token's other uploads
                 elif code not in RETRYABLE:
-                    raise SyncError(code.name if code else "UNKNOWN",
-                                    f"the index service refused the sync: {details}") from exc
-                log.info("index sync: attempt %d failed (%s); retrying", attempt,
-                         code.name if code else "?")
+                    raise SyncError(
+                        code.name if code else "UNKNOWN",
+                        f"the index service refused the sync: {details}",
+                    ) from exc
+                log.info(
+                    "index sync: attempt %d failed (%s); retrying",
+                    attempt,
+                    code.name if code else "?",
+                )
             if attempt == self.max_attempts:
                 break
             self._sleep(delay, stop)
             delay = min(delay * 2, self.backoff_s[1])
-        raise SyncError("retries", f"the index sync failed {self.max_attempts} times; the "
-                        "service may be down")
+        raise SyncError(
+            "retries", f"the index sync failed {self.max_attempts} times; the service may be down"
+        )
 
     def _over_limit(self, details: str) -> bool:
         """An upload refused for what it would hold until its commit (``cloud_server.
@@ -485,8 +543,12 @@ class IndexSync:
         smaller = min(self.max_commit_bytes, limit) // 2
         if smaller < MIN_COMMIT_BYTES:
             return False
-        log.info("index sync: the service holds at most %d bytes per upload; committing in "
-                 "batches of %d", limit, smaller)
+        log.info(
+            "index sync: the service holds at most %d bytes per upload; committing in "
+            "batches of %d",
+            limit,
+            smaller,
+        )
         self.max_commit_bytes = smaller
         return True
 
@@ -498,15 +560,22 @@ class IndexSync:
                 raise SyncCancelled("the sync was cancelled")
             time.sleep(min(0.05, max(0.0, end - time.monotonic())))
 
-    def _sync_once(self, progress: Callable[[str, int, int], None], stop: Callable[[], bool],
-                   attempt: int, began: float, before: tuple[int, int, int]) -> SyncReport:
+    def _sync_once(
+        self,
+        progress: Callable[[str, int, int], None],
+        stop: Callable[[], bool],
+        attempt: int,
+        began: float,
+        before: tuple[int, int, int],
+    ) -> SyncReport:
         def check() -> None:
             if stop():
                 raise SyncCancelled("the sync was cancelled")
 
         progress("scan", 0, 0)
-        scan = scan_folder(self.folder, self.keys, rules=self.rules, previous=self._scanned,
-                           should_stop=stop)
+        scan = scan_folder(
+            self.folder, self.keys, rules=self.rules, previous=self._scanned, should_stop=stop
+        )
         check()
         tree = scan.tree
         self._scanned = tree
@@ -516,8 +585,9 @@ class IndexSync:
         skipped = dict(scan.skipped)
         if plan.remote_root == tree.root_hash:
             self._synced(tree)
-            return self._report(tree.root_hash, False, 0, 0, 0, 0, 0, 0, plan.calls, attempt,
-                                began, before, skipped)
+            return self._report(
+                tree.root_hash, False, 0, 0, 0, 0, 0, 0, plan.calls, attempt, began, before, skipped
+            )
         files, texts, deletions = self._read_changes(tree, plan, progress, skipped, check)
         progress("check", 0, len(texts))
         missing = self._missing(list(texts), check)
@@ -530,28 +600,56 @@ class IndexSync:
         to_embed = sum(1 for h in missing if h not in self._vectors)
         for batch_files, batch_missing, batch_root, batch_deletions in batches:
             check()
-            embedded += self._embed([h for h in batch_missing if h not in self._vectors], texts,
-                                    progress, stop, embedded, to_embed)
+            embedded += self._embed(
+                [h for h in batch_missing if h not in self._vectors],
+                texts,
+                progress,
+                stop,
+                embedded,
+                to_embed,
+            )
             check()
-            messages = self._messages(base, batch_root, batch_missing, texts,
-                                      [entry for _path, entry in batch_files], batch_deletions)
+            messages = self._messages(
+                base,
+                batch_root,
+                batch_missing,
+                texts,
+                [entry for _path, entry in batch_files],
+                batch_deletions,
+            )
             progress("upload", 0, len(messages))
             reply = self.client.upload(self._stream(messages, progress, stop))
             if reply.root_hash != batch_root:
-                raise SyncError("INTERNAL", "the service committed another root than this "
-                                "client's")
+                raise SyncError("INTERNAL", "the service committed another root than this client's")
             for chunk_hash in batch_missing:
                 self._vectors.pop(chunk_hash, None)
             base = batch_root
             self._synced(tree, batch_root)  # searchable from here on
         progress("done", 1, 1)
-        return self._report(tree.root_hash, True, len(files), len(deletions), len(texts),
-                            len(missing), embedded, len(missing), plan.calls, attempt, began,
-                            before, skipped)
+        return self._report(
+            tree.root_hash,
+            True,
+            len(files),
+            len(deletions),
+            len(texts),
+            len(missing),
+            embedded,
+            len(missing),
+            plan.calls,
+            attempt,
+            began,
+            before,
+            skipped,
+        )
 
-    def _batches(self, tree: MerkleTree, plan: RemotePlan,
-                 files: list[tuple[str, pb.FileEntry]], deletions: list[str],
-                 missing: list[bytes]) -> list[_Batch] | None:
+    def _batches(
+        self,
+        tree: MerkleTree,
+        plan: RemotePlan,
+        files: list[tuple[str, pb.FileEntry]],
+        deletions: list[str],
+        missing: list[bytes],
+    ) -> list[_Batch] | None:
         """A big change is committed in batches, each a tree of its own, so that search
         answers after the first batch instead of after the last, and so that no commit holds
         more than ``max_commit_bytes`` of file entries and deletions on the service (its limit
@@ -635,21 +733,51 @@ class IndexSync:
         self.synced_tree = tree
         self.synced_root = tree.root_hash if root is None else root
 
-    def _report(self, root: bytes, changed: bool, files: int, deleted: int, referenced: int,
-                missing: int, embedded: int, uploaded: int, get_nodes: int, attempt: int,
-                began: float, before: tuple[int, int, int],
-                skipped: dict[str, str]) -> SyncReport:
+    def _report(
+        self,
+        root: bytes,
+        changed: bool,
+        files: int,
+        deleted: int,
+        referenced: int,
+        missing: int,
+        embedded: int,
+        uploaded: int,
+        get_nodes: int,
+        attempt: int,
+        began: float,
+        before: tuple[int, int, int],
+        skipped: dict[str, str],
+    ) -> SyncReport:
         calls, sent, received = self.client.traffic.snapshot()
-        return SyncReport(root, changed, files, deleted, referenced, missing, embedded, uploaded,
-                          get_nodes, calls - before[0], sent - before[1], received - before[2],
-                          attempt, time.monotonic() - began, skipped)
+        return SyncReport(
+            root,
+            changed,
+            files,
+            deleted,
+            referenced,
+            missing,
+            embedded,
+            uploaded,
+            get_nodes,
+            calls - before[0],
+            sent - before[1],
+            received - before[2],
+            attempt,
+            time.monotonic() - began,
+            skipped,
+        )
 
     # -- files and chunks -----------------------------------------------------------------------
 
-    def _read_changes(self, tree: MerkleTree, plan: RemotePlan,
-                      progress: Callable[[str, int, int], None], skipped: dict[str, str],
-                      check: Callable[[], None]
-                      ) -> tuple[list[tuple[str, pb.FileEntry]], dict[bytes, str], list[str]]:
+    def _read_changes(
+        self,
+        tree: MerkleTree,
+        plan: RemotePlan,
+        progress: Callable[[str, int, int], None],
+        skipped: dict[str, str],
+        check: Callable[[], None],
+    ) -> tuple[list[tuple[str, pb.FileEntry]], dict[bytes, str], list[str]]:
         """The changed files as FileEntries, the text of every chunk they hold (by keyed
         hash), and the paths to delete. A file that changed again since the scan is taken as
         it is now (the tree follows); one that vanished or became a secret is deleted."""
@@ -682,8 +810,11 @@ class IndexSync:
             entry = pb.FileEntry(path=obf, file_hash=tree.node_hash(path))
             for chunk in chunks.chunks:
                 keyed = self.keys.chunk_hash(chunk.content_hash)
-                entry.chunks.append(pb.ChunkRef(chunk_hash=keyed, start_line=chunk.start_line,
-                                                end_line=chunk.end_line))
+                entry.chunks.append(
+                    pb.ChunkRef(
+                        chunk_hash=keyed, start_line=chunk.start_line, end_line=chunk.end_line
+                    )
+                )
                 texts.setdefault(keyed, chunk.text)
             files.append((path, entry))
         progress("chunk", len(plan.upload), len(plan.upload))
@@ -691,8 +822,9 @@ class IndexSync:
 
     def _read(self, path: str) -> bytes | None:
         try:
-            fd = os.open(os.path.join(self.folder, path), os.O_RDONLY | getattr(os, "O_NOFOLLOW",
-                                                                                   0))
+            fd = os.open(
+                os.path.join(self.folder, path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+            )
             with os.fdopen(fd, "rb") as fh:
                 data = fh.read(self.limits.max_file_bytes + 1)
         except OSError:
@@ -703,15 +835,22 @@ class IndexSync:
         missing: list[bytes] = []
         for start in range(0, len(hashes), HASHES_PER_CALL):
             check()
-            batch = hashes[start:start + HASHES_PER_CALL]
-            reply = self.client.has_chunks(pb.HasChunksRequest(
-                workspace_id=self.keys.key_id, chunk_hashes=batch))
+            batch = hashes[start : start + HASHES_PER_CALL]
+            reply = self.client.has_chunks(
+                pb.HasChunksRequest(workspace_id=self.keys.key_id, chunk_hashes=batch)
+            )
             missing.extend(batch[i] for i in reply.missing)
         return missing
 
-    def _embed(self, hashes: list[bytes], texts: dict[bytes, str],
-               progress: Callable[[str, int, int], None], stop: Callable[[], bool],
-               offset: int = 0, total: int | None = None) -> int:
+    def _embed(
+        self,
+        hashes: list[bytes],
+        texts: dict[bytes, str],
+        progress: Callable[[str, int, int], None],
+        stop: Callable[[], bool],
+        offset: int = 0,
+        total: int | None = None,
+    ) -> int:
         """Embed ``hashes``' texts; progress reports ``offset`` + done of ``total`` (the
         whole sync's count when it embeds in batches)."""
         if not hashes:
@@ -720,10 +859,11 @@ class IndexSync:
         progress("embed", offset, total)
         self.embed_calls += 1
         try:
-            vectors = self.embedder.embed([texts[h] for h in hashes],
-                                          progress=lambda d, _t: progress("embed", offset + d,
-                                                                          total),
-                                          cancelled=stop)
+            vectors = self.embedder.embed(
+                [texts[h] for h in hashes],
+                progress=lambda d, _t: progress("embed", offset + d, total),
+                cancelled=stop,
+            )
         except Exception as exc:
             partial = getattr(exc, "vectors", None)  # EmbedCancelled keeps what was done
             if partial is not None:
@@ -740,17 +880,27 @@ class IndexSync:
 
     def _chunk_data(self, chunk_hash: bytes, text: str) -> pb.ChunkData:
         counts = Counter(self.keys.token_hashes(text))
-        return pb.ChunkData(chunk_hash=chunk_hash,
-                            embedding=self._rotated(self._vectors[chunk_hash]),
-                            term_hashes=b"".join(counts), term_counts=list(counts.values()))
+        return pb.ChunkData(
+            chunk_hash=chunk_hash,
+            embedding=self._rotated(self._vectors[chunk_hash]),
+            term_hashes=b"".join(counts),
+            term_counts=list(counts.values()),
+        )
 
-    def _messages(self, base_root: bytes | None, new_root: bytes, missing: list[bytes],
-                  texts: dict[bytes, str], files: list[pb.FileEntry],
-                  deletions: list[str]) -> list[pb.UploadRequest]:
+    def _messages(
+        self,
+        base_root: bytes | None,
+        new_root: bytes,
+        missing: list[bytes],
+        texts: dict[bytes, str],
+        files: list[pb.FileEntry],
+        deletions: list[str],
+    ) -> list[pb.UploadRequest]:
         """The commit as messages of at most about ``max_message_bytes`` each."""
         budget = self.max_message_bytes
-        messages = [pb.UploadRequest(tree=self.tree_ref, base_root=base_root or b"",
-                                     new_root=new_root)]
+        messages = [
+            pb.UploadRequest(tree=self.tree_ref, base_root=base_root or b"", new_root=new_root)
+        ]
         size = messages[0].ByteSize()
 
         def room(cost: int, count: int) -> pb.UploadRequest:
@@ -782,8 +932,11 @@ class IndexSync:
         return rotated
 
     @staticmethod
-    def _stream(messages: list[pb.UploadRequest], progress: Callable[[str, int, int], None],
-                stop: Callable[[], bool]) -> Iterator[pb.UploadRequest]:
+    def _stream(
+        messages: list[pb.UploadRequest],
+        progress: Callable[[str, int, int], None],
+        stop: Callable[[], bool],
+    ) -> Iterator[pb.UploadRequest]:
         for sent, message in enumerate(messages):
             if stop():
                 return  # the call ends without its commit: the service applies nothing
@@ -792,9 +945,15 @@ class IndexSync:
 
     # -- search ---------------------------------------------------------------------------------
 
-    def search(self, query: str, *, top_k: int = 10, mode: str = "combined",
-               use_rerank: bool = True,
-               embedding: npt.NDArray[np.float32] | None = None) -> list[SearchResult]:
+    def search(
+        self,
+        query: str,
+        *,
+        top_k: int = 10,
+        mode: str = "combined",
+        use_rerank: bool = True,
+        embedding: npt.NDArray[np.float32] | None = None,
+    ) -> list[SearchResult]:
         """The best ``top_k`` chunks of the synced tree for ``query`` (see the module
         docstring). ``mode``: ``combined``, ``vector`` or ``lexical``; ``use_rerank`` re-scores
         three times as many with the plaintext before cutting to ``top_k``; ``embedding`` is
@@ -803,9 +962,12 @@ class IndexSync:
             raise ValueError(f"unknown search mode {mode!r}; valid modes: {', '.join(_MODES)}")
         if self.synced_root is None or self.synced_tree is None:
             raise SyncError("FAILED_PRECONDITION", "sync the index before searching it")
-        request = pb.SearchRequest(tree=self.tree_ref, root_hash=self.synced_root,
-                                   mode=_MODES[mode],
-                                   top_k=min(100, max(top_k * 3, 30)) if use_rerank else top_k)
+        request = pb.SearchRequest(
+            tree=self.tree_ref,
+            root_hash=self.synced_root,
+            mode=_MODES[mode],
+            top_k=min(100, max(top_k * 3, 30)) if use_rerank else top_k,
+        )
         if mode != "lexical":
             if embedding is None:
                 self.embed_calls += 1
@@ -818,8 +980,9 @@ class IndexSync:
         except grpc.RpcError as exc:
             code = _rpc_code(exc)
             details = exc.details() if hasattr(exc, "details") else ""
-            raise SyncError(code.name if code else "UNKNOWN",
-                            f"the index service refused the search: {details}") from exc
+            raise SyncError(
+                code.name if code else "UNKNOWN", f"the index service refused the search: {details}"
+            ) from exc
         texts: dict[str, list[str] | None] = {}
         candidates: list[Candidate] = []
         located: list[tuple[str, pb.SearchHit]] = []
@@ -835,13 +998,24 @@ class IndexSync:
         for candidate in ordered[:top_k]:
             assert isinstance(candidate.key, int)
             path, hit = located[candidate.key]
-            out.append(SearchResult(path, hit.start_line, hit.end_line, candidate.score,
-                                    candidate.text, candidate.text is None, hit.vector_rank,
-                                    hit.lexical_rank, hit.path))
+            out.append(
+                SearchResult(
+                    path,
+                    hit.start_line,
+                    hit.end_line,
+                    candidate.score,
+                    candidate.text,
+                    candidate.text is None,
+                    hit.vector_rank,
+                    hit.lexical_rank,
+                    hit.path,
+                )
+            )
         return out
 
-    def _chunk_text(self, path: str, hit: pb.SearchHit,
-                    cache: dict[str, list[str] | None]) -> str | None:
+    def _chunk_text(
+        self, path: str, hit: pb.SearchHit, cache: dict[str, list[str] | None]
+    ) -> str | None:
         """The text of a hit's chunk in the file as it is now, or None when it is not there
         any more: lines start..end whose keyed hash is the hit's (or, for the pieces of an
         over-long line, the piece with that hash). A file's lines are kept while its size and
@@ -853,7 +1027,7 @@ class IndexSync:
             return None
         wanted = bytes(hit.chunk_hash)
         if 1 <= hit.start_line <= hit.end_line <= len(lines):
-            text = "\n".join(lines[hit.start_line - 1:hit.end_line])
+            text = "\n".join(lines[hit.start_line - 1 : hit.end_line])
             if self.keys.chunk_hash(content_hash(text)) == wanted:
                 return text
             if hit.start_line == hit.end_line:  # maybe a piece of a line cut by the chunker
@@ -873,8 +1047,7 @@ class IndexSync:
             return known[1]
         data = self._read(path)
         text = decode_text(data)[0] if data is not None else None
-        lines = None if text is None else text.replace("\r\n", "\n").replace("\r", "\n").split(
-            "\n")
+        lines = None if text is None else text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         if sig is not None:
             self._texts[path] = (sig, lines)
             while len(self._texts) > TEXT_CACHE_FILES:

@@ -27,8 +27,12 @@ __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 _STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
 
 # Engine metric -> ChatDone.usage key (the service's names, so the panel shows one vocabulary).
-_USAGE_FROM_METRICS = {"prompt_tokens": "prompt_tokens", "generated_tokens": "completion_tokens",
-                       "first_token_ms": "first_token_ms", "total_ms": "total_ms"}
+_USAGE_FROM_METRICS = {
+    "prompt_tokens": "prompt_tokens",
+    "generated_tokens": "completion_tokens",
+    "first_token_ms": "first_token_ms",
+    "total_ms": "total_ms",
+}
 
 
 class _ChatEngine(Protocol):
@@ -40,9 +44,15 @@ class _ChatEngine(Protocol):
     @property
     def info(self) -> dict[str, Any] | None: ...
 
-    def chat(self, params: ChatParams, *, on_chunk: Callable[[int, str], None],
-             on_done: Callable[[int, Any], None], on_error: Callable[[int, str], None],
-             max_tokens: int | None = None) -> int: ...
+    def chat(
+        self,
+        params: ChatParams,
+        *,
+        on_chunk: Callable[[int, str], None],
+        on_done: Callable[[int, Any], None],
+        on_error: Callable[[int, str], None],
+        max_tokens: int | None = None,
+    ) -> int: ...
 
     def cancel(self, request_id: int) -> None: ...
 
@@ -54,8 +64,9 @@ def usage_from_metrics(metrics: dict[str, Any]) -> dict[str, int]:
         value = metrics.get(src)
         if isinstance(value, int | float) and not isinstance(value, bool):
             usage[dst] = int(value)
-    cached = sum(int(metrics.get(k, 0) or 0) for k in ("reused_prefix_tokens",
-                                                       "reused_shifted_tokens"))
+    cached = sum(
+        int(metrics.get(k, 0) or 0) for k in ("reused_prefix_tokens", "reused_shifted_tokens")
+    )
     if cached:
         usage["cached_tokens"] = cached
     return usage
@@ -67,8 +78,15 @@ _END = object()
 class LocalChatCall:
     """One local reply; see the module docstring."""
 
-    def __init__(self, engine: _ChatEngine, params: ChatParams, *, model: str,
-                 max_tokens: int | None, idle_timeout_s: float) -> None:
+    def __init__(
+        self,
+        engine: _ChatEngine,
+        params: ChatParams,
+        *,
+        model: str,
+        max_tokens: int | None,
+        idle_timeout_s: float,
+    ) -> None:
         self._engine = engine
         self._idle_timeout_s = idle_timeout_s
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -77,8 +95,13 @@ class LocalChatCall:
         self._finished = False
         self.received = 0
         self._model = model
-        self._rid = engine.chat(params, on_chunk=self._on_chunk, on_done=self._on_done,
-                                on_error=self._on_error, max_tokens=max_tokens)
+        self._rid = engine.chat(
+            params,
+            on_chunk=self._on_chunk,
+            on_done=self._on_done,
+            on_error=self._on_error,
+            max_tokens=max_tokens,
+        )
         self._events = self._run()
 
     def __iter__(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
@@ -107,12 +130,17 @@ class LocalChatCall:
 
     def _on_done(self, rid: int, done: Any) -> None:
         reason = _STOP_REASONS.get(getattr(done, "stop_reason", "stop"), "stop")
-        self._queue.put(ChatDone(finish_reason=reason,  # type: ignore[arg-type]
-                                 usage=usage_from_metrics(getattr(done, "metrics", {}) or {})))
+        self._queue.put(
+            ChatDone(
+                finish_reason=reason,  # type: ignore[arg-type]
+                usage=usage_from_metrics(getattr(done, "metrics", {}) or {}),
+            )
+        )
 
     def _on_error(self, rid: int, message: str) -> None:
-        self._queue.put(ChatError("internal", f"The local model could not answer: {message}",
-                                  retryable=True))
+        self._queue.put(
+            ChatError("internal", f"The local model could not answer: {message}", retryable=True)
+        )
 
     def _run(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
         try:
@@ -122,8 +150,11 @@ class LocalChatCall:
                 try:
                     item = self._queue.get(timeout=self._idle_timeout_s)
                 except queue.Empty:
-                    raise ChatError("deadline", "The local model did not answer for "
-                                    f"{self._idle_timeout_s:g} s", retryable=True) from None
+                    raise ChatError(
+                        "deadline",
+                        f"The local model did not answer for {self._idle_timeout_s:g} s",
+                        retryable=True,
+                    ) from None
                 if isinstance(item, ChatError):
                     raise item
                 self.received += 1
@@ -141,8 +172,9 @@ class LocalChatCall:
 class EngineChat:
     """``LocalChat`` over an ``EngineClient`` that the caller starts and closes."""
 
-    def __init__(self, engine: _ChatEngine, *, max_tokens: int | None = None,
-                 idle_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, engine: _ChatEngine, *, max_tokens: int | None = None, idle_timeout_s: float = 120.0
+    ) -> None:
         self._engine = engine
         self._max_tokens = max_tokens
         self._idle_timeout_s = idle_timeout_s
@@ -156,5 +188,10 @@ class EngineChat:
         info = self._engine.info or {}
         model = str(info.get("name") or "local model")
         max_tokens = params.max_tokens or self._max_tokens
-        return LocalChatCall(self._engine, params, model=model, max_tokens=max_tokens,
-                             idle_timeout_s=self._idle_timeout_s)
+        return LocalChatCall(
+            self._engine,
+            params,
+            model=model,
+            max_tokens=max_tokens,
+            idle_timeout_s=self._idle_timeout_s,
+        )

@@ -46,10 +46,17 @@ class LocalServiceError(RuntimeError):
 class LocalService:
     """One service child process; ``start()`` it, ``stop()`` it (also on ``with`` exit)."""
 
-    def __init__(self, *, python: str = sys.executable, model_path: str | None = None,
-                 slots: int | None = None, env: Mapping[str, str] | None = None,
-                 port: int = 0, extra_args: tuple[str, ...] = (),
-                 index_dir: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        python: str = sys.executable,
+        model_path: str | None = None,
+        slots: int | None = None,
+        env: Mapping[str, str] | None = None,
+        port: int = 0,
+        extra_args: tuple[str, ...] = (),
+        index_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         """``index_dir``: where the service keeps the codebase index (``--index-dir``); None
         leaves it to the service's default (``index`` in Forecode's data folder)."""
         self._python = python
@@ -79,7 +86,7 @@ class LocalService:
 
     @property
     def target(self) -> str | None:
-        """"HOST:PORT" while running (after ``start()`` returned)."""
+        """ "HOST:PORT" while running (after ``start()`` returned)."""
         return self._target
 
     @property
@@ -109,8 +116,14 @@ class LocalService:
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
         env[TOKEN_ENV] = token
-        args = [self._python, "-m", "cloud_server", "--port", str(self._port),
-                "--exit-on-stdin-eof"]
+        args = [
+            self._python,
+            "-m",
+            "cloud_server",
+            "--port",
+            str(self._port),
+            "--exit-on-stdin-eof",
+        ]
         if self._model_path is not None:
             args += ["--model", str(self._model_path)]
         if self._slots is not None:
@@ -119,19 +132,31 @@ class LocalService:
             args += ["--index-dir", self._index_dir]
         args += list(self._extra_args)
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env, close_fds=True)
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+            )
         except OSError as exc:
-            raise LocalServiceError(f"could not start the Forecode service ({self._python}): "
-                                    f"{exc}") from exc
+            raise LocalServiceError(
+                f"could not start the Forecode service ({self._python}): {exc}"
+            ) from exc
         with self._lock:
             self._proc = proc
         listening = threading.Event()
         found: list[str] = []
-        threading.Thread(target=self._read_stdout, args=(proc, listening, found), daemon=True,
-                         name="forecode-service-stdout").start()
-        threading.Thread(target=self._read_stderr, args=(proc,), daemon=True,
-                         name="forecode-service-stderr").start()
+        threading.Thread(
+            target=self._read_stdout,
+            args=(proc, listening, found),
+            daemon=True,
+            name="forecode-service-stdout",
+        ).start()
+        threading.Thread(
+            target=self._read_stderr, args=(proc,), daemon=True, name="forecode-service-stderr"
+        ).start()
         deadline = time.monotonic() + timeout
         while not listening.wait(0.05):
             if proc.poll() is not None:
@@ -140,20 +165,30 @@ class LocalService:
                     break
                 time.sleep(0.2)  # let the stderr reader catch the last lines
                 self.stop()
-                raise LocalServiceError(self._describe_failure(
-                    f"the Forecode service exited with code {proc.returncode} before it "
-                    "was ready"))
+                raise LocalServiceError(
+                    self._describe_failure(
+                        f"the Forecode service exited with code {proc.returncode} before it "
+                        "was ready"
+                    )
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise LocalServiceError(self._describe_failure(
-                    f"the Forecode service did not start listening within {timeout:g} s"))
+                raise LocalServiceError(
+                    self._describe_failure(
+                        f"the Forecode service did not start listening within {timeout:g} s"
+                    )
+                )
         target = found[0]
         with self._lock:
             self._target = target
         return target, token
 
-    def start_async(self, on_ready: Callable[[str, str], None],
-                    on_error: Callable[[str], None], timeout: float = 120.0) -> threading.Thread:
+    def start_async(
+        self,
+        on_ready: Callable[[str, str], None],
+        on_error: Callable[[str], None],
+        timeout: float = 120.0,
+    ) -> threading.Thread:
         """``start()`` on a thread of its own; calls ``on_ready(target, token)`` or
         ``on_error(message)`` from that thread (the editor re-emits them as Qt signals)."""
 
@@ -199,8 +234,9 @@ class LocalService:
 
     # -----------------------------------------------------------------------------------------
 
-    def _read_stdout(self, proc: subprocess.Popen[bytes], listening: threading.Event,
-                     found: list[str]) -> None:
+    def _read_stdout(
+        self, proc: subprocess.Popen[bytes], listening: threading.Event, found: list[str]
+    ) -> None:
         """Find the listening line, then keep draining stdout so the child never blocks."""
         assert proc.stdout is not None
         with proc.stdout:

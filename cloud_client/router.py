@@ -42,19 +42,32 @@ from typing import Any, Protocol
 from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatNotice, ChatParams
 
 __all__ = [
-    "NOTICE_BACK", "NOTICE_FALLBACK", "NOTICE_RESTART", "ROUTES", "STATES",
-    "ChatStream", "CloudChat", "LocalChat", "RoutedChat", "Router",
+    "NOTICE_BACK",
+    "NOTICE_FALLBACK",
+    "NOTICE_RESTART",
+    "ROUTES",
+    "STATES",
+    "ChatStream",
+    "CloudChat",
+    "LocalChat",
+    "RoutedChat",
+    "Router",
 ]
 
 log = logging.getLogger(__name__)
 
-ROUTES: dict[str, str] = {"completion": "local", "chat": "cloud", "apply": "cloud",
-                          "edits": "cloud"}
+ROUTES: dict[str, str] = {
+    "completion": "local",
+    "chat": "cloud",
+    "apply": "cloud",
+    "edits": "cloud",
+}
 STATES = ("cloud", "local", "offline")
 
 NOTICE_FALLBACK = "The Forecode service is not reachable; answering with the local model"
-NOTICE_RESTART = ("The Forecode service stopped answering; the reply starts over with the "
-                  "local model")
+NOTICE_RESTART = (
+    "The Forecode service stopped answering; the reply starts over with the local model"
+)
 NOTICE_BACK = "The Forecode service is reachable again; answering from the cloud"
 
 
@@ -95,10 +108,16 @@ class Router:
     """Routes requests between ``cloud`` (a CloudClient, or None when none is configured) and
     ``local`` (a LocalChat, or None); see the module docstring."""
 
-    def __init__(self, cloud: CloudChat | None, local: LocalChat | None, *,
-                 probe_interval_s: float = 2.0, max_probe_interval_s: float = 30.0,
-                 on_state: Callable[[str, str], None] = _ignore_state,
-                 chat_timeout_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        cloud: CloudChat | None,
+        local: LocalChat | None,
+        *,
+        probe_interval_s: float = 2.0,
+        max_probe_interval_s: float = 30.0,
+        on_state: Callable[[str, str], None] = _ignore_state,
+        chat_timeout_s: float = 300.0,
+    ) -> None:
         if probe_interval_s <= 0 or max_probe_interval_s < probe_interval_s:
             raise ValueError("probe intervals must be positive, the maximum not below the first")
         self.cloud = cloud
@@ -115,8 +134,9 @@ class Router:
         self._reported = self._compute_state()
         self._prober: threading.Thread | None = None
         if cloud is not None:
-            self._prober = threading.Thread(target=self._probe_loop, daemon=True,
-                                            name="forecode-router-probe")
+            self._prober = threading.Thread(
+                target=self._probe_loop, daemon=True, name="forecode-router-probe"
+            )
             self._prober.start()
 
     # -----------------------------------------------------------------------------------------
@@ -128,10 +148,9 @@ class Router:
             return self._compute_state()
 
     def route(self, kind: str) -> str:
-        """"local" or "cloud" for a request of ``kind`` (see ``ROUTES``) in the current state."""
+        """ "local" or "cloud" for a request of ``kind`` (see ``ROUTES``) in the current state."""
         if kind not in ROUTES:
-            raise ValueError(f"unknown request kind {kind!r} (expected one of "
-                             f"{', '.join(ROUTES)})")
+            raise ValueError(f"unknown request kind {kind!r} (expected one of {', '.join(ROUTES)})")
         if ROUTES[kind] == "local":
             return "local"
         with self._cond:
@@ -144,8 +163,16 @@ class Router:
             raise RuntimeError("this Router is closed")
         return RoutedChat(self, params, self._chat_timeout_s if timeout is None else timeout)
 
-    def apply(self, *, path: str, original: str, block: str, instruction: str = "",
-              language: str = "", timeout: float | None = None) -> Any:
+    def apply(
+        self,
+        *,
+        path: str,
+        original: str,
+        block: str,
+        instruction: str = "",
+        language: str = "",
+        timeout: float | None = None,
+    ) -> Any:
         """Apply ``block`` on the service (``CloudClient.apply``: an ``ApplyCall`` streaming
         the new file); returns at once. There is no local fallback for apply yet: without a
         service this raises ``ChatError("unavailable")``, and an unreachable service fails the
@@ -155,12 +182,19 @@ class Router:
         cloud = self.cloud
         start = getattr(cloud, "apply", None)
         if cloud is None or start is None:
-            raise ChatError("unavailable", "Applying a code block needs the Forecode service, "
-                            "and none is configured")
+            raise ChatError(
+                "unavailable",
+                "Applying a code block needs the Forecode service, and none is configured",
+            )
         # Tried even while the service is believed down: there is nothing else to try.
-        call = start(path=path, original=original, block=block, instruction=instruction,
-                     language=language,
-                     timeout=self._chat_timeout_s if timeout is None else timeout)
+        call = start(
+            path=path,
+            original=original,
+            block=block,
+            instruction=instruction,
+            language=language,
+            timeout=self._chat_timeout_s if timeout is None else timeout,
+        )
         return _WatchedApply(self, call)
 
     def probe_now(self) -> None:
@@ -330,8 +364,7 @@ class RoutedChat:
         try:
             if use_cloud:
                 assert cloud is not None
-                call = self._start("cloud", lambda: cloud.chat(self._params,
-                                                               timeout=self._timeout))
+                call = self._start("cloud", lambda: cloud.chat(self._params, timeout=self._timeout))
                 if call is None:
                     yield ChatDone(finish_reason="cancelled")
                     return
@@ -353,8 +386,11 @@ class RoutedChat:
                 yield ChatNotice(NOTICE_FALLBACK)
             local = router.local
             if local is None:
-                raise ChatError("unavailable", "No model is available to answer: no Forecode "
-                                "service is configured and the local model is off")
+                raise ChatError(
+                    "unavailable",
+                    "No model is available to answer: no Forecode "
+                    "service is configured and the local model is off",
+                )
             call = self._start("local", lambda: local.chat(self._params))
             if call is None:
                 yield ChatDone(finish_reason="cancelled")

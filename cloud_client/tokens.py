@@ -53,8 +53,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-__all__ = ["FILE_NAME", "PASSPHRASE_ENV", "TokenFileError", "TokenStore", "data_dir",
-           "decrypt_tokens", "encrypt_tokens", "keyring_usable"]
+__all__ = [
+    "FILE_NAME",
+    "PASSPHRASE_ENV",
+    "TokenFileError",
+    "TokenStore",
+    "data_dir",
+    "decrypt_tokens",
+    "encrypt_tokens",
+    "keyring_usable",
+]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +70,7 @@ FILE_NAME = "tokens.enc"
 PASSPHRASE_ENV = "FORECODE_KEYRING_PASSPHRASE"
 _FORMAT = "forecode-tokens"
 _VERSION = 1
-_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2 ** 15, 8, 1
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _HKDF_INFO = b"forecode token file v1"
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
 
@@ -110,8 +118,9 @@ class TokenStore:
         try:
             backend = keyring.get_keyring()
         except Exception as exc:  # a broken keyring config must not stop the editor
-            log.warning("the keyring could not be loaded (%s); using the encrypted file",
-                        type(exc).__name__)
+            log.warning(
+                "the keyring could not be loaded (%s); using the encrypted file", type(exc).__name__
+            )
             backend = None
         self._keyring = backend if backend is not None and keyring_usable(backend) else None
 
@@ -176,8 +185,11 @@ class TokenStore:
     # the encrypted file
 
     def _give_up_keyring(self, exc: Exception) -> None:
-        log.warning("the keyring failed (%s); tokens go to the encrypted file %s from now on",
-                    type(exc).__name__, self.path)
+        log.warning(
+            "the keyring failed (%s); tokens go to the encrypted file %s from now on",
+            type(exc).__name__,
+            self.path,
+        )
         self._keyring = None
 
     @contextlib.contextmanager
@@ -214,55 +226,78 @@ def encrypt_tokens(tokens: dict[str, str]) -> bytes:
     passphrase = os.environ.get(PASSPHRASE_ENV)
     kdf = "scrypt" if passphrase else "machine"
     salt = secrets.token_bytes(16)
-    header = {"format": _FORMAT, "version": _VERSION, "kdf": kdf,
-              "salt": base64.b64encode(salt).decode("ascii")}
+    header = {
+        "format": _FORMAT,
+        "version": _VERSION,
+        "kdf": kdf,
+        "salt": base64.b64encode(salt).decode("ascii"),
+    }
     key = _derive_key(kdf, salt, passphrase)
     nonce = secrets.token_bytes(12)
     plaintext = json.dumps(tokens, sort_keys=True).encode("utf-8")
     ciphertext = AESGCM(key).encrypt(nonce, plaintext, _aad(header))
-    envelope = dict(header, nonce=base64.b64encode(nonce).decode("ascii"),
-                    ciphertext=base64.b64encode(ciphertext).decode("ascii"))
+    envelope = dict(
+        header,
+        nonce=base64.b64encode(nonce).decode("ascii"),
+        ciphertext=base64.b64encode(ciphertext).decode("ascii"),
+    )
     return (json.dumps(envelope, indent=1) + "\n").encode("ascii")
 
 
 def decrypt_tokens(raw: bytes, *, path: Path | str = FILE_NAME) -> dict[str, str]:
     """The tokens in a file written by ``encrypt_tokens``; TokenFileError if that fails."""
-    damaged = (f"The token file {path} is damaged or was changed; delete it and enter the "
-               "access token again")
+    damaged = (
+        f"The token file {path} is damaged or was changed; delete it and enter the "
+        "access token again"
+    )
     try:
         envelope = json.loads(raw.decode("ascii"))
-        header = {"format": envelope["format"], "version": envelope["version"],
-                  "kdf": envelope["kdf"], "salt": envelope["salt"]}
+        header = {
+            "format": envelope["format"],
+            "version": envelope["version"],
+            "kdf": envelope["kdf"],
+            "salt": envelope["salt"],
+        }
         salt = base64.b64decode(envelope["salt"], validate=True)
         nonce = base64.b64decode(envelope["nonce"], validate=True)
         ciphertext = base64.b64decode(envelope["ciphertext"], validate=True)
     except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise TokenFileError(damaged) from exc
     if header["format"] != _FORMAT or header["version"] != _VERSION:
-        raise TokenFileError(f"The token file {path} is not a version {_VERSION} Forecode "
-                             "token file; delete it and enter the access token again")
+        raise TokenFileError(
+            f"The token file {path} is not a version {_VERSION} Forecode "
+            "token file; delete it and enter the access token again"
+        )
     if header["kdf"] not in ("scrypt", "machine") or len(nonce) != 12:
         raise TokenFileError(damaged)
     passphrase = os.environ.get(PASSPHRASE_ENV)
     if header["kdf"] == "scrypt" and not passphrase:
-        raise TokenFileError(f"The token file {path} is locked with a passphrase; set "
-                             f"{PASSPHRASE_ENV} to it, or delete the file and enter the access "
-                             "token again")
+        raise TokenFileError(
+            f"The token file {path} is locked with a passphrase; set "
+            f"{PASSPHRASE_ENV} to it, or delete the file and enter the access "
+            "token again"
+        )
     key = _derive_key(header["kdf"], salt, passphrase)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, _aad(header))
     except InvalidTag:
-        why = ("the passphrase is wrong" if header["kdf"] == "scrypt"
-               else "it was written on another machine or by another user")
-        raise TokenFileError(f"The token file {path} cannot be decrypted: it is damaged, was "
-                             f"changed, or {why}. Delete it and enter the access token "
-                             "again") from None
+        why = (
+            "the passphrase is wrong"
+            if header["kdf"] == "scrypt"
+            else "it was written on another machine or by another user"
+        )
+        raise TokenFileError(
+            f"The token file {path} cannot be decrypted: it is damaged, was "
+            f"changed, or {why}. Delete it and enter the access token "
+            "again"
+        ) from None
     try:
         tokens = json.loads(plaintext.decode("utf-8"))
     except ValueError as exc:
         raise TokenFileError(damaged) from exc
     if not isinstance(tokens, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in tokens.items()):
+        isinstance(k, str) and isinstance(v, str) for k, v in tokens.items()
+    ):
         raise TokenFileError(damaged)
     return tokens
 
@@ -274,10 +309,12 @@ def _aad(header: dict[str, Any]) -> bytes:
 def _derive_key(kdf: str, salt: bytes, passphrase: str | None) -> bytes:
     if kdf == "scrypt":
         assert passphrase
-        return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R,
-                      p=_SCRYPT_P).derive(passphrase.encode("utf-8"))
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt,
-                info=_HKDF_INFO).derive(_machine_material())
+        return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P).derive(
+            passphrase.encode("utf-8")
+        )
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_HKDF_INFO).derive(
+        _machine_material()
+    )
 
 
 def _machine_material() -> bytes:

@@ -71,10 +71,10 @@ log = logging.getLogger("forecode.cloud")
 _STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
 
 
-
 @contextlib.contextmanager
-def closed_on_stop(conn: http.client.HTTPConnection, stop: Callable[[], bool],
-                   name: str) -> Iterator[None]:
+def closed_on_stop(
+    conn: http.client.HTTPConnection, stop: Callable[[], bool], name: str
+) -> Iterator[None]:
     """While the block runs, a watcher thread shuts ``conn``'s socket down as soon as
     ``stop()`` says so: a cancelled call leaves a blocking read at once."""
     finished = threading.Event()
@@ -94,13 +94,15 @@ def closed_on_stop(conn: http.client.HTTPConnection, stop: Callable[[], bool],
     finally:
         finished.set()
 
+
 class Backend(Protocol):
     def info(self) -> dict[str, Any]:
         """``{"backend": name, "models": [...], "slots": n}``."""
         ...
 
-    def stream_chat(self, params: ChatParams, *,
-                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]: ...
+    def stream_chat(
+        self, params: ChatParams, *, should_stop: Callable[[], bool]
+    ) -> Iterator[ChatEvent]: ...
 
     def close(self) -> None:
         """Stop every request and free the models; later requests get ChatError."""
@@ -123,8 +125,9 @@ class _Jobs:
         self._threads: set[threading.Thread] = set()
         self.closing = threading.Event()
 
-    def stream(self, run: Callable[[Emit, Callable[[], bool]], None],
-               should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
+    def stream(
+        self, run: Callable[[Emit, Callable[[], bool]], None], should_stop: Callable[[], bool]
+    ) -> Iterator[ChatEvent]:
         if self.closing.is_set():
             raise ChatError("unavailable", "the service is shutting down", retryable=True)
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -180,11 +183,22 @@ class _Jobs:
                 return
 
 
-def _usage(prompt: int, cached: int, completion: int, queue_ms: float, first_ms: float | None,
-           total_ms: float) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "cached_tokens": cached, "completion_tokens": completion,
-            "queue_ms": round(queue_ms), "first_token_ms": round(first_ms or 0.0),
-            "total_ms": round(total_ms)}
+def _usage(
+    prompt: int,
+    cached: int,
+    completion: int,
+    queue_ms: float,
+    first_ms: float | None,
+    total_ms: float,
+) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "cached_tokens": cached,
+        "completion_tokens": completion,
+        "queue_ms": round(queue_ms),
+        "first_token_ms": round(first_ms or 0.0),
+        "total_ms": round(total_ms),
+    }
 
 
 class _FirstText:
@@ -224,22 +238,32 @@ class _SlotBackend:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "models": [self.model], "slots": self._pool.size}
 
-    def stream_chat(self, params: ChatParams, *,
-                    should_stop: Callable[[], bool]) -> Iterator[ChatEvent]:
+    def stream_chat(
+        self, params: ChatParams, *, should_stop: Callable[[], bool]
+    ) -> Iterator[ChatEvent]:
         if params.model and params.model != self.model:
-            raise ChatError("invalid", f"unknown model {params.model!r}: this service serves "
-                                       f"{self.model!r}")
+            raise ChatError(
+                "invalid", f"unknown model {params.model!r}: this service serves {self.model!r}"
+            )
         arrival = time.monotonic()
-        return self._jobs.stream(lambda emit, stop: self._run(params, emit, stop, arrival),
-                                 should_stop)
+        return self._jobs.stream(
+            lambda emit, stop: self._run(params, emit, stop, arrival), should_stop
+        )
 
-    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
-             arrival: float) -> None:
+    def _run(
+        self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float
+    ) -> None:
         raise NotImplementedError
 
-    def _on_slot(self, key: str, emit: Callable[[Any], None], stop: Callable[[], bool],
-                 arrival: float, cancelled: Callable[[dict[str, int]], Any],
-                 work: Callable[[int, float], None]) -> None:
+    def _on_slot(
+        self,
+        key: str,
+        emit: Callable[[Any], None],
+        stop: Callable[[], bool],
+        arrival: float,
+        cancelled: Callable[[dict[str, int]], Any],
+        work: Callable[[int, float], None],
+    ) -> None:
         """Wait for a slot (preferring the one ``key`` last used), then announce the start
         and run ``work(slot, queue_ms)``; the slot is released however it ends. Stopped while
         queued: ``emit(cancelled(usage))``."""
@@ -257,9 +281,9 @@ class _SlotBackend:
         finally:
             self._pool.release(slot)
 
-
-    def stream_apply(self, request: ApplyInput, *,
-                     should_stop: Callable[[], bool]) -> Iterator[ChatEvent | ApplyDone]:
+    def stream_apply(
+        self, request: ApplyInput, *, should_stop: Callable[[], bool]
+    ) -> Iterator[ChatEvent | ApplyDone]:
         """The new file for ``request``: the deterministic path when the block anchors
         unambiguously and there is no instruction (no slot needed), else the model path on a
         slot (``local_models.apply_model``: the windows the block or selection addresses,
@@ -267,28 +291,44 @@ class _SlotBackend:
         Same cancel and deadline semantics as ``stream_chat``."""
         arrival = time.monotonic()
         return self._jobs.stream(
-            lambda emit, stop: self._run_apply(request, emit, stop, arrival), should_stop)
+            lambda emit, stop: self._run_apply(request, emit, stop, arrival), should_stop
+        )
 
-    def _run_apply(self, request: ApplyInput, emit: Callable[[Any], None],
-                   stop: Callable[[], bool], arrival: float) -> None:
+    def _run_apply(
+        self,
+        request: ApplyInput,
+        emit: Callable[[Any], None],
+        stop: Callable[[], bool],
+        arrival: float,
+    ) -> None:
         if not request.instruction.strip():
             result = apply_deterministic(request.original, request.block)
             if isinstance(result, Applied):
                 total_ms = (time.monotonic() - arrival) * 1000.0
                 emit(ChatDelta(result.text))
-                log.info("apply: deterministic, %d placements, %.0f ms",
-                         len(result.placements), total_ms)
-                emit(ApplyDone("deterministic", "stop",
-                               _usage(0, 0, 0, 0.0, total_ms, total_ms)))
+                log.info(
+                    "apply: deterministic, %d placements, %.0f ms", len(result.placements), total_ms
+                )
+                emit(ApplyDone("deterministic", "stop", _usage(0, 0, 0, 0.0, total_ms, total_ms)))
                 return
-        self._on_slot(f"apply:{request.path}", emit, stop, arrival,
-                      lambda usage: ApplyDone("", "cancelled", usage),
-                      lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit,
-                                                              stop, arrival))
+        self._on_slot(
+            f"apply:{request.path}",
+            emit,
+            stop,
+            arrival,
+            lambda usage: ApplyDone("", "cancelled", usage),
+            lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit, stop, arrival),
+        )
 
-    def _rewrite_on(self, slot: int, queue_ms: float, request: ApplyInput,
-                    emit: Callable[[Any], None], stop: Callable[[], bool],
-                    arrival: float) -> None:
+    def _rewrite_on(
+        self,
+        slot: int,
+        queue_ms: float,
+        request: ApplyInput,
+        emit: Callable[[Any], None],
+        stop: Callable[[], bool],
+        arrival: float,
+    ) -> None:
         from local_models.apply_model import ApplyTooLarge
 
         on_text = _FirstText(emit, arrival)
@@ -302,23 +342,54 @@ class _SlotBackend:
         # Not complete: the model did not close the file, or what it closed is not the whole
         # file (``done.defect``: a placeholder left in it, most of it dropped). Either way the
         # text sent is not a file to apply.
-        finish = "stop" if done.complete else (
-            "cancelled" if done.stop_reason == "cancelled" else "length")
-        log.info("apply on slot %d: model via %s backend, %d prompt tokens (%d cached), "
-                 "%d generated, %d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms",
-                 slot, self.name,
-                 m.prompt_tokens, cached, m.generated_tokens, m.accepted_tokens,
-                 m.drafted_tokens, m.batches, m.rejoins, done.stop_reason, total_ms)
-        emit(ApplyDone("model", finish,  # type: ignore[arg-type]
-                       _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
-                              queue_ms, on_text.ms, total_ms),
-                       drafted_tokens=int(m.drafted_tokens),
-                       accepted_tokens=int(m.accepted_tokens), batches=int(m.batches),
-                       rejoins=int(m.rejoins), prefill_ms=round(m.prefill_ms),
-                       decode_ms=round(m.decode_ms)))
+        finish = (
+            "stop"
+            if done.complete
+            else ("cancelled" if done.stop_reason == "cancelled" else "length")
+        )
+        log.info(
+            "apply on slot %d: model via %s backend, %d prompt tokens (%d cached), "
+            "%d generated, %d/%d drafted accepted in %d batches, %d rejoins, %s, %.0f ms",
+            slot,
+            self.name,
+            m.prompt_tokens,
+            cached,
+            m.generated_tokens,
+            m.accepted_tokens,
+            m.drafted_tokens,
+            m.batches,
+            m.rejoins,
+            done.stop_reason,
+            total_ms,
+        )
+        emit(
+            ApplyDone(
+                "model",
+                finish,  # type: ignore[arg-type]
+                _usage(
+                    int(m.prompt_tokens),
+                    cached,
+                    int(m.generated_tokens),
+                    queue_ms,
+                    on_text.ms,
+                    total_ms,
+                ),
+                drafted_tokens=int(m.drafted_tokens),
+                accepted_tokens=int(m.accepted_tokens),
+                batches=int(m.batches),
+                rejoins=int(m.rejoins),
+                prefill_ms=round(m.prefill_ms),
+                decode_ms=round(m.decode_ms),
+            )
+        )
 
-    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
-                       stop: Callable[[], bool]) -> Any:
+    def _model_rewrite(
+        self,
+        slot: int,
+        request: ApplyInput,
+        on_text: Callable[[str], None],
+        stop: Callable[[], bool],
+    ) -> Any:
         """The model path's ``ModelRewrite`` for ``request`` on ``slot``."""
         raise NotImplementedError
 
@@ -332,8 +403,9 @@ class LlamaBackend(_SlotBackend):
 
     name = "llama"
 
-    def __init__(self, config: ServerConfig,
-                 engine_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, engine_factory: Callable[..., Any] | None = None
+    ) -> None:
         if engine_factory is None:
             from local_models.engine import Engine
 
@@ -352,8 +424,9 @@ class LlamaBackend(_SlotBackend):
             from local_models.engine import Engine
 
             for _ in range(config.slots):
-                self._engines.append(engine_factory(model_path, n_ctx=config.n_ctx,
-                                                    max_outputs=APPLY_MAX_OUTPUTS))
+                self._engines.append(
+                    engine_factory(model_path, n_ctx=config.n_ctx, max_outputs=APPLY_MAX_OUTPUTS)
+                )
                 if isinstance(self._engines[-1], Engine):
                     # The window prompts' fixed opening, in the cache before the first apply.
                     from local_models.apply_model import warm_for_apply
@@ -368,27 +441,47 @@ class LlamaBackend(_SlotBackend):
         self.model = info.name or Path(model_path).stem
         super().__init__(config)
         self._closed = False
-        log.info("llama backend: %s (%s, chat format %s), %d slots of %d tokens",
-                 self.model, info.architecture, self._format.id, config.slots,
-                 self._engines[0].n_ctx)
+        log.info(
+            "llama backend: %s (%s, chat format %s), %d slots of %d tokens",
+            self.model,
+            info.architecture,
+            self._format.id,
+            config.slots,
+            self._engines[0].n_ctx,
+        )
 
-    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
-             arrival: float) -> None:
-        self._on_slot(params.conversation_id, emit, stop, arrival,
-                      lambda usage: ChatDone("cancelled", usage),
-                      lambda slot, queue_ms: self._chat_on(slot, queue_ms, params, emit, stop,
-                                                           arrival))
+    def _run(
+        self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float
+    ) -> None:
+        self._on_slot(
+            params.conversation_id,
+            emit,
+            stop,
+            arrival,
+            lambda usage: ChatDone("cancelled", usage),
+            lambda slot, queue_ms: self._chat_on(slot, queue_ms, params, emit, stop, arrival),
+        )
 
-    def _chat_on(self, slot: int, queue_ms: float, params: ChatParams, emit: Emit,
-                 stop: Callable[[], bool], arrival: float) -> None:
+    def _chat_on(
+        self,
+        slot: int,
+        queue_ms: float,
+        params: ChatParams,
+        emit: Emit,
+        stop: Callable[[], bool],
+        arrival: float,
+    ) -> None:
         engine = self._engines[slot]
         n_ctx = int(engine.n_ctx)
         max_tokens = min(params.max_tokens or self._config.default_max_tokens, n_ctx // 2)
         fmt = self._format
         try:
-            rendered = fit_chat(params, fmt,
-                                lambda s: len(engine.tokenize(s, add_bos=fmt.add_bos)),
-                                n_ctx - max_tokens - 1)
+            rendered = fit_chat(
+                params,
+                fmt,
+                lambda s: len(engine.tokenize(s, add_bos=fmt.add_bos)),
+                n_ctx - max_tokens - 1,
+            )
         except ChatTooLong as exc:
             raise ChatError("too_large", str(exc)) from None
         except ValueError as exc:
@@ -396,22 +489,49 @@ class LlamaBackend(_SlotBackend):
         tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
         on_text = _FirstText(emit, arrival)
         # The reply guard stops a loop (and says so) and keeps the system prompt out of it.
-        reply = complete_guarded(engine, tokens, max_tokens=max_tokens, stop=rendered.stop,
-                                 system_prompt=system_text(params), should_stop=stop,
-                                 on_text=on_text)
+        reply = complete_guarded(
+            engine,
+            tokens,
+            max_tokens=max_tokens,
+            stop=rendered.stop,
+            system_prompt=system_text(params),
+            should_stop=stop,
+            on_text=on_text,
+        )
         m = reply.completion.metrics
         total_ms = (time.monotonic() - arrival) * 1000.0
         cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
-        log.info("chat on slot %d: %d prompt tokens (%d cached), %d generated, %s%s, "
-                 "%.0f ms", slot, m.prompt_tokens, cached, m.generated_tokens,
-                 reply.completion.stop_reason,
-                 f" (guard: {reply.tripped})" if reply.tripped else "", total_ms)
-        emit(ChatDone(_STOP_REASONS.get(reply.stop_reason, "stop"),  # type: ignore[arg-type]
-                      _usage(int(m.prompt_tokens), cached, int(m.generated_tokens),
-                             queue_ms, on_text.ms, total_ms)))
+        log.info(
+            "chat on slot %d: %d prompt tokens (%d cached), %d generated, %s%s, %.0f ms",
+            slot,
+            m.prompt_tokens,
+            cached,
+            m.generated_tokens,
+            reply.completion.stop_reason,
+            f" (guard: {reply.tripped})" if reply.tripped else "",
+            total_ms,
+        )
+        emit(
+            ChatDone(
+                _STOP_REASONS.get(reply.stop_reason, "stop"),  # type: ignore[arg-type]
+                _usage(
+                    int(m.prompt_tokens),
+                    cached,
+                    int(m.generated_tokens),
+                    queue_ms,
+                    on_text.ms,
+                    total_ms,
+                ),
+            )
+        )
 
-    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
-                       stop: Callable[[], bool]) -> Any:
+    def _model_rewrite(
+        self,
+        slot: int,
+        request: ApplyInput,
+        on_text: Callable[[str], None],
+        stop: Callable[[], bool],
+    ) -> Any:
         from local_models.apply_model import rewrite_file
 
         return rewrite_file(self._engines[slot], request, on_text=on_text, should_stop=stop)
@@ -492,18 +612,31 @@ class OpenAIBackend(_SlotBackend):
     def _connection(self) -> http.client.HTTPConnection:
         timeout = self._config.openai_timeout_s
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout,
-                                               context=ssl.create_default_context())
+            return http.client.HTTPSConnection(
+                self._host, self._port, timeout=timeout, context=ssl.create_default_context()
+            )
         return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
 
-    def _run(self, params: ChatParams, emit: Emit, stop: Callable[[], bool],
-             arrival: float) -> None:
-        self._on_slot(params.conversation_id, emit, stop, arrival,
-                      lambda usage: ChatDone("cancelled", usage),
-                      lambda slot, queue_ms: self._call(params, emit, stop, arrival, queue_ms))
+    def _run(
+        self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float
+    ) -> None:
+        self._on_slot(
+            params.conversation_id,
+            emit,
+            stop,
+            arrival,
+            lambda usage: ChatDone("cancelled", usage),
+            lambda slot, queue_ms: self._call(params, emit, stop, arrival, queue_ms),
+        )
 
-    def _call(self, params: ChatParams, emit: Emit, stop: Callable[[], bool], arrival: float,
-              queue_ms: float) -> None:
+    def _call(
+        self,
+        params: ChatParams,
+        emit: Emit,
+        stop: Callable[[], bool],
+        arrival: float,
+        queue_ms: float,
+    ) -> None:
         conn = self._connection()
         try:
             with closed_on_stop(conn, stop, "forecode-cloud-http-watch"):
@@ -511,10 +644,19 @@ class OpenAIBackend(_SlotBackend):
         finally:
             conn.close()
 
-    def _exchange(self, conn: http.client.HTTPConnection, params: ChatParams, emit: Emit,
-                  stop: Callable[[], bool], arrival: float, queue_ms: float) -> None:
+    def _exchange(
+        self,
+        conn: http.client.HTTPConnection,
+        params: ChatParams,
+        emit: Emit,
+        stop: Callable[[], bool],
+        arrival: float,
+        queue_ms: float,
+    ) -> None:
         body: dict[str, Any] = {
-            "model": self.model, "messages": openai_messages(params), "stream": True,
+            "model": self.model,
+            "messages": openai_messages(params),
+            "stream": True,
             "max_tokens": params.max_tokens or self._config.default_max_tokens,
             "temperature": params.temperature,
             "stream_options": {"include_usage": True},
@@ -530,19 +672,18 @@ class OpenAIBackend(_SlotBackend):
             emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, total)))
 
         try:
-            conn.request("POST", self._path, body=json.dumps(body).encode("utf-8"),
-                         headers=headers)
+            conn.request("POST", self._path, body=json.dumps(body).encode("utf-8"), headers=headers)
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             if stop():
                 return cancelled()
-            raise ChatError("unavailable", f"cannot reach {where}: {exc}",
-                            retryable=True) from None
+            raise ChatError("unavailable", f"cannot reach {where}: {exc}", retryable=True) from None
         if response.status != 200:
             # The details go back to the caller only (never to the log): they may quote input.
             detail = response.read(300).decode("utf-8", "replace").strip()
-            what = (f"{where} answered HTTP {response.status} {response.reason}"
-                    + (f": {detail}" if detail else ""))
+            what = f"{where} answered HTTP {response.status} {response.reason}" + (
+                f": {detail}" if detail else ""
+            )
             if response.status == 429:
                 raise ChatError("busy", f"the service is busy: {what}", retryable=True)
             if response.status >= 500:
@@ -566,8 +707,9 @@ class OpenAIBackend(_SlotBackend):
                 if not isinstance(chunk, dict):
                     raise _SseError("an event is not a JSON object")
                 if isinstance(chunk.get("error"), dict | str):
-                    raise ChatError("unavailable", f"{where} reported an error mid-stream",
-                                    retryable=True)
+                    raise ChatError(
+                        "unavailable", f"{where} reported an error mid-stream", retryable=True
+                    )
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
                 choices = chunk.get("choices")
@@ -591,27 +733,49 @@ class OpenAIBackend(_SlotBackend):
         except (OSError, http.client.HTTPException) as exc:
             if stop():
                 return cancelled()
-            raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
-                            retryable=True) from None
+            raise ChatError(
+                "unavailable", f"the connection to {where} broke: {exc}", retryable=True
+            ) from None
         if stop() and not saw_done:
             return cancelled()
         if not saw_done and finish is None:
-            raise ChatError("unavailable", f"{where} ended the stream before the reply was "
-                                           "complete", retryable=True)
+            raise ChatError(
+                "unavailable",
+                f"{where} ended the stream before the reply was complete",
+                retryable=True,
+            )
         total = (time.monotonic() - arrival) * 1000.0
         details = usage.get("prompt_tokens_details")
         cached = details.get("cached_tokens", 0) if isinstance(details, dict) else 0
-        log.info("chat via openai backend: %d chars generated, finish %s, %.0f ms",
-                 completion_chars, finish, total)
-        emit(ChatDone("length" if finish == "length" else "stop",
-                      _usage(_int(usage.get("prompt_tokens")), _int(cached),
-                             # Servers that send no usage (llama.cpp's Python server): count
-                             # the content events instead.
-                             _int(usage.get("completion_tokens")) or chunks,
-                             queue_ms, first, total)))
+        log.info(
+            "chat via openai backend: %d chars generated, finish %s, %.0f ms",
+            completion_chars,
+            finish,
+            total,
+        )
+        emit(
+            ChatDone(
+                "length" if finish == "length" else "stop",
+                _usage(
+                    _int(usage.get("prompt_tokens")),
+                    _int(cached),
+                    # Servers that send no usage (llama.cpp's Python server): count
+                    # the content events instead.
+                    _int(usage.get("completion_tokens")) or chunks,
+                    queue_ms,
+                    first,
+                    total,
+                ),
+            )
+        )
 
-    def _model_rewrite(self, slot: int, request: ApplyInput, on_text: Callable[[str], None],
-                       stop: Callable[[], bool]) -> Any:
+    def _model_rewrite(
+        self,
+        slot: int,
+        request: ApplyInput,
+        on_text: Callable[[str], None],
+        stop: Callable[[], bool],
+    ) -> Any:
         """The model path through the upstream: the same windows and checks as the ``llama``
         backend (``apply_model.rewrite_with``), each window a streamed chat completion."""
         from local_models.apply_model import rewrite_with
@@ -632,17 +796,27 @@ class _HttpWindowModel:
     def __init__(self, backend: OpenAIBackend) -> None:
         self._b = backend
 
-    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
-                draft_text: str, extra_tokens: int, *,
-                on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None, alt_text: str = "") -> Any:
+    def rewrite(
+        self,
+        user_text: str,
+        response_prefix: str,
+        stop: tuple[str, ...],
+        draft_text: str,
+        extra_tokens: int,
+        *,
+        on_text: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+        alt_text: str = "",
+    ) -> Any:
         from local_models.apply_model import WindowAnswer
         from local_models.engine import RewriteMetrics
 
         b = self._b
         fence = stop[0] if stop else "```"
         body: dict[str, Any] = {
-            "model": b.model, "stream": True, "temperature": 0.0,
+            "model": b.model,
+            "stream": True,
+            "temperature": 0.0,
             "messages": [{"role": "user", "content": user_text}],
             "max_tokens": len(draft_text) // 2 + extra_tokens + 64,
         }
@@ -678,19 +852,23 @@ class _HttpWindowModel:
         try:
             with closed_on_stop(conn, halted, "forecode-apply-http-watch"):
                 try:
-                    conn.request("POST", b._path, body=json.dumps(body).encode("utf-8"),
-                                 headers=headers)
+                    conn.request(
+                        "POST", b._path, body=json.dumps(body).encode("utf-8"), headers=headers
+                    )
                     response = conn.getresponse()
                 except (OSError, http.client.HTTPException) as exc:
                     if halted():
                         return WindowAnswer("".join(out), "cancelled", metrics)
-                    raise ChatError("unavailable", f"cannot reach {where}: {exc}",
-                                    retryable=True) from None
+                    raise ChatError(
+                        "unavailable", f"cannot reach {where}: {exc}", retryable=True
+                    ) from None
                 if response.status != 200:
                     detail = response.read(300).decode("utf-8", "replace").strip()
-                    raise ChatError("unavailable" if response.status >= 500 else "internal",
-                                    f"{where} answered HTTP {response.status} {response.reason}"
-                                    + (f": {detail}" if detail else ""))
+                    raise ChatError(
+                        "unavailable" if response.status >= 500 else "internal",
+                        f"{where} answered HTTP {response.status} {response.reason}"
+                        + (f": {detail}" if detail else ""),
+                    )
                 try:
                     for data in _sse_events(iter(response.readline, b"")):
                         if data.strip() == "[DONE]":
@@ -721,15 +899,20 @@ class _HttpWindowModel:
                             pending = ""
                             # An answer in a fence that ended without closing it ended the
                             # window; one that never opened a fence is not an answer.
-                            reason = ("stop" if finish == "stop" and opened else
-                                      "length" if finish == "length" else "eos")
+                            reason = (
+                                "stop"
+                                if finish == "stop" and opened
+                                else "length"
+                                if finish == "length"
+                                else "eos"
+                            )
                             break
-                except (OSError, http.client.HTTPException, json.JSONDecodeError,
-                        _SseError) as exc:
+                except (OSError, http.client.HTTPException, json.JSONDecodeError, _SseError) as exc:
                     if halted():
                         return WindowAnswer("".join(out), "cancelled", metrics)
-                    raise ChatError("unavailable", f"the connection to {where} broke: {exc}",
-                                    retryable=True) from None
+                    raise ChatError(
+                        "unavailable", f"the connection to {where} broke: {exc}", retryable=True
+                    ) from None
         finally:
             conn.close()
         if halted():
@@ -758,6 +941,7 @@ def create_backend(config: ServerConfig) -> Backend:
     try:
         factory = BACKENDS[config.backend]
     except KeyError:
-        raise ValueError(f"unknown backend {config.backend!r} (expected one of "
-                         f"{', '.join(sorted(BACKENDS))})") from None
+        raise ValueError(
+            f"unknown backend {config.backend!r} (expected one of {', '.join(sorted(BACKENDS))})"
+        ) from None
     return factory(config)

@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
-    "BACKEND_NAMES", "DEFAULT_MAX_MESSAGE_BYTES", "DEFAULT_MAX_UPLOAD_PENDING_BYTES",
-    "DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN", "DEFAULT_REFUSAL_LOG_INTERVAL_S",
-    "OPENAI_KEY_ENV", "TOKEN_ENV", "ConfigError",
-    "ServerConfig", "is_loopback", "openai_key_from_env", "read_token_file",
+    "BACKEND_NAMES",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_UPLOAD_PENDING_BYTES",
+    "DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN",
+    "DEFAULT_REFUSAL_LOG_INTERVAL_S",
+    "OPENAI_KEY_ENV",
+    "TOKEN_ENV",
+    "ConfigError",
+    "ServerConfig",
+    "is_loopback",
+    "openai_key_from_env",
+    "read_token_file",
 ]
 
 TOKEN_ENV = "FORECODE_CLOUD_TOKEN"
@@ -58,8 +66,11 @@ def read_token_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the token file {path}: {exc}") from None
-    tokens = tuple(line.strip() for line in text.splitlines()
-                   if line.strip() and not line.lstrip().startswith("#"))
+    tokens = tuple(
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    )
     if not tokens:
         raise ConfigError(f"the token file {path} holds no token")
     return tokens
@@ -68,27 +79,27 @@ def read_token_file(path: str | os.PathLike[str]) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
-    port: int = 0                           # 0: a free port, reported once listening
-    tokens: tuple[str, ...] = ()            # accepted bearer tokens
-    tls_cert: str | None = None             # PEM certificate chain
-    tls_key: str | None = None              # PEM private key
+    port: int = 0  # 0: a free port, reported once listening
+    tokens: tuple[str, ...] = ()  # accepted bearer tokens
+    tls_cert: str | None = None  # PEM certificate chain
+    tls_key: str | None = None  # PEM private key
     backend: str = "llama"
-    model_path: str | None = None           # None: the default model (from PyPI)
-    slots: int = 2                          # requests served at once
-    n_ctx: int = 4096                       # per slot
+    model_path: str | None = None  # None: the default model (from PyPI)
+    slots: int = 2  # requests served at once
+    n_ctx: int = 4096  # per slot
     default_max_tokens: int = 512
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    grace_s: float = 5.0                    # drain time on shutdown
-    max_queue: int = 16                     # requests waiting for a slot (more: RESOURCE_EXHAUSTED)
-    openai_url: str | None = None           # e.g. http://10.0.0.5:8000 (the /v1/... is added)
+    grace_s: float = 5.0  # drain time on shutdown
+    max_queue: int = 16  # requests waiting for a slot (more: RESOURCE_EXHAUSTED)
+    openai_url: str | None = None  # e.g. http://10.0.0.5:8000 (the /v1/... is added)
     openai_model: str | None = None
     openai_api_key: str | None = field(default=None, repr=False)
-    openai_timeout_s: float = 30.0          # connect / between-bytes timeout
+    openai_timeout_s: float = 30.0  # connect / between-bytes timeout
     # IndexSync Upload: bytes of file entries and deletions one call, and all the calls of
     # one token together, may hold before the commit; more is refused (RESOURCE_EXHAUSTED).
     max_upload_pending_bytes: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES
     max_upload_pending_bytes_per_token: int = DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN
-    max_uploads: int = 8                    # IndexSync uploads at once (each holds a thread)
+    max_uploads: int = 8  # IndexSync uploads at once (each holds a thread)
     refusal_log_interval_s: float = DEFAULT_REFUSAL_LOG_INTERVAL_S
 
     def __post_init__(self) -> None:
@@ -97,21 +108,26 @@ class ServerConfig:
     def validate(self) -> None:
         """Raise ConfigError for a configuration that must not run."""
         if self.backend not in BACKEND_NAMES:
-            raise ConfigError(f"unknown backend {self.backend!r} (expected one of "
-                              f"{', '.join(BACKEND_NAMES)})")
+            raise ConfigError(
+                f"unknown backend {self.backend!r} (expected one of {', '.join(BACKEND_NAMES)})"
+            )
         if not self.tokens:
-            raise ConfigError("no access token configured: set FORECODE_CLOUD_TOKEN or pass "
-                              "--token-file")
+            raise ConfigError(
+                "no access token configured: set FORECODE_CLOUD_TOKEN or pass --token-file"
+            )
         for token in self.tokens:
             if len(token) < MIN_TOKEN_CHARS or any(c.isspace() for c in token):
-                raise ConfigError(f"access tokens must be at least {MIN_TOKEN_CHARS} "
-                                  "characters without spaces")
+                raise ConfigError(
+                    f"access tokens must be at least {MIN_TOKEN_CHARS} characters without spaces"
+                )
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ConfigError("TLS needs both a certificate (--tls-cert) and a key (--tls-key)")
         if not is_loopback(self.host) and self.tls_cert is None:
-            raise ConfigError(f"refusing to listen on {self.host} without TLS: bearer tokens "
-                              "would cross the network in clear text; pass --tls-cert and "
-                              "--tls-key, or listen on 127.0.0.1")
+            raise ConfigError(
+                f"refusing to listen on {self.host} without TLS: bearer tokens "
+                "would cross the network in clear text; pass --tls-cert and "
+                "--tls-key, or listen on 127.0.0.1"
+            )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"port {self.port} is out of range (0-65535)")
         if self.slots < 1:
@@ -129,8 +145,9 @@ class ServerConfig:
         if self.max_upload_pending_bytes < 64 * 1024:
             raise ConfigError("max_upload_pending_bytes must be at least 64 KiB")
         if self.max_upload_pending_bytes_per_token < self.max_upload_pending_bytes:
-            raise ConfigError("max_upload_pending_bytes_per_token must be at least "
-                              "max_upload_pending_bytes")
+            raise ConfigError(
+                "max_upload_pending_bytes_per_token must be at least max_upload_pending_bytes"
+            )
         if self.max_uploads < 1:
             raise ConfigError("max_uploads must be at least 1")
         if not self.refusal_log_interval_s > 0:
@@ -138,8 +155,9 @@ class ServerConfig:
         if self.backend == "openai" and not (self.openai_url and self.openai_model):
             raise ConfigError("the openai backend needs --openai-url and --openai-model")
         if self.openai_url and not self.openai_url.startswith(("http://", "https://")):
-            raise ConfigError(f"openai_url must start with http:// or https://, not "
-                              f"{self.openai_url!r}")
+            raise ConfigError(
+                f"openai_url must start with http:// or https://, not {self.openai_url!r}"
+            )
 
     @property
     def tls(self) -> bool:

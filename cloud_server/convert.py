@@ -24,8 +24,15 @@ from forecode_core.chat.types import (
 from proto.forecode.v1 import forecode_pb2 as pb
 
 __all__ = [
-    "MAX_CONTEXT_ITEMS", "MAX_CONVERSATION_ID", "MAX_MESSAGES", "MAX_PATH", "InvalidRequest",
-    "apply_event_to_pb", "apply_input_from_request", "event_to_pb", "params_from_request",
+    "MAX_CONTEXT_ITEMS",
+    "MAX_CONVERSATION_ID",
+    "MAX_MESSAGES",
+    "MAX_PATH",
+    "InvalidRequest",
+    "apply_event_to_pb",
+    "apply_input_from_request",
+    "event_to_pb",
+    "params_from_request",
 ]
 
 MAX_MESSAGES = 512
@@ -35,8 +42,11 @@ MAX_TEMPERATURE = 2.0
 MAX_PATH = 4096
 
 _ROLES = {pb.ROLE_SYSTEM: "system", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant"}
-_KINDS = {pb.ContextItem.KIND_FILE: "file", pb.ContextItem.KIND_SELECTION: "selection",
-          pb.ContextItem.KIND_CURRENT_FILE: "current_file"}
+_KINDS = {
+    pb.ContextItem.KIND_FILE: "file",
+    pb.ContextItem.KIND_SELECTION: "selection",
+    pb.ContextItem.KIND_CURRENT_FILE: "current_file",
+}
 _FINISH = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
 
 
@@ -48,19 +58,25 @@ def params_from_request(request: pb.ChatRequest) -> ChatParams:
     if not request.messages:
         raise InvalidRequest("the request has no messages")
     if len(request.messages) > MAX_MESSAGES:
-        raise InvalidRequest(f"the request has {len(request.messages)} messages; at most "
-                             f"{MAX_MESSAGES} are accepted (drop the oldest)")
+        raise InvalidRequest(
+            f"the request has {len(request.messages)} messages; at most "
+            f"{MAX_MESSAGES} are accepted (drop the oldest)"
+        )
     if len(request.context) > MAX_CONTEXT_ITEMS:
-        raise InvalidRequest(f"the request has {len(request.context)} context items; at most "
-                             f"{MAX_CONTEXT_ITEMS} are accepted")
+        raise InvalidRequest(
+            f"the request has {len(request.context)} context items; at most "
+            f"{MAX_CONTEXT_ITEMS} are accepted"
+        )
     if len(request.conversation_id) > MAX_CONVERSATION_ID:
         raise InvalidRequest(f"conversation_id is longer than {MAX_CONVERSATION_ID} characters")
     messages: list[ChatMessage] = []
     for i, m in enumerate(request.messages):
         role = _ROLES.get(m.role)
         if role is None:
-            raise InvalidRequest(f"messages[{i}] has role {m.role} (expected ROLE_SYSTEM, "
-                                 "ROLE_USER or ROLE_ASSISTANT)")
+            raise InvalidRequest(
+                f"messages[{i}] has role {m.role} (expected ROLE_SYSTEM, "
+                "ROLE_USER or ROLE_ASSISTANT)"
+            )
         messages.append(ChatMessage(role, m.content))  # type: ignore[arg-type]
     if messages[-1].role != "user":
         raise InvalidRequest(f"the last message must be the user's, not the {messages[-1].role}'s")
@@ -70,37 +86,62 @@ def params_from_request(request: pb.ChatRequest) -> ChatParams:
     for i, c in enumerate(request.context):
         kind = _KINDS.get(c.kind)
         if kind is None:
-            raise InvalidRequest(f"context[{i}] has kind {c.kind} (expected KIND_FILE, "
-                                 "KIND_SELECTION or KIND_CURRENT_FILE)")
+            raise InvalidRequest(
+                f"context[{i}] has kind {c.kind} (expected KIND_FILE, "
+                "KIND_SELECTION or KIND_CURRENT_FILE)"
+            )
         if c.start_line < 0 or c.end_line < 0 or (c.start_line and c.end_line < c.start_line):
-            raise InvalidRequest(f"context[{i}] has a bad line range "
-                                 f"{c.start_line}-{c.end_line}")
-        context.append(ContextItem(kind, c.path, c.text, c.start_line,  # type: ignore[arg-type]
-                                   c.end_line, c.language, c.truncated))
+            raise InvalidRequest(f"context[{i}] has a bad line range {c.start_line}-{c.end_line}")
+        context.append(
+            ContextItem(
+                kind,
+                c.path,
+                c.text,
+                c.start_line,  # type: ignore[arg-type]
+                c.end_line,
+                c.language,
+                c.truncated,
+            )
+        )
     if request.max_tokens < 0:
         raise InvalidRequest(f"max_tokens must not be negative (got {request.max_tokens})")
     temperature = float(request.temperature)
     if not math.isfinite(temperature) or not 0.0 <= temperature <= MAX_TEMPERATURE:
         raise InvalidRequest(f"temperature must be between 0 and {MAX_TEMPERATURE:g}")
-    return ChatParams(conversation_id=request.conversation_id, messages=tuple(messages),
-                      context=tuple(context), max_tokens=request.max_tokens,
-                      temperature=temperature, model=request.model)
+    return ChatParams(
+        conversation_id=request.conversation_id,
+        messages=tuple(messages),
+        context=tuple(context),
+        max_tokens=request.max_tokens,
+        temperature=temperature,
+        model=request.model,
+    )
 
 
 def event_to_pb(event: ChatEvent) -> pb.ChatEvent | None:
     """The wire event, or None for events the wire does not carry (notices, cancelled)."""
     if isinstance(event, ChatStarted):
-        return pb.ChatEvent(started=pb.ChatStarted(model=event.model,
-                                                   queued_ms=event.queued_ms))
+        return pb.ChatEvent(started=pb.ChatStarted(model=event.model, queued_ms=event.queued_ms))
     if isinstance(event, ChatDelta):
         return pb.ChatEvent(delta=pb.ChatDelta(text=event.text))
     if isinstance(event, ChatDone) and event.finish_reason in _FINISH:
         u = event.usage
-        usage = pb.Usage(**{k: int(u.get(k, 0)) for k in (
-            "prompt_tokens", "cached_tokens", "completion_tokens", "queue_ms",
-            "first_token_ms", "total_ms")})
-        return pb.ChatEvent(done=pb.ChatDone(finish_reason=_FINISH[event.finish_reason],
-                                             usage=usage))
+        usage = pb.Usage(
+            **{
+                k: int(u.get(k, 0))
+                for k in (
+                    "prompt_tokens",
+                    "cached_tokens",
+                    "completion_tokens",
+                    "queue_ms",
+                    "first_token_ms",
+                    "total_ms",
+                )
+            }
+        )
+        return pb.ChatEvent(
+            done=pb.ChatDone(finish_reason=_FINISH[event.finish_reason], usage=usage)
+        )
     return None
 
 
@@ -111,26 +152,47 @@ def apply_input_from_request(request: pb.ApplyRequest) -> ApplyInput:
         raise InvalidRequest("the request has no code block to apply")
     if len(request.path) > MAX_PATH or "\x00" in request.path:
         raise InvalidRequest("the path is not a file path")
-    return ApplyInput(path=request.path or "file", language=request.language or "plaintext",
-                      original=request.original, block=request.block,
-                      instruction=request.instruction)
+    return ApplyInput(
+        path=request.path or "file",
+        language=request.language or "plaintext",
+        original=request.original,
+        block=request.block,
+        instruction=request.instruction,
+    )
 
 
 def apply_event_to_pb(event: ChatEvent | ApplyDone) -> pb.ApplyEvent | None:
     """The wire event of an apply, or None for events the wire does not carry (cancelled)."""
     if isinstance(event, ChatStarted):
-        return pb.ApplyEvent(started=pb.ChatStarted(model=event.model,
-                                                    queued_ms=event.queued_ms))
+        return pb.ApplyEvent(started=pb.ChatStarted(model=event.model, queued_ms=event.queued_ms))
     if isinstance(event, ChatDelta):
         return pb.ApplyEvent(delta=pb.ChatDelta(text=event.text))
     if isinstance(event, ApplyDone) and event.finish_reason in _FINISH:
         u = event.usage
-        usage = pb.Usage(**{k: int(u.get(k, 0)) for k in (
-            "prompt_tokens", "cached_tokens", "completion_tokens", "queue_ms",
-            "first_token_ms", "total_ms")})
-        return pb.ApplyEvent(done=pb.ApplyDone(
-            usage=usage, drafted_tokens=event.drafted_tokens,
-            accepted_tokens=event.accepted_tokens, source=event.source,
-            finish_reason=_FINISH[event.finish_reason], batches=event.batches,
-            rejoins=event.rejoins, prefill_ms=event.prefill_ms, decode_ms=event.decode_ms))
+        usage = pb.Usage(
+            **{
+                k: int(u.get(k, 0))
+                for k in (
+                    "prompt_tokens",
+                    "cached_tokens",
+                    "completion_tokens",
+                    "queue_ms",
+                    "first_token_ms",
+                    "total_ms",
+                )
+            }
+        )
+        return pb.ApplyEvent(
+            done=pb.ApplyDone(
+                usage=usage,
+                drafted_tokens=event.drafted_tokens,
+                accepted_tokens=event.accepted_tokens,
+                source=event.source,
+                finish_reason=_FINISH[event.finish_reason],
+                batches=event.batches,
+                rejoins=event.rejoins,
+                prefill_ms=event.prefill_ms,
+                decode_ms=event.decode_ms,
+            )
+        )
     return None

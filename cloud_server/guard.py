@@ -49,16 +49,16 @@ class MalformedRequest(ValueError):
         self.error = error
 
 
-def _refuse_malformed(context: grpc.ServicerContext, method: str, size: int,
-                      error: str) -> None:
-    log.info("refused a call to %s: %d bytes that are not its request (%s)", method, size,
-             error)
-    context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                  f"the request is not a valid message for {method}")
+def _refuse_malformed(context: grpc.ServicerContext, method: str, size: int, error: str) -> None:
+    log.info("refused a call to %s: %d bytes that are not its request (%s)", method, size, error)
+    context.abort(
+        grpc.StatusCode.INVALID_ARGUMENT, f"the request is not a valid message for {method}"
+    )
 
 
-def parsing_handler(handler: Any, method: str,
-                    transform: Callable[[Any], Any] | None = None) -> Any:
+def parsing_handler(
+    handler: Any, method: str, transform: Callable[[Any], Any] | None = None
+) -> Any:
     """``handler`` with its requests parsed inside the call (see the module docstring);
     ``transform`` maps each parsed request before the servicer sees it."""
     parse = handler.request_deserializer
@@ -161,8 +161,13 @@ class RefusalLog:
                     self._timer.name = "forecode-cloud-refusals"
                     self._timer.start()
         if line:
-            self._log.warning("refused a call to %s: %s (more refusals are counted and logged "
-                              "at most once every %g s)", method, reason, self.interval_s)
+            self._log.warning(
+                "refused a call to %s: %s (more refusals are counted and logged "
+                "at most once every %g s)",
+                method,
+                reason,
+                self.interval_s,
+            )
 
     def _flush(self) -> None:
         with self._lock:
@@ -172,8 +177,13 @@ class RefusalLog:
             total = sum(self._by_reason.values())
         if unlogged:
             reasons = ", ".join(f"{n} {why}" for why, n in sorted(unlogged.items()))
-            self._log.warning("refused %d more calls in the last %g s (%s); %d since the start",
-                              sum(unlogged.values()), self.interval_s, reasons, total)
+            self._log.warning(
+                "refused %d more calls in the last %g s (%s); %d since the start",
+                sum(unlogged.values()),
+                self.interval_s,
+                reasons,
+                total,
+            )
 
     def close(self) -> None:
         with self._lock:

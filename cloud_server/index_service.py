@@ -84,8 +84,12 @@ LIMITS: dict[str, int] = {
 
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
-_MODES = {pb.SEARCH_MODE_UNSPECIFIED: "combined", pb.SEARCH_MODE_COMBINED: "combined",
-          pb.SEARCH_MODE_VECTOR: "vector", pb.SEARCH_MODE_LEXICAL: "lexical"}
+_MODES = {
+    pb.SEARCH_MODE_UNSPECIFIED: "combined",
+    pb.SEARCH_MODE_COMBINED: "combined",
+    pb.SEARCH_MODE_VECTOR: "vector",
+    pb.SEARCH_MODE_LEXICAL: "lexical",
+}
 DEFAULT_TOP_K = 10
 TRIM_AFTER_BYTES = 1 << 20  # an upload that held this much hands its freed memory back
 
@@ -154,8 +158,9 @@ def _key_id(value: str, field: str = "workspace_id") -> str:
     return value
 
 
-def _tree_ref(ref: pb.TreeRef, field: str = "tree", *, tree_optional: bool = False
-              ) -> tuple[str, bytes | None]:
+def _tree_ref(
+    ref: pb.TreeRef, field: str = "tree", *, tree_optional: bool = False
+) -> tuple[str, bytes | None]:
     key_id = _key_id(ref.workspace_id, f"{field}.workspace_id")
     if tree_optional and not ref.tree_id:
         return key_id, None
@@ -181,7 +186,7 @@ def _vector(values: Any, dimension: int, field: str) -> np.ndarray:
 def _terms(blob: bytes, field: str, limit: str) -> list[bytes]:
     if len(blob) % TERM_BYTES:
         raise Invalid(f"{field} must be a whole number of {TERM_BYTES}-byte term hashes")
-    terms = [bytes(blob[i:i + TERM_BYTES]) for i in range(0, len(blob), TERM_BYTES)]
+    terms = [bytes(blob[i : i + TERM_BYTES]) for i in range(0, len(blob), TERM_BYTES)]
     _limit(len(terms), limit, field)
     if len(set(terms)) != len(terms):
         raise Invalid(f"{field} repeats a term hash (send each term once)")
@@ -208,8 +213,9 @@ def _file(message: pb.FileEntry, field: str) -> FileRecord:
     for i, ref in enumerate(message.chunks):
         _hash(ref.chunk_hash, f"{field}.chunks[{i}].chunk_hash")
         if not 1 <= ref.start_line <= ref.end_line <= LIMITS["line"]:
-            raise Invalid(f"{field}.chunks[{i}] needs 1 <= start_line <= end_line <= "
-                          f"{LIMITS['line']}")
+            raise Invalid(
+                f"{field}.chunks[{i}] needs 1 <= start_line <= end_line <= {LIMITS['line']}"
+            )
         refs.append(ChunkRef(bytes(ref.chunk_hash), ref.start_line, ref.end_line))
     return FileRecord(message.path, bytes(message.file_hash), tuple(refs))
 
@@ -218,11 +224,17 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
     """``store`` is an ``IndexStore`` or a function that opens one (called on the first call
     that needs it, so a service that never indexes never touches the disk)."""
 
-    def __init__(self, store: IndexStore | Callable[[], IndexStore], *,
-                 max_message_bytes: int, budget: UploadBudget | None = None,
-                 caller: Callable[[grpc.ServicerContext], Hashable] | None = None) -> None:
-        self._budget = budget or UploadBudget(DEFAULT_MAX_UPLOAD_PENDING_BYTES,
-                                              DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN)
+    def __init__(
+        self,
+        store: IndexStore | Callable[[], IndexStore],
+        *,
+        max_message_bytes: int,
+        budget: UploadBudget | None = None,
+        caller: Callable[[grpc.ServicerContext], Hashable] | None = None,
+    ) -> None:
+        self._budget = budget or UploadBudget(
+            DEFAULT_MAX_UPLOAD_PENDING_BYTES, DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN
+        )
         self._caller = caller or (lambda _context: None)
         self._store_or_factory = store
         self._store: IndexStore | None = store if isinstance(store, IndexStore) else None
@@ -280,8 +292,12 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
             self._abort(context, grpc.StatusCode.INTERNAL, "the index store failed")
         finally:
             if outcome != "malformed":  # (guard.parsing_handler writes that call's one line)
-                log.info("index %s: %s after %.1f ms", method, outcome,
-                         (time.monotonic() - began) * 1000.0)
+                log.info(
+                    "index %s: %s after %.1f ms",
+                    method,
+                    outcome,
+                    (time.monotonic() - began) * 1000.0,
+                )
 
     @staticmethod
     def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, details: str) -> NoReturn:
@@ -290,8 +306,9 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
 
     # -- methods ----------------------------------------------------------------------------------
 
-    def GetNodes(self, request: pb.GetNodesRequest,
-                 context: grpc.ServicerContext) -> pb.GetNodesReply:
+    def GetNodes(
+        self, request: pb.GetNodesRequest, context: grpc.ServicerContext
+    ) -> pb.GetNodesReply:
         def body() -> pb.GetNodesReply:
             key_id, tree_id = _tree_ref(request.tree)
             assert tree_id is not None
@@ -311,19 +328,32 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                 reply.in_sync = True
                 return reply
             for view in self.store.folders(key_id, tree_id, queries, self._reply_budget):
-                reply.folders.append(pb.FolderNode(
-                    path=view.path, found=view.found, hash=view.hash, complete=view.complete,
-                    children=[pb.NodeEntry(name=e.name, hash=e.hash, is_dir=e.is_dir)
-                              for e in view.children]))
-            log.info("index GetNodes: %d folders asked, %d answered, %d bytes", len(queries),
-                     len(reply.folders), reply.ByteSize())
+                reply.folders.append(
+                    pb.FolderNode(
+                        path=view.path,
+                        found=view.found,
+                        hash=view.hash,
+                        complete=view.complete,
+                        children=[
+                            pb.NodeEntry(name=e.name, hash=e.hash, is_dir=e.is_dir)
+                            for e in view.children
+                        ],
+                    )
+                )
+            log.info(
+                "index GetNodes: %d folders asked, %d answered, %d bytes",
+                len(queries),
+                len(reply.folders),
+                reply.ByteSize(),
+            )
             return reply
 
         result: pb.GetNodesReply = self._run("GetNodes", context, body)
         return result
 
-    def HasChunks(self, request: pb.HasChunksRequest,
-                  context: grpc.ServicerContext) -> pb.HasChunksReply:
+    def HasChunks(
+        self, request: pb.HasChunksRequest, context: grpc.ServicerContext
+    ) -> pb.HasChunksReply:
         def body() -> pb.HasChunksReply:
             key_id = _key_id(request.workspace_id)
             _limit(len(request.chunk_hashes), "hashes_per_call", "chunk_hashes")
@@ -335,8 +365,9 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
         result: pb.HasChunksReply = self._run("HasChunks", context, body)
         return result
 
-    def Upload(self, request_iterator: Iterator[pb.UploadRequest],
-               context: grpc.ServicerContext) -> pb.UploadReply:
+    def Upload(
+        self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.UploadReply:
         held: list[bytes] = []  # each message's file entries and deletions, in wire form
         try:
             pending = self._budget.call(self._caller(context))
@@ -365,10 +396,10 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                         store = self.store
                         current = store.root(key_id, tree_id)
                         if current not in (base_root, new_root):
-                            raise StaleBase("the tree changed since it was reconciled: "
-                                            "reconcile again")
-                    elif message.HasField("tree") and _tree_ref(message.tree) != (key_id,
-                                                                                    tree_id):
+                            raise StaleBase(
+                                "the tree changed since it was reconciled: reconcile again"
+                            )
+                    elif message.HasField("tree") and _tree_ref(message.tree) != (key_id, tree_id):
                         raise Invalid("every message of an upload must name the same tree")
                     assert store is not None
                     _limit(len(message.chunks), "chunks_per_message", "chunks")
@@ -386,8 +417,10 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                         blob = kept.SerializeToString()
                         pending.reserve(len(blob))
                         held.append(blob)
-                    chunks = [_chunk(c, store.dimension, f"chunks[{i}]")
-                              for i, c in enumerate(message.chunks)]
+                    chunks = [
+                        _chunk(c, store.dimension, f"chunks[{i}]")
+                        for i, c in enumerate(message.chunks)
+                    ]
                     stored += store.put_chunks(key_id, chunks)
                     del chunks
                     if message.commit:
@@ -396,18 +429,35 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
             except grpc.RpcError:
                 committed = False  # the client went away: the stream broke
             if not committed or store is None:
-                log.info("index Upload: broken off after %d messages (%d bytes, %d chunks "
-                         "cached): nothing applied", messages, received, stored)
-                raise Invalid("the upload ended without its commit message: no file was "
-                              "changed (chunks sent were kept)")
+                log.info(
+                    "index Upload: broken off after %d messages (%d bytes, %d chunks "
+                    "cached): nothing applied",
+                    messages,
+                    received,
+                    stored,
+                )
+                raise Invalid(
+                    "the upload ended without its commit message: no file was "
+                    "changed (chunks sent were kept)"
+                )
             records, paths = self._held_records(held)
             result = store.commit(key_id, tree_id, base_root, new_root, records, paths)
-            log.info("index Upload: %d messages, %d bytes, %d chunks new, %d files, %d deleted"
-                     "%s", messages, received, stored, result.files_written,
-                     result.paths_deleted, " (already applied)" if result.already_applied else "")
-            return pb.UploadReply(root_hash=result.root, already_applied=result.already_applied,
-                                  chunks_stored=stored, files_written=result.files_written,
-                                  paths_deleted=result.paths_deleted)
+            log.info(
+                "index Upload: %d messages, %d bytes, %d chunks new, %d files, %d deleted%s",
+                messages,
+                received,
+                stored,
+                result.files_written,
+                result.paths_deleted,
+                " (already applied)" if result.already_applied else "",
+            )
+            return pb.UploadReply(
+                root_hash=result.root,
+                already_applied=result.already_applied,
+                chunks_stored=stored,
+                files_written=result.files_written,
+                paths_deleted=result.paths_deleted,
+            )
 
         try:
             result: pb.UploadReply = self._run("Upload", context, body)
@@ -438,8 +488,7 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
             deleted.extend(kept.deleted)
         return records, deleted
 
-    def Search(self, request: pb.SearchRequest,
-               context: grpc.ServicerContext) -> pb.SearchReply:
+    def Search(self, request: pb.SearchRequest, context: grpc.ServicerContext) -> pb.SearchReply:
         def body() -> pb.SearchReply:
             key_id, tree_id = _tree_ref(request.tree)
             assert tree_id is not None
@@ -453,8 +502,11 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                 raise Invalid(f"top_k must be at most {LIMITS['top_k']}")
             terms = _terms(request.term_hashes, "term_hashes", "query_terms")
             store = self.store
-            vector = (_vector(request.embedding, store.dimension, "embedding")
-                      if len(request.embedding) else None)
+            vector = (
+                _vector(request.embedding, store.dimension, "embedding")
+                if len(request.embedding)
+                else None
+            )
             if mode == "vector" and vector is None:
                 raise Invalid("a vector search needs the query's embedding")
             if mode == "lexical" and not terms:
@@ -462,13 +514,30 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
             if vector is None and not terms:
                 raise Invalid("a search needs an embedding or term hashes")
             hits, searched = store.search(key_id, tree_id, root, vector, terms, top_k, mode)
-            log.info("index Search (%s): %d terms, %d hits over %d chunks", mode, len(terms),
-                     len(hits), searched)
-            return pb.SearchReply(searched_chunks=searched, hits=[pb.SearchHit(
-                path=h.path, start_line=h.start_line, end_line=h.end_line,
-                chunk_hash=h.chunk_hash, score=h.score, vector_score=h.vector_score,
-                lexical_score=h.lexical_score, vector_rank=h.vector_rank,
-                lexical_rank=h.lexical_rank) for h in hits])
+            log.info(
+                "index Search (%s): %d terms, %d hits over %d chunks",
+                mode,
+                len(terms),
+                len(hits),
+                searched,
+            )
+            return pb.SearchReply(
+                searched_chunks=searched,
+                hits=[
+                    pb.SearchHit(
+                        path=h.path,
+                        start_line=h.start_line,
+                        end_line=h.end_line,
+                        chunk_hash=h.chunk_hash,
+                        score=h.score,
+                        vector_score=h.vector_score,
+                        lexical_score=h.lexical_score,
+                        vector_rank=h.vector_rank,
+                        lexical_rank=h.lexical_rank,
+                    )
+                    for h in hits
+                ],
+            )
 
         result: pb.SearchReply = self._run("Search", context, body)
         return result
@@ -477,10 +546,16 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
         def body() -> pb.StatsReply:
             key_id, tree_id = _tree_ref(request.tree, tree_optional=True)
             stats = self.store.stats(key_id, tree_id)
-            return pb.StatsReply(root_hash=stats.root or b"", files=stats.files,
-                                 folders=stats.folders, tree_chunks=stats.tree_chunks,
-                                 cached_chunks=stats.cached_chunks, commits=stats.commits,
-                                 store=stats.store, dimension=stats.dimension)
+            return pb.StatsReply(
+                root_hash=stats.root or b"",
+                files=stats.files,
+                folders=stats.folders,
+                tree_chunks=stats.tree_chunks,
+                cached_chunks=stats.cached_chunks,
+                commits=stats.commits,
+                store=stats.store,
+                dimension=stats.dimension,
+            )
 
         result: pb.StatsReply = self._run("Stats", context, body)
         return result

@@ -238,14 +238,16 @@ def _damaged(db: Path, what: str) -> StoreDamaged:
         f"the index store {db} is damaged: {what}. It was left as it is. Move it aside (or "
         f"delete it, with any {db.name}-wal and {db.name}-shm beside it) and start the service "
         "again: it makes a new, empty store, and each editor uploads its index again at its "
-        "next sync (the source stays on the editors' machines).")
+        "next sync (the source stays on the editors' machines)."
+    )
 
 
 def _full(db: Path, cause: object) -> StoreFull:
     return StoreFull(
         f"disk full: the index store {db} cannot grow ({cause}). Nothing of this call was "
         "applied and the previous index stays searchable; free space on that disk, then sync "
-        "again.")
+        "again."
+    )
 
 
 def _sqlite_code(exc: sqlite3.Error) -> int:
@@ -284,8 +286,10 @@ def _owner_only(folder: Path) -> int:
         try:
             os.chmod(path, wanted)
         except PermissionError:
-            raise PermissionError(f"cannot make {path} owner-only: it belongs to another user; "
-                                  "keep the index in a folder of your own (--index-dir)") from None
+            raise PermissionError(
+                f"cannot make {path} owner-only: it belongs to another user; "
+                "keep the index in a folder of your own (--index-dir)"
+            ) from None
         tightened += 1
 
     tighten(str(folder), 0o700)
@@ -355,31 +359,39 @@ def _check_store(db: Path, budget_s: float) -> None:
     a read-only connection, which never checkpoints a WAL file into the database."""
     size = db.stat().st_size
     if size == 0:
-        raise _damaged(db, "the file is empty (0 bytes), but this service only ever makes "
-                           "complete stores")
+        raise _damaged(
+            db, "the file is empty (0 bytes), but this service only ever makes complete stores"
+        )
     with open(db, "rb") as fh:
         header = fh.read(100)
     if len(header) < 100 or not header.startswith(SQLITE_HEADER):
         raise _damaged(db, "it does not start with a SQLite header")
     conn = sqlite3.connect(db.resolve().as_uri() + "?mode=ro", uri=True)
     try:
-        tables = {r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         lacking = [t for t in _TABLES if t not in tables]
         if lacking:
-            raise _damaged(db, f"it lacks the tables {', '.join(lacking)} (not a Forecode "
-                               "index, or cut short)")
+            raise _damaged(
+                db, f"it lacks the tables {', '.join(lacking)} (not a Forecode index, or cut short)"
+            )
         deadline = time.monotonic() + budget_s
         conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
         try:
-            problems = [line.strip() for r in conn.execute("PRAGMA quick_check(5)")
-                        for line in str(r[0]).splitlines()
-                        if line.strip() and not line.startswith("***")]
+            problems = [
+                line.strip()
+                for r in conn.execute("PRAGMA quick_check(5)")
+                for line in str(r[0]).splitlines()
+                if line.strip() and not line.startswith("***")
+            ]
         except sqlite3.OperationalError as exc:
             if "interrupt" not in str(exc):
                 raise
-            log.warning("index store %s: the integrity check stopped after %.0f s (a big "
-                        "store); its header and tables are fine", db, budget_s)
+            log.warning(
+                "index store %s: the integrity check stopped after %.0f s (a big "
+                "store); its header and tables are fine",
+                db,
+                budget_s,
+            )
             problems = ["ok"]
         finally:
             conn.set_progress_handler(None, 0)
@@ -410,16 +422,18 @@ class VectorIndex(Protocol):
 
     def rollback(self) -> None: ...
 
-    def search(self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64],
-               k: int) -> list[tuple[int, float]]: ...
+    def search(
+        self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64], k: int
+    ) -> list[tuple[int, float]]: ...
 
     def files(self) -> list[Path]: ...
 
     def close(self) -> None: ...
 
 
-def _top(ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32],
-         k: int) -> list[tuple[int, float]]:
+def _top(
+    ids: npt.NDArray[np.int64], scores: npt.NDArray[np.float32], k: int
+) -> list[tuple[int, float]]:
     if len(scores) == 0:
         return []
     k = min(k, len(scores))
@@ -441,8 +455,10 @@ class NumpyVectors:
         self._staged: list[tuple[int, list[int], npt.NDArray[np.float32]]] = []
 
     def add(self, ws: int, ids: Sequence[int], vectors: npt.NDArray[np.float32]) -> None:
-        self._conn.executemany("UPDATE chunks SET vec = ? WHERE id = ?",
-                               [(v.tobytes(), i) for i, v in zip(ids, vectors, strict=True)])
+        self._conn.executemany(
+            "UPDATE chunks SET vec = ? WHERE id = ?",
+            [(v.tobytes(), i) for i, v in zip(ids, vectors, strict=True)],
+        )
         self._staged.append((ws, list(ids), vectors))
 
     def commit(self) -> None:
@@ -467,8 +483,8 @@ class NumpyVectors:
         cached = self._cache.get(ws)
         if cached is None:
             rows = self._conn.execute(
-                "SELECT id, vec FROM chunks WHERE ws = ? AND vec IS NOT NULL ORDER BY id",
-                (ws,)).fetchall()
+                "SELECT id, vec FROM chunks WHERE ws = ? AND vec IS NOT NULL ORDER BY id", (ws,)
+            ).fetchall()
             ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
             matrix = np.empty((max(len(rows), 1024), self._dim), np.float32)
             for i, (_id, blob) in enumerate(rows):
@@ -477,8 +493,9 @@ class NumpyVectors:
             self._cache[ws] = cached
         return cached
 
-    def search(self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64],
-               k: int) -> list[tuple[int, float]]:
+    def search(
+        self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64], k: int
+    ) -> list[tuple[int, float]]:
         ids, matrix, n = self._load(ws)
         if n == 0 or len(allowed) == 0:
             return []
@@ -521,8 +538,11 @@ class MilvusVectors:
             schema.add_field("ws", DataType.INT64)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dimension)
             index = self._client.prepare_index_params()
-            index.add_index(field_name="vector", index_type="FLAT" if self._local else "AUTOINDEX",
-                            metric_type="IP")
+            index.add_index(
+                field_name="vector",
+                index_type="FLAT" if self._local else "AUTOINDEX",
+                metric_type="IP",
+            )
             self._client.create_collection(self.COLLECTION, schema=schema, index_params=index)
         self._client.load_collection(self.COLLECTION)
 
@@ -530,10 +550,11 @@ class MilvusVectors:
         # Upserted at once (Milvus has no transaction to join). Ids come from the SQLite rows
         # of the same chunks: if the SQLite transaction rolls back, a later chunk that gets the
         # same id upserts over this point.
-        rows = [{"id": int(i), "ws": int(ws), "vector": v}
-                for i, v in zip(ids, vectors, strict=True)]
+        rows = [
+            {"id": int(i), "ws": int(ws), "vector": v} for i, v in zip(ids, vectors, strict=True)
+        ]
         for start in range(0, len(rows), 1000):
-            self._client.upsert(self.COLLECTION, rows[start:start + 1000])
+            self._client.upsert(self.COLLECTION, rows[start : start + 1000])
         self._dirty = True
 
     def commit(self) -> None:
@@ -544,13 +565,17 @@ class MilvusVectors:
     def rollback(self) -> None:
         pass
 
-    def search(self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64],
-               k: int) -> list[tuple[int, float]]:
+    def search(
+        self, ws: int, query: npt.NDArray[np.float32], allowed: npt.NDArray[np.int64], k: int
+    ) -> list[tuple[int, float]]:
         if len(allowed) == 0:
             return []
         if len(allowed) <= self.MAX_FILTER_IDS:
-            found = self._query(query, min(k, len(allowed)),
-                                f"ws == {int(ws)} and id in [{','.join(map(str, allowed))}]")
+            found = self._query(
+                query,
+                min(k, len(allowed)),
+                f"ws == {int(ws)} and id in [{','.join(map(str, allowed))}]",
+            )
             return found[:k]
         limit = min(self.MAX_LIMIT, 4 * k)
         while True:
@@ -562,10 +587,17 @@ class MilvusVectors:
                 return kept[:k]
             limit = min(self.MAX_LIMIT, limit * 4)
 
-    def _query(self, query: npt.NDArray[np.float32], limit: int,
-               expr: str) -> list[tuple[int, float]]:
-        result = self._client.search(self.COLLECTION, [query], limit=limit, filter=expr,
-                                     output_fields=["id"], search_params={"metric_type": "IP"})
+    def _query(
+        self, query: npt.NDArray[np.float32], limit: int, expr: str
+    ) -> list[tuple[int, float]]:
+        result = self._client.search(
+            self.COLLECTION,
+            [query],
+            limit=limit,
+            filter=expr,
+            output_fields=["id"],
+            search_params={"metric_type": "IP"},
+        )
         return [(int(hit["id"]), float(hit["distance"])) for hit in result[0]]
 
     def files(self) -> list[Path]:
@@ -627,7 +659,7 @@ def _below(path: str) -> tuple[str, str]:
 
 def _batches(items: Sequence[Any], size: int = _SQL_BATCH) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class _Lexicon:
@@ -646,13 +678,20 @@ class IndexStore:
     ``vectors`` picks the vector index (``"embedded"``, ``"milvus"``, or a factory taking the
     connection and the dimension)."""
 
-    def __init__(self, folder: str | os.PathLike[str], *, kind: str = "embedded",
-                 dimension: int = DEFAULT_DIMENSION, milvus_uri: str | None = None,
-                 milvus_token: str | None = None,
-                 integrity_check_s: float = INTEGRITY_CHECK_S) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        kind: str = "embedded",
+        dimension: int = DEFAULT_DIMENSION,
+        milvus_uri: str | None = None,
+        milvus_token: str | None = None,
+        integrity_check_s: float = INTEGRITY_CHECK_S,
+    ) -> None:
         if kind not in STORE_KINDS:
-            raise ValueError(f"unknown index store {kind!r}; valid kinds: "
-                             f"{', '.join(sorted(STORE_KINDS))}")
+            raise ValueError(
+                f"unknown index store {kind!r}; valid kinds: {', '.join(sorted(STORE_KINDS))}"
+            )
         self.folder = Path(folder)
         self.path = self.folder / DB_NAME
         self.dimension = dimension
@@ -662,8 +701,10 @@ class IndexStore:
         _remove_partials(self.folder)
         if not os.path.lexists(self.path):
             try:
-                _create_store(self.path, {"schema": str(SCHEMA_VERSION),
-                                          "dimension": str(dimension), "kind": kind})
+                _create_store(
+                    self.path,
+                    {"schema": str(SCHEMA_VERSION), "dimension": str(dimension), "kind": kind},
+                )
             except (sqlite3.Error, OSError) as exc:  # a full disk on the first run, in words
                 mapped = _translate(self.path, exc)
                 if mapped is None:
@@ -688,8 +729,12 @@ class IndexStore:
             self._vectors = MilvusVectors(uri, dimension, token=milvus_token)
         _owner_only(self.folder)  # what this start made: Milvus Lite's files (not news)
         if loosened:
-            log.warning("index store %s: %d files or folders were readable by others; made "
-                        "owner-only (folders 0700, files 0600)", self.folder, loosened)
+            log.warning(
+                "index store %s: %d files or folders were readable by others; made "
+                "owner-only (folders 0700, files 0600)",
+                self.folder,
+                loosened,
+            )
         self._lexicons: dict[int, _Lexicon] = {}
         self._staged_lex: list[tuple[int, list[int], list[int]]] = []
         self._trees: dict[int, tuple[int, npt.NDArray[np.int64], float]] = {}
@@ -700,10 +745,12 @@ class IndexStore:
         have = dict(self._conn.execute("SELECT key, value FROM meta").fetchall())
         for key, value in wanted.items():
             if key in have and have[key] != value:
-                raise ValueError(f"the index in {self.folder} was made with {key} "
-                                 f"{have[key]}, not {value}")
-        self._conn.executemany("INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
-                               list(wanted.items()))
+                raise ValueError(
+                    f"the index in {self.folder} was made with {key} {have[key]}, not {value}"
+                )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)", list(wanted.items())
+        )
 
     # -- life cycle -------------------------------------------------------------------------------
 
@@ -734,8 +781,7 @@ class IndexStore:
     # -- helpers ----------------------------------------------------------------------------------
 
     def _ws(self, key_id: str, create: bool = False) -> int | None:
-        row = self._conn.execute("SELECT id FROM workspaces WHERE key_id = ?",
-                                 (key_id,)).fetchone()
+        row = self._conn.execute("SELECT id FROM workspaces WHERE key_id = ?", (key_id,)).fetchone()
         if row is not None:
             return int(row[0])
         if not create:
@@ -743,12 +789,14 @@ class IndexStore:
         cur = self._conn.execute("INSERT INTO workspaces(key_id) VALUES (?)", (key_id,))
         return int(cur.lastrowid or 0)
 
-    def _tree(self, ws: int | None, tree_id: bytes,
-              create: bool = False) -> tuple[int, bytes | None, int] | None:
+    def _tree(
+        self, ws: int | None, tree_id: bytes, create: bool = False
+    ) -> tuple[int, bytes | None, int] | None:
         if ws is None:
             return None
-        row = self._conn.execute("SELECT id, root, generation FROM trees WHERE ws = ? AND "
-                                 "tree_id = ?", (ws, tree_id)).fetchone()
+        row = self._conn.execute(
+            "SELECT id, root, generation FROM trees WHERE ws = ? AND tree_id = ?", (ws, tree_id)
+        ).fetchone()
         if row is not None:
             return int(row[0]), row[1], int(row[2])
         if not create:
@@ -793,8 +841,9 @@ class IndexStore:
             tree = self._tree(self._ws(key_id), tree_id)
             return None if tree is None else tree[1]
 
-    def folders(self, key_id: str, tree_id: bytes, queries: Sequence[tuple[str, str]],
-                budget_bytes: int) -> list[FolderView]:
+    def folders(
+        self, key_id: str, tree_id: bytes, queries: Sequence[tuple[str, str]], budget_bytes: int
+    ) -> list[FolderView]:
         """The children of each (folder path, after-name) query, in order, until about
         ``budget_bytes`` of names and hashes are spent (at least one child is always sent);
         a folder cut short has ``complete=False``, the folders after it are left out."""
@@ -811,8 +860,9 @@ class IndexStore:
                 if path:
                     parent, name = _split(path)
                     node = self._conn.execute(
-                        "SELECT is_dir, hash FROM nodes WHERE tree = ? AND parent = ? AND "
-                        "name = ?", (tree_row, parent, name)).fetchone()
+                        "SELECT is_dir, hash FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
+                        (tree_row, parent, name),
+                    ).fetchone()
                     if node is None or not node[0]:
                         out.append(FolderView(path, False, b"", (), True))
                         continue
@@ -821,7 +871,9 @@ class IndexStore:
                     own_hash = root or b""
                 cursor = self._conn.execute(
                     "SELECT name, hash, is_dir FROM nodes WHERE tree = ? AND parent = ? AND "
-                    "name > ? ORDER BY name", (tree_row, path, after))
+                    "name > ? ORDER BY name",
+                    (tree_row, path, after),
+                )
                 children: list[WireEntry] = []
                 complete = True
                 for name, hash_, is_dir in cursor:
@@ -848,9 +900,12 @@ class IndexStore:
             have: set[bytes] = set()
             for batch in _batches(list(dict.fromkeys(hashes))):
                 marks = ",".join("?" * len(batch))
-                have.update(bytes(r[0]) for r in self._conn.execute(
-                    f"SELECT hash FROM chunks WHERE ws = ? AND hash IN ({marks})",
-                    (ws, *batch)))
+                have.update(
+                    bytes(r[0])
+                    for r in self._conn.execute(
+                        f"SELECT hash FROM chunks WHERE ws = ? AND hash IN ({marks})", (ws, *batch)
+                    )
+                )
             return [i for i, h in enumerate(hashes) if h not in have]
 
     def put_chunks(self, key_id: str, chunks: Sequence[ChunkRecord]) -> int:
@@ -873,7 +928,8 @@ class IndexStore:
                 length = int(sum(chunk.counts))
                 cur = self._conn.execute(
                     "INSERT OR IGNORE INTO chunks(ws, hash, length) VALUES (?, ?, ?)",
-                    (ws, chunk.hash, length))
+                    (ws, chunk.hash, length),
+                )
                 if cur.rowcount != 1:
                     continue
                 chunk_id = int(cur.lastrowid or 0)
@@ -881,11 +937,13 @@ class IndexStore:
                 lengths.append(length)
                 norm = float(np.linalg.norm(chunk.vector))
                 vectors.append((chunk.vector / max(norm, 1e-12)).astype(np.float32))
-                postings.extend((ws, t, chunk_id, n)
-                                for t, n in zip(chunk.terms, chunk.counts, strict=True))
+                postings.extend(
+                    (ws, t, chunk_id, n) for t, n in zip(chunk.terms, chunk.counts, strict=True)
+                )
             if new_ids:
                 self._conn.executemany(
-                    "INSERT INTO postings(ws, term, chunk, tf) VALUES (?, ?, ?, ?)", postings)
+                    "INSERT INTO postings(ws, term, chunk, tf) VALUES (?, ?, ?, ?)", postings
+                )
                 self._vectors.add(ws, new_ids, np.stack(vectors))
                 self._staged_lex.append((ws, new_ids, lengths))
             return len(new_ids)
@@ -905,17 +963,27 @@ class IndexStore:
     def _lexicon(self, ws: int) -> _Lexicon:
         lex = self._lexicons.get(ws)
         if lex is None:
-            rows = self._conn.execute("SELECT id, length FROM chunks WHERE ws = ? ORDER BY id",
-                                      (ws,)).fetchall()
-            lex = _Lexicon(np.fromiter((r[0] for r in rows), np.int64, len(rows)),
-                           np.fromiter((r[1] for r in rows), np.float64, len(rows)))
+            rows = self._conn.execute(
+                "SELECT id, length FROM chunks WHERE ws = ? ORDER BY id", (ws,)
+            ).fetchall()
+            lex = _Lexicon(
+                np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+                np.fromiter((r[1] for r in rows), np.float64, len(rows)),
+            )
             self._lexicons[ws] = lex
         return lex
 
     # -- commits ----------------------------------------------------------------------------------
 
-    def commit(self, key_id: str, tree_id: bytes, base_root: bytes | None, new_root: bytes,
-               files: Sequence[FileRecord], deleted: Sequence[str]) -> CommitResult:
+    def commit(
+        self,
+        key_id: str,
+        tree_id: bytes,
+        base_root: bytes | None,
+        new_root: bytes,
+        files: Sequence[FileRecord],
+        deleted: Sequence[str],
+    ) -> CommitResult:
         """Apply one commit atomically (see the module docstring)."""
 
         def body() -> CommitResult:
@@ -933,10 +1001,14 @@ class IndexStore:
                 dirty.add(_split(path)[0])
             root = self._rehash(tree_row, dirty)
             if root != new_root:
-                raise CommitRejected("the tree after this commit does not add up to its new "
-                                     "root: nothing was applied (reconcile again)")
-            self._conn.execute("UPDATE trees SET root = ?, generation = ? WHERE id = ?",
-                               (root, generation + 1, tree_row))
+                raise CommitRejected(
+                    "the tree after this commit does not add up to its new "
+                    "root: nothing was applied (reconcile again)"
+                )
+            self._conn.execute(
+                "UPDATE trees SET root = ?, generation = ? WHERE id = ?",
+                (root, generation + 1, tree_row),
+            )
             return CommitResult(root, False, len(files), deleted_count)
 
         with self._lock:
@@ -947,22 +1019,32 @@ class IndexStore:
         count = 0
         for path in deleted:
             parent, name = _split(path)
-            node = self._conn.execute("SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? "
-                                      "AND name = ?", (tree_row, parent, name)).fetchone()
+            node = self._conn.execute(
+                "SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
+                (tree_row, parent, name),
+            ).fetchone()
             if node is None:
                 continue  # already gone: deleting is idempotent
             count += 1
             if node[0]:
                 low, high = _below(path)
-                self._conn.execute("DELETE FROM nodes WHERE tree = ? AND (parent = ? OR "
-                                   "(parent >= ? AND parent < ?))", (tree_row, path, low, high))
-                self._conn.execute("DELETE FROM occurrences WHERE tree = ? AND path >= ? AND "
-                                   "path < ?", (tree_row, low, high))
+                self._conn.execute(
+                    "DELETE FROM nodes WHERE tree = ? AND (parent = ? OR "
+                    "(parent >= ? AND parent < ?))",
+                    (tree_row, path, low, high),
+                )
+                self._conn.execute(
+                    "DELETE FROM occurrences WHERE tree = ? AND path >= ? AND path < ?",
+                    (tree_row, low, high),
+                )
             else:
-                self._conn.execute("DELETE FROM occurrences WHERE tree = ? AND path = ?",
-                                   (tree_row, path))
-            self._conn.execute("DELETE FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
-                               (tree_row, parent, name))
+                self._conn.execute(
+                    "DELETE FROM occurrences WHERE tree = ? AND path = ?", (tree_row, path)
+                )
+            self._conn.execute(
+                "DELETE FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
+                (tree_row, parent, name),
+            )
         return count
 
     def _chunk_ids(self, ws: int, hashes: Iterable[bytes]) -> dict[bytes, int]:
@@ -970,12 +1052,17 @@ class IndexStore:
         found: dict[bytes, int] = {}
         for batch in _batches(wanted):
             marks = ",".join("?" * len(batch))
-            found.update((bytes(h), int(i)) for i, h in self._conn.execute(
-                f"SELECT id, hash FROM chunks WHERE ws = ? AND hash IN ({marks})", (ws, *batch)))
+            found.update(
+                (bytes(h), int(i))
+                for i, h in self._conn.execute(
+                    f"SELECT id, hash FROM chunks WHERE ws = ? AND hash IN ({marks})", (ws, *batch)
+                )
+            )
         missing = len(wanted) - len(found)
         if missing:
-            raise CommitRejected(f"{missing} chunks the files refer to are not in the cache: "
-                                 "upload them first")
+            raise CommitRejected(
+                f"{missing} chunks the files refer to are not in the cache: upload them first"
+            )
         return found
 
     def _write(self, ws: int, tree_row: int, files: Sequence[FileRecord]) -> set[str]:
@@ -987,21 +1074,34 @@ class IndexStore:
         for record in files:
             parent, name = _split(record.path)
             self._ensure_folders(tree_row, parent, folders)
-            node = self._conn.execute("SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? "
-                                      "AND name = ?", (tree_row, parent, name)).fetchone()
+            node = self._conn.execute(
+                "SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
+                (tree_row, parent, name),
+            ).fetchone()
             if node is not None and node[0]:
-                raise CommitRejected("a file of this commit stands where the tree has a folder "
-                                     "(delete the folder in the same commit)")
+                raise CommitRejected(
+                    "a file of this commit stands where the tree has a folder "
+                    "(delete the folder in the same commit)"
+                )
             nodes.append((tree_row, parent, name, 0, record.hash))
-            occurrences.extend((tree_row, record.path, seq, ids[c.hash], c.start_line,
-                                c.end_line) for seq, c in enumerate(record.chunks))
+            occurrences.extend(
+                (tree_row, record.path, seq, ids[c.hash], c.start_line, c.end_line)
+                for seq, c in enumerate(record.chunks)
+            )
             dirty.add(parent)
-        self._conn.executemany("INSERT OR REPLACE INTO nodes(tree, parent, name, is_dir, hash) "
-                               "VALUES (?, ?, ?, ?, ?)", nodes)
-        self._conn.executemany("DELETE FROM occurrences WHERE tree = ? AND path = ?",
-                               [(tree_row, r.path) for r in files])
-        self._conn.executemany("INSERT INTO occurrences(tree, path, seq, chunk, start_line, "
-                               "end_line) VALUES (?, ?, ?, ?, ?, ?)", occurrences)
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO nodes(tree, parent, name, is_dir, hash) VALUES (?, ?, ?, ?, ?)",
+            nodes,
+        )
+        self._conn.executemany(
+            "DELETE FROM occurrences WHERE tree = ? AND path = ?",
+            [(tree_row, r.path) for r in files],
+        )
+        self._conn.executemany(
+            "INSERT INTO occurrences(tree, path, seq, chunk, start_line, "
+            "end_line) VALUES (?, ?, ?, ?, ?, ?)",
+            occurrences,
+        )
         return dirty
 
     def _ensure_folders(self, tree_row: int, folder: str, known: set[str]) -> None:
@@ -1012,14 +1112,20 @@ class IndexStore:
             missing.append(path)
         for path in reversed(missing):  # from the top down
             parent, name = _split(path)
-            node = self._conn.execute("SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? "
-                                      "AND name = ?", (tree_row, parent, name)).fetchone()
+            node = self._conn.execute(
+                "SELECT is_dir FROM nodes WHERE tree = ? AND parent = ? AND name = ?",
+                (tree_row, parent, name),
+            ).fetchone()
             if node is None:
-                self._conn.execute("INSERT INTO nodes(tree, parent, name, is_dir, hash) VALUES "
-                                   "(?, ?, ?, 1, NULL)", (tree_row, parent, name))
+                self._conn.execute(
+                    "INSERT INTO nodes(tree, parent, name, is_dir, hash) VALUES (?, ?, ?, 1, NULL)",
+                    (tree_row, parent, name),
+                )
             elif not node[0]:
-                raise CommitRejected("a folder of this commit stands where the tree has a file "
-                                     "(delete the file in the same commit)")
+                raise CommitRejected(
+                    "a folder of this commit stands where the tree has a file "
+                    "(delete the file in the same commit)"
+                )
             known.add(path)
 
     def _rehash(self, tree_row: int, dirty: set[str]) -> bytes:
@@ -1030,10 +1136,13 @@ class IndexStore:
             every.update(_ancestors(folder))
         root = b""
         for folder in sorted(every, key=lambda p: (-(p.count("/") + 1 if p else 0), p)):
-            entries = [WireEntry(n, b"" if h is None else bytes(h), bool(d))
-                       for n, h, d in self._conn.execute(
-                           "SELECT name, hash, is_dir FROM nodes WHERE tree = ? AND parent = ?",
-                           (tree_row, folder))]
+            entries = [
+                WireEntry(n, b"" if h is None else bytes(h), bool(d))
+                for n, h, d in self._conn.execute(
+                    "SELECT name, hash, is_dir FROM nodes WHERE tree = ? AND parent = ?",
+                    (tree_row, folder),
+                )
+            ]
             if any(len(e.hash) == 0 for e in entries):  # cannot happen: children come first
                 raise CommitRejected("a folder of the tree has no hash")
             digest = folder_hash(entries)
@@ -1042,38 +1151,47 @@ class IndexStore:
                 continue
             parent, name = _split(folder)
             if entries:
-                self._conn.execute("UPDATE nodes SET hash = ? WHERE tree = ? AND parent = ? AND "
-                                   "name = ? AND is_dir = 1", (digest, tree_row, parent, name))
+                self._conn.execute(
+                    "UPDATE nodes SET hash = ? WHERE tree = ? AND parent = ? AND "
+                    "name = ? AND is_dir = 1",
+                    (digest, tree_row, parent, name),
+                )
             else:
-                self._conn.execute("DELETE FROM nodes WHERE tree = ? AND parent = ? AND name = ? "
-                                   "AND is_dir = 1", (tree_row, parent, name))
+                self._conn.execute(
+                    "DELETE FROM nodes WHERE tree = ? AND parent = ? AND name = ? AND is_dir = 1",
+                    (tree_row, parent, name),
+                )
         return root
 
     # -- search -----------------------------------------------------------------------------------
 
-    def _tree_chunks(self, tree_row: int, generation: int,
-                     ws: int) -> tuple[npt.NDArray[np.int64], float]:
+    def _tree_chunks(
+        self, tree_row: int, generation: int, ws: int
+    ) -> tuple[npt.NDArray[np.int64], float]:
         cached = self._trees.get(tree_row)
         if cached is not None and cached[0] == generation:
             return cached[1], cached[2]
-        rows = self._conn.execute("SELECT DISTINCT chunk FROM occurrences WHERE tree = ?",
-                                  (tree_row,)).fetchall()
+        rows = self._conn.execute(
+            "SELECT DISTINCT chunk FROM occurrences WHERE tree = ?", (tree_row,)
+        ).fetchall()
         allowed = np.unique(np.fromiter((r[0] for r in rows), np.int64, len(rows)))
         lex = self._lexicon(ws)
         avgdl = float(lex.lengths[lex.rows(allowed)].mean()) if len(allowed) else 0.0
         self._trees[tree_row] = (generation, allowed, avgdl)
         return allowed, avgdl
 
-    def _lexical(self, ws: int, allowed: npt.NDArray[np.int64], avgdl: float,
-                 terms: Sequence[bytes], k: int) -> list[tuple[int, float]]:
+    def _lexical(
+        self, ws: int, allowed: npt.NDArray[np.int64], avgdl: float, terms: Sequence[bytes], k: int
+    ) -> list[tuple[int, float]]:
         if not terms or len(allowed) == 0:
             return []
         lex = self._lexicon(ws)
         scores: dict[int, float] = {}
         n = len(allowed)
         for term in dict.fromkeys(terms):
-            rows = self._conn.execute("SELECT chunk, tf FROM postings WHERE ws = ? AND term = ?",
-                                      (ws, term)).fetchall()
+            rows = self._conn.execute(
+                "SELECT chunk, tf FROM postings WHERE ws = ? AND term = ?", (ws, term)
+            ).fetchall()
             if not rows:
                 continue
             chunk_ids = np.fromiter((r[0] for r in rows), np.int64, len(rows))
@@ -1090,9 +1208,16 @@ class IndexStore:
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         return ranked[:k]
 
-    def search(self, key_id: str, tree_id: bytes, root: bytes,
-               vector: npt.NDArray[np.float32] | None, terms: Sequence[bytes], top_k: int,
-               mode: str = "combined") -> tuple[list[Hit], int]:
+    def search(
+        self,
+        key_id: str,
+        tree_id: bytes,
+        root: bytes,
+        vector: npt.NDArray[np.float32] | None,
+        terms: Sequence[bytes],
+        top_k: int,
+        mode: str = "combined",
+    ) -> tuple[list[Hit], int]:
         """The best ``top_k`` occurrences in the tree, and how many distinct chunks were
         searched. ``WrongRoot`` unless ``root`` is the tree's current root."""
         if mode not in MODES:
@@ -1101,8 +1226,7 @@ class IndexStore:
             ws = self._ws(key_id)
             tree = self._tree(ws, tree_id)
             if ws is None or tree is None or tree[1] is None or tree[1] != root:
-                raise WrongRoot("the index holds another version of this tree: sync, then "
-                                "search")
+                raise WrongRoot("the index holds another version of this tree: sync, then search")
             tree_row, _root, generation = tree
             allowed, avgdl = self._tree_chunks(tree_row, generation, ws)
             depth = max(top_k * 3, 50)
@@ -1119,16 +1243,23 @@ class IndexStore:
             elif mode == "lexical":
                 ranking = by_terms
             else:
-                ranking = rrf([[c for c, _s in by_vector], [c for c, _s in by_terms]],
-                              weights=(1.0, LEXICAL_WEIGHT))
+                ranking = rrf(
+                    [[c for c, _s in by_vector], [c for c, _s in by_terms]],
+                    weights=(1.0, LEXICAL_WEIGHT),
+                )
             vec = {c: (rank, s) for rank, (c, s) in enumerate(by_vector, start=1)}
             lex = {c: (rank, s) for rank, (c, s) in enumerate(by_terms, start=1)}
             hits = self._expand(tree_row, ranking, vec, lex, top_k)
             return hits, len(allowed)
 
-    def _expand(self, tree_row: int, ranking: Sequence[tuple[int, float]],
-                vec: dict[int, tuple[int, float]], lex: dict[int, tuple[int, float]],
-                top_k: int) -> list[Hit]:
+    def _expand(
+        self,
+        tree_row: int,
+        ranking: Sequence[tuple[int, float]],
+        vec: dict[int, tuple[int, float]],
+        lex: dict[int, tuple[int, float]],
+        top_k: int,
+    ) -> list[Hit]:
         """The occurrences of the best chunks, best first, up to ``top_k`` (every chunk of a
         tree's ranking occurs in it at least once, so the first ``top_k`` chunks suffice)."""
         best = [chunk_id for chunk_id, _s in ranking[:top_k]]
@@ -1138,19 +1269,35 @@ class IndexStore:
         found: dict[int, list[tuple[str, int, int, int]]] = {}
         # INDEXED BY: without statistics SQLite would walk the tree's whole primary key.
         for path, seq, start, end, chunk_id in self._conn.execute(
-                "SELECT path, seq, start_line, end_line, chunk FROM occurrences INDEXED BY "
-                f"occurrences_by_chunk WHERE tree = ? AND chunk IN ({marks})",
-                (tree_row, *best)):
+            "SELECT path, seq, start_line, end_line, chunk FROM occurrences INDEXED BY "
+            f"occurrences_by_chunk WHERE tree = ? AND chunk IN ({marks})",
+            (tree_row, *best),
+        ):
             found.setdefault(int(chunk_id), []).append((path, int(seq), int(start), int(end)))
-        hashes = {int(i): bytes(h) for i, h in self._conn.execute(
-            f"SELECT id, hash FROM chunks WHERE id IN ({marks})", best)}
+        hashes = {
+            int(i): bytes(h)
+            for i, h in self._conn.execute(
+                f"SELECT id, hash FROM chunks WHERE id IN ({marks})", best
+            )
+        }
         hits: list[Hit] = []
         for chunk_id, score in ranking[:top_k]:
             v_rank, v_score = vec.get(chunk_id, (0, 0.0))
             l_rank, l_score = lex.get(chunk_id, (0, 0.0))
             for path, _seq, start, end in sorted(found.get(chunk_id, ())):
-                hits.append(Hit(path, start, end, hashes[chunk_id], float(score), v_score,
-                                l_score, v_rank, l_rank))
+                hits.append(
+                    Hit(
+                        path,
+                        start,
+                        end,
+                        hashes[chunk_id],
+                        float(score),
+                        v_score,
+                        l_score,
+                        v_rank,
+                        l_rank,
+                    )
+                )
         return hits[:top_k]
 
     # -- stats ------------------------------------------------------------------------------------
@@ -1160,31 +1307,50 @@ class IndexStore:
             ws = self._ws(key_id)
             cached = 0
             if ws is not None:
-                cached = int(self._conn.execute("SELECT COUNT(*) FROM chunks WHERE ws = ?",
-                                                (ws,)).fetchone()[0])
+                cached = int(
+                    self._conn.execute(
+                        "SELECT COUNT(*) FROM chunks WHERE ws = ?", (ws,)
+                    ).fetchone()[0]
+                )
             tree = self._tree(ws, tree_id) if tree_id else None
             if tree is None or ws is None:
                 return StoreStats(None, 0, 0, 0, cached, 0, self.kind, self.dimension)
             tree_row, root, generation = tree
-            files, folders = (int(n) for n in self._conn.execute(
-                "SELECT COALESCE(SUM(is_dir = 0), 0), COALESCE(SUM(is_dir = 1), 0) FROM nodes "
-                "WHERE tree = ?", (tree_row,)).fetchone())
+            files, folders = (
+                int(n)
+                for n in self._conn.execute(
+                    "SELECT COALESCE(SUM(is_dir = 0), 0), COALESCE(SUM(is_dir = 1), 0) FROM nodes "
+                    "WHERE tree = ?",
+                    (tree_row,),
+                ).fetchone()
+            )
             allowed, _avgdl = self._tree_chunks(tree_row, generation, ws)
-            return StoreStats(root, files, folders, len(allowed), cached, generation, self.kind,
-                              self.dimension)
+            return StoreStats(
+                root, files, folders, len(allowed), cached, generation, self.kind, self.dimension
+            )
 
 
 STORE_KINDS: dict[str, str] = {
     "embedded": "SQLite + numpy brute force in one file; no server",
     "milvus": "SQLite for trees and postings, embeddings in Milvus (Lite locally, or a cluster "
-              "by URI); needs forecode[milvus]",
+    "by URI); needs forecode[milvus]",
 }
 
 
-def open_store(folder: str | os.PathLike[str] | None = None, kind: str = "embedded", *,
-               dimension: int = DEFAULT_DIMENSION, milvus_uri: str | None = None,
-               milvus_token: str | None = None) -> IndexStore:
+def open_store(
+    folder: str | os.PathLike[str] | None = None,
+    kind: str = "embedded",
+    *,
+    dimension: int = DEFAULT_DIMENSION,
+    milvus_uri: str | None = None,
+    milvus_token: str | None = None,
+) -> IndexStore:
     """An ``IndexStore`` in ``folder`` (default ``default_index_dir()``); ``kind`` from
     ``STORE_KINDS`` (an unknown one lists the valid ones)."""
-    return IndexStore(default_index_dir() if folder is None else folder, kind=kind,
-                      dimension=dimension, milvus_uri=milvus_uri, milvus_token=milvus_token)
+    return IndexStore(
+        default_index_dir() if folder is None else folder,
+        kind=kind,
+        dimension=dimension,
+        milvus_uri=milvus_uri,
+        milvus_token=milvus_token,
+    )

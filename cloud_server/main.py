@@ -56,9 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="forecode-cloud",
         description="Forecode's gRPC service. The access token comes from the environment "
-                    f"variable {TOKEN_ENV} or --token-file, never from the command line.")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1; others need TLS)")
+        f"variable {TOKEN_ENV} or --token-file, never from the command line.",
+    )
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; others need TLS)",
+    )
     p.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
     p.add_argument("--token-file", help="file with the accepted tokens, one per line")
     p.add_argument("--tls-cert", help="PEM certificate chain (needed off loopback)")
@@ -68,38 +72,67 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--slots", type=int, default=2, help="requests served at once (default 2)")
     p.add_argument("--n-ctx", type=int, default=4096, help="context tokens per slot")
     p.add_argument("--max-tokens", type=int, default=512, help="default reply length cap")
-    p.add_argument("--max-queue", type=int, default=16,
-                   help="requests waiting for a slot; more are refused as busy (default 16)")
-    p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES,
-                   help="largest request accepted (default 4 MiB); larger ones get "
-                        "RESOURCE_EXHAUSTED")
-    p.add_argument("--max-upload-pending-bytes", type=int,
-                   default=DEFAULT_MAX_UPLOAD_PENDING_BYTES,
-                   help="file entries and deletions one index upload may hold until its "
-                        "commit (default 8 MiB); more get RESOURCE_EXHAUSTED")
-    p.add_argument("--max-upload-pending-bytes-per-token", type=int,
-                   default=DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
-                   help="the same for all the uploads of one token together (default 16 MiB)")
-    p.add_argument("--max-uploads", type=int, default=8,
-                   help="index uploads at once; more get RESOURCE_EXHAUSTED (default 8)")
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=16,
+        help="requests waiting for a slot; more are refused as busy (default 16)",
+    )
+    p.add_argument(
+        "--max-message-bytes",
+        type=int,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        help="largest request accepted (default 4 MiB); larger ones get RESOURCE_EXHAUSTED",
+    )
+    p.add_argument(
+        "--max-upload-pending-bytes",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD_PENDING_BYTES,
+        help="file entries and deletions one index upload may hold until its "
+        "commit (default 8 MiB); more get RESOURCE_EXHAUSTED",
+    )
+    p.add_argument(
+        "--max-upload-pending-bytes-per-token",
+        type=int,
+        default=DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
+        help="the same for all the uploads of one token together (default 16 MiB)",
+    )
+    p.add_argument(
+        "--max-uploads",
+        type=int,
+        default=8,
+        help="index uploads at once; more get RESOURCE_EXHAUSTED (default 8)",
+    )
     p.add_argument("--grace", type=float, default=5.0, help="shutdown drain time in seconds")
-    p.add_argument("--openai-url", help="base URL of an OpenAI-compatible server "
-                                        "(key from FORECODE_OPENAI_API_KEY)")
+    p.add_argument(
+        "--openai-url",
+        help="base URL of an OpenAI-compatible server (key from FORECODE_OPENAI_API_KEY)",
+    )
     p.add_argument("--openai-model", help="model name to ask that server for")
-    p.add_argument("--index-dir",
-                   help="folder of the codebase index store (default: 'index' in Forecode's "
-                        "data folder, or $FORECODE_INDEX_DIR)")
-    p.add_argument("--index-store", default="embedded", choices=INDEX_STORE_KINDS,
-                   help="embedded: SQLite + numpy in --index-dir, no server (default); milvus: "
-                        "embeddings in Milvus through pymilvus (needs forecode[milvus]): Milvus "
-                        "Lite in --index-dir, or the cluster at --milvus-uri")
-    p.add_argument("--milvus-uri",
-                   help="with --index-store milvus: a Milvus Lite file (PATH.db) or a cluster "
-                        f"(http://host:19530; its token from {MILVUS_TOKEN_ENV})")
-    p.add_argument("--exit-on-stdin-eof", action="store_true",
-                   help="shut down when stdin closes (the spawning editor is gone)")
-    p.add_argument("--log-level", default="INFO",
-                   choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument(
+        "--index-dir",
+        help="folder of the codebase index store (default: 'index' in Forecode's "
+        "data folder, or $FORECODE_INDEX_DIR)",
+    )
+    p.add_argument(
+        "--index-store",
+        default="embedded",
+        choices=INDEX_STORE_KINDS,
+        help="embedded: SQLite + numpy in --index-dir, no server (default); milvus: "
+        "embeddings in Milvus through pymilvus (needs forecode[milvus]): Milvus "
+        "Lite in --index-dir, or the cluster at --milvus-uri",
+    )
+    p.add_argument(
+        "--milvus-uri",
+        help="with --index-store milvus: a Milvus Lite file (PATH.db) or a cluster "
+        f"(http://host:19530; its token from {MILVUS_TOKEN_ENV})",
+    )
+    p.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="shut down when stdin closes (the spawning editor is gone)",
+    )
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
 
@@ -140,27 +173,38 @@ def _open_index_store(args: argparse.Namespace) -> Any:
     if args.milvus_uri and args.index_store != "milvus":
         raise ConfigError("--milvus-uri needs --index-store milvus")
     if args.index_store == "milvus" and importlib.util.find_spec("pymilvus") is None:
-        raise ConfigError("--index-store milvus needs pymilvus, which is not installed: "
-                          "pip install 'forecode[milvus]' (or use --index-store embedded)")
+        raise ConfigError(
+            "--index-store milvus needs pymilvus, which is not installed: "
+            "pip install 'forecode[milvus]' (or use --index-store embedded)"
+        )
     from cloud_server.index_store import StoreDamaged, default_index_dir, open_store
 
     folder = args.index_dir or default_index_dir()
     try:
-        return open_store(folder, args.index_store, milvus_uri=args.milvus_uri or None,
-                          milvus_token=os.environ.get(MILVUS_TOKEN_ENV) or None)
+        return open_store(
+            folder,
+            args.index_store,
+            milvus_uri=args.milvus_uri or None,
+            milvus_token=os.environ.get(MILVUS_TOKEN_ENV) or None,
+        )
     except StoreDamaged as exc:  # its own words: the file, what is wrong, what to do
         raise ConfigError(str(exc)) from None
     except Exception as exc:  # a foreign index, an unwritable folder, Milvus unreachable
-        raise ConfigError(f"cannot open the {args.index_store} index store in {folder}: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"cannot open the {args.index_store} index store in {folder}: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args_list = sys.argv[1:] if argv is None else list(argv)
     prog = "forecode-cloud"
     if _token_on_argv(args_list):
-        print(f"{prog}: error: tokens are never taken from the command line (other users can "
-              f"read it); set {TOKEN_ENV} or use --token-file", file=sys.stderr)
+        print(
+            f"{prog}: error: tokens are never taken from the command line (other users can "
+            f"read it); set {TOKEN_ENV} or use --token-file",
+            file=sys.stderr,
+        )
         return 2
     args = _parser().parse_args(args_list)
 
@@ -172,21 +216,35 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise ConfigError(f"no access token: set {TOKEN_ENV} or pass --token-file")
         config = ServerConfig(
-            host=args.host, port=args.port, tokens=tokens, tls_cert=args.tls_cert,
-            tls_key=args.tls_key, backend=args.backend, model_path=args.model,
-            slots=args.slots, n_ctx=args.n_ctx, default_max_tokens=args.max_tokens,
-            max_queue=args.max_queue, max_message_bytes=args.max_message_bytes,
-            grace_s=args.grace, openai_url=args.openai_url, openai_model=args.openai_model,
+            host=args.host,
+            port=args.port,
+            tokens=tokens,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            backend=args.backend,
+            model_path=args.model,
+            slots=args.slots,
+            n_ctx=args.n_ctx,
+            default_max_tokens=args.max_tokens,
+            max_queue=args.max_queue,
+            max_message_bytes=args.max_message_bytes,
+            grace_s=args.grace,
+            openai_url=args.openai_url,
+            openai_model=args.openai_model,
             max_upload_pending_bytes=args.max_upload_pending_bytes,
             max_upload_pending_bytes_per_token=args.max_upload_pending_bytes_per_token,
             max_uploads=args.max_uploads,
-            openai_api_key=openai_key_from_env())
+            openai_api_key=openai_key_from_env(),
+        )
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
 
-    logging.basicConfig(level=args.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     out = _private_stdout()
     stop = threading.Event()
 
@@ -194,13 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         log.info("received %s", signal.Signals(signum).name)
         stop.set()
 
-
     serving = threading.Event()
     if args.exit_on_stdin_eof:
         # Watched from before the model loads (tens of seconds on a busy CPU): an editor that
         # dies meanwhile must not leave a service holding gigabytes until the load ends.
-        threading.Thread(target=_watch_stdin, args=(stop, serving), name="forecode-cloud-stdin",
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch_stdin, args=(stop, serving), name="forecode-cloud-stdin", daemon=True
+        ).start()
 
     from cloud_server.service import start_server  # loads grpc (and the model) only now
 

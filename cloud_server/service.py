@@ -72,8 +72,14 @@ from forecode_core.chat.types import ChatDone, ChatError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
-__all__ = ["SERVER_VERSION", "SERVICE_NAMES", "CannotListen", "RunningServer", "server_options",
-           "start_server"]
+__all__ = [
+    "SERVER_VERSION",
+    "SERVICE_NAMES",
+    "CannotListen",
+    "RunningServer",
+    "server_options",
+    "start_server",
+]
 
 log = logging.getLogger("forecode.cloud")
 
@@ -85,8 +91,9 @@ except Exception:  # running from a source tree that is not installed
     SERVER_VERSION = "0.1.0"
 
 _PACKAGE = "forecode.v1"
-SERVICE_NAMES = tuple(f"{_PACKAGE}.{name}" for name in
-                      ("Info", "Chat", "Completion", "Apply", "Edits", "IndexSync"))
+SERVICE_NAMES = tuple(
+    f"{_PACKAGE}.{name}" for name in ("Info", "Chat", "Completion", "Apply", "Edits", "IndexSync")
+)
 _HEALTH_PREFIX = f"/{health.SERVICE_NAME}/"
 
 _ERROR_CODES = {
@@ -147,14 +154,16 @@ class _AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         accepted = self._match(token) is not None
         if method.startswith(_HEALTH_PREFIX):
             # Open, but without a token it answers only for the whole service (guard).
-            return parsing_handler(handler, method,
-                                   None if accepted else _overall_health_request)
+            return parsing_handler(handler, method, None if accepted else _overall_health_request)
         if accepted:
             return parsing_handler(handler, method)
         why = "missing bearer token" if token is None else "a wrong bearer token"
         self.refusals.refused(method, why)
-        message = ("missing bearer token (authorization metadata)" if token is None
-                   else "the bearer token is not accepted")
+        message = (
+            "missing bearer token (authorization metadata)"
+            if token is None
+            else "the bearer token is not accepted"
+        )
         return _denying_handler(handler, message)
 
 
@@ -234,16 +243,17 @@ class _InfoServicer(rpc.InfoServicer):  # type: ignore[misc]
         self._config = config
         self._in_flight = in_flight
 
-    def GetInfo(self, request: pb.GetInfoRequest,
-                context: grpc.ServicerContext) -> pb.ServiceInfo:
+    def GetInfo(self, request: pb.GetInfoRequest, context: grpc.ServicerContext) -> pb.ServiceInfo:
         leave = self._in_flight.enter(context)
         try:
             info = self._backend.info()
-            return pb.ServiceInfo(server_version=SERVER_VERSION,
-                                  backend=str(info.get("backend", "")),
-                                  models=[str(m) for m in info.get("models", [])],
-                                  slots=int(info.get("slots", 0)),
-                                  max_message_bytes=self._config.max_message_bytes)
+            return pb.ServiceInfo(
+                server_version=SERVER_VERSION,
+                backend=str(info.get("backend", "")),
+                models=[str(m) for m in info.get("models", [])],
+                slots=int(info.get("slots", 0)),
+                max_message_bytes=self._config.max_message_bytes,
+            )
         finally:
             leave()
 
@@ -260,13 +270,20 @@ class _StreamingServicer:
         self._in_flight = in_flight
         self._ids = itertools.count(1)
 
-    def _serve(self, kind: str, request: Any, context: grpc.ServicerContext, *,
-               parse: Callable[[Any], Any],
-               describe: Callable[[Any, Any], tuple[str, tuple[object, ...]]],
-               stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
-               to_pb: Callable[[Any], Any | None],
-               done_type: type[ChatDone] | type[ApplyDone], done_outcome: Callable[[Any], str],
-               check: Callable[[], None] | None = None) -> Iterator[Any]:
+    def _serve(
+        self,
+        kind: str,
+        request: Any,
+        context: grpc.ServicerContext,
+        *,
+        parse: Callable[[Any], Any],
+        describe: Callable[[Any, Any], tuple[str, tuple[object, ...]]],
+        stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
+        to_pb: Callable[[Any], Any | None],
+        done_type: type[ChatDone] | type[ApplyDone],
+        done_outcome: Callable[[Any], str],
+        check: Callable[[], None] | None = None,
+    ) -> Iterator[Any]:
         """Serve one call: ``check()`` may abort first; ``parse(request)`` (may raise
         ``InvalidRequest``); ``describe(request, parsed)`` gives the request's log line
         (format and arguments: sizes and counts only, never the text); ``stream(parsed,
@@ -312,8 +329,13 @@ class _StreamingServicer:
             finally:
                 if outcome == "unfinished" and ended.is_set():
                     outcome = "cancelled or expired"
-                log.info("%s %d: %s after %.0f ms", kind, call, outcome,
-                         (time.monotonic() - began) * 1000.0)
+                log.info(
+                    "%s %d: %s after %.0f ms",
+                    kind,
+                    call,
+                    outcome,
+                    (time.monotonic() - began) * 1000.0,
+                )
         finally:
             leave()
 
@@ -329,23 +351,32 @@ def _abort_stopped(context: grpc.ServicerContext) -> None:
 
 
 class _ChatServicer(_StreamingServicer, rpc.ChatServicer):  # type: ignore[misc]
-    def Stream(self, request: pb.ChatRequest,
-               context: grpc.ServicerContext) -> Iterator[pb.ChatEvent]:
+    def Stream(
+        self, request: pb.ChatRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ChatEvent]:
         yield from self._serve(
-            "chat", request, context, parse=params_from_request,
-            describe=lambda req, params: ("%d messages, %d context items, %d bytes",
-                                          (len(params.messages), len(params.context),
-                                           req.ByteSize())),
+            "chat",
+            request,
+            context,
+            parse=params_from_request,
+            describe=lambda req, params: (
+                "%d messages, %d context items, %d bytes",
+                (len(params.messages), len(params.context), req.ByteSize()),
+            ),
             stream=lambda params, should_stop: self._backend.stream_chat(
-                params, should_stop=should_stop),
-            to_pb=event_to_pb, done_type=ChatDone,
-            done_outcome=lambda done: str(done.finish_reason))
+                params, should_stop=should_stop
+            ),
+            to_pb=event_to_pb,
+            done_type=ChatDone,
+            done_outcome=lambda done: str(done.finish_reason),
+        )
 
 
 def _unimplemented(what: str) -> Callable[..., Any]:
     def handler(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                      f"{what} is not served by this Forecode service yet")
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, f"{what} is not served by this Forecode service yet"
+        )
 
     return handler
 
@@ -358,24 +389,39 @@ class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):  # type: ignore[mis
     """Apply on the backend's slots (``stream_apply``); a backend without it (``openai``)
     answers UNIMPLEMENTED. Cancel and deadline as for Chat."""
 
-    def Apply(self, request: pb.ApplyRequest,
-              context: grpc.ServicerContext) -> Iterator[pb.ApplyEvent]:
+    def Apply(
+        self, request: pb.ApplyRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.ApplyEvent]:
         stream_apply = getattr(self._backend, "stream_apply", None)
 
         def check() -> None:
             if stream_apply is None:
-                context.abort(grpc.StatusCode.UNIMPLEMENTED, "Apply is not served by this "
-                              "Forecode service's backend")
+                context.abort(
+                    grpc.StatusCode.UNIMPLEMENTED,
+                    "Apply is not served by this Forecode service's backend",
+                )
 
         yield from self._serve(
-            "apply", request, context, check=check, parse=apply_input_from_request,
-            describe=lambda req, inp: ("%d bytes of file, %d of block, instruction %s",
-                                       (len(req.original.encode()), len(req.block.encode()),
-                                        "yes" if req.instruction.strip() else "no")),
+            "apply",
+            request,
+            context,
+            check=check,
+            parse=apply_input_from_request,
+            describe=lambda req, inp: (
+                "%d bytes of file, %d of block, instruction %s",
+                (
+                    len(req.original.encode()),
+                    len(req.block.encode()),
+                    "yes" if req.instruction.strip() else "no",
+                ),
+            ),
             stream=lambda inp, should_stop: stream_apply(  # type: ignore[misc]
-                inp, should_stop=should_stop),
-            to_pb=apply_event_to_pb, done_type=ApplyDone,
-            done_outcome=lambda done: f"{done.source}, {done.finish_reason}")
+                inp, should_stop=should_stop
+            ),
+            to_pb=apply_event_to_pb,
+            done_type=ApplyDone,
+            done_outcome=lambda done: f"{done.source}, {done.finish_reason}",
+        )
 
 
 class _EditsServicer(rpc.EditsServicer):  # type: ignore[misc]
@@ -419,8 +465,9 @@ class RunningServer:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
-            log.info("shutting down: draining %d calls for up to %.1f s",
-                     self._in_flight.count, grace)
+            log.info(
+                "shutting down: draining %d calls for up to %.1f s", self._in_flight.count, grace
+            )
             self._health.enter_graceful_shutdown()
             self._server.stop(grace)  # stops accepting at once; cancels after grace
             log.info("new calls are refused now")
@@ -442,20 +489,22 @@ class RunningServer:
 # "grpc.http2.min_ping_interval_without_data_ms" (gRPC core's GRPC_ARG_HTTP2_MIN_RECV_PING_...):
 # a misspelt name is ignored silently, and idle clients were dropped after three pings.
 MIN_CLIENT_PING_INTERVAL_MS = 10_000
-KEEPALIVE_TIME_MS = 60_000      # the server's own pings: a client gone without a FIN ...
-KEEPALIVE_TIMEOUT_MS = 20_000   # ... is noticed within 80 s, and its call (and slot) freed
+KEEPALIVE_TIME_MS = 60_000  # the server's own pings: a client gone without a FIN ...
+KEEPALIVE_TIMEOUT_MS = 20_000  # ... is noticed within 80 s, and its call (and slot) freed
 
 
 def server_options(config: ServerConfig) -> list[tuple[str, Any]]:
     """The gRPC server's channel arguments: message limits and keepalive."""
-    return [("grpc.max_receive_message_length", config.max_message_bytes),
-            ("grpc.max_send_message_length", config.max_message_bytes),
-            ("grpc.so_reuseport", 0),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
-            ("grpc.http2.max_ping_strikes", 2),
-            ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
-            ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS)]
+    return [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", MIN_CLIENT_PING_INTERVAL_MS),
+        ("grpc.http2.max_ping_strikes", 2),
+        ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ]
 
 
 def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
@@ -468,9 +517,13 @@ def _credentials(config: ServerConfig) -> grpc.ServerCredentials:
     return grpc.ssl_server_credentials([(key, cert)])
 
 
-def start_server(config: ServerConfig, backend: Backend | None = None, *,
-                 index_store: IndexStore | None = None,
-                 interceptors: Sequence[grpc.ServerInterceptor] = ()) -> RunningServer:
+def start_server(
+    config: ServerConfig,
+    backend: Backend | None = None,
+    *,
+    index_store: IndexStore | None = None,
+    interceptors: Sequence[grpc.ServerInterceptor] = (),
+) -> RunningServer:
     """Load the backend (unless given: then the caller closes it), bind, start serving; see
     the module docstring. ``index_store`` serves IndexSync (the caller closes it); without one
     the default store (``index_store.open_store()``) opens on the first IndexSync call.
@@ -483,12 +536,18 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
     try:
         refusals = RefusalLog(config.refusal_log_interval_s)
         auth = _AuthInterceptor(config.tokens, refusals)
-        uploads = UploadBudget(config.max_upload_pending_bytes,
-                               config.max_upload_pending_bytes_per_token, config.max_uploads)
+        uploads = UploadBudget(
+            config.max_upload_pending_bytes,
+            config.max_upload_pending_bytes_per_token,
+            config.max_uploads,
+        )
         server = grpc.server(
-            ThreadPoolExecutor(max_workers=config.thread_pool_size,
-                               thread_name_prefix="forecode-cloud"),
-            interceptors=[*interceptors, auth], options=server_options(config))
+            ThreadPoolExecutor(
+                max_workers=config.thread_pool_size, thread_name_prefix="forecode-cloud"
+            ),
+            interceptors=[*interceptors, auth],
+            options=server_options(config),
+        )
         in_flight = _InFlight()
         health_servicer = _HealthServicer()
         rpc.add_InfoServicer_to_server(_InfoServicer(backend, config, in_flight), server)
@@ -497,18 +556,25 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
         rpc.add_ApplyServicer_to_server(_ApplyServicer(backend, in_flight), server)
         rpc.add_EditsServicer_to_server(_EditsServicer(), server)
         rpc.add_IndexSyncServicer_to_server(
-            IndexSyncServicer(index_store if index_store is not None else open_store,
-                              max_message_bytes=config.max_message_bytes, budget=uploads,
-                              caller=auth.caller), server)
+            IndexSyncServicer(
+                index_store if index_store is not None else open_store,
+                max_message_bytes=config.max_message_bytes,
+                budget=uploads,
+                caller=auth.caller,
+            ),
+            server,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         host = config.host
         bind = f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"
         try:
-            port = (server.add_secure_port(bind, credentials) if credentials is not None
-                    else server.add_insecure_port(bind))
+            port = (
+                server.add_secure_port(bind, credentials)
+                if credentials is not None
+                else server.add_insecure_port(bind)
+            )
         except RuntimeError as exc:
-            raise CannotListen(f"cannot listen on {bind} ({exc}); is the port in use?") \
-                from None
+            raise CannotListen(f"cannot listen on {bind} ({exc}); is the port in use?") from None
         if not port:
             raise CannotListen(f"cannot listen on {bind}; is the port in use?")
         server.start()
@@ -518,9 +584,23 @@ def start_server(config: ServerConfig, backend: Backend | None = None, *,
         raise
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    running = RunningServer(config, port, backend, server, health_servicer, in_flight,
-                            threading.Event(), threading.Lock(), own_backend, refusals,
-                            uploads)
-    log.info("listening on %s (%s, backend %s)", running.address,
-             "TLS" if config.tls else "plaintext loopback", config.backend)
+    running = RunningServer(
+        config,
+        port,
+        backend,
+        server,
+        health_servicer,
+        in_flight,
+        threading.Event(),
+        threading.Lock(),
+        own_backend,
+        refusals,
+        uploads,
+    )
+    log.info(
+        "listening on %s (%s, backend %s)",
+        running.address,
+        "TLS" if config.tls else "plaintext loopback",
+        config.backend,
+    )
     return running

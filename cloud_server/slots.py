@@ -54,8 +54,10 @@ class SlotPool:
         ticket = object()
         with self._cond:
             if (self._queue or True not in self._free) and len(self._queue) >= self._max_queue:
-                raise QueueFull(f"all {self.size} model slots are busy and "
-                                f"{len(self._queue)} requests are waiting")
+                raise QueueFull(
+                    f"all {self.size} model slots are busy and "
+                    f"{len(self._queue)} requests are waiting"
+                )
             self._queue.append(ticket)
             try:
                 while True:

@@ -54,9 +54,13 @@ class UploadBudget:
         ``OverBudget`` when ``max_calls`` uploads already run. Release it at the end."""
         with self._lock:
             if self._calls >= self.max_calls:
-                raise OverBudget("uploads", (
-                    f"{self._calls} index uploads are running, the most this service takes at "
-                    f"once (the limit of uploads at once): try again shortly"))
+                raise OverBudget(
+                    "uploads",
+                    (
+                        f"{self._calls} index uploads are running, the most this service takes at "
+                        f"once (the limit of uploads at once): try again shortly"
+                    ),
+                )
             self._calls += 1
         return Pending(self, caller)
 
@@ -82,16 +86,24 @@ class UploadBudget:
     def _take(self, caller: Hashable, mine: int, n: int) -> None:
         with self._lock:
             if mine + n > self.per_call:
-                raise OverBudget("call", (
-                    f"this upload would hold more than {self.per_call} bytes of file entries "
-                    f"and deletions waiting for its commit (the limit per call): commit in "
-                    f"smaller batches"))
+                raise OverBudget(
+                    "call",
+                    (
+                        f"this upload would hold more than {self.per_call} bytes of file entries "
+                        f"and deletions waiting for its commit (the limit per call): commit in "
+                        f"smaller batches"
+                    ),
+                )
             theirs = self._by_caller.get(caller, 0)
             if theirs + n > self.per_token:
-                raise OverBudget("token", (
-                    f"this token's uploads would hold more than {self.per_token} bytes "
-                    f"waiting for their commits (the limit per token): let the uploads in "
-                    f"flight finish, then try again"))
+                raise OverBudget(
+                    "token",
+                    (
+                        f"this token's uploads would hold more than {self.per_token} bytes "
+                        f"waiting for their commits (the limit per token): let the uploads in "
+                        f"flight finish, then try again"
+                    ),
+                )
             self._by_caller[caller] = theirs + n
             self._peak = max(self._peak, sum(self._by_caller.values()))
 

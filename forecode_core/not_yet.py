@@ -23,11 +23,18 @@ NOT_YET: tuple[NotYet, ...] = (
     NotYet("F12", "Go to Definition", "there is no language server yet"),
     NotYet("Shift+F12", "Go to References", "there is no language server yet"),
     NotYet("Ctrl+F12", "Go to Implementations", "there is no language server yet"),
-    NotYet("F2", "Rename Symbol", "there is no language server yet; Ctrl+D or Ctrl+Shift+L "
-           "edit every occurrence of a word in this file"),
+    NotYet(
+        "F2",
+        "Rename Symbol",
+        "there is no language server yet; Ctrl+D or Ctrl+Shift+L "
+        "edit every occurrence of a word in this file",
+    ),
     NotYet("Ctrl+Shift+O", "Go to Symbol in Editor", "there is no symbol index yet"),
-    NotYet("Ctrl+T", "Go to Symbol in Workspace", "there is no symbol index yet; Ctrl+P "
-           "opens a file by name"),
+    NotYet(
+        "Ctrl+T",
+        "Go to Symbol in Workspace",
+        "there is no symbol index yet; Ctrl+P opens a file by name",
+    ),
     NotYet("Ctrl+.", "Quick Fix", "there is no language server yet"),
     NotYet("Ctrl+Space", "Trigger Suggest", "inline completions appear as you type"),
     NotYet("Ctrl+Shift+Space", "Parameter Hints", "there is no language server yet"),

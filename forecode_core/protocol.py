@@ -42,10 +42,27 @@ from dataclasses import dataclass, field
 from typing import IO, Any, ClassVar, TypeAlias
 
 __all__ = [
-    "EXIT_FATAL", "MAX_MESSAGE_BYTES", "PROTOCOL_VERSION", "STOP_REASONS",
-    "Cancel", "Chat", "Chunk", "Complete", "Done", "Event", "Failed", "Message", "ProtocolError",
-    "Ready", "Request", "Shutdown", "Warm", "Warmed",
-    "decode_message", "encode_message", "read_line",
+    "EXIT_FATAL",
+    "MAX_MESSAGE_BYTES",
+    "PROTOCOL_VERSION",
+    "STOP_REASONS",
+    "Cancel",
+    "Chat",
+    "Chunk",
+    "Complete",
+    "Done",
+    "Event",
+    "Failed",
+    "Message",
+    "ProtocolError",
+    "Ready",
+    "Request",
+    "Shutdown",
+    "Warm",
+    "Warmed",
+    "decode_message",
+    "encode_message",
+    "read_line",
 ]
 
 PROTOCOL_VERSION = 1
@@ -109,7 +126,8 @@ def _get(d: dict[str, Any], type_name: str, name: str, kind: str, default: Any =
     check, wanted = _CHECKS[kind]
     if not check(value):
         raise ProtocolError(
-            f"{type_name!r} message: field {name!r} must be {wanted}, not {_describe(value)}")
+            f"{type_name!r} message: field {name!r} must be {wanted}, not {_describe(value)}"
+        )
     return value
 
 
@@ -135,17 +153,25 @@ class Complete:
     speculative: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "id": self.id, "input": self.input,
-                "max_tokens": self.max_tokens, "speculative": self.speculative}
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "input": self.input,
+            "max_tokens": self.max_tokens,
+            "speculative": self.speculative,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Complete:
         max_tokens = _get(d, cls.TYPE, "max_tokens", "int?", None)
         if max_tokens is not None and max_tokens <= 0:
             raise ProtocolError("'complete' message: field 'max_tokens' must be positive")
-        return cls(id=_int_id(cls.TYPE, d), input=_get(d, cls.TYPE, "input", "dict"),
-                   max_tokens=max_tokens,
-                   speculative=_get(d, cls.TYPE, "speculative", "bool", False))
+        return cls(
+            id=_int_id(cls.TYPE, d),
+            input=_get(d, cls.TYPE, "input", "dict"),
+            max_tokens=max_tokens,
+            speculative=_get(d, cls.TYPE, "speculative", "bool", False),
+        )
 
 
 @dataclass(frozen=True)
@@ -160,16 +186,23 @@ class Chat:
     max_tokens: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "id": self.id, "params": self.params,
-                "max_tokens": self.max_tokens}
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "params": self.params,
+            "max_tokens": self.max_tokens,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Chat:
         max_tokens = _get(d, cls.TYPE, "max_tokens", "int?", None)
         if max_tokens is not None and max_tokens <= 0:
             raise ProtocolError("'chat' message: field 'max_tokens' must be positive")
-        return cls(id=_int_id(cls.TYPE, d), params=_get(d, cls.TYPE, "params", "dict"),
-                   max_tokens=max_tokens)
+        return cls(
+            id=_int_id(cls.TYPE, d),
+            params=_get(d, cls.TYPE, "params", "dict"),
+            max_tokens=max_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -233,15 +266,22 @@ class Ready:
     protocol: int = PROTOCOL_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "protocol": self.protocol, "model": self.model,
-                "profile": self.profile, "pid": self.pid}
+        return {
+            "type": self.TYPE,
+            "protocol": self.protocol,
+            "model": self.model,
+            "profile": self.profile,
+            "pid": self.pid,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Ready:
-        return cls(model=_get(d, cls.TYPE, "model", "dict"),
-                   profile=_get(d, cls.TYPE, "profile", "str"),
-                   pid=_get(d, cls.TYPE, "pid", "int"),
-                   protocol=_get(d, cls.TYPE, "protocol", "int"))
+        return cls(
+            model=_get(d, cls.TYPE, "model", "dict"),
+            profile=_get(d, cls.TYPE, "profile", "str"),
+            pid=_get(d, cls.TYPE, "pid", "int"),
+            protocol=_get(d, cls.TYPE, "protocol", "int"),
+        )
 
 
 @dataclass(frozen=True)
@@ -271,17 +311,28 @@ class Done:
     metrics: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.TYPE, "id": self.id, "text": self.text,
-                "stop_reason": self.stop_reason, "metrics": self.metrics}
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "text": self.text,
+            "stop_reason": self.stop_reason,
+            "metrics": self.metrics,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Done:
         reason = _get(d, cls.TYPE, "stop_reason", "str")
         if reason not in STOP_REASONS:
-            raise ProtocolError(f"'done' message: unknown stop_reason {reason!r} "
-                                f"(expected one of {', '.join(STOP_REASONS)})")
-        return cls(id=_int_id(cls.TYPE, d), text=_get(d, cls.TYPE, "text", "str"),
-                   stop_reason=reason, metrics=_get(d, cls.TYPE, "metrics", "dict"))
+            raise ProtocolError(
+                f"'done' message: unknown stop_reason {reason!r} "
+                f"(expected one of {', '.join(STOP_REASONS)})"
+            )
+        return cls(
+            id=_int_id(cls.TYPE, d),
+            text=_get(d, cls.TYPE, "text", "str"),
+            stop_reason=reason,
+            metrics=_get(d, cls.TYPE, "metrics", "dict"),
+        )
 
 
 @dataclass(frozen=True)
@@ -318,8 +369,11 @@ class Failed:
         ident = _get(d, cls.TYPE, "id", "int?")
         if ident is not None and ident < 0:
             raise ProtocolError("'failed' message: field 'id' must not be negative")
-        return cls(id=ident, message=_get(d, cls.TYPE, "message", "str"),
-                   fatal=_get(d, cls.TYPE, "fatal", "bool"))
+        return cls(
+            id=ident,
+            message=_get(d, cls.TYPE, "message", "str"),
+            fatal=_get(d, cls.TYPE, "fatal", "bool"),
+        )
 
 
 Request: TypeAlias = Complete | Chat | Warm | Cancel | Shutdown
@@ -341,13 +395,16 @@ EVENT_TYPES = (Ready, Chunk, Done, Warmed, Failed)
 def encode_message(message: Message) -> bytes:
     """One line: compact ASCII JSON (lone surrogates and newlines escaped) ending in ``\\n``."""
     try:
-        text = json.dumps(message.to_json(), ensure_ascii=True, separators=(",", ":"),
-                          allow_nan=False)
+        text = json.dumps(
+            message.to_json(), ensure_ascii=True, separators=(",", ":"), allow_nan=False
+        )
     except (TypeError, ValueError) as exc:
         raise ProtocolError(f"{message.TYPE!r} message cannot be encoded: {exc}") from None
     if len(text) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"{message.TYPE!r} message is {len(text)} bytes, longer than "
-                            f"the limit of {MAX_MESSAGE_BYTES} bytes")
+        raise ProtocolError(
+            f"{message.TYPE!r} message is {len(text)} bytes, longer than "
+            f"the limit of {MAX_MESSAGE_BYTES} bytes"
+        )
     return text.encode("ascii") + b"\n"
 
 
@@ -355,8 +412,9 @@ def decode_message(line: bytes | str) -> Message:
     """The message on one line (trailing newline optional); ProtocolError says what is wrong."""
     size = len(line) - (1 if line[-1:] in (b"\n", "\n") else 0)
     if size > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {size} bytes is longer than the limit of "
-                            f"{MAX_MESSAGE_BYTES} bytes")
+        raise ProtocolError(
+            f"message of {size} bytes is longer than the limit of {MAX_MESSAGE_BYTES} bytes"
+        )
     if isinstance(line, bytes):
         try:
             text = line.decode("utf-8")
@@ -377,8 +435,11 @@ def decode_message(line: bytes | str) -> Message:
         raise ProtocolError(f"message must be a JSON object, not {_describe(data)}")
     kind = data.get("type")
     if not isinstance(kind, str):
-        raise ProtocolError("message has no 'type' string field" if kind is None else
-                            f"message field 'type' must be a string, not {_describe(kind)}")
+        raise ProtocolError(
+            "message has no 'type' string field"
+            if kind is None
+            else f"message field 'type' must be a string, not {_describe(kind)}"
+        )
     cls = _TYPES.get(kind)
     if cls is None:
         raise ProtocolError(f"unknown message type {kind!r}")
@@ -403,5 +464,6 @@ def read_line(stream: IO[bytes]) -> bytes | None:
         total += len(more)
         if not more or more.endswith(b"\n"):
             break
-    raise ProtocolError(f"message of at least {total} bytes is longer than the limit of "
-                        f"{MAX_MESSAGE_BYTES} bytes")
+    raise ProtocolError(
+        f"message of at least {total} bytes is longer than the limit of {MAX_MESSAGE_BYTES} bytes"
+    )

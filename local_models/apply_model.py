@@ -162,8 +162,9 @@ def chat_format_of(engine: Engine) -> ChatFormat | None:
     return format_for(info.architecture, info.chat_template)
 
 
-def render_apply(inp: ApplyInput, chat: ChatFormat | None,
-                 version: int = APPLY_PROMPT_VERSION) -> RenderedApply:
+def render_apply(
+    inp: ApplyInput, chat: ChatFormat | None, version: int = APPLY_PROMPT_VERSION
+) -> RenderedApply:
     """The prompt for ``inp`` as the engine evaluates it (BOS not included)."""
     prompt = format_apply_prompt(inp, version)
     if chat is None:
@@ -179,8 +180,9 @@ def render_apply(inp: ApplyInput, chat: ChatFormat | None,
     return RenderedApply(text, prompt.stop, original + prompt.stop[0], fmt_id, prompt.version)
 
 
-def open_engine(model_path: str | os.PathLike[str], *, n_ctx: int = 8192,
-                n_threads: int | None = None) -> Engine:
+def open_engine(
+    model_path: str | os.PathLike[str], *, n_ctx: int = 8192, n_threads: int | None = None
+) -> Engine:
     """An engine made for apply: verify batches of up to ``APPLY_MAX_OUTPUTS`` tokens."""
     return Engine(model_path, n_ctx=n_ctx, n_threads=n_threads, max_outputs=APPLY_MAX_OUTPUTS)
 
@@ -196,41 +198,56 @@ class RewriteRequest:
     stop: tuple[str, ...]
 
 
-def whole_file_request(engine: Engine, inp: ApplyInput,
-                       version: int = APPLY_PROMPT_VERSION) -> RewriteRequest:
+def whole_file_request(
+    engine: Engine, inp: ApplyInput, version: int = APPLY_PROMPT_VERSION
+) -> RewriteRequest:
     """The whole-file rewrite's prompt, drafts and bounds for ``inp`` (``bench apply`` times
     the same call). Raises ``ApplyTooLarge`` when they do not fit the context."""
     rendered = render_apply(inp, chat_format_of(engine), version)
     prompt = engine.tokenize(rendered.text, add_bos=True)
-    original = rendered.draft_text[:-len(rendered.stop[0])]
+    original = rendered.draft_text[: -len(rendered.stop[0])]
     as_is = engine.tokenize(rendered.draft_text)
     # The draft: the file with the block merged in (what the model most likely writes); the
     # file as it is, where the model keeps what the block changes (see rewrite_windows).
     if inp.block.strip() and not inp.instruction.strip():
-        draft = engine.tokenize(_with_newline(expected_answer(original, inp.block))
-                                + rendered.stop[0])
+        draft = engine.tokenize(
+            _with_newline(expected_answer(original, inp.block)) + rendered.stop[0]
+        )
         alt = engine.tokenize(original)
     else:
         draft, alt = as_is, []
     max_tokens = len(as_is) + len(engine.tokenize(inp.block)) + _SLACK_TOKENS
     if len(prompt) + max_tokens >= engine.n_ctx:
-        raise ApplyTooLarge(f"the file and the edit need {len(prompt) + max_tokens} tokens of "
-                            f"context; the engine has {engine.n_ctx}")
+        raise ApplyTooLarge(
+            f"the file and the edit need {len(prompt) + max_tokens} tokens of "
+            f"context; the engine has {engine.n_ctx}"
+        )
     return RewriteRequest(prompt, draft, alt, max_tokens, rendered.stop)
 
 
-def rewrite_whole_file(engine: Engine, inp: ApplyInput, *,
-                       on_text: Callable[[str], None] | None = None,
-                       should_stop: Callable[[], bool] | None = None,
-                       max_batch: int | None = None,
-                       version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
+def rewrite_whole_file(
+    engine: Engine,
+    inp: ApplyInput,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    max_batch: int | None = None,
+    version: int = APPLY_PROMPT_VERSION,
+) -> ModelRewrite:
     """The model rewrites the whole file with speculative edits (module doc).
     ``on_text`` receives the new file's text as it is written (LF). Raises
     ``ApplyTooLarge`` when the prompt and answer do not fit the context."""
     req = whole_file_request(engine, inp, version)
-    done = engine.rewrite(req.prompt, req.draft, max_tokens=req.max_tokens, stop=req.stop,
-                          on_text=on_text, should_stop=should_stop, max_batch=max_batch,
-                          alt=req.alt)
+    done = engine.rewrite(
+        req.prompt,
+        req.draft,
+        max_tokens=req.max_tokens,
+        stop=req.stop,
+        on_text=on_text,
+        should_stop=should_stop,
+        max_batch=max_batch,
+        alt=req.alt,
+    )
     metrics = done.metrics
     assert isinstance(metrics, RewriteMetrics)
     complete = done.stop_reason == "stop"
@@ -260,11 +277,18 @@ class WindowModel(Protocol):
     mostly repeats ``draft_text`` (speculative edits where it can). ``EngineModel`` is
     llama.cpp in this process; the service's ``openai`` backend has an HTTP one."""
 
-    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
-                draft_text: str, extra_tokens: int, *,
-                on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None,
-                alt_text: str = "") -> WindowAnswer: ...
+    def rewrite(
+        self,
+        user_text: str,
+        response_prefix: str,
+        stop: tuple[str, ...],
+        draft_text: str,
+        extra_tokens: int,
+        *,
+        on_text: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+        alt_text: str = "",
+    ) -> WindowAnswer: ...
 
 
 class EngineModel:
@@ -275,22 +299,37 @@ class EngineModel:
         self.engine = engine
         self.max_batch = max_batch
 
-    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
-                draft_text: str, extra_tokens: int, *,
-                on_text: Callable[[str], None] | None,
-                should_stop: Callable[[], bool] | None,
-                alt_text: str = "") -> WindowAnswer:
+    def rewrite(
+        self,
+        user_text: str,
+        response_prefix: str,
+        stop: tuple[str, ...],
+        draft_text: str,
+        extra_tokens: int,
+        *,
+        on_text: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+        alt_text: str = "",
+    ) -> WindowAnswer:
         engine = self.engine
         prompt = engine.tokenize(_chat_text(engine, user_text, response_prefix), add_bos=True)
         draft = engine.tokenize(draft_text)
         max_tokens = len(draft) + extra_tokens + _SLACK_TOKENS
         if len(prompt) + max_tokens >= engine.n_ctx:
-            raise ApplyTooLarge(f"the window and the edit need {len(prompt) + max_tokens} "
-                                f"tokens of context; the engine has {engine.n_ctx}")
-        done = engine.rewrite(prompt, draft, max_tokens=max_tokens, stop=stop,
-                              on_text=on_text, should_stop=should_stop,
-                              max_batch=self.max_batch,
-                              alt=engine.tokenize(alt_text) if alt_text else ())
+            raise ApplyTooLarge(
+                f"the window and the edit need {len(prompt) + max_tokens} "
+                f"tokens of context; the engine has {engine.n_ctx}"
+            )
+        done = engine.rewrite(
+            prompt,
+            draft,
+            max_tokens=max_tokens,
+            stop=stop,
+            on_text=on_text,
+            should_stop=should_stop,
+            max_batch=self.max_batch,
+            alt=engine.tokenize(alt_text) if alt_text else (),
+        )
         metrics = done.metrics
         assert isinstance(metrics, RewriteMetrics)
         return WindowAnswer(done.text, done.stop_reason, metrics)
@@ -325,12 +364,11 @@ def warm_for_apply(engine: Engine) -> int:
     where a real prompt tokenizes differently at the join, less is re-used)."""
     text = _chat_text(engine, WINDOW_RULES_EDIT + "File", "")
     tokens = engine.tokenize(text, add_bos=True)
-    full = engine.tokenize(_chat_text(engine, WINDOW_RULES_EDIT + "File x", "```\n"),
-                           add_bos=True)
+    full = engine.tokenize(_chat_text(engine, WINDOW_RULES_EDIT + "File x", "```\n"), add_bos=True)
     k = 0
     while k < min(len(tokens), len(full)) and tokens[k] == full[k]:
         k += 1
-    prefix = tokens[:max(1, k - 1)]
+    prefix = tokens[: max(1, k - 1)]
     engine.warm(prefix)
     return len(prefix)
 
@@ -339,9 +377,14 @@ def _token_guess(text: str) -> int:
     return len(text) // 3 + 1
 
 
-def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
-                    on_text: Callable[[str], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> ModelRewrite:
+def rewrite_windows(
+    model: WindowModel,
+    inp: ApplyInput,
+    plan: WindowPlan,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ModelRewrite:
     """The model rewrites each window of ``plan`` (``apply_windows``), the rest of the file is
     kept; ``on_text`` receives the new file in order (LF): the unchanged text before a window
     at once, the window as the model writes it, ... the unchanged tail. A window the model
@@ -360,18 +403,25 @@ def rewrite_windows(model: WindowModel, inp: ApplyInput, plan: WindowPlan, *,
 
     for k, window in enumerate(plan.windows):
         send(pieces[2 * k])
-        prompt = format_window_prompt(inp.original, window, path=inp.path,
-                                      language=inp.language, instruction=inp.instruction)
-        part = "".join(lines[window.start:window.end])
+        prompt = format_window_prompt(
+            inp.original, window, path=inp.path, language=inp.language, instruction=inp.instruction
+        )
+        part = "".join(lines[window.start : window.end])
         # The draft: the window with the block's changes merged in (what the model most
         # likely writes); the window as it is, where the model keeps what the block changes.
         draft = prompt.draft_text
         if window.block.strip():
             draft = _with_newline(expected_answer(part, window.block)) + prompt.stop[0]
-        answer = model.rewrite(prompt.text, prompt.response_prefix, prompt.stop, draft,
-                               _token_guess(window.block) + _token_guess(inp.instruction),
-                               on_text=send, should_stop=should_stop,
-                               alt_text=part if draft != prompt.draft_text else "")
+        answer = model.rewrite(
+            prompt.text,
+            prompt.response_prefix,
+            prompt.stop,
+            draft,
+            _token_guess(window.block) + _token_guess(inp.instruction),
+            on_text=send,
+            should_stop=should_stop,
+            alt_text=part if draft != prompt.draft_text else "",
+        )
         total.add(answer.metrics)
         if answer.stop_reason != "stop":
             return ModelRewrite("".join(sent), False, answer.stop_reason, total)
@@ -404,9 +454,13 @@ def plan_for(inp: ApplyInput) -> WindowPlan | None:
     return plan_windows(inp.original, inp.block, inp.instruction)
 
 
-def rewrite_with(model: WindowModel, inp: ApplyInput, *,
-                 on_text: Callable[[str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> ModelRewrite:
+def rewrite_with(
+    model: WindowModel,
+    inp: ApplyInput,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ModelRewrite:
     """``rewrite_file`` on any ``WindowModel`` (an HTTP upstream): the windows the block (or
     the selection) addresses; a small file, or a block nothing places, whole."""
     plan = plan_for(inp)
@@ -416,9 +470,15 @@ def rewrite_with(model: WindowModel, inp: ApplyInput, *,
     original = inp.original.replace("\r\n", "\n")
     if original and not original.endswith("\n"):
         original += "\n"
-    answer = model.rewrite(rendered.text, rendered.response_prefix, rendered.stop,
-                           original + rendered.stop[0], _token_guess(inp.block),
-                           on_text=on_text, should_stop=should_stop)
+    answer = model.rewrite(
+        rendered.text,
+        rendered.response_prefix,
+        rendered.stop,
+        original + rendered.stop[0],
+        _token_guess(inp.block),
+        on_text=on_text,
+        should_stop=should_stop,
+    )
     if answer.stop_reason != "stop":
         return ModelRewrite(answer.text, False, answer.stop_reason, answer.metrics)
     text = to_file_text(inp.original, answer.text)
@@ -428,36 +488,53 @@ def rewrite_with(model: WindowModel, inp: ApplyInput, *,
     return ModelRewrite(text, True, "stop", answer.metrics)
 
 
-def rewrite_file(engine: Engine, inp: ApplyInput, *,
-                 on_text: Callable[[str], None] | None = None,
-                 should_stop: Callable[[], bool] | None = None,
-                 max_batch: int | None = None,
-                 version: int = APPLY_PROMPT_VERSION) -> ModelRewrite:
+def rewrite_file(
+    engine: Engine,
+    inp: ApplyInput,
+    *,
+    on_text: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    max_batch: int | None = None,
+    version: int = APPLY_PROMPT_VERSION,
+) -> ModelRewrite:
     """The model path: the windows the block (or the selection) addresses rewritten with
     speculative edits, the rest kept (``rewrite_windows``); a small file, or a block nothing
     places, is rewritten whole (``rewrite_whole_file``). ``on_text`` receives the new file's
     text in order (LF). Raises ``ApplyTooLarge`` when a prompt does not fit the context."""
     plan = plan_for(inp)
     if plan is None or plan.whole:
-        return rewrite_whole_file(engine, inp, on_text=on_text, should_stop=should_stop,
-                                  max_batch=max_batch, version=version)
-    return rewrite_windows(EngineModel(engine, max_batch), inp, plan, on_text=on_text,
-                           should_stop=should_stop)
+        return rewrite_whole_file(
+            engine,
+            inp,
+            on_text=on_text,
+            should_stop=should_stop,
+            max_batch=max_batch,
+            version=version,
+        )
+    return rewrite_windows(
+        EngineModel(engine, max_batch), inp, plan, on_text=on_text, should_stop=should_stop
+    )
 
 
 def unfinished_message(stop_reason: str) -> str:
     """Why a model answer that is not complete (and has no defect) is not offered."""
     if stop_reason == "context":
-        return ("the model copied the code around the lines to change instead of rewriting "
-                "them")
+        return "the model copied the code around the lines to change instead of rewriting them"
     return f"the model did not finish the file ({stop_reason})"
 
 
-def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
-          path: str = "file", language: str = "plaintext",
-          on_text: Callable[[str], None] | None = None,
-          should_stop: Callable[[], bool] | None = None,
-          max_batch: int | None = None) -> ApplyOutcome:
+def apply(
+    engine: Engine,
+    original: str,
+    block: str,
+    instruction: str = "",
+    *,
+    path: str = "file",
+    language: str = "plaintext",
+    on_text: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    max_batch: int | None = None,
+) -> ApplyOutcome:
     """The complete new file: the deterministic path when ``block`` anchors unambiguously
     and there is no ``instruction``, else the model's rewrite; with the safety check's
     findings. ``on_text`` gets the new file's text as it is produced (the deterministic
@@ -480,12 +557,17 @@ def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
         if isinstance(result, Applied):
             sent(result.text)
             removals = find_unaccounted_removals(original, block, result.text)
-            return ApplyOutcome(result.text, "deterministic", removals, None,
-                                {"placements": len(result.placements)}, first[0])
+            return ApplyOutcome(
+                result.text,
+                "deterministic",
+                removals,
+                None,
+                {"placements": len(result.placements)},
+                first[0],
+            )
         refusal = result
     inp = ApplyInput(path, language, original, block, instruction)
-    done = rewrite_file(engine, inp, on_text=sent, should_stop=should_stop,
-                        max_batch=max_batch)
+    done = rewrite_file(engine, inp, on_text=sent, should_stop=should_stop, max_batch=max_batch)
     if done.stop_reason == "cancelled":
         raise ApplyCancelled("the apply was cancelled; nothing was changed")
     if done.defect is not None:
@@ -494,5 +576,4 @@ def apply(engine: Engine, original: str, block: str, instruction: str = "", *,
         raise ApplyIncomplete(unfinished_message(done.stop_reason), done.text, done.stop_reason)
     removals = find_unaccounted_removals(original, block, done.text)
     metrics = {k: v for k, v in asdict(done.metrics).items()}
-    return ApplyOutcome(done.text, "model", removals, refusal, metrics,
-                        first[0] if first else 0.0)
+    return ApplyOutcome(done.text, "model", removals, refusal, metrics, first[0] if first else 0.0)

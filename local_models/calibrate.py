@@ -148,8 +148,11 @@ class RequestCost:
         return min(self.context_tokens, prompt_budget)
 
     def predict_ms(self, rates: Rates, prompt_budget: int) -> float:
-        ms = (self.overhead_ms + 1000.0 * self.tokens(prompt_budget) / rates.prefill_tok_s
-              + 1000.0 * self.first_line_tokens / rates.decode_tok_s)
+        ms = (
+            self.overhead_ms
+            + 1000.0 * self.tokens(prompt_budget) / rates.prefill_tok_s
+            + 1000.0 * self.first_line_tokens / rates.decode_tok_s
+        )
         if rates.tokenize_tok_s > 0:
             ms += 1000.0 * self.tokenizations * prompt_budget / rates.tokenize_tok_s
         return ms
@@ -248,11 +251,14 @@ class Choice:
             lines.append(
                 f"{mark} {t.title}: prefill {t.rates.prefill_tok_s:.0f} tok/s, decode "
                 f"{t.rates.decode_tok_s:.0f} tok/s ({where}); predicted "
-                f"{_fmt_ms(t.predicted_ms)}; {quality}")
+                f"{_fmt_ms(t.predicted_ms)}; {quality}"
+            )
         if self.measured_at:
-            lines.append(f"Measured {self.measured_at} in {self.calibration_s:.1f} s; budget "
-                         f"{self.budget_ms} ms (completion.latencyBudgetMs). Quality: "
-                         "next-line exact match.")
+            lines.append(
+                f"Measured {self.measured_at} in {self.calibration_s:.1f} s; budget "
+                f"{self.budget_ms} ms (completion.latencyBudgetMs). Quality: "
+                "next-line exact match."
+            )
         return "\n".join(lines)
 
 
@@ -265,8 +271,13 @@ def _fmt_ms(ms: float | None) -> str:
 # --- the decision (pure) -----------------------------------------------------------------------
 
 
-def choose(candidates: Sequence[Candidate], budget_ms: int, *, setting: str = AUTO,
-           request: RequestCost = DEFAULT_REQUEST) -> Choice:
+def choose(
+    candidates: Sequence[Candidate],
+    budget_ms: int,
+    *,
+    setting: str = AUTO,
+    request: RequestCost = DEFAULT_REQUEST,
+) -> Choice:
     """The model for completions among ``candidates`` (at least one).
 
     ``setting`` a model id: that model, when it is among the candidates. "auto": the best
@@ -281,8 +292,9 @@ def choose(candidates: Sequence[Candidate], budget_ms: int, *, setting: str = AU
     by_id = {t.model_id: t for t in tiers}
 
     def done(tier: Tier, reason: str) -> Choice:
-        return Choice(tier.model_id, tier.title, tier.path, reason, budget_ms, tiers,
-                      request=request)
+        return Choice(
+            tier.model_id, tier.title, tier.path, reason, budget_ms, tiers, request=request
+        )
 
     note = ""
     if setting != AUTO:
@@ -292,40 +304,73 @@ def choose(candidates: Sequence[Candidate], budget_ms: int, *, setting: str = AU
     measured = [t for t in tiers if t.predicted_ms is not None]
     if not measured:
         smallest = min(candidates, key=lambda c: c.size)
-        return done(by_id[smallest.model_id],
-                    f"{note}no model could be measured; the smallest answers")
-    useful = [t for t in measured
-              if t.exact_match is not None and t.exact_match >= USEFUL_EXACT_MATCH]
+        return done(
+            by_id[smallest.model_id], f"{note}no model could be measured; the smallest answers"
+        )
+    useful = [
+        t for t in measured if t.exact_match is not None and t.exact_match >= USEFUL_EXACT_MATCH
+    ]
     fitting = [t for t in (useful or measured) if t.fits]
     if useful and not fitting:
         fastest_useful = min(useful, key=lambda t: t.predicted_ms or 0.0)
         if (fastest_useful.predicted_ms or 0.0) <= PATIENCE * budget_ms:
-            return done(fastest_useful, (
-                f"{note}no model right at least {USEFUL_EXACT_MATCH:.0%} of the time fits "
-                f"the {budget_ms} ms budget on this machine; the fastest that is "
-                f"({fastest_useful.exact_match:.1%} next-line exact match) answers, "
-                f"predicted {_fmt_ms(fastest_useful.predicted_ms)}"))
+            return done(
+                fastest_useful,
+                (
+                    f"{note}no model right at least {USEFUL_EXACT_MATCH:.0%} of the time fits "
+                    f"the {budget_ms} ms budget on this machine; the fastest that is "
+                    f"({fastest_useful.exact_match:.1%} next-line exact match) answers, "
+                    f"predicted {_fmt_ms(fastest_useful.predicted_ms)}"
+                ),
+            )
         fastest = min(measured, key=lambda t: t.predicted_ms or 0.0)
-        return done(fastest, (
-            f"{note}no model right at least {USEFUL_EXACT_MATCH:.0%} of the time comes within "
-            f"{PATIENCE}x the {budget_ms} ms budget on this machine; the fastest answers "
-            f"(predicted {_fmt_ms(fastest.predicted_ms)})"))
+        return done(
+            fastest,
+            (
+                f"{note}no model right at least {USEFUL_EXACT_MATCH:.0%} of the time comes within "
+                f"{PATIENCE}x the {budget_ms} ms budget on this machine; the fastest answers "
+                f"(predicted {_fmt_ms(fastest.predicted_ms)})"
+            ),
+        )
     if fitting:
-        best = max(fitting, key=lambda t: (-1.0 if t.exact_match is None else t.exact_match,
-                                           -(t.predicted_ms or 0.0)))
-        quality = ("unknown quality" if best.exact_match is None
-                   else f"{best.exact_match:.1%} next-line exact match")
-        return done(best, f"{note}the best quality ({quality}) whose predicted latency "
-                          f"({_fmt_ms(best.predicted_ms)}) fits the {budget_ms} ms budget")
+        best = max(
+            fitting,
+            key=lambda t: (
+                -1.0 if t.exact_match is None else t.exact_match,
+                -(t.predicted_ms or 0.0),
+            ),
+        )
+        quality = (
+            "unknown quality"
+            if best.exact_match is None
+            else f"{best.exact_match:.1%} next-line exact match"
+        )
+        return done(
+            best,
+            f"{note}the best quality ({quality}) whose predicted latency "
+            f"({_fmt_ms(best.predicted_ms)}) fits the {budget_ms} ms budget",
+        )
     fastest = min(measured, key=lambda t: t.predicted_ms or 0.0)
-    return done(fastest, f"{note}no model fits the {budget_ms} ms budget on this machine; "
-                         f"the fastest answers (predicted {_fmt_ms(fastest.predicted_ms)})")
+    return done(
+        fastest,
+        f"{note}no model fits the {budget_ms} ms budget on this machine; "
+        f"the fastest answers (predicted {_fmt_ms(fastest.predicted_ms)})",
+    )
 
 
 def _tier(c: Candidate, budget_ms: int, request: RequestCost) -> Tier:
     predicted = None if c.rates is None else request.predict_ms(c.rates, c.prompt_budget)
-    return Tier(c.model_id, c.title, c.path, c.exact_match, c.quality_source, c.rates,
-                predicted, predicted is not None and predicted <= budget_ms, c.error)
+    return Tier(
+        c.model_id,
+        c.title,
+        c.path,
+        c.exact_match,
+        c.quality_source,
+        c.rates,
+        predicted,
+        predicted is not None and predicted <= budget_ms,
+        c.error,
+    )
 
 
 # --- the cache key -----------------------------------------------------------------------------
@@ -342,8 +387,13 @@ def default_cache_path() -> Path:
 def machine_key() -> dict[str, str]:
     """What the rates depend on besides the model: llama.cpp's build and the hardware.
     Cheap (a few small file reads); never imports llama.cpp."""
-    return {"cache_version": str(CACHE_VERSION), "llama_cpp": _llama_build(),
-            "cpu": _cpu(), "gpu": _gpus(), "python": platform.python_version()}
+    return {
+        "cache_version": str(CACHE_VERSION),
+        "llama_cpp": _llama_build(),
+        "cpu": _cpu(),
+        "gpu": _gpus(),
+        "python": platform.python_version(),
+    }
 
 
 def _llama_build() -> str:
@@ -368,8 +418,10 @@ def _llama_build() -> str:
 
 def _cpu() -> str:
     name = platform.processor() or ""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="ascii",
-                                            errors="replace") as f:
+    with (
+        contextlib.suppress(OSError),
+        open("/proc/cpuinfo", encoding="ascii", errors="replace") as f,
+    ):
         for line in f:
             if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
@@ -395,15 +447,22 @@ def _gpus() -> str:
         for card in sorted(drm.glob("card[0-9]*")):
             dev = card / "device"
             with contextlib.suppress(OSError):
-                found.append((dev / "vendor").read_text().strip() + ":"
-                             + (dev / "device").read_text().strip())
+                found.append(
+                    (dev / "vendor").read_text().strip()
+                    + ":"
+                    + (dev / "device").read_text().strip()
+                )
     return ",".join(found)
 
 
 def _file_key(spec: ModelSpec, path: Path) -> dict[str, Any]:
     st = path.stat()
-    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256": spec.sha256}
+    return {
+        "path": str(path),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "sha256": spec.sha256,
+    }
 
 
 # --- measuring ---------------------------------------------------------------------------------
@@ -415,9 +474,13 @@ Measure = Callable[[Sequence[Path], Callable[[], bool], KeepGoing], "dict[str, R
 or an error; models in ``paths`` order, stopping when ``keep_going`` says so."""
 
 
-def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: False,
-              keep_going: KeepGoing | None = None, *,
-              threads: int | None = None) -> dict[str, Rates | str]:
+def run_probe(
+    paths: Sequence[Path],
+    should_stop: Callable[[], bool] = lambda: False,
+    keep_going: KeepGoing | None = None,
+    *,
+    threads: int | None = None,
+) -> dict[str, Rates | str]:
     """Measure each model in ``python -m local_models.calibrate_probe`` (one process, one
     model after the other, at the engine worker's lower CPU priority). Returns each measured
     path's rates, or why it has none. ``should_stop()`` (polled) kills the process, as does
@@ -432,9 +495,12 @@ def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: F
     lines: list[bytes] = []
     stopped = ""
     enough = False
-    with tempfile.TemporaryFile() as err, subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-            env=env) as proc:
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env
+        ) as proc,
+    ):
         out = proc.stdout
         assert out is not None
         reader = threading.Thread(target=lambda: lines.extend(out), daemon=True)
@@ -468,8 +534,11 @@ def run_probe(paths: Sequence[Path], should_stop: Callable[[], bool] = lambda: F
         tail = err.read()[-400:].decode("utf-8", "replace").strip().splitlines()
     if enough:
         return results
-    why = stopped or (f"the measuring process failed (exit {proc.returncode}"
-                      + (f": {tail[-1]}" if tail else "") + ")")
+    why = stopped or (
+        f"the measuring process failed (exit {proc.returncode}"
+        + (f": {tail[-1]}" if tail else "")
+        + ")"
+    )
     for path in map(str, paths):
         results.setdefault(path, why)
     return results
@@ -490,13 +559,19 @@ def _parse_line(raw: bytes) -> tuple[str, Rates | str]:
 # --- the whole thing ---------------------------------------------------------------------------
 
 
-def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
-                force: bool = False, cache_path: Path | None = None,
-                models: Sequence[tuple[ModelSpec, Path]] | None = None,
-                threads: int | None = None, measure: Measure | None = None,
-                on_measure: Callable[[str], None] | None = None,
-                should_stop: Callable[[], bool] = lambda: False,
-                request: RequestCost = DEFAULT_REQUEST) -> Choice:
+def load_or_run(
+    budget_ms: int = DEFAULT_BUDGET_MS,
+    *,
+    setting: str = AUTO,
+    force: bool = False,
+    cache_path: Path | None = None,
+    models: Sequence[tuple[ModelSpec, Path]] | None = None,
+    threads: int | None = None,
+    measure: Measure | None = None,
+    on_measure: Callable[[str], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    request: RequestCost = DEFAULT_REQUEST,
+) -> Choice:
     """Choose the completion model: the cached rates when they are still valid, else measure
     (``on_measure(reason)`` is called first). Blocks for seconds when it measures: never on
     the UI thread. ``setting`` is ``completion.model``: a model id skips the measurement
@@ -525,9 +600,14 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
     pairs = [(s, f) for s, f in pairs if s.id in budgets]
     if not pairs:
         detail = "; ".join(f"{k}: {v}" for k, v in problems.items())
-        raise RuntimeError("no completion model is installed"
-                           + (f" that can be used ({detail})" if detail else
-                              "; run: python3 packaging/bootstrap.py run"))
+        raise RuntimeError(
+            "no completion model is installed"
+            + (
+                f" that can be used ({detail})"
+                if detail
+                else "; run: python3 packaging/bootstrap.py run"
+            )
+        )
     path = cache_path or default_cache_path()
     machine = machine_key()
     cache = _read_cache(path)
@@ -562,11 +642,16 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
         size = file.stat().st_size
         for spec, other in pairs:
             r = rates.get(spec.id)
-            if r is not None and other.stat().st_size <= size \
-                    and (spec.exact_match or 0.0) >= USEFUL_EXACT_MATCH \
-                    and request.predict_ms(r, budgets[spec.id]) > PATIENCE * budget_ms:
-                return (f"at least as large as {spec.name}, which already misses "
-                        f"{PATIENCE}x the {budget_ms} ms budget")
+            if (
+                r is not None
+                and other.stat().st_size <= size
+                and (spec.exact_match or 0.0) >= USEFUL_EXACT_MATCH
+                and request.predict_ms(r, budgets[spec.id]) > PATIENCE * budget_ms
+            ):
+                return (
+                    f"at least as large as {spec.name}, which already misses "
+                    f"{PATIENCE}x the {budget_ms} ms budget"
+                )
         return ""
 
     if prune:
@@ -574,8 +659,7 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
             if why_not := outrun(file):
                 problems[spec.id] = why_not
         stale = [(s, f) for s, f in stale if s.id not in problems]
-    if stale and (force or setting == AUTO or setting not in installed) \
-            and not should_stop():
+    if stale and (force or setting == AUTO or setting not in installed) and not should_stop():
         reason = _why(force, cache, same_machine, [s for s, _ in stale], len(pairs))
         if on_measure is not None:
             on_measure(reason)
@@ -604,20 +688,39 @@ def load_or_run(budget_ms: int = DEFAULT_BUDGET_MS, *, setting: str = AUTO,
             else:
                 problems[spec.id] = result or outrun(file) or "not measured"
         if not should_stop():
-            _write_cache(path, {
-                "version": CACHE_VERSION, "machine": machine, "measured_at": when,
-                "took_s": round(took, 3),
-                "models": {s.id: {"file": _file_key(s, f),
-                                  "rates": dataclasses.asdict(rates[s.id])}
-                           for s, f in pairs if s.id in rates},
-            })
+            _write_cache(
+                path,
+                {
+                    "version": CACHE_VERSION,
+                    "machine": machine,
+                    "measured_at": when,
+                    "took_s": round(took, 3),
+                    "models": {
+                        s.id: {"file": _file_key(s, f), "rates": dataclasses.asdict(rates[s.id])}
+                        for s, f in pairs
+                        if s.id in rates
+                    },
+                },
+            )
 
-    candidates = [Candidate(s.id, s.name, str(f), s.exact_match, s.quality_source,
-                            budgets[s.id], rates.get(s.id), problems.get(s.id, ""), s.size)
-                  for s, f in pairs]
+    candidates = [
+        Candidate(
+            s.id,
+            s.name,
+            str(f),
+            s.exact_match,
+            s.quality_source,
+            budgets[s.id],
+            rates.get(s.id),
+            problems.get(s.id, ""),
+            s.size,
+        )
+        for s, f in pairs
+    ]
     choice = choose(candidates, budget_ms, setting=setting, request=request)
-    return dataclasses.replace(choice, measured=measured, measure_reason=reason,
-                               calibration_s=took, measured_at=when)
+    return dataclasses.replace(
+        choice, measured=measured, measure_reason=reason, calibration_s=took, measured_at=when
+    )
 
 
 def chosen_model(budget_ms: int = DEFAULT_BUDGET_MS) -> Choice:
@@ -631,12 +734,18 @@ def _prompt_budget(path: Path) -> int:
     """The prompt budget of the profile the worker will use for this GGUF (its header says
     which; ``gguf_info.ModelError`` when it is no GGUF)."""
     info = read_model_info(path)
-    return profile_for(info.architecture, info.name or "",
-                       fim_ids_present=info.has_fim).prompt_budget
+    return profile_for(
+        info.architecture, info.name or "", fim_ids_present=info.has_fim
+    ).prompt_budget
 
 
-def _why(force: bool, cache: Mapping[str, Any], same_machine: bool,
-         stale: Sequence[ModelSpec], total: int) -> str:
+def _why(
+    force: bool,
+    cache: Mapping[str, Any],
+    same_machine: bool,
+    stale: Sequence[ModelSpec],
+    total: int,
+) -> str:
     if force:
         return "asked to recalibrate"
     if not cache:

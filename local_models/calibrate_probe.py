@@ -75,25 +75,34 @@ def measure(path: str, threads: int | None) -> Rates:
         pieces = [0]
 
         def should_stop() -> bool:  # after the box, once a few steps were timed
-            return (pieces[0] > DECODE_MIN and bool(stop_at[0])
-                    and time.perf_counter() > stop_at[0])
+            return pieces[0] > DECODE_MIN and bool(stop_at[0]) and time.perf_counter() > stop_at[0]
 
         def on_text(_text: str) -> None:
             pieces[0] += 1
             if not stop_at[0]:  # the first token: the clock starts
                 stop_at[0] = time.perf_counter() + DECODE_BOX_S
 
-        done = engine.complete(counting, max_tokens=DECODE_MAX, speculative=False,
-                               should_stop=should_stop, on_text=on_text)
+        done = engine.complete(
+            counting,
+            max_tokens=DECODE_MAX,
+            speculative=False,
+            should_stop=should_stop,
+            on_text=on_text,
+        )
         steps = done.metrics.generated_tokens - 1
         if steps < DECODE_MIN or done.metrics.decode_ms <= 0:
             raise RuntimeError(f"only {steps} decode steps were timed")
         return Rates(
             prefill_tok_s=evaluated / (prefill_ms / 1000.0),
             decode_tok_s=steps / (done.metrics.decode_ms / 1000.0),
-            load_s=load_s, threads=engine.n_threads, gpu_offload=_gpu_offload(),
-            prefill_tokens=evaluated, decode_tokens=steps,
-            took_s=time.perf_counter() - began, tokenize_tok_s=tokenize_tok_s)
+            load_s=load_s,
+            threads=engine.n_threads,
+            gpu_offload=_gpu_offload(),
+            prefill_tokens=evaluated,
+            decode_tokens=steps,
+            took_s=time.perf_counter() - began,
+            tokenize_tok_s=tokenize_tok_s,
+        )
     finally:
         engine.close()
 
@@ -105,14 +114,20 @@ def _gpu_offload() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_models.calibrate_probe",
-                                     description="Measure GGUF models' prefill and decode "
-                                                 "rates through Forecode's engine.")
+    parser = argparse.ArgumentParser(
+        prog="python -m local_models.calibrate_probe",
+        description="Measure GGUF models' prefill and decode rates through Forecode's engine.",
+    )
     parser.add_argument("models", nargs="+", help="GGUF files")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="llama.cpp threads (default: the engine's)")
-    parser.add_argument("--nice", type=int, default=DEFAULT_NICE,
-                        help=f"CPU priority offset, as the worker's (default {DEFAULT_NICE})")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="llama.cpp threads (default: the engine's)"
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=DEFAULT_NICE,
+        help=f"CPU priority offset, as the worker's (default {DEFAULT_NICE})",
+    )
     args = parser.parse_args(argv)
     # llama.cpp may print to fd 1: keep it for the JSON lines only.
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")

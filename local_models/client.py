@@ -107,7 +107,8 @@ class _Worker:
     started: float
     outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
     stderr_tail: collections.deque[str] = field(
-        default_factory=lambda: collections.deque(maxlen=50))
+        default_factory=lambda: collections.deque(maxlen=50)
+    )
     stderr_done: threading.Event = field(default_factory=threading.Event)
     ready: bool = False
     activity: float = 0.0  # last event, or the moment it started owing an answer
@@ -129,11 +130,18 @@ _Call = tuple["_Request | None", Callable[..., None], tuple[Any, ...], bool]
 class EngineClient:
     """Runs the engine worker and its requests; see the module docstring for the behaviour."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *,
-                 on_state: Callable[[str, str], None] = _ignore_state,
-                 python: str = sys.executable, extra_args: Iterable[str] = (),
-                 env: Mapping[str, str] | None = None, request_timeout_s: float = 30.0,
-                 max_restarts: int = 5, start_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        on_state: Callable[[str, str], None] = _ignore_state,
+        python: str = sys.executable,
+        extra_args: Iterable[str] = (),
+        env: Mapping[str, str] | None = None,
+        request_timeout_s: float = 30.0,
+        max_restarts: int = 5,
+        start_timeout_s: float = 120.0,
+    ) -> None:
         self._model_path = os.fspath(model_path)
         self._on_state = on_state
         self._python = python
@@ -203,16 +211,22 @@ class EngineClient:
                 # says so at once.
                 self._state, self._detail = "starting", ""
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="forecode-engine-client",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="forecode-engine-client", daemon=True
+                )
                 self._thread.start()
         self._wake()
 
-    def complete(self, inp: _HasToJson | Mapping[str, Any], *,
-                 on_chunk: Callable[[int, str], None],
-                 on_done: Callable[[int, Done], None],
-                 on_error: Callable[[int, str], None],
-                 max_tokens: int | None = None, speculative: bool = True) -> int:
+    def complete(
+        self,
+        inp: _HasToJson | Mapping[str, Any],
+        *,
+        on_chunk: Callable[[int, str], None],
+        on_done: Callable[[int, Done], None],
+        on_error: Callable[[int, str], None],
+        max_tokens: int | None = None,
+        speculative: bool = True,
+    ) -> int:
         """Ask for a completion of ``inp`` (a CompletionInput); returns the request id.
 
         Supersedes every older completion and warm (not chats). Exactly one of ``on_done`` /
@@ -230,11 +244,15 @@ class EngineClient:
         self._wake()
         return rid
 
-    def chat(self, params: ChatParams, *,
-             on_chunk: Callable[[int, str], None],
-             on_done: Callable[[int, Done], None],
-             on_error: Callable[[int, str], None],
-             max_tokens: int | None = None) -> int:
+    def chat(
+        self,
+        params: ChatParams,
+        *,
+        on_chunk: Callable[[int, str], None],
+        on_done: Callable[[int, Done], None],
+        on_error: Callable[[int, str], None],
+        max_tokens: int | None = None,
+    ) -> int:
         """Ask the local model to answer the chat ``params``; returns the request id.
 
         Chunks stream to ``on_chunk``; ``on_done`` gets the whole reply and the engine's
@@ -380,8 +398,11 @@ class EngineClient:
             return False
         if not worker.ready and now - worker.started >= self._start_timeout_s:
             self._kill(worker, f"it did not load the model within {self._start_timeout_s:g} s")
-        elif (worker.ready and self._owes_answer(worker)
-              and now - worker.activity >= self._request_timeout_s):
+        elif (
+            worker.ready
+            and self._owes_answer(worker)
+            and now - worker.activity >= self._request_timeout_s
+        ):
             self._kill(worker, f"no response for {self._request_timeout_s:g} s; killed")
         return False
 
@@ -399,8 +420,9 @@ class EngineClient:
             self._on_exit(item[1], item[2], calls)
         elif kind == "unavailable":
             req, why = item[1], item[2]
-            self._finish(req, calls, req.on_error,
-                         (req.id, f"the completion engine is not available: {why}"))
+            self._finish(
+                req, calls, req.on_error, (req.id, f"the completion engine is not available: {why}")
+            )
         elif kind == "spawn_failed":
             self._fail_all(item[1], calls)
             self._set_state("failed", item[1], calls)
@@ -435,7 +457,8 @@ class EngineClient:
             if event.protocol != PROTOCOL_VERSION:
                 worker.fatal_message = (
                     f"the engine worker speaks protocol {event.protocol}, the editor "
-                    f"{PROTOCOL_VERSION}; reinstall Forecode")
+                    f"{PROTOCOL_VERSION}; reinstall Forecode"
+                )
                 self._kill(worker, worker.fatal_message)
                 return
             worker.ready = True
@@ -457,8 +480,11 @@ class EngineClient:
         if worker.closing:
             return
         if code == EXIT_FATAL or worker.fatal_message:
-            message = (worker.fatal_message or worker.last_stderr_line()
-                       or f"the engine worker exited with code {code}")
+            message = (
+                worker.fatal_message
+                or worker.last_stderr_line()
+                or f"the engine worker exited with code {code}"
+            )
             self._fail_all(message, calls)
             self._set_state("failed", message, calls)
             return
@@ -468,21 +494,33 @@ class EngineClient:
         then = "not restarting" if giving_up else "restarting"
         for req in sorted(self._requests.values(), key=lambda r: r.id):
             if req.sent_gen == worker.gen:
-                self._finish(req, calls, req.on_error,
-                             (req.id, f"the completion engine stopped ({reason}); {then}"))
+                self._finish(
+                    req,
+                    calls,
+                    req.on_error,
+                    (req.id, f"the completion engine stopped ({reason}); {then}"),
+                )
         if giving_up:
-            message = (f"the completion engine stopped {self._crashes} times in a row "
-                       f"(last: {reason}); not restarting")
+            message = (
+                f"the completion engine stopped {self._crashes} times in a row "
+                f"(last: {reason}); not restarting"
+            )
             self._fail_all(message, calls)
             self._set_state("failed", message, calls)
             return
         delay = BACKOFF_S[min(self._crashes, len(BACKOFF_S)) - 1]
         self._restart_at = time.monotonic() + delay
-        self._set_state("crashed", f"the completion engine stopped ({reason}); "
-                                   f"restarting in {delay:g} s", calls)
+        self._set_state(
+            "crashed", f"the completion engine stopped ({reason}); restarting in {delay:g} s", calls
+        )
 
-    def _finish(self, req: _Request, calls: list[_Call],
-                callback: Callable[..., None] | None, args: tuple[Any, ...]) -> None:
+    def _finish(
+        self,
+        req: _Request,
+        calls: list[_Call],
+        callback: Callable[..., None] | None,
+        args: tuple[Any, ...],
+    ) -> None:
         """Request ``req`` is over: forget it and (if still wanted) deliver its last callback."""
         self._requests.pop(req.id, None)
         if req.live and callback is not None:
@@ -491,8 +529,12 @@ class EngineClient:
     def _fail_all(self, message: str, calls: list[_Call]) -> None:
         self._restart_at = None
         for req in sorted(self._requests.values(), key=lambda r: r.id):
-            self._finish(req, calls, req.on_error,
-                         (req.id, f"the completion engine is not available: {message}"))
+            self._finish(
+                req,
+                calls,
+                req.on_error,
+                (req.id, f"the completion engine is not available: {message}"),
+            )
 
     def _set_state(self, state: str, detail: str, calls: list[_Call]) -> None:
         self._state, self._detail = state, detail
@@ -519,11 +561,18 @@ class EngineClient:
         env = dict(os.environ if self._env is None else self._env)
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
-        args = [self._python, "-m", "local_models.worker", "--model", self._model_path,
-                *self._extra_args]
+        args = [
+            self._python,
+            "-m",
+            "local_models.worker",
+            "--model",
+            self._model_path,
+            *self._extra_args,
+        ]
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
+            proc = subprocess.Popen(
+                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            )
         except OSError as exc:
             with self._lock:
                 self._restart_at = None
@@ -537,10 +586,17 @@ class EngineClient:
             self._worker = worker
             self._restart_at = None
             self._set_state("starting", f"loading {Path(self._model_path).name}", calls)
-        for target, name in ((self._read_events, "events"), (self._write_requests, "requests"),
-                             (self._read_stderr, "stderr")):
-            threading.Thread(target=target, args=(worker,), daemon=True,
-                             name=f"forecode-engine-{name}-{worker.gen}").start()
+        for target, name in (
+            (self._read_events, "events"),
+            (self._write_requests, "requests"),
+            (self._read_stderr, "stderr"),
+        ):
+            threading.Thread(
+                target=target,
+                args=(worker,),
+                daemon=True,
+                name=f"forecode-engine-{name}-{worker.gen}",
+            ).start()
 
     def _read_events(self, worker: _Worker) -> None:
         stream = worker.proc.stdout

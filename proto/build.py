@@ -36,8 +36,11 @@ def source_key() -> str:
 
 def expected_stubs() -> list[Path]:
     """The files protoc makes for each .proto: messages, their type stubs, the services."""
-    return sorted(PACKAGE / f"{p.stem}{suffix}" for p in sources()
-                  for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py"))
+    return sorted(
+        PACKAGE / f"{p.stem}{suffix}"
+        for p in sources()
+        for suffix in ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
+    )
 
 
 def _digest(path: Path) -> str:
@@ -79,13 +82,21 @@ def generate(out_dir: Path = ROOT) -> list[Path]:
 
     files = [str(p.relative_to(ROOT)) for p in sources()]
     include = str(Path(protoc.__file__).parent / "_proto")
-    args = ["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out_dir}",
-            f"--pyi_out={out_dir}", f"--grpc_python_out={out_dir}", *files]
+    args = [
+        "protoc",
+        f"-I{ROOT}",
+        f"-I{include}",
+        f"--python_out={out_dir}",
+        f"--pyi_out={out_dir}",
+        f"--grpc_python_out={out_dir}",
+        *files,
+    ]
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed on {', '.join(files)}")
     target = out_dir / PACKAGE.relative_to(ROOT)
-    return sorted(p for p in target.iterdir() if p.name.endswith((".py", ".pyi"))
-                  and "_pb2" in p.name)
+    return sorted(
+        p for p in target.iterdir() if p.name.endswith((".py", ".pyi")) and "_pb2" in p.name
+    )
 
 
 def ensure() -> bool:
@@ -102,8 +113,10 @@ def main(argv: Sequence[str]) -> int:
         why = staleness()
         if why is None:
             return 0
-        print(f"proto: the generated stubs are stale ({why}); run python -m proto.build",
-              file=sys.stderr)
+        print(
+            f"proto: the generated stubs are stale ({why}); run python -m proto.build",
+            file=sys.stderr,
+        )
         return 1
     if ensure():
         print(f"proto: generated stubs for {', '.join(p.name for p in sources())}")

@@ -13,15 +13,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
-                  monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+def isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, Path]:
     """Settings and hot-exit backups never touch the developer's real ones (nor tmp_path)."""
     base = tmp_path_factory.mktemp("forecode-dirs")
     config, data = base / "config", base / "data"
     # Windows under test start no completion engine and no chat service unless a test asks.
     config.mkdir()
     (config / "settings.json").write_text(
-        '{"completion.enabled": false, "cloud.autostart": false}\n')
+        '{"completion.enabled": false, "cloud.autostart": false}\n'
+    )
     monkeypatch.setenv("FORECODE_CONFIG_DIR", str(config))
     monkeypatch.setenv("FORECODE_DATA_DIR", str(data))
     return {"config": config, "data": data}

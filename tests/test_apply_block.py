@@ -69,20 +69,56 @@ def applied(original: str, block: str) -> str:
 # Elision markers
 
 ELISIONS = [
-    "# ... existing code ...", "    # ...", "// ... existing code ...", "// …", "/* ... */",
-    "  /* ... rest of the methods ... */", "<!-- ... -->", "<!-- existing markup -->",
-    "{/* ... */}", "-- ... existing code ...", "; ...", "% ...", "(* ... *)",
-    "# rest of the file unchanged", "// Rest of the class remains the same",
-    "# ... keep existing imports ...", "# keep the rest", "# existing code", "# Existing code here",
-    "# (unchanged)", "# imports unchanged", "# other methods ...", "# ... other methods",
-    "...", "    ...", "…", "[...]", "...  # existing code", "# ...existing code...",
-    "// remaining tests", "# previous code", "# everything else stays the same",
+    "# ... existing code ...",
+    "    # ...",
+    "// ... existing code ...",
+    "// …",
+    "/* ... */",
+    "  /* ... rest of the methods ... */",
+    "<!-- ... -->",
+    "<!-- existing markup -->",
+    "{/* ... */}",
+    "-- ... existing code ...",
+    "; ...",
+    "% ...",
+    "(* ... *)",
+    "# rest of the file unchanged",
+    "// Rest of the class remains the same",
+    "# ... keep existing imports ...",
+    "# keep the rest",
+    "# existing code",
+    "# Existing code here",
+    "# (unchanged)",
+    "# imports unchanged",
+    "# other methods ...",
+    "# ... other methods",
+    "...",
+    "    ...",
+    "…",
+    "[...]",
+    "...  # existing code",
+    "# ...existing code...",
+    "// remaining tests",
+    "# previous code",
+    "# everything else stays the same",
 ]
 NOT_ELISIONS = [
-    "", "x = 1", "# a comment", "# TODO: handle errors...", "# Try again...",
-    "# keep sorted", "# Other helpers", "print('...')", "...args,", "return ...",
-    "# -- Private methods -----", "// see the rest of this function for details on why we keep it",
-    "foo(...)", "#include <stdio.h>", "-- SELECT * FROM t", "x = y  # ...",
+    "",
+    "x = 1",
+    "# a comment",
+    "# TODO: handle errors...",
+    "# Try again...",
+    "# keep sorted",
+    "# Other helpers",
+    "print('...')",
+    "...args,",
+    "return ...",
+    "# -- Private methods -----",
+    "// see the rest of this function for details on why we keep it",
+    "foo(...)",
+    "#include <stdio.h>",
+    "-- SELECT * FROM t",
+    "x = y  # ...",
 ]
 
 
@@ -97,8 +133,10 @@ def test_not_elision_markers(line: str) -> None:
 
 
 def test_parse_block_segments_fence_and_crlf() -> None:
-    block = ("```python\r\n\r\nimport os\r\n\r\n# ... existing code ...\r\n\r\n"
-             "def f():\r\n    return 1\r\n    # ...\r\n}\r\n```\r\n")
+    block = (
+        "```python\r\n\r\nimport os\r\n\r\n# ... existing code ...\r\n\r\n"
+        "def f():\r\n    return 1\r\n    # ...\r\n}\r\n```\r\n"
+    )
     parsed = parse_block(block)
     assert [s.lines for s in parsed.segments] == [("import os",), ("def f():", "    return 1")]
     assert parsed.elisions == ("# ... existing code ...", "    # ...")
@@ -122,8 +160,9 @@ TEXTWRAP = stdlib("textwrap.py")
 SHLEX = stdlib("shlex.py")
 ENCODER = stdlib("json/encoder.py")
 
-SPLIT_OLD = TEXTWRAP[TEXTWRAP.index("    def _split(self, text):"):
-                     TEXTWRAP.index("    def _fix_sentence_endings")]
+SPLIT_OLD = TEXTWRAP[
+    TEXTWRAP.index("    def _split(self, text):") : TEXTWRAP.index("    def _fix_sentence_endings")
+]
 SPLIT_NEW = '''    def _split(self, text):
         """Split text into chunks (see _wrap_chunks())."""
         pattern = self.wordsep_re if self.break_on_hyphens else self.wordsep_simple_re
@@ -159,51 +198,75 @@ class Case:
 
 
 CASES: dict[str, Case] = {
-    "elided_body_rewritten": Case(
-        TEXTWRAP, SPLIT_BLOCK, edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)),
+    "elided_body_rewritten": Case(TEXTWRAP, SPLIT_BLOCK, edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)),
     "added_parameter": Case(
         TEXTWRAP,
-        'def wrap(text, width=70, *, strict=False, **kwargs):\n'
+        "def wrap(text, width=70, *, strict=False, **kwargs):\n"
         '    """Wrap a single paragraph of text, returning a list of wrapped lines.\n'
-        '    # ... existing code ...\n',
-        edit(TEXTWRAP, "def wrap(text, width=70, **kwargs):",
-             "def wrap(text, width=70, *, strict=False, **kwargs):")),
+        "    # ... existing code ...\n",
+        edit(
+            TEXTWRAP,
+            "def wrap(text, width=70, **kwargs):",
+            "def wrap(text, width=70, *, strict=False, **kwargs):",
+        ),
+    ),
     "two_places_touched": Case(
         TEXTWRAP,
         "def wrap(text, width=72, **kwargs):\n    # ... existing code ...\n\n"
         "def fill(text, width=72, **kwargs):\n    # ... existing code ...\n",
-        edit(edit(TEXTWRAP, "def wrap(text, width=70, **kwargs):",
-                  "def wrap(text, width=72, **kwargs):"),
-             "def fill(text, width=70, **kwargs):", "def fill(text, width=72, **kwargs):")),
+        edit(
+            edit(
+                TEXTWRAP,
+                "def wrap(text, width=70, **kwargs):",
+                "def wrap(text, width=72, **kwargs):",
+            ),
+            "def fill(text, width=70, **kwargs):",
+            "def fill(text, width=72, **kwargs):",
+        ),
+    ),
     "new_method_after_context": Case(
         TEXTWRAP,
         "class TextWrapper:\n    # ... existing code ...\n\n    def fill(self, text):\n"
-        "        # ... existing code ...\n" + FILL_METHOD_END + COUNT_LINES
+        "        # ... existing code ...\n"
+        + FILL_METHOD_END
+        + COUNT_LINES
         + "\n\n# ... rest of the file unchanged ...\n",
-        edit(TEXTWRAP, FILL_METHOD_END, FILL_METHOD_END + COUNT_LINES)),
+        edit(TEXTWRAP, FILL_METHOD_END, FILL_METHOD_END + COUNT_LINES),
+    ),
     "new_method_at_end_of_class": Case(
-        TEXTWRAP, "class TextWrapper:\n    # ... existing code ...\n" + COUNT_LINES,
-        edit(TEXTWRAP, FILL_METHOD_END, FILL_METHOD_END + COUNT_LINES)),
+        TEXTWRAP,
+        "class TextWrapper:\n    # ... existing code ...\n" + COUNT_LINES,
+        edit(TEXTWRAP, FILL_METHOD_END, FILL_METHOD_END + COUNT_LINES),
+    ),
     "import_added_with_context": Case(
-        TEXTWRAP, "import re\nimport sys\n\n# ... existing code ...\n",
-        edit(TEXTWRAP, "\nimport re\n", "\nimport re\nimport sys\n")),
+        TEXTWRAP,
+        "import re\nimport sys\n\n# ... existing code ...\n",
+        edit(TEXTWRAP, "\nimport re\n", "\nimport re\nimport sys\n"),
+    ),
     "import_added_alone": Case(
-        SHLEX, "import shutil\n\n# ... keep existing code ...\n",
-        edit(SHLEX, "from io import StringIO\n", "from io import StringIO\nimport shutil\n")),
+        SHLEX,
+        "import shutil\n\n# ... keep existing code ...\n",
+        edit(SHLEX, "from io import StringIO\n", "from io import StringIO\nimport shutil\n"),
+    ),
     "import_added_to_a_comma_separated_import": Case(
         "import os, shlex, stat\n\n\nclass Lexer:\n    pass\n",
         "import logging\n# ... existing code ...\n",
-        "import os, shlex, stat\nimport logging\n\n\nclass Lexer:\n    pass\n"),
+        "import os, shlex, stat\nimport logging\n\n\nclass Lexer:\n    pass\n",
+    ),
     "method_without_class_two_space_indent": Case(
         SHLEX,
-        'def push_token(self, tok):\n'
+        "def push_token(self, tok):\n"
         '  "Push a token onto the stack popped by the get_token method"\n'
-        '  if self.debug >= 1:\n'
+        "  if self.debug >= 1:\n"
         '    print("shlex: pushing token " + repr(tok))\n'
-        '  self.pushback.appendleft(tok)\n'
-        '  self.pushed_count += 1\n',
-        edit(SHLEX, "        self.pushback.appendleft(tok)\n",
-             "        self.pushback.appendleft(tok)\n        self.pushed_count += 1\n")),
+        "  self.pushback.appendleft(tok)\n"
+        "  self.pushed_count += 1\n",
+        edit(
+            SHLEX,
+            "        self.pushback.appendleft(tok)\n",
+            "        self.pushback.appendleft(tok)\n        self.pushed_count += 1\n",
+        ),
+    ),
     "line_modified_in_method": Case(
         ENCODER,
         "    def encode(self, o):\n        # ... existing code ...\n"
@@ -211,49 +274,80 @@ CASES: dict[str, Case] = {
         "        if not isinstance(chunks, (list, tuple)):\n"
         "            chunks = list(chunks)\n"
         "        return ''.join(chunks).strip()\n",
-        edit(ENCODER, "        return ''.join(chunks)\n",
-             "        return ''.join(chunks).strip()\n")),
+        edit(
+            ENCODER, "        return ''.join(chunks)\n", "        return ''.join(chunks).strip()\n"
+        ),
+    ),
     "function_added_at_end_of_file": Case(
-        ENCODER, "# ... existing code ...\n\ndef dumps_compact(obj):\n"
+        ENCODER,
+        "# ... existing code ...\n\ndef dumps_compact(obj):\n"
         "    return JSONEncoder(separators=(',', ':')).encode(obj)\n",
         ENCODER + "\ndef dumps_compact(obj):\n"
-        "    return JSONEncoder(separators=(',', ':')).encode(obj)\n"),
+        "    return JSONEncoder(separators=(',', ':')).encode(obj)\n",
+    ),
     "crlf_file": Case(
-        TEXTWRAP.replace("\n", "\r\n"), SPLIT_BLOCK,
-        edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW).replace("\n", "\r\n")),
+        TEXTWRAP.replace("\n", "\r\n"),
+        SPLIT_BLOCK,
+        edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW).replace("\n", "\r\n"),
+    ),
     "tab_indented_file": Case(
         SHLEX.replace("    ", "\t"),
         "    def push_token(self, tok):\n        # ...\n        self.pushback.appendleft(tok)\n"
         "        self.pushed_count += 1\n\n    # ...\n",
-        edit(SHLEX, "        self.pushback.appendleft(tok)\n",
-             "        self.pushback.appendleft(tok)\n        self.pushed_count += 1\n",
-             ).replace("    ", "\t")),
+        edit(
+            SHLEX,
+            "        self.pushback.appendleft(tok)\n",
+            "        self.pushback.appendleft(tok)\n        self.pushed_count += 1\n",
+        ).replace("    ", "\t"),
+    ),
     "no_final_newline_kept": Case(
         ENCODER.rstrip("\n"),
         "            if markers is not None:\n                del markers[markerid]\n"
         "    return _iterencode\n\n\nENCODER_VERSION = 2\n",
-        ENCODER.rstrip("\n") + "\n\n\nENCODER_VERSION = 2"),
+        ENCODER.rstrip("\n") + "\n\n\nENCODER_VERSION = 2",
+    ),
     # Refusals: the model path takes these.
     "ambiguous_anchor": Case(
-        TEXTWRAP, "    # ... existing code ...\n    w = TextWrapper(width=width, **kwargs)\n"
-        "    w.check()\n    # ... existing code ...\n", None, "ambiguous"),
+        TEXTWRAP,
+        "    # ... existing code ...\n    w = TextWrapper(width=width, **kwargs)\n"
+        "    w.check()\n    # ... existing code ...\n",
+        None,
+        "ambiguous",
+    ),
     "duplicate_method_without_class": Case(
-        stdlib("queue.py"), "def _init(self, maxsize):\n    self.queue = deque(maxlen=maxsize)\n",
-        None, "ambiguous"),
+        stdlib("queue.py"),
+        "def _init(self, maxsize):\n    self.queue = deque(maxlen=maxsize)\n",
+        None,
+        "ambiguous",
+    ),
     "no_anchor": Case(
-        TEXTWRAP, "# ... existing code ...\n    total = sum(widths)\n    log(total)\n"
-        "# ... existing code ...\n", None, "no_anchor"),
+        TEXTWRAP,
+        "# ... existing code ...\n    total = sum(widths)\n    log(total)\n"
+        "# ... existing code ...\n",
+        None,
+        "no_anchor",
+    ),
     "parts_out_of_order": Case(
-        TEXTWRAP, "def fill(text, width=70, **kwargs):\n    # ... existing code ...\n"
-        "def wrap(text, width=70, **kwargs):\n    # ... existing code ...\n", None, "ambiguous"),
+        TEXTWRAP,
+        "def fill(text, width=70, **kwargs):\n    # ... existing code ...\n"
+        "def wrap(text, width=70, **kwargs):\n    # ... existing code ...\n",
+        None,
+        "ambiguous",
+    ),
     "drops_code_without_elision": Case(
-        TEXTWRAP, "class TextWrapper:\n    # ...\n    def _split(self, text):\n"
+        TEXTWRAP,
+        "class TextWrapper:\n    # ...\n    def _split(self, text):\n"
         "        return [c for c in self.wordsep_re.split(text) if c]\n"
         "    def fill(self, text):\n        return '\\n'.join(self.wrap(text))\n",
-        None, "ambiguous"),
+        None,
+        "ambiguous",
+    ),
     "marker_is_code_in_file": Case(
         "def f():\n    ...\n\ndef g():\n    return 1\n",
-        "def g():\n    ...\n    return 2\n", None, "ambiguous"),
+        "def g():\n    ...\n    return 2\n",
+        None,
+        "ambiguous",
+    ),
 }
 
 JS = """import { readFile } from 'fs';
@@ -276,22 +370,33 @@ export class Store {
 }
 """
 CASES["javascript_method_changed"] = Case(
-    JS, "export class Store {\n  // ... existing code ...\n\n"
+    JS,
+    "export class Store {\n  // ... existing code ...\n\n"
     "  load(name, encoding = 'utf8') {\n    const file = path.join(this.root, name);\n"
     "    return readFile(file, encoding);\n  }\n\n  // ... existing code ...\n}\n",
-    edit(edit(JS, "  load(name) {", "  load(name, encoding = 'utf8') {"),
-         "readFile(file, 'utf8')", "readFile(file, encoding)"))
+    edit(
+        edit(JS, "  load(name) {", "  load(name, encoding = 'utf8') {"),
+        "readFile(file, 'utf8')",
+        "readFile(file, encoding)",
+    ),
+)
 CASES["javascript_import_and_method_added"] = Case(
-    JS, "import { readFile } from 'fs';\nimport os from 'os';\n// ... existing code ...\n"
+    JS,
+    "import { readFile } from 'fs';\nimport os from 'os';\n// ... existing code ...\n"
     "  clear() {\n    this.cache.clear();\n  }\n\n  size() {\n    return this.cache.size;\n"
     "  }\n}\n",
-    edit(edit(JS, "import path", "import os from 'os';\nimport path"),
-         "    this.cache.clear();\n  }\n",
-         "    this.cache.clear();\n  }\n\n  size() {\n    return this.cache.size;\n  }\n"))
+    edit(
+        edit(JS, "import path", "import os from 'os';\nimport path"),
+        "    this.cache.clear();\n  }\n",
+        "    this.cache.clear();\n  }\n\n  size() {\n    return this.cache.size;\n  }\n",
+    ),
+)
 HTML = "<html>\n  <body>\n    <h1>Title</h1>\n    <p>One</p>\n    <p>Two</p>\n  </body>\n</html>\n"
 CASES["html_block_comment_elision"] = Case(
-    HTML, "<body>\n  <!-- ... existing markup ... -->\n  <p>Two</p>\n  <p>Three</p>\n</body>\n",
-    edit(HTML, "    <p>Two</p>\n", "    <p>Two</p>\n    <p>Three</p>\n"))
+    HTML,
+    "<body>\n  <!-- ... existing markup ... -->\n  <p>Two</p>\n  <p>Three</p>\n</body>\n",
+    edit(HTML, "    <p>Two</p>\n", "    <p>Two</p>\n    <p>Three</p>\n"),
+)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -313,7 +418,8 @@ def test_deterministic_path(name: str) -> None:
 def test_crlf_and_mixed_line_endings_are_kept() -> None:
     # New lines take the dominant ending; the others keep their own; no final newline stays so.
     assert applied("a = 1\r\nb = 2\r\nc = 3\nd = 4\r\n", "b = 2\nb2 = 22\nc = 3\n") == (
-        "a = 1\r\nb = 2\r\nb2 = 22\r\nc = 3\nd = 4\r\n")
+        "a = 1\r\nb = 2\r\nb2 = 22\r\nc = 3\nd = 4\r\n"
+    )
     assert applied("a = 1\r\nb = 2", "b = 2\nc = 3\n") == "a = 1\r\nb = 2\r\nc = 3"
     text = applied(CASES["crlf_file"].original, SPLIT_BLOCK)
     assert "\n" not in text.replace("\r\n", "")
@@ -323,7 +429,8 @@ def test_context_lines_keep_the_files_own_spacing() -> None:
     # A context line the block retypes without its trailing spaces is the file's line.
     original = "def f(x):   \n    y = x + 1\n    return y\n"
     assert applied(original, "def f(x):\n    y = x + 2\n    return y\n") == (
-        "def f(x):   \n    y = x + 2\n    return y\n")
+        "def f(x):   \n    y = x + 2\n    return y\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -332,7 +439,9 @@ def test_context_lines_keep_the_files_own_spacing() -> None:
 
 def test_result_that_silently_deletes_a_function_is_flagged() -> None:
     good = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)
-    fix = good[good.index("    def _fix_sentence_endings"):good.index("    def _handle_long_word")]
+    fix = good[
+        good.index("    def _fix_sentence_endings") : good.index("    def _handle_long_word")
+    ]
     bad = edit(good, fix, "")  # what a careless model rewrite does under the elision
     removals = find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK, bad)
     assert len(removals) == 1
@@ -348,16 +457,19 @@ def test_truncated_result_is_flagged() -> None:
     cut = good[: good.index("def indent(text, prefix, predicate=None):")]
     removals = find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK, cut)
     assert sum(r.count for r in removals) == sum(
-        1 for x in TEXTWRAP[TEXTWRAP.index("def indent("):].split("\n") if x.strip())
+        1 for x in TEXTWRAP[TEXTWRAP.index("def indent(") :].split("\n") if x.strip()
+    )
 
 
 def test_code_the_block_omits_without_an_elision_is_flagged() -> None:
     # The block shows wrap() then shorten(): fill() between them is gone, never named.
-    block = ("def wrap(text, width=70, **kwargs):\n    # ... existing code ...\n"
-             "    return w.wrap(text)\n\ndef shorten(text, width, **kwargs):\n"
-             "    # ... existing code ...\n")
+    block = (
+        "def wrap(text, width=70, **kwargs):\n    # ... existing code ...\n"
+        "    return w.wrap(text)\n\ndef shorten(text, width, **kwargs):\n"
+        "    # ... existing code ...\n"
+    )
     start = TEXTWRAP.index("def fill(text, width=70, **kwargs):")
-    result = TEXTWRAP[:start] + TEXTWRAP[TEXTWRAP.index("def shorten(text, width"):]
+    result = TEXTWRAP[:start] + TEXTWRAP[TEXTWRAP.index("def shorten(text, width") :]
     (removal,) = find_unaccounted_removals(TEXTWRAP, block, result)
     assert removal.lines[0] == "def fill(text, width=70, **kwargs):"
     assert "fill" in removal.reason
@@ -368,7 +480,6 @@ def test_code_the_block_omits_without_an_elision_is_flagged() -> None:
 # ends with MARK (removed before use).
 
 MARK = "  ⟸"
-
 
 
 def marked(text: str) -> tuple[str, int]:
@@ -391,11 +502,13 @@ def defect_at(original: str, block: str, result: str) -> tuple[RewriteDefect, in
     return defect, line
 
 
-@pytest.mark.parametrize("result", [
-    # What a 2-core machine's small model answered: the first line, then the block's marker.
-    "def load(path):\n# ... existing code ...  ⟸\n",
-    # The edit made, the rest left behind the marker.
-    '''def load(path):
+@pytest.mark.parametrize(
+    "result",
+    [
+        # What a 2-core machine's small model answered: the first line, then the block's marker.
+        "def load(path):\n# ... existing code ...  ⟸\n",
+        # The edit made, the rest left behind the marker.
+        """def load(path):
     with open(path, encoding="utf-8") as f:
         # ... existing code ...  ⟸
     return data
@@ -405,12 +518,13 @@ def save(path, data):
     with open(path, "w") as f:
         f.write(data)
     return len(data)
-''',
-    # Other comment syntaxes and phrasings models write.
-    "def load(path):\n    // rest of the file unchanged  ⟸\n",
-    "def load(path):\n    # … keep existing functions  ⟸\n",
-    "<div>\n  <!-- ... -->  ⟸\n</div>\n",
-])
+""",
+        # Other comment syntaxes and phrasings models write.
+        "def load(path):\n    // rest of the file unchanged  ⟸\n",
+        "def load(path):\n    # … keep existing functions  ⟸\n",
+        "<div>\n  <!-- ... -->  ⟸\n</div>\n",
+    ],
+)
 def test_an_elision_marker_left_in_a_rewrite_is_a_defect(result: str) -> None:
     defect, line = defect_at(LOAD_SAVE, ENCODING_BLOCK, result)
     assert defect.kind == "elision" and defect.line == line
@@ -431,8 +545,9 @@ def test_markers_the_file_already_has_are_not_defects() -> None:
 
 
 def test_complete_rewrites_and_python_ellipsis_bodies_are_not_defects() -> None:
-    done = LOAD_SAVE.replace("    with open(path) as f:",
-                             '    with open(path, encoding="utf-8") as f:')
+    done = LOAD_SAVE.replace(
+        "    with open(path) as f:", '    with open(path, encoding="utf-8") as f:'
+    )
     assert find_rewrite_defect(LOAD_SAVE, ENCODING_BLOCK, done) is None
     # `...` is Python's Ellipsis: a stub's body is code, not a placeholder.
     stub = done + "\n\nclass Store(Protocol):\n    def get(self, key: str) -> bytes:\n        ...\n"
@@ -476,21 +591,36 @@ def test_a_block_without_elisions_may_replace_the_file() -> None:
 
 def test_replacements_the_block_shows_are_not_flagged() -> None:
     # The body rewrite removes 20 lines of _split: the block accounts for them.
-    assert find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK,
-                                     edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)) == ()
+    assert (
+        find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK, edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)) == ()
+    )
     # Whitespace-only changes are no removals.
-    assert find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK,
-                                     TEXTWRAP.replace("\n", "  \n")) == ()
+    assert find_unaccounted_removals(TEXTWRAP, SPLIT_BLOCK, TEXTWRAP.replace("\n", "  \n")) == ()
 
 
 # ---------------------------------------------------------------------------------------------
 # Generated cases: accuracy over every function of several stdlib modules
 
-CORPUS_FILES = ("textwrap.py", "shlex.py", "json/encoder.py", "json/decoder.py", "string.py",
-                "fnmatch.py", "bisect.py", "heapq.py", "glob.py", "queue.py", "sched.py",
-                "calendar.py")
-ELISION_STYLES = ("# ... existing code ...", "# ...", "# ... rest of the code unchanged ...",
-                  "# existing code")
+CORPUS_FILES = (
+    "textwrap.py",
+    "shlex.py",
+    "json/encoder.py",
+    "json/decoder.py",
+    "string.py",
+    "fnmatch.py",
+    "bisect.py",
+    "heapq.py",
+    "glob.py",
+    "queue.py",
+    "sched.py",
+    "calendar.py",
+)
+ELISION_STYLES = (
+    "# ... existing code ...",
+    "# ...",
+    "# ... rest of the code unchanged ...",
+    "# existing code",
+)
 
 
 @dataclass(frozen=True)
@@ -522,8 +652,9 @@ def _end(lines: list[str], fn: ast.FunctionDef) -> int:
     end = k = fn.end_lineno
     width = len(_indent_of(lines[fn.lineno - 1]))
     while k < len(lines):
-        if lines[k].strip() and not (len(_indent_of(lines[k])) > width
-                                     and lines[k].strip().startswith("#")):
+        if lines[k].strip() and not (
+            len(_indent_of(lines[k])) > width and lines[k].strip().startswith("#")
+        ):
             break
         k += 1
         if lines[k - 1].strip():
@@ -538,8 +669,11 @@ def _cases_for(path: str, rng: random.Random) -> list[Generated]:
     out: list[Generated] = []
 
     def add(name: str, kind: str, block: list[str], expected: list[str]) -> None:
-        out.append(Generated(f"{path}:{name}:{kind}", kind, text, "\n".join(block) + "\n",
-                             "\n".join(expected)))
+        out.append(
+            Generated(
+                f"{path}:{name}:{kind}", kind, text, "\n".join(block) + "\n", "\n".join(expected)
+            )
+        )
 
     def elision(indent: str) -> str:
         return indent + rng.choice(ELISION_STYLES)
@@ -550,16 +684,29 @@ def _cases_for(path: str, rng: random.Random) -> list[Generated]:
         width = _indent_of(lines[start])
         body_indent = _indent_of(lines[body_start])
         outer = [lines[cls.lineno - 1], elision(width)] if cls else []
-        statements = sorted({n.lineno - 1 for n in ast.walk(fn)
-                             if isinstance(n, ast.stmt) and n is not fn
-                             and n.lineno == n.end_lineno and n.lineno - 1 > body_start
-                             and not isinstance(n, ast.FunctionDef | ast.ClassDef)})
+        statements = sorted(
+            {
+                n.lineno - 1
+                for n in ast.walk(fn)
+                if isinstance(n, ast.stmt)
+                and n is not fn
+                and n.lineno == n.end_lineno
+                and n.lineno - 1 > body_start
+                and not isinstance(n, ast.FunctionDef | ast.ClassDef)
+            }
+        )
         if statements:
             k = rng.choice(statements)
             new = _indent_of(lines[k]) + f'log.debug("checkpoint {k}")'
-            add(fn.name, "insert", outer + header + [elision(body_indent)]
+            add(
+                fn.name,
+                "insert",
+                outer
+                + header
+                + [elision(body_indent)]
                 + [lines[k - 1], lines[k], new, lines[k + 1], elision(body_indent)],
-                [*lines[:k + 1], new, *lines[k + 1:]])
+                [*lines[: k + 1], new, *lines[k + 1 :]],
+            )
             old = lines[k].rstrip()
             if old.endswith("()"):
                 mod = old[:-1] + "strict=True)"
@@ -567,9 +714,15 @@ def _cases_for(path: str, rng: random.Random) -> list[Generated]:
                 mod = old[:-1] + ", strict=True)"
             else:
                 mod = old + "  # checked"
-            add(fn.name, "modify", outer + header + [elision(body_indent)]
+            add(
+                fn.name,
+                "modify",
+                outer
+                + header
+                + [elision(body_indent)]
                 + [lines[k - 1], mod, lines[k + 1], elision(body_indent)],
-                [*lines[:k], mod, *lines[k + 1:]])
+                [*lines[:k], mod, *lines[k + 1 :]],
+            )
         if len(header) == 1 and header[0].rstrip().endswith("):"):
             if "**" in header[0]:
                 new_header = header[0].replace("**", "extra=None, **", 1)
@@ -577,8 +730,12 @@ def _cases_for(path: str, rng: random.Random) -> list[Generated]:
                 new_header = header[0].rstrip()[:-2] + "extra=None):"
             else:
                 new_header = header[0].rstrip()[:-2] + ", extra=None):"
-            add(fn.name, "parameter", [*outer, new_header, lines[body_start], elision(body_indent)],
-                [*lines[:start], new_header, *lines[start + 1:]])
+            add(
+                fn.name,
+                "parameter",
+                [*outer, new_header, lines[body_start], elision(body_indent)],
+                [*lines[:start], new_header, *lines[start + 1 :]],
+            )
         body = [body_indent + f"result = _compute_{fn.name}_v2()", body_indent + "return result"]
         after = ["", elision(width)] if end < len(lines) - 1 else []
         expected = lines[:body_start] + body + lines[end:]
@@ -588,26 +745,44 @@ def _cases_for(path: str, rng: random.Random) -> list[Generated]:
             method = [width + "def added_helper(self):", width + "    return 42"]
             assert cls.end_lineno is not None
             more = ["", elision(width)] if end < cls.end_lineno else []
-            add(fn.name, "method", [lines[cls.lineno - 1], elision(width),
-                                    *lines[end - 2:end], "", *method, *more],
-                [*lines[:end], "", *method, *lines[end:]])
+            add(
+                fn.name,
+                "method",
+                [lines[cls.lineno - 1], elision(width), *lines[end - 2 : end], "", *method, *more],
+                [*lines[:end], "", *method, *lines[end:]],
+            )
     imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     if imports:
         first, last = imports[0], imports[-1]
         assert first.end_lineno is not None and last.end_lineno is not None
-        add("imports", "import", [lines[first.lineno - 1], "import zlib_helper", "",
-                                  elision("")],
-            [*lines[:first.end_lineno], "import zlib_helper", *lines[first.end_lineno:]])
-        add("imports", "import", ["import zlib_helper", "", elision("")],
-            [*lines[:last.end_lineno], "import zlib_helper", *lines[last.end_lineno:]])
+        add(
+            "imports",
+            "import",
+            [lines[first.lineno - 1], "import zlib_helper", "", elision("")],
+            [*lines[: first.end_lineno], "import zlib_helper", *lines[first.end_lineno :]],
+        )
+        add(
+            "imports",
+            "import",
+            ["import zlib_helper", "", elision("")],
+            [*lines[: last.end_lineno], "import zlib_helper", *lines[last.end_lineno :]],
+        )
     return out
 
 
 def generated_cases(seed: int = 1) -> list[Generated]:
     rng = random.Random(seed)
     cases = [c for path in CORPUS_FILES for c in _cases_for(path, rng)]
-    crlf = [Generated(c.name + ":crlf", "crlf", c.original.replace("\n", "\r\n"), c.block,
-                      c.expected.replace("\n", "\r\n")) for c in cases[::5]]
+    crlf = [
+        Generated(
+            c.name + ":crlf",
+            "crlf",
+            c.original.replace("\n", "\r\n"),
+            c.block,
+            c.expected.replace("\n", "\r\n"),
+        )
+        for c in cases[::5]
+    ]
     return cases + crlf
 
 
@@ -634,25 +809,33 @@ def test_generated_cases_are_never_applied_wrongly() -> None:
     for case in rng.sample(right, 400):
         assert find_unaccounted_removals(case.original, case.block, case.expected) == ()
     # ... and never a rewrite defect: every correct result (over a thousand) is a whole file.
-    assert [c.name for c in right
-            if find_rewrite_defect(c.original, c.block, c.expected) is not None] == []
+    assert [
+        c.name for c in right if find_rewrite_defect(c.original, c.block, c.expected) is not None
+    ] == []
     for case in rng.sample(right, 150):
         lines = case.expected.replace("\r\n", "\n").split("\n")
         try:
             tree = ast.parse("\n".join(lines))
         except SyntaxError:  # some generated edits are not valid Python; no matter here
             continue
-        victims = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)
-                   and n.name not in case.block and n.end_lineno and n.end_lineno > n.lineno]
+        victims = [
+            n
+            for n in ast.walk(tree)
+            if isinstance(n, ast.FunctionDef | ast.ClassDef)
+            and n.name not in case.block
+            and n.end_lineno
+            and n.end_lineno > n.lineno
+        ]
         if not victims:
             continue
         victim = rng.choice(victims)
         assert victim.end_lineno is not None
         start = victim.lineno - 1 - len(victim.decorator_list)
-        broken = "\n".join(lines[:start] + lines[victim.end_lineno:])
+        broken = "\n".join(lines[:start] + lines[victim.end_lineno :])
         removals = find_unaccounted_removals(case.original, case.block, broken)
         assert sum(r.count for r in removals) >= sum(
-            1 for x in lines[start:victim.end_lineno] if x.strip()), case.name
+            1 for x in lines[start : victim.end_lineno] if x.strip()
+        ), case.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -674,7 +857,7 @@ class ParamType(t.Generic[T], abc.ABC):
     def fail(self, message):
         raise ValueError(message)
 '''
-PARAM_BLOCK = '''class ParamType:
+PARAM_BLOCK = """class ParamType:
     # ... existing code ...
 
     def convert(self, value):
@@ -682,8 +865,8 @@ PARAM_BLOCK = '''class ParamType:
             return None
         return value
     # ... existing code ...
-'''
-CACHE = '''import functools
+"""
+CACHE = """import functools
 
 
 class Cache:
@@ -697,16 +880,16 @@ class Cache:
         for item in self.items:
             total += item.size
         return total
-'''
-CACHE_BLOCK = '''class Cache:
+"""
+CACHE_BLOCK = """class Cache:
     # ... existing code ...
     def size(self):
         # ... existing code ...
         for item in self.items:
             total += item.size * 2
         return total
-'''
-CLIENT = '''class Client:
+"""
+CLIENT = """class Client:
     def __init__(self, session):
         self.session = session
 
@@ -714,8 +897,8 @@ CLIENT = '''class Client:
         response = await self.session.get(url, timeout=timeout)
         response.raise_for_status()
         return await response.read()
-'''
-CLIENT_BLOCK = '''class Client:
+"""
+CLIENT_BLOCK = """class Client:
     # ... existing code ...
 
     async def fetch(self, ...):
@@ -723,8 +906,8 @@ CLIENT_BLOCK = '''class Client:
         response.raise_for_status()
         data = await response.read()
         return data
-'''
-RENDER = '''def render(
+"""
+RENDER = """def render(
     template: str,
     context: dict,
 ) -> str:
@@ -732,14 +915,14 @@ RENDER = '''def render(
     for key, value in context.items():
         text = text.replace(key, value)
     return text
-'''
-RENDER_BLOCK = '''def render(template: str, context: dict) -> str:
+"""
+RENDER_BLOCK = """def render(template: str, context: dict) -> str:
     # ... existing code ...
     for key, value in context.items():
         text = text.replace("{" + key + "}", value)
     return text
-'''
-EXPLAIN = '''def explain(exc, depth=16):
+"""
+EXPLAIN = """def explain(exc, depth=16):
     ret = [str(exc)]
     if depth > 0:
         for frame in frames(exc):
@@ -752,8 +935,8 @@ EXPLAIN = '''def explain(exc, depth=16):
             if not depth:
                 break
     return "\\n".join(ret)
-'''
-EXPLAIN_BLOCK = '''def explain(exc, depth=16):
+"""
+EXPLAIN_BLOCK = """def explain(exc, depth=16):
     ret = [str(exc)]
     if depth <= 0:
         return "\\n".join(ret)
@@ -767,8 +950,8 @@ EXPLAIN_BLOCK = '''def explain(exc, depth=16):
         if not depth:
             break
     return "\\n".join(ret)
-'''
-RETRY = '''import time
+"""
+RETRY = """import time
 
 
 def retry(func):
@@ -784,8 +967,8 @@ def retry(func):
 
 def other():
     return 1
-'''
-RETRY_BLOCK = '''def retry(times=3, delay=1.0):
+"""
+RETRY_BLOCK = """def retry(times=3, delay=1.0):
     def decorate(func):
         def wrapper(*args, **kwargs):
             for attempt in range(times):
@@ -796,8 +979,8 @@ RETRY_BLOCK = '''def retry(times=3, delay=1.0):
             return func(*args, **kwargs)
         return wrapper
     return decorate
-'''
-IMPORTS = '''import os
+"""
+IMPORTS = """import os
 import sys
 
 from pkg import a
@@ -806,71 +989,90 @@ from pkg import b
 
 def main():
     return a(os.sep)
-'''
-IMPORTS_BLOCK = '''import os
+"""
+IMPORTS_BLOCK = """import os
 import sys
 from pkg import a
 from pkg import b
 # ... existing code ...
 def main():
     return a(os.sep, sys.argv)
-'''
-IMPORTS_ADDED_BLOCK = '''import os
+"""
+IMPORTS_ADDED_BLOCK = """import os
 import sys
 import json
 from pkg import a
 # ... existing code ...
-'''
-IMPORTS_BELOW_BLOCK = '''import sys
+"""
+IMPORTS_BELOW_BLOCK = """import sys
 
 from pkg import a
 from pkg import c
 # ... existing code ...
-'''
+"""
 
 
 def test_a_shorthand_class_line_keeps_the_files_bases() -> None:
     # ``class ParamType:`` followed by an elision stands for the file's class line: the bases
     # stay (the cause of most silent misapplies on real commits).
-    expected = edit(PARAM, "    def convert(self, value):\n        return value\n",
-                    "    def convert(self, value):\n        if value is None:\n"
-                    "            return None\n        return value\n")
+    expected = edit(
+        PARAM,
+        "    def convert(self, value):\n        return value\n",
+        "    def convert(self, value):\n        if value is None:\n"
+        "            return None\n        return value\n",
+    )
     assert applied(PARAM, PARAM_BLOCK) == expected
     # Also with ``class ParamType(...):``.
-    assert applied(PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(...):")
-                   ) == expected
+    assert (
+        applied(PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(...):")) == expected
+    )
 
 
 def test_a_shorthand_def_line_keeps_the_files_decorators_signature_and_annotations() -> None:
-    assert applied(CACHE, CACHE_BLOCK) == edit(CACHE, "total += item.size\n",
-                                               "total += item.size * 2\n")
+    assert applied(CACHE, CACHE_BLOCK) == edit(
+        CACHE, "total += item.size\n", "total += item.size * 2\n"
+    )
     # ``async def fetch(self, ...):`` for the file's full async signature.
     assert applied(CLIENT, CLIENT_BLOCK) == edit(
-        CLIENT, "        return await response.read()\n",
-        "        data = await response.read()\n        return data\n")
+        CLIENT,
+        "        return await response.read()\n",
+        "        data = await response.read()\n        return data\n",
+    )
     # A multi-line signature written on one line: the file's lines stay, none is left over.
     assert applied(RENDER, RENDER_BLOCK) == edit(
-        RENDER, "text.replace(key, value)", 'text.replace("{" + key + "}", value)')
+        RENDER, "text.replace(key, value)", 'text.replace("{" + key + "}", value)'
+    )
     # ``def render(...):`` followed by the body: ``...`` is never code, the file's whole
     # multi-line signature stays.
-    block = "def render(...):\n    text = template.strip()\n" \
-            "    for key, value in context.items():\n"
-    assert applied(RENDER, block) == edit(RENDER, "    text = template\n",
-                                          "    text = template.strip()\n")
+    block = (
+        "def render(...):\n    text = template.strip()\n    for key, value in context.items():\n"
+    )
+    assert applied(RENDER, block) == edit(
+        RENDER, "    text = template\n", "    text = template.strip()\n"
+    )
 
 
-@pytest.mark.parametrize(("original", "block"), [
-    # Other bases than the file's: a change the elision hides, or a mistake.
-    (PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(Base):")),
-    # ``async`` dropped.
-    (CLIENT, CLIENT_BLOCK.replace("async def fetch", "def fetch")),
-    # A parameter renamed.
-    (PARAM, "class ParamType:\n    # ... existing code ...\n    def fail(self, text):\n"
-            "        # ... existing code ...\n"),
-    # A shorthand class line followed by code: does it drop the bases or abbreviate them?
-    (PARAM, 'class ParamType:\n    """A type."""\n\n    name = "kind"\n'
-            "    # ... existing code ...\n"),
-])
+@pytest.mark.parametrize(
+    ("original", "block"),
+    [
+        # Other bases than the file's: a change the elision hides, or a mistake.
+        (PARAM, PARAM_BLOCK.replace("class ParamType:", "class ParamType(Base):")),
+        # ``async`` dropped.
+        (CLIENT, CLIENT_BLOCK.replace("async def fetch", "def fetch")),
+        # A parameter renamed.
+        (
+            PARAM,
+            "class ParamType:\n    # ... existing code ...\n    def fail(self, text):\n"
+            "        # ... existing code ...\n",
+        ),
+        # A shorthand class line followed by code: does it drop the bases or abbreviate them?
+        (
+            PARAM,
+            'class ParamType:\n    """A type."""\n\n    name = "kind"\n'
+            "    # ... existing code ...\n",
+        ),
+    ],
+)
 def test_a_wrapper_that_disagrees_with_the_file_is_refused(original: str, block: str) -> None:
     result = apply_deterministic(original, block)
     assert isinstance(result, Refused), result
@@ -878,26 +1080,34 @@ def test_a_wrapper_that_disagrees_with_the_file_is_refused(original: str, block:
 
 
 def test_a_shorthand_class_line_keeps_the_files_modifiers_and_heritage_in_javascript() -> None:
-    block = "class Store {\n  // ... existing code ...\n\n  clear() {\n" \
-            "    this.cache.clear();\n    this.root = null;\n  }\n}\n"
+    block = (
+        "class Store {\n  // ... existing code ...\n\n  clear() {\n"
+        "    this.cache.clear();\n    this.root = null;\n  }\n}\n"
+    )
     derived = JS.replace("export class Store {", "export class Store extends Base {")
     for original in (JS, derived):
         assert applied(original, block) == edit(
-            original, "    this.cache.clear();\n  }\n",
-            "    this.cache.clear();\n    this.root = null;\n  }\n")
+            original,
+            "    this.cache.clear();\n  }\n",
+            "    this.cache.clear();\n    this.root = null;\n  }\n",
+        )
     other = block.replace("class Store {", "class Store extends Other {")
     assert isinstance(apply_deterministic(derived, other), Refused)
 
 
 def test_a_signature_extended_before_an_elision_is_applied() -> None:
-    block = "class ParamType:\n    # ... existing code ...\n" \
-            "    def fail(self, message, code=1):\n        # ... existing code ...\n"
-    assert applied(PARAM, block) == edit(PARAM, "def fail(self, message):",
-                                         "def fail(self, message, code=1):")
+    block = (
+        "class ParamType:\n    # ... existing code ...\n"
+        "    def fail(self, message, code=1):\n        # ... existing code ...\n"
+    )
+    assert applied(PARAM, block) == edit(
+        PARAM, "def fail(self, message):", "def fail(self, message, code=1):"
+    )
 
 
-EXPLAIN_MARKED = EXPLAIN.replace("    ret = [str(exc)]\n",
-                                 "    ret = [str(exc)]\n    ret.append(exc.marker)\n")
+EXPLAIN_MARKED = EXPLAIN.replace(
+    "    ret = [str(exc)]\n", "    ret = [str(exc)]\n    ret.append(exc.marker)\n"
+)
 # The new form shown from a context line on, after an elision: the context line stays where it
 # is, the rest moves out one level (before: the majority's shift was applied to every line).
 EXPLAIN_HUNK = """def explain(exc, depth=16):
@@ -916,12 +1126,15 @@ RETRY_ELIDED = """def retry(times=3, delay=1.0):
 """
 
 
-@pytest.mark.parametrize(("original", "block"), [
-    # A body dedented under a new guard clause, shown from a context line after an elision.
-    (EXPLAIN_MARKED, EXPLAIN_HUNK),
-    # A decorator restructured into a decorator factory, its middle elided.
-    (RETRY, RETRY_ELIDED),
-])
+@pytest.mark.parametrize(
+    ("original", "block"),
+    [
+        # A body dedented under a new guard clause, shown from a context line after an elision.
+        (EXPLAIN_MARKED, EXPLAIN_HUNK),
+        # A decorator restructured into a decorator factory, its middle elided.
+        (RETRY, RETRY_ELIDED),
+    ],
+)
 def test_a_restructured_definition_is_refused(original: str, block: str) -> None:
     result = apply_deterministic(original, block)
     assert isinstance(result, Refused), result
@@ -931,7 +1144,7 @@ def test_a_whole_restructured_definition_is_framed_by_its_header() -> None:
     # The whole definition shown: its header (the segment's outermost line) fixes the
     # indentation, the deeper lines are re-indented on purpose; the result is the block.
     assert applied(EXPLAIN, EXPLAIN_BLOCK) == EXPLAIN_BLOCK
-    old_retry = RETRY[RETRY.index("def retry"):RETRY.index("\n\n\ndef other") + 1]
+    old_retry = RETRY[RETRY.index("def retry") : RETRY.index("\n\n\ndef other") + 1]
     assert applied(RETRY, RETRY_BLOCK) == edit(RETRY, old_retry, RETRY_BLOCK)
 
 
@@ -944,15 +1157,15 @@ def test_reflowed_imports_keep_their_blank_lines_or_refuse() -> None:
 
 
 # Found on release pairs held out of the benchmark's manifest (markdown-it-py, pyparsing).
-STATE = '''class State:
+STATE = """class State:
     def __init__(self, src):
         self.src = src
         self.line = 0
 
     def __repr__(self):
         return f"State({self.line})"
-'''
-STATE_BLOCK = '''class State:
+"""
+STATE_BLOCK = """class State:
     # ... existing code ...
     def __init__(self, src):
         self.src = src
@@ -961,32 +1174,32 @@ STATE_BLOCK = '''class State:
         # cached once: the source's length
         self.length = len(src)
     # ... existing code ...
-'''
-RENDERER = '''class Renderer:
+"""
+RENDERER = """class Renderer:
     def html_block(self, tokens, idx, *args) -> str:
         return tokens[idx].content
 
     def html_inline(self, tokens, idx, *args) -> str:
         return tokens[idx].content
-'''
-RENDERER_BLOCK = '''def html_block(
+"""
+RENDERER_BLOCK = """def html_block(
     self, tokens: list, idx: int, options: dict, env: dict
 ) -> str:
     return tokens[idx].content
-'''
-DELIMS = '''# Balance pairs
+"""
+DELIMS = """# Balance pairs
 #
 from .state_inline import StateInline
 
 
 def process(state: StateInline):
     return state
-'''
-DELIMS_BLOCK = '''from __future__ import annotations
+"""
+DELIMS_BLOCK = """from __future__ import annotations
 from .state_inline import Delimiter, StateInline
 # ... existing code ...
-'''
-TREE = '''import textwrap
+"""
+TREE = """import textwrap
 import typing
 from .token import Token
 from .utils import removesuffix
@@ -994,21 +1207,23 @@ from .utils import removesuffix
 
 def walk(tree):
     return tree
-'''
-TREE_BLOCK = '''import textwrap
+"""
+TREE_BLOCK = """import textwrap
 import typing
 from .token import Token
 # ... existing code ...
 def walk(tree):
     return list(tree)
-'''
+"""
 
 
 def test_lines_added_at_the_end_of_a_method_keep_the_blank_line_after_it() -> None:
     assert applied(STATE, STATE_BLOCK) == edit(
-        STATE, "        self.line = 0\n",
+        STATE,
+        "        self.line = 0\n",
         "        self.line = 0\n\n        # cached once: the source's length\n"
-        "        self.length = len(src)\n")
+        "        self.length = len(src)\n",
+    )
 
 
 def test_a_placement_the_safety_check_would_flag_is_refused() -> None:
@@ -1021,22 +1236,28 @@ def test_a_placement_the_safety_check_would_flag_is_refused() -> None:
 
 def _far_apart(filler: int) -> str:
     """Two functions ``filler`` lines apart; ``check`` has ``if not name:``."""
-    return ("def check(name):\n    if not name:\n        return False\n    return True\n\n"
-            + "".join(f"VALUE_{k} = {k}\n" for k in range(filler))
-            + "\n\ndef make(name, types):\n    fields = [n for n, t in types]\n"
-            "    cls = build(name, fields)\n    cls.types = types\n    return cls\n")
+    return (
+        "def check(name):\n    if not name:\n        return False\n    return True\n\n"
+        + "".join(f"VALUE_{k} = {k}\n" for k in range(filler))
+        + "\n\ndef make(name, types):\n    fields = [n for n, t in types]\n"
+        "    cls = build(name, fields)\n    cls.types = types\n    return cls\n"
+    )
 
 
 def test_a_new_line_found_once_far_away_is_new_code() -> None:
     # The block adds ``if not name:`` to make(); the file has that line once, in check(), far
     # above: it is new code here, not an anchor out of order (once a false refusal).
     original = _far_apart(60)
-    block = ("def make(name, types):\n    if not name:\n        raise ValueError(name)\n"
-             "    fields = [n for n, t in types]\n    cls = build(name, fields)\n"
-             "    cls.types = types\n    return cls\n")
+    block = (
+        "def make(name, types):\n    if not name:\n        raise ValueError(name)\n"
+        "    fields = [n for n, t in types]\n    cls = build(name, fields)\n"
+        "    cls.types = types\n    return cls\n"
+    )
     assert applied(original, block) == edit(
-        original, "def make(name, types):\n",
-        "def make(name, types):\n    if not name:\n        raise ValueError(name)\n")
+        original,
+        "def make(name, types):\n",
+        "def make(name, types):\n    if not name:\n        raise ValueError(name)\n",
+    )
     # Close by, the same block may mean a move: refused, never applied as a copy.
     near = _far_apart(3)
     assert isinstance(apply_deterministic(near, block), Refused)
@@ -1046,16 +1267,17 @@ def test_a_rewrite_that_leaves_out_a_line_of_the_edit_is_a_defect() -> None:
     from forecode_core.apply.block import find_missed_line
 
     original = "class Store(Base):\n    def get(self, k):\n        return self.d[k]\n"
-    block = ("class Store:\n    # ... existing code ...\n    def get(self, k, ...):\n"
-             "        log(k)\n        return self.d[k]\n")
+    block = (
+        "class Store:\n    # ... existing code ...\n    def get(self, k, ...):\n"
+        "        log(k)\n        return self.d[k]\n"
+    )
     good = original.replace("        return", "        log(k)\n        return")
     # the shorthand wrappers (class and def lines) need not be in the result
     assert find_missed_line(block, good) is None
     defect = find_missed_line(block, original)
     assert defect is not None and defect.kind == "missed" and "log(k)" in defect.message
     # imports may be reflowed by the rewrite
-    assert find_missed_line("from m import a, b\n", "from m import (\n    a,\n    b,\n)\n") \
-        is None
+    assert find_missed_line("from m import a, b\n", "from m import (\n    a,\n    b,\n)\n") is None
 
 
 def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
@@ -1065,12 +1287,17 @@ def test_imports_that_change_existing_ones_or_stop_short_are_refused() -> None:
     assert isinstance(apply_deterministic(TREE, TREE_BLOCK), Refused)
     # One import line that extends the file's one import of that module replaces it.
     typed = "import os\nfrom typing import Any\n\n\ndef f(x: Any):\n    return x\n"
-    assert applied(typed, "from typing import Any, Optional\n# ... existing code ...\n"
-                          "def f(x: Optional[Any]):\n    return x\n") == edit(
-        edit(typed, "import Any\n", "import Any, Optional\n"), "(x: Any)", "(x: Optional[Any])")
+    assert applied(
+        typed,
+        "from typing import Any, Optional\n# ... existing code ...\n"
+        "def f(x: Optional[Any]):\n    return x\n",
+    ) == edit(
+        edit(typed, "import Any\n", "import Any, Optional\n"), "(x: Any)", "(x: Optional[Any])"
+    )
     # Adding one import next to the first keeps working (the elision keeps the rest).
     assert applied(TREE, "import textwrap\nimport json\n# ... existing code ...\n") == edit(
-        TREE, "import textwrap\n", "import textwrap\nimport json\n")
+        TREE, "import textwrap\n", "import textwrap\nimport json\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1093,15 +1320,25 @@ SMALL = "import os\n\n\ndef main():\n    print(os.getcwd())\n"
 # case -> (input, version)
 GOLDEN: dict[str, ApplyInput] = {
     "python_chat_block": ApplyInput(
-        "src/main.py", "python", SMALL,
+        "src/main.py",
+        "python",
+        SMALL,
         "import sys\n# ... existing code ...\ndef main():\n"
-        "    print(os.getcwd(), file=sys.stderr)\n"),
+        "    print(os.getcwd(), file=sys.stderr)\n",
+    ),
     "crlf_with_instruction": ApplyInput(
-        "main.c", "c", "int main(void) {\r\n    return 0;\r\n}\r\n",
-        "int main(void) {\r\n    // ...\r\n    return 1;\r\n}\r\n", "Return 1\r\n"),
+        "main.c",
+        "c",
+        "int main(void) {\r\n    return 0;\r\n}\r\n",
+        "int main(void) {\r\n    // ...\r\n    return 1;\r\n}\r\n",
+        "Return 1\r\n",
+    ),
     "markdown_with_backticks": ApplyInput(
-        "README.md", "markdown", "# Demo\n\n```sh\nmake\n```\n",
-        "<!-- ... existing content ... -->\n```sh\nmake test\n```\n"),
+        "README.md",
+        "markdown",
+        "# Demo\n\n```sh\nmake\n```\n",
+        "<!-- ... existing content ... -->\n```sh\nmake test\n```\n",
+    ),
     "no_final_newline": ApplyInput("a.txt", "plaintext", "one\ntwo", "two\nthree"),
 }
 
@@ -1109,8 +1346,10 @@ GOLDEN: dict[str, ApplyInput] = {
 @pytest.mark.parametrize("case", sorted(GOLDEN))
 def test_golden_apply_prompt(case: str) -> None:
     prompt = format_apply_prompt(GOLDEN[case], APPLY_PROMPT_VERSION)
-    rendered = (f"{prompt.text}\n<<<response prefix>>>\n{prompt.response_prefix}"
-                f"<<<stop>>>\n{json.dumps(prompt.stop)}\n").encode()
+    rendered = (
+        f"{prompt.text}\n<<<response prefix>>>\n{prompt.response_prefix}"
+        f"<<<stop>>>\n{json.dumps(prompt.stop)}\n"
+    ).encode()
     path = GOLDEN_DIR / f"{case}.txt"
     if UPDATE:
         GOLDEN_DIR.mkdir(parents=True, exist_ok=True)

@@ -50,8 +50,12 @@ def engine() -> Iterator[Engine]:
 
 
 def small_cases() -> list[Case]:
-    return build_cases(files=("colorsys.py", "copy.py", "reprlib.py", "bisect.py"),
-                       per_kind=2, max_lines=25, min_lines=8)
+    return build_cases(
+        files=("colorsys.py", "copy.py", "reprlib.py", "bisect.py"),
+        per_kind=2,
+        max_lines=25,
+        min_lines=8,
+    )
 
 
 def case_named(fragment: str) -> Case:
@@ -59,31 +63,37 @@ def case_named(fragment: str) -> Case:
 
 
 def apply_request(engine: Engine, case: Case) -> tuple[list[int], list[int], tuple[str, ...]]:
-    rendered = render_apply(ApplyInput(case.path, "python", case.original, case.block),
-                            chat_format_of(engine))
-    return (engine.tokenize(rendered.text, add_bos=True), engine.tokenize(rendered.draft_text),
-            rendered.stop)
+    rendered = render_apply(
+        ApplyInput(case.path, "python", case.original, case.block), chat_format_of(engine)
+    )
+    return (
+        engine.tokenize(rendered.text, add_bos=True),
+        engine.tokenize(rendered.draft_text),
+        rendered.stop,
+    )
 
 
 def test_rewrite_with_the_model_paths_drafts_equals_greedy_up_to_rounding_ties(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     """The model path's own drafts (``whole_file_request``: the file with the block merged in,
     and the file as it is as the second draft): still greedy decoding, up to rounding ties."""
     from local_models.apply_model import whole_file_request
 
     case = case_named("colorsys.py:1:elided_body")
-    req = whole_file_request(engine, ApplyInput(case.path, "python", case.original,
-                                                case.block))
+    req = whole_file_request(engine, ApplyInput(case.path, "python", case.original, case.block))
     assert req.draft != req.alt  # the merged draft differs from the file
     engine.reset()
-    done = engine.rewrite(req.prompt, req.draft, max_tokens=CHECKED_TOKENS, stop=req.stop,
-                          alt=req.alt)
+    done = engine.rewrite(
+        req.prompt, req.draft, max_tokens=CHECKED_TOKENS, stop=req.stop, alt=req.alt
+    )
     m = done.metrics
     assert isinstance(m, RewriteMetrics)
     check_metrics(m, len(done.tokens), APPLY_MAX_OUTPUTS)
     assert m.accepted_tokens >= 0.5 * len(done.tokens), m
-    noise = engine.rounding_noise([*req.prompt, *done.tokens], max(32, m.largest_batch),
-                                  m.largest_batch)
+    noise = engine.rounding_noise(
+        [*req.prompt, *done.tokens], max(32, m.largest_batch), m.largest_batch
+    )
     tolerance = max(noise, default=0.0)
     diffs = engine.greedy_check(req.prompt, done.tokens)
     assert all(gap <= tolerance for *_, gap in diffs), (diffs, tolerance)
@@ -126,6 +136,7 @@ def check_metrics(m: RewriteMetrics, tokens: int, max_batch: int) -> None:
 
 # --- lossless -----------------------------------------------------------------------------------
 
+
 def test_rewrite_equals_greedy_up_to_rounding_ties(engine: Engine) -> None:
     """Three files: the tokens equal single-token greedy decoding teacher-forced, except at
     near-ties within the measured rounding noise of the batch size used."""
@@ -151,9 +162,11 @@ def test_rewrite_equals_greedy_up_to_rounding_ties(engine: Engine) -> None:
             assert gap <= tolerance, f"{where} > rounding noise {tolerance:.4f} (batch {size})"
             ties.append(where)
         total += len(done.tokens)
-        report.append(f"{case.path}: {len(done.tokens)} tokens, {m.accepted_tokens}/"
-                      f"{m.drafted_tokens} drafted accepted in {m.batches} batches (largest "
-                      f"{size}), {m.rejoins} rejoins, noise max {tolerance:.3f}")
+        report.append(
+            f"{case.path}: {len(done.tokens)} tokens, {m.accepted_tokens}/"
+            f"{m.drafted_tokens} drafted accepted in {m.batches} batches (largest "
+            f"{size}), {m.rejoins} rejoins, noise max {tolerance:.3f}"
+        )
     print("\n" + "\n".join(report) + f"\nrounding ties: {len(ties)} of {total} tokens {ties}")
     assert len(ties) <= 0.02 * total, ties  # rare: a flip needs a near-tie at a batched row
 
@@ -172,13 +185,16 @@ def test_short_batches_keep_their_bound(engine: Engine) -> None:
 
 # --- the model path -----------------------------------------------------------------------------
 
+
 def test_model_path_returns_the_complete_file_with_the_originals_line_endings(
-        engine: Engine) -> None:
+    engine: Engine,
+) -> None:
     case = case_named("reprlib.py:0:import")
     engine.reset()
     streamed: list[str] = []
-    done = rewrite_file(engine, ApplyInput(case.path, "python", case.original, case.block),
-                        on_text=streamed.append)
+    done = rewrite_file(
+        engine, ApplyInput(case.path, "python", case.original, case.block), on_text=streamed.append
+    )
     # The model closed the file. Whether what it closed is the whole file depends on how the
     # CPU's rounding tips the small model: a placeholder left in it (or most of it dropped) is
     # not complete, and says why.
@@ -200,8 +216,9 @@ def test_apply_takes_the_deterministic_path_when_the_block_anchors(engine: Engin
     case = case_named("copy.py")
     before = engine.totals.generated_tokens
     seen: list[str] = []
-    outcome = apply(engine, case.original, case.block, path=case.path, language="python",
-                    on_text=seen.append)
+    outcome = apply(
+        engine, case.original, case.block, path=case.path, language="python", on_text=seen.append
+    )
     assert isinstance(outcome, ApplyOutcome)
     assert outcome.source == "deterministic" and outcome.text == case.expected
     assert seen == [case.expected] and outcome.removals == ()
@@ -228,6 +245,7 @@ def test_apply_runs_the_model_when_the_block_does_not_anchor(engine: Engine) -> 
 
 # --- cancellation -------------------------------------------------------------------------------
 
+
 def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine) -> None:
     case = case_named("reprlib.py:0:import")
     instruction = "Apply the edit."
@@ -251,8 +269,15 @@ def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine)
 
     engine.reset()
     with pytest.raises(ApplyCancelled):
-        apply(engine, case.original, case.block, instruction, path=case.path,
-              language="python", should_stop=fourth)
+        apply(
+            engine,
+            case.original,
+            case.block,
+            instruction,
+            path=case.path,
+            language="python",
+            should_stop=fourth,
+        )
     assert calls[0] == 4 and len(prompt) <= engine.n_batch  # one prefill decode, aborted
     assert engine.cached_tokens == ()
 
@@ -267,11 +292,19 @@ def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine)
 
     original = case.original
     with pytest.raises(ApplyCancelled):
-        apply(engine, original, case.block, instruction, path=case.path, language="python",
-              on_text=on_text, should_stop=stop.is_set)
+        apply(
+            engine,
+            original,
+            case.block,
+            instruction,
+            path=case.path,
+            language="python",
+            on_text=on_text,
+            should_stop=stop.is_set,
+        )
     assert original == case.original and len(pieces) >= 2  # the caller's text is as it was
     cached = engine.cached_tokens
-    assert cached[:len(prompt)] == tuple(prompt)  # the cache holds finished work only
+    assert cached[: len(prompt)] == tuple(prompt)  # the cache holds finished work only
     # The engine is reusable: the next run answers exactly as the reference did.
     after = rewrite_file(engine, inp)
     assert after.text == warm.text and after.stop_reason == warm.stop_reason
@@ -296,6 +329,7 @@ def test_verify_batches_grow_with_the_acceptance_seen() -> None:
 
 # --- windowed apply on a large file (the default model) ----------------------------------------
 
+
 def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function() -> None:
     """One function of typing.py (3,400 lines) changed: the model is given only that
     function's window (with read-only context), and everything outside it is the file's own
@@ -315,9 +349,11 @@ def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function()
     start = next(j for j, x in enumerate(lines) if x.startswith("def _make_nmtuple("))
     end = next(j for j in range(start + 1, len(lines)) if lines[j].strip() == "")
     old = "".join(lines[start:end])
-    new = old.replace("    fields = [n for n, t in types]\n",
-                      "    if not name:\n        raise ValueError(\"a named tuple needs a "
-                      "name\")\n    fields = [n for n, t in types]\n")
+    new = old.replace(
+        "    fields = [n for n, t in types]\n",
+        '    if not name:\n        raise ValueError("a named tuple needs a '
+        'name")\n    fields = [n for n, t in types]\n',
+    )
     inp = ApplyInput("typing.py", "python", original, new)
     plan = plan_for(inp)
     assert plan is not None and len(plan.windows) == 1 and not plan.whole
@@ -333,9 +369,11 @@ def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function()
     finally:
         e.close()
     m = done.metrics
-    print(f"\nwindowed apply, {len(lines)} lines: {took:.1f} s, {m.prompt_tokens} prompt tokens, "
-          f"{m.generated_tokens} generated ({m.accepted_tokens}/{m.drafted_tokens} drafted "
-          f"accepted), exact {done.text == original.replace(old, new)}, {done.stop_reason}")
+    print(
+        f"\nwindowed apply, {len(lines)} lines: {took:.1f} s, {m.prompt_tokens} prompt tokens, "
+        f"{m.generated_tokens} generated ({m.accepted_tokens}/{m.drafted_tokens} drafted "
+        f"accepted), exact {done.text == original.replace(old, new)}, {done.stop_reason}"
+    )
     assert m.prompt_tokens < 1500  # the window and its context, not the file
     if not done.complete:  # refused (not closed, a placeholder, the context copied)
         assert done.stop_reason in ("length", "eos", "elision", "dropped", "context")
@@ -343,5 +381,5 @@ def test_windowed_apply_on_a_3000_line_file_rewrites_only_the_changed_function()
     assert done.text == "".join(streamed)  # the stream is the file, window by window
     result = file_lines(done.text)
     tail = len(lines) - window.end
-    assert result[:window.start] == lines[:window.start]
-    assert result[len(result) - tail:] == lines[window.end:]
+    assert result[: window.start] == lines[: window.start]
+    assert result[len(result) - tail :] == lines[window.end :]

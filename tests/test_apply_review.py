@@ -62,16 +62,20 @@ TWO_PLACES = f"{WRAP_NEW}\n    # ... existing code ...\n\n{FILL_NEW}\n    # ... 
 TWO_PLACES_DONE = edit(edit(TEXTWRAP, WRAP_OLD, WRAP_NEW), FILL_OLD, FILL_NEW)
 
 # A body rewritten under elisions (the method's 20 lines become 2).
-SPLIT_OLD = TEXTWRAP[TEXTWRAP.index("    def _split(self, text):"):
-                     TEXTWRAP.index("    def _fix_sentence_endings")]
+SPLIT_OLD = TEXTWRAP[
+    TEXTWRAP.index("    def _split(self, text):") : TEXTWRAP.index("    def _fix_sentence_endings")
+]
 SPLIT_NEW = '''    def _split(self, text):
         """Split text into chunks (see _wrap_chunks())."""
         pattern = self.wordsep_re if self.break_on_hyphens else self.wordsep_simple_re
         return [c for c in pattern.split(text) if c]
 
 '''
-SPLIT_BLOCK = "class TextWrapper:\n    # ... existing code ...\n" + SPLIT_NEW + (
-    "    # ... existing code ...\n")
+SPLIT_BLOCK = (
+    "class TextWrapper:\n    # ... existing code ...\n"
+    + SPLIT_NEW
+    + ("    # ... existing code ...\n")
+)
 
 # split() then quote() with no elision between them: join() and _find_unsafe are dropped.
 DROPS_JOIN = '''def split(s, comments=False, posix=True):
@@ -191,8 +195,9 @@ def scripted() -> Iterator[ScriptedBackend]:
     fake.close_all()
 
 
-def make_window(qtbot: QtBot, tmp_path: Path, workspace: Path,
-                apply_backend: Any = None, chat: Any = None) -> MainWindow:
+def make_window(
+    qtbot: QtBot, tmp_path: Path, workspace: Path, apply_backend: Any = None, chat: Any = None
+) -> MainWindow:
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False}))
     win = MainWindow(settings, chat_backend=chat or CannedChat(), apply_backend=apply_backend)
@@ -212,8 +217,9 @@ def window(qtbot: QtBot, tmp_path: Path, workspace: Path) -> MainWindow:
 
 
 @pytest.fixture
-def scripted_window(qtbot: QtBot, tmp_path: Path, workspace: Path,
-                    scripted: ScriptedBackend) -> MainWindow:
+def scripted_window(
+    qtbot: QtBot, tmp_path: Path, workspace: Path, scripted: ScriptedBackend
+) -> MainWindow:
     return make_window(qtbot, tmp_path, workspace, scripted)
 
 
@@ -234,8 +240,12 @@ def wait_review(qtbot: QtBot, review: ApplyReview) -> None:
     assert review.state == "review", review.message_label.text()
 
 
-def press(qtbot: QtBot, review: ApplyReview, key: Qt.Key,
-          mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def press(
+    qtbot: QtBot,
+    review: ApplyReview,
+    key: Qt.Key,
+    mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
     qtbot.keyClick(review.view, key, mods)
 
 
@@ -255,7 +265,8 @@ def undo_once(qtbot: QtBot, doc: Document) -> None:
 
 
 def test_review_shows_hunks_and_accept_all_applies_as_one_undo(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -267,7 +278,9 @@ def test_review_shows_hunks_and_accept_all_applies_as_one_undo(
     assert doc.editor.text() == TEXTWRAP and not doc.is_dirty()
     wrap, fill = line_of(TWO_PLACES_DONE, WRAP_NEW), line_of(TWO_PLACES_DONE, FILL_NEW)
     assert [(h.new_start, h.new_end, h.kind) for h in review.hunks] == [
-        (wrap, wrap + 1, "substantive"), (fill, fill + 1, "substantive")]
+        (wrap, wrap + 1, "substantive"),
+        (fill, fill + 1, "substantive"),
+    ]
     # insertions highlighted in place; the replaced lines in boxes right above them
     assert review.marked_lines(MARK_ADD) == [wrap, fill]
     assert review.deletion_boxes() == {wrap - 1: WRAP_OLD, fill - 1: FILL_OLD}
@@ -287,8 +300,9 @@ def test_review_shows_hunks_and_accept_all_applies_as_one_undo(
     assert doc.editor.text() == TEXTWRAP
 
 
-def test_the_apply_is_its_own_undo_step_after_typing(qtbot: QtBot, window: MainWindow,
-                                                     workspace: Path) -> None:
+def test_the_apply_is_its_own_undo_step_after_typing(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     doc.editor.focus()
     qtbot.keyClicks(doc.editor, "#")
@@ -306,8 +320,9 @@ def test_the_apply_is_its_own_undo_step_after_typing(qtbot: QtBot, window: MainW
     assert doc.editor.text() == TEXTWRAP
 
 
-def test_reject_all_leaves_the_buffer_untouched(qtbot: QtBot, window: MainWindow,
-                                                workspace: Path) -> None:
+def test_reject_all_leaves_the_buffer_untouched(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -321,7 +336,8 @@ def test_reject_all_leaves_the_buffer_untouched(qtbot: QtBot, window: MainWindow
 
 
 def test_accepting_one_of_two_hunks_applies_exactly_that_one(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -346,8 +362,9 @@ def test_accepting_one_of_two_hunks_applies_exactly_that_one(
     assert doc.editor.text() == TEXTWRAP
 
 
-def test_plain_y_and_n_and_the_hunk_bar_buttons(qtbot: QtBot, window: MainWindow,
-                                                workspace: Path) -> None:
+def test_plain_y_and_n_and_the_hunk_bar_buttons(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -374,13 +391,13 @@ def test_crlf_documents_keep_crlf(qtbot: QtBot, window: MainWindow, workspace: P
 
 
 def test_a_block_that_would_delete_a_function_shows_the_safety_warning(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     """A result (here a model's: the deterministic path refuses such a placement) that drops
     a function the block never mentions is reviewed with the safety warning."""
     window = scripted_window
     doc = open_doc(window, workspace / "shlex.py")
-    join = SHLEX[SHLEX.index("def join("):SHLEX.index("_find_unsafe =")]
+    join = SHLEX[SHLEX.index("def join(") : SHLEX.index("_find_unsafe =")]
     review = window.start_review(doc, DROPS_JOIN)
     assert review is not None
     call = scripted.call(qtbot)
@@ -399,15 +416,21 @@ def test_a_block_that_would_delete_a_function_shows_the_safety_warning(
     assert review.outcome == "rejected" and doc.editor.text() == SHLEX
 
 
-def test_whitespace_only_hunks_are_grayed(qtbot: QtBot, window: MainWindow,
-                                          workspace: Path) -> None:
+def test_whitespace_only_hunks_are_grayed(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     # a blank line added inside fill(): same tokens, so the hunk is grayed
-    block = ("    def fill(self, text):\n        \"\"\"fill(text : string) -> string\n\n"
-             "        # ... existing code ...\n        \"\"\"\n\n"
-             "        return \"\\n\".join(self.wrap(text))\n")
-    expected = edit(TEXTWRAP, '        """\n        return "\\n".join(self.wrap(text))',
-                    '        """\n\n        return "\\n".join(self.wrap(text))')
+    block = (
+        '    def fill(self, text):\n        """fill(text : string) -> string\n\n'
+        '        # ... existing code ...\n        """\n\n'
+        '        return "\\n".join(self.wrap(text))\n'
+    )
+    expected = edit(
+        TEXTWRAP,
+        '        """\n        return "\\n".join(self.wrap(text))',
+        '        """\n\n        return "\\n".join(self.wrap(text))',
+    )
     review = window.start_review(doc, block)
     assert review is not None
     wait_review(qtbot, review)
@@ -419,11 +442,14 @@ def test_whitespace_only_hunks_are_grayed(qtbot: QtBot, window: MainWindow,
     assert "whitespace/rename (grayed)" in review.status_label.text()
 
 
-def test_without_a_model_path_a_refused_block_says_so(qtbot: QtBot, window: MainWindow,
-                                                      workspace: Path) -> None:
+def test_without_a_model_path_a_refused_block_says_so(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
-    block = ("# ... existing code ...\n    total = sum(widths)\n    log(total)\n"
-             "# ... existing code ...\n")
+    block = (
+        "# ... existing code ...\n    total = sum(widths)\n    log(total)\n"
+        "# ... existing code ...\n"
+    )
     review = window.start_review(doc, block)
     assert review is not None
     qtbot.waitUntil(lambda: review.state == "failed", timeout=5000)
@@ -436,8 +462,9 @@ def test_without_a_model_path_a_refused_block_says_so(qtbot: QtBot, window: Main
     assert doc.editor.text() == TEXTWRAP
 
 
-def test_edits_during_the_review_make_its_hunks_stale(qtbot: QtBot, window: MainWindow,
-                                                      workspace: Path) -> None:
+def test_edits_during_the_review_make_its_hunks_stale(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -460,8 +487,9 @@ def test_edits_during_the_review_make_its_hunks_stale(qtbot: QtBot, window: Main
     assert doc.editor.text() == "# edited\n" + TWO_PLACES_DONE
 
 
-def test_an_unchanged_result_closes_with_a_message(qtbot: QtBot, window: MainWindow,
-                                                   workspace: Path) -> None:
+def test_an_unchanged_result_closes_with_a_message(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, f"{WRAP_OLD}\n    # ... existing code ...\n")
     assert review is not None
@@ -477,9 +505,9 @@ NEW_IMPORT = edit(TEXTWRAP, "import re\n", "import re\nimport sys\n")
 STREAMED = edit(NEW_IMPORT, FILL_OLD, FILL_NEW)
 
 
-def test_hunks_appear_while_the_new_file_streams(qtbot: QtBot, scripted_window: MainWindow,
-                                                 scripted: ScriptedBackend,
-                                                 workspace: Path) -> None:
+def test_hunks_appear_while_the_new_file_streams(
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, "import re\nimport sys\n# ... existing code ...\n")
@@ -492,9 +520,10 @@ def test_hunks_appear_while_the_new_file_streams(qtbot: QtBot, scripted_window: 
 
     lines = STREAMED.split("\n")
     first = line_of(STREAMED, "import sys")
-    head = "\n".join(lines[:first + REJOIN_WINDOW + 3]) + "\n"
-    call.send(ApplyNotice("the model rewrites the file"), ApplyDelta(head[:500]),
-              ApplyDelta(head[500:]))
+    head = "\n".join(lines[: first + REJOIN_WINDOW + 3]) + "\n"
+    call.send(
+        ApplyNotice("the model rewrites the file"), ApplyDelta(head[:500]), ApplyDelta(head[500:])
+    )
     qtbot.waitUntil(lambda: len(review.hunks) == 1, timeout=5000)
     assert review.state == "streaming"  # the first hunk is shown before the apply is done
     assert review.hunks[0] == diff_hunks(TEXTWRAP, STREAMED)[0]
@@ -512,7 +541,7 @@ def test_hunks_appear_while_the_new_file_streams(qtbot: QtBot, scripted_window: 
     press(qtbot, review, Qt.Key.Key_Return, CTRL)  # not before the apply is done
     assert review.outcome == "" and doc.editor.text() == TEXTWRAP
 
-    call.send(ApplyDelta(STREAMED[len(head):]), ApplyDone("cloud", {"accepted_tokens": 900}))
+    call.send(ApplyDelta(STREAMED[len(head) :]), ApplyDone("cloud", {"accepted_tokens": 900}))
     call.end()
     wait_review(qtbot, review)
     assert [h.new_start for h in review.hunks] == [first, line_of(STREAMED, FILL_NEW)]
@@ -523,8 +552,8 @@ def test_hunks_appear_while_the_new_file_streams(qtbot: QtBot, scripted_window: 
 
 
 def test_escape_cancels_mid_stream_and_nothing_arrives_afterwards(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, "import re\nimport sys\n# ... existing code ...\n")
@@ -549,15 +578,15 @@ def test_escape_cancels_mid_stream_and_nothing_arrives_afterwards(
 
 
 def test_hunks_decided_while_streaming_wait_for_a_safety_warning(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     # A model answer that drops join() (the block never mentions it): even with every hunk
     # accepted while it streamed, nothing is applied before the user has seen the warning.
     doc = open_doc(scripted_window, workspace / "shlex.py")
     review = scripted_window.start_review(doc, DROPS_JOIN)
     assert review is not None
     call = scripted.call(qtbot)
-    join = SHLEX[SHLEX.index("def join("):SHLEX.index("def quote(s):")]
+    join = SHLEX[SHLEX.index("def join(") : SHLEX.index("def quote(s):")]
     dropped = edit(SHLEX, join, "")
     call.send(ApplyDelta(dropped))
     qtbot.waitUntil(lambda: len(review.hunks) == 1, timeout=5000)
@@ -571,8 +600,9 @@ def test_hunks_decided_while_streaming_wait_for_a_safety_warning(
     assert doc.editor.text() == dropped
 
 
-def test_a_failure_is_shown_readably(qtbot: QtBot, scripted_window: MainWindow,
-                                     scripted: ScriptedBackend, workspace: Path) -> None:
+def test_a_failure_is_shown_readably(
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
@@ -583,11 +613,19 @@ def test_a_failure_is_shown_readably(qtbot: QtBot, scripted_window: MainWindow,
     qtbot.waitUntil(lambda: review.state == "failed", timeout=5000)
     assert review.message_bar.isVisible() and review.message_kind == "error"
     assert review.message_label.text() == (
-        "The apply service is not reachable: connection refused by 127.0.0.1:5005")
+        "The apply service is not reachable: connection refused by 127.0.0.1:5005"
+    )
     assert review.status_label.text() == "Nothing was changed."
     # nothing to accept, reject or step through: only the message bar's Close is offered
-    assert not any(b.isVisible() for b in (review.accept_all_button, review.reject_all_button,
-                                           review.prev_button, review.next_button))
+    assert not any(
+        b.isVisible()
+        for b in (
+            review.accept_all_button,
+            review.reject_all_button,
+            review.prev_button,
+            review.next_button,
+        )
+    )
     assert review.view_text() == TEXTWRAP and doc.editor.text() == TEXTWRAP
     review._message_buttons[0].click()  # Close
     qtbot.waitUntil(lambda: doc.editor.isVisible(), timeout=2000)
@@ -600,8 +638,8 @@ LAZY = TEXTWRAP.split("\n")[0] + "\n    # ... existing code ...\n"
 
 
 def test_a_rewrite_with_a_placeholder_is_refused_not_reviewed(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
     review = scripted_window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -622,15 +660,14 @@ def test_a_rewrite_with_a_placeholder_is_refused_not_reviewed(
 
 
 def test_a_rewrite_that_drops_most_of_the_file_is_refused(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
     review = scripted_window.start_review(doc, SPLIT_BLOCK)
     assert review is not None
     call = scripted.call(qtbot)
     good = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)
-    call.send(ApplyDelta(good[: good.index("    def _fix_sentence_endings")]),
-              ApplyDone("model"))
+    call.send(ApplyDelta(good[: good.index("    def _fix_sentence_endings")]), ApplyDone("model"))
     call.end()
     qtbot.waitUntil(lambda: review.state != "streaming", timeout=5000)
     assert review.state == "failed"
@@ -639,8 +676,8 @@ def test_a_rewrite_that_drops_most_of_the_file_is_refused(
 
 
 def test_a_whole_file_block_that_removes_most_of_the_file_is_flagged(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     # A block without elisions may be the whole new file: offered, with the safety warning
     # saying how much of the file goes, and nothing applied before the user decides.
     doc = open_doc(scripted_window, workspace / "shlex.py")
@@ -658,17 +695,19 @@ def test_a_whole_file_block_that_removes_most_of_the_file_is_flagged(
 
 
 def test_the_services_unfinished_refusal_names_the_placeholder(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     # The service refuses such a rewrite as unfinished ("incomplete", after its text): the
     # review says which placeholder it left; a file that simply ran out keeps its words.
     from forecode_core.chat.types import ChatError
 
     unfinished = "The model did not finish writing the file (it stopped after 31 tokens)"
-    for sent, expected in ((LAZY, "is the placeholder '# ... existing code ...'"),
-                           (TEXTWRAP[:400], unfinished),
-                           # the whole file, but without the edit's new lines
-                           (TEXTWRAP, "leaves out the edit's line")):
+    for sent, expected in (
+        (LAZY, "is the placeholder '# ... existing code ...'"),
+        (TEXTWRAP[:400], unfinished),
+        # the whole file, but without the edit's new lines
+        (TEXTWRAP, "leaves out the edit's line"),
+    ):
         n = len(scripted.calls) + 1
         doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
         review = scripted_window.start_review(doc, TWO_PLACES)
@@ -683,9 +722,9 @@ def test_the_services_unfinished_refusal_names_the_placeholder(
         qtbot.waitUntil(lambda d=doc: d not in scripted_window.reviews, timeout=5000)
 
 
-def test_a_stream_that_ends_without_done_is_an_error(qtbot: QtBot, scripted_window: MainWindow,
-                                                     scripted: ScriptedBackend,
-                                                     workspace: Path) -> None:
+def test_a_stream_that_ends_without_done_is_an_error(
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     doc = open_doc(scripted_window, workspace / "lib" / "textwrap.py")
     review = scripted_window.start_review(doc, TWO_PLACES)
     assert review is not None
@@ -696,9 +735,9 @@ def test_a_stream_that_ends_without_done_is_an_error(qtbot: QtBot, scripted_wind
     assert "ended without finishing" in review.message_label.text()
 
 
-def test_the_ui_thread_never_waits_on_the_apply(qtbot: QtBot, scripted_window: MainWindow,
-                                               scripted: ScriptedBackend,
-                                               workspace: Path) -> None:
+def test_the_ui_thread_never_waits_on_the_apply(
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     scripted.gate.clear()  # apply() itself blocks, as a connect to a dead host would
@@ -723,8 +762,8 @@ def test_the_ui_thread_never_waits_on_the_apply(qtbot: QtBot, scripted_window: M
 
 
 def test_ctrl_k_on_a_selection_sends_selection_and_instruction(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     editor = doc.editor
@@ -755,8 +794,8 @@ def test_ctrl_k_on_a_selection_sends_selection_and_instruction(
 
 
 def test_ctrl_k_prompt_escape_and_ctrl_k_chords_without_a_selection(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     editor = doc.editor
@@ -781,7 +820,8 @@ def test_ctrl_k_prompt_escape_and_ctrl_k_chords_without_a_selection(
 
 
 def test_the_chat_apply_button_reviews_the_named_file(
-        qtbot: QtBot, tmp_path: Path, workspace: Path) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path
+) -> None:
     chat = CannedChat()
     window = make_window(qtbot, tmp_path, workspace, chat=chat)
     target = open_doc(window, workspace / "lib" / "textwrap.py")
@@ -807,7 +847,8 @@ def test_the_chat_apply_button_reviews_the_named_file(
 
 
 def test_apply_without_a_path_hint_goes_to_the_current_document(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     open_doc(window, workspace / "shlex.py")
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     window.chat_panel.apply_requested.emit(TWO_PLACES, "python", "")
@@ -822,8 +863,8 @@ def test_apply_without_a_path_hint_goes_to_the_current_document(
 
 
 def test_closing_a_tab_or_the_window_stops_its_review(
-        qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend,
-        workspace: Path) -> None:
+    qtbot: QtBot, scripted_window: MainWindow, scripted: ScriptedBackend, workspace: Path
+) -> None:
     window = scripted_window
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
@@ -839,11 +880,16 @@ def test_closing_a_tab_or_the_window_stops_its_review(
     assert call2.cancelled.is_set() and review2.outcome == "cancelled"
 
 
-def test_palette_rows_drive_the_review(qtbot: QtBot, window: MainWindow,
-                                       workspace: Path) -> None:
+def test_palette_rows_drive_the_review(qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
     by_id = {c.id: c for c in window.commands}
-    assert {"edit.inlineEdit", "chat.applyLast", "apply.acceptAll", "apply.rejectAll",
-            "apply.next", "apply.previous"} <= set(by_id)
+    assert {
+        "edit.inlineEdit",
+        "chat.applyLast",
+        "apply.acceptAll",
+        "apply.rejectAll",
+        "apply.next",
+        "apply.previous",
+    } <= set(by_id)
     assert by_id["edit.inlineEdit"].shortcut == "Ctrl+K"
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
     review = window.start_review(doc, TWO_PLACES)
@@ -875,10 +921,16 @@ class ChatStyleApply:
         self.new_text = new_text
         self.asked: dict[str, str] = {}
 
-    def apply(self, *, path: str, original: str, block: str, instruction: str = "",
-              language: str = "") -> Any:
-        self.asked = {"path": path, "original": original, "block": block,
-                      "instruction": instruction, "language": language}
+    def apply(
+        self, *, path: str, original: str, block: str, instruction: str = "", language: str = ""
+    ) -> Any:
+        self.asked = {
+            "path": path,
+            "original": original,
+            "block": block,
+            "instruction": instruction,
+            "language": language,
+        }
         text = self.new_text
 
         class Call:
@@ -907,17 +959,26 @@ def test_the_model_path_runs_when_the_deterministic_path_refuses() -> None:
     assert "the model rewrites the part of the file it changes" in notice.text
     assert "".join(d.text for d in deltas) == new
     assert isinstance(done, ApplyDone) and done.source == "cloud"
-    assert service.asked == {"path": "lib/textwrap.py", "original": TEXTWRAP, "block": block,
-                             "instruction": "", "language": "python"}
+    assert service.asked == {
+        "path": "lib/textwrap.py",
+        "original": TEXTWRAP,
+        "block": block,
+        "instruction": "",
+        "language": "python",
+    }
     # no service connected: a readable "no model path" error, with the refusal's reason
     with pytest.raises(ApplyError) as failure:
-        list(PipelineApplyBackend(ServiceApply(lambda: None)).apply(
-            ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)))
+        list(
+            PipelineApplyBackend(ServiceApply(lambda: None)).apply(
+                ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)
+            )
+        )
     assert failure.value.code == "no_model"
     assert failure.value.message.startswith("The block does not match lib/textwrap.py")
 
 
 # ----- Ctrl+K with a real model ------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def small_apply_engine() -> Iterator[Any]:
@@ -931,7 +992,8 @@ def small_apply_engine() -> Iterator[Any]:
 
 
 def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
-        qtbot: QtBot, tmp_path: Path, workspace: Path, small_apply_engine: Any) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path, small_apply_engine: Any
+) -> None:
     """A 2-line selection in a 500-line file: the in-process model path (``EngineApply``:
     the same ``apply_model.rewrite_file`` the service runs) rewrites exactly those lines; the
     review's hunks, and the buffer after accepting them, touch nothing else."""
@@ -944,7 +1006,7 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
     first = line_of(TEXTWRAP, "w = TextWrapper(width=width, max_lines=1, **kwargs)")
     lines = TEXTWRAP.splitlines(keepends=True)
     start = len("".join(lines[:first]).encode())
-    editor.setSel(start, start + len("".join(lines[first:first + 2]).encode()))
+    editor.setSel(start, start + len("".join(lines[first : first + 2]).encode()))
     editor.focus()
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
     prompt = window.inline_prompt
@@ -957,8 +1019,10 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
         # The model may not close its answer (or copy the context): refused; or it may
         # leave the lines as they were: "unchanged". Either way nothing changed.
         print(f"\nCtrl+K: {review.state} {review.outcome} {review.message_label.text()}")
-        assert (review.state == "failed" and "nothing was changed" in
-                review.message_label.text().lower()) or review.outcome == "unchanged"
+        assert (
+            review.state == "failed"
+            and "nothing was changed" in review.message_label.text().lower()
+        ) or review.outcome == "unchanged"
         assert editor.text() == TEXTWRAP
         return
     for hunk in review.hunks:
@@ -966,4 +1030,4 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
     press(qtbot, review, Qt.Key.Key_Return, CTRL)
     new = editor.text().splitlines(keepends=True)
     assert new[:first] == lines[:first]
-    assert new[len(new) - (len(lines) - first - 2):] == lines[first + 2:]
+    assert new[len(new) - (len(lines) - first - 2) :] == lines[first + 2 :]

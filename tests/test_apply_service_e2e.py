@@ -28,14 +28,16 @@ ORIGINAL, BLOCK = LOAD_SAVE, ENCODING_BLOCK  # the deterministic path refuses it
 
 
 def test_a_refused_block_is_rewritten_by_the_service_and_reviewed(
-        qtbot: QtBot, tmp_path: Path) -> None:
+    qtbot: QtBot, tmp_path: Path
+) -> None:
     assert isinstance(apply_deterministic(ORIGINAL, BLOCK), Refused)
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "files.py").write_text(ORIGINAL)
     settings = tmp_path / "settings.json"
-    settings.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": True,
-                                    "index.enabled": False}))
+    settings.write_text(
+        json.dumps({"completion.enabled": False, "cloud.autostart": True, "index.enabled": False})
+    )
     window = MainWindow(settings)
     qtbot.addWidget(window)
     window.resize(1200, 760)
@@ -62,9 +64,14 @@ def test_a_refused_block_is_rewritten_by_the_service_and_reviewed(
         # A clear refusal: the model did not finish the file, or what it wrote is not the whole
         # file (a placeholder left in it, most of it dropped). Nothing changes.
         assert message.rstrip(".").lower().endswith("nothing was changed"), message
-        assert any(why in message for why in (
-            "did not finish writing the file", "is the placeholder", "the block does not touch",
-        )), message
+        assert any(
+            why in message
+            for why in (
+                "did not finish writing the file",
+                "is the placeholder",
+                "the block does not touch",
+            )
+        ), message
         assert review.result is None and review.hunks == ()
         assert doc.editor.text() == ORIGINAL and not doc.editor.canUndo()
         window.close()

@@ -21,12 +21,24 @@ def big_file(n_funcs: int = 60) -> str:
     """A Python file of ``n_funcs`` top-level functions and a class with methods."""
     out = ["import os", "import sys", "", ""]
     for k in range(n_funcs):
-        out += [f"def func_{k}(a, b):", f"    total = a * {k} + b", f"    if total > {k}:",
-                f"        return total - {k}", "    return total", "", ""]
+        out += [
+            f"def func_{k}(a, b):",
+            f"    total = a * {k} + b",
+            f"    if total > {k}:",
+            f"        return total - {k}",
+            "    return total",
+            "",
+            "",
+        ]
     out += ["class Store(Base, metaclass=Meta):", '    """A store."""', ""]
     for k in range(10):
-        out += ["    @property", f"    def item_{k}(self):", f"        value = self.get({k})",
-                f"        return value or {k}", ""]
+        out += [
+            "    @property",
+            f"    def item_{k}(self):",
+            f"        value = self.get({k})",
+            f"        return value or {k}",
+            "",
+        ]
     out += ["", "def main():", "    print(func_1(1, 2))", ""]
     return "\n".join(out) + "\n"
 
@@ -68,8 +80,10 @@ def test_changed_function_is_its_own_window() -> None:
 
 def test_shorthand_class_wrapper_is_an_anchor_not_the_window() -> None:
     text = big_file()
-    block = ("class Store:\n    # ... existing code ...\n    def item_7(self):\n"
-             "        return self.get(7) or -1\n    # ... existing code ...\n")
+    block = (
+        "class Store:\n    # ... existing code ...\n    def item_7(self):\n"
+        "        return self.get(7) or -1\n    # ... existing code ...\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     w = plan.windows[0]
@@ -82,8 +96,10 @@ def test_shorthand_class_wrapper_is_an_anchor_not_the_window() -> None:
 
 def test_two_segments_two_windows_and_imports() -> None:
     text = big_file()
-    block = ("import re\n\n# ... existing code ...\n\ndef func_10(a, b):\n    return a\n\n"
-             "# ... existing code ...\n\ndef func_50(a, b):\n    return b\n")
+    block = (
+        "import re\n\n# ... existing code ...\n\ndef func_10(a, b):\n    return a\n\n"
+        "# ... existing code ...\n\ndef func_50(a, b):\n    return b\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None
     assert [w.how for w in plan.windows] == ["imports", "definition", "definition"]
@@ -93,7 +109,7 @@ def test_two_segments_two_windows_and_imports() -> None:
 
 def test_new_function_after_a_changed_one_joins_its_window() -> None:
     text = big_file()
-    block = ("def func_20(a, b):\n    return a + b\n\n\ndef brand_new():\n    return 0\n")
+    block = "def func_20(a, b):\n    return a + b\n\n\ndef brand_new():\n    return 0\n"
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     assert "brand_new" in plan.windows[0].block
@@ -160,7 +176,7 @@ def test_window_prompt_has_context_and_draft() -> None:
     assert plan is not None
     prompt = format_window_prompt(text, plan.windows[0], path="m.py", language="python")
     w = plan.windows[0]
-    part = "".join(file_lines(text)[w.start:w.end])
+    part = "".join(file_lines(text)[w.start : w.end])
     assert prompt.draft_text == part + "```"
     assert f"Lines {w.start + 1}-{w.end}, the part to rewrite" in prompt.text
     assert prompt.text.endswith(f"Answer with the new text of lines {w.start + 1}-{w.end}.")
@@ -168,8 +184,12 @@ def test_window_prompt_has_context_and_draft() -> None:
     from forecode_core.apply.windows import WINDOW_RULES_EDIT
 
     assert prompt.text.startswith(WINDOW_RULES_EDIT)
-    other = format_window_prompt(text, plan_windows(text, "def func_40(a, b):\n    pass\n")
-                                 .windows[0], path="n.py", language="python")  # type: ignore[union-attr]
+    other = format_window_prompt(
+        text,
+        plan_windows(text, "def func_40(a, b):\n    pass\n").windows[0],
+        path="n.py",
+        language="python",
+    )  # type: ignore[union-attr]
     assert other.text.startswith(WINDOW_RULES_EDIT)
     assert "return total - 29" in prompt.text  # context above
     assert "def func_31" in prompt.text  # context below
@@ -195,11 +215,13 @@ def test_an_answer_that_copies_the_context_is_caught() -> None:
     assert repeats_context("def c(x):\n    y = x * 3\n", part, above, below)
     assert repeats_context("def a(x):\n    return x + 1\ndef b(x):\n", part, above, below)
     # lines the block itself asks for do not count
-    assert not repeats_context("def c(x):\n    y = x * 3\n", part, above, below,
-                               block="def c(x):\n    y = x * 3\n")
+    assert not repeats_context(
+        "def c(x):\n    y = x * 3\n", part, above, below, block="def c(x):\n    y = x * 3\n"
+    )
 
 
 # ----- the pipeline over a scripted model (the seam: apply_model.WindowModel) ------------------
+
 
 class ScriptedModel:
     """Answers each window prompt with the next scripted text (closing the fence)."""
@@ -208,9 +230,18 @@ class ScriptedModel:
         self.answers = list(answers)
         self.prompts: list[tuple[str, str]] = []
 
-    def rewrite(self, user_text: str, response_prefix: str, stop: tuple[str, ...],
-                draft_text: str, extra_tokens: int, *, on_text: object,
-                should_stop: object, alt_text: str = "") -> object:
+    def rewrite(
+        self,
+        user_text: str,
+        response_prefix: str,
+        stop: tuple[str, ...],
+        draft_text: str,
+        extra_tokens: int,
+        *,
+        on_text: object,
+        should_stop: object,
+        alt_text: str = "",
+    ) -> object:
         from local_models.apply_model import WindowAnswer
         from local_models.engine import RewriteMetrics
 
@@ -227,18 +258,27 @@ def test_rewrite_windows_streams_the_file_in_order_and_stitches() -> None:
     from local_models.apply_model import rewrite_windows
 
     text = big_file()
-    block = ("def func_10(a, b):\n    return a\n\n# ... existing code ...\n\n"
-             "def func_50(a, b):\n    return b\n")
+    block = (
+        "def func_10(a, b):\n    return a\n\n# ... existing code ...\n\n"
+        "def func_50(a, b):\n    return b\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 2
-    model = ScriptedModel(("def func_10(a, b):\n    return a\n", "stop"),
-                          ("def func_50(a, b):\n    return b\n", "stop"))
+    model = ScriptedModel(
+        ("def func_10(a, b):\n    return a\n", "stop"),
+        ("def func_50(a, b):\n    return b\n", "stop"),
+    )
     streamed: list[str] = []
-    done = rewrite_windows(model, ApplyInput("m.py", "python", text, block), plan,  # type: ignore[arg-type]
-                           on_text=streamed.append)
+    done = rewrite_windows(
+        model,
+        ApplyInput("m.py", "python", text, block),
+        plan,  # type: ignore[arg-type]
+        on_text=streamed.append,
+    )
     assert done.complete and done.text == "".join(streamed)
-    expected = stitch(text, plan, ["def func_10(a, b):\n    return a\n",
-                                   "def func_50(a, b):\n    return b\n"])
+    expected = stitch(
+        text, plan, ["def func_10(a, b):\n    return a\n", "def func_50(a, b):\n    return b\n"]
+    )
     assert done.text == expected
     assert "def func_11(a, b):" in done.text and "a * 10 + b" not in done.text
     # each prompt holds its own window as the draft, never the whole file
@@ -254,14 +294,27 @@ def test_rewrite_windows_refuses_an_unclosed_window_or_copied_context() -> None:
     plan = plan_windows(text, block)
     assert plan is not None
     inp = ApplyInput("m.py", "python", text, block)
-    unclosed = rewrite_windows(ScriptedModel(("def func_10(a, b):\n", "length")),  # type: ignore[arg-type]
-                               inp, plan)
+    unclosed = rewrite_windows(
+        ScriptedModel(("def func_10(a, b):\n", "length")),  # type: ignore[arg-type]
+        inp,
+        plan,
+    )
     assert not unclosed.complete and unclosed.stop_reason == "length"
-    copied = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
-        ("def func_11(a, b):\n    total = a * 11 + b\n", "stop")), inp, plan)
+    copied = rewrite_windows(
+        ScriptedModel(  # type: ignore[arg-type]
+            ("def func_11(a, b):\n    total = a * 11 + b\n", "stop")
+        ),
+        inp,
+        plan,
+    )
     assert not copied.complete and copied.stop_reason == "context"
-    placeholder = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
-        ("def func_10(a, b):\n    # ... existing code ...\n", "stop")), inp, plan)
+    placeholder = rewrite_windows(
+        ScriptedModel(  # type: ignore[arg-type]
+            ("def func_10(a, b):\n    # ... existing code ...\n", "stop")
+        ),
+        inp,
+        plan,
+    )
     assert not placeholder.complete and placeholder.stop_reason == "elision"
 
 
@@ -269,9 +322,11 @@ def test_lines_of_a_wrapped_function_make_the_whole_function_the_window() -> Non
     """``def f(self, ...):`` then an elision then the function's last lines: where the new
     lines end is unknown, so the window is that whole function (not the one anchor line)."""
     text = big_file()
-    block = ("class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
-             "        # ... existing code ...\n        value = self.get(4)\n"
-             "        extra = 1\n        return value + extra\n    # ... existing code ...\n")
+    block = (
+        "class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
+        "        # ... existing code ...\n        value = self.get(4)\n"
+        "        extra = 1\n        return value + extra\n    # ... existing code ...\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     w = plan.windows[0]
@@ -283,9 +338,11 @@ def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
     """The window's part of the block: a shorthand header inside the window is the file's own
     line; a wrapper outside it (the class around a method) is left out with its elision."""
     text = big_file()
-    block = ("class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
-             "        # ... existing code ...\n        extra = 1\n"
-             "        return value + extra\n    # ... existing code ...\n")
+    block = (
+        "class Store:\n    # ... existing code ...\n    def item_4(self, ...):\n"
+        "        # ... existing code ...\n        extra = 1\n"
+        "        return value + extra\n    # ... existing code ...\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     part = plan.windows[0].block
@@ -295,6 +352,7 @@ def test_wrapper_lines_read_as_the_files_header_or_are_left_out() -> None:
 
 # ----- drafts and the window's part of the block -------------------------------------------
 
+
 def test_expected_answer_merges_the_block_into_the_part() -> None:
     from forecode_core.apply.windows import expected_answer
 
@@ -302,13 +360,15 @@ def test_expected_answer_merges_the_block_into_the_part() -> None:
     # a line added, one replaced; an elision keeps the part's lines
     block = "def f(a):\n    x = a + 1\n    # ... existing code ...\n    log(y)\n    return y\n"
     assert expected_answer(part, block) == (
-        "def f(a):\n    x = a + 1\n    y = x * 2\n    log(y)\n    return y\n")
+        "def f(a):\n    x = a + 1\n    y = x * 2\n    log(y)\n    return y\n"
+    )
     assert expected_answer(part, "def f(a):\n    return 0\n") == "def f(a):\n    return 0\n"
     assert expected_answer(part, "") == part
     # a method given without its class: its new lines take the file's indentation
     method = "    def f(self):\n        a = 1\n        return a\n"
     assert expected_answer(method, "def f(self):\n    a = 1\n    b = 2\n    return a\n") == (
-        "    def f(self):\n        a = 1\n        b = 2\n        return a\n")
+        "    def f(self):\n        a = 1\n        b = 2\n        return a\n"
+    )
 
 
 def test_an_elision_between_two_lines_of_the_part_is_filled_in() -> None:
@@ -320,7 +380,8 @@ def test_an_elision_between_two_lines_of_the_part_is_filled_in() -> None:
     assert fill_elisions(part, block) == block
     block = "def f(a):\n    # ... existing code ...\n    y = x * 2\n    return y + 1\n"
     assert fill_elisions(part, block) == (
-        "def f(a):\n    x = a + 1\n\n    y = x * 2\n    return y + 1\n")
+        "def f(a):\n    x = a + 1\n\n    y = x * 2\n    return y + 1\n"
+    )
     # an anchor found twice in the part settles nothing
     twice = "def f(a):\n    x = 1\n    pass\n    x = 1\n    return x\n"
     block = "    x = 1\n    # ...\n    return x\n"
@@ -332,8 +393,10 @@ def test_a_function_rewritten_with_new_nested_definitions_is_its_own_window() ->
     lacks): not a wrapper; the window is the whole function and the block's own header (a new
     signature) is what the model is given."""
     text = big_file()
-    block = ("def func_20(a, b, *, scale=1):\n    def inner(x):\n        return x * scale\n"
-             "    total = inner(a) + b\n    return total\n")
+    block = (
+        "def func_20(a, b, *, scale=1):\n    def inner(x):\n        return x * scale\n"
+        "    total = inner(a) + b\n    return total\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     w = plan.windows[0]
@@ -352,21 +415,31 @@ def test_a_window_answer_that_leaves_out_a_line_of_the_edit_is_refused() -> None
     assert plan is not None
     inp = ApplyInput("m.py", "python", text, block)
     window = plan.windows[0]
-    part = "".join(file_lines(text)[window.start:window.end])
+    part = "".join(file_lines(text)[window.start : window.end])
     kept = rewrite_windows(ScriptedModel((part, "stop")), inp, plan)  # type: ignore[arg-type]
     assert not kept.complete and kept.stop_reason == "missed"
     assert kept.defect is not None and "log(total)" in kept.defect.message
-    done = rewrite_windows(ScriptedModel(  # type: ignore[arg-type]
-        (part.replace("a * 10 + b\n", "a * 10 + b\n    log(total)\n"), "stop")), inp, plan)
+    done = rewrite_windows(
+        ScriptedModel(  # type: ignore[arg-type]
+            (part.replace("a * 10 + b\n", "a * 10 + b\n    log(total)\n"), "stop")
+        ),
+        inp,
+        plan,
+    )
     assert done.complete and "    log(total)\n" in done.text
 
 
 def test_a_long_function_given_back_whole_is_rewritten_around_its_change() -> None:
     body = [f"    step_{k} = compute({k})\n" for k in range(60)]
-    text = "import os\n\n\ndef long(a):\n" + "".join(body) + "    return a\n\n\ndef other():\n" \
+    text = (
+        "import os\n\n\ndef long(a):\n" + "".join(body) + "    return a\n\n\ndef other():\n"
         "    pass\n"
-    block = "def long(a):\n" + "".join(body).replace("compute(30)", "compute(30, fast=True)") \
+    )
+    block = (
+        "def long(a):\n"
+        + "".join(body).replace("compute(30)", "compute(30, fast=True)")
         + "    return a\n"
+    )
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 1
     w = plan.windows[0]
@@ -375,13 +448,15 @@ def test_a_long_function_given_back_whole_is_rewritten_around_its_change() -> No
     assert "compute(30, fast=True)" in w.block and "def long" not in w.block
     # the stitched answer is the whole edit
     lines = file_lines(text)
-    answer = "".join(lines[w.start:w.end]).replace("compute(30)", "compute(30, fast=True)")
+    answer = "".join(lines[w.start : w.end]).replace("compute(30)", "compute(30, fast=True)")
     assert stitch(text, plan, [answer]) == text.replace("compute(30)", "compute(30, fast=True)")
 
 
 def test_a_signature_closed_at_the_headers_indentation_keeps_the_body() -> None:
-    text = ("class P:\n    def tokenize(\n        self, state, start: int, silent: bool = False\n"
-            "    ) -> None:\n        rules = self.rules\n        line = start\n"
-            "        return None\n\n    def other(self):\n        pass\n")
+    text = (
+        "class P:\n    def tokenize(\n        self, state, start: int, silent: bool = False\n"
+        "    ) -> None:\n        rules = self.rules\n        line = start\n"
+        "        return None\n\n    def other(self):\n        pass\n"
+    )
     lines = file_lines(text)
     assert definition_extent(lines, 1) == (1, 7)

@@ -19,43 +19,46 @@ def type_char(marked: str, ch: str, lang: str = "python", over: bool = False) ->
     if typed is None:
         return None
     if typed.skip:
-        return before + after[:typed.skip] + "|" + after[typed.skip:]
-    return before + typed.insert[:typed.caret] + "|" + typed.insert[typed.caret:] + after
+        return before + after[: typed.skip] + "|" + after[typed.skip :]
+    return before + typed.insert[: typed.caret] + "|" + typed.insert[typed.caret :] + after
 
 
-@pytest.mark.parametrize(("marked", "ch", "lang", "after"), [
-    ("f|", "(", "python", "f(|)"),
-    ("x = |", "[", "python", "x = [|]"),
-    ("if (a) |", "{", "javascript", "if (a) {|}"),
-    ("f(|)", "[", "python", "f([|])"),          # before a closer: closes
-    ("f(|, b)", "(", "python", "f((|), b)"),    # before a comma: closes
-    ("|abc", "(", "python", None),              # before a word: not closed
-    ("x = |", '"', "python", 'x = "|"'),
-    ("x = |", "'", "python", "x = '|'"),
-    ("x = f|", '"', "python", 'x = f"|"'),     # a string prefix
-    ("x = rb|", "'", "python", "x = rb'|'"),
-    ("don|", "'", "python", None),              # after a word character
-    ("print(x|)", '"', "python", None),
-    ('s = "abc |', "'", "python", None),        # inside a string
-    ('s = "a\\" |', "'", "python", None),       # an escaped quote keeps the string open
-    ('s = "a" + |', "'", "python", "s = \"a\" + '|'"),
-    ("x = 1  # it|", '"', "python", None),      # in a comment
-    ("it|", "'", "plaintext", None),            # prose: no ' pairs
-    ("say |", '"', "plaintext", 'say "|"'),
-    ("const s = |", "`", "javascript", "const s = `|`"),
-    ("fn f<|", "'", "rust", None),              # lifetimes
-    ('    x = ""|', '"', "python", '    x = """|"""'),  # a docstring
-    ("''|", "'", "python", "'''|'''"),
-    ('x = """|', '"', "python", None),        # a fourth quote is just a quote
-    ('x = ""|', '"', "javascript", 'x = """|"'),  # no triple quotes there: a new pair
-])
+@pytest.mark.parametrize(
+    ("marked", "ch", "lang", "after"),
+    [
+        ("f|", "(", "python", "f(|)"),
+        ("x = |", "[", "python", "x = [|]"),
+        ("if (a) |", "{", "javascript", "if (a) {|}"),
+        ("f(|)", "[", "python", "f([|])"),  # before a closer: closes
+        ("f(|, b)", "(", "python", "f((|), b)"),  # before a comma: closes
+        ("|abc", "(", "python", None),  # before a word: not closed
+        ("x = |", '"', "python", 'x = "|"'),
+        ("x = |", "'", "python", "x = '|'"),
+        ("x = f|", '"', "python", 'x = f"|"'),  # a string prefix
+        ("x = rb|", "'", "python", "x = rb'|'"),
+        ("don|", "'", "python", None),  # after a word character
+        ("print(x|)", '"', "python", None),
+        ('s = "abc |', "'", "python", None),  # inside a string
+        ('s = "a\\" |', "'", "python", None),  # an escaped quote keeps the string open
+        ('s = "a" + |', "'", "python", "s = \"a\" + '|'"),
+        ("x = 1  # it|", '"', "python", None),  # in a comment
+        ("it|", "'", "plaintext", None),  # prose: no ' pairs
+        ("say |", '"', "plaintext", 'say "|"'),
+        ("const s = |", "`", "javascript", "const s = `|`"),
+        ("fn f<|", "'", "rust", None),  # lifetimes
+        ('    x = ""|', '"', "python", '    x = """|"""'),  # a docstring
+        ("''|", "'", "python", "'''|'''"),
+        ('x = """|', '"', "python", None),  # a fourth quote is just a quote
+        ('x = ""|', '"', "javascript", 'x = """|"'),  # no triple quotes there: a new pair
+    ],
+)
 def test_typing_an_opener_or_quote(marked: str, ch: str, lang: str, after: str | None) -> None:
     assert type_char(marked, ch, lang) == after
 
 
 def test_typing_the_closer_steps_over_only_an_auto_inserted_one() -> None:
     assert type_char("f(|)", ")", over=True) == "f()|"
-    assert type_char("f(|)", ")", over=False) is None   # typed by hand: inserted as usual
+    assert type_char("f(|)", ")", over=False) is None  # typed by hand: inserted as usual
     assert type_char('x = "|"', '"', over=True) == 'x = ""|'
     assert type_char("f(|]", ")", over=True) is None
 
@@ -152,8 +155,9 @@ def test_widget_wraps_a_selection_and_splits_braces(editor: CodeEditor, qtbot: Q
     assert editor.text() == "if (a) {\n    b();\n}"
 
 
-def test_widget_a_closer_typed_by_hand_is_not_stepped_over(editor: CodeEditor,
-                                                            qtbot: QtBot) -> None:
+def test_widget_a_closer_typed_by_hand_is_not_stepped_over(
+    editor: CodeEditor, qtbot: QtBot
+) -> None:
     editor.set_text("f()")
     editor.gotoPos(2)
     qtbot.keyClicks(editor, ")")
@@ -178,7 +182,9 @@ def test_widget_pairs_and_wraps_at_every_caret(editor: CodeEditor, qtbot: QtBot)
     qtbot.keyClicks(editor, '"')  # wraps both selections
     assert editor.text() == 'a = "name"\nb = "name"\n'
     assert [(editor.selectionNStart(i), editor.selectionNEnd(i)) for i in range(2)] == [
-        (5, 9), (16, 20)]
+        (5, 9),
+        (16, 20),
+    ]
     editor.set_text("f\ng\n")
     editor.setSelection(1, 1)
     editor.addSelection(3, 3)

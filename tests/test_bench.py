@@ -17,16 +17,33 @@ from bench._common import metadata, percentile
 REPO = Path(__file__).resolve().parent.parent
 
 EDITOR_FIGURES = (
-    "open_100k_lines_s", "plain_text_edit_s", "ratio", "set_text_s", "plain_set_text_s",
-    "scroll_frame_p50_ms", "scroll_frame_p95_ms", "scroll_frame_max_ms",
-    "plain_scroll_frame_p50_ms", "plain_scroll_frame_p95_ms", "plain_scroll_frame_max_ms",
-    "scroll_ratio_p95", "lines", "bytes", "rounds",
+    "open_100k_lines_s",
+    "plain_text_edit_s",
+    "ratio",
+    "set_text_s",
+    "plain_set_text_s",
+    "scroll_frame_p50_ms",
+    "scroll_frame_p95_ms",
+    "scroll_frame_max_ms",
+    "plain_scroll_frame_p50_ms",
+    "plain_scroll_frame_p95_ms",
+    "plain_scroll_frame_max_ms",
+    "scroll_ratio_p95",
+    "lines",
+    "bytes",
+    "rounds",
 )
 
 
 def run_bench(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def check_metadata(result: dict[str, object], name: str) -> None:

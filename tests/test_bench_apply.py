@@ -20,8 +20,16 @@ from bench.apply_cases import KINDS, build_cases
 
 REPO = Path(__file__).resolve().parent.parent
 
-POSITIVE = ("spec_over_greedy", "spec_over_prefill", "spec_over_ceiling", "spec_tok_s",
-            "greedy_tok_s", "ceiling_tok_s", "prefill_tok_s", "first_hunk_ms")
+POSITIVE = (
+    "spec_over_greedy",
+    "spec_over_prefill",
+    "spec_over_ceiling",
+    "spec_tok_s",
+    "greedy_tok_s",
+    "ceiling_tok_s",
+    "prefill_tok_s",
+    "first_hunk_ms",
+)
 
 
 def _number(value: object) -> bool:
@@ -38,8 +46,9 @@ def test_cases_are_real_edits_with_known_results() -> None:
         assert "# ... existing code ..." in case.block
         # Every line the block shows is in the expected file (the block is the edit).
         expected_lines = {x.strip() for x in case.expected.splitlines()}
-        shown = [x.strip() for x in case.block.splitlines()
-                 if x.strip() and "existing code" not in x]
+        shown = [
+            x.strip() for x in case.block.splitlines() if x.strip() and "existing code" not in x
+        ]
         assert all(x in expected_lines for x in shown), case.name
 
 
@@ -49,7 +58,12 @@ def test_apply_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "apply", "--json", str(out), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=290, check=False)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=290,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert json.loads(proc.stdout) == result  # printed as well as written
@@ -136,8 +150,11 @@ def test_real_case_blocks_are_written_as_models_write_them() -> None:
     from bench.apply_real_cases import KINDS as REAL_KINDS
     from bench.apply_real_cases import _cases_of_file
 
-    cases = list(_cases_of_file("pkg", "1..2", "pkg/loader.py", OLD, NEW,
-                                ["Loader.load", "Loader.close", "helper"]))
+    cases = list(
+        _cases_of_file(
+            "pkg", "1..2", "pkg/loader.py", OLD, NEW, ["Loader.load", "Loader.close", "helper"]
+        )
+    )
     kinds = {c.kind for c in cases}
     assert kinds <= set(REAL_KINDS)
     assert {"hunks", "two_definitions", "imports_reflowed", "function"} <= kinds
@@ -155,7 +172,8 @@ def test_real_case_blocks_are_written_as_models_write_them() -> None:
     by_name = {c.name.rsplit(":", 2)[-2] + ":" + c.name.rsplit(":", 1)[-1]: c for c in cases}
     assert by_name["method_shorthand:Loader.close"].expected == OLD.replace(
         "        self.handle.close()\n",
-        "        if self.handle is not None:\n            self.handle.close()\n")
+        "        if self.handle is not None:\n            self.handle.close()\n",
+    )
 
 
 def test_real_cases_build_from_the_manifest_with_checked_sources() -> None:
@@ -177,7 +195,12 @@ def test_deterministic_only_run_is_never_silently_wrong(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "apply", "--deterministic-only", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=290, check=False)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=290,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     check_metadata(result, "apply")
@@ -195,7 +218,8 @@ def test_deterministic_only_run_is_never_silently_wrong(tmp_path: Path) -> None:
         else:
             assert case["refusal"]
     assert result["refused"]["deterministic"] == sum(
-        c["deterministic"] != "applied" for c in result["cases"])
+        c["deterministic"] != "applied" for c in result["cases"]
+    )
 
 
 def test_accuracy_counts_what_each_path_offers_as_clean(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,30 +233,39 @@ def test_accuracy_counts_what_each_path_offers_as_clean(monkeypatch: pytest.Monk
     from bench.apply import _accuracy_case, _summary
     from bench.apply_cases import Case
 
-    applies = "class Loader:\n    # ... existing code ...\n\n" \
-              '    def load(self, name, encoding="utf-8"):\n' \
-              "        path = os.path.join(self.root, name)\n" \
-              "        return util.read(path, encoding=encoding)\n    # ... existing code ...\n"
+    applies = (
+        "class Loader:\n    # ... existing code ...\n\n"
+        '    def load(self, name, encoding="utf-8"):\n'
+        "        path = os.path.join(self.root, name)\n"
+        "        return util.read(path, encoding=encoding)\n    # ... existing code ...\n"
+    )
     close_expected = OLD.replace(
         "    def load(self, name):\n        path = os.path.join(self.root, name)\n"
         "        return util.read(path)\n",
         '    def load(self, name, encoding="utf-8"):\n'
         "        path = os.path.join(self.root, name)\n"
-        "        return util.read(path, encoding=encoding)\n")
+        "        return util.read(path, encoding=encoding)\n",
+    )
     refuses = applies.replace("class Loader:", "class Loader(Other):")  # disagrees: refused
-    answers = {"right": close_expected,
-               "wrong": close_expected.replace("encoding=encoding", 'encoding="ascii"'),
-               "flagged": close_expected.replace("x + 1", "x + 3"),
-               "elision": close_expected.replace("def helper(x):\n    return x + 1\n",
-                                                 "# ... existing code ...\n")}
+    answers = {
+        "right": close_expected,
+        "wrong": close_expected.replace("encoding=encoding", 'encoding="ascii"'),
+        "flagged": close_expected.replace("x + 1", "x + 3"),
+        "elision": close_expected.replace(
+            "def helper(x):\n    return x + 1\n", "# ... existing code ...\n"
+        ),
+    }
     cases = [Case("applies", "k", "a.py", OLD, applies, close_expected)] + [
-        Case(name, "k", "a.py", OLD, refuses, close_expected) for name in answers]
+        Case(name, "k", "a.py", OLD, refuses, close_expected) for name in answers
+    ]
 
-    def fake_rewrite(engine: object, inp: object, *, on_text: object = None,
-                     max_batch: object = None) -> object:
+    def fake_rewrite(
+        engine: object, inp: object, *, on_text: object = None, max_batch: object = None
+    ) -> object:
         text = answers.get(engine.case, close_expected)  # type: ignore[attr-defined]
-        metrics = SimpleNamespace(generated_tokens=10, decode_ms=100.0, accepted_tokens=8,
-                                  drafted_tokens=9, rejoins=0)
+        metrics = SimpleNamespace(
+            generated_tokens=10, decode_ms=100.0, accepted_tokens=8, drafted_tokens=9, rejoins=0
+        )
         return SimpleNamespace(text=text, complete=True, stop_reason="stop", metrics=metrics)
 
     monkeypatch.setattr(apply_model, "rewrite_file", fake_rewrite)
@@ -250,7 +283,11 @@ def test_accuracy_counts_what_each_path_offers_as_clean(monkeypatch: pytest.Monk
     assert by["elision"]["model_offered"] == "defect"
     assert not by["elision"]["combined_silent_wrong"] and not by["elision"]["combined_ok"]
     summary = _summary(records, with_model=True)
-    assert summary["silent_wrong"] == {"deterministic": 0, "model": 1, "combined": 1,
-                                       "deterministic_flagged_wrong": 0}
+    assert summary["silent_wrong"] == {
+        "deterministic": 0,
+        "model": 1,
+        "combined": 1,
+        "deterministic_flagged_wrong": 0,
+    }
     assert summary["refused"]["deterministic"] == 4 and summary["refused"]["model"] == 1
     assert summary["accuracy"]["combined"] == 0.4 and summary["accuracy"]["deterministic"] == 0.2

@@ -23,11 +23,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_code_blocks_any_fence_any_tag_and_a_cut_off_last_block() -> None:
-    reply = ("Text\n```python\na = 1\n```\nmore\n~~~\nb = 2\n~~~\n"
-             "````py title\nc = '```'\n````\n```js\nlet d\n```\n```python\ne = 5\n")
-    assert code_blocks(reply) == [("python", "a = 1\n"), ("", "b = 2\n"),
-                                  ("py", "c = '```'\n"), ("js", "let d\n"),
-                                  ("python", "e = 5\n")]
+    reply = (
+        "Text\n```python\na = 1\n```\nmore\n~~~\nb = 2\n~~~\n"
+        "````py title\nc = '```'\n````\n```js\nlet d\n```\n```python\ne = 5\n"
+    )
+    assert code_blocks(reply) == [
+        ("python", "a = 1\n"),
+        ("", "b = 2\n"),
+        ("py", "c = '```'\n"),
+        ("js", "let d\n"),
+        ("python", "e = 5\n"),
+    ]
     assert code_blocks("no code here") == []
 
 
@@ -86,8 +92,7 @@ def test_run_tests_passes_fails_times_out_and_reports_missing_code() -> None:
     assert (wrong.passed, wrong.kind, wrong.detail) == (False, "failed", "AssertionError")
     crash = run_tests("def square(x):\n    return x.nope\n", "square(1)\n")
     assert crash.kind == "failed" and "AttributeError" in crash.detail
-    slow = run_tests("def square(x):\n    while True:\n        pass\n", "square(1)\n",
-                     timeout=2.0)
+    slow = run_tests("def square(x):\n    while True:\n        pass\n", "square(1)\n", timeout=2.0)
     assert slow.kind == "timeout"
     assert run_tests(None, "assert True\n").kind == "no_code"
     # A test file that ends early (sys.exit(0) in the answer) is not a pass.
@@ -96,26 +101,37 @@ def test_run_tests_passes_fails_times_out_and_reports_missing_code() -> None:
 
 
 def test_the_answers_code_runs_in_a_scratch_folder_without_the_callers_environment(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FORECODE_SECRET_FOR_TEST", "x")
-    code = ("import os\ndef probe():\n    return os.getcwd(), "
-            "os.environ.get('FORECODE_SECRET_FOR_TEST')\n")
-    outcome = run_tests(code, f"cwd, secret = probe()\nassert secret is None\n"
-                              f"assert cwd != {str(tmp_path)!r} and 'forecode-bench-chat' in cwd\n")
+    code = (
+        "import os\ndef probe():\n    return os.getcwd(), "
+        "os.environ.get('FORECODE_SECRET_FOR_TEST')\n"
+    )
+    outcome = run_tests(
+        code,
+        f"cwd, secret = probe()\nassert secret is None\n"
+        f"assert cwd != {str(tmp_path)!r} and 'forecode-bench-chat' in cwd\n",
+    )
     assert outcome.passed, outcome
 
 
 REFERENCE = {
     "count_vowels": "def count_vowels(text):\n    return sum(c in 'aeiouAEIOU' for c in text)\n",
-    "is_prime": ("def is_prime(n):\n    if n < 2:\n        return False\n"
-                 "    return all(n % d for d in range(2, int(n ** 0.5) + 1))\n"),
-    "spiral": ("def spiral(m):\n    out = []\n    m = [list(r) for r in m]\n    while m:\n"
-               "        out += m.pop(0)\n        m = [list(r) for r in zip(*m)][::-1]\n"
-               "    return out\n"),
+    "is_prime": (
+        "def is_prime(n):\n    if n < 2:\n        return False\n"
+        "    return all(n % d for d in range(2, int(n ** 0.5) + 1))\n"
+    ),
+    "spiral": (
+        "def spiral(m):\n    out = []\n    m = [list(r) for r in m]\n    while m:\n"
+        "        out += m.pop(0)\n        m = [list(r) for r in zip(*m)][::-1]\n"
+        "    return out\n"
+    ),
     "format_duration": (
         "def format_duration(s):\n    h, r = divmod(s, 3600)\n    m, s = divmod(r, 60)\n"
         "    parts = [f'{v}{u}' for v, u in ((h, 'h'), (m, 'm'), (s, 's')) if v]\n"
-        "    return ' '.join(parts) or '0s'\n"),
+        "    return ' '.join(parts) or '0s'\n"
+    ),
 }
 
 
@@ -140,9 +156,26 @@ def test_chat_benchmark_quick_run_through_the_real_service(tmp_path: Path) -> No
     assert BENCHMARKS["chat"] == "bench.chat"
     out = tmp_path / "out.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "chat", "--json", str(out), "--limit", "1",
-         "--models", "gemma-3-270m", "--max-tokens", "48"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "chat",
+            "--json",
+            str(out),
+            "--limit",
+            "1",
+            "--models",
+            "gemma-3-270m",
+            "--max-tokens",
+            "48",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     check_metadata(result, "chat")
@@ -159,8 +192,12 @@ def test_chat_benchmark_quick_run_through_the_real_service(tmp_path: Path) -> No
 def test_a_reply_cut_off_in_its_block_still_yields_the_function() -> None:
     from forecode_core.chat.repetition import LOOP_NOTE
 
-    stopped = ("```python\ndef half(x):\n    return x / 2\n\n" + "print(half(4))\n" * 8
-               + "print(half(" + LOOP_NOTE)
+    stopped = (
+        "```python\ndef half(x):\n    return x / 2\n\n"
+        + "print(half(4))\n" * 8
+        + "print(half("
+        + LOOP_NOTE
+    )
     code = extract_code(stopped, "half")
     assert code == "def half(x):\n    return x / 2\n"
     assert run_tests(code, "assert half(4) == 2\n").passed

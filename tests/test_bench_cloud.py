@@ -25,7 +25,12 @@ def test_cloud_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "cloud", "--json", str(out), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     check_metadata(result, "cloud")
@@ -39,6 +44,7 @@ def test_cloud_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     assert isinstance(result["grpc_overhead"], float)
     assert result["grpc_call_ms_p50"] > 0 and result["in_process_call_ms_p50"] > 0
     # Both sides of the overhead comparison did the same work: every reply ran to max_tokens.
-    assert all(a == b == result["max_tokens"]
-               for a, b in result["overhead_samples"]["completion_tokens"])
+    assert all(
+        a == b == result["max_tokens"] for a, b in result["overhead_samples"]["completion_tokens"]
+    )
     assert result["service"]["backend"] == "llama"

@@ -55,7 +55,7 @@ def test_spots_are_placed_as_a_user_types_and_skip_docstrings() -> None:
     assert 8 not in by_line  # a function's docstring
     for s in spots:
         text = lines[s.line]
-        assert text[s.col:].rstrip() == s.expected and len(s.expected.strip()) >= 3
+        assert text[s.col :].rstrip() == s.expected and len(s.expected.strip()) >= 3
         if s.kind == "line_start":
             assert s.col == len(text) - len(text.lstrip()) + 2
         elif s.kind == "open_bracket":
@@ -112,8 +112,19 @@ def test_an_autoclosed_document_has_the_closers_after_the_cursor() -> None:
 
 def test_exact_with_closers_is_the_line_after_accepting() -> None:
     def closed(shown: str, expected: str, rest: str, overwrite: int) -> Sample:
-        s = Sample("m", "small", "jumped", False, "p", "f.py", 1, "open_bracket", expected,
-                   expected, rest=rest)
+        s = Sample(
+            "m",
+            "small",
+            "jumped",
+            False,
+            "p",
+            "f.py",
+            1,
+            "open_bracket",
+            expected,
+            expected,
+            rest=rest,
+        )
         s.shown, s.overwrite = shown, overwrite
         return s
 
@@ -133,7 +144,7 @@ def test_visits_are_far_apart_and_moved_spots_about_ten_lines_below() -> None:
     visits = plan_visits(spots, 5, random.Random(3), 200)
     assert len(visits) == 5
     jumps = [v[0].line for v in visits]
-    assert all(abs(a - b) >= 200 for i, a in enumerate(jumps) for b in jumps[i + 1:])
+    assert all(abs(a - b) >= 200 for i, a in enumerate(jumps) for b in jumps[i + 1 :])
     for jump, moved in visits:
         assert moved is not None and 10 <= moved.line - jump.line <= 16
 
@@ -152,10 +163,10 @@ def test_files_come_from_several_projects_never_the_held_out_one() -> None:
     assert again == (small, large)  # seeded: the same files every run
 
 
-def sample(size: str, case: str, shown: str, expected: str, ms: float | None,
-           cold: bool = False) -> Sample:
-    s = Sample("m", size, case, cold, "p", "f.py", 1, "line_start", expected,
-               expected + "\nnext()")
+def sample(
+    size: str, case: str, shown: str, expected: str, ms: float | None, cold: bool = False
+) -> Sample:
+    s = Sample("m", size, case, cold, "p", "f.py", 1, "line_start", expected, expected + "\nnext()")
     s.shown, s.first_line_ms = shown, ms
     return s
 
@@ -174,8 +185,12 @@ def test_summary_figures() -> None:
     assert got["show_rate"]["all"] == round(5 / 6, 3)
     assert got["chars_accepted"]["large"] == round((11 + 4 + 0) / 3, 1)
     assert got["p50_ms"] == {"small": 300.0, "large": 900.0}  # the worst case's p50
-    assert got["by_case"]["moved"]["small"] == {"p50_ms": None, "p95_ms": None, "samples": 1,
-                                                "shown": 0}
+    assert got["by_case"]["moved"]["small"] == {
+        "p50_ms": None,
+        "p95_ms": None,
+        "samples": 1,
+        "shown": 0,
+    }
     assert got["cold_p50_ms"] == 300.0
     assert set(got["by_case"]) == set(CASES)
 
@@ -187,15 +202,39 @@ def test_a_short_run_through_the_real_worker(tmp_path: Path) -> None:
     ensure_small_model()
     out = tmp_path / "completion.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "completion", "--models", SMALL_MODEL, "--limit", "1",
-         "--small-files", "1", "--large-files", "1", "--visits", "1", "--max-tokens", "8",
-         "--autoclosed", "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "completion",
+            "--models",
+            SMALL_MODEL,
+            "--limit",
+            "1",
+            "--small-files",
+            "1",
+            "--large-files",
+            "1",
+            "--visits",
+            "1",
+            "--max-tokens",
+            "8",
+            "--autoclosed",
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["benchmark"] == "completion"
-    assert "chosen" in result and (result["chosen"] is not None
-                                   or result["chosen_detail"].get("reason"))
+    assert "chosen" in result and (
+        result["chosen"] is not None or result["chosen_detail"].get("reason")
+    )
     model = result["models"][SMALL_MODEL]
     for key in ("exact_match", "chars_accepted", "show_rate"):
         assert set(model[key]) == {"all", "small", "large"}
@@ -212,10 +251,14 @@ def test_a_short_run_through_the_real_worker(tmp_path: Path) -> None:
     assert result["autoclosed"] is True
     assert all(s["raw"] is not None for s in closed)
     assert any(s["rest"] for s in closed if s["kind"] == "open_bracket") or not any(
-        s["kind"] == "open_bracket" for s in closed)
+        s["kind"] == "open_bracket" for s in closed
+    )
     sizes = {s["size"] for s in result["samples"][SMALL_MODEL]}
     assert sizes == {"small", "large"}
     big = [s for s in result["samples"][SMALL_MODEL] if s["size"] == "large"]
     # Which of the worker's prompts answered (local_models.worker.PROMPT_LADDER).
-    assert all(s["metrics"].get("context") in ("near", "window1", "window2", "full")
-               for s in big if s["dropped"] is None or not s["dropped"].startswith("error"))
+    assert all(
+        s["metrics"].get("context") in ("near", "window1", "window2", "full")
+        for s in big
+        if s["dropped"] is None or not s["dropped"].startswith("error")
+    )

@@ -7,8 +7,17 @@ from pathlib import Path
 
 from test_bench import check_metadata, run_bench
 
-FIGURES = ("compile_20k_s", "decide_20k_us", "stars8_ms", "stars16_ms", "stars16_match_ms",
-           "light_worst_us", "limits_worst_ms", "limits_compile_1mib_s", "limits_1mib_200b_ms")
+FIGURES = (
+    "compile_20k_s",
+    "decide_20k_us",
+    "stars8_ms",
+    "stars16_ms",
+    "stars16_match_ms",
+    "light_worst_us",
+    "limits_worst_ms",
+    "limits_compile_1mib_s",
+    "limits_1mib_200b_ms",
+)
 
 
 def test_ignore_benchmark_reports_every_figure(tmp_path: Path) -> None:

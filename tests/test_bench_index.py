@@ -27,7 +27,12 @@ def test_index_benchmark_quick_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "index", "--json", str(out), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     check_metadata(result, "index")
@@ -59,11 +64,14 @@ def test_docstrings_are_stripped_and_kept_as_queries() -> None:
         "        return len(books)\n\n"
         "    def empty(self):\n"
         '        """Nothing left."""\n\n\n'
-        "def one_liner(): \"\"\"Shares a line with its def.\"\"\"\n")
+        'def one_liner(): """Shares a line with its def."""\n'
+    )
     result = strip_docstrings(source)
     assert result is not None
     stripped, docs = result
     assert '"""' not in stripped.replace('"""Shares a line with its def."""', "")
     assert "        pass\n" in stripped  # the body that was only a docstring
-    assert docs == {"Shelf.count": "Count the books on the shelf, including the ones lying "
-                                   "flat.", "Shelf.empty": "Nothing left."}
+    assert docs == {
+        "Shelf.count": "Count the books on the shelf, including the ones lying flat.",
+        "Shelf.empty": "Nothing left.",
+    }

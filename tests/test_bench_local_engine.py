@@ -19,19 +19,30 @@ from bench import BENCHMARKS
 REPO = Path(__file__).resolve().parent.parent
 
 POSITIVE_FIGURES = (
-    "decode_ratio", "raw_decode_tok_s", "engine_decode_tok_s",
-    "cold_p50_ms", "cold_p95_ms", "warm_p50_ms", "warm_p95_ms", "warm_over_cold",
-    "spec_ratio", "spec_tok_s", "greedy_tok_s",
+    "decode_ratio",
+    "raw_decode_tok_s",
+    "engine_decode_tok_s",
+    "cold_p50_ms",
+    "cold_p95_ms",
+    "warm_p50_ms",
+    "warm_p95_ms",
+    "warm_over_cold",
+    "spec_ratio",
+    "spec_tok_s",
+    "greedy_tok_s",
     "worker_rss_mb",
 )
 NON_NEGATIVE_FIGURES = ("max_ui_stall_ms", "ui_stall_p99_ms", "spec_drafted", "spec_accepted")
-ENGINE_METRICS = ("prompt_tokens", "evaluated_tokens", "reused_prefix_tokens",
-                  "reused_shifted_tokens")
+ENGINE_METRICS = (
+    "prompt_tokens",
+    "evaluated_tokens",
+    "reused_prefix_tokens",
+    "reused_shifted_tokens",
+)
 
 
 def _number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
-
 
 
 @pytest.mark.slow
@@ -40,7 +51,12 @@ def test_local_engine_benchmark_quick_run_reports_every_figure(tmp_path: Path) -
     out = tmp_path / "out.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "local_engine", "--json", str(out), "--quick"],
-        cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert json.loads(proc.stdout) == result  # printed as well as written

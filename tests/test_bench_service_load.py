@@ -24,15 +24,45 @@ def test_service_load_benchmark_small_run_reports_every_figure(tmp_path: Path) -
     assert BENCHMARKS["service_load"] == "bench.service_load"
     out = tmp_path / "out.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "service_load", "--json", str(out), "--fuzz", "300",
-         "--clients", "10", "--seconds", "2"],
-        cwd=REPO, capture_output=True, text=True, timeout=240, check=False)
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "service_load",
+            "--json",
+            str(out),
+            "--fuzz",
+            "300",
+            "--clients",
+            "10",
+            "--seconds",
+            "2",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     check_metadata(result, "service_load")
-    for key in ("calls", "statuses", "crashes", "hangs", "internal", "health_p50_ms",
-                "health_p99_ms", "rss_mb_before", "rss_mb_after", "rss_mb_peak", "tracebacks",
-                "health_failures", "upstream_open_after", "slots_all_run_after"):
+    for key in (
+        "calls",
+        "statuses",
+        "crashes",
+        "hangs",
+        "internal",
+        "health_p50_ms",
+        "health_p99_ms",
+        "rss_mb_before",
+        "rss_mb_after",
+        "rss_mb_peak",
+        "tracebacks",
+        "health_failures",
+        "upstream_open_after",
+        "slots_all_run_after",
+    ):
         assert key in result, key
     assert result["calls"] == sum(result["statuses"].values()) > 100
     assert result["crashes"] == result["hangs"] == result["internal"] == 0, result["statuses"]

@@ -61,7 +61,8 @@ def window(qtbot: QtBot, workspace: Path) -> MainWindow:
 
 
 def test_binary_and_plain_text_tabs_do_no_idle_work(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     window.open_file(workspace / "main.py")
     baseline = _timer_events_in_one_second(qtbot)
 

@@ -46,7 +46,8 @@ def editor(qtbot: QtBot) -> CodeEditor:
 
 
 def test_brace_matching_at_every_caret_position_beside_non_ascii(
-        qtbot: QtBot, editor: CodeEditor, monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot: QtBot, editor: CodeEditor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lit: list[tuple[int, int]] = []
     real_highlight = editor.braceHighlight
     real_bad = editor.braceBadLight
@@ -74,8 +75,8 @@ def test_brace_matching_at_every_caret_position_beside_non_ascii(
         editor._on_update_ui(0x1)  # what SCN_UPDATEUI calls; also runs from the event loop
         qtbot.wait(1)
         assert lit, f"no brace update at {pos}"
-        before = data[pos - 1:pos].decode("latin-1") if pos else ""
-        after = data[pos:pos + 1].decode("latin-1")
+        before = data[pos - 1 : pos].decode("latin-1") if pos else ""
+        after = data[pos : pos + 1].decode("latin-1")
         if before in "()[]{}" and before:
             assert lit[-1] == (pos - 1, pairs[pos - 1]), pos
         elif after in "()[]{}" and after:

@@ -35,11 +35,14 @@ SMALL = Rates(prefill_tok_s=609, decode_tok_s=67)
 BIG_ON_GPU = Rates(prefill_tok_s=9000, decode_tok_s=180, gpu_offload=True)
 
 
-def tiers(big: Rates | None = BIG, mid: Rates | None = MID,
-          small: Rates | None = SMALL) -> list[Candidate]:
-    return [Candidate("big", "Big", "/m/big.gguf", 0.55, "test", 3072, big, size=3),
-            Candidate("mid", "Mid", "/m/mid.gguf", 0.30, "test", 3072, mid, size=2),
-            Candidate("small", "Small", "/m/small.gguf", 0.03, "test", 1536, small, size=1)]
+def tiers(
+    big: Rates | None = BIG, mid: Rates | None = MID, small: Rates | None = SMALL
+) -> list[Candidate]:
+    return [
+        Candidate("big", "Big", "/m/big.gguf", 0.55, "test", 3072, big, size=3),
+        Candidate("mid", "Mid", "/m/mid.gguf", 0.30, "test", 3072, mid, size=2),
+        Candidate("small", "Small", "/m/small.gguf", 0.03, "test", 1536, small, size=1),
+    ]
 
 
 # A request that evaluates 128 tokens: big 20 + 1488 + 417 ms, mid 20 + 610 + 244, small
@@ -55,7 +58,8 @@ def test_predicted_latency_is_prefill_plus_the_first_lines_decode_plus_rendering
     # the worker's rendering: whole-prompt tokenizations at the measured tokenizer rate
     timed = Rates(prefill_tok_s=609, decode_tok_s=67, tokenize_tok_s=100_000)
     assert SHORT.predict_ms(timed, 1536) == pytest.approx(
-        SHORT.predict_ms(SMALL, 1536) + 4 * 1536 / 100_000 * 1000)
+        SHORT.predict_ms(SMALL, 1536) + 4 * 1536 / 100_000 * 1000
+    )
 
 
 def test_on_the_issues_2_core_rates_only_the_useless_model_fits_a_jump() -> None:
@@ -127,8 +131,12 @@ def test_the_choice_is_json_for_the_benchmarks() -> None:
     assert data["chosen"] == "mid" and data["budget_ms"] == 1000
     assert set(data["models"]) == {"big", "mid", "small"}
     assert data["models"]["mid"]["prefill_tok_s"] == 210 and data["models"]["mid"]["fits"]
-    assert data["request"] == {"context_tokens": 128, "first_line_tokens": 10,
-                               "tokenizations": 4.0, "overhead_ms": 20}
+    assert data["request"] == {
+        "context_tokens": 128,
+        "first_line_tokens": 10,
+        "tokenizations": 4.0,
+        "overhead_ms": 20,
+    }
     # the bench's generic reading: the dataclass itself, as JSON
     flat = json.loads(json.dumps(dataclasses.asdict(choose(tiers(), 1000, request=SHORT))))
     assert flat["model_id"] == "mid" and flat["tiers"][1]["rates"]["decode_tok_s"] == 41
@@ -145,9 +153,11 @@ def test_every_registry_model_has_a_quality_figure_and_its_source() -> None:
 
 def _gguf(path: Path, architecture: str, name: str, pad: int = 0) -> Path:
     """A GGUF header with no tensors: enough for the profile lookup."""
+
     def text(s: str) -> bytes:
         raw = s.encode()
         return struct.pack("<Q", len(raw)) + raw
+
     kvs = (("general.architecture", architecture), ("general.name", name))
     data = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
     for key, value in kvs:
@@ -164,8 +174,9 @@ class FakeMeasure:
         self.rates = rates
         self.calls: list[list[str]] = []
 
-    def __call__(self, paths: Sequence[Path], should_stop: object,
-                 keep_going: calibrate.KeepGoing) -> dict[str, Rates | str]:
+    def __call__(
+        self, paths: Sequence[Path], should_stop: object, keep_going: calibrate.KeepGoing
+    ) -> dict[str, Rates | str]:
         got: dict[str, Rates | str] = {}
         self.calls.append([])
         for p in paths:
@@ -180,21 +191,34 @@ class FakeMeasure:
 def models(tmp_path: Path) -> list[tuple[ModelSpec, Path]]:
     made = []
     # both useful (right at least USEFUL_EXACT_MATCH of the time)
-    for model_id, arch, name, quality in (("big", "qwen2", "Qwen2.5 Coder 1.5B", 0.55),
-                                          ("small", "gemma3", "Gemma 3 270m", 0.30)):
-        spec = ModelSpec(model_id, name, f"{model_id}.gguf", 0, f"sha-{model_id}", "test",
-                         short_title=name, exact_match=quality, quality_source="test")
+    for model_id, arch, name, quality in (
+        ("big", "qwen2", "Qwen2.5 Coder 1.5B", 0.55),
+        ("small", "gemma3", "Gemma 3 270m", 0.30),
+    ):
+        spec = ModelSpec(
+            model_id,
+            name,
+            f"{model_id}.gguf",
+            0,
+            f"sha-{model_id}",
+            "test",
+            short_title=name,
+            exact_match=quality,
+            quality_source="test",
+        )
         made.append((spec, _gguf(tmp_path / f"{model_id}.gguf", arch, name)))
     return made
 
 
 def test_measures_on_first_run_then_reads_the_cache(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     cache = tmp_path / "cache" / "calibration.json"
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
     reasons: list[str] = []
-    first = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                  on_measure=reasons.append)
+    first = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert fake.calls == [["small.gguf", "big.gguf"]]  # the smallest file first
     assert first.measured and reasons and "first run" in reasons[0]
     assert first.model_id == "small"  # 500 ms: only the small one fits (443 ms)
@@ -203,8 +227,9 @@ def test_measures_on_first_run_then_reads_the_cache(
     assert set(saved["models"]) == {"big", "small"}
     assert saved["models"]["big"]["rates"]["prefill_tok_s"] == 86
 
-    again = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                  on_measure=reasons.append)
+    again = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert len(fake.calls) == 1 and len(reasons) == 1  # from the cache
     assert not again.measured and again.model_id == "small"
     assert again.tier.rates == first.tier.rates
@@ -214,15 +239,17 @@ def test_measures_on_first_run_then_reads_the_cache(
 
 
 def test_a_model_change_re_measures_that_model(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     cache = tmp_path / "calibration.json"
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
     calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
     spec, path = models[0]
     _gguf(path, "qwen2", "Qwen2.5 Coder 1.5B", pad=64)  # a new file for "big"
     reasons: list[str] = []
-    choice = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                   on_measure=reasons.append)
+    choice = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert fake.calls[-1] == ["big.gguf"] and choice.measured
     assert reasons == [f"new or changed model: {spec.name}"]
     # a model added to the installed set is measured; the others come from the cache
@@ -234,8 +261,8 @@ def test_a_model_change_re_measures_that_model(
 
 
 def test_another_llama_build_or_processor_re_measures_everything(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     cache = tmp_path / "calibration.json"
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
     calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
@@ -243,8 +270,9 @@ def test_another_llama_build_or_processor_re_measures_everything(
     monkeypatch.setattr(calibrate, "machine_key", lambda: {**real, "llama_cpp": "cuda build"})
     fake.rates["big.gguf"] = BIG_ON_GPU
     reasons: list[str] = []
-    choice = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                   on_measure=reasons.append)
+    choice = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert fake.calls[-1] == ["small.gguf", "big.gguf"]
 
     assert "llama.cpp" in reasons[0]
@@ -252,44 +280,55 @@ def test_another_llama_build_or_processor_re_measures_everything(
 
 
 def test_a_model_that_is_rarely_right_does_not_spare_the_useful_ones_a_measurement(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     (big, big_file), (small, small_file) = models
     rarely_right = dataclasses.replace(small, exact_match=0.03)
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
-    choice = calibrate.load_or_run(40, cache_path=tmp_path / "c.json",
-                                   models=[(big, big_file), (rarely_right, small_file)],
-                                   measure=fake)
+    choice = calibrate.load_or_run(
+        40,
+        cache_path=tmp_path / "c.json",
+        models=[(big, big_file), (rarely_right, small_file)],
+        measure=fake,
+    )
     assert fake.calls == [["small.gguf", "big.gguf"]]
     assert choice.model_id == "small"  # the big one is beyond PATIENCE x 40 ms too
 
 
 def test_recalibrate_forces_and_the_setting_skips_the_measurement(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     cache = tmp_path / "calibration.json"
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
-    chosen = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                   setting="big")
+    chosen = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, setting="big"
+    )
     assert chosen.model_id == "big" and not fake.calls and not chosen.measured
     assert chosen.tier.rates is None  # never measured: the tooltip says so
     assert "not measured" in chosen.describe()
     calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake)
-    forced = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake,
-                                   force=True)
+    forced = calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake, force=True)
     assert len(fake.calls) == 2 and forced.measure_reason == "asked to recalibrate"
 
 
 def test_a_model_that_fails_to_measure_is_reported_not_chosen(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     fake = FakeMeasure({"big.gguf": "ModelError: damaged", "small.gguf": SMALL})
-    choice = calibrate.load_or_run(60_000, cache_path=tmp_path / "c.json", models=models,
-                                   measure=fake)
+    choice = calibrate.load_or_run(
+        60_000, cache_path=tmp_path / "c.json", models=models, measure=fake
+    )
     assert choice.model_id == "small"
     assert "damaged" in choice.describe()
     # a file that is no GGUF at all never reaches the measurement
     bad = ModelSpec("bad", "Bad", "bad.gguf", 0, "", "test", exact_match=0.9)
     (tmp_path / "bad.gguf").write_bytes(b"not a model")
-    choice = calibrate.load_or_run(60_000, cache_path=tmp_path / "c.json",
-                                   models=[*models, (bad, tmp_path / "bad.gguf")], measure=fake)
+    choice = calibrate.load_or_run(
+        60_000,
+        cache_path=tmp_path / "c.json",
+        models=[*models, (bad, tmp_path / "bad.gguf")],
+        measure=fake,
+    )
     assert "bad" not in {t.model_id for t in choice.tiers}
 
 
@@ -319,8 +358,9 @@ def test_the_probe_reports_a_bad_file_and_measures_the_others(tmp_path: Path) ->
     other = tmp_path / "other.gguf"
     other.write_bytes(b"GGUF\x03\0\0\0")
     seen: list[str] = []
-    got = calibrate.run_probe([bad, other], keep_going=lambda path, _r: bool(seen.append(path)),
-                              threads=1)
+    got = calibrate.run_probe(
+        [bad, other], keep_going=lambda path, _r: bool(seen.append(path)), threads=1
+    )
     assert list(got) == [str(bad)] and seen == [str(bad)]
 
 
@@ -331,8 +371,9 @@ def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
     assert installed, "no model installed: run python3 packaging/bootstrap.py run"
     cache = tmp_path / "calibration.json"
     reasons: list[str] = []
-    choice = calibrate.load_or_run(cache_path=cache, threads=1, on_measure=reasons.append,
-                                   force=True)  # every model, whatever the budget
+    choice = calibrate.load_or_run(
+        cache_path=cache, threads=1, on_measure=reasons.append, force=True
+    )  # every model, whatever the budget
     assert isinstance(choice, Choice) and choice.measured and reasons
     assert choice.model_id in installed and os.path.exists(choice.path)
     assert {t.model_id for t in choice.tiers} == installed
@@ -348,20 +389,23 @@ def test_a_real_calibration_of_the_installed_models(tmp_path: Path) -> None:
 
 
 def test_models_larger_than_one_that_misses_the_budget_are_not_measured(
-        tmp_path: Path, models: list[tuple[ModelSpec, Path]]) -> None:
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
     cache = tmp_path / "calibration.json"
     fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
     reasons: list[str] = []
     # 40 ms: the small model (443 ms predicted) misses even PATIENCE x 40 ms, so the big one
     # cannot make it
-    choice = calibrate.load_or_run(40, cache_path=cache, models=models, measure=fake,
-                                   on_measure=reasons.append)
+    choice = calibrate.load_or_run(
+        40, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert fake.calls == [["small.gguf"]] and choice.model_id == "small"
     big = next(t for t in choice.tiers if t.model_id == "big")
     assert big.rates is None and "which already misses 10x the 40 ms budget" in big.error
     # the next start knows it without measuring anything
-    again = calibrate.load_or_run(40, cache_path=cache, models=models, measure=fake,
-                                  on_measure=reasons.append)
+    again = calibrate.load_or_run(
+        40, cache_path=cache, models=models, measure=fake, on_measure=reasons.append
+    )
     assert len(fake.calls) == 1 and len(reasons) == 1 and not again.measured
     # a looser budget: now the big one may fit, so it is measured (alone)
     loose = calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake)

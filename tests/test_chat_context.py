@@ -42,9 +42,18 @@ def cost(text: str) -> int:
 # ----- estimates -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "tokens"), [
-    ("", 0), ("a", 1), ("abc", 1), ("abcd", 2), ("x" * 7, 2), ("x" * 35, 10), ("x" * 36, 11),
-])
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("", 0),
+        ("a", 1),
+        ("abc", 1),
+        ("abcd", 2),
+        ("x" * 7, 2),
+        ("x" * 35, 10),
+        ("x" * 36, 11),
+    ],
+)
 def test_estimate_tokens_rounds_up(text: str, tokens: int) -> None:
     assert estimate_tokens(text) == tokens
 
@@ -57,30 +66,63 @@ UTIL = ContextSource("file", "util.py", numbered(40), "python")
 BIG = ContextSource("file", "big.py", numbered(400), "python")
 
 
-@pytest.mark.parametrize(("sources", "budget", "expected"), [
-    # everything fits: all whole, in priority order (selection, current file, mentions)
-    ([UTIL, CUR, SEL], 10_000, [("selection", "app.py", "full"),
-                                ("current_file", "app.py", "full"),
-                                ("file", "util.py", "full")]),
-    # the mention is what gives way first
-    ([SEL, CUR, BIG], cost(SEL.text) + cost(CUR.text) + 100,
-     [("selection", "app.py", "full"), ("current_file", "app.py", "full"),
-      ("file", "big.py", "truncated")]),
-    # too little left for a useful piece of the mention: dropped
-    ([SEL, CUR, BIG], cost(SEL.text) + cost(CUR.text) + MIN_USEFUL_TOKENS,
-     [("selection", "app.py", "full"), ("current_file", "app.py", "full"),
-      ("file", "big.py", "dropped")]),
-    # a tiny budget: the selection is cut, the rest dropped
-    ([SEL, CUR], 5, [("selection", "app.py", "dropped"), ("current_file", "app.py", "dropped")]),
-    # a mention of the current file, and the same file twice: sent once
-    ([CUR, ContextSource("file", "app.py", CUR.text), UTIL, UTIL], 10_000,
-     [("current_file", "app.py", "full"), ("file", "app.py", "dropped"),
-      ("file", "util.py", "full"), ("file", "util.py", "dropped")]),
-    # nothing at all
-    ([], 1000, []),
-])
-def test_assemble_context_statuses(sources: list[ContextSource], budget: int,
-                                   expected: list[tuple[str, str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("sources", "budget", "expected"),
+    [
+        # everything fits: all whole, in priority order (selection, current file, mentions)
+        (
+            [UTIL, CUR, SEL],
+            10_000,
+            [
+                ("selection", "app.py", "full"),
+                ("current_file", "app.py", "full"),
+                ("file", "util.py", "full"),
+            ],
+        ),
+        # the mention is what gives way first
+        (
+            [SEL, CUR, BIG],
+            cost(SEL.text) + cost(CUR.text) + 100,
+            [
+                ("selection", "app.py", "full"),
+                ("current_file", "app.py", "full"),
+                ("file", "big.py", "truncated"),
+            ],
+        ),
+        # too little left for a useful piece of the mention: dropped
+        (
+            [SEL, CUR, BIG],
+            cost(SEL.text) + cost(CUR.text) + MIN_USEFUL_TOKENS,
+            [
+                ("selection", "app.py", "full"),
+                ("current_file", "app.py", "full"),
+                ("file", "big.py", "dropped"),
+            ],
+        ),
+        # a tiny budget: the selection is cut, the rest dropped
+        (
+            [SEL, CUR],
+            5,
+            [("selection", "app.py", "dropped"), ("current_file", "app.py", "dropped")],
+        ),
+        # a mention of the current file, and the same file twice: sent once
+        (
+            [CUR, ContextSource("file", "app.py", CUR.text), UTIL, UTIL],
+            10_000,
+            [
+                ("current_file", "app.py", "full"),
+                ("file", "app.py", "dropped"),
+                ("file", "util.py", "full"),
+                ("file", "util.py", "dropped"),
+            ],
+        ),
+        # nothing at all
+        ([], 1000, []),
+    ],
+)
+def test_assemble_context_statuses(
+    sources: list[ContextSource], budget: int, expected: list[tuple[str, str, str]]
+) -> None:
     plan = assemble_context(sources, budget)
     assert [(r.kind, r.path, r.status) for r in plan.reports] == expected
     sent = [(r.kind, r.path) for r in plan.reports if r.status != "dropped"]
@@ -108,8 +150,10 @@ def test_a_truncated_current_file_keeps_the_lines_around_the_caret() -> None:
     assert (item.start_line, item.end_line) == (report.start_line, report.end_line)
     assert len(item.text) <= 60 * CHARS_PER_TOKEN
     assert report.end_line - report.start_line + 1 == 10
-    assert report.label == f"current file app.py (truncated to lines {report.start_line}–" \
-                           f"{report.end_line})"
+    assert (
+        report.label == f"current file app.py (truncated to lines {report.start_line}–"
+        f"{report.end_line})"
+    )
 
 
 def test_a_truncated_mention_keeps_its_top() -> None:
@@ -133,9 +177,11 @@ def test_a_selection_keeps_its_place_in_the_file() -> None:
 def test_dropped_reports_say_why() -> None:
     plan = assemble_context([CUR, ContextSource("file", "app.py", "x"), BIG], 30)
     labels = [r.label for r in plan.reports]
-    assert labels == ["current file app.py (not sent: over the context budget)",
-                      "app.py (not sent: already included as the current file)",
-                      "big.py (not sent: over the context budget)"]
+    assert labels == [
+        "current file app.py (not sent: over the context budget)",
+        "app.py (not sent: already included as the current file)",
+        "big.py (not sent: over the context budget)",
+    ]
 
 
 # ----- history -------------------------------------------------------------------------------
@@ -146,16 +192,18 @@ def turns(*contents: str) -> tuple[ChatMessage, ...]:
     return tuple(ChatMessage(roles[i % 2], c) for i, c in enumerate(contents))  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("history", "budget", "kept"), [
-    (turns(), 100, ()),
-    (turns("q"), 0, ("q",)),  # the last turn is always sent
-    (turns("q1", "a1", "q2"), 1000, ("q1", "a1", "q2")),
-    # old turns go first; the kept part starts with a user turn
-    (turns("q1" * 50, "a1" * 50, "q2", "a2", "q3"), 20, ("q2", "a2", "q3")),
-    (turns("q1", "a1" * 50, "q2"), 10, ("q2",)),
-])
-def test_trim_history(history: tuple[ChatMessage, ...], budget: int,
-                      kept: tuple[str, ...]) -> None:
+@pytest.mark.parametrize(
+    ("history", "budget", "kept"),
+    [
+        (turns(), 100, ()),
+        (turns("q"), 0, ("q",)),  # the last turn is always sent
+        (turns("q1", "a1", "q2"), 1000, ("q1", "a1", "q2")),
+        # old turns go first; the kept part starts with a user turn
+        (turns("q1" * 50, "a1" * 50, "q2", "a2", "q3"), 20, ("q2", "a2", "q3")),
+        (turns("q1", "a1" * 50, "q2"), 10, ("q2",)),
+    ],
+)
+def test_trim_history(history: tuple[ChatMessage, ...], budget: int, kept: tuple[str, ...]) -> None:
     out = trim_history(history, budget)
     assert tuple(m.content for m in out) == kept
     assert not out or out[0].role == "user"
@@ -177,18 +225,21 @@ def marked(case: str) -> tuple[str, list[tuple[int, int]]]:
     return text, spans
 
 
-@pytest.mark.parametrize(("case", "paths"), [
-    ("explain «@util.py»", ["util.py"]),
-    ("«@src/a.py» and «@src/b.py»", ["src/a.py", "src/b.py"]),
-    ("what does «@util.py», do?", ["util.py"]),  # sentence punctuation is not the path
-    ("see (@util.py)", []),  # "@" must start a word
-    ("compare «@a.py» with «@a.py»", ["a.py", "a.py"]),
-    ('open «@"my docs/notes.md"» please', ["my docs/notes.md"]),
-    ("mail me@example.com", []),  # an address is no mention
-    ("line one\n«@x.py»\n", ["x.py"]),
-    ("just @ alone", []),
-    ("«@x.py»!", ["x.py"]),
-])
+@pytest.mark.parametrize(
+    ("case", "paths"),
+    [
+        ("explain «@util.py»", ["util.py"]),
+        ("«@src/a.py» and «@src/b.py»", ["src/a.py", "src/b.py"]),
+        ("what does «@util.py», do?", ["util.py"]),  # sentence punctuation is not the path
+        ("see (@util.py)", []),  # "@" must start a word
+        ("compare «@a.py» with «@a.py»", ["a.py", "a.py"]),
+        ('open «@"my docs/notes.md"» please', ["my docs/notes.md"]),
+        ("mail me@example.com", []),  # an address is no mention
+        ("line one\n«@x.py»\n", ["x.py"]),
+        ("just @ alone", []),
+        ("«@x.py»!", ["x.py"]),
+    ],
+)
 def test_find_mentions(case: str, paths: list[str]) -> None:
     text, spans = marked(case)
     found = find_mentions(text)
@@ -200,24 +251,30 @@ def test_parse_mentions_keeps_first_typed_order_once() -> None:
     assert parse_mentions("@b.py then @a.py then @b.py") == ["b.py", "a.py"]
 
 
-@pytest.mark.parametrize(("path", "mention"), [
-    ("util.py", "@util.py"),
-    ("src/pkg/mod.py", "@src/pkg/mod.py"),
-    ("my docs/notes.md", '@"my docs/notes.md"'),
-    ("weird.", '@"weird."'),  # a trailing dot would read as punctuation
-])
+@pytest.mark.parametrize(
+    ("path", "mention"),
+    [
+        ("util.py", "@util.py"),
+        ("src/pkg/mod.py", "@src/pkg/mod.py"),
+        ("my docs/notes.md", '@"my docs/notes.md"'),
+        ("weird.", '@"weird."'),  # a trailing dot would read as punctuation
+    ],
+)
 def test_format_mention_round_trips(path: str, mention: str) -> None:
     assert format_mention(path) == mention
     assert parse_mentions(f"look at {mention} now") == [path]
 
 
-@pytest.mark.parametrize(("text", "path", "out"), [
-    ("explain @util.py and @app.py", "util.py", "explain and @app.py"),
-    ("@util.py why? @util.py", "util.py", "why? "),
-    ('see @"my docs/n.md" now', "my docs/n.md", "see now"),
-    ("nothing here", "x.py", "nothing here"),
-    ("@other.py stays", "x.py", "@other.py stays"),
-])
+@pytest.mark.parametrize(
+    ("text", "path", "out"),
+    [
+        ("explain @util.py and @app.py", "util.py", "explain and @app.py"),
+        ("@util.py why? @util.py", "util.py", "why? "),
+        ('see @"my docs/n.md" now', "my docs/n.md", "see now"),
+        ("nothing here", "x.py", "nothing here"),
+        ("@other.py stays", "x.py", "@other.py stays"),
+    ],
+)
 def test_remove_mention(text: str, path: str, out: str) -> None:
     assert remove_mention(text, path) == out
 
@@ -226,8 +283,9 @@ def test_remove_mention(text: str, path: str, out: str) -> None:
 
 
 def hit_source(path: str, start: int, n_lines: int, width: int = 20) -> ContextSource:
-    (src,) = codebase_sources([CodeHit(path, start, start + n_lines - 1,
-                                       numbered(n_lines, width), 1.0)])
+    (src,) = codebase_sources(
+        [CodeHit(path, start, start + n_lines - 1, numbered(n_lines, width), 1.0)]
+    )
     return src
 
 
@@ -235,8 +293,10 @@ def test_codebase_hits_come_after_the_mentions_as_file_ranges() -> None:
     hit = hit_source("lib/parse.py", 20, 5)
     plan = assemble_context([hit, UTIL, CUR], 10_000)
     assert [(r.kind, r.path, r.status) for r in plan.reports] == [
-        ("current_file", "app.py", "full"), ("file", "util.py", "full"),
-        ("codebase", "lib/parse.py", "full")]
+        ("current_file", "app.py", "full"),
+        ("file", "util.py", "full"),
+        ("codebase", "lib/parse.py", "full"),
+    ]
     assert plan.items[-1] == ContextItem("file", "lib/parse.py", hit.text, 20, 24, "", False)
     assert plan.reports[-1].label == "lib/parse.py:20-24"
 
@@ -246,8 +306,13 @@ def test_codebase_hits_give_way_first_and_keep_their_top() -> None:
     budget = cost(SEL.text) + cost(CUR.text) + cost(UTIL.text) + 80
     plan = assemble_context([SEL, CUR, UTIL, big_hit, hit_source("lib/x.py", 1, 3)], budget)
     statuses = [(r.kind, r.status) for r in plan.reports]
-    assert statuses == [("selection", "full"), ("current_file", "full"), ("file", "full"),
-                        ("codebase", "truncated"), ("codebase", "dropped")]
+    assert statuses == [
+        ("selection", "full"),
+        ("current_file", "full"),
+        ("file", "full"),
+        ("codebase", "truncated"),
+        ("codebase", "dropped"),
+    ]
     item, report = plan.items[-1], plan.reports[3]
     assert item.kind == "file" and item.truncated and item.start_line == 100
     assert item.text.startswith("line 1.") and item.end_line == report.end_line < 299
@@ -266,37 +331,48 @@ def test_codebase_hits_already_sent_are_dropped() -> None:
     ]
     plan = assemble_context(sources, 10_000)
     labels = [r.label for r in plan.reports if r.kind == "codebase"]
-    assert labels == ["util.py:3-6 (not sent: already included in a mention)",
-                      "lib/a.py:10-19",
-                      "lib/a.py:12-14 (not sent: already included in lib/a.py:10-19)",
-                      "lib/a.py:15-24"]
+    assert labels == [
+        "util.py:3-6 (not sent: already included in a mention)",
+        "lib/a.py:10-19",
+        "lib/a.py:12-14 (not sent: already included in lib/a.py:10-19)",
+        "lib/a.py:15-24",
+    ]
     # a truncated current file covers only the lines it sent
     cur = ContextSource("current_file", "app.py", numbered(400), focus_line=200)
-    plan = assemble_context([cur, hit_source("app.py", 199, 2), hit_source("app.py", 1, 2)],
-                            200)
+    plan = assemble_context([cur, hit_source("app.py", 199, 2), hit_source("app.py", 1, 2)], 200)
     first, last = plan.reports[0].start_line, plan.reports[0].end_line
     assert 2 < first <= 199 and last >= 200
     assert [r.label for r in plan.reports[1:]] == [
         "app.py:199-200 (not sent: already included in the current file)",
-        "app.py:1-2 (not sent: over the context budget)"]
+        "app.py:1-2 (not sent: over the context budget)",
+    ]
 
 
 def test_codebase_sources_skip_empty_hits_and_name_languages() -> None:
     hits = [CodeHit("a.py", 3, 4, "x = 1\r\ny = 2\n", 2.0), CodeHit("b.py", 1, 1, "  \n", 1.0)]
     (src,) = codebase_sources(hits, lambda path: "python")
     assert (src.kind, src.path, src.text, src.start_line, src.end_line, src.language) == (
-        "codebase", "a.py", "x = 1\ny = 2", 3, 4, "python")
+        "codebase",
+        "a.py",
+        "x = 1\ny = 2",
+        3,
+        4,
+        "python",
+    )
 
 
-@pytest.mark.parametrize(("text", "asks", "query", "without"), [
-    ("@codebase where is X?", True, "where is X?", "where is X?"),
-    ("where is X? @codebase", True, "where is X?", "where is X? "),
-    ("how, @codebase, is it done", True, "how, , is it done", "how, , is it done"),
-    ("mail me@codebase now", False, "mail me@codebase now", "mail me@codebase now"),
-    ("@codebases are", False, "@codebases are", "@codebases are"),
-    ('@"codebase" is a file', False, '@"codebase" is a file', '@"codebase" is a file'),
-    ("@codebase", True, "", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "asks", "query", "without"),
+    [
+        ("@codebase where is X?", True, "where is X?", "where is X?"),
+        ("where is X? @codebase", True, "where is X?", "where is X? "),
+        ("how, @codebase, is it done", True, "how, , is it done", "how, , is it done"),
+        ("mail me@codebase now", False, "mail me@codebase now", "mail me@codebase now"),
+        ("@codebases are", False, "@codebases are", "@codebases are"),
+        ('@"codebase" is a file', False, '@"codebase" is a file', '@"codebase" is a file'),
+        ("@codebase", True, "", ""),
+    ],
+)
 def test_codebase_mention(text: str, asks: bool, query: str, without: str) -> None:
     assert has_codebase_mention(text) is asks
     assert codebase_query(text) == query

@@ -135,13 +135,13 @@ def backend() -> Iterator[FakeBackend]:
 
 def settings_file(base: Path, **values: object) -> Path:
     path = base / "settings.json"
-    path.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False,
-                                **values}))
+    path.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False, **values}))
     return path
 
 
-def make_window(qtbot: QtBot, folder: Path | None, chat_backend: Any = None,
-                settings: Path | None = None) -> MainWindow:
+def make_window(
+    qtbot: QtBot, folder: Path | None, chat_backend: Any = None, settings: Path | None = None
+) -> MainWindow:
     win = MainWindow(settings, chat_backend=chat_backend)
     qtbot.addWidget(win)
     win.resize(1200, 760)
@@ -198,8 +198,9 @@ def shown_text(view: MessageView) -> str:
 # ----- streaming -----------------------------------------------------------------------------
 
 
-def test_a_reply_streams_into_the_transcript(qtbot: QtBot, window: MainWindow,
-                                             backend: FakeBackend) -> None:
+def test_a_reply_streams_into_the_transcript(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "What does helper do?")
     call = backend.call(qtbot)
@@ -223,13 +224,14 @@ def test_a_reply_streams_into_the_transcript(qtbot: QtBot, window: MainWindow,
     call.end()
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     assert not panel.stop_button.isVisible() and panel.send_button.isEnabled()
-    assert panel.current.messages[-1] == StoredMessage("assistant", "It returns **one**.", (),
-                                                       "tiny-model", "cloud", "stop")
+    assert panel.current.messages[-1] == StoredMessage(
+        "assistant", "It returns **one**.", (), "tiny-model", "cloud", "stop"
+    )
 
 
-def test_code_blocks_are_highlighted_with_copy_and_apply(qtbot: QtBot, window: MainWindow,
-                                                         backend: FakeBackend,
-                                                         workspace: Path) -> None:
+def test_code_blocks_are_highlighted_with_copy_and_apply(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
     window.open_file(workspace / "src" / "pkg" / "util.py")
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Rewrite helper")
@@ -272,8 +274,9 @@ def test_code_blocks_are_highlighted_with_copy_and_apply(qtbot: QtBot, window: M
 # ----- stopping ------------------------------------------------------------------------------
 
 
-def test_stop_ends_the_reply_and_nothing_more_arrives(qtbot: QtBot, window: MainWindow,
-                                                      backend: FakeBackend) -> None:
+def test_stop_ends_the_reply_and_nothing_more_arrives(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Tell me a long story")
     call = backend.call(qtbot)
@@ -291,22 +294,26 @@ def test_stop_ends_the_reply_and_nothing_more_arrives(qtbot: QtBot, window: Main
     qtbot.waitUntil(call.finished.is_set, timeout=3000)
     qtbot.wait(100)  # room for a stray queued update to (wrongly) arrive
     assert shown_text(reply) == "Once upon"
-    assert panel.current.messages[-1] == StoredMessage("assistant", "Once upon", (), "m",
-                                                       "cloud", "cancelled")
+    assert panel.current.messages[-1] == StoredMessage(
+        "assistant", "Once upon", (), "m", "cloud", "cancelled"
+    )
 
     # the next question streams normally
     ask(qtbot, panel, "Shorter, please")
     second = backend.call(qtbot, 2)
     assert [m.content for m in second.params.messages] == [
-        "Tell me a long story", "Once upon", "Shorter, please"]
+        "Tell me a long story",
+        "Once upon",
+        "Shorter, please",
+    ]
     second.reply("The end.")
     qtbot.waitUntil(lambda: shown_text(last_reply(panel)) == "The end.", timeout=3000)
     assert shown_text(reply) == "Once upon"
 
 
-def test_escape_stops_a_reply_then_returns_to_the_editor(qtbot: QtBot, window: MainWindow,
-                                                         backend: FakeBackend,
-                                                         workspace: Path) -> None:
+def test_escape_stops_a_reply_then_returns_to_the_editor(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "app.js")
     assert doc is not None
     panel = open_chat(qtbot, window)
@@ -325,8 +332,9 @@ def test_escape_stops_a_reply_then_returns_to_the_editor(qtbot: QtBot, window: M
     assert panel.isVisible()
 
 
-def test_escape_in_the_file_picker_only_closes_the_picker(qtbot: QtBot, window: MainWindow,
-                                                          backend: FakeBackend) -> None:
+def test_escape_in_the_file_picker_only_closes_the_picker(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Keep going")
     call = backend.call(qtbot)
@@ -344,22 +352,37 @@ def test_escape_in_the_file_picker_only_closes_the_picker(qtbot: QtBot, window: 
 # ----- failures and notices ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error", "words"), [
-    (ChatError("unauthenticated", "The Forecode service refused the access token."),
-     ["refused the access token", "Cloud: Set Service Token"]),
-    (ChatError("unavailable", "Cannot reach the Forecode service at 127.0.0.1:9."),
-     ["not reachable", "127.0.0.1:9"]),
-    (ChatError("deadline", "No answer within 300 s."), ["did not answer in time", "300 s"]),
-    (ChatError("busy", "All 2 slots are in use."), ["busy", "try again", "All 2 slots"]),
-    (ChatError("too_large", "The request is 40 MB; the limit is 32 MB."),
-     ["too large for the service", "40 MB"]),
-    (RuntimeError("socket closed"), ["The chat failed (internal)", "RuntimeError: socket closed"]),
-    (None, ["The reply ended without finishing."]),
-])
-def test_failures_are_readable_and_the_panel_recovers(qtbot: QtBot, window: MainWindow,
-                                                      backend: FakeBackend,
-                                                      error: BaseException | None,
-                                                      words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("error", "words"),
+    [
+        (
+            ChatError("unauthenticated", "The Forecode service refused the access token."),
+            ["refused the access token", "Cloud: Set Service Token"],
+        ),
+        (
+            ChatError("unavailable", "Cannot reach the Forecode service at 127.0.0.1:9."),
+            ["not reachable", "127.0.0.1:9"],
+        ),
+        (ChatError("deadline", "No answer within 300 s."), ["did not answer in time", "300 s"]),
+        (ChatError("busy", "All 2 slots are in use."), ["busy", "try again", "All 2 slots"]),
+        (
+            ChatError("too_large", "The request is 40 MB; the limit is 32 MB."),
+            ["too large for the service", "40 MB"],
+        ),
+        (
+            RuntimeError("socket closed"),
+            ["The chat failed (internal)", "RuntimeError: socket closed"],
+        ),
+        (None, ["The reply ended without finishing."]),
+    ],
+)
+def test_failures_are_readable_and_the_panel_recovers(
+    qtbot: QtBot,
+    window: MainWindow,
+    backend: FakeBackend,
+    error: BaseException | None,
+    words: list[str],
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Hello?")
     call = backend.call(qtbot)
@@ -383,8 +406,9 @@ def test_failures_are_readable_and_the_panel_recovers(qtbot: QtBot, window: Main
     qtbot.waitUntil(lambda: shown_text(last_reply(panel)) == "Yes.", timeout=3000)
 
 
-def test_a_failure_mid_reply_keeps_what_arrived(qtbot: QtBot, window: MainWindow,
-                                                backend: FakeBackend) -> None:
+def test_a_failure_mid_reply_keeps_what_arrived(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Hello?")
     call = backend.call(qtbot)
@@ -397,12 +421,17 @@ def test_a_failure_mid_reply_keeps_what_arrived(qtbot: QtBot, window: MainWindow
     assert "The model crashed." in panel.notices()[0].message
 
 
-def test_router_notices_show_where_the_answer_comes_from(qtbot: QtBot, window: MainWindow,
-                                                         backend: FakeBackend) -> None:
+def test_router_notices_show_where_the_answer_comes_from(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "First")
-    backend.call(qtbot).send(ChatNotice(NOTICE_FALLBACK), ChatStarted("gemma", "local"),
-                             ChatDelta("From here."), ChatDone("stop"))
+    backend.call(qtbot).send(
+        ChatNotice(NOTICE_FALLBACK),
+        ChatStarted("gemma", "local"),
+        ChatDelta("From here."),
+        ChatDone("stop"),
+    )
     backend.calls[0].end()
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     (notice,) = panel.notices()
@@ -417,8 +446,12 @@ def test_router_notices_show_where_the_answer_comes_from(qtbot: QtBot, window: M
     call.send(ChatStarted("big", "cloud"), ChatDelta("Half of a cloud ans"))
     second = last_reply(panel)
     qtbot.waitUntil(lambda: shown_text(second) == "Half of a cloud ans", timeout=3000)
-    call.send(ChatNotice(NOTICE_RESTART), ChatStarted("gemma", "local"),
-              ChatDelta("A whole local answer."), ChatDone("stop"))
+    call.send(
+        ChatNotice(NOTICE_RESTART),
+        ChatStarted("gemma", "local"),
+        ChatDelta("A whole local answer."),
+        ChatDone("stop"),
+    )
     call.end()
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     assert shown_text(second) == "A whole local answer."
@@ -435,7 +468,8 @@ def test_describe_failure_for_an_unknown_code() -> None:
 
 
 def test_current_file_selection_and_mentions_go_with_the_question(
-        qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "pkg" / "util.py")
     assert doc is not None
     editor = doc.editor
@@ -467,13 +501,14 @@ def test_current_file_selection_and_mentions_go_with_the_question(
     question = panel.messages()[0]
     assert question.footer.text() == (
         "Context: selection in src/pkg/util.py (lines 2–2) · current file src/pkg/util.py · "
-        "src/app.js · README.md")
+        "src/app.js · README.md"
+    )
     call.reply("ok")
 
 
-def test_unsaved_edits_and_chip_toggles_are_respected(qtbot: QtBot, window: MainWindow,
-                                                      backend: FakeBackend,
-                                                      workspace: Path) -> None:
+def test_unsaved_edits_and_chip_toggles_are_respected(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "pkg" / "util.py")
     assert doc is not None
     doc.editor.set_text("UNSAVED = True\n", keep_undo=True)
@@ -483,7 +518,8 @@ def test_unsaved_edits_and_chip_toggles_are_respected(qtbot: QtBot, window: Main
     ask(qtbot, panel, "first")
     first = backend.call(qtbot)
     assert [(i.kind, i.text) for i in first.params.context] == [
-        ("current_file", "UNSAVED = True\n")]
+        ("current_file", "UNSAVED = True\n")
+    ]
     first.reply("a")
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
 
@@ -493,12 +529,14 @@ def test_unsaved_edits_and_chip_toggles_are_respected(qtbot: QtBot, window: Main
     second = backend.call(qtbot, 2)
     # the mention is the open buffer, not the file on disk
     assert [(i.kind, i.path, i.text) for i in second.params.context] == [
-        ("file", "src/pkg/util.py", "UNSAVED = True\n")]
+        ("file", "src/pkg/util.py", "UNSAVED = True\n")
+    ]
     second.reply("b")
 
 
-def test_mentions_that_cannot_be_sent_say_why(qtbot: QtBot, window: MainWindow,
-                                               backend: FakeBackend, workspace: Path) -> None:
+def test_mentions_that_cannot_be_sent_say_why(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
     (workspace / "blob.bin").write_bytes(b"\x00\x01binary")
     outside = workspace.parent / "secret.txt"
     outside.write_text("not yours")
@@ -528,7 +566,8 @@ def test_mentions_that_cannot_be_sent_say_why(qtbot: QtBot, window: MainWindow,
 
 
 def test_over_budget_files_are_truncated_or_dropped_and_the_panel_says_so(
-        qtbot: QtBot, tmp_path: Path, workspace: Path, backend: FakeBackend) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path, backend: FakeBackend
+) -> None:
     (workspace / "big.py").write_text("".join(f"x{i} = {i}  # a line\n" for i in range(500)))
     (workspace / "huge.py").write_text("y = 1\n" * 5000)
     settings = settings_file(tmp_path, **{"chat.contextBudgetTokens": 300})
@@ -545,8 +584,10 @@ def test_over_budget_files_are_truncated_or_dropped_and_the_panel_says_so(
     assert big.start_line == 1 and 1 < big.end_line < 500
     assert big.text == "".join(f"x{i} = {i}  # a line\n" for i in range(big.end_line))[:-1]
     chips = {c.path: c.text() for c in panel.mention_chips}
-    assert chips == {"big.py": f"✂ @big.py (lines 1–{big.end_line}) ✕",
-                     "huge.py": "✕ @huge.py (dropped) ✕"}
+    assert chips == {
+        "big.py": f"✂ @big.py (lines 1–{big.end_line}) ✕",
+        "huge.py": "✕ @huge.py (dropped) ✕",
+    }
     assert panel.budget_label.text().endswith("/ 300 tokens")
     footer = panel.messages()[0].footer.text()
     assert f"big.py (truncated to lines 1–{big.end_line})" in footer
@@ -557,8 +598,9 @@ def test_over_budget_files_are_truncated_or_dropped_and_the_panel_says_so(
 # ----- conversations -------------------------------------------------------------------------
 
 
-def test_conversations_persist_per_workspace(qtbot: QtBot, tmp_path: Path, workspace: Path,
-                                             backend: FakeBackend) -> None:
+def test_conversations_persist_per_workspace(
+    qtbot: QtBot, tmp_path: Path, workspace: Path, backend: FakeBackend
+) -> None:
     other = tmp_path / "other"
     other.mkdir()
     first = make_window(qtbot, workspace, backend)
@@ -616,7 +658,8 @@ def test_conversations_persist_per_workspace(qtbot: QtBot, tmp_path: Path, works
 
 
 def test_a_corrupt_conversation_file_is_reported_and_the_rest_kept(
-        qtbot: QtBot, workspace: Path, backend: FakeBackend) -> None:
+    qtbot: QtBot, workspace: Path, backend: FakeBackend
+) -> None:
     first = make_window(qtbot, workspace, backend)
     panel = open_chat(qtbot, first)
     ask(qtbot, panel, "Keep me")
@@ -634,8 +677,9 @@ def test_a_corrupt_conversation_file_is_reported_and_the_rest_kept(
     assert f"{'f' * 32}.json could not be read (invalid JSON" in notice.message
     assert "moved to" in notice.message
     assert "could not be read" in again.statusBar().currentMessage()
-    assert kept_id in [panel.conversation_box.itemData(i)
-                       for i in range(panel.conversation_box.count())]
+    assert kept_id in [
+        panel.conversation_box.itemData(i) for i in range(panel.conversation_box.count())
+    ]
     panel.switch_to(kept_id)
     assert [shown_text(m) for m in panel.messages()] == ["Keep me", "Kept."]
 
@@ -643,8 +687,9 @@ def test_a_corrupt_conversation_file_is_reported_and_the_rest_kept(
 # ----- the panel in the window ---------------------------------------------------------------
 
 
-def test_ctrl_l_toggles_and_focuses_the_panel(qtbot: QtBot, window: MainWindow,
-                                              workspace: Path) -> None:
+def test_ctrl_l_toggles_and_focuses_the_panel(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "README.md")
     assert doc is not None
     panel = window.chat_panel
@@ -670,8 +715,9 @@ def test_ctrl_l_toggles_and_focuses_the_panel(qtbot: QtBot, window: MainWindow,
     assert "Cloud: Set Service Token" in by_title
 
 
-def test_the_ui_thread_never_waits_on_the_backend(qtbot: QtBot, window: MainWindow,
-                                                  backend: FakeBackend) -> None:
+def test_the_ui_thread_never_waits_on_the_backend(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     panel = open_chat(qtbot, window)
     backend.gate.clear()  # chat() itself blocks, as a connect to a dead host would
     ask(qtbot, panel, "Are you there?")
@@ -697,7 +743,8 @@ def test_the_ui_thread_never_waits_on_the_backend(qtbot: QtBot, window: MainWind
 
 
 def test_a_question_asked_while_the_service_starts_waits_for_it(
-        qtbot: QtBot, window: MainWindow, backend: FakeBackend) -> None:
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
     deferred = DeferredBackend()
     window.chat_panel.set_backend(deferred)
     panel = open_chat(qtbot, window)
@@ -713,8 +760,9 @@ def test_a_question_asked_while_the_service_starts_waits_for_it(
     assert shown_text(last_reply(panel)) == "Late answer."
 
 
-def test_without_a_service_the_status_bar_and_the_panel_say_so(qtbot: QtBot,
-                                                               workspace: Path) -> None:
+def test_without_a_service_the_status_bar_and_the_panel_say_so(
+    qtbot: QtBot, workspace: Path
+) -> None:
     window = make_window(qtbot, workspace)  # the test settings: no service, no local model
     assert window.cloud is not None and window.cloud.mode == "none"
     assert window.status_chat.text() == "○ Chat offline"
@@ -725,8 +773,9 @@ def test_without_a_service_the_status_bar_and_the_panel_say_so(qtbot: QtBot,
     assert "no model can answer" in panel.notices()[0].message
 
 
-def test_changing_cloud_settings_reconnects(qtbot: QtBot, tmp_path: Path, workspace: Path,
-                                            file_keyring: None) -> None:
+def test_changing_cloud_settings_reconnects(
+    qtbot: QtBot, tmp_path: Path, workspace: Path, file_keyring: None
+) -> None:
     settings = settings_file(tmp_path)
     window = make_window(qtbot, workspace, settings=settings)
     first = window.cloud
@@ -735,14 +784,18 @@ def test_changing_cloud_settings_reconnects(qtbot: QtBot, tmp_path: Path, worksp
     assert window.token_dialog is None
     assert "Set cloud.url first" in window.statusBar().currentMessage()
 
-    settings.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False,
-                                    "cloud.url": "127.0.0.1:9"}))
+    settings.write_text(
+        json.dumps(
+            {"completion.enabled": False, "cloud.autostart": False, "cloud.url": "127.0.0.1:9"}
+        )
+    )
     window.reload_settings()
     assert window.cloud is not first and window.cloud is not None
     assert window.cloud.mode == "remote"
     assert window.chat_panel.runner.backend is window.cloud.backend
-    qtbot.waitUntil(lambda: "no token is set for 127.0.0.1:9" in window.status_chat.toolTip(),
-                    timeout=5000)
+    qtbot.waitUntil(
+        lambda: "no token is set for 127.0.0.1:9" in window.status_chat.toolTip(), timeout=5000
+    )
     assert window.status_chat.text() == "○ Chat offline"
 
 
@@ -792,7 +845,8 @@ def process_gone(pid: int) -> bool:
 
 @pytest.mark.slow
 def test_the_window_runs_the_real_service_and_stops_it_on_close(
-        qtbot: QtBot, tmp_path: Path, workspace: Path) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path
+) -> None:
     settings = settings_file(tmp_path, **{"cloud.autostart": True, "chat.maxTokens": 24})
     window = make_window(qtbot, workspace, settings=settings)
     assert window.cloud is not None and window.cloud.mode == "loopback"
@@ -822,11 +876,18 @@ def test_the_window_runs_the_real_service_and_stops_it_on_close(
 
 @pytest.mark.slow
 def test_chat_model_path_picks_the_model_of_the_loopback_service(
-        qtbot: QtBot, tmp_path: Path, workspace: Path) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path
+) -> None:
     from local_models.model_store import ensure_small_model
 
-    settings = settings_file(tmp_path, **{"cloud.autostart": True, "chat.maxTokens": 8,
-                                          "chat.modelPath": str(ensure_small_model())})
+    settings = settings_file(
+        tmp_path,
+        **{
+            "cloud.autostart": True,
+            "chat.maxTokens": 8,
+            "chat.modelPath": str(ensure_small_model()),
+        },
+    )
     window = make_window(qtbot, workspace, settings=settings)
     panel = open_chat(qtbot, window)
     qtbot.keyClicks(panel.input, "Say hi")
@@ -851,16 +912,24 @@ def file_keyring() -> Iterator[None]:
 
 @pytest.mark.slow
 def test_a_remote_service_token_is_set_from_the_palette(
-        qtbot: QtBot, tmp_path: Path, workspace: Path, file_keyring: None) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path, file_keyring: None
+) -> None:
     from cloud_client.tokens import TokenStore
     from cloud_server.config import ServerConfig
     from cloud_server.service import start_server
     from local_models.model_store import ensure_small_model
 
     token = secrets.token_urlsafe(32)
-    server = start_server(ServerConfig(tokens=(token,), slots=1, n_ctx=1024,
-                                       default_max_tokens=16,
-                                       model_path=str(ensure_small_model()), grace_s=0.5))
+    server = start_server(
+        ServerConfig(
+            tokens=(token,),
+            slots=1,
+            n_ctx=1024,
+            default_max_tokens=16,
+            model_path=str(ensure_small_model()),
+            grace_s=0.5,
+        )
+    )
     try:
         url = f"127.0.0.1:{server.port}"
         settings = settings_file(tmp_path, **{"cloud.url": url, "chat.maxTokens": 16})
@@ -895,7 +964,8 @@ def test_a_remote_service_token_is_set_from_the_palette(
 
 @pytest.mark.slow
 def test_when_the_service_cannot_start_the_local_model_answers(
-        qtbot: QtBot, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot: QtBot, tmp_path: Path, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import cloud_client.local_service as local_service
 
     class BrokenService(local_service.LocalService):
@@ -905,11 +975,11 @@ def test_when_the_service_cannot_start_the_local_model_answers(
             super().__init__(model_path=model_path, extra_args=("--slots", "0"))
 
     monkeypatch.setattr(local_service, "LocalService", BrokenService)
-    settings = settings_file(tmp_path, **{"cloud.autostart": True, "completion.enabled": True,
-                                          "chat.maxTokens": 16})
+    settings = settings_file(
+        tmp_path, **{"cloud.autostart": True, "completion.enabled": True, "chat.maxTokens": 16}
+    )
     window = make_window(qtbot, workspace, settings=settings)
-    qtbot.waitUntil(lambda: window.status_chat.text() == "◐ Chat: local model",
-                    timeout=60_000)
+    qtbot.waitUntil(lambda: window.status_chat.text() == "◐ Chat: local model", timeout=60_000)
     assert "could not start" in window.status_chat.toolTip()
     panel = open_chat(qtbot, window)
     ask(qtbot, panel, "Say hi")

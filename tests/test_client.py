@@ -46,12 +46,15 @@ class Recorder:
         self.add("state", state, detail)
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
-        return {"on_chunk": lambda i, t: self.add("chunk", i, t),
-                "on_done": lambda i, d: self.add("done", i, d),
-                "on_error": lambda i, m: self.add("error", i, m)}
+        return {
+            "on_chunk": lambda i, t: self.add("chunk", i, t),
+            "on_done": lambda i, d: self.add("done", i, d),
+            "on_error": lambda i, m: self.add("error", i, m),
+        }
 
-    def wait_for(self, pred: Callable[[tuple[Any, ...]], bool], timeout: float = 10.0
-                 ) -> tuple[Any, ...]:
+    def wait_for(
+        self, pred: Callable[[tuple[Any, ...]], bool], timeout: float = 10.0
+    ) -> tuple[Any, ...]:
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
@@ -65,6 +68,7 @@ class Recorder:
     def wait_state(self, state: str, nth: int = 1, timeout: float = 10.0) -> str:
         def seen() -> list[tuple[Any, ...]]:
             return [e for e in self.log if e[:2] == ("state", state)]
+
         deadline = time.monotonic() + timeout
         with self.cond:
             while len(seen()) < nth:
@@ -82,8 +86,7 @@ class Recorder:
             return [e for e in self.log if e[0] != "state" and e[1] == request_id]
 
     def end_of(self, request_id: int, timeout: float = 10.0) -> tuple[Any, ...]:
-        return self.wait_for(lambda e: e[0] in ("done", "error") and e[1] == request_id,
-                             timeout)
+        return self.wait_for(lambda e: e[0] in ("done", "error") and e[1] == request_id, timeout)
 
 
 def fake_env() -> dict[str, str]:
@@ -97,12 +100,14 @@ def fake_env() -> dict[str, str]:
 def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[EngineClient, Recorder]]]:
     clients: list[EngineClient] = []
 
-    def make(model: str = "model.gguf", *, real: bool = False, start: bool = True,
-             **kwargs: Any) -> tuple[EngineClient, Recorder]:
+    def make(
+        model: str = "model.gguf", *, real: bool = False, start: bool = True, **kwargs: Any
+    ) -> tuple[EngineClient, Recorder]:
         rec = Recorder()
         path = model if real else str(tmp_path / model)
-        client = EngineClient(path, on_state=rec.on_state,
-                              env=None if real else fake_env(), **kwargs)
+        client = EngineClient(
+            path, on_state=rec.on_state, env=None if real else fake_env(), **kwargs
+        )
         clients.append(client)
         if start:
             client.start()
@@ -135,10 +140,13 @@ def test_a_completion_streams_then_finishes(make_client: Callable[..., Any]) -> 
     assert rec.threads == {"forecode-engine-client"}  # one event thread delivers everything
 
 
-@pytest.mark.parametrize(("directive", "reason"), [("exit_after", "exited with code 17"),
-                                                   ("abort_after", "killed by SIGABRT")])
+@pytest.mark.parametrize(
+    ("directive", "reason"),
+    [("exit_after", "exited with code 17"), ("abort_after", "killed by SIGABRT")],
+)
 def test_a_crash_mid_request_fails_it_once_and_restarts(
-        make_client: Callable[..., Any], directive: str, reason: str) -> None:
+    make_client: Callable[..., Any], directive: str, reason: str
+) -> None:
     client, rec = make_client()
     rec.wait_state("ready")
     first_pid = client.pid
@@ -172,7 +180,8 @@ def test_a_hung_worker_is_killed_and_restarted(make_client: Callable[..., Any]) 
 
 
 def test_a_worker_hung_on_a_cancelled_request_is_caught_too(
-        make_client: Callable[..., Any]) -> None:
+    make_client: Callable[..., Any],
+) -> None:
     client, rec = make_client(request_timeout_s=0.5)
     rec.wait_state("ready")
     rid = client.complete(inp("x = @@chunks=5 @@hang_after=1"), **rec.callbacks())
@@ -183,8 +192,9 @@ def test_a_worker_hung_on_a_cancelled_request_is_caught_too(
     assert [e[0] for e in rec.of(rid)] == ["chunk"]  # cancelled: no error for it
 
 
-def test_a_bad_model_fails_without_a_restart_loop(make_client: Callable[..., Any],
-                                                 tmp_path: Path) -> None:
+def test_a_bad_model_fails_without_a_restart_loop(
+    make_client: Callable[..., Any], tmp_path: Path
+) -> None:
     client, rec = make_client("bad.gguf")
     detail = rec.wait_state("failed")
     assert detail == f"{tmp_path / 'bad.gguf'}: not a GGUF file (fake engine)"
@@ -197,7 +207,8 @@ def test_a_bad_model_fails_without_a_restart_loop(make_client: Callable[..., Any
 
 
 def test_requests_made_while_starting_wait_and_only_the_newest_complete_runs(
-        make_client: Callable[..., Any]) -> None:
+    make_client: Callable[..., Any],
+) -> None:
     client, rec = make_client("slow.gguf")  # the fake takes 1 s to load it
     first = client.complete(inp("a = @@chunks=1"), **rec.callbacks())
     client.warm(inp("warm me"))
@@ -218,7 +229,8 @@ def test_a_request_made_before_start_is_sent_on_ready(make_client: Callable[...,
 
 
 def test_stale_events_are_dropped_after_cancel_and_supersede(
-        make_client: Callable[..., Any]) -> None:
+    make_client: Callable[..., Any],
+) -> None:
     client, rec = make_client()
     rec.wait_state("ready")
     slow = "x = @@chunks=1000 @@delay=0.02"
@@ -381,7 +393,8 @@ def test_real_completion_and_recovery_from_sigkill(make_client: Callable[..., An
     kind, _, message = rec.end_of(rid, timeout=60)
     assert killed.is_set()
     assert kind == "error" and message == (
-        "the completion engine stopped (killed by SIGKILL); restarting")
+        "the completion engine stopped (killed by SIGKILL); restarting"
+    )
     rec.wait_state("ready", nth=2, timeout=60)
     assert client.pid != pid
 

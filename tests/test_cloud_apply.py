@@ -40,8 +40,9 @@ TOKEN = secrets.token_urlsafe(32)
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096,
-                          model_path=str(ensure_small_model()), grace_s=1.0)
+    config = ServerConfig(
+        tokens=(TOKEN,), slots=1, n_ctx=4096, model_path=str(ensure_small_model()), grace_s=1.0
+    )
     running = start_server(config)
     yield running
     running.stop(0)
@@ -59,15 +60,21 @@ def reprlib_case() -> Case:
     return next(c for c in cases if c.kind == "import_addition")
 
 
-def start(client: CloudClient, case: Case, block: str | None = None,
-          instruction: str = "") -> ApplyCall:
-    return client.apply(path=case.path, original=case.original,
-                        block=case.block if block is None else block,
-                        instruction=instruction, language="python")
+def start(
+    client: CloudClient, case: Case, block: str | None = None, instruction: str = ""
+) -> ApplyCall:
+    return client.apply(
+        path=case.path,
+        original=case.original,
+        block=case.block if block is None else block,
+        instruction=instruction,
+        language="python",
+    )
 
 
-def test_the_deterministic_path_answers_without_a_slot(client: CloudClient,
-                                                       caplog: pytest.LogCaptureFixture) -> None:
+def test_the_deterministic_path_answers_without_a_slot(
+    client: CloudClient, caplog: pytest.LogCaptureFixture
+) -> None:
     case = reprlib_case()
     with caplog.at_level(logging.INFO, logger="forecode.cloud"):
         events = list(start(client, case))
@@ -83,7 +90,8 @@ def test_the_deterministic_path_answers_without_a_slot(client: CloudClient,
 
 
 def test_the_model_path_streams_a_complete_file_from_a_slot(
-        client: CloudClient, caplog: pytest.LogCaptureFixture) -> None:
+    client: CloudClient, caplog: pytest.LogCaptureFixture
+) -> None:
     case = reprlib_case()
     events: list[Any] = []
     incomplete: ChatError | None = None
@@ -113,8 +121,9 @@ def test_the_model_path_streams_a_complete_file_from_a_slot(
     assert text.endswith("\n")
     assert find_rewrite_defect(case.original, case.block, text) is None
     kept = set(text.splitlines())  # the file rewritten, not some other text
-    assert sum(line in kept for line in case.original.splitlines()) * 2 \
-        >= len(case.original.splitlines())
+    assert sum(line in kept for line in case.original.splitlines()) * 2 >= len(
+        case.original.splitlines()
+    )
     assert 0 < done.accepted_tokens <= done.drafted_tokens
     assert done.batches >= 1 and done.usage["completion_tokens"] >= done.batches
     assert done.usage["prompt_tokens"] > 0 and done.prefill_ms >= 0
@@ -151,8 +160,15 @@ def test_refusals_are_readable(client: CloudClient) -> None:
     assert err.value.code == "invalid" and "no code block" in err.value.message
     big = "".join(f"value_{i} = {i} * {i}\n" for i in range(900))
     with pytest.raises(ChatError) as err:
-        list(client.apply(path="big.py", original=big, block="print(value_1)\n",
-                          instruction="Print it.", language="python"))
+        list(
+            client.apply(
+                path="big.py",
+                original=big,
+                block="print(value_1)\n",
+                instruction="Print it.",
+                language="python",
+            )
+        )
     assert err.value.code == "too_large" and "context" in err.value.message
 
 
@@ -170,8 +186,11 @@ def test_the_router_sends_apply_to_the_service(client: CloudClient) -> None:
     case = reprlib_case()
     with Router(client, None) as router:
         assert router.route("apply") == "cloud"
-        events = list(router.apply(path=case.path, original=case.original, block=case.block,
-                                   language="python"))
+        events = list(
+            router.apply(
+                path=case.path, original=case.original, block=case.block, language="python"
+            )
+        )
         assert isinstance(events[-1], ApplyDone) and events[-1].source == "deterministic"
     with Router(None, None) as offline, pytest.raises(ChatError) as err:
         offline.apply(path=case.path, original=case.original, block=case.block)
@@ -197,9 +216,18 @@ class LazyEngine:
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:
         return list(range(len(text.split()) + int(add_bos)))
 
-    def rewrite(self, prompt: list[int], draft: list[int], *, max_tokens: int,
-                stop: tuple[str, ...] = (), on_text: Any = None, should_stop: Any = None,
-                max_batch: int | None = None, alt: Any = ()) -> Any:
+    def rewrite(
+        self,
+        prompt: list[int],
+        draft: list[int],
+        *,
+        max_tokens: int,
+        stop: tuple[str, ...] = (),
+        on_text: Any = None,
+        should_stop: Any = None,
+        max_batch: int | None = None,
+        alt: Any = (),
+    ) -> Any:
         from local_models.engine import Completion, RewriteMetrics
 
         if on_text is not None:
@@ -223,11 +251,11 @@ def test_the_lazy_engine_takes_every_argument_the_real_rewrite_takes() -> None:
 
 
 def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     from cloud_server.backends import LlamaBackend
 
-    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096, model_path="lazy.gguf",
-                          grace_s=1.0)
+    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=4096, model_path="lazy.gguf", grace_s=1.0)
     backend = LlamaBackend(config, engine_factory=LazyEngine)
     engine = backend._engines[0]
     running = start_server(config, backend)
@@ -236,10 +264,13 @@ def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
         lazy = "def load(path):\n    # ... existing code ...\n"
         engine.answer = lazy
         events: list[Any] = []
-        with caplog.at_level(logging.INFO, logger="forecode.cloud"), \
-                pytest.raises(ChatError) as err:
-            for event in client.apply(path="files.py", original=LOAD_SAVE,
-                                      block=ENCODING_BLOCK, language="python"):
+        with (
+            caplog.at_level(logging.INFO, logger="forecode.cloud"),
+            pytest.raises(ChatError) as err,
+        ):
+            for event in client.apply(
+                path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK, language="python"
+            ):
                 events.append(event)
         # The text streamed, then no finished file: "incomplete", nothing to apply.
         assert err.value.code == "incomplete" and "nothing was changed" in err.value.message
@@ -247,11 +278,15 @@ def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
         assert not any(isinstance(e, ApplyDone) for e in events)
         assert ", elision," in caplog.text and "existing code" not in caplog.text
         # The same engine's whole file is a finished apply.
-        whole = LOAD_SAVE.replace("with open(path) as f:",
-                                  'with open(path, encoding="utf-8") as f:')
+        whole = LOAD_SAVE.replace(
+            "with open(path) as f:", 'with open(path, encoding="utf-8") as f:'
+        )
         engine.answer = whole
-        events = list(client.apply(path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK,
-                                   language="python"))
+        events = list(
+            client.apply(
+                path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK, language="python"
+            )
+        )
         assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == whole
         assert isinstance(events[-1], ApplyDone) and events[-1].finish_reason == "stop"
         assert events[-1].source == "model"
@@ -267,8 +302,13 @@ def test_apply_model_raises_for_a_placeholder_and_never_returns_it() -> None:
     engine = LazyEngine("lazy.gguf", n_ctx=4096)
     engine.answer = "def load(path):\n    # ... existing code ...\n"
     with pytest.raises(ApplyIncomplete) as err:
-        apply(engine, LOAD_SAVE, ENCODING_BLOCK, path="files.py",  # type: ignore[arg-type]
-              language="python")
+        apply(
+            engine,
+            LOAD_SAVE,
+            ENCODING_BLOCK,
+            path="files.py",  # type: ignore[arg-type]
+            language="python",
+        )
     assert err.value.stop_reason == "elision"
     assert "line 2 is the placeholder '# ... existing code ...'" in str(err.value)
 
@@ -292,11 +332,24 @@ class _Scripted:
 
 
 def test_apply_events_round_trip() -> None:
-    done = ApplyDone("model", "stop", {"prompt_tokens": 9, "cached_tokens": 2,
-                                       "completion_tokens": 5, "queue_ms": 1,
-                                       "first_token_ms": 3, "total_ms": 7},
-                     drafted_tokens=8, accepted_tokens=6, batches=2, rejoins=1,
-                     prefill_ms=4, decode_ms=5)
+    done = ApplyDone(
+        "model",
+        "stop",
+        {
+            "prompt_tokens": 9,
+            "cached_tokens": 2,
+            "completion_tokens": 5,
+            "queue_ms": 1,
+            "first_token_ms": 3,
+            "total_ms": 7,
+        },
+        drafted_tokens=8,
+        accepted_tokens=6,
+        batches=2,
+        rejoins=1,
+        prefill_ms=4,
+        decode_ms=5,
+    )
     for event in (ChatStarted(model="m", source="cloud", queued_ms=3), ChatDelta("x\n"), done):
         message = apply_event_to_pb(event)
         assert message is not None

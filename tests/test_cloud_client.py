@@ -40,14 +40,21 @@ TOKEN = secrets.token_urlsafe(32)
 
 
 def ask(text: str, max_tokens: int = 16, conversation: str = "c1") -> ChatParams:
-    return ChatParams(conversation_id=conversation, messages=(ChatMessage("user", text),),
-                      max_tokens=max_tokens)
+    return ChatParams(
+        conversation_id=conversation, messages=(ChatMessage("user", text),), max_tokens=max_tokens
+    )
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    config = ServerConfig(tokens=(TOKEN,), slots=1, n_ctx=1024, default_max_tokens=32,
-                          model_path=str(ensure_small_model()), grace_s=1.0)
+    config = ServerConfig(
+        tokens=(TOKEN,),
+        slots=1,
+        n_ctx=1024,
+        default_max_tokens=32,
+        model_path=str(ensure_small_model()),
+        grace_s=1.0,
+    )
     running = start_server(config)
     yield running
     running.stop(0)
@@ -139,8 +146,9 @@ def test_an_unreachable_service_is_a_readable_error() -> None:
         with pytest.raises(ChatError) as err:
             list(c.chat(ask("hi"), timeout=5))
         assert err.value.code == "unavailable" and err.value.retryable
-        assert err.value.message.startswith(f"The Forecode service at 127.0.0.1:{port} is not "
-                                            "reachable")
+        assert err.value.message.startswith(
+            f"The Forecode service at 127.0.0.1:{port} is not reachable"
+        )
         assert not c.healthy(timeout=0.5)
         with pytest.raises(ChatError, match="not reachable"):
             c.info(timeout=1.0)
@@ -153,8 +161,9 @@ def test_an_invalid_request_is_refused_before_sending(client: CloudClient) -> No
     assert err.value.code == "invalid" and "robot" in err.value.message
 
 
-def test_a_request_over_the_service_limit_is_too_large(client: CloudClient,
-                                                       server: RunningServer) -> None:
+def test_a_request_over_the_service_limit_is_too_large(
+    client: CloudClient, server: RunningServer
+) -> None:
     huge = "x" * (server.config.max_message_bytes + 10)
     with pytest.raises(ChatError) as err:
         list(client.chat(ask(huge)))
@@ -165,8 +174,10 @@ def test_a_request_over_the_service_limit_is_too_large(client: CloudClient,
 # plaintext only on loopback; TLS elsewhere
 
 
-@pytest.mark.parametrize("target", ["10.0.0.5:50051", "forecode.example.com:443",
-                                    "[2001:db8::1]:443", "192.168.1.20:50051"])
+@pytest.mark.parametrize(
+    "target",
+    ["10.0.0.5:50051", "forecode.example.com:443", "[2001:db8::1]:443", "192.168.1.20:50051"],
+)
 def test_plaintext_to_another_machine_is_refused(target: str) -> None:
     with pytest.raises(ValueError, match="clear text"):
         CloudClient(target, TOKEN, tls=False)
@@ -174,17 +185,23 @@ def test_plaintext_to_another_machine_is_refused(target: str) -> None:
         assert c.tls
 
 
-@pytest.mark.parametrize("target", ["127.0.0.1:1234", "localhost:1234", "[::1]:1234",
-                                    "127.0.0.2:80"])
+@pytest.mark.parametrize(
+    "target", ["127.0.0.1:1234", "localhost:1234", "[::1]:1234", "127.0.0.2:80"]
+)
 def test_loopback_is_plain_by_default(target: str) -> None:
     with CloudClient(target, TOKEN) as c:
         assert not c.tls
 
 
-@pytest.mark.parametrize("target,expected", [
-    ("127.0.0.1:50051", ("127.0.0.1", 50051)), ("[::1]:9", ("::1", 9)),
-    ("dns:///example.com:443", ("example.com", 443)), ("localhost:1", ("localhost", 1)),
-])
+@pytest.mark.parametrize(
+    "target,expected",
+    [
+        ("127.0.0.1:50051", ("127.0.0.1", 50051)),
+        ("[::1]:9", ("::1", 9)),
+        ("dns:///example.com:443", ("example.com", 443)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
 def test_split_target(target: str, expected: tuple[str, int]) -> None:
     assert split_target(target) == expected
 
@@ -229,15 +246,19 @@ class _CannedBackend:
 
 def test_tls_with_a_private_root_and_server_name(tmp_path: Path) -> None:
     cert, key, pem = self_signed(tmp_path)
-    running = start_server(ServerConfig(tokens=(TOKEN,), tls_cert=str(cert), tls_key=str(key)),
-                           backend=_CannedBackend())  # type: ignore[arg-type]
+    running = start_server(
+        ServerConfig(tokens=(TOKEN,), tls_cert=str(cert), tls_key=str(key)),
+        backend=_CannedBackend(),
+    )  # type: ignore[arg-type]
     try:
         target = f"127.0.0.1:{running.port}"
-        with CloudClient(target, TOKEN, tls=True, root_certificates=pem,
-                         server_name="forecode.test") as c:
+        with CloudClient(
+            target, TOKEN, tls=True, root_certificates=pem, server_name="forecode.test"
+        ) as c:
             assert c.info()["backend"] == "canned"
             assert [e for e in c.chat(ask("hi")) if isinstance(e, ChatDelta)] == [
-                ChatDelta("over TLS")]
+                ChatDelta("over TLS")
+            ]
         with CloudClient(target, TOKEN) as plain:  # plaintext to a TLS port: not reachable
             with pytest.raises(ChatError) as err:
                 plain.info(timeout=2.0)
@@ -253,21 +274,42 @@ def test_tls_with_a_private_root_and_server_name(tmp_path: Path) -> None:
 def test_params_round_trip_through_the_message() -> None:
     params = ChatParams(
         conversation_id="conv-9",
-        messages=(ChatMessage("system", "be brief"), ChatMessage("user", "why?"),
-                  ChatMessage("assistant", "because"), ChatMessage("user", "ok — and ü?")),
-        context=(ContextItem("selection", "src/a.py", "x = 1\n", 3, 4, "python", True),
-                 ContextItem("file", "README.md", "# hi", language="markdown"),
-                 ContextItem("current_file", "b.rs", "fn main() {}")),
-        max_tokens=64, temperature=0.5, model="big")
+        messages=(
+            ChatMessage("system", "be brief"),
+            ChatMessage("user", "why?"),
+            ChatMessage("assistant", "because"),
+            ChatMessage("user", "ok — and ü?"),
+        ),
+        context=(
+            ContextItem("selection", "src/a.py", "x = 1\n", 3, 4, "python", True),
+            ContextItem("file", "README.md", "# hi", language="markdown"),
+            ContextItem("current_file", "b.rs", "fn main() {}"),
+        ),
+        max_tokens=64,
+        temperature=0.5,
+        model="big",
+    )
     assert params_from_pb(params_to_pb(params)) == params
 
 
-@pytest.mark.parametrize("event", [
-    ChatStarted(model="m", source="cloud", queued_ms=12), ChatDelta(text="héllo"),
-    ChatDone(finish_reason="length", usage={"prompt_tokens": 5, "cached_tokens": 2,
-                                            "completion_tokens": 7, "queue_ms": 0,
-                                            "first_token_ms": 30, "total_ms": 99}),
-])
+@pytest.mark.parametrize(
+    "event",
+    [
+        ChatStarted(model="m", source="cloud", queued_ms=12),
+        ChatDelta(text="héllo"),
+        ChatDone(
+            finish_reason="length",
+            usage={
+                "prompt_tokens": 5,
+                "cached_tokens": 2,
+                "completion_tokens": 7,
+                "queue_ms": 0,
+                "first_token_ms": 30,
+                "total_ms": 99,
+            },
+        ),
+    ],
+)
 def test_events_round_trip(event: Any) -> None:
     assert event_from_pb(event_to_pb(event)) == event
 
@@ -279,26 +321,41 @@ def test_an_empty_event_is_an_error() -> None:
         event_from_pb(pb.ChatEvent())
 
 
-@pytest.mark.parametrize("status,details,code,words", [
-    ("UNAUTHENTICATED", "the bearer token is not accepted", "unauthenticated", "access token"),
-    ("UNAVAILABLE", "failed to connect to all addresses; last error: UNKNOWN: "
-     "ipv4:127.0.0.1:9: Failed to connect to remote host: Connection refused", "unavailable",
-     "is not reachable (connection refused)"),
-    ("UNAVAILABLE", "Socket closed", "unavailable", "(the connection was lost)"),
-    ("DEADLINE_EXCEEDED", "Deadline Exceeded", "deadline", "did not answer in time"),
-    ("INVALID_ARGUMENT", "no messages", "invalid", "rejected the request: no messages"),
-    ("RESOURCE_EXHAUSTED", "message larger than max", "too_large", "too large"),
-    ("RESOURCE_EXHAUSTED", "the service is busy: all 2 model slots are busy and 16 requests "
-     "are waiting", "busy", "is busy (all 2 model slots are busy and 16 requests are waiting); "
-     "try again in a moment"),
-    ("RESOURCE_EXHAUSTED", "the chat does not fit", "too_large", "too large"),
-    ("UNAVAILABLE", "cannot reach the model server at 10.0.0.5:8000: [Errno 111] Connection "
-     "refused", "unavailable", "at 127.0.0.1:9 cannot use its model server: cannot reach the "
-     "model server at 10.0.0.5:8000"),
-    ("CANCELLED", "", "cancelled", "cancelled"),
-    ("INTERNAL", "boom", "internal", "failed: boom"),
-    ("UNKNOWN", "", "internal", "failed"),
-])
+@pytest.mark.parametrize(
+    "status,details,code,words",
+    [
+        ("UNAUTHENTICATED", "the bearer token is not accepted", "unauthenticated", "access token"),
+        (
+            "UNAVAILABLE",
+            "failed to connect to all addresses; last error: UNKNOWN: "
+            "ipv4:127.0.0.1:9: Failed to connect to remote host: Connection refused",
+            "unavailable",
+            "is not reachable (connection refused)",
+        ),
+        ("UNAVAILABLE", "Socket closed", "unavailable", "(the connection was lost)"),
+        ("DEADLINE_EXCEEDED", "Deadline Exceeded", "deadline", "did not answer in time"),
+        ("INVALID_ARGUMENT", "no messages", "invalid", "rejected the request: no messages"),
+        ("RESOURCE_EXHAUSTED", "message larger than max", "too_large", "too large"),
+        (
+            "RESOURCE_EXHAUSTED",
+            "the service is busy: all 2 model slots are busy and 16 requests are waiting",
+            "busy",
+            "is busy (all 2 model slots are busy and 16 requests are waiting); "
+            "try again in a moment",
+        ),
+        ("RESOURCE_EXHAUSTED", "the chat does not fit", "too_large", "too large"),
+        (
+            "UNAVAILABLE",
+            "cannot reach the model server at 10.0.0.5:8000: [Errno 111] Connection refused",
+            "unavailable",
+            "at 127.0.0.1:9 cannot use its model server: cannot reach the "
+            "model server at 10.0.0.5:8000",
+        ),
+        ("CANCELLED", "", "cancelled", "cancelled"),
+        ("INTERNAL", "boom", "internal", "failed: boom"),
+        ("UNKNOWN", "", "internal", "failed"),
+    ],
+)
 def test_status_to_chat_error(status: str, details: str, code: str, words: str) -> None:
     err = chat_error(status, details, "127.0.0.1:9")
     assert err.code == code
@@ -315,7 +372,10 @@ def test_the_server_accepts_the_clients_keepalive_pings() -> None:
     client = dict(channel_options())
     assert client["grpc.keepalive_permit_without_calls"] == 1
     assert server["grpc.keepalive_permit_without_calls"] == 1
-    assert server["grpc.http2.min_ping_interval_without_data_ms"] < \
-        client["grpc.keepalive_time_ms"] == cc.KEEPALIVE_TIME_MS
+    assert (
+        server["grpc.http2.min_ping_interval_without_data_ms"]
+        < client["grpc.keepalive_time_ms"]
+        == cc.KEEPALIVE_TIME_MS
+    )
     small = dict(server_options(ServerConfig(tokens=(TOKEN,), max_message_bytes=2048)))
     assert small["grpc.max_receive_message_length"] == 2048

@@ -23,8 +23,16 @@ from forecode_core.index.merkle import MerkleTree
 from proto.forecode.v1 import forecode_pb2 as pb
 
 TOKEN = "index-flags-test-token-0123456789"
-OPENAI = ["--backend", "openai", "--openai-url", "http://127.0.0.1:9",
-          "--openai-model", "unused", "--grace", "0"]
+OPENAI = [
+    "--backend",
+    "openai",
+    "--openai-url",
+    "http://127.0.0.1:9",
+    "--openai-model",
+    "unused",
+    "--grace",
+    "0",
+]
 
 
 def _commit_one_empty_file(target: str) -> bytes:
@@ -35,15 +43,34 @@ def _commit_one_empty_file(target: str) -> bytes:
     tree.set_file("empty.txt", b"")
     ref = pb.TreeRef(workspace_id=keys.key_id, tree_id=new_tree_id())
     with IndexSyncClient(target, TOKEN, timeout=30) as client:
-        first = client.get_nodes(pb.GetNodesRequest(tree=ref, root_hash=tree.root_hash,
-                                                     folders=[pb.FolderQuery(path="")]))
+        first = client.get_nodes(
+            pb.GetNodesRequest(
+                tree=ref, root_hash=tree.root_hash, folders=[pb.FolderQuery(path="")]
+            )
+        )
         assert not first.in_sync  # a tree the service has never seen
-        reply = client.upload(iter([pb.UploadRequest(
-            tree=ref, new_root=tree.root_hash, commit=True,
-            files=[pb.FileEntry(path=tree.obfuscated("empty.txt"),
-                                file_hash=tree.node_hash("empty.txt"))])]))
-        again = client.get_nodes(pb.GetNodesRequest(tree=ref, root_hash=tree.root_hash,
-                                                    folders=[pb.FolderQuery(path="")]))
+        reply = client.upload(
+            iter(
+                [
+                    pb.UploadRequest(
+                        tree=ref,
+                        new_root=tree.root_hash,
+                        commit=True,
+                        files=[
+                            pb.FileEntry(
+                                path=tree.obfuscated("empty.txt"),
+                                file_hash=tree.node_hash("empty.txt"),
+                            )
+                        ],
+                    )
+                ]
+            )
+        )
+        again = client.get_nodes(
+            pb.GetNodesRequest(
+                tree=ref, root_hash=tree.root_hash, folders=[pb.FolderQuery(path="")]
+            )
+        )
     assert again.in_sync
     return bytes(reply.root_hash)
 
@@ -54,8 +81,9 @@ def test_the_flag_lists_the_store_kinds_of_the_store_module():
 
 def test_index_dir_holds_the_store_the_service_syncs_into(tmp_path: Path):
     index_dir = tmp_path / "my-index"
-    service = ServiceProcess(["--port", "0", "--index-dir", str(index_dir), *OPENAI],
-                             token=TOKEN).start()
+    service = ServiceProcess(
+        ["--port", "0", "--index-dir", str(index_dir), *OPENAI], token=TOKEN
+    ).start()
     try:
         assert (index_dir / DB_NAME).is_file()  # opened before the service listens
         root = _commit_one_empty_file(service.target)
@@ -74,8 +102,9 @@ def test_index_dir_holds_the_store_the_service_syncs_into(tmp_path: Path):
 
 
 def test_a_bad_store_kind_exits_with_the_valid_ones(tmp_path: Path):
-    done = run_service(["--index-store", "qdrant", "--index-dir", str(tmp_path), *OPENAI],
-                       token=TOKEN)
+    done = run_service(
+        ["--index-store", "qdrant", "--index-dir", str(tmp_path), *OPENAI], token=TOKEN
+    )
     assert done.returncode == 2
     assert "--index-store: invalid choice: 'qdrant'" in done.stderr
     assert "'embedded', 'milvus'" in done.stderr
@@ -83,21 +112,38 @@ def test_a_bad_store_kind_exits_with_the_valid_ones(tmp_path: Path):
 
 
 def test_milvus_uri_without_the_milvus_store_is_refused(tmp_path: Path):
-    done = run_service(["--milvus-uri", str(tmp_path / "m.db"), "--index-dir", str(tmp_path),
-                        *OPENAI], token=TOKEN)
+    done = run_service(
+        ["--milvus-uri", str(tmp_path / "m.db"), "--index-dir", str(tmp_path), *OPENAI], token=TOKEN
+    )
     assert done.returncode == 2
     assert "--milvus-uri needs --index-store milvus" in done.stderr
 
 
 def test_milvus_without_pymilvus_says_how_to_install_it(tmp_path: Path):
     # The entry point in an interpreter where pymilvus cannot be found (as without the extra).
-    hide = ("import importlib.util as u, sys; f = u.find_spec; "
-            "u.find_spec = lambda n, p=None: None if n == 'pymilvus' else f(n, p); "
-            "from cloud_server.main import main; sys.exit(main())")
-    done = subprocess.run([sys.executable, "-c", hide, "--index-store", "milvus",
-                           "--index-dir", str(tmp_path / "idx"), *OPENAI],
-                          env=service_env(TOKEN), capture_output=True, text=True, timeout=60,
-                          stdin=subprocess.DEVNULL, check=False)
+    hide = (
+        "import importlib.util as u, sys; f = u.find_spec; "
+        "u.find_spec = lambda n, p=None: None if n == 'pymilvus' else f(n, p); "
+        "from cloud_server.main import main; sys.exit(main())"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide,
+            "--index-store",
+            "milvus",
+            "--index-dir",
+            str(tmp_path / "idx"),
+            *OPENAI,
+        ],
+        env=service_env(TOKEN),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     assert done.returncode == 2, done.stderr
     assert "needs pymilvus" in done.stderr and "forecode[milvus]" in done.stderr
     assert not (tmp_path / "idx").exists()
@@ -107,8 +153,20 @@ def test_milvus_without_pymilvus_says_how_to_install_it(tmp_path: Path):
 def test_milvus_lite_store_from_the_command_line(tmp_path: Path):
     index_dir, uri = tmp_path / "idx", tmp_path / "milvus" / MILVUS_LITE_NAME
     uri.parent.mkdir()
-    service = ServiceProcess(["--port", "0", "--index-dir", str(index_dir), "--index-store",
-                              "milvus", "--milvus-uri", str(uri), *OPENAI], token=TOKEN)
+    service = ServiceProcess(
+        [
+            "--port",
+            "0",
+            "--index-dir",
+            str(index_dir),
+            "--index-store",
+            "milvus",
+            "--milvus-uri",
+            str(uri),
+            *OPENAI,
+        ],
+        token=TOKEN,
+    )
     service.start(timeout=60)
     try:
         assert len(_commit_one_empty_file(service.target)) == 32
@@ -139,6 +197,7 @@ def test_the_editors_local_service_passes_its_index_dir(tmp_path: Path):
         target, token = service.start(timeout=60)
         assert (index_dir / DB_NAME).is_file()
         with IndexSyncClient(target, token, timeout=30) as client:
-            reply = client.stats(pb.StatsRequest(tree=pb.TreeRef(
-                workspace_id="0" * 32, tree_id=new_tree_id())))
+            reply = client.stats(
+                pb.StatsRequest(tree=pb.TreeRef(workspace_id="0" * 32, tree_id=new_tree_id()))
+            )
         assert reply.store == "embedded"

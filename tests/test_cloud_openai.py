@@ -49,16 +49,35 @@ class Upstream:
         self.log_path = log
         self._log = log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias",
-             MODEL_NAME, "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", "1024",
-             "--interrupt_requests", "False"],
-            cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "llama_cpp.server",
+                "--model",
+                model,
+                "--model_alias",
+                MODEL_NAME,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--n_ctx",
+                "1024",
+                "--interrupt_requests",
+                "False",
+            ],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 120
         while not self._ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("llama_cpp.server did not start:\n"
-                                   + log.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    "llama_cpp.server did not start:\n" + log.read_text(errors="replace")[-3000:]
+                )
             time.sleep(0.2)
 
     def log(self) -> str:
@@ -124,8 +143,20 @@ def upstream(model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[U
 
 
 def front(url: str, *extra: str) -> ServiceProcess:
-    return ServiceProcess(["--backend", "openai", "--openai-url", url, "--openai-model",
-                           MODEL_NAME, "--slots", "2", *extra], token=TOKEN).start()
+    return ServiceProcess(
+        [
+            "--backend",
+            "openai",
+            "--openai-url",
+            url,
+            "--openai-model",
+            MODEL_NAME,
+            "--slots",
+            "2",
+            *extra,
+        ],
+        token=TOKEN,
+    ).start()
 
 
 @pytest.fixture(scope="module")
@@ -136,8 +167,7 @@ def service(upstream: Upstream) -> Iterator[ServiceProcess]:
 
 
 def ask(text: str, max_tokens: int) -> ChatParams:
-    return ChatParams(secrets.token_hex(4), (ChatMessage("user", text),),
-                      max_tokens=max_tokens)
+    return ChatParams(secrets.token_hex(4), (ChatMessage("user", text),), max_tokens=max_tokens)
 
 
 def test_a_chat_streams_through_the_openai_backend(service: ServiceProcess) -> None:
@@ -155,8 +185,7 @@ def test_a_chat_streams_through_the_openai_backend(service: ServiceProcess) -> N
     service.wait_for_log("chat via openai backend")
 
 
-def test_cancel_closes_the_upstream_connection(service: ServiceProcess,
-                                               upstream: Upstream) -> None:
+def test_cancel_closes_the_upstream_connection(service: ServiceProcess, upstream: Upstream) -> None:
     assert wait_until(lambda: connections_to(upstream.port) == 0)  # earlier calls' are shut
     with CloudClient(service.target, TOKEN) as c:
         call = c.chat(ask("Tell a very long story about a lighthouse keeper and a whale.", 400))
@@ -167,11 +196,13 @@ def test_cancel_closes_the_upstream_connection(service: ServiceProcess,
         since = service.mark()
         call.cancel()
         assert list(events) == [ChatDone(finish_reason="cancelled")]
-        assert wait_until(lambda: connections_to(upstream.port) == 0), \
+        assert wait_until(lambda: connections_to(upstream.port) == 0), (
             "the HTTP connection to the model server stayed open after the cancel"
+        )
         # The model server's own account: its client went away in the middle of the reply.
-        assert wait_until(lambda: "Disconnected from client" in upstream.log()), \
-            upstream.log()[-2000:]
+        assert wait_until(lambda: "Disconnected from client" in upstream.log()), upstream.log()[
+            -2000:
+        ]
         service.wait_for_log(r"chat \d+: (stopped|cancelled or expired) after", since=since)
         # The upstream is free for the next call, which runs to its end.
         again = list(c.chat(ask("Say hello.", 8)))
@@ -183,13 +214,14 @@ def test_an_upstream_that_is_down_is_a_clear_unavailable() -> None:
     proc = front(f"http://127.0.0.1:{dead}")
     try:
         with grpc.insecure_channel(proc.target) as ch:
-            stream = ch.unary_stream("/forecode.v1.Chat/Stream",
-                                     request_serializer=pb.ChatRequest.SerializeToString,
-                                     response_deserializer=pb.ChatEvent.FromString)
+            stream = ch.unary_stream(
+                "/forecode.v1.Chat/Stream",
+                request_serializer=pb.ChatRequest.SerializeToString,
+                response_deserializer=pb.ChatEvent.FromString,
+            )
             request = pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")])
             with pytest.raises(grpc.RpcError) as err:
-                list(stream(request, metadata=[("authorization", f"Bearer {TOKEN}")],
-                            timeout=30))
+                list(stream(request, metadata=[("authorization", f"Bearer {TOKEN}")], timeout=30))
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
         assert f"cannot reach the model server at 127.0.0.1:{dead}" in err.value.details()
         with CloudClient(proc.target, TOKEN) as c:
@@ -198,7 +230,8 @@ def test_an_upstream_that_is_down_is_a_clear_unavailable() -> None:
             assert chat_err.value.code == "unavailable" and chat_err.value.retryable
             assert chat_err.value.message.startswith(
                 f"The Forecode service at {proc.target} cannot use its model server: "
-                f"cannot reach the model server at 127.0.0.1:{dead}")
+                f"cannot reach the model server at 127.0.0.1:{dead}"
+            )
             assert c.info()["backend"] == "openai"  # the service itself is fine
     finally:
         assert proc.stop() == 0
@@ -225,12 +258,18 @@ def test_an_upstream_that_dies_mid_reply_is_unavailable(model: str, tmp_path: Pa
 
 # ----- apply through the openai backend ----------------------------------------------------------
 
+
 def numbered_module(n_funcs: int = 30) -> str:
     """A Python module of ``n_funcs`` small functions (over ``WHOLE_FILE_LINES``: windowed)."""
     out = ['"""Numbers."""', "", "import math", "", ""]
     for k in range(n_funcs):
-        out += [f"def scale_{k}(x):", f"    y = x * {k + 2}", f"    return math.floor(y) + {k}",
-                "", ""]
+        out += [
+            f"def scale_{k}(x):",
+            f"    y = x * {k + 2}",
+            f"    return math.floor(y) + {k}",
+            "",
+            "",
+        ]
     return "\n".join(out).rstrip("\n") + "\n"
 
 
@@ -240,8 +279,10 @@ def instruct_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
     instruct model (Qwen2.5-Coder-0.5B-Instruct: it answers in a code fence)."""
     from local_models.model_store import ensure_model
 
-    server = Upstream(str(ensure_model("qwen2.5-coder-0.5b-instruct")),
-                      tmp_path_factory.mktemp("upstream-instruct") / "llama_cpp_server.log")
+    server = Upstream(
+        str(ensure_model("qwen2.5-coder-0.5b-instruct")),
+        tmp_path_factory.mktemp("upstream-instruct") / "llama_cpp_server.log",
+    )
     proc = front(server.url)
     yield proc
     assert proc.stop() == 0
@@ -249,28 +290,34 @@ def instruct_front(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service
 
 
 def test_apply_through_the_openai_backend_deterministic_then_the_upstream_model(
-        instruct_front: ServiceProcess) -> None:
+    instruct_front: ServiceProcess,
+) -> None:
     service = instruct_front
     original = numbered_module()
     lines = original.splitlines(keepends=True)
     with CloudClient(service.target, TOKEN) as c:
         # The deterministic path: no upstream call, the exact file.
         block = "def scale_7(x):\n    y = x * 90\n    return math.floor(y) + 7\n"
-        events = list(c.apply(path="num.py", original=original, block=block,
-                              language="python"))
-        assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == \
-            original.replace("    y = x * 9\n", "    y = x * 90\n")
+        events = list(c.apply(path="num.py", original=original, block=block, language="python"))
+        assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == original.replace(
+            "    y = x * 9\n", "    y = x * 90\n"
+        )
         assert events[-1].source == "deterministic"
 
         # An inline edit of two lines: the upstream model rewrites exactly that window.
         first = next(j for j, x in enumerate(lines) if x.startswith("def scale_20("))
-        selection = "".join(lines[first + 1:first + 3])
+        selection = "".join(lines[first + 1 : first + 3])
         since = service.mark()
         got: list[Any] = []
         refused: ChatError | None = None
         try:
-            for event in c.apply(path="num.py", original=original, block=selection,
-                                 instruction="multiply by 3 instead", language="python"):
+            for event in c.apply(
+                path="num.py",
+                original=original,
+                block=selection,
+                instruction="multiply by 3 instead",
+                language="python",
+            ):
                 got.append(event)
         except ChatError as exc:
             refused = exc
@@ -285,6 +332,6 @@ def test_apply_through_the_openai_backend_deterministic_then_the_upstream_model(
     assert got[-1].source == "model" and got[-1].finish_reason == "stop"
     new = text.splitlines(keepends=True)
     # Everything outside the two selected lines is the file's own, byte for byte.
-    assert new[:first + 1] == lines[:first + 1]
+    assert new[: first + 1] == lines[: first + 1]
     tail = len(lines) - (first + 3)
-    assert new[len(new) - tail:] == lines[first + 3:]
+    assert new[len(new) - tail :] == lines[first + 3 :]

@@ -19,8 +19,14 @@ PROTO = REPO / "proto" / "forecode" / "v1" / "forecode.proto"
 
 def build(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``python -m proto.build ARGS`` run from ``cwd`` (so it builds the ``proto`` found there)."""
-    return subprocess.run([sys.executable, "-m", "proto.build", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "proto.build", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def test_the_installed_stubs_are_current() -> None:
@@ -33,16 +39,18 @@ def test_no_generated_stub_is_committed() -> None:
     assert "/proto/forecode/v1/*_pb2*.py*" in ignored
     assert "/proto/forecode/v1/_generated.stamp" in ignored
     if (REPO / ".git").exists():
-        tracked = subprocess.run(["git", "ls-files", "proto"], cwd=REPO, capture_output=True,
-                                 text=True, check=True).stdout.split()
+        tracked = subprocess.run(
+            ["git", "ls-files", "proto"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.split()
         assert "proto/forecode/v1/forecode.proto" in tracked
         assert not [p for p in tracked if "_pb2" in p or p.endswith(".stamp")], tracked
 
 
 def _copy(tmp_path: Path) -> Path:
     """proto/ (sources, build script, stubs and stamp as installed) under tmp_path."""
-    shutil.copytree(REPO / "proto", tmp_path / "proto",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO / "proto", tmp_path / "proto", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return tmp_path / "proto" / "forecode" / "v1"
 
 
@@ -64,16 +72,16 @@ def test_a_changed_proto_byte_makes_the_check_fail_until_rebuilt(tmp_path: Path)
     assert proc.returncode == 0 and "generated stubs for forecode.proto" in proc.stdout
     assert build(tmp_path, "--check").returncode == 0
     assert "server_versioN" in (package / "forecode_pb2.pyi").read_text(encoding="utf-8")
-    assert "server_versioN" not in (REPO / "proto" / "forecode" / "v1" /
-                                    "forecode_pb2.pyi").read_text(encoding="utf-8")
+    assert "server_versioN" not in (
+        REPO / "proto" / "forecode" / "v1" / "forecode_pb2.pyi"
+    ).read_text(encoding="utf-8")
     assert build(tmp_path).stdout == ""  # current: nothing to do
 
 
 def test_a_hand_edited_or_missing_stub_is_stale(tmp_path: Path) -> None:
     package = _copy(tmp_path)
     stub = package / "forecode_pb2_grpc.py"
-    stub.write_text(stub.read_text(encoding="utf-8") + "\n# edited by hand\n",
-                    encoding="utf-8")
+    stub.write_text(stub.read_text(encoding="utf-8") + "\n# edited by hand\n", encoding="utf-8")
     proc = build(tmp_path, "--check")
     assert proc.returncode == 1
     assert "forecode_pb2_grpc.py is not what the generator made" in proc.stderr

@@ -40,8 +40,8 @@ from proto.forecode.v1 import forecode_pb2 as pb
 pytestmark = pytest.mark.slow
 
 TOKEN = secrets.token_urlsafe(32)
-SECOND_TOKEN = secrets.token_urlsafe(32)   # a token file may hold several
-WRONG_TOKEN = secrets.token_urlsafe(32)    # never accepted; must not be logged either
+SECOND_TOKEN = secrets.token_urlsafe(32)  # a token file may hold several
+WRONG_TOKEN = secrets.token_urlsafe(32)  # never accepted; must not be logged either
 
 SMALL = ("--slots", "1", "--n-ctx", "512", "--max-tokens", "32")
 LIMIT = 1024 * 1024  # --max-message-bytes of the module's service
@@ -52,8 +52,11 @@ PROMPTS: list[str] = []
 
 def ask(text: str, max_tokens: int = 16, conversation: str = "") -> ChatParams:
     PROMPTS.append(text)
-    return ChatParams(conversation_id=conversation or secrets.token_hex(4),
-                      messages=(ChatMessage("user", text),), max_tokens=max_tokens)
+    return ChatParams(
+        conversation_id=conversation or secrets.token_hex(4),
+        messages=(ChatMessage("user", text),),
+        max_tokens=max_tokens,
+    )
 
 
 def bearer(token: str) -> list[tuple[str, str]]:
@@ -73,10 +76,25 @@ def service(model: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Se
     """One slot (so a queue forms at the second call), the token from a file, DEBUG logs."""
     token_file = tmp_path_factory.mktemp("tokens") / "tokens"
     token_file.write_text(f"# accepted tokens\n{TOKEN}\n\n{SECOND_TOKEN}\n", encoding="utf-8")
-    proc = ServiceProcess(["--model", model, "--slots", "1", "--n-ctx", "1024",
-                           "--max-tokens", "32", "--token-file", str(token_file),
-                           "--max-message-bytes", str(LIMIT),
-                           "--log-level", "DEBUG"], token=None).start()
+    proc = ServiceProcess(
+        [
+            "--model",
+            model,
+            "--slots",
+            "1",
+            "--n-ctx",
+            "1024",
+            "--max-tokens",
+            "32",
+            "--token-file",
+            str(token_file),
+            "--max-message-bytes",
+            str(LIMIT),
+            "--log-level",
+            "DEBUG",
+        ],
+        token=None,
+    ).start()
     yield proc
     assert proc.stop() == 0
     # The whole session's log, once the service is gone (see also the test below).
@@ -113,8 +131,14 @@ def chat_works(client: CloudClient) -> None:
 def no_model() -> list[str]:
     """The openai backend pointed at a port nobody listens on: the service starts at once
     (no model to load) for life-cycle tests that make no chat call."""
-    return ["--backend", "openai", "--openai-url", f"http://127.0.0.1:{free_port()}",
-            "--openai-model", "none"]
+    return [
+        "--backend",
+        "openai",
+        "--openai-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--openai-model",
+        "none",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,12 +175,15 @@ def test_a_non_loopback_host_without_tls_is_refused(host: str) -> None:
     assert "listening" not in proc.stdout
 
 
-@pytest.mark.parametrize("argv,words", [
-    (["--max-queue", "-1"], "max_queue must not be negative"),
-    (["--max-message-bytes", "10"], "max_message_bytes must be at least 1024"),
-    (["--slots", "0"], "slots must be at least 1"),
-    (["--backend", "openai"], "the openai backend needs --openai-url and --openai-model"),
-])
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["--max-queue", "-1"], "max_queue must not be negative"),
+        (["--max-message-bytes", "10"], "max_message_bytes must be at least 1024"),
+        (["--slots", "0"], "slots must be at least 1"),
+        (["--backend", "openai"], "the openai backend needs --openai-url and --openai-model"),
+    ],
+)
 def test_bad_settings_exit_2_with_the_reason(argv: list[str], words: str) -> None:
     proc = run_service(argv, token=TOKEN)
     assert proc.returncode == 2 and words in proc.stderr
@@ -171,13 +198,29 @@ def test_tls_without_a_key_is_refused(tmp_path: Path) -> None:
 def test_a_non_loopback_host_with_tls_serves_over_tls(tmp_path: Path, model: str) -> None:
     """All interfaces, with a self-signed certificate; reached (over loopback) with TLS only."""
     cert, key, pem = self_signed(tmp_path)
-    proc = ServiceProcess(["--host", "0.0.0.0", "--tls-cert", str(cert), "--tls-key", str(key),
-                           "--model", model, *SMALL],
-                          token=TOKEN).start()
+    proc = ServiceProcess(
+        [
+            "--host",
+            "0.0.0.0",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--model",
+            model,
+            *SMALL,
+        ],
+        token=TOKEN,
+    ).start()
     try:
         assert proc.host == "0.0.0.0"
-        with CloudClient(f"127.0.0.1:{proc.port}", TOKEN, tls=True, root_certificates=pem,
-                         server_name="forecode.test") as c:
+        with CloudClient(
+            f"127.0.0.1:{proc.port}",
+            TOKEN,
+            tls=True,
+            root_certificates=pem,
+            server_name="forecode.test",
+        ) as c:
             assert c.info()["backend"] == "llama"
             assert c.healthy()
             events = list(c.chat(ask("Say yes.", 4)))
@@ -211,8 +254,13 @@ def _methods() -> list[tuple[str, Any, bool]]:
     return out
 
 
-def _call(channel: grpc.Channel, path: str, request: Any, streaming: bool,
-          metadata: list[tuple[str, str]] | None) -> grpc.StatusCode:
+def _call(
+    channel: grpc.Channel,
+    path: str,
+    request: Any,
+    streaming: bool,
+    metadata: list[tuple[str, str]] | None,
+) -> grpc.StatusCode:
     kwargs: dict[str, Any] = {"request_serializer": lambda m: m.SerializeToString()}
     try:
         if streaming:
@@ -227,19 +275,32 @@ def _call(channel: grpc.Channel, path: str, request: Any, streaming: bool,
 def test_every_forecode_method_needs_the_token(channel: grpc.Channel) -> None:
     methods = _methods()
     assert {p.split("/")[1] for p, _, _ in methods} == {
-        "forecode.v1.Info", "forecode.v1.Chat", "forecode.v1.Completion", "forecode.v1.Apply",
-        "forecode.v1.Edits", "forecode.v1.IndexSync"}
+        "forecode.v1.Info",
+        "forecode.v1.Chat",
+        "forecode.v1.Completion",
+        "forecode.v1.Apply",
+        "forecode.v1.Edits",
+        "forecode.v1.IndexSync",
+    }
     for path, request, streaming in methods:
-        for metadata in (None, bearer(WRONG_TOKEN), [("authorization", TOKEN)],
-                         [("authorization", "Basic " + TOKEN)], bearer("")):
-            assert _call(channel, path, request, streaming, metadata) == \
-                grpc.StatusCode.UNAUTHENTICATED, (path, metadata)
+        for metadata in (
+            None,
+            bearer(WRONG_TOKEN),
+            [("authorization", TOKEN)],
+            [("authorization", "Basic " + TOKEN)],
+            bearer(""),
+        ):
+            assert (
+                _call(channel, path, request, streaming, metadata)
+                == grpc.StatusCode.UNAUTHENTICATED
+            ), (path, metadata)
         # With the token the call gets through to the method (an empty ChatRequest is
         # invalid; the services not built yet say so).
-        expected = {"/forecode.v1.Info/GetInfo": grpc.StatusCode.OK,
-                    "/forecode.v1.Chat/Stream": grpc.StatusCode.INVALID_ARGUMENT,
-                    "/forecode.v1.Apply/Apply": grpc.StatusCode.INVALID_ARGUMENT}.get(
-                        path, grpc.StatusCode.UNIMPLEMENTED)
+        expected = {
+            "/forecode.v1.Info/GetInfo": grpc.StatusCode.OK,
+            "/forecode.v1.Chat/Stream": grpc.StatusCode.INVALID_ARGUMENT,
+            "/forecode.v1.Apply/Apply": grpc.StatusCode.INVALID_ARGUMENT,
+        }.get(path, grpc.StatusCode.UNIMPLEMENTED)
         if path.startswith("/forecode.v1.IndexSync/"):  # served: an empty request is invalid
             expected = grpc.StatusCode.INVALID_ARGUMENT
         for token in (TOKEN, SECOND_TOKEN):
@@ -247,8 +308,9 @@ def test_every_forecode_method_needs_the_token(channel: grpc.Channel) -> None:
 
 
 def test_the_refusal_says_what_is_wrong(channel: grpc.Channel) -> None:
-    info = channel.unary_unary("/forecode.v1.Info/GetInfo",
-                               request_serializer=pb.GetInfoRequest.SerializeToString)
+    info = channel.unary_unary(
+        "/forecode.v1.Info/GetInfo", request_serializer=pb.GetInfoRequest.SerializeToString
+    )
     with pytest.raises(grpc.RpcError) as missing:
         info(pb.GetInfoRequest(), timeout=10)
     assert "missing bearer token" in missing.value.details()
@@ -268,8 +330,11 @@ def test_health_is_open_and_serving(channel: grpc.Channel) -> None:
     reply = stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"), timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
     with pytest.raises(grpc.RpcError) as err:
-        stub.Check(health_pb2.HealthCheckRequest(service="no.such.Service"),
-                   metadata=bearer(TOKEN), timeout=10)
+        stub.Check(
+            health_pb2.HealthCheckRequest(service="no.such.Service"),
+            metadata=bearer(TOKEN),
+            timeout=10,
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -297,14 +362,18 @@ def test_a_streamed_chat_reply(client: CloudClient) -> None:
     assert [type(e) for e in events[1:-1]] == [ChatDelta] * (len(events) - 2)
 
 
-@pytest.mark.parametrize("garbage", [
-    b"\x0a\xff\xff\xff\xff\x0f",       # field 1, a length far past the end
-    b"\x12\x04\x08\x02\x12",           # a message cut in the middle
-    b"\x0a\x02\xff\xfe",               # conversation_id that is not UTF-8
-    b"\xff" * 64,                      # not protobuf at all
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"\x0a\xff\xff\xff\xff\x0f",  # field 1, a length far past the end
+        b"\x12\x04\x08\x02\x12",  # a message cut in the middle
+        b"\x0a\x02\xff\xfe",  # conversation_id that is not UTF-8
+        b"\xff" * 64,  # not protobuf at all
+    ],
+)
 def test_malformed_bytes_are_invalid_argument_and_harm_nothing(
-        channel: grpc.Channel, client: CloudClient, garbage: bytes) -> None:
+    channel: grpc.Channel, client: CloudClient, garbage: bytes
+) -> None:
     raw = channel.unary_stream("/forecode.v1.Chat/Stream")  # bytes in, bytes out
     with pytest.raises(grpc.RpcError) as err:
         list(raw(garbage, metadata=bearer(TOKEN), timeout=10))
@@ -322,27 +391,51 @@ def test_malformed_bytes_to_a_unary_method_too(channel: grpc.Channel) -> None:
     assert reply.backend == "llama" and reply.slots == 1
 
 
-@pytest.mark.parametrize("request_,words", [
-    (pb.ChatRequest(), "no messages"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(content="hi")]), "role"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_ASSISTANT, content="hi")]),
-     "must be the user's"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="  ")]), "empty"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],
-                    temperature=float("nan")), "temperature"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],
-                    max_tokens=-1), "max_tokens"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],
-                    model="gpt-9"), "unknown model"),
-    (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],
-                    context=[pb.ContextItem(kind=pb.ContextItem.KIND_FILE, start_line=5,
-                                            end_line=2)]), "line range"),
-])
-def test_invalid_requests_are_invalid_argument(channel: grpc.Channel, client: CloudClient,
-                                               request_: pb.ChatRequest, words: str) -> None:
-    stream = channel.unary_stream("/forecode.v1.Chat/Stream",
-                                  request_serializer=pb.ChatRequest.SerializeToString,
-                                  response_deserializer=pb.ChatEvent.FromString)
+@pytest.mark.parametrize(
+    "request_,words",
+    [
+        (pb.ChatRequest(), "no messages"),
+        (pb.ChatRequest(messages=[pb.ChatMessage(content="hi")]), "role"),
+        (
+            pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_ASSISTANT, content="hi")]),
+            "must be the user's",
+        ),
+        (pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="  ")]), "empty"),
+        (
+            pb.ChatRequest(
+                messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")], temperature=float("nan")
+            ),
+            "temperature",
+        ),
+        (
+            pb.ChatRequest(
+                messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")], max_tokens=-1
+            ),
+            "max_tokens",
+        ),
+        (
+            pb.ChatRequest(
+                messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")], model="gpt-9"
+            ),
+            "unknown model",
+        ),
+        (
+            pb.ChatRequest(
+                messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")],
+                context=[pb.ContextItem(kind=pb.ContextItem.KIND_FILE, start_line=5, end_line=2)],
+            ),
+            "line range",
+        ),
+    ],
+)
+def test_invalid_requests_are_invalid_argument(
+    channel: grpc.Channel, client: CloudClient, request_: pb.ChatRequest, words: str
+) -> None:
+    stream = channel.unary_stream(
+        "/forecode.v1.Chat/Stream",
+        request_serializer=pb.ChatRequest.SerializeToString,
+        response_deserializer=pb.ChatEvent.FromString,
+    )
     with pytest.raises(grpc.RpcError) as err:
         list(stream(request_, metadata=bearer(TOKEN), timeout=10))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -350,13 +443,16 @@ def test_invalid_requests_are_invalid_argument(channel: grpc.Channel, client: Cl
 
 
 def test_an_oversized_request_is_resource_exhausted_and_harms_nothing(
-        channel: grpc.Channel, client: CloudClient) -> None:
+    channel: grpc.Channel, client: CloudClient
+) -> None:
     limit = client.info()["max_message_bytes"]
     assert limit == LIMIT
     huge = "lorem ipsum " * (limit // 12 + 10)
-    stream = channel.unary_stream("/forecode.v1.Chat/Stream",
-                                  request_serializer=pb.ChatRequest.SerializeToString,
-                                  response_deserializer=pb.ChatEvent.FromString)
+    stream = channel.unary_stream(
+        "/forecode.v1.Chat/Stream",
+        request_serializer=pb.ChatRequest.SerializeToString,
+        response_deserializer=pb.ChatEvent.FromString,
+    )
     request = params_to_pb(ChatParams("big", (ChatMessage("user", huge),)))
     assert request.ByteSize() > limit
     with pytest.raises(grpc.RpcError) as err:
@@ -369,8 +465,7 @@ def test_an_oversized_request_is_resource_exhausted_and_harms_nothing(
     chat_works(client)
 
 
-def test_a_prompt_that_does_not_fit_the_context_is_resource_exhausted(
-        client: CloudClient) -> None:
+def test_a_prompt_that_does_not_fit_the_context_is_resource_exhausted(client: CloudClient) -> None:
     """Under the message limit, over the model's context (1024 tokens here)."""
     with pytest.raises(ChatError) as err:
         list(client.chat(ask("word " * 3000, 8)))
@@ -379,8 +474,9 @@ def test_a_prompt_that_does_not_fit_the_context_is_resource_exhausted(
     chat_works(client)
 
 
-def test_a_deadline_exceeded_stops_the_work_and_frees_the_slot(client: CloudClient,
-                                                               service: ServiceProcess) -> None:
+def test_a_deadline_exceeded_stops_the_work_and_frees_the_slot(
+    client: CloudClient, service: ServiceProcess
+) -> None:
     since = service.mark()
     with pytest.raises(ChatError) as err:
         list(client.chat(ask("Count from one to one hundred in words.", 200), timeout=0.25))
@@ -406,10 +502,17 @@ def test_cancel_frees_the_slot_for_the_call_waiting_behind(service: ServiceProce
         with lock:
             order.append((who, what))
 
-    with CloudClient(service.target, TOKEN) as a_client, \
-            CloudClient(service.target, TOKEN) as b_client:
-        a = a_client.chat(ask("Tell a very long story about a lighthouse keeper and a whale.",
-                              long_tokens, conversation="cancel-a"))
+    with (
+        CloudClient(service.target, TOKEN) as a_client,
+        CloudClient(service.target, TOKEN) as b_client,
+    ):
+        a = a_client.chat(
+            ask(
+                "Tell a very long story about a lighthouse keeper and a whale.",
+                long_tokens,
+                conversation="cancel-a",
+            )
+        )
         a_events = iter(a)
         first = next(a_events)
         assert isinstance(first, ChatStarted)
@@ -442,13 +545,15 @@ def test_cancel_frees_the_slot_for_the_call_waiting_behind(service: ServiceProce
 
     b_events = [what for who, what in order if who == "B"]
     assert isinstance(b_events[0], ChatStarted), b_events
-    assert isinstance(b_events[-1], ChatDone) and b_events[-1].finish_reason in ("stop",
-                                                                                  "length")
+    assert isinstance(b_events[-1], ChatDone) and b_events[-1].finish_reason in ("stop", "length")
     assert order.index(("A", "cancel")) < order.index(("B", b_events[0]))
     # The service's own account: A's engine stopped because of the cancel, long before
     # its max_tokens, and only then did B get the slot.
-    stopped = service.wait_for_log(r"chat on slot 0: \d+ prompt tokens \(\d+ cached\), "
-                                   r"(\d+) generated, cancelled", since=since)
+    stopped = service.wait_for_log(
+        r"chat on slot 0: \d+ prompt tokens \(\d+ cached\), "
+        r"(\d+) generated, cancelled",
+        since=since,
+    )
     assert int(stopped.group(1)) < long_tokens
     assert b_events[0].queued_ms > 0
 
@@ -457,8 +562,9 @@ def test_cancel_frees_the_slot_for_the_call_waiting_behind(service: ServiceProce
 # the log of the whole session
 
 
-def test_the_log_never_holds_a_token_or_a_prompt(service: ServiceProcess,
-                                                  client: CloudClient) -> None:
+def test_the_log_never_holds_a_token_or_a_prompt(
+    service: ServiceProcess, client: CloudClient
+) -> None:
     secret_prompt = "The vault combination is " + secrets.token_hex(8)
     since = service.mark()
     list(client.chat(ask(secret_prompt, 4)))
@@ -466,9 +572,12 @@ def test_the_log_never_holds_a_token_or_a_prompt(service: ServiceProcess,
         list(bad.chat(ask(secret_prompt + " (wrong token)", 4)))
     service.wait_for_log(r"chat \d+: done", since=since)
     # Refusals are logged at a bounded rate: at once, or in the next summary (10 s).
-    service.wait_for_log(r"refused (a call to /forecode.v1.Chat/Stream: a wrong bearer token"
-                         r"|\d+ more calls in the last .*a wrong bearer token)", since=since,
-                         timeout=30)
+    service.wait_for_log(
+        r"refused (a call to /forecode.v1.Chat/Stream: a wrong bearer token"
+        r"|\d+ more calls in the last .*a wrong bearer token)",
+        since=since,
+        timeout=30,
+    )
     log = service.log()
     assert "chat on slot 0" in log  # the log is there
     assert PROMPTS and secret_prompt in PROMPTS
@@ -484,8 +593,7 @@ def _watch_health(target: str, seen: list[int], stop: threading.Event) -> thread
         with grpc.insecure_channel(target) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
             try:
-                for reply in stub.Watch(health_pb2.HealthCheckRequest(service=""),
-                                        timeout=120):
+                for reply in stub.Watch(health_pb2.HealthCheckRequest(service=""), timeout=120):
                     seen.append(reply.status)
                     if stop.is_set():
                         return
@@ -497,8 +605,7 @@ def _watch_health(target: str, seen: list[int], stop: threading.Event) -> thread
     return thread
 
 
-def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(
-        model: str) -> None:
+def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(model: str) -> None:
     proc = ServiceProcess(["--model", model, *SMALL, "--grace", "60"], token=TOKEN).start()
     try:
         seen: list[int] = []
@@ -509,8 +616,9 @@ def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(
             time.sleep(0.02)
         assert seen[:1] == [health_pb2.HealthCheckResponse.SERVING]
         with CloudClient(proc.target, TOKEN) as c:
-            call = c.chat(ChatParams("drain", (ChatMessage("user", "List ten animals."),),
-                                     max_tokens=24))
+            call = c.chat(
+                ChatParams("drain", (ChatMessage("user", "List ten animals."),), max_tokens=24)
+            )
             events = iter(call)
             got = [next(events), next(events)]
             assert isinstance(got[0], ChatStarted) and isinstance(got[1], ChatDelta)
@@ -518,8 +626,11 @@ def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(
             proc.wait_for_log("new calls are refused now")
             # A new call is refused rather than started ...
             with CloudClient(proc.target, TOKEN) as late, pytest.raises(ChatError) as err:
-                list(late.chat(ChatParams("late", (ChatMessage("user", "hi"),),
-                                          max_tokens=4), timeout=10))
+                list(
+                    late.chat(
+                        ChatParams("late", (ChatMessage("user", "hi"),), max_tokens=4), timeout=10
+                    )
+                )
             assert err.value.code == "unavailable"
             # ... while the reply in flight runs to its end: no error, no cancel.
             got += list(events)
@@ -528,12 +639,15 @@ def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(
             assert got[-1].usage["completion_tokens"] >= 1
             # While draining, health says NOT_SERVING to those watching.
             deadline = time.monotonic() + 30
-            while health_pb2.HealthCheckResponse.NOT_SERVING not in seen \
-                    and time.monotonic() < deadline:
+            while (
+                health_pb2.HealthCheckResponse.NOT_SERVING not in seen
+                and time.monotonic() < deadline
+            ):
                 time.sleep(0.02)
             assert health_pb2.HealthCheckResponse.NOT_SERVING in seen
             assert seen.index(health_pb2.HealthCheckResponse.SERVING) < seen.index(
-                health_pb2.HealthCheckResponse.NOT_SERVING)
+                health_pb2.HealthCheckResponse.NOT_SERVING
+            )
         stop.set()
         assert proc.wait(60) == 0
         watcher.join(10)
@@ -543,7 +657,6 @@ def test_sigterm_drains_the_stream_in_flight_refuses_new_calls_and_exits_0(
         assert proc.stdout_lines() == [f"forecode-cloud listening on 127.0.0.1:{proc.port}"]
     finally:
         proc.kill()
-
 
 
 def test_exit_on_stdin_eof() -> None:
@@ -637,9 +750,14 @@ def test_a_client_that_goes_away_frees_its_slot(service: ServiceProcess) -> None
     prompt = "Tell a very long story about a lighthouse keeper and a whale."
     PROMPTS.append(prompt)
     since = service.mark()
-    child = subprocess.Popen([sys.executable, "-c", CLIENT_SCRIPT, service.target, prompt],
-                             cwd=REPO, env=service_env(None), stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CLIENT_SCRIPT, service.target, prompt],
+        cwd=REPO,
+        env=service_env(None),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         assert child.stdin is not None and child.stdout is not None
         child.stdin.write(TOKEN.encode() + b"\n")  # the token never goes on argv
@@ -654,8 +772,11 @@ def test_a_client_that_goes_away_frees_its_slot(service: ServiceProcess) -> None
         for stream in (child.stdin, child.stdout):
             if stream is not None:
                 stream.close()
-    stopped = service.wait_for_log(r"chat on slot 0: \d+ prompt tokens \(\d+ cached\), "
-                                   r"(\d+) generated, cancelled", since=since)
+    stopped = service.wait_for_log(
+        r"chat on slot 0: \d+ prompt tokens \(\d+ cached\), "
+        r"(\d+) generated, cancelled",
+        since=since,
+    )
     assert int(stopped.group(1)) < 400
     with CloudClient(service.target, TOKEN) as c:
         chat_works(c)

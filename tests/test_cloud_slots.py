@@ -40,8 +40,12 @@ def never() -> bool:
 # SlotPool (no model)
 
 
-def _take(pool: SlotPool, conversation: str, got: list[tuple[str, int | None]],
-          stop: threading.Event | None = None) -> threading.Thread:
+def _take(
+    pool: SlotPool,
+    conversation: str,
+    got: list[tuple[str, int | None]],
+    stop: threading.Event | None = None,
+) -> threading.Thread:
     def run() -> None:
         got.append((conversation, pool.acquire(conversation, stop.is_set if stop else never)))
 
@@ -133,9 +137,15 @@ def test_no_queue_means_busy_is_refused_at_once() -> None:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[RunningServer]:
-    config = ServerConfig(tokens=(TOKEN,), slots=2, max_queue=1, n_ctx=1024,
-                          default_max_tokens=32, model_path=str(ensure_small_model()),
-                          grace_s=1.0)
+    config = ServerConfig(
+        tokens=(TOKEN,),
+        slots=2,
+        max_queue=1,
+        n_ctx=1024,
+        default_max_tokens=32,
+        model_path=str(ensure_small_model()),
+        grace_s=1.0,
+    )
     running = start_server(config)
     yield running
     running.stop(0)
@@ -151,18 +161,19 @@ CODE_X = "def area(width, height):\n    return width * height\n\n" * 6
 CODE_Y = "class Stack:\n    def __init__(self):\n        self.items = []\n\n" * 6
 
 
-def reply_to(client: CloudClient, conversation: str,
-             messages: list[ChatMessage], max_tokens: int = 12) -> tuple[str, ChatDone]:
-    events = list(client.chat(ChatParams(conversation, tuple(messages),
-                                         max_tokens=max_tokens)))
+def reply_to(
+    client: CloudClient, conversation: str, messages: list[ChatMessage], max_tokens: int = 12
+) -> tuple[str, ChatDone]:
+    events = list(client.chat(ChatParams(conversation, tuple(messages), max_tokens=max_tokens)))
     done = events[-1]
     assert isinstance(done, ChatDone) and done.finish_reason in ("stop", "length"), events
     return "".join(e.text for e in events if isinstance(e, ChatDelta)), done
 
 
 @pytest.mark.slow
-def test_each_conversation_reuses_its_own_kv_cache(client: CloudClient,
-                                                   server: RunningServer) -> None:
+def test_each_conversation_reuses_its_own_kv_cache(
+    client: CloudClient, server: RunningServer
+) -> None:
     """X and Y start on the two slots; Y's follow-up comes first (so the least recently used
     slot is X's): it still goes back to Y's slot and reuses everything of its first turn."""
     x1 = [ChatMessage("user", "What does this code do?\n" + CODE_X)]
@@ -182,12 +193,19 @@ def test_each_conversation_reuses_its_own_kv_cache(client: CloudClient,
     assert z.usage["cached_tokens"] < x_done.usage["prompt_tokens"] // 2
 
 
-def _stream(client: CloudClient, conversation: str, text: str, max_tokens: int,
-            events: list[Any], started: threading.Event | None = None) -> threading.Thread:
+def _stream(
+    client: CloudClient,
+    conversation: str,
+    text: str,
+    max_tokens: int,
+    events: list[Any],
+    started: threading.Event | None = None,
+) -> threading.Thread:
     def run() -> None:
         try:
-            for event in client.chat(ChatParams(conversation, (ChatMessage("user", text),),
-                                                max_tokens=max_tokens)):
+            for event in client.chat(
+                ChatParams(conversation, (ChatMessage("user", text),), max_tokens=max_tokens)
+            ):
                 events.append(event)
                 if isinstance(event, ChatStarted) and started is not None:
                     started.set()
@@ -200,13 +218,14 @@ def _stream(client: CloudClient, conversation: str, text: str, max_tokens: int,
 
 
 @pytest.mark.slow
-def test_several_conversations_share_two_slots(client: CloudClient,
-                                               server: RunningServer) -> None:
+def test_several_conversations_share_two_slots(client: CloudClient, server: RunningServer) -> None:
     """Three at once over two slots (queue of one): all are answered in full, one of them
     after waiting for a slot."""
     results: list[list[Any]] = [[], [], []]
-    threads = [_stream(client, f"many-{i}", f"Say the number {i} in French.", 12, results[i])
-               for i in range(3)]
+    threads = [
+        _stream(client, f"many-{i}", f"Say the number {i} in French.", 12, results[i])
+        for i in range(3)
+    ]
     for t in threads:
         t.join(120)
     for events in results:
@@ -224,20 +243,21 @@ def test_several_conversations_share_two_slots(client: CloudClient,
 
 @pytest.mark.slow
 def test_a_full_queue_is_refused_as_busy_and_the_queue_moves_on(
-        client: CloudClient, server: RunningServer) -> None:
+    client: CloudClient, server: RunningServer
+) -> None:
     pool = server.backend.pool  # type: ignore[attr-defined]
     story = "Tell a very long story about a dragon who collects teapots."
     a_events: list[Any] = []
     b_events: list[Any] = []
     c_events: list[Any] = []
-    with CloudClient(f"127.0.0.1:{server.port}", TOKEN) as a_client, \
-            CloudClient(f"127.0.0.1:{server.port}", TOKEN) as b_client:
-        a_call = a_client.chat(ChatParams("full-a", (ChatMessage("user", story),),
-                                          max_tokens=400))
+    with (
+        CloudClient(f"127.0.0.1:{server.port}", TOKEN) as a_client,
+        CloudClient(f"127.0.0.1:{server.port}", TOKEN) as b_client,
+    ):
+        a_call = a_client.chat(ChatParams("full-a", (ChatMessage("user", story),), max_tokens=400))
         a_thread = threading.Thread(target=lambda: a_events.extend(a_call), daemon=True)
         a_thread.start()
-        b_call = b_client.chat(ChatParams("full-b", (ChatMessage("user", story),),
-                                          max_tokens=400))
+        b_call = b_client.chat(ChatParams("full-b", (ChatMessage("user", story),), max_tokens=400))
         b_thread = threading.Thread(target=lambda: b_events.extend(b_call), daemon=True)
         b_thread.start()
         deadline = time.monotonic() + 60
@@ -247,8 +267,7 @@ def test_a_full_queue_is_refused_as_busy_and_the_queue_moves_on(
         c_thread = _stream(client, "full-c", "Say hi.", 4, c_events)
         _wait_queued(pool, 1)  # C waits for a slot: the queue (of one) is full
         with pytest.raises(ChatError) as err:
-            list(client.chat(ChatParams("full-d", (ChatMessage("user", "Say hi."),),
-                                        max_tokens=4)))
+            list(client.chat(ChatParams("full-d", (ChatMessage("user", "Say hi."),), max_tokens=4)))
         assert err.value.code == "busy" and err.value.retryable
         assert "is busy" in err.value.message and "try again" in err.value.message
         assert not c_events  # still waiting
@@ -272,13 +291,14 @@ def test_busy_is_resource_exhausted_on_the_wire(server: RunningServer) -> None:
     try:
         _wait_queued(pool, 1)
         with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
-            stream = ch.unary_stream("/forecode.v1.Chat/Stream",
-                                     request_serializer=pb.ChatRequest.SerializeToString,
-                                     response_deserializer=pb.ChatEvent.FromString)
+            stream = ch.unary_stream(
+                "/forecode.v1.Chat/Stream",
+                request_serializer=pb.ChatRequest.SerializeToString,
+                response_deserializer=pb.ChatEvent.FromString,
+            )
             request = pb.ChatRequest(messages=[pb.ChatMessage(role=pb.ROLE_USER, content="hi")])
             with pytest.raises(grpc.RpcError) as err:
-                list(stream(request, metadata=[("authorization", f"Bearer {TOKEN}")],
-                            timeout=30))
+                list(stream(request, metadata=[("authorization", f"Bearer {TOKEN}")], timeout=30))
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert err.value.details().startswith("the service is busy")
     finally:

@@ -96,8 +96,9 @@ class FakeSearch:
     def hold(self) -> None:
         self.released.clear()
 
-    def search(self, query: str, *, top_k: int = 8,
-               should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
+    def search(
+        self, query: str, *, top_k: int = 8, should_stop: Callable[[], bool] | None = None
+    ) -> list[CodeHit]:
         self.threads.append(threading.current_thread())
         self.queries.append((query, top_k))
         self.held.set()
@@ -115,8 +116,9 @@ class Host:
 
     def __init__(self, files: dict[str, str]) -> None:
         self.files = files
-        self.current: ContextSource | None = ContextSource("current_file", "src/util.py", UTIL,
-                                                           "python")
+        self.current: ContextSource | None = ContextSource(
+            "current_file", "src/util.py", UTIL, "python"
+        )
 
     def chat_editor_sources(self) -> tuple[ContextSource | None, ContextSource | None]:
         return self.current, None
@@ -169,7 +171,8 @@ def notices(panel: ChatPanel) -> list[str]:
 
 
 def test_codebase_hits_go_with_the_question_below_the_file_and_mentions(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend) -> None:
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend
+) -> None:
     search = FakeSearch([hit("src/parser.py", PARSER, 10, 0.9), hit("src/lexer.py", LEXER, 3)])
     panel.set_codebase(search)
     ask(qtbot, panel, "@codebase where are headers parsed? see @docs/notes.py")
@@ -185,15 +188,21 @@ def test_codebase_hits_go_with_the_question_below_the_file_and_mentions(
     )
     # the user's words go out as typed
     assert call.params.messages[-1].content == (
-        "@codebase where are headers parsed? see @docs/notes.py")
+        "@codebase where are headers parsed? see @docs/notes.py"
+    )
     question = panel.messages()[0]
     assert question.footer.text() == (
-        "Context: current file src/util.py · docs/notes.py · src/parser.py:10-12 · "
-        "src/lexer.py:3-5")
+        "Context: current file src/util.py · docs/notes.py · src/parser.py:10-12 · src/lexer.py:3-5"
+    )
     assert SEARCHING_NOTICE not in notices(panel)
     # the chips show the hits sent, until the next question is typed
-    qtbot.waitUntil(lambda: [c.text() for c in panel.codebase_chips] == [
-        "✓ src/parser.py:10-12", "✓ src/lexer.py:3-5"], timeout=3000)
+    qtbot.waitUntil(
+        lambda: (
+            [c.text() for c in panel.codebase_chips]
+            == ["✓ src/parser.py:10-12", "✓ src/lexer.py:3-5"]
+        ),
+        timeout=3000,
+    )
     call.reply("It is in the parser.")
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     stored = panel.current.messages[0]
@@ -204,26 +213,37 @@ def test_codebase_hits_go_with_the_question_below_the_file_and_mentions(
 
 
 def test_hits_give_way_first_under_the_budget_and_the_chips_say_so(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend) -> None:
-    search = FakeSearch([hit("src/parser.py", PARSER, 10),
-                         hit("src/util.py", "    return 1", 2),  # already sent: the file
-                         hit("src/big.py", BIG, 1),
-                         hit("src/lexer.py", LEXER, 3)])
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend
+) -> None:
+    search = FakeSearch(
+        [
+            hit("src/parser.py", PARSER, 10),
+            hit("src/util.py", "    return 1", 2),  # already sent: the file
+            hit("src/big.py", BIG, 1),
+            hit("src/lexer.py", LEXER, 3),
+        ]
+    )
     panel.set_codebase(search)
     panel.budget_tokens = 400
     ask(qtbot, panel, "how does the table work? @codebase")
     call = backend.call(qtbot)
     kinds = [(i.kind, i.path, i.truncated) for i in call.params.context]
-    assert kinds == [("current_file", "src/util.py", False), ("file", "src/parser.py", False),
-                     ("file", "src/big.py", True)]
+    assert kinds == [
+        ("current_file", "src/util.py", False),
+        ("file", "src/parser.py", False),
+        ("file", "src/big.py", True),
+    ]
     big = call.params.context[2]
     assert big.start_line == 1 and 1 < big.end_line < 300
-    assert big.text == "\n".join(BIG.split("\n")[:big.end_line])
+    assert big.text == "\n".join(BIG.split("\n")[: big.end_line])
     qtbot.waitUntil(lambda: len(panel.codebase_chips) == 4, timeout=3000)
     chips = [c.text() for c in panel.codebase_chips]
-    assert chips == ["✓ src/parser.py:10-12", "✕ src/util.py:2-2 (dropped)",
-                     f"✂ src/big.py:1-300 (lines 1–{big.end_line})",
-                     "✕ src/lexer.py:3-5 (dropped)"]
+    assert chips == [
+        "✓ src/parser.py:10-12",
+        "✕ src/util.py:2-2 (dropped)",
+        f"✂ src/big.py:1-300 (lines 1–{big.end_line})",
+        "✕ src/lexer.py:3-5 (dropped)",
+    ]
     assert "already included in the current file" in panel.codebase_chips[1].toolTip()
     assert "over the context budget" in panel.codebase_chips[3].toolTip()
     footer = panel.messages()[0].footer.text()
@@ -232,7 +252,8 @@ def test_hits_give_way_first_under_the_budget_and_the_chips_say_so(
 
 
 def test_searching_shows_and_stop_cancels_it_and_returns_the_question(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend) -> None:
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend
+) -> None:
     search = FakeSearch([hit("src/parser.py", PARSER)])
     search.hold()
     panel.set_codebase(search)
@@ -274,19 +295,26 @@ def test_escape_stops_the_search(qtbot: QtBot, panel: ChatPanel, backend: FakeBa
     assert backend.calls == []
 
 
-@pytest.mark.parametrize(("search", "expected"), [
-    (None, NO_INDEX_NOTICE),
-    (FakeSearch(error=CodebaseUnavailable("the index is still syncing")),
-     "The codebase index could not answer (the index is still syncing); the question was "
-     "sent without codebase context."),
-    (FakeSearch(error=RuntimeError("boom")),
-     "The codebase index could not answer (the search failed: RuntimeError: boom); the "
-     "question was sent without codebase context."),
-    (FakeSearch([]), NO_HITS_NOTICE),
-])
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        (None, NO_INDEX_NOTICE),
+        (
+            FakeSearch(error=CodebaseUnavailable("the index is still syncing")),
+            "The codebase index could not answer (the index is still syncing); the question was "
+            "sent without codebase context.",
+        ),
+        (
+            FakeSearch(error=RuntimeError("boom")),
+            "The codebase index could not answer (the search failed: RuntimeError: boom); the "
+            "question was sent without codebase context.",
+        ),
+        (FakeSearch([]), NO_HITS_NOTICE),
+    ],
+)
 def test_without_an_answer_from_the_index_the_question_still_goes(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend, search: FakeSearch | None,
-        expected: str) -> None:
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend, search: FakeSearch | None, expected: str
+) -> None:
     panel.set_codebase(search)
     ask(qtbot, panel, "@codebase where is the config read?")
     call = backend.call(qtbot)
@@ -294,14 +322,17 @@ def test_without_an_answer_from_the_index_the_question_still_goes(
     assert call.params.messages[-1].content == "@codebase where is the config read?"
     assert notices(panel) == [expected]
     assert [(m.role, m.content) for m in panel.current.messages] == [
-        ("user", "@codebase where is the config read?"), ("notice", expected)]
+        ("user", "@codebase where is the config read?"),
+        ("notice", expected),
+    ]
     call.reply("ok")
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     assert [m.role for m in panel.current.messages] == ["user", "notice", "assistant"]
 
 
 def test_a_question_without_codebase_does_not_search(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend) -> None:
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend
+) -> None:
     search = FakeSearch([hit("src/parser.py", PARSER)])
     panel.set_codebase(search)
     ask(qtbot, panel, "what is @codebases? and email me@codebase")
@@ -315,7 +346,8 @@ def test_a_question_without_codebase_does_not_search(
 
 
 def test_the_at_picker_offers_codebase_beside_the_files(
-        qtbot: QtBot, panel: ChatPanel, backend: FakeBackend) -> None:
+    qtbot: QtBot, panel: ChatPanel, backend: FakeBackend
+) -> None:
     panel.set_codebase(FakeSearch())
     qtbot.keyClicks(panel.input, "how is it done in the @")
     assert panel.picker.is_open()
@@ -353,21 +385,24 @@ E2E_FILES = {
     "net/http.py": (
         "import re\n\n\n"
         "def parse_header(line):\n"
-        "    \"\"\"Split one HTTP header line into its name and value.\"\"\"\n"
+        '    """Split one HTTP header line into its name and value."""\n'
         "    name, _, value = line.partition(':')\n"
         "    return name.strip().lower(), value.strip()\n\n\n"
         "def status_text(code):\n"
-        "    return {200: 'OK', 404: 'Not Found'}.get(code, 'Unknown')\n"),
+        "    return {200: 'OK', 404: 'Not Found'}.get(code, 'Unknown')\n"
+    ),
     "billing/tax.py": (
         "RATES = {'fr': 0.2, 'de': 0.19}\n\n\n"
         "def compute_tax(amount, country):\n"
-        "    \"\"\"The VAT owed on an amount in a country.\"\"\"\n"
-        "    return round(amount * RATES.get(country, 0.0), 2)\n"),
+        '    """The VAT owed on an amount in a country."""\n'
+        "    return round(amount * RATES.get(country, 0.0), 2)\n"
+    ),
     "ui/table.py": (
         "def render_table(rows):\n"
         "    widths = [max(len(str(c)) for c in col) for col in zip(*rows)]\n"
         "    return '\\n'.join(' '.join(str(c).ljust(w) for c, w in zip(r, widths))"
-        " for r in rows)\n"),
+        " for r in rows)\n"
+    ),
 }
 PARSE_HEADER = "\n".join(E2E_FILES["net/http.py"].split("\n")[3:7])
 
@@ -380,8 +415,9 @@ class IndexSearch:
         self.sync = sync
         self.lock = threading.Lock()  # IndexSync has one owner at a time
 
-    def search(self, query: str, *, top_k: int = 8,
-               should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
+    def search(
+        self, query: str, *, top_k: int = 8, should_stop: Callable[[], bool] | None = None
+    ) -> list[CodeHit]:
         from cloud_client.index_sync import SyncError
 
         with self.lock:
@@ -391,8 +427,11 @@ class IndexSearch:
                 results = self.sync.search(query, top_k=top_k)
             except SyncError as exc:
                 raise CodebaseUnavailable(str(exc)) from exc
-        return [CodeHit(r.path, r.start_line, r.end_line, r.text, r.score)
-                for r in results if r.text is not None]
+        return [
+            CodeHit(r.path, r.start_line, r.end_line, r.text, r.score)
+            for r in results
+            if r.text is not None
+        ]
 
 
 class ChatRecorder(grpc.ServerInterceptor):  # type: ignore[misc]
@@ -431,7 +470,8 @@ class FileHost(Host):
 
 @pytest.mark.slow
 def test_codebase_question_reaches_the_real_chat_service_with_the_right_function(
-        qtbot: QtBot, tmp_path: Path) -> None:
+    qtbot: QtBot, tmp_path: Path
+) -> None:
     from helpers.cloud import free_port
 
     from cloud_client.client import CloudClient
@@ -451,16 +491,30 @@ def test_codebase_question_reaches_the_real_chat_service_with_the_right_function
 
     recorder = ChatRecorder()
     store = open_store(tmp_path / "service-index", "embedded")
-    config = ServerConfig(tokens=(E2E_TOKEN,), port=free_port(), backend="llama", slots=1,
-                          n_ctx=2048, default_max_tokens=16, grace_s=0.0)
+    config = ServerConfig(
+        tokens=(E2E_TOKEN,),
+        port=free_port(),
+        backend="llama",
+        slots=1,
+        n_ctx=2048,
+        default_max_tokens=16,
+        grace_s=0.0,
+    )
     server = start_server(config, index_store=store, interceptors=[recorder])
     target = f"127.0.0.1:{config.port}"
     try:
-        with Embedder(ensure_embed_model()) as embedder, \
-                IndexSyncClient(target, E2E_TOKEN, timeout=60.0) as index_client, \
-                CloudClient(target, E2E_TOKEN) as chat_client:
-            sync = IndexSync(workspace, WorkspaceKeys(generate_workspace_key()), index_client,
-                             embedder, tree_id=new_tree_id())
+        with (
+            Embedder(ensure_embed_model()) as embedder,
+            IndexSyncClient(target, E2E_TOKEN, timeout=60.0) as index_client,
+            CloudClient(target, E2E_TOKEN) as chat_client,
+        ):
+            sync = IndexSync(
+                workspace,
+                WorkspaceKeys(generate_workspace_key()),
+                index_client,
+                embedder,
+                tree_id=new_tree_id(),
+            )
             sync.sync()
 
             panel = ChatPanel(FileHost(workspace), chat_client)

@@ -57,9 +57,14 @@ class Service:
 
     def start(self) -> Service:
         self.store = open_store(self.folder)
-        config = ServerConfig(tokens=(TOKEN,), port=self.port, backend="openai",
-                              openai_url="http://127.0.0.1:9", openai_model="unused",
-                              grace_s=0.0)
+        config = ServerConfig(
+            tokens=(TOKEN,),
+            port=self.port,
+            backend="openai",
+            openai_url="http://127.0.0.1:9",
+            openai_model="unused",
+            grace_s=0.0,
+        )
         self.running = start_server(config, index_store=self.store)
         return self
 
@@ -106,16 +111,28 @@ def {name}(values: list[float], rate: float = {n}.5) -> float:
     return round(total, {n} % 5)
 '''
 
-TOPICS = ["parse the header of a bitmap image", "merge two sorted linked lists",
-          "compute the checksum of a network packet", "render a progress bar as text",
-          "retry an HTTP request with exponential backoff", "convert Celsius to Fahrenheit",
-          "find the shortest path in a weighted graph", "escape HTML special characters",
-          "split a sentence into words", "validate an email address",
-          "count the vowels in a string", "rotate a matrix by ninety degrees",
-          "load a configuration file from disk", "format a duration in hours and minutes",
-          "hash a password with a salt", "schedule a job with cron syntax"]
-TARGET_DOC = ("Add up the line items of a customer invoice, apply the sales tax rate and "
-              "round the grand total to cents.")
+TOPICS = [
+    "parse the header of a bitmap image",
+    "merge two sorted linked lists",
+    "compute the checksum of a network packet",
+    "render a progress bar as text",
+    "retry an HTTP request with exponential backoff",
+    "convert Celsius to Fahrenheit",
+    "find the shortest path in a weighted graph",
+    "escape HTML special characters",
+    "split a sentence into words",
+    "validate an email address",
+    "count the vowels in a string",
+    "rotate a matrix by ninety degrees",
+    "load a configuration file from disk",
+    "format a duration in hours and minutes",
+    "hash a password with a salt",
+    "schedule a job with cron syntax",
+]
+TARGET_DOC = (
+    "Add up the line items of a customer invoice, apply the sales tax rate and "
+    "round the grand total to cents."
+)
 
 
 def make_workspace(root: Path, files: int, functions: int) -> Path:
@@ -129,8 +146,9 @@ def make_workspace(root: Path, files: int, functions: int) -> Path:
         for g in range(functions):
             n = f * functions + g
             topic = TOPICS[n % len(TOPICS)]
-            body += FUNCTION.format(name=f"helper_{f}_{g}", n=n % 9 + 1,
-                                    doc=f"Helper {n}: {topic}.")
+            body += FUNCTION.format(
+                name=f"helper_{f}_{g}", n=n % 9 + 1, doc=f"Helper {n}: {topic}."
+            )
         (folder / f"module_{f}.py").write_text(body)
     (root / "billing").mkdir()
     (root / "billing" / "invoice.py").write_text(
@@ -138,13 +156,19 @@ def make_workspace(root: Path, files: int, functions: int) -> Path:
         "def invoice_total(items: list[tuple[int, float]], tax: float) -> float:\n"
         f'    """{TARGET_DOC}"""\n'
         "    net = sum(quantity * price for quantity, price in items)\n"
-        "    return round(net * (1 + tax), 2)\n")
+        "    return round(net * (1 + tax), 2)\n"
+    )
     (root / ".env").write_text("API_KEY=not-for-the-index\n")
     return root
 
 
-def search_off_ui(qtbot, index: CodebaseIndex, query: str, top_k: int = 5,
-                  should_stop: Callable[[], bool] | None = None) -> list[CodeHit] | Exception:
+def search_off_ui(
+    qtbot,
+    index: CodebaseIndex,
+    query: str,
+    top_k: int = 5,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[CodeHit] | Exception:
     """``index.search`` on a thread of its own (as chat calls it), the UI thread spinning."""
     out: list[list[CodeHit] | Exception] = []
 
@@ -177,9 +201,16 @@ class StatusLog:
 
 def _forms(key: bytes) -> list[bytes]:
     """Every text form of the key a careless program might have written."""
-    return [key, key.hex().encode(), key.hex().upper().encode(), base64.b64encode(key),
-            base64.urlsafe_b64encode(key), base64.b64encode(key).rstrip(b"="),
-            base64.urlsafe_b64encode(key).rstrip(b"="), export_key(key).encode()]
+    return [
+        key,
+        key.hex().encode(),
+        key.hex().upper().encode(),
+        base64.b64encode(key),
+        base64.urlsafe_b64encode(key),
+        base64.b64encode(key).rstrip(b"="),
+        base64.urlsafe_b64encode(key).rstrip(b"="),
+        export_key(key).encode(),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,11 +218,19 @@ def _forms(key: bytes) -> list[bytes]:
 
 
 def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
-        qtbot, tmp_path: Path, service: Service, isolated_dirs: dict[str, Path]):
+    qtbot, tmp_path: Path, service: Service, isolated_dirs: dict[str, Path]
+):
     workspace = make_workspace(tmp_path / "ws", files=12, functions=3)
-    (isolated_dirs["config"] / "settings.json").write_text(json.dumps({
-        "completion.enabled": False, "cloud.autostart": False, "cloud.url": service.target,
-        "index.debounceMs": 300}))
+    (isolated_dirs["config"] / "settings.json").write_text(
+        json.dumps(
+            {
+                "completion.enabled": False,
+                "cloud.autostart": False,
+                "cloud.url": service.target,
+                "index.debounceMs": 300,
+            }
+        )
+    )
     TokenStore().set(token_name(service.target), TOKEN)  # as "Cloud: Set Service Token" does
 
     window = MainWindow()
@@ -230,8 +269,10 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
     assert window.chat_panel.codebase is index and window.retrieved.search is index
     draft = window.open_file(workspace / "lib" / "part1" / "module_4.py")
     assert draft is not None
-    draft.editor.setText(draft.editor.text() + "\n\n# add up the line items of an invoice "
-                         "and apply tax\ndef checkout(cart):\n    total = ")
+    draft.editor.setText(
+        draft.editor.text() + "\n\n# add up the line items of an invoice "
+        "and apply tax\ndef checkout(cart):\n    total = "
+    )
     draft.editor.go_to_line(draft.editor.lineCount())
     draft.editor.focus()
 
@@ -275,9 +316,12 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
 
     # the palette lists the index commands
     titles = {c.title for c in window.commands}
-    assert {"Codebase Index: Cancel", "Codebase Index: Sync Now",
-            "Codebase Index: Copy Workspace Key",
-            "Codebase Index: Import Workspace Key..."} <= titles
+    assert {
+        "Codebase Index: Cancel",
+        "Codebase Index: Sync Now",
+        "Codebase Index: Copy Workspace Key",
+        "Codebase Index: Import Workspace Key...",
+    } <= titles
 
     # closing the window stops the index: no thread, no embedding process left behind
     window.close()
@@ -291,13 +335,19 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
 
 
 def _index(folder: Path, service: Service, model_path: Path, **kw: object) -> CodebaseIndex:
-    return CodebaseIndex(folder, service.target, TOKEN,
-                         embedder_factory=lambda: EmbedWorker(model=model_path),
-                         debounce_ms=200, **kw)  # type: ignore[arg-type]
+    return CodebaseIndex(
+        folder,
+        service.target,
+        TOKEN,
+        embedder_factory=lambda: EmbedWorker(model=model_path),
+        debounce_ms=200,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_cancel_stops_a_first_index_and_the_next_sync_resumes_it(
-        qtbot, tmp_path: Path, service: Service, model_path: Path):
+    qtbot, tmp_path: Path, service: Service, model_path: Path
+):
     workspace = make_workspace(tmp_path / "ws", files=16, functions=6)
     index = _index(workspace, service, model_path)
     statuses = StatusLog(index)
@@ -309,8 +359,7 @@ def test_cancel_stops_a_first_index_and_the_next_sync_resumes_it(
     index.status_changed.connect(cancel_mid_embedding)
     try:
         index.start()
-        qtbot.waitUntil(lambda: statuses.last in ("cancelled", "synced", "error"),
-                        timeout=90000)
+        qtbot.waitUntil(lambda: statuses.last in ("cancelled", "synced", "error"), timeout=90000)
         assert statuses.last == "cancelled", statuses.texts
         assert "Index: cancelled" in statuses.texts
         embedded_at_cancel = index.embedded_total
@@ -338,7 +387,8 @@ def test_cancel_stops_a_first_index_and_the_next_sync_resumes_it(
 
 
 def test_service_down_shows_offline_and_sync_resumes_when_it_is_back(
-        qtbot, tmp_path: Path, service: Service, model_path: Path):
+    qtbot, tmp_path: Path, service: Service, model_path: Path
+):
     workspace = make_workspace(tmp_path / "ws", files=2, functions=2)
     index = _index(workspace, service, model_path, call_timeout_s=1.5, retry_s=1.0)
     statuses = StatusLog(index)
@@ -347,7 +397,8 @@ def test_service_down_shows_offline_and_sync_resumes_when_it_is_back(
         qtbot.waitUntil(lambda: statuses.last == "synced", timeout=90000)
         service.stop()
         (workspace / "billing" / "invoice.py").write_text(
-            (workspace / "billing" / "invoice.py").read_text() + "\n# paid in full\n")
+            (workspace / "billing" / "invoice.py").read_text() + "\n# paid in full\n"
+        )
         ticks: list[int] = []
         probe = QTimer()
         probe.timeout.connect(lambda: ticks.append(1))
@@ -374,7 +425,8 @@ def test_service_down_shows_offline_and_sync_resumes_when_it_is_back(
 
 
 def test_a_restart_resumes_the_same_remote_tree_and_an_imported_key_starts_a_new_one(
-        qtbot, tmp_path: Path, service: Service, model_path: Path):
+    qtbot, tmp_path: Path, service: Service, model_path: Path
+):
     workspace = make_workspace(tmp_path / "ws", files=2, functions=1)
     index = _index(workspace, service, model_path)
     statuses = StatusLog(index)
@@ -407,8 +459,9 @@ def test_a_restart_resumes_the_same_remote_tree_and_an_imported_key_starts_a_new
         teammate = export_key(bytes(range(32)))
         reports = len(again.reports)
         again.import_key(teammate)
-        qtbot.waitUntil(lambda: len(again.reports) > reports and statuses.last == "synced",
-                        timeout=90000)
+        qtbot.waitUntil(
+            lambda: len(again.reports) > reports and statuses.last == "synced", timeout=90000
+        )
         assert again._sync.tree_id != tree_id
         assert TokenStore().get(key_name(workspace)) == teammate
         assert again.last_report.changed  # a fresh tree under the new key
@@ -417,21 +470,24 @@ def test_a_restart_resumes_the_same_remote_tree_and_an_imported_key_starts_a_new
 
 
 def test_a_search_pre_empts_a_running_first_index_which_then_resumes(
-        qtbot, tmp_path: Path, service: Service, model_path: Path):
+    qtbot, tmp_path: Path, service: Service, model_path: Path
+):
     workspace = make_workspace(tmp_path / "ws", files=24, functions=6)
     index = _index(workspace, service, model_path)
     statuses = StatusLog(index)
     try:
         index.start()
         # the first batch is committed (searchable) while the rest is still being embedded
-        qtbot.waitUntil(lambda: index._sync is not None and index._sync.synced_root is not None,
-                        timeout=90000)
+        qtbot.waitUntil(
+            lambda: index._sync is not None and index._sync.synced_root is not None, timeout=90000
+        )
         out: list[tuple[object, bool]] = []
 
         def ask() -> None:
             try:
                 answer: object = index.search(
-                    "add up the line items of an invoice and apply tax", top_k=5)
+                    "add up the line items of an invoice and apply tax", top_k=5
+                )
             except CodebaseUnavailable as exc:
                 answer = exc
             out.append((answer, not index.reports))

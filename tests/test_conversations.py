@@ -28,8 +28,7 @@ def chat(now: float = 1000.0, *messages: StoredMessage) -> Conversation:
 
 
 Q = StoredMessage("user", "Why does `parse()` fail?\nIt raises.", ("current file app.py",))
-A = StoredMessage("assistant", "Because ```python\nx = 1\n```", (), "Gemma 3 270m", "cloud",
-                  "stop")
+A = StoredMessage("assistant", "Because ```python\nx = 1\n```", (), "Gemma 3 270m", "cloud", "stop")
 N = StoredMessage("notice", "The service is not reachable; answering with the local model")
 
 
@@ -49,18 +48,23 @@ def test_round_trip_keeps_every_field(store: ConversationStore) -> None:
 def test_title_and_model_turns() -> None:
     conv = chat(1.0, Q, N, A)
     assert conv.title == "Why does `parse()` fail?"
-    assert conv.chat_messages() == (ChatMessage("user", Q.content),
-                                    ChatMessage("assistant", A.content))
+    assert conv.chat_messages() == (
+        ChatMessage("user", Q.content),
+        ChatMessage("assistant", A.content),
+    )
     assert conv.updated_at == 4.0 and conv.created_at == 1.0
 
 
-@pytest.mark.parametrize(("text", "title"), [
-    ("", ""),
-    ("\n\n   \n", ""),
-    ("  first   line  \nsecond", "first line"),
-    ("x" * 61, "x" * 59 + "…"),
-    ("x" * 60, "x" * 60),
-])
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        ("", ""),
+        ("\n\n   \n", ""),
+        ("  first   line  \nsecond", "first line"),
+        ("x" * 61, "x" * 59 + "…"),
+        ("x" * 60, "x" * 60),
+    ],
+)
 def test_title_from(text: str, title: str) -> None:
     assert title_from(text) == title
 
@@ -100,9 +104,16 @@ def test_ids_are_checked() -> None:
         ConversationStore(Path("/nowhere")).file_for("../../etc/passwd")
 
 
-GOOD_DOC = {"format": "forecode-chat", "version": FORMAT_VERSION, "id": "0" * 32, "title": "t",
-            "workspace": "", "created_at": 1, "updated_at": 2,
-            "messages": [{"role": "user", "content": "hi"}]}
+GOOD_DOC = {
+    "format": "forecode-chat",
+    "version": FORMAT_VERSION,
+    "id": "0" * 32,
+    "title": "t",
+    "workspace": "",
+    "created_at": 1,
+    "updated_at": 2,
+    "messages": [{"role": "user", "content": "hi"}],
+}
 
 
 def doc_with(**changes: object) -> bytes:
@@ -110,29 +121,37 @@ def doc_with(**changes: object) -> bytes:
     return json.dumps({k: v for k, v in doc.items() if v is not ...}).encode()
 
 
-@pytest.mark.parametrize(("data", "why"), [
-    (b"{not json", "invalid JSON at line 1, column 2"),
-    (b'{"messages": [', "invalid JSON"),
-    (b"\xff\xfe garbage", "not UTF-8 at byte 0"),
-    (b"[1, 2]", "not a Forecode conversation"),
-    (doc_with(format="something-else"), "not a Forecode conversation"),
-    (doc_with(version=99), "unknown version 99 (expected 1)"),
-    (doc_with(id="1" * 32), "its id does not match its file name"),
-    (doc_with(title=...), "bad or missing title"),
-    (doc_with(updated_at="yesterday"), "bad or missing updated_at"),
-    (doc_with(created_at=True), "bad or missing created_at"),
-    (doc_with(messages={}), "bad or missing messages"),
-    (doc_with(messages=["hi"]), "messages[0] is not an object"),
-    (doc_with(messages=[{"role": "system", "content": "x"}]), "messages[0]: unknown role"),
-    (doc_with(messages=[{"role": "user"}]), "messages[0]: bad or missing content"),
-    (doc_with(messages=[{"role": "user", "content": "x", "context": "a"}]),
-     "messages[0]: bad context"),
-    (doc_with(messages=[{"role": "assistant", "content": "x", "model": 3}]),
-     "messages[0]: bad model"),
-    (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b"{not json", "invalid JSON at line 1, column 2"),
+        (b'{"messages": [', "invalid JSON"),
+        (b"\xff\xfe garbage", "not UTF-8 at byte 0"),
+        (b"[1, 2]", "not a Forecode conversation"),
+        (doc_with(format="something-else"), "not a Forecode conversation"),
+        (doc_with(version=99), "unknown version 99 (expected 1)"),
+        (doc_with(id="1" * 32), "its id does not match its file name"),
+        (doc_with(title=...), "bad or missing title"),
+        (doc_with(updated_at="yesterday"), "bad or missing updated_at"),
+        (doc_with(created_at=True), "bad or missing created_at"),
+        (doc_with(messages={}), "bad or missing messages"),
+        (doc_with(messages=["hi"]), "messages[0] is not an object"),
+        (doc_with(messages=[{"role": "system", "content": "x"}]), "messages[0]: unknown role"),
+        (doc_with(messages=[{"role": "user"}]), "messages[0]: bad or missing content"),
+        (
+            doc_with(messages=[{"role": "user", "content": "x", "context": "a"}]),
+            "messages[0]: bad context",
+        ),
+        (
+            doc_with(messages=[{"role": "assistant", "content": "x", "model": 3}]),
+            "messages[0]: bad model",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "invalid JSON"),
+    ],
+)
 def test_a_corrupt_file_is_reported_moved_aside_and_loses_nothing_else(
-        store: ConversationStore, data: bytes, why: str) -> None:
+    store: ConversationStore, data: bytes, why: str
+) -> None:
     keep = chat(5.0, Q, A)
     store.save(keep)
     bad = store.root / f"{'0' * 32}.json"
@@ -172,7 +191,8 @@ def test_only_conversation_files_are_read(store: ConversationStore) -> None:
 
 
 def test_an_unreadable_folder_is_a_message_not_an_exception(
-        store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store.save(chat(1.0, Q))
 
     def refuse(self: Path) -> object:

@@ -47,30 +47,40 @@ def test_hunk_ranges_and_text() -> None:
     new = "a\nB\nc\ne\nf\n"
     hunks = diff_hunks(original, new)
     assert [(h.old_start, h.old_end, h.new_start, h.new_end) for h in hunks] == [
-        (1, 2, 1, 2), (3, 4, 3, 3), (5, 5, 4, 5)]
-    assert [(h.old_text, h.new_text) for h in hunks] == [("b\n", "B\n"), ("d\n", ""),
-                                                          ("", "f\n")]
+        (1, 2, 1, 2),
+        (3, 4, 3, 3),
+        (5, 5, 4, 5),
+    ]
+    assert [(h.old_text, h.new_text) for h in hunks] == [("b\n", "B\n"), ("d\n", ""), ("", "f\n")]
     assert [h.index for h in hunks] == [0, 1, 2]
     assert diff_hunks(original, original) == ()
 
 
 # (original, new, kinds of its hunks in order)
 CLASSIFIED = {
-    "indentation": ("if x:\n    y = 1\nz = 2\n", "if x:\n        y = 1\nz = 2\n",
-                    ["whitespace-only"]),
-    "trailing_spaces_and_blank_line": ("a = 1\nb = 2\n\nc = 3\n", "a = 1   \nb = 2\n\n\nc = 3\n",
-                                       ["whitespace-only", "whitespace-only"]),
+    "indentation": (
+        "if x:\n    y = 1\nz = 2\n",
+        "if x:\n        y = 1\nz = 2\n",
+        ["whitespace-only"],
+    ),
+    "trailing_spaces_and_blank_line": (
+        "a = 1\nb = 2\n\nc = 3\n",
+        "a = 1   \nb = 2\n\n\nc = 3\n",
+        ["whitespace-only", "whitespace-only"],
+    ),
     "line_ending": ("a = 1\r\nb = 2\r\n", "a = 1\nb = 2\r\n", ["whitespace-only"]),
     "spacing_that_joins_tokens_is_not_whitespace": ("x = a b\n", "x = ab\n", ["substantive"]),
     "rename_repeated": (
         "def f(width):\n    return width\n\nx = 1\n\nprint(width)\n",
         "def f(max_width):\n    return max_width\n\nx = 1\n\nprint(max_width)\n",
-        ["rename", "rename"]),
-    "rename_once_is_substantive": ("a = width\nb = 2\n", "a = height\nb = 2\n",
-                                   ["substantive"]),
+        ["rename", "rename"],
+    ),
+    "rename_once_is_substantive": ("a = width\nb = 2\n", "a = height\nb = 2\n", ["substantive"]),
     "rename_with_another_change": (
-        "f(width)\nx = 1\ng(width)\n", "f(size)\nx = 1\ng(size + 1)\n",
-        ["rename", "substantive"]),
+        "f(width)\nx = 1\ng(width)\n",
+        "f(size)\nx = 1\ng(size + 1)\n",
+        ["rename", "substantive"],
+    ),
     "code_added": ("a = 1\n", "a = 1\nb = 2\n", ["substantive"]),
     "code_removed": ("a = 1\nb = 2\n", "a = 1\n", ["substantive"]),
 }
@@ -84,18 +94,21 @@ def test_classification(name: str) -> None:
 
 def test_classification_on_a_real_file() -> None:
     original = stdlib("textwrap.py")
-    new = (original.replace("self.width", "self.max_width")
-           .replace("        if self.expand_tabs:\n", "        if self.expand_tabs:   \n")
-           .replace("    def _split(self, text):", "    def _split(self, text, limit=None):"))
+    new = (
+        original.replace("self.width", "self.max_width")
+        .replace("        if self.expand_tabs:\n", "        if self.expand_tabs:   \n")
+        .replace("    def _split(self, text):", "    def _split(self, text, limit=None):")
+    )
     hunks = diff_hunks(original, new)
-    by_kind = {k: [h for h in hunks if h.kind == k]
-               for k in ("rename", "whitespace-only", "substantive")}
+    by_kind = {
+        k: [h for h in hunks if h.kind == k] for k in ("rename", "whitespace-only", "substantive")
+    }
     assert len(by_kind["rename"]) == original.count("self.width") - 1  # two share a hunk
     assert all(h.renames == (("width", "max_width"),) for h in by_kind["rename"])
-    assert [h.new_text for h in by_kind["whitespace-only"]] == [
-        "        if self.expand_tabs:   \n"]
+    assert [h.new_text for h in by_kind["whitespace-only"]] == ["        if self.expand_tabs:   \n"]
     assert [h.new_text for h in by_kind["substantive"]] == [
-        "    def _split(self, text, limit=None):\n"]
+        "    def _split(self, text, limit=None):\n"
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,10 +126,11 @@ def random_edit(text: str, rng: random.Random, edits: int = 6) -> str:
         op = rng.choice(("insert", "delete", "replace", "indent", "rename", "move"))
         body = lines[k].rstrip("\r\n")
         if op == "insert":
-            lines[k:k] = [f"    inserted_{rng.randrange(1000)} = {k}{eol}"
-                          for _ in range(rng.randint(1, 3))]
+            lines[k:k] = [
+                f"    inserted_{rng.randrange(1000)} = {k}{eol}" for _ in range(rng.randint(1, 3))
+            ]
         elif op == "delete":
-            del lines[k:k + rng.randint(1, 6)]
+            del lines[k : k + rng.randint(1, 6)]
         elif op == "replace":
             lines[k] = f"{body} + 1{eol}" if body.strip() else f"pass{eol}"
         elif op == "indent":
@@ -124,8 +138,8 @@ def random_edit(text: str, rng: random.Random, edits: int = 6) -> str:
         elif op == "rename":
             lines = [x.replace("self", "this") for x in lines]
         else:
-            chunk = lines[k:k + 3]
-            del lines[k:k + 3]
+            chunk = lines[k : k + 3]
+            del lines[k : k + 3]
             at = rng.randrange(len(lines) + 1)
             lines[at:at] = chunk
     if rng.random() < 0.3 and lines:  # the last line loses (or keeps) its newline
@@ -137,7 +151,7 @@ def apply_by_hand(original: str, hunks: tuple[Hunk, ...], accepted: set[int]) ->
     lines = split_lines(original)
     for hunk in sorted(hunks, key=lambda h: h.old_start, reverse=True):
         if hunk.index in accepted:
-            lines[hunk.old_start:hunk.old_end] = list(hunk.new_lines)
+            lines[hunk.old_start : hunk.old_end] = list(hunk.new_lines)
     return "".join(lines)
 
 
@@ -176,8 +190,15 @@ def test_apply_hunks_refuses_hunks_of_another_text() -> None:
 
 
 def key(hunk: Hunk) -> tuple[object, ...]:
-    return (hunk.index, hunk.old_start, hunk.old_end, hunk.new_start, hunk.new_end,
-            hunk.old_lines, hunk.new_lines)
+    return (
+        hunk.index,
+        hunk.old_start,
+        hunk.old_end,
+        hunk.new_start,
+        hunk.new_end,
+        hunk.old_lines,
+        hunk.new_lines,
+    )
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -198,7 +219,8 @@ def test_streamed_final_hunks_are_hunks_of_the_finished_diff(seed: int) -> None:
 def test_first_hunk_is_final_long_before_the_stream_ends() -> None:
     original = stdlib("textwrap.py")
     new = original.replace("import re\n", "import re\nimport sys\n", 1).replace(
-        "def dedent(text):", "def dedent(text, strict=False):")
+        "def dedent(text):", "def dedent(text, strict=False):"
+    )
     first, last = diff_hunks(original, new)
     lines = split_lines(new)
     # Final once REJOIN_WINDOW lines from its start have arrived, not before.
@@ -208,8 +230,9 @@ def test_first_hunk_is_final_long_before_the_stream_ends() -> None:
     assert len(arrived) < len(new) / 20
     # The last hunk likewise, near the end.
     assert len(final_hunks(original, "".join(lines[: last.new_start + REJOIN_WINDOW - 1]))) == 1
-    assert [key(h) for h in final_hunks(original, "".join(
-        lines[: last.new_start + REJOIN_WINDOW]))] == [key(first), key(last)]
+    assert [
+        key(h) for h in final_hunks(original, "".join(lines[: last.new_start + REJOIN_WINDOW]))
+    ] == [key(first), key(last)]
 
 
 def test_a_lone_blank_line_does_not_end_a_hunk() -> None:

@@ -187,9 +187,7 @@ def test_trim_and_final_newline_settings_apply_on_save(qtbot: QtBot, tmp_path: P
     assert path.read_text() == "a = 1\nb = 2\n"
 
 
-def test_unsaved_changes_are_backed_up_and_removed_after_save(
-    qtbot: QtBot, tmp_path: Path
-) -> None:
+def test_unsaved_changes_are_backed_up_and_removed_after_save(qtbot: QtBot, tmp_path: Path) -> None:
     path = tmp_path / "b.py"
     path.write_text("base\n")
     store = BackupStore(tmp_path / "backups")

@@ -40,32 +40,65 @@ def style_category(editor: CodeEditor, needle: str, occurrence: int = 0) -> str 
 
 # A sample per language the editor must highlight, with tokens and the category each must get.
 SAMPLES = [
-    ("a.py", 'def f(x):\n    return "s"  # c\n', [("def", "keyword"), ('"s"', "string"),
-                                                    ("# c", "comment"), ("f(", "function")]),
-    ("a.js", 'const x = 1; // c\nlet s = "t";\n', [("const", "keyword"), ("// c", "comment"),
-                                                    ('"t"', "string"), ("1", "number")]),
-    ("a.ts", "let n: number = 2; /* c */\n", [("let", "keyword"), ("number", "type"),
-                                               ("/* c */", "comment")]),
-    ("a.c", '#include <x.h>\nint main() { return 0; }\n', [("#include", "preprocessor"),
-                                                            ("int", "keyword")]),
+    (
+        "a.py",
+        'def f(x):\n    return "s"  # c\n',
+        [("def", "keyword"), ('"s"', "string"), ("# c", "comment"), ("f(", "function")],
+    ),
+    (
+        "a.js",
+        'const x = 1; // c\nlet s = "t";\n',
+        [("const", "keyword"), ("// c", "comment"), ('"t"', "string"), ("1", "number")],
+    ),
+    (
+        "a.ts",
+        "let n: number = 2; /* c */\n",
+        [("let", "keyword"), ("number", "type"), ("/* c */", "comment")],
+    ),
+    (
+        "a.c",
+        "#include <x.h>\nint main() { return 0; }\n",
+        [("#include", "preprocessor"), ("int", "keyword")],
+    ),
     ("a.cpp", "class A {}; // c\n", [("class", "keyword"), ("// c", "comment")]),
     ("a.rs", 'fn main() { let s = "x"; }\n', [("fn", "keyword"), ('"x"', "string")]),
-    ("a.go", 'func main() { var s string = "x" }\n', [("func", "keyword"), ("string", "type"),
-                                                      ('"x"', "string")]),
+    (
+        "a.go",
+        'func main() { var s string = "x" }\n',
+        [("func", "keyword"), ("string", "type"), ('"x"', "string")],
+    ),
     ("A.java", "public class A { int x = 3; }\n", [("public", "keyword"), ("3", "number")]),
-    ("a.json", '{"k": 1, "s": "v", "b": true}\n', [('"k"', "property"), ("1", "number"),
-                                                    ('"v"', "string"), ("true", "keyword")]),
+    (
+        "a.json",
+        '{"k": 1, "s": "v", "b": true}\n',
+        [('"k"', "property"), ("1", "number"), ('"v"', "string"), ("true", "keyword")],
+    ),
     ("a.yaml", "key: value # c\nn: 3\n", [("key", "property"), ("# c", "comment")]),
-    ("a.toml", '[table]\nkey = "v" # c\n', [("table", "type"), ('"v"', "string"),
-                                             ("# c", "comment")]),
-    ("a.md", "# Title\n\n**bold** and `code`\n", [("#", "heading"), ("bold", "strong"),
-                                                   ("`code`", "string")]),
-    ("a.html", '<p class="x">hi</p><!-- c -->\n', [("p", "tag"), ("class", "attribute"),
-                                                    ("<!-- c -->", "comment")]),
-    ("a.css", "body { color: red; } /* c */\n", [("body", "tag"), ("color", "property"),
-                                                  ("/* c */", "comment")]),
-    ("a.sh", 'if [ -n "$x" ]; then echo "y"; fi # c\n', [("if", "keyword"), ('"y"', "string"),
-                                                         ("# c", "comment")]),
+    (
+        "a.toml",
+        '[table]\nkey = "v" # c\n',
+        [("table", "type"), ('"v"', "string"), ("# c", "comment")],
+    ),
+    (
+        "a.md",
+        "# Title\n\n**bold** and `code`\n",
+        [("#", "heading"), ("bold", "strong"), ("`code`", "string")],
+    ),
+    (
+        "a.html",
+        '<p class="x">hi</p><!-- c -->\n',
+        [("p", "tag"), ("class", "attribute"), ("<!-- c -->", "comment")],
+    ),
+    (
+        "a.css",
+        "body { color: red; } /* c */\n",
+        [("body", "tag"), ("color", "property"), ("/* c */", "comment")],
+    ),
+    (
+        "a.sh",
+        'if [ -n "$x" ]; then echo "y"; fi # c\n',
+        [("if", "keyword"), ('"y"', "string"), ("# c", "comment")],
+    ),
 ]
 
 
@@ -147,8 +180,7 @@ def test_toggle_comment_is_one_undo_step(editor: CodeEditor) -> None:
     assert editor.text() == "a = 1\nb = 2\nc = 3\n"
 
 
-def test_ctrl_d_adds_next_occurrence_and_typing_edits_all(editor: CodeEditor,
-                                                           qtbot: QtBot) -> None:
+def test_ctrl_d_adds_next_occurrence_and_typing_edits_all(editor: CodeEditor, qtbot: QtBot) -> None:
     editor.set_text("foo bar foo baz foo\n")
     editor.gotoPos(1)
     editor.add_next_occurrence()  # selects the word
@@ -167,8 +199,7 @@ def test_go_to_line_clamps_and_moves_caret(editor: CodeEditor) -> None:
     assert editor.caret_line_col()[0] == 100
 
 
-def test_alt_up_moves_line_and_window_keys_are_not_eaten(editor: CodeEditor,
-                                                         qtbot: QtBot) -> None:
+def test_alt_up_moves_line_and_window_keys_are_not_eaten(editor: CodeEditor, qtbot: QtBot) -> None:
     editor.set_text("one\ntwo\n")
     editor.gotoPos(editor.positionFromLine(1))
     qtbot.keyClick(editor, Qt.Key.Key_Up, Qt.KeyboardModifier.AltModifier)

@@ -28,25 +28,37 @@ from tests.helpers.window import folder_window
 # ------------------------------------------------------------------------------ pure: rules
 
 
-@pytest.mark.parametrize(("data", "name"), [
-    (b"# -*- coding: latin-1 -*-\nx = 1\n", "latin-1"),
-    (b"#!/usr/bin/env python\n# coding=cp1252\n", "cp1252"),
-    (b"\n# vim: set fileencoding=iso-8859-15 :\n", "iso-8859-15"),
-    (b"/* -*- coding: windows-1250 -*- */\nint x;\n", "windows-1250"),
-    (b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<a/>\n', "ISO-8859-1"),
-    (b"x = 1\n# coding: latin-1\n", None),  # PEP 263: line 2 counts after a comment only
-    (b"#!/bin/sh\n\n# coding: latin-1\n", None),  # third line
-    (b"print('no declaration')\n", None),
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"# -*- coding: latin-1 -*-\nx = 1\n", "latin-1"),
+        (b"#!/usr/bin/env python\n# coding=cp1252\n", "cp1252"),
+        (b"\n# vim: set fileencoding=iso-8859-15 :\n", "iso-8859-15"),
+        (b"/* -*- coding: windows-1250 -*- */\nint x;\n", "windows-1250"),
+        (b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<a/>\n', "ISO-8859-1"),
+        (b"x = 1\n# coding: latin-1\n", None),  # PEP 263: line 2 counts after a comment only
+        (b"#!/bin/sh\n\n# coding: latin-1\n", None),  # third line
+        (b"print('no declaration')\n", None),
+        (b"", None),
+    ],
+)
 def test_declared_encoding(data: bytes, name: str | None) -> None:
     assert declared_encoding(data) == name
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("latin-1", "iso8859-1"), ("Windows-1252", "cp1252"), ("utf8", "utf-8"),
-    ("SHIFT-JIS", "shift_jis"), ("utf-8-sig", "utf-8-sig"), ("klingon", None),
-    ("ascii", None), ("utf-7", None)])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("latin-1", "iso8859-1"),
+        ("Windows-1252", "cp1252"),
+        ("utf8", "utf-8"),
+        ("SHIFT-JIS", "shift_jis"),
+        ("utf-8-sig", "utf-8-sig"),
+        ("klingon", None),
+        ("ascii", None),
+        ("utf-7", None),
+    ],
+)
 def test_normalize_encoding(name: str, expected: str | None) -> None:
     assert normalize_encoding(name) == expected
 
@@ -78,13 +90,17 @@ def test_a_declaration_the_bytes_contradict_is_not_trusted() -> None:
     assert e.encoding == "utf-8" and e.text.endswith("'Á'\n")
 
 
-@pytest.mark.parametrize(("data", "encoding", "text"), [
-    (b"caf\xe9 cr\xe8me br\xfbl\xe9e\n", "cp1252", "café crème brûlée\n"),
-    (b"\x93quoted\x94 \x80 5\n", "cp1252", "\u201cquoted\u201d € 5\n"),
-    (b"ctrl \x81 \x8d byte\n", "iso8859-1", "ctrl \x81 \x8d byte\n"),  # undefined in cp1252
-])
+@pytest.mark.parametrize(
+    ("data", "encoding", "text"),
+    [
+        (b"caf\xe9 cr\xe8me br\xfbl\xe9e\n", "cp1252", "café crème brûlée\n"),
+        (b"\x93quoted\x94 \x80 5\n", "cp1252", "\u201cquoted\u201d € 5\n"),
+        (b"ctrl \x81 \x8d byte\n", "iso8859-1", "ctrl \x81 \x8d byte\n"),  # undefined in cp1252
+    ],
+)
 def test_legacy_8bit_text_is_guessed_editable_and_says_so(
-        data: bytes, encoding: str, text: str) -> None:
+    data: bytes, encoding: str, text: str
+) -> None:
     d = decode_bytes(data)
     assert (d.encoding, d.text, d.read_only) == (encoding, text, False)
     assert d.notice and "not valid UTF-8" in d.notice and encoding_label(encoding) in d.notice
@@ -148,7 +164,8 @@ def workspace(tmp_path: Path) -> Path:
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "legacy.py").write_bytes(
-        b"# -*- coding: latin-1 -*-\nname = 'caf\xe9'\nother = 'cr\xe8me'\n")
+        b"# -*- coding: latin-1 -*-\nname = 'caf\xe9'\nother = 'cr\xe8me'\n"
+    )
     (ws / "notes.txt").write_bytes(b"r\xe9sum\xe9\n\xc0 bient\xf4t\n")  # no declaration
     (ws / "cyrillic.txt").write_bytes("привет мир\n".encode("cp1251"))
     (ws / "plain.txt").write_text("plain ascii\n")
@@ -167,7 +184,8 @@ def _choose(qtbot: QtBot, window: MainWindow, query: str) -> None:
 
 
 def test_latin1_file_with_coding_line_edits_and_saves_only_the_edited_line(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "legacy.py"
     original = path.read_bytes()
     doc = window.open_file(path)
@@ -185,7 +203,8 @@ def test_latin1_file_with_coding_line_edits_and_saves_only_the_edited_line(
 
 
 def test_a_guessed_legacy_file_says_so_and_round_trips(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "notes.txt"
     original = path.read_bytes()
     doc = window.open_file(path)
@@ -197,15 +216,18 @@ def test_a_guessed_legacy_file_says_so_and_round_trips(
 
 
 def test_reopen_with_encoding_from_the_status_bar(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "cyrillic.txt"
     original = path.read_bytes()
     doc = window.open_file(path)
     assert doc is not None and doc.editor.text() != "привет мир\n"  # guessed as Windows 1252
     qtbot.mouseClick(window.status_encoding, Qt.MouseButton.LeftButton)
     assert window.picker.is_open()
-    assert [i.label for i in window.picker.items()] == ["Reopen with Encoding",
-                                                        "Save with Encoding"]
+    assert [i.label for i in window.picker.items()] == [
+        "Reopen with Encoding",
+        "Save with Encoding",
+    ]
     _choose(qtbot, window, "reopen")
     first = window.picker.items()[0]
     assert (first.label, first.detail) == ("Western (Windows 1252)", "Current")
@@ -222,13 +244,17 @@ def test_reopen_with_encoding_from_the_status_bar(
 
 
 def test_save_with_encoding_from_the_palette(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "notes.txt"
     doc = window.open_file(path)
     assert doc is not None
     text = doc.editor.text()
-    qtbot.keyClick(window, Qt.Key.Key_P,
-                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_P,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     _choose(qtbot, window, "save with encoding")
     qtbot.waitUntil(lambda: window.picker.is_open(), timeout=2000)
     _choose(qtbot, window, "utf-8")
@@ -238,7 +264,8 @@ def test_save_with_encoding_from_the_palette(
 
 
 def test_save_with_an_encoding_that_cannot_hold_the_text_changes_nothing(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "plain.txt"
     doc = window.open_file(path)
     assert doc is not None
@@ -250,7 +277,8 @@ def test_save_with_an_encoding_that_cannot_hold_the_text_changes_nothing(
 
 
 def test_reopen_is_refused_while_the_buffer_has_unsaved_changes(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "plain.txt")
     assert doc is not None
     doc.editor.insertText(0, "mine ")
@@ -260,7 +288,8 @@ def test_reopen_is_refused_while_the_buffer_has_unsaved_changes(
 
 
 def test_damaged_utf8_offers_reopen_with_encoding_from_its_banner(
-        qtbot: QtBot, window: MainWindow, workspace: Path) -> None:
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     path = workspace / "damaged.txt"
     path.write_bytes("déjà vu\n".encode() + b"\xe9t\xe9\n")
     doc = window.open_file(path)
@@ -273,7 +302,8 @@ def test_damaged_utf8_offers_reopen_with_encoding_from_its_banner(
 
 
 def test_hot_exit_restores_unsaved_text_in_the_encoding_it_was_edited_in(
-        qtbot: QtBot, workspace: Path) -> None:
+    qtbot: QtBot, workspace: Path
+) -> None:
     from app.ui.document import Document
     from forecode_core.store.hotexit import Backup
     from forecode_core.store.settings import Settings

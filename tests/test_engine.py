@@ -27,6 +27,7 @@ TIE_EPSILON = 0.02
 
 # --- helpers ----------------------------------------------------------------------------------
 
+
 def module_text(n_funcs: int) -> str:
     """A plausible Python module: ``n_funcs`` similar but distinct functions (~66 tokens each)."""
     parts = ['"""Inventory helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n']
@@ -38,18 +39,25 @@ def module_text(n_funcs: int) -> str:
             f"    for v in values:\n"
             f"        if v * scale > {i * 3}:\n"
             f"            total += v * scale\n"
-            f"    return total\n\n\n")
+            f"    return total\n\n\n"
+        )
     return "".join(parts)
 
 
 REPEATED_DICTS = "CONFIG = [\n" + "".join(
-    f'    {{"name": "item_{i}", "enabled": True, "retries": 3, "timeout": 30}},\n'
-    for i in range(6))
-REPEATED_STUBS = "".join(
-    f'def handle_{n}(request):\n    return render(request, "{n}.html")\n\n\n'
-    for n in ("index", "about", "contact", "pricing")) + "def handle_"
-NORMAL_CODE = ('import json\n\n\ndef read_config(path):\n'
-               '    """Read a JSON config file and return it as a dict."""\n')
+    f'    {{"name": "item_{i}", "enabled": True, "retries": 3, "timeout": 30}},\n' for i in range(6)
+)
+REPEATED_STUBS = (
+    "".join(
+        f'def handle_{n}(request):\n    return render(request, "{n}.html")\n\n\n'
+        for n in ("index", "about", "contact", "pricing")
+    )
+    + "def handle_"
+)
+NORMAL_CODE = (
+    "import json\n\n\ndef read_config(path):\n"
+    '    """Read a JSON config file and return it as a dict."""\n'
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +79,9 @@ def first_divergence(ref: list[int], got: list[int]) -> int | None:
     return None if len(ref) == len(got) else min(len(ref), len(got))
 
 
-def assert_greedy_equal(name: str, ref: list[int], gaps: list[float], got: list[int],
-                        ties: list[str]) -> None:
+def assert_greedy_equal(
+    name: str, ref: list[int], gaps: list[float], got: list[int], ties: list[str]
+) -> None:
     """``got`` must be the greedy reference, except after a near-tie (then recorded)."""
     i = first_divergence(ref, got)
     if i is None:
@@ -81,11 +90,14 @@ def assert_greedy_equal(name: str, ref: list[int], gaps: list[float], got: list[
         ties.append(f"{name}: step {i}, top-2 gap {gaps[i]:.4f}")
         return
     gap = gaps[i] if i < len(gaps) else float("nan")
-    raise AssertionError(f"{name}: differs from greedy at step {i} (top-2 gap {gap:.4f}): "
-                         f"ref {ref[i:i + 5]} got {got[i:i + 5]}")
+    raise AssertionError(
+        f"{name}: differs from greedy at step {i} (top-2 gap {gap:.4f}): "
+        f"ref {ref[i : i + 5]} got {got[i : i + 5]}"
+    )
 
 
 # --- GGUF header ------------------------------------------------------------------------------
+
 
 def test_model_info_of_the_default_model(model_path: Path) -> None:
     t0 = time.perf_counter()
@@ -115,18 +127,22 @@ def _truncated_copy(src: Path, dst: Path, size: int) -> Path:
     return dst
 
 
-@pytest.mark.parametrize(("case", "fragment"), [
-    ("missing", "Model file not found: "),
-    ("text", "is not a GGUF model (it does not start with 'GGUF')"),
-    ("empty", "is empty"),
-    ("directory", "is a directory"),
-    ("1KB", "is truncated or corrupt: the header ends early"),
-    ("1MB", "is truncated or corrupt: the header ends early"),
-    ("half", "is truncated or corrupt: its tensors need"),
-    ("short by 24 bytes", "is truncated or corrupt: its tensors need"),
-])
-def test_model_info_rejects_bad_files(case: str, fragment: str, model_path: Path,
-                                      tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("case", "fragment"),
+    [
+        ("missing", "Model file not found: "),
+        ("text", "is not a GGUF model (it does not start with 'GGUF')"),
+        ("empty", "is empty"),
+        ("directory", "is a directory"),
+        ("1KB", "is truncated or corrupt: the header ends early"),
+        ("1MB", "is truncated or corrupt: the header ends early"),
+        ("half", "is truncated or corrupt: its tensors need"),
+        ("short by 24 bytes", "is truncated or corrupt: its tensors need"),
+    ],
+)
+def test_model_info_rejects_bad_files(
+    case: str, fragment: str, model_path: Path, tmp_path: Path
+) -> None:
     size = model_path.stat().st_size
     path = tmp_path / "model.gguf"
     if case == "text":
@@ -136,8 +152,7 @@ def test_model_info_rejects_bad_files(case: str, fragment: str, model_path: Path
     elif case == "directory":
         path.mkdir()
     elif case != "missing":
-        n = {"1KB": 1024, "1MB": 1 << 20, "half": size // 2,
-             "short by 24 bytes": size - 24}[case]
+        n = {"1KB": 1024, "1MB": 1 << 20, "half": size // 2, "short by 24 bytes": size - 24}[case]
         _truncated_copy(model_path, path, n)
     with pytest.raises(ModelError) as err:
         read_model_info(path)
@@ -148,8 +163,9 @@ def test_model_info_rejects_bad_files(case: str, fragment: str, model_path: Path
 
 
 @pytest.mark.parametrize("case", ["missing", "not GGUF", "truncated"])
-def test_engine_refuses_a_bad_model_with_a_clear_error(case: str, model_path: Path,
-                                                       tmp_path: Path) -> None:
+def test_engine_refuses_a_bad_model_with_a_clear_error(
+    case: str, model_path: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "model.gguf"
     if case == "not GGUF":
         path.write_text("hello")
@@ -159,19 +175,25 @@ def test_engine_refuses_a_bad_model_with_a_clear_error(case: str, model_path: Pa
     with pytest.raises(ModelError) as err:
         Engine(path)
     assert time.perf_counter() - t0 < 2.0  # refused from the header, weights never loaded
-    expected = {"missing": f"Model file not found: {path}",
-                "not GGUF": f"{path} is not a GGUF model",
-                "truncated": f"{path} is truncated or corrupt"}[case]
+    expected = {
+        "missing": f"Model file not found: {path}",
+        "not GGUF": f"{path} is not a GGUF model",
+        "truncated": f"{path} is truncated or corrupt",
+    }[case]
     assert str(err.value).startswith(expected)
 
 
 # --- tokens -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text", [
-    "def add(a, b):\n\treturn a + b  # simple\n",
-    "naïve café — 日本語のコメント 🚀 ünïcödé ∑x²",
-    "  leading spaces and trailing  \n\n",
-])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "def add(a, b):\n\treturn a + b  # simple\n",
+        "naïve café — 日本語のコメント 🚀 ünïcödé ∑x²",
+        "  leading spaces and trailing  \n\n",
+    ],
+)
 def test_tokenize_detokenize_round_trip(engine: Engine, text: str) -> None:
     tokens = engine.tokenize(text)
     assert tokens and all(isinstance(t, int) for t in tokens)
@@ -201,6 +223,7 @@ def test_streamed_text_joins_bytes_split_across_tokens(engine: Engine) -> None:
 
 # --- cache reuse ------------------------------------------------------------------------------
 
+
 def test_appending_text_evaluates_only_the_new_tokens(engine: Engine) -> None:
     text = module_text(5)
     first = engine.tokenize(text, add_bos=True)
@@ -213,13 +236,15 @@ def test_appending_text_evaluates_only_the_new_tokens(engine: Engine) -> None:
     b = engine.complete(second, max_tokens=4)
     m = b.metrics
     new = len(second) - len(first)
-    print(f"\nprefix reuse: {len(first)} -> {len(second)} tokens, reused {m.reused_prefix_tokens}"
-          f", evaluated {m.evaluated_tokens} in {m.prefill_ms:.0f} ms")
+    print(
+        f"\nprefix reuse: {len(first)} -> {len(second)} tokens, reused {m.reused_prefix_tokens}"
+        f", evaluated {m.evaluated_tokens} in {m.prefill_ms:.0f} ms"
+    )
     assert m.reused_prefix_tokens >= len(first) - 2
     assert m.evaluated_tokens <= new + 2
     assert m.reused_prefix_tokens + m.evaluated_tokens == len(second)
     assert m.reused_shifted_tokens == 0
-    assert engine.cached_tokens[:len(second)] == tuple(second)
+    assert engine.cached_tokens[: len(second)] == tuple(second)
 
 
 def test_one_line_edit_far_above_reuses_shifted_chunks(engine: Engine) -> None:
@@ -241,25 +266,34 @@ def test_one_line_edit_far_above_reuses_shifted_chunks(engine: Engine) -> None:
     }
     for label, new_line in edits.items():
         engine.warm(prompt)
-        edited = [*lines[:row], new_line, *lines[row + 1:]]
+        edited = [*lines[:row], new_line, *lines[row + 1 :]]
         p2 = engine.tokenize("\n".join(edited), add_bos=True)
         assert p2 != prompt
         c = engine.complete(p2, max_tokens=2)
         m = c.metrics
-        print(f"\n{label}: prompt {len(prompt)} -> {len(p2)}, prefix {m.reused_prefix_tokens}, "
-              f"shifted {m.reused_shifted_tokens}, evaluated {m.evaluated_tokens} in "
-              f"{m.prefill_ms:.0f} ms (cold: {cold.prefill_ms:.0f} ms)")
+        print(
+            f"\n{label}: prompt {len(prompt)} -> {len(p2)}, prefix {m.reused_prefix_tokens}, "
+            f"shifted {m.reused_shifted_tokens}, evaluated {m.evaluated_tokens} in "
+            f"{m.prefill_ms:.0f} ms (cold: {cold.prefill_ms:.0f} ms)"
+        )
         assert m.reused_prefix_tokens + m.reused_shifted_tokens + m.evaluated_tokens == len(p2)
         assert m.reused_shifted_tokens >= 200
         assert m.evaluated_tokens <= 48
-        assert engine.cached_tokens[:len(p2)] == tuple(p2)
+        assert engine.cached_tokens[: len(p2)] == tuple(p2)
         assert c.tokens  # the moved cache still produces a completion
 
 
 # --- speculative decoding ---------------------------------------------------------------------
 
-def check_lossless(engine: Engine, name: str, prompt: list[int], tokens: list[int],
-                   noise: list[float], ties: list[str]) -> None:
+
+def check_lossless(
+    engine: Engine,
+    name: str,
+    prompt: list[int],
+    tokens: list[int],
+    noise: list[float],
+    ties: list[str],
+) -> None:
     """Every token of ``tokens`` must be plain greedy decoding's choice at its position
     (teacher-forced, so every step is checked, not only up to a first difference), except where
     the greedy token's logit beats the emitted one by no more than batched arithmetic's measured
@@ -277,9 +311,14 @@ def test_speculative_and_plain_decoding_equal_greedy(engine: Engine) -> None:
     long_prompt, _ = _spec_prompt(engine, 1536)
     ties: list[str] = []
     stats = {}
-    cases = [(name, engine.tokenize(text, add_bos=True)) for name, text in
-             [("repeated dicts", REPEATED_DICTS), ("repeated stubs", REPEATED_STUBS),
-              ("normal code", NORMAL_CODE)]]
+    cases = [
+        (name, engine.tokenize(text, add_bos=True))
+        for name, text in [
+            ("repeated dicts", REPEATED_DICTS),
+            ("repeated stubs", REPEATED_STUBS),
+            ("normal code", NORMAL_CODE),
+        ]
+    ]
     cases.append(("entities table (1k tokens)", long_prompt))
     noise_seen = {}
     for name, prompt in cases:
@@ -297,14 +336,18 @@ def test_speculative_and_plain_decoding_equal_greedy(engine: Engine) -> None:
         plain = engine.complete(prompt, max_tokens=max_tokens)
         check_lossless(engine, f"{name} (plain)", prompt, plain.tokens, [], ties)
         engine.reset()
-        assert len(spec.tokens) == len(plain.tokens) or "eos" in (spec.stop_reason,
-                                                                    plain.stop_reason)
+        assert len(spec.tokens) == len(plain.tokens) or "eos" in (
+            spec.stop_reason,
+            plain.stop_reason,
+        )
         m = spec.metrics
         stats[name] = (m.drafted_tokens, m.accepted_tokens)
         assert m.accepted_tokens <= m.drafted_tokens
         assert spec.stop_reason in ("length", "eos")
-    print(f"\ndrafted/accepted: {stats}; rounding noise (max): {noise_seen}; "
-          f"rounding-tie differences: {len(ties)} {ties}")
+    print(
+        f"\ndrafted/accepted: {stats}; rounding noise (max): {noise_seen}; "
+        f"rounding-tie differences: {len(ties)} {ties}"
+    )
     drafted, accepted = stats["repeated dicts"]
     assert accepted >= 10 and accepted >= 0.5 * drafted, stats
     # How much of the 1k-token table is drafted depends on the measured cost of each batch
@@ -314,16 +357,18 @@ def test_speculative_and_plain_decoding_equal_greedy(engine: Engine) -> None:
 
 # --- stop strings and streaming ---------------------------------------------------------------
 
+
 def test_stop_strings_end_generation_and_are_not_streamed(engine: Engine) -> None:
     prompt = engine.tokenize(REPEATED_DICTS, add_bos=True)
     full = engine.complete(prompt, max_tokens=40)
     for stop in ["\n", '"enabled"', "}", '3, "time']:
         assert stop in full.text, (stop, full.text)
         pieces: list[str] = []
-        c = engine.complete(prompt, max_tokens=40, stop=[stop, "never-there"],
-                            on_text=pieces.append)
+        c = engine.complete(
+            prompt, max_tokens=40, stop=[stop, "never-there"], on_text=pieces.append
+        )
         assert c.stop_reason == "stop"
-        assert c.text == full.text[:full.text.index(stop)]
+        assert c.text == full.text[: full.text.index(stop)]
         assert "".join(pieces) == c.text
         assert stop not in "".join(pieces)
     pieces = []
@@ -344,20 +389,26 @@ def test_eos_ends_generation(engine: Engine, speculative: bool) -> None:
 
 # --- cancellation -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("speculative", [False, True])
 def test_cancel_after_the_first_streamed_text(engine: Engine, speculative: bool) -> None:
     prompt = engine.tokenize(module_text(2) + "def compute_2(", add_bos=True)
     engine.reset()
     seen: list[str] = []
-    c = engine.complete(prompt, max_tokens=32, speculative=speculative,
-                        on_text=seen.append, should_stop=lambda: bool(seen))
+    c = engine.complete(
+        prompt,
+        max_tokens=32,
+        speculative=speculative,
+        on_text=seen.append,
+        should_stop=lambda: bool(seen),
+    )
     assert c.stop_reason == "cancelled"
     assert c.text and "".join(seen) == c.text
     assert 1 <= len(c.tokens) <= 8
     # The cache is consistent and still used: nothing needs evaluating again.
     again = engine.complete(prompt, max_tokens=8, speculative=speculative)
     assert again.metrics.evaluated_tokens == 0
-    assert again.tokens[:len(c.tokens)] == c.tokens
+    assert again.tokens[: len(c.tokens)] == c.tokens
     ref, gaps = engine.greedy_reference(prompt, 8)
     assert_greedy_equal("after cancel", ref, gaps, again.tokens, [])
 
@@ -400,8 +451,10 @@ def test_cancel_during_a_long_prefill_keeps_the_finished_part(engine: Engine) ->
     t0 = time.perf_counter()
     c = engine.complete(prompt, max_tokens=8, should_stop=after_first_chunk)
     end = time.perf_counter()
-    print(f"\nprefill cancel: returned {(end - flipped) * 1000:.1f} ms after the flip, "
-          f"{(end - t0) * 1000:.0f} ms in all")
+    print(
+        f"\nprefill cancel: returned {(end - flipped) * 1000:.1f} ms after the flip, "
+        f"{(end - t0) * 1000:.0f} ms in all"
+    )
     assert c.stop_reason == "cancelled"
     assert end - flipped < 0.25
     assert engine.cached_tokens == tuple(prompt[:step])
@@ -420,11 +473,10 @@ def test_a_cancelled_background_warm_puts_the_answered_prompt_back(engine: Engin
     request stops that warm; with ``keep_on_cancel`` the cache holds the small prompt again,
     so the next keystroke costs a token or two, not the near lines again."""
     head = '"""Inventory helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n'
-    functions = module_text(24)[len(head):].split("\n\n\n")
+    functions = module_text(24)[len(head) :].split("\n\n\n")
     far, near = "\n\n\n".join(functions[:20]) + "\n\n\n", "\n\n\n".join(functions[20:23])
     small = engine.tokenize(head + near + "\n\n\ndef compute_total(values):\n", add_bos=True)
-    full = engine.tokenize(head + far + near + "\n\n\ndef compute_total(values):\n",
-                           add_bos=True)
+    full = engine.tokenize(head + far + near + "\n\n\ndef compute_total(values):\n", add_bos=True)
     engine.reset()
     answer = engine.complete(small, max_tokens=6)
     assert engine.reuse_cost(small) == 0  # the same request again is replayed
@@ -441,7 +493,7 @@ def test_a_cancelled_background_warm_puts_the_answered_prompt_back(engine: Engin
     warm = engine.warm(full, should_stop=during_far_lines, keep_on_cancel=True)
     assert warm.evaluated_tokens >= step  # it did start on the far lines
     kept = engine.cached_tokens
-    assert kept == tuple(small[:len(kept)]) and len(kept) >= len(small) - 2, len(kept)
+    assert kept == tuple(small[: len(kept)]) and len(kept) >= len(small) - 2, len(kept)
     again = engine.complete(small, max_tokens=6)
     assert again.metrics.evaluated_tokens <= 2
     ref, gaps = engine.greedy_reference(small, 6)
@@ -461,7 +513,7 @@ def test_fresh_from_keeps_moved_cells_out_of_the_prompts_tail(engine: Engine) ->
     lines = module_text(8).split("\n")
     row = len(lines) // 2
     before = engine.tokenize("\n".join(lines), add_bos=True)
-    edited = [*lines[:row], lines[row] + "  # typed", *lines[row + 1:]]
+    edited = [*lines[:row], lines[row] + "  # typed", *lines[row + 1 :]]
     after = engine.tokenize("\n".join(edited), add_bos=True)
     fresh = next(i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b) + 4
     engine.reset()
@@ -472,10 +524,11 @@ def test_fresh_from_keeps_moved_cells_out_of_the_prompts_tail(engine: Engine) ->
     c = engine.complete(after, max_tokens=2, fresh_from=fresh)
     assert c.metrics.evaluated_tokens == cost
     assert c.metrics.reused_shifted_tokens == 0
-    assert engine.cached_tokens[:len(after)] == tuple(after)
+    assert engine.cached_tokens[: len(after)] == tuple(after)
 
 
 # --- metrics and lifetime ---------------------------------------------------------------------
+
 
 def test_metrics_are_complete_and_totals_accumulate(engine: Engine) -> None:
     prompt = engine.tokenize(NORMAL_CODE, add_bos=True)

@@ -125,9 +125,15 @@ def test_new_file_and_folder(qtbot, window, folder: Path) -> None:  # type: igno
     assert not (folder / "a").exists()
     # The palette's command is in the table.
     titles = {c.title for c in window.commands}
-    assert {"Explorer: New File...", "Explorer: New Folder...", "Explorer: Rename...",
-            "Explorer: Delete", "File: Reveal in File Manager",
-            "File: Copy Path of Active File", "File: Copy Relative Path of Active File"} <= titles
+    assert {
+        "Explorer: New File...",
+        "Explorer: New Folder...",
+        "Explorer: Rename...",
+        "Explorer: Delete",
+        "File: Reveal in File Manager",
+        "File: Copy Path of Active File",
+        "File: Copy Relative Path of Active File",
+    } <= titles
 
 
 def test_the_name_dialog_says_what_is_wrong_while_typing(qtbot, window, folder: Path) -> None:  # type: ignore[no-untyped-def]
@@ -276,8 +282,7 @@ def test_no_trash_asks_before_a_permanent_delete(qtbot, window, folder: Path) ->
     assert "permanently" in asked[1] and (folder / "notes.txt").exists()
     asked = answer_confirm(window, True, True)
     ops.delete(folder / "notes.txt")
-    qtbot.waitUntil(lambda: not (folder / "notes.txt").exists() and ops.pending == 0,
-                    timeout=10000)
+    qtbot.waitUntil(lambda: not (folder / "notes.txt").exists() and ops.pending == 0, timeout=10000)
     # Shift+Delete's permanent delete asks once, saying it cannot be undone.
     asked = answer_confirm(window, True)
     ops.delete(folder / "src", permanent=True)
@@ -334,8 +339,15 @@ def test_context_menu_and_keys_in_the_explorer(qtbot, window, folder: Path) -> N
     qtbot.waitUntil(lambda: tree.index_for(folder / "notes.txt") is not None, timeout=10000)
     menu = window.explorer_ops.build_menu(folder / "notes.txt")
     texts = [a.text().split("\t")[0] for a in menu.actions() if a.text()]
-    assert texts == ["New File...", "New Folder...", "Reveal in File Manager", "Copy Path",
-                     "Copy Relative Path", "Rename...", "Delete"]
+    assert texts == [
+        "New File...",
+        "New Folder...",
+        "Reveal in File Manager",
+        "Copy Path",
+        "Copy Relative Path",
+        "Rename...",
+        "Delete",
+    ]
     tree.setFocus()
     tree.setCurrentIndex(tree.index_for(folder / "notes.txt"))
     qtbot.waitUntil(tree.hasFocus, timeout=5000)

@@ -36,15 +36,20 @@ def win_doc(qtbot: QtBot, tmp_path: Path) -> tuple[MainWindow, Document]:
     return win, doc
 
 
-def press(qtbot: QtBot, win: MainWindow, key: Qt.Key,
-          mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
+def press(
+    qtbot: QtBot,
+    win: MainWindow,
+    key: Qt.Key,
+    mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
     widget = win.focusWidget()
     assert widget is not None
     qtbot.keyClick(widget, key, mods)
 
 
 def test_current_match_is_visible_while_the_find_bar_has_focus(
-        qtbot: QtBot, win_doc: tuple[MainWindow, Document]) -> None:
+    qtbot: QtBot, win_doc: tuple[MainWindow, Document]
+) -> None:
     win, doc = win_doc
     ed = doc.editor
     press(qtbot, win, Qt.Key.Key_F, CTRL)
@@ -62,8 +67,9 @@ def test_current_match_is_visible_while_the_find_bar_has_focus(
     y0 = ed.pointYFromPosition(start)
     height = ed.textHeight(line)
     caret_line = QColor(ed.theme.caret_line).rgb()
-    pixels = [image.pixel(x, y) for x in range(x0 + 1, x1 - 1) for y in range(y0 + 1,
-                                                                                y0 + height - 1)]
+    pixels = [
+        image.pixel(x, y) for x in range(x0 + 1, x1 - 1) for y in range(y0 + 1, y0 + height - 1)
+    ]
     plain = sum(1 for p in pixels if p == caret_line) / len(pixels)
     assert plain < 0.2, f"{plain:.0%} of the current match's pixels are plain background"
     # moving the caret off the match drops the mark
@@ -73,16 +79,17 @@ def test_current_match_is_visible_while_the_find_bar_has_focus(
     assert win.find_bar.current_match() is None
 
 
-def test_ln_col_follows_every_find_step(qtbot: QtBot,
-                                        win_doc: tuple[MainWindow, Document]) -> None:
+def test_ln_col_follows_every_find_step(qtbot: QtBot, win_doc: tuple[MainWindow, Document]) -> None:
     win, doc = win_doc
     ed = doc.editor
     press(qtbot, win, Qt.Key.Key_F, CTRL)
     qtbot.keyClicks(win.focusWidget(), "params")
     seen = []
-    for key, mods in ((Qt.Key.Key_F3, Qt.KeyboardModifier.NoModifier),
-                      (Qt.Key.Key_Return, Qt.KeyboardModifier.NoModifier),
-                      (Qt.Key.Key_F3, Qt.KeyboardModifier.ShiftModifier)):
+    for key, mods in (
+        (Qt.Key.Key_F3, Qt.KeyboardModifier.NoModifier),
+        (Qt.Key.Key_Return, Qt.KeyboardModifier.NoModifier),
+        (Qt.Key.Key_F3, Qt.KeyboardModifier.ShiftModifier),
+    ):
         press(qtbot, win, key, mods)  # in the find bar
         line, col = ed.caret_line_col()
         assert win.status_position.text() == f"Ln {line}, Col {col}"
@@ -98,7 +105,8 @@ def test_ln_col_follows_every_find_step(qtbot: QtBot,
 
 
 def test_ctrl_h_after_escape_focuses_find_with_its_text_selected(
-        qtbot: QtBot, win_doc: tuple[MainWindow, Document]) -> None:
+    qtbot: QtBot, win_doc: tuple[MainWindow, Document]
+) -> None:
     win, doc = win_doc
     press(qtbot, win, Qt.Key.Key_F, CTRL)
     qtbot.keyClicks(win.focusWidget(), "params")
@@ -116,7 +124,8 @@ def test_ctrl_h_after_escape_focuses_find_with_its_text_selected(
 
 
 def test_f3_searches_the_current_tab_after_the_bar_closed_on_another(
-        qtbot: QtBot, win_doc: tuple[MainWindow, Document], tmp_path: Path) -> None:
+    qtbot: QtBot, win_doc: tuple[MainWindow, Document], tmp_path: Path
+) -> None:
     win, doc = win_doc
     press(qtbot, win, Qt.Key.Key_F, CTRL)
     qtbot.keyClicks(win.focusWidget(), "params")
@@ -129,14 +138,17 @@ def test_f3_searches_the_current_tab_after_the_bar_closed_on_another(
     qtbot.waitUntil(lambda: other.editor.hasFocus())
     before = (doc.editor.selectionStart(), doc.editor.selectionEnd())
     press(qtbot, win, Qt.Key.Key_F3)
-    assert other.editor.line_text(other.editor.lineFromPosition(
-        other.editor.selectionStart())) == "b = params"
+    assert (
+        other.editor.line_text(other.editor.lineFromPosition(other.editor.selectionStart()))
+        == "b = params"
+    )
     assert (doc.editor.selectionStart(), doc.editor.selectionEnd()) == before
     assert win.status_position.text() == "Ln 2, Col 11"
 
 
 def test_f3_with_nothing_searched_opens_the_find_bar(
-        qtbot: QtBot, win_doc: tuple[MainWindow, Document]) -> None:
+    qtbot: QtBot, win_doc: tuple[MainWindow, Document]
+) -> None:
     win, _doc = win_doc
     press(qtbot, win, Qt.Key.Key_F3)
     assert win.find_bar.isVisible() and win.focusWidget() is win.find_bar.query_edit

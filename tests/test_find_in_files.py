@@ -29,12 +29,16 @@ from app.services.find_in_files import (
 )
 
 
-def run(root: Path, pattern: str, **options: object) -> tuple[dict[str, fif.FileResult],
-                                                               fif.SearchSummary]:
+def run(
+    root: Path, pattern: str, **options: object
+) -> tuple[dict[str, fif.FileResult], fif.SearchSummary]:
     found: dict[str, fif.FileResult] = {}
     buffers = options.pop("buffers", {})
-    request = SearchRequest(str(root), SearchQuery(pattern, **options),  # type: ignore[arg-type]
-                            buffers=buffers)  # type: ignore[arg-type]
+    request = SearchRequest(
+        str(root),
+        SearchQuery(pattern, **options),  # type: ignore[arg-type]
+        buffers=buffers,
+    )  # type: ignore[arg-type]
     summary = search_tree(request, lambda f: found.__setitem__(f.path, f))
     return found, summary
 
@@ -70,8 +74,7 @@ def tree(tmp_path: Path) -> Path:
 
 def test_toggles_case_word_and_regex(tree: Path) -> None:
     found, summary = run(tree, "param")
-    assert set(found) == {"src/a.py", "src/pkg/b.js", "src/legacy.txt",
-                          "node_modules/lib/x.js"}
+    assert set(found) == {"src/a.py", "src/pkg/b.js", "src/legacy.txt", "node_modules/lib/x.js"}
     assert spans(found["src/a.py"]) == [(1, "param"), (1, "param"), (2, "Param"), (2, "param")]
     assert summary.skipped_binary == 1  # data.bin; build/, *.log and .git never looked at
     found, _ = run(tree, "param", match_case=True)
@@ -135,7 +138,8 @@ def test_open_buffers_are_searched_instead_of_the_disk(tree: Path) -> None:
     found, _ = run(tree, "unsaved", buffers={"src/a.py": "x = 1\nunsaved = 2\n"})
     assert spans(found["src/a.py"]) == [(2, "unsaved")]
     assert found["src/a.py"].buffer and found["src/a.py"].digest == fif.digest_text(
-        "x = 1\nunsaved = 2\n")
+        "x = 1\nunsaved = 2\n"
+    )
 
 
 def test_huge_files_skipped_and_results_capped(tree: Path) -> None:
@@ -163,7 +167,9 @@ def test_matches_stay_within_lines() -> None:
     compiled = compile_query(SearchQuery(r"a\s+", regex=True))
     lines, count = search_text("a  \nb a \r\nb a\na", compiled, 100)
     assert [(ln.line, [(m.start, m.end) for m in ln.matches]) for ln in lines] == [
-        (1, [(0, 3)]), (2, [(2, 4)])]
+        (1, [(0, 3)]),
+        (2, [(2, 4)]),
+    ]
     assert count == 2
     compiled = compile_query(SearchQuery(r"x(?!\S)", regex=True))  # a lookahead: per line
     lines, _ = search_text("ax\nbx y\n", compiled, 100)
@@ -177,7 +183,10 @@ def test_line_numbers_and_columns_with_mixed_line_endings() -> None:
     text = "x\r\nab\rax x\n\n\r\nyy\nzzx"
     lines, count = search_text(text, compiled, 100)
     assert [(ln.line, ln.preview, [(m.start, m.end) for m in ln.matches]) for ln in lines] == [
-        (1, "x", [(0, 1)]), (3, "ax x", [(1, 2), (3, 4)]), (7, "zzx", [(2, 3)])]
+        (1, "x", [(0, 1)]),
+        (3, "ax x", [(1, 2), (3, 4)]),
+        (7, "zzx", [(2, 3)]),
+    ]
     assert count == 4
     lines, count = search_text(text, compiled, 2)  # the cap stops within a line
     assert count == 2 and [ln.line for ln in lines] == [1, 3]
@@ -199,8 +208,9 @@ def test_long_lines_are_previewed_around_the_match() -> None:
     (result,), _ = search_text(line, compiled, 10)
     assert len(result.preview) <= fif.PREVIEW_CHARS
     m = result.matches[0]
-    assert result.preview[m.start - result.preview_offset:m.end - result.preview_offset] == (
-        "needle")
+    assert result.preview[m.start - result.preview_offset : m.end - result.preview_offset] == (
+        "needle"
+    )
 
 
 def test_decoding_rules() -> None:
@@ -208,17 +218,20 @@ def test_decoding_rules() -> None:
     assert decode_for_search(b"x\x00y") is None
     assert decode_for_search("é".encode("utf-16")) == ("é", "utf-16-le-bom")
     assert decode_for_search(b"\x00\x00\xfe\xff" + "é".encode("utf-32-be")) == (
-        "é", "utf-32-be-bom")
+        "é",
+        "utf-32-be-bom",
+    )
     assert decode_for_search(b"caf\xc3\xa9") == ("café", "utf-8")
     assert decode_for_search(b"caf\xe9") == ("café", "cp1252")
     assert decode_for_search(b"# -*- coding: latin-1 -*-\n\x81") == (
-        "# -*- coding: latin-1 -*-\n\x81", "iso8859-1")
+        "# -*- coding: latin-1 -*-\n\x81",
+        "iso8859-1",
+    )
     text, encoding = decode_for_search(b"ok \xc3\xa9 \xff \xc3\xa9") or ("", "")
     assert text == "ok é \ufffd é" and encoding.startswith("unknown")  # read-only in the editor
 
 
-def test_a_file_the_editor_opens_read_only_is_searched_but_never_rewritten(
-        tmp_path: Path) -> None:
+def test_a_file_the_editor_opens_read_only_is_searched_but_never_rewritten(tmp_path: Path) -> None:
     damaged = tmp_path / "damaged.txt"
     damaged.write_bytes(b"param \xc3\xa9 \xff\n")
     found, _ = run(tmp_path, "param", replacement="x")
@@ -230,7 +243,8 @@ def test_a_file_the_editor_opens_read_only_is_searched_but_never_rewritten(
 def test_apply_edits_keeps_line_endings() -> None:
     text = "a1\r\nb1\nc1\rd1"
     assert apply_edits(text, [Edit(2, 0, 1, "B"), Edit(4, 1, 2, "!"), Edit(1, 0, 0, ">")]) == (
-        ">a1\r\nB1\nc1\rd!")
+        ">a1\r\nB1\nc1\rd!"
+    )
     with pytest.raises(ValueError):
         apply_edits(text, [Edit(1, 0, 5, "x")])  # past the line's end
     with pytest.raises(ValueError):
@@ -238,8 +252,11 @@ def test_apply_edits_keeps_line_endings() -> None:
 
 
 def _edits(result: fif.FileResult) -> list[Edit]:
-    return [Edit(ln.line, m.start, m.end, m.replacement or "") for ln in result.lines
-            for m in ln.matches]
+    return [
+        Edit(ln.line, m.start, m.end, m.replacement or "")
+        for ln in result.lines
+        for m in ln.matches
+    ]
 
 
 def test_replace_in_closed_files_byte_exact(tree: Path) -> None:
@@ -258,7 +275,8 @@ def test_replace_in_closed_files_byte_exact(tree: Path) -> None:
     crlf = tree / "src" / "a.py"
     found, _ = run(tree, "params", match_case=True, replacement="options")
     assert replace_in_file(crlf, found["src/a.py"].digest, _edits(found["src/a.py"])).status == (
-        "written")
+        "written"
+    )
     assert crlf.read_bytes() == b"def options(param):\r\n    return Param + options\r\n"
 
 
@@ -266,8 +284,7 @@ def test_replace_skips_a_file_changed_since_the_search(tree: Path) -> None:
     target = tree / "src" / "pkg" / "b.js"
     found, _ = run(tree, "param", replacement="p")
     target.write_text("const param = 2;\n")  # changed by someone else meanwhile
-    outcome = replace_in_file(target, found["src/pkg/b.js"].digest,
-                              _edits(found["src/pkg/b.js"]))
+    outcome = replace_in_file(target, found["src/pkg/b.js"].digest, _edits(found["src/pkg/b.js"]))
     assert outcome.status == "changed"
     assert target.read_text() == "const param = 2;\n"
 
@@ -276,8 +293,9 @@ def test_replace_refuses_what_the_encoding_cannot_hold(tree: Path) -> None:
     legacy = tree / "src" / "legacy.txt"
     before = legacy.read_bytes()
     found, _ = run(tree, "param", include="*.txt", replacement="名前")
-    outcome = replace_in_file(legacy, found["src/legacy.txt"].digest,
-                              _edits(found["src/legacy.txt"]))
+    outcome = replace_in_file(
+        legacy, found["src/legacy.txt"].digest, _edits(found["src/legacy.txt"])
+    )
     assert outcome.status == "failed" and "1252" in outcome.message
     assert legacy.read_bytes() == before
 
@@ -285,8 +303,9 @@ def test_replace_refuses_what_the_encoding_cannot_hold(tree: Path) -> None:
 # ----- the worker process ----------------------------------------------------------------------
 
 
-def _collect(session: fif.SearchSession, timeout: float = 30.0) -> tuple[list[fif.FileResult],
-                                                                          fif.SearchSummary]:
+def _collect(
+    session: fif.SearchSession, timeout: float = 30.0
+) -> tuple[list[fif.FileResult], fif.SearchSummary]:
     files: list[fif.FileResult] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -304,17 +323,23 @@ def test_service_streams_results_and_reuses_its_worker(tree: Path) -> None:
     service = SearchService()
     try:
         files, summary = _collect(service.start(SearchRequest(str(tree), SearchQuery("param"))))
-        assert {f.path for f in files} == {"src/a.py", "src/pkg/b.js", "src/legacy.txt",
-                                           "node_modules/lib/x.js"}
+        assert {f.path for f in files} == {
+            "src/a.py",
+            "src/pkg/b.js",
+            "src/legacy.txt",
+            "node_modules/lib/x.js",
+        }
         assert summary.matches == 8 and summary.skipped_binary == 1 and not summary.error
         pids = service.worker_pids()
         assert len(pids) == 1
-        files, _ = _collect(service.start(SearchRequest(str(tree), SearchQuery("PARAM",
-                                                                                match_case=True))))
+        files, _ = _collect(
+            service.start(SearchRequest(str(tree), SearchQuery("PARAM", match_case=True)))
+        )
         assert [f.path for f in files] == ["src/pkg/b.js"]
         assert service.worker_pids() == pids  # the same warm process
-        _files, summary = _collect(service.start(
-            SearchRequest(str(tree), SearchQuery("(", regex=True))))
+        _files, summary = _collect(
+            service.start(SearchRequest(str(tree), SearchQuery("(", regex=True)))
+        )
         assert summary.error and "Invalid regular expression" in summary.error
     finally:
         service.close()
@@ -369,8 +394,9 @@ def test_a_worker_that_dies_is_reported_and_replaced(tree: Path) -> None:
         (pid,) = service.worker_pids()
         os.kill(pid, 9)  # the idle worker dies (out of memory, killed by the user)
         time.sleep(0.2)
-        files, summary = _collect(service.start(SearchRequest(str(tree), SearchQuery("PARAM",
-                                                                               match_case=True))))
+        files, summary = _collect(
+            service.start(SearchRequest(str(tree), SearchQuery("PARAM", match_case=True)))
+        )
         assert [f.path for f in files] == ["src/pkg/b.js"] and not summary.error
     finally:
         service.close()

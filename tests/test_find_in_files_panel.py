@@ -68,13 +68,14 @@ def grouped(panel: FindInFilesPanel) -> dict[str, list[tuple[int, str]]]:
         for j in range(file_item.childCount()):
             _k, path, line, match, preview, offset = file_item.child(j).data(0, ROLE)
             assert path == result.path
-            rows.append((line, preview[match.start - offset:match.end - offset]))
+            rows.append((line, preview[match.start - offset : match.end - offset]))
         out[result.path] = rows
     return out
 
 
-def test_ctrl_shift_f_searches_with_toggles_and_globs(qtbot: QtBot, window: MainWindow,
-                                                      workspace: Path) -> None:
+def test_ctrl_shift_f_searches_with_toggles_and_globs(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "a.py")
     assert doc is not None
     doc.editor.setSelection(4, 10)  # "params" selected: it seeds the query
@@ -132,13 +133,17 @@ def test_typing_searches_after_a_pause(qtbot: QtBot, window: MainWindow) -> None
     assert panel.tree.topLevelItemCount() == 4
 
 
-def test_click_and_enter_open_the_file_at_the_match(qtbot: QtBot, window: MainWindow,
-                                                    workspace: Path) -> None:
+def test_click_and_enter_open_the_file_at_the_match(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     window.find_in_files()
     panel = panel_of(window)
     search(qtbot, panel, "param")
-    crlf_item = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
-                     if panel.tree.topLevelItem(i).data(0, ROLE)[1].path == "src/crlf.txt")
+    crlf_item = next(
+        panel.tree.topLevelItem(i)
+        for i in range(panel.tree.topLevelItemCount())
+        if panel.tree.topLevelItem(i).data(0, ROLE)[1].path == "src/crlf.txt"
+    )
     second = crlf_item.child(1)
     rect = panel.tree.visualItemRect(second)
     qtbot.mouseClick(panel.tree.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -152,8 +157,11 @@ def test_click_and_enter_open_the_file_at_the_match(qtbot: QtBot, window: MainWi
     assert editor.indicatorValueAt(MATCH_INDICATOR, start) == 1
     assert editor.indicatorEnd(MATCH_INDICATOR, start) == editor.selectionEnd()
 
-    legacy_item = next(panel.tree.topLevelItem(i) for i in range(panel.tree.topLevelItemCount())
-                       if panel.tree.topLevelItem(i).data(0, ROLE)[1].path == "src/legacy.txt")
+    legacy_item = next(
+        panel.tree.topLevelItem(i)
+        for i in range(panel.tree.topLevelItemCount())
+        if panel.tree.topLevelItem(i).data(0, ROLE)[1].path == "src/legacy.txt"
+    )
     panel.tree.setFocus()
     panel.tree.setCurrentItem(legacy_item.child(0))
     qtbot.keyClick(panel.tree, Qt.Key.Key_Return)
@@ -173,8 +181,9 @@ def _match_items(panel: FindInFilesPanel, path: str) -> list[QTreeWidgetItem]:
     raise AssertionError(path)
 
 
-def test_replace_across_files_as_a_reviewed_set(qtbot: QtBot, window: MainWindow,
-                                                workspace: Path) -> None:
+def test_replace_across_files_as_a_reviewed_set(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     # an open, dirty buffer: its unsaved text is what is searched and edited
     doc = window.open_file(workspace / "src" / "a.py")
     assert doc is not None
@@ -189,21 +198,22 @@ def test_replace_across_files_as_a_reviewed_set(qtbot: QtBot, window: MainWindow
     panel.replace_edit.setText("paramètre")
     search(qtbot, panel, "param")
     rows = grouped(panel)
-    assert rows == {"src/a.py": [(1, "param"), (2, "param")],
-                    "src/crlf.txt": [(1, "param"), (2, "param")],
-                    "src/legacy.txt": [(1, "param")], "src/pkg/b.js": [(1, "param")]}
+    assert rows == {
+        "src/a.py": [(1, "param"), (2, "param")],
+        "src/crlf.txt": [(1, "param"), (2, "param")],
+        "src/legacy.txt": [(1, "param")],
+        "src/pkg/b.js": [(1, "param")],
+    }
     # every change is shown with its replacement, each with a tick box
     for items in (_match_items(panel, p) for p in rows):
         for item in items:
             assert item.checkState(0) == Qt.CheckState.Checked
             assert item.data(0, ROLE)[3].replacement == "paramètre"
-    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 6 in 4 files",
-                    timeout=2000)
+    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 6 in 4 files", timeout=2000)
     # the user unticks a whole file and one match of another
     panel.set_ticked("src/pkg/b.js", False)
     _match_items(panel, "src/crlf.txt")[0].setCheckState(0, Qt.CheckState.Unchecked)
-    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 4 in 3 files",
-                    timeout=2000)
+    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 4 in 3 files", timeout=2000)
     # meanwhile another program changes a file that was searched
     (workspace / "src" / "legacy.txt").write_bytes(legacy_before + b"param\n")
     legacy_changed = (workspace / "src" / "legacy.txt").read_bytes()
@@ -219,16 +229,19 @@ def test_replace_across_files_as_a_reviewed_set(qtbot: QtBot, window: MainWindow
     doc.editor.undo()
     assert doc.editor.text() == "def params(param):\n    return param  # unsaved\n"
     assert (workspace / "src" / "a.py").read_text() == (
-        "def params(param):\n    return Param + params\n")
+        "def params(param):\n    return Param + params\n"
+    )
     # the closed CRLF file: only the ticked match, CRLF kept
     assert (workspace / "src" / "crlf.txt").read_bytes() == (
-        "one param\r\ntwo paramètre\r\n".encode())
+        "one param\r\ntwo paramètre\r\n".encode()
+    )
     assert (workspace / "src" / "legacy.txt").read_bytes() == legacy_changed  # skipped
     assert (workspace / "src" / "pkg" / "b.js").read_text() == "const param = 1;\n// PARAM\n"
 
 
-def test_replace_keeps_a_legacy_file_byte_exact(qtbot: QtBot, window: MainWindow,
-                                                workspace: Path) -> None:
+def test_replace_keeps_a_legacy_file_byte_exact(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     legacy = workspace / "src" / "legacy.txt"
     legacy.write_bytes(b"\xa9 caf\xe9 param \x80\r\n\x9c param\r\n")
     window.find_in_files(replace=True)
@@ -286,9 +299,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(qtbot: QtBot,
-                                                             window: MainWindow,
-                                                             workspace: Path) -> None:
+def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
     window.find_in_files()
     panel = panel_of(window)
@@ -296,8 +309,9 @@ def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(qtbot: QtBot,
     panel.query_edit.setText("(a+)+$")
     panel.search_now()
     assert panel.running()
-    qtbot.waitUntil(lambda: panel.session is not None and panel.session.pid is not None,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: panel.session is not None and panel.session.pid is not None, timeout=20000
+    )
     assert panel.session is not None
     pid = panel.session.pid
     assert pid is not None
@@ -306,11 +320,14 @@ def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(qtbot: QtBot,
     assert panel.running()  # still backtracking...
     assert "no progress" in panel.status_text()  # ...and the panel says so
     idle = _idle_gap(qtbot, 1.0)
-    print(f"catastrophic regex: longest UI gap {wall:.0f} ms (UI thread CPU {cpu:.0f} ms; "
-          f"idle {idle:.0f} ms)")
+    print(
+        f"catastrophic regex: longest UI gap {wall:.0f} ms (UI thread CPU {cpu:.0f} ms; "
+        f"idle {idle:.0f} ms)"
+    )
     # a search holding the UI thread (or its GIL) would stall it for the whole 3.5 s
     assert wall < min(2500, 800 + 2 * idle) and cpu < 100, (
-        f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)")
+        f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)"
+    )
     panel.stop_button.click()
     assert not panel.running()
     assert panel.status_text().startswith("Stopped")
@@ -318,20 +335,21 @@ def test_a_catastrophic_regex_never_freezes_the_ui_and_stops(qtbot: QtBot,
     # the next search runs at once in a fresh worker
     panel.regex_button.setChecked(False)
     search(qtbot, panel, "PARAM")
-    assert list(grouped(panel)) == ["src/a.py", "src/crlf.txt", "src/legacy.txt",
-                                    "src/pkg/b.js"]
+    assert list(grouped(panel)) == ["src/a.py", "src/crlf.txt", "src/legacy.txt", "src/pkg/b.js"]
 
 
-def test_a_new_search_cancels_the_running_one(qtbot: QtBot, window: MainWindow,
-                                              workspace: Path) -> None:
+def test_a_new_search_cancels_the_running_one(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
     window.find_in_files()
     panel = panel_of(window)
     panel.regex_button.setChecked(True)
     panel.query_edit.setText("(a+)+$")
     panel.search_now()
-    qtbot.waitUntil(lambda: panel.session is not None and panel.session.pid is not None,
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: panel.session is not None and panel.session.pid is not None, timeout=20000
+    )
     assert panel.session is not None
     old = panel.session
     pid = old.pid
@@ -362,33 +380,40 @@ def test_ui_stays_responsive_on_a_10k_file_tree(qtbot: QtBot, tmp_path: Path) ->
         panel.query_edit.setText("gamma")  # frequent: streams until the 20,000 cap
         panel.search_now()
         wall, cpu = _gaps_while(qtbot, lambda: not panel.running(), 120000)
-        print(f"10k tree, 20,000 results: longest UI gap {wall:.0f} ms "
-              f"(UI thread CPU {cpu:.0f} ms)")
+        print(
+            f"10k tree, 20,000 results: longest UI gap {wall:.0f} ms (UI thread CPU {cpu:.0f} ms)"
+        )
         assert panel.summary is not None and panel.summary.capped
-        total = sum(panel.tree.topLevelItem(i).childCount()
-                    for i in range(panel.tree.topLevelItemCount()))
+        total = sum(
+            panel.tree.topLevelItem(i).childCount() for i in range(panel.tree.topLevelItemCount())
+        )
         assert total == 20_000
         assert "results capped at 20,000" in panel.status_text()
         assert wall < 1500 + 2 * idle and cpu < 200, (
-            f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)")
+            f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)"
+        )
         panel.query_edit.setText("needle_")  # rare: the whole tree is searched
         panel.search_now()
         wall, cpu = _gaps_while(qtbot, lambda: not panel.running(), 120000)
-        print(f"10k tree, whole tree searched: longest UI gap {wall:.0f} ms "
-              f"(UI thread CPU {cpu:.0f} ms)")
+        print(
+            f"10k tree, whole tree searched: longest UI gap {wall:.0f} ms "
+            f"(UI thread CPU {cpu:.0f} ms)"
+        )
         assert panel.summary is not None and panel.summary.files_searched == 9_980
         assert panel.status_text().endswith("skipped 20 binary")
         assert panel.tree.topLevelItemCount() == 103
         assert wall < 1500 + 2 * idle and cpu < 200, (
-            f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)")
+            f"the UI thread stalled {wall} ms ({cpu} ms CPU; {idle} ms when idle)"
+        )
     finally:
         panel.shutdown()
         gc.unfreeze()
     QApplication.processEvents()
 
 
-def test_a_buffer_edited_since_the_search_is_skipped(qtbot: QtBot, window: MainWindow,
-                                                     workspace: Path) -> None:
+def test_a_buffer_edited_since_the_search_is_skipped(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "pkg" / "b.js")
     assert doc is not None
     window.find_in_files(replace=True)
@@ -397,19 +422,20 @@ def test_a_buffer_edited_since_the_search_is_skipped(qtbot: QtBot, window: MainW
     panel.case_button.setChecked(True)
     panel.word_button.setChecked(True)
     search(qtbot, panel, "param")
-    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 5 in 4 files",
-                    timeout=2000)
+    qtbot.waitUntil(lambda: panel.replace_all_button.text() == "Replace 5 in 4 files", timeout=2000)
     doc.editor.set_text("const param = 2;\n", keep_undo=True)  # typed after the search
     panel.replace_all_button.click()
     qtbot.waitUntil(lambda: panel.outcome_text.startswith("Replaced"), timeout=10000)
     assert "Skipped, changed since the search: src/pkg/b.js" in panel.outcome_text
     assert doc.editor.text() == "const param = 2;\n"
     assert (workspace / "src" / "a.py").read_text() == (
-        "def params(arg):\n    return Param + params\n")
+        "def params(arg):\n    return Param + params\n"
+    )
 
 
-def test_results_of_another_folder_are_never_acted_on(qtbot: QtBot, window: MainWindow,
-                                                      tmp_path: Path) -> None:
+def test_results_of_another_folder_are_never_acted_on(
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
     window.find_in_files()
     panel = panel_of(window)
     search(qtbot, panel, "param")
@@ -425,8 +451,9 @@ def test_results_of_another_folder_are_never_acted_on(qtbot: QtBot, window: Main
     assert panel.tree.topLevelItemCount() == 0
 
 
-def test_esc_in_the_panel_stops_the_search(qtbot: QtBot, window: MainWindow,
-                                           workspace: Path) -> None:
+def test_esc_in_the_panel_stops_the_search(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
     window.find_in_files()
     panel = panel_of(window)
@@ -440,7 +467,8 @@ def test_esc_in_the_panel_stops_the_search(qtbot: QtBot, window: MainWindow,
 
 
 def test_keyboard_down_to_the_results_and_closing_brings_the_explorer_back(
-        qtbot: QtBot, window: MainWindow) -> None:
+    qtbot: QtBot, window: MainWindow
+) -> None:
     assert window.tree.isVisible()
     window.find_in_files()
     panel = panel_of(window)
@@ -459,8 +487,9 @@ def test_keyboard_down_to_the_results_and_closing_brings_the_explorer_back(
     assert window.tree.isVisible()
 
 
-def test_closing_the_window_stops_the_search_processes(qtbot: QtBot, window: MainWindow,
-                                                        workspace: Path) -> None:
+def test_closing_the_window_stops_the_search_processes(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     (workspace / "src" / "evil.txt").write_text("a" * 40 + "!\n")
     window.find_in_files()
     panel = panel_of(window)
@@ -468,8 +497,14 @@ def test_closing_the_window_stops_the_search_processes(qtbot: QtBot, window: Mai
     panel.regex_button.setChecked(True)
     panel.query_edit.setText("(a+)+$")
     panel.search_now()  # and one stuck in backtracking
-    qtbot.waitUntil(lambda: len(panel.service.worker_pids()) >= 1 and panel.session is not None
-                    and panel.session.pid is not None, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            len(panel.service.worker_pids()) >= 1
+            and panel.session is not None
+            and panel.session.pid is not None
+        ),
+        timeout=20000,
+    )
     pids = set(panel.service.worker_pids())
     window.close()
     qtbot.waitUntil(lambda: not any(_alive(p) for p in pids), timeout=5000)

@@ -67,7 +67,7 @@ def _source(functions: int = 60) -> str:
     out = []
     for i in range(functions):
         out.append(f"def function_{i}(name, value):\n")
-        out.append(f"    greeting = f\"hello {{name}}!\"  # {'x' * (i % 7) * 30}\n")
+        out.append(f'    greeting = f"hello {{name}}!"  # {"x" * (i % 7) * 30}\n')
         out.append(f"    total = value * {i}\n")
         out.append("    if total > 10:\n")
         out.append("        return greeting\n")
@@ -116,11 +116,11 @@ def _diff_rect(a: QImage, b: QImage) -> QRect:
     xs: list[int] = []
     ys: list[int] = []
     for y in range(h):
-        ra, rb = da[y * bpl:y * bpl + 4 * w], db[y * bpl:y * bpl + 4 * w]
+        ra, rb = da[y * bpl : y * bpl + 4 * w], db[y * bpl : y * bpl + 4 * w]
         if ra == rb:
             continue
         for x in range(w - EDGE):
-            pa, pb = ra[4 * x:4 * x + 3], rb[4 * x:4 * x + 3]
+            pa, pb = ra[4 * x : 4 * x + 3], rb[4 * x : 4 * x + 3]
             if pa != pb and max(abs(i - j) for i, j in zip(pa, pb, strict=True)) > NOISE:
                 xs.append(x)
                 ys.append(y)
@@ -148,8 +148,9 @@ def _hidden_grab(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletion) -> QIma
     return without
 
 
-def _assert_ghost_at_caret(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletion,
-                           where: str) -> None:
+def _assert_ghost_at_caret(
+    qtbot: QtBot, ed: CodeEditor, inline: InlineCompletion, where: str
+) -> None:
     """The suggestion is shown; what it paints lies on the caret's line, right of the caret."""
     assert inline.suggestion == GHOST, where
     for _attempt in range(3):
@@ -166,15 +167,18 @@ def _assert_ghost_at_caret(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletio
     assert not drawn.isEmpty(), f"{where}: no ghost drawn (caret at {caret.topLeft()})"
     assert caret.top() <= drawn.top() and drawn.bottom() <= caret.bottom(), (
         f"{where}: ghost drawn at rows {drawn.top()}..{drawn.bottom()}, the caret's line is "
-        f"rows {caret.top()}..{caret.bottom()} (line height {caret.height()})")
+        f"rows {caret.top()}..{caret.bottom()} (line height {caret.height()})"
+    )
     assert drawn.left() >= caret.left() - 2, (
-        f"{where}: ghost drawn from x={drawn.left()}, the caret is at x={caret.left()}")
+        f"{where}: ghost drawn from x={drawn.left()}, the caret is at x={caret.left()}"
+    )
     # The overlay's own account agrees: its box starts at the caret, one line high.
     overlay = inline.overlay
     assert overlay is not None
     box = overlay.ghost_rect()
-    assert (box.left(), box.top(), box.height()) == (caret.left(), caret.top(),
-                                                     caret.height()), where
+    assert (box.left(), box.top(), box.height()) == (caret.left(), caret.top(), caret.height()), (
+        where
+    )
 
 
 def _show_at(qtbot: QtBot, ed: CodeEditor, inline: InlineCompletion, line: int) -> None:
@@ -191,8 +195,9 @@ def _result_line_in_view(ed: CodeEditor) -> int:
     """A ``result = `` line in the lower half of the view (or the first one on screen)."""
     first = ed.docLineFromVisible(ed.firstVisibleLine())
     last = ed.docLineFromVisible(ed.firstVisibleLine() + ed.linesOnScreen() - 1)
-    candidates = [n for n in range(first, last) if ed.line_text(n).strip() == "result ="
-                  and ed.lineVisible(n)]
+    candidates = [
+        n for n in range(first, last) if ed.line_text(n).strip() == "result =" and ed.lineVisible(n)
+    ]
     assert candidates, (first, last)
     return candidates[len(candidates) // 2]
 
@@ -294,8 +299,9 @@ def test_ghost_at_the_caret_after_resize_and_zoom(
     qtbot: QtBot, setup: tuple[CodeEditor, InlineCompletion]
 ) -> None:
     ed, inline = setup
-    ed.apply_settings(tab_size=4, insert_spaces=True, word_wrap=True, render_whitespace=False,
-                      rulers=())
+    ed.apply_settings(
+        tab_size=4, insert_spaces=True, word_wrap=True, render_whitespace=False, rulers=()
+    )
     ed.setFirstVisibleLine(60)
     _settle(qtbot)
     _show_at(qtbot, ed, inline, _result_line_in_view(ed))

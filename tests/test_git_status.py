@@ -112,8 +112,9 @@ def test_lookup_for_a_workspace_inside_the_repository() -> None:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def make_repo(root: Path) -> Path:
@@ -164,8 +165,9 @@ def test_read_status_of_a_real_repository(repo: Path) -> None:
     assert sub is not None and sub.decoration("mod.py") == Decoration("modified", "M")
 
 
-def test_no_repository_and_no_git_are_silent(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_repository_and_no_git_are_silent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     result = read_status(plain)
@@ -196,9 +198,9 @@ def test_a_hostile_fsmonitor_hook_neither_runs_nor_hangs(repo: Path, tmp_path: P
     assert not marker.exists()
 
 
-def test_a_git_that_never_answers_is_killed_at_the_deadline(tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch
-                                                            ) -> None:
+def test_a_git_that_never_answers_is_killed_at_the_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A git that hangs (a stand-in for a pathological repository or a stuck filter): the
     runner kills it and its children at the deadline and says so."""
     fake = tmp_path / "bin"
@@ -261,8 +263,7 @@ def test_explorer_colours_from_the_model(qtbot, repo: Path) -> None:  # type: ig
         tree = window.tree
         qtbot.waitUntil(lambda: tree.index_for(repo / "src") is not None, timeout=10000)
         tree.expand(tree.index_for(repo / "src"))
-        qtbot.waitUntil(lambda: tree.index_for(repo / "src" / "mod.py") is not None,
-                        timeout=10000)
+        qtbot.waitUntil(lambda: tree.index_for(repo / "src" / "mod.py") is not None, timeout=10000)
         wait_for_colours(qtbot, window, "src/mod.py")
         model = tree.model()
         colours = explorer_colours(theme_named(window.settings.theme))
@@ -283,8 +284,7 @@ def test_explorer_colours_from_the_model(qtbot, repo: Path) -> None:  # type: ig
         assert fore("src/keep.py") == "" and badge("src/keep.py") == ""
         assert fore("staged.py") == ""
         assert colours["modified"] == "#e2c08d" and colours["untracked"] == "#73c991"
-        tooltip = model.data(tree.index_for(repo / "src" / "mod.py"),
-                             Qt.ItemDataRole.ToolTipRole)
+        tooltip = model.data(tree.index_for(repo / "src" / "mod.py"), Qt.ItemDataRole.ToolTipRole)
         assert "Modified" in tooltip
         assert threads and all(name != threading.main_thread().name for name in threads)
         # The light theme: VS Code's light colours.
@@ -329,7 +329,8 @@ def test_explorer_without_a_repository_has_no_colours(qtbot, tmp_path: Path) -> 
 
 
 def test_a_hanging_git_status_in_the_window_is_cut_off_said_once_and_backed_off(
-        qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    qtbot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
     """A repository whose status never finishes (here: a git whose `status` hangs): the
     window's status is killed at the deadline on the git thread, the status bar says so once,
     and automatic refreshes wait (backoff) instead of piling up."""
@@ -341,8 +342,9 @@ def test_a_hanging_git_status_in_the_window_is_cut_off_said_once_and_backed_off(
     fake = tmp_path / "bin"
     fake.mkdir()
     (fake / "git").write_text(
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = status ] && { sleep 60; exit 0; }; done\n"
-        f"exec {real_git} \"$@\"\n")
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = status ] && { sleep 60; exit 0; }; done\n'
+        f'exec {real_git} "$@"\n'
+    )
     (fake / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     window = MainWindow()
@@ -407,8 +409,12 @@ def test_git_enabled_off_runs_no_git_and_clears_the_colours(qtbot, repo: Path) -
     window.close()
 
 
-def test_closing_the_window_kills_a_git_still_running(qtbot, repo: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_closing_the_window_kills_a_git_still_running(
+    qtbot,
+    repo: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """A status that would run for a minute (deadline not reached) does not keep the editor
     from quitting: closing the window kills git and its children at once."""
     import shutil as _shutil
@@ -420,8 +426,9 @@ def test_closing_the_window_kills_a_git_still_running(qtbot, repo: Path, tmp_pat
     fake.mkdir()
     pid_file = tmp_path / "status.pid"
     (fake / "git").write_text(
-        "#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = status ] && "
-        f"{{ echo $$ > {pid_file}; sleep 60; exit 0; }}; done\nexec {real_git} \"$@\"\n")
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = status ] && '
+        f'{{ echo $$ > {pid_file}; sleep 60; exit 0; }}; done\nexec {real_git} "$@"\n'
+    )
     (fake / "git").chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake}{os.pathsep}{os.environ['PATH']}")
     window = MainWindow()
@@ -433,8 +440,7 @@ def test_closing_the_window_kills_a_git_still_running(qtbot, repo: Path, tmp_pat
     executor = window.git._executor
     window.close()
     done = threading.Event()
-    threading.Thread(target=lambda: (executor.shutdown(wait=True), done.set()),
-                     daemon=True).start()
+    threading.Thread(target=lambda: (executor.shutdown(wait=True), done.set()), daemon=True).start()
     assert done.wait(30), "the git thread is still waiting on git"  # a hang guard, not a timing
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

@@ -26,9 +26,18 @@ def test_unsaved_buffers_are_restored_after_kill(qtbot: QtBot, tmp_path: Path) -
     target.write_bytes(b"first line\r\n")
     env = dict(os.environ, PYTHONPATH=str(REPO), QT_QPA_PLATFORM="offscreen")
     child = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "helpers" / "edit_then_hang.py"),
-         str(workspace), "notes.py"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+        [
+            sys.executable,
+            str(REPO / "tests" / "helpers" / "edit_then_hang.py"),
+            str(workspace),
+            "notes.py",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
     try:
         assert child.stdout is not None
         line = child.stdout.readline()

@@ -91,8 +91,9 @@ class GapMeter:
     def _tick(self) -> None:
         now, cpu, delays = time.perf_counter(), time.thread_time(), _run_delays()
         gap = now - self.last
-        waited = {tid: delays[tid] - before for tid, before in self.last_delays.items()
-                  if tid in delays}
+        waited = {
+            tid: delays[tid] - before for tid, before in self.last_delays.items() if tid in delays
+        }
         own_wait = waited.pop(self.ui_thread, 0.0)
         other_wait = max(waited.values(), default=0.0)
         stall = max(gap - own_wait - other_wait, cpu - self.last_cpu)
@@ -111,8 +112,10 @@ class GapMeter:
             self._tick()
 
     def report(self) -> str:
-        return (f"UI event loop stalled {self.longest * 1000:.0f} ms "
-                f"({self.longest_wall * 1000:.0f} ms before taking out CPU waits)")
+        return (
+            f"UI event loop stalled {self.longest * 1000:.0f} ms "
+            f"({self.longest_wall * 1000:.0f} ms before taking out CPU waits)"
+        )
 
 
 def warm_up(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
@@ -142,7 +145,8 @@ def stars_repo(root: Path, stars: int) -> Path:
 
 @pytest.mark.parametrize("stars", [8, 16])
 def test_pathological_gitignore_opens_without_stalling_the_ui(
-        qtbot: QtBot, tmp_path: Path, stars: int) -> None:
+    qtbot: QtBot, tmp_path: Path, stars: int
+) -> None:
     root = stars_repo(tmp_path / "r", stars)
     window = MainWindow()
     qtbot.addWidget(window)
@@ -153,12 +157,10 @@ def test_pathological_gitignore_opens_without_stalling_the_ui(
     window.open_folder(root)  # its own synchronous set-up is not the explorer's filtering
     with meter.measuring():
         qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
-        qtbot.waitUntil(lambda: {LONG, "src"} <= set(window.tree.visible_paths()),
-                        timeout=20_000)
+        qtbot.waitUntil(lambda: {LONG, "src"} <= set(window.tree.visible_paths()), timeout=20_000)
         assert window.tree.proxy is not None
         window.tree.expand(window.tree.index_for(root / "src"))  # type: ignore[arg-type]
-        qtbot.waitUntil(lambda: f"src/{'a' * 59}" in window.tree.visible_paths(),
-                        timeout=20_000)
+        qtbot.waitUntil(lambda: f"src/{'a' * 59}" in window.tree.visible_paths(), timeout=20_000)
         qtbot.wait(100)
     shown = set(window.tree.visible_paths())
     assert LONG_B not in shown and f"src/{LONG_B}" not in shown
@@ -186,8 +188,7 @@ def test_index_scan_of_the_pathological_repo_finishes(tmp_path: Path, stars: int
     assert LONG_B not in files and f"src/{LONG_B}" not in files
 
 
-def test_rows_decided_on_the_worker_appear_without_stalling(
-        qtbot: QtBot, tmp_path: Path) -> None:
+def test_rows_decided_on_the_worker_appear_without_stalling(qtbot: QtBot, tmp_path: Path) -> None:
     """Rules too heavy for the UI thread (600 wildcard patterns; not ``light``) are
     decided by the explorer's worker; the rows appear once decided and the UI keeps turning."""
     root = tmp_path / "r"
@@ -238,8 +239,18 @@ def test_changed_rules_switch_rows_at_once(qtbot: QtBot, tmp_path: Path) -> None
 def ordinary_patterns(count: int, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
     words = ["build", "dist", "cache", "tmp", "out", "log", "gen", "obj", "target", "venv"]
-    shapes = ["*.{w}", "{w}/", "/{w}", "src/{w}/*.o", "**/{w}", "{w}.bak", "!keep_{w}",
-              "docs/{w}", "{w}*", "{w}.py[cod]"]
+    shapes = [
+        "*.{w}",
+        "{w}/",
+        "/{w}",
+        "src/{w}/*.o",
+        "**/{w}",
+        "{w}.bak",
+        "!keep_{w}",
+        "docs/{w}",
+        "{w}*",
+        "{w}.py[cod]",
+    ]
     lines = ["*.py[cod]"]
     for i in range(1, count):
         word = f"{rng.choice(words)}{i}"
@@ -253,8 +264,10 @@ def test_twenty_thousand_ordinary_patterns_decide_by_lookup() -> None:
     assert rules.problems == ()
     assert len(rules) == 20_000
     rng = random.Random(2)
-    paths = [f"src/pkg{i}/file{rng.randint(0, 30_000)}.{ext}"
-             for i, ext in zip(range(2_000), ["py", "o", "txt", "log"] * 500, strict=True)]
+    paths = [
+        f"src/pkg{i}/file{rng.randint(0, 30_000)}.{ext}"
+        for i, ext in zip(range(2_000), ["py", "o", "txt", "log"] * 500, strict=True)
+    ]
     paths += [f"dist{i}" for i in range(0, 20_000, 10)]
     rules.tested = 0
     for path in paths:
@@ -270,19 +283,30 @@ GIT = shutil.which("git")
 def test_twenty_thousand_patterns_agree_with_git(tmp_path: Path) -> None:
     assert GIT is not None, "git is needed (.ci/run installs it): rules are checked against git"
     root = tmp_path / "r"
-    subprocess.run([GIT, "init", "-q", str(root)], check=True,
-                   env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"})
+    subprocess.run(
+        [GIT, "init", "-q", str(root)],
+        check=True,
+        env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     lines = ordinary_patterns(20_000)
     (root / ".gitignore").write_text("\n".join(lines) + "\n")
     rng = random.Random(3)
-    asked = sorted({f"{rng.choice(['', 'src/', 'docs/', 'x/y/'])}"
-                    f"{rng.choice(['build', 'dist', 'cache', 'log', 'keep_gen'])}"
-                    f"{rng.randint(0, 20_000)}{rng.choice(['', '.bak', '.pyc', '.o'])}"
-                    for _ in range(600)})
-    out = subprocess.run([GIT, "check-ignore", "--no-index", "--stdin", "-z"], cwd=root,
-                         input="".join(p + "\0" for p in asked).encode(), capture_output=True,
-                         check=False,
-                         env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"})
+    asked = sorted(
+        {
+            f"{rng.choice(['', 'src/', 'docs/', 'x/y/'])}"
+            f"{rng.choice(['build', 'dist', 'cache', 'log', 'keep_gen'])}"
+            f"{rng.randint(0, 20_000)}{rng.choice(['', '.bak', '.pyc', '.o'])}"
+            for _ in range(600)
+        }
+    )
+    out = subprocess.run(
+        [GIT, "check-ignore", "--no-index", "--stdin", "-z"],
+        cwd=root,
+        input="".join(p + "\0" for p in asked).encode(),
+        capture_output=True,
+        check=False,
+        env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     theirs = {p for p in out.stdout.decode().split("\0") if p}
     rules = WorkspaceRules(root)
     ours = {p for p in asked if rules.is_ignored(p, False)}
@@ -357,7 +381,8 @@ def test_the_window_tells_the_user_once(qtbot: QtBot, tmp_path: Path) -> None:
 
 
 def test_a_problem_found_by_the_file_scan_reaches_the_status_bar(
-        qtbot: QtBot, tmp_path: Path) -> None:
+    qtbot: QtBot, tmp_path: Path
+) -> None:
     """The folder is never expanded: the window's file scan reads its .gitignore on its own
     thread, and the message still comes through."""
     root = tmp_path / "r"
@@ -371,6 +396,8 @@ def test_a_problem_found_by_the_file_scan_reaches_the_status_bar(
     window.open_folder(root)
     qtbot.waitUntil(lambda: window.files_complete, timeout=10_000)
     assert sorted(window.files) == ["deep/.gitignore", "deep/b.txt"]
-    qtbot.waitUntil(lambda: "Ignore rules of the folder 'deep'"
-                    in window.statusBar().currentMessage(), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: "Ignore rules of the folder 'deep'" in window.statusBar().currentMessage(),
+        timeout=10_000,
+    )
     assert "longer than 4,096 bytes" in window.statusBar().currentMessage()

@@ -26,246 +26,261 @@ from forecode_core.index.chunking import (
 UNMERGED = ChunkLimits(target_chars=1, min_definition_chars=1)
 
 SAMPLES = {
-    'pkg/mod.py': (
+    "pkg/mod.py": (
         '"""Module doc."""\n'
-        'import os\n'
-        '\n'
-        '# A helper.\n'
-        '@cache\n'
-        'def helper(x):\n'
-        '    return x\n'
-        '\n'
-        '\n'
-        'class Shape:\n'
+        "import os\n"
+        "\n"
+        "# A helper.\n"
+        "@cache\n"
+        "def helper(x):\n"
+        "    return x\n"
+        "\n"
+        "\n"
+        "class Shape:\n"
         '    """A shape."""\n'
-        '\n'
-        '    def area(self):\n'
-        '        return 0\n'
+        "\n"
+        "    def area(self):\n"
+        "        return 0\n"
     ),
-    'web/app.js': (
+    "web/app.js": (
         'import x from "y";\n'
-        '\n'
-        '/** Doubles. */\n'
-        'function double(a) {\n'
-        '  return a * 2;\n'
-        '}\n'
-        '\n'
-        'class Counter {\n'
-        '  inc() { this.n += 1; }\n'
-        '}\n'
-        'const triple = (x) => x * 3;\n'
-        'export function hello() {}\n'
+        "\n"
+        "/** Doubles. */\n"
+        "function double(a) {\n"
+        "  return a * 2;\n"
+        "}\n"
+        "\n"
+        "class Counter {\n"
+        "  inc() { this.n += 1; }\n"
+        "}\n"
+        "const triple = (x) => x * 3;\n"
+        "export function hello() {}\n"
     ),
-    'web/types.ts': (
-        'interface Point {\n'
-        '  x: number;\n'
-        '}\n'
-        'type Id = string;\n'
-        'export class Store implements Point {\n'
-        '  x = 1;\n'
-        '  get(): number { return this.x; }\n'
-        '}\n'
+    "web/types.ts": (
+        "interface Point {\n"
+        "  x: number;\n"
+        "}\n"
+        "type Id = string;\n"
+        "export class Store implements Point {\n"
+        "  x = 1;\n"
+        "  get(): number { return this.x; }\n"
+        "}\n"
     ),
-    'web/view.tsx': (
-        'export function View(): JSX.Element {\n'
-        '  return <div>hi</div>;\n'
-        '}\n'
+    "web/view.tsx": ("export function View(): JSX.Element {\n  return <div>hi</div>;\n}\n"),
+    "lib/util.c": (
+        "#include <stdio.h>\n"
+        "\n"
+        "struct point { int x; };\n"
+        "\n"
+        "/* Adds. */\n"
+        "static int add(int a, int b) {\n"
+        "  return a + b;\n"
+        "}\n"
     ),
-    'lib/util.c': (
-        '#include <stdio.h>\n'
-        '\n'
-        'struct point { int x; };\n'
-        '\n'
-        '/* Adds. */\n'
-        'static int add(int a, int b) {\n'
-        '  return a + b;\n'
-        '}\n'
+    "lib/shape.cpp": (
+        "namespace geo {\n"
+        "class Circle {\n"
+        " public:\n"
+        "  double r;\n"
+        "};\n"
+        "}\n"
+        "template <typename T> T id(T x) { return x; }\n"
     ),
-    'lib/shape.cpp': (
-        'namespace geo {\n'
-        'class Circle {\n'
-        ' public:\n'
-        '  double r;\n'
-        '};\n'
-        '}\n'
-        'template <typename T> T id(T x) { return x; }\n'
+    "src/lib.rs": (
+        "use std::fmt;\n"
+        "\n"
+        "/// A point.\n"
+        "#[derive(Debug)]\n"
+        "struct Point { x: i32 }\n"
+        "\n"
+        "impl Point {\n"
+        "    fn norm(&self) -> i32 { self.x }\n"
+        "}\n"
     ),
-    'src/lib.rs': (
-        'use std::fmt;\n'
-        '\n'
-        '/// A point.\n'
-        '#[derive(Debug)]\n'
-        'struct Point { x: i32 }\n'
-        '\n'
-        'impl Point {\n'
-        '    fn norm(&self) -> i32 { self.x }\n'
-        '}\n'
+    "cmd/main.go": (
+        "package main\n"
+        "\n"
+        "type S struct{ a int }\n"
+        "\n"
+        "// M returns a.\n"
+        "func (s S) M() int { return s.a }\n"
+        "\n"
+        "func main() {\n"
+        "}\n"
     ),
-    'cmd/main.go': (
-        'package main\n'
-        '\n'
-        'type S struct{ a int }\n'
-        '\n'
-        '// M returns a.\n'
-        'func (s S) M() int { return s.a }\n'
-        '\n'
-        'func main() {\n'
-        '}\n'
-    ),
-    'src/A.java': (
-        'package p;\n'
-        '\n'
-        'public class A {\n'
-        '  int x;\n'
-        '  void m() {}\n'
-        '}\n'
-    ),
-    'conf/settings.json': (
-        '{\n'
-        '  "a": 1,\n'
-        '  "b": [1, 2]\n'
-        '}\n'
-    ),
-    'conf/ci.yaml': (
-        'name: ci\n'
-        'jobs:\n'
-        '  test:\n'
-        '    runs: pytest\n'
-    ),
-    'Cargo.toml': (
-        '[package]\n'
-        'name = "x"\n'
-        '\n'
-        '[dependencies]\n'
-        'serde = "1"\n'
-    ),
-    'docs/guide.md': (
-        '# Guide\n'
-        '\n'
-        'Intro.\n'
-        '\n'
-        '## Install\n'
-        '\n'
-        'Run it.\n'
-    ),
-    'site/index.html': (
-        '<!doctype html>\n'
-        '<html>\n'
-        '<body><p>hi</p></body>\n'
-        '</html>\n'
-    ),
-    'site/style.css': (
-        'a { color: red; }\n'
-        '@media (max-width: 1px) {\n'
-        '  b { color: blue; }\n'
-        '}\n'
-    ),
-    'bin/run.sh': (
-        '#!/bin/sh\n'
-        'greet() {\n'
-        '  echo hi\n'
-        '}\n'
-        'greet\n'
-    ),
-    'Makefile': (
-        'all: build\n'
-        'build:\n'
-        '\tcc -o x x.c\n'
-    ),
-    'db/schema.sql': (
-        'create table t (a int);\n'
-        'select a from t;\n'
-    ),
+    "src/A.java": ("package p;\n\npublic class A {\n  int x;\n  void m() {}\n}\n"),
+    "conf/settings.json": ('{\n  "a": 1,\n  "b": [1, 2]\n}\n'),
+    "conf/ci.yaml": ("name: ci\njobs:\n  test:\n    runs: pytest\n"),
+    "Cargo.toml": ('[package]\nname = "x"\n\n[dependencies]\nserde = "1"\n'),
+    "docs/guide.md": ("# Guide\n\nIntro.\n\n## Install\n\nRun it.\n"),
+    "site/index.html": ("<!doctype html>\n<html>\n<body><p>hi</p></body>\n</html>\n"),
+    "site/style.css": ("a { color: red; }\n@media (max-width: 1px) {\n  b { color: blue; }\n}\n"),
+    "bin/run.sh": ("#!/bin/sh\ngreet() {\n  echo hi\n}\ngreet\n"),
+    "Makefile": ("all: build\nbuild:\n\tcc -o x x.c\n"),
+    "db/schema.sql": ("create table t (a int);\nselect a from t;\n"),
 }
 
 # (kind initial, symbol, first line, last line) of each chunk, with UNMERGED limits.
 EXPECTED = {
-    'pkg/mod.py': ('python', 'syntax', [
-        ('b', '', 1, 1),
-        ('b', '', 2, 2),
-        ('d', 'helper', 4, 7),
-        ('d', 'Shape', 10, 14),
-    ]),
-    'web/app.js': ('javascript', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'double', 3, 6),
-        ('d', 'Counter', 8, 10),
-        ('d', 'triple', 11, 11),
-        ('d', 'hello', 12, 12),
-    ]),
-    'web/types.ts': ('typescript', 'syntax', [
-        ('d', 'Point', 1, 3),
-        ('d', 'Id', 4, 4),
-        ('d', 'Store', 5, 8),
-    ]),
-    'web/view.tsx': ('typescript', 'syntax', [
-        ('d', 'View', 1, 3),
-    ]),
-    'lib/util.c': ('c', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'point', 3, 3),
-        ('d', 'add', 5, 8),
-    ]),
-    'lib/shape.cpp': ('cpp', 'syntax', [
-        ('d', 'geo', 1, 6),
-        ('d', 'id', 7, 7),
-    ]),
-    'src/lib.rs': ('rust', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'Point', 3, 5),
-        ('d', 'Point', 7, 9),
-    ]),
-    'cmd/main.go': ('go', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'S', 3, 3),
-        ('d', 'M', 5, 6),
-        ('d', 'main', 8, 9),
-    ]),
-    'src/A.java': ('java', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'A', 3, 6),
-    ]),
-    'conf/settings.json': ('json', 'syntax', [
-        ('b', '', 1, 4),
-    ]),
-    'conf/ci.yaml': ('yaml', 'syntax', [
-        ('b', '', 1, 4),
-    ]),
-    'Cargo.toml': ('toml', 'syntax', [
-        ('d', '', 1, 2),
-        ('d', '', 4, 5),
-    ]),
-    'docs/guide.md': ('markdown', 'syntax', [
-        ('d', '', 1, 7),
-    ]),
-    'site/index.html': ('html', 'syntax', [
-        ('b', '', 1, 1),
-        ('b', '', 2, 4),
-    ]),
-    'site/style.css': ('css', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', '', 2, 4),
-    ]),
-    'bin/run.sh': ('shell', 'syntax', [
-        ('b', '', 1, 1),
-        ('d', 'greet', 2, 4),
-        ('b', '', 5, 5),
-    ]),
-    'Makefile': ('makefile', 'syntax', [
-        ('d', '', 1, 1),
-        ('d', '', 2, 3),
-    ]),
-    'db/schema.sql': ('sql', 'syntax', [
-        ('b', '', 1, 1),
-        ('b', '', 2, 2),
-    ]),
+    "pkg/mod.py": (
+        "python",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("b", "", 2, 2),
+            ("d", "helper", 4, 7),
+            ("d", "Shape", 10, 14),
+        ],
+    ),
+    "web/app.js": (
+        "javascript",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "double", 3, 6),
+            ("d", "Counter", 8, 10),
+            ("d", "triple", 11, 11),
+            ("d", "hello", 12, 12),
+        ],
+    ),
+    "web/types.ts": (
+        "typescript",
+        "syntax",
+        [
+            ("d", "Point", 1, 3),
+            ("d", "Id", 4, 4),
+            ("d", "Store", 5, 8),
+        ],
+    ),
+    "web/view.tsx": (
+        "typescript",
+        "syntax",
+        [
+            ("d", "View", 1, 3),
+        ],
+    ),
+    "lib/util.c": (
+        "c",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "point", 3, 3),
+            ("d", "add", 5, 8),
+        ],
+    ),
+    "lib/shape.cpp": (
+        "cpp",
+        "syntax",
+        [
+            ("d", "geo", 1, 6),
+            ("d", "id", 7, 7),
+        ],
+    ),
+    "src/lib.rs": (
+        "rust",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "Point", 3, 5),
+            ("d", "Point", 7, 9),
+        ],
+    ),
+    "cmd/main.go": (
+        "go",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "S", 3, 3),
+            ("d", "M", 5, 6),
+            ("d", "main", 8, 9),
+        ],
+    ),
+    "src/A.java": (
+        "java",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "A", 3, 6),
+        ],
+    ),
+    "conf/settings.json": (
+        "json",
+        "syntax",
+        [
+            ("b", "", 1, 4),
+        ],
+    ),
+    "conf/ci.yaml": (
+        "yaml",
+        "syntax",
+        [
+            ("b", "", 1, 4),
+        ],
+    ),
+    "Cargo.toml": (
+        "toml",
+        "syntax",
+        [
+            ("d", "", 1, 2),
+            ("d", "", 4, 5),
+        ],
+    ),
+    "docs/guide.md": (
+        "markdown",
+        "syntax",
+        [
+            ("d", "", 1, 7),
+        ],
+    ),
+    "site/index.html": (
+        "html",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("b", "", 2, 4),
+        ],
+    ),
+    "site/style.css": (
+        "css",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "", 2, 4),
+        ],
+    ),
+    "bin/run.sh": (
+        "shell",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("d", "greet", 2, 4),
+            ("b", "", 5, 5),
+        ],
+    ),
+    "Makefile": (
+        "makefile",
+        "syntax",
+        [
+            ("d", "", 1, 1),
+            ("d", "", 2, 3),
+        ],
+    ),
+    "db/schema.sql": (
+        "sql",
+        "syntax",
+        [
+            ("b", "", 1, 1),
+            ("b", "", 2, 2),
+        ],
+    ),
 }
 
 STDLIB = sysconfig.get_paths()["stdlib"]
 
 
-def check_invariants(path: str, data: bytes, chunks: tuple[Chunk, ...],
-                     limits: ChunkLimits = DEFAULT_LIMITS) -> None:
+def check_invariants(
+    path: str, data: bytes, chunks: tuple[Chunk, ...], limits: ChunkLimits = DEFAULT_LIMITS
+) -> None:
     """What holds for every chunking: each chunk is the file's own lines (a cut long line
     aside), within the size limit, with the right hash; every non-blank line is in a chunk."""
     text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
@@ -301,13 +316,44 @@ def test_every_highlighted_language_has_a_grammar_that_loads() -> None:
     from tree_sitter_language_pack import get_parser
 
     with_grammar = {lang for lang, grammar in LANGUAGE_GRAMMARS.items() if grammar}
-    assert {"python", "javascript", "typescript", "c", "cpp", "rust", "go", "java", "json",
-            "yaml", "toml", "markdown", "html", "css", "shell"} <= with_grammar
+    assert {
+        "python",
+        "javascript",
+        "typescript",
+        "c",
+        "cpp",
+        "rust",
+        "go",
+        "java",
+        "json",
+        "yaml",
+        "toml",
+        "markdown",
+        "html",
+        "css",
+        "shell",
+    } <= with_grammar
     for grammar in {g for g in LANGUAGE_GRAMMARS.values() if g} | {"tsx", "scss"}:
         assert get_parser(grammar) is not None  # type: ignore[arg-type]
     assert {path.rsplit(".", 1)[-1] for path in SAMPLES} >= {
-        "py", "js", "ts", "tsx", "c", "cpp", "rs", "go", "java", "json", "yaml", "toml", "md",
-        "html", "css", "sh", "sql"}
+        "py",
+        "js",
+        "ts",
+        "tsx",
+        "c",
+        "cpp",
+        "rs",
+        "go",
+        "java",
+        "json",
+        "yaml",
+        "toml",
+        "md",
+        "html",
+        "css",
+        "sh",
+        "sql",
+    }
 
 
 @pytest.mark.parametrize(
@@ -350,8 +396,9 @@ def test_large_class_is_split_into_methods() -> None:
         f"        return result\n"
         for i in range(40)
     )
-    source = ('import math\n\n\nclass Big(object):\n    """A big class."""\n\n'
-              "    LIMIT = 10\n" + methods)
+    source = (
+        'import math\n\n\nclass Big(object):\n    """A big class."""\n\n    LIMIT = 10\n' + methods
+    )
     data = source.encode()
     result = chunk_file("big.py", data)
     check_invariants("big.py", data, result.chunks)
@@ -368,15 +415,20 @@ def test_large_class_is_split_into_methods() -> None:
 
 def test_a_class_that_fits_stays_whole() -> None:
     source = "class Small:\n" + "".join(
-        f"    def m{i}(self):\n        return {i} * 1000 + {i}\n" for i in range(10))
+        f"    def m{i}(self):\n        return {i} * 1000 + {i}\n" for i in range(10)
+    )
     result = chunk_file("small.py", source.encode())
     assert [(c.kind, c.symbol, c.start_line, c.end_line) for c in result.chunks] == [
-        ("definition", "Small", 1, 21)]
+        ("definition", "Small", 1, 21)
+    ]
 
 
 def test_huge_literal_becomes_line_windows() -> None:
-    source = 'TEXT = """\n' + "".join(
-        f"line {i} of a long text that goes on and on\n" for i in range(400)) + '"""\n'
+    source = (
+        'TEXT = """\n'
+        + "".join(f"line {i} of a long text that goes on and on\n" for i in range(400))
+        + '"""\n'
+    )
     data = source.encode()
     result = chunk_file("text.py", data)
     check_invariants("text.py", data, result.chunks)
@@ -450,15 +502,24 @@ def test_line_breaks_are_counted_as_the_editor_does() -> None:
     data = b"x = 1\r\ny = 2\rdef f():\r\n    return 3\r\n"
     result = chunk_file("eol.py", data, UNMERGED)
     assert [(c.symbol, c.start_line, c.end_line, c.text) for c in result.chunks] == [
-        ("", 1, 1, "x = 1"), ("", 2, 2, "y = 2"), ("f", 3, 4, "def f():\n    return 3")]
+        ("", 1, 1, "x = 1"),
+        ("", 2, 2, "y = 2"),
+        ("f", 3, 4, "def f():\n    return 3"),
+    ]
 
 
 def test_content_hash_ignores_layout_noise_only() -> None:
     base = "def f(a):\n    return a\n"
-    same = ["def f(a):  \r\n    return a\r\n", "\n\ndef f(a):\n    return a\n\n\n",
-            "def f(a):\t\n    return a"]
-    different = ["def f(b):\n    return b\n", "def f(a):\n        return a\n",
-                 "def f(a):\n    return  a\n"]
+    same = [
+        "def f(a):  \r\n    return a\r\n",
+        "\n\ndef f(a):\n    return a\n\n\n",
+        "def f(a):\t\n    return a",
+    ]
+    different = [
+        "def f(b):\n    return b\n",
+        "def f(a):\n        return a\n",
+        "def f(a):\n    return  a\n",
+    ]
     assert all(content_hash(s) == content_hash(base) for s in same)
     assert all(content_hash(d) != content_hash(base) for d in different)
     # NFC: a composed and a decomposed "é" are one text
@@ -474,10 +535,19 @@ def stdlib_files() -> list[str]:
     found = []
     for folder, dirs, files in os.walk(STDLIB):
         dirs[:] = sorted(d for d in dirs if d not in ("site-packages", "__pycache__"))
-        found.extend(os.path.relpath(os.path.join(folder, f), STDLIB)
-                     for f in sorted(files) if f.endswith(".py"))
-    known = ["argparse.py", "json/decoder.py", "difflib.py", "asyncio/base_events.py",
-             "email/message.py", "textwrap.py"]
+        found.extend(
+            os.path.relpath(os.path.join(folder, f), STDLIB)
+            for f in sorted(files)
+            if f.endswith(".py")
+        )
+    known = [
+        "argparse.py",
+        "json/decoder.py",
+        "difflib.py",
+        "asyncio/base_events.py",
+        "email/message.py",
+        "textwrap.py",
+    ]
     return known + [f for f in found[::20] if f not in known]
 
 
@@ -496,8 +566,10 @@ def test_stdlib_file(path: str) -> None:
 @pytest.mark.parametrize(
     ("path", "symbols"),
     [
-        ("argparse.py", ["ArgumentParser.parse_known_args", "HelpFormatter.add_usage",
-                         "_get_action_name"]),
+        (
+            "argparse.py",
+            ["ArgumentParser.parse_known_args", "HelpFormatter.add_usage", "_get_action_name"],
+        ),
         ("json/decoder.py", ["JSONDecoder.raw_decode", "py_scanstring", "JSONObject"]),
         ("difflib.py", ["SequenceMatcher.get_opcodes", "unified_diff"]),
     ],
@@ -511,8 +583,9 @@ def test_stdlib_definitions_are_found(path: str, symbols: list[str]) -> None:
     for symbol in symbols:
         chunk = found[symbol]
         name = symbol.rsplit(".", 1)[-1]
-        first_code = next(line for line in chunk.text.split("\n")
-                          if not line.lstrip().startswith(("#", "@")))
+        first_code = next(
+            line for line in chunk.text.split("\n") if not line.lstrip().startswith(("#", "@"))
+        )
         assert first_code.lstrip().startswith(f"def {name}(")
         assert lines[chunk.start_line - 1] == chunk.text.split("\n")[0]
 

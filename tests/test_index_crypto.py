@@ -55,8 +55,9 @@ def outputs(k: WorkspaceKeys) -> dict[str, bytes | str]:
     }
 
 
-def test_same_key_same_output_other_key_unrelated(keys: WorkspaceKeys,
-                                                  other: WorkspaceKeys) -> None:
+def test_same_key_same_output_other_key_unrelated(
+    keys: WorkspaceKeys, other: WorkspaceKeys
+) -> None:
     mine, again, theirs = outputs(keys), outputs(WorkspaceKeys(KEY_A)), outputs(other)
     assert mine == again
     for name in mine:
@@ -154,15 +155,15 @@ def test_wrong_hash_length_rejected(keys: WorkspaceKeys, value: object) -> None:
         keys.file_hash(value)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("segment", ["", ".", "..", "a/b", "a\\b", "a\0b", "x" * 256,
-                                     "é" * 128])
+@pytest.mark.parametrize("segment", ["", ".", "..", "a/b", "a\\b", "a\0b", "x" * 256, "é" * 128])
 def test_invalid_segments_rejected(keys: WorkspaceKeys, segment: str) -> None:
     with pytest.raises(ValueError):
         keys.obfuscate_segment(segment)
 
 
-@pytest.mark.parametrize("path", ["", "/etc/passwd", "a/../b", "../a", "a//b", "a/", "./a",
-                                  "a/./b"])
+@pytest.mark.parametrize(
+    "path", ["", "/etc/passwd", "a/../b", "../a", "a//b", "a/", "./a", "a/./b"]
+)
 def test_invalid_paths_rejected(keys: WorkspaceKeys, path: str) -> None:
     with pytest.raises(ValueError):
         keys.obfuscate_path(path)
@@ -174,8 +175,14 @@ def test_key_generation_and_export() -> None:
     assert generate_workspace_key() != key
     text = export_key(key)
     assert import_key(text) == key
-    for bad in ["", "fcwk1:", "fcwk1:!!!!", "fcwk1:" + base64.urlsafe_b64encode(b"x" * 31).decode(),
-                text[len("fcwk1:"):], "fcwk2:" + text[len("fcwk1:"):]]:
+    for bad in [
+        "",
+        "fcwk1:",
+        "fcwk1:!!!!",
+        "fcwk1:" + base64.urlsafe_b64encode(b"x" * 31).decode(),
+        text[len("fcwk1:") :],
+        "fcwk2:" + text[len("fcwk1:") :],
+    ]:
         with pytest.raises(ValueError):
             import_key(bad)
 
@@ -224,8 +231,18 @@ def test_split_identifier(identifier: str, words: list[str]) -> None:
 
 def test_lexical_tokens() -> None:
     tokens = lexical_tokens("def parse_args(argv):\n    return HTTPServer(x, 404)  # i")
-    assert tokens == ["def", "parse_args", "parse", "args", "argv", "return", "httpserver",
-                      "http", "server", "404"]
+    assert tokens == [
+        "def",
+        "parse_args",
+        "parse",
+        "args",
+        "argv",
+        "return",
+        "httpserver",
+        "http",
+        "server",
+        "404",
+    ]
 
 
 def test_token_hashes(keys: WorkspaceKeys, other: WorkspaceKeys) -> None:

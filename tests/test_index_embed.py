@@ -44,7 +44,7 @@ TEXTS = [
     "for (int i = 0; i < n; ++i) {\n    sum += values[i] * weights[i];\n}\n",
     "SELECT name, COUNT(*) FROM users WHERE created_at > NOW() - INTERVAL '7 days' GROUP BY 1;",
     "fn main() {\n    let v: Vec<u32> = (0..10).map(|x| x * x).collect();\n"
-    "    println!(\"{:?}\", v);\n}\n",
+    '    println!("{:?}", v);\n}\n',
     "const fetchUser = async (id) => {\n  const res = await fetch(`/api/users/${id}`);\n"
     "  return res.json();\n};\n",
     "# TODO(perf): avoid the O(n^2) scan here; use a heap instead",
@@ -54,20 +54,30 @@ TEXTS = [
     "   \t\n  ",
     "x = [SEP] + [CLS]  # special-looking text is just text",
     "emoji 🚀 in a string: print('done ✅')",
-    "if err != nil {\n\treturn fmt.Errorf(\"open %s: %w\", path, err)\n}\n",
+    'if err != nil {\n\treturn fmt.Errorf("open %s: %w", path, err)\n}\n',
     "SomeVeryLongIdentifierNameThatKeepsGoingAndGoing_with_snake_case_too = 42",
     "The quick brown fox jumps over the lazy dog.",
     "import numpy as np\n\narr = np.zeros((3, 4), dtype=np.float32)\narr[1:, ::2] += 1.5e-3\n",
-    "<div class=\"header\"><a href=\"/home\">Home</a></div>",
+    '<div class="header"><a href="/home">Home</a></div>',
     LONG_CODE,
 ]
 
 # Functions of the standard library: the docstring is the query, the function without it the
 # document. Each docstring must land nearer its own function than any other of the set.
 STDLIB_FUNCTIONS = [
-    "textwrap.dedent", "shutil.copyfileobj", "base64.b64encode", "json.dumps", "heapq.nlargest",
-    "statistics.median", "urllib.parse.quote", "calendar.isleap", "difflib.get_close_matches",
-    "ipaddress.ip_network", "zipfile.is_zipfile", "shlex.split", "string.capwords",
+    "textwrap.dedent",
+    "shutil.copyfileobj",
+    "base64.b64encode",
+    "json.dumps",
+    "heapq.nlargest",
+    "statistics.median",
+    "urllib.parse.quote",
+    "calendar.isleap",
+    "difflib.get_close_matches",
+    "ipaddress.ip_network",
+    "zipfile.is_zipfile",
+    "shlex.split",
+    "string.capwords",
 ]
 
 
@@ -92,6 +102,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 # --- the conversion ---------------------------------------------------------------------------
+
 
 def test_converted_gguf_is_a_bert_with_mean_pooling_and_the_wordpiece_vocab(model_path: Path):
     import gguf
@@ -123,8 +134,13 @@ def test_converted_gguf_is_a_bert_with_mean_pooling_and_the_wordpiece_vocab(mode
     assert value("tokenizer.ggml.bos_token_id") == 101
     assert value("tokenizer.ggml.seperator_token_id") == 102
     names = {t.name for t in reader.tensors}
-    assert {"token_embd.weight", "position_embd.weight", "token_types.weight",
-            "blk.5.attn_q.weight", "blk.5.layer_output_norm.bias"} <= names
+    assert {
+        "token_embd.weight",
+        "position_embd.weight",
+        "token_types.weight",
+        "blk.5.attn_q.weight",
+        "blk.5.layer_output_norm.bias",
+    } <= names
     assert not any(n.startswith("pooler") for n in names)
     kinds = {t.name: t.tensor_type for t in reader.tensors}
     assert kinds["blk.0.ffn_up.weight"] == gguf.GGMLQuantizationType.F16
@@ -141,7 +157,8 @@ def _copy_source(tmp: Path) -> Path:
 
 
 def test_conversion_is_written_once_and_again_only_when_the_source_changes(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("FORECODE_MODEL_DIR", str(tmp_path / "cache"))
     folder = _copy_source(tmp_path)
     calls: list[tuple[int, int]] = []
@@ -157,7 +174,8 @@ def test_conversion_is_written_once_and_again_only_when_the_source_changes(
     # A different source (here: sentence-transformers' max_seq_length) is a different key;
     # the old conversion is removed and the new file carries the new limit.
     (folder / "sentence_bert_config.json").write_text(
-        json.dumps({"max_seq_length": 128, "do_lower_case": False}))
+        json.dumps({"max_seq_length": 128, "do_lower_case": False})
+    )
     changed = ensure_embed_model(source=source_model(folder))
     assert changed != first and changed.exists() and not first.exists()
     with Embedder(changed, batch_size=1) as e:
@@ -171,8 +189,9 @@ def test_conversion_is_written_once_and_again_only_when_the_source_changes(
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [repaired.name]
 
 
-def test_damaged_sources_are_refused_with_a_clear_error(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch):
+def test_damaged_sources_are_refused_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     monkeypatch.setenv("FORECODE_MODEL_DIR", str(tmp_path / "cache"))
     folder = _copy_source(tmp_path)
     (folder / "model.safetensors").unlink()
@@ -190,8 +209,10 @@ def test_damaged_sources_are_refused_with_a_clear_error(tmp_path: Path,
 
 # --- correctness against the numpy reference ----------------------------------------------------
 
-def test_llama_cpp_tokenizes_like_the_reference_wordpiece(embedder: Embedder,
-                                                          reference: ReferenceBert):
+
+def test_llama_cpp_tokenizes_like_the_reference_wordpiece(
+    embedder: Embedder, reference: ReferenceBert
+):
     for text in TEXTS:
         assert embedder.tokenize(text) == reference.tokens(text), text[:60]
     long_ids = embedder.tokenize(LONG_CODE)
@@ -243,6 +264,7 @@ def test_a_docstring_is_nearest_its_own_function(embedder: Embedder):
 
 # --- batching, progress, cancel -----------------------------------------------------------------
 
+
 def test_batches_give_the_same_vectors_as_one_by_one(model_path: Path, embedder: Embedder):
     batched = embedder.embed(TEXTS)
     with Embedder(model_path, batch_size=1) as single:
@@ -265,8 +287,9 @@ def test_cancel_stops_between_batches_and_keeps_what_is_done(embedder: Embedder)
     full = embedder.embed(TEXTS)
     seen: list[int] = []
     with pytest.raises(EmbedCancelled) as info:
-        embedder.embed(TEXTS, progress=lambda done, total: seen.append(done),
-                       cancelled=lambda: len(seen) >= 1)
+        embedder.embed(
+            TEXTS, progress=lambda done, total: seen.append(done), cancelled=lambda: len(seen) >= 1
+        )
     assert seen == [8]  # the second batch never ran
     assert info.value.vectors.shape == (8, 384)
     assert np.allclose(info.value.vectors, full[:8], atol=1e-5)
@@ -275,6 +298,7 @@ def test_cancel_stops_between_batches_and_keeps_what_is_done(embedder: Embedder)
 
 
 # --- errors ------------------------------------------------------------------------------------
+
 
 def test_missing_corrupt_or_foreign_gguf_gives_a_clear_error(tmp_path: Path, model_path: Path):
     with pytest.raises(ModelError, match="not found"):
@@ -304,6 +328,7 @@ def test_a_closed_embedder_says_so(model_path: Path):
 
 # --- the embedding process ----------------------------------------------------------------------
 
+
 def test_the_worker_process_embeds_like_the_embedder_at_a_lower_priority(embedder: Embedder):
     from local_models.index.embed_client import EmbedWorker
 
@@ -312,8 +337,9 @@ def test_the_worker_process_embeds_like_the_embedder_at_a_lower_priority(embedde
         got = worker.embed(TEXTS, progress=lambda done, total: seen.append((done, total)))
         pid = worker.pid
         assert pid is not None and pid != os.getpid()
-        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, os.getpriority(
-            os.PRIO_PROCESS, 0) + 10)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + 10
+        )
     assert got.shape == (len(TEXTS), 384) and got.dtype == np.float32
     assert _cosines(got, embedder.embed(TEXTS)).min() > 0.9999
     assert seen[-1] == (20, 20) and [d for d, _ in seen] == sorted(d for d, _ in seen)
@@ -328,11 +354,12 @@ def test_the_worker_cancels_between_batches_and_keeps_going(embedder: Embedder):
     seen: list[int] = []
     with EmbedWorker(batch_size=8) as worker:
         with pytest.raises(ClientCancelled) as info:
-            worker.embed(texts, progress=lambda done, total: seen.append(done),
-                         cancelled=lambda: bool(seen))
+            worker.embed(
+                texts, progress=lambda done, total: seen.append(done), cancelled=lambda: bool(seen)
+            )
         kept = info.value.vectors
         assert 8 <= len(kept) < len(texts) and len(kept) % 8 == 0
-        assert _cosines(kept, full[:len(kept)]).min() > 0.9999
+        assert _cosines(kept, full[: len(kept)]).min() > 0.9999
         again = worker.embed(TEXTS[:2])  # the same process serves the next request
         assert _cosines(again, full[:2]).min() > 0.9999
     assert ClientCancelled is EmbedCancelled  # one exception type on both sides
@@ -361,6 +388,8 @@ def test_a_dead_worker_is_reported_and_replaced():
 def test_a_worker_with_a_bad_model_fails_to_start_with_the_reason(tmp_path: Path):
     from local_models.index.embed_client import EmbedWorker, EmbedWorkerError
 
-    with EmbedWorker(model=tmp_path / "missing.gguf") as worker, \
-            pytest.raises(EmbedWorkerError, match="not found"):
+    with (
+        EmbedWorker(model=tmp_path / "missing.gguf") as worker,
+        pytest.raises(EmbedWorkerError, match="not found"),
+    ):
         worker.embed(["x"])

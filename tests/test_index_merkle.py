@@ -170,15 +170,21 @@ def test_insertion_order_does_not_matter() -> None:
 
 def test_secrets_never_enter() -> None:
     files = dict(FILES)
-    files.update({
-        ".env": b"TOKEN=abc\n",
-        "deploy/server.pem": b"cert\n",
-        "src/keys.py": b"K = '''" + PEM + b"'''\n",
-        ".ssh/id_ed25519": b"x\n",
-    })
+    files.update(
+        {
+            ".env": b"TOKEN=abc\n",
+            "deploy/server.pem": b"cert\n",
+            "src/keys.py": b"K = '''" + PEM + b"'''\n",
+            ".ssh/id_ed25519": b"x\n",
+        }
+    )
     tree, skipped = MerkleTree.from_files(KEYS, files.items())
-    assert skipped == {".env": "secret path", "deploy/server.pem": "secret path",
-                       "src/keys.py": "secret content", ".ssh/id_ed25519": "secret path"}
+    assert skipped == {
+        ".env": "secret path",
+        "deploy/server.pem": "secret path",
+        "src/keys.py": "secret content",
+        ".ssh/id_ed25519": "secret path",
+    }
     assert dict(tree.files()).keys() == FILES.keys()
     assert tree.root_hash == build(FILES).root_hash  # not even a trace in the hashes
     # a file that turns into a secret leaves the tree
@@ -201,31 +207,60 @@ def test_invalid_paths_rejected(path: str) -> None:
 # -- incremental updates --------------------------------------------------------------------------
 
 OPERATIONS = [
-    ("change", lambda t: t.set_file("src/util/strings.py", b"changed\n"),
-     {**FILES, "src/util/strings.py": b"changed\n"}),
-    ("add deep", lambda t: t.set_file("src/new/deep/mod.py", b"new\n"),
-     {**FILES, "src/new/deep/mod.py": b"new\n"}),
-    ("delete", lambda t: t.remove("src/util/numbers.py"),
-     {k: v for k, v in FILES.items() if k != "src/util/numbers.py"}),
-    ("delete last in folder", lambda t: t.remove("docs/guide.md"),
-     {k: v for k, v in FILES.items() if k != "docs/guide.md"}),
-    ("delete folder", lambda t: t.remove("src/util"),
-     {k: v for k, v in FILES.items() if not k.startswith("src/util/")}),
-    ("rename file", lambda t: t.rename("src/app.py", "src/main.py"),
-     {("src/main.py" if k == "src/app.py" else k): v for k, v in FILES.items()}),
-    ("rename folder", lambda t: t.rename("src/util", "lib/helpers"),
-     {k.replace("src/util/", "lib/helpers/"): v for k, v in FILES.items()}),
-    ("file becomes folder", lambda t: t.set_file("README.md/inner.txt", b"i\n"),
-     {**{k: v for k, v in FILES.items() if k != "README.md"}, "README.md/inner.txt": b"i\n"}),
-    ("folder becomes file", lambda t: t.set_file("docs", b"d\n"),
-     {**{k: v for k, v in FILES.items() if not k.startswith("docs/")}, "docs": b"d\n"}),
+    (
+        "change",
+        lambda t: t.set_file("src/util/strings.py", b"changed\n"),
+        {**FILES, "src/util/strings.py": b"changed\n"},
+    ),
+    (
+        "add deep",
+        lambda t: t.set_file("src/new/deep/mod.py", b"new\n"),
+        {**FILES, "src/new/deep/mod.py": b"new\n"},
+    ),
+    (
+        "delete",
+        lambda t: t.remove("src/util/numbers.py"),
+        {k: v for k, v in FILES.items() if k != "src/util/numbers.py"},
+    ),
+    (
+        "delete last in folder",
+        lambda t: t.remove("docs/guide.md"),
+        {k: v for k, v in FILES.items() if k != "docs/guide.md"},
+    ),
+    (
+        "delete folder",
+        lambda t: t.remove("src/util"),
+        {k: v for k, v in FILES.items() if not k.startswith("src/util/")},
+    ),
+    (
+        "rename file",
+        lambda t: t.rename("src/app.py", "src/main.py"),
+        {("src/main.py" if k == "src/app.py" else k): v for k, v in FILES.items()},
+    ),
+    (
+        "rename folder",
+        lambda t: t.rename("src/util", "lib/helpers"),
+        {k.replace("src/util/", "lib/helpers/"): v for k, v in FILES.items()},
+    ),
+    (
+        "file becomes folder",
+        lambda t: t.set_file("README.md/inner.txt", b"i\n"),
+        {**{k: v for k, v in FILES.items() if k != "README.md"}, "README.md/inner.txt": b"i\n"},
+    ),
+    (
+        "folder becomes file",
+        lambda t: t.set_file("docs", b"d\n"),
+        {**{k: v for k, v in FILES.items() if not k.startswith("docs/")}, "docs": b"d\n"},
+    ),
 ]
 
 
-@pytest.mark.parametrize(("name", "operation", "expected"), OPERATIONS,
-                         ids=[o[0] for o in OPERATIONS])
-def test_incremental_update_equals_fresh_build(name: str, operation: object,
-                                               expected: dict[str, bytes]) -> None:
+@pytest.mark.parametrize(
+    ("name", "operation", "expected"), OPERATIONS, ids=[o[0] for o in OPERATIONS]
+)
+def test_incremental_update_equals_fresh_build(
+    name: str, operation: object, expected: dict[str, bytes]
+) -> None:
     tree = build(FILES)
     tree.root_hash  # noqa: B018 - hashes computed before the change
     operation(tree)  # type: ignore[operator]
@@ -236,10 +271,12 @@ def test_incremental_update_equals_fresh_build(name: str, operation: object,
     assert dict(tree.files()) == dict(fresh.files())
 
 
-@pytest.mark.parametrize(("name", "operation", "expected"), OPERATIONS,
-                         ids=[o[0] for o in OPERATIONS])
-def test_reconcile_brings_the_remote_in_line(name: str, operation: object,
-                                             expected: dict[str, bytes]) -> None:
+@pytest.mark.parametrize(
+    ("name", "operation", "expected"), OPERATIONS, ids=[o[0] for o in OPERATIONS]
+)
+def test_reconcile_brings_the_remote_in_line(
+    name: str, operation: object, expected: dict[str, bytes]
+) -> None:
     tree = build(FILES)
     remote = Snapshot.from_tree(tree)
     operation(tree)  # type: ignore[operator]
@@ -280,12 +317,16 @@ def test_reconcile_into_an_empty_remote_uploads_everything() -> None:
         ([("d", 1, True)], [], [], ["d"], []),
         ([], [("x", 1, False)], [], [], ["x"]),
         ([("n", 1, True)], [("n", 1, False)], [], ["n"], ["n"]),  # file became a folder
-        ([("a", 1, False), ("d", 3, True)], [("d", 4, True), ("z", 5, True)], ["d"], ["a"],
-         ["z"]),
+        ([("a", 1, False), ("d", 3, True)], [("d", 4, True), ("z", 5, True)], ["d"], ["a"], ["z"]),
     ],
 )
-def test_diff_children(local: list[tuple[str, int, bool]], remote: list[tuple[str, int, bool]],
-                       descend: list[str], upload: list[str], delete: list[str]) -> None:
+def test_diff_children(
+    local: list[tuple[str, int, bool]],
+    remote: list[tuple[str, int, bool]],
+    descend: list[str],
+    upload: list[str],
+    delete: list[str],
+) -> None:
     def entries(rows: list[tuple[str, int, bool]]) -> list[WireEntry]:
         return [WireEntry(n, bytes([h]) * 32, d) for n, h, d in rows]
 
@@ -410,7 +451,10 @@ def test_from_files_honours_ignore_rules() -> None:
     rules = IgnoreRules.for_files(files)
     tree, skipped = MerkleTree.from_files(KEYS, files.items(), rules=rules)
     assert {p for p, r in skipped.items() if r == "ignored"} == {
-        "debug.log", "build/o.o", ".git/info/exclude"}
+        "debug.log",
+        "build/o.o",
+        ".git/info/exclude",
+    }
     assert tree.digest("debug.log") is None and tree.digest("README.md") is not None
 
 
@@ -427,19 +471,22 @@ def write(root: Path, files: dict[str, bytes]) -> None:
 @pytest.fixture
 def workspace(tmp_path: Path) -> Path:
     write(tmp_path, FILES)
-    write(tmp_path, {
-        ".gitignore": b"*.log\nnode_modules/\n",
-        ".forecodeignore": b"generated/\n",
-        "debug.log": b"log\n",
-        "node_modules/pkg/index.js": b"x\n",
-        "generated/big.py": b"x = 1\n",
-        ".env": b"TOKEN=1\n",
-        "conf/id_rsa": b"key\n",
-        "src/embedded_key.txt": PEM,
-        ".git/HEAD": b"ref: refs/heads/main\n",
-        "large.bin": b"\0" * 2048,
-        "odd\\name.py": b"x = 1\n",  # a name the wire refuses
-    })
+    write(
+        tmp_path,
+        {
+            ".gitignore": b"*.log\nnode_modules/\n",
+            ".forecodeignore": b"generated/\n",
+            "debug.log": b"log\n",
+            "node_modules/pkg/index.js": b"x\n",
+            "generated/big.py": b"x = 1\n",
+            ".env": b"TOKEN=1\n",
+            "conf/id_rsa": b"key\n",
+            "src/embedded_key.txt": PEM,
+            ".git/HEAD": b"ref: refs/heads/main\n",
+            "large.bin": b"\0" * 2048,
+            "odd\\name.py": b"x = 1\n",  # a name the wire refuses
+        },
+    )
     (tmp_path / "link_out").symlink_to("/etc/hostname")
     return tmp_path
 
@@ -456,8 +503,11 @@ def test_scan_folder(workspace: Path) -> None:
         "link_out": "symlink",
         "odd\\name.py": "invalid name",
     }
-    expected = {**FILES, ".gitignore": (workspace / ".gitignore").read_bytes(),
-                ".forecodeignore": (workspace / ".forecodeignore").read_bytes()}
+    expected = {
+        **FILES,
+        ".gitignore": (workspace / ".gitignore").read_bytes(),
+        ".forecodeignore": (workspace / ".forecodeignore").read_bytes(),
+    }
     assert result.tree.root_hash == build(expected).root_hash
 
 
@@ -538,9 +588,19 @@ def _file_to_symlink(root: Path) -> str:
     return "README.md"
 
 
-CHANGES = [_edit, _delete, _create, _create_secret, _create_key, _create_ignored,
-           _delete_folder, _new_folder, _gitignore_grows, _gitignore_in_subfolder,
-           _file_to_symlink]
+CHANGES = [
+    _edit,
+    _delete,
+    _create,
+    _create_secret,
+    _create_key,
+    _create_ignored,
+    _delete_folder,
+    _new_folder,
+    _gitignore_grows,
+    _gitignore_in_subfolder,
+    _file_to_symlink,
+]
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__.strip("_") for c in CHANGES])

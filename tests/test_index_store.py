@@ -44,13 +44,13 @@ DIM = 384
 
 FILES = {
     "README.md": b"# Demo\nA small project that parses dates and merges lists.\n",
-    "src/dates.py": b"def parse_http_date(value):\n    \"\"\"Parse an RFC 7231 date.\"\"\"\n"
-                    b"    return email.utils.parsedate_to_datetime(value)\n",
+    "src/dates.py": b'def parse_http_date(value):\n    """Parse an RFC 7231 date."""\n'
+    b"    return email.utils.parsedate_to_datetime(value)\n",
     "src/lists.py": b"def merge_sorted(left, right):\n    out = []\n    while left and right:\n"
-                    b"        out.append((left if left[0] < right[0] else right).pop(0))\n"
-                    b"    return out + left + right\n",
+    b"        out.append((left if left[0] < right[0] else right).pop(0))\n"
+    b"    return out + left + right\n",
     "src/util/strings.py": b"def snake_case(name):\n    return re.sub('([A-Z])', r'_\\1', name)"
-                           b".lower()\n",
+    b".lower()\n",
     "tests/test_dates.py": b"def test_parse():\n    assert parse_http_date('x') is None\n",
 }
 
@@ -65,8 +65,9 @@ def embed(text: str) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def chunk_records(keys: WorkspaceKeys, files: dict[str, bytes]
-                  ) -> tuple[dict[str, tuple[ChunkRef, ...]], dict[bytes, ChunkRecord]]:
+def chunk_records(
+    keys: WorkspaceKeys, files: dict[str, bytes]
+) -> tuple[dict[str, tuple[ChunkRef, ...]], dict[bytes, ChunkRecord]]:
     """Each file's chunk references and the cache entries of all chunks."""
     refs: dict[str, tuple[ChunkRef, ...]] = {}
     cache: dict[bytes, ChunkRecord] = {}
@@ -76,14 +77,16 @@ def chunk_records(keys: WorkspaceKeys, files: dict[str, bytes]
             keyed = keys.chunk_hash(chunk.content_hash)
             out.append(ChunkRef(keyed, chunk.start_line, chunk.end_line))
             counts = Counter(keys.token_hashes(chunk.text))
-            cache[keyed] = ChunkRecord(keyed, embed(chunk.text), tuple(counts),
-                                       tuple(counts.values()))
+            cache[keyed] = ChunkRecord(
+                keyed, embed(chunk.text), tuple(counts), tuple(counts.values())
+            )
         refs[path] = tuple(out)
     return refs, cache
 
 
-def file_records(tree: MerkleTree, files: dict[str, bytes], paths: list[str],
-                 keys: WorkspaceKeys = KEYS) -> tuple[list[FileRecord], list[ChunkRecord]]:
+def file_records(
+    tree: MerkleTree, files: dict[str, bytes], paths: list[str], keys: WorkspaceKeys = KEYS
+) -> tuple[list[FileRecord], list[ChunkRecord]]:
     refs, cache = chunk_records(keys, {p: files[p] for p in paths})
     records = [FileRecord(tree.obfuscated(p), tree.node_hash(p) or b"", refs[p]) for p in paths]
     return records, list(cache.values())
@@ -95,8 +98,14 @@ def build(files: dict[str, bytes], keys: WorkspaceKeys = KEYS) -> MerkleTree:
     return tree
 
 
-def push(store: IndexStore, files: dict[str, bytes], *, tree_id: bytes = TREE_A,
-         keys: WorkspaceKeys = KEYS, base: bytes | None = None) -> MerkleTree:
+def push(
+    store: IndexStore,
+    files: dict[str, bytes],
+    *,
+    tree_id: bytes = TREE_A,
+    keys: WorkspaceKeys = KEYS,
+    base: bytes | None = None,
+) -> MerkleTree:
     """Commit a whole tree (every file) on top of ``base``."""
     tree = build(files, keys)
     records, chunks = file_records(tree, files, sorted(files), keys)
@@ -116,8 +125,9 @@ def snapshot(store: IndexStore, keys: WorkspaceKeys, tree_id: bytes) -> dict[str
         for view in views:
             assert view.found and view.complete
             out[view.path] = view.children
-            level.extend(f"{view.path}/{e.name}" if view.path else e.name
-                         for e in view.children if e.is_dir)
+            level.extend(
+                f"{view.path}/{e.name}" if view.path else e.name for e in view.children if e.is_dir
+            )
     return out
 
 
@@ -160,8 +170,14 @@ def test_edits_renames_and_deletes_apply_and_empty_folders_go(store: IndexStore)
     assert (result.files_written, result.paths_deleted) == (2, 2)
     assert snapshot(store, KEYS, TREE_A) == Snapshot.from_tree(new).folders
     # Deleting everything leaves the empty tree's root.
-    empty = store.commit(KEYS.key_id, TREE_A, new.root_hash, folder_hash([]), [],
-                         [new.obfuscated(p) for p in ("README.md", "src", "lib")])
+    empty = store.commit(
+        KEYS.key_id,
+        TREE_A,
+        new.root_hash,
+        folder_hash([]),
+        [],
+        [new.obfuscated(p) for p in ("README.md", "src", "lib")],
+    )
     assert empty.root == MerkleTree(KEYS).root_hash
     assert store.stats(KEYS.key_id, TREE_A).files == 0
 
@@ -221,8 +237,14 @@ def test_missing_chunks_and_file_folder_clashes_are_refused(store: IndexStore) -
     with pytest.raises(CommitRejected, match="stands where the tree has a file"):
         store.commit(KEYS.key_id, TREE_A, tree.root_hash, clash_tree.root_hash, records, [])
     assert store.root(KEYS.key_id, TREE_A) == tree.root_hash
-    result = store.commit(KEYS.key_id, TREE_A, tree.root_hash, clash_tree.root_hash, records,
-                          [tree.obfuscated("README.md")])
+    result = store.commit(
+        KEYS.key_id,
+        TREE_A,
+        tree.root_hash,
+        clash_tree.root_hash,
+        records,
+        [tree.obfuscated("README.md")],
+    )
     assert result.root == clash_tree.root_hash
 
 
@@ -243,8 +265,9 @@ def test_big_folders_are_answered_in_pages(store: IndexStore) -> None:
     assert pages > 3
     assert tuple(children) == tree.wire_node("many").children
     # A folder the store does not hold, and a tree it does not know, are "not found".
-    (missing,) = store.folders(KEYS.key_id, TREE_A, [(tree.obfuscated("many/file_000.txt"),
-                                                      "")], 1 << 20)
+    (missing,) = store.folders(
+        KEYS.key_id, TREE_A, [(tree.obfuscated("many/file_000.txt"), "")], 1 << 20
+    )
     assert not missing.found
     (unknown,) = store.folders(KEYS.key_id, TREE_B, [("", "")], 1 << 20)
     assert not unknown.found and store.root(KEYS.key_id, TREE_B) is None
@@ -298,13 +321,15 @@ def test_search_vector_lexical_and_combined(store: IndexStore) -> None:
     assert combined[0].vector_rank == 1 and combined[0].lexical_rank == 1
     assert combined[0].lexical_score > 0 and combined[0].vector_score > 0.5
     # Merging lists: found by its words.
-    hits, _n = store.search(KEYS.key_id, TREE_A, root, embed("merge sorted lists"),
-                            KEYS.token_hashes("merge sorted"), 1)
+    hits, _n = store.search(
+        KEYS.key_id, TREE_A, root, embed("merge sorted lists"), KEYS.token_hashes("merge sorted"), 1
+    )
     assert [h.path for h in hits] == [tree.obfuscated("src/lists.py")]
 
 
 def test_search_answers_only_for_the_current_root_and_only_from_that_tree(
-        store: IndexStore) -> None:
+    store: IndexStore,
+) -> None:
     tree_a = push(store, FILES)
     without_dates = {k: v for k, v in FILES.items() if k != "src/dates.py"}
     tree_b = push(store, without_dates, tree_id=TREE_B)
@@ -315,8 +340,9 @@ def test_search_answers_only_for_the_current_root_and_only_from_that_tree(
     with pytest.raises(WrongRoot):  # a tree the store does not hold
         store.search(KEYS.key_id, b"C" * 16, tree_a.root_hash, None, terms, 5)
     # Tree B shares the chunk cache but holds no dates.py: none of its chunks come back.
-    hits, _n = store.search(KEYS.key_id, TREE_B, tree_b.root_hash, embed("parse http date"),
-                            terms, 10)
+    hits, _n = store.search(
+        KEYS.key_id, TREE_B, tree_b.root_hash, embed("parse http date"), terms, 10
+    )
     dates_a = tree_a.obfuscated("src/dates.py")
     assert hits and all(h.path != dates_a for h in hits)
     assert {h.path for h in hits} <= {tree_b.obfuscated(p) for p in without_dates}
@@ -326,11 +352,18 @@ def test_search_answers_only_for_the_current_root_and_only_from_that_tree(
 def test_the_same_chunk_in_two_files_is_two_hits(store: IndexStore) -> None:
     body = b"def shared_helper(x):\n    return x * 2\n"
     tree = push(store, {"a/one.py": body, "b/two.py": body, "c.txt": b"unrelated\n"})
-    hits, searched = store.search(KEYS.key_id, TREE_A, tree.root_hash, embed("shared helper"),
-                                  KEYS.token_hashes("shared_helper"), 5)
+    hits, searched = store.search(
+        KEYS.key_id,
+        TREE_A,
+        tree.root_hash,
+        embed("shared helper"),
+        KEYS.token_hashes("shared_helper"),
+        5,
+    )
     assert searched == 2
     assert sorted(h.path for h in hits[:2]) == sorted(
-        [tree.obfuscated("a/one.py"), tree.obfuscated("b/two.py")])
+        [tree.obfuscated("a/one.py"), tree.obfuscated("b/two.py")]
+    )
 
 
 def test_the_index_survives_a_restart(tmp_path: Path, kind: str) -> None:
@@ -338,8 +371,15 @@ def test_the_index_survives_a_restart(tmp_path: Path, kind: str) -> None:
         tree = push(store, FILES)
     with open_store(tmp_path / "index", kind) as store:
         assert store.root(KEYS.key_id, TREE_A) == tree.root_hash
-        hits, _n = store.search(KEYS.key_id, TREE_A, tree.root_hash, embed("merge sorted"),
-                                KEYS.token_hashes("merge_sorted"), 1, "vector")
+        hits, _n = store.search(
+            KEYS.key_id,
+            TREE_A,
+            tree.root_hash,
+            embed("merge sorted"),
+            KEYS.token_hashes("merge_sorted"),
+            1,
+            "vector",
+        )
         assert hits[0].path == tree.obfuscated("src/lists.py")
         # Commits go on from there, and the in-memory matrix follows them.
         after = dict(FILES, **{"src/zeta.py": b"def zeta_function(s):\n    return s\n"})
@@ -347,8 +387,9 @@ def test_the_index_survives_a_restart(tmp_path: Path, kind: str) -> None:
         records, chunks = file_records(new, after, ["src/zeta.py"])
         store.put_chunks(KEYS.key_id, chunks)
         store.commit(KEYS.key_id, TREE_A, tree.root_hash, new.root_hash, records, [])
-        hits, _n = store.search(KEYS.key_id, TREE_A, new.root_hash, embed("zeta function s"),
-                                [], 1, "vector")
+        hits, _n = store.search(
+            KEYS.key_id, TREE_A, new.root_hash, embed("zeta function s"), [], 1, "vector"
+        )
         assert hits[0].path == new.obfuscated("src/zeta.py")
 
 
@@ -363,7 +404,12 @@ def test_rrf_rewards_agreement_and_rerank_rewards_exact_identifiers() -> None:
     assert identifier_overlap("parse_args", "def parse_args(argv): ...") == 1.0
     assert identifier_overlap("parse_args", "def args_parse(argv): ...") == 0.0
     assert identifier_overlap("how to parse", "def parse(): ...") == 0.0  # no compound
-    ranked = rerank("parse_args", [Candidate("wrong", 0.09, "def args_parse(): ..."),
-                                   Candidate("right", 0.06, "def parse_args(): ..."),
-                                   Candidate("unread", 0.10, None)])
+    ranked = rerank(
+        "parse_args",
+        [
+            Candidate("wrong", 0.09, "def args_parse(): ..."),
+            Candidate("right", 0.06, "def parse_args(): ..."),
+            Candidate("unread", 0.10, None),
+        ],
+    )
     assert [c.key for c in ranked] == ["right", "unread", "wrong"]

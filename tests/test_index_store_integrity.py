@@ -46,8 +46,16 @@ from forecode_core.index.codebase import CodeHit
 from forecode_core.index.crypto import WorkspaceKeys, generate_workspace_key
 
 TOKEN = "index-integrity-test-token-0123456789"
-OPENAI = ["--backend", "openai", "--openai-url", "http://127.0.0.1:9",
-          "--openai-model", "unused", "--grace", "0"]
+OPENAI = [
+    "--backend",
+    "openai",
+    "--openai-url",
+    "http://127.0.0.1:9",
+    "--openai-model",
+    "unused",
+    "--grace",
+    "0",
+]
 DIM = 384
 KEYS = WorkspaceKeys(bytes(range(32)))
 
@@ -62,10 +70,14 @@ def bag_vector(text: str) -> npt.NDArray[np.float32]:
 
 
 class BagEmbedder:
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
-        return np.stack([bag_vector(t) for t in texts]) if texts else np.zeros((0, DIM),
-                                                                              np.float32)
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
+        return np.stack([bag_vector(t) for t in texts]) if texts else np.zeros((0, DIM), np.float32)
 
     def close(self) -> None:
         pass
@@ -76,8 +88,14 @@ def records(count: int, salt: str = "") -> list[ChunkRecord]:
     for i in range(count):
         text = f"def function_{salt}{i}(value): return value * {i} + {len(salt)}"
         counts = Counter(KEYS.token_hashes(text))
-        out.append(ChunkRecord(KEYS.chunk_hash(hashlib.sha256(text.encode()).digest()),
-                               bag_vector(text), tuple(counts), tuple(counts.values())))
+        out.append(
+            ChunkRecord(
+                KEYS.chunk_hash(hashlib.sha256(text.encode()).digest()),
+                bag_vector(text),
+                tuple(counts),
+                tuple(counts.values()),
+            )
+        )
     return out
 
 
@@ -91,7 +109,7 @@ def filled_store(folder: Path, chunks: int = 3000) -> Path:
     with open_store(folder) as store:
         batch = records(chunks)
         for start in range(0, chunks, 500):
-            store.put_chunks(KEYS.key_id, batch[start:start + 500])
+            store.put_chunks(KEYS.key_id, batch[start : start + 500])
         path = store.path
     return path
 
@@ -101,7 +119,8 @@ def filled_store(folder: Path, chunks: int = 3000) -> Path:
 
 
 def test_a_new_store_is_whole_from_the_start_and_a_crash_while_making_it_leaves_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "index"
     with open_store(folder) as store:
         assert store.path == folder / DB_NAME
@@ -137,8 +156,9 @@ def test_a_new_store_is_whole_from_the_start_and_a_crash_while_making_it_leaves_
 
 
 @pytest.mark.parametrize("damage", ["empty", "garbage-header", "foreign-sqlite", "middle"])
-def test_a_damaged_store_is_refused_with_its_path_and_left_as_it_is(tmp_path: Path,
-                                                                    damage: str) -> None:
+def test_a_damaged_store_is_refused_with_its_path_and_left_as_it_is(
+    tmp_path: Path, damage: str
+) -> None:
     folder = tmp_path / "index"
     folder.mkdir(mode=0o700)
     db = folder / DB_NAME
@@ -170,8 +190,9 @@ def test_a_damaged_store_is_refused_with_its_path_and_left_as_it_is(tmp_path: Pa
     assert re.search(expected, message), message
     assert "Move it aside" in message and "sync" in message
     assert digest(db) == before  # never replaced, never written
-    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm"))) \
-        == [DB_NAME]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(("-wal", "-shm"))) == [
+        DB_NAME
+    ]
 
 
 @pytest.mark.parametrize("damage", ["empty", "middle"])
@@ -198,11 +219,14 @@ def test_the_service_does_not_start_on_a_damaged_store(tmp_path: Path, damage: s
 
 
 def test_a_big_store_is_checked_for_a_bounded_time_then_trusted(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "index"
     filled_store(folder)
-    with caplog.at_level(logging.WARNING, "forecode.cloud"), \
-            IndexStore(folder, integrity_check_s=0.0) as store:
+    with (
+        caplog.at_level(logging.WARNING, "forecode.cloud"),
+        IndexStore(folder, integrity_check_s=0.0) as store,
+    ):
         assert store.stats(KEYS.key_id).cached_chunks == 3000
     assert any("integrity check stopped" in r.getMessage() for r in caplog.records)
 
@@ -223,8 +247,7 @@ def free_disk(store: IndexStore) -> None:
         store._conn.execute("PRAGMA max_page_count = 1073741823")
 
 
-def test_a_full_disk_is_store_full_with_the_path_and_nothing_half_applied(
-        tmp_path: Path) -> None:
+def test_a_full_disk_is_store_full_with_the_path_and_nothing_half_applied(tmp_path: Path) -> None:
     with open_store(tmp_path / "index") as store:
         store.put_chunks(KEYS.key_id, records(10))
         fill_disk(store)
@@ -237,7 +260,8 @@ def test_a_full_disk_is_store_full_with_the_path_and_nothing_half_applied(
 
 
 def test_a_full_disk_at_the_first_start_says_disk_full_and_leaves_no_store(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_open = os.open
 
     def no_space(path: Any, flags: int, mode: int = 0o777, **kwargs: Any) -> int:
@@ -287,9 +311,14 @@ class Service:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.store = open_store(folder)
-        config = ServerConfig(tokens=(TOKEN,), port=self.port, backend="openai",
-                              openai_url="http://127.0.0.1:9", openai_model="unused",
-                              grace_s=0.0)
+        config = ServerConfig(
+            tokens=(TOKEN,),
+            port=self.port,
+            backend="openai",
+            openai_url="http://127.0.0.1:9",
+            openai_model="unused",
+            grace_s=0.0,
+        )
         self.running: RunningServer = start_server(config, index_store=self.store)
 
     @property
@@ -310,23 +339,34 @@ def service(tmp_path: Path) -> Iterator[Service]:
 
 def write_module(root: Path, name: str, functions: int) -> None:
     root.mkdir(parents=True, exist_ok=True)
-    body = "".join(f"\n\ndef {name}_{i}(value):\n    return value * {i} + len('{name}')\n"
-                   for i in range(functions))
+    body = "".join(
+        f"\n\ndef {name}_{i}(value):\n    return value * {i} + len('{name}')\n"
+        for i in range(functions)
+    )
     (root / f"{name}.py").write_text(f'"""{name}."""\n' + body)
 
 
 def test_a_full_service_disk_says_disk_full_keeps_the_last_tree_searchable_and_recovers(
-        tmp_path: Path, service: Service) -> None:
+    tmp_path: Path, service: Service
+) -> None:
     repo = tmp_path / "repo"
     write_module(repo, "parsers", 5)
     keys = WorkspaceKeys(generate_workspace_key())
     with IndexSyncClient(service.target, TOKEN, timeout=30) as client:
-        sync = IndexSync(repo, keys, client, BagEmbedder(), tree_id=new_tree_id(),
-                         max_attempts=2, backoff_s=(0.05, 0.1))
+        sync = IndexSync(
+            repo,
+            keys,
+            client,
+            BagEmbedder(),
+            tree_id=new_tree_id(),
+            max_attempts=2,
+            backoff_s=(0.05, 0.1),
+        )
         sync.sync()
         old_root = sync.synced_root
-        assert [h.path for h in sync.search("parsers_3 value", top_k=1, mode="lexical")] == \
-            ["parsers.py"]
+        assert [h.path for h in sync.search("parsers_3 value", top_k=1, mode="lexical")] == [
+            "parsers.py"
+        ]
 
         for n in range(8):  # more code than the full disk can take
             write_module(repo / "pkg", f"renderers{n}", 40)
@@ -345,12 +385,14 @@ def test_a_full_service_disk_says_disk_full_keeps_the_last_tree_searchable_and_r
         free_disk(service.store)  # space returns
         report = sync.sync()
         assert report.changed and report.files_uploaded == 8
-        assert [h.path for h in sync.search("renderers5_7", top_k=1, mode="lexical")] == \
-            ["pkg/renderers5.py"]
+        assert [h.path for h in sync.search("renderers5_7", top_k=1, mode="lexical")] == [
+            "pkg/renderers5.py"
+        ]
 
 
 def test_the_editor_shows_service_disk_full_and_recovers(
-        qtbot: Any, tmp_path: Path, service: Service, isolated_dirs: dict[str, Path]) -> None:
+    qtbot: Any, tmp_path: Path, service: Service, isolated_dirs: dict[str, Path]
+) -> None:
     import keyring
     from keyring.backends import null
 
@@ -358,8 +400,15 @@ def test_the_editor_shows_service_disk_full_and_recovers(
     keyring.set_keyring(null.Keyring())
     repo = tmp_path / "ws"
     write_module(repo, "parsers", 5)
-    index = CodebaseIndex(repo, service.target, TOKEN, embedder_factory=BagEmbedder,
-                          debounce_ms=50, retry_s=60.0, call_timeout_s=20.0)
+    index = CodebaseIndex(
+        repo,
+        service.target,
+        TOKEN,
+        embedder_factory=BagEmbedder,
+        debounce_ms=50,
+        retry_s=60.0,
+        call_timeout_s=20.0,
+    )
     try:
         index.start()
         qtbot.waitUntil(lambda: index.status.state in ("synced", "error"), timeout=60000)
@@ -416,7 +465,8 @@ def test_a_new_store_is_owner_only_wal_and_shm_included(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 def test_a_loose_existing_store_is_tightened_with_one_log_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "index"
     with open_store(folder) as store:
         store.put_chunks(KEYS.key_id, records(5))
@@ -442,7 +492,8 @@ def test_a_loose_existing_store_is_tightened_with_one_log_line(
 
 
 def test_damage_met_after_start_is_data_loss_in_words_not_a_bare_internal_error(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """A store trusted at start (its check ran out of time) whose damage shows up later: the
     call fails with DATA_LOSS naming the file, not INTERNAL "the index store failed"."""
     import grpc
@@ -457,13 +508,14 @@ def test_damage_met_after_start_is_data_loss_in_words_not_a_bare_internal_error(
     tree = MerkleTree(KEYS)
     for i in range(len(chunks)):
         tree.set_file(f"pkg{i // 100}/m{i}.py", b"%d" % i)
-    files = [FileRecord(obf, leaf, (ChunkRef(chunks[int(path.rsplit("m", 1)[1][:-3])].hash, 1,
-                                             1),))
-             for path, obf, leaf in tree.wire_files()]
+    files = [
+        FileRecord(obf, leaf, (ChunkRef(chunks[int(path.rsplit("m", 1)[1][:-3])].hash, 1, 1),))
+        for path, obf, leaf in tree.wire_files()
+    ]
     tree_id = b"T" * 16
     with open_store(folder) as store:
         for start in range(0, len(chunks), 500):
-            store.put_chunks(KEYS.key_id, chunks[start:start + 500])
+            store.put_chunks(KEYS.key_id, chunks[start : start + 500])
         store.commit(KEYS.key_id, tree_id, None, tree.root_hash, files, [])
         db = store.path
     size = db.stat().st_size
@@ -472,19 +524,32 @@ def test_damage_met_after_start_is_data_loss_in_words_not_a_bare_internal_error(
         fh.write(np.random.default_rng(5).bytes(4096))
     store = IndexStore(folder, integrity_check_s=0.0)
     port = free_port()
-    running = start_server(ServerConfig(tokens=(TOKEN,), port=port, backend="openai",
-                                        openai_url="http://127.0.0.1:9",
-                                        openai_model="unused", grace_s=0.0),
-                           index_store=store)
+    running = start_server(
+        ServerConfig(
+            tokens=(TOKEN,),
+            port=port,
+            backend="openai",
+            openai_url="http://127.0.0.1:9",
+            openai_model="unused",
+            grace_s=0.0,
+        ),
+        index_store=store,
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = rpc.IndexSyncStub(channel)
             with pytest.raises(grpc.RpcError) as caught:
-                stub.Search(pb.SearchRequest(
-                    tree=pb.TreeRef(workspace_id=KEYS.key_id, tree_id=tree_id),
-                    root_hash=tree.root_hash, embedding=bag_vector("value").tolist(),
-                    mode=pb.SEARCH_MODE_VECTOR, top_k=5),
-                    metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30)
+                stub.Search(
+                    pb.SearchRequest(
+                        tree=pb.TreeRef(workspace_id=KEYS.key_id, tree_id=tree_id),
+                        root_hash=tree.root_hash,
+                        embedding=bag_vector("value").tolist(),
+                        mode=pb.SEARCH_MODE_VECTOR,
+                        top_k=5,
+                    ),
+                    metadata=(("authorization", f"Bearer {TOKEN}"),),
+                    timeout=30,
+                )
         assert caught.value.code() == grpc.StatusCode.DATA_LOSS
         assert str(db) in (caught.value.details() or "")
         assert "is damaged" in (caught.value.details() or "")

@@ -111,11 +111,15 @@ class Service:
 
     def start(self) -> Service:
         self.store = open_store(self.folder, self.kind)
-        config = ServerConfig(tokens=(TOKEN,), port=self.port, backend="openai",
-                              openai_url="http://127.0.0.1:9", openai_model="unused",
-                              grace_s=0.0)
-        self.running = start_server(config, index_store=self.store,
-                                    interceptors=[self.recorder])
+        config = ServerConfig(
+            tokens=(TOKEN,),
+            port=self.port,
+            backend="openai",
+            openai_url="http://127.0.0.1:9",
+            openai_model="unused",
+            grace_s=0.0,
+        )
+        self.running = start_server(config, index_store=self.store, interceptors=[self.recorder])
         return self
 
     def stop(self) -> None:
@@ -171,8 +175,13 @@ class Memo:
         self.inner = inner
         self.known: dict[str, npt.NDArray[np.float32]] = {}
 
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         todo = [t for t in dict.fromkeys(texts) if t not in self.known]
         if todo:
             vectors = self.inner.embed(todo, progress=progress, cancelled=cancelled)
@@ -194,13 +203,18 @@ class Counted:
         self.texts: list[str] = []
         self.calls = 0
 
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         self.calls += 1
         try:
             vectors = self.inner.embed(texts, progress=progress, cancelled=cancelled)
         except EmbedCancelled as exc:
-            self.texts.extend(texts[:len(exc.vectors)])
+            self.texts.extend(texts[: len(exc.vectors)])
             raise
         self.texts.extend(texts)
         return vectors
@@ -218,8 +232,9 @@ def worker() -> Iterator[EmbedWorker]:
         yield process
 
 
-def make_sync(folder: Path, keys: WorkspaceKeys, client: IndexSyncClient, embedder: Counted,
-              **kwargs: Any) -> IndexSync:
+def make_sync(
+    folder: Path, keys: WorkspaceKeys, client: IndexSyncClient, embedder: Counted, **kwargs: Any
+) -> IndexSync:
     return IndexSync(folder, keys, client, embedder, tree_id=new_tree_id(), **kwargs)
 
 
@@ -242,8 +257,10 @@ def service_root(service: Service, sync: IndexSync) -> bytes | None:
 # the canary
 
 
-PEM = ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU sqzsecret{n}\n"
-       "-----END OPENSSH PRIVATE KEY-----\n")
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU sqzsecret{n}\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
 SECRETS = {
     ".env": "API_TOKEN=sqzsecret01\n",
     "config/.env.production": "DB_PASSWORD=sqzsecret02\n",
@@ -267,16 +284,28 @@ def canary_repo(root: Path) -> list[str]:
             name = next(it)
             m = [next(it) for _ in range(10)]
             if k % 3 == 2:
-                write(root, {f"{folder}/{name}_notes.md": (
-                    f"# {m[0]} notes\n\nThe {m[1]} service talks to {m[2]} and {m[3]}.\n"
-                    f"- {m[4]}\n- {m[5]} and {m[6]}\n\n`{m[7]}({m[8]})` returns {m[9]}.\n")})
+                write(
+                    root,
+                    {
+                        f"{folder}/{name}_notes.md": (
+                            f"# {m[0]} notes\n\nThe {m[1]} service talks to {m[2]} and {m[3]}.\n"
+                            f"- {m[4]}\n- {m[5]} and {m[6]}\n\n`{m[7]}({m[8]})` returns {m[9]}.\n"
+                        )
+                    },
+                )
                 continue
-            write(root, {f"{folder}/{name}_mod.py": (
-                f'"""Helpers for {m[0]}."""\n\nimport {m[1]}\n\n\n'
-                f"def {m[2]}_handler({m[3]}, {m[4]}):\n"
-                f'    """Send {m[5]} to the {m[6]} queue."""\n'
-                f'    return {m[1]}.send("{m[7]}", {m[3]} + {m[4]})\n\n\n'
-                f"class {m[8].capitalize()}Store:\n    table = '{m[9]}'\n")})
+            write(
+                root,
+                {
+                    f"{folder}/{name}_mod.py": (
+                        f'"""Helpers for {m[0]}."""\n\nimport {m[1]}\n\n\n'
+                        f"def {m[2]}_handler({m[3]}, {m[4]}):\n"
+                        f'    """Send {m[5]} to the {m[6]} queue."""\n'
+                        f'    return {m[1]}.send("{m[7]}", {m[3]} + {m[4]})\n\n\n'
+                        f"class {m[8].capitalize()}Store:\n    table = '{m[9]}'\n"
+                    )
+                },
+            )
     assert next(it, None) is None
     write(root, SECRETS)
     return markers
@@ -317,17 +346,22 @@ def stored_bytes(store: IndexStore) -> tuple[bytes, list[Path]]:
 
 def test_the_scanner_would_see_a_leak() -> None:
     # The canary's scan can fail: each form of a marker is caught.
-    for form in (b"..zqx0042..", "zqx0042".encode("utf-16-le"), b"7a71783030343200",
-                 base64.b64encode(b"zqx0042"), base64.b64encode(b"xzqx0042"),
-                 base64.urlsafe_b64encode(b"xyzqx0042")):
+    for form in (
+        b"..zqx0042..",
+        "zqx0042".encode("utf-16-le"),
+        b"7a71783030343200",
+        base64.b64encode(b"zqx0042"),
+        base64.b64encode(b"xzqx0042"),
+        base64.urlsafe_b64encode(b"xyzqx0042"),
+    ):
         blob = b"\0" * 64 + form + b"\0" * 64
         assert leaks(blob, ["zqx0042"], MARKER) or MARKER_UTF16.search(blob), form
 
 
 @pytest.mark.parametrize("service", ["embedded", "milvus"], indirect=True)
 def test_canary_no_marker_or_secret_reaches_the_service_in_any_form(
-        tmp_path: Path, service: Service, client: IndexSyncClient, memo: Memo,
-        logs: LogLines) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, memo: Memo, logs: LogLines
+) -> None:
     repo = tmp_path / "canary"
     markers = canary_repo(repo)
     keys = WorkspaceKeys(generate_workspace_key())
@@ -368,8 +402,7 @@ def test_canary_no_marker_or_secret_reaches_the_service_in_any_form(
     forms: list[bytes] = []
     for rel, content in SECRETS.items():
         data = content.encode()
-        forms += [keys.file_hash(hashlib.sha256(data).digest()),
-                  keys.obfuscate_path(rel).encode()]
+        forms += [keys.file_hash(hashlib.sha256(data).digest()), keys.obfuscate_path(rel).encode()]
         forms += [keys.chunk_hash(c.content_hash) for c in chunk_text(rel, content)[0]]
     assert not any(form in blob for form in forms for blob in (stored, received))
     assert not any(SECRET.search(text.encode()) for text in embed.texts)
@@ -383,31 +416,36 @@ PROJECT = {
     "README.md": "# Geometry kit\n\nSmall helpers for vectors, angles and shapes.\n",
     "src/geometry/vectors.py": (
         "import math\n\n\n"
-        "def dot_product(a, b):\n    \"\"\"Sum of the products of matching coordinates.\"\"\"\n"
+        'def dot_product(a, b):\n    """Sum of the products of matching coordinates."""\n'
         "    return sum(x * y for x, y in zip(a, b))\n\n\n"
-        "def vector_length(v):\n    \"\"\"Euclidean norm of a vector.\"\"\"\n"
-        "    return math.sqrt(dot_product(v, v))\n"),
+        'def vector_length(v):\n    """Euclidean norm of a vector."""\n'
+        "    return math.sqrt(dot_product(v, v))\n"
+    ),
     "src/geometry/angles.py": (
         "import math\n\n\n"
-        "def degrees_to_radians(degrees):\n    \"\"\"Convert an angle from degrees to radians."
-        "\"\"\"\n    return degrees * math.pi / 180.0\n"),
+        'def degrees_to_radians(degrees):\n    """Convert an angle from degrees to radians.'
+        '"""\n    return degrees * math.pi / 180.0\n'
+    ),
     "src/shapes/polygon.py": (
-        "def polygon_area(points):\n    \"\"\"Area of a simple polygon by the shoelace formula."
-        "\"\"\"\n    total = 0.0\n    for (x1, y1), (x2, y2) in zip(points, points[1:] + "
-        "points[:1]):\n        total += x1 * y2 - x2 * y1\n    return abs(total) / 2.0\n"),
+        'def polygon_area(points):\n    """Area of a simple polygon by the shoelace formula.'
+        '"""\n    total = 0.0\n    for (x1, y1), (x2, y2) in zip(points, points[1:] + '
+        "points[:1]):\n        total += x1 * y2 - x2 * y1\n    return abs(total) / 2.0\n"
+    ),
     "src/text/strings.py": (
-        "def levenshtein_distance(a, b):\n    \"\"\"Number of single-character edits that turn "
-        "one string into the other.\"\"\"\n    previous = list(range(len(b) + 1))\n"
+        'def levenshtein_distance(a, b):\n    """Number of single-character edits that turn '
+        'one string into the other."""\n    previous = list(range(len(b) + 1))\n'
         "    for i, ca in enumerate(a, 1):\n        current = [i]\n"
         "        for j, cb in enumerate(b, 1):\n            current.append(min(previous[j] + 1, "
         "current[j - 1] + 1, previous[j - 1] + (ca != cb)))\n        previous = current\n"
-        "    return previous[-1]\n"),
+        "    return previous[-1]\n"
+    ),
     "docs/guide.md": "# Guide\n\nCall polygon_area with a list of (x, y) points.\n",
 }
 
 
 def test_incremental_sync_after_edits_renames_and_deletes(
-        tmp_path: Path, service: Service, client: IndexSyncClient, worker: EmbedWorker) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, worker: EmbedWorker
+) -> None:
     embed = Counted(worker)  # the editor's way: embeddings computed in their own process
     repo = tmp_path / "project"
     write(repo, PROJECT)
@@ -423,8 +461,12 @@ def test_incremental_sync_after_edits_renames_and_deletes(
 
     # An edit: only that file, only its changed chunks, one GetNodes call per level.
     vectors = repo / "src/geometry/vectors.py"
-    vectors.write_text(PROJECT["src/geometry/vectors.py"].replace(
-        "math.sqrt(dot_product(v, v))", "math.hypot(*v)"), encoding="utf-8")
+    vectors.write_text(
+        PROJECT["src/geometry/vectors.py"].replace(
+            "math.sqrt(dot_product(v, v))", "math.hypot(*v)"
+        ),
+        encoding="utf-8",
+    )
     before = len(embed.texts)
     edit = sync.sync()
     assert (edit.files_uploaded, edit.paths_deleted) == (1, 0)
@@ -454,8 +496,8 @@ def test_incremental_sync_after_edits_renames_and_deletes(
 
 
 def test_a_second_client_with_the_same_key_embeds_and_uploads_nothing(
-        tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted,
-        model: Embedder) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted, model: Embedder
+) -> None:
     keys = WorkspaceKeys(generate_workspace_key())
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     write(mine, PROJECT)
@@ -478,7 +520,8 @@ def test_a_second_client_with_the_same_key_embeds_and_uploads_nothing(
 
 
 def test_a_client_without_a_files_hash_gets_no_results_from_it(
-        tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted
+) -> None:
     keys = WorkspaceKeys(generate_workspace_key())
     full, partial = tmp_path / "full", tmp_path / "partial"
     write(full, PROJECT)
@@ -496,11 +539,17 @@ def test_a_client_without_a_files_hash_gets_no_results_from_it(
     # Presenting someone else's root, or a root with someone else's tree id, gets nothing.
     stub = rpc.IndexSyncStub(grpc.insecure_channel(service.target))
     metadata = (("authorization", f"Bearer {TOKEN}"),)
-    probe = pb.SearchRequest(term_hashes=b"".join(dict.fromkeys(keys.token_hashes(query))),
-                             top_k=5, mode=pb.SEARCH_MODE_LEXICAL)
+    probe = pb.SearchRequest(
+        term_hashes=b"".join(dict.fromkeys(keys.token_hashes(query))),
+        top_k=5,
+        mode=pb.SEARCH_MODE_LEXICAL,
+    )
     assert owner.synced_root is not None and other.synced_root is not None
-    for tree_id, root in ((other.tree_id, owner.synced_root), (owner.tree_id, other.synced_root),
-                          (owner.tree_id, hashlib.sha256(b"guess").digest())):
+    for tree_id, root in (
+        (other.tree_id, owner.synced_root),
+        (owner.tree_id, other.synced_root),
+        (owner.tree_id, hashlib.sha256(b"guess").digest()),
+    ):
         probe.tree.CopyFrom(pb.TreeRef(workspace_id=keys.key_id, tree_id=tree_id))
         probe.root_hash = root
         with pytest.raises(grpc.RpcError) as err:
@@ -510,14 +559,20 @@ def test_a_client_without_a_files_hash_gets_no_results_from_it(
 
 
 def test_a_first_index_is_searchable_after_its_first_batch(
-        tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted,
-        model: Embedder) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted, model: Embedder
+) -> None:
     from cloud_client.index_sync import FIRST_BATCH_CHUNKS
 
     repo = tmp_path / "big"
     count = FIRST_BATCH_CHUNKS + 10
-    write(repo, {f"pkg{i // 10}/m{i:03d}.py": f"def handler_{i:03d}(event):\n"
-                 f"    return event.value * {i}\n" for i in range(count)})
+    write(
+        repo,
+        {
+            f"pkg{i // 10}/m{i:03d}.py": f"def handler_{i:03d}(event):\n"
+            f"    return event.value * {i}\n"
+            for i in range(count)
+        },
+    )
     sync = make_sync(repo, WorkspaceKeys(generate_workspace_key()), client, embed)
     query = "event handler"
     vector = model.embed([query])[0]
@@ -526,8 +581,14 @@ def test_a_first_index_is_searchable_after_its_first_batch(
     def progress(stage: str, done: int, total: int) -> None:
         # Still embedding the second batch, and the first one is already searchable.
         if stage == "embed" and sync.synced_root is not None and not early:
-            early.append((done, total, sync.stats().files,
-                          sync.search(query, top_k=100, embedding=vector, use_rerank=False)))
+            early.append(
+                (
+                    done,
+                    total,
+                    sync.stats().files,
+                    sync.search(query, top_k=100, embedding=vector, use_rerank=False),
+                )
+            )
 
     report = sync.sync(progress=progress)
     assert report.chunks_embedded == count and report.files_uploaded == count
@@ -546,7 +607,8 @@ def test_a_first_index_is_searchable_after_its_first_batch(
 
 
 def test_search_finds_a_function_by_description_by_identifier_and_combined(
-        tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted
+) -> None:
     repo = tmp_path / "project"
     write(repo, PROJECT)
     sync = make_sync(repo, WorkspaceKeys(generate_workspace_key()), client, embed)
@@ -557,17 +619,20 @@ def test_search_finds_a_function_by_description_by_identifier_and_combined(
     assert by_vector[0].lexical_rank == 0 and by_vector[0].vector_rank == 1
     by_name = sync.search("degrees_to_radians", top_k=3, mode="lexical", use_rerank=False)
     assert by_name[0].path == "src/geometry/angles.py", by_name
-    for query, path in ((description, "src/text/strings.py"),
-                        ("degrees_to_radians", "src/geometry/angles.py"),
-                        ("area of a polygon from its corner points", "src/shapes/polygon.py")):
+    for query, path in (
+        (description, "src/text/strings.py"),
+        ("degrees_to_radians", "src/geometry/angles.py"),
+        ("area of a polygon from its corner points", "src/shapes/polygon.py"),
+    ):
         combined = sync.search(query, top_k=3)
         assert combined[0].path == path, (query, combined)
         assert combined[0].text is not None and combined[0].start_line >= 1
     # An edit since the sync: the hit is still mapped, but marked stale (its text changed).
     strings = repo / "src/text/strings.py"
-    strings.write_text(strings.read_text().replace("previous = current",
-                                                   "previous = current  # the next row"),
-                       encoding="utf-8")
+    strings.write_text(
+        strings.read_text().replace("previous = current", "previous = current  # the next row"),
+        encoding="utf-8",
+    )
     stale = sync.search(description, top_k=1, mode="vector")
     assert stale[0].path == "src/text/strings.py"
     assert stale[0].stale and stale[0].text is None
@@ -578,18 +643,23 @@ def test_search_finds_a_function_by_description_by_identifier_and_combined(
 
 
 def test_a_connection_killed_mid_upload_resumes_to_the_same_root(
-        tmp_path: Path, service: Service, embed: Counted) -> None:
+    tmp_path: Path, service: Service, embed: Counted
+) -> None:
     repo = tmp_path / "project"
     write(repo, PROJECT)
     keys = WorkspaceKeys(generate_workspace_key())
     with IndexSyncClient(service.target, TOKEN, timeout=30.0) as client:
-        sync = make_sync(repo, keys, client, embed, max_message_bytes=6000,
-                         backoff_s=(0.1, 0.5))
+        sync = make_sync(repo, keys, client, embed, max_message_bytes=6000, backoff_s=(0.1, 0.5))
         sync.sync()
         base = sync.synced_root
         # Many new files: their upload takes many messages.
-        write(repo, {f"src/more/mod_{i:02d}.py": f"def function_{i}(x):\n    return x + {i}\n"
-                     for i in range(24)})
+        write(
+            repo,
+            {
+                f"src/more/mod_{i:02d}.py": f"def function_{i}(x):\n    return x + {i}\n"
+                for i in range(24)
+            },
+        )
         seen: list[tuple[str, int, int]] = []
         checked: dict[str, Any] = {}
 
@@ -624,10 +694,13 @@ def test_a_connection_killed_mid_upload_resumes_to_the_same_root(
 
 
 def test_a_cancelled_sync_leaves_the_tree_and_keeps_its_embeddings(
-        tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted) -> None:
+    tmp_path: Path, service: Service, client: IndexSyncClient, embed: Counted
+) -> None:
     repo = tmp_path / "project"
-    write(repo, {f"pkg/m{i}.py": f"def handler_{i}(event):\n    return event * {i}\n"
-                 for i in range(20)})
+    write(
+        repo,
+        {f"pkg/m{i}.py": f"def handler_{i}(event):\n    return event * {i}\n" for i in range(20)},
+    )
     sync = make_sync(repo, WorkspaceKeys(generate_workspace_key()), client, embed)
     stop = threading.Event()
 
@@ -668,8 +741,12 @@ H = b"\x11" * 32
 
 
 def _chunk(**overrides: Any) -> pb.ChunkData:
-    fields: dict[str, Any] = {"chunk_hash": H, "embedding": [0.05] * 384,
-                              "term_hashes": b"\1" * 8, "term_counts": [1]}
+    fields: dict[str, Any] = {
+        "chunk_hash": H,
+        "embedding": [0.05] * 384,
+        "term_hashes": b"\1" * 8,
+        "term_counts": [1],
+    }
     fields.update(overrides)
     return pb.ChunkData(**fields)
 
@@ -681,60 +758,163 @@ def _upload(*messages: pb.UploadRequest) -> list[pb.UploadRequest]:
 
 
 MALFORMED: list[tuple[str, str, Any, str]] = [
-    ("GetNodes", "bad workspace id",
-     pb.GetNodesRequest(tree=pb.TreeRef(workspace_id="Not-Hex", tree_id=b"T" * 16)),
-     "workspace_id must be 32 lowercase hex"),
-    ("GetNodes", "short tree id", pb.GetNodesRequest(tree=pb.TreeRef(
-        workspace_id=KEYS.key_id, tree_id=b"T" * 15)), "tree_id must be 16 bytes, not 15"),
-    ("GetNodes", "root of the wrong length",
-     pb.GetNodesRequest(tree=TREE, root_hash=b"\1" * 31), "root_hash must be 32 bytes, not 31"),
-    ("GetNodes", "a '..' segment", pb.GetNodesRequest(
-        tree=TREE, folders=[pb.FolderQuery(path=f"{SEG}/../{SEG}")]), "holds '..'"),
-    ("GetNodes", "an absolute path", pb.GetNodesRequest(
-        tree=TREE, folders=[pb.FolderQuery(path=f"/{SEG}")]), "is an absolute path"),
-    ("GetNodes", "an empty segment", pb.GetNodesRequest(
-        tree=TREE, folders=[pb.FolderQuery(path=f"{SEG}//{SEG}")]), "has an empty segment"),
-    ("HasChunks", "a hash of the wrong length", pb.HasChunksRequest(
-        workspace_id=KEYS.key_id, chunk_hashes=[H, b"\1" * 33]),
-     "chunk_hashes[1] must be 32 bytes, not 33"),
-    ("HasChunks", "too many hashes", pb.HasChunksRequest(
-        workspace_id=KEYS.key_id, chunk_hashes=[H] * 50_001), "at most 50000 are allowed"),
-    ("Upload", "a plaintext path", _upload(pb.UploadRequest(
-        files=[pb.FileEntry(path=f"{SEG}/main.py", file_hash=H)], commit=True)),
-     "files[0].path has a segment that is not obfuscated"),
-    ("Upload", "a short plaintext name", _upload(pb.UploadRequest(
-        files=[pb.FileEntry(path="src/main", file_hash=H)], commit=True)),
-     "shorter than 32 characters"),
-    ("Upload", "a '..' deletion", _upload(pb.UploadRequest(deleted=[f"{SEG}/.."], commit=True)),
-     "deleted[0] holds '..'"),
-    ("Upload", "a file hash of the wrong length", _upload(pb.UploadRequest(
-        files=[pb.FileEntry(path=GOOD_PATH, file_hash=b"\1" * 16)], commit=True)),
-     "files[0].file_hash must be 32 bytes, not 16"),
-    ("Upload", "an embedding of the wrong dimension", _upload(pb.UploadRequest(
-        chunks=[_chunk(embedding=[0.1] * 383)], commit=True)),
-     "chunks[0].embedding has 383 dimensions; this index uses 384"),
-    ("Upload", "a NaN in an embedding", _upload(pb.UploadRequest(
-        chunks=[_chunk(embedding=[float("nan")] * 384)], commit=True)), "must be finite"),
-    ("Upload", "term hashes not in 8-byte units", _upload(pb.UploadRequest(
-        chunks=[_chunk(term_hashes=b"\1" * 7)], commit=True)), "whole number of 8-byte"),
-    ("Upload", "counts that do not match the terms", _upload(pb.UploadRequest(
-        chunks=[_chunk(term_counts=[1, 2])], commit=True)), "one count per term hash"),
-    ("Upload", "a line range from 0", _upload(pb.UploadRequest(files=[pb.FileEntry(
-        path=GOOD_PATH, file_hash=H, chunks=[pb.ChunkRef(chunk_hash=H, start_line=0,
-                                                         end_line=3)])], commit=True)),
-     "needs 1 <= start_line <= end_line"),
-    ("Upload", "a path twice", _upload(pb.UploadRequest(files=[
-        pb.FileEntry(path=GOOD_PATH, file_hash=H), pb.FileEntry(path=GOOD_PATH, file_hash=H)],
-        commit=True)), "appears twice"),
-    ("Upload", "no commit message", _upload(pb.UploadRequest(
-        files=[pb.FileEntry(path=GOOD_PATH, file_hash=H)])),
-     "ended without its commit message"),
-    ("Search", "no query", pb.SearchRequest(tree=TREE, root_hash=H),
-     "needs an embedding or term hashes"),
-    ("Search", "top_k too big", pb.SearchRequest(tree=TREE, root_hash=H, term_hashes=b"\1" * 8,
-                                                 top_k=101), "top_k must be at most 100"),
-    ("Search", "a query embedding of the wrong dimension", pb.SearchRequest(
-        tree=TREE, root_hash=H, embedding=[0.1] * 10), "has 10 dimensions"),
+    (
+        "GetNodes",
+        "bad workspace id",
+        pb.GetNodesRequest(tree=pb.TreeRef(workspace_id="Not-Hex", tree_id=b"T" * 16)),
+        "workspace_id must be 32 lowercase hex",
+    ),
+    (
+        "GetNodes",
+        "short tree id",
+        pb.GetNodesRequest(tree=pb.TreeRef(workspace_id=KEYS.key_id, tree_id=b"T" * 15)),
+        "tree_id must be 16 bytes, not 15",
+    ),
+    (
+        "GetNodes",
+        "root of the wrong length",
+        pb.GetNodesRequest(tree=TREE, root_hash=b"\1" * 31),
+        "root_hash must be 32 bytes, not 31",
+    ),
+    (
+        "GetNodes",
+        "a '..' segment",
+        pb.GetNodesRequest(tree=TREE, folders=[pb.FolderQuery(path=f"{SEG}/../{SEG}")]),
+        "holds '..'",
+    ),
+    (
+        "GetNodes",
+        "an absolute path",
+        pb.GetNodesRequest(tree=TREE, folders=[pb.FolderQuery(path=f"/{SEG}")]),
+        "is an absolute path",
+    ),
+    (
+        "GetNodes",
+        "an empty segment",
+        pb.GetNodesRequest(tree=TREE, folders=[pb.FolderQuery(path=f"{SEG}//{SEG}")]),
+        "has an empty segment",
+    ),
+    (
+        "HasChunks",
+        "a hash of the wrong length",
+        pb.HasChunksRequest(workspace_id=KEYS.key_id, chunk_hashes=[H, b"\1" * 33]),
+        "chunk_hashes[1] must be 32 bytes, not 33",
+    ),
+    (
+        "HasChunks",
+        "too many hashes",
+        pb.HasChunksRequest(workspace_id=KEYS.key_id, chunk_hashes=[H] * 50_001),
+        "at most 50000 are allowed",
+    ),
+    (
+        "Upload",
+        "a plaintext path",
+        _upload(
+            pb.UploadRequest(files=[pb.FileEntry(path=f"{SEG}/main.py", file_hash=H)], commit=True)
+        ),
+        "files[0].path has a segment that is not obfuscated",
+    ),
+    (
+        "Upload",
+        "a short plaintext name",
+        _upload(pb.UploadRequest(files=[pb.FileEntry(path="src/main", file_hash=H)], commit=True)),
+        "shorter than 32 characters",
+    ),
+    (
+        "Upload",
+        "a '..' deletion",
+        _upload(pb.UploadRequest(deleted=[f"{SEG}/.."], commit=True)),
+        "deleted[0] holds '..'",
+    ),
+    (
+        "Upload",
+        "a file hash of the wrong length",
+        _upload(
+            pb.UploadRequest(
+                files=[pb.FileEntry(path=GOOD_PATH, file_hash=b"\1" * 16)], commit=True
+            )
+        ),
+        "files[0].file_hash must be 32 bytes, not 16",
+    ),
+    (
+        "Upload",
+        "an embedding of the wrong dimension",
+        _upload(pb.UploadRequest(chunks=[_chunk(embedding=[0.1] * 383)], commit=True)),
+        "chunks[0].embedding has 383 dimensions; this index uses 384",
+    ),
+    (
+        "Upload",
+        "a NaN in an embedding",
+        _upload(pb.UploadRequest(chunks=[_chunk(embedding=[float("nan")] * 384)], commit=True)),
+        "must be finite",
+    ),
+    (
+        "Upload",
+        "term hashes not in 8-byte units",
+        _upload(pb.UploadRequest(chunks=[_chunk(term_hashes=b"\1" * 7)], commit=True)),
+        "whole number of 8-byte",
+    ),
+    (
+        "Upload",
+        "counts that do not match the terms",
+        _upload(pb.UploadRequest(chunks=[_chunk(term_counts=[1, 2])], commit=True)),
+        "one count per term hash",
+    ),
+    (
+        "Upload",
+        "a line range from 0",
+        _upload(
+            pb.UploadRequest(
+                files=[
+                    pb.FileEntry(
+                        path=GOOD_PATH,
+                        file_hash=H,
+                        chunks=[pb.ChunkRef(chunk_hash=H, start_line=0, end_line=3)],
+                    )
+                ],
+                commit=True,
+            )
+        ),
+        "needs 1 <= start_line <= end_line",
+    ),
+    (
+        "Upload",
+        "a path twice",
+        _upload(
+            pb.UploadRequest(
+                files=[
+                    pb.FileEntry(path=GOOD_PATH, file_hash=H),
+                    pb.FileEntry(path=GOOD_PATH, file_hash=H),
+                ],
+                commit=True,
+            )
+        ),
+        "appears twice",
+    ),
+    (
+        "Upload",
+        "no commit message",
+        _upload(pb.UploadRequest(files=[pb.FileEntry(path=GOOD_PATH, file_hash=H)])),
+        "ended without its commit message",
+    ),
+    (
+        "Search",
+        "no query",
+        pb.SearchRequest(tree=TREE, root_hash=H),
+        "needs an embedding or term hashes",
+    ),
+    (
+        "Search",
+        "top_k too big",
+        pb.SearchRequest(tree=TREE, root_hash=H, term_hashes=b"\1" * 8, top_k=101),
+        "top_k must be at most 100",
+    ),
+    (
+        "Search",
+        "a query embedding of the wrong dimension",
+        pb.SearchRequest(tree=TREE, root_hash=H, embedding=[0.1] * 10),
+        "has 10 dimensions",
+    ),
 ]
 
 
@@ -746,10 +926,12 @@ def _call(stub: Any, method: str, request: Any) -> grpc.RpcError:
     return err.value
 
 
-@pytest.mark.parametrize(("method", "case", "request_", "message"), MALFORMED,
-                         ids=[c for _m, c, _r, _s in MALFORMED])
+@pytest.mark.parametrize(
+    ("method", "case", "request_", "message"), MALFORMED, ids=[c for _m, c, _r, _s in MALFORMED]
+)
 def test_malformed_sync_input_is_rejected_with_a_clear_message(
-        service: Service, method: str, case: str, request_: Any, message: str) -> None:
+    service: Service, method: str, case: str, request_: Any, message: str
+) -> None:
     with grpc.insecure_channel(service.target) as channel:
         error = _call(rpc.IndexSyncStub(channel), method, request_)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (case, error.details())
@@ -769,10 +951,10 @@ def test_oversized_stale_and_inconsistent_commits_are_refused(service: Service) 
         stale = _upload(pb.UploadRequest(base_root=b"\2" * 32, commit=True))
         assert _call(stub, "Upload", stale).code() == grpc.StatusCode.ABORTED
         # A commit whose files do not add up to its new root.
-        lie = _upload(pb.UploadRequest(files=[pb.FileEntry(path=GOOD_PATH, file_hash=H)],
-                                       commit=True))
+        lie = _upload(
+            pb.UploadRequest(files=[pb.FileEntry(path=GOOD_PATH, file_hash=H)], commit=True)
+        )
         error = _call(stub, "Upload", lie)
         assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "does not add up" in (error.details() or "")
     assert service.store is not None and service.store.root(KEYS.key_id, TREE.tree_id) is None
-

@@ -68,12 +68,23 @@ def test_the_transform_is_orthogonal_keyed_and_the_same_for_teammates() -> None:
 
 def test_the_workspace_id_names_the_vector_space_so_plain_and_rotated_never_mix() -> None:
     keys = WorkspaceKeys(KEY)
-    plain_id = HKDF(algorithm=hashes.SHA256(), length=16, salt=None,
-                    info=b"forecode.index.v1/id").derive(KEY).hex()  # before the transform
+    plain_id = (
+        HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=b"forecode.index.v1/id")
+        .derive(KEY)
+        .hex()
+    )  # before the transform
     assert keys.key_id != plain_id
-    assert keys.key_id == HKDF(algorithm=hashes.SHA256(), length=16, salt=None,
-                               info=f"forecode.index.v1/id/{VECTOR_SPACE}".encode()
-                               ).derive(KEY).hex()
+    assert (
+        keys.key_id
+        == HKDF(
+            algorithm=hashes.SHA256(),
+            length=16,
+            salt=None,
+            info=f"forecode.index.v1/id/{VECTOR_SPACE}".encode(),
+        )
+        .derive(KEY)
+        .hex()
+    )
     assert keys.key_id == WorkspaceKeys(KEY).key_id  # teammates still share a workspace
 
 
@@ -85,9 +96,14 @@ class Service:
     def __init__(self, folder: Path) -> None:
         self.port = free_port()
         self.store: IndexStore = open_store(folder)
-        config = ServerConfig(tokens=(TOKEN,), port=self.port, backend="openai",
-                              openai_url="http://127.0.0.1:9", openai_model="unused",
-                              grace_s=0.0)
+        config = ServerConfig(
+            tokens=(TOKEN,),
+            port=self.port,
+            backend="openai",
+            openai_url="http://127.0.0.1:9",
+            openai_model="unused",
+            grace_s=0.0,
+        )
         self.running: RunningServer = start_server(config, index_store=self.store)
 
     @property
@@ -107,8 +123,13 @@ class Memo:
         self.known: dict[str, npt.NDArray[np.float32]] = {}
         self.asked = 0
 
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         self.asked += len(texts)
         todo = [t for t in dict.fromkeys(texts) if t not in self.known]
         if todo:
@@ -127,8 +148,9 @@ def model() -> Iterator[Memo]:
 
 
 @pytest.fixture(scope="module")
-def synced(tmp_path_factory: pytest.TempPathFactory, model: Memo
-           ) -> Iterator[tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]]]:
+def synced(
+    tmp_path_factory: pytest.TempPathFactory, model: Memo
+) -> Iterator[tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]]]:
     """Six standard-library modules indexed through the real service; the chunks as the client
     made them: keyed hash -> (path, first line, last line, text)."""
     import importlib
@@ -162,8 +184,7 @@ def stored_vectors(store: IndexStore) -> tuple[list[bytes], npt.NDArray[np.float
         rows = db.execute("SELECT hash, vec FROM chunks WHERE vec IS NOT NULL").fetchall()
     finally:
         db.close()
-    return [bytes(h) for h, _v in rows], np.stack([np.frombuffer(v, np.float32) for _h, v in
-                                                    rows])
+    return [bytes(h) for h, _v in rows], np.stack([np.frombuffer(v, np.float32) for _h, v in rows])
 
 
 def one_word_changed(text: str) -> str:
@@ -177,8 +198,8 @@ def one_word_changed(text: str) -> str:
 
 @pytest.mark.slow
 def test_a_guessed_chunk_does_not_match_any_stored_vector_without_the_key(
-        synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]],
-        model: Memo) -> None:
+    synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]], model: Memo
+) -> None:
     service, sync, chunks = synced
     hashes, stored = stored_vectors(service.store)
     assert len(hashes) == len(chunks)
@@ -210,19 +231,21 @@ def test_a_guessed_chunk_does_not_match_any_stored_vector_without_the_key(
     assert (back * plain).sum(1).min() > 0.999
 
 
-QUERIES = ["wrap a paragraph of text to a given line width",
-           "split a shell command line into words, honouring quotes",
-           "push an item onto a heap and pop the smallest one",
-           "convert a colour from RGB to HSV",
-           "find the insertion point in a sorted list",
-           "match a file name against a wildcard pattern",
-           "remove the common leading whitespace from every line"]
+QUERIES = [
+    "wrap a paragraph of text to a given line width",
+    "split a shell command line into words, honouring quotes",
+    "push an item onto a heap and pop the smallest one",
+    "convert a colour from RGB to HSV",
+    "find the insertion point in a sorted list",
+    "match a file name against a wildcard pattern",
+    "remove the common leading whitespace from every line",
+]
 
 
 @pytest.mark.slow
 def test_search_ranks_exactly_as_plain_cosine_over_the_models_vectors(
-        synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]],
-        model: Memo) -> None:
+    synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]], model: Memo
+) -> None:
     _service, sync, chunks = synced
     order = list(chunks)
     plain = model.embed([chunks[h][3] for h in order])
@@ -236,14 +259,18 @@ def test_search_ranks_exactly_as_plain_cosine_over_the_models_vectors(
         assert [(h.path, h.start_line, h.end_line) for h in hits] == expected, query
         assert np.allclose([h.score for h in hits], cosine[ranked], atol=1e-4)
     # combined and reranked search, as the editor runs it, still finds the right code
-    assert sync.search("wrap a paragraph of text to a given line width", top_k=1)[0].path \
+    assert (
+        sync.search("wrap a paragraph of text to a given line width", top_k=1)[0].path
         == "textwrap.py"
+    )
 
 
 @pytest.mark.slow
 def test_a_teammate_with_the_same_key_reuses_the_rotated_vectors_and_gets_the_same_results(
-        tmp_path: Path, synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]],
-        model: Memo) -> None:
+    tmp_path: Path,
+    synced: tuple[Service, IndexSync, dict[bytes, tuple[str, int, int, str]]],
+    model: Memo,
+) -> None:
     service, sync, _chunks = synced
     copy = tmp_path / "teammate"
     shutil.copytree(sync.folder, copy)
@@ -254,13 +281,13 @@ def test_a_teammate_with_the_same_key_reuses_the_rotated_vectors_and_gets_the_sa
         for query in QUERIES[:3]:
             mine = sync.search(query, top_k=5, mode="vector", use_rerank=False)
             got = theirs.search(query, top_k=5, mode="vector", use_rerank=False)
-            assert [(h.path, h.start_line) for h in got] == [(h.path, h.start_line)
-                                                            for h in mine]
+            assert [(h.path, h.start_line) for h in got] == [(h.path, h.start_line) for h in mine]
 
 
 @pytest.mark.slow
 def test_a_store_holding_plain_vectors_of_the_same_key_is_not_mixed_with_rotated_queries(
-        tmp_path: Path, model: Memo) -> None:
+    tmp_path: Path, model: Memo
+) -> None:
     """An index uploaded before the transform (plain vectors, under the old workspace id)
     is never searched with rotated queries: the client's workspace id changed with the vector
     space, so it finds nothing of it and indexes (embeds) everything again."""
@@ -269,15 +296,24 @@ def test_a_store_holding_plain_vectors_of_the_same_key_is_not_mixed_with_rotated
     source = Path(__import__("textwrap").__file__ or "")
     shutil.copyfile(source, repo / "textwrap.py")
     texts = [c.text for c in chunk_file("textwrap.py", source.read_bytes()).chunks]
-    old_id = HKDF(algorithm=hashes.SHA256(), length=16, salt=None,
-                  info=b"forecode.index.v1/id").derive(KEY).hex()
+    old_id = (
+        HKDF(algorithm=hashes.SHA256(), length=16, salt=None, info=b"forecode.index.v1/id")
+        .derive(KEY)
+        .hex()
+    )
     keys = WorkspaceKeys(KEY)
     service = Service(tmp_path / "service-index")
     try:
         plain = model.embed(texts)
-        service.store.put_chunks(old_id, [
-            ChunkRecord(keys.chunk_hash(content_hash(t)), v, (hashlib.sha256(b"t").digest()[:8],),
-                        (1,)) for t, v in zip(texts, plain, strict=True)])
+        service.store.put_chunks(
+            old_id,
+            [
+                ChunkRecord(
+                    keys.chunk_hash(content_hash(t)), v, (hashlib.sha256(b"t").digest()[:8],), (1,)
+                )
+                for t, v in zip(texts, plain, strict=True)
+            ],
+        )
         with IndexSyncClient(service.target, TOKEN, timeout=60) as client:
             sync = IndexSync(repo, keys, client, model, tree_id=new_tree_id())
             report = sync.sync()

@@ -66,8 +66,9 @@ def editor(qtbot: QtBot) -> CodeEditor:
     return ed
 
 
-def setup(qtbot: QtBot, editor: CodeEditor, text: str, replies: list[str]
-          ) -> tuple[InlineCompletion, ScriptedEngine]:
+def setup(
+    qtbot: QtBot, editor: CodeEditor, text: str, replies: list[str]
+) -> tuple[InlineCompletion, ScriptedEngine]:
     engine = ScriptedEngine(replies)
     inline = InlineCompletion(engine, debounce_ms=10)
     inline.attach(editor)
@@ -117,8 +118,7 @@ def test_typing_the_suggested_characters_keeps_it_without_a_new_request(
     qtbot.waitUntil(lambda: inline.requests == requests + 1, timeout=2000)
 
 
-def test_escape_dismisses_and_ctrl_right_accepts_a_word(qtbot: QtBot,
-                                                        editor: CodeEditor) -> None:
+def test_escape_dismisses_and_ctrl_right_accepts_a_word(qtbot: QtBot, editor: CodeEditor) -> None:
     inline, _ = setup(qtbot, editor, "print(", ["first second"])
     qtbot.keyClicks(editor, "'")
     qtbot.waitUntil(lambda: inline.suggestion == "first second", timeout=2000)
@@ -157,8 +157,7 @@ def test_no_request_in_the_middle_of_a_line(qtbot: QtBot, editor: CodeEditor) ->
     qtbot.waitUntil(lambda: len(engine.inputs) == 1, timeout=2000)
 
 
-def test_suggestions_repeating_the_next_lines_are_dropped(qtbot: QtBot,
-                                                          editor: CodeEditor) -> None:
+def test_suggestions_repeating_the_next_lines_are_dropped(qtbot: QtBot, editor: CodeEditor) -> None:
     inline, _engine = setup(qtbot, editor, "a = 1\n", ["b = 2\nc = 3"])
     editor.set_text("a = 1\n\nb = 2\nc = 3\n")
     editor.gotoPos(editor.positionFromLine(1))
@@ -170,8 +169,9 @@ def test_suggestions_repeating_the_next_lines_are_dropped(qtbot: QtBot,
     assert inline.suggestion == "" and outcomes[-1].dropped
 
 
-def test_accepting_over_an_auto_closed_bracket_leaves_no_duplicate(qtbot: QtBot,
-                                                                   editor: CodeEditor) -> None:
+def test_accepting_over_an_auto_closed_bracket_leaves_no_duplicate(
+    qtbot: QtBot, editor: CodeEditor
+) -> None:
     """``def main(`` typed with auto-closing on leaves ``def main(ˇ)``; a suggestion that types
     the ``)`` itself replaces it when accepted (VS Code's behaviour), one undo step."""
     inline, engine = setup(qtbot, editor, "import os\n", ["path):\n    return os.getcwd()"])
@@ -232,8 +232,9 @@ def model_path() -> Path:
     return ensure_small_model()
 
 
-def test_real_model_completion_appears_and_tab_inserts_it(qtbot: QtBot, tmp_path: Path,
-                                                          model_path: Path) -> None:
+def test_real_model_completion_appears_and_tab_inserts_it(
+    qtbot: QtBot, tmp_path: Path, model_path: Path
+) -> None:
     from app.ui.local_engine import LocalEngine
     from app.ui.main_window import MainWindow
 
@@ -250,8 +251,9 @@ def test_real_model_completion_appears_and_tab_inserts_it(qtbot: QtBot, tmp_path
     window.show()
     doc.editor.gotoPos(doc.editor.textLength())
     qtbot.keyClicks(doc.editor, "        self.")
-    qtbot.waitUntil(lambda: window.inline is not None and window.inline.suggestion != "",
-                    timeout=60_000)
+    qtbot.waitUntil(
+        lambda: window.inline is not None and window.inline.suggestion != "", timeout=60_000
+    )
     suggestion = window.inline.suggestion
     before = doc.editor.text()
     assert before == src.read_text() + "        self."  # not inserted yet
@@ -262,8 +264,9 @@ def test_real_model_completion_appears_and_tab_inserts_it(qtbot: QtBot, tmp_path
     window.close()
 
 
-def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_path: Path,
-                                                            model_path: Path) -> None:
+def test_real_worker_killed_mid_request_the_editor_recovers(
+    qtbot: QtBot, tmp_path: Path, model_path: Path
+) -> None:
     import os
     import signal
 
@@ -283,8 +286,9 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
     qtbot.keyClicks(doc.editor, "def main")
     assert window.inline is not None
-    qtbot.waitUntil(lambda: window.inline is not None and window.inline._request is not None,
-                    timeout=10_000)
+    qtbot.waitUntil(
+        lambda: window.inline is not None and window.inline._request is not None, timeout=10_000
+    )
     pid = engine.client.pid
     assert pid
     os.kill(pid, signal.SIGKILL)
@@ -310,8 +314,9 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     outcome = outcomes[-1]
     done = answers[outcome.request_id]  # type: ignore[attr-defined]
     raw = done.text  # type: ignore[attr-defined]
-    expected = postprocess(raw, "import os\ndef main(", ")", "python",
-                           truncated=done.stop_reason == "length")  # type: ignore[attr-defined]
+    expected = postprocess(
+        raw, "import os\ndef main(", ")", "python", truncated=done.stop_reason == "length"
+    )  # type: ignore[attr-defined]
     print(f"raw={raw!r} -> {expected}")
     if expected.reason_dropped:  # the streamed first line may stay shown, nothing else
         first = postprocess(raw, "import os\ndef main(", ")", "python", multiline=False)
@@ -320,13 +325,15 @@ def test_real_worker_killed_mid_request_the_editor_recovers(qtbot: QtBot, tmp_pa
     else:
         assert outcome.shown == inline.suggestion == expected.text  # type: ignore[attr-defined]
         qtbot.keyClick(doc.editor, Qt.Key.Key_Tab)
-        assert doc.editor.text() == ("import os\ndef main(" + expected.text
-                                     + ")"[expected.overwrite:])
+        assert doc.editor.text() == (
+            "import os\ndef main(" + expected.text + ")"[expected.overwrite :]
+        )
     window.close()
 
 
-def test_a_file_switch_warms_and_a_big_file_sends_its_head(qtbot: QtBot,
-                                                           editor: CodeEditor) -> None:
+def test_a_file_switch_warms_and_a_big_file_sends_its_head(
+    qtbot: QtBot, editor: CodeEditor
+) -> None:
     """Attaching an editor (a file switch) warms its prompt; the input of a caret far down a
     big file carries the file's first lines (the prompt's stable start) and where its window
     starts, as ``forecode_core.completion.prompt.input_at`` builds it."""

@@ -89,9 +89,16 @@ def test_plan_by_size() -> None:
     assert plan_open(2 * GiB) == "refuse"  # whatever the machine
 
 
-@pytest.mark.parametrize(("memory", "limit"), [
-    (64 * GiB, 256 * MiB), (4 * GiB, 256 * MiB), (2 * GiB, 128 * MiB),
-    (256 * MiB, 2 * LARGE_FILE_BYTES), (None, None)])
+@pytest.mark.parametrize(
+    ("memory", "limit"),
+    [
+        (64 * GiB, 256 * MiB),
+        (4 * GiB, 256 * MiB),
+        (2 * GiB, 128 * MiB),
+        (256 * MiB, 2 * LARGE_FILE_BYTES),
+        (None, None),
+    ],
+)
 def test_hard_limit_is_a_fraction_of_memory(memory: int | None, limit: int | None) -> None:
     if memory is None:
         assert 2 * LARGE_FILE_BYTES <= hard_limit_bytes() <= 256 * MiB
@@ -101,8 +108,9 @@ def test_hard_limit_is_a_fraction_of_memory(memory: int | None, limit: int | Non
 
 def test_refusal_message_says_size_limit_and_what_to_do() -> None:
     message = refusal_message("dump.log", 2 * GiB, 256 * MiB)
-    assert message == ("dump.log is too large to open: 2.0 GB, the limit is 256 MB. Use a "
-                       "pager such as less.")
+    assert message == (
+        "dump.log is too large to open: 2.0 GB, the limit is 256 MB. Use a pager such as less."
+    )
     assert human_size(1023) == "1023 bytes" and human_size(1536) == "1.5 KB"
     assert human_size(50 * MiB + MiB // 2) == "50.5 MB"
 
@@ -138,16 +146,23 @@ def test_load_file_normal_mode_keeps_the_decoding_rules(tmp_path: Path) -> None:
     assert header.encoding == "cp1252" and header.notice and text == "café\n" * 1000
 
 
-@pytest.mark.parametrize(("data", "encoding", "expected"), [
-    (("ünïcode\n" * 40_000).encode(), "utf-8", "ünïcode\n" * 40_000),
-    (b"\xef\xbb\xbf" + b"bom\n" * 90_000, "utf-8-sig", "bom\n" * 90_000),
-    ("\ufeffwide\n".encode("utf-16-le") + "wide\n".encode("utf-16-le") * 50_000,
-     "utf-16-le-bom", "wide\n" * 50_001),
-    (b"caf\xe9\n" * 70_000, "cp1252", "café\n" * 70_000),
-    (b"bin\x00ary\n" * 50_000, "binary", "bin\u2400ary\n" * 50_000),
-])
+@pytest.mark.parametrize(
+    ("data", "encoding", "expected"),
+    [
+        (("ünïcode\n" * 40_000).encode(), "utf-8", "ünïcode\n" * 40_000),
+        (b"\xef\xbb\xbf" + b"bom\n" * 90_000, "utf-8-sig", "bom\n" * 90_000),
+        (
+            "\ufeffwide\n".encode("utf-16-le") + "wide\n".encode("utf-16-le") * 50_000,
+            "utf-16-le-bom",
+            "wide\n" * 50_001,
+        ),
+        (b"caf\xe9\n" * 70_000, "cp1252", "café\n" * 70_000),
+        (b"bin\x00ary\n" * 50_000, "binary", "bin\u2400ary\n" * 50_000),
+    ],
+)
 def test_load_file_large_mode_decodes_piece_by_piece(
-        tmp_path: Path, data: bytes, encoding: str, expected: str) -> None:
+    tmp_path: Path, data: bytes, encoding: str, expected: str
+) -> None:
     path = tmp_path / "big"
     path.write_bytes(data)
     header, text, done = _split(list(load_file(path, large=True)))
@@ -206,7 +221,8 @@ def window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
 
 
 def test_a_2gb_sparse_file_is_refused_with_a_clear_message_and_no_stall(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
     huge = tmp_path / "ws" / "dump.bin"
     with open(huge, "wb") as f:
         f.truncate(2 * GiB)  # sparse: no disk used
@@ -228,12 +244,17 @@ def test_a_2gb_sparse_file_is_refused_with_a_clear_message_and_no_stall(
 
 
 def test_a_large_file_opens_read_only_in_large_file_mode_without_freezing(
-        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]) -> None:
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]
+) -> None:
     path, data = big_text
     before = rss_bytes()
     meter = GapMeter()
-    meter.sample = lambda: window.current_document().banner.label.text() if (  # type: ignore[union-attr]
-        window.current_document() is not None) else ""
+    meter.sample = lambda: (
+        window.current_document().banner.label.text()
+        # type: ignore[union-attr]
+        if (window.current_document() is not None)
+        else ""
+    )
     meter.start()
     doc = window.open_file(path)
     assert doc is not None and doc.loading  # open_file returned before the text was read
@@ -256,8 +277,9 @@ def test_a_large_file_opens_read_only_in_large_file_mode_without_freezing(
     assert path.read_bytes() == data
 
 
-def test_a_large_tab_does_no_idle_work(qtbot: QtBot, window: MainWindow,
-                                       big_text: tuple[Path, bytes]) -> None:
+def test_a_large_tab_does_no_idle_work(
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]
+) -> None:
     doc = window.open_file(big_text[0])
     assert doc is not None
     qtbot.waitUntil(lambda: not doc.loading, timeout=60_000)
@@ -281,7 +303,8 @@ def test_a_large_tab_does_no_idle_work(qtbot: QtBot, window: MainWindow,
 
 
 def test_a_mid_size_file_loads_in_the_background_and_stays_editable(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
     path = tmp_path / "ws" / "generated.py"
     data = "".join(f"value_{i} = {i}  # é\n" for i in range(150_000)).encode()
     assert SYNC_READ_MAX_BYTES < len(data) < LARGE_FILE_BYTES
@@ -301,7 +324,8 @@ def test_a_mid_size_file_loads_in_the_background_and_stays_editable(
 
 
 def test_cancel_closes_the_tab_and_stops_the_reader(
-        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]) -> None:
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]
+) -> None:
     tabs = window.tabs.count()
     doc = window.open_file(big_text[0])
     assert doc is not None and doc._load is not None
@@ -314,7 +338,8 @@ def test_cancel_closes_the_tab_and_stops_the_reader(
 
 
 def test_closing_a_loading_tab_stops_the_reader(
-        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]) -> None:
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes]
+) -> None:
     doc = window.open_file(big_text[0])
     assert doc is not None and doc._load is not None
     thread = doc._load.thread
@@ -325,8 +350,8 @@ def test_closing_a_loading_tab_stops_the_reader(
 
 
 def test_a_changed_large_file_is_offered_a_reload_not_reread_on_the_ui_thread(
-        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes],
-        tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes], tmp_path: Path
+) -> None:
     path = tmp_path / "ws" / "copy.log"
     path.write_bytes(big_text[1])
     doc = window.open_file(path)
@@ -344,7 +369,8 @@ def test_a_changed_large_file_is_offered_a_reload_not_reread_on_the_ui_thread(
 
 
 def test_a_fifo_is_refused_not_read_for_ever(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
     fifo = tmp_path / "ws" / "pipe"
     os.mkfifo(fifo)  # reading it would block the UI thread until a writer came and went
     tabs = window.tabs.count()
@@ -353,7 +379,8 @@ def test_a_fifo_is_refused_not_read_for_ever(
 
 
 def test_a_changed_mid_size_file_with_unsaved_edits_asks(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path
+) -> None:
     path = tmp_path / "ws" / "data.csv"
     data = b"".join(b"%d,%d\n" % (i, i * i) for i in range(300_000))
     path.write_bytes(data)
@@ -370,8 +397,8 @@ def test_a_changed_mid_size_file_with_unsaved_edits_asks(
 
 
 def test_a_large_file_that_shrinks_is_highlighted_and_editable_again(
-        qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes],
-        tmp_path: Path) -> None:
+    qtbot: QtBot, window: MainWindow, big_text: tuple[Path, bytes], tmp_path: Path
+) -> None:
     path = tmp_path / "ws" / "shrinks.py"
     path.write_bytes(big_text[1])
     doc = window.open_file(path)
@@ -396,8 +423,10 @@ def test_line_breaker_breaks_only_long_lines_and_streams_consistently() -> None:
 
     rng = random.Random(7)
     for _ in range(200):
-        text = "".join(rng.choice(["a" * rng.randrange(0, 40), "\n", "\r\n", "\r", "é"])
-                       for _ in range(rng.randrange(0, 60)))
+        text = "".join(
+            rng.choice(["a" * rng.randrange(0, 40), "\n", "\r\n", "\r", "é"])
+            for _ in range(rng.randrange(0, 60))
+        )
         whole = LineBreaker(25)
         expected = whole.feed(text)
         streamed = LineBreaker(25)
@@ -442,7 +471,8 @@ def test_load_file_breaks_long_lines_in_both_modes(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("size", [300_000, 3_000_000])  # read at once, and in the background
 def test_a_one_line_file_opens_without_freezing_and_can_be_edited_anyway(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path, size: int) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, size: int
+) -> None:
     path = tmp_path / "ws" / "data.min.json"
     data = ("[" + ",".join(str(i % 10) for i in range(size // 2)) + "]").encode()
     path.write_bytes(data)
@@ -466,8 +496,8 @@ def test_a_one_line_file_opens_without_freezing_and_can_be_edited_anyway(
 
 
 def test_a_load_that_fails_unexpectedly_ends_with_a_message(
-        qtbot: QtBot, window: MainWindow, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot: QtBot, window: MainWindow, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import app.ui.document as document_module
 
     def broken_load(*_args: object, **_kwargs: object) -> Iterator[object]:

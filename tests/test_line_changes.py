@@ -150,7 +150,7 @@ def check_script(a: list[str], b: list[str], changes: list) -> None:  # type: ig
     """The changes are a valid edit script: the lines between them are equal on both sides."""
     pa = pb = 0
     for change in changes:
-        assert a[pa:change.old_start] == b[pb:change.start]
+        assert a[pa : change.old_start] == b[pb : change.start]
         assert change.old_start >= pa and change.start >= pb
         pa, pb = change.old_end, change.end
     assert a[pa:] == b[pb:]
@@ -205,8 +205,9 @@ def test_repeated_lines_do_not_make_the_diff_cubic() -> None:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True,
-                          text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
 
 
 @pytest.fixture
@@ -234,8 +235,11 @@ def editor_marks(editor: object) -> dict[int, str]:
     return out
 
 
-def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: ignore[no-untyped-def]
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gutter_marks_on_a_real_editor_against_head(
+    qtbot,
+    repo: Path,  # type: ignore[no-untyped-def]
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Added = green bar, modified = blue bar, deleted = a triangle across the boundary, on a
     real CodeEditor in the window, from `git cat-file` on a worker thread; edits update it
     after the debounce; a save keeps it (HEAD did not move); a commit clears it. Neither git
@@ -251,10 +255,10 @@ def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: 
         def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
             threads.append(threading.current_thread().name)
             return fn(*args, **kwargs)
+
         return spy
 
-    monkeypatch.setattr(git_decorations, "read_head_blob",
-                        spying(git_decorations.read_head_blob))
+    monkeypatch.setattr(git_decorations, "read_head_blob", spying(git_decorations.read_head_blob))
     monkeypatch.setattr(git_decorations, "line_changes", spying(git_decorations.line_changes))
 
     window = MainWindow()
@@ -270,8 +274,12 @@ def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: 
     # one → ONE (modified), insert after three (added), delete five (deleted at the end)
     editor.set_text("ONE\ntwo\nthree\nnew\nfour\n", keep_undo=True)
     qtbot.waitUntil(lambda: editor_marks(editor) != {}, timeout=10000)
-    assert editor_marks(editor) == {0: "modified", 3: "added", 4: "deleted_below",
-                                    5: "deleted_above"}
+    assert editor_marks(editor) == {
+        0: "modified",
+        3: "added",
+        4: "deleted_below",
+        5: "deleted_above",
+    }
     # The colours are VS Code's (dark theme): green added, blue modified, red deleted.
     from app.ui.git_decorations import gutter_colours
 
@@ -288,8 +296,9 @@ def test_gutter_marks_on_a_real_editor_against_head(qtbot, repo: Path,  # type: 
     assert doc.save()
     # Let the save's own refresh finish; then a commit outside the editor changes .git/index
     # and HEAD, which the controller watches.
-    qtbot.waitUntil(lambda: not window.git._timer.isActive() and not window.git._running,
-                    timeout=10000)
+    qtbot.waitUntil(
+        lambda: not window.git._timer.isActive() and not window.git._running, timeout=10000
+    )
     head_before = window.git.head_oid
     git(repo, "commit", "-q", "-am", "six")
     qtbot.waitUntil(lambda: editor_marks(editor) == {}, timeout=10000)

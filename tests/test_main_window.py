@@ -38,8 +38,13 @@ def window(qtbot: QtBot, workspace: Path) -> MainWindow:
 def test_quick_open_lists_files_honouring_gitignore_and_opens_one(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    assert sorted(window.files) == [".gitignore", "README.md", "src/app.js",
-                                    "src/pkg/main_window.py", "src/pkg/util.py"]
+    assert sorted(window.files) == [
+        ".gitignore",
+        "README.md",
+        "src/app.js",
+        "src/pkg/main_window.py",
+        "src/pkg/util.py",
+    ]
     qtbot.keyClick(window, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier)
     assert window.picker.is_open()
     qtbot.keyClicks(window.picker.query_edit, "mwin")
@@ -63,8 +68,11 @@ def test_file_tree_hides_ignored_entries(qtbot: QtBot, window: MainWindow) -> No
 
 
 def test_command_palette_runs_a_command(qtbot: QtBot, window: MainWindow) -> None:
-    qtbot.keyClick(window, Qt.Key.Key_P,
-                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        window,
+        Qt.Key.Key_P,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     assert window.picker.is_open()
     qtbot.keyClicks(window.picker.query_edit, "new untitled")
     assert window.picker.items()[0].label == "File: New Untitled File"
@@ -118,8 +126,9 @@ def test_closing_a_modified_tab_asks_and_cancel_keeps_it(
     assert (workspace / "README.md").read_text() == "edit # hi\n"
 
 
-def test_ctrl_s_saves_and_dirty_marker_follows(qtbot: QtBot, window: MainWindow,
-                                               workspace: Path) -> None:
+def test_ctrl_s_saves_and_dirty_marker_follows(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "pkg" / "util.py")
     assert doc is not None
     qtbot.keyClicks(doc.editor, "# note")
@@ -130,8 +139,9 @@ def test_ctrl_s_saves_and_dirty_marker_follows(qtbot: QtBot, window: MainWindow,
     assert window.tabs.tabText(0) == "util.py"
 
 
-def test_ctrl_slash_comments_through_the_window_shortcut(qtbot: QtBot, window: MainWindow,
-                                                         workspace: Path) -> None:
+def test_ctrl_slash_comments_through_the_window_shortcut(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "src" / "app.js")
     assert doc is not None
     qtbot.keyClick(doc.editor, Qt.Key.Key_Slash, Qt.KeyboardModifier.ControlModifier)
@@ -159,8 +169,9 @@ def test_settings_edited_in_a_tab_are_validated_and_applied(
     assert doc.editor.tabWidth() == 2
 
 
-def test_broken_settings_file_never_stops_the_app(qtbot: QtBot,
-                                                   isolated_dirs: dict[str, Path]) -> None:
+def test_broken_settings_file_never_stops_the_app(
+    qtbot: QtBot, isolated_dirs: dict[str, Path]
+) -> None:
     isolated_dirs["config"].mkdir(parents=True, exist_ok=True)
     (isolated_dirs["config"] / "settings.json").write_text('{"editor.fontSize": 14,,, oops')
     win = MainWindow()
@@ -169,8 +180,9 @@ def test_broken_settings_file_never_stops_the_app(qtbot: QtBot,
     assert win.settings_problems and "line 1" in win.settings_problems[0]
 
 
-def test_theme_toggle_recolours_open_editors(qtbot: QtBot, window: MainWindow,
-                                             workspace: Path) -> None:
+def test_theme_toggle_recolours_open_editors(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
     doc = window.open_file(workspace / "README.md")
     assert doc is not None
     window.toggle_theme()
@@ -216,10 +228,12 @@ def test_closing_the_window_keeps_unsaved_buffers_for_next_time(
 # --- the completion model: chosen by measurement, named in the status bar ----------------------
 
 
-def _completion_window(qtbot: QtBot, settings: dict[str, object],
-                       isolated_dirs: dict[str, Path]) -> MainWindow:
+def _completion_window(
+    qtbot: QtBot, settings: dict[str, object], isolated_dirs: dict[str, Path]
+) -> MainWindow:
     (isolated_dirs["config"] / "settings.json").write_text(
-        json.dumps({"cloud.autostart": False, "completion.enabled": True, **settings}))
+        json.dumps({"cloud.autostart": False, "completion.enabled": True, **settings})
+    )
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
@@ -227,7 +241,8 @@ def _completion_window(qtbot: QtBot, settings: dict[str, object],
 
 
 def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
-        qtbot: QtBot, isolated_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    qtbot: QtBot, isolated_dirs: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The measurement's seam gives the rates (a real one runs in tests/test_calibrate.py);
     the tier task, the real engine client and worker process run, the worker with the scripted
     engine so no model loads here."""
@@ -245,8 +260,9 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     }
     measured: list[int] = []
 
-    def fake_probe(paths: list[Path], should_stop: object, keep_going: object = None,
-                   **_: object) -> dict[str, object]:
+    def fake_probe(
+        paths: list[Path], should_stop: object, keep_going: object = None, **_: object
+    ) -> dict[str, object]:
         measured.append(len(paths))
         by_file = {MODELS[m].file_name: r for m, r in rates.items()}
         return {str(p): by_file[p.name] for p in paths}
@@ -254,9 +270,11 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     monkeypatch.setattr(calibrate, "run_probe", fake_probe)
     shown: list[tuple[str, str]] = []
     original = MainWindow.set_model_state
-    monkeypatch.setattr(MainWindow, "set_model_state",
-                        lambda self, text, tip="": (shown.append((text, tip)),
-                                                    original(self, text, tip)))
+    monkeypatch.setattr(
+        MainWindow,
+        "set_model_state",
+        lambda self, text, tip="": (shown.append((text, tip)), original(self, text, tip)),
+    )
     win = _completion_window(qtbot, {"completion.latencyBudgetMs": 300}, isolated_dirs)
     qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270M", timeout=20000)
     assert measured == [3]
@@ -272,8 +290,9 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     # a GPU build, say: the big model now fits. The palette's command measures again.
     rates["qwen2.5-coder-1.5b-instruct"] = Rates(30000, 250, gpu_offload=True)
     shown.clear()
-    qtbot.keyClick(win, Qt.Key.Key_P,
-                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        win, Qt.Key.Key_P, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
     qtbot.keyClicks(win.picker.query_edit, "recalibrate")
     assert win.picker.items()[0].label == "Completions: Recalibrate Models"
     qtbot.keyClick(win.picker.query_edit, Qt.Key.Key_Return)
@@ -284,9 +303,15 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     assert win.engine is not engine
 
     # a looser budget in the settings re-decides from the cached rates: no measurement
-    (isolated_dirs["config"] / "settings.json").write_text(json.dumps({
-        "cloud.autostart": False, "completion.enabled": True,
-        "completion.model": "qwen2.5-coder-0.5b-instruct"}))
+    (isolated_dirs["config"] / "settings.json").write_text(
+        json.dumps(
+            {
+                "cloud.autostart": False,
+                "completion.enabled": True,
+                "completion.model": "qwen2.5-coder-0.5b-instruct",
+            }
+        )
+    )
     win.reload_settings()
     qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 0.5B", timeout=20000)
     assert measured == [3, 3]
@@ -294,7 +319,8 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
 
 
 def test_a_real_model_answers_under_its_title_and_model_path_overrides_it(
-        qtbot: QtBot, isolated_dirs: dict[str, Path]) -> None:
+    qtbot: QtBot, isolated_dirs: dict[str, Path]
+) -> None:
     """The real path: the tier task over the installed models (completion.model names one,
     so nothing is measured), the real worker loading the real GGUF."""
     from local_models.model_store import SMALL_MODEL, ensure_small_model
@@ -302,9 +328,15 @@ def test_a_real_model_answers_under_its_title_and_model_path_overrides_it(
     win = _completion_window(qtbot, {"completion.model": SMALL_MODEL}, isolated_dirs)
     qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270M", timeout=60000)
     assert "completion.model is set to gemma-3-270m" in win.status_model.toolTip()
-    (isolated_dirs["config"] / "settings.json").write_text(json.dumps({
-        "cloud.autostart": False, "completion.enabled": True,
-        "completion.modelPath": str(ensure_small_model())}))
+    (isolated_dirs["config"] / "settings.json").write_text(
+        json.dumps(
+            {
+                "cloud.autostart": False,
+                "completion.enabled": True,
+                "completion.modelPath": str(ensure_small_model()),
+            }
+        )
+    )
     win.reload_settings()
     # any GGUF: named by its own general.name once the worker has loaded it
     qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270m", timeout=60000)

@@ -13,8 +13,7 @@ from local_models import model_store
 from local_models.model_store import ModelIntegrityError, ensure_model
 
 
-def _fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                chunks: list[bytes]) -> ModelSpec:
+def _fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: list[bytes]) -> ModelSpec:
     """Chunk packages ``fcfake_partN/data/partNN.bin`` on sys.path, and a spec pinning them."""
     site = tmp_path / "site"
     parts = []
@@ -23,11 +22,21 @@ def _fake_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         (pkg / "data").mkdir(parents=True)
         (pkg / "__init__.py").write_text("raise RuntimeError('a model part is data, never run')\n")
         (pkg / "data" / f"part{i:02d}.bin").write_bytes(data)
-        parts.append(ModelPart(f"fcfake_part{i}", f"part{i:02d}.bin", len(data),
-                           hashlib.sha256(data).hexdigest()))
+        parts.append(
+            ModelPart(
+                f"fcfake_part{i}", f"part{i:02d}.bin", len(data), hashlib.sha256(data).hexdigest()
+            )
+        )
     whole = b"".join(chunks)
-    spec = ModelSpec("fake", "Fake Model", "fake.gguf", len(whole),
-                     hashlib.sha256(whole).hexdigest(), "MIT", parts=tuple(parts))
+    spec = ModelSpec(
+        "fake",
+        "Fake Model",
+        "fake.gguf",
+        len(whole),
+        hashlib.sha256(whole).hexdigest(),
+        "MIT",
+        parts=tuple(parts),
+    )
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setitem(MODELS, "fake", spec)
     monkeypatch.setenv("FORECODE_MODEL_DIR", str(tmp_path / "models"))
@@ -38,7 +47,8 @@ CHUNKS = [b"GGUF" + bytes(range(256)) * 40, b"\x01" * 7000, b"tail" * 999]
 
 
 def test_parts_are_joined_in_order_verified_and_reported(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _fake_model(tmp_path, monkeypatch, CHUNKS)
     seen: list[tuple[int, int]] = []
     path = ensure_model("fake", lambda d, t: seen.append((d, t)))
@@ -52,7 +62,8 @@ def test_parts_are_joined_in_order_verified_and_reported(
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])
 def test_a_tampered_part_is_refused_with_its_name_and_nothing_is_left(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
     _fake_model(tmp_path, monkeypatch, CHUNKS)
     victim = tmp_path / "site" / "fcfake_part2" / "data" / "part02.bin"
     data = bytearray(victim.read_bytes())
@@ -70,11 +81,22 @@ def test_a_tampered_part_is_refused_with_its_name_and_nothing_is_left(
 
 
 def test_a_model_that_is_not_installed_says_how_to_install_it(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = _fake_model(tmp_path, monkeypatch, CHUNKS)
-    monkeypatch.setitem(MODELS, "fake", ModelSpec(
-        spec.id, spec.title, spec.file_name, spec.size, spec.sha256, spec.licence,
-        parts=(ModelPart("fcfake_not_there", "part01.bin", 1, "0" * 64),)))
+    monkeypatch.setitem(
+        MODELS,
+        "fake",
+        ModelSpec(
+            spec.id,
+            spec.title,
+            spec.file_name,
+            spec.size,
+            spec.sha256,
+            spec.licence,
+            parts=(ModelPart("fcfake_not_there", "part01.bin", 1, "0" * 64),),
+        ),
+    )
     with pytest.raises(RuntimeError, match=r"not installed.*bootstrap\.py run"):
         ensure_model("fake")
     with pytest.raises(KeyError, match="unknown model"):
@@ -85,10 +107,10 @@ def test_the_pinned_table_matches_the_requirements_file() -> None:
     """Every part the store joins is installed by packaging/models.txt, and the part sizes
     add up to the model's pinned size."""
     req = (Path(__file__).resolve().parent.parent / "packaging" / "models.txt").read_text()
-    pinned = {line.split("==")[0] for line in req.splitlines()
-              if line and not line.startswith("#")}
-    assert all("--hash=sha256:" in line for line in req.splitlines()
-               if line and not line.startswith("#"))
+    pinned = {line.split("==")[0] for line in req.splitlines() if line and not line.startswith("#")}
+    assert all(
+        "--hash=sha256:" in line for line in req.splitlines() if line and not line.startswith("#")
+    )
     for spec in MODELS.values():
         if spec.parts:
             assert {p.dist for p in spec.parts} <= pinned

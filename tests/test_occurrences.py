@@ -48,35 +48,46 @@ def add_next(marked: str, whole_word: bool) -> str:
     return mark(text, sorted(ranges + ([found] if found else [])))
 
 
-@pytest.mark.parametrize(("before", "whole_word", "after"), [
-    # the word from a bare caret: whole words only, so `params` is never taken
-    ("self.[param] = self.params + param", True, "self.[param] = self.params + [param]"),
-    ("[param] params param_x xparam param", True, "[param] params param_x xparam [param]"),
-    # case-sensitive
-    ("[Foo] foo FOO Foo", True, "[Foo] foo FOO [Foo]"),
-    ("[Foo] foo FOO Foo", False, "[Foo] foo FOO [Foo]"),
-    # a selection the user made: its exact text, inside words too
-    ("[ram] params", False, "[ram] pa[ram]s"),
-    ("[param] = self.params", False, "[param] = self.[param]s"),
-    # wraps around from the main (last) selection, skipping what is selected
-    ("a x [a] y [a]", True, "[a] x [a] y [a]"),
-    # everything selected: nothing more
-    ("[a] [a]", True, "[a] [a]"),
-    # multi-byte word characters belong to the word
-    ("[é] éa é", True, "[é] éa [é]"),
-])
+@pytest.mark.parametrize(
+    ("before", "whole_word", "after"),
+    [
+        # the word from a bare caret: whole words only, so `params` is never taken
+        ("self.[param] = self.params + param", True, "self.[param] = self.params + [param]"),
+        ("[param] params param_x xparam param", True, "[param] params param_x xparam [param]"),
+        # case-sensitive
+        ("[Foo] foo FOO Foo", True, "[Foo] foo FOO [Foo]"),
+        ("[Foo] foo FOO Foo", False, "[Foo] foo FOO [Foo]"),
+        # a selection the user made: its exact text, inside words too
+        ("[ram] params", False, "[ram] pa[ram]s"),
+        ("[param] = self.params", False, "[param] = self.[param]s"),
+        # wraps around from the main (last) selection, skipping what is selected
+        ("a x [a] y [a]", True, "[a] x [a] y [a]"),
+        # everything selected: nothing more
+        ("[a] [a]", True, "[a] [a]"),
+        # multi-byte word characters belong to the word
+        ("[é] éa é", True, "[é] éa [é]"),
+    ],
+)
 def test_next_occurrence_on_marked_text(before: str, whole_word: bool, after: str) -> None:
     assert add_next(before, whole_word) == after
 
 
-@pytest.mark.parametrize(("marked", "word"), [
-    ("self.par|am = 1", "param"), ("|param", "param"), ("param|", "param"),
-    ("a |b", "b"), ("a| b", "a"), ("a | b", None), ("x = ré|sumé", "résumé"),
-])
+@pytest.mark.parametrize(
+    ("marked", "word"),
+    [
+        ("self.par|am = 1", "param"),
+        ("|param", "param"),
+        ("param|", "param"),
+        ("a |b", "b"),
+        ("a| b", "a"),
+        ("a | b", None),
+        ("x = ré|sumé", "résumé"),
+    ],
+)
 def test_word_at_the_caret(marked: str, word: str | None) -> None:
     text, [(pos, _)] = parse(marked)
     found = word_at(text, pos)
-    assert (text[found[0]:found[1]].decode() if found else None) == word
+    assert (text[found[0] : found[1]].decode() if found else None) == word
 
 
 def test_all_occurrences_whole_word_or_exact() -> None:
@@ -100,8 +111,9 @@ def widget_marked(ed: CodeEditor) -> str:
     return mark(ed.text_bytes(), sorted(ed._selection_ranges()))
 
 
-def test_ctrl_d_from_a_bare_caret_never_takes_a_longer_word(editor: CodeEditor,
-                                                             qtbot: QtBot) -> None:
+def test_ctrl_d_from_a_bare_caret_never_takes_a_longer_word(
+    editor: CodeEditor, qtbot: QtBot
+) -> None:
     """The issue's case: from `param`, `self.params` must not become `self.prms`."""
     editor.set_text("def f(param):\n    self.params = param\n")
     editor.gotoPos(editor.text_bytes().index(b"param") + 2)
@@ -112,8 +124,9 @@ def test_ctrl_d_from_a_bare_caret_never_takes_a_longer_word(editor: CodeEditor,
     assert editor.text() == "def f(prm):\n    self.params = prm\n"
 
 
-def test_ctrl_d_from_a_user_selection_takes_the_exact_text(editor: CodeEditor,
-                                                           qtbot: QtBot) -> None:
+def test_ctrl_d_from_a_user_selection_takes_the_exact_text(
+    editor: CodeEditor, qtbot: QtBot
+) -> None:
     editor.set_text("param params Param\n")
     editor.setSelection(5, 0)  # the user selected "param"
     editor.add_next_occurrence()
@@ -136,6 +149,7 @@ def test_ctrl_d_through_the_window_key(editor: CodeEditor, qtbot: QtBot) -> None
     ed.focus()
     qtbot.waitUntil(lambda: ed.hasFocus())
     from PySide6.QtCore import Qt
+
     qtbot.keyClick(ed, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(ed, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
     assert widget_marked(ed) == "x = [param] + params\n"
@@ -173,7 +187,8 @@ def test_select_all_stops_at_its_limit_and_the_window_says_so(qtbot: QtBot) -> N
     ed.gotoPos(0)
     ed.focus()
     qtbot.waitUntil(lambda: ed.hasFocus())
-    qtbot.keyClick(ed, Qt.Key.Key_L,
-                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClick(
+        ed, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
     assert ed.selections() == CodeEditor.SELECT_ALL_LIMIT
     assert "first 2,000 occurrences" in window.statusBar().currentMessage()

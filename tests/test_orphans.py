@@ -24,8 +24,14 @@ TOKEN = "orphan-test-token-0123456789abcdef"
 
 
 def _started_then_orphaned(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
-    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdin is not None
     proc.stdin.close()  # the editor is gone
     proc.stdin = None  # (communicate would flush it)
@@ -34,16 +40,17 @@ def _started_then_orphaned(argv: list[str], env: dict[str, str]) -> tuple[int, s
     except subprocess.TimeoutExpired as exc:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError("the orphan never exited: "
-                             + err.decode("utf-8", "replace")[-2000:]) from exc
+        raise AssertionError(
+            "the orphan never exited: " + err.decode("utf-8", "replace")[-2000:]
+        ) from exc
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def test_the_worker_leaves_before_its_model_loads_when_the_editor_is_gone() -> None:
     model = ensure_model(SERVICE_MODEL)
     code, out, err = _started_then_orphaned(
-        [sys.executable, "-m", "local_models.worker", "--model", str(model)],
-        service_env(None))
+        [sys.executable, "-m", "local_models.worker", "--model", str(model)], service_env(None)
+    )
     assert code == 0, err[-2000:]
     # It never got as far as saying it was ready: the load was abandoned, not waited out.
     assert '"Ready"' not in out and "ready" not in out.lower(), out[:500]
@@ -52,9 +59,20 @@ def test_the_worker_leaves_before_its_model_loads_when_the_editor_is_gone() -> N
 def test_the_service_leaves_before_its_model_loads_when_the_editor_is_gone(tmp_path) -> None:
     model = ensure_model(SERVICE_MODEL)
     code, out, err = _started_then_orphaned(
-        [sys.executable, "-m", "cloud_server", "--port", "0", "--exit-on-stdin-eof",
-         "--model", str(model), "--index-dir", str(tmp_path / "index")],
-        service_env(TOKEN, FORECODE_DATA_DIR=str(tmp_path / "data")))
+        [
+            sys.executable,
+            "-m",
+            "cloud_server",
+            "--port",
+            "0",
+            "--exit-on-stdin-eof",
+            "--model",
+            str(model),
+            "--index-dir",
+            str(tmp_path / "index"),
+        ],
+        service_env(TOKEN, FORECODE_DATA_DIR=str(tmp_path / "data")),
+    )
     assert code == 0, err[-2000:]
     assert "stdin closed" in err
     assert "listening" not in out, out
@@ -65,10 +83,23 @@ def test_sigterm_while_the_service_loads_its_model_ends_it_at_once(tmp_path) -> 
     service serves, SIGTERM keeps its default and ends the process."""
     model = ensure_model(SERVICE_MODEL)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cloud_server", "--port", "0", "--model", str(model),
-         "--index-dir", str(tmp_path / "index")],
-        cwd=REPO, env=service_env(TOKEN, FORECODE_DATA_DIR=str(tmp_path / "data")),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "cloud_server",
+            "--port",
+            "0",
+            "--model",
+            str(model),
+            "--index-dir",
+            str(tmp_path / "index"),
+        ],
+        cwd=REPO,
+        env=service_env(TOKEN, FORECODE_DATA_DIR=str(tmp_path / "data")),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stderr is not None
         for raw in proc.stderr:  # the store is open: the model load comes next

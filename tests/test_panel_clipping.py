@@ -16,17 +16,30 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("scale", ["1", "2"])
-def test_no_button_text_is_clipped(scale: str, tmp_path: Path,
-                                   isolated_dirs: dict[str, Path]) -> None:
+def test_no_button_text_is_clipped(
+    scale: str, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
-    (ws / "lib.py").write_text("def alpha(x):\n    return x + 1\n\n\ndef beta(y):\n"
-                               "    return y * 2\n\n\ndef gamma(z):\n    return z - 3\n")
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QT_SCALE_FACTOR=scale,
-               FORECODE_CONFIG_DIR=str(isolated_dirs["config"]),
-               FORECODE_DATA_DIR=str(isolated_dirs["data"]))
-    out = subprocess.run([sys.executable, "-m", "tests.helpers.clipping_probe", str(ws)],
-                         cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    (ws / "lib.py").write_text(
+        "def alpha(x):\n    return x + 1\n\n\ndef beta(y):\n"
+        "    return y * 2\n\n\ndef gamma(z):\n    return z - 3\n"
+    )
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        QT_SCALE_FACTOR=scale,
+        FORECODE_CONFIG_DIR=str(isolated_dirs["config"]),
+        FORECODE_DATA_DIR=str(isolated_dirs["data"]),
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.helpers.clipping_probe", str(ws)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     panels = {entry["panel"] for entry in report["checked"]}

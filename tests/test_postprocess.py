@@ -43,8 +43,16 @@ def ctx_of(marked: str, language: str = "python", **kw: bool) -> Context:
 
 def test_rules_are_listed_in_order() -> None:
     assert [r.name for r in RULES] == [
-        "truncated_tail", "single_line", "block_end", "trailing_space", "repeats_suffix",
-        "suffix_overlap", "empty", "brackets", "syntax"]
+        "truncated_tail",
+        "single_line",
+        "block_end",
+        "trailing_space",
+        "repeats_suffix",
+        "suffix_overlap",
+        "empty",
+        "brackets",
+        "syntax",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -57,8 +65,9 @@ def test_rules_are_listed_in_order() -> None:
         ("x = ˇ", "1\ny = 2\nz = comp", True, False, "1\ny = 2\nz = comp"),  # single_line's job
     ],
 )
-def test_truncated_tail(marked: str, raw: str, truncated: bool, multiline: bool,
-                        expected: str) -> None:
+def test_truncated_tail(
+    marked: str, raw: str, truncated: bool, multiline: bool, expected: str
+) -> None:
     ctx = ctx_of(marked, truncated=truncated, multiline=multiline)
     assert truncated_tail(raw, ctx) == expected
 
@@ -88,23 +97,34 @@ def test_single_line(raw: str, multiline: bool, expected: str) -> None:
         # At column 0 of an empty line, the completion's first line sets the block.
         ("def f():\nˇ", "python", "    return 1\nprint(1)", "    return 1"),
         # Closing brackets at the block's own depth stay.
-        ("    x = [ˇ", "python", "\n        1,\n    ]\n    y()\nz()",
-         "\n        1,\n    ]\n    y()"),
-        ("import os\nˇ", "python", "import sys\n\ndef main():\n    pass",
-         "import sys\n\ndef main():\n    pass"),
+        (
+            "    x = [ˇ",
+            "python",
+            "\n        1,\n    ]\n    y()\nz()",
+            "\n        1,\n    ]\n    y()",
+        ),
+        (
+            "import os\nˇ",
+            "python",
+            "import sys\n\ndef main():\n    pass",
+            "import sys\n\ndef main():\n    pass",
+        ),
         ("a:\n  b: 1\n  ˇ", "yaml", "c: 2\nd: 3", "c: 2"),
         # Tabs count as 8 columns.
         ("def f():\n\tˇ", "python", "a()\n\tb()\nc()", "a()\n\tb()"),
         # Brace languages: a } closing a block the suffix already closes ends it before the }.
-        ("function f() {\n  ˇ\n}", "javascript", "return 1;\n}\n\nfunction g() {}",
-         "return 1;\n"),
+        ("function f() {\n  ˇ\n}", "javascript", "return 1;\n}\n\nfunction g() {}", "return 1;\n"),
         ("if (a) {\n  ˇ\n}", "c", "x();\n} else {\n  y();\n}", "x();\n"),
         ("if (a) { ˇ }", "java", "x(); }", "x(); "),
         # ... and one the suffix does not close is kept, with the rest of its line.
         ("function f() {\n  ˇ", "typescript", "return 1;\n});\nfoo();", "return 1;\n});"),
         # Braces the completion opens itself are its own business.
-        ("fn main() {\n    ˇ\n}", "rust", "if x {\n        y();\n    }\n",
-         "if x {\n        y();\n    }\n"),
+        (
+            "fn main() {\n    ˇ\n}",
+            "rust",
+            "if x {\n        y();\n    }\n",
+            "if x {\n        y();\n    }\n",
+        ),
         # A } in a string or comment is not a brace.
         ("int f() {\n  ˇ\n}", "c", 'puts("}"); // }\n}', 'puts("}"); // }\n'),
         # Other languages: untouched.
@@ -117,8 +137,12 @@ def test_block_end(marked: str, language: str, raw: str, expected: str) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("foo()  \n\n\n", "foo()"), ("\n    return 1\n  ", "\n    return 1"), ("  x", "  x"),
-     (" \n \t", "")],
+    [
+        ("foo()  \n\n\n", "foo()"),
+        ("\n    return 1\n  ", "\n    return 1"),
+        ("  x", "  x"),
+        (" \n \t", ""),
+    ],
 )
 def test_trailing_space(raw: str, expected: str) -> None:
     assert trailing_space(raw, ctx_of("ˇ")) == expected
@@ -205,16 +229,21 @@ def test_brackets(marked: str, language: str, raw: str, dropped: bool) -> None:
     [
         # A later line breaks the balance: the lines before it are kept.
         ("int main() {\n  ˇ\n}", "c", "return 0;\n}", "return 0;"),
-        ("def main(ˇ", "python", "path):\n    print(path)\n    print(f(x))))",
-         "path):\n    print(path)"),
+        (
+            "def main(ˇ",
+            "python",
+            "path):\n    print(path)\n    print(f(x))))",
+            "path):\n    print(path)",
+        ),
         ("x = [ˇ", "python", "1,\n    2)\n]", "1,"),
         # ... never an empty or blank remainder: dropped
         ("x = [ˇ", "python", "\n)", None),
         ("x = [ˇ", "python", "1)\n2", None),  # the first line breaks it
     ],
 )
-def test_brackets_keeps_the_lines_before_a_break(marked: str, language: str, raw: str,
-                                                 expected: str | None) -> None:
+def test_brackets_keeps_the_lines_before_a_break(
+    marked: str, language: str, raw: str, expected: str | None
+) -> None:
     assert brackets(raw, ctx_of(marked, language)) == expected
 
 
@@ -266,34 +295,74 @@ def test_a_dropping_rule_names_its_reason() -> None:
     ("marked", "language", "raw", "options", "expected"),
     [
         # Python
-        ("def add(a, b):\n    ˇ", "python", "return a + b\n\n\ndef sub(a, b):\n    return a - b",
-         {}, "return a + b"),
+        (
+            "def add(a, b):\n    ˇ",
+            "python",
+            "return a + b\n\n\ndef sub(a, b):\n    return a - b",
+            {},
+            "return a + b",
+        ),
         # The model typed the call's ")" and went on with the next line, already there: the
         # repeated line goes, and the ")" typed replaces the one on the line.
-        ("def f():\n    x = max(ˇ)\n    return x", "python", "a, b)\n    return x", {},
-         Suggestion("a, b)", overwrite=1)),
-        ("def f():\n    x = max(ˇ)\n    return y", "python", "a, b)\n    return x", {},
-         Suggestion("a, b)\n    return x", overwrite=1)),
+        (
+            "def f():\n    x = max(ˇ)\n    return x",
+            "python",
+            "a, b)\n    return x",
+            {},
+            Suggestion("a, b)", overwrite=1),
+        ),
+        (
+            "def f():\n    x = max(ˇ)\n    return y",
+            "python",
+            "a, b)\n    return x",
+            {},
+            Suggestion("a, b)\n    return x", overwrite=1),
+        ),
         ("def f():\n    x = max(ˇ)\n    return x", "python", "a, b)", {}, "a, b"),
         ("items = [ˇ]", "python", "1, 2, 3]", {}, "1, 2, 3"),
         ("x = 1\nˇ\ny = 2\n", "python", "y = 2\n", {}, DROP("repeats_suffix")),
         ("x = ˇ", "python", "  \n\n", {}, DROP("empty")),
         ("x = ˇ", "python", "", {}, DROP("empty")),
-        ("x = ˇ", "python", "compute(a,\n          b)\nprint(x)", {"multiline": False},
-         "compute(a,"),
+        (
+            "x = ˇ",
+            "python",
+            "compute(a,\n          b)\nprint(x)",
+            {"multiline": False},
+            "compute(a,",
+        ),
         ("for i in range(ˇ):", "python", "10):", {}, "10"),
-        ("total = 0\nfor x in xs:\n    ˇ", "python", "total += x\n    print(total)\nprint(done",
-         {"truncated": True}, "total += x\n    print(total)"),
+        (
+            "total = 0\nfor x in xs:\n    ˇ",
+            "python",
+            "total += x\n    print(total)\nprint(done",
+            {"truncated": True},
+            "total += x\n    print(total)",
+        ),
         ("x = foo(ˇ", "python", "a]", {}, DROP("unbalanced_brackets")),
-        ("class A:\n    def f(self):ˇ", "python", "\n        pass\n\n    def g(self):\n", {},
-         "\n        pass"),
+        (
+            "class A:\n    def f(self):ˇ",
+            "python",
+            "\n        pass\n\n    def g(self):\n",
+            {},
+            "\n        pass",
+        ),
         # CRLF in and out
         ("def f():\r\n    ˇ\r\n", "python", "return 1\r\nx = 2", {}, "return 1"),
         # Brace languages
-        ("function f(a) {\n  ˇ\n}\n", "javascript", "return a * 2;\n}\n\nfunction g() {", {},
-         "return a * 2;"),
-        ("function f(a) {\n  ˇ", "javascript", "return a * 2;\n}\n\nfunction g() {", {},
-         "return a * 2;\n}"),
+        (
+            "function f(a) {\n  ˇ\n}\n",
+            "javascript",
+            "return a * 2;\n}\n\nfunction g() {",
+            {},
+            "return a * 2;",
+        ),
+        (
+            "function f(a) {\n  ˇ",
+            "javascript",
+            "return a * 2;\n}\n\nfunction g() {",
+            {},
+            "return a * 2;\n}",
+        ),
         ("int main(void) {\n    printf(ˇ);\n}", "c", '"hi\\n");', {}, '"hi\\n"'),
         ("fn main() {\n    let v = vec![ˇ];\n}", "rust", "1, 2, 3];", {}, "1, 2, 3"),
         ("func main() {\n\tˇ\n}", "go", "}", {}, DROP("empty")),
@@ -304,8 +373,13 @@ def test_a_dropping_rule_names_its_reason() -> None:
         ("Dear ˇ", "plaintext", "Sir (or Madam:\n\nhello", {}, "Sir (or Madam:\n\nhello"),
     ],
 )
-def test_pipeline(marked: str, language: str, raw: str, options: dict[str, bool],
-                  expected: str | DROP | Suggestion) -> None:
+def test_pipeline(
+    marked: str,
+    language: str,
+    raw: str,
+    options: dict[str, bool],
+    expected: str | DROP | Suggestion,
+) -> None:
     prefix, suffix = marked.split("ˇ")
     got = postprocess(raw, prefix, suffix, language, **options)
     if isinstance(expected, DROP):
@@ -341,18 +415,26 @@ def accepted(marked: str, raw: str, language: str = "python") -> str | DROP:
     got = postprocess(raw, prefix, suffix, language)
     if got.reason_dropped:
         return DROP(got.reason_dropped)
-    assert suffix[:got.overwrite].strip(" \t)]}\"'`;,:") == ""  # only closers are replaced
-    return prefix + got.text + suffix[got.overwrite:]
+    assert suffix[: got.overwrite].strip(" \t)]}\"'`;,:") == ""  # only closers are replaced
+    return prefix + got.text + suffix[got.overwrite :]
 
 
 @pytest.mark.parametrize(
     ("marked", "language", "raw", "expected"),
     [
         # The suggestion closes the bracket itself and goes on: it replaces the auto-closed one.
-        ("import os\ndef main(ˇ)", "python", "path):\n    print(os.getcwd())",
-         "import os\ndef main(path):\n    print(os.getcwd())"),
-        ("x = foo(ˇ)", "python", "1)\ny = foo(2)\nprint(x, y)",
-         "x = foo(1)\ny = foo(2)\nprint(x, y)"),
+        (
+            "import os\ndef main(ˇ)",
+            "python",
+            "path):\n    print(os.getcwd())",
+            "import os\ndef main(path):\n    print(os.getcwd())",
+        ),
+        (
+            "x = foo(ˇ)",
+            "python",
+            "1)\ny = foo(2)\nprint(x, y)",
+            "x = foo(1)\ny = foo(2)\nprint(x, y)",
+        ),
         ("x = f(ˇ)", "python", "a)[0]", "x = f(a)[0]"),
         ("for i in range(ˇ):", "python", "10):  # ten", "for i in range(10):  # ten"),
         ("if f(ˇ):", "python", "x) and y", "if f(x) and y:"),  # the ":" stays after it
@@ -379,8 +461,9 @@ def accepted(marked: str, raw: str, language: str = "python") -> str | DROP:
         ("x = f(ˇ)", "python", "a) b c", DROP("invalid_syntax")),
     ],
 )
-def test_closers_already_on_the_line(marked: str, language: str, raw: str,
-                                     expected: str | DROP) -> None:
+def test_closers_already_on_the_line(
+    marked: str, language: str, raw: str, expected: str | DROP
+) -> None:
     assert accepted(marked, raw, language) == expected
 
 

@@ -44,8 +44,9 @@ CUSTOM = FimTokens("<PRE>", "<SUF>", "<MID>")
         ("", "", False, None, "generic"),
     ],
 )
-def test_profile_for(architecture: str, name: str, fim_ids_present: bool,
-                     strings: FimTokens | None, expected: str) -> None:
+def test_profile_for(
+    architecture: str, name: str, fim_ids_present: bool, strings: FimTokens | None, expected: str
+) -> None:
     assert profile_for(architecture, name, fim_ids_present, strings).id == expected
 
 
@@ -67,8 +68,14 @@ def test_known_profiles_keep_their_own_token_strings() -> None:
         ("codegemma", ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")),
         ("qwen2.5-coder", ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")),
         ("starcoder2", ("<fim_prefix>", "<fim_suffix>", "<fim_middle>")),
-        ("deepseek-coder", ("<\uff5cfim\u2581begin\uff5c>", "<\uff5cfim\u2581hole\uff5c>",
-                            "<\uff5cfim\u2581end\uff5c>")),
+        (
+            "deepseek-coder",
+            (
+                "<\uff5cfim\u2581begin\uff5c>",
+                "<\uff5cfim\u2581hole\uff5c>",
+                "<\uff5cfim\u2581end\uff5c>",
+            ),
+        ),
     ],
 )
 def test_fim_token_strings(profile_id: str, fim: tuple[str, str, str] | None) -> None:

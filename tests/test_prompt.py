@@ -44,8 +44,12 @@ def fake_tokens(text: str) -> int:
     return len(text.encode()) // 3 + 1
 
 
-def marked_input(marked: str, path: str = "src/main.py", language: str = "python",
-                 snippets: tuple[Snippet, ...] = ()) -> CompletionInput:
+def marked_input(
+    marked: str,
+    path: str = "src/main.py",
+    language: str = "python",
+    snippets: tuple[Snippet, ...] = (),
+) -> CompletionInput:
     """``prefixˇsuffix`` as an input (the cursor written as ``ˇ``)."""
     assert marked.count("ˇ") == 1, "mark the cursor exactly once"
     prefix, suffix = marked.split("ˇ")
@@ -61,18 +65,20 @@ LONG_FILE = "def main():\n" + numbered(150) + "    ˇ\n" + numbered(150, 151) + 
 UTIL_EDIT = Snippet("src/util.py", "def helper(x):\n    return x * 2\n", 10, "recent_edit")
 README = Snippet("README.md", "# Demo\n\nRun `main()`.\n", 1, "open_file")
 # What the codebase index found (app.ui.retrieved_context): the lowest priority.
-RETRIEVED = Snippet("src/db.py", "def connect(url):\n    return Connection(url)\n", 3,
-                    "retrieved")
+RETRIEVED = Snippet("src/db.py", "def connect(url):\n    return Connection(url)\n", 3, "retrieved")
 
-BIG_FILE = ('"""A module docstring: never the stable head."""\nimport os\nfrom util import helper'
-            '\n\n\ndef main():\n' + numbered(300) + "    v301 = helper(ˇ)\n" + numbered(50, 302))
+BIG_FILE = (
+    '"""A module docstring: never the stable head."""\nimport os\nfrom util import helper'
+    "\n\n\ndef main():\n" + numbered(300) + "    v301 = helper(ˇ)\n" + numbered(50, 302)
+)
 
 
 def big_input(marked: str, snippets: tuple[Snippet, ...] = ()) -> CompletionInput:
     """``marked`` as the editor sends it (``input_at``: a window of lines and the file's head)."""
     offset = marked.index("ˇ")
-    return prompt_module.input_at(marked.replace("ˇ", ""), offset, path="src/main.py",
-                                  language="python", snippets=snippets)
+    return prompt_module.input_at(
+        marked.replace("ˇ", ""), offset, path="src/main.py", language="python", snippets=snippets
+    )
 
 
 # case -> (input, profile id, budget)
@@ -83,43 +89,73 @@ GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
     "big_file_fallback": (big_input(BIG_FILE, snippets=(README,)), "gemma3", 500),
     "short_fallback": (
         marked_input("import os\n\n\ndef main():\n    print(os.getˇ)\n\n\nmain()\n"),
-        "gemma3", 1536),
+        "gemma3",
+        1536,
+    ),
     "long_trimmed_fallback": (marked_input(LONG_FILE), "gemma3", 200),
     "snippets_fallback": (
         marked_input("from util import helper\n\nprint(helper(ˇ))\n", snippets=(README, UTIL_EDIT)),
-        "gemma3", 1536),
+        "gemma3",
+        1536,
+    ),
     "snippets_fim": (
         marked_input("from util import helper\n\nprint(helper(ˇ))\n", snippets=(README, UTIL_EDIT)),
-        "qwen2.5-coder", 1536),
+        "qwen2.5-coder",
+        1536,
+    ),
     "long_trimmed_fim": (marked_input(LONG_FILE), "codegemma", 200),
     "retrieved_fallback": (
-        marked_input("from util import helper\n\nconn = ˇ\n",
-                     snippets=(RETRIEVED, README, UTIL_EDIT)),
-        "gemma3", 1536),
+        marked_input(
+            "from util import helper\n\nconn = ˇ\n", snippets=(RETRIEVED, README, UTIL_EDIT)
+        ),
+        "gemma3",
+        1536,
+    ),
     "retrieved_fim": (
-        marked_input("from util import helper\n\nconn = ˇ\n",
-                     snippets=(RETRIEVED, README, UTIL_EDIT)),
-        "qwen2.5-coder", 1536),
+        marked_input(
+            "from util import helper\n\nconn = ˇ\n", snippets=(RETRIEVED, README, UTIL_EDIT)
+        ),
+        "qwen2.5-coder",
+        1536,
+    ),
     # a budget whose stable share has room for the edit and the open file but not the
     # retrieved code
     "retrieved_cut_first_fallback": (
-        marked_input("from util import helper\n\nconn = ˇ\n",
-                     snippets=(RETRIEVED, README, UTIL_EDIT)),
-        "gemma3", 150),
+        marked_input(
+            "from util import helper\n\nconn = ˇ\n", snippets=(RETRIEVED, README, UTIL_EDIT)
+        ),
+        "gemma3",
+        150,
+    ),
     "non_ascii_fim": (
-        marked_input("# Grüße, 世界 🌍\nnames = ['Zoë', 'Ángel']\nfor n in names:\n"
-                     "    print(f'héllo {ˇ}')\n",
-                     snippets=(Snippet("docs/notes.md", "Ünïcode ✓\n", 3, "recent_edit"),)),
-        "deepseek-coder", 1536),
+        marked_input(
+            "# Grüße, 世界 🌍\nnames = ['Zoë', 'Ángel']\nfor n in names:\n"
+            "    print(f'héllo {ˇ}')\n",
+            snippets=(Snippet("docs/notes.md", "Ünïcode ✓\n", 3, "recent_edit"),),
+        ),
+        "deepseek-coder",
+        1536,
+    ),
     "crlf_fallback": (
-        marked_input("int main(void) {\r\n    int x = 1;\r\n    return ˇ;\r\n}\r\n", path="main.c",
-                     language="c",
-                     snippets=(Snippet("util.h", "int helper(void);\r\n#define N 3\r\n", 1),)),
-        "gemma3", 1536),
+        marked_input(
+            "int main(void) {\r\n    int x = 1;\r\n    return ˇ;\r\n}\r\n",
+            path="main.c",
+            language="c",
+            snippets=(Snippet("util.h", "int helper(void);\r\n#define N 3\r\n", 1),),
+        ),
+        "gemma3",
+        1536,
+    ),
     "html_block_comments": (
-        marked_input("<html>\n  <body>\n    <p class=\"ˇ\"></p>\n", path="index.html",
-                     language="html", snippets=(Snippet("style.css", ".big { x: 1 }\n", 1),)),
-        "gemma3", 1536),
+        marked_input(
+            '<html>\n  <body>\n    <p class="ˇ"></p>\n',
+            path="index.html",
+            language="html",
+            snippets=(Snippet("style.css", ".big { x: 1 }\n", 1),),
+        ),
+        "gemma3",
+        1536,
+    ),
 }
 
 
@@ -162,7 +198,8 @@ def test_fallback_format() -> None:
         "#     return x * 2\n"
         "# Path: src/main.py\n"
         "x = 1\n"
-        "y = ")
+        "y = "
+    )
     assert (rendered.prefix_lines, rendered.suffix_lines) == (2, 0)
     assert rendered.snippets_included == ("src/util.py:10",)
 
@@ -171,24 +208,38 @@ def test_fim_format() -> None:
     inp = marked_input("x = 1\ny = ˇ\nz = 3")
     rendered = render_prompt(inp, get_profile("starcoder2"), fake_tokens, 1536)
     assert rendered.text == (
-        "<fim_prefix># Path: src/main.py\nx = 1\ny = <fim_suffix>\nz = 3<fim_middle>")
+        "<fim_prefix># Path: src/main.py\nx = 1\ny = <fim_suffix>\nz = 3<fim_middle>"
+    )
     assert (rendered.prefix_lines, rendered.suffix_lines) == (2, 2)
 
 
 @pytest.mark.parametrize(
     ("language", "style"),
-    [("python", ("#", "")), ("shell", ("#", "")), ("yaml", ("#", "")), ("toml", ("#", "")),
-     ("c", ("//", "")), ("typescript", ("//", "")), ("go", ("//", "")), ("rust", ("//", "")),
-     ("java", ("//", "")), ("html", ("<!--", "-->")), ("markdown", ("<!--", "-->")),
-     ("css", ("/*", "*/")), ("sql", ("--", "")), ("no-such-language", ("#", ""))],
+    [
+        ("python", ("#", "")),
+        ("shell", ("#", "")),
+        ("yaml", ("#", "")),
+        ("toml", ("#", "")),
+        ("c", ("//", "")),
+        ("typescript", ("//", "")),
+        ("go", ("//", "")),
+        ("rust", ("//", "")),
+        ("java", ("//", "")),
+        ("html", ("<!--", "-->")),
+        ("markdown", ("<!--", "-->")),
+        ("css", ("/*", "*/")),
+        ("sql", ("--", "")),
+        ("no-such-language", ("#", "")),
+    ],
 )
 def test_comment_style(language: str, style: tuple[str, str]) -> None:
     assert comment_style(language) == style
 
 
 def test_blank_snippet_lines_get_a_bare_comment_marker() -> None:
-    inp = marked_input("ˇ", language="go", path="main.go",
-                       snippets=(Snippet("a.go", "func a() {\n\n}", 1),))
+    inp = marked_input(
+        "ˇ", language="go", path="main.go", snippets=(Snippet("a.go", "func a() {\n\n}", 1),)
+    )
     text = render_prompt(inp, get_profile("gemma3"), fake_tokens, 1536).text
     assert text == "// Path: a.go\n// func a() {\n//\n// }\n// Path: main.go\n"
 
@@ -217,7 +268,7 @@ def test_kept_lines_are_contiguous_at_the_cursor_and_grow_with_the_budget(profil
         r = render_prompt(inp, profile, fake_tokens, budget)
         assert r.token_estimate <= budget
         kept = prefix_part(r.text, profile)
-        window = "\n".join(inp.prefix.split("\n")[-r.prefix_lines:])
+        window = "\n".join(inp.prefix.split("\n")[-r.prefix_lines :])
         assert kept.endswith(window)
         assert r.window_start == cursor - r.prefix_lines + 1
         # On the grid, unless not even the near window fits (then whole lines that do).
@@ -228,7 +279,7 @@ def test_kept_lines_are_contiguous_at_the_cursor_and_grow_with_the_budget(profil
             shown = r.text.split(profile.fim.suffix)[1].removesuffix(profile.fim.middle)
             assert inp.suffix.startswith(shown)
             assert r.suffix_lines == shown.count("\n") + 1 <= SUFFIX_LINES + 1
-            assert inp.suffix[len(shown):].startswith("\n") or shown == inp.suffix
+            assert inp.suffix[len(shown) :].startswith("\n") or shown == inp.suffix
     # With room for everything, everything is shown.
     r = render_prompt(inp, profile, fake_tokens, 10**6)
     assert prefix_part(r.text, profile) == inp.prefix and r.snippets_included
@@ -236,8 +287,9 @@ def test_kept_lines_are_contiguous_at_the_cursor_and_grow_with_the_budget(profil
 
 @pytest.mark.parametrize("profile_id", ["gemma3", "qwen2.5-coder"])
 @pytest.mark.parametrize("budget", [900, 1536, 3072])
-def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(profile_id: str,
-                                                                budget: int) -> None:
+def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(
+    profile_id: str, budget: int
+) -> None:
     """The window starts on the grid, so moving the caret within a grid step changes nothing
     before the old caret's line (the KV cache's common prefix), and a jump anywhere keeps the
     head and the snippets."""
@@ -247,8 +299,9 @@ def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(profile_id: str,
 
     def at(line: int) -> tuple[str, str]:
         offset = len("\n".join(lines[:line])) + 1 + 4
-        inp = prompt_module.input_at(text, offset, path="src/main.py", language="python",
-                                     snippets=(README,))
+        inp = prompt_module.input_at(
+            text, offset, path="src/main.py", language="python", snippets=(README,)
+        )
         r = render_prompt(inp, profile, fake_tokens, budget)
         cut = r.text.index(lines[line][:4] + (profile.fim.suffix if profile.fim else ""))
         return r.text, r.text[:cut]
@@ -260,7 +313,8 @@ def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(profile_id: str,
             moved, _ = at(base + d)
             # The same start, or a window a whole number of grid steps shorter.
             assert moved.startswith(before.rsplit("\n", 1)[0]) or (
-                r_start(moved) % WINDOW_GRID == r_start(before) % WINDOW_GRID == 0), (line, d)
+                r_start(moved) % WINDOW_GRID == r_start(before) % WINDOW_GRID == 0
+            ), (line, d)
     far_a, _ = at(200)
     far_b, _ = at(480)
     fim = profile.fim.prefix if profile.fim else ""
@@ -275,8 +329,11 @@ def test_a_caret_a_few_lines_away_keeps_the_start_of_the_prompt(profile_id: str,
 def r_start(text: str) -> int:
     """The file line of the window's first line in a prompt of the test file above."""
     body = text.split("# Path: src/main.py\n", 1)[1]
-    numbers = [int(line.split("=")[0].strip()[1:]) for line in body.split("\n")
-               if line.startswith("    v") and "=" in line]
+    numbers = [
+        int(line.split("=")[0].strip()[1:])
+        for line in body.split("\n")
+        if line.startswith("    v") and "=" in line
+    ]
     gaps = [b for a, b in itertools.pairwise(numbers) if b != a + 1]
     return (gaps[-1] if gaps else numbers[0]) + 4  # past the head, if it shows one
 
@@ -296,8 +353,10 @@ def test_the_stable_start_keeps_its_share_and_the_near_window_comes_before_far_l
         r = render_prompt(inp, profile, fake_tokens, budget)
         alone = fake_tokens(block + "# Path: src/main.py\n    ")
         assert alone <= budget * prompt_module.STABLE_SHARE or not r.snippets_included
-        if fake_tokens(block + "# Path: src/main.py\n" + head + "    ") <= \
-                budget * prompt_module.STABLE_SHARE:
+        if (
+            fake_tokens(block + "# Path: src/main.py\n" + head + "    ")
+            <= budget * prompt_module.STABLE_SHARE
+        ):
             assert r.snippets_included
         if r.snippets_included:
             seen_with = True
@@ -317,8 +376,9 @@ def test_the_first_answer_prompt_is_the_full_ones_start_with_fewer_lines() -> No
     inp = marked_input(LONG_FILE, snippets=(UTIL_EDIT,))
     profile = get_profile("qwen2.5-coder")
     full = render_prompt(inp, profile, fake_tokens, 1500)
-    small = render_prompt(inp, profile, fake_tokens, 1500, near_lines=8, grid=8,
-                          suffix_lines=4, far=False)
+    small = render_prompt(
+        inp, profile, fake_tokens, 1500, near_lines=8, grid=8, suffix_lines=4, far=False
+    )
     assert small.snippets_included == full.snippets_included
     assert small.head_lines == full.head_lines > 0
     assert 9 <= small.prefix_lines <= 16 < full.prefix_lines
@@ -337,8 +397,15 @@ def test_recent_edits_outrank_open_files_and_the_best_sits_next_to_the_code() ->
     assert r.snippets_included == ("src/edit.py:5", "src/other.py:1")
     assert r.text.index("src/other.py") < r.text.index("src/edit.py") < r.text.index("src/main")
     # With room for one snippet only, the recent edit is kept.
-    small = render_prompt(inp, get_profile("gemma3"), fake_tokens, math.ceil(fake_tokens(
-        "# Path: src/edit.py\n# X = 1\n# Path: src/main.py\na") / prompt_module.STABLE_SHARE))
+    small = render_prompt(
+        inp,
+        get_profile("gemma3"),
+        fake_tokens,
+        math.ceil(
+            fake_tokens("# Path: src/edit.py\n# X = 1\n# Path: src/main.py\na")
+            / prompt_module.STABLE_SHARE
+        ),
+    )
     assert small.snippets_included == ("src/edit.py:5",)
 
 
@@ -385,8 +452,9 @@ def test_headers_alone_over_budget_still_render() -> None:
 
 def test_empty_file() -> None:
     r = render_prompt(marked_input("ˇ"), get_profile("gemma3"), fake_tokens, 100)
-    assert r == RenderedPrompt("# Path: src/main.py\n", 1, 0, (), fake_tokens(r.text),
-                               PROMPT_FORMAT_VERSION)
+    assert r == RenderedPrompt(
+        "# Path: src/main.py\n", 1, 0, (), fake_tokens(r.text), PROMPT_FORMAT_VERSION
+    )
 
 
 def counting(counter: Callable[[str], int]) -> tuple[Callable[[str], int], list[str]]:
@@ -403,8 +471,10 @@ def counting(counter: Callable[[str], int]) -> tuple[Callable[[str], int], list[
 @pytest.mark.parametrize("profile_id", ["gemma3", "starcoder2"])
 def test_count_tokens_is_called_log_n_times_on_whole_prompts(lines: int, profile_id: str) -> None:
     half = lines // 2
-    inp = marked_input("def f():\n" + numbered(half) + "    ˇ\n" + numbered(half, half + 1),
-                       snippets=(UTIL_EDIT, README))
+    inp = marked_input(
+        "def f():\n" + numbered(half) + "    ˇ\n" + numbered(half, half + 1),
+        snippets=(UTIL_EDIT, README),
+    )
     elements = 2 * half + 4
     bound = 2 * math.ceil(math.log2(elements)) + 3
     for budget in (50, 500, 1536, 10**6):
@@ -418,8 +488,9 @@ def test_count_tokens_is_called_log_n_times_on_whole_prompts(lines: int, profile
 
 @pytest.mark.parametrize("chars_per_token", [1, 2, 8, 30])
 @pytest.mark.parametrize("profile_id", ["gemma3", "codegemma"])
-def test_the_search_finds_the_best_cutoff_whatever_the_tokenizer(chars_per_token: int,
-                                                                 profile_id: str) -> None:
+def test_the_search_finds_the_best_cutoff_whatever_the_tokenizer(
+    chars_per_token: int, profile_id: str
+) -> None:
     """The character-based first guess only saves calls: the answer is what a linear search
     over the cutoff (through the module's internals) finds."""
 
@@ -431,12 +502,14 @@ def test_the_search_finds_the_best_cutoff_whatever_the_tokenizer(chars_per_token
     checked = 0
     for budget in (30, 200, 900, 3000, 6000, 10**4, 10**5):
         plan = prompt_module._fitted_plan(inp, profile, tokens, budget)
-        sizes = [tokens(prompt_module._text(plan, prompt_module._cut(plan, k)))
-                 for k in range(1, len(plan.order) + 2)]
+        sizes = [
+            tokens(prompt_module._text(plan, prompt_module._cut(plan, k)))
+            for k in range(1, len(plan.order) + 2)
+        ]
         r = render_prompt(inp, profile, tokens, budget)
         if sizes[0] <= budget:
             best = max(k for k, size in enumerate(sizes, 1) if size <= budget)
-            if (prompt_module._NEAR, 0) in plan.order[best - 1:]:
+            if (prompt_module._NEAR, 0) in plan.order[best - 1 :]:
                 continue  # not even the near window fits: whole lines (another search)
             assert r.text == prompt_module._text(plan, prompt_module._cut(plan, best))
             checked += 1
@@ -490,13 +563,18 @@ def test_same_input_same_bytes_also_after_a_json_round_trip() -> None:
     assert again == inp
     profile = get_profile(profile_id)
     assert render_prompt(again, profile, fake_tokens, budget) == render_prompt(
-        inp, profile, fake_tokens, budget)
+        inp, profile, fake_tokens, budget
+    )
 
 
 def good_json() -> dict[str, object]:
-    return {"path": "a.py", "language": "python", "prefix": "x = ", "suffix": "\n",
-            "snippets": [{"path": "b.py", "text": "y = 1\n", "start_line": 3,
-                          "kind": "recent_edit"}]}
+    return {
+        "path": "a.py",
+        "language": "python",
+        "prefix": "x = ",
+        "suffix": "\n",
+        "snippets": [{"path": "b.py", "text": "y = 1\n", "start_line": 3, "kind": "recent_edit"}],
+    }
 
 
 def with_change(change: Callable[[dict[str, object]], object]) -> dict[str, object]:
@@ -519,22 +597,38 @@ def snippet0(d: dict[str, object]) -> dict[str, object]:
         ([], "CompletionInput must be a JSON object, got list"),
         (with_change(lambda d: d.pop("prefix")), "CompletionInput: missing key(s) prefix"),
         (with_change(lambda d: d.update(cursor=3)), "CompletionInput: unknown key(s) cursor"),
-        (with_change(lambda d: d.update(prefix=None)),
-         "CompletionInput.prefix must be str, got null"),
-        (with_change(lambda d: d.update(snippets=())),
-         "CompletionInput.snippets must be list, got tuple"),
-        (with_change(lambda d: d.update(snippets=["x"])),
-         "CompletionInput.snippets[0] must be a JSON object, got str"),
-        (with_change(lambda d: snippet0(d).pop("kind")),
-         "CompletionInput.snippets[0]: missing key(s) kind"),
-        (with_change(lambda d: snippet0(d).update(start_line="3")),
-         "CompletionInput.snippets[0].start_line must be int, got str"),
-        (with_change(lambda d: snippet0(d).update(start_line=True)),
-         "CompletionInput.snippets[0].start_line must be int, got bool"),
-        (with_change(lambda d: snippet0(d).update(start_line=0)),
-         "Snippet.start_line must be >= 1, got 0"),
-        (with_change(lambda d: snippet0(d).update(kind="clipboard")),
-         "Snippet.kind must be one of"),
+        (
+            with_change(lambda d: d.update(prefix=None)),
+            "CompletionInput.prefix must be str, got null",
+        ),
+        (
+            with_change(lambda d: d.update(snippets=())),
+            "CompletionInput.snippets must be list, got tuple",
+        ),
+        (
+            with_change(lambda d: d.update(snippets=["x"])),
+            "CompletionInput.snippets[0] must be a JSON object, got str",
+        ),
+        (
+            with_change(lambda d: snippet0(d).pop("kind")),
+            "CompletionInput.snippets[0]: missing key(s) kind",
+        ),
+        (
+            with_change(lambda d: snippet0(d).update(start_line="3")),
+            "CompletionInput.snippets[0].start_line must be int, got str",
+        ),
+        (
+            with_change(lambda d: snippet0(d).update(start_line=True)),
+            "CompletionInput.snippets[0].start_line must be int, got bool",
+        ),
+        (
+            with_change(lambda d: snippet0(d).update(start_line=0)),
+            "Snippet.start_line must be >= 1, got 0",
+        ),
+        (
+            with_change(lambda d: snippet0(d).update(kind="clipboard")),
+            "Snippet.kind must be one of",
+        ),
     ],
 )
 def test_from_json_rejects_bad_input(data: object, message: str) -> None:

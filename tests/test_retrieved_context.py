@@ -41,19 +41,26 @@ def marked(text: str) -> tuple[list[str], int]:
     return lines, row + 1
 
 
-@pytest.mark.parametrize(("text", "query"), [
-    # the cursor line, eight lines above and two below (indentation stripped, blanks out)
-    ("import os\n\ndef load_config(path):\n    with open(path) as f:\n        data = ˇ\n"
-     "    return data\n\nother()\nfar_below()",
-     "import os\ndef load_config(path):\nwith open(path) as f:\ndata =\nreturn data"),
-    # only eight lines above count
-    ("\n".join(f"a{i} = {i}" for i in range(20)) + "\nx = ˇ",
-     "\n".join(f"a{i} = {i}" for i in range(12, 20)) + "\nx ="),
-    # at the top of a file
-    ("ˇdef first():\n    pass", "def first():\npass"),
-    # an empty file
-    ("ˇ", ""),
-])
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        # the cursor line, eight lines above and two below (indentation stripped, blanks out)
+        (
+            "import os\n\ndef load_config(path):\n    with open(path) as f:\n        data = ˇ\n"
+            "    return data\n\nother()\nfar_below()",
+            "import os\ndef load_config(path):\nwith open(path) as f:\ndata =\nreturn data",
+        ),
+        # only eight lines above count
+        (
+            "\n".join(f"a{i} = {i}" for i in range(20)) + "\nx = ˇ",
+            "\n".join(f"a{i} = {i}" for i in range(12, 20)) + "\nx =",
+        ),
+        # at the top of a file
+        ("ˇdef first():\n    pass", "def first():\npass"),
+        # an empty file
+        ("ˇ", ""),
+    ],
+)
 def test_build_query(text: str, query: str) -> None:
     lines, line = marked(text)
     assert build_query(lines, line) == query
@@ -68,13 +75,19 @@ def test_a_query_keeps_the_lines_nearest_the_cursor_within_its_size() -> None:
     assert build_query(huge, 1) == "y" * QUERY_MAX_CHARS
 
 
-@pytest.mark.parametrize(("cached", "query", "search"), [
-    (None, "def load(path):", True),
-    (None, "   ", False),  # nothing to search for
-    ("def load(path):\nwith open(path) as f:", "def load(path):\nwith open(path) as f:\nda",
-     False),  # a few characters typed: the cached answer holds
-    ("def load(path):", "class Parser:\n    def tokens(self):", True),  # another block
-])
+@pytest.mark.parametrize(
+    ("cached", "query", "search"),
+    [
+        (None, "def load(path):", True),
+        (None, "   ", False),  # nothing to search for
+        (
+            "def load(path):\nwith open(path) as f:",
+            "def load(path):\nwith open(path) as f:\nda",
+            False,
+        ),  # a few characters typed: the cached answer holds
+        ("def load(path):", "class Parser:\n    def tokens(self):", True),  # another block
+    ],
+)
 def test_needs_search(cached: str | None, query: str, search: bool) -> None:
     assert needs_search(cached, query) is search
 
@@ -127,10 +140,12 @@ def test_retrieved_snippets_rank_lowest_in_the_prompt() -> None:
     it sits farthest from the code (least important first)."""
     edit = Snippet("src/util.py", "def helper(x):\n    return x * 2\n", 10, "recent_edit")
     opened = Snippet("README.md", "# Demo\n", 1, "open_file")
-    (found,) = retrieved_snippets([CodeHit("src/db.py", 3, 4, "def connect(url):\n    pass",
-                                           1.0)], "src/main.py", 3)
-    inp = CompletionInput("src/main.py", "python", "import db\n\nconn = ", "\n",
-                          (found, opened, edit))
+    (found,) = retrieved_snippets(
+        [CodeHit("src/db.py", 3, 4, "def connect(url):\n    pass", 1.0)], "src/main.py", 3
+    )
+    inp = CompletionInput(
+        "src/main.py", "python", "import db\n\nconn = ", "\n", (found, opened, edit)
+    )
 
     def count(text: str) -> int:
         return len(text) // 3 + 1
@@ -139,9 +154,11 @@ def test_retrieved_snippets_rank_lowest_in_the_prompt() -> None:
     assert roomy.snippets_included == ("src/util.py:10", "README.md:1", "src/db.py:3")
     assert roomy.text.index("# Path: src/db.py") < roomy.text.index("# Path: README.md")
     # The largest budget that cannot keep all three: only the retrieved one has gone.
-    tight = next(r for b in range(1000, 0, -1)
-                 if len((r := render_prompt(inp, get_profile("gemma3"), count,
-                                            b)).snippets_included) < 3)
+    tight = next(
+        r
+        for b in range(1000, 0, -1)
+        if len((r := render_prompt(inp, get_profile("gemma3"), count, b)).snippets_included) < 3
+    )
     assert tight.snippets_included == ("src/util.py:10", "README.md:1")
 
 
@@ -152,10 +169,12 @@ class FakeSearch:
     """A scripted ``CodebaseSearch``: answers ``answer(query)``; ``hold`` blocks it (polling
     ``should_stop``) until ``release``."""
 
-    def __init__(self, answer: Callable[[str], list[CodeHit]] | None = None,
-                 error: Exception | None = None) -> None:
-        self.answer = answer or (lambda q: [CodeHit("src/db.py", 3, 4,
-                                                    "def connect(url):\n    pass", 1.0)])
+    def __init__(
+        self, answer: Callable[[str], list[CodeHit]] | None = None, error: Exception | None = None
+    ) -> None:
+        self.answer = answer or (
+            lambda q: [CodeHit("src/db.py", 3, 4, "def connect(url):\n    pass", 1.0)]
+        )
         self.error = error
         self.queries: list[str] = []
         self.threads: list[threading.Thread] = []
@@ -164,8 +183,9 @@ class FakeSearch:
         self.held = threading.Event()
         self.stopped = threading.Event()
 
-    def search(self, query: str, *, top_k: int = 8,
-               should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
+    def search(
+        self, query: str, *, top_k: int = 8, should_stop: Callable[[], bool] | None = None
+    ) -> list[CodeHit]:
         self.queries.append(query)
         self.threads.append(threading.current_thread())
         self.held.set()
@@ -178,9 +198,13 @@ class FakeSearch:
         return self.answer(query)[:top_k]
 
 
-SOURCE = "\n".join(
-    ["import db", "", "def open_store(url):", "    conn = db.connect(url)", "    return conn"]
-    + [f"value_{i} = {i}" for i in range(60)]) + "\n"
+SOURCE = (
+    "\n".join(
+        ["import db", "", "def open_store(url):", "    conn = db.connect(url)", "    return conn"]
+        + [f"value_{i} = {i}" for i in range(60)]
+    )
+    + "\n"
+)
 
 
 @pytest.fixture
@@ -207,7 +231,8 @@ def caret_to(editor: CodeEditor, line: int) -> None:
 
 
 def test_a_pause_searches_off_the_ui_thread_and_completions_read_the_cache(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext) -> None:
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext
+) -> None:
     search = FakeSearch()
     retrieved.set_codebase(search)
     retrieved.attach(editor, "src/main.py")
@@ -215,11 +240,13 @@ def test_a_pause_searches_off_the_ui_thread_and_completions_read_the_cache(
     assert retrieved.current_snippets() == ()  # nothing cached yet: nothing, at once
     with qtbot.waitSignal(retrieved.searched, timeout=3000):
         pass
-    assert search.queries == ["import db\ndef open_store(url):\nconn = db.connect(url)\n"
-                              "return conn\nvalue_0 = 0"]
+    assert search.queries == [
+        "import db\ndef open_store(url):\nconn = db.connect(url)\nreturn conn\nvalue_0 = 0"
+    ]
     assert search.threads[0] is not threading.main_thread()
     assert retrieved.current_snippets() == (
-        Snippet("src/db.py", "def connect(url):\n    pass\n", 3, "retrieved"),)
+        Snippet("src/db.py", "def connect(url):\n    pass\n", 3, "retrieved"),
+    )
     # the same region again, unchanged: the cache answers, no second search
     caret_to(editor, 5)
     qtbot.waitUntil(lambda: retrieved.cache_hits >= 1, timeout=3000)
@@ -234,9 +261,14 @@ def test_a_pause_searches_off_the_ui_thread_and_completions_read_the_cache(
 
 
 def test_hits_of_the_edited_file_near_the_cursor_are_left_out(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext) -> None:
-    search = FakeSearch(lambda q: [CodeHit("src/main.py", 3, 5, "def open_store(url):", 2.0),
-                                   CodeHit("src/other.py", 1, 1, "OTHER = 1", 1.0)])
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext
+) -> None:
+    search = FakeSearch(
+        lambda q: [
+            CodeHit("src/main.py", 3, 5, "def open_store(url):", 2.0),
+            CodeHit("src/other.py", 1, 1, "OTHER = 1", 1.0),
+        ]
+    )
     retrieved.set_codebase(search)
     retrieved.attach(editor, "src/main.py")
     caret_to(editor, 4)
@@ -246,7 +278,8 @@ def test_hits_of_the_edited_file_near_the_cursor_are_left_out(
 
 
 def test_moving_on_cancels_the_search_in_flight(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext) -> None:
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext
+) -> None:
     search = FakeSearch()
     search.released.clear()
     retrieved.set_codebase(search)
@@ -267,7 +300,8 @@ def test_moving_on_cancels_the_search_in_flight(
 
 
 def test_without_an_index_nothing_is_asked_or_given(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext) -> None:
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext
+) -> None:
     search = FakeSearch()
     retrieved.set_codebase(search)
     retrieved.attach(editor, "src/main.py")
@@ -286,8 +320,8 @@ def test_without_an_index_nothing_is_asked_or_given(
 
 @pytest.mark.parametrize("error", [CodebaseUnavailable("not synced yet"), RuntimeError("boom")])
 def test_an_index_that_cannot_answer_gives_nothing_and_is_not_hammered(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext,
-        error: Exception) -> None:
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext, error: Exception
+) -> None:
     search = FakeSearch(error=error)
     retrieved.set_codebase(search)
     retrieved.attach(editor, "src/main.py")
@@ -305,7 +339,8 @@ def test_an_index_that_cannot_answer_gives_nothing_and_is_not_hammered(
 
 
 def test_an_answer_for_another_file_stays_with_its_region(
-        qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext) -> None:
+    qtbot: QtBot, editor: CodeEditor, retrieved: RetrievedContext
+) -> None:
     search = FakeSearch()
     retrieved.set_codebase(search)
     retrieved.attach(editor, "src/main.py")

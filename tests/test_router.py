@@ -107,7 +107,7 @@ def assert_answered(events: list[Any], source: str) -> None:
     assert starts, events
     last = events[starts[-1]]
     assert last.source == source, kinds(events)
-    tail = events[starts[-1]:]
+    tail = events[starts[-1] :]
     assert any(isinstance(e, ChatDelta) and e.text for e in tail), kinds(events)
     assert isinstance(tail[-1], ChatDone) and tail[-1].finish_reason in ("stop", "length")
 
@@ -121,14 +121,14 @@ def test_completions_always_route_local() -> None:
             router.route("poetry")
 
 
-def test_the_cloud_answers_fails_over_mid_reply_and_comes_back(model: str,
-                                                               local: EngineChat) -> None:
+def test_the_cloud_answers_fails_over_mid_reply_and_comes_back(
+    model: str, local: EngineChat
+) -> None:
     service = LocalService(model_path=model, slots=1, extra_args=SERVICE_ARGS)
     states = States()
     target, token = service.start()
     client = CloudClient(target, token)
-    router = Router(client, local, probe_interval_s=0.2, max_probe_interval_s=1.0,
-                    on_state=states)
+    router = Router(client, local, probe_interval_s=0.2, max_probe_interval_s=1.0, on_state=states)
     restarted: LocalService | None = None
     try:
         # 1. The cloud answers.
@@ -170,8 +170,7 @@ def test_the_cloud_answers_fails_over_mid_reply_and_comes_back(model: str,
         # 4. The service comes back on the same address: the prober notices.
         service.stop()
         port = int(target.rsplit(":", 1)[1])
-        restarted = LocalService(model_path=model, slots=1, extra_args=SERVICE_ARGS,
-                                 port=port)
+        restarted = LocalService(model_path=model, slots=1, extra_args=SERVICE_ARGS, port=port)
         assert restarted.start(token=token) == (target, token)
         states.wait_for("cloud", 60)
         assert router.state == "cloud" and router.route("chat") == "cloud"
@@ -193,12 +192,20 @@ def test_the_cloud_answers_fails_over_mid_reply_and_comes_back(model: str,
 def test_a_refused_token_is_not_hidden_by_the_fallback(local: EngineChat) -> None:
     # The token is checked before any backend is asked: an openai backend with no server
     # behind it starts at once and serves the point.
-    no_model = ("--backend", "openai", "--openai-url", f"http://127.0.0.1:{free_port()}",
-                "--openai-model", "none")
+    no_model = (
+        "--backend",
+        "openai",
+        "--openai-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--openai-model",
+        "none",
+    )
     with LocalService(extra_args=no_model) as service:
         target, _ = service.start()
-        with CloudClient(target, "not-the-token-" + "x" * 20) as client, \
-                Router(client, local, probe_interval_s=0.2) as router:
+        with (
+            CloudClient(target, "not-the-token-" + "x" * 20) as client,
+            Router(client, local, probe_interval_s=0.2) as router,
+        ):
             with pytest.raises(ChatError) as err:
                 list(router.chat(ask("Hello?")))
             assert err.value.code == "unauthenticated"
@@ -208,13 +215,15 @@ def test_a_refused_token_is_not_hidden_by_the_fallback(local: EngineChat) -> Non
 def test_a_service_dead_from_the_start_means_local_with_the_notice(local: EngineChat) -> None:
     states = States()
     target = f"127.0.0.1:{free_port()}"
-    with CloudClient(target, "a-token-nobody-checks-0123456789") as client, \
-            Router(client, local, probe_interval_s=0.2, max_probe_interval_s=0.5,
-                   on_state=states) as router:
+    with (
+        CloudClient(target, "a-token-nobody-checks-0123456789") as client,
+        Router(
+            client, local, probe_interval_s=0.2, max_probe_interval_s=0.5, on_state=states
+        ) as router,
+    ):
         assert router.state == "cloud"  # believed up until a call says otherwise
         events = list(router.chat(ask("What is a list in Python?")))
-        assert kinds(events)[:2] == [f"notice:{NOTICE_FALLBACK}", "started:local"], \
-            kinds(events)
+        assert kinds(events)[:2] == [f"notice:{NOTICE_FALLBACK}", "started:local"], kinds(events)
         assert_answered(events, "local")
         detail = states.wait_for("local", 10)
         assert "is not reachable (connection refused)" in detail
@@ -227,8 +236,10 @@ def test_a_service_dead_from_the_start_means_local_with_the_notice(local: Engine
 
 def test_no_service_and_no_local_model_is_a_clear_error() -> None:
     target = f"127.0.0.1:{free_port()}"
-    with CloudClient(target, "a-token-nobody-checks-0123456789") as client, \
-            Router(client, None, probe_interval_s=0.2) as router:
+    with (
+        CloudClient(target, "a-token-nobody-checks-0123456789") as client,
+        Router(client, None, probe_interval_s=0.2) as router,
+    ):
         with pytest.raises(ChatError) as err:
             list(router.chat(ask("Anyone?")))
         assert err.value.code == "unavailable" and "not reachable" in err.value.message

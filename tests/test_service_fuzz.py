@@ -49,15 +49,24 @@ def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 
 @pytest.mark.slow
-def test_fuzz_and_load_leave_the_service_whole(tmp_path: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_fuzz_and_load_leave_the_service_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     upstream = FakeUpstream()
     store = open_store(tmp_path / "index")
     running = start_server(
-        ServerConfig(tokens=(TOKEN,), backend="openai", openai_url=upstream.url,
-                     openai_model="fake", slots=SLOTS, max_queue=64, grace_s=0),
-        index_store=store)
+        ServerConfig(
+            tokens=(TOKEN,),
+            backend="openai",
+            openai_url=upstream.url,
+            openai_model="fake",
+            slots=SLOTS,
+            max_queue=64,
+            grace_s=0,
+        ),
+        index_store=store,
+    )
     pool = running.backend.pool  # type: ignore[attr-defined]
     try:
         driver = Driver(f"127.0.0.1:{running.port}", TOKEN)
@@ -77,8 +86,10 @@ def test_fuzz_and_load_leave_the_service_whole(tmp_path: Path,
         # Afterwards: nothing left running, every slot free, nothing held.
         assert upstream.wait_idle(20) == 0
         assert wait_until(lambda: running.in_flight == 0), running.in_flight
-        assert wait_until(lambda: pool.busy() == 0 and pool.queued() == 0), (pool.busy(),
-                                                                              pool.queued())
+        assert wait_until(lambda: pool.busy() == 0 and pool.queued() == 0), (
+            pool.busy(),
+            pool.queued(),
+        )
         assert wait_until(lambda: running.uploads.held() == 0), running.uploads.held()
         assert driver.slots_all_run(SLOTS)
         assert driver.health_ok()

@@ -65,8 +65,9 @@ class Served:
     def __init__(self, running: RunningServer, store: Any) -> None:
         self.running = running
         self.store = store
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{running.port}", options=[
-            ("grpc.max_send_message_length", 8 << 20)])
+        self.channel = grpc.insecure_channel(
+            f"127.0.0.1:{running.port}", options=[("grpc.max_send_message_length", 8 << 20)]
+        )
 
     @property
     def index(self) -> Any:
@@ -88,8 +89,15 @@ def serve(tmp_path: Path, upstream: FakeUpstream) -> Iterator[Callable[..., Serv
 
     def start(**config: Any) -> Served:
         store = open_store(tmp_path / f"index{len(started)}")
-        cfg = ServerConfig(tokens=(TOKEN, OTHER), backend="openai", openai_url=upstream.url,
-                           openai_model="fake", slots=2, grace_s=0, **config)
+        cfg = ServerConfig(
+            tokens=(TOKEN, OTHER),
+            backend="openai",
+            openai_url=upstream.url,
+            openai_model="fake",
+            slots=2,
+            grace_s=0,
+            **config,
+        )
         served = Served(start_server(cfg, index_store=store), store)
         started.append(served)
         return served
@@ -129,18 +137,22 @@ def entries(count: int, refs: int, salt: int = 0) -> list[pb.FileEntry]:
     """Valid file entries (obfuscated-looking paths, 32-byte hashes) of ``refs`` chunks each."""
     out = []
     for i in range(count):
-        entry = pb.FileEntry(path=f"{SEGMENT}/{salt:06d}{i:06d}{'B' * 30}",
-                             file_hash=hashlib.sha256(b"%d-%d" % (salt, i)).digest())
+        entry = pb.FileEntry(
+            path=f"{SEGMENT}/{salt:06d}{i:06d}{'B' * 30}",
+            file_hash=hashlib.sha256(b"%d-%d" % (salt, i)).digest(),
+        )
         for j in range(refs):
-            entry.chunks.add(chunk_hash=hashlib.sha256(b"%d-%d-%d" % (salt, i, j)).digest(),
-                             start_line=j + 1, end_line=j + 1)
+            entry.chunks.add(
+                chunk_hash=hashlib.sha256(b"%d-%d-%d" % (salt, i, j)).digest(),
+                start_line=j + 1,
+                end_line=j + 1,
+            )
         out.append(entry)
     return out
 
 
 def tree_ref() -> pb.TreeRef:
-    return pb.TreeRef(workspace_id=generate_workspace_key()[:16].hex(),
-                      tree_id=new_tree_id())
+    return pb.TreeRef(workspace_id=generate_workspace_key()[:16].hex(), tree_id=new_tree_id())
 
 
 class Stalled:
@@ -167,9 +179,9 @@ class Stalled:
 
 
 def test_an_upload_that_never_commits_is_refused_at_the_limit_per_call(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
-    served = serve(max_upload_pending_bytes=256 * KIB,
-                   max_upload_pending_bytes_per_token=512 * KIB)
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
+    served = serve(max_upload_pending_bytes=256 * KIB, max_upload_pending_bytes_per_token=512 * KIB)
     stream = Stalled(messages=40, kib=100)
     try:
         with pytest.raises(grpc.RpcError) as err:
@@ -188,9 +200,9 @@ def test_an_upload_that_never_commits_is_refused_at_the_limit_per_call(
 
 
 def test_the_limit_per_token_holds_across_parallel_uploads(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
-    served = serve(max_upload_pending_bytes=256 * KIB,
-                   max_upload_pending_bytes_per_token=384 * KIB)
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
+    served = serve(max_upload_pending_bytes=256 * KIB, max_upload_pending_bytes_per_token=384 * KIB)
     budget = served.running.uploads
     first = Stalled(messages=1, kib=200, salt=1)
     call_first = served.index.Upload.future(iter(first), metadata=bearer(), timeout=30)
@@ -241,14 +253,14 @@ def test_a_cancelled_upload_gives_back_what_it_held(serve: Callable[..., Served]
 
 
 def test_uploads_at_once_are_bounded_and_health_still_answers(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
     """Stalled uploads hold a handler thread each; past ``max_uploads`` they are refused, so
     health and the other calls keep their threads."""
     served = serve(max_uploads=3)
     budget = served.running.uploads
     stalled = [Stalled(messages=1, kib=1, salt=10 + i) for i in range(3)]
-    calls = [served.index.Upload.future(iter(s), metadata=bearer(), timeout=30)
-             for s in stalled]
+    calls = [served.index.Upload.future(iter(s), metadata=bearer(), timeout=30) for s in stalled]
     try:
         assert wait_until(lambda: budget.calls == 3), budget.calls
         extra = Stalled(messages=1, kib=1, salt=20)
@@ -258,8 +270,10 @@ def test_uploads_at_once_are_bounded_and_health_still_answers(
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "uploads at once" in err.value.details()
         for _ in range(20):  # health and the quick calls are served meanwhile
-            assert served.health.Check(health_pb2.HealthCheckRequest(), timeout=5).status == \
-                health_pb2.HealthCheckResponse.SERVING
+            assert (
+                served.health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
+                == health_pb2.HealthCheckResponse.SERVING
+            )
         rpc.InfoStub(served.channel).GetInfo(pb.GetInfoRequest(), metadata=bearer(), timeout=5)
     finally:
         for s in stalled:
@@ -272,7 +286,8 @@ def test_uploads_at_once_are_bounded_and_health_still_answers(
 
 
 def test_a_committed_upload_still_works_and_holds_nothing_after(
-        serve: Callable[..., Served]) -> None:
+    serve: Callable[..., Served],
+) -> None:
     from forecode_core.index.merkle import MerkleTree
 
     served = serve(max_upload_pending_bytes=64 * KIB)
@@ -281,28 +296,51 @@ def test_a_committed_upload_still_works_and_holds_nothing_after(
     for i in range(40):
         tree.set_file(f"dir/file{i}.txt", b"")
     ref = pb.TreeRef(workspace_id=keys.key_id, tree_id=new_tree_id())
-    files = [pb.FileEntry(path=tree.obfuscated(p), file_hash=tree.node_hash(p))
-             for p, _d in tree.files()]
-    reply = served.index.Upload(iter([
-        pb.UploadRequest(tree=ref, new_root=tree.root_hash, files=files[:20]),
-        pb.UploadRequest(files=files[20:], commit=True)]), metadata=bearer(), timeout=30)
+    files = [
+        pb.FileEntry(path=tree.obfuscated(p), file_hash=tree.node_hash(p)) for p, _d in tree.files()
+    ]
+    reply = served.index.Upload(
+        iter(
+            [
+                pb.UploadRequest(tree=ref, new_root=tree.root_hash, files=files[:20]),
+                pb.UploadRequest(files=files[20:], commit=True),
+            ]
+        ),
+        metadata=bearer(),
+        timeout=30,
+    )
     assert reply.root_hash == tree.root_hash and reply.files_written == 40
     assert served.running.uploads.held() == 0 and served.running.uploads.peak > 0
 
 
 def test_the_service_process_memory_stays_bounded_under_an_upload_that_never_commits(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     """The issue's case: 25 messages of 3.6 MB of file entries, never committed (it took the
     service from 66 to 578 MB). With the default limits the service refuses it early; its
     resident size grows by a bounded amount and comes back down."""
-    service = ServiceProcess(["--port", "0", "--index-dir", str(tmp_path / "index"),
-                              "--backend", "openai", "--openai-url",
-                              f"http://127.0.0.1:{free_port()}", "--openai-model", "unused",
-                              "--grace", "0"], token=TOKEN).start()
+    service = ServiceProcess(
+        [
+            "--port",
+            "0",
+            "--index-dir",
+            str(tmp_path / "index"),
+            "--backend",
+            "openai",
+            "--openai-url",
+            f"http://127.0.0.1:{free_port()}",
+            "--openai-model",
+            "unused",
+            "--grace",
+            "0",
+        ],
+        token=TOKEN,
+    ).start()
     assert service.proc is not None
     pid = service.proc.pid
-    channel = grpc.insecure_channel(service.target, options=[
-        ("grpc.max_send_message_length", 8 << 20)])
+    channel = grpc.insecure_channel(
+        service.target, options=[("grpc.max_send_message_length", 8 << 20)]
+    )
     try:
         # Warm the service's IndexSync path (store opened, modules loaded) before measuring.
         with pytest.raises(grpc.RpcError):
@@ -360,8 +398,13 @@ DIM = DEFAULT_DIMENSION
 
 
 class HashEmbedder:
-    def embed(self, texts: Sequence[str], *, progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         out = np.zeros((len(texts), DIM), np.float32)
         for i, text in enumerate(texts):
             seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
@@ -371,10 +414,9 @@ class HashEmbedder:
 
 
 def test_the_client_commits_in_batches_under_the_service_limit(
-        serve: Callable[..., Served], tmp_path: Path,
-        records: pytest.LogCaptureFixture) -> None:
-    served = serve(max_upload_pending_bytes=64 * KIB,
-                   max_upload_pending_bytes_per_token=64 * KIB)
+    serve: Callable[..., Served], tmp_path: Path, records: pytest.LogCaptureFixture
+) -> None:
+    served = serve(max_upload_pending_bytes=64 * KIB, max_upload_pending_bytes_per_token=64 * KIB)
     folder = tmp_path / "repo"
     for d in range(10):
         (folder / f"package{d}").mkdir(parents=True)
@@ -382,8 +424,9 @@ def test_the_client_commits_in_batches_under_the_service_limit(
             (folder / f"package{d}" / f"notes_{f}.txt").write_text(f"note {d} {f}\n")
     keys = WorkspaceKeys(generate_workspace_key())
     with IndexSyncClient(f"127.0.0.1:{served.running.port}", TOKEN, timeout=30) as client:
-        sync = IndexSync(folder, keys, client, HashEmbedder(), tree_id=new_tree_id(),
-                         backoff_s=(0.01, 0.05))
+        sync = IndexSync(
+            folder, keys, client, HashEmbedder(), tree_id=new_tree_id(), backoff_s=(0.01, 0.05)
+        )
         first = sync.sync()
         assert first.changed and sync.stats().files == 1500
         assert sync.max_commit_bytes <= 32 * KIB  # learnt from the refusal
@@ -418,12 +461,19 @@ def all_methods() -> list[tuple[str, Any, bool, bool]]:
     from google.protobuf import message_factory
 
     out = []
-    for service in (*pb.DESCRIPTOR.services_by_name.values(),
-                    health_pb2.DESCRIPTOR.services_by_name["Health"]):
+    for service in (
+        *pb.DESCRIPTOR.services_by_name.values(),
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+    ):
         for method in service.methods:
-            out.append((f"/{service.full_name}/{method.name}",
-                        message_factory.GetMessageClass(method.input_type),
-                        method.client_streaming, method.server_streaming))
+            out.append(
+                (
+                    f"/{service.full_name}/{method.name}",
+                    message_factory.GetMessageClass(method.input_type),
+                    method.client_streaming,
+                    method.server_streaming,
+                )
+            )
     return out
 
 
@@ -436,15 +486,20 @@ def parses(cls: Any, data: bytes) -> bool:
 
 
 GARBAGE = [
-    b"\x0a\xff\xff\xff\xff\x0f",       # field 1, a length far past the end
-    b"\x12\x04\x08\x02\x12",           # a message cut in the middle
-    b"\x0a\x02\xff\xfe",               # a string field that is not UTF-8
-    b"\xff" * 64,                      # not protobuf at all
+    b"\x0a\xff\xff\xff\xff\x0f",  # field 1, a length far past the end
+    b"\x12\x04\x08\x02\x12",  # a message cut in the middle
+    b"\x0a\x02\xff\xfe",  # a string field that is not UTF-8
+    b"\xff" * 64,  # not protobuf at all
 ]
 
 
-def raw_call(channel: grpc.Channel, path: str, streams: tuple[bool, bool],
-             payloads: list[bytes], metadata: list[tuple[str, str]] | None) -> grpc.StatusCode:
+def raw_call(
+    channel: grpc.Channel,
+    path: str,
+    streams: tuple[bool, bool],
+    payloads: list[bytes],
+    metadata: list[tuple[str, str]] | None,
+) -> grpc.StatusCode:
     request_streaming, response_streaming = streams
     try:
         if request_streaming:
@@ -462,7 +517,8 @@ def raw_call(channel: grpc.Channel, path: str, streams: tuple[bool, bool],
 
 
 def test_garbage_bytes_to_every_method_are_invalid_argument_without_a_traceback(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
     served = serve()
     first = len(records.records)  # after the service's start-up lines
     methods = all_methods()
@@ -473,13 +529,22 @@ def test_garbage_bytes_to_every_method_are_invalid_argument_without_a_traceback(
         for garbage in GARBAGE:
             if parses(cls, garbage):
                 continue  # valid for this message (an unknown field of an empty message)
-            payloads = ([pb.UploadRequest(tree=tree_ref(),
-                                          new_root=b"\x01" * 32).SerializeToString(), garbage]
-                        if request_streaming else [garbage])  # a good message, then a bad one
-            for metadata in ([bearer(), None] if path.startswith("/grpc.health") else
-                             [bearer()]):
-                code = raw_call(served.channel, path, (request_streaming, response_streaming),
-                                payloads, metadata)
+            payloads = (
+                [
+                    pb.UploadRequest(tree=tree_ref(), new_root=b"\x01" * 32).SerializeToString(),
+                    garbage,
+                ]
+                if request_streaming
+                else [garbage]
+            )  # a good message, then a bad one
+            for metadata in [bearer(), None] if path.startswith("/grpc.health") else [bearer()]:
+                code = raw_call(
+                    served.channel,
+                    path,
+                    (request_streaming, response_streaming),
+                    payloads,
+                    metadata,
+                )
                 assert code == grpc.StatusCode.INVALID_ARGUMENT, (path, garbage, code)
                 calls += 1
     lines = [r for r in records.records if "that are not its request" in r.getMessage()]
@@ -493,7 +558,8 @@ def test_garbage_bytes_to_every_method_are_invalid_argument_without_a_traceback(
 
 
 def test_the_health_list_method_is_plainly_unimplemented(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
     served = serve()
     for metadata in (bearer(), None):
         with pytest.raises(grpc.RpcError) as err:
@@ -503,8 +569,12 @@ def test_the_health_list_method_is_plainly_unimplemented(
 
 
 def chunk(**fields: Any) -> pb.ChunkData:
-    values = {"chunk_hash": b"\x01" * 32, "embedding": [0.5] * DIM,
-              "term_hashes": b"\x02" * 8, "term_counts": [1]}
+    values = {
+        "chunk_hash": b"\x01" * 32,
+        "embedding": [0.5] * DIM,
+        "term_hashes": b"\x02" * 8,
+        "term_counts": [1],
+    }
     values.update(fields)
     return pb.ChunkData(**values)
 
@@ -516,10 +586,12 @@ def upload_of(*, first: dict[str, Any] | None = None, **fields: Any) -> list[pb.
 
 
 INVALID_UPLOADS = {
-    "tree id of 3 bytes": upload_of(first={"tree": pb.TreeRef(workspace_id="0" * 32,
-                                                               tree_id=b"abc")}),
-    "workspace id not hex": upload_of(first={"tree": pb.TreeRef(workspace_id="Z" * 32,
-                                                                 tree_id=b"\x01" * 16)}),
+    "tree id of 3 bytes": upload_of(
+        first={"tree": pb.TreeRef(workspace_id="0" * 32, tree_id=b"abc")}
+    ),
+    "workspace id not hex": upload_of(
+        first={"tree": pb.TreeRef(workspace_id="Z" * 32, tree_id=b"\x01" * 16)}
+    ),
     "new root of 5 bytes": upload_of(first={"new_root": b"12345"}),
     "NaN in an embedding": upload_of(chunks=[chunk(embedding=[math.nan] * DIM)]),
     "infinite embedding": upload_of(chunks=[chunk(embedding=[math.inf] * DIM)]),
@@ -529,27 +601,40 @@ INVALID_UPLOADS = {
     "term count zero": upload_of(chunks=[chunk(term_counts=[0])]),
     "term counts missing": upload_of(chunks=[chunk(term_counts=[])]),
     "path with ..": upload_of(files=[pb.FileEntry(path="..", file_hash=b"\x01" * 32)]),
-    "absolute path": upload_of(files=[pb.FileEntry(path="/" + SEGMENT,
-                                                   file_hash=b"\x01" * 32)]),
+    "absolute path": upload_of(files=[pb.FileEntry(path="/" + SEGMENT, file_hash=b"\x01" * 32)]),
     "plaintext path": upload_of(files=[pb.FileEntry(path="main.py", file_hash=b"\x01" * 32)]),
-    "lines backwards": upload_of(files=[pb.FileEntry(path=SEGMENT, file_hash=b"\x01" * 32,
-                                                     chunks=[pb.ChunkRef(
-                                                         chunk_hash=b"\x01" * 32,
-                                                         start_line=9, end_line=2)])]),
-    "line zero": upload_of(files=[pb.FileEntry(path=SEGMENT, file_hash=b"\x01" * 32,
-                                               chunks=[pb.ChunkRef(
-                                                   chunk_hash=b"\x01" * 32,
-                                                   start_line=0, end_line=2**32 - 1)])]),
+    "lines backwards": upload_of(
+        files=[
+            pb.FileEntry(
+                path=SEGMENT,
+                file_hash=b"\x01" * 32,
+                chunks=[pb.ChunkRef(chunk_hash=b"\x01" * 32, start_line=9, end_line=2)],
+            )
+        ]
+    ),
+    "line zero": upload_of(
+        files=[
+            pb.FileEntry(
+                path=SEGMENT,
+                file_hash=b"\x01" * 32,
+                chunks=[pb.ChunkRef(chunk_hash=b"\x01" * 32, start_line=0, end_line=2**32 - 1)],
+            )
+        ]
+    ),
     "deleted path empty": upload_of(deleted=[""]),
-    "the same path twice": upload_of(files=[pb.FileEntry(path=SEGMENT, file_hash=b"\x01" * 32),
-                                            pb.FileEntry(path=SEGMENT,
-                                                         file_hash=b"\x02" * 32)]),
+    "the same path twice": upload_of(
+        files=[
+            pb.FileEntry(path=SEGMENT, file_hash=b"\x01" * 32),
+            pb.FileEntry(path=SEGMENT, file_hash=b"\x02" * 32),
+        ]
+    ),
 }
 
 
 @pytest.mark.parametrize("what", sorted(INVALID_UPLOADS))
 def test_well_formed_uploads_with_invalid_values_are_invalid_argument(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture, what: str) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture, what: str
+) -> None:
     served = serve()
     with pytest.raises(grpc.RpcError) as err:
         served.index.Upload(iter(INVALID_UPLOADS[what]), metadata=bearer(), timeout=10)
@@ -559,21 +644,32 @@ def test_well_formed_uploads_with_invalid_values_are_invalid_argument(
 
 
 def test_well_formed_requests_with_invalid_values_elsewhere_are_invalid_argument(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
     served = serve()
     index = served.index
     good = tree_ref()
     cases: list[tuple[Callable[..., Any], Any]] = [
-        (index.Search, pb.SearchRequest(tree=good, root_hash=b"\x01" * 32,
-                                        embedding=[math.nan] * DIM)),
-        (index.Search, pb.SearchRequest(tree=good, root_hash=b"\x01" * 32, top_k=10**6,
-                                        term_hashes=b"\x01" * 8)),
-        (index.Search, pb.SearchRequest(tree=good, root_hash=b"\x01" * 32, mode=99,
-                                        term_hashes=b"\x01" * 8)),
+        (
+            index.Search,
+            pb.SearchRequest(tree=good, root_hash=b"\x01" * 32, embedding=[math.nan] * DIM),
+        ),
+        (
+            index.Search,
+            pb.SearchRequest(
+                tree=good, root_hash=b"\x01" * 32, top_k=10**6, term_hashes=b"\x01" * 8
+            ),
+        ),
+        (
+            index.Search,
+            pb.SearchRequest(tree=good, root_hash=b"\x01" * 32, mode=99, term_hashes=b"\x01" * 8),
+        ),
         (index.GetNodes, pb.GetNodesRequest(tree=good, folders=[pb.FolderQuery(path="../x")])),
         (index.GetNodes, pb.GetNodesRequest(tree=good, root_hash=b"\x01")),
-        (index.HasChunks, pb.HasChunksRequest(workspace_id=good.workspace_id,
-                                              chunk_hashes=[b"short"])),
+        (
+            index.HasChunks,
+            pb.HasChunksRequest(workspace_id=good.workspace_id, chunk_hashes=[b"short"]),
+        ),
         (index.Stats, pb.StatsRequest(tree=pb.TreeRef(workspace_id="x"))),
         (rpc.ChatStub(served.channel).Stream, pb.ChatRequest()),
         (rpc.ApplyStub(served.channel).Apply, pb.ApplyRequest(path="a\x00b", block="x")),
@@ -592,7 +688,8 @@ def test_well_formed_requests_with_invalid_values_elsewhere_are_invalid_argument
 
 
 def test_health_without_a_token_answers_only_for_the_whole_service(
-        serve: Callable[..., Served]) -> None:
+    serve: Callable[..., Served],
+) -> None:
     served = serve()
     health = served.health
     SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -601,24 +698,33 @@ def test_health_without_a_token_answers_only_for_the_whole_service(
     served.running._health.set("forecode.v1.Chat", NOT_SERVING)
     for metadata in (None, bearer("not-the-token-at-all-0000")):
         for name in ("", "forecode.v1.Chat", "forecode.v1.IndexSync", "no.such.Service"):
-            reply = health.Check(health_pb2.HealthCheckRequest(service=name),
-                                 metadata=metadata, timeout=10)
+            reply = health.Check(
+                health_pb2.HealthCheckRequest(service=name), metadata=metadata, timeout=10
+            )
             assert reply.status == SERVING, (name, metadata)  # the whole service: up
-        watch = health.Watch(health_pb2.HealthCheckRequest(service="no.such.Service"),
-                             metadata=metadata, timeout=10)
+        watch = health.Watch(
+            health_pb2.HealthCheckRequest(service="no.such.Service"), metadata=metadata, timeout=10
+        )
         assert next(watch).status == SERVING
         watch.cancel()
     # With the token, per service, as grpc.health.v1 says.
-    assert health.Check(health_pb2.HealthCheckRequest(service="forecode.v1.Chat"),
-                        metadata=bearer(), timeout=10).status == NOT_SERVING
+    assert (
+        health.Check(
+            health_pb2.HealthCheckRequest(service="forecode.v1.Chat"), metadata=bearer(), timeout=10
+        ).status
+        == NOT_SERVING
+    )
     with pytest.raises(grpc.RpcError) as err:
-        health.Check(health_pb2.HealthCheckRequest(service="no.such.Service"),
-                     metadata=bearer(), timeout=10)
+        health.Check(
+            health_pb2.HealthCheckRequest(service="no.such.Service"), metadata=bearer(), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     # Going down is told to everyone.
     served.running._health.set("", NOT_SERVING)
-    assert health.Check(health_pb2.HealthCheckRequest(service="forecode.v1.Info"),
-                        timeout=10).status == NOT_SERVING
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(service="forecode.v1.Info"), timeout=10).status
+        == NOT_SERVING
+    )
 
 
 REFUSAL_LINE = re.compile(r"refused a call to \S+: (missing|a wrong) bearer token")
@@ -626,7 +732,8 @@ SUMMARY_LINE = re.compile(r"refused (\d+) more calls in the last")
 
 
 def test_refused_calls_are_counted_and_logged_at_a_bounded_rate(
-        serve: Callable[..., Served], records: pytest.LogCaptureFixture) -> None:
+    serve: Callable[..., Served], records: pytest.LogCaptureFixture
+) -> None:
     interval = 0.5
     served = serve(refusal_log_interval_s=interval)
     info = served.channel.unary_unary("/forecode.v1.Info/GetInfo")
@@ -640,16 +747,24 @@ def test_refused_calls_are_counted_and_logged_at_a_bounded_rate(
         refused += 1
     elapsed = time.monotonic() - began
     assert served.running.refusals.total == 400
-    assert served.running.refusals.by_reason() == {"missing bearer token": 200,
-                                                   "a wrong bearer token": 200}
+    assert served.running.refusals.by_reason() == {
+        "missing bearer token": 200,
+        "a wrong bearer token": 200,
+    }
     served.running.stop(0)  # writes what is still counted
-    lines = [r.getMessage() for r in records.records if r.name == "forecode.cloud"
-             and r.levelno == logging.WARNING and "refused" in r.getMessage()]
+    lines = [
+        r.getMessage()
+        for r in records.records
+        if r.name == "forecode.cloud"
+        and r.levelno == logging.WARNING
+        and "refused" in r.getMessage()
+    ]
     # At most one line at once and one summary per interval, whatever the rate.
     assert len(lines) <= 2 * (elapsed / interval + 2), (len(lines), elapsed)
     assert len(lines) < 100  # (400 refusals)
-    counted = sum(1 if REFUSAL_LINE.search(line) else int(SUMMARY_LINE.search(line)[1])
-                  for line in lines)
+    counted = sum(
+        1 if REFUSAL_LINE.search(line) else int(SUMMARY_LINE.search(line)[1]) for line in lines
+    )
     assert counted == 400  # every refusal is in the log's counts
     assert "0123456789" not in records.text  # never the token
 

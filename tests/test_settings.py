@@ -313,12 +313,15 @@ def test_settings_are_immutable() -> None:
 def test_completion_model_is_auto_or_a_registry_model_id(tmp_path: Path) -> None:
     settings, problems = load_obj(tmp_path, {})
     assert settings.completion_model == "auto" and settings.completion_latency_budget_ms == 500
-    settings, problems = load_obj(tmp_path, {"completion.model": "qwen2.5-coder-0.5b-instruct",
-                                             "completion.latencyBudgetMs": 1500})
+    settings, problems = load_obj(
+        tmp_path,
+        {"completion.model": "qwen2.5-coder-0.5b-instruct", "completion.latencyBudgetMs": 1500},
+    )
     assert problems == [] and settings.completion_model == "qwen2.5-coder-0.5b-instruct"
     assert settings.completion_latency_budget_ms == 1500
-    settings, problems = load_obj(tmp_path, {"completion.model": "gpt-5",
-                                             "completion.latencyBudgetMs": 0})
+    settings, problems = load_obj(
+        tmp_path, {"completion.model": "gpt-5", "completion.latencyBudgetMs": 0}
+    )
     assert settings.completion_model == "auto" and settings.completion_latency_budget_ms == 500
     assert problems[0].startswith('completion.model: "gpt-5" is not one of "auto", ')
     assert '"gemma-3-270m"' in problems[0] and "completion.latencyBudgetMs" in problems[1]

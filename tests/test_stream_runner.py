@@ -69,8 +69,9 @@ def _record(runner: ChatRunner | ApplyRunner) -> list[tuple[str, object]]:
 
 def test_a_chat_stream_arrives_whole_and_in_order(qtbot: QtBot) -> None:
     words = [f"w{i} " for i in range(200)]
-    call = _Gate([ChatStarted(model="m", source="cloud"), *map(ChatDelta, words),
-                  ChatDone("stop")], [])
+    call = _Gate(
+        [ChatStarted(model="m", source="cloud"), *map(ChatDelta, words), ChatDone("stop")], []
+    )
     call.release.set()
     runner = ChatRunner(_Backend(call))
     seen = _record(runner)
@@ -122,8 +123,11 @@ def test_failures_reach_the_ui_as_code_and_message(qtbot: QtBot) -> None:
     runner = ApplyRunner()
     seen = _record(runner)
     backend = _Backend(ApplyError("busy", "try later"), RuntimeError("boom"), unfinished)
-    for expected in (("busy", "try later"), ("internal", "RuntimeError: boom"),
-                     ("internal", "The apply ended without finishing.")):
+    for expected in (
+        ("busy", "try later"),
+        ("internal", "RuntimeError: boom"),
+        ("internal", "The apply ended without finishing."),
+    ):
         with qtbot.waitSignal(runner.failed, timeout=10_000) as blocker:
             runner.start(backend, REQUEST)  # type: ignore[arg-type]
         assert tuple(blocker.args) == expected

@@ -112,16 +112,22 @@ def files_holding(secret: str, *roots: Path) -> list[str]:
 def test_encodings_of_finds_a_token_inside_base64(tmp_path: Path) -> None:
     """The scanner itself works: each encoding of a token is found where it was written."""
     secret = secrets.token_urlsafe(32)
-    for i, blob in enumerate((b"xx" + secret.encode(), base64.b64encode(b"ab" + secret.encode()),
-                              base64.b64encode(b"a" + secret.encode() + b"z"),
-                              secret.encode().hex().encode())):
+    for i, blob in enumerate(
+        (
+            b"xx" + secret.encode(),
+            base64.b64encode(b"ab" + secret.encode()),
+            base64.b64encode(b"a" + secret.encode() + b"z"),
+            secret.encode().hex().encode(),
+        )
+    ):
         (tmp_path / f"f{i}").write_bytes(blob)
         assert files_holding(secret, tmp_path), i
         (tmp_path / f"f{i}").unlink()
 
 
 def test_null_keyring_stores_an_encrypted_file_without_the_token(
-        use_keyring, isolated_dirs: dict[str, Path], tmp_path: Path) -> None:
+    use_keyring, isolated_dirs: dict[str, Path], tmp_path: Path
+) -> None:
     use_keyring(null.Keyring())
     store = TokenStore()
     assert store.backend == "encrypted-file"
@@ -135,39 +141,59 @@ def test_null_keyring_stores_an_encrypted_file_without_the_token(
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
     assert store.get("cloud") == secret
-    assert TokenStore().get("cloud") == secret      # a second store (a new editor) reads it
+    assert TokenStore().get("cloud") == secret  # a second store (a new editor) reads it
     assert store.get("other") is None
     assert secret not in repr(store)
 
 
-def test_python_keyring_backend_env_null_in_a_fresh_process(
-        isolated_dirs: dict[str, Path]) -> None:
+def test_python_keyring_backend_env_null_in_a_fresh_process(isolated_dirs: dict[str, Path]) -> None:
     """The same through keyring's own configuration (PYTHON_KEYRING_BACKEND), in a process of
     its own, as a headless editor would run."""
     secret = secrets.token_urlsafe(32)
-    env = dict(os.environ, PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
-               PYTHONPATH=str(REPO), FORECODE_TEST_SECRET=secret)
-    code = ("import os; from cloud_client.tokens import TokenStore; s = TokenStore(); "
-            "s.set('cloud', os.environ['FORECODE_TEST_SECRET']); print(s.backend)")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=60, check=True)
+    env = dict(
+        os.environ,
+        PYTHON_KEYRING_BACKEND="keyring.backends.null.Keyring",
+        PYTHONPATH=str(REPO),
+        FORECODE_TEST_SECRET=secret,
+    )
+    code = (
+        "import os; from cloud_client.tokens import TokenStore; s = TokenStore(); "
+        "s.set('cloud', os.environ['FORECODE_TEST_SECRET']); print(s.backend)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert out.stdout.strip() == "encrypted-file"
     assert files_holding(secret, isolated_dirs["data"]) == []
-    read = subprocess.run([sys.executable, "-c", "from cloud_client.tokens import TokenStore; "
-                           "print(TokenStore().get('cloud'))"], env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
+    read = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cloud_client.tokens import TokenStore; print(TokenStore().get('cloud'))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert read.stdout.strip() == secret
 
 
-@pytest.mark.parametrize("backend", [fail.Keyring(), EmptyChainer()],
-                         ids=["fail", "empty-chainer"])
+@pytest.mark.parametrize("backend", [fail.Keyring(), EmptyChainer()], ids=["fail", "empty-chainer"])
 def test_unusable_keyrings_fall_back_to_the_file(use_keyring, backend: object) -> None:
     use_keyring(backend)
     assert TokenStore().backend == "encrypted-file"
 
 
 def test_a_working_keyring_is_used_and_no_file_is_written(
-        use_keyring, isolated_dirs: dict[str, Path]) -> None:
+    use_keyring, isolated_dirs: dict[str, Path]
+) -> None:
     ring = MemoryKeyring()
     use_keyring(ring)
     store = TokenStore()
@@ -181,8 +207,9 @@ def test_a_working_keyring_is_used_and_no_file_is_written(
     assert not (isolated_dirs["data"] / FILE_NAME).exists()
 
 
-def test_a_failing_keyring_gives_way_to_the_file(use_keyring,
-                                                  isolated_dirs: dict[str, Path]) -> None:
+def test_a_failing_keyring_gives_way_to_the_file(
+    use_keyring, isolated_dirs: dict[str, Path]
+) -> None:
     use_keyring(LockedKeyring())
     store = TokenStore()
     assert store.backend.startswith("keyring:")
@@ -222,14 +249,19 @@ def flip_b64(text: str) -> str:
     return base64.b64encode(bytes(raw)).decode()
 
 
-@pytest.mark.parametrize("field,change", [
-    ("ciphertext", flip_b64),
-    ("nonce", flip_b64),
-    ("salt", flip_b64),
-    ("kdf", lambda v: "machine" if v == "scrypt" else "scrypt"),
-], ids=["ciphertext", "nonce", "salt", "kdf"])
-def test_a_tampered_file_is_a_clear_error(use_keyring, tmp_path: Path, field: str, change,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "field,change",
+    [
+        ("ciphertext", flip_b64),
+        ("nonce", flip_b64),
+        ("salt", flip_b64),
+        ("kdf", lambda v: "machine" if v == "scrypt" else "scrypt"),
+    ],
+    ids=["ciphertext", "nonce", "salt", "kdf"],
+)
+def test_a_tampered_file_is_a_clear_error(
+    use_keyring, tmp_path: Path, field: str, change, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_keyring(null.Keyring())
     if field == "kdf":
         monkeypatch.setenv(PASSPHRASE_ENV, "correct horse")  # both kdfs can then be tried
@@ -242,8 +274,9 @@ def test_a_tampered_file_is_a_clear_error(use_keyring, tmp_path: Path, field: st
     assert str(store.path) in str(err.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"{not json", b'{"format": "forecode-tokens"}',
-                                     b"\xff\xfe garbage"])
+@pytest.mark.parametrize(
+    "content", [b"", b"{not json", b'{"format": "forecode-tokens"}', b"\xff\xfe garbage"]
+)
 def test_a_damaged_file_is_a_clear_error(use_keyring, tmp_path: Path, content: bytes) -> None:
     use_keyring(null.Keyring())
     store = TokenStore(fallback_dir=tmp_path)
@@ -255,7 +288,8 @@ def test_a_damaged_file_is_a_clear_error(use_keyring, tmp_path: Path, content: b
 
 
 def test_the_file_is_useless_on_another_machine_or_account(
-        use_keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_keyring(null.Keyring())
     store = TokenStore(fallback_dir=tmp_path / "here")
     store.set("cloud", "secret-value-2")
@@ -272,8 +306,9 @@ def test_the_file_is_useless_on_another_machine_or_account(
         store.get("cloud")
 
 
-def test_a_passphrase_locks_the_file(use_keyring, tmp_path: Path,
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_passphrase_locks_the_file(
+    use_keyring, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     use_keyring(null.Keyring())
     monkeypatch.setenv(PASSPHRASE_ENV, "correct horse battery staple")
     store = TokenStore(fallback_dir=tmp_path)

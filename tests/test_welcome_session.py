@@ -53,8 +53,7 @@ def test_recent_folders_newest_first_bounded_and_never_raise(tmp_path: Path) -> 
 
 
 # ----- welcome page -------------------------------------------------------------------------
-def test_welcome_page_lists_recent_folders_and_opens_one(qtbot: QtBot,
-                                                         workspace: Path) -> None:
+def test_welcome_page_lists_recent_folders_and_opens_one(qtbot: QtBot, workspace: Path) -> None:
     first = new_window(qtbot)
     assert first.welcome.isVisible() and not first.tabs.isVisible()
     assert first.welcome.no_recent.isVisible()
@@ -73,7 +72,8 @@ def test_welcome_page_lists_recent_folders_and_opens_one(qtbot: QtBot,
 
 
 def test_a_recent_folder_that_is_gone_says_so_and_leaves_the_list(
-        qtbot: QtBot, tmp_path: Path) -> None:
+    qtbot: QtBot, tmp_path: Path
+) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
     RecentFolders().add(gone)
@@ -96,8 +96,9 @@ def test_welcome_page_new_file_hides_it(qtbot: QtBot) -> None:
 
 
 # ----- quit -----------------------------------------------------------------------------------
-def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(qtbot: QtBot,
-                                                                workspace: Path) -> None:
+def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(
+    qtbot: QtBot, workspace: Path
+) -> None:
     win = new_window(qtbot)
     win.open_folder(workspace)
     doc = win.open_file(workspace / "a.py")
@@ -114,16 +115,19 @@ def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(qtbot: QtBot,
 
 
 # ----- keys whose features are not built yet -----------------------------------------------
-@pytest.mark.parametrize(("key", "mods", "title"), [
-    (Qt.Key.Key_F12, Qt.KeyboardModifier.NoModifier, "Go to Definition"),
-    (Qt.Key.Key_O, CTRL | SHIFT, "Go to Symbol in Editor"),
-    (Qt.Key.Key_QuoteLeft, CTRL, "Toggle Terminal"),
-    (Qt.Key.Key_F2, Qt.KeyboardModifier.NoModifier, "Rename Symbol"),
-    (Qt.Key.Key_T, CTRL, "Go to Symbol in Workspace"),
-])
-def test_a_vs_code_key_without_its_feature_says_so(qtbot: QtBot, workspace: Path,
-                                                   key: Qt.Key, mods: Qt.KeyboardModifier,
-                                                   title: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "mods", "title"),
+    [
+        (Qt.Key.Key_F12, Qt.KeyboardModifier.NoModifier, "Go to Definition"),
+        (Qt.Key.Key_O, CTRL | SHIFT, "Go to Symbol in Editor"),
+        (Qt.Key.Key_QuoteLeft, CTRL, "Toggle Terminal"),
+        (Qt.Key.Key_F2, Qt.KeyboardModifier.NoModifier, "Rename Symbol"),
+        (Qt.Key.Key_T, CTRL, "Go to Symbol in Workspace"),
+    ],
+)
+def test_a_vs_code_key_without_its_feature_says_so(
+    qtbot: QtBot, workspace: Path, key: Qt.Key, mods: Qt.KeyboardModifier, title: str
+) -> None:
     win = new_window(qtbot)
     win.open_folder(workspace)
     doc = win.open_file(workspace / "a.py")
@@ -151,16 +155,20 @@ def test_not_yet_keys_never_take_a_key_a_command_owns(qtbot: QtBot) -> None:
     # every row has words; a key a command owns (Find in Files, once built) is left to it
     for entry in NOT_YET:
         assert entry.why and message(entry, entry.keys).endswith(")."), entry
-    taken_by_commands = {QKeySequence(s).toString() for c in win.commands if c.shortcut
-                         for s in c.shortcut.split(" or ")}
-    not_yet_bound = {a.shortcut().toString() for a in win.actions()
-                     if a.objectName().startswith("notYet:")}
+    taken_by_commands = {
+        QKeySequence(s).toString()
+        for c in win.commands
+        if c.shortcut
+        for s in c.shortcut.split(" or ")
+    }
+    not_yet_bound = {
+        a.shortcut().toString() for a in win.actions() if a.objectName().startswith("notYet:")
+    }
     assert not (taken_by_commands & not_yet_bound)
 
 
 # ----- hot exit: every tab, its caret and scroll ----------------------------------------------
-def test_hot_exit_restores_every_tab_with_caret_and_scroll(qtbot: QtBot,
-                                                           workspace: Path) -> None:
+def test_hot_exit_restores_every_tab_with_caret_and_scroll(qtbot: QtBot, workspace: Path) -> None:
     first = new_window(qtbot)
     first.open_folder(workspace)
     docs = {name: first.open_file(workspace / name) for name in ("a.py", "b.py", "c.py")}
@@ -189,12 +197,12 @@ def test_hot_exit_restores_every_tab_with_caret_and_scroll(qtbot: QtBot,
         second.tabs.setCurrentWidget(doc)
         qtbot.wait(10)
         ed = doc.editor
-        assert (ed.anchor(), ed.currentPos(), ed.firstVisibleLine()) == views[doc.title], \
-            doc.title
+        assert (ed.anchor(), ed.currentPos(), ed.firstVisibleLine()) == views[doc.title], doc.title
 
 
 def test_a_broken_session_file_is_reported_and_the_backups_still_come_back(
-        qtbot: QtBot, workspace: Path) -> None:
+    qtbot: QtBot, workspace: Path
+) -> None:
     store = BackupStore.for_workspace(workspace)
     store.write_session(Session((TabState("k", str(workspace / "a.py"), 5, 5),), 0))
     assert store.load_session()[0] is not None
@@ -220,11 +228,20 @@ def test_started_without_a_folder_the_window_shows_the_welcome_page(tmp_path: Pa
     assert xvfb, "xvfb-run is missing: apt-get install xvfb (as .ci/run does)"
     repo = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
-    env.update(PYTHONPATH=str(repo), FORECODE_CONFIG_DIR=str(tmp_path / "c"),
-               FORECODE_DATA_DIR=str(tmp_path / "d"))
-    proc = subprocess.Popen([xvfb, "-a", sys.executable, "-m", "app"], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+    env.update(
+        PYTHONPATH=str(repo),
+        FORECODE_CONFIG_DIR=str(tmp_path / "c"),
+        FORECODE_DATA_DIR=str(tmp_path / "d"),
+    )
+    proc = subprocess.Popen(
+        [xvfb, "-a", sys.executable, "-m", "app"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -235,8 +252,7 @@ def test_started_without_a_folder_the_window_shows_the_welcome_page(tmp_path: Pa
         proc.communicate(timeout=10)
 
 
-def test_after_a_crash_the_tabs_of_the_session_come_back(qtbot: QtBot,
-                                                          workspace: Path) -> None:
+def test_after_a_crash_the_tabs_of_the_session_come_back(qtbot: QtBot, workspace: Path) -> None:
     """The tabs are stored a second after they change, not only at close: a window that never
     closed (killed) still has its tabs reopened."""
     first = new_window(qtbot)
@@ -257,7 +273,8 @@ def test_after_a_crash_the_tabs_of_the_session_come_back(qtbot: QtBot,
 
 
 def test_every_not_yet_key_speaks_from_the_editor_and_changes_nothing(
-        qtbot: QtBot, workspace: Path) -> None:
+    qtbot: QtBot, workspace: Path
+) -> None:
     """Each key of the table, pressed in the editor (Scintilla must not eat it), shows its words
     and leaves text and caret alone; keys a command owns (Find in Files) run that command."""
     win = new_window(qtbot)
@@ -268,8 +285,12 @@ def test_every_not_yet_key_speaks_from_the_editor_and_changes_nothing(
     doc.editor.focus()
     qtbot.waitUntil(lambda: doc.editor.hasFocus())
     qtbot.waitUntil(lambda: any(a.objectName().startswith("notYet:") for a in win.actions()))
-    owned = {QKeySequence(s).toString() for c in win.commands if c.shortcut
-             for s in c.shortcut.split(" or ")}
+    owned = {
+        QKeySequence(s).toString()
+        for c in win.commands
+        if c.shortcut
+        for s in c.shortcut.split(" or ")
+    }
     checked = 0
     for entry in NOT_YET:
         for keys in entry.keys.split(" or "):

@@ -76,12 +76,21 @@ WILDMATCH_CASES = [
     ("a/**", "a", False),
     ("a/**", "a/b/c", True),
     ("**", "a/b", True),
-    ("-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1",
-     True),
-    ("-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1",
-     False),
-    ("XXX/*/*/*/*/*/*/12/*/*/*/m/*/*/*",
-     "XXX/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1", True),
+    (
+        "-*-*-*-*-*-*-12-*-*-*-m-*-*-*",
+        "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1",
+        True,
+    ),
+    (
+        "-*-*-*-*-*-*-12-*-*-*-m-*-*-*",
+        "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1",
+        False,
+    ),
+    (
+        "XXX/*/*/*/*/*/*/12/*/*/*/m/*/*/*",
+        "XXX/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1",
+        True,
+    ),
     ("**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txt", True),
     ("**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txtz", False),
     ("*/*/*", "foo/bba/arr", True),
@@ -133,8 +142,9 @@ def test_pathological_patterns_are_linear() -> None:
 
 
 def test_trailing_spaces_comments_and_negation_parse_like_git() -> None:
-    rules = RuleSet.from_lines(["# comment", "", "\\#hash", "\\!bang", "trail  ", "sp\\ ",
-                                "tab\t", "!keep", "keep*"])
+    rules = RuleSet.from_lines(
+        ["# comment", "", "\\#hash", "\\!bang", "trail  ", "sp\\ ", "tab\t", "!keep", "keep*"]
+    )
     assert rules.decide("#hash", False) is True
     assert rules.decide("!bang", False) is True
     assert rules.decide("trail", False) is True
@@ -158,9 +168,35 @@ needs_git = pytest.mark.skipif(GIT is None, reason="git is not installed")
 
 # Pattern pieces and name pieces; file names avoid what check-ignore reads as pathspec magic
 # or quoting (a leading ':', '*', '?', '[', '\\').
-PATTERN_PIECES = ["a", "b", "c", ".", "é", "*", "*", "**", "?", "[ab]", "[!a]", "[a-c]",
-                  "[]a]", "[^b.]", "[[:alpha:]]", "[[:punct:]]", "\\a", "\\*", " ", "\\ ",
-                  "a*b", "*.c", "**/", "/**/", "/", "/", "[é]"]
+PATTERN_PIECES = [
+    "a",
+    "b",
+    "c",
+    ".",
+    "é",
+    "*",
+    "*",
+    "**",
+    "?",
+    "[ab]",
+    "[!a]",
+    "[a-c]",
+    "[]a]",
+    "[^b.]",
+    "[[:alpha:]]",
+    "[[:punct:]]",
+    "\\a",
+    "\\*",
+    " ",
+    "\\ ",
+    "a*b",
+    "*.c",
+    "**/",
+    "/**/",
+    "/",
+    "/",
+    "[é]",
+]
 NAME_PIECES = ["a", "b", "c", ".", "é", "ab", "a.c", " ", "ba"]
 
 
@@ -188,11 +224,20 @@ def random_path(rng: random.Random) -> str:
 
 def git_ignored(root: Path, paths: list[str]) -> set[str]:
     assert GIT is not None
-    env = {**os.environ, "HOME": str(root), "XDG_CONFIG_HOME": str(root),
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    env = {
+        **os.environ,
+        "HOME": str(root),
+        "XDG_CONFIG_HOME": str(root),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
     out = subprocess.run(
-        [GIT, "check-ignore", "--no-index", "--stdin", "-z"], cwd=root, env=env,
-        input=b"".join(p.encode() + b"\0" for p in paths), capture_output=True, check=False,
+        [GIT, "check-ignore", "--no-index", "--stdin", "-z"],
+        cwd=root,
+        env=env,
+        input=b"".join(p.encode() + b"\0" for p in paths),
+        capture_output=True,
+        check=False,
     )
     assert out.returncode in (0, 1), out.stderr
     return {p.decode() for p in out.stdout.split(b"\0") if p}
@@ -201,20 +246,23 @@ def git_ignored(root: Path, paths: list[str]) -> set[str]:
 @needs_git
 @pytest.mark.parametrize("many", [False, True], ids=["few-lines", "many-lines"])
 @pytest.mark.parametrize("seed", range(int(os.environ.get("WM_SEEDS", "6"))))
-def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int,
-                                                     many: bool) -> None:
+def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int, many: bool) -> None:
     """Each folder pK holds one .gitignore of random lines and a random tree under it; every
     path (files and the folders that hold them) is asked of git and of IgnoreRules. With many
     lines a folder's wildcard patterns share one automaton (``PatternSet``)."""
     assert GIT is not None
     rng = random.Random(seed)
-    subprocess.run([GIT, "init", "-q", str(tmp_path)], check=True,
-                   env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"})
+    subprocess.run(
+        [GIT, "init", "-q", str(tmp_path)],
+        check=True,
+        env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
+    )
     files: set[str] = set()
     for k in range(12 if many else 40):
         folder = f"p{k}"
-        lines = [random_pattern(rng)
-                 for _ in range(rng.randint(80, 120) if many else rng.randint(1, 3))]
+        lines = [
+            random_pattern(rng) for _ in range(rng.randint(80, 120) if many else rng.randint(1, 3))
+        ]
         (tmp_path / folder).mkdir()
         (tmp_path / folder / ".gitignore").write_text("\n".join(lines) + "\n", "utf-8")
         for _ in range(30 if many else 8):
@@ -237,9 +285,14 @@ def test_random_patterns_agree_with_git_check_ignore(tmp_path: Path, seed: int,
     rules = IgnoreRules(load)
     ours = {p for p in asked if rules.is_ignored(p, p in dirs)}
     disagree = sorted(ours ^ theirs)
-    detail = [(p, "ours" if p in ours else "git",
-               (tmp_path / p.split("/")[0] / ".gitignore").read_text("utf-8"))
-              for p in disagree[:10]]
+    detail = [
+        (
+            p,
+            "ours" if p in ours else "git",
+            (tmp_path / p.split("/")[0] / ".gitignore").read_text("utf-8"),
+        )
+        for p in disagree[:10]
+    ]
     assert not disagree, detail
     assert theirs  # the generator does produce ignored paths
     if many:

@@ -59,7 +59,7 @@ ALL_MESSAGES: list[Message] = [
     Cancel(4),
     Shutdown(),
     Ready({"name": "m", "architecture": "gemma3", "fim_prefix_id": None}, "gemma3", 123),
-    Chunk(5, "héllo\n\t\"quoted\" \u2028 \U0001f600"),
+    Chunk(5, 'héllo\n\t"quoted" \u2028 \U0001f600'),
     Done(5, "héllo", "eos", {"prompt_tokens": 3, "total_ms": 1.5}),
     Done(6, "", "cancelled", {}),
     Warmed(7, {"evaluated_tokens": 10}),
@@ -121,25 +121,39 @@ MALFORMED: list[tuple[bytes, str]] = [
     (b'{"type": "cancel", "id": -1}\n', "must not be negative"),
     (b'{"type": "complete", "id": 1}\n', "missing the field 'input'"),
     (b'{"type": "complete", "id": 1, "input": []}\n', "'input' must be an object, not a list"),
-    (b'{"type": "complete", "id": 1, "input": {}, "max_tokens": "9"}\n',
-     "'max_tokens' must be an integer or null"),
+    (
+        b'{"type": "complete", "id": 1, "input": {}, "max_tokens": "9"}\n',
+        "'max_tokens' must be an integer or null",
+    ),
     (b'{"type": "complete", "id": 1, "input": {}, "max_tokens": 0}\n', "must be positive"),
-    (b'{"type": "complete", "id": 1, "input": {}, "speculative": 1}\n',
-     "'speculative' must be a boolean, not an integer"),
+    (
+        b'{"type": "complete", "id": 1, "input": {}, "speculative": 1}\n',
+        "'speculative' must be a boolean, not an integer",
+    ),
     (b'{"type": "warm", "id": 1, "input": null}\n', "'input' must be an object, not null"),
     (b'{"type": "ready", "model": {}, "profile": "p", "pid": 1}\n', "missing the field 'protocol'"),
-    (b'{"type": "ready", "protocol": 1, "model": {}, "profile": 3, "pid": 1}\n',
-     "'profile' must be a string"),
+    (
+        b'{"type": "ready", "protocol": 1, "model": {}, "profile": 3, "pid": 1}\n',
+        "'profile' must be a string",
+    ),
     (b'{"type": "chunk", "id": 1, "text": null}\n', "'text' must be a string, not null"),
-    (b'{"type": "done", "id": 1, "text": "", "stop_reason": "tired", "metrics": {}}\n',
-     "unknown stop_reason 'tired'"),
-    (b'{"type": "done", "id": 1, "text": "", "stop_reason": "eos", "metrics": []}\n',
-     "'metrics' must be an object"),
+    (
+        b'{"type": "done", "id": 1, "text": "", "stop_reason": "tired", "metrics": {}}\n',
+        "unknown stop_reason 'tired'",
+    ),
+    (
+        b'{"type": "done", "id": 1, "text": "", "stop_reason": "eos", "metrics": []}\n',
+        "'metrics' must be an object",
+    ),
     (b'{"type": "warmed", "id": 1}\n', "missing the field 'metrics'"),
-    (b'{"type": "failed", "id": "x", "message": "m", "fatal": false}\n',
-     "'id' must be an integer or null"),
-    (b'{"type": "failed", "id": null, "message": "m", "fatal": "yes"}\n',
-     "'fatal' must be a boolean, not a string"),
+    (
+        b'{"type": "failed", "id": "x", "message": "m", "fatal": false}\n',
+        "'id' must be an integer or null",
+    ),
+    (
+        b'{"type": "failed", "id": null, "message": "m", "fatal": "yes"}\n',
+        "'fatal' must be a boolean, not a string",
+    ),
     (b'{"type": "failed", "id": null, "fatal": true}\n', "missing the field 'message'"),
     (b"[" * 100_000 + b"]" * 100_000 + b"\n", "not valid JSON"),
 ]
@@ -160,7 +174,8 @@ def test_a_line_over_the_limit_is_refused() -> None:
 
 
 def test_read_line_skips_an_overlong_line_and_stays_in_step(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(protocol, "MAX_MESSAGE_BYTES", 16)
     stream = io.BytesIO(b"short\n" + b"y" * 50 + b"\n" + b"x" * 16 + b"\nlast")
     assert read_line(stream) == b"short\n"
@@ -186,18 +201,23 @@ def worker_env(**extra: str) -> dict[str, str]:
 class Worker:
     """A worker process with a thread turning its stdout into decoded events."""
 
-    def __init__(self, model: str | Path, *, fake: bool = True, args: tuple[str, ...] = ()
-                 ) -> None:
+    def __init__(self, model: str | Path, *, fake: bool = True, args: tuple[str, ...] = ()) -> None:
         env = worker_env(**({"FORECODE_FAKE_ENGINE": FAKE} if fake else {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "local_models.worker", "--model", str(model), *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-            cwd="/")
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd="/",
+        )
         self.events: queue.Queue[Message | None] = queue.Queue()
         self.bad_lines: list[bytes] = []
         self.stderr = b""
-        self._threads = [threading.Thread(target=self._read, daemon=True),
-                         threading.Thread(target=self._read_stderr, daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._read, daemon=True),
+            threading.Thread(target=self._read_stderr, daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -347,8 +367,10 @@ def test_a_newer_complete_supersedes_older_ones(spawn: Callable[..., Worker]) ->
     worker.send(Complete(1, inp("x = @@chunks=1000 @@delay=0.05"), 1000, False))
     assert worker.next() == Chunk(1, "t0 ")
     # 2 is superseded while queued, 3 is the newest: only 3 runs.
-    worker.send(Complete(2, inp("y = @@chunks=5"), None, False),
-                Complete(3, inp("z = @@chunks=2"), None, False))
+    worker.send(
+        Complete(2, inp("y = @@chunks=5"), None, False),
+        Complete(3, inp("z = @@chunks=2"), None, False),
+    )
     events = worker.until(is_end(3))
     ends = {e.id: e for e in events if isinstance(e, Done)}
     assert ends[1].stop_reason == "cancelled"
@@ -372,8 +394,7 @@ def test_warm_reports_warmed_and_a_complete_cancels_it(spawn: Callable[..., Work
     assert [type(e).__name__ for e in events] == ["Warmed", "Chunk", "Done"]
 
 
-def test_request_failures_are_reported_and_the_worker_goes_on(
-        spawn: Callable[..., Worker]) -> None:
+def test_request_failures_are_reported_and_the_worker_goes_on(spawn: Callable[..., Worker]) -> None:
     worker = spawn()
     worker.ready()
     worker.send(Complete(1, {"prefix": "x"}, None, False))
@@ -393,9 +414,16 @@ def test_request_failures_are_reported_and_the_worker_goes_on(
 def test_malformed_lines_do_not_kill_the_worker(spawn: Callable[..., Worker]) -> None:
     worker = spawn()
     worker.ready()
-    bad = [b"garbage\n", b"[]\n", b"\n", b'{"type":"explode"}\n', b'{"type":"cancel"}\n',
-           b"\xff\xff\n", b'{"type":"chunk","id":1,"text":"x"}\n',
-           b'{"type":"ready","protocol":1,"model":{},"profile":"p","pid":1}\n']
+    bad = [
+        b"garbage\n",
+        b"[]\n",
+        b"\n",
+        b'{"type":"explode"}\n',
+        b'{"type":"cancel"}\n',
+        b"\xff\xff\n",
+        b'{"type":"chunk","id":1,"text":"x"}\n',
+        b'{"type":"ready","protocol":1,"model":{},"profile":"p","pid":1}\n',
+    ]
     messages = []
     for line in bad:
         worker.send_raw(line)
@@ -405,8 +433,9 @@ def test_malformed_lines_do_not_kill_the_worker(spawn: Callable[..., Worker]) ->
         messages.append(failed.message)
     assert "unknown message type 'explode'" in messages[3]
     assert "takes only requests" in messages[-1]
-    worker.send_raw(b'{"type":"complete","id":1,"input":' + b'"' + b"x" * MAX_MESSAGE_BYTES
-                    + b'"}\n')
+    worker.send_raw(
+        b'{"type":"complete","id":1,"input":' + b'"' + b"x" * MAX_MESSAGE_BYTES + b'"}\n'
+    )
     failed = worker.next()
     assert isinstance(failed, Failed) and "longer than the limit" in failed.message
     worker.send(Complete(2, inp("@@chunks=2"), None, False))
@@ -432,8 +461,7 @@ def test_shutdown_exits_cleanly_even_mid_request(spawn: Callable[..., Worker]) -
     assert b"Traceback" not in worker.stderr
 
 
-def test_an_orphaned_worker_stuck_in_the_engine_still_exits(
-        spawn: Callable[..., Worker]) -> None:
+def test_an_orphaned_worker_stuck_in_the_engine_still_exits(spawn: Callable[..., Worker]) -> None:
     """The editor died (EOF) while the engine hangs: the worker must not live on."""
     worker = spawn()
     worker.ready()
@@ -443,19 +471,18 @@ def test_an_orphaned_worker_stuck_in_the_engine_still_exits(
     assert worker.wait(timeout=15) == 0
 
 
-def test_a_bad_model_is_a_fatal_failure_with_exit_code_3(spawn: Callable[..., Worker],
-                                                        tmp_path: Path) -> None:
+def test_a_bad_model_is_a_fatal_failure_with_exit_code_3(
+    spawn: Callable[..., Worker], tmp_path: Path
+) -> None:
     worker = spawn(tmp_path / "bad.gguf")
     failed = worker.next()
-    assert failed == Failed(None, f"{tmp_path / 'bad.gguf'}: not a GGUF file (fake engine)",
-                            True)
+    assert failed == Failed(None, f"{tmp_path / 'bad.gguf'}: not a GGUF file (fake engine)", True)
     assert worker.wait() == EXIT_FATAL
     assert worker.next() is None  # nothing else, no Ready
     assert b"Traceback" not in worker.stderr
 
 
-def test_native_prints_to_stdout_cannot_corrupt_the_protocol(
-        spawn: Callable[..., Worker]) -> None:
+def test_native_prints_to_stdout_cannot_corrupt_the_protocol(spawn: Callable[..., Worker]) -> None:
     """fd 1 is pointed at stderr: only protocol lines reach the editor (checked in cleanup)."""
     worker = spawn()
     worker.ready()
@@ -482,7 +509,7 @@ def test_real_worker_completes_python(spawn: Callable[..., Worker]) -> None:
     ready = worker.ready()
     assert ready.model["architecture"] == "gemma3"
     assert ready.profile == "gemma3"
-    prefix = "def add(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    return"
+    prefix = 'def add(a, b):\n    """Return the sum of a and b."""\n    return'
     worker.send(Complete(1, inp(prefix), 8, False))
     events = worker.until(is_end(1), timeout=60)
     done = events[-1]
@@ -498,8 +525,9 @@ def test_real_worker_completes_python(spawn: Callable[..., Worker]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["text", "truncated"])
-def test_real_worker_refuses_a_bad_model_file(spawn: Callable[..., Worker], tmp_path: Path,
-                                              kind: str) -> None:
+def test_real_worker_refuses_a_bad_model_file(
+    spawn: Callable[..., Worker], tmp_path: Path, kind: str
+) -> None:
     model = real_model()
     bad = tmp_path / "x.gguf"
     if kind == "text":
@@ -523,8 +551,7 @@ def test_real_worker_refuses_a_bad_model_file(spawn: Callable[..., Worker], tmp_
 def chat_params(text: str, max_tokens: int = 0) -> dict[str, Any]:
     from forecode_core.chat.types import ChatMessage, ChatParams, params_to_json
 
-    return params_to_json(ChatParams("conv", (ChatMessage("user", text),),
-                                     max_tokens=max_tokens))
+    return params_to_json(ChatParams("conv", (ChatMessage("user", text),), max_tokens=max_tokens))
 
 
 @pytest.mark.slow
@@ -591,21 +618,24 @@ def big_file_input(line: int, typed: str = "") -> dict[str, Any]:
     from forecode_core.completion.prompt import input_at
 
     parts = ['"""Helpers."""\n\nimport math\nfrom dataclasses import dataclass\n\n\n']
-    parts += [f"def compute_{i}(values, scale={i % 7 + 1}):\n"
-              f"    total = 0\n"
-              f"    for v in values:\n"
-              f"        total += v * scale + {i}\n"
-              f"    return total\n\n\n" for i in range(430)]
+    parts += [
+        f"def compute_{i}(values, scale={i % 7 + 1}):\n"
+        f"    total = 0\n"
+        f"    for v in values:\n"
+        f"        total += v * scale + {i}\n"
+        f"    return total\n\n\n"
+        for i in range(430)
+    ]
     text = "".join(parts)
     offset = sum(len(x) + 1 for x in text.split("\n")[:line])
     text = text[:offset] + typed + text[offset:]
-    return input_at(text, offset + len(typed), path="pkg/helpers.py",
-                    language="python").to_json()
+    return input_at(text, offset + len(typed), path="pkg/helpers.py", language="python").to_json()
 
 
 @pytest.mark.slow
 def test_real_worker_answers_a_jump_in_a_big_file_from_the_lines_near_the_caret(
-        spawn: Callable[..., Worker]) -> None:
+    spawn: Callable[..., Worker],
+) -> None:
     """At a new place in a big file the full context costs ~1.5k tokens; the first answer
     comes from the file's head (cached from the last place) and a few lines near the caret,
     and the next keystroke there costs a few tokens whether or not the full context finished

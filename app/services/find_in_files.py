@@ -126,7 +126,7 @@ def _expand_braces(glob: str) -> list[str]:
         elif ch == "}" and depth:
             depth -= 1
             if depth == 0:
-                inner = glob[start + 1:i]
+                inner = glob[start + 1 : i]
                 parts: list[str] = []
                 level, last = 0, 0
                 for j, c in enumerate(inner):
@@ -140,11 +140,10 @@ def _expand_braces(glob: str) -> list[str]:
                 parts.append(inner[last:])
                 out: list[str] = []
                 for part in parts:
-                    for tail in _expand_braces(part + glob[i + 1:]):
+                    for tail in _expand_braces(part + glob[i + 1 :]):
                         out.append(glob[:start] + tail)
                         if len(out) > _MAX_BRACE_ALTERNATIVES:
-                            raise QueryError(f"The glob {glob!r} has too many {{…}} "
-                                             "alternatives.")
+                            raise QueryError(f"The glob {glob!r} has too many {{…}} alternatives.")
                 return out
     return [glob]
 
@@ -195,11 +194,11 @@ def _tokenize(glob: str, base: int) -> list[_Token]:
         if ch == "?":
             tokens.append((_ANY, None, -1))
         elif ch == "[":
-            close = glob.find("]", i + 2 if glob[i + 1:i + 2] in ("!", "^", "]") else i + 1)
+            close = glob.find("]", i + 2 if glob[i + 1 : i + 2] in ("!", "^", "]") else i + 1)
             if close < 0:
                 tokens.append((_LIT, "[", -1))
             else:
-                tokens.append((_CLS, _class_matcher(glob[i + 1:close]), -1))
+                tokens.append((_CLS, _class_matcher(glob[i + 1 : close]), -1))
                 i = close
         elif ch == "\\" and i + 1 < n:
             i += 1
@@ -392,7 +391,7 @@ def _convert_template(template: str) -> str:
     while i < n:
         ch = template[i]
         if ch == "\\" and i + 1 < n:
-            out.append(template[i:i + 2])
+            out.append(template[i : i + 2])
             i += 2
             continue
         if ch == "$" and i + 1 < n:
@@ -405,7 +404,7 @@ def _convert_template(template: str) -> str:
                 out.append("\\g<0>")
                 i += 2
                 continue
-            m = re.match(r"\{(\w+)\}|(\d{1,2})", template[i + 1:])
+            m = re.match(r"\{(\w+)\}|(\d{1,2})", template[i + 1 :])
             if m:
                 out.append(f"\\g<{m.group(1) or m.group(2)}>")
                 i += 1 + m.end()
@@ -484,21 +483,41 @@ class FileResult:
         return sum(len(line.matches) for line in self.lines)
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": "file", "path": self.path, "digest": self.digest,
-                "encoding": self.encoding, "buffer": self.buffer,
-                "lines": [[ln.line, ln.preview, ln.preview_offset,
-                           [[m.start, m.end, m.replacement] for m in ln.matches]]
-                          for ln in self.lines]}
+        return {
+            "t": "file",
+            "path": self.path,
+            "digest": self.digest,
+            "encoding": self.encoding,
+            "buffer": self.buffer,
+            "lines": [
+                [
+                    ln.line,
+                    ln.preview,
+                    ln.preview_offset,
+                    [[m.start, m.end, m.replacement] for m in ln.matches],
+                ]
+                for ln in self.lines
+            ],
+        }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> FileResult:
         lines = tuple(
-            LineResult(int(line), str(preview), int(offset),
-                       tuple(Match(int(s), int(e), None if r is None else str(r))
-                             for s, e, r in matches))
-            for line, preview, offset, matches in obj["lines"])
-        return cls(str(obj["path"]), lines, str(obj["digest"]), str(obj["encoding"]),
-                   bool(obj.get("buffer", False)))
+            LineResult(
+                int(line),
+                str(preview),
+                int(offset),
+                tuple(Match(int(s), int(e), None if r is None else str(r)) for s, e, r in matches),
+            )
+            for line, preview, offset, matches in obj["lines"]
+        )
+        return cls(
+            str(obj["path"]),
+            lines,
+            str(obj["digest"]),
+            str(obj["encoding"]),
+            bool(obj.get("buffer", False)),
+        )
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -514,7 +533,7 @@ def _preview(line: str, first: int) -> tuple[str, int]:
     if len(line) <= PREVIEW_CHARS:
         return line, 0
     start = max(0, first - _PREVIEW_LEAD)
-    return line[start:start + PREVIEW_CHARS], start
+    return line[start : start + PREVIEW_CHARS], start
 
 
 def _line_starts(norm: str) -> list[int]:
@@ -582,7 +601,7 @@ def search_text(text: str, compiled: _Compiled, limit: int) -> tuple[list[LineRe
     for line in sorted(found):
         begin, matches = found[line]
         end = norm.find("\n", begin)
-        text_line = norm[begin:end if end >= 0 else len(norm)]
+        text_line = norm[begin : end if end >= 0 else len(norm)]
         preview, offset = _preview(text_line, matches[0].start)
         results.append(LineResult(line + 1, preview, offset, tuple(matches)))
     return results, count
@@ -637,13 +656,21 @@ class SearchRequest:
     buffers: Mapping[str, str] = field(default_factory=dict)  # open documents: rel path -> text
 
     def to_json(self) -> dict[str, Any]:
-        return {"root": self.root, "query": asdict(self.query),
-                "extra_patterns": list(self.extra_patterns), "buffers": dict(self.buffers)}
+        return {
+            "root": self.root,
+            "query": asdict(self.query),
+            "extra_patterns": list(self.extra_patterns),
+            "buffers": dict(self.buffers),
+        }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> SearchRequest:
-        return cls(str(obj["root"]), SearchQuery(**obj["query"]),
-                   tuple(obj.get("extra_patterns", ())), dict(obj.get("buffers", {})))
+        return cls(
+            str(obj["root"]),
+            SearchQuery(**obj["query"]),
+            tuple(obj.get("extra_patterns", ())),
+            dict(obj.get("buffers", {})),
+        )
 
 
 @dataclass
@@ -669,8 +696,9 @@ class SearchSummary:
         return cls(**fields)
 
 
-def _walk(root: str, rules: IgnoreRules, exclude: GlobSet,
-          should_stop: Callable[[], bool]) -> Iterator[str]:
+def _walk(
+    root: str, rules: IgnoreRules, exclude: GlobSet, should_stop: Callable[[], bool]
+) -> Iterator[str]:
     """Workspace files not ignored nor excluded, a folder's files (by name) before its
     subfolders; ignored and excluded folders are never entered; symlinked folders are not
     followed."""
@@ -727,9 +755,12 @@ def _read_at_most(path: str, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def search_tree(request: SearchRequest, emit: Callable[[FileResult], None],
-                should_stop: Callable[[], bool] = lambda: False,
-                progress: Callable[[SearchSummary], None] | None = None) -> SearchSummary:
+def search_tree(
+    request: SearchRequest,
+    emit: Callable[[FileResult], None],
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[SearchSummary], None] | None = None,
+) -> SearchSummary:
     """Search the folder ``request.root``; ``emit`` gets each file with matches, in walk order.
     Runs in the calling thread (the worker process's); raises ``QueryError`` for a bad query."""
     started = time.monotonic()
@@ -833,8 +864,9 @@ class ReplaceOutcome:
     message: str = ""
 
 
-def replace_in_file(path: str | os.PathLike[str], digest: str,
-                    edits: Sequence[Edit]) -> ReplaceOutcome:
+def replace_in_file(
+    path: str | os.PathLike[str], digest: str, edits: Sequence[Edit]
+) -> ReplaceOutcome:
     """Apply ``edits`` to the closed file at ``path`` if its bytes still have ``digest`` (what
     the search read); written atomically in the file's own encoding, byte-exact outside the
     edits."""
@@ -852,8 +884,9 @@ def replace_in_file(path: str | os.PathLike[str], digest: str,
     text, encoding = decoded
     try:
         if _encode(text, encoding) != data:
-            return ReplaceOutcome(name, "failed", 0,
-                                  f"cannot be written back exactly in {encoding}")
+            return ReplaceOutcome(
+                name, "failed", 0, f"cannot be written back exactly in {encoding}"
+            )
         new = _encode(apply_edits(text, edits), encoding)
         atomic_write(path, new)
     except ValueError as exc:
@@ -884,8 +917,9 @@ class SearchSession:
         self.done = False
         self.summary: SearchSummary | None = None
         self.last_event = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name="forecode-find-in-files",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="forecode-find-in-files", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
@@ -917,8 +951,12 @@ class SearchSession:
             if kind == "file":
                 self._events.put(FileResult.from_json(obj))
             elif kind == "progress":
-                self._events.put(("progress", SearchSummary.from_json(
-                    {k: v for k, v in obj.items() if k != "t"})))
+                self._events.put(
+                    (
+                        "progress",
+                        SearchSummary.from_json({k: v for k, v in obj.items() if k != "t"}),
+                    )
+                )
             elif kind == "done":
                 summary = SearchSummary.from_json(obj)
                 break
@@ -930,8 +968,10 @@ class SearchSession:
             if cancelled:
                 summary = SearchSummary(cancelled=True)
             else:
-                summary = SearchSummary(error="The search process stopped unexpectedly "
-                                        f"(exit status {proc.returncode}).")
+                summary = SearchSummary(
+                    error="The search process stopped unexpectedly "
+                    f"(exit status {proc.returncode})."
+                )
         elif cancelled:
             self._service._kill(proc)
         else:
@@ -993,9 +1033,13 @@ class SearchService:
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
         # stderr is not read (a full pipe would block the worker): nothing goes there but a
         # crash, which the client reports by its exit status
-        proc = subprocess.Popen([self._python, "-m", "app.services.find_in_files"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            [self._python, "-m", "app.services.find_in_files"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
         with self._lock:
             self._all.add(proc)
         return proc
@@ -1040,6 +1084,7 @@ class SearchService:
 
     def warm(self) -> None:
         """Start the idle worker now (on a thread), so the next search starts at once."""
+
         def run() -> None:
             with self._lock:
                 if self._idle is not None or self._closed:
@@ -1079,8 +1124,9 @@ class _Writer:
         self.first = True
 
     def write(self, obj: Mapping[str, Any], force: bool = False) -> None:
-        self.stdout.write(json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass")
-                          + b"\n")
+        self.stdout.write(
+            json.dumps(obj, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+        )
         now = time.monotonic()
         if force or now - self.last_flush > 0.05:
             self.stdout.flush()

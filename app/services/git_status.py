@@ -59,14 +59,28 @@ Kind = Literal["conflicted", "modified", "added", "renamed", "untracked", "delet
 # Most important first: a path with two entries (a staged deletion and an untracked copy) and
 # a folder tinted by its children take the first kind here.
 KINDS: tuple[Kind, ...] = (
-    "conflicted", "modified", "added", "renamed", "untracked", "deleted", "ignored")
+    "conflicted",
+    "modified",
+    "added",
+    "renamed",
+    "untracked",
+    "deleted",
+    "ignored",
+)
 _RANK = {kind: i for i, kind in enumerate(KINDS)}
 LETTERS: Mapping[Kind, str] = {
-    "conflicted": "!", "modified": "M", "added": "A", "renamed": "R", "untracked": "U",
-    "deleted": "D", "ignored": ""}
+    "conflicted": "!",
+    "modified": "M",
+    "added": "A",
+    "renamed": "R",
+    "untracked": "U",
+    "deleted": "D",
+    "ignored": "",
+}
 # Kinds that tint the folders above them.
 PROPAGATING: frozenset[Kind] = frozenset(
-    {"conflicted", "modified", "added", "renamed", "untracked"})
+    {"conflicted", "modified", "added", "renamed", "untracked"}
+)
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
@@ -92,8 +106,14 @@ def git_executable() -> str | None:
 def _git_env() -> dict[str, str]:
     env = dict(os.environ)
     # A hook or a parent git process may have set these; they would point git elsewhere.
-    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-                 "GIT_COMMON_DIR", "GIT_NAMESPACE"):
+    for name in (
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_COMMON_DIR",
+        "GIT_NAMESPACE",
+    ):
         env.pop(name, None)
     env.update(GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", GIT_PAGER="cat", LC_ALL="C")
     return env
@@ -109,21 +129,30 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def run_git(args: Sequence[str], cwd: str | os.PathLike[str], *,
-            timeout: float = DEFAULT_TIMEOUT_S,
-            max_bytes: int = DEFAULT_MAX_BYTES,
-            abort: threading.Event | None = None) -> GitOutput:
+def run_git(
+    args: Sequence[str],
+    cwd: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    abort: threading.Event | None = None,
+) -> GitOutput:
     """Run ``git <args>`` in ``cwd``; never longer than ``timeout`` seconds, never more than
     ``max_bytes`` of output kept, and killed at once when ``abort`` is set (the editor
     closing). Raises ``FileNotFoundError`` when git is not installed."""
     exe = git_executable()
     if exe is None:
         raise FileNotFoundError("git is not installed")
-    cmd = [exe, "--no-pager", "-c", "core.fsmonitor=false", "-c", "core.quotePath=false",
-           *args]
-    proc = subprocess.Popen(cmd, cwd=os.fspath(cwd), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=_git_env(),
-                            start_new_session=os.name == "posix")
+    cmd = [exe, "--no-pager", "-c", "core.fsmonitor=false", "-c", "core.quotePath=false", *args]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=os.fspath(cwd),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=_git_env(),
+        start_new_session=os.name == "posix",
+    )
     timed_out = threading.Event()
     finished = threading.Event()
     deadline = time.monotonic() + timeout
@@ -161,8 +190,12 @@ def run_git(args: Sequence[str], cwd: str | os.PathLike[str], *,
     finally:
         finished.set()
     killed = truncated or timed_out.is_set() or (abort is not None and abort.is_set())
-    return GitOutput(None if killed else proc.returncode, b"".join(chunks),
-                     timed_out=timed_out.is_set(), truncated=truncated)
+    return GitOutput(
+        None if killed else proc.returncode,
+        b"".join(chunks),
+        timed_out=timed_out.is_set(),
+        truncated=truncated,
+    )
 
 
 # ----- parsing -----------------------------------------------------------------------------------
@@ -227,7 +260,7 @@ def parse_porcelain_v2(data: bytes, *, max_entries: int = DEFAULT_MAX_ENTRIES) -
         path_bytes: bytes | None = None
         kind: Kind | None = None
         if rec.startswith(b"# branch.oid "):
-            oid = rec[len(b"# branch.oid "):].decode("ascii", "replace")
+            oid = rec[len(b"# branch.oid ") :].decode("ascii", "replace")
             head = None if oid == "(initial)" else oid
             continue
         if tag == b"1 ":
@@ -365,13 +398,21 @@ class StatusResult:
         return StatusLookup(self.status, self.repo.prefix)
 
 
-def read_repo_info(folder: str | os.PathLike[str], *,
-                   timeout: float = DEFAULT_TIMEOUT_S,
-                   abort: threading.Event | None = None) -> RepoInfo | None:
+def read_repo_info(
+    folder: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    abort: threading.Event | None = None,
+) -> RepoInfo | None:
     """The repository ``folder`` is in, or None (no git, not a repository, git too slow)."""
     try:
-        out = run_git(["rev-parse", "--show-toplevel", "--absolute-git-dir", "--show-prefix"],
-                      folder, timeout=timeout, max_bytes=1 << 16, abort=abort)
+        out = run_git(
+            ["rev-parse", "--show-toplevel", "--absolute-git-dir", "--show-prefix"],
+            folder,
+            timeout=timeout,
+            max_bytes=1 << 16,
+            abort=abort,
+        )
     except OSError:
         return None
     if out.returncode != 0:
@@ -382,46 +423,71 @@ def read_repo_info(folder: str | os.PathLike[str], *,
     return RepoInfo(lines[0], lines[1], lines[2].strip().strip("/"))
 
 
-def read_status(folder: str | os.PathLike[str], *, timeout: float = DEFAULT_TIMEOUT_S,
-                max_bytes: int = DEFAULT_MAX_BYTES,
-                max_entries: int = DEFAULT_MAX_ENTRIES,
-                abort: threading.Event | None = None) -> StatusResult:
+def read_status(
+    folder: str | os.PathLike[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    abort: threading.Event | None = None,
+) -> StatusResult:
     """Git status of the part of the repository under ``folder`` (blocking: worker threads
     only)."""
     repo = read_repo_info(folder, timeout=timeout, abort=abort)
     if repo is None:
         return StatusResult()
-    args = ["status", "--porcelain=v2", "-z", "--branch", "--ignored=traditional",
-            "--untracked-files=normal", "--", "."]
+    args = [
+        "status",
+        "--porcelain=v2",
+        "-z",
+        "--branch",
+        "--ignored=traditional",
+        "--untracked-files=normal",
+        "--",
+        ".",
+    ]
     try:
         out = run_git(args, folder, timeout=timeout, max_bytes=max_bytes, abort=abort)
     except OSError:
         return StatusResult()
     if out.timed_out:
-        return StatusResult(repo, None, f"git status took longer than {timeout:g} s; "
-                                        "the explorer shows no git colours for now")
+        return StatusResult(
+            repo,
+            None,
+            f"git status took longer than {timeout:g} s; the explorer shows no git colours for now",
+        )
     status = parse_porcelain_v2(out.stdout, max_entries=max_entries)
     if out.returncode not in (0, None):
         return StatusResult(repo, None, None)
     if out.truncated or status.truncated:
-        return StatusResult(repo, GitStatus(status.head_oid, status.entries, status.folders,
-                                            True),
-                            "git status listed too many changes; the explorer colours only "
-                            "the first of them")
+        return StatusResult(
+            repo,
+            GitStatus(status.head_oid, status.entries, status.folders, True),
+            "git status listed too many changes; the explorer colours only the first of them",
+        )
     return StatusResult(repo, status, None)
 
 
-def read_head_blob(path: str | os.PathLike[str], *, rev: str = "HEAD",
-                   timeout: float = DEFAULT_TIMEOUT_S,
-                   max_bytes: int = MAX_BLOB_BYTES,
-                   abort: threading.Event | None = None) -> bytes | None:
+def read_head_blob(
+    path: str | os.PathLike[str],
+    *,
+    rev: str = "HEAD",
+    timeout: float = DEFAULT_TIMEOUT_S,
+    max_bytes: int = MAX_BLOB_BYTES,
+    abort: threading.Event | None = None,
+) -> bytes | None:
     """The content of ``path`` at ``rev`` (raw: no filters, no textconv), or None when git,
     the repository, the commit or the file there is missing, or it is too big or too slow.
     Blocking: worker threads only."""
     folder, name = os.path.split(os.path.abspath(os.fspath(path)))
     try:
-        out = run_git(["cat-file", "blob", f"{rev}:./{name}"], folder, timeout=timeout,
-                      max_bytes=max_bytes, abort=abort)
+        out = run_git(
+            ["cat-file", "blob", f"{rev}:./{name}"],
+            folder,
+            timeout=timeout,
+            max_bytes=max_bytes,
+            abort=abort,
+        )
     except OSError:
         return None
     if out.returncode != 0:

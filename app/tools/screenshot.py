@@ -91,10 +91,14 @@ class ScriptedModelApply:
 
     def __init__(self, request: Any) -> None:
         original = request.original
-        old = ("        item = self._items[sku]\n        item.quantity += count  # counts can "
-               "only grow here\n        return item.quantity\n")
-        new = ("        if count <= 0:\n            raise ValueError(f\"restock needs a positive "
-               "count, got {count}\")\n        # ... existing code ...\n")
+        old = (
+            "        item = self._items[sku]\n        item.quantity += count  # counts can "
+            "only grow here\n        return item.quantity\n"
+        )
+        new = (
+            '        if count <= 0:\n            raise ValueError(f"restock needs a positive '
+            'count, got {count}")\n        # ... existing code ...\n'
+        )
         self.text = original.replace(old, new)
 
     def cancel(self) -> None:
@@ -125,38 +129,57 @@ class ScriptedChat:
         words = CHAT_REPLY.split(" ")
         for i in range(0, len(words), 4):
             time.sleep(0.01)
-            yield ChatDelta(" ".join(words[i:i + 4]) + (" " if i + 4 < len(words) else ""))
+            yield ChatDelta(" ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else ""))
         yield ChatDone("stop")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("out", type=Path)
     parser.add_argument("--folder", type=Path, default=REPO / "docs" / "sample")
     parser.add_argument("--file", type=Path, default=None)
     parser.add_argument("--theme", choices=("dark", "light"), default="dark")
     parser.add_argument("--size", default="1280x800")
-    parser.add_argument("--type", default="", metavar="TEXT",
-                        help="type TEXT at the end of line 34 and wait for the local model's "
-                             "ghost-text suggestion before the shot")
-    parser.add_argument("--chat", action="store_true",
-                        help="open the chat panel with a scripted reply (docs/chat.png)")
-    parser.add_argument("--live", action="store_true",
-                        help="with --chat: the real loopback service answers (its default "
-                             "model), not the scripted reply")
+    parser.add_argument(
+        "--type",
+        default="",
+        metavar="TEXT",
+        help="type TEXT at the end of line 34 and wait for the local model's "
+        "ghost-text suggestion before the shot",
+    )
+    parser.add_argument(
+        "--chat",
+        action="store_true",
+        help="open the chat panel with a scripted reply (docs/chat.png)",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="with --chat: the real loopback service answers (its default "
+        "model), not the scripted reply",
+    )
     parser.add_argument("--question", default=CHAT_QUESTION, help="with --chat: what to ask")
-    parser.add_argument("--select", default="restock",
-                        help="with --chat: the method selected before asking")
-    parser.add_argument("--completion-model", default="",
-                        help="with --type: completion.model (a model id; default: the "
-                             "calibrated tier)")
-    parser.add_argument("--line", type=int, default=34,
-                        help="with --type: the line to type below")
-    parser.add_argument("--apply", action="store_true",
-                        help="review an apply of APPLY_BLOCK (docs/apply-review.png)")
-    parser.add_argument("--refusal", action="store_true",
-                        help="an apply of REFUSAL_BLOCK refused (docs/apply-refusal.png)")
+    parser.add_argument(
+        "--select", default="restock", help="with --chat: the method selected before asking"
+    )
+    parser.add_argument(
+        "--completion-model",
+        default="",
+        help="with --type: completion.model (a model id; default: the calibrated tier)",
+    )
+    parser.add_argument("--line", type=int, default=34, help="with --type: the line to type below")
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="review an apply of APPLY_BLOCK (docs/apply-review.png)",
+    )
+    parser.add_argument(
+        "--refusal",
+        action="store_true",
+        help="an apply of REFUSAL_BLOCK refused (docs/apply-refusal.png)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # A screenshot must not depend on (or touch) the user's settings and backups, and starts
@@ -182,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     from app.ui.apply_backend import PipelineApplyBackend
 
-    window = MainWindow(chat_backend=ScriptedChat() if args.chat and not args.live else None,
-                        apply_backend=PipelineApplyBackend(ScriptedModelApply)
-                        if args.refusal else None)
+    window = MainWindow(
+        chat_backend=ScriptedChat() if args.chat and not args.live else None,
+        apply_backend=PipelineApplyBackend(ScriptedModelApply) if args.refusal else None,
+    )
     window.apply_settings(replace(window.settings, theme=args.theme))
     width, height = (int(v) for v in args.size.split("x"))
     window.resize(width, height)
@@ -241,13 +265,13 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
-def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str,
-               rounds: int) -> None:
+def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str, rounds: int) -> None:
     """Select ``method``, open the panel, ask, and wait for the whole reply."""
     editor = doc.editor
     lines = editor.text().splitlines(keepends=True)
-    first = next((i for i, line in enumerate(lines)
-                  if line.lstrip().startswith(f"def {method}(")), None)
+    first = next(
+        (i for i, line in enumerate(lines) if line.lstrip().startswith(f"def {method}(")), None
+    )
     if first is not None:  # the def and every following line indented deeper (or blank)
         indent = len(lines[first]) - len(lines[first].lstrip())
         last = first
@@ -257,7 +281,7 @@ def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str,
             if lines[i].strip():
                 last = i
         start = len("".join(lines[:first]).encode())
-        end = len("".join(lines[:last + 1]).rstrip("\n").encode())
+        end = len("".join(lines[: last + 1]).rstrip("\n").encode())
         editor.setSel(start, end)
     window.toggle_chat()
     sizes = window.splitter.sizes()

@@ -137,8 +137,9 @@ _FAILURES = {
     "no_model": "{m}",
     "incomplete": "{m}",
     "unavailable": "The apply service is not reachable: {m}",
-    "unauthenticated": ("The apply service refused the token: {m} Set it with “Cloud: Set "
-                        "Service Token”."),
+    "unauthenticated": (
+        "The apply service refused the token: {m} Set it with “Cloud: Set Service Token”."
+    ),
     "deadline": "The apply did not finish in time: {m}",
     "busy": "The apply service is busy with other requests; try again in a moment. {m}",
     "too_large": "The file is too large for the apply service: {m}",
@@ -194,9 +195,12 @@ class _PipelineCall:
                 return
             why = f"The block does not match {request.path} unambiguously ({result.reason})"
         if self._model is None:
-            raise ApplyError("no_model", f"{why}, and no model path is available to rewrite "
-                                         "the file (it needs the apply service). Nothing was "
-                                         "changed.")
+            raise ApplyError(
+                "no_model",
+                f"{why}, and no model path is available to rewrite "
+                "the file (it needs the apply service). Nothing was "
+                "changed.",
+            )
         yield ApplyNotice(f"{why}; the model rewrites the part of the file it changes.")
         with self._lock:
             if self._cancelled:
@@ -260,8 +264,9 @@ class ServiceApply:
     ``apply`` streams the new file (the router, or the ``CloudClient``), or None while there is
     none. Called on the runner's worker thread."""
 
-    def __init__(self, target: Callable[[], Any | None],
-                 fallback: ModelApply | None = None) -> None:
+    def __init__(
+        self, target: Callable[[], Any | None], fallback: ModelApply | None = None
+    ) -> None:
         self._target = target
         self._fallback = fallback
 
@@ -269,12 +274,17 @@ class ServiceApply:
         target = self._target()
         apply = getattr(target, "apply", None)
         if apply is None and self._fallback is not None:
-            return _Noticed("The apply service is not available: the local model rewrites "
-                            "it.", self._fallback(request))
+            return _Noticed(
+                "The apply service is not available: the local model rewrites it.",
+                self._fallback(request),
+            )
         if apply is None:
-            raise ApplyError("no_model", "no model path is available to rewrite the file "
-                                         "(the apply service is not running or has no Apply "
-                                         "yet). Nothing was changed.")
+            raise ApplyError(
+                "no_model",
+                "no model path is available to rewrite the file "
+                "(the apply service is not running or has no Apply "
+                "yet). Nothing was changed.",
+            )
         try:
             names = set(inspect.signature(apply).parameters)
         except (TypeError, ValueError):
@@ -331,8 +341,12 @@ class ApplyRunner(StreamRunner):
     def start(self, backend: ApplyBackend, request: ApplyInput) -> None:
         """Run ``request``; one already running is stopped first. Returns at once."""
         handle = self._begin()
-        self._run(handle, lambda: backend.apply(request),
-                  lambda call, h: self._consume(call, h, request), "forecode-apply")
+        self._run(
+            handle,
+            lambda: backend.apply(request),
+            lambda call, h: self._consume(call, h, request),
+            "forecode-apply",
+        )
 
     # ----- worker thread ---------------------------------------------------------------------
     @staticmethod
@@ -361,10 +375,14 @@ class ApplyRunner(StreamRunner):
                 if defect is not None and defect.kind == "elision":
                     raise ApplyError("incomplete", refusal_message(defect)) from exc
                 # A whole file that leaves out a line of the edit (the service's check).
-                missed = None if request.instruction.strip() else \
-                    find_missed_line(request.block, "".join(parts))
-                if missed is not None and "".join(parts).count("\n") >= \
-                        request.original.count("\n"):
+                missed = (
+                    None
+                    if request.instruction.strip()
+                    else find_missed_line(request.block, "".join(parts))
+                )
+                if missed is not None and "".join(parts).count("\n") >= request.original.count(
+                    "\n"
+                ):
                     raise ApplyError("incomplete", refusal_message(missed)) from exc
             raise
         if handle.cancelled:
@@ -373,8 +391,7 @@ class ApplyRunner(StreamRunner):
             handle.push(StreamFailure("internal", "The apply ended without finishing."))
             return
         result = finish_result(request, "".join(parts), done)
-        defect = find_rewrite_defect(request.original, request.block, result.text,
-                                     result.removals)
+        defect = find_rewrite_defect(request.original, request.block, result.text, result.removals)
         if defect is not None:
             handle.push(StreamFailure("incomplete", refusal_message(defect)))
             return

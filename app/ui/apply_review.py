@@ -182,16 +182,25 @@ class ReviewView(CodeEditor):
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
         self.setCaretLineVisible(False)
-        for mark, name in ((MARK_ADD, "add"), (MARK_ADD_GRAY, "add_gray"),
-                           (MARK_REJECTED, "rejected"), (MARK_BAR_ADD, "bar_add"),
-                           (MARK_BAR_GRAY, "bar_gray"), (MARK_BAR_CURRENT, "bar_current")):
+        for mark, name in (
+            (MARK_ADD, "add"),
+            (MARK_ADD_GRAY, "add_gray"),
+            (MARK_REJECTED, "rejected"),
+            (MARK_BAR_ADD, "bar_add"),
+            (MARK_BAR_GRAY, "bar_gray"),
+            (MARK_BAR_CURRENT, "bar_current"),
+        ):
             self.markerSetBack(mark, bgr(_colour(name, theme)))
             self.markerSetFore(mark, bgr(_colour(name, theme)))
-        family = self.font_family or QFontDatabase.systemFont(
-            QFontDatabase.SystemFont.FixedFont).family()
-        for style, fore, back in ((STYLE_DELETED, "deleted_fore", "deleted_back"),
-                                  (STYLE_DELETED_GRAY, "gray_fore", "gray_back"),
-                                  (STYLE_DELETED_DONE, "gray_fore", "rejected")):
+        family = (
+            self.font_family
+            or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        )
+        for style, fore, back in (
+            (STYLE_DELETED, "deleted_fore", "deleted_back"),
+            (STYLE_DELETED_GRAY, "gray_fore", "gray_back"),
+            (STYLE_DELETED_DONE, "gray_fore", "rejected"),
+        ):
             self.styleSetFont(style, family)
             self.styleSetSize(style, self.font_size)
             self.styleSetFore(style, bgr(_colour(fore, theme)))
@@ -200,8 +209,11 @@ class ReviewView(CodeEditor):
 
     def event(self, ev: QEvent) -> bool:
         # The review's keys win over the window's shortcuts (Ctrl+Y redo, Ctrl+N new file).
-        if (ev.type() == QEvent.Type.ShortcutOverride and isinstance(ev, QKeyEvent)
-                and _key_of(ev) in REVIEW_KEYS):
+        if (
+            ev.type() == QEvent.Type.ShortcutOverride
+            and isinstance(ev, QKeyEvent)
+            and _key_of(ev) in REVIEW_KEYS
+        ):
             ev.accept()
             return True
         return super().event(ev)
@@ -221,12 +233,12 @@ class ElidedLabel(QLabel):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         rect = self.contentsRect()
-        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
-                                             rect.width())
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, rect.width())
         painter = QPainter(self)
         painter.setPen(self.palette().color(self.foregroundRole()))
-        painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
-                         text)
+        painter.drawText(
+            rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+        )
 
 
 class HunkBar(QFrame):
@@ -259,7 +271,8 @@ class HunkBar(QFrame):
         self.setStyleSheet(
             f"#HunkBar {{ background: {back}; border: 1px solid {border}; border-radius: 4px; }}"
             " QPushButton { padding: 0px 8px; margin: 0px; border-radius: 3px; }"
-            f" QLabel {{ color: {_colour('gray_fore', theme)}; padding: 0 4px; }}")
+            f" QLabel {{ color: {_colour('gray_fore', theme)}; padding: 0 4px; }}"
+        )
 
     def show_at(self, line: int, below: bool) -> None:
         """At ``line`` of the view (``below``: under its text, where a deletion box starts),
@@ -300,9 +313,16 @@ class ApplyReview(QFrame):
 
     REFRESH_MS = 50
 
-    def __init__(self, buffer: CodeEditor, request: ApplyInput, backend: ApplyBackend, *,
-                 title: str = "", theme: Theme | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        buffer: CodeEditor,
+        request: ApplyInput,
+        backend: ApplyBackend,
+        *,
+        title: str = "",
+        theme: Theme | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("ApplyReview")
         self.buffer = buffer
@@ -344,8 +364,7 @@ class ApplyReview(QFrame):
         top.setSpacing(4)
         self.title_label = QLabel()
         self.status_label = ElidedLabel()
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored,
-                                        QSizePolicy.Policy.Preferred)
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.prev_button = QPushButton("↑")
         self.prev_button.setToolTip("Previous change (Shift+F7 or Alt+[)")
         self.next_button = QPushButton("↓")
@@ -353,15 +372,25 @@ class ApplyReview(QFrame):
         self.accept_all_button = QPushButton("Accept all  Ctrl+Enter")
         self.reject_all_button = QPushButton("Reject all  Ctrl+Backspace")
         self.stop_button = QPushButton("Stop  Esc")
-        for button in (self.prev_button, self.next_button, self.accept_all_button,
-                       self.reject_all_button, self.stop_button):
+        for button in (
+            self.prev_button,
+            self.next_button,
+            self.accept_all_button,
+            self.reject_all_button,
+            self.stop_button,
+        ):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
         top.addWidget(self.title_label)
         top.addSpacing(10)
         top.addWidget(self.status_label, 1)
-        for button in (self.prev_button, self.next_button, self.stop_button,
-                       self.accept_all_button, self.reject_all_button):
+        for button in (
+            self.prev_button,
+            self.next_button,
+            self.stop_button,
+            self.accept_all_button,
+            self.reject_all_button,
+        ):
             top.addWidget(button)
 
         # a warning or an error, with its actions
@@ -371,8 +400,7 @@ class ApplyReview(QFrame):
         row.setContentsMargins(8, 4, 4, 4)
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
-        self.message_label.setTextInteractionFlags(
-            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         row.addWidget(self.message_label, 1)
         self._message_buttons: list[QPushButton] = []
         self._message_row = row
@@ -402,8 +430,13 @@ class ApplyReview(QFrame):
 
         self.view.set_language(buffer.language)
         self.view.font_family, self.view.font_size = buffer.font_family, buffer.font_size
-        self.view.apply_settings(tab_size=buffer.tab_size, insert_spaces=buffer.insert_spaces,
-                                 word_wrap=False, render_whitespace=False, rulers=())
+        self.view.apply_settings(
+            tab_size=buffer.tab_size,
+            insert_spaces=buffer.insert_spaces,
+            word_wrap=False,
+            render_whitespace=False,
+            rulers=(),
+        )
         self.apply_theme(self.theme)
 
     # ----- life cycle ------------------------------------------------------------------------
@@ -496,8 +529,9 @@ class ApplyReview(QFrame):
         self.hunks = ()
         self._show_text(_display(self.original), -1)
         self._decorate()
-        self._show_message(describe_apply_failure(code, message), "error",
-                           (("Close", self.reject_all),))
+        self._show_message(
+            describe_apply_failure(code, message), "error", (("Close", self.reject_all),)
+        )
         self._update_header()
 
     def _refresh(self) -> None:
@@ -507,7 +541,7 @@ class ApplyReview(QFrame):
         prefix = _lf(self.received)
         self.hunks = final_hunks(original, prefix) if prefix else ()
         complete = prefix[: prefix.rfind("\n") + 1]
-        partial = prefix[len(complete):]
+        partial = prefix[len(complete) :]
         done_lines = complete.count("\n")
         if self.hunks:
             last = self.hunks[-1]
@@ -546,7 +580,7 @@ class ApplyReview(QFrame):
                 tail -= 1
             view.setReadOnly(False)
             view.setTargetRange(head, len(old) - tail)
-            middle = new[head:len(new) - tail].decode("utf-8")
+            middle = new[head : len(new) - tail].decode("utf-8")
             view.replaceTarget(len(middle.encode("utf-8")), middle)
             view.setReadOnly(True)
             self._view_text = text
@@ -566,25 +600,35 @@ class ApplyReview(QFrame):
         for position, hunk in enumerate(self.hunks):
             decision = self._decision(hunk)
             gray = hunk.kind != "substantive"
-            background = (MARK_REJECTED if decision is False
-                          else MARK_ADD_GRAY if gray else MARK_ADD)
-            bar = (MARK_BAR_CURRENT if position == self.current
-                   else MARK_BAR_GRAY if gray or decision is False else MARK_BAR_ADD)
+            background = MARK_REJECTED if decision is False else MARK_ADD_GRAY if gray else MARK_ADD
+            bar = (
+                MARK_BAR_CURRENT
+                if position == self.current
+                else MARK_BAR_GRAY
+                if gray or decision is False
+                else MARK_BAR_ADD
+            )
             for line in range(hunk.new_start, min(hunk.new_end, lines)):
                 view.markerAdd(line, background)
                 view.markerAdd(line, bar)
             if hunk.old_lines:
-                style = (STYLE_DELETED_DONE if decision is True
-                         else STYLE_DELETED_GRAY if gray else STYLE_DELETED)
+                style = (
+                    STYLE_DELETED_DONE
+                    if decision is True
+                    else STYLE_DELETED_GRAY
+                    if gray
+                    else STYLE_DELETED
+                )
                 texts, _style = boxes.setdefault(self._box_line(hunk), ([], style))
-                texts.extend(_display(x).rstrip("\n").expandtabs(max(1, view.tab_size))
-                             for x in hunk.old_lines)
+                texts.extend(
+                    _display(x).rstrip("\n").expandtabs(max(1, view.tab_size))
+                    for x in hunk.old_lines
+                )
         for line, (texts, style) in boxes.items():
             if line < lines:
                 # A boxed annotation starts at its line's indentation: take that much of the
                 # removed lines' own indentation off, so they stay in their columns.
-                common = min((len(t) - len(t.lstrip(" ")) for t in texts if t.strip()),
-                             default=0)
+                common = min((len(t) - len(t.lstrip(" ")) for t in texts if t.strip()), default=0)
                 cut = min(common, view.lineIndentation(line))
                 view.annotationSetText(line, "\n".join(t[cut:] or " " for t in texts))
                 view.annotationSetStyle(line, style)
@@ -659,7 +703,8 @@ class ApplyReview(QFrame):
         line -= 1
         for position, hunk in enumerate(self.hunks):
             if hunk.new_start <= line < hunk.new_end or (
-                    not hunk.new_lines and line == self._box_line(hunk)):
+                not hunk.new_lines and line == self._box_line(hunk)
+            ):
                 if position != self.current:
                     self.current = position
                     self._decorate()
@@ -692,8 +737,10 @@ class ApplyReview(QFrame):
         """Accept every hunk not rejected, and apply."""
         if self.state != "review":
             if self.state == "streaming":
-                self._show_message("The apply is still being written; accept when it is done "
-                                   "(Esc stops it).", "info")
+                self._show_message(
+                    "The apply is still being written; accept when it is done (Esc stops it).",
+                    "info",
+                )
             return
         for hunk in self.hunks:
             self.decisions.setdefault(self._key(hunk), True)
@@ -702,8 +749,13 @@ class ApplyReview(QFrame):
     def reject_all(self) -> None:
         """Close the review; the buffer is left exactly as it was."""
         self.runner.stop()
-        self._finish("rejected" if self.state in ("review", "stale") else
-                     "cancelled" if self.state == "streaming" else "closed")
+        self._finish(
+            "rejected"
+            if self.state in ("review", "stale")
+            else "cancelled"
+            if self.state == "streaming"
+            else "closed"
+        )
 
     # ----- applying ----------------------------------------------------------------------------
     def _apply(self) -> None:
@@ -758,15 +810,20 @@ class ApplyReview(QFrame):
         self._show_message(
             f"{self.title} changed during the review: these changes were computed for the "
             "text it had before, so they are not applied. Apply the block again to review it "
-            "against the current text.", "error",
-            (("Apply again", self.restart), ("Discard", self.reject_all)))
+            "against the current text.",
+            "error",
+            (("Apply again", self.restart), ("Discard", self.reject_all)),
+        )
         self._update_header()
 
     def _warn_removals(self, removals: tuple[Removal, ...]) -> None:
         count = sum(r.count for r in removals)
         first = removals[0]
-        where = f"line {first.start + 1}" if first.end - first.start <= 1 else (
-            f"lines {first.start + 1}–{first.end}")
+        where = (
+            f"line {first.start + 1}"
+            if first.end - first.start <= 1
+            else (f"lines {first.start + 1}–{first.end}")
+        )
         more = f" and {len(removals) - 1} more place(s)" if len(removals) > 1 else ""
         lines = "line" if count == 1 else "lines"
         total = sum(1 for x in self.original.splitlines() if x.strip())
@@ -774,8 +831,10 @@ class ApplyReview(QFrame):
             lines = f"of the file's {total} lines"
         self._show_message(
             f"⚠ This apply removes {count} {lines} the block does not mention ({where}{more}: "
-            f"{first.reason}). Check them before accepting.", "warning",
-            (("Show", lambda: self._go_to_removal(first)),))
+            f"{first.reason}). Check them before accepting.",
+            "warning",
+            (("Show", lambda: self._go_to_removal(first)),),
+        )
 
     def _go_to_removal(self, removal: Removal) -> None:
         for position, hunk in enumerate(self.hunks):
@@ -807,8 +866,11 @@ class ApplyReview(QFrame):
             if gray:
                 parts.append(f"{gray} whitespace/rename (grayed)")
             if source:
-                parts.append(f"by the {source} path" if source in ("deterministic", "model")
-                             else f"from {source}")
+                parts.append(
+                    f"by the {source} path"
+                    if source in ("deterministic", "model")
+                    else f"from {source}"
+                )
             text = " · ".join(parts)
         elif self.state == "failed":
             text = "Nothing was changed."
@@ -823,12 +885,17 @@ class ApplyReview(QFrame):
         self.next_button.setEnabled(n > 1)
         # A refusal has nothing to accept, reject or step through: its message bar's Close
         # is the one way on (the shortcuts stay harmless).
-        for button in (self.prev_button, self.next_button, self.accept_all_button,
-                       self.reject_all_button):
+        for button in (
+            self.prev_button,
+            self.next_button,
+            self.accept_all_button,
+            self.reject_all_button,
+        ):
             button.setVisible(self.state != "failed")
 
-    def _show_message(self, text: str, kind: str,
-                      actions: tuple[tuple[str, Callable[[], None]], ...] = ()) -> None:
+    def _show_message(
+        self, text: str, kind: str, actions: tuple[tuple[str, Callable[[], None]], ...] = ()
+    ) -> None:
         for button in self._message_buttons:
             button.deleteLater()
         self._message_buttons = []
@@ -841,9 +908,9 @@ class ApplyReview(QFrame):
             self._message_row.addWidget(button)
             self._message_buttons.append(button)
         colour = {"warning": _colour("warning", self.theme), "error": "#f14c4c"}.get(
-            kind, "#3794ff")
-        self.message_bar.setStyleSheet(
-            f"#ReviewMessage {{ border-left: 4px solid {colour}; }}")
+            kind, "#3794ff"
+        )
+        self.message_bar.setStyleSheet(f"#ReviewMessage {{ border-left: 4px solid {colour}; }}")
         self.message_bar.show()
 
     def _hide_message(self) -> None:
@@ -862,7 +929,8 @@ class ApplyReview(QFrame):
         back = "#25262a" if theme.dark else "#f3f3f3"
         self.header.setStyleSheet(
             f"#ReviewHeader {{ background: {back}; border-top: 2px solid {border}; }}"
-            " QPushButton { padding: 2px 8px; }")
+            " QPushButton { padding: 2px 8px; }"
+        )
         self._decorate()
 
     # ----- queries (tests, the window) -----------------------------------------------------------
@@ -891,4 +959,3 @@ class ApplyReview(QFrame):
 
     def focus(self) -> None:
         self.view.focus()
-

@@ -25,8 +25,11 @@ __all__ = ["AutoClose"]
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
 SC_UPDATE_SELECTION = 0x2
 MAX_CARETS = 1000  # more carets than this type as Scintilla does
-_TYPING_MODS = (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.ShiftModifier,
-                Qt.KeyboardModifier.KeypadModifier)
+_TYPING_MODS = (
+    Qt.KeyboardModifier.NoModifier,
+    Qt.KeyboardModifier.ShiftModifier,
+    Qt.KeyboardModifier.KeypadModifier,
+)
 
 
 class AutoClose(QObject):
@@ -52,8 +55,9 @@ class AutoClose(QObject):
             self.pending = [p + length if p >= position else p for p in self.pending]
         elif flags & SC_MOD_DELETETEXT:
             end = position + length
-            self.pending = [p - length if p >= end else p for p in self.pending
-                            if not position <= p < end]
+            self.pending = [
+                p - length if p >= end else p for p in self.pending if not position <= p < end
+            ]
 
     def _on_update_ui(self, updated: int) -> None:
         if self.pending and int(updated) & SC_UPDATE_SELECTION:
@@ -63,13 +67,18 @@ class AutoClose(QObject):
                 caret = ed.selectionNCaret(i)
                 line = ed.lineFromPosition(caret)
                 first_caret[line] = min(caret, first_caret.get(line, caret))
-            self.pending = [p for p in self.pending
-                            if first_caret.get(ed.lineFromPosition(p), p + 1) <= p]
+            self.pending = [
+                p for p in self.pending if first_caret.get(ed.lineFromPosition(p), p + 1) <= p
+            ]
 
     # ----- keys ------------------------------------------------------------------------------
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (watched is not self.editor or event.type() != QEvent.Type.KeyPress
-                or not isinstance(event, QKeyEvent) or not (self.brackets or self.quotes)):
+        if (
+            watched is not self.editor
+            or event.type() != QEvent.Type.KeyPress
+            or not isinstance(event, QKeyEvent)
+            or not (self.brackets or self.quotes)
+        ):
             return False
         ed = self.editor
         if ed.readOnly() or event.modifiers() not in _TYPING_MODS:
@@ -98,8 +107,10 @@ class AutoClose(QObject):
         ed = self.editor
         line = ed.lineFromPosition(pos)
         start, end = ed.positionFromLine(line), ed.lineEndPosition(line)
-        return (bytes(ed.textRange(start, pos).data()).decode("utf-8", "replace"),
-                bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace"))
+        return (
+            bytes(ed.textRange(start, pos).data()).decode("utf-8", "replace"),
+            bytes(ed.textRange(pos, end).data()).decode("utf-8", "replace"),
+        )
 
     def _type(self, ch: str) -> bool:
         """``ch`` typed at every caret (one or many, as VS Code): pairs, step-overs or wraps,
@@ -107,8 +118,9 @@ class AutoClose(QObject):
         ed = self.editor
         rules = rules_for(ed.language.id)
         main = ed.mainSelection()
-        order = sorted(range(ed.selections()),
-                       key=lambda i: (ed.selectionNStart(i), ed.selectionNEnd(i)))
+        order = sorted(
+            range(ed.selections()), key=lambda i: (ed.selectionNStart(i), ed.selectionNEnd(i))
+        )
         ranges = [(ed.selectionNStart(i), ed.selectionNEnd(i)) for i in order]
         width = len(ch.encode())
         # (start, end, replacement, caret offset in it, skip over, a closer to track)
@@ -123,13 +135,21 @@ class AutoClose(QObject):
         elif all(s == e for s, e in ranges):
             for s, _e in ranges:
                 before, after = self._line_around(s)
-                typed = on_char(ch, before, after, rules, brackets=self.brackets,
-                                quotes=self.quotes, over_auto_closer=s in self.pending)
+                typed = on_char(
+                    ch,
+                    before,
+                    after,
+                    rules,
+                    brackets=self.brackets,
+                    quotes=self.quotes,
+                    over_auto_closer=s in self.pending,
+                )
                 if typed is None:
                     return False
-                skip = len(after[:typed.skip].encode())
-                edits.append((s, s, typed.insert, len(typed.insert[:typed.caret].encode()),
-                              skip, not skip))
+                skip = len(after[: typed.skip].encode())
+                edits.append(
+                    (s, s, typed.insert, len(typed.insert[: typed.caret].encode()), skip, not skip)
+                )
             if len({skip > 0 for *_x, skip, _t in edits}) != 1:
                 return False
         else:
@@ -169,8 +189,9 @@ class AutoClose(QObject):
         if not ed.selectionEmpty():
             return False
         pos, before, after = self._around_caret()
-        if not on_backspace(before, after, rules_for(ed.language.id),
-                            over_auto_closer=pos in self.pending):
+        if not on_backspace(
+            before, after, rules_for(ed.language.id), over_auto_closer=pos in self.pending
+        ):
             return False
         opener = len(before[-1].encode())
         ed.beginUndoAction()

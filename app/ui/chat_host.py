@@ -49,15 +49,17 @@ class WindowChatHost:
         path = self.window.workspace_path(doc)
         language = editor.language.id
         caret_line = editor.lineFromPosition(editor.currentPos())
-        current = ContextSource("current_file", path, editor.text(), language,
-                                start_line=1, focus_line=caret_line)
+        current = ContextSource(
+            "current_file", path, editor.text(), language, start_line=1, focus_line=caret_line
+        )
         start, end = editor.selectionStart(), editor.selectionEnd()
         selection = None
         if end > start:
             text = bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
             if text.strip():
-                selection = ContextSource("selection", path, text, language,
-                                          start_line=editor.lineFromPosition(start) + 1)
+                selection = ContextSource(
+                    "selection", path, text, language, start_line=editor.lineFromPosition(start) + 1
+                )
         return current, selection
 
     def chat_workspace_files(self) -> Sequence[str]:
@@ -89,8 +91,9 @@ class WindowChatHost:
         if not target.is_file():
             raise ValueError("not a file")
         if st.st_size > MAX_FILE_BYTES:
-            raise ValueError(f"too large ({st.st_size // 1024} KiB; the limit is "
-                             f"{MAX_FILE_BYTES // 1024} KiB)")
+            raise ValueError(
+                f"too large ({st.st_size // 1024} KiB; the limit is {MAX_FILE_BYTES // 1024} KiB)"
+            )
         cached = self._cache.get(target)
         if cached is not None and cached[:2] == (st.st_mtime_ns, st.st_size):
             return cached[2], cached[3]

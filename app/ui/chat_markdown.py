@@ -32,12 +32,34 @@ _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
 # What a model writes after ``` for languages whose id or extension differs.
 _ALIASES = {
-    "py": "python", "python3": "python", "js": "javascript", "jsx": "javascript",
-    "node": "javascript", "ts": "typescript", "tsx": "typescript", "sh": "shell",
-    "bash": "shell", "zsh": "shell", "console": "shell", "shell-session": "shell",
-    "c++": "cpp", "cxx": "cpp", "hpp": "cpp", "h": "c", "rs": "rust", "golang": "go",
-    "yml": "yaml", "md": "markdown", "htm": "html", "svg": "xml", "make": "makefile",
-    "patch": "diff", "jsonc": "json", "json5": "json", "properties": "ini", "toml": "toml",
+    "py": "python",
+    "python3": "python",
+    "js": "javascript",
+    "jsx": "javascript",
+    "node": "javascript",
+    "ts": "typescript",
+    "tsx": "typescript",
+    "sh": "shell",
+    "bash": "shell",
+    "zsh": "shell",
+    "console": "shell",
+    "shell-session": "shell",
+    "c++": "cpp",
+    "cxx": "cpp",
+    "hpp": "cpp",
+    "h": "c",
+    "rs": "rust",
+    "golang": "go",
+    "yml": "yaml",
+    "md": "markdown",
+    "htm": "html",
+    "svg": "xml",
+    "make": "makefile",
+    "patch": "diff",
+    "jsonc": "json",
+    "json5": "json",
+    "properties": "ini",
+    "toml": "toml",
 }
 
 
@@ -54,7 +76,7 @@ class Segment:
 def _closes(line: str, char: str, length: int) -> bool:
     stripped = line.strip()
     indent = len(line) - len(line.lstrip(" "))
-    return (indent <= 3 and len(stripped) >= length and set(stripped) == {char})
+    return indent <= 3 and len(stripped) >= length and set(stripped) == {char}
 
 
 def _paragraph_start(line: str) -> bool:
@@ -82,14 +104,34 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
             opener = _FENCE_OPEN.match(line) if is_complete else None
             if opener and not (opener.group(1)[0] == "`" and "`" in opener.group(2)):
                 if any(b.strip() for b in body):
-                    segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", True,
-                                            base + seg_start, base + pos))
+                    segments.append(
+                        Segment(
+                            "markdown",
+                            "\n".join(body).strip("\n"),
+                            "",
+                            True,
+                            base + seg_start,
+                            base + pos,
+                        )
+                    )
                 kind, fence_char, fence_len = "code", opener.group(1)[0], len(opener.group(1))
                 info, body, seg_start = opener.group(2).strip(), [], pos
-            elif (is_complete and prev_blank and _paragraph_start(line)
-                  and any(b.strip() for b in body)):
-                segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", True,
-                                        base + seg_start, base + pos))
+            elif (
+                is_complete
+                and prev_blank
+                and _paragraph_start(line)
+                and any(b.strip() for b in body)
+            ):
+                segments.append(
+                    Segment(
+                        "markdown",
+                        "\n".join(body).strip("\n"),
+                        "",
+                        True,
+                        base + seg_start,
+                        base + pos,
+                    )
+                )
                 body, seg_start = [line], pos
             else:
                 if not body:
@@ -98,8 +140,9 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
             prev_blank = is_complete and not line.strip()
         else:
             if is_complete and _closes(line, fence_char, fence_len):
-                segments.append(Segment("code", "\n".join(body), info, True, base + seg_start,
-                                        base + line_end))
+                segments.append(
+                    Segment("code", "\n".join(body), info, True, base + seg_start, base + line_end)
+                )
                 kind, body, seg_start, prev_blank = "markdown", [], line_end, False
             else:
                 body.append(line)
@@ -110,8 +153,16 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
             code = code[:-1]
         segments.append(Segment("code", code, info, final, base + seg_start, base + len(text)))
     elif any(b.strip() for b in body):
-        segments.append(Segment("markdown", "\n".join(body).strip("\n"), "", final,
-                                base + seg_start, base + len(text)))
+        segments.append(
+            Segment(
+                "markdown",
+                "\n".join(body).strip("\n"),
+                "",
+                final,
+                base + seg_start,
+                base + len(text),
+            )
+        )
     return segments
 
 

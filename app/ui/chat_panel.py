@@ -79,15 +79,21 @@ from .theme import DARK, Theme
 __all__ = ["CODEBASE_ENTRY", "ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
 
 SEARCHING_NOTICE = "Searching the codebase…"
-NO_INDEX_NOTICE = ("There is no codebase index for this workspace yet, so @codebase found "
-                   "nothing; the question was sent without codebase context.")
-UNAVAILABLE_NOTICE = ("The codebase index could not answer ({reason}); the question was sent "
-                      "without codebase context.")
+NO_INDEX_NOTICE = (
+    "There is no codebase index for this workspace yet, so @codebase found "
+    "nothing; the question was sent without codebase context."
+)
+UNAVAILABLE_NOTICE = (
+    "The codebase index could not answer ({reason}); the question was sent "
+    "without codebase context."
+)
 NO_HITS_NOTICE = "The codebase search found nothing for this question."
-NO_QUERY_NOTICE = ("@codebase needs a question to search for; the question was sent without "
-                   "codebase context.")
-SEARCH_STOPPED_NOTICE = ("The codebase search was stopped; the question was not sent (it is "
-                         "back in the box).")
+NO_QUERY_NOTICE = (
+    "@codebase needs a question to search for; the question was sent without codebase context."
+)
+SEARCH_STOPPED_NOTICE = (
+    "The codebase search was stopped; the question was not sent (it is back in the box)."
+)
 
 
 class _CodebaseEntry:
@@ -109,18 +115,23 @@ class _PendingSearch:
     view: MessageView
     notice: NoticeView
 
+
 _FAILURES = {
     "unavailable": "The chat service is not reachable: {m}",
-    "unauthenticated": ("The chat service refused the token: {m} "
-                        "Set it with “Cloud: Set Service Token”."),
+    "unauthenticated": (
+        "The chat service refused the token: {m} Set it with “Cloud: Set Service Token”."
+    ),
     "deadline": "The chat service did not answer in time: {m}",
     "busy": "The chat service is busy with other requests; try again in a moment. {m}",
     "too_large": "The question and its context are too large for the service: {m}",
     "invalid": "The chat service rejected the request: {m}",
     "cancelled": "The reply was cancelled: {m}",
 }
-_FINISH_NOTES = {"length": "The reply was cut at the length limit (chat.maxTokens).",
-                 "cancelled": "Stopped.", "error": "The reply broke off."}
+_FINISH_NOTES = {
+    "length": "The reply was cut at the length limit (chat.maxTokens).",
+    "cancelled": "Stopped.",
+    "error": "The reply broke off.",
+}
 
 
 def describe_failure(code: str, message: str) -> str:
@@ -157,8 +168,10 @@ class ChatInput(QPlainTextEdit):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setPlaceholderText("Ask about the code — @ to add a file or @codebase, Enter to "
-                                "send, Shift+Enter for a new line")
+        self.setPlaceholderText(
+            "Ask about the code — @ to add a file or @codebase, Enter to "
+            "send, Shift+Enter for a new line"
+        )
         self.setTabChangesFocus(True)
         self.setMaximumHeight(140)
         self.setMinimumHeight(56)
@@ -179,14 +192,17 @@ class ChatInput(QPlainTextEdit):
         super().keyPressEvent(e)
         if e.text() == "@":
             cursor = self.textCursor()
-            before = self.toPlainText()[:cursor.position() - 1]
+            before = self.toPlainText()[: cursor.position() - 1]
             if not before or before[-1].isspace():
                 self.mention_requested.emit()
 
     def event(self, e: QEvent) -> bool:
         # Esc and Enter belong to the box while it has the focus, not to window shortcuts.
-        if e.type() == QEvent.Type.ShortcutOverride and isinstance(e, QKeyEvent) and e.key() in (
-                Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if (
+            e.type() == QEvent.Type.ShortcutOverride
+            and isinstance(e, QKeyEvent)
+            and e.key() in (Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter)
+        ):
             e.accept()
             return True
         return super().event(e)
@@ -239,8 +255,9 @@ class ChatPanel(QWidget):
 
     REFRESH_MS = 150
 
-    def __init__(self, host: ChatHost, backend: ChatBackend | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, host: ChatHost, backend: ChatBackend | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.host = host
         self.budget_tokens = 6000
@@ -278,7 +295,8 @@ class ChatPanel(QWidget):
         # conversations
         self.conversation_box = QComboBox()
         self.conversation_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.conversation_box.setMinimumContentsLength(12)
         self.conversation_box.setToolTip("Conversations in this workspace")
         self.conversation_box.activated.connect(self._on_conversation_chosen)
@@ -483,8 +501,13 @@ class ChatPanel(QWidget):
         self._set_busy(False)
         self._dispatch(pending.question, hits, tuple(notices), pending.view)
 
-    def _dispatch(self, question: str, hits: Sequence[CodeHit] | None, notices: Sequence[str],
-                  view: MessageView | None = None) -> None:
+    def _dispatch(
+        self,
+        question: str,
+        hits: Sequence[CodeHit] | None,
+        notices: Sequence[str],
+        view: MessageView | None = None,
+    ) -> None:
         """Plan the context (with the codebase ``hits``, when searched), record the question
         and its ``notices``, and start the reply."""
         plan = self.refresh_context(question, hits)
@@ -500,8 +523,9 @@ class ChatPanel(QWidget):
             self.current = self.current.with_message(StoredMessage("notice", text))
             self._add_notice(text, "info")
         self._remember(self.current)
-        current_path = next((r.path for r in plan.reports if r.kind == "current_file"
-                             and r.status != "dropped"), "")
+        current_path = next(
+            (r.path for r in plan.reports if r.kind == "current_file" and r.status != "dropped"), ""
+        )
         history = trim_history(self.current.chat_messages(), max(1024, self.budget_tokens))
         params = ChatParams(self.current.id, history, plan.items, max_tokens=self.max_tokens)
         reply = MessageView("assistant", self.theme, current_path)
@@ -578,9 +602,16 @@ class ChatPanel(QWidget):
             conv = conv.with_message(notice)
         if self._reply_text or finish not in ("error",):
             view.finish(note if self._reply_text or finish != "cancelled" else "Stopped.")
-            conv = conv.with_message(StoredMessage(
-                "assistant", self._reply_text, (), started.model if started else "",
-                started.source if started else "", finish))
+            conv = conv.with_message(
+                StoredMessage(
+                    "assistant",
+                    self._reply_text,
+                    (),
+                    started.model if started else "",
+                    started.source if started else "",
+                    finish,
+                )
+            )
         else:
             self._remove_view(view)
         self.current = conv
@@ -592,8 +623,9 @@ class ChatPanel(QWidget):
         if self.isVisible():
             self._refresh_timer.start(self.REFRESH_MS)
 
-    def refresh_context(self, text: str | None = None,
-                        hits: Sequence[CodeHit] | None = None) -> ContextPlan:
+    def refresh_context(
+        self, text: str | None = None, hits: Sequence[CodeHit] | None = None
+    ) -> ContextPlan:
         """Gather the sources (with the codebase ``hits`` of an ``@codebase`` search, when it
         ran), fit them to the budget and show the outcome on the chips."""
         self._refresh_timer.stop()
@@ -611,15 +643,17 @@ class ChatPanel(QWidget):
                 body, language = self.host.chat_read_file(path)
             except (OSError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                failed.append(ContextReport("file", path, "dropped", 0, 0,
-                                            reason=reason or "cannot be read"))
+                failed.append(
+                    ContextReport("file", path, "dropped", 0, 0, reason=reason or "cannot be read")
+                )
                 continue
             sources.append(ContextSource("file", path, body, language))
         if hits:
             sources += codebase_sources(hits, _language_of)
         plan = assemble_context(sources, self.budget_tokens)
-        plan = ContextPlan(plan.items, plan.reports + tuple(failed), plan.used_tokens,
-                           plan.budget_tokens)
+        plan = ContextPlan(
+            plan.items, plan.reports + tuple(failed), plan.used_tokens, plan.budget_tokens
+        )
         self.plan = plan
         self._show_chips(plan, current, selection, mentions)
         self._show_codebase_chips(plan, question, hits is not None)
@@ -639,12 +673,16 @@ class ChatPanel(QWidget):
             chip = _Chip("codebase_mention", CODEBASE_MENTION, self.chips_area)
             if self.codebase is None:
                 chip.setText("@codebase (no index) ✕")
-                chip.setToolTip("There is no codebase index for this workspace yet: the question "
-                                "will go without codebase context.\nClick to remove the mention.")
+                chip.setToolTip(
+                    "There is no codebase index for this workspace yet: the question "
+                    "will go without codebase context.\nClick to remove the mention."
+                )
             else:
                 chip.setText("⌕ @codebase ✕")
-                chip.setToolTip("The codebase is searched for this question when it is sent; "
-                                "the best matches go along.\nClick to remove the mention.")
+                chip.setToolTip(
+                    "The codebase is searched for this question when it is sent; "
+                    "the best matches go along.\nClick to remove the mention."
+                )
             chip.clicked.connect(self.remove_codebase_mention)
             self.codebase_chips.append(chip)
         else:
@@ -663,21 +701,30 @@ class ChatPanel(QWidget):
         self.input.moveCursor(self.input.textCursor().MoveOperation.End)
         self.refresh_context()
 
-    def _show_chips(self, plan: ContextPlan, current: ContextSource | None,
-                    selection: ContextSource | None, mentions: list[str]) -> None:
+    def _show_chips(
+        self,
+        plan: ContextPlan,
+        current: ContextSource | None,
+        selection: ContextSource | None,
+        mentions: list[str],
+    ) -> None:
         self.current_chip.setVisible(current is not None)
         if current is not None:
             self.current_chip.path = current.path
-            self.current_chip.show_report(Path(current.path).name,
-                                          plan.report_for("current_file", current.path),
-                                          self.include_current_file)
+            self.current_chip.show_report(
+                Path(current.path).name,
+                plan.report_for("current_file", current.path),
+                self.include_current_file,
+            )
         self.selection_chip.setVisible(selection is not None)
         if selection is not None:
             lines = selection.text.count("\n") + 1
             self.selection_chip.path = selection.path
             self.selection_chip.show_report(
                 f"selection ({lines} line{'s' if lines != 1 else ''})",
-                plan.report_for("selection", selection.path), self.include_selection)
+                plan.report_for("selection", selection.path),
+                self.include_selection,
+            )
         for chip in self.mention_chips:
             self._chips.removeWidget(chip)
             chip.deleteLater()
@@ -710,7 +757,7 @@ class ChatPanel(QWidget):
         the mention."""
         files = list(self.host.chat_workspace_files())
         at = self.input.textCursor().position() - 1
-        typed_at = at >= 0 and self.input.toPlainText()[at:at + 1] == "@"
+        typed_at = at >= 0 and self.input.toPlainText()[at : at + 1] == "@"
 
         def provider(query: str) -> list[PickerItem]:
             out = []
@@ -720,8 +767,11 @@ class ChatPanel(QWidget):
             for match in rank_paths(query, files, limit=50):
                 name_start = match.path.rfind("/") + 1
                 positions = tuple(p - name_start for p in match.positions if p >= name_start)
-                out.append(PickerItem(match.path[name_start:], match.path[:name_start],
-                                      positions, match.path))
+                out.append(
+                    PickerItem(
+                        match.path[name_start:], match.path[:name_start], positions, match.path
+                    )
+                )
             return out
 
         def accept(item: PickerItem | None, _query: str) -> None:
@@ -730,8 +780,7 @@ class ChatPanel(QWidget):
             mention = item.data if isinstance(item.data, _CodebaseEntry) else str(item.data)
             self.insert_mention(mention, at if typed_at else -1)
 
-        self.picker.open("Add a file (or @codebase) to the question", provider,
-                         on_accept=accept)
+        self.picker.open("Add a file (or @codebase) to the question", provider, on_accept=accept)
 
     def insert_mention(self, path: str | _CodebaseEntry, replace_at: int = -1) -> None:
         """Put ``@path`` (or ``@codebase`` for ``CODEBASE_ENTRY``) in the box (over the ``@``
@@ -741,10 +790,11 @@ class ChatPanel(QWidget):
         if 0 <= replace_at < len(text) and text[replace_at] == "@":
             cursor.setPosition(replace_at)
             cursor.setPosition(replace_at + 1, cursor.MoveMode.KeepAnchor)
-        elif text and not text[cursor.position() - 1:cursor.position()].isspace():
+        elif text and not text[cursor.position() - 1 : cursor.position()].isspace():
             cursor.insertText(" ")
-        mention = "@" + CODEBASE_MENTION if isinstance(path, _CodebaseEntry) else format_mention(
-            path)
+        mention = (
+            "@" + CODEBASE_MENTION if isinstance(path, _CodebaseEntry) else format_mention(path)
+        )
         cursor.insertText(mention + " ")
         self.input.setTextCursor(cursor)
         self.input.setFocus()
@@ -870,12 +920,12 @@ def _codebase_entry(query: str) -> PickerItem | None:
             return None
         positions.append(found)
         at = found + 1
-    return PickerItem(label, "search the whole codebase for this question", tuple(positions),
-                      CODEBASE_ENTRY)
+    return PickerItem(
+        label, "search the whole codebase for this question", tuple(positions), CODEBASE_ENTRY
+    )
 
 
 def _assistant_header(model: str, source: str) -> str:
     where = {"local": "local model", "cloud": "cloud"}.get(source, source)
     parts = [p for p in (model, where) if p]
     return "Assistant" + (" · " + " · ".join(parts) if parts else "")
-

@@ -116,8 +116,9 @@ class CodeBlockView(QFrame):
 
     apply_requested = Signal(str, str, str)  # code, language id, path hint
 
-    def __init__(self, info: str, theme: Theme, default_path: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, info: str, theme: Theme, default_path: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("ChatCodeBlock")
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -133,8 +134,7 @@ class CodeBlockView(QFrame):
         self.title.setEnabled(False)
         self.copy_button = QPushButton("Copy")
         self.apply_button = QPushButton("Apply")
-        self.apply_button.setToolTip("Apply this code to "
-                                     + (self.path_hint or "the current file"))
+        self.apply_button.setToolTip("Apply this code to " + (self.path_hint or "the current file"))
         for button in (self.copy_button, self.apply_button):
             button.setFlat(True)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -152,7 +152,8 @@ class CodeBlockView(QFrame):
         column.addWidget(self.editor)
         self.copy_button.clicked.connect(self.copy)
         self.apply_button.clicked.connect(
-            lambda: self.apply_requested.emit(self._code, self.language.id, self.path_hint))
+            lambda: self.apply_requested.emit(self._code, self.language.id, self.path_hint)
+        )
         self._fit()
 
     @property
@@ -165,8 +166,9 @@ class CodeBlockView(QFrame):
             return
         self.editor.setReadOnly(False)
         if code.startswith(self._code):
-            self.editor.appendText(len(code[len(self._code):].encode("utf-8")),
-                                   code[len(self._code):])
+            self.editor.appendText(
+                len(code[len(self._code) :].encode("utf-8")), code[len(self._code) :]
+            )
         else:
             self.editor.set_text(code)
         self.editor.setReadOnly(True)
@@ -196,8 +198,10 @@ class NoticeView(QLabel):
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         colour = "#5a1d1d" if kind == "error" else "#4d3d10"
         border = "#be1100" if kind == "error" else "#cca700"
-        self.setStyleSheet(f"QLabel {{ background: {colour}; color: #f0f0f0; "
-                           f"border-left: 3px solid {border}; padding: 4px 6px; }}")
+        self.setStyleSheet(
+            f"QLabel {{ background: {colour}; color: #f0f0f0; "
+            f"border-left: 3px solid {border}; padding: 4px 6px; }}"
+        )
 
     @property
     def message(self) -> str:
@@ -210,8 +214,9 @@ class MessageView(QFrame):
 
     apply_requested = Signal(str, str, str)
 
-    def __init__(self, role: str, theme: Theme = DARK, default_path: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, role: str, theme: Theme = DARK, default_path: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.role = role
         self.theme = theme
@@ -250,10 +255,10 @@ class MessageView(QFrame):
         segments = self.segmenter.segments
         for index in range(first, len(segments)):
             self._show_segment(index, segments[index])
-        for widget in self.segment_widgets[len(segments):]:
+        for widget in self.segment_widgets[len(segments) :]:
             self._body.removeWidget(widget)
             widget.deleteLater()
-        del self.segment_widgets[len(segments):]
+        del self.segment_widgets[len(segments) :]
 
     def append(self, delta: str) -> None:
         self.set_text(self.text + delta)

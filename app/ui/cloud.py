@@ -32,8 +32,14 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 
-__all__ = ["ChatBackend", "ChatCall", "ChatRunner", "CloudConnection", "DeferredBackend",
-           "LocalFallback"]
+__all__ = [
+    "ChatBackend",
+    "ChatCall",
+    "ChatRunner",
+    "CloudConnection",
+    "DeferredBackend",
+    "LocalFallback",
+]
 
 
 class ChatCall(Protocol):
@@ -64,8 +70,7 @@ class ChatRunner(StreamRunner):
     DELTA = ChatDelta
     TERMINAL = (ChatDone,)
 
-    def __init__(self, backend: ChatBackend | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(self, backend: ChatBackend | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.backend = backend
 
@@ -165,8 +170,7 @@ class _DeferredCall:
     def __iter__(self) -> Iterator[ChatEvent]:
         owner = self._owner
         if not owner._ready.is_set():
-            yield ChatNotice("The chat service is starting; the question is sent when it is "
-                             "ready.")
+            yield ChatNotice("The chat service is starting; the question is sent when it is ready.")
             deadline = time.monotonic() + owner.WAIT_SECONDS
             while not owner._ready.wait(0.05):
                 if self._cancelled.is_set():
@@ -200,9 +204,12 @@ class LocalFallback:
     def chat(self, params: ChatParams) -> Any:
         engine = self._engine()
         if engine is None:
-            raise ChatError("unavailable", "no model can answer: the chat service is not "
-                                           "running and the local model is off "
-                                           "(completion.enabled).")
+            raise ChatError(
+                "unavailable",
+                "no model can answer: the chat service is not "
+                "running and the local model is off "
+                "(completion.enabled).",
+            )
         from cloud_client.local_chat import EngineChat
 
         return EngineChat(engine).chat(params)
@@ -229,12 +236,17 @@ class CloudConnection(QObject):
 
     state_changed = Signal(str, str)
 
-    def __init__(self, url: str = "", *, autostart: bool = True,
-                 token_provider: Callable[[], str | None] | None = None,
-                 local_engine: Callable[[], Any | None] | None = None,
-                 service_factory: Callable[[], Any] | None = None,
-                 service_model: str = "",
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "",
+        *,
+        autostart: bool = True,
+        token_provider: Callable[[], str | None] | None = None,
+        local_engine: Callable[[], Any | None] | None = None,
+        service_factory: Callable[[], Any] | None = None,
+        service_model: str = "",
+        parent: QObject | None = None,
+    ) -> None:
         """``service_model``: the GGUF the loopback service loads ("" = its default)."""
         super().__init__(parent)
         self.url = url.strip()
@@ -281,8 +293,9 @@ class CloudConnection(QObject):
         self._started = True
         if self.url:
             self._set_state("starting", f"Connecting to the chat service at {self.url}")
-            threading.Thread(target=self._remote_token, daemon=True,
-                             name="forecode-cloud-token").start()
+            threading.Thread(
+                target=self._remote_token, daemon=True, name="forecode-cloud-token"
+            ).start()
         elif self.autostart:
             self._set_state("starting", "Starting the chat service on this machine")
             if self._service_factory is not None:
@@ -294,23 +307,26 @@ class CloudConnection(QObject):
                 # Forecode's data folder, the editor's own (both honour FORECODE_DATA_DIR)
                 self._service = LocalService(
                     model_path=str(Path(self._service_model).expanduser())
-                    if self._service_model else None)
+                    if self._service_model
+                    else None
+                )
             self._service.start_async(self._service_ready, self._service_failed)
         else:
-            self._use_local("No chat service is configured (cloud.url is empty and "
-                            "cloud.autostart is off)")
+            self._use_local(
+                "No chat service is configured (cloud.url is empty and cloud.autostart is off)"
+            )
 
     # ----- worker threads ----------------------------------------------------------------------
     def _remote_token(self) -> None:
         try:
             token = self._token_provider() if self._token_provider is not None else None
         except Exception as exc:  # a broken keyring or token file; never holds the token
-            self._relay_emit("error",
-                             f"its token could not be read ({type(exc).__name__}: {exc})")
+            self._relay_emit("error", f"its token could not be read ({type(exc).__name__}: {exc})")
             return
         if not token:
-            self._relay_emit("error", f"no token is set for {self.url} "
-                                      "(use “Cloud: Set Service Token”)")
+            self._relay_emit(
+                "error", f"no token is set for {self.url} (use “Cloud: Set Service Token”)"
+            )
             return
         self._connect(self.url, token)
 
@@ -344,8 +360,7 @@ class CloudConnection(QObject):
         except Exception as exc:  # a bad url, a refused plaintext target...
             self._relay_emit("error", f"{type(exc).__name__}: {exc}")
             return
-        router = Router(client, self.local,
-                        on_state=lambda s, d: self._relay_emit("state", s, d))
+        router = Router(client, self.local, on_state=lambda s, d: self._relay_emit("state", s, d))
         self._index_access = (target, token)  # before the UI hears of the connection
         self._relay_emit("connected", client, router, target)
 
@@ -359,8 +374,9 @@ class CloudConnection(QObject):
         self._client, self._router, self.target = client, router, target
         self.backend.set(router)
         where = "on this machine" if self._service is not None else ""
-        self._set_state(router.state, " ".join(p for p in (f"Chat service at {target}", where)
-                                               if p))
+        self._set_state(
+            router.state, " ".join(p for p in (f"Chat service at {target}", where) if p)
+        )
 
     def _on_error(self, message: str) -> None:
         if self._closed:

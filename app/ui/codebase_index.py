@@ -111,12 +111,22 @@ class CodebaseIndex(QObject):
     key_copied = Signal(str)  # the exported key, for the clipboard (never logged)
     message = Signal(str)  # one-off news for the status bar ("key imported", errors)
 
-    def __init__(self, folder: str | os.PathLike[str], target: str, token: str, *,
-                 token_store: Any = None, state_dir: Path | None = None,
-                 embedder_factory: Callable[[], Any] | None = None,
-                 debounce_ms: int = 2000, retry_s: float = 5.0, retry_max_s: float = 120.0,
-                 call_timeout_s: float = 20.0, sync_attempts: int = 2,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        target: str,
+        token: str,
+        *,
+        token_store: Any = None,
+        state_dir: Path | None = None,
+        embedder_factory: Callable[[], Any] | None = None,
+        debounce_ms: int = 2000,
+        retry_s: float = 5.0,
+        retry_max_s: float = 120.0,
+        call_timeout_s: float = 20.0,
+        sync_attempts: int = 2,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.folder = Path(folder).resolve()
         self._target = target
@@ -161,8 +171,9 @@ class CodebaseIndex(QObject):
         """Start the index thread and queue the first sync; returns at once."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name="forecode-codebase-index",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="forecode-codebase-index", daemon=True
+        )
         with self._cond:
             self._want_sync = True
         self._thread.start()
@@ -233,8 +244,9 @@ class CodebaseIndex(QObject):
         return int(sync.embedded_total) if sync is not None else 0
 
     # ----- CodebaseSearch (any thread but the UI's) -------------------------------------------
-    def search(self, query: str, *, top_k: int = 8,
-               should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
+    def search(
+        self, query: str, *, top_k: int = 8, should_stop: Callable[[], bool] | None = None
+    ) -> list[CodeHit]:
         """The ``top_k`` best chunks for ``query``
         (``forecode_core.index.codebase.CodebaseSearch``).
         Blocks until the index thread answers (pre-empting a running sync); never call it on
@@ -275,20 +287,27 @@ class CodebaseIndex(QObject):
                 self._prepare()
             except Exception as exc:  # no key store, no channel: say so, keep the editor going
                 log.warning("codebase index: cannot start: %s", type(exc).__name__)
-                self._set_status(IndexStatus("error", "Index: error",
-                                             f"The codebase index could not start: {exc}"))
+                self._set_status(
+                    IndexStatus(
+                        "error", "Index: error", f"The codebase index could not start: {exc}"
+                    )
+                )
                 return
             while True:
                 with self._cond:
                     while not self._stopping and not self._ready():
-                        wait = (None if self._retry_at is None
-                                else max(0.0, self._retry_at - time.monotonic()))
+                        wait = (
+                            None
+                            if self._retry_at is None
+                            else max(0.0, self._retry_at - time.monotonic())
+                        )
                         self._cond.wait(wait)
                     if self._stopping:
                         return
                     command = self._commands.popleft() if self._commands else None
-                    search = self._searches.popleft() if command is None and self._searches \
-                        else None
+                    search = (
+                        self._searches.popleft() if command is None and self._searches else None
+                    )
                     if command is None and search is None:
                         self._want_sync = False
                         self._retry_at = None
@@ -316,8 +335,7 @@ class CodebaseIndex(QObject):
         """The key, the tree id, the channel and the sync engine (on the index thread)."""
         from cloud_client.index_sync import IndexSyncClient
 
-        self._client = IndexSyncClient(self._target, self.__token,
-                                       timeout=self._call_timeout_s)
+        self._client = IndexSyncClient(self._target, self.__token, timeout=self._call_timeout_s)
         if self._stopping:  # closed meanwhile: close() may have missed the client
             self._client.close()
         self._keys = self._load_keys()
@@ -366,9 +384,12 @@ class CodebaseIndex(QObject):
                 pass
         tree_id = new_tree_id()
         self._state_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(self._state_file, json.dumps(
-            {"folder": str(self.folder), "key_id": key_id, "tree_id": tree_id.hex()},
-            indent=1).encode("utf-8"))
+        atomic_write(
+            self._state_file,
+            json.dumps(
+                {"folder": str(self.folder), "key_id": key_id, "tree_id": tree_id.hex()}, indent=1
+            ).encode("utf-8"),
+        )
         return tree_id
 
     def _make_sync(self, tree_id: bytes) -> None:
@@ -381,9 +402,15 @@ class CodebaseIndex(QObject):
                 from local_models.index.embed_client import EmbedWorker
 
                 self._embedder = EmbedWorker(nice=10)
-        self._sync = IndexSync(self.folder, self._keys, self._client, self._embedder,
-                               tree_id=tree_id, max_attempts=self._sync_attempts,
-                               backoff_s=(0.5, 2.0))
+        self._sync = IndexSync(
+            self.folder,
+            self._keys,
+            self._client,
+            self._embedder,
+            tree_id=tree_id,
+            max_attempts=self._sync_attempts,
+            backoff_s=(0.5, 2.0),
+        )
 
     def _export_key(self) -> str:
         from forecode_core.index.crypto import export_key, import_key
@@ -411,27 +438,48 @@ class CodebaseIndex(QObject):
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
-        if stage != "done" and now - self._last_emit < PROGRESS_EVERY_S and done not in (0,
-                                                                                         total):
+        if stage != "done" and now - self._last_emit < PROGRESS_EVERY_S and done not in (0, total):
             return
         self._last_emit = now
-        words = {"scan": "scanning files", "reconcile": "comparing with the service",
-                 "chunk": "reading changed files", "check": "asking which chunks are new",
-                 "upload": "uploading"}
+        words = {
+            "scan": "scanning files",
+            "reconcile": "comparing with the service",
+            "chunk": "reading changed files",
+            "check": "asking which chunks are new",
+            "upload": "uploading",
+        }
         if stage == "embed":
-            self._set_status(IndexStatus("indexing", f"Indexing {done}/{total} chunks",
-                                         "Embedding the changed code (click to cancel)",
-                                         done, total))
+            self._set_status(
+                IndexStatus(
+                    "indexing",
+                    f"Indexing {done}/{total} chunks",
+                    "Embedding the changed code (click to cancel)",
+                    done,
+                    total,
+                )
+            )
         elif stage in words:
-            self._set_status(IndexStatus("indexing", "Indexing…",
-                                         f"Codebase index: {words[stage]} (click to cancel)",
-                                         done, total))
+            self._set_status(
+                IndexStatus(
+                    "indexing",
+                    "Indexing…",
+                    f"Codebase index: {words[stage]} (click to cancel)",
+                    done,
+                    total,
+                )
+            )
 
     def _stop_check(self) -> bool:
         # a waiting search pre-empts the sync once there is a tree it can search
-        return self._stopping or self._user_cancel or (
-            bool(self._searches) and self._sync is not None
-            and self._sync.synced_root is not None)
+        return (
+            self._stopping
+            or self._user_cancel
+            or (
+                bool(self._searches)
+                and self._sync is not None
+                and self._sync.synced_root is not None
+            )
+        )
 
     def _run_sync(self) -> None:
         from cloud_client.index_sync import SyncCancelled, SyncError
@@ -443,8 +491,11 @@ class CodebaseIndex(QObject):
         except SyncCancelled:
             outcome = "cancelled"
         except SyncError as exc:
-            outcome = "offline" if exc.code in ("retries", "UNAVAILABLE",
-                                                "DEADLINE_EXCEEDED") else "error"
+            outcome = (
+                "offline"
+                if exc.code in ("retries", "UNAVAILABLE", "DEADLINE_EXCEEDED")
+                else "error"
+            )
             if exc.code == "RESOURCE_EXHAUSTED" and "disk full" in str(exc):
                 outcome = "full"  # the service's disk: retried like offline, search still works
             error = str(exc)
@@ -470,26 +521,39 @@ class CodebaseIndex(QObject):
             self._set_status(self._synced_status(report))
             self._emit(self.synced, report)
         elif outcome == "cancelled":
-            self._set_status(IndexStatus(
-                "cancelled", "Index: cancelled",
-                "Indexing was cancelled; it resumes on the next change (or Codebase Index: "
-                "Sync Now)"))
+            self._set_status(
+                IndexStatus(
+                    "cancelled",
+                    "Index: cancelled",
+                    "Indexing was cancelled; it resumes on the next change (or Codebase Index: "
+                    "Sync Now)",
+                )
+            )
         elif outcome == "offline":
             log.info("codebase index: the service is unreachable; retry in %.0f s", delay)
-            self._set_status(IndexStatus(
-                "offline", "Index: offline, will retry",
-                f"The index service at {self._target} does not answer; retrying in "
-                f"{delay:.0f} s or on the next change"))
+            self._set_status(
+                IndexStatus(
+                    "offline",
+                    "Index: offline, will retry",
+                    f"The index service at {self._target} does not answer; retrying in "
+                    f"{delay:.0f} s or on the next change",
+                )
+            )
         elif outcome == "full":
             log.warning("codebase index: the service's disk is full; retry in %.0f s", delay)
-            self._set_status(IndexStatus(
-                "full", "Index: service disk full",
-                f"{error[0].upper()}{error[1:]} Searches answer from the last synced index; "
-                f"retrying in {delay:.0f} s or on the next change"))
+            self._set_status(
+                IndexStatus(
+                    "full",
+                    "Index: service disk full",
+                    f"{error[0].upper()}{error[1:]} Searches answer from the last synced index; "
+                    f"retrying in {delay:.0f} s or on the next change",
+                )
+            )
         else:
             log.warning("codebase index: sync failed")
-            self._set_status(IndexStatus("error", "Index: error",
-                                         f"The codebase index sync failed: {error}"))
+            self._set_status(
+                IndexStatus("error", "Index: error", f"The codebase index sync failed: {error}")
+            )
 
     def _synced_status(self, report: Any) -> IndexStatus:
         chunks: int | None = None
@@ -497,8 +561,10 @@ class CodebaseIndex(QObject):
             chunks = int(self._sync.stats().tree_chunks)
         count = f"{chunks} chunks" if chunks is not None else "up to date"
         skipped = len(report.skipped)
-        detail = (f"Codebase index of {self.folder.name}: {count}, synced with {self._target}; "
-                  f"key id {self._keys.key_id[:12]}")
+        detail = (
+            f"Codebase index of {self.folder.name}: {count}, synced with {self._target}; "
+            f"key id {self._keys.key_id[:12]}"
+        )
         if skipped:
             detail += f"; {skipped} files left out (ignored, secret or too big)"
         return IndexStatus("synced", f"Index: {count}, synced", detail)
@@ -513,13 +579,19 @@ class CodebaseIndex(QObject):
             if sync is None or sync.synced_root is None:
                 raise CodebaseUnavailable("the index is still being built")
             results = sync.search(job.query, top_k=job.top_k)
-            job.hits = [CodeHit(r.path, r.start_line, r.end_line, r.text, r.score)
-                        for r in results if not r.stale and r.text is not None]
+            job.hits = [
+                CodeHit(r.path, r.start_line, r.end_line, r.text, r.score)
+                for r in results
+                if not r.stale and r.text is not None
+            ]
         except CodebaseUnavailable as exc:
             job.error = str(exc)
         except SyncError as exc:
-            job.error = ("the index service is offline" if exc.code in (
-                "UNAVAILABLE", "DEADLINE_EXCEEDED") else f"the index search failed: {exc}")
+            job.error = (
+                "the index service is offline"
+                if exc.code in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+                else f"the index search failed: {exc}"
+            )
         except Exception as exc:
             job.error = f"the index search failed: {type(exc).__name__}: {exc}"
         finally:

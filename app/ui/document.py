@@ -96,8 +96,12 @@ class Banner(QFrame):
         self.kind = ""
         self.hide()
 
-    def show_message(self, text: str, kind: str = "info",
-                     actions: tuple[tuple[str, Callable[[], None]], ...] = ()) -> None:
+    def show_message(
+        self,
+        text: str,
+        kind: str = "info",
+        actions: tuple[tuple[str, Callable[[], None]], ...] = (),
+    ) -> None:
         for button in self._buttons:
             button.deleteLater()
         self._buttons = []
@@ -131,8 +135,13 @@ class Document(QWidget):
     closeRequested = Signal()  # the user cancelled opening: the window closes the tab
     encodingRequested = Signal()  # the banner's "Reopen with Encoding..." button
 
-    def __init__(self, settings: Settings, backups: BackupStore | None,
-                 executor: Executor | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backups: BackupStore | None,
+        executor: Executor | None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.settings = settings
         self._backups = backups
@@ -168,17 +177,28 @@ class Document(QWidget):
 
     # ----- construction -------------------------------------------------------------------
     @classmethod
-    def untitled(cls, index: int, settings: Settings, backups: BackupStore | None = None,
-                 executor: Executor | None = None) -> Document:
+    def untitled(
+        cls,
+        index: int,
+        settings: Settings,
+        backups: BackupStore | None = None,
+        executor: Executor | None = None,
+    ) -> Document:
         doc = cls(settings, backups, executor)
         doc.untitled_index = index
         doc.editor.set_eol(doc.eol)
         return doc
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], settings: Settings,
-             backups: BackupStore | None = None, executor: Executor | None = None, *,
-             hard_limit: int | None = None) -> Document:
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        settings: Settings,
+        backups: BackupStore | None = None,
+        executor: Executor | None = None,
+        *,
+        hard_limit: int | None = None,
+    ) -> Document:
         """Open ``path``. Raises ``OSError`` when it cannot be read, and
         :class:`FileTooLargeError` (an ``OSError`` whose ``strerror`` is the message) above the
         hard limit. A file above 1 MiB is read in the background: the document returns at once
@@ -219,8 +239,9 @@ class Document(QWidget):
         decoded, data, st = self._read_disk()
         self._apply_decoded(decoded, data, st)
 
-    def _apply_decoded(self, decoded: Decoded, data: bytes, st: os.stat_result,
-                       keep_position: bool = False) -> None:
+    def _apply_decoded(
+        self, decoded: Decoded, data: bytes, st: os.stat_result, keep_position: bool = False
+    ) -> None:
         assert self.path is not None
         self._use_document(large=False)  # a file that shrank out of large-file mode
         first_line = decoded.text[:200].split("\n", 1)[0]
@@ -247,8 +268,7 @@ class Document(QWidget):
         self._show_decoding_banner(decoded.read_only_reason, decoded.notice, decoded.encoding)
         self.titleChanged.emit()
 
-    def _show_decoding_banner(self, reason: str | None, notice: str | None,
-                              encoding: str) -> None:
+    def _show_decoding_banner(self, reason: str | None, notice: str | None, encoding: str) -> None:
         reopen = ((REOPEN_WITH_ENCODING, self.encodingRequested.emit),)
         if _is_long_line_note(reason):
             self.banner.show_message(reason, "warning", ((EDIT_LONG_LINES, self.edit_long_lines),))
@@ -270,11 +290,16 @@ class Document(QWidget):
         """Read the file on a worker thread; the text reaches the widget in pieces."""
         assert self.path is not None
         self.cancel_load(close=False)
-        load = _Load(self.path, default_eol=self.settings.default_eol,
-                     encoding=self.chosen_encoding, large=large,
-                     hard_limit=self._hard_limit, keep_position=keep_position,
-                     long_lines=self.allow_long_lines,
-                     position=(self.editor.firstVisibleLine(), self.editor.currentPos()))
+        load = _Load(
+            self.path,
+            default_eol=self.settings.default_eol,
+            encoding=self.chosen_encoding,
+            large=large,
+            hard_limit=self._hard_limit,
+            keep_position=keep_position,
+            long_lines=self.allow_long_lines,
+            position=(self.editor.firstVisibleLine(), self.editor.currentPos()),
+        )
         self._load = load
         self.loading = True
         self.load_progress = (0, 0)
@@ -285,8 +310,11 @@ class Document(QWidget):
         timer.setInterval(5)
         timer.timeout.connect(self._pump_load)
         load.timer = timer
-        self.banner.show_message(f"Opening {self.path.name}...", "info",
-                                 (("Cancel", lambda: self.cancel_load(close=True)),))
+        self.banner.show_message(
+            f"Opening {self.path.name}...",
+            "info",
+            (("Cancel", lambda: self.cancel_load(close=True)),),
+        )
         load.thread.start()
         timer.start()
 
@@ -336,7 +364,8 @@ class Document(QWidget):
                 self.load_progress = (done, total)
                 assert self.path is not None
                 self.banner.label.setText(
-                    f"Opening {self.path.name}: {100 * done // total} % of {human_size(total)}")
+                    f"Opening {self.path.name}: {100 * done // total} % of {human_size(total)}"
+                )
 
     def _load_item(self, load: _Load, item: object) -> None:
         editor = self.editor
@@ -348,8 +377,11 @@ class Document(QWidget):
             assert self.path is not None
             self.large = item.large
             self._use_document(large=item.large)
-            language = PLAIN_TEXT if item.large or item.long_lines else language_for_path(
-                self.path, item.first_line)
+            language = (
+                PLAIN_TEXT
+                if item.large or item.long_lines
+                else language_for_path(self.path, item.first_line)
+            )
             if language is not editor.language:
                 editor.set_language(language)
             if item.large:
@@ -415,7 +447,9 @@ class Document(QWidget):
         if self.is_dirty():
             self.banner.show_message(
                 f"{self.path.name} has unsaved changes: save or revert them before reopening "
-                "it with another encoding.", "warning")
+                "it with another encoding.",
+                "warning",
+            )
             return False
         previous = self.chosen_encoding
         self.chosen_encoding = encoding
@@ -424,8 +458,9 @@ class Document(QWidget):
             if size > SYNC_READ_MAX_BYTES:
                 plan = plan_open(size, self._hard_limit)
                 if plan == "refuse":
-                    raise FileTooLargeError(refusal_message(self.path.name, size,
-                                                            self._hard_limit or 0))
+                    raise FileTooLargeError(
+                        refusal_message(self.path.name, size, self._hard_limit or 0)
+                    )
                 self._start_load(large=plan == "large", keep_position=True)
                 return True
             decoded, data, st = self._read_disk()
@@ -443,15 +478,17 @@ class Document(QWidget):
             raise ValueError(f"not an encoding a file can be saved with: {encoding!r}")
         if self.read_only_reason:
             self.banner.show_message(
-                f"{self.read_only_reason} Reopen it with the right encoding first.", "warning",
-                () if self.loading or self.large else (
-                    (REOPEN_WITH_ENCODING, self.encodingRequested.emit),))
+                f"{self.read_only_reason} Reopen it with the right encoding first.",
+                "warning",
+                ()
+                if self.loading or self.large
+                else ((REOPEN_WITH_ENCODING, self.encodingRequested.emit),),
+            )
             return False
         try:
             encode_text(self.editor.text(), encoding)
         except ValueError as exc:
-            self.banner.show_message(f"Cannot save with {encoding_label(encoding)}: {exc}",
-                                     "error")
+            self.banner.show_message(f"Cannot save with {encoding_label(encoding)}: {exc}", "error")
             return False
         previous, self.encoding = self.encoding, encoding
         ok = self.save(overwrite=True) if self.path is not None else True
@@ -480,11 +517,13 @@ class Document(QWidget):
         self.settings = settings
         self.editor.font_family = settings.font_family
         self.editor.font_size = settings.font_size
-        self.editor.apply_settings(tab_size=settings.tab_size,
-                                   insert_spaces=settings.insert_spaces,
-                                   word_wrap=settings.word_wrap and not self.large,
-                                   render_whitespace=settings.render_whitespace,
-                                   rulers=settings.rulers)
+        self.editor.apply_settings(
+            tab_size=settings.tab_size,
+            insert_spaces=settings.insert_spaces,
+            word_wrap=settings.word_wrap and not self.large,
+            render_whitespace=settings.render_whitespace,
+            rulers=settings.rulers,
+        )
 
     def _on_save_point(self, dirty: bool) -> None:
         self.dirtyChanged.emit(bool(dirty))
@@ -540,22 +579,32 @@ class Document(QWidget):
         if self.loading:  # a big file: restore once its text is in
             self.loadFinished.connect(lambda: self.restore_backup(backup))
             return
-        if (self.path is not None and backup.encoding != self.encoding
-                and backup.encoding in EDITABLE_ENCODINGS):
+        if (
+            self.path is not None
+            and backup.encoding != self.encoding
+            and backup.encoding in EDITABLE_ENCODINGS
+        ):
             self.reopen_with_encoding(backup.encoding)  # the text was edited in that one
         self.editor.set_text(backup.text, keep_undo=self.path is not None)
         if self.path is None:
             self.encoding, self.eol = backup.encoding, backup.eol
             self.editor.set_eol(backup.eol)
-        changed = self.disk is not None and backup.disk_mtime_ns is not None and (
-            (backup.disk_mtime_ns, backup.disk_size) != (self.disk.mtime_ns, self.disk.size))
+        changed = (
+            self.disk is not None
+            and backup.disk_mtime_ns is not None
+            and ((backup.disk_mtime_ns, backup.disk_size) != (self.disk.mtime_ns, self.disk.size))
+        )
         if changed:
             self.conflict = True
             self.banner.show_message(
                 "Restored your unsaved changes. The file also changed on disk since then: "
-                "saving will ask before overwriting it.", "warning",
-                (("Compare: reload from disk", self.reload_from_disk),
-                 ("Keep my changes", self.keep_mine)))
+                "saving will ask before overwriting it.",
+                "warning",
+                (
+                    ("Compare: reload from disk", self.reload_from_disk),
+                    ("Keep my changes", self.keep_mine),
+                ),
+            )
         else:
             self.banner.show_message("Restored unsaved changes from the last session.", "info")
         self.titleChanged.emit()
@@ -594,9 +643,13 @@ class Document(QWidget):
             self.conflict = True
             self.banner.show_message(
                 f"{self.path.name} changed on disk since it was opened. Saving would "
-                "overwrite those changes.", "warning",
-                (("Overwrite", lambda: self.save(overwrite=True)),
-                 ("Reload from disk (lose my changes)", self.reload_from_disk)))
+                "overwrite those changes.",
+                "warning",
+                (
+                    ("Overwrite", lambda: self.save(overwrite=True)),
+                    ("Reload from disk (lose my changes)", self.reload_from_disk),
+                ),
+            )
             return False
         try:
             data = encode_text(self._prepare_text(), self.encoding)
@@ -650,12 +703,15 @@ class Document(QWidget):
                 self.deleted_on_disk = True
                 self.banner.show_message(
                     f"{self.path.name} was deleted on disk. Your text is kept; save to "
-                    "write it again.", "warning")
+                    "write it again.",
+                    "warning",
+                )
             return "deleted"
         except OSError:
             return "error"
         if (st.st_mtime_ns, st.st_size) == (self.disk.mtime_ns, self.disk.size) and not (
-                self.deleted_on_disk):
+            self.deleted_on_disk
+        ):
             return "same"
         if st.st_size > SYNC_READ_MAX_BYTES or self.large:
             return self._big_file_changed()
@@ -674,9 +730,13 @@ class Document(QWidget):
             return "reloaded"
         self.conflict = True
         self.banner.show_message(
-            f"{self.path.name} changed on disk and you have unsaved changes.", "warning",
-            (("Reload from disk (lose my changes)", self.reload_from_disk),
-             ("Keep my changes", self.keep_mine)))
+            f"{self.path.name} changed on disk and you have unsaved changes.",
+            "warning",
+            (
+                ("Reload from disk (lose my changes)", self.reload_from_disk),
+                ("Keep my changes", self.keep_mine),
+            ),
+        )
         return "conflict"
 
     def _big_file_changed(self) -> str:
@@ -688,12 +748,19 @@ class Document(QWidget):
         self.conflict = self.is_dirty()
         if self.conflict:
             self.banner.show_message(
-                f"{self.path.name} changed on disk and you have unsaved changes.", "warning",
-                (("Reload from disk (lose my changes)", self.reload_from_disk),
-                 ("Keep my changes", self.keep_mine)))
+                f"{self.path.name} changed on disk and you have unsaved changes.",
+                "warning",
+                (
+                    ("Reload from disk (lose my changes)", self.reload_from_disk),
+                    ("Keep my changes", self.keep_mine),
+                ),
+            )
             return "conflict"
-        self.banner.show_message(f"{self.path.name} changed on disk.", "warning",
-                                 (("Reload from disk", self.reload_from_disk),))
+        self.banner.show_message(
+            f"{self.path.name} changed on disk.",
+            "warning",
+            (("Reload from disk", self.reload_from_disk),),
+        )
         return "changed"
 
     def reload_from_disk(self) -> None:
@@ -709,7 +776,8 @@ class Document(QWidget):
             if plan == "refuse":
                 self.banner.show_message(
                     refusal_message(self.path.name, size, self._hard_limit or hard_limit_bytes()),
-                    "error")
+                    "error",
+                )
                 return
             self._start_load(large=plan == "large", keep_position=True)
             self.discard_backup()
@@ -749,9 +817,18 @@ class _Load:
     """One background load: the reader thread, its bounded queue of items (header, text
     pieces, done or error) and the UI timer that drains it. The thread never touches Qt."""
 
-    def __init__(self, path: Path, *, default_eol: str, encoding: str | None, large: bool,
-                 hard_limit: int | None, keep_position: bool,
-                 position: tuple[int, int], long_lines: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        default_eol: str,
+        encoding: str | None,
+        large: bool,
+        hard_limit: int | None,
+        keep_position: bool,
+        position: tuple[int, int],
+        long_lines: bool,
+    ) -> None:
         self.items: queue.Queue[object] = queue.Queue(maxsize=8)  # bounds memory in flight
         self.cancel = threading.Event()
         self.progress = (0, 0)
@@ -760,8 +837,11 @@ class _Load:
         self.keep_position = keep_position
         self.position = position
         self.thread = threading.Thread(
-            target=self._run, name=f"load {path.name}", daemon=True,
-            args=(path, default_eol, encoding, large, hard_limit, long_lines))
+            target=self._run,
+            name=f"load {path.name}",
+            daemon=True,
+            args=(path, default_eol, encoding, large, hard_limit, long_lines),
+        )
 
     def _put(self, item: object) -> bool:
         while not self.cancel.is_set():
@@ -772,16 +852,29 @@ class _Load:
                 continue
         return False
 
-    def _run(self, path: Path, default_eol: str, encoding: str | None, large: bool,
-             hard_limit: int | None, long_lines: bool) -> None:
+    def _run(
+        self,
+        path: Path,
+        default_eol: str,
+        encoding: str | None,
+        large: bool,
+        hard_limit: int | None,
+        long_lines: bool,
+    ) -> None:
         def progress(done: int, total: int) -> None:
             self.progress = (done, total)
 
         try:
-            for item in load_file(path, default_eol=default_eol, encoding=encoding,
-                                  large=large, hard_limit=hard_limit,
-                                  cancelled=self.cancel.is_set, progress=progress,
-                                  long_lines=long_lines):
+            for item in load_file(
+                path,
+                default_eol=default_eol,
+                encoding=encoding,
+                large=large,
+                hard_limit=hard_limit,
+                cancelled=self.cancel.is_set,
+                progress=progress,
+                long_lines=long_lines,
+            ):
                 if not self._put(item):
                     return
         except OSError as exc:

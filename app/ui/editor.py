@@ -29,7 +29,11 @@ SC_MARGIN_SYMBOL, SC_MARGIN_NUMBER = 0, 1
 SC_MASK_FOLDERS = 0xFE000000
 SC_MARKNUM_FOLDEREND, SC_MARKNUM_FOLDEROPENMID, SC_MARKNUM_FOLDERMIDTAIL = 25, 26, 27
 SC_MARKNUM_FOLDERTAIL, SC_MARKNUM_FOLDERSUB, SC_MARKNUM_FOLDER, SC_MARKNUM_FOLDEROPEN = (
-    28, 29, 30, 31)
+    28,
+    29,
+    30,
+    31,
+)
 SC_MARK_EMPTY, SC_MARK_ARROWDOWN, SC_MARK_ARROW = 5, 6, 2
 SC_AUTOMATICFOLD_SHOW_CLICK_CHANGE = 1 | 2 | 4
 SC_IDLESTYLING_ALL = 3
@@ -67,11 +71,36 @@ class CodeEditor(ScintillaEdit):
     # Keys that belong to the window's actions (VS Code habits), not to Scintilla's defaults.
     SHORTCUT_KEYS = frozenset(
         QKeySequence(s)[0].toCombined()
-        for s in ("Ctrl+D", "Ctrl+/", "Ctrl+L", "Ctrl+Shift+L", "Ctrl+T", "Ctrl+U",
-                  "Ctrl+Shift+U", "Ctrl+G", "Ctrl+F", "Ctrl+H", "Ctrl+P", "Ctrl+Shift+P",
-                  "Ctrl+Tab", "Ctrl+Shift+Tab", "Ctrl+W", "Ctrl+S", "Ctrl+Shift+S", "Ctrl+N",
-                  "Ctrl+K", "Ctrl+B", "Ctrl+Shift+K", "Ctrl+Shift+E", "Ctrl+,", "Ctrl+=",
-                  "Ctrl+-", "Ctrl+0", "F3", "Shift+F3")
+        for s in (
+            "Ctrl+D",
+            "Ctrl+/",
+            "Ctrl+L",
+            "Ctrl+Shift+L",
+            "Ctrl+T",
+            "Ctrl+U",
+            "Ctrl+Shift+U",
+            "Ctrl+G",
+            "Ctrl+F",
+            "Ctrl+H",
+            "Ctrl+P",
+            "Ctrl+Shift+P",
+            "Ctrl+Tab",
+            "Ctrl+Shift+Tab",
+            "Ctrl+W",
+            "Ctrl+S",
+            "Ctrl+Shift+S",
+            "Ctrl+N",
+            "Ctrl+K",
+            "Ctrl+B",
+            "Ctrl+Shift+K",
+            "Ctrl+Shift+E",
+            "Ctrl+,",
+            "Ctrl+=",
+            "Ctrl+-",
+            "Ctrl+0",
+            "F3",
+            "Shift+F3",
+        )
     )
 
     def __init__(self, parent=None) -> None:  # type: ignore[no-untyped-def]
@@ -164,8 +193,10 @@ class CodeEditor(ScintillaEdit):
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
-        family = self.font_family or QFontDatabase.systemFont(
-            QFontDatabase.SystemFont.FixedFont).family()
+        family = (
+            self.font_family
+            or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        )
         self.styleResetDefault()
         self.styleSetFont(STYLE_DEFAULT, family)
         self.styleSetSize(STYLE_DEFAULT, self.font_size)
@@ -188,8 +219,7 @@ class CodeEditor(ScintillaEdit):
         self.send(SCI_SETCARETLINELAYER, SC_LAYER_UNDER_TEXT)
         self.setElementColour(SC_ELEMENT_SELECTION_BACK, bgr(theme.selection) | opaque)
         self.setElementColour(SC_ELEMENT_SELECTION_ADDITIONAL_BACK, bgr(theme.selection) | opaque)
-        self.setElementColour(SC_ELEMENT_SELECTION_INACTIVE_BACK,
-                              bgr(theme.selection) | 0x80000000)
+        self.setElementColour(SC_ELEMENT_SELECTION_INACTIVE_BACK, bgr(theme.selection) | 0x80000000)
         self.setElementColour(SC_ELEMENT_CARET, bgr(theme.caret) | opaque)
         self.setElementColour(SC_ELEMENT_CARET_ADDITIONAL, bgr(theme.caret) | opaque)
         self.setElementColour(SC_ELEMENT_CARET_LINE_BACK, bgr(theme.caret_line) | opaque)
@@ -217,8 +247,15 @@ class CodeEditor(ScintillaEdit):
         chosen = lexer if lexer is not None else create_lexer("null")
         self.setILexer(chosen.detach() if chosen is not None else 0)
 
-    def apply_settings(self, *, tab_size: int, insert_spaces: bool, word_wrap: bool,
-                       render_whitespace: bool, rulers: tuple[int, ...]) -> None:
+    def apply_settings(
+        self,
+        *,
+        tab_size: int,
+        insert_spaces: bool,
+        word_wrap: bool,
+        render_whitespace: bool,
+        rulers: tuple[int, ...],
+    ) -> None:
         self.tab_size, self.insert_spaces = tab_size, insert_spaces
         self.setTabWidth(tab_size)
         self.setIndent(tab_size)
@@ -246,18 +283,29 @@ class CodeEditor(ScintillaEdit):
         self.setMarginWidthN(FOLD_MARGIN, 14)
         self.setMarginSensitiveN(FOLD_MARGIN, True)
         self.setAutomaticFold(SC_AUTOMATICFOLD_SHOW_CLICK_CHANGE)
-        for marker in (SC_MARKNUM_FOLDEREND, SC_MARKNUM_FOLDEROPENMID, SC_MARKNUM_FOLDERMIDTAIL,
-                       SC_MARKNUM_FOLDERTAIL, SC_MARKNUM_FOLDERSUB):
+        for marker in (
+            SC_MARKNUM_FOLDEREND,
+            SC_MARKNUM_FOLDEROPENMID,
+            SC_MARKNUM_FOLDERMIDTAIL,
+            SC_MARKNUM_FOLDERTAIL,
+            SC_MARKNUM_FOLDERSUB,
+        ):
             self.markerDefine(marker, SC_MARK_EMPTY)
         self.markerDefine(SC_MARKNUM_FOLDER, SC_MARK_ARROW)
         self.markerDefine(SC_MARKNUM_FOLDEROPEN, SC_MARK_ARROWDOWN)
 
     def _setup_keys(self) -> None:
         # Scintilla's defaults that clash with VS Code's habits go to the window's actions.
-        for ch, mods in ((ord("D"), SCMOD_CTRL), (ord("L"), SCMOD_CTRL),
-                         (ord("L"), SCMOD_CTRL | SCMOD_SHIFT), (ord("T"), SCMOD_CTRL),
-                         (ord("U"), SCMOD_CTRL), (ord("U"), SCMOD_CTRL | SCMOD_SHIFT),
-                         (ord("/"), SCMOD_CTRL), (ord("/"), SCMOD_CTRL | SCMOD_SHIFT)):
+        for ch, mods in (
+            (ord("D"), SCMOD_CTRL),
+            (ord("L"), SCMOD_CTRL),
+            (ord("L"), SCMOD_CTRL | SCMOD_SHIFT),
+            (ord("T"), SCMOD_CTRL),
+            (ord("U"), SCMOD_CTRL),
+            (ord("U"), SCMOD_CTRL | SCMOD_SHIFT),
+            (ord("/"), SCMOD_CTRL),
+            (ord("/"), SCMOD_CTRL | SCMOD_SHIFT),
+        ):
             self.clearCmdKey(_key(ch, mods))
         self.assignCmdKey(_key(SCK_UP, SCMOD_ALT), SCI_MOVESELECTEDLINESUP)
         self.assignCmdKey(_key(SCK_DOWN, SCMOD_ALT), SCI_MOVESELECTEDLINESDOWN)
@@ -314,8 +362,7 @@ class CodeEditor(ScintillaEdit):
             self.gotoPos(self.lineIndentPosition(line))
 
     def _selection_ranges(self) -> list[tuple[int, int]]:
-        return [(self.selectionNStart(i), self.selectionNEnd(i))
-                for i in range(self.selections())]
+        return [(self.selectionNStart(i), self.selectionNEnd(i)) for i in range(self.selections())]
 
     def add_next_occurrence(self) -> None:
         """Ctrl+D (VS Code): from a bare caret select the word, then add its next whole-word,
@@ -362,12 +409,12 @@ class CodeEditor(ScintillaEdit):
             return 0
         total = len(found)
         if total > self.SELECT_ALL_LIMIT:
-            found = found[:self.SELECT_ALL_LIMIT]
+            found = found[: self.SELECT_ALL_LIMIT]
             if (start, end) not in found:
                 found[-1] = (start, end)
         first = next((i for i, r in enumerate(found) if r == (start, end)), 0)
         self.setSelection(found[first][1], found[first][0])
-        for s, e in found[:first] + found[first + 1:]:
+        for s, e in found[:first] + found[first + 1 :]:
             self.addSelection(e, s)
         self.setMainSelection(0)
         self._word_mode = None

@@ -39,7 +39,8 @@ class ClickableLabel(QLabel):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if event.button() == Qt.MouseButton.LeftButton and self.rect().contains(
-                event.position().toPoint()):
+            event.position().toPoint()
+        ):
             self.clicked.emit()
         super().mouseReleaseEvent(event)
 
@@ -56,7 +57,7 @@ def guess_encoding(doc: Document) -> str | None:
         return None
     if len(head) == _GUESS_BYTES:
         cut = head.rfind(b"\n")
-        head = head[:cut + 1] if cut > 0 else head
+        head = head[: cut + 1] if cut > 0 else head
     decoded = decode_bytes(head)
     return None if decoded.read_only else decoded.encoding
 
@@ -80,8 +81,10 @@ class EncodingCommands:
         doc = self._document()
         if doc is None:
             return
-        actions = [PickerItem(REOPEN, "decode the file on disk again", data=self.reopen),
-                   PickerItem(SAVE, "write the text in another encoding", data=self.save)]
+        actions = [
+            PickerItem(REOPEN, "decode the file on disk again", data=self.reopen),
+            PickerItem(SAVE, "write the text in another encoding", data=self.save),
+        ]
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None and callable(item.data):
@@ -121,8 +124,11 @@ class EncodingCommands:
                 notes.append("Guessed from content")
             items.append(PickerItem(label, ", ".join(notes) or encoding, data=encoding))
         # The current encoding and the guess first, as VS Code lists them.
-        items.sort(key=lambda item: 0 if item.detail == "Current" else (
-            1 if "Guessed" in item.detail else 2))
+        items.sort(
+            key=lambda item: (
+                0 if item.detail == "Current" else (1 if "Guessed" in item.detail else 2)
+            )
+        )
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None and isinstance(item.data, str):
@@ -134,6 +140,10 @@ class EncodingCommands:
 def _filtered(items: list[PickerItem]) -> Callable[[str], list[PickerItem]]:
     def provider(query: str) -> list[PickerItem]:
         words = query.lower().split()
-        return [item for item in items
-                if all(w in f"{item.label} {item.detail} {item.data}".lower() for w in words)]
+        return [
+            item
+            for item in items
+            if all(w in f"{item.label} {item.detail} {item.data}".lower() for w in words)
+        ]
+
     return provider

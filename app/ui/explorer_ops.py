@@ -71,8 +71,9 @@ def rename_no_replace(src: Path, dst: Path) -> None:
             renameat2 = None
         if renameat2 is not None:
             at_fdcwd, rename_noreplace = -100, 1
-            result = renameat2(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst),
-                               rename_noreplace)
+            result = renameat2(
+                at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace
+            )
             if result == 0:
                 return
             err = ctypes.get_errno()
@@ -99,8 +100,14 @@ def _reason(exc: BaseException) -> str:
 class NameDialog(QDialog):
     """A name, checked while typing: OK is disabled and the problem shown while it is bad."""
 
-    def __init__(self, title: str, prompt: str, initial: str,
-                 check: Callable[[str], str | None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        title: str,
+        prompt: str,
+        initial: str,
+        check: Callable[[str], str | None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self.check = check
@@ -108,8 +115,9 @@ class NameDialog(QDialog):
         self.problem = QLabel("")
         self.problem.setWordWrap(True)
         self.problem.setStyleSheet("color: #f48771;")
-        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
-                                        | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self._accept)
         self.buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -160,20 +168,28 @@ class ExplorerOps(QObject):
             for key, handler in (
                 ("F2", lambda: self._on_selection(self.rename)),
                 ("Del", lambda: self._on_selection(self.delete)),
-                ("Shift+Del", lambda: self._on_selection(
-                    lambda path: self.delete(path, permanent=True))))}
+                (
+                    "Shift+Del",
+                    lambda: self._on_selection(lambda path: self.delete(path, permanent=True)),
+                ),
+            )
+        }
         self.tree.installEventFilter(self)
         # Seams for tests: the dialogs, the trash and opening a URL.
         self.ask_name: Callable[[str, str, str, Callable[[str], str | None]], str | None] = (
-            self._ask_name)
+            self._ask_name
+        )
         self.confirm: Callable[[str, str, str], bool] = self._confirm
         self.trash: Callable[[Path], None] = move_to_trash
         self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl
         self.pending = 0  # deletes running on the worker thread
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if watched is self.tree and isinstance(event, QKeyEvent) and event.type() in (
-                QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+        if (
+            watched is self.tree
+            and isinstance(event, QKeyEvent)
+            and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+        ):
             handler = self.keys.get(event.keyCombination().toCombined())
             if handler is not None:
                 event.accept()
@@ -220,26 +236,35 @@ class ExplorerOps(QObject):
 
     def build_menu(self, target: Path | None) -> QMenu:
         menu = QMenu(self.tree)
-        folder = (target if target is not None and target.is_dir()
-                  else target.parent if target is not None else self.window.root)
+        folder = (
+            target
+            if target is not None and target.is_dir()
+            else target.parent
+            if target is not None
+            else self.window.root
+        )
         menu.addAction("New File...", lambda: self.new_file(folder))
         menu.addAction("New Folder...", lambda: self.new_folder(folder))
         menu.addSeparator()
         if target is not None:
-            menu.addAction(_label("Reveal in File Manager", "Ctrl+Alt+R"),
-                           lambda: self.reveal(target))
+            menu.addAction(
+                _label("Reveal in File Manager", "Ctrl+Alt+R"), lambda: self.reveal(target)
+            )
             menu.addSeparator()
             menu.addAction(_label("Copy Path", "Ctrl+Alt+C"), lambda: self.copy_path(target))
-            menu.addAction(_label("Copy Relative Path", "Ctrl+Shift+Alt+C"),
-                           lambda: self.copy_path(target, relative=True))
+            menu.addAction(
+                _label("Copy Relative Path", "Ctrl+Shift+Alt+C"),
+                lambda: self.copy_path(target, relative=True),
+            )
             menu.addSeparator()
             menu.addAction(_label("Rename...", "F2"), lambda: self.rename(target))
             menu.addAction(_label("Delete", "Delete"), lambda: self.delete(target))
         return menu
 
     # ----- dialogs (seams) ---------------------------------------------------------------
-    def _ask_name(self, title: str, prompt: str, initial: str,
-                  check: Callable[[str], str | None]) -> str | None:
+    def _ask_name(
+        self, title: str, prompt: str, initial: str, check: Callable[[str], str | None]
+    ) -> str | None:
         dialog = NameDialog(title, prompt, initial, check, self.window)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
@@ -258,8 +283,9 @@ class ExplorerOps(QObject):
 
     def _error(self, text: str) -> None:
         self.window.show_message(text, 15000)
-        box = QMessageBox(QMessageBox.Icon.Warning, "Forecode", text,
-                          QMessageBox.StandardButton.Ok, self.window)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning, "Forecode", text, QMessageBox.StandardButton.Ok, self.window
+        )
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.show()
@@ -298,8 +324,9 @@ class ExplorerOps(QObject):
         what = "Folder" if directory else "File"
         rel = os.path.relpath(folder, self.window.root)
         where = "the workspace folder" if rel == "." else rel
-        name = self.ask_name(f"New {what}", f"Name of the new {what.lower()} in {where}:", "",
-                             self._check_in(folder))
+        name = self.ask_name(
+            f"New {what}", f"Name of the new {what.lower()} in {where}:", "", self._check_in(folder)
+        )
         if name is None:
             return None
         problem = self._check_in(folder)(name)
@@ -355,8 +382,10 @@ class ExplorerOps(QObject):
             else:
                 rename_no_replace(target, new)
         except FileExistsError:
-            self._error(f"A file or folder '{name}' already exists at this location. "
-                        "Choose a different name.")
+            self._error(
+                f"A file or folder '{name}' already exists at this location. "
+                "Choose a different name."
+            )
             return None
         except OSError as exc:
             self._error(f"Could not rename {target.name} to {name}: {_reason(exc)}")
@@ -402,18 +431,28 @@ class ExplorerOps(QObject):
         if target == root:
             self.window.show_message("The workspace folder itself cannot be deleted here.")
             return
-        docs = [d for d in self.window.documents()
-                if d.path is not None and (d.path == target or _is_under(d.path, target))]
+        docs = [
+            d
+            for d in self.window.documents()
+            if d.path is not None and (d.path == target or _is_under(d.path, target))
+        ]
         dirty = [d for d in docs if d.is_dirty()]
         kind = "folder" if target.is_dir() and not target.is_symlink() else "file"
-        text = f"Are you sure you want to {'permanently ' if permanent else ''}delete " \
-               f"'{target.name}'{' and its contents' if kind == 'folder' else ''}?"
-        info = ("This cannot be undone." if permanent
-                else f"You can restore this {kind} from the Trash.")
+        text = (
+            f"Are you sure you want to {'permanently ' if permanent else ''}delete "
+            f"'{target.name}'{' and its contents' if kind == 'folder' else ''}?"
+        )
+        info = (
+            "This cannot be undone."
+            if permanent
+            else f"You can restore this {kind} from the Trash."
+        )
         if dirty:
             names = ", ".join(d.title for d in dirty[:5]) + (" …" if len(dirty) > 5 else "")
-            info += (f"\n\nYou have unsaved changes in {names}. Deleting closes "
-                     f"{'it' if len(dirty) == 1 else 'them'} and the changes are lost.")
+            info += (
+                f"\n\nYou have unsaved changes in {names}. Deleting closes "
+                f"{'it' if len(dirty) == 1 else 'them'} and the changes are lost."
+            )
         if not self.confirm(text, info, "Delete Permanently" if permanent else "Move to Trash"):
             return
         operation = delete_permanently if permanent else self.trash
@@ -423,8 +462,8 @@ class ExplorerOps(QObject):
             if error is None:
                 self._close_deleted(target)
                 self.window.show_message(
-                    f"Deleted {target.name}." if permanent else
-                    f"Moved {target.name} to the Trash.")
+                    f"Deleted {target.name}." if permanent else f"Moved {target.name} to the Trash."
+                )
                 return
             assert isinstance(error, BaseException)
             if permanent or not target.exists():
@@ -432,9 +471,11 @@ class ExplorerOps(QObject):
                 return
             # The trash is unavailable (no trash on this volume, no permission there): say so
             # and ask before deleting for good.
-            if self.confirm(f"Could not move '{target.name}' to the Trash: {_reason(error)}.",
-                            "Delete it permanently instead? This cannot be undone.",
-                            "Delete Permanently"):
+            if self.confirm(
+                f"Could not move '{target.name}' to the Trash: {_reason(error)}.",
+                "Delete it permanently instead? This cannot be undone.",
+                "Delete Permanently",
+            ):
                 self._run(delete_permanently, target, finished_permanent)
 
         def finished_permanent(error: object) -> None:
@@ -450,8 +491,9 @@ class ExplorerOps(QObject):
 
         self._run(operation, target, finished)
 
-    def _run(self, operation: Callable[[Path], None], target: Path,
-             callback: Callable[[object], None]) -> None:
+    def _run(
+        self, operation: Callable[[Path], None], target: Path, callback: Callable[[object], None]
+    ) -> None:
         self.pending += 1
 
         def job() -> None:

@@ -37,9 +37,7 @@ class _IgnoreFilter(QSortFilterProxyModel):
     def rules(self) -> IgnoreRules:
         return self.decisions.rules
 
-    def filterAcceptsRow(
-        self, row: int, parent: QModelIndex | QPersistentModelIndex
-    ) -> bool:
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
         model = self.sourceModel()
         assert isinstance(model, QFileSystemModel)
         index = model.index(row, 0, parent)

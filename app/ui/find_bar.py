@@ -154,8 +154,9 @@ class FindBar(QWidget):
         self.expand_button = tool_button(self, "›", "Toggle Replace (Ctrl+H)")
         self.case_button = tool_button(self, "Aa", "Match Case (Alt+C)", checkable=True)
         self.word_button = tool_button(self, "ab", "Match Whole Word (Alt+W)", checkable=True)
-        self.regex_button = tool_button(self, ".*", "Use Regular Expression (Alt+R)",
-                                        checkable=True)
+        self.regex_button = tool_button(
+            self, ".*", "Use Regular Expression (Alt+R)", checkable=True
+        )
         self.count_label = QLabel(self)
         self.count_label.setMinimumWidth(self.count_label.fontMetrics().horizontalAdvance("0") * 14)
         self.prev_button = tool_button(self, "↑", "Previous Match (Shift+Enter)")
@@ -657,8 +658,12 @@ class FindBar(QWidget):
 
     def _on_update_ui(self, updated: int) -> None:
         ed = self._editor
-        if self._current is not None and ed is not None and updated & SC_UPDATE_SELECTION and (
-                ed.selectionStart(), ed.selectionEnd()) != self._current:
+        if (
+            self._current is not None
+            and ed is not None
+            and updated & SC_UPDATE_SELECTION
+            and (ed.selectionStart(), ed.selectionEnd()) != self._current
+        ):
             self._mark_current(ed, 0, 0)  # the selection left the match
             self._current = None
         if self._active and not self._dirty and updated & SC_UPDATE_SELECTION:

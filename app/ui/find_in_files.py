@@ -85,13 +85,16 @@ class SearchHost(Protocol):
     def open_buffers(self) -> dict[str, str]:
         """The texts of the open documents in the folder (searched instead of the disk)."""
         ...
+
     def document_state(self, rel: str) -> tuple[str, str | None, bool, bool] | None:
         """An open document's (text, digest of the disk bytes it was read from, dirty,
         read-only), or None when the file is not open."""
         ...
+
     def edit_document(self, rel: str, edits: Sequence[Edit]) -> None:
         """Apply ``edits`` to the open document's buffer as one undo step."""
         ...
+
     def open_match(self, rel: str, line: int, start: int, end: int) -> None: ...
 
 
@@ -103,13 +106,18 @@ class _Delegate(QStyledItemDelegate):
         super().__init__(panel)
         self.panel = panel
 
-    def sizeHint(self, option: QStyleOptionViewItem,
-                 index: QModelIndex | QPersistentModelIndex) -> QSize:
+    def sizeHint(
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         size = super().sizeHint(option, index)
         return QSize(size.width(), max(size.height(), option.fontMetrics.height() + 4))
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         opt = QStyleOptionViewItem(option)
         self.initStyleOption(opt, index)
         data = index.data(ROLE)
@@ -134,7 +142,7 @@ class _Delegate(QStyledItemDelegate):
         if data[0] == "file":
             result: FileResult = data[1]
             name = result.path.rsplit("/", 1)[-1]
-            folder = result.path[:-len(name)].rstrip("/")
+            folder = result.path[: -len(name)].rstrip("/")
             bold = QFont(opt.font)
             bold.setBold(True)
             painter.setFont(bold)
@@ -145,11 +153,13 @@ class _Delegate(QStyledItemDelegate):
             painter.setPen(dim)
             count = str(result.match_count)
             badge_w = fm.horizontalAdvance(count) + 10
-            painter.drawText(QRect(x, rect.top(), max(0, rect.right() - x - badge_w - 4),
-                                   rect.height()),
-                             int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
-                             fm.elidedText(folder, Qt.TextElideMode.ElideLeft,
-                                           max(0, rect.right() - x - badge_w - 4)))
+            painter.drawText(
+                QRect(x, rect.top(), max(0, rect.right() - x - badge_w - 4), rect.height()),
+                int(Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft),
+                fm.elidedText(
+                    folder, Qt.TextElideMode.ElideLeft, max(0, rect.right() - x - badge_w - 4)
+                ),
+            )
             badge = QRect(rect.right() - badge_w, rect.top() + 2, badge_w, rect.height() - 4)
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(QColor(self.panel.badge_colour))
@@ -173,9 +183,10 @@ class _Delegate(QStyledItemDelegate):
             x += fm.horizontalAdvance(lead)
             show_replace = self.panel.replace_visible() and match.replacement is not None
             w = fm.horizontalAdvance(old)
-            painter.fillRect(QRect(x, rect.top() + 1, max(w, 2), rect.height() - 2),
-                             QColor(self.panel.removed_colour if show_replace
-                                    else self.panel.match_colour))
+            painter.fillRect(
+                QRect(x, rect.top() + 1, max(w, 2), rect.height() - 2),
+                QColor(self.panel.removed_colour if show_replace else self.panel.match_colour),
+            )
             font = QFont(opt.font)
             font.setStrikeOut(show_replace)
             painter.setFont(font)
@@ -185,8 +196,10 @@ class _Delegate(QStyledItemDelegate):
             if show_replace:
                 new = match.replacement or ""
                 w = fm.horizontalAdvance(new)
-                painter.fillRect(QRect(x, rect.top() + 1, max(w, 2), rect.height() - 2),
-                                 QColor(self.panel.added_colour))
+                painter.fillRect(
+                    QRect(x, rect.top() + 1, max(w, 2), rect.height() - 2),
+                    QColor(self.panel.added_colour),
+                )
                 painter.drawText(x, baseline, new)
                 x += w
             painter.drawText(x, baseline, tail)
@@ -199,8 +212,9 @@ class FindInFilesPanel(QWidget):
     message = Signal(str)
     replaced = Signal(object)  # list[ReplaceOutcome], after a Replace
 
-    def __init__(self, host: SearchHost, parent: QWidget | None = None,
-                 service: SearchService | None = None) -> None:
+    def __init__(
+        self, host: SearchHost, parent: QWidget | None = None, service: SearchService | None = None
+    ) -> None:
         super().__init__(parent)
         self.host = host
         self.service = service or SearchService()
@@ -238,8 +252,9 @@ class FindInFilesPanel(QWidget):
         font = self.word_button.font()
         font.setUnderline(True)
         self.word_button.setFont(font)
-        self.regex_button = tool_button(self, ".*", "Use Regular Expression (Alt+R)",
-                                              checkable=True)
+        self.regex_button = tool_button(
+            self, ".*", "Use Regular Expression (Alt+R)", checkable=True
+        )
         self.replace_all_button = QPushButton("Replace All", self)
         self.replace_all_button.setToolTip("Replace the ticked matches (Ctrl+Alt+Enter)")
         self.replace_all_button.clicked.connect(self.replace_ticked)
@@ -313,11 +328,15 @@ class FindInFilesPanel(QWidget):
             edit.returnPressed.connect(self.search_now)
         for button in (self.case_button, self.word_button, self.regex_button):
             button.toggled.connect(self._schedule)
-        self.expand_button.clicked.connect(lambda: self.set_replace_visible(
-            not self.replace_visible()))
-        for keys, slot in (("Alt+C", self.case_button.toggle), ("Alt+W", self.word_button.toggle),
-                           ("Alt+R", self.regex_button.toggle),
-                           ("Ctrl+Alt+Return", self.replace_ticked)):
+        self.expand_button.clicked.connect(
+            lambda: self.set_replace_visible(not self.replace_visible())
+        )
+        for keys, slot in (
+            ("Alt+C", self.case_button.toggle),
+            ("Alt+W", self.word_button.toggle),
+            ("Alt+R", self.regex_button.toggle),
+            ("Ctrl+Alt+Return", self.replace_ticked),
+        ):
             shortcut = QShortcut(QKeySequence(keys), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
@@ -327,11 +346,15 @@ class FindInFilesPanel(QWidget):
     # ----- the query -------------------------------------------------------------------------
     def query(self) -> SearchQuery:
         replacement = self.replace_edit.text() if self.replace_visible() else None
-        return SearchQuery(self.query_edit.text(), regex=self.regex_button.isChecked(),
-                           match_case=self.case_button.isChecked(),
-                           whole_word=self.word_button.isChecked(),
-                           include=self.include_edit.text(), exclude=self.exclude_edit.text(),
-                           replacement=replacement)
+        return SearchQuery(
+            self.query_edit.text(),
+            regex=self.regex_button.isChecked(),
+            match_case=self.case_button.isChecked(),
+            whole_word=self.word_button.isChecked(),
+            include=self.include_edit.text(),
+            exclude=self.exclude_edit.text(),
+            replacement=replacement,
+        )
 
     def replace_visible(self) -> bool:
         return not self._replace_row.isHidden()
@@ -372,8 +395,9 @@ class FindInFilesPanel(QWidget):
             self.error = str(exc)
             self._update_status()
             return
-        request = SearchRequest(str(root), query, tuple(self.host.search_extra_patterns()),
-                                self.host.open_buffers())
+        request = SearchRequest(
+            str(root), query, tuple(self.host.search_extra_patterns()), self.host.open_buffers()
+        )
         self._searched_root = root
         self._started = time.monotonic()
         self.session = self.service.start(request)
@@ -448,19 +472,24 @@ class FindInFilesPanel(QWidget):
         file_item.setToolTip(0, result.path)
         flags = file_item.flags()
         if checkable:
-            file_item.setFlags(flags | Qt.ItemFlag.ItemIsUserCheckable
-                               | Qt.ItemFlag.ItemIsAutoTristate)
+            file_item.setFlags(
+                flags | Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsAutoTristate
+            )
         children = []
         for line in result.lines:
             for match in line.matches:
                 child = QTreeWidgetItem()
-                child.setData(0, ROLE, ("match", result.path, line.line, match, line.preview,
-                                        line.preview_offset))
+                child.setData(
+                    0,
+                    ROLE,
+                    ("match", result.path, line.line, match, line.preview, line.preview_offset),
+                )
                 if checkable:
                     child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
                     unticked = (result.path, line.line, match.start) in self._unticked
-                    child.setCheckState(0, Qt.CheckState.Unchecked if unticked
-                                        else Qt.CheckState.Checked)
+                    child.setCheckState(
+                        0, Qt.CheckState.Unchecked if unticked else Qt.CheckState.Checked
+                    )
                 children.append(child)
         file_item.addChildren(children)
         file_item.setExpanded(True)
@@ -482,14 +511,16 @@ class FindInFilesPanel(QWidget):
         elif running:
             self.status_label.setStyleSheet("")
             searched = summary.files_searched if summary is not None else 0
-            text = (f"Searching… {searched:,} files · {_results(matches)} in "
-                    f"{_plural(files, 'file')}")
+            text = (
+                f"Searching… {searched:,} files · {_results(matches)} in {_plural(files, 'file')}"
+            )
             session = self.session
             assert session is not None
             quiet = time.monotonic() - max(session.last_event, self._started)
             if quiet > STALL_NOTICE_S:
-                text += (f" · no progress for {quiet:.0f} s (a slow regular expression?); "
-                         "Stop ends it")
+                text += (
+                    f" · no progress for {quiet:.0f} s (a slow regular expression?); Stop ends it"
+                )
             self.status_label.setText(text)
         elif summary is not None:
             self.status_label.setStyleSheet("")
@@ -522,7 +553,8 @@ class FindInFilesPanel(QWidget):
         count = sum(len(e) for e in ticked.values())
         self.replace_all_button.setEnabled(count > 0)
         self.replace_all_button.setText(
-            f"Replace {count:,} in {_plural(len(ticked), 'file')}" if count else "Replace All")
+            f"Replace {count:,} in {_plural(len(ticked), 'file')}" if count else "Replace All"
+        )
 
     def status_text(self) -> str:
         return self.status_label.text()
@@ -546,8 +578,7 @@ class FindInFilesPanel(QWidget):
         if data[0] == "file":
             result: FileResult = data[1]
             line = result.lines[0]
-            self.host.open_match(result.path, line.line, line.matches[0].start,
-                                 line.matches[0].end)
+            self.host.open_match(result.path, line.line, line.matches[0].start, line.matches[0].end)
             return
         _kind, path, line_no, match, _preview, _offset = data
         self.host.open_match(path, line_no, match.start, match.end)
@@ -560,9 +591,13 @@ class FindInFilesPanel(QWidget):
 
     def eventFilter(self, watched: object, event: object) -> bool:
         # Down from the search field goes to the results.
-        if (watched is self.query_edit and isinstance(event, QKeyEvent)
-                and event.type() == QKeyEvent.Type.KeyPress
-                and event.key() == Qt.Key.Key_Down and self.tree.topLevelItemCount()):
+        if (
+            watched is self.query_edit
+            and isinstance(event, QKeyEvent)
+            and event.type() == QKeyEvent.Type.KeyPress
+            and event.key() == Qt.Key.Key_Down
+            and self.tree.topLevelItemCount()
+        ):
             self.tree.setFocus()
             first = self.tree.topLevelItem(0)
             target = first.child(0) if first is not None and first.childCount() else first
@@ -632,8 +667,9 @@ class FindInFilesPanel(QWidget):
             state = self.host.document_state(path)
             if state is None:
                 if result.buffer:  # searched in a buffer that has been closed since
-                    outcomes.append(ReplaceOutcome(path, "changed", 0,
-                                                   "was closed since the search"))
+                    outcomes.append(
+                        ReplaceOutcome(path, "changed", 0, "was closed since the search")
+                    )
                 else:
                     closed.append((path, result.digest, edits))
                 continue
@@ -641,11 +677,13 @@ class FindInFilesPanel(QWidget):
             if read_only:
                 outcomes.append(ReplaceOutcome(path, "failed", 0, "is read-only"))
                 continue
-            same = (digest_text(text) == result.digest if result.buffer
-                    else not dirty and disk_digest == result.digest)
+            same = (
+                digest_text(text) == result.digest
+                if result.buffer
+                else not dirty and disk_digest == result.digest
+            )
             if not same:
-                outcomes.append(ReplaceOutcome(path, "changed", 0,
-                                               "changed since the search"))
+                outcomes.append(ReplaceOutcome(path, "changed", 0, "changed since the search"))
                 continue
             try:
                 self.host.edit_document(path, edits)
@@ -666,8 +704,7 @@ class FindInFilesPanel(QWidget):
                 if cancel.is_set():
                     break
                 outcome = replace_in_file(root / path, digest, edits)
-                done.append(ReplaceOutcome(path, outcome.status, outcome.replaced,
-                                           outcome.message))
+                done.append(ReplaceOutcome(path, outcome.status, outcome.replaced, outcome.message))
             return done
 
         self._replace_task.start(write)
@@ -681,11 +718,15 @@ class FindInFilesPanel(QWidget):
         in_buffers = [o for o in outcomes if o.status == "buffer"]
         skipped = [o.path for o in outcomes if o.status == "changed"]
         failed = [o for o in outcomes if o.status == "failed"]
-        text = f"Replaced {_plural(replaced, 'match', 'matches')} in " \
-               f"{_plural(len(changed_files), 'file')}"
+        text = (
+            f"Replaced {_plural(replaced, 'match', 'matches')} in "
+            f"{_plural(len(changed_files), 'file')}"
+        )
         if in_buffers:
-            text += (f" ({_plural(len(in_buffers), 'open file')} changed in the editor, "
-                     "unsaved; Ctrl+Z undoes each)")
+            text += (
+                f" ({_plural(len(in_buffers), 'open file')} changed in the editor, "
+                "unsaved; Ctrl+Z undoes each)"
+            )
         text += "."
         if skipped:
             text += " Skipped, changed since the search: " + ", ".join(skipped) + "."
@@ -706,11 +747,17 @@ class FindInFilesPanel(QWidget):
     def apply_theme(self, dark: bool) -> None:
         if dark:
             self.match_colour, self.removed_colour, self.added_colour = (
-                "#7a5a1f", "#6b2a2a", "#2c5a2c")
+                "#7a5a1f",
+                "#6b2a2a",
+                "#2c5a2c",
+            )
             self.badge_colour = "#4d5157"
         else:
             self.match_colour, self.removed_colour, self.added_colour = (
-                "#f8d66d", "#f4b8b8", "#b8e6b8")
+                "#f8d66d",
+                "#f4b8b8",
+                "#b8e6b8",
+            )
             self.badge_colour = "#8a8f98"
         self.tree.viewport().update()
 
@@ -772,8 +819,12 @@ class WindowSearchHost:
         doc = self._documents().get(rel)
         if not isinstance(doc, Document):
             return None
-        return (doc.editor.text(), doc.disk.digest if doc.disk else None, doc.is_dirty(),
-                bool(doc.read_only_reason or doc.editor.readOnly()))
+        return (
+            doc.editor.text(),
+            doc.disk.digest if doc.disk else None,
+            doc.is_dirty(),
+            bool(doc.read_only_reason or doc.editor.readOnly()),
+        )
 
     def edit_document(self, rel: str, edits: Sequence[Edit]) -> None:
         from .document import Document
@@ -790,8 +841,13 @@ class WindowSearchHost:
             if edit.end > len(text):
                 raise ValueError(f"a change on line {edit.line} does not fit the document")
             base = editor.positionFromLine(line)
-            targets.append((base + len(text[:edit.start].encode("utf-8")),
-                            base + len(text[:edit.end].encode("utf-8")), edit.text))
+            targets.append(
+                (
+                    base + len(text[: edit.start].encode("utf-8")),
+                    base + len(text[: edit.end].encode("utf-8")),
+                    edit.text,
+                )
+            )
         targets.sort(reverse=True)
         editor.beginUndoAction()
         try:
@@ -842,10 +898,13 @@ class SearchDock(QDockWidget):
         self.panel = FindInFilesPanel(self.host, self)
         self.panel.message.connect(lambda text: window.show_message(text, 10000))
         self.setWidget(self.panel)
-        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.setAllowedAreas(Qt.DockWidgetArea.LeftDockWidgetArea
-                             | Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetClosable
+            | QDockWidget.DockWidgetFeature.DockWidgetMovable
+        )
+        self.setAllowedAreas(
+            Qt.DockWidgetArea.LeftDockWidgetArea | Qt.DockWidgetArea.RightDockWidgetArea
+        )
         window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self)
         self._tree_was_visible: bool | None = None
         self._sized = False

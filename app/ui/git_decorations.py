@@ -89,9 +89,15 @@ _EXPLORER_COLOURS = {
     "ignored": ("#8c8c8c", "#8e8e90"),
     "conflicted": ("#e4676b", "#ad0707"),
 }
-_KIND_NAMES = {"modified": "Modified", "added": "Index Added", "renamed": "Index Renamed",
-               "untracked": "Untracked", "deleted": "Deleted", "ignored": "Ignored",
-               "conflicted": "Conflict"}
+_KIND_NAMES = {
+    "modified": "Modified",
+    "added": "Index Added",
+    "renamed": "Index Renamed",
+    "untracked": "Untracked",
+    "deleted": "Deleted",
+    "ignored": "Ignored",
+    "conflicted": "Conflict",
+}
 # VS Code's editorGutter.*Background: (dark, light).
 _GUTTER_COLOURS = {
     "added": ("#487e02", "#48985d"),
@@ -137,8 +143,9 @@ class DecoratedFileSystemModel(QFileSystemModel):
         self.colours: dict[str, str] = {}
         self._cache: dict[str, Decoration | None] = {}
 
-    def set_decorations(self, root: str | None, lookup: StatusLookup | None,
-                        colours: dict[str, str]) -> None:
+    def set_decorations(
+        self, root: str | None, lookup: StatusLookup | None, colours: dict[str, str]
+    ) -> None:
         self.root, self.lookup, self.colours = root, lookup, colours
         self._cache.clear()
 
@@ -158,10 +165,14 @@ class DecoratedFileSystemModel(QFileSystemModel):
         self._cache[path] = found
         return found
 
-    def data(self, index: QModelIndex | QPersistentModelIndex,
-             role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if index.column() == 0 and self.lookup is not None and role in (
-                Qt.ItemDataRole.ForegroundRole, BADGE_ROLE, Qt.ItemDataRole.ToolTipRole):
+    def data(
+        self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if (
+            index.column() == 0
+            and self.lookup is not None
+            and role in (Qt.ItemDataRole.ForegroundRole, BADGE_ROLE, Qt.ItemDataRole.ToolTipRole)
+        ):
             found = self.decoration(index)
             if found is not None:
                 if role == Qt.ItemDataRole.ForegroundRole:
@@ -178,8 +189,12 @@ class DecoratedFileSystemModel(QFileSystemModel):
 class BadgeDelegate(QStyledItemDelegate):
     """Draws a row's git badge (``BADGE_ROLE``) at its right edge in the row's colour."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem,
-              index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         badge = index.data(BADGE_ROLE)
         if not badge:
             super().paint(painter, option, index)
@@ -216,11 +231,16 @@ class GitController(QObject):
     changed = Signal()  # a new status arrived (or the colours went away)
     headChanged = Signal()
 
-    def __init__(self, tree_model: Callable[[], DecoratedFileSystemModel | None],
-                 theme: Callable[[], Theme], message: Callable[[str], None],
-                 parent: QObject | None = None, *,
-                 status_reader: Callable[..., StatusResult] | None = None,
-                 timeout_s: float = STATUS_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        tree_model: Callable[[], DecoratedFileSystemModel | None],
+        theme: Callable[[], Theme],
+        message: Callable[[str], None],
+        parent: QObject | None = None,
+        *,
+        status_reader: Callable[..., StatusResult] | None = None,
+        timeout_s: float = STATUS_TIMEOUT_S,
+    ) -> None:
         super().__init__(parent)
         self._tree_model = tree_model
         self._theme = theme
@@ -242,8 +262,7 @@ class GitController(QObject):
         self._told: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-git")
         self._abort = threading.Event()  # set on close: a git still running is killed
-        self._diff_executor = ThreadPoolExecutor(max_workers=1,
-                                                 thread_name_prefix="forecode-diff")
+        self._diff_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-diff")
         self._bridge = _Bridge()
         self._bridge.status.connect(self._on_status)
         self._bridge.blob.connect(self._on_blob)
@@ -447,8 +466,9 @@ class GitController(QObject):
             if not self._closed and gutter in self.gutters.values():  # its tab is still open
                 gutter.set_base(key[0], self._blobs[key])
 
-    def submit_diff(self, gutter: GitGutter, generation: int, base: str, text: str,
-                    line_count: int) -> None:
+    def submit_diff(
+        self, gutter: GitGutter, generation: int, base: str, text: str, line_count: int
+    ) -> None:
         def job() -> None:
             marks = gutter_marks(line_changes(base, text), line_count)
             self._bridge.diff.emit(gutter, generation, marks)
@@ -525,8 +545,9 @@ class GitGutter(QObject):
         if self.base is None or self.editor.textLength() > GUTTER_MAX_BYTES:
             self.show_marks(self._generation, {})
             return
-        self.controller.submit_diff(self, self._generation, self.base, self.editor.text(),
-                                    self.editor.lineCount())
+        self.controller.submit_diff(
+            self, self._generation, self.base, self.editor.text(), self.editor.lineCount()
+        )
 
     def show_marks(self, generation: int, marks: dict[int, int]) -> None:
         if generation != self._generation:
@@ -578,7 +599,7 @@ def _bar_image(width: int, height: int, colour: str) -> bytes:
     r, g, b = _rgba(colour)
     row = bytearray(width * 4)
     for x in range(min(width * 2 // 7, width - 1), min(width * 5 // 7, width)):
-        row[x * 4: x * 4 + 4] = bytes((r, g, b, 255))
+        row[x * 4 : x * 4 + 4] = bytes((r, g, b, 255))
     return bytes(row) * height
 
 
@@ -595,5 +616,5 @@ def _triangle_image(width: int, height: int, colour: str, *, top: bool) -> bytes
         filled = round(width * (1 - distance / half))
         for x in range(filled):
             i = (y * width + x) * 4
-            out[i: i + 4] = bytes((r, g, b, 255))
+            out[i : i + 4] = bytes((r, g, b, 255))
     return bytes(out)

@@ -21,15 +21,30 @@ __all__ = ["STYLE_DEFAULT", "create_configured_lexer", "style_categories"]
 STYLE_DEFAULT = 32
 
 _NAME_HINTS = (
-    ("DEFNAME", "function"), ("CLASSNAME", "type"), ("GLOBALCLASS", "type"),
-    ("WORD2", "type"), ("DECORATOR", "preprocessor"), ("SCE_P_ATTRIBUTE", "property"),
-    ("LIFETIME", "type"), ("MACRO", "preprocessor"), ("ESCAPE", "escape"),
+    ("DEFNAME", "function"),
+    ("CLASSNAME", "type"),
+    ("GLOBALCLASS", "type"),
+    ("WORD2", "type"),
+    ("DECORATOR", "preprocessor"),
+    ("SCE_P_ATTRIBUTE", "property"),
+    ("LIFETIME", "type"),
+    ("MACRO", "preprocessor"),
+    ("ESCAPE", "escape"),
 )
 _TAG_ORDER = (
-    ("comment", "comment"), ("numeric", "number"), ("regex", "string"),
-    ("literal string", "string"), ("here-doc", "string"), ("literal", "string"),
-    ("keyword", "keyword"), ("preprocessor", "preprocessor"), ("annotation", "preprocessor"),
-    ("operator", "operator"), ("attribute", "attribute"), ("tag", "tag"), ("error", "error"),
+    ("comment", "comment"),
+    ("numeric", "number"),
+    ("regex", "string"),
+    ("literal string", "string"),
+    ("here-doc", "string"),
+    ("literal", "string"),
+    ("keyword", "keyword"),
+    ("preprocessor", "preprocessor"),
+    ("annotation", "preprocessor"),
+    ("operator", "operator"),
+    ("attribute", "attribute"),
+    ("tag", "tag"),
+    ("error", "error"),
 )
 
 
@@ -88,5 +103,8 @@ def categories_for(language: Language) -> dict[int, str]:
 
 def colours_for(language: Language, theme: Theme) -> dict[int, tuple[str, bool, bool]]:
     """Style number → (colour, bold, italic) for every style the language's lexer uses."""
-    return {style: theme.categories[cat] for style, cat in categories_for(language).items()
-            if cat in theme.categories}
+    return {
+        style: theme.categories[cat]
+        for style, cat in categories_for(language).items()
+        if cat in theme.categories
+    }

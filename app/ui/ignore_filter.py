@@ -160,8 +160,7 @@ class IgnoreDecisions(QObject):
     def _start_worker(self) -> None:
         """With the lock held: make sure a worker runs while the queue is not empty."""
         if self._queue and (self._worker is None or not self._worker.is_alive()):
-            self._worker = threading.Thread(target=self._work, name="ignore-decisions",
-                                            daemon=True)
+            self._worker = threading.Thread(target=self._work, name="ignore-decisions", daemon=True)
             self._worker.start()
 
     def _work(self) -> None:

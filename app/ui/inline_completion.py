@@ -45,8 +45,14 @@ from forecode_core.completion.prompt import (
 from .editor import CodeEditor
 from .theme import Theme, bgr
 
-__all__ = ["CONTEXT_LINES_ABOVE", "CONTEXT_LINES_BELOW", "CompletionEngine", "GhostOverlay",
-           "InlineCompletion", "Outcome"]
+__all__ = [
+    "CONTEXT_LINES_ABOVE",
+    "CONTEXT_LINES_BELOW",
+    "CompletionEngine",
+    "GhostOverlay",
+    "InlineCompletion",
+    "Outcome",
+]
 
 GHOST_STYLE = 250  # a style number no lexer uses, for annotation lines
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
@@ -114,8 +120,10 @@ class GhostOverlay(QWidget):
         self.ghost = ""
         self.tail = ""
         self._box = QRect()  # the ghost's box in viewport coordinates (may exceed the view)
-        self._font_cache: tuple[tuple[str | None, int, int],
-                                tuple[QFont, QFont, QFontMetrics, QFontMetrics]] | None = None
+        self._font_cache: (
+            tuple[tuple[str | None, int, int], tuple[QFont, QFont, QFontMetrics, QFontMetrics]]
+            | None
+        ) = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
         self.hide()
@@ -155,8 +163,10 @@ class GhostOverlay(QWidget):
         key = (ed.font_family, ed.font_size, size)
         cached = self._font_cache
         if cached is None or cached[0] != key:
-            family = ed.font_family or QFontDatabase.systemFont(
-                QFontDatabase.SystemFont.FixedFont).family()
+            family = (
+                ed.font_family
+                or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+            )
             font = QFont(family)
             font.setPointSize(size)
             italic = QFont(font)
@@ -183,9 +193,10 @@ class GhostOverlay(QWidget):
         line = ed.lineFromPosition(pos)
         height = ed.textHeight(line)
         ghost = self.ghost.replace("\t", " " * ed.tab_size)
-        width = max(metrics.horizontalAdvance(ghost + self.tail),
-                    italic_metrics.horizontalAdvance(ghost)
-                    + metrics.horizontalAdvance(self.tail))
+        width = max(
+            metrics.horizontalAdvance(ghost + self.tail),
+            italic_metrics.horizontalAdvance(ghost) + metrics.horizontalAdvance(self.tail),
+        )
         end = ed.lineEndPosition(line)  # cover the real rest of the line as Scintilla draws
         if end > pos and ed.pointYFromPosition(end) == y:  # it (closers replaced included)
             width = max(width, ed.pointXFromPosition(end) - x)
@@ -239,10 +250,15 @@ class InlineCompletion(QObject):
     outcome = Signal(object)  # Outcome, when a request ends (shown, dropped or failed)
     suggestionChanged = Signal(str)
 
-    def __init__(self, engine: CompletionEngine, *, debounce_ms: int = 60,
-                 max_tokens: int = 48,
-                 context: Callable[[], tuple[str, str, tuple[Snippet, ...]]] | None = None,
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        engine: CompletionEngine,
+        *,
+        debounce_ms: int = 60,
+        max_tokens: int = 48,
+        context: Callable[[], tuple[str, str, tuple[Snippet, ...]]] | None = None,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.engine = engine
         self.max_tokens = max_tokens
@@ -313,8 +329,9 @@ class InlineCompletion(QObject):
         rest = bytes(ed.textRange(pos, ed.lineEndPosition(ed.lineFromPosition(pos))).data())
         return _REST_OK.fullmatch(rest.decode("utf-8", "replace")) is not None
 
-    def _on_modified(self, flags: int, position: int, length: int, _lines: int,
-                     text: object, *_rest: object) -> None:
+    def _on_modified(
+        self, flags: int, position: int, length: int, _lines: int, text: object, *_rest: object
+    ) -> None:
         flags = int(flags)
         if self._applying or not flags & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
             return
@@ -324,11 +341,17 @@ class InlineCompletion(QObject):
         inserted = ""
         if flags & SC_MOD_INSERTTEXT:
             inserted = bytes(text.data() if hasattr(text, "data") else b"").decode(  # type: ignore[attr-defined]
-                "utf-8", "replace")
-        if (self.suggestion and flags & SC_MOD_INSERTTEXT and position == self._anchor
-                and inserted and self.suggestion.startswith(inserted)):
+                "utf-8", "replace"
+            )
+        if (
+            self.suggestion
+            and flags & SC_MOD_INSERTTEXT
+            and position == self._anchor
+            and inserted
+            and self.suggestion.startswith(inserted)
+        ):
             # Typing what was suggested: keep the rest, no new request.
-            self.suggestion = self.suggestion[len(inserted):]
+            self.suggestion = self.suggestion[len(inserted) :]
             self._anchor = position + int(length)
             self._cancel_request()
             if self.suggestion:
@@ -342,8 +365,11 @@ class InlineCompletion(QObject):
     def _on_update_ui(self, updated: int) -> None:
         if self.editor is None or not int(updated) & 0x2:  # SC_UPDATE_SELECTION
             return
-        if (self.suggestion and self.editor.currentPos() != self._anchor
-                and not self._stepped_over_closers()):
+        if (
+            self.suggestion
+            and self.editor.currentPos() != self._anchor
+            and not self._stepped_over_closers()
+        ):
             self.dismiss()
         if not self._debounce.isActive() and self._request is None:
             self._warm.start()
@@ -354,13 +380,20 @@ class InlineCompletion(QObject):
         ed = self.editor
         assert ed is not None
         pos = ed.currentPos()
-        passed = bytes(ed.textRange(self._anchor, pos).data()).decode("utf-8", "replace") \
-            if pos > self._anchor else ""
-        if not passed or not self.overwrite.startswith(passed) \
-                or not self.suggestion.startswith(passed) or "\n" in passed:
+        passed = (
+            bytes(ed.textRange(self._anchor, pos).data()).decode("utf-8", "replace")
+            if pos > self._anchor
+            else ""
+        )
+        if (
+            not passed
+            or not self.overwrite.startswith(passed)
+            or not self.suggestion.startswith(passed)
+            or "\n" in passed
+        ):
             return False
-        self.suggestion = self.suggestion[len(passed):]
-        self.overwrite = self.overwrite[len(passed):]
+        self.suggestion = self.suggestion[len(passed) :]
+        self.overwrite = self.overwrite[len(passed) :]
         self._anchor = pos
         self._cancel_request()
         if not self.suggestion:
@@ -412,8 +445,15 @@ class InlineCompletion(QObject):
         path, language, snippets = ("untitled", ed.language.id, ())
         if self._context is not None:
             path, language, snippets = self._context()
-        return CompletionInput(path=path, language=language, prefix=prefix, suffix=suffix,
-                               snippets=snippets, first_line=first, head=head)
+        return CompletionInput(
+            path=path,
+            language=language,
+            prefix=prefix,
+            suffix=suffix,
+            snippets=snippets,
+            first_line=first,
+            head=head,
+        )
 
     # ----- results ---------------------------------------------------------------------------
     def _on_chunk(self, request_id: int, text: str) -> None:
@@ -438,8 +478,9 @@ class InlineCompletion(QObject):
         req.done_ms = (time.perf_counter() - req.requested_at) * 1000
         prefix, suffix = self._request_context
         truncated = getattr(done, "stop_reason", "") == "length"
-        result = postprocess(raw, prefix, suffix, self._language(), multiline=True,
-                             truncated=truncated)
+        result = postprocess(
+            raw, prefix, suffix, self._language(), multiline=True, truncated=truncated
+        )
         if result.reason_dropped or not result.text:
             req.dropped = result.reason_dropped or "empty"
             if not self.suggestion:
@@ -489,10 +530,11 @@ class InlineCompletion(QObject):
             overlay.clear()
             return
         first, _, more = self.suggestion.partition("\n")
-        tail = self._line_rest()[len(self.overwrite):]
+        tail = self._line_rest()[len(self.overwrite) :]
         overlay.show_ghost(self._anchor, first, tail)
         self._set_annotation(
-            (line, (more + tail if tail else more).replace("\t", "    ")) if more else None)
+            (line, (more + tail if tail else more).replace("\t", "    ")) if more else None
+        )
 
     def _set_annotation(self, want: tuple[int, str] | None) -> None:
         """Show ``want``; removing is immediate, adding waits one event-loop turn so that the
@@ -549,7 +591,7 @@ class InlineCompletion(QObject):
         if ed is None or not self.suggestion:
             return False
         part = self.suggestion if text is None else text
-        rest = self.suggestion[len(part):]
+        rest = self.suggestion[len(part) :]
         # The closers after the caret that this part types itself are replaced, in order.
         typed = 0
         for ch in part.split("\n", 1)[0]:
@@ -581,8 +623,12 @@ class InlineCompletion(QObject):
         return self.accept(match.group(0) if match else None)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (watched is self.editor and event.type() == QEvent.Type.KeyPress
-                and isinstance(event, QKeyEvent) and self.suggestion):
+        if (
+            watched is self.editor
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and self.suggestion
+        ):
             key, mods = event.key(), event.modifiers()
             plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
             if key == Qt.Key.Key_Tab and plain:

@@ -51,7 +51,8 @@ class InlineEditPrompt(QFrame):
         lines = last - self.first_line + 1
         self.input.setPlaceholderText(
             f"Describe the change to the {lines} selected line{'s' if lines != 1 else ''}"
-            " — Enter to review, Esc to cancel")
+            " — Enter to review, Esc to cancel"
+        )
         self.input.setClearButtonEnabled(True)
         self.input.installEventFilter(self)
         self.input.returnPressed.connect(self._submit)
@@ -59,8 +60,10 @@ class InlineEditPrompt(QFrame):
         layout.addWidget(self.input, 1)
         border = "#3794ff" if theme.dark else "#0969da"
         back = "#25262a" if theme.dark else "#f3f3f3"
-        self.setStyleSheet(f"#InlineEditPrompt {{ background: {back}; border: 1px solid "
-                           f"{border}; border-radius: 5px; }}")
+        self.setStyleSheet(
+            f"#InlineEditPrompt {{ background: {back}; border: 1px solid "
+            f"{border}; border-radius: 5px; }}"
+        )
         editor.updateUi.connect(self._follow)
         editor.resized.connect(self._follow)
 
@@ -86,7 +89,8 @@ class InlineEditPrompt(QFrame):
         x = min(margin + 8, max(0, avail - width - 4))
         self.resize(max(0, width), self.sizeHint().height())
         below = ed.pointYFromPosition(ed.positionFromLine(self.last_line)) + ed.textHeight(
-            self.last_line)
+            self.last_line
+        )
         y = below + 2
         if y + self.height() > viewport.height():
             above = ed.pointYFromPosition(ed.positionFromLine(self.first_line))
@@ -120,8 +124,12 @@ class InlineEditPrompt(QFrame):
         event.accept()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (watched is self.input and event.type() == QEvent.Type.KeyPress
-                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Escape):
+        if (
+            watched is self.input
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
             self.close_prompt()
             return True
         return super().eventFilter(watched, event)

@@ -26,13 +26,18 @@ class LocalEngine(CompletionEngine):
     ``title``: the name the status bar shows for the model ("" = the GGUF's own name, once
     the worker has loaded it, else the file name)."""
 
-    def __init__(self, model_path: str | os.PathLike[str], parent: QObject | None = None,
-                 *, title: str = "", **client_args: object) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        parent: QObject | None = None,
+        *,
+        title: str = "",
+        **client_args: object,
+    ) -> None:
         super().__init__(parent)
         self.model_path = Path(model_path)
         self._title = title
-        self.client = EngineClient(model_path, on_state=self._on_state,
-                                   **client_args)  # type: ignore[arg-type]
+        self.client = EngineClient(model_path, on_state=self._on_state, **client_args)  # type: ignore[arg-type]
         self._state = "stopped"
 
     @property
@@ -54,9 +59,14 @@ class LocalEngine(CompletionEngine):
         return self._state == "ready"
 
     def complete(self, inp: CompletionInput, max_tokens: int) -> int:
-        return self.client.complete(inp, on_chunk=self.chunk.emit, on_done=self.done.emit,
-                                    on_error=self.error.emit, max_tokens=max_tokens,
-                                    speculative=True)
+        return self.client.complete(
+            inp,
+            on_chunk=self.chunk.emit,
+            on_done=self.done.emit,
+            on_error=self.error.emit,
+            max_tokens=max_tokens,
+            speculative=True,
+        )
 
     def warm(self, inp: CompletionInput) -> None:
         self.client.warm(inp)
@@ -103,9 +113,13 @@ class ModelTierTask(QObject):
             from local_models import calibrate
 
             try:
-                return calibrate.load_or_run(budget_ms, setting=setting, force=force,
-                                             should_stop=cancel.is_set,
-                                             on_measure=relay.measuring.emit)
+                return calibrate.load_or_run(
+                    budget_ms,
+                    setting=setting,
+                    force=force,
+                    should_stop=cancel.is_set,
+                    on_measure=relay.measuring.emit,
+                )
             except Exception:
                 if cancel.is_set():
                     return None  # stopped: nothing is delivered

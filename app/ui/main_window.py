@@ -90,8 +90,12 @@ from .welcome import WelcomePage
 __all__ = ["CHAT_STATES", "Command", "MainWindow", "token_name"]
 
 # The chat slot of the status bar for each CloudConnection state.
-CHAT_STATES = {"starting": "◌ Chat starting…", "cloud": "● Chat", "local": "◐ Chat: local model",
-               "offline": "○ Chat offline"}
+CHAT_STATES = {
+    "starting": "◌ Chat starting…",
+    "cloud": "● Chat",
+    "local": "◐ Chat: local model",
+    "offline": "○ Chat offline",
+}
 
 
 def token_name(url: str) -> str:
@@ -109,17 +113,22 @@ class Command:
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings_file: Path | None = None, *,
-                 engine: CompletionEngine | None = None,
-                 chat_backend: ChatBackend | None = None,
-                 apply_backend: ApplyBackend | None = None) -> None:
+    def __init__(
+        self,
+        settings_file: Path | None = None,
+        *,
+        engine: CompletionEngine | None = None,
+        chat_backend: ChatBackend | None = None,
+        apply_backend: ApplyBackend | None = None,
+    ) -> None:
         """``engine``, ``chat_backend`` and ``apply_backend`` are the seams for tests; by
         default the local engine starts when the ``completion.enabled`` setting is on, the chat
         goes to the window's ``CloudConnection``, and applies run the deterministic path, then
         the service's model path."""
         super().__init__()
         self.apply_backend: ApplyBackend = apply_backend or PipelineApplyBackend(
-            ServiceApply(self._apply_service))
+            ServiceApply(self._apply_service)
+        )
         self.reviews: dict[Document, ApplyReview] = {}
         self.inline_prompt: InlineEditPrompt | None = None
         self.search_dock: SearchDock | None = None  # Find in Files, made on first use
@@ -140,8 +149,9 @@ class MainWindow(QMainWindow):
         self.files: list[str] = []
         self.files_complete = False
         self._untitled_counter = 0
-        self._backup_executor = ThreadPoolExecutor(max_workers=1,
-                                                   thread_name_prefix="forecode-backup")
+        self._backup_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="forecode-backup"
+        )
         self._scan = BackgroundTask(self)
         self._scan.done.connect(self._on_scan_done)
         self._scan.failed.connect(lambda m: self.show_message(f"File scan failed: {m}"))
@@ -152,7 +162,10 @@ class MainWindow(QMainWindow):
         # Git colours in the explorer and the changed-lines gutter (git runs on its own thread).
         self.git = GitController(
             lambda: m if isinstance(m := self.tree.fs_model, DecoratedFileSystemModel) else None,
-            lambda: theme_named(self.settings.theme), lambda t: self.show_message(t, 10000), self)
+            lambda: theme_named(self.settings.theme),
+            lambda t: self.show_message(t, 10000),
+            self,
+        )
         self.explorer_ops = ExplorerOps(self)  # new, rename, delete, reveal, copy path
         self.tree.fileActivated.connect(self.open_file)
         self.tree.ignoreWarning.connect(lambda text: self.show_message(text, 15000))
@@ -217,8 +230,9 @@ class MainWindow(QMainWindow):
             self.actions_by_id[command.id] = action
         # Keys of VS Code features not built yet say so; bound after all wiring, only where
         # no command took the key.
-        QTimer.singleShot(0, self, lambda: install_not_yet_keys(
-            self, lambda text: self.show_message(text, 8000)))
+        QTimer.singleShot(
+            0, self, lambda: install_not_yet_keys(self, lambda text: self.show_message(text, 8000))
+        )
         self._update_welcome()
         self._update_inline_edit_action()
         self.apply_settings(self.settings)
@@ -230,7 +244,8 @@ class MainWindow(QMainWindow):
         self._model_task = BackgroundTask(self)
         self._model_task.done.connect(self._start_local_engine)
         self._model_task.failed.connect(
-            lambda m: self.set_model_state("✕ No model", f"The model could not be prepared: {m}"))
+            lambda m: self.set_model_state("✕ No model", f"The model could not be prepared: {m}")
+        )
         # The completion model, chosen by measurement (local_models.calibrate) off the UI thread.
         from .local_engine import ModelTierTask
 
@@ -242,14 +257,18 @@ class MainWindow(QMainWindow):
                 "◌ Measuring models…",
                 f"Measuring each installed model's speed on this machine ({why}): each "
                 "is loaded and timed for a second or two, in a separate low-priority process. "
-                "Completions start when it is done."))
+                "Completions start when it is done.",
+            )
+        )
         self._tier_task.chosen.connect(self._on_model_chosen)
         self._tier_task.failed.connect(
-            lambda m: self.set_model_state("✕ No model", f"No completion model: {m}"))
+            lambda m: self.set_model_state("✕ No model", f"No completion model: {m}")
+        )
         self._token_task = BackgroundTask(self)
         self._token_task.done.connect(self._on_token_stored)
         self._token_task.failed.connect(
-            lambda m: self.show_message(f"The token could not be stored: {m}", 15000))
+            lambda m: self.show_message(f"The token could not be stored: {m}", 15000)
+        )
         if engine is not None:
             self.use_engine(engine)
         elif self.settings.completion_enabled:
@@ -267,102 +286,195 @@ class MainWindow(QMainWindow):
         return [
             Command("file.new", "File: New Untitled File", "Ctrl+N", self.new_untitled),
             Command("file.open", "File: Open File...", "Ctrl+O", self.open_file_dialog),
-            Command("file.openFolder", "File: Open Folder...", "Ctrl+K, Ctrl+O",
-                    self.open_folder_dialog),
+            Command(
+                "file.openFolder", "File: Open Folder...", "Ctrl+K, Ctrl+O", self.open_folder_dialog
+            ),
             Command("file.save", "File: Save", "Ctrl+S", self.save_current),
             Command("file.saveAs", "File: Save As...", "Ctrl+Shift+S", self.save_current_as),
             Command("file.saveAll", "File: Save All", "Ctrl+K, S", self.save_all),
-            Command("file.close", "View: Close Editor", "Ctrl+W or Ctrl+F4",
-                    lambda: self.close_tab(self.tabs.currentIndex())),
+            Command(
+                "file.close",
+                "View: Close Editor",
+                "Ctrl+W or Ctrl+F4",
+                lambda: self.close_tab(self.tabs.currentIndex()),
+            ),
             Command("file.revert", "File: Revert File", "", self.revert_current),
             Command("file.quit", "File: Quit", "Ctrl+Q", self.close),  # hot exit, as a close
-            Command("file.openRecent", "File: Open Recent Folder...", "Ctrl+R",
-                    self.open_recent_picker),
-            Command("file.changeEncoding", "File: Change File Encoding", "",
-                    lambda: self.encodings.change_encoding()),
-            Command("file.reopenWithEncoding", "File: Reopen with Encoding", "",
-                    lambda: self.encodings.reopen()),
-            Command("file.saveWithEncoding", "File: Save with Encoding", "",
-                    lambda: self.encodings.save()),
-            Command("view.nextTab", "View: Next Editor", "Ctrl+Tab or Ctrl+PgDown",
-                    lambda: self._cycle_tab(1)),
-            Command("view.prevTab", "View: Previous Editor", "Ctrl+Shift+Tab or Ctrl+PgUp",
-                    lambda: self._cycle_tab(-1)),
+            Command(
+                "file.openRecent", "File: Open Recent Folder...", "Ctrl+R", self.open_recent_picker
+            ),
+            Command(
+                "file.changeEncoding",
+                "File: Change File Encoding",
+                "",
+                lambda: self.encodings.change_encoding(),
+            ),
+            Command(
+                "file.reopenWithEncoding",
+                "File: Reopen with Encoding",
+                "",
+                lambda: self.encodings.reopen(),
+            ),
+            Command(
+                "file.saveWithEncoding",
+                "File: Save with Encoding",
+                "",
+                lambda: self.encodings.save(),
+            ),
+            Command(
+                "view.nextTab",
+                "View: Next Editor",
+                "Ctrl+Tab or Ctrl+PgDown",
+                lambda: self._cycle_tab(1),
+            ),
+            Command(
+                "view.prevTab",
+                "View: Previous Editor",
+                "Ctrl+Shift+Tab or Ctrl+PgUp",
+                lambda: self._cycle_tab(-1),
+            ),
             Command("view.quickOpen", "Go to File...", "Ctrl+P", self.quick_open),
-            Command("view.palette", "Show All Commands", "Ctrl+Shift+P or F1",
-                    self.command_palette),
+            Command(
+                "view.palette", "Show All Commands", "Ctrl+Shift+P or F1", self.command_palette
+            ),
             Command("view.gotoLine", "Go to Line...", "Ctrl+G", self.go_to_line),
-            Command("view.toggleSidebar", "View: Toggle Explorer", "Ctrl+B",
-                    lambda: self.tree.setVisible(not self.tree.isVisible())),
+            Command(
+                "view.toggleSidebar",
+                "View: Toggle Explorer",
+                "Ctrl+B",
+                lambda: self.tree.setVisible(not self.tree.isVisible()),
+            ),
             Command("view.explorer", "View: Show Explorer", "Ctrl+Shift+E", self._focus_tree),
-            Command("search.findInFiles", "Search: Find in Files", "Ctrl+Shift+F",
-                    self.find_in_files),
-            Command("search.replaceInFiles", "Search: Replace in Files", "Ctrl+Shift+H",
-                    lambda: self.find_in_files(replace=True)),
-            Command("view.toggleTheme", "Preferences: Toggle Dark/Light Theme", "",
-                    self.toggle_theme),
+            Command(
+                "search.findInFiles", "Search: Find in Files", "Ctrl+Shift+F", self.find_in_files
+            ),
+            Command(
+                "search.replaceInFiles",
+                "Search: Replace in Files",
+                "Ctrl+Shift+H",
+                lambda: self.find_in_files(replace=True),
+            ),
+            Command(
+                "view.toggleTheme", "Preferences: Toggle Dark/Light Theme", "", self.toggle_theme
+            ),
             Command("view.zoomIn", "View: Zoom In", "Ctrl+= or Ctrl++", lambda: self.zoom(1)),
             Command("view.zoomOut", "View: Zoom Out", "Ctrl+-", lambda: self.zoom(-1)),
             Command("view.zoomReset", "View: Reset Zoom", "Ctrl+0", lambda: self.zoom(0)),
-            Command("prefs.settings", "Preferences: Open Settings (JSON)", "Ctrl+,",
-                    self.open_settings),
+            Command(
+                "prefs.settings", "Preferences: Open Settings (JSON)", "Ctrl+,", self.open_settings
+            ),
             Command("edit.find", "Find", "Ctrl+F", self._open_find),
             Command("edit.replace", "Replace", "Ctrl+H", self._open_replace),
             Command("edit.findNext", "Find Next", "F3", lambda: self._find_step(True)),
-            Command("edit.findPrev", "Find Previous", "Shift+F3",
-                    lambda: self._find_step(False)),
-            Command("edit.comment", "Toggle Line Comment", "Ctrl+/",
-                    ed(lambda e: e.toggle_comment())),
-            Command("edit.addNext", "Add Selection to Next Find Match", "Ctrl+D",
-                    ed(lambda e: e.add_next_occurrence())),
-            Command("edit.selectAll", "Select All Occurrences of Find Match", "Ctrl+Shift+L",
-                    ed(lambda e: e.select_all_occurrences() <= e.SELECT_ALL_LIMIT
-                       or self.show_message(f"Selected the first {e.SELECT_ALL_LIMIT:,} "
-                                            "occurrences (the most at once).", 8000))),
+            Command("edit.findPrev", "Find Previous", "Shift+F3", lambda: self._find_step(False)),
+            Command(
+                "edit.comment", "Toggle Line Comment", "Ctrl+/", ed(lambda e: e.toggle_comment())
+            ),
+            Command(
+                "edit.addNext",
+                "Add Selection to Next Find Match",
+                "Ctrl+D",
+                ed(lambda e: e.add_next_occurrence()),
+            ),
+            Command(
+                "edit.selectAll",
+                "Select All Occurrences of Find Match",
+                "Ctrl+Shift+L",
+                ed(
+                    lambda e: (
+                        e.select_all_occurrences() <= e.SELECT_ALL_LIMIT
+                        or self.show_message(
+                            f"Selected the first {e.SELECT_ALL_LIMIT:,} "
+                            "occurrences (the most at once).",
+                            8000,
+                        )
+                    )
+                ),
+            ),
             Command("edit.undo", "Undo", "", ed(lambda e: e.undo())),
             Command("edit.redo", "Redo", "Ctrl+Y", ed(lambda e: e.redo())),
             Command("edit.deleteLine", "Delete Line", "", ed(lambda e: e.lineDelete())),
             Command("edit.moveUp", "Move Line Up", "", ed(lambda e: e.moveSelectedLinesUp())),
-            Command("edit.moveDown", "Move Line Down", "",
-                    ed(lambda e: e.moveSelectedLinesDown())),
+            Command("edit.moveDown", "Move Line Down", "", ed(lambda e: e.moveSelectedLinesDown())),
             Command("chat.toggle", "Chat: Toggle Chat Panel", "Ctrl+L", self.toggle_chat),
             Command("chat.new", "Chat: New Conversation", "", self.new_chat),
             # Ctrl+K is enabled only while the editor has a selection: without one it stays
             # the prefix of the Ctrl+K chords (Ctrl+K Ctrl+O, Ctrl+K S).
-            Command("edit.inlineEdit", "Edit: Inline Edit of the Selection", "Ctrl+K",
-                    self.inline_edit),
-            Command("chat.applyLast", "Chat: Apply the Last Code Block", "",
-                    self.apply_last_code_block),
-            Command("apply.acceptAll", "Apply: Accept All Changes", "",
-                    lambda: self._review_action("accept_all")),
-            Command("apply.rejectAll", "Apply: Reject All Changes", "",
-                    lambda: self._review_action("reject_all")),
-            Command("apply.next", "Apply: Next Change", "",
-                    lambda: self._review_action("next")),
-            Command("apply.previous", "Apply: Previous Change", "",
-                    lambda: self._review_action("previous")),
+            Command(
+                "edit.inlineEdit", "Edit: Inline Edit of the Selection", "Ctrl+K", self.inline_edit
+            ),
+            Command(
+                "chat.applyLast", "Chat: Apply the Last Code Block", "", self.apply_last_code_block
+            ),
+            Command(
+                "apply.acceptAll",
+                "Apply: Accept All Changes",
+                "",
+                lambda: self._review_action("accept_all"),
+            ),
+            Command(
+                "apply.rejectAll",
+                "Apply: Reject All Changes",
+                "",
+                lambda: self._review_action("reject_all"),
+            ),
+            Command("apply.next", "Apply: Next Change", "", lambda: self._review_action("next")),
+            Command(
+                "apply.previous",
+                "Apply: Previous Change",
+                "",
+                lambda: self._review_action("previous"),
+            ),
             Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token),
             Command("index.syncNow", "Codebase Index: Sync Now", "", self.index_sync_now),
             Command("index.cancel", "Codebase Index: Cancel", "", self.index_cancel),
-            Command("index.copyKey", "Codebase Index: Copy Workspace Key", "",
-                    self.index_copy_key),
-            Command("index.importKey", "Codebase Index: Import Workspace Key...", "",
-                    self.index_import_key),
-            Command("completion.recalibrate", "Completions: Recalibrate Models", "",
-                    self.recalibrate_models),
-            Command("explorer.newFile", "Explorer: New File...", "",
-                    lambda: self.explorer_ops.new_file()),
-            Command("explorer.newFolder", "Explorer: New Folder...", "",
-                    lambda: self.explorer_ops.new_folder()),
-            Command("explorer.rename", "Explorer: Rename...", "",
-                    lambda: self.explorer_ops.rename()),
+            Command("index.copyKey", "Codebase Index: Copy Workspace Key", "", self.index_copy_key),
+            Command(
+                "index.importKey",
+                "Codebase Index: Import Workspace Key...",
+                "",
+                self.index_import_key,
+            ),
+            Command(
+                "completion.recalibrate",
+                "Completions: Recalibrate Models",
+                "",
+                self.recalibrate_models,
+            ),
+            Command(
+                "explorer.newFile",
+                "Explorer: New File...",
+                "",
+                lambda: self.explorer_ops.new_file(),
+            ),
+            Command(
+                "explorer.newFolder",
+                "Explorer: New Folder...",
+                "",
+                lambda: self.explorer_ops.new_folder(),
+            ),
+            Command(
+                "explorer.rename", "Explorer: Rename...", "", lambda: self.explorer_ops.rename()
+            ),
             Command("explorer.delete", "Explorer: Delete", "", lambda: self.explorer_ops.delete()),
-            Command("file.revealInOS", "File: Reveal in File Manager", "Ctrl+Alt+R",
-                    lambda: self.explorer_ops.reveal()),
-            Command("file.copyPath", "File: Copy Path of Active File", "Ctrl+Alt+C",
-                    lambda: self.explorer_ops.copy_path()),
-            Command("file.copyRelativePath", "File: Copy Relative Path of Active File",
-                    "Ctrl+Shift+Alt+C", lambda: self.explorer_ops.copy_path(relative=True)),
+            Command(
+                "file.revealInOS",
+                "File: Reveal in File Manager",
+                "Ctrl+Alt+R",
+                lambda: self.explorer_ops.reveal(),
+            ),
+            Command(
+                "file.copyPath",
+                "File: Copy Path of Active File",
+                "Ctrl+Alt+C",
+                lambda: self.explorer_ops.copy_path(),
+            ),
+            Command(
+                "file.copyRelativePath",
+                "File: Copy Relative Path of Active File",
+                "Ctrl+Shift+Alt+C",
+                lambda: self.explorer_ops.copy_path(relative=True),
+            ),
             Command("git.refresh", "Git: Refresh Explorer Colours", "", self.git.refresh_now),
         ]
 
@@ -371,6 +483,7 @@ class MainWindow(QMainWindow):
             doc = self.current_document()
             if doc is not None:
                 fn(doc.editor)
+
         return run
 
     # ----- workspace -----------------------------------------------------------------------
@@ -424,7 +537,8 @@ class MainWindow(QMainWindow):
                     doc.path = Path(backup.path)
                     doc.banner.show_message(
                         f"{backup.path} no longer exists; your unsaved text was restored.",
-                        "warning")
+                        "warning",
+                    )
             else:
                 doc = self._add_untitled_document()
             doc.restore_backup(backup)
@@ -467,8 +581,9 @@ class MainWindow(QMainWindow):
 
     def _add_untitled_document(self) -> Document:
         self._untitled_counter += 1
-        doc = Document.untitled(self._untitled_counter, self.settings, self.backups,
-                                self._backup_executor)
+        doc = Document.untitled(
+            self._untitled_counter, self.settings, self.backups, self._backup_executor
+        )
         self._add_document(doc)
         return doc
 
@@ -477,8 +592,9 @@ class MainWindow(QMainWindow):
 
     def _add_document(self, doc: Document) -> None:
         doc.editor.apply_theme(theme_named(self.settings.theme))
-        doc.editor.auto_close.configure(brackets=self.settings.auto_closing_brackets,
-                                        quotes=self.settings.auto_closing_quotes)
+        doc.editor.auto_close.configure(
+            brackets=self.settings.auto_closing_brackets, quotes=self.settings.auto_closing_quotes
+        )
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
         doc.closeRequested.connect(lambda d=doc: self.close_tab(self.tabs.indexOf(d)))
@@ -522,7 +638,7 @@ class MainWindow(QMainWindow):
         return True
 
     def ask_save(self, doc: Document) -> str:
-        """"save", "discard" or "cancel" for closing a modified document."""
+        """ "save", "discard" or "cancel" for closing a modified document."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setText(f"Do you want to save the changes you made to {doc.title}?")
@@ -630,21 +746,30 @@ class MainWindow(QMainWindow):
         self.settings, self.settings_problems = load_settings(self.settings_file)
         self.apply_settings(self.settings)
         engine_changed = (old.completion_enabled, old.completion_model_path) != (
-            self.settings.completion_enabled, self.settings.completion_model_path)
+            self.settings.completion_enabled,
+            self.settings.completion_model_path,
+        )
         tier_changed = (old.completion_model, old.completion_latency_budget_ms) != (
-            self.settings.completion_model, self.settings.completion_latency_budget_ms)
+            self.settings.completion_model,
+            self.settings.completion_latency_budget_ms,
+        )
         if engine_changed:
             self.stop_engine()
             if self.settings.completion_enabled:
                 self.start_engine()
-        elif tier_changed and self.settings.completion_enabled \
-                and not self.settings.completion_model_path:
-            self._tier_task.start(self.settings.completion_model,
-                                  self.settings.completion_latency_budget_ms)
-        if self.cloud is not None and (
-                old.cloud_url, old.cloud_autostart, old.chat_model_path) != (
-                self.settings.cloud_url, self.settings.cloud_autostart,
-                self.settings.chat_model_path):
+        elif (
+            tier_changed
+            and self.settings.completion_enabled
+            and not self.settings.completion_model_path
+        ):
+            self._tier_task.start(
+                self.settings.completion_model, self.settings.completion_latency_budget_ms
+            )
+        if self.cloud is not None and (old.cloud_url, old.cloud_autostart, old.chat_model_path) != (
+            self.settings.cloud_url,
+            self.settings.cloud_autostart,
+            self.settings.chat_model_path,
+        ):
             self.start_cloud()
         for doc in self.documents():
             if doc.path == self.settings_file.resolve():
@@ -666,8 +791,9 @@ class MainWindow(QMainWindow):
         for doc in self.documents():
             doc.apply_settings(settings)
             doc.editor.apply_theme(theme)
-            doc.editor.auto_close.configure(brackets=settings.auto_closing_brackets,
-                                            quotes=settings.auto_closing_quotes)
+            doc.editor.auto_close.configure(
+                brackets=settings.auto_closing_brackets, quotes=settings.auto_closing_quotes
+            )
         for review in self.reviews.values():
             review.set_font(settings.font_family, settings.font_size)
             review.apply_theme(theme)
@@ -691,8 +817,11 @@ class MainWindow(QMainWindow):
         self.apply_settings(replace(self.settings, theme=new))
 
     def zoom(self, step: int) -> None:
-        size = self.settings.font_size + step if step else load_settings(
-            self.settings_file)[0].font_size
+        size = (
+            self.settings.font_size + step
+            if step
+            else load_settings(self.settings_file)[0].font_size
+        )
         self.apply_settings(replace(self.settings, font_size=max(6, min(72, size))))
 
     # ----- pickers -----------------------------------------------------------------------
@@ -708,8 +837,11 @@ class MainWindow(QMainWindow):
             for match in rank_paths(query, self.files, limit=50):
                 name_start = match.path.rfind("/") + 1
                 positions = tuple(p - name_start for p in match.positions if p >= name_start)
-                out.append(PickerItem(match.path[name_start:], match.path[:name_start],
-                                      positions, match.path))
+                out.append(
+                    PickerItem(
+                        match.path[name_start:], match.path[:name_start], positions, match.path
+                    )
+                )
             return out
 
         def accept(item: PickerItem | None, _query: str) -> None:
@@ -723,8 +855,10 @@ class MainWindow(QMainWindow):
         by_title = {c.title: c for c in self.commands}
 
         def provider(query: str) -> list[PickerItem]:
-            return [PickerItem(m.path, by_title[m.path].shortcut, m.positions, by_title[m.path])
-                    for m in rank_paths(query, titles, limit=len(titles))]
+            return [
+                PickerItem(m.path, by_title[m.path].shortcut, m.positions, by_title[m.path])
+                for m in rank_paths(query, titles, limit=len(titles))
+            ]
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None:
@@ -754,8 +888,12 @@ class MainWindow(QMainWindow):
             target = parse(query)
             line, col = editor.caret_line_col()
             if target is None:
-                return [PickerItem(f"Current line: {line}, character: {col}. "
-                                   f"Type a line number between 1 and {total}.")]
+                return [
+                    PickerItem(
+                        f"Current line: {line}, character: {col}. "
+                        f"Type a line number between 1 and {total}."
+                    )
+                ]
             return [PickerItem(f"Go to line {target[0]}, character {target[1]}", data=target)]
 
         def accept(_item: PickerItem | None, query: str) -> None:
@@ -821,8 +959,7 @@ class MainWindow(QMainWindow):
         if os.path.isdir(folder):
             self.open_folder(folder)
             return
-        self.show_message(f"{folder} no longer exists; it is removed from the recent list.",
-                          10000)
+        self.show_message(f"{folder} no longer exists; it is removed from the recent list.", 10000)
         try:
             self.welcome.set_recent(self.recent.remove(folder))
         except OSError as exc:
@@ -833,8 +970,10 @@ class MainWindow(QMainWindow):
         folders = self.recent.load()
 
         def provider(query: str) -> list[PickerItem]:
-            return [PickerItem(Path(m.path).name, str(Path(m.path).parent), (), m.path)
-                    for m in rank_paths(query, folders, limit=len(folders))]
+            return [
+                PickerItem(Path(m.path).name, str(Path(m.path).parent), (), m.path)
+                for m in rank_paths(query, folders, limit=len(folders))
+            ]
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None:
@@ -864,9 +1003,15 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.status_index)
         self.status_model = QLabel("○ No model")
         self.status_model.setToolTip("Local completion model: not configured yet")
-        for label in (self.status_position, self.status_indent, self.status_encoding,
-                      self.status_eol, self.status_language, self.status_chat,
-                      self.status_model):
+        for label in (
+            self.status_position,
+            self.status_indent,
+            self.status_encoding,
+            self.status_eol,
+            self.status_language,
+            self.status_chat,
+            self.status_model,
+        ):
             label.setContentsMargins(6, 0, 6, 0)
             bar.addPermanentWidget(label)
 
@@ -876,8 +1021,11 @@ class MainWindow(QMainWindow):
         already in the panel, close it and go back to the editor."""
         panel = self.chat_panel
         focus = self.focusWidget()
-        if panel.isVisible() and focus is not None and (focus is panel
-                                                        or panel.isAncestorOf(focus)):
+        if (
+            panel.isVisible()
+            and focus is not None
+            and (focus is panel or panel.isAncestorOf(focus))
+        ):
             panel.hide()
             self.chat_host.chat_focus_editor()
             return
@@ -909,9 +1057,14 @@ class MainWindow(QMainWindow):
 
             return TokenStore().get(token_name(url))
 
-        cloud = CloudConnection(url, autostart=self.settings.cloud_autostart,
-                                token_provider=token, local_engine=self._engine_client,
-                                service_model=self.settings.chat_model_path, parent=self)
+        cloud = CloudConnection(
+            url,
+            autostart=self.settings.cloud_autostart,
+            token_provider=token,
+            local_engine=self._engine_client,
+            service_model=self.settings.chat_model_path,
+            parent=self,
+        )
         cloud.state_changed.connect(self._on_cloud_state)
         self.cloud = cloud
         self.chat_panel.set_backend(cloud.backend)
@@ -940,13 +1093,14 @@ class MainWindow(QMainWindow):
             return
         assert self.root is not None and access is not None
         target, token = access
-        index = CodebaseIndex(self.root, target, token,
-                              debounce_ms=self.settings.index_debounce_ms, parent=self)
+        index = CodebaseIndex(
+            self.root, target, token, debounce_ms=self.settings.index_debounce_ms, parent=self
+        )
         # an index being replaced may still report while it winds down: only the current one
         # speaks in the status bar
         index.status_changed.connect(
-            lambda status: self._on_index_status(status) if index is self.codebase_index
-            else None)
+            lambda status: self._on_index_status(status) if index is self.codebase_index else None
+        )
         index.message.connect(lambda text: self.show_message(text, 10000))
         index.key_copied.connect(self._on_index_key_copied)
         self.codebase_index = index
@@ -1027,8 +1181,11 @@ class MainWindow(QMainWindow):
 
     def _on_index_key_copied(self, text: str) -> None:
         QApplication.clipboard().setText(text)
-        self.show_message("The workspace index key is on the clipboard: give it only to "
-                          "teammates who may read this code.", 10000)
+        self.show_message(
+            "The workspace index key is on the clipboard: give it only to "
+            "teammates who may read this code.",
+            10000,
+        )
 
     def index_import_key(self) -> None:
         """Ask for a teammate's workspace key (a password field); the index starts over with
@@ -1039,8 +1196,9 @@ class MainWindow(QMainWindow):
         index = self.codebase_index
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Codebase Index: Import Workspace Key")
-        dialog.setLabelText(f"Workspace key for {index.folder.name} (from a teammate's “Copy "
-                            "Workspace Key”):")
+        dialog.setLabelText(
+            f"Workspace key for {index.folder.name} (from a teammate's “Copy Workspace Key”):"
+        )
         dialog.setInputMode(QInputDialog.InputMode.TextInput)
         dialog.setTextEchoMode(QLineEdit.EchoMode.Password)
         dialog.textValueSelected.connect(index.import_key)
@@ -1064,8 +1222,11 @@ class MainWindow(QMainWindow):
         in the keyring (``TokenStore``); it is never shown or logged."""
         url = self.settings.cloud_url.strip()
         if not url:
-            self.show_message("Set cloud.url first (Preferences: Open Settings (JSON)); the "
-                              "service on this machine needs no token.", 10000)
+            self.show_message(
+                "Set cloud.url first (Preferences: Open Settings (JSON)); the "
+                "service on this machine needs no token.",
+                10000,
+            )
             return
         dialog = QInputDialog(self)
         dialog.setWindowTitle("Cloud: Set Service Token")
@@ -1137,10 +1298,21 @@ class MainWindow(QMainWindow):
         old = self.reviews.get(doc)
         if old is not None:
             old.close_review()
-        request = ApplyInput(path=self.workspace_path(doc), language=doc.editor.language.id,
-                             original=doc.editor.text(), block=block, instruction=instruction)
-        review = ApplyReview(doc.editor, request, self.apply_backend, title=doc.title,
-                             theme=theme_named(self.settings.theme), parent=doc)
+        request = ApplyInput(
+            path=self.workspace_path(doc),
+            language=doc.editor.language.id,
+            original=doc.editor.text(),
+            block=block,
+            instruction=instruction,
+        )
+        review = ApplyReview(
+            doc.editor,
+            request,
+            self.apply_backend,
+            title=doc.title,
+            theme=theme_named(self.settings.theme),
+            parent=doc,
+        )
         layout = doc.layout()
         assert isinstance(layout, QVBoxLayout)
         layout.insertWidget(layout.indexOf(doc.editor) + 1, review, 1)
@@ -1168,8 +1340,8 @@ class MainWindow(QMainWindow):
             doc.editor.go_to_line(accepted[0].old_start + 1)
         text = {
             "applied": f"Applied {len(accepted)} of {len(review.hunks)} change"
-                       f"{'s' if len(review.hunks) != 1 else ''} to {doc.title} "
-                       "(Ctrl+Z undoes the whole apply).",
+            f"{'s' if len(review.hunks) != 1 else ''} to {doc.title} "
+            "(Ctrl+Z undoes the whole apply).",
             "rejected": f"Rejected the changes to {doc.title}; nothing was changed.",
             "cancelled": f"Apply to {doc.title} stopped; nothing was changed.",
             "unchanged": f"The code block changes nothing in {doc.title}.",
@@ -1251,8 +1423,7 @@ class MainWindow(QMainWindow):
         if action is None:
             return
         doc = self.current_document()
-        enabled = (doc is not None and doc not in self.reviews
-                   and not doc.editor.selectionEmpty())
+        enabled = doc is not None and doc not in self.reviews and not doc.editor.selectionEmpty()
         if action.isEnabled() != enabled:
             action.setEnabled(enabled)
 
@@ -1272,10 +1443,12 @@ class MainWindow(QMainWindow):
             self.set_model_state("◌ Preparing model…", f"completion.modelPath: {configured}")
             self._model_task.start(prepare)
             return
-        self.set_model_state("◌ Choosing model…",
-                             "Preparing the installed models and reading their measured speeds")
-        self._tier_task.start(self.settings.completion_model,
-                              self.settings.completion_latency_budget_ms)
+        self.set_model_state(
+            "◌ Choosing model…", "Preparing the installed models and reading their measured speeds"
+        )
+        self._tier_task.start(
+            self.settings.completion_model, self.settings.completion_latency_budget_ms
+        )
 
     def recalibrate_models(self) -> None:
         """Measure every installed model again, off the UI thread, and switch completions to
@@ -1283,8 +1456,9 @@ class MainWindow(QMainWindow):
         if not self.settings.completion_enabled:
             self.show_message("Completions are off (completion.enabled)", 5000)
             return
-        self._tier_task.start(self.settings.completion_model,
-                              self.settings.completion_latency_budget_ms, force=True)
+        self._tier_task.start(
+            self.settings.completion_model, self.settings.completion_latency_budget_ms, force=True
+        )
 
     def _on_model_chosen(self, choice: ModelChoice) -> None:
         from .local_engine import LocalEngine
@@ -1293,8 +1467,11 @@ class MainWindow(QMainWindow):
         if not self.settings.completion_enabled:
             return
         if self.settings.completion_model_path:  # a recalibration while a path overrides it
-            self.show_message(f"Measured: {choice.title} would answer completions; "
-                              "completion.modelPath overrides it", 10000)
+            self.show_message(
+                f"Measured: {choice.title} would answer completions; "
+                "completion.modelPath overrides it",
+                10000,
+            )
             self._show_engine_state()
             return
         engine = self.engine
@@ -1315,9 +1492,13 @@ class MainWindow(QMainWindow):
             self.engine.close()
         self.engine = engine
         engine.state.connect(self._on_engine_state)
-        self.inline = InlineCompletion(engine, debounce_ms=self.settings.completion_debounce_ms,
-                                       max_tokens=self.settings.completion_max_tokens,
-                                       context=self._completion_context, parent=self)
+        self.inline = InlineCompletion(
+            engine,
+            debounce_ms=self.settings.completion_debounce_ms,
+            max_tokens=self.settings.completion_max_tokens,
+            context=self._completion_context,
+            parent=self,
+        )
         doc = self.current_document()
         self.inline.attach(doc.editor if doc is not None else None)
 
@@ -1349,9 +1530,13 @@ class MainWindow(QMainWindow):
         state, detail = self._engine_state
         engine = self.engine
         name = getattr(engine, "title", "") or Path(getattr(engine, "model_path", "model")).name
-        text = {"starting": f"◌ Loading {name}…", "ready": f"● {name}",
-                "crashed": "⟳ Engine restarting", "failed": "✕ Model error",
-                "stopped": "○ No model"}.get(state, state)
+        text = {
+            "starting": f"◌ Loading {name}…",
+            "ready": f"● {name}",
+            "crashed": "⟳ Engine restarting",
+            "failed": "✕ Model error",
+            "stopped": "○ No model",
+        }.get(state, state)
         tip = detail or state
         if state == "ready":
             tip = f"Completions: {name}"
@@ -1386,10 +1571,17 @@ class MainWindow(QMainWindow):
             line = ed.lineFromPosition(ed.currentPos())
             first = max(0, line - 20)
             last = min(ed.lineCount() - 1, line + 20)
-            text = bytes(ed.textRange(ed.positionFromLine(first),
-                                      ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
-            snippets.append(Snippet(self.workspace_path(other), text, first + 1,
-                                    "recent_edit" if other.is_dirty() else "open_file"))
+            text = bytes(
+                ed.textRange(ed.positionFromLine(first), ed.lineEndPosition(last)).data()
+            ).decode("utf-8", "replace")
+            snippets.append(
+                Snippet(
+                    self.workspace_path(other),
+                    text,
+                    first + 1,
+                    "recent_edit" if other.is_dirty() else "open_file",
+                )
+            )
         snippets.sort(key=lambda s: s.kind != "recent_edit")
         path = self.workspace_path(doc)
         line = doc.editor.lineFromPosition(doc.editor.currentPos()) + 1
@@ -1406,8 +1598,10 @@ class MainWindow(QMainWindow):
         self._update_inline_edit_action()
         if self.inline is not None:
             self.inline.attach(doc.editor if doc is not None else None)
-        self.retrieved.attach(doc.editor if doc is not None else None,
-                              self.workspace_path(doc) if doc is not None else "")
+        self.retrieved.attach(
+            doc.editor if doc is not None else None,
+            self.workspace_path(doc) if doc is not None else "",
+        )
         if doc is not None and self.find_bar.isVisible():
             self.find_bar.set_editor(doc.editor)
         self._update_welcome()
@@ -1416,8 +1610,13 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         doc = self.current_document()
-        labels = (self.status_position, self.status_indent, self.status_encoding,
-                  self.status_eol, self.status_language)
+        labels = (
+            self.status_position,
+            self.status_indent,
+            self.status_encoding,
+            self.status_eol,
+            self.status_language,
+        )
         if doc is None:
             for label in labels:
                 label.setText("")

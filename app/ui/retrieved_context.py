@@ -46,8 +46,15 @@ class RetrievedContext(QObject):
 
     searched = Signal(object)  # the Region whose hits were just cached (tests, status)
 
-    def __init__(self, search: CodebaseSearch | None = None, *, idle_ms: int = 600,
-                 top_k: int = 6, retry_s: float = 30.0, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        search: CodebaseSearch | None = None,
+        *,
+        idle_ms: int = 600,
+        top_k: int = 6,
+        retry_s: float = 30.0,
+        parent: QObject | None = None,
+    ) -> None:
         super().__init__(parent)
         self.search: CodebaseSearch | None = search
         self.top_k = top_k
@@ -131,8 +138,11 @@ class RetrievedContext(QObject):
 
         def run(cancel: threading.Event) -> tuple[int, str, object]:
             try:
-                return generation, "ok", search.search(query, top_k=top_k,
-                                                       should_stop=cancel.is_set)
+                return (
+                    generation,
+                    "ok",
+                    search.search(query, top_k=top_k, should_stop=cancel.is_set),
+                )
             except CodebaseUnavailable as exc:
                 return generation, "unavailable", str(exc) or "no reason given"
 
@@ -161,15 +171,17 @@ class RetrievedContext(QObject):
         self._unavailable_at = time.monotonic()
 
     # ----- handing out ----------------------------------------------------------------------
-    def snippets(self, path: str, cursor_line: int,
-                 others: Sequence[Snippet] = ()) -> tuple[Snippet, ...]:
+    def snippets(
+        self, path: str, cursor_line: int, others: Sequence[Snippet] = ()
+    ) -> tuple[Snippet, ...]:
         """What is cached for the region of the 1-based ``cursor_line`` of ``path``, as
         ``retrieved`` snippets, minus the edited file's own lines near the cursor and code
         ``others`` (the prompt's other snippets) already hold. Never blocks."""
         if self.search is None:
             return ()
-        return retrieved_snippets(self.cache.hits(region_of(path, cursor_line)), path,
-                                  cursor_line, others)
+        return retrieved_snippets(
+            self.cache.hits(region_of(path, cursor_line)), path, cursor_line, others
+        )
 
     def current_snippets(self, others: Sequence[Snippet] = ()) -> tuple[Snippet, ...]:
         """``snippets`` at the attached editor's caret."""

@@ -23,10 +23,14 @@ __all__ = ["capture", "restore_tabs"]
 
 def _tab_state(doc: Document) -> TabState:
     ed = doc.editor
-    return TabState(doc.backup_key, str(doc.path) if doc.path is not None else None,
-                    anchor=ed.anchor(), caret=ed.currentPos(),
-                    first_line=ed.docLineFromVisible(ed.firstVisibleLine()),
-                    x_offset=ed.xOffset())
+    return TabState(
+        doc.backup_key,
+        str(doc.path) if doc.path is not None else None,
+        anchor=ed.anchor(),
+        caret=ed.currentPos(),
+        first_line=ed.docLineFromVisible(ed.firstVisibleLine()),
+        x_offset=ed.xOffset(),
+    )
 
 
 def capture(window: MainWindow) -> Session:
@@ -40,8 +44,9 @@ def capture(window: MainWindow) -> Session:
 def _apply_view(editor: CodeEditor, tab: TabState) -> None:
     n = editor.textLength()
     editor.setSelection(min(tab.caret, n), min(tab.anchor, n))
-    editor.setFirstVisibleLine(editor.visibleFromDocLine(min(tab.first_line,
-                                                             editor.lineCount() - 1)))
+    editor.setFirstVisibleLine(
+        editor.visibleFromDocLine(min(tab.first_line, editor.lineCount() - 1))
+    )
     editor.setXOffset(tab.x_offset)
 
 

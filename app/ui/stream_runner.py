@@ -99,13 +99,19 @@ class StreamRunner(QObject):
         self._current = req
         return StreamHandle(self, req)
 
-    def _run(self, handle: StreamHandle, open_call: Callable[[], Any],
-             consume: Callable[[Any, StreamHandle], None], name: str) -> None:
+    def _run(
+        self,
+        handle: StreamHandle,
+        open_call: Callable[[], Any],
+        consume: Callable[[Any, StreamHandle], None],
+        name: str,
+    ) -> None:
         """On a new daemon thread: ``open_call()``, then ``consume(call, handle)``, which
         iterates the call, pushes events through ``handle`` and returns when the call is done
         or ``handle.cancelled``."""
-        threading.Thread(target=self._work, args=(handle, open_call, consume), daemon=True,
-                         name=name).start()
+        threading.Thread(
+            target=self._work, args=(handle, open_call, consume), daemon=True, name=name
+        ).start()
 
     def _emit(self, event: object) -> None:
         """Emit one event (not a ``StreamFailure``) as the subclass's signal (UI thread)."""
@@ -141,8 +147,12 @@ class StreamRunner(QObject):
         self._on_stopped(pending)
 
     # ----- worker thread -------------------------------------------------------------------------
-    def _work(self, handle: StreamHandle, open_call: Callable[[], Any],
-              consume: Callable[[Any, StreamHandle], None]) -> None:
+    def _work(
+        self,
+        handle: StreamHandle,
+        open_call: Callable[[], Any],
+        consume: Callable[[Any, StreamHandle], None],
+    ) -> None:
         req = handle._request
         try:
             call = open_call()

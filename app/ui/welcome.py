@@ -113,8 +113,10 @@ class WelcomePage(QScrollArea):
         button = QPushButton(f"{text}   {keys}" if keys else text)
         button.setFlat(True)
         button.setCursor(Qt.CursorShape.PointingHandCursor)
-        button.setStyleSheet("QPushButton { text-align: left; padding: 2px 4px; color: #3794ff; }"
-                             " QPushButton:hover { text-decoration: underline; }")
+        button.setStyleSheet(
+            "QPushButton { text-align: left; padding: 2px 4px; color: #3794ff; }"
+            " QPushButton:hover { text-decoration: underline; }"
+        )
         button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         return button
 

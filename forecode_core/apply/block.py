@@ -201,32 +201,49 @@ def _blank(line: str) -> bool:
 
 # (opening, closing) comment delimiters, longest first; closing "" for line comments.
 _COMMENT_WRAPPERS: tuple[tuple[str, str], ...] = (
-    ("<!--", "-->"), ("{/*", "*/}"), ("/*", "*/"), ("(*", "*)"), ("{-", "-}"),
-    ("///", ""), ("//", ""), ("#", ""), ("--", ""), (";", ""), ("%", ""),
+    ("<!--", "-->"),
+    ("{/*", "*/}"),
+    ("/*", "*/"),
+    ("(*", "*)"),
+    ("{-", "-}"),
+    ("///", ""),
+    ("//", ""),
+    ("#", ""),
+    ("--", ""),
+    (";", ""),
+    ("%", ""),
 )
 _BARE_ELISIONS = frozenset({"...", "…", "[...]", "(...)", "{...}", "<...>", "[…]", "(…)"})
 _LEADING_ELLIPSIS = re.compile(r"^(?:\.{3,}|…)")
 _TRAILING_ELLIPSIS = re.compile(r"(?:\.{3,}|…)$")
 # Words that make "<words> ..." an elision ("other methods ...") rather than a sentence that
 # trails off ("try again...").
-_TRAILING_WORDS = re.compile(r"^(?:the )?(?:other|more|rest|existing|remaining|previous|same|"
-                             r"unchanged|original|etc)\b", re.IGNORECASE)
-_CODE_NOUNS = (r"(?:code|lines?|methods?|functions?|imports?|file|class(?:es)?|body|"
-               r"implementation|tests?|fields?|propert(?:y|ies)|members?|attributes?|cases?|"
-               r"definitions?|content|logic|parts?|sections?|settings|config(?:uration)?|rules?|"
-               r"styles?|elements?|markup|handlers?|routes?|exports?|declarations?|"
-               r"statements?|constants?|types?|variables?|stuff)")
+_TRAILING_WORDS = re.compile(
+    r"^(?:the )?(?:other|more|rest|existing|remaining|previous|same|"
+    r"unchanged|original|etc)\b",
+    re.IGNORECASE,
+)
+_CODE_NOUNS = (
+    r"(?:code|lines?|methods?|functions?|imports?|file|class(?:es)?|body|"
+    r"implementation|tests?|fields?|propert(?:y|ies)|members?|attributes?|cases?|"
+    r"definitions?|content|logic|parts?|sections?|settings|config(?:uration)?|rules?|"
+    r"styles?|elements?|markup|handlers?|routes?|exports?|declarations?|"
+    r"statements?|constants?|types?|variables?|stuff)"
+)
 # Comment texts (ellipses and brackets stripped, case-insensitive) that stand for kept code.
-_ELISION_PHRASES: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:rest|remainder) of\b",
-    r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:existing|remaining|previous|original|unchanged)"
-    r"\b(?: \w+)? " + _CODE_NOUNS + r"\b",
-    r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:existing|remaining|previous|original|unchanged)"
-    r"(?: \w+)?$",
-    r"\b(?:unchanged|remains? (?:the )?same|stays? (?:the )?same|as before|as is|"
-    r"omitted(?: for brevity)?|not shown|no changes?)$",
-    r"^keep(?:ing)? (?:the )?(?:rest|existing|everything|all|as is|unchanged|original|same)\b",
-))
+_ELISION_PHRASES: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:rest|remainder) of\b",
+        r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:existing|remaining|previous|original|unchanged)"
+        r"\b(?: \w+)? " + _CODE_NOUNS + r"\b",
+        r"^(?:keep(?:ing)? )?(?:all )?(?:the )?(?:existing|remaining|previous|original|unchanged)"
+        r"(?: \w+)?$",
+        r"\b(?:unchanged|remains? (?:the )?same|stays? (?:the )?same|as before|as is|"
+        r"omitted(?: for brevity)?|not shown|no changes?)$",
+        r"^keep(?:ing)? (?:the )?(?:rest|existing|everything|all|as is|unchanged|original|same)\b",
+    )
+)
 _MAX_PHRASE_WORDS = 10
 
 
@@ -234,7 +251,7 @@ def _comment_text(stripped: str) -> str | None:
     """The text inside a comment that is the whole (stripped) line, or None."""
     for opening, closing in _COMMENT_WRAPPERS:
         if stripped.startswith(opening):
-            inner = stripped[len(opening):]
+            inner = stripped[len(opening) :]
             if closing and inner.rstrip().endswith(closing):
                 inner = inner.rstrip()[: -len(closing)]
             return inner.strip().strip("*").strip()
@@ -303,7 +320,7 @@ def _strip_fence(lines: list[str]) -> list[str]:
     if match is None:
         return lines
     fence = match.group(1)
-    body = lines[first + 1:]
+    body = lines[first + 1 :]
     last = next((k for k in range(len(body) - 1, -1, -1) if not _blank(body[k])), None)
     if last is not None and body[last].strip() == fence:
         body = body[:last]
@@ -330,8 +347,9 @@ def parse_block(block: str) -> ParsedBlock:
         if before is not None and all(_is_closer(x) for x in code if not _blank(x)):
             return  # only the closing brackets of what the elision stands for
         if trail > lead:
-            segments.append(Segment(tuple(code), start + lead, before, after,
-                                    lead, len(current) - trail))
+            segments.append(
+                Segment(tuple(code), start + lead, before, after, lead, len(current) - trail)
+            )
 
     for k, line in enumerate(lines):
         if is_elision(line):
@@ -353,29 +371,76 @@ _FUNCTION_HEADERS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^\s*(?:async\s+)?def\s+(\w+)"),
     re.compile(r"^\s*(?:export\s+)?(?:default\s+)?(?:async\s+)?function\s*\*?\s*(\w+)"),
     re.compile(r"^\s*func\s+(?:\([^)]*\)\s*)?(\w+)"),
-    re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:unsafe\s+)?(?:const\s+)?"
-               r"(?:extern\s+\"[^\"]*\"\s+)?fn\s+(\w+)"),
+    re.compile(
+        r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:async\s+)?(?:unsafe\s+)?(?:const\s+)?"
+        r"(?:extern\s+\"[^\"]*\"\s+)?fn\s+(\w+)"
+    ),
     re.compile(r"^\s*(?:sub|proc|procedure)\s+(\w+)"),
 )
 _CLASS_HEADERS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^\s*(?:export\s+)?(?:default\s+)?(?:abstract\s+)?(?:public\s+|private\s+|"
-               r"protected\s+|internal\s+)?(?:static\s+)?(?:final\s+)?(?:sealed\s+)?"
-               r"(?:data\s+)?class\s+(\w+)"),
-    re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum|trait|interface|union|module|"
-               r"namespace|object|protocol|record)\s+(\w+)"),
+    re.compile(
+        r"^\s*(?:export\s+)?(?:default\s+)?(?:abstract\s+)?(?:public\s+|private\s+|"
+        r"protected\s+|internal\s+)?(?:static\s+)?(?:final\s+)?(?:sealed\s+)?"
+        r"(?:data\s+)?class\s+(\w+)"
+    ),
+    re.compile(
+        r"^\s*(?:pub(?:\([^)]*\))?\s+)?(?:struct|enum|trait|interface|union|module|"
+        r"namespace|object|protocol|record)\s+(\w+)"
+    ),
     re.compile(r"^\s*impl(?:<[^>]*>)?\s+(?:[\w:<>]+\s+for\s+)?(\w+)"),
     re.compile(r"^\s*type\s+(\w+)\s+(?:struct|interface)\b"),
 )
 # A C-family function or method: a type (or modifiers) then ``name(``, or ``name(...) {``.
 _C_FUNCTION = re.compile(r"^\s*(?:[A-Za-z_][\w:<>,\[\]*&]*\s+[*&]*)+([A-Za-z_~][\w:~]*)\s*\(")
-_JS_METHOD = re.compile(r"^\s*(?:(?:static|async|get|set|public|private|protected|override)\s+)*"
-                        r"\*?([A-Za-z_$][\w$]*)\s*\([^;]*\)\s*(?::[^{;=]*)?\{\s*$")
-_CONTROL_WORDS = frozenset((
-    "if", "for", "while", "switch", "catch", "return", "else", "do", "sizeof", "new", "delete",
-    "throw", "case", "elif", "except", "with", "assert", "await", "yield", "print", "raise",
-    "not", "and", "or", "in", "is", "lambda", "goto", "using", "typeof", "instanceof", "void",
-    "import", "from", "when", "match", "foreach", "synchronized", "using", "defer", "go",
-))
+_JS_METHOD = re.compile(
+    r"^\s*(?:(?:static|async|get|set|public|private|protected|override)\s+)*"
+    r"\*?([A-Za-z_$][\w$]*)\s*\([^;]*\)\s*(?::[^{;=]*)?\{\s*$"
+)
+_CONTROL_WORDS = frozenset(
+    (
+        "if",
+        "for",
+        "while",
+        "switch",
+        "catch",
+        "return",
+        "else",
+        "do",
+        "sizeof",
+        "new",
+        "delete",
+        "throw",
+        "case",
+        "elif",
+        "except",
+        "with",
+        "assert",
+        "await",
+        "yield",
+        "print",
+        "raise",
+        "not",
+        "and",
+        "or",
+        "in",
+        "is",
+        "lambda",
+        "goto",
+        "using",
+        "typeof",
+        "instanceof",
+        "void",
+        "import",
+        "from",
+        "when",
+        "match",
+        "foreach",
+        "synchronized",
+        "using",
+        "defer",
+        "go",
+    )
+)
 
 
 _COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";", "%", "<!--")
@@ -383,9 +448,11 @@ _COMMENT_STARTS = ("#", "//", "/*", "*", "--", ";", "%", "<!--")
 
 # A line without one of these words and without a parenthesis defines nothing (a cheap test
 # before the patterns).
-_DEFINITION_WORDS = re.compile(r"\b(?:def|function|func|fn|sub|proc|procedure|class|struct|"
-                               r"enum|trait|interface|union|module|namespace|object|protocol|"
-                               r"record|impl|type)\b")
+_DEFINITION_WORDS = re.compile(
+    r"\b(?:def|function|func|fn|sub|proc|procedure|class|struct|"
+    r"enum|trait|interface|union|module|namespace|object|protocol|"
+    r"record|impl|type)\b"
+)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -426,18 +493,20 @@ def _definition_name(line: str) -> str | None:
 
 
 _IMPORTS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"^\s*from\s+([\w.]+)\s+import\b"),                   # Python
+    re.compile(r"^\s*from\s+([\w.]+)\s+import\b"),  # Python
     re.compile(r"^\s*import\s+(?:static\s+)?([\w.*]+)\s*;?\s*(?:#.*)?$"),  # Python, Java, Kotlin
-    re.compile(r"^\s*import\s+([\w.]+)\s+as\s+\w+\s*(?:#.*)?$"),     # Python
-    re.compile(r"^\s*import\s+([\w.]+)(?:\s+as\s+\w+)?"                 # Python: import a, b
-               r"(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)+\s*(?:#.*)?$"),
-    re.compile(r"^\s*import\b.*\bfrom\s+['\"]([^'\"]+)['\"]"),       # JavaScript, TypeScript
-    re.compile(r"^\s*import\s+['\"]([^'\"]+)['\"]"),                 # JavaScript side effects
-    re.compile(r"^\s*import\s+(?:\w+\s+)?\"([^\"]+)\"\s*$"),          # Go (one line)
+    re.compile(r"^\s*import\s+([\w.]+)\s+as\s+\w+\s*(?:#.*)?$"),  # Python
+    re.compile(
+        r"^\s*import\s+([\w.]+)(?:\s+as\s+\w+)?"  # Python: import a, b
+        r"(?:\s*,\s*[\w.]+(?:\s+as\s+\w+)?)+\s*(?:#.*)?$"
+    ),
+    re.compile(r"^\s*import\b.*\bfrom\s+['\"]([^'\"]+)['\"]"),  # JavaScript, TypeScript
+    re.compile(r"^\s*import\s+['\"]([^'\"]+)['\"]"),  # JavaScript side effects
+    re.compile(r"^\s*import\s+(?:\w+\s+)?\"([^\"]+)\"\s*$"),  # Go (one line)
     re.compile(r"^\s*(?:const|let|var)\s+.*=\s*require\(\s*['\"]([^'\"]+)['\"]\s*\)"),
-    re.compile(r"^\s*#\s*include\s*[<\"]([^>\"]+)[>\"]"),            # C, C++
-    re.compile(r"^\s*(?:pub\s+)?use\s+([\w:]+)"),                    # Rust
-    re.compile(r"^\s*using\s+([\w.]+)\s*;"),                         # C#
+    re.compile(r"^\s*#\s*include\s*[<\"]([^>\"]+)[>\"]"),  # C, C++
+    re.compile(r"^\s*(?:pub\s+)?use\s+([\w:]+)"),  # Rust
+    re.compile(r"^\s*using\s+([\w.]+)\s*;"),  # C#
     re.compile(r"^\s*require(?:_relative)?\s*\(?\s*['\"]([^'\"]+)['\"]"),  # Ruby, Lua
 )
 
@@ -458,7 +527,8 @@ def _import_module(line: str) -> str | None:
 
 _ASSIGNMENT = re.compile(
     r"^\s*(?:(?:const|let|var|final|static|private|public|protected|readonly|val)\s+)*"
-    r"([A-Za-z_$][\w.$]*(?:\[[^\]]*\])?)\s*(?::\s*[^=]+)?(?<![=!<>+\-*/%&|^])=(?!=)")
+    r"([A-Za-z_$][\w.$]*(?:\[[^\]]*\])?)\s*(?::\s*[^=]+)?(?<![=!<>+\-*/%&|^])=(?!=)"
+)
 _MAPPING_KEY = re.compile(r"^\s*[\"']?([\w.$-]+)[\"']?\s*:\s*\S")
 
 
@@ -495,12 +565,44 @@ def _is_closer(line: str) -> bool:
 
 
 # Lines too common to anchor on even when they occur once.
-_TRIVIAL = frozenset((
-    "else:", "try:", "finally:", "pass", "return", "break", "continue", "end", "else {",
-    "} else {", "return;", "break;", "continue;", "default:", "do", "then", "fi", "done", "esac",
-    "return None", "return True", "return False", "raise", "else", "begin", "return self",
-    "return result", "});", "})", "]);", "end if", "end function", "#endif", "#else",
-))
+_TRIVIAL = frozenset(
+    (
+        "else:",
+        "try:",
+        "finally:",
+        "pass",
+        "return",
+        "break",
+        "continue",
+        "end",
+        "else {",
+        "} else {",
+        "return;",
+        "break;",
+        "continue;",
+        "default:",
+        "do",
+        "then",
+        "fi",
+        "done",
+        "esac",
+        "return None",
+        "return True",
+        "return False",
+        "raise",
+        "else",
+        "begin",
+        "return self",
+        "return result",
+        "});",
+        "})",
+        "]);",
+        "end if",
+        "end function",
+        "#endif",
+        "#else",
+    )
+)
 
 
 def _anchorable(norm: str) -> bool:
@@ -522,16 +624,19 @@ def _signature_end(lines: Sequence[str], j: int, limit: int = 40) -> int:
     for k in range(j, min(len(lines), j + limit)):
         code = lines[k].split(" #", 1)[0].split(" //", 1)[0].rstrip()
         depth += sum(code.count(c) for c in "([") - sum(code.count(c) for c in ")]")
-        if depth <= 0 and (code.endswith((":", "{")) or depth < 0 or not code.endswith(
-                ("(", ",", "[", "\\"))):
+        if depth <= 0 and (
+            code.endswith((":", "{")) or depth < 0 or not code.endswith(("(", ",", "[", "\\"))
+        ):
             break
     return k + 1
 
 
 def _signature(lines: Sequence[str], j: int, limit: int = 40) -> str:
     """The header starting at line ``j`` joined into one line (``_signature_end``)."""
-    return " ".join(x.split(" #", 1)[0].split(" //", 1)[0].strip()
-                    for x in lines[j:_signature_end(lines, j, limit)])
+    return " ".join(
+        x.split(" #", 1)[0].split(" //", 1)[0].strip()
+        for x in lines[j : _signature_end(lines, j, limit)]
+    )
 
 
 def _single_import(line: str) -> bool:
@@ -561,9 +666,12 @@ def _split_header(header: str) -> tuple[str, str | None, str]:
         depth += text[k] in "([{"
         depth -= text[k] in ")]}"
         if depth == 0:
-            return ("".join(text[:start].split()), "".join(text[start + 1:k].split()),
-                    "".join(text[k + 1:].split()))
-    return "".join(text[:start].split()), "".join(text[start + 1:].split()), ""
+            return (
+                "".join(text[:start].split()),
+                "".join(text[start + 1 : k].split()),
+                "".join(text[k + 1 :].split()),
+            )
+    return "".join(text[:start].split()), "".join(text[start + 1 :].split()), ""
 
 
 def _params(text: str) -> list[str]:
@@ -625,9 +733,25 @@ def _header_extends(block_line: str, file_header: str) -> bool:
     return k == len(f_names)
 
 
-_MODIFIERS = frozenset(("export", "default", "public", "private", "protected", "internal",
-                        "abstract", "sealed", "final", "static", "pub", "open", "override",
-                        "partial", "declare"))
+_MODIFIERS = frozenset(
+    (
+        "export",
+        "default",
+        "public",
+        "private",
+        "protected",
+        "internal",
+        "abstract",
+        "sealed",
+        "final",
+        "static",
+        "pub",
+        "open",
+        "override",
+        "partial",
+        "declare",
+    )
+)
 
 
 def _header_words(line: str) -> list[str]:
@@ -649,7 +773,7 @@ def _wrapper_agrees(block_line: str, file_header: str) -> bool:
         # modifiers, begin the file's.
         b_words = _header_words(block_line)
         f_words = _header_words(file_header.split("(", 1)[0])
-        return b_words == f_words[:len(b_words)] and len(b_words) >= 2
+        return b_words == f_words[: len(b_words)] and len(b_words) >= 2
     if b_pre != f_pre:
         return False
     if b_params is None:  # ``class Name:`` for ``class Name(Base):``
@@ -658,7 +782,8 @@ def _wrapper_agrees(block_line: str, file_header: str) -> bool:
         return b_params in ("", *_ELLIPSIS_ITEMS) and not b_rest
     if _class_name(block_line) is not None:
         return (b_params == f_params or b_params in ("", *_ELLIPSIS_ITEMS)) and (
-            not b_rest or b_rest == f_rest)
+            not b_rest or b_rest == f_rest
+        )
     if not _shorthand_params(b_params, f_params):
         return False
     return not b_rest or b_rest == f_rest or b_rest.lstrip("->:") in _ELLIPSIS_ITEMS
@@ -704,7 +829,7 @@ class _Reindent:
         if self.kind == "add":
             return self.prefix + line
         if self.kind == "remove":
-            return line[len(self.prefix):] if line.startswith(self.prefix) else None
+            return line[len(self.prefix) :] if line.startswith(self.prefix) else None
         width = _width(line)
         level, rest = divmod(width, self.block_unit)
         if level + self.offset < 0:
@@ -729,8 +854,9 @@ def _reindent_between(block_indent: str, file_indent: str) -> _Reindent:
     return _Reindent("levels")  # placeholder: not a prefix change
 
 
-def _choose_reindent(pairs: Sequence[tuple[str, str]], block_unit: int,
-                     file_unit: tuple[int, str]) -> _Reindent | None:
+def _choose_reindent(
+    pairs: Sequence[tuple[str, str]], block_unit: int, file_unit: tuple[int, str]
+) -> _Reindent | None:
     """The re-indentation that the (block line, file line) anchor pairs agree on, or None."""
     if not pairs:
         return _SAME
@@ -751,11 +877,14 @@ def _choose_reindent(pairs: Sequence[tuple[str, str]], block_unit: int,
     if len(offsets) == 1:
         (offset,) = offsets
         if offset is not None:
-            return _Reindent("levels", block_unit=block_unit, file_unit=file_unit[1],
-                             offset=offset)
+            return _Reindent("levels", block_unit=block_unit, file_unit=file_unit[1], offset=offset)
     best, count = simple.most_common(1)[0]
-    if best.kind != "levels" and count >= 2 and count * 3 >= 2 * len(pairs) and (
-            best == _SAME or _SAME not in simple):
+    if (
+        best.kind != "levels"
+        and count >= 2
+        and count * 3 >= 2 * len(pairs)
+        and (best == _SAME or _SAME not in simple)
+    ):
         # The others are lines the block re-indents on purpose. Not when some lines already
         # sit at the file's indentation and most would be shifted: the block may as well
         # re-indent most lines on purpose (a body dedented under a guard clause, wrapped in
@@ -943,10 +1072,16 @@ def _drop_stray_anchors(found: list[_Anchor]) -> list[_Anchor]:
     anchor in four would be stray, nothing is dropped (the order check refuses)."""
     if len(found) < 3 or all(a.j < b.j for a, b in pairwise(found)):
         return found
-    stray = {k for k in range(1, len(found) - 1)
-             if not found[k].header and found[k - 1].j < found[k + 1].j
-             and (found[k].j < found[k - 1].j - STRAY_ANCHOR_DISTANCE
-                  or found[k].j > found[k + 1].j + STRAY_ANCHOR_DISTANCE)}
+    stray = {
+        k
+        for k in range(1, len(found) - 1)
+        if not found[k].header
+        and found[k - 1].j < found[k + 1].j
+        and (
+            found[k].j < found[k - 1].j - STRAY_ANCHOR_DISTANCE
+            or found[k].j > found[k + 1].j + STRAY_ANCHOR_DISTANCE
+        )
+    }
     if not stray or 4 * len(stray) > len(found):
         return found
     return [a for k, a in enumerate(found) if k not in stray]
@@ -962,8 +1097,10 @@ class _Placer:
         self.ambiguity: dict[int, tuple[str, int]] = {}  # segment -> a line found several times
         for marker in parsed.elisions:
             if marker.strip() and _norm(marker) in self.file.by_norm:
-                raise _Refuse("ambiguous", f"the elision marker {_short(marker)} also occurs in "
-                              "the file: it may be code")
+                raise _Refuse(
+                    "ambiguous",
+                    f"the elision marker {_short(marker)} also occurs in the file: it may be code",
+                )
 
     # -- anchoring -------------------------------------------------------------------------
 
@@ -1013,8 +1150,11 @@ class _Placer:
             if name is None:
                 continue
             function = _function_name(lines[i]) is not None
-            positions = [j for j in _within(f.by_def.get(name, ()), lo, hi)
-                         if (f.function(j) is not None) == function]
+            positions = [
+                j
+                for j in _within(f.by_def.get(name, ()), lo, hi)
+                if (f.function(j) is not None) == function
+            ]
             if len(positions) > 1:  # the same name at several levels: the indentation decides
                 width = reindent.width(lines[i])
                 positions = [j for j in positions if _width(f.lines[j]) == width]
@@ -1026,14 +1166,17 @@ class _Placer:
         found = _drop_stray_anchors(found)
         for a, b in pairwise(found):
             if b.j <= a.j:
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(lines[b.i])} comes after "
-                              f"{_short(lines[a.i])} in the block but not in the file", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: {_short(lines[b.i])} comes after "
+                    f"{_short(lines[a.i])} in the block but not in the file",
+                    s,
+                )
         return found
 
     def reindent(self, s: int, anchors: Sequence[_Anchor]) -> _Reindent | None:
         lines = self.segments[s].lines
-        pairs = [(lines[a.i], self.file.lines[a.j]) for a in anchors
-                 if not _blank(lines[a.i])]
+        pairs = [(lines[a.i], self.file.lines[a.j]) for a in anchors if not _blank(lines[a.i])]
         chosen = _choose_reindent(pairs, self.block_unit, self.file.unit)
         if chosen is not None or not pairs:
             return chosen
@@ -1042,31 +1185,43 @@ class _Placer:
         # its re-indentation holds for the segment, the deeper lines are re-indented on
         # purpose. The header must be the segment's first code line and no line may be less
         # indented than it.
-        first = next(i for i, x in enumerate(lines) if not _blank(x) and
-                     not x.lstrip().startswith("@"))
+        first = next(
+            i for i, x in enumerate(lines) if not _blank(x) and not x.lstrip().startswith("@")
+        )
         frame = next((a for a in anchors if a.i == first), None)
-        if frame is None or self.file.definition(frame.j) is None or any(
-                _width(x) <= _width(lines[first]) for x in lines[first + 1:] if not _blank(x)):
+        if (
+            frame is None
+            or self.file.definition(frame.j) is None
+            or any(_width(x) <= _width(lines[first]) for x in lines[first + 1 :] if not _blank(x))
+        ):
             return None
         kind = _reindent_between(_indent(lines[first]), _indent(self.file.lines[frame.j]))
         return None if kind.kind == "levels" else kind
 
     # -- placing an anchored segment ---------------------------------------------------------
 
-    def place_anchored(self, s: int, anchors: list[_Anchor], lo: int,
-                       hi: int) -> tuple[int, int, list[str | int], dict[int, int]]:
+    def place_anchored(
+        self, s: int, anchors: list[_Anchor], lo: int, hi: int
+    ) -> tuple[int, int, list[str | int], dict[int, int]]:
         f = self.file
         seg = self.segments[s]
         reindent = self.reindent(s, anchors)
         if reindent is None:
-            raise _Refuse("ambiguous", f"segment {s + 1}: its lines are indented inconsistently "
-                          "with the file", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: its lines are indented inconsistently with the file",
+                s,
+            )
         new: list[str] = []
         for line in seg.lines:
             out = reindent.apply(line)
             if out is None:
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} is less indented "
-                              "than the rest of the segment", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: {_short(line)} is less indented "
+                    "than the rest of the segment",
+                    s,
+                )
             new.append(out)
         matched = self.extend(new, anchors, lo, hi)
         # A blank line matched at an edge only by extension says nothing about where the
@@ -1083,30 +1238,40 @@ class _Placer:
         for (ia, ja), (ib, jb) in pairwise(items):
             shown, skipped = ib - ia - 1, jb - ja - 1
             if skipped - shown > MAX_UNMARKED_DROP and skipped > 2 * shown:
-                raise _Refuse("ambiguous", f"segment {s + 1}: the block goes from "
-                              f"{_short(new[ia])} to {_short(new[ib])} without an elision, "
-                              f"dropping {skipped - shown} lines of the file", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: the block goes from "
+                    f"{_short(new[ia])} to {_short(new[ib])} without an elision, "
+                    f"dropping {skipped - shown} lines of the file",
+                    s,
+                )
         headers = {a.i for a in anchors if a.header}
         keep, continued = self.wrappers(s, anchors, new, matched)
         gaps = self.import_gaps(s, new, items)
         i0, j0 = items[0]
         i1, j1 = items[-1]
         start = self.head(s, new[:i0], j0, lo, matched)
-        end = self.tail(s, new[i1 + 1:], j1, hi, matched, reindent)
+        end = self.tail(s, new[i1 + 1 :], j1, hi, matched, reindent)
         self.check_leading_imports(s, new, start, end)
         body: list[str | int] = []
         for i, line in enumerate(new):
             body.extend(gaps.get(i, ()))
             j = matched.get(i)
-            if j is not None and (i in keep or (i not in headers and (
-                    _blank(line) or line.rstrip() == f.lines[j].rstrip()))):
+            if j is not None and (
+                i in keep
+                or (i not in headers and (_blank(line) or line.rstrip() == f.lines[j].rstrip()))
+            ):
                 body.append(j)  # context: the file's own line (trailing spaces, ending kept)
                 body.extend(continued.get(i, ()))
             else:
                 body.append(line)
         if any(k >= end for lines in continued.values() for k in lines):
-            raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell what replaces the rest "
-                          "of the file's header after its shorthand", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: cannot tell what replaces the rest "
+                "of the file's header after its shorthand",
+                s,
+            )
         return start, end, body, matched
 
     def check_leading_imports(self, s: int, new: Sequence[str], start: int, end: int) -> None:
@@ -1120,29 +1285,48 @@ class _Placer:
         section = self.import_section_end()
         if section is None or start >= section:
             return
-        above = [k for k in range(start) if _width(f.lines[k]) == 0 and f.code[k]
-                 and _import_module(f.lines[k]) is not None]
+        above = [
+            k
+            for k in range(start)
+            if _width(f.lines[k]) == 0 and f.code[k] and _import_module(f.lines[k]) is not None
+        ]
         if above:
-            raise _Refuse("ambiguous", f"segment {s + 1}: the block's imports start at "
-                          f"{_short(first)}, below the file's {_short(f.lines[above[0]])}: "
-                          "cannot tell whether it drops the imports above", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: the block's imports start at "
+                f"{_short(first)}, below the file's {_short(f.lines[above[0]])}: "
+                "cannot tell whether it drops the imports above",
+                s,
+            )
         # An import section written out (three or more of the file's import lines, all of
         # the segment imports) that stops above the file's last imports: dropped or elided?
         shown = [x for x in new if not _blank(x)]
         imports = [x for x in shown if _import_module(x) is not None]
         kept = [x for x in imports if _norm(x) in self.file.by_norm]
-        if len(kept) < 3 or any(_width(x) == 0 and _import_module(x) is None
-                                and not _is_closer(x) for x in shown):
+        if len(kept) < 3 or any(
+            _width(x) == 0 and _import_module(x) is None and not _is_closer(x) for x in shown
+        ):
             return
-        last = max((j for j in range(section) if f.code[j] and _width(f.lines[j]) == 0
-                    and _import_module(f.lines[j]) is not None), default=-1)
+        last = max(
+            (
+                j
+                for j in range(section)
+                if f.code[j] and _width(f.lines[j]) == 0 and _import_module(f.lines[j]) is not None
+            ),
+            default=-1,
+        )
         if end <= last:
-            raise _Refuse("ambiguous", f"segment {s + 1}: the block writes the imports out "
-                          f"but stops above the file's {_short(f.lines[last])}: cannot tell "
-                          "whether it drops it", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: the block writes the imports out "
+                f"but stops above the file's {_short(f.lines[last])}: cannot tell "
+                "whether it drops it",
+                s,
+            )
 
-    def wrappers(self, s: int, anchors: Sequence[_Anchor], new: Sequence[str],
-                 matched: dict[int, int]) -> tuple[set[int], dict[int, list[int]]]:
+    def wrappers(
+        self, s: int, anchors: Sequence[_Anchor], new: Sequence[str], matched: dict[int, int]
+    ) -> tuple[set[int], dict[int, list[int]]]:
         """The segment's header lines matched by name that stand for the file's header (a
         *wrapper*: the segment's last line, an elision after it, in shorthand such as
         ``class Name:`` for ``class Name(Base):``; or a header with ``...`` among its
@@ -1164,26 +1348,37 @@ class _Placer:
                 end = _signature_end(f.lines, a.j)
                 later = [j for i, j in matched.items() if i > a.i]
                 if not _wrapper_agrees(line, header) or (later and min(later) < end):
-                    raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} does not "
-                                  f"abbreviate {_short(header)}", s)
+                    raise _Refuse(
+                        "ambiguous",
+                        f"segment {s + 1}: {_short(line)} does not abbreviate {_short(header)}",
+                        s,
+                    )
                 keep.add(a.i)
                 continued[a.i] = list(range(a.j + 1, end))
             elif a.i == last and seg.elision_after is not None:
                 if _wrapper_agrees(line, header):
                     keep.add(a.i)
-                elif not (_header_extends(line, header)
-                          and header == _signature(f.lines, a.j, 1)):
-                    raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} stands for "
-                                  f"{_short(header)} but differs from it, and the elision "
-                                  "after it hides what that change means", s)
+                elif not (_header_extends(line, header) and header == _signature(f.lines, a.j, 1)):
+                    raise _Refuse(
+                        "ambiguous",
+                        f"segment {s + 1}: {_short(line)} stands for "
+                        f"{_short(header)} but differs from it, and the elision "
+                        "after it hides what that change means",
+                        s,
+                    )
             elif _class_name(line) is not None and _wrapper_agrees(line, header):
-                raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell whether "
-                              f"{_short(line)} drops what {_short(header)} says or "
-                              "abbreviates it", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: cannot tell whether "
+                    f"{_short(line)} drops what {_short(header)} says or "
+                    "abbreviates it",
+                    s,
+                )
         return keep, continued
 
-    def import_gaps(self, s: int, new: Sequence[str],
-                    items: Sequence[tuple[int, int]]) -> dict[int, list[int]]:
+    def import_gaps(
+        self, s: int, new: Sequence[str], items: Sequence[tuple[int, int]]
+    ) -> dict[int, list[int]]:
         """Blank lines of the file's import section that the block writes its imports
         without (a reflowed import section): kept (segment line -> the file's lines to put
         before it) when the block shows the lines around them next to each other; refused
@@ -1198,18 +1393,24 @@ class _Placer:
                 continue
             between = range(ja + 1, jb)
             if not any(_blank(f.lines[k]) for k in between) or any(
-                    _blank(new[k]) for k in range(ia + 1, ib)):
+                _blank(new[k]) for k in range(ia + 1, ib)
+            ):
                 continue
             if ib == ia + 1 and all(_blank(f.lines[k]) for k in between):
                 gaps[ib] = list(between)
                 continue
-            raise _Refuse("ambiguous", f"segment {s + 1}: the block writes the imports around "
-                          f"{_short(new[ib])} without the file's blank lines and changes "
-                          "them: cannot tell how they are grouped", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: the block writes the imports around "
+                f"{_short(new[ib])} without the file's blank lines and changes "
+                "them: cannot tell how they are grouped",
+                s,
+            )
         return gaps
 
-    def extend(self, new: Sequence[str], anchors: Sequence[_Anchor], lo: int,
-               hi: int) -> dict[int, int]:
+    def extend(
+        self, new: Sequence[str], anchors: Sequence[_Anchor], lo: int, hi: int
+    ) -> dict[int, int]:
         f = self.file
         matched = {a.i: a.j for a in anchors}
         order = sorted(matched.items())
@@ -1217,13 +1418,21 @@ class _Placer:
             prev_i, prev_j = order[k - 1] if k else (-1, lo - 1)
             next_i, next_j = order[k + 1] if k + 1 < len(order) else (len(new), hi)
             bi, bj = i - 1, j - 1
-            while bi > prev_i and bj > prev_j and bi not in matched and (
-                    _norm(new[bi]) == f.norms[bj]):
+            while (
+                bi > prev_i
+                and bj > prev_j
+                and bi not in matched
+                and (_norm(new[bi]) == f.norms[bj])
+            ):
                 matched[bi] = bj
                 bi, bj = bi - 1, bj - 1
             fi, fj = i + 1, j + 1
-            while fi < next_i and fj < next_j and fi not in matched and (
-                    _norm(new[fi]) == f.norms[fj]):
+            while (
+                fi < next_i
+                and fj < next_j
+                and fi not in matched
+                and (_norm(new[fi]) == f.norms[fj])
+            ):
                 matched[fi] = fj
                 fi, fj = fi + 1, fj + 1
         return matched
@@ -1244,8 +1453,7 @@ class _Placer:
         key = _line_key(new)
         return key is not None and key == _line_key(old)
 
-    def head(self, s: int, lines: list[str], j0: int, lo: int,
-             matched: dict[int, int]) -> int:
+    def head(self, s: int, lines: list[str], j0: int, lo: int, matched: dict[int, int]) -> int:
         """Where the region starts, given the segment's lines before its first matched one."""
         if not lines:
             return j0
@@ -1254,26 +1462,41 @@ class _Placer:
         anchor = next(j for _, j in sorted(matched.items()) if not _blank(f.lines[j]))
         decorators = all(x.strip().startswith("@") for x in lines if not _blank(x)) and (
             f.function(anchor) is not None
-            and not (anchor and f.lines[anchor - 1].strip().startswith("@")))
+            and not (anchor and f.lines[anchor - 1].strip().startswith("@"))
+        )
         start = self.context_before(lines, j0, lo)
         if start is not None:
             return start
         if self.is_new(first) or decorators:
             if _width(first) != _width(f.lines[anchor]):
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(first)} is added above "
-                              f"{_short(f.lines[anchor])} at another indentation", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: {_short(first)} is added above "
+                    f"{_short(f.lines[anchor])} at another indentation",
+                    s,
+                )
             # Before the anchor itself: the file's blank lines stay above the new lines and
             # the block's (matched) blank lines come between them and the anchor.
             return anchor
         start = j0 - len(lines)
-        if start >= lo and all(self.same_line(x, f.lines[start + t])
-                               for t, x in enumerate(lines)):
+        if start >= lo and all(self.same_line(x, f.lines[start + t]) for t, x in enumerate(lines)):
             return start
-        raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell whether {_short(first)} "
-                      f"replaces lines above {_short(f.lines[anchor])} or is added", s)
+        raise _Refuse(
+            "ambiguous",
+            f"segment {s + 1}: cannot tell whether {_short(first)} "
+            f"replaces lines above {_short(f.lines[anchor])} or is added",
+            s,
+        )
 
-    def tail(self, s: int, lines: list[str], j1: int, hi: int, matched: dict[int, int],
-             reindent: _Reindent) -> int:
+    def tail(
+        self,
+        s: int,
+        lines: list[str],
+        j1: int,
+        hi: int,
+        matched: dict[int, int],
+        reindent: _Reindent,
+    ) -> int:
         """Where the region ends, given the segment's lines after its last matched one."""
         if not lines:
             return j1 + 1
@@ -1286,13 +1509,23 @@ class _Placer:
             return found
         if self.is_new(first):
             after = f.next_nonblank(j1 + 1)
-            if after is not None and (_width(f.lines[after]) > _width(first) or (
-                    _is_closer(f.lines[after]) and _width(f.lines[after]) >= _width(first))):
-                raise _Refuse("ambiguous", f"segment {s + 1}: adding {_short(first)} after "
-                              f"{_short(f.lines[last_code])} would split a block", s)
+            if after is not None and (
+                _width(f.lines[after]) > _width(first)
+                or (_is_closer(f.lines[after]) and _width(f.lines[after]) >= _width(first))
+            ):
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: adding {_short(first)} after "
+                    f"{_short(f.lines[last_code])} would split a block",
+                    s,
+                )
             if _opens_block(f.lines[last_code]) and _width(first) > _width(f.lines[last_code]):
-                raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell where in "
-                              f"{_short(f.lines[last_code])} to add {_short(first)}", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: cannot tell where in "
+                    f"{_short(f.lines[last_code])} to add {_short(first)}",
+                    s,
+                )
             # After the last matched code line: the block's blank lines separate it from the
             # new lines, the file's own blank lines follow them.
             return last_code + 1
@@ -1301,7 +1534,8 @@ class _Placer:
             width = _width(f.lines[header])
             elision = seg.elision_after
             if all(_width(x) > width for x in lines if not _blank(x)) and (
-                    elision is None or reindent.width(elision) <= width):
+                elision is None or reindent.width(elision) <= width
+            ):
                 end = f.block_end(header)
                 if end <= hi:
                     return max(end, j1 + 1)
@@ -1320,18 +1554,22 @@ class _Placer:
             rest += 1
             end = k + 1
         elision = seg.elision_after
-        closes = (elision is None and s == len(self.segments) - 1) or (
-            elision is not None and reindent.width(elision) < width) or (
-            _TERMINAL.match(lines[-1]) is not None and _width(lines[-1]) == width)
-        if rest == 0 or (closes and rest <= sum(1 for x in lines if not _blank(x))
-                         and end <= hi):
+        closes = (
+            (elision is None and s == len(self.segments) - 1)
+            or (elision is not None and reindent.width(elision) < width)
+            or (_TERMINAL.match(lines[-1]) is not None and _width(lines[-1]) == width)
+        )
+        if rest == 0 or (closes and rest <= sum(1 for x in lines if not _blank(x)) and end <= hi):
             return end
         end = j1 + 1 + len(lines)
-        if end <= hi and all(self.same_line(x, f.lines[j1 + 1 + t])
-                             for t, x in enumerate(lines)):
+        if end <= hi and all(self.same_line(x, f.lines[j1 + 1 + t]) for t, x in enumerate(lines)):
             return end
-        raise _Refuse("ambiguous", f"segment {s + 1}: cannot tell whether {_short(first)} "
-                      f"replaces lines below {_short(f.lines[last_code])} or is added", s)
+        raise _Refuse(
+            "ambiguous",
+            f"segment {s + 1}: cannot tell whether {_short(first)} "
+            f"replaces lines below {_short(f.lines[last_code])} or is added",
+            s,
+        )
 
     def _matches(self, lines: Sequence[str], at: int) -> bool:
         return all(_norm(x) == self.file.norms[at + t] for t, x in enumerate(lines))
@@ -1380,15 +1618,16 @@ class _Placer:
         prev_lines = self.segments[s - 1].lines
         if seg.elision_before is None:
             return f.n
-        deeper = min(_width(seg.elision_before),
-                     min(_width(x) for x in seg.lines if not _blank(x)))
+        deeper = min(_width(seg.elision_before), min(_width(x) for x in seg.lines if not _blank(x)))
         last = previous[-1].j
         best: tuple[int, int] | None = None
         for a in previous:
             line = f.lines[a.j]
             if (f.definition(a.j) is not None or _opens_block(line)) and (
-                    _width(prev_lines[a.i]) < deeper and f.block_end(a.j) > last
-                    and (best is None or a.j > best[0])):
+                _width(prev_lines[a.i]) < deeper
+                and f.block_end(a.j) > last
+                and (best is None or a.j > best[0])
+            ):
                 best = (a.j, f.block_end(a.j))
         return best[1] if best is not None else f.n
 
@@ -1431,8 +1670,9 @@ class _Placer:
                     inside = _toggles_string(f.lines[j], inside)
                     j += 1
                 continue
-            if stripped.startswith(("#", "//", "/*", "*", "--", "package ", "module ",
-                                    '"use strict"', "'use strict'")):
+            if stripped.startswith(
+                ("#", "//", "/*", "*", "--", "package ", "module ", '"use strict"', "'use strict'")
+            ):
                 j += 1
                 continue
             break
@@ -1441,8 +1681,11 @@ class _Placer:
     def place_imports(self, s: int) -> tuple[int, int, list[str | int]]:
         at = self.import_section_end()
         if at is None:
-            raise _Refuse("no_anchor", f"segment {s + 1}: the file has no import section to "
-                          "add these imports to", s)
+            raise _Refuse(
+                "no_anchor",
+                f"segment {s + 1}: the file has no import section to add these imports to",
+                s,
+            )
         f = self.file
         lines = self.segments[s].lines
         for line in lines:
@@ -1451,18 +1694,33 @@ class _Placer:
                 continue
             # One import line that changes the file's one single-line import of that module
             # (``from m import a`` -> ``from m import a, b``) replaces it in place.
-            same = [j for j in range(at) if f.code[j] and _width(f.lines[j]) == 0
-                    and _import_module(f.lines[j]) == module]
-            if (len(lines) == 1 and len(same) == 1 and _width(line) == 0
-                    and _single_import(line) and _single_import(f.lines[same[0]])):
+            same = [
+                j
+                for j in range(at)
+                if f.code[j] and _width(f.lines[j]) == 0 and _import_module(f.lines[j]) == module
+            ]
+            if (
+                len(lines) == 1
+                and len(same) == 1
+                and _width(line) == 0
+                and _single_import(line)
+                and _single_import(f.lines[same[0]])
+            ):
                 return same[0], same[0] + 1, [line]
-            raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} changes an import "
-                          f"of {module} the file already has: cannot tell which line it "
-                          "replaces", s)
+            raise _Refuse(
+                "ambiguous",
+                f"segment {s + 1}: {_short(line)} changes an import "
+                f"of {module} the file already has: cannot tell which line it "
+                "replaces",
+                s,
+            )
         return at, at, list(self._shift(s, lines, ""))
 
-    def place_last_definition(self, s: int, previous: tuple[int, dict[int, int]] | None,
-                              ) -> tuple[int, int, list[str | int], str]:
+    def place_last_definition(
+        self,
+        s: int,
+        previous: tuple[int, dict[int, int]] | None,
+    ) -> tuple[int, int, list[str | int], str]:
         """A new definition after an elision at the end of the block: at the end of the class
         the previous segment shows, or of the file."""
         f = self.file
@@ -1473,16 +1731,23 @@ class _Placer:
             prev_lines = self.segments[prev_s].lines
             best: tuple[int, int] | None = None  # (file line, segment line) of the class
             for i, j in matched.items():
-                if (f.klass(j) is not None and _width(prev_lines[i]) < _width(first)
-                        and (best is None or j > best[0])):
+                if (
+                    f.klass(j) is not None
+                    and _width(prev_lines[i]) < _width(first)
+                    and (best is None or j > best[0])
+                ):
                     best = (j, i)
             if best is not None:
                 header, i = best
                 end = f.block_end(header)
                 body = f.next_nonblank(header + 1)
                 if body is None or body >= end:
-                    raise _Refuse("no_anchor", f"segment {s + 1}: the class "
-                                  f"{_short(f.lines[header])} has no body to add to", s)
+                    raise _Refuse(
+                        "no_anchor",
+                        f"segment {s + 1}: the class "
+                        f"{_short(f.lines[header])} has no body to add to",
+                        s,
+                    )
                 target = _indent(f.lines[body])
                 lines = self._shift(s, seg.lines, target)
                 gap = self._separation(header, end, _width(target), seg.blank_before)
@@ -1499,14 +1764,18 @@ class _Placer:
     def _shift(self, s: int, lines: Sequence[str], target: str) -> list[str]:
         reindent = _reindent_between(_indent(lines[0]), target)
         if reindent.kind == "levels":
-            raise _Refuse("ambiguous", f"segment {s + 1}: cannot map its indentation onto the "
-                          "file's", s)
+            raise _Refuse(
+                "ambiguous", f"segment {s + 1}: cannot map its indentation onto the file's", s
+            )
         out = []
         for line in lines:
             shifted = reindent.apply(line)
             if shifted is None:
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} is less indented "
-                              "than its first line", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: {_short(line)} is less indented than its first line",
+                    s,
+                )
             out.append(shifted)
         return out
 
@@ -1539,7 +1808,7 @@ class _Placer:
                 if found[s] is not None:
                     continue
                 lo = max((a[-1].j + 1 for a in found[:s] if a), default=0)
-                hi = min((a[0].j for a in found[s + 1:] if a), default=f.n)
+                hi = min((a[0].j for a in found[s + 1 :] if a), default=f.n)
                 before = found[s - 1] if s else None
                 if before:
                     hi = min(hi, self.container_end(s, before))
@@ -1558,7 +1827,7 @@ class _Placer:
             mine = found[s]
             if not mine:
                 continue
-            hi = min((a[0].j for a in found[s + 1:] if a), default=f.n)
+            hi = min((a[0].j for a in found[s + 1 :] if a), default=f.n)
             before = found[s - 1] if s else None
             if before:
                 hi = min(hi, self.container_end(s, before))
@@ -1571,29 +1840,48 @@ class _Placer:
             seg = self.segments[s]
             code = [x for x in seg.lines if not _blank(x)]
             if all(_import_module(x) is not None for x in code) and all(
-                    not found[t] for t in range(s)):
+                not found[t] for t in range(s)
+            ):
                 start, end, lines = self.place_imports(s)
                 placed[s] = (Placement(s, start, end, "imports"), lines)
-            elif (s == count - 1 and seg.elision_before is not None and seg.elision_after is None
-                  and self.is_new(seg.lines[0])):
+            elif (
+                s == count - 1
+                and seg.elision_before is not None
+                and seg.elision_after is None
+                and self.is_new(seg.lines[0])
+            ):
                 previous = (s - 1, matches[s - 1]) if s - 1 in matches else None
                 start, end, lines, how = self.place_last_definition(s, previous)
                 placed[s] = (Placement(s, start, end, how), lines)
             elif self.anchors(s, 0, f.n):
-                raise _Refuse("ambiguous", f"segment {s + 1}: it matches the file only out of "
-                              "the block's order", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: it matches the file only out of the block's order",
+                    s,
+                )
             elif s in self.ambiguity:
                 line, places = self.ambiguity[s]
-                raise _Refuse("ambiguous", f"segment {s + 1}: {_short(line)} matches {places} "
-                              "places in the file and no line of the segment matches one", s)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segment {s + 1}: {_short(line)} matches {places} "
+                    "places in the file and no line of the segment matches one",
+                    s,
+                )
             else:
-                raise _Refuse("no_anchor", f"segment {s + 1}: no line of it matches the file "
-                              f"(it starts {_short(seg.lines[0])})", s)
+                raise _Refuse(
+                    "no_anchor",
+                    f"segment {s + 1}: no line of it matches the file "
+                    f"(it starts {_short(seg.lines[0])})",
+                    s,
+                )
         ordered = [placed[s] for s in range(count)]
         for (a, _), (b, _) in pairwise(ordered):
             if b.start < a.end:
-                raise _Refuse("ambiguous", f"segments {a.segment + 1} and {b.segment + 1} "
-                              "overlap in the file", b.segment)
+                raise _Refuse(
+                    "ambiguous",
+                    f"segments {a.segment + 1} and {b.segment + 1} overlap in the file",
+                    b.segment,
+                )
         return ordered
 
 
@@ -1602,10 +1890,10 @@ def _assemble(f: _File, placed: Sequence[tuple[Placement, list[str | int]]], tra
     out: list[tuple[str, str]] = []
     pos = 0
     for placement, lines in placed:
-        out.extend(zip(f.lines[pos:placement.start], f.endings[pos:placement.start],
-                       strict=True))
-        out.extend((f.lines[x], f.endings[x]) if isinstance(x, int) else (x, eol)
-                   for x in lines)
+        out.extend(
+            zip(f.lines[pos : placement.start], f.endings[pos : placement.start], strict=True)
+        )
+        out.extend((f.lines[x], f.endings[x]) if isinstance(x, int) else (x, eol) for x in lines)
         pos = placement.end
     out.extend(zip(f.lines[pos:], f.endings[pos:], strict=True))
     if not out:
@@ -1634,9 +1922,13 @@ def apply_deterministic(original: str, block: str) -> Applied | Refused:
     removals = find_unaccounted_removals(original, block, text)
     if removals:
         first = removals[0]
-        return Refused("ambiguous", f"the placement would remove {_short(first.lines[0])} "
-                       f"(line {first.start + 1}), which the block does not account for "
-                       f"({first.reason})", None)
+        return Refused(
+            "ambiguous",
+            f"the placement would remove {_short(first.lines[0])} "
+            f"(line {first.start + 1}), which the block does not account for "
+            f"({first.reason})",
+            None,
+        )
     return Applied(text, tuple(p for p, _ in placed))
 
 
@@ -1729,8 +2021,9 @@ def find_unaccounted_removals(original: str, block: str, result: str) -> tuple[R
             if o_lo is None or o_hi is None:  # all new lines: only inside what it replaced
                 if (b1 <= r_hi and b2 - 1 >= r_lo) if tag == "replace" else r_lo < b1 <= r_hi:
                     return True
-            elif ((b1 <= r_hi + 1 and b2 >= r_lo) if tag == "replace"
-                  else r_lo <= b1 <= r_hi + 1) and o_lo <= o <= o_hi:
+            elif (
+                (b1 <= r_hi + 1 and b2 >= r_lo) if tag == "replace" else r_lo <= b1 <= r_hi + 1
+            ) and o_lo <= o <= o_hi:
                 return True
         return False
 
@@ -1760,8 +2053,14 @@ def find_unaccounted_removals(original: str, block: str, result: str) -> tuple[R
         if any(not _blank(f.lines[k]) for k in run):
             first = next(k for k in run if not _blank(f.lines[k]))
             reasons = Counter(flagged[k] for k in run if k in flagged)
-            out.append(Removal(first, run[-1] + 1, tuple(f.lines[first:run[-1] + 1]),
-                               reasons.most_common(1)[0][0]))
+            out.append(
+                Removal(
+                    first,
+                    run[-1] + 1,
+                    tuple(f.lines[first : run[-1] + 1]),
+                    reasons.most_common(1)[0][0],
+                )
+            )
         run.clear()
 
     for o in range(f.n):
@@ -1795,8 +2094,9 @@ def _opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, in
     out: list[tuple[str, int, int, int, int]] = []
     if head:
         out.append(("equal", 0, head, 0, head))
-    middle = SequenceMatcher(None, a[head:len(a) - tail], b[head:len(b) - tail],
-                             autojunk=False).get_opcodes()
+    middle = SequenceMatcher(
+        None, a[head : len(a) - tail], b[head : len(b) - tail], autojunk=False
+    ).get_opcodes()
     for tag, a1, a2, b1, b2 in middle:
         if a1 == a2 and b1 == b2:
             continue
@@ -1806,14 +2106,19 @@ def _opcodes(a: Sequence[str], b: Sequence[str]) -> list[tuple[str, int, int, in
     return out
 
 
-def _reach(f: _File, seg: Segment, where: dict[int, int], new_to_old: dict[int, int],
-           ) -> tuple[int | None, int | None, list[tuple[int, int]]]:
+def _reach(
+    f: _File,
+    seg: Segment,
+    where: dict[int, int],
+    new_to_old: dict[int, int],
+) -> tuple[int | None, int | None, list[tuple[int, int]]]:
     """The original lines ``[lo, hi]`` a segment can replace (None: it keeps no original
     line): from its first to its last line kept from the original, widened by its unmatched
     lines at each edge and to the end of a function whose header and new body it shows; and
     those functions' ``(header, end)``."""
-    kept = {i: new_to_old[r] for i, r in where.items() if r in new_to_old
-            and not _blank(seg.lines[i])}
+    kept = {
+        i: new_to_old[r] for i, r in where.items() if r in new_to_old and not _blank(seg.lines[i])
+    }
     if not kept:
         return None, None, []
     first_i, last_i = min(kept), max(kept)
@@ -1833,10 +2138,13 @@ def _reach(f: _File, seg: Segment, where: dict[int, int], new_to_old: dict[int, 
                 continue
             header = positions[0]
         width = _width(line)
-        body = [x for x in seg.lines[i + 1:] if not _blank(x)]
+        body = [x for x in seg.lines[i + 1 :] if not _blank(x)]
         after = seg.elision_after
-        if body and all(_width(x) > width for x in body) and (
-                after is None or _width(after) <= width):
+        if (
+            body
+            and all(_width(x) > width for x in body)
+            and (after is None or _width(after) <= width)
+        ):
             hi = max(hi, f.block_end(header) - 1)
             lo = min(lo, header)
             bodies.append((header, f.block_end(header)))
@@ -1873,8 +2181,9 @@ def _marker_key(line: str) -> str | None:
     return _norm(line)
 
 
-def find_rewrite_defect(original: str, block: str, result: str,
-                        removals: Sequence[Removal] | None = None) -> RewriteDefect | None:
+def find_rewrite_defect(
+    original: str, block: str, result: str, removals: Sequence[Removal] | None = None
+) -> RewriteDefect | None:
     """Why ``result`` (a rewrite of ``original`` for ``block``, from any path) must not be
     offered as the new file, or None:
 
@@ -1902,9 +2211,12 @@ def find_rewrite_defect(original: str, block: str, result: str,
             have[key] -= 1
             continue
         return RewriteDefect(
-            "elision", n, line,
+            "elision",
+            n,
+            line,
             f"the rewrite is not the whole file: its line {n + 1} is the placeholder "
-            f"{_short(line)} where the file's code should be")
+            f"{_short(line)} where the file's code should be",
+        )
     if not parse_block(block).elisions:
         return None
     total = sum(1 for x in _split_lines(original)[0] if not _blank(x))
@@ -1918,9 +2230,12 @@ def find_rewrite_defect(original: str, block: str, result: str,
         return None
     first = removals[0]
     return RewriteDefect(
-        "dropped", first.start, first.lines[0],
+        "dropped",
+        first.start,
+        first.lines[0],
         f"the rewrite drops {removed} of the file's {total} lines that the block does not "
-        f"touch (from line {first.start + 1}), though the block asks to keep them")
+        f"touch (from line {first.start + 1}), though the block asks to keep them",
+    )
 
 
 def _full_signature(line: str) -> bool:
@@ -1928,8 +2243,13 @@ def _full_signature(line: str) -> bool:
     shorthand (``def send(self, ...):``) nor a class line (``class Foo:`` may stand for the
     file's ``class Foo(Base):``)."""
     stripped = line.rstrip()
-    return (_function_name(line) is not None and "..." not in line and "(" in line
-            and ")" in line and stripped.endswith((":", "{")))
+    return (
+        _function_name(line) is not None
+        and "..." not in line
+        and "(" in line
+        and ")" in line
+        and stripped.endswith((":", "{"))
+    )
 
 
 def find_missed_line(block: str, result: str) -> RewriteDefect | None:
@@ -1944,14 +2264,19 @@ def find_missed_line(block: str, result: str) -> RewriteDefect | None:
     for segment in parse_block(block).segments:
         for line in segment.lines:
             norm = _norm(line)
-            if len(norm) <= 2 or is_elision(line) or norm in have or norm.startswith("@") \
-                    or _import_module(line) is not None:
+            if (
+                len(norm) <= 2
+                or is_elision(line)
+                or norm in have
+                or norm.startswith("@")
+                or _import_module(line) is not None
+            ):
                 continue
             if _definition_name(line) is not None and not _full_signature(line):
                 continue
             return RewriteDefect(
-                "missed", 0, line,
-                f"the rewrite leaves out the edit's line {_short(line)}")
+                "missed", 0, line, f"the rewrite leaves out the edit's line {_short(line)}"
+            )
     return None
 
 
@@ -1975,12 +2300,18 @@ class ApplyInput:
     def __post_init__(self) -> None:
         for name in ("path", "language", "original", "block", "instruction"):
             if not isinstance(getattr(self, name), str):
-                raise ValueError(f"ApplyInput.{name} must be str, got "
-                                 f"{type(getattr(self, name)).__name__}")
+                raise ValueError(
+                    f"ApplyInput.{name} must be str, got {type(getattr(self, name)).__name__}"
+                )
 
     def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "language": self.language, "original": self.original,
-                "block": self.block, "instruction": self.instruction}
+        return {
+            "path": self.path,
+            "language": self.language,
+            "original": self.original,
+            "block": self.block,
+            "instruction": self.instruction,
+        }
 
     @classmethod
     def from_json(cls, d: object) -> ApplyInput:
@@ -1991,8 +2322,9 @@ class ApplyInput:
         missing = [k for k in keys if k not in d]
         unknown = sorted(str(k) for k in d if k not in keys)
         if missing or unknown:
-            raise ValueError(f"ApplyInput: missing {missing or 'nothing'}, unknown "
-                             f"{unknown or 'nothing'}")
+            raise ValueError(
+                f"ApplyInput: missing {missing or 'nothing'}, unknown {unknown or 'nothing'}"
+            )
         values = {k: d[k] for k in keys}
         for k, v in values.items():
             if not isinstance(v, str):
@@ -2041,10 +2373,11 @@ def _format_v1(inp: ApplyInput) -> ApplyPrompt:
         parts.append(f"Instruction: {_with_newline(inp.instruction.replace(chr(13), ''))}")
     parts.append(f"Edit:\n{fence}{inp.language}\n{block}{fence}\n")
     parts.append(
-        f"The edit shows only what changes. Where it says \"{marker}\" or similar, or leaves "
+        f'The edit shows only what changes. Where it says "{marker}" or similar, or leaves '
         "code out, keep the file's code exactly as it is. Change nothing else and keep the "
         "order of the lines. Answer with the whole new file in one code block and nothing "
-        "else.")
+        "else."
+    )
     return ApplyPrompt("\n".join(parts), f"{fence}{inp.language}\n", (fence,), 1)
 
 
@@ -2056,6 +2389,8 @@ def format_apply_prompt(inp: ApplyInput, version: int = APPLY_PROMPT_VERSION) ->
     input and version wherever it is built (editor, worker, service, benchmark)."""
     formatter = _FORMATTERS.get(version)
     if formatter is None:
-        raise ValueError(f"unknown apply prompt version {version} (known: "
-                         f"{', '.join(str(v) for v in sorted(_FORMATTERS))})")
+        raise ValueError(
+            f"unknown apply prompt version {version} (known: "
+            f"{', '.join(str(v) for v in sorted(_FORMATTERS))})"
+        )
     return formatter(inp)

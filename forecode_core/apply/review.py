@@ -130,8 +130,8 @@ def _classify(old: list[str], new: list[str], raws: Sequence[_Raw]) -> list[Hunk
     kinds: list[HunkKind] = []
     subs: list[tuple[set[tuple[str, str]], bool]] = []
     for raw in raws:
-        a = old[raw.old_start:raw.old_end]
-        b = new[raw.new_start:raw.new_end]
+        a = old[raw.old_start : raw.old_end]
+        b = new[raw.new_start : raw.new_end]
         if _tokens(a) == _tokens(b):
             kinds.append("whitespace-only")
             subs.append((set(), False))
@@ -147,9 +147,19 @@ def _classify(old: list[str], new: list[str], raws: Sequence[_Raw]) -> list[Hunk
         if only and pairs and all(seen[p] >= RENAME_MIN_HUNKS for p in pairs):
             kind = "rename"
             renames = tuple(sorted(pairs))
-        hunks.append(Hunk(index, raw.old_start, raw.old_end, raw.new_start, raw.new_end,
-                          tuple(old[raw.old_start:raw.old_end]),
-                          tuple(new[raw.new_start:raw.new_end]), kind, renames))
+        hunks.append(
+            Hunk(
+                index,
+                raw.old_start,
+                raw.old_end,
+                raw.new_start,
+                raw.new_end,
+                tuple(old[raw.old_start : raw.old_end]),
+                tuple(new[raw.new_start : raw.new_end]),
+                kind,
+                renames,
+            )
+        )
     return hunks
 
 
@@ -180,11 +190,16 @@ def _align(old: Sequence[str], new: Sequence[str], complete: bool) -> list[_Raw]
         while True:
             if b + window > m and not complete:
                 return raws  # wait for the window to arrive
-            old_part, new_part = old[a:a + window], new[b:b + window]
+            old_part, new_part = old[a : a + window], new[b : b + window]
             matcher = SequenceMatcher(None, old_part, new_part, autojunk=False)
-            rejoin = next((block for block in matcher.get_matching_blocks()
-                           if block.size and _rejoins(new_part[block.b:block.b + block.size])),
-                          None)
+            rejoin = next(
+                (
+                    block
+                    for block in matcher.get_matching_blocks()
+                    if block.size and _rejoins(new_part[block.b : block.b + block.size])
+                ),
+                None,
+            )
             if rejoin is not None:
                 raws.append(_Raw(a, a + rejoin.a, b, b + rejoin.b))
                 a, b = a + rejoin.a, b + rejoin.b
@@ -209,9 +224,9 @@ def apply_hunks(original: str, hunks: Sequence[Hunk], accepted: Collection[int])
     out: list[str] = []
     pos = 0
     for hunk in sorted(hunks, key=lambda h: (h.old_start, h.old_end)):
-        if hunk.old_start < pos or tuple(old[hunk.old_start:hunk.old_end]) != hunk.old_lines:
+        if hunk.old_start < pos or tuple(old[hunk.old_start : hunk.old_end]) != hunk.old_lines:
             raise ValueError(f"hunk {hunk.index} does not fit the original text")
-        out.extend(old[pos:hunk.old_start])
+        out.extend(old[pos : hunk.old_start])
         out.extend(hunk.new_lines if hunk.index in accepted else hunk.old_lines)
         pos = hunk.old_end
     out.extend(old[pos:])

@@ -81,11 +81,16 @@ _DEF = re.compile(
     r"^\s*(?:@\w+\s+)?(?:export\s+)?(?:default\s+)?(?:pub(?:\([^)]*\))?\s+)?"
     r"(?:async\s+)?(?:static\s+)?"
     r"(?P<kind>def|class|function|fn|func|interface|struct|enum|trait|impl|module|type)\s+"
-    r"(?P<name>[A-Za-z_$][\w$]*)")
-_IMPORT = re.compile(r"^\s*(?:import\s|from\s+\S+\s+import\s|#include\s|use\s|using\s|"
-                     r"require\b|const\s+\w+\s*=\s*require\()")
-_TRIVIAL = re.compile(r"^[\W_]*$|^(?:else|try|finally|pass|return|break|continue|end|"
-                      r"\}\s*else\s*\{|do|then|fi|done|esac)\W*$")
+    r"(?P<name>[A-Za-z_$][\w$]*)"
+)
+_IMPORT = re.compile(
+    r"^\s*(?:import\s|from\s+\S+\s+import\s|#include\s|use\s|using\s|"
+    r"require\b|const\s+\w+\s*=\s*require\()"
+)
+_TRIVIAL = re.compile(
+    r"^[\W_]*$|^(?:else|try|finally|pass|return|break|continue|end|"
+    r"\}\s*else\s*\{|do|then|fi|done|esac)\W*$"
+)
 
 
 @dataclass(frozen=True)
@@ -147,16 +152,23 @@ def definition_extent(lines: Sequence[str], header: int) -> tuple[int, int]:
     inside), and a closing line at its level (``}``, ``end``, ``)``)."""
     width = _indent(lines[header])
     start = header
-    while start > 0 and lines[start - 1].strip().startswith("@") and \
-            _indent(lines[start - 1]) == width:
+    while (
+        start > 0
+        and lines[start - 1].strip().startswith("@")
+        and _indent(lines[start - 1]) == width
+    ):
         start -= 1
     end = header + 1
     last = header
     # A header continued over several lines (parameters), up to the line ending in ':' or '{'.
-    while (last < len(lines) - 1 and not lines[last].rstrip().endswith((":", "{", "=>"))
-           and (_indent(lines[last + 1]) > width
-                or lines[last + 1].lstrip().startswith((")", "]")))  # ') -> None:'
-           and last - header < 20):
+    while (
+        last < len(lines) - 1
+        and not lines[last].rstrip().endswith((":", "{", "=>"))
+        and (
+            _indent(lines[last + 1]) > width or lines[last + 1].lstrip().startswith((")", "]"))
+        )  # ') -> None:'
+        and last - header < 20
+    ):
         last += 1
     end = last + 1
     while end < len(lines):
@@ -238,8 +250,9 @@ class _Index:
         for j, line in enumerate(lines):
             self.by_norm.setdefault(_norm(line), []).append(j)
 
-    def find_definition(self, name: str, kind: str | None, within: tuple[int, int] | None,
-                        width: int | None) -> int | None:
+    def find_definition(
+        self, name: str, kind: str | None, within: tuple[int, int] | None, width: int | None
+    ) -> int | None:
         places = self.defs.get(name, [])
         if within is not None:
             places = [j for j in places if within[0] <= j < within[1]]
@@ -283,9 +296,13 @@ class _Index:
         return scores[0][1]
 
 
-def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] | None,
-                     wrappers: dict[int, int] | None = None, open_end: bool = False
-                     ) -> tuple[list[tuple[int, int]], str, tuple[int, int] | None]:
+def _segment_regions(
+    index: _Index,
+    seg: Sequence[str],
+    within: tuple[int, int] | None,
+    wrappers: dict[int, int] | None = None,
+    open_end: bool = False,
+) -> tuple[list[tuple[int, int]], str, tuple[int, int] | None]:
     """Regions ``[start, end)`` of the file that segment lines ``seg`` address, how they were
     found (``([], "")`` when nothing anchors), and the extent of a wrapper it opens for the
     next segments (``within``: the wrapper an earlier segment opened)."""
@@ -304,7 +321,7 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
         body_end = k + 1
         while body_end < len(seg) and (_blank(seg[body_end]) or _indent(seg[body_end]) > width):
             body_end += 1
-        nested = [x for x in seg[k + 1:body_end] if _name(x) is not None]
+        nested = [x for x in seg[k + 1 : body_end] if _name(x) is not None]
         inner = bool(nested) or k == last_code
         j = index.find_definition(name, _kind(line), within, None)
         if j is None and within is not None and width == 0:
@@ -314,8 +331,10 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
             # wrapper only when the file's function has one of them too; else the function
             # is rewritten whole (its header may change: it is not a shorthand).
             extent = definition_extent(lines, j)
-            inner = any(index.find_definition(str(_name(x)), _kind(x), extent, None)
-                        is not None for x in nested)
+            inner = any(
+                index.find_definition(str(_name(x)), _kind(x), extent, None) is not None
+                for x in nested
+            )
         if inner:
             covered[k] = True
             if j is not None:
@@ -345,13 +364,19 @@ def _segment_regions(index: _Index, seg: Sequence[str], within: tuple[int, int] 
     positions = [p for p in (index.unique(x, within) for x in rest) if p is not None]
     span = max(30, 2 * len(seg))
     positions = _cluster(positions, span)
-    wrapped_function = (within is not None and not any(covered) and
-                        _kind(lines[_header_of(lines, within)]) not in ("class", None))
+    wrapped_function = (
+        within is not None
+        and not any(covered)
+        and _kind(lines[_header_of(lines, within)]) not in ("class", None)
+    )
     if positions:
         regions.append((positions[0], positions[-1] + 1))
         how = how or "anchors"
-        if wrapped_function and within is not None and \
-                within[1] - within[0] <= _WHOLE_FUNCTION_LINES:
+        if (
+            wrapped_function
+            and within is not None
+            and within[1] - within[0] <= _WHOLE_FUNCTION_LINES
+        ):
             # Part of a function whose header an earlier segment showed: where its new
             # lines end is not known, so the window is the whole function.
             regions.append(within)
@@ -396,8 +421,11 @@ def selection_lines(original: str, selection: str) -> tuple[int, int] | None:
         if n == 1:
             ok = sel[0].strip() != "" and sel[0] in stripped[j]
         else:
-            ok = (stripped[j].endswith(sel[0]) and stripped[j + n - 1].startswith(sel[-1])
-                  and stripped[j + 1:j + n - 1] == sel[1:n - 1])
+            ok = (
+                stripped[j].endswith(sel[0])
+                and stripped[j + n - 1].startswith(sel[-1])
+                and stripped[j + 1 : j + n - 1] == sel[1 : n - 1]
+            )
         if ok:
             found.append(j)
             if len(found) > 1:
@@ -427,9 +455,14 @@ def unique_selection(original: str, first: int, last: int) -> str:
             hi += 1
 
 
-def plan_windows(original: str, block: str, instruction: str = "", *,
-                 whole_file_lines: int = WHOLE_FILE_LINES,
-                 margin: int = MARGIN) -> WindowPlan | None:
+def plan_windows(
+    original: str,
+    block: str,
+    instruction: str = "",
+    *,
+    whole_file_lines: int = WHOLE_FILE_LINES,
+    margin: int = MARGIN,
+) -> WindowPlan | None:
     """The windows the model rewrites for ``block`` (module doc), or None when the block (or
     the selection, with an instruction) cannot be placed in a file too large to rewrite
     whole."""
@@ -459,7 +492,8 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
             continue
         wrapped: dict[int, int] = {}
         regions, how, within = _segment_regions(
-            index, seg, within, wrapped, kept[len(placed)].elision_after is not None)
+            index, seg, within, wrapped, kept[len(placed)].elision_after is not None
+        )
         for k, j in wrapped.items():
             wrapper_lines[kept[len(placed)].start + k] = j
         if regions:
@@ -479,8 +513,7 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
             resolved.append(p)
             continue
         before = next((placed[m] for m in range(k - 1, -1, -1) if placed[m] is not None), None)
-        after = next((placed[m] for m in range(k + 1, len(placed)) if placed[m] is not None),
-                     None)
+        after = next((placed[m] for m in range(k + 1, len(placed)) if placed[m] is not None), None)
         if before is not None:
             resolved.append((before[1], before[1], "neighbour"))
         elif after is not None:
@@ -496,16 +529,18 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
         # A window starts and ends on code: a model drops blank lines at its edges.
         # Nor does it take in a less indented line (the class around a method, the next
         # definition): the model would rewrite it after the block's shorthand of it.
-        while lo < lo0 and (_blank(lines[lo]) or (
-                lo0 < n and _indent(lines[lo]) < _indent(lines[lo0]))):
+        while lo < lo0 and (
+            _blank(lines[lo]) or (lo0 < n and _indent(lines[lo]) < _indent(lines[lo0]))
+        ):
             lo += 1
         if lo0 < n and (_name(lines[lo0]) is not None or lines[lo0].lstrip().startswith("@")):
             # A window that starts at a definition takes nothing above it: those lines end
             # the definition before (a model given them without the block's mention of them
             # drops them).
             lo = lo0
-        while hi > hi0 and (_blank(lines[hi - 1]) or (
-                hi0 > 0 and _indent(lines[hi - 1]) < _indent(lines[hi0 - 1]))):
+        while hi > hi0 and (
+            _blank(lines[hi - 1]) or (hi0 > 0 and _indent(lines[hi - 1]) < _indent(lines[hi0 - 1]))
+        ):
             hi -= 1
         if spans and lo < spans[-1][0]:
             return None  # segments out of file order
@@ -517,8 +552,10 @@ def plan_windows(original: str, block: str, instruction: str = "", *,
         spans.append((lo, hi, [k], how))
     windows = []
     for lo, hi, members, how in spans:
-        part = fill_elisions("".join(lines[lo:hi]), _block_part(
-            parsed.lines, [kept[m] for m in members], wrapper_lines, lines, (lo, hi)))
+        part = fill_elisions(
+            "".join(lines[lo:hi]),
+            _block_part(parsed.lines, [kept[m] for m in members], wrapper_lines, lines, (lo, hi)),
+        )
         first = next((x for x in file_lines(part) if x.strip()), "")
         if _name(first) is not None:
             # The block shows the definition without its decorators: they stay outside the
@@ -551,8 +588,11 @@ def _narrow(lines: Sequence[str], lo: int, hi: int, block: str) -> tuple[int, in
     while head < limit and part[head] == mine[head] and not is_elision(new[head]):
         head += 1
     tail = 0
-    while tail < limit - head and part[-1 - tail] == mine[-1 - tail] \
-            and not is_elision(new[-1 - tail]):
+    while (
+        tail < limit - head
+        and part[-1 - tail] == mine[-1 - tail]
+        and not is_elision(new[-1 - tail])
+    ):
         tail += 1
     cut_head = max(0, head - _NARROW_KEEP)
     cut_tail = max(0, tail - _NARROW_KEEP)
@@ -562,12 +602,16 @@ def _narrow(lines: Sequence[str], lo: int, hi: int, block: str) -> tuple[int, in
         cut_tail -= 1
     if cut_head + cut_tail < _NARROW_MIN:
         return lo, hi, block
-    return (lo + cut_head, hi - cut_tail,
-            "".join(new[cut_head:len(new) - cut_tail]))
+    return (lo + cut_head, hi - cut_tail, "".join(new[cut_head : len(new) - cut_tail]))
 
 
-def _block_part(block_lines: Sequence[str], members: Sequence[Segment],
-                wrappers: dict[int, int], lines: Sequence[str], window: tuple[int, int]) -> str:
+def _block_part(
+    block_lines: Sequence[str],
+    members: Sequence[Segment],
+    wrappers: dict[int, int],
+    lines: Sequence[str],
+    window: tuple[int, int],
+) -> str:
     """The block's text from the first to the last of ``members`` (the segments one window
     gets), with the block's own elision lines between them. A wrapper line (a shorthand
     ``class Foo:`` / ``def f(self, ...):`` before an elision) is an anchor, not code: inside
@@ -586,7 +630,7 @@ def _block_part(block_lines: Sequence[str], members: Sequence[Segment],
         j = wrappers.get(i)
         if j is not None:
             if window[0] <= j < window[1]:
-                indent = line[:len(line) - len(line.lstrip())]
+                indent = line[: len(line) - len(line.lstrip())]
                 out.append(indent + lines[j].strip() + "\n")
             else:
                 skip_elision = True
@@ -608,79 +652,98 @@ def _with_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
 
-def format_window_prompt(original: str, window: Window, *, path: str, language: str,
-                         instruction: str = "", context: int = CONTEXT_LINES,
-                         version: int = WINDOW_PROMPT_VERSION) -> WindowPrompt:
+def format_window_prompt(
+    original: str,
+    window: Window,
+    *,
+    path: str,
+    language: str,
+    instruction: str = "",
+    context: int = CONTEXT_LINES,
+    version: int = WINDOW_PROMPT_VERSION,
+) -> WindowPrompt:
     """The model's prompt for rewriting ``window`` of ``original`` (module doc)."""
     if version not in (1, 2):
         raise ValueError(f"unknown window prompt version {version}")
     if version == 2:
-        return _window_prompt_v2(original, window, path=path, language=language,
-                                 instruction=instruction, context=context)
+        return _window_prompt_v2(
+            original, window, path=path, language=language, instruction=instruction, context=context
+        )
     lines = file_lines(original)
     n = len(lines)
-    above = "".join(lines[max(0, window.start - context):window.start])
-    part = _with_newline("".join(lines[window.start:window.end]))
-    below = _with_newline("".join(lines[window.end:window.end + context]))
+    above = "".join(lines[max(0, window.start - context) : window.start])
+    part = _with_newline("".join(lines[window.start : window.end]))
+    below = _with_newline("".join(lines[window.end : window.end + context]))
     block = _with_newline(window.block.replace("\r\n", "\n"))
     fence = _fence_for(above, part, below, block, instruction)
     a, b = window.start + 1, window.end
     parts = [f"Edit part of the file {path} ({n} lines): rewrite lines {a}-{b} only.\n"]
     if above:
-        parts.append(f"Context above (unchanged, lines {max(1, a - context)}-{a - 1}):\n"
-                     f"{fence}{language}\n{above}{fence}\n")
+        parts.append(
+            f"Context above (unchanged, lines {max(1, a - context)}-{a - 1}):\n"
+            f"{fence}{language}\n{above}{fence}\n"
+        )
     if below.strip():
-        parts.append(f"Context below (unchanged, lines {b + 1}-"
-                     f"{min(n, b + context)}):\n{fence}{language}\n{below}{fence}\n")
+        parts.append(
+            f"Context below (unchanged, lines {b + 1}-"
+            f"{min(n, b + context)}):\n{fence}{language}\n{below}{fence}\n"
+        )
     parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}\n")
     if instruction.strip():
         parts.append(f"Instruction: {_with_newline(instruction.replace(chr(13), ''))}")
     if block.strip():
         parts.append(f"Edit:\n{fence}{language}\n{block}{fence}\n")
-        parts.append("The edit shows only what changes; \"...\" or \"existing code\" comments "
-                     "stand for code kept exactly as it is. Apply the edit to these lines. "
-                     "Change nothing else and keep the order of the lines.")
+        parts.append(
+            'The edit shows only what changes; "..." or "existing code" comments '
+            "stand for code kept exactly as it is. Apply the edit to these lines. "
+            "Change nothing else and keep the order of the lines."
+        )
     else:
         parts.append("Apply the instruction to these lines. Change nothing else.")
-    parts.append(f"Answer with the new text of lines {a}-{b} in one code block and nothing "
-                 "else.")
-    return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence,
-                        version)
+    parts.append(f"Answer with the new text of lines {a}-{b} in one code block and nothing else.")
+    return WindowPrompt("\n".join(parts), f"{fence}{language}\n", (fence,), part + fence, version)
 
 
 # Version 2's fixed opening: the same tokens at the start of every window prompt of its kind,
 # so the engine's cache keeps their evaluation from one window (and one apply) to the next.
 WINDOW_RULES_EDIT = (
-    "Rewrite part of a file as the edit asks. The edit shows only what changes: \"...\" or "
-    "\"existing code\" comments stand for code kept exactly as it is. Change nothing else, "
+    'Rewrite part of a file as the edit asks. The edit shows only what changes: "..." or '
+    '"existing code" comments stand for code kept exactly as it is. Change nothing else, '
     "keep the order of the lines, and answer with the new text of the part in one code block "
-    "and nothing else.\n")
+    "and nothing else.\n"
+)
 WINDOW_RULES_INSTRUCTION = (
     "Rewrite part of a file as the instruction asks. Change nothing else, keep the order of "
     "the lines, and answer with the new text of the part in one code block and nothing "
-    "else.\n")
+    "else.\n"
+)
 
 
-def _window_prompt_v2(original: str, window: Window, *, path: str, language: str,
-                      instruction: str, context: int) -> WindowPrompt:
+def _window_prompt_v2(
+    original: str, window: Window, *, path: str, language: str, instruction: str, context: int
+) -> WindowPrompt:
     """Version 2: the fixed rules first (a prefix the cache keeps), then the context above and
     below, the part, the edit (or the instruction)."""
     lines = file_lines(original)
     n = len(lines)
-    above = "".join(lines[max(0, window.start - context):window.start])
-    part = _with_newline("".join(lines[window.start:window.end]))
-    below = _with_newline("".join(lines[window.end:window.end + context]))
+    above = "".join(lines[max(0, window.start - context) : window.start])
+    part = _with_newline("".join(lines[window.start : window.end]))
+    below = _with_newline("".join(lines[window.end : window.end + context]))
     block = _with_newline(window.block.replace("\r\n", "\n"))
     fence = _fence_for(above, part, below, block, instruction)
     a, b = window.start + 1, window.end
-    parts = [WINDOW_RULES_EDIT if block.strip() else WINDOW_RULES_INSTRUCTION,
-             f"File {path} ({n} lines)."]
+    parts = [
+        WINDOW_RULES_EDIT if block.strip() else WINDOW_RULES_INSTRUCTION,
+        f"File {path} ({n} lines).",
+    ]
     if above.strip():
-        parts.append(f"Unchanged lines {max(1, a - context)}-{a - 1}:\n"
-                     f"{fence}{language}\n{above}{fence}")
+        parts.append(
+            f"Unchanged lines {max(1, a - context)}-{a - 1}:\n{fence}{language}\n{above}{fence}"
+        )
     if below.strip():
-        parts.append(f"Unchanged lines {b + 1}-{min(n, b + context)}:\n"
-                     f"{fence}{language}\n{below}{fence}")
+        parts.append(
+            f"Unchanged lines {b + 1}-{min(n, b + context)}:\n{fence}{language}\n{below}{fence}"
+        )
     parts.append(f"Lines {a}-{b}, the part to rewrite:\n{fence}{language}\n{part}{fence}")
     if instruction.strip():
         parts.append(f"Instruction: {instruction.replace(chr(13), '').strip()}")
@@ -711,7 +774,7 @@ def fill_elisions(part: str, block: str) -> str:
             out.append(line)
             continue
         above = next((x for x in reversed(new[:i]) if x.strip()), None)
-        below = next((x for x in new[i + 1:] if x.strip()), None)
+        below = next((x for x in new[i + 1 :] if x.strip()), None)
         a = where.get(_norm(above), []) if above is not None and not is_elision(above) else []
         b = where.get(_norm(below), []) if below is not None and not is_elision(below) else []
         if len(a) != 1 or len(b) != 1 or a[0] >= b[0]:
@@ -719,11 +782,11 @@ def fill_elisions(part: str, block: str) -> str:
             continue
         while out and not out[-1].strip():
             out.pop()  # the part's own lines (blank ones included) fill the gap
-        out.extend(old[a[0] + 1:b[0]])
+        out.extend(old[a[0] + 1 : b[0]])
         k = i + 1
         while k < len(new) and not new[k].strip():
             k += 1
-        new[i + 1:k] = []  # the blank lines after the comment: the part's are used
+        new[i + 1 : k] = []  # the blank lines after the comment: the part's are used
     return "".join(out)
 
 
@@ -739,13 +802,20 @@ def expected_answer(part: str, block: str) -> str:
     new = [x if x.endswith("\n") else x + "\n" for x in file_lines(block)]
     if not new:
         return part
-    matcher = difflib.SequenceMatcher(None, [_norm(x) for x in old], [_norm(x) for x in new],
-                                      autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        None, [_norm(x) for x in old], [_norm(x) for x in new], autojunk=False
+    )
     ops = matcher.get_opcodes()
     # The block's lines take the part's indentation (a method given without its class is
     # indented less than the file has it): the shift of the first line both have.
-    shift = next((len(old[i1]) - len(old[i1].lstrip()) - (len(new[j1]) - len(new[j1].lstrip()))
-                  for op, i1, _, j1, _ in ops if op == "equal" and old[i1].strip()), 0)
+    shift = next(
+        (
+            len(old[i1]) - len(old[i1].lstrip()) - (len(new[j1]) - len(new[j1].lstrip()))
+            for op, i1, _, j1, _ in ops
+            if op == "equal" and old[i1].strip()
+        ),
+        0,
+    )
 
     def shifted(line: str) -> str:
         if shift > 0 and line.strip():
@@ -766,7 +836,7 @@ def expected_answer(part: str, block: str) -> str:
             # the comment go before and after them
             out.extend(added[:cut])
             out.extend(old[i1:i2])
-            out.extend(x for x in added[cut + 1:] if not is_elision(x))
+            out.extend(x for x in added[cut + 1 :] if not is_elision(x))
             continue
         out.extend(added)  # insert, or replace: the block's lines
     text = "".join(out)
@@ -775,14 +845,17 @@ def expected_answer(part: str, block: str) -> str:
     return text
 
 
-def window_context(original: str, window: Window,
-                   context: int = CONTEXT_LINES) -> tuple[str, str, str]:
+def window_context(
+    original: str, window: Window, context: int = CONTEXT_LINES
+) -> tuple[str, str, str]:
     """``(above, part, below)``: the read-only lines the prompt shows around ``window``, and
     its own lines (LF)."""
     lines = file_lines(original)
-    return ("".join(lines[max(0, window.start - context):window.start]),
-            "".join(lines[window.start:window.end]),
-            "".join(lines[window.end:window.end + context]))
+    return (
+        "".join(lines[max(0, window.start - context) : window.start]),
+        "".join(lines[window.start : window.end]),
+        "".join(lines[window.end : window.end + context]),
+    )
 
 
 def repeats_context(answer: str, part: str, above: str, below: str, block: str = "") -> bool:
@@ -807,8 +880,9 @@ def stitch(original: str, plan: WindowPlan, rewritten: Sequence[str]) -> str:
     return "".join(stream_pieces(original, plan, rewritten))
 
 
-def stream_pieces(original: str, plan: WindowPlan,
-                  rewritten: Sequence[str] | None = None) -> list[str]:
+def stream_pieces(
+    original: str, plan: WindowPlan, rewritten: Sequence[str] | None = None
+) -> list[str]:
     """The new file's pieces in order: the unchanged text before each window, the window's
     new text (``rewritten[k]``; "" when ``rewritten`` is None), ..., the unchanged tail. With
     ``rewritten`` None the list has ``2 * len(windows) + 1`` pieces, the odd ones empty: the
@@ -817,15 +891,21 @@ def stream_pieces(original: str, plan: WindowPlan,
     out: list[str] = []
     at = 0
     for k, w in enumerate(plan.windows):
-        out.append("".join(lines[at:w.start]))
+        out.append("".join(lines[at : w.start]))
         new = "" if rewritten is None else rewritten[k]
         if new and not new.endswith("\n") and w.end < len(lines):
             new += "\n"
         out.append(new)
         at = w.end
     tail = "".join(lines[at:])
-    if rewritten is not None and out and out[-1].endswith("\n") and not tail and \
-            lines and not lines[-1].endswith("\n"):
+    if (
+        rewritten is not None
+        and out
+        and out[-1].endswith("\n")
+        and not tail
+        and lines
+        and not lines[-1].endswith("\n")
+    ):
         out[-1] = out[-1][:-1]  # the file had no final newline
     out.append(tail)
     return out

@@ -175,7 +175,7 @@ def _truncate(source: ContextSource, max_tokens: int) -> tuple[str, int, int]:
     lines = source.text.split("\n")
     focus = source.focus_line if source.kind == "current_file" else 0
     first, last = _cut_lines(lines, focus, max_chars)
-    text = "\n".join(lines[first:last + 1])
+    text = "\n".join(lines[first : last + 1])
     if len(text) > max_chars:  # one line longer than the whole budget
         text = text[:max_chars]
     return text, source.start_line + first, source.start_line + last
@@ -201,11 +201,21 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
         is_hit = src.kind == "codebase"
         hit = (whole_first, whole_last) if is_hit else (0, 0)
 
-        def report(status: Status, tokens: int, first: int = 0, last: int = 0,
-                   reason: str = "", src: ContextSource = src, full: int = full,
-                   hit: tuple[int, int] = hit) -> None:
-            reports.append(ContextReport(src.kind, src.path, status, tokens, full, first, last,
-                                         reason, hit[0], hit[1]))
+        def report(
+            status: Status,
+            tokens: int,
+            first: int = 0,
+            last: int = 0,
+            reason: str = "",
+            src: ContextSource = src,
+            full: int = full,
+            hit: tuple[int, int] = hit,
+        ) -> None:
+            reports.append(
+                ContextReport(
+                    src.kind, src.path, status, tokens, full, first, last, reason, hit[0], hit[1]
+                )
+            )
 
         if is_hit:
             covering = _covered_by(sent_ranges.get(src.path, ()), whole_first, whole_last)
@@ -216,21 +226,31 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
             report("dropped", 0, reason=f"already included as {seen_files[src.path]}")
             continue
         if src.kind in ("current_file", "file"):
-            seen_files[src.path] = ("the current file" if src.kind == "current_file"
-                                    else "a mention")
-        what = {"current_file": "the current file", "file": "a mention",
-                "selection": "the selection"}.get(src.kind, f"{src.path}:{whole_first}-"
-                                                            f"{whole_last}")
+            seen_files[src.path] = "the current file" if src.kind == "current_file" else "a mention"
+        what = {
+            "current_file": "the current file",
+            "file": "a mention",
+            "selection": "the selection",
+        }.get(src.kind, f"{src.path}:{whole_first}-{whole_last}")
         whole_range = src.kind in ("current_file", "file")
         if full <= remaining:
             remaining -= full
             is_range = src.kind in ("selection", "codebase")
-            items.append(ContextItem(_wire_kind(src.kind), src.path, src.text,
-                                     whole_first if is_range else 0,
-                                     whole_last if is_range else 0, src.language, False))
+            items.append(
+                ContextItem(
+                    _wire_kind(src.kind),
+                    src.path,
+                    src.text,
+                    whole_first if is_range else 0,
+                    whole_last if is_range else 0,
+                    src.language,
+                    False,
+                )
+            )
             report("full", full, whole_first, whole_last)
             sent_ranges.setdefault(src.path, []).append(
-                (0, 0, what) if whole_range else (whole_first, whole_last, what))
+                (0, 0, what) if whole_range else (whole_first, whole_last, what)
+            )
             continue
         room = remaining - ITEM_OVERHEAD_TOKENS
         if room < MIN_USEFUL_TOKENS:
@@ -239,12 +259,14 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
         text, first, last = _truncate(src, room)
         used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
         remaining -= used
-        items.append(ContextItem(_wire_kind(src.kind), src.path, text, first, last,
-                                 src.language, True))
+        items.append(
+            ContextItem(_wire_kind(src.kind), src.path, text, first, last, src.language, True)
+        )
         report("truncated", used, first, last)
         sent_ranges.setdefault(src.path, []).append((first, last, what))
-    return ContextPlan(tuple(items), tuple(reports), max(0, budget_tokens) - remaining,
-                       max(0, budget_tokens))
+    return ContextPlan(
+        tuple(items), tuple(reports), max(0, budget_tokens) - remaining, max(0, budget_tokens)
+    )
 
 
 def _wire_kind(kind: SourceKind) -> ContextKind:
@@ -263,7 +285,7 @@ def _covered_by(ranges: Iterable[tuple[int, int, str]], first: int, last: int) -
 
 CODEBASE_MENTION = "codebase"
 # "@codebase" as a word of its own (a quoted "@\"codebase\"" is a file of that name).
-_CODEBASE = re.compile(r'(?:^|(?<=\s))@codebase(?=$|[\s,.;:!?)\]}\'`])')
+_CODEBASE = re.compile(r"(?:^|(?<=\s))@codebase(?=$|[\s,.;:!?)\]}\'`])")
 
 
 def has_codebase_mention(text: str) -> bool:
@@ -282,16 +304,18 @@ def remove_codebase_mention(text: str) -> str:
     out: list[str] = []
     pos = 0
     for m in _CODEBASE.finditer(text):
-        out.append(text[pos:m.start()])
+        out.append(text[pos : m.start()])
         pos = m.end()
-        if text[pos:pos + 1] == " ":
+        if text[pos : pos + 1] == " ":
             pos += 1
     out.append(text[pos:])
     return "".join(out)
 
 
-def codebase_sources(hits: Iterable[CodeHit], language_of: Callable[[str], str] | None = None,
-                     ) -> list[ContextSource]:
+def codebase_sources(
+    hits: Iterable[CodeHit],
+    language_of: Callable[[str], str] | None = None,
+) -> list[ContextSource]:
     """The context sources of search hits, best first; ``language_of(path)`` names each hit's
     language (for the code fence)."""
     out = []
@@ -300,8 +324,9 @@ def codebase_sources(hits: Iterable[CodeHit], language_of: Callable[[str], str] 
             continue
         language = language_of(hit.path) if language_of is not None else ""
         text = hit.text.replace("\r\n", "\n").rstrip("\n")
-        out.append(ContextSource("codebase", hit.path, text,
-                                 language, start_line=max(1, hit.start_line)))
+        out.append(
+            ContextSource("codebase", hit.path, text, language, start_line=max(1, hit.start_line))
+        )
     return out
 
 
@@ -377,9 +402,9 @@ def remove_mention(text: str, path: str) -> str:
     for mention in find_mentions(text):
         if mention.path != path:
             continue
-        out.append(text[pos:mention.start])
+        out.append(text[pos : mention.start])
         pos = mention.end
-        if text[pos:pos + 1] == " ":
+        if text[pos : pos + 1] == " ":
             pos += 1
     out.append(text[pos:])
     return "".join(out)

@@ -72,8 +72,12 @@ class Conversation:
         title = self.title
         if message.role == "user" and not any(m.role == "user" for m in self.messages):
             title = title_from(message.content) or title
-        return replace(self, title=title, messages=(*self.messages, message),
-                       updated_at=time.time() if now is None else now)
+        return replace(
+            self,
+            title=title,
+            messages=(*self.messages, message),
+            updated_at=time.time() if now is None else now,
+        )
 
     def chat_messages(self) -> tuple[ChatMessage, ...]:
         """The turns to send to the model: user and assistant messages with text, in order."""
@@ -91,7 +95,7 @@ def title_from(text: str) -> str:
     for line in text.splitlines():
         line = " ".join(line.split())
         if line:
-            return line if len(line) <= _TITLE_CHARS else line[:_TITLE_CHARS - 1] + "…"
+            return line if len(line) <= _TITLE_CHARS else line[: _TITLE_CHARS - 1] + "…"
     return ""
 
 
@@ -114,8 +118,14 @@ def _document(conv: Conversation, workspace: str) -> dict[str, Any]:
         "created_at": conv.created_at,
         "updated_at": conv.updated_at,
         "messages": [
-            {"role": m.role, "content": m.content, "context": list(m.context),
-             "model": m.model, "source": m.source, "finish": m.finish}
+            {
+                "role": m.role,
+                "content": m.content,
+                "context": list(m.context),
+                "model": m.model,
+                "source": m.source,
+                "finish": m.finish,
+            }
             for m in conv.messages
         ],
     }
@@ -138,8 +148,9 @@ def _decode_message(i: int, m: object) -> StoredMessage:
         if not isinstance(value, str):
             raise CorruptDocument(f"messages[{i}]: bad {name}")
         extras[name] = value
-    return StoredMessage(d["role"], d["content"], tuple(context), extras["model"],
-                         extras["source"], extras["finish"])
+    return StoredMessage(
+        d["role"], d["content"], tuple(context), extras["model"], extras["source"], extras["finish"]
+    )
 
 
 def _decode(data: bytes, expected_id: str) -> Conversation:
@@ -154,8 +165,13 @@ def _decode(data: bytes, expected_id: str) -> Conversation:
     messages = d.get("messages")
     if not isinstance(messages, list):
         raise CorruptDocument("bad or missing messages")
-    return Conversation(expected_id, d["title"], float(d["created_at"]), float(d["updated_at"]),
-                        tuple(_decode_message(i, m) for i, m in enumerate(messages)))
+    return Conversation(
+        expected_id,
+        d["title"],
+        float(d["created_at"]),
+        float(d["updated_at"]),
+        tuple(_decode_message(i, m) for i, m in enumerate(messages)),
+    )
 
 
 class ConversationStore:
@@ -166,8 +182,9 @@ class ConversationStore:
         self.workspace = workspace
 
     @classmethod
-    def for_workspace(cls, workspace: str | os.PathLike[str] | None,
-                      base: Path | None = None) -> ConversationStore:
+    def for_workspace(
+        cls, workspace: str | os.PathLike[str] | None, base: Path | None = None
+    ) -> ConversationStore:
         """The store for ``workspace`` (None: no folder open) under ``base``, by default
         ``data_dir()/"chats"``."""
         if base is None:
@@ -211,8 +228,9 @@ class ConversationStore:
                 convs.append(_decode(entry.read_bytes(), conv_id))
             except (CorruptDocument, OSError) as e:
                 why = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-                problems.append(f"Chat history: {entry.name} could not be read ({why}); "
-                                f"{self._aside(entry)}")
+                problems.append(
+                    f"Chat history: {entry.name} could not be read ({why}); {self._aside(entry)}"
+                )
         convs.sort(key=lambda c: c.updated_at, reverse=True)
         return convs, problems
 

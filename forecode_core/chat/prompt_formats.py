@@ -47,10 +47,22 @@ from dataclasses import dataclass, replace
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem
 
 __all__ = [
-    "CHATML", "CHAT_PROMPT_VERSION", "DEFAULT_FORMAT", "DEFAULT_SYSTEM_PROMPT", "FORMATS", "GEMMA",
-    "ChatFormat", "ChatTooLong", "RenderedChat",
-    "fit_chat", "format_for", "get_format", "render_chat", "render_context_item",
-    "system_text", "user_content",
+    "CHATML",
+    "CHAT_PROMPT_VERSION",
+    "DEFAULT_FORMAT",
+    "DEFAULT_SYSTEM_PROMPT",
+    "FORMATS",
+    "GEMMA",
+    "ChatFormat",
+    "ChatTooLong",
+    "RenderedChat",
+    "fit_chat",
+    "format_for",
+    "get_format",
+    "render_chat",
+    "render_context_item",
+    "system_text",
+    "user_content",
 ]
 
 CHAT_PROMPT_VERSION = 1
@@ -69,13 +81,13 @@ class ChatFormat:
     """How one family of models expects a conversation to be written."""
 
     id: str
-    system_prefix: str | None   # None: no system role (the text joins the next user turn)
+    system_prefix: str | None  # None: no system role (the text joins the next user turn)
     user_prefix: str
-    assistant_prefix: str       # also the generation prompt that ends every rendering
-    turn_end: str               # after every finished turn
-    stop: tuple[str, ...]       # strings that end the model's reply
-    markers: tuple[str, ...]    # special strings broken up inside user text
-    add_bos: bool = True        # the engine adds BOS (llama.cpp only does where the vocab wants)
+    assistant_prefix: str  # also the generation prompt that ends every rendering
+    turn_end: str  # after every finished turn
+    stop: tuple[str, ...]  # strings that end the model's reply
+    markers: tuple[str, ...]  # special strings broken up inside user text
+    add_bos: bool = True  # the engine adds BOS (llama.cpp only does where the vocab wants)
     description: str = ""
 
 
@@ -105,12 +117,20 @@ FORMATS: dict[str, ChatFormat] = {f.id: f for f in (GEMMA, CHATML)}
 DEFAULT_FORMAT = CHATML
 
 _BY_ARCHITECTURE: dict[str, str] = {
-    "gemma": "gemma", "gemma2": "gemma", "gemma3": "gemma", "gemma3n": "gemma",
-    "qwen2": "chatml", "qwen3": "chatml", "qwen2moe": "chatml", "qwen3moe": "chatml",
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "gemma3n": "gemma",
+    "qwen2": "chatml",
+    "qwen3": "chatml",
+    "qwen2moe": "chatml",
+    "qwen3moe": "chatml",
 }
 # A GGUF chat template that writes these markers speaks that format.
 _TEMPLATE_HINTS: tuple[tuple[str, str], ...] = (
-    ("<start_of_turn>", "gemma"), ("<|im_start|>", "chatml"))
+    ("<start_of_turn>", "gemma"),
+    ("<|im_start|>", "chatml"),
+)
 
 
 def get_format(format_id: str) -> ChatFormat:
@@ -118,8 +138,9 @@ def get_format(format_id: str) -> ChatFormat:
     try:
         return FORMATS[format_id]
     except KeyError:
-        raise KeyError(f"unknown chat format {format_id!r} (expected one of "
-                       f"{', '.join(sorted(FORMATS))})") from None
+        raise KeyError(
+            f"unknown chat format {format_id!r} (expected one of {', '.join(sorted(FORMATS))})"
+        ) from None
 
 
 def format_for(architecture: str, chat_template: str | None = None) -> ChatFormat:
@@ -140,13 +161,13 @@ class ChatTooLong(ValueError):
 
 @dataclass(frozen=True)
 class RenderedChat:
-    text: str                   # the prompt, ending with the assistant's generation prefix
+    text: str  # the prompt, ending with the assistant's generation prefix
     format_id: str
     add_bos: bool
     stop: tuple[str, ...]
-    token_estimate: int         # the counter's figure for ``text`` (0 when not fitted)
-    dropped_messages: int = 0   # oldest messages left out to fit
-    cut_context: int = 0        # context items shortened (or emptied) to fit
+    token_estimate: int  # the counter's figure for ``text`` (0 when not fitted)
+    dropped_messages: int = 0  # oldest messages left out to fit
+    cut_context: int = 0  # context items shortened (or emptied) to fit
     version: int = CHAT_PROMPT_VERSION
 
 
@@ -178,14 +199,18 @@ def _fence(text: str) -> str:
 
 
 def _header(item: ContextItem) -> str:
-    label = {"file": "File", "selection": "Selection from",
-             "current_file": "Current file"}.get(item.kind, "File")
+    label = {"file": "File", "selection": "Selection from", "current_file": "Current file"}.get(
+        item.kind, "File"
+    )
     where = item.path or "(untitled)"
     notes: list[str] = []
     if item.start_line > 0:
         end = max(item.end_line, item.start_line)
-        notes.append(f"line {item.start_line}" if end == item.start_line
-                     else f"lines {item.start_line}-{end}")
+        notes.append(
+            f"line {item.start_line}"
+            if end == item.start_line
+            else f"lines {item.start_line}-{end}"
+        )
     if item.truncated:
         notes.append("truncated")
     return f"{label} {where}" + (f" ({', '.join(notes)})" if notes else "")
@@ -224,14 +249,19 @@ def system_text(params: ChatParams, system_prompt: str = DEFAULT_SYSTEM_PROMPT) 
     return _system_text(params.messages, system_prompt)[0]
 
 
-def render_chat(params: ChatParams, fmt: ChatFormat, *,
-                system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> str:
+def render_chat(
+    params: ChatParams, fmt: ChatFormat, *, system_prompt: str = DEFAULT_SYSTEM_PROMPT
+) -> str:
     """The whole prompt for ``params`` (no budget), ending with the generation prefix."""
     return _render(params.messages, params.context, fmt, system_prompt)
 
 
-def _render(messages: Sequence[ChatMessage], context: Sequence[ContextItem],
-            fmt: ChatFormat, system_prompt: str) -> str:
+def _render(
+    messages: Sequence[ChatMessage],
+    context: Sequence[ContextItem],
+    fmt: ChatFormat,
+    system_prompt: str,
+) -> str:
     system, start = _system_text(messages, system_prompt)
     last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
     parts: list[str] = []
@@ -260,8 +290,7 @@ def _render(messages: Sequence[ChatMessage], context: Sequence[ContextItem],
                 pending = ""
             parts.append(f"{fmt.user_prefix}{text}{fmt.turn_end}")
         else:
-            parts.append(f"{fmt.assistant_prefix}{_neutralise(message.content, fmt)}"
-                         f"{fmt.turn_end}")
+            parts.append(f"{fmt.assistant_prefix}{_neutralise(message.content, fmt)}{fmt.turn_end}")
     if pending:  # system text with no user turn after it (Gemma): a user turn of its own
         parts.append(f"{fmt.user_prefix}{pending}{fmt.turn_end}")
     parts.append(fmt.assistant_prefix)
@@ -285,8 +314,14 @@ def _cut_item(item: ContextItem, lines: int) -> ContextItem:
     return replace(item, text=new_text, end_line=end, truncated=True)
 
 
-def fit_chat(params: ChatParams, fmt: ChatFormat, count_tokens: Callable[[str], int],
-             budget: int, *, system_prompt: str = DEFAULT_SYSTEM_PROMPT) -> RenderedChat:
+def fit_chat(
+    params: ChatParams,
+    fmt: ChatFormat,
+    count_tokens: Callable[[str], int],
+    budget: int,
+    *,
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT,
+) -> RenderedChat:
     """The prompt for ``params`` in at most ``budget`` tokens (by ``count_tokens``).
 
     Drops the oldest messages after the leading system ones (whole user/assistant exchanges,
@@ -301,7 +336,7 @@ def fit_chat(params: ChatParams, fmt: ChatFormat, count_tokens: Callable[[str], 
     last_user = max(i for i, m in enumerate(messages) if m.role == "user")
 
     def make(drop: int, context: Sequence[ContextItem]) -> tuple[str, int]:
-        kept = [*messages[:lead], *messages[lead + drop:]]
+        kept = [*messages[:lead], *messages[lead + drop :]]
         text = _render(kept, context, fmt, system_prompt)
         return text, count_tokens(text)
 
@@ -346,5 +381,7 @@ def fit_chat(params: ChatParams, fmt: ChatFormat, count_tokens: Callable[[str], 
         if bare_tokens <= budget:  # not even the headers fit: leave the context out
             return done(bare_text, bare_tokens, drop, len(items))
         tokens = bare_tokens
-    raise ChatTooLong(f"the question is too long for the model's context: {tokens} tokens "
-                      f"with the system prompt, {budget} allowed")
+    raise ChatTooLong(
+        f"the question is too long for the model's context: {tokens} tokens "
+        f"with the system prompt, {budget} allowed"
+    )

@@ -31,8 +31,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 __all__ = [
-    "ECHO_NOTE", "ECHO_WINDOW", "GUARD_NOTES", "LOOP_NOTE", "GuardedReply", "LoopDetector",
-    "ReplyGuard", "complete_guarded",
+    "ECHO_NOTE",
+    "ECHO_WINDOW",
+    "GUARD_NOTES",
+    "LOOP_NOTE",
+    "GuardedReply",
+    "LoopDetector",
+    "ReplyGuard",
+    "complete_guarded",
 ]
 
 MAX_BLOCK = 12
@@ -53,9 +59,9 @@ class LoopDetector:
     docstring), ``feed`` also where in the piece it became one."""
 
     def __init__(self) -> None:
-        self._lines: list[str] = []       # complete lines, trailing spaces stripped
-        self._partial: list[str] = []     # the current line's pieces
-        self._text: list[str] = []        # the last MAX_PERIOD characters (for the periods)
+        self._lines: list[str] = []  # complete lines, trailing spaces stripped
+        self._partial: list[str] = []  # the current line's pieces
+        self._text: list[str] = []  # the last MAX_PERIOD characters (for the periods)
         self._runs = [0] * (MAX_PERIOD + 1)  # _runs[p]: chars equal to the one p before
         self.looping = False
 
@@ -104,8 +110,10 @@ class LoopDetector:
                 break
             tail = lines[-block:]
             repeats = 1
-            while (len(lines) >= block * (repeats + 1)
-                   and lines[-block * (repeats + 1):-block * repeats] == tail):
+            while (
+                len(lines) >= block * (repeats + 1)
+                and lines[-block * (repeats + 1) : -block * repeats] == tail
+            ):
                 repeats += 1
             if repeats < MIN_REPEATS:
                 continue
@@ -123,9 +131,9 @@ class ReplyGuard:
         self._system = system_prompt if len(system_prompt) >= echo_window else ""
         self._window = echo_window
         self._loops = LoopDetector()
-        self._held = ""          # shown later, unless it turns out to be an echo
+        self._held = ""  # shown later, unless it turns out to be an echo
         self.tripped: str | None = None
-        self.shown = ""          # everything returned so far (push and finish)
+        self.shown = ""  # everything returned so far (push and finish)
 
     def push(self, text: str) -> str:
         if self.tripped is not None or not text:
@@ -144,10 +152,10 @@ class ReplyGuard:
         system, window = self._system, self._window
         # Windows that end in the held text were checked before (it is shorter than one).
         for end in range(max(window, len(self._held) + 1), len(pending) + 1):
-            if pending[end - window:end] in system:
+            if pending[end - window : end] in system:
                 # An echo: cut where its run of system-prompt text began.
                 start = end - window
-                while start > 0 and pending[start - 1:end] in system:
+                while start > 0 and pending[start - 1 : end] in system:
                     start -= 1
                 self.tripped = "echo"
                 self._held = ""
@@ -158,8 +166,8 @@ class ReplyGuard:
             if pending[-k:] in system:
                 keep = k
                 break
-        self._held = pending[len(pending) - keep:]
-        return pending[:len(pending) - keep]
+        self._held = pending[len(pending) - keep :]
+        return pending[: len(pending) - keep]
 
     def finish(self) -> str:
         """What is left to show once decoding ended: the held-back text, or the note saying
@@ -188,10 +196,16 @@ class GuardedReply:
         self.tripped = tripped
 
 
-def complete_guarded(engine: Any, tokens: Sequence[int], *, max_tokens: int,
-                     stop: Sequence[str], system_prompt: str,
-                     should_stop: Callable[[], bool],
-                     on_text: Callable[[str], None]) -> GuardedReply:
+def complete_guarded(
+    engine: Any,
+    tokens: Sequence[int],
+    *,
+    max_tokens: int,
+    stop: Sequence[str],
+    system_prompt: str,
+    should_stop: Callable[[], bool],
+    on_text: Callable[[str], None],
+) -> GuardedReply:
     """``engine.complete`` for a chat reply (greedy, no speculation) with a ``ReplyGuard``
     between the engine and ``on_text``: decoding stops within one step of a guard tripping."""
     guard = ReplyGuard(system_prompt)
@@ -202,8 +216,13 @@ def complete_guarded(engine: Any, tokens: Sequence[int], *, max_tokens: int,
             on_text(shown)
 
     completion = engine.complete(
-        tokens, max_tokens=max_tokens, stop=stop, speculative=False,
-        should_stop=lambda: guard.tripped is not None or should_stop(), on_text=guarded)
+        tokens,
+        max_tokens=max_tokens,
+        stop=stop,
+        speculative=False,
+        should_stop=lambda: guard.tripped is not None or should_stop(),
+        on_text=guarded,
+    )
     rest = guard.finish()
     if rest:
         on_text(rest)

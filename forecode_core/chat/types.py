@@ -11,9 +11,20 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
-    "CONTEXT_KINDS", "FINISH_REASONS", "ROLES",
-    "ChatDelta", "ChatDone", "ChatError", "ChatEvent", "ChatMessage", "ChatNotice", "ChatParams",
-    "ChatStarted", "ContextItem", "params_from_json", "params_to_json",
+    "CONTEXT_KINDS",
+    "FINISH_REASONS",
+    "ROLES",
+    "ChatDelta",
+    "ChatDone",
+    "ChatError",
+    "ChatEvent",
+    "ChatMessage",
+    "ChatNotice",
+    "ChatParams",
+    "ChatStarted",
+    "ContextItem",
+    "params_from_json",
+    "params_to_json",
 ]
 
 Role = Literal["system", "user", "assistant"]
@@ -37,22 +48,22 @@ class ContextItem:
     """Code sent along with a question: the current file, the selection, an @file mention."""
 
     kind: ContextKind
-    path: str                 # workspace-relative, "/" separated
+    path: str  # workspace-relative, "/" separated
     text: str
-    start_line: int = 0       # 1-based inclusive; 0 for a whole file
+    start_line: int = 0  # 1-based inclusive; 0 for a whole file
     end_line: int = 0
-    language: str = ""        # editor language id
-    truncated: bool = False   # cut to fit the client's budget
+    language: str = ""  # editor language id
+    truncated: bool = False  # cut to fit the client's budget
 
 
 @dataclass(frozen=True)
 class ChatParams:
     conversation_id: str
-    messages: tuple[ChatMessage, ...]      # oldest first; the last is the user's new turn
+    messages: tuple[ChatMessage, ...]  # oldest first; the last is the user's new turn
     context: tuple[ContextItem, ...] = ()
-    max_tokens: int = 0                    # 0: the server's default
-    temperature: float = 0.0               # 0: greedy
-    model: str = ""                        # empty: the server's default
+    max_tokens: int = 0  # 0: the server's default
+    temperature: float = 0.0  # 0: greedy
+    model: str = ""  # empty: the server's default
 
 
 def params_to_json(params: ChatParams) -> dict[str, Any]:
@@ -60,18 +71,27 @@ def params_to_json(params: ChatParams) -> dict[str, Any]:
     return {
         "conversation_id": params.conversation_id,
         "messages": [{"role": m.role, "content": m.content} for m in params.messages],
-        "context": [{"kind": c.kind, "path": c.path, "text": c.text,
-                     "start_line": c.start_line, "end_line": c.end_line,
-                     "language": c.language, "truncated": c.truncated}
-                    for c in params.context],
+        "context": [
+            {
+                "kind": c.kind,
+                "path": c.path,
+                "text": c.text,
+                "start_line": c.start_line,
+                "end_line": c.end_line,
+                "language": c.language,
+                "truncated": c.truncated,
+            }
+            for c in params.context
+        ],
         "max_tokens": params.max_tokens,
         "temperature": params.temperature,
         "model": params.model,
     }
 
 
-def _field(d: dict[str, Any], where: str, key: str, kind: type | tuple[type, ...],
-           default: Any = ...) -> Any:
+def _field(
+    d: dict[str, Any], where: str, key: str, kind: type | tuple[type, ...], default: Any = ...
+) -> Any:
     if key not in d:
         if default is ...:
             raise ValueError(f"{where}: missing field {key!r}")
@@ -95,8 +115,7 @@ def params_from_json(d: Any) -> ChatParams:
             raise ValueError(f"{where} must be an object")
         role = _field(m, where, "role", str)
         if role not in ROLES:
-            raise ValueError(f"{where}: unknown role {role!r} (expected one of "
-                             f"{', '.join(ROLES)})")
+            raise ValueError(f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})")
         messages.append(ChatMessage(role, _field(m, where, "content", str)))
     context: list[ContextItem] = []
     for i, c in enumerate(_field(d, "chat params", "context", list, [])):
@@ -105,18 +124,28 @@ def params_from_json(d: Any) -> ChatParams:
             raise ValueError(f"{where} must be an object")
         kind = _field(c, where, "kind", str)
         if kind not in CONTEXT_KINDS:
-            raise ValueError(f"{where}: unknown kind {kind!r} (expected one of "
-                             f"{', '.join(CONTEXT_KINDS)})")
-        context.append(ContextItem(
-            kind, _field(c, where, "path", str), _field(c, where, "text", str),
-            _field(c, where, "start_line", int, 0), _field(c, where, "end_line", int, 0),
-            _field(c, where, "language", str, ""), _field(c, where, "truncated", bool, False)))
+            raise ValueError(
+                f"{where}: unknown kind {kind!r} (expected one of {', '.join(CONTEXT_KINDS)})"
+            )
+        context.append(
+            ContextItem(
+                kind,
+                _field(c, where, "path", str),
+                _field(c, where, "text", str),
+                _field(c, where, "start_line", int, 0),
+                _field(c, where, "end_line", int, 0),
+                _field(c, where, "language", str, ""),
+                _field(c, where, "truncated", bool, False),
+            )
+        )
     return ChatParams(
         conversation_id=_field(d, "chat params", "conversation_id", str, ""),
-        messages=tuple(messages), context=tuple(context),
+        messages=tuple(messages),
+        context=tuple(context),
         max_tokens=_field(d, "chat params", "max_tokens", int, 0),
         temperature=float(_field(d, "chat params", "temperature", (int, float), 0.0)),
-        model=_field(d, "chat params", "model", str, ""))
+        model=_field(d, "chat params", "model", str, ""),
+    )
 
 
 # Events of one streamed reply, in order: Started, Delta*, Done — or ChatError raised instead.
@@ -138,7 +167,7 @@ class ChatDelta:
 @dataclass(frozen=True)
 class ChatDone:
     finish_reason: FinishReason
-    usage: dict[str, int] = field(default_factory=dict)   # prompt_tokens, cached_tokens, ...
+    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, cached_tokens, ...
 
 
 @dataclass(frozen=True)

@@ -81,11 +81,31 @@ _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = {v: k for k, v in _OPENERS.items()}
 
 INDENT_LANGUAGES = frozenset({"python", "yaml", "nim", "coffeescript"})
-BRACE_LANGUAGES = frozenset({
-    "c", "cpp", "csharp", "java", "javascript", "typescript", "javascriptreact", "typescriptreact",
-    "go", "rust", "kotlin", "swift", "scala", "dart", "php", "css", "scss", "less", "json",
-    "jsonc", "zig",
-})
+BRACE_LANGUAGES = frozenset(
+    {
+        "c",
+        "cpp",
+        "csharp",
+        "java",
+        "javascript",
+        "typescript",
+        "javascriptreact",
+        "typescriptreact",
+        "go",
+        "rust",
+        "kotlin",
+        "swift",
+        "scala",
+        "dart",
+        "php",
+        "css",
+        "scss",
+        "less",
+        "json",
+        "jsonc",
+        "zig",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -115,16 +135,35 @@ _C_SYNTAX = _Syntax(("//",), ("/*", "*/"), _C_QUOTES)
 _HASH_SYNTAX = _Syntax(("#",), None, (('"', False), ("'", False)))
 _SYNTAXES: dict[str, _Syntax] = {
     "python": _Syntax(("#",), None, (('"""', True), ("'''", True), ('"', False), ("'", False))),
-    **dict.fromkeys(("javascript", "typescript", "javascriptreact", "typescriptreact"),
-                    _Syntax(("//",), ("/*", "*/"), _JS_QUOTES)),
+    **dict.fromkeys(
+        ("javascript", "typescript", "javascriptreact", "typescriptreact"),
+        _Syntax(("//",), ("/*", "*/"), _JS_QUOTES),
+    ),
     "go": _Syntax(("//",), ("/*", "*/"), (('"', False), ("'", False), ("`", True))),
     "rust": _Syntax(("//",), ("/*", "*/"), (('"', False),)),
-    **dict.fromkeys(("c", "cpp", "csharp", "java", "kotlin", "swift", "scala", "dart", "zig",
-                     "scss", "less", "json", "jsonc"), _C_SYNTAX),
+    **dict.fromkeys(
+        (
+            "c",
+            "cpp",
+            "csharp",
+            "java",
+            "kotlin",
+            "swift",
+            "scala",
+            "dart",
+            "zig",
+            "scss",
+            "less",
+            "json",
+            "jsonc",
+        ),
+        _C_SYNTAX,
+    ),
     "php": _Syntax(("//", "#"), ("/*", "*/"), _C_QUOTES),
     "css": _Syntax((), ("/*", "*/"), _C_QUOTES),
-    **dict.fromkeys(("shell", "ruby", "perl", "r", "toml", "makefile", "nim", "coffeescript"),
-                    _HASH_SYNTAX),
+    **dict.fromkeys(
+        ("shell", "ruby", "perl", "r", "toml", "makefile", "nim", "coffeescript"), _HASH_SYNTAX
+    ),
     "yaml": _Syntax(("#",), None, (('"', False),)),
     **dict.fromkeys(("sql", "lua", "haskell"), _Syntax(("--",), None, (("'", False),))),
 }
@@ -147,8 +186,7 @@ def _string_pattern(delimiter: str, spans_lines: bool) -> re.Pattern[str]:
     return re.compile(r"\\.|" + re.escape(delimiter) + ("" if spans_lines else r"|\n"), re.DOTALL)
 
 
-def _scan(text: str, syntax: _Syntax, state: _State = None) -> tuple[list[tuple[int, str]],
-                                                                       _State]:
+def _scan(text: str, syntax: _Syntax, state: _State = None) -> tuple[list[tuple[int, str]], _State]:
     """The brackets in ``text`` outside strings and comments, with their offsets; the end state."""
     found: list[tuple[int, str]] = []
     spans = dict(syntax.quotes)
@@ -233,15 +271,25 @@ class Context:
     # net of the closers the suffix brings (what a completion may close)
 
 
-def make_context(prefix: str, suffix: str, language: str, *, multiline: bool = True,
-                 truncated: bool = False) -> Context:
+def make_context(
+    prefix: str, suffix: str, language: str, *, multiline: bool = True, truncated: bool = False
+) -> Context:
     prefix, suffix = prefix.replace("\r\n", "\n"), suffix.replace("\r\n", "\n")
     syntax = _SYNTAXES.get(language)
     state, still_open, open_brackets = _brackets_at_cursor(prefix, suffix, language)
-    return Context(prefix, suffix, language, multiline, truncated,
-                   line_prefix=prefix[prefix.rfind("\n") + 1:],
-                   line_suffix=suffix.split("\n", 1)[0], syntax=syntax, prefix_state=state,
-                   open_stack=still_open, open_brackets=dict(open_brackets))
+    return Context(
+        prefix,
+        suffix,
+        language,
+        multiline,
+        truncated,
+        line_prefix=prefix[prefix.rfind("\n") + 1 :],
+        line_suffix=suffix.split("\n", 1)[0],
+        syntax=syntax,
+        prefix_state=state,
+        open_stack=still_open,
+        open_brackets=dict(open_brackets),
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -252,14 +300,15 @@ def _prefix_at_cursor(prefix: str, syntax: _Syntax) -> tuple[_State, tuple[str, 
     overwrites."""
     head = prefix[-SCAN_CHARS:]
     if len(prefix) > SCAN_CHARS and "\n" in head:
-        head = head[head.index("\n") + 1:]
+        head = head[head.index("\n") + 1 :]
     found, state = _scan(head, syntax)
     return state, tuple(_unclosed_openers(found))
 
 
 @functools.lru_cache(maxsize=8)
-def _brackets_at_cursor(prefix: str, suffix: str, language: str
-                        ) -> tuple[_State, tuple[str, ...], tuple[tuple[str, int], ...]]:
+def _brackets_at_cursor(
+    prefix: str, suffix: str, language: str
+) -> tuple[_State, tuple[str, ...], tuple[tuple[str, int], ...]]:
     """The scanner state at the cursor, the prefix's unclosed openers and what stays open net
     of the suffix's closers."""
     syntax = _SYNTAXES.get(language)
@@ -268,8 +317,9 @@ def _brackets_at_cursor(prefix: str, suffix: str, language: str
     state, still_open = _prefix_at_cursor(prefix, syntax)
     tail = suffix[:SCAN_CHARS]
     closed = _unmatched_closers(_scan(tail, syntax, state)[0])
-    open_brackets = tuple((o, max(0, still_open.count(o) - closed.count(_OPENERS[o])))
-                          for o in _OPENERS)
+    open_brackets = tuple(
+        (o, max(0, still_open.count(o) - closed.count(_OPENERS[o]))) for o in _OPENERS
+    )
     return state, still_open, open_brackets
 
 
@@ -369,7 +419,7 @@ def repeats_suffix(text: str, ctx: Context) -> str | None:
         below = _suffix_lines(ctx.suffix, len(lines), newline + 1)
         for i in range(1, len(lines)):
             tail = [_words(line) for line in lines[i:] if line.strip()]
-            if tail and tail == below[:len(tail)] and "\n".join(lines[:i]).strip():
+            if tail and tail == below[: len(tail)] and "\n".join(lines[:i]).strip():
                 return "\n".join(lines[:i]).rstrip()
     return text
 
@@ -430,8 +480,12 @@ def brackets(text: str, ctx: Context) -> str | None:
     return text
 
 
-_BLOCK_CONTINUATIONS = {"elif": "if 1:\n pass\n", "else": "if 1:\n pass\n",
-                        "except": "try:\n pass\n", "finally": "try:\n pass\n"}
+_BLOCK_CONTINUATIONS = {
+    "elif": "if 1:\n pass\n",
+    "else": "if 1:\n pass\n",
+    "except": "try:\n pass\n",
+    "finally": "try:\n pass\n",
+}
 
 
 def syntax(text: str, ctx: Context) -> str | None:
@@ -536,8 +590,9 @@ def _without_rest(ctx: Context, k: int) -> Context:
     line's rest."""
     if k == 0:
         return ctx
-    return make_context(ctx.prefix, ctx.suffix[k:], ctx.language, multiline=ctx.multiline,
-                        truncated=ctx.truncated)
+    return make_context(
+        ctx.prefix, ctx.suffix[k:], ctx.language, multiline=ctx.multiline, truncated=ctx.truncated
+    )
 
 
 def overwritten(text: str, ctx: Context) -> list[int]:
@@ -572,8 +627,15 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def postprocess(raw: str, prefix: str, suffix: str, language: str, *, multiline: bool = True,
-                truncated: bool = False) -> Suggestion:
+def postprocess(
+    raw: str,
+    prefix: str,
+    suffix: str,
+    language: str,
+    *,
+    multiline: bool = True,
+    truncated: bool = False,
+) -> Suggestion:
     """The suggestion to show for ``raw`` at the cursor between ``prefix`` and ``suffix``.
 
     ``truncated``: the model stopped because it hit ``max_tokens`` (llama.cpp's

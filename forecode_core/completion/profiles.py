@@ -64,7 +64,8 @@ class ModelProfile:
             raise ValueError(
                 f"profile {self.id!r}: prompt_budget + BOS + max_tokens "
                 f"({self.prompt_budget} + 1 + {self.max_tokens}) exceeds max_context "
-                f"({self.max_context})")
+                f"({self.max_context})"
+            )
 
 
 # The plain-text prompt (prompt.py) starts every file with a "<comment> Path: ..." header; when a
@@ -83,16 +84,23 @@ _GEMMA3 = ModelProfile(
     prompt_budget=1536,
     max_tokens=128,
     description="Gemma 3 (e.g. 270M, the default model): no FIM tokens, plain-text prompt "
-                "that shows the prefix only",
+    "that shows the prefix only",
 )
 
 _CODEGEMMA_FIM = FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 _CODEGEMMA = ModelProfile(
     id="codegemma",
     fim=_CODEGEMMA_FIM,
-    stop=(_BLANK_BLOCK, "<|file_separator|>", "<eos>", "<end_of_turn>",
-          _CODEGEMMA_FIM.prefix, _CODEGEMMA_FIM.suffix, _CODEGEMMA_FIM.middle,
-          *_PATH_HEADER_STOPS),
+    stop=(
+        _BLANK_BLOCK,
+        "<|file_separator|>",
+        "<eos>",
+        "<end_of_turn>",
+        _CODEGEMMA_FIM.prefix,
+        _CODEGEMMA_FIM.suffix,
+        _CODEGEMMA_FIM.middle,
+        *_PATH_HEADER_STOPS,
+    ),
     add_bos=True,
     max_context=4096,
     prompt_budget=3072,
@@ -104,29 +112,47 @@ _QWEN_FIM = FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
 _QWEN_CODER = ModelProfile(
     id="qwen2.5-coder",
     fim=_QWEN_FIM,
-    stop=(_BLANK_BLOCK, "<|endoftext|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>",
-          "<|im_start|>", "<|im_end|>", _QWEN_FIM.prefix, _QWEN_FIM.suffix, _QWEN_FIM.middle,
-          *_PATH_HEADER_STOPS),
+    stop=(
+        _BLANK_BLOCK,
+        "<|endoftext|>",
+        "<|fim_pad|>",
+        "<|file_sep|>",
+        "<|repo_name|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        _QWEN_FIM.prefix,
+        _QWEN_FIM.suffix,
+        _QWEN_FIM.middle,
+        *_PATH_HEADER_STOPS,
+    ),
     add_bos=False,
     max_context=4096,
     prompt_budget=3072,
     max_tokens=128,
     description="Qwen2.5-Coder / Qwen3-Coder (architecture 'qwen2' etc.): <|fim_prefix|> "
-                "style FIM, no BOS",
+    "style FIM, no BOS",
 )
 
 _STARCODER_FIM = FimTokens("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 _STARCODER2 = ModelProfile(
     id="starcoder2",
     fim=_STARCODER_FIM,
-    stop=(_BLANK_BLOCK, "<|endoftext|>", "<file_sep>", "<fim_pad>", _STARCODER_FIM.prefix,
-          _STARCODER_FIM.suffix, _STARCODER_FIM.middle, *_PATH_HEADER_STOPS),
+    stop=(
+        _BLANK_BLOCK,
+        "<|endoftext|>",
+        "<file_sep>",
+        "<fim_pad>",
+        _STARCODER_FIM.prefix,
+        _STARCODER_FIM.suffix,
+        _STARCODER_FIM.middle,
+        *_PATH_HEADER_STOPS,
+    ),
     add_bos=False,
     max_context=4096,
     prompt_budget=3072,
     max_tokens=128,
     description="StarCoder / StarCoder2 (and SantaCoder-style vocabularies): <fim_prefix> "
-                "style FIM, no BOS",
+    "style FIM, no BOS",
 )
 
 # U+FF5C FULLWIDTH VERTICAL LINE and U+2581 LOWER ONE EIGHTH BLOCK, as in DeepSeek's vocabulary.
@@ -134,8 +160,15 @@ _DEEPSEEK_FIM = FimTokens("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim�
 _DEEPSEEK_CODER = ModelProfile(
     id="deepseek-coder",
     fim=_DEEPSEEK_FIM,
-    stop=(_BLANK_BLOCK, "<｜end▁of▁sentence｜>", "<|EOT|>", _DEEPSEEK_FIM.prefix,
-          _DEEPSEEK_FIM.suffix, _DEEPSEEK_FIM.middle, *_PATH_HEADER_STOPS),
+    stop=(
+        _BLANK_BLOCK,
+        "<｜end▁of▁sentence｜>",
+        "<|EOT|>",
+        _DEEPSEEK_FIM.prefix,
+        _DEEPSEEK_FIM.suffix,
+        _DEEPSEEK_FIM.middle,
+        *_PATH_HEADER_STOPS,
+    ),
     add_bos=True,
     max_context=4096,
     prompt_budget=3072,
@@ -169,8 +202,15 @@ _GENERIC = ModelProfile(
 
 PROFILES: dict[str, ModelProfile] = {
     p.id: p
-    for p in (_GEMMA3, _CODEGEMMA, _QWEN_CODER, _STARCODER2, _DEEPSEEK_CODER, _GENERIC_FIM,
-              _GENERIC)
+    for p in (
+        _GEMMA3,
+        _CODEGEMMA,
+        _QWEN_CODER,
+        _STARCODER2,
+        _DEEPSEEK_CODER,
+        _GENERIC_FIM,
+        _GENERIC,
+    )
 }
 
 # GGUF general.architecture -> profile id; only architectures that are one family.

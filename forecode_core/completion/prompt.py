@@ -130,12 +130,51 @@ _CHARS_PER_TOKEN_GUESS = 3.5
 # language id -> (comment start, comment end); end "" for line comments.
 _COMMENT_STYLES: dict[str, tuple[str, str]] = {
     **dict.fromkeys(
-        ("python", "shell", "yaml", "toml", "makefile", "ini", "ruby", "perl", "r", "dockerfile",
-         "powershell", "julia", "elixir", "nim", "diff", "plaintext"), ("#", "")),
+        (
+            "python",
+            "shell",
+            "yaml",
+            "toml",
+            "makefile",
+            "ini",
+            "ruby",
+            "perl",
+            "r",
+            "dockerfile",
+            "powershell",
+            "julia",
+            "elixir",
+            "nim",
+            "diff",
+            "plaintext",
+        ),
+        ("#", ""),
+    ),
     **dict.fromkeys(
-        ("c", "cpp", "javascript", "typescript", "javascriptreact", "typescriptreact", "go",
-         "rust", "java", "kotlin", "swift", "csharp", "scala", "dart", "php", "json", "jsonc",
-         "zig", "scss", "less"), ("//", "")),
+        (
+            "c",
+            "cpp",
+            "javascript",
+            "typescript",
+            "javascriptreact",
+            "typescriptreact",
+            "go",
+            "rust",
+            "java",
+            "kotlin",
+            "swift",
+            "csharp",
+            "scala",
+            "dart",
+            "php",
+            "json",
+            "jsonc",
+            "zig",
+            "scss",
+            "less",
+        ),
+        ("//", ""),
+    ),
     **dict.fromkeys(("sql", "lua", "haskell"), ("--", "")),
     **dict.fromkeys(("html", "xml", "markdown", "vue", "svelte"), ("<!--", "-->")),
     "css": ("/*", "*/"),
@@ -175,15 +214,22 @@ class Snippet:
         return self.start_line + _normalise(self.text).rstrip("\n").count("\n")
 
     def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "text": self.text, "start_line": self.start_line,
-                "kind": self.kind}
+        return {
+            "path": self.path,
+            "text": self.text,
+            "start_line": self.start_line,
+            "kind": self.kind,
+        }
 
     @classmethod
     def from_json(cls, d: object, where: str = "snippet") -> Snippet:
         obj = _check_keys(d, where, ("path", "text", "start_line", "kind"))
-        return cls(path=_get(obj, where, "path", str), text=_get(obj, where, "text", str),
-                   start_line=_get(obj, where, "start_line", int),
-                   kind=_get(obj, where, "kind", str))
+        return cls(
+            path=_get(obj, where, "path", str),
+            text=_get(obj, where, "text", str),
+            start_line=_get(obj, where, "start_line", int),
+            kind=_get(obj, where, "kind", str),
+        )
 
 
 @dataclass(frozen=True)
@@ -209,9 +255,15 @@ class CompletionInput:
             raise ValueError(f"CompletionInput.first_line must be >= 0, got {self.first_line}")
 
     def to_json(self) -> dict[str, object]:
-        return {"path": self.path, "language": self.language, "prefix": self.prefix,
-                "suffix": self.suffix, "snippets": [s.to_json() for s in self.snippets],
-                "first_line": self.first_line, "head": self.head}
+        return {
+            "path": self.path,
+            "language": self.language,
+            "prefix": self.prefix,
+            "suffix": self.suffix,
+            "snippets": [s.to_json() for s in self.snippets],
+            "first_line": self.first_line,
+            "head": self.head,
+        }
 
     @classmethod
     def from_json(cls, d: object) -> CompletionInput:
@@ -220,16 +272,18 @@ class CompletionInput:
         where = "CompletionInput"
         if isinstance(d, dict):
             d = {"first_line": 0, "head": "", **d}
-        obj = _check_keys(d, where, ("path", "language", "prefix", "suffix", "snippets",
-                                     "first_line", "head"))
+        obj = _check_keys(
+            d, where, ("path", "language", "prefix", "suffix", "snippets", "first_line", "head")
+        )
         raw_snippets = _get(obj, where, "snippets", list)
         return cls(
             path=_get(obj, where, "path", str),
             language=_get(obj, where, "language", str),
             prefix=_get(obj, where, "prefix", str),
             suffix=_get(obj, where, "suffix", str),
-            snippets=tuple(Snippet.from_json(s, f"{where}.snippets[{i}]")
-                           for i, s in enumerate(raw_snippets)),
+            snippets=tuple(
+                Snippet.from_json(s, f"{where}.snippets[{i}]") for i, s in enumerate(raw_snippets)
+            ),
             first_line=_get(obj, where, "first_line", int),
             head=_get(obj, where, "head", str),
         )
@@ -246,8 +300,9 @@ def context_window(cursor_line: int, line_count: int) -> tuple[int, int]:
     return first, end
 
 
-def input_at(text: str, offset: int, *, path: str, language: str,
-             snippets: tuple[Snippet, ...] = ()) -> CompletionInput:
+def input_at(
+    text: str, offset: int, *, path: str, language: str, snippets: tuple[Snippet, ...] = ()
+) -> CompletionInput:
     """The input the editor builds for a cursor at character ``offset`` of ``text`` (the
     whole document): what ``InlineCompletion`` sends, for benchmarks and tests."""
     before, after = text[:offset], text[offset:]
@@ -266,9 +321,15 @@ def input_at(text: str, offset: int, *, path: str, language: str,
     if first > 0:
         for _ in range(min(first, HEAD_SEND_LINES)):
             head_end = text.index("\n", head_end) + 1
-    return CompletionInput(path=path, language=language, prefix=text[start:offset],
-                           suffix=text[offset:stop] if after else "", snippets=snippets,
-                           first_line=first, head=text[:head_end])
+    return CompletionInput(
+        path=path,
+        language=language,
+        prefix=text[start:offset],
+        suffix=text[offset:stop] if after else "",
+        snippets=snippets,
+        first_line=first,
+        head=text[:head_end],
+    )
 
 
 def _type_name(value: object) -> str:
@@ -372,15 +433,15 @@ class _Plan:
         return self.first_line + len(self.lines) - 1
 
 
-def _plan(inp: CompletionInput, profile: ModelProfile, near_lines: int, suffix_lines_max: int,
-          grid: int) -> _Plan:
+def _plan(
+    inp: CompletionInput, profile: ModelProfile, near_lines: int, suffix_lines_max: int, grid: int
+) -> _Plan:
     style = comment_style(inp.language)
     lines = _normalise(inp.prefix).split("\n")
     first = inp.first_line
     cursor = first + len(lines) - 1
     show_suffix = profile.fim is not None
-    suffix_lines = (_normalise(inp.suffix).split("\n")[:suffix_lines_max + 1] if show_suffix
-                    else [])
+    suffix_lines = _normalise(inp.suffix).split("\n")[: suffix_lines_max + 1] if show_suffix else []
     if first > 0:
         head = _normalise(inp.head).split("\n")[:first]
         if len(head) < first:  # the head does not reach the prefix: it ends with a whole line
@@ -404,8 +465,9 @@ def _plan(inp: CompletionInput, profile: ModelProfile, near_lines: int, suffix_l
         return s.path == inp.path and s.start_line >= near_top and s.end_line <= near_bottom
 
     rank = {kind: i for i, kind in enumerate(SNIPPET_KINDS)}
-    snippets = sorted((s for s in inp.snippets if s.text.strip() and not redundant(s)),
-                      key=lambda s: rank[s.kind])  # stable: input order within a kind
+    snippets = sorted(
+        (s for s in inp.snippets if s.text.strip() and not redundant(s)), key=lambda s: rank[s.kind]
+    )  # stable: input order within a kind
     order: list[tuple[int, int]] = []
     if near < cursor:
         order.append((_NEAR, 0))
@@ -414,9 +476,20 @@ def _plan(inp: CompletionInput, profile: ModelProfile, near_lines: int, suffix_l
         order += [(_HEAD, i) for i in range(-(-len(head) // HEAD_BLOCK))]
     order += [(_SNIPPET, i) for i in range(len(snippets))]
     order += [(_FAR, j) for j in range(len(fars))]
-    return _Plan(lines, first, head, head_start, suffix_lines, snippets,
-                 [_snippet_block(s, style) for s in snippets], near, fars, order,
-                 _file_header(inp.path, style), profile)
+    return _Plan(
+        lines,
+        first,
+        head,
+        head_start,
+        suffix_lines,
+        snippets,
+        [_snippet_block(s, style) for s in snippets],
+        near,
+        fars,
+        order,
+        _file_header(inp.path, style),
+        profile,
+    )
 
 
 _DOCSTRING_QUOTES = ('"""', "'''")
@@ -453,7 +526,7 @@ def _head_lines(lines: list[str]) -> tuple[int, list[str]]:
         start += 1
     out: list[str] = []
     chars = 0
-    for line in lines[start:start + HEAD_LINES]:
+    for line in lines[start : start + HEAD_LINES]:
         chars += len(line) + 1
         if chars > HEAD_CHARS:
             break
@@ -497,16 +570,15 @@ def _cut(plan: _Plan, k: int, window_lines: int | None = None) -> _Cut:
 
 
 def _text(plan: _Plan, cut: _Cut, cursor_chars: int | None = None) -> str:
-    pre = plan.lines[cut.window_start - plan.first_line:]
+    pre = plan.lines[cut.window_start - plan.first_line :]
     suf = plan.suffix_lines[: cut.suffix_lines]
     if cursor_chars is not None:  # the cursor line alone is over budget: cut it
-        pre = [pre[-1][len(pre[-1]) - cursor_chars:]]
+        pre = [pre[-1][len(pre[-1]) - cursor_chars :]]
         suf = [suf[0][:cursor_chars]] if suf else []
     head = ""
     if cut.head:
         # lines the window shows are not repeated
-        shown = plan.head[: min(cut.head * HEAD_BLOCK,
-                                max(0, cut.window_start - plan.head_start))]
+        shown = plan.head[: min(cut.head * HEAD_BLOCK, max(0, cut.window_start - plan.head_start))]
         head = "".join(line + "\n" for line in shown)
     context = "".join(plan.blocks[i] for i in reversed(cut.snippets)) + plan.header + head
     prefix = "\n".join(pre)
@@ -521,15 +593,15 @@ def _element_text(plan: _Plan, kind: int, index: int) -> list[str]:
     """The pieces (lines with their line break, blocks) an element adds."""
     base = plan.first_line
     if kind == _NEAR:
-        return [line + "\n" for line in plan.lines[plan.near_start - base:-1]]
+        return [line + "\n" for line in plan.lines[plan.near_start - base : -1]]
     if kind == _SUFFIX:
         return [plan.suffix_lines[index] + "\n"]
     if kind == _HEAD:
-        return [line + "\n" for line in plan.head[index * HEAD_BLOCK:(index + 1) * HEAD_BLOCK]]
+        return [line + "\n" for line in plan.head[index * HEAD_BLOCK : (index + 1) * HEAD_BLOCK]]
     if kind == _SNIPPET:
         return [plan.blocks[index]]
     end = plan.near_start if index == 0 else plan.far_starts[index - 1]
-    return [line + "\n" for line in plan.lines[plan.far_starts[index] - base:end - base]]
+    return [line + "\n" for line in plan.lines[plan.far_starts[index] - base : end - base]]
 
 
 def _largest_fitting(n: int, guess: int, fits: Callable[[int], bool]) -> int:
@@ -565,10 +637,18 @@ def _largest_fitting(n: int, guess: int, fits: Callable[[int], bool]) -> int:
     return lo
 
 
-def _fitted_plan(inp: CompletionInput, profile: ModelProfile, count: Callable[[str], int],
-                 budget_tokens: int, *, near_lines: int = NEAR_LINES, far: bool = True,
-                 suffix_lines: int = SUFFIX_LINES, grid: int = WINDOW_GRID,
-                 estimate_tokens: Callable[[str], int] | None = None) -> _Plan:
+def _fitted_plan(
+    inp: CompletionInput,
+    profile: ModelProfile,
+    count: Callable[[str], int],
+    budget_tokens: int,
+    *,
+    near_lines: int = NEAR_LINES,
+    far: bool = True,
+    suffix_lines: int = SUFFIX_LINES,
+    grid: int = WINDOW_GRID,
+    estimate_tokens: Callable[[str], int] | None = None,
+) -> _Plan:
     """The plan whose ``order`` render_prompt searches: the stable start first (the head's
     blocks, then the snippets, by priority, as many as fit ``STABLE_SHARE`` of the budget,
     decided without the window, so the same wherever the cursor is), then the near window,
@@ -588,11 +668,16 @@ def _fitted_plan(inp: CompletionInput, profile: ModelProfile, count: Callable[[s
                 if total > limit:
                     break
                 guess += 1
-        j = _largest_fitting(len(stable) + 1, guess, lambda k: count(
-            _text(alone, _cut(alone, k))) <= limit) - 1
-        stable = stable[:max(0, j)]
-    return dataclasses.replace(plan, order=stable + window,
-                               far_starts=plan.far_starts if far else [])
+        j = (
+            _largest_fitting(
+                len(stable) + 1, guess, lambda k: count(_text(alone, _cut(alone, k))) <= limit
+            )
+            - 1
+        )
+        stable = stable[: max(0, j)]
+    return dataclasses.replace(
+        plan, order=stable + window, far_starts=plan.far_starts if far else []
+    )
 
 
 def render_prompt(
@@ -626,8 +711,17 @@ def render_prompt(
             counts[text] = count_tokens(text)
         return counts[text]
 
-    plan = _fitted_plan(inp, profile, count, budget_tokens, near_lines=near_lines, far=far,
-                        suffix_lines=suffix_lines, grid=grid, estimate_tokens=estimate_tokens)
+    plan = _fitted_plan(
+        inp,
+        profile,
+        count,
+        budget_tokens,
+        near_lines=near_lines,
+        far=far,
+        suffix_lines=suffix_lines,
+        grid=grid,
+        estimate_tokens=estimate_tokens,
+    )
     n = 1 + len(plan.order)
     if estimate_tokens is not None:
         # est[k - 1]: the estimated count of the first k elements (k = 1 is exact: the cursor
@@ -657,38 +751,46 @@ def render_prompt(
 
     k = _largest_fitting(n, guess, lambda k: count(_text(plan, _cut(plan, k))) <= budget_tokens)
     cursor_chars: int | None = None
-    if k >= 1 and (_NEAR, 0) in plan.order[k - 1:]:
+    if k >= 1 and (_NEAR, 0) in plan.order[k - 1 :]:
         # Not even the near window fits: as many whole lines above the cursor as do.
         most = plan.cursor_line - plan.near_start
         guess = 1
         if estimate_tokens is not None:
             total = count(_text(plan, _cut(plan, k, 0)))
-            for line in reversed(plan.lines[plan.near_start - plan.first_line:-1]):
+            for line in reversed(plan.lines[plan.near_start - plan.first_line : -1]):
                 total += estimate_tokens(line + "\n")
                 if total > budget_tokens:
                     break
                 guess += 1
-        w = _largest_fitting(most + 1, guess, lambda w: count(
-            _text(plan, _cut(plan, k, w - 1))) <= budget_tokens)
+        w = _largest_fitting(
+            most + 1, guess, lambda w: count(_text(plan, _cut(plan, k, w - 1))) <= budget_tokens
+        )
         cut = _cut(plan, k, max(0, w - 1))
     else:
         cut = _cut(plan, max(k, 1))
     if k == 0:
-        longest = max(len(plan.lines[-1]), len(plan.suffix_lines[0]) if plan.suffix_lines
-                      else 0)
-        cursor_chars = max(0, _largest_fitting(
-            longest + 1, max(1, longest // 2),
-            lambda c: count(_text(plan, cut, c - 1)) <= budget_tokens) - 1)
+        longest = max(len(plan.lines[-1]), len(plan.suffix_lines[0]) if plan.suffix_lines else 0)
+        cursor_chars = max(
+            0,
+            _largest_fitting(
+                longest + 1,
+                max(1, longest // 2),
+                lambda c: count(_text(plan, cut, c - 1)) <= budget_tokens,
+            )
+            - 1,
+        )
     text = _text(plan, cut, cursor_chars)
     return RenderedPrompt(
         text=text,
         prefix_lines=cut.window_lines + 1 if cursor_chars is None else 1,
         suffix_lines=cut.suffix_lines,
-        snippets_included=tuple(f"{plan.snippets[i].path}:{plan.snippets[i].start_line}"
-                                for i in cut.snippets),
+        snippets_included=tuple(
+            f"{plan.snippets[i].path}:{plan.snippets[i].start_line}" for i in cut.snippets
+        ),
         token_estimate=count(text),
         version=PROMPT_FORMAT_VERSION,
-        head_lines=min(len(plan.head), cut.head * HEAD_BLOCK,
-                       max(0, cut.window_start - plan.head_start)),
+        head_lines=min(
+            len(plan.head), cut.head * HEAD_BLOCK, max(0, cut.window_start - plan.head_start)
+        ),
         window_start=cut.window_start,
     )

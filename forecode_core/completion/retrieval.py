@@ -150,8 +150,9 @@ def _overlaps(a_first: int, a_last: int, b_first: int, b_last: int) -> bool:
     return a_first <= b_last and b_first <= a_last
 
 
-def retrieved_snippets(hits: Iterable[CodeHit], path: str, cursor_line: int,
-                       others: Sequence[Snippet] = ()) -> tuple[Snippet, ...]:
+def retrieved_snippets(
+    hits: Iterable[CodeHit], path: str, cursor_line: int, others: Sequence[Snippet] = ()
+) -> tuple[Snippet, ...]:
     """The ``retrieved`` snippets for a prompt at the 1-based ``cursor_line`` of ``path``
     (the module doc)."""
     out: list[Snippet] = []
@@ -165,8 +166,9 @@ def retrieved_snippets(hits: Iterable[CodeHit], path: str, cursor_line: int,
         first = max(1, hit.start_line)
         lines = text.split("\n")[:SNIPPET_MAX_LINES]
         last = first + len(lines) - 1
-        if hit.path == path and _overlaps(first, last, cursor_line - NEAR_LINES,
-                                          cursor_line + NEAR_LINES):
+        if hit.path == path and _overlaps(
+            first, last, cursor_line - NEAR_LINES, cursor_line + NEAR_LINES
+        ):
             continue
         if any(p == hit.path and _overlaps(first, last, lo, hi) for p, lo, hi in taken):
             continue

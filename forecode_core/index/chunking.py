@@ -122,47 +122,110 @@ class _Lang:
     wrappers: frozenset[str] = frozenset()  # a definition when they hold one
 
 
-_JS_DEFS = frozenset({
-    "function_declaration", "generator_function_declaration", "class_declaration",
-    "abstract_class_declaration", "method_definition", "interface_declaration",
-    "enum_declaration", "internal_module", "module", "type_alias_declaration",
-})
-_JS_WRAPPERS = frozenset({
-    "export_statement", "lexical_declaration", "variable_declaration", "expression_statement",
-    "ambient_declaration",
-})
+_JS_DEFS = frozenset(
+    {
+        "function_declaration",
+        "generator_function_declaration",
+        "class_declaration",
+        "abstract_class_declaration",
+        "method_definition",
+        "interface_declaration",
+        "enum_declaration",
+        "internal_module",
+        "module",
+        "type_alias_declaration",
+    }
+)
+_JS_WRAPPERS = frozenset(
+    {
+        "export_statement",
+        "lexical_declaration",
+        "variable_declaration",
+        "expression_statement",
+        "ambient_declaration",
+    }
+)
 # Values that make a `const f = ...` a definition.
-_FUNCTION_VALUES = frozenset({
-    "arrow_function", "function_expression", "function", "generator_function", "class",
-})
-_C_DEFS = frozenset({
-    "function_definition", "struct_specifier", "union_specifier", "enum_specifier",
-    "type_definition",
-})
+_FUNCTION_VALUES = frozenset(
+    {
+        "arrow_function",
+        "function_expression",
+        "function",
+        "generator_function",
+        "class",
+    }
+)
+_C_DEFS = frozenset(
+    {
+        "function_definition",
+        "struct_specifier",
+        "union_specifier",
+        "enum_specifier",
+        "type_definition",
+    }
+)
 _CPP_DEFS = _C_DEFS | {"class_specifier", "namespace_definition", "concept_definition"}
 
 _LANGS: dict[str, _Lang] = {
     lang.id: lang
     for lang in (
-        _Lang("python", "python",
-              frozenset({"function_definition", "class_definition", "decorated_definition"})),
+        _Lang(
+            "python",
+            "python",
+            frozenset({"function_definition", "class_definition", "decorated_definition"}),
+        ),
         _Lang("javascript", "javascript", _JS_DEFS, _JS_WRAPPERS),
         _Lang("typescript", "typescript", _JS_DEFS, _JS_WRAPPERS),
         _Lang("c", "c", _C_DEFS, frozenset({"declaration"})),
-        _Lang("cpp", "cpp", _CPP_DEFS,
-              frozenset({"template_declaration", "declaration", "linkage_specification"})),
-        _Lang("rust", "rust", frozenset({
-            "function_item", "impl_item", "struct_item", "enum_item", "union_item",
-            "trait_item", "mod_item", "macro_definition", "function_signature_item",
-        })),
-        _Lang("go", "go", frozenset({
-            "function_declaration", "method_declaration", "type_declaration",
-        })),
-        _Lang("java", "java", frozenset({
-            "class_declaration", "interface_declaration", "enum_declaration",
-            "record_declaration", "annotation_type_declaration", "method_declaration",
-            "constructor_declaration",
-        })),
+        _Lang(
+            "cpp",
+            "cpp",
+            _CPP_DEFS,
+            frozenset({"template_declaration", "declaration", "linkage_specification"}),
+        ),
+        _Lang(
+            "rust",
+            "rust",
+            frozenset(
+                {
+                    "function_item",
+                    "impl_item",
+                    "struct_item",
+                    "enum_item",
+                    "union_item",
+                    "trait_item",
+                    "mod_item",
+                    "macro_definition",
+                    "function_signature_item",
+                }
+            ),
+        ),
+        _Lang(
+            "go",
+            "go",
+            frozenset(
+                {
+                    "function_declaration",
+                    "method_declaration",
+                    "type_declaration",
+                }
+            ),
+        ),
+        _Lang(
+            "java",
+            "java",
+            frozenset(
+                {
+                    "class_declaration",
+                    "interface_declaration",
+                    "enum_declaration",
+                    "record_declaration",
+                    "annotation_type_declaration",
+                    "method_declaration",
+                    "constructor_declaration",
+                }
+            ),
+        ),
         _Lang("json", "json"),
         _Lang("yaml", "yaml"),
         _Lang("toml", "toml", frozenset({"table", "table_array_element"})),
@@ -297,8 +360,11 @@ class _Chunker:
             self.windows(start, end, symbol)
 
     def _add(self, start: int, end: int, text: str, kind: str, symbol: str) -> None:
-        self.chunks.append(Chunk(self.path, start + 1, end + 1, text, self.language,
-                                 content_hash(text), kind, symbol))
+        self.chunks.append(
+            Chunk(
+                self.path, start + 1, end + 1, text, self.language, content_hash(text), kind, symbol
+            )
+        )
 
     def windows(self, start: int, end: int, symbol: str = "") -> None:
         """Rows start..end as overlapping windows of at most ``window_lines`` lines and
@@ -307,8 +373,11 @@ class _Chunker:
         row = start
         while row <= end:
             last = row
-            while (last + 1 <= end and last + 1 - row < limits.window_lines
-                   and self.size(row, last + 1) <= limits.max_chars):
+            while (
+                last + 1 <= end
+                and last + 1 - row < limits.window_lines
+                and self.size(row, last + 1) <= limits.max_chars
+            ):
                 last += 1
             self.emit(row, last, LINES, symbol)
             if last >= end:
@@ -339,8 +408,9 @@ class _Chunker:
             if self.size(start, end) <= self.limits.max_chars:
                 big_enough = self.size(start, end) >= self.limits.min_definition_chars
                 kind = DEFINITION if is_def and big_enough else BLOCK
-                out.append(_Piece(start, end, kind, symbol if is_def else "",
-                                  _is_attachable(child.type)))
+                out.append(
+                    _Piece(start, end, kind, symbol if is_def else "", _is_attachable(child.type))
+                )
             elif child.child_count and end > start and depth < self.limits.max_depth:
                 inner = self.pieces(child, lang, symbol if is_def else scope, depth + 1)
                 out.extend(self.fill_gaps(inner, start, end))
@@ -381,9 +451,13 @@ class _Chunker:
         out: list[_Piece] = []
         for piece in pieces:
             if piece.kind == DEFINITION:
-                while (out and out[-1].attachable and out[-1].end == piece.start - 1
-                       and self.size(out[-1].start, piece.end) <= self.limits.max_chars
-                       and not self.lines[out[-1].start].startswith("#!")):
+                while (
+                    out
+                    and out[-1].attachable
+                    and out[-1].end == piece.start - 1
+                    and self.size(out[-1].start, piece.end) <= self.limits.max_chars
+                    and not self.lines[out[-1].start].startswith("#!")
+                ):
                     piece.start = out.pop().start
             out.append(piece)
         return out
@@ -453,8 +527,11 @@ def _name(node: Node, lang: _Lang, depth: int = 0) -> str:
         declarator = declarator.child_by_field_name("declarator")
     if depth < 3:
         for child in node.named_children:
-            if (child.type in lang.definitions or child.type in _FUNCTION_VALUES
-                    or child.type in _NAME_HOLDERS):
+            if (
+                child.type in lang.definitions
+                or child.type in _FUNCTION_VALUES
+                or child.type in _NAME_HOLDERS
+            ):
                 found = _name(child, lang, depth + 1)
                 if found:
                     return found
@@ -472,8 +549,9 @@ def _mostly_errors(root: Node) -> bool:
     return root.is_error or bad * 2 > total
 
 
-def chunk_text(path: str, text: str, language: str | None = None,
-               limits: ChunkLimits = DEFAULT_LIMITS) -> tuple[list[Chunk], str]:
+def chunk_text(
+    path: str, text: str, language: str | None = None, limits: ChunkLimits = DEFAULT_LIMITS
+) -> tuple[list[Chunk], str]:
     """Chunks of a decoded text, and the method used (``"syntax"`` or ``"lines"``). Secrets and
     size limits are ``chunk_file``'s business, not checked here."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")

@@ -32,8 +32,9 @@ class CodebaseUnavailable(Exception):
 
 
 class CodebaseSearch(Protocol):
-    def search(self, query: str, *, top_k: int = 8,
-               should_stop: Callable[[], bool] | None = None) -> list[CodeHit]:
+    def search(
+        self, query: str, *, top_k: int = 8, should_stop: Callable[[], bool] | None = None
+    ) -> list[CodeHit]:
         """The ``top_k`` best chunks for ``query``, best first. Hits whose file changed since
         the last sync are left out. Raises ``CodebaseUnavailable``."""
         ...

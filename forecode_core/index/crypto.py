@@ -172,8 +172,7 @@ class WorkspaceKeys:
     """The sub-keys of one workspace key (see the module docstring). Holds no copy of the
     workspace key itself; ``repr`` shows only ``key_id``."""
 
-    __slots__ = ("_chunk", "_gcm", "_siv", "_token", "_transforms", "_tree", "_vector",
-                 "key_id")
+    __slots__ = ("_chunk", "_gcm", "_siv", "_token", "_transforms", "_tree", "_vector", "key_id")
 
     def __init__(self, key: bytes) -> None:
         _check_key(key)

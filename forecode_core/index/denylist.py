@@ -32,9 +32,28 @@ __all__ = [
 
 # Globs on a file's name (lower-cased).
 DENY_NAMES: tuple[str, ...] = (
-    ".env", ".env.*", "*.env", "*.pem", "*.key", "*.p12", "*.pfx", "*.jks", "*.keystore",
-    "*.kdbx", "*.ppk", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", ".npmrc", ".pypirc",
-    ".netrc", "_netrc", ".pgpass", ".git-credentials", "credentials.json",
+    ".env",
+    ".env.*",
+    "*.env",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "*.jks",
+    "*.keystore",
+    "*.kdbx",
+    "*.ppk",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".npmrc",
+    ".pypirc",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    "credentials.json",
 )
 # Folders whose whole content is refused, wherever they are.
 DENY_DIRS: tuple[str, ...] = (".ssh", ".gnupg")
@@ -42,7 +61,9 @@ DENY_DIRS: tuple[str, ...] = (".ssh", ".gnupg")
 DENY_SUFFIXES: tuple[str, ...] = (".aws/credentials", ".aws/config", ".docker/config.json")
 
 DENY_PATTERNS: tuple[str, ...] = (
-    *DENY_NAMES, *(f"{d}/" for d in DENY_DIRS), *(f"**/{s}" for s in DENY_SUFFIXES)
+    *DENY_NAMES,
+    *(f"{d}/" for d in DENY_DIRS),
+    *(f"**/{s}" for s in DENY_SUFFIXES),
 )
 """The whole list in gitignore syntax (documentation, and for a ``.forecodeignore``)."""
 

@@ -114,8 +114,9 @@ def _join(parent: str, name: str) -> str:
 class _File:
     __slots__ = ("digest", "hash", "obf", "sig")
 
-    def __init__(self, obf: str, digest: bytes, hash_: bytes,
-                 sig: tuple[int, int, int] | None) -> None:
+    def __init__(
+        self, obf: str, digest: bytes, hash_: bytes, sig: tuple[int, int, int] | None
+    ) -> None:
         self.obf = obf  # obfuscated segment
         self.digest = digest  # sha256 of the bytes
         self.hash = hash_  # keyed leaf hash
@@ -147,8 +148,13 @@ class MerkleTree:
     # -- building -------------------------------------------------------------------------------
 
     @classmethod
-    def from_files(cls, keys: WorkspaceKeys, files: Iterable[tuple[str, bytes]], *,
-                   rules: IgnoreRules | None = None) -> tuple[MerkleTree, dict[str, str]]:
+    def from_files(
+        cls,
+        keys: WorkspaceKeys,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        rules: IgnoreRules | None = None,
+    ) -> tuple[MerkleTree, dict[str, str]]:
         """A tree from (relative path, bytes) pairs, and the paths left out with the reason
         (``"ignored"``, ``"secret path"``, ``"secret content"``)."""
         tree = cls(keys)
@@ -173,8 +179,9 @@ class MerkleTree:
         self._set(segments, hashlib.sha256(data).digest(), None)
         return None
 
-    def set_digest(self, path: str, digest: bytes, *,
-                   sig: tuple[int, int, int] | None = None) -> None:
+    def set_digest(
+        self, path: str, digest: bytes, *, sig: tuple[int, int, int] | None = None
+    ) -> None:
         """Add or change a file from the sha256 of its bytes. The caller has checked the bytes
         with ``denylist.secret_reason``; the path is checked here (``ValueError``)."""
         segments = split_path(path)
@@ -244,7 +251,9 @@ class MerkleTree:
     def rename(self, old: str, new: str) -> bool:
         """Move a file or folder (remove + add: obfuscated names below a renamed folder change
         with it). False if ``old`` is absent."""
-        moved = [(new + rel[len(old):], digest, sig) for rel, digest, sig in self._files_under(old)]
+        moved = [
+            (new + rel[len(old) :], digest, sig) for rel, digest, sig in self._files_under(old)
+        ]
         if not moved:
             return False
         split_path(new)
@@ -290,8 +299,9 @@ class MerkleTree:
                 self.hash_computations += 1
                 continue
             stack.append((node, True))
-            stack.extend((c, False) for c in node.children.values()
-                         if isinstance(c, _Dir) and c.hash is None)
+            stack.extend(
+                (c, False) for c in node.children.values() if isinstance(c, _Dir) and c.hash is None
+            )
         assert top.hash is not None
         return top.hash
 
@@ -429,8 +439,7 @@ class MerkleTree:
         return [name for name, child in node.children.items() if isinstance(child, _Dir)]
 
 
-def _walk_files(top: _Dir, prefix: str
-                ) -> Iterator[tuple[str, bytes, tuple[int, int, int] | None]]:
+def _walk_files(top: _Dir, prefix: str) -> Iterator[tuple[str, bytes, tuple[int, int, int] | None]]:
     stack: list[tuple[str, _Dir]] = [(prefix, top)]
     while stack:
         path, node = stack.pop()
@@ -577,8 +586,9 @@ def reconcile(local: MerkleTree, remote: RemoteTree) -> ReconcileResult:
         round_trips += 1
         sent += sum(len(local.obfuscated(p)) + HASH_BYTES for p in upload)
         sent += sum(len(p) + 1 for p in delete)
-    return ReconcileResult(round_trips, visited, compared, sent, received,
-                           tuple(upload), tuple(delete))
+    return ReconcileResult(
+        round_trips, visited, compared, sent, received, tuple(upload), tuple(delete)
+    )
 
 
 def full_list_bytes(tree: MerkleTree) -> int:
@@ -596,8 +606,9 @@ class ScanResult:
     read: int = 0  # files whose bytes were read (the others reused a previous digest)
 
 
-def _read_file(root: str, rel: str, st: os.stat_result,
-               max_file_bytes: int) -> tuple[bytes | None, str | None]:
+def _read_file(
+    root: str, rel: str, st: os.stat_result, max_file_bytes: int
+) -> tuple[bytes | None, str | None]:
     if st.st_size > max_file_bytes:
         return None, "too large"
     try:
@@ -614,8 +625,14 @@ def _read_file(root: str, rel: str, st: os.stat_result,
     return data, None
 
 
-def _add_from_disk(tree: MerkleTree, root: str, rel: str, st: os.stat_result,
-                   previous: MerkleTree | None, max_file_bytes: int) -> tuple[str | None, bool]:
+def _add_from_disk(
+    tree: MerkleTree,
+    root: str,
+    rel: str,
+    st: os.stat_result,
+    previous: MerkleTree | None,
+    max_file_bytes: int,
+) -> tuple[str | None, bool]:
     """Put one regular file in the tree; (reason it was left out, whether it was read)."""
     reason = secret_reason(rel)
     if reason is not None:
@@ -639,8 +656,9 @@ def _add_from_disk(tree: MerkleTree, root: str, rel: str, st: os.stat_result,
     return None, True
 
 
-def _walk(root: str, start: str, rules: IgnoreRules,
-          should_stop: Callable[[], bool] | None) -> Iterator[tuple[str, os.stat_result | str]]:
+def _walk(
+    root: str, start: str, rules: IgnoreRules, should_stop: Callable[[], bool] | None
+) -> Iterator[tuple[str, os.stat_result | str]]:
     """(relative path, stat) of the files under ``start`` that ``rules`` keeps, or
     (path, reason) for a left-out one; ignored folders are not entered."""
     stack = [start]
@@ -671,10 +689,15 @@ def _walk(root: str, start: str, rules: IgnoreRules,
         stack.extend(reversed(subdirs))
 
 
-def scan_folder(root: str | os.PathLike[str], keys: WorkspaceKeys, *,
-                rules: IgnoreRules | None = None, previous: MerkleTree | None = None,
-                max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
-                should_stop: Callable[[], bool] | None = None) -> ScanResult:
+def scan_folder(
+    root: str | os.PathLike[str],
+    keys: WorkspaceKeys,
+    *,
+    rules: IgnoreRules | None = None,
+    previous: MerkleTree | None = None,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    should_stop: Callable[[], bool] | None = None,
+) -> ScanResult:
     """The tree of a folder on disk (see the module docstring). ``previous`` (a tree of the same
     folder with the same keys) lets unchanged files skip reading. ``should_stop`` is polled
     per folder; a stopped scan returns the partial tree."""
@@ -692,9 +715,14 @@ def scan_folder(root: str | os.PathLike[str], keys: WorkspaceKeys, *,
     return result
 
 
-def refresh_path(tree: MerkleTree, root: str | os.PathLike[str], rel_path: str,
-                 rules: IgnoreRules, *,
-                 max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> dict[str, str]:
+def refresh_path(
+    tree: MerkleTree,
+    root: str | os.PathLike[str],
+    rel_path: str,
+    rules: IgnoreRules,
+    *,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> dict[str, str]:
     """Bring one path of the tree in line with the disk after a file-watcher event (created,
     changed, deleted; a rename is two events). A folder is rescanned whole (unchanged files by
     their stat only); a changed ignore file rescans its folder. Returns the paths left out, with
@@ -727,8 +755,9 @@ def refresh_path(tree: MerkleTree, root: str | os.PathLike[str], rel_path: str,
     return {}
 
 
-def _rescan(tree: MerkleTree, top: str, folder: str, rules: IgnoreRules,
-            max_file_bytes: int) -> dict[str, str]:
+def _rescan(
+    tree: MerkleTree, top: str, folder: str, rules: IgnoreRules, max_file_bytes: int
+) -> dict[str, str]:
     """Make the subtree at ``folder`` (``""`` = everything) what is on disk; only files whose
     digest changed touch the tree's hashes."""
     fresh = MerkleTree(tree.keys)

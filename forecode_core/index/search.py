@@ -74,8 +74,14 @@ def bm25_idf(df: int, n: int) -> float:
     return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
 
-def bm25_weights(tf: npt.NDArray[np.float64], dl: npt.NDArray[np.float64], avgdl: float,
-                 idf: float, k1: float = BM25_K1, b: float = BM25_B) -> npt.NDArray[np.float64]:
+def bm25_weights(
+    tf: npt.NDArray[np.float64],
+    dl: npt.NDArray[np.float64],
+    avgdl: float,
+    idf: float,
+    k1: float = BM25_K1,
+    b: float = BM25_B,
+) -> npt.NDArray[np.float64]:
     """One term's BM25 contribution to each document: ``tf`` its count in each, ``dl`` their
     lengths in terms, ``avgdl`` the mean length over the collection."""
     norm = k1 * (1.0 - b + b * dl / max(avgdl, 1e-9))
@@ -83,8 +89,9 @@ def bm25_weights(tf: npt.NDArray[np.float64], dl: npt.NDArray[np.float64], avgdl
     return out
 
 
-def rrf(rankings: Sequence[Sequence[K]], k: int = RRF_K,
-        weights: Sequence[float] | None = None) -> list[tuple[K, float]]:
+def rrf(
+    rankings: Sequence[Sequence[K]], k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[tuple[K, float]]:
     """Weighted reciprocal rank fusion: each key scores the sum of ``weight / (k + rank)`` over
     the lists that hold it (ranks from 1; weights 1 unless given). Best first; ties keep the
     order of first appearance."""
@@ -127,8 +134,9 @@ class Candidate:
     text: str | None
 
 
-def rerank(query: str, candidates: Sequence[Candidate], *,
-           exact_weight: float = EXACT_WEIGHT) -> list[Candidate]:
+def rerank(
+    query: str, candidates: Sequence[Candidate], *, exact_weight: float = EXACT_WEIGHT
+) -> list[Candidate]:
     """The candidates re-scored with their plaintext (see the module docstring): ``score +
     exact_weight * identifier_overlap``. A candidate without text keeps its score. Best
     first; ties keep the service's order."""

@@ -94,11 +94,13 @@ class VectorTransform:
         """``Q.T @ v``: the model's vector back from ``apply``'s."""
         return self._map(vectors, self._matrix.T)
 
-    def _map(self, vectors: npt.ArrayLike,
-             right: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    def _map(
+        self, vectors: npt.ArrayLike, right: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float32]:
         data = np.asarray(vectors, dtype=np.float64)
         if data.ndim not in (1, 2) or data.shape[-1] != self.dimension:
-            raise ValueError(f"expected vectors of {self.dimension} dimensions, got shape "
-                             f"{data.shape}")
+            raise ValueError(
+                f"expected vectors of {self.dimension} dimensions, got shape {data.shape}"
+            )
         out: npt.NDArray[np.float32] = (data @ right).astype(np.float32)
         return out

@@ -121,10 +121,22 @@ class Session:
 
 
 def _session_document(session: Session) -> dict[str, Any]:
-    return {"format": SESSION_FORMAT, "version": SESSION_VERSION, "active": session.active,
-            "tabs": [{"key": t.key, "path": t.path, "anchor": t.anchor, "caret": t.caret,
-                      "first_line": t.first_line, "x_offset": t.x_offset}
-                     for t in session.tabs]}
+    return {
+        "format": SESSION_FORMAT,
+        "version": SESSION_VERSION,
+        "active": session.active,
+        "tabs": [
+            {
+                "key": t.key,
+                "path": t.path,
+                "anchor": t.anchor,
+                "caret": t.caret,
+                "first_line": t.first_line,
+                "x_offset": t.x_offset,
+            }
+            for t in session.tabs
+        ],
+    }
 
 
 def _decode_session(data: bytes) -> Session:
@@ -135,8 +147,11 @@ def _decode_session(data: bytes) -> Session:
         raise CorruptDocument("bad or missing field 'tabs' or 'active'")
     tabs: list[TabState] = []
     for raw in tabs_raw:
-        if not isinstance(raw, dict) or not isinstance(raw.get("key"), str) or not (
-                raw.get("path") is None or isinstance(raw.get("path"), str)):
+        if (
+            not isinstance(raw, dict)
+            or not isinstance(raw.get("key"), str)
+            or not (raw.get("path") is None or isinstance(raw.get("path"), str))
+        ):
             raise CorruptDocument("a tab without a key or path")
         numbers = [raw.get(name, 0) for name in ("anchor", "caret", "first_line", "x_offset")]
         if not all(_is_int(n) and n >= 0 for n in numbers):

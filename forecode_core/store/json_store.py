@@ -24,8 +24,7 @@ from typing import Any
 
 from forecode_core.store.atomic import atomic_write
 
-__all__ = ["CorruptDocument", "read_document", "sha256_hex", "workspace_folder",
-           "write_document"]
+__all__ = ["CorruptDocument", "read_document", "sha256_hex", "workspace_folder", "write_document"]
 
 
 class CorruptDocument(Exception):
@@ -58,8 +57,9 @@ def read_document(data: bytes, format_name: str, version: int, what: str) -> dic
     except UnicodeDecodeError as e:
         raise CorruptDocument(f"not UTF-8 at byte {e.start}") from None
     except json.JSONDecodeError as e:
-        raise CorruptDocument(f"invalid JSON at line {e.lineno}, column {e.colno}: "
-                              f"{e.msg}") from None
+        raise CorruptDocument(
+            f"invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}"
+        ) from None
     except RecursionError:
         raise CorruptDocument("invalid JSON (nested too deeply)") from None
     if not isinstance(doc, dict) or doc.get("format") != format_name:

@@ -246,10 +246,16 @@ class Settings:
     )
     rulers: tuple[int, ...] = _setting("editor.rulers", (), IntList(1, 500))
     # Typing ( [ { or a quote inserts the pair (forecode_core.text.autoclose), as VS Code.
-    auto_closing_brackets: bool = _setting("editor.autoClosingBrackets", True, Choice(
-        {"languageDefined": True, "always": True, "never": False}))
-    auto_closing_quotes: bool = _setting("editor.autoClosingQuotes", True, Choice(
-        {"languageDefined": True, "always": True, "never": False}))
+    auto_closing_brackets: bool = _setting(
+        "editor.autoClosingBrackets",
+        True,
+        Choice({"languageDefined": True, "always": True, "never": False}),
+    )
+    auto_closing_quotes: bool = _setting(
+        "editor.autoClosingQuotes",
+        True,
+        Choice({"languageDefined": True, "always": True, "never": False}),
+    )
     trim_trailing_whitespace: bool = _setting("files.trimTrailingWhitespace", False, Bool())
     insert_final_newline: bool = _setting("files.insertFinalNewline", False, Bool())
     files_exclude: tuple[str, ...] = _setting("files.exclude", (), PatternList())
@@ -267,15 +273,18 @@ class Settings:
     # latency on this machine fits completion.latencyBudgetMs (local_models.calibrate), or a
     # model id. completion.modelPath, when set, overrides it.
     completion_model: str = _setting(
-        "completion.model", "auto", Choice({"auto": "auto", **{m: m for m in MODELS}}))
+        "completion.model", "auto", Choice({"auto": "auto", **{m: m for m in MODELS}})
+    )
     completion_latency_budget_ms: int = _setting(
-        "completion.latencyBudgetMs", 500, IntRange(50, 60000))
+        "completion.latencyBudgetMs", 500, IntRange(50, 60000)
+    )
     # "" = the model chosen above; otherwise the path of any GGUF file.
     completion_model_path: str = _setting("completion.modelPath", "", Text())
     # The chat panel (Ctrl+L): tokens of code sent along with a question (estimated), and the
     # longest reply asked for.
     chat_context_budget_tokens: int = _setting(
-        "chat.contextBudgetTokens", 6000, IntRange(256, 200_000))
+        "chat.contextBudgetTokens", 6000, IntRange(256, 200_000)
+    )
     chat_max_tokens: int = _setting("chat.maxTokens", 1024, IntRange(16, 32768))
     # The model of the service the editor starts on loopback: "" = the service's default
     # (Qwen2.5-Coder-1.5B-Instruct from PyPI); otherwise the path of any GGUF file.

@@ -21,8 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AUTO_CLOSE_BEFORE", "Rules", "Typed", "on_backspace", "on_char", "on_enter",
-           "rules_for", "wrap"]
+__all__ = [
+    "AUTO_CLOSE_BEFORE",
+    "Rules",
+    "Typed",
+    "on_backspace",
+    "on_char",
+    "on_enter",
+    "rules_for",
+    "wrap",
+]
 
 BRACKETS = {"(": ")", "[": "]", "{": "}"}
 #: A pair is auto-closed only before one of these (or at the end of the line).
@@ -49,13 +57,16 @@ _BY_LANGUAGE: dict[str, Rules] = {
     "typescript": Rules(frozenset({'"', "'", "`"}), "//"),
     "go": Rules(frozenset({'"', "'", "`"}), "//"),
     "rust": Rules(frozenset({'"'}), "//"),  # 'a is a lifetime
-    "c": Rules(line_comment="//"), "cpp": Rules(line_comment="//"),
-    "java": Rules(line_comment="//"), "csharp": Rules(line_comment="//"),
+    "c": Rules(line_comment="//"),
+    "cpp": Rules(line_comment="//"),
+    "java": Rules(line_comment="//"),
+    "csharp": Rules(line_comment="//"),
     "json": Rules(frozenset({'"'})),
     "markdown": Rules(frozenset({'"', "`"})),  # ' is an apostrophe in prose
     "plaintext": PLAIN,
     "shell": Rules(frozenset({'"', "'", "`"}), "#"),
-    "yaml": Rules(line_comment="#"), "toml": Rules(line_comment="#"),
+    "yaml": Rules(line_comment="#"),
+    "toml": Rules(line_comment="#"),
 }
 
 
@@ -98,8 +109,16 @@ def _in_string_or_comment(before: str, rules: Rules) -> bool:
     return bool(quote)
 
 
-def on_char(ch: str, before: str, after: str, rules: Rules, *, brackets: bool = True,
-            quotes: bool = True, over_auto_closer: bool = False) -> Typed | None:
+def on_char(
+    ch: str,
+    before: str,
+    after: str,
+    rules: Rules,
+    *,
+    brackets: bool = True,
+    quotes: bool = True,
+    over_auto_closer: bool = False,
+) -> Typed | None:
     """What typing ``ch`` with an empty selection does, or None to insert it as usual.
     ``before``/``after`` are the caret's line around it; ``over_auto_closer``: the character
     after the caret is a closer Forecode auto-inserted (and still tracks)."""
@@ -108,16 +127,26 @@ def on_char(ch: str, before: str, after: str, rules: Rules, *, brackets: bool = 
     closes = not after or after[0] in AUTO_CLOSE_BEFORE
     if ch in BRACKETS and brackets and rules.brackets and closes:
         return Typed(ch + BRACKETS[ch], 1)
-    if (ch in rules.quotes and quotes and rules.triple_quotes and before.endswith(ch * 2)
-            and not before.endswith(ch * 3) and not after.startswith(ch)):
+    if (
+        ch in rules.quotes
+        and quotes
+        and rules.triple_quotes
+        and before.endswith(ch * 2)
+        and not before.endswith(ch * 3)
+        and not after.startswith(ch)
+    ):
         return Typed(ch * 4, 1)  # '""' + '"' -> '"""|"""'
     if ch in rules.quotes and quotes and closes:
         if before and _word_char(before[-1]):
-            word = before[len(before.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                            "0123456789_")):]
+            word = before[
+                len(
+                    before.rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+                ) :
+            ]
             start = len(before) - len(word)
             if word.lower() not in rules.string_prefixes or (
-                    start > 0 and _word_char(before[start - 1])):
+                start > 0 and _word_char(before[start - 1])
+            ):
                 return None
         if _in_string_or_comment(before, rules):
             return None
@@ -125,8 +154,9 @@ def on_char(ch: str, before: str, after: str, rules: Rules, *, brackets: bool = 
     return None
 
 
-def wrap(ch: str, selected: str, rules: Rules, *, brackets: bool = True,
-         quotes: bool = True) -> str | None:
+def wrap(
+    ch: str, selected: str, rules: Rules, *, brackets: bool = True, quotes: bool = True
+) -> str | None:
     """The text that replaces a selection when ``ch`` is typed over it, or None."""
     if not selected:
         return None

@@ -28,7 +28,7 @@ def toggle_line_comment(lines: list[str], prefix: str) -> list[str]:
                 out.append(ln)
                 continue
             col = _indent(ln)
-            rest = ln[col + len(prefix):]
+            rest = ln[col + len(prefix) :]
             if rest.startswith(" "):
                 rest = rest[1:]
             out.append(ln[:col] + rest)
@@ -47,10 +47,10 @@ def toggle_block_comment(lines: list[str], start: str, end: str) -> list[str]:
     head, tail = out[first], out[last]
     col = _indent(head)
     if head[col:].startswith(start) and tail.rstrip().endswith(end):
-        inner = head[col + len(start):]
+        inner = head[col + len(start) :]
         out[first] = head[:col] + (inner[1:] if inner.startswith(" ") else inner)
         tail = out[last].rstrip()
-        trailing = out[last][len(tail):]
+        trailing = out[last][len(tail) :]
         body = tail[: len(tail) - len(end)]
         out[last] = (body[:-1] if body.endswith(" ") else body) + trailing
         return out

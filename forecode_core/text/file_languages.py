@@ -33,20 +33,30 @@ FILE_LANGUAGES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "html": ((".html", ".htm", ".xhtml", ".vue", ".svelte"), ()),
     "xml": ((".xml", ".svg", ".xsd", ".xsl", ".plist", ".ui", ".qrc"), ()),
     "css": ((".css", ".scss", ".less"), ()),
-    "shell": ((".sh", ".bash", ".zsh", ".ksh"),
-              (".bashrc", ".bash_profile", ".profile", ".zshrc", "PKGBUILD")),
+    "shell": (
+        (".sh", ".bash", ".zsh", ".ksh"),
+        (".bashrc", ".bash_profile", ".profile", ".zshrc", "PKGBUILD"),
+    ),
     "makefile": ((".mk", ".mak"), ("Makefile", "GNUmakefile", "makefile")),
     "diff": ((".diff", ".patch"), ()),
-    "ini": ((".ini", ".cfg", ".conf", ".properties", ".env"),
-            (".editorconfig", ".gitconfig", ".env")),
+    "ini": (
+        (".ini", ".cfg", ".conf", ".properties", ".env"),
+        (".editorconfig", ".gitconfig", ".env"),
+    ),
     "sql": ((".sql",), ()),
     PLAIN_TEXT_ID: ((".txt", ".text", ".log"), ()),
 }
 
 _BY_EXT = {ext: lang for lang, (exts, _) in FILE_LANGUAGES.items() for ext in exts}
 _BY_NAME = {name: lang for lang, (_, names) in FILE_LANGUAGES.items() for name in names}
-_SHEBANG = {"python": "python", "node": "javascript", "bash": "shell", "sh": "shell",
-            "zsh": "shell", "deno": "typescript"}
+_SHEBANG = {
+    "python": "python",
+    "node": "javascript",
+    "bash": "shell",
+    "sh": "shell",
+    "zsh": "shell",
+    "deno": "typescript",
+}
 
 
 def language_id_for_path(path: str | PurePath, first_line: str = "") -> str:

@@ -136,8 +136,10 @@ def human_size(size: int) -> str:
 
 
 def refusal_message(name: str, size: int, limit: int) -> str:
-    return (f"{name} is too large to open: {human_size(size)}, the limit is "
-            f"{human_size(limit)}. Use a pager such as less.")
+    return (
+        f"{name} is too large to open: {human_size(size)}, the limit is "
+        f"{human_size(limit)}. Use a pager such as less."
+    )
 
 
 def content_digest(data: bytes) -> str:
@@ -211,9 +213,11 @@ def _has_long_line(text: str, limit: int) -> bool:
 
 
 def long_line_note(longest: int) -> str:
-    return (f"Lines longer than {LONG_LINE_CHARS:,} characters (the longest has {longest:,}) "
-            f"are shown broken every {LONG_LINE_CHARS:,} characters, read-only: the editor "
-            "freezes on such lines. The file is not changed.")
+    return (
+        f"Lines longer than {LONG_LINE_CHARS:,} characters (the longest has {longest:,}) "
+        f"are shown broken every {LONG_LINE_CHARS:,} characters, read-only: the editor "
+        "freezes on such lines. The file is not changed."
+    )
 
 
 def break_long_lines(decoded: Decoded) -> Decoded:
@@ -258,8 +262,8 @@ def _large_codec(head: bytes, encoding: str | None, default_eol: str) -> tuple[s
     if encoding is None:
         samples = [head]
         if len(head) == _HEAD_BYTES:  # cut at a line break (8-bit and UTF-8 text) or at a
-            cut = head.rfind(b"\n")   # whole UTF-16/32 code unit, whichever decodes
-            samples = [head[:cut + 1] if cut > 0 else head, head[:len(head) - len(head) % 4]]
+            cut = head.rfind(b"\n")  # whole UTF-16/32 code unit, whichever decodes
+            samples = [head[: cut + 1] if cut > 0 else head, head[: len(head) - len(head) % 4]]
         decodings = [decode_bytes(sample, default_eol) for sample in samples]
         decoded = next((d for d in decodings if not d.read_only), decodings[0])
         encoding = decoded.encoding
@@ -269,19 +273,28 @@ def _large_codec(head: bytes, encoding: str | None, default_eol: str) -> tuple[s
         encoding = normalize_encoding(encoding) or "utf-8"
         if encoding == "utf-8" and head.startswith(codecs.BOM_UTF8):
             encoding = "utf-8-sig"
-    codec = {BINARY: "utf-8", "utf-8-sig": "utf-8-sig", "utf-16-le-bom": "utf-16",
-             "utf-16-be-bom": "utf-16", "utf-32-le-bom": "utf-32",
-             "utf-32-be-bom": "utf-32"}.get(encoding, encoding)
+    codec = {
+        BINARY: "utf-8",
+        "utf-8-sig": "utf-8-sig",
+        "utf-16-le-bom": "utf-16",
+        "utf-16-be-bom": "utf-16",
+        "utf-32-le-bom": "utf-32",
+        "utf-32-be-bom": "utf-32",
+    }.get(encoding, encoding)
     return encoding, codec
 
 
-def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
-              encoding: str | None = None, large: bool = False,
-              hard_limit: int | None = None,
-              cancelled: Callable[[], bool] = lambda: False,
-              progress: Callable[[int, int], None] = lambda _done, _total: None,
-              long_lines: bool = False,
-              ) -> Iterator[LoadHeader | str | LoadDone]:
+def load_file(
+    path: str | os.PathLike[str],
+    *,
+    default_eol: str = "\n",
+    encoding: str | None = None,
+    large: bool = False,
+    hard_limit: int | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int], None] = lambda _done, _total: None,
+    long_lines: bool = False,
+) -> Iterator[LoadHeader | str | LoadDone]:
     """Read and decode the file at ``path`` in pieces (see the module docstring).
 
     Stops quietly (no more items) once ``cancelled()`` is true; raises ``OSError`` when the
@@ -324,13 +337,22 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
             was_broken = broken is not decoded
             del decoded
             text = broken.text
-            yield LoadHeader(broken.encoding, broken.eol, broken.mixed_eol,
-                             broken.read_only_reason, broken.notice, False, done,
-                             text[:200].split("\n", 1)[0], text.count("\n") + 1, was_broken)
+            yield LoadHeader(
+                broken.encoding,
+                broken.eol,
+                broken.mixed_eol,
+                broken.read_only_reason,
+                broken.notice,
+                False,
+                done,
+                text[:200].split("\n", 1)[0],
+                text.count("\n") + 1,
+                was_broken,
+            )
             for start in range(0, len(text), PIECE_CHARS):
                 if cancelled():
                     return
-                yield text[start:start + PIECE_CHARS]
+                yield text[start : start + PIECE_CHARS]
             yield LoadDone(st.st_mtime_ns, done, hasher.hexdigest())
             return
 
@@ -339,13 +361,27 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
         decoder = codecs.getincrementaldecoder(codec)(errors="replace")
         piece = decoder.decode(first)
         eol, mixed = detect_eol(piece, default_eol)
-        label = "bytes shown as UTF-8, with \u2400 for NUL" if encoding_id == BINARY else (
-            encoding_label(encoding_id))
-        reason = (f"Large file ({human_size(total)}): opened read-only in large-file mode, "
-                  f"without highlighting, completions, index or backups ({label}).")
+        label = (
+            "bytes shown as UTF-8, with \u2400 for NUL"
+            if encoding_id == BINARY
+            else (encoding_label(encoding_id))
+        )
+        reason = (
+            f"Large file ({human_size(total)}): opened read-only in large-file mode, "
+            f"without highlighting, completions, index or backups ({label})."
+        )
         lines_hint = int(total * (piece.count("\n") + 1) / max(1, len(first)))
-        yield LoadHeader(encoding_id, eol, mixed, reason, None, True, total,
-                         piece[:200].split("\n", 1)[0], lines_hint)
+        yield LoadHeader(
+            encoding_id,
+            eol,
+            mixed,
+            reason,
+            None,
+            True,
+            total,
+            piece[:200].split("\n", 1)[0],
+            lines_hint,
+        )
         breaker = LineBreaker() if not long_lines else None
         while True:
             if cancelled():
@@ -353,7 +389,7 @@ def load_file(path: str | os.PathLike[str], *, default_eol: str = "\n",
             if breaker is not None:
                 piece = breaker.feed(piece)
             for start in range(0, len(piece), PIECE_CHARS):
-                yield piece[start:start + PIECE_CHARS].replace("\x00", _NUL_SHOWN_AS)
+                yield piece[start : start + PIECE_CHARS].replace("\x00", _NUL_SHOWN_AS)
             block = read_block()
             if not block:
                 piece = decoder.decode(b"", final=True)

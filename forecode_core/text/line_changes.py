@@ -82,7 +82,7 @@ def split_lines(text: str) -> list[str]:
         if cut < 0:
             out.extend(_EOL.split(text[start:]))
             return out
-        piece = _EOL.split(text[start:cut + 1])
+        piece = _EOL.split(text[start : cut + 1])
         piece.pop()  # the "" after the piece's final LF: the next piece starts that line
         out.extend(piece)
         start = cut + 1
@@ -105,8 +105,9 @@ def _coarse(a1: int, a2: int, b1: int, b2: int) -> list[LineChange]:
     return out
 
 
-def _unique_anchors(a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int,
-                    bhi: int) -> list[tuple[int, int]]:
+def _unique_anchors(
+    a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int, bhi: int
+) -> list[tuple[int, int]]:
     """Patience anchors: lines that occur exactly once on each side of the range, the longest
     run of them in the same order on both sides (an increasing subsequence, O(k log k))."""
     count_a: dict[str, int] = {}
@@ -156,8 +157,9 @@ def _bisect_tails(tails: list[int], pairs: list[tuple[int, int]], j: int) -> int
     return lo
 
 
-def _lcs_changes(a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int,
-                 bhi: int) -> list[LineChange]:
+def _lcs_changes(
+    a: Sequence[str], b: Sequence[str], alo: int, ahi: int, blo: int, bhi: int
+) -> list[LineChange]:
     """Exact line LCS by dynamic programming (small ranges only: O(n·m) cells)."""
     n, m = ahi - alo, bhi - blo
     table = [[0] * (m + 1) for _ in range(n + 1)]

@@ -50,13 +50,15 @@ def word_at(text: bytes, pos: int) -> Range | None:
 
 def _is_whole_word(text: bytes, start: int, end: int) -> bool:
     return (start == 0 or not is_word_byte(text[start - 1])) and (
-        end == len(text) or not is_word_byte(text[end]))
+        end == len(text) or not is_word_byte(text[end])
+    )
 
 
 def _whole_word_pattern(needle: bytes) -> re.Pattern[bytes]:
     # An escaped literal between fixed-width look-arounds: linear, no backtracking.
-    return re.compile(b"(?<![" + _WORD_BYTE + b"])" + re.escape(needle)
-                      + b"(?![" + _WORD_BYTE + b"])")
+    return re.compile(
+        b"(?<![" + _WORD_BYTE + b"])" + re.escape(needle) + b"(?![" + _WORD_BYTE + b"])"
+    )
 
 
 def _find(text: bytes, needle: bytes, start: int, stop: int, whole_word: bool) -> int:
@@ -74,8 +76,9 @@ def _find(text: bytes, needle: bytes, start: int, stop: int, whole_word: bool) -
     return _find(text, needle, i + 1, stop, whole_word)
 
 
-def next_occurrence(text: bytes, selections: list[Range], main: int,
-                    whole_word: bool) -> Range | None:
+def next_occurrence(
+    text: bytes, selections: list[Range], main: int, whole_word: bool
+) -> Range | None:
     """The next occurrence of the main selection's text after it (wrapping), that is not
     already selected; None when there is none. ``whole_word`` is VS Code's mode after a
     Ctrl+D from a bare caret."""
@@ -97,8 +100,9 @@ def next_occurrence(text: bytes, selections: list[Range], main: int,
     return None
 
 
-def all_occurrences(text: bytes, needle: bytes, whole_word: bool,
-                    limit: int = MAX_OCCURRENCES) -> list[Range]:
+def all_occurrences(
+    text: bytes, needle: bytes, whole_word: bool, limit: int = MAX_OCCURRENCES
+) -> list[Range]:
     """The first ``limit`` non-overlapping occurrences of ``needle``, in order."""
     out: list[Range] = []
     if not needle:

@@ -112,7 +112,8 @@ _LEGACY: Final[dict[str, str]] = {
 _CODECS.update({name: (b"", name, label) for name, label in _LEGACY.items()})
 
 ENCODING_CHOICES: Final[tuple[tuple[str, str], ...]] = tuple(
-    (name, entry[2]) for name, entry in _CODECS.items())
+    (name, entry[2]) for name, entry in _CODECS.items()
+)
 """``(id, label)`` of every encoding a file can be reopened or saved with, in menu order."""
 
 # Tried in this order when a file is neither UTF-8 nor declares its encoding.
@@ -122,7 +123,8 @@ _LEGACY_GUESSES: Final = ("cp1252", "iso8859-1")
 _UTF8_MULTIBYTE: Final = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
     rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}")
+    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
 _HIGH_BYTES: Final = bytes(range(0x80, 0x100))
 
 # Encoding declarations, matched on each of the first two lines (a line is cut at 400 bytes).
@@ -216,8 +218,9 @@ def _decode_with(data: bytes, encoding: str, default_eol: str) -> Decoded:
         text = body.decode(codec)
         if encoding in _LEGACY and text.encode(codec) != body:
             # e.g. Shift JIS bytes that decode but would not be written back the same
-            raise UnicodeDecodeError(codec, body, _first_difference(text, codec, body),
-                                     len(body), "does not round trip")
+            raise UnicodeDecodeError(
+                codec, body, _first_difference(text, codec, body), len(body), "does not round trip"
+            )
     except UnicodeDecodeError as exc:
         # "UTF-8 with BOM" reads oddly in "not valid ..."; name the encoding itself.
         name = label.removesuffix(" with BOM")
@@ -237,7 +240,7 @@ def _first_difference(text: str, codec: str, body: bytes) -> int:
     offset = 0
     for char in text:
         encoded = char.encode(codec)
-        if body[offset:offset + len(encoded)] != encoded:
+        if body[offset : offset + len(encoded)] != encoded:
             return offset
         offset += len(encoded)
     return offset
@@ -290,15 +293,21 @@ def _decode_chosen(data: bytes, encoding: str, default_eol: str) -> Decoded:
     if bom and not data.startswith(bom):
         label = _CODECS[encoding][2]
         shown = data.decode("utf-8", errors="replace").replace("\x00", _NUL_SHOWN_AS)
-        return _read_only(shown, f"unknown (not {label})",
-                          f"This file has no {label} byte order mark: {_READ_ONLY_TAIL}",
-                          default_eol)
+        return _read_only(
+            shown,
+            f"unknown (not {label})",
+            f"This file has no {label} byte order mark: {_READ_ONLY_TAIL}",
+            default_eol,
+        )
     decoded = _decode_with(data, encoding, default_eol)
     if not decoded.read_only and "\x00" in decoded.text:
         return _read_only(
-            decoded.text.replace("\x00", _NUL_SHOWN_AS), BINARY,
+            decoded.text.replace("\x00", _NUL_SHOWN_AS),
+            BINARY,
             "This file contains NUL characters, which the editor cannot hold: opened "
-            "read-only so it is never rewritten.", default_eol)
+            "read-only so it is never rewritten.",
+            default_eol,
+        )
     return decoded
 
 
@@ -324,9 +333,12 @@ def decode_bytes(data: bytes, default_eol: str = "\n", encoding: str | None = No
             continue  # FF FE 00 00 may equally be UTF-16 LE text that starts with U+0000
         if not decoded.read_only and "\x00" in decoded.text:
             return _read_only(
-                decoded.text.replace("\x00", _NUL_SHOWN_AS), BINARY,
+                decoded.text.replace("\x00", _NUL_SHOWN_AS),
+                BINARY,
                 "This file contains NUL characters, which the editor cannot hold: opened "
-                "read-only so it is never rewritten.", default_eol)
+                "read-only so it is never rewritten.",
+                default_eol,
+            )
         return decoded
     if b"\x00" in data:
         return _decode_binary(data, default_eol)
@@ -342,9 +354,13 @@ def decode_bytes(data: bytes, default_eol: str = "\n", encoding: str | None = No
     for guess in _LEGACY_GUESSES:
         guessed = _decode_with(data, guess, default_eol)
         if not guessed.read_only:
-            return replace(guessed, notice=(
-                f"This file is not valid UTF-8: opened as {_CODECS[guess][2]}, a guess. If "
-                "the text looks wrong, reopen it with the right encoding."))
+            return replace(
+                guessed,
+                notice=(
+                    f"This file is not valid UTF-8: opened as {_CODECS[guess][2]}, a guess. If "
+                    "the text looks wrong, reopen it with the right encoding."
+                ),
+            )
     return decoded
 
 

@@ -13,13 +13,20 @@ __all__ = ["MAX_NAME_BYTES", "name_problem"]
 
 MAX_NAME_BYTES = 255
 _WINDOWS_RESERVED = frozenset(
-    {"CON", "PRN", "AUX", "NUL"} | {f"COM{i}" for i in range(1, 10)}
-    | {f"LPT{i}" for i in range(1, 10)})
+    {"CON", "PRN", "AUX", "NUL"}
+    | {f"COM{i}" for i in range(1, 10)}
+    | {f"LPT{i}" for i in range(1, 10)}
+)
 _WINDOWS_BAD_CHARS = set('<>:"|?*')
 
 
-def name_problem(name: str, exists: Callable[[str], bool], *, current: str | None = None,
-                 windows: bool = os.name == "nt") -> str | None:
+def name_problem(
+    name: str,
+    exists: Callable[[str], bool],
+    *,
+    current: str | None = None,
+    windows: bool = os.name == "nt",
+) -> str | None:
     """Why ``name`` cannot be used for a new entry in a folder (or to rename ``current``
     there), or None when it can. ``exists(name)`` says whether the folder has an entry of
     exactly that name (a case-only rename on a case-insensitive file system is not taken)."""
@@ -46,7 +53,7 @@ def name_problem(name: str, exists: Callable[[str], bool], *, current: str | Non
     if name == current:
         return None
     if exists(name):
-        return (f"A file or folder '{name}' already exists at this location. "
-                "Choose a different name.")
+        return (
+            f"A file or folder '{name}' already exists at this location. Choose a different name."
+        )
     return None
-

@@ -114,8 +114,9 @@ class _Rule:
 
     __slots__ = ("basename", "dir_only", "ignore", "index", "pattern")
 
-    def __init__(self, index: int, ignore: bool, dir_only: bool, basename: bool,
-                 pattern: Pattern) -> None:
+    def __init__(
+        self, index: int, ignore: bool, dir_only: bool, basename: bool, pattern: Pattern
+    ) -> None:
         self.index = index
         self.ignore = ignore
         self.dir_only = dir_only
@@ -221,8 +222,7 @@ class RuleSet:
     worker).
     """
 
-    __slots__ = ("_names", "_others", "_paths", "_unions", "light", "problems", "rules",
-                 "tested")
+    __slots__ = ("_names", "_others", "_paths", "_unions", "light", "problems", "rules", "tested")
 
     def __init__(self, rules: Sequence[_Rule], problems: Sequence[str] = ()) -> None:
         self.rules: tuple[_Rule, ...] = tuple(rules)
@@ -237,8 +237,9 @@ class RuleSet:
         self._unions: list[tuple[bool, PatternSet, int, int, list[int], int]] = []
         shared: set[int] = set()
         for basename in (True, False):
-            wild = [rule for rule in self.rules
-                    if rule.basename == basename and rule.pattern.needs_nfa]
+            wild = [
+                rule for rule in self.rules if rule.basename == basename and rule.pattern.needs_nfa
+            ]
             if len(wild) <= UNION_MIN:
                 continue
             union = PatternSet(rule.pattern for rule in wild)
@@ -256,7 +257,8 @@ class RuleSet:
                 (self._names if rule.basename else self._paths).add(rule)
         # Unbucketed patterns, the last first.
         self._others: tuple[int, ...] = tuple(
-            sorted(self._names.others + self._paths.others, reverse=True))
+            sorted(self._names.others + self._paths.others, reverse=True)
+        )
         self.light = (
             len(self._others) <= LIGHT_BUCKET
             and self._names.largest() <= LIGHT_BUCKET
@@ -275,20 +277,25 @@ class RuleSet:
             size = len(line.encode("utf-8", "surrogateescape")) + 1
             total += size
             if total > MAX_SOURCE_BYTES:
-                problems.append(f"more than {MAX_SOURCE_BYTES // 1024:,} KiB, lines "
-                                f"{number:,} and after were skipped")
+                problems.append(
+                    f"more than {MAX_SOURCE_BYTES // 1024:,} KiB, lines "
+                    f"{number:,} and after were skipped"
+                )
                 break
             if not line or line.startswith("#"):
                 continue
             if size > MAX_PATTERN_BYTES + 1:
                 too_long += 1
                 if too_long == 1:
-                    problems.append(f"line {number:,} is longer than {MAX_PATTERN_BYTES:,} "
-                                    "bytes and was skipped")
+                    problems.append(
+                        f"line {number:,} is longer than {MAX_PATTERN_BYTES:,} "
+                        "bytes and was skipped"
+                    )
                 continue
             if len(rules) >= MAX_PATTERNS:
-                problems.append(f"more than {MAX_PATTERNS:,} patterns, lines {number:,} and "
-                                "after were skipped")
+                problems.append(
+                    f"more than {MAX_PATTERNS:,} patterns, lines {number:,} and after were skipped"
+                )
                 break
             rule = _parse(line, len(rules))
             if rule is None:
@@ -297,14 +304,17 @@ class RuleSet:
                 wild += 1
                 if wild > MAX_WILD_PATTERNS:
                     if wild == MAX_WILD_PATTERNS + 1:
-                        problems.append(f"more than {MAX_WILD_PATTERNS:,} patterns with "
-                                        f"wildcards inside, those from line {number:,} on "
-                                        "were skipped")
+                        problems.append(
+                            f"more than {MAX_WILD_PATTERNS:,} patterns with "
+                            f"wildcards inside, those from line {number:,} on "
+                            "were skipped"
+                        )
                     continue
             rules.append(rule)
         if too_long > 1:
-            problems.append(f"{too_long:,} lines longer than {MAX_PATTERN_BYTES:,} bytes "
-                            "were skipped in all")
+            problems.append(
+                f"{too_long:,} lines longer than {MAX_PATTERN_BYTES:,} bytes were skipped in all"
+            )
         return cls(rules, problems)
 
     def __bool__(self) -> bool:
@@ -355,7 +365,6 @@ class RuleSet:
                 best = max(best, indices[union.last(hits)])
         self.tested += tested
         return rules[best].ignore if best >= 0 else None
-
 
 
 def read_lines(file: str) -> list[str]:
@@ -419,10 +428,14 @@ class IgnoreRules:
     decision computed while ``invalidate`` runs may still use the old rules).
     """
 
-    def __init__(self, loader: Callable[[str], Sequence[str]],
-                 extra_patterns: Sequence[str] = (),
-                 exclude: Callable[[], Sequence[str]] = tuple, *,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        loader: Callable[[str], Sequence[str]],
+        extra_patterns: Sequence[str] = (),
+        exclude: Callable[[], Sequence[str]] = tuple,
+        *,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self._loader = loader
         self._exclude_source = exclude
         self.on_warning = on_warning
@@ -477,8 +490,7 @@ class IgnoreRules:
     def _folder(self, rel_dir: str) -> RuleSet:
         rules = self._folders.get(rel_dir)
         if rules is None:
-            rules = self._compile(f"the folder '{rel_dir or '.'}'",
-                                  list(self._loader(rel_dir)))
+            rules = self._compile(f"the folder '{rel_dir or '.'}'", list(self._loader(rel_dir)))
             self._folders[rel_dir] = rules
         return rules
 

@@ -38,15 +38,21 @@ class IgnoreRules(_GitIgnoreRules):
     lazily, once per folder, and cached: call ``invalidate`` when one changes.
     """
 
-    def __init__(self, loader: _Loader, extra_patterns: Sequence[str] = (),
-                 exclude_lines: Sequence[str] | Callable[[], Sequence[str]] = (), *,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        loader: _Loader,
+        extra_patterns: Sequence[str] = (),
+        exclude_lines: Sequence[str] | Callable[[], Sequence[str]] = (),
+        *,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         exclude = exclude_lines if callable(exclude_lines) else (lambda: exclude_lines)
         super().__init__(loader, extra_patterns, exclude, on_warning=on_warning)
 
     @classmethod
-    def for_folder(cls, root: str | os.PathLike[str],
-                   extra_patterns: Sequence[str] = ()) -> IgnoreRules:
+    def for_folder(
+        cls, root: str | os.PathLike[str], extra_patterns: Sequence[str] = ()
+    ) -> IgnoreRules:
         """Rules read from the ignore files under the folder ``root``."""
         top = os.path.abspath(os.fspath(root))
 
@@ -64,8 +70,9 @@ class IgnoreRules(_GitIgnoreRules):
         return cls(load, extra_patterns, exclude)
 
     @classmethod
-    def for_files(cls, files: Mapping[str, bytes],
-                  extra_patterns: Sequence[str] = ()) -> IgnoreRules:
+    def for_files(
+        cls, files: Mapping[str, bytes], extra_patterns: Sequence[str] = ()
+    ) -> IgnoreRules:
         """Rules from the ignore files found in ``files`` (relative path -> bytes)."""
 
         def load(rel_dir: str) -> list[str]:

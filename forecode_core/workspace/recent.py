@@ -46,6 +46,9 @@ class RecentFolders:
         return self._store([f for f in self.load() if f != folder])
 
     def _store(self, folders: list[str]) -> list[str]:
-        write_document(self.path, {"format": FORMAT_NAME, "version": FORMAT_VERSION,
-                                   "folders": folders}, indent=1)
+        write_document(
+            self.path,
+            {"format": FORMAT_NAME, "version": FORMAT_VERSION, "folders": folders},
+            indent=1,
+        )
         return folders

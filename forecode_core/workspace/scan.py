@@ -38,7 +38,6 @@ __all__ = ["IgnoreRules", "scan_files"]
 _read_rules = read_lines  # every ignore file the editor reads goes through here
 
 
-
 class IgnoreRules(_GitIgnoreRules):
     """Git-compatible ignore decisions for paths under ``root`` (see the module docstring):
     its ``.gitignore`` files and ``.git/info/exclude`` (following a ``.git`` file, as worktrees
@@ -51,11 +50,17 @@ class IgnoreRules(_GitIgnoreRules):
     ``forecode_core.workspace.gitignore.IgnoreRules``).
     """
 
-    def __init__(self, root: str | os.PathLike[str], extra_patterns: Sequence[str] = (), *,
-                 on_warning: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        extra_patterns: Sequence[str] = (),
+        *,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = os.path.abspath(os.fspath(root))
-        super().__init__(self._gitignore_lines, extra_patterns, self._exclude_lines,
-                         on_warning=on_warning)
+        super().__init__(
+            self._gitignore_lines, extra_patterns, self._exclude_lines, on_warning=on_warning
+        )
 
     def _gitignore_lines(self, rel_dir: str) -> list[str]:
         folder = os.path.join(self.root, rel_dir) if rel_dir else self.root

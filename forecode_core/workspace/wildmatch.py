@@ -173,14 +173,16 @@ def _tokenize(pat: bytes, dstar_start: int) -> tuple[list[_Token], set[int]] | N
             double = False
             if j - i >= 2:
                 before = i <= dstar_start or pat[i - 1] == _SLASH
-                after = (j == n or pat[j] == _SLASH
-                         or (pat[j] == _BACKSLASH and j + 1 < n and pat[j + 1] == _SLASH))
+                after = (
+                    j == n
+                    or pat[j] == _SLASH
+                    or (pat[j] == _BACKSLASH and j + 1 < n and pat[j + 1] == _SLASH)
+                )
                 double = before and after
             if double:
                 zero = j < n and pat[j] == _SLASH
                 if zero:
-                    if (len(tokens) >= 3 and tokens[-3][0] == _FORK
-                            and len(tokens) - 1 in optional):
+                    if len(tokens) >= 3 and tokens[-3][0] == _FORK and len(tokens) - 1 in optional:
                         # "**/**/" means what "**/" means: keep one (keeps the NFA's
                         # epsilon chains short).
                         i = j + 1
@@ -330,8 +332,11 @@ class Pattern(_BitAutomaton):
         self.suffix = bytes(_lit_byte(t) for t in tokens[tail:])
         middle = tokens[head:tail]
         mid_optional = {i - head for i in optional if head <= i < tail}
-        self.min_length = head + (len(tokens) - tail) + sum(
-            1 for i, t in enumerate(middle) if t[0] in (_LIT, _ONE) and i not in mid_optional)
+        self.min_length = (
+            head
+            + (len(tokens) - tail)
+            + sum(1 for i, t in enumerate(middle) if t[0] in (_LIT, _ONE) and i not in mid_optional)
+        )
         kinds = [t[0] for t in middle]
         if kinds == [_STAR1]:
             self._kind = 1
@@ -405,7 +410,8 @@ class Pattern(_BitAutomaton):
             return not mid or mid.endswith(b"/")
         if kind == 4:
             return len(mid) == len(self._ones) and all(
-                accept >> byte & 1 for byte, (_i, accept) in zip(mid, self._ones, strict=True))
+                accept >> byte & 1 for byte, (_i, accept) in zip(mid, self._ones, strict=True)
+            )
         if self._required and self._required not in mid:
             return False
         if self._slashes >= 0 and mid.count(b"/") != self._slashes:
@@ -417,8 +423,7 @@ class Pattern(_BitAutomaton):
             mask = masks.get(byte)
             if mask is None:
                 mask = self._mask(byte)
-            state = ((state & mask) << 1) | (state & (loop_slash if byte == _SLASH
-                                                      else loop_other))
+            state = ((state & mask) << 1) | (state & (loop_slash if byte == _SLASH else loop_other))
             if not state:
                 return False
             state = self._closure(state)
@@ -508,8 +513,7 @@ class PatternSet(_BitAutomaton):
             mask = masks.get(byte)
             if mask is None:
                 mask = self._mask(byte)
-            state = ((state & mask) << 1) | (state & (loop_slash if byte == _SLASH
-                                                      else loop_other))
+            state = ((state & mask) << 1) | (state & (loop_slash if byte == _SLASH else loop_other))
             if not state:
                 return 0
             state = self._closure(state)

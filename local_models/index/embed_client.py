@@ -61,9 +61,16 @@ class _Call:
 class EmbedWorker:
     """One ``embed_worker`` process, started on first use; see the module docstring."""
 
-    def __init__(self, *, model: str | os.PathLike[str] | None = None, threads: int | None = None,
-                 batch_size: int | None = None, nice: int = 10, start_timeout: float = 120.0,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        model: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        batch_size: int | None = None,
+        nice: int = 10,
+        start_timeout: float = 120.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         args = [sys.executable, "-m", "local_models.index.embed_worker", "--nice", str(nice)]
         if model is not None:
             args += ["--model", str(Path(model))]
@@ -96,24 +103,35 @@ class EmbedWorker:
         self._kill()  # a process that died or never got ready
         with self._state:
             self._spawn()
-            ok = self._state.wait_for(lambda: self._ready is not None or self._exited(),
-                                      self._start_timeout)
+            ok = self._state.wait_for(
+                lambda: self._ready is not None or self._exited(), self._start_timeout
+            )
             ready = self._ready
-            reason = self._failure or self._last_words() or (
-                "it did not start in time" if not ok else "it exited")
+            reason = (
+                self._failure
+                or self._last_words()
+                or ("it did not start in time" if not ok else "it exited")
+            )
         if ready is None:
             self._kill()
             raise EmbedWorkerError(f"the embedding process failed to start: {reason}")
         self.dim = int(ready["dim"])
 
-    def embed(self, texts: Sequence[str], *,
-              progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         """``(len(texts), dim)`` float32 vectors, computed in the worker; blocks."""
         with self._lock:
             self.start()
-            call = _Call(rid=next(self._ids), total=len(texts),
-                         vectors=np.zeros((len(texts), self.dim), dtype=np.float32))
+            call = _Call(
+                rid=next(self._ids),
+                total=len(texts),
+                vectors=np.zeros((len(texts), self.dim), dtype=np.float32),
+            )
             with self._state:
                 self._call = call
             self._send({"op": "embed", "id": call.rid, "texts": list(texts)})
@@ -136,7 +154,7 @@ class EmbedWorker:
             if outcome == "done":
                 return call.vectors
             if outcome == "cancelled":
-                raise EmbedCancelled(call.vectors[:call.done].copy())
+                raise EmbedCancelled(call.vectors[: call.done].copy())
             raise EmbedWorkerError(call.error)
 
     def close(self) -> None:
@@ -176,8 +194,9 @@ class EmbedWorker:
     def _wait(call: _Call, reported: int) -> tuple[int, str | None]:
         """Until the call moves on from ``reported`` texts or ends (or a poll interval)."""
         with call.updated:
-            call.updated.wait_for(lambda: call.outcome is not None or call.done != reported,
-                                  _POLL_S)
+            call.updated.wait_for(
+                lambda: call.outcome is not None or call.done != reported, _POLL_S
+            )
             return call.done, call.outcome
 
     def _spawn(self) -> None:
@@ -187,13 +206,20 @@ class EmbedWorker:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
-            proc = subprocess.Popen(self._args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=env)
+            proc = subprocess.Popen(
+                self._args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
         except OSError as exc:
             raise EmbedWorkerError(f"cannot start the embedding process: {exc}") from None
         self._proc = proc
-        for target, name in ((self._read_events, "embed-events"),
-                             (self._read_stderr, "embed-stderr")):
+        for target, name in (
+            (self._read_events, "embed-events"),
+            (self._read_stderr, "embed-stderr"),
+        ):
             thread = threading.Thread(target=target, args=(proc,), name=name, daemon=True)
             self._readers.append(thread)
             thread.start()
@@ -262,8 +288,10 @@ class EmbedWorker:
             if self._proc is proc:
                 self._ready = None
             self._state.notify_all()
-        self._fail_call(f"the embedding process exited (status {code})"
-                        + (f": {self._last_words()}" if self._last_words() else ""))
+        self._fail_call(
+            f"the embedding process exited (status {code})"
+            + (f": {self._last_words()}" if self._last_words() else "")
+        )
 
     def _on_event(self, ev: dict[str, Any]) -> None:
         kind = ev.get("event")
@@ -290,7 +318,7 @@ class EmbedWorker:
                 data = np.frombuffer(base64.b64decode(ev["data"]), dtype="<f4")
                 block = data.reshape(-1, call.vectors.shape[1])
                 start = int(ev["start"])
-                call.vectors[start:start + len(block)] = block
+                call.vectors[start : start + len(block)] = block
             elif kind == "progress":
                 call.done = int(ev["done"])
             elif kind in ("done", "cancelled", "failed"):

@@ -75,8 +75,14 @@ WEIGHT_TYPES = ("f32", "f16", "q8_0")
 DEFAULT_WEIGHT_TYPE = "f16"
 
 # The files whose bytes define the model; hashed into the cache key.
-_SOURCE_FILES = ("config.json", "vocab.txt", "tokenizer_config.json",
-                 "sentence_bert_config.json", "1_Pooling/config.json", "model.safetensors")
+_SOURCE_FILES = (
+    "config.json",
+    "vocab.txt",
+    "tokenizer_config.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "model.safetensors",
+)
 _DROPPED = re.compile(r"^(pooler\..*|embeddings\.position_ids)$")
 _MAX_HEADER = 100 << 20  # a safetensors header is a few kB; more means a corrupt file
 
@@ -88,8 +94,16 @@ class ConversionError(RuntimeError):
 # --- safetensors, read with numpy ------------------------------------------------------------
 
 _ST_DTYPES: dict[str, str] = {
-    "F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2",
-    "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?",
+    "F64": "<f8",
+    "F32": "<f4",
+    "F16": "<f2",
+    "BF16": "<u2",
+    "I64": "<i8",
+    "I32": "<i4",
+    "I16": "<i2",
+    "I8": "i1",
+    "U8": "u1",
+    "BOOL": "?",
 }
 
 
@@ -106,8 +120,10 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
                 raise ConversionError(f"{path} is not a safetensors file (only {size} bytes)")
             (n_header,) = struct.unpack("<Q", f.read(8))
             if n_header > min(size - 8, _MAX_HEADER):
-                raise ConversionError(f"{path} is truncated or corrupt: header of {n_header} "
-                                      f"bytes in a file of {size}")
+                raise ConversionError(
+                    f"{path} is truncated or corrupt: header of {n_header} "
+                    f"bytes in a file of {size}"
+                )
             try:
                 header = json.loads(f.read(n_header))
             except ValueError as exc:
@@ -127,8 +143,9 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
             shape = tuple(int(d) for d in info["shape"])
             begin, end = (int(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
-            raise ConversionError(f"{path}: tensor {name!r} has an unsupported or malformed "
-                                  f"entry {info!r}") from None
+            raise ConversionError(
+                f"{path}: tensor {name!r} has an unsupported or malformed entry {info!r}"
+            ) from None
         count = int(np.prod(shape, dtype=np.int64))
         if not 0 <= begin <= end or base + end > size or end - begin != count * dtype.itemsize:
             raise ConversionError(f"{path} is truncated or corrupt: tensor {name!r} does not fit")
@@ -140,6 +157,7 @@ def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
 
 
 # --- the source package -----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SourceModel:
@@ -173,7 +191,8 @@ def _package_folder() -> Path:
     except ImportError as exc:
         raise ConversionError(
             f"the embedding model package {SOURCE_PACKAGE} is not installed; "
-            "run: python3 packaging/bootstrap.py run") from exc
+            "run: python3 packaging/bootstrap.py run"
+        ) from exc
     return Path(pkg.get_model_path())
 
 
@@ -202,8 +221,10 @@ def source_model(folder: Path | None = None) -> SourceModel:
     if vocab and vocab[-1] == "":
         vocab.pop()
     if len(vocab) != config.get("vocab_size"):
-        raise ConversionError(f"{folder}: vocab.txt has {len(vocab)} tokens, config.json says "
-                              f"{config.get('vocab_size')}")
+        raise ConversionError(
+            f"{folder}: vocab.txt has {len(vocab)} tokens, config.json says "
+            f"{config.get('vocab_size')}"
+        )
     st_config = folder / "sentence_bert_config.json"
     max_len = int(_read_json(st_config).get("max_seq_length", 512)) if st_config.exists() else 512
     pool_config = folder / "1_Pooling" / "config.json"
@@ -217,17 +238,26 @@ def source_model(folder: Path | None = None) -> SourceModel:
         else:
             raise ConversionError(f"{pool_config}: only mean or CLS pooling is supported")
     tok_config = folder / "tokenizer_config.json"
-    lowercase = bool(_read_json(tok_config).get("do_lower_case", True)) if tok_config.exists() \
-        else True
+    lowercase = (
+        bool(_read_json(tok_config).get("do_lower_case", True)) if tok_config.exists() else True
+    )
     if not lowercase:
-        raise ConversionError(f"{folder}: a cased WordPiece vocabulary is not supported "
-                              "(llama.cpp's BERT tokenizer lower-cases)")
-    return SourceModel(folder=folder, config=config, vocab=vocab,
-                       max_seq_length=min(max_len, int(config["max_position_embeddings"])),
-                       pooling=pooling, lowercase=lowercase)
+        raise ConversionError(
+            f"{folder}: a cased WordPiece vocabulary is not supported "
+            "(llama.cpp's BERT tokenizer lower-cases)"
+        )
+    return SourceModel(
+        folder=folder,
+        config=config,
+        vocab=vocab,
+        max_seq_length=min(max_len, int(config["max_position_embeddings"])),
+        pooling=pooling,
+        lowercase=lowercase,
+    )
 
 
 # --- the conversion ---------------------------------------------------------------------------
+
 
 def tensor_name_map(n_layers: int) -> dict[str, str]:
     """Hugging Face BERT tensor name -> llama.cpp GGUF tensor name (``bert`` architecture)."""
@@ -236,9 +266,11 @@ def tensor_name_map(n_layers: int) -> dict[str, str]:
     names = gguf.TENSOR_NAMES
     t = gguf.MODEL_TENSOR
     m: dict[str, str] = {}
-    for hf, tensor in (("embeddings.word_embeddings", t.TOKEN_EMBD),
-                       ("embeddings.position_embeddings", t.POS_EMBD),
-                       ("embeddings.token_type_embeddings", t.TOKEN_TYPES)):
+    for hf, tensor in (
+        ("embeddings.word_embeddings", t.TOKEN_EMBD),
+        ("embeddings.position_embeddings", t.POS_EMBD),
+        ("embeddings.token_type_embeddings", t.TOKEN_TYPES),
+    ):
         m[f"{hf}.weight"] = names[tensor] + ".weight"
     for part in ("weight", "bias"):
         m[f"embeddings.LayerNorm.{part}"] = f"{names[t.TOKEN_EMBD_NORM]}.{part}"
@@ -301,8 +333,13 @@ def _converted(arr: npt.NDArray[Any], raw_type: Any) -> npt.NDArray[Any]:
     return gguf.quants.quantize(np.ascontiguousarray(arr, dtype=np.float32), raw_type)
 
 
-def convert(source: SourceModel, target: Path, *, weight_type: str = DEFAULT_WEIGHT_TYPE,
-            progress: Callable[[int, int], None] | None = None) -> None:
+def convert(
+    source: SourceModel,
+    target: Path,
+    *,
+    weight_type: str = DEFAULT_WEIGHT_TYPE,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
     """Write ``source`` as a llama.cpp ``bert`` GGUF at ``target`` (overwritten).
 
     ``progress(done_tensors, total_tensors)`` after each tensor written.
@@ -321,20 +358,29 @@ def convert(source: SourceModel, target: Path, *, weight_type: str = DEFAULT_WEI
     mapping = tensor_name_map(n_layers)
     unknown = sorted(n for n in tensors if n not in mapping and not _DROPPED.match(n))
     if unknown:
-        raise ConversionError(f"{source.folder}: tensors this converter does not know: "
-                              f"{', '.join(unknown[:5])}")
+        raise ConversionError(
+            f"{source.folder}: tensors this converter does not know: {', '.join(unknown[:5])}"
+        )
     missing = sorted(n for n in mapping if n not in tensors)
     if missing:
-        raise ConversionError(f"{source.folder}: tensors missing from model.safetensors: "
-                              f"{', '.join(missing[:5])}")
+        raise ConversionError(
+            f"{source.folder}: tensors missing from model.safetensors: {', '.join(missing[:5])}"
+        )
 
     arch = gguf.MODEL_ARCH_NAMES[gguf.MODEL_ARCH.BERT]
     w = gguf.GGUFWriter(target, arch)
     w.add_name("all-MiniLM-L6-v2")
-    w.add_description(f"sentence-transformers/all-MiniLM-L6-v2 from the PyPI package "
-                      f"{SOURCE_PACKAGE}, converted by Forecode (converter {CONVERTER_VERSION})")
-    w.add_file_type({"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
-                     "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}[weight_type])
+    w.add_description(
+        f"sentence-transformers/all-MiniLM-L6-v2 from the PyPI package "
+        f"{SOURCE_PACKAGE}, converted by Forecode (converter {CONVERTER_VERSION})"
+    )
+    w.add_file_type(
+        {
+            "f32": gguf.LlamaFileType.ALL_F32,
+            "f16": gguf.LlamaFileType.MOSTLY_F16,
+            "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0,
+        }[weight_type]
+    )
     w.add_context_length(int(cfg["max_position_embeddings"]))
     w.add_embedding_length(int(cfg["hidden_size"]))
     w.add_feed_forward_length(int(cfg["intermediate_size"]))
@@ -368,12 +414,15 @@ def convert(source: SourceModel, target: Path, *, weight_type: str = DEFAULT_WEI
 
     # Shapes and types first (the header), then the data tensor by tensor, so no more than one
     # converted tensor is in memory at a time.
-    plan = [(hf, gname, _tensor_type(gname, tensors[hf].ndim, weight_type))
-            for hf, gname in mapping.items()]
+    plan = [
+        (hf, gname, _tensor_type(gname, tensors[hf].ndim, weight_type))
+        for hf, gname in mapping.items()
+    ]
     for hf, gname, raw_type in plan:
         shape = tensors[hf].shape
-        w.add_tensor_info(gname, shape, np.dtype(np.float32), _nbytes(shape, raw_type),
-                          raw_dtype=raw_type)
+        w.add_tensor_info(
+            gname, shape, np.dtype(np.float32), _nbytes(shape, raw_type), raw_dtype=raw_type
+        )
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_ti_data_to_file()
@@ -394,6 +443,7 @@ def _nbytes(shape: tuple[int, ...], raw_type: Any) -> int:
 
 # --- the cache --------------------------------------------------------------------------------
 
+
 def embed_model_path(source: SourceModel, weight_type: str = DEFAULT_WEIGHT_TYPE) -> Path:
     """Where the GGUF of ``source`` lives in the model cache (it may not exist yet)."""
     digest = source.digest(weight_type)[:16]
@@ -406,9 +456,12 @@ def _stale(target: Path, weight_type: str) -> Iterator[Path]:
             yield p
 
 
-def ensure_embed_model(progress: Callable[[int, int], None] | None = None, *,
-                       weight_type: str = DEFAULT_WEIGHT_TYPE,
-                       source: SourceModel | None = None) -> Path:
+def ensure_embed_model(
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    weight_type: str = DEFAULT_WEIGHT_TYPE,
+    source: SourceModel | None = None,
+) -> Path:
     """The embedding GGUF's path, converting the source package into the cache the first time.
 
     ``progress(done, total)`` is called while the file is written (tensors written / total).

@@ -101,10 +101,14 @@ def _serve(out: _Output, requests: _Requests, embedder: Any) -> None:
                 if requests.cancelled(rid):
                     out.send(event="cancelled", id=rid, done=done)
                     break
-                batch = texts[done:done + embedder.batch_size]
+                batch = texts[done : done + embedder.batch_size]
                 vectors = np.ascontiguousarray(embedder.embed(batch), dtype="<f4")
-                out.send(event="vectors", id=rid, start=done,
-                         data=base64.b64encode(vectors.tobytes()).decode("ascii"))
+                out.send(
+                    event="vectors",
+                    id=rid,
+                    start=done,
+                    data=base64.b64encode(vectors.tobytes()).decode("ascii"),
+                )
                 done += len(batch)
                 out.send(event="progress", id=rid, done=done, total=len(texts))
             else:
@@ -140,18 +144,27 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         path = args.model or ensure_embed_model(
-            lambda done, total: out.send(event="converting", done=done, total=total))
-        embedder = Embedder(path, n_threads=args.threads or DEFAULT_THREADS,
-                            batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
+            lambda done, total: out.send(event="converting", done=done, total=total)
+        )
+        embedder = Embedder(
+            path,
+            n_threads=args.threads or DEFAULT_THREADS,
+            batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
+        )
     except (ModelError, ConversionError, ValueError) as exc:
         out.send(event="failed", error=str(exc))
         return EXIT_BAD_MODEL
     requests = _Requests()
-    reader = threading.Thread(target=requests.read, args=(sys.stdin.buffer, out),
-                              name="embed-stdin", daemon=True)
+    reader = threading.Thread(
+        target=requests.read, args=(sys.stdin.buffer, out), name="embed-stdin", daemon=True
+    )
     reader.start()
-    out.send(event="ready", dim=embedder.dim, max_tokens=embedder.max_tokens,
-             batch_size=embedder.batch_size)
+    out.send(
+        event="ready",
+        dim=embedder.dim,
+        max_tokens=embedder.max_tokens,
+        batch_size=embedder.batch_size,
+    )
     try:
         _serve(out, requests, embedder)
     finally:

@@ -38,8 +38,14 @@ from local_models.gguf_info import ModelError, read_model_info
 from local_models.index.embed_client import EmbedCancelled
 from local_models.llama_runtime import cpu_has_amx, free_llama, init_llama
 
-__all__ = ["DEFAULT_BATCH_SIZE", "DEFAULT_BATCH_TOKENS", "DEFAULT_THREADS", "EmbedCancelled",
-           "Embedder", "ModelError"]
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_BATCH_TOKENS",
+    "DEFAULT_THREADS",
+    "EmbedCancelled",
+    "Embedder",
+    "ModelError",
+]
 
 # Chosen by measurement on the 2-core machine (figures in the H5 report). One thread: the editor,
 # the completion worker and other processes share the two cores, and ggml's second thread stalls
@@ -55,17 +61,24 @@ _MAX_BATCH = 64  # sequences per llama.cpp batch (n_seq_max); more gains nothing
 class Embedder:
     """One BERT embedding model and one llama.cpp context; see the module docstring."""
 
-    def __init__(self, model_path: str | os.PathLike[str], *, n_threads: int = DEFAULT_THREADS,
-                 batch_size: int = DEFAULT_BATCH_SIZE, max_tokens: int | None = None,
-                 max_batch_tokens: int = DEFAULT_BATCH_TOKENS) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        n_threads: int = DEFAULT_THREADS,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_tokens: int | None = None,
+        max_batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    ) -> None:
         self._model = self._ctx = None
         self._batch: C.llama_batch | None = None
         if not 1 <= batch_size <= _MAX_BATCH:
             raise ValueError(f"batch_size must be 1..{_MAX_BATCH}, not {batch_size}")
         info = read_model_info(model_path)  # ModelError for a missing / foreign / damaged file
         if info.architecture != "bert":
-            raise ModelError(f"{info.path} is a {info.architecture!r} model, not a BERT "
-                             "embedding model")
+            raise ModelError(
+                f"{info.path} is a {info.architecture!r} model, not a BERT embedding model"
+            )
         init_llama()
         mparams = C.llama_model_default_params()
         mparams.use_extra_bufts = not cpu_has_amx()  # as the engine does (AMX tile crash)
@@ -101,8 +114,10 @@ class Embedder:
                 cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_AUTO
                 ctx = C.llama_init_from_model(self._model, cparams)
             if not ctx:
-                raise ModelError(f"llama.cpp could not create an embedding context for "
-                                 f"{info.path} ({capacity} tokens: out of memory?)")
+                raise ModelError(
+                    f"llama.cpp could not create an embedding context for "
+                    f"{info.path} ({capacity} tokens: out of memory?)"
+                )
             self._ctx = ctx
             if C.llama_pooling_type(ctx) == C.LLAMA_POOLING_TYPE_NONE:
                 raise ModelError(f"{info.path} declares no pooling: not a sentence embedder")
@@ -130,9 +145,13 @@ class Embedder:
             ids = [*ids[: self.max_tokens - 1], ids[-1]]
         return ids
 
-    def embed(self, texts: Sequence[str], *,
-              progress: Callable[[int, int], None] | None = None,
-              cancelled: Callable[[], bool] | None = None) -> npt.NDArray[np.float32]:
+    def embed(
+        self,
+        texts: Sequence[str],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> npt.NDArray[np.float32]:
         """An ``(len(texts), dim)`` float32 array, one (normalised) embedding per text.
 
         ``progress(done, total)`` after each batch; ``cancelled()`` before each batch (a true
@@ -144,11 +163,11 @@ class Embedder:
         for start in range(0, total, self.batch_size):
             if cancelled is not None and cancelled():
                 raise EmbedCancelled(out[:start].copy())
-            chunk = texts[start:start + self.batch_size]
+            chunk = texts[start : start + self.batch_size]
             seqs = [self.tokenize(t) for t in chunk]
             row = start
             for group in self._groups(seqs):
-                out[row:row + len(group)] = self._encode(group)
+                out[row : row + len(group)] = self._encode(group)
                 row += len(group)
             if progress is not None:
                 progress(start + len(chunk), total)
@@ -213,8 +232,9 @@ class Embedder:
             C.llama_memory_clear(mem, True)
         rc = C.llama_decode(self._ctx, b)
         if rc != 0:
-            raise RuntimeError(f"llama.cpp failed to encode a batch of {len(seqs)} texts "
-                               f"({i} tokens; code {rc})")
+            raise RuntimeError(
+                f"llama.cpp failed to encode a batch of {len(seqs)} texts ({i} tokens; code {rc})"
+            )
         vecs = np.empty((len(seqs), self.dim), dtype=np.float32)
         for s in range(len(seqs)):
             ptr = C.llama_get_embeddings_seq(self._ctx, s)

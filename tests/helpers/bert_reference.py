@@ -38,9 +38,19 @@ def _is_punctuation(ch: str) -> bool:
 
 
 def _is_cjk(cp: int) -> bool:
-    return any(lo <= cp <= hi for lo, hi in (
-        (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-        (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)))
+    return any(
+        lo <= cp <= hi
+        for lo, hi in (
+            (0x4E00, 0x9FFF),
+            (0x3400, 0x4DBF),
+            (0x20000, 0x2A6DF),
+            (0x2A700, 0x2B73F),
+            (0x2B740, 0x2B81F),
+            (0x2B820, 0x2CEAF),
+            (0xF900, 0xFAFF),
+            (0x2F800, 0x2FA1F),
+        )
+    )
 
 
 class WordPiece:
@@ -117,8 +127,9 @@ def _erf(x: np.ndarray) -> np.ndarray:
     sign = np.sign(x)
     a = np.abs(x)
     t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027
-                                                                          + t * 1.061405429))))
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
     return sign * (1.0 - poly * np.exp(-a * a))
 
 
@@ -147,11 +158,14 @@ class ReferenceBert:
     def hidden(self, ids: list[int]) -> np.ndarray:
         p = self._p
         n = len(ids)
-        x = (p("embeddings.word_embeddings.weight")[ids]
-             + p("embeddings.position_embeddings.weight")[:n]
-             + p("embeddings.token_type_embeddings.weight")[0])
-        x = _layer_norm(x, p("embeddings.LayerNorm.weight"), p("embeddings.LayerNorm.bias"),
-                        self.eps)
+        x = (
+            p("embeddings.word_embeddings.weight")[ids]
+            + p("embeddings.position_embeddings.weight")[:n]
+            + p("embeddings.token_type_embeddings.weight")[0]
+        )
+        x = _layer_norm(
+            x, p("embeddings.LayerNorm.weight"), p("embeddings.LayerNorm.bias"), self.eps
+        )
         d = x.shape[1]
         hd = d // self.n_heads
         for i in range(self.n_layers):
@@ -168,13 +182,20 @@ class ReferenceBert:
             att = np.exp(scores)
             att /= att.sum(-1, keepdims=True)
             ctx = (att @ v).transpose(1, 0, 2).reshape(n, d)
-            x = _layer_norm(lin("attention.output.dense", ctx) + x,
-                            p(pre + "attention.output.LayerNorm.weight"),
-                            p(pre + "attention.output.LayerNorm.bias"), self.eps)
+            x = _layer_norm(
+                lin("attention.output.dense", ctx) + x,
+                p(pre + "attention.output.LayerNorm.weight"),
+                p(pre + "attention.output.LayerNorm.bias"),
+                self.eps,
+            )
             h = lin("intermediate.dense", x)
             h = 0.5 * h * (1.0 + _erf(h / math.sqrt(2.0)))
-            x = _layer_norm(lin("output.dense", h) + x, p(pre + "output.LayerNorm.weight"),
-                            p(pre + "output.LayerNorm.bias"), self.eps)
+            x = _layer_norm(
+                lin("output.dense", h) + x,
+                p(pre + "output.LayerNorm.weight"),
+                p(pre + "output.LayerNorm.bias"),
+                self.eps,
+            )
         return x
 
     def embed(self, text: str) -> np.ndarray:

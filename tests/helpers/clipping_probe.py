@@ -25,8 +25,9 @@ MARGIN = 4
 
 
 def buttons_of(root: QWidget, panel: str) -> list[tuple[str, QAbstractButton]]:
-    return [(panel, b) for b in root.findChildren(QAbstractButton)
-            if b.isVisible() and b.text().strip()]
+    return [
+        (panel, b) for b in root.findChildren(QAbstractButton) if b.isVisible() and b.text().strip()
+    ]
 
 
 def text_room(button: QAbstractButton) -> tuple[int, int]:
@@ -40,8 +41,11 @@ def text_room(button: QAbstractButton) -> tuple[int, int]:
     if isinstance(button, QPushButton):
         option = QStyleOptionButton()
         button.initStyleOption(option)
-        room = button.style().subElementRect(
-            QStyle.SubElement.SE_PushButtonContents, option, button).width()
+        room = (
+            button.style()
+            .subElementRect(QStyle.SubElement.SE_PushButtonContents, option, button)
+            .width()
+        )
         return need, room
     return need, button.width() - MARGIN
 
@@ -99,8 +103,9 @@ def main(folder: str) -> None:
     if prompt is not None:
         view = prompt.parentWidget()
         if prompt.geometry().right() >= view.width():
-            overflow.append({"panel": "inline edit", "right": prompt.geometry().right(),
-                             "view": view.width()})
+            overflow.append(
+                {"panel": "inline edit", "right": prompt.geometry().right(), "view": view.width()}
+            )
         prompt.close_prompt()
     win.chat_panel.hide()
     win.resize(1200, 800)

@@ -46,19 +46,28 @@ def service_env(token: str | None, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_service(args: Sequence[str], *, token: str | None,
-                timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+def run_service(
+    args: Sequence[str], *, token: str | None, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
     """Run the entry point to its end (for command lines it refuses)."""
-    return subprocess.run([sys.executable, "-m", "cloud_server", *args], cwd=REPO,
-                          env=service_env(token), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "cloud_server", *args],
+        cwd=REPO,
+        env=service_env(token),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 class ServiceProcess:
     """``python -m cloud_server ARGS`` with stdin, stdout and stderr on pipes."""
 
-    def __init__(self, args: Sequence[str], *, token: str | None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], *, token: str | None, env: dict[str, str] | None = None
+    ) -> None:
         self.args = list(args)
         self._env = service_env(token) if env is None else env
         self._lock = threading.Lock()
@@ -76,21 +85,31 @@ class ServiceProcess:
 
     def start(self, timeout: float = 120.0) -> ServiceProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cloud_server", *self.args], cwd=REPO, env=self._env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            [sys.executable, "-m", "cloud_server", *self.args],
+            cwd=REPO,
+            env=self._env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self._readers = [
-            threading.Thread(target=self._drain, args=(self.proc.stdout, self._out, True),
-                             daemon=True),
-            threading.Thread(target=self._drain, args=(self.proc.stderr, self._err, False),
-                             daemon=True)]
+            threading.Thread(
+                target=self._drain, args=(self.proc.stdout, self._out, True), daemon=True
+            ),
+            threading.Thread(
+                target=self._drain, args=(self.proc.stderr, self._err, False), daemon=True
+            ),
+        ]
         for reader in self._readers:
             reader.start()
         deadline = time.monotonic() + timeout
         while not self._listening.wait(0.05):
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"the service did not start (exit {self.proc.returncode}):"
-                                   f"\n{self.log()[-3000:]}")
+                raise RuntimeError(
+                    f"the service did not start (exit {self.proc.returncode}):"
+                    f"\n{self.log()[-3000:]}"
+                )
         return self
 
     def _drain(self, stream: object, into: list[str], stdout: bool) -> None:
@@ -119,8 +138,7 @@ class ServiceProcess:
         """Where the log ends now (for ``wait_for_log(since=...)``)."""
         return len(self.log())
 
-    def wait_for_log(self, pattern: str, timeout: float = 30.0,
-                     since: int = 0) -> re.Match[str]:
+    def wait_for_log(self, pattern: str, timeout: float = 30.0, since: int = 0) -> re.Match[str]:
         """The first match of ``pattern`` in the log after ``since``, waiting for it."""
         deadline = time.monotonic() + timeout
         while True:
@@ -128,8 +146,7 @@ class ServiceProcess:
             if match:
                 return match
             if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} not in the service log:\n"
-                                     f"{self.log()[-3000:]}")
+                raise AssertionError(f"{pattern!r} not in the service log:\n{self.log()[-3000:]}")
             time.sleep(0.05)
 
     @property
@@ -175,8 +192,9 @@ class ServiceProcess:
             self.wait()
 
 
-def self_signed(tmp: Path, *, ips: Sequence[str] = ("127.0.0.1",),
-                names: Sequence[str] = ("forecode.test",)) -> tuple[Path, Path, bytes]:
+def self_signed(
+    tmp: Path, *, ips: Sequence[str] = ("127.0.0.1",), names: Sequence[str] = ("forecode.test",)
+) -> tuple[Path, Path, bytes]:
     """A self-signed CA-style certificate for ``ips`` and ``names``: (cert, key, cert PEM)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -188,17 +206,26 @@ def self_signed(tmp: Path, *, ips: Sequence[str] = ("127.0.0.1",),
     now = datetime.datetime.now(datetime.UTC)
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     alt += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     pem = cert.public_bytes(serialization.Encoding.PEM)
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"
     cert_path.write_bytes(pem)
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return cert_path, key_path, pem

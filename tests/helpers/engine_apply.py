@@ -50,8 +50,12 @@ class _EngineCall:
             try:
                 with self._owner._lock:
                     engine = self._owner._engine()
-                    done = rewrite_file(engine, self._request, on_text=lambda t: out.put(
-                        ApplyDelta(t)), should_stop=self._stop.is_set)
+                    done = rewrite_file(
+                        engine,
+                        self._request,
+                        on_text=lambda t: out.put(ApplyDelta(t)),
+                        should_stop=self._stop.is_set,
+                    )
                 out.put(done)
             except ApplyTooLarge as exc:
                 out.put(ApplyError("too_large", str(exc)))
@@ -74,13 +78,20 @@ class _EngineCall:
             if self._stop.is_set() or done.stop_reason == "cancelled":
                 continue
             if not done.complete:
-                why = (done.defect.message if done.defect is not None
-                       else unfinished_message(done.stop_reason))
-                raise ApplyError("incomplete", why[:1].upper() + why[1:] + ". Nothing was "
-                                 "changed.")
+                why = (
+                    done.defect.message
+                    if done.defect is not None
+                    else unfinished_message(done.stop_reason)
+                )
+                raise ApplyError("incomplete", why[:1].upper() + why[1:] + ". Nothing was changed.")
             m = done.metrics
-            yield ApplyDone("model", {"generated_tokens": m.generated_tokens,
-                                      "accepted_tokens": m.accepted_tokens,
-                                      "drafted_tokens": m.drafted_tokens,
-                                      "prefill_ms": round(m.prefill_ms),
-                                      "decode_ms": round(m.decode_ms)})
+            yield ApplyDone(
+                "model",
+                {
+                    "generated_tokens": m.generated_tokens,
+                    "accepted_tokens": m.accepted_tokens,
+                    "drafted_tokens": m.drafted_tokens,
+                    "prefill_ms": round(m.prefill_ms),
+                    "decode_ms": round(m.decode_ms),
+                },
+            )

@@ -79,13 +79,18 @@ _DIRECTIVE = re.compile(r"@@(\w+)(?:=([0-9.]+))?")
 
 
 def _directives(text: str) -> dict[str, float]:
-    return {m.group(1): float(m.group(2)) if m.group(2) else 1.0
-            for m in _DIRECTIVE.finditer(text)}
+    return {m.group(1): float(m.group(2)) if m.group(2) else 1.0 for m in _DIRECTIVE.finditer(text)}
 
 
 class FakeEngine:
-    def __init__(self, model_path: str | os.PathLike[str], *, n_ctx: int = 4096,
-                 n_threads: int | None = None, **_: Any) -> None:
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        **_: Any,
+    ) -> None:
         name = Path(model_path).name
         if "bad" in name:
             raise ModelError(f"{model_path}: not a GGUF file (fake engine)")
@@ -103,18 +108,23 @@ class FakeEngine:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return "".join(chr(t) for t in tokens if t >= 32 or t in (9, 10, 13))
 
-    def warm(self, prompt: Sequence[int], should_stop: Callable[[], bool] | None = None
-             ) -> Metrics:
+    def warm(self, prompt: Sequence[int], should_stop: Callable[[], bool] | None = None) -> Metrics:
         script = _directives(self.detokenize(prompt))
         end = time.monotonic() + script.get("warm_delay", 0.0)
         while time.monotonic() < end and not (should_stop and should_stop()):
             time.sleep(0.01)
         return Metrics(prompt_tokens=len(prompt), evaluated_tokens=len(prompt))
 
-    def complete(self, prompt: Sequence[int], *, max_tokens: int = 64,
-                 stop: Sequence[str] = (), speculative: bool = False,
-                 should_stop: Callable[[], bool] | None = None,
-                 on_text: Callable[[str], None] | None = None) -> Completion:
+    def complete(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_tokens: int = 64,
+        stop: Sequence[str] = (),
+        speculative: bool = False,
+        should_stop: Callable[[], bool] | None = None,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Completion:
         script = _directives(self.detokenize(prompt))
         if "raise" in script:
             raise RuntimeError("fake engine failure")
@@ -124,8 +134,11 @@ class FakeEngine:
         pieces: list[str] = []
         reason = "length" if count == max_tokens else "eos"
         for i in range(count):
-            for action, kill in (("hang_after", None), ("exit_after", _exit),
-                                 ("abort_after", _abort)):
+            for action, kill in (
+                ("hang_after", None),
+                ("exit_after", _exit),
+                ("abort_after", _abort),
+            ):
                 if action in script and i == int(script[action]):
                     if kill is None:
                         while True:  # stuck: no should_stop check, like a hang in llama.cpp
@@ -139,9 +152,12 @@ class FakeEngine:
             pieces.append(piece)
             if on_text is not None:
                 on_text(piece)
-        metrics = Metrics(prompt_tokens=len(prompt), evaluated_tokens=len(prompt),
-                          generated_tokens=len(pieces),
-                          total_ms=(time.monotonic() - started) * 1000.0)
+        metrics = Metrics(
+            prompt_tokens=len(prompt),
+            evaluated_tokens=len(prompt),
+            generated_tokens=len(pieces),
+            total_ms=(time.monotonic() - started) * 1000.0,
+        )
         return Completion("".join(pieces), [], metrics, reason)
 
     def close(self) -> None:
