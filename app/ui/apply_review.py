@@ -60,7 +60,8 @@ from PySide6.QtWidgets import (
 )
 
 from forecode_core.apply.block import ApplyInput, Removal
-from forecode_core.apply.review import Hunk, final_hunks, split_lines
+from forecode_core.apply.review import Hunk, HunkKind, final_hunks, split_lines
+from forecode_core.apply.review_state import ReviewOutcome, ReviewPhase, ReviewState
 
 from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
 from .editor import CodeEditor
@@ -309,7 +310,7 @@ class HunkBar(QFrame):
 class ApplyReview(QFrame):
     """One apply under review, in place of ``buffer`` (the document's editor) in its pane."""
 
-    finished = Signal(str)  # "applied", "rejected", "cancelled", "unchanged", "closed"
+    finished = Signal(str)  # a ReviewOutcome: applied, rejected, cancelled, unchanged, closed
 
     REFRESH_MS = 50
 
@@ -331,18 +332,10 @@ class ApplyReview(QFrame):
         self.theme = theme or buffer.theme
         self.request = request
         self.original = request.original  # the buffer text this review is computed against
-        self.state = "idle"  # streaming, review, failed, stale, done
-        self.received = ""
-        self.hunks: tuple[Hunk, ...] = ()
-        self.result: ApplyResult | None = None
-        self.decisions: dict[tuple[int, int, int, int], bool] = {}
-        self.current = -1
-        self.notice = ""
-        self.outcome = ""
+        # the run's phase, stale flag and per-review fields, as one value (replaced, never
+        # reset field by field); the properties below read it
+        self.review_state: ReviewState[ApplyResult] = ReviewState()
         self.applied_text: str | None = None
-        self.started_at = 0.0
-        self.first_hunk_ms: float | None = None
-        self._stale = False
         self._applying = False
         self._view_text = ""
         self._refresh_cost = 0.0
@@ -439,20 +432,45 @@ class ApplyReview(QFrame):
         )
         self.apply_theme(self.theme)
 
+    # ----- the state (read-only views of ``review``) --------------------------------------------
+    @property
+    def state(self) -> ReviewPhase:
+        return self.review_state.phase
+
+    @property
+    def received(self) -> str:
+        return self.review_state.received
+
+    @property
+    def hunks(self) -> tuple[Hunk, ...]:
+        return self.review_state.hunks
+
+    @property
+    def result(self) -> ApplyResult | None:
+        return self.review_state.result
+
+    @property
+    def current(self) -> int:
+        return self.review_state.current
+
+    @property
+    def notice(self) -> str:
+        return self.review_state.notice
+
+    @property
+    def outcome(self) -> str:
+        """The ``ReviewOutcome`` the review closed with; "" while it is open."""
+        return self.review_state.outcome or ""
+
+    @property
+    def first_hunk_ms(self) -> float | None:
+        return self.review_state.first_hunk_ms
+
     # ----- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Run the apply; the view shows the original (dimmed) until the new text streams."""
-        self.state = "streaming"
-        self.received = ""
-        self.hunks = ()
-        self.result = None
-        self.decisions.clear()
-        self.current = -1
-        self.notice = ""
-        self._stale = False
-        self.first_hunk_ms = None
+        self.review_state = ReviewState.started(time.monotonic())
         self._hide_message()
-        self.started_at = time.monotonic()
         self._refresh()
         self.runner.start(self.backend, self.request)
         self._update_header()
@@ -467,19 +485,18 @@ class ApplyReview(QFrame):
     def cancel(self) -> None:
         """Esc while streaming: stop the apply; the buffer stays exactly as it was."""
         self.runner.stop()
-        self._finish("cancelled")
+        self._finish(ReviewOutcome.CANCELLED)
 
     def close_review(self) -> None:
         """Stop whatever runs and close without touching the buffer (a tab or window closes)."""
         self.runner.stop()
         if not self.outcome:
-            self._finish("cancelled" if self.state == "streaming" else "closed")
+            self._finish(self.review_state.close_outcome())
 
-    def _finish(self, outcome: str) -> None:
-        if self.outcome:
+    def _finish(self, outcome: ReviewOutcome) -> None:
+        if self.review_state.outcome is not None:
             return
-        self.outcome = outcome
-        self.state = "done"
+        self.review_state = self.review_state.closed(outcome)
         self._refresh_timer.stop()
         self.hunk_bar.hide()
         with contextlib.suppress(RuntimeError, TypeError):
@@ -488,45 +505,41 @@ class ApplyReview(QFrame):
 
     # ----- the stream ------------------------------------------------------------------------
     def _on_delta(self, text: str) -> None:
-        self.received += text
+        self.review_state = self.review_state.with_received(text)
         if not self._refresh_timer.isActive():
             # at least REFRESH_MS apart, and never more than a quarter of the time in diffs
             wait = max(self.REFRESH_MS, int(self._refresh_cost * 4000))
             self._refresh_timer.start(wait)
 
     def _on_notice(self, text: str) -> None:
-        self.notice = text
+        self.review_state = self.review_state.with_notice(text)
         self._update_header()
 
     def _on_finished(self, result: object) -> None:
         assert isinstance(result, ApplyResult)
         self._refresh_timer.stop()
-        self.result = result
-        self.received = result.text
-        self.hunks = result.hunks
-        self.state = "review"
+        self.review_state = self.review_state.reviewing(result, result.text, result.hunks)
         if not result.hunks:
-            self._finish("unchanged")
+            self._finish(ReviewOutcome.UNCHANGED)
             return
         self._show_text(_display(result.text), -1)
-        if self._current_is_done():
-            self.current = self._next_undecided(max(0, self.current))
-        if self.first_hunk_ms is None:
-            self.first_hunk_ms = (time.monotonic() - self.started_at) * 1000
+        review = self.review_state
+        if review.current_is_done():
+            review = review.with_current(review.next_undecided(max(0, review.current)))
+        self.review_state = review.with_hunks(review.hunks, time.monotonic())
         self._decorate()
         if result.removals:
             self._warn_removals(result.removals)
-        if self._stale:
+        if self.review_state.stale:
             self._show_stale()
         self._update_header()
         self._scroll_to_current()
-        if not result.removals and all(self._decision(h) is not None for h in self.hunks):
+        if not result.removals and self.review_state.all_decided():
             self._apply()  # every hunk was decided while it streamed (and nothing is flagged)
 
     def _on_failed(self, code: str, message: str) -> None:
         self._refresh_timer.stop()
-        self.state = "failed"
-        self.hunks = ()
+        self.review_state = self.review_state.failed()
         self._show_text(_display(self.original), -1)
         self._decorate()
         self._show_message(
@@ -539,7 +552,9 @@ class ApplyReview(QFrame):
         started = time.perf_counter()
         original = _lf(self.original)
         prefix = _lf(self.received)
-        self.hunks = final_hunks(original, prefix) if prefix else ()
+        self.review_state = self.review_state.with_hunks(
+            final_hunks(original, prefix) if prefix else (), time.monotonic()
+        )
         complete = prefix[: prefix.rfind("\n") + 1]
         partial = prefix[len(complete) :]
         done_lines = complete.count("\n")
@@ -553,14 +568,13 @@ class ApplyReview(QFrame):
         shown = complete + (partial + "\n" if partial else "")
         tail = "".join(old_lines[old_pos:])
         self._show_text(_display(shown + tail), len(_display(shown).encode("utf-8")))
-        if self.hunks:
-            if self.first_hunk_ms is None:
-                self.first_hunk_ms = (time.monotonic() - self.started_at) * 1000
-            if self._current_is_done():  # the first hunk, or the next after a decision
-                before = self.current
-                self.current = self._next_undecided(max(0, self.current))
-                if self.current != before:
-                    self._scroll_to_current()
+        review = self.review_state
+        if (
+            review.hunks and review.current_is_done()
+        ):  # the first hunk, or the next after a decision
+            self.review_state = review.with_current(review.next_undecided(max(0, review.current)))
+            if self.review_state.current != review.current:
+                self._scroll_to_current()
         self._decorate()
         self._update_header()
         self._refresh_cost = time.perf_counter() - started
@@ -599,7 +613,7 @@ class ApplyReview(QFrame):
         boxes: dict[int, tuple[list[str], int]] = {}
         for position, hunk in enumerate(self.hunks):
             decision = self._decision(hunk)
-            gray = hunk.kind != "substantive"
+            gray = hunk.kind != HunkKind.SUBSTANTIVE
             background = MARK_REJECTED if decision is False else MARK_ADD_GRAY if gray else MARK_ADD
             bar = (
                 MARK_BAR_CURRENT
@@ -633,7 +647,7 @@ class ApplyReview(QFrame):
                 view.annotationSetText(line, "\n".join(t[cut:] or " " for t in texts))
                 view.annotationSetStyle(line, style)
         current = self.current_hunk()
-        if self.state in ("streaming", "review") and current is not None:
+        if self.review_state.can_decide and current is not None:
             if current.old_lines and current.new_start > 0:
                 self.hunk_bar.show_at(self._box_line(current), below=True)  # beside the box
             else:
@@ -666,25 +680,8 @@ class ApplyReview(QFrame):
         view.gotoPos(view.positionFromLine(min(hunk.new_start, max(0, view.lineCount() - 1))))
 
     # ----- decisions ---------------------------------------------------------------------------
-    @staticmethod
-    def _key(hunk: Hunk) -> tuple[int, int, int, int]:
-        return hunk.old_start, hunk.old_end, hunk.new_start, hunk.new_end
-
     def _decision(self, hunk: Hunk) -> bool | None:
-        return self.decisions.get(self._key(hunk))
-
-    def _current_is_done(self) -> bool:
-        """No current hunk, or it is decided: time to move to the next undecided one."""
-        hunk = self.current_hunk()
-        return hunk is None or self._decision(hunk) is not None
-
-    def _next_undecided(self, start: int) -> int:
-        n = len(self.hunks)
-        for k in range(n):
-            position = (start + k) % n
-            if self._decision(self.hunks[position]) is None:
-                return position
-        return min(start, n - 1) if n else -1
+        return self.review_state.decision(hunk)
 
     def run_action(self, name: str) -> None:
         actions: dict[str, Callable[[], None]] = {
@@ -694,7 +691,7 @@ class ApplyReview(QFrame):
             "reject_hunk": lambda: self.decide(False),
             "next": lambda: self.move_current(1),
             "previous": lambda: self.move_current(-1),
-            "escape": self.cancel if self.state == "streaming" else self.reject_all,
+            "escape": self.cancel if self.state is ReviewPhase.STREAMING else self.reject_all,
         }
         actions[name]()
 
@@ -706,7 +703,7 @@ class ApplyReview(QFrame):
                 not hunk.new_lines and line == self._box_line(hunk)
             ):
                 if position != self.current:
-                    self.current = position
+                    self.review_state = self.review_state.with_current(position)
                     self._decorate()
                     self._update_header()
                 return
@@ -714,7 +711,7 @@ class ApplyReview(QFrame):
     def move_current(self, step: int) -> None:
         if not self.hunks:
             return
-        self.current = (self.current + step) % len(self.hunks) if self.current >= 0 else 0
+        self.review_state = self.review_state.moved(step)
         self._decorate()
         self._update_header()
         self._scroll_to_current()
@@ -722,40 +719,35 @@ class ApplyReview(QFrame):
     def decide(self, accept: bool) -> None:
         """Accept or reject the current hunk, then go to the next undecided one; the last
         decision applies the accepted hunks (once the apply has finished)."""
-        if self.state not in ("streaming", "review") or not 0 <= self.current < len(self.hunks):
+        if not self.review_state.can_decide or self.review_state.current_hunk() is None:
             return
-        self.decisions[self._key(self.hunks[self.current])] = accept
-        if self.state == "review" and all(self._decision(h) is not None for h in self.hunks):
+        self.review_state = self.review_state.decided(accept)
+        if self.review_state.ready_to_apply:
             self._apply()
             return
-        self.current = self._next_undecided(self.current + 1)
+        self.review_state = self.review_state.with_current(
+            self.review_state.next_undecided(self.current + 1)
+        )
         self._decorate()
         self._update_header()
         self._scroll_to_current()
 
     def accept_all(self) -> None:
         """Accept every hunk not rejected, and apply."""
-        if self.state != "review":
-            if self.state == "streaming":
+        if self.state is not ReviewPhase.REVIEW:
+            if self.state is ReviewPhase.STREAMING:
                 self._show_message(
                     "The apply is still being written; accept when it is done (Esc stops it).",
                     "info",
                 )
             return
-        for hunk in self.hunks:
-            self.decisions.setdefault(self._key(hunk), True)
+        self.review_state = self.review_state.accepting_rest()
         self._apply()
 
     def reject_all(self) -> None:
         """Close the review; the buffer is left exactly as it was."""
         self.runner.stop()
-        self._finish(
-            "rejected"
-            if self.state in ("review", "stale")
-            else "cancelled"
-            if self.state == "streaming"
-            else "closed"
-        )
+        self._finish(self.review_state.reject_outcome())
 
     # ----- applying ----------------------------------------------------------------------------
     def _apply(self) -> None:
@@ -765,7 +757,7 @@ class ApplyReview(QFrame):
             return
         accepted = [h for h in self.hunks if self._decision(h) is True]
         if not accepted:
-            self._finish("rejected")
+            self._finish(ReviewOutcome.REJECTED)
             return
         old = split_lines(self.original)
         starts = [0]
@@ -786,18 +778,19 @@ class ApplyReview(QFrame):
             buffer.setReadOnly(read_only)
             self._applying = False
         self.applied_text = buffer.text()
-        self._finish("applied")
+        self._finish(ReviewOutcome.APPLIED)
 
     def _on_buffer_modified(self, flags: int, *_args: object) -> None:
         """The buffer changed under the review (a command, a reload from disk): its hunks are
         stale while the text differs from the one they were computed against."""
         if self._applying or not int(flags) & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
             return
-        self._stale = self.buffer.text() != self.original
-        if self._stale and self.state == "review":
+        before = self.state
+        self.review_state = self.review_state.buffer_changed(self.buffer.text() != self.original)
+        if self.state is ReviewPhase.STALE and before is not ReviewPhase.STALE:
             self._show_stale()
-        elif not self._stale and self.state == "stale":
-            self.state = "review"  # changed back (undone): the hunks fit again
+        elif self.state is ReviewPhase.REVIEW and before is ReviewPhase.STALE:
+            # changed back (undone): the hunks fit again
             self._hide_message()
             if self.result is not None and self.result.removals:
                 self._warn_removals(self.result.removals)
@@ -805,7 +798,7 @@ class ApplyReview(QFrame):
             self._update_header()
 
     def _show_stale(self) -> None:
-        self.state = "stale"
+        self.review_state = self.review_state.went_stale()
         self.hunk_bar.hide()
         self._show_message(
             f"{self.title} changed during the review: these changes were computed for the "
@@ -839,7 +832,7 @@ class ApplyReview(QFrame):
     def _go_to_removal(self, removal: Removal) -> None:
         for position, hunk in enumerate(self.hunks):
             if hunk.old_start <= removal.start < max(hunk.old_end, hunk.old_start + 1):
-                self.current = position
+                self.review_state = self.review_state.with_current(position)
                 self._decorate()
                 self._update_header()
                 self._scroll_to_current()
@@ -852,17 +845,17 @@ class ApplyReview(QFrame):
         accepted = sum(1 for h in self.hunks if self._decision(h) is True)
         rejected = sum(1 for h in self.hunks if self._decision(h) is False)
         changes = f"{n} change{'s' if n != 1 else ''}"
-        if self.state == "streaming":
+        if self.state is ReviewPhase.STREAMING:
             lines = _lf(self.received).count("\n")
             text = f"Writing… {lines} lines · {changes} so far"
             if self.notice:
                 text += f" · {self.notice}"
-        elif self.state in ("review", "stale"):
+        elif self.state in (ReviewPhase.REVIEW, ReviewPhase.STALE):
             source = self.result.source if self.result is not None else ""
             parts = [f"Change {self.current + 1} of {n}" if self.current >= 0 else changes]
             if accepted or rejected:
                 parts.append(f"{accepted} accepted, {rejected} rejected")
-            gray = sum(1 for h in self.hunks if h.kind != "substantive")
+            gray = sum(1 for h in self.hunks if h.kind != HunkKind.SUBSTANTIVE)
             if gray:
                 parts.append(f"{gray} whitespace/rename (grayed)")
             if source:
@@ -872,15 +865,14 @@ class ApplyReview(QFrame):
                     else f"from {source}"
                 )
             text = " · ".join(parts)
-        elif self.state == "failed":
+        elif self.state is ReviewPhase.FAILED:
             text = "Nothing was changed."
         else:
             text = ""
         self.status_label.setText(text)
         self.status_label.setToolTip(self.notice)
-        streaming = self.state == "streaming"
-        self.stop_button.setVisible(streaming)
-        self.accept_all_button.setEnabled(self.state == "review")
+        self.stop_button.setVisible(self.state is ReviewPhase.STREAMING)
+        self.accept_all_button.setEnabled(self.state is ReviewPhase.REVIEW)
         self.prev_button.setEnabled(n > 1)
         self.next_button.setEnabled(n > 1)
         # A refusal has nothing to accept, reject or step through: its message bar's Close
@@ -891,7 +883,7 @@ class ApplyReview(QFrame):
             self.accept_all_button,
             self.reject_all_button,
         ):
-            button.setVisible(self.state != "failed")
+            button.setVisible(self.state is not ReviewPhase.FAILED)
 
     def _show_message(
         self, text: str, kind: str, actions: tuple[tuple[str, Callable[[], None]], ...] = ()

@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
-from typing import Literal
+from enum import StrEnum
 
 __all__ = [
     "REJOIN_WINDOW",
@@ -46,7 +46,12 @@ __all__ = [
     "split_lines",
 ]
 
-HunkKind = Literal["whitespace-only", "rename", "substantive"]
+
+class HunkKind(StrEnum):
+    WHITESPACE_ONLY = "whitespace-only"
+    RENAME = "rename"
+    SUBSTANTIVE = "substantive"
+
 
 # A substitution counts as a rename when it occurs in at least this many hunks.
 RENAME_MIN_HUNKS = 2
@@ -133,10 +138,10 @@ def _classify(old: list[str], new: list[str], raws: Sequence[_Raw]) -> list[Hunk
         a = old[raw.old_start : raw.old_end]
         b = new[raw.new_start : raw.new_end]
         if _tokens(a) == _tokens(b):
-            kinds.append("whitespace-only")
+            kinds.append(HunkKind.WHITESPACE_ONLY)
             subs.append((set(), False))
         else:
-            kinds.append("substantive")
+            kinds.append(HunkKind.SUBSTANTIVE)
             subs.append(_substitutions(a, b) if a and b else (set(), False))
     seen: Counter[tuple[str, str]] = Counter()  # in how many hunks each substitution occurs
     for found, _ in subs:
@@ -145,7 +150,7 @@ def _classify(old: list[str], new: list[str], raws: Sequence[_Raw]) -> list[Hunk
     for index, (raw, kind, (pairs, only)) in enumerate(zip(raws, kinds, subs, strict=True)):
         renames: tuple[tuple[str, str], ...] = ()
         if only and pairs and all(seen[p] >= RENAME_MIN_HUNKS for p in pairs):
-            kind = "rename"
+            kind = HunkKind.RENAME
             renames = tuple(sorted(pairs))
         hunks.append(
             Hunk(
