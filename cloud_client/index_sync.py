@@ -64,7 +64,7 @@ from forecode_core.index.chunking import (
 from forecode_core.index.crypto import WorkspaceKeys
 from forecode_core.index.merkle import MerkleTree, WireEntry, diff_children, scan_folder
 from forecode_core.index.search import Candidate, rerank
-from forecode_core.workspace.index_ignore import IgnoreRules
+from forecode_core.workspace.gitignore import IgnoreRules
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 

@@ -35,8 +35,7 @@ from forecode_core.workspace.gitignore import (
     IgnoreRules,
     RuleSet,
 )
-from forecode_core.workspace.scan import IgnoreRules as WorkspaceRules
-from forecode_core.workspace.scan import scan_files
+from forecode_core.workspace.walk import scan_files
 
 STALL_LIMIT_S = 0.100  # the bound on the UI thread's event-loop gaps
 LONG = "a" * 60  # not ignored: no "b" at the end
@@ -228,7 +227,7 @@ def test_changed_rules_switch_rows_at_once(qtbot: QtBot, tmp_path: Path) -> None
     qtbot.waitUntil(lambda: "b.txt" in window.tree.visible_paths(), timeout=10_000)
     assert "a.log" not in window.tree.visible_paths()
     (root / ".gitignore").write_text("*.txt\n")
-    window.tree.set_rules(WorkspaceRules(root))
+    window.tree.set_rules(IgnoreRules.for_folder(root))
     qtbot.waitUntil(lambda: "a.log" in window.tree.visible_paths(), timeout=10_000)
     assert not {"b.txt", "c.txt"} & set(window.tree.visible_paths())
 
@@ -308,7 +307,7 @@ def test_twenty_thousand_patterns_agree_with_git(tmp_path: Path) -> None:
         env={**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"},
     )
     theirs = {p for p in out.stdout.decode().split("\0") if p}
-    rules = WorkspaceRules(root)
+    rules = IgnoreRules.for_folder(root)
     ours = {p for p in asked if rules.is_ignored(p, False)}
     assert ours == theirs
     assert theirs
@@ -353,7 +352,7 @@ def test_a_huge_ignore_file_is_read_only_up_to_the_limit(tmp_path: Path) -> None
         for _ in range(MAX_SOURCE_BYTES // len(line) + 100):
             fh.write(line)
         fh.write("late.txt\n")
-    rules = WorkspaceRules(root)
+    rules = IgnoreRules.for_folder(root)
     assert rules.is_ignored("a.log")
     assert not rules.is_ignored("late.txt")
     assert len(rules.warnings) == 1 and "KiB" in rules.warnings[0]

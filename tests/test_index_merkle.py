@@ -23,7 +23,7 @@ from forecode_core.index.merkle import (
     refresh_path,
     scan_folder,
 )
-from forecode_core.workspace.index_ignore import IgnoreRules
+from forecode_core.workspace.gitignore import INDEX_IGNORE_FILES, IgnoreRules
 
 KEYS = WorkspaceKeys(bytes(range(32)))
 OTHER_KEYS = WorkspaceKeys(bytes(range(1, 33)))
@@ -605,7 +605,7 @@ CHANGES = [
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.__name__.strip("_") for c in CHANGES])
 def test_refresh_path_matches_a_fresh_scan(workspace: Path, change: object) -> None:
-    rules = IgnoreRules.for_folder(workspace)
+    rules = IgnoreRules.for_folder(workspace, ignore_files=INDEX_IGNORE_FILES)
     tree = scan_folder(workspace, KEYS, rules=rules).tree
     before = tree.root_hash
     touched = change(workspace)  # type: ignore[operator]

@@ -1,4 +1,5 @@
-"""Git-compatible ignore rules and the pruning file walk (forecode_core.workspace.scan)."""
+"""Git-compatible ignore rules (forecode_core.workspace.gitignore) and the pruning file walk
+(forecode_core.workspace.walk)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from forecode_core.workspace import scan as workspace
-from forecode_core.workspace.scan import IgnoreRules, scan_files
+from forecode_core.workspace import gitignore
+from forecode_core.workspace.gitignore import GIT_IGNORE_FILES, INDEX_IGNORE_FILES, IgnoreRules
+from forecode_core.workspace.walk import scan_files, walk_files
 
 
 def make_tree(root: Path, files: Mapping[str, str]) -> None:
@@ -186,14 +188,14 @@ def test_is_ignored(
     tmp_path: Path, files: dict[str, str], extra: Sequence[str], expected: dict[str, bool]
 ) -> None:
     make_tree(tmp_path, files)
-    rules = IgnoreRules(tmp_path, extra)
+    rules = IgnoreRules.for_folder(tmp_path, extra)
     got = {p: rules.is_ignored(p.rstrip("/"), p.endswith("/")) for p in expected}
     assert got == expected
 
 
 def test_path_forms(tmp_path: Path) -> None:
     make_tree(tmp_path, {".gitignore": "build/\n"})
-    rules = IgnoreRules(str(tmp_path))
+    rules = IgnoreRules.for_folder(str(tmp_path))
     assert rules.is_ignored("./build/", True)
     assert rules.is_ignored("/build/a", False)
     assert not rules.is_ignored("", True)
@@ -209,7 +211,7 @@ def test_worktree_git_file(tmp_path: Path) -> None:
     git_dir.mkdir(parents=True)
     (git_dir / "commondir").write_text("../..\n")
     (tmp_path / "wt/.git").write_text(f"gitdir: {git_dir}\n")
-    rules = IgnoreRules(tmp_path / "wt")
+    rules = IgnoreRules.for_folder(tmp_path / "wt")
     assert rules.is_ignored("a.secret", False)
     assert rules.is_ignored(".git", False)
 
@@ -219,14 +221,14 @@ def test_nested_gitignores_are_read_lazily_and_cached(
 ) -> None:
     make_tree(tmp_path, {".gitignore": "*.o\n", "a/.gitignore": "*.p\n", "b/.gitignore": "x\n"})
     reads: list[str] = []
-    real = workspace._read_rules
+    real = gitignore.read_lines
 
     def spy(file: str) -> tuple[object, ...]:
         reads.append(Path(file).relative_to(tmp_path).as_posix())
         return real(file)
 
-    monkeypatch.setattr(workspace, "_read_rules", spy)
-    rules = IgnoreRules(tmp_path)
+    monkeypatch.setattr(gitignore, "read_lines", spy)
+    rules = IgnoreRules.for_folder(tmp_path)
     assert reads == []  # no .git folder here, and no .gitignore read yet
     reads.clear()
     assert rules.is_ignored("top.o", False)
@@ -239,7 +241,7 @@ def test_nested_gitignores_are_read_lazily_and_cached(
 
 def test_invalidate(tmp_path: Path) -> None:
     make_tree(tmp_path, {".gitignore": "*.o\n", "sub/.gitignore": "*.p\n", "sub/deep/": ""})
-    rules = IgnoreRules(tmp_path)
+    rules = IgnoreRules.for_folder(tmp_path)
     assert rules.is_ignored("sub/a.p", False)
     assert not rules.is_ignored("sub/deep/", True)
     assert not rules.is_ignored("a.q", False)
@@ -289,7 +291,7 @@ SCAN_TREE = {
 
 def test_scan_files_order_and_filtering(tmp_path: Path) -> None:
     make_tree(tmp_path, SCAN_TREE)
-    got = list(scan_files(tmp_path, IgnoreRules(tmp_path)))
+    got = list(scan_files(tmp_path, IgnoreRules.for_folder(tmp_path)))
     assert got == [
         ".gitignore",
         "a.py",
@@ -316,7 +318,7 @@ def test_scan_prunes_ignored_directories(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(os, "scandir", spy)
     checked: list[str] = []
-    rules = IgnoreRules(tmp_path)
+    rules = IgnoreRules.for_folder(tmp_path)
     real_matches = rules._matches
 
     def count_matches(path: str, is_dir: bool) -> bool:
@@ -339,8 +341,8 @@ def test_scan_skips_unreadable_folders(tmp_path: Path, monkeypatch: pytest.Monke
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    assert list(scan_files(tmp_path, IgnoreRules(tmp_path))) == ["z.py", "a/x.py"]
-    assert list(scan_files(tmp_path / "missing", IgnoreRules(tmp_path))) == []
+    assert list(scan_files(tmp_path, IgnoreRules.for_folder(tmp_path))) == ["z.py", "a/x.py"]
+    assert list(scan_files(tmp_path / "missing", IgnoreRules.for_folder(tmp_path))) == []
 
 
 def test_scan_symlinks(tmp_path: Path) -> None:
@@ -353,8 +355,86 @@ def test_scan_symlinks(tmp_path: Path) -> None:
         os.symlink(tmp_path / "self", tmp_path / "self")  # ELOOP when followed
     except (OSError, NotImplementedError):
         pytest.skip("symlinks not available")
-    got = list(scan_files(tmp_path, IgnoreRules(tmp_path)))
+    got = list(scan_files(tmp_path, IgnoreRules.for_folder(tmp_path)))
     assert got == ["link.txt", "real.txt", "a/f.py"]
+
+
+def test_walk_files_links_skip_and_start(tmp_path: Path) -> None:
+    """The one walker's options, as its three callers use them: links followed as files (the
+    editor, find in files) or reported unread (the index); a caller's ``skip`` prunes folders
+    and drops files; ``start`` walks one folder; symlinked folders are never entered."""
+    make_tree(
+        tmp_path,
+        {".gitignore": "*.o\n", "a/f.py": "", "a/g.o": "", "b/x.py": "", "real.txt": ""},
+    )
+    try:
+        os.symlink(tmp_path / "a", tmp_path / "a/loop", target_is_directory=True)
+        os.symlink(tmp_path / "real.txt", tmp_path / "link.txt")
+        os.symlink(tmp_path / "nowhere", tmp_path / "dangling")
+    except (OSError, NotImplementedError):
+        pytest.skip("symlinks not available")
+    rules = IgnoreRules.for_folder(tmp_path)
+
+    def walk(**options: object) -> list[tuple[str, bool]]:
+        return [(rel, e.is_symlink()) for rel, e in walk_files(tmp_path, rules, **options)]  # type: ignore[arg-type]
+
+    assert walk() == [
+        (".gitignore", False),
+        ("link.txt", True),
+        ("real.txt", False),
+        ("a/f.py", False),
+        ("b/x.py", False),
+    ]
+    assert walk(links="report") == [
+        (".gitignore", False),
+        ("dangling", True),
+        ("link.txt", True),
+        ("real.txt", False),
+        ("a/f.py", False),
+        ("a/loop", True),
+        ("b/x.py", False),
+    ]
+    asked: list[tuple[str, bool]] = []
+
+    def skip(rel: str, is_dir: bool) -> bool:
+        asked.append((rel, is_dir))
+        return rel in ("b", "real.txt")
+
+    assert walk(skip=skip) == [(".gitignore", False), ("link.txt", True), ("a/f.py", False)]
+    assert ("b", True) in asked and ("a/g.o", False) not in asked  # ignored: never asked
+    assert walk(start="a", links="report") == [("a/f.py", False), ("a/loop", True)]
+    assert walk(limit=2) == [(".gitignore", False), ("link.txt", True)]
+
+
+def test_ignore_files_are_an_option_of_the_one_rules(tmp_path: Path) -> None:
+    """The editor reads .gitignore; the index also .forecodeignore, after it in each folder
+    (so it wins a tie and can re-include); for_files reads the same files from a map."""
+    files = {
+        ".gitignore": "*.log\nsecret.txt\n",
+        "src/.forecodeignore": "gen/\n!keep.log\n",
+        "src/keep.log": "",
+        "src/gen/a.py": "",
+        "secret.txt": "",
+    }
+    make_tree(tmp_path, files)
+    editor = IgnoreRules.for_folder(tmp_path)
+    index = IgnoreRules.for_folder(tmp_path, ignore_files=INDEX_IGNORE_FILES)
+    in_memory = IgnoreRules.for_files({k: v.encode() for k, v in files.items()})
+    assert editor.ignore_files == GIT_IGNORE_FILES and editor.root == str(tmp_path)
+    assert in_memory.root is None and in_memory.ignore_files == INDEX_IGNORE_FILES
+    for path, by_editor, by_index in (
+        ("src/keep.log", True, False),
+        ("src/gen/a.py", False, True),
+        ("secret.txt", True, True),
+    ):
+        assert editor.is_ignored(path) is by_editor, path
+        assert index.is_ignored(path) is by_index, path
+        assert in_memory.is_ignored(path) is by_index, path
+    assert list(scan_files(tmp_path, index)) == [
+        ".gitignore",
+        "src/.forecodeignore",
+        "src/keep.log",
+    ]
 
 
 def test_scan_limit_and_should_stop(tmp_path: Path) -> None:
@@ -362,7 +442,7 @@ def test_scan_limit_and_should_stop(tmp_path: Path) -> None:
         for f in range(30):
             (tmp_path / f"d{d:02}").mkdir(exist_ok=True)
             (tmp_path / f"d{d:02}/f{f:02}.txt").touch()
-    rules = IgnoreRules(tmp_path)
+    rules = IgnoreRules.for_folder(tmp_path)
     assert len(list(scan_files(tmp_path, rules))) == 600
     assert list(scan_files(tmp_path, rules, limit=3)) == [
         "d00/f00.txt",
@@ -489,7 +569,7 @@ TRICKY_REPO = {
 def test_matches_git_on_tricky_repo(tmp_path: Path) -> None:
     git_init(tmp_path)
     make_tree(tmp_path, TRICKY_REPO)
-    rules = IgnoreRules(tmp_path)
+    rules = IgnoreRules.for_folder(tmp_path)
     ours = list(scan_files(tmp_path, rules))
     assert len(ours) == len(set(ours))
     assert set(ours) == git_files(tmp_path)
@@ -572,4 +652,4 @@ def test_matches_git_on_random_repos(tmp_path: Path, seed: int) -> None:
     if rng.random() < 0.3:
         with open(tmp_path / ".git/info/exclude", "a") as fh:
             fh.write(rng.choice(RANDOM_PATTERNS) + "\n")
-    assert set(scan_files(tmp_path, IgnoreRules(tmp_path))) == git_files(tmp_path)
+    assert set(scan_files(tmp_path, IgnoreRules.for_folder(tmp_path))) == git_files(tmp_path)

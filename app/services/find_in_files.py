@@ -9,12 +9,11 @@ What a search is
     ``QueryError`` with a message for the user.
 
 Which files
-    The workspace walk honours ``.gitignore`` through ``forecode_core.workspace.scan.IgnoreRules``'
-    public
-    API (``is_dir_ignored`` / ``is_file_ignored``) and the user's ``files.exclude``; exclude globs
-    prune folders too. Binary files (a NUL in the first 8 KiB, unless a UTF-16/32 byte order mark
-    says otherwise) and files above ``max_file_bytes`` are skipped and counted. Text is decoded
-    as the editor reads it (``textfile.decode_bytes``: byte order marks, coding declarations,
+    The workspace's one walker (``forecode_core.workspace.walk``) honours ``.gitignore``
+    (``IgnoreRules``) and the user's ``files.exclude``; exclude globs prune folders too.
+    Binary files (a NUL in the first 8 KiB, unless a UTF-16/32 byte order mark says otherwise)
+    and files above ``max_file_bytes`` are skipped and counted. Text is decoded as the editor
+    reads it (``textfile.decode_bytes``: byte order marks, coding declarations,
     UTF-8, legacy 8-bit encodings), so a legacy file is searchable and can be written back byte
     for byte; a file the editor opens read-only is searched but never rewritten.
 
@@ -63,7 +62,8 @@ from forecode_core.text.textfile import (
     decode_bytes,
     encode_text,
 )
-from forecode_core.workspace.scan import IgnoreRules
+from forecode_core.workspace.gitignore import IgnoreRules
+from forecode_core.workspace.walk import walk_files
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -699,36 +699,17 @@ class SearchSummary:
 def _walk(
     root: str, rules: IgnoreRules, exclude: GlobSet, should_stop: Callable[[], bool]
 ) -> Iterator[str]:
-    """Workspace files not ignored nor excluded, a folder's files (by name) before its
-    subfolders; ignored and excluded folders are never entered; symlinked folders are not
-    followed."""
-    stack = [""]
-    while stack:
-        if should_stop():
-            return
-        rel_dir = stack.pop()
-        try:
-            with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
-            continue
-        prefix = rel_dir + "/" if rel_dir else ""
-        subdirs: list[str] = []
-        for entry in entries:
-            rel = prefix + entry.name
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    if not rules.is_dir_ignored(rel) and not exclude.match(rel):
-                        subdirs.append(rel)
-                    continue
-                if not entry.is_file():
-                    continue
-            except OSError:
-                continue
-            if rules.is_file_ignored(rel) or exclude.match(rel):
-                continue
-            yield rel
-        stack.extend(reversed(subdirs))
+    """Workspace files not ignored nor excluded, in the workspace walk's order (a folder's
+    files by name before its subfolders); ignored and excluded folders are never entered;
+    symlinked folders are not followed."""
+
+    def excluded(rel: str, _is_dir: bool) -> bool:
+        return exclude.match(rel)
+
+    for rel, _entry in walk_files(
+        root, rules, skip=excluded if exclude else None, should_stop=should_stop
+    ):
+        yield rel
 
 
 def _read_at_most(path: str, limit: int) -> bytes | None:
@@ -769,7 +750,7 @@ def search_tree(
     include = GlobSet(parse_globs(query.include))
     exclude = GlobSet(parse_globs(query.exclude))
     root = os.path.abspath(request.root)
-    rules = IgnoreRules(root, request.extra_patterns)
+    rules = IgnoreRules.for_folder(root, request.extra_patterns)
     summary = SearchSummary()
     buffers = request.buffers
     last_progress = started

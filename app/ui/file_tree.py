@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QDir, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Signal
 from PySide6.QtWidgets import QFileSystemModel, QTreeView, QWidget
 
-from forecode_core.workspace.scan import IgnoreRules
+from forecode_core.workspace.gitignore import IgnoreRules
 
 from .git_decorations import BadgeDelegate, DecoratedFileSystemModel
 from .ignore_filter import IgnoreDecisions, connect_refresh

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from forecode_core.workspace.scan import IgnoreRules
+from forecode_core.workspace.gitignore import IgnoreRules
 
 __all__ = ["UI_BUDGET_S", "IgnoreDecisions"]
 

@@ -60,7 +60,8 @@ from forecode_core.store.settings import (
 from forecode_core.text.textfile import EOL_NAMES, encoding_label
 from forecode_core.workspace.fuzzy import rank_paths
 from forecode_core.workspace.recent import RecentFolders
-from forecode_core.workspace.scan import IgnoreRules, scan_files
+from forecode_core.workspace.gitignore import IgnoreRules
+from forecode_core.workspace.walk import scan_files
 from local_models.calibrate import Choice as ModelChoice
 
 from .apply_backend import ApplyBackend, PipelineApplyBackend, ServiceApply
@@ -490,7 +491,7 @@ class MainWindow(QMainWindow):
     def open_folder(self, folder: str | os.PathLike[str]) -> None:
         root = Path(folder).resolve()
         self.root = root
-        self.rules = IgnoreRules(root, self.settings.files_exclude)
+        self.rules = IgnoreRules.for_folder(root, self.settings.files_exclude)
         self.tree.set_root(root, self.rules)
         self.git.set_root(root)
         self.setWindowTitle(f"{root.name} — Forecode")
@@ -700,7 +701,7 @@ class MainWindow(QMainWindow):
         if saved == self.settings_file.resolve():
             self.reload_settings()
         if saved.name == ".gitignore" and self.rules is not None and self.root is not None:
-            self.rules = IgnoreRules(self.root, self.settings.files_exclude)
+            self.rules = IgnoreRules.for_folder(self.root, self.settings.files_exclude)
             self.tree.set_rules(self.rules)
             self.rescan_files()
 
@@ -807,7 +808,7 @@ class MainWindow(QMainWindow):
             self.inline.max_tokens = settings.completion_max_tokens
             self.inline.enabled = settings.completion_enabled
         if self.root is not None and self.rules is not None:
-            rules = IgnoreRules(self.root, settings.files_exclude)
+            rules = IgnoreRules.for_folder(self.root, settings.files_exclude)
             self.rules = rules
             self.tree.set_rules(rules)
         self.update_codebase_index()  # index.enabled turned on or off

@@ -17,7 +17,8 @@ are not in the tree (as in git); the root always is.
 What enters the tree
 --------------------
 Secrets never do (``denylist.secret_reason`` on the path, then the bytes, before anything is
-hashed). ``scan_folder`` also honours ``.gitignore`` / ``.forecodeignore`` (``IgnoreRules``),
+hashed). ``scan_folder`` walks with the workspace's one walker (``workspace.walk``), honours
+``.gitignore`` / ``.forecodeignore`` (``IgnoreRules.for_folder(..., INDEX_IGNORE_FILES)``),
 skips symlinks (they could point out of the workspace), unreadable files and files over
 ``max_file_bytes``, and reuses the digest of a file whose size, mtime and inode are unchanged
 since a previous scan.
@@ -44,7 +45,8 @@ from typing import Protocol
 
 from forecode_core.index.crypto import HASH_BYTES, WorkspaceKeys, split_path
 from forecode_core.index.denylist import looks_like_private_key, secret_reason
-from forecode_core.workspace.index_ignore import IGNORE_FILES, IgnoreRules
+from forecode_core.workspace.gitignore import INDEX_IGNORE_FILES, IgnoreRules
+from forecode_core.workspace.walk import walk_files
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
@@ -660,33 +662,17 @@ def _walk(
     root: str, start: str, rules: IgnoreRules, should_stop: Callable[[], bool] | None
 ) -> Iterator[tuple[str, os.stat_result | str]]:
     """(relative path, stat) of the files under ``start`` that ``rules`` keeps, or
-    (path, reason) for a left-out one; ignored folders are not entered."""
-    stack = [start]
-    while stack:
-        if should_stop is not None and should_stop():
-            return
-        rel_dir = stack.pop()
+    (path, reason) for a left-out one (a symlink); ignored folders are not entered."""
+    for rel, entry in walk_files(root, rules, start=start, links="report", should_stop=should_stop):
+        if entry.is_symlink():
+            yield rel, "symlink"
+            continue
         try:
-            with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        subdirs = []
-        for entry in entries:
-            rel = _join(rel_dir, entry.name)
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if not rules.is_dir_ignored(rel):
-                    subdirs.append(rel)
-            elif stat.S_ISLNK(st.st_mode):
-                if not rules.is_ignored(rel):
-                    yield rel, "symlink"
-            elif stat.S_ISREG(st.st_mode) and not rules.is_ignored(rel):
-                yield rel, st
-        stack.extend(reversed(subdirs))
+        if stat.S_ISREG(st.st_mode):
+            yield rel, st
 
 
 def scan_folder(
@@ -702,7 +688,8 @@ def scan_folder(
     folder with the same keys) lets unchanged files skip reading. ``should_stop`` is polled
     per folder; a stopped scan returns the partial tree."""
     top = os.path.abspath(os.fspath(root))
-    rules = rules if rules is not None else IgnoreRules.for_folder(top)
+    if rules is None:
+        rules = IgnoreRules.for_folder(top, ignore_files=INDEX_IGNORE_FILES)
     result = ScanResult(MerkleTree(keys), {})
     for rel, st in _walk(top, "", rules, should_stop):
         if isinstance(st, str):
@@ -730,7 +717,7 @@ def refresh_path(
     top = os.path.abspath(os.fspath(root))
     split_path(rel_path)
     parent, _slash, name = rel_path.rpartition("/")
-    if name in IGNORE_FILES:
+    if name in rules.ignore_files:
         rules.invalidate(parent)
         return _rescan(tree, top, parent, rules, max_file_bytes)
     try:

@@ -1,8 +1,12 @@
-"""Git-compatible ignore decisions: the one implementation behind the editor's explorer and
-quick open (``forecode_core.workspace.scan.IgnoreRules``) and the codebase index
-(``forecode_core.workspace.index_ignore.IgnoreRules``). Pure: the standard library and the file
-system
-only, no Qt; it lives in ``local_models`` because ``local_models`` may not import ``app``.
+"""Git-compatible ignore decisions: the one ``IgnoreRules`` behind the editor's explorer, quick
+open and find in files, and the codebase index. Pure: the standard library and the file system
+only, no Qt.
+
+What differs between its users is which files hold the patterns, an option of the
+constructors: ``IgnoreRules.for_folder(root, extra, ignore_files=...)`` reads them from disk
+(the editor: ``.gitignore``, ``GIT_IGNORE_FILES``; the index: ``.gitignore`` then
+``.forecodeignore``, ``INDEX_IGNORE_FILES``), ``IgnoreRules.for_files`` from an in-memory map of
+files, and ``IgnoreRules(loader, ...)`` from any function of a folder.
 
 ``IgnoreRules`` answers "is this path ignored?" the way git does, from these sources, highest
 precedence first:
@@ -11,7 +15,9 @@ precedence first:
    Like patterns given to git on the command line they win over every file, so ``!pattern``
    there can also show something an ignore file hides.
 2. The ignore files of the path's folder (``loader(rel_dir)`` gives their lines, in order), the
-   deepest folder's first; a file's patterns are relative to its folder. Folders are read
+   deepest folder's first; a file's patterns are relative to its folder. With several ignore
+   files in one folder (``.gitignore``, ``.forecodeignore``) the later file's lines come later,
+   so it wins a tie and can re-include with ``!``. Folders are read
    lazily, on the first question about a path below them, and cached; call ``invalidate`` when
    one changes.
 3. The exclude lines (``.git/info/exclude``; ``exclude()`` gives them, read lazily and again
@@ -55,11 +61,13 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from forecode_core.workspace.wildmatch import Pattern, PatternSet
 
 __all__ = [
+    "GIT_IGNORE_FILES",
+    "INDEX_IGNORE_FILES",
     "MAX_PATTERNS",
     "MAX_PATTERN_BYTES",
     "MAX_SOURCE_BYTES",
@@ -82,6 +90,11 @@ LIGHT_BUCKET = 64
 LIGHT_UNION_BITS = 4_096
 
 _GLOB_SPECIAL = frozenset(b"*?[\\")
+
+GIT_IGNORE_FILES: tuple[str, ...] = (".gitignore",)
+"""The ignore files git reads in each folder: the editor's explorer, quick open and search."""
+INDEX_IGNORE_FILES: tuple[str, ...] = (".gitignore", ".forecodeignore")
+"""The codebase index also reads ``.forecodeignore`` (same syntax), after ``.gitignore``."""
 
 
 def _trim_trailing_spaces(line: str) -> str:
@@ -419,9 +432,13 @@ def normalize(rel_path: str) -> str:
 class IgnoreRules:
     """Git-compatible ignore decisions for workspace-relative POSIX paths (``"src/a.py"``);
     see the module docstring. ``loader(rel_dir)`` gives the ignore-file lines of a folder
-    ("" is the root), ``exclude()`` the lines of ``.git/info/exclude``. A source beyond the
-    limits is reported once through ``on_warning`` (called on whichever thread read it) and
-    in ``warnings``; every report is also logged.
+    ("" is the root), ``exclude`` the lines of ``.git/info/exclude`` (or a function giving
+    them, called on first use and after a full ``invalidate``). A source beyond the limits is
+    reported once through ``on_warning`` (called on whichever thread read it) and in
+    ``warnings``; every report is also logged.
+
+    Built from a folder on disk by ``for_folder`` (``root`` is then that folder) or from a map
+    of files by ``for_files``; ``ignore_files`` says which files of a folder hold patterns.
 
     One instance may serve the UI thread and a scanning thread at once: cache fills are single
     dict stores, and ``invalidate`` builds new caches from snapshots and swaps them in (a
@@ -432,12 +449,20 @@ class IgnoreRules:
         self,
         loader: Callable[[str], Sequence[str]],
         extra_patterns: Sequence[str] = (),
-        exclude: Callable[[], Sequence[str]] = tuple,
+        exclude: Sequence[str] | Callable[[], Sequence[str]] = (),
         *,
         on_warning: Callable[[str], None] | None = None,
+        root: str | None = None,
+        ignore_files: Sequence[str] = GIT_IGNORE_FILES,
     ) -> None:
+        self.root = root
+        self.ignore_files: tuple[str, ...] = tuple(ignore_files)
         self._loader = loader
-        self._exclude_source = exclude
+        if callable(exclude):
+            self._exclude_source = exclude
+        else:
+            lines = tuple(exclude)
+            self._exclude_source = lambda: lines
         self.on_warning = on_warning
         self.warnings: list[str] = []
         self._warned: set[str] = set()
@@ -449,6 +474,68 @@ class IgnoreRules:
         self._folders: dict[str, RuleSet] = {}
         # rel_dir -> whether that directory itself is ignored (its ancestors not considered).
         self._dirs: dict[str, bool] = {}
+
+    @classmethod
+    def for_folder(
+        cls,
+        root: str | os.PathLike[str],
+        extra_patterns: Sequence[str] = (),
+        *,
+        ignore_files: Sequence[str] = GIT_IGNORE_FILES,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> IgnoreRules:
+        """The rules of the folder ``root`` on disk: ``ignore_files`` in each folder (read in
+        that order) and ``.git/info/exclude`` (following a ``.git`` file, as worktrees and
+        submodules have)."""
+        top = os.path.abspath(os.fspath(root))
+        names = tuple(ignore_files)
+
+        def load(rel_dir: str) -> list[str]:
+            folder = os.path.join(top, rel_dir) if rel_dir else top
+            lines: list[str] = []
+            for name in names:
+                lines.extend(read_lines(os.path.join(folder, name)))
+            return lines
+
+        def exclude() -> list[str]:
+            found = git_dir(top)
+            return read_lines(os.path.join(found, "info", "exclude")) if found else []
+
+        return cls(
+            load,
+            extra_patterns,
+            exclude,
+            on_warning=on_warning,
+            root=top,
+            ignore_files=names,
+        )
+
+    @classmethod
+    def for_files(
+        cls,
+        files: Mapping[str, bytes],
+        extra_patterns: Sequence[str] = (),
+        *,
+        ignore_files: Sequence[str] = INDEX_IGNORE_FILES,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> IgnoreRules:
+        """The rules of the ignore files found in ``files`` (relative path -> bytes), and its
+        ``.git/info/exclude`` if it holds one (the index's in-memory workspaces)."""
+        names = tuple(ignore_files)
+
+        def load(rel_dir: str) -> list[str]:
+            prefix = rel_dir + "/" if rel_dir else ""
+            lines: list[str] = []
+            for name in names:
+                data = files.get(prefix + name)
+                if data is not None:
+                    lines.extend(data.decode("utf-8", "surrogateescape").splitlines())
+            return lines
+
+        exclude = files.get(".git/info/exclude", b"").decode("utf-8", "surrogateescape")
+        return cls(
+            load, extra_patterns, exclude.splitlines(), on_warning=on_warning, ignore_files=names
+        )
 
     def _compile(self, source: str, lines: Sequence[str]) -> RuleSet:
         rules = RuleSet.from_lines(lines)
