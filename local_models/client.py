@@ -19,8 +19,9 @@ The worker may die (a crash inside llama.cpp, a SIGKILL) or hang; the editor nev
 Chats (``chat``: the router's local fallback when the service is unreachable) stream like
 completions; a chat supersedes older chats only, and a completion never supersedes a chat.
 
-States, reported through ``on_state(state, detail)``: "stopped" (not started, or closed),
-"starting", "ready", "crashed" (the detail says why, and when it restarts), "failed".
+States (``forecode_core.engine_state.EngineState``), reported through ``on_state(state,
+detail)``: "stopped" (not started, or closed), "starting", "ready", "crashed" (the detail says
+why, and when it restarts), "failed".
 
 Threading: every method may be called from any thread and none waits for the worker. All
 callbacks (``on_state``, ``on_chunk``, ``on_done``, ``on_error``) run on the client's single
@@ -46,10 +47,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any, Protocol
 
 from forecode_core.chat.types import ChatParams, params_to_json
+from forecode_core.engine_state import EngineState
 from forecode_core.protocol import (
     EXIT_FATAL,
     PROTOCOL_VERSION,
@@ -69,22 +72,32 @@ from forecode_core.protocol import (
     read_line,
 )
 
-__all__ = ["BACKOFF_S", "STATES", "EngineClient"]
+__all__ = ["BACKOFF_S", "STATES", "EngineClient", "EngineState"]
 
 log = logging.getLogger(__name__)
 
-STATES = ("stopped", "starting", "ready", "crashed", "failed")
+STATES = tuple(EngineState)
 BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
 """Delay before restart number 1, 2, 3, …; the last value repeats."""
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+class _Inbox(Enum):
+    """What the event thread's inbox carries (the first item of each tuple)."""
+
+    CLOSE = "close"  # (CLOSE, timeout): shut the worker down, end the thread
+    WAKE = "wake"  # (WAKE,): check the timers and the pending requests
+    EVENT = "event"  # (EVENT, worker, event): a message from a worker
+    EXIT = "exit"  # (EXIT, worker, return code): a worker's process ended
+    UNAVAILABLE = "unavailable"  # (UNAVAILABLE, request, why): a request to a failed engine
+
+
 class _HasToJson(Protocol):
     def to_json(self) -> dict[str, Any]: ...
 
 
-def _ignore_state(state: str, detail: str) -> None:
+def _ignore_state(state: EngineState, detail: str) -> None:
     pass
 
 
@@ -134,7 +147,7 @@ class EngineClient:
         self,
         model_path: str | os.PathLike[str],
         *,
-        on_state: Callable[[str, str], None] = _ignore_state,
+        on_state: Callable[[EngineState, str], None] = _ignore_state,
         python: str = sys.executable,
         extra_args: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
@@ -156,7 +169,7 @@ class EngineClient:
         self._inbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._ids = itertools.count(1)
         self._requests: dict[int, _Request] = {}
-        self._state = "stopped"
+        self._state = EngineState.STOPPED
         self._detail = ""
         self._info: dict[str, Any] | None = None
         self._profile: str | None = None
@@ -172,7 +185,7 @@ class EngineClient:
     # public API
 
     @property
-    def state(self) -> str:
+    def state(self) -> EngineState:
         return self._state
 
     @property
@@ -204,12 +217,12 @@ class EngineClient:
         with self._lock:
             if self._closed:
                 raise RuntimeError("this EngineClient is closed")
-            if self._worker is None and self._state in ("stopped", "failed"):
+            if self._worker is None and self._state.startable:
                 self._crashes = 0
                 self._restart_at = time.monotonic()
                 # The event thread spawns the worker and reports "starting"; the property
                 # says so at once.
-                self._state, self._detail = "starting", ""
+                self._state, self._detail = EngineState.STARTING, ""
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="forecode-engine-client", daemon=True
@@ -307,9 +320,9 @@ class EngineClient:
             self._closed = True
             thread = self._thread
         if thread is None:
-            self._state, self._detail = "stopped", ""
+            self._state, self._detail = EngineState.STOPPED, ""
             return
-        self._inbox.put(("close", timeout))
+        self._inbox.put((_Inbox.CLOSE, timeout))
         if thread is not threading.current_thread():
             thread.join(timeout + 5.0)
 
@@ -332,10 +345,10 @@ class EngineClient:
     def _add(self, req: _Request) -> None:
         self._requests[req.id] = req
         worker = self._worker
-        if self._state == "ready" and worker is not None and worker.ready:
+        if self._state is EngineState.READY and worker is not None and worker.ready:
             self._send(worker, req)
-        elif self._state == "failed" and self._worker is None:
-            self._inbox.put(("unavailable", req, self._detail))
+        elif self._state is EngineState.FAILED and self._worker is None:
+            self._inbox.put((_Inbox.UNAVAILABLE, req, self._detail))
         # otherwise it waits for Ready
 
     def _send(self, worker: _Worker, req: _Request) -> None:
@@ -351,16 +364,16 @@ class EngineClient:
     # the event thread
 
     def _wake(self) -> None:
-        self._inbox.put(("wake",))
+        self._inbox.put((_Inbox.WAKE,))
 
     def _run(self) -> None:
         while True:
             try:
                 item = self._inbox.get(timeout=self._wait_time())
             except queue.Empty:
-                item = ("wake",)
+                item = (_Inbox.WAKE,)
             calls: list[_Call] = []
-            if item[0] == "close":
+            if item[0] is _Inbox.CLOSE:
                 self._close_worker(item[1], calls)
                 self._deliver_calls(calls)
                 return
@@ -414,18 +427,15 @@ class EngineClient:
 
     def _handle(self, item: tuple[Any, ...], calls: list[_Call]) -> None:
         kind = item[0]
-        if kind == "event":
+        if kind is _Inbox.EVENT:
             self._on_event(item[1], item[2], calls)
-        elif kind == "exit":
+        elif kind is _Inbox.EXIT:
             self._on_exit(item[1], item[2], calls)
-        elif kind == "unavailable":
+        elif kind is _Inbox.UNAVAILABLE:
             req, why = item[1], item[2]
             self._finish(
                 req, calls, req.on_error, (req.id, f"the completion engine is not available: {why}")
             )
-        elif kind == "spawn_failed":
-            self._fail_all(item[1], calls)
-            self._set_state("failed", item[1], calls)
 
     def _on_event(self, worker: _Worker, event: Any, calls: list[_Call]) -> None:
         if worker is not self._worker:
@@ -465,7 +475,7 @@ class EngineClient:
             self._info = dict(event.model)
             self._profile = event.profile
             name = str(event.model.get("name") or Path(self._model_path).name)
-            self._set_state("ready", f"{name} ({event.profile})", calls)
+            self._set_state(EngineState.READY, f"{name} ({event.profile})", calls)
             for req in sorted(self._requests.values(), key=lambda r: r.id):
                 if req.sent_gen is None:
                     self._send(worker, req)
@@ -486,7 +496,7 @@ class EngineClient:
                 or f"the engine worker exited with code {code}"
             )
             self._fail_all(message, calls)
-            self._set_state("failed", message, calls)
+            self._set_state(EngineState.FAILED, message, calls)
             return
         reason = worker.kill_reason or _describe_exit(code, worker.last_stderr_line())
         self._crashes += 1
@@ -506,12 +516,14 @@ class EngineClient:
                 f"(last: {reason}); not restarting"
             )
             self._fail_all(message, calls)
-            self._set_state("failed", message, calls)
+            self._set_state(EngineState.FAILED, message, calls)
             return
         delay = BACKOFF_S[min(self._crashes, len(BACKOFF_S)) - 1]
         self._restart_at = time.monotonic() + delay
         self._set_state(
-            "crashed", f"the completion engine stopped ({reason}); restarting in {delay:g} s", calls
+            EngineState.CRASHED,
+            f"the completion engine stopped ({reason}); restarting in {delay:g} s",
+            calls,
         )
 
     def _finish(
@@ -536,7 +548,7 @@ class EngineClient:
                 (req.id, f"the completion engine is not available: {message}"),
             )
 
-    def _set_state(self, state: str, detail: str, calls: list[_Call]) -> None:
+    def _set_state(self, state: EngineState, detail: str, calls: list[_Call]) -> None:
         self._state, self._detail = state, detail
         calls.append((None, self._on_state, (state, detail), False))
 
@@ -578,14 +590,14 @@ class EngineClient:
                 self._restart_at = None
                 message = f"could not start the engine worker ({self._python}): {exc}"
                 self._fail_all(message, calls)
-                self._set_state("failed", message, calls)
+                self._set_state(EngineState.FAILED, message, calls)
             return
         with self._lock:
             self._gen += 1
             worker = _Worker(self._gen, proc, started=time.monotonic())
             self._worker = worker
             self._restart_at = None
-            self._set_state("starting", f"loading {Path(self._model_path).name}", calls)
+            self._set_state(EngineState.STARTING, f"loading {Path(self._model_path).name}", calls)
         for target, name in (
             (self._read_events, "events"),
             (self._write_requests, "requests"),
@@ -616,7 +628,7 @@ class EngineClient:
             except ProtocolError as exc:
                 log.warning("engine worker sent a bad line: %s", exc)
                 continue
-            self._inbox.put(("event", worker, event))
+            self._inbox.put((_Inbox.EVENT, worker, event))
         with contextlib.suppress(OSError):
             stream.close()
         try:
@@ -626,7 +638,7 @@ class EngineClient:
             code = worker.proc.wait()
         worker.outbox.put(None)  # ends the requests thread, which closes stdin
         worker.stderr_done.wait(1.0)  # so the crash report can quote its last words
-        self._inbox.put(("exit", worker, code))
+        self._inbox.put((_Inbox.EXIT, worker, code))
 
     def _write_requests(self, worker: _Worker) -> None:
         stream = worker.proc.stdin
@@ -666,7 +678,7 @@ class EngineClient:
             for req in self._requests.values():
                 req.live = False
             self._requests.clear()
-            self._set_state("stopped", "", calls)
+            self._set_state(EngineState.STOPPED, "", calls)
         if worker is None:
             return
         self._last_worker = worker

@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO
 
 from forecode_core.completion.prompt import CompletionInput
+from forecode_core.engine_state import EngineState
 from forecode_core.protocol import Done
 from local_models.client import EngineClient
 
@@ -42,7 +43,7 @@ class Recorder:
             self.threads.add(threading.current_thread().name)
             self.cond.notify_all()
 
-    def on_state(self, state: str, detail: str) -> None:
+    def on_state(self, state: EngineState, detail: str) -> None:
         self.add("state", state, detail)
 
     def callbacks(self) -> dict[str, Callable[..., None]]:
@@ -78,8 +79,11 @@ class Recorder:
             return str(seen()[nth - 1][2])
 
     def states(self) -> list[str]:
+        """The states reported so far: ``EngineState`` values (equal to their old strings)."""
         with self.cond:
-            return [e[1] for e in self.log if e[0] == "state"]
+            states = [e[1] for e in self.log if e[0] == "state"]
+        assert all(isinstance(s, EngineState) for s in states), states
+        return states
 
     def of(self, request_id: int) -> list[tuple[Any, ...]]:
         with self.cond:
@@ -116,7 +120,7 @@ def make_client(tmp_path: Path) -> Iterator[Callable[..., tuple[EngineClient, Re
     yield make
     for client in clients:
         client.close()
-        assert client.state == "stopped"
+        assert client.state is EngineState.STOPPED
 
 
 def alive(pid: int) -> bool:

@@ -69,7 +69,7 @@ class CompletionEngine(QObject):
     chunk = Signal(int, str)
     done = Signal(int, object)  # (request id, protocol Done)
     error = Signal(int, str)
-    state = Signal(str, str)
+    state = Signal(str, str)  # (an EngineState value, its detail)
 
     def complete(self, inp: CompletionInput, max_tokens: int) -> int:
         raise NotImplementedError
@@ -340,7 +340,7 @@ class InlineCompletion(QObject):
             return
         inserted = ""
         if flags & SC_MOD_INSERTTEXT:
-            inserted = bytes(text.data() if hasattr(text, "data") else b"").decode(  # type: ignore[attr-defined]
+            inserted = bytes(text.data() if hasattr(text, "data") else b"").decode(
                 "utf-8", "replace"
             )
         if (

@@ -12,6 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from forecode_core.completion.prompt import CompletionInput
+from forecode_core.engine_state import EngineState
 from local_models.client import EngineClient
 
 from .inline_completion import CompletionEngine
@@ -38,7 +39,7 @@ class LocalEngine(CompletionEngine):
         self.model_path = Path(model_path)
         self._title = title
         self.client = EngineClient(model_path, on_state=self._on_state, **client_args)  # type: ignore[arg-type]
-        self._state = "stopped"
+        self._state = EngineState.STOPPED
 
     @property
     def title(self) -> str:
@@ -51,12 +52,12 @@ class LocalEngine(CompletionEngine):
     def start(self) -> None:
         self.client.start()
 
-    def _on_state(self, state: str, detail: str) -> None:
+    def _on_state(self, state: EngineState, detail: str) -> None:
         self._state = state
         self.state.emit(state, detail)
 
     def is_ready(self) -> bool:
-        return self._state == "ready"
+        return self._state is EngineState.READY
 
     def complete(self, inp: CompletionInput, max_tokens: int) -> int:
         return self.client.complete(
