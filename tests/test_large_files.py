@@ -29,6 +29,7 @@ from forecode_core.text.large_files import (
     FileTooLargeError,
     LoadDone,
     LoadHeader,
+    OpenPlan,
     content_digest,
     hard_limit_bytes,
     human_size,
@@ -79,14 +80,15 @@ class GapMeter:
 
 def test_plan_by_size() -> None:
     limit = 256 * MiB
-    assert plan_open(0, limit) == "sync"
-    assert plan_open(SYNC_READ_MAX_BYTES, limit) == "sync"
-    assert plan_open(SYNC_READ_MAX_BYTES + 1, limit) == "background"
-    assert plan_open(LARGE_FILE_BYTES, limit) == "background"
-    assert plan_open(LARGE_FILE_BYTES + 1, limit) == "large"
-    assert plan_open(limit, limit) == "large"
-    assert plan_open(limit + 1, limit) == "refuse"
-    assert plan_open(2 * GiB) == "refuse"  # whatever the machine
+    assert plan_open(0, limit) is OpenPlan.SYNC
+    assert plan_open(SYNC_READ_MAX_BYTES, limit) is OpenPlan.SYNC
+    assert plan_open(SYNC_READ_MAX_BYTES + 1, limit) is OpenPlan.BACKGROUND
+    assert plan_open(LARGE_FILE_BYTES, limit) is OpenPlan.BACKGROUND
+    assert plan_open(LARGE_FILE_BYTES + 1, limit) is OpenPlan.LARGE
+    assert plan_open(limit, limit) is OpenPlan.LARGE
+    assert plan_open(limit + 1, limit) is OpenPlan.REFUSE
+    assert plan_open(2 * GiB) is OpenPlan.REFUSE  # whatever the machine
+    assert [p.value for p in OpenPlan] == ["sync", "background", "large", "refuse"]
 
 
 @pytest.mark.parametrize(

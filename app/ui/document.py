@@ -39,6 +39,7 @@ from forecode_core.text.large_files import (
     FileTooLargeError,
     LoadDone,
     LoadHeader,
+    OpenPlan,
     break_long_lines,
     hard_limit_bytes,
     human_size,
@@ -100,7 +101,7 @@ class Banner(QFrame):
         self,
         text: str,
         kind: str = "info",
-        actions: tuple[tuple[str, Callable[[], None]], ...] = (),
+        actions: tuple[tuple[str, Callable[[], object]], ...] = (),
     ) -> None:
         for button in self._buttons:
             button.deleteLater()
@@ -209,15 +210,15 @@ class Document(QWidget):
             raise OSError(f"not a regular file: {target}")
         limit = hard_limit if hard_limit is not None else hard_limit_bytes()
         plan = plan_open(st.st_size, limit)
-        if plan == "refuse":
+        if plan is OpenPlan.REFUSE:
             raise FileTooLargeError(refusal_message(target.name, st.st_size, limit))
         doc = cls(settings, backups, executor)
         doc.path = target
         doc._hard_limit = limit
-        if plan == "sync":
+        if plan is OpenPlan.SYNC:
             doc._load_from_disk()
         else:
-            doc._start_load(large=plan == "large")
+            doc._start_load(large=plan is OpenPlan.LARGE)
         return doc
 
     _hard_limit: int | None = None
@@ -457,11 +458,11 @@ class Document(QWidget):
             size = os.stat(self.path).st_size
             if size > SYNC_READ_MAX_BYTES:
                 plan = plan_open(size, self._hard_limit)
-                if plan == "refuse":
+                if plan is OpenPlan.REFUSE:
                     raise FileTooLargeError(
                         refusal_message(self.path.name, size, self._hard_limit or 0)
                     )
-                self._start_load(large=plan == "large", keep_position=True)
+                self._start_load(large=plan is OpenPlan.LARGE, keep_position=True)
                 return True
             decoded, data, st = self._read_disk()
         except (OSError, ValueError) as exc:
@@ -773,13 +774,13 @@ class Document(QWidget):
             return
         if size > SYNC_READ_MAX_BYTES:
             plan = plan_open(size, self._hard_limit)
-            if plan == "refuse":
+            if plan is OpenPlan.REFUSE:
                 self.banner.show_message(
                     refusal_message(self.path.name, size, self._hard_limit or hard_limit_bytes()),
                     "error",
                 )
                 return
-            self._start_load(large=plan == "large", keep_position=True)
+            self._start_load(large=plan is OpenPlan.LARGE, keep_position=True)
             self.discard_backup()
             return
         try:

@@ -30,7 +30,8 @@ import hashlib
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from enum import StrEnum
+from typing import Final
 
 from forecode_core.text.textfile import (
     BINARY,
@@ -78,7 +79,15 @@ PIECE_CHARS: Final = 256 << 10
 LONG_LINE_CHARS: Final = 10_000
 """Longer lines are shown broken into lines of this many characters (read-only)."""
 
-OpenPlan = Literal["sync", "background", "large", "refuse"]
+
+class OpenPlan(StrEnum):
+    """How a file opens, by its size (``plan_open``)."""
+
+    SYNC = "sync"  # read on the UI thread
+    BACKGROUND = "background"  # read on a worker; the tab shows "loading"
+    LARGE = "large"  # read on a worker, shown in large-file mode
+    REFUSE = "refuse"  # above the hard limit: not opened
+
 
 _NUL_SHOWN_AS: Final = "\u2400"
 _HEAD_BYTES: Final = 64 << 10
@@ -114,12 +123,12 @@ def plan_open(size: int, hard_limit: int | None = None) -> OpenPlan:
     """How a file of ``size`` bytes opens (see the module docstring)."""
     limit = hard_limit if hard_limit is not None else hard_limit_bytes()
     if size > limit:
-        return "refuse"
+        return OpenPlan.REFUSE
     if size > LARGE_FILE_BYTES:
-        return "large"
+        return OpenPlan.LARGE
     if size > SYNC_READ_MAX_BYTES:
-        return "background"
-    return "sync"
+        return OpenPlan.BACKGROUND
+    return OpenPlan.SYNC
 
 
 def human_size(size: int) -> str:
