@@ -87,7 +87,7 @@ def _stable(text: str) -> int:
 
 def _start(node: ast.stmt) -> int:
     """0-based first line of a statement, decorators included."""
-    lines = [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
+    lines: list[int] = [node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]
     return min(lines) - 1
 
 

@@ -244,7 +244,7 @@ def _search_at_scale(store: Any, client: Any, chunks: int) -> dict[str, Any]:
     store.commit(keys.key_id, tree_id, None, tree.root_hash, files, [])
     commit_s = time.perf_counter() - began
 
-    def ask(mode: int) -> float:
+    def ask(mode: pb.SearchMode) -> float:
         query = rng.standard_normal(384).astype(np.float32)
         request = pb.SearchRequest(
             tree=pb.TreeRef(workspace_id=keys.key_id, tree_id=tree_id),

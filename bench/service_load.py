@@ -262,7 +262,7 @@ def fuzz_bytes(cls: Any, rng: random.Random) -> bytes:
     kind = rng.randrange(4)
     if kind == 0:
         return os.urandom(rng.randint(0, 300))
-    data = random_message(cls, rng).SerializeToString()
+    data: bytes = random_message(cls, rng).SerializeToString()
     if kind == 1 or not data:
         return data
     if kind == 2:
