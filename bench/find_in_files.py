@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.services.find_in_files import SearchQuery, SearchRequest, SearchService, search_tree
+from app.services.find_in_files import SearchService
+from forecode_core.workspace.search_text import SearchQuery, SearchRequest, search_tree
 
 from ._common import median
 

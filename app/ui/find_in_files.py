@@ -46,15 +46,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.find_in_files import (
+from app.services.find_in_files import SearchService, SearchSession
+from forecode_core.workspace.search_text import (
     Edit,
     FileResult,
     QueryError,
     ReplaceOutcome,
     SearchQuery,
     SearchRequest,
-    SearchService,
-    SearchSession,
     SearchSummary,
     compile_query,
     digest_text,

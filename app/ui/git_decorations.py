@@ -50,15 +50,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.git_status import (
-    Decoration,
-    StatusLookup,
-    StatusResult,
-    read_head_blob,
-    read_status,
-)
+from app.services.git_status import read_head_blob, read_status
 from forecode_core.text.line_changes import gutter_marks, line_changes
 from forecode_core.text.textfile import decode_bytes
+from forecode_core.workspace.git_status import Decoration, StatusLookup, StatusResult
 
 from .theme import Theme
 

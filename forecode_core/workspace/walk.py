@@ -43,6 +43,16 @@ def _is_junction(entry: os.DirEntry[str]) -> bool:
     return bool(probe()) if probe is not None else False
 
 
+def _kind(entry: os.DirEntry[str], follow: bool) -> Literal["dir", "file"] | None:
+    """``"dir"`` for a real folder (not a link, not a junction), ``"file"`` for what the walk
+    yields (see ``links``), None for the rest; raises ``OSError`` when the entry is gone."""
+    if entry.is_dir(follow_symlinks=False) and not _is_junction(entry):
+        return "dir"
+    if follow:
+        return "file" if entry.is_file() else None  # follows a link: skips dangling ones
+    return "file" if entry.is_symlink() or entry.is_file(follow_symlinks=False) else None
+
+
 def walk_files(
     root: str | os.PathLike[str],
     rules: IgnoreRules,
@@ -66,6 +76,11 @@ def walk_files(
         return
     count = 0
     follow = links == "follow"
+
+    def wanted(rel: str, is_dir: bool) -> bool:
+        ignored = rules.is_dir_ignored(rel) if is_dir else rules.is_file_ignored(rel)
+        return not ignored and (skip is None or not skip(rel, is_dir))
+
     stack: list[str] = [start]  # relative folders still to visit, the next one last
     while stack:
         if should_stop is not None and should_stop():
@@ -83,18 +98,13 @@ def walk_files(
                 return
             rel = prefix + entry.name
             try:
-                if entry.is_dir(follow_symlinks=False) and not _is_junction(entry):
-                    if not rules.is_dir_ignored(rel) and (skip is None or not skip(rel, True)):
-                        subdirs.append(rel)
-                    continue
-                if follow:
-                    if not entry.is_file():  # follows a link: skips dangling links, sockets
-                        continue
-                elif not (entry.is_symlink() or entry.is_file(follow_symlinks=False)):
-                    continue
+                kind = _kind(entry, follow)
             except OSError:
                 continue
-            if rules.is_file_ignored(rel) or (skip is not None and skip(rel, False)):
+            if kind is None or not wanted(rel, kind == "dir"):
+                continue
+            if kind == "dir":
+                subdirs.append(rel)
                 continue
             yield rel, entry
             count += 1
