@@ -61,6 +61,10 @@ _LINE_NUMBER = re.compile(r"\b(line|lines) \d+(-\d+)?")
 
 
 # ----- mypy ------------------------------------------------------------------------------------
+class MypyStopped(RuntimeError):
+    """mypy could not check the whole tree (a syntax error, a crash, a bad configuration)."""
+
+
 def run_mypy(python: str = sys.executable) -> list[dict[str, Any]]:
     """mypy's diagnostics over the tree as pyproject configures it, one dict per message."""
     proc = subprocess.run(
@@ -78,8 +82,11 @@ def run_mypy(python: str = sys.executable) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             stray.append(line)
     if proc.returncode not in (0, 1) or (proc.returncode == 1 and not diagnostics):
-        raise RuntimeError(
-            f"mypy failed (exit {proc.returncode}):\n" + "\n".join(stray) + proc.stderr
+        # Exit 2: errors that stopped mypy early (the rest of the tree went unchecked, so the
+        # baseline cannot be compared) or a crash.
+        shown = [located(d) for d in diagnostics] + stray + proc.stderr.splitlines()
+        raise MypyStopped(
+            f"mypy stopped early (exit {proc.returncode}); fix this first:\n  " + "\n  ".join(shown)
         )
     return diagnostics
 
@@ -249,12 +256,16 @@ def update_complexity(python: str = sys.executable) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if argv == ["--update"]:
-        return update_mypy() | update_complexity()
-    if argv:
+    if argv not in ([], ["--update"]):
         print(__doc__)
         return 2
-    return check_mypy()
+    try:
+        if argv == ["--update"]:
+            return update_mypy() | update_complexity()
+        return check_mypy()
+    except MypyStopped as stopped:
+        print(stopped)
+        return 1
 
 
 if __name__ == "__main__":

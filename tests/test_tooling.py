@@ -9,6 +9,8 @@ here against a real ruff run.
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
 import sys
 import tomllib
 from collections import Counter
@@ -150,6 +152,24 @@ def test_update_rewrites_the_baseline_but_never_takes_a_strict_clean_error(
     fake_mypy[:] = [_diag("bench/b.py", "Bad")]
     assert baselines.update_mypy() == 0
     assert baselines.check_mypy() == 0
+
+
+def test_a_mypy_that_stopped_early_fails_and_leaves_the_baseline_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 2 (a syntax error stops mypy before the rest of the tree): no entry is called gone,
+    and --update does not empty the baseline."""
+    syntax = json.dumps(_diag("bench/b.py", "Unexpected EOF while parsing", "syntax"))
+    stopped = subprocess.CompletedProcess([], 2, stdout=syntax + "\n", stderr="")
+    monkeypatch.setattr(baselines.subprocess, "run", lambda *a, **k: stopped)
+    monkeypatch.setattr(baselines, "BASELINE", tmp_path / "mypy-baseline.txt")
+    baselines.BASELINE.write_text(baselines.render_baseline(["app/ui/a.py: x: Bad"]))
+    assert baselines.main([]) == 1
+    assert baselines.main(["--update"]) == 1
+    out = capsys.readouterr().out
+    assert "bench/b.py:7: Unexpected EOF while parsing  [syntax]" in out
+    assert "--update" not in out
+    assert baselines.read_baseline() == ["app/ui/a.py: x: Bad"]
 
 
 def test_the_checked_in_baseline_is_normalised_and_holds_no_strict_clean_package() -> None:
