@@ -310,7 +310,7 @@ class HunkBar(QFrame):
 class ApplyReview(QFrame):
     """One apply under review, in place of ``buffer`` (the document's editor) in its pane."""
 
-    finished = Signal(str)  # a ReviewOutcome: applied, rejected, cancelled, unchanged, closed
+    finished = Signal(object)  # the ReviewOutcome (applied, rejected, cancelled, unchanged, closed)
 
     REFRESH_MS = 50
 
