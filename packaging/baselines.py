@@ -150,10 +150,9 @@ def check_mypy(python: str = sys.executable) -> int:
                 budget[entry] -= 1
                 print(f"  {located(diagnostic)}")
     if gone:
-        print(
-            f"mypy: {sum(gone.values())} baseline entr{'y' if sum(gone.values()) == 1 else 'ies'}"
-            f" no longer occur; run `{UPDATE_HINT}` so the baseline shrinks:"
-        )
+        n = sum(gone.values())
+        what = "entry no longer occurs" if n == 1 else "entries no longer occur"
+        print(f"mypy: {n} baseline {what} (fixed); run `{UPDATE_HINT}` so the baseline shrinks:")
         for entry in sorted(gone.elements()):
             print(f"  {entry}")
     if new or gone:
@@ -169,10 +168,9 @@ def update_mypy(python: str = sys.executable) -> int:
     kept = [e for e in current if not is_strict_clean(e)]
     BASELINE.write_text(render_baseline(kept), encoding="utf-8")
     after = Counter(kept)
-    print(
-        f"mypy baseline: {len(kept)} entries "
-        f"(+{sum((after - before).values())} -{sum((before - after).values())})"
-    )
+    added, removed = after - before, before - after
+    print(f"mypy baseline: {len(kept)} entries (+{sum(added.values())} -{sum(removed.values())})")
+    _show_changes(sorted(added.elements()), sorted(removed.elements()))
     if strict:
         print("mypy: the strict-clean packages may not be baselined; fix these:")
         for entry in strict:
@@ -252,7 +250,19 @@ def update_complexity(python: str = sys.executable) -> int:
         f"ruff complexity ignores: {len(after)} (file, rule) entries "
         f"(+{len(after - before)} -{len(before - after)})"
     )
+    _show_changes(
+        [f"{path}: {rule}" for path, rule in sorted(after - before)],
+        [f"{path}: {rule}" for path, rule in sorted(before - after)],
+    )
     return 0
+
+
+def _show_changes(added: list[str], removed: list[str]) -> None:
+    """What --update changed: a + line is debt added (review it), a - line debt paid."""
+    for entry in added:
+        print(f"  + {entry}")
+    for entry in removed:
+        print(f"  - {entry}")
 
 
 def main(argv: list[str]) -> int:
