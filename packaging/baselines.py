@@ -17,7 +17,7 @@
 
 ``--update`` rewrites both lists; it is how a restructuring that moves code between files (and so
 its known errors) brings the lists up to date. Review the diff: a list that grows is debt added.
-Only the standard library is used.
+Only the standard library is used; mypy and ruff run from the project's .venv.
 """
 
 from __future__ import annotations
@@ -36,6 +36,21 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "packaging" / "mypy-baseline.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 UPDATE_HINT = "python3 packaging/baselines.py --update"
+
+
+def _tool_python() -> str:
+    """The interpreter that has mypy and ruff: the project's .venv when there is one, so that
+    a plain `python3 packaging/baselines.py` works too."""
+    for venv_python in (
+        ROOT / ".venv" / "bin" / "python",
+        ROOT / ".venv" / "Scripts" / "python.exe",
+    ):
+        if venv_python.exists():
+            return str(venv_python)
+    return sys.executable
+
+
+PYTHON = _tool_python()
 
 # Packages that are strict-clean and must stay so: their errors are never baselined.
 STRICT_CLEAN = ("forecode_core/", "app/services/")
@@ -65,7 +80,7 @@ class MypyStopped(RuntimeError):
     """mypy could not check the whole tree (a syntax error, a crash, a bad configuration)."""
 
 
-def run_mypy(python: str = sys.executable) -> list[dict[str, Any]]:
+def run_mypy(python: str = PYTHON) -> list[dict[str, Any]]:
     """mypy's diagnostics over the tree as pyproject configures it, one dict per message."""
     proc = subprocess.run(
         [python, "-m", "mypy", "--output", "json"],
@@ -138,7 +153,7 @@ def compare(current: Sequence[str], baseline: Sequence[str]) -> tuple[Counter[st
     return seen - allowed, allowed - seen
 
 
-def check_mypy(python: str = sys.executable) -> int:
+def check_mypy(python: str = PYTHON) -> int:
     found = errors(run_mypy(python))
     new, gone = compare([normalise(d) for d in found], read_baseline())
     if new:
@@ -161,7 +176,7 @@ def check_mypy(python: str = sys.executable) -> int:
     return 0
 
 
-def update_mypy(python: str = sys.executable) -> int:
+def update_mypy(python: str = PYTHON) -> int:
     current = [normalise(d) for d in errors(run_mypy(python))]
     before = Counter(read_baseline())
     strict = sorted(e for e in current if is_strict_clean(e))
@@ -180,7 +195,7 @@ def update_mypy(python: str = sys.executable) -> int:
 
 
 # ----- ruff's complexity rules -----------------------------------------------------------------
-def complexity_violations(python: str = sys.executable) -> set[tuple[str, str]]:
+def complexity_violations(python: str = PYTHON) -> set[tuple[str, str]]:
     """(file, rule) for every complexity violation, as if no file were listed (nor noqa'd)."""
     proc = subprocess.run(
         [
@@ -241,7 +256,7 @@ def replace_block(text: str, block: str) -> str:
     return text[:start] + block + text[end:]
 
 
-def update_complexity(python: str = sys.executable) -> int:
+def update_complexity(python: str = PYTHON) -> int:
     before = listed_complexity()
     after = complexity_violations(python)
     text = PYPROJECT.read_text(encoding="utf-8")
