@@ -52,12 +52,25 @@ def _tool_python() -> str:
 
 PYTHON = _tool_python()
 
-# Packages that are strict-clean and must stay so: their errors are never baselined.
-STRICT_CLEAN = ("forecode_core/", "app/services/")
+# Strict-clean and to stay so: their errors are never baselined. The pure core and the editor's
+# services, the modules the test command already held strict before mypy covered the whole
+# tree, and the build scripts.
+STRICT_CLEAN = (
+    "forecode_core/",
+    "app/services/",
+    "local_models/calibrate.py",
+    "local_models/llama_runtime.py",
+    "local_models/index/embed_model.py",
+    "local_models/index/embed_client.py",
+    "cloud_server/guard.py",
+    "cloud_server/upload_budget.py",
+    "proto/build.py",
+    "packaging/",
+)
 
 BASELINE_HEADER = f"""\
-# mypy's known errors outside the strict-clean packages ({", ".join(STRICT_CLEAN)}): a list
-# that may only shrink. One "path: error-code: message" line per error, no line numbers.
+# mypy's known errors outside the strict-clean code (STRICT_CLEAN in packaging/baselines.py): a
+# list that may only shrink. One "path: error-code: message" line per error, no line numbers.
 # Checked by `python3 packaging/baselines.py` (the test command runs it); rewritten by
 # `{UPDATE_HINT}`. Do not add lines by hand: fix the error instead.
 """
