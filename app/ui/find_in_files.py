@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -75,7 +76,14 @@ STALL_NOTICE_S = 2.0
 
 MATCH_INDICATOR = 27  # the opened match in the editor (find bar: 28, 29; apply review: 12)
 INDIC_ROUNDBOX = 7
-ROLE = Qt.ItemDataRole.UserRole + 1  # ("file", FileResult) or ("match", path, line, Match)
+ROLE = Qt.ItemDataRole.UserRole + 1  # (Row.FILE, FileResult) or (Row.MATCH, path, line, ...)
+
+
+class Row(StrEnum):
+    """What a results row is (the first item of its ``ROLE`` data)."""
+
+    FILE = "file"
+    MATCH = "match"
 
 
 class SearchHost(Protocol):
@@ -138,7 +146,7 @@ class _Delegate(QStyledItemDelegate):
         fm = opt.fontMetrics
         x = rect.left() + 2
         baseline = rect.top() + (rect.height() + fm.ascent() - fm.descent()) // 2
-        if data[0] == "file":
+        if data[0] is Row.FILE:
             result: FileResult = data[1]
             name = result.path.rsplit("/", 1)[-1]
             folder = result.path[: -len(name)].rstrip("/")
@@ -467,7 +475,7 @@ class FindInFilesPanel(QWidget):
         self.results[result.path] = result
         checkable = self.replace_visible()
         file_item = QTreeWidgetItem(self.tree)
-        file_item.setData(0, ROLE, ("file", result))
+        file_item.setData(0, ROLE, (Row.FILE, result))
         file_item.setToolTip(0, result.path)
         flags = file_item.flags()
         if checkable:
@@ -481,7 +489,7 @@ class FindInFilesPanel(QWidget):
                 child.setData(
                     0,
                     ROLE,
-                    ("match", result.path, line.line, match, line.preview, line.preview_offset),
+                    (Row.MATCH, result.path, line.line, match, line.preview, line.preview_offset),
                 )
                 if checkable:
                     child.setFlags(child.flags() | Qt.ItemFlag.ItemIsUserCheckable)
@@ -574,7 +582,7 @@ class FindInFilesPanel(QWidget):
         data = item.data(0, ROLE)
         if data is None or self._folder_changed():
             return
-        if data[0] == "file":
+        if data[0] is Row.FILE:
             result: FileResult = data[1]
             line = result.lines[0]
             self.host.open_match(result.path, line.line, line.matches[0].start, line.matches[0].end)
@@ -607,7 +615,7 @@ class FindInFilesPanel(QWidget):
     # ----- replacing -----------------------------------------------------------------------
     def _on_item_changed(self, item: QTreeWidgetItem, _column: int) -> None:
         data = item.data(0, ROLE)
-        if data is not None and data[0] == "match":
+        if data is not None and data[0] is Row.MATCH:
             key = (data[1], data[2], data[3].start)
             if item.checkState(0) == Qt.CheckState.Unchecked:
                 self._unticked.add(key)
