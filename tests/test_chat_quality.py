@@ -23,6 +23,7 @@ from forecode_core.chat.repetition import (
     LOOP_NOTE,
     LoopDetector,
     ReplyGuard,
+    Trip,
     complete_guarded,
 )
 
@@ -117,7 +118,7 @@ def test_a_loop_stops_the_reply_and_says_so_keeping_what_was_shown() -> None:
     for pieces in chunkings(looped):
         guard = ReplyGuard(SYSTEM)
         shown = feed(guard, pieces)
-        assert guard.tripped == "loop"
+        assert guard.tripped is Trip.LOOP
         assert shown.endswith(LOOP_NOTE)
         body = shown[: -len(LOOP_NOTE)]
         assert looped.startswith(body)
@@ -133,7 +134,7 @@ def test_an_echoed_system_prompt_never_shows_and_the_reply_stops() -> None:
     for pieces in chunkings(reply):
         guard = ReplyGuard(SYSTEM)
         shown = feed(guard, pieces)
-        assert guard.tripped == "echo"
+        assert guard.tripped is Trip.ECHO
         assert shown == ECHO_NOTE.lstrip("\n")  # the note alone, no blank lines before it
 
 
@@ -221,7 +222,8 @@ def test_complete_guarded_stops_the_engine_within_one_step_of_a_loop() -> None:
         should_stop=lambda: False,
         on_text=seen.append,
     )
-    assert reply.tripped == "loop" and reply.stop_reason == "stop"
+    assert reply.tripped is Trip.LOOP and reply.stop_reason == "stop"
+    assert f"(guard: {reply.tripped})" == "(guard: loop)"  # the service's log words, as before
     assert engine.written == 1 + 8  # the answer line, then the eighth repeat tripped it
     assert "".join(seen) == reply.text and reply.text.endswith(LOOP_NOTE)
 

@@ -28,6 +28,7 @@ Pure logic over strings (``complete_guarded`` drives an engine handed to it); no
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from enum import StrEnum
 from typing import Any
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "GuardedReply",
     "LoopDetector",
     "ReplyGuard",
+    "Trip",
     "complete_guarded",
 ]
 
@@ -123,16 +125,23 @@ class LoopDetector:
         return False
 
 
+class Trip(StrEnum):
+    """Which guard stopped a reply."""
+
+    LOOP = "loop"  # the reply repeats itself
+    ECHO = "echo"  # the reply recites the system prompt
+
+
 class ReplyGuard:
     """One reply's guards: ``push`` each streamed piece and show what it returns; stop when
-    ``tripped`` ("loop" or "echo"); show ``finish()`` at the end."""
+    ``tripped`` (a ``Trip``); show ``finish()`` at the end."""
 
     def __init__(self, system_prompt: str = "", *, echo_window: int = ECHO_WINDOW) -> None:
         self._system = system_prompt if len(system_prompt) >= echo_window else ""
         self._window = echo_window
         self._loops = LoopDetector()
         self._held = ""  # shown later, unless it turns out to be an echo
-        self.tripped: str | None = None
+        self.tripped: Trip | None = None
         self.shown = ""  # everything returned so far (push and finish)
 
     def push(self, text: str) -> str:
@@ -143,7 +152,7 @@ class ReplyGuard:
             text = text[:cut]  # what follows the loop's last character is never shown
         out = self._push_echo(text) if self._system else text
         if cut is not None and self.tripped is None:
-            self.tripped = "loop"
+            self.tripped = Trip.LOOP
         self.shown += out
         return out
 
@@ -157,7 +166,7 @@ class ReplyGuard:
                 start = end - window
                 while start > 0 and pending[start - 1 : end] in system:
                     start -= 1
-                self.tripped = "echo"
+                self.tripped = Trip.ECHO
                 self._held = ""
                 return pending[:start]
         # Hold back the longest end of ``pending`` that is a piece of the system prompt.
@@ -172,9 +181,9 @@ class ReplyGuard:
     def finish(self) -> str:
         """What is left to show once decoding ended: the held-back text, or the note saying
         why the reply was stopped."""
-        if self.tripped == "loop":
+        if self.tripped is Trip.LOOP:
             out = self._held + LOOP_NOTE
-        elif self.tripped == "echo":
+        elif self.tripped is Trip.ECHO:
             out = ECHO_NOTE
         else:
             out = self._held
@@ -189,7 +198,7 @@ class GuardedReply:
     """What ``complete_guarded`` returns: the engine's ``Completion``, the text the user saw
     and the reply's stop reason ("stop" when a guard ended it)."""
 
-    def __init__(self, completion: Any, text: str, stop_reason: str, tripped: str | None) -> None:
+    def __init__(self, completion: Any, text: str, stop_reason: str, tripped: Trip | None) -> None:
         self.completion = completion
         self.text = text
         self.stop_reason = stop_reason
