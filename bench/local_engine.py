@@ -401,7 +401,7 @@ def _choose_regions(
     cursor (so no two prompts share text), each with at least ``EDIT_LINES_ABOVE + 1`` lines
     in its window, preferring windows that fill the prompt budget."""
     from app.ui.inline_completion import CONTEXT_LINES_ABOVE
-    from forecode_core.completion.profiles import get_profile
+    from forecode_core.profiles import get_profile
     from forecode_core.completion.prompt import CompletionInput, render_prompt
 
     profile = get_profile("gemma3")
@@ -435,7 +435,7 @@ def _spec_prompt(engine: Any, budget: int) -> tuple[list[int], str]:
     """The prompt for (c): html/entities.py up to the start of an entry of name2codepoint."""
     import html.entities
 
-    from forecode_core.completion.profiles import get_profile
+    from forecode_core.profiles import get_profile
     from forecode_core.completion.prompt import CompletionInput, render_prompt
 
     path = Path(html.entities.__file__)
@@ -897,7 +897,7 @@ def _latency_phase(
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import typing
 
-    from forecode_core.completion.profiles import get_profile
+    from forecode_core.profiles import get_profile
     from local_models.engine import Engine
     from local_models.model_store import ensure_small_model
 

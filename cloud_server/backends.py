@@ -50,7 +50,6 @@ from forecode_core.chat.prompt_formats import (
     DEFAULT_SYSTEM_PROMPT,
     ChatTooLong,
     fit_chat,
-    format_for,
     system_text,
     user_content,
 )
@@ -63,6 +62,7 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
 )
+from forecode_core.profiles import profile_of
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 
@@ -437,7 +437,7 @@ class LlamaBackend(_SlotBackend):
                 engine.close()
             raise
         info = self._engines[0].info
-        self._format = format_for(info.architecture, info.chat_template)
+        self._format = profile_of(info).chat
         self.model = info.name or Path(model_path).stem
         super().__init__(config)
         self._closed = False

@@ -1,6 +1,7 @@
 """The model registry's data: each model Forecode can install (Qwen2.5-Coder 1.5B / 0.5B
 Instruct and Gemma 3 270M, from PyPI chunk packages pinned by hash), its parts' sizes and
-sha256, and its measured completion quality with the figure's source. ``local_models.model_store``
+sha256, its measured completion quality with the figure's source, and its profile (prompt quirks
+and chat format: ``forecode_core.profiles``). ``local_models.model_store``
 installs and verifies them; settings and the calibration rank them.
 """
 
@@ -39,6 +40,9 @@ class ModelSpec:
     # from. ``local_models.calibrate`` ranks the installed models by it (None ranks last).
     exact_match: float | None = None
     quality_source: str = ""
+    # Its prompt quirks and chat format: an id of ``forecode_core.profiles.PROFILES`` (what its
+    # GGUF resolves to there; a test keeps the two in step).
+    profile: str = "generic"
 
     @property
     def name(self) -> str:
@@ -112,6 +116,7 @@ MODELS: dict[str, ModelSpec] = {
             short_title="Qwen2.5-Coder 1.5B",
             exact_match=0.548,
             quality_source=f"{_BENCH}, with FIM (prefix only: 9.7 %)",
+            profile="qwen2.5-coder",
         ),
         ModelSpec(
             "qwen2.5-coder-0.5b-instruct",
@@ -124,6 +129,7 @@ MODELS: dict[str, ModelSpec] = {
             short_title="Qwen2.5-Coder 0.5B",
             exact_match=0.032,
             quality_source=f"{_BENCH}, with FIM (prefix only: 6.5 %)",
+            profile="qwen2.5-coder",
         ),
         ModelSpec(
             "gemma-3-270m",
@@ -136,6 +142,7 @@ MODELS: dict[str, ModelSpec] = {
             short_title="Gemma 3 270M",
             exact_match=0.032,
             quality_source=f"{_BENCH}, prefix only (no FIM tokens)",
+            profile="gemma3",
         ),
     )
 }

@@ -65,8 +65,9 @@ from forecode_core.apply.windows import (
     stream_pieces,
     window_context,
 )
-from forecode_core.chat.prompt_formats import ChatFormat, format_for, render_chat
+from forecode_core.chat.prompt_formats import render_chat
 from forecode_core.chat.types import ChatMessage, ChatParams
+from forecode_core.profiles import ChatFormat, profile_of
 from local_models.engine import Engine, RewriteMetrics
 
 __all__ = [
@@ -159,7 +160,7 @@ def chat_format_of(engine: Engine) -> ChatFormat | None:
     info = engine.info
     if info.chat_template is None:
         return None
-    return format_for(info.architecture, info.chat_template)
+    return profile_of(info).chat
 
 
 def render_apply(

@@ -64,7 +64,7 @@ from typing import Any
 
 import platformdirs
 
-from forecode_core.completion.profiles import profile_for
+from forecode_core.profiles import profile_of
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.model_store import ModelSpec, ensure_model, installed_models
 
@@ -733,10 +733,7 @@ def chosen_model(budget_ms: int = DEFAULT_BUDGET_MS) -> Choice:
 def _prompt_budget(path: Path) -> int:
     """The prompt budget of the profile the worker will use for this GGUF (its header says
     which; ``gguf_info.ModelError`` when it is no GGUF)."""
-    info = read_model_info(path)
-    return profile_for(
-        info.architecture, info.name or "", fim_ids_present=info.has_fim
-    ).prompt_budget
+    return profile_of(read_model_info(path)).prompt_budget
 
 
 def _why(

@@ -30,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-from forecode_core.completion.profiles import profile_for
+from forecode_core.completion import prompt as completion_prompt
+from forecode_core.profiles import profile_of
 from local_models.calibrate import Rates
 from local_models.engine import Engine
 from local_models.gguf_info import read_model_info
@@ -48,11 +49,11 @@ _COUNTING = "values = [" + ", ".join(str(i) for i in range(1, 25)) + ","
 def measure(path: str, threads: int | None) -> Rates:
     began = time.perf_counter()
     info = read_model_info(path)
-    profile = profile_for(info.architecture, info.name or "", fim_ids_present=info.has_fim)
+    profile = profile_of(info)
     engine = Engine(path, n_ctx=profile.max_context, n_threads=threads)
     try:
         load_s = time.perf_counter() - began
-        text = (Path(__file__).resolve().parent / "prompt.py").read_text(encoding="utf-8")
+        text = Path(completion_prompt.__file__).read_text(encoding="utf-8")
         tokens = engine.tokenize(text, add_bos=profile.add_bos)
         tokenize_began = time.perf_counter()  # the second time: the vocabulary is warm
         engine.tokenize(text, add_bos=profile.add_bos)

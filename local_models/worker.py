@@ -41,17 +41,11 @@ from collections.abc import Callable
 from pathlib import PurePath
 from typing import IO, Any
 
-from forecode_core.chat.prompt_formats import (
-    ChatFormat,
-    ChatTooLong,
-    fit_chat,
-    format_for,
-    system_text,
-)
+from forecode_core.chat.prompt_formats import ChatTooLong, fit_chat, system_text
 from forecode_core.chat.repetition import complete_guarded
 from forecode_core.chat.types import params_from_json
-from forecode_core.completion.profiles import FimTokens, profile_for
 from forecode_core.completion.prompt import CompletionInput, render_prompt
+from forecode_core.profiles import DEFAULT_FORMAT, ChatFormat, FimTokens, profile_for, profile_of
 from forecode_core.protocol import (
     EXIT_FATAL,
     Cancel,
@@ -257,8 +251,7 @@ def _profile_context(model_path: str, *, fake: bool) -> int:
         return DEFAULT_N_CTX
     from local_models.gguf_info import read_model_info  # raises ModelError for a bad file
 
-    info = read_model_info(model_path)
-    return profile_for(info.architecture, info.name or "", fim_ids_present=info.has_fim).max_context
+    return profile_of(read_model_info(model_path)).max_context
 
 
 def _jsonable(value: Any) -> Any:
@@ -335,7 +328,7 @@ class _Server:
     ) -> None:
         self.engine = engine
         self.profile = profile
-        self.chat_format = chat_format or format_for("")
+        self.chat_format = chat_format or DEFAULT_FORMAT
         self.out = out
         self.inbox = inbox
         # Token counts of the lines and snippet blocks seen lately: they steer render_prompt's
@@ -646,18 +639,16 @@ def main(argv: list[str] | None = None) -> int:
             for part in ("prefix", "suffix", "middle")
         )
         profile = profile_for(
-            info.architecture,
+            str(getattr(info, "architecture", "") or ""),
             getattr(info, "name", "") or "",
             fim_ids_present=fim_ids_present,
             fim_token_strings=fim,
+            chat_template=getattr(info, "chat_template", None),
         )
         if args.no_fim and profile.fim is not None:
             profile = dataclasses.replace(profile, fim=None)
         inbox = _Inbox()
-        chat_format = format_for(
-            str(getattr(info, "architecture", "") or ""), getattr(info, "chat_template", None)
-        )
-        server = _Server(engine, profile, out, inbox, chat_format)
+        server = _Server(engine, profile, out, inbox, profile.chat)
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         out.emit(Failed(None, f"could not set up the model: {_one_line(exc)}", fatal=True))

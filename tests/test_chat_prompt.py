@@ -16,14 +16,9 @@ import pytest
 
 from forecode_core.chat.prompt_formats import (
     CHAT_PROMPT_VERSION,
-    CHATML,
     DEFAULT_SYSTEM_PROMPT,
-    GEMMA,
-    ChatFormat,
     ChatTooLong,
     fit_chat,
-    format_for,
-    get_format,
     render_chat,
 )
 from forecode_core.chat.types import (
@@ -32,6 +27,16 @@ from forecode_core.chat.types import (
     ContextItem,
     params_from_json,
     params_to_json,
+)
+from forecode_core.models import MODELS
+from forecode_core.profiles import (
+    CHATML,
+    GEMMA,
+    ChatFormat,
+    format_for,
+    get_format,
+    profile_of,
+    profile_of_model,
 )
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "chat"
@@ -299,6 +304,11 @@ def test_the_default_model_gets_chatml_from_its_architecture_and_its_template() 
     assert format_for(info.architecture, info.chat_template) is CHATML
     # The template alone is enough too (an architecture the registry does not know).
     assert format_for("some-new-arch", info.chat_template) is CHATML
+    # The one registry: the GGUF's header resolves to the profile its model id names.
+    from local_models.model_store import SERVICE_MODEL
+
+    assert profile_of(info) == profile_of_model(SERVICE_MODEL)
+    assert profile_of(info).id == MODELS[SERVICE_MODEL].profile and profile_of(info).chat is CHATML
 
 
 @pytest.mark.parametrize("case", ["single", "turns", "system_midway", "context"])

@@ -1,4 +1,5 @@
-"""The model profile registry: lookups, matching a GGUF to a profile, the profiles' invariants."""
+"""The model profile registry (forecode_core.profiles): lookups, matching a GGUF to a profile
+(completion quirks and chat format together), a model id to its profile, the invariants."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import dataclasses
 
 import pytest
 
-from forecode_core.completion.profiles import (
+from forecode_core.completion.prompt import _COMMENT_STYLES, comment_style
+from forecode_core.models import MODELS
+from forecode_core.profiles import (
+    CHATML,
+    GEMMA,
     PROFILES,
     FimTokens,
     ModelProfile,
     get_profile,
     profile_for,
+    profile_of,
+    profile_of_model,
 )
-from forecode_core.completion.prompt import _COMMENT_STYLES, comment_style
 
 CUSTOM = FimTokens("<PRE>", "<SUF>", "<MID>")
 
@@ -130,3 +136,52 @@ def test_bad_profiles_are_refused(change: dict[str, object], message: str) -> No
 def test_fim_tokens_must_be_non_empty() -> None:
     with pytest.raises(ValueError):
         FimTokens("<a>", "", "<c>")
+
+
+@pytest.mark.parametrize(
+    ("architecture", "name", "template", "completion", "chat"),
+    [
+        ("gemma3", "gemma-3-270m-it", None, "gemma3", GEMMA),
+        ("gemma", "codegemma-2b", None, "codegemma", GEMMA),
+        ("qwen2", "Qwen2.5-Coder-1.5B", "<|im_start|>", "qwen2.5-coder", CHATML),
+        # The chat format is the GGUF's: its architecture, else its template's markers, else
+        # ChatML, whatever family its completion quirks come from.
+        ("", "gemma-3-1b-it", None, "gemma3", CHATML),
+        ("llama", "deepseek-coder-1.3b", "<start_of_turn>user", "deepseek-coder", GEMMA),
+        ("mystery", "", None, "generic", CHATML),
+    ],
+)
+def test_one_profile_holds_the_completion_quirks_and_the_chat_format(
+    architecture: str, name: str, template: str | None, completion: str, chat: object
+) -> None:
+    profile = profile_for(architecture, name, chat_template=template)
+    assert profile.id == completion and profile.chat is chat
+    # Everything but the chat format is the registry's entry.
+    assert dataclasses.replace(profile, chat=PROFILES[completion].chat) == PROFILES[completion]
+
+
+def test_a_header_read_from_a_gguf_resolves_the_same() -> None:
+    @dataclasses.dataclass
+    class Header:
+        architecture: str
+        name: str
+        has_fim: bool
+        chat_template: str | None
+
+    header = Header("qwen2", "Qwen2.5-0.5B-Instruct", True, "<|im_start|>")
+    assert profile_of(header) == profile_for(
+        "qwen2", header.name, True, chat_template="<|im_start|>"
+    )
+    assert profile_of(header).id == "generic-fim"
+    assert profile_of(header, CUSTOM).fim == CUSTOM
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_every_installable_model_has_a_profile(model_id: str) -> None:
+    spec = MODELS[model_id]
+    profile = profile_of_model(model_id)
+    assert profile is PROFILES[spec.profile]
+    # What its file name alone resolves to agrees (the GGUF's header: test_chat_prompt).
+    assert profile_for("", spec.file_name).id == spec.profile
+    with pytest.raises(KeyError):
+        profile_of_model("no-such-model")

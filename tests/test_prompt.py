@@ -22,7 +22,6 @@ from pathlib import Path
 import pytest
 
 import forecode_core.completion.prompt as prompt_module
-from forecode_core.completion.profiles import PROFILES, ModelProfile, get_profile
 from forecode_core.completion.prompt import (
     HEAD_LINES,
     NEAR_LINES,
@@ -35,6 +34,7 @@ from forecode_core.completion.prompt import (
     comment_style,
     render_prompt,
 )
+from forecode_core.profiles import PROFILES, ModelProfile, get_profile
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "prompts"
 UPDATE = os.environ.get("FORECODE_UPDATE_GOLDEN") == "1"

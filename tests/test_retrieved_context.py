@@ -14,7 +14,6 @@ from pytestqt.qtbot import QtBot
 
 from app.ui.editor import CodeEditor
 from app.ui.retrieved_context import RetrievedContext
-from forecode_core.completion.profiles import get_profile
 from forecode_core.completion.prompt import NEAR_LINES, CompletionInput, Snippet, render_prompt
 from forecode_core.completion.retrieval import (
     MAX_SNIPPETS,
@@ -28,6 +27,7 @@ from forecode_core.completion.retrieval import (
     retrieved_snippets,
 )
 from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
+from forecode_core.profiles import get_profile
 from forecode_core.text.languages import by_id
 
 # ----- the query ---------------------------------------------------------------------------------

@@ -5,7 +5,9 @@ service is unreachable) and by tests, so the same params, format and ``CHAT_PROM
 always give byte-identical text; bump the version whenever the output changes (the golden files
 in tests/golden/chat/ catch changes that were not meant).
 
-Formats live in one registry keyed by GGUF ``general.architecture`` (``format_for``):
+The formats (``ChatFormat``) live in the model-profile registry, ``forecode_core.profiles``,
+beside each model's completion quirks; a model's format is its profile's ``chat``, chosen by
+GGUF ``general.architecture``, then by its chat template's markers (``profiles.format_for``):
 
 * ``gemma`` (Gemma 2/3): ``<start_of_turn>user\\n...<end_of_turn>\\n<start_of_turn>model\\n``.
   Gemma has no system role: the system text is folded into the next user turn, followed by a
@@ -45,20 +47,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem
+from forecode_core.profiles import ChatFormat
 
 __all__ = [
-    "CHATML",
     "CHAT_PROMPT_VERSION",
-    "DEFAULT_FORMAT",
     "DEFAULT_SYSTEM_PROMPT",
-    "FORMATS",
-    "GEMMA",
-    "ChatFormat",
     "ChatTooLong",
     "RenderedChat",
     "fit_chat",
-    "format_for",
-    "get_format",
     "render_chat",
     "render_context_item",
     "system_text",
@@ -74,85 +70,6 @@ DEFAULT_SYSTEM_PROMPT = (
     "tag. When you change code, show the changed part with enough surrounding lines to find "
     "it. If you are not sure, say so."
 )
-
-
-@dataclass(frozen=True)
-class ChatFormat:
-    """How one family of models expects a conversation to be written."""
-
-    id: str
-    system_prefix: str | None  # None: no system role (the text joins the next user turn)
-    user_prefix: str
-    assistant_prefix: str  # also the generation prompt that ends every rendering
-    turn_end: str  # after every finished turn
-    stop: tuple[str, ...]  # strings that end the model's reply
-    markers: tuple[str, ...]  # special strings broken up inside user text
-    add_bos: bool = True  # the engine adds BOS (llama.cpp only does where the vocab wants)
-    description: str = ""
-
-
-GEMMA = ChatFormat(
-    id="gemma",
-    system_prefix=None,
-    user_prefix="<start_of_turn>user\n",
-    assistant_prefix="<start_of_turn>model\n",
-    turn_end="<end_of_turn>\n",
-    stop=("<end_of_turn>", "<start_of_turn>"),
-    markers=("<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>"),
-    description="Gemma 2/3 turns; no system role (folded into the first user turn)",
-)
-
-CHATML = ChatFormat(
-    id="chatml",
-    system_prefix="<|im_start|>system\n",
-    user_prefix="<|im_start|>user\n",
-    assistant_prefix="<|im_start|>assistant\n",
-    turn_end="<|im_end|>\n",
-    stop=("<|im_end|>", "<|im_start|>", "<|endoftext|>"),
-    markers=("<|im_start|>", "<|im_end|>", "<|endoftext|>"),
-    description="ChatML: the generic fallback for models not in the registry",
-)
-
-FORMATS: dict[str, ChatFormat] = {f.id: f for f in (GEMMA, CHATML)}
-DEFAULT_FORMAT = CHATML
-
-_BY_ARCHITECTURE: dict[str, str] = {
-    "gemma": "gemma",
-    "gemma2": "gemma",
-    "gemma3": "gemma",
-    "gemma3n": "gemma",
-    "qwen2": "chatml",
-    "qwen3": "chatml",
-    "qwen2moe": "chatml",
-    "qwen3moe": "chatml",
-}
-# A GGUF chat template that writes these markers speaks that format.
-_TEMPLATE_HINTS: tuple[tuple[str, str], ...] = (
-    ("<start_of_turn>", "gemma"),
-    ("<|im_start|>", "chatml"),
-)
-
-
-def get_format(format_id: str) -> ChatFormat:
-    """The format with this id; an unknown id lists the valid ones."""
-    try:
-        return FORMATS[format_id]
-    except KeyError:
-        raise KeyError(
-            f"unknown chat format {format_id!r} (expected one of {', '.join(sorted(FORMATS))})"
-        ) from None
-
-
-def format_for(architecture: str, chat_template: str | None = None) -> ChatFormat:
-    """The format for a model: its architecture in the registry, else the markers its GGUF
-    chat template uses, else ``DEFAULT_FORMAT`` (ChatML)."""
-    by_arch = _BY_ARCHITECTURE.get(architecture.lower())
-    if by_arch is not None:
-        return FORMATS[by_arch]
-    for marker, format_id in _TEMPLATE_HINTS:
-        if chat_template and marker in chat_template:
-            return FORMATS[format_id]
-    return DEFAULT_FORMAT
 
 
 class ChatTooLong(ValueError):

@@ -73,7 +73,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from forecode_core.completion.profiles import ModelProfile
+from forecode_core.profiles import ModelProfile
 
 __all__ = [
     "CONTEXT_LINES_ABOVE",

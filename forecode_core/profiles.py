@@ -1,11 +1,16 @@
-"""Per-model quirks for inline completion, in one registry.
+"""The model-profile registry: how to prompt each family of models, for inline completion and for
+chat, in one place, and how a model (a GGUF's header, or an id of ``forecode_core.models``) maps
+to its profile.
 
-A ``ModelProfile`` says how to prompt one family of models: its fill-in-the-middle (FIM) token
-strings if it has them, the strings that end a completion, whether the engine prepends BOS, and
-the context / prompt / output sizes. ``profile_for`` picks one from what the GGUF file says about
-itself; ``get_profile`` looks one up by id (the id is what settings and benchmarks store).
+A ``ModelProfile`` holds one family's prompt quirks: its fill-in-the-middle (FIM) token strings
+if it has them, the strings that end a completion, whether the engine prepends BOS, the context
+/ prompt / output sizes, and its chat format (``ChatFormat``: how a conversation is written,
+rendered by ``forecode_core.chat.prompt_formats``; the completion prompt is rendered by
+``forecode_core.completion.prompt``). Pure data and lookups: no llama.cpp import, no renderer.
 
-Pure data and lookups: no llama.cpp import. How a profile is matched, in order:
+From a GGUF (``profile_for``, or ``profile_of`` for a header read by ``local_models.gguf_info``)
+----------------------------------------------------------------------------------------------
+The completion quirks, in order:
 
 1. the GGUF ``general.architecture`` in ``_BY_ARCHITECTURE`` (only architectures that name one
    family unambiguously: ``qwen2``, ``gemma`` and ``llama`` carry both code and chat models);
@@ -13,6 +18,17 @@ Pure data and lookups: no llama.cpp import. How a profile is matched, in order:
    name patterns, first match wins;
 3. ``generic-fim`` when the GGUF declares FIM tokens (their strings replace the defaults);
 4. ``generic`` (plain-text prompt, no FIM).
+
+The chat format (``format_for``; the profile's ``chat``): the architecture in
+``_CHAT_BY_ARCHITECTURE``, else the markers the GGUF's own chat template writes, else ChatML,
+the documented fallback. A registry entry's ``chat`` is its family's format; the GGUF's header
+decides when a model is matched.
+
+From an id
+----------
+``get_profile(id)`` looks a profile up by its id (what settings and benchmarks store);
+``profile_of_model(model_id)`` gives the profile of a model Forecode installs
+(``ModelSpec.profile``; a test checks that it is what the model's own GGUF resolves to).
 
 Sizes: ``max_context`` is the ``n_ctx`` the engine creates the context with (not the model's
 trained maximum: small is fast); ``prompt_budget`` is the most prompt tokens ``render_prompt``
@@ -25,8 +41,114 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["PROFILES", "FimTokens", "ModelProfile", "get_profile", "profile_for"]
+from forecode_core.models import MODELS
+
+__all__ = [
+    "CHATML",
+    "DEFAULT_FORMAT",
+    "FORMATS",
+    "GEMMA",
+    "PROFILES",
+    "ChatFormat",
+    "FimTokens",
+    "GgufHeader",
+    "ModelProfile",
+    "format_for",
+    "get_format",
+    "get_profile",
+    "profile_for",
+    "profile_of",
+    "profile_of_model",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# chat formats
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How one family of models expects a conversation to be written."""
+
+    id: str
+    system_prefix: str | None  # None: no system role (the text joins the next user turn)
+    user_prefix: str
+    assistant_prefix: str  # also the generation prompt that ends every rendering
+    turn_end: str  # after every finished turn
+    stop: tuple[str, ...]  # strings that end the model's reply
+    markers: tuple[str, ...]  # special strings broken up inside user text
+    add_bos: bool = True  # the engine adds BOS (llama.cpp only does where the vocab wants)
+    description: str = ""
+
+
+GEMMA = ChatFormat(
+    id="gemma",
+    system_prefix=None,
+    user_prefix="<start_of_turn>user\n",
+    assistant_prefix="<start_of_turn>model\n",
+    turn_end="<end_of_turn>\n",
+    stop=("<end_of_turn>", "<start_of_turn>"),
+    markers=("<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>"),
+    description="Gemma 2/3 turns; no system role (folded into the first user turn)",
+)
+
+CHATML = ChatFormat(
+    id="chatml",
+    system_prefix="<|im_start|>system\n",
+    user_prefix="<|im_start|>user\n",
+    assistant_prefix="<|im_start|>assistant\n",
+    turn_end="<|im_end|>\n",
+    stop=("<|im_end|>", "<|im_start|>", "<|endoftext|>"),
+    markers=("<|im_start|>", "<|im_end|>", "<|endoftext|>"),
+    description="ChatML: the generic fallback for models not in the registry",
+)
+
+FORMATS: dict[str, ChatFormat] = {f.id: f for f in (GEMMA, CHATML)}
+DEFAULT_FORMAT = CHATML
+
+_CHAT_BY_ARCHITECTURE: dict[str, str] = {
+    "gemma": "gemma",
+    "gemma2": "gemma",
+    "gemma3": "gemma",
+    "gemma3n": "gemma",
+    "qwen2": "chatml",
+    "qwen3": "chatml",
+    "qwen2moe": "chatml",
+    "qwen3moe": "chatml",
+}
+# A GGUF chat template that writes these markers speaks that format.
+_TEMPLATE_HINTS: tuple[tuple[str, str], ...] = (
+    ("<start_of_turn>", "gemma"),
+    ("<|im_start|>", "chatml"),
+)
+
+
+def get_format(format_id: str) -> ChatFormat:
+    """The format with this id; an unknown id lists the valid ones."""
+    try:
+        return FORMATS[format_id]
+    except KeyError:
+        raise KeyError(
+            f"unknown chat format {format_id!r} (expected one of {', '.join(sorted(FORMATS))})"
+        ) from None
+
+
+def format_for(architecture: str, chat_template: str | None = None) -> ChatFormat:
+    """The format for a model: its architecture in the registry, else the markers its GGUF
+    chat template uses, else ``DEFAULT_FORMAT`` (ChatML)."""
+    by_arch = _CHAT_BY_ARCHITECTURE.get(architecture.lower())
+    if by_arch is not None:
+        return FORMATS[by_arch]
+    for marker, format_id in _TEMPLATE_HINTS:
+        if chat_template and marker in chat_template:
+            return FORMATS[format_id]
+    return DEFAULT_FORMAT
+
+
+# ---------------------------------------------------------------------------------------------
+# model profiles
 
 
 @dataclass(frozen=True)
@@ -52,6 +174,7 @@ class ModelProfile:
     prompt_budget: int
     max_tokens: int
     description: str
+    chat: ChatFormat = CHATML  # the family's chat format (see the module docstring)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -85,6 +208,7 @@ _GEMMA3 = ModelProfile(
     max_tokens=128,
     description="Gemma 3 (e.g. 270M, the default model): no FIM tokens, plain-text prompt "
     "that shows the prefix only",
+    chat=GEMMA,
 )
 
 _CODEGEMMA_FIM = FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
@@ -106,6 +230,7 @@ _CODEGEMMA = ModelProfile(
     prompt_budget=3072,
     max_tokens=128,
     description="CodeGemma 2B/7B (architecture 'gemma'): <|fim_prefix|> style FIM",
+    chat=GEMMA,
 )
 
 _QWEN_FIM = FimTokens("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>")
@@ -244,18 +369,66 @@ def get_profile(profile_id: str) -> ModelProfile:
         raise KeyError(f"unknown model profile {profile_id!r}; valid ids: {valid}") from None
 
 
+class GgufHeader(Protocol):
+    """What a GGUF says about itself (``local_models.gguf_info.ModelInfo`` has these)."""
+
+    @property
+    def architecture(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def has_fim(self) -> bool: ...
+
+    @property
+    def chat_template(self) -> str | None: ...
+
+
 def profile_for(
     architecture: str,
     name: str = "",
     fim_ids_present: bool = False,
     fim_token_strings: FimTokens | None = None,
+    *,
+    chat_template: str | None = None,
 ) -> ModelProfile:
-    """The profile for a GGUF, from its ``general.architecture`` and name (see module doc).
+    """The profile for a GGUF, from its ``general.architecture``, name and chat template (see
+    the module docstring).
 
     ``fim_ids_present`` / ``fim_token_strings`` describe the FIM tokens the GGUF's tokenizer
     declares; they only matter when neither the architecture nor the name is known (a known
-    profile keeps its own, checked, token strings).
+    profile keeps its own, checked, token strings). The profile's ``chat`` is
+    ``format_for(architecture, chat_template)``.
     """
+    profile = _completion_profile(architecture, name, fim_ids_present, fim_token_strings)
+    chat = format_for(architecture, chat_template)
+    return profile if chat is profile.chat else dataclasses.replace(profile, chat=chat)
+
+
+def profile_of(header: GgufHeader, fim_token_strings: FimTokens | None = None) -> ModelProfile:
+    """The profile for a GGUF whose header was read (``gguf_info.read_model_info``)."""
+    return profile_for(
+        header.architecture,
+        header.name or "",
+        header.has_fim,
+        fim_token_strings,
+        chat_template=header.chat_template,
+    )
+
+
+def profile_of_model(model_id: str) -> ModelProfile:
+    """The profile of a model of ``forecode_core.models.MODELS``; ``KeyError`` for an unknown
+    id."""
+    return get_profile(MODELS[model_id].profile)
+
+
+def _completion_profile(
+    architecture: str,
+    name: str,
+    fim_ids_present: bool,
+    fim_token_strings: FimTokens | None,
+) -> ModelProfile:
     by_arch = _BY_ARCHITECTURE.get(architecture.strip().lower())
     if by_arch is not None:
         return PROFILES[by_arch]
