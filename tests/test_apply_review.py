@@ -207,7 +207,7 @@ def make_window(
     win.activateWindow()
     qtbot.waitUntil(win.isActiveWindow, timeout=2000)
     win.open_folder(workspace)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
     return win
 
 
@@ -230,7 +230,7 @@ def open_doc(window: MainWindow, path: Path) -> Document:
 
 
 def review_of(window: MainWindow, doc: Document) -> ApplyReview:
-    review = window.reviews.get(doc)
+    review = window.review.reviews.get(doc)
     assert review is not None, "no review is open on the document"
     return review
 
@@ -293,7 +293,7 @@ def test_review_shows_hunks_and_accept_all_applies_as_one_undo(
     assert doc.editor.text() == TWO_PLACES_DONE
     assert review.outcome == "applied"
     qtbot.waitUntil(lambda: doc.editor.isVisible(), timeout=2000)
-    assert doc not in window.reviews and doc.is_dirty()
+    assert doc not in window.review.reviews and doc.is_dirty()
     assert "Applied 2 of 2 changes" in window.statusBar().currentMessage()
 
     undo_once(qtbot, doc)  # one Ctrl+Z reverts the whole apply
@@ -574,7 +574,7 @@ def test_escape_cancels_mid_stream_and_nothing_arrives_afterwards(
     qtbot.waitUntil(call.finished.is_set, timeout=5000)
     qtbot.wait(100)  # room for a stray queued update to (wrongly) arrive
     assert review.received == STREAMED[:2000] and review.result is None
-    assert doc.editor.text() == TEXTWRAP and doc not in window.reviews
+    assert doc.editor.text() == TEXTWRAP and doc not in window.review.reviews
 
 
 def test_hunks_decided_while_streaming_wait_for_a_safety_warning(
@@ -719,7 +719,7 @@ def test_the_services_unfinished_refusal_names_the_placeholder(
         assert expected in review.message_label.text()
         assert doc.editor.text() == TEXTWRAP
         review.reject_all()
-        qtbot.waitUntil(lambda d=doc: d not in scripted_window.reviews, timeout=5000)
+        qtbot.waitUntil(lambda d=doc: d not in scripted_window.review.reviews, timeout=5000)
 
 
 def test_a_stream_that_ends_without_done_is_an_error(
@@ -773,7 +773,7 @@ def test_ctrl_k_on_a_selection_sends_selection_and_instruction(
     editor.setSel(len(TEXTWRAP[:start].encode()), len(TEXTWRAP[:end].encode()))
     editor.focus()
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
-    prompt = window.inline_prompt
+    prompt = window.review.inline_prompt
     assert prompt is not None and prompt.isVisible() and prompt.input.hasFocus()
     assert prompt.first_line == line_of(TEXTWRAP, FILL_OLD)
     qtbot.keyClicks(prompt.input, "make the default width 72")
@@ -785,7 +785,7 @@ def test_ctrl_k_on_a_selection_sends_selection_and_instruction(
     assert call.request.instruction == "make the default width 72"
     assert call.request.language == "python"
     review = review_of(window, doc)
-    assert window.inline_prompt is None and not prompt.isVisible()
+    assert window.review.inline_prompt is None and not prompt.isVisible()
     call.send(ApplyDelta(edit(TEXTWRAP, FILL_OLD, FILL_NEW)), ApplyDone("model"))
     call.end()
     wait_review(qtbot, review)
@@ -801,10 +801,10 @@ def test_ctrl_k_prompt_escape_and_ctrl_k_chords_without_a_selection(
     editor = doc.editor
     editor.setSel(0, 10)
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
-    prompt = window.inline_prompt
+    prompt = window.review.inline_prompt
     assert prompt is not None and prompt.isVisible()
     qtbot.keyClick(prompt.input, Qt.Key.Key_Escape)
-    assert window.inline_prompt is None and not prompt.isVisible()
+    assert window.review.inline_prompt is None and not prompt.isVisible()
     assert scripted.calls == [] and editor.text() == TEXTWRAP
 
     # without a selection Ctrl+K stays the prefix of its chords: Ctrl+K S saves all
@@ -815,7 +815,7 @@ def test_ctrl_k_prompt_escape_and_ctrl_k_chords_without_a_selection(
     assert doc.is_dirty()
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
     qtbot.keyClick(editor, Qt.Key.Key_S)
-    assert not doc.is_dirty() and window.inline_prompt is None
+    assert not doc.is_dirty() and window.review.inline_prompt is None
     assert (workspace / "lib" / "textwrap.py").read_text().startswith("# x\n")
 
 
@@ -838,7 +838,7 @@ def test_the_chat_apply_button_reviews_the_named_file(
 
     qtbot.mouseClick(block.apply_button, Qt.MouseButton.LeftButton)
     review = review_of(window, target)
-    assert window.current_document() is target and other not in window.reviews
+    assert window.current_document() is target and other not in window.review.reviews
     wait_review(qtbot, review)
     assert review.view_text() == TWO_PLACES_DONE
     review.focus()
@@ -859,7 +859,7 @@ def test_apply_without_a_path_hint_goes_to_the_current_document(
     window.chat_panel.apply_requested.emit(DROPS_JOIN, "python", "shlex.py")
     shlex_doc = window.current_document()
     assert shlex_doc is not None and shlex_doc.title == "shlex.py"
-    assert shlex_doc in window.reviews and doc in window.reviews
+    assert shlex_doc in window.review.reviews and doc in window.review.reviews
 
 
 def test_closing_a_tab_or_the_window_stops_its_review(
@@ -1009,7 +1009,7 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
     editor.setSel(start, start + len("".join(lines[first : first + 2]).encode()))
     editor.focus()
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
-    prompt = window.inline_prompt
+    prompt = window.review.inline_prompt
     assert prompt is not None
     qtbot.keyClicks(prompt.input, "rename the variable w to wrapper")
     qtbot.keyClick(prompt.input, Qt.Key.Key_Return)

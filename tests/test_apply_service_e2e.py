@@ -43,7 +43,7 @@ def test_a_refused_block_is_rewritten_by_the_service_and_reviewed(
     window.resize(1200, 760)
     window.show()
     window.open_folder(ws)
-    qtbot.waitUntil(lambda: window.files_complete, timeout=5000)
+    qtbot.waitUntil(lambda: window.workspace.files_complete, timeout=5000)
     doc = window.open_file(ws / "files.py")
     assert doc is not None
     qtbot.waitUntil(lambda: window.status_chat.text() == "● Chat", timeout=180_000)
@@ -94,7 +94,7 @@ def test_a_refused_block_is_rewritten_by_the_service_and_reviewed(
 
     review.focus()
     qtbot.keyClick(review.view, Qt.Key.Key_Return, CTRL)  # accept all
-    qtbot.waitUntil(lambda: doc not in window.reviews, timeout=5000)
+    qtbot.waitUntil(lambda: doc not in window.review.reviews, timeout=5000)
     assert doc.editor.text() == new
     doc.editor.undo()
     assert doc.editor.text() == ORIGINAL  # one undo step

@@ -29,7 +29,8 @@ from pytestqt.qtbot import QtBot
 from app.ui.chat_panel import ChatPanel, describe_failure
 from app.ui.chat_view import CodeBlockView, MessageView
 from app.ui.cloud import CloudConnection, DeferredBackend
-from app.ui.main_window import MainWindow, token_name
+from app.ui.main_window import MainWindow
+from app.ui.owners.cloud import token_name
 from cloud_client.router import NOTICE_FALLBACK, NOTICE_RESTART
 from forecode_core.chat.conversations import ConversationStore, StoredMessage
 from forecode_core.chat.types import (
@@ -150,7 +151,7 @@ def make_window(
     qtbot.waitUntil(win.isActiveWindow, timeout=2000)
     if folder is not None:
         win.open_folder(folder)
-        qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+        qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
     return win
 
 
@@ -268,7 +269,8 @@ def test_code_blocks_are_highlighted_with_copy_and_apply(
     with qtbot.waitSignal(panel.apply_requested) as applied:
         qtbot.mouseClick(block.apply_button, Qt.MouseButton.LeftButton)
     assert applied.args == [code, "python", "src/pkg/util.py"]
-    assert window.current_document() in window.reviews  # a review (tests/test_apply_review.py)
+    # a review (tests/test_apply_review.py)
+    assert window.current_document() in window.review.reviews
 
 
 # ----- stopping ------------------------------------------------------------------------------
@@ -764,7 +766,7 @@ def test_without_a_service_the_status_bar_and_the_panel_say_so(
     qtbot: QtBot, workspace: Path
 ) -> None:
     window = make_window(qtbot, workspace)  # the test settings: no service, no local model
-    assert window.cloud is not None and window.cloud.mode == "none"
+    assert window.cloud.connection is not None and window.cloud.connection.mode == "none"
     assert window.status_chat.text() == "○ Chat offline"
     assert "cloud.autostart is off" in window.status_chat.toolTip()
     panel = open_chat(qtbot, window)
@@ -778,10 +780,10 @@ def test_changing_cloud_settings_reconnects(
 ) -> None:
     settings = settings_file(tmp_path)
     window = make_window(qtbot, workspace, settings=settings)
-    first = window.cloud
+    first = window.cloud.connection
     assert first is not None and first.mode == "none"
-    window.set_service_token()  # nothing to set a token for yet
-    assert window.token_dialog is None
+    window.cloud.set_service_token()  # nothing to set a token for yet
+    assert window.cloud.token_dialog is None
     assert "Set cloud.url first" in window.statusBar().currentMessage()
 
     settings.write_text(
@@ -790,9 +792,9 @@ def test_changing_cloud_settings_reconnects(
         )
     )
     window.reload_settings()
-    assert window.cloud is not first and window.cloud is not None
-    assert window.cloud.mode == "remote"
-    assert window.chat_panel.runner.backend is window.cloud.backend
+    assert window.cloud.connection is not first and window.cloud.connection is not None
+    assert window.cloud.connection.mode == "remote"
+    assert window.chat_panel.runner.backend is window.cloud.connection.backend
     qtbot.waitUntil(
         lambda: "no token is set for 127.0.0.1:9" in window.status_chat.toolTip(), timeout=5000
     )
@@ -849,9 +851,9 @@ def test_the_window_runs_the_real_service_and_stops_it_on_close(
 ) -> None:
     settings = settings_file(tmp_path, **{"cloud.autostart": True, "chat.maxTokens": 24})
     window = make_window(qtbot, workspace, settings=settings)
-    assert window.cloud is not None and window.cloud.mode == "loopback"
+    assert window.cloud.connection is not None and window.cloud.connection.mode == "loopback"
     assert window.status_chat.text() == "◌ Chat starting…"
-    pid = window.cloud.service_pid
+    pid = window.cloud.connection.service_pid
     assert pid is not None and not process_gone(pid)
     window.open_file(workspace / "src" / "pkg" / "util.py")
 
@@ -859,8 +861,8 @@ def test_the_window_runs_the_real_service_and_stops_it_on_close(
     qtbot.keyClicks(panel.input, "What does helper return?")
     qtbot.keyClick(panel.input, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: window.status_chat.text() == "● Chat", timeout=180_000)
-    assert window.cloud.target.startswith("127.0.0.1:")
-    assert window.cloud.target in window.status_chat.toolTip()
+    assert window.cloud.connection.target.startswith("127.0.0.1:")
+    assert window.cloud.connection.target in window.status_chat.toolTip()
     reply = last_reply(panel)
     qtbot.waitUntil(lambda: bool(reply.text.strip()), timeout=120_000)  # streamed text
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=120_000)
@@ -934,13 +936,13 @@ def test_a_remote_service_token_is_set_from_the_palette(
         url = f"127.0.0.1:{server.port}"
         settings = settings_file(tmp_path, **{"cloud.url": url, "chat.maxTokens": 16})
         window = make_window(qtbot, workspace, settings=settings)
-        assert window.cloud is not None and window.cloud.mode == "remote"
+        assert window.cloud.connection is not None and window.cloud.connection.mode == "remote"
         # no token yet: the status bar says what to do
         qtbot.waitUntil(lambda: window.status_chat.text() == "○ Chat offline", timeout=5000)
         assert "Cloud: Set Service Token" in window.status_chat.toolTip()
 
-        window.set_service_token()
-        dialog = window.token_dialog
+        window.cloud.set_service_token()
+        dialog = window.cloud.token_dialog
         assert dialog is not None and dialog.isVisible()
         assert dialog.textEchoMode() == QLineEdit.EchoMode.Password
         assert url in dialog.labelText()

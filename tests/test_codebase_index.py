@@ -21,7 +21,8 @@ from keyring.backends import null
 from PySide6.QtCore import QTimer
 
 from app.ui.codebase_index import CodebaseIndex, IndexStatus, key_name, state_path
-from app.ui.main_window import MainWindow, token_name
+from app.ui.main_window import MainWindow
+from app.ui.owners.cloud import token_name
 from cloud_client.tokens import TokenStore
 from cloud_server.config import ServerConfig
 from cloud_server.index_store import IndexStore, open_store
@@ -236,8 +237,8 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
     window = MainWindow()
     qtbot.addWidget(window)
     window.open_folder(workspace)
-    qtbot.waitUntil(lambda: window.codebase_index is not None, timeout=30000)
-    index = window.codebase_index
+    qtbot.waitUntil(lambda: window.index.index is not None, timeout=30000)
+    index = window.index.index
     assert isinstance(index, CodebaseIndex)
     statuses = StatusLog(index)
     ticks: list[str] = []
@@ -277,7 +278,7 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
     draft.editor.focus()
 
     def retrieved() -> list[str]:
-        return [s.path for s in window._completion_context()[2] if s.kind == "retrieved"]
+        return [s.path for s in window.completions.completion_context()[2] if s.kind == "retrieved"]
 
     qtbot.waitUntil(lambda: "billing/invoice.py" in retrieved(), timeout=60000)
 
@@ -325,7 +326,7 @@ def test_the_window_indexes_the_folder_syncs_saves_and_answers_searches(
 
     # closing the window stops the index: no thread, no embedding process left behind
     window.close()
-    assert window.codebase_index is None
+    assert window.index.index is None
     assert not index.alive
     assert window.chat_panel.codebase is None and window.retrieved.search is None
 

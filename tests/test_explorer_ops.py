@@ -174,8 +174,8 @@ def test_rename_moves_open_tabs_and_keeps_unsaved_text(qtbot, window, folder: Pa
     assert doc.editor.language.name == "Markdown"
     assert window.tabs.tabText(window.tabs.indexOf(doc)).endswith("renamed.md")
     # The hot-exit backup moved with it: a crash now restores the text under the new name.
-    window._backup_executor.submit(lambda: None).result()
-    backups, _problems = window.backups.load_all()
+    window.docs.flush()
+    backups, _problems = window.docs.backups.load_all()
     assert [(b.path, b.text) for b in backups] == [(str(new.resolve()), "unsaved\n")]
     assert doc.save() and new.read_text() == "unsaved\n"
     assert not (folder / "notes.txt").exists()

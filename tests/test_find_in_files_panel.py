@@ -369,7 +369,7 @@ def test_ui_stays_responsive_on_a_10k_file_tree(qtbot: QtBot, tmp_path: Path) ->
     qtbot.addWidget(win)
     win.show()
     win.open_folder(root)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=30000)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=30000)
     # as app.main does once the window is up: the start-up heap leaves the collector's walks
     # (here the heap is pytest's too, and a full walk of it would take ~150 ms)
     freeze_startup_heap()

@@ -125,7 +125,7 @@ def warm_up(qtbot: QtBot, window: MainWindow, tmp_path: Path) -> None:
     (warm / ".gitignore").write_text("*.log\n")
     (warm / "a.txt").write_text("x\n")
     window.open_folder(warm)
-    qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
+    qtbot.waitUntil(lambda: window.workspace.files_complete, timeout=20_000)
     qtbot.waitUntil(lambda: "a.txt" in window.tree.visible_paths(), timeout=20_000)
     qtbot.wait(300)
 
@@ -155,7 +155,7 @@ def test_pathological_gitignore_opens_without_stalling_the_ui(
     meter = GapMeter()
     window.open_folder(root)  # its own synchronous set-up is not the explorer's filtering
     with meter.measuring():
-        qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
+        qtbot.waitUntil(lambda: window.workspace.files_complete, timeout=20_000)
         qtbot.waitUntil(lambda: {LONG, "src"} <= set(window.tree.visible_paths()), timeout=20_000)
         assert window.tree.proxy is not None
         window.tree.expand(window.tree.index_for(root / "src"))  # type: ignore[arg-type]
@@ -164,8 +164,8 @@ def test_pathological_gitignore_opens_without_stalling_the_ui(
     shown = set(window.tree.visible_paths())
     assert LONG_B not in shown and f"src/{LONG_B}" not in shown
     assert {LONG, "a" * 30, "README.md", ".gitignore"} <= shown
-    assert LONG in window.files and LONG_B not in window.files
-    assert f"src/{LONG_B}" not in window.files
+    assert LONG in window.workspace.files and LONG_B not in window.workspace.files
+    assert f"src/{LONG_B}" not in window.workspace.files
     assert meter.longest < STALL_LIMIT_S, meter.report()
 
 
@@ -206,7 +206,7 @@ def test_rows_decided_on_the_worker_appear_without_stalling(qtbot: QtBot, tmp_pa
     window.open_folder(root)
     with meter.measuring():
         qtbot.waitUntil(lambda: expected <= set(window.tree.visible_paths()), timeout=20_000)
-        qtbot.waitUntil(lambda: window.files_complete, timeout=20_000)
+        qtbot.waitUntil(lambda: window.workspace.files_complete, timeout=20_000)
     shown = set(window.tree.visible_paths())
     assert not shown & {"a.log", *names[:43]}
     assert window.tree.proxy is not None
@@ -393,8 +393,8 @@ def test_a_problem_found_by_the_file_scan_reaches_the_status_bar(
     qtbot.addWidget(window)
     window.show()
     window.open_folder(root)
-    qtbot.waitUntil(lambda: window.files_complete, timeout=10_000)
-    assert sorted(window.files) == ["deep/.gitignore", "deep/b.txt"]
+    qtbot.waitUntil(lambda: window.workspace.files_complete, timeout=10_000)
+    assert sorted(window.workspace.files) == ["deep/.gitignore", "deep/b.txt"]
     qtbot.waitUntil(
         lambda: "Ignore rules of the folder 'deep'" in window.statusBar().currentMessage(),
         timeout=10_000,

@@ -247,14 +247,17 @@ def test_real_model_completion_appears_and_tab_inserts_it(
     src.write_text("class Point:\n    def __init__(self, x, y):\n        self.x = x\n")
     window.open_folder(tmp_path)
     doc = window.open_file(src)
-    assert doc is not None and window.inline is not None
+    assert doc is not None and window.completions.inline is not None
     window.show()
     doc.editor.gotoPos(doc.editor.textLength())
     qtbot.keyClicks(doc.editor, "        self.")
     qtbot.waitUntil(
-        lambda: window.inline is not None and window.inline.suggestion != "", timeout=60_000
+        lambda: (
+            window.completions.inline is not None and window.completions.inline.suggestion != ""
+        ),
+        timeout=60_000,
     )
-    suggestion = window.inline.suggestion
+    suggestion = window.completions.inline.suggestion
     before = doc.editor.text()
     assert before == src.read_text() + "        self."  # not inserted yet
     qtbot.keyClick(doc.editor, Qt.Key.Key_Tab)
@@ -285,9 +288,12 @@ def test_real_worker_killed_mid_request_the_editor_recovers(
     qtbot.keyClicks(doc.editor, "import os")
     qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
     qtbot.keyClicks(doc.editor, "def main")
-    assert window.inline is not None
+    assert window.completions.inline is not None
     qtbot.waitUntil(
-        lambda: window.inline is not None and window.inline._request is not None, timeout=10_000
+        lambda: (
+            window.completions.inline is not None and window.completions.inline._request is not None
+        ),
+        timeout=10_000,
     )
     pid = engine.client.pid
     assert pid
@@ -303,7 +309,7 @@ def test_real_worker_killed_mid_request_the_editor_recovers(
     # request is made and answered, and the suggestion shown is its post-processed answer.
     from forecode_core.completion.postprocess import postprocess
 
-    inline = window.inline
+    inline = window.completions.inline
     outcomes: list[object] = []
     answers: dict[int, object] = {}
     inline.outcome.connect(outcomes.append)

@@ -216,7 +216,7 @@ def window(qtbot: QtBot, tmp_path: Path) -> Iterator[MainWindow]:
     win.resize(1000, 700)
     win.show()
     win.open_folder(ws)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
     win.open_file(ws / "small.py")  # fonts and the first paint are behind us
     qtbot.wait(200)
     yield win

@@ -38,7 +38,7 @@ def window(qtbot: QtBot, workspace: Path) -> MainWindow:
 def test_quick_open_lists_files_honouring_gitignore_and_opens_one(
     qtbot: QtBot, window: MainWindow
 ) -> None:
-    assert sorted(window.files) == [
+    assert sorted(window.workspace.files) == [
         ".gitignore",
         "README.md",
         "src/app.js",
@@ -118,9 +118,9 @@ def test_closing_a_modified_tab_asks_and_cancel_keeps_it(
     assert doc is not None
     qtbot.keyClicks(doc.editor, "edit ")
     asked: list[str] = []
-    monkeypatch.setattr(window, "ask_save", lambda d: asked.append(d.title) or "cancel")
+    monkeypatch.setattr(window.docs, "ask_save", lambda d: asked.append(d.title) or "cancel")
     assert window.close_tab(0) is False and window.tabs.count() == 1
-    monkeypatch.setattr(window, "ask_save", lambda d: "save")
+    monkeypatch.setattr(window.docs, "ask_save", lambda d: "save")
     assert window.close_tab(0) is True
     assert asked == ["README.md"]
     assert (workspace / "README.md").read_text() == "edit # hi\n"
@@ -283,7 +283,7 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     tip = win.status_model.toolTip()
     assert "within 10x the 300 ms budget" in tip and "prefill 8000 tok/s, decode 100 tok/s" in tip
     assert "54.8% exact" in tip and "Qwen2.5-Coder 0.5B" in tip
-    engine = win.engine
+    engine = win.completions.engine
     assert isinstance(engine, LocalEngine)
     assert engine.model_path.name == MODELS["gemma-3-270m"].file_name
 
@@ -300,7 +300,7 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     assert measured == [3, 3]
     assert any(t == "◌ Measuring models…" and "recalibrate" in tip for t, tip in shown)
     assert "GPU" in win.status_model.toolTip()
-    assert win.engine is not engine
+    assert win.completions.engine is not engine
 
     # a looser budget in the settings re-decides from the cached rates: no measurement
     (isolated_dirs["config"] / "settings.json").write_text(

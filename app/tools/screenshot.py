@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         from PySide6.QtTest import QTest
 
         for _ in range(1500):  # the engine loads in the background (at most ~30 s)
-            if window.engine is not None and window.engine.is_ready():
+            if (engine := window.completions.engine) is not None and engine.is_ready():
                 break
             settle()
         doc.editor.go_to_line(args.line, 1)
@@ -235,12 +235,12 @@ def main(argv: list[str] | None = None) -> int:
         QTest.keyClick(doc.editor, Qt.Key.Key_Return)
         QTest.keyClicks(doc.editor, args.type)
         for _ in range(300):
-            if window.inline is not None and window.inline.suggestion:
+            if (inline := window.completions.inline) is not None and inline.suggestion:
                 break
             settle()
         last, steady = None, 0  # the rest of a multi-line suggestion streams in after line 1
-        while steady < 4 and window.inline is not None:
-            now = str(window.inline.suggestion)
+        while steady < 4 and (inline := window.completions.inline) is not None:
+            now = str(inline.suggestion)
             steady = steady + 1 if now == last else 0
             last = now
             settle()

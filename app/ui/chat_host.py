@@ -22,7 +22,8 @@ from forecode_core.text.textfile import read_text_file
 
 if TYPE_CHECKING:
     from .document import Document
-    from .main_window import MainWindow
+    from .owners.documents import Documents
+    from .owners.workspace import Workspace
 
 __all__ = ["MAX_FILE_BYTES", "WindowChatHost"]
 
@@ -30,15 +31,17 @@ MAX_FILE_BYTES = 1_000_000
 
 
 class WindowChatHost:
-    """``ChatHost`` over a ``MainWindow``."""
+    """``ChatHost`` over the window's workspace and documents (the owners, given explicitly:
+    this module never imports the window)."""
 
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+    def __init__(self, workspace: Workspace, documents: Documents) -> None:
+        self._workspace = workspace
+        self._documents = documents
         self._cache: dict[Path, tuple[int, int, str, str]] = {}
 
     # ----- the editor --------------------------------------------------------------------------
     def _document(self) -> Document | None:
-        doc = self.window.current_document()
+        doc = self._documents.current_document()
         return doc if doc is not None and not doc.read_only_reason else None
 
     def chat_editor_sources(self) -> tuple[ContextSource | None, ContextSource | None]:
@@ -46,7 +49,7 @@ class WindowChatHost:
         if doc is None:
             return None, None
         editor = doc.editor
-        path = self.window.workspace_path(doc)
+        path = self._documents.workspace_path(doc)
         language = editor.language.id
         caret_line = editor.lineFromPosition(editor.currentPos())
         current = ContextSource(
@@ -63,18 +66,18 @@ class WindowChatHost:
         return current, selection
 
     def chat_workspace_files(self) -> Sequence[str]:
-        return list(self.window.files)
+        return list(self._workspace.files)
 
     def chat_focus_editor(self) -> None:
-        doc = self.window.current_document()
+        doc = self._documents.current_document()
         if doc is not None:
             doc.editor.focus()
         else:
-            self.window.tabs.setFocus()
+            self._documents.tabs.setFocus()
 
     # ----- files ---------------------------------------------------------------------------------
     def chat_read_file(self, path: str) -> tuple[str, str]:
-        root = self.window.root
+        root = self._workspace.root
         given = Path(path)
         if given.is_absolute():
             target = Path(os.path.normpath(given))
@@ -82,7 +85,7 @@ class WindowChatHost:
             target = Path(os.path.normpath(root / given))
         else:
             raise ValueError("no folder is open")
-        for doc in self.window.documents():
+        for doc in self._documents.documents():
             if doc.path is not None and doc.path == target.resolve():
                 return doc.editor.text(), doc.editor.language.id
         if root is None or not target.is_relative_to(root):

@@ -283,6 +283,12 @@ class CloudConnection(QObject):
         return None if self._closed or self._client is None else self._index_access
 
     @property
+    def client(self) -> Any:
+        """The connected ``CloudClient`` (None before a service answers or without one): the
+        apply's model path when the chat backend is not a router."""
+        return self._client
+
+    @property
     def mode(self) -> str:
         return "remote" if self.url else "loopback" if self.autostart else "none"
 

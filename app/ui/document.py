@@ -561,6 +561,10 @@ class Document(QWidget):
         if wait:
             future.result()
 
+    def use_backups(self, backups: BackupStore | None) -> None:
+        """Back up into ``backups`` from now on (a folder was opened: its store)."""
+        self._backups = backups
+
     def detach_backups(self) -> None:
         """Stop backing up (the window is closing and has flushed the backups)."""
         self._backup_timer.stop()

@@ -414,9 +414,8 @@ class ExplorerOps(QObject):
             doc.editor.set_language(language)
         if doc.is_dirty():
             doc.backup_now()
-        backups = window.backups
-        if backups is not None and old_key != doc.backup_key:
-            window._backup_executor.submit(backups.remove, old_key)
+        if old_key != doc.backup_key:
+            window.docs.drop_backup(old_key)
         window.watcher.addPath(str(doc.path))
         doc.titleChanged.emit()
         if doc is window.current_document():

@@ -16,7 +16,7 @@ from forecode_core.store.hotexit import Session, TabState
 if TYPE_CHECKING:
     from .document import Document
     from .editor import CodeEditor
-    from .main_window import MainWindow
+    from .owners.documents import Documents
 
 __all__ = ["capture", "restore_tabs"]
 
@@ -33,7 +33,7 @@ def _tab_state(doc: Document) -> TabState:
     )
 
 
-def capture(window: MainWindow) -> Session:
+def capture(window: Documents) -> Session:
     """The window's tabs now: file tabs and untitled ones with unsaved text."""
     docs = [d for d in window.documents() if d.path is not None or d.is_dirty()]
     current = window.current_document()
@@ -50,7 +50,7 @@ def _apply_view(editor: CodeEditor, tab: TabState) -> None:
     editor.setXOffset(tab.x_offset)
 
 
-def restore_tabs(window: MainWindow, session: Session | None) -> None:
+def restore_tabs(window: Documents, session: Session | None) -> None:
     """Reopen the session's tabs around those the backups already opened, put them in the
     session's order, each with its selection and scroll, and make the active one current."""
     if session is None or not session.tabs:

@@ -70,7 +70,7 @@ def main(folder: str) -> None:
     assert doc is not None
     QTest.qWait(50)
     # find bar with its replace row
-    win._open_replace()
+    win.editing.open_replace()
     QTest.qWait(50)
     results += buttons_of(win.find_bar, "find bar")
     win.find_bar.close_bar()
@@ -86,20 +86,20 @@ def main(folder: str) -> None:
     QTest.keyClick(win.picker.focusWidget() or win.picker, Qt.Key.Key_Escape)
     # inline edit (Ctrl+K on a selection)
     doc.editor.setSelection(0, 20)
-    win.inline_edit()
+    win.review.inline_edit()
     QTest.qWait(50)
     overflow: list[dict[str, object]] = []
-    if win.inline_prompt is not None:
-        results += buttons_of(win.inline_prompt, "inline edit")
-        win.inline_prompt.close_prompt()
+    if win.review.inline_prompt is not None:
+        results += buttons_of(win.review.inline_prompt, "inline edit")
+        win.review.inline_prompt.close_prompt()
     # floating boxes stay inside their view, also when the view is narrow (chat open)
     win.resize(760, 700)
     win.show_chat()
     QTest.qWait(50)
     doc.editor.setSelection(0, 20)
-    win.inline_edit()
+    win.review.inline_edit()
     QTest.qWait(50)
-    prompt = win.inline_prompt
+    prompt = win.review.inline_prompt
     if prompt is not None:
         view = prompt.parentWidget()
         if prompt.geometry().right() >= view.width():

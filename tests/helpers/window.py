@@ -17,5 +17,5 @@ def folder_window(qtbot: QtBot, folder: Path, *, size: tuple[int, int] = (1000, 
     win.resize(*size)
     win.show()
     win.open_folder(folder)
-    qtbot.waitUntil(lambda: win.files_complete, timeout=5000)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
     return win

@@ -1,0 +1,23 @@
+"""The window's owners: each holds one part of the editor's state, its Qt signals and its
+commands (``commands()``); ``app.ui.main_window.MainWindow`` builds them, lays out their
+widgets, binds every command's keys in one place (``commands.bind_commands``) and wires the
+owners' signals to each other. An owner never reaches into another owner's private fields or
+into the window: it gets what it needs as constructor arguments (another owner's public API,
+a widget, a callable) and says what happened through its signals.
+
+- ``workspace.Workspace``: the folder, its ignore rules and file list; resolving a path hint
+- ``documents.Documents``: the tabs, open/save/close, changes on disk, hot exit's session
+- ``engine.EngineController``: the local completion engine's life cycle and status, the
+  completion context (policy: ``forecode_core.completion.open_buffers``)
+- ``cloud.CloudController``: the service connection, its token and status
+- ``index.IndexController``: the codebase index of the open folder
+- ``review.ReviewController``: apply reviews and inline edit (Ctrl+K)
+
+A new owner (next-edit, language servers, a terminal, an agent) is one more module here: a
+``QObject`` with its signals and ``commands()``, built in ``MainWindow.__init__`` and listed
+in ``MainWindow.owners``; its keys and palette rows follow from that list.
+"""
+
+from .commands import Command, CommandOwner, bind_commands
+
+__all__ = ["Command", "CommandOwner", "bind_commands"]

@@ -1,0 +1,358 @@
+"""The documents: the tab widget and its ``Document`` tabs; open, save, close; changes on disk
+(a file watcher); hot exit (a backup store per folder, written on one serial thread, and the
+open tabs stored a second after they change)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QWidget
+
+from forecode_core.states import DiskCheck, SaveChoice
+from forecode_core.store.hotexit import BackupStore
+from forecode_core.store.settings import Settings
+
+from ..document import Document, FileTooLargeError
+from ..session import capture as capture_session
+from ..session import restore_tabs
+from ..theme import theme_named
+from .commands import Command
+from .workspace import Workspace
+
+__all__ = ["Documents"]
+
+
+class Documents(QObject):
+    """``settings``: the settings now; ``workspace`` names the documents' paths; ``dialogs``
+    parents the save and open dialogs."""
+
+    added = Signal(object)  # a new Document, before its tab is shown
+    closing = Signal(object)  # a Document whose tab is about to close
+    current_changed = Signal(object)  # the current Document, or None
+    current_shown_changed = Signal()  # the current tab's title or dirty mark changed
+    renamed = Signal(object)  # a Document saved under a new path
+    saved = Signal(str)  # a file was saved (its path)
+    disk_changed = Signal(str)  # a watched file changed on disk (its path)
+    message = Signal(str, int)
+
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        workspace: Workspace,
+        dialogs: QWidget,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._workspace = workspace
+        self._dialogs = dialogs
+        self.backups: BackupStore | None = None
+        self._untitled_counter = 0
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-backup")
+        self.tabs = QTabWidget()
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._on_current_changed)
+        self.watcher = QFileSystemWatcher(self)
+        self.watcher.fileChanged.connect(self._on_file_changed)
+        # The open tabs are stored a second after they change, so a crash reopens them too.
+        self._session_timer = QTimer(self)
+        self._session_timer.setSingleShot(True)
+        self._session_timer.setInterval(1000)
+        self._session_timer.timeout.connect(self.save_session)
+        self.tabs.tabBar().tabMoved.connect(lambda _a, _b: self._session_timer.start())
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("file.new", "File: New Untitled File", "Ctrl+N", self.new_untitled),
+            Command("file.open", "File: Open File...", "Ctrl+O", self.open_file_dialog),
+            Command("file.save", "File: Save", "Ctrl+S", self.save_current),
+            Command("file.saveAs", "File: Save As...", "Ctrl+Shift+S", self.save_current_as),
+            Command("file.saveAll", "File: Save All", "Ctrl+K, S", self.save_all),
+            Command(
+                "file.close",
+                "View: Close Editor",
+                "Ctrl+W or Ctrl+F4",
+                lambda: self.close_tab(self.tabs.currentIndex()),
+            ),
+            Command("file.revert", "File: Revert File", "", self.revert_current),
+            Command(
+                "view.nextTab",
+                "View: Next Editor",
+                "Ctrl+Tab or Ctrl+PgDown",
+                lambda: self.cycle(1),
+            ),
+            Command(
+                "view.prevTab",
+                "View: Previous Editor",
+                "Ctrl+Shift+Tab or Ctrl+PgUp",
+                lambda: self.cycle(-1),
+            ),
+        ]
+
+    # ----- the tabs ----------------------------------------------------------------------------
+    def document_at(self, index: int) -> Document:
+        widget = self.tabs.widget(index)
+        assert isinstance(widget, Document)
+        return widget
+
+    def documents(self) -> list[Document]:
+        return [self.document_at(i) for i in range(self.tabs.count())]
+
+    def current_document(self) -> Document | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, Document) else None
+
+    def find(self, path: Path) -> Document | None:
+        """The open document of ``path`` (resolved), if any."""
+        return next((d for d in self.documents() if d.path == path), None)
+
+    def workspace_path(self, doc: Document) -> str:
+        """The document's path relative to the workspace (its name outside it)."""
+        return self._workspace.relative(doc.path, doc.title)
+
+    def cycle(self, step: int) -> None:
+        if self.tabs.count():
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    def _on_current_changed(self, _index: int) -> None:
+        self.current_changed.emit(self.current_document())
+        self._session_timer.start()
+
+    # ----- opening -----------------------------------------------------------------------------
+    def open_file(self, path: str | os.PathLike[str]) -> Document | None:
+        target = Path(path).resolve()
+        for index, doc in enumerate(self.documents()):
+            if doc.path == target:
+                self.tabs.setCurrentIndex(index)
+                doc.editor.focus()
+                return doc
+        try:
+            doc = Document.open(target, self._settings(), self.backups, self._executor)
+        except FileTooLargeError as exc:  # the message names the file, its size and the limit
+            self.message.emit(str(exc.strerror), 15000)
+            return None
+        except OSError as exc:
+            self.message.emit(f"Cannot open {target}: {exc.strerror or exc}", 10000)
+            return None
+        self._add(doc)
+        self.watcher.addPath(str(target))
+        return doc
+
+    def new_untitled(self) -> Document:
+        self._untitled_counter += 1
+        doc = Document.untitled(
+            self._untitled_counter, self._settings(), self.backups, self._executor
+        )
+        self._add(doc)
+        return doc
+
+    def open_file_dialog(self) -> None:
+        start = str(self._workspace.root or Path.home())
+        path, _ = QFileDialog.getOpenFileName(self._dialogs, "Open File", start)
+        if path:
+            self.open_file(path)
+
+    def _add(self, doc: Document) -> None:
+        settings = self._settings()
+        doc.editor.apply_theme(theme_named(settings.theme))
+        doc.editor.auto_close.configure(
+            brackets=settings.auto_closing_brackets, quotes=settings.auto_closing_quotes
+        )
+        doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
+        doc.saved.connect(self._on_saved)
+        doc.closeRequested.connect(lambda d=doc: self.close_tab(self.tabs.indexOf(d)))
+        self.added.emit(doc)
+        index = self.tabs.addTab(doc, doc.title)
+        self._refresh_tab(doc)
+        self.tabs.setCurrentIndex(index)
+        doc.editor.focus()
+
+    def _refresh_tab(self, doc: Document) -> None:
+        index = self.tabs.indexOf(doc)
+        if index < 0:
+            return
+        self.tabs.setTabText(index, ("● " if doc.is_dirty() else "") + doc.title)
+        self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
+        if doc is self.current_document():
+            self.current_shown_changed.emit()
+
+    def apply_settings(self, settings: Settings) -> None:
+        theme = theme_named(settings.theme)
+        for doc in self.documents():
+            doc.apply_settings(settings)
+            doc.editor.apply_theme(theme)
+            doc.editor.auto_close.configure(
+                brackets=settings.auto_closing_brackets, quotes=settings.auto_closing_quotes
+            )
+
+    # ----- closing -----------------------------------------------------------------------------
+    def close_tab(self, index: int) -> bool:
+        """Close a tab; a modified one asks Save / Don't Save / Cancel. True when closed."""
+        if index < 0 or index >= self.tabs.count():
+            return False
+        doc = self.document_at(index)
+        self.closing.emit(doc)  # a review in its pane closes; the buffer stays as it was
+        if doc.is_dirty():
+            answer = self.ask_save(doc)
+            if answer == SaveChoice.CANCEL:
+                return False
+            if answer == SaveChoice.SAVE and not self.save(doc):
+                return False
+        doc.discard_backup()
+        if doc.path is not None:
+            self.watcher.removePath(str(doc.path))
+        self.tabs.removeTab(index)
+        doc.deleteLater()
+        return True
+
+    def ask_save(self, doc: Document) -> SaveChoice:
+        """Save, discard or cancel, for closing a modified document."""
+        box = QMessageBox(self._dialogs)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setText(f"Do you want to save the changes you made to {doc.title}?")
+        box.setInformativeText("Your changes will be lost if you don't save them.")
+        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Don't Save", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Cancel", QMessageBox.ButtonRole.RejectRole)
+        box.exec()
+        clicked = box.clickedButton()
+        if clicked is save:
+            return SaveChoice.SAVE
+        return SaveChoice.DISCARD if clicked is discard else SaveChoice.CANCEL
+
+    # ----- saving ------------------------------------------------------------------------------
+    def save(self, doc: Document) -> bool:
+        if doc.path is None:
+            return self.save_as(doc)
+        return doc.save()
+
+    def save_as(self, doc: Document) -> bool:
+        start = str(doc.path or (self._workspace.root or Path.home()) / doc.title)
+        path, _ = QFileDialog.getSaveFileName(self._dialogs, "Save As", start)
+        if not path:
+            return False
+        ok = doc.save_as(path)
+        if ok:
+            self.watcher.addPath(path)
+            self.renamed.emit(doc)
+        return ok
+
+    def save_current(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self.save(doc)
+
+    def save_current_as(self) -> None:
+        doc = self.current_document()
+        if doc is not None:
+            self.save_as(doc)
+
+    def save_all(self) -> None:
+        for doc in self.documents():
+            if doc.is_dirty() and doc.path is not None:
+                doc.save()
+
+    def revert_current(self) -> None:
+        doc = self.current_document()
+        if doc is not None and doc.path is not None:
+            doc.reload_from_disk()
+
+    def _on_saved(self, path: str) -> None:
+        self.watcher.addPath(path)  # an atomic rename replaces the watched inode
+        self.saved.emit(path)
+
+    # ----- changes on disk ---------------------------------------------------------------------
+    def _on_file_changed(self, path: str) -> None:
+        # Editors and our own saves replace files by rename; watch the new file again.
+        QTimer.singleShot(50, self, lambda: self._recheck(path))
+
+    def _recheck(self, path: str) -> None:
+        if os.path.exists(path) and path not in self.watcher.files():
+            self.watcher.addPath(path)
+        self.disk_changed.emit(path)
+        target = Path(path)
+        for doc in self.documents():
+            if doc.path == target:
+                outcome = doc.check_disk()
+                if outcome == DiskCheck.RELOADED:
+                    self.message.emit(f"{doc.title} changed on disk and was reloaded.", 5000)
+
+    def check_disk(self) -> None:
+        """Every tab against its file (the window became active)."""
+        for doc in self.documents():
+            doc.check_disk()
+
+    # ----- hot exit ----------------------------------------------------------------------------
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on the serial backup thread (file I/O off the UI thread)."""
+        self._executor.submit(fn, *args)
+
+    def flush(self) -> None:
+        """Wait for the backup thread's queued work."""
+        self._executor.submit(lambda: None).result()
+
+    def drop_backup(self, key: str) -> None:
+        if self.backups is not None:
+            self.submit(self.backups.remove, key)
+
+    def use_folder(self, root: Path) -> None:
+        """Back up into ``root``'s store from now on (the open tabs too)."""
+        self.backups = BackupStore.for_workspace(root)
+        for doc in self.documents():
+            doc.use_backups(self.backups)
+
+    def restore_backups(self) -> None:
+        """The unsaved texts and the open tabs of last time."""
+        assert self.backups is not None
+        session, session_problems = self.backups.load_session()
+        backups, problems = self.backups.load_all()
+        problems += session_problems
+        for problem in problems:
+            self.message.emit(f"Hot exit: {problem}", 10000)
+        for backup in backups:
+            if backup.path is not None:
+                doc = self.open_file(backup.path) if os.path.exists(backup.path) else None
+                if doc is None:
+                    doc = self.new_untitled()
+                    doc.path = Path(backup.path)
+                    doc.banner.show_message(
+                        f"{backup.path} no longer exists; your unsaved text was restored.",
+                        "warning",
+                    )
+            else:
+                doc = self.new_untitled()
+            doc.restore_backup(backup)
+            if backup.path is None or doc.path is None or doc.backup_key != backup.key:
+                self.submit(self.backups.remove, backup.key)
+            doc.backup_now()
+        restore_tabs(self, session)  # every tab of last time, in order, caret and scroll
+
+    def save_session(self) -> None:
+        if self.backups is not None:
+            # closing (the executor is shut down): shutdown stores the tabs itself
+            with contextlib.suppress(RuntimeError):
+                self._executor.submit(self.backups.write_session, capture_session(self))
+
+    def shutdown(self) -> None:
+        """Hot exit: the dirty buffers backed up, the open tabs stored; nothing touches the
+        backups after this."""
+        for doc in self.documents():
+            doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
+        self._session_timer.stop()
+        self._executor.shutdown(wait=True)
+        if self.backups is not None:  # every open tab, its caret and scroll, for next time
+            try:
+                self.backups.write_session(capture_session(self))
+            except OSError as exc:
+                self.message.emit(f"Hot exit: the open tabs could not be stored: {exc}", 5000)
+        for doc in self.documents():
+            doc.detach_backups()

@@ -1,0 +1,241 @@
+"""The review controller: apply reviews (a chat code block's Apply, the last code block, inline
+edit) shown in the target document's pane, the buffer hidden under it and untouched until
+accepted; the inline edit prompt (Ctrl+K on a selection) and whether Ctrl+K is the inline edit
+(a selection) or the prefix of its chords (none)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QVBoxLayout
+
+from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.review_state import ReviewOutcome
+from forecode_core.store.settings import Settings
+
+from ..apply_backend import ApplyBackend
+from ..apply_review import ApplyReview
+from ..document import Document
+from ..inline_edit import InlineEditPrompt
+from ..theme import theme_named
+from .commands import Command
+from .documents import Documents
+from .workspace import Workspace
+
+__all__ = ["ReviewController"]
+
+
+class ReviewController(QObject):
+    """``backend``: where applies go; ``chat_messages``: the chat's message views now (for
+    Apply the Last Code Block)."""
+
+    inline_edit_allowed = Signal(bool)  # Ctrl+K is the inline edit now (else the chord prefix)
+    message = Signal(str, int)
+
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        workspace: Workspace,
+        documents: Documents,
+        backend: ApplyBackend,
+        chat_messages: Callable[[], Sequence[Any]],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._workspace = workspace
+        self._documents = documents
+        self._chat_messages = chat_messages
+        self.backend = backend
+        self.reviews: dict[Document, ApplyReview] = {}
+        self.inline_prompt: InlineEditPrompt | None = None
+        documents.closing.connect(self._on_closing)
+
+    def commands(self) -> list[Command]:
+        return [
+            # Ctrl+K is enabled only while the editor has a selection: without one it stays
+            # the prefix of the Ctrl+K chords (Ctrl+K Ctrl+O, Ctrl+K S).
+            Command(
+                "edit.inlineEdit", "Edit: Inline Edit of the Selection", "Ctrl+K", self.inline_edit
+            ),
+            Command(
+                "chat.applyLast", "Chat: Apply the Last Code Block", "", self.apply_last_code_block
+            ),
+            Command(
+                "apply.acceptAll",
+                "Apply: Accept All Changes",
+                "",
+                lambda: self.review_action("accept_all"),
+            ),
+            Command(
+                "apply.rejectAll",
+                "Apply: Reject All Changes",
+                "",
+                lambda: self.review_action("reject_all"),
+            ),
+            Command("apply.next", "Apply: Next Change", "", lambda: self.review_action("next")),
+            Command(
+                "apply.previous",
+                "Apply: Previous Change",
+                "",
+                lambda: self.review_action("previous"),
+            ),
+        ]
+
+    # ----- starting a review -------------------------------------------------------------------
+    def apply_requested(self, code: str, _language: str, path: str) -> None:
+        """A chat code block's Apply: review it against the file its path hint names (when it
+        is a workspace file), else the current document."""
+        doc = self._target(path)
+        if doc is None:
+            self.message.emit("Open the file to apply this code to first.", 8000)
+            return
+        self.start_review(doc, code)
+
+    def _target(self, hint: str) -> Document | None:
+        documents = self._documents
+        open_paths = {d.path for d in documents.documents() if d.path is not None}
+        path = self._workspace.resolve_hint(hint, open_paths)
+        if path is None:
+            return documents.current_document()
+        doc = documents.find(path)
+        if doc is not None:
+            documents.tabs.setCurrentWidget(doc)
+            return doc
+        return documents.open_file(path)
+
+    def apply_last_code_block(self) -> None:
+        """Apply the last code block of the chat's last answer that has one."""
+        for view in reversed(self._chat_messages()):
+            blocks = view.code_blocks() if view.role == "assistant" else []
+            if blocks:
+                block = blocks[-1]
+                self.apply_requested(block.code, block.language.id, block.path_hint)
+                return
+        self.message.emit("The chat has no code block to apply.", 5000)
+
+    def start_review(self, doc: Document, block: str, instruction: str = "") -> ApplyReview | None:
+        """Review ``block`` (with ``instruction``: an inline edit) against ``doc``'s buffer, in
+        its pane. Returns the review (None when the document cannot be changed)."""
+        if doc.read_only_reason or doc.editor.readOnly():
+            self.message.emit(f"{doc.title} is read-only; nothing can be applied to it.", 8000)
+            return None
+        old = self.reviews.get(doc)
+        if old is not None:
+            old.close_review()
+        request = ApplyInput(
+            path=self._documents.workspace_path(doc),
+            language=doc.editor.language.id,
+            original=doc.editor.text(),
+            block=block,
+            instruction=instruction,
+        )
+        settings = self._settings()
+        review = ApplyReview(
+            doc.editor,
+            request,
+            self.backend,
+            title=doc.title,
+            theme=theme_named(settings.theme),
+            parent=doc,
+        )
+        layout = doc.layout()
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(layout.indexOf(doc.editor) + 1, review, 1)
+        doc.editor.hide()
+        review.show()
+        self.reviews[doc] = review
+        review.finished.connect(lambda outcome, d=doc, r=review: self._end_review(d, r, outcome))
+        self._documents.tabs.setCurrentWidget(doc)
+        review.start()
+        if not review.outcome:
+            review.focus()
+        self.update_inline_edit()
+        return review
+
+    def _end_review(self, doc: Document, review: ApplyReview, outcome: str) -> None:
+        if self.reviews.get(doc) is review:
+            del self.reviews[doc]
+        review.hide()
+        review.deleteLater()
+        doc.editor.show()
+        if doc is self._documents.current_document():
+            doc.editor.focus()
+        accepted = review.accepted()
+        if outcome == ReviewOutcome.APPLIED and accepted:
+            doc.editor.go_to_line(accepted[0].old_start + 1)
+        changes = f"change{'s' if len(review.hunks) != 1 else ''}"
+        text = {
+            ReviewOutcome.APPLIED: f"Applied {len(accepted)} of {len(review.hunks)} {changes} "
+            f"to {doc.title} (Ctrl+Z undoes the whole apply).",
+            ReviewOutcome.REJECTED: f"Rejected the changes to {doc.title}; nothing was changed.",
+            ReviewOutcome.CANCELLED: f"Apply to {doc.title} stopped; nothing was changed.",
+            ReviewOutcome.UNCHANGED: f"The code block changes nothing in {doc.title}.",
+        }.get(outcome)  # StrEnum members hash and compare as their strings
+        if text:
+            self.message.emit(text, 8000)
+        self.update_inline_edit()
+
+    def review_action(self, name: str) -> None:
+        doc = self._documents.current_document()
+        review = self.reviews.get(doc) if doc is not None else None
+        if review is None:
+            self.message.emit("No apply is being reviewed in this editor.", 5000)
+            return
+        review.run_action(name)
+
+    def _on_closing(self, doc: object) -> None:
+        review = self.reviews.get(doc) if isinstance(doc, Document) else None
+        if review is not None:
+            review.close_review()  # the buffer stays as it was
+
+    def apply_settings(self, settings: Settings) -> None:
+        theme = theme_named(settings.theme)
+        for review in self.reviews.values():
+            review.set_font(settings.font_family, settings.font_size)
+            review.apply_theme(theme)
+
+    def shutdown(self) -> None:
+        for review in list(self.reviews.values()):
+            review.close_review()  # an apply in flight stops; buffers stay as they were
+
+    # ----- inline edit -------------------------------------------------------------------------
+    def inline_edit(self) -> None:
+        """Ctrl+K on a selection: a prompt at the selection; its instruction and the selected
+        code go to the apply (model path) and the result is reviewed."""
+        doc = self._documents.current_document()
+        if doc is None or doc in self.reviews:
+            return
+        editor = doc.editor
+        if editor.selectionEmpty():
+            self.message.emit("Select the code to edit first (Ctrl+K edits the selection).", 5000)
+            return
+        if doc.read_only_reason or editor.readOnly():
+            self.message.emit(f"{doc.title} is read-only.", 5000)
+            return
+        if self.inline_prompt is not None:
+            self.inline_prompt.close_prompt(focus_editor=False)
+        prompt = InlineEditPrompt(editor, theme_named(self._settings().theme))
+        self.inline_prompt = prompt
+
+        def submitted(instruction: str) -> None:
+            # The selected lines, once in the file: the model rewrites only them.
+            self.start_review(doc, prompt.selection_block(), instruction)
+
+        def closed() -> None:
+            if self.inline_prompt is prompt:
+                self.inline_prompt = None
+
+        prompt.submitted.connect(submitted)
+        prompt.closed.connect(closed)
+        prompt.open()
+
+    def update_inline_edit(self) -> None:
+        """Ctrl+K is the inline edit only while the current editor has a selection (and no
+        review): Qt fires a one-key shortcut at once, so an enabled Ctrl+K would shadow the
+        chords."""
+        doc = self._documents.current_document()
+        allowed = doc is not None and doc not in self.reviews and not doc.editor.selectionEmpty()
+        self.inline_edit_allowed.emit(allowed)
