@@ -1,4 +1,6 @@
-"""``CloudClient``: one gRPC channel to the Forecode service, and ``ChatCall``, a streamed reply.
+"""``CloudClient``: one gRPC channel to the Forecode service; ``CloudChatCall`` and
+``CloudApplyCall``, its streams (``forecode_core.streams.Call``: a streamed reply, a streamed
+apply).
 
 The channel is built for a long-lived editor session:
 
@@ -15,9 +17,10 @@ The token goes into every call's metadata (``authorization: Bearer ...``) by an 
 is never logged and never part of a repr. Plaintext is allowed only to loopback targets: a
 token sent in clear over a network is a token given away.
 
-``ChatCall`` is a blocking iterator over ``forecode_core.chat.types`` events (run it on a worker
-thread; the chat panel re-emits the events as Qt signals) with a thread-safe ``cancel()``.
-gRPC failures become ``ChatError`` with a short code and a sentence a user can read.
+A call is a blocking iterator over the shared stream events (``forecode_core.streams``: run it
+on a worker thread; the chat panel re-emits the events as Qt signals) with a thread-safe
+``cancel()``. gRPC failures become ``StreamError`` (``ChatError``) with a short code and a
+sentence a user can read.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import ipaddress
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, NamedTuple
 
 import grpc
@@ -40,15 +43,17 @@ from cloud_client.convert import (
     event_from_pb,
     params_to_pb,
 )
-from forecode_core.apply.events import ApplyDone
-from forecode_core.chat.types import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
+from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone, ApplyEvent
+from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatParams
+from forecode_core.streams import Done
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
-    "ApplyCall",
-    "ChatCall",
+    "CloudApplyCall",
+    "CloudChatCall",
     "CloudClient",
     "channel_options",
     "is_loopback",
@@ -199,8 +204,9 @@ class _BearerToken(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInter
         return continuation(self._details(client_call_details), request)
 
 
-class ChatCall:
-    """One streamed reply from the service: iterate for events, ``cancel()`` from any thread.
+class CloudChatCall:
+    """One streamed reply from the service (a ``forecode_core.chat.types.ChatCall``): iterate
+    for events, ``cancel()`` from any thread.
 
     Iterating yields ``ChatStarted(source="cloud")``, ``ChatDelta``s and one ``ChatDone``, and
     blocks while the service thinks. A failure raises ``ChatError`` (see ``convert.chat_error``).
@@ -219,10 +225,10 @@ class ChatCall:
         self.received = 0
         self._events = self._run()
 
-    def __iter__(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
+    def __iter__(self) -> Iterator[ChatEvent]:
         return self
 
-    def __next__(self) -> ChatStarted | ChatDelta | ChatDone:
+    def __next__(self) -> ChatEvent:
         return next(self._events)
 
     @property
@@ -244,13 +250,13 @@ class ChatCall:
         with contextlib.suppress(ValueError):  # "generator already executing": another thread
             self._events.close()
 
-    def _convert(self, message: Any) -> Any:
+    def _convert(self, message: Any) -> ChatEvent:
         return event_from_pb(message, source="cloud")
 
-    def _cancelled_event(self) -> Any:
+    def _cancelled_event(self) -> Done:
         return ChatDone(finish_reason="cancelled")
 
-    def _run(self) -> Iterator[Any]:
+    def _run(self) -> Generator[ChatEvent, None, None]:
         done = False
         try:
             for message in self._call:
@@ -265,7 +271,7 @@ class ChatCall:
                 if self._cancelled:
                     break  # buffered events after cancel() are dropped
                 self.received += 1
-                done = isinstance(event, ChatDone | ApplyDone)
+                done = isinstance(event, Done)
                 yield event
                 if done:
                     break
@@ -292,16 +298,16 @@ class ChatCall:
             )
 
 
-class ApplyCall(ChatCall):
-    """One streamed apply (``CloudClient.apply``): iterate for ``ChatStarted`` (a model slot
-    took it; not sent when the deterministic path answers), ``ChatDelta``s with the new file's
-    text, then one ``forecode_core.apply.events.ApplyDone``; ``cancel()`` from any thread
-    (the iteration then ends with ``ApplyDone(finish_reason="cancelled")``).
+class CloudApplyCall(CloudChatCall):
+    """One streamed apply (``CloudClient.apply``; a ``forecode_core.apply.events.ApplyCall``):
+    iterate for ``Started`` (a model slot took it; not sent when the deterministic path
+    answers), ``Delta``s with the new file's text, then one ``ApplyDone``; ``cancel()`` from
+    any thread (the iteration then ends with ``ApplyDone("cancelled")``).
 
     A model that did not finish the file raises ``ChatError("incomplete")`` after its text:
     what streamed is then not a file to apply. Failures as for ``ChatCall``."""
 
-    def _convert(self, message: Any) -> Any:
+    def _convert(self, message: Any) -> ApplyEvent:
         event = apply_event_from_pb(message, source="cloud")
         if isinstance(event, ApplyDone) and event.finish_reason == "length":
             raise ChatError(
@@ -313,8 +319,8 @@ class ApplyCall(ChatCall):
             )
         return event
 
-    def _cancelled_event(self) -> Any:
-        return ApplyDone(source="", finish_reason="cancelled")
+    def _cancelled_event(self) -> Done:
+        return ApplyDone("cancelled")
 
 
 class CloudClient:
@@ -391,7 +397,7 @@ class CloudClient:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    def chat(self, params: ChatParams, *, timeout: float = 300.0) -> ChatCall:
+    def chat(self, params: ChatParams, *, timeout: float = 300.0) -> CloudChatCall:
         """Start streaming a reply (returns at once); ``timeout`` bounds the whole reply."""
         if timeout <= 0:
             raise ValueError("a chat call needs a positive timeout")
@@ -402,28 +408,23 @@ class CloudClient:
         if self._closed:
             raise ChatError("cancelled", "The connection to the Forecode service is closed")
         call = self._chat_stub.Stream(request, timeout=timeout)
-        return ChatCall(call, self._target)
+        return CloudChatCall(call, self._target)
 
-    def apply(
-        self,
-        *,
-        path: str,
-        original: str,
-        block: str,
-        instruction: str = "",
-        language: str = "",
-        timeout: float = 300.0,
-    ) -> ApplyCall:
-        """Start applying ``block`` to ``original`` on the service (returns at once); the
-        ``ApplyCall`` streams the new file. ``timeout`` bounds the whole apply."""
+    def apply(self, request: ApplyInput, *, timeout: float = 300.0) -> CloudApplyCall:
+        """Start applying ``request.block`` to ``request.original`` on the service (returns at
+        once); the call streams the new file. ``timeout`` bounds the whole apply."""
         if timeout <= 0:
             raise ValueError("an apply call needs a positive timeout")
         if self._closed:
             raise ChatError("cancelled", "The connection to the Forecode service is closed")
-        request = apply_request_to_pb(
-            path=path, original=original, block=block, instruction=instruction, language=language
+        message = apply_request_to_pb(
+            path=request.path,
+            original=request.original,
+            block=request.block,
+            instruction=request.instruction,
+            language=request.language,
         )
-        return ApplyCall(self._apply_stub.Apply(request, timeout=timeout), self._target)
+        return CloudApplyCall(self._apply_stub.Apply(message, timeout=timeout), self._target)
 
     def close(self) -> None:
         """Close the channel; calls still running end with CANCELLED."""

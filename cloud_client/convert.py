@@ -199,9 +199,7 @@ def apply_event_from_pb(
         d = event.done
         usage = {name: int(getattr(d.usage, name)) for name in _USAGE_FIELDS}
         return ApplyDone(
-            source=d.source
-            if d.source in ("deterministic", "model")  # type: ignore[arg-type]
-            else "",
+            source=d.source if d.source in ("deterministic", "model") else "",
             finish_reason=_FINISH_FROM_PB.get(d.finish_reason, "length"),  # type: ignore[arg-type]
             usage=usage,
             drafted_tokens=d.drafted_tokens,

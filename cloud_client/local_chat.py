@@ -1,9 +1,10 @@
-"""The local model's chat as a ``ChatStream``: ``EngineClient.chat`` callbacks -> an iterator.
+"""The local model's chat as a ``ChatCall`` (``forecode_core.streams.Call``): ``EngineClient.chat``
+callbacks -> an iterator.
 
 ``EngineClient`` reports a request through callbacks on its event thread; the router and the
-chat panel consume a blocking iterator (the same API as ``cloud_client.client.ChatCall``). A
-queue joins the two: callbacks only put events on it, so the engine's thread never waits on
-the consumer.
+chat panel consume a blocking iterator (the same contract as ``cloud_client.client``'s
+``CloudChatCall``). A queue joins the two: callbacks only put events on it, so the engine's
+thread never waits on the consumer.
 
 The iterator yields ``ChatStarted(source="local")`` at once (the engine has no "started"
 event: a local request starts as soon as the worker is free), then ``ChatDelta``s and one
@@ -17,10 +18,17 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Protocol
 
-from forecode_core.chat.types import ChatDelta, ChatDone, ChatError, ChatParams, ChatStarted
+from forecode_core.chat.types import (
+    ChatDelta,
+    ChatDone,
+    ChatError,
+    ChatEvent,
+    ChatParams,
+    ChatStarted,
+)
 
 __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 
@@ -104,10 +112,10 @@ class LocalChatCall:
         )
         self._events = self._run()
 
-    def __iter__(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
+    def __iter__(self) -> Iterator[ChatEvent]:
         return self
 
-    def __next__(self) -> ChatStarted | ChatDelta | ChatDone:
+    def __next__(self) -> ChatEvent:
         return next(self._events)
 
     def cancel(self) -> None:
@@ -142,7 +150,7 @@ class LocalChatCall:
             ChatError("internal", f"The local model could not answer: {message}", retryable=True)
         )
 
-    def _run(self) -> Iterator[ChatStarted | ChatDelta | ChatDone]:
+    def _run(self) -> Generator[ChatEvent, None, None]:
         try:
             self.received += 1
             yield ChatStarted(model=self._model, source="local")

@@ -36,10 +36,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Generator, Iterator
+from typing import Protocol
 
-from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatNotice, ChatParams
+from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyCall, ApplyEvent
+from forecode_core.chat.types import (
+    ChatCall,
+    ChatDone,
+    ChatError,
+    ChatEvent,
+    ChatNotice,
+    ChatParams,
+)
 
 __all__ = [
     "NOTICE_BACK",
@@ -47,7 +56,6 @@ __all__ = [
     "NOTICE_RESTART",
     "ROUTES",
     "STATES",
-    "ChatStream",
     "CloudChat",
     "LocalChat",
     "RoutedChat",
@@ -71,22 +79,12 @@ NOTICE_RESTART = (
 NOTICE_BACK = "The Forecode service is reachable again; answering from the cloud"
 
 
-class ChatStream(Protocol):
-    """A streamed reply: iterate for events (blocking), ``cancel()`` from any thread."""
-
-    def __iter__(self) -> Iterator[ChatEvent]: ...
-
-    def __next__(self) -> ChatEvent: ...
-
-    def cancel(self) -> None: ...
-
-
 class LocalChat(Protocol):
     """The local model's chat (``cloud_client.local_chat.EngineChat`` wraps ``EngineClient``).
 
     May also have an ``available`` property; without one it counts as available."""
 
-    def chat(self, params: ChatParams) -> ChatStream: ...
+    def chat(self, params: ChatParams) -> ChatCall: ...
 
 
 class CloudChat(Protocol):
@@ -95,7 +93,7 @@ class CloudChat(Protocol):
     @property
     def target(self) -> str: ...
 
-    def chat(self, params: ChatParams, *, timeout: float = ...) -> Any: ...
+    def chat(self, params: ChatParams, *, timeout: float = ...) -> ChatCall: ...
 
     def healthy(self, timeout: float = ...) -> bool: ...
 
@@ -163,17 +161,8 @@ class Router:
             raise RuntimeError("this Router is closed")
         return RoutedChat(self, params, self._chat_timeout_s if timeout is None else timeout)
 
-    def apply(
-        self,
-        *,
-        path: str,
-        original: str,
-        block: str,
-        instruction: str = "",
-        language: str = "",
-        timeout: float | None = None,
-    ) -> Any:
-        """Apply ``block`` on the service (``CloudClient.apply``: an ``ApplyCall`` streaming
+    def apply(self, request: ApplyInput, *, timeout: float | None = None) -> ApplyCall:
+        """Apply ``request`` on the service (``CloudClient.apply``: an ``ApplyCall`` streaming
         the new file); returns at once. There is no local fallback for apply yet: without a
         service this raises ``ChatError("unavailable")``, and an unreachable service fails the
         call with it (which also turns the router's state to the fallback's, as for chat)."""
@@ -187,14 +176,7 @@ class Router:
                 "Applying a code block needs the Forecode service, and none is configured",
             )
         # Tried even while the service is believed down: there is nothing else to try.
-        call = start(
-            path=path,
-            original=original,
-            block=block,
-            instruction=instruction,
-            language=language,
-            timeout=self._chat_timeout_s if timeout is None else timeout,
-        )
+        call = start(request, timeout=self._chat_timeout_s if timeout is None else timeout)
         return _WatchedApply(self, call)
 
     def probe_now(self) -> None:
@@ -290,21 +272,21 @@ class Router:
 class _WatchedApply:
     """An apply call whose UNAVAILABLE failure tells the router the service is down."""
 
-    def __init__(self, router: Router, call: Any) -> None:
+    def __init__(self, router: Router, call: ApplyCall) -> None:
         self._router = router
         self._call = call
         self._events = self._run()
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self) -> Iterator[ApplyEvent]:
         return self
 
-    def __next__(self) -> Any:
+    def __next__(self) -> ApplyEvent:
         return next(self._events)
 
     def cancel(self) -> None:
         self._call.cancel()
 
-    def _run(self) -> Iterator[Any]:
+    def _run(self) -> Iterator[ApplyEvent]:
         try:
             yield from self._call
         except ChatError as exc:
@@ -322,7 +304,7 @@ class RoutedChat:
         self._params = params
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._current: Any = None
+        self._current: ChatCall | None = None
         self._cancelled = False
         self.source: str | None = None  # "cloud" or "local" once a backend was asked
         self._events = self._run()
@@ -345,7 +327,7 @@ class RoutedChat:
         self.cancel()
         self._events.close()
 
-    def _start(self, source: str, factory: Callable[[], Any]) -> Any:
+    def _start(self, source: str, factory: Callable[[], ChatCall]) -> ChatCall | None:
         """Start a backend call unless cancelled (None then); cancel() sees it from now on."""
         with self._lock:
             if self._cancelled:
@@ -354,7 +336,7 @@ class RoutedChat:
             self.source = source
             return self._current
 
-    def _run(self) -> Iterator[ChatEvent]:
+    def _run(self) -> Generator[ChatEvent, None, None]:
         router = self._router
         cloud = router.cloud
         if router._take_back_notice():

@@ -44,8 +44,9 @@ from urllib.parse import urlsplit
 
 from cloud_server.config import ServerConfig
 from cloud_server.slots import QueueFull, SlotPool
-from forecode_core.apply.block import Applied, ApplyInput, apply_deterministic
-from forecode_core.apply.events import ApplyDone
+from forecode_core.apply.block import Applied, ApplyInput
+from forecode_core.apply.events import ApplyDone, ApplyEvent
+from forecode_core.apply.pipeline import deterministic_done, first_step
 from forecode_core.chat.prompt_formats import (
     DEFAULT_SYSTEM_PROMPT,
     ChatTooLong,
@@ -63,6 +64,7 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.profiles import profile_of
+from forecode_core.streams import Delta
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 
@@ -283,7 +285,7 @@ class _SlotBackend:
 
     def stream_apply(
         self, request: ApplyInput, *, should_stop: Callable[[], bool]
-    ) -> Iterator[ChatEvent | ApplyDone]:
+    ) -> Iterator[ApplyEvent]:
         """The new file for ``request``: the deterministic path when the block anchors
         unambiguously and there is no instruction (no slot needed), else the model path on a
         slot (``local_models.apply_model``: the windows the block or selection addresses,
@@ -301,22 +303,19 @@ class _SlotBackend:
         stop: Callable[[], bool],
         arrival: float,
     ) -> None:
-        if not request.instruction.strip():
-            result = apply_deterministic(request.original, request.block)
-            if isinstance(result, Applied):
-                total_ms = (time.monotonic() - arrival) * 1000.0
-                emit(ChatDelta(result.text))
-                log.info(
-                    "apply: deterministic, %d placements, %.0f ms", len(result.placements), total_ms
-                )
-                emit(ApplyDone("deterministic", "stop", _usage(0, 0, 0, 0.0, total_ms, total_ms)))
-                return
+        step = first_step(request)  # the editor's pipeline's first step, the same code
+        if isinstance(step, Applied):
+            total_ms = (time.monotonic() - arrival) * 1000.0
+            emit(Delta(step.text))
+            log.info("apply: deterministic, %d placements, %.0f ms", len(step.placements), total_ms)
+            emit(deterministic_done(step, _usage(0, 0, 0, 0.0, total_ms, total_ms)))
+            return
         self._on_slot(
             f"apply:{request.path}",
             emit,
             stop,
             arrival,
-            lambda usage: ApplyDone("", "cancelled", usage),
+            lambda usage: ApplyDone("cancelled", usage),
             lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit, stop, arrival),
         )
 
@@ -364,7 +363,6 @@ class _SlotBackend:
         )
         emit(
             ApplyDone(
-                "model",
                 finish,  # type: ignore[arg-type]
                 _usage(
                     int(m.prompt_tokens),
@@ -374,6 +372,7 @@ class _SlotBackend:
                     on_text.ms,
                     total_ms,
                 ),
+                source="model",
                 drafted_tokens=int(m.drafted_tokens),
                 accepted_tokens=int(m.accepted_tokens),
                 batches=int(m.batches),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from forecode_core.apply.block import ApplyInput
-from forecode_core.apply.events import ApplyDone
+from forecode_core.apply.events import ApplyDone, ApplyEvent
 from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
@@ -161,7 +161,7 @@ def apply_input_from_request(request: pb.ApplyRequest) -> ApplyInput:
     )
 
 
-def apply_event_to_pb(event: ChatEvent | ApplyDone) -> pb.ApplyEvent | None:
+def apply_event_to_pb(event: ApplyEvent) -> pb.ApplyEvent | None:
     """The wire event of an apply, or None for events the wire does not carry (cancelled)."""
     if isinstance(event, ChatStarted):
         return pb.ApplyEvent(started=pb.ChatStarted(model=event.model, queued_ms=event.queued_ms))

@@ -68,7 +68,7 @@ from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.upload_budget import UploadBudget
 from forecode_core.apply.events import ApplyDone
-from forecode_core.chat.types import ChatDone, ChatError
+from forecode_core.streams import Done, StreamError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -263,7 +263,7 @@ class _StreamingServicer:
     ``_AuthInterceptor``): a call id and the drain count, request validation (INVALID_ARGUMENT),
     a stop signal for the backend (cancelled, expired or finished, or the deadline passed), a
     stream the backend stopped mapped to DEADLINE_EXCEEDED or UNAVAILABLE (shutting down), a
-    ``ChatError`` mapped to its status code, and one log line at the end with the outcome."""
+    ``StreamError`` mapped to its status code, and one log line at the end with the outcome."""
 
     def __init__(self, backend: Backend, in_flight: _InFlight) -> None:
         self._backend = backend
@@ -280,7 +280,7 @@ class _StreamingServicer:
         describe: Callable[[Any, Any], tuple[str, tuple[object, ...]]],
         stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
         to_pb: Callable[[Any], Any | None],
-        done_type: type[ChatDone] | type[ApplyDone],
+        done_type: type[Done],
         done_outcome: Callable[[Any], str],
         check: Callable[[], None] | None = None,
     ) -> Iterator[Any]:
@@ -323,7 +323,7 @@ class _StreamingServicer:
                     message = to_pb(event)
                     if message is not None:
                         yield message
-            except ChatError as exc:
+            except StreamError as exc:
                 outcome = exc.code
                 context.abort(_ERROR_CODES.get(exc.code, grpc.StatusCode.INTERNAL), exc.message)
             finally:
@@ -367,7 +367,7 @@ class _ChatServicer(_StreamingServicer, rpc.ChatServicer):  # type: ignore[misc]
                 params, should_stop=should_stop
             ),
             to_pb=event_to_pb,
-            done_type=ChatDone,
+            done_type=Done,
             done_outcome=lambda done: str(done.finish_reason),
         )
 

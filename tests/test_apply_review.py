@@ -21,13 +21,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from pytestqt.qtbot import QtBot
 
-from app.ui.apply_backend import (
-    ApplyDelta,
-    ApplyDone,
-    ApplyError,
-    ApplyNotice,
-    PipelineApplyBackend,
-)
+from app.ui.apply_backend import PipelineApplyBackend
 from app.ui.apply_review import (
     INDICATOR_PENDING,
     MARK_ADD,
@@ -38,8 +32,10 @@ from app.ui.apply_review import (
 from app.ui.document import Document
 from app.ui.main_window import MainWindow
 from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone
 from forecode_core.apply.review import REJOIN_WINDOW, diff_hunks
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatParams, ChatStarted
+from forecode_core.streams import Delta, Notice, StreamError
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 SHIFT = Qt.KeyboardModifier.ShiftModifier
@@ -401,7 +397,7 @@ def test_a_block_that_would_delete_a_function_shows_the_safety_warning(
     review = window.start_review(doc, DROPS_JOIN)
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(SHLEX.replace(join, "")), ApplyDone("model"))
+    call.send(Delta(SHLEX.replace(join, "")), ApplyDone("stop", source="model"))
     call.end()
     wait_review(qtbot, review)
     assert review.message_bar.isVisible() and review.message_kind == "warning"
@@ -521,9 +517,7 @@ def test_hunks_appear_while_the_new_file_streams(
     lines = STREAMED.split("\n")
     first = line_of(STREAMED, "import sys")
     head = "\n".join(lines[: first + REJOIN_WINDOW + 3]) + "\n"
-    call.send(
-        ApplyNotice("the model rewrites the file"), ApplyDelta(head[:500]), ApplyDelta(head[500:])
-    )
+    call.send(Notice("the model rewrites the file"), Delta(head[:500]), Delta(head[500:]))
     qtbot.waitUntil(lambda: len(review.hunks) == 1, timeout=5000)
     assert review.state == "streaming"  # the first hunk is shown before the apply is done
     assert review.hunks[0] == diff_hunks(TEXTWRAP, STREAMED)[0]
@@ -541,7 +535,7 @@ def test_hunks_appear_while_the_new_file_streams(
     press(qtbot, review, Qt.Key.Key_Return, CTRL)  # not before the apply is done
     assert review.outcome == "" and doc.editor.text() == TEXTWRAP
 
-    call.send(ApplyDelta(STREAMED[len(head) :]), ApplyDone("cloud", {"accepted_tokens": 900}))
+    call.send(Delta(STREAMED[len(head) :]), ApplyDone("stop", source="cloud", accepted_tokens=900))
     call.end()
     wait_review(qtbot, review)
     assert [h.new_start for h in review.hunks] == [first, line_of(STREAMED, FILL_NEW)]
@@ -559,7 +553,7 @@ def test_escape_cancels_mid_stream_and_nothing_arrives_afterwards(
     review = window.start_review(doc, "import re\nimport sys\n# ... existing code ...\n")
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(STREAMED[:2000]))
+    call.send(Delta(STREAMED[:2000]))
     qtbot.waitUntil(lambda: review.received == STREAMED[:2000], timeout=5000)
 
     press(qtbot, review, Qt.Key.Key_Escape)
@@ -569,7 +563,7 @@ def test_escape_cancels_mid_stream_and_nothing_arrives_afterwards(
     assert doc.editor.text() == TEXTWRAP and not doc.is_dirty() and not doc.editor.canUndo()
     assert "stopped; nothing was changed" in window.statusBar().currentMessage()
     # the stream goes on after the cancel: none of it may reach the review or the buffer
-    call.send(ApplyDelta(STREAMED[2000:]), ApplyDone("model"))
+    call.send(Delta(STREAMED[2000:]), ApplyDone("stop", source="model"))
     call.end()
     qtbot.waitUntil(call.finished.is_set, timeout=5000)
     qtbot.wait(100)  # room for a stray queued update to (wrongly) arrive
@@ -588,10 +582,10 @@ def test_hunks_decided_while_streaming_wait_for_a_safety_warning(
     call = scripted.call(qtbot)
     join = SHLEX[SHLEX.index("def join(") : SHLEX.index("def quote(s):")]
     dropped = edit(SHLEX, join, "")
-    call.send(ApplyDelta(dropped))
+    call.send(Delta(dropped))
     qtbot.waitUntil(lambda: len(review.hunks) == 1, timeout=5000)
     press(qtbot, review, Qt.Key.Key_Y)
-    call.send(ApplyDone("model"))
+    call.send(ApplyDone("stop", source="model"))
     call.end()
     wait_review(qtbot, review)
     assert review.message_kind == "warning" and "join" in review.message_label.text()
@@ -608,8 +602,8 @@ def test_a_failure_is_shown_readably(
     review = window.start_review(doc, TWO_PLACES)
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(STREAMED[:300]))
-    call.fail(ApplyError("unavailable", "connection refused by 127.0.0.1:5005"))
+    call.send(Delta(STREAMED[:300]))
+    call.fail(StreamError("unavailable", "connection refused by 127.0.0.1:5005"))
     qtbot.waitUntil(lambda: review.state == "failed", timeout=5000)
     assert review.message_bar.isVisible() and review.message_kind == "error"
     assert review.message_label.text() == (
@@ -644,7 +638,7 @@ def test_a_rewrite_with_a_placeholder_is_refused_not_reviewed(
     review = scripted_window.start_review(doc, TWO_PLACES)
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(LAZY), ApplyDone("model"))
+    call.send(Delta(LAZY), ApplyDone("stop", source="model"))
     call.end()
     qtbot.waitUntil(lambda: review.state != "streaming", timeout=5000)
     assert review.state == "failed" and review.result is None and review.hunks == ()
@@ -667,7 +661,10 @@ def test_a_rewrite_that_drops_most_of_the_file_is_refused(
     assert review is not None
     call = scripted.call(qtbot)
     good = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW)
-    call.send(ApplyDelta(good[: good.index("    def _fix_sentence_endings")]), ApplyDone("model"))
+    call.send(
+        Delta(good[: good.index("    def _fix_sentence_endings")]),
+        ApplyDone("stop", source="model"),
+    )
     call.end()
     qtbot.waitUntil(lambda: review.state != "streaming", timeout=5000)
     assert review.state == "failed"
@@ -685,7 +682,7 @@ def test_a_whole_file_block_that_removes_most_of_the_file_is_flagged(
     review = scripted_window.start_review(doc, block)
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(block), ApplyDone("model"))
+    call.send(Delta(block), ApplyDone("stop", source="model"))
     call.end()
     wait_review(qtbot, review)
     total = sum(1 for x in SHLEX.splitlines() if x.strip())
@@ -713,7 +710,7 @@ def test_the_services_unfinished_refusal_names_the_placeholder(
         review = scripted_window.start_review(doc, TWO_PLACES)
         assert review is not None
         call = scripted.call(qtbot, n)
-        call.send(ApplyDelta(sent))
+        call.send(Delta(sent))
         call.fail(ChatError("incomplete", f"{unfinished}; nothing was changed"))
         qtbot.waitUntil(lambda r=review: r.state == "failed", timeout=5000)
         assert expected in review.message_label.text()
@@ -729,7 +726,7 @@ def test_a_stream_that_ends_without_done_is_an_error(
     review = scripted_window.start_review(doc, TWO_PLACES)
     assert review is not None
     call = scripted.call(qtbot)
-    call.send(ApplyDelta(STREAMED[:300]))
+    call.send(Delta(STREAMED[:300]))
     call.end()
     qtbot.waitUntil(lambda: review.state == "failed", timeout=5000)
     assert "ended without finishing" in review.message_label.text()
@@ -786,7 +783,7 @@ def test_ctrl_k_on_a_selection_sends_selection_and_instruction(
     assert call.request.language == "python"
     review = review_of(window, doc)
     assert window.review.inline_prompt is None and not prompt.isVisible()
-    call.send(ApplyDelta(edit(TEXTWRAP, FILL_OLD, FILL_NEW)), ApplyDone("model"))
+    call.send(Delta(edit(TEXTWRAP, FILL_OLD, FILL_NEW)), ApplyDone("stop", source="model"))
     call.end()
     wait_review(qtbot, review)
     press(qtbot, review, Qt.Key.Key_Return, CTRL)
@@ -906,8 +903,11 @@ def test_pipeline_backend_runs_the_deterministic_path_off_the_ui_thread() -> Non
     backend = PipelineApplyBackend()
     call = backend.apply(ApplyInput("lib/textwrap.py", "python", TEXTWRAP, TWO_PLACES))
     events = list(call)
-    assert events == [ApplyDelta(TWO_PLACES_DONE), ApplyDone("deterministic", {"placements": 2})]
-    with pytest.raises(ApplyError) as failure:
+    assert events == [
+        Delta(TWO_PLACES_DONE),
+        ApplyDone("stop", source="deterministic", placements=2),
+    ]
+    with pytest.raises(StreamError) as failure:
         list(backend.apply(ApplyInput("x.py", "python", TEXTWRAP, "x = 1\n", "rename x")))
     assert failure.value.code == "no_model"
     assert "inline edit is written by the model" in failure.value.message
@@ -921,15 +921,13 @@ class ChatStyleApply:
         self.new_text = new_text
         self.asked: dict[str, str] = {}
 
-    def apply(
-        self, *, path: str, original: str, block: str, instruction: str = "", language: str = ""
-    ) -> Any:
+    def apply(self, request: ApplyInput) -> Any:
         self.asked = {
-            "path": path,
-            "original": original,
-            "block": block,
-            "instruction": instruction,
-            "language": language,
+            "path": request.path,
+            "original": request.original,
+            "block": request.block,
+            "instruction": request.instruction,
+            "language": request.language,
         }
         text = self.new_text
 
@@ -955,7 +953,7 @@ def test_the_model_path_runs_when_the_deterministic_path_refuses() -> None:
     block = "    w = TextWrapper(width=72, **kwargs)\n    # ... existing code ...\n"  # ambiguous
     events = list(backend.apply(ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)))
     notice, *deltas, done = events
-    assert isinstance(notice, ApplyNotice)
+    assert isinstance(notice, Notice)
     assert "the model rewrites the part of the file it changes" in notice.text
     assert "".join(d.text for d in deltas) == new
     assert isinstance(done, ApplyDone) and done.source == "cloud"
@@ -967,7 +965,7 @@ def test_the_model_path_runs_when_the_deterministic_path_refuses() -> None:
         "language": "python",
     }
     # no service connected: a readable "no model path" error, with the refusal's reason
-    with pytest.raises(ApplyError) as failure:
+    with pytest.raises(StreamError) as failure:
         list(
             PipelineApplyBackend(ServiceApply(lambda: None)).apply(
                 ApplyInput("lib/textwrap.py", "python", TEXTWRAP, block)

@@ -21,15 +21,16 @@ import pytest
 from helpers.apply_samples import ENCODING_BLOCK, LOAD_SAVE
 
 from bench.apply_cases import Case, build_cases
-from cloud_client.client import ApplyCall, CloudClient
+from cloud_client.client import CloudApplyCall, CloudClient
 from cloud_client.convert import apply_event_from_pb
 from cloud_client.router import Router
 from cloud_server.config import ServerConfig
 from cloud_server.convert import apply_event_to_pb
 from cloud_server.service import RunningServer, start_server
-from forecode_core.apply.block import find_rewrite_defect
+from forecode_core.apply.block import ApplyInput, find_rewrite_defect
 from forecode_core.apply.events import ApplyDone
 from forecode_core.chat.types import ChatDelta, ChatError, ChatStarted
+from forecode_core.streams import StreamError
 from local_models.model_store import ensure_small_model
 from proto.forecode.v1 import forecode_pb2 as pb
 
@@ -62,13 +63,15 @@ def reprlib_case() -> Case:
 
 def start(
     client: CloudClient, case: Case, block: str | None = None, instruction: str = ""
-) -> ApplyCall:
+) -> CloudApplyCall:
     return client.apply(
-        path=case.path,
-        original=case.original,
-        block=case.block if block is None else block,
-        instruction=instruction,
-        language="python",
+        ApplyInput(
+            path=case.path,
+            language="python",
+            original=case.original,
+            block=case.block if block is None else block,
+            instruction=instruction,
+        )
     )
 
 
@@ -162,11 +165,13 @@ def test_refusals_are_readable(client: CloudClient) -> None:
     with pytest.raises(ChatError) as err:
         list(
             client.apply(
-                path="big.py",
-                original=big,
-                block="print(value_1)\n",
-                instruction="Print it.",
-                language="python",
+                ApplyInput(
+                    path="big.py",
+                    language="python",
+                    original=big,
+                    block="print(value_1)\n",
+                    instruction="Print it.",
+                )
             )
         )
     assert err.value.code == "too_large" and "context" in err.value.message
@@ -186,14 +191,10 @@ def test_the_router_sends_apply_to_the_service(client: CloudClient) -> None:
     case = reprlib_case()
     with Router(client, None) as router:
         assert router.route("apply") == "cloud"
-        events = list(
-            router.apply(
-                path=case.path, original=case.original, block=case.block, language="python"
-            )
-        )
+        events = list(router.apply(ApplyInput(case.path, "python", case.original, case.block)))
         assert isinstance(events[-1], ApplyDone) and events[-1].source == "deterministic"
     with Router(None, None) as offline, pytest.raises(ChatError) as err:
-        offline.apply(path=case.path, original=case.original, block=case.block)
+        offline.apply(ApplyInput(case.path, "", case.original, case.block))
     assert err.value.code == "unavailable"
 
 
@@ -268,9 +269,7 @@ def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
             caplog.at_level(logging.INFO, logger="forecode.cloud"),
             pytest.raises(ChatError) as err,
         ):
-            for event in client.apply(
-                path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK, language="python"
-            ):
+            for event in client.apply(ApplyInput("files.py", "python", LOAD_SAVE, ENCODING_BLOCK)):
                 events.append(event)
         # The text streamed, then no finished file: "incomplete", nothing to apply.
         assert err.value.code == "incomplete" and "nothing was changed" in err.value.message
@@ -282,11 +281,7 @@ def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
             "with open(path) as f:", 'with open(path, encoding="utf-8") as f:'
         )
         engine.answer = whole
-        events = list(
-            client.apply(
-                path="files.py", original=LOAD_SAVE, block=ENCODING_BLOCK, language="python"
-            )
-        )
+        events = list(client.apply(ApplyInput("files.py", "python", LOAD_SAVE, ENCODING_BLOCK)))
         assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == whole
         assert isinstance(events[-1], ApplyDone) and events[-1].finish_reason == "stop"
         assert events[-1].source == "model"
@@ -296,21 +291,23 @@ def test_a_rewrite_with_a_placeholder_is_refused_by_the_service(
         backend.close()
 
 
-def test_apply_model_raises_for_a_placeholder_and_never_returns_it() -> None:
-    from local_models.apply_model import ApplyIncomplete, apply
+def test_the_pipeline_refuses_a_placeholder_and_never_returns_it() -> None:
+    """The editor's pipeline (``PipelineCall`` + ``consume_apply``) with the engine's model
+    path in-process: a rewrite that leaves a placeholder is "incomplete", never a result."""
+    from helpers.engine_apply import run_apply
 
     engine = LazyEngine("lazy.gguf", n_ctx=4096)
     engine.answer = "def load(path):\n    # ... existing code ...\n"
-    with pytest.raises(ApplyIncomplete) as err:
-        apply(
+    streamed: list[object] = []
+    with pytest.raises(StreamError) as err:
+        run_apply(
             engine,
-            LOAD_SAVE,
-            ENCODING_BLOCK,
-            path="files.py",  # type: ignore[arg-type]
-            language="python",
+            ApplyInput("files.py", "python", LOAD_SAVE, ENCODING_BLOCK),
+            on_event=streamed.append,
         )
-    assert err.value.stop_reason == "elision"
-    assert "line 2 is the placeholder '# ... existing code ...'" in str(err.value)
+    assert err.value.code == "incomplete"
+    assert "line 2 is the placeholder '# ... existing code ...'" in err.value.message
+    assert streamed  # the text streamed; the result was refused
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,7 +330,6 @@ class _Scripted:
 
 def test_apply_events_round_trip() -> None:
     done = ApplyDone(
-        "model",
         "stop",
         {
             "prompt_tokens": 9,
@@ -343,6 +339,7 @@ def test_apply_events_round_trip() -> None:
             "first_token_ms": 3,
             "total_ms": 7,
         },
+        source="model",
         drafted_tokens=8,
         accepted_tokens=6,
         batches=2,
@@ -354,20 +351,20 @@ def test_apply_events_round_trip() -> None:
         message = apply_event_to_pb(event)
         assert message is not None
         assert apply_event_from_pb(message) == event
-    assert apply_event_to_pb(ApplyDone("", "cancelled")) is None  # not on the wire
+    assert apply_event_to_pb(ApplyDone("cancelled")) is None  # not on the wire
     with pytest.raises(ValueError):
         apply_event_from_pb(pb.ApplyEvent())
 
 
 def test_an_unfinished_file_is_an_error_not_a_result() -> None:
-    length = apply_event_to_pb(ApplyDone("model", "length", {"completion_tokens": 40}))
+    length = apply_event_to_pb(ApplyDone("length", {"completion_tokens": 40}, source="model"))
     assert length is not None
     stream = _Scripted([pb.ApplyEvent(delta=pb.ChatDelta(text="import os\n")), length])
-    call = ApplyCall(stream, "127.0.0.1:1")
+    call = CloudApplyCall(stream, "127.0.0.1:1")
     with pytest.raises(ChatError) as err:
         list(call)
     assert err.value.code == "incomplete" and "40 tokens" in err.value.message
     # A done without a finish reason is not taken for a finished file either.
     stream = _Scripted([pb.ApplyEvent(done=pb.ApplyDone(source="model"))])
     with pytest.raises(ChatError):
-        list(ApplyCall(stream, "127.0.0.1:1"))
+        list(CloudApplyCall(stream, "127.0.0.1:1"))

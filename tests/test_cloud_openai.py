@@ -24,6 +24,7 @@ import pytest
 from helpers.cloud import REPO, ServiceProcess, free_port
 
 from cloud_client.client import CloudClient
+from forecode_core.apply.block import ApplyInput
 from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
@@ -298,7 +299,7 @@ def test_apply_through_the_openai_backend_deterministic_then_the_upstream_model(
     with CloudClient(service.target, TOKEN) as c:
         # The deterministic path: no upstream call, the exact file.
         block = "def scale_7(x):\n    y = x * 90\n    return math.floor(y) + 7\n"
-        events = list(c.apply(path="num.py", original=original, block=block, language="python"))
+        events = list(c.apply(ApplyInput("num.py", "python", original, block)))
         assert "".join(e.text for e in events if isinstance(e, ChatDelta)) == original.replace(
             "    y = x * 9\n", "    y = x * 90\n"
         )
@@ -312,11 +313,7 @@ def test_apply_through_the_openai_backend_deterministic_then_the_upstream_model(
         refused: ChatError | None = None
         try:
             for event in c.apply(
-                path="num.py",
-                original=original,
-                block=selection,
-                instruction="multiply by 3 instead",
-                language="python",
+                ApplyInput("num.py", "python", original, selection, "multiply by 3 instead")
             ):
                 got.append(event)
         except ChatError as exc:

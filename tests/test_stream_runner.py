@@ -9,10 +9,12 @@ from collections.abc import Iterator
 
 from pytestqt.qtbot import QtBot
 
-from app.ui.apply_backend import ApplyDelta, ApplyDone, ApplyError, ApplyNotice, ApplyRunner
+from app.ui.apply_backend import ApplyRunner
 from app.ui.cloud import ChatRunner
 from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams, ChatStarted
+from forecode_core.streams import Delta, Notice, StreamError
 
 
 class _Gate:
@@ -98,8 +100,8 @@ def test_after_stop_nothing_of_the_request_reaches_the_ui(qtbot: QtBot) -> None:
 
 
 def test_a_new_apply_replaces_the_running_one(qtbot: QtBot) -> None:
-    old = _Gate([ApplyNotice("old")], [ApplyDelta("stale\n"), ApplyDone("model")])
-    new = _Gate([ApplyDelta("x = 2\n"), ApplyDone("deterministic")], [])
+    old = _Gate([Notice("old")], [Delta("stale\n"), ApplyDone("stop", source="model")])
+    new = _Gate([Delta("x = 2\n"), ApplyDone("stop", source="deterministic")], [])
     new.release.set()
     runner = ApplyRunner()
     seen = _record(runner)
@@ -118,11 +120,11 @@ def test_a_new_apply_replaces_the_running_one(qtbot: QtBot) -> None:
 
 
 def test_failures_reach_the_ui_as_code_and_message(qtbot: QtBot) -> None:
-    unfinished = _Gate([ApplyDelta("x")], [])
+    unfinished = _Gate([Delta("x")], [])
     unfinished.release.set()
     runner = ApplyRunner()
     seen = _record(runner)
-    backend = _Backend(ApplyError("busy", "try later"), RuntimeError("boom"), unfinished)
+    backend = _Backend(StreamError("busy", "try later"), RuntimeError("boom"), unfinished)
     for expected in (
         ("busy", "try later"),
         ("internal", "RuntimeError: boom"),

@@ -105,12 +105,13 @@ class ScriptedModelApply:
         pass
 
     def __iter__(self) -> Iterator[Any]:
-        from app.ui.apply_backend import ApplyDelta, ApplyDone
+        from forecode_core.apply.events import ApplyDone
+        from forecode_core.streams import Delta
 
         for line in self.text.splitlines(keepends=True):
             time.sleep(0.005)
-            yield ApplyDelta(line)
-        yield ApplyDone("model", {})
+            yield Delta(line)
+        yield ApplyDone("stop", source="model")
 
 
 class ScriptedChat:

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forecode_core import streams
 from forecode_core.chat.context import (
     CODEBASE_MENTION,
     ContextPlan,
@@ -65,7 +66,7 @@ from forecode_core.chat.conversations import (
     StoredMessage,
     new_conversation,
 )
-from forecode_core.chat.types import ChatDone, ChatParams, ChatStarted
+from forecode_core.chat.types import CHAT, ChatDone, ChatParams, ChatStarted
 from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 from forecode_core.text.languages import language_for_path
 from forecode_core.workspace.fuzzy import rank_paths
@@ -116,17 +117,6 @@ class _PendingSearch:
     notice: NoticeView
 
 
-_FAILURES = {
-    "unavailable": "The chat service is not reachable: {m}",
-    "unauthenticated": (
-        "The chat service refused the token: {m} Set it with “Cloud: Set Service Token”."
-    ),
-    "deadline": "The chat service did not answer in time: {m}",
-    "busy": "The chat service is busy with other requests; try again in a moment. {m}",
-    "too_large": "The question and its context are too large for the service: {m}",
-    "invalid": "The chat service rejected the request: {m}",
-    "cancelled": "The reply was cancelled: {m}",
-}
 _FINISH_NOTES = {
     "length": "The reply was cut at the length limit (chat.maxTokens).",
     "cancelled": "Stopped.",
@@ -135,8 +125,9 @@ _FINISH_NOTES = {
 
 
 def describe_failure(code: str, message: str) -> str:
-    """A sentence for the transcript from a ``ChatError`` code and message."""
-    return _FAILURES.get(code, "The chat failed ({c}): {m}").format(c=code, m=message)
+    """A sentence for the transcript from a ``ChatError`` code and message (the one failure
+    table: ``forecode_core.streams.FAILURES``, in the chat's nouns)."""
+    return streams.describe_failure(code, message, CHAT)
 
 
 class ChatHost(Protocol):

@@ -1,11 +1,12 @@
 """The chat service in the Qt world: the ``ChatBackend`` seam, the ``ChatRunner`` that streams
 one reply into Qt signals, and ``CloudConnection``, the window's service lifecycle.
 
-A ``ChatCall`` (``cloud_client``'s, the router's, or a test's scripted fake) is a *blocking*
-iterator of ``forecode_core.chat.types`` events. ``ChatRunner`` (an ``app.ui.stream_runner``
-``StreamRunner``) iterates it on a worker thread and hands the events to the UI thread through
-a queued signal; deltas that arrive faster than ``FLUSH_MS`` are joined into one, so a fast
-stream costs the UI one update per flush, not one per token. Every request has a generation:
+A ``ChatCall`` (``forecode_core.chat.types``: the shared ``forecode_core.streams.Call`` of chat
+events; ``cloud_client``'s, the router's, or a test's scripted fake) is a *blocking* iterator.
+``ChatRunner`` (an ``app.ui.stream_runner`` ``StreamRunner``) iterates it on a worker thread
+and hands the events to the UI thread through a queued signal; deltas that arrive faster than
+``FLUSH_MS`` are joined into one, so a fast stream costs the UI one update per flush, not one
+per token. Every request has a generation:
 after ``stop()`` returns, nothing of that request reaches the UI except what had already
 arrived and the ``finished(ChatDone("cancelled"))`` that ``stop`` itself emits.
 """
@@ -21,8 +22,9 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from app.ui.stream_runner import StreamFailure, StreamHandle, StreamRunner
+from app.ui.stream_runner import StreamHandle, StreamRunner
 from forecode_core.chat.types import (
+    ChatCall,
     ChatDelta,
     ChatDone,
     ChatError,
@@ -31,24 +33,15 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
 )
+from forecode_core.streams import Failed
 
 __all__ = [
     "ChatBackend",
-    "ChatCall",
     "ChatRunner",
     "CloudConnection",
     "DeferredBackend",
     "LocalFallback",
 ]
-
-
-class ChatCall(Protocol):
-    """One streamed reply: iterate it (it blocks) on a worker thread; ``cancel`` from any
-    thread ends the iteration soon."""
-
-    def __iter__(self) -> Iterator[ChatEvent]: ...
-
-    def cancel(self) -> None: ...
 
 
 class ChatBackend(Protocol):
@@ -67,7 +60,6 @@ class ChatRunner(StreamRunner):
     finished = Signal(object)  # ChatDone (finish_reason "cancelled" after stop())
     # failed(code, message): a ChatError's (StreamRunner's signal)
 
-    DELTA = ChatDelta
     TERMINAL = (ChatDone,)
 
     def __init__(self, backend: ChatBackend | None = None, parent: QObject | None = None) -> None:
@@ -79,14 +71,14 @@ class ChatRunner(StreamRunner):
         handle = self._begin()
         backend = self.backend
         if backend is None:
-            handle.push(StreamFailure("unavailable", "No chat service is configured."))
+            handle.push(Failed("unavailable", "No chat service is configured."))
             return
         self._run(handle, lambda: backend.chat(params), self._consume, "forecode-chat")
 
     def _on_stopped(self, pending: list[object]) -> None:
         # stop(): what already arrived is shown, then ``finished`` with "cancelled"
         for event in pending:
-            if not isinstance(event, ChatDone | StreamFailure):
+            if not isinstance(event, ChatDone | Failed):
                 self._emit(event)
         self.finished.emit(ChatDone("cancelled"))
 
@@ -99,12 +91,7 @@ class ChatRunner(StreamRunner):
             if isinstance(event, ChatDone):
                 return
         if not handle.cancelled:
-            handle.push(StreamFailure("internal", "The reply ended without finishing."))
-
-    def _failure_for(self, exc: Exception) -> StreamFailure:
-        if isinstance(exc, ChatError):
-            return StreamFailure(exc.code, exc.message)
-        return StreamFailure("internal", f"{type(exc).__name__}: {exc}")
+            handle.push(Failed("internal", "The reply ended without finishing."))
 
     # ----- UI thread -------------------------------------------------------------------------
     def _emit(self, event: object) -> None:
@@ -201,7 +188,7 @@ class LocalFallback:
         engine = self._engine()
         return engine is not None and engine.state not in ("stopped", "failed")
 
-    def chat(self, params: ChatParams) -> Any:
+    def chat(self, params: ChatParams) -> ChatCall:
         engine = self._engine()
         if engine is None:
             raise ChatError(

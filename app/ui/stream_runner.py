@@ -8,11 +8,12 @@ the UI one update per flush, not one per token; anything that is not a delta is 
 once. Every request has a generation: after ``stop()`` returns, nothing of that request reaches
 the UI (except what the subclass's ``_on_stopped`` emits itself).
 
-A subclass says which event type is the delta (``DELTA``: a frozen dataclass with ``text``),
-which events end a request (``TERMINAL``; a ``StreamFailure`` always does) and how to emit an
-event (``_emit``); each ``start`` passes how to open the call and how to consume it
-(``_run``). Exceptions from opening or consuming the call become a ``StreamFailure``
-(``_failure_for``), delivered through ``failed``; they are never raised into Qt.
+The events are the shared contract's (``forecode_core.streams``): ``Delta``s are joined, a
+``Failed`` is delivered through ``failed(code, message)``. A subclass says which events end a
+request (``TERMINAL``; a ``Failed`` always does) and how to emit an event (``_emit``); each
+``start`` passes how to open the call and how to consume it (``_run``). A ``StreamError``
+from opening or consuming the call becomes its ``Failed``; any other exception a ``Failed``
+with code "internal". Nothing is ever raised into Qt.
 """
 
 from __future__ import annotations
@@ -26,15 +27,9 @@ from typing import Any, ClassVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-__all__ = ["StreamFailure", "StreamHandle", "StreamRunner"]
+from forecode_core.streams import Delta, Failed, StreamError
 
-
-@dataclass(frozen=True)
-class StreamFailure:
-    """A request that failed: delivered as ``failed(code, message)``."""
-
-    code: str
-    message: str
+__all__ = ["StreamHandle", "StreamRunner"]
 
 
 @dataclass
@@ -72,7 +67,6 @@ class StreamRunner(QObject):
     failed = Signal(str, str)  # code, message
 
     FLUSH_MS = 30
-    DELTA: ClassVar[type] = object  # the joinable event type (a dataclass with ``text``)
     TERMINAL: ClassVar[tuple[type, ...]] = ()  # events after which the request is over
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -114,17 +108,15 @@ class StreamRunner(QObject):
         ).start()
 
     def _emit(self, event: object) -> None:
-        """Emit one event (not a ``StreamFailure``) as the subclass's signal (UI thread)."""
+        """Emit one event (not a ``Failed``) as the subclass's signal (UI thread)."""
         raise NotImplementedError
 
-    def _failure_for(self, exc: Exception) -> StreamFailure:
-        """An exception as a failure: its ``code`` and ``message`` when it has them as
-        strings (``ChatError``, ``ApplyError``), else "internal"."""
-        code = getattr(exc, "code", None)
-        message = getattr(exc, "message", None)
-        if isinstance(code, str) and isinstance(message, str):
-            return StreamFailure(code, message)
-        return StreamFailure("internal", f"{type(exc).__name__}: {exc}")
+    @staticmethod
+    def _failure_for(exc: Exception) -> Failed:
+        """An exception as a failure: a ``StreamError``'s own, else "internal"."""
+        if isinstance(exc, StreamError):
+            return exc.failed
+        return Failed("internal", f"{type(exc).__name__}: {exc}")
 
     def _on_stopped(self, pending: list[object]) -> None:
         """Called by ``stop`` (UI thread) with the events not delivered yet; drops them."""
@@ -167,12 +159,12 @@ class StreamRunner(QObject):
             self._push(req, self._failure_for(exc))
 
     def _push(self, req: _Request, event: object) -> None:
-        delta = self.DELTA
         with self._lock:
             if req is not self._current:
                 return
-            if isinstance(event, delta) and req.pending and isinstance(req.pending[-1], delta):
-                req.pending[-1] = delta(req.pending[-1].text + event.text)  # type: ignore[attr-defined]
+            last = req.pending[-1] if req.pending else None
+            if isinstance(event, Delta) and isinstance(last, Delta):
+                req.pending[-1] = Delta(last.text + event.text)
             else:
                 req.pending.append(event)
             if req.wake_pending:
@@ -186,7 +178,7 @@ class StreamRunner(QObject):
         if req is None or req.generation != generation:
             return
         with self._lock:
-            urgent = any(not isinstance(e, self.DELTA) for e in req.pending)
+            urgent = any(not isinstance(e, Delta) for e in req.pending)
         wait_ms = self.FLUSH_MS - (time.monotonic() - self._last_flush) * 1000
         if urgent or wait_ms <= 0:
             self._drain()
@@ -199,7 +191,7 @@ class StreamRunner(QObject):
             if req is None:
                 return
             events, req.pending, req.wake_pending = req.pending, [], False
-            if any(isinstance(e, (StreamFailure, *self.TERMINAL)) for e in events):
+            if any(isinstance(e, (Failed, *self.TERMINAL)) for e in events):
                 self._current = None  # a handler may start the next request
         self._last_flush = time.monotonic()
         for event in events:
@@ -208,7 +200,7 @@ class StreamRunner(QObject):
             self._deliver(event)
 
     def _deliver(self, event: object) -> None:
-        if isinstance(event, StreamFailure):
+        if isinstance(event, Failed):
             self.failed.emit(event.code, event.message)
         else:
             self._emit(event)

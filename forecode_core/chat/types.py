@@ -7,13 +7,27 @@ router's fallback when the service is unreachable), and the chat panel builds th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from forecode_core.streams import (
+    FINISH_REASONS,
+    Call,
+    Delta,
+    Done,
+    FinishReason,
+    Notice,
+    Started,
+    StreamError,
+    Subject,
+)
+
 __all__ = [
+    "CHAT",
     "CONTEXT_KINDS",
     "FINISH_REASONS",
     "ROLES",
+    "ChatCall",
     "ChatDelta",
     "ChatDone",
     "ChatError",
@@ -23,6 +37,7 @@ __all__ = [
     "ChatParams",
     "ChatStarted",
     "ContextItem",
+    "FinishReason",
     "params_from_json",
     "params_to_json",
 ]
@@ -32,9 +47,6 @@ ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 ContextKind = Literal["file", "selection", "current_file"]
 CONTEXT_KINDS: tuple[str, ...] = ("file", "selection", "current_file")
-
-FinishReason = Literal["stop", "length", "cancelled"]
-FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -148,46 +160,22 @@ def params_from_json(d: Any) -> ChatParams:
     )
 
 
-# Events of one streamed reply, in order: Started, Delta*, Done — or ChatError raised instead.
-# ChatNotice may come at any point (the router says it switched to the local model).
+# A reply is a stream of the shared contract (``forecode_core.streams``): Started, (Delta |
+# Notice)*, Done -- or ChatError raised instead. The chat names are the shared classes.
 
+ChatStarted = Started
+ChatDelta = Delta
+ChatDone = Done
+ChatNotice = Notice
+ChatError = StreamError
+ChatEvent = Started | Delta | Notice | Done
+ChatCall = Call[ChatEvent]
+"""One streamed reply (``cloud_client``'s, the router's, the local engine's, a test's fake)."""
 
-@dataclass(frozen=True)
-class ChatStarted:
-    model: str
-    source: Literal["cloud", "local"] = "cloud"
-    queued_ms: int = 0
-
-
-@dataclass(frozen=True)
-class ChatDelta:
-    text: str
-
-
-@dataclass(frozen=True)
-class ChatDone:
-    finish_reason: FinishReason
-    usage: dict[str, int] = field(default_factory=dict)  # prompt_tokens, cached_tokens, ...
-
-
-@dataclass(frozen=True)
-class ChatNotice:
-    text: str
-
-
-ChatEvent = ChatStarted | ChatDelta | ChatDone | ChatNotice
-
-
-class ChatError(Exception):
-    """A reply that could not be given. ``code`` is a short machine name: "unauthenticated",
-    "unavailable", "busy" (every model slot taken: try again soon), "deadline", "invalid",
-    "too_large", "cancelled", "internal"."""
-
-    def __init__(self, code: str, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retryable = retryable
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "retryable": self.retryable}
+CHAT = Subject(
+    name="chat",
+    service="The chat service",
+    work="The reply",
+    too_large="The question and its context are too large for the service",
+)
+"""The chat's nouns in the failure table (``forecode_core.streams.describe_failure``)."""

@@ -1,7 +1,8 @@
 """``EngineApply``: the apply model path on an engine in the test process, behind the editor's
-``ApplyBackend`` seam. The editor itself never loads a model (its model path is the service's,
-``ServiceApply``); this runs the same ``local_models.apply_model.rewrite_file`` the service's
-backends run, so a real-model test of the review needs no service process."""
+pipeline (``forecode_core.apply.pipeline.PipelineCall``). The editor itself never loads a model
+(its model path is the service's, ``ServiceApply``); this runs the same
+``local_models.apply_model.rewrite_file`` the service's backends run, so a real-model test of
+the review needs no service process. ``run_apply`` is the whole pipeline, blocking."""
 
 from __future__ import annotations
 
@@ -9,8 +10,27 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from app.ui.apply_backend import ApplyDelta, ApplyDone, ApplyError, ApplyEvent
 from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone, ApplyEvent
+from forecode_core.apply.pipeline import ApplyResult, PipelineCall, consume_apply
+from forecode_core.streams import Delta, Event, StreamError
+
+
+def run_apply(
+    engine: Any,
+    request: ApplyInput,
+    *,
+    on_event: Callable[[Event], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ApplyResult | None:
+    """The editor's apply pipeline with ``engine`` as its model path, to the end: the review's
+    data, None when ``should_stop`` fired; ``StreamError`` ("incomplete", "too_large", ...)
+    when there is nothing to review."""
+    call = PipelineCall(request, EngineApply(lambda: engine))
+    stop = should_stop or (lambda: False)
+    if on_event is None:
+        return consume_apply(call, request, cancelled=stop)
+    return consume_apply(call, request, on_event=on_event, cancelled=stop)
 
 
 class EngineApply:
@@ -53,14 +73,14 @@ class _EngineCall:
                     done = rewrite_file(
                         engine,
                         self._request,
-                        on_text=lambda t: out.put(ApplyDelta(t)),
+                        on_text=lambda t: out.put(Delta(t)),
                         should_stop=self._stop.is_set,
                     )
                 out.put(done)
             except ApplyTooLarge as exc:
-                out.put(ApplyError("too_large", str(exc)))
+                out.put(StreamError("too_large", str(exc)))
             except Exception as exc:
-                out.put(ApplyError("internal", f"{type(exc).__name__}: {exc}"))
+                out.put(StreamError("internal", f"{type(exc).__name__}: {exc}"))
             finally:
                 out.put(end)
 
@@ -69,9 +89,9 @@ class _EngineCall:
             item = out.get()
             if item is end:
                 return
-            if isinstance(item, ApplyError):
+            if isinstance(item, StreamError):
                 raise item
-            if isinstance(item, ApplyDelta):
+            if isinstance(item, Delta):
                 yield item
                 continue
             done: Any = item
@@ -83,15 +103,18 @@ class _EngineCall:
                     if done.defect is not None
                     else unfinished_message(done.stop_reason)
                 )
-                raise ApplyError("incomplete", why[:1].upper() + why[1:] + ". Nothing was changed.")
+                raise StreamError(
+                    "incomplete", why[:1].upper() + why[1:] + ". Nothing was changed."
+                )
             m = done.metrics
             yield ApplyDone(
-                "model",
-                {
-                    "generated_tokens": m.generated_tokens,
-                    "accepted_tokens": m.accepted_tokens,
-                    "drafted_tokens": m.drafted_tokens,
-                    "prefill_ms": round(m.prefill_ms),
-                    "decode_ms": round(m.decode_ms),
-                },
+                "stop",
+                {"completion_tokens": int(m.generated_tokens)},
+                source="model",
+                accepted_tokens=int(m.accepted_tokens),
+                drafted_tokens=int(m.drafted_tokens),
+                batches=int(m.batches),
+                rejoins=int(m.rejoins),
+                prefill_ms=round(m.prefill_ms),
+                decode_ms=round(m.decode_ms),
             )
