@@ -19,14 +19,21 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
-from typing import Literal
 
 from markdown_it import MarkdownIt
 
 from forecode_core.text.languages import PLAIN_TEXT, Language, by_id, language_for_path
 
-__all__ = ["Segment", "StreamSegmenter", "fence_language", "render_markdown", "segments_of"]
+__all__ = [
+    "Segment",
+    "SegmentKind",
+    "StreamSegmenter",
+    "fence_language",
+    "render_markdown",
+    "segments_of",
+]
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
@@ -63,9 +70,14 @@ _ALIASES = {
 }
 
 
+class SegmentKind(StrEnum):
+    MARKDOWN = "markdown"  # prose, rendered as rich text
+    CODE = "code"  # a fenced code block
+
+
 @dataclass(frozen=True)
 class Segment:
-    kind: Literal["markdown", "code"]
+    kind: SegmentKind
     text: str  # the markdown source, or the code inside the fence (no fence lines)
     info: str = ""  # a code block's info string ("python", "python app/x.py", ...)
     closed: bool = False  # no later text can change this segment
@@ -90,7 +102,7 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
     segments: list[Segment] = []
     lines = text.split("\n")
     complete = len(lines) - 1  # the last element is a partial line (possibly empty)
-    kind: Literal["markdown", "code"] = "markdown"
+    kind = SegmentKind.MARKDOWN  # the scanner's mode: in prose or inside a fence
     seg_start = 0  # offset in text
     body: list[str] = []
     fence_char, fence_len, info = "", 0, ""
@@ -100,13 +112,13 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
         # A final text's last line is complete too (a closing fence with no newline after it).
         is_complete = i < complete or (final and bool(line))
         line_end = pos + len(line) + (1 if i < complete else 0)
-        if kind == "markdown":
+        if kind is SegmentKind.MARKDOWN:
             opener = _FENCE_OPEN.match(line) if is_complete else None
             if opener and not (opener.group(1)[0] == "`" and "`" in opener.group(2)):
                 if any(b.strip() for b in body):
                     segments.append(
                         Segment(
-                            "markdown",
+                            SegmentKind.MARKDOWN,
                             "\n".join(body).strip("\n"),
                             "",
                             True,
@@ -114,7 +126,11 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
                             base + pos,
                         )
                     )
-                kind, fence_char, fence_len = "code", opener.group(1)[0], len(opener.group(1))
+                kind, fence_char, fence_len = (
+                    SegmentKind.CODE,
+                    opener.group(1)[0],
+                    len(opener.group(1)),
+                )
                 info, body, seg_start = opener.group(2).strip(), [], pos
             elif (
                 is_complete
@@ -124,7 +140,7 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
             ):
                 segments.append(
                     Segment(
-                        "markdown",
+                        SegmentKind.MARKDOWN,
                         "\n".join(body).strip("\n"),
                         "",
                         True,
@@ -141,21 +157,30 @@ def _scan(text: str, base: int, final: bool) -> list[Segment]:
         else:
             if is_complete and _closes(line, fence_char, fence_len):
                 segments.append(
-                    Segment("code", "\n".join(body), info, True, base + seg_start, base + line_end)
+                    Segment(
+                        SegmentKind.CODE,
+                        "\n".join(body),
+                        info,
+                        True,
+                        base + seg_start,
+                        base + line_end,
+                    )
                 )
-                kind, body, seg_start, prev_blank = "markdown", [], line_end, False
+                kind, body, seg_start, prev_blank = SegmentKind.MARKDOWN, [], line_end, False
             else:
                 body.append(line)
         pos = line_end
-    if kind == "code":
+    if kind is SegmentKind.CODE:
         code = "\n".join(body)
         if final and code.endswith("\n"):
             code = code[:-1]
-        segments.append(Segment("code", code, info, final, base + seg_start, base + len(text)))
+        segments.append(
+            Segment(SegmentKind.CODE, code, info, final, base + seg_start, base + len(text))
+        )
     elif any(b.strip() for b in body):
         segments.append(
             Segment(
-                "markdown",
+                SegmentKind.MARKDOWN,
                 "\n".join(body).strip("\n"),
                 "",
                 final,

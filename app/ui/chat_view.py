@@ -26,7 +26,13 @@ from PySide6.QtWidgets import (
 
 from forecode_core.text.languages import Language
 
-from .chat_markdown import Segment, StreamSegmenter, fence_language, render_markdown
+from .chat_markdown import (
+    Segment,
+    SegmentKind,
+    StreamSegmenter,
+    fence_language,
+    render_markdown,
+)
 from .editor import CodeEditor
 from .theme import DARK, Theme
 
@@ -308,7 +314,7 @@ class MessageView(QFrame):
 
     def _show_segment(self, index: int, segment: Segment) -> None:
         existing = self.segment_widgets[index] if index < len(self.segment_widgets) else None
-        if segment.kind == "code":
+        if segment.kind is SegmentKind.CODE:
             if isinstance(existing, CodeBlockView) and existing.info == segment.info:
                 existing.set_code(segment.text)
                 return
