@@ -53,7 +53,13 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from forecode_core.index.codebase import CodebaseUnavailable, CodeHit
+from forecode_core.index.codebase import (
+    RETRIED,
+    CodebaseUnavailable,
+    CodeHit,
+    sync_failure_state,
+)
+from forecode_core.states import IndexState
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import data_dir
 
@@ -82,11 +88,10 @@ def state_path(folder: str | os.PathLike[str], base: Path | None = None) -> Path
 
 @dataclass(frozen=True)
 class IndexStatus:
-    """What the status bar shows: ``state`` is one of "starting", "indexing", "synced",
-    "offline", "full" (the service's disk), "cancelled", "error", "stopped"; ``text`` the
-    slot's words; ``detail`` the tooltip."""
+    """What the status bar shows: ``state`` the index's ``IndexState``; ``text`` the slot's
+    words; ``detail`` the tooltip."""
 
-    state: str
+    state: IndexState
     text: str
     detail: str = ""
     done: int = 0
@@ -138,7 +143,7 @@ class CodebaseIndex(QObject):
         self._retry_max_s = retry_max_s
         self._call_timeout_s = call_timeout_s
         self._sync_attempts = sync_attempts
-        self.status = IndexStatus("starting", "Index: starting…")
+        self.status = IndexStatus(IndexState.STARTING, "Index: starting…")
         self.last_report: Any = None  # the last SyncReport
         self.reports: list[Any] = []  # every SyncReport, oldest first
         # shared with the index thread, under _cond
@@ -231,7 +236,7 @@ class CodebaseIndex(QObject):
                 client.close()  # a call blocked on the network fails now
         if self._thread is not None and timeout > 0:
             self._thread.join(timeout)
-        self._set_status(IndexStatus("stopped", "Index: stopped"))
+        self._set_status(IndexStatus(IndexState.STOPPED, "Index: stopped"))
 
     @property
     def alive(self) -> bool:
@@ -255,7 +260,7 @@ class CodebaseIndex(QObject):
         with self._cond:
             if self._stopping:
                 raise CodebaseUnavailable("the codebase index is closed")
-            if self.status.state == "offline":
+            if self.status.state is IndexState.OFFLINE:
                 raise CodebaseUnavailable("the index service is offline")
             sync = self._sync
             if sync is None or sync.synced_root is None:
@@ -289,7 +294,9 @@ class CodebaseIndex(QObject):
                 log.warning("codebase index: cannot start: %s", type(exc).__name__)
                 self._set_status(
                     IndexStatus(
-                        "error", "Index: error", f"The codebase index could not start: {exc}"
+                        IndexState.ERROR,
+                        "Index: error",
+                        f"The codebase index could not start: {exc}",
                     )
                 )
                 return
@@ -451,7 +458,7 @@ class CodebaseIndex(QObject):
         if stage == "embed":
             self._set_status(
                 IndexStatus(
-                    "indexing",
+                    IndexState.INDEXING,
                     f"Indexing {done}/{total} chunks",
                     "Embedding the changed code (click to cancel)",
                     done,
@@ -461,7 +468,7 @@ class CodebaseIndex(QObject):
         elif stage in words:
             self._set_status(
                 IndexStatus(
-                    "indexing",
+                    IndexState.INDEXING,
                     "Indexing…",
                     f"Codebase index: {words[stage]} (click to cancel)",
                     done,
@@ -485,29 +492,23 @@ class CodebaseIndex(QObject):
         from cloud_client.index_sync import SyncCancelled, SyncError
 
         sync = self._sync
-        outcome = "synced"
+        outcome = IndexState.SYNCED
         try:
             report = sync.sync(progress=self._progress, cancelled=self._stop_check)
         except SyncCancelled:
-            outcome = "cancelled"
+            outcome = IndexState.CANCELLED
         except SyncError as exc:
-            outcome = (
-                "offline"
-                if exc.code in ("retries", "UNAVAILABLE", "DEADLINE_EXCEEDED")
-                else "error"
-            )
-            if exc.code == "RESOURCE_EXHAUSTED" and "disk full" in str(exc):
-                outcome = "full"  # the service's disk: retried like offline, search still works
-            error = str(exc)
+            # offline, or full (the service's disk: retried like offline, search still works)
+            outcome, error = sync_failure_state(exc.code, str(exc)), str(exc)
         except Exception as exc:  # the embedding process died, a bad folder...
-            outcome, error = "error", f"{type(exc).__name__}: {exc}"
+            outcome, error = IndexState.ERROR, f"{type(exc).__name__}: {exc}"
         with self._cond:
             self._syncing = False
             user_cancel, self._user_cancel = self._user_cancel, False
-            if outcome == "cancelled" and not user_cancel and not self._stopping:
+            if outcome is IndexState.CANCELLED and not user_cancel and not self._stopping:
                 self._want_sync = True  # pre-empted by a search: resume right after it
                 return
-            if outcome in ("offline", "full"):
+            if outcome in RETRIED:
                 self._retry_at = time.monotonic() + self._retry_delay
                 delay = self._retry_delay
                 self._retry_delay = min(self._retry_delay * 2, self._retry_max_s)
@@ -515,35 +516,35 @@ class CodebaseIndex(QObject):
                 self._retry_delay = self._retry_s
         if self._stopping:
             return
-        if outcome == "synced":
+        if outcome is IndexState.SYNCED:
             self.last_report = report
             self.reports.append(report)
             self._set_status(self._synced_status(report))
             self._emit(self.synced, report)
-        elif outcome == "cancelled":
+        elif outcome is IndexState.CANCELLED:
             self._set_status(
                 IndexStatus(
-                    "cancelled",
+                    IndexState.CANCELLED,
                     "Index: cancelled",
                     "Indexing was cancelled; it resumes on the next change (or Codebase Index: "
                     "Sync Now)",
                 )
             )
-        elif outcome == "offline":
+        elif outcome is IndexState.OFFLINE:
             log.info("codebase index: the service is unreachable; retry in %.0f s", delay)
             self._set_status(
                 IndexStatus(
-                    "offline",
+                    IndexState.OFFLINE,
                     "Index: offline, will retry",
                     f"The index service at {self._target} does not answer; retrying in "
                     f"{delay:.0f} s or on the next change",
                 )
             )
-        elif outcome == "full":
+        elif outcome is IndexState.FULL:
             log.warning("codebase index: the service's disk is full; retry in %.0f s", delay)
             self._set_status(
                 IndexStatus(
-                    "full",
+                    IndexState.FULL,
                     "Index: service disk full",
                     f"{error[0].upper()}{error[1:]} Searches answer from the last synced index; "
                     f"retrying in {delay:.0f} s or on the next change",
@@ -552,7 +553,9 @@ class CodebaseIndex(QObject):
         else:
             log.warning("codebase index: sync failed")
             self._set_status(
-                IndexStatus("error", "Index: error", f"The codebase index sync failed: {error}")
+                IndexStatus(
+                    IndexState.ERROR, "Index: error", f"The codebase index sync failed: {error}"
+                )
             )
 
     def _synced_status(self, report: Any) -> IndexStatus:
@@ -567,7 +570,7 @@ class CodebaseIndex(QObject):
         )
         if skipped:
             detail += f"; {skipped} files left out (ignored, secret or too big)"
-        return IndexStatus("synced", f"Index: {count}, synced", detail)
+        return IndexStatus(IndexState.SYNCED, f"Index: {count}, synced", detail)
 
     def _answer(self, job: _Search) -> None:
         from cloud_client.index_sync import SyncError

@@ -29,6 +29,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from forecode_core.states import DiskCheck
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.hotexit import Backup, BackupStore
 from forecode_core.store.settings import Settings
@@ -696,11 +697,11 @@ class Document(QWidget):
         return _digest(self._read_raw()[0]) != self.disk.digest
 
     # ----- changes on disk ---------------------------------------------------------------
-    def check_disk(self) -> str:
-        """Look at the file on disk; returns what happened: "same", "reloaded", "conflict",
-        "deleted" or "error"."""
+    def check_disk(self) -> DiskCheck:
+        """Look at the file on disk; returns what happened (same, reloaded, conflict, changed:
+        a banner offers a reload, deleted, or error)."""
         if self.path is None or self.disk is None or self.loading:
-            return "same"
+            return DiskCheck.SAME
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -711,28 +712,28 @@ class Document(QWidget):
                     "write it again.",
                     "warning",
                 )
-            return "deleted"
+            return DiskCheck.DELETED
         except OSError:
-            return "error"
+            return DiskCheck.ERROR
         if (st.st_mtime_ns, st.st_size) == (self.disk.mtime_ns, self.disk.size) and not (
             self.deleted_on_disk
         ):
-            return "same"
+            return DiskCheck.SAME
         if st.st_size > SYNC_READ_MAX_BYTES or self.large:
             return self._big_file_changed()
         try:
             decoded, data, st = self._read_disk()
         except OSError:
-            return "error"
+            return DiskCheck.ERROR
         if _digest(data) == self.disk.digest:
             self.disk = DiskState(st.st_mtime_ns, st.st_size, self.disk.digest)
             if self.deleted_on_disk:
                 self.deleted_on_disk = False
                 self.banner.clear()
-            return "same"
+            return DiskCheck.SAME
         if not self.is_dirty():
             self._apply_decoded(decoded, data, st, keep_position=True)
-            return "reloaded"
+            return DiskCheck.RELOADED
         self.conflict = True
         self.banner.show_message(
             f"{self.path.name} changed on disk and you have unsaved changes.",
@@ -742,14 +743,14 @@ class Document(QWidget):
                 ("Keep my changes", self.keep_mine),
             ),
         )
-        return "conflict"
+        return DiskCheck.CONFLICT
 
-    def _big_file_changed(self) -> str:
+    def _big_file_changed(self) -> DiskCheck:
         """A big file changed on disk: never re-read on the UI thread; offer a reload."""
         assert self.path is not None
         if not self.is_dirty() and not self.large:
             self.reload_from_disk()
-            return "reloaded"
+            return DiskCheck.RELOADED
         self.conflict = self.is_dirty()
         if self.conflict:
             self.banner.show_message(
@@ -760,13 +761,13 @@ class Document(QWidget):
                     ("Keep my changes", self.keep_mine),
                 ),
             )
-            return "conflict"
+            return DiskCheck.CONFLICT
         self.banner.show_message(
             f"{self.path.name} changed on disk.",
             "warning",
             (("Reload from disk", self.reload_from_disk),),
         )
-        return "changed"
+        return DiskCheck.CHANGED
 
     def reload_from_disk(self) -> None:
         if self.path is None:

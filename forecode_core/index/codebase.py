@@ -6,13 +6,45 @@ protocol only, so each side is tested alone (with a fake at this seam) and toget
 index on a real loopback service).
 
 ``search`` blocks (an embedding, a gRPC call, reading files): call it off the UI thread.
+
+A sync ends in one of the index's states (``forecode_core.states.IndexState``):
+``sync_failure_state`` says which for a failed one; ``RETRIED`` are those retried after a
+growing delay (search still answers from the last synced tree).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
+
+from forecode_core.states import IndexState
+
+__all__ = [
+    "OFFLINE_CODES",
+    "RETRIED",
+    "CodeHit",
+    "CodebaseSearch",
+    "CodebaseUnavailable",
+    "sync_failure_state",
+]
+
+OFFLINE_CODES: Final = frozenset({"retries", "UNAVAILABLE", "DEADLINE_EXCEEDED"})
+"""A failed sync's codes (gRPC status names; "retries": the client gave up) that mean the
+service does not answer."""
+
+RETRIED: Final = frozenset({IndexState.OFFLINE, IndexState.FULL})
+"""The states a sync is retried from, after a delay that doubles each time."""
+
+
+def sync_failure_state(code: str, message: str) -> IndexState:
+    """The index's state after a sync failed with ``code`` and ``message``: offline when the
+    service does not answer, full when its disk is full, else error."""
+    if code == "RESOURCE_EXHAUSTED" and "disk full" in message:
+        return IndexState.FULL
+    if code in OFFLINE_CODES:
+        return IndexState.OFFLINE
+    return IndexState.ERROR
 
 
 @dataclass(frozen=True)
