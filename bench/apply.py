@@ -183,6 +183,7 @@ def _speed_case(
 ) -> dict[str, Any]:
     from forecode_core.apply.block import ApplyInput
     from local_models.apply_model import whole_file_request
+    from local_models.engine.diagnostics import greedy_check, rounding_noise
 
     inp = ApplyInput(case.path, "python", case.original, case.block)
     req = whole_file_request(engine, inp)  # the model path's own call (drafts and bounds)
@@ -248,9 +249,9 @@ def _speed_case(
         }
     )
     if check:
-        diffs = engine.greedy_check(prompt, s.tokens)
+        diffs = greedy_check(engine, prompt, s.tokens)
         size = max_batch or engine.max_outputs
-        noise = engine.rounding_noise([*prompt, *s.tokens], max(noise_positions, size), size)
+        noise = rounding_noise(engine, [*prompt, *s.tokens], max(noise_positions, size), size)
         tolerance = max(noise, default=0.0)
         out.update(
             {
@@ -312,7 +313,7 @@ def _accuracy_case(
     engine: Any, case: Any, max_batch: int | None, model_on: str = "all"
 ) -> dict[str, Any]:
     from forecode_core.apply.block import ApplyInput, apply_deterministic
-    from local_models.apply_model import rewrite_file
+    from local_models.apply_model import rewrite_file, warm_for_apply
 
     out = _deterministic_case(case)
     applied = out["deterministic"] == "applied"
@@ -345,7 +346,10 @@ def _accuracy_case(
     model_first: float | None = None
     model_s: float | None = None
     if model_on == "all" or not applied:
+        # As in the service: an empty cache but for the fixed opening of every window prompt,
+        # which the service evaluates at start and every apply re-uses (warm_for_apply).
         engine.reset()
+        warm_for_apply(engine)
         chunks: list[tuple[float, int]] = []
         streamed: list[str] = []
         size = [0]

@@ -460,3 +460,65 @@ def test_a_signature_closed_at_the_headers_indentation_keeps_the_body() -> None:
     )
     lines = file_lines(text)
     assert definition_extent(lines, 1) == (1, 7)
+
+
+def test_a_long_function_changed_at_both_ends_is_two_small_windows() -> None:
+    body = [f"    step_{k} = compute({k})\n" for k in range(60)]
+    text = (
+        "import os\n\n\ndef long(a):\n"
+        + "".join(body)
+        + "    return a\n\n\ndef other():\n    pass\n"
+    )
+    new_body = "".join(body).replace("compute(3)", "compute(3, x=1)")
+    new_body = new_body.replace("compute(55)", "compute(55, y=2)")
+    block = "def long(a):\n" + new_body + "    return a\n"
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 2, plan
+    first, second = plan.windows
+    assert first.start <= line_of(text, "compute(3)") < first.end
+    assert second.start <= line_of(text, "compute(55)") < second.end
+    # the run between them is left to the file: neither window holds it
+    assert first.end - first.start <= 10 and second.end - second.start <= 10, plan
+    assert "compute(30)" not in first.block + second.block
+    # each window's part of the block is the block's text for the same lines
+    lines = file_lines(text)
+    answers = []
+    for w in plan.windows:
+        own = "".join(lines[w.start : w.end])
+        answers.append(
+            own.replace("compute(3)", "compute(3, x=1)").replace("compute(55)", "compute(55, y=2)")
+        )
+        assert w.block == answers[-1]
+    expected = text.replace("compute(3)", "compute(3, x=1)").replace(
+        "compute(55)", "compute(55, y=2)"
+    )
+    assert stitch(text, plan, answers) == expected
+
+
+def test_a_part_with_an_elision_or_a_short_unchanged_run_is_not_split() -> None:
+    body = [f"    step_{k} = compute({k})\n" for k in range(40)]
+    text = (
+        "import os\n\n\ndef long(a):\n"
+        + "".join(body)
+        + "    return a\n\n\ndef other():\n    pass\n"
+    )
+    # changes 8 lines apart: one window
+    block = (
+        "def long(a):\n"
+        + "".join(body)
+        .replace("compute(10)", "compute(10, x=1)")
+        .replace("compute(18)", "compute(18, y=2)")
+        + "    return a\n"
+    )
+    plan = plan_windows(text, block)
+    assert plan is not None and len(plan.windows) == 1, plan
+    # an elision inside: which lines it keeps is not known line by line, so no split
+    from forecode_core.apply.windows import _split
+
+    lines = file_lines(text)
+    new = "".join(lines[3:45]).replace("compute(1)", "compute(1, x=1)")
+    new = new.replace("compute(38)", "compute(38, y=2)")
+    assert len(_split(lines, 3, 45, new)) == 2  # the same part without an elision splits
+    elided = file_lines(new)
+    elided[20] = "    # ... existing code ...\n"
+    assert _split(lines, 3, 45, "".join(elided)) == [(3, 45, "".join(elided))]

@@ -269,12 +269,16 @@ def test_accuracy_counts_what_each_path_offers_as_clean(monkeypatch: pytest.Monk
         return SimpleNamespace(text=text, complete=True, stop_reason="stop", metrics=metrics)
 
     monkeypatch.setattr(apply_model, "rewrite_file", fake_rewrite)
+    warmed: list[object] = []
+    monkeypatch.setattr(apply_model, "warm_for_apply", warmed.append)
     records = []
     for case in cases:
         engine = SimpleNamespace(case=case.name, reset=lambda: None)
         records.append(_accuracy_case(engine, case, None, "refused"))
     by = {r["case"]: r for r in records}
     assert by["applies"]["deterministic_ok"] and by["applies"]["model_ok"] is None  # not run
+    # the model path starts as in the service: the window prompts' opening is in the cache
+    assert len(warmed) == sum(r["model_ok"] is not None for r in records) > 0
     assert by["right"]["deterministic"] != "applied" and by["right"]["combined_ok"]
     assert by["wrong"]["model_offered"] == "clean" and by["wrong"]["combined_silent_wrong"]
     # Code changed where the block shows none: the review warns, so not silent.

@@ -565,7 +565,8 @@ def plan_windows(
                 k += 1
             if k > lo and _name(lines[k]) == _name(first):
                 lo = k
-        windows.append(Window(*_narrow(lines, lo, hi, part), how))
+        for w_lo, w_hi, w_part in _split(lines, *_narrow(lines, lo, hi, part)):
+            windows.append(Window(w_lo, w_hi, w_part, how))
     return WindowPlan(tuple(windows), n)
 
 
@@ -603,6 +604,46 @@ def _narrow(lines: Sequence[str], lo: int, hi: int, block: str) -> tuple[int, in
     if cut_head + cut_tail < _NARROW_MIN:
         return lo, hi, block
     return (lo + cut_head, hi - cut_tail, "".join(new[cut_head : len(new) - cut_tail]))
+
+
+# An unchanged run this long inside a window (the block repeats it exactly) splits the window:
+# the model rewrites the changed stretches on either side, not the run between them.
+_SPLIT_MIN = 24
+
+
+def _split(lines: Sequence[str], lo: int, hi: int, block: str) -> list[tuple[int, int, str]]:
+    """The window ``[lo, hi)`` with its part of the block, split at each run of at least
+    ``_SPLIT_MIN`` lines that the block repeats exactly (same text and indentation), so a long
+    function with changes at its top and its bottom is rewritten in two small windows, not
+    whole. Each piece keeps ``_NARROW_KEEP`` equal lines next to the cut and starts and ends on
+    code; the lines between pieces are the same in the file and in the block, so stitching
+    the pieces gives what one window would. Only a part without elisions is split (where an
+    elision stands, which file lines it keeps is not known line by line)."""
+    new = file_lines(block)
+    if not new or any(is_elision(x) for x in new):
+        return [(lo, hi, block)]
+    part = [x.rstrip() for x in lines[lo:hi]]
+    mine = [x.rstrip() for x in new]
+    matcher = difflib.SequenceMatcher(None, part, mine, autojunk=False)
+    pieces: list[tuple[int, int, str]] = []
+    start_i = start_j = 0
+    for tag, i1, i2, j1, _j2 in matcher.get_opcodes():
+        if tag != "equal" or i1 == 0 or i2 == len(part) or i2 - i1 < _SPLIT_MIN:
+            continue
+        end = i1 + _NARROW_KEEP  # the piece before ends here (exclusive) ...
+        while end > i1 and not part[end - 1].strip():
+            end -= 1
+        begin = i2 - _NARROW_KEEP  # ... and the next one starts here
+        while begin < i2 and not part[begin].strip():
+            begin += 1
+        if end <= i1 or begin >= i2 or begin - end < _SPLIT_MIN - 2 * _NARROW_KEEP:
+            continue
+        pieces.append((lo + start_i, lo + end, "".join(new[start_j : j1 + (end - i1)])))
+        start_i, start_j = begin, j1 + (begin - i1)
+    if not pieces:
+        return [(lo, hi, block)]
+    pieces.append((lo + start_i, hi, "".join(new[start_j:])))
+    return pieces
 
 
 def _block_part(
