@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -39,6 +40,15 @@ from .editor import CodeEditor
 from .tasks import BackgroundTask
 
 __all__ = ["RetrievedContext"]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """A search's answer, from the worker thread to the UI thread."""
+
+    generation: int
+    hits: list[CodeHit] | None  # None: the index could not answer (``why`` says so)
+    why: str = ""
 
 
 class RetrievedContext(QObject):
@@ -136,30 +146,26 @@ class RetrievedContext(QObject):
         top_k = self.top_k
         self.searches += 1
 
-        def run(cancel: threading.Event) -> tuple[int, str, object]:
+        def run(cancel: threading.Event) -> _Answer:
             try:
-                return (
-                    generation,
-                    "ok",
-                    search.search(query, top_k=top_k, should_stop=cancel.is_set),
-                )
+                hits = search.search(query, top_k=top_k, should_stop=cancel.is_set)
             except CodebaseUnavailable as exc:
-                return generation, "unavailable", str(exc) or "no reason given"
+                return _Answer(generation, None, str(exc) or "no reason given")
+            return _Answer(generation, hits)
 
         self._task.start(run)
 
     def _on_done(self, result: object) -> None:
         flight = self._in_flight
-        if not isinstance(result, tuple) or flight is None or result[0] != flight[0]:
+        if not isinstance(result, _Answer) or flight is None or result.generation != flight[0]:
             return
         self._in_flight = None
-        _, status, value = result
-        if status != "ok" or not isinstance(value, list):
-            self._mark_unavailable(str(value))
+        if not isinstance(result.hits, list):
+            self._mark_unavailable(result.why if result.hits is None else str(result.hits))
             return
         self.unavailable = ""
         _, region, query = flight
-        self.cache.put(region, query, (h for h in value if isinstance(h, CodeHit)))
+        self.cache.put(region, query, (h for h in result.hits if isinstance(h, CodeHit)))
         self.searched.emit(region)
 
     def _on_failed(self, message: str) -> None:
