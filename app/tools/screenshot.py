@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
+    from forecode_core.apply.review_state import ReviewPhase
 
     app = QApplication(sys.argv[:1])
     from app.ui.apply_backend import PipelineApplyBackend
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         review = window.start_review(doc, REFUSAL_BLOCK)
         for _ in range(250):
             settle()
-            if review is None or review.state == "failed":
+            if review is None or review.state is ReviewPhase.FAILED:
                 break
         settle()
     elif doc is not None:
@@ -301,10 +302,12 @@ def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str, r
 
 def shoot_apply(window: Any, doc: Any, settle: Any) -> None:
     """Review ``APPLY_BLOCK`` (deterministic path) and move to the substantive change."""
+    from forecode_core.apply.review_state import ReviewPhase
+
     review = window.start_review(doc, APPLY_BLOCK)
     for _ in range(250):
         settle()
-        if review.state == "review":
+        if review.state is ReviewPhase.REVIEW:
             break
     review.move_current(1)  # the parameter and the new check, past the grayed blank line
     review.view.setFirstVisibleLine(12)

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forecode_core.apply.review_state import ReviewPhase
+
 #: Room a button needs beside its text: the frame and a little padding each side.
 MARGIN = 4
 
@@ -114,7 +116,7 @@ def main(folder: str) -> None:
     assert review is not None
     for _ in range(100):
         QTest.qWait(50)
-        if review.state == "review":
+        if review.state is ReviewPhase.REVIEW:
             break
     QTest.qWait(50)
     results += buttons_of(review, "apply review")
