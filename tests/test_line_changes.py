@@ -14,6 +14,7 @@ from forecode_core.text.line_changes import (
     DELETED_BELOW,
     MAX_ALIGNED_LINES,
     MODIFIED,
+    ChangeKind,
     gutter_marks,
     line_changes,
 )
@@ -126,7 +127,7 @@ def test_line_endings_do_not_count_as_changes() -> None:
     base = "a\nb\nc\n"
     assert line_changes(base, base.replace("\n", "\r\n")) == []
     changes = line_changes(base, "a\r\nB\r\nc\r\n")
-    assert [(c.kind, c.start, c.end) for c in changes] == [("modified", 1, 2)]
+    assert [(c.kind, c.start, c.end) for c in changes] == [(ChangeKind.MODIFIED, 1, 2)]
 
 
 def test_a_huge_changed_middle_is_one_coarse_change() -> None:

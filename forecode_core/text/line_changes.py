@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 __all__ = [
     "ADDED",
@@ -44,7 +44,12 @@ __all__ = [
     "split_lines",
 ]
 
-ChangeKind = Literal["added", "modified", "deleted"]
+
+class ChangeKind(StrEnum):
+    ADDED = "added"
+    MODIFIED = "modified"
+    DELETED = "deleted"
+
 
 ADDED, MODIFIED, DELETED_ABOVE, DELETED_BELOW = 1, 2, 4, 8
 
@@ -90,10 +95,10 @@ def split_lines(text: str) -> list[str]:
 
 def _change(a1: int, a2: int, b1: int, b2: int) -> LineChange:
     if a1 == a2:
-        return LineChange("added", b1, b2, a1, a2)
+        return LineChange(ChangeKind.ADDED, b1, b2, a1, a2)
     if b1 == b2:
-        return LineChange("deleted", b1, b1, a1, a2)
-    return LineChange("modified", b1, b2, a1, a2)
+        return LineChange(ChangeKind.DELETED, b1, b1, a1, a2)
+    return LineChange(ChangeKind.MODIFIED, b1, b2, a1, a2)
 
 
 def _coarse(a1: int, a2: int, b1: int, b2: int) -> list[LineChange]:
@@ -237,11 +242,11 @@ def gutter_marks(changes: Sequence[LineChange], line_count: int) -> dict[int, in
             marks[line] = marks.get(line, 0) | bit
 
     for change in changes:
-        if change.kind == "deleted":
+        if change.kind is ChangeKind.DELETED:
             mark(change.start, DELETED_ABOVE)
             mark(change.start - 1, DELETED_BELOW)
         else:
-            bit = ADDED if change.kind == "added" else MODIFIED
+            bit = ADDED if change.kind is ChangeKind.ADDED else MODIFIED
             for line in range(change.start, min(change.end, line_count)):
                 mark(line, bit)
     return marks
