@@ -1,6 +1,8 @@
 """Apply's model path: the model rewrites the windows the edit addresses, with speculative
-edits (no Qt, no gRPC). The one pipeline: the service's backends (``llama`` and ``openai``), the
-tests' in-process ``EngineApply`` (tests/helpers), the tests and ``bench apply`` all run it.
+edits (no Qt, no gRPC). The one model path: the service's backends (``llama`` and ``openai``),
+the tests' in-process ``EngineApply`` (tests/helpers) and ``bench apply`` all run it, behind the
+one pipeline (``forecode_core.apply.pipeline``: the deterministic path first, the end's checks)
+that the editor runs.
 
 ``apply_block`` has the pure parts (the deterministic path, the safety check, the versioned
 whole-file prompt); ``apply_windows`` finds the windows, builds their prompt and stitches.
@@ -20,12 +22,6 @@ whole-file prompt); ``apply_windows`` finds the windows, builds their prompt and
   context, ``stop_reason`` "context"): ``ModelRewrite.defect`` says which where it can.
 * ``rewrite_with(model, input)``: the same on any ``WindowModel`` (``EngineModel`` wraps an
   engine; the ``openai`` backend has an HTTP one).
-* ``apply(engine, original, block, instruction)``: the deterministic path when the block
-  anchors unambiguously (and there is no instruction), else the model path; then the safety
-  check (``find_unaccounted_removals``) on the result. Raises ``ApplyIncomplete`` when the
-  model did not finish (or wrote a placeholder, or copied the context) and ``ApplyCancelled``
-  when ``should_stop`` fired: nothing half-done is ever returned, and the engine stays usable
-  (its cache holds finished work only).
 
 Engines for apply verify long drafts: create them with ``max_outputs=APPLY_MAX_OUTPUTS``
 (``open_engine``) and a context that holds a window's prompt and answer (a whole-file
@@ -35,22 +31,16 @@ rewrite needs about twice the file plus the block, and the file again).
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from forecode_core.apply.block import (
     APPLY_PROMPT_VERSION,
-    Applied,
     ApplyInput,
-    Refused,
-    Removal,
     RewriteDefect,
-    apply_deterministic,
     find_missed_line,
     find_rewrite_defect,
-    find_unaccounted_removals,
     format_apply_prompt,
     to_file_text,
 )
@@ -72,9 +62,6 @@ from local_models.engine import Engine, RewriteMetrics
 
 __all__ = [
     "APPLY_MAX_OUTPUTS",
-    "ApplyCancelled",
-    "ApplyIncomplete",
-    "ApplyOutcome",
     "ApplyTooLarge",
     "EngineModel",
     "ModelRewrite",
@@ -82,7 +69,6 @@ __all__ = [
     "RewriteRequest",
     "WindowAnswer",
     "WindowModel",
-    "apply",
     "chat_format_of",
     "open_engine",
     "plan_for",
@@ -104,22 +90,8 @@ APPLY_MAX_OUTPUTS = 64
 _SLACK_TOKENS = 64
 
 
-class ApplyCancelled(Exception):
-    """``should_stop`` fired: no result (the caller's text is as it was)."""
-
-
 class ApplyTooLarge(ValueError):
     """The file and block do not fit the engine's context."""
-
-
-class ApplyIncomplete(Exception):
-    """The model did not finish the file (it ran out of tokens or ended early), or what it
-    wrote is not the whole file (``stop_reason`` "elision" or "dropped": the defect's kind)."""
-
-    def __init__(self, message: str, partial: str, stop_reason: str) -> None:
-        super().__init__(message)
-        self.partial = partial
-        self.stop_reason = stop_reason
 
 
 @dataclass(frozen=True)
@@ -141,17 +113,6 @@ class ModelRewrite:
     #                   defect's kind ("elision", "dropped") when it closed a file that is not
     metrics: RewriteMetrics
     defect: RewriteDefect | None = None  # why a closed answer is not the file
-
-
-@dataclass(frozen=True)
-class ApplyOutcome:
-    text: str  # the complete new file, with the original's line endings
-    source: Literal["deterministic", "model"]
-    removals: tuple[Removal, ...]  # code the result removes that the block does not account for
-    refusal: Refused | None  # why the deterministic path did not answer (None: it did, or
-    #                          an instruction asked for the model)
-    metrics: dict[str, float | int] = field(default_factory=dict)
-    first_text_ms: float = 0.0  # from the call to the first new-file text
 
 
 def chat_format_of(engine: Engine) -> ChatFormat | None:
@@ -522,59 +483,3 @@ def unfinished_message(stop_reason: str) -> str:
     if stop_reason == "context":
         return "the model copied the code around the lines to change instead of rewriting them"
     return f"the model did not finish the file ({stop_reason})"
-
-
-def apply(
-    engine: Engine,
-    original: str,
-    block: str,
-    instruction: str = "",
-    *,
-    path: str = "file",
-    language: str = "plaintext",
-    on_text: Callable[[str], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    max_batch: int | None = None,
-) -> ApplyOutcome:
-    """The complete new file: the deterministic path when ``block`` anchors unambiguously
-    and there is no ``instruction``, else the model's rewrite; with the safety check's
-    findings. ``on_text`` gets the new file's text as it is produced (the deterministic
-    path's whole file at once, the model's stream in LF). Raises ``ApplyCancelled``,
-    ``ApplyIncomplete`` or ``ApplyTooLarge``; never returns a partial file."""
-    began = time.perf_counter()
-    first: list[float] = []
-
-    def sent(text: str) -> None:
-        if not first:
-            first.append((time.perf_counter() - began) * 1000.0)
-        if on_text is not None:
-            on_text(text)
-
-    if should_stop is not None and should_stop():
-        raise ApplyCancelled("cancelled before it started")
-    refusal: Refused | None = None
-    if not instruction.strip():
-        result = apply_deterministic(original, block)
-        if isinstance(result, Applied):
-            sent(result.text)
-            removals = find_unaccounted_removals(original, block, result.text)
-            return ApplyOutcome(
-                result.text,
-                "deterministic",
-                removals,
-                None,
-                {"placements": len(result.placements)},
-                first[0],
-            )
-        refusal = result
-    inp = ApplyInput(path, language, original, block, instruction)
-    done = rewrite_file(engine, inp, on_text=sent, should_stop=should_stop, max_batch=max_batch)
-    if done.stop_reason == "cancelled":
-        raise ApplyCancelled("the apply was cancelled; nothing was changed")
-    if done.defect is not None:
-        raise ApplyIncomplete(done.defect.message, done.text, done.stop_reason)
-    if not done.complete:
-        raise ApplyIncomplete(unfinished_message(done.stop_reason), done.text, done.stop_reason)
-    removals = find_unaccounted_removals(original, block, done.text)
-    metrics = {k: v for k, v in asdict(done.metrics).items()}
-    return ApplyOutcome(done.text, "model", removals, refusal, metrics, first[0] if first else 0.0)

@@ -18,16 +18,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from helpers.engine_apply import run_apply
 
 from bench.apply_cases import Case, build_cases
 from forecode_core.apply.block import ApplyInput
+from forecode_core.streams import Delta, Notice, StreamError
 from local_models.apply_model import (
     APPLY_MAX_OUTPUTS,
-    ApplyCancelled,
-    ApplyIncomplete,
-    ApplyOutcome,
     ApplyTooLarge,
-    apply,
     chat_format_of,
     open_engine,
     render_apply,
@@ -213,15 +211,16 @@ def test_model_path_returns_the_complete_file_with_the_originals_line_endings(
 
 
 def test_apply_takes_the_deterministic_path_when_the_block_anchors(engine: Engine) -> None:
+    """The editor's pipeline (``PipelineCall`` and ``consume_apply``, the engine as its model
+    path, as the service's): an anchored block never reaches the model."""
     case = case_named("copy.py")
     before = engine.totals.generated_tokens
-    seen: list[str] = []
-    outcome = apply(
-        engine, case.original, case.block, path=case.path, language="python", on_text=seen.append
-    )
-    assert isinstance(outcome, ApplyOutcome)
-    assert outcome.source == "deterministic" and outcome.text == case.expected
-    assert seen == [case.expected] and outcome.removals == ()
+    seen: list[object] = []
+    request = ApplyInput(case.path, "python", case.original, case.block)
+    result = run_apply(engine, request, on_event=seen.append)
+    assert result is not None
+    assert result.source == "deterministic" and result.text == case.expected
+    assert seen == [Delta(case.expected)] and result.removals == ()
     assert engine.totals.generated_tokens == before  # no model call
 
 
@@ -231,16 +230,21 @@ def test_apply_runs_the_model_when_the_block_does_not_anchor(engine: Engine) -> 
     case = case_named("copy.py")
     block = '    print("copying", len(x))\n    # ... existing code ...\n'
     engine.reset()
+    seen: list[object] = []
     try:
-        outcome = apply(engine, case.original, block, path=case.path, language="python")
-    except ApplyIncomplete as exc:  # the small model may not finish (or leave a placeholder
+        result = run_apply(
+            engine, ApplyInput(case.path, "python", case.original, block), on_event=seen.append
+        )
+    except StreamError as exc:  # the small model may not finish (or leave a placeholder
         # for the file's code, or drop most of it): never a partial file
-        assert exc.stop_reason in ("length", "eos", "elision", "dropped") and exc.partial
+        assert exc.code == "incomplete" and "Nothing was changed" in exc.message
+        assert any(isinstance(e, Delta) for e in seen)  # it streamed, then was refused
         return
-    assert outcome.source == "model"
-    assert outcome.refusal is not None and outcome.refusal.status == "no_anchor"
-    assert outcome.metrics["generated_tokens"] > 0
-    assert isinstance(outcome.removals, tuple)
+    assert result is not None and result.source == "model"
+    notice = seen[0]  # the deterministic path's refusal, said before the model runs
+    assert isinstance(notice, Notice) and "does not match copy.py unambiguously" in notice.text
+    assert result.done.usage["completion_tokens"] > 0
+    assert isinstance(result.removals, tuple)
 
 
 # --- cancellation -------------------------------------------------------------------------------
@@ -259,26 +263,18 @@ def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine)
     warm = rewrite_file(engine, inp)
     assert warm.metrics.generated_tokens > 2
 
-    # Cancelled inside the prefill's decode: the checks before it (apply, rewrite, the
-    # prefill's chunk loop) pass, the first one from ggml's abort callback fires.
+    # Cancelled inside the prefill's decode: the checks before it (rewrite, the prefill's
+    # chunk loop) pass, the first one from ggml's abort callback fires. (The model path as the
+    # service runs it: a stopped rewrite is "cancelled", never a file.)
     calls = [0]
 
-    def fourth() -> bool:
+    def third() -> bool:
         calls[0] += 1
-        return calls[0] >= 4
+        return calls[0] >= 3
 
     engine.reset()
-    with pytest.raises(ApplyCancelled):
-        apply(
-            engine,
-            case.original,
-            case.block,
-            instruction,
-            path=case.path,
-            language="python",
-            should_stop=fourth,
-        )
-    assert calls[0] == 4 and len(prompt) <= engine.n_batch  # one prefill decode, aborted
+    assert rewrite_file(engine, inp, should_stop=third).stop_reason == "cancelled"
+    assert calls[0] == 3 and len(prompt) <= engine.n_batch  # one prefill decode, aborted
     assert engine.cached_tokens == ()
 
     # Cancelled after the second streamed piece (between batches or inside one).
@@ -291,17 +287,8 @@ def test_cancel_mid_apply_leaves_nothing_and_the_engine_reusable(engine: Engine)
             stop.set()
 
     original = case.original
-    with pytest.raises(ApplyCancelled):
-        apply(
-            engine,
-            original,
-            case.block,
-            instruction,
-            path=case.path,
-            language="python",
-            on_text=on_text,
-            should_stop=stop.is_set,
-        )
+    stopped = rewrite_file(engine, inp, on_text=on_text, should_stop=stop.is_set)
+    assert stopped.stop_reason == "cancelled" and not stopped.complete
     assert original == case.original and len(pieces) >= 2  # the caller's text is as it was
     cached = engine.cached_tokens
     assert cached[: len(prompt)] == tuple(prompt)  # the cache holds finished work only

@@ -211,7 +211,9 @@ class LazyEngine:
         from types import SimpleNamespace
 
         self.n_ctx = n_ctx
-        self.info = SimpleNamespace(architecture="qwen2", chat_template=None, name="lazy")
+        self.info = SimpleNamespace(
+            architecture="qwen2", chat_template=None, name="lazy", has_fim=False
+        )
         self.answer = ""
 
     def tokenize(self, text: str, add_bos: bool = False) -> list[int]:

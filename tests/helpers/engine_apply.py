@@ -17,20 +17,13 @@ from forecode_core.streams import Delta, Event, StreamError
 
 
 def run_apply(
-    engine: Any,
-    request: ApplyInput,
-    *,
-    on_event: Callable[[Event], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
+    engine: Any, request: ApplyInput, *, on_event: Callable[[Event], None] | None = None
 ) -> ApplyResult | None:
     """The editor's apply pipeline with ``engine`` as its model path, to the end: the review's
-    data, None when ``should_stop`` fired; ``StreamError`` ("incomplete", "too_large", ...)
-    when there is nothing to review."""
+    data (``on_event`` gets the deltas and notices as they come); ``StreamError``
+    ("incomplete", "too_large", ...) when there is nothing to review."""
     call = PipelineCall(request, EngineApply(lambda: engine))
-    stop = should_stop or (lambda: False)
-    if on_event is None:
-        return consume_apply(call, request, cancelled=stop)
-    return consume_apply(call, request, on_event=on_event, cancelled=stop)
+    return consume_apply(call, request, on_event=on_event or (lambda event: None))
 
 
 class EngineApply:
