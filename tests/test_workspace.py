@@ -394,14 +394,15 @@ def test_walk_files_links_skip_and_start(tmp_path: Path) -> None:
         ("a/loop", True),
         ("b/x.py", False),
     ]
-    asked: list[tuple[str, bool]] = []
+    asked: list[str] = []
 
-    def skip(rel: str, is_dir: bool) -> bool:
-        asked.append((rel, is_dir))
+    def skip(rel: str) -> bool:
+        asked.append(rel)
         return rel in ("b", "real.txt")
 
     assert walk(skip=skip) == [(".gitignore", False), ("link.txt", True), ("a/f.py", False)]
-    assert ("b", True) in asked and ("a/g.o", False) not in asked  # ignored: never asked
+    assert "b" in asked and "a/g.o" not in asked  # ignored: never asked
+    assert "b/x.py" not in asked  # a skipped folder is not entered
     assert walk(start="a", links="report") == [("a/f.py", False), ("a/loop", True)]
     assert walk(limit=2) == [(".gitignore", False), ("link.txt", True)]
 

@@ -37,7 +37,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -679,22 +679,6 @@ class SearchSummary:
         return cls(**fields)
 
 
-def _walk(
-    root: str, rules: IgnoreRules, exclude: GlobSet, should_stop: Callable[[], bool]
-) -> Iterator[str]:
-    """Workspace files not ignored nor excluded, in the workspace walk's order (a folder's
-    files by name before its subfolders); ignored and excluded folders are never entered;
-    symlinked folders are not followed."""
-
-    def excluded(rel: str, _is_dir: bool) -> bool:
-        return exclude.match(rel)
-
-    for rel, _entry in walk_files(
-        root, rules, skip=excluded if exclude else None, should_stop=should_stop
-    ):
-        yield rel
-
-
 def _read_at_most(path: str, limit: int) -> bytes | None:
     """The file's bytes, or None when it has more than ``limit`` (not read)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
@@ -737,7 +721,10 @@ def search_tree(
     summary = SearchSummary()
     buffers = request.buffers
     last_progress = started
-    for rel in _walk(root, rules, exclude, should_stop):
+    # The workspace's walk: a folder's files (by name) before its subfolders; ignored and
+    # excluded folders are never entered; symlinked folders are not followed.
+    skip = exclude.match if exclude else None
+    for rel, _entry in walk_files(root, rules, skip=skip, should_stop=should_stop):
         if should_stop():
             summary.cancelled = True
             break

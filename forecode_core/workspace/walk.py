@@ -19,7 +19,7 @@ Symlinks and loops
 Limits and stopping
     ``limit`` caps the files yielded; ``should_stop()`` is checked before each folder and every
     ``STOP_CHECK_EVERY`` entries, and the walk ends soon after it returns True. What differs
-    between callers stays with them: ``skip(rel, is_dir)`` is a filter of their own (find in
+    between callers stays with them: ``skip(rel)`` is a filter of their own (find in
     files' exclude globs, which prune folders too); file sizes and binary checks are theirs,
     on what the walk yields.
 """
@@ -43,14 +43,18 @@ def _is_junction(entry: os.DirEntry[str]) -> bool:
     return bool(probe()) if probe is not None else False
 
 
-def _kind(entry: os.DirEntry[str], follow: bool) -> Literal["dir", "file"] | None:
-    """``"dir"`` for a real folder (not a link, not a junction), ``"file"`` for what the walk
-    yields (see ``links``), None for the rest; raises ``OSError`` when the entry is gone."""
-    if entry.is_dir(follow_symlinks=False) and not _is_junction(entry):
-        return "dir"
-    if follow:
-        return "file" if entry.is_file() else None  # follows a link: skips dangling ones
-    return "file" if entry.is_symlink() or entry.is_file(follow_symlinks=False) else None
+def _link_or_file(entry: os.DirEntry[str]) -> bool:
+    """``links="report"``: a symlink (whatever it points at) or a regular file."""
+    return entry.is_symlink() or entry.is_file(follow_symlinks=False)
+
+
+def _sorted_entries(folder: str) -> list[os.DirEntry[str]] | None:
+    """A folder's entries by name; None when it cannot be read."""
+    try:
+        with os.scandir(folder) as it:
+            return sorted(it, key=lambda e: e.name)
+    except OSError:
+        return None
 
 
 def walk_files(
@@ -59,7 +63,7 @@ def walk_files(
     *,
     start: str = "",
     links: Literal["follow", "report"] = "follow",
-    skip: Callable[[str, bool], bool] | None = None,
+    skip: Callable[[str], bool] | None = None,
     should_stop: Callable[[], bool] | None = None,
     limit: int | None = None,
 ) -> Iterator[tuple[str, os.DirEntry[str]]]:
@@ -67,29 +71,24 @@ def walk_files(
     whose own ancestors the caller has checked) that ``rules`` keeps; see the module docstring.
 
     With ``links="report"`` a symlink is yielded as itself (``entry.is_symlink()``), whatever
-    it points at; with ``"follow"`` only a link to a regular file is, as that file. ``skip(rel,
-    is_dir)`` True leaves a file out or a folder unentered. ``entry`` caches its stat
-    (``entry.stat(follow_symlinks=False)``) for callers that need one.
+    it points at; with ``"follow"`` only a link to a regular file is, as that file. ``skip(rel)``
+    True leaves a file out or a folder unentered (asked only of what ``rules`` keeps).
+    ``entry`` caches its stat (``entry.stat(follow_symlinks=False)``) for callers that need
+    one.
     """
     top = os.path.abspath(os.fspath(root))
     if limit is not None and limit <= 0:
         return
+    # os.DirEntry.is_file follows a link (dangling links, sockets and folders say False).
+    is_wanted_file = os.DirEntry.is_file if links == "follow" else _link_or_file
     count = 0
-    follow = links == "follow"
-
-    def wanted(rel: str, is_dir: bool) -> bool:
-        ignored = rules.is_dir_ignored(rel) if is_dir else rules.is_file_ignored(rel)
-        return not ignored and (skip is None or not skip(rel, is_dir))
-
     stack: list[str] = [start]  # relative folders still to visit, the next one last
     while stack:
         if should_stop is not None and should_stop():
             return
         rel_dir = stack.pop()
-        try:
-            with os.scandir(os.path.join(top, rel_dir) if rel_dir else top) as it:
-                entries = sorted(it, key=lambda e: e.name)
-        except OSError:
+        entries = _sorted_entries(os.path.join(top, rel_dir) if rel_dir else top)
+        if entries is None:
             continue
         prefix = rel_dir + "/" if rel_dir else ""
         subdirs: list[str] = []
@@ -98,12 +97,15 @@ def walk_files(
                 return
             rel = prefix + entry.name
             try:
-                kind = _kind(entry, follow)
+                is_dir = entry.is_dir(follow_symlinks=False) and not _is_junction(entry)
+                if not is_dir and not is_wanted_file(entry):
+                    continue
             except OSError:
                 continue
-            if kind is None or not wanted(rel, kind == "dir"):
+            ignored = rules.is_dir_ignored(rel) if is_dir else rules.is_file_ignored(rel)
+            if ignored or (skip is not None and skip(rel)):
                 continue
-            if kind == "dir":
+            if is_dir:
                 subdirs.append(rel)
                 continue
             yield rel, entry
