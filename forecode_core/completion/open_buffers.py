@@ -14,7 +14,7 @@ Retrieved code (``forecode_core.completion.retrieval``) is appended after these 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,17 +83,20 @@ def line_window(caret_line: int, line_count: int, radius: int = RADIUS) -> tuple
 
 
 def open_buffer_snippets(
-    buffers: Sequence[OpenBuffer],
+    buffers: Iterable[OpenBuffer],
     current: int,
     *,
     limit: int = MAX_OPEN_SNIPPETS,
     radius: int = RADIUS,
 ) -> list[Snippet]:
     """The snippets of the open buffers other than ``buffers[current]`` (see the module
-    docstring); ``current`` is -1 when no buffer is current."""
+    docstring); ``current`` is -1 when no buffer is current. ``buffers`` is read only as far
+    as needed (an editor's adapters can be made lazily)."""
     snippets: list[Snippet] = []
     for index, buffer in enumerate(buffers):
-        if index == current or buffer.read_only or len(snippets) >= limit:
+        if len(snippets) >= limit:
+            break
+        if index == current or buffer.read_only:
             continue
         first, last = line_window(buffer.caret_line, buffer.line_count, radius)
         kind = "recent_edit" if buffer.dirty else "open_file"

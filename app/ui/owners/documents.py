@@ -115,6 +115,10 @@ class Documents(QObject):
         """The open document of ``path`` (resolved), if any."""
         return next((d for d in self.documents() if d.path == path), None)
 
+    def activate(self, doc: Document) -> None:
+        """Make ``doc``'s tab the current one (the focus stays where it is)."""
+        self.tabs.setCurrentWidget(doc)
+
     def workspace_path(self, doc: Document) -> str:
         """The document's path relative to the workspace (its name outside it)."""
         return self._workspace.relative(doc.path, doc.title)

@@ -33,11 +33,22 @@ class EditorBuffer:
     """An open tab as ``forecode_core.completion.open_buffers.OpenBuffer``: its lines are read
     from the editor only when the policy asks for them."""
 
-    def __init__(self, doc: Document, path: str) -> None:
+    def __init__(self, doc: Document, path_of: Callable[[Document], str]) -> None:
+        self._doc = doc
         self._editor = doc.editor
-        self.path = path
-        self.dirty = doc.is_dirty()
-        self.read_only = bool(doc.read_only_reason)
+        self._path_of = path_of
+
+    @property
+    def path(self) -> str:
+        return self._path_of(self._doc)
+
+    @property
+    def dirty(self) -> bool:
+        return self._doc.is_dirty()
+
+    @property
+    def read_only(self) -> bool:
+        return bool(self._doc.read_only_reason)
 
     @property
     def caret_line(self) -> int:
@@ -291,7 +302,7 @@ class EngineController(QObject):
         if doc is None:
             return "untitled", "plaintext", ()
         docs = documents.documents()
-        buffers = [EditorBuffer(d, documents.workspace_path(d)) for d in docs]
+        buffers = (EditorBuffer(d, documents.workspace_path) for d in docs)
         snippets = open_buffer_snippets(buffers, docs.index(doc) if doc in docs else -1)
         path = documents.workspace_path(doc)
         line = doc.editor.lineFromPosition(doc.editor.currentPos()) + 1

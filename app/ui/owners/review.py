@@ -102,7 +102,7 @@ class ReviewController(QObject):
             return documents.current_document()
         doc = documents.find(path)
         if doc is not None:
-            documents.tabs.setCurrentWidget(doc)
+            documents.activate(doc)
             return doc
         return documents.open_file(path)
 
@@ -148,7 +148,7 @@ class ReviewController(QObject):
         review.show()
         self.reviews[doc] = review
         review.finished.connect(lambda outcome, d=doc, r=review: self._end_review(d, r, outcome))
-        self._documents.tabs.setCurrentWidget(doc)
+        self._documents.activate(doc)
         review.start()
         if not review.outcome:
             review.focus()
