@@ -168,8 +168,21 @@ _SYNTAXES: dict[str, _Syntax] = {
     **dict.fromkeys(("sql", "lua", "haskell"), _Syntax(("--",), None, (("'", False),))),
 }
 
-# Scanner state: None in code, ("q", delimiter) in a string, ("c", end) in a block comment.
-_State = tuple[str, str] | None
+
+@dataclass(frozen=True, slots=True)
+class _InString:
+    delimiter: str  # the quote that opened it (and closes it)
+    # what ends it: an escape (skipped), the delimiter, or a line end for a one-line string
+    ends: re.Pattern[str] = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _InComment:
+    end: str  # what closes the block comment
+
+
+# Scanner state: None in code, else in a string or a block comment (with what ends it).
+_State = _InString | _InComment | None
 
 
 @functools.cache
@@ -182,14 +195,22 @@ def _code_pattern(syntax: _Syntax) -> re.Pattern[str]:
 
 
 @functools.cache
-def _string_pattern(delimiter: str, spans_lines: bool) -> re.Pattern[str]:
-    return re.compile(r"\\.|" + re.escape(delimiter) + ("" if spans_lines else r"|\n"), re.DOTALL)
+def _string_states(syntax: _Syntax) -> dict[str, _InString]:
+    """The scanner's state inside each of the syntax's strings, by opening quote (values, made
+    once: the scan only looks them up)."""
+    return {
+        quote: _InString(
+            quote, re.compile(r"\\.|" + re.escape(quote) + ("" if spans else r"|\n"), re.DOTALL)
+        )
+        for quote, spans in syntax.quotes
+    }
 
 
 def _scan(text: str, syntax: _Syntax, state: _State = None) -> tuple[list[tuple[int, str]], _State]:
     """The brackets in ``text`` outside strings and comments, with their offsets; the end state."""
     found: list[tuple[int, str]] = []
-    spans = dict(syntax.quotes)
+    strings = _string_states(syntax)
+    comment = _InComment(syntax.block_comment[1]) if syntax.block_comment else None
     code = _code_pattern(syntax)
     i, n = 0, len(text)
     while i < n:
@@ -204,17 +225,17 @@ def _scan(text: str, syntax: _Syntax, state: _State = None) -> tuple[list[tuple[
                 newline = text.find("\n", i)
                 i = n if newline < 0 else newline
             elif syntax.block_comment and token == syntax.block_comment[0]:
-                state = ("c", syntax.block_comment[1])
+                state = comment
             else:
-                state = ("q", token)
-        elif state[0] == "c":
-            end = text.find(state[1], i)
+                state = strings[token]
+        elif isinstance(state, _InComment):
+            end = text.find(state.end, i)
             if end < 0:
                 break
-            i = end + len(state[1])
+            i = end + len(state.end)
             state = None
         else:
-            m = _string_pattern(state[1], spans[state[1]]).search(text, i)
+            m = state.ends.search(text, i)
             if m is None:
                 break
             i = m.end()
