@@ -67,7 +67,6 @@ from cloud_server.guard import RefusalLog, parsing_handler
 from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.upload_budget import UploadBudget
-from forecode_core.apply.events import ApplyDone
 from forecode_core.streams import Done, StreamError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
@@ -280,15 +279,14 @@ class _StreamingServicer:
         describe: Callable[[Any, Any], tuple[str, tuple[object, ...]]],
         stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
         to_pb: Callable[[Any], Any | None],
-        done_type: type[Done],
         done_outcome: Callable[[Any], str],
         check: Callable[[], None] | None = None,
     ) -> Iterator[Any]:
         """Serve one call: ``check()`` may abort first; ``parse(request)`` (may raise
         ``InvalidRequest``); ``describe(request, parsed)`` gives the request's log line
         (format and arguments: sizes and counts only, never the text); ``stream(parsed,
-        should_stop)`` is the backend's events, each sent as ``to_pb(event)`` (None: not
-        sent) up to a ``done_type`` event."""
+        should_stop)`` is the backend's events (``forecode_core.streams``), each sent as
+        ``to_pb(event)`` (None: not sent) up to its ``Done``."""
         call = next(self._ids)
         began = time.monotonic()
         leave = self._in_flight.enter(context)
@@ -314,7 +312,7 @@ class _StreamingServicer:
             outcome = "unfinished"
             try:
                 for event in stream(parsed, should_stop):
-                    if isinstance(event, done_type):
+                    if isinstance(event, Done):
                         if event.finish_reason == "cancelled":
                             outcome = "stopped"
                             _abort_stopped(context)
@@ -367,7 +365,6 @@ class _ChatServicer(_StreamingServicer, rpc.ChatServicer):  # type: ignore[misc]
                 params, should_stop=should_stop
             ),
             to_pb=event_to_pb,
-            done_type=Done,
             done_outcome=lambda done: str(done.finish_reason),
         )
 
@@ -419,7 +416,6 @@ class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):  # type: ignore[mis
                 inp, should_stop=should_stop
             ),
             to_pb=apply_event_to_pb,
-            done_type=ApplyDone,
             done_outcome=lambda done: f"{done.source}, {done.finish_reason}",
         )
 
