@@ -303,6 +303,7 @@ class MainWindow(QMainWindow):
 
     def open_folder(self, folder: str | os.PathLike[str]) -> None:
         root = self.workspace.open(folder)
+        assert self.workspace.rules is not None
         self.tree.set_root(root, self.workspace.rules)
         self.git.set_root(root)
         self.setWindowTitle(f"{root.name} — Forecode")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import cast
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QInputDialog, QLineEdit, QWidget
 from forecode_core.states import ServiceState
 from forecode_core.store.settings import Settings
 
+from ..apply_backend import ApplyService
 from ..cloud import ChatBackend, CloudConnection
 from ..tasks import BackgroundTask
 from .commands import Command
@@ -121,7 +123,7 @@ class CloudController(QObject):
         """``(target, token)`` of the connected service, for the codebase index."""
         return self.connection.index_access() if self.connection is not None else None
 
-    def apply_service(self) -> object | None:
+    def apply_service(self) -> ApplyService | None:
         """The object whose ``apply`` is the model path (the router, else the client); None
         while the service is not connected. Called on the apply's worker thread."""
         connection = self.connection
@@ -129,8 +131,8 @@ class CloudController(QObject):
             return None
         router = connection.backend.current
         if router is not None and hasattr(router, "apply"):
-            return router
-        return connection.client
+            return cast("ApplyService", router)
+        return cast("ApplyService | None", connection.client)
 
     def shutdown(self) -> None:
         self._token_task.cancel()

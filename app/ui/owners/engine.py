@@ -260,13 +260,14 @@ class EngineController(QObject):
         engine = self.engine
         local = engine if isinstance(engine, LocalEngine) else None
         name = local.title if local is not None else "model"
-        text = {
+        words: dict[str, str] = {
             EngineState.STARTING: f"◌ Loading {name}…",
             EngineState.READY: f"● {name}",
             EngineState.CRASHED: "⟳ Engine restarting",
             EngineState.FAILED: "✕ Model error",
             EngineState.STOPPED: "○ No model",
-        }.get(state, state)  # StrEnum members hash and compare as their strings
+        }
+        text = words.get(state, state)  # StrEnum members hash and compare as their strings
         tip = detail or state
         if state == EngineState.READY:
             tip = f"Completions: {name}"

@@ -167,13 +167,14 @@ class ReviewController(QObject):
         if outcome == ReviewOutcome.APPLIED and accepted:
             doc.editor.go_to_line(accepted[0].old_start + 1)
         changes = f"change{'s' if len(review.hunks) != 1 else ''}"
-        text = {
+        words: dict[str, str] = {
             ReviewOutcome.APPLIED: f"Applied {len(accepted)} of {len(review.hunks)} {changes} "
             f"to {doc.title} (Ctrl+Z undoes the whole apply).",
             ReviewOutcome.REJECTED: f"Rejected the changes to {doc.title}; nothing was changed.",
             ReviewOutcome.CANCELLED: f"Apply to {doc.title} stopped; nothing was changed.",
             ReviewOutcome.UNCHANGED: f"The code block changes nothing in {doc.title}.",
-        }.get(outcome)  # StrEnum members hash and compare as their strings
+        }
+        text = words.get(outcome)  # StrEnum members hash and compare as their strings
         if text:
             self.message.emit(text, 8000)
         self.update_inline_edit()
