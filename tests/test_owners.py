@@ -4,6 +4,7 @@ on); commands bound in one place; resolving a path hint."""
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from app.ui.owners.workspace import Workspace
 from app.ui.picker import Picker
 from forecode_core.store.settings import Settings
 
+REPO = Path(__file__).resolve().parent.parent
 SETTINGS = Settings(completion_enabled=False, cloud_autostart=False)
 
 
@@ -256,3 +258,49 @@ def test_the_completion_context_reads_the_open_tabs_by_the_policy(
         ("pkg/a.py", "open_file", 10),
     ]
     assert snippets[1].text.split("\n") == [f"a{n} = {n}" for n in range(9, 50)]
+
+
+OWNER_MODULES = [
+    *sorted((REPO / "app" / "ui" / "owners").glob("*.py")),
+    REPO / "app" / "ui" / "chat_host.py",
+]
+
+
+@pytest.mark.parametrize("path", OWNER_MODULES, ids=lambda p: p.name)
+def test_owners_never_import_the_window(path: Path) -> None:
+    """No import circle: the owners and the chat host get what they need as arguments."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = [
+        (node.module or "") + "".join(f" {a.name}" for a in node.names)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+    ] + [a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names]
+    assert not [m for m in imported if "main_window" in m or "MainWindow" in m]
+
+
+@pytest.mark.parametrize(
+    "path", [*OWNER_MODULES, REPO / "app" / "ui" / "main_window.py"], ids=lambda p: p.name
+)
+def test_owners_never_reach_into_private_fields(path: Path) -> None:
+    """An owner (and the window) touches private names only on itself (``self._x``), never
+    on another object (``other._x``, ``self._documents._x``) nor with ``getattr(obj, "_x")``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    reaches = [
+        f"{ast.unparse(node)} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
+    ]
+    reaches += [
+        f"{ast.unparse(node)} (line {node.lineno})"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in ("getattr", "setattr", "hasattr")
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+        and str(node.args[1].value).startswith("_")
+    ]
+    assert reaches == []
