@@ -289,6 +289,8 @@ def _decode_phase(
 
 
 def _spec_phase(engine: Any, prompt: list[int], max_tokens: int, rounds: int) -> dict[str, Any]:
+    from local_models.engine.diagnostics import greedy_check, rounding_noise
+
     greedy_rates: list[float] = []
     spec_rates: list[float] = []
     drafted: list[int] = []
@@ -334,9 +336,9 @@ def _spec_phase(engine: Any, prompt: list[int], max_tokens: int, rounds: int) ->
     greedy, spec = median(greedy_rates), median(spec_rates)
     # Lossless check of the last speculative output, every token teacher-forced against plain
     # single-token greedy decoding, and the rounding noise batched arithmetic has on this prompt.
-    noise = engine.rounding_noise(prompt, 91)
+    noise = rounding_noise(engine, prompt, 91)
     tolerance = max(noise, default=0.0)
-    mismatches = engine.greedy_check(prompt, spec_tokens[-1])
+    mismatches = greedy_check(engine, prompt, spec_tokens[-1])
     return {
         "spec_ratio": _r(spec / greedy),
         "spec_tok_s": _r(spec, 2),

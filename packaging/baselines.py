@@ -59,6 +59,7 @@ STRICT_CLEAN = (
     "forecode_core/",
     "app/services/",
     "local_models/calibrate.py",
+    "local_models/engine/",
     "local_models/llama_runtime.py",
     "local_models/index/embed_model.py",
     "local_models/index/embed_client.py",

@@ -379,7 +379,8 @@ def test_real_completion_and_recovery_from_sigkill(make_client: Callable[..., An
     rid = client.complete(inp(PY_PREFIX), max_tokens=8, **rec.callbacks())
     kind, _, done = rec.end_of(rid, timeout=60)
     assert kind == "done", done
-    assert done.text.strip() and done.stop_reason in ("eos", "stop", "length")
+    assert done.stop_reason in ("eos", "stop", "length")
+    first = done.text
 
     # SIGKILL the worker as its first chunk arrives.
     killed = threading.Event()
@@ -404,4 +405,6 @@ def test_real_completion_and_recovery_from_sigkill(make_client: Callable[..., An
 
     rid = client.complete(inp(PY_PREFIX), max_tokens=8, **rec.callbacks())
     kind, _, done = rec.end_of(rid, timeout=60)
-    assert kind == "done" and done.text.strip()
+    # The restarted worker (a cold cache, as the first one had) answers as the first did:
+    # greedy decoding is deterministic, whatever the model wrote.
+    assert kind == "done" and done.text == first, (done.text, first)

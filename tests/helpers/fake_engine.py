@@ -25,7 +25,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from forecode_core.completion.model import Completion, Metrics
+
+if TYPE_CHECKING:
+    from forecode_core.completion.model import CompletionModel
 
 try:
     from local_models.engine import ModelError
@@ -33,29 +38,6 @@ except ImportError:  # the real engine has not landed: the worker also accepts o
 
     class ModelError(Exception):  # type: ignore[no-redef]
         """Stand-in for local_models.engine.ModelError."""
-
-
-@dataclass
-class Metrics:
-    prompt_tokens: int = 0
-    reused_prefix_tokens: int = 0
-    reused_shifted_tokens: int = 0
-    evaluated_tokens: int = 0
-    generated_tokens: int = 0
-    drafted_tokens: int = 0
-    accepted_tokens: int = 0
-    prefill_ms: float = 0.0
-    first_token_ms: float = 0.0
-    decode_ms: float = 0.0
-    total_ms: float = 0.0
-
-
-@dataclass
-class Completion:
-    text: str
-    tokens: list[int]
-    metrics: Metrics
-    stop_reason: str
 
 
 @dataclass
@@ -83,6 +65,11 @@ def _directives(text: str) -> dict[str, float]:
 
 
 class FakeEngine:
+    """Satisfies ``forecode_core.completion.model.CompletionModel`` (mypy checks it, see the
+    end of this file; tests/test_completion_model.py checks the signatures): the worker drives
+    it exactly as it drives ``Engine``. Its cache holds everything: ``reuse_cost`` is 0, so the
+    worker always answers from the full context."""
+
     def __init__(
         self,
         model_path: str | os.PathLike[str],
@@ -99,6 +86,7 @@ class FakeEngine:
         if "slow" in name:
             time.sleep(1.0)
         self.info = ModelInfo(path=str(model_path), name=name, context_length=n_ctx)
+        self.n_ctx = n_ctx
         self.totals = Metrics()
         self.closed = False
 
@@ -108,12 +96,22 @@ class FakeEngine:
     def detokenize(self, tokens: Sequence[int]) -> str:
         return "".join(chr(t) for t in tokens if t >= 32 or t in (9, 10, 13))
 
-    def warm(self, prompt: Sequence[int], should_stop: Callable[[], bool] | None = None) -> Metrics:
+    def warm(
+        self,
+        prompt: Sequence[int],
+        should_stop: Callable[[], bool] | None = None,
+        *,
+        keep_on_cancel: bool = False,
+        fresh_from: int | None = None,
+    ) -> Metrics:
         script = _directives(self.detokenize(prompt))
         end = time.monotonic() + script.get("warm_delay", 0.0)
         while time.monotonic() < end and not (should_stop and should_stop()):
             time.sleep(0.01)
         return Metrics(prompt_tokens=len(prompt), evaluated_tokens=len(prompt))
+
+    def reuse_cost(self, prompt: Sequence[int], fresh_from: int | None = None) -> int:
+        return 0
 
     def complete(
         self,
@@ -124,6 +122,7 @@ class FakeEngine:
         speculative: bool = False,
         should_stop: Callable[[], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
+        fresh_from: int | None = None,
     ) -> Completion:
         script = _directives(self.detokenize(prompt))
         if "raise" in script:
@@ -134,16 +133,7 @@ class FakeEngine:
         pieces: list[str] = []
         reason = "length" if count == max_tokens else "eos"
         for i in range(count):
-            for action, kill in (
-                ("hang_after", None),
-                ("exit_after", _exit),
-                ("abort_after", _abort),
-            ):
-                if action in script and i == int(script[action]):
-                    if kill is None:
-                        while True:  # stuck: no should_stop check, like a hang in llama.cpp
-                            time.sleep(3600)
-                    kill()
+            _scripted_failure(script, i)
             if should_stop is not None and should_stop():
                 reason = "cancelled"
                 break
@@ -160,8 +150,25 @@ class FakeEngine:
         )
         return Completion("".join(pieces), [], metrics, reason)
 
+    def reset(self) -> None:
+        pass
+
     def close(self) -> None:
         self.closed = True
+
+
+def _scripted_failure(script: dict[str, float], chunk: int) -> None:
+    """Hang, exit or abort before chunk ``chunk`` when the script says so."""
+    for action, kill in (
+        ("hang_after", None),
+        ("exit_after", _exit),
+        ("abort_after", _abort),
+    ):
+        if action in script and chunk == int(script[action]):
+            if kill is None:
+                while True:  # stuck: no should_stop check, like a hang in llama.cpp
+                    time.sleep(3600)
+            kill()
 
 
 def _exit() -> None:
@@ -175,3 +182,9 @@ def _abort() -> None:
 
 def make(model_path: str | os.PathLike[str], **kwargs: Any) -> FakeEngine:
     return FakeEngine(model_path, **kwargs)
+
+
+if TYPE_CHECKING:
+
+    def _conforms(engine: FakeEngine) -> CompletionModel:
+        return engine  # mypy: the fake is a CompletionModel
