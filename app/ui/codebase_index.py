@@ -54,9 +54,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from forecode_core.index.codebase import (
-    RETRIED,
     CodebaseUnavailable,
     CodeHit,
+    SyncSchedule,
     sync_failure_state,
 )
 from forecode_core.states import IndexState
@@ -139,8 +139,6 @@ class CodebaseIndex(QObject):
         self._token_store = token_store
         self._state_file = state_path(self.folder, state_dir)
         self._embedder_factory = embedder_factory
-        self._retry_s = retry_s
-        self._retry_max_s = retry_max_s
         self._call_timeout_s = call_timeout_s
         self._sync_attempts = sync_attempts
         self.status = IndexStatus(IndexState.STARTING, "Index: starting…")
@@ -148,14 +146,10 @@ class CodebaseIndex(QObject):
         self.reports: list[Any] = []  # every SyncReport, oldest first
         # shared with the index thread, under _cond
         self._cond = threading.Condition()
-        self._want_sync = False
-        self._syncing = False
-        self._user_cancel = False
+        self._schedule = SyncSchedule.idle(retry_s, retry_max_s)  # replaced, never edited
         self._stopping = False
         self._searches: deque[_Search] = deque()
         self._commands: deque[Callable[[], None]] = deque()
-        self._retry_at: float | None = None
-        self._retry_delay = retry_s
         # owned by the index thread
         self._sync: Any = None  # IndexSync
         self._client: Any = None  # IndexSyncClient
@@ -180,7 +174,7 @@ class CodebaseIndex(QObject):
             target=self._run, name="forecode-codebase-index", daemon=True
         )
         with self._cond:
-            self._want_sync = True
+            self._schedule = self._schedule.requested()
         self._thread.start()
 
     def notify_changed(self, _path: str = "") -> None:
@@ -193,8 +187,7 @@ class CodebaseIndex(QObject):
         with self._cond:
             if self._stopping:
                 return
-            self._want_sync = True
-            self._retry_at = None
+            self._schedule = self._schedule.requested()
             self._cond.notify_all()
 
     def cancel(self) -> None:
@@ -202,10 +195,7 @@ class CodebaseIndex(QObject):
         change or ``sync_now`` resumes it."""
         self._debounce.stop()
         with self._cond:
-            self._want_sync = False
-            self._retry_at = None
-            if self._syncing:
-                self._user_cancel = True
+            self._schedule = self._schedule.cancelled()
             self._cond.notify_all()
 
     def copy_key(self) -> None:
@@ -224,7 +214,7 @@ class CodebaseIndex(QObject):
         self._debounce.stop()
         with self._cond:
             self._stopping = True
-            self._user_cancel = True
+            self._schedule = self._schedule.closing()
             for job in self._searches:
                 job.error = "the index was closed"
                 job.done.set()
@@ -303,12 +293,7 @@ class CodebaseIndex(QObject):
             while True:
                 with self._cond:
                     while not self._stopping and not self._ready():
-                        wait = (
-                            None
-                            if self._retry_at is None
-                            else max(0.0, self._retry_at - time.monotonic())
-                        )
-                        self._cond.wait(wait)
+                        self._cond.wait(self._schedule.wait(time.monotonic()))
                     if self._stopping:
                         return
                     command = self._commands.popleft() if self._commands else None
@@ -316,9 +301,7 @@ class CodebaseIndex(QObject):
                         self._searches.popleft() if command is None and self._searches else None
                     )
                     if command is None and search is None:
-                        self._want_sync = False
-                        self._retry_at = None
-                        self._syncing = True
+                        self._schedule = self._schedule.started()
                 if command is not None:
                     self._guarded(command)
                 elif search is not None:
@@ -329,8 +312,8 @@ class CodebaseIndex(QObject):
             self._shutdown()
 
     def _ready(self) -> bool:
-        due = self._retry_at is not None and time.monotonic() >= self._retry_at
-        return bool(self._commands or self._searches or self._want_sync or due)
+        due = self._schedule.due(time.monotonic())
+        return bool(self._commands or self._searches or due)
 
     def _guarded(self, command: Callable[[], None]) -> None:
         try:
@@ -441,7 +424,7 @@ class CodebaseIndex(QObject):
         self._make_sync(self._tree_id(fresh=True))
         self._emit(self.message, "Index key imported; the folder is indexed again with it.")
         with self._cond:
-            self._want_sync = True
+            self._schedule = self._schedule.requested()
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()
@@ -480,7 +463,7 @@ class CodebaseIndex(QObject):
         # a waiting search pre-empts the sync once there is a tree it can search
         return (
             self._stopping
-            or self._user_cancel
+            or self._schedule.user_cancel
             or (
                 bool(self._searches)
                 and self._sync is not None
@@ -503,17 +486,10 @@ class CodebaseIndex(QObject):
         except Exception as exc:  # the embedding process died, a bad folder...
             outcome, error = IndexState.ERROR, f"{type(exc).__name__}: {exc}"
         with self._cond:
-            self._syncing = False
-            user_cancel, self._user_cancel = self._user_cancel, False
-            if outcome is IndexState.CANCELLED and not user_cancel and not self._stopping:
-                self._want_sync = True  # pre-empted by a search: resume right after it
-                return
-            if outcome in RETRIED:
-                self._retry_at = time.monotonic() + self._retry_delay
-                delay = self._retry_delay
-                self._retry_delay = min(self._retry_delay * 2, self._retry_max_s)
-            else:
-                self._retry_delay = self._retry_s
+            schedule, delay = self._schedule, self._schedule.retry_delay
+            self._schedule = schedule.ended(outcome, time.monotonic(), closing=self._stopping)
+            if schedule.preempted(outcome, closing=self._stopping):
+                return  # pre-empted by a search: it resumes right after it
         if self._stopping:
             return
         if outcome is IndexState.SYNCED:
