@@ -45,6 +45,7 @@ from cloud_client.convert import (
 )
 from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.events import ApplyDone, ApplyEvent
+from forecode_core.apply.pipeline import unfinished_error
 from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatParams
 from forecode_core.streams import Done
 from proto.forecode.v1 import forecode_pb2 as pb
@@ -310,13 +311,7 @@ class CloudApplyCall(CloudChatCall):
     def _convert(self, message: Any) -> ApplyEvent:
         event = apply_event_from_pb(message, source="cloud")
         if isinstance(event, ApplyDone) and event.finish_reason == "length":
-            raise ChatError(
-                "incomplete",
-                "The model did not finish writing the file (it "
-                "stopped after {} tokens); nothing was changed".format(
-                    event.usage.get("completion_tokens", 0)
-                ),
-            )
+            raise unfinished_error(event)
         return event
 
     def _cancelled_event(self) -> Done:

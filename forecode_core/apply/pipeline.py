@@ -8,9 +8,10 @@ model in-process (``tests/helpers/engine_apply.py``) all run these functions.
 2. ``PipelineCall(request, model)``: the stream (a ``Call`` of apply events): the first step's
    file as one ``Delta`` and an ``ApplyDone("deterministic")``; else a ``Notice`` saying why
    the model runs, then the model path's stream (``model(request)``: the service's, through
-   the router; a test's in-process engine), its ``Done`` as an ``ApplyDone`` that says which
-   path wrote the file. Without a model path the refusal is a readable
-   ``StreamError("no_model")``.
+   the router; in tests, the service's backend in-process), its ``Done`` as an ``ApplyDone``
+   that says which path wrote the file; a model path that ended with "length" (the file not
+   finished, or what it closed is not the file) is ``StreamError("incomplete")``. Without a
+   model path the refusal is a readable ``StreamError("no_model")``.
 3. ``consume_apply(call, request)``: the stream to its end, then what the review needs
    (``finish_result``: the new file with the buffer's line endings, its hunks, the safety
    check) -- or ``StreamError("incomplete")`` for a result that is not the whole file
@@ -54,6 +55,7 @@ __all__ = [
     "finish_result",
     "first_step",
     "refusal_message",
+    "unfinished_error",
 ]
 
 ModelPath = Callable[[ApplyInput], ApplyCall]
@@ -75,6 +77,16 @@ def deterministic_done(applied: Applied, usage: dict[str, int] | None = None) ->
     """The end of a stream that the deterministic path answered."""
     return ApplyDone(
         "stop", dict(usage or {}), source="deterministic", placements=len(applied.placements)
+    )
+
+
+def unfinished_error(done: Done) -> StreamError:
+    """The failure for a model path that ended with "length": it did not finish the file (or
+    what it closed is not the file), so the text streamed is not a file to apply."""
+    return StreamError(
+        "incomplete",
+        "The model did not finish writing the file (it stopped after {} tokens); nothing was "
+        "changed".format(done.usage.get("completion_tokens", 0)),
     )
 
 
@@ -136,6 +148,8 @@ class PipelineCall:
             if isinstance(event, Started):  # where the model runs: the done says so
                 source = event.source or source
             elif isinstance(event, Done):
+                if event.finish_reason == "length":
+                    raise unfinished_error(event)
                 yield as_apply_done(event, source)
                 return
             else:
