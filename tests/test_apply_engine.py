@@ -32,6 +32,7 @@ from local_models.apply_model import (
     rewrite_file,
 )
 from local_models.engine import Engine, RewriteMetrics
+from local_models.engine.diagnostics import greedy_check, rounding_noise
 from local_models.model_store import ensure_small_model
 
 pytestmark = pytest.mark.slow
@@ -89,32 +90,13 @@ def test_rewrite_with_the_model_paths_drafts_equals_greedy_up_to_rounding_ties(
     assert isinstance(m, RewriteMetrics)
     check_metrics(m, len(done.tokens), APPLY_MAX_OUTPUTS)
     assert m.accepted_tokens >= 0.5 * len(done.tokens), m
-    noise = engine.rounding_noise(
-        [*req.prompt, *done.tokens], max(32, m.largest_batch), m.largest_batch
+    noise = rounding_noise(
+        engine, [*req.prompt, *done.tokens], max(32, m.largest_batch), m.largest_batch
     )
     tolerance = max(noise, default=0.0)
-    diffs = engine.greedy_check(req.prompt, done.tokens)
+    diffs = greedy_check(engine, req.prompt, done.tokens)
     assert all(gap <= tolerance for *_, gap in diffs), (diffs, tolerance)
     assert len(diffs) <= 0.02 * len(done.tokens) + 1
-
-
-def test_batch_lengths_follow_the_measured_costs() -> None:
-    from local_models.engine import _ROW_COST_PRIOR, _best_length, _scaled_costs
-
-    # Decode times measured by an apply engine of the 1.5B model on this 2-core CPU: small
-    # batches cost nearly as much per row as one token, 8 rows more than 4 or 16.
-    costs = _scaled_costs({1: 50.0, 4: 177.0, 8: 432.0, 16: 533.0, 32: 992.0, 64: 1715.0})
-    assert costs[1] == 1.0 and costs[8] > costs[4] > costs[16] > _ROW_COST_PRIOR[16]
-    alphas = (0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995)
-    chosen = [_best_length(a, 63, 64, costs) + 1 for a in alphas]
-    assert 8 not in chosen and chosen == sorted(chosen), chosen
-    # where the prior would verify 4-row drafts, these costs say one token at a time
-    assert _best_length(0.8, 63, 64) > 0 and _best_length(0.8, 63, 64, costs) == 0
-    assert _scaled_costs({}) == _ROW_COST_PRIOR  # nothing measured: the prior
-    # Timed while another process held the CPU: big batches look 5x slower than they are.
-    # Speculation stays on (the costs stay within a factor of the prior).
-    slowed = _scaled_costs({1: 40.0, 4: 900.0, 8: 1800.0, 16: 3600.0, 32: 7000.0, 64: 14000.0})
-    assert _best_length(0.97, 63, 64, slowed) > 0 and _best_length(0.99, 63, 64, slowed) > 8
 
 
 def check_metrics(m: RewriteMetrics, tokens: int, max_batch: int) -> None:
@@ -152,10 +134,10 @@ def test_rewrite_equals_greedy_up_to_rounding_ties(engine: Engine) -> None:
         assert m.draft_tokens == len(draft)
         assert m.accepted_tokens >= 0.5 * len(done.tokens), (case.name, m)  # the draft helped
         size = m.largest_batch
-        noise = engine.rounding_noise([*prompt, *done.tokens], max(32, size), size)
+        noise = rounding_noise(engine, [*prompt, *done.tokens], max(32, size), size)
         assert noise
         tolerance = max(noise, default=0.0)
-        for step, greedy, got, gap in engine.greedy_check(prompt, done.tokens):
+        for step, greedy, got, gap in greedy_check(engine, prompt, done.tokens):
             where = f"{case.path}: step {step}, greedy {greedy} got {got}, gap {gap:.4f}"
             assert gap <= tolerance, f"{where} > rounding noise {tolerance:.4f} (batch {size})"
             ties.append(where)
@@ -302,16 +284,6 @@ def test_a_file_too_large_for_the_context_is_refused(engine: Engine) -> None:
     big = "".join(f"value_{i} = {i} * {i}\n" for i in range(900))
     with pytest.raises(ApplyTooLarge, match="context"):
         rewrite_file(engine, ApplyInput("big.py", "python", big, "value_1 = 2\n"))
-
-
-def test_verify_batches_grow_with_the_acceptance_seen() -> None:
-    from local_models.engine import _best_length
-
-    assert _best_length(0.3, 63, 64) == 0  # unlikely drafts: plain decoding is cheaper
-    lengths = [_best_length(a, 63, 64) for a in (0.8, 0.9, 0.97, 0.995)]
-    assert lengths == sorted(lengths) and lengths[-1] >= 31, lengths
-    assert _best_length(0.999, 63, 16) <= 15  # the caller's bound holds
-    assert _best_length(0.999, 5, 64) == 5  # the end of the draft: all that is left
 
 
 # --- windowed apply on a large file (the default model) ----------------------------------------
