@@ -51,6 +51,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.git_status import read_head_blob, read_status
+from forecode_core.pacing import RefreshPacing
 from forecode_core.text.line_changes import gutter_marks, line_changes
 from forecode_core.text.textfile import decode_bytes
 from forecode_core.workspace.git_status import Decoration, StatusLookup, StatusResult
@@ -249,11 +250,7 @@ class GitController(QObject):
         self.checked = False  # a status for this root has arrived (with or without a repo)
         self.head_oid: str | None = None
         self._generation = 0
-        self._running = False
-        self._pending = False
-        self._started = 0.0
-        self._backoff_s = 0.0
-        self._not_before = 0.0
+        self._pacing = RefreshPacing()  # replaced, never edited
         self._told: str | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-git")
         self._abort = threading.Event()  # set on close: a git still running is killed
@@ -298,8 +295,7 @@ class GitController(QObject):
         self.result = self.lookup = None
         self.problem = None
         self.checked = False
-        self._backoff_s = 0.0
-        self._not_before = 0.0
+        self._pacing = self._pacing.rooted()
         self._told = None
         files = self._watcher.files()
         if files:
@@ -318,19 +314,17 @@ class GitController(QObject):
         """Refresh after a short pause (events come in bursts)."""
         if self.root is None or self._closed or not self.enabled:
             return
-        wait_ms = max(REFRESH_DEBOUNCE_MS, int((self._not_before - time.monotonic()) * 1000))
+        wait_ms = self._pacing.wait_ms(time.monotonic(), REFRESH_DEBOUNCE_MS)
         if not self._timer.isActive() or self._timer.remainingTime() < wait_ms:
             self._timer.start(wait_ms)
 
     def refresh_now(self) -> None:
         if self.root is None or self._closed or not self.enabled:
             return
-        if self._running:
-            self._pending = True
-            return
-        self._running = True
-        self._pending = False
-        self._started = time.monotonic()
+        running = self._pacing.running
+        self._pacing = self._pacing.asked(time.monotonic())
+        if running:
+            return  # pending: asked again once the running one is done
         generation, root, timeout = self._generation, self.root, self.timeout_s
         reader = self._status_reader or read_status
 
@@ -345,17 +339,15 @@ class GitController(QObject):
         self._executor.submit(job)
 
     def _on_status(self, generation: int, result: object) -> None:
-        self._running = False
-        if self._closed:
-            return
         # Automatic refreshes leave git at least two thirds of the time idle: a repository
         # whose status takes 3 s is asked at most every 9 s, however busy the file system.
-        took = time.monotonic() - self._started
-        self._not_before = max(self._not_before, time.monotonic() + 2 * took)
+        self._pacing = self._pacing.finished(time.monotonic())
+        if self._closed:
+            return
         if generation == self._generation:
             assert isinstance(result, tuple)
             self._apply_status(*result)
-        if self._pending:
+        if self._pacing.pending:
             self.refresh_soon()
 
     def _apply_status(self, result: StatusResult, lookup: StatusLookup | None) -> None:
@@ -364,10 +356,9 @@ class GitController(QObject):
         self.problem = result.problem
         if result.problem is not None and result.status is None:
             # Too slow: keep the last colours, wait longer before the next try.
-            self._backoff_s = min(MAX_BACKOFF_S, max(5.0, self._backoff_s * 2))
-            self._not_before = max(self._not_before, time.monotonic() + self._backoff_s)
+            self._pacing = self._pacing.too_slow(time.monotonic(), MAX_BACKOFF_S)
         else:
-            self._backoff_s = 0.0
+            self._pacing = self._pacing.answered()
             self.lookup = lookup
         if result.problem is not None and result.problem != self._told:
             self._message(result.problem)
