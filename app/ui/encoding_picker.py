@@ -115,20 +115,17 @@ class EncodingCommands:
 
     def _pick(self, doc: Document, placeholder: str, apply: Callable[[str], bool]) -> None:
         guessed = guess_encoding(doc)
-        items = []
+        ranked = []
         for encoding, label in ENCODING_CHOICES:
-            notes = []
             if encoding == doc.encoding:
-                notes.append("Current")
-            if encoding == guessed and encoding != doc.encoding:
-                notes.append("Guessed from content")
-            items.append(PickerItem(label, ", ".join(notes) or encoding, data=encoding))
+                rank, detail = 0, "Current"
+            elif encoding == guessed:
+                rank, detail = 1, "Guessed from content"
+            else:
+                rank, detail = 2, encoding
+            ranked.append((rank, PickerItem(label, detail, data=encoding)))
         # The current encoding and the guess first, as VS Code lists them.
-        items.sort(
-            key=lambda item: (
-                0 if item.detail == "Current" else (1 if "Guessed" in item.detail else 2)
-            )
-        )
+        items = [item for _rank, item in sorted(ranked, key=lambda pair: pair[0])]
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None and isinstance(item.data, str):
