@@ -52,7 +52,7 @@ from .find_in_files import SearchDock
 from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine
 from .not_yet import install_not_yet_keys
-from .owners import Command, bind_commands
+from .owners import Command, CommandOwner, bind_commands
 from .owners.cloud import CloudController
 from .owners.documents import Documents
 from .owners.editing import Editing
@@ -85,8 +85,24 @@ class MainWindow(QMainWindow):
         self.picker = Picker(self)
         self.find_bar = FindBar(self)
         self.find_bar.hide()
+        self._build_owners(apply_backend)
+        self._lay_out()
+        self._wire()
+        # Every owner's commands and the window's own, keys bound in one place.
+        self.commands: list[Command] = [
+            *(command for owner in self.owners for command in owner.commands()),
+            *self._command_table(),
+        ]
+        self.actions_by_id: dict[str, QAction] = bind_commands(self, self.commands)
+        self.review.inline_edit_allowed.connect(self._allow_inline_edit)
+        # Keys of VS Code features not built yet say so; bound after all wiring, only where
+        # no command took the key.
+        QTimer.singleShot(
+            0, self, lambda: install_not_yet_keys(self, lambda text: self.show_message(text, 8000))
+        )
+        self._start(engine, chat_backend)
 
-        # ----- the owners ------------------------------------------------------------------
+    def _build_owners(self, apply_backend: ApplyBackend | None) -> None:
         settings = self._current_settings
         self.workspace = Workspace(lambda: self.settings.files_exclude, self.picker, self, self)
         self.docs = Documents(settings, self.workspace, self, self)
@@ -104,9 +120,9 @@ class MainWindow(QMainWindow):
             self,
         )
         self.editing = Editing(self.docs, self.find_bar, self.picker, self)
-        self.owners = (
-            self.workspace,
+        self.owners: tuple[CommandOwner, ...] = (
             self.docs,
+            self.workspace,
             self.editing,
             self.completions,
             self.cloud,
@@ -117,7 +133,7 @@ class MainWindow(QMainWindow):
         self.watcher = self.docs.watcher
         self.retrieved = self.completions.retrieved
 
-        # ----- the widgets -----------------------------------------------------------------
+    def _lay_out(self) -> None:
         self.tree = FileTree()
         # Git colours in the explorer and the changed-lines gutter (git runs on its own thread).
         self.git = GitController(
@@ -149,7 +165,8 @@ class MainWindow(QMainWindow):
         self.encodings = EncodingCommands(self)
         self._build_status_bar()
 
-        # ----- the wiring ------------------------------------------------------------------
+    def _wire(self) -> None:
+        """The owners' signals to each other and to the widgets."""
         for owner in self.owners:
             owner.message.connect(self.show_message)
         self.tree.fileActivated.connect(self.open_file)
@@ -178,33 +195,17 @@ class MainWindow(QMainWindow):
         self.index.index_changed.connect(self.completions.set_codebase)
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
         self.chat_panel.message.connect(lambda text: self.show_message(text, 10000))
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            app.applicationStateChanged.connect(self._on_app_state)
 
-        # ----- the commands: every owner's, keys bound in one place ------------------------
-        self.commands: list[Command] = [
-            *self.docs.commands(),
-            *self.workspace.commands(),
-            *self._command_table(),
-            *self.editing.commands(),
-            *self.review.commands(),
-            *self.cloud.commands(),
-            *self.index.commands(),
-            *self.completions.commands(),
-        ]
-        self.actions_by_id: dict[str, QAction] = bind_commands(self, self.commands)
-        self.review.inline_edit_allowed.connect(self._allow_inline_edit)
-        # Keys of VS Code features not built yet say so; bound after all wiring, only where
-        # no command took the key.
-        QTimer.singleShot(
-            0, self, lambda: install_not_yet_keys(self, lambda text: self.show_message(text, 8000))
-        )
+    def _start(self, engine: CompletionEngine | None, chat_backend: ChatBackend | None) -> None:
+        """The first state: settings applied, the engine and the chat service started."""
         self._update_welcome()
         self.review.update_inline_edit()
         self.apply_settings(self.settings)
         if self.settings_problems:
             self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            app.applicationStateChanged.connect(self._on_app_state)
         if engine is not None:
             self.completions.use_engine(engine)
         elif self.settings.completion_enabled:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, SignalInstance
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWidget
 
@@ -30,6 +30,12 @@ class Command:
 
 
 class CommandOwner(Protocol):
+    """What the window needs of an owner: its commands, and its status-bar messages
+    (``message(text, timeout_ms)``)."""
+
+    @property
+    def message(self) -> SignalInstance: ...
+
     def commands(self) -> list[Command]: ...
 
 
