@@ -791,7 +791,7 @@ def test_changing_cloud_settings_reconnects(
             {"completion.enabled": False, "cloud.autostart": False, "cloud.url": "127.0.0.1:9"}
         )
     )
-    window.reload_settings()
+    window.prefs.reload()
     assert window.cloud.connection is not first and window.cloud.connection is not None
     assert window.cloud.connection.mode == "remote"
     assert window.chat_panel.runner.backend is window.cloud.connection.backend

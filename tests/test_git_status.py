@@ -195,9 +195,9 @@ def test_explorer_colours_from_the_model(qtbot, repo: Path) -> None:  # type: ig
         assert "Modified" in tooltip
         assert threads and all(name != threading.main_thread().name for name in threads)
         # The light theme: VS Code's light colours.
-        window.toggle_theme()
+        window.prefs.toggle_theme()
         assert fore("src/mod.py") == "#895503" and fore("notes.txt") == "#007100"
-        window.toggle_theme()
+        window.prefs.toggle_theme()
 
         # A change on disk is picked up (debounced) without a save in the editor.
         (repo / "src" / "keep.py").write_text("k = 2\n")

@@ -152,7 +152,7 @@ def test_settings_edited_in_a_tab_are_validated_and_applied(
     qtbot: QtBot, window: MainWindow, isolated_dirs: dict[str, Path]
 ) -> None:
     (isolated_dirs["config"] / "settings.json").unlink()  # opening settings creates the file
-    window.open_settings()
+    window.prefs.open_settings()
     doc = window.current_document()
     assert doc is not None and doc.path == (isolated_dirs["config"] / "settings.json").resolve()
     data = json.loads(doc.editor.text())
@@ -177,7 +177,7 @@ def test_broken_settings_file_never_stops_the_app(
     win = MainWindow()
     qtbot.addWidget(win)
     assert win.settings.font_size == 11
-    assert win.settings_problems and "line 1" in win.settings_problems[0]
+    assert win.prefs.problems and "line 1" in win.prefs.problems[0]
 
 
 def test_theme_toggle_recolours_open_editors(
@@ -185,7 +185,7 @@ def test_theme_toggle_recolours_open_editors(
 ) -> None:
     doc = window.open_file(workspace / "README.md")
     assert doc is not None
-    window.toggle_theme()
+    window.prefs.toggle_theme()
     assert window.settings.theme == "light"
     assert doc.editor.theme.name == "light"
 
@@ -312,7 +312,7 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
             }
         )
     )
-    win.reload_settings()
+    win.prefs.reload()
     qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 0.5B", timeout=20000)
     assert measured == [3, 3]
     assert "completion.model is set to qwen2.5-coder-0.5b-instruct" in win.status_model.toolTip()
@@ -337,7 +337,7 @@ def test_a_real_model_answers_under_its_title_and_model_path_overrides_it(
             }
         )
     )
-    win.reload_settings()
+    win.prefs.reload()
     # any GGUF: named by its own general.name once the worker has loaded it
     qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270m", timeout=60000)
     assert "completion.modelPath" in win.status_model.toolTip()

@@ -21,6 +21,7 @@ from app.ui.owners.documents import Documents
 from app.ui.owners.editing import Editing
 from app.ui.owners.engine import EngineController
 from app.ui.owners.index import IndexController
+from app.ui.owners.preferences import Preferences
 from app.ui.owners.review import ReviewController
 from app.ui.owners.workspace import Workspace
 from app.ui.picker import Picker
@@ -33,8 +34,11 @@ SETTINGS = Settings(completion_enabled=False, cloud_autostart=False)
 class Owners:
     """Every owner, built as the window builds them, on a bare widget."""
 
-    def __init__(self, qtbot: QtBot, settings: Settings = SETTINGS) -> None:
+    def __init__(
+        self, qtbot: QtBot, settings: Settings = SETTINGS, settings_file: Path | None = None
+    ) -> None:
         self.settings = settings
+        settings_file = settings_file or Path("/nonexistent/forecode/settings.json")
         self.host = QWidget()
         qtbot.addWidget(self.host)
         self.picker = Picker(self.host)
@@ -42,6 +46,7 @@ class Owners:
         get = self.current_settings
         self.workspace = Workspace(lambda: settings.files_exclude, self.picker, self.host)
         self.docs = Documents(get, self.workspace, self.host)
+        self.prefs = Preferences(settings_file, self.docs)
         self.editing = Editing(self.docs, FindBar(self.host), self.picker)
         self.engine = EngineController(get, self.docs)
         self.cloud = CloudController(get, self.engine.engine_client, self.host)
@@ -56,6 +61,7 @@ class Owners:
         self.all = (
             self.workspace,
             self.docs,
+            self.prefs,
             self.editing,
             self.engine,
             self.cloud,
@@ -85,6 +91,13 @@ EXPECTED_IDS = {
         "file.revert",
         "view.nextTab",
         "view.prevTab",
+    ],
+    "prefs": [
+        "view.toggleTheme",
+        "view.zoomIn",
+        "view.zoomOut",
+        "view.zoomReset",
+        "prefs.settings",
     ],
     "engine": ["completion.recalibrate"],
     "cloud": ["cloud.setToken"],
@@ -304,3 +317,27 @@ def test_owners_never_reach_into_private_fields(path: Path) -> None:
         and str(node.args[1].value).startswith("_")
     ]
     assert reaches == []
+
+
+def test_preference_commands_announce_new_settings(qtbot: QtBot, tmp_path: Path) -> None:
+    file = tmp_path / "settings.json"
+    file.write_text('{"editor.fontSize": 14, "workbench.theme": "dark"}\n')
+    owners = Owners(qtbot, settings_file=file)
+    seen: list[Settings] = []
+    owners.prefs.changed.connect(seen.append)
+    owners.run("view.toggleTheme")
+    owners.run("view.zoomIn")
+    owners.run("view.zoomIn")
+    owners.run("view.zoomReset")  # back to the file's size
+    assert [(s.theme, s.font_size) for s in seen] == [
+        ("light", 14),
+        ("light", 15),
+        ("light", 16),
+        ("light", 14),
+    ]
+    reloaded: list[tuple[int, int]] = []
+    owners.prefs.reloaded.connect(lambda old, new: reloaded.append((old.tab_size, new.tab_size)))
+    file.write_text('{"editor.tabSize": 2}\n')
+    owners.prefs.file_saved(file)
+    assert reloaded == [(4, 2)] and owners.prefs.settings.tab_size == 2
+    assert owners.messages[-1] == "Settings applied."

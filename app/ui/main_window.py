@@ -15,7 +15,6 @@ deterministic path, then the service's model path).
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -31,8 +30,6 @@ from PySide6.QtWidgets import (
 
 from forecode_core.store.settings import (
     Settings,
-    default_settings_text,
-    load_settings,
     settings_path,
 )
 from forecode_core.text.textfile import EOL_NAMES, encoding_label
@@ -58,6 +55,7 @@ from .owners.documents import Documents
 from .owners.editing import Editing
 from .owners.engine import EngineController
 from .owners.index import IndexController
+from .owners.preferences import Preferences
 from .owners.review import ReviewController
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
@@ -77,15 +75,13 @@ class MainWindow(QMainWindow):
         apply_backend: ApplyBackend | None = None,
     ) -> None:
         super().__init__()
-        self.settings_file = settings_file or settings_path()
-        self.settings, self.settings_problems = load_settings(self.settings_file)
         self.search_dock: SearchDock | None = None  # Find in Files, made on first use
         self.setWindowTitle("Forecode")
         self.resize(1200, 780)
         self.picker = Picker(self)
         self.find_bar = FindBar(self)
         self.find_bar.hide()
-        self._build_owners(apply_backend)
+        self._build_owners(settings_file or settings_path(), apply_backend)
         self._lay_out()
         self._wire()
         # Every owner's commands and the window's own, keys bound in one place.
@@ -102,10 +98,11 @@ class MainWindow(QMainWindow):
         )
         self._start(engine, chat_backend)
 
-    def _build_owners(self, apply_backend: ApplyBackend | None) -> None:
+    def _build_owners(self, settings_file: Path, apply_backend: ApplyBackend | None) -> None:
         settings = self._current_settings
         self.workspace = Workspace(lambda: self.settings.files_exclude, self.picker, self, self)
         self.docs = Documents(settings, self.workspace, self, self)
+        self.prefs = Preferences(settings_file, self.docs, self)
         self.completions = EngineController(settings, self.docs, self)
         self.cloud = CloudController(settings, self.completions.engine_client, self, self)
         self.index = IndexController(settings, self.workspace, self.cloud.index_access, self, self)
@@ -123,6 +120,7 @@ class MainWindow(QMainWindow):
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,
+            self.prefs,
             self.editing,
             self.completions,
             self.cloud,
@@ -185,6 +183,9 @@ class MainWindow(QMainWindow):
         self.docs.saved.connect(self._on_saved)
         self.docs.disk_changed.connect(self._on_disk_changed)
         self.docs.renamed.connect(self.completions.renamed)
+        self.prefs.changed.connect(self._on_settings)
+        self.prefs.reloaded.connect(self.completions.settings_changed)
+        self.prefs.reloaded.connect(self.cloud.settings_changed)
         self.completions.status.connect(self.set_model_state)
         self.completions.engine_changed.connect(self.cloud.local_changed)
         self.cloud.status.connect(self.set_chat_state)
@@ -203,9 +204,9 @@ class MainWindow(QMainWindow):
         """The first state: settings applied, the engine and the chat service started."""
         self._update_welcome()
         self.review.update_inline_edit()
-        self.apply_settings(self.settings)
-        if self.settings_problems:
-            self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
+        self.prefs.apply(self.settings)
+        if self.prefs.problems:
+            self.show_message("Settings: " + "; ".join(self.prefs.problems), 15000)
         if engine is not None:
             self.completions.use_engine(engine)
         elif self.settings.completion_enabled:
@@ -216,8 +217,12 @@ class MainWindow(QMainWindow):
         else:
             self.cloud.start()
 
+    @property
+    def settings(self) -> Settings:
+        return self.prefs.settings
+
     def _current_settings(self) -> Settings:
-        return self.settings
+        return self.prefs.settings
 
     # ----- the window's own commands -------------------------------------------------------
     def _command_table(self) -> list[Command]:
@@ -260,15 +265,6 @@ class MainWindow(QMainWindow):
                 "Search: Replace in Files",
                 "Ctrl+Shift+H",
                 lambda: self.find_in_files(replace=True),
-            ),
-            Command(
-                "view.toggleTheme", "Preferences: Toggle Dark/Light Theme", "", self.toggle_theme
-            ),
-            Command("view.zoomIn", "View: Zoom In", "Ctrl+= or Ctrl++", lambda: self.zoom(1)),
-            Command("view.zoomOut", "View: Zoom Out", "Ctrl+-", lambda: self.zoom(-1)),
-            Command("view.zoomReset", "View: Reset Zoom", "Ctrl+0", lambda: self.zoom(0)),
-            Command(
-                "prefs.settings", "Preferences: Open Settings (JSON)", "Ctrl+,", self.open_settings
             ),
             Command("chat.toggle", "Chat: Toggle Chat Panel", "Ctrl+L", self.toggle_chat),
             Command("chat.new", "Chat: New Conversation", "", self.new_chat),
@@ -357,8 +353,7 @@ class MainWindow(QMainWindow):
         self.git.refresh_soon()
         self.index.file_changed(path)
         saved = Path(path)
-        if saved == self.settings_file.resolve():
-            self.reload_settings()
+        self.prefs.file_saved(saved)
         self.workspace.file_saved(saved)
 
     def _on_disk_changed(self, path: str) -> None:
@@ -388,38 +383,11 @@ class MainWindow(QMainWindow):
         self.tabs.setVisible(not welcome)
 
     # ----- settings and themes ---------------------------------------------------------------
-    def open_settings(self) -> None:
-        path = self.settings_file
-        if not path.exists():
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(default_settings_text(), encoding="utf-8")
-            except OSError as exc:
-                self.show_message(f"Cannot create {path}: {exc}", 10000)
-                return
-        doc = self.open_file(path)
-        if doc is not None and self.settings_problems:
-            doc.banner.show_message("\n".join(self.settings_problems), "warning")
-
-    def reload_settings(self) -> None:
-        old = self.settings
-        self.settings, self.settings_problems = load_settings(self.settings_file)
-        self.apply_settings(self.settings)
-        self.completions.settings_changed(old, self.settings)
-        self.cloud.settings_changed(old, self.settings)
-        for doc in self.documents():
-            if doc.path == self.settings_file.resolve():
-                if self.settings_problems:
-                    doc.banner.show_message("\n".join(self.settings_problems), "warning")
-                else:
-                    doc.banner.clear()
-        if self.settings_problems:
-            self.show_message("Settings: " + "; ".join(self.settings_problems), 15000)
-        else:
-            self.show_message("Settings applied.")
-
     def apply_settings(self, settings: Settings) -> None:
-        self.settings = settings
+        self.prefs.apply(settings)
+
+    def _on_settings(self, settings: Settings) -> None:
+        """New settings, to every owner and widget."""
         theme = theme_named(settings.theme)
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -434,18 +402,6 @@ class MainWindow(QMainWindow):
         self.completions.apply_settings(settings)
         self.workspace.reload_rules()  # files.exclude
         self.index.update()  # index.enabled turned on or off
-
-    def toggle_theme(self) -> None:
-        new = "light" if self.settings.theme == "dark" else "dark"
-        self.apply_settings(replace(self.settings, theme=new))
-
-    def zoom(self, step: int) -> None:
-        size = (
-            self.settings.font_size + step
-            if step
-            else load_settings(self.settings_file)[0].font_size
-        )
-        self.apply_settings(replace(self.settings, font_size=max(6, min(72, size))))
 
     # ----- the palette, find in files -------------------------------------------------------
     def command_palette(self) -> None:

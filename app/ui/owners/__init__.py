@@ -7,6 +7,8 @@ a widget, a callable) and says what happened through its signals.
 
 - ``workspace.Workspace``: the folder, its ignore rules and file list; resolving a path hint
 - ``documents.Documents``: the tabs, open/save/close, changes on disk, hot exit's session
+- ``preferences.Preferences``: the settings file, the theme toggle and zoom
+- ``editing.Editing``: the current editor's commands (find bar, go to line, comments, ...)
 - ``engine.EngineController``: the local completion engine's life cycle and status, the
   completion context (policy: ``forecode_core.completion.open_buffers``)
 - ``cloud.CloudController``: the service connection, its token and status
