@@ -34,6 +34,7 @@ from app.ui.main_window import MainWindow
 from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.events import ApplyDone
 from forecode_core.apply.review import REJOIN_WINDOW, diff_hunks
+from forecode_core.apply.review_state import ReviewOutcome, ReviewPhase
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatParams, ChatStarted
 from forecode_core.streams import Delta, Notice, StreamError
 
@@ -285,9 +286,12 @@ def test_review_shows_hunks_and_accept_all_applies_as_one_undo(
     assert "Change 1 of 2" in review.status_label.text()
     assert "deterministic" in review.status_label.text()
 
-    press(qtbot, review, Qt.Key.Key_Return, CTRL)
+    with qtbot.waitSignal(review.finished, timeout=2000) as finished:
+        press(qtbot, review, Qt.Key.Key_Return, CTRL)
     assert doc.editor.text() == TWO_PLACES_DONE
     assert review.outcome == "applied"
+    assert finished.args == [ReviewOutcome.APPLIED]  # the member itself, not only its string
+    assert type(finished.args[0]) is ReviewOutcome and review.state is ReviewPhase.DONE
     qtbot.waitUntil(lambda: doc.editor.isVisible(), timeout=2000)
     assert doc not in window.review.reviews and doc.is_dirty()
     assert "Applied 2 of 2 changes" in window.statusBar().currentMessage()
