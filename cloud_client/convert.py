@@ -17,6 +17,8 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
     ContextItem,
+    ContextKind,
+    Role,
 )
 from proto.forecode.v1 import forecode_pb2 as pb
 
@@ -31,14 +33,22 @@ __all__ = [
 ]
 
 _ROLE_TO_PB = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
-_ROLE_FROM_PB = {v: k for k, v in _ROLE_TO_PB.items()}
+_ROLE_FROM_PB: dict[int, Role] = {
+    pb.ROLE_SYSTEM: "system",
+    pb.ROLE_USER: "user",
+    pb.ROLE_ASSISTANT: "assistant",
+}
 
 _KIND_TO_PB = {
     "file": pb.ContextItem.KIND_FILE,
     "selection": pb.ContextItem.KIND_SELECTION,
     "current_file": pb.ContextItem.KIND_CURRENT_FILE,
 }
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+_KIND_FROM_PB: dict[int, ContextKind] = {
+    pb.ContextItem.KIND_FILE: "file",
+    pb.ContextItem.KIND_SELECTION: "selection",
+    pb.ContextItem.KIND_CURRENT_FILE: "current_file",
+}
 
 _FINISH_FROM_PB = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
 _FINISH_TO_PB = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
@@ -96,7 +106,7 @@ def params_from_pb(req: pb.ChatRequest) -> ChatParams:
     for m in req.messages:
         if m.role not in _ROLE_FROM_PB:
             raise ValueError(f"message role {m.role} is not system, user or assistant")
-        messages.append(ChatMessage(role=_ROLE_FROM_PB[m.role], content=m.content))  # type: ignore[arg-type]
+        messages.append(ChatMessage(role=_ROLE_FROM_PB[m.role], content=m.content))
     context = []
     for c in req.context:
         if c.kind not in _KIND_FROM_PB:
@@ -104,7 +114,7 @@ def params_from_pb(req: pb.ChatRequest) -> ChatParams:
         context.append(
             ContextItem(
                 kind=_KIND_FROM_PB[c.kind],
-                path=c.path,  # type: ignore[arg-type]
+                path=c.path,
                 text=c.text,
                 start_line=c.start_line,
                 end_line=c.end_line,

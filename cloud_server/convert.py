@@ -20,6 +20,8 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
     ContextItem,
+    ContextKind,
+    Role,
 )
 from proto.forecode.v1 import forecode_pb2 as pb
 
@@ -41,8 +43,12 @@ MAX_CONVERSATION_ID = 200
 MAX_TEMPERATURE = 2.0
 MAX_PATH = 4096
 
-_ROLES = {pb.ROLE_SYSTEM: "system", pb.ROLE_USER: "user", pb.ROLE_ASSISTANT: "assistant"}
-_KINDS = {
+_ROLES: dict[int, Role] = {
+    pb.ROLE_SYSTEM: "system",
+    pb.ROLE_USER: "user",
+    pb.ROLE_ASSISTANT: "assistant",
+}
+_KINDS: dict[int, ContextKind] = {
     pb.ContextItem.KIND_FILE: "file",
     pb.ContextItem.KIND_SELECTION: "selection",
     pb.ContextItem.KIND_CURRENT_FILE: "current_file",
@@ -77,7 +83,7 @@ def params_from_request(request: pb.ChatRequest) -> ChatParams:
                 f"messages[{i}] has role {m.role} (expected ROLE_SYSTEM, "
                 "ROLE_USER or ROLE_ASSISTANT)"
             )
-        messages.append(ChatMessage(role, m.content))  # type: ignore[arg-type]
+        messages.append(ChatMessage(role, m.content))
     if messages[-1].role != "user":
         raise InvalidRequest(f"the last message must be the user's, not the {messages[-1].role}'s")
     if not messages[-1].content.strip():
@@ -97,7 +103,7 @@ def params_from_request(request: pb.ChatRequest) -> ChatParams:
                 kind,
                 c.path,
                 c.text,
-                c.start_line,  # type: ignore[arg-type]
+                c.start_line,
                 c.end_line,
                 c.language,
                 c.truncated,

@@ -236,7 +236,7 @@ class _InFlight:
             return self._cond.wait_for(lambda: self._n == 0, timeout)
 
 
-class _InfoServicer(rpc.InfoServicer):  # type: ignore[misc]
+class _InfoServicer(rpc.InfoServicer):
     def __init__(self, backend: Backend, config: ServerConfig, in_flight: _InFlight) -> None:
         self._backend = backend
         self._config = config
@@ -348,7 +348,7 @@ def _abort_stopped(context: grpc.ServicerContext) -> None:
         context.abort(grpc.StatusCode.UNAVAILABLE, "the service is shutting down")
 
 
-class _ChatServicer(_StreamingServicer, rpc.ChatServicer):  # type: ignore[misc]
+class _ChatServicer(_StreamingServicer, rpc.ChatServicer):
     def Stream(
         self, request: pb.ChatRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ChatEvent]:
@@ -378,11 +378,11 @@ def _unimplemented(what: str) -> Callable[..., Any]:
     return handler
 
 
-class _CompletionServicer(rpc.CompletionServicer):  # type: ignore[misc]
+class _CompletionServicer(rpc.CompletionServicer):
     Complete = _unimplemented("Completion (completions run on the local engine)")
 
 
-class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):  # type: ignore[misc]
+class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):
     """Apply on the backend's slots (``stream_apply``); a backend without it (``openai``)
     answers UNIMPLEMENTED. Cancel and deadline as for Chat."""
 
@@ -420,7 +420,7 @@ class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):  # type: ignore[mis
         )
 
 
-class _EditsServicer(rpc.EditsServicer):  # type: ignore[misc]
+class _EditsServicer(rpc.EditsServicer):
     Propose = _unimplemented("Edits (multi-file edits)")
 
 

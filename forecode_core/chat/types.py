@@ -37,7 +37,9 @@ __all__ = [
     "ChatParams",
     "ChatStarted",
     "ContextItem",
+    "ContextKind",
     "FinishReason",
+    "Role",
     "params_from_json",
     "params_to_json",
 ]
