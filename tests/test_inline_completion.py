@@ -15,6 +15,7 @@ from pytestqt.qtbot import QtBot
 from app.ui.editor import CodeEditor
 from app.ui.inline_completion import CompletionEngine, InlineCompletion
 from forecode_core.completion.prompt import CompletionInput
+from forecode_core.engine_state import EngineState
 from forecode_core.text.languages import by_id
 
 
@@ -279,7 +280,7 @@ def test_real_worker_killed_mid_request_the_editor_recovers(
     engine = LocalEngine(model_path)
     window = MainWindow(engine=engine)
     qtbot.addWidget(window)
-    states: list[str] = []
+    states: list[EngineState] = []
     engine.state.connect(lambda s, _d: states.append(s))
     engine.start()
     qtbot.waitUntil(engine.is_ready, timeout=60_000)
@@ -298,8 +299,9 @@ def test_real_worker_killed_mid_request_the_editor_recovers(
     pid = engine.client.pid
     assert pid
     os.kill(pid, signal.SIGKILL)
-    qtbot.waitUntil(lambda: "crashed" in states, timeout=20_000)
-    assert "Engine restarting" in window.status_model.text() or "crashed" in states
+    qtbot.waitUntil(lambda: EngineState.CRASHED in states, timeout=20_000)
+    assert "Engine restarting" in window.status_model.text() or EngineState.CRASHED in states
+    assert all(type(s) is EngineState for s in states)  # the signal carries the values
     qtbot.waitUntil(engine.is_ready, timeout=60_000)
     assert doc.editor.text() == "import os\ndef main"  # the user's text is untouched
     # With auto-closing on (the default) "(" leaves "def main(ˇ)". The small model has no FIM:

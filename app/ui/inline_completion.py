@@ -69,7 +69,7 @@ class CompletionEngine(QObject):
     chunk = Signal(int, str)
     done = Signal(int, object)  # (request id, protocol Done)
     error = Signal(int, str)
-    state = Signal(str, str)  # (an EngineState value, its detail)
+    state = Signal(object, str)  # (the EngineState, its detail)
 
     def complete(self, inp: CompletionInput, max_tokens: int) -> int:
         raise NotImplementedError
