@@ -308,7 +308,11 @@ class HunkBar(QFrame):
 
 
 class ApplyReview(QFrame):
-    """One apply under review, in place of ``buffer`` (the document's editor) in its pane."""
+    """One apply under review, in place of ``buffer`` (the document's editor) in its pane.
+
+    The run's phase, stale flag and per-review fields are one value, ``review_state``
+    (``forecode_core.apply.review_state.ReviewState``), replaced on each event; ``state``,
+    ``hunks``, ``current``, ``outcome`` ... read it."""
 
     finished = Signal(object)  # the ReviewOutcome (applied, rejected, cancelled, unchanged, closed)
 
