@@ -193,6 +193,18 @@ def test_without_a_model_path_the_refusal_is_no_model() -> None:
     assert err.value.message == "An inline edit is written by the model, and the service is gone"
 
 
+def test_a_model_path_that_did_not_finish_is_incomplete() -> None:
+    """A "length" end (the file not finished, or what was closed is not the file) is never a
+    result: the pipeline says so as the client does for the service's answer."""
+    model_events = (Delta(NEW[:9]), ApplyDone("length", {"completion_tokens": 7}, source="model"))
+    with pytest.raises(StreamError) as err:
+        list(PipelineCall(INLINE, lambda r: Scripted(*model_events)))
+    assert err.value.code == "incomplete"
+    assert err.value.message == (
+        "The model did not finish writing the file (it stopped after 7 tokens); nothing was changed"
+    )
+
+
 def test_cancel_reaches_the_model_paths_call() -> None:
     inner = Scripted(Delta(NEW), ApplyDone("stop"))
     call = PipelineCall(INLINE, lambda r: inner)
