@@ -298,7 +298,7 @@ def test_gutter_marks_on_a_real_editor_against_head(
     # Let the save's own refresh finish; then a commit outside the editor changes .git/index
     # and HEAD, which the controller watches.
     qtbot.waitUntil(
-        lambda: not window.git._timer.isActive() and not window.git._running, timeout=10000
+        lambda: not window.git._timer.isActive() and not window.git.refreshing, timeout=10000
     )
     head_before = window.git.head_oid
     git(repo, "commit", "-q", "-am", "six")

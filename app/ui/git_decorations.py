@@ -271,6 +271,11 @@ class GitController(QObject):
         self._watched_model: DecoratedFileSystemModel | None = None
         self.enabled = True  # the git.enabled setting
 
+    @property
+    def refreshing(self) -> bool:
+        """A git status runs now."""
+        return self._pacing.running
+
     def set_enabled(self, enabled: bool) -> None:
         """``git.enabled``: off, no git runs, the colours and the gutters' marks go."""
         if enabled == self.enabled:
