@@ -997,8 +997,8 @@ def test_ctrl_k_with_the_real_model_rewrites_only_the_selected_lines(
     qtbot: QtBot, tmp_path: Path, workspace: Path, small_apply_engine: Any
 ) -> None:
     """A 2-line selection in a 500-line file: the in-process model path (``EngineApply``:
-    the service's own ``LlamaBackend.stream_apply``, without the gRPC hop) rewrites exactly those lines; the
-    review's hunks, and the buffer after accepting them, touch nothing else."""
+    the service's own ``LlamaBackend.stream_apply``, without the gRPC hop) rewrites exactly
+    those lines; the review's hunks, and the buffer after accepting them, touch nothing else."""
     from helpers.engine_apply import EngineApply
 
     backend = PipelineApplyBackend(EngineApply(lambda: small_apply_engine))
