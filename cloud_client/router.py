@@ -95,6 +95,8 @@ class CloudChat(Protocol):
 
     def chat(self, params: ChatParams, *, timeout: float = ...) -> ChatCall: ...
 
+    def apply(self, request: ApplyInput, *, timeout: float = ...) -> ApplyCall: ...
+
     def healthy(self, timeout: float = ...) -> bool: ...
 
 
@@ -169,14 +171,13 @@ class Router:
         if self._closed:
             raise RuntimeError("this Router is closed")
         cloud = self.cloud
-        start = getattr(cloud, "apply", None)
-        if cloud is None or start is None:
+        if cloud is None:
             raise ChatError(
                 "unavailable",
                 "Applying a code block needs the Forecode service, and none is configured",
             )
         # Tried even while the service is believed down: there is nothing else to try.
-        call = start(request, timeout=self._chat_timeout_s if timeout is None else timeout)
+        call = cloud.apply(request, timeout=self._chat_timeout_s if timeout is None else timeout)
         return _WatchedApply(self, call)
 
     def probe_now(self) -> None:
