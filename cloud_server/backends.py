@@ -106,6 +106,10 @@ class Backend(Protocol):
         self, params: ChatParams, *, should_stop: Callable[[], bool]
     ) -> Iterator[ChatEvent]: ...
 
+    def stream_apply(
+        self, request: ApplyInput, *, should_stop: Callable[[], bool]
+    ) -> Iterator[ApplyEvent]: ...
+
     def close(self) -> None:
         """Stop every request and free the models; later requests get ChatError."""
         ...

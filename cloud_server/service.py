@@ -1,9 +1,8 @@
 """The gRPC service: servicers, the bearer-token check, and the server's life cycle.
 
 ``start_server(config)`` binds (loopback by default; TLS required anywhere else, see
-``ServerConfig``), serves ``forecode.v1`` Info, Chat and Apply (on backends with
-``stream_apply``) plus ``grpc.health.v1``, and returns a ``RunningServer``. Completion and
-Edits answer UNIMPLEMENTED for now; IndexSync is
+``ServerConfig``), serves ``forecode.v1`` Info, Chat and Apply plus ``grpc.health.v1``, and
+returns a ``RunningServer``. Completion and Edits answer UNIMPLEMENTED for now; IndexSync is
 ``cloud_server.index_service`` over an ``IndexStore`` (``index_store``, or the default one
 opened on its first call).
 
@@ -280,19 +279,16 @@ class _StreamingServicer:
         stream: Callable[[Any, Callable[[], bool]], Iterable[Any]],
         to_pb: Callable[[Any], Any | None],
         done_outcome: Callable[[Any], str],
-        check: Callable[[], None] | None = None,
     ) -> Iterator[Any]:
-        """Serve one call: ``check()`` may abort first; ``parse(request)`` (may raise
-        ``InvalidRequest``); ``describe(request, parsed)`` gives the request's log line
-        (format and arguments: sizes and counts only, never the text); ``stream(parsed,
-        should_stop)`` is the backend's events (``forecode_core.streams``), each sent as
-        ``to_pb(event)`` (None: not sent) up to its ``Done``."""
+        """Serve one call: ``parse(request)`` (may raise ``InvalidRequest``);
+        ``describe(request, parsed)`` gives the request's log line (format and arguments:
+        sizes and counts only, never the text); ``stream(parsed, should_stop)`` is the
+        backend's events (``forecode_core.streams``), each sent as ``to_pb(event)`` (None: not
+        sent) up to its ``Done``."""
         call = next(self._ids)
         began = time.monotonic()
         leave = self._in_flight.enter(context)
         try:
-            if check is not None:
-                check()
             try:
                 parsed = parse(request)
             except InvalidRequest as exc:
@@ -383,26 +379,15 @@ class _CompletionServicer(rpc.CompletionServicer):
 
 
 class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):
-    """Apply on the backend's slots (``stream_apply``); a backend without it (``openai``)
-    answers UNIMPLEMENTED. Cancel and deadline as for Chat."""
+    """Apply on the backend's slots (``stream_apply``). Cancel and deadline as for Chat."""
 
     def Apply(
         self, request: pb.ApplyRequest, context: grpc.ServicerContext
     ) -> Iterator[pb.ApplyEvent]:
-        stream_apply = getattr(self._backend, "stream_apply", None)
-
-        def check() -> None:
-            if stream_apply is None:
-                context.abort(
-                    grpc.StatusCode.UNIMPLEMENTED,
-                    "Apply is not served by this Forecode service's backend",
-                )
-
         yield from self._serve(
             "apply",
             request,
             context,
-            check=check,
             parse=apply_input_from_request,
             describe=lambda req, inp: (
                 "%d bytes of file, %d of block, instruction %s",
@@ -412,7 +397,7 @@ class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):
                     "yes" if req.instruction.strip() else "no",
                 ),
             ),
-            stream=lambda inp, should_stop: stream_apply(  # type: ignore[misc]
+            stream=lambda inp, should_stop: self._backend.stream_apply(
                 inp, should_stop=should_stop
             ),
             to_pb=apply_event_to_pb,
