@@ -23,11 +23,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from forecode_core.streams import Delta, Failed, StreamError
+from forecode_core.streams import Call, Delta, Event, Failed, StreamError
 
 __all__ = ["StreamHandle", "StreamRunner"]
 
@@ -35,7 +35,7 @@ __all__ = ["StreamHandle", "StreamRunner"]
 @dataclass
 class _Request:
     generation: int
-    call: Any = None
+    call: Call[Event] | None = None
     cancelled: bool = False
     pending: list[object] = field(default_factory=list)
     wake_pending: bool = False
@@ -96,8 +96,8 @@ class StreamRunner(QObject):
     def _run(
         self,
         handle: StreamHandle,
-        open_call: Callable[[], Any],
-        consume: Callable[[Any, StreamHandle], None],
+        open_call: Callable[[], Call[Event]],
+        consume: Callable[[Call[Event], StreamHandle], None],
         name: str,
     ) -> None:
         """On a new daemon thread: ``open_call()``, then ``consume(call, handle)``, which
@@ -142,8 +142,8 @@ class StreamRunner(QObject):
     def _work(
         self,
         handle: StreamHandle,
-        open_call: Callable[[], Any],
-        consume: Callable[[Any, StreamHandle], None],
+        open_call: Callable[[], Call[Event]],
+        consume: Callable[[Call[Event], StreamHandle], None],
     ) -> None:
         req = handle._request
         try:
