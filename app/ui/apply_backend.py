@@ -14,8 +14,8 @@ does not anchor unambiguously) or the request carries an instruction (inline edi
 path it was given rewrites the file. The model path is the service's (``ServiceApply``: the
 window's router's ``apply``), which runs ``apply_model.rewrite_file`` -- windows, not whole
 files; tests drive the service's own ``stream_apply`` in-process through
-``tests/helpers/engine_apply.py`` behind the same ``PipelineCall``. ``ServiceApply`` takes another model path as its
-``fallback`` when there is no service.
+``tests/helpers/engine_apply.py`` behind the same ``PipelineCall``. ``ServiceApply`` takes
+another model path as its ``fallback`` when there is no service.
 
 ``ApplyRunner`` (an ``app.ui.stream_runner.StreamRunner``) consumes a call on a worker thread
 with the pipeline's ``consume_apply`` and hands the text to the UI thread through a queued
