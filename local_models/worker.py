@@ -44,6 +44,7 @@ from typing import IO, Any
 from forecode_core.chat.prompt_formats import ChatTooLong, fit_chat, system_text
 from forecode_core.chat.repetition import complete_guarded
 from forecode_core.chat.types import params_from_json
+from forecode_core.completion.model import CompletionModel
 from forecode_core.completion.prompt import CompletionInput, render_prompt
 from forecode_core.profiles import DEFAULT_FORMAT, ChatFormat, FimTokens, profile_for, profile_of
 from forecode_core.protocol import (
@@ -271,17 +272,18 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _fim_tokens(engine: Any, info: Any) -> FimTokens | None:
+def _fim_tokens(engine: CompletionModel, info: Any) -> FimTokens | None:
     """The GGUF's own FIM marker strings, when its tokenizer declares all three."""
     ids = (
         getattr(info, "fim_prefix_id", None),
         getattr(info, "fim_suffix_id", None),
         getattr(info, "fim_middle_id", None),
     )
-    if any(i is None for i in ids):
+    present = [i for i in ids if i is not None]
+    if len(present) < len(ids):
         return None
     try:
-        prefix, suffix, middle = (engine.detokenize([i]) for i in ids)
+        prefix, suffix, middle = (engine.detokenize([i]) for i in present)
         return FimTokens(prefix, suffix, middle)
     except Exception:  # an odd vocabulary: the profile's defaults apply
         return None
@@ -320,7 +322,7 @@ PROMPT_LADDER: tuple[dict[str, Any], ...] = (
 class _Server:
     def __init__(
         self,
-        engine: Any,
+        engine: CompletionModel,
         profile: Any,
         out: _Output,
         inbox: _Inbox,
@@ -363,7 +365,7 @@ class _Server:
         add_bos = bool(self.profile.add_bos)
         counted: dict[str, list[int]] = {}
 
-        bos = getattr(getattr(self.engine, "info", None), "bos_id", None)
+        bos = self.engine.info.bos_id
 
         def count(text: str) -> int:  # the text's own tokens; the BOS is not the budget's
             toks = counted[text] = self.engine.tokenize(text, add_bos=add_bos)
@@ -396,10 +398,6 @@ class _Server:
                 return i
         return None
 
-    def _fresh_kw(self, tokens: list[int]) -> dict[str, int]:
-        fresh = self._fresh_from(tokens)
-        return {} if fresh is None else {"fresh_from": fresh}
-
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         return self._render(self._input(input_json))
 
@@ -409,10 +407,8 @@ class _Server:
         """``(prompt, larger prompts to warm afterwards, facts)``: the largest rung of
         ``PROMPT_LADDER`` whose uncached part is small, else the cheapest one."""
         inp = self._input(input_json)
-        cost = getattr(self.engine, "reuse_cost", None)
+        cost = self.engine.reuse_cost
         full = self._render(inp, shape=PROMPT_LADDER[-1])
-        if cost is None:
-            return full, [], {}
         rungs: list[list[int]] = []
         costs: list[int] = []
         names: list[str] = []
@@ -456,7 +452,7 @@ class _Server:
                 tokens,
                 should_stop=self.inbox.arrived.is_set,
                 keep_on_cancel=True,
-                **self._fresh_kw(tokens),
+                fresh_from=self._fresh_from(tokens),
             )
             if self.inbox.arrived.is_set():
                 return
@@ -483,7 +479,7 @@ class _Server:
             params = params_from_json(request.params)
         except ValueError as exc:
             raise _RequestError(f"bad chat params: {exc}") from None
-        n_ctx = int(getattr(self.engine, "n_ctx", DEFAULT_N_CTX))
+        n_ctx = self.engine.n_ctx
         max_tokens = min(
             request.max_tokens or params.max_tokens or DEFAULT_CHAT_MAX_TOKENS, n_ctx // 2
         )
@@ -510,7 +506,9 @@ class _Server:
             # The lines near the cursor first (what the next request needs soonest), then
             # the full context, which a request that arrives meanwhile may stop.
             tokens, larger, facts = self._choose_prompt(request.input)
-            metrics = self.engine.warm(tokens, should_stop=flag.is_set, **self._fresh_kw(tokens))
+            metrics = self.engine.warm(
+                tokens, should_stop=flag.is_set, fresh_from=self._fresh_from(tokens)
+            )
             self.out.emit(Warmed(request.id, {**_jsonable(metrics), **facts}))
             if not flag.is_set():
                 self._warm_in_background(larger)
@@ -547,7 +545,7 @@ class _Server:
             speculative=request.speculative,
             should_stop=flag.is_set,
             on_text=on_text,
-            **self._fresh_kw(tokens),
+            fresh_from=self._fresh_from(tokens),
         )
         self.out.emit(
             Done(
