@@ -56,6 +56,20 @@ _KINDS: dict[int, ContextKind] = {
 _FINISH = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
 
 
+_USAGE_FIELDS = (
+    "prompt_tokens",
+    "cached_tokens",
+    "completion_tokens",
+    "queue_ms",
+    "first_token_ms",
+    "total_ms",
+)
+
+
+def _usage_pb(usage: dict[str, int]) -> pb.Usage:
+    return pb.Usage(**{k: int(usage.get(k, 0)) for k in _USAGE_FIELDS})
+
+
 class InvalidRequest(ValueError):
     """A request the service will not run; the text says what is wrong with it."""
 
@@ -131,20 +145,7 @@ def event_to_pb(event: ChatEvent) -> pb.ChatEvent | None:
     if isinstance(event, ChatDelta):
         return pb.ChatEvent(delta=pb.ChatDelta(text=event.text))
     if isinstance(event, ChatDone) and event.finish_reason in _FINISH:
-        u = event.usage
-        usage = pb.Usage(
-            **{
-                k: int(u.get(k, 0))
-                for k in (
-                    "prompt_tokens",
-                    "cached_tokens",
-                    "completion_tokens",
-                    "queue_ms",
-                    "first_token_ms",
-                    "total_ms",
-                )
-            }
-        )
+        usage = _usage_pb(event.usage)
         return pb.ChatEvent(
             done=pb.ChatDone(finish_reason=_FINISH[event.finish_reason], usage=usage)
         )
@@ -174,20 +175,7 @@ def apply_event_to_pb(event: ApplyEvent) -> pb.ApplyEvent | None:
     if isinstance(event, ChatDelta):
         return pb.ApplyEvent(delta=pb.ChatDelta(text=event.text))
     if isinstance(event, ApplyDone) and event.finish_reason in _FINISH:
-        u = event.usage
-        usage = pb.Usage(
-            **{
-                k: int(u.get(k, 0))
-                for k in (
-                    "prompt_tokens",
-                    "cached_tokens",
-                    "completion_tokens",
-                    "queue_ms",
-                    "first_token_ms",
-                    "total_ms",
-                )
-            }
-        )
+        usage = _usage_pb(event.usage)
         return pb.ApplyEvent(
             done=pb.ApplyDone(
                 usage=usage,
