@@ -829,7 +829,7 @@ def test_the_chat_apply_button_reviews_the_named_file(
     other = open_doc(window, workspace / "shlex.py")  # the current document
     assert window.current_document() is other
     chat.replies.append(f"Change both defaults:\n\n```python lib/textwrap.py\n{TWO_PLACES}```\n")
-    window.show_chat()
+    window.chat.show()
     panel = window.chat_panel
     panel.input.setPlainText("Make the default width 72")
     panel.send()

@@ -16,6 +16,7 @@ from pytestqt.qtbot import QtBot
 from app.ui.find_bar import FindBar
 from app.ui.main_window import MainWindow
 from app.ui.owners import Command, bind_commands
+from app.ui.owners.chat import Chat
 from app.ui.owners.cloud import CloudController
 from app.ui.owners.documents import Documents
 from app.ui.owners.editing import Editing
@@ -48,6 +49,7 @@ class Owners:
         self.docs = Documents(get, self.workspace, self.host)
         self.prefs = Preferences(settings_file, self.docs)
         self.editing = Editing(self.docs, FindBar(self.host), self.picker)
+        self.chat = Chat(self.workspace, self.docs)
         self.engine = EngineController(get, self.docs)
         self.cloud = CloudController(get, self.engine.engine_client, self.host)
         self.index = IndexController(get, self.workspace, self.cloud.index_access, self.host)
@@ -55,13 +57,14 @@ class Owners:
             get,
             self.workspace,
             self.docs,
-            backend=None,
-            chat_messages=list,  # type: ignore[arg-type]
+            backend=None,  # type: ignore[arg-type]
+            chat_messages=self.chat.panel.messages,
         )
         self.all = (
             self.workspace,
             self.docs,
             self.prefs,
+            self.chat,
             self.editing,
             self.engine,
             self.cloud,
@@ -99,6 +102,7 @@ EXPECTED_IDS = {
         "view.zoomReset",
         "prefs.settings",
     ],
+    "chat": ["chat.toggle", "chat.new"],
     "engine": ["completion.recalibrate"],
     "cloud": ["cloud.setToken"],
     "index": ["index.syncNow", "index.cancel", "index.copyKey", "index.importKey"],

@@ -285,7 +285,7 @@ def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str, r
         start = len("".join(lines[:first]).encode())
         end = len("".join(lines[: last + 1]).rstrip("\n").encode())
         editor.setSel(start, end)
-    window.toggle_chat()
+    window.chat.toggle()
     sizes = window.splitter.sizes()
     window.splitter.setSizes([200, sum(sizes) - 200 - 520, 520])
     panel = window.chat_panel

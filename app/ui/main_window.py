@@ -37,8 +37,6 @@ from forecode_core.workspace.fuzzy import rank_paths
 
 from .apply_backend import ApplyBackend, PipelineApplyBackend, ServiceApply
 from .apply_review import ApplyReview
-from .chat_host import WindowChatHost
-from .chat_panel import ChatPanel
 from .cloud import ChatBackend
 from .document import Document
 from .encoding_picker import ClickableLabel, EncodingCommands
@@ -50,6 +48,7 @@ from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine
 from .not_yet import install_not_yet_keys
 from .owners import Command, CommandOwner, bind_commands
+from .owners.chat import Chat
 from .owners.cloud import CloudController
 from .owners.documents import Documents
 from .owners.editing import Editing
@@ -106,8 +105,8 @@ class MainWindow(QMainWindow):
         self.completions = EngineController(settings, self.docs, self)
         self.cloud = CloudController(settings, self.completions.engine_client, self, self)
         self.index = IndexController(settings, self.workspace, self.cloud.index_access, self, self)
-        self.chat_host = WindowChatHost(self.workspace, self.docs)
-        self.chat_panel = ChatPanel(self.chat_host)
+        self.chat = Chat(self.workspace, self.docs, self)
+        self.chat_panel = self.chat.panel
         self.review = ReviewController(
             settings,
             self.workspace,
@@ -121,6 +120,7 @@ class MainWindow(QMainWindow):
             self.docs,
             self.workspace,
             self.prefs,
+            self.chat,
             self.editing,
             self.completions,
             self.cloud,
@@ -154,9 +154,7 @@ class MainWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.tree)
         self.splitter.addWidget(editor_area)
-        self.chat_panel.hide()
-        self.splitter.addWidget(self.chat_panel)
-        self.splitter.setCollapsible(2, False)
+        self.chat.place(self.splitter)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([260, 940, 0])
         self.setCentralWidget(self.splitter)
@@ -195,7 +193,6 @@ class MainWindow(QMainWindow):
         self.index.index_changed.connect(self.chat_panel.set_codebase)
         self.index.index_changed.connect(self.completions.set_codebase)
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
-        self.chat_panel.message.connect(lambda text: self.show_message(text, 10000))
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.applicationStateChanged.connect(self._on_app_state)
@@ -266,8 +263,6 @@ class MainWindow(QMainWindow):
                 "Ctrl+Shift+H",
                 lambda: self.find_in_files(replace=True),
             ),
-            Command("chat.toggle", "Chat: Toggle Chat Panel", "Ctrl+L", self.toggle_chat),
-            Command("chat.new", "Chat: New Conversation", "", self.new_chat),
             Command("explorer.newFile", "Explorer: New File...", "", lambda: ops.new_file()),
             Command("explorer.newFolder", "Explorer: New Folder...", "", lambda: ops.new_folder()),
             Command("explorer.rename", "Explorer: Rename...", "", lambda: ops.rename()),
@@ -394,11 +389,9 @@ class MainWindow(QMainWindow):
             apply_app_palette(app, theme)
         self.docs.apply_settings(settings)
         self.review.apply_settings(settings)
-        self.chat_panel.apply_theme(theme)
+        self.chat.apply_settings(settings)
         self.git.theme_changed()
         self.git.set_enabled(settings.git_enabled)
-        self.chat_panel.budget_tokens = settings.chat_context_budget_tokens
-        self.chat_panel.max_tokens = settings.chat_max_tokens
         self.completions.apply_settings(settings)
         self.workspace.reload_rules()  # files.exclude
         self.index.update()  # index.enabled turned on or off
@@ -431,36 +424,6 @@ class MainWindow(QMainWindow):
     def _focus_tree(self) -> None:
         self.tree.show()
         self.tree.setFocus()
-
-    # ----- chat ------------------------------------------------------------------------------
-    def toggle_chat(self) -> None:
-        """Ctrl+L: open the chat panel and put the focus in its question box; with the focus
-        already in the panel, close it and go back to the editor."""
-        panel = self.chat_panel
-        focus = self.focusWidget()
-        if (
-            panel.isVisible()
-            and focus is not None
-            and (focus is panel or panel.isAncestorOf(focus))
-        ):
-            panel.hide()
-            self.chat_host.chat_focus_editor()
-            return
-        self.show_chat()
-
-    def show_chat(self) -> None:
-        panel = self.chat_panel
-        if not panel.isVisible():
-            panel.show()
-            sizes = self.splitter.sizes()
-            if sizes[2] < panel.minimumWidth():
-                width = max(panel.minimumWidth(), min(420, sizes[1] // 2))
-                self.splitter.setSizes([sizes[0], max(0, sizes[1] - width), width])
-        panel.focus_input()
-
-    def new_chat(self) -> None:
-        self.show_chat()
-        self.chat_panel.new_conversation()
 
     # ----- status bar ------------------------------------------------------------------------
     def _build_status_bar(self) -> None:
@@ -532,7 +495,7 @@ class MainWindow(QMainWindow):
         self.workspace.shutdown()
         self.completions.shutdown()
         self.cloud.shutdown()
-        self.chat_panel.shutdown()  # a reply in flight is stopped; its text so far is kept
+        self.chat.shutdown()  # a reply in flight is stopped; its text so far is kept
         if self.search_dock is not None:
             self.search_dock.panel.shutdown()  # a search in flight stops with its process
         self.git.close()

@@ -77,7 +77,7 @@ def main(folder: str) -> None:
     results += buttons_of(win.find_bar, "find bar")
     win.find_bar.close_bar()
     # chat panel
-    win.show_chat()
+    win.chat.show()
     QTest.qWait(50)
     results += buttons_of(win.chat_panel, "chat panel")
     win.chat_panel.hide()
@@ -96,7 +96,7 @@ def main(folder: str) -> None:
         win.review.inline_prompt.close_prompt()
     # floating boxes stay inside their view, also when the view is narrow (chat open)
     win.resize(760, 700)
-    win.show_chat()
+    win.chat.show()
     QTest.qWait(50)
     doc.editor.setSelection(0, 20)
     win.review.inline_edit()

@@ -9,6 +9,7 @@ a widget, a callable) and says what happened through its signals.
 - ``documents.Documents``: the tabs, open/save/close, changes on disk, hot exit's session
 - ``preferences.Preferences``: the settings file, the theme toggle and zoom
 - ``editing.Editing``: the current editor's commands (find bar, go to line, comments, ...)
+- ``chat.Chat``: the chat panel beside the editor and its context host
 - ``engine.EngineController``: the local completion engine's life cycle and status, the
   completion context (policy: ``forecode_core.completion.open_buffers``)
 - ``cloud.CloudController``: the service connection, its token and status
