@@ -22,7 +22,7 @@ llama.cpp loop:
 * **Cancellation within one decode step**, also in the middle of a long prefill chunk (ggml's
   abort callback), leaving the cache truthful so the next request re-uses the finished work.
 * **Thread fallback.** ggml's threads stall badly when another process takes a core; the
-  engine notices and runs on one thread for a while (``_Threads``).
+  engine notices and runs on one thread for a while (``threads.ThreadPolicy``).
 * **Metrics** for every request and cumulative totals.
 
 How the cache is laid out: every evaluated token belongs to sequences 0 and 1 together. A cell

@@ -37,7 +37,7 @@ __all__ = [
 # give logits bit-identical to single-token decoding (measured); from 8 tokens on ggml takes
 # other kernels whose rounding moves logits by up to ~0.3. So a draft is at most 6 tokens.
 # Past ~256 tokens of context on more than one thread, ggml's single-token attention sums in
-# another order than a batch's and the two differ by rounding anyway (``rounding_noise``
+# another order than a batch's and the two differ by rounding anyway (``diagnostics.rounding_noise``
 # measures it): a near-tie may then flip, as it would between two thread counts.
 MAX_DRAFT = 6
 NGRAM_MAX = 4
