@@ -1387,3 +1387,59 @@ def test_apply_input_json_round_trip() -> None:
         ApplyInput.from_json({**good, "original": None})
     with pytest.raises(ValueError, match="JSON object"):
         ApplyInput.from_json([])
+
+
+def test_a_result_that_drops_a_method_header_the_block_keeps_is_flagged() -> None:
+    """A shorthand ``def __call__(self, ...):`` then an elision keeps the file's header; a
+    result without it (the model dropped the header and the docstring's opening) is flagged,
+    even though another class still has a ``__call__`` (attrs' validators, a real model
+    answer)."""
+    original = (
+        "class A:\n"
+        "    def __call__(self, inst, value):\n"
+        '        """\n        Check the value.\n        """\n'
+        "        if not value:\n            raise ValueError(value)\n\n\n"
+        "class B:\n"
+        "    def __call__(self, inst, value):\n"
+        '        """\n        Check the value.\n        """\n'
+        "        if value is None:\n            raise TypeError(value)\n"
+    )
+    block = (
+        "class A:\n    # ... existing code ...\n\n"
+        "    def __call__(self, ...):\n        # ... existing code ...\n"
+        "        Check the value.\n"
+        '        """\n'
+        "        if not value:\n            msg = str(value)\n            raise ValueError(msg)\n"
+    )
+    good = original.replace(
+        "            raise ValueError(value)\n",
+        "            msg = str(value)\n            raise ValueError(msg)\n",
+    )
+    assert find_unaccounted_removals(original, block, good) == ()
+    header = (
+        '    def __call__(self, inst, value):\n        """\n        Check the value.\n        """\n'
+    )
+    dropped = good.replace("class A:\n" + header, "class A:\n")
+    assert dropped != good
+    removals = find_unaccounted_removals(original, block, dropped)
+    assert removals  # flagged (here the docstring lines the block shows are found in B too)
+    assert removals[0].lines[0].strip() == "def __call__(self, inst, value):"
+
+
+def test_a_header_dropped_inside_the_code_the_block_shows_is_flagged() -> None:
+    """Where the block shows a method whole, a result that drops its ``def`` line is within
+    the code the block replaces, yet the method is gone: flagged by the header count."""
+    original = (
+        "class A:\n    def check(self, value):\n        if not value:\n"
+        "            raise ValueError(value)\n        return value\n\n\n"
+        "class B:\n    def check(self, value):\n        return value\n"
+    )
+    block = (
+        "class A:\n    def check(self, value):\n        if not value:\n"
+        "            raise ValueError('empty')\n        return value\n"
+    )
+    good = original.replace("raise ValueError(value)", "raise ValueError('empty')")
+    assert find_unaccounted_removals(original, block, good) == ()
+    dropped = good.replace("class A:\n    def check(self, value):\n", "class A:\n")
+    removals = find_unaccounted_removals(original, block, dropped)
+    assert [r.reason for r in removals] == ["removes the header of check, which the block keeps"]

@@ -469,30 +469,35 @@ def test_a_long_function_changed_at_both_ends_is_two_small_windows() -> None:
         + "".join(body)
         + "    return a\n\n\ndef other():\n    pass\n"
     )
-    new_body = "".join(body).replace("compute(3)", "compute(3, x=1)")
-    new_body = new_body.replace("compute(55)", "compute(55, y=2)")
-    block = "def long(a):\n" + new_body + "    return a\n"
+
+    def edit(s: str) -> str:  # four lines changed near the top, four near the bottom
+        for k in (8, 9, 10, 11):
+            s = s.replace(f"compute({k})", f"compute({k}, x=1)")
+        for k in (52, 53, 54, 55):
+            s = s.replace(f"compute({k})", f"compute({k}, y=2)")
+        return s
+
+    block = "def long(a):\n" + edit("".join(body)) + "    return a\n"
     plan = plan_windows(text, block)
     assert plan is not None and len(plan.windows) == 2, plan
     first, second = plan.windows
-    assert first.start <= line_of(text, "compute(3)") < first.end
-    assert second.start <= line_of(text, "compute(55)") < second.end
+    assert first.start <= line_of(text, "compute(8)") and line_of(text, "compute(11)") < first.end
+    assert (
+        second.start <= line_of(text, "compute(52)") and line_of(text, "compute(55)") < second.end
+    )
     # the run between them is left to the file: neither window holds it
     assert first.end - first.start <= 10 and second.end - second.start <= 10, plan
     assert "compute(30)" not in first.block + second.block
     # each window's part of the block is the block's text for the same lines
     lines = file_lines(text)
-    answers = []
-    for w in plan.windows:
-        own = "".join(lines[w.start : w.end])
-        answers.append(
-            own.replace("compute(3)", "compute(3, x=1)").replace("compute(55)", "compute(55, y=2)")
-        )
-        assert w.block == answers[-1]
-    expected = text.replace("compute(3)", "compute(3, x=1)").replace(
-        "compute(55)", "compute(55, y=2)"
-    )
-    assert stitch(text, plan, answers) == expected
+    answers = [edit("".join(lines[w.start : w.end])) for w in plan.windows]
+    assert [w.block for w in plan.windows] == answers
+    assert stitch(text, plan, answers) == edit(text)
+    # a piece would be cut too short (one changed line): one window
+    short = "def long(a):\n" + "".join(body).replace("compute(8)", "compute(8, x=1)")
+    short = short.replace("compute(55)", "compute(55, y=2)") + "    return a\n"
+    plan = plan_windows(text, short)
+    assert plan is not None and len(plan.windows) == 1, plan
 
 
 def test_a_part_with_an_elision_or_a_short_unchanged_run_is_not_split() -> None:
@@ -516,8 +521,11 @@ def test_a_part_with_an_elision_or_a_short_unchanged_run_is_not_split() -> None:
     from forecode_core.apply.windows import _split
 
     lines = file_lines(text)
-    new = "".join(lines[3:45]).replace("compute(1)", "compute(1, x=1)")
-    new = new.replace("compute(38)", "compute(38, y=2)")
+    new = "".join(lines[3:45])
+    for k in (3, 4, 5, 6):
+        new = new.replace(f"compute({k})", f"compute({k}, x=1)")
+    for k in (33, 34, 35, 36):
+        new = new.replace(f"compute({k})", f"compute({k}, y=2)")
     assert len(_split(lines, 3, 45, new)) == 2  # the same part without an elision splits
     elided = file_lines(new)
     elided[20] = "    # ... existing code ...\n"

@@ -2043,6 +2043,16 @@ def find_unaccounted_removals(original: str, block: str, result: str) -> tuple[R
             for k in range(o, f.block_end(o)):
                 if k in removed:
                     flagged[k] = f"removes {name}, which the block never mentions"
+    # A definition's header removed with no header of that name left in the result: the
+    # definition is gone although the block may show it (a shorthand ``def f(self, ...):``
+    # before an elision is the file's header kept, not a line to drop).
+    # (Counted: a class's method may share its name with other classes' methods.)
+    before = Counter(n for n in (f.definition(j) for j in range(f.n)) if n is not None)
+    after = Counter(n for n in (_definition_name(x) for x in new_lines) if n is not None)
+    for o in sorted(removed):
+        name = f.definition(o)
+        if name is not None and after[name] < before[name] and o not in flagged:
+            flagged[o] = f"removes the header of {name}, which the block keeps"
 
     out: list[Removal] = []
     run: list[int] = []

@@ -609,6 +609,8 @@ def _narrow(lines: Sequence[str], lo: int, hi: int, block: str) -> tuple[int, in
 # An unchanged run this long inside a window (the block repeats it exactly) splits the window:
 # the model rewrites the changed stretches on either side, not the run between them.
 _SPLIT_MIN = 24
+_SPLIT_PIECE_MIN = 8  # nor is a piece cut this short (a model given 3 lines of a function
+#                      and a long edit around them drops lines: markdown-it's _postProcess)
 
 
 def _split(lines: Sequence[str], lo: int, hi: int, block: str) -> list[tuple[int, int, str]]:
@@ -637,6 +639,8 @@ def _split(lines: Sequence[str], lo: int, hi: int, block: str) -> list[tuple[int
         while begin < i2 and not part[begin].strip():
             begin += 1
         if end <= i1 or begin >= i2 or begin - end < _SPLIT_MIN - 2 * _NARROW_KEEP:
+            continue
+        if end - start_i < _SPLIT_PIECE_MIN or len(part) - begin < _SPLIT_PIECE_MIN:
             continue
         pieces.append((lo + start_i, lo + end, "".join(new[start_j : j1 + (end - i1)])))
         start_i, start_j = begin, j1 + (begin - i1)
