@@ -29,6 +29,7 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
 )
+from forecode_core.engine_state import EngineState
 
 __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 
@@ -47,7 +48,7 @@ class _ChatEngine(Protocol):
     """What this module needs of ``local_models.client.EngineClient``."""
 
     @property
-    def state(self) -> str: ...
+    def state(self) -> EngineState: ...
 
     @property
     def info(self) -> dict[str, Any] | None: ...
@@ -190,7 +191,7 @@ class EngineChat:
     @property
     def available(self) -> bool:
         """False when the engine is stopped (not started, closed) or failed for good."""
-        return self._engine.state not in ("stopped", "failed")
+        return EngineState(self._engine.state).running
 
     def chat(self, params: ChatParams) -> LocalChatCall:
         info = self._engine.info or {}

@@ -33,6 +33,7 @@ from forecode_core.chat.types import (
     ChatParams,
     ChatStarted,
 )
+from forecode_core.engine_state import EngineState
 from forecode_core.streams import Failed
 
 __all__ = [
@@ -186,7 +187,7 @@ class LocalFallback:
     @property
     def available(self) -> bool:
         engine = self._engine()
-        return engine is not None and engine.state not in ("stopped", "failed")
+        return engine is not None and EngineState(engine.state).running
 
     def chat(self, params: ChatParams) -> ChatCall:
         engine = self._engine()
