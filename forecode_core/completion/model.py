@@ -155,7 +155,7 @@ class RewriteModel(CompletionModel, Protocol):
     @property
     def max_outputs(self) -> int: ...
 
-    def rewrite(  # noqa: PLR0913 (mirrors Engine.rewrite)
+    def rewrite(
         self,
         prompt: Sequence[int],
         draft: Sequence[int],

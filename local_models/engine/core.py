@@ -387,7 +387,7 @@ class Engine:
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
 
-    def rewrite(  # noqa: PLR0913 (the API callers use: each option a keyword)
+    def rewrite(
         self,
         prompt: Sequence[int],
         draft: Sequence[int],
