@@ -550,3 +550,21 @@ def test_threads_drop_to_one_under_contention_and_come_back_later() -> None:
     clock.now = 30.0
     policy.begin_request()
     assert policy.now == 2
+
+
+# --- purity ---------------------------------------------------------------------------------------
+
+
+def test_the_policy_modules_import_without_llama_cpp() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import local_models.engine.cache, local_models.engine.drafters\n"
+        "import local_models.engine.output, local_models.engine.threads\n"
+        "assert 'llama_cpp' not in sys.modules, 'a policy module loaded llama.cpp'\n"
+        "from local_models.engine import Engine\n"
+        "assert 'llama_cpp' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
