@@ -388,10 +388,10 @@ def _one_run(
     name: str, preset: Preset, tree: Tree, rnd: int, work: Path, timeout: float
 ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """One bench run on one side: its result JSON (None when it failed) and its record."""
-    stem = work / f"{name}.{tree.side}.{rnd}"
-    json_path = stem.with_suffix(".json")
+    stem = f"{name}.{tree.side}.{rnd}"
+    json_path, out, err = (work / f"{stem}.{ext}" for ext in ("json", "out", "err"))
     cmd = [sys.executable, "-m", "bench", preset.bench, "--json", str(json_path), *preset.args]
-    rc, wall = _run(cmd, tree.path, timeout, stem.with_suffix(".out"), stem.with_suffix(".err"))
+    rc, wall = _run(cmd, tree.path, timeout, out, err)
     run = {"side": tree.side, "round": rnd, "rc": rc, "run_s": round(wall, 1)}
     run["json"] = json_path.name
     reason = None
@@ -408,8 +408,8 @@ def _one_run(
                 reason = f"ran commit {result.get('commit')}, not {tree.sha}"
                 result = None
     if reason is not None:
-        err = stem.with_suffix(".err").read_text(encoding="utf-8", errors="replace")
-        run.update({"reason": reason, "stderr_tail": err[-TAIL:]})
+        tail = err.read_text(encoding="utf-8", errors="replace")[-TAIL:]
+        run.update({"reason": reason, "stderr_tail": tail})
         return None, run
     assert result is not None
     result["run_s"] = run["run_s"]
@@ -495,12 +495,10 @@ def _check_args(
     for name in names:
         preset = presets[name]
         for side in SIDES:
-            stem = work / f"{name}.{side}.help"
+            out, err = (work / f"{name}.{side}.help.{ext}" for ext in ("out", "err"))
             cmd = [sys.executable, "-m", "bench", preset.bench, "--help"]
-            rc, _ = _run(
-                cmd, trees[side].path, timeout, stem.with_suffix(".out"), stem.with_suffix(".err")
-            )
-            text = stem.with_suffix(".out").read_text(encoding="utf-8", errors="replace")
+            rc, _ = _run(cmd, trees[side].path, timeout, out, err)
+            text = out.read_text(encoding="utf-8", errors="replace")
             missing = missing_options(preset.args, text) if rc == 0 else None
             checks.setdefault(name, {})[side] = {"rc": rc, "missing": missing}
             print(f"[compare] {name} {side}: --help rc {rc}, missing {missing}", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from pathlib import Path
 
 import pytest
 
@@ -239,3 +240,55 @@ def test_override_replaces_a_presets_arguments_and_keeps_its_figures(
     assert compare.main(argv) == 0
     assert seen["editor"].args == ("--rounds", "5", "--lines", "1000")
     assert seen["editor"].figures == PRESETS["editor"].figures
+
+
+FAKE_BENCH = """
+import json, sys, time
+name, path = sys.argv[1], sys.argv[sys.argv.index("--json") + 1]
+if name == "boom":
+    sys.stderr.write("Traceback (most recent call last):\\nImportError: no app.core here\\n")
+    sys.exit(3)
+if name == "slow":
+    time.sleep(60)
+commit = "abc" if name == "ok" else "elsewhere"
+with open(path, "w") as f:
+    json.dump({"commit": commit, "figure": 1.5, "args": sys.argv[4:]}, f)
+"""
+
+
+@pytest.mark.parametrize(
+    ("bench", "timeout", "reason"),
+    [
+        ("ok", 30.0, None),
+        ("boom", 30.0, "exit status 3"),
+        ("other", 30.0, "ran commit elsewhere, not abc"),  # the result came from another tree
+        ("slow", 1.0, "timed out after 1 s"),
+    ],
+)
+def test_one_run_reads_the_result_or_reports_the_failure(
+    tmp_path: Path, bench: str, timeout: float, reason: str | None
+) -> None:
+    # A stand-in tree whose ``python -m bench`` is a script: what a run records, no worktree.
+    from bench.compare import Tree, _one_run
+
+    tree = tmp_path / "tree"
+    (tree / "bench").mkdir(parents=True)
+    (tree / "bench" / "__init__.py").write_text("")
+    (tree / "bench" / "__main__.py").write_text(FAKE_BENCH)
+    work = tmp_path / "work"
+    work.mkdir()
+    preset = Preset(bench, ("--limit", "2"), (("figure", "lower"),))
+    result, run = _one_run("x", preset, Tree("after", tree, "abc"), 1, work, timeout)
+    assert run["side"] == "after"
+    assert run["round"] == 1
+    assert run["json"] == "x.after.1.json"
+    assert run.get("reason") == reason
+    if reason is None:
+        assert result is not None
+        assert result["figure"] == 1.5
+        assert result["args"] == ["--limit", "2"]
+        assert result["run_s"] == run["run_s"]
+    else:
+        assert result is None
+    if bench == "boom":
+        assert "ImportError: no app.core here" in run["stderr_tail"]
