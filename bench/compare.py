@@ -17,15 +17,15 @@ NAME='ARGS'`` replaces one's arguments), in the order they run:
 ==============  ==============  =================================================================
 preset          bench           arguments
 ==============  ==============  =================================================================
-ignore          ignore          ``--no-baseline`` (the pathspec baseline is not our code)
-find_in_files   find_in_files   ``--files 5000``
-editor          editor          ``--rounds 3`` (100,000 lines)
-service_load    service_load    ``--fuzz 1000 --clients 20 --seconds 4``
-local_engine    local_engine    ``--quick`` (the small model)
+ignore          ignore          ``--no-baseline --rounds 5`` (the pathspec baseline is not ours)
+find_in_files   find_in_files   ``--files 10000 --rounds 5``
+editor          editor          ``--rounds 5`` (100,000 lines)
+service_load    service_load    ``--fuzz 3000 --clients 50 --seconds 8`` (its defaults)
+local_engine    local_engine    ``--quick --rounds 2 --samples 4`` (the small model)
 apply           apply           ``--quick`` (speculative edits, the small model, stdlib windows)
 apply_real      apply           ``--cases real --limit 80 --model-on refused --speed-cases 0
                                 --model qwen2.5-coder-0.5b-instruct`` (accuracy, never silent)
-index           index           ``--quick``
+index           index           ``--files 20000 --scale-chunks 20000`` (the full stdlib corpus)
 cloud           cloud           ``--quick``
 chat            chat            ``--models qwen2.5-coder-1.5b-instruct --limit 10``
 completion      completion      ``--models qwen2.5-coder-1.5b-instruct --small-files 4
@@ -74,6 +74,7 @@ PACKAGES = (
     "proto",
 )
 SIDES = ("before", "after")
+STUBS = ("proto.forecode.v1.forecode_pb2", "proto.forecode.v1.forecode_pb2_grpc")  # generated
 TAIL = 3000  # characters of stderr kept from a failed run
 
 
@@ -91,7 +92,7 @@ def _f(better: str, *paths: str) -> tuple[tuple[str, str], ...]:
 PRESETS: dict[str, Preset] = {
     "ignore": Preset(
         "ignore",
-        ("--no-baseline",),
+        ("--no-baseline", "--rounds", "5"),
         _f(
             "lower",
             "compile_20k_s",
@@ -106,14 +107,14 @@ PRESETS: dict[str, Preset] = {
     ),
     "find_in_files": Preset(
         "find_in_files",
-        ("--files", "5000"),
+        ("--files", "10000", "--rounds", "5"),
         _f("lower", "forecode.first_result_s", "forecode.total_s", "in_process.total_s")
         + _f("lower", "total_ratio_vs_grep")
         + _f("=", "forecode.matching_lines"),
     ),
     "editor": Preset(
         "editor",
-        ("--rounds", "3"),
+        ("--rounds", "5"),
         _f(
             "lower",
             "open_100k_lines_s",
@@ -125,13 +126,13 @@ PRESETS: dict[str, Preset] = {
     ),
     "service_load": Preset(
         "service_load",
-        ("--fuzz", "1000", "--clients", "20", "--seconds", "4"),
+        ("--fuzz", "3000", "--clients", "50", "--seconds", "8"),
         _f("lower", "crashes", "hangs", "internal", "tracebacks", "health_failures")
         + _f("lower", "upstream_open_after", "health_p50_ms", "health_p99_ms", "rss_mb_peak"),
     ),
     "local_engine": Preset(
         "local_engine",
-        ("--quick",),
+        ("--quick", "--rounds", "2", "--samples", "4"),
         _f("higher", "decode_ratio", "engine_decode_tok_s", "spec_ratio")
         + _f("=", "spec_lossless")
         + _f("lower", "cold_p50_ms", "warm_p50_ms", "warm_over_cold", "worker_rss_mb")
@@ -166,7 +167,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "index": Preset(
         "index",
-        ("--quick",),
+        ("--files", "20000", "--scale-chunks", "20000"),
         _f("lower", "sync_bytes_ratio", "sync_round_trips", "second_client_embedded")
         + _f("higher", "chunks_per_s")
         + _f("lower", "first_query_s")
@@ -353,15 +354,16 @@ def _run(cmd: list[str], tree: Path, timeout: float, out: Path, err: Path) -> tu
 
 
 def probe(tree: Path) -> dict[str, str | None]:
-    """Where each top-level package resolves when a bench runs in ``tree``; SystemExit when a
-    package the tree has resolves elsewhere (the main checkout's editable install)."""
+    """Where each top-level package and the generated stubs resolve when a bench runs in
+    ``tree``; SystemExit when one the tree has resolves elsewhere (the main checkout's editable
+    install) or a stub is missing."""
     code = (
         "import importlib.util, json, sys\n"
         "print(json.dumps({n: getattr(importlib.util.find_spec(n), 'origin', None) "
         "for n in sys.argv[1:]}))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, *PACKAGES],
+        [sys.executable, "-c", code, *PACKAGES, *STUBS],
         cwd=tree,
         env=_env(tree),
         capture_output=True,
@@ -370,7 +372,7 @@ def probe(tree: Path) -> dict[str, str | None]:
     )
     found: dict[str, str | None] = json.loads(done.stdout)
     for name, origin in found.items():
-        if (tree / name / "__init__.py").exists() and (
+        if (name in STUBS or (tree / name / "__init__.py").exists()) and (
             origin is None or not Path(origin).resolve().is_relative_to(tree.resolve())
         ):
             raise SystemExit(f"{tree}: {name} resolves to {origin}, not the worktree's own")
@@ -573,7 +575,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--override: unknown preset {key!r}")
         presets[key] = Preset(presets[key].bench, tuple(shlex.split(args)), presets[key].figures)
     signal.signal(signal.SIGTERM, _interrupted)
-    report = compare(names, presets, ns)
+    try:
+        report = compare(names, presets, ns)
+    except KeyboardInterrupt as exc:
+        print(f"[compare] interrupted ({exc}); worktrees removed", file=sys.stderr)
+        return 130
     if ns.json:
         Path(ns.json).parent.mkdir(parents=True, exist_ok=True)
         Path(ns.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
