@@ -1,0 +1,613 @@
+"""Edit-pattern propagation: after the user makes an edit that is a pattern (a rename, an
+argument added to a call, a changed literal, the same line transformation), the other sites
+that match the edit's "before" shape are offered as the next edits, without a model.
+
+- **Tokens, not regexes.** Matching runs on a small lexicon: identifier/number runs (``\\w+``),
+  whole string literals (from the ``LexMask``), single punctuation characters; comments and
+  whitespace sit between tokens. Sites are found by ``str.find`` of the pattern's rarest
+  literal token, checked for token boundaries and for being code (never inside a string or
+  comment), then matched token by token outward. Nothing is compiled from the user's text,
+  so a long line or file costs linear time.
+- **One example** (``example_of``): the edit's token diff, widened to a shape worth repeating:
+  one identifier replaced by another is a rename (the identifier alone); one string literal
+  by another is a literal change; anything else widens to the innermost bracket group holding
+  the change with the name chain before it (``fetch(url)`` -> ``fetch(url, timeout=5)``), or
+  else to the whole lines touched. A rename of a bare name is offered at bare names, of an
+  attribute (``.name``) at attributes: renaming a parameter ``action`` leaves ``self.action``.
+  One example matches its exact "before" text.
+- **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
+  (identifiers, numbers, strings) that bind one to one become a template with holes
+  (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
+  ``$1.get($2)`` -> ``$1.get($2, None)``); a hole must bind consistently at each site. A
+  template that does not hold for both examples is not offered (the newest example is).
+- **Guards**: never a site overlapping the caret's own edit or another proposal, never a
+  proposal that undoes one of the recent edits (its old/new are an edit's after/before).
+- **Order**: nearest below the caret first, then from the top of the file down to the caret.
+
+``find_sites`` takes any text with its path, so a caller can run a pattern over other files
+(the codebase index's hits) later. Offsets are ``str`` indices; the editor converts its UTF-8
+byte positions and fills the ``LexMask`` from Scintilla's styles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
+
+__all__ = [
+    "Edit",
+    "Example",
+    "Hole",
+    "Lit",
+    "Pattern",
+    "Proposal",
+    "Site",
+    "example_of",
+    "find_sites",
+    "generalise",
+    "pattern_for_history",
+    "propose",
+]
+
+#: A pattern longer than this many tokens is not propagated (and bounds the work per site).
+MAX_PATTERN_TOKENS = 200
+#: At most this many proposals are returned.
+MAX_PROPOSALS = 500
+
+IDENT = "ident"  # an identifier or number: a \w+ run
+STRING = "string"  # a whole string literal
+PUNCT = "punct"  # one punctuation character
+_ATOMS = (IDENT, STRING)
+_WORD = re.compile(r"\w+")
+_SPACE = re.compile(r"\s*")
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+_CLOSE = {v: k for k, v in _OPEN.items()}
+
+Token = tuple[int, int, str]  # start, end, kind
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One edit event: at ``start`` (the same offset before and after it), ``old`` was
+    replaced by ``new``. A history is newest last, each edit in the document as it was
+    right after it (so the newest edit's offsets are the current text's)."""
+
+    start: int
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Lit:
+    text: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class Hole:
+    n: int
+
+
+@dataclass(frozen=True)
+class Example:
+    """An edit widened to a repeatable shape: its tokens and texts before and after, and
+    where its after text lies in the document right after it."""
+
+    before: tuple[Lit, ...]
+    after: tuple[Lit, ...]
+    before_text: str
+    after_text: str
+    before_pieces: tuple[str, ...]  # before_text split: gap, token, gap, token, ..., gap
+    after_pieces: tuple[str, ...]  # after_text split: gap, token, gap, token, ..., gap
+    kind: str  # "rename" | "literal" | "exact"
+    start: int
+    end: int
+    dotted: bool = False  # a rename of an attribute (``.name``), not of a bare name
+
+
+@dataclass(frozen=True)
+class Pattern:
+    before: tuple[Lit | Hole, ...]
+    after: tuple[str | Hole, ...]  # pieces of the new text
+    before_text: str  # an exact pattern's site must read exactly this ("" for a template)
+    kind: str  # "rename" | "literal" | "exact" | "template"
+    examples: int
+    label: str
+    #: a rename's sites are attributes (True) or bare names (False) as its example was
+    dotted: bool | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    start: int
+    end: int
+    old: str
+    new: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    start: int
+    end: int
+    old: str
+    new: str
+    rank: int  # 0 is offered first
+    reason: str
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _next_token(text: str, pos: int, mask: LexMask) -> Token | None:
+    n = len(text)
+    while True:
+        m = _SPACE.match(text, pos)
+        pos = m.end() if m else pos
+        if pos >= n:
+            return None
+        span = mask.span_at(pos)
+        if span is not None:
+            if span[2] is Kind.COMMENT:
+                pos = span[1]
+                continue
+            return pos, span[1], STRING
+        w = _WORD.match(text, pos)
+        if w is not None:
+            return pos, w.end(), IDENT
+        return pos, pos + 1, PUNCT
+
+
+def _prev_token(text: str, pos: int, mask: LexMask) -> Token | None:
+    while True:
+        while pos > 0 and text[pos - 1].isspace():
+            pos -= 1
+        if pos <= 0:
+            return None
+        span = mask.span_ending_at(pos)
+        if span is None:
+            inside = mask.span_at(pos - 1)
+            if inside is not None:
+                span = inside
+        if span is not None:
+            if span[2] is Kind.COMMENT:
+                pos = span[0]
+                continue
+            return span[0], pos, STRING
+        if _is_word(text[pos - 1]):
+            start = pos - 1
+            while start > 0 and _is_word(text[start - 1]):
+                start -= 1
+            return start, pos, IDENT
+        return pos - 1, pos, PUNCT
+
+
+def _tokens(text: str, mask: LexMask) -> list[Token]:
+    out: list[Token] = []
+    tok = _next_token(text, 0, mask)
+    while tok is not None:
+        out.append(tok)
+        tok = _next_token(text, tok[1], mask)
+    return out
+
+
+def _snippet_mask(snippet: str, path: str) -> LexMask:
+    # Line-local, by the scanner (a few lines rarely parse on their own).
+    return mask_for(snippet, path)
+
+
+# ---------------------------------------------------------------- examples
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int) -> int:
+    end = text.find("\n", pos)
+    return len(text) if end < 0 else end
+
+
+def _bracket_group(toks: Sequence[Lit], i: int, j: int) -> tuple[int, int] | None:
+    """The innermost bracket group (opener index, closer index) around tokens [i, j)."""
+    depth = 0
+    opener = -1
+    for k in range(i - 1, -1, -1):
+        t = toks[k]
+        if t.kind != PUNCT:
+            continue
+        if t.text in _CLOSE:
+            depth += 1
+        elif t.text in _OPEN:
+            if depth == 0:
+                opener = k
+                break
+            depth -= 1
+    if opener < 0:
+        return None
+    depth = 0
+    for k in range(i, len(toks)):
+        t = toks[k]
+        if t.kind != PUNCT:
+            continue
+        if t.text in _OPEN:
+            depth += 1
+        elif t.text in _CLOSE:
+            if depth == 0:
+                return (opener, k) if _OPEN[toks[opener].text] == t.text else None
+            depth -= 1
+    return None
+
+
+def _widen(tb: list[Lit], i: int, j: int) -> tuple[int, int]:
+    """Before-token range to repeat: the bracket group with its name chain, else all."""
+    group = _bracket_group(tb, i, j)
+    if group is None:
+        return 0, len(tb)
+    lo, hi = group
+    while lo > 0 and (tb[lo - 1].kind == IDENT or tb[lo - 1].text == "."):
+        if tb[lo - 1].text == "." and (lo < 2 or tb[lo - 2].kind != IDENT):
+            break
+        lo -= 1
+    return lo, hi + 1
+
+
+def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...]:
+    """gap, token, gap, token, ..., gap over the tokens' extent (from ``start`` if none)."""
+    cursor = toks[0][0] if toks else start
+    out: list[str] = []
+    for ts, te, _k in toks:
+        out.append(snip[cursor:ts])
+        out.append(snip[ts:te])
+        cursor = te
+    out.append("")
+    return tuple(out)
+
+
+def example_of(before_doc: str, after_doc: str, edit: Edit, path: str = "") -> Example | None:
+    """One edit, widened to its repeatable shape (see the module's doc); None when the edit
+    changes no token (whitespace, a comment) or touches nothing to repeat."""
+    lo = _line_start(after_doc, edit.start)
+    b_hi = _line_end(before_doc, edit.start + len(edit.old))
+    a_hi = _line_end(after_doc, edit.start + len(edit.new))
+    b_snip = before_doc[lo:b_hi]
+    a_snip = after_doc[lo:a_hi]
+    b_toks = _tokens(b_snip, _snippet_mask(b_snip, path))
+    a_toks = _tokens(a_snip, _snippet_mask(a_snip, path))
+    tb = [Lit(b_snip[s:e], k) for s, e, k in b_toks]
+    ta = [Lit(a_snip[s:e], k) for s, e, k in a_toks]
+    p = 0
+    while p < min(len(tb), len(ta)) and tb[p] == ta[p]:
+        p += 1
+    s = 0
+    while s < min(len(tb), len(ta)) - p and tb[-1 - s] == ta[-1 - s]:
+        s += 1
+    i, jb, ja = p, len(tb) - s, len(ta) - s
+    if i == jb and i == ja:
+        return None
+    kind = "exact"
+    if jb - i == 1 and ja - i == 1 and tb[i].kind == ta[i].kind:
+        if tb[i].kind == IDENT and not tb[i].text[0].isdigit() and not ta[i].text[0].isdigit():
+            kind = "rename"
+        elif tb[i].kind == STRING:
+            kind = "literal"
+    if kind == "exact":
+        w_lo, w_hi = _widen(tb, i, jb)
+        b_lo, b_hi2, a_lo, a_hi2 = w_lo, w_hi, w_lo, w_hi + len(ta) - len(tb)
+    else:
+        b_lo, b_hi2, a_lo, a_hi2 = i, jb, i, ja
+    if b_hi2 <= b_lo or b_hi2 - b_lo > MAX_PATTERN_TOKENS:
+        return None
+    before_text = b_snip[b_toks[b_lo][0] : b_toks[b_hi2 - 1][1]]
+    if a_hi2 > a_lo:
+        a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
+    else:  # deleted: the after text is empty, where the before text began
+        a_start = a_end = b_toks[b_lo][0]
+    after_text = a_snip[a_start:a_end]
+    return Example(
+        before=tuple(tb[b_lo:b_hi2]),
+        after=tuple(ta[a_lo:a_hi2]),
+        before_text=before_text,
+        after_text=after_text,
+        before_pieces=_pieces(b_snip, b_toks[b_lo:b_hi2]),
+        after_pieces=_pieces(a_snip, a_toks[a_lo:a_hi2], a_start),
+        kind=kind,
+        start=lo + a_start,
+        end=lo + a_end,
+        dotted=kind == "rename" and b_lo > 0 and tb[b_lo - 1] == Lit(".", PUNCT),
+    )
+
+
+def _exact(ex: Example, examples: int = 1) -> Pattern:
+    return Pattern(
+        before=ex.before,
+        after=(ex.after_text,),
+        before_text=ex.before_text,
+        kind=ex.kind,
+        examples=examples,
+        label=f"{ex.before_text} → {ex.after_text}",
+        dotted=ex.dotted if ex.kind == "rename" else None,
+    )
+
+
+def _bind(pairs: dict[str, str], back: dict[str, str], t1: str, t2: str) -> bool:
+    return pairs.setdefault(t1, t2) == t2 and back.setdefault(t2, t1) == t1
+
+
+def _before_template(
+    older: Example, newer: Example
+) -> tuple[list[Lit | Hole], dict[tuple[str, str], Hole]] | None:
+    """The before side with holes where the examples differ in atoms bound one to one."""
+    pairs: dict[str, str] = {}
+    back: dict[str, str] = {}
+    holes: dict[tuple[str, str], Hole] = {}
+    before: list[Lit | Hole] = []
+    for a, b in zip(older.before, newer.before, strict=True):
+        if a.kind != b.kind or (a.kind in _ATOMS and not _bind(pairs, back, a.text, b.text)):
+            return None
+        if a.text == b.text:
+            before.append(b)
+        elif a.kind in _ATOMS:
+            before.append(holes.setdefault((a.text, b.text), Hole(len(holes) + 1)))
+        else:
+            return None
+    return before, holes
+
+
+def _after_template(
+    older: Example, newer: Example, holes: dict[tuple[str, str], Hole]
+) -> list[str | Hole] | None:
+    """The after side's pieces (the newer example's spacing), holes where both bind."""
+    after: list[str | Hole] = []
+    for k, (a, b) in enumerate(zip(older.after, newer.after, strict=True)):
+        after.append(newer.after_pieces[2 * k])
+        hole = holes.get((a.text, b.text))
+        if hole is not None and a.kind == b.kind:
+            after.append(hole)
+        elif a == b:
+            after.append(b.text)
+        else:
+            return None
+    after.append(newer.after_pieces[-1])
+    return after
+
+
+def generalise(older: Example, newer: Example) -> Pattern | None:
+    """The template two examples agree on, or None when none holds for both (the same edit
+    twice is an exact pattern from two examples)."""
+    if older.before == newer.before and older.after == newer.after:
+        return _exact(newer, examples=2)
+    if len(older.before) != len(newer.before) or len(older.after) != len(newer.after):
+        return None
+    found = _before_template(older, newer)
+    if found is None:
+        return None
+    before, holes = found
+    if not holes or not any(isinstance(t, Lit) for t in before):
+        return None
+    after = _after_template(older, newer, holes)
+    if after is None:
+        return None
+    shown = list(newer.before_pieces)
+    for k, t in enumerate(before):
+        if isinstance(t, Hole):
+            shown[2 * k + 1] = f"${t.n}"
+    after_shown = "".join(f"${p.n}" if isinstance(p, Hole) else p for p in after)
+    return Pattern(
+        before=tuple(before),
+        after=tuple(after),
+        before_text="",
+        kind="template",
+        examples=2,
+        label=f"{''.join(shown)} → {after_shown}",
+    )
+
+
+def _versions(text: str, history: Sequence[Edit]) -> list[tuple[str, str, Edit]]:
+    """(before, after, edit) for the newest edits whose texts check out, newest first."""
+    out: list[tuple[str, str, Edit]] = []
+    current = text
+    for edit in reversed(history):
+        end = edit.start + len(edit.new)
+        if edit.start < 0 or current[edit.start : end] != edit.new:
+            break
+        before = current[: edit.start] + edit.old + current[end:]
+        out.append((before, current, edit))
+        current = before
+    return out
+
+
+def _examples(text: str, history: Sequence[Edit], path: str) -> list[Example | None]:
+    return [example_of(b, a, e, path) for b, a, e in _versions(text, history)]
+
+
+def pattern_for_history(text: str, history: Sequence[Edit], path: str = "") -> Pattern | None:
+    """The pattern the history's newest edit makes: a template with the newest older example
+    it generalises with, else the newest example's exact text; None when it is no pattern."""
+    examples = _examples(text, history, path)
+    if not examples or examples[0] is None:
+        return None
+    newest = examples[0]
+    for older in examples[1:]:
+        if older is not None:
+            template = generalise(older, newest)
+            if template is not None:
+                return template
+    return _exact(newest)
+
+
+# ---------------------------------------------------------------- sites
+
+
+def _anchor(before: Sequence[Lit | Hole]) -> int:
+    best, best_key = -1, (-1, -1)
+    for k, t in enumerate(before):
+        if isinstance(t, Lit):
+            key = (1 if t.kind != PUNCT else 0, len(t.text))
+            if key > best_key:
+                best, best_key = k, key
+    return best
+
+
+def _anchor_ok(text: str, p: int, lit: Lit, mask: LexMask) -> bool:
+    end = p + len(lit.text)
+    if lit.kind == STRING:
+        return mask.span_at(p) == (p, end, Kind.STRING)
+    if mask.span_at(p) is not None:
+        return False
+    if lit.kind == IDENT:
+        if p > 0 and _is_word(text[p - 1]):
+            return False
+        if end < len(text) and _is_word(text[end]):
+            return False
+    return True
+
+
+def _accept(tok: Token | None, want: Lit | Hole, text: str, bound: dict[int, str]) -> bool:
+    if tok is None:
+        return False
+    got = text[tok[0] : tok[1]]
+    if isinstance(want, Lit):
+        return want.kind == tok[2] and want.text == got
+    if tok[2] not in _ATOMS:
+        return False
+    have = bound.get(want.n)
+    if have is None:
+        if got in bound.values():
+            return False
+        bound[want.n] = got
+        return True
+    return have == got
+
+
+def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Site | None:
+    bound: dict[int, str] = {}
+    first = p
+    pos = p
+    for want in reversed(pattern.before[:a]):
+        tok = _prev_token(text, pos, mask)
+        if not _accept(tok, want, text, bound):
+            return None
+        assert tok is not None
+        pos = first = tok[0]
+    pos = p + len(pattern.before[a].text)  # type: ignore[union-attr]
+    for want in pattern.before[a + 1 :]:
+        tok = _next_token(text, pos, mask)
+        if not _accept(tok, want, text, bound):
+            return None
+        assert tok is not None
+        pos = tok[1]
+    if pattern.dotted is not None:
+        prev = _prev_token(text, first, mask)
+        if (prev is not None and prev[2] == PUNCT and text[prev[0]] == ".") != pattern.dotted:
+            return None
+    old = text[first:pos]
+    if pattern.before_text and old != pattern.before_text:
+        return None
+    new = "".join(bound[part.n] if isinstance(part, Hole) else part for part in pattern.after)
+    if new == old:
+        return None
+    return Site(first, pos, old, new)
+
+
+def find_sites(
+    text: str,
+    pattern: Pattern,
+    *,
+    path: str = "",
+    mask: LexMask | None = None,
+    start: int = 0,
+    stop: int | None = None,
+    limit: int | None = None,
+) -> list[Site]:
+    """The sites in ``text`` matching the pattern's "before" shape in code, in text order,
+    without overlaps (the earlier site wins): those whose anchor token starts in
+    ``[start, stop)``, at most ``limit``. Any file's text: the seam for other files."""
+    a = _anchor(pattern.before)
+    if a < 0 or len(pattern.before) > MAX_PATTERN_TOKENS:
+        return []
+    if mask is None:
+        mask = mask_for(text, path)
+    anchor = pattern.before[a]
+    assert isinstance(anchor, Lit)
+    stop = len(text) if stop is None else stop
+    sites: list[Site] = []
+    p = text.find(anchor.text, start, stop + len(anchor.text))
+    n = len(text)
+    word = anchor.kind == IDENT and _is_word(anchor.text[0]) and _is_word(anchor.text[-1])
+    while p >= 0 and (limit is None or len(sites) < limit):
+        end = p + len(anchor.text)
+        if word and ((p > 0 and _is_word(text[p - 1])) or (end < n and _is_word(text[end]))):
+            # inside a longer word: skip the whole word at C speed
+            m = _WORD.match(text, end)
+            p = text.find(anchor.text, m.end() if m else end, stop + len(anchor.text))
+            continue
+        if _anchor_ok(text, p, anchor, mask):
+            site = _match_at(text, p, pattern, a, mask)
+            if site is not None and (not sites or site.start >= sites[-1].end):
+                sites.append(site)
+        p = text.find(anchor.text, p + 1, stop + len(anchor.text))
+    return sites
+
+
+def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
+    if lo == hi:
+        return start < lo < end
+    return start < hi and lo < end
+
+
+def propose(
+    text: str,
+    history: Sequence[Edit],
+    caret: int,
+    *,
+    path: str = "",
+    mask: LexMask | None = None,
+) -> list[Proposal]:
+    """The next edits the history's pattern offers in ``text``: nearest below the caret
+    first, then from the top down to the caret; none overlaps the newest edit's own region,
+    and none undoes a recent edit."""
+    examples = _examples(text, history, path)
+    if not examples or examples[0] is None:
+        return []
+    newest = examples[0]
+    pattern = None
+    for older in examples[1:]:
+        if older is not None:
+            pattern = generalise(older, newest)
+            if pattern is not None:
+                break
+    if pattern is None:
+        pattern = _exact(newest)
+    reverts = {(e.after_text, e.before_text) for e in examples if e is not None}
+    reverts |= {(e.new, e.old) for _b, _a, e in _versions(text, history)}
+
+    def keep(found: list[Site]) -> list[Site]:
+        return [
+            s
+            for s in found
+            if not _overlaps(s.start, s.end, newest.start, newest.end)
+            and (s.old, s.new) not in reverts
+        ]
+
+    if mask is None:
+        mask = mask_for(text, path)
+    # below the caret first (by anchor), then from the top: each search stops at the limit
+    below = keep(find_sites(text, pattern, mask=mask, start=caret, limit=MAX_PROPOSALS))
+    above = keep(find_sites(text, pattern, mask=mask, stop=caret, limit=MAX_PROPOSALS))
+    first_below = below[0].start if below else len(text)
+    above = [s for s in above if s.end <= first_below][: MAX_PROPOSALS - len(below)]
+    plural = "s" if pattern.examples > 1 else ""
+    what = f"{pattern.kind}, {pattern.examples} example{plural}: {pattern.label}"
+    out: list[Proposal] = []
+    for rank, (site, where) in enumerate(
+        [(s, "below the caret") for s in below] + [(s, "above the caret (wrapped)") for s in above]
+    ):
+        out.append(Proposal(site.start, site.end, site.old, site.new, rank, f"{what}; {where}"))
+    return out

@@ -1,0 +1,441 @@
+"""Edit-pattern propagation (forecode_core.next_edit.propagation): table tests on marked text.
+
+Marks: ``«old»`` is a site expected to be offered (in the text after the user's edit), ``‸``
+the caret; ``⟦s…⟧`` / ``⟦c…⟧`` mark a string / comment span for a caller-filled ``LexMask``.
+"""
+
+from __future__ import annotations
+
+import tokenize
+from pathlib import Path
+
+import pytest
+
+from forecode_core.next_edit.lexmask import (
+    Kind,
+    LexMask,
+    c_like_mask,
+    mask_for,
+    python_like_mask,
+    python_mask,
+)
+from forecode_core.next_edit.propagation import (
+    Edit,
+    Hole,
+    Lit,
+    example_of,
+    find_sites,
+    generalise,
+    pattern_for_history,
+    propose,
+)
+
+
+def unmark(marked: str) -> tuple[str, list[tuple[int, int]], int]:
+    """The clean text, the ``«»`` spans in it (text order) and the caret (``‸``, else 0)."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    caret = 0
+    open_at = -1
+    n = 0
+    for ch in marked:
+        if ch == "«":
+            open_at = n
+        elif ch == "»":
+            spans.append((open_at, n))
+        elif ch == "‸":
+            caret = n
+        else:
+            out.append(ch)
+            n += 1
+    return "".join(out), spans, caret
+
+
+def masked(marked: str) -> tuple[str, LexMask]:
+    """Text with ``⟦s…⟧`` / ``⟦c…⟧`` spans -> (clean text, the mask a caller would fill)."""
+    out: list[str] = []
+    runs: list[tuple[int, int, Kind]] = []
+    i = n = 0
+    start, kind = -1, Kind.CODE
+    while i < len(marked):
+        ch = marked[i]
+        if ch == "⟦":
+            kind = Kind.STRING if marked[i + 1] == "s" else Kind.COMMENT
+            start = n
+            i += 2
+            continue
+        if ch == "⟧":
+            runs.append((start, n, kind))
+        else:
+            out.append(ch)
+            n += 1
+        i += 1
+    return "".join(out), LexMask.from_spans(runs)
+
+
+def edit_at(before: str, old: str, new: str, nth: int = 0) -> tuple[str, Edit]:
+    """Replace the ``nth`` occurrence of ``old`` (a token-bounded find is the test's job)."""
+    pos = -1
+    for _ in range(nth + 1):
+        pos = before.index(old, pos + 1)
+    return before[:pos] + new + before[pos + len(old) :], Edit(pos, old, new)
+
+
+def offered(
+    after: str, history: list[Edit], caret: int, path: str = "a.py", **kw: object
+) -> list[tuple[int, int, str, str]]:
+    return [(p.start, p.end, p.old, p.new) for p in propose(after, history, caret, path=path, **kw)]  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- renames
+
+RENAMES = [
+    pytest.param(
+        "a.py",
+        "def f(count):\n    total = count + 1  # count here\n    s = 'count'\n    return count\n",
+        "def f(n‸):\n    total = «count» + 1  # count here\n    s = 'count'\n    return «count»\n",
+        id="python-strings-comments",
+    ),
+    pytest.param(
+        "a.py",
+        'x = foo\nfoobar = foo_ + _foo + foo2 + foo\nd = f"{foo}"\n"""foo\nfoo"""\n',
+        'x = bar‸\nfoobar = foo_ + _foo + foo2 + «foo»\nd = f"{foo}"\n"""foo\nfoo"""\n',
+        id="substring-non-matches",
+    ),
+    pytest.param(
+        "m.go",
+        '// size of it\nsize := 3\n/* size\nsize */ s := "size" + `size`\nreturn size + size2\n',
+        '// size of it\nn‸ := 3\n/* size\nsize */ s := "size" + `size`\nreturn «size» + size2\n',
+        id="c-like-strings-comments",
+    ),
+    pytest.param(
+        "a.py",
+        "def f(item):\n    obj.item = item\n    item.item(item)\n",
+        "def f(thing‸):\n    obj.item = «item»\n    «item».item(«item»)\n",
+        id="bare-name-leaves-attributes",
+    ),
+    pytest.param(
+        "a.py",
+        "obj.item = item\nitem.item(item)\nx . item\n",
+        "obj.thing‸ = item\nitem.«item»(item)\nx . «item»\n",
+        id="attribute-renames-attributes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "before", "marked_after"), RENAMES)
+def test_rename_offers_code_sites_only(path: str, before: str, marked_after: str) -> None:
+    after, spans, caret = unmark(marked_after)
+    # the user's edit: the first code occurrence of the old name, replaced
+    old = after_name = ""
+    for k in range(len(before)):
+        if before[k] != after[k]:
+            start = k
+            while start > 0 and (before[start - 1].isalnum() or before[start - 1] == "_"):
+                start -= 1
+            end_b = start
+            while before[end_b].isalnum() or before[end_b] == "_":
+                end_b += 1
+            end_a = start
+            while after[end_a].isalnum() or after[end_a] == "_":
+                end_a += 1
+            old, after_name = before[start:end_b], after[start:end_a]
+            break
+    history = [Edit(start, old, after_name)]
+    got = offered(after, history, caret, path=path)
+    assert [(s, e) for s, e, _o, _n in got] == spans
+    assert all(o == old and n == after_name for _s, _e, o, n in got)
+    pattern = pattern_for_history(after, history, path)
+    assert pattern is not None and pattern.kind == "rename"
+
+
+def test_rename_typed_partly_widens_to_the_whole_identifier() -> None:
+    before = "value = 1\nprint(value)\n"
+    # the user changed 'alue' to 'olume' in 'value': the pattern is value -> volume
+    after = "volume = 1\nprint(value)\n"
+    history = [Edit(1, "alue", "olume")]
+    assert offered(after, history, 6) == [(17, 22, "value", "volume")]
+    assert example_of(before, after, history[0], "a.py") is not None
+
+
+# ---------------------------------------------------------------- arguments, Tab order
+
+
+def test_argument_added_to_four_calls_tab_order_below_then_wrapping() -> None:
+    before = "".join(f"r{k} = fetch(url)\n" for k in range(5))
+    after, edit = edit_at(before, "fetch(url)", "fetch(url, timeout=5)", nth=2)
+    caret = edit.start + len("fetch(url, timeout=5)")
+    got = offered(after, [edit], caret)
+    lines = [after.count("\n", 0, s) for s, _e, _o, _n in got]
+    assert lines == [3, 4, 0, 1]  # Tab, Tab below; then wrap to the top
+    assert {(o, n) for _s, _e, o, n in got} == {("fetch(url)", "fetch(url, timeout=5)")}
+    # the caret's own line is not offered, nor calls with other arguments
+    after2 = after.replace("r4 = fetch(url)", "r4 = fetch(uri)")
+    assert len(offered(after2, [edit], caret)) == 3
+
+
+def test_insertion_as_a_raw_keystroke_edit_widens_to_the_call() -> None:
+    before = "a(x)\nb = a(x)\nc = a(y)\n"
+    pos = before.index(")")
+    after = before[:pos] + ", 2" + before[pos:]
+    got = offered(after, [Edit(pos, "", ", 2")], pos + 3)
+    assert [(o, n) for _s, _e, o, n in got] == [("a(x)", "a(x, 2)")]
+
+
+# ---------------------------------------------------------------- literals, lines
+
+LITERALS = [
+    pytest.param(
+        'open(p, encoding="latin-1")\nx = "latin-1"\n# "latin-1"\ny = f"latin-1"\n',
+        '"latin-1"',
+        '"utf-8"',
+        ['"latin-1"'],
+        id="string-literal",
+    ),
+    pytest.param(
+        "sleep(30)\nn = 30\nsleep(30)\nsleep(300)\n",
+        "sleep(30)",
+        "sleep(60)",
+        ["sleep(30)"],
+        id="number-widens-to-call",
+    ),
+    pytest.param(
+        "if x is None: return\nif y is None: return\nif x is None: return\n",
+        "if x is None: return",
+        "if x is None: return x",
+        ["if x is None: return"],
+        id="same-line-transformation",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "old", "new", "olds"), LITERALS)
+def test_literal_and_line_changes(before: str, old: str, new: str, olds: list[str]) -> None:
+    after, edit = edit_at(before, old, new)
+    got = offered(after, [edit], edit.start)
+    assert [o for _s, _e, o, _n in got] == olds
+    assert all(n == new for _s, _e, _o, n in got)
+
+
+# ---------------------------------------------------------------- templates
+
+TEMPLATES = [
+    pytest.param(
+        ('x.get("a")', 'x.get("a", None)'),
+        ('y.get("b")', 'y.get("b", None)'),
+        "$1.get($2) → $1.get($2, None)",
+        [("z.get(k)", "z.get(k, None)"), ('w.get("c")', 'w.get("c", None)')],
+        id="consistent",
+    ),
+    pytest.param(
+        ("f(a, a)", "g(a)"),
+        ("f(b, b)", "g(b)"),
+        "f($1, $1) → g($1)",
+        [("f(c, c)", "g(c)")],
+        id="one-hole-twice",
+    ),
+    pytest.param(
+        ("f(a, a)", "g(a)"),
+        ("f(b, c)", "g(b)"),  # a binds b and c: no template, the newest is exact
+        None,
+        [],
+        id="inconsistent-holes",
+    ),
+    pytest.param(
+        ("p.x", "p.y"),
+        ("q.z", "q.w"),  # renames of different names: no template
+        None,
+        [],
+        id="unrelated-renames",
+    ),
+    pytest.param(
+        ("h(a)", "h(a, 1)"),
+        ("h(b, c)", "h(b, c, 1)"),  # different shapes
+        None,
+        [],
+        id="different-shapes",
+    ),
+]
+
+SITES = 'z.get(k)\nf(c, c)\nf(c, d)\nw.get("c")\nv.get(1, 2)\nhh(a)\n'
+
+
+@pytest.mark.parametrize(("first", "second", "label", "expected"), TEMPLATES)
+def test_two_examples_generalise_a_template(
+    first: tuple[str, str],
+    second: tuple[str, str],
+    label: str | None,
+    expected: list[tuple[str, str]],
+) -> None:
+    before = f"{first[0]}\n{second[0]}\n{SITES}"
+    mid, e1 = edit_at(before, first[0], first[1])
+    after, e2 = edit_at(mid, second[0], second[1])
+    pattern = pattern_for_history(after, [e1, e2], "a.py")
+    assert pattern is not None
+    if label is None:
+        assert pattern.kind != "template"
+    else:
+        assert pattern.kind == "template" and pattern.label == label
+        got = offered(after, [e1, e2], e2.start)
+        assert [(o, n) for _s, _e, o, n in got] == expected
+
+
+def test_generalise_refuses_a_template_that_does_not_hold_for_both() -> None:
+    b1 = "t.get('a')\n"
+    ex1 = example_of(b1, "t.get('a', 0)\n", Edit(0, "t.get('a')", "t.get('a', 0)"), "a.py")
+    ex2 = example_of(
+        "s.get('b')\n", "s.get('b', 1)\n", Edit(0, "s.get('b')", "s.get('b', 1)"), "a.py"
+    )
+    assert ex1 is not None and ex2 is not None
+    assert generalise(ex1, ex2) is None  # the added literal differs and is no bound hole
+    ex3 = example_of(
+        "s.get('b')\n", "s.get('b', 0)\n", Edit(0, "s.get('b')", "s.get('b', 0)"), "a.py"
+    )
+    assert ex3 is not None
+    template = generalise(ex1, ex3)
+    assert template is not None
+    assert template.before == (
+        Hole(1),
+        Lit(".", "punct"),
+        Lit("get", "ident"),
+        Lit("(", "punct"),
+        Hole(2),
+        Lit(")", "punct"),
+    )
+
+
+# ---------------------------------------------------------------- guards
+
+
+def test_never_proposes_reverting_the_users_edit() -> None:
+    # the user renamed old -> new twice, then changed one back: propagating new -> old would undo
+    before = "old(1)\nold(2)\nold(3)\n"
+    t1, e1 = edit_at(before, "old", "new", 0)
+    t2, e2 = edit_at(t1, "old", "new", 0)
+    t3, e3 = edit_at(t2, "new", "old", 1)
+    assert offered(t3, [e1, e2, e3], e3.start) == []
+    # and a template never maps a site back to the text the user changed away from
+    assert offered(t2, [e1, e2], e2.start) == [(14, 17, "old", "new")]
+
+
+def test_sites_never_overlap_each_other_or_the_edit() -> None:
+    before = "a + a + a + a\nb = a + a\n"
+    after, edit = edit_at(before, "b = a + a", "b = a + a + 1")
+    # one example, whole line: nothing else reads 'b = a + a'
+    assert offered(after, [edit], 0) == []
+    before2 = "f(f(x))\ng(f(x))\n"
+    after2, e = edit_at(before2, "f(x)", "f(x, 1)", 1)
+    got = offered(after2, [e], e.start)
+    # the inner f(x) of line 1 is one site; the caret's own f(x) is never offered
+    assert [(o, n) for _s, _e, o, n in got] == [("f(x)", "f(x, 1)")]
+    assert got[0][0] == 2
+
+
+def test_overlapping_matches_keep_the_earlier() -> None:
+    text = "x.y.y.y\n"
+    pattern = pattern_for_history("z.q\n" + text, [Edit(0, "z.y", "z.q")], "a.py")
+    assert pattern is not None and pattern.label == "y → q"
+    sites = find_sites(text, pattern, path="a.py")
+    assert [(s.start, s.old) for s in sites] == [(2, "y"), (4, "y"), (6, "y")]
+
+
+def test_no_pattern_for_whitespace_comment_or_empty() -> None:
+    before = "x = 1  # note\n"
+    assert pattern_for_history("x  = 1  # note\n", [Edit(1, " ", "  ")], "a.py") is None
+    assert pattern_for_history("x = 1  # nota\n", [Edit(11, "e", "a")], "a.py") is None
+    assert propose("", [], 0, path="a.py") == []
+    assert propose(before, [], 0, path="a.py") == []
+    # a history whose texts do not check out is ignored, never guessed
+    assert propose(before, [Edit(0, "y", "z")], 0, path="a.py") == []
+
+
+def test_unparseable_python_falls_back_to_the_scanner() -> None:
+    before = 'def f(:\n    foo = "unterminated\n    foo(1) # foo\n    s = """foo\n'
+    after, edit = edit_at(before, "foo", "bar")
+    site = (after.index("foo("), after.index("foo(") + 3, "foo", "bar")
+    assert offered(after, [edit], 0) == [site]
+    assert offered(after, [edit], 0, mask=mask_for(after, "a.py", exact=True)) == [site]
+
+
+def test_caller_supplied_mask_is_obeyed() -> None:
+    # the editor's lexer says a code-looking region is a comment (e.g. a doc block): skipped
+    text, mask = masked("bar = 1\n⟦cfoo(1)⟧\nfoo(2)\nx = ⟦sfoo⟧\n")
+    got = offered(text, [Edit(0, "foo", "bar")], 0, mask=mask)
+    assert [o for _s, _e, o, _n in got] == ["foo"]
+    assert got[0][0] == text.index("foo(2)")
+
+
+# ---------------------------------------------------------------- masks
+
+
+def test_masks_from_the_fallback_lexers() -> None:
+    py = 'a = "x#y"  # c\nb = r\'\\\'\' + """q\n"""\n'
+    kinds = [(py[s:e], k.value) for s, e, k in python_mask(py).spans()]
+    assert kinds == [
+        ('"x#y"', "string"),
+        ("# c", "comment"),
+        ("r'\\''", "string"),
+        ('"""q\n"""', "string"),
+    ]
+    c = 'a = "x\\"//"; // c\n/* d\n*/ b = \'/\';\n'
+    m = c_like_mask(c)
+    kinds = [(c[s:e], k.value) for s, e, k in m.spans()]
+    assert kinds == [
+        ('"x\\"//"', "string"),
+        ("// c", "comment"),
+        ("/* d\n*/", "comment"),
+        ("'/'", "string"),
+    ]
+    assert mask_for("# x\n", "run.sh").kinds == (Kind.COMMENT,)
+    assert mask_for("", "a.py") == LexMask()
+
+
+@pytest.mark.parametrize("module", ["argparse.py", "typing.py", "tokenize.py"])
+def test_scanner_agrees_with_tokenize_on_stdlib_modules(module: str) -> None:
+    text = (Path(tokenize.__file__).parent / module).read_text(encoding="utf-8")
+    assert python_like_mask(text) == python_mask(text)
+    assert mask_for(text, module, exact=True) == mask_for(text, module)
+
+
+def test_rename_on_a_real_file_skips_strings_and_comments() -> None:
+    text = (Path(tokenize.__file__).parent / "argparse.py").read_text(encoding="utf-8")
+    pos = text.index("def _get_values(self, action, arg_strings)") + len("def _get_values(self, ")
+    after = text[:pos] + "act" + text[pos + len("action") :]
+    got = propose(after, [Edit(pos, "action", "act")], pos, path="argparse.py")
+    mask = python_mask(after)
+    assert got and all(mask.kind_at(p.start) is Kind.CODE for p in got)
+    assert all(after[p.start : p.end] == "action" for p in got)
+    assert all(not (after[p.start - 1].isalnum() or after[p.start - 1] == "_") for p in got)
+    below = [p.start for p in got if p.start >= pos]
+    assert below == sorted(below) and got[0].start == below[0]
+    # every whole-word bare 'action' in code is offered (not the edited one, nor attributes)
+    words = [i for i in range(len(after)) if after.startswith("action", i)]
+    code = [
+        i
+        for i in words
+        if mask.kind_at(i) is Kind.CODE
+        and not (after[i - 1].isalnum() or after[i - 1] == "_")
+        and not (after[i + 6].isalnum() or after[i + 6] == "_")
+        and after[i - 1] != "."
+    ]
+    assert len(got) == min(len(code), 500)
+
+
+# ---------------------------------------------------------------- size
+
+
+def test_long_line_and_long_file_are_linear() -> None:
+    # 200,000 sites on one line, and a 1 MB run of one identifier (every find is a near miss)
+    line = "foo, " * 200_000
+    after, edit = edit_at("x = foo\n" + line, "foo", "bar")
+    got = propose(after, [edit], 0, path="a.py")
+    assert len(got) == 500 and got[0].old == "foo"
+    blob = "a = foo\n" + "foo" * 300_000 + "\n"
+    after, edit = edit_at(blob, "foo", "bar")
+    assert propose(after, [edit], 0, path="a.py") == []
+    # a long line as the pattern (whole-line transformation) against a file of near misses
+    long_line = "x = " + " + ".join(f"v{k}" for k in range(90))
+    text = "\n".join([long_line] * 3 + [long_line[:-1]] * 2000) + "\n"
+    after, edit = edit_at(text, long_line, long_line + " + 1")
+    got = propose(after, [edit], edit.start, path="a.py")
+    assert len(got) == 2
