@@ -3,8 +3,10 @@
 Each DIR is a repository (a work tree or a bare git directory, such as the ``fetch`` tool's
 mirrors). Its newest ``--commits`` non-merge commits are read the editor's way
 (``app.services.related_history.read_history``) and replayed (``forecode_core.next_edit
-.related.replay``): recall@3, hit@3 and MRR, the parameters with them. ``--grid`` replays a
-small grid of parameters instead (tune on one repository, report the chosen ones on others).
+.related.replay``): recall@3, hit@3 and MRR, the parameters with them. Without ``--grid``
+each repository is replayed twice, rules only and with ``fill`` (the files changed most lately
+top up a short list); ``--grid`` replays a small grid of parameters instead, rules only (tune
+on one repository, report the chosen ones on the others).
 The benchmark proper (``python -m bench next_edit``) will take its ``related_files`` keys from
 here.
 """
@@ -30,12 +32,17 @@ GRID_MIN_SUPPORT = (1, 2)
 
 
 def measure(
-    commits: tuple[Commit, ...], params: Params, ask_max_files: int | None = None
+    commits: tuple[Commit, ...],
+    params: Params,
+    ask_max_files: int | None = None,
+    *,
+    fill: bool = False,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    result = replay(commits, params, ask_max_files=ask_max_files)
+    result = replay(commits, params, ask_max_files=ask_max_files, fill=fill)
     return {
         "params": asdict(params),
+        "fill": fill,
         **asdict(result),
         "seconds": round(time.perf_counter() - started, 2),
     }
@@ -69,12 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 )
         else:
-            rows.append(
-                measure(
-                    history.commits,
-                    Params(args.half_life, args.max_files, args.min_support),
-                )
-            )
+            params = Params(args.half_life, args.max_files, args.min_support)
+            for fill in (False, True):
+                rows.append(measure(history.commits, params, fill=fill))
         report[repo] = {"commits_read": len(history.commits), "state": history.state, "runs": rows}
     json.dump(report, sys.stdout, indent=1)
     print()

@@ -98,6 +98,22 @@ def test_changes_counts_commits() -> None:
     assert (model.changes("a"), model.changes("b"), model.changes("q")) == (2, 1, 0)
 
 
+def test_fill_tops_up_with_the_files_changed_most_lately() -> None:
+    model = model_of("a b\nc\nc\nd\nd\n-c\nx", half_life=NO_DECAY)
+    assert model.hot(3) == ["d", "a", "b"]  # c deleted; ties by path
+    assert model.hot(2, {"d"}) == ["a", "b"]
+    assert answers(model, "a") == [("b", 1.0, 1)]
+    assert answers_fill(model, "a") == [("b", 1.0, 1), ("d", 0.0, 0), ("x", 0.0, 0)]
+    assert answers_fill(model, "new.py") == [("d", 0.0, 0), ("a", 0.0, 0), ("b", 0.0, 0)]
+    recent = model_of("a\na\nb", half_life=1.0)
+    assert recent.hot(2) == ["b", "a"]  # weights 1, 2, 4: a = 3, b = 4
+    assert model.hot(0) == []
+
+
+def answers_fill(model: CoChange, path: str) -> list[tuple[str, float, int]]:
+    return [(r.path, round(r.confidence, 3), r.support) for r in model.related(path, 3, fill=True)]
+
+
 # ----- recency -----------------------------------------------------------------------------------
 
 

@@ -15,7 +15,7 @@ Association rules over commits, as in ROSE (Zimmermann et al., ICSE 2004), file 
   headers, vendoring) say nothing about which files belong together and would cost
   ``files**2`` pairs; they are not counted. Their renames and deletions still apply.
 * **Minimum support.** A rule needs ``min_support`` commits (raw, unweighted) that changed
-  both files: one shared commit is a coincidence as often as a relation.
+  both files (default 1: see ``Params``).
 * **Renames** (``Commit.renames``, old -> new) carry a file's history to its new name: its
   counts and every pair with it move to the new path, so history follows the file.
 * **Deleted files** are never suggested (until a later commit adds them back).
@@ -24,14 +24,18 @@ Association rules over commits, as in ROSE (Zimmermann et al., ICSE 2004), file 
 are queried with only the earlier commits known (recall@k, hit@k and MRR).
 
 The defaults (``Params``) were chosen by replaying pallets/jinja's last 2,000 commits and
-checked on psf/requests and encode/httpx (``bench/related_files.py``; numbers in
-ARCHITECTURE.md's row).
+then measured, unchanged, on psf/requests (last 2,000) and encode/httpx (all 1,481):
+recall@3 0.369 / 0.254, hit@3 0.641 / 0.697, MRR 0.569 / 0.612 (rules only); with ``fill``
+hit@3 0.678 / 0.725. ROSE's 64 % ("a correct location in the top 3") is hit@3; recall@3 here
+is the share of *all* the commit's other files in the top 3, which a 10-file commit caps
+at 3/9.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["CoChange", "Commit", "Params", "Related", "ReplayResult", "replay"]
@@ -53,11 +57,16 @@ class Commit:
 
 @dataclass(frozen=True)
 class Params:
-    # 100 commits: about a month or two of work in the projects measured; see the module
-    # docstring and bench/related_files.py for the replay that chose it.
+    # Chosen by replaying pallets/jinja's last 2,000 commits (bench/related_files.py --grid,
+    # the same questions for every choice): a half-life of 100 or 200 commits beat 50 and no
+    # decay at all (recall@3 0.251 against 0.230 without decay; hit@3 0.636 against 0.618).
     half_life: float = 100.0
-    # More files than this: a bulk change, not a co-change (ROSE's guidance and our replay).
+    # More files than this: a bulk change, not a co-change. 20 to 50 scored within a point on
+    # jinja; 30 had the best hit@3 and MRR (and is the research note's figure).
     max_files: int = 30
+    # 1: on jinja a second shared commit as a condition cost 4.6 points of hit@3 (0.636 to
+    # 0.590): early in a file's life one shared commit is most of what there is to know.
+    # A caller that shows rules to people may ask for 2.
     min_support: int = 1
     min_confidence: float = 0.0
 
@@ -191,9 +200,34 @@ class CoChange:
         """Commits (counted ones, unweighted) that changed ``path``."""
         return self._count.get(path, 0)
 
-    def related(self, path: str, k: int = 3) -> list[Related]:
+    def hot(self, k: int, exclude: Collection[str] = ()) -> list[str]:
+        """The ``k`` files changed most, recent changes counting more (the same weights),
+        deleted ones and ``exclude`` left out; ties by path."""
+        if k <= 0:
+            return []
+        best = heapq.nsmallest(
+            k + len(exclude),
+            (
+                (-round(weight, 9), path)
+                for path, weight in self._weight.items()
+                if path not in self._gone
+            ),
+        )
+        return [path for _, path in best if path not in exclude][:k]
+
+    def related(self, path: str, k: int = 3, *, fill: bool = False) -> list[Related]:
         """The ``k`` files most likely to change with ``path``: highest confidence first, then
-        more shared commits, then the path (so ties always come out in the same order)."""
+        more shared commits, then the path (so ties always come out in the same order).
+        ``fill``: when fewer than ``k`` rules hold, the rest are the files changed most lately
+        (``hot``), with confidence 0 and support 0 so a caller can tell them apart."""
+        found = self._rules(path, k)
+        if fill and len(found) < k:
+            have = {item.path for item in found}
+            have.add(path)
+            found.extend(Related(other, 0.0, 0) for other in self.hot(k - len(found), have))
+        return found
+
+    def _rules(self, path: str, k: int) -> list[Related]:
         counts = self._pair_count.get(path)
         total = self._weight.get(path, 0.0)
         if not counts or total <= 0.0 or k <= 0:
@@ -223,7 +257,7 @@ class ReplayResult:
     recall_at_k: float  # mean share of the commit's other files found in the top k
     hit_at_k: float  # mean share of queries with at least one of them in the top k (ROSE's 64%)
     mrr: float  # mean reciprocal rank of the first right file in the top ``mrr_depth``
-    answered: float  # share of queries that got any suggestion
+    answered: float  # share of queries that got a rule (not only ``fill``'s hot files)
     k: int = 3
     # found / min(k, other files): what a top k could at best find (a 10-file commit's
     # 9 other files cannot all be in a top 3).
@@ -238,6 +272,7 @@ def replay(
     mrr_depth: int = 10,
     warmup: int = 0,
     ask_max_files: int | None = None,
+    fill: bool = False,
 ) -> ReplayResult:
     """Replay ``commits`` (oldest first): before each commit is learned, every file of a
     multi-file commit (2..``max_files`` files) asks ``related(file, ...)`` of the model built
@@ -245,7 +280,7 @@ def replay(
     asked as they were before the commit (a file renamed in it is asked by its old name).
     The first ``warmup`` commits are learned but not asked. ``ask_max_files`` (default: the
     model's ``max_files``) bounds the commits asked, so parameter choices can be compared on
-    the same questions."""
+    the same questions. ``fill``: ask ``related(..., fill=True)``."""
     model = CoChange(params)
     depth = max(k, mrr_depth)
     ask_limit = model.params.max_files if ask_max_files is None else ask_max_files
@@ -259,9 +294,9 @@ def replay(
             for path in files:
                 others = set(files)
                 others.discard(path)
-                ranked = model.related(path, depth)
+                ranked = model.related(path, depth, fill=fill)
                 queries += 1
-                if ranked:
+                if ranked and ranked[0].support > 0:
                     answered += 1
                 found = sum(1 for item in ranked[:k] if item.path in others)
                 recall += found / len(others)
