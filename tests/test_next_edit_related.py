@@ -3,6 +3,7 @@ reading a real repository's history with git (made here in a temporary folder)."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -431,3 +432,18 @@ def test_real_repository_with_bytes_that_are_not_utf8_and_a_binary_rename(repo: 
     model, _ = build_related(repo)
     assert [r.path for r in model.related(renamed)] == ["c.py"]
     assert [r.path for r in model.related("c.py")] == [renamed]
+
+
+def test_bench_script_replays_a_real_repository(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.related_files import main
+
+    for i in range(3):
+        commit_files(repo, f"c{i}", {"a.py": f"{i}\n", "b.py": f"{i}\n"})
+    assert main([str(repo)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    runs = report[str(repo)]["runs"]
+    assert [run["fill"] for run in runs] == [False, True]
+    # asked at commits 0..2: nothing known at the first, a <-> b found at the next two
+    assert runs[0]["queries"] == 6 and runs[0]["hit_at_k"] == pytest.approx(4 / 6)
