@@ -383,6 +383,13 @@ def test_incremental_update_from_git(repo: Path) -> None:
     assert model.last_index == 1
     whole, _ = build_related(repo, Params(half_life=NO_DECAY))
     assert model.related("a.py") == whole.related("a.py")
+    # nothing new: nothing added
+    assert update_related(model, repo, update.commits[-1].sha).commits == ()
+    assert model.last_index == 1
+    # an amend: the model's last commit is gone from HEAD's history
+    git(repo, "commit", "-q", "--amend", "-m", "two, amended")
+    rewritten = update_related(model, repo, update.commits[-1].sha)
+    assert rewritten.state == "rewritten" and model.last_index == 1
 
 
 def test_read_history_clear_results_for_no_repo_empty_repo_and_abort(

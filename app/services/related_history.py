@@ -44,8 +44,9 @@ RENAME_LIMIT = 400  # -l: rename candidates git pairs per commit before it gives
 # ok: every commit asked for (or the whole history) was read;
 # partial: the deadline or the byte cap came first, the newest commits read are kept;
 # empty: a repository without commits; not_repo: no repository here (or git refused);
-# no_git: git is not installed; aborted: the caller stopped it.
-HistoryState = Literal["ok", "partial", "empty", "not_repo", "no_git", "aborted"]
+# no_git: git is not installed; aborted: the caller stopped it; rewritten (update_related
+# only): the commit the model ended at is no longer in HEAD's history: build again.
+HistoryState = Literal["ok", "partial", "empty", "not_repo", "no_git", "aborted", "rewritten"]
 
 
 @dataclass(frozen=True)
@@ -168,9 +169,23 @@ def update_related(
     abort: threading.Event | None = None,
 ) -> HistoryResult:
     """Add the commits made after ``since`` (the newest commit ``model`` has learned) to
-    ``model``, without reading the rest again (blocking: worker threads only). The caller
-    rebuilds from scratch when ``since`` is no longer an ancestor of HEAD (a rebase, a reset):
-    git then lists commits the model may already hold."""
+    ``model``, without reading the rest again (blocking: worker threads only). When ``since``
+    is no longer in HEAD's history (a rebase, an amend, a reset) nothing is added and the
+    state is ``rewritten``: the caller builds the model again (``build_related``)."""
+    if git_executable() is None:
+        return HistoryResult("no_git", message="git is not installed")
+    try:
+        check = run_git(
+            ["merge-base", "--is-ancestor", since, "HEAD"],
+            folder,
+            timeout=timeout,
+            max_bytes=1 << 16,
+            abort=abort,
+        )
+    except OSError as exc:
+        return HistoryResult("not_repo", message=f"cannot run git here: {exc.strerror or exc}")
+    if check.returncode != 0:
+        return HistoryResult("rewritten", message="the history was rewritten: read it again")
     history = read_history(
         folder,
         max_commits=max_commits,

@@ -84,7 +84,8 @@ class Related:
 
 class CoChange:
     """The association model. ``add`` commits oldest first (any number of calls: updating with
-    new commits is just adding them); ``related(path, k)`` answers from what it has seen."""
+    new commits is just adding them); ``related(path, k)`` answers from what it has seen.
+    Not locked: one thread adds (a worker builds it, then hands it over) while none asks."""
 
     def __init__(self, params: Params | None = None) -> None:
         self.params = params if params is not None else Params()
