@@ -419,7 +419,9 @@ def test_read_history_is_bounded_by_bytes_and_time(repo: Path) -> None:
     timed = read_history(repo, timeout=0.0)
     assert timed.state in ("partial", "ok")  # a fast git may finish inside the first check
     assert log_args(10)[-2:] == ["HEAD", "--"]
-    assert log_args(10, "abc")[-2] == "abc..HEAD"
+    assert log_args(10, "abc0")[-2] == "abc0..HEAD"
+    with pytest.raises(ValueError):
+        log_args(10, "--output=/tmp/x")
 
 
 def test_real_repository_with_bytes_that_are_not_utf8_and_a_binary_rename(repo: Path) -> None:

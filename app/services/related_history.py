@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 from dataclasses import dataclass
 from typing import Literal
@@ -46,6 +47,8 @@ RENAME_LIMIT = 400  # -l: rename candidates git pairs per commit before it gives
 # empty: a repository without commits; not_repo: no repository here (or git refused);
 # no_git: git is not installed; aborted: the caller stopped it; rewritten (update_related
 # only): the commit the model ended at is no longer in HEAD's history: build again.
+_SHA = re.compile(r"[0-9a-f]{4,64}")
+
 HistoryState = Literal["ok", "partial", "empty", "not_repo", "no_git", "aborted", "rewritten"]
 
 
@@ -77,6 +80,8 @@ def log_args(max_commits: int, since: str | None = None) -> list[str]:
         f"--format={LOG_FORMAT}",
         f"--max-count={max(1, max_commits)}",
     ]
+    if since is not None and not _SHA.fullmatch(since):
+        raise ValueError(f"not a commit id: {since!r}")  # never an option or a range
     args.append(f"{since}..HEAD" if since else "HEAD")
     args.append("--")
     return args
@@ -172,6 +177,7 @@ def update_related(
     ``model``, without reading the rest again (blocking: worker threads only). When ``since``
     is no longer in HEAD's history (a rebase, an amend, a reset) nothing is added and the
     state is ``rewritten``: the caller builds the model again (``build_related``)."""
+    log_args(1, since)  # a commit id, never an option: ValueError otherwise
     if git_executable() is None:
         return HistoryResult("no_git", message="git is not installed")
     try:
