@@ -318,6 +318,17 @@ def test_never_proposes_reverting_the_users_edit() -> None:
     assert offered(t2, [e1, e2], e2.start) == [(14, 17, "old", "new")]
 
 
+def test_a_template_never_undoes_an_earlier_example() -> None:
+    # swapping arguments: the template f($1, $2) -> f($2, $1) also matches the first swapped
+    # call, where it would swap back; only the untouched call is offered
+    before = "f(a, b)\nf(c, d)\nf(e, g)\n"
+    t1, e1 = edit_at(before, "f(a, b)", "f(b, a)")
+    t2, e2 = edit_at(t1, "f(c, d)", "f(d, c)")
+    pattern = pattern_for_history(t2, [e1, e2], "a.py")
+    assert pattern is not None and pattern.label == "f($1, $2) → f($2, $1)"
+    assert [(o, n) for _s, _e, o, n in offered(t2, [e1, e2], e2.start)] == [("f(e, g)", "f(g, e)")]
+
+
 def test_sites_never_overlap_each_other_or_the_edit() -> None:
     before = "a + a + a + a\nb = a + a\n"
     after, edit = edit_at(before, "b = a + a", "b = a + a + 1")
@@ -408,8 +419,10 @@ def test_rename_on_a_real_file_skips_strings_and_comments() -> None:
     assert all(not (after[p.start - 1].isalnum() or after[p.start - 1] == "_") for p in got)
     below = [p.start for p in got if p.start >= pos]
     assert below == sorted(below) and got[0].start == below[0]
-    # every whole-word bare 'action' in code is offered (not the edited one, nor attributes)
-    words = [i for i in range(len(after)) if after.startswith("action", i)]
+    # every whole-word bare 'action' in code of that method is offered (not attributes)
+    lo = after.rindex("\n    def ", 0, pos) + 1
+    hi = after.index("\n    def ", pos) + 1
+    words = [i for i in range(lo, hi) if after.startswith("action", i)]
     code = [
         i
         for i in words
@@ -418,7 +431,43 @@ def test_rename_on_a_real_file_skips_strings_and_comments() -> None:
         and not (after[i + 6].isalnum() or after[i + 6] == "_")
         and after[i - 1] != "."
     ]
-    assert len(got) == min(len(code), 500)
+    assert len(got) == len(code) > 10
+
+
+SCOPES = [
+    pytest.param(
+        "def f(x):\n    return x + 1\n\ndef g(x):\n    return x\n",
+        "def f(y‸):\n    return «x» + 1\n\ndef g(x):\n    return x\n",
+        id="parameter-stays-in-its-function",
+    ),
+    pytest.param(
+        "class C:\n    async def f(self, x,\n            z=1):\n        '''x\nx'''\n"
+        "        if x:\n            return [x,\n    x]\n    # x\n        return x\n"
+        "    def g(self, x):\n        return x\n",
+        "class C:\n    async def f(self, y‸,\n            z=1):\n        '''x\nx'''\n"
+        "        if «x»:\n            return [«x»,\n    «x»]\n    # x\n        return «x»\n"
+        "    def g(self, x):\n        return x\n",
+        id="method-block-by-indentation",
+    ),
+    pytest.param(
+        "def f(a):\n    x = 1\n    return x\n\ndef g():\n    return x\n",
+        "def f(a):\n    y‸ = 1\n    return «x»\n\ndef g():\n    return «x»\n",
+        id="not-a-parameter-whole-file",
+    ),
+    pytest.param(
+        "x = 1\n\ndef g(x):\n    return x\n",
+        "y‸ = 1\n\ndef g(«x»):\n    return «x»\n",  # no shadowing analysis
+        id="module-level-whole-file",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "marked_after"), SCOPES)
+def test_parameter_rename_is_scoped_to_its_function(before: str, marked_after: str) -> None:
+    after, spans, caret = unmark(marked_after)
+    k = next(i for i in range(len(after)) if before[i] != after[i])
+    history = [Edit(k, "x", "y")]
+    assert [(s, e) for s, e, _o, _n in offered(after, history, caret)] == spans
 
 
 # ---------------------------------------------------------------- size

@@ -13,8 +13,9 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   by another is a literal change; anything else widens to the innermost bracket group holding
   the change with the name chain before it (``fetch(url)`` -> ``fetch(url, timeout=5)``), or
   else to the whole lines touched. A rename of a bare name is offered at bare names, of an
-  attribute (``.name``) at attributes: renaming a parameter ``action`` leaves ``self.action``.
-  One example matches its exact "before" text.
+  attribute (``.name``) at attributes: renaming a parameter ``action`` leaves ``self.action``;
+  and a rename of a Python function's parameter stays in that function's block (by
+  indentation). One example matches its exact "before" text.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
@@ -22,7 +23,8 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   template that does not hold for both examples is not offered (the newest example is).
 - **Guards**: never a site overlapping the caret's own edit or another proposal, never a
   proposal that undoes one of the recent edits (its old/new are an edit's after/before).
-- **Order**: nearest below the caret first, then from the top of the file down to the caret.
+- **Order**: nearest below the caret first, then from the top of the file (of the function,
+  for a parameter's rename) down to the caret.
 
 ``find_sites`` takes any text with its path, so a caller can run a pattern over other files
 (the codebase index's hits) later. Offsets are ``str`` indices; the editor converts its UTF-8
@@ -427,10 +429,7 @@ def _examples(text: str, history: Sequence[Edit], path: str) -> list[Example | N
     return [example_of(b, a, e, path) for b, a, e in _versions(text, history)]
 
 
-def pattern_for_history(text: str, history: Sequence[Edit], path: str = "") -> Pattern | None:
-    """The pattern the history's newest edit makes: a template with the newest older example
-    it generalises with, else the newest example's exact text; None when it is no pattern."""
-    examples = _examples(text, history, path)
+def _choose(examples: Sequence[Example | None]) -> Pattern | None:
     if not examples or examples[0] is None:
         return None
     newest = examples[0]
@@ -440,6 +439,12 @@ def pattern_for_history(text: str, history: Sequence[Edit], path: str = "") -> P
             if template is not None:
                 return template
     return _exact(newest)
+
+
+def pattern_for_history(text: str, history: Sequence[Edit], path: str = "") -> Pattern | None:
+    """The pattern the history's newest edit makes: a template with the newest older example
+    it generalises with, else the newest example's exact text; None when it is no pattern."""
+    return _choose(_examples(text, history, path))
 
 
 # ---------------------------------------------------------------- sites
@@ -538,7 +543,8 @@ def find_sites(
     assert isinstance(anchor, Lit)
     stop = len(text) if stop is None else stop
     sites: list[Site] = []
-    p = text.find(anchor.text, start, stop + len(anchor.text))
+    last = stop + len(anchor.text) - 1  # an anchor starts before ``stop``
+    p = text.find(anchor.text, start, last)
     n = len(text)
     word = anchor.kind == IDENT and _is_word(anchor.text[0]) and _is_word(anchor.text[-1])
     while p >= 0 and (limit is None or len(sites) < limit):
@@ -546,14 +552,101 @@ def find_sites(
         if word and ((p > 0 and _is_word(text[p - 1])) or (end < n and _is_word(text[end]))):
             # inside a longer word: skip the whole word at C speed
             m = _WORD.match(text, end)
-            p = text.find(anchor.text, m.end() if m else end, stop + len(anchor.text))
+            p = text.find(anchor.text, m.end() if m else end, last)
             continue
         if _anchor_ok(text, p, anchor, mask):
             site = _match_at(text, p, pattern, a, mask)
             if site is not None and (not sites or site.start >= sites[-1].end):
                 sites.append(site)
-        p = text.find(anchor.text, p + 1, stop + len(anchor.text))
+        p = text.find(anchor.text, p + 1, last)
     return sites
+
+
+_SPACE_TABS = re.compile(r"[ \t]*")
+_DEF = re.compile(r"(?:async[ \t]+)?def[ \t]")
+
+
+def _indent_of(text: str, lo: int) -> tuple[int, bool]:
+    """(indent width, whether the line from ``lo`` is blank)."""
+    m = _SPACE_TABS.match(text, lo)
+    end = m.end() if m else lo
+    blank = end >= len(text) or text[end] in "\r\n"
+    return end - lo, blank
+
+
+def _enclosing_def(text: str, pos: int, mask: LexMask) -> int:
+    """The start of the nearest enclosing ``def`` line by indentation (the line at ``pos``
+    itself when it is one), or -1; lines starting in a string or comment do not count."""
+    line = _line_start(text, pos)
+    threshold = _indent_of(text, line)[0] + 1  # the edit's own line may be the def
+    while True:
+        indent, blank = _indent_of(text, line)
+        first = line + indent
+        if not blank and indent < threshold and mask.span_at(first) is None:
+            if _DEF.match(text, first):
+                return line
+            threshold = indent
+            if indent == 0:
+                return -1
+        if line == 0:
+            return -1
+        line = _line_start(text, line - 1)
+
+
+def _python_function(text: str, pos: int, mask: LexMask) -> tuple[int, int] | None:
+    """The Python function block around ``pos``: its def line to the block's end."""
+    found = _enclosing_def(text, pos, mask)
+    if found < 0:
+        return None
+    def_indent = _indent_of(text, found)[0]
+    # the block ends at the first line whose first token sits at the def's indent or less,
+    # outside brackets (continuation lines, strings and comments never end it)
+    depth = 0
+    prev_end = found
+    tok = _next_token(text, found, mask)
+    while tok is not None:
+        line = _line_start(text, tok[0])
+        if depth == 0 and line > prev_end and tok[0] - line <= def_indent:
+            return found, line
+        if tok[2] == PUNCT:
+            if text[tok[0]] in _OPEN:
+                depth += 1
+            elif text[tok[0]] in _CLOSE:
+                depth = max(0, depth - 1)
+        prev_end = tok[1]
+        tok = _next_token(text, tok[1], mask)
+    return found, len(text)
+
+
+def _rename_scope(
+    text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
+) -> tuple[int, int]:
+    """Where a rename applies: a Python function's block when the name (old or new) is one
+    of that function's parameters; else the whole text."""
+    whole = (0, len(text))
+    suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    if pattern.kind != "rename" or pattern.dotted or suffix not in (".py", ".pyi", ".pyw"):
+        return whole
+    block = _python_function(text, newest.start, mask)
+    if block is None:
+        return whole
+    # the def's header: its tokens up to the ':' outside brackets
+    names = {newest.before_text, newest.after_text}
+    depth = 0
+    tok = _next_token(text, block[0], mask)
+    while tok is not None and tok[0] < block[1]:
+        word = text[tok[0] : tok[1]]
+        if tok[2] == PUNCT:
+            if word in _OPEN:
+                depth += 1
+            elif word in _CLOSE:
+                depth -= 1
+            elif word == ":" and depth == 0:
+                return whole
+        elif depth == 1 and tok[2] == IDENT and word in names:
+            return block
+        tok = _next_token(text, tok[1], mask)
+    return whole
 
 
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
@@ -574,17 +667,11 @@ def propose(
     first, then from the top down to the caret; none overlaps the newest edit's own region,
     and none undoes a recent edit."""
     examples = _examples(text, history, path)
-    if not examples or examples[0] is None:
+    pattern = _choose(examples)
+    if pattern is None:
         return []
     newest = examples[0]
-    pattern = None
-    for older in examples[1:]:
-        if older is not None:
-            pattern = generalise(older, newest)
-            if pattern is not None:
-                break
-    if pattern is None:
-        pattern = _exact(newest)
+    assert newest is not None
     reverts = {(e.after_text, e.before_text) for e in examples if e is not None}
     reverts |= {(e.new, e.old) for _b, _a, e in _versions(text, history)}
 
@@ -598,9 +685,11 @@ def propose(
 
     if mask is None:
         mask = mask_for(text, path)
+    lo, hi = _rename_scope(text, pattern, newest, mask, path)
+    caret = min(max(caret, lo), hi)
     # below the caret first (by anchor), then from the top: each search stops at the limit
-    below = keep(find_sites(text, pattern, mask=mask, start=caret, limit=MAX_PROPOSALS))
-    above = keep(find_sites(text, pattern, mask=mask, stop=caret, limit=MAX_PROPOSALS))
+    below = keep(find_sites(text, pattern, mask=mask, start=caret, stop=hi, limit=MAX_PROPOSALS))
+    above = keep(find_sites(text, pattern, mask=mask, start=lo, stop=caret, limit=MAX_PROPOSALS))
     first_below = below[0].start if below else len(text)
     above = [s for s in above if s.end <= first_below][: MAX_PROPOSALS - len(below)]
     plural = "s" if pattern.examples > 1 else ""
