@@ -22,9 +22,13 @@ from forecode_core.next_edit.propagation import Edit, propose
 
 STDLIB = Path(json.__file__).parent.parent
 DEFAULT = [
+    # parameters: the rename stays in the function
     (str(STDLIB / "argparse.py"), "action"),
     (str(STDLIB / "argparse.py"), "self"),
-    (str(STDLIB / "typing.py"), "cls"),
+    # module-level names: the whole file
+    (str(STDLIB / "argparse.py"), "_"),
+    (str(STDLIB / "argparse.py"), "ArgumentError"),
+    (str(STDLIB / "typing.py"), "_type_check"),
 ]
 RUNS = 31
 

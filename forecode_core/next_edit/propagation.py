@@ -36,6 +36,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
 
@@ -45,8 +46,10 @@ __all__ = [
     "Hole",
     "Lit",
     "Pattern",
+    "PatternKind",
     "Proposal",
     "Site",
+    "TokenKind",
     "example_of",
     "find_sites",
     "generalise",
@@ -59,16 +62,19 @@ MAX_PATTERN_TOKENS = 200
 #: At most this many proposals are returned.
 MAX_PROPOSALS = 500
 
-IDENT = "ident"  # an identifier or number: a \w+ run
-STRING = "string"  # a whole string literal
-PUNCT = "punct"  # one punctuation character
-_ATOMS = (IDENT, STRING)
+TokenKind = Literal["ident", "string", "punct"]
+#: a rename, a string literal's change, an exact shape, a template from two examples
+PatternKind = Literal["rename", "literal", "exact", "template"]
+IDENT: TokenKind = "ident"  # an identifier or number: a \w+ run
+STRING: TokenKind = "string"  # a whole string literal
+PUNCT: TokenKind = "punct"  # one punctuation character
+_ATOMS: tuple[TokenKind, ...] = (IDENT, STRING)
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s*")
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {v: k for k, v in _OPEN.items()}
 
-Token = tuple[int, int, str]  # start, end, kind
+Token = tuple[int, int, TokenKind]  # start, end, kind
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class Edit:
 @dataclass(frozen=True)
 class Lit:
     text: str
-    kind: str
+    kind: TokenKind
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,7 @@ class Example:
     after_text: str
     before_pieces: tuple[str, ...]  # before_text split: gap, token, gap, token, ..., gap
     after_pieces: tuple[str, ...]  # after_text split: gap, token, gap, token, ..., gap
-    kind: str  # "rename" | "literal" | "exact"
+    kind: PatternKind  # "rename" | "literal" | "exact"
     start: int
     end: int
     dotted: bool = False  # a rename of an attribute (``.name``), not of a bare name
@@ -115,7 +121,7 @@ class Pattern:
     before: tuple[Lit | Hole, ...]
     after: tuple[str | Hole, ...]  # pieces of the new text
     before_text: str  # an exact pattern's site must read exactly this ("" for a template)
-    kind: str  # "rename" | "literal" | "exact" | "template"
+    kind: PatternKind
     examples: int
     label: str
     #: a rename's sites are attributes (True) or bare names (False) as its example was
@@ -293,7 +299,7 @@ def example_of(before_doc: str, after_doc: str, edit: Edit, path: str = "") -> E
     i, jb, ja = p, len(tb) - s, len(ta) - s
     if i == jb and i == ja:
         return None
-    kind = "exact"
+    kind: PatternKind = "exact"
     if jb - i == 1 and ja - i == 1 and tb[i].kind == ta[i].kind:
         if tb[i].kind == IDENT and not tb[i].text[0].isdigit() and not ta[i].text[0].isdigit():
             kind = "rename"
