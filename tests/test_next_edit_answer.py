@@ -67,7 +67,7 @@ def rewrite(inp: NextEditInput, old: str, new: str, end: str = REGION_END + "\n"
 def test_the_doc_region_is_what_the_cases_assume() -> None:
     inp = make(DOC)
     assert inp.region == (
-        "    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n\n\ndef main():\n"
+        "def area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n\n\n"
     )
 
 
@@ -80,11 +80,15 @@ SUGGESTIONS = {
     ),
     "replacement_on_the_caret_line": (
         ("2 * (w + h)", "(w + h) * 2"),
-        ("    return [-2 * -](w + h){+ * 2+}\n", "replacement", True, False, 8),
+        ("    return[- 2 *-] (w + h){+ * 2+}\n", "replacement", True, False, 8),
     ),
     "insertion_elsewhere_is_a_jump": (
         ("    return w * h\n", "    assert w >= 0\n    return w * h\n"),
         ("{+    assert w >= 0\n+}    return w * h\n", "insertion", False, False, 4),
+    ),
+    "a_line_deleted": (
+        ("def perimeter(w, h):\n    return 2 * (w + h)\n", "def perimeter(w, h):\n"),
+        ("[-    return 2 * (w + h)\n-]\n", "deletion", True, False, 8),
     ),
     "word_replaced_elsewhere": (
         ("def perimeter(w, h):", "def perimeter(width, h):"),
@@ -122,7 +126,7 @@ def test_several_edits_are_sorted_and_apply_to_the_rewrite() -> None:
     assert len(got.edits) >= 2
     assert [e.start for e in got.edits] == sorted(e.start for e in got.edits)
     assert got.apply(text) == text.replace(inp.region, answer.removesuffix(REGION_END))
-    assert got.kind == "replacement" and got.line == 4 and not got.at_caret
+    assert got.kind == "replacement" and got.line == 3 and not got.at_caret
 
 
 PERIMETER_RENAMED = EditPair("geo.py", 7, "def perim(w, h):\n", "def perimeter(w, h):\n")
@@ -154,13 +158,13 @@ REJECTIONS = {
         "outside_region",
     ),
     "repeats_the_line_above": (
-        lambda inp: "def area(w, h):\n" + inp.region + REGION_END,
+        lambda inp: "import os\n" + inp.region + REGION_END,
         True,
         (),
         "outside_region",
     ),
     "repeats_the_line_below": (
-        lambda inp: inp.region + "    print(area(2, 3))\n" + REGION_END,
+        lambda inp: inp.region + "def main():\n" + REGION_END,
         True,
         (),
         "outside_region",

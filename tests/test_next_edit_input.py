@@ -76,15 +76,16 @@ def remark(inp: NextEditInput) -> str:
 
 
 # The region: the caret's block (blocks start after a blank line or where the indentation
-# changes) grown by whole neighbouring blocks, the smaller first, to at least 6 lines with
+# decreases) grown by whole neighbouring blocks, the smaller first, to at least 6 lines with
 # balanced brackets.
 SNAP_CASES = {
     "blank_lines": (
         "import os\n\n«def f(a):\n    x = a + 1\n    y = ˇx * 2\n    return y\n\n\n»"
         "def g():\n    pass\n"
     ),
+    # a dedent starts a block; a header stays with its indented body
     "indentation_change": (
-        "class A:\n«    def f(self):\n        a = 1\n        b = 2\n        c = ˇ3\n"
+        "«class A:\n    def f(self):\n        a = 1\n        b = 2\n        c = ˇ3\n"
         "        d = 4\n        e = 5\n»    def g(self):\n        pass\n"
     ),
     # the call's arguments stay whole: the region grows up to the line that opens the bracket

@@ -12,9 +12,10 @@ A missing end marker: the engine usually stops *at* the end marker (it is the fi
 string, and stop strings are not returned), so a missing marker is tolerated when the model
 finished on its own (``finished``: a stop string or end of turn, not the token limit) **and** the
 text is complete: it ends with a line break like the region does (the region is whole lines;
-only a region at the end of a file without a final line break may end without one) and its last
-non-blank line is the region's (it reached the region's end: a model that ends its turn early
-would otherwise propose deleting the rest). Otherwise it is ``cut_off``.
+only a region at the end of a file without a final line break may end without one) and it
+reached the region's end: its last non-blank line is the region's, or it has at least as many
+lines (a model that ends its turn early would otherwise propose deleting the rest). Otherwise it
+is ``cut_off``.
 
 Filters (``check_answer``), in order; the first that applies is the ``Rejected.reason``:
 
@@ -33,8 +34,10 @@ Filters (``check_answer``), in order; the first that applies is the ``Rejected.r
 * ``unbalances_brackets``: more unclosed or unmatched brackets (outside strings and comments,
   ``brackets.balance``) than the region had.
 
-Otherwise a ``Suggestion``: the diff (``difflib`` over word / space / punctuation tokens, each
-changed run trimmed to its characters) as ``Edit(start, end, text)`` in document offsets, sorted;
+Otherwise a ``Suggestion``: the diff (``diff_edits``: ``difflib`` over lines, then over word /
+space / punctuation tokens inside replaced lines, each changed run trimmed to its characters; a
+pure insertion or deletion of lines moved to start at a line start where that gives the same
+text) as ``Edit(start, end, text)`` in document offsets;
 its kind (``insertion``: nothing removed; ``deletion``: nothing inserted; else ``replacement``);
 ``at_caret`` when the first edit is on the caret's line; ``ghost`` when it is one insertion at
 the caret itself (shown as ghost text); ``line``: the first edit's document line (the jump
@@ -140,9 +143,22 @@ def parse_answer(answer: str, *, finished: bool) -> Parsed | Rejected:
 _TOKEN = re.compile(r"\w+|\s|[^\w\s]")
 
 
-def diff_edits(old: str, new: str) -> list[tuple[int, int, str]]:
-    """``(start, end, text)`` in ``old``'s offsets, sorted: the changes that make ``new``
-    (a token diff, each changed run trimmed to the characters that differ)."""
+def _trimmed(removed: str, inserted: str) -> tuple[int, int]:
+    """The common prefix and suffix lengths of two strings (not overlapping)."""
+    p = 0
+    while p < min(len(removed), len(inserted)) and removed[p] == inserted[p]:
+        p += 1
+    q = 0
+    while (
+        q < min(len(removed), len(inserted)) - p
+        and removed[len(removed) - 1 - q] == inserted[len(inserted) - 1 - q]
+    ):
+        q += 1
+    return p, q
+
+
+def _token_edits(old: str, new: str, at: int) -> list[tuple[int, int, str]]:
+    """The token diff of ``old`` and ``new``; offsets are ``old``'s plus ``at``."""
     a, b = _TOKEN.findall(old), _TOKEN.findall(new)
     a_at, b_at = [0], [0]
     for t in a:
@@ -155,30 +171,53 @@ def diff_edits(old: str, new: str) -> list[tuple[int, int, str]]:
         if op == "equal":
             continue
         s, e = a_at[i1], a_at[i2]
-        removed, inserted = old[s:e], new[b_at[j1] : b_at[j2]]
-        p = 0
-        while p < min(len(removed), len(inserted)) and removed[p] == inserted[p]:
-            p += 1
-        q = 0
-        while (
-            q < min(len(removed), len(inserted)) - p
-            and removed[len(removed) - 1 - q] == inserted[len(inserted) - 1 - q]
-        ):
-            q += 1
-        out.append((s + p, e - q, inserted[p : len(inserted) - q]))
+        inserted = new[b_at[j1] : b_at[j2]]
+        p, q = _trimmed(old[s:e], inserted)
+        out.append((at + s + p, at + e - q, inserted[p : len(inserted) - q]))
     return out
 
 
+def diff_edits(old: str, new: str) -> list[tuple[int, int, str]]:
+    """``(start, end, text)`` in ``old``'s offsets, sorted: the changes that make ``new``. Lines
+    first (whole lines inserted or deleted stay whole), then within each run of replaced lines a
+    diff of word / space / punctuation tokens, each changed run trimmed to the characters that
+    differ."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    a_at, b_at = [0], [0]
+    for t in a:
+        a_at.append(a_at[-1] + len(t))
+    for t in b:
+        b_at.append(b_at[-1] + len(t))
+    out: list[tuple[int, int, str]] = []
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            continue
+        s, e = a_at[i1], a_at[i2]
+        inserted = new[b_at[j1] : b_at[j2]]
+        if op == "replace":
+            out += _token_edits(old[s:e], inserted, s)
+        else:
+            out.append((s, e, inserted))
+    return out
+
+
+def _line_aligned(old: str, edit: tuple[int, int, str], caret: int) -> tuple[int, int, str]:
+    """A pure insertion or deletion of whole lines moved (where the text allows: the same
+    result) to start at a line start: ``"x\\n" + "\\ny"`` is ``"x\\n" + "y\\n"`` before the next
+    line. An insertion at the caret stays there."""
+    s, e, text = edit
+    if s == e and s != caret:
+        while text.startswith("\n") and old[s : s + 1] == "\n":
+            s, e, text = s + 1, e + 1, text[1:] + "\n"
+    elif not text:
+        while old[s : s + 1] == "\n" and old[e : e + 1] == "\n":
+            s, e = s + 1, e + 1
+    return s, e, text
+
+
 def _trim(before: str, after: str) -> tuple[str, str]:
-    p = 0
-    while p < min(len(before), len(after)) and before[p] == after[p]:
-        p += 1
-    q = 0
-    while (
-        q < min(len(before), len(after)) - p
-        and before[len(before) - 1 - q] == after[len(after) - 1 - q]
-    ):
-        q += 1
+    p, q = _trimmed(before, after)
     return before[p : len(before) - q], after[p : len(after) - q]
 
 
@@ -254,9 +293,13 @@ def check_answer(
         return parsed
     region = inp.region
     rewrite = parsed.text.replace("\r\n", "\n")
+    plain_region = region.replace("\r\n", "\n")
     if not parsed.ended and (
         (region.endswith("\n") and not rewrite.endswith("\n"))
-        or _last_line(rewrite) != _last_line(region.replace("\r\n", "\n"))
+        or (
+            _last_line(rewrite) != _last_line(plain_region)
+            and rewrite.count("\n") < plain_region.count("\n")
+        )
     ):
         return Rejected("cut_off", "no end marker and the rewrite does not reach the region's end")
     if not region.endswith("\n") and rewrite.endswith("\n"):
@@ -277,6 +320,7 @@ def check_answer(
         return Rejected("changes_too_much", f"{share:.0%} of the region changed")
     if balance(rewrite, inp.language).errors > balance(region, inp.language).errors:
         return Rejected("unbalances_brackets")
+    edits = [_line_aligned(region, edit, inp.caret - inp.region_start) for edit in edits]
     base = inp.region_offset
     doc_edits = tuple(Edit(base + s, base + e, t) for s, e, t in edits)
     if all(e.start == e.end for e in doc_edits):

@@ -11,7 +11,8 @@ events and related excerpts: what the editor and the benchmark both call.
 
 The editable region (``editable_region``) is a few blocks around the caret, snapped to syntax
 boundaries without a parser. Blocks start at the file's first line, at a line after a blank
-line, and where the indentation changes (blank lines belong to the block above). The region is
+line, and where the indentation decreases (a header stays with its indented body; blank lines
+belong to the block above). The region is
 the caret's block, grown by whole neighbouring blocks (the smaller neighbour first, above on a
 tie) until it has ``REGION_MIN_LINES`` lines and its brackets are balanced (counted outside
 strings and comments by ``brackets``: the depth at its end equals the depth at its start and
@@ -285,13 +286,14 @@ def _indent(line: str) -> int:
 
 
 def _block_starts(lines: list[str]) -> list[int]:
-    """Where blocks start: the first line, a line after a blank one, a line whose indentation
-    differs from the line above (blank lines belong to the block above them); and ``len``."""
+    """Where blocks start: the first line, a line after a blank one, a line indented less than
+    the line above (a header and its indented body stay one block; blank lines belong to the
+    block above them); and ``len``."""
     starts = [0]
     for k in range(1, len(lines)):
         if _blank(lines[k]):
             continue
-        if _blank(lines[k - 1]) or _indent(lines[k]) != _indent(lines[k - 1]):
+        if _blank(lines[k - 1]) or _indent(lines[k]) < _indent(lines[k - 1]):
             starts.append(k)
     return [*starts, len(lines)]
 
