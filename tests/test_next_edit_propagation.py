@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from forecode_core.next_edit.events import BufferEdits, Change
 from forecode_core.next_edit.lexmask import (
     Kind,
     LexMask,
@@ -164,7 +165,7 @@ def test_rename_typed_partly_widens_to_the_whole_identifier() -> None:
 def test_argument_added_to_four_calls_tab_order_below_then_wrapping() -> None:
     before = "".join(f"r{k} = fetch(url)\n" for k in range(5))
     after, edit = edit_at(before, "fetch(url)", "fetch(url, timeout=5)", nth=2)
-    caret = edit.start + len("fetch(url, timeout=5)")
+    caret = edit.offset + len("fetch(url, timeout=5)")
     got = offered(after, [edit], caret)
     lines = [after.count("\n", 0, s) for s, _e, _o, _n in got]
     assert lines == [3, 4, 0, 1]  # Tab, Tab below; then wrap to the top
@@ -212,7 +213,7 @@ LITERALS = [
 @pytest.mark.parametrize(("before", "old", "new", "olds"), LITERALS)
 def test_literal_and_line_changes(before: str, old: str, new: str, olds: list[str]) -> None:
     after, edit = edit_at(before, old, new)
-    got = offered(after, [edit], edit.start)
+    got = offered(after, [edit], edit.offset)
     assert [o for _s, _e, o, _n in got] == olds
     assert all(n == new for _s, _e, _o, n in got)
 
@@ -276,7 +277,7 @@ def test_two_examples_generalise_a_template(
         assert pattern.kind != "template"
     else:
         assert pattern.kind == "template" and pattern.label == label
-        got = offered(after, [e1, e2], e2.start)
+        got = offered(after, [e1, e2], e2.offset)
         assert [(o, n) for _s, _e, o, n in got] == expected
 
 
@@ -313,9 +314,9 @@ def test_never_proposes_reverting_the_users_edit() -> None:
     t1, e1 = edit_at(before, "old", "new", 0)
     t2, e2 = edit_at(t1, "old", "new", 0)
     t3, e3 = edit_at(t2, "new", "old", 1)
-    assert offered(t3, [e1, e2, e3], e3.start) == []
+    assert offered(t3, [e1, e2, e3], e3.offset) == []
     # and a template never maps a site back to the text the user changed away from
-    assert offered(t2, [e1, e2], e2.start) == [(14, 17, "old", "new")]
+    assert offered(t2, [e1, e2], e2.offset) == [(14, 17, "old", "new")]
 
 
 def test_a_template_never_undoes_an_earlier_example() -> None:
@@ -326,7 +327,7 @@ def test_a_template_never_undoes_an_earlier_example() -> None:
     t2, e2 = edit_at(t1, "f(c, d)", "f(d, c)")
     pattern = pattern_for_history(t2, [e1, e2], "a.py")
     assert pattern is not None and pattern.label == "f($1, $2) → f($2, $1)"
-    assert [(o, n) for _s, _e, o, n in offered(t2, [e1, e2], e2.start)] == [("f(e, g)", "f(g, e)")]
+    assert [(o, n) for _s, _e, o, n in offered(t2, [e1, e2], e2.offset)] == [("f(e, g)", "f(g, e)")]
 
 
 def test_sites_never_overlap_each_other_or_the_edit() -> None:
@@ -336,7 +337,7 @@ def test_sites_never_overlap_each_other_or_the_edit() -> None:
     assert offered(after, [edit], 0) == []
     before2 = "f(f(x))\ng(f(x))\n"
     after2, e = edit_at(before2, "f(x)", "f(x, 1)", 1)
-    got = offered(after2, [e], e.start)
+    got = offered(after2, [e], e.offset)
     # the inner f(x) of line 1 is one site; the caret's own f(x) is never offered
     assert [(o, n) for _s, _e, o, n in got] == [("f(x)", "f(x, 1)")]
     assert got[0][0] == 2
@@ -486,5 +487,52 @@ def test_long_line_and_long_file_are_linear() -> None:
     long_line = "x = " + " + ".join(f"v{k}" for k in range(90))
     text = "\n".join([long_line] * 3 + [long_line[:-1]] * 2000) + "\n"
     after, edit = edit_at(text, long_line, long_line + " + 1")
-    got = propose(after, [edit], edit.start, path="a.py")
+    got = propose(after, [edit], edit.offset, path="a.py")
     assert len(got) == 2
+
+
+# ---------------------------------------------------------------- with the real edit events
+
+
+def _typed(text: str, changes: list[tuple[int, str, str, float]]) -> tuple[str, BufferEdits]:
+    """Apply changes (offset, removed, inserted, time) to ``text``, recording each."""
+    edits = BufferEdits()
+    for offset, removed, inserted, when in changes:
+        assert text[offset : offset + len(removed)] == removed
+        line = text.count("\n", 0, offset)
+        edits.record(Change(offset, removed, inserted, when, line))
+        text = text[:offset] + inserted + text[offset + len(removed) :]
+    return text, edits
+
+
+def test_events_from_keystrokes_drive_a_rename() -> None:
+    before = "def f(count):\n    return count + count\n"
+    # the user deletes 'count' in the def and types 'n', 'u', 'm' (one coalesced event)
+    after, edits = _typed(
+        before, [(6, "count", "", 0.0), (6, "", "n", 0.1), (7, "", "u", 0.2), (8, "", "m", 0.3)]
+    )
+    assert after.startswith("def f(num):")
+    got = propose(after, edits.events(), 9, path="a.py")
+    assert [(p.old, p.new) for p in got] == [("count", "num"), ("count", "num")]
+
+
+def test_events_two_pauses_apart_generalise_a_template() -> None:
+    before = 'a = x.get("k")\nb = y.get("j")\nc = z.get(w)\n'
+    i1 = before.index(")")
+    mid = before[:i1] + ", None" + before[i1:]
+    i2 = mid.index(")", mid.index("y.get"))
+    after, edits = _typed(before, [(i1, "", ", None", 0.0), (i2, "", ", None", 5.0)])
+    assert len(edits.events()) == 2
+    got = propose(after, edits.events(), i2, path="a.py")
+    assert [(p.old, p.new) for p in got] == [("z.get(w)", "z.get(w, None)")]
+    assert got[0].reason.startswith("template, 2 examples: $1.get($2) → $1.get($2, None)")
+
+
+def test_revert_guard_alone_vetoes_the_inverse_of_an_older_edit() -> None:
+    # foo -> bar on line 1, then bar -> foo on line 2: line 3's bar is not a recent edit's
+    # region, but turning it into foo would undo the pattern the user made first
+    before = "foo()\nbar()\nbar()\n"
+    t1, e1 = edit_at(before, "foo", "bar")
+    t2, e2 = edit_at(t1, "bar", "foo", 1)
+    assert offered(t2, [e2], e2.offset) == [(12, 15, "bar", "foo"), (0, 3, "bar", "foo")]
+    assert offered(t2, [e1, e2], e2.offset) == []

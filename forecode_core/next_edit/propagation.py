@@ -36,12 +36,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
 
 __all__ = [
     "Edit",
+    "EditPair",
     "Example",
     "Hole",
     "Lit",
@@ -77,15 +78,25 @@ _CLOSE = {v: k for k, v in _OPEN.items()}
 Token = tuple[int, int, TokenKind]  # start, end, kind
 
 
+class EditPair(Protocol):
+    """One recent edit: the text ``before`` is now ``after``, at ``offset`` in the current
+    document (``events.EditEvent`` is one: its offsets follow later changes)."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def before(self) -> str: ...
+    @property
+    def after(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Edit:
-    """One edit event: at ``start`` (the same offset before and after it), ``old`` was
-    replaced by ``new``. A history is newest last, each edit in the document as it was
-    right after it (so the newest edit's offsets are the current text's)."""
+    """A plain ``EditPair`` (tests, the benchmark's replay)."""
 
-    start: int
-    old: str
-    new: str
+    offset: int
+    before: str
+    after: str
 
 
 @dataclass(frozen=True)
@@ -278,12 +289,12 @@ def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...
     return tuple(out)
 
 
-def example_of(before_doc: str, after_doc: str, edit: Edit, path: str = "") -> Example | None:
+def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") -> Example | None:
     """One edit, widened to its repeatable shape (see the module's doc); None when the edit
     changes no token (whitespace, a comment) or touches nothing to repeat."""
-    lo = _line_start(after_doc, edit.start)
-    b_hi = _line_end(before_doc, edit.start + len(edit.old))
-    a_hi = _line_end(after_doc, edit.start + len(edit.new))
+    lo = _line_start(after_doc, edit.offset)
+    b_hi = _line_end(before_doc, edit.offset + len(edit.before))
+    a_hi = _line_end(after_doc, edit.offset + len(edit.after))
     b_snip = before_doc[lo:b_hi]
     a_snip = after_doc[lo:a_hi]
     b_toks = _tokens(b_snip, _snippet_mask(b_snip, path))
@@ -417,22 +428,25 @@ def generalise(older: Example, newer: Example) -> Pattern | None:
     )
 
 
-def _versions(text: str, history: Sequence[Edit]) -> list[tuple[str, str, Edit]]:
-    """(before, after, edit) for the newest edits whose texts check out, newest first."""
-    out: list[tuple[str, str, Edit]] = []
-    current = text
-    for edit in reversed(history):
-        end = edit.start + len(edit.new)
-        if edit.start < 0 or current[edit.start : end] != edit.new:
-            break
-        before = current[: edit.start] + edit.old + current[end:]
-        out.append((before, current, edit))
-        current = before
+def _holds(text: str, edit: EditPair) -> bool:
+    """Whether the edit's after text is where it says in ``text`` (a stale one is not)."""
+    return edit.offset >= 0 and text.startswith(edit.after, edit.offset)
+
+
+def _examples(text: str, history: Sequence[EditPair], path: str) -> list[Example | None]:
+    """The history's examples, newest first: None for the newest when it does not hold or is
+    no pattern; older edits that do not hold are left out. Each edit's before document is the
+    current text with that edit alone taken back."""
+    out: list[Example | None] = []
+    for k, edit in enumerate(reversed(history)):
+        if not _holds(text, edit):
+            if k == 0:
+                return [None]
+            continue
+        end = edit.offset + len(edit.after)
+        before_doc = text[: edit.offset] + edit.before + text[end:]
+        out.append(example_of(before_doc, text, edit, path))
     return out
-
-
-def _examples(text: str, history: Sequence[Edit], path: str) -> list[Example | None]:
-    return [example_of(b, a, e, path) for b, a, e in _versions(text, history)]
 
 
 def _choose(examples: Sequence[Example | None]) -> Pattern | None:
@@ -447,7 +461,7 @@ def _choose(examples: Sequence[Example | None]) -> Pattern | None:
     return _exact(newest)
 
 
-def pattern_for_history(text: str, history: Sequence[Edit], path: str = "") -> Pattern | None:
+def pattern_for_history(text: str, history: Sequence[EditPair], path: str = "") -> Pattern | None:
     """The pattern the history's newest edit makes: a template with the newest older example
     it generalises with, else the newest example's exact text; None when it is no pattern."""
     return _choose(_examples(text, history, path))
@@ -663,15 +677,15 @@ def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
 
 def propose(
     text: str,
-    history: Sequence[Edit],
+    history: Sequence[EditPair],
     caret: int,
     *,
     path: str = "",
     mask: LexMask | None = None,
 ) -> list[Proposal]:
     """The next edits the history's pattern offers in ``text``: nearest below the caret
-    first, then from the top down to the caret; none overlaps the newest edit's own region,
-    and none undoes a recent edit."""
+    first, then from the top down to the caret; none overlaps a recent edit (the caret's own
+    above all) nor another proposal, and none undoes a recent edit."""
     examples = _examples(text, history, path)
     pattern = _choose(examples)
     if pattern is None:
@@ -679,13 +693,16 @@ def propose(
     newest = examples[0]
     assert newest is not None
     reverts = {(e.after_text, e.before_text) for e in examples if e is not None}
-    reverts |= {(e.new, e.old) for _b, _a, e in _versions(text, history)}
+    held = [e for e in history if _holds(text, e)]
+    reverts |= {(e.after, e.before) for e in held}
+    regions = [(e.start, e.end) for e in examples if e is not None]
+    regions += [(e.offset, e.offset + len(e.after)) for e in held]
 
     def keep(found: list[Site]) -> list[Site]:
         return [
             s
             for s in found
-            if not _overlaps(s.start, s.end, newest.start, newest.end)
+            if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
             and (s.old, s.new) not in reverts
         ]
 
