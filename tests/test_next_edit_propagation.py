@@ -536,3 +536,17 @@ def test_revert_guard_alone_vetoes_the_inverse_of_an_older_edit() -> None:
     t2, e2 = edit_at(t1, "bar", "foo", 1)
     assert offered(t2, [e2], e2.offset) == [(12, 15, "bar", "foo"), (0, 3, "bar", "foo")]
     assert offered(t2, [e1, e2], e2.offset) == []
+
+
+def test_one_line_minified_file_reads_a_window_around_the_edit() -> None:
+    body = ";".join(f"var{k % 50}=call(item,{k})" for k in range(40_000))  # ~1 MB, one line
+    before = f"item=1;{body}\n"
+    after, edit = edit_at(before, "item", "elem")
+    got = propose(after, [edit], edit.offset, path="m.js")
+    assert len(got) == 500 and {(p.old, p.new) for p in got} == {("item", "elem")}
+    # a call's change widens to the call; a whole-line change is clipped: no pattern
+    after, edit = edit_at(before, "call(item,20000)", "call(item,20001)")
+    pattern = pattern_for_history(after, [edit], "m.js")
+    assert pattern is not None and pattern.label == "call(item,20000) → call(item,20001)"
+    after, edit = edit_at(before, "var0=call(item,20000)", "var0=call(item,20000)+1")
+    assert pattern_for_history(after, [edit], "m.js") is None

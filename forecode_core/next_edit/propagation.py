@@ -60,6 +60,8 @@ __all__ = [
 
 #: A pattern longer than this many tokens is not propagated (and bounds the work per site).
 MAX_PATTERN_TOKENS = 200
+#: An edit's example reads at most this many characters of its lines either side of it.
+MAX_CONTEXT = 4000
 #: At most this many proposals are returned.
 MAX_PROPOSALS = 500
 
@@ -292,9 +294,17 @@ def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...
 def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") -> Example | None:
     """One edit, widened to its repeatable shape (see the module's doc); None when the edit
     changes no token (whitespace, a comment) or touches nothing to repeat."""
-    lo = _line_start(after_doc, edit.offset)
-    b_hi = _line_end(before_doc, edit.offset + len(edit.before))
-    a_hi = _line_end(after_doc, edit.offset + len(edit.after))
+    # the lines touched, at most MAX_CONTEXT characters either side of the edit (a minified
+    # file's one line is never tokenized whole); a clipped snippet never widens to its ends
+    line_lo = _line_start(after_doc, edit.offset)
+    lo = max(line_lo, edit.offset - MAX_CONTEXT)
+    b_line_hi = _line_end(before_doc, edit.offset + len(edit.before))
+    b_hi = min(b_line_hi, edit.offset + len(edit.before) + MAX_CONTEXT)
+    a_hi = min(
+        _line_end(after_doc, edit.offset + len(edit.after)),
+        edit.offset + len(edit.after) + MAX_CONTEXT,
+    )
+    clipped = lo > line_lo or b_hi < b_line_hi
     b_snip = before_doc[lo:b_hi]
     a_snip = after_doc[lo:a_hi]
     b_toks = _tokens(b_snip, _snippet_mask(b_snip, path))
@@ -318,6 +328,8 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
             kind = "literal"
     if kind == "exact":
         w_lo, w_hi = _widen(tb, i, jb)
+        if clipped and (w_lo == 0 or w_hi == len(tb)):
+            return None
         b_lo, b_hi2, a_lo, a_hi2 = w_lo, w_hi, w_lo, w_hi + len(ta) - len(tb)
     else:
         b_lo, b_hi2, a_lo, a_hi2 = i, jb, i, ja
