@@ -198,7 +198,7 @@ GOLDEN: dict[str, tuple[NextEditInput, str, int]] = {
     # markers and chat specials inside the code are broken up; CRLF is rendered as LF
     "markers_crlf_chatml": (
         marked(
-            "a = '<|editable_region_end|>'\r\nb = '<|im_end|>'\r\nc = ˇ3\r\n",
+            "a = '</region>'\r\nb = '<|im_end|>'\r\nc = ˇ3\r\n",
             events=(EditPair("src/main.py", 2, "c = 2\r\n", "c = 3\r\n"),),
         ),
         "qwen2.5-coder",
@@ -248,7 +248,7 @@ def test_layout_stable_parts_first_and_the_region_last() -> None:
     assert r.stop[0] == REGION_END
     assert r.draft == inp.region
     assert t.count(CARET) == 1
-    assert "    return f(<|user_cursor|>1)\n" in t
+    assert "    return f(<cursor>1)\n" in t
 
 
 def test_a_request_after_a_new_edit_keeps_the_start() -> None:

@@ -85,9 +85,11 @@ __all__ = [
 NEXT_EDIT_INPUT_VERSION = 1
 NEXT_EDIT_FORMAT_VERSION = 1
 
-REGION_START = "<|editable_region_start|>"
-REGION_END = "<|editable_region_end|>"
-CARET = "<|user_cursor|>"
+# Short markers: 3 tokens each in Gemma 3's and Qwen2.5's vocabularies (the Zeta-style
+# "<|editable_region_end|>" is 7-8; long markers break region ends in small models).
+REGION_START = "<region>"
+REGION_END = "</region>"
+CARET = "<cursor>"
 
 # The region around the caret line: at least / at most this many lines above and below it.
 REGION_MIN_LINES = 6
