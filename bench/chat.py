@@ -240,12 +240,12 @@ def _r(value: float | None, digits: int = 3) -> float | None:
 
 
 def _ask(client: Any, question: Any, max_tokens: int) -> dict[str, Any]:
-    from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams
+    from forecode_core.chat.types import ChatDelta, ChatDone, ChatMessage, ChatParams, Role
 
     params = ChatParams(
         conversation_id=f"bench-chat-{question.id}",
         max_tokens=max_tokens,
-        messages=(ChatMessage("user", question.prompt),),
+        messages=(ChatMessage(Role.USER, question.prompt),),
     )
     began = time.perf_counter()
     first: float | None = None

@@ -75,12 +75,12 @@ class _Counter:
 
 
 def _params(n: int, max_tokens: int) -> Any:
-    from forecode_core.chat.types import ChatMessage, ChatParams
+    from forecode_core.chat.types import ChatMessage, ChatParams, Role
 
     return ChatParams(
         conversation_id=f"bench-{n}",
         max_tokens=max_tokens,
-        messages=(ChatMessage("user", QUESTION.format(n=n)),),
+        messages=(ChatMessage(Role.USER, QUESTION.format(n=n)),),
     )
 
 

@@ -47,7 +47,7 @@ from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.events import ApplyDone, ApplyEvent
 from forecode_core.apply.pipeline import unfinished_error
 from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatParams
-from forecode_core.streams import Done
+from forecode_core.streams import Done, FinishReason
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -255,7 +255,7 @@ class CloudChatCall:
         return event_from_pb(message, source="cloud")
 
     def _cancelled_event(self) -> Done:
-        return ChatDone(finish_reason="cancelled")
+        return ChatDone(finish_reason=FinishReason.CANCELLED)
 
     def _run(self) -> Generator[ChatEvent, None, None]:
         done = False
@@ -310,12 +310,12 @@ class CloudApplyCall(CloudChatCall):
 
     def _convert(self, message: Any) -> ApplyEvent:
         event = apply_event_from_pb(message, source="cloud")
-        if isinstance(event, ApplyDone) and event.finish_reason == "length":
+        if isinstance(event, ApplyDone) and event.finish_reason == FinishReason.LENGTH:
             raise unfinished_error(event)
         return event
 
     def _cancelled_event(self) -> Done:
-        return ApplyDone("cancelled")
+        return ApplyDone(FinishReason.CANCELLED)
 
 
 class CloudClient:

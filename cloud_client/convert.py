@@ -8,7 +8,7 @@ its tests call them; nothing here talks to the network. Status codes arrive as t
 
 from __future__ import annotations
 
-from forecode_core.apply.events import ApplyDone
+from forecode_core.apply.events import APPLY_SOURCES, ApplyDone
 from forecode_core.chat.types import (
     ChatDelta,
     ChatDone,
@@ -20,6 +20,7 @@ from forecode_core.chat.types import (
     ContextKind,
     Role,
 )
+from forecode_core.streams import FailureCode, FinishReason
 from proto.forecode.v1 import forecode_pb2 as pb
 
 __all__ = [
@@ -32,26 +33,25 @@ __all__ = [
     "params_to_pb",
 ]
 
-_ROLE_TO_PB = {"system": pb.ROLE_SYSTEM, "user": pb.ROLE_USER, "assistant": pb.ROLE_ASSISTANT}
-_ROLE_FROM_PB: dict[int, Role] = {
-    pb.ROLE_SYSTEM: "system",
-    pb.ROLE_USER: "user",
-    pb.ROLE_ASSISTANT: "assistant",
+_ROLE_TO_PB = {
+    Role.SYSTEM: pb.ROLE_SYSTEM,
+    Role.USER: pb.ROLE_USER,
+    Role.ASSISTANT: pb.ROLE_ASSISTANT,
 }
+_ROLE_FROM_PB: dict[int, Role] = {v: k for k, v in _ROLE_TO_PB.items()}
 
 _KIND_TO_PB = {
-    "file": pb.ContextItem.KIND_FILE,
-    "selection": pb.ContextItem.KIND_SELECTION,
-    "current_file": pb.ContextItem.KIND_CURRENT_FILE,
+    ContextKind.FILE: pb.ContextItem.KIND_FILE,
+    ContextKind.SELECTION: pb.ContextItem.KIND_SELECTION,
+    ContextKind.CURRENT_FILE: pb.ContextItem.KIND_CURRENT_FILE,
 }
-_KIND_FROM_PB: dict[int, ContextKind] = {
-    pb.ContextItem.KIND_FILE: "file",
-    pb.ContextItem.KIND_SELECTION: "selection",
-    pb.ContextItem.KIND_CURRENT_FILE: "current_file",
-}
+_KIND_FROM_PB: dict[int, ContextKind] = {v: k for k, v in _KIND_TO_PB.items()}
 
-_FINISH_FROM_PB = {pb.FINISH_REASON_STOP: "stop", pb.FINISH_REASON_LENGTH: "length"}
-_FINISH_TO_PB = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
+_FINISH_TO_PB = {
+    FinishReason.STOP: pb.FINISH_REASON_STOP,
+    FinishReason.LENGTH: pb.FINISH_REASON_LENGTH,
+}
+_FINISH_FROM_PB: dict[int, FinishReason] = {v: k for k, v in _FINISH_TO_PB.items()}
 
 _USAGE_FIELDS = (
     "prompt_tokens",
@@ -157,8 +157,8 @@ def event_from_pb(
         return common
     if which == "done":
         usage = {name: int(getattr(event.done.usage, name)) for name in _USAGE_FIELDS}
-        reason = _FINISH_FROM_PB.get(event.done.finish_reason, "stop")
-        return ChatDone(finish_reason=reason, usage=usage)  # type: ignore[arg-type]
+        reason = _FINISH_FROM_PB.get(event.done.finish_reason, FinishReason.STOP)
+        return ChatDone(finish_reason=reason, usage=usage)
     raise ValueError("the service sent an empty chat event")
 
 
@@ -209,8 +209,8 @@ def apply_event_from_pb(
         d = event.done
         usage = {name: int(getattr(d.usage, name)) for name in _USAGE_FIELDS}
         return ApplyDone(
-            source=d.source if d.source in ("deterministic", "model") else "",
-            finish_reason=_FINISH_FROM_PB.get(d.finish_reason, "length"),  # type: ignore[arg-type]
+            source=d.source if d.source in APPLY_SOURCES else "",
+            finish_reason=_FINISH_FROM_PB.get(d.finish_reason, FinishReason.LENGTH),
             usage=usage,
             drafted_tokens=d.drafted_tokens,
             accepted_tokens=d.accepted_tokens,
@@ -223,25 +223,37 @@ def apply_event_from_pb(
 
 
 # (code, retryable, message template); {where} is "at HOST:PORT", {detail} the server's words.
-_STATUS_TABLE: dict[str, tuple[str, bool, str]] = {
+_STATUS_TABLE: dict[str, tuple[FailureCode, bool, str]] = {
     "UNAUTHENTICATED": (
-        "unauthenticated",
+        FailureCode.UNAUTHENTICATED,
         False,
         "The Forecode service {where} refused the access token; check the "
         "token in the cloud settings",
     ),
     "PERMISSION_DENIED": (
-        "unauthenticated",
+        FailureCode.UNAUTHENTICATED,
         False,
         "The Forecode service {where} does not allow this request with the access token given",
     ),
-    "UNAVAILABLE": ("unavailable", True, "The Forecode service {where} is not reachable"),
-    "DEADLINE_EXCEEDED": ("deadline", True, "The Forecode service {where} did not answer in time"),
-    "INVALID_ARGUMENT": ("invalid", False, "The Forecode service rejected the request"),
-    "FAILED_PRECONDITION": ("invalid", False, "The Forecode service rejected the request"),
-    "OUT_OF_RANGE": ("invalid", False, "The Forecode service rejected the request"),
-    "RESOURCE_EXHAUSTED": ("too_large", False, "The request is too large for the Forecode service"),
-    "CANCELLED": ("cancelled", False, "The request was cancelled"),
+    "UNAVAILABLE": (FailureCode.UNAVAILABLE, True, "The Forecode service {where} is not reachable"),
+    "DEADLINE_EXCEEDED": (
+        FailureCode.DEADLINE,
+        True,
+        "The Forecode service {where} did not answer in time",
+    ),
+    "INVALID_ARGUMENT": (FailureCode.INVALID, False, "The Forecode service rejected the request"),
+    "FAILED_PRECONDITION": (
+        FailureCode.INVALID,
+        False,
+        "The Forecode service rejected the request",
+    ),
+    "OUT_OF_RANGE": (FailureCode.INVALID, False, "The Forecode service rejected the request"),
+    "RESOURCE_EXHAUSTED": (
+        FailureCode.TOO_LARGE,
+        False,
+        "The request is too large for the Forecode service",
+    ),
+    "CANCELLED": (FailureCode.CANCELLED, False, "The request was cancelled"),
 }
 
 # Transport details worth showing a user, in their words (gRPC's own strings are long).
@@ -264,32 +276,32 @@ def chat_error(status_name: str, details: str | None, target: str) -> ChatError:
     where = f"at {target}" if target else ""
     details = (details or "").strip()
     code, retryable, template = _STATUS_TABLE.get(
-        status_name, ("internal", False, "The Forecode service {where} failed")
+        status_name, (FailureCode.INTERNAL, False, "The Forecode service {where} failed")
     )
     low = details.lower()
-    if code == "too_large" and low.startswith("the service is busy"):
+    if code == FailureCode.TOO_LARGE and low.startswith("the service is busy"):
         # RESOURCE_EXHAUSTED is also what a full queue gets: every model slot is taken.
         why = details[len("the service is busy") :].lstrip(":; ")
         return ChatError(
-            "busy",
+            FailureCode.BUSY,
             f"The Forecode service {where} is busy"
             + (f" ({_shorten(why)})" if why else "")
             + "; try again in a moment",
             retryable=True,
         )
-    if code == "unavailable" and "model server" in low:
+    if code == FailureCode.UNAVAILABLE and "model server" in low:
         # The service is up; what it forwards to (an OpenAI-compatible server) is not.
         return ChatError(
-            "unavailable",
+            FailureCode.UNAVAILABLE,
             f"The Forecode service {where} cannot use its model server: {_shorten(details)}",
             retryable=True,
         )
     message = " ".join(template.format(where=where).split())
-    if code == "unavailable":
+    if code == FailureCode.UNAVAILABLE:
         hint = next((h for key, h in _DETAIL_HINTS if key in low), "")
         if hint:
             message += f" ({hint})"
-    elif code in ("invalid", "too_large", "internal") and details:
+    elif code in (FailureCode.INVALID, FailureCode.TOO_LARGE, FailureCode.INTERNAL) and details:
         message += f": {_shorten(details)}"
     return ChatError(code, message, retryable=retryable)
 

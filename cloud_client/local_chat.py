@@ -30,10 +30,17 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.engine_state import EngineState
+from forecode_core.streams import FinishReason
 
 __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 
-_STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
+# The engine's stop reasons (``forecode_core.protocol.STOP_REASONS``) as a chat's finish.
+_STOP_REASONS = {
+    "eos": FinishReason.STOP,
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "cancelled": FinishReason.CANCELLED,
+}
 
 # Engine metric -> ChatDone.usage key (the service's names, so the panel shows one vocabulary).
 _USAGE_FROM_METRICS = {
@@ -125,7 +132,7 @@ class LocalChatCall:
                 return
             self._cancelled = True
         self._engine.cancel(self._rid)
-        self._queue.put(ChatDone(finish_reason="cancelled"))
+        self._queue.put(ChatDone(finish_reason=FinishReason.CANCELLED))
 
     def close(self) -> None:
         self.cancel()
@@ -138,10 +145,10 @@ class LocalChatCall:
         self._queue.put(ChatDelta(text=text))
 
     def _on_done(self, rid: int, done: Any) -> None:
-        reason = _STOP_REASONS.get(getattr(done, "stop_reason", "stop"), "stop")
+        reason = _STOP_REASONS.get(getattr(done, "stop_reason", "stop"), FinishReason.STOP)
         self._queue.put(
             ChatDone(
-                finish_reason=reason,  # type: ignore[arg-type]
+                finish_reason=reason,
                 usage=usage_from_metrics(getattr(done, "metrics", {}) or {}),
             )
         )

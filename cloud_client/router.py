@@ -49,6 +49,9 @@ from forecode_core.chat.types import (
     ChatNotice,
     ChatParams,
 )
+from forecode_core.routing import ROUTES, Route, route, router_state, use_cloud
+from forecode_core.states import ServiceState
+from forecode_core.streams import FailureCode, FinishReason
 
 __all__ = [
     "NOTICE_BACK",
@@ -64,13 +67,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ROUTES: dict[str, str] = {
-    "completion": "local",
-    "chat": "cloud",
-    "apply": "cloud",
-    "edits": "cloud",
-}
-STATES = ("cloud", "local", "offline")
+STATES: tuple[str, ...] = (ServiceState.CLOUD, ServiceState.LOCAL, ServiceState.OFFLINE)
 
 NOTICE_FALLBACK = "The Forecode service is not reachable; answering with the local model"
 NOTICE_RESTART = (
@@ -100,7 +97,7 @@ class CloudChat(Protocol):
     def healthy(self, timeout: float = ...) -> bool: ...
 
 
-def _ignore_state(state: str, detail: str) -> None:
+def _ignore_state(state: ServiceState, detail: str) -> None:
     pass
 
 
@@ -115,7 +112,7 @@ class Router:
         *,
         probe_interval_s: float = 2.0,
         max_probe_interval_s: float = 30.0,
-        on_state: Callable[[str, str], None] = _ignore_state,
+        on_state: Callable[[ServiceState, str], None] = _ignore_state,
         chat_timeout_s: float = 300.0,
     ) -> None:
         if probe_interval_s <= 0 or max_probe_interval_s < probe_interval_s:
@@ -143,18 +140,15 @@ class Router:
     # public API
 
     @property
-    def state(self) -> str:
+    def state(self) -> ServiceState:
         with self._cond:
             return self._compute_state()
 
-    def route(self, kind: str) -> str:
-        """ "local" or "cloud" for a request of ``kind`` (see ``ROUTES``) in the current state."""
-        if kind not in ROUTES:
-            raise ValueError(f"unknown request kind {kind!r} (expected one of {', '.join(ROUTES)})")
-        if ROUTES[kind] == "local":
-            return "local"
+    def route(self, kind: str) -> Route:
+        """Where a request of ``kind`` goes (see ``ROUTES``) in the current state."""
         with self._cond:
-            return "cloud" if self._use_cloud() else "local"
+            cloud = self._use_cloud()
+        return route(kind, cloud=cloud)
 
     def chat(self, params: ChatParams, *, timeout: float | None = None) -> RoutedChat:
         """A reply to ``params`` from wherever ``route("chat")`` says, with the fallback; returns
@@ -173,7 +167,7 @@ class Router:
         cloud = self.cloud
         if cloud is None:
             raise ChatError(
-                "unavailable",
+                FailureCode.UNAVAILABLE,
                 "Applying a code block needs the Forecode service, and none is configured",
             )
         # Tried even while the service is believed down: there is nothing else to try.
@@ -207,16 +201,19 @@ class Router:
     def _local_available(self) -> bool:
         return self.local is not None and bool(getattr(self.local, "available", True))
 
-    def _compute_state(self) -> str:
-        if self.cloud is None:
-            return "offline"
-        if self._cloud_up:
-            return "cloud"
-        return "local" if self._local_available() else "offline"
+    def _compute_state(self) -> ServiceState:
+        return router_state(
+            configured=self.cloud is not None,
+            cloud_up=self._cloud_up,
+            local_available=self._local_available(),
+        )
 
     def _use_cloud(self) -> bool:
-        # With no local model there is nothing to lose by trying the service again.
-        return self.cloud is not None and (self._cloud_up or not self._local_available())
+        return use_cloud(
+            configured=self.cloud is not None,
+            cloud_up=self._cloud_up,
+            local_available=self._local_available(),
+        )
 
     def _set_cloud_up(self, up: bool, detail: str) -> None:
         """Record what a call or a probe learned and report a state change (lock not held)."""
@@ -291,7 +288,7 @@ class _WatchedApply:
         try:
             yield from self._call
         except ChatError as exc:
-            if exc.code == "unavailable":
+            if exc.code == FailureCode.UNAVAILABLE:
                 self._router._set_cloud_up(False, exc.message)
             raise
 
@@ -307,7 +304,7 @@ class RoutedChat:
         self._lock = threading.Lock()
         self._current: ChatCall | None = None
         self._cancelled = False
-        self.source: str | None = None  # "cloud" or "local" once a backend was asked
+        self.source: Route | None = None  # once a backend was asked
         self._events = self._run()
 
     def __iter__(self) -> Iterator[ChatEvent]:
@@ -328,7 +325,7 @@ class RoutedChat:
         self.cancel()
         self._events.close()
 
-    def _start(self, source: str, factory: Callable[[], ChatCall]) -> ChatCall | None:
+    def _start(self, source: Route, factory: Callable[[], ChatCall]) -> ChatCall | None:
         """Start a backend call unless cancelled (None then); cancel() sees it from now on."""
         with self._lock:
             if self._cancelled:
@@ -347,14 +344,16 @@ class RoutedChat:
         try:
             if use_cloud:
                 assert cloud is not None
-                call = self._start("cloud", lambda: cloud.chat(self._params, timeout=self._timeout))
+                call = self._start(
+                    Route.CLOUD, lambda: cloud.chat(self._params, timeout=self._timeout)
+                )
                 if call is None:
-                    yield ChatDone(finish_reason="cancelled")
+                    yield ChatDone(finish_reason=FinishReason.CANCELLED)
                     return
                 try:
                     yield from call
                 except ChatError as err:
-                    if err.code != "unavailable" or self._cancelled:
+                    if err.code != FailureCode.UNAVAILABLE or self._cancelled:
                         raise
                     partial = getattr(call, "received", 0) > 0
                     router._set_cloud_up(False, err.message)
@@ -370,13 +369,13 @@ class RoutedChat:
             local = router.local
             if local is None:
                 raise ChatError(
-                    "unavailable",
+                    FailureCode.UNAVAILABLE,
                     "No model is available to answer: no Forecode "
                     "service is configured and the local model is off",
                 )
-            call = self._start("local", lambda: local.chat(self._params))
+            call = self._start(Route.LOCAL, lambda: local.chat(self._params))
             if call is None:
-                yield ChatDone(finish_reason="cancelled")
+                yield ChatDone(finish_reason=FinishReason.CANCELLED)
                 return
             yield from call
         finally:

@@ -41,6 +41,7 @@ import platform
 import secrets
 import threading
 from collections.abc import Iterator
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -221,10 +222,17 @@ class TokenStore:
         _write_private(self.path, blob)
 
 
+class _Kdf(StrEnum):
+    """Where the file's key comes from (its header's ``kdf``)."""
+
+    SCRYPT = "scrypt"  # the passphrase
+    MACHINE = "machine"  # this machine and user
+
+
 def encrypt_tokens(tokens: dict[str, str]) -> bytes:
     """The file's bytes for ``tokens``, keyed by the passphrase if set, else the machine."""
     passphrase = os.environ.get(PASSPHRASE_ENV)
-    kdf = "scrypt" if passphrase else "machine"
+    kdf = _Kdf.SCRYPT if passphrase else _Kdf.MACHINE
     salt = secrets.token_bytes(16)
     header = {
         "format": _FORMAT,
@@ -268,22 +276,23 @@ def decrypt_tokens(raw: bytes, *, path: Path | str = FILE_NAME) -> dict[str, str
             f"The token file {path} is not a version {_VERSION} Forecode "
             "token file; delete it and enter the access token again"
         )
-    if header["kdf"] not in ("scrypt", "machine") or len(nonce) != 12:
+    if header["kdf"] not in tuple(_Kdf) or len(nonce) != 12:
         raise TokenFileError(damaged)
+    kdf = _Kdf(header["kdf"])
     passphrase = os.environ.get(PASSPHRASE_ENV)
-    if header["kdf"] == "scrypt" and not passphrase:
+    if kdf == _Kdf.SCRYPT and not passphrase:
         raise TokenFileError(
             f"The token file {path} is locked with a passphrase; set "
             f"{PASSPHRASE_ENV} to it, or delete the file and enter the access "
             "token again"
         )
-    key = _derive_key(header["kdf"], salt, passphrase)
+    key = _derive_key(kdf, salt, passphrase)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, _aad(header))
     except InvalidTag:
         why = (
             "the passphrase is wrong"
-            if header["kdf"] == "scrypt"
+            if kdf == _Kdf.SCRYPT
             else "it was written on another machine or by another user"
         )
         raise TokenFileError(
@@ -306,8 +315,8 @@ def _aad(header: dict[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def _derive_key(kdf: str, salt: bytes, passphrase: str | None) -> bytes:
-    if kdf == "scrypt":
+def _derive_key(kdf: _Kdf, salt: bytes, passphrase: str | None) -> bytes:
+    if kdf == _Kdf.SCRYPT:
         assert passphrase
         return Scrypt(salt=salt, length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P).derive(
             passphrase.encode("utf-8")

@@ -47,6 +47,7 @@ from cloud_server.slots import QueueFull, SlotPool
 from forecode_core.apply.block import Applied, ApplyInput
 from forecode_core.apply.events import ApplyDone, ApplyEvent
 from forecode_core.apply.pipeline import deterministic_done, first_step
+from forecode_core.apply.rewrite_stop import RewriteStop
 from forecode_core.chat.prompt_formats import (
     DEFAULT_SYSTEM_PROMPT,
     ChatTooLong,
@@ -64,13 +65,19 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.profiles import profile_of
-from forecode_core.streams import Delta
+from forecode_core.streams import Delta, FinishReason
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 
 log = logging.getLogger("forecode.cloud")
 
-_STOP_REASONS = {"eos": "stop", "stop": "stop", "length": "length", "cancelled": "cancelled"}
+# The engine's stop reasons (``forecode_core.protocol.STOP_REASONS``) as a chat's finish.
+_STOP_REASONS = {
+    "eos": FinishReason.STOP,
+    "stop": FinishReason.STOP,
+    "length": FinishReason.LENGTH,
+    "cancelled": FinishReason.CANCELLED,
+}
 
 
 @contextlib.contextmanager
@@ -319,7 +326,7 @@ class _SlotBackend:
             emit,
             stop,
             arrival,
-            lambda usage: ApplyDone("cancelled", usage),
+            lambda usage: ApplyDone(FinishReason.CANCELLED, usage),
             lambda slot, queue_ms: self._rewrite_on(slot, queue_ms, request, emit, stop, arrival),
         )
 
@@ -346,9 +353,13 @@ class _SlotBackend:
         # file (``done.defect``: a placeholder left in it, most of it dropped). Either way the
         # text sent is not a file to apply.
         finish = (
-            "stop"
+            FinishReason.STOP
             if done.complete
-            else ("cancelled" if done.stop_reason == "cancelled" else "length")
+            else (
+                FinishReason.CANCELLED
+                if done.stop_reason == RewriteStop.CANCELLED
+                else FinishReason.LENGTH
+            )
         )
         log.info(
             "apply on slot %d: model via %s backend, %d prompt tokens (%d cached), "
@@ -367,7 +378,7 @@ class _SlotBackend:
         )
         emit(
             ApplyDone(
-                finish,  # type: ignore[arg-type]
+                finish,
                 _usage(
                     int(m.prompt_tokens),
                     cached,
@@ -461,7 +472,7 @@ class LlamaBackend(_SlotBackend):
             emit,
             stop,
             arrival,
-            lambda usage: ChatDone("cancelled", usage),
+            lambda usage: ChatDone(FinishReason.CANCELLED, usage),
             lambda slot, queue_ms: self._chat_on(slot, queue_ms, params, emit, stop, arrival),
         )
 
@@ -516,7 +527,7 @@ class LlamaBackend(_SlotBackend):
         )
         emit(
             ChatDone(
-                _STOP_REASONS.get(reply.stop_reason, "stop"),  # type: ignore[arg-type]
+                _STOP_REASONS.get(reply.stop_reason, FinishReason.STOP),
                 _usage(
                     int(m.prompt_tokens),
                     cached,
@@ -628,7 +639,7 @@ class OpenAIBackend(_SlotBackend):
             emit,
             stop,
             arrival,
-            lambda usage: ChatDone("cancelled", usage),
+            lambda usage: ChatDone(FinishReason.CANCELLED, usage),
             lambda slot, queue_ms: self._call(params, emit, stop, arrival, queue_ms),
         )
 
@@ -672,7 +683,7 @@ class OpenAIBackend(_SlotBackend):
 
         def cancelled() -> None:
             total = (time.monotonic() - arrival) * 1000.0
-            emit(ChatDone("cancelled", _usage(0, 0, 0, queue_ms, None, total)))
+            emit(ChatDone(FinishReason.CANCELLED, _usage(0, 0, 0, queue_ms, None, total)))
 
         try:
             conn.request("POST", self._path, body=json.dumps(body).encode("utf-8"), headers=headers)
@@ -758,7 +769,7 @@ class OpenAIBackend(_SlotBackend):
         )
         emit(
             ChatDone(
-                "length" if finish == "length" else "stop",
+                FinishReason.LENGTH if finish == "length" else FinishReason.STOP,  # OpenAI's
                 _usage(
                     _int(usage.get("prompt_tokens")),
                     _int(cached),
@@ -836,7 +847,7 @@ class _HttpWindowModel:
         lines_seen = 0
         opened: list[bool] = []
         out: list[str] = []
-        reason = "length"
+        reason: str = RewriteStop.LENGTH
 
         def line_done(line: str) -> bool:
             """Take one complete answer line; True at the closing fence."""
@@ -861,7 +872,7 @@ class _HttpWindowModel:
                     response = conn.getresponse()
                 except (OSError, http.client.HTTPException) as exc:
                     if halted():
-                        return WindowAnswer("".join(out), "cancelled", metrics)
+                        return WindowAnswer("".join(out), RewriteStop.CANCELLED, metrics)
                     raise ChatError(
                         "unavailable", f"cannot reach {where}: {exc}", retryable=True
                     ) from None
@@ -893,7 +904,7 @@ class _HttpWindowModel:
                                 line, pending = pending.split("\n", 1)
                                 closed = line_done(line)
                             if closed:
-                                reason = "stop"
+                                reason = RewriteStop.STOP
                                 break
                         if choice.get("finish_reason"):
                             finish = str(choice["finish_reason"])
@@ -903,23 +914,23 @@ class _HttpWindowModel:
                             # An answer in a fence that ended without closing it ended the
                             # window; one that never opened a fence is not an answer.
                             reason = (
-                                "stop"
+                                RewriteStop.STOP
                                 if finish == "stop" and opened
-                                else "length"
+                                else RewriteStop.LENGTH
                                 if finish == "length"
-                                else "eos"
+                                else RewriteStop.EOS
                             )
                             break
                 except (OSError, http.client.HTTPException, json.JSONDecodeError, _SseError) as exc:
                     if halted():
-                        return WindowAnswer("".join(out), "cancelled", metrics)
+                        return WindowAnswer("".join(out), RewriteStop.CANCELLED, metrics)
                     raise ChatError(
                         "unavailable", f"the connection to {where} broke: {exc}", retryable=True
                     ) from None
         finally:
             conn.close()
         if halted():
-            reason = "cancelled"
+            reason = RewriteStop.CANCELLED
         metrics.decode_ms = (time.perf_counter() - began) * 1000.0 - metrics.first_token_ms
         metrics.total_ms = (time.perf_counter() - began) * 1000.0
         return WindowAnswer("".join(out), reason, metrics)

@@ -21,6 +21,7 @@ from forecode_core.chat.types import (
     ChatStarted,
     ContextItem,
     ContextKind,
+    FinishReason,
     Role,
 )
 from proto.forecode.v1 import forecode_pb2 as pb
@@ -44,16 +45,17 @@ MAX_TEMPERATURE = 2.0
 MAX_PATH = 4096
 
 _ROLES: dict[int, Role] = {
-    pb.ROLE_SYSTEM: "system",
-    pb.ROLE_USER: "user",
-    pb.ROLE_ASSISTANT: "assistant",
+    pb.ROLE_SYSTEM: Role.SYSTEM,
+    pb.ROLE_USER: Role.USER,
+    pb.ROLE_ASSISTANT: Role.ASSISTANT,
 }
 _KINDS: dict[int, ContextKind] = {
-    pb.ContextItem.KIND_FILE: "file",
-    pb.ContextItem.KIND_SELECTION: "selection",
-    pb.ContextItem.KIND_CURRENT_FILE: "current_file",
+    pb.ContextItem.KIND_FILE: ContextKind.FILE,
+    pb.ContextItem.KIND_SELECTION: ContextKind.SELECTION,
+    pb.ContextItem.KIND_CURRENT_FILE: ContextKind.CURRENT_FILE,
 }
-_FINISH = {"stop": pb.FINISH_REASON_STOP, "length": pb.FINISH_REASON_LENGTH}
+# The wire carries no "cancelled" (a cancelled stream simply ends).
+_FINISH = {FinishReason.STOP: pb.FINISH_REASON_STOP, FinishReason.LENGTH: pb.FINISH_REASON_LENGTH}
 
 
 _USAGE_FIELDS = (
@@ -98,7 +100,7 @@ def params_from_request(request: pb.ChatRequest) -> ChatParams:
                 "ROLE_USER or ROLE_ASSISTANT)"
             )
         messages.append(ChatMessage(role, m.content))
-    if messages[-1].role != "user":
+    if messages[-1].role != Role.USER:
         raise InvalidRequest(f"the last message must be the user's, not the {messages[-1].role}'s")
     if not messages[-1].content.strip():
         raise InvalidRequest("the last user message is empty")

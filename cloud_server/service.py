@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,7 @@ from cloud_server.guard import RefusalLog, parsing_handler
 from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
 from cloud_server.upload_budget import UploadBudget
-from forecode_core.streams import Done, StreamError
+from forecode_core.streams import Done, FailureCode, FinishReason, StreamError
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -94,16 +95,25 @@ SERVICE_NAMES = tuple(
 )
 _HEALTH_PREFIX = f"/{health.SERVICE_NAME}/"
 
-_ERROR_CODES = {
-    "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
-    "unavailable": grpc.StatusCode.UNAVAILABLE,
-    "deadline": grpc.StatusCode.DEADLINE_EXCEEDED,
-    "invalid": grpc.StatusCode.INVALID_ARGUMENT,
-    "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
-    "busy": grpc.StatusCode.RESOURCE_EXHAUSTED,  # the details start "the service is busy"
-    "cancelled": grpc.StatusCode.CANCELLED,
-    "internal": grpc.StatusCode.INTERNAL,
+_ERROR_CODES: dict[str, grpc.StatusCode] = {
+    FailureCode.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    FailureCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    FailureCode.DEADLINE: grpc.StatusCode.DEADLINE_EXCEEDED,
+    FailureCode.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    FailureCode.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    # the details start "the service is busy"
+    FailureCode.BUSY: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    FailureCode.CANCELLED: grpc.StatusCode.CANCELLED,
+    FailureCode.INTERNAL: grpc.StatusCode.INTERNAL,
 }
+
+
+class _CallEnd(StrEnum):
+    """How a streamed call ended, in its log line (besides "done (...)" and a failure's code)."""
+
+    UNFINISHED = "unfinished"  # no Done yet
+    STOPPED = "stopped"  # the backend's Done said "cancelled": the client stopped it
+    CANCELLED_OR_EXPIRED = "cancelled or expired"  # the call ended before a Done
 
 
 class CannotListen(OSError):
@@ -305,12 +315,12 @@ class _StreamingServicer:
                 remaining = context.time_remaining()
                 return remaining is not None and remaining <= 0
 
-            outcome = "unfinished"
+            outcome: str = _CallEnd.UNFINISHED
             try:
                 for event in stream(parsed, should_stop):
                     if isinstance(event, Done):
-                        if event.finish_reason == "cancelled":
-                            outcome = "stopped"
+                        if event.finish_reason == FinishReason.CANCELLED:
+                            outcome = _CallEnd.STOPPED
                             _abort_stopped(context)
                             return
                         outcome = f"done ({done_outcome(event)})"
@@ -321,8 +331,8 @@ class _StreamingServicer:
                 outcome = exc.code
                 context.abort(_ERROR_CODES.get(exc.code, grpc.StatusCode.INTERNAL), exc.message)
             finally:
-                if outcome == "unfinished" and ended.is_set():
-                    outcome = "cancelled or expired"
+                if outcome == _CallEnd.UNFINISHED and ended.is_set():
+                    outcome = _CallEnd.CANCELLED_OR_EXPIRED
                 log.info(
                     "%s %d: %s after %.0f ms",
                     kind,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal, Protocol, TypeVar
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "Done",
     "Event",
     "Failed",
+    "FailureCode",
     "FinishReason",
     "Notice",
     "Source",
@@ -55,8 +57,17 @@ __all__ = [
 Source = Literal["cloud", "local"]
 SOURCES: tuple[str, ...] = ("cloud", "local")
 
-FinishReason = Literal["stop", "length", "cancelled"]
-FINISH_REASONS: tuple[str, ...] = ("stop", "length", "cancelled")
+
+class FinishReason(StrEnum):
+    """Why a stream ended (``Done.finish_reason``); each member equals the string the wire and
+    the stored conversations carry."""
+
+    STOP = "stop"  # the answer is complete
+    LENGTH = "length"  # cut at a limit: not complete
+    CANCELLED = "cancelled"  # ``cancel()`` was called
+
+
+FINISH_REASONS: tuple[str, ...] = tuple(FinishReason)
 
 
 @dataclass(frozen=True)
@@ -156,17 +167,36 @@ class Subject:
     too_large: str
 
 
+class FailureCode(StrEnum):
+    """A ``StreamError``'s ``code``: the failure table's keys, and ``INTERNAL`` (a failure the
+    user can only report). The values are the strings the worker's JSON lines and the logs
+    carry; a code from elsewhere that is none of these is kept as the string it is."""
+
+    UNAVAILABLE = "unavailable"
+    UNAUTHENTICATED = "unauthenticated"
+    DEADLINE = "deadline"
+    BUSY = "busy"
+    TOO_LARGE = "too_large"
+    INVALID = "invalid"
+    CANCELLED = "cancelled"
+    NO_MODEL = "no_model"
+    INCOMPLETE = "incomplete"
+    INTERNAL = "internal"
+
+
 FAILURES: Mapping[str, str] = {
-    "unavailable": "{service} is not reachable: {m}",
-    "unauthenticated": "{service} refused the token: {m} Set it with “Cloud: Set Service Token”.",
-    "deadline": "{service} did not answer in time: {m}",
-    "busy": "{service} is busy with other requests; try again in a moment. {m}",
-    "too_large": "{too_large}: {m}",
-    "invalid": "{service} rejected the request: {m}",
-    "cancelled": "{work} was cancelled: {m}",
+    FailureCode.UNAVAILABLE: "{service} is not reachable: {m}",
+    FailureCode.UNAUTHENTICATED: (
+        "{service} refused the token: {m} Set it with “Cloud: Set Service Token”."
+    ),
+    FailureCode.DEADLINE: "{service} did not answer in time: {m}",
+    FailureCode.BUSY: "{service} is busy with other requests; try again in a moment. {m}",
+    FailureCode.TOO_LARGE: "{too_large}: {m}",
+    FailureCode.INVALID: "{service} rejected the request: {m}",
+    FailureCode.CANCELLED: "{work} was cancelled: {m}",
     # the message says it all (the stream wrote it for the user)
-    "no_model": "{m}",
-    "incomplete": "{m}",
+    FailureCode.NO_MODEL: "{m}",
+    FailureCode.INCOMPLETE: "{m}",
 }
 """code -> the user's words; ``{m}`` is the failure's message, the rest the ``Subject``'s."""
 

@@ -44,6 +44,7 @@ from forecode_core.apply.block import (
     format_apply_prompt,
     to_file_text,
 )
+from forecode_core.apply.rewrite_stop import RewriteStop
 from forecode_core.apply.windows import (
     WINDOW_RULES_EDIT,
     WindowPlan,
@@ -56,7 +57,7 @@ from forecode_core.apply.windows import (
     window_context,
 )
 from forecode_core.chat.prompt_formats import render_chat
-from forecode_core.chat.types import ChatMessage, ChatParams
+from forecode_core.chat.types import ChatMessage, ChatParams, Role
 from forecode_core.profiles import ChatFormat, profile_of
 from local_models.engine import Engine, RewriteMetrics
 
@@ -109,8 +110,8 @@ class ModelRewrite:
 
     text: str  # the new file, with the original's line endings (partial unless complete)
     complete: bool  # the model closed the file's fence, and what it wrote is the whole file
-    stop_reason: str  # the engine's: "stop" when complete, else "length" / "eos" / ...; the
-    #                   defect's kind ("elision", "dropped") when it closed a file that is not
+    stop_reason: str  # a ``RewriteStop`` (``forecode_core.apply.rewrite_stop``): STOP when
+    #                   complete, else the engine's, a defect's kind, or CONTEXT
     metrics: RewriteMetrics
     defect: RewriteDefect | None = None  # why a closed answer is not the file
 
@@ -133,7 +134,7 @@ def render_apply(
         text = f"{prompt.text}\n\n{prompt.response_prefix}"
         fmt_id = None
     else:
-        params = ChatParams("", (ChatMessage("user", prompt.text),))
+        params = ChatParams("", (ChatMessage(Role.USER, prompt.text),))
         text = render_chat(params, chat, system_prompt="") + prompt.response_prefix
         fmt_id = chat.id
     original = inp.original.replace("\r\n", "\n")
@@ -212,7 +213,7 @@ def rewrite_whole_file(
     )
     metrics = done.metrics
     assert isinstance(metrics, RewriteMetrics)
-    complete = done.stop_reason == "stop"
+    complete = done.stop_reason == RewriteStop.STOP
     text = to_file_text(inp.original, done.text) if complete else done.text
     if complete:
         defect = _defect(inp, text)
@@ -315,7 +316,7 @@ def _chat_text(engine: Engine, user_text: str, response_prefix: str) -> str:
     chat = chat_format_of(engine)
     if chat is None:
         return f"{user_text}\n\n{response_prefix}"
-    params = ChatParams("", (ChatMessage("user", user_text),))
+    params = ChatParams("", (ChatMessage(Role.USER, user_text),))
     return render_chat(params, chat, system_prompt="") + response_prefix
 
 
@@ -385,7 +386,7 @@ def rewrite_windows(
             alt_text=part if draft != prompt.draft_text else "",
         )
         total.add(answer.metrics)
-        if answer.stop_reason != "stop":
+        if answer.stop_reason != RewriteStop.STOP:
             return ModelRewrite("".join(sent), False, answer.stop_reason, total)
         new = answer.text
         if part.endswith("\n") and new and not new.endswith("\n"):
@@ -397,7 +398,7 @@ def rewrite_windows(
         above, _, below = window_context(inp.original, window)
         if repeats_context(new, part, above, below, window.block):
             # The model copied the code around the window instead of rewriting it.
-            return ModelRewrite("".join(sent), False, "context", total)
+            return ModelRewrite("".join(sent), False, RewriteStop.CONTEXT, total)
         written.append(new)
     tail = pieces[-1]
     stitched = "".join(sent) + tail
@@ -407,7 +408,7 @@ def rewrite_windows(
     defect = _defect(inp, text)
     if defect is not None:
         return ModelRewrite(text, False, defect.kind, total, defect)
-    return ModelRewrite(text, True, "stop", total)
+    return ModelRewrite(text, True, RewriteStop.STOP, total)
 
 
 def plan_for(inp: ApplyInput) -> WindowPlan | None:
@@ -441,13 +442,13 @@ def rewrite_with(
         on_text=on_text,
         should_stop=should_stop,
     )
-    if answer.stop_reason != "stop":
+    if answer.stop_reason != RewriteStop.STOP:
         return ModelRewrite(answer.text, False, answer.stop_reason, answer.metrics)
     text = to_file_text(inp.original, answer.text)
     defect = _defect(inp, text)
     if defect is not None:
         return ModelRewrite(text, False, defect.kind, answer.metrics, defect)
-    return ModelRewrite(text, True, "stop", answer.metrics)
+    return ModelRewrite(text, True, RewriteStop.STOP, answer.metrics)
 
 
 def rewrite_file(
@@ -480,6 +481,6 @@ def rewrite_file(
 
 def unfinished_message(stop_reason: str) -> str:
     """Why a model answer that is not complete (and has no defect) is not offered."""
-    if stop_reason == "context":
+    if stop_reason == RewriteStop.CONTEXT:
         return "the model copied the code around the lines to change instead of rewriting them"
     return f"the model did not finish the file ({stop_reason})"

@@ -14,6 +14,8 @@ from forecode_core.chat.context import (
     ITEM_OVERHEAD_TOKENS,
     MIN_USEFUL_TOKENS,
     ContextSource,
+    SourceKind,
+    Status,
     assemble_context,
     codebase_query,
     codebase_sources,
@@ -26,7 +28,7 @@ from forecode_core.chat.context import (
     remove_mention,
     trim_history,
 )
-from forecode_core.chat.types import ChatMessage, ContextItem
+from forecode_core.chat.types import ChatMessage, ContextItem, ContextKind, Role
 from forecode_core.index.codebase import CodeHit
 
 
@@ -382,3 +384,58 @@ def test_codebase_mention(text: str, asks: bool, query: str, without: str) -> No
 def test_codebase_is_no_file_mention() -> None:
     assert parse_mentions("@codebase and @util.py") == ["util.py"]
     assert parse_mentions('@"codebase"') == ["codebase"]
+
+
+# ----- kinds and statuses are values (StrEnum): the wire's strings unchanged -----------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "wire"),
+    [
+        (SourceKind.FILE, ContextKind.FILE),
+        (SourceKind.SELECTION, ContextKind.SELECTION),
+        (SourceKind.CURRENT_FILE, ContextKind.CURRENT_FILE),
+        (SourceKind.CODEBASE, ContextKind.FILE),  # a hit travels as a file range
+    ],
+)
+def test_a_source_kind_has_its_wire_kind(kind: SourceKind, wire: ContextKind) -> None:
+    assert kind.wire is wire
+    assert kind == kind.value and wire in ("file", "selection", "current_file")
+
+
+@pytest.mark.parametrize(
+    ("member", "string"),
+    [
+        (Status.FULL, "full"),
+        (Status.TRUNCATED, "truncated"),
+        (Status.DROPPED, "dropped"),
+        (SourceKind.CODEBASE, "codebase"),
+        (ContextKind.CURRENT_FILE, "current_file"),
+        (Role.SYSTEM, "system"),
+        (Role.USER, "user"),
+        (Role.ASSISTANT, "assistant"),
+    ],
+)
+def test_members_are_the_strings_they_replaced(member: str, string: str) -> None:
+    assert member == string and f"{member}" == string and hash(member) == hash(string)
+
+
+def test_a_plan_reports_members_and_sends_wire_kinds() -> None:
+    plan = assemble_context(
+        [
+            ContextSource("current_file", "a.py", "x = 1\n"),  # a plain string is accepted
+            ContextSource(SourceKind.CODEBASE, "b.py", "def f():\n    pass", start_line=3),
+            ContextSource(SourceKind.FILE, "a.py", "x = 1\n"),
+        ],
+        10_000,
+    )
+    assert [(r.kind, r.status) for r in plan.reports] == [
+        (SourceKind.CURRENT_FILE, Status.FULL),
+        (SourceKind.FILE, Status.DROPPED),
+        (SourceKind.CODEBASE, Status.FULL),
+    ]
+    assert [type(r.status) for r in plan.reports] == [Status] * 3
+    assert [(i.kind, type(i.kind)) for i in plan.items] == [
+        (ContextKind.CURRENT_FILE, ContextKind),
+        (ContextKind.FILE, ContextKind),
+    ]

@@ -9,6 +9,7 @@ Golden files: tests/golden/chat/<case>.txt hold the exact rendered prompt of eac
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -25,6 +26,8 @@ from forecode_core.chat.types import (
     ChatMessage,
     ChatParams,
     ContextItem,
+    ContextKind,
+    Role,
     params_from_json,
     params_to_json,
 )
@@ -265,6 +268,12 @@ def test_params_round_trip_through_json_and_bad_json_is_named() -> None:
         model="m",
     )
     assert params_from_json(params_to_json(params)) == params
+    # the JSON has the plain strings; what is read back has the members
+    text = json.dumps(params_to_json(params))
+    assert '"role": "system"' in text and '"kind": "selection"' in text
+    back = params_from_json(json.loads(text))
+    assert [type(m.role) for m in back.messages] == [Role] * len(back.messages)
+    assert [type(c.kind) for c in back.context] == [ContextKind] * len(back.context)
     bad = params_to_json(params)
     bad["messages"][1]["role"] = "robot"
     with pytest.raises(ValueError, match=r"messages\[1\]: unknown role 'robot'"):

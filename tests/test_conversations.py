@@ -13,11 +13,14 @@ from forecode_core.chat.conversations import (
     FORMAT_VERSION,
     Conversation,
     ConversationStore,
+    Finish,
+    MessageRole,
+    NoticeKind,
     StoredMessage,
     new_conversation,
     title_from,
 )
-from forecode_core.chat.types import ChatMessage
+from forecode_core.chat.types import ChatMessage, Role
 
 
 def chat(now: float = 1000.0, *messages: StoredMessage) -> Conversation:
@@ -206,3 +209,47 @@ def test_a_failed_save_raises_for_the_caller_to_show(tmp_path: Path) -> None:
     (tmp_path / "chats").write_text("a file where the folder should be")
     with pytest.raises(OSError):
         ConversationStore(tmp_path / "chats" / "ws").save(chat(1.0, Q))
+
+
+# ----- roles, finishes and notices are values (StrEnum): the stored strings unchanged --------
+
+
+@pytest.mark.parametrize(
+    ("member", "stored"),
+    [
+        (MessageRole.USER, "user"),
+        (MessageRole.ASSISTANT, "assistant"),
+        (MessageRole.NOTICE, "notice"),
+        (Finish.NONE, ""),
+        (Finish.STOP, "stop"),
+        (Finish.LENGTH, "length"),
+        (Finish.CANCELLED, "cancelled"),
+        (Finish.ERROR, "error"),
+    ],
+)
+def test_members_are_the_stored_strings(member: str, stored: str) -> None:
+    assert member == stored and json.dumps(member) == json.dumps(stored)
+
+
+@pytest.mark.parametrize(
+    ("kind", "finish"),
+    [(NoticeKind.INFO, ""), (NoticeKind.ERROR, "error")],
+)
+def test_a_notice_keeps_its_kind_in_its_finish(kind: NoticeKind, finish: str) -> None:
+    notice = StoredMessage.notice("the text", kind)
+    assert (notice.role, notice.content, notice.finish) == ("notice", "the text", finish)
+    assert notice.notice_kind is kind
+    # what the panel wrote before these were values reads back the same
+    assert StoredMessage("notice", "the text", finish=finish).notice_kind is kind
+
+
+def test_a_decoded_message_has_its_role_as_a_member(store: ConversationStore) -> None:
+    store.save(chat(1000.0, Q, A, N))
+    (loaded,), _ = store.load_all()
+    assert [m.role for m in loaded.messages] == [
+        MessageRole.USER,
+        MessageRole.ASSISTANT,
+        MessageRole.NOTICE,
+    ]
+    assert all(type(m.role) is MessageRole for m in loaded.messages)
+    assert [type(m.role) for m in loaded.chat_messages()] == [Role, Role]

@@ -4,6 +4,7 @@ and that every real call and a test's fake satisfy ``Call[E]`` (checked by mypy)
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -29,6 +30,8 @@ from forecode_core.streams import (
     Done,
     Event,
     Failed,
+    FailureCode,
+    FinishReason,
     Notice,
     Started,
     StreamError,
@@ -71,6 +74,26 @@ def test_the_failure_table_words_each_code_for_each_stream(
 ) -> None:
     subject = {"chat": CHAT, "apply": APPLY}[stream]
     assert describe_failure(code, "M.", subject) == words
+
+
+@pytest.mark.parametrize(("code", "stream", "words"), FAILURE_WORDS)
+def test_a_code_as_a_member_has_the_same_words(code: str, stream: str, words: str) -> None:
+    if code not in set(FailureCode):
+        return  # a code from elsewhere stays a string
+    subject = {"chat": CHAT, "apply": APPLY}[stream]
+    member = FailureCode(code)
+    assert describe_failure(member, "M.", subject) == words
+    assert StreamError(member, "M.").to_json() == {
+        "code": code,
+        "message": "M.",
+        "retryable": False,
+    }
+
+
+def test_the_members_are_the_strings_the_wire_carries() -> None:
+    assert set(FailureCode) == {*FAILURES, "internal"}
+    assert [str(r) for r in FinishReason] == ["stop", "length", "cancelled"]
+    assert json.dumps(Done(FinishReason.LENGTH).finish_reason) == '"length"'
 
 
 def test_every_code_keeps_the_message_and_the_table_covers_both_streams() -> None:
@@ -278,7 +301,7 @@ CONFORMANCE = textwrap.dedent(
     from forecode_core.apply.events import ApplyCall, ApplyDone, ApplyEvent
     from forecode_core.apply.pipeline import ModelPath, PipelineCall
     from forecode_core.chat.types import ChatCall, ChatParams
-    from forecode_core.streams import Delta
+    from forecode_core.streams import Delta, FinishReason
 
 
     class Fake:
@@ -286,7 +309,7 @@ CONFORMANCE = textwrap.dedent(
 
         def __iter__(self) -> Iterator[ApplyEvent]:
             yield Delta("x")
-            yield ApplyDone("stop")
+            yield ApplyDone(FinishReason.STOP)
 
 
     def chat(

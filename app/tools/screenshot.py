@@ -106,12 +106,12 @@ class ScriptedModelApply:
 
     def __iter__(self) -> Iterator[Any]:
         from forecode_core.apply.events import ApplyDone
-        from forecode_core.streams import Delta
+        from forecode_core.streams import Delta, FinishReason
 
         for line in self.text.splitlines(keepends=True):
             time.sleep(0.005)
             yield Delta(line)
-        yield ApplyDone("stop", source="model")
+        yield ApplyDone(FinishReason.STOP, source="model")
 
 
 class ScriptedChat:
@@ -124,14 +124,14 @@ class ScriptedChat:
         pass
 
     def __iter__(self) -> Iterator[Any]:
-        from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted
+        from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted, FinishReason
 
         yield ChatStarted("scripted reply", "cloud")
         words = CHAT_REPLY.split(" ")
         for i in range(0, len(words), 4):
             time.sleep(0.01)
             yield ChatDelta(" ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else ""))
-        yield ChatDone("stop")
+        yield ChatDone(FinishReason.STOP)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecode_core.chat.context import ContextSource
+from forecode_core.chat.context import ContextSource, SourceKind
 from forecode_core.text.languages import language_for_path
 from forecode_core.text.textfile import read_text_file
 
@@ -53,7 +53,12 @@ class WindowChatHost:
         language = editor.language.id
         caret_line = editor.lineFromPosition(editor.currentPos())
         current = ContextSource(
-            "current_file", path, editor.text(), language, start_line=1, focus_line=caret_line
+            SourceKind.CURRENT_FILE,
+            path,
+            editor.text(),
+            language,
+            start_line=1,
+            focus_line=caret_line,
         )
         start, end = editor.selectionStart(), editor.selectionEnd()
         selection = None
@@ -61,7 +66,11 @@ class WindowChatHost:
             text = bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
             if text.strip():
                 selection = ContextSource(
-                    "selection", path, text, language, start_line=editor.lineFromPosition(start) + 1
+                    SourceKind.SELECTION,
+                    path,
+                    text,
+                    language,
+                    start_line=editor.lineFromPosition(start) + 1,
                 )
         return current, selection
 

@@ -50,6 +50,8 @@ from forecode_core.chat.context import (
     ContextPlan,
     ContextReport,
     ContextSource,
+    SourceKind,
+    Status,
     assemble_context,
     codebase_query,
     codebase_sources,
@@ -63,10 +65,13 @@ from forecode_core.chat.context import (
 from forecode_core.chat.conversations import (
     Conversation,
     ConversationStore,
+    Finish,
+    MessageRole,
+    NoticeKind,
     StoredMessage,
     new_conversation,
 )
-from forecode_core.chat.types import CHAT, ChatDone, ChatParams, ChatStarted
+from forecode_core.chat.types import CHAT, ChatDone, ChatParams, ChatStarted, FinishReason
 from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 from forecode_core.text.languages import language_for_path
 from forecode_core.workspace.fuzzy import rank_paths
@@ -117,11 +122,28 @@ class _PendingSearch:
     notice: NoticeView
 
 
-_FINISH_NOTES = {
-    "length": "The reply was cut at the length limit (chat.maxTokens).",
-    "cancelled": "Stopped.",
-    "error": "The reply broke off.",
+_FINISH_NOTES: dict[str, str] = {
+    Finish.LENGTH: "The reply was cut at the length limit (chat.maxTokens).",
+    Finish.CANCELLED: "Stopped.",
+    Finish.ERROR: "The reply broke off.",
 }
+
+# The chip of an ``@codebase`` mention before its search ran (its other chips are sources').
+_MENTION_CHIP = "codebase_mention"
+_CHIP_MARKS = {Status.FULL: "✓", Status.TRUNCATED: "✂", Status.DROPPED: "✕"}
+_CHIP_COLOURS = {
+    Status.FULL: "",
+    Status.TRUNCATED: "color: #cca700;",
+    Status.DROPPED: "color: #f14c4c;",
+}
+
+
+@dataclass(frozen=True)
+class _SearchAnswer:
+    """An ``@codebase`` search's answer, from the worker thread to the UI thread."""
+
+    hits: list[CodeHit] | None  # None: no answer (``why`` says why)
+    why: str = ""
 
 
 def describe_failure(code: str, message: str) -> str:
@@ -216,25 +238,23 @@ class _Chip(QToolButton):
             self.setToolTip("Not sent. Click to include it.")
             self.setStyleSheet("QToolButton { color: palette(placeholder-text); }")
             return
-        status = report.status if report is not None else "full"
+        status = Status(report.status) if report is not None else Status.FULL
         self.status = status
-        mark = {"full": "✓", "truncated": "✂", "dropped": "✕"}[status]
-        text = f"{mark} {base}"
-        if report is not None and status == "truncated":
+        text = f"{_CHIP_MARKS[status]} {base}"
+        if report is not None and status == Status.TRUNCATED:
             text += f" (lines {report.start_line}–{report.end_line})"
-        elif report is not None and status == "dropped":
+        elif report is not None and status == Status.DROPPED:
             text += " (dropped)"
-        self.setText(text + (" ✕" if self.kind == "file" else ""))
+        self.setText(text + (" ✕" if self.kind == SourceKind.FILE else ""))
         tip = report.label if report is not None else base
         if report is not None:
             tip += f"\n≈{report.tokens} of ≈{report.full_tokens} tokens sent"
-        if self.kind == "file":
+        if self.kind == SourceKind.FILE:
             tip += "\nClick to remove the mention."
-        elif self.kind == "codebase":
+        elif self.kind == SourceKind.CODEBASE:
             tip = "Found by the @codebase search: " + tip
         self.setToolTip(tip)
-        colour = {"full": "", "truncated": "color: #cca700;", "dropped": "color: #f14c4c;"}
-        self.setStyleSheet(f"QToolButton {{ {colour[status]} }}")
+        self.setStyleSheet(f"QToolButton {{ {_CHIP_COLOURS[status]} }}")
 
 
 class ChatPanel(QWidget):
@@ -264,7 +284,11 @@ class ChatPanel(QWidget):
         self.codebase_top_k = 8
         self._search = BackgroundTask(self)
         self._search.done.connect(self._on_search_done)
-        self._search.failed.connect(lambda message: self._on_search_done(("failed", message)))
+        self._search.failed.connect(
+            lambda message: self._on_search_done(
+                _SearchAnswer(None, f"the search failed: {message}")
+            )
+        )
         self._pending: _PendingSearch | None = None
         self._last_hits: tuple[ContextReport, ...] = ()  # of the last question sent
         self.views: list[QWidget] = []  # transcript widgets, in order
@@ -279,7 +303,7 @@ class ChatPanel(QWidget):
         self.runner = ChatRunner(backend, self)
         self.runner.started.connect(self._on_started)
         self.runner.delta.connect(self._on_delta)
-        self.runner.notice.connect(lambda text: self._on_notice(text, "info"))
+        self.runner.notice.connect(lambda text: self._on_notice(text, NoticeKind.INFO))
         self.runner.finished.connect(self._on_finished)
         self.runner.failed.connect(self._on_failed)
 
@@ -316,11 +340,11 @@ class ChatPanel(QWidget):
         # context chips
         self.chips_area = QWidget()
         self._chips = FlowLayout(self.chips_area)
-        self.current_chip = _Chip("current_file", "", self.chips_area)
+        self.current_chip = _Chip(SourceKind.CURRENT_FILE, "", self.chips_area)
         self.current_chip.setCheckable(True)
         self.current_chip.setChecked(True)
         self.current_chip.toggled.connect(self._toggle_current)
-        self.selection_chip = _Chip("selection", "", self.chips_area)
+        self.selection_chip = _Chip(SourceKind.SELECTION, "", self.chips_area)
         self.selection_chip.setCheckable(True)
         self.selection_chip.setChecked(True)
         self.selection_chip.toggled.connect(self._toggle_selection)
@@ -396,7 +420,7 @@ class ChatPanel(QWidget):
         self._show_conversation(self.current)
         self._fill_conversation_box()
         for problem in problems:
-            self._add_notice(problem, "error")
+            self._add_notice(problem, NoticeKind.ERROR)
             self.message.emit(problem)
 
     def new_conversation(self) -> None:
@@ -456,7 +480,7 @@ class ChatPanel(QWidget):
         if search is None or not query:
             self._dispatch(question, (), (NO_INDEX_NOTICE if search is None else NO_QUERY_NOTICE,))
             return True
-        view = self._add_message(StoredMessage("user", question))
+        view = self._add_message(StoredMessage(MessageRole.USER, question))
         notice = NoticeView(SEARCHING_NOTICE)
         self._insert_view(notice)
         self._pending = _PendingSearch(question, text is None, view, notice)
@@ -464,11 +488,14 @@ class ChatPanel(QWidget):
         self._set_busy(True)
         top_k = self.codebase_top_k
 
-        def run(cancel: threading.Event) -> tuple[str, object]:
+        def run(cancel: threading.Event) -> _SearchAnswer:
             try:
-                return "ok", search.search(query, top_k=top_k, should_stop=cancel.is_set)
+                hits = search.search(query, top_k=top_k, should_stop=cancel.is_set)
             except CodebaseUnavailable as exc:
-                return "unavailable", str(exc) or "no reason given"
+                return _SearchAnswer(None, str(exc) or "no reason given")
+            if not isinstance(hits, list):
+                return _SearchAnswer(None, f"the search failed: {hits}")
+            return _SearchAnswer(hits)
 
         self._search.start(run)
         return True
@@ -479,16 +506,16 @@ class ChatPanel(QWidget):
             return
         self._pending = None
         self._remove_view(pending.notice)
-        status, value = result if isinstance(result, tuple) else ("failed", "no answer")
+        if not isinstance(result, _SearchAnswer):
+            result = _SearchAnswer(None, "the search failed: no answer")
         hits: list[CodeHit] = []
         notices: list[str] = []
-        if status == "ok" and isinstance(value, list):
-            hits = [h for h in value if isinstance(h, CodeHit)]
+        if result.hits is not None:
+            hits = [h for h in result.hits if isinstance(h, CodeHit)]
             if not hits:
                 notices.append(NO_HITS_NOTICE)
         else:
-            reason = str(value) if status == "unavailable" else f"the search failed: {value}"
-            notices.append(UNAVAILABLE_NOTICE.format(reason=reason.rstrip(".")))
+            notices.append(UNAVAILABLE_NOTICE.format(reason=result.why.rstrip(".")))
         self._set_busy(False)
         self._dispatch(pending.question, hits, tuple(notices), pending.view)
 
@@ -502,20 +529,25 @@ class ChatPanel(QWidget):
         """Plan the context (with the codebase ``hits``, when searched), record the question
         and its ``notices``, and start the reply."""
         plan = self.refresh_context(question, hits)
-        self._last_hits = tuple(r for r in plan.reports if r.kind == "codebase")
+        self._last_hits = tuple(r for r in plan.reports if r.kind == SourceKind.CODEBASE)
         labels = tuple(r.label for r in plan.reports)
-        user = StoredMessage("user", question, labels)
+        user = StoredMessage(MessageRole.USER, question, labels)
         self.current = self.current.with_message(user)
         if view is None:
             self._add_message(user)
         elif labels:
             view.set_footer("Context: " + " · ".join(labels))
         for text in notices:
-            self.current = self.current.with_message(StoredMessage("notice", text))
-            self._add_notice(text, "info")
+            self.current = self.current.with_message(StoredMessage.notice(text, NoticeKind.INFO))
+            self._add_notice(text, NoticeKind.INFO)
         self._remember(self.current)
         current_path = next(
-            (r.path for r in plan.reports if r.kind == "current_file" and r.status != "dropped"), ""
+            (
+                r.path
+                for r in plan.reports
+                if r.kind == SourceKind.CURRENT_FILE and r.status != Status.DROPPED
+            ),
+            "",
         )
         history = trim_history(self.current.chat_messages(), max(1024, self.budget_tokens))
         params = ChatParams(self.current.id, history, plan.items, max_tokens=self.max_tokens)
@@ -544,7 +576,7 @@ class ChatPanel(QWidget):
             if pending.from_box and not self.input.toPlainText().strip():
                 self.input.setPlainText(pending.question)
                 self.input.moveCursor(self.input.textCursor().MoveOperation.End)
-            self._add_notice(SEARCH_STOPPED_NOTICE, "info")
+            self._add_notice(SEARCH_STOPPED_NOTICE, NoticeKind.INFO)
             self._set_busy(False)
         elif self.is_streaming():
             self.runner.stop()
@@ -566,8 +598,8 @@ class ChatPanel(QWidget):
         self._reply_text += text
         self._streaming.set_text(self._reply_text)
 
-    def _on_notice(self, text: str, kind: str) -> None:
-        notice = StoredMessage("notice", text, finish="error" if kind == "error" else "")
+    def _on_notice(self, text: str, kind: NoticeKind) -> None:
+        notice = StoredMessage.notice(text, kind)
         if self._streaming is not None:
             self._reply_notices.append(notice)
             self._insert_view(NoticeView(text, kind), before=self._streaming)
@@ -578,10 +610,11 @@ class ChatPanel(QWidget):
         self._end_reply(done.finish_reason)
 
     def _on_failed(self, code: str, message: str) -> None:
-        self._on_notice(describe_failure(code, message), "error")
-        self._end_reply("error")
+        self._on_notice(describe_failure(code, message), NoticeKind.ERROR)
+        self._end_reply(Finish.ERROR)
 
     def _end_reply(self, finish: str) -> None:
+        """End the reply in flight with ``finish`` (a ``FinishReason``, or ``Finish.ERROR``)."""
         view = self._streaming
         if view is None:
             return
@@ -591,11 +624,12 @@ class ChatPanel(QWidget):
         conv = self.current
         for notice in self._reply_notices:
             conv = conv.with_message(notice)
-        if self._reply_text or finish not in ("error",):
-            view.finish(note if self._reply_text or finish != "cancelled" else "Stopped.")
+        if self._reply_text or finish != Finish.ERROR:
+            stopped = not self._reply_text and finish == FinishReason.CANCELLED
+            view.finish("Stopped." if stopped else note)
             conv = conv.with_message(
                 StoredMessage(
-                    "assistant",
+                    MessageRole.ASSISTANT,
                     self._reply_text,
                     (),
                     started.model if started else "",
@@ -635,10 +669,17 @@ class ChatPanel(QWidget):
             except (OSError, ValueError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 failed.append(
-                    ContextReport("file", path, "dropped", 0, 0, reason=reason or "cannot be read")
+                    ContextReport(
+                        SourceKind.FILE,
+                        path,
+                        Status.DROPPED,
+                        0,
+                        0,
+                        reason=reason or "cannot be read",
+                    )
                 )
                 continue
-            sources.append(ContextSource("file", path, body, language))
+            sources.append(ContextSource(SourceKind.FILE, path, body, language))
         if hits:
             sources += codebase_sources(hits, _language_of)
         plan = assemble_context(sources, self.budget_tokens)
@@ -657,11 +698,11 @@ class ChatPanel(QWidget):
             self._chips.removeWidget(chip)
             chip.deleteLater()
         self.codebase_chips = []
-        reports = tuple(r for r in plan.reports if r.kind == "codebase")
+        reports = tuple(r for r in plan.reports if r.kind == SourceKind.CODEBASE)
         if not searched and not question.strip():
             reports = self._last_hits
         if has_codebase_mention(question) and not searched:
-            chip = _Chip("codebase_mention", CODEBASE_MENTION, self.chips_area)
+            chip = _Chip(_MENTION_CHIP, CODEBASE_MENTION, self.chips_area)
             if self.codebase is None:
                 chip.setText("@codebase (no index) ✕")
                 chip.setToolTip(
@@ -678,7 +719,7 @@ class ChatPanel(QWidget):
             self.codebase_chips.append(chip)
         else:
             for report in reports:
-                chip = _Chip("codebase", report.path, self.chips_area)
+                chip = _Chip(SourceKind.CODEBASE, report.path, self.chips_area)
                 chip.show_report(report.range_label, report)
                 self.codebase_chips.append(chip)
         for chip in self.codebase_chips:
@@ -704,7 +745,7 @@ class ChatPanel(QWidget):
             self.current_chip.path = current.path
             self.current_chip.show_report(
                 Path(current.path).name,
-                plan.report_for("current_file", current.path),
+                plan.report_for(SourceKind.CURRENT_FILE, current.path),
                 self.include_current_file,
             )
         self.selection_chip.setVisible(selection is not None)
@@ -713,7 +754,7 @@ class ChatPanel(QWidget):
             self.selection_chip.path = selection.path
             self.selection_chip.show_report(
                 f"selection ({lines} line{'s' if lines != 1 else ''})",
-                plan.report_for("selection", selection.path),
+                plan.report_for(SourceKind.SELECTION, selection.path),
                 self.include_selection,
             )
         for chip in self.mention_chips:
@@ -721,8 +762,8 @@ class ChatPanel(QWidget):
             chip.deleteLater()
         self.mention_chips = []
         for path in mentions:
-            chip = _Chip("file", path, self.chips_area)
-            chip.show_report("@" + Path(path).name, plan.report_for("file", path))
+            chip = _Chip(SourceKind.FILE, path, self.chips_area)
+            chip.show_report("@" + Path(path).name, plan.report_for(SourceKind.FILE, path))
             chip.clicked.connect(lambda _c=False, p=path: self.remove_mention(p))
             self._chips.addWidget(chip)
             self.mention_chips.append(chip)
@@ -803,8 +844,8 @@ class ChatPanel(QWidget):
             view.deleteLater()
         self.views = []
         for message in conv.messages:
-            if message.role == "notice":
-                self._add_notice(message.content, "error" if message.finish == "error" else "info")
+            if message.role == MessageRole.NOTICE:
+                self._add_notice(message.content, message.notice_kind)
             else:
                 self._add_message(message)
         self._follow = True
@@ -812,7 +853,7 @@ class ChatPanel(QWidget):
     def _add_message(self, message: StoredMessage) -> MessageView:
         view = MessageView(message.role, self.theme)
         view.apply_requested.connect(self.apply_requested)
-        if message.role == "user":
+        if message.role == MessageRole.USER:
             view.set_text(message.content)
             if message.context:
                 view.set_footer("Context: " + " · ".join(message.context))
@@ -823,7 +864,7 @@ class ChatPanel(QWidget):
         self._insert_view(view)
         return view
 
-    def _add_notice(self, text: str, kind: str) -> None:
+    def _add_notice(self, text: str, kind: NoticeKind) -> None:
         self._insert_view(NoticeView(text, kind))
 
     def _insert_view(self, view: QWidget, before: QWidget | None = None) -> None:
@@ -861,7 +902,7 @@ class ChatPanel(QWidget):
             self.store.save(conv)
         except OSError as exc:
             problem = f"The conversation could not be saved: {exc.strerror or exc}"
-            self._add_notice(problem, "error")
+            self._add_notice(problem, NoticeKind.ERROR)
             self.message.emit(problem)
         self._fill_conversation_box()
 

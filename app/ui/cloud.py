@@ -34,7 +34,7 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.engine_state import EngineState
-from forecode_core.streams import Failed
+from forecode_core.streams import Failed, FinishReason
 
 __all__ = [
     "ChatBackend",
@@ -81,7 +81,7 @@ class ChatRunner(StreamRunner):
         for event in pending:
             if not isinstance(event, ChatDone | Failed):
                 self._emit(event)
-        self.finished.emit(ChatDone("cancelled"))
+        self.finished.emit(ChatDone(FinishReason.CANCELLED))
 
     # ----- worker thread ---------------------------------------------------------------------
     def _consume(self, call: ChatCall, handle: StreamHandle) -> None:

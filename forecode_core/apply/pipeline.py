@@ -43,7 +43,7 @@ from forecode_core.apply.block import (
 )
 from forecode_core.apply.events import ApplyCall, ApplyDone, ApplyEvent
 from forecode_core.apply.review import Hunk, diff_hunks
-from forecode_core.streams import Delta, Done, Event, Notice, Started, StreamError
+from forecode_core.streams import Delta, Done, Event, FinishReason, Notice, Started, StreamError
 
 __all__ = [
     "ApplyResult",
@@ -76,7 +76,10 @@ def first_step(request: ApplyInput) -> Applied | str:
 def deterministic_done(applied: Applied, usage: dict[str, int] | None = None) -> ApplyDone:
     """The end of a stream that the deterministic path answered."""
     return ApplyDone(
-        "stop", dict(usage or {}), source="deterministic", placements=len(applied.placements)
+        FinishReason.STOP,
+        dict(usage or {}),
+        source="deterministic",
+        placements=len(applied.placements),
     )
 
 
@@ -148,7 +151,7 @@ class PipelineCall:
             if isinstance(event, Started):  # where the model runs: the done says so
                 source = event.source or source
             elif isinstance(event, Done):
-                if event.finish_reason == "length":
+                if event.finish_reason == FinishReason.LENGTH:
                     raise unfinished_error(event)
                 yield as_apply_done(event, source)
                 return

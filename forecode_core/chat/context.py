@@ -26,9 +26,9 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
-from forecode_core.chat.types import ChatMessage, ContextItem, ContextKind
+from forecode_core.chat.types import ChatMessage, ContextItem, ContextKind, Role
 from forecode_core.index.codebase import CodeHit
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "ContextSource",
     "Mention",
     "SourceKind",
+    "Status",
     "assemble_context",
     "codebase_query",
     "codebase_sources",
@@ -60,12 +61,36 @@ ITEM_OVERHEAD_TOKENS = 12
 # Less room than this left for an item: drop it rather than send a few useless lines.
 MIN_USEFUL_TOKENS = 48
 
-# What a source is: the wire's kinds plus "codebase" (a search hit, sent as a "file" range).
-SourceKind = Literal["file", "selection", "current_file", "codebase"]
 
-_PRIORITY: dict[str, int] = {"selection": 0, "current_file": 1, "file": 2, "codebase": 3}
+class SourceKind(StrEnum):
+    """What a source is: the wire's kinds (``ContextKind``) plus ``CODEBASE``, a search hit
+    (sent as a ``file`` range)."""
 
-Status = Literal["full", "truncated", "dropped"]
+    FILE = "file"
+    SELECTION = "selection"
+    CURRENT_FILE = "current_file"
+    CODEBASE = "codebase"
+
+    @property
+    def wire(self) -> ContextKind:
+        """The kind its item has on the wire."""
+        return ContextKind.FILE if self is SourceKind.CODEBASE else ContextKind(self.value)
+
+
+_PRIORITY: dict[str, int] = {
+    SourceKind.SELECTION: 0,
+    SourceKind.CURRENT_FILE: 1,
+    SourceKind.FILE: 2,
+    SourceKind.CODEBASE: 3,
+}
+
+
+class Status(StrEnum):
+    """What the budget did with a source."""
+
+    FULL = "full"
+    TRUNCATED = "truncated"
+    DROPPED = "dropped"
 
 
 def estimate_tokens(text: str) -> int:
@@ -115,15 +140,15 @@ class ContextReport:
     def label(self) -> str:
         """A short human label: ``"util.py (truncated to lines 10–80)"``."""
         name = self.path
-        if self.kind == "codebase":
+        if self.kind == SourceKind.CODEBASE:
             name = self.range_label
-        elif self.kind == "selection":
+        elif self.kind == SourceKind.SELECTION:
             name = f"selection in {self.path} (lines {self.start_line}–{self.end_line})"
-        elif self.kind == "current_file":
+        elif self.kind == SourceKind.CURRENT_FILE:
             name = f"current file {self.path}"
-        if self.status == "truncated":
+        if self.status == Status.TRUNCATED:
             return f"{name} (truncated to lines {self.start_line}–{self.end_line})"
-        if self.status == "dropped":
+        if self.status == Status.DROPPED:
             return f"{name} (not sent: {self.reason})"
         return name
 
@@ -173,7 +198,7 @@ def _truncate(source: ContextSource, max_tokens: int) -> tuple[str, int, int]:
     lines of the file."""
     max_chars = max(1, int(max_tokens * CHARS_PER_TOKEN))
     lines = source.text.split("\n")
-    focus = source.focus_line if source.kind == "current_file" else 0
+    focus = source.focus_line if source.kind == SourceKind.CURRENT_FILE else 0
     first, last = _cut_lines(lines, focus, max_chars)
     text = "\n".join(lines[first : last + 1])
     if len(text) > max_chars:  # one line longer than the whole budget
@@ -198,7 +223,7 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
     for _, src in ordered:
         full = estimate_tokens(src.text) + ITEM_OVERHEAD_TOKENS
         whole_first, whole_last = src.start_line, src.end_line
-        is_hit = src.kind == "codebase"
+        is_hit = src.kind == SourceKind.CODEBASE
         hit = (whole_first, whole_last) if is_hit else (0, 0)
 
         def report(
@@ -220,25 +245,26 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
         if is_hit:
             covering = _covered_by(sent_ranges.get(src.path, ()), whole_first, whole_last)
             if covering is not None:
-                report("dropped", 0, reason=f"already included in {covering}")
+                report(Status.DROPPED, 0, reason=f"already included in {covering}")
                 continue
-        elif src.kind != "selection" and src.path in seen_files:
-            report("dropped", 0, reason=f"already included as {seen_files[src.path]}")
+        elif src.kind != SourceKind.SELECTION and src.path in seen_files:
+            report(Status.DROPPED, 0, reason=f"already included as {seen_files[src.path]}")
             continue
-        if src.kind in ("current_file", "file"):
-            seen_files[src.path] = "the current file" if src.kind == "current_file" else "a mention"
+        whole_range = src.kind in (SourceKind.CURRENT_FILE, SourceKind.FILE)
+        if whole_range:
+            is_current = src.kind == SourceKind.CURRENT_FILE
+            seen_files[src.path] = "the current file" if is_current else "a mention"
         what = {
-            "current_file": "the current file",
-            "file": "a mention",
-            "selection": "the selection",
+            SourceKind.CURRENT_FILE: "the current file",
+            SourceKind.FILE: "a mention",
+            SourceKind.SELECTION: "the selection",
         }.get(src.kind, f"{src.path}:{whole_first}-{whole_last}")
-        whole_range = src.kind in ("current_file", "file")
         if full <= remaining:
             remaining -= full
-            is_range = src.kind in ("selection", "codebase")
+            is_range = src.kind in (SourceKind.SELECTION, SourceKind.CODEBASE)
             items.append(
                 ContextItem(
-                    _wire_kind(src.kind),
+                    SourceKind(src.kind).wire,
                     src.path,
                     src.text,
                     whole_first if is_range else 0,
@@ -247,30 +273,26 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
                     False,
                 )
             )
-            report("full", full, whole_first, whole_last)
+            report(Status.FULL, full, whole_first, whole_last)
             sent_ranges.setdefault(src.path, []).append(
                 (0, 0, what) if whole_range else (whole_first, whole_last, what)
             )
             continue
         room = remaining - ITEM_OVERHEAD_TOKENS
         if room < MIN_USEFUL_TOKENS:
-            report("dropped", 0, reason="over the context budget")
+            report(Status.DROPPED, 0, reason="over the context budget")
             continue
         text, first, last = _truncate(src, room)
         used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
         remaining -= used
         items.append(
-            ContextItem(_wire_kind(src.kind), src.path, text, first, last, src.language, True)
+            ContextItem(SourceKind(src.kind).wire, src.path, text, first, last, src.language, True)
         )
-        report("truncated", used, first, last)
+        report(Status.TRUNCATED, used, first, last)
         sent_ranges.setdefault(src.path, []).append((first, last, what))
     return ContextPlan(
         tuple(items), tuple(reports), max(0, budget_tokens) - remaining, max(0, budget_tokens)
     )
-
-
-def _wire_kind(kind: SourceKind) -> ContextKind:
-    return "file" if kind == "codebase" else kind
 
 
 def _covered_by(ranges: Iterable[tuple[int, int, str]], first: int, last: int) -> str | None:
@@ -325,7 +347,9 @@ def codebase_sources(
         language = language_of(hit.path) if language_of is not None else ""
         text = hit.text.replace("\r\n", "\n").rstrip("\n")
         out.append(
-            ContextSource("codebase", hit.path, text, language, start_line=max(1, hit.start_line))
+            ContextSource(
+                SourceKind.CODEBASE, hit.path, text, language, start_line=max(1, hit.start_line)
+            )
         )
     return out
 
@@ -344,7 +368,7 @@ def trim_history(messages: Sequence[ChatMessage], budget_tokens: int) -> tuple[C
         kept.append(message)
         used += cost
     kept.reverse()
-    while len(kept) > 1 and kept[0].role != "user":
+    while len(kept) > 1 and kept[0].role != Role.USER:
         kept.pop(0)
     return tuple(kept)
 

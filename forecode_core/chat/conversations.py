@@ -15,10 +15,11 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from forecode_core.chat.types import ChatMessage
+from forecode_core.chat.types import ChatMessage, FinishReason, Role
 from forecode_core.store.atomic import TEMP_SUFFIX
 from forecode_core.store.json_store import (
     CorruptDocument,
@@ -33,6 +34,9 @@ __all__ = [
     "MESSAGE_ROLES",
     "Conversation",
     "ConversationStore",
+    "Finish",
+    "MessageRole",
+    "NoticeKind",
     "StoredMessage",
     "new_conversation",
     "title_from",
@@ -42,21 +46,64 @@ FORMAT_NAME = "forecode-chat"
 FORMAT_VERSION = 1
 CORRUPT_DIR = "corrupt"
 NO_WORKSPACE = "no-workspace"
-# "notice" entries are the inline notices (fallback to the local model, errors); they are
-# shown again on restore but never sent to the model.
-MESSAGE_ROLES = ("user", "assistant", "notice")
+
+
+class MessageRole(StrEnum):
+    """Who a stored message is from. ``NOTICE`` entries are the inline notices (fallback to
+    the local model, errors): shown again on restore, never sent to the model. The values are
+    the stored files' strings."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+    NOTICE = "notice"
+
+
+MESSAGE_ROLES: tuple[str, ...] = tuple(MessageRole)
+
+
+class Finish(StrEnum):
+    """How a stored message ended (``StoredMessage.finish``): an assistant reply's
+    ``FinishReason``, or ``ERROR`` (the reply broke off); a notice with ``ERROR`` reports a
+    failure. ``NONE`` for a user message and an informational notice. A value read from a
+    file that is none of these is kept as the string it is."""
+
+    NONE = ""
+    STOP = FinishReason.STOP.value
+    LENGTH = FinishReason.LENGTH.value
+    CANCELLED = FinishReason.CANCELLED.value
+    ERROR = "error"
+
+
+class NoticeKind(StrEnum):
+    """What an inline notice is: information (a fallback, no hits) or an error."""
+
+    INFO = "info"
+    ERROR = "error"
+
+
 _ID = re.compile(r"^[0-9a-f]{32}$")
 _TITLE_CHARS = 60
 
 
 @dataclass(frozen=True)
 class StoredMessage:
-    role: str  # one of MESSAGE_ROLES
+    role: MessageRole
     content: str
     context: tuple[str, ...] = ()  # user: labels of the context that went along
     model: str = ""  # assistant: the model that answered
     source: str = ""  # assistant: "cloud" | "local"
-    finish: str = ""  # assistant: "stop" | "length" | "cancelled" | "error"
+    finish: str = Finish.NONE  # a ``Finish`` (assistant: how it ended; notice: an error)
+
+    @staticmethod
+    def notice(text: str, kind: NoticeKind) -> StoredMessage:
+        """An inline notice as stored: an error notice has the finish ``ERROR``."""
+        finish = Finish.ERROR if kind == NoticeKind.ERROR else Finish.NONE
+        return StoredMessage(MessageRole.NOTICE, text, finish=finish)
+
+    @property
+    def notice_kind(self) -> NoticeKind:
+        """A notice's kind (``notice``'s inverse)."""
+        return NoticeKind.ERROR if self.finish == Finish.ERROR else NoticeKind.INFO
 
 
 @dataclass(frozen=True)
@@ -70,7 +117,8 @@ class Conversation:
     def with_message(self, message: StoredMessage, now: float | None = None) -> Conversation:
         """A copy with ``message`` appended; the first user message names the conversation."""
         title = self.title
-        if message.role == "user" and not any(m.role == "user" for m in self.messages):
+        first = not any(m.role == MessageRole.USER for m in self.messages)
+        if message.role == MessageRole.USER and first:
             title = title_from(message.content) or title
         return replace(
             self,
@@ -83,10 +131,10 @@ class Conversation:
         """The turns to send to the model: user and assistant messages with text, in order."""
         out: list[ChatMessage] = []
         for m in self.messages:
-            if m.role == "user" and m.content:
-                out.append(ChatMessage("user", m.content))
-            elif m.role == "assistant" and m.content:
-                out.append(ChatMessage("assistant", m.content))
+            if m.role == MessageRole.USER and m.content:
+                out.append(ChatMessage(Role.USER, m.content))
+            elif m.role == MessageRole.ASSISTANT and m.content:
+                out.append(ChatMessage(Role.ASSISTANT, m.content))
         return tuple(out)
 
 
@@ -149,7 +197,12 @@ def _decode_message(i: int, m: object) -> StoredMessage:
             raise CorruptDocument(f"messages[{i}]: bad {name}")
         extras[name] = value
     return StoredMessage(
-        d["role"], d["content"], tuple(context), extras["model"], extras["source"], extras["finish"]
+        MessageRole(d["role"]),
+        d["content"],
+        tuple(context),
+        extras["model"],
+        extras["source"],
+        extras["finish"],
     )
 
 

@@ -8,7 +8,8 @@ router's fallback when the service is unreachable), and the chat panel builds th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from forecode_core.streams import (
     FINISH_REASONS,
@@ -44,11 +45,27 @@ __all__ = [
     "params_to_json",
 ]
 
-Role = Literal["system", "user", "assistant"]
-ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
-ContextKind = Literal["file", "selection", "current_file"]
-CONTEXT_KINDS: tuple[str, ...] = ("file", "selection", "current_file")
+class Role(StrEnum):
+    """Who wrote a chat message; the values are the JSON's and the golden prompts' strings."""
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+ROLES: tuple[str, ...] = tuple(Role)
+
+
+class ContextKind(StrEnum):
+    """What a context item is on the wire (a codebase hit travels as a ``FILE`` range)."""
+
+    FILE = "file"
+    SELECTION = "selection"
+    CURRENT_FILE = "current_file"
+
+
+CONTEXT_KINDS: tuple[str, ...] = tuple(ContextKind)
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,7 @@ def params_from_json(d: Any) -> ChatParams:
         role = _field(m, where, "role", str)
         if role not in ROLES:
             raise ValueError(f"{where}: unknown role {role!r} (expected one of {', '.join(ROLES)})")
-        messages.append(ChatMessage(role, _field(m, where, "content", str)))
+        messages.append(ChatMessage(Role(role), _field(m, where, "content", str)))
     context: list[ContextItem] = []
     for i, c in enumerate(_field(d, "chat params", "context", list, [])):
         where = f"context[{i}]"
@@ -143,7 +160,7 @@ def params_from_json(d: Any) -> ChatParams:
             )
         context.append(
             ContextItem(
-                kind,
+                ContextKind(kind),
                 _field(c, where, "path", str),
                 _field(c, where, "text", str),
                 _field(c, where, "start_line", int, 0),
