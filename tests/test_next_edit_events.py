@@ -133,6 +133,21 @@ def test_an_undo_of_a_closed_event_cancels_it() -> None:
     assert doc.text[ev.offset : ev.end] == ev.after  # its offset followed the undo
 
 
+def test_an_undo_in_two_steps_cancels_a_replacement() -> None:
+    """The editor undoes a typed-over word as two changes: the typing removed, then the
+    deleted text put back."""
+    edits = BufferEdits()
+    doc = Doc(FILE, edits)
+    at = doc.text.index("value12") + len("value12")
+    t = doc.backspace(at, 5, 0.0)
+    doc.type(at - 5, "riant", t)
+    assert pairs(edits) == [(12, "lue12", "riant")]
+    doc.change(at - 5, 5, "", 10.0)  # undo the typing
+    doc.change(at - 5, 0, "lue12", 10.0)  # undo the deletion
+    assert doc.text == FILE
+    assert edits.events() == ()
+
+
 def test_events_move_with_changes_above_them() -> None:
     edits = BufferEdits()
     doc = Doc(FILE, edits)

@@ -18,7 +18,9 @@ Otherwise the open event is closed and the change opens a new one.
 
 Undo. An event whose text is back to what it was (typed, then deleted again) is dropped. A change
 that exactly undoes a closed event (at its place, removing its ``after``, inserting its
-``before``) cancels that event: the model never sees an edit the user took back.
+``before``) cancels that event, and so does an undo in several steps (the editor removes the
+typed text, then puts the deleted text back): when the open event becomes the previous event
+backwards, both go. The model never sees an edit the user took back.
 
 Offsets of kept events follow later changes before them, so an undo is recognised at its place.
 """
@@ -159,8 +161,14 @@ class BufferEdits:
             and _touches(last, change)
         ):
             merged = _merge(last, change)
-            self._events = [_shift(e, change) for e in self._events[:-1]]
-            if merged.before == merged.after:  # back to what it was
+            prev = self._events[-2] if len(self._events) > 1 else None
+            backwards = prev is not None and (prev.offset, prev.before, prev.after) == (
+                merged.offset,
+                merged.after,
+                merged.before,
+            )  # an undo in several steps: the new event is the previous one backwards
+            self._events = [_shift(e, change) for e in self._events[: -2 if backwards else -1]]
+            if merged.before == merged.after or backwards:  # back to what it was
                 self._open = False
             else:
                 self._events.append(merged)
