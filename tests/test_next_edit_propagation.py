@@ -550,3 +550,27 @@ def test_one_line_minified_file_reads_a_window_around_the_edit() -> None:
     assert pattern is not None and pattern.label == "call(item,20000) → call(item,20001)"
     after, edit = edit_at(before, "var0=call(item,20000)", "var0=call(item,20000)+1")
     assert pattern_for_history(after, [edit], "m.js") is None
+
+
+WHOLE_LINES = [
+    # lines inserted before a line: no before shape, nothing to repeat
+    pytest.param("a(1)\n):\n):\n", 5, "", "x: int = 1,\n", None, id="lines-inserted"),
+    # a whole line deleted: not offered (its sites would leave blank lines)
+    pytest.param("a(1)\nprint(x)\nprint(x)\n", 5, "print(x)\n", "", None, id="line-deleted"),
+    # a whole line replaced: the line alone, never the next one
+    pytest.param(
+        "a = 1\nb = 2\na = 1\nb = 2\n", 0, "a = 1\n", "a = 3\n", "a = 1 → a = 3", id="line-replaced"
+    ),
+    # a keyword or constant changed is no rename: it widens like a number
+    pytest.param(
+        "f(x=None)\ny = None\n", 0, "f(x=None)", "f(x=True)", "f(x=None) → f(x=True)", id="constant"
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "offset", "old", "new", "label"), WHOLE_LINES)
+def test_whole_line_edits(before: str, offset: int, old: str, new: str, label: str | None) -> None:
+    assert before[offset : offset + len(old)] == old
+    after = before[:offset] + new + before[offset + len(old) :]
+    pattern = pattern_for_history(after, [Edit(offset, old, new)], "a.py")
+    assert (pattern.label if pattern else None) == label

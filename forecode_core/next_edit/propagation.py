@@ -33,6 +33,7 @@ byte positions and fills the ``LexMask`` from Scintilla's styles.
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -226,6 +227,15 @@ def _snippet_mask(snippet: str, path: str) -> LexMask:
 # ---------------------------------------------------------------- examples
 
 
+#: Words that are no names to rename (Python's keywords, the C family's and JS's constants):
+#: a change of one is a literal change, widened like a number.
+_NOT_NAMES = frozenset(keyword.kwlist) | {"true", "false", "null", "nil", "undefined"}
+
+
+def _is_name(word: str) -> bool:
+    return not word[0].isdigit() and word not in _NOT_NAMES
+
+
 def _line_start(text: str, pos: int) -> int:
     return text.rfind("\n", 0, pos) + 1
 
@@ -279,6 +289,18 @@ def _widen(tb: list[Lit], i: int, j: int) -> tuple[int, int]:
     return lo, hi + 1
 
 
+def _lines_end(doc: str, offset: int, text: str, other: str) -> int:
+    """The end of the lines ``text`` (at ``offset`` in ``doc``) touches: whole lines end at
+    their last newline (the next line is not touched); an empty side of a whole-line edit
+    (lines inserted or deleted) touches nothing."""
+    end = offset + len(text)
+    if text.endswith("\n"):
+        return end - 1
+    if not text and other.endswith("\n") and _line_start(doc, offset) == offset:
+        return offset
+    return _line_end(doc, end)
+
+
 def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...]:
     """gap, token, gap, token, ..., gap over the tokens' extent (from ``start`` if none)."""
     cursor = toks[0][0] if toks else start
@@ -298,10 +320,10 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
     # file's one line is never tokenized whole); a clipped snippet never widens to its ends
     line_lo = _line_start(after_doc, edit.offset)
     lo = max(line_lo, edit.offset - MAX_CONTEXT)
-    b_line_hi = _line_end(before_doc, edit.offset + len(edit.before))
+    b_line_hi = _lines_end(before_doc, edit.offset, edit.before, edit.after)
     b_hi = min(b_line_hi, edit.offset + len(edit.before) + MAX_CONTEXT)
     a_hi = min(
-        _line_end(after_doc, edit.offset + len(edit.after)),
+        _lines_end(after_doc, edit.offset, edit.after, edit.before),
         edit.offset + len(edit.after) + MAX_CONTEXT,
     )
     clipped = lo > line_lo or b_hi < b_line_hi
@@ -322,7 +344,7 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
         return None
     kind: PatternKind = "exact"
     if jb - i == 1 and ja - i == 1 and tb[i].kind == ta[i].kind:
-        if tb[i].kind == IDENT and not tb[i].text[0].isdigit() and not ta[i].text[0].isdigit():
+        if tb[i].kind == IDENT and _is_name(tb[i].text) and _is_name(ta[i].text):
             kind = "rename"
         elif tb[i].kind == STRING:
             kind = "literal"
@@ -333,8 +355,9 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
         b_lo, b_hi2, a_lo, a_hi2 = w_lo, w_hi, w_lo, w_hi + len(ta) - len(tb)
     else:
         b_lo, b_hi2, a_lo, a_hi2 = i, jb, i, ja
-    if b_hi2 <= b_lo or b_hi2 - b_lo > MAX_PATTERN_TOKENS:
-        return None
+    if b_hi2 <= b_lo or a_hi2 <= a_lo or b_hi2 - b_lo > MAX_PATTERN_TOKENS:
+        return None  # nothing to repeat, or a deletion of whole lines (its sites would
+        # leave blank lines behind)
     before_text = b_snip[b_toks[b_lo][0] : b_toks[b_hi2 - 1][1]]
     if a_hi2 > a_lo:
         a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
