@@ -82,6 +82,17 @@ SUGGESTIONS = {
         ("2 * (w + h)", "(w + h) * 2"),
         ("    return[- 2 *-] (w + h){+ * 2+}\n", "replacement", True, False, 8),
     ),
+    # lines added below a caret at its line's end: ghost text from the caret
+    "lines_below_the_caret": (
+        ("(w + h)\n", "(w + h)\n    # the sum of the sides\n"),
+        (
+            "(w + h){+\n    # the sum of the sides+}\n",
+            "insertion",
+            True,
+            True,
+            8,
+        ),
+    ),
     "insertion_elsewhere_is_a_jump": (
         ("    return w * h\n", "    assert w >= 0\n    return w * h\n"),
         ("{+    assert w >= 0\n+}    return w * h\n", "insertion", False, False, 4),

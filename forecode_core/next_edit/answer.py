@@ -40,8 +40,10 @@ pure insertion or deletion of lines moved to start at a line start where that gi
 text) as ``Edit(start, end, text)`` in document offsets;
 its kind (``insertion``: nothing removed; ``deletion``: nothing inserted; else ``replacement``);
 ``at_caret`` when the first edit is on the caret's line; ``ghost`` when it is one insertion at
-the caret itself (shown as ghost text); ``line``: the first edit's document line (the jump
-target when not at the caret). A region with ``\\r\\n`` line ends gets them in the rewrite too.
+the caret itself (shown as ghost text; lines inserted right below a caret at its line's end are
+written as an insertion at the caret, starting with the line break); ``line``: the first edit's
+document line (the jump target when not at the caret). A region with ``\\r\\n`` line ends gets
+them in the rewrite too.
 """
 
 from __future__ import annotations
@@ -283,6 +285,33 @@ def _changed_share(old: str, new: str) -> float:
     return (len(old) + len(new) - 2 * same) / (len(old) + len(new))
 
 
+def _suggestion(
+    inp: NextEditInput, rewrite: str, edits: list[tuple[int, int, str]], share: float
+) -> Suggestion:
+    """The edits (region offsets) as a suggestion in document offsets, classified."""
+    region = inp.region
+    caret = inp.caret - inp.region_start
+    edits = [_line_aligned(region, edit, caret) for edit in edits]
+    if len(edits) == 1:
+        s, e, t = edits[0]
+        if s == e == caret + 1 and region[caret : caret + 1] == "\n" and t.endswith("\n"):
+            # new lines right after the caret's line, the caret at its end: typed from the caret
+            edits = [(caret, caret, "\n" + t[:-1])]
+    base = inp.region_offset
+    doc_edits = tuple(Edit(base + s, base + e, t) for s, e, t in edits)
+    if all(e.start == e.end for e in doc_edits):
+        kind: Kind = "insertion"
+    elif all(not e.text for e in doc_edits):
+        kind = "deletion"
+    else:
+        kind = "replacement"
+    first = edits[0][0]
+    line = inp.line_of(inp.region_start + first)
+    caret_line = inp.line_of(inp.caret)
+    ghost = kind == "insertion" and len(doc_edits) == 1 and doc_edits[0].start == inp.caret_offset
+    return Suggestion(doc_edits, kind, line == caret_line, line, rewrite, share, ghost)
+
+
 def check_answer(
     inp: NextEditInput, answer: str, *, finished: bool = True
 ) -> Suggestion | Rejected:
@@ -320,17 +349,4 @@ def check_answer(
         return Rejected("changes_too_much", f"{share:.0%} of the region changed")
     if balance(rewrite, inp.language).errors > balance(region, inp.language).errors:
         return Rejected("unbalances_brackets")
-    edits = [_line_aligned(region, edit, inp.caret - inp.region_start) for edit in edits]
-    base = inp.region_offset
-    doc_edits = tuple(Edit(base + s, base + e, t) for s, e, t in edits)
-    if all(e.start == e.end for e in doc_edits):
-        kind: Kind = "insertion"
-    elif all(not e.text for e in doc_edits):
-        kind = "deletion"
-    else:
-        kind = "replacement"
-    first = edits[0][0]
-    line = inp.line_of(inp.region_start + first)
-    caret_line = inp.line_of(inp.caret)
-    ghost = kind == "insertion" and len(doc_edits) == 1 and doc_edits[0].start == inp.caret_offset
-    return Suggestion(doc_edits, kind, line == caret_line, line, rewrite, share, ghost)
+    return _suggestion(inp, rewrite, edits, share)
