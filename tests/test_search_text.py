@@ -3,6 +3,7 @@ walk, replace on real files."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -14,6 +15,8 @@ from forecode_core.workspace.search_text import (
     Edit,
     GlobSet,
     QueryError,
+    ReplaceStatus,
+    SearchItem,
     SearchQuery,
     SearchRequest,
     apply_edits,
@@ -295,3 +298,30 @@ def test_replace_refuses_what_the_encoding_cannot_hold(tree: Path) -> None:
     )
     assert outcome.status == "failed" and "1252" in outcome.message
     assert legacy.read_bytes() == before
+
+
+# ----- the worker's line kinds and the replace statuses are values ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "name", "replaced"),
+    [
+        (ReplaceStatus.WRITTEN, "written", True),
+        (ReplaceStatus.BUFFER, "buffer", True),
+        (ReplaceStatus.CHANGED, "changed", False),
+        (ReplaceStatus.FAILED, "failed", False),
+    ],
+)
+def test_a_replace_status_is_its_name_and_says_whether_the_text_changed(
+    status: ReplaceStatus, name: str, replaced: bool
+) -> None:
+    assert status == name and status.replaced is replaced
+
+
+def test_the_worker_lines_keep_their_kinds(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("x = 1\n", encoding="utf-8")
+    found, summary = run(tmp_path, "x")
+    line = json.loads(json.dumps(found["a.py"].to_json()))
+    assert line["t"] == "file" == SearchItem.FILE
+    assert json.loads(json.dumps(summary.to_json()))["t"] == "done" == SearchItem.DONE
+    assert fif.FileResult.from_json(line) == found["a.py"]

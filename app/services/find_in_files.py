@@ -29,6 +29,7 @@ from typing import IO, Any
 from forecode_core.workspace.search_text import (
     FileResult,
     QueryError,
+    SearchItem,
     SearchRequest,
     SearchSummary,
     search_tree,
@@ -50,7 +51,7 @@ class SearchSession:
     def __init__(self, service: SearchService, request: SearchRequest) -> None:
         self._service = service
         self.request = request
-        self._events: queue.Queue[FileResult | tuple[str, SearchSummary]] = queue.Queue()
+        self._events: queue.Queue[FileResult | tuple[SearchItem, SearchSummary]] = queue.Queue()
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self.cancelled = False
@@ -88,16 +89,16 @@ class SearchSession:
                 continue
             kind = obj.get("t")
             self.last_event = time.monotonic()
-            if kind == "file":
+            if kind == SearchItem.FILE:
                 self._events.put(FileResult.from_json(obj))
-            elif kind == "progress":
+            elif kind == SearchItem.PROGRESS:
                 self._events.put(
                     (
-                        "progress",
+                        SearchItem.PROGRESS,
                         SearchSummary.from_json({k: v for k, v in obj.items() if k != "t"}),
                     )
                 )
-            elif kind == "done":
+            elif kind == SearchItem.DONE:
                 summary = SearchSummary.from_json(obj)
                 break
         with self._lock:
@@ -119,7 +120,7 @@ class SearchSession:
         self._finish(summary)
 
     def _finish(self, summary: SearchSummary) -> None:
-        self._events.put(("done", summary))
+        self._events.put((SearchItem.DONE, summary))
 
     def cancel(self) -> None:
         """Stop the search now; a last ``SearchSummary`` with ``cancelled`` follows. Only
@@ -131,14 +132,14 @@ class SearchSession:
             with contextlib.suppress(OSError):
                 proc.kill()
 
-    def poll(self, max_items: int = 1000) -> list[FileResult | tuple[str, SearchSummary]]:
-        out: list[FileResult | tuple[str, SearchSummary]] = []
+    def poll(self, max_items: int = 1000) -> list[FileResult | tuple[SearchItem, SearchSummary]]:
+        out: list[FileResult | tuple[SearchItem, SearchSummary]] = []
         while len(out) < max_items:
             try:
                 item = self._events.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, tuple) and item[0] == "done":
+            if isinstance(item, tuple) and item[0] == SearchItem.DONE:
                 self.done = True
                 self.summary = item[1]
             out.append(item)
@@ -277,7 +278,7 @@ class _Writer:
         self.first = False
 
     def progress(self, summary: SearchSummary) -> None:
-        self.write({**summary.to_json(), "t": "progress"}, force=True)
+        self.write({**summary.to_json(), "t": SearchItem.PROGRESS}, force=True)
 
 
 def _serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:

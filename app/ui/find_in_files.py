@@ -53,6 +53,8 @@ from forecode_core.workspace.search_text import (
     FileResult,
     QueryError,
     ReplaceOutcome,
+    ReplaceStatus,
+    SearchItem,
     SearchQuery,
     SearchRequest,
     SearchSummary,
@@ -448,7 +450,7 @@ class FindInFilesPanel(QWidget):
         for item in session.poll(2000):
             if isinstance(item, FileResult):
                 self._pending.append(item)
-            elif item[0] == "progress":
+            elif item[0] == SearchItem.PROGRESS:
                 self._progress = item[1]
             else:
                 self.summary = item[1]
@@ -675,14 +677,16 @@ class FindInFilesPanel(QWidget):
             if state is None:
                 if result.buffer:  # searched in a buffer that has been closed since
                     outcomes.append(
-                        ReplaceOutcome(path, "changed", 0, "was closed since the search")
+                        ReplaceOutcome(
+                            path, ReplaceStatus.CHANGED, 0, "was closed since the search"
+                        )
                     )
                 else:
                     closed.append((path, result.digest, edits))
                 continue
             text, disk_digest, dirty, read_only = state
             if read_only:
-                outcomes.append(ReplaceOutcome(path, "failed", 0, "is read-only"))
+                outcomes.append(ReplaceOutcome(path, ReplaceStatus.FAILED, 0, "is read-only"))
                 continue
             same = (
                 digest_text(text) == result.digest
@@ -690,14 +694,16 @@ class FindInFilesPanel(QWidget):
                 else not dirty and disk_digest == result.digest
             )
             if not same:
-                outcomes.append(ReplaceOutcome(path, "changed", 0, "changed since the search"))
+                outcomes.append(
+                    ReplaceOutcome(path, ReplaceStatus.CHANGED, 0, "changed since the search")
+                )
                 continue
             try:
                 self.host.edit_document(path, edits)
             except ValueError as exc:
-                outcomes.append(ReplaceOutcome(path, "failed", 0, str(exc)))
+                outcomes.append(ReplaceOutcome(path, ReplaceStatus.FAILED, 0, str(exc)))
                 continue
-            outcomes.append(ReplaceOutcome(path, "buffer", len(edits)))
+            outcomes.append(ReplaceOutcome(path, ReplaceStatus.BUFFER, len(edits)))
         self._replace_pending = outcomes
         if not closed:
             self._on_replace_done([])
@@ -721,10 +727,10 @@ class FindInFilesPanel(QWidget):
         outcomes = self._replace_pending + written
         self._replace_pending = []
         replaced = sum(o.replaced for o in outcomes)
-        changed_files = [o for o in outcomes if o.status in ("written", "buffer")]
-        in_buffers = [o for o in outcomes if o.status == "buffer"]
-        skipped = [o.path for o in outcomes if o.status == "changed"]
-        failed = [o for o in outcomes if o.status == "failed"]
+        changed_files = [o for o in outcomes if o.status.replaced]
+        in_buffers = [o for o in outcomes if o.status == ReplaceStatus.BUFFER]
+        skipped = [o.path for o in outcomes if o.status == ReplaceStatus.CHANGED]
+        failed = [o for o in outcomes if o.status == ReplaceStatus.FAILED]
         text = (
             f"Replaced {_plural(replaced, 'match', 'matches')} in "
             f"{_plural(len(changed_files), 'file')}"

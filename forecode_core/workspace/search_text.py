@@ -39,6 +39,7 @@ import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, Final
 
 from forecode_core.store.atomic import atomic_write
@@ -60,6 +61,8 @@ __all__ = [
     "Match",
     "QueryError",
     "ReplaceOutcome",
+    "ReplaceStatus",
+    "SearchItem",
     "SearchQuery",
     "SearchRequest",
     "SearchSummary",
@@ -86,6 +89,29 @@ _DFA_CACHE_LIMIT: Final = 20_000
 
 class QueryError(ValueError):
     """A query that cannot run (a bad regex, a bad glob); the message is for the user."""
+
+
+class SearchItem(StrEnum):
+    """What a line from the search worker is (its JSON's ``"t"``) and what a search session
+    hands on: a file's results, a progress summary, the final summary."""
+
+    FILE = "file"
+    PROGRESS = "progress"
+    DONE = "done"
+
+
+class ReplaceStatus(StrEnum):
+    """What replacing in one file did (``ReplaceOutcome.status``)."""
+
+    WRITTEN = "written"  # the closed file was rewritten
+    BUFFER = "buffer"  # the open document's text was replaced (the editor does this)
+    CHANGED = "changed"  # changed since the search: skipped
+    FAILED = "failed"
+
+    @property
+    def replaced(self) -> bool:
+        """The file's text now has the replacements."""
+        return self in (ReplaceStatus.WRITTEN, ReplaceStatus.BUFFER)
 
 
 # ----- globs ---------------------------------------------------------------------------------
@@ -467,7 +493,7 @@ class FileResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "t": "file",
+            "t": SearchItem.FILE,
             "path": self.path,
             "digest": self.digest,
             "encoding": self.encoding,
@@ -671,7 +697,7 @@ class SearchSummary:
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"t": "done", **asdict(self)}
+        return {"t": SearchItem.DONE, **asdict(self)}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> SearchSummary:
@@ -810,7 +836,7 @@ def apply_edits(text: str, edits: Sequence[Edit]) -> str:
 @dataclass(frozen=True)
 class ReplaceOutcome:
     path: str
-    status: str  # "written", "changed" (on disk since the search: skipped), "failed"
+    status: ReplaceStatus
     replaced: int = 0
     message: str = ""
 
@@ -826,22 +852,26 @@ def replace_in_file(
         with open(path, "rb") as f:
             data = f.read()
     except OSError as exc:
-        return ReplaceOutcome(name, "failed", 0, f"cannot be read: {exc.strerror or exc}")
+        return ReplaceOutcome(
+            name, ReplaceStatus.FAILED, 0, f"cannot be read: {exc.strerror or exc}"
+        )
     if digest_bytes(data) != digest:
-        return ReplaceOutcome(name, "changed", 0, "changed on disk since the search")
+        return ReplaceOutcome(name, ReplaceStatus.CHANGED, 0, "changed on disk since the search")
     decoded = decode_for_search(data)
     if decoded is None:
-        return ReplaceOutcome(name, "failed", 0, "is binary")
+        return ReplaceOutcome(name, ReplaceStatus.FAILED, 0, "is binary")
     text, encoding = decoded
     try:
         if _encode(text, encoding) != data:
             return ReplaceOutcome(
-                name, "failed", 0, f"cannot be written back exactly in {encoding}"
+                name, ReplaceStatus.FAILED, 0, f"cannot be written back exactly in {encoding}"
             )
         new = _encode(apply_edits(text, edits), encoding)
         atomic_write(path, new)
     except ValueError as exc:
-        return ReplaceOutcome(name, "failed", 0, str(exc))
+        return ReplaceOutcome(name, ReplaceStatus.FAILED, 0, str(exc))
     except OSError as exc:
-        return ReplaceOutcome(name, "failed", 0, f"cannot be written: {exc.strerror or exc}")
-    return ReplaceOutcome(name, "written", len(edits))
+        return ReplaceOutcome(
+            name, ReplaceStatus.FAILED, 0, f"cannot be written: {exc.strerror or exc}"
+        )
+    return ReplaceOutcome(name, ReplaceStatus.WRITTEN, len(edits))
