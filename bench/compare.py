@@ -37,8 +37,9 @@ into its JSON (``*``: the one model of ``models``) and whether lower or higher i
 (``=``: should not change). ``run_s`` is the whole run's wall time as the harness saw it.
 
 ``--json PATH`` writes everything (revisions, probe, every run, figures with each round's
-values, failures); the markdown table goes to stdout. ``--check-args`` only makes the worktrees
-and checks with each side's ``--help`` that every preset's options exist there.
+values, failures); the markdown table goes to stdout (``--table PATH`` prints it again from a
+saved report). ``--check-args`` only makes the worktrees and checks with each side's ``--help``
+that every preset's options exist there.
 """
 
 from __future__ import annotations
@@ -295,6 +296,11 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {name} | {row['figure']} | {row['better']} | {before} | {after} "
                 f"| {_ratio_text(row)} |"
             )
+    presets = [
+        f"`{n}`: `{' '.join(b['args'])}`" for n, b in report["benches"].items() if "args" in b
+    ]
+    if presets:
+        lines += ["", "Arguments: " + "; ".join(presets) + "."]
     for name, failure in failures:
         lines += [
             "",
@@ -563,7 +569,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only check each preset's options against both sides' --help",
     )
+    parser.add_argument("--table", metavar="PATH", help="print the table of a saved --json report")
     ns = parser.parse_args(argv)
+    if ns.table:
+        sys.stdout.write(markdown(json.loads(Path(ns.table).read_text(encoding="utf-8"))))
+        return 0
     names = ns.names or list(PRESETS)
     unknown = [n for n in names if n not in PRESETS]
     if unknown or ns.rounds < 1:

@@ -176,7 +176,7 @@ def test_markdown_table() -> None:
         PRESET,
         {"before": [_result(0.5, 200.0, 10.0)], "after": [_result(0.5, 100.0, 12.5)]},
     )
-    text = markdown(_report({"chat": {"failures": [], "figures": rows}}))
+    text = markdown(_report({"chat": {"args": ["--limit", "2"], "failures": [], "figures": rows}}))
     lines = text.splitlines()
     assert lines[0].startswith(
         "Benchmarks: before `f414841` (f414841e38), after `HEAD` (aee1fe1000)"
@@ -188,6 +188,8 @@ def test_markdown_table() -> None:
         "| chat | models.*.ttft_ms | lower | 200 | 100 | 0.50 |",
         "| chat | lossless | = | true | true | same |",
         "| chat | run_s | lower | 10 | 12.5 | 1.25 |",
+        "",
+        "Arguments: `chat`: `--limit 2`.",
     ]
 
 
