@@ -565,6 +565,8 @@ WHOLE_LINES = [
     pytest.param(
         "f(x=None)\ny = None\n", 0, "f(x=None)", "f(x=True)", "f(x=None) → f(x=True)", id="constant"
     ),
+    # a line with no name in it is too generic to repeat
+    pytest.param("def f(\n    a,\n):\n", 14, "):", ") -> None:", None, id="no-name-line"),
 ]
 
 
@@ -574,3 +576,10 @@ def test_whole_line_edits(before: str, offset: int, old: str, new: str, label: s
     after = before[:offset] + new + before[offset + len(old) :]
     pattern = pattern_for_history(after, [Edit(offset, old, new)], "a.py")
     assert (pattern.label if pattern else None) == label
+
+
+def test_a_line_transformation_matches_whole_lines_only() -> None:
+    before = "a = b\nx.a = b\n    a = b  # same\nc = a = b\n"
+    after, edit = edit_at(before, "a = b", "a = b or c")
+    got = offered(after, [edit], 0)
+    assert [(after.count("\n", 0, s), o, n) for s, _e, o, n in got] == [(2, "a = b", "a = b or c")]

@@ -128,6 +128,7 @@ class Example:
     start: int
     end: int
     dotted: bool = False  # a rename of an attribute (``.name``), not of a bare name
+    whole_line: bool = False  # widened to the lines touched: its sites are whole lines too
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,9 @@ class Pattern:
     label: str
     #: a rename's sites are attributes (True) or bare names (False) as its example was
     dotted: bool | None = None
+    #: a line transformation: a site is a whole line's code too (``):`` alone, not the end
+    #: of ``if f(x):``)
+    whole_line: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,11 +280,11 @@ def _bracket_group(toks: Sequence[Lit], i: int, j: int) -> tuple[int, int] | Non
     return None
 
 
-def _widen(tb: list[Lit], i: int, j: int) -> tuple[int, int]:
-    """Before-token range to repeat: the bracket group with its name chain, else all."""
+def _widen(tb: list[Lit], i: int, j: int) -> tuple[int, int] | None:
+    """Before-token range to repeat: the bracket group with its name chain (None: none)."""
     group = _bracket_group(tb, i, j)
     if group is None:
-        return 0, len(tb)
+        return None
     lo, hi = group
     while lo > 0 and (tb[lo - 1].kind == IDENT or tb[lo - 1].text == "."):
         if tb[lo - 1].text == "." and (lo < 2 or tb[lo - 2].kind != IDENT):
@@ -313,6 +317,30 @@ def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...
     return tuple(out)
 
 
+def _shape(
+    tb: list[Lit], ta: list[Lit], changed: tuple[int, int, int], clipped: bool
+) -> tuple[PatternKind, bool, tuple[int, int, int, int]] | None:
+    """The example's kind, whether it is whole lines, and its token ranges (before lo, hi,
+    after lo, hi), from the changed tokens ``tb[i:jb]`` -> ``ta[i:ja]``; None: no pattern."""
+    i, jb, ja = changed
+    if jb - i == 1 and ja - i == 1 and tb[i].kind == ta[i].kind:
+        if tb[i].kind == IDENT and _is_name(tb[i].text) and _is_name(ta[i].text):
+            return "rename", False, (i, jb, i, ja)
+        if tb[i].kind == STRING:
+            return "literal", False, (i, jb, i, ja)
+    widened = _widen(tb, i, jb)
+    whole_line = widened is None
+    w_lo, w_hi = (0, len(tb)) if widened is None else widened
+    if clipped and (w_lo == 0 or w_hi == len(tb)):
+        return None
+    if whole_line and not any(t.kind == IDENT and _is_name(t.text) for t in tb):
+        return None  # a line with no name in it (``try:``, ``):``) is too generic
+    a_hi = w_hi + len(ta) - len(tb)
+    if w_hi <= w_lo or a_hi <= w_lo or w_hi - w_lo > MAX_PATTERN_TOKENS:
+        return None  # nothing to repeat, or whole lines deleted (sites would leave blanks)
+    return "exact", whole_line, (w_lo, w_hi, w_lo, a_hi)
+
+
 def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") -> Example | None:
     """One edit, widened to its repeatable shape (see the module's doc); None when the edit
     changes no token (whitespace, a comment) or touches nothing to repeat."""
@@ -342,27 +370,12 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
     i, jb, ja = p, len(tb) - s, len(ta) - s
     if i == jb and i == ja:
         return None
-    kind: PatternKind = "exact"
-    if jb - i == 1 and ja - i == 1 and tb[i].kind == ta[i].kind:
-        if tb[i].kind == IDENT and _is_name(tb[i].text) and _is_name(ta[i].text):
-            kind = "rename"
-        elif tb[i].kind == STRING:
-            kind = "literal"
-    if kind == "exact":
-        w_lo, w_hi = _widen(tb, i, jb)
-        if clipped and (w_lo == 0 or w_hi == len(tb)):
-            return None
-        b_lo, b_hi2, a_lo, a_hi2 = w_lo, w_hi, w_lo, w_hi + len(ta) - len(tb)
-    else:
-        b_lo, b_hi2, a_lo, a_hi2 = i, jb, i, ja
-    if b_hi2 <= b_lo or a_hi2 <= a_lo or b_hi2 - b_lo > MAX_PATTERN_TOKENS:
-        return None  # nothing to repeat, or a deletion of whole lines (its sites would
-        # leave blank lines behind)
+    shape = _shape(tb, ta, (i, jb, ja), clipped)
+    if shape is None:
+        return None
+    kind, whole_line, (b_lo, b_hi2, a_lo, a_hi2) = shape
     before_text = b_snip[b_toks[b_lo][0] : b_toks[b_hi2 - 1][1]]
-    if a_hi2 > a_lo:
-        a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
-    else:  # deleted: the after text is empty, where the before text began
-        a_start = a_end = b_toks[b_lo][0]
+    a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
     after_text = a_snip[a_start:a_end]
     return Example(
         before=tuple(tb[b_lo:b_hi2]),
@@ -375,6 +388,7 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
         start=lo + a_start,
         end=lo + a_end,
         dotted=kind == "rename" and b_lo > 0 and tb[b_lo - 1] == Lit(".", PUNCT),
+        whole_line=whole_line,
     )
 
 
@@ -387,6 +401,7 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         examples=examples,
         label=f"{ex.before_text} → {ex.after_text}",
         dotted=ex.dotted if ex.kind == "rename" else None,
+        whole_line=ex.whole_line,
     )
 
 
@@ -459,6 +474,7 @@ def generalise(older: Example, newer: Example) -> Pattern | None:
         before_text="",
         kind="template",
         examples=2,
+        whole_line=older.whole_line and newer.whole_line,
         label=f"{''.join(shown)} → {after_shown}",
     )
 
@@ -546,6 +562,14 @@ def _accept(tok: Token | None, want: Lit | Hole, text: str, bound: dict[int, str
     return have == got
 
 
+def _alone_on_lines(text: str, start: int, end: int, mask: LexMask) -> bool:
+    """Whether ``text[start:end]`` is all the code of its lines."""
+    if text[_line_start(text, start) : start].strip():
+        return False
+    nxt = _next_token(text, end, mask)
+    return nxt is None or "\n" in text[end : nxt[0]]
+
+
 def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Site | None:
     bound: dict[int, str] = {}
     first = p
@@ -563,6 +587,8 @@ def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Sit
             return None
         assert tok is not None
         pos = tok[1]
+    if pattern.whole_line and not _alone_on_lines(text, first, pos, mask):
+        return None
     if pattern.dotted is not None:
         prev = _prev_token(text, first, mask)
         if (prev is not None and prev[2] == PUNCT and text[prev[0]] == ".") != pattern.dotted:
