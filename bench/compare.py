@@ -86,112 +86,84 @@ class Preset:
     figures: tuple[tuple[str, str], ...]  # (dotted path into the result JSON, better)
 
 
-def _f(better: str, *paths: str) -> tuple[tuple[str, str], ...]:
-    return tuple((p, better) for p in paths)
+BETTER = {"-": "lower", "+": "higher", "=": "="}
 
 
+def _p(bench: str, args: str, figures: str) -> Preset:
+    """A preset from its arguments and its figures, each path ending in ``-`` (lower is
+    better), ``+`` (higher) or ``=`` (should not change)."""
+    return Preset(
+        bench, tuple(args.split()), tuple((f[:-1], BETTER[f[-1]]) for f in figures.split())
+    )
+
+
+M = "models.*."  # the one model a chat or completion preset runs
 PRESETS: dict[str, Preset] = {
-    "ignore": Preset(
+    "ignore": _p(
         "ignore",
-        ("--no-baseline", "--rounds", "5"),
-        _f(
-            "lower",
-            "compile_20k_s",
-            "decide_20k_us",
-            "stars16_ms",
-            "stars16_match_ms",
-            "light_worst_us",
-            "limits_worst_ms",
-            "limits_compile_1mib_s",
-            "limits_1mib_200b_ms",
-        ),
+        "--no-baseline --rounds 5",
+        "compile_20k_s- decide_20k_us- stars16_ms- stars16_match_ms- light_worst_us- "
+        "limits_worst_ms- limits_compile_1mib_s- limits_1mib_200b_ms-",
     ),
-    "find_in_files": Preset(
+    "find_in_files": _p(
         "find_in_files",
-        ("--files", "10000", "--rounds", "5"),
-        _f("lower", "forecode.first_result_s", "forecode.total_s", "in_process.total_s")
-        + _f("lower", "total_ratio_vs_grep")
-        + _f("=", "forecode.matching_lines"),
+        "--files 10000 --rounds 5",
+        "forecode.first_result_s- forecode.total_s- in_process.total_s- total_ratio_vs_grep- "
+        "forecode.matching_lines=",
     ),
-    "editor": Preset(
+    "editor": _p(
         "editor",
-        ("--rounds", "5"),
-        _f(
-            "lower",
-            "open_100k_lines_s",
-            "ratio",
-            "set_text_ratio",
-            "scroll_frame_p95_ms",
-            "scroll_ratio_p95",
-        ),
+        "--rounds 5",
+        "open_100k_lines_s- ratio- set_text_ratio- scroll_frame_p95_ms- scroll_ratio_p95-",
     ),
-    "service_load": Preset(
+    "service_load": _p(
         "service_load",
-        ("--fuzz", "3000", "--clients", "50", "--seconds", "8"),
-        _f("lower", "crashes", "hangs", "internal", "tracebacks", "health_failures")
-        + _f("lower", "upstream_open_after", "health_p50_ms", "health_p99_ms", "rss_mb_peak"),
+        "--fuzz 3000 --clients 50 --seconds 8",
+        "crashes- hangs- internal- tracebacks- health_failures- upstream_open_after- "
+        "health_p50_ms- health_p99_ms- rss_mb_peak-",
     ),
-    "local_engine": Preset(
+    "local_engine": _p(
         "local_engine",
-        ("--quick", "--rounds", "2", "--samples", "4"),
-        _f("higher", "decode_ratio", "engine_decode_tok_s", "spec_ratio")
-        + _f("=", "spec_lossless")
-        + _f("lower", "cold_p50_ms", "warm_p50_ms", "warm_over_cold", "worker_rss_mb")
-        + _f("lower", "max_ui_stall_ms"),
+        "--quick --rounds 2 --samples 4",
+        "decode_ratio+ engine_decode_tok_s+ spec_ratio+ spec_lossless= cold_p50_ms- "
+        "warm_p50_ms- warm_over_cold- worker_rss_mb- max_ui_stall_ms-",
     ),
-    "apply": Preset(
+    "apply": _p(
         "apply",
-        ("--quick",),
-        _f("higher", "spec_over_greedy", "spec_over_ceiling", "spec_tok_s")
-        + _f("=", "lossless")
-        + _f("higher", "accuracy.combined")
-        + _f("lower", "silent_wrong.combined", "first_hunk_ms"),
+        "--quick",
+        "spec_over_greedy+ spec_over_ceiling+ spec_tok_s+ lossless= accuracy.combined+ "
+        "silent_wrong.combined- first_hunk_ms-",
     ),
-    "apply_real": Preset(
+    "apply_real": _p(
         "apply",
-        (
-            "--cases",
-            "real",
-            "--limit",
-            "80",
-            "--model-on",
-            "refused",
-            "--speed-cases",
-            "0",
-            "--model",
-            "qwen2.5-coder-0.5b-instruct",
-        ),
-        _f("higher", "accuracy.deterministic", "accuracy.combined")
-        + _f("lower", "silent_wrong.deterministic", "silent_wrong.combined")
-        + _f("lower", "refused.deterministic", "deterministic_ms.<500.p50")
-        + _f("lower", "deterministic_ms.>=2000.p50", "first_hunk_ms_by_path.model"),
+        "--cases real --limit 80 --model-on refused --speed-cases 0 "
+        "--model qwen2.5-coder-0.5b-instruct",
+        "accuracy.deterministic+ accuracy.combined+ silent_wrong.deterministic- "
+        "silent_wrong.combined- refused.deterministic- deterministic_ms.<500.p50- "
+        "deterministic_ms.>=2000.p50- first_hunk_ms_by_path.model-",
     ),
-    "index": Preset(
+    "index": _p(
         "index",
-        ("--files", "20000", "--scale-chunks", "20000"),
-        _f("lower", "sync_bytes_ratio", "sync_round_trips", "second_client_embedded")
-        + _f("higher", "chunks_per_s")
-        + _f("lower", "first_query_s")
-        + _f("higher", "recall_at_10.combined", "recall_at_10.combined_reranked")
-        + _f("lower", "search_at_scale.combined_ms"),
+        "--files 20000 --scale-chunks 20000",
+        "sync_bytes_ratio- sync_round_trips- second_client_embedded- chunks_per_s+ "
+        "first_query_s- recall_at_10.combined+ recall_at_10.combined_reranked+ "
+        "search_at_scale.combined_ms-",
     ),
-    "cloud": Preset(
+    "cloud": _p(
         "cloud",
-        ("--quick",),
-        _f("lower", "grpc_overhead", "ttft_p50_ms.1", "ttft_p50_ms.16")
-        + _f("higher", "tokens_per_s.1", "tokens_per_s.16"),
+        "--quick",
+        "grpc_overhead- ttft_p50_ms.1- ttft_p50_ms.16- tokens_per_s.1+ tokens_per_s.16+",
     ),
-    "chat": Preset(
+    "chat": _p(
         "chat",
-        ("--models", SERVICE_MODEL, "--limit", "10"),
-        _f("higher", "default_pass_rate") + _f("lower", "models.*.ttft_ms", "models.*.answer_s"),
+        f"--models {SERVICE_MODEL} --limit 10",
+        f"default_pass_rate+ {M}ttft_ms- {M}answer_s-",
     ),
-    "completion": Preset(
+    "completion": _p(
         "completion",
-        ("--models", SERVICE_MODEL, "--small-files", "4", "--large-files", "1", "--visits", "4"),
-        _f("higher", "models.*.exact_match.all", "models.*.chars_accepted.all")
-        + _f("higher", "models.*.show_rate.all")
-        + _f("lower", "models.*.p50_ms.small", "models.*.p50_ms.large"),
+        f"--models {SERVICE_MODEL} --small-files 4 --large-files 1 --visits 4",
+        f"{M}exact_match.all+ {M}chars_accepted.all+ {M}show_rate.all+ {M}p50_ms.small- "
+        f"{M}p50_ms.large-",
     ),
 }
 
