@@ -61,9 +61,10 @@ from forecode_core.index.chunking import (
     content_hash,
     decode_text,
 )
+from forecode_core.index.codebase import SyncStage
 from forecode_core.index.crypto import WorkspaceKeys
 from forecode_core.index.merkle import MerkleTree, WireEntry, diff_children, scan_folder
-from forecode_core.index.search import Candidate, rerank
+from forecode_core.index.search import Candidate, SearchMode, rerank
 from forecode_core.workspace.gitignore import IgnoreRules
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
@@ -108,9 +109,9 @@ RETRYABLE = frozenset(
     }
 )
 _MODES = {
-    "combined": pb.SEARCH_MODE_COMBINED,
-    "vector": pb.SEARCH_MODE_VECTOR,
-    "lexical": pb.SEARCH_MODE_LEXICAL,
+    SearchMode.COMBINED: pb.SEARCH_MODE_COMBINED,
+    SearchMode.VECTOR: pb.SEARCH_MODE_VECTOR,
+    SearchMode.LEXICAL: pb.SEARCH_MODE_LEXICAL,
 }
 
 _IDEMPOTENT = [
@@ -490,7 +491,7 @@ class IndexSync:
     def sync(
         self,
         *,
-        progress: Callable[[str, int, int], None] | None = None,
+        progress: Callable[[SyncStage, int, int], None] | None = None,
         cancelled: Callable[[], bool] | None = None,
     ) -> SyncReport:
         """Bring the service's tree in line with the folder; see the module docstring."""
@@ -562,7 +563,7 @@ class IndexSync:
 
     def _sync_once(
         self,
-        progress: Callable[[str, int, int], None],
+        progress: Callable[[SyncStage, int, int], None],
         stop: Callable[[], bool],
         attempt: int,
         began: float,
@@ -572,14 +573,14 @@ class IndexSync:
             if stop():
                 raise SyncCancelled("the sync was cancelled")
 
-        progress("scan", 0, 0)
+        progress(SyncStage.SCAN, 0, 0)
         scan = scan_folder(
             self.folder, self.keys, rules=self.rules, previous=self._scanned, should_stop=stop
         )
         check()
         tree = scan.tree
         self._scanned = tree
-        progress("reconcile", 0, 0)
+        progress(SyncStage.RECONCILE, 0, 0)
         plan = reconcile_remote(self.client, self.tree_ref, tree)
         check()
         skipped = dict(scan.skipped)
@@ -589,9 +590,9 @@ class IndexSync:
                 tree.root_hash, False, 0, 0, 0, 0, 0, 0, plan.calls, attempt, began, before, skipped
             )
         files, texts, deletions = self._read_changes(tree, plan, progress, skipped, check)
-        progress("check", 0, len(texts))
+        progress(SyncStage.CHECK, 0, len(texts))
         missing = self._missing(list(texts), check)
-        progress("check", len(texts), len(texts))
+        progress(SyncStage.CHECK, len(texts), len(texts))
         batches = self._batches(tree, plan, files, deletions, missing)
         if batches is None:  # one commit: the whole change
             batches = [(files, missing, tree.root_hash, deletions)]
@@ -617,7 +618,7 @@ class IndexSync:
                 [entry for _path, entry in batch_files],
                 batch_deletions,
             )
-            progress("upload", 0, len(messages))
+            progress(SyncStage.UPLOAD, 0, len(messages))
             reply = self.client.upload(self._stream(messages, progress, stop))
             if reply.root_hash != batch_root:
                 raise SyncError("INTERNAL", "the service committed another root than this client's")
@@ -625,7 +626,7 @@ class IndexSync:
                 self._vectors.pop(chunk_hash, None)
             base = batch_root
             self._synced(tree, batch_root)  # searchable from here on
-        progress("done", 1, 1)
+        progress(SyncStage.DONE, 1, 1)
         return self._report(
             tree.root_hash,
             True,
@@ -774,7 +775,7 @@ class IndexSync:
         self,
         tree: MerkleTree,
         plan: RemotePlan,
-        progress: Callable[[str, int, int], None],
+        progress: Callable[[SyncStage, int, int], None],
         skipped: dict[str, str],
         check: Callable[[], None],
     ) -> tuple[list[tuple[str, pb.FileEntry]], dict[bytes, str], list[str]]:
@@ -787,7 +788,7 @@ class IndexSync:
         for done, path in enumerate(plan.upload):
             if done % 64 == 0:
                 check()
-                progress("chunk", done, len(plan.upload))
+                progress(SyncStage.CHUNK, done, len(plan.upload))
             obf = tree.obfuscated(path)
             data = self._read(path)
             if data is None:
@@ -817,7 +818,7 @@ class IndexSync:
                 )
                 texts.setdefault(keyed, chunk.text)
             files.append((path, entry))
-        progress("chunk", len(plan.upload), len(plan.upload))
+        progress(SyncStage.CHUNK, len(plan.upload), len(plan.upload))
         return files, texts, deletions
 
     def _read(self, path: str) -> bytes | None:
@@ -846,7 +847,7 @@ class IndexSync:
         self,
         hashes: list[bytes],
         texts: dict[bytes, str],
-        progress: Callable[[str, int, int], None],
+        progress: Callable[[SyncStage, int, int], None],
         stop: Callable[[], bool],
         offset: int = 0,
         total: int | None = None,
@@ -856,12 +857,12 @@ class IndexSync:
         if not hashes:
             return 0
         total = len(hashes) if total is None else total
-        progress("embed", offset, total)
+        progress(SyncStage.EMBED, offset, total)
         self.embed_calls += 1
         try:
             vectors = self.embedder.embed(
                 [texts[h] for h in hashes],
-                progress=lambda d, _t: progress("embed", offset + d, total),
+                progress=lambda d, _t: progress(SyncStage.EMBED, offset + d, total),
                 cancelled=stop,
             )
         except Exception as exc:
@@ -934,14 +935,14 @@ class IndexSync:
     @staticmethod
     def _stream(
         messages: list[pb.UploadRequest],
-        progress: Callable[[str, int, int], None],
+        progress: Callable[[SyncStage, int, int], None],
         stop: Callable[[], bool],
     ) -> Iterator[pb.UploadRequest]:
         for sent, message in enumerate(messages):
             if stop():
                 return  # the call ends without its commit: the service applies nothing
             yield message
-            progress("upload", sent + 1, len(messages))
+            progress(SyncStage.UPLOAD, sent + 1, len(messages))
 
     # -- search ---------------------------------------------------------------------------------
 
@@ -950,7 +951,7 @@ class IndexSync:
         query: str,
         *,
         top_k: int = 10,
-        mode: str = "combined",
+        mode: str = SearchMode.COMBINED,
         use_rerank: bool = True,
         embedding: npt.NDArray[np.float32] | None = None,
     ) -> list[SearchResult]:
@@ -960,6 +961,7 @@ class IndexSync:
         the query's, when the caller already has it."""
         if mode not in _MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid modes: {', '.join(_MODES)}")
+        mode = SearchMode(mode)
         if self.synced_root is None or self.synced_tree is None:
             raise SyncError("FAILED_PRECONDITION", "sync the index before searching it")
         request = pb.SearchRequest(
@@ -968,7 +970,7 @@ class IndexSync:
             mode=_MODES[mode],
             top_k=min(100, max(top_k * 3, 30)) if use_rerank else top_k,
         )
-        if mode != "lexical":
+        if mode.uses_vector:
             if embedding is None:
                 self.embed_calls += 1
                 embedding = self.embedder.embed([query])[0]

@@ -33,6 +33,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator
+from enum import StrEnum
 from typing import Any, NoReturn
 
 import grpc
@@ -55,6 +56,7 @@ from cloud_server.index_store import (
     WrongRoot,
 )
 from cloud_server.upload_budget import OverBudget, UploadBudget
+from forecode_core.index.search import SearchMode
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -85,12 +87,26 @@ LIMITS: dict[str, int] = {
 _KEY_ID = re.compile(r"[0-9a-f]{32}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _MODES = {
-    pb.SEARCH_MODE_UNSPECIFIED: "combined",
-    pb.SEARCH_MODE_COMBINED: "combined",
-    pb.SEARCH_MODE_VECTOR: "vector",
-    pb.SEARCH_MODE_LEXICAL: "lexical",
+    pb.SEARCH_MODE_UNSPECIFIED: SearchMode.COMBINED,
+    pb.SEARCH_MODE_COMBINED: SearchMode.COMBINED,
+    pb.SEARCH_MODE_VECTOR: SearchMode.VECTOR,
+    pb.SEARCH_MODE_LEXICAL: SearchMode.LEXICAL,
 }
 DEFAULT_TOP_K = 10
+
+
+class _Outcome(StrEnum):
+    """A call's outcome in its log line (besides "refused (...)" and "failed (...)")."""
+
+    OK = "ok"
+    INVALID = "invalid"
+    MALFORMED = "malformed"  # guard.parsing_handler writes that call's one line
+    STALE_BASE = "stale base"
+    REJECTED = "rejected"
+    DISK_FULL = "disk full"
+    STORE_DAMAGED = "store damaged"
+
+
 TRIM_AFTER_BYTES = 1 << 20  # an upload that held this much hands its freed memory back
 
 
@@ -260,30 +276,30 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
 
     def _run(self, method: str, context: grpc.ServicerContext, body: Callable[[], Any]) -> Any:
         began = time.monotonic()
-        outcome = "ok"
+        outcome: str = _Outcome.OK
         try:
             return body()
         except Invalid as exc:
-            outcome = "invalid"
+            outcome = _Outcome.INVALID
             self._abort(context, grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         except MalformedRequest:
-            outcome = "malformed"
+            outcome = _Outcome.MALFORMED
             raise  # guard.parsing_handler answers INVALID_ARGUMENT
         except OverBudget as exc:
             outcome = f"refused (over the limit per {exc.scope})"
             self._abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StaleBase as exc:
-            outcome = "stale base"
+            outcome = _Outcome.STALE_BASE
             self._abort(context, grpc.StatusCode.ABORTED, str(exc))
         except (CommitRejected, WrongRoot) as exc:
-            outcome = "rejected"
+            outcome = _Outcome.REJECTED
             self._abort(context, grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         except StoreFull as exc:  # "disk full" and the store's path; nothing was applied
-            outcome = "disk full"
+            outcome = _Outcome.DISK_FULL
             log.error("index %s: %s", method, exc)
             self._abort(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc))
         except StoreDamaged as exc:
-            outcome = "store damaged"
+            outcome = _Outcome.STORE_DAMAGED
             log.error("index %s: %s", method, exc)
             self._abort(context, grpc.StatusCode.DATA_LOSS, str(exc))
         except Exception as exc:  # the store failed: say so without any of its data
@@ -291,7 +307,7 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
             log.error("index %s failed: %s", method, type(exc).__name__)
             self._abort(context, grpc.StatusCode.INTERNAL, "the index store failed")
         finally:
-            if outcome != "malformed":  # (guard.parsing_handler writes that call's one line)
+            if outcome != _Outcome.MALFORMED:
                 log.info(
                     "index %s: %s after %.1f ms",
                     method,
@@ -507,9 +523,9 @@ class IndexSyncServicer(rpc.IndexSyncServicer):
                 if len(request.embedding)
                 else None
             )
-            if mode == "vector" and vector is None:
+            if mode == SearchMode.VECTOR and vector is None:
                 raise Invalid("a vector search needs the query's embedding")
-            if mode == "lexical" and not terms:
+            if mode == SearchMode.LEXICAL and not terms:
                 raise Invalid("a lexical search needs the query's term hashes")
             if vector is None and not terms:
                 raise Invalid("a search needs an embedding or term hashes")

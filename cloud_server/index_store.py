@@ -84,7 +84,7 @@ import numpy as np
 import numpy.typing as npt
 
 from forecode_core.index.merkle import WireEntry, folder_hash
-from forecode_core.index.search import LEXICAL_WEIGHT, bm25_idf, bm25_weights, rrf
+from forecode_core.index.search import LEXICAL_WEIGHT, SearchMode, bm25_idf, bm25_weights, rrf
 
 __all__ = [
     "DEFAULT_DIMENSION",
@@ -115,7 +115,7 @@ DEFAULT_DIMENSION = 384
 SCHEMA_VERSION = 1
 DB_NAME = "index.sqlite3"
 MILVUS_LITE_NAME = "milvus.db"
-MODES = ("combined", "vector", "lexical")
+MODES: tuple[str, ...] = tuple(SearchMode)
 INTEGRITY_CHECK_S = 10.0  # PRAGMA quick_check at open, at most this long
 SQLITE_HEADER = b"SQLite format 3\0"
 _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
@@ -1216,12 +1216,13 @@ class IndexStore:
         vector: npt.NDArray[np.float32] | None,
         terms: Sequence[bytes],
         top_k: int,
-        mode: str = "combined",
+        mode: str = SearchMode.COMBINED,
     ) -> tuple[list[Hit], int]:
         """The best ``top_k`` occurrences in the tree, and how many distinct chunks were
         searched. ``WrongRoot`` unless ``root`` is the tree's current root."""
         if mode not in MODES:
             raise ValueError(f"unknown search mode {mode!r}; valid modes: {', '.join(MODES)}")
+        mode = SearchMode(mode)
         with self._lock, self._guard():
             ws = self._ws(key_id)
             tree = self._tree(ws, tree_id)
@@ -1232,15 +1233,15 @@ class IndexStore:
             depth = max(top_k * 3, 50)
             by_vector: list[tuple[int, float]] = []
             by_terms: list[tuple[int, float]] = []
-            if mode != "lexical" and vector is not None and len(vector):
+            if mode.uses_vector and vector is not None and len(vector):
                 q = vector.astype(np.float32)
                 q = q / max(float(np.linalg.norm(q)), 1e-12)
                 by_vector = self._vectors.search(ws, q, allowed, depth)
-            if mode != "vector":
+            if mode.uses_terms:
                 by_terms = self._lexical(ws, allowed, avgdl, terms, depth)
-            if mode == "vector":
+            if mode == SearchMode.VECTOR:
                 ranking = by_vector
-            elif mode == "lexical":
+            elif mode == SearchMode.LEXICAL:
                 ranking = by_terms
             else:
                 ranking = rrf(

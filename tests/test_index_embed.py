@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 from helpers.bert_reference import ReferenceBert, load_reference
 
+from forecode_core.index.embed_protocol import EmbedEvent, EmbedOp
 from local_models.gguf_info import read_model_info
 from local_models.index.embed_model import (
     ConversionError,
@@ -393,3 +394,21 @@ def test_a_worker_with_a_bad_model_fails_to_start_with_the_reason(tmp_path: Path
         pytest.raises(EmbedWorkerError, match="not found"),
     ):
         worker.embed(["x"])
+
+
+@pytest.mark.parametrize(
+    ("event", "wire", "ends"),
+    [
+        (EmbedEvent.CONVERTING, "converting", False),
+        (EmbedEvent.READY, "ready", False),
+        (EmbedEvent.VECTORS, "vectors", False),
+        (EmbedEvent.PROGRESS, "progress", False),
+        (EmbedEvent.DONE, "done", True),
+        (EmbedEvent.CANCELLED, "cancelled", True),
+        (EmbedEvent.FAILED, "failed", True),
+    ],
+)
+def test_the_worker_lines_keep_their_strings(event: EmbedEvent, wire: str, ends: bool) -> None:
+    assert json.dumps({"event": event}, separators=(",", ":")) == f'{{"event":"{wire}"}}'
+    assert event.ends_request is ends
+    assert [str(op) for op in EmbedOp] == ["embed", "cancel", "shutdown"]

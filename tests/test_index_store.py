@@ -34,7 +34,7 @@ from cloud_server.index_store import (
 from forecode_core.index.chunking import chunk_file
 from forecode_core.index.crypto import WorkspaceKeys
 from forecode_core.index.merkle import MerkleTree, Snapshot, WireEntry, folder_hash
-from forecode_core.index.search import Candidate, identifier_overlap, rerank, rrf
+from forecode_core.index.search import Candidate, SearchMode, identifier_overlap, rerank, rrf
 
 KEYS = WorkspaceKeys(bytes(range(32)))
 OTHER = WorkspaceKeys(bytes(range(1, 33)))
@@ -413,3 +413,18 @@ def test_rrf_rewards_agreement_and_rerank_rewards_exact_identifiers() -> None:
         ],
     )
     assert [c.key for c in ranked] == ["right", "unread", "wrong"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "name", "vector", "terms"),
+    [
+        (SearchMode.COMBINED, "combined", True, True),
+        (SearchMode.VECTOR, "vector", True, False),
+        (SearchMode.LEXICAL, "lexical", False, True),
+    ],
+)
+def test_a_search_mode_is_its_name_and_says_which_lists_it_ranks_by(
+    mode: SearchMode, name: str, vector: bool, terms: bool
+) -> None:
+    assert mode == name and SearchMode(name) is mode
+    assert (mode.uses_vector, mode.uses_terms) == (vector, terms)

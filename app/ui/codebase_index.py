@@ -57,6 +57,7 @@ from forecode_core.index.codebase import (
     CodebaseUnavailable,
     CodeHit,
     SyncSchedule,
+    SyncStage,
     sync_failure_state,
 )
 from forecode_core.states import IndexState
@@ -426,19 +427,23 @@ class CodebaseIndex(QObject):
         with self._cond:
             self._schedule = self._schedule.requested()
 
-    def _progress(self, stage: str, done: int, total: int) -> None:
+    def _progress(self, stage: SyncStage, done: int, total: int) -> None:
         now = time.monotonic()
-        if stage != "done" and now - self._last_emit < PROGRESS_EVERY_S and done not in (0, total):
+        if (
+            stage != SyncStage.DONE
+            and now - self._last_emit < PROGRESS_EVERY_S
+            and done not in (0, total)
+        ):
             return
         self._last_emit = now
         words = {
-            "scan": "scanning files",
-            "reconcile": "comparing with the service",
-            "chunk": "reading changed files",
-            "check": "asking which chunks are new",
-            "upload": "uploading",
+            SyncStage.SCAN: "scanning files",
+            SyncStage.RECONCILE: "comparing with the service",
+            SyncStage.CHUNK: "reading changed files",
+            SyncStage.CHECK: "asking which chunks are new",
+            SyncStage.UPLOAD: "uploading",
         }
-        if stage == "embed":
+        if stage == SyncStage.EMBED:
             self._set_status(
                 IndexStatus(
                     IndexState.INDEXING,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Final, Protocol
 
 from forecode_core.states import IndexState
@@ -28,6 +29,7 @@ __all__ = [
     "CodebaseSearch",
     "CodebaseUnavailable",
     "SyncSchedule",
+    "SyncStage",
     "sync_failure_state",
 ]
 
@@ -37,6 +39,19 @@ service does not answer."""
 
 RETRIED: Final = frozenset({IndexState.OFFLINE, IndexState.FULL})
 """The states a sync is retried from, after a delay that doubles each time."""
+
+
+class SyncStage(StrEnum):
+    """Where a sync is (``cloud_client.index_sync.IndexSync.sync``'s ``progress(stage, done,
+    total)``), in the order a sync goes through them."""
+
+    SCAN = "scan"  # the folder's files and their hashes
+    RECONCILE = "reconcile"  # the tree against the service's
+    CHUNK = "chunk"  # the changed files read and cut into chunks
+    CHECK = "check"  # which chunks the service lacks
+    EMBED = "embed"  # the new chunks' embeddings (done/total: chunks)
+    UPLOAD = "upload"  # the messages sent
+    DONE = "done"
 
 
 def sync_failure_state(code: str, message: str) -> IndexState:

@@ -32,6 +32,7 @@ import math
 import re
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import TypeVar
 
 import numpy as np
@@ -46,6 +47,7 @@ __all__ = [
     "LEXICAL_WEIGHT",
     "RRF_K",
     "Candidate",
+    "SearchMode",
     "bm25_idf",
     "bm25_weights",
     "identifier_overlap",
@@ -63,6 +65,26 @@ BM25_B = 0.75
 EXACT_WEIGHT = 0.05
 
 K = TypeVar("K", bound=Hashable)
+
+
+class SearchMode(StrEnum):
+    """Which lists a search ranks by: both, fused (``COMBINED``), or one alone. The values are
+    the names the client's ``search(mode=...)``, the service's store and their logs use."""
+
+    COMBINED = "combined"
+    VECTOR = "vector"
+    LEXICAL = "lexical"
+
+    @property
+    def uses_vector(self) -> bool:
+        """The query's embedding is searched (it is needed unless the search is lexical)."""
+        return self is not SearchMode.LEXICAL
+
+    @property
+    def uses_terms(self) -> bool:
+        """The query's term hashes are searched."""
+        return self is not SearchMode.VECTOR
+
 
 _IDENTIFIER = re.compile(r"[^\W\d]\w*", re.UNICODE)
 _MIN_IDENTIFIER = 3

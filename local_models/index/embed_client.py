@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from forecode_core.index.embed_protocol import EmbedEvent, EmbedOp
+
 __all__ = ["EmbedCancelled", "EmbedWorker", "EmbedWorkerError"]
 
 _POLL_S = 0.05
@@ -53,7 +55,7 @@ class _Call:
     total: int
     vectors: npt.NDArray[np.float32]
     done: int = 0
-    outcome: str | None = None  # "done" | "cancelled" | "failed"
+    outcome: EmbedEvent | None = None  # DONE, CANCELLED or FAILED
     error: str = ""
     updated: threading.Condition = field(default_factory=threading.Condition)
 
@@ -134,7 +136,7 @@ class EmbedWorker:
             )
             with self._state:
                 self._call = call
-            self._send({"op": "embed", "id": call.rid, "texts": list(texts)})
+            self._send({"op": EmbedOp.EMBED, "id": call.rid, "texts": list(texts)})
             sent_cancel = False
             reported = 0
             try:
@@ -146,14 +148,14 @@ class EmbedWorker:
                     if outcome is not None:
                         break
                     if not sent_cancel and cancelled is not None and cancelled():
-                        self._send({"op": "cancel", "id": call.rid})
+                        self._send({"op": EmbedOp.CANCEL, "id": call.rid})
                         sent_cancel = True
             finally:
                 with self._state:
                     self._call = None
-            if outcome == "done":
+            if outcome == EmbedEvent.DONE:
                 return call.vectors
-            if outcome == "cancelled":
+            if outcome == EmbedEvent.CANCELLED:
                 raise EmbedCancelled(call.vectors[: call.done].copy())
             raise EmbedWorkerError(call.error)
 
@@ -167,7 +169,8 @@ class EmbedWorker:
             return
         try:
             if proc.stdin is not None:
-                proc.stdin.write(b'{"op":"shutdown"}\n')
+                shutdown = json.dumps({"op": EmbedOp.SHUTDOWN}, separators=(",", ":"))
+                proc.stdin.write(shutdown.encode() + b"\n")
                 proc.stdin.close()
         except OSError:
             pass
@@ -265,7 +268,7 @@ class EmbedWorker:
         if call is not None:
             with call.updated:
                 if call.outcome is None:
-                    call.outcome, call.error = "failed", error
+                    call.outcome, call.error = EmbedEvent.FAILED, error
                 call.updated.notify_all()
 
     def _read_stderr(self, proc: subprocess.Popen[bytes]) -> None:
@@ -294,17 +297,20 @@ class EmbedWorker:
         )
 
     def _on_event(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("event")
-        if kind == "ready":
+        try:
+            kind = EmbedEvent(str(ev.get("event")))
+        except ValueError:
+            return  # (an event this client does not know: ignored, as before)
+        if kind == EmbedEvent.READY:
             with self._state:
                 self._ready = ev
                 self.converting = None
                 self._state.notify_all()
             return
-        if kind == "converting":
+        if kind == EmbedEvent.CONVERTING:
             self.converting = (int(ev["done"]), int(ev["total"]))
             return
-        if kind == "failed" and "id" not in ev:
+        if kind == EmbedEvent.FAILED and "id" not in ev:
             with self._state:
                 self._failure = str(ev.get("error", ""))
                 self._state.notify_all()
@@ -314,15 +320,15 @@ class EmbedWorker:
         if call is None or ev.get("id") != call.rid:
             return
         with call.updated:
-            if kind == "vectors":
+            if kind == EmbedEvent.VECTORS:
                 data = np.frombuffer(base64.b64decode(ev["data"]), dtype="<f4")
                 block = data.reshape(-1, call.vectors.shape[1])
                 start = int(ev["start"])
                 call.vectors[start : start + len(block)] = block
-            elif kind == "progress":
+            elif kind == EmbedEvent.PROGRESS:
                 call.done = int(ev["done"])
-            elif kind in ("done", "cancelled", "failed"):
-                if kind == "cancelled":
+            elif kind.ends_request:
+                if kind == EmbedEvent.CANCELLED:
                     call.done = int(ev["done"])
                 call.outcome = kind
                 call.error = str(ev.get("error", ""))

@@ -33,6 +33,8 @@ import sys
 import threading
 from typing import Any, BinaryIO
 
+from forecode_core.index.embed_protocol import EmbedEvent, EmbedOp
+
 __all__ = ["main"]
 
 EXIT_BAD_MODEL = 3
@@ -72,17 +74,17 @@ class _Requests:
                 msg = json.loads(raw)
                 op = msg["op"]
             except (ValueError, KeyError, TypeError):
-                out.send(event="failed", error="malformed request line")
+                out.send(event=EmbedEvent.FAILED, error="malformed request line")
                 continue
-            if op == "embed":
+            if op == EmbedOp.EMBED:
                 self.queue.put(msg)
-            elif op == "cancel":
+            elif op == EmbedOp.CANCEL:
                 with self._lock:
                     self._cancelled.add(int(msg.get("id", -1)))
-            elif op == "shutdown":
+            elif op == EmbedOp.SHUTDOWN:
                 break
             else:
-                out.send(event="failed", id=msg.get("id"), error=f"unknown op {op!r}")
+                out.send(event=EmbedEvent.FAILED, id=msg.get("id"), error=f"unknown op {op!r}")
         self.queue.put(None)
 
 
@@ -93,28 +95,28 @@ def _serve(out: _Output, requests: _Requests, embedder: Any) -> None:
         rid = int(msg.get("id", -1))
         texts = msg.get("texts")
         if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            out.send(event="failed", id=rid, error="texts must be a list of strings")
+            out.send(event=EmbedEvent.FAILED, id=rid, error="texts must be a list of strings")
             continue
         done = 0
         try:
             while done < len(texts):
                 if requests.cancelled(rid):
-                    out.send(event="cancelled", id=rid, done=done)
+                    out.send(event=EmbedEvent.CANCELLED, id=rid, done=done)
                     break
                 batch = texts[done : done + embedder.batch_size]
                 vectors = np.ascontiguousarray(embedder.embed(batch), dtype="<f4")
                 out.send(
-                    event="vectors",
+                    event=EmbedEvent.VECTORS,
                     id=rid,
                     start=done,
                     data=base64.b64encode(vectors.tobytes()).decode("ascii"),
                 )
                 done += len(batch)
-                out.send(event="progress", id=rid, done=done, total=len(texts))
+                out.send(event=EmbedEvent.PROGRESS, id=rid, done=done, total=len(texts))
             else:
-                out.send(event="done", id=rid)
+                out.send(event=EmbedEvent.DONE, id=rid)
         except Exception as exc:  # one bad request must not end the process
-            out.send(event="failed", id=rid, error=f"{type(exc).__name__}: {exc}")
+            out.send(event=EmbedEvent.FAILED, id=rid, error=f"{type(exc).__name__}: {exc}")
         finally:
             requests.forget(rid)
 
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         path = args.model or ensure_embed_model(
-            lambda done, total: out.send(event="converting", done=done, total=total)
+            lambda done, total: out.send(event=EmbedEvent.CONVERTING, done=done, total=total)
         )
         embedder = Embedder(
             path,
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size or DEFAULT_BATCH_SIZE,
         )
     except (ModelError, ConversionError, ValueError) as exc:
-        out.send(event="failed", error=str(exc))
+        out.send(event=EmbedEvent.FAILED, error=str(exc))
         return EXIT_BAD_MODEL
     requests = _Requests()
     reader = threading.Thread(
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     reader.start()
     out.send(
-        event="ready",
+        event=EmbedEvent.READY,
         dim=embedder.dim,
         max_tokens=embedder.max_tokens,
         batch_size=embedder.batch_size,
