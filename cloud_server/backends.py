@@ -63,6 +63,7 @@ from forecode_core.chat.types import (
     ChatEvent,
     ChatParams,
     ChatStarted,
+    Role,
 )
 from forecode_core.profiles import profile_of
 from forecode_core.streams import Delta, FinishReason
@@ -567,9 +568,9 @@ def openai_messages(params: ChatParams) -> list[dict[str, str]]:
     """The OpenAI ``messages`` for ``params``: the default system prompt unless the params
     bring their own, the context as fenced blocks in the last user message."""
     messages = list(params.messages)
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    last_user = max((i for i, m in enumerate(messages) if m.role == Role.USER), default=-1)
     out: list[dict[str, str]] = []
-    if not messages or messages[0].role != "system":
+    if not messages or messages[0].role != Role.SYSTEM:
         out.append({"role": "system", "content": DEFAULT_SYSTEM_PROMPT})
     for i, m in enumerate(messages):
         content = user_content(m.content, params.context) if i == last_user else m.content

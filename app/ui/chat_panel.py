@@ -551,7 +551,7 @@ class ChatPanel(QWidget):
         )
         history = trim_history(self.current.chat_messages(), max(1024, self.budget_tokens))
         params = ChatParams(self.current.id, history, plan.items, max_tokens=self.max_tokens)
-        reply = MessageView("assistant", self.theme, current_path)
+        reply = MessageView(MessageRole.ASSISTANT, self.theme, current_path)
         reply.apply_requested.connect(self.apply_requested)
         reply.set_header("Assistant …")
         self._insert_view(reply)

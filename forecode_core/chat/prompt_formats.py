@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem
+from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, Role
 from forecode_core.profiles import ChatFormat
 
 __all__ = [
@@ -153,7 +153,7 @@ def user_content(question: str, context: Sequence[ContextItem]) -> str:
 def _system_text(messages: Sequence[ChatMessage], system_prompt: str) -> tuple[str, int]:
     """The leading system text and how many leading messages it used."""
     n = 0
-    while n < len(messages) and messages[n].role == "system":
+    while n < len(messages) and messages[n].role == Role.SYSTEM:
         n += 1
     if n:
         return "\n\n".join(_normalise(m.content) for m in messages[:n]), n
@@ -180,7 +180,7 @@ def _render(
     system_prompt: str,
 ) -> str:
     system, start = _system_text(messages, system_prompt)
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    last_user = max((i for i, m in enumerate(messages) if m.role == Role.USER), default=-1)
     parts: list[str] = []
     pending = _neutralise(system, fmt) if system else ""
 
@@ -193,11 +193,11 @@ def _render(
     flush_system()
     for i in range(start, len(messages)):
         message = messages[i]
-        if message.role == "system":
+        if message.role == Role.SYSTEM:
             text = _neutralise(message.content, fmt)
             pending = f"{pending}\n\n{text}" if pending else text
             flush_system()
-        elif message.role == "user":
+        elif message.role == Role.USER:
             if i == last_user:
                 text = _neutralise(user_content(message.content, context), fmt)
             else:
@@ -247,10 +247,10 @@ def fit_chat(
     budget. ValueError when there is no user message at all.
     """
     messages = params.messages
-    if not any(m.role == "user" for m in messages):
+    if not any(m.role == Role.USER for m in messages):
         raise ValueError("a chat needs at least one user message")
     _, lead = _system_text(messages, system_prompt)
-    last_user = max(i for i, m in enumerate(messages) if m.role == "user")
+    last_user = max(i for i, m in enumerate(messages) if m.role == Role.USER)
 
     def make(drop: int, context: Sequence[ContextItem]) -> tuple[str, int]:
         kept = [*messages[:lead], *messages[lead + drop :]]
@@ -264,7 +264,7 @@ def fit_chat(
     if tokens <= budget:
         return done(text, tokens, 0, 0)
     # Drop history: candidates start at a user message (never past the last one).
-    starts = [i - lead for i in range(lead + 1, last_user + 1) if messages[i].role == "user"]
+    starts = [i - lead for i in range(lead + 1, last_user + 1) if messages[i].role == Role.USER]
     if last_user - lead not in starts:
         starts.append(last_user - lead)
     for drop in starts:
