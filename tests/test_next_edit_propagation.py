@@ -583,3 +583,33 @@ def test_a_line_transformation_matches_whole_lines_only() -> None:
     after, edit = edit_at(before, "a = b", "a = b or c")
     got = offered(after, [edit], 0)
     assert [(after.count("\n", 0, s), o, n) for s, _e, o, n in got] == [(2, "a = b", "a = b or c")]
+
+
+KEYWORDS = [
+    pytest.param(
+        "r = f(data=data)\ng(1, data=x)\ndata = 1\ny = x == data\n"
+        "h(data == 2)\nk(\n    data=y,\n)\n",
+        "r = f(content‸=data)\ng(1, «data»=x)\ndata = 1\ny = x == data\n"
+        "h(data == 2)\nk(\n    «data»=y,\n)\n",
+        id="keyword-argument-renames-keywords",
+    ),
+    pytest.param(
+        "data = load()\nf(data=data)\nprint(data)\n",
+        "payload‸ = load()\nf(data=«data»)\nprint(«data»)\n",
+        id="bare-name-leaves-keywords",
+    ),
+    pytest.param(
+        "def f(\n    a,\n    data=None,\n):\n    return g(data=data)\n\ndata = 2\n",
+        "def f(\n    a,\n    payload‸=None,\n):\n    return g(data=«data»)\n\ndata = 2\n",
+        id="parameter-with-default-in-a-long-def",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "marked_after"), KEYWORDS)
+def test_keyword_arguments_rename_apart_from_names(before: str, marked_after: str) -> None:
+    after, spans, caret = unmark(marked_after)
+    k = next(i for i in range(len(after)) if before[i] != after[i])
+    new = after[k:].split("=")[0].split(" ")[0]
+    history = [Edit(k, "data", new)]
+    assert [(s, e) for s, e, _o, _n in offered(after, history, caret)] == spans

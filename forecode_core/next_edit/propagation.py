@@ -128,6 +128,8 @@ class Example:
     start: int
     end: int
     dotted: bool = False  # a rename of an attribute (``.name``), not of a bare name
+    #: a rename of a keyword argument (``f(name=...)``: True), of a name that is none (False)
+    keyword: bool | None = None
     whole_line: bool = False  # widened to the lines touched: its sites are whole lines too
 
 
@@ -141,6 +143,8 @@ class Pattern:
     label: str
     #: a rename's sites are attributes (True) or bare names (False) as its example was
     dotted: bool | None = None
+    #: a rename's sites are keyword arguments (True) or not (False), as its example was
+    keyword: bool | None = None
     #: a line transformation: a site is a whole line's code too (``):`` alone, not the end
     #: of ``if f(x):``)
     whole_line: bool = False
@@ -317,6 +321,39 @@ def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...
     return tuple(out)
 
 
+def _rename_context(doc: str, start: int, end: int, path: str) -> tuple[bool, bool | None]:
+    """(dotted, keyword) of the renamed name at ``doc[start:end]``: an attribute; a keyword
+    argument (True) or not (False: a parameter of a ``def``, defaulted or not, is a name
+    whose uses are no keywords). Read in a window around it."""
+    lo = max(0, start - 2000)
+    window = doc[lo : end + 200]
+    mask = mask_for(window, path)
+    s, e = start - lo, end - lo
+    prev = _prev_token(window, s, mask)
+    before = window[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
+    if before == ".":
+        return True, False
+    # the bracket around it: a def's parameters?
+    depth = 0
+    tok = prev
+    for _ in range(256):
+        if tok is None:
+            break
+        word = window[tok[0] : tok[1]]
+        if tok[2] == PUNCT and word in _CLOSE:
+            depth += 1
+        elif tok[2] == PUNCT and word in _OPEN:
+            if depth == 0:
+                name = _prev_token(window, tok[0], mask)
+                kw = _prev_token(window, name[0], mask) if name is not None else None
+                if kw is not None and window[kw[0] : kw[1]] == "def":
+                    return False, False
+                break
+            depth -= 1
+        tok = _prev_token(window, tok[0], mask)
+    return False, _is_keyword_arg(window, before, e, mask)
+
+
 def _shape(
     tb: list[Lit], ta: list[Lit], changed: tuple[int, int, int], clipped: bool
 ) -> tuple[PatternKind, bool, tuple[int, int, int, int]] | None:
@@ -377,6 +414,9 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
     before_text = b_snip[b_toks[b_lo][0] : b_toks[b_hi2 - 1][1]]
     a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
     after_text = a_snip[a_start:a_end]
+    dotted, keyword = False, None
+    if kind == "rename":
+        dotted, keyword = _rename_context(after_doc, lo + a_start, lo + a_end, path)
     return Example(
         before=tuple(tb[b_lo:b_hi2]),
         after=tuple(ta[a_lo:a_hi2]),
@@ -387,7 +427,8 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
         kind=kind,
         start=lo + a_start,
         end=lo + a_end,
-        dotted=kind == "rename" and b_lo > 0 and tb[b_lo - 1] == Lit(".", PUNCT),
+        dotted=dotted,
+        keyword=keyword,
         whole_line=whole_line,
     )
 
@@ -401,6 +442,7 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         examples=examples,
         label=f"{ex.before_text} → {ex.after_text}",
         dotted=ex.dotted if ex.kind == "rename" else None,
+        keyword=ex.keyword if ex.kind == "rename" else None,
         whole_line=ex.whole_line,
     )
 
@@ -562,6 +604,18 @@ def _accept(tok: Token | None, want: Lit | Hole, text: str, bound: dict[int, str
     return have == got
 
 
+def _is_keyword_arg(text: str, before: str, end: int, mask: LexMask) -> bool:
+    """Whether the name ending at ``end``, after the punctuation ``before``, is a keyword
+    argument: ``(`` or ``,`` before it, one ``=`` (not ``==``) after it."""
+    if before not in ("(", ","):
+        return False
+    nxt = _next_token(text, end, mask)
+    if nxt is None or text[nxt[0] : nxt[1]] != "=":
+        return False
+    nxt2 = _next_token(text, nxt[1], mask)
+    return nxt2 is None or text[nxt2[0] : nxt2[1]] != "="
+
+
 def _alone_on_lines(text: str, start: int, end: int, mask: LexMask) -> bool:
     """Whether ``text[start:end]`` is all the code of its lines."""
     if text[_line_start(text, start) : start].strip():
@@ -589,9 +643,14 @@ def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Sit
         pos = tok[1]
     if pattern.whole_line and not _alone_on_lines(text, first, pos, mask):
         return None
-    if pattern.dotted is not None:
+    if pattern.dotted is not None or pattern.keyword is not None:
         prev = _prev_token(text, first, mask)
-        if (prev is not None and prev[2] == PUNCT and text[prev[0]] == ".") != pattern.dotted:
+        before = text[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
+        if pattern.dotted is not None and (before == ".") != pattern.dotted:
+            return None
+        if pattern.keyword is not None and _is_keyword_arg(text, before, pos, mask) != (
+            pattern.keyword
+        ):
             return None
     old = text[first:pos]
     if pattern.before_text and old != pattern.before_text:
@@ -706,7 +765,9 @@ def _rename_scope(
     of that function's parameters; else the whole text."""
     whole = (0, len(text))
     suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    if pattern.kind != "rename" or pattern.dotted or suffix not in (".py", ".pyi", ".pyw"):
+    if pattern.kind != "rename" or pattern.dotted or pattern.keyword:
+        return whole
+    if suffix not in (".py", ".pyi", ".pyw"):
         return whole
     block = _python_function(text, newest.start, mask)
     if block is None:
