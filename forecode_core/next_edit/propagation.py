@@ -9,20 +9,26 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   comment), then matched token by token outward. Nothing is compiled from the user's text,
   so a long line or file costs linear time.
 - **One example** (``example_of``): the edit's token diff, widened to a shape worth repeating:
-  one identifier replaced by another is a rename (the identifier alone); one string literal
-  by another is a literal change; anything else widens to the innermost bracket group holding
-  the change with the name chain before it (``fetch(url)`` -> ``fetch(url, timeout=5)``), or
-  else to the whole lines touched. A rename of a bare name is offered at bare names, of an
-  attribute (``.name``) at attributes: renaming a parameter ``action`` leaves ``self.action``;
-  and a rename of a Python function's parameter stays in that function's block (by
-  indentation). One example matches its exact "before" text.
+  one identifier replaced by another is a rename (the identifier alone; a keyword or
+  constant is no name); one string literal by another is a literal change; anything else
+  widens to the innermost bracket group holding the change with the name chain before it
+  (``fetch(url)`` -> ``fetch(url, timeout=5)``), or else to the lines touched (a line
+  transformation: its sites are whole lines, and a line with no name in it, ``try:``, is no
+  pattern). A rename is offered where the name plays the same part: a bare name, an
+  attribute (``.name``) or a keyword argument (``f(name=...)``), so renaming a parameter
+  ``action`` leaves ``self.action`` and ``f(action=...)``; a Python function's parameter's
+  rename stays in that function's block (by indentation). One example matches its exact
+  "before" text.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
   ``$1.get($2)`` -> ``$1.get($2, None)``); a hole must bind consistently at each site. A
   template that does not hold for both examples is not offered (the newest example is).
-- **Guards**: never a site overlapping the caret's own edit or another proposal, never a
-  proposal that undoes one of the recent edits (its old/new are an edit's after/before).
+- **Guards**: never a site overlapping a recent edit (the caret's own above all) or another
+  proposal, never a proposal that undoes one of the recent edits (its old/new are an edit's
+  after/before).
+- **History**: any ``EditPair`` (``events.EditEvent`` as it is: offsets in the current
+  document), newest last; an edit whose after text is no longer where it says is left out.
 - **Order**: nearest below the caret first, then from the top of the file (of the function,
   for a parameter's rename) down to the caret.
 
