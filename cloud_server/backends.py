@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from cloud_server.config import ServerConfig
+from cloud_server.config import BackendName, ServerConfig
 from cloud_server.slots import QueueFull, SlotPool
 from forecode_core.apply.block import Applied, ApplyInput
 from forecode_core.apply.events import ApplyDone, ApplyEvent
@@ -946,8 +946,8 @@ def _int(value: Any) -> int:
 
 
 BACKENDS: dict[str, Callable[[ServerConfig], Backend]] = {
-    "llama": LlamaBackend,
-    "openai": OpenAIBackend,
+    BackendName.LLAMA: LlamaBackend,
+    BackendName.OPENAI: OpenAIBackend,
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 __all__ = [
@@ -18,10 +19,13 @@ __all__ = [
     "DEFAULT_MAX_UPLOAD_PENDING_BYTES",
     "DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN",
     "DEFAULT_REFUSAL_LOG_INTERVAL_S",
+    "INDEX_STORE_KINDS",
     "OPENAI_KEY_ENV",
     "TOKEN_ENV",
+    "BackendName",
     "ConfigError",
     "ServerConfig",
+    "StoreKind",
     "is_loopback",
     "openai_key_from_env",
     "read_token_file",
@@ -29,7 +33,25 @@ __all__ = [
 
 TOKEN_ENV = "FORECODE_CLOUD_TOKEN"
 OPENAI_KEY_ENV = "FORECODE_OPENAI_API_KEY"
-BACKEND_NAMES = ("llama", "openai")
+
+
+class BackendName(StrEnum):
+    """What answers the service's requests (``--backend``)."""
+
+    LLAMA = "llama"  # llama.cpp in the service's process
+    OPENAI = "openai"  # an OpenAI-compatible HTTP server
+
+
+class StoreKind(StrEnum):
+    """Where the index keeps its embeddings (``--index-store``)."""
+
+    EMBEDDED = "embedded"  # SQLite + numpy, no server
+    MILVUS = "milvus"  # Milvus (Lite locally, or a cluster)
+
+
+# (plain strings: argparse shows its choices with repr)
+BACKEND_NAMES: tuple[str, ...] = tuple(name.value for name in BackendName)
+INDEX_STORE_KINDS: tuple[str, ...] = tuple(kind.value for kind in StoreKind)
 DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # IndexSync uploads: file entries and deletions held until the commit message (chunks are
 # stored as they arrive and are not counted). 8 MiB holds the entries of some 15,000 changed
@@ -83,7 +105,7 @@ class ServerConfig:
     tokens: tuple[str, ...] = ()  # accepted bearer tokens
     tls_cert: str | None = None  # PEM certificate chain
     tls_key: str | None = None  # PEM private key
-    backend: str = "llama"
+    backend: str = BackendName.LLAMA
     model_path: str | None = None  # None: the default model (from PyPI)
     slots: int = 2  # requests served at once
     n_ctx: int = 4096  # per slot
@@ -152,7 +174,7 @@ class ServerConfig:
             raise ConfigError("max_uploads must be at least 1")
         if not self.refusal_log_interval_s > 0:
             raise ConfigError("refusal_log_interval_s must be positive")
-        if self.backend == "openai" and not (self.openai_url and self.openai_model):
+        if self.backend == BackendName.OPENAI and not (self.openai_url and self.openai_model):
             raise ConfigError("the openai backend needs --openai-url and --openai-model")
         if self.openai_url and not self.openai_url.startswith(("http://", "https://")):
             raise ConfigError(

@@ -83,6 +83,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from cloud_server.config import StoreKind
 from forecode_core.index.merkle import WireEntry, folder_hash
 from forecode_core.index.search import LEXICAL_WEIGHT, SearchMode, bm25_idf, bm25_weights, rrf
 
@@ -446,7 +447,7 @@ class NumpyVectors:
     """Embeddings as float32 blobs in the store's SQLite file; a per-workspace matrix in memory
     (loaded on the first search, appended after each commit) searched by brute force."""
 
-    kind = "embedded"
+    kind: str = StoreKind.EMBEDDED
 
     def __init__(self, conn: sqlite3.Connection, dimension: int) -> None:
         self._conn = conn
@@ -520,7 +521,7 @@ class MilvusVectors:
     big one fetches more than it needs (up to Milvus's 16,384 limit) and keeps those of the
     tree."""
 
-    kind = "milvus"
+    kind: str = StoreKind.MILVUS
     COLLECTION = "forecode_chunks"
     MAX_FILTER_IDS = 2048
     MAX_LIMIT = 16384
@@ -682,7 +683,7 @@ class IndexStore:
         self,
         folder: str | os.PathLike[str],
         *,
-        kind: str = "embedded",
+        kind: str = StoreKind.EMBEDDED,
         dimension: int = DEFAULT_DIMENSION,
         milvus_uri: str | None = None,
         milvus_token: str | None = None,
@@ -722,7 +723,7 @@ class IndexStore:
             raise
         self.kind = kind
         self._vectors: VectorIndex
-        if kind == "embedded":
+        if kind == StoreKind.EMBEDDED:
             self._vectors = NumpyVectors(self._conn, dimension)
         else:
             uri = milvus_uri or str(self.folder / MILVUS_LITE_NAME)
@@ -1332,15 +1333,15 @@ class IndexStore:
 
 
 STORE_KINDS: dict[str, str] = {
-    "embedded": "SQLite + numpy brute force in one file; no server",
-    "milvus": "SQLite for trees and postings, embeddings in Milvus (Lite locally, or a cluster "
-    "by URI); needs forecode[milvus]",
+    StoreKind.EMBEDDED: "SQLite + numpy brute force in one file; no server",
+    StoreKind.MILVUS: "SQLite for trees and postings, embeddings in Milvus (Lite locally, or a "
+    "cluster by URI); needs forecode[milvus]",
 }
 
 
 def open_store(
     folder: str | os.PathLike[str] | None = None,
-    kind: str = "embedded",
+    kind: str = StoreKind.EMBEDDED,
     *,
     dimension: int = DEFAULT_DIMENSION,
     milvus_uri: str | None = None,

@@ -35,9 +35,12 @@ from cloud_server.config import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_UPLOAD_PENDING_BYTES,
     DEFAULT_MAX_UPLOAD_PENDING_BYTES_PER_TOKEN,
+    INDEX_STORE_KINDS,
     TOKEN_ENV,
+    BackendName,
     ConfigError,
     ServerConfig,
+    StoreKind,
     openai_key_from_env,
     read_token_file,
 )
@@ -47,9 +50,8 @@ __all__ = ["main"]
 log = logging.getLogger("forecode.cloud")
 
 MILVUS_TOKEN_ENV = "FORECODE_MILVUS_TOKEN"
-# The index store kinds (``cloud_server.index_store.STORE_KINDS``, kept in step by a test);
-# listed here so that ``--help`` and a bad value load neither numpy nor the store.
-INDEX_STORE_KINDS = ("embedded", "milvus")
+# The index store kinds (``cloud_server.index_store.STORE_KINDS``, kept in step by a test) are
+# in the config, so that ``--help`` and a bad value load neither numpy nor the store.
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", help="file with the accepted tokens, one per line")
     p.add_argument("--tls-cert", help="PEM certificate chain (needed off loopback)")
     p.add_argument("--tls-key", help="PEM private key")
-    p.add_argument("--backend", default="llama", choices=BACKEND_NAMES)
+    p.add_argument("--backend", default=BackendName.LLAMA.value, choices=BACKEND_NAMES)
     p.add_argument("--model", help="GGUF model for the llama backend (default: the bundled one)")
     p.add_argument("--slots", type=int, default=2, help="requests served at once (default 2)")
     p.add_argument("--n-ctx", type=int, default=4096, help="context tokens per slot")
@@ -116,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--index-store",
-        default="embedded",
+        default=StoreKind.EMBEDDED.value,
         choices=INDEX_STORE_KINDS,
         help="embedded: SQLite + numpy in --index-dir, no server (default); milvus: "
         "embeddings in Milvus through pymilvus (needs forecode[milvus]): Milvus "
@@ -170,9 +172,9 @@ def _watch_stdin(stop: threading.Event, serving: threading.Event) -> None:
 
 def _open_index_store(args: argparse.Namespace) -> Any:
     """The store the flags name (``ConfigError`` when it cannot open, in words)."""
-    if args.milvus_uri and args.index_store != "milvus":
+    if args.milvus_uri and args.index_store != StoreKind.MILVUS:
         raise ConfigError("--milvus-uri needs --index-store milvus")
-    if args.index_store == "milvus" and importlib.util.find_spec("pymilvus") is None:
+    if args.index_store == StoreKind.MILVUS and importlib.util.find_spec("pymilvus") is None:
         raise ConfigError(
             "--index-store milvus needs pymilvus, which is not installed: "
             "pip install 'forecode[milvus]' (or use --index-store embedded)"
