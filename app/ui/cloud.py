@@ -34,6 +34,7 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.engine_state import EngineState
+from forecode_core.states import ServiceState
 from forecode_core.streams import Failed, FinishReason
 
 __all__ = [
@@ -244,7 +245,7 @@ class CloudConnection(QObject):
         self.local = LocalFallback(local_engine or (lambda: None))
         self._service_factory = service_factory
         self.backend = DeferredBackend()
-        self.state = "offline"
+        self.state = ServiceState.OFFLINE
         self.detail = ""
         self.target = ""
         self._service: Any = None
@@ -286,12 +287,12 @@ class CloudConnection(QObject):
             return
         self._started = True
         if self.url:
-            self._set_state("starting", f"Connecting to the chat service at {self.url}")
+            self._set_state(ServiceState.STARTING, f"Connecting to the chat service at {self.url}")
             threading.Thread(
                 target=self._remote_token, daemon=True, name="forecode-cloud-token"
             ).start()
         elif self.autostart:
-            self._set_state("starting", "Starting the chat service on this machine")
+            self._set_state(ServiceState.STARTING, "Starting the chat service on this machine")
             if self._service_factory is not None:
                 self._service = self._service_factory()
             else:
@@ -391,11 +392,11 @@ class CloudConnection(QObject):
         if self._closed or not self._local_why:
             return
         if self.local.available:
-            self._set_state("local", f"{self._local_why}; the local model answers")
+            self._set_state(ServiceState.LOCAL, f"{self._local_why}; the local model answers")
         else:
-            self._set_state("offline", f"{self._local_why}; the local model is off too")
+            self._set_state(ServiceState.OFFLINE, f"{self._local_why}; the local model is off too")
 
-    def _set_state(self, state: str, detail: str) -> None:
+    def _set_state(self, state: ServiceState, detail: str) -> None:
         if self._closed:
             return
         self.state, self.detail = state, detail
