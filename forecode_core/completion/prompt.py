@@ -71,8 +71,8 @@ import bisect
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
+from forecode_core.jsonshape import check_keys, check_type, get
 from forecode_core.profiles import ModelProfile
 
 __all__ = [
@@ -199,10 +199,10 @@ class Snippet:
     kind: str = "open_file"  # one of SNIPPET_KINDS
 
     def __post_init__(self) -> None:
-        _check_type("Snippet.path", self.path, str)
-        _check_type("Snippet.text", self.text, str)
-        _check_type("Snippet.start_line", self.start_line, int)
-        _check_type("Snippet.kind", self.kind, str)
+        check_type("Snippet.path", self.path, str)
+        check_type("Snippet.text", self.text, str)
+        check_type("Snippet.start_line", self.start_line, int)
+        check_type("Snippet.kind", self.kind, str)
         if self.start_line < 1:
             raise ValueError(f"Snippet.start_line must be >= 1, got {self.start_line}")
         if self.kind not in SNIPPET_KINDS:
@@ -223,12 +223,12 @@ class Snippet:
 
     @classmethod
     def from_json(cls, d: object, where: str = "snippet") -> Snippet:
-        obj = _check_keys(d, where, ("path", "text", "start_line", "kind"))
+        obj = check_keys(d, where, ("path", "text", "start_line", "kind"))
         return cls(
-            path=_get(obj, where, "path", str),
-            text=_get(obj, where, "text", str),
-            start_line=_get(obj, where, "start_line", int),
-            kind=_get(obj, where, "kind", str),
+            path=get(obj, where, "path", str),
+            text=get(obj, where, "text", str),
+            start_line=get(obj, where, "start_line", int),
+            kind=get(obj, where, "kind", str),
         )
 
 
@@ -246,11 +246,11 @@ class CompletionInput:
 
     def __post_init__(self) -> None:
         for name in ("path", "language", "prefix", "suffix", "head"):
-            _check_type(f"CompletionInput.{name}", getattr(self, name), str)
-        _check_type("CompletionInput.snippets", self.snippets, tuple)
+            check_type(f"CompletionInput.{name}", getattr(self, name), str)
+        check_type("CompletionInput.snippets", self.snippets, tuple)
         for i, s in enumerate(self.snippets):
-            _check_type(f"CompletionInput.snippets[{i}]", s, Snippet)
-        _check_type("CompletionInput.first_line", self.first_line, int)
+            check_type(f"CompletionInput.snippets[{i}]", s, Snippet)
+        check_type("CompletionInput.first_line", self.first_line, int)
         if self.first_line < 0:
             raise ValueError(f"CompletionInput.first_line must be >= 0, got {self.first_line}")
 
@@ -272,20 +272,20 @@ class CompletionInput:
         where = "CompletionInput"
         if isinstance(d, dict):
             d = {"first_line": 0, "head": "", **d}
-        obj = _check_keys(
+        obj = check_keys(
             d, where, ("path", "language", "prefix", "suffix", "snippets", "first_line", "head")
         )
-        raw_snippets = _get(obj, where, "snippets", list)
+        raw_snippets = get(obj, where, "snippets", list)
         return cls(
-            path=_get(obj, where, "path", str),
-            language=_get(obj, where, "language", str),
-            prefix=_get(obj, where, "prefix", str),
-            suffix=_get(obj, where, "suffix", str),
+            path=get(obj, where, "path", str),
+            language=get(obj, where, "language", str),
+            prefix=get(obj, where, "prefix", str),
+            suffix=get(obj, where, "suffix", str),
             snippets=tuple(
                 Snippet.from_json(s, f"{where}.snippets[{i}]") for i, s in enumerate(raw_snippets)
             ),
-            first_line=_get(obj, where, "first_line", int),
-            head=_get(obj, where, "head", str),
+            first_line=get(obj, where, "first_line", int),
+            head=get(obj, where, "head", str),
         )
 
 
@@ -330,38 +330,6 @@ def input_at(
         first_line=first,
         head=text[:head_end],
     )
-
-
-def _type_name(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _check_type(what: str, value: object, kind: type) -> None:
-    # bool is an int to Python, never to us.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{what} must be {kind.__name__}, got {_type_name(value)}")
-
-
-def _check_keys(d: object, where: str, keys: tuple[str, ...]) -> dict[str, object]:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where} must be a JSON object, got {_type_name(d)}")
-    missing = [k for k in keys if k not in d]
-    unknown = sorted(str(k) for k in d if k not in keys)
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    return d
-
-
-_T = TypeVar("_T")
-
-
-def _get(obj: dict[str, object], where: str, key: str, kind: type[_T]) -> _T:
-    value = obj[key]
-    _check_type(f"{where}.{key}", value, kind)
-    assert isinstance(value, kind)
-    return value
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,8 +54,8 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
+from forecode_core.jsonshape import check_keys, get
 from forecode_core.next_edit.brackets import line_depths
 from forecode_core.next_edit.events import EditEvent
 from forecode_core.profiles import ChatFormat, ModelProfile
@@ -127,12 +127,12 @@ class EditPair:
 
     @classmethod
     def from_json(cls, d: object, where: str = "EditPair") -> EditPair:
-        obj = _check_keys(d, where, ("path", "line", "before", "after"))
+        obj = check_keys(d, where, ("path", "line", "before", "after"))
         return cls(
-            _get(obj, where, "path", str),
-            _get(obj, where, "line", int),
-            _get(obj, where, "before", str),
-            _get(obj, where, "after", str),
+            get(obj, where, "path", str),
+            get(obj, where, "line", int),
+            get(obj, where, "before", str),
+            get(obj, where, "after", str),
         )
 
 
@@ -149,11 +149,11 @@ class RelatedExcerpt:
 
     @classmethod
     def from_json(cls, d: object, where: str = "RelatedExcerpt") -> RelatedExcerpt:
-        obj = _check_keys(d, where, ("path", "text", "start_line"))
+        obj = check_keys(d, where, ("path", "text", "start_line"))
         return cls(
-            _get(obj, where, "path", str),
-            _get(obj, where, "text", str),
-            _get(obj, where, "start_line", int),
+            get(obj, where, "path", str),
+            get(obj, where, "text", str),
+            get(obj, where, "start_line", int),
         )
 
 
@@ -220,19 +220,19 @@ class NextEditInput:
         """The input ``to_json`` gave; ``ValueError`` on a missing, unknown or mistyped key or
         another version."""
         w = "NextEditInput"
-        obj = _check_keys(d, w, tuple(_INPUT_KEYS))
-        ints = {k: _get(obj, w, k, int) for k in _INPUT_KEYS if _INPUT_KEYS[k] is int}
+        obj = check_keys(d, w, tuple(_INPUT_KEYS))
+        ints = {k: get(obj, w, k, int) for k in _INPUT_KEYS if _INPUT_KEYS[k] is int}
         return cls(
-            path=_get(obj, w, "path", str),
-            language=_get(obj, w, "language", str),
-            excerpt=_get(obj, w, "excerpt", str),
+            path=get(obj, w, "path", str),
+            language=get(obj, w, "language", str),
+            excerpt=get(obj, w, "excerpt", str),
             events=tuple(
                 EditPair.from_json(e, f"{w}.events[{i}]")
-                for i, e in enumerate(_get(obj, w, "events", list))
+                for i, e in enumerate(get(obj, w, "events", list))
             ),
             related=tuple(
                 RelatedExcerpt.from_json(r, f"{w}.related[{i}]")
-                for i, r in enumerate(_get(obj, w, "related", list))
+                for i, r in enumerate(get(obj, w, "related", list))
             ),
             **ints,
         )
@@ -251,32 +251,6 @@ _INPUT_KEYS: dict[str, type] = {
     "events": list,
     "related": list,
 }
-
-
-def _type_name(value: object) -> str:
-    return "null" if value is None else type(value).__name__
-
-
-def _check_keys(d: object, where: str, keys: tuple[str, ...]) -> dict[str, object]:
-    if not isinstance(d, dict):
-        raise ValueError(f"{where} must be a JSON object, got {_type_name(d)}")
-    missing = [k for k in keys if k not in d]
-    unknown = sorted(str(k) for k in d if k not in keys)
-    if missing:
-        raise ValueError(f"{where}: missing key(s) {', '.join(missing)}")
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
-    return d
-
-
-_T = TypeVar("_T")
-
-
-def _get(obj: dict[str, object], where: str, key: str, kind: type[_T]) -> _T:
-    value = obj[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ValueError(f"{where}.{key} must be {kind.__name__}, got {_type_name(value)}")
-    return value
 
 
 def _blank(line: str) -> bool:
