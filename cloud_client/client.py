@@ -47,7 +47,7 @@ from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.events import ApplyDone, ApplyEvent
 from forecode_core.apply.pipeline import unfinished_error
 from forecode_core.chat.types import ChatDone, ChatError, ChatEvent, ChatParams
-from forecode_core.streams import Done, FinishReason
+from forecode_core.streams import Done, FailureCode, FinishReason
 from proto.forecode.v1 import forecode_pb2 as pb
 from proto.forecode.v1 import forecode_pb2_grpc as rpc
 
@@ -265,7 +265,7 @@ class CloudChatCall:
                     event = self._convert(message)
                 except ValueError as exc:
                     raise ChatError(
-                        "internal",
+                        FailureCode.INTERNAL,
                         f"The Forecode service at {self._target} sent "
                         f"an event this editor does not understand ({exc})",
                     ) from exc
@@ -294,7 +294,7 @@ class CloudChatCall:
             yield self._cancelled_event()
         elif not done:
             raise ChatError(
-                "internal",
+                FailureCode.INTERNAL,
                 f"The Forecode service at {self._target} ended the reply without finishing it",
             )
 
@@ -399,9 +399,11 @@ class CloudClient:
         try:
             request = params_to_pb(params)
         except ValueError as exc:
-            raise ChatError("invalid", f"The chat request is not valid: {exc}") from exc
+            raise ChatError(FailureCode.INVALID, f"The chat request is not valid: {exc}") from exc
         if self._closed:
-            raise ChatError("cancelled", "The connection to the Forecode service is closed")
+            raise ChatError(
+                FailureCode.CANCELLED, "The connection to the Forecode service is closed"
+            )
         call = self._chat_stub.Stream(request, timeout=timeout)
         return CloudChatCall(call, self._target)
 
@@ -411,7 +413,9 @@ class CloudClient:
         if timeout <= 0:
             raise ValueError("an apply call needs a positive timeout")
         if self._closed:
-            raise ChatError("cancelled", "The connection to the Forecode service is closed")
+            raise ChatError(
+                FailureCode.CANCELLED, "The connection to the Forecode service is closed"
+            )
         message = apply_request_to_pb(
             path=request.path,
             original=request.original,

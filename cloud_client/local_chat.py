@@ -30,7 +30,7 @@ from forecode_core.chat.types import (
     ChatStarted,
 )
 from forecode_core.engine_state import EngineState
-from forecode_core.streams import FinishReason
+from forecode_core.streams import FailureCode, FinishReason
 
 __all__ = ["EngineChat", "LocalChatCall", "usage_from_metrics"]
 
@@ -155,7 +155,9 @@ class LocalChatCall:
 
     def _on_error(self, rid: int, message: str) -> None:
         self._queue.put(
-            ChatError("internal", f"The local model could not answer: {message}", retryable=True)
+            ChatError(
+                FailureCode.INTERNAL, f"The local model could not answer: {message}", retryable=True
+            )
         )
 
     def _run(self) -> Generator[ChatEvent, None, None]:
@@ -167,7 +169,7 @@ class LocalChatCall:
                     item = self._queue.get(timeout=self._idle_timeout_s)
                 except queue.Empty:
                     raise ChatError(
-                        "deadline",
+                        FailureCode.DEADLINE,
                         f"The local model did not answer for {self._idle_timeout_s:g} s",
                         retryable=True,
                     ) from None

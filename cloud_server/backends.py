@@ -66,7 +66,7 @@ from forecode_core.chat.types import (
     Role,
 )
 from forecode_core.profiles import profile_of
-from forecode_core.streams import Delta, FinishReason
+from forecode_core.streams import Delta, FailureCode, FinishReason
 
 __all__ = ["BACKENDS", "Backend", "LlamaBackend", "OpenAIBackend", "create_backend"]
 
@@ -143,7 +143,7 @@ class _Jobs:
         self, run: Callable[[Emit, Callable[[], bool]], None], should_stop: Callable[[], bool]
     ) -> Iterator[ChatEvent]:
         if self.closing.is_set():
-            raise ChatError("unavailable", "the service is shutting down", retryable=True)
+            raise ChatError(FailureCode.UNAVAILABLE, "the service is shutting down", retryable=True)
         out: queue.SimpleQueue[Any] = queue.SimpleQueue()
         abandoned = threading.Event()
 
@@ -157,7 +157,7 @@ class _Jobs:
                 out.put(exc)
             except Exception as exc:  # the message may quote input: log the type only
                 log.error("a chat request failed: %s", type(exc).__name__)
-                out.put(ChatError("internal", f"the model failed: {type(exc).__name__}"))
+                out.put(ChatError(FailureCode.INTERNAL, f"the model failed: {type(exc).__name__}"))
             finally:
                 out.put(_END)
                 with self._lock:
@@ -257,7 +257,8 @@ class _SlotBackend:
     ) -> Iterator[ChatEvent]:
         if params.model and params.model != self.model:
             raise ChatError(
-                "invalid", f"unknown model {params.model!r}: this service serves {self.model!r}"
+                FailureCode.INVALID,
+                f"unknown model {params.model!r}: this service serves {self.model!r}",
             )
         arrival = time.monotonic()
         return self._jobs.stream(
@@ -284,7 +285,9 @@ class _SlotBackend:
         try:
             slot = self._pool.acquire(key, stop)
         except QueueFull as exc:
-            raise ChatError("busy", f"the service is busy: {exc}", retryable=True) from None
+            raise ChatError(
+                FailureCode.BUSY, f"the service is busy: {exc}", retryable=True
+            ) from None
         queue_ms = (time.monotonic() - arrival) * 1000.0
         if slot is None:
             emit(cancelled(_usage(0, 0, 0, queue_ms, None, queue_ms)))
@@ -346,7 +349,7 @@ class _SlotBackend:
         try:
             done = self._model_rewrite(slot, request, on_text, stop)
         except ApplyTooLarge as exc:
-            raise ChatError("too_large", str(exc)) from None
+            raise ChatError(FailureCode.TOO_LARGE, str(exc)) from None
         m = done.metrics
         total_ms = (time.monotonic() - arrival) * 1000.0
         cached = int(m.reused_prefix_tokens) + int(m.reused_shifted_tokens)
@@ -498,9 +501,9 @@ class LlamaBackend(_SlotBackend):
                 n_ctx - max_tokens - 1,
             )
         except ChatTooLong as exc:
-            raise ChatError("too_large", str(exc)) from None
+            raise ChatError(FailureCode.TOO_LARGE, str(exc)) from None
         except ValueError as exc:
-            raise ChatError("invalid", str(exc)) from None
+            raise ChatError(FailureCode.INVALID, str(exc)) from None
         tokens = engine.tokenize(rendered.text, add_bos=fmt.add_bos)
         on_text = _FirstText(emit, arrival)
         # The reply guard stops a loop (and says so) and keeps the system prompt out of it.
@@ -692,7 +695,9 @@ class OpenAIBackend(_SlotBackend):
         except (OSError, http.client.HTTPException) as exc:
             if stop():
                 return cancelled()
-            raise ChatError("unavailable", f"cannot reach {where}: {exc}", retryable=True) from None
+            raise ChatError(
+                FailureCode.UNAVAILABLE, f"cannot reach {where}: {exc}", retryable=True
+            ) from None
         if response.status != 200:
             # The details go back to the caller only (never to the log): they may quote input.
             detail = response.read(300).decode("utf-8", "replace").strip()
@@ -700,10 +705,10 @@ class OpenAIBackend(_SlotBackend):
                 f": {detail}" if detail else ""
             )
             if response.status == 429:
-                raise ChatError("busy", f"the service is busy: {what}", retryable=True)
+                raise ChatError(FailureCode.BUSY, f"the service is busy: {what}", retryable=True)
             if response.status >= 500:
-                raise ChatError("unavailable", what, retryable=True)
-            raise ChatError("internal", what)
+                raise ChatError(FailureCode.UNAVAILABLE, what, retryable=True)
+            raise ChatError(FailureCode.INTERNAL, what)
         first: float | None = None
         finish: str | None = None
         usage: dict[str, Any] = {}
@@ -723,7 +728,9 @@ class OpenAIBackend(_SlotBackend):
                     raise _SseError("an event is not a JSON object")
                 if isinstance(chunk.get("error"), dict | str):
                     raise ChatError(
-                        "unavailable", f"{where} reported an error mid-stream", retryable=True
+                        FailureCode.UNAVAILABLE,
+                        f"{where} reported an error mid-stream",
+                        retryable=True,
                     )
                 if isinstance(chunk.get("usage"), dict):
                     usage = chunk["usage"]
@@ -744,18 +751,20 @@ class OpenAIBackend(_SlotBackend):
                     if choice.get("finish_reason"):
                         finish = str(choice["finish_reason"])
         except _SseError as exc:
-            raise ChatError("internal", f"{where} sent a malformed event stream: {exc}") from None
+            raise ChatError(
+                FailureCode.INTERNAL, f"{where} sent a malformed event stream: {exc}"
+            ) from None
         except (OSError, http.client.HTTPException) as exc:
             if stop():
                 return cancelled()
             raise ChatError(
-                "unavailable", f"the connection to {where} broke: {exc}", retryable=True
+                FailureCode.UNAVAILABLE, f"the connection to {where} broke: {exc}", retryable=True
             ) from None
         if stop() and not saw_done:
             return cancelled()
         if not saw_done and finish is None:
             raise ChatError(
-                "unavailable",
+                FailureCode.UNAVAILABLE,
                 f"{where} ended the stream before the reply was complete",
                 retryable=True,
             )
@@ -875,12 +884,12 @@ class _HttpWindowModel:
                     if halted():
                         return WindowAnswer("".join(out), RewriteStop.CANCELLED, metrics)
                     raise ChatError(
-                        "unavailable", f"cannot reach {where}: {exc}", retryable=True
+                        FailureCode.UNAVAILABLE, f"cannot reach {where}: {exc}", retryable=True
                     ) from None
                 if response.status != 200:
                     detail = response.read(300).decode("utf-8", "replace").strip()
                     raise ChatError(
-                        "unavailable" if response.status >= 500 else "internal",
+                        FailureCode.UNAVAILABLE if response.status >= 500 else FailureCode.INTERNAL,
                         f"{where} answered HTTP {response.status} {response.reason}"
                         + (f": {detail}" if detail else ""),
                     )
@@ -926,7 +935,9 @@ class _HttpWindowModel:
                     if halted():
                         return WindowAnswer("".join(out), RewriteStop.CANCELLED, metrics)
                     raise ChatError(
-                        "unavailable", f"the connection to {where} broke: {exc}", retryable=True
+                        FailureCode.UNAVAILABLE,
+                        f"the connection to {where} broke: {exc}",
+                        retryable=True,
                     ) from None
         finally:
             conn.close()

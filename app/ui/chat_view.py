@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forecode_core.chat.conversations import MessageRole, NoticeKind
 from forecode_core.text.languages import Language
 
 from .chat_markdown import (
@@ -197,13 +198,16 @@ class CodeBlockView(QFrame):
 class NoticeView(QLabel):
     """A visible inline notice: "answering with the local model", "not reachable", ..."""
 
-    def __init__(self, text: str, kind: str = "info", parent: QWidget | None = None) -> None:
-        super().__init__(("⚠ " if kind == "error" else "ℹ ") + text, parent)
+    def __init__(
+        self, text: str, kind: NoticeKind = NoticeKind.INFO, parent: QWidget | None = None
+    ) -> None:
+        error = kind == NoticeKind.ERROR
+        super().__init__(("⚠ " if error else "ℹ ") + text, parent)
         self.kind = kind
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        colour = "#5a1d1d" if kind == "error" else "#4d3d10"
-        border = "#be1100" if kind == "error" else "#cca700"
+        colour = "#5a1d1d" if error else "#4d3d10"
+        border = "#be1100" if error else "#cca700"
         self.setStyleSheet(
             f"QLabel {{ background: {colour}; color: #f0f0f0; "
             f"border-left: 3px solid {border}; padding: 4px 6px; }}"
@@ -234,7 +238,7 @@ class MessageView(QFrame):
         self._column = QVBoxLayout(self)
         self._column.setContentsMargins(6, 6, 6, 6)
         self._column.setSpacing(4)
-        self.header = QLabel("You" if role == "user" else "Assistant")
+        self.header = QLabel("You" if role == MessageRole.USER else "Assistant")
         font = self.header.font()
         font.setBold(True)
         self.header.setFont(font)
@@ -247,14 +251,14 @@ class MessageView(QFrame):
         self.footer.setEnabled(False)
         self.footer.hide()
         self._column.addWidget(self.footer)
-        if role == "user":
+        if role == MessageRole.USER:
             self.setStyleSheet("QFrame#ChatMessage { background: palette(alternate-base); }")
 
     # ----- content -------------------------------------------------------------------------
     def set_text(self, text: str, *, final: bool = False) -> None:
         """Show ``text`` (the whole message so far); only changed segments are rebuilt."""
         self.text = text
-        if self.role == "user":
+        if self.role == MessageRole.USER:
             self._set_user_text(text)
             return
         first = self.segmenter.update(text, final=final)

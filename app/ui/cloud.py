@@ -35,7 +35,7 @@ from forecode_core.chat.types import (
 )
 from forecode_core.engine_state import EngineState
 from forecode_core.states import ServiceState
-from forecode_core.streams import Failed, FinishReason
+from forecode_core.streams import Failed, FailureCode, FinishReason
 
 __all__ = [
     "ChatBackend",
@@ -165,10 +165,14 @@ class _DeferredCall:
                 if self._cancelled.is_set():
                     return
                 if time.monotonic() > deadline:
-                    raise ChatError("unavailable", "The chat service did not start in time.")
+                    raise ChatError(
+                        FailureCode.UNAVAILABLE, "The chat service did not start in time."
+                    )
         backend = owner._backend
         if backend is None:
-            raise ChatError("unavailable", owner._error or "The chat service is not available.")
+            raise ChatError(
+                FailureCode.UNAVAILABLE, owner._error or "The chat service is not available."
+            )
         with self._lock:
             if self._cancelled.is_set():
                 return
@@ -194,7 +198,7 @@ class LocalFallback:
         engine = self._engine()
         if engine is None:
             raise ChatError(
-                "unavailable",
+                FailureCode.UNAVAILABLE,
                 "no model can answer: the chat service is not "
                 "running and the local model is off "
                 "(completion.enabled).",

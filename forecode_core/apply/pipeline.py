@@ -43,7 +43,16 @@ from forecode_core.apply.block import (
 )
 from forecode_core.apply.events import ApplyCall, ApplyDone, ApplyEvent
 from forecode_core.apply.review import Hunk, diff_hunks
-from forecode_core.streams import Delta, Done, Event, FinishReason, Notice, Started, StreamError
+from forecode_core.streams import (
+    Delta,
+    Done,
+    Event,
+    FailureCode,
+    FinishReason,
+    Notice,
+    Started,
+    StreamError,
+)
 
 __all__ = [
     "ApplyResult",
@@ -87,7 +96,7 @@ def unfinished_error(done: Done) -> StreamError:
     """The failure for a model path that ended with "length": it did not finish the file (or
     what it closed is not the file), so the text streamed is not a file to apply."""
     return StreamError(
-        "incomplete",
+        FailureCode.INCOMPLETE,
         "The model did not finish writing the file (it stopped after {} tokens); nothing was "
         "changed".format(done.usage.get("completion_tokens", 0)),
     )
@@ -130,7 +139,7 @@ class PipelineCall:
         why = step
         if self._model is None:
             raise StreamError(
-                "no_model",
+                FailureCode.NO_MODEL,
                 f"{why}, and no model path is available to rewrite the file (it needs the "
                 "apply service). Nothing was changed.",
             )
@@ -141,9 +150,9 @@ class PipelineCall:
             try:
                 self._inner = inner = self._model(request)
             except StreamError as exc:
-                if exc.code != "no_model":
+                if exc.code != FailureCode.NO_MODEL:
                     raise
-                raise StreamError("no_model", f"{why}, and {exc.message}") from None
+                raise StreamError(FailureCode.NO_MODEL, f"{why}, and {exc.message}") from None
         source = "model"
         for event in inner:
             if self._cancelled:
@@ -201,10 +210,10 @@ def _refined(request: ApplyInput, received: str) -> StreamError | None:
     stopped is short of the file: only these tell more.)"""
     defect = find_rewrite_defect(request.original, request.block, received)
     if defect is not None and defect.kind == "elision":
-        return StreamError("incomplete", refusal_message(defect))
+        return StreamError(FailureCode.INCOMPLETE, refusal_message(defect))
     missed = None if request.instruction.strip() else find_missed_line(request.block, received)
     if missed is not None and received.count("\n") >= request.original.count("\n"):
-        return StreamError("incomplete", refusal_message(missed))
+        return StreamError(FailureCode.INCOMPLETE, refusal_message(missed))
     return None
 
 
@@ -243,16 +252,20 @@ def consume_apply(
                 done = as_apply_done(event, "model")
                 break
     except StreamError as exc:
-        refined = _refined(request, "".join(parts)) if exc.code == "incomplete" and parts else None
+        refined = (
+            _refined(request, "".join(parts))
+            if exc.code == FailureCode.INCOMPLETE and parts
+            else None
+        )
         if refined is not None:
             raise refined from exc
         raise
     if cancelled():
         return None
     if done is None:
-        raise StreamError("internal", "The apply ended without finishing.")
+        raise StreamError(FailureCode.INTERNAL, "The apply ended without finishing.")
     result = finish_result(request, "".join(parts), done)
     defect = find_rewrite_defect(request.original, request.block, result.text, result.removals)
     if defect is not None:
-        raise StreamError("incomplete", refusal_message(defect))
+        raise StreamError(FailureCode.INCOMPLETE, refusal_message(defect))
     return result
