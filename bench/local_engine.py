@@ -403,8 +403,8 @@ def _choose_regions(
     cursor (so no two prompts share text), each with at least ``EDIT_LINES_ABOVE + 1`` lines
     in its window, preferring windows that fill the prompt budget."""
     from app.ui.inline_completion import CONTEXT_LINES_ABOVE
-    from forecode_core.profiles import get_profile
     from forecode_core.completion.prompt import CompletionInput, render_prompt
+    from forecode_core.profiles import get_profile
 
     profile = get_profile("gemma3")
     regions: list[_Region] = []
@@ -437,8 +437,8 @@ def _spec_prompt(engine: Any, budget: int) -> tuple[list[int], str]:
     """The prompt for (c): html/entities.py up to the start of an entry of name2codepoint."""
     import html.entities
 
-    from forecode_core.profiles import get_profile
     from forecode_core.completion.prompt import CompletionInput, render_prompt
+    from forecode_core.profiles import get_profile
 
     path = Path(html.entities.__file__)
     lines = path.read_text(encoding="utf-8").split("\n")
