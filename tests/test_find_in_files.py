@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.search_tree import make_search_tree
 
 from app.services.find_in_files import SearchService, SearchSession
 from forecode_core.workspace import search_text as fif
@@ -18,21 +19,7 @@ from forecode_core.workspace.search_text import SearchQuery, SearchRequest
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    (root / "src" / "pkg").mkdir(parents=True)
-    (root / "build").mkdir()
-    (root / "node_modules" / "lib").mkdir(parents=True)
-    (root / ".git").mkdir()
-    (root / ".gitignore").write_text("build/\n*.log\n")
-    (root / "src" / "a.py").write_bytes(b"def params(param):\r\n    return Param + params\r\n")
-    (root / "src" / "pkg" / "b.js").write_text("const param = 1;\n// PARAM\n")
-    (root / "src" / "legacy.txt").write_bytes("caf\xe9 param\n".encode("cp1252"))
-    (root / "src" / "data.bin").write_bytes(b"param\x00\x01\x02")
-    (root / "build" / "out.py").write_text("param\n")
-    (root / "debug.log").write_text("param\n")
-    (root / "node_modules" / "lib" / "x.js").write_text("param\n")
-    (root / ".git" / "config").write_text("param\n")
-    return root
+    return make_search_tree(tmp_path)
 
 
 # ----- the worker process ----------------------------------------------------------------------

@@ -15,10 +15,10 @@ and review the diff. The token counter is a deterministic fake.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 
 from forecode_core.next_edit.events import BufferEdits, Change
 from forecode_core.next_edit.input import (
@@ -41,7 +41,6 @@ from forecode_core.next_edit.input import (
 from forecode_core.profiles import ModelProfile, get_profile
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "next_edit"
-UPDATE = os.environ.get("FORECODE_UPDATE_GOLDEN") == "1"
 
 
 def fake_tokens(text: str) -> int:
@@ -211,13 +210,7 @@ GOLDEN: dict[str, tuple[NextEditInput, str, int]] = {
 def test_golden_prompt(case: str) -> None:
     inp, profile_id, budget = GOLDEN[case]
     rendered = render_next_edit(inp, get_profile(profile_id), fake_tokens, budget)
-    got = rendered.text.encode("utf-8")
-    path = GOLDEN_DIR / f"{case}.txt"
-    if UPDATE:
-        GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(got)
-    assert path.exists(), f"no golden file {path}; run with FORECODE_UPDATE_GOLDEN=1"
-    assert got == path.read_bytes(), f"{case}: the prompt changed; see the module docstring"
+    check_golden(GOLDEN_DIR, case, rendered.text)
     assert rendered.version == NEXT_EDIT_FORMAT_VERSION
     assert rendered.token_estimate == fake_tokens(rendered.text) <= budget
 

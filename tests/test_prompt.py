@@ -15,11 +15,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from helpers.golden import check_golden
 
 import forecode_core.completion.prompt as prompt_module
 from forecode_core.completion.prompt import (
@@ -37,7 +37,6 @@ from forecode_core.completion.prompt import (
 from forecode_core.profiles import PROFILES, ModelProfile, get_profile
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "prompts"
-UPDATE = os.environ.get("FORECODE_UPDATE_GOLDEN") == "1"
 
 
 def fake_tokens(text: str) -> int:
@@ -163,13 +162,7 @@ GOLDEN: dict[str, tuple[CompletionInput, str, int]] = {
 def test_golden_prompt(case: str) -> None:
     inp, profile_id, budget = GOLDEN[case]
     rendered = render_prompt(inp, get_profile(profile_id), fake_tokens, budget)
-    got = rendered.text.encode("utf-8")
-    path = GOLDEN_DIR / f"{case}.txt"
-    if UPDATE:
-        GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(got)
-    assert path.exists(), f"no golden file {path}; run with FORECODE_UPDATE_GOLDEN=1"
-    assert got == path.read_bytes(), f"{case}: the prompt changed; see the module docstring"
+    check_golden(GOLDEN_DIR, case, rendered.text)
     assert rendered.version == PROMPT_FORMAT_VERSION
     assert rendered.token_estimate == fake_tokens(rendered.text) <= budget
 

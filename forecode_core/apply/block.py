@@ -127,6 +127,7 @@ from itertools import pairwise
 from typing import Literal
 
 from forecode_core.completion.prompt import comment_style
+from forecode_core.text.prompt_text import fence_for
 
 __all__ = [
     "APPLY_PROMPT_VERSION",
@@ -2355,14 +2356,6 @@ class ApplyPrompt:
     version: int
 
 
-def _fence_for(*texts: str) -> str:
-    longest = 0
-    for text in texts:
-        for run in re.findall(r"`+", text):
-            longest = max(longest, len(run))
-    return "`" * max(3, longest + 1)
-
-
 def _with_newline(text: str) -> str:
     return text if text.endswith("\n") or not text else text + "\n"
 
@@ -2370,7 +2363,7 @@ def _with_newline(text: str) -> str:
 def _format_v1(inp: ApplyInput) -> ApplyPrompt:
     original = _with_newline(inp.original.replace("\r\n", "\n"))
     block = _with_newline(inp.block.replace("\r\n", "\n"))
-    fence = _fence_for(original, block)
+    fence = fence_for(original, block)
     start, end = comment_style(inp.language)
     marker = f"{start} ... existing code ...{' ' + end if end else ''}"
     # The file comes first and the edit last: applies to the same file share the prompt's

@@ -43,6 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from forecode_core.apply.block import Segment, is_elision, parse_block
+from forecode_core.text.prompt_text import fence_for
 
 __all__ = [
     "CONTEXT_LINES",
@@ -686,13 +687,6 @@ def _block_part(
     return "".join(out)
 
 
-def _fence_for(*texts: str) -> str:
-    fence = "```"
-    while any(fence in t for t in texts):
-        fence += "`"
-    return fence
-
-
 def _with_newline(text: str) -> str:
     return text if not text or text.endswith("\n") else text + "\n"
 
@@ -720,7 +714,7 @@ def format_window_prompt(
     part = _with_newline("".join(lines[window.start : window.end]))
     below = _with_newline("".join(lines[window.end : window.end + context]))
     block = _with_newline(window.block.replace("\r\n", "\n"))
-    fence = _fence_for(above, part, below, block, instruction)
+    fence = fence_for(above, part, below, block, instruction)
     a, b = window.start + 1, window.end
     parts = [f"Edit part of the file {path} ({n} lines): rewrite lines {a}-{b} only.\n"]
     if above:
@@ -775,7 +769,7 @@ def _window_prompt_v2(
     part = _with_newline("".join(lines[window.start : window.end]))
     below = _with_newline("".join(lines[window.end : window.end + context]))
     block = _with_newline(window.block.replace("\r\n", "\n"))
-    fence = _fence_for(above, part, below, block, instruction)
+    fence = fence_for(above, part, below, block, instruction)
     a, b = window.start + 1, window.end
     parts = [
         WINDOW_RULES_EDIT if block.strip() else WINDOW_RULES_INSTRUCTION,

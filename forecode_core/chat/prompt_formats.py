@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, Role
 from forecode_core.profiles import ChatFormat
+from forecode_core.text.prompt_text import break_markers, fence_for
 
 __all__ = [
     "CHAT_PROMPT_VERSION",
@@ -99,20 +100,7 @@ def _normalise(text: str) -> str:
 def _neutralise(text: str, fmt: ChatFormat) -> str:
     """User text with the format's special strings broken (a zero-width space after their
     first character), so it cannot end a turn or start another."""
-    text = _normalise(text)
-    for marker in fmt.markers:
-        if marker in text:
-            text = text.replace(marker, marker[0] + "\u200b" + marker[1:])
-    return text
-
-
-def _fence(text: str) -> str:
-    """A backtick fence longer than any run of backticks in ``text`` (at least three)."""
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)
+    return break_markers(_normalise(text), fmt.markers)
 
 
 def _header(item: ContextItem) -> str:
@@ -139,7 +127,7 @@ def render_context_item(item: ContextItem) -> str:
     body = _normalise(item.text)
     if body and not body.endswith("\n"):
         body += "\n"
-    fence = _fence(body)
+    fence = fence_for(body)
     return f"{_header(item)}\n{fence}{item.language}\n{body}{fence}"
 
 

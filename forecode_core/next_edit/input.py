@@ -59,6 +59,7 @@ from forecode_core.jsonshape import check_keys, get
 from forecode_core.next_edit.brackets import line_depths
 from forecode_core.next_edit.events import EditEvent
 from forecode_core.profiles import ChatFormat, ModelProfile
+from forecode_core.text.prompt_text import break_markers, fence_for
 
 __all__ = [
     "CARET",
@@ -415,26 +416,14 @@ def _normalise(text: str) -> str:
 
 
 def _neutralise(text: str, fmt: ChatFormat) -> str:
-    text = _normalise(text)
-    for marker in (REGION_START, REGION_END, CARET, *fmt.markers):
-        if marker in text:
-            text = text.replace(marker, marker[0] + "\u200b" + marker[1:])
-    return text
-
-
-def _fence(text: str) -> str:
-    longest = run = 0
-    for ch in text:
-        run = run + 1 if ch == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)
+    return break_markers(_normalise(text), (REGION_START, REGION_END, CARET, *fmt.markers))
 
 
 def _block(text: str, fmt: ChatFormat) -> str:
     body = _neutralise(text, fmt)
     if not body.endswith("\n"):
         body += "\n"
-    fence = _fence(body)
+    fence = fence_for(body)
     return f"{fence}\n{body}{fence}\n"
 
 
@@ -500,7 +489,7 @@ class _ChatLayout:
             + f"{REGION_START}\n{self.region}{REGION_END}\n"
             + _neutralise(below, fmt)
         )
-        fence = _fence(code)
+        fence = fence_for(code)
         parts.append(f"Current file {inp.path}:\n{fence}\n{code}{fence}\n")
         if fmt.system_prefix is not None:
             head = f"{fmt.system_prefix}{INSTRUCTIONS}{fmt.turn_end}{fmt.user_prefix}"
