@@ -1,0 +1,129 @@
+"""The multi-file edit's prompt: the files the client sent, the user's request and the answer
+format that ``forecode_core.edits.answer`` parses, as the last user turn of a chat.
+
+The files come as the request's context items: a whole file (``file`` or ``current_file``,
+no line range, not truncated) may be edited, created over nothing or deleted; a selection, a
+line range or a truncated file is read-only context (its edit would be resolved against text
+the client did not send whole). The answer format is described in the user turn, not in a
+system message: the reply guard stops a reply that repeats 32 characters of the system
+prompt, and a well-formed answer repeats the format's words.
+
+Versioned (``EDITS_PROMPT_VERSION``, golden-tested in tests/test_edits_prompt.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from forecode_core.chat.prompt_formats import render_context_item
+from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, ContextKind, Role
+from forecode_core.text.prompt_text import fence_for
+
+__all__ = [
+    "DEFAULT_EDITS_MAX_TOKENS",
+    "EDITS_PROMPT_VERSION",
+    "SentFile",
+    "edits_chat_params",
+    "render_edits_turn",
+    "sent_files",
+]
+
+EDITS_PROMPT_VERSION = 1
+"""Bumped whenever the rendered text of any input changes."""
+
+DEFAULT_EDITS_MAX_TOKENS = 1536
+"""The answer's budget when the request names none: several files' blocks."""
+
+_FORMAT = """\
+Answer with a short explanation (a few sentences), then one section for each file you change:
+- to change a file, a line FILE: followed by its path, then a fenced code block with the \
+changed parts and two or three unchanged lines around each; where you leave unchanged code \
+out, write a comment in the file's language such as `# ... existing code ...`;
+- to create a file, a line NEW FILE: followed by its path, then a fenced code block with the \
+whole new file;
+- to delete a file, a line DELETE FILE: followed by its path, and no code block.
+Write paths exactly as they are given above. Change only the files the task needs, each at \
+most once. Put no other code blocks in the answer."""
+
+
+@dataclass(frozen=True)
+class SentFile:
+    """A file the client sent: its workspace path, text and language; ``editable`` when the
+    text is the whole file (a range or a truncated file is context only)."""
+
+    path: str
+    text: str
+    language: str = ""
+    editable: bool = True
+
+
+def _whole_file(item: ContextItem) -> bool:
+    return (
+        item.kind in (ContextKind.FILE, ContextKind.CURRENT_FILE)
+        and item.start_line == 0
+        and not item.truncated
+        and bool(item.path)
+    )
+
+
+def sent_files(context: Sequence[ContextItem]) -> dict[str, SentFile]:
+    """The request's files by path (the first item of a path wins; a whole file wins over a
+    part of it)."""
+    out: dict[str, SentFile] = {}
+    for item in context:
+        if not item.path:
+            continue
+        whole = _whole_file(item)
+        known = out.get(item.path)
+        if known is None or (whole and not known.editable):
+            out[item.path] = SentFile(item.path, item.text, item.language, whole)
+    return out
+
+
+def _render_file(item: SentFile) -> str:
+    body = item.text.replace("\r\n", "\n")
+    if body and not body.endswith("\n"):
+        body += "\n"
+    fence = fence_for(body)
+    return f"{item.path}\n{fence}{item.language}\n{body}{fence}"
+
+
+def render_edits_turn(
+    question: str, files: Mapping[str, SentFile], context: Sequence[ContextItem] = ()
+) -> str:
+    """The user turn: the editable files, read-only context, the task, the answer format."""
+    parts: list[str] = []
+    editable = [f for f in files.values() if f.editable]
+    if editable:
+        parts.append("Files of the project (you may change, delete or add files):")
+        parts.extend(_render_file(f) for f in editable)
+    else:
+        parts.append("No file of the project was sent; you may only create new files.")
+    others = [c for c in context if not (c.path in files and files[c.path].editable)]
+    if others:
+        parts.append("Read-only context (do not change these):")
+        parts.extend(render_context_item(c) for c in others)
+    parts.append(f"Task: {question.strip()}")
+    parts.append(_FORMAT)
+    return "\n\n".join(parts)
+
+
+def edits_chat_params(
+    params: ChatParams, *, default_max_tokens: int = DEFAULT_EDITS_MAX_TOKENS
+) -> tuple[ChatParams, dict[str, SentFile]]:
+    """The chat the model answers for a multi-file edit request ``params`` (its last message
+    is the user's task, its context the files), and the files it may touch. ValueError when
+    the request has no user turn at its end."""
+    if not params.messages or params.messages[-1].role != Role.USER:
+        raise ValueError("a multi-file edit request ends with the user's task")
+    files = sent_files(params.context)
+    turn = render_edits_turn(params.messages[-1].content, files, params.context)
+    messages = (*params.messages[:-1], ChatMessage(Role.USER, turn))
+    chat = replace(
+        params,
+        messages=messages,
+        context=(),
+        max_tokens=params.max_tokens or default_max_tokens,
+    )
+    return chat, files
