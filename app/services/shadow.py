@@ -1,0 +1,897 @@
+"""The shadow workspace (issue 16): one hidden copy of a workspace where AI edits are checked
+before the user sees them. No Qt (the services contract): the editor submits work and gets
+``concurrent.futures.Future``s back; everything runs on the shadow's own worker thread.
+
+Where and what
+    ``<data>/shadow/<name>-<hash of the path>/tree`` (``forecode_core.store.settings.data_dir``;
+    folders made owner-only), outside the workspace. What the copy holds is
+    ``forecode_core.workspace.shadow_plan``'s rule: the files ``IgnoreRules`` keeps, copied
+    (a copy-on-write clone where the filesystem has one: ``FICLONE`` on Linux btrfs/xfs,
+    ``clonefile`` on macOS APFS, detected once per filesystem; a plain copy otherwise, as on
+    ext4), ignored folders (``.venv``, ``node_modules``, ``.git``, build trees) referenced by a
+    symlink to the user's folder, small ignored files copied, and a file a tool may rewrite in
+    place (a SQLite database by its header or suffix, the fixtures of ``fixtures``) never
+    linked or cloned: a database is copied with SQLite's backup (rows still in ``-wal`` come
+    along), its ``-wal``/``-shm`` files are left out. The walk is the core's one walker
+    (``walk_files``) with the workspace's ``IgnoreRules``.
+
+Kept in step
+    The first ``sync`` compares the workspace with the copy's own stats (copies carry the
+    source's size and mtime), so a copy left by an earlier session is brought in step, not
+    rebuilt. Later ones compare with the stamps recorded at the last sync (size, mtime, inode:
+    an atomic save changes the inode). Saves (``note_saved``) and file events (``note_changed``)
+    copy just those paths; a scan by stamps runs every ``scan_every_s`` while idle and before a
+    check. An unsaved buffer pushed in (``push_buffer``) overlays its file until
+    ``drop_buffer``.
+
+Checking an edit
+    ``check(edits)`` (path -> new text) writes the edit into the copy (the user's files are
+    never opened for writing), asks the ``Checker`` for the touched files' diagnostics before
+    and after it, puts the copy back, and returns a ``Verdict`` with only the NEW diagnostics
+    (``forecode_core.workspace.diagnostics_diff.new_diagnostics``). The checker is a seam:
+    ``CliChecker`` runs ``ruff check --output-format json`` and ``basedpyright --outputjson``
+    on the copy (both at once, killed at the deadline); an LSP-based checker rooted in the copy
+    drops in with the same ``diagnostics`` method. ``prepare`` computes the "before" half ahead
+    (while an apply streams), cached until the copy changes. Where the workspace has no
+    pyright configuration the copy gets a ``pyrightconfig.json`` with the standard checking
+    mode (basedpyright's own default flags untyped code everywhere).
+
+The repair loop
+    ``check_and_repair``: the pure ``RepairPolicy`` decides; the ``RepairModel`` seam gets the
+    new diagnostics (``repair_message``) and answers new edits, for up to ``rounds`` rounds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from forecode_core.store.settings import data_dir
+from forecode_core.workspace.diagnostics_diff import (
+    Diagnostic,
+    Next,
+    RepairPolicy,
+    line_map,
+    new_diagnostics,
+    parse_pyright_json,
+    parse_ruff_json,
+    repair_message,
+)
+from forecode_core.workspace.gitignore import IgnoreRules
+from forecode_core.workspace.shadow_plan import (
+    IGNORED_FILE_MAX,
+    REFERENCED_DIRS,
+    SQLITE_HEADER,
+    Action,
+    Kind,
+    Source,
+    Step,
+    ignored_dir_kind,
+    plan_sync,
+    rewrites_in_place,
+    shadow_key,
+)
+from forecode_core.workspace.walk import walk_files
+
+__all__ = [
+    "CheckStatus",
+    "Checker",
+    "CliChecker",
+    "CloneMethod",
+    "RepairModel",
+    "RepairOutcome",
+    "ShadowWorkspace",
+    "Verdict",
+    "check_and_repair",
+    "detect_clone",
+]
+
+log = logging.getLogger(__name__)
+
+FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+CHUNK = 1 << 16
+PYRIGHT_CONFIG = "pyrightconfig.json"
+STANDARD_PYRIGHT = '{\n  "typeCheckingMode": "standard"\n}\n'
+DB_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+class CloneMethod(StrEnum):
+    FICLONE = "ficlone"  # Linux: btrfs, xfs (reflink)
+    CLONEFILE = "clonefile"  # macOS: APFS
+    COPY = "copy"
+
+
+class CheckStatus(StrEnum):
+    CHECKED = "checked"
+    TIMED_OUT = "timed_out"
+    FAILED = "failed"
+    NO_CHECKER = "no_checker"  # neither tool is installed
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What checking an edit found: ``new`` the diagnostics it introduced (all files it
+    touched), ``before``/``after`` how many there were in those files."""
+
+    status: CheckStatus
+    new: tuple[Diagnostic, ...] = ()
+    before: int = 0
+    after: int = 0
+    paths: tuple[str, ...] = ()
+    seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.new if d.severity == "error")
+
+
+# ----- the checker seam ------------------------------------------------------------------------
+
+
+class CheckTimeout(Exception):
+    pass
+
+
+class Checker(Protocol):
+    """Diagnostics of ``paths`` (workspace-relative) in the tree at ``root``, by ``deadline``
+    (``time.monotonic()``; raise ``CheckTimeout`` past it)."""
+
+    @property
+    def available(self) -> bool: ...
+
+    def diagnostics(
+        self, root: Path, paths: Sequence[str], deadline: float
+    ) -> list[Diagnostic]: ...
+
+
+def _tool(name: str) -> str | None:
+    """A command installed beside this interpreter (the editor's venv), else on PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.exists() else shutil.which(name)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(OSError):
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    with contextlib.suppress(Exception):
+        proc.wait(timeout=5)
+
+
+class CliChecker:
+    """ruff and basedpyright as command-line tools on the copy, run side by side. A tool
+    that is not installed is left out (``missing`` names it)."""
+
+    def __init__(self, python: Callable[[Path], str | None] | None = None) -> None:
+        self.ruff = _tool("ruff")
+        self.pyright = _tool("basedpyright")
+        self._python = python or _workspace_python
+
+    @property
+    def available(self) -> bool:
+        return bool(self.ruff or self.pyright)
+
+    @property
+    def missing(self) -> list[str]:
+        return [n for n, p in (("ruff", self.ruff), ("basedpyright", self.pyright)) if not p]
+
+    def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
+        files = [p for p in paths if (root / p).is_file()]
+        if not files:
+            return []
+        runs: list[tuple[subprocess.Popen[bytes], Callable[[str, str], list[Diagnostic]]]] = []
+        if self.ruff:
+            cmd = [self.ruff, "check", "--output-format", "json", "--no-cache", "--exit-zero"]
+            runs.append((self._spawn([*cmd, "--", *files], root), parse_ruff_json))
+        py_files = [f for f in files if f.endswith((".py", ".pyi"))]
+        if self.pyright and py_files:
+            cmd = [self.pyright, "--outputjson"]
+            python = self._python(root)
+            if python:
+                cmd += ["--pythonpath", python]
+            runs.append((self._spawn([*cmd, *py_files], root), parse_pyright_json))
+        out: list[Diagnostic] = []
+        try:
+            for proc, parse in runs:
+                try:
+                    stdout, _ = proc.communicate(timeout=max(0.05, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired as exc:
+                    raise CheckTimeout from exc
+                out.extend(parse(stdout.decode("utf-8", "replace"), str(root)))
+        finally:
+            for proc, _ in runs:
+                if proc.poll() is None:
+                    _kill(proc)
+        return out
+
+    @staticmethod
+    def _spawn(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            start_new_session=os.name == "posix",
+        )
+
+
+def _workspace_python(root: Path) -> str | None:
+    """The workspace's own interpreter (its virtual environment), if it has one."""
+    for venv in (".venv", "venv", "env"):
+        for exe in ("bin/python", "Scripts/python.exe"):
+            candidate = root / venv / exe
+            if candidate.exists():
+                return str(candidate)
+    return None
+
+
+# ----- copying -----------------------------------------------------------------------------------
+
+_CLONE_BY_DEVICE: dict[int, CloneMethod] = {}
+
+
+def _clonefile() -> Callable[[bytes, bytes, int], int] | None:
+    if sys.platform != "darwin":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        func = libc.clonefile
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int]
+    func.restype = ctypes.c_int
+    return func
+
+
+def _clone_into(src_fd: int, src: str, dst: str, method: CloneMethod) -> bool:
+    """Clone ``src`` to ``dst`` (which must not exist); False when the filesystem refused."""
+    if method is CloneMethod.FICLONE:
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            fcntl.ioctl(fd, FICLONE, src_fd)
+            return True
+        except OSError:
+            os.unlink(dst)
+            return False
+        finally:
+            os.close(fd)
+    if method is CloneMethod.CLONEFILE:
+        func = _clonefile()
+        return func is not None and func(os.fsencode(src), os.fsencode(dst), 0) == 0
+    return False
+
+
+def detect_clone(folder: Path) -> CloneMethod:
+    """How files are cloned on ``folder``'s filesystem (tried once per device)."""
+    device = folder.stat().st_dev
+    known = _CLONE_BY_DEVICE.get(device)
+    if known is not None:
+        return known
+    method = CloneMethod.COPY
+    probe, copy = folder / ".clone-probe", folder / ".clone-probe.copy"
+    try:
+        probe.write_bytes(b"probe")
+        with contextlib.suppress(FileNotFoundError):
+            copy.unlink()
+        candidates = [CloneMethod.CLONEFILE] if sys.platform == "darwin" else []
+        if sys.platform.startswith("linux"):
+            candidates = [CloneMethod.FICLONE]
+        for candidate in candidates:
+            with open(probe, "rb") as src:
+                if _clone_into(src.fileno(), str(probe), str(copy), candidate):
+                    method = candidate
+                    break
+    except OSError:
+        pass
+    finally:
+        for path in (probe, copy):
+            with contextlib.suppress(OSError):
+                path.unlink()
+    _CLONE_BY_DEVICE[device] = method
+    return method
+
+
+def snapshot_database(src: str, dst: str) -> bool:
+    """A consistent copy of a SQLite database (its WAL included) by SQLite's backup; False
+    when ``src`` is not a database SQLite can read."""
+    tmp = dst + ".snapshot"
+    try:
+        source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=1.0)
+        try:
+            target = sqlite3.connect(tmp)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+    except sqlite3.Error:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+    os.replace(tmp, dst)
+    return True
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Into the copy, as a new file (never through whatever ``path`` was)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".fc-tmp")
+    tmp.write_bytes(data)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+
+
+# ----- the workspace scan ------------------------------------------------------------------------
+
+
+class _NoticingRules(IgnoreRules):
+    """The workspace's rules, telling ``noticed`` of each folder and file they ignore (the walk
+    never enters an ignored folder, so each is told once)."""
+
+    def __init__(self, inner: IgnoreRules, noticed: Callable[[str, bool], None]) -> None:
+        # Deliberately not IgnoreRules.__init__: every decision is the inner rules'.
+        self._inner = inner
+        self._noticed = noticed
+        self.root = inner.root
+
+    def is_dir_ignored(self, rel_dir: str) -> bool:
+        ignored = self._inner.is_dir_ignored(rel_dir)
+        if ignored:
+            self._noticed(rel_dir, True)
+        return ignored
+
+    def is_file_ignored(self, rel_path: str) -> bool:
+        ignored = self._inner.is_file_ignored(rel_path)
+        if ignored:
+            self._noticed(rel_path, False)
+        return ignored
+
+
+class _Scan:
+    """One walk of the workspace into what its copy should hold."""
+
+    def __init__(self, root: Path, fixtures: Sequence[str]) -> None:
+        self.top = str(root)
+        self.fixtures = fixtures
+        self.wanted: dict[str, Source] = {}
+
+    def reference(self, rel: str) -> None:
+        self.wanted[rel] = Source(Kind.REFERENCE, target=os.path.join(self.top, rel))
+
+    def noticed(self, rel: str, is_dir: bool) -> None:
+        """An ignored folder is referenced (a cache left out); a small ignored file copied."""
+        if is_dir:
+            if ignored_dir_kind(rel.rsplit("/", 1)[-1]) is Kind.REFERENCE:
+                self.reference(rel)
+            return
+        with contextlib.suppress(OSError):
+            st = os.stat(os.path.join(self.top, rel))
+            if st.st_size <= IGNORED_FILE_MAX and not rel.endswith(DB_SIDE_FILES):
+                self.wanted[rel] = _file_source(rel, st, self.fixtures)
+
+    def skip(self, rel: str) -> bool:
+        """A virtual environment or ``node_modules`` no ignore file names: referenced too."""
+        name = rel.rsplit("/", 1)[-1]
+        full = os.path.join(self.top, rel)
+        venv = "." not in name and os.path.isfile(os.path.join(full, "pyvenv.cfg"))
+        if (name in REFERENCED_DIRS or venv) and os.path.isdir(full):
+            self.reference(rel)
+            return True
+        return False
+
+    def add(self, rel: str, entry: os.DirEntry[str]) -> None:
+        try:
+            if entry.is_symlink():
+                self.wanted[rel] = Source(Kind.LINK, target=os.readlink(entry.path))
+                return
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            return
+        if not rel.endswith(DB_SIDE_FILES) or not _has_database(self.wanted, rel, self.top):
+            self.wanted[rel] = _file_source(rel, st, self.fixtures)
+
+
+def scan_workspace(
+    root: Path,
+    rules: IgnoreRules,
+    fixtures: Sequence[str] = (),
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Source]:
+    """What the copy of ``root`` should hold (``shadow_plan``'s rule), by relative path."""
+    scan = _Scan(root, fixtures)
+    noticing = _NoticingRules(rules, scan.noticed)
+    for rel, entry in walk_files(
+        root, noticing, links="report", skip=scan.skip, should_stop=should_stop
+    ):
+        scan.add(rel, entry)
+    return scan.wanted
+
+
+def _has_database(wanted: Mapping[str, Source], rel: str, top: str) -> bool:
+    for suffix in DB_SIDE_FILES:
+        if rel.endswith(suffix):
+            base = rel[: -len(suffix)]
+            return base in wanted or os.path.isfile(os.path.join(top, base))
+    return False
+
+
+def _file_source(rel: str, st: os.stat_result, fixtures: Sequence[str]) -> Source:
+    kind = Kind.DATABASE if rewrites_in_place(rel, b"", fixtures) else Kind.FILE
+    return Source(kind, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def scan_copy(tree: Path) -> dict[str, Source]:
+    """What the copy at ``tree`` holds (its own stats; links as links), by relative path."""
+    found: dict[str, Source] = {}
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            with os.scandir(tree / rel_dir if rel_dir else tree) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                if entry.is_symlink():
+                    target = os.readlink(entry.path)
+                    kind = Kind.REFERENCE if os.path.isabs(target) else Kind.LINK
+                    found[rel] = Source(kind, target=target)
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append(rel)
+                else:
+                    st = entry.stat(follow_symlinks=False)
+                    found[rel] = Source(Kind.FILE, st.st_size, st.st_mtime_ns)
+            except OSError:
+                continue
+    return found
+
+
+def _same_kind(wanted: Mapping[str, Source], have: Mapping[str, Source]) -> dict[str, Source]:
+    """The copy's cold stats typed as the workspace wants them (a database's copy is a file on
+    disk; a workspace link to an absolute path looks like a reference)."""
+    out = dict(have)
+    for rel, held in have.items():
+        want = wanted.get(rel)
+        if want is not None and want.kind != held.kind:
+            pair = {want.kind, held.kind}
+            if pair in ({Kind.FILE, Kind.DATABASE}, {Kind.LINK, Kind.REFERENCE}):
+                out[rel] = Source(want.kind, held.size, held.mtime_ns, target=held.target)
+    return out
+
+
+# ----- the shadow --------------------------------------------------------------------------------
+
+
+@dataclass
+class _State:
+    """The worker thread's own (never touched from another thread)."""
+
+    have: dict[str, Source] | None = None  # the workspace's stamps at the last sync
+    generation: int = 0  # bumped whenever the copy changes
+    before: dict[tuple[str, str, int], list[Diagnostic]] = field(default_factory=dict)
+
+
+class ShadowWorkspace:
+    """The hidden copy of the workspace at ``root``; see the module docstring. Every method
+    returns at once (work goes to the shadow's thread) except the ``*_now`` ones and
+    ``check``/``sync``, which run on the calling thread with the shadow's lock (benchmarks,
+    tests, the worker itself)."""
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        rules: IgnoreRules | None = None,
+        base: Path | None = None,
+        checker: Checker | None = None,
+        fixtures: Sequence[str] = (),
+        scan_every_s: float | None = 30.0,
+        check_timeout_s: float = 20.0,
+    ) -> None:
+        self.root = Path(root).resolve()
+        self.rules = rules or IgnoreRules.for_folder(self.root)
+        self.fixtures = tuple(fixtures)
+        self.checker: Checker = checker or CliChecker()
+        self.check_timeout_s = check_timeout_s
+        home = (base or data_dir() / "shadow") / shadow_key(str(self.root))
+        self.folder = home
+        self.tree = home / "tree"
+        self._lock = threading.RLock()
+        self._state = _State()
+        self._overlays: dict[str, bytes] = {}
+        self._closed = threading.Event()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="forecode-shadow")
+        self._method: CloneMethod | None = None
+        self.last_sync: list[Action] = []
+        if scan_every_s:
+            threading.Thread(
+                target=self._scan_loop,
+                args=(scan_every_s,),
+                daemon=True,
+                name="forecode-shadow-scan",
+            ).start()
+
+    # ----- the worker thread's queue ---------------------------------------------------------
+    def submit(self, work: Callable[[], object]) -> Future[object]:
+        return self._pool.submit(work)
+
+    def start(self) -> Future[object]:
+        """Build (or bring in step) the copy off the calling thread."""
+        return self.submit(self.sync)
+
+    def note_saved(self, rel: str) -> Future[object]:
+        """The editor saved ``rel``: its overlay goes, the saved file is copied."""
+        return self.submit(lambda: self.sync_paths([rel], drop_overlay=True))
+
+    def note_changed(self, rels: Iterable[str]) -> Future[object]:
+        """File events for ``rels`` (changed, created or deleted on disk)."""
+        paths = list(rels)
+        return self.submit(lambda: self.sync_paths(paths))
+
+    def push_buffer(self, rel: str, text: str | bytes) -> Future[object]:
+        """An unsaved buffer's content overlays ``rel`` in the copy."""
+        data = text.encode("utf-8") if isinstance(text, str) else text
+        return self.submit(lambda: self._overlay(rel, data))
+
+    def drop_buffer(self, rel: str) -> Future[object]:
+        """The buffer was closed unsaved: the copy goes back to the file on disk."""
+        return self.submit(lambda: self.sync_paths([rel], drop_overlay=True))
+
+    def submit_check(
+        self, edits: Mapping[str, str], originals: Mapping[str, str] | None = None
+    ) -> Future[Verdict]:
+        return self._pool.submit(self.check, edits, originals)
+
+    def prepare(self, originals: Mapping[str, str]) -> Future[object]:
+        """Compute the "before" diagnostics of these files (their buffers' texts) ahead."""
+        return self.submit(lambda: self.check({}, originals, before_only=True))
+
+    def close(self) -> None:
+        """Stop the scans and the thread (queued work is dropped; the copy stays on disk)."""
+        self._closed.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _scan_loop(self, every: float) -> None:
+        while not self._closed.wait(every):
+            if self._state.have is not None and self._pool._work_queue.empty():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile
+                    self.submit(self.sync)
+
+    # ----- syncing -----------------------------------------------------------------------------
+    def sync(self) -> list[Action]:
+        """Bring the whole copy in step with the workspace (a scan by stamps); the steps
+        taken."""
+        with self._lock:
+            self._make_home()
+            wanted = scan_workspace(self.root, self.rules, self.fixtures, self._closed.is_set)
+            if self._closed.is_set():
+                return []
+            cold = self._state.have is None
+            have = _same_kind(wanted, scan_copy(self.tree)) if cold else self._state.have or {}
+            keep = set(self._overlays)
+            if cold and self._needs_pyright_config(wanted):
+                keep.add(PYRIGHT_CONFIG)
+            actions = plan_sync(wanted, have, keep)
+            self._run(actions)
+            if cold:
+                self._write_pyright_config(wanted)
+            self._state.have = wanted
+            self.last_sync = actions
+            return actions
+
+    def sync_paths(self, rels: Iterable[str], drop_overlay: bool = False) -> list[Action]:
+        """Bring just ``rels`` in step (a save, a file event)."""
+        with self._lock:
+            if self._state.have is None:
+                return self.sync()
+            wanted_all = self._state.have
+            wanted: dict[str, Source] = {}
+            have: dict[str, Source] = {}
+            for rel in rels:
+                if drop_overlay and self._overlays.pop(rel, None) is not None:
+                    have[rel] = Source(Kind.FILE, -1)  # whatever the copy holds: replace it
+                elif rel in wanted_all:
+                    have[rel] = wanted_all[rel]
+                full = self.root / rel
+                if self.rules.is_ignored(rel) or not full.is_file():
+                    continue
+                wanted[rel] = _file_source(rel, full.stat(), self.fixtures)
+            actions = plan_sync(wanted, have, set(self._overlays))
+            self._run(actions)
+            for rel in have.keys() - wanted.keys():
+                wanted_all.pop(rel, None)
+            wanted_all.update(wanted)
+            return actions
+
+    def _make_home(self) -> None:
+        base = self.folder.parent
+        for folder in (base, self.folder, self.tree):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(base, 0o700)
+            os.chmod(self.folder, 0o700)
+        if self._method is None:
+            self._method = detect_clone(self.folder)
+
+    @property
+    def clone_method(self) -> CloneMethod:
+        self._make_home()
+        assert self._method is not None
+        return self._method
+
+    def _needs_pyright_config(self, wanted: Mapping[str, Source]) -> bool:
+        if PYRIGHT_CONFIG in wanted:
+            return False
+        pyproject = self.root / "pyproject.toml"
+        with contextlib.suppress(OSError):
+            text = pyproject.read_text("utf-8", "replace")
+            if "[tool.pyright" in text or "[tool.basedpyright" in text:
+                return False
+        return True
+
+    def _write_pyright_config(self, wanted: Mapping[str, Source]) -> None:
+        target = self.tree / PYRIGHT_CONFIG
+        if self._needs_pyright_config(wanted) and not target.exists():
+            target.write_text(STANDARD_PYRIGHT, "utf-8")
+
+    def _run(self, actions: Sequence[Action]) -> None:
+        made: set[str] = set()
+        changed = False
+        for action in actions:
+            if self._closed.is_set():
+                return
+            dst = os.path.join(self.tree, action.rel)
+            try:
+                if action.step is Step.REMOVE:
+                    _remove(dst)
+                else:
+                    parent = os.path.dirname(dst)
+                    if parent not in made:
+                        os.makedirs(parent, exist_ok=True)
+                        made.add(parent)
+                    self._create(action, dst)
+                changed = True
+            except OSError as exc:
+                log.warning("shadow: %s of %s failed: %s", action.step, action.rel, exc.strerror)
+        if changed:
+            self._state.generation += 1
+
+    def _create(self, action: Action, dst: str) -> None:
+        assert action.source is not None
+        if os.path.lexists(dst):
+            _remove(dst)
+        src = os.path.join(self.root, action.rel)
+        if action.step in (Step.LINK, Step.REFERENCE):
+            os.symlink(action.source.target, dst)
+            return
+        if action.step is Step.SNAPSHOT and snapshot_database(src, dst):
+            _stamp_like(src, dst)
+            return
+        self._copy_file(src, dst, clone=action.step is Step.COPY)
+
+    def _copy_file(self, src: str, dst: str, clone: bool) -> None:
+        method = self._method or CloneMethod.COPY
+        with open(src, "rb") as fs:
+            head = fs.read(CHUNK)
+            if head.startswith(SQLITE_HEADER):  # a database under any name: a snapshot
+                clone = False
+                if snapshot_database(src, dst):
+                    _stamp_like(src, dst)
+                    return
+            if (
+                clone
+                and method is not CloneMethod.COPY
+                and _clone_into(fs.fileno(), src, dst, method)
+            ):
+                _stamp_like(src, dst)
+                return
+            with open(dst, "wb") as fd:
+                fd.write(head)
+                if len(head) == CHUNK:
+                    shutil.copyfileobj(fs, fd, CHUNK)
+        _stamp_like(src, dst)
+
+    def _overlay(self, rel: str, data: bytes) -> None:
+        with self._lock:
+            if self._state.have is None:
+                self.sync()
+            self._overlays[rel] = data
+            _write_atomic(self.tree / rel, data)
+            self._state.generation += 1
+
+    # ----- checking --------------------------------------------------------------------------
+    def check(
+        self,
+        edits: Mapping[str, str],
+        originals: Mapping[str, str] | None = None,
+        *,
+        before_only: bool = False,
+    ) -> Verdict:
+        """The new diagnostics ``edits`` (path -> new text) cause, against ``originals``
+        (path -> the buffer's text; else the copy's file). The copy is put back after."""
+        started = time.monotonic()
+        originals = dict(originals or {})
+        paths = tuple(sorted({*edits, *originals}))
+        if not self.checker.available:
+            return Verdict(CheckStatus.NO_CHECKER, paths=paths, note="no checker is installed")
+        with self._lock:
+            if self._state.have is None:
+                self.sync()
+            deadline = started + self.check_timeout_s
+            saved = {rel: self._read_copy(rel) for rel in paths}
+            try:
+                bases = self._put_originals(paths, originals, saved)
+                before = self._before(paths, bases, deadline)
+                if before_only:
+                    return Verdict(CheckStatus.CHECKED, before=len(before), paths=paths)
+                for rel, text in edits.items():
+                    _write_atomic(self.tree / rel, text.encode("utf-8"))
+                after = self.checker.diagnostics(self.tree, list(edits), deadline)
+            except CheckTimeout:
+                return Verdict(
+                    CheckStatus.TIMED_OUT,
+                    paths=paths,
+                    seconds=time.monotonic() - started,
+                    note=f"the check took over {self.check_timeout_s:g} s",
+                )
+            except (OSError, ValueError) as exc:
+                return Verdict(CheckStatus.FAILED, paths=paths, note=str(exc))
+            finally:
+                self._restore(saved)
+        maps = {rel: line_map(bases.get(rel, ""), text) for rel, text in edits.items()}
+        new = new_diagnostics(before, after, maps)
+        return Verdict(
+            CheckStatus.CHECKED,
+            tuple(new),
+            len(before),
+            len(after),
+            paths,
+            time.monotonic() - started,
+        )
+
+    def _read_copy(self, rel: str) -> bytes | None:
+        path = self.tree / rel
+        try:
+            return None if path.is_symlink() else path.read_bytes()
+        except OSError:
+            return None
+
+    def _put_originals(
+        self, paths: Sequence[str], originals: Mapping[str, str], saved: Mapping[str, bytes | None]
+    ) -> dict[str, str]:
+        bases: dict[str, str] = {}
+        for rel in paths:
+            if rel in originals:
+                data = originals[rel].encode("utf-8")
+                if saved.get(rel) != data:
+                    _write_atomic(self.tree / rel, data)
+                bases[rel] = originals[rel]
+            else:
+                held = saved.get(rel)
+                bases[rel] = held.decode("utf-8", "replace") if held is not None else ""
+        return bases
+
+    def _before(
+        self, paths: Sequence[str], bases: Mapping[str, str], deadline: float
+    ) -> list[Diagnostic]:
+        state = self._state
+        out: list[Diagnostic] = []
+        todo: list[str] = []
+        for rel in paths:
+            key = (rel, hashlib.sha256(bases[rel].encode("utf-8")).hexdigest(), state.generation)
+            cached = state.before.get(key)
+            if cached is None:
+                todo.append(rel)
+            else:
+                out.extend(cached)
+        if todo:
+            found = self.checker.diagnostics(self.tree, todo, deadline)
+            for rel in todo:
+                key = (
+                    rel,
+                    hashlib.sha256(bases[rel].encode("utf-8")).hexdigest(),
+                    state.generation,
+                )
+                mine = [d for d in found if d.path == rel]
+                state.before = {k: v for k, v in state.before.items() if k[2] == state.generation}
+                state.before[key] = mine
+                out.extend(mine)
+        return out
+
+    def _restore(self, saved: Mapping[str, bytes | None]) -> None:
+        for rel, data in saved.items():
+            path = self.tree / rel
+            try:
+                if data is None:
+                    if path.exists() and not path.is_symlink():
+                        path.unlink()
+                elif self._read_copy(rel) != data:
+                    _write_atomic(path, data)
+                    src = self.root / rel
+                    if rel not in self._overlays and src.is_file():
+                        _stamp_like(str(src), str(path))
+            except OSError as exc:
+                log.warning("shadow: restoring %s failed: %s", rel, exc.strerror)
+
+
+def _stamp_like(src: str, dst: str) -> None:
+    st = os.stat(src)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+# ----- the repair loop ---------------------------------------------------------------------------
+
+
+class RepairModel(Protocol):
+    """The model at the repair seam: new edits for ``message`` (the new diagnostics), or None
+    when it has none."""
+
+    def repair(self, edits: Mapping[str, str], message: str) -> Mapping[str, str] | None: ...
+
+
+@dataclass(frozen=True)
+class RepairOutcome:
+    edits: dict[str, str]
+    verdict: Verdict
+    next: Next
+    rounds: int
+
+
+def check_and_repair(
+    shadow: ShadowWorkspace,
+    edits: Mapping[str, str],
+    model: RepairModel,
+    policy: RepairPolicy | None = None,
+    originals: Mapping[str, str] | None = None,
+) -> RepairOutcome:
+    """Check ``edits``; while the policy says so, send the new diagnostics to ``model`` and
+    check its answer. Returns the last edits, their verdict and what comes next (show the
+    review, or ask the user)."""
+    policy = policy or RepairPolicy()
+    current = dict(edits)
+    rounds = 0
+    while True:
+        verdict = shadow.check(current, originals)
+        if verdict.status is not CheckStatus.CHECKED:
+            return RepairOutcome(current, verdict, Next.ASK_USER, rounds)
+        step, policy = policy.next(verdict.new)
+        if step is not Next.REPAIR:
+            return RepairOutcome(current, verdict, step, rounds)
+        answer = model.repair(current, repair_message(verdict.new))
+        rounds += 1
+        if not answer:
+            return RepairOutcome(current, verdict, Next.ASK_USER, rounds)
+        current = {**current, **answer}
