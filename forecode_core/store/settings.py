@@ -280,6 +280,16 @@ class Settings:
     )
     # "" = the model chosen above; otherwise the path of any GGUF file.
     completion_model_path: str = _setting("completion.modelPath", "", Text())
+    # Next-edit suggestions (Tab predicts the next change, issue 15): on/off; "eager" shows the
+    # edit, "subtle" only a marker until Alt is held; the model: "local" (the completion
+    # engine's) or "none" (edit-pattern propagation alone).
+    next_edit_enabled: bool = _setting("nextEdit.enabled", True, Bool())
+    next_edit_mode: str = _setting(
+        "nextEdit.mode", "eager", Choice({"eager": "eager", "subtle": "subtle"})
+    )
+    next_edit_model: str = _setting(
+        "nextEdit.model", "local", Choice({"local": "local", "none": "none"})
+    )
     # The chat panel (Ctrl+L): tokens of code sent along with a question (estimated), and the
     # longest reply asked for.
     chat_context_budget_tokens: int = _setting(
