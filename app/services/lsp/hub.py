@@ -1,0 +1,238 @@
+"""The LSP hub: every language server of a window on ONE worker thread with its own asyncio
+loop (pygls is asyncio-only). The editor calls in from any thread and never waits: each call
+posts work to the loop and returns; results come back through the callbacks given to the hub,
+called on the hub's thread (``app.ui.lsp_bridge`` turns them into Qt signals).
+
+Documents are routed by language id to the servers of ``forecode_core.lsp.servers``' table,
+one process per (server, workspace root). The hub numbers each document's versions: ``open``
+and ``change`` return the version they send, so the caller can drop results for older ones
+as well (the hub already drops diagnostics older than the last change it sent)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forecode_core.lsp.diagnostics import Diagnostic
+from forecode_core.lsp.restart import ServerState
+from forecode_core.lsp.servers import ServerSpec, ServerTable, servers_for
+
+from .session import OpenDoc, Session, SessionEvents
+
+__all__ = ["LspHub", "ServerStatus", "resolve_command"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """A server's state change: ``server`` (its name), ``language``, ``state``, a message for
+    the status bar ("" when there is nothing to say)."""
+
+    server: str
+    state: ServerState
+    message: str
+
+
+def resolve_command(argv: tuple[str, ...]) -> list[str] | None:
+    """The argv with its program found: an absolute path as it is; a bare name in this
+    interpreter's folder first (the servers installed with Forecode live beside its python),
+    then on PATH. None when it is nowhere."""
+    program = argv[0]
+    if os.path.isabs(program):
+        return list(argv) if os.access(program, os.X_OK) else None
+    folders = [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+    found = shutil.which(program, path=os.pathsep.join(folders))
+    return [found, *argv[1:]] if found else None
+
+
+class LspHub:
+    """See the module docstring. ``on_diagnostics(uri, version, server, diagnostics)`` and
+    ``on_status(ServerStatus)`` are called on the hub's thread."""
+
+    def __init__(
+        self,
+        on_diagnostics: Callable[[str, int | None, str, list[Diagnostic]], None],
+        on_status: Callable[[ServerStatus], None],
+        table: ServerTable = (),
+        *,
+        init_timeout_s: float = 60.0,
+        request_timeout_s: float = 10.0,
+        resolve: Callable[[tuple[str, ...]], list[str] | None] = resolve_command,
+    ) -> None:
+        self._on_diagnostics = on_diagnostics
+        self._on_status = on_status
+        self.table = table
+        self.init_timeout_s = init_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self._resolve = resolve
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}  # by uri, numbered on the caller's thread
+        self._docs: dict[str, tuple[OpenDoc, Path]] = {}  # loop thread only
+        self._sessions: dict[tuple[str, Path], Session] = {}  # loop thread only
+        self._missing: set[str] = set()  # servers already reported missing
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="forecode-lsp", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_forever()
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        if not self._closed:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def _next_version(self, uri: str, first: bool) -> int:
+        with self._lock:
+            version = 1 if first and uri not in self._versions else self._versions[uri] + 1
+            self._versions[uri] = version
+            return version
+
+    # ----- the editor's calls (any thread; none waits) --------------------------------------
+    def open(self, uri: str, language: str, text: str, root: Path) -> int:
+        """Open a document (``language``: the editor's language id); its version."""
+        version = self._next_version(uri, first=True)
+        self._post(self._open, OpenDoc(uri, language, version, text), root)
+        return version
+
+    def change(self, uri: str, text: str) -> int:
+        """The document's whole new text (the change sent is incremental where the server
+        takes it); the new version."""
+        version = self._next_version(uri, first=False)
+        self._post(self._change, uri, version, text)
+        return version
+
+    def save(self, uri: str) -> None:
+        self._post(self._save, uri)
+
+    def close(self, uri: str) -> None:
+        with self._lock:
+            self._versions.pop(uri, None)
+        self._post(self._close, uri)
+
+    def version(self, uri: str) -> int | None:
+        with self._lock:
+            return self._versions.get(uri)
+
+    def request(self, uri: str, server: str, method: str, params: Any) -> Future[Any]:
+        """A request to one of the document's servers; the future (never waited on by the
+        UI thread: add a done callback) fails when the server is not running or hung."""
+        return asyncio.run_coroutine_threadsafe(
+            self._request(uri, server, method, params), self._loop
+        )
+
+    def call(self, fn: Callable[[], Any]) -> Future[Any]:
+        """Run ``fn`` on the hub's thread (tests, and reading the sessions' state)."""
+
+        async def run() -> Any:
+            return fn()
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop)
+
+    def shutdown(self, timeout_s: float = 3.0) -> None:
+        """Stop every server (killed after ``timeout_s``) and the thread. Blocks at most about
+        ``timeout_s``: the window calls it while closing."""
+        if self._closed:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._stop_all(timeout_s / 2), self._loop)
+        self._closed = True
+        try:
+            future.result(timeout_s)
+        except Exception as exc:  # a server that would not stop: the thread is a daemon
+            log.warning("language servers did not stop in time: %s", exc)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout_s)
+
+    # ----- the loop's side ------------------------------------------------------------------
+    def sessions(self) -> list[Session]:
+        """The sessions (call on the hub's thread, e.g. through ``call``)."""
+        return list(self._sessions.values())
+
+    def _session(self, spec: ServerSpec, root: Path) -> Session | None:
+        key = (spec.name, root)
+        session = self._sessions.get(key)
+        if session is not None:
+            return session
+        argv = self._resolve(spec.command)
+        if argv is None:
+            if spec.name not in self._missing:
+                self._missing.add(spec.name)
+                hint = f" ({spec.install_hint})" if spec.install_hint else ""
+                self._status(
+                    spec.name,
+                    ServerState.MISSING,
+                    f"Language server {spec.name} not found: {spec.command[0]} is not "
+                    f"installed{hint}",
+                )
+            return None
+        events = SessionEvents(self._on_diagnostics, self._status)
+        session = Session(
+            spec,
+            argv,
+            root,
+            events,
+            init_timeout_s=self.init_timeout_s,
+            request_timeout_s=self.request_timeout_s,
+        )
+        self._sessions[key] = session
+        session.start()
+        return session
+
+    def _status(self, server: str, state: ServerState, message: str) -> None:
+        self._on_status(ServerStatus(server, state, message))
+
+    def _sessions_of(self, uri: str) -> list[Session]:
+        known = self._docs.get(uri)
+        if known is None:
+            return []
+        doc, root = known
+        found = (
+            self._sessions.get((spec.name, root)) for spec in servers_for(doc.language, self.table)
+        )
+        return [s for s in found if s is not None]
+
+    def _open(self, doc: OpenDoc, root: Path) -> None:
+        self._docs[doc.uri] = (doc, root)
+        for spec in servers_for(doc.language, self.table):
+            session = self._session(spec, root)
+            if session is not None:
+                session.open(doc)
+
+    def _change(self, uri: str, version: int, text: str) -> None:
+        known = self._docs.get(uri)
+        if known is None:
+            return
+        doc, root = known
+        self._docs[uri] = (OpenDoc(uri, doc.language, version, text), root)
+        for session in self._sessions_of(uri):
+            session.change(uri, version, text)
+
+    def _save(self, uri: str) -> None:
+        for session in self._sessions_of(uri):
+            session.save(uri)
+
+    def _close(self, uri: str) -> None:
+        for session in self._sessions_of(uri):
+            session.close(uri)
+        self._docs.pop(uri, None)
+
+    async def _request(self, uri: str, server: str, method: str, params: Any) -> Any:
+        for session in self._sessions_of(uri):
+            if session.spec.name == server:
+                return await session.request(method, params)
+        raise RuntimeError(f"{server} does not serve {uri}")
+
+    async def _stop_all(self, timeout_s: float) -> None:
+        sessions = list(self._sessions.values())
+        await asyncio.gather(*(s.stop(timeout_s) for s in sessions), return_exceptions=True)

@@ -1,0 +1,449 @@
+"""One language server process for one workspace root, driven by pygls's ``LanguageClient``.
+
+Everything here runs on the LSP hub's event loop (``hub.LspHub``), never on the UI thread.
+The session starts the server, answers the server's own requests (``workspace/configuration``
+from the spec's settings, capability registration, progress tokens, folders), keeps each open
+document's version and the text last sent (changes go incrementally where the server accepts
+them, else whole), drops diagnostics for versions older than the last one sent, restarts a
+server that exits with back-off (``forecode_core.lsp.restart``) and kills one that leaves a
+request unanswered past its deadline (then it restarts like a crash)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cattrs import Converter
+from lsprotocol import types as lsp
+from pygls.lsp.client import LanguageClient
+from pygls.protocol import default_converter
+
+from forecode_core.lsp.diagnostics import Diagnostic, Severity
+from forecode_core.lsp.positions import Position
+from forecode_core.lsp.restart import RestartPolicy, ServerState
+from forecode_core.lsp.servers import ServerSpec, config_section
+from forecode_core.lsp.sync import change_between
+
+__all__ = ["OpenDoc", "Session", "SessionEvents"]
+
+log = logging.getLogger(__name__)
+
+CLIENT_NAME = "forecode"
+CLIENT_VERSION = "0.1.0"
+STDERR_LINES = 20  # the last lines a server wrote, for the message when it dies
+
+
+@dataclass
+class OpenDoc:
+    """A document as the hub knows it: the text and version the editor last sent."""
+
+    uri: str
+    language: str
+    version: int
+    text: str
+
+
+@dataclass(frozen=True)
+class SessionEvents:
+    """What a session reports, on the hub's thread: diagnostics (uri, version, server,
+    list) and its state (server, state, message)."""
+
+    diagnostics: Callable[[str, int | None, str, list[Diagnostic]], None]
+    state: Callable[[str, ServerState, str], None]
+
+
+_NotebookFilter = (
+    str
+    | lsp.NotebookDocumentFilterNotebookType
+    | lsp.NotebookDocumentFilterScheme
+    | lsp.NotebookDocumentFilterPattern
+)
+
+
+def _notebook_filter(value: Any, _type: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    for key, kind in (
+        ("notebookType", lsp.NotebookDocumentFilterNotebookType),
+        ("scheme", lsp.NotebookDocumentFilterScheme),
+    ):
+        if key in value:
+            return _CONVERTER.structure(value, kind)
+    return _CONVERTER.structure(value, lsp.NotebookDocumentFilterPattern)
+
+
+def _converter() -> Converter:
+    """pygls's converter, plus a hook lsprotocol 2025.0.0 lacks: the optional notebook filter
+    (``{"notebook": "*", "cells": [...]}``) in ruff's ``notebookDocumentSync``, without which
+    ruff's whole initialize answer failed to parse."""
+    make: Callable[[], Converter] = default_converter  # pygls leaves it unannotated
+    converter = make()
+    converter.register_structure_hook(_NotebookFilter | None, _notebook_filter)
+    return converter
+
+
+_CONVERTER = _converter()
+
+
+class _Client(LanguageClient):
+    def __init__(self, on_exit: Callable[[asyncio.subprocess.Process], None]) -> None:
+        super().__init__(CLIENT_NAME, CLIENT_VERSION, converter_factory=lambda: _CONVERTER)
+        self._on_exit = on_exit
+
+    async def server_exit(self, server: asyncio.subprocess.Process) -> None:
+        self._on_exit(server)
+
+
+def _client_capabilities() -> lsp.ClientCapabilities:
+    return lsp.ClientCapabilities(
+        general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
+        workspace=lsp.WorkspaceClientCapabilities(
+            configuration=True,
+            workspace_folders=True,
+            did_change_configuration=lsp.DidChangeConfigurationClientCapabilities(
+                dynamic_registration=True
+            ),
+        ),
+        text_document=lsp.TextDocumentClientCapabilities(
+            synchronization=lsp.TextDocumentSyncClientCapabilities(did_save=True),
+            publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(
+                version_support=True, related_information=False
+            ),
+            hover=lsp.HoverClientCapabilities(
+                content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]
+            ),
+            definition=lsp.DefinitionClientCapabilities(link_support=False),
+            references=lsp.ReferenceClientCapabilities(),
+        ),
+        window=lsp.WindowClientCapabilities(work_done_progress=True),
+    )
+
+
+def _sync_kind(caps: lsp.ServerCapabilities) -> lsp.TextDocumentSyncKind:
+    sync = caps.text_document_sync
+    if isinstance(sync, lsp.TextDocumentSyncOptions):
+        return sync.change if sync.change is not None else lsp.TextDocumentSyncKind.None_
+    if isinstance(sync, lsp.TextDocumentSyncKind):
+        return sync
+    return lsp.TextDocumentSyncKind.None_
+
+
+def _save_wanted(caps: lsp.ServerCapabilities) -> tuple[bool, bool]:
+    """(send didSave, with the text)."""
+    sync = caps.text_document_sync
+    if isinstance(sync, lsp.TextDocumentSyncOptions) and sync.save:
+        include = isinstance(sync.save, lsp.SaveOptions) and bool(sync.save.include_text)
+        return True, include
+    return False, False
+
+
+def to_diagnostic(d: lsp.Diagnostic, default_source: str) -> Diagnostic:
+    start, end = d.range.start, d.range.end
+    return Diagnostic(
+        Position(start.line, start.character),
+        Position(end.line, end.character),
+        Severity(int(d.severity)) if d.severity is not None else Severity.ERROR,
+        d.message,
+        d.source or default_source,
+        "" if d.code is None else str(d.code),
+    )
+
+
+def _plain(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A fresh function around ``fn``: pygls marks its handlers with attributes, which a bound
+    method cannot take."""
+
+    def handler(params: Any) -> Any:
+        return fn(params)
+
+    return handler
+
+
+class Session:
+    """One server for one root. All methods run on the hub's loop."""
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        argv: list[str],
+        root: Path,
+        events: SessionEvents,
+        *,
+        init_timeout_s: float,
+        request_timeout_s: float,
+        policy: RestartPolicy | None = None,
+    ) -> None:
+        self.spec = spec
+        self.argv = argv
+        self.root = root
+        self.events = events
+        self.init_timeout_s = init_timeout_s
+        self.request_timeout_s = request_timeout_s
+        self.policy = policy or RestartPolicy()
+        self.state = ServerState.STOPPED
+        self.docs: dict[str, OpenDoc] = {}  # what the editor wants open here
+        self._sent: dict[str, OpenDoc] = {}  # what this server process was told
+        self._client: _Client | None = None
+        self._process: asyncio.subprocess.Process | None = None
+        self._caps = lsp.ServerCapabilities()
+        self._started_at = 0.0
+        self._stopping = False
+        self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._restart: asyncio.TimerHandle | None = None
+
+    # ----- life cycle -----------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _set_state(self, state: ServerState, message: str = "") -> None:
+        self.state = state
+        self.events.state(self.spec.name, state, message)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def start(self) -> None:
+        self._spawn(self._start())
+
+    async def _start(self) -> None:
+        self._restart = None
+        self._set_state(ServerState.STARTING)
+        client = _Client(self._on_exit)
+        self._register(client)
+        self._client = client
+        self._sent = {}
+        try:
+            await client.start_io(*self.argv, cwd=str(self.root))
+        except OSError as exc:
+            self._client = None
+            self._set_state(ServerState.FAILED, f"{self.spec.name} could not start: {exc}")
+            return
+        self._process = client._server  # pygls keeps the process there; we need its pid
+        self._started_at = time.monotonic()
+        if self._process is not None and self._process.stderr is not None:
+            self._spawn(self._drain_stderr(self._process.stderr))
+        try:
+            result = await asyncio.wait_for(
+                client.initialize_async(self._initialize_params()), self.init_timeout_s
+            )
+        except TimeoutError:
+            self._kill(f"{self.spec.name} did not answer initialize in {self.init_timeout_s} s")
+            return
+        except Exception as exc:  # the process died during initialize: _on_exit restarts it
+            log.info("%s: initialize failed: %s", self.spec.name, exc)
+            return
+        if client is not self._client:
+            return
+        self._caps = result.capabilities
+        client.initialized(lsp.InitializedParams())
+        self._set_state(ServerState.RUNNING)
+        for doc in list(self.docs.values()):
+            self._send_open(doc)
+
+    def _initialize_params(self) -> lsp.InitializeParams:
+        uri = self.root.as_uri()
+        return lsp.InitializeParams(
+            capabilities=_client_capabilities(),
+            process_id=None,
+            client_info=lsp.ClientInfo(name=CLIENT_NAME, version=CLIENT_VERSION),
+            root_uri=uri,
+            root_path=str(self.root),
+            workspace_folders=[lsp.WorkspaceFolder(uri=uri, name=self.root.name or uri)],
+            initialization_options=dict(self.spec.init_options) or None,
+        )
+
+    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+        """Read the server's stderr so its pipe never fills (a full pipe stalls the server);
+        the last lines explain a crash."""
+        while line := await stream.readline():
+            self._stderr.append(line.decode("utf-8", "replace").rstrip())
+
+    def _on_exit(self, process: asyncio.subprocess.Process) -> None:
+        if process is not self._process:
+            return
+        self._process = None
+        self._client = None
+        self._sent = {}
+        if self._stopping:
+            return
+        ran = time.monotonic() - self._started_at
+        self.policy = self.policy.after_exit(ran)
+        tail = next((line for line in reversed(self._stderr) if line.strip()), "")
+        why = f"{self.spec.name} exited (code {process.returncode})" + (
+            f": {tail[:200]}" if tail else ""
+        )
+        if self.policy.gave_up:
+            self._set_state(
+                ServerState.FAILED, f"{why}; stopped after {self.policy.crashes} crashes"
+            )
+            return
+        delay = self.policy.delay_s()
+        self._set_state(ServerState.RESTARTING, f"{why}; restarting in {delay:g} s")
+        loop = asyncio.get_running_loop()
+        self._restart = loop.call_later(delay, self.start)
+
+    def _kill(self, why: str) -> None:
+        """A hung server: killed, then restarted by ``_on_exit`` like a crash."""
+        log.warning("%s", why)
+        self._stderr.append(why)
+        if self._process is not None and self._process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.kill()
+
+    async def stop(self, timeout_s: float = 2.0) -> None:
+        """Shut the server down politely, killing it after ``timeout_s``."""
+        self._stopping = True
+        if self._restart is not None:
+            self._restart.cancel()
+        client, process = self._client, self._process
+        if client is not None and process is not None and self.state == ServerState.RUNNING:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.shutdown_async(None), timeout_s)
+                client.exit(None)
+        if process is not None and process.returncode is None:
+            try:
+                await asyncio.wait_for(process.wait(), timeout_s)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                await process.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        self._set_state(ServerState.STOPPED)
+
+    # ----- the server's requests to us ------------------------------------------------------
+    def _register(self, client: _Client) -> None:
+        handlers: dict[str, Callable[[Any], Any]] = {
+            lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: self._on_diagnostics,
+            lsp.WORKSPACE_CONFIGURATION: self._on_configuration,
+            lsp.CLIENT_REGISTER_CAPABILITY: lambda _p: None,
+            lsp.CLIENT_UNREGISTER_CAPABILITY: lambda _p: None,
+            lsp.WINDOW_WORK_DONE_PROGRESS_CREATE: lambda _p: None,
+            lsp.PROGRESS: lambda _p: None,
+            lsp.WINDOW_LOG_MESSAGE: lambda _p: None,
+            lsp.WINDOW_SHOW_MESSAGE: self._on_show_message,
+            lsp.WINDOW_SHOW_MESSAGE_REQUEST: lambda _p: None,
+            lsp.WORKSPACE_WORKSPACE_FOLDERS: self._on_folders,
+            lsp.WORKSPACE_DIAGNOSTIC_REFRESH: lambda _p: None,
+            lsp.WORKSPACE_SEMANTIC_TOKENS_REFRESH: lambda _p: None,
+            lsp.WORKSPACE_INLAY_HINT_REFRESH: lambda _p: None,
+            lsp.WORKSPACE_CODE_LENS_REFRESH: lambda _p: None,
+            # Edits the server wants made arrive with rename (a follow-up): refused until then.
+            lsp.WORKSPACE_APPLY_EDIT: lambda _p: lsp.ApplyWorkspaceEditResult(applied=False),
+        }
+        for method, handler in handlers.items():
+            client.feature(method)(_plain(handler))
+
+    def _on_configuration(self, params: lsp.ConfigurationParams) -> list[object]:
+        settings = dict(self.spec.settings)
+        venv_python = self.root / ".venv" / "bin" / "python"
+        if venv_python.exists():  # the project's own interpreter, for its imports
+            settings.setdefault("python", {"pythonPath": str(venv_python)})
+        return [config_section(settings, item.section) for item in params.items]
+
+    def _on_folders(self, _params: None) -> list[lsp.WorkspaceFolder]:
+        uri = self.root.as_uri()
+        return [lsp.WorkspaceFolder(uri=uri, name=self.root.name or uri)]
+
+    def _on_show_message(self, params: lsp.ShowMessageParams) -> None:
+        if params.type == lsp.MessageType.Error:
+            self.events.state(self.spec.name, self.state, f"{self.spec.name}: {params.message}")
+
+    def _on_diagnostics(self, params: lsp.PublishDiagnosticsParams) -> None:
+        sent = self._sent.get(params.uri)
+        if sent is None:  # closed meanwhile
+            return
+        if params.version is not None and params.version < sent.version:
+            return  # stale: the text moved on since
+        found = [to_diagnostic(d, self.spec.name) for d in params.diagnostics]
+        self.events.diagnostics(params.uri, params.version, self.spec.name, found)
+
+    # ----- documents ------------------------------------------------------------------------
+    def open(self, doc: OpenDoc) -> None:
+        self.docs[doc.uri] = doc
+        if self.state == ServerState.RUNNING:
+            self._send_open(doc)
+
+    def _send_open(self, doc: OpenDoc) -> None:
+        assert self._client is not None
+        self._client.text_document_did_open(
+            lsp.DidOpenTextDocumentParams(
+                lsp.TextDocumentItem(doc.uri, doc.language, doc.version, doc.text)
+            )
+        )
+        self._sent[doc.uri] = OpenDoc(doc.uri, doc.language, doc.version, doc.text)
+
+    def change(self, uri: str, version: int, text: str) -> None:
+        doc = self.docs.get(uri)
+        if doc is None:
+            return
+        self.docs[uri] = OpenDoc(uri, doc.language, version, text)
+        sent = self._sent.get(uri)
+        if sent is None or self._client is None or self.state != ServerState.RUNNING:
+            return  # sent whole when the server (re)starts
+        kind = _sync_kind(self._caps)
+        if kind == lsp.TextDocumentSyncKind.None_:
+            return
+        changes: list[lsp.TextDocumentContentChangeEvent] = []
+        if kind == lsp.TextDocumentSyncKind.Incremental:
+            change = change_between(sent.text, text)
+            if change is not None:
+                changes.append(
+                    lsp.TextDocumentContentChangePartial(
+                        range=lsp.Range(lsp.Position(*change.start), lsp.Position(*change.end)),
+                        text=change.text,
+                    )
+                )
+        else:
+            changes.append(lsp.TextDocumentContentChangeWholeDocument(text=text))
+        self._client.text_document_did_change(
+            lsp.DidChangeTextDocumentParams(
+                lsp.VersionedTextDocumentIdentifier(version=version, uri=uri), changes
+            )
+        )
+        self._sent[uri] = OpenDoc(uri, doc.language, version, text)
+
+    def save(self, uri: str) -> None:
+        doc = self._sent.get(uri)
+        wanted, with_text = _save_wanted(self._caps)
+        if doc is None or self._client is None or not wanted:
+            return
+        self._client.text_document_did_save(
+            lsp.DidSaveTextDocumentParams(
+                lsp.TextDocumentIdentifier(uri), doc.text if with_text else None
+            )
+        )
+
+    def close(self, uri: str) -> None:
+        self.docs.pop(uri, None)
+        if self._sent.pop(uri, None) is not None and self._client is not None:
+            self._client.text_document_did_close(
+                lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri))
+            )
+
+    # ----- requests -------------------------------------------------------------------------
+    async def request(self, method: str, params: Any) -> Any:
+        """One request with the session's deadline; a server that misses it is killed (and
+        restarted). Raises ``RuntimeError`` when the server is not running, ``TimeoutError``
+        when it hung."""
+        client = self._client
+        if client is None or self.state != ServerState.RUNNING:
+            raise RuntimeError(f"{self.spec.name} is {self.state}")
+        try:
+            return await asyncio.wait_for(
+                client.protocol.send_request_async(method, params), self.request_timeout_s
+            )
+        except TimeoutError:
+            self._kill(f"{self.spec.name} did not answer {method} in {self.request_timeout_s} s")
+            raise

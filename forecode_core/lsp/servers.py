@@ -1,0 +1,178 @@
+"""Which language servers run for which language: presets, the default table and the
+``lsp.servers`` setting.
+
+Python works out of the box: basedpyright (types, undefined names, imports) and ``ruff
+server`` (lint, with ruff's bug rules on), both installed with Forecode from PyPI. Other
+languages by configuration, as in Zed and Helix: the setting maps a language id to a preset
+name, a command line, or a list of them::
+
+    "lsp.servers": {
+        "cpp": "clangd",
+        "go": "gopls",
+        "rust": "rust-analyzer",
+        "typescript": "typescript-language-server",
+        "python": ["basedpyright", "ruff"],
+        "java": []
+    }
+
+A language the setting does not name keeps the default (Python's pair; none for the rest);
+an empty list turns a language's servers off. Each server gets its own process per workspace
+root."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "PRESETS",
+    "RUFF_BUG_RULES",
+    "ServerSpec",
+    "ServerTable",
+    "config_section",
+    "dump_table",
+    "parse_table",
+    "servers_for",
+]
+
+# ruff's default rule set is E4, E7, E9 and F; the bug finder's tier 1 adds these (flake8-
+# bugbear's mutable default argument and loop-variable capture) and names F821 (undefined
+# name) and F841 (unused variable) so a project's narrower selection cannot drop them.
+RUFF_BUG_RULES = ("F821", "F841", "B006", "B023")
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server: ``command`` starts it on stdio; ``settings`` answers its
+    ``workspace/configuration`` requests (by section); ``init_options`` goes in
+    ``initialize``."""
+
+    name: str
+    command: tuple[str, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    init_options: Mapping[str, Any] = field(default_factory=dict)
+    install_hint: str = ""
+
+
+PRESETS: dict[str, ServerSpec] = {
+    spec.name: spec
+    for spec in (
+        ServerSpec(
+            "basedpyright",
+            ("basedpyright-langserver", "--stdio"),
+            settings={
+                # "standard" is Pylance's default: type errors, not basedpyright's
+                # "recommended" warnings on every unknown type. A project's
+                # pyrightconfig.json or [tool.basedpyright] wins over this.
+                "basedpyright": {
+                    "analysis": {
+                        "typeCheckingMode": "standard",
+                        "diagnosticMode": "openFilesOnly",
+                        "autoSearchPaths": True,
+                        "useLibraryCodeForTypes": True,
+                    },
+                    "disableOrganizeImports": True,
+                },
+            },
+            install_hint="it comes with Forecode (pip install basedpyright)",
+        ),
+        ServerSpec(
+            "ruff",
+            ("ruff", "server"),
+            init_options={"settings": {"lint": {"extendSelect": list(RUFF_BUG_RULES)}}},
+            install_hint="it comes with Forecode (pip install ruff)",
+        ),
+        ServerSpec("clangd", ("clangd",), install_hint="e.g. apt install clangd"),
+        ServerSpec("gopls", ("gopls",), install_hint="go install golang.org/x/tools/gopls@latest"),
+        ServerSpec("rust-analyzer", ("rust-analyzer",), install_hint="rustup component add"),
+        ServerSpec(
+            "typescript-language-server",
+            ("typescript-language-server", "--stdio"),
+            install_hint="npm install -g typescript-language-server typescript",
+        ),
+    )
+}
+
+# A table: language id -> the argv of each server (a preset is its name alone).
+ServerTable = tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]
+
+DEFAULT_TABLE: ServerTable = (("python", (("basedpyright",), ("ruff",))),)
+
+
+def _argv(item: object, language: str) -> tuple[str, ...]:
+    if isinstance(item, str):
+        argv = tuple(shlex.split(item))
+    elif isinstance(item, list) and all(isinstance(part, str) for part in item):
+        argv = tuple(item)
+    else:
+        raise ValueError(f"{language}: each server is a name, a command line or a list of words")
+    if not argv or not argv[0]:
+        raise ValueError(f"{language}: an empty command")
+    return argv
+
+
+def parse_table(value: object) -> ServerTable:
+    """The setting's JSON value as a table; raises ``ValueError`` saying what is wrong."""
+    if not isinstance(value, dict):
+        raise ValueError("must be an object of language id -> server(s)")
+    return tuple(
+        sorted((str(language), _servers(str(language), v)) for language, v in value.items())
+    )
+
+
+def _servers(language: str, value: object) -> tuple[tuple[str, ...], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or (isinstance(value, list) and _is_words(value)):
+        return (_argv(value, language),)
+    if isinstance(value, list):
+        return tuple(_argv(item, language) for item in value)
+    raise ValueError(f"{language}: a server name, a command line or a list of them")
+
+
+def _is_words(value: list[object]) -> bool:
+    """``["clangd", "--background-index"]`` is one command; ``["basedpyright", "ruff"]``
+    (every word a preset) or a list holding lists is several servers."""
+    if not value or not all(isinstance(part, str) for part in value):
+        return False
+    return not all(str(part) in PRESETS for part in value)
+
+
+def dump_table(table: ServerTable) -> dict[str, object]:
+    return {language: [list(argv) for argv in argvs] for language, argvs in table}
+
+
+def servers_for(language: str, table: ServerTable = ()) -> tuple[ServerSpec, ...]:
+    """The servers for a language id: the setting's row, else the default's."""
+    rows = dict(DEFAULT_TABLE)
+    rows.update(dict(table))
+    specs: list[ServerSpec] = []
+    for argv in rows.get(language, ()):
+        preset = PRESETS.get(argv[0]) if len(argv) == 1 else None
+        if preset is not None:
+            specs.append(preset)
+        else:
+            base = PRESETS.get(argv[0])
+            name = argv[0].rsplit("/", 1)[-1]
+            specs.append(
+                ServerSpec(name, argv, install_hint=base.install_hint if base is not None else "")
+            )
+    return tuple(specs)
+
+
+def config_section(settings: Mapping[str, Any], section: str | None) -> object:
+    """A ``workspace/configuration`` answer: the exact section, else the dotted path into
+    nested objects (``python.analysis`` in ``{"python": {"analysis": ...}}``), else None."""
+    if not section:
+        return dict(settings)
+    if section in settings:
+        return settings[section]
+    node: object = settings
+    for part in section.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
