@@ -354,6 +354,7 @@ class CloudClient:
         self._info_stub = rpc.InfoStub(self._channel)
         self._chat_stub = rpc.ChatStub(self._channel)
         self._apply_stub = rpc.ApplyStub(self._channel)
+        self._edits_stub = rpc.EditsStub(self._channel)
         self._health_stub = health_pb2_grpc.HealthStub(self._channel)
         self._closed = False
 
@@ -424,6 +425,26 @@ class CloudClient:
             language=request.language,
         )
         return CloudApplyCall(self._apply_stub.Apply(message, timeout=timeout), self._target)
+
+    def edits(self, params: ChatParams, *, timeout: float = 600.0) -> Any:
+        """Start a multi-file edit (``cloud_client.edits.CloudEditsCall``; returns at once):
+        the task is ``params``' last message, the files its context. ``timeout`` bounds the
+        answer and the resolution of every file."""
+        from cloud_client.edits import CloudEditsCall, edits_request_to_pb
+
+        if timeout <= 0:
+            raise ValueError("an edits call needs a positive timeout")
+        try:
+            request = edits_request_to_pb(params)
+        except ValueError as exc:
+            raise ChatError(FailureCode.INVALID, f"The edit request is not valid: {exc}") from exc
+        if self._closed:
+            raise ChatError(
+                FailureCode.CANCELLED, "The connection to the Forecode service is closed"
+            )
+        return CloudEditsCall(
+            self._edits_stub.Propose(request, timeout=timeout), self._target, params
+        )
 
     def close(self) -> None:
         """Close the channel; calls still running end with CANCELLED."""

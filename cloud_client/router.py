@@ -2,8 +2,9 @@
 fallback when the service is unreachable.
 
 Per request kind (``ROUTES``): completions always go to the local engine (latency beats size);
-chat, apply and multi-file edits go to the cloud while it is reachable. Apply (``apply``) has
-no local fallback yet: while the service is unreachable it fails with "unavailable".
+chat, apply and multi-file edits go to the cloud while it is reachable. Apply (``apply``) and
+multi-file edits (``edits``) have no local fallback yet: while the service is unreachable
+they fail with "unavailable".
 
 Fallback. A chat call whose service is unreachable (UNAVAILABLE when it starts, or the stream
 breaking mid-reply with UNAVAILABLE — a killed service, a reset connection) continues with the
@@ -172,6 +173,22 @@ class Router:
             )
         # Tried even while the service is believed down: there is nothing else to try.
         call = cloud.apply(request, timeout=self._chat_timeout_s if timeout is None else timeout)
+        return _WatchedApply(self, call)
+
+    def edits(self, params: ChatParams, *, timeout: float | None = None) -> ApplyCall:
+        """A multi-file edit on the service (``CloudClient.edits``: its stream ends with an
+        ``EditsDone`` holding the set); returns at once. No local fallback, as for apply:
+        without a service this raises ``ChatError("unavailable")``."""
+        if self._closed:
+            raise RuntimeError("this Router is closed")
+        cloud = self.cloud
+        edits = getattr(cloud, "edits", None)
+        if cloud is None or edits is None:
+            raise ChatError(
+                FailureCode.UNAVAILABLE,
+                "Multi-file edits need the Forecode service, and none is configured",
+            )
+        call = edits(params, timeout=2 * self._chat_timeout_s if timeout is None else timeout)
         return _WatchedApply(self, call)
 
     def probe_now(self) -> None:

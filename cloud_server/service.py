@@ -1,8 +1,9 @@
 """The gRPC service: servicers, the bearer-token check, and the server's life cycle.
 
 ``start_server(config)`` binds (loopback by default; TLS required anywhere else, see
-``ServerConfig``), serves ``forecode.v1`` Info, Chat and Apply plus ``grpc.health.v1``, and
-returns a ``RunningServer``. Completion and Edits answer UNIMPLEMENTED for now; IndexSync is
+``ServerConfig``), serves ``forecode.v1`` Info, Chat, Apply and Edits (``cloud_server.edits``)
+plus ``grpc.health.v1``, and returns a ``RunningServer``. Completion answers UNIMPLEMENTED for
+now; IndexSync is
 ``cloud_server.index_service`` over an ``IndexStore`` (``index_store``, or the default one
 opened on its first call).
 
@@ -63,6 +64,11 @@ from cloud_server.convert import (
     event_to_pb,
     params_from_request,
 )
+from cloud_server.edits import (
+    edits_event_to_pb,
+    edits_params_from_request,
+    stream_backend_edits,
+)
 from cloud_server.guard import RefusalLog, parsing_handler
 from cloud_server.index_service import IndexSyncServicer
 from cloud_server.index_store import IndexStore, open_store
@@ -105,6 +111,8 @@ _ERROR_CODES: dict[str, grpc.StatusCode] = {
     FailureCode.BUSY: grpc.StatusCode.RESOURCE_EXHAUSTED,
     FailureCode.CANCELLED: grpc.StatusCode.CANCELLED,
     FailureCode.INTERNAL: grpc.StatusCode.INTERNAL,
+    # an answer refused (Edits: not a well-formed set); the details start "incomplete: "
+    FailureCode.INCOMPLETE: grpc.StatusCode.FAILED_PRECONDITION,
 }
 
 
@@ -415,8 +423,31 @@ class _ApplyServicer(_StreamingServicer, rpc.ApplyServicer):
         )
 
 
-class _EditsServicer(rpc.EditsServicer):
-    Propose = _unimplemented("Edits (multi-file edits)")
+class _EditsServicer(_StreamingServicer, rpc.EditsServicer):
+    """Multi-file edits (``cloud_server.edits``): the backend's chat answers, its apply
+    resolves each file against the text the request carries. Cancel and deadline as for
+    Chat."""
+
+    def Propose(
+        self, request: pb.EditsRequest, context: grpc.ServicerContext
+    ) -> Iterator[pb.EditsEvent]:
+        yield from self._serve(
+            "edits",
+            request,
+            context,
+            parse=edits_params_from_request,
+            describe=lambda req, params: (
+                "%d messages, %d context items, %d bytes",
+                (len(params.messages), len(params.context), req.ByteSize()),
+            ),
+            stream=lambda params, should_stop: stream_backend_edits(
+                self._backend, params, should_stop
+            ),
+            to_pb=edits_event_to_pb,
+            done_outcome=lambda done: (
+                f"{done.finish_reason}, {len(getattr(done, 'files', ()))} files"
+            ),
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,7 +576,7 @@ def start_server(
         rpc.add_ChatServicer_to_server(_ChatServicer(backend, in_flight), server)
         rpc.add_CompletionServicer_to_server(_CompletionServicer(), server)
         rpc.add_ApplyServicer_to_server(_ApplyServicer(backend, in_flight), server)
-        rpc.add_EditsServicer_to_server(_EditsServicer(), server)
+        rpc.add_EditsServicer_to_server(_EditsServicer(backend, in_flight), server)
         rpc.add_IndexSyncServicer_to_server(
             IndexSyncServicer(
                 index_store if index_store is not None else open_store,

@@ -300,6 +300,7 @@ def test_every_forecode_method_needs_the_token(channel: grpc.Channel) -> None:
             "/forecode.v1.Info/GetInfo": grpc.StatusCode.OK,
             "/forecode.v1.Chat/Stream": grpc.StatusCode.INVALID_ARGUMENT,
             "/forecode.v1.Apply/Apply": grpc.StatusCode.INVALID_ARGUMENT,
+            "/forecode.v1.Edits/Propose": grpc.StatusCode.INVALID_ARGUMENT,
         }.get(path, grpc.StatusCode.UNIMPLEMENTED)
         if path.startswith("/forecode.v1.IndexSync/"):  # served: an empty request is invalid
             expected = grpc.StatusCode.INVALID_ARGUMENT
