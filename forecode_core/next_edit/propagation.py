@@ -64,6 +64,8 @@ __all__ = [
     "Site",
     "TokenKind",
     "ambiguity",
+    "anchor_text",
+    "cross_file_pattern",
     "example_of",
     "find_sites",
     "generalise",
@@ -460,7 +462,8 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         kind=ex.kind,
         examples=examples,
         label=f"{ex.before_text} → {ex.after_text}",
-        dotted=ex.dotted if ex.kind == "rename" else None,
+        # a definition's name is used bare and as an attribute (``self.run()``, ``mod.f``)
+        dotted=ex.dotted if ex.kind == "rename" and not ex.definition else None,
         keyword=ex.keyword if ex.kind == "rename" else None,
         whole_line=ex.whole_line,
         definition=ex.definition and ex.kind == "rename",
@@ -855,10 +858,10 @@ def _python_function(text: str, pos: int, mask: LexMask) -> tuple[int, int] | No
 
 def _rename_scope(
     text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
-) -> tuple[int, int]:
+) -> tuple[int, int] | None:
     """Where a rename applies: a Python function's block when the name (old or new) is one
-    of that function's parameters; else the whole text."""
-    whole = (0, len(text))
+    of that function's parameters; else None (the whole text)."""
+    whole = None
     suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
     if pattern.kind != "rename" or pattern.dotted or pattern.keyword:
         return whole
@@ -925,7 +928,7 @@ def propose(
             and (s.old, s.new) not in reverts
         ]
 
-    lo, hi = _rename_scope(text, pattern, newest, mask, path)
+    lo, hi = _rename_scope(text, pattern, newest, mask, path) or (0, len(text))
     caret = min(max(caret, lo), hi)
     # below the caret first (by anchor), then from the top: each search stops at the limit
     below = keep(find_sites(text, pattern, mask=mask, start=caret, stop=hi, limit=MAX_PROPOSALS))
@@ -940,3 +943,77 @@ def propose(
     ):
         out.append(Proposal(site.start, site.end, site.old, site.new, rank, f"{what}; {where}"))
     return out
+
+
+# ---------------------------------------------------------------- other files
+
+
+def anchor_text(pattern: Pattern) -> str:
+    """The literal text every site of ``pattern`` holds (its rarest token: the old name of a
+    rename): a file without it has no site, the other files' text prefilter."""
+    a = _anchor(pattern.before)
+    if a < 0:
+        return ""
+    anchor = pattern.before[a]
+    assert isinstance(anchor, Lit)
+    return anchor.text
+
+
+def cross_file_pattern(
+    text: str, history: Sequence[EditPair], path: str = "", *, mask: LexMask | None = None
+) -> Pattern | None:
+    """The history's pattern when other files may hold its sites, else None. Shapes (a call's
+    arguments, a literal, a line, a template) reach every file; a rename reaches them only
+    when the name is seen from outside: an attribute or a keyword argument, a ``def``'s or
+    ``class``'s own name, or a name at the file's top level (an import, a module constant).
+    A parameter's or a local variable's rename stays in its file (``propose``'s sites).
+
+    Run the pattern over another file with ``find_sites(other_text, pattern, path=other)``
+    (its mask from the editor's styles when the file is open), after ``anchor_text``'s
+    prefilter; ``app.services.propagation_sites`` does it for the workspace."""
+    if mask is None:
+        mask = mask_for(text, path)
+    examples = _examples(text, history, path)
+    pattern = _choose(examples, text, mask, path)
+    if pattern is None or not anchor_text(pattern):
+        return None
+    if pattern.kind != "rename":
+        return pattern
+    newest = examples[0]
+    assert newest is not None
+    if newest.dotted or newest.keyword or newest.definition:
+        return pattern
+    if _rename_scope(text, pattern, newest, mask, path) is not None:
+        return None  # a parameter's: its function's
+    if _top_level(text, newest.start, mask):
+        return pattern  # a name in a top-level statement (an import's, a constant's)
+    return None
+
+
+def _top_level(text: str, pos: int, mask: LexMask) -> bool:
+    """Whether ``pos`` lies in a statement at the file's top level: its line has no indent,
+    or it continues, inside brackets, one that has none (an import's parenthesised names)."""
+    line = _line_start(text, pos)
+    if _indent_of(text, line)[0] == 0:
+        return True
+    top = line
+    for _ in range(2000):  # the nearest line above without indent, in code
+        if top == 0:
+            return False
+        top = _line_start(text, top - 1)
+        indent, blank = _indent_of(text, top)
+        if not blank and indent == 0 and mask.span_at(top) is None:
+            break
+    else:
+        return False
+    depth = 0
+    tok = _next_token(text, top, mask)
+    while tok is not None and tok[0] < pos:
+        if depth == 0 and tok[0] > top and text[_line_start(text, tok[0]) : tok[0]].isspace():
+            return False  # a line began outside brackets: the top-level statement ended
+        if tok[2] == PUNCT and text[tok[0]] in _OPEN:
+            depth += 1
+        elif tok[2] == PUNCT and text[tok[0]] in _CLOSE:
+            depth = max(0, depth - 1)
+        tok = _next_token(text, tok[1], mask)
+    return depth > 0

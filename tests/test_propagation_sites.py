@@ -1,0 +1,157 @@
+"""Propagation beyond the current file (app.services.propagation_sites, and the core's
+cross_file_pattern / anchor_text) on a real workspace in tmp_path."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+import pytest
+
+from app.services.propagation_sites import (
+    Bounds,
+    OpenBuffer,
+    find_other_sites,
+    nearness,
+)
+from forecode_core.next_edit.propagation import Edit, Pattern, anchor_text, cross_file_pattern
+
+ORIGIN = "def load_all(path):\n    return []\n"
+
+
+def rename_in_origin(root: Path) -> tuple[str, Pattern]:
+    """The user renamed ``def load_all`` to ``def fetch_all`` in pkg/core.py."""
+    before = ORIGIN
+    pos = before.index("load_all")
+    after = before[:pos] + "fetch_all" + before[pos + len("load_all") :]
+    path = str(root / "pkg" / "core.py")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(after, encoding="utf-8")
+    pattern = cross_file_pattern(after, [Edit(pos, "load_all", "fetch_all")], path)
+    assert pattern is not None and anchor_text(pattern) == "load_all"
+    return path, pattern
+
+
+def workspace(root: Path) -> list[str]:
+    files = {
+        "pkg/near.py": "from pkg.core import load_all\nx = load_all('a')  # load_all\n",
+        "pkg/sub/deep.py": "import pkg\ny = pkg.core.load_all\ns = 'load_all'\n",
+        "other/far.py": "from pkg.core import load_all\n",
+        "other/none.py": "def unrelated():\n    return load_all_things\n",
+        "pkg/open.py": "z = load_all  # on disk: the open buffer's text is searched instead\n",
+        "docs/big.py": "load_all\n" + "#" * 3000 + "\n",
+        "pkg/bin.py": "load_all\x00",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    (root / "pkg" / "wide.py").write_text("w = load_all\n", encoding="utf-16")
+    return sorted([*files, "pkg/wide.py", "pkg/core.py"])
+
+
+def test_open_buffers_first_then_nearest_files_code_only(tmp_path: Path) -> None:
+    origin, pattern = rename_in_origin(tmp_path)
+    files = workspace(tmp_path)
+    buffer = OpenBuffer(str(tmp_path / "pkg" / "open.py"), "a = 1\nb = load_all(2)\n")
+    got = find_other_sites(
+        pattern,
+        origin=origin,
+        buffers=[buffer],
+        root=tmp_path,
+        files=files,
+        bounds=Bounds(max_file_bytes=2000),
+    )
+    rel = [
+        (str(Path(s.path).relative_to(tmp_path)), s.line, s.old, s.new, s.open_buffer)
+        for s in got.sites
+    ]
+    assert rel == [
+        ("pkg/open.py", 1, "load_all", "fetch_all", True),  # the buffer's text, not the disk's
+        ("pkg/near.py", 0, "load_all", "fetch_all", False),  # same folder: the import
+        ("pkg/near.py", 1, "load_all", "fetch_all", False),  # the call, not the comment
+        ("pkg/wide.py", 0, "load_all", "fetch_all", False),  # a UTF-16 file is decoded
+        ("pkg/sub/deep.py", 1, "load_all", "fetch_all", False),  # an attribute; not the string
+        ("other/far.py", 0, "load_all", "fetch_all", False),
+    ]
+    assert [s.rank for s in got.sites] == list(range(6))
+    assert got.stopped == "done"
+    # looked at: the buffer and 7 files (not the origin, not open.py's disk copy); searched:
+    # not the binary nor the big file (none.py's load_all_things passes the prefilter)
+    assert (got.files_looked_at, got.files_searched) == (8, 6)
+    first = got.sites[1]
+    text = (tmp_path / "pkg" / "near.py").read_text(encoding="utf-8")
+    assert text[first.start : first.end] == "load_all"
+
+
+def test_a_local_rename_stays_in_its_file() -> None:
+    text = "def f(x):\n    total = x\n    return total\n"
+    pos = text.index("total")
+    after = text[:pos] + "acc" + text[pos + len("total") :]
+    assert cross_file_pattern(after, [Edit(pos, "total", "acc")], "a.py") is None
+    header = "def f(\n    a,\n    path,\n):\n    return path\n"
+    pos = header.index("path")
+    after = header[:pos] + "where" + header[pos + 4 :]
+    assert cross_file_pattern(after, [Edit(pos, "path", "where")], "a.py") is None  # a parameter
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new"),
+    [
+        pytest.param(
+            "from m import (\n    a,\n    load_all,\n)\n", "load_all", "fetch", id="import"
+        ),
+        pytest.param("LIMIT = 3\n", "LIMIT", "MAX_ITEMS", id="module-constant"),
+        pytest.param("def f(o):\n    o.size = 1\n", "size", "length", id="attribute"),
+        pytest.param("class A:\n    def run(self):\n        pass\n", "run", "start", id="method"),
+        pytest.param("def f():\n    g(url)\n", "g(url)", "g(url, timeout=5)", id="call-shape"),
+    ],
+)
+def test_what_reaches_other_files(text: str, old: str, new: str) -> None:
+    pos = text.index(old)
+    after = text[:pos] + new + text[pos + len(old) :]
+    pattern = cross_file_pattern(after, [Edit(pos, old, new)], "a.py")
+    assert pattern is not None
+
+
+def many_files(root: Path, n: int) -> list[str]:
+    for k in range(n):
+        (root / f"m{k:02}.py").write_text("v = load_all\nw = load_all\n", encoding="utf-8")
+    return [f"m{k:02}.py" for k in range(n)]
+
+
+def test_bounds_files_sites_deadline_and_cancel(tmp_path: Path) -> None:
+    origin, pattern = rename_in_origin(tmp_path)
+    files = many_files(tmp_path, 10)
+    got = find_other_sites(
+        pattern, origin=origin, root=tmp_path, files=files, bounds=Bounds(max_files=3)
+    )
+    assert (got.stopped, len(got.sites), got.files_searched) == ("max_files", 6, 3)
+    got = find_other_sites(
+        pattern, origin=origin, root=tmp_path, files=files, bounds=Bounds(max_sites=5)
+    )
+    assert (got.stopped, len(got.sites)) == ("max_sites", 5)
+    ticks = itertools.count()  # each look at the clock is one second later
+    got = find_other_sites(
+        pattern,
+        origin=origin,
+        root=tmp_path,
+        files=files,
+        bounds=Bounds(deadline_s=3.5, clock=lambda: float(next(ticks))),
+    )
+    assert got.stopped == "deadline" and 0 < got.files_searched < 10
+    cancel = threading.Event()
+    cancel.set()
+    got = find_other_sites(pattern, origin=origin, root=tmp_path, files=files, cancel=cancel)
+    assert (got.stopped, got.sites) == ("cancelled", ())
+
+
+def test_nearness_orders_by_folder_steps() -> None:
+    origin = "/w/pkg/core.py"
+    paths = ["/w/other/x.py", "/w/pkg/sub/y.py", "/w/pkg/a.py", "/w/z.py"]
+    assert sorted(paths, key=lambda p: nearness(origin, p)) == [
+        "/w/pkg/a.py",
+        "/w/pkg/sub/y.py",
+        "/w/z.py",
+        "/w/other/x.py",
+    ]
