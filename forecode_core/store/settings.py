@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import platformdirs
 
+from forecode_core.lsp.servers import ServerTable, dump_table, parse_table
 from forecode_core.models import MODELS
 
 __all__ = [
@@ -225,6 +226,24 @@ class PatternList:
 _T = TypeVar("_T")
 
 
+@dataclass(frozen=True)
+class Servers:
+    """``lsp.servers``: language id -> server(s) (``forecode_core.lsp.servers``)."""
+
+    @property
+    def allowed(self) -> str:
+        return "an object of language id -> a server name, a command line, or a list of them"
+
+    def parse(self, value: object) -> object:
+        try:
+            return parse_table(value)
+        except ValueError as e:
+            raise _Invalid(str(e)) from None
+
+    def dump(self, value: object) -> object:
+        return dump_table(cast(ServerTable, value))
+
+
 def _setting(key: str, default: _T, kind: Kind) -> _T:
     return field(default=default, metadata={"key": key, "kind": kind})
 
@@ -311,6 +330,12 @@ class Settings:
     # Git status colours in the explorer and the changed-lines gutter (VS Code's git.enabled):
     # off runs no git at all.
     git_enabled: bool = _setting("git.enabled", True, Bool())
+    # Language servers (issue 16): diagnostics, hover, definitions. Python has basedpyright
+    # and ruff by default; other languages by lsp.servers ({"cpp": "clangd", "go": "gopls"}).
+    lsp_enabled: bool = _setting("lsp.enabled", True, Bool())
+    lsp_servers: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = _setting(
+        "lsp.servers", (), Servers()
+    )
 
 
 @dataclass(frozen=True)
