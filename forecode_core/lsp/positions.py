@@ -56,11 +56,10 @@ def byte_col_from_utf16(line: str, character: int) -> int:
 def utf16_col_from_byte(line: bytes, byte_col: int) -> int:
     """The UTF-16 column of byte offset ``byte_col`` in ``line`` (UTF-8, without its line
     end); a byte inside a character counts as that character's start."""
-    head = line[: max(0, byte_col)]
-    while head and (head[-1] & 0xC0) == 0x80:  # a continuation byte: back to the lead byte
-        head = head[:-1]
-    if head and head[-1] >= 0xC0:  # a lead byte whose character is cut off
-        head = head[:-1]
+    byte_col = max(0, min(byte_col, len(line)))
+    while 0 < byte_col < len(line) and (line[byte_col] & 0xC0) == 0x80:
+        byte_col -= 1  # a continuation byte: back to its character's first byte
+    head = line[:byte_col]
     return utf16_len(head.decode("utf-8", "replace"))
 
 

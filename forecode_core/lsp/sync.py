@@ -23,6 +23,10 @@ class TextChange:
     text: str
 
 
+def _inside_crlf(text: str, index: int) -> bool:
+    return 0 < index < len(text) and text[index - 1] == "\r" and text[index] == "\n"
+
+
 def change_between(old: str, new: str) -> TextChange | None:
     """The smallest single change that turns ``old`` into ``new``; None when equal."""
     if old == new:
@@ -34,9 +38,9 @@ def change_between(old: str, new: str) -> TextChange | None:
     suffix = 0
     while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
         suffix += 1
-    if prefix and old[prefix - 1] == "\r":  # the change may start inside a \r\n
+    if _inside_crlf(old, prefix):  # the change would start inside a \r\n
         prefix -= 1
-    if suffix and old[len(old) - suffix] == "\n":  # ... or end inside one
+    if _inside_crlf(old, len(old) - suffix):  # ... or end inside one
         suffix -= 1
     start = position_at(old, prefix)
     end = position_at(old, len(old) - suffix)
