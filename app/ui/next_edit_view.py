@@ -1,0 +1,269 @@
+"""How a next-edit suggestion looks in the real editor (issue 15). Nothing here touches the
+document or its undo history: everything is drawn beside the text until the user accepts.
+
+- **An insertion** at the caret's line is ghost text: the same ``GhostOverlay`` the inline
+  completion draws with (one per editor, shared: only one of them draws at a time, the
+  completion first), its further lines an annotation below the line.
+- **A replacement or deletion** boxes the removed text in place (a translucent red box
+  indicator under the text, as the apply review boxes deletions; never struck through over the
+  code) and shows the new text beside it: an end-of-line annotation for a one-line change
+  ("the new line"), an annotation below the lines for more.
+- **A jump**: the shown edit is elsewhere: an end-of-line annotation on the caret's line,
+  "Tab → line 142" ("Tab → name.py:142" for another open file), and an arrow in the fold
+  margin on the target line.
+- **Subtle mode** (``nextEdit.mode: "subtle"``): only the marker (the arrow, and "Tab ⇥" at the
+  edit's line end) until Alt is held, then the edit as in eager mode.
+
+Offsets in ``session`` are ``str`` indices; Scintilla's are UTF-8 bytes: ``Positions`` converts
+with Scintilla's line character index (no Python pass over the text).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from PySide6.QtGui import QFontDatabase
+
+from forecode_core.next_edit.session import Offer
+
+from .editor import CodeEditor
+from .inline_completion import GhostOverlay
+from .theme import Theme, bgr
+
+__all__ = ["JUMP_MARKER", "NextEditView", "Positions", "Shown", "jump_label"]
+
+# Scintilla constants (Scintilla.h).
+SC_LINECHARACTERINDEX_UTF32 = 1
+INDIC_STRAIGHTBOX = 8
+ANNOTATION_STANDARD = 1
+EOLANNOTATION_BOXED = 2
+SC_MARK_SHORTARROW = 4
+FOLD_MARGIN = 2
+
+#: The box around removed text (find bar: 28, 29; find in files: 27; apply review: 12).
+BOX_INDICATOR = 26
+#: The jump target's arrow in the fold margin (git's gutter: 12-15, folding: 25-31).
+JUMP_MARKER = 10
+#: Styles of the new text and of the marker's label (no lexer uses these; the ghost's is 250,
+#: the apply review's view 244-246).
+STYLE_NEW, STYLE_LABEL = 247, 248
+
+# Colours per theme darkness: (dark, light).
+_COLOURS = {
+    "box": ("#f14c4c", "#d1242f"),
+    "new_fore": ("#9fe0b0", "#116329"),
+    "new_back": ("#1d3a29", "#dcf5e3"),
+    "label_fore": ("#9cdcfe", "#0550ae"),
+    "label_back": ("#1f2d3d", "#ddf4ff"),
+    "marker": ("#3794ff", "#0969da"),
+}
+
+
+def _colour(name: str, theme: Theme) -> str:
+    dark, light = _COLOURS[name]
+    return dark if theme.dark else light
+
+
+def jump_label(offer: Offer, line: int) -> str:
+    """The jump marker's text: "Tab → line 142", or "Tab → name.py:142" for another file."""
+    if offer.path:
+        return f"Tab → {PurePosixPath(offer.path).name}:{line + 1}"
+    return f"Tab → line {line + 1}"
+
+
+class Positions:
+    """``str`` offsets <-> Scintilla's UTF-8 byte positions, by its line character index."""
+
+    def __init__(self, editor: CodeEditor) -> None:
+        self.editor = editor
+        editor.allocateLineCharacterIndex(SC_LINECHARACTERINDEX_UTF32)
+
+    def to_bytes(self, offset: int) -> int:
+        ed = self.editor
+        line = ed.lineFromIndexPosition(offset, SC_LINECHARACTERINDEX_UTF32)
+        start = ed.positionFromLine(line)
+        rest = offset - ed.indexPositionFromLine(line, SC_LINECHARACTERINDEX_UTF32)
+        return ed.positionRelative(start, rest) if rest > 0 else start
+
+    def to_chars(self, pos: int) -> int:
+        ed = self.editor
+        line = ed.lineFromPosition(pos)
+        start = ed.positionFromLine(line)
+        index = ed.indexPositionFromLine(line, SC_LINECHARACTERINDEX_UTF32)
+        return index + ed.countCharacters(start, pos)
+
+    def release(self) -> None:
+        self.editor.releaseLineCharacterIndex(SC_LINECHARACTERINDEX_UTF32)
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What the view draws now (for tests and screenshots: the pixels follow from it)."""
+
+    ghost: str = ""  # ghost text at ``ghost_at`` (bytes)
+    ghost_at: int = -1
+    boxes: tuple[tuple[int, int], ...] = ()  # byte ranges boxed
+    eol: tuple[int, str] | None = None  # (line, end-of-line annotation)
+    below: tuple[int, str] | None = None  # (line, annotation under it)
+    marker_line: int = -1  # the arrow in the margin
+    label: str = ""  # the jump marker's text ("" when the edit is shown)
+
+
+class NextEditView:
+    """Draws one offer in one editor. ``show`` replaces whatever was drawn; ``clear`` removes
+    it. The owner decides what to show (``session.Session.shown``) and when."""
+
+    def __init__(self, editor: CodeEditor) -> None:
+        self.editor = editor
+        self.positions = Positions(editor)
+        self.shown = Shown()
+        found = editor.findChild(GhostOverlay)
+        self.overlay = found if isinstance(found, GhostOverlay) else GhostOverlay(editor)
+        editor.annotationSetVisible(ANNOTATION_STANDARD)
+        editor.eOLAnnotationSetVisible(EOLANNOTATION_BOXED)
+        editor.indicSetStyle(BOX_INDICATOR, INDIC_STRAIGHTBOX)
+        editor.indicSetUnder(BOX_INDICATOR, True)
+        editor.indicSetAlpha(BOX_INDICATOR, 60)
+        editor.indicSetOutlineAlpha(BOX_INDICATOR, 230)
+        editor.markerDefine(JUMP_MARKER, SC_MARK_SHORTARROW)
+        editor.setMarginMaskN(FOLD_MARGIN, editor.marginMaskN(FOLD_MARGIN) | (1 << JUMP_MARKER))
+        self._themed: Theme | None = None
+
+    def _theme(self) -> None:
+        ed = self.editor
+        theme = ed.theme
+        if theme is self._themed and ed.styleFore(STYLE_NEW) == bgr(_colour("new_fore", theme)):
+            return
+        self._themed = theme
+        family = (
+            ed.font_family or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        )
+        for style, fore, back, italic in (
+            (STYLE_NEW, "new_fore", "new_back", False),
+            (STYLE_LABEL, "label_fore", "label_back", True),
+        ):
+            ed.styleSetFont(style, family)
+            ed.styleSetSize(style, ed.font_size)
+            ed.styleSetFore(style, bgr(_colour(fore, theme)))
+            ed.styleSetBack(style, bgr(_colour(back, theme)))
+            ed.styleSetItalic(style, italic)
+        ed.indicSetFore(BOX_INDICATOR, bgr(_colour("box", theme)))
+        ed.markerSetFore(JUMP_MARKER, bgr(_colour("marker", theme)))
+        ed.markerSetBack(JUMP_MARKER, bgr(_colour("marker", theme)))
+
+    # ----- drawing ----------------------------------------------------------------------------
+    def clear(self, *, ghost: bool = True) -> None:
+        """Remove what is drawn; ``ghost=False`` leaves the shared ghost overlay alone (the
+        completion is drawing in it)."""
+        ed, s = self.editor, self.shown
+        if s.boxes:
+            ed.setIndicatorCurrent(BOX_INDICATOR)
+            ed.indicatorClearRange(0, ed.textLength())
+        if s.eol is not None and s.eol[0] < ed.lineCount():
+            ed.eOLAnnotationSetText(s.eol[0], "")
+        if s.below is not None and s.below[0] < ed.lineCount():
+            ed.annotationSetText(s.below[0], "")
+        if s.marker_line >= 0:
+            ed.markerDeleteAll(JUMP_MARKER)
+        if ghost and s.ghost:
+            self.overlay.clear()
+        self.shown = Shown()
+
+    def show_jump(self, offer: Offer, target_line: int) -> None:
+        """The marker: "Tab → line N" at the caret line's end, the arrow on the target line."""
+        self.clear()
+        self._theme()
+        ed = self.editor
+        caret_line = ed.lineFromPosition(ed.currentPos())
+        label = jump_label(offer, target_line)
+        ed.eOLAnnotationSetText(caret_line, label)
+        ed.eOLAnnotationSetStyle(caret_line, STYLE_LABEL)
+        marker = -1
+        if not offer.path and 0 <= target_line < ed.lineCount():
+            ed.markerAdd(target_line, JUMP_MARKER)
+            marker = target_line
+        self.shown = Shown(eol=(caret_line, label), marker_line=marker, label=label)
+
+    def show_marker(self, offer: Offer) -> None:
+        """Subtle mode: the arrow and "Tab ⇥" at the edit's line, not the edit."""
+        self.clear()
+        self._theme()
+        ed = self.editor
+        line = ed.lineFromPosition(self.positions.to_bytes(offer.start))
+        ed.markerAdd(line, JUMP_MARKER)
+        hint = "Tab ⇥ (hold Alt to see the edit)"
+        ed.eOLAnnotationSetText(line, hint)
+        ed.eOLAnnotationSetStyle(line, STYLE_LABEL)
+        self.shown = Shown(eol=(line, hint), marker_line=line, label=hint)
+
+    def show_edit(self, offer: Offer) -> None:
+        """The edit itself: ghost text for one insertion, else boxes and the new text beside."""
+        self.clear()
+        self._theme()
+        if offer.is_insertion and len(offer.edits) == 1:
+            self._show_ghost(offer)
+        else:
+            self._show_replacement(offer)
+
+    def _show_ghost(self, offer: Offer) -> None:
+        ed = self.editor
+        edit = offer.edits[0]
+        at = self.positions.to_bytes(edit.start)
+        line = ed.lineFromPosition(at)
+        first, _, more = edit.new.partition("\n")
+        end = ed.lineEndPosition(line)
+        tail = bytes(ed.textRange(at, end).data()).decode("utf-8", "replace")
+        below: tuple[int, str] | None = None
+        if more:
+            shown_more = (more + tail if tail else more).replace("\t", " " * ed.tab_size)
+            ed.annotationSetText(line, shown_more)
+            ed.annotationSetStyle(line, STYLE_NEW)
+            below = (line, shown_more)
+            tail = ""
+        if first:
+            self.overlay.show_ghost(at, first, tail)
+        self.shown = Shown(ghost=first, ghost_at=at, below=below)
+
+    def _lines_as_edited(self, offer: Offer) -> tuple[int, str]:
+        """The last line the offer touches and its lines' text as they will read."""
+        ed, pos = self.editor, self.positions
+        first = ed.lineFromPosition(pos.to_bytes(offer.start))
+        last = ed.lineFromPosition(pos.to_bytes(offer.end))
+        lo_b = ed.positionFromLine(first)
+        lo = pos.to_chars(lo_b)
+        old = bytes(ed.textRange(lo_b, ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
+        new = old
+        for e in reversed(offer.edits):
+            new = new[: e.start - lo] + e.new + new[e.end - lo :]
+        return last, new.replace("\r", "")
+
+    def _show_replacement(self, offer: Offer) -> None:
+        ed = self.editor
+        boxes: list[tuple[int, int]] = []
+        ed.setIndicatorCurrent(BOX_INDICATOR)
+        for e in offer.edits:
+            if e.end > e.start:
+                s, t = self.positions.to_bytes(e.start), self.positions.to_bytes(e.end)
+                ed.indicatorFillRange(s, t - s)
+                boxes.append((s, t))
+        last_line, new = self._lines_as_edited(offer)
+        eol: tuple[int, str] | None = None
+        below: tuple[int, str] | None = None
+        if offer.is_deletion and not new.strip():
+            eol = (last_line, "Tab ⇥ delete")
+        elif "\n" not in new:
+            eol = (last_line, "Tab ⇥ " + new.strip())
+        else:
+            below = (last_line, new.replace("\t", " " * ed.tab_size))
+            eol = (last_line, "Tab ⇥ replace with the lines below")
+        ed.eOLAnnotationSetText(eol[0], eol[1])
+        ed.eOLAnnotationSetStyle(eol[0], STYLE_NEW if not below else STYLE_LABEL)
+        if below is not None:
+            ed.annotationSetText(below[0], below[1])
+            ed.annotationSetStyle(below[0], STYLE_NEW)
+        self.shown = Shown(boxes=tuple(boxes), eol=eol, below=below)
+
+    def detach(self) -> None:
+        self.clear()
+        self.positions.release()

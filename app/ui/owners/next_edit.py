@@ -1,0 +1,663 @@
+"""The next-edit owner (issue 15): Tab predicts the next change, not only the next characters.
+
+It keeps, per open document, the recent edit events (``forecode_core.next_edit.events``,
+every change captured from Scintilla's ``modified``) and the session on offer
+(``forecode_core.next_edit.session``: the rules of Tab, Esc, typing and accepts), and draws the
+shown suggestion with ``NextEditView`` in the current editor.
+
+- **Sources.** After an edit pauses (``PAUSE_MS``), edit-pattern propagation
+  (``propagation.propose``) runs on the buffer: on the UI thread for an ordinary file (a few
+  milliseconds), on a worker thread above ``BIG_CHARS`` (the UI thread never waits on a big
+  file; a result for an older document version is dropped), and the pattern's sites in the
+  other open files follow this file's ("Tab → name.py:12"). The model source
+  (``app.ui.next_edit_model.ModelSource``, the local engine's next-edit request) is asked at the
+  same pause and again right after an accept, as if the accepted text were already there
+  (prefetch); its answer is an offer for the document version it was asked about.
+- **Keys.** Tab, Esc and Ctrl+Right are read in the editor (an event filter), not bound as
+  window shortcuts: a window-wide Tab would take Tab from every field, and Tab must still
+  indent. When the inline completion shows ghost text at the caret, **the completion wins**:
+  its Tab, Esc and Ctrl+Right come first (whichever filter runs first yields to it) and the
+  next-edit view steps aside until the completion's ghost is gone. Tab's other rules are
+  ``session.press_tab``'s. In subtle mode Tab still acts on the marker (it says "Tab");
+  holding Alt shows the edit first.
+- **Accept** makes the edits in one undo action; the next suggestion is already waiting (the
+  other propagation sites re-based), the model's prefetched one follows.
+- **Status.** A label in the status bar says whether predictions are on, edit patterns only
+  (``nextEdit.model: "none"``, or the engine is not ready), or off and why (turned off, a
+  read-only or too big file).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Protocol
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, SignalInstance
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QLabel
+
+from forecode_core.next_edit.answer import Suggestion
+from forecode_core.next_edit.events import Change, EditEvent, EditHistory
+from forecode_core.next_edit.input import NextEditInput, input_at, pair_of
+from forecode_core.next_edit.propagation import Proposal, find_sites, pattern_for_history, propose
+from forecode_core.next_edit.session import (
+    ActionKind,
+    Offer,
+    OfferEdit,
+    Session,
+    Source,
+    accepted,
+    escape,
+    from_proposals,
+    from_suggestion,
+    offer,
+    on_change,
+    press_tab,
+    word_of,
+)
+from forecode_core.store.settings import Settings
+
+from ..document import Document
+from ..editor import CodeEditor
+from ..inline_completion import InlineCompletion
+from ..next_edit_view import NextEditView, Positions
+from ..tasks import BackgroundTask
+from .commands import Command
+from .documents import Documents
+
+__all__ = ["BIG_CHARS", "MAX_CHARS", "PAUSE_MS", "ModelPort", "NextEditController"]
+
+PAUSE_MS = 300  # an edit pauses this long: propagation runs and the model is asked
+BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
+MAX_CHARS = 5_000_000  # no predictions in a buffer larger than this ("file too big")
+OTHER_FILE_CHARS = 200_000  # other open files searched for the pattern's sites, up to this
+OTHER_FILE_SITES = 50
+SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
+
+
+class ModelPort(Protocol):
+    """What the owner needs of the model source (``app.ui.next_edit_model.ModelSource``): a
+    request or a prefetch for a document version; the answer as ``suggested(version,
+    Suggestion)`` or ``declined(version, reason)`` on the UI thread."""
+
+    @property
+    def suggested(self) -> SignalInstance: ...
+
+    @property
+    def declined(self) -> SignalInstance: ...
+
+    def is_ready(self) -> bool: ...
+
+    def request(self, inp: NextEditInput, version: int) -> None: ...
+
+    def prefetch(self, inp: NextEditInput, version: int) -> None: ...
+
+    def cancel(self) -> None: ...
+
+
+@dataclass
+class _Buffer:
+    doc: Document
+    key: str
+    positions: Positions
+    session: Session
+    version: int = 0
+    view: NextEditView | None = None
+    model_version: int = -1  # the version the model was last asked about
+
+    @property
+    def editor(self) -> CodeEditor:
+        return self.doc.editor
+
+
+@dataclass(frozen=True)
+class _Proposed:
+    """A worker thread's propagation result (or the UI thread's)."""
+
+    doc: Document
+    version: int
+    caret_line: int
+    offers: tuple[Offer, ...]
+
+
+class NextEditController(QObject):
+    """``settings``: the settings now; ``documents``: the tabs; ``completion``: the inline
+    completion now (its ghost wins the keys); ``model``: the model source now (None: edit
+    patterns only)."""
+
+    message = Signal(str, int)
+    state_changed = Signal(str, str)  # the status label's text and tooltip
+    shown_changed = Signal()  # what is drawn changed (tests, screenshots)
+
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        documents: Documents,
+        completion: Callable[[], InlineCompletion | None] = lambda: None,
+        model: Callable[[], ModelPort | None] = lambda: None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._documents = documents
+        self._completion = completion
+        self._model = model
+        self.history = EditHistory()
+        self._buffers: dict[Document, _Buffer] = {}
+        self._current: _Buffer | None = None
+        self._applying = False
+        self._alt = False
+        self._keys = 0
+        self._watched_completions: set[int] = set()
+        self._connected_model: ModelPort | None = None
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(PAUSE_MS)
+        self._pause.timeout.connect(self.predict_now)
+        self._render_soon = QTimer(self)
+        self._render_soon.setSingleShot(True)
+        self._render_soon.setInterval(0)
+        self._render_soon.timeout.connect(self.render)
+        self._task = BackgroundTask(self)
+        self._task.done.connect(self._on_proposed)
+        self._task.failed.connect(lambda m: self.message.emit(f"Edit patterns failed: {m}", 8000))
+        self.label = QLabel()
+        self.label.setContentsMargins(6, 0, 6, 0)
+        self._state = ("", "")
+        self.last_declined = ""  # why the model's last answer was not shown
+        documents.added.connect(self.track)
+        documents.closing.connect(self.forget)
+        documents.current_changed.connect(self.attach)
+        for doc in documents.documents():
+            self.track(doc)
+        self.attach(documents.current_document())
+
+    def commands(self) -> list[Command]:
+        # No shortcuts here: Tab, Esc and Ctrl+Right are read in the editor (module doc).
+        return [
+            Command(
+                "nextEdit.acceptOrJump",
+                "Next Edit: Jump to or Accept the Suggestion (Tab)",
+                "",
+                self.tab,
+            ),
+            Command("nextEdit.dismiss", "Next Edit: Dismiss the Suggestion (Esc)", "", self.escape),
+            Command(
+                "nextEdit.suggest", "Next Edit: Suggest the Next Edit Now", "", self.predict_now
+            ),
+        ]
+
+    # ----- documents ---------------------------------------------------------------------------
+    def track(self, doc: Document) -> None:
+        if doc in self._buffers:
+            return
+        self._keys += 1
+        buf = _Buffer(doc, f"buffer-{self._keys}", Positions(doc.editor), Session())
+        self._buffers[doc] = buf
+        doc.editor.modified.connect(partial(self._on_modified, buf))
+        doc.editor.updateUi.connect(partial(self._on_update_ui, buf))
+        doc.editor.installEventFilter(self)
+
+    def forget(self, doc: Document) -> None:
+        buf = self._buffers.pop(doc, None)
+        if buf is None:
+            return
+        self.history.forget(buf.key)
+        doc.editor.removeEventFilter(self)
+        if buf.view is not None:
+            buf.view.clear(ghost=False)
+        if buf is self._current:
+            self._current = None
+
+    def attach(self, doc: Document | None) -> None:
+        """The current tab changed: its session is drawn, the others' views cleared."""
+        previous = self._current
+        if previous is not None and previous.view is not None and previous.doc is not doc:
+            previous.view.clear(ghost=False)
+        self._current = self._buffers.get(doc) if doc is not None else None
+        if doc is not None and self._current is None:
+            self.track(doc)
+            self._current = self._buffers[doc]
+        self._update_state()
+        self.render()
+
+    def apply_settings(self, _settings: Settings) -> None:
+        self._update_state()
+        self.render()
+
+    def buffer_session(self, doc: Document) -> Session:
+        """The session on offer in ``doc`` (tests)."""
+        return self._buffers[doc].session
+
+    def view(self, doc: Document) -> NextEditView | None:
+        buf = self._buffers.get(doc)
+        return buf.view if buf is not None else None
+
+    # ----- state -------------------------------------------------------------------------------
+    def why_off(self, buf: _Buffer | None = None) -> str:
+        """Why predictions are off in the buffer, or ``""``."""
+        buf = buf or self._current
+        if not self._settings().next_edit_enabled:
+            return "turned off (nextEdit.enabled)"
+        if buf is None:
+            return "no file"
+        if buf.doc.read_only_reason:
+            return "the file is read-only"
+        if buf.editor.textLength() > MAX_CHARS:
+            return f"the file is too big (over {MAX_CHARS // 1_000_000} MB)"
+        return ""
+
+    def _model_now(self) -> ModelPort | None:
+        if self._settings().next_edit_model == "none":
+            return None
+        model = self._model()
+        if model is not self._connected_model:
+            if self._connected_model is not None:
+                self._connected_model.suggested.disconnect(self._on_suggested)
+                self._connected_model.declined.disconnect(self._on_declined)
+            self._connected_model = model
+            if model is not None:
+                model.suggested.connect(self._on_suggested)
+                model.declined.connect(self._on_declined)
+        return model
+
+    def _update_state(self) -> None:
+        off = self.why_off()
+        model = self._model_now()
+        if off:
+            state = ("⇥ Predictions off", f"Next-edit predictions are off: {off}")
+        elif self._settings().next_edit_model == "none":
+            state = ("⇥ Edit patterns", "Next edits from edit patterns only (nextEdit.model)")
+        elif model is None or not model.is_ready():
+            state = (
+                "⇥ Edit patterns",
+                "Next edits from edit patterns only: the local model is not ready",
+            )
+        else:
+            state = ("⇥ Next edit", "Next-edit predictions: edit patterns and the local model")
+        if state != self._state:
+            self._state = state
+            self.label.setText(state[0])
+            self.label.setToolTip(state[1])
+            self.state_changed.emit(*state)
+
+    # ----- capture -----------------------------------------------------------------------------
+    def _on_modified(
+        self,
+        buf: _Buffer,
+        flags: int,
+        position: int,
+        length: int,
+        _lines: int,
+        text: object,
+        *_rest: object,
+    ) -> None:
+        flags = int(flags)
+        if not flags & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
+            return
+        raw = bytes(text.data()) if hasattr(text, "data") else b""
+        changed = raw.decode("utf-8", "replace")
+        ed = buf.editor
+        offset = buf.positions.to_chars(int(position))
+        inserted, removed = (changed, "") if flags & SC_MOD_INSERTTEXT else ("", changed)
+        change = Change(offset, removed, inserted, time.monotonic(), ed.lineFromPosition(position))
+        self.history.record(buf.key, change)
+        buf.version += 1
+        if self._applying:
+            return  # an accept: ``_accept`` re-bases the session itself
+        buf.session = on_change(buf.session, change, buf.version)
+        model = self._connected_model
+        if model is not None and buf.model_version >= 0:
+            model.cancel()
+            buf.model_version = -1
+        self._render_soon.start()
+        if buf is self._current:
+            self._pause.start()
+
+    def _on_update_ui(self, buf: _Buffer, updated: int) -> None:
+        if int(updated) & 0x2 and buf is self._current and not buf.session.empty:
+            self._render_soon.start()  # the caret moved: the jump marker follows its line
+
+    # ----- sources -----------------------------------------------------------------------------
+    def predict_now(self) -> None:
+        """Run propagation on the current buffer and ask the model (after an edit pauses)."""
+        self._pause.stop()
+        buf = self._current
+        self._update_state()
+        if buf is None or self.why_off(buf):
+            return
+        ed = buf.editor
+        if ed.textLength() > BIG_CHARS:
+            self._propose_in_background(buf)
+        else:
+            text = ed.text()
+            self._on_proposed(self._propose(buf, text, *self._snapshot(buf)))
+            self._ask_model(buf, text)
+
+    def _snapshot(self, buf: _Buffer) -> tuple[int, int, tuple[EditEvent, ...], str, int]:
+        ed = buf.editor
+        caret = buf.positions.to_chars(ed.currentPos())
+        path = self._documents.workspace_path(buf.doc)
+        return (
+            caret,
+            buf.version,
+            self.history.events(buf.key),
+            path,
+            ed.lineFromPosition(ed.currentPos()),
+        )
+
+    def _propose(
+        self,
+        buf: _Buffer,
+        text: str,
+        caret: int,
+        version: int,
+        events: tuple[EditEvent, ...],
+        path: str,
+        caret_line: int,
+    ) -> _Proposed:
+        proposals: list[Proposal] = propose(text, events, caret, path=path)
+        offers = from_proposals(text, proposals)
+        return _Proposed(buf.doc, version, caret_line, tuple(offers))
+
+    def _propose_in_background(self, buf: _Buffer) -> None:
+        text = buf.editor.text()  # one copy; the worker never touches the widget
+        snapshot = self._snapshot(buf)
+
+        def run(_cancel: threading.Event) -> _Proposed:
+            return self._propose(buf, text, *snapshot)
+
+        self._task.start(run)
+        self._ask_model(buf, text)
+
+    def _on_proposed(self, result: object) -> None:
+        if not isinstance(result, _Proposed):
+            return
+        buf = self._buffers.get(result.doc)
+        if buf is None or buf.version != result.version:
+            return  # stale: the buffer changed since
+        offers = list(result.offers)
+        if buf.editor.textLength() <= BIG_CHARS:
+            offers += self._other_file_sites(buf)
+        buf.session = offer(
+            buf.session,
+            offers,
+            Source.PROPAGATION,
+            result.version,
+            caret_line=result.caret_line,
+            recent=self.history.events(buf.key),
+        )
+        if buf is self._current:
+            self.render()
+
+    def _other_file_sites(self, buf: _Buffer) -> list[Offer]:
+        """The same pattern's sites in the other open files, after this file's."""
+        text = buf.editor.text()
+        path = self._documents.workspace_path(buf.doc)
+        pattern = pattern_for_history(text, self.history.events(buf.key), path)
+        if pattern is None or pattern.kind not in ("rename", "template"):
+            return []
+        out: list[Offer] = []
+        for other in self._buffers.values():
+            if other is buf or other.doc.read_only_reason:
+                continue
+            if other.editor.textLength() > OTHER_FILE_CHARS:
+                continue
+            other_text = other.editor.text()
+            other_path = self._documents.workspace_path(other.doc)
+            for site in find_sites(other_text, pattern, path=other_path, limit=OTHER_FILE_SITES):
+                edit = OfferEdit(site.start, site.end, site.old, site.new)
+                line = other_text.count("\n", 0, site.start)
+                out.append(Offer((edit,), Source.PROPAGATION, line, pattern.label, other_path))
+        return out
+
+    def _input(self, buf: _Buffer, text: str) -> NextEditInput:
+        ed = buf.editor
+        path = self._documents.workspace_path(buf.doc)
+        caret = buf.positions.to_chars(ed.currentPos())
+        events = tuple(pair_of(path, e, text) for e in self.history.events(buf.key))
+        return input_at(text, caret, path=path, language=ed.language.id, events=events)
+
+    def _ask_model(self, buf: _Buffer, text: str, *, prefetch: bool = False) -> None:
+        model = self._model_now()
+        if model is None or not model.is_ready():
+            return
+        inp = self._input(buf, text)
+        buf.model_version = buf.version
+        if prefetch:
+            model.prefetch(inp, buf.version)
+        else:
+            model.request(inp, buf.version)
+
+    def _model_buffer(self, version: int) -> _Buffer | None:
+        buf = self._current
+        if buf is None or buf.model_version != version or buf.version != version:
+            return None
+        return buf
+
+    def _on_suggested(self, version: int, suggestion: object) -> None:
+        buf = self._model_buffer(version)
+        if buf is None or not isinstance(suggestion, Suggestion):
+            return  # stale: the buffer changed since it was asked
+        text = buf.editor.text()
+        caret_line = buf.editor.lineFromPosition(buf.editor.currentPos())
+        buf.session = offer(
+            buf.session,
+            [from_suggestion(text, suggestion)],
+            Source.MODEL,
+            version,
+            caret_line=caret_line,
+            recent=self.history.events(buf.key),
+        )
+        self.render()
+
+    def _on_declined(self, version: int, reason: str) -> None:
+        buf = self._model_buffer(version)
+        if buf is not None:
+            buf.model_version = -1
+            self.last_declined = reason
+
+    # ----- keys --------------------------------------------------------------------------------
+    def _completion_active(self) -> bool:
+        inline = self._completion()
+        if inline is None:
+            return False
+        if id(inline) not in self._watched_completions:
+            self._watched_completions.add(id(inline))
+            inline.suggestionChanged.connect(lambda _t: self._render_soon.start())
+        cur = self._current
+        return bool(inline.suggestion) and cur is not None and inline.editor is cur.editor
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        cur = self._current
+        if cur is None or watched is not cur.editor or not isinstance(event, QKeyEvent):
+            return False
+        key, mods = event.key(), event.modifiers()
+        if event.type() == QEvent.Type.KeyRelease and key == Qt.Key.Key_Alt:
+            self._set_alt(False)
+            return False
+        if event.type() != QEvent.Type.KeyPress:
+            return False
+        if key == Qt.Key.Key_Alt:
+            self._set_alt(True)
+            return False
+        plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+        if key == Qt.Key.Key_Tab and plain:
+            return self.tab()
+        if key == Qt.Key.Key_Escape and plain:
+            return self.escape()
+        if key == Qt.Key.Key_Right and mods == Qt.KeyboardModifier.ControlModifier:
+            return self.accept_word()
+        return False
+
+    def _set_alt(self, held: bool) -> None:
+        if held != self._alt:
+            self._alt = held
+            if self._settings().next_edit_mode == "subtle":
+                self.render()
+
+    def tab(self) -> bool:
+        """Tab: accept, jump or open (``session.press_tab``); False lets Tab do its own job."""
+        buf = self._current
+        if buf is None or buf.session.empty or self._completion_active() or self.why_off(buf):
+            return False
+        ed = buf.editor
+        text = ed.text()
+        caret = buf.positions.to_chars(ed.currentPos())
+        action = press_tab(buf.session, text, caret, ed.tab_size)
+        if action.kind == ActionKind.PASS:
+            return False
+        if action.kind == ActionKind.JUMP:
+            self._move_caret(buf, action.offset)
+            self.render()
+            return True
+        if action.kind == ActionKind.OPEN:
+            return self._open_other(buf, action.path)
+        shown = buf.session.shown
+        assert shown is not None
+        self._accept(buf, shown, action.edits, action.offset)
+        return True
+
+    def _move_caret(self, buf: _Buffer, offset: int) -> None:
+        ed = buf.editor
+        pos = buf.positions.to_bytes(offset)
+        line = ed.lineFromPosition(pos)
+        ed.ensureVisibleEnforcePolicy(line)
+        ed.gotoPos(pos)
+        first, shown = ed.firstVisibleLine(), ed.linesOnScreen()
+        if not first <= line < first + shown:
+            ed.setFirstVisibleLine(max(0, line - shown // 2))
+
+    def _accept(
+        self, buf: _Buffer, shown: Offer, edits: Sequence[OfferEdit], caret_after: int
+    ) -> None:
+        ed = buf.editor
+        spans = [
+            (buf.positions.to_bytes(e.start), buf.positions.to_bytes(e.end), e.new) for e in edits
+        ]
+        self._applying = True
+        try:
+            ed.beginUndoAction()
+            for start, end, new in reversed(spans):  # the latest first: earlier spans stay put
+                ed.setTargetRange(start, end)
+                ed.replaceTarget(-1, new)
+            ed.endUndoAction()
+            ed.gotoPos(buf.positions.to_bytes(caret_after))
+        finally:
+            self._applying = False
+        self.history.close(buf.key)  # the next typing is an edit of its own
+        caret_line = ed.lineFromPosition(ed.currentPos())
+        buf.session = accepted(
+            buf.session,
+            shown,
+            buf.version,
+            caret_line=caret_line,
+            recent=self.history.events(buf.key),
+        )
+        self.render()
+        # prefetch: the next prediction as if the accepted text were already there (it is)
+        if buf.editor.textLength() <= BIG_CHARS:
+            self._ask_model(buf, ed.text(), prefetch=True)
+
+    def _open_other(self, buf: _Buffer, path: str) -> bool:
+        target = next(
+            (b for b in self._buffers.values() if self._documents.workspace_path(b.doc) == path),
+            None,
+        )
+        if target is None:
+            return False
+        text = target.editor.text()
+        theirs = [
+            replace(o, path="")
+            for o in buf.session.propagation
+            if o.path == path and all(text[e.start : e.end] == e.old for e in o.edits)
+        ]
+        buf.session = replace(
+            buf.session, propagation=tuple(o for o in buf.session.propagation if o.path != path)
+        )
+        if buf.view is not None:
+            buf.view.clear(ghost=False)
+        target.session = offer(
+            Session(version=target.version),
+            theirs,
+            Source.PROPAGATION,
+            target.version,
+            caret_line=target.editor.lineFromPosition(target.editor.currentPos()),
+            recent=self.history.events(target.key),
+        )
+        self._documents.activate(target.doc)
+        if theirs:
+            self._move_caret(target, theirs[0].start)
+        target.editor.focus()
+        self.render()
+        return True
+
+    def escape(self) -> bool:
+        buf = self._current
+        if buf is None or self._completion_active():
+            return False
+        buf.session, handled = escape(buf.session)
+        if handled:
+            model = self._connected_model
+            if model is not None:
+                model.cancel()
+            self.render()
+        return handled
+
+    def accept_word(self) -> bool:
+        """Ctrl+Right: the next word of a shown insertion, typed in one undo step."""
+        buf = self._current
+        if buf is None or self._completion_active():
+            return False
+        ed = buf.editor
+        word = word_of(buf.session, buf.positions.to_chars(ed.currentPos()))
+        if not word:
+            return False
+        pos = ed.currentPos()
+        ed.beginUndoAction()
+        ed.insertText(pos, word)
+        ed.gotoPos(pos + len(word.encode()))
+        ed.endUndoAction()
+        return True
+
+    # ----- drawing -----------------------------------------------------------------------------
+    def render(self) -> None:
+        """Draw the current buffer's shown suggestion (or nothing)."""
+        self._render_soon.stop()
+        buf = self._current
+        if buf is None:
+            return
+        completion = self._completion_active()
+        shown = buf.session.shown
+        if shown is None or completion or self.why_off(buf):
+            if buf.view is not None:
+                buf.view.clear(ghost=not completion)
+                self.shown_changed.emit()
+            return
+        if buf.view is None:
+            buf.view = NextEditView(buf.editor)
+        view, ed = buf.view, buf.editor
+        caret = buf.positions.to_chars(ed.currentPos())
+        line = ed.lineFromPosition(buf.positions.to_bytes(shown.start)) if not shown.path else -1
+        here = not shown.path and (
+            shown.start <= caret <= shown.end or line == ed.lineFromPosition(ed.currentPos())
+        )
+        subtle = self._settings().next_edit_mode == "subtle" and not self._alt
+        if not here:
+            view.show_jump(shown, shown.line if shown.path else line)
+        elif subtle:
+            view.show_marker(shown)
+        else:
+            view.show_edit(shown)
+        self.shown_changed.emit()
+
+    def shutdown(self) -> None:
+        self._pause.stop()
+        self._task.cancel()
+        model = self._connected_model
+        if model is not None:
+            model.cancel()

@@ -1,0 +1,440 @@
+"""Next-edit suggestions in the real editor (issue 15): the owner (app.ui.owners.next_edit), the
+view (app.ui.next_edit_view) and the session, with real ``Documents`` tabs, real Scintilla
+editors offscreen, real key presses and real edit-pattern propagation.
+
+The model's seam is a fake that answers with a region rewrite run through the real answer
+filters (``check_answer``), as the real model source does; the last test runs the real local
+model through the real worker.
+
+Marks: ``ˇ`` the caret.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+from pytestqt.qtbot import QtBot
+
+from app.ui.document import Document
+from app.ui.editor import CodeEditor
+from app.ui.inline_completion import InlineCompletion
+from app.ui.next_edit_view import BOX_INDICATOR, JUMP_MARKER, NextEditView
+from app.ui.owners.documents import Documents
+from app.ui.owners.next_edit import BIG_CHARS, NextEditController
+from app.ui.owners.workspace import Workspace
+from app.ui.picker import Picker
+from forecode_core.next_edit.answer import Rejected, check_answer
+from forecode_core.next_edit.input import REGION_END, NextEditInput
+from forecode_core.store.settings import Settings
+from tests.test_inline_completion import ScriptedEngine
+
+
+class FakeModel(QObject):
+    """The model source's seam: remembers the last request; ``answer(rewrite)`` runs the real
+    answer filters on a rewrite of the request's region and emits what they say."""
+
+    suggested = Signal(int, object)
+    declined = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[tuple[str, NextEditInput, int]] = []
+        self.cancelled = 0
+
+    def is_ready(self) -> bool:
+        return True
+
+    def request(self, inp: NextEditInput, version: int) -> None:
+        self.requests.append(("request", inp, version))
+
+    def prefetch(self, inp: NextEditInput, version: int) -> None:
+        self.requests.append(("prefetch", inp, version))
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+    def answer(self, rewrite_of: str, new: str) -> None:
+        """The last request's region with ``rewrite_of`` replaced by ``new``."""
+        _kind, inp, version = self.requests[-1]
+        assert rewrite_of in inp.region, (rewrite_of, inp.region)
+        got = check_answer(inp, inp.region.replace(rewrite_of, new, 1) + REGION_END)
+        if isinstance(got, Rejected):
+            self.declined.emit(version, got.reason)
+        else:
+            self.suggested.emit(version, got)
+
+
+@dataclass
+class Env:
+    qtbot: QtBot
+    root: Path
+    docs: Documents
+    ctl: NextEditController
+    model: FakeModel
+    settings: list[Settings]
+    host: QWidget
+    completion: list[InlineCompletion | None]
+
+    def open(self, name: str, marked: str) -> Document:
+        text = marked.replace("ˇ", "")
+        (self.root / name).write_text(text, encoding="utf-8")
+        doc = self.docs.open_file(self.root / name)
+        assert doc is not None
+        ed = doc.editor
+        caret = marked.find("ˇ")
+        ed.gotoPos(len(marked[: max(caret, 0)].encode()))
+        ed.focus()
+        return doc
+
+    def set(self, **changes: object) -> None:
+        self.settings[0] = replace(self.settings[0], **changes)  # type: ignore[arg-type]
+        self.ctl.apply_settings(self.settings[0])
+
+    def view(self, doc: Document) -> NextEditView:
+        view = self.ctl.view(doc)
+        assert view is not None
+        return view
+
+
+@pytest.fixture
+def env(qtbot: QtBot, tmp_path: Path) -> Iterator[Env]:
+    settings = [Settings(completion_enabled=False, cloud_autostart=False)]
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(900, 500)
+    workspace = Workspace(lambda: (), Picker(host), host)
+    workspace.open(tmp_path)
+    docs = Documents(lambda: settings[0], workspace, host)
+    QVBoxLayout(host).addWidget(docs.tabs)
+    model = FakeModel()
+    completion: list[InlineCompletion | None] = [None]
+    ctl = NextEditController(
+        lambda: settings[0],
+        docs,
+        completion=lambda: completion[0],
+        model=lambda: model,
+        parent=host,
+    )
+    host.show()
+    yield Env(qtbot, tmp_path, docs, ctl, model, settings, host, completion)
+    ctl.shutdown()
+
+
+def caret_marked(ed: CodeEditor) -> str:
+    text = ed.text_bytes()
+    pos = ed.currentPos()
+    return (text[:pos] + "ˇ".encode() + text[pos:]).decode()
+
+
+def press(
+    qtbot: QtBot,
+    ed: CodeEditor,
+    key: Qt.Key,
+    mods: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier,
+) -> None:
+    qtbot.keyClick(ed, key, mods)
+
+
+def marker_lines(ed: CodeEditor) -> list[int]:
+    return [n for n in range(ed.lineCount()) if ed.markerGet(n) & (1 << JUMP_MARKER)]
+
+
+def boxed(ed: CodeEditor) -> str:
+    """The text under the box indicator."""
+    out = []
+    raw = ed.text_bytes()
+    for pos in range(len(raw)):
+        if ed.indicatorValueAt(BOX_INDICATOR, pos):
+            out.append(raw[pos : pos + 1])
+    return b"".join(out).decode()
+
+
+CALLS = (
+    "import requests\n"
+    "\n"
+    "def get(url):\n"
+    "    return requests.get(urlˇ)\n"
+    "\n"
+    "\n"
+    "def post(url, body):\n"
+    "    return requests.post(url, data=body)\n"
+)
+
+
+# ---------------------------------------------------------------- what the user sees
+
+
+def test_ghost_insert_is_drawn_beside_the_text_and_tab_accepts(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    before = ed.text()
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    view = env.view(doc)
+    assert view.shown.ghost == ", timeout=5"
+    assert view.overlay.isVisible() and not view.overlay.ghost_rect().isEmpty()
+    assert ed.text() == before and not ed.canUndo()  # the document untouched until accepted
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert "    return requests.get(url, timeout=5ˇ)\n" in caret_marked(ed)
+    assert view.shown.ghost == "" and not view.overlay.isVisible()
+
+
+def test_replacement_boxes_the_old_text_and_shows_the_new_beside_it(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    before = ed.text()
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.head(url)")
+    view = env.view(doc)
+    assert boxed(ed) == "get"  # the removed text boxed in place, never struck through
+    line = 3
+    assert view.shown.eol == (line, "Tab ⇥ return requests.head(url)")
+    assert bytes(ed.eOLAnnotationText(line).data()).decode() == "Tab ⇥ return requests.head(url)"
+    assert ed.text() == before
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(3) == "    return requests.head(url)"
+    assert boxed(ed) == "" and bytes(ed.eOLAnnotationText(line).data()) == b""
+
+
+def test_jump_marker_then_tab_jumps_then_tab_accepts(env: Env) -> None:
+    doc = env.open(
+        "calls.py", CALLS.replace("ˇ", "").replace("import requests", "import ˇrequests")
+    )
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.head(url)")
+    view = env.view(doc)
+    assert view.shown.label == "Tab → line 4"
+    assert bytes(ed.eOLAnnotationText(0).data()).decode() == "Tab → line 4"
+    assert marker_lines(ed) == [3]
+    assert boxed(ed) == ""  # only the marker until the jump
+    assert ed.currentPos() == len("import ")  # the caret never moves unasked
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert caret_marked(ed).splitlines()[3] == "    return requests.ˇget(url)"
+    assert boxed(ed) == "get" and marker_lines(ed) == []
+    assert bytes(ed.eOLAnnotationText(0).data()) == b""
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(3) == "    return requests.head(url)"
+
+
+RENAME = (
+    "def area(rect):\n"
+    "    return rect.w * rect.h\n"
+    "\n"
+    "\n"
+    "total = 0\n"
+    "for shape in shapes:\n"
+    "    total += area(shape)\n"
+    "print(area(box))\n"
+    "best = max(shapes, key=area)\n"
+    "print('area', area)  # area\n"
+)
+
+
+def test_tab_tab_tab_through_a_rename_propagated_to_four_sites(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))  # caret at the end of "area"
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    session = env.ctl.buffer_session(doc)
+    assert [o.edits[0].old for o in session.propagation] == ["area"] * 4  # not the string, comment
+    for _ in range(4):
+        press(env.qtbot, ed, Qt.Key.Key_Tab)  # jump
+        press(env.qtbot, ed, Qt.Key.Key_Tab)  # accept
+    assert ed.text() == RENAME.replace("area", "surface").replace(
+        "print('surface', surface)  # surface", "print('area', surface)  # area"
+    )
+    assert env.ctl.buffer_session(doc).empty
+    assert marker_lines(ed) == []
+
+
+def test_the_pause_after_an_edit_offers_the_sites(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.qtbot.waitUntil(lambda: not env.ctl.buffer_session(doc).empty, timeout=3000)
+    assert env.view(doc).shown.label == "Tab → line 7"
+    assert env.model.requests and env.model.requests[-1][0] == "request"
+
+
+def test_esc_dismisses_in_one_press(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    before = ed.text()
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    assert env.view(doc).shown.ghost
+    press(env.qtbot, ed, Qt.Key.Key_Escape)
+    assert env.ctl.buffer_session(doc).empty
+    assert env.view(doc).shown.ghost == "" and not env.view(doc).overlay.isVisible()
+    assert ed.text() == before
+
+
+def test_one_undo_step_per_accept(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    typed = ed.text()
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    first = ed.text()
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.text() != first
+    ed.undo()
+    assert ed.text() == first
+    ed.undo()
+    assert ed.text() == typed
+
+
+def test_typing_through_a_suggestion_keeps_the_rest(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    env.qtbot.keyClicks(ed, ", ti")
+    view = env.view(doc)
+    env.qtbot.waitUntil(lambda: view.shown.ghost == "meout=5", timeout=2000)
+    press(env.qtbot, ed, Qt.Key.Key_Right, Qt.KeyboardModifier.ControlModifier)  # a word
+    assert ed.line_text(3) == "    return requests.get(url, timeout)"
+    env.qtbot.waitUntil(lambda: view.shown.ghost == "=5", timeout=2000)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(3) == "    return requests.get(url, timeout=5)"
+
+
+def test_a_stale_suggestion_is_dropped_after_an_edit_elsewhere(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    assert marker_lines(ed) == [6]
+    ed.gotoPos(ed.positionFromLine(4))  # "total = 0": an edit elsewhere
+    env.qtbot.keyClicks(ed, "x")
+    env.qtbot.waitUntil(lambda: marker_lines(ed) == [], timeout=2000)
+    assert env.ctl.buffer_session(doc).empty
+    assert all(not ed.eOLAnnotationText(n).data() for n in range(ed.lineCount()))
+
+
+def test_a_revert_is_never_proposed(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    start = len("import requests\n\ndef get(url):\n    return requests.")
+    ed.setSelection(start, start + 3)
+    env.qtbot.keyClicks(ed, "head")  # the user's edit: get -> head
+    env.ctl.predict_now()
+    env.model.answer("requests.head(url)", "requests.get(url)")  # the model takes it back
+    assert env.model.requests  # it was asked
+    session = env.ctl.buffer_session(doc)
+    assert session.model is None
+    assert "head(url)" in ed.line_text(3)
+    assert boxed(ed) == ""
+
+
+def test_tab_indents_in_leading_whitespace_short_of_the_indent(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME.replace("(rect):\n", "(rect):\n\n", 1))
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    assert not env.ctl.buffer_session(doc).empty
+    ed.gotoPos(ed.positionFromLine(1))  # the blank line under the header: not at its indent
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(1) == "    "  # indented, not jumped
+    assert ed.lineFromPosition(ed.currentPos()) == 1
+
+
+# ---------------------------------------------------------------- cooperation and settings
+
+
+def test_the_completions_ghost_wins_tab(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    inline = InlineCompletion(ScriptedEngine([", verify=False"]), debounce_ms=10)
+    inline.attach(ed)
+    env.completion[0] = inline  # the seam the window fills with the engine owner's
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    assert env.view(doc).shown.ghost == ", timeout=5"
+    inline.request_now()  # the completion's ghost at the caret
+    env.qtbot.waitUntil(lambda: inline.suggestion == ", verify=False", timeout=2000)
+    env.qtbot.waitUntil(lambda: env.view(doc).shown.ghost == "", timeout=2000)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(3) == "    return requests.get(url, verify=False)"
+    inline.attach(None)
+
+
+def test_subtle_mode_shows_a_marker_until_alt_is_held(env: Env) -> None:
+    env.set(next_edit_mode="subtle")
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.head(url)")
+    view = env.view(doc)
+    assert marker_lines(ed) == [3] and boxed(ed) == "" and view.shown.eol is not None
+    assert view.shown.eol[1].startswith("Tab ⇥ (hold Alt")
+    env.qtbot.keyPress(ed, Qt.Key.Key_Alt, Qt.KeyboardModifier.AltModifier)
+    assert boxed(ed) == "get"
+    env.qtbot.keyRelease(ed, Qt.Key.Key_Alt)
+    assert boxed(ed) == "" and marker_lines(ed) == [3]
+
+
+def test_a_site_in_another_open_file_is_a_jump_there(env: Env) -> None:
+    other = env.open("use.py", "from shapes import area\n\nprint(area(box))\n")
+    doc = env.open("shapes.py", "def area(rect):\n    return rect.w * rect.h\n")
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    assert env.view(doc).shown.label == "Tab → use.py:1"
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert env.docs.current_document() is other
+    # the caret is at the first site there: accept, jump, accept
+    for _ in range(3):
+        press(env.qtbot, other.editor, Qt.Key.Key_Tab)
+    assert env.ctl.buffer_session(other).empty
+    assert other.editor.text() == "from shapes import surface\n\nprint(surface(box))\n"
+
+
+def test_a_big_file_is_searched_off_the_ui_thread(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = "".join(f"value_{k} = area(shape_{k})\n" for k in range(BIG_CHARS // 24))
+    doc = env.open("big.py", "def area(rect):\n    return rect.w\n" + body)
+    ed = doc.editor
+    threads: list[str] = []
+    from app.ui.owners import next_edit as owner
+
+    real = owner.propose
+
+    def spy(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(owner, "propose", spy)
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    env.qtbot.waitUntil(lambda: not env.ctl.buffer_session(doc).empty, timeout=10000)
+    assert threads and threads[-1] != threading.main_thread().name
+    assert env.view(doc).shown.label == "Tab → line 3"
+
+
+def test_status_says_when_predictions_are_off_and_why(env: Env) -> None:
+    env.open("calls.py", CALLS)
+    assert env.ctl.label.text() == "⇥ Next edit"
+    env.set(next_edit_enabled=False)
+    assert env.ctl.label.text() == "⇥ Predictions off"
+    assert "nextEdit.enabled" in env.ctl.label.toolTip()
+    env.set(next_edit_enabled=True, next_edit_model="none")
+    assert env.ctl.label.text() == "⇥ Edit patterns"
