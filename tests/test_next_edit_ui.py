@@ -110,6 +110,12 @@ def env(qtbot: QtBot, tmp_path: Path) -> Iterator[Env]:
     host.resize(900, 500)
     workspace = Workspace(lambda: (), Picker(host), host)
     workspace.open(tmp_path)
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "report.py").write_text(
+        "import shapes\n\n\ndef report(box):\n    return shapes.area(box)\n", encoding="utf-8"
+    )
+    with qtbot.waitSignal(workspace.scanned, timeout=5000):
+        workspace.rescan()
     docs = Documents(lambda: settings[0], workspace, host)
     QVBoxLayout(host).addWidget(docs.tabs)
     model = FakeModel()
@@ -117,6 +123,7 @@ def env(qtbot: QtBot, tmp_path: Path) -> Iterator[Env]:
     ctl = NextEditController(
         lambda: settings[0],
         docs,
+        workspace,
         completion=lambda: completion[0],
         model=lambda: model,
         parent=host,
@@ -396,7 +403,7 @@ def test_a_site_in_another_open_file_is_a_jump_there(env: Env) -> None:
     ed.setSelection(len("def "), len("def area"))
     env.qtbot.keyClicks(ed, "surface")
     env.ctl.predict_now()
-    assert env.view(doc).shown.label == "Tab → use.py:1"
+    env.qtbot.waitUntil(lambda: env.view(doc).shown.label == "Tab → use.py:1", timeout=5000)
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert env.docs.current_document() is other
     # the caret is at the first site there: accept, jump, accept
@@ -404,6 +411,22 @@ def test_a_site_in_another_open_file_is_a_jump_there(env: Env) -> None:
         press(env.qtbot, other.editor, Qt.Key.Key_Tab)
     assert env.ctl.buffer_session(other).empty
     assert other.editor.text() == "from shapes import surface\n\nprint(surface(box))\n"
+
+
+def test_a_site_in_a_closed_file_opens_it(env: Env) -> None:
+    doc = env.open("shapes.py", "def area(rect):\n    return rect.w * rect.h\n")
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    env.qtbot.waitUntil(lambda: env.view(doc).shown.label == "Tab → report.py:5", timeout=5000)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    report = env.docs.current_document()
+    assert report is not None and report is not doc and report.path is not None
+    assert report.path.name == "report.py"
+    press(env.qtbot, report.editor, Qt.Key.Key_Tab)
+    assert report.editor.line_text(4) == "    return shapes.surface(box)"
+    assert (env.root / "lib" / "report.py").read_text().endswith("shapes.area(box)\n")  # unsaved
 
 
 def test_a_big_file_is_searched_off_the_ui_thread(

@@ -34,16 +34,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel
 
+from app.services.propagation_sites import OpenBuffer, OtherSites, find_other_sites
 from forecode_core.next_edit.answer import Suggestion
 from forecode_core.next_edit.events import Change, EditEvent, EditHistory
 from forecode_core.next_edit.input import NextEditInput, input_at, pair_of
-from forecode_core.next_edit.propagation import Proposal, find_sites, pattern_for_history, propose
+from forecode_core.next_edit.propagation import Proposal, cross_file_pattern, propose
 from forecode_core.next_edit.session import (
     ActionKind,
     Offer,
@@ -68,14 +70,13 @@ from ..next_edit_view import NextEditView, Positions
 from ..tasks import BackgroundTask
 from .commands import Command
 from .documents import Documents
+from .workspace import Workspace
 
 __all__ = ["BIG_CHARS", "MAX_CHARS", "PAUSE_MS", "ModelPort", "NextEditController"]
 
 PAUSE_MS = 300  # an edit pauses this long: propagation runs and the model is asked
 BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
 MAX_CHARS = 5_000_000  # no predictions in a buffer larger than this ("file too big")
-OTHER_FILE_CHARS = 200_000  # other open files searched for the pattern's sites, up to this
-OTHER_FILE_SITES = 50
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
 
 
@@ -137,6 +138,7 @@ class NextEditController(QObject):
         self,
         settings: Callable[[], Settings],
         documents: Documents,
+        workspace: Workspace | None = None,
         completion: Callable[[], InlineCompletion | None] = lambda: None,
         model: Callable[[], ModelPort | None] = lambda: None,
         parent: QObject | None = None,
@@ -144,6 +146,7 @@ class NextEditController(QObject):
         super().__init__(parent)
         self._settings = settings
         self._documents = documents
+        self._workspace = workspace
         self._completion = completion
         self._model = model
         self.history = EditHistory()
@@ -165,6 +168,11 @@ class NextEditController(QObject):
         self._task = BackgroundTask(self)
         self._task.done.connect(self._on_proposed)
         self._task.failed.connect(lambda m: self.message.emit(f"Edit patterns failed: {m}", 8000))
+        self._others = BackgroundTask(self)  # the pattern's sites in other files
+        self._others.done.connect(self._on_other_sites)
+        self._others.failed.connect(
+            lambda m: self.message.emit(f"Edit patterns in other files failed: {m}", 8000)
+        )
         self.label = QLabel()
         self.label.setContentsMargins(6, 0, 6, 0)
         self._state = ("", "")
@@ -316,6 +324,7 @@ class NextEditController(QObject):
             buf.model_version = -1
         self._render_soon.start()
         if buf is self._current:
+            self._others.cancel()
             self._pause.start()
 
     def _on_update_ui(self, buf: _Buffer, updated: int) -> None:
@@ -380,12 +389,9 @@ class NextEditController(QObject):
         buf = self._buffers.get(result.doc)
         if buf is None or buf.version != result.version:
             return  # stale: the buffer changed since
-        offers = list(result.offers)
-        if buf.editor.textLength() <= BIG_CHARS:
-            offers += self._other_file_sites(buf)
         buf.session = offer(
             buf.session,
-            offers,
+            result.offers,
             Source.PROPAGATION,
             result.version,
             caret_line=result.caret_line,
@@ -393,27 +399,67 @@ class NextEditController(QObject):
         )
         if buf is self._current:
             self.render()
+        self._search_other_files(buf, result.version)
 
-    def _other_file_sites(self, buf: _Buffer) -> list[Offer]:
-        """The same pattern's sites in the other open files, after this file's."""
+    def _search_other_files(self, buf: _Buffer, version: int) -> None:
+        """The pattern's sites in the other open buffers, then the workspace's files
+        (``app.services.propagation_sites``), on a worker thread; offered after this file's."""
+        self._others.cancel()
+        if buf.editor.textLength() > BIG_CHARS or not self.history.events(buf.key):
+            return
         text = buf.editor.text()
+        events = self.history.events(buf.key)
         path = self._documents.workspace_path(buf.doc)
-        pattern = pattern_for_history(text, self.history.events(buf.key), path)
-        if pattern is None or pattern.kind not in ("rename", "template"):
-            return []
-        out: list[Offer] = []
-        for other in self._buffers.values():
-            if other is buf or other.doc.read_only_reason:
-                continue
-            if other.editor.textLength() > OTHER_FILE_CHARS:
-                continue
-            other_text = other.editor.text()
-            other_path = self._documents.workspace_path(other.doc)
-            for site in find_sites(other_text, pattern, path=other_path, limit=OTHER_FILE_SITES):
-                edit = OfferEdit(site.start, site.end, site.old, site.new)
-                line = other_text.count("\n", 0, site.start)
-                out.append(Offer((edit,), Source.PROPAGATION, line, pattern.label, other_path))
-        return out
+        origin = str(buf.doc.path) if buf.doc.path is not None else path
+        buffers = [
+            OpenBuffer(str(b.doc.path), b.editor.text())
+            for b in self._buffers.values()
+            if b is not buf and b.doc.path is not None and b.editor.textLength() <= BIG_CHARS
+        ]
+        ws = self._workspace
+        root = ws.root if ws is not None else None
+        files = tuple(ws.files) if ws is not None and root is not None else ()
+        doc = buf.doc
+
+        def run(cancel: threading.Event) -> tuple[Document, int, str, OtherSites] | None:
+            pattern = cross_file_pattern(text, events, path)
+            if pattern is None:
+                return None
+            found = find_other_sites(
+                pattern, origin=origin, buffers=buffers, root=root, files=files, cancel=cancel
+            )
+            return doc, version, pattern.label, found
+
+        self._others.start(run)
+
+    def _on_other_sites(self, result: object) -> None:
+        if not isinstance(result, tuple):
+            return
+        doc, version, label, found = result
+        buf = self._buffers.get(doc)
+        if buf is None or buf.version != version or not found.sites:
+            return
+        here = [o for o in buf.session.propagation if not o.path]
+        there = [
+            Offer(
+                (OfferEdit(s.start, s.end, s.old, s.new),),
+                Source.PROPAGATION,
+                s.line,
+                label,
+                s.path,
+            )
+            for s in found.sites
+        ]
+        buf.session = offer(
+            buf.session,
+            here + there,
+            Source.PROPAGATION,
+            version,
+            caret_line=buf.session.caret_line,
+            recent=self.history.events(buf.key),
+        )
+        if buf is self._current:
+            self.render()
 
     def _input(self, buf: _Buffer, text: str) -> NextEditInput:
         ed = buf.editor
@@ -564,12 +610,11 @@ class NextEditController(QObject):
             self._ask_model(buf, ed.text(), prefetch=True)
 
     def _open_other(self, buf: _Buffer, path: str) -> bool:
-        target = next(
-            (b for b in self._buffers.values() if self._documents.workspace_path(b.doc) == path),
-            None,
-        )
-        if target is None:
+        doc = self._documents.find(Path(path)) or self._documents.open_file(path)
+        if doc is None:
             return False
+        self.track(doc)
+        target = self._buffers[doc]
         text = target.editor.text()
         theirs = [
             replace(o, path="")
@@ -658,6 +703,7 @@ class NextEditController(QObject):
     def shutdown(self) -> None:
         self._pause.stop()
         self._task.cancel()
+        self._others.cancel()
         model = self._connected_model
         if model is not None:
             model.cancel()
