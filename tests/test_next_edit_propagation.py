@@ -722,3 +722,47 @@ def test_a_definitions_rename_offers_uses_not_other_definitions(
     assert mid == after
     got = offered(after, [edit], caret)
     assert [(s, e) for s, e, _o, _n in got] == spans
+
+
+METHODS = [
+    pytest.param(
+        "class C:\n    def send(self):\n        pass\n"
+        "    def go(self):\n        self.send()\n        self.dispatch.send()\n        send()\n",
+        "def send",
+        "def transmit",
+        "class C:\n    def transmit‸(self):\n        pass\n"
+        "    def go(self):\n        self.«send»()\n"
+        "        self.dispatch.send()\n        «send»()\n",
+        id="method-rename-offers-self-attributes-not-another-objects",
+    ),
+    pytest.param(
+        "for key, value in items:\n    use(key)\nprint(value)\n",
+        "value",
+        "_",
+        "for key, _‸ in items:\n    use(key)\nprint(value)\n",
+        id="a-discard-is-no-rename",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "old", "new", "marked_after"), METHODS)
+def test_what_a_definitions_and_a_discards_rename_offer(
+    before: str, old: str, new: str, marked_after: str
+) -> None:
+    after, spans, caret = unmark(marked_after)
+    mid, edit = edit_at(before, old, new)
+    assert mid == after
+    got = offered(after, [edit], caret)
+    assert [(s, e) for s, e, _o, _n in got] == spans
+
+
+def test_rename_context_reads_the_documents_mask_not_a_window_in_a_docstring() -> None:
+    # the edit sits more than 2,000 characters into a docstring's function: a window cut
+    # inside the docstring would take its closing quotes for an opening and the call for text
+    doc = "    " + "a line of the docstring\n    " * 120
+    before = f'def f():\n    """{doc}"""\n    response.close()\n    close()\n    response.close()\n'
+    after, edit = edit_at(before, "response.close()", "response.aclose()")
+    pattern = pattern_for_history(after, [edit], "a.py")
+    assert pattern is not None and pattern.dotted is True
+    got = offered(after, [edit], edit.offset)
+    assert [after[s - 9 : e] for s, e, _o, _n in got] == ["response.close"]

@@ -47,7 +47,7 @@ import builtins
 import keyword
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
@@ -164,8 +164,11 @@ class Pattern:
     #: of ``if f(x):``)
     whole_line: bool = False
     #: a rename made at a ``def``/``class`` name: other definitions of the old name are other
-    #: functions (a duplicate test name in another class), never its sites
+    #: functions (a duplicate test name in another class), never its sites; its sites are
+    #: bare names and, in its file, attributes of ``self``/``cls`` only (``self.send()``, not
+    #: ``self.dispatch.send()``: another object's), in other files any attribute (``mod.f``)
     definition: bool = False
+    own_attributes: bool = False
 
 
 @dataclass(frozen=True)
@@ -339,13 +342,19 @@ def _pieces(snip: str, toks: Sequence[Token], start: int = -1) -> tuple[str, ...
     return tuple(out)
 
 
-def _rename_context(doc: str, start: int, end: int, path: str) -> tuple[bool, bool | None]:
+def _rename_context(
+    doc: str, start: int, end: int, path: str, doc_mask: LexMask | None = None
+) -> tuple[bool, bool | None]:
     """(dotted, keyword) of the renamed name at ``doc[start:end]``: an attribute; a keyword
     argument (True) or not (False: a parameter of a ``def``, defaulted or not, is a name
-    whose uses are no keywords). Read in a window around it."""
-    lo = max(0, start - 2000)
-    window = doc[lo : end + 200]
-    mask = mask_for(window, path)
+    whose uses are no keywords). Read with the document's mask when given, else in a window
+    around it (whose start may fall inside a string: the mask's guess)."""
+    if doc_mask is not None:
+        lo, window, mask = 0, doc, doc_mask
+    else:
+        lo = max(0, start - 2000)
+        window = doc[lo : end + 200]
+        mask = mask_for(window, path)
     s, e = start - lo, end - lo
     prev = _prev_token(window, s, mask)
     before = window[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
@@ -396,9 +405,17 @@ def _shape(
     return "exact", whole_line, (w_lo, w_hi, w_lo, a_hi)
 
 
-def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") -> Example | None:
+def example_of(
+    before_doc: str,
+    after_doc: str,
+    edit: EditPair,
+    path: str = "",
+    *,
+    after_mask: LexMask | None = None,
+) -> Example | None:
     """One edit, widened to its repeatable shape (see the module's doc); None when the edit
-    changes no token (whitespace, a comment) or touches nothing to repeat."""
+    changes no token (whitespace, a comment) or touches nothing to repeat. ``after_mask``:
+    ``after_doc``'s mask when the caller has it (the editor's styles)."""
     # the lines touched, at most MAX_CONTEXT characters either side of the edit (a minified
     # file's one line is never tokenized whole); a clipped snippet never widens to its ends
     line_lo = _line_start(after_doc, edit.offset)
@@ -435,7 +452,7 @@ def example_of(before_doc: str, after_doc: str, edit: EditPair, path: str = "") 
     dotted, keyword = False, None
     definition = False
     if kind == "rename":
-        dotted, keyword = _rename_context(after_doc, lo + a_start, lo + a_end, path)
+        dotted, keyword = _rename_context(after_doc, lo + a_start, lo + a_end, path, after_mask)
         definition = a_lo > 0 and ta[a_lo - 1].text in _DEFINERS
     return Example(
         before=tuple(tb[b_lo:b_hi2]),
@@ -467,6 +484,7 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         keyword=ex.keyword if ex.kind == "rename" else None,
         whole_line=ex.whole_line,
         definition=ex.definition and ex.kind == "rename",
+        own_attributes=ex.definition and ex.kind == "rename",
     )
 
 
@@ -549,7 +567,9 @@ def _holds(text: str, edit: EditPair) -> bool:
     return edit.offset >= 0 and text.startswith(edit.after, edit.offset)
 
 
-def _examples(text: str, history: Sequence[EditPair], path: str) -> list[Example | None]:
+def _examples(
+    text: str, history: Sequence[EditPair], path: str, mask: LexMask | None = None
+) -> list[Example | None]:
     """The history's examples, newest first: None for the newest when it does not hold or is
     no pattern; older edits that do not hold are left out. Each edit's before document is the
     current text with that edit alone taken back."""
@@ -561,7 +581,7 @@ def _examples(text: str, history: Sequence[EditPair], path: str) -> list[Example
             continue
         end = edit.offset + len(edit.after)
         before_doc = text[: edit.offset] + edit.before + text[end:]
-        out.append(example_of(before_doc, text, edit, path))
+        out.append(example_of(before_doc, text, edit, path, after_mask=mask))
     return out
 
 
@@ -635,6 +655,8 @@ def _choose(
     if not examples or examples[0] is None:
         return None
     newest = examples[0]
+    if newest.kind == "rename" and newest.after_text == "_":
+        return None  # a value discarded where it is bound, not a name renamed
     for older in examples[1:]:
         if older is not None:
             template = generalise(older, newest)
@@ -653,7 +675,7 @@ def pattern_for_history(
     ambiguous (``ambiguity``); None when it is no pattern."""
     if mask is None:
         mask = mask_for(text, path)
-    return _choose(_examples(text, history, path), text, mask, path)
+    return _choose(_examples(text, history, path, mask), text, mask, path)
 
 
 # ---------------------------------------------------------------- sites
@@ -720,6 +742,33 @@ def _alone_on_lines(text: str, start: int, end: int, mask: LexMask) -> bool:
     return nxt is None or "\n" in text[end : nxt[0]]
 
 
+def _own(text: str, dot: Token | None, mask: LexMask) -> bool:
+    """Whether the ``.`` token ``dot`` follows a bare ``self`` or ``cls``."""
+    if dot is None:
+        return False
+    obj = _prev_token(text, dot[0], mask)
+    if obj is None or text[obj[0] : obj[1]] not in ("self", "cls"):
+        return False
+    before = _prev_token(text, obj[0], mask)
+    return before is None or text[before[0] : before[1]] != "."
+
+
+def _plays_the_part(text: str, first: int, pos: int, pattern: Pattern, mask: LexMask) -> bool:
+    """Whether a rename's site ``text[first:pos]`` plays the part its example did (a bare
+    name, an attribute, a keyword argument; not another definition)."""
+    if pattern.dotted is None and pattern.keyword is None and not pattern.definition:
+        return True
+    prev = _prev_token(text, first, mask)
+    if pattern.definition and prev is not None and text[prev[0] : prev[1]] in _DEFINERS:
+        return False
+    before = text[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
+    if pattern.dotted is not None and (before == ".") != pattern.dotted:
+        return False
+    if before == "." and pattern.own_attributes and not _own(text, prev, mask):
+        return False
+    return pattern.keyword is None or _is_keyword_arg(text, before, pos, mask) == pattern.keyword
+
+
 def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Site | None:
     bound: dict[int, str] = {}
     first = p
@@ -739,17 +788,8 @@ def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Sit
         pos = tok[1]
     if pattern.whole_line and not _alone_on_lines(text, first, pos, mask):
         return None
-    if pattern.dotted is not None or pattern.keyword is not None or pattern.definition:
-        prev = _prev_token(text, first, mask)
-        if pattern.definition and prev is not None and text[prev[0] : prev[1]] in _DEFINERS:
-            return None
-        before = text[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
-        if pattern.dotted is not None and (before == ".") != pattern.dotted:
-            return None
-        if pattern.keyword is not None and _is_keyword_arg(text, before, pos, mask) != (
-            pattern.keyword
-        ):
-            return None
+    if not _plays_the_part(text, first, pos, pattern, mask):
+        return None
     old = text[first:pos]
     if pattern.before_text and old != pattern.before_text:
         return None
@@ -908,7 +948,7 @@ def propose(
     above all) nor another proposal, and none undoes a recent edit."""
     if mask is None:
         mask = mask_for(text, path)
-    examples = _examples(text, history, path)
+    examples = _examples(text, history, path, mask)
     pattern = _choose(examples, text, mask, path)
     if pattern is None:
         return []
@@ -937,10 +977,11 @@ def propose(
     above = [s for s in above if s.end <= first_below][: MAX_PROPOSALS - len(below)]
     plural = "s" if pattern.examples > 1 else ""
     what = f"{pattern.kind}, {pattern.examples} example{plural}: {pattern.label}"
+    ordered = [(s, "below the caret") for s in below] + [
+        (s, "above the caret (wrapped)") for s in above
+    ]
     out: list[Proposal] = []
-    for rank, (site, where) in enumerate(
-        [(s, "below the caret") for s in below] + [(s, "above the caret (wrapped)") for s in above]
-    ):
+    for rank, (site, where) in enumerate(ordered):
         out.append(Proposal(site.start, site.end, site.old, site.new, rank, f"{what}; {where}"))
     return out
 
@@ -973,7 +1014,7 @@ def cross_file_pattern(
     prefilter; ``app.services.propagation_sites`` does it for the workspace."""
     if mask is None:
         mask = mask_for(text, path)
-    examples = _examples(text, history, path)
+    examples = _examples(text, history, path, mask)
     pattern = _choose(examples, text, mask, path)
     if pattern is None or not anchor_text(pattern):
         return None
@@ -981,7 +1022,9 @@ def cross_file_pattern(
         return pattern
     newest = examples[0]
     assert newest is not None
-    if newest.dotted or newest.keyword or newest.definition:
+    if newest.definition:
+        return replace(pattern, own_attributes=False)  # ``mod.f`` in another file
+    if newest.dotted or newest.keyword:
         return pattern
     if _rename_scope(text, pattern, newest, mask, path) is not None:
         return None  # a parameter's: its function's
