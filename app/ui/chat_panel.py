@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -130,6 +130,10 @@ _FINISH_NOTES: dict[str, str] = {
 
 # The chip of an ``@codebase`` mention before its search ran (its other chips are sources').
 _MENTION_CHIP = "codebase_mention"
+# A suggested ``@`` mention: a file that usually changes with the current one (one click adds
+# it); at most this many, most likely first.
+_RELATED_CHIP = "related_suggestion"
+RELATED_SUGGESTIONS = 3
 _CHIP_MARKS = {Status.FULL: "✓", Status.TRUNCATED: "✂", Status.DROPPED: "✕"}
 _CHIP_COLOURS = {
     Status.FULL: "",
@@ -352,6 +356,8 @@ class ChatPanel(QWidget):
         self._chips.addWidget(self.selection_chip)
         self.mention_chips: list[_Chip] = []
         self.codebase_chips: list[_Chip] = []  # the @codebase mention, or the hits sent
+        self.related_chips: list[_Chip] = []  # suggested mentions (``set_related``)
+        self.related_for: Callable[[str], Sequence[tuple[str, float]]] | None = None
         self.budget_label = QLabel()
         self.budget_label.setEnabled(False)
 
@@ -400,6 +406,13 @@ class ChatPanel(QWidget):
     def set_codebase(self, search: CodebaseSearch | None) -> None:
         """The index ``@codebase`` asks (None: there is none; the chip says so)."""
         self.codebase = search
+        self.schedule_refresh()
+
+    def set_related(self, related: Callable[[str], Sequence[tuple[str, float]]] | None) -> None:
+        """The files related to a file (workspace-relative, with a confidence 0..1): the
+        current file's are offered as ``@`` chips, one click adds the mention (Cursor's
+        suggested context)."""
+        self.related_for = related
         self.schedule_refresh()
 
     def is_streaming(self) -> bool:
@@ -689,7 +702,37 @@ class ChatPanel(QWidget):
         self.plan = plan
         self._show_chips(plan, current, selection, mentions)
         self._show_codebase_chips(plan, question, hits is not None)
+        self._show_related_chips(current, mentions)
         return plan
+
+    def _show_related_chips(self, current: ContextSource | None, mentions: list[str]) -> None:
+        """Suggested mentions: the current file's related files not yet mentioned."""
+        for chip in self.related_chips:
+            self._chips.removeWidget(chip)
+            chip.deleteLater()
+        self.related_chips = []
+        if current is None or self.related_for is None:
+            return
+        shown = 0
+        for path, confidence in self.related_for(current.path):
+            if shown >= RELATED_SUGGESTIONS:
+                break
+            if path in mentions or path == current.path:
+                continue
+            shown += 1
+            chip = _Chip(_RELATED_CHIP, path, self.chips_area)
+            chip.setText(f"+ @{Path(path).name}")
+            chip.setToolTip(
+                f"{path}\nChanged together with {Path(current.path).name} in "
+                f"{confidence:.0%} of its commits.\nClick to add it to the question."
+            )
+            chip.setStyleSheet("QToolButton { border: 1px dashed palette(mid); }")
+            chip.clicked.connect(lambda _c=False, p=path: self.insert_mention(p))
+            self._chips.addWidget(chip)
+            self.related_chips.append(chip)
+        if self.related_chips:
+            self.chips_area.setVisible(True)
+            self.chips_area.updateGeometry()
 
     def _show_codebase_chips(self, plan: ContextPlan, question: str, searched: bool) -> None:
         """The ``@codebase`` chip while the question asks for a search; the hits (sent,

@@ -58,6 +58,7 @@ from .owners.preferences import Preferences
 from .owners.review import ReviewController
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
+from .related_files import RelatedFiles
 from .theme import apply_app_palette, theme_named
 from .welcome import WelcomePage
 
@@ -102,6 +103,9 @@ class MainWindow(QMainWindow):
         self.workspace = Workspace(lambda: self.settings.files_exclude, self.picker, self, self)
         self.docs = Documents(settings, self.workspace, self, self)
         self.prefs = Preferences(settings_file, self.docs, self)
+        self.related = RelatedFiles(
+            lambda p: d.editor.text() if (d := self.docs.find(p)) else None, self
+        )
         self.completions = EngineController(settings, self.docs, self)
         self.cloud = CloudController(settings, self.completions.engine_client, self, self)
         self.index = IndexController(settings, self.workspace, self.cloud.index_access, self, self)
@@ -126,6 +130,7 @@ class MainWindow(QMainWindow):
             self.cloud,
             self.index,
             self.review,
+            self.related,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher
@@ -193,6 +198,10 @@ class MainWindow(QMainWindow):
         self.index.index_changed.connect(self.chat_panel.set_codebase)
         self.index.index_changed.connect(self.completions.set_codebase)
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
+        self.workspace.set_related(self.related.current_related)  # quick open, chat, completions
+        self.chat_panel.set_related(self.related.related)
+        self.completions.set_related(self.related.related_paths)
+        self.related.changed.connect(self.chat_panel.schedule_refresh)
         app = QApplication.instance()
         if isinstance(app, QApplication):
             app.applicationStateChanged.connect(self._on_app_state)
@@ -306,6 +315,7 @@ class MainWindow(QMainWindow):
         self._update_welcome()
         self.chat_panel.set_workspace(root)
         self.index.update()
+        self.related.set_root(root)
 
     def open_file(self, path: str | os.PathLike[str]) -> Document | None:
         return self.docs.open_file(path)
@@ -340,6 +350,7 @@ class MainWindow(QMainWindow):
     def _on_current_changed(self, doc: Document | None) -> None:
         self.review.update_inline_edit()
         self.completions.attach(doc)
+        self.related.set_current(doc.path if doc is not None else None)
         self.editing.follow(doc.editor if doc is not None else None)
         self._update_welcome()
         self._update_status()
@@ -350,6 +361,7 @@ class MainWindow(QMainWindow):
         saved = Path(path)
         self.prefs.file_saved(saved)
         self.workspace.file_saved(saved)
+        self.related.file_saved()
 
     def _on_disk_changed(self, path: str) -> None:
         self.index.file_changed(path)
@@ -359,6 +371,7 @@ class MainWindow(QMainWindow):
         if state == Qt.ApplicationState.ApplicationActive:
             self.git.refresh_soon()
             self.docs.check_disk()
+            self.related.check_head()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         # A key about to be matched against the shortcuts in an editor: decide first whether
@@ -499,6 +512,7 @@ class MainWindow(QMainWindow):
         if self.search_dock is not None:
             self.search_dock.panel.shutdown()  # a search in flight stops with its process
         self.git.close()
+        self.related.shutdown()  # a git log in flight is killed
         self.explorer_ops.close()
         self.review.shutdown()  # an apply in flight stops; buffers stay as they were
         self.index.stop(timeout=5.0)  # cancels; its embedding process stops

@@ -48,6 +48,7 @@ class PickerItem:
     detail: str = ""  # dimmer secondary text (folder, or the shortcut)
     positions: tuple[int, ...] = ()  # indices into label to show bold (matched chars)
     data: object = None  # returned to the caller
+    tag: str = ""  # a short mark at the row's right (quick open's "related")
 
 
 Provider = Callable[[str], Sequence[PickerItem]]
@@ -78,7 +79,8 @@ class _PickerModel(QAbstractListModel):
             return None
         item = self.items[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{item.label}  {item.detail}" if item.detail else item.label
+            text = f"{item.label}  {item.detail}" if item.detail else item.label
+            return f"{text}  {item.tag}" if item.tag else text
         if role == Qt.ItemDataRole.ToolTipRole:
             return item.detail or None
         if role == ITEM_ROLE:
@@ -136,6 +138,12 @@ class _PickerDelegate(QStyledItemDelegate):
 
         painter.save()
         painter.setClipRect(opt.rect)
+        if item.tag:  # right-aligned and dim; the label and detail end before it
+            tag_width = metrics[False].horizontalAdvance(item.tag)
+            painter.setFont(normal)
+            painter.setPen(detail_color)
+            painter.drawText(right - tag_width, baseline, item.tag)
+            right -= tag_width + self.GAP
         painter.setPen(text_color)
         for text, is_bold in _runs(item.label, item.positions):
             fm = metrics[is_bold]

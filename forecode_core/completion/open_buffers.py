@@ -1,12 +1,15 @@
 """Which open buffers enter the completion prompt, and which of their lines: the completion
 context policy, over plain data (the editor's side is ``app.ui.owners.engine``).
 
-- the other open tabs, in tab order, give at most ``MAX_OPEN_SNIPPETS`` snippets; the current
-  tab and read-only tabs (binary, undecodable, large-file mode) give none;
+- the other open tabs give at most ``MAX_OPEN_SNIPPETS`` snippets: the tabs of the current
+  file's related files first (``related``: the files that usually change with it, most likely
+  first; ``forecode_core.next_edit.related``), then the others in tab order; the current tab
+  and read-only tabs (binary, undecodable, large-file mode) give none;
 - each snippet is the ``RADIUS`` lines above and below that buffer's caret line (clipped to the
   buffer), without the last line's line ending;
 - a modified buffer's snippet is a ``recent_edit``, a clean one's an ``open_file``; recent edits
-  come first, each group in tab order (the renderer ranks recent edits above open files).
+  come first, each group in the order taken (the renderer ranks recent edits above open
+  files, and keeps the input order within a kind: related files first).
 
 Retrieved code (``forecode_core.completion.retrieval``) is appended after these by the caller.
 """
@@ -14,7 +17,7 @@ Retrieved code (``forecode_core.completion.retrieval``) is appended after these 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -88,12 +91,18 @@ def open_buffer_snippets(
     *,
     limit: int = MAX_OPEN_SNIPPETS,
     radius: int = RADIUS,
+    related: Sequence[str] = (),
 ) -> list[Snippet]:
     """The snippets of the open buffers other than ``buffers[current]`` (see the module
-    docstring); ``current`` is -1 when no buffer is current. ``buffers`` is read only as far
-    as needed (an editor's adapters can be made lazily)."""
+    docstring); ``current`` is -1 when no buffer is current. Without ``related``, ``buffers``
+    is read only as far as needed (an editor's adapters can be made lazily)."""
     snippets: list[Snippet] = []
-    for index, buffer in enumerate(buffers):
+    order: Iterable[tuple[int, OpenBuffer]] = enumerate(buffers)
+    if related:
+        rank = {path: n for n, path in enumerate(related)}
+        listed = list(order)
+        order = sorted(listed, key=lambda item: rank.get(item[1].path, len(rank)))  # stable
+    for index, buffer in order:
         if len(snippets) >= limit:
             break
         if index == current or buffer.read_only:

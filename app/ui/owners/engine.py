@@ -7,7 +7,7 @@ buffers by ``forecode_core.completion.open_buffers``' policy, then the index's c
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -84,6 +84,9 @@ class EngineController(QObject):
         self.model_choice: ModelChoice | None = None  # the last measured pick
         # Code the index finds near the caret, for the completion context (never waited on).
         self.retrieved = RetrievedContext(parent=self)
+        # The files related to a file, most likely first (``set_related``): their open tabs
+        # come first in the completion context.
+        self._related: Callable[[str], Sequence[str]] | None = None
         self._state: tuple[str, str] = (EngineState.STOPPED, "")
         self._model_task = BackgroundTask(self)
         self._model_task.done.connect(self._start_local_engine)
@@ -296,6 +299,10 @@ class EngineController(QObject):
     def set_codebase(self, search: CodebaseSearch | None) -> None:
         self.retrieved.set_codebase(search)
 
+    def set_related(self, related: Callable[[str], Sequence[str]] | None) -> None:
+        """The related files of a workspace path (``app.ui.related_files.RelatedFiles``)."""
+        self._related = related
+
     def completion_context(self) -> tuple[str, str, tuple[Snippet, ...]]:
         """The current file's path and language, and the snippets for its prompt."""
         documents = self._documents
@@ -304,8 +311,11 @@ class EngineController(QObject):
             return "untitled", "plaintext", ()
         docs = documents.documents()
         buffers = (EditorBuffer(d, documents.workspace_path) for d in docs)
-        snippets = open_buffer_snippets(buffers, docs.index(doc) if doc in docs else -1)
         path = documents.workspace_path(doc)
+        related = self._related(path) if self._related is not None else ()
+        snippets = open_buffer_snippets(
+            buffers, docs.index(doc) if doc in docs else -1, related=related
+        )
         line = doc.editor.lineFromPosition(doc.editor.currentPos()) + 1
         snippets += self.retrieved.snippets(path, line, snippets)  # only what is cached
         return path, doc.editor.language.id, tuple(snippets)

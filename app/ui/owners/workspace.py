@@ -11,6 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from forecode_core.next_edit.related_context import boost_related
 from forecode_core.workspace.fuzzy import rank_paths
 from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.recent import RecentFolders
@@ -20,7 +21,10 @@ from ..picker import Picker, PickerItem
 from ..tasks import BackgroundTask
 from .commands import Command
 
-__all__ = ["Workspace"]
+__all__ = ["RELATED_TAG", "Workspace"]
+
+RELATED_TAG = "related"  # quick open's mark on a file that usually changes with the current one
+QUICK_OPEN_ROWS = 50
 
 
 class Workspace(QObject):
@@ -50,6 +54,8 @@ class Workspace(QObject):
         self.files: list[str] = []  # workspace-relative POSIX paths, from the last scan
         self.files_complete = False
         self.recent = RecentFolders()
+        # The files related to the current one, with their confidence (``set_related``).
+        self._related: Callable[[], Sequence[tuple[str, float]]] | None = None
         self._scan = BackgroundTask(self)
         self._scan.done.connect(self._on_scan_done)
         self._scan.failed.connect(lambda m: self.message.emit(f"File scan failed: {m}", 5000))
@@ -174,21 +180,46 @@ class Workspace(QObject):
 
         self._picker.open("Open a recent folder", provider, on_accept=accept)
 
+    def set_related(self, related: Callable[[], Sequence[tuple[str, float]]] | None) -> None:
+        """Quick open's related files: a callable giving the files related to the current
+        one (workspace-relative, with a confidence 0..1), asked when quick open opens."""
+        self._related = related
+
     def quick_open(self) -> None:
+        """Ctrl+P. With an empty query the files related to the current one come first,
+        marked "related" (VS Code puts recently opened files there; these are the files that
+        usually change with this one); with a query they get a modest boost
+        (``forecode_core.next_edit.related_context.boost_related``)."""
         if self.root is None:
             self.message.emit("Open a folder first (File: Open Folder...).", 5000)
             return
         if self.files_complete:
             self.rescan()  # refresh in the background; the current list serves now
+        files = self.files
+        pairs = self._related() if self._related is not None else ()
+        known = set(files) if pairs else set()
+        related = {p: c for p, c in pairs if p in known}  # files ignored or gone: not offered
 
         def provider(query: str) -> list[PickerItem]:
+            limit = QUICK_OPEN_ROWS + len(related)
+            if query.strip():
+                ranked = boost_related(rank_paths(query, files, limit=limit), related)
+            else:  # the related files first (most likely first), then the rest in order
+                ranked = rank_paths("", list(related), limit=len(related)) + [
+                    m for m in rank_paths("", files, limit=limit) if m.path not in related
+                ]
             out = []
-            for match in rank_paths(query, self.files, limit=50):
+            for match in ranked[:QUICK_OPEN_ROWS]:
                 name_start = match.path.rfind("/") + 1
                 positions = tuple(p - name_start for p in match.positions if p >= name_start)
+                tag = RELATED_TAG if match.path in related else ""
                 out.append(
                     PickerItem(
-                        match.path[name_start:], match.path[:name_start], positions, match.path
+                        match.path[name_start:],
+                        match.path[:name_start],
+                        positions,
+                        match.path,
+                        tag,
                     )
                 )
             return out

@@ -1,0 +1,431 @@
+"""Related files in the editor: the files that usually change together with the current one
+(issue 15), from the open folder's git history.
+
+``RelatedFiles`` keeps the co-change table (``forecode_core.next_edit.related.CoChange``) of the
+workspace's repository. Git runs on a worker thread only (``app.services.related_history``:
+at most 2,000 commits, a deadline and a byte cap); the UI thread asks the finished table,
+which costs a dictionary lookup. Results carry a generation (``BackgroundTask``): a result for
+an older folder or an older request is dropped.
+
+- **Refresh.** A folder opened reads its history. ``check_head`` (the window calls it when it
+  becomes active and after a save: cheap) asks ``git rev-parse HEAD`` on the worker; when HEAD
+  moved, only the new commits are learned (``update_related`` on a copy of the table, which
+  replaces the shown one when done); a rewritten history (rebase, amend, reset) is read again.
+  A check while a read runs waits for it and runs after it.
+- **States** (``RelatedState``): ``loading``, ``ready``, ``partial`` (the history is too big
+  for the deadline or the byte cap: the newest commits read are used, and the message says
+  so), ``empty`` (no commits yet), ``not_repo`` ("not a git repository"), ``no_git`` ("git is
+  not installed"), ``no_folder``, ``failed``. ``related`` answers [] in every state without a
+  table; ``state_changed`` says when it changes (with a sentence for a tooltip or the status
+  bar: the window does not interrupt the user with it).
+- **Paths.** The table holds paths relative to the repository's top level; the workspace
+  may be a folder inside it. ``related(path)`` takes and gives workspace-relative POSIX paths
+  (the ones quick open, chat and the completion context use) and leaves out files outside the
+  workspace.
+- **Excerpts.** ``set_current(path)`` also reads the current file's top related files
+  (``SOURCE_FILES`` of them, each at most ``MAX_SOURCE_BYTES``, never binary; an open buffer's
+  text rather than the disk's) on the worker, and indexes their definitions
+  (``forecode_core.next_edit.related_context.RelatedSource``). ``excerpts_for(path, text,
+  caret, budget_chars)`` then chooses, on the UI thread and without reading anything, the
+  parts of them that matter at the caret: the next-edit input's ``related`` excerpts. An
+  edit to an open related buffer is seen at the next ``set_current`` or save.
+- ``cancel``/``shutdown`` stop a git run at once (it is killed with its process group).
+
+The rules count only relations with at least one shared commit: a "related" mark in quick
+open means the two files did change together. Confidence is the share of this file's
+(recency-weighted) commits that also changed the other (ROSE's confidence).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from app.services.git_status import git_executable, read_repo_info, run_git
+from app.services.related_history import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_COMMITS,
+    DEFAULT_TIMEOUT_S,
+    HistoryResult,
+    build_related,
+    update_related,
+)
+from forecode_core.next_edit.input import EditPair, RelatedExcerpt
+from forecode_core.next_edit.related import CoChange, Params
+from forecode_core.next_edit.related_context import RelatedSource, related_excerpts
+from forecode_core.text.textfile import read_text_file
+
+from .owners.commands import Command
+from .tasks import BackgroundTask
+
+__all__ = ["MAX_SOURCE_BYTES", "SOURCE_FILES", "RelatedFiles", "RelatedState"]
+
+SOURCE_FILES = 3  # related files read for excerpts
+MAX_SOURCE_BYTES = 512 * 1024
+DEFAULT_K = 10
+
+
+class RelatedState(StrEnum):
+    NO_FOLDER = "no_folder"
+    LOADING = "loading"
+    READY = "ready"
+    PARTIAL = "partial"  # the history was too big: its newest commits are used
+    EMPTY = "empty"  # a repository without commits
+    NOT_REPO = "not_repo"
+    NO_GIT = "no_git"
+    FAILED = "failed"
+
+
+_FROM_HISTORY = {
+    "ok": RelatedState.READY,
+    "partial": RelatedState.PARTIAL,
+    "empty": RelatedState.EMPTY,
+    "not_repo": RelatedState.NOT_REPO,
+    "no_git": RelatedState.NO_GIT,
+}
+
+
+@dataclass(frozen=True)
+class _Table:
+    model: CoChange
+    head: str  # HEAD when it was read ("" unknown)
+    since: str  # the newest commit learned ("" none)
+    prefix: str  # the workspace's folder in the repository ("" at the top)
+    state: RelatedState
+    message: str
+
+
+@dataclass(frozen=True)
+class _Unchanged:
+    pass
+
+
+@dataclass(frozen=True)
+class _Sources:
+    for_path: str
+    sources: tuple[RelatedSource, ...]
+
+
+class RelatedFiles(QObject):
+    """The related-files table of the open folder. ``buffer_text(path)``: the open buffer's
+    text of a file (an absolute, resolved path; None when it is not open), read on the UI
+    thread."""
+
+    changed = Signal()  # a new table (or none): ask ``related`` again
+    state_changed = Signal(str, str)  # RelatedState, a sentence about it
+    sources_changed = Signal()  # the excerpts' sources for the current file were read
+    message = Signal(str, int)
+
+    def __init__(
+        self,
+        buffer_text: Callable[[Path], str | None] | None = None,
+        parent: QObject | None = None,
+        *,
+        params: Params | None = None,
+        max_commits: int = DEFAULT_MAX_COMMITS,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        super().__init__(parent)
+        self._buffer_text = buffer_text
+        self._params = params
+        self._limits = (max_commits, timeout, max_bytes)
+        self.root: Path | None = None
+        self.state = RelatedState.NO_FOLDER
+        self.state_message = "no folder is open"
+        self._table: _Table | None = None
+        self._busy = False
+        self._check_pending = False
+        self._history = BackgroundTask(self)
+        self._history.done.connect(self._on_history)
+        self._history.failed.connect(self._on_history_failed)
+        self._current: str | None = None
+        self._sources: dict[str, RelatedSource] = {}
+        self._reader = BackgroundTask(self)
+        self._reader.done.connect(self._on_sources)
+
+    def commands(self) -> list[Command]:
+        return [
+            Command(
+                "relatedFiles.refresh",
+                "Related Files: Read the Git History Again",
+                "",
+                self.reload,
+            )
+        ]
+
+    # ----- the folder and its history --------------------------------------------------------
+    def set_root(self, root: str | os.PathLike[str] | None) -> None:
+        """The open folder (None: none); its history is read on the worker."""
+        self.root = Path(root).resolve() if root is not None else None
+        self._table = None
+        self._sources = {}
+        self._reader.cancel()
+        self.changed.emit()
+        if self.root is None:
+            self._history.cancel()
+            self._busy = False
+            self._set_state(RelatedState.NO_FOLDER, "no folder is open")
+            return
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the whole history again (a new folder, or the user asked)."""
+        if self.root is None:
+            return
+        self._set_state(RelatedState.LOADING, "reading the git history")
+        self._start(None)
+
+    def check_head(self) -> None:
+        """Cheap: learn the new commits when HEAD moved (after a save, on focus)."""
+        if self.root is None or self._table is None:
+            return
+        if self._busy:
+            self._check_pending = True
+            return
+        self._start(self._table)
+
+    def _start(self, table: _Table | None) -> None:
+        root = self.root
+        assert root is not None
+        params = self._params
+        max_commits, timeout, max_bytes = self._limits
+        self._busy = True
+        self._check_pending = False
+
+        def job(cancel: threading.Event) -> _Table | _Unchanged | None:
+            if table is not None:
+                return _update(table, root, cancel, self._limits)
+            return _build(root, params, cancel, (max_commits, timeout, max_bytes))
+
+        self._history.start(job)
+
+    def _on_history(self, result: object) -> None:
+        self._busy = False
+        if isinstance(result, _Table):
+            self._table = result
+            self._set_state(result.state, result.message)
+            self.changed.emit()
+            self._read_sources()
+        elif result is None:  # rewritten history: read it again
+            self.reload()
+            return
+        if self._check_pending:
+            self.check_head()
+
+    def _on_history_failed(self, message: str) -> None:
+        self._busy = False
+        self._set_state(RelatedState.FAILED, f"reading the git history failed: {message}")
+
+    def _set_state(self, state: RelatedState, message: str) -> None:
+        if (state, message) != (self.state, self.state_message):
+            self.state = state
+            self.state_message = message
+            self.state_changed.emit(str(state), message)
+
+    def cancel(self) -> None:
+        """Stop a git run now (killed); the table shown stays."""
+        self._history.cancel()
+        self._reader.cancel()
+        self._busy = False
+        self._check_pending = False
+
+    def shutdown(self) -> None:
+        self.cancel()
+
+    # ----- asking ------------------------------------------------------------------------------
+    def related(self, path: str, k: int = DEFAULT_K) -> list[tuple[str, float]]:
+        """The files (workspace-relative) that usually change with ``path``, most likely
+        first, with their confidence (0..1); [] without a table."""
+        table = self._table
+        if table is None or not path:
+            return []
+        prefix = table.prefix + "/" if table.prefix else ""
+        out: list[tuple[str, float]] = []
+        for item in table.model.related(prefix + path, k + 5):
+            if item.path.startswith(prefix):
+                out.append((item.path[len(prefix) :], item.confidence))
+        return out[:k]
+
+    def related_paths(self, path: str, k: int = DEFAULT_K) -> list[str]:
+        """``related`` without the confidences."""
+        return [other for other, _ in self.related(path, k)]
+
+    def current_related(self) -> list[tuple[str, float]]:
+        """``related`` for the current file (``set_current``)."""
+        return self.related(self._current, DEFAULT_K) if self._current else []
+
+    # ----- excerpts for the next-edit input --------------------------------------------------
+    def set_current(self, path: Path | None) -> None:
+        """The current file (None: none, or a file outside the folder): its related files
+        are read for ``excerpts_for`` on the worker."""
+        self._current = self.relative(path)
+        self._read_sources()
+
+    def relative(self, path: Path | None) -> str | None:
+        """``path`` relative to the folder (POSIX), None outside it."""
+        if path is None or self.root is None:
+            return None
+        try:
+            return path.resolve().relative_to(self.root).as_posix()
+        except ValueError:
+            return None
+
+    def file_saved(self) -> None:
+        """A save: HEAD may have moved (a commit from a terminal shows at the next save or
+        focus) and a related file's text changed."""
+        self.check_head()
+        self._read_sources()
+
+    def _read_sources(self) -> None:
+        path, root = self._current, self.root
+        if not path or root is None:
+            self._reader.cancel()
+            return
+        wanted = [p for p, _ in self.related(path, SOURCE_FILES)]
+        if not wanted:
+            self._reader.cancel()
+            self._sources = {}
+            return
+        open_texts = {p: t for p in wanted if (t := self._text_of(root / p)) is not None}
+
+        def job(cancel: threading.Event) -> _Sources:
+            found: list[RelatedSource] = []
+            for rel in wanted:
+                if cancel.is_set():
+                    break
+                text = open_texts.get(rel)
+                if text is None:
+                    text = _read_source(root / rel)
+                if text is not None:
+                    found.append(RelatedSource.of(rel, text))
+            return _Sources(path, tuple(found))
+
+        self._reader.start(job)
+
+    def _text_of(self, path: Path) -> str | None:
+        return self._buffer_text(path) if self._buffer_text is not None else None
+
+    def _on_sources(self, result: object) -> None:
+        assert isinstance(result, _Sources)
+        self._sources = {source.path: source for source in result.sources}
+        self.sources_changed.emit()
+
+    def excerpts_for(
+        self,
+        path: str,
+        text: str,
+        caret: int,
+        budget_chars: int,
+        recent: Sequence[EditPair] = (),
+    ) -> tuple[RelatedExcerpt, ...]:
+        """Excerpts of ``path``'s related files for a caret at offset ``caret`` of ``text``
+        (the current file's), within ``budget_chars`` characters: the definitions of the
+        names near the caret and in ``recent`` (the input's edit pairs), else each file's
+        head (``forecode_core.next_edit.related_context``). Only files already read
+        (``set_current``) count: this never reads a file or runs git."""
+        sources = [
+            source
+            for rel, _ in self.related(path, SOURCE_FILES)
+            if (source := self._sources.get(rel)) is not None
+        ]
+        if not sources or budget_chars <= 0:
+            return ()
+        return related_excerpts(sources, text, caret, budget_chars, recent)
+
+
+# ----- the worker's side (no Qt) ---------------------------------------------------------------
+
+
+def _read_source(path: Path) -> str | None:
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_SOURCE_BYTES:
+            return None
+        decoded, _raw = read_text_file(path)
+    except OSError:
+        return None
+    return None if decoded.read_only_reason else decoded.text
+
+
+def _head(root: Path, cancel: threading.Event, timeout: float) -> str:
+    try:
+        out = run_git(
+            ["rev-parse", "--verify", "-q", "HEAD"],
+            root,
+            timeout=timeout,
+            max_bytes=1 << 12,
+            abort=cancel,
+        )
+    except OSError:
+        return ""
+    return out.stdout.decode("ascii", "replace").strip() if out.returncode == 0 else ""
+
+
+def _table_of(model: CoChange, history: HistoryResult, head: str, prefix: str) -> _Table:
+    state = _FROM_HISTORY.get(history.state, RelatedState.FAILED)
+    since = history.commits[-1].sha if history.commits else ""
+    message = history.message
+    if state == RelatedState.READY:
+        message = f"{model.commits_seen} commits read"
+        if model.commits_skipped:
+            message += f" ({model.commits_skipped} with more than {model.params.max_files} "
+            message += "files not counted)"
+    return _Table(model, head, since, prefix, state, message)
+
+
+def _build(
+    root: Path,
+    params: Params | None,
+    cancel: threading.Event,
+    limits: tuple[int, float, int],
+) -> _Table:
+    max_commits, timeout, max_bytes = limits
+    if git_executable() is None:
+        return _Table(CoChange(params), "", "", "", RelatedState.NO_GIT, "git is not installed")
+    repo = read_repo_info(root, timeout=timeout, abort=cancel)
+    if repo is None:
+        return _Table(CoChange(params), "", "", "", RelatedState.NOT_REPO, "not a git repository")
+    head = _head(root, cancel, timeout)
+    model, history = build_related(
+        root,
+        params,
+        max_commits=max_commits,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        abort=cancel,
+    )
+    return _table_of(model, history, head, repo.prefix)
+
+
+def _update(
+    table: _Table, root: Path, cancel: threading.Event, limits: tuple[int, float, int]
+) -> _Table | _Unchanged | None:
+    """The table with the commits after ``table.since``; ``_Unchanged`` when HEAD has not
+    moved; None when the history was rewritten (read it all again)."""
+    max_commits, timeout, max_bytes = limits
+    head = _head(root, cancel, timeout)
+    if head == table.head or cancel.is_set():
+        return _Unchanged()
+    if not table.since or not head:
+        return None
+    model = copy.deepcopy(table.model)  # the shown table is read on the UI thread meanwhile
+    history = update_related(
+        model,
+        root,
+        table.since,
+        max_commits=max_commits,
+        timeout=timeout,
+        max_bytes=max_bytes,
+        abort=cancel,
+    )
+    if history.state == "rewritten" or history.state not in ("ok", "partial"):
+        return None
+    since = history.commits[-1].sha if history.commits else table.since
+    return _Table(model, head, since, table.prefix, table.state, table.message)

@@ -1,0 +1,349 @@
+"""Related files in the editor (issue 15): ``app.ui.related_files.RelatedFiles`` over a real
+git repository made here, its states, HEAD moving, cancel; quick open with the real picker;
+the chat panel's ``@`` suggestions; the completion context's order; next-edit excerpts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from helpers.window import folder_window
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
+
+from app.ui.owners.workspace import RELATED_TAG, Workspace
+from app.ui.picker import Picker
+from app.ui.related_files import RelatedFiles, RelatedState
+from forecode_core.chat.context import SourceKind
+from forecode_core.completion.open_buffers import TextBuffer, open_buffer_snippets
+from forecode_core.next_edit.input import RelatedExcerpt
+
+pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+
+_ENV = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, **_ENV}
+    for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
+        env.pop(name, None)
+    out = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return out.stdout
+
+
+def commit(repo: Path, files: dict[str, str], message: str = "change") -> None:
+    for name, text in files.items():
+        path = repo / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+UTIL = "import re\n\n\ndef parse_header(raw, limit):\n    return raw[:limit]\n"
+
+
+def make_repo(path: Path) -> Path:
+    """api.py changes with util.py in 2 of its 3 commits, with models.py once; other.py
+    always alone."""
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    commit(path, {"other.py": "o\n"})
+    commit(path, {"api.py": "v1\n", "util.py": UTIL})
+    commit(path, {"api.py": "v2\n", "util.py": UTIL + "# 2\n"})
+    commit(path, {"api.py": "v3\n", "models.py": "m1\n"})
+    commit(path, {"other.py": "o2\n"})
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(tmp_path / "repo")
+
+
+def ready(qtbot: QtBot, related: RelatedFiles, *states: RelatedState) -> None:
+    want = states or (RelatedState.READY,)
+    qtbot.waitUntil(lambda: related.state in want, timeout=10000)
+
+
+def names(pairs: list[tuple[str, float]]) -> list[str]:
+    return [path for path, _ in pairs]
+
+
+# ----- the table -------------------------------------------------------------------------------
+
+
+def test_reads_the_history_off_the_ui_thread_and_answers_by_confidence(
+    qtbot: QtBot, repo: Path
+) -> None:
+    related = RelatedFiles()
+    states: list[str] = []
+    related.state_changed.connect(lambda state, _m: states.append(state))
+    related.set_root(repo)
+    assert related.state == RelatedState.LOADING  # set_root returned before git ran
+    assert related.related("api.py") == []
+    ready(qtbot, related)
+    answer = related.related("api.py")
+    assert names(answer) == ["util.py", "models.py"]
+    assert answer[0][1] > answer[1][1] > 0
+    assert related.related("other.py") == []  # never changed with another file
+    assert states == [RelatedState.LOADING, RelatedState.READY]
+    assert "5 commits read" in related.state_message
+
+
+def test_head_moving_adds_the_new_commits(qtbot: QtBot, repo: Path) -> None:
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    assert "other.py" not in names(related.related("api.py"))
+    commit(repo, {"api.py": "v4\n", "other.py": "o3\n"})
+    with qtbot.waitSignal(related.changed, timeout=10000):
+        related.check_head()
+    assert "other.py" in names(related.related("api.py"))
+
+
+def test_a_check_without_a_new_commit_changes_nothing(qtbot: QtBot, repo: Path) -> None:
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    before = related.related("api.py")
+    changes: list[int] = []
+    related.changed.connect(lambda: changes.append(1))
+    related.check_head()
+    qtbot.waitUntil(lambda: not related._busy, timeout=10000)
+    assert changes == [] and related.related("api.py") == before
+
+
+def test_a_rewritten_history_is_read_again(qtbot: QtBot, repo: Path) -> None:
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    git(repo, "reset", "-q", "--hard", "HEAD~4")  # only the first commit is left
+    commit(repo, {"models.py": "m9\n", "other.py": "o9\n"})
+    with qtbot.waitSignal(related.changed, timeout=10000):
+        related.check_head()
+    qtbot.waitUntil(lambda: names(related.related("other.py")) != [], timeout=10000)
+    assert names(related.related("other.py"))[0] == "models.py"
+    assert related.related("api.py") == []  # gone with the commits that made it
+
+
+def test_a_folder_inside_the_repository_speaks_its_own_paths(qtbot: QtBot, tmp_path: Path) -> None:
+    repo = tmp_path / "mono"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"web/app.js": "1", "web/view.js": "1", "server/api.py": "1"})
+    commit(repo, {"web/app.js": "2", "server/api.py": "2"})
+    related = RelatedFiles()
+    related.set_root(repo / "web")
+    ready(qtbot, related)
+    assert names(related.related("app.js")) == ["view.js"]  # server/api.py is outside
+
+
+def test_not_a_repository(qtbot: QtBot, tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "a.py").write_text("x\n")
+    related = RelatedFiles()
+    related.set_root(folder)
+    ready(qtbot, related, RelatedState.NOT_REPO)
+    assert related.state_message == "not a git repository"
+    assert related.related("a.py") == []
+
+
+def test_git_missing(
+    qtbot: QtBot, repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related, RelatedState.NO_GIT)
+    assert related.state_message == "git is not installed"
+    assert related.related("api.py") == []
+
+
+def test_a_history_too_big_uses_its_newest_commits_and_says_so(qtbot: QtBot, repo: Path) -> None:
+    related = RelatedFiles(max_bytes=120)  # the log is cut after a commit or two
+    related.set_root(repo)
+    ready(qtbot, related, RelatedState.PARTIAL)
+    assert "printed too much" in related.state_message
+    assert "related files use the newest" in related.state_message
+
+
+def test_an_empty_repository(qtbot: QtBot, tmp_path: Path) -> None:
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    git(folder, "init", "-q", "-b", "main")
+    related = RelatedFiles()
+    related.set_root(folder)
+    ready(qtbot, related, RelatedState.EMPTY)
+
+
+def test_cancel_stops_the_read(qtbot: QtBot, repo: Path) -> None:
+    related = RelatedFiles()
+    changes: list[int] = []
+    related.set_root(repo)
+    related.changed.connect(lambda: changes.append(1))
+    related.cancel()
+    qtbot.wait(1500)  # the read of this small history takes well under that when not stopped
+    assert changes == [] and related.state == RelatedState.LOADING
+    assert related.related("api.py") == []
+    related.reload()  # it can start again
+    ready(qtbot, related)
+
+
+def test_a_new_folder_drops_the_old_answer(qtbot: QtBot, repo: Path, tmp_path: Path) -> None:
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    other = tmp_path / "other"
+    other.mkdir()
+    related.set_root(other)
+    assert related.related("api.py") == []
+    ready(qtbot, related, RelatedState.NOT_REPO)
+    related.set_root(None)
+    assert related.state == RelatedState.NO_FOLDER
+
+
+# ----- excerpts for next-edit ------------------------------------------------------------------
+
+
+def test_excerpts_for_the_caret_from_the_related_files(qtbot: QtBot, repo: Path) -> None:
+    open_texts: dict[Path, str] = {}
+    related = RelatedFiles(lambda path: open_texts.get(path))
+    related.set_root(repo)
+    ready(qtbot, related)
+    text = "from util import parse_header\n\nhead = parse_header(data, 4)\n"
+    caret = text.index("parse_header(data")
+    with qtbot.waitSignal(related.sources_changed, timeout=10000):
+        related.set_current(repo / "api.py")
+    got = related.excerpts_for("api.py", text, caret, 400)
+    assert got[0] == RelatedExcerpt(
+        "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3
+    )
+    assert [e.path for e in got] == ["util.py", "models.py"]
+    assert related.excerpts_for("api.py", text, caret, 0) == ()
+    # An open buffer's text wins over the disk's (unsaved edits count).
+    open_texts[(repo / "util.py").resolve()] = "def parse_header(raw):\n    return raw\n"
+    with qtbot.waitSignal(related.sources_changed, timeout=10000):
+        related.set_current(repo / "api.py")
+    got = related.excerpts_for("api.py", text, caret, 400)
+    assert got[0] == RelatedExcerpt("util.py", "def parse_header(raw):\n    return raw\n", 0)
+
+
+# ----- the completion context ------------------------------------------------------------------
+
+
+def test_related_buffers_come_ahead_of_other_open_buffers() -> None:
+    buffers = [TextBuffer(p, p) for p in ("cur.py", "a.py", "b.py", "c.py", "rel.py")]
+    plain = open_buffer_snippets(buffers, 0)
+    assert [s.path for s in plain] == ["a.py", "b.py", "c.py"]
+    ranked = open_buffer_snippets(buffers, 0, related=["rel.py", "gone.py", "b.py"])
+    assert [s.path for s in ranked] == ["rel.py", "b.py", "a.py"]
+    dirty = [TextBuffer("cur.py", "x"), TextBuffer("a.py", "a", dirty=True), *buffers[4:]]
+    # a recent edit still comes first (the renderer ranks by kind); related ahead among the rest
+    assert [s.path for s in open_buffer_snippets(dirty, 0, related=["rel.py"])] == [
+        "a.py",
+        "rel.py",
+    ]
+
+
+# ----- quick open, with the real picker --------------------------------------------------------
+
+
+def test_quick_open_puts_related_files_first_and_boosts_them(qtbot: QtBot, tmp_path: Path) -> None:
+    repo = tmp_path / "q"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, {"alpha/helpers.py": "1", "zz.py": "1"})
+    commit(repo, {"main.py": "1", "omega/helpers.py": "1"})
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(800, 600)
+    host.show()
+    picker = Picker(host)
+    workspace = Workspace(lambda: (), picker, host)
+    workspace.open(repo)
+    with qtbot.waitSignal(workspace.scanned, timeout=5000):
+        workspace.rescan()
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    related.set_current(repo / "main.py")
+    workspace.set_related(related.current_related)
+
+    workspace.quick_open()
+    rows = picker.items()
+    assert (rows[0].data, rows[0].tag) == ("omega/helpers.py", RELATED_TAG)
+    # then the rest in the list's order, unmarked (main.py itself too)
+    rest = [f for f in workspace.files if f != "omega/helpers.py"]
+    assert sorted(rest) == ["alpha/helpers.py", "main.py", "zz.py"]
+    assert [(r.data, r.tag) for r in rows[1:]] == [(f, "") for f in rest]
+    assert picker.model.data(picker.model.index(0), Qt.ItemDataRole.DisplayRole).endswith(
+        RELATED_TAG
+    )
+    qtbot.keyClicks(picker.query_edit, "helpers")
+    assert [r.data for r in picker.items()] == ["omega/helpers.py", "alpha/helpers.py"]
+    picker.close_picker()
+
+    workspace.set_related(None)  # the same query without related files: the path order
+    workspace.quick_open()
+    qtbot.keyClicks(picker.query_edit, "helpers")
+    assert [r.data for r in picker.items()] == ["alpha/helpers.py", "omega/helpers.py"]
+    assert all(r.tag == "" for r in picker.items())
+    picker.close_picker()
+
+
+# ----- the window: chat's @ suggestions, quick open, completions -------------------------------
+
+
+def test_window_offers_related_files_in_chat_quick_open_and_completions(
+    qtbot: QtBot, repo: Path
+) -> None:
+    win = folder_window(qtbot, repo)
+    ready(qtbot, win.related)
+    win.open_file(repo / "api.py")
+    win.open_file(repo / "other.py")
+    win.open_file(repo / "models.py")
+    win.open_file(repo / "util.py")
+    win.open_file(repo / "api.py")  # the current tab again
+    assert win.related.current_related()[0][0] == "util.py"
+
+    # chat: the related files as one-click @ chips
+    win.chat.show()
+    panel = win.chat_panel
+    panel.refresh_context()
+    assert [chip.path for chip in panel.related_chips] == ["util.py", "models.py"]
+    assert panel.related_chips[0].text() == "+ @util.py"
+    qtbot.mouseClick(panel.related_chips[0], Qt.MouseButton.LeftButton)
+    assert "@util.py" in panel.input.toPlainText()
+    assert [chip.path for chip in panel.mention_chips] == ["util.py"]
+    assert [chip.path for chip in panel.related_chips] == ["models.py"]
+    assert panel.plan is not None  # the mention goes along with the question
+    assert panel.plan.report_for(SourceKind.FILE, "util.py") is not None
+
+    # quick open: related first, marked
+    win.workspace.quick_open()
+    rows = win.picker.items()
+    assert [(r.data, r.tag) for r in rows[:2]] == [
+        ("util.py", RELATED_TAG),
+        ("models.py", RELATED_TAG),
+    ]
+    win.picker.close_picker()
+
+    # completions: the related tabs ahead of the other open tabs
+    path, _language, snippets = win.completions.completion_context()
+    assert path == "api.py"
+    assert [s.path for s in snippets][:2] == ["util.py", "models.py"]
