@@ -72,6 +72,7 @@ from forecode_core.chat.conversations import (
     new_conversation,
 )
 from forecode_core.chat.types import CHAT, ChatDone, ChatParams, ChatStarted, FinishReason
+from forecode_core.edits.events import EditsDone
 from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 from forecode_core.text.languages import language_for_path
 from forecode_core.workspace.fuzzy import rank_paths
@@ -267,6 +268,8 @@ class ChatPanel(QWidget):
 
     apply_requested = Signal(str, str, str)
     message = Signal(str)  # a problem to show in the status bar too
+    # "Edit files" mode: a reply's EditsDone (its set of file changes) for the review
+    edits_proposed = Signal(object)
 
     REFRESH_MS = 150
 
@@ -304,6 +307,12 @@ class ChatPanel(QWidget):
         self.setObjectName("ChatPanel")
         self.setMinimumWidth(300)
 
+        self._chat_backend = backend
+        # "Edit files" (issue 16): questions go to ``edits_backend`` (the window's edit-set
+        # owner sets it: the service's Edits RPC) with the same context; the reply's set is
+        # handed on by ``edits_proposed``.
+        self.edits_backend: ChatBackend | None = None
+        self.edit_mode = False
         self.runner = ChatRunner(backend, self)
         self.runner.started.connect(self._on_started)
         self.runner.delta.connect(self._on_delta)
@@ -375,9 +384,17 @@ class ChatPanel(QWidget):
         self.stop_button.hide()
         self.mention_button = QPushButton("@ Add file")
         self.mention_button.clicked.connect(self._add_file_clicked)
+        self.edit_files_button = QPushButton("Edit files")
+        self.edit_files_button.setCheckable(True)
+        self.edit_files_button.setToolTip(
+            "Ask for a change across files: the model proposes edits to the current file and "
+            "the @ files (and new or deleted files), reviewed as one set before anything changes"
+        )
+        self.edit_files_button.toggled.connect(self.set_edit_mode)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.mention_button)
+        buttons.addWidget(self.edit_files_button)
         buttons.addWidget(self.budget_label, 1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
@@ -401,7 +418,15 @@ class ChatPanel(QWidget):
 
     # ----- public API ------------------------------------------------------------------------
     def set_backend(self, backend: ChatBackend | None) -> None:
+        self._chat_backend = backend
         self.runner.backend = backend
+
+    def set_edit_mode(self, on: bool) -> None:
+        """Send questions as multi-file edit requests (the "Edit files" toggle)."""
+        self.edit_mode = on
+        if self.edit_files_button.isChecked() != on:
+            self.edit_files_button.setChecked(on)
+        self.input.setPlaceholderText("Describe the change to make across the files…" if on else "")
 
     def set_codebase(self, search: CodebaseSearch | None) -> None:
         """The index ``@codebase`` asks (None: there is none; the chip says so)."""
@@ -574,6 +599,8 @@ class ChatPanel(QWidget):
         self._reply_notices = []
         self._follow = True
         self._set_busy(True)
+        edits = self.edits_backend if self.edit_mode else None
+        self.runner.backend = edits if edits is not None else self._chat_backend
         self.runner.start(params)
         self.schedule_refresh()  # the chips follow the box again
 
@@ -621,6 +648,8 @@ class ChatPanel(QWidget):
 
     def _on_finished(self, done: ChatDone) -> None:
         self._end_reply(done.finish_reason)
+        if isinstance(done, EditsDone) and done.files:
+            self.edits_proposed.emit(done)
 
     def _on_failed(self, code: str, message: str) -> None:
         self._on_notice(describe_failure(code, message), NoticeKind.ERROR)

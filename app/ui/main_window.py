@@ -51,6 +51,7 @@ from .owners import Command, CommandOwner, bind_commands
 from .owners.chat import Chat
 from .owners.cloud import CloudController
 from .owners.documents import Documents
+from .owners.edit_set import EditSetOwner
 from .owners.editing import Editing
 from .owners.engine import EngineController
 from .owners.index import IndexController
@@ -120,6 +121,15 @@ class MainWindow(QMainWindow):
             self,
         )
         self.editing = Editing(self.docs, self.find_bar, self.picker, self)
+        self.edit_set = EditSetOwner(  # multi-file edits: the chat's "Edit files", the review
+            settings,
+            self.workspace,
+            self.docs,
+            self.chat_panel,
+            self.chat.show,
+            lambda: self.cloud.apply_service() or self.cloud.fixed_backend,
+            self,
+        )
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,
@@ -130,6 +140,7 @@ class MainWindow(QMainWindow):
             self.cloud,
             self.index,
             self.review,
+            self.edit_set,
             self.related,
         )
         self.tabs = self.docs.tabs
@@ -154,6 +165,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.tabs, 1)
+        self.edit_set.place(column, self.tabs)  # a multi-file edit's review covers the tabs
         column.addWidget(self.welcome, 1)
         column.addWidget(self.find_bar)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -402,6 +414,7 @@ class MainWindow(QMainWindow):
             apply_app_palette(app, theme)
         self.docs.apply_settings(settings)
         self.review.apply_settings(settings)
+        self.edit_set.apply_settings(settings)
         self.chat.apply_settings(settings)
         self.git.theme_changed()
         self.git.set_enabled(settings.git_enabled)
@@ -515,6 +528,7 @@ class MainWindow(QMainWindow):
         self.related.shutdown()  # a git log in flight is killed
         self.explorer_ops.close()
         self.review.shutdown()  # an apply in flight stops; buffers stay as they were
+        self.edit_set.shutdown()  # a set under review closes; nothing is changed
         self.index.stop(timeout=5.0)  # cancels; its embedding process stops
         self.cloud.close()
         self.completions.close_engine()

@@ -1,0 +1,318 @@
+"""Multi-file edits in the window: the chat's "Edit files" mode and the palette command that
+start one, the review of the proposed set (``app.ui.edit_set_review``) in the editor area,
+applying it to the documents, and undoing it as one.
+
+- ``Edits: Edit Files with AI…`` opens the chat with "Edit files" on; a question sent in
+  that mode goes to the service's ``Edits`` RPC (``edits_backend``: the router's ``edits``)
+  with the chat's context (the current file, the ``@`` files); the answer streams into the
+  transcript like a reply, and its set (``EditsDone.files``) opens in the review.
+- Before it is shown, the set passes ``check_in_shadow`` (the hook for the shadow workspace,
+  ``app.services.shadow``, which another change builds: until it lands the set is shown as
+  it is).
+- Applying goes through ``DocumentsHost`` (the open documents; a file not open is opened;
+  a new file created empty and opened with its text unsaved; a deleted file's tab closed and
+  the file moved to the trash, only after the accept).
+- Undo as in VS Code for a workspace edit: Ctrl+Z in any touched buffer whose text is still
+  the set's offers "Undo the multi-file edit in N files" (or this file only); the palette's
+  ``Edits: Undo the Last Multi-file Edit`` does the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
+
+from forecode_core.chat.types import ChatParams
+from forecode_core.edits.events import EditsDone, FileChange
+from forecode_core.store.atomic import atomic_write
+from forecode_core.store.settings import Settings
+from forecode_core.streams import FailureCode, StreamError
+
+from ..edit_set_review import AppliedSet, EditSetReview, apply_set, can_undo_set, undo_set
+from ..editor import CodeEditor
+from ..explorer_ops import move_to_trash
+from ..theme import theme_named
+from .commands import Command
+from .documents import Documents
+from .workspace import Workspace
+
+__all__ = ["DocumentsHost", "EditSetOwner", "check_in_shadow"]
+
+
+def check_in_shadow(changes: Sequence[FileChange]) -> Sequence[FileChange]:
+    """The hook where a proposed set is checked in the shadow workspace before it is shown
+    (issue 16: written there, its new diagnostics beside the hunks, repair rounds). The
+    shadow (``app.services.shadow``) has not landed yet: the set is shown as it is."""
+    return changes
+
+
+class DocumentsHost:
+    """``edit_set_review.EditSetHost`` over the window's documents and folder."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        documents: Documents,
+        trash: Callable[[Path], None] = move_to_trash,
+    ) -> None:
+        self._workspace = workspace
+        self._documents = documents
+        self._trash = trash
+
+    def _path(self, path: str) -> Path:
+        root = self._workspace.root
+        if root is None:
+            raise OSError("no folder is open")
+        return (root / path).resolve()
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self._path(path).exists()
+        except OSError:
+            return False
+
+    def open_editor(self, path: str) -> CodeEditor | None:
+        try:
+            target = self._path(path)
+        except OSError:
+            return None
+        doc = self._documents.find(target) or self._documents.open_file(target)
+        if doc is None or doc.read_only_reason or doc.editor.readOnly():
+            return None
+        return doc.editor
+
+    def create_file(self, path: str) -> CodeEditor | None:
+        try:
+            target = self._path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("x"):
+                pass
+        except OSError:
+            return None
+        return self.open_editor(path)
+
+    def delete_file(self, path: str) -> str:
+        try:
+            target = self._path(path)
+        except OSError as exc:
+            return str(exc)
+        doc = self._documents.find(target)
+        if doc is not None:
+            doc.editor.setSavePoint()  # its text is the set's to delete: no save prompt
+            self._documents.close_tab(self._documents.tabs.indexOf(doc))
+        try:
+            self._trash(target)
+        except OSError as exc:
+            return f"{path} could not be moved to the trash: {exc}"
+        return ""
+
+    def restore_file(self, path: str, text: str) -> str:
+        try:
+            target = self._path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, text.encode("utf-8"))
+        except OSError as exc:
+            return f"{path} could not be restored: {exc}"
+        self.open_editor(path)
+        return ""
+
+
+class _EditsAsChat:
+    """The chat panel's backend in "Edit files" mode: its question goes to ``edits``."""
+
+    def __init__(self, service: Callable[[], Any | None]) -> None:
+        self._service = service
+
+    def chat(self, params: ChatParams) -> Any:
+        service = self._service()
+        edits = getattr(service, "edits", None)
+        if edits is None:
+            raise StreamError(
+                FailureCode.UNAVAILABLE,
+                "Multi-file edits need the Forecode service, which is not connected yet.",
+            )
+        return edits(params)
+
+
+class EditSetOwner(QObject):
+    """``service()``: what answers ``edits(params)`` now (the router), asked on the chat's
+    worker thread; ``chat_panel``: the chat panel (its "Edit files" mode and its
+    ``edits_proposed`` signal); ``show_chat``: opens the chat panel."""
+
+    message = Signal(str, int)
+
+    def __init__(
+        self,
+        settings: Callable[[], Settings],
+        workspace: Workspace,
+        documents: Documents,
+        chat_panel: Any,
+        show_chat: Callable[[], None],
+        service: Callable[[], Any | None],
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._documents = documents
+        self._chat_panel = chat_panel
+        self._show_chat = show_chat
+        self.host = DocumentsHost(workspace, documents)
+        self.review: EditSetReview | None = None
+        self.last: AppliedSet | None = None
+        self._area: QVBoxLayout | None = None
+        self._covered: QWidget | None = None
+        self.undo_prompt: QMessageBox | None = None
+        chat_panel.edits_backend = _EditsAsChat(service)
+        chat_panel.edits_proposed.connect(self.proposed)
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("edits.start", "Edits: Edit Files with AI…", "", self.start),
+            Command("edits.undoLast", "Edits: Undo the Last Multi-file Edit", "", self.undo_last),
+        ]
+
+    def place(self, area: QVBoxLayout, covered: QWidget) -> None:
+        """The review shows in ``area`` in place of ``covered`` (the tabs)."""
+        self._area, self._covered = area, covered
+
+    # ----- starting ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """The palette command: the chat in "Edit files" mode, the focus in its box."""
+        self._chat_panel.set_edit_mode(True)
+        self._show_chat()
+
+    def proposed(self, done: object) -> None:
+        """A set came back: check it (the shadow's hook), then review it."""
+        if not isinstance(done, EditsDone) or not done.files:
+            return
+        changes = check_in_shadow(done.files)
+        self.show_review(changes)
+
+    def show_review(self, changes: Sequence[FileChange]) -> EditSetReview:
+        if self.review is not None:
+            self.review.close_review()
+        review = EditSetReview(
+            changes, title="Edit files", theme=theme_named(self._settings().theme)
+        )
+        review.apply_requested.connect(self._apply)
+        review.finished.connect(lambda outcome, r=review: self._ended(r, outcome))
+        self.review = review
+        if self._area is not None and self._covered is not None:
+            self._area.insertWidget(self._area.indexOf(self._covered), review, 1)
+            self._covered.hide()
+        review.show()
+        review.focus()
+        return review
+
+    # ----- applying ----------------------------------------------------------------------------
+    def _apply(self, accepted: object) -> None:
+        review = self.review
+        if review is None:
+            return
+        result = apply_set(accepted, self.host)  # type: ignore[arg-type]
+        if isinstance(result, str):
+            review.refused(result)
+            return
+        self._forget_last()
+        self.last = result
+        for editor in result.editors():
+            editor.installEventFilter(self)
+        review.applied()
+        n = len(result.touched)
+        self.message.emit(
+            f"Applied the multi-file edit to {n} file{'s' if n != 1 else ''} "
+            "(Ctrl+Z in any of them undoes the whole edit).",
+            10000,
+        )
+
+    def _ended(self, review: EditSetReview, outcome: str) -> None:
+        if self.review is review:
+            self.review = None
+        review.hide()
+        review.deleteLater()
+        if self._covered is not None:
+            self._covered.show()
+        if outcome == "rejected":
+            self.message.emit("Rejected the multi-file edit; nothing was changed.", 8000)
+
+    # ----- undo ---------------------------------------------------------------------------------
+    def undo_last(self) -> bool:
+        """Undo the last applied set as one; False (and a message) when it cannot be."""
+        applied = self.last
+        if applied is None:
+            self.message.emit("There is no multi-file edit to undo.", 5000)
+            return False
+        problem = undo_set(applied, self.host)
+        if problem and not applied.undone:
+            self.message.emit(f"The multi-file edit was not undone: {problem}.", 10000)
+            return False
+        self._forget_last()
+        self.message.emit("Undid the multi-file edit." + (f" ({problem})" if problem else ""), 8000)
+        return True
+
+    def _forget_last(self) -> None:
+        applied = self.last
+        self.last = None
+        if applied is not None:
+            for editor in applied.editors():
+                with contextlib.suppress(RuntimeError):
+                    editor.removeEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Ctrl+Z in a buffer the last set touched, while it is still the set's: offer to
+        undo the whole set (VS Code's "Undo in N files")."""
+        applied = self.last
+        if (
+            applied is None
+            or not isinstance(watched, CodeEditor)
+            or event.type() not in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+            or not isinstance(event, QKeyEvent)
+            or not event.matches(QKeySequence.StandardKey.Undo)
+            or can_undo_set(applied)
+        ):
+            return False
+        event.accept()
+        if event.type() == QEvent.Type.KeyPress:
+            self.offer_undo(watched)
+        return True
+
+    def offer_undo(self, editor: CodeEditor) -> QMessageBox:
+        """The question Ctrl+Z asks in a touched buffer (non-modal)."""
+        applied = self.last
+        assert applied is not None
+        n = len(applied.touched)
+        box = QMessageBox(editor.window())
+        box.setWindowTitle("Undo")
+        box.setText(f"Undo the multi-file edit in {n} files?")
+        box.setInformativeText("\n".join(applied.paths))
+        every = box.addButton(f"Undo in {n} files", QMessageBox.ButtonRole.AcceptRole)
+        only = box.addButton("Only this file", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(every)
+
+        def answered() -> None:
+            clicked = box.clickedButton()
+            if clicked is every:
+                self.undo_last()
+            elif clicked is only:
+                self._forget_last()  # the set is no longer whole
+                editor.undo()
+
+        box.finished.connect(lambda _result: answered())
+        self.undo_prompt = box
+        box.open()
+        return box
+
+    def apply_settings(self, settings: Settings) -> None:
+        if self.review is not None:
+            self.review.apply_theme(theme_named(settings.theme))
+
+    def shutdown(self) -> None:
+        if self.review is not None:
+            self.review.close_review()

@@ -1,0 +1,139 @@
+"""Multi-file edits in the window, end to end: the palette command turns the chat's "Edit
+files" mode on, the question (with an @ file) goes through a real CloudClient to the real
+gRPC service on loopback (a scripted model at its backend seam), the set opens in the review
+over the tabs, accept all applies it to the documents (one new file, one modified, one
+deleted, only after the accept: hashes), and Ctrl+Z in a touched buffer offers to undo the
+whole set, which puts every file back."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+from pytestqt.qtbot import QtBot
+
+from app.ui.main_window import MainWindow
+from cloud_client.client import CloudClient
+from cloud_server.config import ServerConfig
+from cloud_server.service import start_server
+from tests.test_edits_rpc import ANSWER, MAIN, UTIL, _ScriptedBackend
+
+TOKEN = secrets.token_urlsafe(24)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture
+def service() -> Iterator[tuple[CloudClient, _ScriptedBackend]]:
+    backend = _ScriptedBackend(ANSWER)
+    running = start_server(ServerConfig(tokens=(TOKEN,)), backend=backend)  # type: ignore[arg-type]
+    client = CloudClient(f"127.0.0.1:{running.port}", TOKEN)
+    try:
+        yield client, backend
+    finally:
+        client.close()
+        running.stop(0)
+
+
+def _window(qtbot: QtBot, tmp_path: Path, client: CloudClient, root: Path) -> MainWindow:
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False}))
+    win = MainWindow(settings, chat_backend=client)
+    qtbot.addWidget(win)
+    win.resize(1200, 760)
+    win.show()
+    win.open_folder(root)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
+    return win
+
+
+def test_edit_files_from_the_chat_reviewed_applied_and_undone(
+    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, _ScriptedBackend]
+) -> None:
+    client, backend = service
+    root = tmp_path / "project"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "main.py").write_text(MAIN)
+    (root / "app" / "util.py").write_text(UTIL)
+    win = _window(qtbot, tmp_path, client, root)
+    trashed: list[Path] = []
+
+    def trash(path: Path) -> None:  # the test's trash: the file moves beside the project
+        trashed.append(path)
+        path.rename(tmp_path / f"trashed-{path.name}")
+
+    win.edit_set.host._trash = trash
+    main_doc = win.open_file(root / "app" / "main.py")
+    assert main_doc is not None
+    before = _digests(root)
+
+    win.actions_by_id["edits.start"].trigger()
+    panel = win.chat_panel
+    assert panel.isVisible() and panel.edit_mode and panel.edit_files_button.isChecked()
+    assert panel.send("Add a shout helper, use it in main, delete @app/util.py")
+    qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
+    review = win.edit_set.review
+    assert review is not None
+    # what the service got: the current file and the @ file, whole
+    (asked,) = backend.asked
+    turn = asked.messages[-1].content
+    assert "app/main.py" in turn and "app/util.py" in turn and "def unused" in turn
+    # the review covers the tabs; nothing was written or changed yet
+    assert review.isVisible() and not win.tabs.isVisible()
+    assert [r.split("  ")[0] for r in review.rows()] == ["M", "A", "D"]
+    assert _digests(root) == before and main_doc.editor.text() == MAIN
+
+    review.accept_all()
+    assert win.edit_set.review is None and win.tabs.isVisible()
+    assert "from app.greeting import shout" in main_doc.editor.text()
+    helper = win.docs.find((root / "app" / "greeting.py").resolve())
+    assert helper is not None and "def shout" in helper.editor.text()
+    assert not (root / "app" / "util.py").exists() and trashed == [(root / "app/util.py").resolve()]
+
+    # Ctrl+Z in a touched buffer offers the whole set
+    main_doc.editor.focus()
+    qtbot.keyClick(main_doc.editor, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    box = win.edit_set.undo_prompt
+    assert isinstance(box, QMessageBox) and "3 files" in box.text()
+    assert "from app.greeting import shout" in main_doc.editor.text()  # asked, not yet undone
+    every = next(b for b in box.buttons() if b.text() == "Undo in 3 files")
+    every.click()
+    qtbot.waitUntil(lambda: main_doc.editor.text() == MAIN, timeout=3000)
+    assert (root / "app" / "util.py").read_text() == UTIL
+    assert not (root / "app" / "greeting.py").exists()
+    assert win.docs.find((root / "app" / "greeting.py").resolve()) is None
+    assert _digests(root) == before
+    win.close()
+
+
+def test_a_refused_answer_is_a_clear_message_and_no_review(
+    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, Any]
+) -> None:
+    client, backend = service
+    backend.answer = "I would change main like this:\n```python\nx = 1\n```\n"
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "main.py").write_text(MAIN)
+    win = _window(qtbot, tmp_path, client, root)
+    win.open_file(root / "main.py")
+    before = _digests(root)
+    win.edit_set.start()
+    assert win.chat_panel.send("Rename x")
+    qtbot.waitUntil(lambda: not win.chat_panel.is_streaming(), timeout=15000)
+    notices = [n.text() for n in win.chat_panel.notices()]
+    assert any("not a well-formed set of file edits" in n for n in notices), notices
+    assert win.edit_set.review is None and _digests(root) == before
+    win.close()
