@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 from helpers.window import folder_window
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QWidget
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
+from app.ui.owners.documents import Documents
+from app.ui.owners.next_edit import NextEditController
 from app.ui.owners.workspace import RELATED_TAG, Workspace
 from app.ui.picker import Picker
 from app.ui.related_files import RelatedFiles, RelatedState
 from forecode_core.chat.context import SourceKind
 from forecode_core.completion.open_buffers import TextBuffer, open_buffer_snippets
-from forecode_core.next_edit.input import RelatedExcerpt
+from forecode_core.next_edit.input import NextEditInput, RelatedExcerpt
+from forecode_core.store.settings import Settings
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -347,3 +350,59 @@ def test_window_offers_related_files_in_chat_quick_open_and_completions(
     path, _language, snippets = win.completions.completion_context()
     assert path == "api.py"
     assert [s.path for s in snippets][:2] == ["util.py", "models.py"]
+
+
+# ----- next-edit: the model's input carries the related excerpts -------------------------------
+
+
+class RecordingModel(QObject):
+    """The next-edit owner's model seam: records what it is asked (never answers)."""
+
+    suggested = Signal(int, object)
+    declined = Signal(int, str)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[NextEditInput] = []
+
+    def is_ready(self) -> bool:
+        return True
+
+    def request(self, inp: NextEditInput, version: int) -> None:
+        self.inputs.append(inp)
+
+    def prefetch(self, inp: NextEditInput, version: int) -> None:
+        self.inputs.append(inp)
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_next_edit_input_carries_excerpts_of_the_related_files(qtbot: QtBot, repo: Path) -> None:
+    settings = Settings(completion_enabled=False, cloud_autostart=False)
+    host = QWidget()
+    qtbot.addWidget(host)
+    host.resize(900, 500)
+    workspace = Workspace(lambda: (), Picker(host), host)
+    workspace.open(repo)
+    docs = Documents(lambda: settings, workspace, host)
+    QVBoxLayout(host).addWidget(docs.tabs)
+    model = RecordingModel()
+    ctl = NextEditController(lambda: settings, docs, workspace, model=lambda: model, parent=host)
+    related = RelatedFiles(lambda p: d.editor.text() if (d := docs.find(p)) else None, host)
+    ctl.set_related(related.excerpts_for)
+    related.set_root(repo)
+    ready(qtbot, related)
+    host.show()
+    (repo / "api.py").write_text("from util import parse_header\n\nhead = parse_header(data)\n")
+    doc = docs.open_file(repo / "api.py")
+    assert doc is not None
+    doc.editor.gotoPos(doc.editor.length() - len("(data)\n"))
+    with qtbot.waitSignal(related.sources_changed, timeout=10000):
+        related.set_current(doc.path)
+    ctl.predict_now()
+    assert model.inputs, "the model was not asked"
+    assert model.inputs[-1].related[0] == RelatedExcerpt(
+        "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3
+    )
+    ctl.shutdown()

@@ -44,7 +44,13 @@ from PySide6.QtWidgets import QLabel
 from app.services.propagation_sites import OpenBuffer, OtherSites, find_other_sites
 from forecode_core.next_edit.answer import Suggestion
 from forecode_core.next_edit.events import Change, EditEvent, EditHistory
-from forecode_core.next_edit.input import NextEditInput, input_at, pair_of
+from forecode_core.next_edit.input import (
+    EditPair,
+    NextEditInput,
+    RelatedExcerpt,
+    input_at,
+    pair_of,
+)
 from forecode_core.next_edit.propagation import Proposal, cross_file_pattern, propose
 from forecode_core.next_edit.session import (
     ActionKind,
@@ -75,6 +81,11 @@ from .workspace import Workspace
 __all__ = ["BIG_CHARS", "MAX_CHARS", "PAUSE_MS", "ModelPort", "NextEditController"]
 
 PAUSE_MS = 300  # an edit pauses this long: propagation runs and the model is asked
+# The related files' excerpts in the model's input (``set_related``), in characters (about 400
+# tokens; the renderer drops an excerpt that does not fit its token budget).
+RELATED_CHARS = 1600
+# (path, text, caret, budget in characters, recent edit pairs) -> excerpts of related files
+RelatedExcerpts = Callable[[str, str, int, int, Sequence[EditPair]], tuple[RelatedExcerpt, ...]]
 BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
 MAX_CHARS = 5_000_000  # no predictions in a buffer larger than this ("file too big")
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
@@ -177,6 +188,7 @@ class NextEditController(QObject):
         self.label.setContentsMargins(6, 0, 6, 0)
         self._state = ("", "")
         self.last_declined = ""  # why the model's last answer was not shown
+        self._related: RelatedExcerpts | None = None
         documents.added.connect(self.track)
         documents.closing.connect(self.forget)
         documents.current_changed.connect(self.attach)
@@ -461,12 +473,22 @@ class NextEditController(QObject):
         if buf is self._current:
             self.render()
 
+    def set_related(self, related: RelatedExcerpts | None) -> None:
+        """Where the model's input gets related files' excerpts
+        (``app.ui.related_files.RelatedFiles.excerpts_for``: cached, never reads a file)."""
+        self._related = related
+
     def _input(self, buf: _Buffer, text: str) -> NextEditInput:
         ed = buf.editor
         path = self._documents.workspace_path(buf.doc)
         caret = buf.positions.to_chars(ed.currentPos())
         events = tuple(pair_of(path, e, text) for e in self.history.events(buf.key))
-        return input_at(text, caret, path=path, language=ed.language.id, events=events)
+        related: tuple[RelatedExcerpt, ...] = ()
+        if self._related is not None:
+            related = self._related(path, text, caret, RELATED_CHARS, events)
+        return input_at(
+            text, caret, path=path, language=ed.language.id, events=events, related=related
+        )
 
     def _ask_model(self, buf: _Buffer, text: str, *, prefetch: bool = False) -> None:
         model = self._model_now()
