@@ -186,6 +186,16 @@ class CliChecker:
         self.ruff = _tool("ruff")
         self.pyright = _tool("basedpyright")
         self._python = python or _workspace_python
+        self._nice = ["nice", "-n", "10"] if os.name == "posix" and shutil.which("nice") else []
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        """Kill the checks that run now (the shadow is closing)."""
+        with self._lock:
+            running = list(self._running)
+        for proc in running:
+            _kill(proc)
 
     @property
     def available(self) -> bool:
@@ -222,18 +232,23 @@ class CliChecker:
             for proc, _ in runs:
                 if proc.poll() is None:
                     _kill(proc)
+                with self._lock:
+                    self._running.discard(proc)
         return out
 
-    @staticmethod
-    def _spawn(cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            cmd,
+    def _spawn(self, cmd: list[str], cwd: Path) -> subprocess.Popen[bytes]:
+        """At nice +10, in a session of its own (killed as a group)."""
+        proc = subprocess.Popen(
+            [*self._nice, *cmd],
             cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             start_new_session=os.name == "posix",
         )
+        with self._lock:
+            self._running.add(proc)
+        return proc
 
 
 def _workspace_python(root: Path) -> str | None:
@@ -583,6 +598,9 @@ class ShadowWorkspace:
         """Stop the scans and the thread (queued work is dropped; the copy stays on disk)."""
         self._closed.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        cancel = getattr(self.checker, "cancel", None)
+        if callable(cancel):
+            cancel()
 
     def _scan_loop(self, every: float) -> None:
         while not self._closed.wait(every):

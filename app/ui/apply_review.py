@@ -32,6 +32,15 @@ Keys (while the review has the focus; they win over the window's shortcuts there
     Shift+F7 / Alt+[    previous hunk
     Esc                 stop a streaming apply / discard the review (buffer untouched)
 
+The shadow workspace's check (issue 16): when the review has a ``checker``
+(``app.services.shadow.ShadowWorkspace``), the finished file is checked off the UI thread in the
+hidden copy (the user's files untouched) and the panel under the header (``CheckPanel``) says
+"Checking…", then lists only the NEW diagnostics the edit causes (severity icon and colour,
+line, message, code, source, the change it falls in; a click shows the line) and squiggles
+them in the view. After ``check_timeout_ms`` the review says it is shown without the check.
+The review never waits for it: hunks can be accepted while it runs (as in VS Code, where
+diagnostics arrive after the edit).
+
 Deciding the last undecided hunk applies the accepted ones. Applying edits the buffer in ONE
 undo action (``beginUndoAction``/``endUndoAction``; each accepted hunk replaces its own lines,
 bottom-up, so markers and the caret elsewhere stay put), so one Ctrl+Z reverts the whole apply.
@@ -44,30 +53,36 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import replace
+from typing import Protocol
 
-from PySide6.QtCore import QEvent, Qt, QTimer, Signal
-from PySide6.QtGui import QFontDatabase, QKeyEvent, QKeySequence, QPainter, QPaintEvent
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFontDatabase, QKeyEvent, QKeySequence, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
+from app.services.shadow import CheckStatus, Verdict
 from forecode_core.apply.block import ApplyInput, Removal
 from forecode_core.apply.review import Hunk, HunkKind, final_hunks, split_lines
 from forecode_core.apply.review_state import ReviewOutcome, ReviewPhase, ReviewState
+from forecode_core.workspace.diagnostics_diff import Diagnostic, Severity
 
 from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
 from .editor import CodeEditor
 from .theme import Theme, bgr
 
-__all__ = ["REVIEW_KEYS", "ApplyReview", "ReviewView"]
+__all__ = ["REVIEW_KEYS", "ApplyReview", "CheckPanel", "EditChecker", "ReviewView"]
 
 # Scintilla constants (Scintilla.h).
 SC_MARK_BACKGROUND, SC_MARK_FULLRECT, SC_MARK_LEFTRECT = 22, 26, 27
@@ -84,6 +99,8 @@ SYMBOL_MARGIN = 1
 # Annotation styles (no lexer uses these numbers; 250 is the ghost text's).
 STYLE_DELETED, STYLE_DELETED_GRAY, STYLE_DELETED_DONE = 244, 245, 246
 INDICATOR_PENDING = 12  # the not-yet-rewritten tail, dimmed
+INDICATOR_ERROR, INDICATOR_WARNING = 13, 14  # the check's new diagnostics, squiggled
+INDIC_SQUIGGLE = 1
 
 # Colours per theme darkness: (dark, light).
 _COLOURS = {
@@ -99,7 +116,10 @@ _COLOURS = {
     "gray_back": ("#26282d", "#f2f3f5"),
     "pending_fore": ("#5c6068", "#a8adb4"),
     "warning": ("#cca700", "#9a6700"),
+    "error": ("#f14c4c", "#cf222e"),
+    "ok": ("#3fb950", "#1a7f37"),
 }
+_SEVERITY_ICONS = {Severity.ERROR: "✖", Severity.WARNING: "⚠"}
 
 
 def _colour(name: str, theme: Theme) -> str:
@@ -179,6 +199,8 @@ class ReviewView(CodeEditor):
         for mark in _BAR_MARKS:
             self.markerDefine(mark, SC_MARK_FULLRECT)
         self.indicSetStyle(INDICATOR_PENDING, INDIC_TEXTFORE)
+        self.indicSetStyle(INDICATOR_ERROR, INDIC_SQUIGGLE)
+        self.indicSetStyle(INDICATOR_WARNING, INDIC_SQUIGGLE)
 
     def apply_theme(self, theme: Theme) -> None:
         super().apply_theme(theme)
@@ -207,6 +229,8 @@ class ReviewView(CodeEditor):
             self.styleSetFore(style, bgr(_colour(fore, theme)))
             self.styleSetBack(style, bgr(_colour(back, theme)))
         self.indicSetFore(INDICATOR_PENDING, bgr(_colour("pending_fore", theme)))
+        self.indicSetFore(INDICATOR_ERROR, bgr(_colour("error", theme)))
+        self.indicSetFore(INDICATOR_WARNING, bgr(_colour("warning", theme)))
 
     def event(self, ev: QEvent) -> bool:
         # The review's keys win over the window's shortcuts (Ctrl+Y redo, Ctrl+N new file).
@@ -307,6 +331,95 @@ class HunkBar(QFrame):
         self.move(max(0, x), max(0, y))
 
 
+class EditChecker(Protocol):
+    """Where a finished apply is checked: ``ShadowWorkspace.submit_check`` (path -> new text,
+    path -> the buffer's text), answered on another thread."""
+
+    def submit_check(
+        self, edits: Mapping[str, str], originals: Mapping[str, str] | None = None
+    ) -> Future[Verdict]: ...
+
+
+class _CheckRelay(QObject):
+    done = Signal(int, object)  # generation, the Future (emitted on the shadow's thread)
+
+
+class CheckPanel(QFrame):
+    """Under the review's header: the shadow check's state and the new diagnostics, one row
+    each (severity icon and colour, line, message, code and source, the change it is in)."""
+
+    line_clicked = Signal(int)  # a 0-based line of the proposed file
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ReviewChecks")
+        column = QVBoxLayout(self)
+        column.setContentsMargins(8, 2, 4, 4)
+        column.setSpacing(2)
+        self.title = QLabel()
+        self.list = QListWidget()
+        self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.list.itemClicked.connect(self._clicked)
+        column.addWidget(self.title)
+        column.addWidget(self.list)
+        self.list.hide()
+        self.state = ""  # "", "checking", "done", "timed_out", "failed"
+        self.diagnostics: tuple[Diagnostic, ...] = ()
+
+    def checking(self) -> None:
+        self._set("checking", "⏳ Checking the edit in the shadow workspace…", "")
+        self.show()
+
+    def timed_out(self, seconds: float) -> None:
+        self._set(
+            "timed_out",
+            f"The check did not finish in {seconds:g} s: this review is shown without it.",
+            "warning",
+        )
+
+    def show_verdict(self, verdict: Verdict, where: Callable[[int], str], theme: Theme) -> None:
+        if verdict.status is not CheckStatus.CHECKED:
+            words = {
+                CheckStatus.TIMED_OUT: "The check timed out: this review is shown without it.",
+                CheckStatus.NO_CHECKER: "Not checked: neither ruff nor basedpyright is installed.",
+            }
+            text = words.get(verdict.status, f"The check failed: {verdict.note}")
+            self._set(str(verdict.status), text, "warning")
+            return
+        self.diagnostics = verdict.new
+        if not verdict.new:
+            self._set("done", "✓ No new problems in the checked files.", "ok")
+            return
+        n = len(verdict.new)
+        self._set("done", f"{n} new problem{'s' if n != 1 else ''} this edit introduces:", "")
+        for diag in verdict.new:
+            icon = _SEVERITY_ICONS.get(diag.severity, "ℹ")
+            code = f" ({diag.code}, {diag.source})" if diag.code else f" ({diag.source})"
+            item = QListWidgetItem(
+                f"{icon}  line {diag.line + 1}: {diag.message}{code}{where(diag.line)}"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, diag.line)
+            colour = "error" if diag.severity is Severity.ERROR else "warning"
+            item.setForeground(QColor(_colour(colour, theme)))
+            self.list.addItem(item)
+        self.list.setMaximumHeight(min(6, n) * (self.list.sizeHintForRow(0) + 2) + 6)
+        self.list.show()
+
+    def rows(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def _set(self, state: str, text: str, colour: str) -> None:
+        self.state = state
+        self.title.setText(text)
+        self.list.clear()
+        self.list.hide()
+        tint = {"warning": "#cca700", "ok": "#3fb950"}.get(colour)
+        self.title.setStyleSheet(f"color: {tint};" if tint else "")
+
+    def _clicked(self, item: QListWidgetItem) -> None:
+        self.line_clicked.emit(int(item.data(Qt.ItemDataRole.UserRole)))
+
+
 class ApplyReview(QFrame):
     """One apply under review, in place of ``buffer`` (the document's editor) in its pane.
 
@@ -317,6 +430,7 @@ class ApplyReview(QFrame):
     finished = Signal(object)  # the ReviewOutcome (applied, rejected, cancelled, unchanged, closed)
 
     REFRESH_MS = 50
+    CHECK_TIMEOUT_MS = 10_000  # then the review says it is shown without the check
 
     def __init__(
         self,
@@ -327,9 +441,15 @@ class ApplyReview(QFrame):
         title: str = "",
         theme: Theme | None = None,
         parent: QWidget | None = None,
+        checker: EditChecker | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("ApplyReview")
+        self.checker = checker
+        self.check_timeout_ms = self.CHECK_TIMEOUT_MS
+        self.verdict: Verdict | None = None
+        self._check_generation = 0
+        self._check_future: Future[Verdict] | None = None
         self.buffer = buffer
         self.backend = backend
         self.title = title or request.path
@@ -416,7 +536,17 @@ class ApplyReview(QFrame):
         column.setSpacing(0)
         column.addWidget(self.header)
         column.addWidget(self.message_bar)
+        # the shadow check's state and new diagnostics, under the header
+        self.checks = CheckPanel()
+        self.checks.line_clicked.connect(self._show_line)
+        self.checks.hide()
+        column.addWidget(self.checks)
         column.addWidget(self.view, 1)
+        self._check_relay = _CheckRelay(self)
+        self._check_relay.done.connect(self._on_checked)
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.timeout.connect(self._check_timed_out)
 
         self.prev_button.clicked.connect(lambda: self.move_current(-1))
         self.next_button.clicked.connect(lambda: self.move_current(1))
@@ -502,6 +632,7 @@ class ApplyReview(QFrame):
             return
         self.review_state = self.review_state.closed(outcome)
         self._refresh_timer.stop()
+        self._stop_check()
         self.hunk_bar.hide()
         with contextlib.suppress(RuntimeError, TypeError):
             self.buffer.modified.disconnect(self._on_buffer_modified)
@@ -538,8 +669,101 @@ class ApplyReview(QFrame):
             self._show_stale()
         self._update_header()
         self._scroll_to_current()
+        self._start_check(result.text)
         if not result.removals and self.review_state.all_decided():
             self._apply()  # every hunk was decided while it streamed (and nothing is flagged)
+
+    # ----- the shadow check --------------------------------------------------------------------
+    def _start_check(self, text: str) -> None:
+        """Check the finished file in the shadow workspace, off the UI thread."""
+        if self.checker is None:
+            return
+        self._check_generation += 1
+        generation = self._check_generation
+        self.checks.checking()
+        relay = self._check_relay
+
+        def done(future: Future[Verdict]) -> None:  # the shadow's thread
+            with contextlib.suppress(RuntimeError):  # the review is gone
+                relay.done.emit(generation, future)
+
+        path = self.request.path
+        future = self.checker.submit_check({path: text}, {path: self.original})
+        self._check_future = future
+        self._check_timer.start(self.check_timeout_ms)
+        future.add_done_callback(done)
+
+    def _on_checked(self, generation: int, future: object) -> None:
+        if generation != self._check_generation or not isinstance(future, Future):
+            return  # a stale check, or one that timed out
+        self._check_timer.stop()
+        self._check_future = None
+        if future.cancelled():
+            return
+        exc = future.exception()
+        verdict = (
+            Verdict(CheckStatus.FAILED, note=f"{type(exc).__name__}: {exc}")
+            if exc is not None
+            else future.result()
+        )
+        self.verdict = verdict
+        self.checks.show_verdict(verdict, self._where, self.theme)
+        self._squiggle(verdict.new)
+
+    def _check_timed_out(self) -> None:
+        self._stop_check()
+        self.checks.timed_out(self.check_timeout_ms / 1000)
+
+    def _stop_check(self) -> None:
+        self._check_generation += 1
+        self._check_timer.stop()
+        if self._check_future is not None:
+            self._check_future.cancel()
+            self._check_future = None
+
+    def _where(self, line: int) -> str:
+        for position, hunk in enumerate(self.hunks):
+            if hunk.new_start <= line < max(hunk.new_end, hunk.new_start + 1):
+                return f" · change {position + 1}"
+        return ""
+
+    def _squiggle(self, diagnostics: tuple[Diagnostic, ...]) -> None:
+        view = self.view
+        for indicator in (INDICATOR_ERROR, INDICATOR_WARNING):
+            view.setIndicatorCurrent(indicator)
+            view.indicatorClearRange(0, view.textLength())
+        lines = self._view_text.split("\n")
+        for diag in diagnostics:
+            if diag.line >= min(len(lines), view.lineCount()):
+                continue
+            text = lines[diag.line]
+            start = view.positionFromLine(diag.line)
+            end = view.lineEndPosition(diag.line)
+            begin = min(end, start + len(text[: diag.column].encode("utf-8")))
+            stop = end
+            if diag.end_line == diag.line and diag.end_column > diag.column:
+                stop = min(end, start + len(text[: diag.end_column].encode("utf-8")))
+            view.setIndicatorCurrent(
+                INDICATOR_ERROR if diag.severity is Severity.ERROR else INDICATOR_WARNING
+            )
+            view.indicatorFillRange(begin, max(1, stop - begin))
+
+    def squiggled(self, indicator: int = INDICATOR_ERROR) -> list[int]:
+        """The lines with the check's squiggles (tests)."""
+        view = self.view
+        return [
+            line
+            for line in range(view.lineCount())
+            if any(
+                view.indicatorValueAt(indicator, pos)
+                for pos in range(view.positionFromLine(line), view.lineEndPosition(line))
+            )
+        ]
+
+    def _show_line(self, line: int) -> None:
+        view = self.view
+        view.setFirstVisibleLine(max(0, view.visibleFromDocLine(line) - 3))
+        view.gotoPos(view.positionFromLine(line))
 
     def _on_failed(self, code: str, message: str) -> None:
         self._refresh_timer.stop()

@@ -1,16 +1,23 @@
 """The review controller: apply reviews (a chat code block's Apply, the last code block, inline
 edit) shown in the target document's pane, the buffer hidden under it and untouched until
 accepted; the inline edit prompt (Ctrl+K on a selection) and whether Ctrl+K is the inline edit
-(a selection) or the prefix of its chords (none)."""
+(a selection) or the prefix of its chords (none).
+
+Each review of a workspace file is checked in the workspace's shadow copy
+(``app.services.shadow.ShadowWorkspace``, made on the first review of a folder and kept in step
+by saves and its own scans; ``make_shadow`` is the seam): the "before" diagnostics are computed
+while the apply streams, the new ones shown in the review when it is done."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QVBoxLayout
 
+from app.services.shadow import ShadowWorkspace
 from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.review_state import ReviewOutcome
 from forecode_core.store.settings import Settings
@@ -51,7 +58,12 @@ class ReviewController(QObject):
         self.backend = backend
         self.reviews: dict[Document, ApplyReview] = {}
         self.inline_prompt: InlineEditPrompt | None = None
+        self.shadow: ShadowWorkspace | None = None
+        self.make_shadow: Callable[[Path], ShadowWorkspace | None] = lambda root: ShadowWorkspace(
+            root, rules=workspace.rules
+        )
         documents.closing.connect(self._on_closing)
+        documents.saved.connect(self._on_saved)
 
     def commands(self) -> list[Command]:
         return [
@@ -133,6 +145,9 @@ class ReviewController(QObject):
             instruction=instruction,
         )
         settings = self._settings()
+        shadow = self._shadow_for(doc)
+        if shadow is not None:
+            shadow.prepare({request.path: request.original})  # "before", while it streams
         review = ApplyReview(
             doc.editor,
             request,
@@ -140,6 +155,7 @@ class ReviewController(QObject):
             title=doc.title,
             theme=theme_named(settings.theme),
             parent=doc,
+            checker=shadow,
         )
         layout = doc.layout()
         assert isinstance(layout, QVBoxLayout)
@@ -154,6 +170,26 @@ class ReviewController(QObject):
             review.focus()
         self.update_inline_edit()
         return review
+
+    # ----- the shadow workspace ------------------------------------------------------------------
+    def _shadow_for(self, doc: Document) -> ShadowWorkspace | None:
+        """The shadow of the workspace ``doc`` is in (made and synced on first use), or None
+        for a file outside it."""
+        root = self._workspace.root
+        if root is None or doc.path is None or not doc.path.is_relative_to(root):
+            return None
+        if self.shadow is None or self.shadow.root != root.resolve():
+            if self.shadow is not None:
+                self.shadow.close()
+            self.shadow = self.make_shadow(root)
+            if self.shadow is not None:
+                self.shadow.start()
+        return self.shadow
+
+    def _on_saved(self, path: str) -> None:
+        shadow, root = self.shadow, self._workspace.root
+        if shadow is not None and root is not None and Path(path).is_relative_to(root):
+            shadow.note_saved(Path(path).relative_to(root).as_posix())
 
     def _end_review(self, doc: Document, review: ApplyReview, outcome: str) -> None:
         if self.reviews.get(doc) is review:
@@ -201,6 +237,8 @@ class ReviewController(QObject):
     def shutdown(self) -> None:
         for review in list(self.reviews.values()):
             review.close_review()  # an apply in flight stops; buffers stay as they were
+        if self.shadow is not None:
+            self.shadow.close()
 
     # ----- inline edit -------------------------------------------------------------------------
     def inline_edit(self) -> None:
