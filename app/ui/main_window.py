@@ -55,6 +55,7 @@ from .owners.edit_set import EditSetOwner
 from .owners.editing import Editing
 from .owners.engine import EngineController
 from .owners.index import IndexController
+from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
 from .owners.workspace import Workspace
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
             self,
         )
         self.editing = Editing(self.docs, self.find_bar, self.picker, self)
+        self.next_edit = NextEditController(  # Tab predicts the next change (issue 15)
+            settings, self.docs, self.workspace, lambda: self.completions.inline, parent=self
+        )
         self.edit_set = EditSetOwner(  # multi-file edits: the chat's "Edit files", the review
             settings,
             self.workspace,
@@ -137,6 +141,7 @@ class MainWindow(QMainWindow):
             self.chat,
             self.editing,
             self.completions,
+            self.next_edit,
             self.cloud,
             self.index,
             self.review,
@@ -419,6 +424,7 @@ class MainWindow(QMainWindow):
         self.git.theme_changed()
         self.git.set_enabled(settings.git_enabled)
         self.completions.apply_settings(settings)
+        self.next_edit.apply_settings(settings)
         self.workspace.reload_rules()  # files.exclude
         self.index.update()  # index.enabled turned on or off
 
@@ -463,6 +469,7 @@ class MainWindow(QMainWindow):
         self.status_chat = QLabel("○ Chat offline")
         self.status_index = self.index.button
         bar.addPermanentWidget(self.status_index)
+        bar.addPermanentWidget(self.next_edit.label)
         self.status_model = QLabel("○ No model")
         self.status_model.setToolTip("Local completion model: not configured yet")
         for label in (
@@ -520,6 +527,7 @@ class MainWindow(QMainWindow):
         service we started stops (bounded: the close never hangs on it)."""
         self.workspace.shutdown()
         self.completions.shutdown()
+        self.next_edit.shutdown()
         self.cloud.shutdown()
         self.chat.shutdown()  # a reply in flight is stopped; its text so far is kept
         if self.search_dock is not None:
