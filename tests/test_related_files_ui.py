@@ -406,3 +406,27 @@ def test_next_edit_input_carries_excerpts_of_the_related_files(qtbot: QtBot, rep
         "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3
     )
     ctl.shutdown()
+
+
+def test_completions_get_excerpts_of_closed_related_files(qtbot: QtBot, repo: Path) -> None:
+    (repo / "api.py").write_text("from util import parse_header\n\nhead = parse_header(data)\n")
+    win = folder_window(qtbot, repo)
+    ready(qtbot, win.related)
+    with qtbot.waitSignal(win.related.sources_changed, timeout=10000):
+        doc = win.open_file(repo / "api.py")
+    assert doc is not None
+    doc.editor.gotoPos(doc.editor.length() - len("(data)\n"))
+    _path, _language, snippets = win.completions.completion_context()
+    retrieved = [(s.path, s.start_line, s.kind, s.text) for s in snippets]
+    assert retrieved[0] == (
+        "util.py",
+        4,
+        "retrieved",
+        "def parse_header(raw, limit):\n    return raw[:limit]\n",
+    )
+    # once util.py is open its tab is sent (first, as a related file), not an excerpt again
+    win.open_file(repo / "util.py")
+    with qtbot.waitSignal(win.related.sources_changed, timeout=10000):
+        win.open_file(repo / "api.py")
+    _path, _language, snippets = win.completions.completion_context()
+    assert [(s.path, s.kind) for s in snippets if s.path == "util.py"] == [("util.py", "open_file")]

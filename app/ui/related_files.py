@@ -41,7 +41,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -57,11 +57,13 @@ from app.services.related_history import (
     build_related,
     update_related,
 )
+from forecode_core.completion.prompt import Snippet
 from forecode_core.next_edit.input import EditPair, RelatedExcerpt
 from forecode_core.next_edit.related import CoChange, Params
-from forecode_core.next_edit.related_context import RelatedSource, related_excerpts
+from forecode_core.next_edit.related_context import NEAR_LINES, RelatedSource, related_excerpts
 from forecode_core.text.textfile import read_text_file
 
+from .editor import CodeEditor
 from .owners.commands import Command
 from .tasks import BackgroundTask
 
@@ -70,6 +72,7 @@ __all__ = ["MAX_SOURCE_BYTES", "SOURCE_FILES", "RelatedFiles", "RelatedState"]
 SOURCE_FILES = 3  # related files read for excerpts
 MAX_SOURCE_BYTES = 512 * 1024
 DEFAULT_K = 10
+COMPLETION_CHARS = 1200  # related excerpts in a completion prompt (about 300 tokens)
 
 
 class RelatedState(StrEnum):
@@ -339,6 +342,36 @@ class RelatedFiles(QObject):
         if not sources or budget_chars <= 0:
             return ()
         return related_excerpts(sources, text, caret, budget_chars, recent)
+
+    def completion_snippets(
+        self,
+        path: str,
+        editor: CodeEditor,
+        skip: Collection[str] = (),
+        budget_chars: int = COMPLETION_CHARS,
+    ) -> list[Snippet]:
+        """``excerpts_for`` the caret of ``editor`` (``path``'s), as the completion prompt's
+        ``retrieved`` snippets (code that matters at the caret, the first to give way to the
+        budget), leaving out files in ``skip`` (the open tabs already sent). Reads only the
+        caret's line and the lines next to it from the editor."""
+        if not self._sources or budget_chars <= 0:
+            return []
+        line = editor.lineFromPosition(editor.currentPos())
+        first = max(0, line - NEAR_LINES)
+        last = min(editor.lineCount() - 1, line + NEAR_LINES)
+        start = editor.positionFromLine(first)
+        window = _decoded(editor, start, editor.lineEndPosition(last))
+        caret = len(_decoded(editor, start, editor.currentPos()))
+        excerpts = self.excerpts_for(path, window, caret, budget_chars)
+        return [
+            Snippet(e.path, e.text, e.start_line + 1, "retrieved")
+            for e in excerpts
+            if e.path not in skip
+        ]
+
+
+def _decoded(editor: CodeEditor, start: int, end: int) -> str:
+    return bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
 
 
 # ----- the worker's side (no Qt) ---------------------------------------------------------------

@@ -7,7 +7,7 @@ buffers by ``forecode_core.completion.open_buffers``' policy, then the index's c
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -20,13 +20,17 @@ from forecode_core.store.settings import Settings
 from local_models.calibrate import Choice as ModelChoice
 
 from ..document import Document
+from ..editor import CodeEditor
 from ..inline_completion import CompletionEngine, InlineCompletion
 from ..retrieved_context import RetrievedContext
 from ..tasks import BackgroundTask
 from .commands import Command
 from .documents import Documents
 
-__all__ = ["EditorBuffer", "EngineController"]
+__all__ = ["EditorBuffer", "EngineController", "RelatedSnippets"]
+
+# (path, its editor, paths to leave out) -> the related files' snippets for the caret
+RelatedSnippets = Callable[[str, CodeEditor, Collection[str]], Sequence[Snippet]]
 
 
 class EditorBuffer:
@@ -85,8 +89,9 @@ class EngineController(QObject):
         # Code the index finds near the caret, for the completion context (never waited on).
         self.retrieved = RetrievedContext(parent=self)
         # The files related to a file, most likely first (``set_related``): their open tabs
-        # come first in the completion context.
+        # come first in the completion context, then excerpts of them for the caret.
         self._related: Callable[[str], Sequence[str]] | None = None
+        self._related_snippets: RelatedSnippets | None = None
         self._state: tuple[str, str] = (EngineState.STOPPED, "")
         self._model_task = BackgroundTask(self)
         self._model_task.done.connect(self._start_local_engine)
@@ -299,9 +304,16 @@ class EngineController(QObject):
     def set_codebase(self, search: CodebaseSearch | None) -> None:
         self.retrieved.set_codebase(search)
 
-    def set_related(self, related: Callable[[str], Sequence[str]] | None) -> None:
-        """The related files of a workspace path (``app.ui.related_files.RelatedFiles``)."""
+    def set_related(
+        self,
+        related: Callable[[str], Sequence[str]] | None,
+        snippets: RelatedSnippets | None = None,
+    ) -> None:
+        """The related files of a workspace path, and their excerpts for the caret of an
+        editor (``app.ui.related_files.RelatedFiles``: ``related_paths``,
+        ``completion_snippets``; cached, they never read a file)."""
         self._related = related
+        self._related_snippets = snippets
 
     def completion_context(self) -> tuple[str, str, tuple[Snippet, ...]]:
         """The current file's path and language, and the snippets for its prompt."""
@@ -317,5 +329,7 @@ class EngineController(QObject):
             buffers, docs.index(doc) if doc in docs else -1, related=related
         )
         line = doc.editor.lineFromPosition(doc.editor.currentPos()) + 1
+        if self._related_snippets is not None:
+            snippets += self._related_snippets(path, doc.editor, {s.path for s in snippets})
         snippets += self.retrieved.snippets(path, line, snippets)  # only what is cached
         return path, doc.editor.language.id, tuple(snippets)
