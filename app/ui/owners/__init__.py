@@ -15,6 +15,10 @@ a widget, a callable) and says what happened through its signals.
 - ``cloud.CloudController``: the service connection, its token and status
 - ``index.IndexController``: the codebase index of the open folder
 - ``review.ReviewController``: apply reviews and inline edit (Ctrl+K)
+- ``next_edit.NextEditController``: next-edit suggestions (Tab predicts the next change):
+  edit capture, propagation and the model's suggestions, the session per buffer, the view
+- ``language.LanguageController``: language servers: squiggles, hover on them, the Problems
+  panel and the status bar's counts (the servers on their own thread: ``app.services.lsp``)
 
 A new owner (next-edit, language servers, a terminal, an agent) is one more module here: a
 ``QObject`` with its signals and ``commands()``, built in ``MainWindow.__init__`` and listed
