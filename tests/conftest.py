@@ -24,6 +24,8 @@ def isolated_dirs(
     (config / "settings.json").write_text(
         '{"completion.enabled": false, "cloud.autostart": false}\n'
     )
+    # No language servers in windows under test unless a test asks (tests/test_lsp_client.py).
+    monkeypatch.setenv("FORECODE_LSP", "0")
     monkeypatch.setenv("FORECODE_CONFIG_DIR", str(config))
     monkeypatch.setenv("FORECODE_DATA_DIR", str(data))
     return {"config": config, "data": data}

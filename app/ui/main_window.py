@@ -55,6 +55,7 @@ from .owners.edit_set import EditSetOwner
 from .owners.editing import Editing
 from .owners.engine import EngineController
 from .owners.index import IndexController
+from .owners.language import LanguageController
 from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
@@ -122,6 +123,15 @@ class MainWindow(QMainWindow):
             self,
         )
         self.editing = Editing(self.docs, self.find_bar, self.picker, self)
+        self.language = LanguageController(
+            self.docs,
+            lambda: self.workspace.root,
+            self.statusBar(),
+            lambda dock: self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock),
+            table=lambda: self.settings.lsp_servers,
+            enabled=lambda: self.settings.lsp_enabled,
+            parent=self,
+        )
         self.next_edit = NextEditController(  # Tab predicts the next change (issue 15)
             settings, self.docs, self.workspace, lambda: self.completions.inline, parent=self
         )
@@ -145,6 +155,7 @@ class MainWindow(QMainWindow):
             self.cloud,
             self.index,
             self.review,
+            self.language,
             self.edit_set,
             self.related,
         )
@@ -217,7 +228,7 @@ class MainWindow(QMainWindow):
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
         self.workspace.set_related(self.related.current_related)  # quick open, chat, completions
         self.chat_panel.set_related(self.related.related)
-        self.completions.set_related(self.related.related_paths, self.related.completion_snippets)
+        self.completions.set_related(self.related.related_paths)
         self.related.changed.connect(self.chat_panel.schedule_refresh)
         app = QApplication.instance()
         if isinstance(app, QApplication):
@@ -536,6 +547,7 @@ class MainWindow(QMainWindow):
         self.related.shutdown()  # a git log in flight is killed
         self.explorer_ops.close()
         self.review.shutdown()  # an apply in flight stops; buffers stay as they were
+        self.language.shutdown()  # the language servers stop (bounded)
         self.edit_set.shutdown()  # a set under review closes; nothing is changed
         self.index.stop(timeout=5.0)  # cancels; its embedding process stops
         self.cloud.close()

@@ -86,8 +86,17 @@ class LspHub:
         self._closed = False
 
     def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        self._loop.run_forever()
+        loop = self._loop
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_forever()
+        finally:  # stopped by shutdown: what is left is cancelled, then the loop closes
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
         if not self._closed:

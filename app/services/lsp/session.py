@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -156,6 +158,15 @@ def to_diagnostic(d: lsp.Diagnostic, default_source: str) -> Diagnostic:
     )
 
 
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    """SIGKILL the server's process group (it leads one: ``start_new_session``)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if hasattr(os, "killpg"):
+            os.killpg(process.pid, signal.SIGKILL)
+        elif process.returncode is None:  # Windows: no process groups here
+            process.kill()
+
+
 def _plain(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A fresh function around ``fn``: pygls marks its handlers with attributes, which a bound
     method cannot take."""
@@ -224,7 +235,9 @@ class Session:
         self._client = client
         self._sent = {}
         try:
-            await client.start_io(*self.argv, cwd=str(self.root))
+            # Its own process group: a wrapper (basedpyright's Python script runs Node as a
+            # child) dies with the server when killed, and so does whatever it started.
+            await client.start_io(*self.argv, cwd=str(self.root), start_new_session=True)
         except OSError as exc:
             self._client = None
             self._set_state(ServerState.FAILED, f"{self.spec.name} could not start: {exc}")
@@ -297,9 +310,8 @@ class Session:
         """A hung server: killed, then restarted by ``_on_exit`` like a crash."""
         log.warning("%s", why)
         self._stderr.append(why)
-        if self._process is not None and self._process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._process.kill()
+        if self._process is not None:
+            _kill_group(self._process)
 
     async def stop(self, timeout_s: float = 2.0) -> None:
         """Shut the server down politely, killing it after ``timeout_s``."""
@@ -311,13 +323,14 @@ class Session:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.shutdown_async(None), timeout_s)
                 client.exit(None)
-        if process is not None and process.returncode is None:
+        if process is not None:
             try:
                 await asyncio.wait_for(process.wait(), timeout_s)
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
-                await process.wait()
+                _kill_group(process)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(process.wait(), timeout_s)
+            _kill_group(process)  # anything the server left behind in its group
         for task in list(self._tasks):
             task.cancel()
         self._set_state(ServerState.STOPPED)

@@ -1,0 +1,353 @@
+"""Language servers in the window (issue 16, part 1): diagnostics as squiggles, their message
+on hover, the Problems panel and the status bar's counts.
+
+The servers run on the LSP hub's own thread (``app.services.lsp``, reached through
+``app.ui.lsp_bridge``); this owner only posts texts to it and paints what comes back, so
+the UI thread never waits on a server. Each open file with a path and a language that has
+servers (``forecode_core.lsp.servers``: Python's basedpyright and ruff by default, others by
+the ``lsp.servers`` setting) is opened on them; edits are sent 50 ms after typing pauses
+(the hub sends them incrementally), and a save sends the pending text first, then didSave,
+so ruff's diagnostics follow a save within tens of milliseconds. Diagnostics for a version
+older than the last one sent are dropped here as well as on the hub's thread (a result can
+be in flight to the UI thread while the next change is sent).
+
+Squiggles (VS Code's look): errors red, warnings yellow, information and hints dotted blue,
+Scintilla indicators 20-22 (the editor's other indicators: 12 apply review, 27 find in files,
+28-29 find bar). Hovering over one shows its messages in a call tip. Ctrl+Shift+M shows the
+Problems panel (a bottom dock), F8 / Shift+F8 go to the next / previous problem in the file.
+A configured server that is not installed says so once in the status bar."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QDockWidget, QStatusBar
+
+from forecode_core.lsp.diagnostics import Diagnostic, DiagnosticStore, Severity, is_stale
+from forecode_core.lsp.positions import Position, byte_col_from_utf16
+from forecode_core.lsp.restart import ServerState
+from forecode_core.lsp.servers import ServerTable, servers_for
+
+from ...services.lsp import ServerStatus
+from ..document import Document
+from ..editor import CodeEditor
+from ..encoding_picker import ClickableLabel
+from ..lsp_bridge import LspBridge
+from ..problems_panel import ProblemRow, ProblemsDock, severity_mark
+from .commands import Command
+from .documents import Documents
+
+__all__ = ["INDICATORS", "LanguageController"]
+
+INDIC_SQUIGGLEPIXMAP = 13
+INDIC_DOTS = 10
+# severity -> (indicator, style, colour as Scintilla's BGR)
+INDICATORS: dict[Severity, tuple[int, int, int]] = {
+    Severity.ERROR: (20, INDIC_SQUIGGLEPIXMAP, 0x3C3CF0),
+    Severity.WARNING: (21, INDIC_SQUIGGLEPIXMAP, 0x1AB4E8),
+    Severity.INFORMATION: (22, INDIC_DOTS, 0xE0A040),
+    Severity.HINT: (22, INDIC_DOTS, 0xE0A040),
+}
+CHANGE_DELAY_MS = 50  # typing pause before the text goes to the servers
+DWELL_MS = 400
+
+
+@dataclass
+class _Open:
+    """A document the servers know: its URI, the last version sent, a change pending, and
+    the painted byte ranges of its diagnostics (for hover)."""
+
+    doc: Document
+    uri: str
+    version: int
+    timer: QTimer
+    painted: list[tuple[int, int, Diagnostic]] = field(default_factory=list)
+    tip_shown: bool = False
+
+
+def byte_range(editor: CodeEditor, d: Diagnostic) -> tuple[int, int]:
+    """A diagnostic's range as the editor's byte positions; an empty range widens to one
+    character (VS Code still shows a squiggle there)."""
+
+    def at(p: Position) -> int:
+        if p.line >= editor.lineCount():
+            return editor.textLength()
+        start = editor.positionFromLine(p.line)
+        return start + byte_col_from_utf16(editor.line_text(p.line), p.character)
+
+    start, end = at(d.start), at(d.end)
+    if end <= start:
+        end = editor.positionAfter(start)
+        if end <= start or end > editor.lineEndPosition(editor.lineFromPosition(start)):
+            start, end = editor.positionBefore(start), start
+    return start, max(end, start)
+
+
+class LanguageController(QObject):
+    message = Signal(str, int)
+    counts_changed = Signal(int, int)  # errors, warnings
+
+    def __init__(
+        self,
+        documents: Documents,
+        root: Callable[[], Path | None],
+        status_bar: QStatusBar,
+        place_dock: Callable[[QDockWidget], None],
+        table: Callable[[], ServerTable] = lambda: (),
+        enabled: Callable[[], bool] = lambda: True,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._documents = documents
+        self._root = root
+        self._place_dock = place_dock
+        self._table = table
+        self._enabled = enabled
+        self.bridge: LspBridge | None = None  # the servers' thread, started on first use
+        self.store = DiagnosticStore()
+        self._open: dict[str, _Open] = {}  # by URI
+        self.dock: ProblemsDock | None = None
+        self.status_label = ClickableLabel("Problems (Ctrl+Shift+M)")
+        self.status_label.clicked.connect(self.show_problems)
+        self.status_label.setContentsMargins(6, 0, 6, 0)
+        self._show_counts()
+        status_bar.addWidget(self.status_label)
+        documents.added.connect(self._on_added)
+        documents.closing.connect(self._on_closing)
+        documents.renamed.connect(self._on_renamed)
+        documents.saved.connect(self._on_saved)
+
+    def commands(self) -> list[Command]:
+        return [
+            Command("view.problems", "View: Problems", "Ctrl+Shift+M", self.show_problems),
+            Command("editor.nextProblem", "Go to Next Problem", "F8", lambda: self.go_problem(1)),
+            Command(
+                "editor.prevProblem",
+                "Go to Previous Problem",
+                "Shift+F8",
+                lambda: self.go_problem(-1),
+            ),
+        ]
+
+    # ----- documents ------------------------------------------------------------------------
+    def enabled(self) -> bool:
+        """``lsp.enabled``, unless the environment says ``FORECODE_LSP=0`` (the tests' set-up
+        does, so windows under test start no servers unless a test asks)."""
+        return self._enabled() and os.environ.get("FORECODE_LSP", "1") != "0"
+
+    def _hub_bridge(self) -> LspBridge:
+        if self.bridge is None:
+            self.bridge = LspBridge(self._table(), self)
+            self.bridge.diagnostics.connect(self._on_diagnostics)
+            self.bridge.status.connect(self._on_status)
+        return self.bridge
+
+    def _on_added(self, doc: Document) -> None:
+        doc.loadFinished.connect(lambda d=doc: self.attach(d))
+        if not doc.loading:
+            self.attach(doc)
+
+    def attach(self, doc: Document) -> None:
+        """Open ``doc`` on its language's servers (once; nothing for a file without a path, a
+        large read-only file, or a language without servers)."""
+        if doc.path is None or doc.large or doc.loading or not self.enabled():
+            return
+        uri = doc.path.as_uri()
+        if uri in self._open or not servers_for(doc.editor.language.id, self._table()):
+            return
+        root = self._root() or doc.path.parent
+        editor = doc.editor
+        version = self._hub_bridge().hub.open(uri, doc.editor.language.id, editor.text(), root)
+        timer = QTimer(self)
+        timer.setSingleShot(True)
+        timer.setInterval(CHANGE_DELAY_MS)
+        state = _Open(doc, uri, version, timer)
+        timer.timeout.connect(lambda s=state: self._send(s))
+        self._open[uri] = state
+        self._style(editor)
+        editor.modified.connect(lambda *_a, t=timer: t.start())
+        editor.setMouseDwellTime(DWELL_MS)
+        editor.dwellStart.connect(lambda x, y, s=state: self._hover(s, x, y))
+        editor.dwellEnd.connect(lambda _x, _y, s=state: self._unhover(s))
+
+    def _send(self, state: _Open) -> None:
+        state.timer.stop()
+        if self.bridge is not None and state.uri in self._open:
+            state.version = self.bridge.hub.change(state.uri, state.doc.editor.text())
+
+    def _on_saved(self, path: str) -> None:
+        state = self._open.get(Path(path).as_uri())
+        if state is None:
+            doc = self._documents.find(Path(path))
+            if doc is not None:
+                self.attach(doc)  # e.g. an untitled buffer saved as a .py file
+            return
+        if state.timer.isActive():
+            self._send(state)
+        if self.bridge is not None:
+            self.bridge.hub.save(state.uri)
+
+    def _forget(self, uri: str) -> None:
+        state = self._open.pop(uri, None)
+        if state is None:
+            return
+        state.timer.stop()
+        if self.bridge is not None:
+            self.bridge.hub.close(uri)
+        self.store.forget(uri)
+        self._paint(state)
+        self._refresh_lists()
+
+    def _on_closing(self, doc: Document) -> None:
+        for uri, state in list(self._open.items()):
+            if state.doc is doc:
+                self._forget(uri)
+
+    def _on_renamed(self, doc: Document) -> None:
+        self._on_closing(doc)
+        self.attach(doc)
+
+    # ----- what the servers say -------------------------------------------------------------
+    def _on_diagnostics(
+        self, uri: str, version: int | None, server: str, found: list[Diagnostic]
+    ) -> None:
+        state = self._open.get(uri)
+        if state is None or is_stale(version, state.version):
+            return
+        self.store.put(uri, server, found)
+        self._paint(state)
+        self._refresh_lists()
+
+    def _on_status(self, status: ServerStatus) -> None:
+        if status.message and status.state in (
+            ServerState.MISSING,
+            ServerState.FAILED,
+            ServerState.RESTARTING,
+        ):
+            self.message.emit(status.message, 15000)
+
+    # ----- squiggles and hover --------------------------------------------------------------
+    @staticmethod
+    def _style(editor: CodeEditor) -> None:
+        for indicator, style, colour in INDICATORS.values():
+            editor.indicSetStyle(indicator, style)
+            editor.indicSetFore(indicator, colour)
+            editor.indicSetUnder(indicator, True)
+
+    def _paint(self, state: _Open) -> None:
+        editor = state.doc.editor
+        length = editor.textLength()
+        for indicator in {i for i, _s, _c in INDICATORS.values()}:
+            editor.setIndicatorCurrent(indicator)
+            editor.indicatorClearRange(0, length)
+        state.painted = []
+        # Least severe first, so an error's squiggle is drawn over a warning's.
+        for d in sorted(self.store.all_for(state.uri), key=lambda d: -d.severity):
+            start, end = byte_range(editor, d)
+            editor.setIndicatorCurrent(INDICATORS[d.severity][0])
+            editor.indicatorFillRange(start, end - start)
+            state.painted.append((start, end, d))
+
+    def diagnostics_at(self, doc: Document, position: int) -> list[Diagnostic]:
+        """The diagnostics whose squiggle covers byte ``position`` of ``doc``, worst first."""
+        state = self._open.get(doc.path.as_uri()) if doc.path is not None else None
+        if state is None:
+            return []
+        hits = [d for start, end, d in state.painted if start <= position < max(end, start + 1)]
+        return sorted(hits, key=lambda d: d.severity)
+
+    def _hover(self, state: _Open, x: int, y: int) -> None:
+        editor = state.doc.editor
+        position = editor.positionFromPointClose(x, y)
+        if position < 0:
+            return
+        hits = self.diagnostics_at(state.doc, position)
+        if hits:
+            text = "\n".join(f"{severity_mark(d.severity)} {d.label()}" for d in hits)
+            editor.callTipShow(position, text)
+            state.tip_shown = True
+
+    def _unhover(self, state: _Open) -> None:
+        if state.tip_shown:
+            state.doc.editor.callTipCancel()
+            state.tip_shown = False
+
+    # ----- the Problems panel, counts and F8 ------------------------------------------------
+    def _refresh_lists(self) -> None:
+        self._show_counts()
+        if self.dock is not None:
+            self.dock.set_rows(self.rows())
+
+    def rows(self) -> list[ProblemRow]:
+        rows: list[ProblemRow] = []
+        for uri in self.store.docs():
+            state = self._open.get(uri)
+            if state is None:
+                continue
+            shown = self._documents.workspace_path(state.doc)
+            rows.extend(ProblemRow(uri, shown, d) for d in self.store.all_for(uri))
+        return rows
+
+    def _show_counts(self) -> None:
+        counts = self.store.counts()
+        self.status_label.setText(f"⊗ {counts.errors}  ⚠ {counts.warnings}")
+        self.counts_changed.emit(counts.errors, counts.warnings)
+
+    def show_problems(self) -> None:
+        """Ctrl+Shift+M: the Problems panel at the bottom (made on first use)."""
+        if self.dock is None:
+            self.dock = ProblemsDock()
+            self.dock.jump_requested.connect(self.jump_to)
+            self._place_dock(self.dock)
+        self.dock.set_rows(self.rows())
+        self.dock.show()
+        self.dock.raise_()
+        self.dock.tree.setFocus()
+
+    def jump_to(self, uri: str, line: int, character: int) -> None:
+        state = self._open.get(uri)
+        if state is None:
+            return
+        self._documents.activate(state.doc)
+        editor = state.doc.editor
+        line = max(0, min(line, editor.lineCount() - 1))
+        position = editor.positionFromLine(line) + byte_col_from_utf16(
+            editor.line_text(line), character
+        )
+        editor.gotoPos(position)
+        editor.scrollCaret()
+        editor.focus()
+
+    def go_problem(self, step: int) -> None:
+        """F8 / Shift+F8: the caret to the next / previous diagnostic in the current file
+        (wrapping), its message in a call tip."""
+        doc = self._documents.current_document()
+        state = self._open.get(doc.path.as_uri()) if doc is not None and doc.path else None
+        if state is None or not state.painted:
+            self.message.emit("No problems in this file", 3000)
+            return
+        editor = state.doc.editor
+        caret = editor.currentPos()
+        starts = sorted({start for start, _e, _d in state.painted})
+        if step > 0:
+            target = next((s for s in starts if s > caret), starts[0])
+        else:
+            target = next((s for s in reversed(starts) if s < caret), starts[-1])
+        editor.gotoPos(target)
+        hits = self.diagnostics_at(state.doc, target)
+        if hits:
+            editor.callTipShow(
+                target, "\n".join(f"{severity_mark(d.severity)} {d.label()}" for d in hits)
+            )
+
+    # ----- closing --------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop the servers (bounded: the window's close never hangs on one)."""
+        for state in self._open.values():
+            state.timer.stop()
+        if self.bridge is not None:
+            self.bridge.shutdown()

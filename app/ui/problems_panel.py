@@ -1,0 +1,104 @@
+"""The Problems panel (VS Code's Ctrl+Shift+M): every diagnostic of the open files, grouped
+by file, errors first within a file's lines; a click (or Enter) on a row asks to jump there.
+
+The panel holds plain rows and knows nothing of language servers: the language owner
+(``app.ui.owners.language``) fills it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
+
+from forecode_core.lsp.diagnostics import Diagnostic, Severity
+
+__all__ = ["ProblemRow", "ProblemsDock", "severity_mark"]
+
+_MARKS = {
+    Severity.ERROR: "⊗",
+    Severity.WARNING: "⚠",
+    Severity.INFORMATION: "ⓘ",
+    Severity.HINT: "ⓘ",
+}
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def severity_mark(severity: Severity) -> str:
+    return _MARKS[severity]
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """One diagnostic of one file: ``key`` names the document (its URI), ``shown`` is the
+    file's name as the panel shows it (a workspace-relative path)."""
+
+    key: str
+    shown: str
+    diagnostic: Diagnostic
+
+
+class ProblemsDock(QDockWidget):
+    """A bottom dock with the problems tree. ``jump_requested(key, line, character)`` (LSP
+    line and UTF-16 character) when the user picks a row."""
+
+    jump_requested = Signal(str, int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Problems", parent)
+        self.setObjectName("problems")
+        self.tree = QTreeWidget()
+        self.tree.setHeaderHidden(True)
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemActivated.connect(self._picked)
+        self.tree.itemClicked.connect(self._picked)
+        self.setWidget(self.tree)
+        self.rows: list[ProblemRow] = []
+
+    def set_rows(self, rows: list[ProblemRow]) -> None:
+        """Replace the contents; files sorted by name, problems by position."""
+        self.rows = list(rows)
+        collapsed = {item.text(0).split("  ")[0] for item in self._files() if not item.isExpanded()}
+        self.tree.clear()
+        by_file: dict[str, list[ProblemRow]] = {}
+        for row in rows:
+            by_file.setdefault(row.shown, []).append(row)
+        for shown in sorted(by_file):
+            group = sorted(
+                by_file[shown], key=lambda r: (r.diagnostic.start, r.diagnostic.severity)
+            )
+            top = QTreeWidgetItem([f"{shown}  ({len(group)})"])
+            for row in group:
+                d = row.diagnostic
+                where = f"[Ln {d.start.line + 1}, Col {d.start.character + 1}]"
+                text = f"{severity_mark(d.severity)}  {d.label()}  {where}"
+                child = QTreeWidgetItem([text])
+                child.setData(0, ROW_ROLE, row)
+                child.setToolTip(0, d.message)
+                top.addChild(child)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(shown not in collapsed)
+        if not rows:
+            self.tree.addTopLevelItem(QTreeWidgetItem(["No problems have been detected."]))
+
+    def _files(self) -> list[QTreeWidgetItem]:
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item for item in items if item is not None]
+
+    def _picked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        row = item.data(0, ROW_ROLE)
+        if isinstance(row, ProblemRow):
+            d = row.diagnostic
+            self.jump_requested.emit(row.key, d.start.line, d.start.character)
+
+    def visible_texts(self) -> list[str]:
+        """Every row's text, files and problems in order (for tests and screenshots)."""
+        texts: list[str] = []
+        for top in self._files():
+            texts.append(top.text(0))
+            for j in range(top.childCount()):
+                child = top.child(j)
+                if child is not None:
+                    texts.append(child.text(0))
+        return texts

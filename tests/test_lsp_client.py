@@ -1,0 +1,293 @@
+"""Language servers for real: basedpyright and ``ruff server`` (installed with Forecode) driven
+by the LSP hub on its own thread, shown in a real window offscreen: a squiggle after a type
+error and gone after the fix, the Problems panel and the status bar's counts, hover text, a
+stale diagnostic dropped, a server killed and restarted, a hung one killed, a missing
+server's message, positions with astral characters."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+from lsprotocol import types as lsp
+from pytestqt.qtbot import QtBot
+
+from app.services.lsp import LspHub, ServerStatus
+from app.ui.document import Document
+from app.ui.main_window import MainWindow
+from app.ui.owners.language import INDICATORS, LanguageController
+from forecode_core.lsp.diagnostics import Diagnostic, Severity
+from forecode_core.lsp.positions import Position
+from forecode_core.lsp.restart import ServerState
+from tests.helpers.window import folder_window
+
+pytestmark = pytest.mark.slow
+
+ERROR_INDICATOR = INDICATORS[Severity.ERROR][0]
+WARNING_INDICATOR = INDICATORS[Severity.WARNING][0]
+SERVER_WAIT_MS = 60_000  # a cold basedpyright on a loaded two-core machine
+
+
+@pytest.fixture(autouse=True)
+def servers_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FORECODE_LSP", raising=False)  # conftest turns them off elsewhere
+
+
+def _settings(config: Path, **extra: object) -> None:
+    values: dict[str, object] = {
+        "completion.enabled": False,
+        "cloud.autostart": False,
+        "lsp.enabled": True,
+        **extra,
+    }
+    (config / "settings.json").write_text(json.dumps(values))
+
+
+def _painted(doc: Document, indicator: int) -> list[tuple[int, int]]:
+    """The byte ranges of ``indicator`` in the document's editor."""
+    editor = doc.editor
+    ranges: list[tuple[int, int]] = []
+    pos = 0
+    length = editor.textLength()
+    while pos < length:
+        if editor.indicatorValueAt(indicator, pos):
+            end = editor.indicatorEnd(indicator, pos)
+            ranges.append((pos, end))
+            pos = max(end, pos + 1)
+        else:
+            nxt = editor.indicatorEnd(indicator, pos)
+            if nxt <= pos:
+                break
+            pos = nxt
+    return ranges
+
+
+def _text_at(doc: Document, span: tuple[int, int]) -> str:
+    return bytes(doc.editor.textRange(*span).data()).decode()
+
+
+@pytest.fixture
+def lsp_window(
+    qtbot: QtBot, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> tuple[MainWindow, Path]:
+    _settings(isolated_dirs["config"])
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return folder_window(qtbot, ws), ws
+
+
+def test_a_type_error_is_squiggled_listed_and_gone_after_the_fix(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    path = ws / "calc.py"
+    path.write_text('def double(x: int) -> int:\n    return x * 2\n\n\ndouble("two")\n')
+    doc = win.open_file(path)
+    assert doc is not None
+    language = win.language
+    # basedpyright: "two" is not an int. The squiggle covers exactly the argument.
+    qtbot.waitUntil(lambda: bool(_painted(doc, ERROR_INDICATOR)), timeout=SERVER_WAIT_MS)
+    assert [_text_at(doc, span) for span in _painted(doc, ERROR_INDICATOR)] == ['"two"']
+    hits = language.diagnostics_at(doc, _painted(doc, ERROR_INDICATOR)[0][0])
+    assert hits and hits[0].source == "basedpyright" and "int" in hits[0].message
+    assert language.status_label.text().startswith("⊗ 1")
+    language.show_problems()
+    assert language.dock is not None and language.dock.isVisible()
+    rows = language.dock.visible_texts()
+    assert rows[0] == "calc.py  (1)" and "[Ln 5, Col 8]" in rows[1]
+    # The fix: typed in the buffer, not saved. The squiggle goes.
+    doc.editor.set_text(doc.editor.text().replace('"two"', "2"), keep_undo=True)
+    qtbot.waitUntil(lambda: not _painted(doc, ERROR_INDICATOR), timeout=SERVER_WAIT_MS)
+    qtbot.waitUntil(lambda: language.status_label.text().startswith("⊗ 0"), timeout=5000)
+    assert language.dock.visible_texts() == ["No problems have been detected."]
+
+
+def test_ruff_bug_rules_after_a_save_with_astral_characters(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    path = ws / "bugs.py"
+    path.write_text("x = 1\n")
+    doc = win.open_file(path)
+    assert doc is not None
+    language = win.language
+    qtbot.waitUntil(lambda: language._open.get(path.as_uri()) is not None, timeout=5000)
+    source = (
+        'label = "😀😀"; print(label, undefined_name)\n'
+        "\n\n"
+        "def add(item, into=[]):\n"
+        "    into.append(item)\n"
+        "    return into\n"
+        "\n\n"
+        "def run():\n"
+        "    unused = 1\n"
+        "    return [lambda: i for i in range(3)]\n"
+    )
+    doc.editor.set_text(source, keep_undo=True)
+    win.save_current()
+
+    def codes() -> set[str]:
+        return {d.code for d in language.store.all_for(path.as_uri()) if d.source == "Ruff"}
+
+    qtbot.waitUntil(lambda: {"F821", "F841", "B006", "B023"} <= codes(), timeout=SERVER_WAIT_MS)
+    # F821 lies after two astral characters (4 UTF-16 units, 8 UTF-8 bytes): the squiggle
+    # still covers the name exactly.
+    errors = [_text_at(doc, span) for span in _painted(doc, ERROR_INDICATOR)]
+    assert "undefined_name" in errors
+    # The hover text over the squiggle names the rule.
+    span = next(s for s in _painted(doc, ERROR_INDICATOR) if _text_at(doc, s) == "undefined_name")
+    labels = [d.label() for d in language.diagnostics_at(doc, span[0])]
+    assert any("F821" in label for label in labels)
+
+
+def test_a_stale_diagnostic_is_dropped(qtbot: QtBot, lsp_window: tuple[MainWindow, Path]) -> None:
+    win, ws = lsp_window
+    path = ws / "stale.py"
+    path.write_text("value = 1\n")
+    doc = win.open_file(path)
+    assert doc is not None
+    language: LanguageController = win.language
+    uri = path.as_uri()
+    qtbot.waitUntil(lambda: uri in language._open, timeout=5000)
+    doc.editor.set_text("value = 2\n", keep_undo=True)
+    qtbot.waitUntil(lambda: language._open[uri].version >= 2, timeout=5000)
+    version = language._open[uri].version
+    old = Diagnostic(Position(0, 0), Position(0, 5), Severity.ERROR, "old news", "fake", "X1")
+    # Diagnostics for the version before the last one sent arrive late: dropped.
+    language._on_diagnostics(uri, version - 1, "fake", [old])
+    assert not any(d.source == "fake" for d in language.store.all_for(uri))
+    assert not _painted(doc, ERROR_INDICATOR)
+    # The same for the current version are shown.
+    language._on_diagnostics(uri, version, "fake", [old])
+    assert _painted(doc, ERROR_INDICATOR) == [(0, 5)]
+
+
+def test_the_hub_drops_diagnostics_older_than_the_text_it_sent(tmp_path: Path) -> None:
+    """The hub's own check, on its thread, with a real ruff: a publish for an older version
+    is not passed on."""
+    got: list[tuple[str, int | None, str]] = []
+    ready = threading.Event()
+
+    def on_diagnostics(uri: str, version: int | None, server: str, _found: object) -> None:
+        got.append((uri, version, server))
+        ready.set()
+
+    hub = LspHub(on_diagnostics, lambda _s: None, (("python", (("ruff",),)),))
+    try:
+        path = tmp_path / "m.py"
+        uri = path.as_uri()
+        hub.open(uri, "python", "import os\n", tmp_path)
+        assert ready.wait(30)
+        hub.change(uri, "import os\nimport sys\n")
+        hub.change(uri, "import os\nimport sys\nimport re\n")
+        session = hub.call(lambda: hub.sessions()[0]).result(5)
+        got.clear()
+        stale = lsp.PublishDiagnosticsParams(uri=uri, diagnostics=[], version=1)
+        hub.call(lambda: session._on_diagnostics(stale)).result(5)
+        assert all(version != 1 for _u, version, _s in got)
+    finally:
+        hub.shutdown()
+
+
+def _server(language: LanguageController, name: str) -> tuple[int | None, ServerState]:
+    assert language.bridge is not None
+    hub = language.bridge.hub
+    sessions = hub.call(hub.sessions).result(5)
+    session = next(s for s in sessions if s.spec.name == name)
+    return session.pid, session.state
+
+
+def test_a_killed_server_is_restarted_and_reports_again(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    path = ws / "crash.py"
+    path.write_text("import os\n")  # F401: ruff reports an unused import
+    doc = win.open_file(path)
+    assert doc is not None
+    language = win.language
+    uri = path.as_uri()
+
+    def ruff_codes() -> set[str]:
+        return {d.code for d in language.store.all_for(uri) if d.source == "Ruff"}
+
+    qtbot.waitUntil(lambda: "F401" in ruff_codes(), timeout=SERVER_WAIT_MS)
+    pid, state = _server(language, "ruff")
+    assert pid is not None and state == ServerState.RUNNING
+    messages: list[str] = []
+    language.message.connect(lambda text, _ms: messages.append(text))
+    os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: any("ruff exited" in m for m in messages), timeout=10_000)
+
+    def restarted() -> bool:
+        new_pid, new_state = _server(language, "ruff")
+        return new_state == ServerState.RUNNING and new_pid not in (None, pid)
+
+    qtbot.waitUntil(restarted, timeout=SERVER_WAIT_MS)
+    # The new server was given the open document again and reports on the next edit.
+    doc.editor.set_text("import os\nimport sys\n", keep_undo=True)
+    qtbot.waitUntil(
+        lambda: sum(d.code == "F401" for d in language.store.all_for(uri)) == 2,
+        timeout=SERVER_WAIT_MS,
+    )
+
+
+def test_a_hung_server_is_killed_at_the_deadline_and_restarted(tmp_path: Path) -> None:
+    """SIGSTOP freezes a real ruff server: a request past the deadline kills it (the UI
+    never waits: the future fails) and a new one starts."""
+    states: list[ServerStatus] = []
+    opened = threading.Event()
+    hub = LspHub(
+        lambda *_a: opened.set(),
+        states.append,
+        (("python", (("ruff",),)),),
+        request_timeout_s=1.0,
+    )
+    try:
+        path = tmp_path / "hang.py"
+        uri = path.as_uri()
+        hub.open(uri, "python", "import os\n", tmp_path)
+        assert opened.wait(30)
+        first = hub.call(lambda: hub.sessions()[0].pid).result(5)
+        assert first is not None
+        os.kill(first, signal.SIGSTOP)
+        params = lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(0, 0))
+        future = hub.request(uri, "ruff", lsp.TEXT_DOCUMENT_HOVER, params)
+        with pytest.raises(TimeoutError):
+            future.result(10)
+        deadline_pid = [first]
+
+        def restarted() -> bool:
+            pid = hub.call(lambda: hub.sessions()[0].pid).result(5)
+            state = hub.call(lambda: hub.sessions()[0].state).result(5)
+            deadline_pid.append(pid)
+            return state == ServerState.RUNNING and pid not in (None, first)
+
+        for _ in range(200):
+            if restarted():
+                break
+            threading.Event().wait(0.1)
+        assert restarted()
+        assert any("did not answer textDocument/hover" in s.message for s in states)
+    finally:
+        hub.shutdown()
+
+
+def test_a_configured_server_that_is_missing_says_so(
+    qtbot: QtBot, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> None:
+    _settings(isolated_dirs["config"], **{"lsp.servers": {"c": "forecode-no-such-server --stdio"}})
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    win = folder_window(qtbot, ws)
+    (ws / "main.c").write_text("int main(void) { return 0; }\n")
+    messages: list[str] = []
+    win.language.message.connect(lambda text, _ms: messages.append(text))
+    win.open_file(ws / "main.c")
+    qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
+    assert "forecode-no-such-server" in messages[0] and "not found" in messages[0]
+    qtbot.waitUntil(lambda: "not found" in win.statusBar().currentMessage(), timeout=5000)
