@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.events import ApplyDone
 from forecode_core.apply.pipeline import PipelineCall
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, ContextKind, Role
 from forecode_core.edits.events import EditsDone, FileChange, FileChangeKind
@@ -31,14 +32,15 @@ def test_the_prompt_sends_whole_files_as_editable_and_the_rest_as_context() -> N
         ContextItem(ContextKind.FILE, "c.py", "y", truncated=True),
     )
     chat, files = edits_chat_params(params)
-    assert EDITS_PROMPT_VERSION == 1
+    assert EDITS_PROMPT_VERSION == 2
     assert {p: f.editable for p, f in files.items()} == {"a.py": True, "b.py": False, "c.py": False}
     turn = chat.messages[-1].content
     assert turn.startswith(
         "Files of the project (you may change, delete or add files):\n\na.py\n```python\n"
     )
     assert "Read-only context (do not change these):" in turn
-    assert "Task: make f return 3" in turn and "NEW FILE:" in turn and "DELETE FILE:" in turn
+    assert "NEW FILE:" in turn and "DELETE FILE:" in turn
+    assert turn.endswith("\n\nTask: make f return 3")  # the task last: the model answers it
     assert chat.context == () and chat.max_tokens == 1536
     with pytest.raises(ValueError, match="ends with the user's task"):
         edits_chat_params(ChatParams("c", (ChatMessage(Role.ASSISTANT, "hi"),)))
@@ -78,6 +80,18 @@ def test_a_block_that_changes_nothing_is_dropped_with_a_notice() -> None:
     assert [(f.path, f.kind) for f in done.files] == [("b.py", FileChangeKind.NEW)]
     with pytest.raises(StreamError, match="changes nothing in the files"):
         _run("FILE: a.py\n```\ndef f():\n    return 1\n```\n")
+
+
+def test_a_block_the_apply_left_out_is_a_failed_file_not_a_silent_drop() -> None:
+    def unchanged(request: ApplyInput) -> Iterator[Event]:  # a model path that kept the file
+        yield Delta(request.original)
+        yield ApplyDone(FinishReason.STOP, source="model")
+
+    answer = "FILE: a.py\n```\ndef h():\n    return 3\n```\n"
+    done = _run(answer, apply=unchanged)[-1]
+    assert isinstance(done, EditsDone)
+    (failed,) = done.files
+    assert failed.kind is FileChangeKind.FAILED and "left the file unchanged" in failed.error
 
 
 def test_a_service_failure_fails_the_whole_stream_and_cancel_ends_it() -> None:

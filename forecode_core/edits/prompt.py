@@ -29,14 +29,15 @@ __all__ = [
     "sent_files",
 ]
 
-EDITS_PROMPT_VERSION = 1
+EDITS_PROMPT_VERSION = 2
 """Bumped whenever the rendered text of any input changes."""
 
 DEFAULT_EDITS_MAX_TOKENS = 1536
 """The answer's budget when the request names none: several files' blocks."""
 
 _FORMAT = """\
-Answer with a short explanation (a few sentences), then one section for each file you change:
+How to answer: a short explanation (a few sentences), then one section for each file you \
+change:
 - to change a file, a line FILE: followed by its path, then a fenced code block with the \
 changed parts and two or three unchanged lines around each; where you leave unchanged code \
 out, write a comment in the file's language such as `# ... existing code ...`;
@@ -92,7 +93,8 @@ def _render_file(item: SentFile) -> str:
 def render_edits_turn(
     question: str, files: Mapping[str, SentFile], context: Sequence[ContextItem] = ()
 ) -> str:
-    """The user turn: the editable files, read-only context, the task, the answer format."""
+    """The user turn: the editable files, read-only context, the answer format, and the task
+    last (a small model given the format last continued its list instead of answering)."""
     parts: list[str] = []
     editable = [f for f in files.values() if f.editable]
     if editable:
@@ -104,8 +106,8 @@ def render_edits_turn(
     if others:
         parts.append("Read-only context (do not change these):")
         parts.extend(render_context_item(c) for c in others)
-    parts.append(f"Task: {question.strip()}")
     parts.append(_FORMAT)
+    parts.append(f"Task: {question.strip()}")
     return "\n\n".join(parts)
 
 

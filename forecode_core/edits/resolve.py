@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
-from forecode_core.apply.block import ApplyInput
+from forecode_core.apply.block import ApplyInput, is_elision
 from forecode_core.apply.pipeline import consume_apply
 from forecode_core.chat.types import ChatParams
 from forecode_core.edits.answer import EditsAnswerError, FileOp, OpKind, ParsedEdits, parse_edits
@@ -77,6 +77,16 @@ def _warning(count: int, reason: str) -> str:
     return f"removes {count} {lines} its block does not mention ({reason})"
 
 
+def _block_changes(original: str, block: str) -> bool:
+    """Whether ``block`` has a line of code the file does not have (not blank, not an
+    elision)."""
+    have = {line.strip() for line in original.splitlines()}
+    return any(
+        line.strip() and not is_elision(line) and line.strip() not in have
+        for line in block.splitlines()
+    )
+
+
 def resolve_op(
     op: FileOp,
     files: Mapping[str, SentFile],
@@ -102,7 +112,18 @@ def resolve_op(
         return FileChange(
             op.path, FileChangeKind.FAILED, sent.text, "", op.block, error=exc.message
         )
-    if result is None or not result.hunks:
+    if result is None:
+        return None
+    if not result.hunks:
+        if _block_changes(sent.text, op.block):
+            return FileChange(
+                op.path,
+                FileChangeKind.FAILED,
+                sent.text,
+                "",
+                op.block,
+                error="the apply left the file unchanged, although its block changes it",
+            )
         return None
     warning = ""
     if result.removals:
