@@ -11,6 +11,7 @@ Requests (editor → worker)::
     {"type": "complete", "id": 7, "input": {...CompletionInput...}, "max_tokens": null,
      "speculative": true}
     {"type": "warm", "id": 8, "input": {...}}
+    {"type": "next_edit", "id": 10, "input": {...NextEditInput...}, "max_tokens": null}
     {"type": "chat", "id": 9, "params": {...ChatParams (chat.params_to_json)...},
      "max_tokens": null}
     {"type": "cancel", "id": 7}
@@ -26,10 +27,14 @@ Events (worker → editor)::
     {"type": "failed", "id": 7, "message": "...", "fatal": false}
 
 Each Complete and each Chat ends with exactly one Done or Failed (a Chat streams its reply as
-Chunks too: the router's local fallback when the service is unreachable); each Warm with one
-Warmed or Failed (a request cancelled before it started ends with
-``Done(stop_reason="cancelled")`` / ``Warmed``). A newer Complete supersedes older Completes
-and Warms; a newer Chat supersedes older Chats only.
+Chunks too: the router's local fallback when the service is unreachable); each NextEdit with
+one Done (the model's rewrite of the editable region, no Chunks; ``metrics`` as
+``local_models.next_edit``) or Failed; each Warm with one Warmed or Failed (a request
+cancelled before it started ends with ``Done(stop_reason="cancelled")`` / ``Warmed``). A newer
+Complete supersedes older Completes and Warms, not a NextEdit (the suggestion being predicted
+stays useful while the user types a completion); a newer NextEdit supersedes older NextEdits
+and Warms, not a Complete (the user waits for that one); a newer Chat supersedes older Chats
+only.
 ``Failed(id=None, fatal=False)`` answers a line the worker could not read; ``fatal=True`` means
 the worker cannot run at all (a bad model file) and is about to exit with ``EXIT_FATAL``.
 """
@@ -54,6 +59,7 @@ __all__ = [
     "Event",
     "Failed",
     "Message",
+    "NextEdit",
     "ProtocolError",
     "Ready",
     "Request",
@@ -201,6 +207,37 @@ class Chat:
         return cls(
             id=_int_id(cls.TYPE, d),
             params=_get(d, cls.TYPE, "params", "dict"),
+            max_tokens=max_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class NextEdit:
+    """Predict the next edit for ``input`` (``forecode_core.next_edit.input.NextEditInput``'s
+    ``to_json()``): the model's rewrite of its editable region. ``max_tokens`` None: the
+    region's length plus some slack (``local_models.next_edit``)."""
+
+    TYPE: ClassVar[str] = "next_edit"
+    id: int
+    input: dict[str, Any]
+    max_tokens: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "input": self.input,
+            "max_tokens": self.max_tokens,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> NextEdit:
+        max_tokens = _get(d, cls.TYPE, "max_tokens", "int?", None)
+        if max_tokens is not None and max_tokens <= 0:
+            raise ProtocolError("'next_edit' message: field 'max_tokens' must be positive")
+        return cls(
+            id=_int_id(cls.TYPE, d),
+            input=_get(d, cls.TYPE, "input", "dict"),
             max_tokens=max_tokens,
         )
 
@@ -376,15 +413,27 @@ class Failed:
         )
 
 
-Request: TypeAlias = Complete | Chat | Warm | Cancel | Shutdown
+Request: TypeAlias = Complete | Chat | NextEdit | Warm | Cancel | Shutdown
 Event: TypeAlias = Ready | Chunk | Done | Warmed | Failed
 Message: TypeAlias = Request | Event
 
 _TYPES: dict[str, Any] = {
     cls.TYPE: cls
-    for cls in (Complete, Chat, Warm, Cancel, Shutdown, Ready, Chunk, Done, Warmed, Failed)
+    for cls in (
+        Complete,
+        Chat,
+        NextEdit,
+        Warm,
+        Cancel,
+        Shutdown,
+        Ready,
+        Chunk,
+        Done,
+        Warmed,
+        Failed,
+    )
 }
-REQUEST_TYPES = (Complete, Chat, Warm, Cancel, Shutdown)
+REQUEST_TYPES = (Complete, Chat, NextEdit, Warm, Cancel, Shutdown)
 EVENT_TYPES = (Ready, Chunk, Done, Warmed, Failed)
 
 

@@ -13,11 +13,14 @@ The worker may die (a crash inside llama.cpp, a SIGKILL) or hang; the editor nev
 - a model the worker cannot load (it says ``Failed(fatal=True)`` and exits with code 3) puts
   the client in state "failed" with the worker's message, and there is no restart loop;
 - requests made while the worker is starting or restarting wait and are sent on Ready; only
-  the newest Complete (and newest Warm, and newest Chat) is kept, as only the newest one
+  the newest Complete (and newest Warm, NextEdit and Chat) is kept, as only the newest one
   matters to the editor.
 
 Chats (``chat``: the router's local fallback when the service is unreachable) stream like
 completions; a chat supersedes older chats only, and a completion never supersedes a chat.
+Next-edit predictions (``next_edit``) answer with one Done (no chunks); one supersedes older
+predictions and warms, and a completion never supersedes a prediction (nor it a completion):
+the worker's ``_supersedes`` keeps the same rules.
 
 States (``forecode_core.engine_state.EngineState``), reported through ``on_state(state,
 detail)``: "stopped" (not started, or closed), "starting", "ready", "crashed" (the detail says
@@ -62,6 +65,7 @@ from forecode_core.protocol import (
     Complete,
     Done,
     Failed,
+    NextEdit,
     ProtocolError,
     Ready,
     Shutdown,
@@ -104,7 +108,7 @@ def _ignore_state(state: EngineState, detail: str) -> None:
 @dataclass(eq=False)
 class _Request:
     id: int
-    kind: str  # Complete.TYPE, Chat.TYPE or Warm.TYPE
+    kind: str  # Complete.TYPE, Chat.TYPE, NextEdit.TYPE or Warm.TYPE
     line: bytes  # the encoded request
     on_chunk: Callable[[int, str], None] | None = None
     on_done: Callable[[int, Done], None] | None = None
@@ -242,9 +246,10 @@ class EngineClient:
     ) -> int:
         """Ask for a completion of ``inp`` (a CompletionInput); returns the request id.
 
-        Supersedes every older completion and warm (not chats). Exactly one of ``on_done`` /
-        ``on_error`` follows, unless the request is cancelled or superseded first. Raises
-        ProtocolError if the input is too big to send (MAX_MESSAGE_BYTES).
+        Supersedes every older completion and warm (not chats, not next-edit predictions).
+        Exactly one of ``on_done`` / ``on_error`` follows, unless the request is cancelled or
+        superseded first. Raises ProtocolError if the input is too big to send
+        (MAX_MESSAGE_BYTES).
         """
         input_json = inp.to_json() if hasattr(inp, "to_json") else dict(inp)
         with self._deliver, self._lock:
@@ -252,7 +257,7 @@ class EngineClient:
                 raise RuntimeError("this EngineClient is closed")
             rid = next(self._ids)
             line = encode_message(Complete(rid, input_json, max_tokens, speculative))
-            self._supersede(lambda r: r.kind != Chat.TYPE)
+            self._supersede(lambda r: r.kind in (Complete.TYPE, Warm.TYPE))
             self._add(_Request(rid, Complete.TYPE, line, on_chunk, on_done, on_error))
         self._wake()
         return rid
@@ -280,6 +285,32 @@ class EngineClient:
             line = encode_message(Chat(rid, params_to_json(params), max_tokens))
             self._supersede(lambda r: r.kind == Chat.TYPE)
             self._add(_Request(rid, Chat.TYPE, line, on_chunk, on_done, on_error))
+        self._wake()
+        return rid
+
+    def next_edit(
+        self,
+        inp: _HasToJson | Mapping[str, Any],
+        *,
+        on_done: Callable[[int, Done], None],
+        on_error: Callable[[int, str], None],
+        max_tokens: int | None = None,
+    ) -> int:
+        """Ask for the next edit at ``inp`` (a ``NextEditInput``); returns the request id.
+
+        ``on_done`` gets the model's rewrite of the editable region (``Done.text``; finished
+        when ``stop_reason`` is "stop"/"eos") and its figures (``local_models.next_edit``).
+        Supersedes older next-edit requests and warms, not completions or chats. Exactly one of
+        ``on_done`` / ``on_error`` follows unless the request is cancelled or superseded first.
+        Raises ProtocolError if the input is too big to send (MAX_MESSAGE_BYTES)."""
+        input_json = inp.to_json() if hasattr(inp, "to_json") else dict(inp)
+        with self._deliver, self._lock:
+            if self._closed:
+                raise RuntimeError("this EngineClient is closed")
+            rid = next(self._ids)
+            line = encode_message(NextEdit(rid, input_json, max_tokens))
+            self._supersede(lambda r: r.kind in (NextEdit.TYPE, Warm.TYPE))
+            self._add(_Request(rid, NextEdit.TYPE, line, None, on_done, on_error))
         self._wake()
         return rid
 

@@ -16,6 +16,16 @@ greedily with the format's stop strings through the reply guard (``forecode_core
 a loop stops with a note, the system prompt never shows); their chunks stream like a
 completion's.
 
+Next-edit requests (``NextEdit``) are served by ``local_models.next_edit.predict``: the
+editable region rewritten with its own text as the speculative draft; one Done, no Chunks.
+The engine is made with ``NEXT_EDIT_MAX_OUTPUTS`` rows of logits per verify batch for it.
+
+Which request cancels which (``_supersedes``): a Complete cancels older Completes and Warms; a
+NextEdit cancels older NextEdits and Warms; a Warm older Warms; a Chat older Chats. A
+completion never cancels a next-edit prediction that is running (both are wanted: the ghost
+text now, the next edit after it), and a prediction never cancels a completion the user is
+waiting for; each waits its turn on the one engine.
+
 Exit codes: 0 after Shutdown or EOF on stdin; 3 (``EXIT_FATAL``) when the model cannot be
 loaded, after a ``Failed(None, message, fatal=True)``.
 
@@ -56,6 +66,7 @@ from forecode_core.protocol import (
     Done,
     Event,
     Failed,
+    NextEdit,
     ProtocolError,
     Ready,
     Shutdown,
@@ -92,7 +103,7 @@ class _Output:
 
 @dataclasses.dataclass
 class _Job:
-    request: Complete | Chat | Warm
+    request: Complete | Chat | NextEdit | Warm
     flag: threading.Event
 
 
@@ -106,13 +117,14 @@ class _Inbox:
         # Set by every new request: stops background work (warming the full context).
         self.arrived = threading.Event()
 
-    def add(self, request: Complete | Chat | Warm) -> None:
+    def add(self, request: Complete | Chat | NextEdit | Warm) -> None:
         flag = threading.Event()
         self.arrived.set()
         with self._lock:
             # The editor only wants the newest completion: a Complete cancels older Completes
-            # and Warms; a Warm cancels older Warms (not a completion the user is waiting
-            # for); a Chat cancels older Chats. Typing never cancels a chat reply.
+            # and Warms; a NextEdit older NextEdits and Warms; a Warm cancels older Warms (not
+            # a completion the user is waiting for); a Chat cancels older Chats. Typing never
+            # cancels a chat reply, and a completion never a running next-edit prediction.
             for kind, old in self._flags.values():
                 if _supersedes(request, kind):
                     old.set()
@@ -145,9 +157,9 @@ class _Inbox:
         return self.jobs.empty()
 
 
-def _supersedes(request: Complete | Chat | Warm, older_kind: str) -> bool:
-    if isinstance(request, Complete):
-        return older_kind in (Complete.TYPE, Warm.TYPE)
+def _supersedes(request: Complete | Chat | NextEdit | Warm, older_kind: str) -> bool:
+    if isinstance(request, Complete | NextEdit):
+        return older_kind in (request.TYPE, Warm.TYPE)
     return older_kind == request.TYPE
 
 
@@ -191,7 +203,7 @@ def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
         except ProtocolError as exc:
             out.emit(Failed(None, f"ignored a bad message: {exc}", fatal=False))
             continue
-        if isinstance(message, Complete | Chat | Warm):
+        if isinstance(message, Complete | Chat | NextEdit | Warm):
             inbox.add(message)
         elif isinstance(message, Cancel):
             inbox.cancel(message.id)
@@ -522,6 +534,9 @@ class _Server:
             if text and not flag.is_set():
                 self.out.emit(Chunk(request_id, text))
 
+        if isinstance(request, NextEdit):
+            self._next_edit(request, flag)
+            return
         if isinstance(request, Chat):
             tokens, max_tokens, system = self._chat_tokens(request)
             reply = complete_guarded(
@@ -556,6 +571,27 @@ class _Server:
             )
         )
         self._warm_in_background(larger)
+
+    def _next_edit(self, request: NextEdit, flag: threading.Event) -> None:
+        from forecode_core.next_edit.input import NextEditInput
+        from local_models.next_edit import NextEditModel, predict
+
+        try:
+            inp = NextEditInput.from_json(request.input)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _RequestError(f"bad next-edit input: {exc}") from None
+        engine = self.engine
+        if not isinstance(engine, NextEditModel):
+            raise _RequestError("this engine cannot predict edits (no rewrite)")
+        try:
+            prediction = predict(
+                engine, self.profile, inp, max_tokens=request.max_tokens, should_stop=flag.is_set
+            )
+        except ValueError as exc:
+            raise _RequestError(f"next edit: {exc}") from None
+        self.out.emit(
+            Done(request.id, prediction.text, prediction.stop_reason, _jsonable(prediction.metrics))
+        )
 
 
 class _RequestError(Exception):
@@ -618,7 +654,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FATAL
     try:
         n_ctx = args.n_ctx or _profile_context(args.model, fake=fake)
-        engine = factory(args.model, n_ctx=n_ctx, n_threads=args.threads)
+        from local_models.next_edit import NEXT_EDIT_MAX_OUTPUTS
+
+        engine = factory(
+            args.model, n_ctx=n_ctx, n_threads=args.threads, max_outputs=NEXT_EDIT_MAX_OUTPUTS
+        )
     except model_errors as exc:
         out.emit(Failed(None, " ".join(str(exc).split()) or type(exc).__name__, fatal=True))
         return EXIT_FATAL

@@ -41,6 +41,7 @@ from forecode_core.completion.prompt import (
     Snippet,
     context_window,
 )
+from forecode_core.next_edit.input import NextEditInput
 
 from .editor import CodeEditor
 from .theme import Theme, bgr
@@ -64,17 +65,27 @@ _WORD = re.compile(r"\s*[\w]+|\s*[^\w\s]+|\s+")
 
 class CompletionEngine(QObject):
     """The seam between the editor and the local engine (the real one wraps ``EngineClient``;
-    tests can plug in a scripted fake). Signals are delivered on the UI thread."""
+    tests can plug in a scripted fake). Signals are delivered on the UI thread.
+
+    Next-edit predictions answer on their own signals (``next_edit_done``/``next_edit_error``),
+    so a completion's listener never sees them."""
 
     chunk = Signal(int, str)
     done = Signal(int, object)  # (request id, protocol Done)
     error = Signal(int, str)
     state = Signal(object, str)  # (the EngineState, its detail)
+    next_edit_done = Signal(int, object)  # (request id, protocol Done: the region's rewrite)
+    next_edit_error = Signal(int, str)
 
     def complete(self, inp: CompletionInput, max_tokens: int) -> int:
         raise NotImplementedError
 
     def warm(self, inp: CompletionInput) -> None:
+        raise NotImplementedError
+
+    def next_edit(self, inp: NextEditInput, max_tokens: int | None = None) -> int:
+        """Ask for the next edit at ``inp``; the answer comes as ``next_edit_done`` or
+        ``next_edit_error`` with the returned id (``cancel`` stops it)."""
         raise NotImplementedError
 
     def cancel(self, request_id: int) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from forecode_core.completion.prompt import CompletionInput
 from forecode_core.engine_state import EngineState
+from forecode_core.next_edit.input import NextEditInput
 from local_models.client import EngineClient
 
 from .inline_completion import CompletionEngine
@@ -71,6 +72,14 @@ class LocalEngine(CompletionEngine):
 
     def warm(self, inp: CompletionInput) -> None:
         self.client.warm(inp)
+
+    def next_edit(self, inp: NextEditInput, max_tokens: int | None = None) -> int:
+        return self.client.next_edit(
+            inp,
+            on_done=self.next_edit_done.emit,
+            on_error=self.next_edit_error.emit,
+            max_tokens=max_tokens,
+        )
 
     def cancel(self, request_id: int) -> None:
         self.client.cancel(request_id)

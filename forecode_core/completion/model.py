@@ -58,6 +58,7 @@ class RewriteMetrics(Metrics):
     draft_tokens: int = 0  # length of the known text given as the draft
     batches: int = 0  # generation decodes (each verifies one draft, or emits one token)
     draft_batches: int = 0  # of which verified a draft from the known text
+    draft_accepted: int = 0  # draft tokens from the known text verified and kept
     lookup_batches: int = 0  # of which verified a prompt-lookup draft (off the known text)
     alt_batches: int = 0  # of which verified a draft from ``alt`` (the edit's own code)
     rejoins: int = 0  # times the output rejoined the known text after leaving it

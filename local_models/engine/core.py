@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -79,6 +80,9 @@ _PUT_BACK_GAP = 8
 # How much of the cache as it was before a request (its end: the last prompt and what the
 # engine generated after it) serves as a draft source; see _generate_speculative.
 _PREVIOUS_TAIL = 512
+# Confidence margins (``rewrite(margins=...)``) are read for at most this many rows a request
+# (each costs a pass over the vocabulary's logits: ~1-2 ms for 262k).
+MAX_MARGIN_ROWS = 64
 # Debugging: when a list, each rewrite batch appends (source, candidates, drafted, accepted, ms).
 _TRACE: list[tuple[int, ...]] | None = None
 
@@ -398,6 +402,7 @@ class Engine:
         should_stop: StopCheck | None = None,
         max_batch: int | None = None,
         alt: Sequence[int] = (),
+        margins: list[float] | None = None,
     ) -> Completion:
         """Greedy decoding after ``prompt`` with speculative edits: ``draft`` is the text the
         answer mostly repeats (the original file, tokenized). Returns the same tokens as plain
@@ -412,7 +417,12 @@ class Engine:
         ``draft`` (the edit's own code: the new lines are drafted from it in long runs, not
         guessed a few tokens at a time); ``should_stop`` is checked between batches and inside
         each decode (ggml's abort callback): the result is then "cancelled" with the text so
-        far and the cache holds only finished work. ``metrics`` is a ``RewriteMetrics``."""
+        far and the cache holds only finished work. ``metrics`` is a ``RewriteMetrics``.
+
+        ``margins``: a list the engine appends the confidence of each token the answer did not
+        take from ``draft`` (the changed text: the token where the answer leaves the draft and
+        those it writes off it, at most ``MAX_MARGIN_ROWS``) to: the model's top-1 minus top-2
+        probability at that position (next-edit's acceptance estimate reads it)."""
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
@@ -447,7 +457,7 @@ class Engine:
                 )
                 with self._dec.abortable(should_stop):
                     reason = self._generate_rewrite(
-                        pending, drafter, max_tokens, out, m, should_stop
+                        pending, drafter, max_tokens, out, m, should_stop, margins
                     )
         except _Cancelled:
             reason = "cancelled"
@@ -810,11 +820,12 @@ class Engine:
         out: TextOutput,
         m: RewriteMetrics,
         should_stop: StopCheck | None,
+        margins: list[float] | None = None,
     ) -> str:
         """The loop of ``rewrite`` (drafts from ``RewriteDrafter``); ``pending`` as for
         ``_generate``. Runs inside the decoder's abortable context. Each batch's rows are
         sampled with llama.cpp's greedy sampler in C, one row at a time up to the first
-        disagreement."""
+        disagreement. ``margins``: see ``rewrite``."""
         kv, dec = self._kv, self._dec
         cached = kv.tokens
         clock, note = time.perf_counter, self._threads.note
@@ -850,6 +861,8 @@ class Engine:
             took = clock() - began
             note(("rewrite", count.bit_length()), took / count)
             accepted, nxt = self._keep_agreeing(token, spec, pos)
+            if margins is not None and len(margins) < MAX_MARGIN_ROWS:
+                self._note_margins(margins, drafter, proposal, accepted, nxt)
             if _TRACE is not None:
                 source = int(proposal.source) if proposal.candidate else -1
                 _TRACE.append(
@@ -859,6 +872,36 @@ class Engine:
             drafter.verified(proposal, accepted, nxt)
             _count_batch(m, proposal, accepted)
             pending = [*spec[:accepted], nxt]
+
+    def _note_margins(
+        self,
+        margins: list[float],
+        drafter: RewriteDrafter,
+        proposal: Proposal,
+        accepted: int,
+        nxt: int,
+    ) -> None:
+        """After a verify batch: the margins (``_margin``) of the rows whose tokens are off
+        the known text: every kept row of a draft that did not come from it (prompt lookup,
+        ``alt``), and the model's next token unless it is the known text's next one."""
+        on_known = proposal.source in (DraftSource.KNOWN, DraftSource.REJOINED)
+        if not on_known:
+            for row in range(accepted):
+                margins.append(self._margin(row))
+        at = drafter.at + accepted if on_known and drafter.synced else -1
+        known = drafter.known
+        if not (0 <= at < len(known) and known[at] == nxt):
+            margins.append(self._margin(accepted))
+
+    def _margin(self, row: int) -> float:
+        """The top-1 minus the top-2 probability of output row ``row`` of the last decode."""
+        import numpy as np
+
+        logits = self._logits(row)
+        two = np.partition(logits, -2)[-2:]
+        hi, lo = float(two.max()), float(two.min())
+        total = float(np.exp(logits - hi, dtype=np.float64).sum())
+        return (1.0 - math.exp(lo - hi)) / total
 
     def _keep_agreeing(self, token: int, draft: Sequence[int], pos: int) -> tuple[int, int]:
         """After one decode of ``[token, *draft]`` at ``pos`` with logits on every row: how
@@ -936,6 +979,7 @@ def _count_batch(m: RewriteMetrics, proposal: Proposal, accepted: int) -> None:
             m.alt_batches += 1
         else:
             m.draft_batches += 1
+            m.draft_accepted += accepted
 
 
 if TYPE_CHECKING:

@@ -11,6 +11,8 @@ scripted by directives written anywhere in the completion input (usually the pre
     @@abort_after=N   after N chunks, os.abort() (SIGABRT, like a GGML_ASSERT)
     @@raise           raise RuntimeError("fake engine failure") (a failed request)
     @@warm_delay=S    Warm takes S seconds (checking cancellation every 10 ms)
+    @@rewrite_delay=S a next-edit rewrite takes S seconds (checking cancellation every 10 ms);
+                      it answers the draft up to its first stop string (the region unchanged)
 
 Loading is scripted by the model path: a name containing ``bad`` raises ModelError (as a
 corrupt GGUF does), ``crash`` makes the load os._exit(17), ``slow`` makes it take 1 s.
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecode_core.completion.model import Completion, Metrics
+from forecode_core.completion.model import Completion, Metrics, RewriteMetrics
 
 if TYPE_CHECKING:
     from forecode_core.completion.model import CompletionModel
@@ -89,6 +91,7 @@ class FakeEngine:
         self.n_ctx = n_ctx
         self.totals = Metrics()
         self.closed = False
+        self.max_outputs = 64
 
     def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]:
         return ([self.info.bos_id or 0] if add_bos else []) + [ord(c) for c in text]
@@ -150,6 +153,40 @@ class FakeEngine:
         )
         return Completion("".join(pieces), [], metrics, reason)
 
+    def rewrite(
+        self,
+        prompt: Sequence[int],
+        draft: Sequence[int],
+        *,
+        max_tokens: int,
+        stop: Sequence[str] = (),
+        should_stop: Callable[[], bool] | None = None,
+        margins: list[float] | None = None,
+    ) -> Completion:
+        """Next-edit's rewrite (the keywords ``local_models.next_edit.NextEditModel`` uses)."""
+        script = _directives(self.detokenize(prompt))
+        if "raise" in script:
+            raise RuntimeError("fake engine failure")
+        end = time.monotonic() + script.get("rewrite_delay", 0.0)
+        while time.monotonic() < end:
+            if should_stop is not None and should_stop():
+                return Completion("", [], RewriteMetrics(prompt_tokens=len(prompt)), "cancelled")
+            time.sleep(0.01)
+        text, reason = self.detokenize(draft), "eos"
+        cuts = [text.find(s) for s in stop if s in text]
+        if cuts:
+            text, reason = text[: min(cuts)], "stop"
+        metrics = RewriteMetrics(
+            prompt_tokens=len(prompt),
+            evaluated_tokens=len(prompt),
+            generated_tokens=len(text),
+            drafted_tokens=len(text),
+            accepted_tokens=len(text),
+            draft_tokens=len(draft),
+            draft_accepted=len(text),
+        )
+        return Completion(text, [ord(c) for c in text], metrics, reason)
+
     def reset(self) -> None:
         pass
 
@@ -188,3 +225,8 @@ if TYPE_CHECKING:
 
     def _conforms(engine: FakeEngine) -> CompletionModel:
         return engine  # mypy: the fake is a CompletionModel
+
+    from local_models.next_edit import NextEditModel
+
+    def _predicts(engine: FakeEngine) -> NextEditModel:
+        return engine  # mypy: the fake can serve next-edit requests
