@@ -192,6 +192,10 @@ def test_an_empty_repository(qtbot: QtBot, tmp_path: Path) -> None:
     related = RelatedFiles()
     related.set_root(folder)
     ready(qtbot, related, RelatedState.EMPTY)
+    commit(folder, {"a.py": "1", "b.py": "1"})  # the first commit: read at the next check
+    related.check_head()
+    ready(qtbot, related)
+    assert names(related.related("a.py")) == ["b.py"]
 
 
 def test_cancel_stops_the_read(qtbot: QtBot, repo: Path) -> None:
@@ -430,3 +434,17 @@ def test_completions_get_excerpts_of_closed_related_files(qtbot: QtBot, repo: Pa
         win.open_file(repo / "api.py")
     _path, _language, snippets = win.completions.completion_context()
     assert [(s.path, s.kind) for s in snippets if s.path == "util.py"] == [("util.py", "open_file")]
+
+
+def test_window_learns_a_commit_made_outside_at_the_next_save(qtbot: QtBot, repo: Path) -> None:
+    win = folder_window(qtbot, repo)
+    ready(qtbot, win.related)
+    assert win.related.related("other.py") == []
+    doc = win.open_file(repo / "models.py")
+    assert doc is not None
+    commit(repo, {"other.py": "o3\n", "util.py": "u\n"})  # a terminal's commit
+    doc.editor.gotoPos(doc.editor.length())
+    qtbot.keyClicks(doc.editor, "# more")
+    with qtbot.waitSignal(win.related.changed, timeout=10000):
+        win.save_current()
+    assert names(win.related.related("other.py")) == ["util.py"]
