@@ -200,13 +200,33 @@ def test_replacement_boxes_the_old_text_and_shows_the_new_beside_it(env: Env) ->
     env.model.answer("requests.get(url)", "requests.head(url)")
     view = env.view(doc)
     assert boxed(ed) == "get"  # the removed text boxed in place, never struck through
-    line = 3
-    assert view.shown.eol == (line, "Tab ⇥ return requests.head(url)")
-    assert bytes(ed.eOLAnnotationText(line).data()).decode() == "Tab ⇥ return requests.head(url)"
+    # the new text drawn right after it (the rest of the line pushed right)
+    assert view.shown.ghost == "head"
+    assert view.shown.ghost_at == len("import requests\n\ndef get(url):\n    return requests.get")
+    assert view.overlay.isVisible() and view.overlay.tail == "(url)"
     assert ed.text() == before
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert ed.line_text(3) == "    return requests.head(url)"
-    assert boxed(ed) == "" and bytes(ed.eOLAnnotationText(line).data()) == b""
+    assert boxed(ed) == "" and not view.overlay.isVisible()
+
+
+def test_changes_across_lines_show_the_new_lines_below(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer(
+        "    return requests.get(url)\n",
+        "    response = requests.get(url)\n    return response.json()\n",
+    )
+    view = env.view(doc)
+    assert boxed(ed)  # what the lines lose, boxed (the diff's own cut: "turn")
+    assert view.shown.below is not None and view.shown.below[0] == 3
+    assert ed.annotationLines(3) == 2
+    assert view.shown.below[1] == "    response = requests.get(url)\n    return response.json()"
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.text().count("response") == 2
+    assert ed.annotationLines(3) == 0  # removed, not left empty
+    assert all(not ed.eOLAnnotationText(n).data() for n in range(ed.lineCount()))
 
 
 def test_jump_marker_then_tab_jumps_then_tab_accepts(env: Env) -> None:
@@ -391,9 +411,9 @@ def test_subtle_mode_shows_a_marker_until_alt_is_held(env: Env) -> None:
     assert marker_lines(ed) == [3] and boxed(ed) == "" and view.shown.eol is not None
     assert view.shown.eol[1].startswith("Tab ⇥ (hold Alt")
     env.qtbot.keyPress(ed, Qt.Key.Key_Alt, Qt.KeyboardModifier.AltModifier)
-    assert boxed(ed) == "get"
+    assert boxed(ed) == "get" and view.shown.ghost == "head"
     env.qtbot.keyRelease(ed, Qt.Key.Key_Alt)
-    assert boxed(ed) == "" and marker_lines(ed) == [3]
+    assert boxed(ed) == "" and marker_lines(ed) == [3] and not view.overlay.isVisible()
 
 
 def test_a_site_in_another_open_file_is_a_jump_there(env: Env) -> None:

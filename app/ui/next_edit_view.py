@@ -5,9 +5,11 @@ document or its undo history: everything is drawn beside the text until the user
   completion draws with (one per editor, shared: only one of them draws at a time, the
   completion first), its further lines an annotation below the line.
 - **A replacement or deletion** boxes the removed text in place (a translucent red box
-  indicator under the text, as the apply review boxes deletions; never struck through over the
-  code) and shows the new text beside it: an end-of-line annotation for a one-line change
-  ("the new line"), an annotation below the lines for more.
+  indicator, as the apply review boxes deletions; never struck through over the code) and
+  shows the new text beside it: one change within a line as ghost text right after the boxed
+  text (the rest of the line pushed right, as Cursor and Zed show it), several changes in a
+  line as the new line in an end-of-line annotation ("Tab ⇥ the new line"), new lines in an
+  annotation below; a deletion says "Tab ⇥ delete".
 - **A jump**: the shown edit is elsewhere: an end-of-line annotation on the caret's line,
   "Tab → line 142" ("Tab → name.py:142" for another open file), and an arrow in the fold
   margin on the target line.
@@ -35,10 +37,12 @@ __all__ = ["JUMP_MARKER", "NextEditView", "Positions", "Shown", "jump_label"]
 
 # Scintilla constants (Scintilla.h).
 SC_LINECHARACTERINDEX_UTF32 = 1
-INDIC_STRAIGHTBOX = 8
+INDIC_FULLBOX = 16
 ANNOTATION_STANDARD = 1
 EOLANNOTATION_BOXED = 2
 SC_MARK_SHORTARROW = 4
+# Setting "" leaves an empty (still drawn) annotation: NULL removes it.
+SCI_ANNOTATIONSETTEXT, SCI_EOLANNOTATIONSETTEXT = 2540, 2740
 FOLD_MARGIN = 2
 
 #: The box around removed text (find bar: 28, 29; find in files: 27; apply review: 12).
@@ -122,9 +126,8 @@ class NextEditView:
         self.overlay = found if isinstance(found, GhostOverlay) else GhostOverlay(editor)
         editor.annotationSetVisible(ANNOTATION_STANDARD)
         editor.eOLAnnotationSetVisible(EOLANNOTATION_BOXED)
-        editor.indicSetStyle(BOX_INDICATOR, INDIC_STRAIGHTBOX)
-        editor.indicSetUnder(BOX_INDICATOR, True)
-        editor.indicSetAlpha(BOX_INDICATOR, 60)
+        editor.indicSetStyle(BOX_INDICATOR, INDIC_FULLBOX)
+        editor.indicSetAlpha(BOX_INDICATOR, 40)
         editor.indicSetOutlineAlpha(BOX_INDICATOR, 230)
         editor.markerDefine(JUMP_MARKER, SC_MARK_SHORTARROW)
         editor.setMarginMaskN(FOLD_MARGIN, editor.marginMaskN(FOLD_MARGIN) | (1 << JUMP_MARKER))
@@ -161,9 +164,9 @@ class NextEditView:
             ed.setIndicatorCurrent(BOX_INDICATOR)
             ed.indicatorClearRange(0, ed.textLength())
         if s.eol is not None and s.eol[0] < ed.lineCount():
-            ed.eOLAnnotationSetText(s.eol[0], "")
+            ed.send(SCI_EOLANNOTATIONSETTEXT, s.eol[0], 0)
         if s.below is not None and s.below[0] < ed.lineCount():
-            ed.annotationSetText(s.below[0], "")
+            ed.send(SCI_ANNOTATIONSETTEXT, s.below[0], 0)
         if s.marker_line >= 0:
             ed.markerDeleteAll(JUMP_MARKER)
         if ghost and s.ghost:
@@ -229,14 +232,19 @@ class NextEditView:
         """The last line the offer touches and its lines' text as they will read."""
         ed, pos = self.editor, self.positions
         first = ed.lineFromPosition(pos.to_bytes(offer.start))
-        last = ed.lineFromPosition(pos.to_bytes(offer.end))
+        end = pos.to_bytes(offer.end)
+        last = ed.lineFromPosition(end)
+        if last > first and end == ed.positionFromLine(last):
+            last -= 1  # the span ends with a line break: its lines end above
         lo_b = ed.positionFromLine(first)
         lo = pos.to_chars(lo_b)
-        old = bytes(ed.textRange(lo_b, ed.lineEndPosition(last)).data()).decode("utf-8", "replace")
+        hi_b = max(ed.lineEndPosition(last), end)  # the span's own line break included
+        old = bytes(ed.textRange(lo_b, hi_b).data()).decode("utf-8", "replace")
         new = old
         for e in reversed(offer.edits):
             new = new[: e.start - lo] + e.new + new[e.end - lo :]
-        return last, new.replace("\r", "")
+        new = new.replace("\r", "")
+        return last, new[:-1] if new.endswith("\n") else new
 
     def _show_replacement(self, offer: Offer) -> None:
         ed = self.editor
@@ -250,6 +258,15 @@ class NextEditView:
         last_line, new = self._lines_as_edited(offer)
         eol: tuple[int, str] | None = None
         below: tuple[int, str] | None = None
+        one = offer.edits[0]
+        if len(offer.edits) == 1 and one.new and "\n" not in one.old + one.new:
+            # the new text right after the boxed old text, pushing the rest of the line right
+            at = self.positions.to_bytes(one.end)
+            end = ed.lineEndPosition(ed.lineFromPosition(at))
+            tail = bytes(ed.textRange(at, end).data()).decode("utf-8", "replace")
+            self.overlay.show_ghost(at, one.new, tail)
+            self.shown = Shown(ghost=one.new, ghost_at=at, boxes=tuple(boxes))
+            return
         if offer.is_deletion and not new.strip():
             eol = (last_line, "Tab ⇥ delete")
         elif "\n" not in new:
