@@ -26,4 +26,5 @@ BENCHMARKS: dict[str, str] = {
     "ignore": "bench.ignore",
     "find_in_files": "bench.find_in_files",
     "service_load": "bench.service_load",
+    "next_edit": "bench.next_edit",
 }
