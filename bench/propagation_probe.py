@@ -5,7 +5,10 @@ benchmark: ``python -m bench next_edit`` comes with the replay of real commits).
 
 For each file and identifier: rename the first bare code occurrence of the name, then time
 ``propose`` with the mask given (the editor's case: Scintilla's styles are already there),
-with the scanner's mask computed on each call, and the masks alone. Prints JSON.
+with the scanner's mask computed on each call, and the masks alone. Then other files: the
+rename's ``cross_file_pattern`` run by ``app.services.propagation_sites.find_other_sites``
+over the file's folder tree (the stdlib's for the defaults: some 2,000 Python files, most
+without the name: the prefilter's case), its default bounds. Prints JSON.
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from app.services.propagation_sites import find_other_sites
 from forecode_core.next_edit.lexmask import Kind, mask_for, python_mask
-from forecode_core.next_edit.propagation import Edit, propose
+from forecode_core.next_edit.propagation import Edit, cross_file_pattern, propose
 
 STDLIB = Path(json.__file__).parent.parent
 DEFAULT = [
@@ -75,6 +79,25 @@ def probe(path: str, name: str) -> dict[str, object]:
         "propose_with_scanner_mask_ms": _ms(lambda: propose(after, history, caret, path=path)),
         "scanner_mask_ms": _ms(lambda: mask_for(after, path)),
         "tokenize_mask_ms": _ms(lambda: python_mask(after), runs=7),
+        "other_files": _other_files(path, after, history),
+    }
+
+
+def _other_files(path: str, after: str, history: list[Edit]) -> dict[str, object]:
+    pattern = cross_file_pattern(after, history, path)
+    if pattern is None:
+        return {"pattern": None}
+    root = Path(path).parent
+    files = sorted(str(p.relative_to(root)) for p in root.rglob("*.py"))
+    result = find_other_sites(pattern, origin=path, root=root, files=files)
+    return {
+        "pattern": pattern.label,
+        "files": len(files),
+        "files_looked_at": result.files_looked_at,
+        "files_searched": result.files_searched,
+        "sites": len(result.sites),
+        "stopped": result.stopped,
+        "ms": _ms(lambda: find_other_sites(pattern, origin=path, root=root, files=files), runs=3),
     }
 
 

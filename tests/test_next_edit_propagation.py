@@ -766,3 +766,44 @@ def test_rename_context_reads_the_documents_mask_not_a_window_in_a_docstring() -
     assert pattern is not None and pattern.dotted is True
     got = offered(after, [edit], edit.offset)
     assert [after[s - 9 : e] for s, e, _o, _n in got] == ["response.close"]
+
+
+UNFINISHED = [
+    pytest.param(
+        "try:\n    f()\nexcept OSError:\n    pass\ntry:\n    g()\nexcept OSError:\n    pass\n",
+        "except OSError:",
+        "except (OSError:",
+        id="an-opener-typed-its-closer-not-yet",
+    ),
+    pytest.param(
+        "a: AuthTypes = None\nb: AuthTypes = None\n",
+        "AuthTypes",
+        "typing.Union[AuthTypes",
+        id="a-subscript-opened",
+    ),
+    pytest.param(
+        "x = f(a, b)\ny = f(a, b)\n",
+        "f(a, b)",
+        "f(a, b",
+        id="a-closer-deleted",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "old", "new"), UNFINISHED)
+def test_an_edit_that_unbalances_brackets_is_no_pattern(before: str, old: str, new: str) -> None:
+    after, edit = edit_at(before, old, new)
+    assert offered(after, [edit], edit.offset + len(new)) == []
+    # twice the same unfinished edit is still none
+    after2, edit2 = edit_at(after, old, new)
+    assert offered(after2, [edit, edit2], edit2.offset + len(new)) == []
+
+
+def test_two_examples_inside_a_docstring_are_still_no_code_pattern() -> None:
+    before = 'def post(json):\n    """Send.\n\n    :param json: the body.\n    :type json: dict\n'
+    before += '    """\n    return request(json=json)\n'
+    mid, e1 = edit_at(before, "json:", "obj:")
+    after, e2 = edit_at(mid, "json:", "obj:")
+    pattern = pattern_for_history(after, [e1, e2], "a.py")
+    assert pattern is None
+    assert offered(after, [e1, e2], e2.offset) == []

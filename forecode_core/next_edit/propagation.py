@@ -628,11 +628,11 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     - a ``def`` or ``class`` line changed: one function's signature, not every function's;
     - a string without a word in it changed (``")"`` -> ``"))"``): too common to mean one thing.
 
-    And an edit inside a string or comment (by the document's mask: a docstring's words) is
-    no code pattern.
+    And, however many examples: an edit inside a string or comment (by the document's mask:
+    a docstring's words) is no code pattern, nor one that changes the bracket balance (an
+    edit in progress: ``except OSError:`` -> ``except (OSError:``).
     """
-    span = mask.span_at(ex.start)
-    if span is not None and (ex.kind != "literal" or span[:2] != (ex.start, ex.end)):
+    if _inside_text(ex, mask):
         return "the edit is inside a string or comment"
     if ex.kind == "rename":
         if _suffix(path) in _PY_SUFFIXES and hasattr(builtins, ex.before_text):
@@ -649,6 +649,30 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     return None
 
 
+def _inside_text(ex: Example, mask: LexMask) -> bool:
+    """Whether the example lies inside a string or comment of the document (a literal's own
+    whole string is code)."""
+    span = mask.span_at(ex.start)
+    return span is not None and (ex.kind != "literal" or span[:2] != (ex.start, ex.end))
+
+
+def _brackets(tokens: Sequence[Lit]) -> tuple[int, int, int]:
+    """Openers minus closers of ``()``, ``[]``, ``{}`` among the tokens (strings are whole)."""
+    counts = {"(": 0, "[": 0, "{": 0}
+    for t in tokens:
+        if t.kind == PUNCT and t.text in _OPEN:
+            counts[t.text] += 1
+        elif t.kind == PUNCT and t.text in _CLOSE:
+            counts[_CLOSE[t.text]] -= 1
+    return counts["("], counts["["], counts["{"]
+
+
+def _unfinished(ex: Example) -> bool:
+    """Whether the edit changes the bracket balance (``except OSError:`` -> ``except
+    (OSError:``, typed so far): an edit in progress, whose sites would not balance."""
+    return _brackets(ex.before) != _brackets(ex.after)
+
+
 def _choose(
     examples: Sequence[Example | None], text: str, mask: LexMask, path: str
 ) -> Pattern | None:
@@ -657,6 +681,8 @@ def _choose(
     newest = examples[0]
     if newest.kind == "rename" and newest.after_text == "_":
         return None  # a value discarded where it is bound, not a name renamed
+    if _inside_text(newest, mask) or _unfinished(newest):
+        return None
     for older in examples[1:]:
         if older is not None:
             template = generalise(older, newest)
