@@ -481,3 +481,27 @@ def test_status_says_when_predictions_are_off_and_why(env: Env) -> None:
     assert "nextEdit.enabled" in env.ctl.label.toolTip()
     env.set(next_edit_enabled=True, next_edit_model="none")
     assert env.ctl.label.text() == "⇥ Edit patterns"
+
+
+def test_the_window_composes_next_edit_and_tab_still_indents(qtbot: QtBot, tmp_path: Path) -> None:
+    from tests.helpers.window import folder_window
+
+    (tmp_path / "shapes.py").write_text(RENAME, encoding="utf-8")
+    win = folder_window(qtbot, tmp_path)
+    doc = win.open_file(tmp_path / "shapes.py")
+    assert doc is not None
+    ed = doc.editor
+    assert win.next_edit in win.owners
+    assert win.next_edit.label.text() == "⇥ Edit patterns"  # no model in a test window
+    # with nothing on offer, Tab is Tab (no window shortcut took it)
+    ed.gotoPos(ed.positionFromLine(2))
+    qtbot.keyClick(ed, Qt.Key.Key_Tab)
+    assert ed.line_text(2) == "    "
+    ed.undo()
+    ed.setSelection(len("def "), len("def area"))
+    qtbot.keyClicks(ed, "surface")
+    qtbot.waitUntil(lambda: win.next_edit.buffer_session(doc).propagation != (), timeout=3000)
+    qtbot.keyClick(ed, Qt.Key.Key_Tab)
+    assert ed.lineFromPosition(ed.currentPos()) == 6  # jumped to "total += area(shape)"
+    qtbot.keyClick(ed, Qt.Key.Key_Tab)
+    assert ed.line_text(6) == "    total += surface(shape)"
