@@ -20,6 +20,7 @@ from pytestqt.qtbot import QtBot
 from app.services.shadow import (
     CheckStatus,
     CliChecker,
+    LspChecker,
     ShadowWorkspace,
     Verdict,
     check_and_repair,
@@ -414,6 +415,32 @@ def test_an_old_problem_moved_by_the_edit_is_not_new(ws: Path, shadow: ShadowWor
     verdict = shadow.check({"pkg/shout.py": edited})
     assert verdict.status is CheckStatus.CHECKED and verdict.before >= 1
     assert verdict.new == ()
+
+
+@needs_tools
+def test_language_servers_rooted_in_the_copy_check_an_edit(ws: Path, tmp_path: Path) -> None:
+    checker = LspChecker()
+    assert checker.available
+    shadow = ShadowWorkspace(
+        ws, base=tmp_path / "data" / "shadow", checker=checker, scan_every_s=None
+    )
+    try:
+        broken = SHOUT.replace("greet(name)", "greet(nme)")
+        verdict = shadow.check({"pkg/shout.py": broken})
+        assert verdict.status is CheckStatus.CHECKED, verdict.note
+        assert {(x.source, x.code, x.line) for x in verdict.new} == {
+            ("ruff", "F821", 4),
+            ("basedpyright", "reportUndefinedVariable", 4),
+        }
+        # the servers do not keep the edited text: the next check starts from the file again
+        assert shadow.check({"pkg/shout.py": SHOUT.replace("upper", "lower")}).new == ()
+        # an edit to greet.py that breaks its importer is seen in greet.py's own terms only
+        renamed = GREET.replace("def greet", "def welcome")
+        assert shadow.check({"pkg/greet.py": renamed}).new == ()
+        assert shadow.check({"pkg/shout.py": broken}).new != ()
+    finally:
+        shadow.close()
+    assert (ws / "pkg" / "shout.py").read_text() == SHOUT
 
 
 class FakeModel:

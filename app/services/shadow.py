@@ -27,8 +27,9 @@ Kept in step
 Checking an edit
     ``check(edits)`` (path -> new text) writes the edit into the copy (the user's files are
     never opened for writing), asks the ``Checker`` for the touched files' diagnostics before
-    and after it, puts the copy back, and returns a ``Verdict`` with only the NEW diagnostics
-    (``forecode_core.workspace.diagnostics_diff.new_diagnostics``). The checker is a seam:
+    and after it, puts the copy back, and returns a ``Verdict`` with only the NEW errors and
+    warnings (``forecode_core.workspace.diagnostics_diff.new_diagnostics``; hints and
+    information are not problems). The checker is a seam:
     ``CliChecker`` runs ``ruff check --output-format json`` and ``basedpyright --outputjson``
     on the copy (both at once, killed at the deadline); an LSP-based checker rooted in the copy
     drops in with the same ``diagnostics`` method. ``prepare`` computes the "before" half ahead
@@ -63,11 +64,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+from app.services.lsp.hub import LspHub, ServerStatus, resolve_command
+from forecode_core.lsp.diagnostics import Diagnostic as LspDiagnostic
+from forecode_core.lsp.restart import ServerState
+from forecode_core.lsp.servers import ServerTable, servers_for
 from forecode_core.store.settings import data_dir
+from forecode_core.text.file_languages import language_id_for_path
 from forecode_core.workspace.diagnostics_diff import (
     Diagnostic,
     Next,
     RepairPolicy,
+    Severity,
     line_map,
     new_diagnostics,
     parse_pyright_json,
@@ -95,11 +102,13 @@ __all__ = [
     "Checker",
     "CliChecker",
     "CloneMethod",
+    "LspChecker",
     "RepairModel",
     "RepairOutcome",
     "ShadowWorkspace",
     "Verdict",
     "check_and_repair",
+    "default_checker",
     "detect_clone",
 ]
 
@@ -249,6 +258,136 @@ class CliChecker:
         with self._lock:
             self._running.add(proc)
         return proc
+
+
+_LSP_SEVERITY = {1: Severity.ERROR, 2: Severity.WARNING, 3: Severity.INFORMATION, 4: Severity.HINT}
+_DOWN = {ServerState.MISSING, ServerState.FAILED, ServerState.STOPPED}
+
+
+class LspChecker:
+    """The language servers of ``app.services.lsp`` (a hub of its own: basedpyright and
+    ``ruff server`` for Python, or whatever ``table`` names), rooted in the copy: a file is
+    opened once and changed after, and the diagnostics every running server publishes for
+    the version sent are the answer. Warm servers re-diagnose in a few hundred
+    milliseconds, where the command-line tools start afresh each time."""
+
+    def __init__(self, table: ServerTable = ()) -> None:
+        self.table = table
+        self._cond = threading.Condition()
+        self._got: dict[tuple[str, str], tuple[int | None, list[LspDiagnostic]]] = {}
+        self._down: set[str] = set()
+        self._open: set[str] = set()
+        self._hub: LspHub | None = None
+
+    @property
+    def available(self) -> bool:
+        return bool(self._servers("x.py"))
+
+    def _servers(self, path: str) -> list[str]:
+        language = language_id_for_path(path)
+        return [
+            spec.name
+            for spec in servers_for(language, self.table)
+            if spec.name not in self._down and resolve_command(spec.command) is not None
+        ]
+
+    def _on_diagnostics(
+        self, uri: str, version: int | None, server: str, found: list[LspDiagnostic]
+    ) -> None:
+        with self._cond:
+            self._got[(uri, server)] = (version, found)
+            self._cond.notify_all()
+
+    def _on_status(self, status: ServerStatus) -> None:
+        with self._cond:
+            if status.state in _DOWN:
+                self._down.add(status.server)
+            else:
+                self._down.discard(status.server)
+            self._cond.notify_all()
+
+    def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
+        if self._hub is None:
+            self._hub = LspHub(self._on_diagnostics, self._on_status, self.table)
+        hub = self._hub
+        sent: dict[str, tuple[str, int]] = {}  # rel -> (uri, version)
+        for rel in paths:
+            path = root / rel
+            if not path.is_file():
+                continue
+            uri, text = path.as_uri(), path.read_text("utf-8", "replace")
+            if uri in self._open:
+                version = hub.change(uri, text)
+            else:
+                version = hub.open(uri, language_id_for_path(rel), text, root)
+                self._open.add(uri)
+            sent[rel] = (uri, version)
+        out: list[Diagnostic] = []
+        with self._cond:
+            for rel, (uri, version) in sent.items():
+                for server in self._servers(rel):
+                    out.extend(self._wait(rel, uri, version, server, deadline))
+        return out
+
+    def _wait(
+        self, rel: str, uri: str, version: int, server: str, deadline: float
+    ) -> list[Diagnostic]:
+        """One server's diagnostics of ``uri`` at ``version`` (the condition held)."""
+        while True:
+            got = self._got.get((uri, server))
+            if got is not None and (got[0] is None or got[0] >= version):
+                return [_from_lsp(rel, d) for d in got[1]]
+            if server in self._down:
+                return []
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CheckTimeout(f"{server} gave no diagnostics in time")
+            self._cond.wait(left)
+
+    def release(self, root: Path, paths: Sequence[str]) -> None:
+        """The check is over and the copy put back: close its documents (the servers would
+        otherwise keep the edited text for the files that import them)."""
+        hub = self._hub
+        if hub is None:
+            return
+        for rel in paths:
+            uri = (root / rel).as_uri()
+            if uri in self._open:
+                self._open.discard(uri)
+                hub.close(uri)
+            with self._cond:
+                for key in [k for k in self._got if k[0] == uri]:
+                    del self._got[key]
+
+    def cancel(self) -> None:
+        """Stop the servers (on a thread of their own: it may take a few seconds)."""
+        hub, self._hub = self._hub, None
+        if hub is not None:
+            threading.Thread(target=hub.shutdown, daemon=True, name="forecode-shadow-lsp").start()
+
+
+def _from_lsp(rel: str, d: LspDiagnostic) -> Diagnostic:
+    return Diagnostic(
+        path=rel,
+        line=d.start.line,
+        column=d.start.character,
+        end_line=d.end.line,
+        end_column=d.end.character,
+        message=d.message,
+        severity=_LSP_SEVERITY.get(int(d.severity), Severity.ERROR),
+        code=d.code,
+        source=d.source.lower(),
+    )
+
+
+def default_checker() -> Checker:
+    """Language servers rooted in the copy where they are installed (and not turned off by
+    ``FORECODE_LSP=0``), else the command-line tools."""
+    if os.environ.get("FORECODE_LSP", "1") != "0":
+        lsp = LspChecker()
+        if lsp.available:
+            return lsp
+    return CliChecker()
 
 
 def _workspace_python(root: Path) -> str | None:
@@ -539,7 +678,7 @@ class ShadowWorkspace:
         self.root = Path(root).resolve()
         self.rules = rules or IgnoreRules.for_folder(self.root)
         self.fixtures = tuple(fixtures)
-        self.checker: Checker = checker or CliChecker()
+        self.checker: Checker = checker or default_checker()
         self.check_timeout_s = check_timeout_s
         home = (base or data_dir() / "shadow") / shadow_key(str(self.root))
         self.folder = home
@@ -789,8 +928,14 @@ class ShadowWorkspace:
                 return Verdict(CheckStatus.FAILED, paths=paths, note=str(exc))
             finally:
                 self._restore(saved)
+                release = getattr(self.checker, "release", None)
+                if callable(release):
+                    release(self.tree, paths)
         maps = {rel: line_map(bases.get(rel, ""), text) for rel, text in edits.items()}
-        new = new_diagnostics(before, after, maps)
+        # errors and warnings only (VS Code's rule): a hint such as "x is not accessed" is no
+        # problem to show or to send back
+        problems = [d for d in after if d.severity.rank <= Severity.WARNING.rank]
+        new = new_diagnostics(before, problems, maps)
         return Verdict(
             CheckStatus.CHECKED,
             tuple(new),
