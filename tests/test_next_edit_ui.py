@@ -116,7 +116,7 @@ def env(qtbot: QtBot, tmp_path: Path) -> Iterator[Env]:
     )
     with qtbot.waitSignal(workspace.scanned, timeout=5000):
         workspace.rescan()
-    docs = Documents(lambda: settings[0], workspace, host)
+    docs = Documents(lambda: settings[0], workspace, host, host)  # dies with the host
     QVBoxLayout(host).addWidget(docs.tabs)
     model = FakeModel()
     completion: list[InlineCompletion | None] = [None]
@@ -505,3 +505,32 @@ def test_the_window_composes_next_edit_and_tab_still_indents(qtbot: QtBot, tmp_p
     assert ed.lineFromPosition(ed.currentPos()) == 6  # jumped to "total += area(shape)"
     qtbot.keyClick(ed, Qt.Key.Key_Tab)
     assert ed.line_text(6) == "    total += surface(shape)"
+
+
+def test_a_reload_is_no_edit_and_drops_the_offers(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    assert not env.ctl.buffer_session(doc).empty
+    doc.save()
+    (env.root / "shapes.py").write_text(RENAME.replace("total", "grand_total") * 200)
+    doc.reload_from_disk()
+    env.qtbot.waitUntil(lambda: "grand_total" in ed.text(), timeout=5000)
+    assert env.ctl.buffer_session(doc).empty
+    assert env.ctl.history.events(env.ctl._buffers[doc].key) == ()
+    env.qtbot.waitUntil(lambda: marker_lines(ed) == [], timeout=2000)
+
+
+def test_tab_with_a_selection_indents_it(env: Env) -> None:
+    doc = env.open("shapes.py", RENAME)
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    assert not env.ctl.buffer_session(doc).empty
+    ed.setSelection(ed.positionFromLine(5), ed.positionFromLine(4))  # "for shape in shapes:"
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert ed.line_text(4) == "    total = 0"  # indented, nothing jumped or accepted
+    assert "area(shape)" in ed.text()

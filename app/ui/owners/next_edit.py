@@ -84,6 +84,9 @@ PAUSE_MS = 300  # an edit pauses this long: propagation runs and the model is as
 # The related files' excerpts in the model's input (``set_related``), in characters (about 400
 # tokens; the renderer drops an excerpt that does not fit its token budget).
 RELATED_CHARS = 1600
+#: A change this big (characters) is no edit to learn from (a reload, a restored backup, a
+#: whole file pasted): the buffer's history and offers start afresh.
+RESET_CHARS = 20_000
 # (path, text, caret, budget in characters, recent edit pairs) -> excerpts of related files
 RelatedExcerpts = Callable[[str, str, int, int, Sequence[EditPair]], tuple[RelatedExcerpt, ...]]
 BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
@@ -325,8 +328,13 @@ class NextEditController(QObject):
         offset = buf.positions.to_chars(int(position))
         inserted, removed = (changed, "") if flags & SC_MOD_INSERTTEXT else ("", changed)
         change = Change(offset, removed, inserted, time.monotonic(), ed.lineFromPosition(position))
-        self.history.record(buf.key, change)
         buf.version += 1
+        if len(changed) > RESET_CHARS or buf.doc.loading:
+            self.history.forget(buf.key)
+            buf.session = Session(version=buf.version)
+            self._render_soon.start()
+            return
+        self.history.record(buf.key, change)
         if self._applying:
             return  # an accept: ``_accept`` re-bases the session itself
         buf.session = on_change(buf.session, change, buf.version)
@@ -574,6 +582,8 @@ class NextEditController(QObject):
         if buf is None or buf.session.empty or self._completion_active() or self.why_off(buf):
             return False
         ed = buf.editor
+        if ed.selections() != 1 or ed.selectionStart() != ed.selectionEnd():
+            return False  # Tab indents the selected lines
         text = ed.text()
         caret = buf.positions.to_chars(ed.currentPos())
         action = press_tab(buf.session, text, caret, ed.tab_size)
