@@ -137,3 +137,35 @@ def test_a_refused_answer_is_a_clear_message_and_no_review(
     assert any("not a well-formed set of file edits" in n for n in notices), notices
     assert win.edit_set.review is None and _digests(root) == before
     win.close()
+
+
+def test_the_set_is_checked_in_the_shadow_and_new_problems_shown(
+    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, Any]
+) -> None:
+    """The real shadow workspace (the review owner's, real ruff/basedpyright): a change that
+    calls an undefined name shows the new problem on its row and above its hunks, while the
+    user's files stay byte-identical."""
+    client, backend = service
+    backend.answer = (
+        "FILE: app/main.py\n```python\n# ... existing code ...\n\ndef main():\n"
+        '    print(shout_loudly(greet("world")))\n```\n'
+    )
+    root = tmp_path / "project"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "main.py").write_text(MAIN)
+    win = _window(qtbot, tmp_path, client, root)
+    win.open_file(root / "app" / "main.py")
+    before = _digests(root)
+    win.edit_set.start()
+    assert win.chat_panel.send("Make main shout")
+    qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
+    review = win.edit_set.review
+    assert review is not None
+    qtbot.waitUntil(lambda: review.check_note.startswith(("checked", "not checked")), timeout=90000)
+    assert review.check_note.startswith("checked: ⚠"), review.check_note
+    assert "new problem" in review.rows()[0]
+    assert "shout_loudly" in review.message_label.text()
+    assert _digests(root) == before
+    review.reject_all()
+    assert _digests(root) == before
+    win.close()

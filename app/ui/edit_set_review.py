@@ -37,7 +37,7 @@ palette command "Edits: Undo the Last Multi-file Edit".
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -285,6 +285,10 @@ class EditSetReview(QFrame):
         self.state = EditSetState.of(changes)
         self.outcome = ""
         self._shown_file = -1
+        # the shadow workspace's check (``set_check``): a note for the header, and the new
+        # problems each file's change causes
+        self.check_note = ""
+        self.problems: dict[str, tuple[str, ...]] = {}
 
         self._build_header()
         self.message_label = QLabel()
@@ -404,6 +408,15 @@ class EditSetReview(QFrame):
                 self.apply_requested.emit(accepted)
 
     # ----- the owner's answers -------------------------------------------------------------
+    def set_check(self, note: str, problems: Mapping[str, Sequence[str]]) -> None:
+        """The shadow's verdict: ``note`` for the header ("Checking…", "2 new problems",
+        "no new problems"), ``problems`` the new diagnostics by file, shown in its row and
+        above its hunks."""
+        self.check_note = note
+        self.problems = {path: tuple(items) for path, items in problems.items() if items}
+        self._fill_list()
+        self._show()
+
     def applied(self) -> None:
         self._finish("applied")
 
@@ -421,7 +434,9 @@ class EditSetReview(QFrame):
         self.file_list.blockSignals(True)
         self.file_list.clear()
         for review in self.state.files:
-            item = QListWidgetItem(_row_text(review))
+            found = self.problems.get(review.path, ())
+            flag = f" · ⚠ {len(found)} new problem{'s' if len(found) != 1 else ''}" if found else ""
+            item = QListWidgetItem(_row_text(review) + flag)
             change = review.change
             item.setToolTip(change.error or change.warning or change.path)
             self.file_list.addItem(item)
@@ -451,8 +466,14 @@ class EditSetReview(QFrame):
             self.view.setReadOnly(False)
             self.view.setText(shown.replace("\r\n", "\n"))
             self.view.setReadOnly(True)
+        found = self.problems.get(change.path, ())
         if change.kind is FileChangeKind.FAILED:
             self._show_message(f"{change.path} could not be changed: {change.error}")
+        elif found:
+            self._show_message(
+                f"⚠ Checked in the shadow workspace: this change to {change.path} causes "
+                + "; ".join(found)
+            )
         elif change.warning:
             self._show_message(f"⚠ {change.path}: this change {change.warning}. Check it.")
         else:
@@ -468,6 +489,8 @@ class EditSetReview(QFrame):
             text = f"Change {self.state.current_hunk + 1} of {len(review.hunks)} in {review.path}"
         elif review is not None:
             text = f"{review.path}: nothing to apply"
+        if self.check_note:
+            text += f" · {self.check_note}"
         self.status_label.setText(text)
         can = review is not None and bool(review.hunks) and not self.outcome
         self.accept_file_button.setEnabled(can)

@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
             lambda: self.cloud.apply_service() or self.cloud.fixed_backend,
             self,
         )
+        self.edit_set.shadow = self.review.workspace_shadow  # the set is checked there too
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,

@@ -6,9 +6,10 @@ applying it to the documents, and undoing it as one.
   that mode goes to the service's ``Edits`` RPC (``edits_backend``: the router's ``edits``)
   with the chat's context (the current file, the ``@`` files); the answer streams into the
   transcript like a reply, and its set (``EditsDone.files``) opens in the review.
-- Before it is shown, the set passes ``check_in_shadow`` (the hook for the shadow workspace,
-  ``app.services.shadow``, which another change builds: until it lands the set is shown as
-  it is).
+- The set is checked in the shadow workspace (``check_in_shadow``: the workspace's
+  ``app.services.shadow.ShadowWorkspace``, ``shadow()``) while the review opens: the header
+  says "checking…", then each file's new problems show in its row and above its hunks (as
+  the apply review's check does; the review does not wait for it).
 - Applying goes through ``DocumentsHost`` (the open documents; a file not open is opened;
   a new file created empty and opened with its text unsaved; a deleted file's tab closed and
   the file moved to the trash, only after the accept).
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
 from forecode_core.chat.types import ChatParams
-from forecode_core.edits.events import EditsDone, FileChange
+from forecode_core.edits.events import EditsDone, FileChange, FileChangeKind
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import Settings
 from forecode_core.streams import FailureCode, StreamError
@@ -42,14 +44,44 @@ from .commands import Command
 from .documents import Documents
 from .workspace import Workspace
 
-__all__ = ["DocumentsHost", "EditSetOwner", "check_in_shadow"]
+__all__ = ["DocumentsHost", "EditSetOwner", "check_in_shadow", "describe_verdict"]
 
 
-def check_in_shadow(changes: Sequence[FileChange]) -> Sequence[FileChange]:
-    """The hook where a proposed set is checked in the shadow workspace before it is shown
-    (issue 16: written there, its new diagnostics beside the hunks, repair rounds). The
-    shadow (``app.services.shadow``) has not landed yet: the set is shown as it is."""
-    return changes
+def check_in_shadow(shadow: Any | None, changes: Sequence[FileChange]) -> Future[Any] | None:
+    """Check a proposed set in the shadow workspace (``app.services.shadow.ShadowWorkspace``):
+    the new and modified files written into the copy, the diagnostics they cause that were not
+    there before (``Verdict.new``), the copy put back; the user's files are never written.
+    None without a shadow (no folder) or with nothing to check. (A deleted file is not
+    checked: the shadow's check writes texts. The repair rounds that send the problems back to
+    the model are the shadow's ``check_and_repair``, not wired to the edits RPC yet.)"""
+    edits = {
+        c.path: c.new_text
+        for c in changes
+        if c.kind in (FileChangeKind.MODIFIED, FileChangeKind.NEW)
+    }
+    if shadow is None or not edits:
+        return None
+    originals = {c.path: c.original for c in changes if c.kind is FileChangeKind.MODIFIED}
+    future: Future[Any] = shadow.submit_check(edits, originals)
+    return future
+
+
+def describe_verdict(verdict: Any) -> tuple[str, dict[str, list[str]]]:
+    """The review's note and per-file problems for a shadow ``Verdict``."""
+    status = str(getattr(verdict, "status", ""))
+    if status != "checked":
+        why = getattr(verdict, "note", "") or status.replace("_", " ")
+        return f"not checked ({why})", {}
+    problems: dict[str, list[str]] = {}
+    for d in verdict.new:
+        code = f" [{d.code}]" if d.code else ""
+        problems.setdefault(d.path, []).append(
+            f"line {d.line + 1}: {d.severity}: {d.message}{code}"
+        )
+    n = len(verdict.new)
+    if not n:
+        return "checked: no new problems", {}
+    return f"checked: ⚠ {n} new problem{'s' if n != 1 else ''}", problems
 
 
 class DocumentsHost:
@@ -143,9 +175,11 @@ class _EditsAsChat:
 class EditSetOwner(QObject):
     """``service()``: what answers ``edits(params)`` now (the router), asked on the chat's
     worker thread; ``chat_panel``: the chat panel (its "Edit files" mode and its
-    ``edits_proposed`` signal); ``show_chat``: opens the chat panel."""
+    ``edits_proposed`` signal); ``show_chat``: opens the chat panel; ``shadow``: the
+    workspace's shadow now (set by the window)."""
 
     message = Signal(str, int)
+    _checked = Signal(object, object)  # (review, Verdict or an exception), from the shadow
 
     def __init__(
         self,
@@ -158,6 +192,9 @@ class EditSetOwner(QObject):
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        # the workspace's shadow now (the window sets it: the review owner's), or None
+        self.shadow: Callable[[], Any | None] = lambda: None
+        self._checked.connect(self._on_checked)
         self._settings = settings
         self._documents = documents
         self._chat_panel = chat_panel
@@ -191,8 +228,32 @@ class EditSetOwner(QObject):
         """A set came back: check it (the shadow's hook), then review it."""
         if not isinstance(done, EditsDone) or not done.files:
             return
-        changes = check_in_shadow(done.files)
-        self.show_review(changes)
+        review = self.show_review(done.files)
+        try:
+            future = check_in_shadow(self.shadow(), done.files)
+        except RuntimeError:  # the shadow closed meanwhile
+            future = None
+        if future is None:
+            return
+        review.set_check("checking in the shadow workspace…", {})
+
+        def done_checking(f: Future[Any]) -> None:  # on the shadow's thread: hand it over
+            try:
+                result: object = f.result()
+            except BaseException as exc:  # a failed or cancelled check is said, not raised
+                result = exc
+            self._checked.emit(review, result)
+
+        future.add_done_callback(done_checking)
+
+    def _on_checked(self, review: object, result: object) -> None:
+        if review is not self.review or not isinstance(review, EditSetReview):
+            return  # the review closed meanwhile
+        if isinstance(result, BaseException):
+            review.set_check(f"not checked ({type(result).__name__})", {})
+            return
+        note, problems = describe_verdict(result)
+        review.set_check(note, problems)
 
     def show_review(self, changes: Sequence[FileChange]) -> EditSetReview:
         if self.review is not None:

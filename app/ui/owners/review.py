@@ -178,6 +178,14 @@ class ReviewController(QObject):
         root = self._workspace.root
         if root is None or doc.path is None or not doc.path.is_relative_to(root):
             return None
+        return self.workspace_shadow()
+
+    def workspace_shadow(self) -> ShadowWorkspace | None:
+        """The open folder's shadow (made and synced on first use; a multi-file edit's set
+        is checked in it too), or None without a folder."""
+        root = self._workspace.root
+        if root is None:
+            return None
         if self.shadow is None or self.shadow.root != root.resolve():
             if self.shadow is not None:
                 self.shadow.close()
