@@ -635,6 +635,20 @@ AMBIGUOUS = [
         id="rename-of-a-builtin",
     ),
     pytest.param(
+        "from compat import text_type, UnicodeMixin\nclass A(UnicodeMixin):\n    pass\n",
+        "UnicodeMixin",
+        "implements_to_string",
+        "a name of another kind (class, function, constant)",
+        id="a-class-swapped-for-a-function",
+    ),
+    pytest.param(
+        "from compat import PY2\nif PY2:\n    pass\n",
+        "PY2",
+        "UnicodeMixin",
+        "a name of another kind (class, function, constant)",
+        id="a-constant-swapped-for-a-class",
+    ),
+    pytest.param(
         "for x in xs:\n    f(x)\nfor x in xs:\n    g(x)\n",
         "for x in xs:\n",
         "for i, x in enumerate(xs):\n    print(i)\n",

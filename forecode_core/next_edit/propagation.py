@@ -613,6 +613,16 @@ def _code_word_elsewhere(text: str, word: str, lo: int, hi: int, mask: LexMask) 
     return False
 
 
+def _name_style(word: str) -> str:
+    """``UPPER`` (a constant), ``Cap`` (a class) or ``lower`` (a function, a variable)."""
+    core = word.strip("_")
+    if not core or core[0].isdigit():
+        return "lower"
+    if core.upper() == core and any(c.isalpha() for c in core):
+        return "UPPER"
+    return "Cap" if core[0].isupper() else "lower"
+
+
 def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | None:
     """Why one example alone is no pattern (None: it is one). A second, consistent example
     (the same edit again, or a template) lifts it. Measured on real commits (httpx, jinja,
@@ -623,6 +633,9 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
       ``PY2``): one reference swapped for another binding, not a binding renamed;
     - a rename of a Python builtin (``object`` -> ``UnicodeMixin``): a base class or call
       replaced at one place;
+    - a rename to a name of another style (``UnicodeMixin`` -> ``implements_to_string``,
+      ``PY2`` -> ``UnicodeMixin``): a class, function or constant swapped for another kind of
+      thing, whose uses change otherwise;
     - an edit that adds lines (``for x in xs:`` -> two lines): new code written there, not a
       shape to repeat;
     - a ``def`` or ``class`` line changed: one function's signature, not every function's;
@@ -639,6 +652,8 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
             return f"{ex.before_text} is a builtin"
         if _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask):
             return f"{ex.after_text} is already used in the file"
+        if _name_style(ex.before_text) != _name_style(ex.after_text):
+            return "a name of another kind (class, function, constant)"
         return None
     if ex.after_text.count("\n") > ex.before_text.count("\n"):
         return "the edit adds lines"
