@@ -39,35 +39,39 @@ class FakeModel(QObject):
     """The model source's seam: remembers the last request; ``answer(rewrite)`` runs the real
     answer filters on a rewrite of the request's region and emits what they say."""
 
-    suggested = Signal(int, object)
-    declined = Signal(int, str)
+    suggested = Signal(int, object, float, str)  # as ModelSource's
+    declined = Signal(int, str, str)
 
     def __init__(self) -> None:
         super().__init__()
-        self.requests: list[tuple[str, NextEditInput, int]] = []
+        self.requests: list[tuple[str, NextEditInput, int, str]] = []
         self.cancelled = 0
+        self.outcomes: list[tuple[int, bool, str]] = []
 
     def is_ready(self) -> bool:
         return True
 
-    def request(self, inp: NextEditInput, version: int) -> None:
-        self.requests.append(("request", inp, version))
+    def request(self, inp: NextEditInput, version: int, buffer: str = "") -> None:
+        self.requests.append(("request", inp, version, buffer))
 
-    def prefetch(self, inp: NextEditInput, version: int) -> None:
-        self.requests.append(("prefetch", inp, version))
+    def prefetch(self, inp: NextEditInput, version: int, buffer: str = "") -> None:
+        self.requests.append(("prefetch", inp, version, buffer))
 
     def cancel(self) -> None:
         self.cancelled += 1
 
+    def outcome(self, version: int, accepted: bool, buffer: str = "") -> None:
+        self.outcomes.append((version, accepted, buffer))
+
     def answer(self, rewrite_of: str, new: str) -> None:
         """The last request's region with ``rewrite_of`` replaced by ``new``."""
-        _kind, inp, version = self.requests[-1]
+        _kind, inp, version, buffer = self.requests[-1]
         assert rewrite_of in inp.region, (rewrite_of, inp.region)
         got = check_answer(inp, inp.region.replace(rewrite_of, new, 1) + REGION_END)
         if isinstance(got, Rejected):
-            self.declined.emit(version, got.reason)
+            self.declined.emit(version, got.reason, buffer)
         else:
-            self.suggested.emit(version, got)
+            self.suggested.emit(version, got, 0.9, buffer)
 
 
 @dataclass
@@ -346,11 +350,13 @@ def test_a_stale_suggestion_is_dropped_after_an_edit_elsewhere(env: Env) -> None
     env.qtbot.keyClicks(ed, "surface")
     env.ctl.predict_now()
     assert marker_lines(ed) == [6]
-    ed.gotoPos(ed.positionFromLine(4))  # "total = 0": an edit elsewhere
-    env.qtbot.keyClicks(ed, "x")
+    ed.gotoPos(ed.positionFromLine(3))  # an edit elsewhere (no pattern of its own)
+    env.qtbot.keyClicks(ed, "  ")
+    assert env.ctl.buffer_session(doc).empty  # at once, not after a pause
     env.qtbot.waitUntil(lambda: marker_lines(ed) == [], timeout=2000)
-    assert env.ctl.buffer_session(doc).empty
     assert all(not ed.eOLAnnotationText(n).data() for n in range(ed.lineCount()))
+    env.ctl.predict_now()  # the pause: nothing new to offer, the old sites stay gone
+    assert env.ctl.buffer_session(doc).empty and marker_lines(ed) == []
 
 
 def test_a_revert_is_never_proposed(env: Env) -> None:
@@ -534,3 +540,27 @@ def test_tab_with_a_selection_indents_it(env: Env) -> None:
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert ed.line_text(4) == "    total = 0"  # indented, nothing jumped or accepted
     assert "area(shape)" in ed.text()
+
+
+def test_outcomes_of_the_models_suggestions_are_told_to_the_model_source(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    press(env.qtbot, ed, Qt.Key.Key_Escape)  # rejected
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    assert env.ctl.buffer_session(doc).empty  # dismissed: not shown again for this text
+    env.model.answer("requests.get(url)", "requests.get(url, verify=True)")
+    press(env.qtbot, ed, Qt.Key.Key_Tab)  # accepted
+    assert [accepted for _v, accepted, _b in env.model.outcomes] == [False, True]
+    # after the accept the next prediction was asked for the text as it is now (prefetch)
+    kind, inp, version, buffer = env.model.requests[-1]
+    assert kind == "prefetch" and "verify=True" in inp.excerpt
+    assert buffer == env.model.outcomes[-1][2] and version > env.model.outcomes[-1][0]
+    env.qtbot.keyClicks(ed, "x")  # a suggestion typed over is a reject
+    env.ctl.predict_now()
+    env.model.answer("verify=Truex)", "verify=Truex, stream=True)")
+    assert env.ctl.buffer_session(doc).model is not None
+    env.qtbot.keyClicks(ed, "y")
+    assert env.model.outcomes[-1][1] is False and len(env.model.outcomes) == 3

@@ -96,8 +96,9 @@ SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
 
 class ModelPort(Protocol):
     """What the owner needs of the model source (``app.ui.next_edit_model.ModelSource``): a
-    request or a prefetch for a document version; the answer as ``suggested(version,
-    Suggestion)`` or ``declined(version, reason)`` on the UI thread."""
+    request or a prefetch for a buffer's document version; the answer as ``suggested(version,
+    Suggestion, probability, buffer)`` or ``declined(version, reason, buffer)`` on the UI
+    thread; ``outcome`` says whether the user took a suggestion it gave."""
 
     @property
     def suggested(self) -> SignalInstance: ...
@@ -107,11 +108,13 @@ class ModelPort(Protocol):
 
     def is_ready(self) -> bool: ...
 
-    def request(self, inp: NextEditInput, version: int) -> None: ...
+    def request(self, inp: NextEditInput, version: int, buffer: str = "") -> None: ...
 
-    def prefetch(self, inp: NextEditInput, version: int) -> None: ...
+    def prefetch(self, inp: NextEditInput, version: int, buffer: str = "") -> None: ...
 
     def cancel(self) -> None: ...
+
+    def outcome(self, version: int, accepted: bool, buffer: str = "") -> None: ...
 
 
 @dataclass
@@ -123,6 +126,7 @@ class _Buffer:
     version: int = 0
     view: NextEditView | None = None
     model_version: int = -1  # the version the model was last asked about
+    model_offered: int = -1  # the version the model's suggestion on offer was asked about
 
     @property
     def editor(self) -> CodeEditor:
@@ -337,7 +341,11 @@ class NextEditController(QObject):
         self.history.record(buf.key, change)
         if self._applying:
             return  # an accept: ``_accept`` re-bases the session itself
+        had_model = buf.session.model
         buf.session = on_change(buf.session, change, buf.version)
+        if had_model is not None and buf.session.model is None:
+            typed_all = had_model.is_insertion and had_model.edits[0].new == change.inserted
+            self._model_outcome(buf, accepted=typed_all)  # typed it all, or over it
         model = self._connected_model
         if model is not None and buf.model_version >= 0:
             model.cancel()
@@ -505,20 +513,24 @@ class NextEditController(QObject):
         inp = self._input(buf, text)
         buf.model_version = buf.version
         if prefetch:
-            model.prefetch(inp, buf.version)
+            model.prefetch(inp, buf.version, buf.key)
         else:
-            model.request(inp, buf.version)
+            model.request(inp, buf.version, buf.key)
 
-    def _model_buffer(self, version: int) -> _Buffer | None:
-        buf = self._current
+    def _model_buffer(self, version: int, key: str) -> _Buffer | None:
+        buf = next((b for b in self._buffers.values() if b.key == key), None) if key else None
+        buf = buf or self._current
         if buf is None or buf.model_version != version or buf.version != version:
             return None
         return buf
 
-    def _on_suggested(self, version: int, suggestion: object) -> None:
-        buf = self._model_buffer(version)
+    def _on_suggested(
+        self, version: int, suggestion: object, _probability: float = 0.0, buffer: str = ""
+    ) -> None:
+        buf = self._model_buffer(version, buffer)
         if buf is None or not isinstance(suggestion, Suggestion):
             return  # stale: the buffer changed since it was asked
+        self._model_outcome(buf, accepted=False)  # a shown one replaced is not taken
         text = buf.editor.text()
         caret_line = buf.editor.lineFromPosition(buf.editor.currentPos())
         buf.session = offer(
@@ -529,13 +541,24 @@ class NextEditController(QObject):
             caret_line=caret_line,
             recent=self.history.events(buf.key),
         )
-        self.render()
+        if buf.session.model is not None:
+            buf.model_offered = version
+        if buf is self._current:
+            self.render()
 
-    def _on_declined(self, version: int, reason: str) -> None:
-        buf = self._model_buffer(version)
+    def _on_declined(self, version: int, reason: str, buffer: str = "") -> None:
+        buf = self._model_buffer(version, buffer)
         if buf is not None:
             buf.model_version = -1
             self.last_declined = reason
+
+    def _model_outcome(self, buf: _Buffer, *, accepted: bool) -> None:
+        """Tell the model source what became of its suggestion on offer (its outcome log and
+        the gate's recent rejects)."""
+        model = self._connected_model
+        if buf.model_offered >= 0 and model is not None:
+            model.outcome(buf.model_offered, accepted, buf.key)
+        buf.model_offered = -1
 
     # ----- keys --------------------------------------------------------------------------------
     def _completion_active(self) -> bool:
@@ -628,6 +651,8 @@ class NextEditController(QObject):
         finally:
             self._applying = False
         self.history.close(buf.key)  # the next typing is an edit of its own
+        if shown.source == Source.MODEL:
+            self._model_outcome(buf, accepted=True)
         caret_line = ed.lineFromPosition(ed.currentPos())
         buf.session = accepted(
             buf.session,
@@ -677,8 +702,11 @@ class NextEditController(QObject):
         buf = self._current
         if buf is None or self._completion_active():
             return False
+        had_model = buf.session.model is not None
         buf.session, handled = escape(buf.session)
         if handled:
+            if had_model:
+                self._model_outcome(buf, accepted=False)
             model = self._connected_model
             if model is not None:
                 model.cancel()
