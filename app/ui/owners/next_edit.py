@@ -252,6 +252,10 @@ class NextEditController(QObject):
         self._update_state()
         self.render()
 
+    def engine_changed(self) -> None:
+        """The local engine started, stopped or changed state: the status label follows."""
+        self._update_state()
+
     def apply_settings(self, _settings: Settings) -> None:
         self._update_state()
         self.render()
