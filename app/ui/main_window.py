@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.next_edit_outcomes import OutcomeLog
 from forecode_core.store.settings import (
     Settings,
     settings_path,
@@ -46,6 +47,7 @@ from .find_bar import FindBar
 from .find_in_files import SearchDock
 from .git_decorations import DecoratedFileSystemModel, GitController
 from .inline_completion import CompletionEngine
+from .next_edit_model import ModelSources
 from .not_yet import install_not_yet_keys
 from .owners import Command, CommandOwner, bind_commands
 from .owners.chat import Chat
@@ -133,7 +135,12 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self.next_edit = NextEditController(  # Tab predicts the next change (issue 15)
-            settings, self.docs, self.workspace, lambda: self.completions.inline, parent=self
+            settings,
+            self.docs,
+            self.workspace,
+            lambda: self.completions.inline,
+            ModelSources(lambda: self.completions.engine, log=OutcomeLog(), parent=self),
+            parent=self,
         )
         self.edit_set = EditSetOwner(  # multi-file edits: the chat's "Edit files", the review
             settings,
@@ -220,6 +227,7 @@ class MainWindow(QMainWindow):
         self.prefs.reloaded.connect(self.cloud.settings_changed)
         self.completions.status.connect(self.set_model_state)
         self.completions.engine_changed.connect(self.cloud.local_changed)
+        self.completions.engine_changed.connect(self.next_edit.engine_changed)
         self.cloud.status.connect(self.set_chat_state)
         self.cloud.backend_changed.connect(self.chat_panel.set_backend)
         self.cloud.reconnecting.connect(lambda: self.index.stop())
