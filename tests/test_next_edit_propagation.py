@@ -454,8 +454,30 @@ SCOPES = [
     ),
     pytest.param(
         "def f(a):\n    x = 1\n    return x\n\ndef g():\n    return x\n",
-        "def f(a):\n    y‸ = 1\n    return «x»\n\ndef g():\n    return «x»\n",
-        id="not-a-parameter-whole-file",
+        "def f(a):\n    y‸ = 1\n    return «x»\n\ndef g():\n    return x\n",
+        id="a-local-stays-in-its-function",
+    ),
+    pytest.param(
+        "def f(a):\n    for x in a:\n        use(x)\n\ndef g():\n    return x\n",
+        "def f(a):\n    for y‸ in a:\n        use(«x»)\n\ndef g():\n    return x\n",
+        id="a-for-target-is-a-local",
+    ),
+    pytest.param(
+        "def f(a):\n    with open(a) as x:\n        total: int = 0\n        use(x)\n"
+        "def g():\n    return x\n",
+        "def f(a):\n    with open(a) as «x»:\n        total: int = 0\n        use(y‸)\n"
+        "def g():\n    return x\n",
+        id="an-as-target-is-a-local",
+    ),
+    pytest.param(
+        "def f(a):\n    global x\n    x = 1\n    return x\n\ndef g():\n    return x\n",
+        "def f(a):\n    global y‸\n    «x» = 1\n    return «x»\n\ndef g():\n    return «x»\n",
+        id="a-global-is-the-whole-files",
+    ),
+    pytest.param(
+        "def f(a):\n    h(x=1)\n    return x\n\ndef g():\n    return x\n",
+        "def f(a):\n    h(x=1)\n    return y‸\n\ndef g():\n    return «x»\n",
+        id="a-keyword-argument-binds-nothing",
     ),
     pytest.param(
         "x = 1\n\ndef g(x):\n    return x\n",

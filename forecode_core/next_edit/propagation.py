@@ -16,13 +16,15 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   transformation: its sites are whole lines, and a line with no name in it, ``try:``, is no
   pattern). A rename is offered where the name plays the same part: a bare name, an
   attribute (``.name``) or a keyword argument (``f(name=...)``), so renaming a parameter
-  ``action`` leaves ``self.action`` and ``f(action=...)``; a Python function's parameter's
-  rename stays in that function's block (by indentation); a ``def``'s or ``class``'s own
-  name renamed offers its uses, never another definition of the old name. One example
+  ``action`` leaves ``self.action`` and ``f(action=...)``; the rename of a Python
+  function's parameter or local (bound in it: ``name =``, ``for name``, ``as name``; not
+  ``global``) stays in that function's block (by indentation); a ``def``'s or ``class``'s
+  own name renamed offers its uses, never another definition of the old name. One example
   matches its exact "before" text, unless one example of its shape is ambiguous
-  (``ambiguity``: a rename to a name the file already uses or of a builtin, an edit that
-  adds lines, a ``def``/``class`` line, a string without a word, an edit inside a string or
-  comment); then a second, consistent example is needed.
+  (``ambiguity``: a rename to a name the file already uses, of a builtin or to a name of
+  another style, an edit that adds lines, a ``def``/``class`` line, a string without a
+  word); then a second, consistent example is needed. An edit inside a string or comment,
+  or one that changes the bracket balance (typed so far), is no pattern.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
@@ -941,10 +943,11 @@ def _rename_scope(
     text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
 ) -> tuple[int, int] | None:
     """Where a rename applies: a Python function's block when the name (old or new) is one
-    of that function's parameters; else None (the whole text)."""
+    of that function's parameters or is bound in it (``name = ...``, ``for name in``, ``as
+    name``; not declared ``global``/``nonlocal``): a local; else None (the whole text)."""
     whole = None
     suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
-    if pattern.kind != "rename" or pattern.dotted or pattern.keyword:
+    if pattern.kind != "rename" or pattern.dotted or pattern.keyword or pattern.definition:
         return whole
     if suffix not in (".py", ".pyi", ".pyw"):
         return whole
@@ -963,11 +966,54 @@ def _rename_scope(
             elif word in _CLOSE:
                 depth -= 1
             elif word == ":" and depth == 0:
-                return whole
+                return block if _bound_in(text, tok[1], block[1], names, mask) else whole
         elif depth == 1 and tok[2] == IDENT and word in names:
             return block
         tok = _next_token(text, tok[1], mask)
     return whole
+
+
+def _bound_in(text: str, lo: int, hi: int, names: set[str], mask: LexMask) -> bool:
+    """Whether one of ``names`` is bound by a statement in ``text[lo:hi]`` (a function's
+    body): assigned at bracket depth 0 (``name =``, ``name: T =``, ``name +=``), a ``for``
+    or ``as`` target; False when the body declares it ``global`` or ``nonlocal``."""
+    depth = 0
+    bound = False
+    prev = ""
+    tok = _next_token(text, lo, mask)
+    while tok is not None and tok[0] < hi:
+        word = text[tok[0] : tok[1]]
+        if tok[2] == PUNCT and word in _OPEN:
+            depth += 1
+        elif tok[2] == PUNCT and word in _CLOSE:
+            depth = max(0, depth - 1)
+        elif tok[2] == IDENT and word in names and prev != ".":
+            if prev in ("global", "nonlocal"):
+                return False
+            bound = bound or prev in ("for", "as") or (depth == 0 and _assigned(text, tok, mask))
+        prev = word
+        tok = _next_token(text, tok[1], mask)
+    return bound
+
+
+def _assigned(text: str, tok: Token, mask: LexMask) -> bool:
+    """Whether the name ``tok`` is followed by ``=`` (not ``==``), ``op=`` or ``:`` then
+    ``=`` on its line (an annotated assignment)."""
+    nxt = _next_token(text, tok[1], mask)
+    if nxt is None:
+        return False
+    first = text[nxt[0] : nxt[1]]
+    after = _next_token(text, nxt[1], mask)
+    second = text[after[0] : after[1]] if after is not None else ""
+    if first == "=":
+        return second != "="
+    if first in "+-*/%&|^@" and second == "=" and after is not None and after[0] == nxt[1]:
+        return True
+    if first == ":":
+        end = _line_end(text, nxt[1])
+        line = text[nxt[1] : end]
+        return "=" in line and "==" not in line
+    return False
 
 
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
