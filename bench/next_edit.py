@@ -60,6 +60,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -537,6 +538,9 @@ def summarise(rows: Sequence[Row], arm: str) -> dict[str, Any]:
     return out
 
 
+_SAMPLE_METRICS = ("stop_reason", "prompt_tokens", "cached_tokens", "decoded_tokens")
+
+
 def _sample(row: Row) -> dict[str, Any]:
     c = row.case
     arms: dict[str, Any] = {}
@@ -549,6 +553,7 @@ def _sample(row: Row) -> dict[str, Any]:
             "verdict": None if o.verdict is None else o.verdict.__dict__,
             "ms": None if o.ms is None else round(o.ms, 1),
             "reason": o.reason,
+            **{k: o.metrics[k] for k in _SAMPLE_METRICS if k in o.metrics},
         }
     return {
         "repo": c.repo,
@@ -720,6 +725,7 @@ def _run_models(
 ) -> dict[str, Any]:
     info: dict[str, Any] = {}
     for mid in models:
+        print(f"next_edit: {mid}, {len(model_rows)} cases", file=sys.stderr, flush=True)
         predictor = LocalPredictor(mid, threads)
         try:
             if model_rows:  # the model's first request, not counted
