@@ -96,7 +96,7 @@ def test_edit_files_from_the_chat_reviewed_applied_and_undone(
     assert [r.split("  ")[0] for r in review.rows()] == ["M", "A", "D"]
     assert _digests(root) == before and main_doc.editor.text() == MAIN
 
-    review.accept_all()
+    win.actions_by_id["edits.acceptAll"].trigger()  # the palette's "Accept All"
     assert win.edit_set.review is None and win.tabs.isVisible()
     assert "from app.greeting import shout" in main_doc.editor.text()
     helper = win.docs.find((root / "app" / "greeting.py").resolve())

@@ -212,7 +212,25 @@ class EditSetOwner(QObject):
         return [
             Command("edits.start", "Edits: Edit Files with AI…", "", self.start),
             Command("edits.undoLast", "Edits: Undo the Last Multi-file Edit", "", self.undo_last),
+            Command(
+                "edits.acceptAll",
+                "Edits: Accept All Changes of the Multi-file Edit",
+                "",
+                lambda: self._review_action("accept_all"),
+            ),
+            Command(
+                "edits.rejectAll",
+                "Edits: Reject the Multi-file Edit",
+                "",
+                lambda: self._review_action("reject_all"),
+            ),
         ]
+
+    def _review_action(self, name: str) -> None:
+        if self.review is None:
+            self.message.emit("No multi-file edit is being reviewed.", 5000)
+            return
+        self.review.run_action(name)
 
     def place(self, area: QVBoxLayout, covered: QWidget) -> None:
         """The review shows in ``area`` in place of ``covered`` (the tabs)."""
