@@ -27,4 +27,5 @@ BENCHMARKS: dict[str, str] = {
     "find_in_files": "bench.find_in_files",
     "service_load": "bench.service_load",
     "next_edit": "bench.next_edit",
+    "shadow": "bench.shadow",
 }

@@ -149,7 +149,9 @@ def _verdicts(
     assert OLD_LINE in original, "the benchmark's edit no longer applies to walk.py"
     edited = original.replace(OLD_LINE, NEW_LINE)
     name = type(checker).__name__
-    shadow = ShadowWorkspace(project, base=work / name, checker=checker, scan_every_s=None)
+    shadow = ShadowWorkspace(
+        project, base=work / name, checker=checker, scan_every_s=None, check_timeout_s=120
+    )
     shadow.sync()
     shadow.check({TARGET: edited})  # the tools' own first run (disk caches) is not timed
     cold: list[float] = []

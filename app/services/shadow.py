@@ -276,7 +276,7 @@ class LspChecker:
         self._cond = threading.Condition()
         self._got: dict[tuple[str, str], tuple[int | None, list[LspDiagnostic]]] = {}
         self._down: set[str] = set()
-        self._open: set[str] = set()
+        self._open: dict[str, tuple[int, str]] = {}  # uri -> the version and text last sent
         self._hub: LspHub | None = None
 
     @property
@@ -309,25 +309,32 @@ class LspChecker:
     def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
         if self._hub is None:
             self._hub = LspHub(self._on_diagnostics, self._on_status, self.table)
-        hub = self._hub
         sent: dict[str, tuple[str, int]] = {}  # rel -> (uri, version)
         for rel in paths:
             path = root / rel
-            if not path.is_file():
-                continue
-            uri, text = path.as_uri(), path.read_text("utf-8", "replace")
-            if uri in self._open:
-                version = hub.change(uri, text)
-            else:
-                version = hub.open(uri, language_id_for_path(rel), text, root)
-                self._open.add(uri)
-            sent[rel] = (uri, version)
+            if path.is_file():
+                uri = path.as_uri()
+                sent[rel] = (uri, self._send(uri, rel, path.read_text("utf-8", "replace"), root))
         out: list[Diagnostic] = []
         with self._cond:
             for rel, (uri, version) in sent.items():
                 for server in self._servers(rel):
                     out.extend(self._wait(rel, uri, version, server, deadline))
         return out
+
+    def _send(self, uri: str, rel: str, text: str, root: Path) -> int:
+        """Open or change the document; an unchanged text is not sent again (a server does
+        not answer an empty change), its last version's diagnostics still hold."""
+        assert self._hub is not None
+        last = self._open.get(uri)
+        if last is not None and last[1] == text:
+            return last[0]
+        if last is None:
+            version = self._hub.open(uri, language_id_for_path(rel), text, root)
+        else:
+            version = self._hub.change(uri, text)
+        self._open[uri] = (version, text)
+        return version
 
     def _wait(
         self, rel: str, uri: str, version: int, server: str, deadline: float
@@ -345,19 +352,22 @@ class LspChecker:
             self._cond.wait(left)
 
     def release(self, root: Path, paths: Sequence[str]) -> None:
-        """The check is over and the copy put back: close its documents (the servers would
-        otherwise keep the edited text for the files that import them)."""
+        """The check is over and the copy put back: the servers get the files' texts as they
+        are again (else they would keep the edited text for the files that import them).
+        The documents stay open, so versions only grow and a late answer for an older one is
+        never taken for a newer one's."""
         hub = self._hub
         if hub is None:
             return
         for rel in paths:
-            uri = (root / rel).as_uri()
+            path = root / rel
+            uri = path.as_uri()
             if uri in self._open:
-                self._open.discard(uri)
-                hub.close(uri)
-            with self._cond:
-                for key in [k for k in self._got if k[0] == uri]:
-                    del self._got[key]
+                try:
+                    self._send(uri, rel, path.read_text("utf-8", "replace"), root)
+                except OSError:  # the edit made a new file: gone again
+                    del self._open[uri]
+                    hub.close(uri)
 
     def cancel(self) -> None:
         """Stop the servers (on a thread of their own: it may take a few seconds)."""
