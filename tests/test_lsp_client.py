@@ -255,6 +255,10 @@ def test_a_hung_server_is_killed_at_the_deadline_and_restarted(tmp_path: Path) -
         first = hub.call(lambda: hub.sessions()[0].pid).result(5)
         assert first is not None
         os.kill(first, signal.SIGSTOP)
+        for _ in range(100):  # the stop takes effect when its threads next run
+            if Path(f"/proc/{first}/stat").read_text().split()[2] == "T":
+                break
+            threading.Event().wait(0.05)
         params = lsp.HoverParams(lsp.TextDocumentIdentifier(uri), lsp.Position(0, 0))
         future = hub.request(uri, "ruff", lsp.TEXT_DOCUMENT_HOVER, params)
         with pytest.raises(TimeoutError):
@@ -291,3 +295,78 @@ def test_a_configured_server_that_is_missing_says_so(
     qtbot.waitUntil(lambda: bool(messages), timeout=10_000)
     assert "forecode-no-such-server" in messages[0] and "not found" in messages[0]
     qtbot.waitUntil(lambda: "not found" in win.statusBar().currentMessage(), timeout=5000)
+
+
+def _dwell(doc: Document, position: int) -> None:
+    """The mouse resting over byte ``position`` (Scintilla's dwell signal, as it sends it)."""
+    editor = doc.editor
+    x = editor.pointXFromPosition(position) + 2
+    y = editor.pointYFromPosition(position) + editor.textHeight(0) // 2
+    editor.dwellStart.emit(x, y)
+
+
+def test_hover_shows_the_servers_text_and_a_squiggles_message(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    path = ws / "hover.py"
+    path.write_text(
+        'def greet(name: str) -> str:\n    """Say hello."""\n    return name\n\n\ngreet(missing)\n'
+    )
+    doc = win.open_file(path)
+    assert doc is not None
+    uri = path.as_uri()
+    qtbot.waitUntil(  # basedpyright up (ruff, faster, answers hovers only over noqa codes)
+        lambda: any(d.source == "basedpyright" for d in win.language.store.all_for(uri)),
+        timeout=SERVER_WAIT_MS,
+    )
+    tips: list[str] = []
+    win.language.tip_shown.connect(tips.append)
+    text = doc.editor.text()
+    # Over the call's name: basedpyright's signature and docstring.
+    _dwell(doc, text.rindex("greet") + 1)
+    qtbot.waitUntil(lambda: any("def greet(name: str) -> str" in t for t in tips), timeout=20_000)
+    assert any("Say hello." in t for t in tips)
+    # Over the undefined name: the squiggle's message first, the hover under it.
+    tips.clear()
+    _dwell(doc, text.rindex("missing") + 1)
+    qtbot.waitUntil(lambda: bool(tips), timeout=20_000)
+    assert '"missing" is not defined' in tips[0] and "F821" in tips[0]
+
+
+def test_f12_goes_to_a_definition_in_another_file_and_alt_left_comes_back(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    (ws / "helpers.py").write_text("import os\n\n\ndef helper(x: int) -> int:\n    return x\n")
+    main = ws / "main.py"
+    main.write_text("from helpers import helper\n\nprint(helper(1))\n")
+    doc = win.open_file(main)
+    assert doc is not None
+    language = win.language
+    qtbot.waitUntil(
+        lambda: (
+            _server(language, "basedpyright")[1] == ServerState.RUNNING
+            if language.bridge is not None
+            else False
+        ),
+        timeout=SERVER_WAIT_MS,
+    )
+    caret = doc.editor.text().rindex("helper(1)") + 2
+    doc.editor.gotoPos(caret)
+    win.actions_by_id["editor.definition"].trigger()
+
+    def in_helpers() -> bool:
+        current = win.current_document()
+        return current is not None and current.path == (ws / "helpers.py").resolve()
+
+    qtbot.waitUntil(in_helpers, timeout=20_000)
+    target = win.current_document()
+    assert target is not None
+    line, col = target.editor.caret_line_col()
+    assert (line, col) == (4, 5)  # def helper: the name, 1-based
+    win.actions_by_id["nav.back"].trigger()
+    current = win.current_document()
+    assert current is doc and doc.editor.currentPos() == caret
+    win.actions_by_id["nav.forward"].trigger()
+    assert in_helpers()

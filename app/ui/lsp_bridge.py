@@ -5,6 +5,12 @@ within a bounded time."""
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+from typing import Any
+
 from PySide6.QtCore import QObject, Signal
 
 from app.services.lsp import LspHub, ServerStatus
@@ -19,6 +25,7 @@ class LspBridge(QObject):
 
     diagnostics = Signal(str, object, str, object)
     status = Signal(object)
+    answered = Signal(int, object, object)  # token, result, error (an exception or None)
 
     def __init__(
         self,
@@ -31,6 +38,33 @@ class LspBridge(QObject):
         self.hub = LspHub(
             self._on_diagnostics, self._on_status, table, request_timeout_s=request_timeout_s
         )
+        self._waiting: dict[int, Callable[[object, BaseException | None], None]] = {}
+        self._tokens = itertools.count(1)
+        self.answered.connect(self._on_answered)
+
+    def ask(
+        self,
+        uri: str,
+        capability: str,
+        method: str,
+        params: object,
+        on_answer: Callable[[object, BaseException | None], None],
+    ) -> None:
+        """A request to the document's first server with ``capability``; ``on_answer(result,
+        error)`` runs later on the UI thread (never here: the caller does not wait)."""
+        token = next(self._tokens)
+        self._waiting[token] = on_answer
+        future = self.hub.ask(uri, capability, method, params)
+        future.add_done_callback(functools.partial(self._finished, token))
+
+    def _finished(self, token: int, future: Future[Any]) -> None:  # the hub's thread
+        error = future.exception() if not future.cancelled() else CancelledError()
+        self.answered.emit(token, None if error else future.result(), error)
+
+    def _on_answered(self, token: int, result: object, error: object) -> None:
+        callback = self._waiting.pop(token, None)
+        if callback is not None:
+            callback(result, error if isinstance(error, BaseException) else None)
 
     def _on_diagnostics(
         self, uri: str, version: int | None, server: str, found: list[Diagnostic]

@@ -90,7 +90,9 @@ class LspHub:
         asyncio.set_event_loop(loop)
         try:
             loop.run_forever()
-        finally:  # stopped by shutdown: what is left is cancelled, then the loop closes
+        finally:  # stopped by shutdown: what is left is killed and cancelled, then closed
+            for session in self._sessions.values():
+                session.abandon()
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
@@ -141,6 +143,14 @@ class LspHub:
             self._request(uri, server, method, params), self._loop
         )
 
+    def ask(self, uri: str, capability: str, method: str, params: Any) -> Future[Any]:
+        """A request to the first of the document's running servers whose capabilities have
+        ``capability`` (e.g. ``hover_provider``); the future fails with ``LookupError`` when
+        none has."""
+        return asyncio.run_coroutine_threadsafe(
+            self._ask(uri, capability, method, params), self._loop
+        )
+
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn`` on the hub's thread (tests, and reading the sessions' state)."""
 
@@ -154,7 +164,7 @@ class LspHub:
         ``timeout_s``: the window calls it while closing."""
         if self._closed:
             return
-        future = asyncio.run_coroutine_threadsafe(self._stop_all(timeout_s / 2), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._stop_all(timeout_s * 0.8), self._loop)
         self._closed = True
         try:
             future.result(timeout_s)
@@ -241,6 +251,12 @@ class LspHub:
             if session.spec.name == server:
                 return await session.request(method, params)
         raise RuntimeError(f"{server} does not serve {uri}")
+
+    async def _ask(self, uri: str, capability: str, method: str, params: Any) -> Any:
+        for session in self._sessions_of(uri):
+            if session.state == ServerState.RUNNING and session.supports(capability):
+                return await session.request(method, params)
+        raise LookupError(f"no running language server of {uri} has {capability}")
 
     async def _stop_all(self, timeout_s: float) -> None:
         sessions = list(self._sessions.values())

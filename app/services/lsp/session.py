@@ -222,7 +222,13 @@ class Session:
     def _spawn(self, coro: Any) -> None:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %r", self.spec.name, task.exception())
+            self._set_state(ServerState.FAILED, f"{self.spec.name} failed: {task.exception()}")
 
     def start(self) -> None:
         self._spawn(self._start())
@@ -314,26 +320,35 @@ class Session:
             _kill_group(self._process)
 
     async def stop(self, timeout_s: float = 2.0) -> None:
-        """Shut the server down politely, killing it after ``timeout_s``."""
+        """Shut the server down politely: a third of ``timeout_s`` for ``shutdown``, a third
+        to exit, then its process group is killed (the last third to reap it)."""
         self._stopping = True
         if self._restart is not None:
             self._restart.cancel()
         client, process = self._client, self._process
+        part = timeout_s / 3
         if client is not None and process is not None and self.state == ServerState.RUNNING:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.shutdown_async(None), timeout_s)
+                await asyncio.wait_for(client.shutdown_async(None), part)
                 client.exit(None)
         if process is not None:
-            try:
-                await asyncio.wait_for(process.wait(), timeout_s)
-            except TimeoutError:
-                _kill_group(process)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(process.wait(), timeout_s)
-            _kill_group(process)  # anything the server left behind in its group
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), part)
+            _kill_group(process)  # still running, or anything it left in its group
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), part)
         for task in list(self._tasks):
             task.cancel()
         self._set_state(ServerState.STOPPED)
+
+    def abandon(self) -> None:
+        """The loop is closing without a clean stop: kill the group, close the pipes."""
+        process = self._process
+        if process is not None:
+            _kill_group(process)
+            transport = getattr(process, "_transport", None)  # asyncio keeps it private
+            if transport is not None:
+                transport.close()
 
     # ----- the server's requests to us ------------------------------------------------------
     def _register(self, client: _Client) -> None:
@@ -446,6 +461,10 @@ class Session:
             )
 
     # ----- requests -------------------------------------------------------------------------
+    def supports(self, capability: str) -> bool:
+        """Whether the server said it has ``capability`` (a ``ServerCapabilities`` field)."""
+        return bool(getattr(self._caps, capability, None))
+
     async def request(self, method: str, params: Any) -> Any:
         """One request with the session's deadline; a server that misses it is killed (and
         restarted). Raises ``RuntimeError`` when the server is not running, ``TimeoutError``

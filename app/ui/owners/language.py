@@ -28,11 +28,19 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QStatusBar
 
 from forecode_core.lsp.diagnostics import Diagnostic, DiagnosticStore, Severity, is_stale
-from forecode_core.lsp.positions import Position, byte_col_from_utf16
+from forecode_core.lsp.navigation import NavigationHistory, Place, hover_text
+from forecode_core.lsp.positions import Position, byte_col_from_utf16, utf16_col_from_byte
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerTable, servers_for
 
 from ...services.lsp import ServerStatus
+from ...services.lsp.results import (
+    definition_params,
+    hover_markdown,
+    hover_params,
+    locations,
+    path_of,
+)
 from ..document import Document
 from ..editor import CodeEditor
 from ..encoding_picker import ClickableLabel
@@ -52,6 +60,8 @@ INDICATORS: dict[Severity, tuple[int, int, int]] = {
     Severity.INFORMATION: (22, INDIC_DOTS, 0xE0A040),
     Severity.HINT: (22, INDIC_DOTS, 0xE0A040),
 }
+HOVER = "textDocument/hover"
+DEFINITION = "textDocument/definition"
 CHANGE_DELAY_MS = 50  # typing pause before the text goes to the servers
 DWELL_MS = 400
 
@@ -67,6 +77,14 @@ class _Open:
     timer: QTimer
     painted: list[tuple[int, int, Diagnostic]] = field(default_factory=list)
     tip_shown: bool = False
+
+
+def lsp_position(editor: CodeEditor, position: int) -> Position:
+    """The LSP position of the editor's byte ``position``."""
+    line = editor.lineFromPosition(position)
+    start = editor.positionFromLine(line)
+    data = bytes(editor.textRange(start, editor.lineEndPosition(line)).data())
+    return Position(line, utf16_col_from_byte(data, position - start))
 
 
 def byte_range(editor: CodeEditor, d: Diagnostic) -> tuple[int, int]:
@@ -90,6 +108,7 @@ def byte_range(editor: CodeEditor, d: Diagnostic) -> tuple[int, int]:
 class LanguageController(QObject):
     message = Signal(str, int)
     counts_changed = Signal(int, int)  # errors, warnings
+    tip_shown = Signal(str)  # a hover's call tip, as shown
 
     def __init__(
         self,
@@ -111,6 +130,8 @@ class LanguageController(QObject):
         self.store = DiagnosticStore()
         self._open: dict[str, _Open] = {}  # by URI
         self.dock: ProblemsDock | None = None
+        self.history = NavigationHistory()  # F12's jumps, for Alt+Left / Alt+Right
+        self._hover_token = 0  # the hover being asked; a newer dwell or its end cancels it
         self.status_label = ClickableLabel("Problems (Ctrl+Shift+M)")
         self.status_label.clicked.connect(self.show_problems)
         self.status_label.setContentsMargins(6, 0, 6, 0)
@@ -131,6 +152,9 @@ class LanguageController(QObject):
                 "Shift+F8",
                 lambda: self.go_problem(-1),
             ),
+            Command("editor.definition", "Go to Definition", "F12", self.go_to_definition),
+            Command("nav.back", "Go Back", "Alt+Left", lambda: self.navigate(-1)),
+            Command("nav.forward", "Go Forward", "Alt+Right", lambda: self.navigate(1)),
         ]
 
     # ----- documents ------------------------------------------------------------------------
@@ -261,20 +285,121 @@ class LanguageController(QObject):
         return sorted(hits, key=lambda d: d.severity)
 
     def _hover(self, state: _Open, x: int, y: int) -> None:
+        """The mouse rests over the text: the squiggles' messages there at once, then the
+        server's hover text under them when it answers (dropped if the mouse moved on or
+        the text changed meanwhile)."""
         editor = state.doc.editor
         position = editor.positionFromPointClose(x, y)
         if position < 0:
             return
         hits = self.diagnostics_at(state.doc, position)
-        if hits:
-            text = "\n".join(f"{severity_mark(d.severity)} {d.label()}" for d in hits)
-            editor.callTipShow(position, text)
-            state.tip_shown = True
+        lines = [f"{severity_mark(d.severity)} {d.label()}" for d in hits]
+        if lines:
+            self._tip(state, position, "\n".join(lines))
+        self.hover_at(state, position, lines)
+
+    def hover_at(self, state: _Open, position: int, lines: list[str]) -> None:
+        """Ask the servers what is at byte ``position``; the call tip shows ``lines`` and
+        the answer under them."""
+        if self.bridge is None:
+            return
+        editor = state.doc.editor
+        self._flush(state)
+        self._hover_token += 1
+        token, version = self._hover_token, state.version
+
+        def answered(result: object, error: BaseException | None) -> None:
+            if token != self._hover_token or version != state.version or error is not None:
+                return
+            text = hover_text(hover_markdown(result))
+            if text and state.uri in self._open:
+                self._tip(state, position, "\n".join([*lines, text]))
+
+        params = hover_params(state.uri, lsp_position(editor, position))
+        self.bridge.ask(state.uri, "hover_provider", HOVER, params, answered)
+
+    def _tip(self, state: _Open, position: int, text: str) -> None:
+        state.doc.editor.callTipShow(position, text)
+        state.tip_shown = True
+        self.tip_shown.emit(text)
 
     def _unhover(self, state: _Open) -> None:
+        self._hover_token += 1
         if state.tip_shown:
             state.doc.editor.callTipCancel()
             state.tip_shown = False
+
+    def _flush(self, state: _Open) -> None:
+        """Send a pending change now, so a request sees the text on screen."""
+        if state.timer.isActive():
+            self._send(state)
+
+    # ----- go to definition and back --------------------------------------------------------
+    def _current(self) -> _Open | None:
+        doc = self._documents.current_document()
+        if doc is None or doc.path is None:
+            return None
+        return self._open.get(doc.path.as_uri())
+
+    def go_to_definition(self) -> None:
+        """F12: the definition of the symbol at the caret (the first, when several), in its
+        file; Alt+Left comes back. The answer is dropped if the text changes or the caret
+        moves meanwhile."""
+        state = self._current()
+        if state is None or self.bridge is None:
+            self.message.emit("Go to Definition: no language server for this file", 4000)
+            return
+        self._flush(state)
+        editor = state.doc.editor
+        caret = editor.currentPos()
+        origin = Place(str(state.doc.path), caret)
+        version = state.version
+
+        def answered(result: object, error: BaseException | None) -> None:
+            if version != state.version or editor.currentPos() != caret:
+                return  # the user moved on
+            found = locations(result) if error is None else []
+            if error is not None:
+                self.message.emit(f"Go to Definition: {error or type(error).__name__}", 5000)
+            elif not found:
+                self.message.emit("No definition found", 4000)
+            else:
+                uri, position = found[0]
+                path = path_of(uri)
+                if path is not None and self._go(path, position):
+                    self.history = self.history.jumped(origin)
+
+        params = definition_params(state.uri, lsp_position(editor, caret))
+        self.bridge.ask(state.uri, "definition_provider", DEFINITION, params, answered)
+
+    def _go(self, path: Path, where: Position | int) -> bool:
+        doc = self._documents.find(path) or self._documents.open_file(path)
+        if doc is None:
+            return False
+        self._documents.activate(doc)
+        editor = doc.editor
+        if isinstance(where, Position):
+            line = max(0, min(where.line, editor.lineCount() - 1))
+            where = editor.positionFromLine(line) + byte_col_from_utf16(
+                editor.line_text(line), where.character
+            )
+        editor.gotoPos(min(where, editor.textLength()))
+        editor.verticalCentreCaret()
+        editor.focus()
+        return True
+
+    def navigate(self, step: int) -> None:
+        """Alt+Left / Alt+Right: back to where a jump started, and forward again."""
+        doc = self._documents.current_document()
+        if doc is None or doc.path is None:
+            return
+        here = Place(str(doc.path), doc.editor.currentPos())
+        if step < 0:
+            self.history, target = self.history.go_back(here)
+        else:
+            self.history, target = self.history.go_forward(here)
+        if target is not None:
+            self._go(Path(target.path), target.position)
 
     # ----- the Problems panel, counts and F8 ------------------------------------------------
     def _refresh_lists(self) -> None:
@@ -310,17 +435,8 @@ class LanguageController(QObject):
 
     def jump_to(self, uri: str, line: int, character: int) -> None:
         state = self._open.get(uri)
-        if state is None:
-            return
-        self._documents.activate(state.doc)
-        editor = state.doc.editor
-        line = max(0, min(line, editor.lineCount() - 1))
-        position = editor.positionFromLine(line) + byte_col_from_utf16(
-            editor.line_text(line), character
-        )
-        editor.gotoPos(position)
-        editor.scrollCaret()
-        editor.focus()
+        if state is not None and state.doc.path is not None:
+            self._go(state.doc.path, Position(line, character))
 
     def go_problem(self, step: int) -> None:
         """F8 / Shift+F8: the caret to the next / previous diagnostic in the current file
