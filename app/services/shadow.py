@@ -700,6 +700,7 @@ class ShadowWorkspace:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="forecode-shadow")
         self._method: CloneMethod | None = None
         self.last_sync: list[Action] = []
+        self.last_scan_s = 0.0
         if scan_every_s:
             threading.Thread(
                 target=self._scan_loop,
@@ -752,7 +753,8 @@ class ShadowWorkspace:
             cancel()
 
     def _scan_loop(self, every: float) -> None:
-        while not self._closed.wait(every):
+        """A scan every ``every`` seconds while idle, never more than 2 % of the time."""
+        while not self._closed.wait(max(every, 50 * self.last_scan_s)):
             if self._state.have is not None and self._pool._work_queue.empty():
                 with contextlib.suppress(RuntimeError):  # closed meanwhile
                     self.submit(self.sync)
@@ -762,6 +764,7 @@ class ShadowWorkspace:
         """Bring the whole copy in step with the workspace (a scan by stamps); the steps
         taken."""
         with self._lock:
+            started = time.monotonic()
             self._make_home()
             wanted = scan_workspace(self.root, self.rules, self.fixtures, self._closed.is_set)
             if self._closed.is_set():
@@ -777,6 +780,7 @@ class ShadowWorkspace:
                 self._write_pyright_config(wanted)
             self._state.have = wanted
             self.last_sync = actions
+            self.last_scan_s = time.monotonic() - started
             return actions
 
     def sync_paths(self, rels: Iterable[str], drop_overlay: bool = False) -> list[Action]:
@@ -915,8 +919,7 @@ class ShadowWorkspace:
         if not self.checker.available:
             return Verdict(CheckStatus.NO_CHECKER, paths=paths, note="no checker is installed")
         with self._lock:
-            if self._state.have is None:
-                self.sync()
+            self.sync()  # changes the editor was not told of (another program, a git checkout)
             deadline = started + self.check_timeout_s
             saved = {rel: self._read_copy(rel) for rel in paths}
             try:
