@@ -20,7 +20,6 @@ class NotYet:
 
 
 NOT_YET: tuple[NotYet, ...] = (
-    NotYet("F12", "Go to Definition", "there is no language server yet"),
     NotYet("Shift+F12", "Go to References", "there is no language server yet"),
     NotYet("Ctrl+F12", "Go to Implementations", "there is no language server yet"),
     NotYet(
@@ -42,8 +41,6 @@ NOT_YET: tuple[NotYet, ...] = (
     NotYet("Ctrl+`", "Toggle Terminal", "there is no terminal yet"),
     NotYet("Ctrl+Shift+`", "New Terminal", "there is no terminal yet"),
     NotYet("Ctrl+J", "Toggle Panel", "there is no bottom panel yet"),
-    NotYet("Ctrl+Shift+M", "Problems", "there are no diagnostics yet"),
-    NotYet("F8", "Go to Next Problem", "there are no diagnostics yet"),
     NotYet("Ctrl+Shift+F", "Find in Files", "it is not built yet"),
     NotYet("Ctrl+Shift+H", "Replace in Files", "it is not built yet"),
     NotYet("Ctrl+Shift+G", "Source Control", "there is no source control view yet"),

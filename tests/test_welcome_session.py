@@ -118,7 +118,7 @@ def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(
 @pytest.mark.parametrize(
     ("key", "mods", "title"),
     [
-        (Qt.Key.Key_F12, Qt.KeyboardModifier.NoModifier, "Go to Definition"),
+        (Qt.Key.Key_F12, SHIFT, "Go to References"),
         (Qt.Key.Key_O, CTRL | SHIFT, "Go to Symbol in Editor"),
         (Qt.Key.Key_QuoteLeft, CTRL, "Toggle Terminal"),
         (Qt.Key.Key_F2, Qt.KeyboardModifier.NoModifier, "Rename Symbol"),
