@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from forecode_core.next_edit.input import EditPair, RelatedExcerpt
+from forecode_core.next_edit.input import EditPair
 from forecode_core.next_edit.related_context import (
     MAX_DEF_LINES,
     RelatedSource,
@@ -39,10 +39,16 @@ WANTED = [
         ["compute_total", "value"],
     ),
     (
-        "the near lines: above before below, nearest first",
+        "the near lines: above before below, nearest first; then the far ones",
         "far_above\nabove_two\nabove_one\nhere|\nbelow_one\nbelow_two\nfar_below\n",
         (),
-        ["here", "above_one", "below_one", "above_two", "below_two"],
+        ["here", "above_one", "below_one", "above_two", "below_two", "far_above", "far_below"],
+    ),
+    (
+        "the recent edits' names come before the far lines'",
+        "far_away\n\n\nhere|\n",
+        (EditPair("a.py", 9, "x", "edited_name"),),
+        ["here", "edited_name", "far_away"],
     ),
     (
         "then the recent edits' new text, newest first; repeats once",
@@ -130,72 +136,98 @@ UTIL = (
 MODELS = "from dataclasses import dataclass\n\n\n@dataclass\nclass Header:\n    name: str\n"
 
 
-def excerpts(sources: dict[str, str], names: list[str], budget: int) -> list[tuple[str, int, str]]:
-    chosen = choose_excerpts([RelatedSource.of(p, t) for p, t in sources.items()], names, budget)
+def excerpts(
+    sources: dict[str, str], names: list[str], budget: int, head_lines: int
+) -> list[tuple[str, int, str]]:
+    chosen = choose_excerpts(
+        [RelatedSource.of(p, t) for p, t in sources.items()], names, budget, head_lines=head_lines
+    )
     return [(e.path, e.start_line, e.text) for e in chosen]
 
 
+IMPORT_RE = ("util.py", 0, "import re\n")
+PARSE_HEADER = ("util.py", 2, "def parse_header(raw, limit):\n    return raw[:limit]\n")
+SPLIT_LINES = ("util.py", 8, "def split_lines(text):\n    return text.split()\n")
+
 CHOOSE = [
     (
-        "the wanted definition, not the rest of the file",
+        "the wanted definition, then the head, not the rest of the file",
         {"util.py": UTIL},
         ["parse_header"],
         1000,
-        [("util.py", 2, "def parse_header(raw, limit):\n    return raw[:limit]\n")],
+        1,
+        [IMPORT_RE, PARSE_HEADER],
     ),
     (
         "two wanted definitions come out in line order, apart",
         {"util.py": UTIL},
         ["split_lines", "parse_header"],
         1000,
-        [
-            ("util.py", 2, "def parse_header(raw, limit):\n    return raw[:limit]\n"),
-            ("util.py", 8, "def split_lines(text):\n    return text.split()\n"),
-        ],
+        1,
+        [IMPORT_RE, PARSE_HEADER, SPLIT_LINES],
     ),
     (
         "within the budget the more wanted definition wins; the other is left out whole",
         {"util.py": UTIL},
         ["split_lines", "parse_header"],
         50,
-        [("util.py", 8, "def split_lines(text):\n    return text.split()\n")],
+        1,
+        [SPLIT_LINES],
     ),
     (
         "no wanted definition: the file's head (trailing blank lines dropped)",
         {"models.py": MODELS},
         ["parse_header"],
         1000,
+        20,
         [("models.py", 0, MODELS)],
     ),
     (
-        "the head is cut at a line to fit",
+        "the head is cut at a blank line to fit",
         {"models.py": MODELS},
         [],
         40,
+        20,
         [("models.py", 0, "from dataclasses import dataclass\n")],
     ),
     (
-        "files in the order given; the budget spent by the first limits the second",
+        "a head that reaches a definition is merged with it",
+        {"util.py": UTIL},
+        ["parse_header"],
+        1000,
+        3,
+        [("util.py", 0, "import re\n\ndef parse_header(raw, limit):\n    return raw[:limit]\n")],
+    ),
+    (
+        "every file's definitions first, then the heads in file order with what is left",
         {"util.py": UTIL, "models.py": MODELS},
         ["parse_header"],
         100,
-        [
-            ("util.py", 2, "def parse_header(raw, limit):\n    return raw[:limit]\n"),
-            ("models.py", 0, "from dataclasses import dataclass\n"),
-        ],
+        1,
+        [IMPORT_RE, PARSE_HEADER, ("models.py", 0, "from dataclasses import dataclass\n")],
+    ),
+    (
+        "a definition in the second file wins over the first file's head",
+        {"util.py": UTIL, "models.py": MODELS},
+        ["Header"],
+        80,
+        20,
+        [IMPORT_RE, ("models.py", 3, "@dataclass\nclass Header:\n    name: str\n")],
     ),
     (
         "a nested definition inside a wanted one is merged into it",
         {"m.py": MODELS + "\n    def show(self):\n        return self.name\n"},
         ["Header", "show"],
         1000,
+        1,
         [
+            ("m.py", 0, "from dataclasses import dataclass\n"),
             (
                 "m.py",
                 3,
                 "@dataclass\nclass Header:\n    name: str\n\n    def show(self):\n"
                 "        return self.name\n",
-            )
+            ),
         ],
     ),
     (
@@ -203,34 +235,36 @@ CHOOSE = [
         {"util.py": UTIL},
         ["parse_header"],
         0,
+        20,
         [],
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("why", "sources", "names", "budget", "expected"), CHOOSE, ids=[c[0] for c in CHOOSE]
+    ("why", "sources", "names", "budget", "head_lines", "expected"),
+    CHOOSE,
+    ids=[c[0] for c in CHOOSE],
 )
 def test_choose_excerpts(
     why: str,
     sources: dict[str, str],
     names: list[str],
     budget: int,
+    head_lines: int,
     expected: list[tuple[str, int, str]],
 ) -> None:
-    got = excerpts(sources, names, budget)
+    got = excerpts(sources, names, budget, head_lines)
     assert got == expected, why
     assert sum(len(text) for _, _, text in got) <= budget
 
 
 def test_related_excerpts_for_the_caret() -> None:
     text, caret = caret_of("from util import parse_header\n\nhead = parse_he|ader(data, 4)\n")
-    sources = [RelatedSource.of("util.py", UTIL), RelatedSource.of("models.py", MODELS)]
-    got = related_excerpts(sources, text, caret, 200)
-    assert got[0] == RelatedExcerpt(
-        "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 2
-    )
-    assert [e.path for e in got] == ["util.py", "models.py"]
+    sources = [RelatedSource.of("models.py", MODELS), RelatedSource.of("util.py", UTIL)]
+    got = related_excerpts(sources, text, caret, 80)
+    # the definition in the second file wins over the first file's head; then util's head
+    assert [(e.path, e.start_line, e.text) for e in got] == [IMPORT_RE, PARSE_HEADER]
 
 
 # ----- quick open ------------------------------------------------------------------------------

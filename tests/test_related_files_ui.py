@@ -236,17 +236,17 @@ def test_excerpts_for_the_caret_from_the_related_files(qtbot: QtBot, repo: Path)
     caret = text.index("parse_header(data")
     with qtbot.waitSignal(related.sources_changed, timeout=10000):
         related.set_current(repo / "api.py")
-    got = related.excerpts_for("api.py", text, caret, 400)
-    assert got[0] == RelatedExcerpt(
-        "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3
+    got = related.excerpts_for("api.py", text, caret, 60)  # the definition, then a short head
+    assert got == (
+        RelatedExcerpt("util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3),
+        RelatedExcerpt("models.py", "m1\n", 0),
     )
-    assert [e.path for e in got] == ["util.py", "models.py"]
     assert related.excerpts_for("api.py", text, caret, 0) == ()
     # An open buffer's text wins over the disk's (unsaved edits count).
     open_texts[(repo / "util.py").resolve()] = "def parse_header(raw):\n    return raw\n"
     with qtbot.waitSignal(related.sources_changed, timeout=10000):
         related.set_current(repo / "api.py")
-    got = related.excerpts_for("api.py", text, caret, 400)
+    got = related.excerpts_for("api.py", text, caret, 60)
     assert got[0] == RelatedExcerpt("util.py", "def parse_header(raw):\n    return raw\n", 0)
 
 
@@ -362,8 +362,8 @@ def test_window_offers_related_files_in_chat_quick_open_and_completions(
 class RecordingModel(QObject):
     """The next-edit owner's model seam: records what it is asked (never answers)."""
 
-    suggested = Signal(int, object)
-    declined = Signal(int, str)
+    suggested = Signal(int, object, float, str)
+    declined = Signal(int, str, str)
 
     def __init__(self) -> None:
         super().__init__()
@@ -372,13 +372,16 @@ class RecordingModel(QObject):
     def is_ready(self) -> bool:
         return True
 
-    def request(self, inp: NextEditInput, version: int) -> None:
+    def request(self, inp: NextEditInput, version: int, buffer: str = "") -> None:
         self.inputs.append(inp)
 
-    def prefetch(self, inp: NextEditInput, version: int) -> None:
+    def prefetch(self, inp: NextEditInput, version: int, buffer: str = "") -> None:
         self.inputs.append(inp)
 
     def cancel(self) -> None:
+        pass
+
+    def outcome(self, version: int, accepted: bool, buffer: str = "") -> None:
         pass
 
 
@@ -406,9 +409,9 @@ def test_next_edit_input_carries_excerpts_of_the_related_files(qtbot: QtBot, rep
         related.set_current(doc.path)
     ctl.predict_now()
     assert model.inputs, "the model was not asked"
-    assert model.inputs[-1].related[0] == RelatedExcerpt(
-        "util.py", "def parse_header(raw, limit):\n    return raw[:limit]\n", 3
-    )
+    first = model.inputs[-1].related[0]
+    assert first.path == "util.py" and first.start_line == 0  # the head merged with it
+    assert "\ndef parse_header(raw, limit):\n    return raw[:limit]\n" in first.text
     ctl.shutdown()
 
 
@@ -421,13 +424,12 @@ def test_completions_get_excerpts_of_closed_related_files(qtbot: QtBot, repo: Pa
     assert doc is not None
     doc.editor.gotoPos(doc.editor.length() - len("(data)\n"))
     _path, _language, snippets = win.completions.completion_context()
-    retrieved = [(s.path, s.start_line, s.kind, s.text) for s in snippets]
-    assert retrieved[0] == (
+    assert (snippets[0].path, snippets[0].start_line, snippets[0].kind) == (
         "util.py",
-        4,
+        1,
         "retrieved",
-        "def parse_header(raw, limit):\n    return raw[:limit]\n",
     )
+    assert "\ndef parse_header(raw, limit):\n    return raw[:limit]\n" in snippets[0].text
     # once util.py is open its tab is sent (first, as a related file), not an excerpt again
     win.open_file(repo / "util.py")
     with qtbot.waitSignal(win.related.sources_changed, timeout=10000):

@@ -6,8 +6,9 @@ chosen within a character budget:
 
 * **Wanted names.** The identifiers on the caret's line and the lines next to it (the one at
   or just before the caret first, then by distance from it: same line, then the lines above
-  and below), then those in the recent edits' new text (newest first). Keywords of the common
-  languages and one-letter names are not wanted.
+  and below, ``NEAR_LINES``), then those in the recent edits' new text (newest first), then
+  the lines further out, up to ``FAR_LINES`` each side. Keywords of the common languages and
+  one-letter names are not wanted.
 * **Definitions.** A related file's definitions are found without a parser, by lines: a
   definition keyword (``def``, ``class``, ``function``, ``fn``, ``func`` with Go's receiver,
   ``struct``, ``enum``, ``interface``, ``trait``, ``type``, ``impl``, ``const``, ``let``,
@@ -16,13 +17,21 @@ chosen within a character budget:
   (with the decorators right above it) through the lines indented deeper (blank lines inside
   it) and a closing line at its own indent (``}``, ``)``, ``end``), at most ``MAX_DEF_LINES``
   lines. Python, C-family, Go, Rust, JavaScript alike.
-* **Choosing.** Files in the order given (most related first); in each, the definitions of
-  the wanted names in the wanted order, each whole or not at all, while the budget lasts.
-  A file none of whose definitions is wanted gives its head instead (at most ``HEAD_LINES``
-  lines; cut by the budget, at a blank line where it can: the imports and the first
-  definitions are what a file says first),
-  when the budget still holds one. Excerpts of one file that touch or overlap are merged;
-  a file's excerpts come out in line order.
+* **Choosing.** First the wanted definitions: the files in the order given (most related
+  first), in each the definitions of the wanted names in the wanted order, each whole or not
+  at all, while the budget lasts. Then, with what is left, each file's head in the same
+  order (at most ``HEAD_LINES`` lines; cut by the budget, at a blank line where it can: the
+  imports, constants and ``__all__`` a file starts with change with other files most often).
+  Excerpts of one file that touch or overlap are merged; a file's excerpts come out in line
+  order.
+
+Measured offline (a /tmp replay, not a benchmark: the last 2,000 commits of pallets/jinja,
+psf/requests and encode/httpx; per commit, each changed Python file with its top related file
+changed in the same commit, caret at the file's first changed line, 1,600 characters): the
+excerpts hold the related file's definition of a name that the commit's edit uses in 0.60 /
+0.65 / 0.77 of the cases (239 / 102 / 400 pairs), against 0.21 / 0.14 / 0.26 for the file's
+head filling the same budget. ``FAR_LINES`` 2 gave 0.36 / 0.34 / 0.48, 15 gave 0.53 / 0.63 /
+0.70.
 
 What counts against the budget is the excerpt text's length in characters (a token is about
 four characters of code; the caller converts).
@@ -52,7 +61,8 @@ __all__ = [
 
 MAX_DEF_LINES = 40
 HEAD_LINES = 20
-NEAR_LINES = 2  # lines above and below the caret line whose names are wanted
+NEAR_LINES = 2  # lines above and below the caret line whose names are wanted first
+FAR_LINES = 40  # ... and after the recent edits' names, the lines up to this far
 
 _IDENT = re.compile(r"[A-Za-z_$][\w$]*")
 _MODIFIERS = (
@@ -153,13 +163,35 @@ def _wanted(name: str) -> bool:
     return len(name) > 1 and name not in _KEYWORDS and not name[0].isdigit()
 
 
+def _widen(text: str, above: int, below: int, lines: int) -> tuple[list[str], int, int]:
+    """The names of ``lines`` more lines each side of ``text[above:below]`` (nearest first,
+    above before below), and the new bounds."""
+    names: list[str] = []
+    for _ in range(lines):
+        if above > 0:
+            start = text.rfind("\n", 0, above - 1) + 1
+            names += _names_in(text[start : above - 1])
+            above = start
+        if below < len(text):
+            end = text.find("\n", below + 1)
+            end = len(text) if end < 0 else end
+            names += _names_in(text[below + 1 : end])
+            below = end
+    return names, above, below
+
+
 def wanted_names(
-    text: str, caret: int, recent: Sequence[EditPair] = (), near: int = NEAR_LINES
+    text: str,
+    caret: int,
+    recent: Sequence[EditPair] = (),
+    near: int = NEAR_LINES,
+    far: int = FAR_LINES,
 ) -> list[str]:
     """The names whose definitions matter at ``caret`` (an offset into ``text``), most wanted
     first: the caret's line (the name at or before the caret first, then by distance), the
-    ``near`` lines above and below (nearest first, above before below), then the names in
-    the recent edits' new text (``recent`` oldest first, as ``NextEditInput.events``)."""
+    ``near`` lines above and below (nearest first, above before below), the names in the
+    recent edits' new text (``recent`` oldest first, as ``NextEditInput.events``), then the
+    lines further out up to ``far`` lines each side."""
     caret = max(0, min(caret, len(text)))
     line_start = text.rfind("\n", 0, caret) + 1
     line_end = text.find("\n", caret)
@@ -170,19 +202,11 @@ def wanted_names(
     ]
     ranked.sort(key=lambda item: item[0])
     names = [name for _, name in ranked]
-    above, below = line_start, line_end
-    for _ in range(near):
-        if above > 0:
-            start = text.rfind("\n", 0, above - 1) + 1
-            names += _names_in(text[start : above - 1])
-            above = start
-        if below < len(text):
-            end = text.find("\n", below + 1)
-            end = len(text) if end < 0 else end
-            names += _names_in(text[below + 1 : end])
-            below = end
+    nearby, above, below = _widen(text, line_start, line_end, near)
+    names += nearby
     for pair in reversed(recent):
         names += _names_in(pair.after)
+    names += _widen(text, above, below, max(0, far - near))[0]
     return [name for name in dict.fromkeys(names) if _wanted(name)]
 
 
@@ -243,20 +267,26 @@ def choose_excerpts(
     head_lines: int = HEAD_LINES,
 ) -> tuple[RelatedExcerpt, ...]:
     """Excerpts of ``sources`` (most related first) for the wanted ``names``, within
-    ``budget_chars`` characters in all (see the module docstring)."""
-    out: list[RelatedExcerpt] = []
+    ``budget_chars`` characters in all (see the module docstring): the wanted definitions of
+    every file first, then the files' heads with what is left."""
     left = budget_chars
+    chosen: list[list[tuple[int, int]]] = []
     for source in sources:
+        spans = _file_spans(source, names, left) if left > 0 else []
+        left -= _cost(source, spans)
+        chosen.append(spans)
+    for source, spans in zip(sources, chosen, strict=True):
         if left <= 0:
             break
-        spans = _file_spans(source, names, left)
-        if not spans:
-            head = _head(source, left, head_lines)
-            spans = [head] if head is not None else []
+        before = _cost(source, spans)
+        head = _head(source, left, head_lines)
+        if head is not None:
+            spans.append(head)
+            left -= _cost(source, spans) - before  # what the head adds beyond the spans
+    out: list[RelatedExcerpt] = []
+    for source, spans in zip(sources, chosen, strict=True):
         for first, last in _merged(spans):
-            text = _span_text(source, first, last)
-            out.append(RelatedExcerpt(source.path, text, first))
-            left -= len(text)
+            out.append(RelatedExcerpt(source.path, _span_text(source, first, last), first))
     return tuple(out)
 
 
