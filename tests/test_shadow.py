@@ -492,7 +492,12 @@ def test_an_apply_that_adds_an_undefined_name_shows_it_in_its_review(
 ) -> None:
     win = make_window(qtbot, tmp_path, ws)
     target = ws / "pkg" / "shout.py"
-    before = sha(target)
+    before, greet_before = sha(target), sha(ws / "pkg" / "greet.py")
+    # another file's unsaved buffer: the shadow sees it, the file on disk keeps its bytes
+    other = win.open_file(ws / "pkg" / "greet.py")
+    assert other is not None
+    other.editor.insertText(0, "UNSAVED = 1\n")
+    assert other.is_dirty()
     doc = win.open_file(target)
     assert doc is not None
     block = "def shout(name: str) -> str:\n    return greet(nme).upper()\n"
@@ -512,6 +517,8 @@ def test_an_apply_that_adds_an_undefined_name_shows_it_in_its_review(
     assert sha(target) == before
     shadow = win.review.shadow
     assert shadow is not None and shadow.tree.is_dir() and not shadow.tree.is_relative_to(ws)
+    assert (shadow.tree / "pkg" / "greet.py").read_text() == other.editor.text()
+    assert sha(ws / "pkg" / "greet.py") == greet_before
 
 
 class SlowChecker:

@@ -64,6 +64,7 @@ class ReviewController(QObject):
         )
         documents.closing.connect(self._on_closing)
         documents.saved.connect(self._on_saved)
+        documents.disk_changed.connect(self._on_disk_changed)
 
     def commands(self) -> list[Command]:
         return [
@@ -147,6 +148,7 @@ class ReviewController(QObject):
         settings = self._settings()
         shadow = self._shadow_for(doc)
         if shadow is not None:
+            self._push_unsaved(shadow, doc)
             shadow.prepare({request.path: request.original})  # "before", while it streams
         review = ApplyReview(
             doc.editor,
@@ -194,6 +196,25 @@ class ReviewController(QObject):
                 self.shadow.start()
         return self.shadow
 
+    def _rel(self, path: Path | None) -> str | None:
+        root = self._workspace.root
+        if root is None or path is None or not path.is_relative_to(root):
+            return None
+        return path.relative_to(root).as_posix()
+
+    def _push_unsaved(self, shadow: ShadowWorkspace, target: Document) -> None:
+        """The other unsaved buffers of the workspace overlay their files in the copy (the
+        checked file's buffer goes with the check itself)."""
+        for doc in self._documents.documents():
+            rel = self._rel(doc.path)
+            if doc is not target and rel is not None and doc.is_dirty():
+                shadow.push_buffer(rel, doc.editor.text())
+
+    def _on_disk_changed(self, path: str) -> None:
+        rel = self._rel(Path(path))
+        if self.shadow is not None and rel is not None:
+            self.shadow.note_changed([rel])
+
     def _on_saved(self, path: str) -> None:
         shadow, root = self.shadow, self._workspace.root
         if shadow is not None and root is not None and Path(path).is_relative_to(root):
@@ -232,6 +253,9 @@ class ReviewController(QObject):
         review.run_action(name)
 
     def _on_closing(self, doc: object) -> None:
+        rel = self._rel(doc.path) if isinstance(doc, Document) else None
+        if self.shadow is not None and rel is not None:
+            self.shadow.drop_buffer(rel)  # closed unsaved: the file on disk again
         review = self.reviews.get(doc) if isinstance(doc, Document) else None
         if review is not None:
             review.close_review()  # the buffer stays as it was
