@@ -317,6 +317,12 @@ def test_qwen_verifies_an_unchanged_region_from_the_draft(qwen: Any) -> None:
     p = predict(qwen, profile, inp)
     assert p.stop_reason in ("stop", "eos", "length")
     assert_valid(inp, check_answer(inp, p.text, finished=p.finished))
+    m = p.metrics  # the changed tokens' confidence: probabilities' differences
+    if p.text != inp.region:  # the answer left the draft somewhere: that token has a margin
+        assert m["margin_tokens"] > 0, m
+    if m["margin_tokens"]:
+        assert 0.0 <= m["margin_min"] <= m["margin_first"] <= 1.0
+        assert m["margin_min"] <= m["margin_mean"] <= 1.0
     again = predict(qwen, profile, inp)
     assert again.metrics["cached_tokens"] >= again.metrics["prompt_tokens"] - 1
 
