@@ -60,7 +60,7 @@ from app.services.related_history import (
 from forecode_core.completion.prompt import Snippet
 from forecode_core.next_edit.input import EditPair, RelatedExcerpt
 from forecode_core.next_edit.related import CoChange, Params
-from forecode_core.next_edit.related_context import NEAR_LINES, RelatedSource, related_excerpts
+from forecode_core.next_edit.related_context import FAR_LINES, RelatedSource, related_excerpts
 from forecode_core.text.textfile import read_text_file
 
 from .editor import CodeEditor
@@ -353,12 +353,12 @@ class RelatedFiles(QObject):
         """``excerpts_for`` the caret of ``editor`` (``path``'s), as the completion prompt's
         ``retrieved`` snippets (code that matters at the caret, the first to give way to the
         budget), leaving out files in ``skip`` (the open tabs already sent). Reads only the
-        caret's line and the lines next to it from the editor."""
+        lines whose names are wanted (``FAR_LINES`` each side of the caret) from the editor."""
         if not self._sources or budget_chars <= 0:
             return []
         line = editor.lineFromPosition(editor.currentPos())
-        first = max(0, line - NEAR_LINES)
-        last = min(editor.lineCount() - 1, line + NEAR_LINES)
+        first = max(0, line - FAR_LINES)
+        last = min(editor.lineCount() - 1, line + FAR_LINES)
         start = editor.positionFromLine(first)
         window = _decoded(editor, start, editor.lineEndPosition(last))
         caret = len(_decoded(editor, start, editor.currentPos()))

@@ -47,8 +47,10 @@ from forecode_core.next_edit.input import EditPair, RelatedExcerpt
 from forecode_core.workspace.fuzzy import Match
 
 __all__ = [
+    "FAR_LINES",
     "HEAD_LINES",
     "MAX_DEF_LINES",
+    "NEAR_LINES",
     "RELATED_BOOST",
     "Definition",
     "RelatedSource",
