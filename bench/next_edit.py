@@ -44,7 +44,9 @@ Per arm and slice (``same_line``, ``elsewhere``, ``rename_template``, ``other_fi
 loaded and one request made; the request and ``check_answer``), ``propagation_p50`` (mask and
 ``propose``), ``after_accept_p50`` (after accepting propagation's first proposal, the next:
 ``propose`` again on the new text with the accept as the newest edit; the model's next
-suggestion is prefetched, so propagation's is what Tab waits for). ``related_files``:
+suggestion is prefetched, so propagation's is what Tab waits for). ``next_edit_in_model_region``:
+per slice, the share of cases whose next unit starts inside the model's editable region (the
+model rewrites only the region: elsewhere it cannot be right). ``related_files``:
 ``bench.related_files``' replay (``forecode_core.next_edit.related.replay``) over the same
 repositories, the default parameters, queries weighted.
 
@@ -511,6 +513,25 @@ def _figures(outcomes: Sequence[tuple[Case, Outcome]]) -> dict[str, Any]:
     }
 
 
+def next_in_region(case: Case) -> bool:
+    """Whether the next unit starts inside the model's editable region (a model can only be
+    right where it is)."""
+    if not case.remaining:
+        return False
+    inp = model_input(case)
+    start: int = inp.region_offset
+    return start <= case.remaining[0].start < start + len(inp.region)
+
+
+def _reach(rows: Sequence[Row]) -> dict[str, float | None]:
+    """Per slice with answers in the file: the share of cases whose next unit is in the region."""
+    out: dict[str, float | None] = {}
+    for s in ("same_line", "elsewhere", "rename_template", "in_file"):
+        cases = [r.case for r in rows if _in(s, r.case)]
+        out[s] = _ratio(sum(next_in_region(c) for c in cases), len(cases))
+    return out
+
+
 def _pct(values: Sequence[float], pct: float) -> float | None:
     from ._common import percentile
 
@@ -824,6 +845,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "after_accept_p50": "<= 50 ms",
             "related_files.recall_at_3": ">= 0.64 (ROSE's 64 % is hit@3 here: see related.py)",
         },
+        "next_edit_in_model_region": _reach(wide),
         "cases": {
             "model_arms": len(model_rows),
             "propagation_wide": len(wide),

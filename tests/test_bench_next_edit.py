@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bench.next_edit import (
     judge,
     model_arm,
     model_input,
+    next_in_region,
     previous_input,
     run_arms,
     summarise,
@@ -363,6 +365,15 @@ def test_the_previous_input_is_the_state_before_the_last_edit(
     assert len(now.events) == 2 and len(before.events) == 1
     assert "x = amount" in now.excerpt and "x = total" in before.excerpt
     assert before.caret_offset == case.recent[-1].start
+
+
+def test_the_next_unit_is_in_the_model_region_or_not(repo: tuple[Path, list[str]]) -> None:
+    case = _rename_case(repo)
+    assert next_in_region(case)  # the next line of a small file
+    text = case.text + "\n" * 200
+    far = replace(case, text=text, remaining=(Unit(len(text), len(text), "x\n"),))
+    assert not next_in_region(far)  # 200 lines below the caret
+    assert not next_in_region(_rename_case(repo, k=3))  # nothing remains in the file
 
 
 # ---------------------------------------------------------------- end to end
