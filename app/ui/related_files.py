@@ -72,6 +72,8 @@ __all__ = ["MAX_SOURCE_BYTES", "SOURCE_FILES", "RelatedFiles", "RelatedState"]
 SOURCE_FILES = 3  # related files read for excerpts
 MAX_SOURCE_BYTES = 512 * 1024
 DEFAULT_K = 10
+CACHED_K = 20  # answers kept per path, until the table changes
+MAX_CACHED = 1024
 COMPLETION_CHARS = 1200  # related excerpts in a completion prompt (about 300 tokens)
 
 
@@ -144,6 +146,8 @@ class RelatedFiles(QObject):
         self.state = RelatedState.NO_FOLDER
         self.state_message = "no folder is open"
         self._table: _Table | None = None
+        self._answers: dict[str, list[tuple[str, float]]] = {}  # for ``_answers_of``
+        self._answers_of: _Table | None = None
         self._busy = False
         self._check_pending = False
         self._history = BackgroundTask(self)
@@ -250,12 +254,15 @@ class RelatedFiles(QObject):
         table = self._table
         if table is None or not path:
             return []
-        prefix = table.prefix + "/" if table.prefix else ""
-        out: list[tuple[str, float]] = []
-        for item in table.model.related(prefix + path, k + 5):
-            if item.path.startswith(prefix):
-                out.append((item.path[len(prefix) :], item.confidence))
-        return out[:k]
+        if k > CACHED_K:
+            return _answer(table, path, k)
+        if table is not self._answers_of or len(self._answers) > MAX_CACHED:
+            self._answers_of = table
+            self._answers = {}
+        answer = self._answers.get(path)
+        if answer is None:  # a file changed with thousands of others costs milliseconds
+            answer = self._answers[path] = _answer(table, path, CACHED_K)
+        return answer[:k]
 
     def related_paths(self, path: str, k: int = DEFAULT_K) -> list[str]:
         """``related`` without the confidences."""
@@ -375,6 +382,17 @@ def _decoded(editor: CodeEditor, start: int, end: int) -> str:
 
 
 # ----- the worker's side (no Qt) ---------------------------------------------------------------
+
+
+def _answer(table: _Table, path: str, k: int) -> list[tuple[str, float]]:
+    prefix = table.prefix + "/" if table.prefix else ""
+    ask = k if not prefix else 4 * k + 20  # files outside the folder are left out
+    out = [
+        (item.path[len(prefix) :], item.confidence)
+        for item in table.model.related(prefix + path, ask)
+        if item.path.startswith(prefix)
+    ]
+    return out[:k]
 
 
 def _read_source(path: Path) -> str | None:
