@@ -158,8 +158,11 @@ def test_not_a_repository(qtbot: QtBot, tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "a.py").write_text("x\n")
     related = RelatedFiles()
+    said: list[str] = []
+    related.message.connect(lambda text, _ms: said.append(text))
     related.set_root(folder)
     ready(qtbot, related, RelatedState.NOT_REPO)
+    assert said == []  # normal: nothing in the status bar
     assert related.state_message == "not a git repository"
     assert related.related("a.py") == []
 
@@ -179,10 +182,13 @@ def test_git_missing(
 
 def test_a_history_too_big_uses_its_newest_commits_and_says_so(qtbot: QtBot, repo: Path) -> None:
     related = RelatedFiles(max_bytes=120)  # the log is cut after a commit or two
+    said: list[str] = []
+    related.message.connect(lambda text, _ms: said.append(text))
     related.set_root(repo)
     ready(qtbot, related, RelatedState.PARTIAL)
     assert "printed too much" in related.state_message
     assert "related files use the newest" in related.state_message
+    assert said == [f"Related files: {related.state_message}"]  # in the status bar
 
 
 def test_an_empty_repository(qtbot: QtBot, tmp_path: Path) -> None:

@@ -16,8 +16,9 @@ an older folder or an older request is dropped.
   for the deadline or the byte cap: the newest commits read are used, and the message says
   so), ``empty`` (no commits yet), ``not_repo`` ("not a git repository"), ``no_git`` ("git is
   not installed"), ``no_folder``, ``failed``. ``related`` answers [] in every state without a
-  table; ``state_changed`` says when it changes (with a sentence for a tooltip or the status
-  bar: the window does not interrupt the user with it).
+  table; ``state_changed`` says when it changes, with a sentence. ``partial`` and ``failed``
+  also go to the status bar (``message``); a folder without git or commits is normal and
+  says nothing.
 - **Paths.** The table holds paths relative to the repository's top level; the workspace
   may be a folder inside it. ``related(path)`` takes and gives workspace-relative POSIX paths
   (the ones quick open, chat and the completion context use) and leaves out files outside the
@@ -236,6 +237,8 @@ class RelatedFiles(QObject):
             self.state = state
             self.state_message = message
             self.state_changed.emit(str(state), message)
+            if state in (RelatedState.PARTIAL, RelatedState.FAILED):  # worth a status line
+                self.message.emit(f"Related files: {message}", 10000)
 
     def cancel(self) -> None:
         """Stop a git run now (killed); the table shown stays."""
