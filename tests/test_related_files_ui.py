@@ -456,3 +456,20 @@ def test_window_learns_a_commit_made_outside_at_the_next_save(qtbot: QtBot, repo
     with qtbot.waitSignal(win.related.changed, timeout=10000):
         win.save_current()
     assert names(win.related.related("other.py")) == ["util.py"]
+
+
+def test_chat_suggests_nothing_for_a_file_outside_the_folder(
+    qtbot: QtBot, repo: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "api.py").write_text("x = 1\n")  # the same bare name as the folder's api.py
+    win = folder_window(qtbot, repo)
+    ready(qtbot, win.related)
+    win.open_file(outside / "api.py")
+    win.chat.show()
+    win.chat_panel.refresh_context()
+    assert win.chat_panel.related_chips == []
+    win.open_file(repo / "api.py")
+    win.chat_panel.refresh_context()
+    assert [chip.path for chip in win.chat_panel.related_chips] == ["util.py", "models.py"]

@@ -236,7 +236,7 @@ class MainWindow(QMainWindow):
         self.index.index_changed.connect(self.completions.set_codebase)
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
         self.workspace.set_related(self.related.current_related)  # quick open, chat, completions
-        self.chat_panel.set_related(self.related.related)
+        self.chat_panel.set_related(self.related.related_if_current)
         self.completions.set_related(self.related.related_paths, self.related.completion_snippets)
         self.next_edit.set_related(self.related.excerpts_for)  # the model input's excerpts
         self.related.changed.connect(self.chat_panel.schedule_refresh)

@@ -275,6 +275,11 @@ class RelatedFiles(QObject):
         """``related`` for the current file (``set_current``)."""
         return self.related(self._current, DEFAULT_K) if self._current else []
 
+    def related_if_current(self, path: str) -> list[tuple[str, float]]:
+        """``related`` when ``path`` is the current file's workspace path, else [] (a file
+        outside the folder is named by its bare name elsewhere, which could name another)."""
+        return self.current_related() if path and path == self._current else []
+
     # ----- excerpts for the next-edit input --------------------------------------------------
     def set_current(self, path: Path | None) -> None:
         """The current file (None: none, or a file outside the folder): its related files
