@@ -28,4 +28,5 @@ BENCHMARKS: dict[str, str] = {
     "service_load": "bench.service_load",
     "next_edit": "bench.next_edit",
     "shadow": "bench.shadow",
+    "lsp": "bench.lsp",
 }
