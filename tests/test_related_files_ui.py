@@ -458,7 +458,7 @@ def test_window_learns_a_commit_made_outside_at_the_next_save(qtbot: QtBot, repo
     assert names(win.related.related("other.py")) == ["util.py"]
 
 
-def test_chat_suggests_nothing_for_a_file_outside_the_folder(
+def test_nothing_related_for_a_file_outside_the_folder(
     qtbot: QtBot, repo: Path, tmp_path: Path
 ) -> None:
     outside = tmp_path / "elsewhere"
@@ -466,10 +466,14 @@ def test_chat_suggests_nothing_for_a_file_outside_the_folder(
     (outside / "api.py").write_text("x = 1\n")  # the same bare name as the folder's api.py
     win = folder_window(qtbot, repo)
     ready(qtbot, win.related)
-    win.open_file(outside / "api.py")
+    doc = win.open_file(outside / "api.py")
+    assert doc is not None
     win.chat.show()
     win.chat_panel.refresh_context()
     assert win.chat_panel.related_chips == []
+    # nor for completions and next-edit
+    assert win.related.related_paths("api.py") == []
+    assert win.related.excerpts_for("api.py", "parse_header(x)\n", 3, 1000) == ()
     win.open_file(repo / "api.py")
     win.chat_panel.refresh_context()
     assert [chip.path for chip in win.chat_panel.related_chips] == ["util.py", "models.py"]

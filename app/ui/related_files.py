@@ -267,9 +267,9 @@ class RelatedFiles(QObject):
             answer = self._answers[path] = _answer(table, path, CACHED_K)
         return answer[:k]
 
-    def related_paths(self, path: str, k: int = DEFAULT_K) -> list[str]:
-        """``related`` without the confidences."""
-        return [other for other, _ in self.related(path, k)]
+    def related_paths(self, path: str) -> list[str]:
+        """``related_if_current`` without the confidences (the completion context's)."""
+        return [other for other, _ in self.related_if_current(path)]
 
     def current_related(self) -> list[tuple[str, float]]:
         """``related`` for the current file (``set_current``)."""
@@ -344,14 +344,15 @@ class RelatedFiles(QObject):
         budget_chars: int,
         recent: Sequence[EditPair] = (),
     ) -> tuple[RelatedExcerpt, ...]:
-        """Excerpts of ``path``'s related files for a caret at offset ``caret`` of ``text``
-        (the current file's), within ``budget_chars`` characters: the definitions of the
-        names near the caret and in ``recent`` (the input's edit pairs), else each file's
-        head (``forecode_core.next_edit.related_context``). Only files already read
-        (``set_current``) count: this never reads a file or runs git."""
+        """Excerpts of the related files of ``path`` (the current file's workspace path: any
+        other gets none) for a caret at offset ``caret`` of ``text``, within ``budget_chars``
+        characters: the wanted definitions (the names near the caret and in ``recent``, the
+        input's edit pairs), then the files' heads (``forecode_core.next_edit
+        .related_context``). Only files already read (``set_current``) count: this never
+        reads a file or runs git."""
         sources = [
             source
-            for rel, _ in self.related(path, SOURCE_FILES)
+            for rel, _ in self.related_if_current(path)[:SOURCE_FILES]
             if (source := self._sources.get(rel)) is not None
         ]
         if not sources or budget_chars <= 0:
