@@ -31,6 +31,7 @@ from app.ui.owners.workspace import Workspace
 from app.ui.picker import Picker
 from forecode_core.next_edit.answer import Rejected, check_answer
 from forecode_core.next_edit.input import REGION_END, NextEditInput
+from forecode_core.next_edit.session import OfferEdit
 from forecode_core.store.settings import Settings
 from tests.test_inline_completion import ScriptedEngine
 
@@ -135,6 +136,12 @@ def env(qtbot: QtBot, tmp_path: Path) -> Iterator[Env]:
     host.show()
     yield Env(qtbot, tmp_path, docs, ctl, model, settings, host, completion)
     ctl.shutdown()
+
+
+def apply(text: str, edits: tuple[OfferEdit, ...]) -> str:
+    for e in reversed(edits):
+        text = text[: e.start] + e.new + text[e.end :]
+    return text
 
 
 def caret_marked(ed: CodeEditor) -> str:
@@ -564,3 +571,80 @@ def test_outcomes_of_the_models_suggestions_are_told_to_the_model_source(env: En
     assert env.ctl.buffer_session(doc).model is not None
     env.qtbot.keyClicks(ed, "y")
     assert env.model.outcomes[-1][1] is False and len(env.model.outcomes) == 3
+
+
+# ---------------------------------------------------------------- the real model
+
+
+@pytest.mark.parametrize("model_id", ["gemma-3-270m", "qwen2.5-coder-0.5b-instruct"])
+def test_real_model_end_to_end_shown_and_acceptable_or_declined_with_a_reason(
+    qtbot: QtBot, tmp_path: Path, model_id: str
+) -> None:
+    """The default local model (and Qwen2.5-Coder 0.5B) through the real worker, the real
+    ModelSource (filters, gate) and the real window: whatever it predicts, the product's
+    guarantee holds: a suggestion is shown without touching the buffer and Tab (jump, then
+    accept) makes exactly it as one undo step without taking the user's edit back; or it is
+    declined with a reason (the filters' or the gate's, not the engine failing). A broken
+    engine fails the test (never a skip)."""
+    from app.ui.local_engine import LocalEngine
+    from app.ui.main_window import MainWindow
+    from local_models.model_store import ensure_model
+
+    engine = LocalEngine(ensure_model(model_id))
+    window = MainWindow(engine=engine)
+    qtbot.addWidget(window)
+    engine.start()
+    qtbot.waitUntil(engine.is_ready, timeout=300_000)  # a loaded 2-core machine
+    src = tmp_path / "shapes.py"
+    src.write_text(
+        "def area(rect):\n"
+        "    return rect.w * rect.h\n"
+        "\n"
+        "\n"
+        "def perimeter(rect):\n"
+        "    return 2 * (rect.w + rect.h)\n",
+        encoding="utf-8",
+    )
+    window.open_folder(tmp_path)
+    doc = window.open_file(src)
+    assert doc is not None
+    window.show()
+    ed = doc.editor
+    ctl = window.next_edit
+    assert ctl.label.text() == "⇥ Next edit"  # the engine is ready: the model is on
+    inline = window.completions.inline
+    assert inline is not None
+    inline.enabled = False  # Tab is the next edit's here (the completion's ghost would win)
+    ed.gotoPos(len("def area(rect"))
+    qtbot.keyClicks(ed, ", scale")  # the user's edit
+    typed = ed.text()
+    for _attempt in range(3):  # an engine killed for hanging (a loaded machine) restarts
+        qtbot.waitUntil(
+            lambda: ctl.buffer_session(doc).model is not None or bool(ctl.last_declined),
+            timeout=300_000,
+        )
+        if not ctl.last_declined.startswith("engine:"):
+            break
+        qtbot.waitUntil(engine.is_ready, timeout=300_000)  # a loaded 2-core machine
+        ctl.last_declined = ""
+        ctl.predict_now()  # the pause again
+    session = ctl.buffer_session(doc)
+    if session.model is None:
+        # declined by the answer's filters or the acceptance gate, and why; not the engine
+        assert ctl.last_declined.strip() and not ctl.last_declined.startswith("engine:")
+        assert ed.text() == typed
+        window.close()
+        return
+    assert ed.text() == typed  # shown, not made
+    shown = session.shown
+    assert shown is not None
+    for _ in range(2):  # jump (when it is elsewhere), then accept
+        qtbot.keyClick(ed, Qt.Key.Key_Tab)
+        if ed.text() != typed:
+            break
+    accepted = ed.text()
+    assert accepted == apply(typed, shown.edits)  # what was shown is what was made
+    assert "def area(rect, scale" in accepted  # the user's edit is never taken back
+    ed.undo()
+    assert ed.text() == typed  # one undo step
+    window.close()
