@@ -44,7 +44,7 @@ def test_bench_shadow_reports_issue_16s_keys(tmp_path: Path) -> None:
         cwd=REPO,
         check=True,
         capture_output=True,
-        timeout=300,
+        timeout=900,
     )
     result = json.loads(out.read_text())
     for key in ("shadow_first_build_s", "shadow_refresh_p50_ms", "edit_to_verdict_p50_s"):

@@ -241,6 +241,8 @@ class CliChecker:
             for proc, _ in runs:
                 if proc.poll() is None:
                     _kill(proc)
+                if proc.stdout is not None:
+                    proc.stdout.close()
                 with self._lock:
                     self._running.discard(proc)
         return out
@@ -504,6 +506,19 @@ def _remove(path: str) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+def _open_fresh(dst: str) -> int:
+    """``dst`` opened for writing, empty, never through a link (a link or a folder in its
+    place is removed first: writing through one could reach the user's files)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        return os.open(dst, flags, 0o600)
+    except OSError:
+        if not os.path.lexists(dst):
+            raise
+        _remove(dst)
+        return os.open(dst, flags, 0o600)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -861,39 +876,57 @@ class ShadowWorkspace:
             self._state.generation += 1
 
     def _create(self, action: Action, dst: str) -> None:
-        assert action.source is not None
+        source = action.source
+        assert source is not None
+        src = os.path.join(self.root, action.rel)
+        if action.step is Step.COPY:
+            self._copy_file(src, dst, source)
+            return
         if os.path.lexists(dst):
             _remove(dst)
-        src = os.path.join(self.root, action.rel)
         if action.step in (Step.LINK, Step.REFERENCE):
-            os.symlink(action.source.target, dst)
-            return
-        if action.step is Step.SNAPSHOT and snapshot_database(src, dst):
+            os.symlink(source.target, dst)
+        elif not snapshot_database(src, dst):
+            self._copy_file(src, dst, source, clone=False)  # not a database after all
+        else:
             _stamp_like(src, dst)
-            return
-        self._copy_file(src, dst, clone=action.step is Step.COPY)
 
-    def _copy_file(self, src: str, dst: str, clone: bool) -> None:
+    def _copy_file(self, src: str, dst: str, source: Source, clone: bool = True) -> None:
+        """``src`` into ``dst`` as a file of its own (a clone where the filesystem can), with
+        the source's mtime; a SQLite database under any name is snapshotted instead."""
         method = self._method or CloneMethod.COPY
-        with open(src, "rb") as fs:
-            head = fs.read(CHUNK)
-            if head.startswith(SQLITE_HEADER):  # a database under any name: a snapshot
-                clone = False
+        fs = os.open(src, os.O_RDONLY)
+        try:
+            head = os.read(fs, CHUNK)
+            if head.startswith(SQLITE_HEADER):
+                _remove(dst)
                 if snapshot_database(src, dst):
                     _stamp_like(src, dst)
                     return
-            if (
-                clone
-                and method is not CloneMethod.COPY
-                and _clone_into(fs.fileno(), src, dst, method)
-            ):
-                _stamp_like(src, dst)
-                return
-            with open(dst, "wb") as fd:
-                fd.write(head)
-                if len(head) == CHUNK:
-                    shutil.copyfileobj(fs, fd, CHUNK)
-        _stamp_like(src, dst)
+                clone = False
+            if clone and method is CloneMethod.CLONEFILE:
+                _remove(dst)
+                if _clone_into(fs, src, dst, method):
+                    _stamp_like(src, dst)
+                    return
+            fd = _open_fresh(dst)
+            try:
+                cloned = False
+                if clone and method is CloneMethod.FICLONE:
+                    with contextlib.suppress(OSError):
+                        fcntl.ioctl(fd, FICLONE, fs)
+                        cloned = True
+                if not cloned:
+                    data = head
+                    while data:
+                        os.write(fd, data)
+                        data = os.read(fs, CHUNK) if len(data) == CHUNK else b""
+                mtime = source.mtime_ns or os.fstat(fs).st_mtime_ns
+                os.utime(fd, ns=(mtime, mtime))
+            finally:
+                os.close(fd)
+        finally:
+            os.close(fs)
 
     def _overlay(self, rel: str, data: bytes) -> None:
         with self._lock:
