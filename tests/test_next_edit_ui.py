@@ -486,6 +486,27 @@ def test_a_big_file_is_searched_off_the_ui_thread(
     assert env.view(doc).shown.label == "Tab → line 3"
 
 
+def test_a_big_files_model_input_is_a_window_in_document_offsets(env: Env) -> None:
+    # non-ASCII text above: str offsets differ from Scintilla's bytes
+    body = "# é ü ß\n" + "".join(f"value_{k} = compute(item_{k})\n" for k in range(BIG_CHARS // 24))
+    doc = env.open("big.py", body)
+    ed = doc.editor
+    line = 6000
+    ed.gotoPos(ed.lineEndPosition(line))
+    env.qtbot.keyClicks(ed, "  # note")
+    env.ctl.predict_now()
+    _kind, inp, _version, _buffer = env.model.requests[-1]
+    assert inp.first_line > 0 and inp.excerpt_offset > 0  # a window, in document terms
+    assert len(inp.excerpt) < 40_000
+    k = line  # line 6000 holds value_5999
+    env.model.answer(f"value_{k} = compute(", f"value_{k} = compute_all(")
+    env.qtbot.waitUntil(lambda: env.ctl.buffer_session(doc).model is not None, timeout=5000)
+    press(env.qtbot, ed, Qt.Key.Key_Tab)  # the line below the caret's: jump
+    press(env.qtbot, ed, Qt.Key.Key_Tab)  # accept
+    assert ed.line_text(line + 1) == f"value_{k} = compute_all(item_{k})"
+    assert ed.line_text(line) == f"value_{k - 1} = compute(item_{k - 1})  # note"
+
+
 def test_status_says_when_predictions_are_off_and_why(env: Env) -> None:
     env.open("calls.py", CALLS)
     assert env.ctl.label.text() == "⇥ Next edit"

@@ -61,7 +61,6 @@ from forecode_core.next_edit.session import (
     accepted,
     escape,
     from_proposals,
-    from_suggestion,
     offer,
     on_change,
     press_tab,
@@ -87,6 +86,8 @@ RELATED_CHARS = 1600
 #: A change this big (characters) is no edit to learn from (a reload, a restored backup, a
 #: whole file pasted): the buffer's history and offers start afresh.
 RESET_CHARS = 20_000
+#: The model's input from a big buffer: this many lines either side of the caret are read.
+INPUT_WINDOW_LINES = 200
 # (path, text, caret, budget in characters, recent edit pairs) -> excerpts of related files
 RelatedExcerpts = Callable[[str, str, int, int, Sequence[EditPair]], tuple[RelatedExcerpt, ...]]
 BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
@@ -413,7 +414,7 @@ class NextEditController(QObject):
             return self._propose(buf, text, *snapshot)
 
         self._task.start(run)
-        self._ask_model(buf, text)
+        self._ask_model(buf, None)  # a window around the caret, not the big text
 
     def _on_proposed(self, result: object) -> None:
         if not isinstance(result, _Proposed):
@@ -498,19 +499,40 @@ class NextEditController(QObject):
         (``app.ui.related_files.RelatedFiles.excerpts_for``: cached, never reads a file)."""
         self._related = related
 
-    def _input(self, buf: _Buffer, text: str) -> NextEditInput:
+    def _input(self, buf: _Buffer, text: str | None) -> NextEditInput:
+        """The model's input at the caret. ``text``: the whole buffer, or None for a big one:
+        then only ``INPUT_WINDOW_LINES`` either side of the caret are read (the input is an
+        excerpt anyway), its offsets moved back to the document's."""
         ed = buf.editor
         path = self._documents.workspace_path(buf.doc)
-        caret = buf.positions.to_chars(ed.currentPos())
-        events = tuple(pair_of(path, e, text) for e in self.history.events(buf.key))
+        base, first = 0, 0
+        if text is None:
+            line = ed.lineFromPosition(ed.currentPos())
+            first = max(0, line - INPUT_WINDOW_LINES)
+            last = line + INPUT_WINDOW_LINES
+            lo = ed.positionFromLine(first)
+            hi = ed.positionFromLine(last) if last < ed.lineCount() else ed.textLength()
+            text = bytes(ed.textRange(lo, hi).data()).decode("utf-8", "replace")
+            base = buf.positions.to_chars(lo)
+        caret = buf.positions.to_chars(ed.currentPos()) - base
+        events = tuple(
+            pair_of(path, replace(e, offset=e.offset - base), text)
+            for e in self.history.events(buf.key)
+            if e.offset >= base and e.end - base <= len(text)
+        )
         related: tuple[RelatedExcerpt, ...] = ()
         if self._related is not None:
             related = self._related(path, text, caret, RELATED_CHARS, events)
-        return input_at(
+        inp = input_at(
             text, caret, path=path, language=ed.language.id, events=events, related=related
         )
+        if base:  # document offsets and lines again
+            inp = replace(
+                inp, excerpt_offset=inp.excerpt_offset + base, first_line=inp.first_line + first
+            )
+        return inp
 
-    def _ask_model(self, buf: _Buffer, text: str, *, prefetch: bool = False) -> None:
+    def _ask_model(self, buf: _Buffer, text: str | None, *, prefetch: bool = False) -> None:
         model = self._model_now()
         if model is None or not model.is_ready():
             return
@@ -535,11 +557,10 @@ class NextEditController(QObject):
         if buf is None or not isinstance(suggestion, Suggestion):
             return  # stale: the buffer changed since it was asked
         self._model_outcome(buf, accepted=False)  # a shown one replaced is not taken
-        text = buf.editor.text()
         caret_line = buf.editor.lineFromPosition(buf.editor.currentPos())
         buf.session = offer(
             buf.session,
-            [from_suggestion(text, suggestion)],
+            [self._offer_of(buf, suggestion)],
             Source.MODEL,
             version,
             caret_line=caret_line,
@@ -549,6 +570,24 @@ class NextEditController(QObject):
             buf.model_offered = version
         if buf is self._current:
             self.render()
+
+    def _offer_of(self, buf: _Buffer, suggestion: Suggestion) -> Offer:
+        """The model's suggestion as an offer, its removed text read from the editor (never
+        the whole buffer)."""
+        ed, pos = buf.editor, buf.positions
+        edits = tuple(
+            OfferEdit(
+                e.start,
+                e.end,
+                bytes(ed.textRange(pos.to_bytes(e.start), pos.to_bytes(e.end)).data()).decode(
+                    "utf-8", "replace"
+                ),
+                e.text,
+            )
+            for e in suggestion.edits
+        )
+        line = ed.lineFromPosition(pos.to_bytes(edits[0].start)) if edits else 0
+        return Offer(edits, Source.MODEL, line)
 
     def _on_declined(self, version: int, reason: str, buffer: str = "") -> None:
         buf = self._model_buffer(version, buffer)
@@ -667,8 +706,8 @@ class NextEditController(QObject):
         )
         self.render()
         # prefetch: the next prediction as if the accepted text were already there (it is)
-        if buf.editor.textLength() <= BIG_CHARS:
-            self._ask_model(buf, ed.text(), prefetch=True)
+        big = ed.textLength() > BIG_CHARS
+        self._ask_model(buf, None if big else ed.text(), prefetch=True)
 
     def _open_other(self, buf: _Buffer, path: str) -> bool:
         doc = self._documents.find(Path(path)) or self._documents.open_file(path)
