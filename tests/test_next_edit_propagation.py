@@ -653,8 +653,8 @@ AMBIGUOUS = [
         "class A(object):\n    pass\nclass B(object):\n    pass\n",
         "object",
         "Base",
-        "object is a builtin",
-        id="rename-of-a-builtin",
+        "a name of another kind (class, function, constant)",
+        id="a-builtin-swapped-for-a-class",
     ),
     pytest.param(
         "from compat import text_type, UnicodeMixin\nclass A(UnicodeMixin):\n    pass\n",

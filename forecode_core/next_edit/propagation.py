@@ -21,10 +21,10 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   ``global``) stays in that function's block (by indentation); a ``def``'s or ``class``'s
   own name renamed offers its uses, never another definition of the old name. One example
   matches its exact "before" text, unless one example of its shape is ambiguous
-  (``ambiguity``: a rename to a name the file already uses, of a builtin or to a name of
-  another style, an edit that adds lines, a ``def``/``class`` line, a string without a
-  word); then a second, consistent example is needed. An edit inside a string or comment,
-  or one that changes the bracket balance (typed so far), is no pattern.
+  (``ambiguity``: a rename to a name the file already uses or to a name of another style,
+  an edit that adds lines, a ``def``/``class`` line, a string without a word); then a
+  second, consistent example is needed. An edit inside a string or comment, or one that
+  changes the bracket balance (typed so far), is no pattern.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
@@ -45,7 +45,6 @@ byte positions and fills the ``LexMask`` from Scintilla's styles.
 
 from __future__ import annotations
 
-import builtins
 import keyword
 import re
 from collections.abc import Sequence
@@ -633,11 +632,9 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
 
     - a rename to a name the file already uses (``loop_frame`` -> ``frame``, ``PY3`` ->
       ``PY2``): one reference swapped for another binding, not a binding renamed;
-    - a rename of a Python builtin (``object`` -> ``UnicodeMixin``): a base class or call
-      replaced at one place;
     - a rename to a name of another style (``UnicodeMixin`` -> ``implements_to_string``,
-      ``PY2`` -> ``UnicodeMixin``): a class, function or constant swapped for another kind of
-      thing, whose uses change otherwise;
+      ``PY2`` -> ``UnicodeMixin``, ``object`` -> ``Base``): a class, function or constant
+      swapped for another kind of thing, whose uses change otherwise;
     - an edit that adds lines (``for x in xs:`` -> two lines): new code written there, not a
       shape to repeat;
     - a ``def`` or ``class`` line changed: one function's signature, not every function's;
@@ -650,8 +647,6 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     if _inside_text(ex, mask):
         return "the edit is inside a string or comment"
     if ex.kind == "rename":
-        if _suffix(path) in _PY_SUFFIXES and hasattr(builtins, ex.before_text):
-            return f"{ex.before_text} is a builtin"
         if _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask):
             return f"{ex.after_text} is already used in the file"
         if _name_style(ex.before_text) != _name_style(ex.after_text):
