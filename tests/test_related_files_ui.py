@@ -105,6 +105,29 @@ def test_reads_the_history_off_the_ui_thread_and_answers_by_confidence(
     assert "5 commits read" in related.state_message
 
 
+def test_git_runs_on_a_thread_of_its_own(
+    qtbot: QtBot, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the shared pool (two threads on two cores): a slow history would hold one."""
+    import threading
+
+    import app.ui.related_files as module
+
+    threads: list[str] = []
+    build = module._build
+
+    def recording_build(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return build(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(module, "_build", recording_build)
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    assert len(threads) == 1 and threads[0].startswith("forecode-related")
+    related.shutdown()
+
+
 def test_head_moving_adds_the_new_commits(qtbot: QtBot, repo: Path) -> None:
     related = RelatedFiles()
     related.set_root(repo)

@@ -2,10 +2,11 @@
 (issue 15), from the open folder's git history.
 
 ``RelatedFiles`` keeps the co-change table (``forecode_core.next_edit.related.CoChange``) of the
-workspace's repository. Git runs on a worker thread only (``app.services.related_history``:
-at most 2,000 commits, a deadline and a byte cap); the UI thread asks the finished table,
-which costs a dictionary lookup. Results carry a generation (``BackgroundTask``): a result for
-an older folder or an older request is dropped.
+workspace's repository. Git runs on a thread of its own only (``forecode-related``, one per
+window, so a slow history never holds one of the shared pool's threads: on two cores there
+are two; ``app.services.related_history``: at most 2,000 commits, a deadline and a byte
+cap); the UI thread asks the finished table, which costs a dictionary lookup. Results carry
+a generation: a result for an older folder or an older request is dropped.
 
 - **Refresh.** A folder opened reads its history. ``check_head`` (the window calls it when it
   becomes active and after a save: cheap) asks ``git rev-parse HEAD`` on the worker; when HEAD
@@ -39,10 +40,12 @@ open means the two files did change together. Confidence is the share of this fi
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
 from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -66,7 +69,6 @@ from forecode_core.text.textfile import read_text_file
 
 from .editor import CodeEditor
 from .owners.commands import Command
-from .tasks import BackgroundTask
 
 __all__ = ["MAX_SOURCE_BYTES", "SOURCE_FILES", "RelatedFiles", "RelatedState"]
 
@@ -119,6 +121,65 @@ class _Sources:
     sources: tuple[RelatedSource, ...]
 
 
+class _Bridge(QObject):
+    done = Signal(int, object)  # generation, result
+    failed = Signal(int, str)
+
+
+class _Job(QObject):
+    """One cancellable job at a time on ``executor`` (``BackgroundTask``'s contract on a
+    thread of our own): starting one cancels the previous; ``done``/``failed`` arrive on the
+    UI thread, never for a job that was cancelled or replaced."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, executor: ThreadPoolExecutor, parent: QObject) -> None:
+        super().__init__(parent)
+        self._executor = executor
+        self._generation = 0
+        self._cancel: threading.Event | None = None
+        self._bridge = _Bridge(self)
+        self._bridge.done.connect(self._deliver)
+        self._bridge.failed.connect(self._fail)
+
+    def start(self, fn: Callable[[threading.Event], object]) -> None:
+        self.cancel()
+        self._generation += 1
+        generation = self._generation
+        cancel = self._cancel = threading.Event()
+        bridge = self._bridge
+
+        def run() -> None:
+            if cancel.is_set():
+                return
+            try:
+                result = fn(cancel)
+            except Exception as exc:  # reported to the UI, never raised on the thread
+                with contextlib.suppress(RuntimeError):  # the window went away meanwhile
+                    bridge.failed.emit(generation, f"{type(exc).__name__}: {exc}")
+                return
+            if not cancel.is_set():
+                with contextlib.suppress(RuntimeError):
+                    bridge.done.emit(generation, result)
+
+        with contextlib.suppress(RuntimeError):  # shut down: the window is closing
+            self._executor.submit(run)
+
+    def cancel(self) -> None:
+        if self._cancel is not None:
+            self._cancel.set()
+            self._cancel = None
+
+    def _deliver(self, generation: int, result: object) -> None:
+        if generation == self._generation and self._cancel is not None:
+            self.done.emit(result)
+
+    def _fail(self, generation: int, message: str) -> None:
+        if generation == self._generation and self._cancel is not None:
+            self.failed.emit(message)
+
+
 class RelatedFiles(QObject):
     """The related-files table of the open folder. ``buffer_text(path)``: the open buffer's
     text of a file (an absolute, resolved path; None when it is not open), read on the UI
@@ -151,12 +212,13 @@ class RelatedFiles(QObject):
         self._answers_of: _Table | None = None
         self._busy = False
         self._check_pending = False
-        self._history = BackgroundTask(self)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-related")
+        self._history = _Job(self._executor, self)
         self._history.done.connect(self._on_history)
         self._history.failed.connect(self._on_history_failed)
         self._current: str | None = None
         self._sources: dict[str, RelatedSource] = {}
-        self._reader = BackgroundTask(self)
+        self._reader = _Job(self._executor, self)
         self._reader.done.connect(self._on_sources)
 
     def commands(self) -> list[Command]:
@@ -249,6 +311,7 @@ class RelatedFiles(QObject):
 
     def shutdown(self) -> None:
         self.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
     # ----- asking ------------------------------------------------------------------------------
     def related(self, path: str, k: int = DEFAULT_K) -> list[tuple[str, float]]:
