@@ -29,23 +29,24 @@ __all__ = [
     "sent_files",
 ]
 
-EDITS_PROMPT_VERSION = 2
+EDITS_PROMPT_VERSION = 3
 """Bumped whenever the rendered text of any input changes."""
 
 DEFAULT_EDITS_MAX_TOKENS = 1536
 """The answer's budget when the request names none: several files' blocks."""
 
-_FORMAT = """\
-How to answer: a short explanation (a few sentences), then one section for each file you \
-change:
-- to change a file, a line FILE: followed by its path, then a fenced code block with the \
-changed parts and two or three unchanged lines around each; where you leave unchanged code \
-out, write a comment in the file's language such as `# ... existing code ...`;
-- to create a file, a line NEW FILE: followed by its path, then a fenced code block with the \
-whole new file;
-- to delete a file, a line DELETE FILE: followed by its path, and no code block.
-Write paths exactly as they are given above. Change only the files the task needs, each at \
-most once. Put no other code blocks in the answer."""
+_FORMAT = (
+    "Reply with one or two sentences saying what you change. Then, for each file you change, "
+    "write the line FILE: <path> and below it a code block with the changed lines and a few "
+    "lines around them (write # ... existing code ... for the lines you leave out). For a file "
+    "that does not exist yet, write NEW FILE: <path> and below it a code block with the whole "
+    "file. To delete a file, write DELETE FILE: <path> and no code block. <path> is a path "
+    "exactly as shown above."
+)
+"""One paragraph with the keywords as templates: as a bulleted list, or after a worked
+example, Qwen2.5-Coder-1.5B echoed the list or the example's files into its answer (tried on
+a rename across two files and a move into a new file; this wording answered the rename
+cleanly)."""
 
 
 @dataclass(frozen=True)
