@@ -124,6 +124,15 @@ class LspHub:
         self._post(self._change, uri, version, text)
         return version
 
+    def set_table(self, table: ServerTable) -> None:
+        """A new ``lsp.servers`` table: files opened from now on use it (open ones keep their
+        servers until reopened)."""
+        self._post(self._set_table, table)
+
+    def _set_table(self, table: ServerTable) -> None:
+        self.table = table
+        self._missing.clear()
+
     def save(self, uri: str) -> None:
         self._post(self._save, uri)
 

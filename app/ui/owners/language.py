@@ -186,7 +186,10 @@ class LanguageController(QObject):
             return
         root = self._root() or doc.path.parent
         editor = doc.editor
-        version = self._hub_bridge().hub.open(uri, doc.editor.language.id, editor.text(), root)
+        hub = self._hub_bridge().hub
+        if hub.table != self._table():  # lsp.servers changed since: new opens follow it
+            hub.set_table(self._table())
+        version = hub.open(uri, doc.editor.language.id, editor.text(), root)
         timer = QTimer(self)
         timer.setSingleShot(True)
         timer.setInterval(CHANGE_DELAY_MS)
