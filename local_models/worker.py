@@ -656,8 +656,13 @@ def main(argv: list[str] | None = None) -> int:
         n_ctx = args.n_ctx or _profile_context(args.model, fake=fake)
         from local_models.next_edit import NEXT_EDIT_MAX_OUTPUTS
 
+        # Long verify batches for next-edit, at the prior's costs (no timing at start).
         engine = factory(
-            args.model, n_ctx=n_ctx, n_threads=args.threads, max_outputs=NEXT_EDIT_MAX_OUTPUTS
+            args.model,
+            n_ctx=n_ctx,
+            n_threads=args.threads,
+            max_outputs=NEXT_EDIT_MAX_OUTPUTS,
+            measure_batches=False,
         )
     except model_errors as exc:
         out.emit(Failed(None, " ".join(str(exc).split()) or type(exc).__name__, fatal=True))

@@ -153,7 +153,11 @@ def _new_context(model: Any, n_ctx: int, n_batch: int, max_outputs: int, threads
 
 class Engine:
     """One model + one context; see the module docstring. Satisfies
-    ``forecode_core.completion.model.RewriteModel``."""
+    ``forecode_core.completion.model.RewriteModel``.
+
+    ``measure_batches``: an engine made for long verify batches (``max_outputs`` above the
+    completion's) times them when it starts (``row_costs``); False keeps the prior costs
+    (the editor's worker: its start must not wait on seconds of timing on a busy CPU)."""
 
     def __init__(
         self,
@@ -164,6 +168,7 @@ class Engine:
         n_batch: int = 512,
         min_reuse_chunk: int = 16,
         max_outputs: int = MAX_DRAFT + 2,
+        measure_batches: bool = True,
     ) -> None:
         self._closed = True
         self._model: Any = None
@@ -221,7 +226,7 @@ class Engine:
         # engine starts if it is made for long verify batches (apply), else the prior.
         self.row_costs: dict[int, float] = dict(ROW_COST_PRIOR)
         self.batch_ms: dict[int, float] = {}  # the measured decode times (ms) by size
-        if max_outputs > MAX_DRAFT + 2:
+        if max_outputs > MAX_DRAFT + 2 and measure_batches:
             self._measure_batches()
 
     def _measure_batches(self) -> None:
