@@ -360,6 +360,34 @@ def test_a_link_left_in_the_copy_is_replaced_never_written_through(
         assert copy.is_file() and not copy.is_symlink() and copy.read_text() == text
 
 
+@pytest.mark.parametrize(
+    "rel", ["../evil.py", "/tmp/evil.py", ".venv/lib/site-packages/big.py", "pkg/../../x.py"]
+)
+def test_nothing_is_written_outside_the_copy_or_into_a_referenced_tree(
+    ws: Path, shadow: ShadowWorkspace, rel: str
+) -> None:
+    shadow.sync()
+    big = ws / ".venv" / "lib" / "site-packages" / "big.py"
+    before = sha(big)
+    verdict = shadow.check({rel: "x = 1\n"})
+    assert verdict.status is CheckStatus.FAILED and "not a file of the" in verdict.note
+    shadow.push_buffer(rel, "pushed = 1\n").result(timeout=10)
+    assert sha(big) == before
+    assert not (ws.parent / "evil.py").exists() and not (ws.parent / "x.py").exists()
+
+
+def test_a_save_in_an_unignored_referenced_tree_never_truncates_the_users_file(
+    ws: Path, shadow: ShadowWorkspace
+) -> None:
+    shadow.sync()
+    index = ws / "node_modules" / "left-pad" / "index.js"  # no ignore file names node_modules
+    text = "module.exports = 2;\n" + "// padding\n" * 30_000  # over one copy chunk
+    index.write_text(text)
+    shadow.note_saved("node_modules/left-pad/index.js").result(timeout=10)
+    assert index.read_text() == text
+    assert (shadow.tree / "node_modules").is_symlink()
+
+
 def test_an_unsaved_buffer_overlays_its_file_until_dropped(
     ws: Path, shadow: ShadowWorkspace
 ) -> None:

@@ -812,7 +812,7 @@ class ShadowWorkspace:
                 elif rel in wanted_all:
                     have[rel] = wanted_all[rel]
                 full = self.root / rel
-                if self.rules.is_ignored(rel) or not full.is_file():
+                if not self.in_copy(rel) or self.rules.is_ignored(rel) or not full.is_file():
                     continue
                 wanted[rel] = _file_source(rel, full.stat(), self.fixtures)
             actions = plan_sync(wanted, have, set(self._overlays))
@@ -821,6 +821,20 @@ class ShadowWorkspace:
                 wanted_all.pop(rel, None)
             wanted_all.update(wanted)
             return actions
+
+    def in_copy(self, rel: str) -> bool:
+        """Whether ``rel`` is a path the copy may write: relative, without ``..``, and no link
+        on the way (a referenced folder is the user's own: writing there would write into
+        the user's files)."""
+        parts = rel.split("/")
+        if not rel or os.path.isabs(rel) or "\\" in rel or {"", ".", ".."} & set(parts):
+            return False
+        path = self.tree
+        for part in parts:
+            path = path / part
+            if path.is_symlink():
+                return False
+        return True
 
     def _make_home(self) -> None:
         base = self.folder.parent
@@ -932,6 +946,8 @@ class ShadowWorkspace:
         with self._lock:
             if self._state.have is None:
                 self.sync()
+            if not self.in_copy(rel):
+                return  # a file in a referenced tree (a venv's): the copy has the user's own
             self._overlays[rel] = data
             _write_atomic(self.tree / rel, data)
             self._state.generation += 1
@@ -953,6 +969,14 @@ class ShadowWorkspace:
             return Verdict(CheckStatus.NO_CHECKER, paths=paths, note="no checker is installed")
         with self._lock:
             self.sync()  # changes the editor was not told of (another program, a git checkout)
+            outside = [rel for rel in paths if not self.in_copy(rel)]
+            if outside:
+                return Verdict(
+                    CheckStatus.FAILED,
+                    paths=paths,
+                    note=f"{outside[0]} is not a file of the workspace's copy (outside it, "
+                    "or in a referenced folder such as a virtual environment)",
+                )
             deadline = started + self.check_timeout_s
             saved = {rel: self._read_copy(rel) for rel in paths}
             try:
