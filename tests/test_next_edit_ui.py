@@ -488,7 +488,8 @@ def test_a_big_file_is_searched_off_the_ui_thread(
 
 def test_a_big_files_model_input_is_a_window_in_document_offsets(env: Env) -> None:
     # non-ASCII text above: str offsets differ from Scintilla's bytes
-    body = "# é ü ß\n" + "".join(f"value_{k} = compute(item_{k})\n" for k in range(BIG_CHARS // 24))
+    body = "# é ü ß\n" + "".join(f"value_{k} = compute(item_{k})\n" for k in range(9000))
+    assert len(body) > BIG_CHARS
     doc = env.open("big.py", body)
     ed = doc.editor
     line = 6000

@@ -90,8 +90,10 @@ RESET_CHARS = 20_000
 INPUT_WINDOW_LINES = 200
 # (path, text, caret, budget in characters, recent edit pairs) -> excerpts of related files
 RelatedExcerpts = Callable[[str, str, int, int, Sequence[EditPair]], tuple[RelatedExcerpt, ...]]
-BIG_CHARS = 200_000  # propagation of a buffer larger than this runs on a worker thread
+BIG_CHARS = 50_000  # propagation of a buffer larger than this runs on a worker thread (the
+# scanner's mask and the match over ~1,200 lines take a few ms on a quiet 2-core machine)
 MAX_CHARS = 5_000_000  # no predictions in a buffer larger than this ("file too big")
+OTHERS_MAX_CHARS = 1_000_000  # buffers up to this size are read for the other files' search
 SC_MOD_INSERTTEXT, SC_MOD_DELETETEXT = 0x1, 0x2
 
 
@@ -438,7 +440,7 @@ class NextEditController(QObject):
         """The pattern's sites in the other open buffers, then the workspace's files
         (``app.services.propagation_sites``), on a worker thread; offered after this file's."""
         self._others.cancel()
-        if buf.editor.textLength() > BIG_CHARS or not self.history.events(buf.key):
+        if buf.editor.textLength() > OTHERS_MAX_CHARS or not self.history.events(buf.key):
             return
         text = buf.editor.text()
         events = self.history.events(buf.key)
@@ -447,7 +449,7 @@ class NextEditController(QObject):
         buffers = [
             OpenBuffer(str(b.doc.path), b.editor.text())
             for b in self._buffers.values()
-            if b is not buf and b.doc.path is not None and b.editor.textLength() <= BIG_CHARS
+            if b is not buf and b.doc.path is not None and b.editor.textLength() <= OTHERS_MAX_CHARS
         ]
         ws = self._workspace
         root = ws.root if ws is not None else None
