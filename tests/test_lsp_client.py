@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types as lsp
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.services.lsp import LspHub, ServerStatus
@@ -375,3 +376,34 @@ def test_f12_goes_to_a_definition_in_another_file_and_alt_left_comes_back(
     assert current is doc and doc.editor.currentPos() == caret
     win.actions_by_id["nav.forward"].trigger()
     assert in_helpers()
+
+
+def test_shift_f12_lists_references_across_files_and_picking_one_goes_there(
+    qtbot: QtBot, lsp_window: tuple[MainWindow, Path]
+) -> None:
+    win, ws = lsp_window
+    (ws / "helpers.py").write_text("def helper(x: int) -> int:\n    return x\n")
+    main = ws / "main.py"
+    main.write_text('from helpers import helper\n\nprint(helper(1), helper(2))\nlabel: int = "x"\n')
+    doc = win.open_file(main)
+    assert doc is not None
+    language = win.language
+    qtbot.waitUntil(
+        lambda: any(d.source == "basedpyright" for d in language.store.all_for(main.as_uri())),
+        timeout=SERVER_WAIT_MS,
+    )
+    doc.editor.gotoPos(doc.editor.text().rindex("helper(2)") + 1)
+    win.actions_by_id["editor.references"].trigger()
+    qtbot.waitUntil(lambda: bool(language.references), timeout=SERVER_WAIT_MS)
+    labels = [row.label for row in language.references]
+    # This file's first (the import and both calls), then the definition in helpers.py.
+    assert labels == ["main.py:1:21", "main.py:3:7", "main.py:3:18", "helpers.py:1:5"]
+    assert win.picker.isVisible()
+    # Typed to narrow the list, then Enter: the definition, as the user would pick it.
+    qtbot.keyClicks(win.picker.query_edit, "helpers")
+    qtbot.keyClick(win.picker.query_edit, Qt.Key.Key_Return)
+    current = win.current_document()
+    assert current is not None and current.path == (ws / "helpers.py").resolve()
+    assert current.editor.caret_line_col() == (1, 5)
+    win.actions_by_id["nav.back"].trigger()
+    assert win.current_document() is doc

@@ -130,8 +130,8 @@ class MainWindow(QMainWindow):
             lambda: self.workspace.root,
             self.statusBar(),
             lambda dock: self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock),
-            table=lambda: self.settings.lsp_servers,
-            enabled=lambda: self.settings.lsp_enabled,
+            settings,
+            picker=self.picker,
             parent=self,
         )
         self.next_edit = NextEditController(  # Tab predicts the next change (issue 15)

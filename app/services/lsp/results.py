@@ -11,7 +11,14 @@ from lsprotocol import types as lsp
 
 from forecode_core.lsp.positions import Position
 
-__all__ = ["definition_params", "hover_markdown", "hover_params", "locations", "path_of"]
+__all__ = [
+    "definition_params",
+    "hover_markdown",
+    "hover_params",
+    "locations",
+    "path_of",
+    "reference_params",
+]
 
 
 def _at(uri: str, position: Position) -> tuple[lsp.TextDocumentIdentifier, lsp.Position]:
@@ -24,6 +31,13 @@ def hover_params(uri: str, position: Position) -> lsp.HoverParams:
 
 def definition_params(uri: str, position: Position) -> lsp.DefinitionParams:
     return lsp.DefinitionParams(*_at(uri, position))
+
+
+def reference_params(uri: str, position: Position) -> lsp.ReferenceParams:
+    """References with the declaration among them (VS Code's default)."""
+    document, where = _at(uri, position)
+    context = lsp.ReferenceContext(include_declaration=True)
+    return lsp.ReferenceParams(context=context, text_document=document, position=where)
 
 
 def path_of(uri: str) -> Path | None:

@@ -33,6 +33,7 @@ from forecode_core.lsp.navigation import NavigationHistory, Place, hover_text
 from forecode_core.lsp.positions import Position, byte_col_from_utf16, utf16_col_from_byte
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerTable, servers_for
+from forecode_core.store.settings import Settings
 
 from ...services.lsp import ServerStatus
 from ...services.lsp.results import (
@@ -41,11 +42,13 @@ from ...services.lsp.results import (
     hover_params,
     locations,
     path_of,
+    reference_params,
 )
 from ..document import Document
 from ..editor import CodeEditor
 from ..encoding_picker import ClickableLabel
 from ..lsp_bridge import LspBridge
+from ..picker import Picker, PickerItem
 from ..problems_panel import ProblemRow, ProblemsDock, severity_mark
 from .commands import Command
 from .documents import Documents
@@ -63,6 +66,7 @@ INDICATORS: dict[Severity, tuple[int, int, int]] = {
 }
 HOVER = "textDocument/hover"
 DEFINITION = "textDocument/definition"
+REFERENCES = "textDocument/references"
 CHANGE_DELAY_MS = 50  # typing pause before the text goes to the servers
 DWELL_MS = 400
 
@@ -117,21 +121,22 @@ class LanguageController(QObject):
         root: Callable[[], Path | None],
         status_bar: QStatusBar,
         place_dock: Callable[[QDockWidget], None],
-        table: Callable[[], ServerTable] = lambda: (),
-        enabled: Callable[[], bool] = lambda: True,
+        settings: Callable[[], Settings],
+        picker: Picker | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self._documents = documents
         self._root = root
         self._place_dock = place_dock
-        self._table = table
-        self._enabled = enabled
+        self._settings = settings
+        self._picker = picker  # Shift+F12's list of references
         self.bridge: LspBridge | None = None  # the servers' thread, started on first use
         self.store = DiagnosticStore()
         self._open: dict[str, _Open] = {}  # by URI
         self.dock: ProblemsDock | None = None
         self.history = NavigationHistory()  # F12's jumps, for Alt+Left / Alt+Right
+        self.references: list[PickerItem] = []  # the last Shift+F12's rows
         self._hover_token = 0  # the hover being asked; a newer dwell or its end cancels it
         self.status_label = ClickableLabel("Problems (Ctrl+Shift+M)")
         self.status_label.clicked.connect(self.show_problems)
@@ -154,15 +159,19 @@ class LanguageController(QObject):
                 lambda: self.go_problem(-1),
             ),
             Command("editor.definition", "Go to Definition", "F12", self.go_to_definition),
+            Command("editor.references", "Find All References", "Shift+F12", self.find_references),
             Command("nav.back", "Go Back", "Alt+Left", lambda: self.navigate(-1)),
             Command("nav.forward", "Go Forward", "Alt+Right", lambda: self.navigate(1)),
         ]
 
     # ----- documents ------------------------------------------------------------------------
+    def _table(self) -> ServerTable:
+        return self._settings().lsp_servers
+
     def enabled(self) -> bool:
         """``lsp.enabled``, unless the environment says ``FORECODE_LSP=0`` (the tests' set-up
         does, so windows under test start no servers unless a test asks)."""
-        return self._enabled() and os.environ.get("FORECODE_LSP", "1") != "0"
+        return self._settings().lsp_enabled and os.environ.get("FORECODE_LSP", "1") != "0"
 
     def _hub_bridge(self) -> LspBridge:
         if self.bridge is None:
@@ -375,6 +384,59 @@ class LanguageController(QObject):
 
         params = definition_params(state.uri, lsp_position(editor, caret))
         self.bridge.ask(state.uri, "definition_provider", DEFINITION, params, answered)
+
+    def find_references(self) -> None:
+        """Shift+F12: every reference to the symbol at the caret (its declaration included)
+        in a picker, nearest file first; picking one goes there (Alt+Left comes back)."""
+        state = self._current()
+        if state is None or self.bridge is None:
+            self.message.emit("Find All References: no language server for this file", 4000)
+            return
+        self._flush(state)
+        editor = state.doc.editor
+        caret = editor.currentPos()
+        origin = Place(str(state.doc.path), caret)
+        version = state.version
+
+        def answered(result: object, error: BaseException | None) -> None:
+            if version != state.version or editor.currentPos() != caret:
+                return
+            if error is not None:
+                self.message.emit(f"Find All References: {error or type(error).__name__}", 5000)
+                return
+            self.show_references(origin, locations(result))
+
+        params = reference_params(state.uri, lsp_position(editor, caret))
+        self.bridge.ask(state.uri, "references_provider", REFERENCES, params, answered)
+
+    def show_references(self, origin: Place, found: list[tuple[str, Position]]) -> None:
+        if not found:
+            self.message.emit("No references found", 4000)
+            return
+        root = self._root()
+        here = Path(origin.path)
+        rows: list[PickerItem] = []
+        for uri, position in sorted(found, key=lambda f: (path_of(f[0]) != here, f)):
+            path = path_of(uri)
+            if path is None:
+                continue
+            shown = str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
+            label = f"{shown}:{position.line + 1}:{position.character + 1}"
+            rows.append(PickerItem(label, data=(path, position)))
+        self.references = rows
+        if self._picker is None:
+            return
+
+        def provider(query: str) -> list[PickerItem]:
+            return [r for r in rows if query.lower() in r.label.lower()]
+
+        def accept(item: PickerItem | None, _query: str) -> None:
+            if item is not None and isinstance(item.data, tuple):
+                path, position = item.data
+                if self._go(path, position):
+                    self.history = self.history.jumped(origin)
+
+        self._picker.open(f"{len(rows)} references", provider, on_accept=accept)
 
     def _go(self, path: Path, where: Position | int) -> bool:
         doc = self._documents.find(path) or self._documents.open_file(path)
