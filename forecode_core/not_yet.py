@@ -20,7 +20,6 @@ class NotYet:
 
 
 NOT_YET: tuple[NotYet, ...] = (
-    NotYet("Shift+F12", "Go to References", "there is no language server yet"),
     NotYet("Ctrl+F12", "Go to Implementations", "there is no language server yet"),
     NotYet(
         "F2",

@@ -118,7 +118,7 @@ def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(
 @pytest.mark.parametrize(
     ("key", "mods", "title"),
     [
-        (Qt.Key.Key_F12, SHIFT, "Go to References"),
+        (Qt.Key.Key_F12, CTRL, "Go to Implementations"),
         (Qt.Key.Key_O, CTRL | SHIFT, "Go to Symbol in Editor"),
         (Qt.Key.Key_QuoteLeft, CTRL, "Toggle Terminal"),
         (Qt.Key.Key_F2, Qt.KeyboardModifier.NoModifier, "Rename Symbol"),
@@ -303,4 +303,4 @@ def test_every_not_yet_key_speaks_from_the_editor_and_changes_nothing(
             assert entry.title in win.statusBar().currentMessage(), keys
             assert (doc.editor.text(), doc.editor.currentPos()) == (text, caret), keys
             checked += 1
-    assert checked >= 20
+    assert checked >= 15  # the list shrinks as features are built (language servers: 4 keys)
