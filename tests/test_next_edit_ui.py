@@ -253,6 +253,11 @@ def test_jump_marker_then_tab_jumps_then_tab_accepts(env: Env) -> None:
     assert marker_lines(ed) == [3]
     assert boxed(ed) == ""  # only the marker until the jump
     assert ed.currentPos() == len("import ")  # the caret never moves unasked
+    ed.gotoPos(ed.positionFromLine(1))  # the marker follows the caret's line
+    env.qtbot.waitUntil(lambda: view.shown.eol == (1, "Tab → line 4"), timeout=2000)
+    assert bytes(ed.eOLAnnotationText(0).data()) == b""
+    ed.gotoPos(len("import "))
+    env.qtbot.waitUntil(lambda: view.shown.eol == (0, "Tab → line 4"), timeout=2000)
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert caret_marked(ed).splitlines()[3] == "    return requests.ˇget(url)"
     assert boxed(ed) == "get" and marker_lines(ed) == []

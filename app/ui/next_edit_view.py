@@ -132,6 +132,15 @@ class NextEditView:
         editor.markerDefine(JUMP_MARKER, SC_MARK_SHORTARROW)
         editor.setMarginMaskN(FOLD_MARGIN, editor.marginMaskN(FOLD_MARGIN) | (1 << JUMP_MARKER))
         self._themed: Theme | None = None
+        # what is drawn and where (a caret move redraws only when the drawing would change)
+        self._drawn: tuple[object, ...] | None = None
+
+    def _same(self, key: tuple[object, ...]) -> bool:
+        if key == self._drawn and self.shown != Shown():
+            return True
+        self.clear()
+        self._drawn = key
+        return False
 
     def _theme(self) -> None:
         ed = self.editor
@@ -172,10 +181,13 @@ class NextEditView:
         if ghost and s.ghost:
             self.overlay.clear()
         self.shown = Shown()
+        self._drawn = None
 
     def show_jump(self, offer: Offer, target_line: int) -> None:
         """The marker: "Tab → line N" at the caret line's end, the arrow on the target line."""
-        self.clear()
+        ed = self.editor
+        if self._same(("jump", offer, target_line, ed.lineFromPosition(ed.currentPos()))):
+            return
         self._theme()
         ed = self.editor
         caret_line = ed.lineFromPosition(ed.currentPos())
@@ -190,7 +202,8 @@ class NextEditView:
 
     def show_marker(self, offer: Offer) -> None:
         """Subtle mode: the arrow and "Tab ⇥" at the edit's line, not the edit."""
-        self.clear()
+        if self._same(("marker", offer)):
+            return
         self._theme()
         ed = self.editor
         line = ed.lineFromPosition(self.positions.to_bytes(offer.start))
@@ -202,7 +215,8 @@ class NextEditView:
 
     def show_edit(self, offer: Offer) -> None:
         """The edit itself: ghost text for one insertion, else boxes and the new text beside."""
-        self.clear()
+        if self._same(("edit", offer)):
+            return
         self._theme()
         if offer.is_insertion and len(offer.edits) == 1:
             self._show_ghost(offer)
