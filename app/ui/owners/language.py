@@ -1,6 +1,6 @@
 """Language servers in the window (issue 16, part 1): diagnostics as squiggles, their message
-and the server's hover text on hover, the Problems panel, the status bar's counts, and F12 Go
-to Definition with Alt+Left / Alt+Right back and forward.
+and the server's hover text on hover, the Problems panel, the status bar's counts, F12 Go to
+Definition and Shift+F12 Find All References with Alt+Left / Alt+Right back and forward.
 
 The servers run on the LSP hub's own thread (``app.services.lsp``, reached through
 ``app.ui.lsp_bridge``); this owner only posts texts to it and paints what comes back, so
