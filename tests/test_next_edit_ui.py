@@ -675,3 +675,23 @@ def test_real_model_end_to_end_shown_and_acceptable_or_declined_with_a_reason(
     ed.undo()
     assert ed.text() == typed  # one undo step
     window.close()
+
+
+def test_one_esc_dismisses_the_completions_ghost_and_the_next_edit(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    inline = InlineCompletion(ScriptedEngine([", verify=False"]), debounce_ms=10)
+    inline.attach(ed)  # attached after the next-edit owner's filter, as in the window
+    env.completion[0] = inline
+    env.ctl.attach(doc)
+    env.qtbot.wait(10)  # the owner's filter goes first again
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.get(url, timeout=5)")
+    inline.request_now()
+    env.qtbot.waitUntil(lambda: inline.suggestion == ", verify=False", timeout=2000)
+    press(env.qtbot, ed, Qt.Key.Key_Escape)
+    assert inline.suggestion == ""
+    assert env.ctl.buffer_session(doc).empty  # nothing pops up after the completion's ghost
+    env.qtbot.wait(20)
+    assert env.view(doc).shown.ghost == "" and not env.view(doc).overlay.isVisible()
+    inline.attach(None)

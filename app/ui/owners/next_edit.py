@@ -254,6 +254,15 @@ class NextEditController(QObject):
             self._current = self._buffers[doc]
         self._update_state()
         self.render()
+        # the completion attaches its key filter to this editor after us: ours goes first
+        # again, so one Esc dismisses both (the completion still wins Tab: ``eventFilter``)
+        QTimer.singleShot(0, self, self._filter_first)
+
+    def _filter_first(self) -> None:
+        cur = self._current
+        if cur is not None:
+            cur.editor.removeEventFilter(self)
+            cur.editor.installEventFilter(self)
 
     def engine_changed(self) -> None:
         """The local engine started, stopped or changed state: the status label follows."""
@@ -633,6 +642,9 @@ class NextEditController(QObject):
         if key == Qt.Key.Key_Tab and plain:
             return self.tab()
         if key == Qt.Key.Key_Escape and plain:
+            if self._completion_active():  # one Esc: the completion's ghost and ours go
+                cur.session, _ = escape(cur.session)
+                return False
             return self.escape()
         if key == Qt.Key.Key_Right and mods == Qt.KeyboardModifier.ControlModifier:
             return self.accept_word()
