@@ -17,9 +17,9 @@ shown suggestion with ``NextEditView`` in the current editor.
   window shortcuts: a window-wide Tab would take Tab from every field, and Tab must still
   indent. When the inline completion shows ghost text at the caret, **the completion wins**:
   its Tab, Esc and Ctrl+Right come first (whichever filter runs first yields to it) and the
-  next-edit view steps aside until the completion's ghost is gone. Tab's other rules are
-  ``session.press_tab``'s. In subtle mode Tab still acts on the marker (it says "Tab");
-  holding Alt shows the edit first.
+  next-edit view steps aside until the completion's ghost is gone; one Esc dismisses both.
+  Tab's other rules are ``session.press_tab``'s. In subtle mode Tab still acts on the marker
+  (it says "Tab"); holding Alt shows the edit first.
 - **Accept** makes the edits in one undo action; the next suggestion is already waiting (the
   other propagation sites re-based), the model's prefetched one follows.
 - **Status.** A label in the status bar says whether predictions are on, edit patterns only
