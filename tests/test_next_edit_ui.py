@@ -695,3 +695,42 @@ def test_one_esc_dismisses_the_completions_ghost_and_the_next_edit(env: Env) -> 
     env.qtbot.wait(20)
     assert env.view(doc).shown.ghost == "" and not env.view(doc).overlay.isVisible()
     inline.attach(None)
+
+
+def test_propagation_outcomes_go_to_the_local_log_without_text(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    from app.services.next_edit_outcomes import OutcomeLog
+
+    settings = Settings(completion_enabled=False, cloud_autostart=False)
+    host = QWidget()
+    qtbot.addWidget(host)
+    workspace = Workspace(lambda: (), Picker(host), host)
+    workspace.open(tmp_path)
+    docs = Documents(lambda: settings, workspace, host, host)
+    QVBoxLayout(host).addWidget(docs.tabs)
+    log = OutcomeLog(tmp_path / "outcomes.jsonl")
+    ctl = NextEditController(lambda: settings, docs, workspace, parent=host, outcomes=log)
+    host.show()
+    (tmp_path / "shapes.py").write_text(RENAME, encoding="utf-8")
+    doc = docs.open_file(tmp_path / "shapes.py")
+    assert doc is not None
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    qtbot.keyClicks(ed, "surface")
+    ctl.predict_now()  # the first site shown (its marker)
+    qtbot.keyClick(ed, Qt.Key.Key_Tab)  # jump: the same site, not shown again
+    qtbot.keyClick(ed, Qt.Key.Key_Tab)  # accepted; the next one shown
+    qtbot.keyClick(ed, Qt.Key.Key_Escape)  # rejected
+    assert log.flush()
+    events = [(r.event, r.source) for r in log.read()]
+    assert events == [
+        ("shown", "propagation"),
+        ("accepted", "propagation"),
+        ("shown", "propagation"),
+        ("rejected", "propagation"),
+    ]
+    raw = (tmp_path / "outcomes.jsonl").read_text()
+    assert "surface" not in raw and "area" not in raw and "shapes" not in raw
+    ctl.shutdown()
+    log.close()

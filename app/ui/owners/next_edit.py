@@ -35,13 +35,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QLabel
 
+from app.services.next_edit_outcomes import OutcomeLog
 from app.services.propagation_sites import OpenBuffer, OtherSites, find_other_sites
+from forecode_core.next_edit.acceptance import features_of
 from forecode_core.next_edit.answer import Suggestion
 from forecode_core.next_edit.events import Change, EditEvent, EditHistory
 from forecode_core.next_edit.input import (
@@ -130,6 +132,7 @@ class _Buffer:
     view: NextEditView | None = None
     model_version: int = -1  # the version the model was last asked about
     model_offered: int = -1  # the version the model's suggestion on offer was asked about
+    prop_shown: Offer | None = None  # the propagation site shown, its outcome not yet logged
 
     @property
     def editor(self) -> CodeEditor:
@@ -163,6 +166,8 @@ class NextEditController(QObject):
         completion: Callable[[], InlineCompletion | None] = lambda: None,
         model: Callable[[], ModelPort | None] = lambda: None,
         parent: QObject | None = None,
+        *,
+        outcomes: OutcomeLog | None = None,
     ) -> None:
         super().__init__(parent)
         self._settings = settings
@@ -170,6 +175,7 @@ class NextEditController(QObject):
         self._workspace = workspace
         self._completion = completion
         self._model = model
+        self._outcomes = outcomes  # propagation's shown / accepted / rejected (features only)
         self.history = EditHistory()
         self._buffers: dict[Document, _Buffer] = {}
         self._current: _Buffer | None = None
@@ -359,6 +365,8 @@ class NextEditController(QObject):
             return  # an accept: ``_accept`` re-bases the session itself
         had_model = buf.session.model
         buf.session = on_change(buf.session, change, buf.version)
+        if buf.prop_shown is not None and not buf.session.propagation:
+            self._prop_outcome(buf, "rejected")  # typed over, or an edit elsewhere
         if had_model is not None and buf.session.model is None:
             typed_all = had_model.is_insertion and had_model.edits[0].new == change.inserted
             self._model_outcome(buf, accepted=typed_all)  # typed it all, or over it
@@ -710,6 +718,8 @@ class NextEditController(QObject):
         self.history.close(buf.key)  # the next typing is an edit of its own
         if shown.source == Source.MODEL:
             self._model_outcome(buf, accepted=True)
+        else:
+            self._prop_outcome(buf, "accepted")
         caret_line = ed.lineFromPosition(ed.currentPos())
         buf.session = accepted(
             buf.session,
@@ -764,6 +774,7 @@ class NextEditController(QObject):
         if handled:
             if had_model:
                 self._model_outcome(buf, accepted=False)
+            self._prop_outcome(buf, "rejected")
             model = self._connected_model
             if model is not None:
                 model.cancel()
@@ -815,7 +826,45 @@ class NextEditController(QObject):
             view.show_marker(shown)
         else:
             view.show_edit(shown)
+        seen = buf.prop_shown
+        if shown.source == Source.PROPAGATION and (
+            seen is None
+            or (seen.line, seen.path, seen.edits[0].old)
+            != (shown.line, shown.path, shown.edits[0].old)
+        ):
+            buf.prop_shown = shown
+            self._log_propagation(buf, "shown", shown)
         self.shown_changed.emit()
+
+    def _prop_outcome(self, buf: _Buffer, event: Literal["accepted", "rejected"]) -> None:
+        shown, buf.prop_shown = buf.prop_shown, None
+        if shown is not None:
+            self._log_propagation(buf, event, shown)
+
+    def _log_propagation(
+        self, buf: _Buffer, event: Literal["shown", "accepted", "rejected"], shown: Offer
+    ) -> None:
+        """One outcome of a propagation site in the local log: features only, no text."""
+        log = self._outcomes
+        if log is None:
+            return
+        kind: Literal["insertion", "replacement", "deletion"] = (
+            "insertion"
+            if shown.is_insertion
+            else "deletion"
+            if shown.is_deletion
+            else "replacement"
+        )
+        caret_line = buf.editor.lineFromPosition(buf.editor.currentPos())
+        features = features_of(
+            [(e.start, e.end, e.new) for e in shown.edits],
+            kind=kind,
+            ghost=False,
+            distance=shown.line - caret_line if not shown.path else 0,
+            metrics=None,
+            recent_rejects=0,
+        )
+        log.record(event, features, probability=1.0, source="propagation")
 
     def shutdown(self) -> None:
         self._pause.stop()
