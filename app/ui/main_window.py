@@ -134,13 +134,15 @@ class MainWindow(QMainWindow):
             picker=self.picker,
             parent=self,
         )
+        outcomes = OutcomeLog()  # next-edit's shown / accepted / rejected, features only
         self.next_edit = NextEditController(  # Tab predicts the next change (issue 15)
             settings,
             self.docs,
             self.workspace,
             lambda: self.completions.inline,
-            ModelSources(lambda: self.completions.engine, log=OutcomeLog(), parent=self),
+            ModelSources(lambda: self.completions.engine, log=outcomes, parent=self),
             parent=self,
+            outcomes=outcomes,
         )
         self.edit_set = EditSetOwner(  # multi-file edits: the chat's "Edit files", the review
             settings,
