@@ -873,3 +873,5 @@ class NextEditController(QObject):
         model = self._connected_model
         if model is not None:
             model.cancel()
+        if self._outcomes is not None:
+            self._outcomes.flush(timeout=1.0)  # the window closes: what was recorded is kept
