@@ -106,4 +106,9 @@ def test_the_real_model_gives_a_well_formed_set_or_a_clear_refusal(client: Any) 
             assert change.original == sent[change.path]
         else:
             assert change.kind is FileChangeKind.FAILED and change.error, change
-    print("set:", [(c.path, c.kind, c.source) for c in done.files], "\n--- answer ---\n", answer)
+    print(
+        "set:",
+        [(c.path, c.kind, c.source, c.error) for c in done.files],
+        "\n--- answer ---\n",
+        answer,
+    )
