@@ -15,7 +15,13 @@ from app.services.propagation_sites import (
     find_other_sites,
     nearness,
 )
-from forecode_core.next_edit.propagation import Edit, Pattern, anchor_text, cross_file_pattern
+from forecode_core.next_edit.propagation import (
+    Edit,
+    Pattern,
+    anchor_text,
+    cross_file_pattern,
+    find_sites,
+)
 
 ORIGIN = "def load_all(path):\n    return []\n"
 
@@ -95,23 +101,45 @@ def test_a_local_rename_stays_in_its_file() -> None:
     assert cross_file_pattern(after, [Edit(pos, "path", "where")], "a.py") is None  # a parameter
 
 
-@pytest.mark.parametrize(
-    ("text", "old", "new"),
-    [
-        pytest.param(
-            "from m import (\n    a,\n    load_all,\n)\n", "load_all", "fetch", id="import"
-        ),
-        pytest.param("LIMIT = 3\n", "LIMIT", "MAX_ITEMS", id="module-constant"),
-        pytest.param("def f(o):\n    o.size = 1\n", "size", "length", id="attribute"),
-        pytest.param("class A:\n    def run(self):\n        pass\n", "run", "start", id="method"),
-        pytest.param("def f():\n    g(url)\n", "g(url)", "g(url, timeout=5)", id="call-shape"),
-    ],
-)
-def test_what_reaches_other_files(text: str, old: str, new: str) -> None:
+REACH = [
+    pytest.param(
+        "from m import (\n    a,\n    load_all,\n)\n", "load_all", "fetch", None, id="import"
+    ),
+    pytest.param("LIMIT = 3\n", "LIMIT", "MAX_ITEMS", None, id="module-constant"),
+    pytest.param("def load(p):\n    pass\n", "load", "fetch", None, id="function-bare-or-mod.f"),
+    pytest.param("class A:\n    def run(self):\n        pass\n", "run", "go", True, id="method"),
+    pytest.param("def f():\n    g(url)\n", "g(url)", "g(url, timeout=5)", None, id="call-shape"),
+]
+
+
+@pytest.mark.parametrize(("text", "old", "new", "dotted"), REACH)
+def test_what_reaches_other_files(text: str, old: str, new: str, dotted: bool | None) -> None:
     pos = text.index(old)
     after = text[:pos] + new + text[pos + len(old) :]
     pattern = cross_file_pattern(after, [Edit(pos, old, new)], "a.py")
-    assert pattern is not None
+    assert pattern is not None and pattern.dotted is dotted
+    if dotted:  # a method's rename: attributes elsewhere (obj.run), not a bare run
+        other = "x.run()\nrun()\n"
+        assert [s.start for s in find_sites(other, pattern, path="b.py")] == [2]
+
+
+STAY = [
+    pytest.param("def f(o):\n    o.size = 1\n", "size", "length", id="an-attribute-at-a-use"),
+    pytest.param("f(data=1)\n", "data", "content", id="a-keyword-argument"),
+    pytest.param("x = next(it)\n", "next", "anext", id="a-builtin"),
+    pytest.param('open(p, encoding="latin-1")\n', '"latin-1"', '"utf-8"', id="a-literal-once"),
+    pytest.param(
+        "from m import Request\n", "import Request", "import Cookies, Request", id="import-grows"
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "old", "new"), STAY)
+def test_what_stays_in_its_file(text: str, old: str, new: str) -> None:
+    pos = text.index(old)
+    after = text[:pos] + new + text[pos + len(old) :]
+    history = [Edit(pos, old, new)]
+    assert cross_file_pattern(after, history, "a.py") is None
 
 
 def many_files(root: Path, n: int) -> list[str]:

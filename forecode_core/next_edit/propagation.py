@@ -45,6 +45,7 @@ byte positions and fills the ``LexMask`` from Scintilla's styles.
 
 from __future__ import annotations
 
+import builtins
 import keyword
 import re
 from collections.abc import Sequence
@@ -1086,10 +1087,16 @@ def cross_file_pattern(
     text: str, history: Sequence[EditPair], path: str = "", *, mask: LexMask | None = None
 ) -> Pattern | None:
     """The history's pattern when other files may hold its sites, else None. Shapes (a call's
-    arguments, a literal, a line, a template) reach every file; a rename reaches them only
-    when the name is seen from outside: an attribute or a keyword argument, a ``def``'s or
-    ``class``'s own name, or a name at the file's top level (an import, a module constant).
-    A parameter's or a local variable's rename stays in its file (``propose``'s sites).
+    arguments, a line, a template) reach every file; a string literal changed once does not
+    (another file's equal string is another message), nor a name added to an import once
+    (each file imports what it uses). A rename reaches them only when the
+    name is defined or bound at the top level here: a ``def``'s or ``class``'s own name (a
+    method's: as an attribute, ``obj.name``; a function's or class's: bare or ``mod.name``),
+    or a name in a top-level statement (an import, a module constant), never a builtin's.
+    An attribute's or a keyword argument's rename at a use, a parameter's or a local's stays
+    in its file (``propose``'s sites): the attribute may be another type's, the keyword
+    another function's. Measured on real commits (httpx, requests: the first hunk of a
+    commit's first file, the first site in the parent tree's other files, nearest first).
 
     Run the pattern over another file with ``find_sites(other_text, pattern, path=other)``
     (its mask from the editor's styles when the file is open), after ``anchor_text``'s
@@ -1100,19 +1107,40 @@ def cross_file_pattern(
     pattern = _choose(examples, text, mask, path)
     if pattern is None or not anchor_text(pattern):
         return None
-    if pattern.kind != "rename":
-        return pattern
+    if pattern.kind == "literal" and pattern.examples == 1:
+        return None
     newest = examples[0]
     assert newest is not None
-    if newest.definition:
-        return replace(pattern, own_attributes=False)  # ``mod.f`` in another file
-    if newest.dotted or newest.keyword:
+    if pattern.examples == 1 and _import_grows(newest):
+        return None  # each file imports what it uses
+    if pattern.kind != "rename":
         return pattern
+    if _suffix(path) in _PY_SUFFIXES and hasattr(builtins, newest.before_text):
+        return None  # ``next`` -> ``anext`` here is not every file's ``next``
+    if newest.definition:
+        method = _indent_of(text, _line_start(text, newest.start))[0] > 0
+        # a method's name is an attribute elsewhere; a function's or class's, bare or mod.f
+        return replace(pattern, own_attributes=False, dotted=True if method else None)
+    if newest.dotted or newest.keyword:
+        return None
     if _rename_scope(text, pattern, newest, mask, path) is not None:
         return None  # a parameter's: its function's
     if _top_level(text, newest.start, mask):
-        return pattern  # a name in a top-level statement (an import's, a constant's)
+        # a name in a top-level statement (an import's, a constant's): bare or ``mod.NAME``
+        return replace(pattern, dotted=None)
     return None
+
+
+def _import_grows(ex: Example) -> bool:
+    """Whether the edit adds names to an import and takes none away."""
+    if not _IMPORT_LINE.match(ex.before_text) or not _IMPORT_LINE.match(ex.after_text):
+        return False
+    before = {t.text for t in ex.before if t.kind == IDENT}
+    after = {t.text for t in ex.after if t.kind == IDENT}
+    return before < after
+
+
+_IMPORT_LINE = re.compile(r"(?:from|import)\b")
 
 
 def _top_level(text: str, pos: int, mask: LexMask) -> bool:
