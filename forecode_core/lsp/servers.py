@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from forecode_core.bugs.rules import TIER1_RULES
+
 __all__ = [
     "DEFAULT_TABLE",
     "PRESETS",
@@ -38,10 +40,10 @@ __all__ = [
     "servers_for",
 ]
 
-# ruff's default rule set is E4, E7, E9 and F; the bug finder's tier 1 adds these (flake8-
-# bugbear's mutable default argument and loop-variable capture) and names F821 (undefined
-# name) and F841 (unused variable) so a project's narrower selection cannot drop them.
-RUFF_BUG_RULES = ("F821", "F841", "B006", "B023")
+# ruff's default rule set is E4, E7, E9 and F; the bug finder's tier 1 adds its bug rules
+# (forecode_core.bugs.rules: F821, F841, B006, B023 and a few more bugbear/pylint errors) so a
+# project's narrower selection cannot drop them.
+RUFF_BUG_RULES = TIER1_RULES
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,209 @@
+"""Table tests for the bug finder's pure core (forecode_core.bugs)."""
+
+from __future__ import annotations
+
+import pytest
+
+from forecode_core.bugs.functions import Function, changed_functions, changed_lines, functions_in
+from forecode_core.bugs.review import (
+    KINDS,
+    AnswerError,
+    Finding,
+    Sample,
+    agree,
+    build_messages,
+    dismissal_key,
+    numbered,
+    parse_answer,
+    sample_plan,
+)
+from forecode_core.bugs.rules import TIER1_REASONS, TIER1_RULES
+
+SOURCE = """\
+import os
+
+
+def top(a, b):
+    return a + b
+
+
+class Box:
+    @property
+    def size(self):
+        def inner():
+            return 1
+        return inner()
+
+    def put(self, x):
+        self.x = x
+"""
+
+
+# -- changed lines and functions ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("diff", "expected"),
+    [
+        ("@@ -5 +5 @@\n-x\n+y\n", {5}),
+        ("@@ -3,0 +4,2 @@\n+a\n+b\n", {4, 5}),
+        ("@@ -7,2 +6,0 @@\n-a\n-b\n", {6, 7}),  # a deletion: the lines around it
+        ("@@ -1,0 +1 @@\n+a\n@@ -9 +10,3 @@ def f():\n", {1, 10, 11, 12}),
+        ("diff --git a/x b/x\n--- a/x\n+++ b/x\n", set()),
+    ],
+)
+def test_changed_lines(diff: str, expected: set[int]) -> None:
+    assert changed_lines(diff) == expected
+
+
+def test_functions_in_python_one_per_function_with_decorators_and_nesting() -> None:
+    assert functions_in("m.py", SOURCE) == [
+        Function("top", 4, 5),
+        Function("Box.size", 9, 13),
+        Function("Box.size.inner", 11, 12),
+        Function("Box.put", 15, 16),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "names"),
+    [
+        ({5}, ["top"]),
+        ({12}, ["Box.size.inner"]),  # the innermost holder
+        ({13, 9}, ["Box.size"]),
+        ({1, 2, 7}, []),  # imports and class lines hold no function
+        ({5, 16, 12}, ["top", "Box.size.inner", "Box.put"]),
+    ],
+)
+def test_changed_functions(lines: set[int], names: list[str]) -> None:
+    assert [f.name for f in changed_functions("m.py", SOURCE, lines)] == names
+
+
+def test_function_text_and_broken_python_falls_back_to_the_chunker() -> None:
+    assert Function("top", 4, 5).text(SOURCE) == "def top(a, b):\n    return a + b\n"
+    broken = SOURCE + "\ndef bad(:\n"
+    # ast refuses it; the tree-sitter chunker still finds definitions (or nothing): no raise
+    assert isinstance(functions_in("m.py", broken), list)
+
+
+# -- the prompt ------------------------------------------------------------------------------
+
+
+def test_numbered_uses_file_lines() -> None:
+    assert numbered("def f():\n    pass\n", 9) == " 9| def f():\n10|     pass"
+
+
+def test_sample_plan_first_greedy_then_hotter() -> None:
+    plan = sample_plan(3, seed=7)
+    assert plan == [Sample(7, 0.0), Sample(8, 0.5), Sample(9, 0.8)]
+
+
+def test_prompt_shuffles_context_per_sample_and_fences_backticks() -> None:
+    context = [f"def c{i}(): pass" for i in range(6)] + ["x = '```'"]
+    system, first = build_messages("def f():\n    return 1\n", 4, context, Sample(0, 0.0))
+    assert "NO BUG" in system and "BUG <line number>: <kind>" in first
+    assert first.index("c0") < first.index("c1") < first.index("c5")  # greedy: as given
+    orders = set()
+    for seed in range(1, 6):
+        _s, user = build_messages("def f():\n    return 1\n", 4, context, Sample(seed, 0.5))
+        orders.add(tuple(sorted(range(6), key=lambda i, u=user: u.index(f"c{i}()"))))
+        assert "````python" in user  # a fence longer than the context's ``` run
+        assert "4| def f():" in user
+    assert len(orders) > 1
+
+
+# -- the strict parser -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("NO BUG", None),
+        ("  no bug.\n", None),
+        (
+            "BUG 5: off-by-one: range stops one short",
+            Finding(5, "off-by-one", "range stops one short"),
+        ),
+        (
+            "BUG line 6: Wrong-Variable: uses a, not b",
+            Finding(6, "wrong-variable", "uses a, not b"),
+        ),
+        ("```\nBUG 4: other: x\n```", Finding(4, "other", "x")),
+    ],
+)
+def test_parse_answer_accepts(answer: str, expected: Finding | None) -> None:
+    assert parse_answer(answer, 4, 8) == expected
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("", "empty"),
+        ("BUG 5: off-by-one: a\nBUG 6: other: b", "more than one line"),
+        ("Looks fine to me", "not 'BUG"),
+        ("BUG 5: typo: a", "unknown kind"),
+        ("BUG 30: other: a", "outside the function"),
+        ("BUG 5: other:", "not 'BUG"),
+        ("NO BUG, but maybe line 5", "not 'BUG"),
+    ],
+)
+def test_parse_answer_rejects_with_reason(answer: str, reason: str) -> None:
+    with pytest.raises(AnswerError, match=reason):
+        parse_answer(answer, 4, 8)
+
+
+def test_kinds_are_the_prompts() -> None:
+    _system, user = build_messages("def f(): pass\n", 1, [], Sample(0, 0.0))
+    assert all(kind in user for kind in KINDS)
+
+
+# -- agreement -------------------------------------------------------------------------------
+
+A5 = Finding(5, "off-by-one", "a")
+A6 = Finding(6, "off-by-one", "b")
+A7 = Finding(7, "off-by-one", "c")
+W5 = Finding(5, "wrong-variable", "d")
+
+
+@pytest.mark.parametrize(
+    ("samples", "expected"),
+    [
+        ([A5, A5, None], Finding(5, "off-by-one", "a", 2)),
+        ([A5, A6, None], Finding(5, "off-by-one", "a", 2)),  # within one line; the earliest
+        ([A6, A5, A6], Finding(6, "off-by-one", "b", 3)),  # the line most named
+        ([A5, A7, None], None),  # two lines apart
+        ([A5, W5, None], None),  # same line, other kind
+        ([A5, None, None], None),
+        ([None, None, None], None),
+        ([W5, W5, A6, A6, A6], Finding(6, "off-by-one", "b", 3)),  # most votes wins
+    ],
+)
+def test_agree(samples: list[Finding | None], expected: Finding | None) -> None:
+    assert agree(samples) == expected
+
+
+def test_agree_min_votes() -> None:
+    assert agree([A5, None, None], min_votes=1) == Finding(5, "off-by-one", "a", 1)
+    assert agree([A5, A5, None], min_votes=3) is None
+
+
+# -- dismissal keys --------------------------------------------------------------------------
+
+
+def test_dismissal_key_moves_with_the_function_and_changes_with_it() -> None:
+    text = "def f(a):\n    return a[1:]\n"
+    key = dismissal_key(text, 10, Finding(11, "off-by-one", "x"))
+    assert key == dismissal_key(text, 40, Finding(41, "off-by-one", "other words"))  # moved
+    assert key == dismissal_key(text.replace("\n", "\r\n"), 10, Finding(11, "off-by-one", "x"))
+    assert key != dismissal_key(text + "    # edited\n", 10, Finding(11, "off-by-one", "x"))
+    assert key != dismissal_key(text, 10, Finding(11, "wrong-variable", "x"))
+    assert key != dismissal_key(text, 10, Finding(10, "off-by-one", "x"))
+
+
+def test_tier1_rules_are_ruff_rules_and_in_the_servers_selection() -> None:
+    from forecode_core.lsp.servers import PRESETS
+
+    assert {"F821", "F841", "B006", "B023"} <= set(TIER1_RULES)
+    assert all(TIER1_REASONS[r] for r in TIER1_RULES)
+    selected = PRESETS["ruff"].init_options["settings"]["lint"]["extendSelect"]
+    assert set(TIER1_RULES) <= set(selected)
