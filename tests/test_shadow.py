@@ -544,7 +544,7 @@ def test_an_apply_that_adds_an_undefined_name_shows_it_in_its_review(
     monkeypatch.setattr(ApplyReview, "CHECK_TIMEOUT_MS", 300_000)
     win = make_window(qtbot, tmp_path, ws)
     win.review.make_shadow = lambda root: ShadowWorkspace(
-        root, rules=win.workspace.rules, check_timeout_s=300
+        root, rules=lambda: win.workspace.rules, check_timeout_s=300
     )
     target = ws / "pkg" / "shout.py"
     before, greet_before = sha(target), sha(ws / "pkg" / "greet.py")

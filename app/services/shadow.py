@@ -83,6 +83,7 @@ from forecode_core.workspace.diagnostics_diff import (
 )
 from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.shadow_plan import (
+    DATABASE_SUFFIXES,
     IGNORED_FILE_MAX,
     REFERENCED_DIRS,
     SQLITE_HEADER,
@@ -538,10 +539,16 @@ class _NoticingRules(IgnoreRules):
     """The workspace's rules, telling ``noticed`` of each folder and file they ignore (the walk
     never enters an ignored folder, so each is told once)."""
 
-    def __init__(self, inner: IgnoreRules, noticed: Callable[[str, bool], None]) -> None:
+    def __init__(
+        self,
+        inner: IgnoreRules,
+        noticed: Callable[[str, bool], None],
+        files: dict[str, bool] | None = None,
+    ) -> None:
         # Deliberately not IgnoreRules.__init__: every decision is the inner rules'.
         self._inner = inner
         self._noticed = noticed
+        self._files = {} if files is None else files  # file decisions kept between scans
         self.root = inner.root
 
     def is_dir_ignored(self, rel_dir: str) -> bool:
@@ -551,7 +558,9 @@ class _NoticingRules(IgnoreRules):
         return ignored
 
     def is_file_ignored(self, rel_path: str) -> bool:
-        ignored = self._inner.is_file_ignored(rel_path)
+        ignored = self._files.get(rel_path)
+        if ignored is None:
+            ignored = self._files[rel_path] = self._inner.is_file_ignored(rel_path)
         if ignored:
             self._noticed(rel_path, False)
         return ignored
@@ -582,8 +591,10 @@ class _Scan:
     def skip(self, rel: str) -> bool:
         """A virtual environment or ``node_modules`` no ignore file names: referenced too."""
         name = rel.rsplit("/", 1)[-1]
+        if name not in REFERENCED_DIRS and "." in name:
+            return False  # the common case, without a system call
         full = os.path.join(self.top, rel)
-        venv = "." not in name and os.path.isfile(os.path.join(full, "pyvenv.cfg"))
+        venv = name not in REFERENCED_DIRS and os.path.isfile(os.path.join(full, "pyvenv.cfg"))
         if (name in REFERENCED_DIRS or venv) and os.path.isdir(full):
             self.reference(rel)
             return True
@@ -606,10 +617,12 @@ def scan_workspace(
     rules: IgnoreRules,
     fixtures: Sequence[str] = (),
     should_stop: Callable[[], bool] | None = None,
+    decisions: dict[str, bool] | None = None,
 ) -> dict[str, Source]:
-    """What the copy of ``root`` should hold (``shadow_plan``'s rule), by relative path."""
+    """What the copy of ``root`` should hold (``shadow_plan``'s rule), by relative path.
+    ``decisions``: the files' ignore decisions of earlier scans with the same rules (filled)."""
     scan = _Scan(root, fixtures)
-    noticing = _NoticingRules(rules, scan.noticed)
+    noticing = _NoticingRules(rules, scan.noticed, decisions)
     for rel, entry in walk_files(
         root, noticing, links="report", skip=scan.skip, should_stop=should_stop
     ):
@@ -626,7 +639,8 @@ def _has_database(wanted: Mapping[str, Source], rel: str, top: str) -> bool:
 
 
 def _file_source(rel: str, st: os.stat_result, fixtures: Sequence[str]) -> Source:
-    kind = Kind.DATABASE if rewrites_in_place(rel, b"", fixtures) else Kind.FILE
+    maybe = fixtures or rel.lower().endswith(DATABASE_SUFFIXES)
+    kind = Kind.DATABASE if maybe and rewrites_in_place(rel, b"", fixtures) else Kind.FILE
     return Source(kind, st.st_size, st.st_mtime_ns, st.st_ino)
 
 
@@ -693,7 +707,7 @@ class ShadowWorkspace:
         self,
         root: str | os.PathLike[str],
         *,
-        rules: IgnoreRules | None = None,
+        rules: IgnoreRules | Callable[[], IgnoreRules | None] | None = None,
         base: Path | None = None,
         checker: Checker | None = None,
         fixtures: Sequence[str] = (),
@@ -701,7 +715,10 @@ class ShadowWorkspace:
         check_timeout_s: float = 20.0,
     ) -> None:
         self.root = Path(root).resolve()
-        self.rules = rules or IgnoreRules.for_folder(self.root)
+        own = IgnoreRules.for_folder(self.root) if rules is None else None
+        # the workspace's rules now (the editor makes new ones when .gitignore changes)
+        self._rules = rules if callable(rules) else (lambda: rules or own)
+        self._decisions: tuple[IgnoreRules | None, dict[str, bool]] = (None, {})
         self.fixtures = tuple(fixtures)
         self.checker: Checker = checker or default_checker()
         self.check_timeout_s = check_timeout_s
@@ -781,7 +798,12 @@ class ShadowWorkspace:
         with self._lock:
             started = time.monotonic()
             self._make_home()
-            wanted = scan_workspace(self.root, self.rules, self.fixtures, self._closed.is_set)
+            rules = self.rules
+            if self._decisions[0] is not rules:
+                self._decisions = (rules, {})
+            wanted = scan_workspace(
+                self.root, rules, self.fixtures, self._closed.is_set, self._decisions[1]
+            )
             if self._closed.is_set():
                 return []
             cold = self._state.have is None
@@ -821,6 +843,10 @@ class ShadowWorkspace:
                 wanted_all.pop(rel, None)
             wanted_all.update(wanted)
             return actions
+
+    @property
+    def rules(self) -> IgnoreRules:
+        return self._rules() or IgnoreRules.for_folder(self.root)
 
     def in_copy(self, rel: str) -> bool:
         """Whether ``rel`` is a path the copy may write: relative, without ``..``, and no link

@@ -35,6 +35,7 @@ from forecode_core.workspace.wildmatch import compile_pattern
 
 __all__ = [
     "CACHE_DIRS",
+    "DATABASE_SUFFIXES",
     "IGNORED_FILE_MAX",
     "REFERENCED_DIRS",
     "SQLITE_HEADER",

@@ -60,7 +60,8 @@ class ReviewController(QObject):
         self.inline_prompt: InlineEditPrompt | None = None
         self.shadow: ShadowWorkspace | None = None
         self.make_shadow: Callable[[Path], ShadowWorkspace | None] = lambda root: ShadowWorkspace(
-            root, rules=workspace.rules
+            root,
+            rules=lambda: workspace.rules,  # the rules now: .gitignore may change
         )
         documents.closing.connect(self._on_closing)
         documents.saved.connect(self._on_saved)
