@@ -38,6 +38,7 @@ from forecode_core.workspace.diagnostics_diff import (
     parse_ruff_json,
     repair_message,
 )
+from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.shadow_plan import (
     Action,
     Kind,
@@ -330,6 +331,27 @@ def test_refresh_after_a_save_a_new_file_and_a_deletion(ws: Path, shadow: Shadow
     assert steps == {(Step.COPY, "pkg/new.py"), (Step.REMOVE, "pkg/shout.py")}
     assert (shadow.tree / "pkg" / "new.py").read_text() == "N = 1\n"
     assert not (shadow.tree / "pkg" / "shout.py").exists()
+
+
+def test_new_ignore_rules_are_used_at_the_next_scan(ws: Path, tmp_path: Path) -> None:
+    rules = [IgnoreRules.for_folder(ws)]
+    shadow = ShadowWorkspace(
+        ws, rules=lambda: rules[0], base=tmp_path / "data" / "shadow", scan_every_s=None
+    )
+    try:
+        shadow.sync()
+        assert (shadow.tree / "pkg" / "shout.py").is_file()
+        (ws / ".gitignore").write_text((ws / ".gitignore").read_text() + "pkg/shout.py\n")
+        rules[0] = IgnoreRules.for_folder(ws)  # as the editor does when .gitignore is saved
+        shadow.sync()
+        # an ignored small file is still copied (a tool may read it); not a stale decision
+        assert (shadow.tree / "pkg" / "shout.py").is_file()
+        (ws / ".gitignore").write_text((ws / ".gitignore").read_text() + "pkg/\n")
+        rules[0] = IgnoreRules.for_folder(ws)
+        shadow.sync()
+        assert (shadow.tree / "pkg").is_symlink()  # an ignored folder: referenced now
+    finally:
+        shadow.close()
 
 
 def test_a_new_session_brings_the_old_copy_in_step(ws: Path, tmp_path: Path) -> None:
