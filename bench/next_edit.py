@@ -397,11 +397,18 @@ def previous_input(case: Case) -> Any:
     return _input(case.path, text, last.start, recent)
 
 
-def model_arm(case: Case, predictor: Predictor, *, warm: bool = False) -> tuple[Outcome, Any]:
-    """The model's suggestion through ``check_answer`` (or why none), timed. ``warm``: first
-    (untimed) the request the editor made before this one (``previous_input``), so the
-    model's cache holds what it would hold in the editor."""
-    from forecode_core.next_edit.answer import Rejected, check_answer
+def model_arm(
+    case: Case, predictor: Predictor, *, warm: bool = False, gate: Any = None
+) -> tuple[Outcome, Any]:
+    """The model's suggestion through the product's whole policy (``acceptance.judge``:
+    ``check_answer``'s filters, then the acceptance gate, no recent rejects), or why none,
+    timed. ``gate``: the ``AcceptanceModel`` (default the shipped prior). A suggestion the
+    filters pass is judged against the case even when the gate holds it back
+    (``candidate``: the gate's features, its probability and the verdict, the rows a refit
+    is fitted on). ``warm``: first (untimed) the request the editor made before this one
+    (``previous_input``), so the model's cache holds what it would hold in the editor."""
+    from forecode_core.next_edit.acceptance import PRIOR
+    from forecode_core.next_edit.acceptance import judge as policy
 
     if warm:
         with contextlib.suppress(ValueError):  # the region does not fit: the timed one says
@@ -412,13 +419,38 @@ def model_arm(case: Case, predictor: Predictor, *, warm: bool = False) -> tuple[
         answer, finished, metrics = predictor(inp)
     except ValueError as exc:  # the region does not fit the model's context
         return Outcome(reason=f"error: {exc}"), None
-    result = check_answer(inp, answer, finished=finished)
+    judged = policy(
+        inp,
+        answer,
+        finished=finished,
+        metrics=metrics,
+        recent_rejects=0,
+        gate=PRIOR if gate is None else gate,
+    )
     out = Outcome(ms=(time.perf_counter() - began) * 1000.0, metrics=metrics)
-    if isinstance(result, Rejected):
-        out.reason = result.reason
+    if judged.features is not None:
+        passed = judged.suggestion
+        if passed is None:  # the gate held it back: judge what the filters let through
+            passed = check_answer_again(inp, answer, finished)
+        candidate = Shown(tuple(Unit(e.start, e.end, e.text) for e in passed.edits), passed.line)
+        out.metrics["candidate"] = {
+            "features": judged.features.to_json(),
+            "p": round(judged.probability, 4),
+            "verdict": judge(case, candidate).__dict__,
+        }
+    if judged.suggestion is None:
+        out.reason = judged.reason.split(":", 1)[0].split(" (", 1)[0]
         return out, None
+    result = judged.suggestion
     out.shown = Shown(tuple(Unit(e.start, e.end, e.text) for e in result.edits), result.line)
     return out, result
+
+
+def check_answer_again(inp: Any, answer: str, finished: bool) -> Any:
+    """``check_answer``'s suggestion for an answer it passed (for the gate's labels)."""
+    from forecode_core.next_edit.answer import check_answer
+
+    return check_answer(inp, answer, finished=finished)
 
 
 def both_arm(case: Case, proposals: Sequence[Any], suggestion: Any) -> Outcome:
@@ -559,7 +591,15 @@ def summarise(rows: Sequence[Row], arm: str) -> dict[str, Any]:
     return out
 
 
-_SAMPLE_METRICS = ("stop_reason", "prompt_tokens", "cached_tokens", "decoded_tokens")
+_SAMPLE_METRICS = (
+    "stop_reason",
+    "prompt_tokens",
+    "cached_tokens",
+    "decoded_tokens",
+    "accepted_tokens",
+    "generated_tokens",
+    "candidate",
+)
 
 
 def _sample(row: Row) -> dict[str, Any]:

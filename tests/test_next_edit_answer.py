@@ -232,6 +232,49 @@ def test_rejections(case: str) -> None:
     assert got.reason == reason
 
 
+CLICK_TEST = """def test_nargs_envvar(runner):
+    @click.command()
+    @param
+    def cmd(arg):
+        click.echo(f"len {len(arg)}")
+
+    result = runner.invoke(cmd, env={"X": value})
+    assert result.exit_code == code
+    assert output in result.output == "foo|bar\\n"ˇ
+
+
+def test_next():
+    pass
+"""
+
+
+def test_a_revert_among_several_edits_is_rejected() -> None:
+    """bench next_edit's held-out click case: the rewrite changes several lines; on the last
+    recent edit's line it takes the inserted words back out while changing the rest of the
+    line too, and the diff cuts the deletion at another space than the pair's trim does
+    (" output in" / "output in ")."""
+    pair = EditPair(
+        "geo.py",
+        8,
+        '    assert result.output == "foo|bar\\n"\n',
+        '    assert output in result.output == "foo|bar\\n"\n',
+    )
+    inp = make(CLICK_TEST, (pair,))
+    answer = (
+        inp.region.replace("@param", '@click.argument("arg", nargs=-1)')
+        .replace("== code", "== 0")
+        .replace('assert output in result.output == "foo|bar', 'assert result.output == "arg:')
+        + REGION_END
+    )
+    got = check_answer(inp, answer, finished=True)
+    assert isinstance(got, Rejected) and got.reason == "reverts_edit", got
+    # the same rewrite without the revert is shown
+    kept = answer.replace(
+        'assert result.output == "arg:', 'assert output in result.output == "arg:'
+    )
+    assert isinstance(check_answer(inp, kept, finished=True), Suggestion)
+
+
 def test_the_same_edit_in_another_file_is_no_revert() -> None:
     other = EditPair("other.py", 7, "def perim(w, h):\n", "def perimeter(w, h):\n")
     inp = make(DOC, (other,))

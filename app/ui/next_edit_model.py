@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,11 +42,10 @@ from app.services.next_edit_outcomes import OutcomeLog
 from forecode_core.next_edit.acceptance import (
     PRIOR,
     AcceptanceModel,
-    Features,
+    Judged,
     RecentOutcomes,
-    features_of,
+    judge,
 )
-from forecode_core.next_edit.answer import Rejected, Suggestion, check_answer
 from forecode_core.next_edit.events import EditEvent
 from forecode_core.next_edit.input import NextEditInput, RelatedExcerpt, input_at, pair_of
 from forecode_core.protocol import Done
@@ -57,46 +56,6 @@ from .tasks import BackgroundTask
 __all__ = ["CACHE_SIZE", "BufferAt", "Judged", "ModelSource", "ModelSources", "judge"]
 
 CACHE_SIZE = 64
-
-
-@dataclass(frozen=True)
-class Judged:
-    """One answer judged: the suggestion (None: not shown) and why not, the gate's estimate
-    and the features it was made from (None when a filter rejected the answer)."""
-
-    suggestion: Suggestion | None
-    reason: str
-    probability: float
-    features: Features | None
-
-
-def judge(
-    inp: NextEditInput,
-    text: str,
-    *,
-    finished: bool,
-    metrics: Mapping[str, Any],
-    recent_rejects: int,
-    gate: AcceptanceModel = PRIOR,
-) -> Judged:
-    """The model's answer ``text`` for ``inp`` through the filters and the gate (pure)."""
-    result = check_answer(inp, text, finished=finished)
-    if isinstance(result, Rejected):
-        reason = result.reason + (f": {result.detail}" if result.detail else "")
-        return Judged(None, reason, 0.0, None)
-    caret_line = inp.line_of(inp.caret)
-    features = features_of(
-        [(e.start, e.end, e.text) for e in result.edits],
-        kind=result.kind,
-        ghost=result.ghost,
-        distance=result.line - caret_line,
-        metrics=metrics,
-        recent_rejects=recent_rejects,
-    )
-    p = gate.probability(features)
-    if p < gate.threshold:
-        return Judged(None, f"unlikely (p={p:.2f})", p, features)
-    return Judged(result, "", p, features)
 
 
 @dataclass(frozen=True)

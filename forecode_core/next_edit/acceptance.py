@@ -36,6 +36,8 @@ from typing import Literal
 import numpy as np
 
 from forecode_core.jsonshape import check_keys, check_type, get
+from forecode_core.next_edit.answer import Rejected, Suggestion, check_answer
+from forecode_core.next_edit.input import NextEditInput
 
 __all__ = [
     "FEATURE_NAMES",
@@ -46,8 +48,10 @@ __all__ = [
     "THRESHOLD",
     "AcceptanceModel",
     "Features",
+    "Judged",
     "RecentOutcomes",
     "features_of",
+    "judge",
     "refit",
     "vector",
 ]
@@ -301,3 +305,45 @@ class RecentOutcomes:
     @property
     def rejects(self) -> int:
         return sum(1 for ok in self._last if not ok)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One answer judged: the suggestion (None: not shown) and why not, the gate's estimate
+    and the features it was made from (None when a filter rejected the answer)."""
+
+    suggestion: Suggestion | None
+    reason: str
+    probability: float
+    features: Features | None
+
+
+def judge(
+    inp: NextEditInput,
+    text: str,
+    *,
+    finished: bool,
+    metrics: Mapping[str, object],
+    recent_rejects: int,
+    gate: AcceptanceModel = PRIOR,
+) -> Judged:
+    """The product's whole policy on a model's answer ``text`` for ``inp``: ``check_answer``'s
+    filters, then the gate (pure). The editor's ``ModelSource`` and ``bench next_edit`` both
+    call this."""
+    result = check_answer(inp, text, finished=finished)
+    if isinstance(result, Rejected):
+        reason = result.reason + (f": {result.detail}" if result.detail else "")
+        return Judged(None, reason, 0.0, None)
+    caret_line = inp.line_of(inp.caret)
+    features = features_of(
+        [(e.start, e.end, e.text) for e in result.edits],
+        kind=result.kind,
+        ghost=result.ghost,
+        distance=result.line - caret_line,
+        metrics=metrics,
+        recent_rejects=recent_rejects,
+    )
+    p = gate.probability(features)
+    if p < gate.threshold:
+        return Judged(None, f"unlikely (p={p:.2f})", p, features)
+    return Judged(result, "", p, features)

@@ -27,7 +27,9 @@ Filters (``check_answer``), in order; the first that applies is the ``Rejected.r
 * ``reverts_edit``: it takes back one of the recent edits of this file: the whole rewrite is the
   region with an edit pair's ``after`` put back to its ``before``, or one of its edits, on the
   pair's line or next to it, turns the pair's trimmed ``after`` back into its trimmed
-  ``before``;
+  ``before``, or the edits inside one place of the pair's ``after`` in the region, all of them
+  or any one alone, turn it back into its ``before`` (a rewrite with several edits, one of
+  them a revert: seen on click's history);
 * ``changes_too_much``: the changed characters (removed plus inserted, by a character diff) are
   more than ``MAX_CHANGED_SHARE`` of the region and rewrite together (regions with fewer than
   ``MIN_SHARE_CHARS`` non-blank characters are exempt: there is little to keep);
@@ -267,6 +269,8 @@ def _reverts(inp: NextEditInput, rewrite: str, edits: list[tuple[int, int, str]]
             and plain.replace(after, before, 1) == rewrite.replace("\r\n", "\n")
         ):
             return f"line {pair.line + 1}"
+        if _reverts_in_part(region, edits, after, before):
+            return f"line {pair.line + 1}"
         core_before, core_after = _trim(before, after)
         for s, e, text in edits:
             line = inp.line_of(inp.region_start + s)
@@ -275,6 +279,34 @@ def _reverts(inp: NextEditInput, rewrite: str, edits: list[tuple[int, int, str]]
             if _trim(region[s:e], text) == (core_after, core_before):
                 return f"line {pair.line + 1}"
     return ""
+
+
+def _reverts_in_part(
+    region: str, edits: list[tuple[int, int, str]], after: str, before: str
+) -> bool:
+    """Whether the edits inside one place of the pair's ``after`` text in the region, all of
+    them or any one alone, put its ``before`` back (a rewrite with several edits, one of them
+    a revert; the diff may cut a deletion at another space than the pair's trim does, as in
+    ``"output in "`` / ``" output in"``)."""
+    if "\r\n" in region:
+        after, before = after.replace("\n", "\r\n"), before.replace("\n", "\r\n")
+    if not after.strip():
+        return False
+    at = region.find(after)
+    while at >= 0:
+        end = at + len(after)
+        touching = [(s, e, t) for s, e, t in edits if (s < end and at < e) or at < s == e < end]
+        inside = all(at <= s and e <= end for s, e, _t in touching)
+        # all of them together, or any one alone (another may change the same line too)
+        tries = [touching, *([x] for x in touching)] if inside and touching else []
+        for subset in tries:
+            span = after
+            for s, e, t in sorted(subset, reverse=True):
+                span = span[: s - at] + t + span[e - at :]
+            if span == before:
+                return True
+        at = region.find(after, at + 1)
+    return False
 
 
 def _changed_share(old: str, new: str) -> float:
