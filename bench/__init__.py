@@ -27,6 +27,8 @@ BENCHMARKS: dict[str, str] = {
     "find_in_files": "bench.find_in_files",
     "service_load": "bench.service_load",
     "next_edit": "bench.next_edit",
+    "next_edit_ui": "bench.next_edit_ui",
     "shadow": "bench.shadow",
     "lsp": "bench.lsp",
+    "bugs": "bench.bugs",
 }
