@@ -192,6 +192,11 @@ class EngineClient:
     def state(self) -> EngineState:
         return self._state
 
+    def pending(self) -> int:
+        """How many requests are in flight (the bug finder starts only when none is)."""
+        with self._lock:
+            return sum(1 for r in self._requests.values() if r.live)
+
     @property
     def state_detail(self) -> str:
         return self._detail

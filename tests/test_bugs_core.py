@@ -207,3 +207,44 @@ def test_tier1_rules_are_ruff_rules_and_in_the_servers_selection() -> None:
     assert all(TIER1_REASONS[r] for r in TIER1_RULES)
     selected = PRESETS["ruff"].init_options["settings"]["lint"]["extendSelect"]
     assert set(TIER1_RULES) <= set(selected)
+
+
+def test_dismissals_round_trip_cap_and_bad_files() -> None:
+    import json
+
+    from forecode_core.bugs import dismissals as dm
+    from forecode_core.store.json_store import CorruptDocument
+
+    d = dm.Dismissals()
+    d.add("a")
+    d.add("b")
+    d.add("a")  # newest last
+    again = dm.Dismissals.from_bytes(json.dumps(d.to_json()).encode())
+    assert "a" in again and "b" in again and "c" not in again
+    assert again.to_json()["keys"] == ["b", "a"]
+    for bad, reason in [
+        (b"{", "invalid JSON"),
+        (b'{"format": "other", "version": 1}', "not a Forecode"),
+        (b'{"format": "forecode-bug-dismissals", "version": 1, "keys": [1]}', "list of strings"),
+    ]:
+        with pytest.raises(CorruptDocument, match=reason):
+            dm.Dismissals.from_bytes(bad)
+    many = dm.Dismissals()
+    for i in range(dm.MAX_KEYS + 3):
+        many.add(str(i))
+    assert len(many) == dm.MAX_KEYS and "0" not in many and str(dm.MAX_KEYS + 2) in many
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("a\nb\nc\n", "a\nB\nc\n", {2}),
+        ("a\nb\nc\n", "a\nb\nx\ny\nc\n", {3, 4}),
+        ("a\nb\nc\nd\n", "a\nd\n", {1, 2}),  # b, c deleted after line 1
+        ("a\n", "a\n", set()),
+    ],
+)
+def test_changed_lines_between(old: str, new: str, expected: set[int]) -> None:
+    from forecode_core.bugs.functions import changed_lines_between
+
+    assert changed_lines_between(old, new) == expected

@@ -14,12 +14,19 @@ function each; it is the fallback for other languages (its ``definition`` chunks
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 from dataclasses import dataclass
 
 from forecode_core.index.chunking import DEFINITION, chunk_text
 
-__all__ = ["Function", "changed_functions", "changed_lines", "functions_in"]
+__all__ = [
+    "Function",
+    "changed_functions",
+    "changed_lines",
+    "changed_lines_between",
+    "functions_in",
+]
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
 
@@ -52,6 +59,21 @@ def changed_lines(diff: str) -> set[int]:
             out.add(start + 1)
         else:
             out.update(range(start, start + count))
+    return out
+
+
+def changed_lines_between(old: str, new: str) -> set[int]:
+    """``changed_lines`` of ``new`` against ``old`` (the buffer against HEAD's blob), by the
+    standard ``difflib`` on lines; the same rule for deletions."""
+    out: set[int] = set()
+    matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
+    for tag, _i1, _i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        if j2 > j1:
+            out.update(range(j1 + 1, j2 + 1))
+        else:
+            out.update({max(j1, 1), j1 + 1})
     return out
 
 

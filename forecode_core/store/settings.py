@@ -336,6 +336,9 @@ class Settings:
     lsp_servers: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = _setting(
         "lsp.servers", (), Servers()
     )
+    # The bug finder's tier 2 (issue 16): when the editor is idle the local model reviews the
+    # functions changed since the last commit; off: only the servers' diagnostics (tier 1).
+    bugs_tier2: bool = _setting("bugs.tier2", True, Bool())
 
 
 @dataclass(frozen=True)
