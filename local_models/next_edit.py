@@ -15,7 +15,8 @@ How one prediction runs:
    only where the answer leaves the region does the model decode token by token (or verify
    prompt-lookup drafts: the recent edits' text is in the prompt), until it rejoins the
    region. It stops at ``REGION_END`` (the first stop string) or the format's end of turn,
-   or where it runs on into the context below the region: small instruct models often copy
+   or where it runs on into the context below the region (or loses the format:
+   ``DEGENERATE_STOPS``): small instruct models often copy
    on past the region's end instead of writing the marker (measured: Qwen2.5-Coder 0.5B and
    1.5B on a rename, both). The lines right below the region (enough of them to hold
    ``CONTEXT_STOP_CHARS`` non-blank characters, and never text the region itself holds) are
@@ -48,7 +49,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from forecode_core.completion.model import Completion, CompletionModel
-from forecode_core.next_edit.input import NextEditInput, RenderedNextEdit, renderer_for
+from forecode_core.next_edit.input import (
+    CARET,
+    REGION_START,
+    NextEditInput,
+    RenderedNextEdit,
+    renderer_for,
+)
 from forecode_core.profiles import ModelProfile
 
 __all__ = [
@@ -77,6 +84,11 @@ SLACK_TOKENS = 64
 # that legitimately write one.
 CONTEXT_STOP_CHARS = 12
 CONTEXT_STOP_LINES = 4
+# An answer that opens a second region on a line of its own, or writes the caret marker on
+# lines of its own twice in a row, has lost the format (measured: Gemma 3 270M writes
+# ``<cursor>`` or ``<region>`` line after line until the token cap, 5-10 s on the 2-core
+# machine): stop there; ``check_answer`` rejects what is left (no end marker, incomplete).
+DEGENERATE_STOPS = ("\n" + REGION_START, CARET + "\n" + CARET)
 
 
 @runtime_checkable
@@ -186,11 +198,12 @@ def predict(
     )
     margins: list[float] = []
     below = context_stop(inp)
+    stops = (*rendered.stop, *DEGENERATE_STOPS, *((below,) if below else ()))
     done = engine.rewrite(
         prompt,
         draft,
         max_tokens=cap,
-        stop=(*rendered.stop, below) if below else rendered.stop,
+        stop=stops,
         should_stop=should_stop,
         margins=margins,
     )
