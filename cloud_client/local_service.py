@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from forecode_core.entrypoints import child_command
+
 __all__ = ["LISTENING_RE", "TOKEN_ENV", "LocalService", "LocalServiceError"]
 
 TOKEN_ENV = "FORECODE_CLOUD_TOKEN"
@@ -116,14 +118,9 @@ class LocalService:
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
         env[TOKEN_ENV] = token
-        args = [
-            self._python,
-            "-m",
-            "cloud_server",
-            "--port",
-            str(self._port),
-            "--exit-on-stdin-eof",
-        ]
+        args = child_command(
+            "cloud_server", ["--port", str(self._port), "--exit-on-stdin-eof"], python=self._python
+        )
         if self._model_path is not None:
             args += ["--model", str(self._model_path)]
         if self._slots is not None:

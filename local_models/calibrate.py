@@ -53,7 +53,6 @@ import json
 import os
 import platform
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -64,6 +63,7 @@ from typing import Any
 
 import platformdirs
 
+from forecode_core.entrypoints import child_command
 from forecode_core.profiles import profile_of
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.model_store import ModelSpec, ensure_model, installed_models
@@ -488,9 +488,8 @@ def run_probe(
     root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    args = [sys.executable, "-m", "local_models.calibrate_probe", *map(str, paths)]
-    if threads:
-        args[3:3] = ["--threads", str(threads)]
+    options = ["--threads", str(threads)] if threads else []
+    args = child_command("local_models.calibrate_probe", [*options, *map(str, paths)])
     results: dict[str, Rates | str] = {}
     lines: list[bytes] = []
     stopped = ""

@@ -56,6 +56,7 @@ from typing import Any, Protocol
 
 from forecode_core.chat.types import ChatParams, params_to_json
 from forecode_core.engine_state import EngineState
+from forecode_core.entrypoints import child_command
 from forecode_core.protocol import (
     EXIT_FATAL,
     PROTOCOL_VERSION,
@@ -609,14 +610,11 @@ class EngineClient:
         env = dict(os.environ if self._env is None else self._env)
         path = env.get("PYTHONPATH")
         env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
-        args = [
-            self._python,
-            "-m",
+        args = child_command(
             "local_models.worker",
-            "--model",
-            self._model_path,
-            *self._extra_args,
-        ]
+            ["--model", self._model_path, *self._extra_args],
+            python=self._python,
+        )
         try:
             proc = subprocess.Popen(
                 args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env

@@ -18,6 +18,10 @@ first used, ``ensure_model`` checks every part's size and sha256 against the tab
 them in order, and checks the whole file's sha256; a tampered or truncated part is refused with
 a message that names it, and nothing is left behind. Which model answers completions is not
 decided here: ``local_models.calibrate`` measures the installed ones.
+
+A frozen app (``packaging/freeze``) carries its models already assembled and checked by the
+build in the bundle's ``models`` folder (``bundled_models_dir()``); they are looked up there
+first and used in place, read-only: the frozen app never assembles, converts nor runs pip.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +44,8 @@ __all__ = [
     "SMALL_MODEL",
     "ModelIntegrityError",
     "ModelSpec",
+    "bundled_model",
+    "bundled_models_dir",
     "ensure_model",
     "ensure_small_model",
     "installed_models",
@@ -60,13 +67,38 @@ def models_dir() -> Path:
     return base / "models" if not env else base
 
 
+BUNDLED_MODELS_ENV = "FORECODE_BUNDLED_MODELS"
+
+
+def bundled_models_dir() -> Path | None:
+    """The read-only folder of models a frozen app ships (``<bundle>/models``), or
+    ``FORECODE_BUNDLED_MODELS`` if set; None from a checkout."""
+    env = os.environ.get(BUNDLED_MODELS_ENV)
+    if env:
+        return Path(env)
+    base = getattr(sys, "_MEIPASS", None)
+    if getattr(sys, "frozen", False) and base:
+        return Path(base) / "models"
+    return None
+
+
+def bundled_model(file_name: str) -> Path | None:
+    """The bundle's copy of a model file, if the bundle has one."""
+    folder = bundled_models_dir()
+    if folder is None:
+        return None
+    path = folder / file_name
+    return path if path.is_file() else None
+
+
 def model_path(model_id: str) -> Path:
-    return models_dir() / _spec(model_id).file_name
+    spec = _spec(model_id)
+    return bundled_model(spec.file_name) or models_dir() / spec.file_name
 
 
 def installed_models() -> list[ModelSpec]:
-    """The models whose packages are installed, largest first."""
-    return [m for m in MODELS.values() if m.is_installed()]
+    """The models whose packages are installed or that the bundle carries, largest first."""
+    return [m for m in MODELS.values() if m.is_installed() or bundled_model(m.file_name)]
 
 
 def ensure_small_model(progress: Progress | None = None) -> Path:
@@ -82,6 +114,9 @@ def ensure_model(model_id: str, progress: Progress | None = None) -> Path:
     ``ModelIntegrityError`` when a part or the result does not match its pinned hash.
     """
     spec = _spec(model_id)
+    bundled = bundled_model(spec.file_name)
+    if bundled is not None:  # assembled and checked by the build
+        return bundled
     target = models_dir() / spec.file_name
     stamp = target.with_suffix(".verified")
     if target.exists() and stamp.exists() and stamp.read_text().strip() == _stamp_of(target):

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from forecode_core.entrypoints import child_command
 from forecode_core.workspace.search_text import (
     FileResult,
     QueryError,
@@ -175,7 +176,7 @@ class SearchService:
         # stderr is not read (a full pipe would block the worker): nothing goes there but a
         # crash, which the client reports by its exit status
         proc = subprocess.Popen(
-            [self._python, "-m", "app.services.find_in_files"],
+            child_command("app.services.find_in_files", python=self._python),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

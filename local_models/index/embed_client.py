@@ -18,7 +18,6 @@ import itertools
 import json
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from forecode_core.entrypoints import child_command
 from forecode_core.index.embed_protocol import EmbedEvent, EmbedOp
 
 __all__ = ["EmbedCancelled", "EmbedWorker", "EmbedWorkerError"]
@@ -73,7 +73,7 @@ class EmbedWorker:
         start_timeout: float = 120.0,
         env: dict[str, str] | None = None,
     ) -> None:
-        args = [sys.executable, "-m", "local_models.index.embed_worker", "--nice", str(nice)]
+        args = child_command("local_models.index.embed_worker", ["--nice", str(nice)])
         if model is not None:
             args += ["--model", str(Path(model))]
         if threads is not None:

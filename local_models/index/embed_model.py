@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from local_models.model_store import models_dir
+from local_models.model_store import bundled_models_dir, models_dir
 
 __all__ = [
     "CONVERTER_VERSION",
@@ -450,6 +450,14 @@ def embed_model_path(source: SourceModel, weight_type: str = DEFAULT_WEIGHT_TYPE
     return models_dir() / f"{EMBED_MODEL_PREFIX}-{weight_type}-{digest}.gguf"
 
 
+def _bundled(weight_type: str) -> Path | None:
+    """The frozen bundle's converted GGUF of this weight type, if it ships one."""
+    folder = bundled_models_dir()
+    if folder is None:
+        return None
+    return next(iter(sorted(folder.glob(f"{EMBED_MODEL_PREFIX}-{weight_type}-*.gguf"))), None)
+
+
 def _stale(target: Path, weight_type: str) -> Iterator[Path]:
     for p in target.parent.glob(f"{EMBED_MODEL_PREFIX}-{weight_type}-*.gguf"):
         if p != target:
@@ -471,6 +479,8 @@ def ensure_embed_model(
     """
     from local_models.gguf_info import ModelError, read_model_info
 
+    if source is None and (bundled := _bundled(weight_type)) is not None:
+        return bundled  # a frozen app's, converted by the build
     source = source if source is not None else source_model()
     target = embed_model_path(source, weight_type)
     if target.exists():
