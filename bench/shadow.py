@@ -6,7 +6,8 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   by default: Python modules of 1-8 KiB in nested packages, a ``.gitignore``, a ``.venv`` of
   2,000 files and a ``node_modules`` that are referenced, not copied) into an empty shadow,
   the generated tree flushed to disk first; target <= 3 s. On a shared disk the runs vary
-  with other writers (``shadow_first_build_runs_s``). ``clone_method`` says how files were copied on this filesystem.
+  with other writers (``shadow_first_build_runs_s``). ``clone_method`` says how files were
+  copied on this filesystem.
 - ``shadow_refresh_p50_ms``: after three files are saved (atomically, as the editor saves), a
   whole-tree ``sync`` by stamps (the periodic scan, no paths known); target <= 300 ms p50.
   ``shadow_save_refresh_p50_ms``: the same save told by path (``sync_paths``, what a save in
