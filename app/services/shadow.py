@@ -699,9 +699,10 @@ class _State:
 
 class ShadowWorkspace:
     """The hidden copy of the workspace at ``root``; see the module docstring. Every method
-    returns at once (work goes to the shadow's thread) except the ``*_now`` ones and
-    ``check``/``sync``, which run on the calling thread with the shadow's lock (benchmarks,
-    tests, the worker itself)."""
+    returns at once (work goes to the shadow's thread, a ``Future`` comes back) except
+    ``check``, ``sync`` and ``sync_paths``, which run on the calling thread under the
+    shadow's lock (the worker itself, benchmarks, tests; never the UI thread). ``rules``: the
+    workspace's ``IgnoreRules``, or a function giving the current ones."""
 
     def __init__(
         self,
