@@ -16,8 +16,13 @@ Arms, each on the same cases:
 - ``model:<id>``: the real local model in-process, through the worker's own path
   (``forecode_core.next_edit.input.input_at`` with the recent edits as ``pair_of`` pairs, then
   ``local_models.next_edit.predict`` on a ``local_models.engine.Engine`` built as the worker
-  builds it, then ``answer.check_answer``); no related excerpts, no acceptance gate;
-- ``both:<id>``: the product's policy (``forecode_core.next_edit.session``: both sources offered
+  builds it, then the product's whole policy, ``acceptance.judge``: ``check_answer``'s filters
+  and the acceptance gate with the shipped prior and no recent rejects, as ``ModelSource``
+  does); no related excerpts. Each answer the filters pass is judged even when the gate holds
+  it back (the sample's ``candidate``: features, probability, verdict): ``gate_study`` fits
+  the gate on such labelled answers and compares it with the prior on held-out ones;
+- ``both:<id>``: the product's policy (the model's suggestion as gated above;
+  ``forecode_core.next_edit.session``: both sources offered
   to a ``Session``, its ``shown``: a model suggestion on the caret's line first, else
   propagation's first site, else the model's suggestion elsewhere; reverts dropped).
 
@@ -79,6 +84,9 @@ __all__ = [
     "Shown",
     "Verdict",
     "add_arguments",
+    "gate_figures",
+    "gate_records",
+    "gate_study",
     "judge",
     "run",
     "run_arms",
@@ -633,6 +641,85 @@ def _sample(row: Row) -> dict[str, Any]:
             c.remaining[0].new,
         ],
         "arms": arms,
+    }
+
+
+# ---------------------------------------------------------------- the gate
+
+
+def gate_records(result: dict[str, Any]) -> list[tuple[Any, bool, str]]:
+    """``(Features, correct, slice)`` per model answer the filters passed, from a result's
+    samples (every model arm): ``correct`` is the bench's verdict (a step towards the final
+    text, or exact), the label a refit learns from."""
+    from forecode_core.next_edit.acceptance import Features
+
+    out = []
+    for sample in result.get("samples", []):
+        for name, arm in sample["arms"].items():
+            cand = arm.get("candidate")
+            if name.startswith("model:") and cand:
+                v = cand["verdict"]
+                label = bool(v["correct"] or v["exact"])
+                out.append((Features.from_json(cand["features"]), label, sample["slice"]))
+    return out
+
+
+def _model_cases(result: dict[str, Any]) -> tuple[int, int]:
+    """(model answers, of which on cases where nothing remains) over every model arm."""
+    n = nothing = 0
+    for sample in result.get("samples", []):
+        for name in sample["arms"]:
+            if name.startswith("model:"):
+                n += 1
+                nothing += sample["slice"] == "nothing_remains"
+    return n, nothing
+
+
+def gate_figures(
+    records: Sequence[tuple[Any, bool, str]], gate: Any, cases: int, nothing: int
+) -> dict[str, Any]:
+    """What ``gate`` shows of ``records``: ``show_rate`` (of ``cases`` answers),
+    ``precision_when_shown`` (the correct among shown), ``false_show_rate`` (shown where
+    nothing remains / ``nothing`` such answers), ``correct_kept`` (correct ones shown / correct
+    ones)."""
+    shown = [(ok, sl) for f, ok, sl in records if gate.shows(f)]
+    good = sum(ok for _f, ok, _sl in records)
+    return {
+        "shown": len(shown),
+        "show_rate": _ratio(len(shown), cases),
+        "precision_when_shown": _ratio(sum(ok for ok, _sl in shown), len(shown)),
+        "false_show_rate": _ratio(sum(sl == "nothing_remains" for _ok, sl in shown), nothing),
+        "correct_kept": _ratio(sum(ok for ok, _sl in shown), good),
+    }
+
+
+def gate_study(
+    train: Sequence[dict[str, Any]], held_out: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """The shipped prior against a refit on ``train`` results' labelled answers, both judged on
+    ``held_out`` results (and on the training set: in-sample)."""
+    from forecode_core.next_edit.acceptance import PRIOR, refit
+
+    tr = [r for res in train for r in gate_records(res)]
+    te = [r for res in held_out for r in gate_records(res)]
+    fitted = refit([(f, ok) for f, ok, _sl in tr])
+    tr_n = [sum(x) for x in zip(*(_model_cases(res) for res in train), strict=True)] or [0, 0]
+    te_n = [sum(x) for x in zip(*(_model_cases(res) for res in held_out), strict=True)] or [0, 0]
+    return {
+        "train_records": len(tr),
+        "train_correct": sum(ok for _f, ok, _sl in tr),
+        "held_out_records": len(te),
+        "held_out_correct": sum(ok for _f, ok, _sl in te),
+        "fitted_weights": [round(w, 3) for w in fitted.weights],
+        "fitted_on": fitted.fitted_on,
+        "prior": {
+            "train": gate_figures(tr, PRIOR, *tr_n),
+            "held_out": gate_figures(te, PRIOR, *te_n),
+        },
+        "fitted": {
+            "train": gate_figures(tr, fitted, *tr_n),
+            "held_out": gate_figures(te, fitted, *te_n),
+        },
     }
 
 

@@ -19,6 +19,8 @@ from bench.next_edit import (
     LocalPredictor,
     Row,
     Shown,
+    both_arm,
+    gate_study,
     judge,
     model_arm,
     model_input,
@@ -355,6 +357,64 @@ def test_a_cut_off_answer_is_not_shown(repo: tuple[Path, list[str]]) -> None:
     assert suggestion is not None  # the end marker is there: finished or not, it is whole
     out, suggestion = model_arm(case, lambda inp: ("    y = am", False, {}))
     assert suggestion is None and out.shown is None and out.reason == "cut_off"
+
+
+def test_the_gate_holds_back_an_unsure_answer_in_the_model_and_both_arms(
+    repo: tuple[Path, list[str]],
+) -> None:
+    """The bench applies the product's gate (``acceptance.judge``): the same right answer is
+    shown when the model is sure and held back when it is not, and what the gate held back is
+    still judged (the refit's label) and never reaches the both arm."""
+    case = _rename_case(repo)
+    sure = ScriptedModel("y = total", "y = amount")
+    out, suggestion = model_arm(case, sure)
+    assert out.shown is not None and suggestion is not None
+    assert out.metrics["candidate"]["verdict"]["exact"] is True
+
+    def unsure(inp: Any) -> tuple[str, bool, dict[str, Any]]:
+        text, finished, _m = sure(inp)
+        return text, finished, {"margin_mean": 0.05, "margin_min": 0.01}
+
+    out, suggestion = model_arm(case, unsure)
+    assert out.shown is None and suggestion is None and out.reason == "unlikely"
+    cand = out.metrics["candidate"]
+    assert cand["p"] < 0.25 and cand["verdict"]["exact"] is True
+    assert cand["features"]["margin_mean"] == 0.05
+    both = both_arm(case, [], suggestion)
+    assert both.shown is None
+
+
+def _result(rows: list[tuple[float, bool, str]]) -> dict[str, Any]:
+    """A bench result's samples: one model answer per row (margin, correct, slice)."""
+    samples = []
+    for margin, ok, slice_ in rows:
+        features = {
+            "margin_mean": margin,
+            "margin_min": margin,
+            "size": 8,
+            "distance": 0,
+            "kind": "replacement",
+            "ghost": False,
+            "recent_rejects": 0,
+        }
+        verdict = {"located": ok, "exact": ok, "correct": ok, "kept": 0, "reversal": False}
+        arm = {"candidate": {"features": features, "p": 0.5, "verdict": verdict}}
+        samples.append({"slice": slice_, "arms": {"model:m": arm, "both:m": {}}})
+    return {"samples": samples}
+
+
+def test_gate_study_fits_on_labelled_answers_and_judges_held_out_ones() -> None:
+    # sure answers are right, unsure ones wrong, and the prior shows both (the refit is pulled
+    # toward the prior: it takes a couple of hundred outcomes to move this far)
+    train = _result([(0.9, True, "same_line")] * 100 + [(0.55, False, "nothing_remains")] * 100)
+    held = _result([(0.9, True, "elsewhere"), (0.55, False, "nothing_remains")] * 3)
+    study = gate_study([train], [held])
+    assert study["train_records"] == 200 and study["held_out_records"] == 6
+    prior, fitted = study["prior"]["held_out"], study["fitted"]["held_out"]
+    assert prior["show_rate"] == 1.0 and prior["precision_when_shown"] == 0.5
+    assert prior["false_show_rate"] == 1.0
+    assert fitted["precision_when_shown"] == 1.0 and fitted["false_show_rate"] == 0.0
+    assert fitted["correct_kept"] == 1.0 and study["fitted_on"] == 200
 
 
 def test_the_previous_input_is_the_state_before_the_last_edit(
