@@ -21,12 +21,6 @@ class NotYet:
 
 NOT_YET: tuple[NotYet, ...] = (
     NotYet("Ctrl+F12", "Go to Implementations", "there is no language server yet"),
-    NotYet(
-        "F2",
-        "Rename Symbol",
-        "there is no language server yet; Ctrl+D or Ctrl+Shift+L "
-        "edit every occurrence of a word in this file",
-    ),
     NotYet("Ctrl+Shift+O", "Go to Symbol in Editor", "there is no symbol index yet"),
     NotYet(
         "Ctrl+T",

@@ -58,6 +58,7 @@ from .owners.editing import Editing
 from .owners.engine import EngineController
 from .owners.index import IndexController
 from .owners.language import LanguageController
+from .owners.lsp_actions import LspActions
 from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
@@ -154,6 +155,13 @@ class MainWindow(QMainWindow):
             self,
         )
         self.edit_set.shadow = self.review.workspace_shadow  # the set is checked there too
+        self.lsp_actions = LspActions(  # F2 rename (reviewed as a set), the References panel
+            self.language,
+            self.edit_set,
+            self.docs,
+            lambda: self.workspace.root,
+            lambda dock: self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock),
+        )
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,
@@ -167,6 +175,7 @@ class MainWindow(QMainWindow):
             self.review,
             self.language,
             self.edit_set,
+            self.lsp_actions,
             self.related,
         )
         self.tabs = self.docs.tabs

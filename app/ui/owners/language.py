@@ -114,6 +114,7 @@ class LanguageController(QObject):
     message = Signal(str, int)
     counts_changed = Signal(int, int)  # errors, warnings
     tip_shown = Signal(str)  # a hover's call tip, as shown
+    references_found = Signal(object, object)  # Shift+F12's origin Place, [(uri, Position)]
 
     def __init__(
         self,
@@ -347,6 +348,21 @@ class LanguageController(QObject):
         if state.timer.isActive():
             self._send(state)
 
+    def sent(self, doc: Document) -> tuple[str, int] | None:
+        """``doc``'s URI and the version the servers have, its pending change sent first
+        (for requests made by the owners beside this one: rename, the prompts' context);
+        None when the servers do not know it."""
+        state = self._open.get(doc.path.as_uri()) if doc.path is not None else None
+        if state is None:
+            return None
+        self._flush(state)
+        return state.uri, state.version
+
+    def version_of(self, uri: str) -> int | None:
+        """The version last sent of an open document (None when not open on the servers)."""
+        state = self._open.get(uri)
+        return None if state is None else state.version
+
     # ----- go to definition and back --------------------------------------------------------
     def _current(self) -> _Open | None:
         doc = self._documents.current_document()
@@ -424,6 +440,7 @@ class LanguageController(QObject):
             label = f"{shown}:{position.line + 1}:{position.character + 1}"
             rows.append(PickerItem(label, data=(path, position)))
         self.references = rows
+        self.references_found.emit(origin, found)  # the References panel (lsp_actions) too
         if self._picker is None:
             return
 

@@ -1,0 +1,99 @@
+"""The References panel (VS Code's references view): Shift+F12's answer kept as a list after
+the quick picker closes, grouped by file (the file the search started in first, then by
+name), each reference with its line number and the line's text; a click (or Enter) on a row
+asks to jump there. Made like the Problems panel (``app.ui.problems_panel``): a bottom dock
+with a tree of plain rows, knowing nothing of language servers (``app.ui.owners.lsp_actions``
+fills it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
+
+__all__ = ["ReferenceRow", "ReferencesDock"]
+
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+MAX_LINE = 200  # a line's text shown at most this long
+
+
+@dataclass(frozen=True)
+class ReferenceRow:
+    """One reference: ``uri``, ``shown`` (the file as the panel names it: workspace-relative),
+    the LSP ``line`` and UTF-16 ``character``, and the ``text`` of its line."""
+
+    uri: str
+    shown: str
+    line: int
+    character: int
+    text: str
+
+
+class ReferencesDock(QDockWidget):
+    """``jump_requested(uri, line, character)`` when the user picks a reference."""
+
+    jump_requested = Signal(str, int, int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("References", parent)
+        self.setObjectName("references")
+        self.tree = QTreeWidget()
+        self.tree.setHeaderHidden(True)
+        self.tree.setRootIsDecorated(True)
+        self.tree.setUniformRowHeights(True)
+        self.tree.itemActivated.connect(self._picked)
+        self.tree.itemClicked.connect(self._picked)
+        self.setWidget(self.tree)
+        self.rows: list[ReferenceRow] = []
+        self.symbol = ""
+
+    def set_rows(self, symbol: str, rows: list[ReferenceRow], first: str = "") -> None:
+        """Show ``rows`` (references to ``symbol``): the file ``first`` (a ``shown`` name)
+        leads, the others follow by name; references by position within a file."""
+        self.rows, self.symbol = list(rows), symbol
+        files = {r.shown for r in rows}
+        n = len(rows)
+        self.setWindowTitle(
+            f"References: {symbol} — {n} result{'s' if n != 1 else ''} in "
+            f"{len(files)} file{'s' if len(files) != 1 else ''}"
+        )
+        self.tree.clear()
+        by_file: dict[str, list[ReferenceRow]] = {}
+        for row in rows:
+            by_file.setdefault(row.shown, []).append(row)
+        for shown in sorted(by_file, key=lambda s: (s != first, s)):
+            group = sorted(by_file[shown], key=lambda r: (r.line, r.character))
+            top = QTreeWidgetItem([f"{shown}  ({len(group)})"])
+            for row in group:
+                text = row.text.strip()
+                if len(text) > MAX_LINE:
+                    text = text[: MAX_LINE - 1] + "…"
+                child = QTreeWidgetItem([f"{row.line + 1}:  {text}"])
+                child.setData(0, ROW_ROLE, row)
+                child.setToolTip(0, f"{shown}:{row.line + 1}:{row.character + 1}")
+                top.addChild(child)
+            self.tree.addTopLevelItem(top)
+            top.setExpanded(True)
+        if not rows:
+            self.tree.addTopLevelItem(QTreeWidgetItem(["No references found."]))
+
+    def _picked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
+        row = item.data(0, ROW_ROLE)
+        if isinstance(row, ReferenceRow):
+            self.jump_requested.emit(row.uri, row.line, row.character)
+
+    def items(self) -> list[QTreeWidgetItem]:
+        """Every row's item, files and references in order."""
+        found: list[QTreeWidgetItem] = []
+        for i in range(self.tree.topLevelItemCount()):
+            top = self.tree.topLevelItem(i)
+            if top is None:
+                continue
+            found.append(top)
+            found.extend(c for j in range(top.childCount()) if (c := top.child(j)) is not None)
+        return found
+
+    def visible_texts(self) -> list[str]:
+        """Every row's text in order (for tests and screenshots)."""
+        return [item.text(0) for item in self.items()]
