@@ -368,7 +368,7 @@ class _Result:
     tier2_s: list[float] = field(default_factory=list)
     answers: int = 0
     parse_errors: int = 0
-    agreements_checked: int = 0
+    model_errors: list[str] = field(default_factory=list)
 
 
 def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review | None:
@@ -377,9 +377,13 @@ def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review |
     functions = functions_in(case.path, text)
     function = next(f for f in functions if f.start_line == case.function.start_line)
     start = time.perf_counter()
-    review = review_function(
-        ask, text, function, context_for(text, function, functions), path=case.path
-    )
+    try:
+        review = review_function(
+            ask, text, function, context_for(text, function, functions), path=case.path
+        )
+    except Exception as exc:  # the model failed (a timeout on a loaded machine): counted
+        result.model_errors.append(f"{case.path}:{function.name}: {exc}")
+        return None
     result.tier2_s.append(time.perf_counter() - start)
     result.answers += len(review.votes)
     result.parse_errors += len(review.errors)
@@ -474,6 +478,7 @@ def _figures(result: _Result, by_kind: dict[str, _Tally], clean: _Tally) -> dict
         "tier2_parse_error_rate": round(result.parse_errors / result.answers, 3)
         if result.answers
         else None,
+        "tier2_model_errors": result.model_errors,
         "rows": result.rows,
     }
 

@@ -176,6 +176,7 @@ W5 = Finding(5, "wrong-variable", "d")
         ([A5, None, None], None),
         ([None, None, None], None),
         ([W5, W5, A6, A6, A6], Finding(6, "off-by-one", "b", 3)),  # most votes wins
+        ([A5, A6, A7], Finding(6, "off-by-one", "b", 3)),  # the line all three are near
     ],
 )
 def test_agree(samples: list[Finding | None], expected: Finding | None) -> None:

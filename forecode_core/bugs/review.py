@@ -9,7 +9,8 @@ the samples agree on is shown.
   fence around it is allowed); anything else raises ``AnswerError`` with the reason, and that
   sample counts as no vote.
 - ``agree``: a finding is kept when at least ``min_votes`` samples name the same kind within
-  one line of each other; at most one per function (most votes, then the earliest line).
+  one line of each other; at most one per function (most votes, then the line named most
+  often, then the earliest).
 - ``dismissal_key``: a dismissed finding is keyed by the function's text (normalised line ends,
   not its position in the file) and the finding's kind and line within the function, so it
   comes back only when the function changes.
@@ -166,22 +167,23 @@ def parse_answer(text: str, start_line: int, end_line: int) -> Finding | None:
 def agree(findings: Sequence[Finding | None], min_votes: int = 2) -> Finding | None:
     """The one finding at least ``min_votes`` samples agree on (same kind, lines within one of
     each other), or None. A sample's ``None`` (no bug, or an answer that did not parse) votes
-    for nothing. Ties: most votes, then the earliest line; the line is the one most samples
-    named (the earliest of those)."""
+    for nothing. Each named line is a candidate with the votes of the samples within one line
+    of it; the best has the most votes, then the line named most often, then the earliest."""
     named = [f for f in findings if f is not None]
-    best: Finding | None = None
+    best: tuple[int, int, int] | None = None
+    found: Finding | None = None
     for candidate in named:
         voters = [
             f for f in named if f.kind == candidate.kind and abs(f.line - candidate.line) <= 1
         ]
         if len(voters) < max(min_votes, 1):
             continue
-        lines = [f.line for f in voters]
-        line = min(lines, key=lambda n: (-lines.count(n), n))
-        found = Finding(line, candidate.kind, candidate.reason, len(voters))
-        if best is None or (found.votes, -found.line) > (best.votes, -best.line):
-            best = found
-    return best
+        same = sum(1 for f in voters if f.line == candidate.line)
+        rank = (len(voters), same, -candidate.line)
+        if best is None or rank > best:
+            best = rank
+            found = Finding(candidate.line, candidate.kind, candidate.reason, len(voters))
+    return found
 
 
 def dismissal_key(function_text: str, start_line: int, finding: Finding) -> str:
