@@ -50,6 +50,7 @@ from .inline_completion import CompletionEngine
 from .next_edit_model import ModelSources
 from .not_yet import install_not_yet_keys
 from .owners import Command, CommandOwner, bind_commands
+from .owners.bug_finder import BugFinder, engine_seams
 from .owners.chat import Chat
 from .owners.cloud import CloudController
 from .owners.documents import Documents
@@ -155,6 +156,14 @@ class MainWindow(QMainWindow):
             self,
         )
         self.edit_set.shadow = self.review.workspace_shadow  # the set is checked there too
+        self.bugs = BugFinder(  # the bug finder's tier 2: the local model on changed functions
+            self.docs,
+            lambda: self.workspace.root,
+            settings,
+            *engine_seams(self.completions.engine_client),
+            self.review.start_review,
+            self,
+        )
         self.lsp_actions = LspActions(  # F2 rename (reviewed as a set), the References panel
             self.language,
             self.edit_set,
@@ -177,6 +186,7 @@ class MainWindow(QMainWindow):
             self.edit_set,
             self.lsp_actions,
             self.related,
+            self.bugs,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher
@@ -568,6 +578,7 @@ class MainWindow(QMainWindow):
         self.related.shutdown()  # a git log in flight is killed
         self.explorer_ops.close()
         self.review.shutdown()  # an apply in flight stops; buffers stay as they were
+        self.bugs.shutdown()  # a review in flight is stopped
         self.language.shutdown()  # the language servers stop (bounded)
         self.edit_set.shutdown()  # a set under review closes; nothing is changed
         self.index.stop(timeout=5.0)  # cancels; its embedding process stops
