@@ -24,6 +24,7 @@ def test_the_generated_tree_has_the_files_asked_for(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not CliChecker().pyright, reason="basedpyright is installed by the run command")
+@pytest.mark.timeout(900)  # two checkers' rounds and a tree: minutes on a loaded machine
 def test_bench_shadow_reports_issue_16s_keys(tmp_path: Path) -> None:
     out = tmp_path / "shadow.json"
     subprocess.run(

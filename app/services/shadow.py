@@ -713,7 +713,7 @@ class ShadowWorkspace:
         checker: Checker | None = None,
         fixtures: Sequence[str] = (),
         scan_every_s: float | None = 30.0,
-        check_timeout_s: float = 20.0,
+        check_timeout_s: float = 60.0,
     ) -> None:
         self.root = Path(root).resolve()
         own = IgnoreRules.for_folder(self.root) if rules is None else None
