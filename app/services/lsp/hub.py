@@ -97,6 +97,7 @@ class LspHub:
             for task in tasks:
                 task.cancel()
             loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(asyncio.sleep(0.05))  # pipes' closing callbacks run
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 

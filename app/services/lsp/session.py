@@ -209,6 +209,7 @@ class Session:
         self._stderr: deque[str] = deque(maxlen=STDERR_LINES)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._restart: asyncio.TimerHandle | None = None
+        self._spawned: list[asyncio.subprocess.Process] = []  # every process, for abandon()
 
     # ----- life cycle -----------------------------------------------------------------------
     @property
@@ -249,6 +250,8 @@ class Session:
             self._set_state(ServerState.FAILED, f"{self.spec.name} could not start: {exc}")
             return
         self._process = client._server  # pygls keeps the process there; we need its pid
+        if self._process is not None:
+            self._spawned.append(self._process)
         self._started_at = time.monotonic()
         if self._process is not None and self._process.stderr is not None:
             self._spawn(self._drain_stderr(self._process.stderr))
@@ -342,13 +345,18 @@ class Session:
         self._set_state(ServerState.STOPPED)
 
     def abandon(self) -> None:
-        """The loop is closing without a clean stop: kill the group, close the pipes."""
-        process = self._process
-        if process is not None:
-            _kill_group(process)
+        """The loop is closing: kill what still runs, close every process's pipes (a pipe
+        whose end of file the loop had no time to read would stay open)."""
+        client = self._client
+        if client is not None and client._server is not None:  # one still starting
+            self._spawned.append(client._server)
+        for process in self._spawned:
+            if process.returncode is None:
+                _kill_group(process)
             transport = getattr(process, "_transport", None)  # asyncio keeps it private
             if transport is not None:
                 transport.close()
+        self._spawned.clear()
 
     # ----- the server's requests to us ------------------------------------------------------
     def _register(self, client: _Client) -> None:
