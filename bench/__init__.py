@@ -31,4 +31,5 @@ BENCHMARKS: dict[str, str] = {
     "shadow": "bench.shadow",
     "lsp": "bench.lsp",
     "bugs": "bench.bugs",
+    "package": "bench.package",
 }

@@ -24,6 +24,7 @@ ENTRY_POINTS: dict[str, str] = {
     "--service": "cloud_server",
     "--find-in-files": "app.services.find_in_files",
     "--calibrate-probe": "local_models.calibrate_probe",
+    "--ggml-backends": "local_models.ggml_backends",
 }
 """The frozen executable's switches, each the module ``python -m`` would run."""
 

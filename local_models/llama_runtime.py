@@ -38,6 +38,9 @@ def init_llama() -> None:
     with _init_lock:
         C.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
         if not _initialised:
+            from local_models.ggml_backends import load_backends
+
+            load_backends()  # a portable build's backends live where ggml never looks
             C.llama_backend_init()
             _initialised = True
 

@@ -1,0 +1,86 @@
+"""ggml's compute backends, loaded from the folder that holds them.
+
+A portable llama.cpp build (``GGML_BACKEND_DL=ON``, ``GGML_CPU_ALL_VARIANTS=ON``,
+``GGML_NATIVE=OFF``; see ``packaging/build.py --portable``) links no backend into ggml: each one
+(``libggml-cpu-haswell.so``, ``-skylakex``, ..., ``libggml-cuda.so``) is a library that ggml loads
+at run time, scoring the CPU variants and keeping the best. ggml searches only
+``GGML_BACKEND_DIR``, the executable's folder and the current folder -- never
+``llama_cpp/lib`` where llama-cpp-python (and the frozen bundle) keep them -- and the Python
+bindings expose no loader. So ``load_backends`` calls ``ggml_backend_load_all_from_path`` on
+that folder itself when nothing is registered yet. A build with the backends linked in (the
+developer install's) registers them on its own and is left alone.
+
+``python -m local_models.ggml_backends`` (the frozen app: ``forecode --ggml-backends``) prints
+the registered backends as JSON: the installers' smoke test reads it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import threading
+from pathlib import Path
+
+__all__ = ["backend_folder", "load_backends", "registered_backends"]
+
+_lock = threading.Lock()
+_loaded = False
+
+
+def _libggml() -> ctypes.CDLL:
+    from llama_cpp import _ggml
+
+    lib: ctypes.CDLL = _ggml.libggml
+    return lib
+
+
+def backend_folder() -> Path:
+    """``GGML_BACKEND_DIR`` if set, else the folder llama-cpp-python loads ggml from."""
+    env = os.environ.get("GGML_BACKEND_DIR")
+    if env:
+        return Path(env)
+    from llama_cpp import _ggml
+
+    return Path(_ggml.libggml_base_path)
+
+
+def registered_backends() -> list[str]:
+    """The names of the backends ggml has registered (``CPU``, ``CUDA``, ...)."""
+    lib = _libggml()
+    lib.ggml_backend_reg_count.restype = ctypes.c_size_t
+    lib.ggml_backend_reg_count.argtypes = []
+    lib.ggml_backend_reg_get.restype = ctypes.c_void_p
+    lib.ggml_backend_reg_get.argtypes = [ctypes.c_size_t]
+    lib.ggml_backend_reg_name.restype = ctypes.c_char_p
+    lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+    names = []
+    for i in range(int(lib.ggml_backend_reg_count())):
+        name = lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i))
+        names.append(name.decode("utf-8", "replace") if name else "?")
+    return names
+
+
+def load_backends() -> list[str]:
+    """Load the backends from ``backend_folder()`` when none is registered (once per process);
+    returns the registered backends' names."""
+    global _loaded
+    with _lock:
+        if not _loaded:
+            _loaded = True
+            if not registered_backends():
+                lib = _libggml()
+                lib.ggml_backend_load_all_from_path.restype = None
+                lib.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+                lib.ggml_backend_load_all_from_path(os.fsencode(backend_folder()))
+    return registered_backends()
+
+
+def main() -> int:
+    names = load_backends()
+    print(json.dumps({"backends": names, "folder": str(backend_folder())}))
+    return 0 if names else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""Issue 18's Linux package, end to end (nightly: the build takes many minutes).
+
+Builds the tarball from this checkout (``packaging/build.py tarball``; or takes
+``FORECODE_PACKAGE_TARBALL``, a tarball already built from it), unpacks it into a fresh prefix,
+and starts it under Xvfb in a network namespace with no network (``unshare -n``), with its home,
+data and temp folders in the test's folder. It checks: the window shows (a screenshot with
+more than one colour), at least one ggml backend is registered (``forecode --ggml-backends``),
+and no file was written outside the install folder and Forecode's data folders (every
+write-like system call of the app and its children, from strace). Shares its helpers with
+``python -m bench package`` (bench/package.py).
+
+Run it: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -m nightly
+tests/test_package_linux.py``.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.package import build_tarball, smoke, unpack, virtual_display, written_outside
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux package")
+
+
+def _tools_missing() -> list[str]:
+    return [t for t in ("Xvfb", "xdotool", "strace", "unshare") if shutil.which(t) is None]
+
+
+def test_the_write_trace_flags_only_paths_outside(tmp_path):
+    install, data = tmp_path / "opt", tmp_path / "home/.config/forecode"
+    trace = tmp_path / "trace.log"
+    trace.write_text(
+        f'1 openat(AT_FDCWD, "{install}/x", O_RDONLY|O_CLOEXEC) = 3\n'
+        f'1 openat(AT_FDCWD, "{data}/settings.json.tmp", O_WRONLY|O_CREAT|O_TRUNC, 0666) = 4\n'
+        f'2 openat(AT_FDCWD, "{tmp_path}/elsewhere.txt", O_RDWR|O_CREAT, 0644) = 5\n'
+        f'2 mkdir("{tmp_path}/home/.cache/fontconfig", 0777) = 0\n'
+        f'2 mkdir("{tmp_path}/failed", 0777) = -1 EEXIST (File exists)\n'
+        f'3 renameat2(AT_FDCWD, "{data}/a", AT_FDCWD, "{data}/b", RENAME_NOREPLACE) = 0\n'
+        '3 openat(AT_FDCWD, "/dev/null", O_WRONLY) = 6\n'
+        '3 openat(AT_FDCWD, "rel.txt", O_WRONLY|O_CREAT, 0644) = 7\n'
+    )
+    assert written_outside(trace, [install, data], tmp_path / "cwd") == [
+        f"{tmp_path}/cwd/rel.txt",
+        f"{tmp_path}/elsewhere.txt",
+        f"{tmp_path}/home/.cache/fontconfig",
+    ]
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(3600)
+def test_the_linux_package_installs_and_starts_offline(tmp_path):
+    missing = _tools_missing()
+    assert not missing, f"the package test needs {missing} on this machine"
+    given = os.environ.get("FORECODE_PACKAGE_TARBALL")
+    tarball = Path(given) if given else build_tarball()
+    exe = unpack(tarball, tmp_path / "prefix")
+    with virtual_display() as display:
+        result = smoke(exe, tmp_path / "run", display)
+    print({k: v for k, v in result.items() if k != "app_stderr_tail"})
+    assert result["backends"], result.get("backends_error")
+    assert result["window_s"] is not None, result["app_stderr_tail"]
+    assert result["screen_colours"] > 1, "the screenshot is one colour: nothing was painted"
+    assert not result["written_outside"], result["written_outside"]
+    assert result["ok"]
