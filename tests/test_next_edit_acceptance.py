@@ -205,7 +205,7 @@ def test_the_log_appends_numbers_only_owner_only(tmp_path: Path) -> None:
     log.record("shown", f, probability=0.61, now=1000)
     log.record("rejected", f, probability=0.61, now=1001)
     log.record("accepted", feat(mean=None, low=None), probability=0.7, source="propagation")
-    assert log.flush()
+    assert log.flush(timeout=120)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
     lines = [json.loads(line) for line in path.read_text().splitlines()]
@@ -240,7 +240,7 @@ def test_the_log_skips_torn_lines_and_stays_bounded(tmp_path: Path) -> None:
     assert log.read() == []
     for i in range(200):
         log.record("rejected" if i % 3 else "accepted", feat(size=i), probability=0.5, now=i)
-    assert log.flush()
+    assert log.flush(timeout=120)
     size = path.stat().st_size
     assert size <= 4096
     records = log.read()
@@ -256,7 +256,7 @@ def test_a_refit_from_the_log(tmp_path: Path) -> None:
     for f, ok in synthetic(300):
         log.record("accepted" if ok else "rejected", f, probability=PRIOR.probability(f))
         log.record("shown", f, probability=PRIOR.probability(f))
-    assert log.flush()
+    assert log.flush(timeout=120)
     fitted = log.refit()
     assert fitted.fitted_on == 300 and fitted != PRIOR
     log.close()
@@ -267,7 +267,7 @@ def test_a_log_that_cannot_be_written_counts_errors_and_never_raises(tmp_path: P
     blocker.write_text("x")
     log = OutcomeLog(blocker / "sub" / "o.jsonl")
     log.record("shown", feat(), probability=0.5)
-    assert log.flush()
+    assert log.flush(timeout=120)
     assert log.errors == 1
     with pytest.raises(ValueError, match="unknown outcome"):
         log.record("ignored", feat(), probability=0.5)  # type: ignore[arg-type]

@@ -292,7 +292,10 @@ def qwen() -> Iterator[Any]:
     from local_models.engine import Engine
 
     engine = Engine(
-        _real("qwen2.5-coder-0.5b-instruct"), n_ctx=4096, max_outputs=NEXT_EDIT_MAX_OUTPUTS
+        _real("qwen2.5-coder-0.5b-instruct"),
+        n_ctx=4096,
+        max_outputs=NEXT_EDIT_MAX_OUTPUTS,
+        measure_batches=False,  # as the worker makes it
     )
     yield engine
     engine.close()

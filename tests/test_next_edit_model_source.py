@@ -112,7 +112,7 @@ def test_a_likely_rewrite_is_suggested_and_recorded_as_shown(rig: Any, qtbot: Qt
     assert (kind, version, buffer) == ("suggested", 3, "buf-1")
     assert isinstance(suggestion, Suggestion) and p >= PRIOR.threshold
     assert suggestion.apply(TEXT) == TEXT.replace("json.load(fh)", "json.load(handle)")
-    assert log.flush() and [r.event for r in log.read()] == ["shown"]
+    assert log.flush(timeout=120) and [r.event for r in log.read()] == ["shown"]
     assert source.last_metrics["margin_mean"] == 0.95 and source.last_latency_ms is not None
 
 
@@ -135,7 +135,7 @@ def test_what_the_filters_or_the_gate_refuse_is_declined_with_why(
     with qtbot.waitSignal(source.declined, timeout=3000):
         engine.answer(engine.asked[0][0], answer(inp), metrics, stop)
     assert seen.log[0][0] == "declined" and seen.log[0][2].startswith(reason), seen.log
-    assert log.flush() and log.read() == []
+    assert log.flush(timeout=120) and log.read() == []
 
 
 def test_a_stale_answer_is_dropped_and_only_the_newest_version_answered(
@@ -221,7 +221,7 @@ def test_outcomes_are_logged_and_rejects_lower_the_estimate(rig: Any, qtbot: QtB
     with qtbot.waitSignals([source.declined], timeout=3000):
         engine.answer(engine.asked[-1][0], fixed(inp), {"margin_mean": 0.7, "margin_min": 0.3})
     source.outcome(4, accepted=True)  # nothing was shown for 4: no record
-    assert log.flush()
+    assert log.flush(timeout=120)
     events = [(r.event, r.features.recent_rejects) for r in log.read()]
     assert events == [
         ("shown", 0),
@@ -262,7 +262,7 @@ def test_sources_follow_the_engine_and_take_the_refit_gate(qtbot: QtBot, tmp_pat
     for i in range(MIN_RECORDS * 2):  # this user takes only tiny edits
         f = Features(0.9, 0.7, 2 if i % 2 else 80, 1, "replacement", False, 0)
         log.record("accepted" if i % 2 else "rejected", f, probability=0.5)
-    assert log.flush()
+    assert log.flush(timeout=120)
     engines: list[Engine | None] = [None]
     sources = ModelSources(lambda: engines[0], log=log)
     assert sources() is None
