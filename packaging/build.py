@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build Forecode's installable packages: one command per target.
 
-    python3 packaging/build.py linux-dir [--portable]   # the frozen folder: dist/forecode/
+    python3 packaging/build.py linux-dir [--portable]   # the frozen folder: build/dist/forecode/
+    python3 packaging/build.py dir --python PY           # the same on Windows / macOS (CI)
     python3 packaging/build.py tarball   [--portable]   # dist/forecode-VERSION-linux-x86_64.tar.gz
     python3 packaging/build.py deb       [--portable]   # dist/forecode_VERSION_amd64.deb
 
@@ -285,7 +286,7 @@ def build_bundle(python: str | None, portable: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
-    parser.add_argument("target", choices=["linux-dir", "tarball", "deb"])
+    parser.add_argument("target", choices=["dir", "linux-dir", "tarball", "deb"])
     parser.add_argument(
         "--portable",
         action="store_true",
@@ -293,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--python", help="an interpreter with Forecode and PyInstaller installed")
     args = parser.parse_args(argv)
-    if not sys.platform.startswith("linux") and args.target != "linux-dir":
-        say("tarball and deb are Linux targets; on this system use linux-dir's folder")
+    if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
+        say("tarball and deb are Linux targets; on this system build `dir`")
         return 2
     bundle = build_bundle(args.python, args.portable)
     if args.target == "tarball":
