@@ -21,7 +21,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Kind", "LexMask", "c_like_mask", "mask_for", "python_like_mask", "python_mask"]
+__all__ = [
+    "KIND_CODES",
+    "Kind",
+    "LexMask",
+    "c_like_mask",
+    "mask_for",
+    "mask_from_style_kinds",
+    "prefers_scanner",
+    "python_like_mask",
+    "python_mask",
+]
 
 
 class Kind(Enum):
@@ -189,3 +199,55 @@ def python_like_mask(text: str) -> LexMask:
 def c_like_mask(text: str) -> LexMask:
     """``//`` and ``/* */`` comments, ``'`` ``"`` strings and backtick template strings."""
     return _scan(text, _C_START, hash_comments=False)
+
+
+# ---------------------------------------------------------------- the editor's lexer styles
+
+#: One byte per text byte in ``mask_from_style_kinds``: what the editor's lexer styled it as.
+KIND_CODES: dict[Kind, int] = {Kind.CODE: 0, Kind.STRING: 1, Kind.COMMENT: 2}
+_KIND_OF_CODE = {1: Kind.STRING, 2: Kind.COMMENT}
+_STYLE_RUNS = re.compile(rb"\x01+|\x02+")  # fixed: runs of string or comment codes
+
+
+def prefers_scanner(path: str) -> bool:
+    """Whether propagation reads ``path``'s strings and comments with this module's scanner
+    (Python: the propagation rules are tuned on it, and it agrees with ``tokenize``) rather
+    than with the editor's lexer styles (every other language with a lexer: the C-like
+    scanner cannot know a JavaScript regex literal, a C string continued by a backslash, a
+    Rust raw string)."""
+    name = path.rsplit("/", 1)[-1]
+    return "." in name and name[name.rfind(".") :].lower() in PYTHON_SUFFIXES
+
+
+def mask_from_style_kinds(text: str, kinds: bytes) -> LexMask:
+    """The mask from the lexer's styles: ``kinds`` holds one ``KIND_CODES`` value per byte of
+    ``text`` in UTF-8 (the editor maps each lexer's style numbers to string / comment / code,
+    ``app.ui.lex_kinds``). Runs of one kind become spans in ``str`` offsets; bytes past
+    ``kinds``' end are code, codes past the text's end are ignored. Linear: one fixed pattern
+    over the codes and one decode per span boundary's stretch."""
+    encoded = text.encode("utf-8", "surrogatepass")
+    kinds = kinds[: len(encoded)]
+    runs = [
+        (m.start(), m.end(), _KIND_OF_CODE[kinds[m.start()]]) for m in _STYLE_RUNS.finditer(kinds)
+    ]
+    if not runs:
+        return LexMask()
+    if len(encoded) == len(text):  # ASCII: bytes are characters
+        return LexMask.from_spans(runs)
+    to_char = _byte_to_char(encoded, sorted({b for s, e, _ in runs for b in (s, e)}))
+    return LexMask.from_spans((to_char[s], to_char[e], kind) for s, e, kind in runs)
+
+
+def _byte_to_char(encoded: bytes, offsets: list[int]) -> dict[int, int]:
+    """``str`` offsets of sorted UTF-8 byte ``offsets`` (one inside a character counts from
+    that character's first byte)."""
+    out: dict[int, int] = {}
+    prev_b = prev_c = 0
+    for b in offsets:
+        at = b
+        while 0 < at < len(encoded) and encoded[at] & 0xC0 == 0x80:
+            at -= 1
+        prev_c += len(encoded[prev_b:at].decode("utf-8", "surrogatepass"))
+        prev_b = at
+        out[b] = prev_c
+    return out

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtGui import QKeyEvent
@@ -53,6 +53,7 @@ from forecode_core.next_edit.input import (
     input_at,
     pair_of,
 )
+from forecode_core.next_edit.lexmask import LexMask
 from forecode_core.next_edit.propagation import Proposal, cross_file_pattern, propose
 from forecode_core.next_edit.session import (
     ActionKind,
@@ -73,6 +74,7 @@ from forecode_core.store.settings import Settings
 from ..document import Document
 from ..editor import CodeEditor
 from ..inline_completion import InlineCompletion
+from ..lex_kinds import editor_mask, kind_table
 from ..next_edit_view import NextEditView, Positions
 from ..tasks import BackgroundTask
 from .commands import Command
@@ -88,8 +90,11 @@ RELATED_CHARS = 1600
 #: A change this big (characters) is no edit to learn from (a reload, a restored backup, a
 #: whole file pasted): the buffer's history and offers start afresh.
 RESET_CHARS = 20_000
-#: The model's input from a big buffer: this many lines either side of the caret are read.
-INPUT_WINDOW_LINES = 200
+#: The model's input is built from this many lines either side of the caret (its excerpt is at
+#: most 42 lines above and 28 below): ``input_at`` scans the text it is given for brackets,
+#: and over a whole 16 k-character file that took 20-30 ms of the UI thread (bench
+#: next_edit_ui); the window starts at a top-level line the lexer styles as code.
+INPUT_WINDOW_LINES = 60
 # (path, text, caret, budget in characters, recent edit pairs) -> excerpts of related files
 RelatedExcerpts = Callable[[str, str, int, int, Sequence[EditPair]], tuple[RelatedExcerpt, ...]]
 BIG_CHARS = 50_000  # propagation of a buffer larger than this runs on a worker thread (the
@@ -139,6 +144,17 @@ class _Buffer:
         return self.doc.editor
 
 
+class _Snapshot(NamedTuple):
+    """What propagation needs of a buffer, read on the UI thread."""
+
+    caret: int
+    version: int
+    events: tuple[EditEvent, ...]
+    path: str
+    caret_line: int
+    mask: LexMask | None  # the lexer styles' (None: the core's scanner)
+
+
 @dataclass(frozen=True)
 class _Proposed:
     """A worker thread's propagation result (or the UI thread's)."""
@@ -147,6 +163,20 @@ class _Proposed:
     version: int
     caret_line: int
     offers: tuple[Offer, ...]
+
+
+def _window_start(ed: CodeEditor, line: int) -> int:
+    """``line`` or the nearest line above it (at most ``INPUT_WINDOW_LINES`` up) that starts
+    at column 0 with code, by the lexer's styles: the window's bracket scan then never starts
+    inside a docstring or a block comment; ``line`` when none is found."""
+    table = kind_table(ed.language)
+    for k in range(line, max(-1, line - INPUT_WINDOW_LINES), -1):
+        start = ed.positionFromLine(k)
+        if ed.lineIndentation(k) or ed.lineEndPosition(k) == start:
+            continue
+        if table is None or table[ed.styleAt(start) & 0xFF] == 0:
+            return k
+    return line
 
 
 class NextEditController(QObject):
@@ -396,41 +426,38 @@ class NextEditController(QObject):
             self._propose_in_background(buf)
         else:
             text = ed.text()
-            self._on_proposed(self._propose(buf, text, *self._snapshot(buf)))
+            self._on_proposed(self._propose(buf, text, self._snapshot(buf, text)))
             self._ask_model(buf, text)
 
-    def _snapshot(self, buf: _Buffer) -> tuple[int, int, tuple[EditEvent, ...], str, int]:
+    def _snapshot(self, buf: _Buffer, text: str) -> _Snapshot:
+        """What propagation needs, read on the UI thread: the caret, the version, the events,
+        the path, the caret's line and the lexer styles' mask (``lex_kinds.editor_mask``: not
+        for Python, whose scanner propagation is tuned on, nor for a very big document)."""
         ed = buf.editor
         caret = buf.positions.to_chars(ed.currentPos())
         path = self._documents.workspace_path(buf.doc)
-        return (
+        return _Snapshot(
             caret,
             buf.version,
             self.history.events(buf.key),
             path,
             ed.lineFromPosition(ed.currentPos()),
+            editor_mask(ed, path, text),
         )
 
-    def _propose(
-        self,
-        buf: _Buffer,
-        text: str,
-        caret: int,
-        version: int,
-        events: tuple[EditEvent, ...],
-        path: str,
-        caret_line: int,
-    ) -> _Proposed:
-        proposals: list[Proposal] = propose(text, events, caret, path=path)
+    def _propose(self, buf: _Buffer, text: str, snap: _Snapshot) -> _Proposed:
+        proposals: list[Proposal] = propose(
+            text, snap.events, snap.caret, path=snap.path, mask=snap.mask
+        )
         offers = from_proposals(text, proposals)
-        return _Proposed(buf.doc, version, caret_line, tuple(offers))
+        return _Proposed(buf.doc, snap.version, snap.caret_line, tuple(offers))
 
     def _propose_in_background(self, buf: _Buffer) -> None:
         text = buf.editor.text()  # one copy; the worker never touches the widget
-        snapshot = self._snapshot(buf)
+        snapshot = self._snapshot(buf, text)
 
         def run(_cancel: threading.Event) -> _Proposed:
-            return self._propose(buf, text, *snapshot)
+            return self._propose(buf, text, snapshot)
 
         self._task.start(run)
         self._ask_model(buf, None)  # a window around the caret, not the big text
@@ -462,11 +489,13 @@ class NextEditController(QObject):
         text = buf.editor.text()
         events = self.history.events(buf.key)
         path = self._documents.workspace_path(buf.doc)
+        mask = editor_mask(buf.editor, path, text)
         origin = str(buf.doc.path) if buf.doc.path is not None else path
         buffers = [
-            OpenBuffer(str(b.doc.path), b.editor.text())
+            OpenBuffer(str(b.doc.path), t, editor_mask(b.editor, str(b.doc.path), t))
             for b in self._buffers.values()
             if b is not buf and b.doc.path is not None and b.editor.textLength() <= OTHERS_MAX_CHARS
+            for t in (b.editor.text(),)
         ]
         ws = self._workspace
         root = ws.root if ws is not None else None
@@ -474,7 +503,7 @@ class NextEditController(QObject):
         doc = buf.doc
 
         def run(cancel: threading.Event) -> tuple[Document, int, str, OtherSites] | None:
-            pattern = cross_file_pattern(text, events, path)
+            pattern = cross_file_pattern(text, events, path, mask=mask)
             if pattern is None:
                 return None
             found = find_other_sites(
@@ -525,9 +554,11 @@ class NextEditController(QObject):
         ed = buf.editor
         path = self._documents.workspace_path(buf.doc)
         base, first = 0, 0
+        if text is not None and ed.lineCount() > 2 * INPUT_WINDOW_LINES + 1:
+            text = None  # a window is enough (``INPUT_WINDOW_LINES``)
         if text is None:
             line = ed.lineFromPosition(ed.currentPos())
-            first = max(0, line - INPUT_WINDOW_LINES)
+            first = _window_start(ed, max(0, line - INPUT_WINDOW_LINES))
             last = line + INPUT_WINDOW_LINES
             lo = ed.positionFromLine(first)
             hi = ed.positionFromLine(last) if last < ed.lineCount() else ed.textLength()
