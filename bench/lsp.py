@@ -14,6 +14,8 @@ linked beside it for third-party imports); the file is ``--file`` inside it (def
   ``tier1_ms_per_file``: the same for ruff (the bug finder's tier 1; target <= 100 ms).
 - ``hover_p50_ms``, ``definition_p50_ms``: requests at the file's names that refer to other
   modules' definitions (up to 20 positions, each round); targets <= 150 ms p50.
+- With ``--ui``, the UI thread's stalls in a real window opening the copy while both servers
+  start and report (``bench.lsp_ui``: ``max_ui_stall_ms``, ``ui_stalls_over_16ms``).
 - With ``--shadow-files N`` (0 to skip), the shadow workspace's keys from
   ``bench.shadow.measure_shadow`` (``shadow_first_build_s``, ``shadow_refresh_p50_ms``,
   ``edit_to_verdict_p50_s``, ...).
@@ -57,6 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="also the shadow's keys on a tree of N files (bench shadow; 0 = skip, default)",
+    )
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="also the UI thread's stalls in a real window while the servers start and report "
+        "(bench.lsp_ui: max_ui_stall_ms, ui_stalls_over_16ms)",
     )
 
 
@@ -194,4 +202,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from .shadow import measure_shadow
 
         result.update(measure_shadow(args.shadow_files, max(1, args.rounds // 2)))
+    if args.ui:
+        from .lsp_ui import measure_ui
+
+        result.update(measure_ui(max(1, args.rounds // 2)))
     return result

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,6 +38,7 @@ class WindowChatHost:
         self._workspace = workspace
         self._documents = documents
         self._cache: dict[Path, tuple[int, int, str, str]] = {}
+        self.extra_sources: Callable[[], Sequence[ContextSource]] | None = None
 
     # ----- the editor --------------------------------------------------------------------------
     def _document(self) -> Document | None:
@@ -76,6 +77,11 @@ class WindowChatHost:
 
     def chat_workspace_files(self) -> Sequence[str]:
         return list(self._workspace.files)
+
+    def chat_extra_sources(self) -> list[ContextSource]:
+        """Sources beside the current file: the language servers' problems and definitions
+        near the caret (``extra_sources``, set by the window: ``LspActions.chat_sources``)."""
+        return list(self.extra_sources()) if self.extra_sources is not None else []
 
     def chat_focus_editor(self) -> None:
         doc = self._documents.current_document()

@@ -703,6 +703,8 @@ class ChatPanel(QWidget):
             sources.append(selection)
         if current is not None and self.include_current_file:
             sources.append(current)
+            extra = getattr(self.host, "chat_extra_sources", None)  # the servers' problems
+            sources += extra() if callable(extra) else []
         failed: list[ContextReport] = []
         mentions = parse_mentions(question)
         for path in mentions:

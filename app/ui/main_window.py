@@ -258,8 +258,12 @@ class MainWindow(QMainWindow):
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
         self.workspace.set_related(self.related.current_related)  # quick open, chat, completions
         self.chat_panel.set_related(self.related.related_if_current)
-        self.completions.set_related(self.related.related_paths, self.related.completion_snippets)
-        self.next_edit.set_related(self.related.excerpts_for)  # the model input's excerpts
+        self.completions.set_related(  # the servers' problems and definitions, then related files
+            self.related.related_paths,
+            self.lsp_actions.completion_snippets(self.related.completion_snippets),
+        )
+        self.next_edit.set_related(self.lsp_actions.related_excerpts(self.related.excerpts_for))
+        self.chat.host.extra_sources = self.lsp_actions.chat_sources
         self.related.changed.connect(self.chat_panel.schedule_refresh)
         app = QApplication.instance()
         if isinstance(app, QApplication):
