@@ -5,6 +5,7 @@
     .venv/bin/python -m app.tools.screenshot docs/chat.png --chat
     .venv/bin/python -m app.tools.screenshot docs/apply-review.png --apply
     .venv/bin/python -m app.tools.screenshot docs/apply-refusal.png --refusal
+    .venv/bin/python -m app.tools.screenshot docs --next-edit
 
 ``--chat`` opens the chat panel (Ctrl+L) with a question about the selected ``restock`` method
 and a streamed reply holding a code block; the reply comes from a scripted backend (the
@@ -22,6 +23,15 @@ grayed, the current hunk's Accept / Reject bar.
 ``--refusal`` applies ``REFUSAL_BLOCK``, which the deterministic path refuses; the model path is
 scripted (``ScriptedModelApply``: an answer that leaves ``# ... existing code ...`` in place of
 a method's body) and the editor's own checks refuse it: the review says why, nothing changes.
+
+``--next-edit`` writes the README's two next-edit shots into the folder ``out``
+(``next-edit-jump.png``, ``next-edit-replacement.png``) from one window: a copy of the
+standard library's ``json`` package, ``encoder.py`` open, ``_current_indent_level`` renamed
+to ``depth`` in ``_iterencode_list``'s header (typed); the pause's edit patterns show
+"Tab → line N" at the caret line's end and the arrow in the margin (the first shot); Tab
+jumps, Tab accepts, Tab jumps to the next site, shown as the old name boxed and the new one
+beside it (the second). No model: edit-pattern propagation only, so the shots are the same
+every time.
 """
 
 from __future__ import annotations
@@ -177,6 +187,11 @@ def main(argv: list[str] | None = None) -> int:
         help="review an apply of APPLY_BLOCK (docs/apply-review.png)",
     )
     parser.add_argument(
+        "--next-edit",
+        action="store_true",
+        help="the next-edit jump marker and replacement shots, written into the folder OUT",
+    )
+    parser.add_argument(
         "--refusal",
         action="store_true",
         help="an apply of REFUSAL_BLOCK refused (docs/apply-refusal.png)",
@@ -190,8 +205,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
     (scratch / "config").mkdir(parents=True, exist_ok=True)
     settings = {"cloud.autostart": bool(args.chat and args.live), "index.enabled": False}
-    if args.chat or args.apply or args.refusal:
+    if args.chat or args.apply or args.refusal or args.next_edit:
         settings["completion.enabled"] = False
+    if args.next_edit:  # a copy of the stdlib's json package: its encoder.py is the subject
+        settings["lsp.enabled"] = False  # no squiggles or counts that depend on a server's pace
+        args.folder = _json_copy(scratch / "json")
+        args.file = args.folder / "encoder.py"
+        args.size = "1180x700" if args.size == "1280x800" else args.size
     if args.completion_model:
         settings["completion.model"] = args.completion_model
     (scratch / "config" / "settings.json").write_text(json.dumps(settings))
@@ -225,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             QThread.msleep(20)
 
     settle()
+    if doc is not None and args.next_edit:
+        ok = shoot_next_edit(window, doc, settle, args.out)
+        window.close()
+        return 0 if ok else 1
     if doc is not None and args.type:
         from PySide6.QtTest import QTest
 
@@ -265,6 +289,51 @@ def main(argv: list[str] | None = None) -> int:
     window.close()
     print(f"wrote {args.out}" if ok else f"could not write {args.out}")
     return 0 if ok else 1
+
+
+def _json_copy(folder: Path) -> Path:
+    """The standard library's ``json`` package's sources, copied into ``folder``."""
+    import json as json_package
+    import shutil
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(json_package.__file__).parent
+    for py in sorted(source.glob("*.py")):
+        shutil.copy(py, folder / py.name)
+    return folder
+
+
+def shoot_next_edit(window: Any, doc: Any, settle: Any, out: Path) -> bool:
+    """The rename typed, the jump marker shot; Tab, Tab, Tab; the replacement shot."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    editor = doc.editor
+    header = "def _iterencode_list(lst, _current_indent_level):"
+    text = editor.text()
+    start = len(text[: text.index(header) + header.index("_current")].encode())
+    editor.setSel(start, start + len("_current_indent_level"))
+    editor.focus()
+    QTest.keyClicks(editor, "depth")
+    window.next_edit.predict_now()  # the pause (without waiting for it)
+    settle()
+    line = editor.lineFromPosition(start)
+    editor.setFirstVisibleLine(max(0, line - 11))
+    settle()
+    out.mkdir(parents=True, exist_ok=True)
+    shots = [(out / "next-edit-jump.png", window.grab())]
+    for _ in range(3):  # jump to the first site, accept it, jump to the next
+        QTest.keyClick(editor, Qt.Key.Key_Tab)
+        settle()
+    editor.setFirstVisibleLine(max(0, line - 11))
+    settle()
+    shots.append((out / "next-edit-replacement.png", window.grab()))
+    ok = True
+    for path, pixmap in shots:
+        saved = pixmap.save(str(path))
+        ok = ok and saved
+        print(f"wrote {path}" if saved else f"could not write {path}")
+    return ok
 
 
 def shoot_chat(window: Any, doc: Any, settle: Any, question: str, method: str, rounds: int) -> None:
