@@ -11,6 +11,8 @@ the gaps between its firings (``bench.local_engine``'s probe). A stall is a gap 
 (or after ``WAIT_S``).
 
 Keys: ``max_ui_stall_ms``, ``ui_stall_p99_ms``, ``ui_stalls_over_16ms`` (count),
+``max_ui_busy_ms`` and ``ui_busy_over_16ms`` (the UI thread's CPU time within a gap: on a
+loaded machine a gap is mostly waiting for a core; this part is Forecode's own work),
 ``ui_probe_ticks``, ``ui_servers_reported`` (both servers answered), ``ui_window_s`` (the
 probed time). Wall clock on a shared machine: read with the load average.
 """
@@ -20,8 +22,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
+import threading
 import time
+import traceback
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,6 +68,15 @@ def _stalls(gaps_ms: list[float]) -> dict[str, Any]:
     }
 
 
+def _busy(busy_ms: list[float]) -> dict[str, Any]:
+    """The UI thread's own work in a gap (CPU time): a long gap with little of it is the
+    machine's load (the thread was not scheduled), not Forecode's work."""
+    return {
+        "max_ui_busy_ms": round(max(busy_ms, default=0.0), 1),
+        "ui_busy_over_16ms": sum(1 for b in busy_ms if b > 16),
+    }
+
+
 def measure_ui(rounds: int) -> dict[str, Any]:
     """The keys above (module docstring)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -86,30 +101,72 @@ def measure_ui(rounds: int) -> dict[str, Any]:
         return _run_window(root, rounds)
 
 
+class _Probe:
+    """The 2 ms probe on the UI thread, and a watchdog thread that, while a gap runs past
+    20 ms, samples the UI thread's stack (where its time goes during stalls)."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+
+        self.gaps: list[float] = []
+        self.busy: list[float] = []  # the UI thread's CPU time within each gap
+        self.stacks: Counter[str] = Counter()
+        self._clock = QElapsedTimer()
+        self._clock.start()
+        self._last: tuple[int, int] | None = None
+        self._last_s = time.monotonic()
+        self._ui = threading.get_ident()
+        self._stop = threading.Event()
+        self.timer = QTimer()
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self.timer.setInterval(PROBE_MS)
+        self.timer.timeout.connect(self._tick)
+        self._watch = threading.Thread(target=self._watchdog, name="bench-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self.timer.start()
+        self._watch.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self._stop.set()
+        self._watch.join(1.0)
+
+    def _tick(self) -> None:
+        now, cpu = self._clock.nsecsElapsed(), time.thread_time_ns()
+        self._last_s = time.monotonic()
+        if self._last is not None:
+            self.gaps.append((now - self._last[0]) / 1e6)
+            self.busy.append((cpu - self._last[1]) / 1e6)
+        self._last = (now, cpu)
+
+    def _watchdog(self) -> None:
+        while not self._stop.wait(0.005):
+            if time.monotonic() - self._last_s < 0.020:
+                continue
+            frame = sys._current_frames().get(self._ui)
+            if frame is not None:
+                where = traceback.extract_stack(frame)[-6:]
+                key = " < ".join(
+                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in where[::-1]
+                )
+                self.stacks[key] += 1
+
+    def keys(self) -> dict[str, Any]:
+        return {
+            **_stalls(self.gaps),
+            **_busy(self.busy),
+            "ui_stall_stacks": [f"{n}x {k}" for k, n in self.stacks.most_common(5)],
+        }
+
+
 def _run_window(root: Path, rounds: int) -> dict[str, Any]:
-    from PySide6.QtCore import QElapsedTimer, Qt, QTimer
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])
-    gaps: list[float] = []
-    clock = QElapsedTimer()
-    clock.start()
-    last: list[int] = []
-
-    def tick() -> None:
-        now = clock.nsecsElapsed()
-        if last:
-            gaps.append((now - last[0]) / 1e6)
-            last[0] = now
-        else:
-            last.append(now)
-
-    probe = QTimer()
-    probe.setTimerType(Qt.TimerType.PreciseTimer)
-    probe.setInterval(PROBE_MS)
-    probe.timeout.connect(tick)
+    probe = _Probe()
     win = MainWindow()
     win.resize(1200, 800)
     win.show()
@@ -132,9 +189,8 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
             win.docs.save(doc)
 
             def both(name: str = name) -> bool:
-                sources = {
-                    d.source.lower() for d in language.store.all_for(uri) if name in d.message
-                }
+                found = language.store.all_for(uri)
+                sources = {d.source.lower() for d in found if name in d.message}
                 return "basedpyright" in sources and "ruff" in sources
 
             reported = _pump_until(both, WAIT_S if i == 0 else 30.0)
@@ -146,4 +202,4 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
             d.editor.setSavePoint()
         win.close()
         app.processEvents()
-    return {**_stalls(gaps), "ui_servers_reported": reported, "ui_window_s": round(window_s, 1)}
+    return {**probe.keys(), "ui_servers_reported": reported, "ui_window_s": round(window_s, 1)}
