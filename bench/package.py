@@ -228,7 +228,8 @@ def _written_path(line: str) -> str | None:
 
 def written_outside(trace: Path, allowed: Sequence[Path], cwd: Path) -> list[str]:
     """The paths that strace's log (``-f``, absolute or relative to ``cwd``) shows written
-    outside ``allowed`` and the devices and process files every program writes."""
+    outside ``allowed`` and the devices and process files every program writes. Creating an
+    allowed folder's parent folders (``~/.local`` for ``~/.local/share/forecode``) is fine."""
     ok = [str(p.resolve()) for p in allowed]
     system = ("/dev/", "/proc/", "/sys/")
     bad = set()
@@ -237,7 +238,7 @@ def written_outside(trace: Path, allowed: Sequence[Path], cwd: Path) -> list[str
         if path is None or path.startswith(system):
             continue
         full = os.path.normpath(path if path.startswith("/") else cwd / path)
-        if not any(full == p or full.startswith(p + "/") for p in ok):
+        if not any(full == p or full.startswith(p + "/") or p.startswith(full + "/") for p in ok):
             bad.add(full)
     return sorted(bad)
 
@@ -320,8 +321,10 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
     finally:
         stop(proc)
         stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    allowed = [exe.parent, *(home / d for d in DATA_DIRS)]
+    # the temp folder may be used while the app runs, but nothing may be left in it
+    allowed = [exe.parent, home / "tmp", *(home / d for d in DATA_DIRS)]
     result["written_outside"] = written_outside(trace, allowed, project)
+    result["written_outside"] += [f"left in TMPDIR: {p}" for p in (home / "tmp").iterdir()]
     result["app_stderr_tail"] = stderr[-2000:]
     result["ok"] = bool(
         result["backends"]

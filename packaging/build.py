@@ -293,11 +293,22 @@ def main(argv: list[str] | None = None) -> int:
         help="compile llama.cpp with every CPU variant (slow; release builds)",
     )
     parser.add_argument("--python", help="an interpreter with Forecode and PyInstaller installed")
+    parser.add_argument(
+        "--reuse-bundle",
+        action="store_true",
+        help="pack the folder the last build froze (build/dist/forecode) without freezing again",
+    )
     args = parser.parse_args(argv)
     if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
         say("tarball and deb are Linux targets; on this system build `dir`")
         return 2
-    bundle = build_bundle(args.python, args.portable)
+    bundle = BUILD / "dist" / BUNDLE_NAME
+    if args.reuse_bundle:
+        if not (bundle / "BUILD.json").exists():
+            say(f"no finished bundle in {bundle}; build without --reuse-bundle first")
+            return 2
+    else:
+        bundle = build_bundle(args.python, args.portable)
     if args.target == "tarball":
         out = pack_tarball(bundle)
     elif args.target == "deb":
