@@ -369,6 +369,7 @@ class _Result:
     answers: int = 0
     parse_errors: int = 0
     model_errors: list[str] = field(default_factory=list)
+    with_model: bool = True
 
 
 def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review | None:
@@ -401,7 +402,7 @@ def evaluate(
     cases: Sequence[Case], ask: Ask | None, tier1: Callable[[str], tuple[list[Diagnostic], float]]
 ) -> dict[str, Any]:
     """Both versions of each case through tier 1 and (with ``ask``) tier 2; the figures."""
-    result = _Result()
+    result = _Result(with_model=ask is not None)
     by_kind: dict[str, _Tally] = {k: _Tally() for k in KINDS}
     clean = _Tally()
     for case in cases:
@@ -463,14 +464,16 @@ def _figures(result: _Result, by_kind: dict[str, _Tally], clean: _Tally) -> dict
             "tier2": {
                 "top3_hit_rate": total.rate(total.hits2),
                 "false_flag_rate": clean.rate(clean.hits2),
-            },
+            }
+            if result.with_model
+            else None,
         },
         "per_mutation": {
             k: {
                 "cases": t.cases,
                 "top3_hit_rate": t.rate(t.hits),
                 "tier1": t.rate(t.hits1),
-                "tier2": t.rate(t.hits2),
+                "tier2": t.rate(t.hits2) if result.with_model else None,
             }
             for k, t in by_kind.items()
         },
