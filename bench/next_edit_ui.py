@@ -25,8 +25,12 @@ Figures, all measured in the app: ``max_ui_stall_ms``, ``ui_stall_p99_ms``,
 ``propose`` call on the UI thread, the ordinary file) and ``propagation_worker_ms`` (the big
 file's, off the UI thread); ``pause_handler_ui_ms`` (all the UI thread does when the pause
 ends: propagation or its snapshot, the model's input, the request) and ``accept_ui_ms`` (an
-accept's edit and re-base); ``pause_to_shown_ms`` (from the pause's end to the suggestion
-drawn: the viewport's next paint) for ``propagation`` and ``model`` (p50/p90);
+accept's edit and re-base), wall time, with ``*_cpu_ms`` the UI thread's CPU time in them;
+``ui_stalls_over_16ms_busy`` counts the stalls in which the UI thread itself ran over 16 ms
+of CPU (the others are waits: a loaded machine, the worker's llama.cpp threads), and
+``max_ui_busy_ms`` the most CPU it ran between two probe ticks; ``pause_to_shown_ms``
+(from the pause's end to the suggestion drawn: the viewport's next paint) for
+``propagation`` and ``model`` (p50/p90);
 ``after_accept_ms`` (from Tab to the next suggestion drawn: the issue's "≤ 50 ms for the next
 suggestion after an accept"); and the model's ``asked``/``suggested``/``declined`` counts.
 ``--quick`` (the test's preset) does one file and one accept and waits briefly for the model.
@@ -120,6 +124,8 @@ class _Figures:
     propagation_worker_ms: list[float] = field(default_factory=list)
     pause_handler_ui_ms: list[float] = field(default_factory=list)
     accept_ui_ms: list[float] = field(default_factory=list)
+    accept_cpu_ms: list[float] = field(default_factory=list)  # the UI thread's CPU time
+    pause_handler_cpu_ms: list[float] = field(default_factory=list)
     pause_to_prop_ms: list[float] = field(default_factory=list)
     pause_to_model_ms: list[float] = field(default_factory=list)
     after_accept_ms: list[float] = field(default_factory=list)
@@ -208,9 +214,10 @@ class _Run:
         accept = ctl._accept
 
         def timed_accept(*a: Any) -> None:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             accept(*a)
             self.fig.accept_ui_ms.append((time.perf_counter() - t0) * 1000)
+            self.fig.accept_cpu_ms.append((time.thread_time() - c0) * 1000)
             self.fig.accepts += 1
 
         ctl._accept = timed_accept  # type: ignore[method-assign,assignment]
@@ -227,9 +234,11 @@ class _Run:
 
     def _timed_pause(self) -> None:
         self._pause_at = time.perf_counter()
+        c0 = time.thread_time()
         self._want_prop = self._want_model = True
         self.ctl.predict_now()
         self.fig.pause_handler_ui_ms.append((time.perf_counter() - self._pause_at) * 1000)
+        self.fig.pause_handler_cpu_ms.append((time.thread_time() - c0) * 1000)
 
     def connect_model(self) -> None:
         model = self.ctl._model_now()
@@ -460,6 +469,8 @@ def _result(fig: _Figures) -> dict[str, Any]:
         "propagation_worker_ms": _stats(fig.propagation_worker_ms),
         "pause_handler_ui_ms": _stats(fig.pause_handler_ui_ms),
         "accept_ui_ms": _stats(fig.accept_ui_ms),
+        "pause_handler_cpu_ms": _stats(fig.pause_handler_cpu_ms),
+        "accept_cpu_ms": _stats(fig.accept_cpu_ms),
         "pause_to_shown_ms": {
             "propagation": _stats(fig.pause_to_prop_ms),
             "model": _stats(fig.pause_to_model_ms),
