@@ -320,7 +320,10 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
             result["screen_colours"] = screenshot(display, work / "window.png")
     finally:
         stop(proc)
-        stderr = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        stderr = ""
+        if proc.stderr is not None:
+            with proc.stderr:
+                stderr = proc.stderr.read().decode(errors="replace")
     # the temp folder may be used while the app runs, but nothing may be left in it
     allowed = [exe.parent, home / "tmp", *(home / d for d in DATA_DIRS)]
     result["written_outside"] = written_outside(trace, allowed, project)
