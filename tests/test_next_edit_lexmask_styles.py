@@ -165,3 +165,16 @@ def test_python_and_plain_text_and_huge_files_fall_back(
     assert editor_mask(ed_big, "big.js", big) is None
     monkeypatch.setattr(lex_kinds, "MAX_STYLED_BYTES", 1000)
     assert editor_mask(ed_big, "big.js", big) is not None
+
+
+def test_the_model_inputs_window_starts_on_code_not_in_a_docstring(qtbot: QtBot) -> None:
+    from app.ui.owners.next_edit import _window_start
+
+    lines = [f"value_{k} = {k}" for k in range(150)]
+    lines += ['NOTE = """', *[f"text at column 0, {k} (" for k in range(30)], '"""']
+    lines += [f"    indented_{k} = ({k}" if k % 2 else f"after_{k} = {k}" for k in range(80)]
+    ed = _editor(qtbot, "python", "\n".join(lines) + "\n")
+    assert _window_start(ed, 170) == 150  # the docstring's first line: it starts as code
+    assert _window_start(ed, 183) == 182  # a top-level line below the docstring
+    assert _window_start(ed, 184) == 184  # itself: top-level code
+    assert _window_start(ed, 185) == 184  # an indented line: the top-level one above

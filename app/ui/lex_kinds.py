@@ -28,7 +28,7 @@ from forecode_core.text.languages import Language
 from .editor import CodeEditor
 from .highlight import categories_for
 
-__all__ = ["MAX_STYLED_BYTES", "editor_mask", "kind_table", "styled_kinds"]
+__all__ = ["MAX_STYLED_BYTES", "editor_mask", "kind_table", "style_to", "styled_kinds"]
 
 SCI_GETSTYLEDTEXTFULL = 2778
 #: Above this many bytes the document is not styled whole for a mask (about 10 ms of lexing
@@ -59,13 +59,21 @@ def kind_table(language: Language) -> bytes | None:
     return _tables[language.id]
 
 
+def style_to(editor: CodeEditor, pos: int) -> None:
+    """Make sure the lexer has styled the document up to ``pos`` (Scintilla styles lazily, up
+    to what was shown; styling resumes where it stopped, never from the top again)."""
+    done = editor.endStyled()
+    if done < pos:
+        editor.colourise(done, pos)
+
+
 def styled_kinds(editor: CodeEditor, table: bytes) -> bytes:
     """One kind code per byte of the editor's document, from its lexer's styles (the whole
-    document styled first)."""
+    document styled first, ``style_to``)."""
     n = editor.textLength()
     if n == 0:
         return b""
-    editor.colourise(0, -1)
+    style_to(editor, n)
     buf = ctypes.create_string_buffer(2 * n + 2)
     rng = _TextRangeFull(0, n, ctypes.addressof(buf))
     editor.send(SCI_GETSTYLEDTEXTFULL, 0, ctypes.addressof(rng))

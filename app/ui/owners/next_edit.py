@@ -74,7 +74,7 @@ from forecode_core.store.settings import Settings
 from ..document import Document
 from ..editor import CodeEditor
 from ..inline_completion import InlineCompletion
-from ..lex_kinds import editor_mask, kind_table
+from ..lex_kinds import editor_mask, kind_table, style_to
 from ..next_edit_view import NextEditView, Positions
 from ..tasks import BackgroundTask
 from .commands import Command
@@ -170,6 +170,8 @@ def _window_start(ed: CodeEditor, line: int) -> int:
     at column 0 with code, by the lexer's styles: the window's bracket scan then never starts
     inside a docstring or a block comment; ``line`` when none is found."""
     table = kind_table(ed.language)
+    if table is not None:
+        style_to(ed, ed.lineEndPosition(line))
     for k in range(line, max(-1, line - INPUT_WINDOW_LINES), -1):
         start = ed.positionFromLine(k)
         if ed.lineIndentation(k) or ed.lineEndPosition(k) == start:
