@@ -93,7 +93,7 @@ RENAMES = (
         "_current_indent_level",
         "depth",
     ),
-    Rename("argparse.py", "def _get_values(self, action, arg_strings):", "arg_strings", "strings"),
+    Rename("argparse.py", "def _get_values(self, action, arg_strings):", "arg_strings", "raw_args"),
 )
 LITERALS = (
     Literal("encoder.py", "def _make_iterencode(", "'null'", "'none'"),
