@@ -265,7 +265,7 @@ def pack_deb(bundle: Path) -> Path:
     apps.mkdir(parents=True)
     (apps / "forecode.desktop").write_text(DESKTOP_ENTRY, encoding="utf-8")
     (root / "DEBIAN").mkdir()
-    (root / "DEBIAN" / "control").write_text(_control(int(folder_mb(root) * 1000 / 1024)))
+    (root / "DEBIAN" / "control").write_text(_control(int(folder_mb(root) * 1e6 / 1024)))  # KiB
     DIST.mkdir(exist_ok=True)
     out = DIST / f"forecode_{version()}_amd64.deb"
     run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
