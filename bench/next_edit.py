@@ -57,9 +57,11 @@ repositories, the default parameters, queries weighted.
 
 The top-level figures are the ``both`` arm with the chosen model: the one with the best
 ``exact_match`` on ``in_file`` cases among those whose p50 meets ``MODEL_P50_TARGET_MS``
-(else the fastest). Cases are drawn with an equal quota per slice (``bench.next_edit_cases``),
-so ``all`` is over that mix. ``--propagation-cases`` draws a larger set for the arms without a
-model (``propagation_wide``); ``--cases`` is its per-repository subset the model arms run on.
+(``model`` None and propagation's figures when none does; ``model_p50`` is then the fastest
+model's, ``model_timed``). Cases are drawn with an equal quota per slice
+(``bench.next_edit_cases``), so ``all`` is over that mix. ``--propagation-cases`` draws a
+larger set for the arms without a model (``propagation_wide``); ``--cases`` is its
+per-repository subset the model arms run on.
 """
 
 from __future__ import annotations
@@ -766,8 +768,8 @@ def _installed() -> list[str]:
 
 
 def _choose(models: dict[str, dict[str, Any]]) -> str | None:
-    """The best ``exact_match`` on in-file cases among models within the latency target,
-    else the fastest."""
+    """The best ``exact_match`` on in-file cases among models within the latency target;
+    None when none is (the top-level figures are then propagation's: no model qualifies)."""
     if not models:
         return None
 
@@ -780,9 +782,7 @@ def _choose(models: dict[str, dict[str, Any]]) -> str | None:
         for m, s in models.items()
         if s["latency_ms"]["p50"] is not None and s["latency_ms"]["p50"] <= MODEL_P50_TARGET_MS
     ]
-    if fast:
-        return max(fast, key=score)
-    return min(models, key=lambda m: models[m]["latency_ms"]["p50"] or float("inf"))
+    return max(fast, key=score) if fast else None
 
 
 # ---------------------------------------------------------------- related files
@@ -932,6 +932,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         by_arm[f"model:{mid}"] = summarise(model_rows, f"model:{mid}")
         by_arm[f"both:{mid}"] = summarise(model_rows, f"both:{mid}")
     chosen = _choose({m: by_arm[f"model:{m}"] for m in models})
+    # the model latency figures: the chosen model's, else the fastest's (none qualifies)
+    timed = chosen or min(
+        models,
+        key=lambda m: by_arm[f"model:{m}"]["latency_ms"]["p50"] or float("inf"),
+        default=None,
+    )
     wide_prop = summarise(wide, "propagation")
     top = by_arm[f"both:{chosen}"] if chosen else by_arm["propagation"]
     related = related_figures(repos, args.related_commits) if args.related_commits > 0 else None
@@ -952,8 +958,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "false_show_rate": top["false_show_rate"],
         "show_rate": top["show_rate"],
         "latency_ms": {
-            "model_p50": by_arm[f"model:{chosen}"]["latency_ms"]["p50"] if chosen else None,
-            "model_p90": by_arm[f"model:{chosen}"]["latency_ms"]["p90"] if chosen else None,
+            "model_p50": by_arm[f"model:{timed}"]["latency_ms"]["p50"] if timed else None,
+            "model_p90": by_arm[f"model:{timed}"]["latency_ms"]["p90"] if timed else None,
+            "model_timed": timed,
             "propagation_p50": wide_prop["latency_ms"]["p50"],
             "propagation_p90": wide_prop["latency_ms"]["p90"],
             "after_accept_p50": wide_prop["latency_ms"]["after_accept_p50"],

@@ -514,6 +514,9 @@ def test_the_real_small_model_through_the_benchmark_path(repo: tuple[Path, list[
         "reverts_edit",
         "changes_too_much",
         "unbalances_brackets",
+        "unlikely",  # the acceptance gate held it back
     )
+    if out.shown is not None or out.reason == "unlikely":  # the filters passed it: judged
+        assert {"features", "p", "verdict"} <= set(out.metrics["candidate"])
     if out.shown is not None:
         judge(case, out.shown)
