@@ -170,7 +170,7 @@ class RenameBox(QLineEdit):
     def _check(self, text: str) -> None:
         self.problem = valid_name(text, self._language)
         self.setStyleSheet("" if not self.problem else "QLineEdit { border: 1px solid #f14c4c; }")
-        self.setToolTip(self.problem or "Enter to rename, Shift+Enter to preview… Esc to cancel")
+        self.setToolTip(self.problem or "Enter to review the rename, Esc to cancel")
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self and event.type() == QEvent.Type.KeyPress:
