@@ -148,14 +148,18 @@ def test_a_diagnostic_near_the_caret_reaches_the_prompts(
     win, ws = lsp_window
     (ws / "shop.py").write_text("def add(a: int, b: int) -> int:\n    return a + b\n")
     cart = ws / "cart.py"
-    cart.write_text(
-        'from shop import add\n\n\ndef total(price: int) -> int:\n    return add(price, "tax")\n'
+    cart.write_text(  # basedpyright: "tax" is not an int; ruff: os is imported, unused
+        "import os\n\nfrom shop import add\n\n\ndef total(price: int) -> int:\n"
+        '    return add(price, "tax")\n'
     )
     doc = win.open_file(cart)
     assert doc is not None
     language = win.language
     qtbot.waitUntil(
-        lambda: any(d.source == "basedpyright" for d in language.store.all_for(cart.as_uri())),
+        lambda: (
+            {"basedpyright", "ruff"}
+            <= {d.source.lower() for d in language.store.all_for(cart.as_uri())}
+        ),
         timeout=SERVER_WAIT_MS,
     )
     editor = doc.editor
@@ -168,6 +172,7 @@ def test_a_diagnostic_near_the_caret_reaches_the_prompts(
     _path, _language, snippets = win.completions.completion_context()
     texts = [s.text for s in snippets]
     assert any('"tax"' in t and "basedpyright" in t for t in texts), texts
+    assert any("F401" in t for t in texts), texts  # ruff's warning, after the error
     assert any(t.startswith("def add(a: int, b: int) -> int:") for t in texts), texts
     # Next edit: the same as related excerpts of its input.
     inp = win.next_edit._input(win.next_edit._buffers[doc], editor.text())
