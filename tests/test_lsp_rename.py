@@ -161,7 +161,7 @@ def test_file_operations(ops: list[FileOperation], kind_or_error: object) -> Non
 
 
 def test_a_created_file_takes_the_edits_that_follow() -> None:
-    changes = [
+    changes: list[DocumentEdit | FileOperation] = [
         FileOperation(OperationKind.CREATE, "file:///w/c.py"),
         DocumentEdit("file:///w/c.py", (E(0, 0, 0, 0, "x = 1\n"),)),
     ]
@@ -244,10 +244,10 @@ def test_f2_renames_across_two_files_reviewed_accepted_and_undone_in_one_step(
     assert box.text() == "helper" and box.selectedText() == "helper"
     # An invalid name is refused in place: nothing is asked, the box stays.
     box.setText("not valid")
-    qtbot.keyClick(box, Qt.Key.Key_Return)
+    qtbot.keyClick(box, Qt.Key.Key_Return)  # type: ignore[no-untyped-call]
     assert box.problem and actions.box is box
     box.setText("assist")
-    qtbot.keyClick(box, Qt.Key.Key_Return)
+    qtbot.keyClick(box, Qt.Key.Key_Return)  # type: ignore[no-untyped-call]
     qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=SERVER_WAIT_MS)
     review = win.edit_set.review
     assert isinstance(review, EditSetReview)
