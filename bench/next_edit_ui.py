@@ -112,6 +112,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds to wait for the model's answer after each pause (default 8; quick 2)",
     )
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="an experiment: start the engine worker with --nice N (the editor does not)",
+    )
+    parser.add_argument(
         "--tabs", type=int, default=None, help="Tabs through the sites per rename (default 8)"
     )
 
@@ -488,6 +494,20 @@ def _result(fig: _Figures) -> dict[str, Any]:
     }
 
 
+def _nice_worker(offset: int) -> None:
+    """The experiment ``--worker-nice``: the editor's engine worker started at a lower CPU
+    priority (``local_models.worker --nice``), to see which stalls are its llama.cpp threads'."""
+    from app.ui import local_engine
+
+    original = local_engine.LocalEngine.__init__
+
+    def init(self: Any, model_path: Any, parent: Any = None, **kwargs: Any) -> None:
+        kwargs.setdefault("extra_args", ("--nice", str(offset)))
+        original(self, model_path, parent, **kwargs)
+
+    local_engine.LocalEngine.__init__ = init  # type: ignore[method-assign]
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from local_models.model_store import ensure_small_model
 
@@ -500,6 +520,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     )
     tabs = args.tabs if getattr(args, "tabs", None) is not None else 8
     model_path = ensure_small_model()
+    nice = int(getattr(args, "worker_nice", 0) or 0)
+    if nice > 0:
+        _nice_worker(nice)
     scratch = Path(tempfile.mkdtemp(prefix="forecode-bench-next-edit-ui-"))
     try:
         folder = _workspace(scratch)
@@ -519,6 +542,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out["model_path"] = model_path.name
         out["files"] = {p.name: len(p.read_text()) for p in sorted(folder.glob("*.py"))}
         out["quick"] = quick
+        out["worker_nice"] = nice
         return out
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
