@@ -21,13 +21,15 @@ References panel and Rename Symbol (F2), reviewed as a multi-file edit.
   the next-edit input (as related excerpts, before the related files') and the chat (as
   files), within each one's budget. Definitions come from a cache: when the caret rests on
   a name (checked every ``PROBE_MS``), ``textDocument/definition`` is asked once for it and
-  the answer's first lines are kept; a prompt takes only what has arrived, never waiting.
+  the answer's first lines are kept (a file that is not open is read on a thread); a prompt
+  takes only what has arrived, never waiting.
 """
 
 from __future__ import annotations
 
 import keyword
 import re
+import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,16 @@ def _prepared(result: object, text: str) -> str | None:
     return text  # {defaultBehavior: true} and anything else: the word at the caret
 
 
+def _read_file(path: Path) -> str | None:
+    """A file's text (UTF-8), None when it cannot be read or is over ``MAX_READ`` bytes."""
+    try:
+        if path.stat().st_size > MAX_READ:
+            return None
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 class RenameBox(QLineEdit):
     """The inline rename box (VS Code's): over the editor at the symbol, prefilled and
     selected; ``accepted(name)`` on Enter with a valid name; Esc or losing the focus closes
@@ -198,6 +210,7 @@ class LspActions(QObject):
     """See the module docstring. ``place_dock`` puts the References panel in the window."""
 
     message = Signal(str, int)
+    _definition_read = Signal(str, object)  # (uri, Definition) read on a thread
 
     def __init__(
         self,
@@ -216,6 +229,7 @@ class LspActions(QObject):
         self.dock: ReferencesDock | None = None
         self.box: RenameBox | None = None
         language.references_found.connect(self.show_references)
+        self._definition_read.connect(self._cache_definition)
         # definitions the servers gave, by document URI then name (the prompts' context)
         self.definitions: dict[str, dict[str, Definition]] = {}
         self._asked: set[tuple[str, int, str]] = set()  # (uri, version, name) asked
@@ -244,12 +258,7 @@ class LspActions(QObject):
         doc = self._documents.find(path)
         if doc is not None:
             return doc.editor.text()
-        try:
-            if path.stat().st_size > MAX_READ:
-                return None
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            return None
+        return _read_file(path)
 
     def show_references(self, origin: object, found: object) -> None:
         """Fill the References panel with Shift+F12's answer (shown, not focused: the
@@ -461,18 +470,38 @@ class LspActions(QObject):
         bridge.ask(uri, "definition_provider", DEFINITION, params, answered)
 
     def remember_definition(self, uri: str, name: str, result: object) -> Definition | None:
-        """Cache the first location of a definition answer as ``name``'s in ``uri``."""
+        """Cache the first location of a definition answer as ``name``'s in ``uri``: at once
+        from an open buffer (returned), else once a thread has read the file (None here)."""
         found = locations(result)
         if not found:
             return None
         target, position = found[0]
         path = path_of(target)
-        text = self._read(target)
-        if path is None or text is None:
+        if path is None:
             return None
-        excerpt = definition_excerpt(text.splitlines(), position.line)
-        definition = Definition(name, self._shown(path), position.line, excerpt)
+        shown = self._shown(path)
+        doc = self._documents.find(path)
+        if doc is None:  # a file not open: read on a thread, cached when it is read
+
+            def read() -> None:
+                text = _read_file(path)
+                if text is not None:
+                    lines = text.splitlines()
+                    found = Definition(
+                        name, shown, position.line, definition_excerpt(lines, position.line)
+                    )
+                    self._definition_read.emit(uri, found)
+
+            threading.Thread(target=read, name="forecode-lsp-read", daemon=True).start()
+            return None
+        excerpt = definition_excerpt(doc.editor.text().splitlines(), position.line)
+        return self._cache_definition(uri, Definition(name, shown, position.line, excerpt))
+
+    def _cache_definition(self, uri: str, definition: object) -> Definition | None:
+        if not isinstance(definition, Definition):
+            return None
         names = self.definitions.setdefault(uri, {})
+        name = definition.name
         names[name] = definition
         if len(names) > 200:  # oldest first out
             names.pop(next(iter(names)))
