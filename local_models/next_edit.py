@@ -108,6 +108,7 @@ class NextEditModel(CompletionModel, Protocol):
         max_tokens: int,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
+        on_text: Callable[[str], None] | None = None,
         margins: list[float] | None = None,
     ) -> Completion: ...
 
@@ -188,10 +189,13 @@ def predict(
     max_tokens: int | None = None,
     budget_tokens: int | None = None,
     should_stop: Callable[[], bool] | None = None,
+    on_text: Callable[[str], None] | None = None,
 ) -> Prediction:
     """The model's rewrite of ``inp``'s editable region (module doc). ``should_stop`` may be
-    flipped from any thread: the engine stops within one decode step ("cancelled"). Raises
-    ``ValueError`` when the region alone does not fit the model's context."""
+    flipped from any thread: the engine stops within one decode step ("cancelled").
+    ``on_text`` gets the answer's text as it is decided (the worker streams it so that a long
+    rewrite on a busy machine is never taken for a hung worker). Raises ``ValueError`` when
+    the region alone does not fit the model's context."""
     began = time.perf_counter()
     rendered, prompt, draft, cap = render_tokens(
         engine, profile, inp, max_tokens=max_tokens, budget_tokens=budget_tokens
@@ -205,6 +209,7 @@ def predict(
         max_tokens=cap,
         stop=stops,
         should_stop=should_stop,
+        on_text=on_text,
         margins=margins,
     )
     text = done.text

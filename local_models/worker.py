@@ -535,7 +535,7 @@ class _Server:
                 self.out.emit(Chunk(request_id, text))
 
         if isinstance(request, NextEdit):
-            self._next_edit(request, flag)
+            self._next_edit(request, flag, on_text)
             return
         if isinstance(request, Chat):
             tokens, max_tokens, system = self._chat_tokens(request)
@@ -572,7 +572,11 @@ class _Server:
         )
         self._warm_in_background(larger)
 
-    def _next_edit(self, request: NextEdit, flag: threading.Event) -> None:
+    def _next_edit(
+        self, request: NextEdit, flag: threading.Event, on_text: Callable[[str], None]
+    ) -> None:
+        """Its text streams as chunks (the client reads them as signs of life only: a slow
+        rewrite on a loaded machine once went 30 s without a message and was killed as hung)."""
         from forecode_core.next_edit.input import NextEditInput
         from local_models.next_edit import NextEditModel, predict
 
@@ -585,7 +589,12 @@ class _Server:
             raise _RequestError("this engine cannot predict edits (no rewrite)")
         try:
             prediction = predict(
-                engine, self.profile, inp, max_tokens=request.max_tokens, should_stop=flag.is_set
+                engine,
+                self.profile,
+                inp,
+                max_tokens=request.max_tokens,
+                should_stop=flag.is_set,
+                on_text=on_text,
             )
         except ValueError as exc:
             raise _RequestError(f"next edit: {exc}") from None

@@ -176,12 +176,14 @@ class Recorder:
 def make_client(tmp_path: Path) -> Iterator[Callable[..., EngineClient]]:
     clients: list[EngineClient] = []
 
-    def make(model: str | None = None) -> EngineClient:
+    def make(model: str | None = None, request_timeout_s: float = 120) -> EngineClient:
         if model is None:
             env = dict(os.environ)
             env["FORECODE_FAKE_ENGINE"] = FAKE
             env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-            client = EngineClient(tmp_path / "model.gguf", env=env, request_timeout_s=120)
+            client = EngineClient(
+                tmp_path / "model.gguf", env=env, request_timeout_s=request_timeout_s
+            )
         else:
             client = EngineClient(model, request_timeout_s=120, start_timeout_s=180)
         clients.append(client)
@@ -223,6 +225,19 @@ def test_a_completion_never_cancels_a_running_next_edit(
     )
     assert rec.end_of(edit)[2].stop_reason == "stop"
     assert rec.end_of(comp)[0] == "done"
+
+
+def test_a_long_prediction_streams_signs_of_life_and_is_never_killed_as_hung(
+    make_client: Callable[..., EngineClient],
+) -> None:
+    # The client kills a worker that owes an answer and says nothing for request_timeout_s.
+    # A rewrite slower than that (a loaded machine) must still answer: the worker streams
+    # the answer's text as chunks while it decides it.
+    client, rec = make_client(request_timeout_s=0.8), Recorder()
+    edit = client.next_edit(rename_input("  # @@rewrite_delay=2.5"), **rec.callbacks())
+    outcome = rec.end_of(edit)
+    assert outcome[0] == "done", outcome
+    assert outcome[2].stop_reason == "stop"
 
 
 def test_a_newer_next_edit_supersedes_the_older_and_a_cancelled_one_never_answers(

@@ -161,21 +161,30 @@ class FakeEngine:
         max_tokens: int,
         stop: Sequence[str] = (),
         should_stop: Callable[[], bool] | None = None,
+        on_text: Callable[[str], None] | None = None,
         margins: list[float] | None = None,
     ) -> Completion:
-        """Next-edit's rewrite (the keywords ``local_models.next_edit.NextEditModel`` uses)."""
+        """Next-edit's rewrite (the keywords ``local_models.next_edit.NextEditModel`` uses):
+        the draft up to a stop string, its characters passed to ``on_text`` one every 0.1 s
+        during ``@@rewrite_delay`` and the rest at the end."""
         script = _directives(self.detokenize(prompt))
         if "raise" in script:
             raise RuntimeError("fake engine failure")
-        end = time.monotonic() + script.get("rewrite_delay", 0.0)
-        while time.monotonic() < end:
-            if should_stop is not None and should_stop():
-                return Completion("", [], RewriteMetrics(prompt_tokens=len(prompt)), "cancelled")
-            time.sleep(0.01)
         text, reason = self.detokenize(draft), "eos"
         cuts = [text.find(s) for s in stop if s in text]
         if cuts:
             text, reason = text[: min(cuts)], "stop"
+        sent, next_at = 0, time.monotonic() + 0.1
+        end = time.monotonic() + script.get("rewrite_delay", 0.0)
+        while time.monotonic() < end:
+            if should_stop is not None and should_stop():
+                return Completion("", [], RewriteMetrics(prompt_tokens=len(prompt)), "cancelled")
+            if on_text is not None and time.monotonic() >= next_at and sent < len(text) - 1:
+                on_text(text[sent])
+                sent, next_at = sent + 1, next_at + 0.1
+            time.sleep(0.01)
+        if on_text is not None and text[sent:]:
+            on_text(text[sent:])
         metrics = RewriteMetrics(
             prompt_tokens=len(prompt),
             evaluated_tokens=len(prompt),
