@@ -370,6 +370,7 @@ class _Result:
     parse_errors: int = 0
     model_errors: list[str] = field(default_factory=list)
     with_model: bool = True
+    error_examples: list[str] = field(default_factory=list)  # the first 5 parser reasons
 
 
 def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review | None:
@@ -388,6 +389,7 @@ def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review |
     result.tier2_s.append(time.perf_counter() - start)
     result.answers += len(review.votes)
     result.parse_errors += len(review.errors)
+    result.error_examples.extend(review.errors[: max(0, 5 - len(result.error_examples))])
     return review
 
 
@@ -481,6 +483,7 @@ def _figures(result: _Result, by_kind: dict[str, _Tally], clean: _Tally) -> dict
         "tier2_parse_error_rate": round(result.parse_errors / result.answers, 3)
         if result.answers
         else None,
+        "tier2_parse_errors_first": result.error_examples,
         "tier2_model_errors": result.model_errors,
         "rows": result.rows,
     }
