@@ -76,10 +76,11 @@ from app.services.shadow import CheckStatus, Verdict
 from forecode_core.apply.block import ApplyInput, Removal
 from forecode_core.apply.review import Hunk, HunkKind, final_hunks, split_lines
 from forecode_core.apply.review_state import ReviewOutcome, ReviewPhase, ReviewState
-from forecode_core.workspace.diagnostics_diff import Diagnostic, Severity
+from forecode_core.workspace.diagnostics_diff import Diagnostic, Next, RepairPolicy, Severity
 
 from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
 from .editor import CodeEditor
+from .repair_loop import RepairBackend, repair_input, repair_region, summary
 from .theme import Theme, bgr
 
 __all__ = ["REVIEW_KEYS", "ApplyReview", "CheckPanel", "EditChecker", "ReviewView"]
@@ -357,10 +358,14 @@ class CheckPanel(QFrame):
         column.setContentsMargins(8, 2, 4, 4)
         column.setSpacing(2)
         self.title = QLabel()
+        self.repair = QLabel()  # the repair loop's line ("1 repair round: fixed F821 ...")
+        self.repair.setWordWrap(True)
+        self.repair.hide()
         self.list = QListWidget()
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.list.itemClicked.connect(self._clicked)
         column.addWidget(self.title)
+        column.addWidget(self.repair)
         column.addWidget(self.list)
         self.list.hide()
         self.state = ""  # "", "checking", "done", "timed_out", "failed"
@@ -369,6 +374,22 @@ class CheckPanel(QFrame):
     def checking(self) -> None:
         self._set("checking", "⏳ Checking the edit in the shadow workspace…", "")
         self.show()
+
+    def repairing(self, round_no: int, rounds: int, new: tuple[Diagnostic, ...]) -> None:
+        first = new[0] if new else None
+        what = f"{first.code} {first.message}".strip() if first is not None else "problems"
+        more = f" and {len(new) - 1} more" if len(new) > 1 else ""
+        self._set(
+            "repairing",
+            f"🔧 Repair round {round_no} of {rounds}: the check found {what}{more}; "
+            "the model is correcting its edit…",
+            "warning",
+        )
+        self.show()
+
+    def set_repair_line(self, text: str) -> None:
+        self.repair.setText(text)
+        self.repair.setVisible(bool(text))
 
     def timed_out(self, seconds: float) -> None:
         self._set(
@@ -446,6 +467,14 @@ class ApplyReview(QFrame):
         super().__init__(parent)
         self.setObjectName("ApplyReview")
         self.checker = checker
+        # the repair loop (app.ui.repair_loop): rounds allowed (set before start; 0 = off),
+        # rounds run, the first check's new diagnostics, the last checked result and verdict
+        # (kept if a round fails)
+        self.repair_rounds = 0
+        self.repairs_run = 0
+        self._repair_policy = RepairPolicy(rounds=0)
+        self._first_new: tuple[Diagnostic, ...] = ()
+        self._repair_base: tuple[ApplyResult, Verdict] | None = None
         self.check_timeout_ms = self.CHECK_TIMEOUT_MS
         self.verdict: Verdict | None = None
         self._check_generation = 0
@@ -603,6 +632,10 @@ class ApplyReview(QFrame):
     # ----- life cycle ------------------------------------------------------------------------
     def start(self) -> None:
         """Run the apply; the view shows the original (dimmed) until the new text streams."""
+        self.repairs_run = 0
+        self._repair_policy = RepairPolicy(rounds=self.repair_rounds)
+        self._first_new = ()
+        self._repair_base = None
         self.review_state = ReviewState.started(time.monotonic())
         self._hide_message()
         self._refresh()
@@ -652,11 +685,20 @@ class ApplyReview(QFrame):
 
     def _on_finished(self, result: object) -> None:
         assert isinstance(result, ApplyResult)
+        if not self._show_result(result):
+            return
+        self._start_check(result.text)
+        if not result.removals and self.review_state.all_decided():
+            self._apply()  # every hunk was decided while it streamed (and nothing is flagged)
+
+    def _show_result(self, result: ApplyResult) -> bool:
+        """The finished file in the view with its hunks; False when it changes nothing (the
+        review closed)."""
         self._refresh_timer.stop()
         self.review_state = self.review_state.reviewing(result, result.text, result.hunks)
         if not result.hunks:
             self._finish(ReviewOutcome.UNCHANGED)
-            return
+            return False
         self._show_text(_display(result.text), -1)
         review = self.review_state
         if review.current_is_done():
@@ -669,9 +711,7 @@ class ApplyReview(QFrame):
             self._show_stale()
         self._update_header()
         self._scroll_to_current()
-        self._start_check(result.text)
-        if not result.removals and self.review_state.all_decided():
-            self._apply()  # every hunk was decided while it streamed (and nothing is flagged)
+        return True
 
     # ----- the shadow check --------------------------------------------------------------------
     def _start_check(self, text: str) -> None:
@@ -706,9 +746,52 @@ class ApplyReview(QFrame):
             if exc is not None
             else future.result()
         )
+        if self._repair(verdict):
+            return
+        self._show_verdict(verdict)
+
+    def _show_verdict(self, verdict: Verdict, note: str = "") -> None:
         self.verdict = verdict
         self.checks.show_verdict(verdict, self._where, self.theme)
+        line = summary(self.repairs_run, self._first_new, verdict.new)
+        self.checks.set_repair_line(f"{line}{note}" if line else note.lstrip("; "))
         self._squiggle(verdict.new)
+
+    # ----- the repair loop (app.ui.repair_loop) --------------------------------------------
+    def _repair(self, verdict: Verdict) -> bool:
+        """When the policy says so, send the new diagnostics back to the model through the same
+        backend and stream its corrected file (checked again when it is done); True when a round
+        started."""
+        result = self.result
+        if self.repair_rounds <= 0 or result is None or self.outcome:
+            return False
+        if verdict.status is not CheckStatus.CHECKED or self.review_state.decisions:
+            return False  # not checked, or the user is already deciding hunks
+        if self.repairs_run == 0:
+            self._first_new = verdict.new
+        step, self._repair_policy = self._repair_policy.next(verdict.new)
+        if step is not Next.REPAIR:
+            return False
+        self.repairs_run += 1
+        self._repair_base = (result, verdict)
+        lines = [d.line for d in verdict.new if d.path == self.request.path]
+        region = repair_region(result.text, result.hunks, lines)
+        request = repair_input(self.request, region, verdict.new, self.repairs_run)
+        self.checks.repairing(self.repairs_run, self.repair_rounds, verdict.new)
+        self.review_state = ReviewState.started(time.monotonic())
+        self._hide_message()
+        self.runner.start(RepairBackend(self.backend, result.text), request)
+        self._update_header()
+        return True
+
+    def _repair_failed(self, message: str) -> None:
+        """A repair round's stream failed: the last checked version is reviewed as it was."""
+        assert self._repair_base is not None
+        result, verdict = self._repair_base
+        self._repair_base = None
+        self.review_state = ReviewState.started(time.monotonic())
+        if self._show_result(result):
+            self._show_verdict(verdict, f"; repair round {self.repairs_run} failed: {message}")
 
     def _check_timed_out(self) -> None:
         self._stop_check()
@@ -766,6 +849,9 @@ class ApplyReview(QFrame):
         view.gotoPos(view.positionFromLine(line))
 
     def _on_failed(self, code: str, message: str) -> None:
+        if self._repair_base is not None and self.repairs_run:
+            self._repair_failed(describe_apply_failure(code, message))
+            return
         self._refresh_timer.stop()
         self.review_state = self.review_state.failed()
         self._show_text(_display(self.original), -1)

@@ -339,6 +339,9 @@ class Settings:
     # The bug finder's tier 2 (issue 16): when the editor is idle the local model reviews the
     # functions changed since the last commit; off: only the servers' diagnostics (tier 1).
     bugs_tier2: bool = _setting("bugs.tier2", True, Bool())
+    # The shadow check's repair loop (issue 16): an AI edit whose check finds new errors goes
+    # back to the model with them for up to this many rounds before the review; 0: off.
+    shadow_repair_rounds: int = _setting("shadow.repairRounds", 2, IntRange(0, 5))
 
 
 @dataclass(frozen=True)

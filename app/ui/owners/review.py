@@ -6,7 +6,8 @@ accepted; the inline edit prompt (Ctrl+K on a selection) and whether Ctrl+K is t
 Each review of a workspace file is checked in the workspace's shadow copy
 (``app.services.shadow.ShadowWorkspace``, made on the first review of a folder and kept in step
 by saves and its own scans; ``make_shadow`` is the seam): the "before" diagnostics are computed
-while the apply streams, the new ones shown in the review when it is done."""
+while the apply streams, the new ones shown in the review when it is done. New errors go back
+to the model for up to ``shadow.repairRounds`` rounds first (``app.ui.repair_loop``)."""
 
 from __future__ import annotations
 
@@ -160,6 +161,7 @@ class ReviewController(QObject):
             parent=doc,
             checker=shadow,
         )
+        review.repair_rounds = settings.shadow_repair_rounds if shadow is not None else 0
         layout = doc.layout()
         assert isinstance(layout, QVBoxLayout)
         layout.insertWidget(layout.indexOf(doc.editor) + 1, review, 1)
