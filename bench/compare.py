@@ -30,6 +30,13 @@ cloud           cloud           ``--quick``
 chat            chat            ``--models qwen2.5-coder-1.5b-instruct --limit 10``
 completion      completion      ``--models qwen2.5-coder-1.5b-instruct --small-files 4
                                 --large-files 1 --visits 4``
+next_edit       next_edit       ``--model none --propagation-cases 100 --related-commits 300``
+                                (propagation and related files; the model arms are minutes)
+next_edit_ui    next_edit_ui    ``--quick``
+lsp             lsp             (its defaults: basedpyright and ruff on forecode_core)
+shadow          shadow          ``--files 2000``
+bugs            bugs            ``--no-model --cases 12`` (tier 1)
+package         package         (builds and freezes the app: minutes; run it by name)
 ==============  ==============  =================================================================
 
 Each preset names its key figures (the bench's headline and ``targets`` keys) as dotted paths
@@ -165,7 +172,35 @@ PRESETS: dict[str, Preset] = {
         f"{M}exact_match.all+ {M}chars_accepted.all+ {M}show_rate.all+ {M}p50_ms.small- "
         f"{M}p50_ms.large-",
     ),
+    "next_edit": _p(
+        "next_edit",
+        "--model none --propagation-cases 100 --related-commits 300 --no-samples",
+        "propagation_precision+ location_accuracy_when_shown+ reversal_rate= "
+        "latency_ms.propagation_p50- related_files.recall_at_3+",
+    ),
+    "next_edit_ui": _p(
+        "next_edit_ui",
+        "--quick",
+        "ui_stalls_over_16ms_busy- max_ui_busy_ms- after_accept_ms.p50-",
+    ),
+    "lsp": _p(
+        "lsp",
+        "",
+        "first_diagnostics_s- recheck_p50_ms- hover_p50_ms- definition_p50_ms- tier1_ms_per_file-",
+    ),
+    "shadow": _p(
+        "shadow",
+        "--files 2000",
+        "shadow_first_build_s- shadow_refresh_p50_ms- edit_to_verdict_p50_s-",
+    ),
+    "bugs": _p("bugs", "--no-model --cases 12", "false_flag_rate- tier1_ms_per_file-"),
+    # Builds and freezes the app (minutes): run it by name only.
+    "package": _p(
+        "package", "", "download_mb- installed_mb- first_window_cold_s- first_window_warm_s-"
+    ),
 }
+
+BY_NAME_ONLY = frozenset({"package"})  # left out of "all" (the default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -546,7 +581,7 @@ def main(argv: list[str] | None = None) -> int:
     if ns.table:
         sys.stdout.write(markdown(json.loads(Path(ns.table).read_text(encoding="utf-8"))))
         return 0
-    names = ns.names or list(PRESETS)
+    names = ns.names or [n for n in PRESETS if n not in BY_NAME_ONLY]
     unknown = [n for n in names if n not in PRESETS]
     if unknown or ns.rounds < 1:
         parser.error(f"unknown presets {unknown}" if unknown else "--rounds must be >= 1")
