@@ -230,6 +230,7 @@ class LazyEngine:
         should_stop: Any = None,
         max_batch: int | None = None,
         alt: Any = (),
+        margins: Any = None,
     ) -> Any:
         from local_models.engine import Completion, RewriteMetrics
 
