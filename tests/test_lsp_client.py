@@ -407,3 +407,18 @@ def test_shift_f12_lists_references_across_files_and_picking_one_goes_there(
     assert current.editor.caret_line_col() == (1, 5)
     win.actions_by_id["nav.back"].trigger()
     assert win.current_document() is doc
+
+
+def test_a_call_after_shutdown_is_a_failed_future_not_an_exception() -> None:
+    # A closing window's late timer (the definition probe) once asked a shut-down hub:
+    # RuntimeError('Event loop is closed') inside the Qt event loop, failing a later test.
+    hub = LspHub(lambda *_a: None, lambda _s: None, ())
+    hub.shutdown(2.0)
+    for future in (
+        hub.ask("file:///x.py", "definition_provider", "textDocument/definition", None),
+        hub.request("file:///x.py", "ruff", "textDocument/hover", None),
+        hub.call(lambda: 1),
+    ):
+        assert future.done()
+        assert isinstance(future.exception(), RuntimeError)
+    hub.close("file:///x.py")  # a notification after shutdown is dropped quietly

@@ -16,7 +16,7 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,9 +101,25 @@ class LspHub:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
+    def _submit(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
+        """``coro`` run on the hub's loop; once the hub is shut down (a late timer of a closing
+        window) a future that has already failed, never an exception in the caller."""
+        if not self._closed:
+            try:
+                return asyncio.run_coroutine_threadsafe(coro, self._loop)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
+        coro.close()
+        failed: Future[Any] = Future()
+        failed.set_exception(RuntimeError("the language servers are stopped"))
+        return failed
+
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
         if not self._closed:
-            self._loop.call_soon_threadsafe(fn, *args)
+            try:
+                self._loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # the loop closed between the check and the call
+                pass
 
     def _next_version(self, uri: str, first: bool) -> int:
         with self._lock:
@@ -149,17 +165,13 @@ class LspHub:
     def request(self, uri: str, server: str, method: str, params: Any) -> Future[Any]:
         """A request to one of the document's servers; the future (never waited on by the
         UI thread: add a done callback) fails when the server is not running or hung."""
-        return asyncio.run_coroutine_threadsafe(
-            self._request(uri, server, method, params), self._loop
-        )
+        return self._submit(self._request(uri, server, method, params))
 
     def ask(self, uri: str, capability: str, method: str, params: Any) -> Future[Any]:
         """A request to the first of the document's running servers whose capabilities have
         ``capability`` (e.g. ``hover_provider``); the future fails with ``LookupError`` when
         none has."""
-        return asyncio.run_coroutine_threadsafe(
-            self._ask(uri, capability, method, params), self._loop
-        )
+        return self._submit(self._ask(uri, capability, method, params))
 
     def call(self, fn: Callable[[], Any]) -> Future[Any]:
         """Run ``fn`` on the hub's thread (tests, and reading the sessions' state)."""
@@ -167,7 +179,7 @@ class LspHub:
         async def run() -> Any:
             return fn()
 
-        return asyncio.run_coroutine_threadsafe(run(), self._loop)
+        return self._submit(run())
 
     def shutdown(self, timeout_s: float = 3.0) -> None:
         """Stop every server (killed after ``timeout_s``) and the thread. Blocks at most about
