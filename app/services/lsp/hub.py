@@ -11,6 +11,7 @@ as well (the hub already drops diagnostics older than the last change it sent)."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import shutil
@@ -116,10 +117,9 @@ class LspHub:
 
     def _post(self, fn: Callable[..., None], *args: Any) -> None:
         if not self._closed:
-            try:
+            # RuntimeError: the loop closed between the check and the call
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(fn, *args)
-            except RuntimeError:  # the loop closed between the check and the call
-                pass
 
     def _next_version(self, uri: str, first: bool) -> int:
         with self._lock:
