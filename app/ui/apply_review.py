@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from typing import Protocol
@@ -179,6 +179,75 @@ def _common_prefix(a: bytes, b: bytes) -> int:
     return lo
 
 
+def changed_span(old: bytes, new: bytes) -> tuple[int, int]:
+    """(head, tail): the lengths of ``old`` and ``new``'s common prefix and common suffix
+    (not overlapping), neither cutting a UTF-8 character of ``new``: replacing
+    ``old[head:len(old) - tail]`` by ``new[head:len(new) - tail]`` turns one into the other."""
+    head = _common_prefix(old, new)
+    while head and head < len(new) and (new[head] & 0xC0) == 0x80:
+        head -= 1  # not inside a character
+    tail = _common_prefix(old[head:][::-1], new[head:][::-1])
+    while tail and (new[len(new) - tail] & 0xC0) == 0x80:
+        tail -= 1
+    return head, tail
+
+
+def box_line(hunk: Hunk) -> int:
+    """The view line whose annotation holds the hunk's deletion box: the line above the
+    new lines (the box shows right above them); at the top of the file, the hunk's last
+    new line (or the first line)."""
+    if hunk.new_start > 0:
+        return hunk.new_start - 1
+    return max(0, hunk.new_end - 1)
+
+
+def mark_hunks(
+    view: ReviewView, hunks: Sequence[Hunk], decisions: Sequence[bool | None], current: int
+) -> None:
+    """The review's marks for ``hunks`` (``decisions`` theirs, ``current`` the current one's
+    index) in ``view``, which shows the proposed text: added lines on green with a margin bar,
+    removed lines in a box above their replacement, whitespace/rename hunks grayed, rejected
+    hunks dimmed. Shared by the apply review and the multi-file edit review."""
+    for mark in (*_BACKGROUND_MARKS, *_BAR_MARKS):
+        view.markerDeleteAll(mark)
+    view.annotationClearAll()
+    lines = view.lineCount()
+    boxes: dict[int, tuple[list[str], int]] = {}
+    for position, (hunk, decision) in enumerate(zip(hunks, decisions, strict=True)):
+        gray = hunk.kind != HunkKind.SUBSTANTIVE
+        background = MARK_REJECTED if decision is False else MARK_ADD_GRAY if gray else MARK_ADD
+        bar = (
+            MARK_BAR_CURRENT
+            if position == current
+            else MARK_BAR_GRAY
+            if gray or decision is False
+            else MARK_BAR_ADD
+        )
+        for line in range(hunk.new_start, min(hunk.new_end, lines)):
+            view.markerAdd(line, background)
+            view.markerAdd(line, bar)
+        if hunk.old_lines:
+            style = (
+                STYLE_DELETED_DONE
+                if decision is True
+                else STYLE_DELETED_GRAY
+                if gray
+                else STYLE_DELETED
+            )
+            texts, _style = boxes.setdefault(box_line(hunk), ([], style))
+            texts.extend(
+                _display(x).rstrip("\n").expandtabs(max(1, view.tab_size)) for x in hunk.old_lines
+            )
+    for line, (texts, style) in boxes.items():
+        if line < lines:
+            # A boxed annotation starts at its line's indentation: take that much of the
+            # removed lines' own indentation off, so they stay in their columns.
+            common = min((len(t) - len(t.lstrip(" ")) for t in texts if t.strip()), default=0)
+            cut = min(common, view.lineIndentation(line))
+            view.annotationSetText(line, "\n".join(t[cut:] or " " for t in texts))
+            view.annotationSetStyle(line, style)
+
+
 class ReviewView(CodeEditor):
     """The read-only view of the proposed file, with the review's keys."""
 
@@ -252,6 +321,15 @@ class ReviewView(CodeEditor):
             return
         super().keyPressEvent(ev)
 
+    def deletion_boxes(self) -> dict[int, str]:
+        """Line -> the deletion box's text shown below it."""
+        out = {}
+        for line in range(self.lineCount()):
+            text = bytes(self.annotationText(line).data()).decode("utf-8")
+            if text:
+                out[line] = text
+        return out
+
 
 class ElidedLabel(QLabel):
     """One line of plain text that ends in "…" where the label is narrower than it (squeezed
@@ -264,6 +342,32 @@ class ElidedLabel(QLabel):
         painter.setPen(self.palette().color(self.foregroundRole()))
         painter.drawText(
             rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text
+        )
+
+
+class ReviewHeader(QFrame):
+    """A review's header row: the title, the state (elided), then the owner's buttons, added
+    to ``row``. Shared by the apply review and the multi-file edit review."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ReviewHeader")
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(8, 3, 4, 3)
+        self.row.setSpacing(4)
+        self.title_label = QLabel()
+        self.status_label = ElidedLabel()
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.row.addWidget(self.title_label)
+        self.row.addSpacing(10)
+        self.row.addWidget(self.status_label, 1)
+
+    def apply_theme(self, theme: Theme) -> None:
+        border = "#3794ff" if theme.dark else "#0969da"
+        back = "#25262a" if theme.dark else "#f3f3f3"
+        self.setStyleSheet(
+            f"#ReviewHeader {{ background: {back}; border-top: 2px solid {border}; }}"
+            " QPushButton { padding: 2px 8px; }"
         )
 
 
@@ -299,6 +403,15 @@ class HunkBar(QFrame):
             " QPushButton { padding: 0px 8px; margin: 0px; border-radius: 3px; }"
             f" QLabel {{ color: {_colour('gray_fore', theme)}; padding: 0 4px; }}"
         )
+
+    def show_for(self, hunk: Hunk, position: int, count: int) -> None:
+        """At ``hunk`` (beside its deletion box, or at its first new line), labelled
+        "position+1/count"."""
+        if hunk.old_lines and hunk.new_start > 0:
+            self.show_at(box_line(hunk), below=True)
+        else:
+            self.show_at(min(hunk.new_start, max(0, self.view.lineCount() - 1)), below=False)
+        self.label.setText(f"{position + 1}/{count}")
 
     def show_at(self, line: int, below: bool) -> None:
         """At ``line`` of the view (``below``: under its text, where a deletion box starts),
@@ -503,14 +616,10 @@ class ApplyReview(QFrame):
         self._refresh_timer.timeout.connect(self._refresh)
 
         # header: file, state, navigation and the whole-review actions
-        self.header = QFrame()
-        self.header.setObjectName("ReviewHeader")
-        top = QHBoxLayout(self.header)
-        top.setContentsMargins(8, 3, 4, 3)
-        top.setSpacing(4)
-        self.title_label = QLabel()
-        self.status_label = ElidedLabel()
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.header = ReviewHeader()
+        self.title_label = self.header.title_label
+        self.status_label = self.header.status_label
+        top = self.header.row
         self.prev_button = QPushButton("↑")
         self.prev_button.setToolTip("Previous change (Shift+F7 or Alt+[)")
         self.next_button = QPushButton("↓")
@@ -527,9 +636,6 @@ class ApplyReview(QFrame):
         ):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.setCursor(Qt.CursorShape.PointingHandCursor)
-        top.addWidget(self.title_label)
-        top.addSpacing(10)
-        top.addWidget(self.status_label, 1)
         for button in (
             self.prev_button,
             self.next_button,
@@ -900,12 +1006,7 @@ class ApplyReview(QFrame):
         view = self.view
         if text != self._view_text:
             old, new = self._view_text.encode("utf-8"), text.encode("utf-8")
-            head = _common_prefix(old, new)
-            while head and head < len(new) and (new[head] & 0xC0) == 0x80:
-                head -= 1  # not inside a character
-            tail = _common_prefix(old[head:][::-1], new[head:][::-1])
-            while tail and (new[len(new) - tail] & 0xC0) == 0x80:
-                tail -= 1
+            head, tail = changed_span(old, new)
             view.setReadOnly(False)
             view.setTargetRange(head, len(old) - tail)
             middle = new[head : len(new) - tail].decode("utf-8")
@@ -919,67 +1020,15 @@ class ApplyReview(QFrame):
 
     def _decorate(self) -> None:
         """Markers and deletion boxes for the hunks, the current one marked."""
-        view = self.view
-        for mark in (*_BACKGROUND_MARKS, *_BAR_MARKS):
-            view.markerDeleteAll(mark)
-        view.annotationClearAll()
-        lines = view.lineCount()
-        boxes: dict[int, tuple[list[str], int]] = {}
-        for position, hunk in enumerate(self.hunks):
-            decision = self._decision(hunk)
-            gray = hunk.kind != HunkKind.SUBSTANTIVE
-            background = MARK_REJECTED if decision is False else MARK_ADD_GRAY if gray else MARK_ADD
-            bar = (
-                MARK_BAR_CURRENT
-                if position == self.current
-                else MARK_BAR_GRAY
-                if gray or decision is False
-                else MARK_BAR_ADD
-            )
-            for line in range(hunk.new_start, min(hunk.new_end, lines)):
-                view.markerAdd(line, background)
-                view.markerAdd(line, bar)
-            if hunk.old_lines:
-                style = (
-                    STYLE_DELETED_DONE
-                    if decision is True
-                    else STYLE_DELETED_GRAY
-                    if gray
-                    else STYLE_DELETED
-                )
-                texts, _style = boxes.setdefault(self._box_line(hunk), ([], style))
-                texts.extend(
-                    _display(x).rstrip("\n").expandtabs(max(1, view.tab_size))
-                    for x in hunk.old_lines
-                )
-        for line, (texts, style) in boxes.items():
-            if line < lines:
-                # A boxed annotation starts at its line's indentation: take that much of the
-                # removed lines' own indentation off, so they stay in their columns.
-                common = min((len(t) - len(t.lstrip(" ")) for t in texts if t.strip()), default=0)
-                cut = min(common, view.lineIndentation(line))
-                view.annotationSetText(line, "\n".join(t[cut:] or " " for t in texts))
-                view.annotationSetStyle(line, style)
+        hunks = self.hunks
+        mark_hunks(self.view, hunks, [self._decision(h) for h in hunks], self.current)
         current = self.current_hunk()
         if self.review_state.can_decide and current is not None:
-            if current.old_lines and current.new_start > 0:
-                self.hunk_bar.show_at(self._box_line(current), below=True)  # beside the box
-            else:
-                self.hunk_bar.show_at(current.new_start, below=False)
-            self.hunk_bar.label.setText(f"{self.current + 1}/{len(self.hunks)}")
+            self.hunk_bar.show_for(current, self.current, len(hunks))
             self.hunk_bar.accept_button.setEnabled(self._decision(current) is not True)
             self.hunk_bar.reject_button.setEnabled(self._decision(current) is not False)
         else:
             self.hunk_bar.hide()
-
-    @staticmethod
-    def _box_line(hunk: Hunk) -> int:
-        """The view line whose annotation holds the hunk's deletion box: the line above the
-        new lines (the box shows right above them); at the top of the file, the hunk's last
-        new line (or the first line)."""
-        if hunk.new_start > 0:
-            return hunk.new_start - 1
-        return max(0, hunk.new_end - 1)
 
     def _scroll_to_current(self) -> None:
         if not 0 <= self.current < len(self.hunks):
@@ -1014,7 +1063,7 @@ class ApplyReview(QFrame):
         line -= 1
         for position, hunk in enumerate(self.hunks):
             if hunk.new_start <= line < hunk.new_end or (
-                not hunk.new_lines and line == self._box_line(hunk)
+                not hunk.new_lines and line == box_line(hunk)
             ):
                 if position != self.current:
                     self.review_state = self.review_state.with_current(position)
@@ -1231,12 +1280,7 @@ class ApplyReview(QFrame):
         self.theme = theme
         self.view.apply_theme(theme)
         self.hunk_bar.apply_theme(theme)
-        border = "#3794ff" if theme.dark else "#0969da"
-        back = "#25262a" if theme.dark else "#f3f3f3"
-        self.header.setStyleSheet(
-            f"#ReviewHeader {{ background: {back}; border-top: 2px solid {border}; }}"
-            " QPushButton { padding: 2px 8px; }"
-        )
+        self.header.apply_theme(theme)
         self._decorate()
 
     # ----- queries (tests, the window) -----------------------------------------------------------
@@ -1251,13 +1295,7 @@ class ApplyReview(QFrame):
 
     def deletion_boxes(self) -> dict[int, str]:
         """View line -> the deletion box's text shown below it."""
-        view = self.view
-        out = {}
-        for line in range(view.lineCount()):
-            text = bytes(view.annotationText(line).data()).decode("utf-8")
-            if text:
-                out[line] = text
-        return out
+        return self.view.deletion_boxes()
 
     def marked_lines(self, mark: int) -> list[int]:
         view = self.view

@@ -44,7 +44,6 @@ from typing import Protocol
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -54,27 +53,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forecode_core.apply.review import Hunk, HunkKind
 from forecode_core.edits.events import FileChange, FileChangeKind
 from forecode_core.edits.review import AcceptedFile, EditSetState, FileReview
 from forecode_core.text.languages import language_for_path
 
-from .apply_review import (
-    _BACKGROUND_MARKS,
-    _BAR_MARKS,
-    MARK_ADD,
-    MARK_ADD_GRAY,
-    MARK_BAR_ADD,
-    MARK_BAR_CURRENT,
-    MARK_BAR_GRAY,
-    MARK_REJECTED,
-    STYLE_DELETED,
-    STYLE_DELETED_DONE,
-    STYLE_DELETED_GRAY,
-    ElidedLabel,
-    HunkBar,
-    ReviewView,
-)
+from .apply_review import HunkBar, ReviewHeader, ReviewView, changed_span, mark_hunks
 from .editor import CodeEditor
 from .theme import Theme
 
@@ -152,17 +135,7 @@ def _replace_hunks(editor: CodeEditor, before: str, after: str) -> None:
     """``editor`` (holding ``before``) changed to ``after`` in ONE undo action: the changed
     middle only, so the caret and markers elsewhere stay."""
     old, new = before.encode("utf-8"), after.encode("utf-8")
-    head = 0
-    limit = min(len(old), len(new))
-    while head < limit and old[head] == new[head]:
-        head += 1
-    while head and head < len(new) and (new[head] & 0xC0) == 0x80:
-        head -= 1
-    tail = 0
-    while tail < min(len(old), len(new)) - head and old[-1 - tail] == new[-1 - tail]:
-        tail += 1
-    while tail and (new[len(new) - tail] & 0xC0) == 0x80:
-        tail -= 1
+    head, tail = changed_span(old, new)
     middle = new[head : len(new) - tail]
     read_only = editor.readOnly()
     editor.setReadOnly(False)
@@ -326,20 +299,14 @@ class EditSetReview(QFrame):
         self._show()
 
     def _build_header(self) -> None:
-        self.header = QFrame()
-        self.header.setObjectName("ReviewHeader")
-        top = QHBoxLayout(self.header)
-        top.setContentsMargins(8, 3, 4, 3)
-        top.setSpacing(4)
-        self.title_label = QLabel()
-        self.status_label = ElidedLabel()
+        self.header = ReviewHeader()
+        self.title_label = self.header.title_label
+        self.status_label = self.header.status_label
+        top = self.header.row
         self.accept_file_button = QPushButton("Accept file")
         self.reject_file_button = QPushButton("Reject file")
         self.accept_all_button = QPushButton("Accept all  Ctrl+Enter")
         self.reject_all_button = QPushButton("Reject all  Ctrl+Backspace")
-        top.addWidget(self.title_label)
-        top.addSpacing(10)
-        top.addWidget(self.status_label, 1)
         for button in (
             self.accept_file_button,
             self.reject_file_button,
@@ -503,12 +470,7 @@ class EditSetReview(QFrame):
     def apply_theme(self, theme: Theme) -> None:
         self.view.apply_theme(theme)
         self.hunk_bar.apply_theme(theme)
-        border = "#3794ff" if theme.dark else "#0969da"
-        back = "#25262a" if theme.dark else "#f3f3f3"
-        self.header.setStyleSheet(
-            f"#ReviewHeader {{ background: {back}; border-top: 2px solid {border}; }}"
-            " QPushButton { padding: 2px 8px; }"
-        )
+        self.header.apply_theme(theme)
         self.message_label.setStyleSheet(
             "#ReviewMessage { border-left: 4px solid #cca700; padding: 4px 8px; }"
         )
@@ -521,12 +483,7 @@ class EditSetReview(QFrame):
         return [self.file_list.item(i).text() for i in range(self.file_list.count())]
 
     def deletion_boxes(self) -> dict[int, str]:
-        out = {}
-        for line in range(self.view.lineCount()):
-            text = bytes(self.view.annotationText(line).data()).decode("utf-8")
-            if text:
-                out[line] = text
-        return out
+        return self.view.deletion_boxes()
 
 
 def _row_text(review: FileReview) -> str:
@@ -541,56 +498,11 @@ def _row_text(review: FileReview) -> str:
     return f"{status}  {change.path}  ({n} change{'s' if n != 1 else ''}){decided}"
 
 
-def _box_line(hunk: Hunk) -> int:
-    return hunk.new_start - 1 if hunk.new_start > 0 else max(0, hunk.new_end - 1)
-
-
 def _decorate(view: ReviewView, review: FileReview, current: int, bar: HunkBar) -> None:
-    """The apply review's marks for ``review``'s hunks: added lines on green with a bar,
-    removed lines in a box above their replacement, grayed whitespace/rename hunks, rejected
-    hunks dimmed; the hunk bar at the current hunk."""
-    for mark in (*_BACKGROUND_MARKS, *_BAR_MARKS):
-        view.markerDeleteAll(mark)
-    view.annotationClearAll()
-    lines = view.lineCount()
-    boxes: dict[int, tuple[list[str], int]] = {}
-    for position, hunk in enumerate(review.hunks):
-        decision = review.decisions[position]
-        gray = hunk.kind != HunkKind.SUBSTANTIVE
-        background = MARK_REJECTED if decision is False else MARK_ADD_GRAY if gray else MARK_ADD
-        mark_bar = (
-            MARK_BAR_CURRENT
-            if position == current
-            else MARK_BAR_GRAY
-            if gray or decision is False
-            else MARK_BAR_ADD
-        )
-        for line in range(hunk.new_start, min(hunk.new_end, lines)):
-            view.markerAdd(line, background)
-            view.markerAdd(line, mark_bar)
-        if hunk.old_lines:
-            style = (
-                STYLE_DELETED_DONE
-                if decision is True
-                else STYLE_DELETED_GRAY
-                if gray
-                else STYLE_DELETED
-            )
-            texts, _style = boxes.setdefault(_box_line(hunk), ([], style))
-            texts.extend(
-                x.replace("\r\n", "\n").rstrip("\n").expandtabs(max(1, view.tab_size))
-                for x in hunk.old_lines
-            )
-    for line, (texts, style) in boxes.items():
-        if line < max(1, lines):
-            view.annotationSetText(line, "\n".join(t or " " for t in texts))
-            view.annotationSetStyle(line, style)
+    """The apply review's marks for ``review``'s hunks (``app.ui.apply_review.mark_hunks``);
+    the hunk bar at the current hunk while it is undecided."""
+    mark_hunks(view, review.hunks, review.decisions, current)
     if 0 <= current < len(review.hunks) and review.decisions[current] is None:
-        hunk = review.hunks[current]
-        if hunk.old_lines and hunk.new_start > 0:
-            bar.show_at(_box_line(hunk), below=True)
-        else:
-            bar.show_at(min(hunk.new_start, max(0, lines - 1)), below=False)
-        bar.label.setText(f"{current + 1}/{len(review.hunks)}")
+        bar.show_for(review.hunks[current], current, len(review.hunks))
     else:
         bar.hide()
