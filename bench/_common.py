@@ -14,7 +14,8 @@ import os
 import platform
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "median",
     "metadata",
     "percentile",
+    "wait_with_events",
     "write_result",
 ]
 
@@ -137,3 +139,27 @@ def write_result(result: dict[str, Any], path: str | os.PathLike[str] | None) ->
     sys.stdout.write(text)
     sys.stdout.flush()
     return text
+
+
+def wait_with_events(cond: Callable[[], bool], timeout_s: float, poll_ms: int = 10) -> bool:
+    """Run the Qt event loop (a UI benchmark's probe keeps ticking, nothing spins) until
+    ``cond()`` holds or ``timeout_s`` has passed, checking every ``poll_ms``; ``cond()`` at the
+    end. PySide6 is imported here, so the benchmarks without Qt never load it."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
+    if cond():
+        return True
+    loop = QEventLoop()
+    deadline = time.monotonic() + timeout_s
+    poll = QTimer()
+    poll.setInterval(poll_ms)
+
+    def check() -> None:
+        if cond() or time.monotonic() >= deadline:
+            loop.quit()
+
+    poll.timeout.connect(check)
+    poll.start()
+    loop.exec()
+    poll.stop()
+    return cond()

@@ -60,7 +60,7 @@ from typing import Any
 # Before Qt is imported: headless unless the caller chose a platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from ._common import load_average, median, percentile
+from ._common import load_average, median, percentile, wait_with_events
 
 __all__ = ["DEFAULT_ROUNDS", "add_arguments", "run"]
 
@@ -597,24 +597,7 @@ class _EditorRun:
 
     # --- waiting without spinning
     def wait_until(self, cond: Callable[[], bool], timeout_s: float) -> bool:
-        from PySide6.QtCore import QEventLoop, QTimer
-
-        if cond():
-            return True
-        loop = QEventLoop()
-        deadline = time.monotonic() + timeout_s
-        poll = QTimer()
-        poll.setInterval(10)
-
-        def check() -> None:
-            if cond() or time.monotonic() >= deadline:
-                loop.quit()
-
-        poll.timeout.connect(check)
-        poll.start()
-        loop.exec()
-        poll.stop()
-        return cond()
+        return wait_with_events(cond, timeout_s, poll_ms=10)
 
     def start_worker(self) -> None:
         self.engine.start()

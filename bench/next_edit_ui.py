@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench._common import percentile
+from bench._common import percentile, wait_with_events
 
 __all__ = ["DEFAULT_ROUNDS", "add_arguments", "run"]
 
@@ -289,24 +289,7 @@ class _Run:
 
     # --- waiting with the event loop running (the probe ticks)
     def wait_until(self, cond: Callable[[], bool], timeout_s: float) -> bool:
-        from PySide6.QtCore import QEventLoop, QTimer
-
-        if cond():
-            return True
-        loop = QEventLoop()
-        deadline = time.monotonic() + timeout_s
-        poll = QTimer()
-        poll.setInterval(5)
-
-        def check() -> None:
-            if cond() or time.monotonic() >= deadline:
-                loop.quit()
-
-        poll.timeout.connect(check)
-        poll.start()
-        loop.exec()
-        poll.stop()
-        return cond()
+        return wait_with_events(cond, timeout_s, poll_ms=5)
 
     def settle(self, ms: float) -> None:
         end = time.monotonic() + ms / 1000.0
