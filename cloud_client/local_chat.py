@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, Protocol
 
 from forecode_core.chat.types import (
@@ -28,6 +28,7 @@ from forecode_core.chat.types import (
     ChatEvent,
     ChatParams,
     ChatStarted,
+    EngineChatClient,
 )
 from forecode_core.engine_state import EngineState
 from forecode_core.streams import FailureCode, FinishReason
@@ -51,26 +52,15 @@ _USAGE_FROM_METRICS = {
 }
 
 
-class _ChatEngine(Protocol):
-    """What this module needs of ``local_models.client.EngineClient``."""
+class _ChatEngine(EngineChatClient, Protocol):
+    """What this module needs of ``local_models.client.EngineClient``: its chat and cancel,
+    its state and info."""
 
     @property
     def state(self) -> EngineState: ...
 
     @property
     def info(self) -> dict[str, Any] | None: ...
-
-    def chat(
-        self,
-        params: ChatParams,
-        *,
-        on_chunk: Callable[[int, str], None],
-        on_done: Callable[[int, Any], None],
-        on_error: Callable[[int, str], None],
-        max_tokens: int | None = None,
-    ) -> int: ...
-
-    def cancel(self, request_id: int) -> None: ...
 
 
 def usage_from_metrics(metrics: dict[str, Any]) -> dict[str, int]:

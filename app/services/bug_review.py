@@ -14,12 +14,13 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 from forecode_core.bugs.functions import changed_functions, changed_lines, functions_in
 from forecode_core.bugs.review import Sample
 from forecode_core.bugs.runner import Ask, Review, context_for, review_function
 from forecode_core.chat.types import ChatMessage, ChatParams, Role
+from forecode_core.chat.types import EngineChatClient as ChatClient
 
 __all__ = ["ChatClient", "EngineAsk", "ModelError", "review_changes"]
 
@@ -29,20 +30,6 @@ TIMEOUT_S = 120.0
 
 class ModelError(RuntimeError):
     """The model did not answer (an error, a timeout, or the review was stopped)."""
-
-
-class ChatClient(Protocol):
-    def chat(
-        self,
-        params: ChatParams,
-        *,
-        on_chunk: Callable[[int, str], None],
-        on_done: Callable[[int, Any], None],
-        on_error: Callable[[int, str], None],
-        max_tokens: int | None = None,
-    ) -> int: ...
-
-    def cancel(self, request_id: int) -> None: ...
 
 
 class EngineAsk:

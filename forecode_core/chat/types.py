@@ -7,9 +7,10 @@ router's fallback when the service is unreachable), and the chat panel builds th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from forecode_core.streams import (
     FINISH_REASONS,
@@ -39,6 +40,7 @@ __all__ = [
     "ChatStarted",
     "ContextItem",
     "ContextKind",
+    "EngineChatClient",
     "FinishReason",
     "Role",
     "params_from_json",
@@ -95,6 +97,25 @@ class ChatParams:
     max_tokens: int = 0  # 0: the server's default
     temperature: float = 0.0  # 0: greedy
     model: str = ""  # empty: the server's default
+
+
+class EngineChatClient(Protocol):
+    """What a chat through the local engine needs of its client
+    (``local_models.client.EngineClient``): a chat reported by callbacks on the client's
+    thread, and its cancel. Used by ``cloud_client.local_chat`` and ``app.services.bug_review``
+    (neither may import the other's package)."""
+
+    def chat(
+        self,
+        params: ChatParams,
+        *,
+        on_chunk: Callable[[int, str], None],
+        on_done: Callable[[int, Any], None],
+        on_error: Callable[[int, str], None],
+        max_tokens: int | None = None,
+    ) -> int: ...
+
+    def cancel(self, request_id: int) -> None: ...
 
 
 def params_to_json(params: ChatParams) -> dict[str, Any]:
