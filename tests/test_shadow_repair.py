@@ -251,6 +251,27 @@ def test_a_repair_that_does_not_converge_stops_at_n_and_shows_what_remains(
 
 
 @needs_tools
+def test_a_repair_round_that_makes_it_worse_is_not_the_version_offered(
+    qtbot: QtBot, tmp_path: Path, ws: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real 1.5B model once answered a repair with more problems than it was asked to fix,
+    # and the review offered that worse version. The version before the round is offered.
+    monkeypatch.setattr(ApplyReview, "CHECK_TIMEOUT_MS", 300_000)
+    model = FakeModelPath([answer("item * a"), answer("item * a * b * c")])
+    win = make_window(qtbot, tmp_path, ws, model, rounds=2)
+    before = sha(ws / "calc.py")
+    review = inline_edit(win, ws, "scale each item")
+    qtbot.waitUntil(lambda: settled(review), timeout=600_000)
+    assert len(model.requests) == 2 and review.repairs_run == 1
+    assert review.state == "review" and review.checks.state == "done"
+    assert [h.new_lines for h in review.hunks] == [("        result += item * a\n",)]
+    rows = review.checks.rows()
+    assert rows and all("`a`" in row or '"a"' in row for row in rows), rows
+    assert "made it worse" in review.checks.repair.text()
+    assert sha(ws / "calc.py") == before
+
+
+@needs_tools
 def test_cancel_stops_a_repair_round_and_changes_nothing(
     qtbot: QtBot, tmp_path: Path, ws: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -854,7 +854,29 @@ class ApplyReview(QFrame):
         )
         if self._repair(verdict):
             return
+        if self._worse_than_before(verdict):
+            return
         self._show_verdict(verdict)
+
+    def _worse_than_before(self, verdict: Verdict) -> bool:
+        """After a repair round whose version has more new problems than the version it was
+        asked to repair, review that earlier version (a wrong result is worse than a refusal:
+        the model's worse attempt is never the one offered); True when it did."""
+        base = self._repair_base
+        if base is None or not self.repairs_run or verdict.status is not CheckStatus.CHECKED:
+            return False
+        result, before = base
+        if len(verdict.new) <= len(before.new):
+            return False
+        self._repair_base = None
+        self.review_state = ReviewState.started(time.monotonic())
+        if self._show_result(result):
+            self._show_verdict(
+                before,
+                f"; repair round {self.repairs_run} made it worse "
+                f"({len(verdict.new)} problems): the version before it is shown",
+            )
+        return True
 
     def _show_verdict(self, verdict: Verdict, note: str = "") -> None:
         self.verdict = verdict
