@@ -6,6 +6,7 @@ The panel holds plain rows and knows nothing of language servers: the language o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
@@ -38,6 +39,19 @@ class ProblemRow:
     diagnostic: Diagnostic
 
 
+def location_tree(dock: QDockWidget, picked: Callable[[QTreeWidgetItem, int], None]) -> QTreeWidget:
+    """The tree of a dock that lists places grouped by file (problems, references): no header,
+    uniform rows, ``picked`` on a click or Enter; set as ``dock``'s widget."""
+    tree = QTreeWidget()
+    tree.setHeaderHidden(True)
+    tree.setRootIsDecorated(True)
+    tree.setUniformRowHeights(True)
+    tree.itemActivated.connect(picked)
+    tree.itemClicked.connect(picked)
+    dock.setWidget(tree)
+    return tree
+
+
 class ProblemsDock(QDockWidget):
     """A bottom dock with the problems tree. ``jump_requested(key, line, character)`` (LSP
     line and UTF-16 character) when the user picks a row."""
@@ -47,13 +61,7 @@ class ProblemsDock(QDockWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Problems", parent)
         self.setObjectName("problems")
-        self.tree = QTreeWidget()
-        self.tree.setHeaderHidden(True)
-        self.tree.setRootIsDecorated(True)
-        self.tree.setUniformRowHeights(True)
-        self.tree.itemActivated.connect(self._picked)
-        self.tree.itemClicked.connect(self._picked)
-        self.setWidget(self.tree)
+        self.tree = location_tree(self, self._picked)
         self.rows: list[ProblemRow] = []
 
     def set_rows(self, rows: list[ProblemRow]) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QDockWidget, QTreeWidgetItem, QWidget
+
+from .problems_panel import location_tree
 
 __all__ = ["ReferenceRow", "ReferencesDock"]
 
@@ -38,13 +40,7 @@ class ReferencesDock(QDockWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("References", parent)
         self.setObjectName("references")
-        self.tree = QTreeWidget()
-        self.tree.setHeaderHidden(True)
-        self.tree.setRootIsDecorated(True)
-        self.tree.setUniformRowHeights(True)
-        self.tree.itemActivated.connect(self._picked)
-        self.tree.itemClicked.connect(self._picked)
-        self.setWidget(self.tree)
+        self.tree = location_tree(self, self._picked)
         self.rows: list[ReferenceRow] = []
         self.symbol = ""
 
