@@ -22,6 +22,11 @@ decided here: ``local_models.calibrate`` measures the installed ones.
 A frozen app (``packaging/freeze``) carries its models already assembled and checked by the
 build in the bundle's ``models`` folder (``bundled_models_dir()``); they are looked up there
 first and used in place, read-only: the frozen app never assembles, converts nor runs pip.
+A model pack (the quality pack: the 1.5B model, ``packaging/build.py quality-pack``) is found,
+in order, in ``models`` next to the installed executable (the pack's tarball unpacked into
+the install folder, or its ``.deb``) and in ``<data>/models`` (``forecode --install-pack
+FILE``, which checks it against the pinned sha256 first: ``local_models.model_packs``); never
+downloaded (``pack_model_dirs()``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ __all__ = [
     "installed_models",
     "model_path",
     "models_dir",
+    "pack_model_dirs",
 ]
 
 Progress = Callable[[int, int], None]
@@ -82,13 +88,27 @@ def bundled_models_dir() -> Path | None:
     return None
 
 
+def pack_model_dirs() -> list[Path]:
+    """Where an installed model pack's files are read in place: ``models`` beside a frozen
+    app's executable (a pack unpacked into the install folder), then ``<data>/models`` (a
+    pack installed by ``forecode --install-pack``)."""
+    from forecode_core.store.settings import data_dir
+
+    folders = []
+    if getattr(sys, "frozen", False):
+        folders.append(Path(sys.executable).resolve().parent / "models")
+    folders.append(data_dir() / "models")
+    return folders
+
+
 def bundled_model(file_name: str) -> Path | None:
-    """The bundle's copy of a model file, if the bundle has one."""
-    folder = bundled_models_dir()
-    if folder is None:
-        return None
-    path = folder / file_name
-    return path if path.is_file() else None
+    """The bundle's copy of a model file, or an installed pack's, if there is one."""
+    bundle = bundled_models_dir()
+    for folder in [*([bundle] if bundle else []), *pack_model_dirs()]:
+        path = folder / file_name
+        if path.is_file():
+            return path
+    return None
 
 
 def model_path(model_id: str) -> Path:

