@@ -15,6 +15,13 @@ prefix) beside ``python3 packaging/bootstrap.py run`` (the ``bootstrap`` key):
   least one ggml backend is registered (``forecode --ggml-backends``), and no file was written
   outside the install folder and Forecode's data folders (every write-like system call of the
   app and its children, traced with strace).
+- ``quality_pack_mb``: the quality pack (``packaging/build.py quality-pack``: the 1.5B model,
+  one tar); ``tools_pack_mb`` / ``tools_pack_installed_mb``: the Python tools pack
+  (basedpyright and its Node). ``packs_ok``: both unpacked into the install folder, the
+  installed app (no network) finds the 1.5B there (``forecode --models``) and its language
+  servers send diagnostics for a file with an error (``forecode --lsp-check``); the details
+  are in ``packs_check``. ``FORECODE_QUALITY_PACK`` / ``FORECODE_TOOLS_PACK`` name packs
+  already built.
 - Keys the issue asks for that are not measured yet are present, null, with a ``*_why``.
 
 The helpers (Xvfb, window wait, screenshot, eviction, the write trace) are shared with
@@ -45,9 +52,12 @@ __all__ = [
     "add_arguments",
     "build_tarball",
     "data_env",
+    "pack_checks",
+    "pack_file",
     "run",
     "smoke",
     "unpack",
+    "unpack_pack",
     "virtual_display",
     "written_outside",
 ]
@@ -246,10 +256,10 @@ def written_outside(trace: Path, allowed: Sequence[Path], cwd: Path) -> list[str
 # --- building and installing ---
 
 
-def build_tarball() -> Path:
-    """``python3 packaging/build.py tarball`` from this checkout; the tarball's path."""
+def build_target(target: str) -> Path:
+    """``python3 packaging/build.py TARGET`` from this checkout; the file it made."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "build.py"), "tarball"],
+        [sys.executable, str(ROOT / "packaging" / "build.py"), target],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -257,10 +267,22 @@ def build_tarball() -> Path:
     )
     if out.returncode != 0:
         raise RuntimeError(f"the build failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
-    m = re.search(r"^build: done: (.+\.tar\.gz)$", out.stdout, re.M)
+    m = re.search(r"^build: done: (.+\.(?:tar\.gz|tar|deb))$", out.stdout, re.M)
     if m is None:
-        raise RuntimeError(f"the build named no tarball:\n{out.stdout[-2000:]}")
+        raise RuntimeError(f"the build named no file:\n{out.stdout[-2000:]}")
     return Path(m[1])
+
+
+def build_tarball() -> Path:
+    """``python3 packaging/build.py tarball`` from this checkout; the tarball's path."""
+    return build_target("tarball")
+
+
+def pack_file(env_var: str, target: str) -> Path:
+    """A pack: the file ``env_var`` names, else ``packaging/build.py TARGET`` builds it
+    (``quality-pack``, ``tools-pack``: a minute or two, no freezing)."""
+    given = os.environ.get(env_var)
+    return Path(given) if given else build_target(target)
 
 
 def unpack(tarball: Path, prefix: Path) -> Path:
@@ -276,6 +298,12 @@ def unpack(tarball: Path, prefix: Path) -> Path:
 
 def folder_mb(folder: Path) -> float:
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def tree_mb(tarball: Path) -> float:
+    """What a tarball unpacks to (its regular files), in MB."""
+    with tarfile.open(tarball) as tar:
+        return sum(m.size for m in tar.getmembers() if m.isfile()) / 1e6
 
 
 # --- the smoke check ---
@@ -298,7 +326,11 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
         check=False,
     )
     try:
-        result["backends"] = json.loads(backends.stdout.strip().splitlines()[-1])["backends"]
+        report = json.loads(backends.stdout.strip().splitlines()[-1])
+        result["backends"] = report["backends"]
+        # a portable build: the CPU variants shipped, and the one ggml chose for this CPU
+        result["cpu_variants"] = report.get("cpu_variants", [])
+        result["backend_libraries_loaded"] = report.get("loaded", [])
     except (IndexError, ValueError, KeyError):
         result["backends"] = []
         result["backends_error"] = (backends.stdout + backends.stderr)[-2000:]
@@ -336,6 +368,39 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
         and not result["written_outside"]
     )
     return result
+
+
+# --- the packs in the installed app ---
+
+BROKEN_PY = "import os\n\n\ndef greet(name):\n    return 'hello ' + nam\n"
+
+
+def _json_tail(out: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    try:
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"error": (out.stdout + out.stderr)[-2000:]}
+    return data if isinstance(data, dict) else {"error": out.stdout[-2000:]}
+
+
+def pack_checks(exe: Path, work: Path, display: str) -> dict[str, Any]:
+    """With the packs unpacked into the install folder, ask the installed app, with no
+    network: which models it finds (``forecode --models``: the quality pack's 1.5B must be
+    read in place from the install folder) and whether its language servers squiggle a file
+    with an error (``forecode --lsp-check``: publishDiagnostics from basedpyright and ruff)."""
+    home, project = work / "home", work / "lsp-project"
+    project.mkdir(parents=True, exist_ok=True)
+    broken = project / "broken.py"
+    broken.write_text(BROKEN_PY)
+    env = data_env(home, display)
+    env["PATH"] = "/usr/bin:/bin"  # no developer venv: only what the install folder holds
+    cmd = no_network([str(exe), "--models"])
+    models = _json_tail(subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120))
+    cmd = no_network([str(exe), "--lsp-check", str(broken)])
+    lsp = _json_tail(
+        subprocess.run(cmd, env=env, cwd=project, capture_output=True, text=True, timeout=300)
+    )
+    return {"models": models.get("models", models), "lsp": lsp}
 
 
 # --- start-up figures ---
@@ -400,11 +465,35 @@ def bootstrap_command() -> tuple[list[str], str]:
 # --- the benchmark ---
 
 NOT_MEASURED = {
-    "quality_pack_mb": "no quality-model pack is built yet (the 1.5B model is not in the package)",
     "gpu_pack_mb": "no GPU pack is built yet (CUDA/Vulkan backends need their toolkits)",
     "first_completion_s": "not measured yet: needs a scripted keystroke and a ghost-text probe "
     "in the frozen app",
 }
+
+
+def packs(exe: Path, work: Path, display: str) -> dict[str, Any]:
+    """The packs' sizes, then both unpacked into the install folder and checked
+    (``pack_checks``)."""
+    quality = pack_file("FORECODE_QUALITY_PACK", "quality-pack")
+    tools = pack_file("FORECODE_TOOLS_PACK", "tools-pack")
+    out: dict[str, Any] = {
+        "quality_pack_mb": round(quality.stat().st_size / 1e6, 1),
+        "tools_pack_mb": round(tools.stat().st_size / 1e6, 1),
+        "tools_pack_installed_mb": round(tree_mb(tools), 1),
+    }
+    for pack in (quality, tools):
+        unpack_pack(pack, exe.parent.parent)
+    check = pack_checks(exe, work / "packs", display)
+    quality_file = Path(str(check["models"].get("qwen2.5-coder-1.5b-instruct", "")))
+    out["packs_check"] = check
+    out["packs_ok"] = bool(quality_file.is_relative_to(exe.parent) and check["lsp"].get("ok"))
+    return out
+
+
+def unpack_pack(pack: Path, prefix: Path) -> None:
+    """Unpack a pack where the app was unpacked (its members are ``forecode/...``)."""
+    with tarfile.open(pack) as tar:
+        tar.extractall(prefix, filter="tar")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -423,6 +512,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         check = smoke(exe, work / "smoke", dsp)
         result["smoke_ok"] = check["ok"]
         result["smoke"] = {k: v for k, v in check.items() if k != "ok"}
+        result.update(packs(exe, work, dsp))
         cmd, described = bootstrap_command()
         venv = ROOT / ".venv"
         boot = startup(

@@ -11,7 +11,9 @@ that folder itself when nothing is registered yet. A build with the backends lin
 developer install's) registers them on its own and is left alone.
 
 ``python -m local_models.ggml_backends`` (the frozen app: ``forecode --ggml-backends``) prints
-the registered backends as JSON: the installers' smoke test reads it.
+the registered backends as JSON, with the CPU variants the folder holds and, on Linux, the
+backend libraries this process has mapped (ggml scores the variants and loads only the best
+one for this CPU): the installers' smoke test reads it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ import os
 import threading
 from pathlib import Path
 
-__all__ = ["backend_folder", "load_backends", "registered_backends"]
+__all__ = [
+    "backend_folder",
+    "cpu_variants",
+    "load_backends",
+    "mapped_backend_libraries",
+    "registered_backends",
+]
 
 _lock = threading.Lock()
 _loaded = False
@@ -76,9 +84,33 @@ def load_backends() -> list[str]:
     return registered_backends()
 
 
+def cpu_variants(folder: Path | None = None) -> list[str]:
+    """The CPU backend's variant libraries in ``folder`` (``libggml-cpu-haswell.so`` ...):
+    empty for a build with the CPU backend linked in."""
+    folder = backend_folder() if folder is None else folder
+    return sorted(p.name for p in folder.glob("*ggml-cpu-*") if not p.name.endswith(".a"))
+
+
+def mapped_backend_libraries() -> list[str]:
+    """The ggml backend libraries this process has loaded (Linux: ``/proc/self/maps``;
+    elsewhere empty)."""
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    names = {line.rsplit("/", 1)[-1] for line in maps.splitlines() if "ggml-" in line}
+    return sorted(n for n in names if n.startswith(("libggml-", "ggml-")) and "base" not in n)
+
+
 def main() -> int:
     names = load_backends()
-    print(json.dumps({"backends": names, "folder": str(backend_folder())}))
+    report = {
+        "backends": names,
+        "folder": str(backend_folder()),
+        "cpu_variants": cpu_variants(),
+        "loaded": mapped_backend_libraries(),
+    }
+    print(json.dumps(report))
     return 0 if names else 1
 
 

@@ -20,7 +20,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.package import build_tarball, smoke, unpack, virtual_display, written_outside
+from bench.package import (
+    build_tarball,
+    pack_checks,
+    pack_file,
+    smoke,
+    unpack,
+    unpack_pack,
+    virtual_display,
+    written_outside,
+)
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux package")
 
@@ -29,7 +38,7 @@ def _tools_missing() -> list[str]:
     return [t for t in ("Xvfb", "xdotool", "strace", "unshare") if shutil.which(t) is None]
 
 
-def test_the_write_trace_flags_only_paths_outside(tmp_path):
+def test_the_write_trace_flags_only_paths_outside(tmp_path: Path) -> None:
     install, data = tmp_path / "opt", tmp_path / "home/.config/forecode"
     trace = tmp_path / "trace.log"
     trace.write_text(
@@ -53,7 +62,7 @@ def test_the_write_trace_flags_only_paths_outside(tmp_path):
 
 @pytest.mark.nightly
 @pytest.mark.timeout(3600)
-def test_the_linux_package_installs_and_starts_offline(tmp_path):
+def test_the_linux_package_installs_and_starts_offline(tmp_path: Path) -> None:
     missing = _tools_missing()
     assert not missing, f"the package test needs {missing} on this machine"
     given = os.environ.get("FORECODE_PACKAGE_TARBALL")
@@ -63,7 +72,42 @@ def test_the_linux_package_installs_and_starts_offline(tmp_path):
         result = smoke(exe, tmp_path / "run", display)
     print({k: v for k, v in result.items() if k != "app_stderr_tail"})
     assert result["backends"], result.get("backends_error")
+    if result["cpu_variants"]:  # a portable build: ggml loaded exactly one, from the bundle
+        loaded = [n for n in result["backend_libraries_loaded"] if "ggml-cpu" in n]
+        assert len(loaded) == 1 and loaded[0] in result["cpu_variants"], result
     assert result["window_s"] is not None, result["app_stderr_tail"]
     assert result["screen_colours"] > 1, "the screenshot is one colour: nothing was painted"
     assert not result["written_outside"], result["written_outside"]
     assert result["ok"]
+    assert (exe.parent / "ruff").is_file(), "ruff is in the main package"
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(3600)
+def test_the_packs_add_the_quality_model_and_pythons_language_servers(tmp_path: Path) -> None:
+    """The quality pack and the Python tools pack unpacked into the installed app's folder:
+    with no network the app reads the 1.5B model in place and basedpyright and ruff squiggle
+    a file with an error (publishDiagnostics from both)."""
+    missing = _tools_missing()
+    assert not missing, f"the package test needs {missing} on this machine"
+    given = os.environ.get("FORECODE_PACKAGE_TARBALL")
+    tarball = Path(given) if given else build_tarball()
+    exe = unpack(tarball, tmp_path / "prefix")
+    without = pack_checks(exe, tmp_path / "bare", ":0")
+    assert "qwen2.5-coder-1.5b-instruct" not in without["models"], without
+    assert without["lsp"]["servers"]["basedpyright"] is None, without["lsp"]
+    for pack in (
+        pack_file("FORECODE_QUALITY_PACK", "quality-pack"),
+        pack_file("FORECODE_TOOLS_PACK", "tools-pack"),
+    ):
+        unpack_pack(pack, tmp_path / "prefix")
+    check = pack_checks(exe, tmp_path / "run", ":0")
+    print(check)
+    quality = Path(check["models"]["qwen2.5-coder-1.5b-instruct"])
+    assert quality.is_relative_to(exe.parent), quality
+    lsp = check["lsp"]
+    assert lsp["servers"]["basedpyright"] == str(exe.parent / "basedpyright-langserver"), lsp
+    assert lsp["servers"]["ruff"] == str(exe.parent / "ruff"), lsp
+    assert lsp["diagnostics"].get("basedpyright", 0) >= 1, lsp
+    assert lsp["diagnostics"].get("ruff", 0) >= 1, lsp
+    assert lsp["ok"]

@@ -1,8 +1,9 @@
 """The frozen app's one executable: a child process when a switch names one
 (``forecode --worker ...``; see ``forecode_core.entrypoints``), else the editor. Two more
 switches are the installed app's tools, not children: ``--install-pack FILE`` (a model pack
-into the data folder: ``local_models.model_packs``) and ``--lsp-check FILE`` (the bundled
-language servers on a file: ``lsp_check``, beside this script)."""
+into the data folder: ``local_models.model_packs``), ``--models`` (the models it finds, JSON)
+and ``--lsp-check FILE`` (the bundled language servers on a file: ``lsp_check``, beside this
+script)."""
 
 import sys
 
@@ -13,6 +14,14 @@ if __name__ == "__main__":
         from local_models.model_packs import main as install_pack
 
         sys.exit(install_pack(sys.argv[2:]))
+    if sys.argv[1:2] == ["--models"]:
+        import json
+
+        from local_models.model_store import installed_models, model_path
+
+        found = {m.id: str(model_path(m.id)) for m in installed_models()}
+        print(json.dumps({"models": found}))
+        sys.exit(0)
     if sys.argv[1:2] == ["--lsp-check"]:
         from lsp_check import main as lsp_check
 
