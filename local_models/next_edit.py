@@ -22,6 +22,15 @@ How one prediction runs:
    ``CONTEXT_STOP_CHARS`` non-blank characters, and never text the region itself holds) are
    a stop string; an answer stopped there ends where they start, as if it had written the
    marker (``ran_into_context`` in the figures).
+   **Early stop**: once the answer has left the region's text and then followed it again
+   for ``REJOIN_LINES`` whole lines (``rejoin_point``: lines that occur once in the region,
+   at or after the line where the answer left it), the rest of the region is taken as it
+   is, not verified token by token: the request stops there (``rejoined_early`` in the
+   figures) and the answer is what the model wrote plus the region's remaining text. A
+   second change further down the same region is then not predicted (the next request,
+   after this one is taken, can); the saving is the rest of the region's verify batches and
+   any running on past the region. An answer ``MAX_EXTRA_LINES`` lines longer than the
+   region is stopped as cut off ("length"): it is copying on past the region.
 3. The answer's text, whether the model finished on its own (``stop_reason`` "stop"/"eos":
    not the token cap, not cancelled) and plain figures go back; the editor runs
    ``forecode_core.next_edit.answer.check_answer`` and the acceptance gate on them.
@@ -33,8 +42,13 @@ prefix and moved runs), ``decoded_tokens`` (tokens the model chose one position 
 generated minus verified), ``ms`` (the whole request),
 ``margin_mean`` / ``margin_min`` / ``margin_first`` (the top-1 minus top-2 probability of the
 changed tokens: the first is where the answer leaves the region; None when nothing changed)
-and ``margin_tokens``, and the rendering's ``format_id``, ``events_included``,
-``related_included``, ``lines_above``, ``lines_below``, ``token_estimate``.
+and ``margin_tokens``, the phases' times (``render_ms``: rendering and tokenizing the prompt
+and the draft; the engine's ``prefill_ms`` (cache sync and prompt evaluation of
+``evaluated_tokens``) and ``decode_ms`` (``batches`` verify batches and single steps:
+``draft_accepted`` draft tokens kept, ``decoded_tokens`` chosen one at a time);
+``finish_ms``: the answer's text after the engine), ``rejoined_early``, and the
+rendering's ``format_id``, ``events_included``, ``related_included``, ``lines_above``,
+``lines_below``, ``token_estimate``.
 
 The worker serves ``NextEdit`` requests with this (``local_models.worker``); the benchmark calls
 ``predict`` on an ``Engine`` in-process.
@@ -65,6 +79,7 @@ __all__ = [
     "Prediction",
     "context_stop",
     "predict",
+    "rejoin_point",
     "render_tokens",
 ]
 
@@ -89,6 +104,15 @@ CONTEXT_STOP_LINES = 4
 # ``<cursor>`` or ``<region>`` line after line until the token cap, 5-10 s on the 2-core
 # machine): stop there; ``check_answer`` rejects what is left (no end marker, incomplete).
 DEGENERATE_STOPS = ("\n" + REGION_START, CARET + "\n" + CARET)
+# The early stop (module doc): whole lines the answer must follow the region again for, after
+# it left it, and the non-blank characters they must hold (a lone ")" or blank lines say
+# little about where the answer is).
+REJOIN_LINES = 2
+REJOIN_MIN_CHARS = 12
+# An answer with this many more lines than the region is running on past it (measured: the
+# small models copy the code below the region, or the prompt's edit pairs, until the token
+# cap): stop it as cut off ("length"; ``check_answer`` rejects it) instead of decoding on.
+MAX_EXTRA_LINES = 6
 
 
 @runtime_checkable
@@ -140,6 +164,37 @@ def context_stop(inp: NextEditInput) -> str | None:
             stop = "\n" + "\n".join(lines)
             return None if stop in region else stop
     return None
+
+
+def rejoin_point(draft: str, answer: str) -> tuple[int, int] | None:
+    """Where ``answer`` (the text written so far, caret markers ignored) has rejoined
+    ``draft`` (the region) after leaving it: ``(kept, rest)`` where ``answer[:kept]`` is
+    kept and ``draft[rest:]`` follows it; None while the answer has not left the draft, or
+    has not yet followed it again for ``REJOIN_LINES`` whole lines (at least
+    ``REJOIN_MIN_CHARS`` non-blank characters) that occur once in the draft, at or after the
+    line where the answer left it (lines the answer copies from above that line, as in a
+    duplicated line, never count)."""
+    text = answer.replace(CARET, "")
+    if draft.startswith(text):
+        return None  # not left yet
+    left = 0
+    while left < len(text) and left < len(draft) and text[left] == draft[left]:
+        left += 1
+    left_line = draft.rfind("\n", 0, left) + 1  # the draft line where the answer left it
+    changed_end = text.find("\n", left)  # the end of the answer's changed line
+    kept = text.rfind("\n") + 1  # whole lines only
+    if changed_end < 0 or kept <= changed_end + 1:
+        return None
+    lines = text[changed_end + 1 : kept].split("\n")[:-1]
+    if len(lines) < REJOIN_LINES:
+        return None
+    tail = "\n".join(lines[-REJOIN_LINES:]) + "\n"
+    if len("".join(tail.split())) < REJOIN_MIN_CHARS:
+        return None
+    at = ("\n" + draft).find("\n" + tail)  # line-aligned, in the draft's offsets
+    if at < 0 or at < left_line or ("\n" + draft).find("\n" + tail, at + 1) >= 0:
+        return None
+    return kept, at + len(tail)
 
 
 def render_tokens(
@@ -200,35 +255,86 @@ def predict(
     rendered, prompt, draft, cap = render_tokens(
         engine, profile, inp, max_tokens=max_tokens, budget_tokens=budget_tokens
     )
+    rendered_at = time.perf_counter()
     margins: list[float] = []
     below = context_stop(inp)
     stops = (*rendered.stop, *DEGENERATE_STOPS, *((below,) if below else ()))
+    early = _EarlyStop(rendered.draft, on_text, should_stop)
     done = engine.rewrite(
         prompt,
         draft,
         max_tokens=cap,
         stop=stops,
-        should_stop=should_stop,
-        on_text=on_text,
+        should_stop=early.should_stop,
+        on_text=early.on_text,
         margins=margins,
     )
-    text = done.text
+    decoded_at = time.perf_counter()
+    text, reason = done.text, done.stop_reason
+    ours = reason == "cancelled" and not early.cancelled()  # stopped by the early stop
+    rejoined = ours and early.point is not None
+    if rejoined:
+        assert early.point is not None
+        text, reason = early.point, "stop"
+    elif ours and early.ran_on:
+        reason = "length"
     ran_on = (
-        below is not None
-        and done.stop_reason == "stop"
+        not rejoined
+        and below is not None
+        and reason == "stop"
         and engine.detokenize(done.tokens)[len(text) :].startswith(below)
     )
     if ran_on:
         text += "\n"  # the line break before the context is the region's last
-    ms = (time.perf_counter() - began) * 1000.0
-    metrics = _metrics(done, rendered, margins, ms, cap)
+    end = time.perf_counter()
+    metrics = _metrics(done, rendered, margins, (end - began) * 1000.0, cap)
     metrics["ran_into_context"] = ran_on
+    metrics["rejoined_early"] = rejoined
+    metrics["render_ms"] = round((rendered_at - began) * 1000.0, 2)
+    metrics["finish_ms"] = round((end - decoded_at) * 1000.0, 2)
     return Prediction(
-        text=text,
-        stop_reason=done.stop_reason,
-        finished=done.stop_reason in ("stop", "eos"),
-        metrics=metrics,
+        text=text, stop_reason=reason, finished=reason in ("stop", "eos"), metrics=metrics
     )
+
+
+class _EarlyStop:
+    """The early stop's state during one rewrite (module doc): the text so far (from the
+    engine's ``on_text``, passed on), and once ``rejoin_point`` finds the answer back on the
+    region, ``point``: the whole answer (what was written plus the region's rest); from then
+    ``should_stop`` says stop. The caller's own ``should_stop`` still cancels."""
+
+    def __init__(
+        self,
+        draft: str,
+        on_text: Callable[[str], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self._draft = draft
+        self._on_text = on_text
+        self._should_stop = should_stop
+        self._text = ""
+        self._max_lines = draft.count("\n") + MAX_EXTRA_LINES
+        self.point: str | None = None
+        self.ran_on = False
+
+    def on_text(self, chunk: str) -> None:
+        if self._on_text is not None:
+            self._on_text(chunk)
+        if self.point is not None:
+            return
+        self._text += chunk
+        if "\n" in chunk:
+            at = rejoin_point(self._draft, self._text)
+            if at is not None:
+                self.point = self._text.replace(CARET, "")[: at[0]] + self._draft[at[1] :]
+            elif self._text.count("\n") > self._max_lines:
+                self.ran_on = True
+
+    def cancelled(self) -> bool:
+        return self._should_stop is not None and self._should_stop()
+
+    def should_stop(self) -> bool:
+        return self.point is not None or self.ran_on or self.cancelled()
 
 
 def _metrics(

@@ -238,6 +238,18 @@ def test_sampling_is_deterministic_with_a_quota_per_stratum(repo: tuple[Path, li
 # ---------------------------------------------------------------- judging
 
 
+@pytest.fixture
+def six_line_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scripted model's cases assume the region before 2026-12-05-c (at least 6 lines, up
+    to 10 above and 12 below: it reaches `y = total` from the def line); the region's own
+    rules are tests/test_next_edit_input.py's."""
+    import forecode_core.next_edit.input as input_module
+
+    monkeypatch.setattr(input_module, "REGION_MIN_LINES", 6)
+    monkeypatch.setattr(input_module, "REGION_MAX_ABOVE", 10)
+    monkeypatch.setattr(input_module, "REGION_MAX_BELOW", 12)
+
+
 def _rename_case(repo: tuple[Path, list[str]], k: int = 1) -> Case:
     root, (_c1, c2, _c3) = repo
     files = commit_files(_gitdir(root), c2)
@@ -320,7 +332,9 @@ class ScriptedModel:
         return inp.region.replace(self.old, self.new, 1) + "</region>", self.finished, {}
 
 
-def test_figures_from_a_scripted_model_arm(repo: tuple[Path, list[str]]) -> None:
+def test_figures_from_a_scripted_model_arm(
+    repo: tuple[Path, list[str]], six_line_region: None
+) -> None:
     root, (_c1, c2, c3) = repo
     gd = _gitdir(root)
     cases = [
@@ -351,7 +365,7 @@ def test_figures_from_a_scripted_model_arm(repo: tuple[Path, list[str]]) -> None
     assert prop["reversal_rate"] == 0.0
 
 
-def test_a_cut_off_answer_is_not_shown(repo: tuple[Path, list[str]]) -> None:
+def test_a_cut_off_answer_is_not_shown(repo: tuple[Path, list[str]], six_line_region: None) -> None:
     case = _rename_case(repo)
     out, suggestion = model_arm(case, ScriptedModel("y = total", "y = amount", finished=False))
     assert suggestion is not None  # the end marker is there: finished or not, it is whole
@@ -361,6 +375,7 @@ def test_a_cut_off_answer_is_not_shown(repo: tuple[Path, list[str]]) -> None:
 
 def test_the_gate_holds_back_an_unsure_answer_in_the_model_and_both_arms(
     repo: tuple[Path, list[str]],
+    six_line_region: None,
 ) -> None:
     """The bench applies the product's gate (``acceptance.judge``): the same right answer is
     shown when the model is sure and held back when it is not, and what the gate held back is
@@ -520,3 +535,39 @@ def test_the_real_small_model_through_the_benchmark_path(repo: tuple[Path, list[
         assert {"features", "p", "verdict"} <= set(out.metrics["candidate"])
     if out.shown is not None:
         judge(case, out.shown)
+
+
+def test_judge_a_run_of_remaining_units_is_correct_even_where_distances_do_not_add_up() -> None:
+    """A real case (httpx 18d7721c): the site's first unit made alone is exact (a run of the
+    commit's own units), a step towards the final text, though the edit distance through it
+    is longer than straight to the final text (a later unit rewrites the words again)."""
+    line = '"see: https://{}.{}/{{0.status_code}}"\n'
+    final = line.format("developer", "mozilla.org/en-US/docs/Web/HTTP/Status")
+    text = line.format("developer", "com") + line.format("httpstatuses", "com")
+    second = len(line.format("developer", "com"))
+    at = text.index("httpstatuses", second)
+    com1, com2 = text.index("com"), text.index("com", second)
+    new = "mozilla.org/en-US/docs/Web/HTTP/Status"
+    case = Case(
+        repo="r",
+        commit="c",
+        path="a.py",
+        k=1,
+        units=4,
+        text=text,
+        recent=(Unit(14, 23, "developer"),),
+        recent_before=("httpstatuses",),
+        remaining=(
+            Unit(com1, com1 + 3, new),
+            Unit(at, at + len("httpstatuses"), "developer"),
+            Unit(com2, com2 + 3, new),
+        ),
+        final=final + final,
+        caret=23,
+        slice="same_line",
+        template=False,
+    )
+    v = judge(case, Shown((Unit(at, at + len("httpstatuses"), "developer"),), 1))
+    assert v.exact and v.correct and v.located
+    wrong = judge(case, Shown((Unit(at, at + len("httpstatuses"), "develop"),), 1))
+    assert not wrong.exact and not wrong.correct

@@ -43,6 +43,18 @@ def main():
 """
 
 
+@pytest.fixture(autouse=True)
+def _region_of_the_cases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cases were written for a region of at least 6 lines, up to 10 above and 12 below
+    (the filters do not depend on the region's size; the region's own rules are
+    tests/test_next_edit_input.py's)."""
+    import forecode_core.next_edit.input as input_module
+
+    monkeypatch.setattr(input_module, "REGION_MIN_LINES", 6)
+    monkeypatch.setattr(input_module, "REGION_MAX_ABOVE", 10)
+    monkeypatch.setattr(input_module, "REGION_MAX_BELOW", 12)
+
+
 def make(marked: str, events: tuple[EditPair, ...] = (), language: str = "python") -> NextEditInput:
     offset = marked.index("ˇ")
     return input_at(
@@ -170,6 +182,12 @@ REJECTIONS = {
     ),
     "repeats_the_line_above": (
         lambda inp: "import os\n" + inp.region + REGION_END,
+        True,
+        (),
+        "outside_region",
+    ),
+    "loses_the_format_with_a_code_fence": (
+        lambda inp: inp.region + "```\nupdated:\n" + REGION_END,
         True,
         (),
         "outside_region",
@@ -358,3 +376,47 @@ def test_diff_edits(old: str, new: str, edits: list[tuple[int, int, str]]) -> No
     for s, e, t in reversed(edits):
         out = out[:s] + t + out[e:]
     assert out == new
+
+
+LOOP = """def upper(items):
+    out = []
+    for item in items:
+        if not item:
+            continue
+        out.append(item.upper())
+        count = len(out)ˇ
+    return out
+
+
+def lower(items):
+    return [i.lower() for i in items]
+"""
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        # the model starts at the function's head, above the region (small models do)
+        (lambda inp, above: above[0] + "\n" + above[1] + "\n" + inp.region, "outside_region"),
+        # ... or goes on past its end into the next function
+        (lambda inp, above: inp.region + "\n\ndef lower(items):\n", "outside_region"),
+        # a line that only looks like one above it is the model's own: judged as an edit
+        (lambda inp, above: "    # upper-case them\n" + inp.region, None),
+    ],
+)
+def test_a_rewrite_that_starts_or_ends_in_the_context_is_rejected(
+    monkeypatch: pytest.MonkeyPatch, build: object, reason: str | None
+) -> None:
+    import forecode_core.next_edit.input as input_module
+
+    monkeypatch.setattr(input_module, "REGION_MIN_LINES", 4)
+    monkeypatch.setattr(input_module, "REGION_MAX_ABOVE", 3)
+    monkeypatch.setattr(input_module, "REGION_MAX_BELOW", 5)
+    inp = make(LOOP)
+    above = [ln for ln in inp.excerpt[: inp.region_start].split("\n") if ln.strip()]
+    assert above[:2] == ["def upper(items):", "    out = []"]  # the region starts lower
+    got = check_answer(inp, build(inp, above) + REGION_END)  # type: ignore[operator]
+    if reason is None:
+        assert isinstance(got, Suggestion), got
+    else:
+        assert isinstance(got, Rejected) and got.reason == reason, got

@@ -75,21 +75,24 @@ def remark(inp: NextEditInput) -> str:
 
 
 # The region: the caret's block (blocks start after a blank line or where the indentation
-# decreases) grown by whole neighbouring blocks, the smaller first, to at least 6 lines with
-# balanced brackets.
+# decreases) grown by whole neighbouring blocks, the smaller first, to at least 4 lines with
+# balanced brackets, never more than 3 lines above the caret line nor 5 below it.
 SNAP_CASES = {
     "blank_lines": (
         "import os\n\n«def f(a):\n    x = a + 1\n    y = ˇx * 2\n    return y\n\n\n»"
         "def g():\n    pass\n"
     ),
-    # a dedent starts a block; a header stays with its indented body
+    # a dedent starts a block; a header stays with its indented body up to the cap above
     "indentation_change": (
-        "«class A:\n    def f(self):\n        a = 1\n        b = 2\n        c = ˇ3\n"
+        "class A:\n«    def f(self):\n        a = 1\n        b = 2\n        c = ˇ3\n"
         "        d = 4\n        e = 5\n»    def g(self):\n        pass\n"
     ),
+    "header_with_its_body": ("x = 1\n\n«def f(a):\n    b = ˇa\n    return b\n\n»y = 2\n"),
     # the call's arguments stay whole: the region grows up to the line that opens the bracket
-    "brackets_balance": (
-        "x = 1\n\n«result = compute(\n    alpha,\n    beta,\n    gamma,\n    deˇlta,\n)\n\n»y = 2\n"
+    "brackets_balance": ("x = 1\n\n«result = compute(\n    alpha,\n    beˇta,\n)\n\n»y = 2\n"),
+    # ... unless that is past the cap: then whole lines inside the brackets, at equal depth
+    "brackets_past_the_cap": (
+        "x = 1\n\nresult = compute(\n«    alpha,\n    beta,\n    gamma,\n    deˇlta,\n»)\n\ny = 2\n"
     ),
     # brackets inside strings and comments do not count (else the region would grow down)
     "brackets_in_strings": ("«s = '('\nt = \"[\"  # {\nu = ˇ1\nv = 2\nw = 3\n\n»z = 4\n"),
@@ -97,7 +100,7 @@ SNAP_CASES = {
     # two short functions: the caret's, then its smaller neighbours
     "neighbour_blocks": (
         "import os\n\n\ndef f(a, b):\n    x = a + 1\n    return x\n\n\n«def g():\n"
-        "    return f(ˇ1)\n\n\ndef h():\n    return f(2)\n»"
+        "    return f(ˇ1)\n\n\n»def h():\n    return f(2)\n"
     ),
 }
 
@@ -114,9 +117,9 @@ def test_the_region_is_capped_in_a_long_uniform_block() -> None:
     lines[30] += "ˇ"
     inp = marked("\n".join(lines) + "\n")
     region_lines = inp.region.count("\n")
-    assert region_lines == 23  # one block: capped at 10 lines above the caret line, 12 below
+    assert region_lines == 9  # one block: capped at 3 lines above the caret line, 5 below
     assert inp.line_of(inp.caret) == 30
-    assert inp.line_of(inp.region_start) == 20
+    assert inp.line_of(inp.region_start) == 27
 
 
 def test_offsets_map_to_the_document() -> None:

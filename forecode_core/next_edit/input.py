@@ -93,8 +93,11 @@ REGION_END = "</region>"
 CARET = "<cursor>"
 
 # The region around the caret line: at least / at most this many lines above and below it.
-REGION_MIN_LINES = 6
-REGION_MAX_ABOVE, REGION_MAX_BELOW = 10, 12
+# Measured on bench next_edit's cases (300, httpx/jinja/requests): 3 above / 5 below keeps the
+# next edit inside the region 0.561 of the time (10/12: 0.572) with the region's characters at
+# p50 177, p90 309 (290, 637): fewer draft tokens to verify, less to run on.
+REGION_MIN_LINES = 4
+REGION_MAX_ABOVE, REGION_MAX_BELOW = 3, 5
 # Lines of context the input carries above and below the region (the renderer keeps what fits).
 CONTEXT_ABOVE, CONTEXT_BELOW = 32, 16
 NEAR_CONTEXT, CONTEXT_BLOCK = 8, 4
