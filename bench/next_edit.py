@@ -37,7 +37,8 @@ Per arm and slice (``same_line``, ``elsewhere``, ``rename_template``, ``other_fi
   remaining units made / cases (a case with nothing shown is a miss); ``exact_when_shown`` too;
 - ``correct_when_shown``: the suggestion is a step on the way to the file's final text (the
   characters it changes, in a window around it: edit distance current -> suggested ->
-  final equals current -> final);
+  final equals current -> final), or it is exact (a run of the remaining units made: the
+  distances need not add up when a later unit rewrites the same words again);
 - ``chars_kept_per_shown``: the characters the suggestion inserts or removes that the final
   text agrees with (a character alignment of the window), per shown suggestion;
 - ``reversal_rate``: the suggestion takes back a recent edit (at its place, its after text back
@@ -309,10 +310,13 @@ def judge(case: Case, shown: Shown) -> Verdict:
     shown = Shown(tuple(_trimmed(case.text, e) for e in shown.edits), shown.line)
     suggested = apply_units(case.text, shown.edits)
     kept, correct = _kept_and_correct(case, shown, suggested)
+    exact = bool(case.remaining) and _exact(case, suggested)
     return Verdict(
         located=bool(case.remaining) and _located(case, shown),
-        exact=bool(case.remaining) and _exact(case, suggested),
-        correct=bool(case.remaining) and correct,
+        exact=exact,
+        # a run of the commit's own remaining units made is a step towards its text even where
+        # the edit distance does not add up (a unit that a later one rewrites again)
+        correct=exact or (bool(case.remaining) and correct),
         kept=kept,
         reversal=_reversal(case, shown, suggested),
     )

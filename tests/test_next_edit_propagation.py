@@ -699,6 +699,34 @@ AMBIGUOUS = [
         "the edit is inside a string or comment",
         id="inside-a-docstring",
     ),
+    pytest.param(
+        "a = ('undefined', 1)\nb = ('undefined', 2)\nc = ('undefined', 3)\nd = ('undefined', 4)\n",
+        "'undefined'",
+        "'param'",
+        "a common value: one of its copies changed is not all of them",
+        id="a-literal-with-many-copies",
+    ),
+    pytest.param(
+        "assert d('a') == []\nassert d('b') == []\n",
+        "[]",
+        '["x"]',
+        "a value added, removed or changed",
+        id="a-string-added-to-an-empty-list",
+    ),
+    pytest.param(
+        'h = sha1(s.encode("utf-8"))\nk = sha1(t.encode("utf-8"))\n',
+        'encode("utf-8")',
+        "encode()",
+        "a value added, removed or changed",
+        id="a-string-argument-removed",
+    ),
+    pytest.param(
+        "def f(a: Union[A, B]): pass\ndef g(a: Union[A, B]): pass\n",
+        "Union[A, B]",
+        "Union[A, B, None]",
+        "a value added, removed or changed",
+        id="none-added",
+    ),
 ]
 
 
@@ -843,3 +871,125 @@ def test_two_examples_inside_a_docstring_are_still_no_code_pattern() -> None:
     pattern = pattern_for_history(after, [e1, e2], "a.py")
     assert pattern is None
     assert offered(after, [e1, e2], e2.offset) == []
+
+
+# ---------------------------------------------------------------- rules from real commits
+
+
+ONE_EXAMPLE_SCOPE = [
+    pytest.param(
+        'class A:\n    def f(self):\n        s.x("close")\n        s.y("close")\n'
+        'class B:\n    def f(self):\n        s.x("close")\n',
+        '"close"',
+        '"aclose"',
+        0,
+        [3],
+        id="literal-stays-in-its-class",
+    ),
+    pytest.param(
+        "class A:\n    def f(self):\n        r = g.send(x)\n"
+        "class B:\n    async def f(self):\n        r = g.send(x)\n        r = g.send(x)\n",
+        "g.send(x)",
+        "await g.send(x)",
+        1,
+        [6],
+        id="insertion-stays-in-its-class-never-wraps-out",
+    ),
+    pytest.param(
+        'x = f("close")\nclass A:\n    y = f("close")\n    z = f("close")\n',
+        '"close"',
+        '"aclose"',
+        1,
+        [3],
+        id="not-the-module-level-above-its-class",
+    ),
+    pytest.param(
+        'def f():\n    g("close")\n\ndef h():\n    g("close")\n    g("close")\n',
+        '"close"',
+        '"aclose"',
+        1,
+        [5, 1],
+        id="top-level-functions-are-not-scoped",
+    ),
+    pytest.param(
+        "class A:\n    def f(self):\n        u = m(u)\n        h = m(h)\n"
+        "class B:\n    def f(self):\n        u = m(u)\n        h = m(h)\n",
+        "u = m(u)\n        h = m(h)",
+        "r = b(u, h)",
+        0,
+        [5],
+        id="a-copied-block-reaches-other-classes",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "old", "new", "nth", "lines"), ONE_EXAMPLE_SCOPE)
+def test_one_example_stays_in_its_class(
+    before: str, old: str, new: str, nth: int, lines: list[int]
+) -> None:
+    """One example's sites stay in the top-level Python class it was made in (an async
+    class's ``aclose`` is not the sync class's: a right site and a refused one in each row);
+    top-level functions are not scoped; a block of several lines is a copy and reaches every
+    copy. ``lines``: the sites' lines, in the order offered."""
+    after, edit = edit_at(before, old, new, nth)
+    got = offered(after, [edit], edit.offset + len(new))
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == lines
+
+
+def test_a_second_example_lifts_the_class_scope() -> None:
+    before = 'class A:\n    x("close")\n    x("close")\nclass B:\n    x("close")\n'
+    mid, e1 = edit_at(before, '"close"', '"aclose"')
+    after, e2 = edit_at(mid, '"close"', '"aclose"')
+    assert [o for _s, _e, o, _n in offered(mid, [e1], e1.offset)] == ['"close"']
+    got = offered(after, [e1, e2], e2.offset + len('"aclose"'))
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [4]
+
+
+def test_a_methods_rename_keeps_self_sites_in_its_class_when_others_define_the_name() -> None:
+    """``def get_source`` renamed in one loader class: another class's ``self.get_source()``
+    calls its own method (no site); in this class it is one; with no other definition of the
+    name, every ``self.`` use is."""
+    text = (
+        "class A:\n    def get_source(self):\n        pass\n"
+        "    def load(self):\n        self.get_source()\n"
+        "class B:\n    def get_source(self):\n        pass\n"
+        "    def load(self):\n        self.get_source()\n"
+    )
+    after, edit = edit_at(text, "get_source", "get_loader", nth=2)
+    got = offered(after, [edit], edit.offset)
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [9]
+    alone = text.replace("class B:\n    def get_source(self):\n        pass\n", "class B:\n")
+    after, edit = edit_at(alone, "get_source", "get_loader")
+    got = offered(after, [edit], edit.offset)
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [4, 7]
+
+
+def test_a_rename_never_imports_a_name_twice() -> None:
+    """``bytes`` -> ``str`` at its uses: ``from compat import str, bytes`` is no site (it
+    would import ``str`` twice); an import without ``str`` is one."""
+    text = "from compat import str, bytes\nfrom other import bytes\nx = bytes(a)\ny = bytes(b)\n"
+    mid, e1 = edit_at(text, "bytes(a)", "str(a)")
+    e1 = Edit(e1.offset, "bytes", "str")
+    mid2 = mid
+    after, e2 = edit_at(mid2, "bytes(b)", "str(b)")
+    e2 = Edit(e2.offset, "bytes", "str")
+    got = offered(after, [e1, e2], e2.offset + 3)
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [1]
+
+
+def test_an_edit_across_a_closing_bracket_is_whole_lines_not_the_group() -> None:
+    """``py_compile=True)\\n    assert x`` -> ``)``: the change crosses the call's closer,
+    so the shape is the two lines (their copy below is the site), never the call alone with
+    a broken after text (``self.compile_down(py_compile=True)`` -> ``self``)."""
+    block = "    log = self.down(py_compile=True)\n    assert x in log\n"
+    text = "def a():\n" + block + "def b():\n" + block
+    pos = text.index("py_compile")
+    old = "py_compile=True)\n    assert x in log"
+    after = text[:pos] + ")" + text[pos + len(old) :]
+    got = offered(after, [Edit(pos, old, ")")], pos + 1)
+    assert [(o, n) for _s, _e, o, n in got] == [
+        (
+            "log = self.down(py_compile=True)\n    assert x in log",
+            "log = self.down()",
+        )
+    ]

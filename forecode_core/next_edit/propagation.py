@@ -277,7 +277,9 @@ def _line_end(text: str, pos: int) -> int:
 
 
 def _bracket_group(toks: Sequence[Lit], i: int, j: int) -> tuple[int, int] | None:
-    """The innermost bracket group (opener index, closer index) around tokens [i, j)."""
+    """The innermost bracket group (opener index, closer index) around tokens [i, j); None
+    when the change crosses the group's closer (``f(a=1)\\n  g()`` -> ``f()``: the group
+    does not hold it)."""
     depth = 0
     opener = -1
     for k in range(i - 1, -1, -1):
@@ -302,7 +304,8 @@ def _bracket_group(toks: Sequence[Lit], i: int, j: int) -> tuple[int, int] | Non
             depth += 1
         elif t.text in _CLOSE:
             if depth == 0:
-                return (opener, k) if _OPEN[toks[opener].text] == t.text else None
+                ok = k >= j and _OPEN[toks[opener].text] == t.text
+                return (opener, k) if ok else None
             depth -= 1
     return None
 
@@ -657,9 +660,57 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
         return "the edit adds lines"
     if ex.kind == "literal" and len(_WORD.findall(_QUOTED.sub("", ex.before_text))) == 0:
         return "a string without a word in it"
+    if ex.kind == "literal" and _copies(text, ex, mask) >= MAX_LITERAL_COPIES:
+        return "a common value: one of its copies changed is not all of them"
     if ex.kind == "exact" and _BINDING_LINE.match(ex.before_text):
         return "a def or class line"
+    if ex.kind == "exact" and _values_only(ex):
+        return "a value added, removed or changed"
     return None
+
+
+#: A string changed once whose old text has this many other copies in the file is a common
+#: value (``'undefined'`` in a table of expectations), not one message.
+MAX_LITERAL_COPIES = 3
+_VALUE_WORDS = frozenset({"None", "True", "False", "null", "true", "false", "nil", "undefined"})
+
+
+def _copies(text: str, ex: Example, mask: LexMask) -> int:
+    """How many other string literals of the file read exactly as the example's old text."""
+    n, p = 0, text.find(ex.before_text)
+    while p >= 0:
+        end = p + len(ex.before_text)
+        if mask.span_at(p) == (p, end, Kind.STRING) and not (ex.start <= p < ex.end):
+            n += 1
+        p = text.find(ex.before_text, end)
+    return n
+
+
+def _is_value(t: Lit) -> bool:
+    return t.kind == STRING or (t.kind == IDENT and t.text in _VALUE_WORDS)
+
+
+def _values_only(ex: Example) -> bool:
+    """Whether the example's change (its tokens between the common ends) only adds or only
+    removes strings or ``None``/``True``/``False`` with their punctuation: ``[]`` ->
+    ``["12345\\n"]``, ``encode("utf-8")`` -> ``encode()``, ``Union[A, B]`` -> ``Union[A, B,
+    None]``: data of this place, not a shape to repeat (real commits: wrong each time). A
+    value replaced (``sleep(30)`` -> ``sleep(60)``, ``x=None`` -> ``x=True``) and a number
+    added (``f(x)`` -> ``f(x, 2)``) stay patterns."""
+    b, a = ex.before, ex.after
+    p = 0
+    while p < min(len(b), len(a)) and b[p] == a[p]:
+        p += 1
+    q = 0
+    while q < min(len(b), len(a)) - p and b[-1 - q] == a[-1 - q]:
+        q += 1
+    removed, added = b[p : len(b) - q], a[p : len(a) - q]
+    if removed and added:
+        return False
+    changed = removed or added
+    return any(_is_value(t) for t in changed) and all(
+        _is_value(t) or t.kind == PUNCT for t in changed
+    )
 
 
 def _inside_text(ex: Example, mask: LexMask) -> bool:
@@ -835,7 +886,32 @@ def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Sit
     new = "".join(bound[part.n] if isinstance(part, Hole) else part for part in pattern.after)
     if new == old:
         return None
+    if pattern.kind == "rename" and _imported_already(text, first, new, mask):
+        return None
     return Site(first, pos, old, new)
+
+
+def _imported_already(text: str, pos: int, name: str, mask: LexMask) -> bool:
+    """Whether ``pos`` lies in an import statement (its first line) that already imports
+    ``name``: a rename there would import it twice (``from .compat import str, bytes``, with
+    ``bytes`` -> ``str`` renamed at its uses, is no site)."""
+    line = _line_start(text, pos)
+    indent = _indent_of(text, line)[0]
+    if not _IMPORT_LINE.match(text, line + indent):
+        return False
+    end = _line_end(text, line)
+    tok = _next_token(text, line + indent, mask)
+    depth = 0
+    while tok is not None and (tok[0] < end or depth > 0):
+        word = text[tok[0] : tok[1]]
+        if tok[2] == PUNCT and word in _OPEN:
+            depth += 1
+        elif tok[2] == PUNCT and word in _CLOSE:
+            depth = max(0, depth - 1)
+        elif tok[2] == IDENT and word == name:
+            return True
+        tok = _next_token(text, tok[1], mask)
+    return False
 
 
 def find_sites(
@@ -969,6 +1045,88 @@ def _rename_scope(
     return whole
 
 
+_CLASS = re.compile(r"class[ \t(:]")
+
+
+def _top_code_line(text: str, line: int, mask: LexMask) -> bool:
+    """Whether the line starting at ``line`` starts, unindented, with code."""
+    indent, blank = _indent_of(text, line)
+    return indent == 0 and not blank and mask.span_at(line) is None
+
+
+def _top_class(text: str, pos: int, mask: LexMask) -> tuple[int, int] | None:
+    """The top-level Python ``class`` block around ``pos`` (its line to the next unindented
+    line of code), or None when ``pos`` is not inside one."""
+    line = _line_start(text, pos)
+    if _top_code_line(text, line, mask):
+        return None
+    while line > 0:
+        line = _line_start(text, line - 1)
+        if _top_code_line(text, line, mask):
+            break
+    else:
+        return None
+    if not _CLASS.match(text, line):
+        return None
+    nxt = _line_end(text, line) + 1
+    while nxt < len(text):
+        if _top_code_line(text, nxt, mask) and text[nxt] not in ")]}":
+            return line, nxt
+        nxt = _line_end(text, nxt) + 1
+    return line, len(text)
+
+
+def _one_example_scope(
+    text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
+) -> tuple[int, int] | None:
+    """Where one example reaches in a Python file: the top-level class it was made in (the
+    same edit in another class is another API: ``"close"`` -> ``"aclose"`` in an async
+    client is not the sync client's, nor ``send()`` -> ``await send()``); None: everywhere.
+    A second example lifts it; so does a shape of several lines (a copied block: its copies
+    get the same change). A definition's rename reaches its uses everywhere
+    (``_own_class``)."""
+    if pattern.examples > 1 or pattern.definition or _suffix(path) not in _PY_SUFFIXES:
+        return None
+    if "\n" in pattern.before_text.strip():
+        return None
+    return _top_class(text, newest.start, mask)
+
+
+def _own_class(
+    text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
+) -> tuple[int, int] | None:
+    """Where a method's rename reaches as ``self.name``/``cls.name`` when another definition
+    in the file still has its old name (``def get_source`` in one loader class:
+    ``self.get_source()`` in another class calls that class's own): its class; else None."""
+    if not pattern.own_attributes or _suffix(path) not in _PY_SUFFIXES:
+        return None
+    if not _defined_elsewhere(text, newest, mask):
+        return None
+    return _top_class(text, newest.start, mask)
+
+
+def _attribute(text: str, site: Site, mask: LexMask) -> bool:
+    prev = _prev_token(text, site.start, mask)
+    return prev is not None and text[prev[0] : prev[1]] == "."
+
+
+def _defined_elsewhere(text: str, newest: Example, mask: LexMask) -> bool:
+    """Whether a ``def``/``class`` other than the example's defines its old name."""
+    name = newest.before_text
+    p = text.find(name)
+    while p >= 0:
+        end = p + len(name)
+        word = not (p > 0 and _is_word(text[p - 1])) and not (
+            end < len(text) and _is_word(text[end])
+        )
+        if word and mask.span_at(p) is None:
+            prev = _prev_token(text, p, mask)
+            if prev is not None and text[prev[0] : prev[1]] in _DEFINERS:
+                return True
+        p = text.find(name, end)
+    return False
+
+
 def _bound_in(text: str, lo: int, hi: int, names: set[str], mask: LexMask) -> bool:
     """Whether one of ``names`` is bound by a statement in ``text[lo:hi]`` (a function's
     body): assigned at bracket depth 0 (``name =``, ``name: T =``, ``name +=``), a ``for``
@@ -1012,6 +1170,12 @@ def _assigned(text: str, tok: Token, mask: LexMask) -> bool:
     return False
 
 
+def _narrow(scope: tuple[int, int], inner: tuple[int, int] | None) -> tuple[int, int]:
+    if inner is None:
+        return scope
+    return max(scope[0], inner[0]), max(max(scope[0], inner[0]), min(scope[1], inner[1]))
+
+
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
     if lo == hi:
         return start < lo < end
@@ -1043,15 +1207,19 @@ def propose(
     regions = [(e.start, e.end) for e in examples if e is not None]
     regions += [(e.offset, e.offset + len(e.after)) for e in held]
 
+    own = _own_class(text, pattern, newest, mask, path)
+
     def keep(found: list[Site]) -> list[Site]:
         return [
             s
             for s in found
             if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
             and (s.old, s.new) not in reverts
+            and (own is None or own[0] <= s.start < own[1] or not _attribute(text, s, mask))
         ]
 
     lo, hi = _rename_scope(text, pattern, newest, mask, path) or (0, len(text))
+    lo, hi = _narrow((lo, hi), _one_example_scope(text, pattern, newest, mask, path))
     caret = min(max(caret, lo), hi)
     # below the caret first (by anchor), then from the top: each search stops at the limit
     below = keep(find_sites(text, pattern, mask=mask, start=caret, stop=hi, limit=MAX_PROPOSALS))
