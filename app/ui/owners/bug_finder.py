@@ -124,7 +124,8 @@ class BugFinder(QObject):
         editor = doc.editor
         editor.indicSetStyle(BUG_INDICATOR, INDIC_DASH)
         editor.indicSetFore(BUG_INDICATOR, BUG_BGR)
-        editor.indicSetUnder(BUG_INDICATOR, True)
+        # over the text, as the squiggles: the caret line's background covers one drawn under
+        editor.indicSetUnder(BUG_INDICATOR, False)
         editor.modified.connect(lambda *_a, s=state: self._changed(s))
         editor.dwellStart.connect(lambda x, y, s=state: self._hover(s, x, y))
 

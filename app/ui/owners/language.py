@@ -274,7 +274,9 @@ class LanguageController(QObject):
         for indicator, style, colour in INDICATORS.values():
             editor.indicSetStyle(indicator, style)
             editor.indicSetFore(indicator, colour)
-            editor.indicSetUnder(indicator, True)
+            # over the text: the caret line's and the selection's backgrounds cover an
+            # indicator drawn under it, and the squiggle vanished from the line just typed
+            editor.indicSetUnder(indicator, False)
 
     def _paint(self, state: _Open) -> None:
         editor = state.doc.editor
