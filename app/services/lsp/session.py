@@ -6,7 +6,16 @@ from the spec's settings, capability registration, progress tokens, folders), ke
 document's version and the text last sent (changes go incrementally where the server accepts
 them, else whole), drops diagnostics for versions older than the last one sent, restarts a
 server that exits with back-off (``forecode_core.lsp.restart``) and kills one that leaves a
-request unanswered past its deadline (then it restarts like a crash)."""
+request unanswered past its deadline (then it restarts like a crash).
+
+Diagnostics are pulled (``textDocument/diagnostic``) from a server that offers it, statically
+or by registration, right after each open and change, else taken as the server pushes them.
+Measured with basedpyright (``bench lsp``): pushed, a change waits its fixed 250 ms "user is
+typing" back-off before the check starts (and any request meanwhile, such as the caret's
+definition look-up, restarts that wait); pulled, the check starts when the request arrives.
+A pull's answer carries the version it was asked for and is dropped like a push when the text
+moved on; the server's ``workspace/diagnostic/refresh`` (another file or the configuration
+changed) pulls every open document again."""
 
 from __future__ import annotations
 
@@ -40,6 +49,11 @@ log = logging.getLogger(__name__)
 CLIENT_NAME = "forecode"
 CLIENT_VERSION = "0.1.0"
 STDERR_LINES = 20  # the last lines a server wrote, for the message when it dies
+# A pull waits this long: a cold check on a loaded machine takes seconds (13 s seen at load
+# 15 on 2 cores), and a slow check is not a hung server (hover's deadline kills those).
+PULL_TIMEOUT_S = 120.0
+# Offer pull diagnostics in ``initialize`` (``bench lsp --push`` turns it off to compare).
+PULL_DIAGNOSTICS = True
 
 
 @dataclass
@@ -103,6 +117,16 @@ class _Client(LanguageClient):
         self._on_exit(server)
 
 
+@dataclass
+class _Pull:
+    """A ``textDocument/diagnostic`` in flight: its request id, the version asked for, and
+    whether a refresh came meanwhile (pull once more when it answers)."""
+
+    msg_id: str
+    version: int
+    again: bool = False
+
+
 def _client_capabilities() -> lsp.ClientCapabilities:
     return lsp.ClientCapabilities(
         general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
@@ -118,6 +142,12 @@ def _client_capabilities() -> lsp.ClientCapabilities:
             publish_diagnostics=lsp.PublishDiagnosticsClientCapabilities(
                 version_support=True, related_information=False
             ),
+            # Pull diagnostics: basedpyright takes them only with dynamic registration.
+            diagnostic=lsp.DiagnosticClientCapabilities(
+                dynamic_registration=True, related_document_support=False
+            )
+            if PULL_DIAGNOSTICS
+            else None,
             hover=lsp.HoverClientCapabilities(
                 content_format=[lsp.MarkupKind.Markdown, lsp.MarkupKind.PlainText]
             ),
@@ -210,6 +240,10 @@ class Session:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._restart: asyncio.TimerHandle | None = None
         self._spawned: list[asyncio.subprocess.Process] = []  # every process, for abandon()
+        self._pull = False  # the server answers textDocument/diagnostic
+        self._pulls: dict[str, _Pull] = {}  # uri -> the pull in flight
+        self._result_ids: dict[str, str] = {}  # uri -> the server's id of its last report
+        self._pull_ids = 0
 
     # ----- life cycle -----------------------------------------------------------------------
     @property
@@ -241,6 +275,9 @@ class Session:
         self._register(client)
         self._client = client
         self._sent = {}
+        self._pull = False
+        self._pulls = {}
+        self._result_ids = {}
         try:
             # Its own process group: a wrapper (basedpyright's Python script runs Node as a
             # child) dies with the server when killed, and so does whatever it started.
@@ -268,6 +305,7 @@ class Session:
         if client is not self._client:
             return
         self._caps = result.capabilities
+        self._pull = self._pull or bool(result.capabilities.diagnostic_provider)
         client.initialized(lsp.InitializedParams())
         self._set_state(ServerState.RUNNING)
         for doc in list(self.docs.values()):
@@ -363,7 +401,7 @@ class Session:
         handlers: dict[str, Callable[[Any], Any]] = {
             lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: self._on_diagnostics,
             lsp.WORKSPACE_CONFIGURATION: self._on_configuration,
-            lsp.CLIENT_REGISTER_CAPABILITY: lambda _p: None,
+            lsp.CLIENT_REGISTER_CAPABILITY: self._on_register,
             lsp.CLIENT_UNREGISTER_CAPABILITY: lambda _p: None,
             lsp.WINDOW_WORK_DONE_PROGRESS_CREATE: lambda _p: None,
             lsp.PROGRESS: lambda _p: None,
@@ -371,7 +409,7 @@ class Session:
             lsp.WINDOW_SHOW_MESSAGE: self._on_show_message,
             lsp.WINDOW_SHOW_MESSAGE_REQUEST: lambda _p: None,
             lsp.WORKSPACE_WORKSPACE_FOLDERS: self._on_folders,
-            lsp.WORKSPACE_DIAGNOSTIC_REFRESH: lambda _p: None,
+            lsp.WORKSPACE_DIAGNOSTIC_REFRESH: self._on_refresh,
             lsp.WORKSPACE_SEMANTIC_TOKENS_REFRESH: lambda _p: None,
             lsp.WORKSPACE_INLAY_HINT_REFRESH: lambda _p: None,
             lsp.WORKSPACE_CODE_LENS_REFRESH: lambda _p: None,
@@ -387,6 +425,73 @@ class Session:
         if venv_python.exists():  # the project's own interpreter, for its imports
             settings.setdefault("python", {"pythonPath": str(venv_python)})
         return [config_section(settings, item.section) for item in params.items]
+
+    def _on_register(self, params: lsp.RegistrationParams) -> None:
+        """basedpyright registers pull diagnostics after ``initialized``, when the first
+        document is usually open already: pull what is open from then on."""
+        if any(r.method == lsp.TEXT_DOCUMENT_DIAGNOSTIC for r in params.registrations):
+            self._pull = True
+            self._pull_all()
+
+    def _on_refresh(self, _params: None) -> None:
+        self._pull_all()
+
+    def _pull_all(self) -> None:
+        # Later on the loop: the server waits for this request's answer first.
+        loop = asyncio.get_running_loop()
+        for doc in list(self._sent.values()):
+            loop.call_soon(self._pull_soon, doc.uri, doc.version, True)
+
+    def _pull_soon(self, uri: str, version: int, refresh: bool = False) -> None:
+        """Pull ``uri``'s diagnostics for ``version``. A pull in flight for an older version
+        is cancelled (the server stops checking text nobody shows); one for this version is
+        kept, and a refresh meanwhile pulls once more after it (basedpyright asks for a
+        refresh each time its own timer fires after a change, 250 ms on)."""
+        client = self._client
+        if not self._pull or client is None:
+            return
+        flying = self._pulls.get(uri)
+        if flying is not None and flying.version >= version:
+            flying.again = flying.again or refresh
+            return
+        if flying is not None:
+            client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=flying.msg_id))
+        self._pull_ids += 1
+        pull = _Pull(f"forecode-pull-{self._pull_ids}", version)
+        self._pulls[uri] = pull
+        self._spawn(self._pull_diagnostics(client, uri, pull))
+
+    async def _pull_diagnostics(self, client: _Client, uri: str, pull: _Pull) -> None:
+        """One ``textDocument/diagnostic`` for ``pull.version``; reported like a push."""
+        params = lsp.DocumentDiagnosticParams(
+            text_document=lsp.TextDocumentIdentifier(uri),
+            previous_result_id=self._result_ids.get(uri),
+        )
+        try:
+            report = await asyncio.wait_for(
+                client.protocol.send_request_async(
+                    lsp.TEXT_DOCUMENT_DIAGNOSTIC, params, msg_id=pull.msg_id
+                ),
+                PULL_TIMEOUT_S,
+            )
+        except Exception as exc:  # cancelled, timed out, or the server died meanwhile
+            log.info("%s: diagnostics of %s not pulled: %r", self.spec.name, uri, exc)
+            report = None
+        if self._pulls.get(uri) is pull:
+            del self._pulls[uri]
+        sent = self._sent.get(uri)
+        if client is not self._client or sent is None:
+            return  # another process, or closed
+        if pull.again:
+            self._pull_soon(uri, sent.version)
+        items = getattr(report, "items", None)
+        if sent.version > pull.version or items is None:
+            return  # stale, failed, or "unchanged" (what is shown stays)
+        result_id = getattr(report, "result_id", None)
+        if isinstance(result_id, str):
+            self._result_ids[uri] = result_id
+        found = [to_diagnostic(d, self.spec.name) for d in items]
+        self.events.diagnostics(uri, pull.version, self.spec.name, found)
 
     def _on_folders(self, _params: None) -> list[lsp.WorkspaceFolder]:
         uri = self.root.as_uri()
@@ -419,6 +524,7 @@ class Session:
             )
         )
         self._sent[doc.uri] = OpenDoc(doc.uri, doc.language, doc.version, doc.text)
+        self._pull_soon(doc.uri, doc.version)
 
     def change(self, uri: str, version: int, text: str) -> None:
         doc = self.docs.get(uri)
@@ -449,6 +555,7 @@ class Session:
             )
         )
         self._sent[uri] = OpenDoc(uri, doc.language, version, text)
+        self._pull_soon(uri, version)
 
     def save(self, uri: str) -> None:
         doc = self._sent.get(uri)
@@ -463,6 +570,7 @@ class Session:
 
     def close(self, uri: str) -> None:
         self.docs.pop(uri, None)
+        self._result_ids.pop(uri, None)
         if self._sent.pop(uri, None) is not None and self._client is not None:
             self._client.text_document_did_close(
                 lsp.DidCloseTextDocumentParams(lsp.TextDocumentIdentifier(uri))

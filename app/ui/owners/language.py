@@ -1,6 +1,7 @@
 """Language servers in the window (issue 16, part 1): diagnostics as squiggles, their message
 and the server's hover text on hover, the Problems panel, the status bar's counts, F12 Go to
-Definition and Shift+F12 Find All References with Alt+Left / Alt+Right back and forward.
+Definition (and Ctrl+click, ``app.ui.definition_link``) and Shift+F12 Find All References
+with Alt+Left / Alt+Right back and forward.
 
 The servers run on the LSP hub's own thread (``app.services.lsp``, reached through
 ``app.ui.lsp_bridge``); this owner only posts texts to it and paints what comes back, so
@@ -20,6 +21,7 @@ A configured server that is not installed says so once in the status bar."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +46,7 @@ from ...services.lsp.results import (
     path_of,
     reference_params,
 )
+from ..definition_link import DefinitionLink
 from ..document import Document
 from ..editor import CodeEditor
 from ..encoding_picker import ClickableLabel
@@ -159,7 +162,9 @@ class LanguageController(QObject):
                 "Shift+F8",
                 lambda: self.go_problem(-1),
             ),
-            Command("editor.definition", "Go to Definition", "F12", self.go_to_definition),
+            Command(
+                "editor.definition", "Go to Definition", "F12", lambda: self.go_to_definition()
+            ),
             Command("editor.references", "Find All References", "Shift+F12", self.find_references),
             Command("nav.back", "Go Back", "Alt+Left", lambda: self.navigate(-1)),
             Command("nav.forward", "Go Forward", "Alt+Right", lambda: self.navigate(1)),
@@ -211,6 +216,8 @@ class LanguageController(QObject):
         editor.setMouseDwellTime(DWELL_MS)
         editor.dwellStart.connect(lambda x, y, s=state: self._hover(s, x, y))
         editor.dwellEnd.connect(lambda _x, _y, s=state: self._unhover(s))
+        if editor.findChild(DefinitionLink) is None:  # once per editor (a rename re-attaches)
+            DefinitionLink(editor, functools.partial(self._ctrl_click, editor))
 
     def _send(self, state: _Open) -> None:
         state.timer.stop()
@@ -372,11 +379,17 @@ class LanguageController(QObject):
             return None
         return self._open.get(doc.path.as_uri())
 
-    def go_to_definition(self) -> None:
+    def _ctrl_click(self, editor: CodeEditor, position: int) -> None:
+        """Ctrl+click (``app.ui.definition_link``): F12 at ``position`` (the caret is put
+        there first), in the editor clicked."""
+        state = next((s for s in self._open.values() if s.doc.editor is editor), None)
+        self.go_to_definition(state)
+
+    def go_to_definition(self, state: _Open | None = None) -> None:
         """F12: the definition of the symbol at the caret (the first, when several), in its
         file; Alt+Left comes back. The answer is dropped if the text changes or the caret
-        moves meanwhile."""
-        state = self._current()
+        moves meanwhile. ``state``: the document (else the current one)."""
+        state = state or self._current()
         if state is None or self.bridge is None:
             self.message.emit("Go to Definition: no language server for this file", 4000)
             return
