@@ -150,16 +150,17 @@ class Prediction:
 
 def context_stop(inp: NextEditInput) -> str | None:
     """The stop string that says the answer ran on into the lines below the region: a line
-    break and the first lines below it (module doc), or None (too little below, or the text
-    also occurs in the region)."""
-    below = inp.excerpt[inp.region_end :].replace("\r\n", "\n").split("\n")
+    break and the first non-blank lines below it (module doc; blank lines right below are
+    skipped: an answer stopped there keeps the region's own blank lines at its end), or None
+    (too little below, or the text also occurs in the region)."""
+    below = inp.excerpt[inp.region_end :].replace("\r\n", "\n").lstrip("\n").split("\n")
     region = "\n" + inp.region.replace("\r\n", "\n")
     if not region.endswith("\n"):
         return None  # the region ends the file: nothing below it
     for n in range(1, min(CONTEXT_STOP_LINES, len(below)) + 1):
         lines = below[:n]
         if not lines[0].strip():
-            return None  # blank lines right below: where the region ends is unclear
+            return None  # a line of spaces: where the region ends is unclear
         if len("".join("".join(lines).split())) >= CONTEXT_STOP_CHARS:
             stop = "\n" + "\n".join(lines)
             return None if stop in region else stop
@@ -284,8 +285,9 @@ def predict(
         and reason == "stop"
         and engine.detokenize(done.tokens)[len(text) :].startswith(below)
     )
-    if ran_on:
-        text += "\n"  # the line break before the context is the region's last
+    if ran_on:  # the line break before the context is the region's last; its blank lines
+        blank_tail = len(rendered.draft) - len(rendered.draft.rstrip("\n"))
+        text = text.rstrip("\n") + "\n" * max(1, blank_tail)
     end = time.perf_counter()
     metrics = _metrics(done, rendered, margins, (end - began) * 1000.0, cap)
     metrics["ran_into_context"] = ran_on

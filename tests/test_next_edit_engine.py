@@ -126,7 +126,7 @@ def test_the_context_stop_is_the_lines_below_the_region_and_never_region_text() 
     stop = context_stop(inp)
     assert stop is not None and stop.startswith("\n")
     below = inp.excerpt[inp.region_end :]
-    assert below.startswith(stop[1:])
+    assert below.lstrip("\n").startswith(stop[1:])  # blank lines right below are skipped
     assert stop not in "\n" + inp.region
     # Too little below the region: no stop string.
     short = input_at("a = 1\nb = 2\nc = 3\n", 2, path="a.py", language="python")

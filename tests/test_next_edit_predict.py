@@ -117,25 +117,28 @@ class Scripted:
         m = RewriteMetrics(prompt_tokens=len(prompt), draft_tokens=len(draft))
         time.sleep(0.02)  # the prefill
         m.prefill_ms = (time.perf_counter() - began) * 1000.0
-        reason = "eos"
+        reason, text = "eos", None
         for line in self.answer.splitlines(keepends=True):
             if should_stop is not None and should_stop():
                 reason = "cancelled"
                 break
-            cut = [line.find(s) for s in stop if s and s in line]
-            if cut:
-                self.written += line[: min(cut)]
-                reason = "stop"
-                break
             time.sleep(0.01)
+            sent = len(self.written)
             self.written += line
             m.batches += 1
+            cut = [self.written.find(s) for s in stop if s and s in self.written]
+            if cut:
+                text, reason = self.written[: min(cut)], "stop"
+                if on_text is not None and len(text) > sent:
+                    on_text(text[sent:])
+                break
             if on_text is not None:
                 on_text(line)
         m.generated_tokens = len(self.written)
         m.total_ms = (time.perf_counter() - began) * 1000.0
         m.decode_ms = m.total_ms - m.prefill_ms
-        return Completion(self.written, self.tokenize(self.written), m, reason)
+        out = self.written if text is None else text
+        return Completion(out, self.tokenize(self.written), m, reason)
 
 
 FLAT = (
@@ -216,4 +219,16 @@ def test_the_phases_add_up_to_the_request() -> None:
     assert m["prefill_ms"] >= 15.0  # the scripted prefill's sleep
     parts = m["render_ms"] + m["prefill_ms"] + m["decode_ms"] + m["finish_ms"]
     assert parts == pytest.approx(m["ms"], abs=5.0)
-    assert m["batches"] == inp.region.count("\n")  # one scripted batch a line
+    assert m["batches"] == inp.region.count("\n") + 1  # a scripted batch a line, the marker's too
+
+
+def test_an_answer_that_runs_into_the_code_below_keeps_the_regions_blank_lines() -> None:
+    inp = doc_input()
+    assert inp.region.endswith("discount\n\n")  # the blank line before average()
+    changed = inp.region.rstrip("\n").replace("- discount", "- discount + 1") + "\n"
+    engine = Scripted(changed + "\ndef average(items):\n    return total(items) / len(items)\n")
+    p = run(engine, inp)
+    assert p.metrics["ran_into_context"] is True and p.finished
+    assert p.text == changed + "\n"
+    got = check_answer(inp, p.text, finished=p.finished)
+    assert isinstance(got, Suggestion) and [e.text for e in got.edits] == [" + 1"]
