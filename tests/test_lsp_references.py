@@ -51,14 +51,15 @@ def test_references_across_two_files_fill_the_panel_and_a_click_goes_there(
     qtbot.waitUntil(lambda: win.lsp_actions.dock is not None, timeout=SERVER_WAIT_MS)
     dock = win.lsp_actions.dock
     assert isinstance(dock, ReferencesDock) and dock.isVisible()
-    assert dock.visible_texts() == [
+    expected = [
         "main.py  (3)",
         "1:  from helpers import helper",
         "3:  print(helper(1), helper(2))",
         "3:  print(helper(1), helper(2))",
         "helpers.py  (1)",
-        "1:  def helper(x: int) -> int:",
+        "1:  def helper(x: int) -> int:",  # helpers.py is not open: read on a thread
     ]
+    qtbot.waitUntil(lambda: dock.visible_texts() == expected, timeout=10_000)
     assert dock.windowTitle() == "References: helper — 4 results in 2 files"
     win.picker.hide()
     item = dock.items()[-1]  # the definition in helpers.py

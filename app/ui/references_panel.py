@@ -1,13 +1,16 @@
 """The References panel (VS Code's references view): Shift+F12's answer kept as a list after
 the quick picker closes, grouped by file (the file the search started in first, then by
 name), each reference with its line number and the line's text; a click (or Enter) on a row
-asks to jump there. Made like the Problems panel (``app.ui.problems_panel``): a bottom dock
+asks to jump there. Rows can come before their text (a file not open is read on a worker
+thread): ``set_rows`` shows them with "…", ``fill_texts`` puts each file's lines in as they
+arrive. Made like the Problems panel (``app.ui.problems_panel``): a bottom dock
 with a tree of plain rows, knowing nothing of language servers (``app.ui.owners.lsp_actions``
 fills it)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QTreeWidgetItem, QWidget
@@ -23,13 +26,14 @@ MAX_LINE = 200  # a line's text shown at most this long
 @dataclass(frozen=True)
 class ReferenceRow:
     """One reference: ``uri``, ``shown`` (the file as the panel names it: workspace-relative),
-    the LSP ``line`` and UTF-16 ``character``, and the ``text`` of its line."""
+    the LSP ``line`` and UTF-16 ``character``, and the ``text`` of its line (None: not read
+    yet)."""
 
     uri: str
     shown: str
     line: int
     character: int
-    text: str
+    text: str | None
 
 
 class ReferencesDock(QDockWidget):
@@ -43,6 +47,7 @@ class ReferencesDock(QDockWidget):
         self.tree = location_tree(self, self._picked)
         self.rows: list[ReferenceRow] = []
         self.symbol = ""
+        self._items: dict[str, list[QTreeWidgetItem]] = {}  # uri -> its rows' items
 
     def set_rows(self, symbol: str, rows: list[ReferenceRow], first: str = "") -> None:
         """Show ``rows`` (references to ``symbol``): the file ``first`` (a ``shown`` name)
@@ -55,6 +60,7 @@ class ReferencesDock(QDockWidget):
             f"{len(files)} file{'s' if len(files) != 1 else ''}"
         )
         self.tree.clear()
+        self._items = {}
         by_file: dict[str, list[ReferenceRow]] = {}
         for row in rows:
             by_file.setdefault(row.shown, []).append(row)
@@ -62,17 +68,28 @@ class ReferencesDock(QDockWidget):
             group = sorted(by_file[shown], key=lambda r: (r.line, r.character))
             top = QTreeWidgetItem([f"{shown}  ({len(group)})"])
             for row in group:
-                text = row.text.strip()
-                if len(text) > MAX_LINE:
-                    text = text[: MAX_LINE - 1] + "…"
-                child = QTreeWidgetItem([f"{row.line + 1}:  {text}"])
+                child = QTreeWidgetItem([_label(row)])
                 child.setData(0, ROW_ROLE, row)
                 child.setToolTip(0, f"{shown}:{row.line + 1}:{row.character + 1}")
                 top.addChild(child)
+                self._items.setdefault(row.uri, []).append(child)
             self.tree.addTopLevelItem(top)
             top.setExpanded(True)
         if not rows:
             self.tree.addTopLevelItem(QTreeWidgetItem(["No references found."]))
+
+    def fill_texts(self, uri: str, texts: Mapping[int, str]) -> None:
+        """The lines of ``uri`` read meanwhile (line -> text; a line missing: empty)."""
+        for item in self._items.get(uri, []):
+            row = item.data(0, ROW_ROLE)
+            if isinstance(row, ReferenceRow) and row.text is None:
+                row = replace(row, text=texts.get(row.line, ""))
+                item.setData(0, ROW_ROLE, row)
+                item.setText(0, _label(row))
+        self.rows = [
+            replace(r, text=texts.get(r.line, "")) if r.uri == uri and r.text is None else r
+            for r in self.rows
+        ]
 
     def _picked(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         row = item.data(0, ROW_ROLE)
@@ -93,3 +110,12 @@ class ReferencesDock(QDockWidget):
     def visible_texts(self) -> list[str]:
         """Every row's text in order (for tests and screenshots)."""
         return [item.text(0) for item in self.items()]
+
+
+def _label(row: ReferenceRow) -> str:
+    if row.text is None:
+        return f"{row.line + 1}:  …"
+    text = row.text.strip()
+    if len(text) > MAX_LINE:
+        text = text[: MAX_LINE - 1] + "…"
+    return f"{row.line + 1}:  {text}"

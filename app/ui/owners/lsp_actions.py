@@ -3,8 +3,10 @@ References panel and Rename Symbol (F2), reviewed as a multi-file edit.
 
 - Shift+F12 stays the language owner's (its quick picker); every answer also fills the
   References panel (``app.ui.references_panel``, a bottom dock like Problems), which keeps
-  the list after the picker closes, each reference with its line's text (from the open
-  buffer, else the file: small reads on the UI thread, files over 1 MB shown without text).
+  the list after the picker closes, each reference with its line's text: from the open
+  buffer at once, else the file, read on a worker thread (``forecode-lsp-refs``, one per
+  answer, files in the panel's order) and put in as each file is read; a newer answer drops
+  an older one's texts; files over 1 MB are shown without text. The UI thread opens no file.
 - F2 (VS Code's Rename Symbol): ``textDocument/prepareRename`` first (the server says what
   can be renamed and the name to prefill; a server without it, or an error, falls back to
   the identifier at the caret), then an inline box at the caret, prefilled and selected,
@@ -211,6 +213,7 @@ class LspActions(QObject):
 
     message = Signal(str, int)
     _definition_read = Signal(str, object)  # (uri, Definition) read on a thread
+    _reference_lines = Signal(int, str, object)  # (answer, uri, {line: text}) read on a thread
 
     def __init__(
         self,
@@ -230,6 +233,8 @@ class LspActions(QObject):
         self.box: RenameBox | None = None
         language.references_found.connect(self.show_references)
         self._definition_read.connect(self._cache_definition)
+        self._reference_lines.connect(self._fill_reference_lines)
+        self._references_answer = 0  # the answer whose lines the panel waits for
         # definitions the servers gave, by document URI then name (the prompts' context)
         self.definitions: dict[str, dict[str, Definition]] = {}
         self._asked: set[tuple[str, int, str]] = set()  # (uri, version, name) asked
@@ -251,37 +256,75 @@ class LspActions(QObject):
         return str(path.relative_to(root)) if root and path.is_relative_to(root) else str(path)
 
     def _read(self, uri: str) -> str | None:
-        """The document's text: the open buffer's, else the file's (None if unreadable)."""
+        """The document's text: the open buffer's, else the file's (None if unreadable).
+        Rename's review reads the files it changes with it."""
+        text = self._open_text(uri)
+        if text is not None:
+            return text
         path = path_of(uri)
-        if path is None:
-            return None
-        doc = self._documents.find(path)
-        if doc is not None:
-            return doc.editor.text()
-        return _read_file(path)
+        return _read_file(path) if path is not None else None
+
+    def _open_text(self, uri: str) -> str | None:
+        """The open buffer's text of ``uri`` (None: not open)."""
+        path = path_of(uri)
+        doc = self._documents.find(path) if path is not None else None
+        return doc.editor.text() if doc is not None else None
 
     def show_references(self, origin: object, found: object) -> None:
         """Fill the References panel with Shift+F12's answer (shown, not focused: the
-        picker has the focus)."""
+        picker has the focus). Open buffers give their lines now; the other files are read
+        on a worker thread and their lines arrive by ``_reference_lines``."""
         if not isinstance(origin, Place) or not isinstance(found, list):
             return
-        texts: dict[str, list[str]] = {}
+        self._references_answer += 1
+        answer = self._references_answer
+        lines: dict[str, list[str]] = {}
+        unread: dict[str, set[int]] = {}  # files not open -> the lines wanted
         rows: list[ReferenceRow] = []
         for uri, position in found:
             path = path_of(uri)
             if path is None:
                 continue
-            if uri not in texts:
-                text = self._read(uri)
-                texts[uri] = text.splitlines() if text is not None else []
-            lines = texts[uri]
-            line = lines[position.line] if position.line < len(lines) else ""
+            if uri not in lines and uri not in unread:
+                text = self._open_text(uri)
+                if text is not None:
+                    lines[uri] = text.splitlines()
+                else:
+                    unread[uri] = set()
+            if uri in unread:
+                unread[uri].add(position.line)
+                line: str | None = None
+            else:
+                here = lines[uri]
+                line = here[position.line] if position.line < len(here) else ""
             rows.append(
                 ReferenceRow(uri, self._shown(path), position.line, position.character, line)
             )
         symbol = self._symbol_at(origin)
         self._panel().set_rows(symbol, rows, self._shown(Path(origin.path)))
         self.show_panel(focus=False)
+        if unread:
+            threading.Thread(
+                target=self._read_reference_lines,
+                args=(answer, unread),
+                name="forecode-lsp-refs",
+                daemon=True,
+            ).start()
+
+    def _read_reference_lines(self, answer: int, unread: dict[str, set[int]]) -> None:
+        """On a worker thread: each file's wanted lines, handed back file by file."""
+        for uri, wanted in unread.items():
+            if answer != self._references_answer:
+                return  # a newer answer: nobody waits for these
+            path = path_of(uri)
+            text = _read_file(path) if path is not None else None
+            all_lines = text.splitlines() if text is not None else []
+            texts = {n: all_lines[n] for n in wanted if n < len(all_lines)}
+            self._reference_lines.emit(answer, uri, texts)
+
+    def _fill_reference_lines(self, answer: int, uri: str, texts: object) -> None:
+        if answer == self._references_answer and self.dock is not None and isinstance(texts, dict):
+            self.dock.fill_texts(uri, texts)
 
     def _symbol_at(self, origin: Place) -> str:
         doc = self._documents.find(Path(origin.path))
