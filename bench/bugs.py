@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forecode_core.bugs.functions import Function, functions_in
+from forecode_core.bugs.functions import Function, functions_in, head_version
 from forecode_core.bugs.rules import TIER1_RULES
 from forecode_core.bugs.runner import Ask, Review, context_for, review_function
 from forecode_core.lsp.diagnostics import Diagnostic
@@ -68,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=16, help="picks functions and mutations")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct", help="tier 2's model")
     parser.add_argument("--no-model", action="store_true", help="tier 1 only")
+    parser.add_argument(
+        "--no-head",
+        action="store_true",
+        help="tier 2 without HEAD's copy: the open question (an untracked file's review)",
+    )
+    parser.add_argument("--repos", default=",".join(REPOS), help="mirrors under /work/.mirror")
 
 
 # -- picking functions and mutating them ----------------------------------------------------
@@ -373,15 +379,25 @@ class _Result:
     error_examples: list[str] = field(default_factory=list)  # the first 5 parser reasons
 
 
-def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review | None:
+def _review(
+    ask: Ask | None, text: str, head: str | None, case: Case, result: _Result
+) -> Review | None:
+    """Tier 2 on one version as the editor runs it: ``head`` is HEAD's copy of the file (the
+    other version), None for the open question alone (an untracked file)."""
     if ask is None:
         return None
     functions = functions_in(case.path, text)
     function = next(f for f in functions if f.start_line == case.function.start_line)
+    before = None if head is None else head_version(case.path, head, function)
     start = time.perf_counter()
     try:
         review = review_function(
-            ask, text, function, context_for(text, function, functions), path=case.path
+            ask,
+            text,
+            function,
+            context_for(text, function, functions),
+            path=case.path,
+            before=before,
         )
     except Exception as exc:  # the model failed (a timeout on a loaded machine): counted
         result.model_errors.append(f"{case.path}:{function.name}: {exc}")
@@ -393,6 +409,13 @@ def _review(ask: Ask | None, text: str, case: Case, result: _Result) -> Review |
     return review
 
 
+def _votes(review: Review | None) -> list[str]:
+    """Each sample's vote as ``line:kind`` (``-`` none or unparsed), for the rows."""
+    if review is None:
+        return []
+    return [f"{v.line}:{v.kind}" if v is not None else "-" for v in review.votes]
+
+
 def _flags(tier1: list[int], review: Review | None) -> list[int]:
     flags = list(tier1)
     if review is not None and review.finding is not None and review.finding.line not in flags:
@@ -401,9 +424,17 @@ def _flags(tier1: list[int], review: Review | None) -> list[int]:
 
 
 def evaluate(
-    cases: Sequence[Case], ask: Ask | None, tier1: Callable[[str], tuple[list[Diagnostic], float]]
+    cases: Sequence[Case],
+    ask: Ask | None,
+    tier1: Callable[[str], tuple[list[Diagnostic], float]],
+    *,
+    with_head: bool = True,
 ) -> dict[str, Any]:
-    """Both versions of each case through tier 1 and (with ``ask``) tier 2; the figures."""
+    """Both versions of each case through tier 1 and (with ``ask``) tier 2; the figures.
+    ``with_head``: tier 2 gets HEAD's copy as the editor does, the other version: the buggy
+    one reviewed as the change that injected the bug, the clean one as the change that fixed
+    it (the product reviews only changed functions, so an unchanged clean function is never
+    asked); without it, the open question on each version alone."""
     result = _Result(with_model=ask is not None)
     by_kind: dict[str, _Tally] = {k: _Tally() for k in KINDS}
     clean = _Tally()
@@ -415,16 +446,21 @@ def evaluate(
             "kind": case.mutant.kind,
             "line": case.mutant.line,
         }
-        for version, text in (("buggy", case.mutant.text), ("clean", case.clean)):
+        versions = (
+            ("buggy", case.mutant.text, case.clean),
+            ("clean", case.clean, case.mutant.text),
+        )
+        for version, text, other in versions:
             found, ms = tier1(text)
             result.tier1_ms.append(ms)
             t1 = _tier1_lines(found, case.function)
-            review = _review(ask, text, case, result)
+            review = _review(ask, text, other if with_head else None, case, result)
             t2 = [review.finding.line] if review is not None and review.finding else []
             flags = _flags(t1, review)
             row[version] = {
                 "tier1": t1,
                 "tier2": t2,
+                "tier2_votes": _votes(review),
                 "rules": sorted({str(d.code) for d in found if d.start.line + 1 in t1}),
             }
             if version == "buggy":
@@ -500,7 +536,8 @@ def _engine_ask(model: str) -> tuple[Ask, Callable[[], None]]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    cases = make_cases(args.cases, args.seed)
+    repos = tuple(r for r in args.repos.split(",") if r)
+    cases = make_cases(args.cases, args.seed, repos)
     ask: Ask | None = None
     close: Callable[[], None] = lambda: None  # noqa: E731
     if not args.no_model:
@@ -508,13 +545,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="fc-bench-bugs-") as tmp:
         tier1 = _Tier1(Path(tmp))
         try:
-            figures = evaluate(cases, ask, tier1.check)
+            figures = evaluate(cases, ask, tier1.check, with_head=not args.no_head)
         finally:
             tier1.close()
             close()
     return {
         "model": None if args.no_model else args.model,
         "seed": args.seed,
-        "repos": list(REPOS),
+        "repos": list(repos),
+        "with_head": not args.no_head,
         **figures,
     }

@@ -63,7 +63,9 @@ class Scripted:
         self.asked: list[str] = []
 
     def __call__(self, _system: str, user: str, _temperature: float) -> str:
-        match = re.search(r"^\s*\d+\| def (\w+)", user, re.MULTILINE)
+        match = re.search(r"^\s*\d+\| def (\w+)", user, re.MULTILINE) or re.search(
+            r"^The function .*\n`+python\ndef (\w+)", user, re.MULTILINE
+        )
         name = match.group(1) if match else "?"
         self.asked.append(name)
         options = self.answers.get(name, ["NO BUG"])
@@ -129,6 +131,44 @@ def test_a_changed_functions_finding_is_drawn_once_with_its_hover(qtbot: QtBot, 
     editor.dwellStart.emit(x + 1, y + 2)
     assert editor.callTipActive()
     assert "Likely bug (off-by-one): should be <=" in bugs.tip_text(shown[0])
+
+
+def test_a_changed_line_is_asked_against_heads_version_in_both_orders(
+    qtbot: QtBot, repo: Path
+) -> None:
+    """A small replacement is the contrastive question: the model is shown the line's two
+    versions, the buffer's first then HEAD's first; it is flagged only when both answers pick
+    HEAD's, with the kind of the difference and HEAD's line as the reason."""
+    prompts: list[str] = []
+
+    def picks_head(_s: str, user: str, _t: float) -> str:
+        prompts.append(user)
+        first = user[user.index("Version 1:") : user.index("Version 2:")]
+        return "1" if "a < b" in first else "2"
+
+    _win, bugs, doc = _setup(qtbot, repo, Scripted({}))
+    bugs._ask = lambda: picks_head
+    _edit(doc, "    if a < b:\n", "    if a <= b:\n")
+    qtbot.waitUntil(lambda: bool(bugs.shown(doc)), timeout=10_000)
+    assert len(prompts) == 2 and all("def second(a, b):" in p for p in prompts)
+    shown = bugs.shown(doc)
+    assert [(s.function.name, s.finding.line, s.finding.kind) for s in shown] == [
+        ("second", 9, "off-by-one")
+    ]
+    assert "HEAD had `if a < b:`" in bugs.tip_text(shown[0]) and _painted_lines(doc) == [9]
+
+
+def test_a_model_that_always_picks_the_first_version_flags_nothing(
+    qtbot: QtBot, repo: Path
+) -> None:
+    scripted = Scripted({"second": ["1"]})
+    _win, bugs, doc = _setup(qtbot, repo, scripted)
+    reviewed: list[object] = []
+    bugs.reviewed.connect(lambda *a: reviewed.append(a))
+    _edit(doc, "    if a < b:\n", "    if a <= b:\n")
+    qtbot.waitUntil(lambda: bool(reviewed), timeout=10_000)
+    qtbot.wait(50)
+    assert scripted.asked == ["second"] and bugs.shown(doc) == []  # the buffer's picked: done
 
 
 def test_samples_that_disagree_show_nothing(qtbot: QtBot, repo: Path) -> None:
@@ -253,7 +293,8 @@ def test_one_review_with_the_real_local_model(qtbot: QtBot, repo: Path) -> None:
         qtbot.waitUntil(lambda: bool(reviewed), timeout=600_000)
         reviews = reviewed[0][2]
         assert [r.function.name for r in reviews] == ["second"]  # type: ignore[attr-defined]
-        assert len(reviews[0].votes) == 3  # type: ignore[attr-defined]
+        # the contrastive question: one answer, or two when the first picks HEAD's version
+        assert 1 <= len(reviews[0].votes) <= 2  # type: ignore[attr-defined]
         shown = bugs.shown(doc)
         assert len(shown) <= 1
         for item in shown:

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from forecode_core.bugs.functions import Function, changed_functions, changed_lines, functions_in
+from forecode_core.bugs.contrast import (
+    Change,
+    build_choice,
+    change_kind,
+    excerpt,
+    judge,
+    parse_choice,
+    replaced_lines,
+)
+from forecode_core.bugs.functions import (
+    Function,
+    changed_functions,
+    changed_lines,
+    functions_in,
+    head_version,
+)
 from forecode_core.bugs.review import (
     KINDS,
     AnswerError,
@@ -18,6 +35,7 @@ from forecode_core.bugs.review import (
     sample_plan,
 )
 from forecode_core.bugs.rules import TIER1_REASONS, TIER1_RULES
+from forecode_core.bugs.runner import Ask, review_function
 
 SOURCE = """\
 import os
@@ -98,6 +116,10 @@ def test_sample_plan_first_greedy_then_hotter() -> None:
     assert plan == [Sample(7, 0.0), Sample(8, 0.5), Sample(9, 0.8)]
 
 
+def _position_in(user: str) -> Callable[[int], int]:
+    return lambda i: user.index(f"c{i}()")
+
+
 def test_prompt_shuffles_context_per_sample_and_fences_backticks() -> None:
     context = [f"def c{i}(): pass" for i in range(6)] + ["x = '```'"]
     system, first = build_messages("def f():\n    return 1\n", 4, context, Sample(0, 0.0))
@@ -106,7 +128,7 @@ def test_prompt_shuffles_context_per_sample_and_fences_backticks() -> None:
     orders = set()
     for seed in range(1, 6):
         _s, user = build_messages("def f():\n    return 1\n", 4, context, Sample(seed, 0.5))
-        orders.add(tuple(sorted(range(6), key=lambda i, u=user: u.index(f"c{i}()"))))
+        orders.add(tuple(sorted(range(6), key=_position_in(user))))
         assert "````python" in user  # a fence longer than the context's ``` run
         assert "4| def f():" in user
     assert len(orders) > 1
@@ -249,3 +271,171 @@ def test_changed_lines_between(old: str, new: str, expected: set[int]) -> None:
     from forecode_core.bugs.functions import changed_lines_between
 
     assert changed_lines_between(old, new) == expected
+
+
+# -- the contrastive question (a changed line against HEAD's) --------------------------------
+
+HEAD_FN = """\
+def clip(items, limit):
+    out = []
+    for item in items:
+        if len(out) < limit:
+            out.append(item)
+    return out
+"""
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        (HEAD_FN, []),
+        (
+            HEAD_FN.replace("len(out) < limit", "len(out) <= limit"),
+            [Change(14, 14, ("        if len(out) < limit:",), ("        if len(out) <= limit:",))],
+        ),
+        (HEAD_FN.replace("limit:", "limit:   "), []),  # trailing white space only
+        (HEAD_FN.replace("limit:", "limit:  # the cap"), []),  # a comment only
+        (
+            HEAD_FN.replace("out.append(item)", "out.append('#')"),  # '#' in a string is code
+            [Change(15, 15, ("            out.append(item)",), ("            out.append('#')",))],
+        ),
+        (HEAD_FN.replace("    out = []\n", "    out = []\n    seen = set()\n"), []),  # added
+        (
+            HEAD_FN.replace("    for item in items:\n", "".join(f"    x{i}()\n" for i in range(5))),
+            [],  # a rewrite longer than MAX_CHANGE_LINES: the open question's
+        ),
+    ],
+)
+def test_replaced_lines(after: str, expected: list[Change]) -> None:
+    assert replaced_lines(HEAD_FN, after, 11) == expected
+
+
+def test_excerpt_keeps_a_short_function_whole_and_windows_a_long_one() -> None:
+    change = Change(13, 13, ("    x = 1",), ("    x = 2",))
+    assert excerpt(HEAD_FN, change, 11) == HEAD_FN.rstrip("\n")
+    long = "def f():\n" + "".join(f"    a{i} = {i}\n" for i in range(1, 30))
+    shown = excerpt(long, Change(20, 20, ("    a19 = 19",), ("    a19 = 0",)), 1).split("\n")
+    assert shown[:3] == ["def f():", "    ...", "    a11 = 11"]  # 8 lines before the change
+    assert shown[-1] == "    a22 = 22"  # and 3 after it
+    assert excerpt(long, Change(3, 3, ("",), ("",)), 1).split("\n")[:2] == [
+        "def f():",
+        "    a1 = 1",
+    ]
+
+
+def test_the_choice_prompt_shows_both_versions_in_the_samples_order() -> None:
+    change = Change(4, 4, ("    if a < b:",), ("    if a <= b:",))
+    _system, new_first = build_choice("def f(a, b):\n    if a <= b:\n", change, True, 3)
+    _system, old_first = build_choice("def f(a, b):\n    if a <= b:\n", change, False, 3)
+    for user, first, second in ((new_first, "a <= b", "a < b:"), (old_first, "a < b:", "a <= b")):
+        one, two = user.index("Version 1:"), user.index("Version 2:")
+        assert one < user.index(first, one) < two < user.index(second, two)
+        assert user.rstrip().endswith("Answer 1 or 2.")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("2", 2),
+        ("1", 1),
+        ("Version 1", 1),
+        ("**2**", 2),
+        ("Version 2 is correct.", 2),
+        ("", None),
+        ("Neither", None),
+        ("1.5", None),
+        ("12", None),
+    ],
+)
+def test_parse_choice(answer: str, expected: int | None) -> None:
+    assert parse_choice(answer) == expected
+
+
+@pytest.mark.parametrize(
+    ("choices", "flagged"),
+    [
+        ([(True, 2), (False, 1)], True),  # HEAD's version picked in both orders
+        ([(True, 1), (False, 1)], False),  # always the first option: position bias
+        ([(True, 2), (False, 2)], False),  # always the second
+        ([(True, 2), (True, 2)], False),  # one order only
+        ([(True, 2), (False, None)], False),  # one vote
+        ([(True, 1)], False),  # the buffer's version picked: stopped there
+        ([(True, 2), (False, 1), (True, 1)], False),  # any vote for the buffer's version
+        ([(True, 2), (False, None), (False, 1)], True),
+    ],
+)
+def test_judge(choices: list[tuple[bool, int | None]], flagged: bool) -> None:
+    assert judge(choices) is flagged
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "kind"),
+    [
+        ("if a < b:", "if a <= b:", "off-by-one"),
+        ("if a >= b:", "if a > b:", "off-by-one"),
+        ("if a == b:", "if a != b:", "inverted-condition"),
+        ("if a is None:", "if a is not None:", "inverted-condition"),
+        ("if x in seen:", "if x not in seen:", "inverted-condition"),
+        ("if not ok:", "if ok:", "inverted-condition"),
+        ("f(a, b)", "f(b, a)", "swapped-arguments"),
+        ("return total", "return count", "wrong-variable"),
+        ("x = a + 1", "x = a + 2", "other"),
+    ],
+)
+def test_change_kind(old: str, new: str, kind: str) -> None:
+    assert change_kind(Change(1, 1, (old,), (new,))) == kind
+
+
+def test_head_version_by_name_and_none_for_a_new_function() -> None:
+    head = SOURCE.replace("return a + b", "return a - b")
+    assert head_version("m.py", head, Function("top", 4, 5)) == "def top(a, b):\n    return a - b\n"
+    assert head_version("m.py", head, Function("Box.put", 30, 31)) is not None
+    assert head_version("m.py", head, Function("gone", 4, 5)) is None
+
+
+def _asker(pick: str, asked: list[str]) -> Ask:
+    """A model that picks HEAD's version (``old``), the buffer's (``new``) or always option
+    ``2``; it reads which is which from the prompt's two versions."""
+
+    def ask(system: str, user: str, _t: float) -> str:
+        asked.append(user)
+        if pick == "2":
+            return "2"
+        first = user[user.index("Version 1:") : user.index("Version 2:")]
+        old_first = "< limit" in first
+        return "1" if (pick == "old") == old_first else "2"
+
+    return ask
+
+
+@pytest.mark.parametrize(
+    ("pick", "finding", "asks"),
+    [
+        ("old", Finding(14, "off-by-one", "HEAD had `if len(out) < limit:`", 2), 2),
+        ("new", None, 1),  # the buffer's version picked first: no second question
+        ("2", None, 2),  # position bias: the orders disagree
+    ],
+)
+def test_review_function_asks_a_replacement_contrastively(
+    pick: str, finding: Finding | None, asks: int
+) -> None:
+    source = "\n" * 10 + HEAD_FN.replace("len(out) < limit", "len(out) <= limit")
+    function = functions_in("m.py", source)[0]
+    asked: list[str] = []
+    review = review_function(_asker(pick, asked), source, function, [], before=HEAD_FN)
+    assert review.finding == finding and len(asked) == asks
+    assert all("Which version is correct?" in user for user in asked)
+
+
+def test_review_function_without_a_replacement_asks_the_open_question() -> None:
+    source = HEAD_FN.replace("    out = []\n", "    out = []\n    seen = set()\n")
+    function = functions_in("m.py", source)[0]
+    asked: list[str] = []
+
+    def ask(_s: str, user: str, _t: float) -> str:
+        asked.append(user)
+        return "BUG 4: other: seen is unused"
+
+    review = review_function(ask, source, function, [], before=HEAD_FN)
+    assert len(asked) == 3 and "Does this function have a bug?" in asked[0]
+    assert review.finding == Finding(4, "other", "seen is unused", 3)

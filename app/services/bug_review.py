@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from forecode_core.bugs.functions import changed_functions, changed_lines, functions_in
-from forecode_core.bugs.review import Sample
+from forecode_core.bugs.functions import (
+    changed_functions,
+    changed_lines,
+    functions_in,
+    head_version,
+)
 from forecode_core.bugs.runner import Ask, Review, context_for, review_function
 from forecode_core.chat.types import ChatMessage, ChatParams, Role
 from forecode_core.chat.types import EngineChatClient as ChatClient
@@ -107,11 +111,12 @@ def review_changes(
     text: str,
     diff: str | None,
     *,
-    samples: Sequence[Sample] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    head: str | None = None,
 ) -> list[Review]:
     """Review the functions of ``text`` that ``diff`` (``git diff -U0 HEAD`` of the file;
-    None: an untracked file, every function) changes. Worker threads only."""
+    None: an untracked file, every function) changes; with ``head`` (HEAD's copy of the
+    file) each function's small replacements are asked contrastively. Worker threads only."""
     functions = functions_in(path, text)
     targets = functions if diff is None else changed_functions(path, text, changed_lines(diff))
     out: list[Review] = []
@@ -119,9 +124,16 @@ def review_changes(
         if should_stop():
             break
         context = context_for(text, function, functions)
+        before = None if head is None else head_version(path, head, function)
         try:
             review = review_function(
-                ask, text, function, context, samples=samples, path=path, should_stop=should_stop
+                ask,
+                text,
+                function,
+                context,
+                path=path,
+                should_stop=should_stop,
+                before=before,
             )
         except ModelError:
             break

@@ -26,6 +26,7 @@ __all__ = [
     "changed_lines",
     "changed_lines_between",
     "functions_in",
+    "head_version",
 ]
 
 _HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
@@ -123,3 +124,14 @@ def changed_functions(path: str, text: str, lines: set[int]) -> list[Function]:
         if holders:
             picked[min(holders, key=lambda f: f.end_line - f.start_line)] = None
     return sorted(picked, key=lambda f: f.start_line)
+
+
+def head_version(path: str, head: str, function: Function) -> str | None:
+    """``function``'s text in HEAD's copy of the file (``head``): the function of the same
+    qualified name, the nearest one to its line when the name repeats (a property's getter and
+    setter); None when HEAD has no such function (it is new)."""
+    same = [f for f in functions_in(path, head) if f.name == function.name]
+    if not same:
+        return None
+    nearest = min(same, key=lambda f: abs(f.start_line - function.start_line))
+    return nearest.text(head)

@@ -1,5 +1,12 @@
 """One function's tier-2 review: its context, the samples asked of a model, the agreement.
 
+With HEAD's version of the function (``before``; the editor has it), each small replacement
+is asked as a contrastive question (``forecode_core.bugs.contrast``): the two versions in
+both orders, a finding only when both orders pick HEAD's (measured on injected bugs: the
+open question found none). A function whose change has no small replacement (added lines,
+a rewrite), or one without HEAD's version (an untracked file), gets the open question
+(``review.build_messages``, 3 samples, ``agree``).
+
 The model is a callable ``ask(system, user, temperature) -> answer`` (blocking; the caller runs
 this on a worker thread): ``app.services.bug_review.EngineAsk`` is the local engine's chat, a
 test passes a scripted one. ``should_stop`` is checked between samples (the editor's typing
@@ -11,11 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from forecode_core.bugs.contrast import (
+    Change,
+    build_choice,
+    change_kind,
+    judge,
+    parse_choice,
+    replaced_lines,
+)
 from forecode_core.bugs.functions import Function
 from forecode_core.bugs.review import (
     AnswerError,
     Finding,
-    Sample,
     agree,
     build_messages,
     parse_answer,
@@ -23,6 +37,8 @@ from forecode_core.bugs.review import (
 )
 
 __all__ = ["Ask", "Review", "context_for", "review_function"]
+
+CHOICE_ORDERS = (True, False)  # the buffer's version shown first, then second
 
 Ask = Callable[[str, str, float], str]
 CONTEXT_CHARS = 1500
@@ -90,13 +106,18 @@ def review_function(
     function: Function,
     context: Sequence[str],
     *,
-    samples: Sequence[Sample] | None = None,
     path: str = "",
     should_stop: Callable[[], bool] = lambda: False,
+    before: str | None = None,
 ) -> Review:
-    """Ask each sample, parse strictly, keep what the samples agree on."""
-    plan = list(samples) if samples is not None else sample_plan()
+    """Review one function: contrastive questions on its small replacements against
+    ``before`` (HEAD's version of it) when there are any, else the open question (each
+    sample parsed strictly, the samples' agreement kept)."""
     text = function.text(source)
+    changes = replaced_lines(before, text, function.start_line) if before is not None else []
+    if changes:
+        return _contrast(ask, text, function, changes, should_stop)
+    plan = sample_plan()
     votes: list[Finding | None] = []
     errors: list[str] = []
     for sample in plan:
@@ -110,3 +131,40 @@ def review_function(
             votes.append(None)
             errors.append(str(exc))
     return Review(function, agree(votes, MIN_VOTES), tuple(votes), tuple(errors))
+
+
+def _contrast(
+    ask: Ask,
+    text: str,
+    function: Function,
+    changes: Sequence[Change],
+    should_stop: Callable[[], bool],
+) -> Review:
+    """Each change asked in both orders (greedy); the first one both orders blame is the
+    function's finding. A sample that picks the buffer's version ends that change's
+    questions (``judge`` would not flag it)."""
+    votes: list[Finding | None] = []
+    errors: list[str] = []
+    for change in changes:
+        choices: list[tuple[bool, int | None]] = []
+        for new_first in CHOICE_ORDERS:
+            if should_stop():
+                return Review(function, None, tuple(votes), tuple(errors), stopped=True)
+            system, user = build_choice(text, change, new_first, function.start_line)
+            answer = ask(system, user, 0.0)
+            option = parse_choice(answer)
+            if option is None:
+                errors.append(f"no option in {answer.strip()[:60]!r}")
+            choices.append((new_first, option))
+            blamed = option is not None and option == (2 if new_first else 1)
+            votes.append(_finding(change, 1) if blamed else None)
+            if option is not None and not blamed:
+                break
+        if judge(choices, min_votes=len(CHOICE_ORDERS)):
+            return Review(function, _finding(change, len(choices)), tuple(votes), tuple(errors))
+    return Review(function, None, tuple(votes), tuple(errors))
+
+
+def _finding(change: Change, votes: int) -> Finding:
+    was = " / ".join(line.strip() for line in change.old)
+    return Finding(change.start, change_kind(change), f"HEAD had `{was}`", votes)

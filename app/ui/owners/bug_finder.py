@@ -5,17 +5,19 @@ Tier 1 is the language owner's: ``ruff server`` with the bug rules of
 tier 2: when the current editor has been idle for ``IDLE_MS`` (no typing) and the local engine
 has no request in flight (``busy``), a worker thread reads HEAD's copy of the file (bounded
 ``git show``), finds the functions the buffer changes against it (``forecode_core.bugs``) and
-asks the local model about each (3 samples, shuffled context, only a finding the samples agree
-on; ``app.services.bug_review``). A finding is drawn in the "likely bug" style: Scintilla
-indicator 23 (free: 12-14 apply review, 20-22 squiggles, 26 next edit, 27 find in files, 28-29
-find bar), a dashed purple underline from the line's first character to its end, at most one
-per function; the mouse resting on it shows the explanation in a call tip. "Likely Bug: Fix in
-Shadow" sends the function with the finding as the instruction through the review owner's
-apply path (``start_review``: the shadow's check, then the review); "Likely Bug: Dismiss"
-remembers it per workspace (``<data>/bugs/<workspace hash>.json``, keyed by the function's text
-and the finding, so it comes back only when the function changes). Typing stops a review in
-flight (its request is cancelled); results for an older text are dropped (a generation per
-document). ``bugs.tier2`` off: no review runs and nothing is drawn.
+asks the local model about each: a small replacement against HEAD's version of the function as
+a contrastive question in both orders, else the open question (3 samples, shuffled context;
+only a finding the samples agree on; ``forecode_core.bugs.runner``). A finding is drawn in the
+"likely bug" style: Scintilla indicator 23 (free: 12-14 apply review, 20-22 squiggles, 26 next
+edit, 27 find in files, 28-29 find bar), a dashed purple underline from the line's first
+character to its end, at most one per function; the mouse resting on it shows the explanation
+in a call tip. "Likely Bug: Fix in Shadow" sends the function with the finding as the
+instruction through the review owner's apply path (``start_review``: the shadow's check, then
+the review); "Likely Bug: Dismiss" remembers it per workspace (``<data>/bugs/<workspace
+hash>.json``, keyed by the function's text and the finding, so it comes back only when the
+function changes). Typing stops a review in flight (its request is cancelled); results for an
+older text are dropped (a generation per document). ``bugs.tier2`` off: no review
+runs and nothing is drawn.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from forecode_core.bugs.functions import (
     changed_functions,
     changed_lines_between,
     functions_in,
+    head_version,
 )
 from forecode_core.bugs.review import Finding, dismissal_key
 from forecode_core.bugs.runner import Ask, Review, context_for, review_function
@@ -204,6 +207,7 @@ class BugFinder(QObject):
                 if stop.is_set():
                     break
                 context = context_for(text, function, functions)
+                before = None if head is None else head_version(path.name, head, function)
                 reviews.append(
                     review_function(
                         _stoppable(ask, stop),
@@ -212,6 +216,7 @@ class BugFinder(QObject):
                         context,
                         path=path.name,
                         should_stop=stop.is_set,
+                        before=before,
                     )
                 )
         except (_Stopped, ModelError) as exc:
