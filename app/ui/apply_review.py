@@ -192,6 +192,17 @@ def changed_span(old: bytes, new: bytes) -> tuple[int, int]:
     return head, tail
 
 
+def scroll_to_hunk(view: CodeEditor, hunk: Hunk) -> None:
+    """Scroll ``view`` to ``hunk`` (three lines above it in sight) unless it shows already,
+    the caret at its first new line: both reviews' current change is always on screen."""
+    first = max(0, hunk.new_start - 1)
+    top = view.firstVisibleLine()
+    visible = view.linesOnScreen()
+    if not top <= view.visibleFromDocLine(first) < top + max(1, visible - 4):
+        view.setFirstVisibleLine(max(0, view.visibleFromDocLine(first) - 3))
+    view.gotoPos(view.positionFromLine(min(hunk.new_start, max(0, view.lineCount() - 1))))
+
+
 def box_line(hunk: Hunk) -> int:
     """The view line whose annotation holds the hunk's deletion box: the line above the
     new lines (the box shows right above them); at the top of the file, the hunk's last
@@ -1053,16 +1064,8 @@ class ApplyReview(QFrame):
             self.hunk_bar.hide()
 
     def _scroll_to_current(self) -> None:
-        if not 0 <= self.current < len(self.hunks):
-            return
-        hunk = self.hunks[self.current]
-        view = self.view
-        first = max(0, hunk.new_start - 1)
-        top = view.firstVisibleLine()
-        visible = view.linesOnScreen()
-        if not top <= view.visibleFromDocLine(first) < top + max(1, visible - 4):
-            view.setFirstVisibleLine(max(0, view.visibleFromDocLine(first) - 3))
-        view.gotoPos(view.positionFromLine(min(hunk.new_start, max(0, view.lineCount() - 1))))
+        if 0 <= self.current < len(self.hunks):
+            scroll_to_hunk(self.view, self.hunks[self.current])
 
     # ----- decisions ---------------------------------------------------------------------------
     def _decision(self, hunk: Hunk) -> bool | None:

@@ -57,7 +57,14 @@ from forecode_core.edits.events import FileChange, FileChangeKind
 from forecode_core.edits.review import AcceptedFile, EditSetState, FileReview
 from forecode_core.text.languages import language_for_path
 
-from .apply_review import HunkBar, ReviewHeader, ReviewView, changed_span, mark_hunks
+from .apply_review import (
+    HunkBar,
+    ReviewHeader,
+    ReviewView,
+    changed_span,
+    mark_hunks,
+    scroll_to_hunk,
+)
 from .editor import CodeEditor
 from .theme import Theme
 
@@ -258,6 +265,7 @@ class EditSetReview(QFrame):
         self.state = EditSetState.of(changes)
         self.outcome = ""
         self._shown_file = -1
+        self._scrolled_to = (-1, -1)  # the (file, hunk) the view was last scrolled to
         # the shadow workspace's check (``set_check``): a note for the header, and the new
         # problems each file's change causes
         self.check_note = ""
@@ -445,6 +453,11 @@ class EditSetReview(QFrame):
             self._show_message(f"⚠ {change.path}: this change {change.warning}. Check it.")
         else:
             self.message_label.hide()
+        current = (self.state.current_file, self.state.current_hunk)
+        if current != self._scrolled_to and 0 <= current[1] < len(review.hunks):
+            # the change the header names, in sight (once: a late check never moves the view)
+            self._scrolled_to = current
+            scroll_to_hunk(self.view, review.hunks[current[1]])
         _decorate(self.view, review, self.state.current_hunk, self.hunk_bar)
         self._update_header()
 
