@@ -317,6 +317,9 @@ class EditSetOwner(QObject):
         review.deleteLater()
         if self._covered is not None:
             self._covered.show()
+        doc = self._documents.current_document()
+        if doc is not None:  # the keyboard back in the editor (the hidden review had it)
+            doc.editor.focus()
         if outcome == "rejected":
             self.message.emit("Rejected the multi-file edit; nothing was changed.", 8000)
 
