@@ -39,8 +39,9 @@ from pygls.protocol import default_converter
 from forecode_core.lsp.diagnostics import Diagnostic, Severity
 from forecode_core.lsp.positions import Position
 from forecode_core.lsp.restart import RestartPolicy, ServerState
-from forecode_core.lsp.servers import ServerSpec, config_section
+from forecode_core.lsp.servers import ServerSpec, config_section, with_excludes
 from forecode_core.lsp.sync import change_between
+from forecode_core.workspace.gitignore import IgnoreRules
 
 __all__ = ["OpenDoc", "Session", "SessionEvents"]
 
@@ -244,6 +245,7 @@ class Session:
         self._pulls: dict[str, _Pull] = {}  # uri -> the pull in flight
         self._result_ids: dict[str, str] = {}  # uri -> the server's id of its last report
         self._pull_ids = 0
+        self._ignored: list[str] | None = None  # the root's git-ignored folders, read once
 
     # ----- life cycle -----------------------------------------------------------------------
     @property
@@ -419,8 +421,32 @@ class Session:
         for method, handler in handlers.items():
             client.feature(method)(_plain(handler))
 
+    def _ignored_folders(self) -> list[str]:
+        """The root's top-level folders git ignores (``build``, ``dist``, a venv not named
+        with a dot): read once, on the hub's thread, for the ``exclude_section``."""
+        if self._ignored is None:
+            self._ignored = []
+            try:
+                rules = IgnoreRules.for_folder(self.root)
+                with os.scandir(self.root) as entries:
+                    for entry in entries:
+                        if (
+                            not entry.name.startswith(".")
+                            and entry.is_dir(follow_symlinks=False)
+                            and rules.is_dir_ignored(entry.name)
+                        ):
+                            self._ignored.append(entry.name)
+            except OSError as exc:
+                log.info("%s: ignore rules of %s not read: %s", self.spec.name, self.root, exc)
+            self._ignored.sort()
+        return self._ignored
+
     def _on_configuration(self, params: lsp.ConfigurationParams) -> list[object]:
         settings = dict(self.spec.settings)
+        if self.spec.exclude_section:
+            settings = dict(
+                with_excludes(settings, self.spec.exclude_section, self._ignored_folders())
+            )
         venv_python = self.root / ".venv" / "bin" / "python"
         if venv_python.exists():  # the project's own interpreter, for its imports
             settings.setdefault("python", {"pythonPath": str(venv_python)})
