@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+_IMPORTED_AT = time.time()
 
 __all__ = ["display_problem", "main", "missing_x11_libraries"]
 
@@ -81,20 +86,29 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    from PySide6.QtCore import QTimer
+    trace = _trace if os.environ.get(TRACE_ENV) else None
     from PySide6.QtWidgets import QApplication
 
     from .services.gcpolicy import freeze_startup_heap
+    from .ui import startup
     from .ui.main_window import MainWindow
 
+    if trace:
+        trace("imported")
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Forecode")
     app.setOrganizationName("Forecode")
+    # The window paints first; the engine, the chat service and the language servers start
+    # after its first frame (``app.ui.startup``).
+    startup.hold()
     window = MainWindow()
     if folder is not None:
         window.open_folder(folder)
     for file in args.files:
         window.open_file(file)
+    if trace:
+        trace("window built")
+        _trace_first_ghost(window, trace)
     window.show()
     print(
         f"forecode: editing {folder.resolve()}"
@@ -102,9 +116,58 @@ def main(argv: list[str] | None = None) -> int:
         else "forecode: no folder (the welcome page)",
         flush=True,
     )
-    # Once the first events (the folder, the first paint) are handled.
-    QTimer.singleShot(0, freeze_startup_heap)
+
+    def painted() -> None:
+        if trace:
+            trace("first paint")
+        startup.release()
+        freeze_startup_heap()  # after the first events (the folder, the first paint)
+
+    startup.FirstPaint(window, painted)
     return app.exec()
+
+
+# ``FORECODE_TRACE_STARTUP=1``: one line on stderr per start-up phase (seconds since the
+# process started), and when the first ghost text (an inline completion) is shown. Read by
+# ``bench/package.py`` (``first_completion_s``) and by hand with ``python -X importtime``.
+TRACE_ENV = "FORECODE_TRACE_STARTUP"
+
+
+def _trace(phase: str) -> None:
+    since = time.time() - _process_start()
+    print(f"forecode-trace: {phase} {since:.3f}", file=sys.stderr, flush=True)
+
+
+def _process_start() -> float:
+    """When this process started (wall clock), from /proc; now where there is none."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/stat") as f:
+            boot = next(int(line.split()[1]) for line in f if line.startswith("btime"))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return _IMPORTED_AT
+
+
+def _trace_first_ghost(window: Any, trace: Callable[[str], None]) -> None:
+    """Trace the first non-empty inline suggestion of whichever engine the window starts."""
+    seen: list[object] = []
+    done: list[bool] = []
+
+    def on_suggestion(text: str) -> None:
+        if text and not done:
+            done.append(True)
+            trace("first ghost")
+
+    def on_engine() -> None:
+        inline = window.completions.inline
+        if inline is not None and not any(i is inline for i in seen):
+            seen.append(inline)
+            inline.suggestionChanged.connect(on_suggestion)
+
+    window.completions.engine_changed.connect(on_engine)
+    on_engine()
 
 
 if __name__ == "__main__":

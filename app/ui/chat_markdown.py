@@ -21,10 +21,12 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-
-from markdown_it import MarkdownIt
+from typing import TYPE_CHECKING
 
 from forecode_core.text.languages import PLAIN_TEXT, Language, by_id, language_for_path
+
+if TYPE_CHECKING:  # imported by the first reply rendered, not at start-up (issue 18)
+    from markdown_it import MarkdownIt
 
 __all__ = [
     "Segment",
@@ -234,6 +236,8 @@ _MD: MarkdownIt | None = None
 def _markdown() -> MarkdownIt:
     global _MD
     if _MD is None:
+        from markdown_it import MarkdownIt
+
         # No raw HTML: a reply is untrusted text. Tables and ~~strike~~ as models write them.
         _MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
     return _MD

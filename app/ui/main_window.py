@@ -15,6 +15,7 @@ deterministic path, then the service's model path).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -66,6 +67,7 @@ from .owners.review import ReviewController
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
 from .related_files import RelatedFiles
+from .startup import after_first_paint
 from .theme import apply_app_palette, theme_named
 from .welcome import WelcomePage
 
@@ -82,6 +84,7 @@ class MainWindow(QMainWindow):
         apply_backend: ApplyBackend | None = None,
     ) -> None:
         super().__init__()
+        self._closed = False  # a start queued for after the first paint is then skipped
         self.search_dock: SearchDock | None = None  # Find in Files, made on first use
         self.setWindowTitle("Forecode")
         self.resize(1200, 780)
@@ -270,7 +273,8 @@ class MainWindow(QMainWindow):
             app.applicationStateChanged.connect(self._on_app_state)
 
     def _start(self, engine: CompletionEngine | None, chat_backend: ChatBackend | None) -> None:
-        """The first state: settings applied, the engine and the chat service started."""
+        """The first state: settings applied, the engine and the chat service started (their
+        processes after the window's first paint when ``app.ui.startup`` holds them)."""
         self._update_welcome()
         self.review.update_inline_edit()
         self.prefs.apply(self.settings)
@@ -279,12 +283,22 @@ class MainWindow(QMainWindow):
         if engine is not None:
             self.completions.use_engine(engine)
         elif self.settings.completion_enabled:
-            self.completions.start()
+            after_first_paint(self._if_open(self.completions.start))
         self.chat_panel.set_workspace(None)
         if chat_backend is not None:
             self.cloud.use_backend(chat_backend)
         else:
-            self.cloud.start()
+            after_first_paint(self._if_open(self.cloud.start))
+
+    def _if_open(self, start: Callable[[], None]) -> Callable[[], None]:
+        """``start``, skipped when the window closed before it ran (it waited for the first
+        paint)."""
+
+        def run() -> None:
+            if not self._closed:
+                start()
+
+        return run
 
     @property
     def settings(self) -> Settings:
@@ -571,6 +585,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Hot exit: unsaved buffers are backed up and restored next time; no prompt. The chat
         service we started stops (bounded: the close never hangs on it)."""
+        self._closed = True
         self.workspace.shutdown()
         self.completions.shutdown()
         self.next_edit.shutdown()

@@ -46,8 +46,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
 from forecode_core.jsonshape import check_keys, check_type, get
 from forecode_core.next_edit.answer import Rejected, Suggestion, check_answer
 from forecode_core.next_edit.input import NextEditInput
@@ -285,6 +283,8 @@ def refit(
     or without both outcomes. The threshold is kept."""
     if len(records) < MIN_RECORDS:
         return prior
+    import numpy as np  # here: the editor's start-up does not import numpy (issue 18)
+
     y = np.array([1.0 if ok else 0.0 for _, ok in records])
     if y.min() == y.max():
         return prior

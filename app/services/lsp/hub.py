@@ -21,13 +21,15 @@ from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forecode_core.lsp.diagnostics import Diagnostic
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerSpec, ServerTable, servers_for
 
-from .session import OpenDoc, Session, SessionEvents
+if TYPE_CHECKING:  # imported on the hub's thread when a server starts: pygls and lsprotocol
+    # take a second to import, which the editor's start-up does not wait for (issue 18)
+    from .session import OpenDoc, Session
 
 __all__ = ["LspHub", "ServerStatus", "resolve_command"]
 
@@ -131,7 +133,7 @@ class LspHub:
     def open(self, uri: str, language: str, text: str, root: Path) -> int:
         """Open a document (``language``: the editor's language id); its version."""
         version = self._next_version(uri, first=True)
-        self._post(self._open, OpenDoc(uri, language, version, text), root)
+        self._post(self._open_new, uri, language, version, text, root)
         return version
 
     def change(self, uri: str, text: str) -> int:
@@ -201,6 +203,8 @@ class LspHub:
         return list(self._sessions.values())
 
     def _session(self, spec: ServerSpec, root: Path) -> Session | None:
+        from .session import Session, SessionEvents
+
         key = (spec.name, root)
         session = self._sessions.get(key)
         if session is not None:
@@ -243,6 +247,11 @@ class LspHub:
         )
         return [s for s in found if s is not None]
 
+    def _open_new(self, uri: str, language: str, version: int, text: str, root: Path) -> None:
+        from .session import OpenDoc
+
+        self._open(OpenDoc(uri, language, version, text), root)
+
     def _open(self, doc: OpenDoc, root: Path) -> None:
         self._docs[doc.uri] = (doc, root)
         for spec in servers_for(doc.language, self.table):
@@ -251,6 +260,8 @@ class LspHub:
                 session.open(doc)
 
     def _change(self, uri: str, version: int, text: str) -> None:
+        from .session import OpenDoc
+
         known = self._docs.get(uri)
         if known is None:
             return

@@ -53,6 +53,7 @@ from ..encoding_picker import ClickableLabel
 from ..lsp_bridge import LspBridge
 from ..picker import Picker, PickerItem
 from ..problems_panel import ProblemRow, ProblemsDock, severity_mark
+from ..startup import after_first_paint, held
 from .commands import Command
 from .documents import Documents
 
@@ -188,7 +189,13 @@ class LanguageController(QObject):
 
     def _on_added(self, doc: Document) -> None:
         doc.loadFinished.connect(lambda d=doc: self.attach(d))
-        if not doc.loading:
+        if not doc.loading and held():  # the files open at start: servers after the first paint
+            after_first_paint(functools.partial(self._attach_if_open, doc))
+        elif not doc.loading:
+            self.attach(doc)
+
+    def _attach_if_open(self, doc: Document) -> None:
+        if doc in self._documents.documents():  # not closed while it waited
             self.attach(doc)
 
     def attach(self, doc: Document) -> None:

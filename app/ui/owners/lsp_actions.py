@@ -36,7 +36,6 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types as lsp
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDockWidget, QLineEdit, QWidget
@@ -96,6 +95,8 @@ def valid_name(name: str, language: str) -> str:
 
 
 def _text_edits(edits: Any) -> tuple[TextEdit, ...]:
+    from lsprotocol import types as lsp
+
     out: list[TextEdit] = []
     for e in edits:
         if isinstance(e, lsp.SnippetTextEdit):
@@ -112,6 +113,8 @@ def _text_edits(edits: Any) -> tuple[TextEdit, ...]:
 
 
 def _operation(change: Any) -> FileOperation:
+    from lsprotocol import types as lsp
+
     options = getattr(change, "options", None)
     overwrite = bool(getattr(options, "overwrite", False))
     ignore = bool(getattr(options, "ignore_if_exists", False))
@@ -126,6 +129,8 @@ def _operation(change: Any) -> FileOperation:
 def workspace_changes(result: object) -> list[DocumentEdit | FileOperation]:
     """A ``WorkspaceEdit`` as plain changes (``documentChanges`` when given, else
     ``changes``); an empty list for no edit."""
+    from lsprotocol import types as lsp
+
     if not isinstance(result, lsp.WorkspaceEdit):
         return []
     out: list[DocumentEdit | FileOperation] = []
@@ -145,6 +150,8 @@ def workspace_changes(result: object) -> list[DocumentEdit | FileOperation]:
 def _prepared(result: object, text: str) -> str | None:
     """The name to prefill from a prepareRename answer; None when the server says the
     symbol cannot be renamed."""
+    from lsprotocol import types as lsp
+
     if result is None:
         return None
     if isinstance(result, lsp.PrepareRenamePlaceholder):
@@ -385,6 +392,8 @@ class LspActions(QObject):
         end = editor.wordEndPosition(caret, True)
         word = bytes(editor.textRange(start, end).data()).decode("utf-8", "replace")
         where = lsp_position(editor, caret)
+        from lsprotocol import types as lsp  # (the servers' thread imported it, as a rule)
+
         params = lsp.PrepareRenameParams(
             lsp.TextDocumentIdentifier(uri), lsp.Position(where.line, where.character)
         )
@@ -425,6 +434,8 @@ class LspActions(QObject):
             self.box = None
 
     def _rename(self, doc: Document, uri: str, where: Position, new_name: str) -> None:
+        from lsprotocol import types as lsp
+
         bridge = self._language.bridge
         sent = self._language.sent(doc)
         if bridge is None or sent is None:
@@ -501,6 +512,8 @@ class LspActions(QObject):
         self._asked.add((uri, version, name))
         if len(self._asked) > 2000:
             self._asked.clear()
+        from lsprotocol import types as lsp  # (the servers' thread imported it, as a rule)
+
         params = lsp.DefinitionParams(
             lsp.TextDocumentIdentifier(uri),
             lsp.Position(*lsp_position(editor, start)),
