@@ -19,6 +19,10 @@ completion's.
 Next-edit requests (``NextEdit``) are served by ``local_models.next_edit.predict``: the
 editable region rewritten with its own text as the speculative draft; one Done, no Chunks.
 The engine is made with ``NEXT_EDIT_MAX_OUTPUTS`` rows of logits per verify batch for it.
+Predictions run on the engine's ``sibling`` where it has one (the real engine: the same
+weights, a context and KV cache of their own, made at the first prediction), so completions
+and warms never evict the prediction's prompt from the cache (stable parts first: the next
+prediction re-evaluates only what changed).
 
 Which request cancels which (``_supersedes``): a Complete cancels older Completes and Warms; a
 NextEdit cancels older NextEdits and Warms; a Warm older Warms; a Chat older Chats. A
@@ -584,7 +588,7 @@ class _Server:
             inp = NextEditInput.from_json(request.input)
         except (ValueError, TypeError, KeyError) as exc:
             raise _RequestError(f"bad next-edit input: {exc}") from None
-        engine = self.engine
+        engine = self._prediction_engine()
         if not isinstance(engine, NextEditModel):
             raise _RequestError("this engine cannot predict edits (no rewrite)")
         try:
@@ -601,6 +605,21 @@ class _Server:
         self.out.emit(
             Done(request.id, prediction.text, prediction.stop_reason, _jsonable(prediction.metrics))
         )
+
+    def _prediction_engine(self) -> CompletionModel:
+        """The engine predictions run on: the main engine's sibling (module doc), made once;
+        the main engine itself where it has none (the tests' fake)."""
+        twin = getattr(self, "_twin", None)
+        if twin is None:
+            make = getattr(self.engine, "sibling", None)
+            twin = self._twin = make(n_ctx=NEXT_EDIT_CONTEXT) if callable(make) else self.engine
+        return twin
+
+
+# The prediction engine's context: next-edit's prompt budget (1,024 tokens), the region's
+# draft and the answer's slack fit with room to spare; less KV memory than the model's whole
+# context.
+NEXT_EDIT_CONTEXT = 2048
 
 
 class _RequestError(Exception):

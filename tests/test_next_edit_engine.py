@@ -347,3 +347,34 @@ def test_qwen_verifies_an_unchanged_region_from_the_draft(qwen: Any) -> None:
     # Cancelled before it starts: no text, "cancelled".
     stopped = predict(qwen, profile, inp, should_stop=lambda: True)
     assert stopped.stop_reason == "cancelled" and not stopped.finished
+
+
+@pytest.mark.slow
+def test_a_completion_on_the_engine_never_evicts_the_predictions_cache(qwen: Any) -> None:
+    """The worker predicts on the engine's sibling (same weights, its own context): a
+    completion in between leaves the prediction's prompt cached; on one shared context the
+    completion's prompt takes its place."""
+    profile = profile_for(
+        qwen.info.architecture,
+        qwen.info.name,
+        fim_ids_present=qwen.info.has_fim,
+        chat_template=qwen.info.chat_template,
+    )
+    other = qwen.tokenize("# a completion's prompt\n" + "def unrelated(x):\n    return x\n" * 40)
+    inp = rename_input()
+
+    predict(qwen, profile, inp)
+    qwen.complete(other, max_tokens=2)
+    shared = predict(qwen, profile, inp).metrics
+    assert shared["evaluated_tokens"] > shared["prompt_tokens"] // 2  # evicted
+
+    twin = qwen.sibling(n_ctx=2048)
+    assert twin.n_ctx == 2048 and twin.info is qwen.info
+    first = predict(twin, profile, inp)
+    qwen.complete(other, max_tokens=2)
+    again = predict(twin, profile, inp)
+    assert again.metrics["cached_tokens"] >= again.metrics["prompt_tokens"] - 1
+    assert again.metrics["evaluated_tokens"] <= 1
+    assert again.text == first.text  # the same answer from its own cache
+    twin.close()
+    assert qwen.complete(other, max_tokens=2).stop_reason in ("length", "stop", "eos")

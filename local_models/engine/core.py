@@ -125,6 +125,18 @@ def _load_model(info: ModelInfo) -> Any:
     return model
 
 
+def _model_and_info(
+    model_path: str | os.PathLike[str], model_of: Engine | None
+) -> tuple[ModelInfo, Any]:
+    """The model's header and its llama.cpp model: loaded, or ``model_of``'s (a sibling)."""
+    if model_of is not None:
+        model_of._check_open()
+        return model_of.info, model_of._model
+    info = read_model_info(model_path)
+    init_llama()
+    return info, _load_model(info)
+
+
 def _new_context(model: Any, n_ctx: int, n_batch: int, max_outputs: int, threads: int) -> Any:
     """A llama.cpp context for ``model`` (flash attention if it can), or None."""
     cparams = C.llama_context_default_params()
@@ -169,19 +181,21 @@ class Engine:
         min_reuse_chunk: int = 16,
         max_outputs: int = MAX_DRAFT + 2,
         measure_batches: bool = True,
+        _model_of: Engine | None = None,
     ) -> None:
         self._closed = True
         self._model: Any = None
         self._ctx: Any = None
         self._smpl: Any = None
         self._batch: Any = None
-        self.info: ModelInfo = read_model_info(model_path)
+        self._model_of = _model_of  # ``sibling``: the engine whose model this one uses
+        self._siblings: list[Engine] = []
         if n_batch < 8:
             raise ValueError("n_batch must be at least 8")
         if not MAX_DRAFT + 2 <= max_outputs <= n_batch:
             raise ValueError(f"max_outputs must be between {MAX_DRAFT + 2} and n_batch")
-        init_llama()
-        self._model = _load_model(self.info)
+        self.info: ModelInfo
+        self.info, self._model = _model_and_info(model_path, _model_of)
         self._closed = False  # from here on close() frees what exists
 
         if self.info.context_length:
@@ -473,6 +487,26 @@ class Engine:
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
 
+    def sibling(self, *, n_ctx: int | None = None, max_outputs: int | None = None) -> Engine:
+        """A second engine on this one's model (the weights loaded once): its own llama.cpp
+        context, KV cache and ledger, so that requests of another kind (next-edit's) keep
+        their prompt's cache while this one serves completions. Same threads, batch and reuse
+        settings, the prior's row costs; closed when this engine closes (first). One thread
+        at a time may use either (the worker's one job thread)."""
+        self._check_open()
+        twin = Engine(
+            self.info.path,
+            n_ctx=min(n_ctx or self.n_ctx, self.n_ctx),
+            n_threads=self.n_threads,
+            n_batch=self.n_batch,
+            min_reuse_chunk=self.min_reuse_chunk,
+            max_outputs=max_outputs or self.max_outputs,
+            measure_batches=False,
+            _model_of=self,
+        )
+        self._siblings.append(twin)
+        return twin
+
     def reset(self) -> None:
         """Empty the KV cache (the next request starts cold)."""
         self._check_open()
@@ -482,12 +516,15 @@ class Engine:
         """Free the sampler, batch, context and model; further calls raise."""
         if getattr(self, "_closed", True):
             return
+        for twin in self._siblings:  # their contexts before the model they use
+            twin.close()
+        self._siblings.clear()
         self._closed = True
         if self._smpl:
             C.llama_sampler_free(self._smpl)
             self._smpl = None
-        free_llama(self._batch, self._ctx, self._model)
-        self._batch = self._ctx = self._model = None
+        free_llama(self._batch, self._ctx, None if self._model_of is not None else self._model)
+        self._batch = self._ctx = self._model = self._model_of = None
 
     def __enter__(self) -> Engine:
         return self
