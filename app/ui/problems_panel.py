@@ -7,14 +7,14 @@ The panel holds plain rows and knows nothing of language servers: the language o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
 
 from forecode_core.lsp.diagnostics import Diagnostic, Severity
 
-__all__ = ["ProblemRow", "ProblemsDock", "severity_mark"]
+__all__ = ["ProblemRow", "ProblemsDock", "one_line", "severity_mark"]
 
 _MARKS = {
     Severity.ERROR: "⊗",
@@ -27,6 +27,13 @@ ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
 def severity_mark(severity: Severity) -> str:
     return _MARKS[severity]
+
+
+def one_line(message: str) -> str:
+    """A server's message as one row: its non-empty lines joined by " — " (``ruff server``
+    writes "message\n\nhelp: fix"; a tree row shows a text's first line only, elided, which
+    hid the source, the code and the position after it). The tooltip keeps the original."""
+    return " — ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class ProblemsDock(QDockWidget):
             for row in group:
                 d = row.diagnostic
                 where = f"[Ln {d.start.line + 1}, Col {d.start.character + 1}]"
-                text = f"{severity_mark(d.severity)}  {d.label()}  {where}"
+                label = replace(d, message=one_line(d.message)).label()
+                text = f"{severity_mark(d.severity)}  {label}  {where}"
                 child = QTreeWidgetItem([text])
                 child.setData(0, ROW_ROLE, row)
                 child.setToolTip(0, d.message)
