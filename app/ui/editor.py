@@ -230,6 +230,11 @@ class CodeEditor(ScintillaEdit):
             self.markerSetFore(marker, bgr(theme.margin_fore))
             self.markerSetBack(marker, bgr(theme.margin_fore))
         self.setEdgeColour(bgr(theme.indent_guide))
+        # the hover's call tip (hover text, a squiggle's message) in the theme's colours, not
+        # Scintilla's white box over dark code
+        self.callTipSetBack(bgr(theme.ui_window))
+        self.callTipSetFore(bgr(theme.ui_text))
+        self.callTipSetForeHlt(bgr(theme.ui_highlight))
         self._line_digits = 0
         self._update_line_margin()
         self.colourise(0, -1) if self.textLength() < 200_000 else None
