@@ -10,6 +10,12 @@ applying it to the documents, and undoing it as one.
   ``app.services.shadow.ShadowWorkspace``, ``shadow()``) while the review opens: the header
   says "checking…", then each file's new problems show in its row and above its hunks (as
   the apply review's check does; the review does not wait for it).
+- New errors go back to the model for up to ``shadow.repairRounds`` rounds (as for apply:
+  ``app.ui.repair_loop.repair_set`` on the owner's one repair thread, every file's new
+  diagnostics sent through the same Edits RPC with the set's proposed files, each answer
+  checked in the shadow again). The review then shows the final set (a new review, while the
+  user has decided nothing; a round that made it worse is never the set shown) and the
+  round's report in its header ("1 repair round: fixed F821 ...").
 - Applying goes through ``DocumentsHost`` (the open documents; a file not open is opened;
   a new file created empty and opened with its text unsaved; a deleted file's tab closed and
   the file moved to the trash, only after the accept).
@@ -21,8 +27,10 @@ applying it to the documents, and undoing it as one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +42,12 @@ from forecode_core.chat.types import ChatParams
 from forecode_core.edits.events import EditsDone, FileChange, FileChangeKind
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import Settings
-from forecode_core.streams import FailureCode, StreamError
+from forecode_core.streams import Done, FailureCode, StreamError
 
 from ..edit_set_review import AppliedSet, EditSetReview, apply_set, can_undo_set, undo_set
 from ..editor import CodeEditor
 from ..explorer_ops import move_to_trash
+from ..repair_loop import SetRepairOutcome, repair_set
 from ..theme import theme_named
 from .commands import Command
 from .documents import Documents
@@ -53,7 +62,7 @@ def check_in_shadow(shadow: Any | None, changes: Sequence[FileChange]) -> Future
     there before (``Verdict.new``), the copy put back; the user's files are never written.
     None without a shadow (no folder) or with nothing to check. (A deleted file is not
     checked: the shadow's check writes texts. The repair rounds that send the problems back to
-    the model are the shadow's ``check_and_repair``, not wired to the edits RPC yet.)"""
+    the model are ``EditSetOwner``'s, with ``app.ui.repair_loop.repair_set``.)"""
     edits = {
         c.path: c.new_text
         for c in changes
@@ -156,12 +165,27 @@ class DocumentsHost:
 
 
 class _EditsAsChat:
-    """The chat panel's backend in "Edit files" mode: its question goes to ``edits``."""
+    """The chat panel's backend in "Edit files" mode: its question goes to ``edits``
+    (``last_params``: the request of the last set, which a repair round restates)."""
 
     def __init__(self, service: Callable[[], Any | None]) -> None:
         self._service = service
+        self.last_params: ChatParams | None = None
+
+    def ask(self, params: ChatParams) -> tuple[FileChange, ...]:
+        """A repair round's request, blocking (a worker thread): the set of its answer."""
+        for event in self._call(params):
+            if isinstance(event, EditsDone):
+                return event.files
+            if isinstance(event, Done):
+                break
+        raise StreamError(FailureCode.INCOMPLETE, "the answer held no set of file changes")
 
     def chat(self, params: ChatParams) -> Any:
+        self.last_params = params
+        return self._call(params)
+
+    def _call(self, params: ChatParams) -> Any:
         service = self._service()
         edits = getattr(service, "edits", None)
         if edits is None:
@@ -180,6 +204,8 @@ class EditSetOwner(QObject):
 
     message = Signal(str, int)
     _checked = Signal(object, object)  # (review, Verdict or an exception), from the shadow
+    _repairing = Signal(object, int, int)  # (review, round, new problems), from the repair
+    _repaired = Signal(object, object)  # (review, SetRepairOutcome or an exception)
 
     def __init__(
         self,
@@ -195,6 +221,10 @@ class EditSetOwner(QObject):
         # the workspace's shadow now (the window sets it: the review owner's), or None
         self.shadow: Callable[[], Any | None] = lambda: None
         self._checked.connect(self._on_checked)
+        self._repairing.connect(self._on_repairing)
+        self._repaired.connect(self._on_repaired)
+        self._repairer: ThreadPoolExecutor | None = None  # one thread, started once
+        self._repair_lock = threading.Lock()
         self._settings = settings
         self._documents = documents
         self._chat_panel = chat_panel
@@ -205,7 +235,9 @@ class EditSetOwner(QObject):
         self._area: QVBoxLayout | None = None
         self._covered: QWidget | None = None
         self.undo_prompt: QMessageBox | None = None
-        chat_panel.edits_backend = _EditsAsChat(service)
+        self.last_repair: SetRepairOutcome | None = None  # the last set's repair loop
+        self._edits = _EditsAsChat(service)
+        chat_panel.edits_backend = self._edits
         chat_panel.edits_proposed.connect(self.proposed)
 
     def commands(self) -> list[Command]:
@@ -270,8 +302,86 @@ class EditSetOwner(QObject):
         if isinstance(result, BaseException):
             review.set_check(f"not checked ({type(result).__name__})", {})
             return
+        if self._start_repair(review, result):
+            return
         note, problems = describe_verdict(result)
         review.set_check(note, problems)
+
+    # ----- the repair rounds ---------------------------------------------------------------------
+    def _start_repair(self, review: EditSetReview, verdict: Any) -> bool:
+        """Send the set's new errors back to the model (``repair_set`` on the repair thread)
+        when rounds are allowed, a request is known and the user has decided nothing."""
+        rounds = self._settings().shadow_repair_rounds
+        params = self._edits.last_params
+        shadow = self.shadow()
+        if rounds <= 0 or params is None or shadow is None or _decided(review):
+            return False
+        if str(getattr(verdict, "status", "")) != "checked" or not verdict.errors:
+            return False
+        with self._repair_lock:
+            if self._repairer is None:
+                self._repairer = ThreadPoolExecutor(1, thread_name_prefix="forecode-edits-repair")
+        changes = _changes(review)
+        n = len(verdict.new)
+        review.set_check(f"🔧 {n} new problem{'s' if n != 1 else ''}: repairing…", {})
+
+        def check(current: Sequence[FileChange]) -> Any:
+            future = check_in_shadow(shadow, current)
+            return verdict if future is None else future.result()
+
+        def work() -> None:
+            try:
+                result: object = repair_set(
+                    changes,
+                    verdict,
+                    params,
+                    check=check,
+                    ask=self._edits.ask,
+                    rounds=rounds,
+                    going=lambda n, new: self._going(review, n, len(new)),
+                )
+            except Exception as exc:  # said in the review, never raised on the thread
+                result = exc
+            self._repaired.emit(review, result)
+
+        self._repairer.submit(work)
+        return True
+
+    def _going(self, review: EditSetReview, round_no: int, problems: int) -> bool:
+        """On the repair thread: whether the review is still open (then it is told)."""
+        if self.review is not review:
+            return False
+        self._repairing.emit(review, round_no, problems)
+        return True
+
+    def _on_repairing(self, review: object, round_no: int, problems: int) -> None:
+        if review is self.review and isinstance(review, EditSetReview):
+            rounds = self._settings().shadow_repair_rounds
+            review.set_check(
+                f"🔧 repair round {round_no} of {rounds}: {problems} new "
+                f"problem{'s' if problems != 1 else ''} sent back to the model…",
+                {},
+            )
+
+    def _on_repaired(self, review: object, result: object) -> None:
+        if review is not self.review or not isinstance(review, EditSetReview):
+            return  # the review closed meanwhile
+        if not isinstance(result, SetRepairOutcome):
+            review.set_check(f"not checked ({type(result).__name__}: {result})", {})
+            return
+        shown, verdict = review, result.verdict
+        if result.changes != _changes(review):
+            if _decided(review):  # the user decided hunks meanwhile: their set stays
+                verdict = dataclasses.replace(verdict, new=result.first)
+                result = dataclasses.replace(
+                    result, note="; the repaired version was not shown: hunks were decided"
+                )
+            else:
+                shown = self.show_review(result.changes)
+        self.last_repair = result
+        note, problems = describe_verdict(verdict)
+        report = result.report
+        shown.set_check(f"{note} · {report}" if report else note, problems)
 
     def show_review(self, changes: Sequence[FileChange]) -> EditSetReview:
         if self.review is not None:
@@ -398,3 +508,14 @@ class EditSetOwner(QObject):
     def shutdown(self) -> None:
         if self.review is not None:
             self.review.close_review()
+        if self._repairer is not None:
+            self._repairer.shutdown(wait=False, cancel_futures=True)
+
+
+def _changes(review: EditSetReview) -> tuple[FileChange, ...]:
+    return tuple(f.change for f in review.state.files)
+
+
+def _decided(review: EditSetReview) -> bool:
+    """Whether the user decided any hunk of the review (a repair must not undo that)."""
+    return any(d is not None for f in review.state.files for d in f.decisions)
