@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,70 @@ def test_ruff_reports_with_pull_offered(tmp_path: Path) -> None:
         assert seen == version
     finally:
         hub.shutdown()
+
+
+def test_a_first_pull_answered_unchanged_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """basedpyright answers "unchanged" (no items) to a pull that reaches it before the open
+    reaches its workspace: the session asks again until it gets the report (a fake server at
+    the protocol seam: the timing cannot be forced on a real one)."""
+    import asyncio
+
+    from lsprotocol import types as lsp
+
+    from app.services.lsp import session as session_module
+    from app.services.lsp.session import OpenDoc, Session, SessionEvents
+    from forecode_core.lsp.servers import PRESETS
+
+    monkeypatch.setattr(session_module, "PULL_RETRIES", 3)
+    answers: list[object] = [
+        lsp.RelatedUnchangedDocumentDiagnosticReport(result_id=""),
+        lsp.RelatedFullDocumentDiagnosticReport(
+            items=[
+                lsp.Diagnostic(
+                    lsp.Range(lsp.Position(0, 0), lsp.Position(0, 1)), "late", source="fake"
+                )
+            ],
+            result_id="7",
+        ),
+    ]
+    asked: list[str | None] = []
+    reported: list[tuple[int | None, list[str]]] = []
+
+    class Protocol:
+        def send_request_async(self, _method: str, params: Any, msg_id: str = "") -> Any:
+            asked.append(params.previous_result_id)
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(answers.pop(0))
+            return future
+
+        def notify(self, *_a: object) -> None:
+            pass
+
+    class Client:
+        protocol = Protocol()
+
+    async def run() -> None:
+        events = SessionEvents(
+            lambda _u, v, _s, found: reported.append((v, [d.message for d in found])),
+            lambda *_a: None,
+        )
+        session = Session(
+            PRESETS["basedpyright"],
+            ["x"],
+            Path("/tmp"),
+            events,
+            init_timeout_s=1,
+            request_timeout_s=1,
+        )
+        session._client = Client()  # type: ignore[assignment]
+        session._pull = True
+        session._sent["u"] = OpenDoc("u", "python", 1, "x\n")
+        session._pull_soon("u", 1)
+        for _ in range(40):
+            await asyncio.sleep(0.05)
+            if reported:
+                break
+
+    asyncio.run(run())
+    assert asked == [None, None]
+    assert reported == [(1, ["late"])]

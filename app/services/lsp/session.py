@@ -55,6 +55,10 @@ STDERR_LINES = 20  # the last lines a server wrote, for the message when it dies
 PULL_TIMEOUT_S = 120.0
 # Offer pull diagnostics in ``initialize`` (``bench lsp --push`` turns it off to compare).
 PULL_DIAGNOSTICS = True
+# A pull that comes back with nothing for the version still shown (an error, or "unchanged"
+# to a first pull: basedpyright's answer when the document's open has not reached its
+# workspace yet) is tried again, 0.25 s later and doubling, this many times.
+PULL_RETRIES = 6
 
 
 @dataclass
@@ -126,6 +130,7 @@ class _Pull:
     msg_id: str
     version: int
     again: bool = False
+    tries: int = 0  # pulls of this version that came back with nothing before it
 
 
 def _client_capabilities() -> lsp.ClientCapabilities:
@@ -468,7 +473,7 @@ class Session:
         for doc in list(self._sent.values()):
             loop.call_soon(self._pull_soon, doc.uri, doc.version, True)
 
-    def _pull_soon(self, uri: str, version: int, refresh: bool = False) -> None:
+    def _pull_soon(self, uri: str, version: int, refresh: bool = False, tries: int = 0) -> None:
         """Pull ``uri``'s diagnostics for ``version``. A pull in flight for an older version
         is cancelled (the server stops checking text nobody shows); one for this version is
         kept, and a refresh meanwhile pulls once more after it (basedpyright asks for a
@@ -483,15 +488,15 @@ class Session:
         if flying is not None:
             client.protocol.notify(lsp.CANCEL_REQUEST, lsp.CancelParams(id=flying.msg_id))
         self._pull_ids += 1
-        pull = _Pull(f"forecode-pull-{self._pull_ids}", version)
+        pull = _Pull(f"forecode-pull-{self._pull_ids}", version, tries=tries)
         self._pulls[uri] = pull
         self._spawn(self._pull_diagnostics(client, uri, pull))
 
     async def _pull_diagnostics(self, client: _Client, uri: str, pull: _Pull) -> None:
         """One ``textDocument/diagnostic`` for ``pull.version``; reported like a push."""
+        previous = self._result_ids.get(uri)
         params = lsp.DocumentDiagnosticParams(
-            text_document=lsp.TextDocumentIdentifier(uri),
-            previous_result_id=self._result_ids.get(uri),
+            text_document=lsp.TextDocumentIdentifier(uri), previous_result_id=previous
         )
         try:
             report = await asyncio.wait_for(
@@ -508,9 +513,11 @@ class Session:
         sent = self._sent.get(uri)
         if client is not self._client or sent is None:
             return  # another process, or closed
+        items = getattr(report, "items", None)
         if pull.again:
             self._pull_soon(uri, sent.version)
-        items = getattr(report, "items", None)
+        elif sent.version == pull.version and items is None and previous is None:
+            self._retry(uri, pull)  # nothing shown yet for this version: ask again
         if sent.version > pull.version or items is None:
             return  # stale, failed, or "unchanged" (what is shown stays)
         result_id = getattr(report, "result_id", None)
@@ -518,6 +525,15 @@ class Session:
             self._result_ids[uri] = result_id
         found = [to_diagnostic(d, self.spec.name) for d in items]
         self.events.diagnostics(uri, pull.version, self.spec.name, found)
+
+    def _retry(self, uri: str, pull: _Pull) -> None:
+        if pull.tries >= PULL_RETRIES:
+            log.warning("%s: no diagnostics for %s after %d pulls", self.spec.name, uri, pull.tries)
+            return
+        delay = 0.25 * 2**pull.tries
+        asyncio.get_running_loop().call_later(
+            delay, self._pull_soon, uri, pull.version, False, pull.tries + 1
+        )
 
     def _on_folders(self, _params: None) -> list[lsp.WorkspaceFolder]:
         uri = self.root.as_uri()
