@@ -102,6 +102,7 @@ class BugFinder(QObject):
         self._states: dict[Document, _State] = {}
         self._running: tuple[Document, Ask, threading.Event] | None = None
         self._dismissals: dict[str, Dismissals] = {}
+        self._asked: Document | None = None  # the review the palette asked for, told of
         self.idle_ms = IDLE_MS
         self.reviewed.connect(self._on_reviewed)
         documents.added.connect(self._on_added)
@@ -158,13 +159,23 @@ class BugFinder(QObject):
     def review_now(self) -> None:
         doc = self._documents.current_document()
         if doc is not None and doc in self._states:
+            self._asked = doc  # its review is said in the status bar, start and end
             self._idle(doc, asked=True)
+
+    def _tell(self, doc: Document, text: str, ms: int = 10000) -> None:
+        """A status-bar line about ``doc``'s review when the palette asked for it (an idle
+        review stays silent): without one the command looked dead for the whole review."""
+        if self._asked is doc:
+            self.message.emit(f"Likely bug: {text}", ms)
 
     def _idle(self, doc: Document, asked: bool = False) -> None:
         state = self._states.get(doc)
         if state is None or not self.enabled() or doc.path is None or doc.large:
+            self._tell(doc, "not reviewed (bugs.tier2 is off, or the file is unsaved or large)")
+            self._asked = None
             return
         if self._running is not None or self._busy():  # try again after another pause
+            self._tell(doc, "waiting for the local model to finish another request…", 0)
             state.timer.start(self.idle_ms)
             return
         ask = self._ask()
@@ -174,6 +185,7 @@ class BugFinder(QObject):
             return
         stop = threading.Event()
         self._running = (doc, ask, stop)
+        self._tell(doc, "reviewing the functions changed since the last commit…", 0)
         text = doc.editor.text()
         path, root = doc.path, self._root() or doc.path.parent
         generation = state.generation
@@ -231,6 +243,8 @@ class BugFinder(QObject):
             self._running = None
         state = self._states.get(doc)
         if state is None or generation != state.generation or not self.enabled():
+            self._tell(doc, "stopped: the file changed during the review")
+            self._asked = None
             return  # the text changed meanwhile: dropped
         text = doc.editor.text()
         dismissed = self._dismissed()
@@ -243,6 +257,8 @@ class BugFinder(QObject):
             if key not in dismissed:
                 shown.append(Shown(review.function, review.finding, key, function_text))
         self._paint(state, shown)
+        self._tell(doc, _summary(len(reviews), shown))
+        self._asked = None
 
     # ----- drawing and hover ----------------------------------------------------------------
     def _paint(self, state: _State, shown: list[Shown]) -> None:
@@ -363,6 +379,17 @@ class BugFinder(QObject):
     def shutdown(self) -> None:
         if self._running is not None:
             self._stop(self._running[0])
+
+
+def _summary(reviewed: int, shown: list[Shown]) -> str:
+    """What an asked review found, for the status bar."""
+    if shown:
+        lines = ", ".join(str(item.finding.line) for item in shown)
+        where = "line" if len(shown) == 1 else "lines"
+        return f"{len(shown)} found, underlined on {where} {lines} (hover it for why)"
+    if not reviewed:
+        return "no function changed since the last commit"
+    return f"nothing found in {reviewed} changed function{'s' if reviewed != 1 else ''}"
 
 
 class _Stopped(Exception):
