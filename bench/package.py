@@ -11,6 +11,9 @@ prefix) beside ``python3 packaging/bootstrap.py run`` (the ``bootstrap`` key):
   ``.venv`` and the checkout's Python files; the system's own libraries stay cached, so this
   is a first launch after install rather than after a reboot). Warm: the median of the
   launches after that.
+- ``first_completion_s``: launch on a small Python file, type at its end once the window
+  shows, until the first ghost text (``first_completion``; the app's own phases under
+  ``first_completion.trace``).
 - ``smoke_ok``: ``smoke()``: the window shows (a screenshot with more than one colour), at
   least one ggml backend is registered (``forecode --ggml-backends``), and no file was written
   outside the install folder and Forecode's data folders (every write-like system call of the
@@ -424,7 +427,9 @@ def first_window(cmd: list[str], env: dict[str, str], display: str, cwd: Path) -
 def startup(
     cmd: list[str], evict_folders: list[Path], work: Path, display: str, rounds: int
 ) -> dict[str, Any]:
-    """Cold (after evicting ``evict_folders``) then ``rounds`` warm launches to the window."""
+    """Cold (after evicting ``evict_folders``) then ``rounds`` warm launches to the window,
+    then two launches to the first completion (``first_completion``): the first run's, with
+    the models' measuring on this machine, then a later day's (``first_completion_s``)."""
     project = work / "project"
     project.mkdir(parents=True, exist_ok=True)
     env = data_env(work / "home", display)
@@ -432,11 +437,117 @@ def startup(
     cold = first_window([*cmd, str(project)], env, display, project)
     warm = [first_window([*cmd, str(project)], env, display, project) for _ in range(rounds)]
     seen = [w for w in warm if w is not None]
+    # The first of these also measures the models for this machine (the launches above were
+    # stopped before that ended); the second is a launch as on any later day.
+    first_run = first_completion(cmd, env, display, project)
+    completion = first_completion(cmd, env, display, project)
     return {
         "first_window_cold_s": None if cold is None else round(cold, 3),
         "first_window_warm_s": round(statistics.median(seen), 3) if seen else None,
         "first_window_warm_runs_s": [None if w is None else round(w, 3) for w in warm],
+        "first_completion_s": completion.get("ghost_s"),
+        "first_completion": completion,
+        "first_completion_first_run_s": first_run.get("ghost_s"),
+        "first_completion_first_run": first_run,
+        **(
+            {}
+            if completion.get("ghost_s") is not None
+            else {"first_completion_s_why": f"no ghost text within {COMPLETION_TIMEOUT_S:.0f} s"}
+        ),
     }
+
+
+# --- the first completion ---
+
+COMPLETION_TIMEOUT_S = 120.0
+RETYPE_EVERY_S = 1.5  # no ghost yet: the last character again (the engine may still load)
+COMPLETION_FILE = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n"
+COMPLETION_TYPED = "    return"
+
+
+def _xdotool(display: str, *args: str) -> str:
+    out = subprocess.run(
+        ["xdotool", *args],
+        env=dict(os.environ, DISPLAY=display),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return out.stdout.strip()
+
+
+def _trace_lines(proc: subprocess.Popen[bytes], start: float) -> list[tuple[str, float]]:
+    """The app's ``forecode-trace:`` lines as (phase, seconds since ``start`` when read),
+    filled by a reader thread."""
+    import threading
+
+    lines: list[tuple[str, float]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("forecode-trace: "):
+                lines.append(
+                    (
+                        line.removeprefix("forecode-trace: ").rsplit(" ", 1)[0],
+                        time.monotonic() - start,
+                    )
+                )
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def first_completion(
+    cmd: list[str], env: dict[str, str], display: str, project: Path
+) -> dict[str, Any]:
+    """Launch the app on a small Python file (the data folders of the launches before: models
+    in place, calibration done) and type at its end as soon as the window shows, as a user
+    would; seconds from the launch until the first ghost text is shown (``ghost_s``: the
+    app's ``FORECODE_TRACE_STARTUP`` line, written when its first inline suggestion is
+    shown). The editor asks only once its engine is ready, so while none shows the last
+    character is typed again every ``RETYPE_EVERY_S``. Also the window (``window_s``) and the
+    app's own phases (``trace``: seconds since launch when each line was read)."""
+    path = project / "complete_me.py"
+    path.write_text(COMPLETION_FILE)
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        no_network([*cmd, str(project), str(path)]),
+        env=dict(env, FORECODE_TRACE_STARTUP="1"),
+        cwd=project,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    trace = _trace_lines(proc, start)
+    result: dict[str, Any] = {"ghost_s": None}
+    try:
+        window = wait_for_window(display, proc, WINDOW_TIMEOUT_S)
+        if window is None:
+            return result
+        result["window_s"] = round(time.monotonic() - start, 3)
+        wid = _xdotool(display, "search", "--onlyvisible", "--name", "Forecode").split()[0]
+        _xdotool(display, "mousemove", "--window", wid, "600", "300")
+        _xdotool(display, "windowfocus", "--sync", wid)
+        _xdotool(display, "key", "--window", wid, "ctrl+End")
+        _xdotool(display, "type", "--delay", "30", COMPLETION_TYPED)
+        typed = time.monotonic()
+        while time.monotonic() - start < COMPLETION_TIMEOUT_S and proc.poll() is None:
+            ghost = next((t for phase, t in trace if phase == "first ghost"), None)
+            if ghost is not None:
+                result["ghost_s"] = round(ghost, 3)
+                break
+            if time.monotonic() - typed > RETYPE_EVERY_S:
+                _xdotool(display, "key", "BackSpace")
+                _xdotool(display, "type", COMPLETION_TYPED[-1])
+                typed = time.monotonic()
+            time.sleep(0.05)
+    finally:
+        stop(proc)
+        result["trace"] = {phase: round(t, 3) for phase, t in trace}
+    return result
 
 
 def bootstrap_command() -> tuple[list[str], str]:
@@ -466,8 +577,6 @@ def bootstrap_command() -> tuple[list[str], str]:
 
 NOT_MEASURED = {
     "gpu_pack_mb": "no GPU pack is built yet (CUDA/Vulkan backends need their toolkits)",
-    "first_completion_s": "not measured yet: needs a scripted keystroke and a ghost-text probe "
-    "in the frozen app",
 }
 
 
