@@ -21,14 +21,21 @@ target is packed. The frozen app never runs pip, a compiler nor a conversion.
 
 llama.cpp. ``--portable`` builds llama-cpp-python from source into a separate build venv
 (``build/freeze-venv-portable``) with ``CMAKE_ARGS="-DGGML_BACKEND_DL=ON
--DGGML_CPU_ALL_VARIANTS=ON -DGGML_NATIVE=OFF"``: ggml's CPU backend in every x86 variant
-(sse4.2, haswell, skylakex, icelake, alderlake, zen4, ...) as libraries ggml picks from at run
-time, so one package runs well on an old and a new CPU; ``local_models.ggml_backends`` loads
-them from the bundle's ``llama_cpp/lib`` (ggml itself only looks next to the executable and in
-``GGML_BACKEND_DIR``). That compile takes many minutes on a small machine; without
-``--portable`` the developer venv's llama.cpp is frozen as it is -- built for THIS machine's CPU
-(``GGML_NATIVE``), fine for a local smoke test, not for distribution. Release builds (the CI
-workflow, ``.github/workflows/package.yml``) always pass ``--portable``.
+-DGGML_CPU_ALL_VARIANTS=ON -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"`` (the source unpacked once in
+``build/llama-src``, the CMake folder kept in ``build/llama-cmake-portable``: a compile that was
+stopped resumes; about 360 compiles, over an hour on 2 busy cores): ggml's CPU backend in every
+x86 variant (sse4.2, haswell, skylakex, icelake, alderlake, zen4, ...) as libraries ggml picks
+from at run time, so one package runs well on an old and a new CPU;
+``local_models.ggml_backends`` loads them from the bundle's ``llama_cpp/lib`` (ggml itself only
+looks next to the executable and in ``GGML_BACKEND_DIR``). That compile takes many minutes on a
+small machine; without ``--portable`` the developer venv's llama.cpp is frozen as it is -- built
+for THIS machine's CPU (``GGML_NATIVE``), fine for a local smoke test, not for distribution.
+Release builds (the CI workflow, ``.github/workflows/package.yml``) always pass ``--portable``.
+
+Packs (second offline files for an installed app, staged as ``forecode/...`` so a tarball
+unpacks into the install folder and a ``.deb`` into /opt/forecode): ``quality-pack`` /
+``quality-deb``, the 1.5B model; ``tools-pack`` / ``tools-deb``, basedpyright and its Node (the
+main bundle carries ``ruff``). Sizes decided which is which: see ARCHITECTURE.md, "Installers".
 """
 
 from __future__ import annotations
