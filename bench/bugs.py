@@ -11,9 +11,15 @@ in scope). The original file is the clean case.
 - Tier 1 is ``ruff server`` with the bug rules (``forecode_core.bugs.rules``) through the
   editor's own ``LspHub``, the file changed to each version in turn (as ``bench lsp`` times
   it); ``tier1_ms_per_file``: change to diagnostics, p50 (target <= 100 ms).
-- Tier 2 is ``forecode_core.bugs.runner.review_function`` (3 samples, shuffled context, the
-  agreement rule) through the local engine's chat (``app.services.bug_review.EngineAsk`` on an
-  ``EngineClient`` with ``--model``); ``--no-model`` runs tier 1 only.
+- Tier 2 is ``forecode_core.bugs.runner.review_function`` through the local engine's chat
+  (``app.services.bug_review.EngineAsk`` on an ``EngineClient`` with ``--model``) as the editor
+  runs it: with HEAD's copy, which the editor has (it reviews functions changed since the last
+  commit). The buggy version is reviewed against HEAD = the clean file (the change that
+  injected the bug), the clean version against HEAD = the buggy file (the change that fixed
+  it): an unchanged function is never reviewed, so the fix is the clean case that can be
+  flagged. The one-line change is the contrastive question (``forecode_core.bugs.contrast``).
+  ``--no-head``: the open question on each version alone (3 samples, the agreement rule: an
+  untracked file's review). ``--no-model`` runs tier 1 only.
 - ``top3_hit_rate``: the injected line among the first 3 flagged lines of the mutated function
   (tier 1's lines in the function by line, then tier 2's finding); ``false_flag_rate``: clean
   functions with any flag (target <= 10 %); both per tier and per mutation kind too.

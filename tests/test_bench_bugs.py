@@ -98,7 +98,7 @@ def test_evaluate_with_a_scripted_model_and_the_real_ruff_server() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tier1 = _Tier1(Path(tmp))
         try:
-            figures = evaluate(cases, ask, tier1.check)
+            figures = evaluate(cases, ask, tier1.check, with_head=False)
         finally:
             tier1.close()
     assert len(calls) == 4 * 2 * 3
@@ -111,6 +111,28 @@ def test_evaluate_with_a_scripted_model_and_the_real_ruff_server() -> None:
     assert set(figures["per_mutation"]) == set(KINDS)
     for row in figures["rows"]:
         assert row["buggy"]["tier2"] == [row["line"]] and row["clean"]["tier2"] == []
+
+
+def test_evaluate_with_head_asks_the_change_contrastively() -> None:
+    """As the editor runs it: the buggy version against HEAD = the clean one (the change that
+    injected the bug), the clean one against HEAD = the buggy one (the fix). A model that
+    knows the clean line flags the first and not the second: two questions for a buggy
+    version (both orders), one for a clean one (it picks the buffer's version at once)."""
+    cases = make_cases(4, seed=3)
+    calls: list[str] = []
+
+    def ask(_system: str, user: str, _t: float) -> str:
+        calls.append(user)
+        first = user[user.index("Version 1:") : user.index("Version 2:")]
+        case = next(c for c in cases if c.mutant.after.strip() in user)
+        return "1" if case.mutant.before.strip() in first else "2"
+
+    figures = evaluate(cases, ask, lambda _t: ([], 1.0))
+    assert len(calls) == 4 * (2 + 1)
+    assert figures["per_tier"]["tier2"] == {"top3_hit_rate": 1.0, "false_flag_rate": 0.0}
+    for row in figures["rows"]:
+        assert row["buggy"]["tier2"] == [row["line"]] and row["clean"]["tier2"] == []
+        assert len(row["buggy"]["tier2_votes"]) == 2 and row["clean"]["tier2_votes"] == ["-"]
 
 
 def test_tier1_flags_an_undefined_name_with_the_real_ruff_server() -> None:

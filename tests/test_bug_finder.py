@@ -64,7 +64,7 @@ class Scripted:
 
     def __call__(self, _system: str, user: str, _temperature: float) -> str:
         match = re.search(r"^\s*\d+\| def (\w+)", user, re.MULTILINE) or re.search(
-            r"^The function .*\n`+python\ndef (\w+)", user, re.MULTILINE
+            r"^The function .*:\n`+python\ndef (\w+)", user, re.MULTILINE
         )
         name = match.group(1) if match else "?"
         self.asked.append(name)
@@ -225,7 +225,7 @@ def test_typing_drops_a_review_in_flight(qtbot: QtBot, repo: Path) -> None:
         qtbot.wait(0)  # no Qt from here in real code; here only time passes
         import time
 
-        time.sleep(0.3)
+        time.sleep(1.0)  # long enough for the typing below to land on a loaded machine
         return "BUG 9: off-by-one: x"
 
     _win, bugs, doc = _setup(qtbot, repo, Scripted({}))

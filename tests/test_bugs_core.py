@@ -325,12 +325,15 @@ def test_excerpt_keeps_a_short_function_whole_and_windows_a_long_one() -> None:
 
 def test_the_choice_prompt_shows_both_versions_in_the_samples_order() -> None:
     change = Change(4, 4, ("    if a < b:",), ("    if a <= b:",))
-    _system, new_first = build_choice("def f(a, b):\n    if a <= b:\n", change, True, 3)
-    _system, old_first = build_choice("def f(a, b):\n    if a <= b:\n", change, False, 3)
+    function = "def f(a, b):\n    if a <= b:\n        return a\n"
+    _system, new_first = build_choice(function, change, True, 3)
+    _system, old_first = build_choice(function, change, False, 3)
     for user, first, second in ((new_first, "a <= b", "a < b:"), (old_first, "a < b:", "a <= b")):
         one, two = user.index("Version 1:"), user.index("Version 2:")
         assert one < user.index(first, one) < two < user.index(second, two)
         assert user.rstrip().endswith("Answer 1 or 2.")
+        body = user[: user.index("Version 1:")]  # the function: the line left out
+        assert "    <MISSING>" in body and "a < b" not in body and "a <= b" not in body
 
 
 @pytest.mark.parametrize(
