@@ -54,7 +54,8 @@ suggestion is prefetched, so propagation's is what Tab waits for). ``next_edit_i
 per slice, the share of cases whose next unit starts inside the model's editable region (the
 model rewrites only the region: elsewhere it cannot be right). ``related_files``:
 ``bench.related_files``' replay (``forecode_core.next_edit.related.replay``) over the same
-repositories, the default parameters, queries weighted.
+repositories, the default parameters, queries weighted: ``rose_top3`` (= ``hit_at_3``) is the
+figure ROSE published as 64 % and ``recall_at_3`` the one it published as 26 % (``ROSE_NOTE``).
 
 The top-level figures are the ``both`` arm with the chosen model: the one with the best
 ``exact_match`` on ``in_file`` cases among those whose p50 meets ``MODEL_P50_TARGET_MS``
@@ -819,10 +820,26 @@ def related_figures(repos: Sequence[tuple[str, str]], commits: int) -> dict[str,
         sums["hit_at_3"] += r.hit_at_k * r.queries
         sums["mrr"] += r.mrr * r.queries
     out: dict[str, Any] = {k: (round(v / q, 3) if q else None) for k, v in sums.items()}
+    out["rose_top3"] = out["hit_at_3"]
+    out["rose_source"] = ROSE_SOURCE
+    out["note"] = ROSE_NOTE
     out["queries"] = q
     out["by_repo"] = per
     out["params"] = Params().__dict__
     return out
+
+
+ROSE_SOURCE = (
+    "Zimmermann, Weissgerber, Diehl, Zeller: Mining Version Histories to Guide Software "
+    "Changes, ICSE 2004, https://www.st.cs.uni-saarland.de/papers/icse2004/"
+)
+ROSE_NOTE = (
+    "ROSE's 'the topmost three suggestions contain a correct location with a likelihood of "
+    "64%' is hit_at_3 here (rose_top3: a query whose top 3 holds at least one of the "
+    "commit's other files); ROSE's 'correctly predict 26% of further files' is recall_at_3 "
+    "(the share of the commit's other files in the top 3). Each commit is asked before it is "
+    "learned: its own co-changes are never in the table it is scored with."
+)
 
 
 # ---------------------------------------------------------------- the run
@@ -981,7 +998,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "model_p50": f"<= {MODEL_P50_TARGET_MS:.0f} ms",
             "propagation_p50": "<= 20 ms",
             "after_accept_p50": "<= 50 ms",
-            "related_files.recall_at_3": ">= 0.64 (ROSE's 64 % is hit@3 here: see related.py)",
+            "related_files.rose_top3": ">= 0.64 (ROSE's 64 %: hit_at_3)",
+            "related_files.recall_at_3": ">= 0.64 as issue 15 asks; ROSE's comparable figure "
+            "is 26 % (related_files.note)",
         },
         "next_edit_in_model_region": _reach(wide),
         "cases": {

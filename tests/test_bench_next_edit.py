@@ -505,7 +505,10 @@ def test_quick_run_of_the_propagation_arm_writes_every_key(
         "propagation_p50",
         "after_accept_p50",
     }
-    assert set(result["related_files"]) >= {"recall_at_3", "mrr"}
+    assert set(result["related_files"]) >= {"recall_at_3", "mrr", "rose_top3", "note"}
+    related = result["related_files"]
+    assert related["rose_top3"] == related["hit_at_3"]
+    assert "icse2004" in related["rose_source"]
     assert result["related_files"]["queries"] > 0  # commit 2 changed two files
     assert set(result["by_arm"]) == {"noop", "propagation"}
     assert result["cases"]["propagation_wide"] == 4  # two commits, at most two positions each

@@ -290,6 +290,17 @@ def test_replay_ranks_and_renames() -> None:
     assert (result.queries, result.hit_at_k, result.mrr) == (2, 1.0, 1.0)
 
 
+def test_replay_never_scores_a_commit_with_its_own_co_changes() -> None:
+    """Each pair changes together once: asked before its commit is learned, nothing is known
+    of it (a leak, the commit learned first, would score every query a hit)."""
+    result = replay(history("a b\nc d\ne f\ng h"), Params(half_life=NO_DECAY))
+    assert result.queries == 8
+    assert (result.hit_at_k, result.recall_at_k, result.mrr, result.answered) == (0, 0, 0, 0)
+    # the same pairs again: now each is known from its first commit
+    again = replay(history("a b\nc d\na b\nc d"), Params(half_life=NO_DECAY))
+    assert again.hit_at_k == pytest.approx(4 / 8)
+
+
 def test_replay_with_nothing_to_ask() -> None:
     result = replay(history("a\nb"), Params())
     assert (result.queries, result.recall_at_k, result.mrr) == (0, 0.0, 0.0)
