@@ -7,7 +7,12 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   2,000 files and a ``node_modules`` that are referenced, not copied) into an empty shadow,
   the generated tree flushed to disk first; target <= 3 s. On a shared disk the runs vary
   with other writers (``shadow_first_build_runs_s``). ``clone_method`` says how files were
-  copied on this filesystem.
+  copied on this filesystem. ``shadow_first_build_cpu_s``: the process's CPU time (user +
+  system, the copy threads included) of a build, median; ``copy_floor_s``: ``cp -r`` of the
+  same source folders (no walk, no ignore rules, no stamps) right after each build, the floor
+  of this disk at that moment. The builds are kept until the end: deleting 10k files just
+  before the next build made it slower (ext4 without a journal skips recently deleted inodes
+  one by one when it allocates: ``recently_deleted`` was 75 % of a build's profile).
 - ``shadow_refresh_p50_ms``: after three files are saved (atomically, as the editor saves), a
   whole-tree ``sync`` by stamps (the periodic scan, no paths known); target <= 300 ms p50.
   ``shadow_save_refresh_p50_ms``: the same save told by path (``sync_paths``, what a save in
@@ -29,7 +34,9 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -98,19 +105,41 @@ def _save(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _builds(tree: Path, work: Path, rounds: int) -> tuple[list[float], str]:
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
+def _copy_floor(tree: Path, target: Path) -> float:
+    """``cp -r`` of the generated source folders (what the shadow copies) into ``target``."""
+    sources = sorted(str(p) for p in tree.glob("pkg*"))
+    target.mkdir(parents=True)
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", *sources, str(target)], check=True)
+    return time.perf_counter() - started
+
+
+def _builds(
+    tree: Path, work: Path, rounds: int
+) -> tuple[list[float], list[float], list[float], str]:
     times: list[float] = []
+    cpu: list[float] = []
+    floors: list[float] = []
     method = ""
     for k in range(rounds):
         shadow = ShadowWorkspace(tree, base=work / f"build-{k}", scan_every_s=None)
-        started = time.perf_counter()
+        started, used = time.perf_counter(), _cpu()
         shadow.sync()
         times.append(time.perf_counter() - started)
+        cpu.append(_cpu() - used)
         method = str(shadow.clone_method)
         shadow.close()
-        if k < rounds - 1:
-            shutil.rmtree(work / f"build-{k}", ignore_errors=True)
-    return times, method
+        if shutil.which("cp"):
+            floors.append(_copy_floor(tree, work / f"cp-{k}"))
+    for k in range(rounds):  # deleted after all builds (see the module docstring)
+        shutil.rmtree(work / f"build-{k}", ignore_errors=True)
+        shutil.rmtree(work / f"cp-{k}", ignore_errors=True)
+    return times, cpu, floors, method
 
 
 def _refreshes(tree: Path, work: Path) -> tuple[list[float], list[float]]:
@@ -189,7 +218,7 @@ def measure_shadow(files: int, rounds: int, workdir: str | None = None) -> dict[
         generate_tree(tree, files)
         if hasattr(os, "sync"):
             os.sync()  # a user's tree is on disk long before: the build must not pay its writeback
-        builds, method = _builds(tree, work, max(1, min(rounds, 3)))
+        builds, cpu, floors, method = _builds(tree, work, max(1, min(rounds, 3)))
         scans, saves = _refreshes(tree, work)
         cold, prepared, found = _verdicts(work, rounds, LspChecker())
         cli_cold, cli_prepared, cli_found = _verdicts(work, rounds, CliChecker())
@@ -198,6 +227,9 @@ def measure_shadow(files: int, rounds: int, workdir: str | None = None) -> dict[
         "clone_method": method,
         "shadow_first_build_s": round(median(builds), 3),
         "shadow_first_build_runs_s": [round(x, 3) for x in builds],
+        "shadow_first_build_cpu_s": round(median(cpu), 3),
+        "copy_floor_s": round(median(floors), 3) if floors else None,
+        "copy_floor_runs_s": [round(x, 3) for x in floors],
         "shadow_refresh_p50_ms": round(percentile(scans, 50), 1),
         "shadow_refresh_p90_ms": round(percentile(scans, 90), 1),
         "shadow_save_refresh_p50_ms": round(percentile(saves, 50), 2),
