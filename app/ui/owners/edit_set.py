@@ -340,7 +340,7 @@ class EditSetOwner(QObject):
                     rounds=rounds,
                     going=lambda n, new: self._going(review, n, len(new)),
                 )
-            except Exception as exc:  # said in the review, never raised on the thread
+            except BaseException as exc:  # said in the review (a cancelled check too)
                 result = exc
             self._repaired.emit(review, result)
 
