@@ -21,6 +21,7 @@ from forecode_core.next_edit.propagation import (
     anchor_text,
     cross_file_pattern,
     find_sites,
+    other_file_sites,
 )
 
 ORIGIN = "def load_all(path):\n    return []\n"
@@ -183,3 +184,44 @@ def test_nearness_orders_by_folder_steps() -> None:
         "/w/z.py",
         "/w/other/x.py",
     ]
+
+
+def _pattern(text: str, old: str, new: str, nth: int = 0) -> tuple[str, Pattern]:
+    pos = -1
+    for _ in range(nth + 1):
+        pos = text.index(old, pos + 1)
+    after = text[:pos] + new + text[pos + len(old) :]
+    pattern = cross_file_pattern(after, [Edit(pos, old, new)], "a.py")
+    assert pattern is not None
+    return after, pattern
+
+
+def test_another_file_that_already_uses_the_new_name_is_no_site() -> None:
+    """``import platform`` -> ``import sys``: a file that imports ``sys`` already would import
+    it twice (no site there); one without ``sys`` is a site."""
+    _after, pattern = _pattern("import platform\n", "platform", "sys")
+    clash = "import sys\nimport platform\nplatform.system()\n"
+    free = "import platform\nplatform.system()\n"
+    assert find_sites(clash, pattern, path="b.py") != []  # the shape alone would offer it
+    assert other_file_sites(clash, pattern, path="b.py") == []
+    assert [s.old for s in other_file_sites(free, pattern, path="c.py")] == ["platform"] * 2
+
+
+def test_a_methods_rename_skips_files_that_define_the_name_themselves() -> None:
+    """``def send`` -> ``def _get_response`` in one class: a file with its own ``def send``
+    has its own ``.send()`` (no site); a file that only calls it is a site."""
+    _after, pattern = _pattern("class A:\n    def send(self):\n        pass\n", "send", "go")
+    own = "class B:\n    def send(self):\n        pass\n    def f(self):\n        self.send()\n"
+    caller = "def f(a):\n    a.send()\n"
+    assert other_file_sites(own, pattern, path="b.py") == []
+    assert [s.old for s in other_file_sites(caller, pattern, path="c.py")] == ["send"]
+
+
+def test_a_dunder_rename_stays_in_its_file() -> None:
+    text = "class It:\n    def __next__(self):\n        pass\n"
+    pos = text.index("__next__")
+    after = text[:pos] + "next" + text[pos + len("__next__") :]
+    assert cross_file_pattern(after, [Edit(pos, "__next__", "next")], "a.py") is None
+    pos = text.index("It")
+    after = text[:pos] + "Iter" + text[pos + 2 :]
+    assert cross_file_pattern(after, [Edit(pos, "It", "Iter")], "a.py") is not None

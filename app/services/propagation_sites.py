@@ -30,7 +30,9 @@ stale one is dropped::
   sites, and a ``deadline_s`` wall-clock budget; ``cancel`` stops between files. What was
   found before a bound is kept and ``stopped`` says which bound ended it (``"done"``: none).
 - **Which patterns.** Only what ``cross_file_pattern`` returns: a local variable's or a
-  parameter's rename stays in its file.
+  parameter's rename stays in its file. Each file's sites are ``other_file_sites``': a
+  rename is no rename in a file that already uses the new name, nor, for a method, in a file
+  that defines the old name itself.
 
 Offsets are ``str`` indices into each file's text as decoded (``decode_bytes``: line endings
 kept), so the editor converts them to its byte positions as it does for the current file.
@@ -47,7 +49,7 @@ from pathlib import Path, PurePath
 from typing import Literal
 
 from forecode_core.next_edit.lexmask import LexMask
-from forecode_core.next_edit.propagation import Pattern, Site, anchor_text, find_sites
+from forecode_core.next_edit.propagation import Pattern, Site, anchor_text, other_file_sites
 from forecode_core.text.textfile import decode_bytes
 
 __all__ = [
@@ -190,7 +192,7 @@ class _Search:
             return True
         self.searched += 1
         left = self.bounds.max_sites - len(self.sites)
-        found: list[Site] = find_sites(text, self.pattern, path=path, mask=mask, limit=left)
+        found: list[Site] = other_file_sites(text, self.pattern, path=path, mask=mask, limit=left)
         for s in found:
             line = text.count("\n", 0, s.start)
             self.sites.append(
