@@ -151,9 +151,11 @@ def _process_start() -> float:
 
 
 def _trace_first_ghost(window: Any, trace: Callable[[str], None]) -> None:
-    """Trace the first non-empty inline suggestion of whichever engine the window starts."""
+    """Trace when the engine is first ready and the first non-empty inline suggestion of
+    whichever engine the window starts."""
     seen: list[object] = []
     done: list[bool] = []
+    ready: list[bool] = []
 
     def on_suggestion(text: str) -> None:
         if text and not done:
@@ -161,6 +163,10 @@ def _trace_first_ghost(window: Any, trace: Callable[[str], None]) -> None:
             trace("first ghost")
 
     def on_engine() -> None:
+        engine = window.completions.engine
+        if not ready and engine is not None and engine.is_ready():
+            ready.append(True)
+            trace("engine ready")
         inline = window.completions.inline
         if inline is not None and not any(i is inline for i in seen):
             seen.append(inline)

@@ -460,7 +460,7 @@ def startup(
 # --- the first completion ---
 
 COMPLETION_TIMEOUT_S = 120.0
-RETYPE_EVERY_S = 1.5  # no ghost yet: the last character again (the engine may still load)
+RETYPE_EVERY_S = 15.0  # no ghost yet: the last character again (a request lost)
 COMPLETION_FILE = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n"
 COMPLETION_TYPED = "    return"
 
@@ -507,9 +507,10 @@ def first_completion(
     in place, calibration done) and type at its end as soon as the window shows, as a user
     would; seconds from the launch until the first ghost text is shown (``ghost_s``: the
     app's ``FORECODE_TRACE_STARTUP`` line, written when its first inline suggestion is
-    shown). The editor asks only once its engine is ready, so while none shows the last
-    character is typed again every ``RETYPE_EVERY_S``. Also the window (``window_s``) and the
-    app's own phases (``trace``: seconds since launch when each line was read)."""
+    shown). The editor asks only once its engine is ready, so the last character is typed
+    again when the app traces "engine ready" (and every ``RETYPE_EVERY_S`` while no ghost
+    shows). Also the window (``window_s``) and the app's own phases (``trace``: seconds
+    since launch when each line was read)."""
     path = project / "complete_me.py"
     path.write_text(COMPLETION_FILE)
     start = time.monotonic()
@@ -533,16 +534,20 @@ def first_completion(
         _xdotool(display, "windowfocus", "--sync", wid)
         _xdotool(display, "key", "--window", wid, "ctrl+End")
         _xdotool(display, "type", "--delay", "30", COMPLETION_TYPED)
-        typed = time.monotonic()
+        typed = time.monotonic() - start  # seconds since launch, as the trace's
+        asked = False
         while time.monotonic() - start < COMPLETION_TIMEOUT_S and proc.poll() is None:
             ghost = next((t for phase, t in trace if phase == "first ghost"), None)
             if ghost is not None:
                 result["ghost_s"] = round(ghost, 3)
                 break
-            if time.monotonic() - typed > RETYPE_EVERY_S:
+            ready = next((t for phase, t in trace if phase == "engine ready"), None)
+            again = ready is not None and not asked and ready > typed  # typed before it
+            asked = asked or ready is not None
+            if again or time.monotonic() - start - typed > RETYPE_EVERY_S:
                 _xdotool(display, "key", "BackSpace")
                 _xdotool(display, "type", COMPLETION_TYPED[-1])
-                typed = time.monotonic()
+                typed = time.monotonic() - start
             time.sleep(0.05)
     finally:
         stop(proc)
