@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import local_models.next_edit as next_edit_module
 from forecode_core.completion.model import Completion, RewriteMetrics
 from forecode_core.next_edit.answer import Suggestion, check_answer
 from forecode_core.next_edit.input import CARET, REGION_END, NextEditInput, input_at
@@ -164,9 +165,12 @@ def doc_input() -> NextEditInput:
 PROFILE = get_profile("qwen2.5-coder")
 
 
-def run(engine: Any, inp: NextEditInput, **kw: Any) -> Prediction:
-    """``predict`` on the scripted engine (a ``NextEditModel`` in all it uses)."""
-    return predict(engine, PROFILE, inp, **kw)
+def run(engine: Any, inp: NextEditInput, *, early: bool = False, **kw: Any) -> Prediction:
+    """``predict`` on the scripted engine (a ``NextEditModel`` in all it uses); ``early``:
+    with the early stop on (``EARLY_STOP``, off in the product)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(next_edit_module, "EARLY_STOP", early)
+        return predict(engine, PROFILE, inp, **kw)
 
 
 def test_the_answer_stops_once_it_rejoins_the_region_and_keeps_the_rest() -> None:
@@ -174,7 +178,7 @@ def test_the_answer_stops_once_it_rejoins_the_region_and_keeps_the_rest() -> Non
     assert inp.region.startswith(FLAT)  # the scripted answer's assumption
     changed = inp.region.replace("result = 0\n", "result = 0.0\n")
     engine = Scripted(changed + REGION_END + "\n")
-    p = run(engine, inp)
+    p = run(engine, inp, early=True)
     assert p.metrics["rejoined_early"] is True
     assert p.stop_reason == "stop" and p.finished
     assert p.text == changed
@@ -184,10 +188,19 @@ def test_the_answer_stops_once_it_rejoins_the_region_and_keeps_the_rest() -> Non
     assert isinstance(got, Suggestion) and [e.text for e in got.edits] == [".0"]
 
 
+def test_without_the_early_stop_the_whole_region_is_decoded() -> None:
+    inp = doc_input()
+    changed = inp.region.replace("result = 0\n", "result = 0.0\n")
+    engine = Scripted(changed + REGION_END + "\n")
+    p = run(engine, inp)  # the default: off (measured: see local_models.next_edit)
+    assert p.metrics["rejoined_early"] is False
+    assert p.text == changed and "discount = " in engine.written
+
+
 def test_a_cancel_is_still_a_cancel() -> None:
     inp = doc_input()
     engine = Scripted(inp.region.replace("result = 0\n", "result = 0.0\n") + REGION_END)
-    p = run(engine, inp, should_stop=lambda: True)
+    p = run(engine, inp, should_stop=lambda: True, early=True)
     assert p.stop_reason == "cancelled" and not p.finished
     assert p.metrics["rejoined_early"] is False
 
