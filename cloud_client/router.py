@@ -115,11 +115,14 @@ class Router:
         max_probe_interval_s: float = 30.0,
         on_state: Callable[[ServiceState, str], None] = _ignore_state,
         chat_timeout_s: float = 300.0,
+        without_service: str = "",
     ) -> None:
         if probe_interval_s <= 0 or max_probe_interval_s < probe_interval_s:
             raise ValueError("probe intervals must be positive, the maximum not below the first")
         self.cloud = cloud
         self.local = local
+        # why there is no service (``cloud`` None): said when apply or edits need one
+        self._without_service = without_service
         self._probe_interval_s = probe_interval_s
         self._max_probe_interval_s = max_probe_interval_s
         self._on_state = on_state
@@ -168,8 +171,7 @@ class Router:
         cloud = self.cloud
         if cloud is None:
             raise ChatError(
-                FailureCode.UNAVAILABLE,
-                "Applying a code block needs the Forecode service, and none is configured",
+                FailureCode.UNAVAILABLE, self._no_service("Applying a code block needs")
             )
         # Tried even while the service is believed down: there is nothing else to try.
         call = cloud.apply(request, timeout=self._chat_timeout_s if timeout is None else timeout)
@@ -184,12 +186,16 @@ class Router:
         cloud = self.cloud
         edits = getattr(cloud, "edits", None)
         if cloud is None or edits is None:
-            raise ChatError(
-                FailureCode.UNAVAILABLE,
-                "Multi-file edits need the Forecode service, and none is configured",
-            )
+            raise ChatError(FailureCode.UNAVAILABLE, self._no_service("Multi-file edits need"))
         call = edits(params, timeout=2 * self._chat_timeout_s if timeout is None else timeout)
         return _WatchedApply(self, call)
+
+    def _no_service(self, what: str) -> str:
+        """``what`` the service, and why there is none (a service that could not start is
+        not "none configured")."""
+        if self._without_service:
+            return f"{what} the Forecode service. {self._without_service}"
+        return f"{what} the Forecode service, and none is configured"
 
     def probe_now(self) -> None:
         """Probe the service at once instead of at the next interval (a "retry" button)."""

@@ -385,7 +385,7 @@ class CloudConnection(QObject):
     def _use_local(self, why: str) -> None:
         from cloud_client.router import Router
 
-        self._router = Router(None, self.local)
+        self._router = Router(None, self.local, without_service=why)
         self._local_why = why
         self.backend.set(self._router)
         self.local_changed()
