@@ -876,73 +876,19 @@ def test_two_examples_inside_a_docstring_are_still_no_code_pattern() -> None:
 # ---------------------------------------------------------------- rules from real commits
 
 
-ONE_EXAMPLE_SCOPE = [
-    pytest.param(
-        'class A:\n    def f(self):\n        s.x("close")\n        s.y("close")\n'
-        'class B:\n    def f(self):\n        s.x("close")\n',
-        '"close"',
-        '"aclose"',
-        0,
-        [3],
-        id="literal-stays-in-its-class",
-    ),
-    pytest.param(
+def test_await_is_added_only_inside_async_functions() -> None:
+    """``send()`` -> ``await send()``: a site in an ``async def`` (its signature wrapped, the
+    ``)`` dedented) is one; a plain ``def``'s is none (``await`` is a syntax error there)."""
+    text = (
         "class A:\n    def f(self):\n        r = g.send(x)\n"
-        "class B:\n    async def f(self):\n        r = g.send(x)\n        r = g.send(x)\n",
-        "g.send(x)",
-        "await g.send(x)",
-        1,
-        [6],
-        id="insertion-stays-in-its-class-never-wraps-out",
-    ),
-    pytest.param(
-        'x = f("close")\nclass A:\n    y = f("close")\n    z = f("close")\n',
-        '"close"',
-        '"aclose"',
-        1,
-        [3],
-        id="not-the-module-level-above-its-class",
-    ),
-    pytest.param(
-        'def f():\n    g("close")\n\ndef h():\n    g("close")\n    g("close")\n',
-        '"close"',
-        '"aclose"',
-        1,
-        [5, 1],
-        id="top-level-functions-are-not-scoped",
-    ),
-    pytest.param(
-        "class A:\n    def f(self):\n        u = m(u)\n        h = m(h)\n"
-        "class B:\n    def f(self):\n        u = m(u)\n        h = m(h)\n",
-        "u = m(u)\n        h = m(h)",
-        "r = b(u, h)",
-        0,
-        [5],
-        id="a-copied-block-reaches-other-classes",
-    ),
-]
-
-
-@pytest.mark.parametrize(("before", "old", "new", "nth", "lines"), ONE_EXAMPLE_SCOPE)
-def test_one_example_stays_in_its_class(
-    before: str, old: str, new: str, nth: int, lines: list[int]
-) -> None:
-    """One example's sites stay in the top-level Python class it was made in (an async
-    class's ``aclose`` is not the sync class's: a right site and a refused one in each row);
-    top-level functions are not scoped; a block of several lines is a copy and reaches every
-    copy. ``lines``: the sites' lines, in the order offered."""
-    after, edit = edit_at(before, old, new, nth)
-    got = offered(after, [edit], edit.offset + len(new))
-    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == lines
-
-
-def test_a_second_example_lifts_the_class_scope() -> None:
-    before = 'class A:\n    x("close")\n    x("close")\nclass B:\n    x("close")\n'
-    mid, e1 = edit_at(before, '"close"', '"aclose"')
-    after, e2 = edit_at(mid, '"close"', '"aclose"')
-    assert [o for _s, _e, o, _n in offered(mid, [e1], e1.offset)] == ['"close"']
-    got = offered(after, [e1, e2], e2.offset + len('"aclose"'))
-    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [4]
+        "class B:\n    async def f(\n        self,\n    ) -> None:\n"
+        "        r = g.send(x)\n        r = g.send(x)\n"
+    )
+    pos = text.rindex("g.send(x)")
+    after = text[:pos] + "await " + text[pos:]
+    got = offered(after, [Edit(pos, "", "await ")], pos + 6)
+    assert [after.count("\n", 0, s) for s, _e, _o, _n in got] == [7]
+    assert got[0][3] == "r = await g.send(x)"
 
 
 def test_a_methods_rename_keeps_self_sites_in_its_class_when_others_define_the_name() -> None:

@@ -50,6 +50,7 @@ import keyword
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Literal, Protocol
 
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
@@ -941,6 +942,7 @@ def find_sites(
     p = text.find(anchor.text, start, last)
     n = len(text)
     word = anchor.kind == IDENT and _is_word(anchor.text[0]) and _is_word(anchor.text[-1])
+    awaits = _suffix(path) in _PY_SUFFIXES and _adds_await(pattern)
     while p >= 0 and (limit is None or len(sites) < limit):
         end = p + len(anchor.text)
         if word and ((p > 0 and _is_word(text[p - 1])) or (end < n and _is_word(text[end]))):
@@ -950,12 +952,31 @@ def find_sites(
             continue
         if _anchor_ok(text, p, anchor, mask):
             site = _match_at(text, p, pattern, a, mask)
-            if site is not None and (not sites or site.start >= sites[-1].end):
+            if (
+                site is not None
+                and (not sites or site.start >= sites[-1].end)
+                and (not awaits or _in_async_def(text, site.start, mask))
+            ):
                 sites.append(site)
         p = text.find(anchor.text, p + 1, last)
     return sites
 
 
+def _adds_await(pattern: Pattern) -> bool:
+    """Whether the pattern's new text has more ``await`` words than its old one."""
+    after = "".join(p for p in pattern.after if isinstance(p, str))
+    before = sum(1 for t in pattern.before if isinstance(t, Lit) and t.text == "await")
+    return len(_AWAIT.findall(after)) > before
+
+
+def _in_async_def(text: str, pos: int, mask: LexMask) -> bool:
+    """Whether ``pos`` lies in an ``async def``'s block (Python: ``await`` is valid only
+    there; ``send()`` -> ``await send()`` in an async client is no edit for the sync one)."""
+    found = _enclosing_def(text, pos, mask)
+    return found >= 0 and text.startswith("async", found + _indent_of(text, found)[0])
+
+
+_AWAIT = re.compile(r"\bawait\b")
 _SPACE_TABS = re.compile(r"[ \t]*")
 _DEF = re.compile(r"(?:async[ \t]+)?def[ \t]")
 
@@ -976,7 +997,9 @@ def _enclosing_def(text: str, pos: int, mask: LexMask) -> int:
     while True:
         indent, blank = _indent_of(text, line)
         first = line + indent
-        if not blank and indent < threshold and mask.span_at(first) is None:
+        # a line opening with a closer (``) -> T:`` of a wrapped def) continues one above
+        closer = not blank and text[first] in ")]}"
+        if not blank and not closer and indent < threshold and mask.span_at(first) is None:
             if _DEF.match(text, first):
                 return line
             threshold = indent
@@ -1077,22 +1100,6 @@ def _top_class(text: str, pos: int, mask: LexMask) -> tuple[int, int] | None:
     return line, len(text)
 
 
-def _one_example_scope(
-    text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
-) -> tuple[int, int] | None:
-    """Where one example reaches in a Python file: the top-level class it was made in (the
-    same edit in another class is another API: ``"close"`` -> ``"aclose"`` in an async
-    client is not the sync client's, nor ``send()`` -> ``await send()``); None: everywhere.
-    A second example lifts it; so does a shape of several lines (a copied block: its copies
-    get the same change). A definition's rename reaches its uses everywhere
-    (``_own_class``)."""
-    if pattern.examples > 1 or pattern.definition or _suffix(path) not in _PY_SUFFIXES:
-        return None
-    if "\n" in pattern.before_text.strip():
-        return None
-    return _top_class(text, newest.start, mask)
-
-
 def _own_class(
     text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
 ) -> tuple[int, int] | None:
@@ -1160,12 +1167,6 @@ def _assigned(text: str, tok: Token, mask: LexMask) -> bool:
     return False
 
 
-def _narrow(scope: tuple[int, int], inner: tuple[int, int] | None) -> tuple[int, int]:
-    if inner is None:
-        return scope
-    return max(scope[0], inner[0]), max(max(scope[0], inner[0]), min(scope[1], inner[1]))
-
-
 def _overlaps(start: int, end: int, lo: int, hi: int) -> bool:
     if lo == hi:
         return start < lo < end
@@ -1209,11 +1210,11 @@ def propose(
         ]
 
     lo, hi = _rename_scope(text, pattern, newest, mask, path) or (0, len(text))
-    lo, hi = _narrow((lo, hi), _one_example_scope(text, pattern, newest, mask, path))
     caret = min(max(caret, lo), hi)
     # below the caret first (by anchor), then from the top: each search stops at the limit
-    below = keep(find_sites(text, pattern, mask=mask, start=caret, stop=hi, limit=MAX_PROPOSALS))
-    above = keep(find_sites(text, pattern, mask=mask, start=lo, stop=caret, limit=MAX_PROPOSALS))
+    sites = partial(find_sites, text, pattern, path=path, mask=mask, limit=MAX_PROPOSALS)
+    below = keep(sites(start=caret, stop=hi))
+    above = keep(sites(start=lo, stop=caret))
     first_below = below[0].start if below else len(text)
     above = [s for s in above if s.end <= first_below][: MAX_PROPOSALS - len(below)]
     plural = "s" if pattern.examples > 1 else ""
