@@ -32,7 +32,10 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   template that does not hold for both examples is not offered (the newest example is).
 - **Guards**: never a site overlapping a recent edit (the caret's own above all) or another
   proposal, never a proposal that undoes one of the recent edits (its old/new are an edit's
-  after/before).
+  after/before); in Python, an edit that adds ``await`` only inside an ``async def``, a
+  rename never in an import that already imports the new name, and a method's rename whose
+  old name another ``def`` in the file still has only at ``self.`` uses in its own class.
+  A change that crosses a bracket group's closer widens to whole lines, not to the group.
 - **History**: any ``EditPair`` (``events.EditEvent`` as it is: offsets in the current
   document), newest last; an edit whose after text is no longer where it says is left out.
 - **Order**: nearest below the caret first, then from the top of the file (of the function,
@@ -644,7 +647,11 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     - an edit that adds lines (``for x in xs:`` -> two lines): new code written there, not a
       shape to repeat;
     - a ``def`` or ``class`` line changed: one function's signature, not every function's;
-    - a string without a word in it changed (``")"`` -> ``"))"``): too common to mean one thing.
+    - a string without a word in it changed (``")"`` -> ``"))"``): too common to mean one thing;
+    - a string with ``MAX_LITERAL_COPIES`` or more other copies in the file changed
+      (``'undefined'`` -> ``'param'`` in a table of expectations): one copy, not all;
+    - an exact edit that only adds or only removes strings or ``None``/``True``/``False``
+      (``[]`` -> ``["x"]``, ``encode("utf-8")`` -> ``encode()``): this place's data.
 
     And, however many examples: an edit inside a string or comment (by the document's mask:
     a docstring's words) is no code pattern, nor one that changes the bracket balance (an
