@@ -82,15 +82,16 @@ class Diagnostic:
 
 def line_map(old: str, new: str) -> Callable[[int], int]:
     """Old line -> new line for an edit from ``old`` to ``new`` (texts): unchanged lines move
-    with what was inserted or deleted above them; a line in a replaced stretch goes to the
-    stretch's new start."""
+    with what was inserted or deleted above them; a line in a replaced stretch keeps its
+    offset in it, up to the new stretch's last line (a re-indented block maps line for line:
+    its old diagnostics are not new); a deleted line goes where its stretch went."""
     matcher = difflib.SequenceMatcher(None, old.splitlines(), new.splitlines(), autojunk=False)
     blocks = matcher.get_opcodes()
 
     def mapped(line: int) -> int:
-        for tag, i1, i2, j1, _j2 in blocks:
+        for _tag, i1, i2, j1, j2 in blocks:
             if i1 <= line < i2:  # an insertion (i1 == i2) covers no old line
-                return j1 + (line - i1) if tag == "equal" else j1
+                return j1 + min(line - i1, max(0, j2 - j1 - 1))
         return line + (len(new.splitlines()) - len(old.splitlines()))
 
     return mapped
