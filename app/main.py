@@ -173,6 +173,8 @@ def _trace_first_ghost(window: Any, trace: Callable[[str], None]) -> None:
             inline.suggestionChanged.connect(on_suggestion)
 
     window.completions.engine_changed.connect(on_engine)
+    # where the time to the first completion goes: the model's status-bar states
+    window.completions.status.connect(lambda text, _tip: trace(f"model: {text}"))
     on_engine()
 
 
