@@ -173,3 +173,60 @@ def test_a_window_closed_before_its_first_paint_starts_nothing(
     startup.release()
     qtbot.wait(200)
     assert started == []
+
+
+class _Done:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.metrics = {"generated_tokens": 1}
+        self.stop_reason = "eos"
+
+
+def test_the_trace_names_the_engine_ready_and_the_first_ghost_once(
+    tmp_path: Path, qtbot: QtBot
+) -> None:
+    # What bench package's first_completion_s reads (FORECODE_TRACE_STARTUP).
+    from PySide6.QtTest import QTest
+
+    from app.main import _trace_first_ghost
+    from app.ui.inline_completion import CompletionEngine
+    from app.ui.main_window import MainWindow
+    from forecode_core.completion.prompt import CompletionInput
+
+    class Engine(CompletionEngine):
+        asked = 0
+
+        def is_ready(self) -> bool:
+            return True
+
+        def complete(self, inp: CompletionInput, max_tokens: int) -> int:
+            self.asked += 1
+            self.done.emit(self.asked, _Done("a * b"))
+            return self.asked
+
+        def warm(self, inp: CompletionInput) -> None:
+            pass
+
+        def cancel(self, request_id: int) -> None:
+            pass
+
+    source = tmp_path / "mul.py"
+    source.write_text("def mul(a, b):\n")
+    engine = Engine()
+    window = MainWindow(tmp_path / "settings.json", engine=engine)
+    qtbot.addWidget(window)
+    traced: list[str] = []
+    _trace_first_ghost(window, traced.append)
+    assert traced == ["engine ready"]
+    window.show()
+    doc = window.open_file(source)
+    assert doc is not None
+    editor = doc.editor
+    editor.gotoPos(editor.length())
+    QTest.keyClicks(editor, "    return ")
+    qtbot.waitUntil(lambda: "first ghost" in traced, timeout=5000)
+    QTest.keyClicks(editor, "z")  # not the ghost's text: asked again, shown again
+    qtbot.waitUntil(lambda: engine.asked >= 2, timeout=5000)
+    qtbot.wait(100)
+    assert traced.count("first ghost") == 1
+    assert traced.count("engine ready") == 1
