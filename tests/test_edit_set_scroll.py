@@ -72,3 +72,10 @@ def test_a_late_check_does_not_move_a_view_the_user_scrolled(qtbot: QtBot) -> No
     review.view.setFirstVisibleLine(0)  # the user scrolls up to read the top
     review.set_check("no new problems", {})  # the shadow's verdict arrives
     assert review.view.firstVisibleLine() == 0
+
+
+def test_the_header_counts_files_in_words(qtbot: QtBot) -> None:
+    one = EditSetReview([FileChange("big.py", FileChangeKind.MODIFIED, OLD, NEW)], title="Rename")
+    qtbot.addWidget(one)
+    assert one.title_label.text() == "<b>Rename</b> · 1 file"  # it said "1 files"
+    assert _review(qtbot).title_label.text() == "<b>Rename</b> · 2 files"

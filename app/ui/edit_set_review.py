@@ -462,7 +462,8 @@ class EditSetReview(QFrame):
         self._update_header()
 
     def _update_header(self) -> None:
-        self.title_label.setText(f"<b>{self.title}</b> · {len(self.state.files)} files")
+        n = len(self.state.files)
+        self.title_label.setText(f"<b>{self.title}</b> · {n} file{'s' if n != 1 else ''}")
         review = self.state.file
         text = ""
         if review is not None and review.hunks:
