@@ -11,7 +11,10 @@ The service must not outlive the editor, however the editor ends. ``stop()`` sen
 a pipe on stdin that only this process holds: when the editor dies — even by SIGKILL — the
 kernel closes the pipe and the service exits on its own.
 
-``start()`` blocks until the service listens (loading the model takes seconds); the editor's
+``start()`` blocks until the service listens (loading the model takes seconds, minutes on a
+busy 2-core machine); its ``timeout`` is a stall limit, not a total: every line the service
+writes to stderr (it logs each slot's load and warm-up) restarts the clock, so a slow load that
+shows signs of life is waited for and only a silent one is stopped. The editor's
 UI thread uses ``start_async(on_ready, on_error)`` instead, which runs it on a thread and calls
 back from there. The service's stderr is drained continuously into a bounded tail, quoted in
 error messages (it never holds the token: the service does not log it).
@@ -71,6 +74,7 @@ class LocalService:
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._tail: collections.deque[str] = collections.deque(maxlen=_TAIL_LINES)
+        self._last_sign = 0.0  # when the child last showed a sign of life (stderr)
         self._target: str | None = None
 
     def __repr__(self) -> str:
@@ -106,7 +110,8 @@ class LocalService:
 
         ``token``: the one to accept (a restart keeps the clients' token); None makes a new
         one. Raises LocalServiceError (with the service's last words) if it exits or does not
-        listen within ``timeout`` seconds; the child is stopped then."""
+        listen and writes nothing to stderr for ``timeout`` seconds (a stall: each stderr line
+        restarts the clock); the child is stopped then."""
         with self._lock:
             if self._proc is not None and self._proc.poll() is None:
                 raise RuntimeError("the local service is already running")
@@ -154,7 +159,8 @@ class LocalService:
         threading.Thread(
             target=self._read_stderr, args=(proc,), daemon=True, name="forecode-service-stderr"
         ).start()
-        deadline = time.monotonic() + timeout
+        with self._lock:
+            self._last_sign = time.monotonic()
         while not listening.wait(0.05):
             if proc.poll() is not None:
                 listening.wait(0.2)  # the line may still be in the pipe
@@ -168,11 +174,14 @@ class LocalService:
                         "was ready"
                     )
                 )
-            if time.monotonic() > deadline:
+            with self._lock:
+                silent = time.monotonic() - self._last_sign
+            if silent > timeout:
                 self.stop()
                 raise LocalServiceError(
                     self._describe_failure(
-                        f"the Forecode service did not start listening within {timeout:g} s"
+                        f"the Forecode service did not start listening: nothing from it "
+                        f"within {timeout:g} s"
                     )
                 )
         target = found[0]
@@ -252,6 +261,7 @@ class LocalService:
                 line = raw.decode("utf-8", "replace").rstrip()
                 with self._lock:
                     self._tail.append(line[:500])
+                    self._last_sign = time.monotonic()
 
     def _describe_failure(self, what: str) -> str:
         lines = [line for line in self.stderr_tail() if line.strip()][-8:]

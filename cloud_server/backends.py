@@ -441,7 +441,10 @@ class LlamaBackend(_SlotBackend):
             # (about 128 MiB more per slot than chat alone needs).
             from local_models.engine import Engine
 
-            for _ in range(config.slots):
+            for slot in range(config.slots):
+                # One line per step: the editor's LocalService waits while lines come (a slow
+                # load on a busy machine is not a hung one).
+                log.info("loading the model into slot %d of %d", slot + 1, config.slots)
                 self._engines.append(
                     engine_factory(model_path, n_ctx=config.n_ctx, max_outputs=APPLY_MAX_OUTPUTS)
                 )
@@ -449,6 +452,7 @@ class LlamaBackend(_SlotBackend):
                     # The window prompts' fixed opening, in the cache before the first apply.
                     from local_models.apply_model import warm_for_apply
 
+                    log.info("warming slot %d of %d for apply", slot + 1, config.slots)
                     warm_for_apply(self._engines[-1])
         except BaseException:
             for engine in self._engines:

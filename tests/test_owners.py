@@ -104,7 +104,7 @@ EXPECTED_IDS = {
     ],
     "chat": ["chat.toggle", "chat.new"],
     "engine": ["completion.recalibrate"],
-    "cloud": ["cloud.setToken"],
+    "cloud": ["cloud.setToken", "cloud.restart"],
     "index": ["index.syncNow", "index.cancel", "index.copyKey", "index.importKey"],
     "review": [
         "edit.inlineEdit",
@@ -133,6 +133,15 @@ def test_the_owners_commands_share_no_id_and_no_key(qtbot: QtBot) -> None:
     assert actions["file.save"].shortcut().toString() == "Ctrl+S"
     assert [k.toString() for k in actions["file.close"].shortcuts()] == ["Ctrl+W", "Ctrl+F4"]
     assert actions["file.openFolder"].shortcut().toString() == "Ctrl+K, Ctrl+O"
+
+
+def test_restart_chat_service_starts_the_connection_again(qtbot: QtBot) -> None:
+    """After a failed start the fallback is not for the whole session: the palette's
+    Cloud: Restart Chat Service makes a new connection per the settings (here: none)."""
+    owners = Owners(qtbot)
+    with qtbot.waitSignal(owners.cloud.reconnecting, timeout=2000):
+        owners.run("cloud.restart")
+    assert owners.cloud.connection is not None
 
 
 def test_bind_commands_refuses_a_key_bound_twice(qtbot: QtBot) -> None:

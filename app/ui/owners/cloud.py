@@ -67,7 +67,12 @@ class CloudController(QObject):
         )
 
     def commands(self) -> list[Command]:
-        return [Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token)]
+        return [
+            Command("cloud.setToken", "Cloud: Set Service Token", "", self.set_service_token),
+            # After a failed or slow start (the service on this machine, or a remote one that
+            # was down): the fallback is for the session otherwise.
+            Command("cloud.restart", "Cloud: Restart Chat Service", "", self.start),
+        ]
 
     # ----- the connection ----------------------------------------------------------------------
     def use_backend(self, backend: ChatBackend) -> None:
