@@ -113,19 +113,18 @@ def test_evaluate_with_a_scripted_model_and_the_real_ruff_server() -> None:
         assert row["buggy"]["tier2"] == [row["line"]] and row["clean"]["tier2"] == []
 
 
-def test_evaluate_with_head_asks_the_change_contrastively() -> None:
+def test_evaluate_with_head_asks_the_model_to_write_the_changed_line() -> None:
     """As the editor runs it: the buggy version against HEAD = the clean one (the change that
     injected the bug), the clean one against HEAD = the buggy one (the fix). A model that
-    knows the clean line flags the first and not the second: two questions for a buggy
-    version (both orders), one for a clean one (it picks the buffer's version at once)."""
+    writes the clean line flags the first (two samples) and not the second (one)."""
     cases = make_cases(4, seed=3)
     calls: list[str] = []
 
     def ask(_system: str, user: str, _t: float) -> str:
         calls.append(user)
-        first = user[user.index("Version 1:") : user.index("Version 2:")]
-        case = next(c for c in cases if c.mutant.after.strip() in user)
-        return "1" if case.mutant.before.strip() in first else "2"
+        assert not any(c.mutant.after.strip() in user for c in cases)  # neither version
+        case = next(c for c in cases if f"def {c.function.name.split('.')[-1]}(" in user)
+        return case.mutant.before.strip()
 
     figures = evaluate(cases, ask, lambda _t: ([], 1.0))
     assert len(calls) == 4 * (2 + 1)

@@ -133,24 +133,24 @@ def test_a_changed_functions_finding_is_drawn_once_with_its_hover(qtbot: QtBot, 
     assert "Likely bug (off-by-one): should be <=" in bugs.tip_text(shown[0])
 
 
-def test_a_changed_line_is_asked_against_heads_version_in_both_orders(
+def test_a_changed_line_is_written_by_the_model_without_either_version(
     qtbot: QtBot, repo: Path
 ) -> None:
-    """A small replacement is the contrastive question: the model is shown the line's two
-    versions, the buffer's first then HEAD's first; it is flagged only when both answers pick
-    HEAD's, with the kind of the difference and HEAD's line as the reason."""
-    prompts: list[str] = []
+    """A small replacement is the fill question: the function with the line left out, the
+    model writes it; flagged when its samples write HEAD's version, with the kind of the
+    difference and HEAD's line as the reason."""
+    prompts: list[tuple[str, float]] = []
 
-    def picks_head(_s: str, user: str, _t: float) -> str:
-        prompts.append(user)
-        first = user[user.index("Version 1:") : user.index("Version 2:")]
-        return "1" if "a < b" in first else "2"
+    def writes_head(_s: str, user: str, temperature: float) -> str:
+        prompts.append((user, temperature))
+        return "```python\n    if a < b:\n```"
 
     _win, bugs, doc = _setup(qtbot, repo, Scripted({}))
-    bugs._ask = lambda: picks_head
+    bugs._ask = lambda: writes_head
     _edit(doc, "    if a < b:\n", "    if a <= b:\n")
     qtbot.waitUntil(lambda: bool(bugs.shown(doc)), timeout=10_000)
-    assert len(prompts) == 2 and all("def second(a, b):" in p for p in prompts)
+    assert len(prompts) == 2 and all("def second(a, b):" in p for p, _t in prompts)
+    assert all("<MISSING>" in p and "a <= b" not in p and "a < b" not in p for p, _t in prompts)
     shown = bugs.shown(doc)
     assert [(s.function.name, s.finding.line, s.finding.kind) for s in shown] == [
         ("second", 9, "off-by-one")
@@ -158,17 +158,15 @@ def test_a_changed_line_is_asked_against_heads_version_in_both_orders(
     assert "HEAD had `if a < b:`" in bugs.tip_text(shown[0]) and _painted_lines(doc) == [9]
 
 
-def test_a_model_that_always_picks_the_first_version_flags_nothing(
-    qtbot: QtBot, repo: Path
-) -> None:
-    scripted = Scripted({"second": ["1"]})
+def test_a_model_that_writes_the_buffers_line_flags_nothing(qtbot: QtBot, repo: Path) -> None:
+    scripted = Scripted({"second": ["if a <= b:"]})
     _win, bugs, doc = _setup(qtbot, repo, scripted)
     reviewed: list[object] = []
     bugs.reviewed.connect(lambda *a: reviewed.append(a))
     _edit(doc, "    if a < b:\n", "    if a <= b:\n")
     qtbot.waitUntil(lambda: bool(reviewed), timeout=10_000)
     qtbot.wait(50)
-    assert scripted.asked == ["second"] and bugs.shown(doc) == []  # the buffer's picked: done
+    assert scripted.asked == ["second"] and bugs.shown(doc) == []  # no second sample
 
 
 def test_samples_that_disagree_show_nothing(qtbot: QtBot, repo: Path) -> None:
@@ -293,7 +291,7 @@ def test_one_review_with_the_real_local_model(qtbot: QtBot, repo: Path) -> None:
         qtbot.waitUntil(lambda: bool(reviewed), timeout=600_000)
         reviews = reviewed[0][2]
         assert [r.function.name for r in reviews] == ["second"]  # type: ignore[attr-defined]
-        # the contrastive question: one answer, or two when the first picks HEAD's version
+        # the fill question: one answer, or two when the first writes HEAD's version
         assert 1 <= len(reviews[0].votes) <= 2  # type: ignore[attr-defined]
         shown = bugs.shown(doc)
         assert len(shown) <= 1

@@ -8,11 +8,10 @@ import pytest
 
 from forecode_core.bugs.contrast import (
     Change,
-    build_choice,
+    build_fill,
     change_kind,
     excerpt,
-    judge,
-    parse_choice,
+    fill_vote,
     replaced_lines,
 )
 from forecode_core.bugs.functions import (
@@ -323,52 +322,29 @@ def test_excerpt_keeps_a_short_function_whole_and_windows_a_long_one() -> None:
     ]
 
 
-def test_the_choice_prompt_shows_both_versions_in_the_samples_order() -> None:
+def test_the_fill_prompt_holds_neither_version() -> None:
     change = Change(4, 4, ("    if a < b:",), ("    if a <= b:",))
-    function = "def f(a, b):\n    if a <= b:\n        return a\n"
-    _system, new_first = build_choice(function, change, True, 3)
-    _system, old_first = build_choice(function, change, False, 3)
-    for user, first, second in ((new_first, "a <= b", "a < b:"), (old_first, "a < b:", "a <= b")):
-        one, two = user.index("Version 1:"), user.index("Version 2:")
-        assert one < user.index(first, one) < two < user.index(second, two)
-        assert user.rstrip().endswith("Answer 1 or 2.")
-        body = user[: user.index("Version 1:")]  # the function: the line left out
-        assert "    <MISSING>" in body and "a < b" not in body and "a <= b" not in body
+    function = "def f(a, b):\n    x = 1\n    if a <= b:\n        return a\n"
+    _system, user = build_fill(function, change, 2)
+    assert "    <MISSING>\n        return a" in user and "a <= b" not in user
+    assert "a < b" not in user and user.rstrip().endswith("Write the line at <MISSING>.")
+    _system, narrow = build_fill(function, change, 2, before=0)  # a sample's narrower window
+    assert "x = 1" in user and "x = 1" not in narrow and "    <MISSING>" in narrow
 
 
 @pytest.mark.parametrize(
-    ("answer", "expected"),
+    ("answer", "vote"),
     [
-        ("2", 2),
-        ("1", 1),
-        ("Version 1", 1),
-        ("**2**", 2),
-        ("Version 2 is correct.", 2),
+        ("if a < b:", "head"),
+        ("```python\n    if a < b:  # the bound\n```", "head"),
+        ("if a<=b:", "buffer"),
+        ("return a", None),
+        ("The line is probably a comparison.", None),
         ("", None),
-        ("Neither", None),
-        ("1.5", None),
-        ("12", None),
     ],
 )
-def test_parse_choice(answer: str, expected: int | None) -> None:
-    assert parse_choice(answer) == expected
-
-
-@pytest.mark.parametrize(
-    ("choices", "flagged"),
-    [
-        ([(True, 2), (False, 1)], True),  # HEAD's version picked in both orders
-        ([(True, 1), (False, 1)], False),  # always the first option: position bias
-        ([(True, 2), (False, 2)], False),  # always the second
-        ([(True, 2), (True, 2)], False),  # one order only
-        ([(True, 2), (False, None)], False),  # one vote
-        ([(True, 1)], False),  # the buffer's version picked: stopped there
-        ([(True, 2), (False, 1), (True, 1)], False),  # any vote for the buffer's version
-        ([(True, 2), (False, None), (False, 1)], True),
-    ],
-)
-def test_judge(choices: list[tuple[bool, int | None]], flagged: bool) -> None:
-    assert judge(choices) is flagged
+def test_fill_vote(answer: str, vote: str | None) -> None:
+    assert fill_vote(answer, Change(4, 4, ("    if a < b:",), ("    if a <= b:",))) == vote
 
 
 @pytest.mark.parametrize(
@@ -396,38 +372,56 @@ def test_head_version_by_name_and_none_for_a_new_function() -> None:
     assert head_version("m.py", head, Function("gone", 4, 5)) is None
 
 
-def _asker(pick: str, asked: list[str]) -> Ask:
-    """A model that picks HEAD's version (``old``), the buffer's (``new``) or always option
-    ``2``; it reads which is which from the prompt's two versions."""
+def _writer(line: str, asked: list[str], temperatures: list[float]) -> Ask:
+    """A model that writes ``line`` for the left-out line."""
 
-    def ask(system: str, user: str, _t: float) -> str:
+    def ask(_system: str, user: str, temperature: float) -> str:
         asked.append(user)
-        if pick == "2":
-            return "2"
-        first = user[user.index("Version 1:") : user.index("Version 2:")]
-        old_first = "< limit" in first
-        return "1" if (pick == "old") == old_first else "2"
+        temperatures.append(temperature)
+        return f"```python\n{line}\n```"
 
     return ask
 
 
 @pytest.mark.parametrize(
-    ("pick", "finding", "asks"),
+    ("line", "finding", "asks"),
     [
-        ("old", Finding(14, "off-by-one", "HEAD had `if len(out) < limit:`", 2), 2),
-        ("new", None, 1),  # the buffer's version picked first: no second question
-        ("2", None, 2),  # position bias: the orders disagree
+        (
+            "if len(out) < limit:",
+            Finding(14, "off-by-one", "HEAD had `if len(out) < limit:`", 2),
+            2,
+        ),
+        ("if len(out) <= limit:", None, 1),  # the buffer's line: no second sample
+        ("out.append(item)", None, 1),  # another line
     ],
 )
-def test_review_function_asks_a_replacement_contrastively(
-    pick: str, finding: Finding | None, asks: int
+def test_review_function_asks_for_a_replaced_line(
+    line: str, finding: Finding | None, asks: int
 ) -> None:
     source = "\n" * 10 + HEAD_FN.replace("len(out) < limit", "len(out) <= limit")
     function = functions_in("m.py", source)[0]
     asked: list[str] = []
-    review = review_function(_asker(pick, asked), source, function, [], before=HEAD_FN)
+    temperatures: list[float] = []
+    review = review_function(
+        _writer(line, asked, temperatures), source, function, [], before=HEAD_FN
+    )
     assert review.finding == finding and len(asked) == asks
-    assert all("Which version is correct?" in user for user in asked)
+    assert all("<MISSING>" in user and "limit:" not in user for user in asked)
+    if asks == 2:  # a short function: the narrower window is the same prompt, drawn hotter
+        assert asked[0] == asked[1] and temperatures == [0.0, 0.5]
+
+
+def test_a_long_functions_samples_see_two_windows() -> None:
+    head = "def f(a, b):\n" + "".join(f"    a{i} = {i}\n" for i in range(20)) + "    return a < b\n"
+    source = head.replace("a < b", "a <= b")
+    function = functions_in("m.py", source)[0]
+    asked: list[str] = []
+    temperatures: list[float] = []
+    review = review_function(
+        _writer("return a < b", asked, temperatures), source, function, [], before=head
+    )
+    assert review.finding is not None and review.finding.line == 22
+    assert temperatures == [0.0, 0.0] and "a13 = 13" in asked[0] and "a13 = 13" not in asked[1]
 
 
 def test_review_function_without_a_replacement_asks_the_open_question() -> None:

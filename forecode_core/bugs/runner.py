@@ -1,16 +1,12 @@
 """One function's tier-2 review: its context, the samples asked of a model, the agreement.
 
 With HEAD's version of the function (``before``; the editor has it), each small replacement
-is asked as a contrastive question (``forecode_core.bugs.contrast``): the two versions in
-both orders, a finding only when both orders pick HEAD's (measured on injected bugs: the
-open question found none). A function whose change has no small replacement (added lines,
-a rewrite), or one without HEAD's version (an untracked file), gets the open question
-(``review.build_messages``, 3 samples, ``agree``).
-
-The model is a callable ``ask(system, user, temperature) -> answer`` (blocking; the caller runs
-this on a worker thread): ``app.services.bug_review.EngineAsk`` is the local engine's chat, a
-test passes a scripted one. ``should_stop`` is checked between samples (the editor's typing
-or another model request stops a review).
+is asked as a fill question (``forecode_core.bugs.contrast``): the model writes the line left
+out, in two contexts; a finding only when both write HEAD's version exactly (measured on
+injected bugs: the open question found none, a choice between the two versions was position
+bias). A function whose change has no small replacement (added lines, a rewrite), or one
+without HEAD's version (an untracked file), gets the open question (``review.build_messages``,
+3 samples, ``agree``).
 """
 
 from __future__ import annotations
@@ -19,11 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from forecode_core.bugs.contrast import (
+    FILL_WINDOWS,
     Change,
-    build_choice,
+    build_fill,
     change_kind,
-    judge,
-    parse_choice,
+    fill_vote,
     replaced_lines,
 )
 from forecode_core.bugs.functions import Function
@@ -38,11 +34,11 @@ from forecode_core.bugs.review import (
 
 __all__ = ["Ask", "Review", "context_for", "review_function"]
 
-CHOICE_ORDERS = (True, False)  # the buffer's version shown first, then second
 
 Ask = Callable[[str, str, float], str]
 CONTEXT_CHARS = 1500
 MIN_VOTES = 2  # of the 3 samples by default: a majority
+FILL_RETRY_TEMPERATURE = 0.5
 
 
 @dataclass(frozen=True)
@@ -140,28 +136,34 @@ def _contrast(
     changes: Sequence[Change],
     should_stop: Callable[[], bool],
 ) -> Review:
-    """Each change asked in both orders (greedy); the first one both orders blame is the
-    function's finding. A sample that picks the buffer's version ends that change's
-    questions (``judge`` would not flag it)."""
+    """Each change: the model writes the left-out line, once per ``FILL_WINDOWS`` context
+    (greedy; a repeated prompt at ``FILL_RETRY_TEMPERATURE``); a finding when every sample
+    writes HEAD's version exactly. A sample that writes anything else ends that change's
+    questions."""
     votes: list[Finding | None] = []
     errors: list[str] = []
     for change in changes:
-        choices: list[tuple[bool, int | None]] = []
-        for new_first in CHOICE_ORDERS:
+        agreed = True
+        asked: set[str] = set()
+        for window in FILL_WINDOWS:
             if should_stop():
                 return Review(function, None, tuple(votes), tuple(errors), stopped=True)
-            system, user = build_choice(text, change, new_first, function.start_line)
-            answer = ask(system, user, 0.0)
-            option = parse_choice(answer)
-            if option is None:
-                errors.append(f"no option in {answer.strip()[:60]!r}")
-            choices.append((new_first, option))
-            blamed = option is not None and option == (2 if new_first else 1)
-            votes.append(_finding(change, 1) if blamed else None)
-            if option is not None and not blamed:
+            system, user = build_fill(text, change, function.start_line, window)
+            # a short function's windows can be the same prompt: then the sample is drawn
+            # at a temperature, so that two votes are two answers
+            answer = ask(system, user, 0.0 if user not in asked else FILL_RETRY_TEMPERATURE)
+            asked.add(user)
+            vote = fill_vote(answer, change)
+            if vote is None:
+                errors.append(f"neither version: {answer.strip()[:60]!r}")
+            votes.append(_finding(change, 1) if vote == "head" else None)
+            if vote != "head":
+                agreed = False
                 break
-        if judge(choices, min_votes=len(CHOICE_ORDERS)):
-            return Review(function, _finding(change, len(choices)), tuple(votes), tuple(errors))
+        if agreed:
+            return Review(
+                function, _finding(change, len(FILL_WINDOWS)), tuple(votes), tuple(errors)
+            )
     return Review(function, None, tuple(votes), tuple(errors))
 
 
