@@ -259,11 +259,34 @@ def written_outside(trace: Path, allowed: Sequence[Path], cwd: Path) -> list[str
 # --- building and installing ---
 
 
-def build_target(target: str) -> Path:
-    """``python3 packaging/build.py TARGET`` from this checkout; the file it made."""
+CLEAN_SRC = ROOT / "build" / "clean-src"
+
+
+def clean_checkout() -> Path:
+    """HEAD exported (``git archive``) into ``build/clean-src``: the files committed, not a
+    shared working tree's half-made edits (a freeze of the working tree once caught another
+    task's unfinished change and the app failed to start). Its ``.venv`` and build venv are
+    links to this checkout's (nothing is installed twice)."""
+    shutil.rmtree(CLEAN_SRC, ignore_errors=True)
+    CLEAN_SRC.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", "HEAD"], cwd=ROOT, capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(CLEAN_SRC)], input=archive.stdout, check=True)
+    (CLEAN_SRC / ".venv").symlink_to(ROOT / ".venv")
+    (CLEAN_SRC / "build").mkdir()
+    for shared in ("freeze-venv", "pyi-work"):
+        (ROOT / "build" / shared).mkdir(parents=True, exist_ok=True)
+        (CLEAN_SRC / "build" / shared).symlink_to(ROOT / "build" / shared)
+    return CLEAN_SRC
+
+
+def build_target(target: str, source: Path = ROOT) -> Path:
+    """``python3 packaging/build.py TARGET`` in ``source`` (this checkout, or
+    ``clean_checkout()``); the file it made."""
     out = subprocess.run(
-        [sys.executable, str(ROOT / "packaging" / "build.py"), target],
-        cwd=ROOT,
+        [sys.executable, str(source / "packaging" / "build.py"), target],
+        cwd=source,
         capture_output=True,
         text=True,
         check=False,
@@ -277,8 +300,9 @@ def build_target(target: str) -> Path:
 
 
 def build_tarball() -> Path:
-    """``python3 packaging/build.py tarball`` from this checkout; the tarball's path."""
-    return build_target("tarball")
+    """``python3 packaging/build.py tarball`` from a clean export of HEAD; the tarball's
+    path."""
+    return build_target("tarball", clean_checkout())
 
 
 def pack_file(env_var: str, target: str) -> Path:
