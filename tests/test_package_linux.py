@@ -1,13 +1,16 @@
 """Issue 18's Linux package, end to end (nightly: the build takes many minutes).
 
-Builds the tarball from this checkout (``packaging/build.py tarball``; or takes
-``FORECODE_PACKAGE_TARBALL``, a tarball already built from it), unpacks it into a fresh prefix,
+Builds the tarball from a clean export of HEAD (``packaging/build.py tarball`` in
+``build/clean-src``; or takes ``FORECODE_PACKAGE_TARBALL``, a tarball already built from it),
+unpacks it into a fresh prefix,
 and starts it under Xvfb in a network namespace with no network (``unshare -n``), with its home,
 data and temp folders in the test's folder. It checks: the window shows (a screenshot with
 more than one colour), at least one ggml backend is registered (``forecode --ggml-backends``),
 and no file was written outside the install folder and Forecode's data folders (every
 write-like system call of the app and its children, from strace). Shares its helpers with
-``python -m bench package`` (bench/package.py).
+``python -m bench package`` (bench/package.py). A second test adds the quality pack and the
+Python tools pack (``FORECODE_QUALITY_PACK`` / ``FORECODE_TOOLS_PACK``, else built) to the
+install folder and checks the app finds the 1.5B there and its language servers squiggle.
 
 Run it: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -m nightly
 tests/test_package_linux.py``.
