@@ -17,7 +17,7 @@ in scope). The original file is the clean case.
   commit). The buggy version is reviewed against HEAD = the clean file (the change that
   injected the bug), the clean version against HEAD = the buggy file (the change that fixed
   it): an unchanged function is never reviewed, so the fix is the clean case that can be
-  flagged. The one-line change is the contrastive question (``forecode_core.bugs.contrast``).
+  flagged. The one-line change is the fill question (``forecode_core.bugs.contrast``).
   ``--no-head``: the open question on each version alone (3 samples, the agreement rule: an
   untracked file's review). ``--no-model`` runs tier 1 only.
 - ``top3_hit_rate``: the injected line among the first 3 flagged lines of the mutated function

@@ -116,7 +116,7 @@ def review_changes(
 ) -> list[Review]:
     """Review the functions of ``text`` that ``diff`` (``git diff -U0 HEAD`` of the file;
     None: an untracked file, every function) changes; with ``head`` (HEAD's copy of the
-    file) each function's small replacements are asked contrastively. Worker threads only."""
+    file) each function's small replacements are the fill question. Worker threads only."""
     functions = functions_in(path, text)
     targets = functions if diff is None else changed_functions(path, text, changed_lines(diff))
     out: list[Review] = []

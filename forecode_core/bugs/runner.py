@@ -106,7 +106,7 @@ def review_function(
     should_stop: Callable[[], bool] = lambda: False,
     before: str | None = None,
 ) -> Review:
-    """Review one function: contrastive questions on its small replacements against
+    """Review one function: the fill question on each of its small replacements against
     ``before`` (HEAD's version of it) when there are any, else the open question (each
     sample parsed strictly, the samples' agreement kept)."""
     text = function.text(source)

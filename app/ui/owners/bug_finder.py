@@ -6,8 +6,9 @@ tier 2: when the current editor has been idle for ``IDLE_MS`` (no typing) and th
 has no request in flight (``busy``), a worker thread reads HEAD's copy of the file (bounded
 ``git show``), finds the functions the buffer changes against it (``forecode_core.bugs``) and
 asks the local model about each: a small replacement against HEAD's version of the function as
-a contrastive question in both orders, else the open question (3 samples, shuffled context;
-only a finding the samples agree on; ``forecode_core.bugs.runner``). A finding is drawn in the
+the fill question (the line left out, the model writes it; 2 samples), else the open question
+(3 samples, shuffled context); only a finding the samples agree on
+(``forecode_core.bugs.runner``). A finding is drawn in the
 "likely bug" style: Scintilla indicator 23 (free: 12-14 apply review, 20-22 squiggles, 26 next
 edit, 27 find in files, 28-29 find bar), a dashed purple underline from the line's first
 character to its end, at most one per function; the mouse resting on it shows the explanation
