@@ -53,7 +53,9 @@ class DefinitionLink(QObject):
         self._took_press = False
         editor.indicSetStyle(LINK_INDICATOR, INDIC_PLAIN)
         editor.indicSetFore(LINK_INDICATOR, LINK_COLOUR)
-        editor.indicSetUnder(LINK_INDICATOR, True)
+        # over the text, as the squiggles (bafc1cd): the caret line's and the selection's
+        # backgrounds cover an indicator drawn under it
+        editor.indicSetUnder(LINK_INDICATOR, False)
         viewport = editor.viewport()
         viewport.setMouseTracking(True)
         viewport.installEventFilter(self)
