@@ -247,6 +247,16 @@ class Picker(QFrame):
     def is_open(self) -> bool:
         return self._is_open
 
+    def refresh(self, provider: Provider) -> None:
+        """Rows that changed while open (text read later): ask *provider* again for the
+        query, keeping the current row; nothing when the picker shows another provider's."""
+        if not self._is_open or self._provider is not provider:
+            return
+        row = self.list_view.currentIndex().row()
+        self._refresh()
+        if 0 < row < len(self.model.items):
+            self.list_view.setCurrentIndex(self.model.index(row))
+
     def items(self) -> list[PickerItem]:
         """The rows currently shown."""
         return list(self.model.items)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -142,6 +142,7 @@ class LanguageController(QObject):
         self.dock: ProblemsDock | None = None
         self.history = NavigationHistory()  # F12's jumps, for Alt+Left / Alt+Right
         self.references: list[PickerItem] = []  # the last Shift+F12's rows
+        self._references_provider: Callable[[str], list[PickerItem]] | None = None
         self._hover_token = 0  # the hover being asked; a newer dwell or its end cancels it
         self.status_label = ClickableLabel("Problems (Ctrl+Shift+M)")
         self.status_label.clicked.connect(self.show_problems)
@@ -462,12 +463,17 @@ class LanguageController(QObject):
             label = f"{shown}:{position.line + 1}:{position.character + 1}"
             rows.append(PickerItem(label, data=(path, position)))
         self.references = rows
-        self.references_found.emit(origin, found)  # the References panel (lsp_actions) too
+        # the References panel (lsp_actions) too; it hands each row's line text back by
+        # ``reference_texts`` (open buffers' at once, other files' read off the UI thread)
+        self.references_found.emit(origin, found)
         if self._picker is None:
             return
 
         def provider(query: str) -> list[PickerItem]:
-            return [r for r in rows if query.lower() in r.label.lower()]
+            q = query.lower()
+            return [r for r in self.references if q in r.label.lower() or q in r.detail.lower()]
+
+        self._references_provider = provider
 
         def accept(item: PickerItem | None, _query: str) -> None:
             if item is not None and isinstance(item.data, tuple):
@@ -476,6 +482,25 @@ class LanguageController(QObject):
                     self.history = self.history.jumped(origin)
 
         self._picker.open(f"{len(rows)} references", provider, on_accept=accept)
+
+    def reference_texts(self, uri: str, texts: Mapping[int, str]) -> None:
+        """The lines (line -> text) of ``uri``'s references in the last Shift+F12 answer:
+        each picker row shows its line's text as its detail (VS Code's list shows it)."""
+        path = path_of(uri)
+        changed = False
+        rows: list[PickerItem] = []
+        for row in self.references:
+            where = row.data
+            if isinstance(where, tuple) and where[0] == path and where[1].line in texts:
+                text = " ".join(texts[where[1].line].split())
+                text = text if len(text) <= 120 else text[:119] + "…"
+                changed |= text != row.detail
+                row = replace(row, detail=text)
+            rows.append(row)
+        if changed:
+            self.references = rows
+            if self._picker is not None and self._references_provider is not None:
+                self._picker.refresh(self._references_provider)
 
     def _go(self, path: Path, where: Position | int) -> bool:
         doc = self._documents.find(path) or self._documents.open_file(path)

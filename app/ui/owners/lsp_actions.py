@@ -310,6 +310,8 @@ class LspActions(QObject):
         symbol = self._symbol_at(origin)
         self._panel().set_rows(symbol, rows, self._shown(Path(origin.path)))
         self.show_panel(focus=False)
+        for uri, text_lines in lines.items():  # the quick picker's rows show the lines too
+            self._language.reference_texts(uri, dict(enumerate(text_lines)))
         if unread:
             threading.Thread(
                 target=self._read_reference_lines,
@@ -330,8 +332,11 @@ class LspActions(QObject):
             self._reference_lines.emit(answer, uri, texts)
 
     def _fill_reference_lines(self, answer: int, uri: str, texts: object) -> None:
-        if answer == self._references_answer and self.dock is not None and isinstance(texts, dict):
+        if answer != self._references_answer or not isinstance(texts, dict):
+            return
+        if self.dock is not None:
             self.dock.fill_texts(uri, texts)
+        self._language.reference_texts(uri, texts)  # the quick picker's rows
 
     def _symbol_at(self, origin: Place) -> str:
         doc = self._documents.find(Path(origin.path))
