@@ -74,7 +74,13 @@ from PySide6.QtWidgets import (
 
 from app.services.shadow import CheckStatus, Verdict
 from forecode_core.apply.block import ApplyInput, Removal
-from forecode_core.apply.review import Hunk, HunkKind, final_hunks, split_lines
+from forecode_core.apply.review import (
+    Hunk,
+    HunkKind,
+    final_hunks,
+    indentation_matters,
+    split_lines,
+)
 from forecode_core.apply.review_state import ReviewOutcome, ReviewPhase, ReviewState
 from forecode_core.workspace.diagnostics_diff import Diagnostic, Next, RepairPolicy, Severity
 
@@ -608,6 +614,7 @@ class ApplyReview(QFrame):
         self.title = title or request.path
         self.theme = theme or buffer.theme
         self.request = request
+        self._indent_matters = indentation_matters(request.path, request.language)
         self.original = request.original  # the buffer text this review is computed against
         # the run's phase, stale flag and per-review fields, as one value (replaced, never
         # reset field by field); the properties below read it
@@ -1006,7 +1013,8 @@ class ApplyReview(QFrame):
         original = _lf(self.original)
         prefix = _lf(self.received)
         self.review_state = self.review_state.with_hunks(
-            final_hunks(original, prefix) if prefix else (), time.monotonic()
+            final_hunks(original, prefix, indent_matters=self._indent_matters) if prefix else (),
+            time.monotonic(),
         )
         complete = prefix[: prefix.rfind("\n") + 1]
         partial = prefix[len(complete) :]

@@ -42,7 +42,7 @@ from forecode_core.apply.block import (
     to_file_text,
 )
 from forecode_core.apply.events import ApplyCall, ApplyDone, ApplyEvent
-from forecode_core.apply.review import Hunk, diff_hunks
+from forecode_core.apply.review import Hunk, diff_hunks, indentation_matters
 from forecode_core.streams import (
     Delta,
     Done,
@@ -199,7 +199,9 @@ def finish_result(request: ApplyInput, received: str, done: ApplyDone) -> ApplyR
     text = received
     if "\r\n" in original and "\r" not in received:
         text = to_file_text(original, received)
-    hunks = diff_hunks(original, text)
+    hunks = diff_hunks(
+        original, text, indent_matters=indentation_matters(request.path, request.language)
+    )
     removals = find_unaccounted_removals(original, request.block, text) if hunks else ()
     return ApplyResult(text, hunks, removals, done)
 

@@ -6,7 +6,10 @@ Pure: plain strings in, plain data out (the review view in ``app.ui`` draws them
   gray the low-entropy ones: ``"whitespace-only"`` (the same tokens: indentation, spacing,
   blank lines, line endings), ``"rename"`` (every difference is an identifier replaced by
   another, and each of those substitutions occurs in at least ``RENAME_MIN_HUNKS`` hunks: the
-  same rename repeated across the file) or ``"substantive"``.
+  same rename repeated across the file) or ``"substantive"``. With ``indent_matters`` (the
+  file is in a language whose indentation is syntax: ``indentation_matters(path, language)``),
+  a hunk that changes a line's *leading* whitespace is substantive (a nested ``def`` dedented
+  out of its function is another program); trailing whitespace and blank lines stay cosmetic.
 * ``apply_hunks(original, hunks, accepted)``: the original with the accepted hunks applied and
   the others left out, exactly: lines keep their own endings (CRLF stays CRLF), so accepting
   every hunk gives the new text and accepting none gives the original.
@@ -43,6 +46,7 @@ __all__ = [
     "apply_hunks",
     "diff_hunks",
     "final_hunks",
+    "indentation_matters",
     "split_lines",
 ]
 
@@ -59,6 +63,31 @@ RENAME_MIN_HUNKS = 2
 # Lines of each side looked at (first) for where a change ends: a hunk is final once this many
 # lines after its start have streamed in (or the stream ended).
 REJOIN_WINDOW = 8
+
+
+# Languages whose indentation is syntax (offside rule, YAML nesting, Makefile's recipe tab), by
+# language id (``forecode_core.text.file_languages``) and, for those the table has no id for,
+# by file extension.
+INDENT_LANGUAGES = frozenset({"python", "yaml", "makefile"})
+INDENT_EXTENSIONS = frozenset(
+    {
+        ".py", ".pyw", ".pyi", ".yaml", ".yml", ".mk", ".mak",
+        ".coffee", ".litcoffee", ".nim", ".nims", ".fs", ".fsi", ".fsx", ".hs", ".lhs",
+        ".elm", ".purs", ".idr", ".agda", ".sass", ".styl", ".pug", ".jade", ".haml", ".slim",
+        ".gd", ".boo", ".cabal",
+    }
+)  # fmt: skip
+INDENT_FILENAMES = frozenset({"Makefile", "GNUmakefile", "makefile", "SConstruct"})
+
+
+def indentation_matters(path: str, language: str = "") -> bool:
+    """Whether a change of a line's leading whitespace changes the program in this file
+    (``language``: its language id, when known)."""
+    if language in INDENT_LANGUAGES:
+        return True
+    name = path.replace("\\", "/").rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return name in INDENT_FILENAMES or (dot > 0 and name[dot:].lower() in INDENT_EXTENSIONS)
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,26 @@ def _substitutions(old: Sequence[str], new: Sequence[str]) -> tuple[set[tuple[st
     return pairs, only
 
 
+def _lead(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _indent_changed(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether a non-blank line's leading whitespace differs between ``old`` and ``new``:
+    line by line when both have as many non-blank lines, else between the lines whose text
+    (stripped) difflib pairs up."""
+    a = [line for line in old if line.strip()]
+    b = [line for line in new if line.strip()]
+    if len(a) == len(b):
+        return any(_lead(x) != _lead(y) for x, y in zip(a, b, strict=True))
+    matcher = SequenceMatcher(None, [x.strip() for x in a], [y.strip() for y in b], autojunk=False)
+    return any(
+        _lead(a[block.a + k]) != _lead(b[block.b + k])
+        for block in matcher.get_matching_blocks()
+        for k in range(block.size)
+    )
+
+
 @dataclass(frozen=True)
 class _Raw:
     old_start: int
@@ -131,13 +180,18 @@ class _Raw:
     new_end: int
 
 
-def _classify(old: list[str], new: list[str], raws: Sequence[_Raw]) -> list[Hunk]:
+def _classify(
+    old: list[str], new: list[str], raws: Sequence[_Raw], indent_matters: bool
+) -> list[Hunk]:
     kinds: list[HunkKind] = []
     subs: list[tuple[set[tuple[str, str]], bool]] = []
     for raw in raws:
         a = old[raw.old_start : raw.old_end]
         b = new[raw.new_start : raw.new_end]
-        if _tokens(a) == _tokens(b):
+        if indent_matters and _indent_changed(a, b):
+            kinds.append(HunkKind.SUBSTANTIVE)  # never grayed, nor a rename
+            subs.append((set(), False))
+        elif _tokens(a) == _tokens(b):
             kinds.append(HunkKind.WHITESPACE_ONLY)
             subs.append((set(), False))
         else:
@@ -215,10 +269,12 @@ def _align(old: Sequence[str], new: Sequence[str], complete: bool) -> list[_Raw]
             window *= 2
 
 
-def diff_hunks(original: str, new: str) -> tuple[Hunk, ...]:
-    """The hunks that turn ``original`` into ``new``, in order, classified (module doc)."""
+def diff_hunks(original: str, new: str, *, indent_matters: bool = False) -> tuple[Hunk, ...]:
+    """The hunks that turn ``original`` into ``new``, in order, classified (module doc;
+    ``indent_matters``: a leading-whitespace change is substantive)."""
     old_lines, new_lines = split_lines(original), split_lines(new)
-    return tuple(_classify(old_lines, new_lines, _align(old_lines, new_lines, True)))
+    raws = _align(old_lines, new_lines, True)
+    return tuple(_classify(old_lines, new_lines, raws, indent_matters))
 
 
 def apply_hunks(original: str, hunks: Sequence[Hunk], accepted: Collection[int]) -> str:
@@ -238,10 +294,11 @@ def apply_hunks(original: str, hunks: Sequence[Hunk], accepted: Collection[int])
     return "".join(out)
 
 
-def final_hunks(original: str, prefix: str) -> tuple[Hunk, ...]:
+def final_hunks(original: str, prefix: str, *, indent_matters: bool = False) -> tuple[Hunk, ...]:
     """The hunks of a new file that is still streaming (``prefix`` is what has arrived) that
     can no longer change: each is a hunk of ``diff_hunks(original, finished)`` with the same
     ranges and lines, whatever the rest of the stream (module doc)."""
     cut = prefix.rfind("\n") + 1  # the last line is incomplete until its newline arrives
     old_lines, new_lines = split_lines(original), split_lines(prefix[:cut])
-    return tuple(_classify(old_lines, new_lines, _align(old_lines, new_lines, False)))
+    raws = _align(old_lines, new_lines, False)
+    return tuple(_classify(old_lines, new_lines, raws, indent_matters))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from forecode_core.apply.review import Hunk, apply_hunks, diff_hunks
+from forecode_core.apply.review import Hunk, apply_hunks, diff_hunks, indentation_matters
 from forecode_core.edits.events import FileChange, FileChangeKind
 
 __all__ = ["AcceptedFile", "EditSetState", "FileReview"]
@@ -32,7 +32,8 @@ class FileReview:
         elif change.kind is FileChangeKind.DELETED:
             hunks = diff_hunks(change.original, "")
         else:
-            hunks = diff_hunks(change.original, change.new_text)
+            indent = indentation_matters(change.path)
+            hunks = diff_hunks(change.original, change.new_text, indent_matters=indent)
         return cls(change, hunks, (None,) * len(hunks))
 
     @property
