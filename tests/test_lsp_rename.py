@@ -251,6 +251,7 @@ def test_f2_renames_across_two_files_reviewed_accepted_and_undone_in_one_step(
     qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=SERVER_WAIT_MS)
     review = win.edit_set.review
     assert isinstance(review, EditSetReview)
+    assert review.title_label.text() == "<b>Rename helper → assist</b> · 2 files"
     # Nothing changed before the accept.
     assert doc.editor.text() == main.read_text()
     review.run_action("accept_all")

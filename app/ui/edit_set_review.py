@@ -36,6 +36,7 @@ palette command "Edits: Undo the Last Multi-file Edit".
 
 from __future__ import annotations
 
+import html
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -463,7 +464,8 @@ class EditSetReview(QFrame):
 
     def _update_header(self) -> None:
         n = len(self.state.files)
-        self.title_label.setText(f"<b>{self.title}</b> · {n} file{'s' if n != 1 else ''}")
+        title = html.escape(self.title)  # a rename's names are the user's text
+        self.title_label.setText(f"<b>{title}</b> · {n} file{'s' if n != 1 else ''}")
         review = self.state.file
         text = ""
         if review is not None and review.hunks:

@@ -383,12 +383,13 @@ class EditSetOwner(QObject):
         report = result.report
         shown.set_check(f"{note} · {report}" if report else note, problems)
 
-    def show_review(self, changes: Sequence[FileChange]) -> EditSetReview:
+    def show_review(
+        self, changes: Sequence[FileChange], title: str = "Edit files"
+    ) -> EditSetReview:
+        """The set's review over the tabs; ``title`` heads it (F2 gives "Rename a → b")."""
         if self.review is not None:
             self.review.close_review()
-        review = EditSetReview(
-            changes, title="Edit files", theme=theme_named(self._settings().theme)
-        )
+        review = EditSetReview(changes, title=title, theme=theme_named(self._settings().theme))
         review.apply_requested.connect(self._apply)
         review.finished.connect(lambda outcome, r=review: self._ended(r, outcome))
         self.review = review

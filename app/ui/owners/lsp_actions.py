@@ -410,7 +410,7 @@ class LspActions(QObject):
             if name is None or not name:
                 self.message.emit("The element can't be renamed.", 5000)
                 return
-            self.ask_name(doc, start, name, lambda new: self._rename(doc, uri, where, new))
+            self.ask_name(doc, start, name, lambda new: self._rename(doc, uri, where, new, name))
 
         bridge.ask(uri, "rename_provider", PREPARE_RENAME, params, prepared)
 
@@ -438,7 +438,9 @@ class LspActions(QObject):
         if self.box is box:
             self.box = None
 
-    def _rename(self, doc: Document, uri: str, where: Position, new_name: str) -> None:
+    def _rename(
+        self, doc: Document, uri: str, where: Position, new_name: str, old_name: str = ""
+    ) -> None:
         from lsprotocol import types as lsp
 
         bridge = self._language.bridge
@@ -457,13 +459,14 @@ class LspActions(QObject):
             if error is not None:
                 self.message.emit(f"Rename Symbol: {error or type(error).__name__}", 6000)
                 return
-            self.review_rename(result, new_name)
+            self.review_rename(result, new_name, old_name)
 
         bridge.ask(uri, "rename_provider", RENAME, params, renamed)
 
-    def review_rename(self, result: object, new_name: str) -> bool:
-        """Open a rename's ``WorkspaceEdit`` in the multi-file edit review; False (and a
-        message) when it is empty or refused."""
+    def review_rename(self, result: object, new_name: str, old_name: str = "") -> bool:
+        """Open a rename's ``WorkspaceEdit`` in the multi-file edit review, titled "Rename
+        old → new" (VS Code's refactor preview names the rename); False (and a message)
+        when it is empty or refused."""
         versions: dict[str, int] = {}
         for doc in self._documents.documents():
             if doc.path is not None:
@@ -483,7 +486,8 @@ class LspActions(QObject):
         if not changes:
             self.message.emit("Rename Symbol: nothing to change", 5000)
             return False
-        self._edit_set.show_review(changes)
+        title = f"Rename {old_name} → {new_name}" if old_name else f"Rename to {new_name}"
+        self._edit_set.show_review(changes, title=title)
         n = len(changes)
         self.message.emit(
             f"Rename to '{new_name}': review the change in {n} file{'s' if n != 1 else ''}",
