@@ -66,6 +66,7 @@ from .owners.preferences import Preferences
 from .owners.review import ReviewController
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
+from .problems_panel import place_bottom_dock
 from .related_files import RelatedFiles
 from .startup import after_first_paint
 from .theme import apply_app_palette, theme_named
@@ -134,7 +135,7 @@ class MainWindow(QMainWindow):
             self.docs,
             lambda: self.workspace.root,
             self.statusBar(),
-            lambda dock: self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock),
+            lambda dock: place_bottom_dock(self, dock),  # a tab beside the other bottom docks
             settings,
             picker=self.picker,
             parent=self,
@@ -172,7 +173,7 @@ class MainWindow(QMainWindow):
             self.edit_set,
             self.docs,
             lambda: self.workspace.root,
-            lambda dock: self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock),
+            lambda dock: place_bottom_dock(self, dock),  # a tab beside the other bottom docks
         )
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,

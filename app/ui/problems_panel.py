@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDockWidget, QTreeWidget, QTreeWidgetItem, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QTreeWidget, QTreeWidgetItem, QWidget
 
 from forecode_core.lsp.diagnostics import Diagnostic, Severity
 
-__all__ = ["ProblemRow", "ProblemsDock", "one_line", "severity_mark"]
+__all__ = ["ProblemRow", "ProblemsDock", "one_line", "place_bottom_dock", "severity_mark"]
 
 _MARKS = {
     Severity.ERROR: "⊗",
@@ -118,3 +118,18 @@ class ProblemsDock(QDockWidget):
                 if child is not None:
                     texts.append(child.text(0))
         return texts
+
+
+def place_bottom_dock(window: QMainWindow, dock: QDockWidget) -> None:
+    """Add ``dock`` at the bottom, as a tab beside the bottom docks already there (Problems,
+    References: VS Code's panel tabs), not squeezed into a strip beside them; its owner
+    raises it when it has something to show."""
+    bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+    others = [
+        d
+        for d in window.findChildren(QDockWidget)
+        if d is not dock and window.dockWidgetArea(d) == bottom and not d.isFloating()
+    ]
+    window.addDockWidget(bottom, dock)
+    if others:
+        window.tabifyDockWidget(others[0], dock)
