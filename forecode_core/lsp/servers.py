@@ -37,6 +37,7 @@ __all__ = [
     "ServerTable",
     "config_section",
     "dump_table",
+    "missing_hint",
     "parse_table",
     "servers_for",
     "with_excludes",
@@ -59,6 +60,9 @@ class ServerSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)
     init_options: Mapping[str, Any] = field(default_factory=dict)
     install_hint: str = ""
+    # What a frozen (packaged) app says instead: it has no pip (basedpyright comes in the
+    # Python tools pack; ruff ships in the app itself). Empty: ``install_hint`` fits both.
+    frozen_hint: str = ""
     # The settings' section that takes an ``exclude`` list of globs (pyright's family): the
     # session puts the workspace's git-ignored folders there (``with_excludes``).
     exclude_section: str = ""
@@ -90,6 +94,10 @@ PRESETS: dict[str, ServerSpec] = {
                 },
             },
             install_hint="it comes with Forecode (pip install basedpyright)",
+            frozen_hint=(
+                "add the Python tools pack: forecode-python-tools, its tar.gz unpacked where "
+                "Forecode's was or its .deb installed (README, Install)"
+            ),
             # In openFilesOnly mode it still enumerates the workspace's files when it starts,
             # and the first check waits: 5,917 files in this repository's build/ (a tool
             # tree, not a venv, so not auto-excluded) made the first squiggle 2.5 s, not 1.2.
@@ -100,6 +108,7 @@ PRESETS: dict[str, ServerSpec] = {
             ("ruff", "server"),
             init_options={"settings": {"lint": {"extendSelect": list(RUFF_BUG_RULES)}}},
             install_hint="it comes with Forecode (pip install ruff)",
+            frozen_hint="it comes in Forecode's package: reinstall Forecode",
         ),
         ServerSpec("clangd", ("clangd",), install_hint="e.g. apt install clangd"),
         ServerSpec("gopls", ("gopls",), install_hint="go install golang.org/x/tools/gopls@latest"),
@@ -174,9 +183,20 @@ def servers_for(language: str, table: ServerTable = ()) -> tuple[ServerSpec, ...
             base = PRESETS.get(argv[0])
             name = argv[0].rsplit("/", 1)[-1]
             specs.append(
-                ServerSpec(name, argv, install_hint=base.install_hint if base is not None else "")
+                ServerSpec(
+                    name,
+                    argv,
+                    install_hint=base.install_hint if base is not None else "",
+                    frozen_hint=base.frozen_hint if base is not None else "",
+                )
             )
     return tuple(specs)
+
+
+def missing_hint(spec: ServerSpec, frozen: bool) -> str:
+    """The advice after "not installed" (empty: none): in a frozen app (``sys.frozen``,
+    passed in by the caller) the packaged one, since there is no pip to run there."""
+    return spec.frozen_hint if frozen and spec.frozen_hint else spec.install_hint
 
 
 def config_section(settings: Mapping[str, Any], section: str | None) -> object:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from forecode_core.lsp.diagnostics import Diagnostic
 from forecode_core.lsp.restart import ServerState
-from forecode_core.lsp.servers import ServerSpec, ServerTable, servers_for
+from forecode_core.lsp.servers import ServerSpec, ServerTable, missing_hint, servers_for
 
 if TYPE_CHECKING:  # imported on the hub's thread when a server starts: pygls and lsprotocol
     # take a second to import, which the editor's start-up does not wait for (issue 18)
@@ -213,7 +213,8 @@ class LspHub:
         if argv is None:
             if spec.name not in self._missing:
                 self._missing.add(spec.name)
-                hint = f" ({spec.install_hint})" if spec.install_hint else ""
+                advice = missing_hint(spec, bool(getattr(sys, "frozen", False)))
+                hint = f" ({advice})" if advice else ""
                 self._status(
                     spec.name,
                     ServerState.MISSING,
