@@ -44,6 +44,7 @@ from forecode_core.apply.block import (
     format_apply_prompt,
     to_file_text,
 )
+from forecode_core.apply.budget import SLACK_TOKENS, token_guess
 from forecode_core.apply.rewrite_stop import RewriteStop
 from forecode_core.apply.windows import (
     WINDOW_RULES_EDIT,
@@ -88,7 +89,7 @@ __all__ = [
 APPLY_MAX_OUTPUTS = 64
 # Tokens the answer may have beyond the original file and the block (a model that adds more
 # than the block holds has left the task).
-_SLACK_TOKENS = 64
+_SLACK_TOKENS = SLACK_TOKENS
 
 
 class ApplyTooLarge(ValueError):
@@ -337,7 +338,7 @@ def warm_for_apply(engine: Engine) -> int:
 
 
 def _token_guess(text: str) -> int:
-    return len(text) // 3 + 1
+    return token_guess(text)  # the estimate a client sizes requests with (apply.budget)
 
 
 def rewrite_windows(

@@ -86,7 +86,7 @@ from forecode_core.workspace.diagnostics_diff import Diagnostic, Next, RepairPol
 
 from .apply_backend import ApplyBackend, ApplyResult, ApplyRunner, describe_apply_failure
 from .editor import CodeEditor
-from .repair_loop import RepairBackend, repair_input, repair_region, summary
+from .repair_loop import RepairBackend, fit_repair, summary
 from .theme import Theme, bgr
 
 __all__ = ["REVIEW_KEYS", "ApplyReview", "CheckPanel", "EditChecker", "ReviewView"]
@@ -921,8 +921,9 @@ class ApplyReview(QFrame):
         self.repairs_run += 1
         self._repair_base = (result, verdict)
         lines = [d.line for d in verdict.new if d.path == self.request.path]
-        region = repair_region(result.text, result.hunks, lines)
-        request = repair_input(self.request, region, verdict.new, self.repairs_run)
+        request = fit_repair(
+            self.request, result.text, result.hunks, lines, verdict.new, self.repairs_run
+        )
         self.checks.repairing(self.repairs_run, self.repair_rounds, verdict.new)
         self.review_state = ReviewState.started(time.monotonic())
         self._hide_message()
