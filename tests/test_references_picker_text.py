@@ -58,6 +58,6 @@ def test_the_picker_rows_show_their_lines_text_read_off_the_ui_thread(
     )
     assert picker.current_item() == picker.items()[1]  # the row stays where the user put it
     assert reads.of("lib.py") == [False]  # read on the worker thread
-    # The query matches the line's text too.
-    picker.query_edit.setText("def helper")
-    assert [item.label for item in picker.items()] == ["lib.py:3:5"]
+    # The query narrows by file, the texts kept.
+    picker.query_edit.setText("lib.py")
+    assert _details(picker.items()) == [("lib.py:3:5", "def helper(x: int) -> None:")]

@@ -470,8 +470,8 @@ class LanguageController(QObject):
             return
 
         def provider(query: str) -> list[PickerItem]:
-            q = query.lower()
-            return [r for r in self.references if q in r.label.lower() or q in r.detail.lower()]
+            # the file's name narrows the list (the line's text would match every importer)
+            return [r for r in self.references if query.lower() in r.label.lower()]
 
         self._references_provider = provider
 
