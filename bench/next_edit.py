@@ -265,12 +265,9 @@ def _kept_and_correct(case: Case, shown: Shown, suggested: str) -> tuple[int, bo
 
 
 def _trim(before: str, after: str) -> tuple[str, str]:
-    p = 0
-    while p < min(len(before), len(after)) and before[p] == after[p]:
-        p += 1
-    q = 0
-    while q < min(len(before), len(after)) - p and before[-1 - q] == after[-1 - q]:
-        q += 1
+    from forecode_core.next_edit.propagation import shared_ends
+
+    p, q = shared_ends(before, after)
     return before[p : len(before) - q], after[p : len(after) - q]
 
 

@@ -168,12 +168,9 @@ def trim_to_words(start: int, before: str, after: str) -> tuple[int, str, str]:
     """An edit ``before`` -> ``after`` at ``start`` (``after`` is what the document holds
     now) trimmed of its common prefix and suffix, then widened back to whole words: the span a
     user would select and type over. ``(start, before, after)``."""
-    p = 0
-    while p < min(len(before), len(after)) and before[p] == after[p]:
-        p += 1
-    q = 0
-    while q < min(len(before), len(after)) - p and before[-1 - q] == after[-1 - q]:
-        q += 1
+    from forecode_core.next_edit.propagation import shared_ends
+
+    p, q = shared_ends(before, after)
     while p > 0 and _is_word(after, p - 1) and (_is_word(after, p) or _is_word(before, p)):
         p -= 1
     while (

@@ -78,7 +78,22 @@ __all__ = [
     "other_file_sites",
     "pattern_for_history",
     "propose",
+    "shared_ends",
 ]
+
+
+def shared_ends(before: Sequence[object], after: Sequence[object]) -> tuple[int, int]:
+    """The lengths of ``before``'s and ``after``'s common prefix and of their common suffix
+    after it (never overlapping the prefix): what an edit left alone at each end. Texts and
+    token lists alike."""
+    p = 0
+    while p < min(len(before), len(after)) and before[p] == after[p]:
+        p += 1
+    q = 0
+    while q < min(len(before), len(after)) - p and before[-1 - q] == after[-1 - q]:
+        q += 1
+    return p, q
+
 
 #: A pattern longer than this many tokens is not propagated (and bounds the work per site).
 MAX_PATTERN_TOKENS = 200
@@ -443,12 +458,7 @@ def example_of(
     a_toks = _tokens(a_snip, _snippet_mask(a_snip, path))
     tb = [Lit(b_snip[s:e], k) for s, e, k in b_toks]
     ta = [Lit(a_snip[s:e], k) for s, e, k in a_toks]
-    p = 0
-    while p < min(len(tb), len(ta)) and tb[p] == ta[p]:
-        p += 1
-    s = 0
-    while s < min(len(tb), len(ta)) - p and tb[-1 - s] == ta[-1 - s]:
-        s += 1
+    p, s = shared_ends(tb, ta)
     i, jb, ja = p, len(tb) - s, len(ta) - s
     if i == jb and i == ja:
         return None
@@ -707,12 +717,7 @@ def _values_only(ex: Example) -> bool:
     value replaced (``sleep(30)`` -> ``sleep(60)``, ``x=None`` -> ``x=True``) and a number
     added (``f(x)`` -> ``f(x, 2)``) stay patterns."""
     b, a = ex.before, ex.after
-    p = 0
-    while p < min(len(b), len(a)) and b[p] == a[p]:
-        p += 1
-    q = 0
-    while q < min(len(b), len(a)) - p and b[-1 - q] == a[-1 - q]:
-        q += 1
+    p, q = shared_ends(b, a)
     removed, added = b[p : len(b) - q], a[p : len(a) - q]
     if removed and added:
         return False
