@@ -54,10 +54,15 @@ __all__ = [
     "DEFAULT_ROUNDS",
     "add_arguments",
     "build_tarball",
+    "chat_check",
+    "chat_inside",
     "data_env",
+    "first_completion",
+    "no_network",
     "pack_checks",
     "pack_file",
     "run",
+    "service_command",
     "smoke",
     "unpack",
     "unpack_pack",
@@ -667,4 +672,140 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "installed_mb": round(folder_mb(venv), 1),
         }
     )
+    return result
+
+
+# --- the installed app's loopback service answers a chat ---
+
+SERVICE_TIMEOUT_S = 900.0  # the 1.5B's load and warm-up on a busy 2-core machine
+CHAT_TIMEOUT_S = 300.0
+CHAT_PROMPT = "Write a Python function that returns the sum of two numbers."
+
+
+def service_command(exe: Path, index_dir: Path) -> list[str]:
+    """The installed app's service, as ``LocalService`` starts it in a frozen app: the
+    executable with the ``cloud_server`` switch (``forecode --service``), any free port on
+    127.0.0.1, ``--exit-on-stdin-eof``; one slot (the test's machine has two cores) and the
+    index in the run's folder. The token goes in the environment, never argv."""
+    from forecode_core.entrypoints import ENTRY_POINTS
+
+    switch = next(s for s, module in ENTRY_POINTS.items() if module == "cloud_server")
+    fixed = ["--port", "0", "--exit-on-stdin-eof", "--slots", "1"]
+    return [str(exe), switch, *fixed, "--index-dir", str(index_dir)]
+
+
+def _listening(proc: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """The service's ``HOST:PORT`` from its listening line; None if it exits or stays silent
+    on stdout for ``timeout`` seconds. Stdout is drained afterwards so it never blocks."""
+    import queue
+    import threading
+
+    from cloud_client.local_service import LISTENING_RE
+
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            lines.put(raw.decode(errors="replace"))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if line is None:
+            return None
+        m = LISTENING_RE.match(line)
+        if m:
+            return f"{m['host']}:{m['port']}"
+    return None
+
+
+def _ask(target: str, token: str) -> dict[str, Any]:
+    """One chat over gRPC to ``target`` with ``token``: the service's info and the answer."""
+    from cloud_client.client import CloudClient
+    from forecode_core.chat.types import ChatError, ChatMessage, ChatParams, Role
+    from forecode_core.streams import Delta, Done
+
+    out: dict[str, Any] = {"target": target, "answer": "", "finish_reason": None}
+    params = ChatParams("package-test", (ChatMessage(Role.USER, CHAT_PROMPT),), max_tokens=96)
+    with CloudClient(target, token) as client:
+        out["info"] = client.info(timeout=30.0)
+        try:
+            for event in client.chat(params, timeout=CHAT_TIMEOUT_S):
+                if isinstance(event, Delta):
+                    out["answer"] += event.text
+                elif isinstance(event, Done):
+                    out["finish_reason"] = str(event.finish_reason)
+        except ChatError as exc:
+            out["error"] = f"{exc.code}: {exc}"
+    return out
+
+
+def chat_inside(exe: str, work: str) -> None:
+    """In the no-network namespace (loopback up): start the installed app's service, send
+    one chat, print the result as one JSON line (``chat_check`` runs this)."""
+    import secrets
+    import socket
+
+    from cloud_client.local_service import TOKEN_ENV
+
+    folder = Path(work)
+    token = secrets.token_urlsafe(32)
+    env = data_env(folder / "home", "")
+    env.pop("DISPLAY")
+    env.update({TOKEN_ENV: token, "PATH": "/usr/bin:/bin"})
+    result: dict[str, Any] = {"interfaces": [name for _, name in socket.if_nameindex()]}
+    with (folder / "service.log").open("wb") as log:
+        proc = subprocess.Popen(
+            service_command(Path(exe), folder / "index"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            env=env,
+        )
+        try:
+            target = _listening(proc, SERVICE_TIMEOUT_S)
+            result["listening"] = target
+            if target is not None:
+                result.update(_ask(target, token))
+        finally:
+            assert proc.stdin is not None
+            proc.stdin.close()  # --exit-on-stdin-eof
+            proc.terminate()
+            try:
+                result["service_exit"] = proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                result["service_exit"] = proc.wait()
+    print(json.dumps(result))
+
+
+def chat_check(exe: Path, work: Path) -> dict[str, Any]:
+    """The installed app's loopback service answers a chat with no network: in a network
+    namespace whose only interface is the loopback (``unshare -n``, then ``ip link set lo
+    up``), start ``forecode --service`` (``service_command``) and send it one chat over gRPC
+    with its token (``cloud_client.CloudClient``). Keys: ``listening`` (HOST:PORT or None),
+    ``info`` (the service's models), ``answer``, ``finish_reason``, ``error`` (a ChatError),
+    ``interfaces`` (the namespace's), ``service_log_tail``."""
+    work.mkdir(parents=True, exist_ok=True)
+    script = "import sys; from bench.package import chat_inside; chat_inside(*sys.argv[1:])"
+    inner = [sys.executable, "-c", script, str(exe), str(work)]
+    cmd = no_network(["sh", "-c", 'ip link set lo up && exec "$@"', "sh", *inner])
+    out = subprocess.run(
+        cmd,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=SERVICE_TIMEOUT_S + CHAT_TIMEOUT_S + 120,
+        check=False,
+    )
+    result = _json_tail(out)
+    log = work / "service.log"
+    if log.exists():
+        result["service_log_tail"] = log.read_text(errors="replace")[-2000:]
     return result

@@ -11,11 +11,16 @@ write-like system call of the app and its children, from strace). Shares its hel
 ``python -m bench package`` (bench/package.py). A second test adds the quality pack and the
 Python tools pack (``FORECODE_QUALITY_PACK`` / ``FORECODE_TOOLS_PACK``, else built) to the
 install folder and checks the app finds the 1.5B there and its language servers squiggle.
+Two more, with no network: typing in a file of the installed app shows a ghost text (a local
+completion; ``first_completion``), and the installed app's loopback service (``forecode
+--service``, the quality pack's 1.5B) answers a chat sent over gRPC with its token
+(``chat_check``). The tarball is built once per session for all of them.
 
 Run it: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -m nightly
 tests/test_package_linux.py``.
 """
 
+import functools
 import os
 import shutil
 import sys
@@ -25,6 +30,9 @@ import pytest
 
 from bench.package import (
     build_tarball,
+    chat_check,
+    data_env,
+    first_completion,
     pack_checks,
     pack_file,
     smoke,
@@ -39,6 +47,14 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 
 def _tools_missing() -> list[str]:
     return [t for t in ("Xvfb", "xdotool", "strace", "unshare") if shutil.which(t) is None]
+
+
+@functools.cache
+def _tarball() -> Path:
+    """``FORECODE_PACKAGE_TARBALL``, else the tarball built from a clean export of HEAD (once
+    for the session's tests)."""
+    given = os.environ.get("FORECODE_PACKAGE_TARBALL")
+    return Path(given) if given else build_tarball()
 
 
 def test_the_write_trace_flags_only_paths_outside(tmp_path: Path) -> None:
@@ -68,9 +84,7 @@ def test_the_write_trace_flags_only_paths_outside(tmp_path: Path) -> None:
 def test_the_linux_package_installs_and_starts_offline(tmp_path: Path) -> None:
     missing = _tools_missing()
     assert not missing, f"the package test needs {missing} on this machine"
-    given = os.environ.get("FORECODE_PACKAGE_TARBALL")
-    tarball = Path(given) if given else build_tarball()
-    exe = unpack(tarball, tmp_path / "prefix")
+    exe = unpack(_tarball(), tmp_path / "prefix")
     with virtual_display() as display:
         result = smoke(exe, tmp_path / "run", display)
     print({k: v for k, v in result.items() if k != "app_stderr_tail"})
@@ -93,9 +107,7 @@ def test_the_packs_add_the_quality_model_and_pythons_language_servers(tmp_path: 
     a file with an error (publishDiagnostics from both)."""
     missing = _tools_missing()
     assert not missing, f"the package test needs {missing} on this machine"
-    given = os.environ.get("FORECODE_PACKAGE_TARBALL")
-    tarball = Path(given) if given else build_tarball()
-    exe = unpack(tarball, tmp_path / "prefix")
+    exe = unpack(_tarball(), tmp_path / "prefix")
     without = pack_checks(exe, tmp_path / "bare", ":0")
     assert "qwen2.5-coder-1.5b-instruct" not in without["models"], without
     assert without["lsp"]["servers"]["basedpyright"] is None, without["lsp"]
@@ -114,3 +126,43 @@ def test_the_packs_add_the_quality_model_and_pythons_language_servers(tmp_path: 
     assert lsp["diagnostics"].get("basedpyright", 0) >= 1, lsp
     assert lsp["diagnostics"].get("ruff", 0) >= 1, lsp
     assert lsp["ok"]
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(3600)
+def test_the_installed_app_shows_a_completion_in_a_file_offline(tmp_path: Path) -> None:
+    """The installed app on a small Python file under the test's Xvfb, with no network and its
+    own data folders: typing at the file's end shows a ghost text (the app traces its first
+    inline suggestion). No timing is asserted; ``ghost_s`` is printed."""
+    missing = _tools_missing()
+    assert not missing, f"the package test needs {missing} on this machine"
+    exe = unpack(_tarball(), tmp_path / "prefix")
+    project = tmp_path / "project"
+    project.mkdir()
+    with virtual_display() as display:
+        result = first_completion(
+            [str(exe)], data_env(tmp_path / "home", display), display, project
+        )
+    print(result)
+    assert result.get("window_s") is not None, result
+    assert result["ghost_s"] is not None, f"no ghost text was shown: {result}"
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(3600)
+def test_the_installed_apps_loopback_service_answers_a_chat_offline(tmp_path: Path) -> None:
+    """The quality pack unpacked into the installed app; ``forecode --service`` started as the
+    editor starts it in a frozen app, in a network namespace with only the loopback; one chat
+    sent over gRPC on 127.0.0.1 with the run's token gets a non-empty answer from the 1.5B."""
+    missing = _tools_missing()
+    assert not missing, f"the package test needs {missing} on this machine"
+    exe = unpack(_tarball(), tmp_path / "prefix")
+    unpack_pack(pack_file("FORECODE_QUALITY_PACK", "quality-pack"), tmp_path / "prefix")
+    result = chat_check(exe, tmp_path / "chat")
+    print(result)
+    assert result.get("interfaces") == ["lo"], result  # no network but the loopback
+    assert result.get("listening"), result.get("service_log_tail", result)
+    assert any("1.5B" in m for m in result["info"]["models"]), result["info"]
+    assert "error" not in result, result
+    assert result["finish_reason"] in ("stop", "length"), result
+    assert result["answer"].strip(), result
