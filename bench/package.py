@@ -45,6 +45,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -506,27 +507,26 @@ def _xdotool(display: str, *args: str) -> str:
     return out.stdout.strip()
 
 
-def _trace_lines(proc: subprocess.Popen[bytes], start: float) -> list[tuple[str, float]]:
+def _trace_lines(
+    proc: subprocess.Popen[bytes], start: float
+) -> tuple[list[tuple[str, float]], threading.Thread]:
     """The app's ``forecode-trace:`` lines as (phase, seconds since ``start`` when read),
-    filled by a reader thread."""
-    import threading
-
+    filled by a reader thread (returned: it closes the pipe at its end; join it after
+    stopping the app)."""
     lines: list[tuple[str, float]] = []
 
     def read() -> None:
         assert proc.stderr is not None
-        for raw in proc.stderr:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith("forecode-trace: "):
-                lines.append(
-                    (
-                        line.removeprefix("forecode-trace: ").rsplit(" ", 1)[0],
-                        time.monotonic() - start,
-                    )
-                )
+        with proc.stderr:
+            for raw in proc.stderr:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("forecode-trace: "):
+                    phase = line.removeprefix("forecode-trace: ").rsplit(" ", 1)[0]
+                    lines.append((phase, time.monotonic() - start))
 
-    threading.Thread(target=read, daemon=True).start()
-    return lines
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
 
 
 def first_completion(
@@ -551,7 +551,7 @@ def first_completion(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    trace = _trace_lines(proc, start)
+    trace, reader = _trace_lines(proc, start)
     result: dict[str, Any] = {"ghost_s": None}
     try:
         window = wait_for_window(display, proc, WINDOW_TIMEOUT_S)
@@ -580,6 +580,7 @@ def first_completion(
             time.sleep(0.05)
     finally:
         stop(proc)
+        reader.join(30)  # the app and its children are gone: the pipe ends, the reader closes it
         result["trace"] = {phase: round(t, 3) for phase, t in trace}
     return result
 
@@ -698,7 +699,6 @@ def _listening(proc: subprocess.Popen[bytes], timeout: float) -> str | None:
     """The service's ``HOST:PORT`` from its listening line; None if it exits or stays silent
     on stdout for ``timeout`` seconds. Stdout is drained afterwards so it never blocks."""
     import queue
-    import threading
 
     from cloud_client.local_service import LISTENING_RE
 
