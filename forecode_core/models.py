@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 
-__all__ = ["MODELS", "SERVICE_MODEL", "SMALL_MODEL", "ModelPart", "ModelSpec"]
+__all__ = ["MODELS", "SERVICE_MODEL", "SMALL_MODEL", "ModelPart", "ModelSpec", "chat_refusal"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class ModelSpec:
     # Its prompt quirks and chat format: an id of ``forecode_core.profiles.PROFILES`` (what its
     # GGUF resolves to there; a test keeps the two in step).
     profile: str = "generic"
+    # Chat quality, measured: the share of ``bench chat``'s answers whose code passes its tests
+    # (None: not measured; such a model is let chat). Below ``USEFUL_CHAT`` the local fallback
+    # refuses to chat with it rather than show a reply that recites its instructions.
+    chat_pass_rate: float | None = None
 
     @property
     def name(self) -> str:
@@ -101,6 +105,8 @@ _QWEN_05B_PARTS = (
 # so read the 0.5B and Gemma figures (1 request in 31) as "almost never right", not as a ranking
 # between them. The issue's earlier figures (45 %, 17.5 % prefix-only, 12.5 %) agree on the order.
 _BENCH = "bench completion (3a36a03): next-line exact match, 31 requests"
+# bench chat (README "Benchmarks": 37 coding questions, the answers' code run against tests)
+USEFUL_CHAT = 0.25
 
 MODELS: dict[str, ModelSpec] = {
     m.id: m
@@ -117,6 +123,7 @@ MODELS: dict[str, ModelSpec] = {
             exact_match=0.548,
             quality_source=f"{_BENCH}, with FIM (prefix only: 9.7 %)",
             profile="qwen2.5-coder",
+            chat_pass_rate=29 / 37,
         ),
         ModelSpec(
             "qwen2.5-coder-0.5b-instruct",
@@ -130,6 +137,7 @@ MODELS: dict[str, ModelSpec] = {
             exact_match=0.032,
             quality_source=f"{_BENCH}, with FIM (prefix only: 6.5 %)",
             profile="qwen2.5-coder",
+            chat_pass_rate=0.49,
         ),
         ModelSpec(
             "gemma-3-270m",
@@ -143,6 +151,7 @@ MODELS: dict[str, ModelSpec] = {
             exact_match=0.032,
             quality_source=f"{_BENCH}, prefix only (no FIM tokens)",
             profile="gemma3",
+            chat_pass_rate=0.0,  # it recites its instructions
         ),
     )
 }
@@ -151,3 +160,17 @@ SERVICE_MODEL = "qwen2.5-coder-1.5b-instruct"
 """The loopback service's default model for chat, apply and edits."""
 SMALL_MODEL = "gemma-3-270m"
 """The smallest model: the fastest completion tier, and what engine tests run on."""
+
+
+def chat_refusal(file_name: str) -> str:
+    """Why the model in ``file_name`` should not answer a chat ("" if it may): a registry model
+    whose measured chat pass rate is under ``USEFUL_CHAT``. A file the registry does not know
+    (any GGUF a user picks) may chat."""
+    for spec in MODELS.values():
+        rate = spec.chat_pass_rate
+        if spec.file_name == file_name and rate is not None and rate < USEFUL_CHAT:
+            return (
+                f"the local model, {spec.name}, is too small to chat "
+                f"({rate:.0%} of the chat benchmark's answers pass)"
+            )
+    return ""

@@ -208,6 +208,11 @@ class EngineClient:
         return self._info
 
     @property
+    def model_path(self) -> str:
+        """The GGUF file the worker loads."""
+        return self._model_path
+
+    @property
     def profile(self) -> str | None:
         return self._profile
 

@@ -203,6 +203,15 @@ class LocalFallback:
                 "running and the local model is off "
                 "(completion.enabled).",
             )
+        from forecode_core.models import chat_refusal
+
+        refusal = chat_refusal(Path(str(getattr(engine, "model_path", ""))).name)
+        if refusal:  # a reply that recites its instructions is worse than none
+            raise ChatError(
+                FailureCode.UNAVAILABLE,
+                f"no model can answer: the chat service is not running and {refusal}. "
+                "Chat answers once the service runs (Cloud: Restart Chat Service).",
+            )
         from cloud_client.local_chat import EngineChat
 
         return EngineChat(engine).chat(params)
