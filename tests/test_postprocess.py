@@ -49,6 +49,7 @@ def test_rules_are_listed_in_order() -> None:
         "trailing_space",
         "repeats_suffix",
         "suffix_overlap",
+        "mid_line",
         "empty",
         "brackets",
         "syntax",

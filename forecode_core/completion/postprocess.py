@@ -12,10 +12,11 @@ called (and is tested) alone. The order matters and is all in the tuple:
 5. ``repeats_suffix``  drop: the completion's first lines are the suffix's next lines; trim
                        its last lines where they are the lines after the cursor line
 6. ``suffix_overlap``  trim the end that duplicates the text after the cursor on its line
-7. ``empty``           drop: nothing left
-8. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
+7. ``mid_line``        end before a later line that writes the cursor line's rest again
+8. ``empty``           drop: nothing left
+9. ``brackets``        drop: more closing brackets than the code around the cursor leaves open
                        (or of the wrong kind); on a later line: keep the lines before it
-9. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
+10. ``syntax``          drop (Python): the completed cursor line does not parse, where a line
                        can be judged alone and the error is in the completion's part (an
                        error at the line's end is a line not finished yet: kept)
 
@@ -25,9 +26,9 @@ editor auto-inserted (``def main(ˇ)``) or the user typed: a suggestion that typ
 (``path):``) replaces them when accepted, as VS Code's ghost text does, instead of leaving
 ``path):)``. The characters replaced must appear in the suggestion's first line in order (the
 user's text is never lost, only retyped), and the line after accepting must close nothing twice
-(``_fits``). Rules 5-9 then judge the text against the line as it will be after accepting: the
+(``_fits``). Rules 5-10 then judge the text against the line as it will be after accepting: the
 context's suffix without the replaced characters (so the bracket count and the parse see the
-real line). The smallest ``overwrite`` that fits and passes rules 5-9 wins; 0 (insert before the
+real line). The smallest ``overwrite`` that fits and passes rules 5-10 wins; 0 (insert before the
 rest, after trimming an overlap at the end: ``suffix_overlap``) is tried first.
 
 Line endings: ``\\r\\n`` is read as ``\\n`` in the output, prefix and suffix; the suggestion uses
@@ -63,6 +64,7 @@ __all__ = [
     "brackets",
     "empty",
     "make_context",
+    "mid_line",
     "overwritten",
     "postprocess",
     "repeats_suffix",
@@ -468,6 +470,22 @@ def suffix_overlap(text: str, ctx: Context) -> str | None:
     return text
 
 
+def mid_line(text: str, ctx: Context) -> str | None:
+    """In the middle of a line whose rest holds no bracket (closing quotes, a word): a
+    suggestion of several lines that writes that rest again on a later line ends before it,
+    as a fill-in-the-middle answer ends where the suffix begins. ``\"\"\"Return ˇ\"\"\"``
+    with ``a JSON text\n\n    \"\"\"\n    return …`` is ``a JSON text``: accepted whole, it
+    left the auto-closed quotes after the ``return`` (seen in a user run)."""
+    rest = ctx.line_suffix.strip()
+    if not rest or "\n" not in text or any(c in rest for c in "()[]{}"):
+        return text
+    first, later = text.split("\n", 1)
+    at = later.find(rest)
+    if at < 0:
+        return text
+    return (first + "\n" + later[:at]).rstrip()
+
+
 def empty(text: str, ctx: Context) -> str | None:
     """Drop an empty or whitespace-only completion."""
     return text if text.strip() else None
@@ -642,6 +660,7 @@ RULES: tuple[Rule, ...] = (
     Rule("trailing_space", trailing_space, "whitespace"),
     Rule("repeats_suffix", repeats_suffix, "repeats_suffix"),
     Rule("suffix_overlap", suffix_overlap, "suffix_overlap"),
+    Rule("mid_line", mid_line, "mid_line"),
     Rule("empty", empty, "empty"),
     Rule("brackets", brackets, "unbalanced_brackets"),
     Rule("syntax", syntax, "invalid_syntax"),
