@@ -11,34 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent
+from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.ui.definition_link import LINK_COLOUR, DefinitionLink
 from app.ui.editor import CodeEditor
+from tests.helpers.pixels import pixels_on_line
 from tests.helpers.window import folder_window
 
 TEXT = "alpha_value = 1\n\nbeta_value = 2\n"
-
-
-def _near(colour: QColor, bgr: int) -> bool:
-    red, green, blue = bgr & 0xFF, (bgr >> 8) & 0xFF, (bgr >> 16) & 0xFF
-    return (
-        abs(colour.red() - red) < 40
-        and abs(colour.green() - green) < 40
-        and abs(colour.blue() - blue) < 40
-    )
-
-
-def _link_pixels(editor: CodeEditor, image: QImage, line: int) -> int:
-    top = editor.pointYFromPosition(editor.positionFromLine(line))
-    count = 0
-    for y in range(max(0, top), min(image.height(), top + editor.textHeight(line))):
-        for x in range(image.width()):
-            if _near(QColor(image.pixel(x, y)), LINK_COLOUR):
-                count += 1
-    return count
 
 
 def _ctrl_hover(qtbot: QtBot, editor: CodeEditor, line: int) -> int:
@@ -58,7 +40,7 @@ def _ctrl_hover(qtbot: QtBot, editor: CodeEditor, line: int) -> int:
     )
     QApplication.sendEvent(editor.viewport(), move)
     qtbot.wait(50)
-    return _link_pixels(editor, editor.viewport().grab().toImage(), line)
+    return pixels_on_line(editor, editor.viewport().grab().toImage(), line, LINK_COLOUR)
 
 
 def test_the_link_underline_shows_on_the_caret_line_and_in_a_selection(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QImage
 from pytestqt.qtbot import QtBot
 
 from app.ui.document import Document
@@ -19,29 +18,10 @@ from app.ui.editor import CodeEditor
 from app.ui.owners.bug_finder import BUG_BGR, BUG_INDICATOR
 from app.ui.owners.language import INDICATORS, LanguageController
 from forecode_core.lsp.diagnostics import Severity
+from tests.helpers.pixels import pixels_on_line
 from tests.helpers.window import folder_window
 
 TEXT = "value = count + 'x'\n\nother = count + 'x'\n"
-
-
-def _near(colour: QColor, bgr: int) -> bool:
-    red, green, blue = bgr & 0xFF, (bgr >> 8) & 0xFF, (bgr >> 16) & 0xFF
-    return (
-        abs(colour.red() - red) < 40
-        and abs(colour.green() - green) < 40
-        and abs(colour.blue() - blue) < 40
-    )
-
-
-def _pixels_on_line(editor: CodeEditor, image: QImage, line: int, bgr: int) -> int:
-    """How many pixels of ``line``'s band in ``image`` (a grab of the viewport) are ``bgr``."""
-    top = editor.pointYFromPosition(editor.positionFromLine(line))
-    count = 0
-    for y in range(max(0, top), min(image.height(), top + editor.textHeight(line))):
-        for x in range(image.width()):
-            if _near(QColor(image.pixel(x, y)), bgr):
-                count += 1
-    return count
 
 
 def _open(qtbot: QtBot, tmp_path: Path) -> Document:
@@ -63,7 +43,7 @@ def _underline(editor: CodeEditor, indicator: int) -> None:
 def _caret_and_other(qtbot: QtBot, editor: CodeEditor, bgr: int) -> tuple[int, int]:
     qtbot.wait(50)
     image = editor.viewport().grab().toImage()
-    return _pixels_on_line(editor, image, 0, bgr), _pixels_on_line(editor, image, 2, bgr)
+    return pixels_on_line(editor, image, 0, bgr), pixels_on_line(editor, image, 2, bgr)
 
 
 def test_an_error_squiggle_shows_on_the_caret_line_and_in_a_selection(
