@@ -195,3 +195,16 @@ def test_widget_pairs_and_wraps_at_every_caret(editor: CodeEditor, qtbot: QtBot)
     assert sorted(editor.selectionNCaret(i) for i in range(2)) == [4, 9]
     qtbot.keyClicks(editor, ";")
     assert editor.text() == "f(x);\ng(x);\n"
+
+
+def test_widget_a_typed_docstring_steps_over_all_three_closing_quotes(
+    editor: CodeEditor, qtbot: QtBot
+) -> None:
+    """A user run typed a one-line docstring as on any editor, closing quotes and all: the
+    first closing quote stepped over, the other two were inserted, '""' was left after it."""
+    qtbot.keyClicks(editor, '"""Return the keys."""')
+    assert marked(editor) == '"""Return the keys."""|'
+    editor.set_text("")
+    qtbot.keyClicks(editor, '"""')
+    qtbot.keyClick(editor, Qt.Key.Key_Backspace)  # between the pairs: one quote of each goes
+    assert marked(editor) == '""|""'

@@ -173,8 +173,8 @@ class AutoClose(QObject):
                 selections.append((start + width, start + width + (e - s)))
             else:
                 selections.append((start + caret, start + caret))
-                if track:
-                    self.pending.append(start + caret)
+                if track:  # every closer inserted ('"""' has three): each is stepped over
+                    self.pending.extend(range(start + caret, start + len(text.encode())))
             delta += len(text.encode()) - (e - s)
         (anchor, caret), *rest = selections
         ed.setSelection(caret, anchor)
