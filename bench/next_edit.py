@@ -84,10 +84,16 @@ from .next_edit_cases import STRATA, Case, Unit, apply_units, sample_cases, stra
 
 __all__ = [
     "DEFAULT_ROUNDS",
+    "GateCase",
     "Predictor",
     "Shown",
     "Verdict",
     "add_arguments",
+    "both_under",
+    "choose_threshold",
+    "fit_gate",
+    "gate_cases",
+    "gate_cv",
     "gate_figures",
     "gate_records",
     "gate_study",
@@ -449,6 +455,11 @@ def model_arm(
             "features": judged.features.to_json(),
             "p": round(judged.probability, 4),
             "verdict": judge(case, candidate).__dict__,
+            "line": candidate.line,
+            "edits": [[e.start, e.end, e.new] for e in candidate.edits],
+            "lines": _lines_touched(case.text, candidate.edits),
+            "margin_first": metrics.get("margin_first"),
+            "margin_tokens": metrics.get("margin_tokens"),
         }
     if judged.suggestion is None:
         out.reason = judged.reason.split(":", 1)[0].split(" (", 1)[0]
@@ -456,6 +467,13 @@ def model_arm(
     result = judged.suggestion
     out.shown = Shown(tuple(Unit(e.start, e.end, e.text) for e in result.edits), result.line)
     return out, result
+
+
+def _lines_touched(text: str, edits: Sequence[Unit]) -> int:
+    """The lines a suggestion removes or writes: the old lines its edits span plus the new
+    lines they insert."""
+    spans = {n for e in edits for n in range(_line(text, e.start), _line(text, e.end) + 1)}
+    return len(spans) + sum(e.new.count("\n") for e in edits)
 
 
 def check_answer_again(inp: Any, answer: str, finished: bool) -> Any:
@@ -725,6 +743,150 @@ def gate_study(
             "held_out": gate_figures(te, fitted, *te_n),
         },
     }
+
+
+@dataclass(frozen=True)
+class GateCase:
+    """One model arm on one case, as ``gate_cv`` replays it under another gate: the answer the
+    filters passed (``features`` None: none passed) and its verdict, propagation's first
+    proposal's verdict (None: none), the repository and slice."""
+
+    repo: str
+    slice: str
+    model: str
+    features: Any
+    verdict: dict[str, Any] | None
+    propagation: dict[str, Any] | None
+
+
+def gate_cases(result: dict[str, Any]) -> list[GateCase]:
+    """Every (case, model arm) of a result's samples, for ``both_under``."""
+    from forecode_core.next_edit.acceptance import Features
+
+    out = []
+    for sample in result.get("samples", []):
+        prop = sample["arms"].get("propagation", {}).get("verdict")
+        for name, arm in sample["arms"].items():
+            if not name.startswith("model:"):
+                continue
+            cand = arm.get("candidate")
+            out.append(
+                GateCase(
+                    sample.get("repo", ""),
+                    sample["slice"],
+                    name.split(":", 1)[1],
+                    Features.from_json(cand["features"]) if cand else None,
+                    cand["verdict"] if cand else None,
+                    prop,
+                )
+            )
+    return out
+
+
+def both_under(cases: Sequence[GateCase], gate: Any) -> dict[str, Any]:
+    """The both arm's figures had ``gate`` judged the model's answers (``session.Session.shown``:
+    the model's suggestion on the caret's line first, else propagation's first proposal, else
+    the model's elsewhere; reverts dropped): ``show_rate``, ``location_accuracy_when_shown``,
+    ``exact_match``, ``correct_when_shown``, ``false_show_rate``, and the model arm's
+    ``model_show_rate`` / ``model_located_when_shown``."""
+    shown: list[tuple[GateCase, dict[str, Any]]] = []
+    model_shown: list[dict[str, Any]] = []
+    for c in cases:
+        v = c.verdict
+        model = v if v is not None and not v["reversal"] and gate.shows(c.features) else None
+        if model is not None:
+            model_shown.append(model)
+        prop = c.propagation if c.propagation and not c.propagation["reversal"] else None
+        pick = model if model is not None and c.features.distance == 0 else prop or model
+        if pick is not None:
+            shown.append((c, pick))
+    nothing = sum(c.slice == "nothing_remains" for c in cases)
+    return {
+        "cases": len(cases),
+        "shown": len(shown),
+        "located": sum(bool(v["located"]) for _c, v in shown),
+        "show_rate": _ratio(len(shown), len(cases)),
+        "location_accuracy_when_shown": _ratio(
+            sum(bool(v["located"]) for _c, v in shown), len(shown)
+        ),
+        "exact_match": _ratio(sum(bool(v["exact"]) for _c, v in shown), len(cases)),
+        "correct_when_shown": _ratio(sum(bool(v["correct"]) for _c, v in shown), len(shown)),
+        "false_show_rate": _ratio(sum(c.slice == "nothing_remains" for c, _v in shown), nothing),
+        "model_show_rate": _ratio(len(model_shown), len(cases)),
+        "model_located_when_shown": _ratio(
+            sum(bool(v["located"]) for v in model_shown), len(model_shown)
+        ),
+    }
+
+
+GATE_TARGET = 0.60  # issue 15: location accuracy when shown
+THRESHOLDS = tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
+
+
+def choose_threshold(
+    cases: Sequence[GateCase], weights: Sequence[float], target: float = GATE_TARGET
+) -> float | None:
+    """The lowest threshold (the most shown) at which the both arm over ``cases`` is located
+    at least ``target`` of the time when shown; None when none is."""
+    from forecode_core.next_edit.acceptance import AcceptanceModel
+
+    for t in THRESHOLDS:
+        fig = both_under(cases, AcceptanceModel(tuple(weights), t))
+        acc = fig["location_accuracy_when_shown"]
+        if acc is not None and acc >= target:
+            return t
+    return None
+
+
+def _label(c: GateCase, label: str) -> bool:
+    v = c.verdict or {}
+    return (
+        bool(v.get("located")) if label == "located" else bool(v.get("correct") or v.get("exact"))
+    )
+
+
+def fit_gate(
+    cases: Sequence[GateCase],
+    *,
+    label: str = "located",
+    l2: float | None = None,
+    target: float = GATE_TARGET,
+) -> Any:
+    """The gate fitted to ``cases``' labelled answers by ``acceptance.refit`` (toward the
+    prior) with the threshold ``choose_threshold`` gives (None when none reaches ``target``)."""
+    from forecode_core.next_edit.acceptance import L2, PRIOR, AcceptanceModel, refit
+
+    records = [(c.features, _label(c, label)) for c in cases if c.features is not None]
+    weights = refit(records, PRIOR, l2=L2 if l2 is None else l2).weights
+    t = choose_threshold(cases, weights, target)
+    return None if t is None else AcceptanceModel(weights, t, fitted_on=len(records))
+
+
+def gate_cv(
+    cases: Sequence[GateCase],
+    *,
+    fit_on: Sequence[GateCase] | None = None,
+    label: str = "located",
+    l2: float | None = None,
+    target: float = GATE_TARGET,
+) -> dict[str, Any]:
+    """Leave one repository out: the gate fitted (weights and threshold, ``fit_gate``) on the
+    other repositories' ``fit_on`` answers (default ``cases``; e.g. every model's), the both
+    arm judged on this one's ``cases``, beside the shipped gate on the same cases."""
+    from forecode_core.next_edit.acceptance import PRIOR
+
+    pool = cases if fit_on is None else fit_on
+    folds: dict[str, Any] = {}
+    for repo in sorted({c.repo for c in cases}):
+        gate = fit_gate([c for c in pool if c.repo != repo], label=label, l2=l2, target=target)
+        test = [c for c in cases if c.repo == repo]
+        folds[repo] = {
+            "threshold": None if gate is None else gate.threshold,
+            "weights": None if gate is None else [round(w, 3) for w in gate.weights],
+            "fitted": None if gate is None else both_under(test, gate),
+            "shipped": both_under(test, PRIOR),
+        }
+    return {"label": label, "target": target, "folds": folds}
 
 
 # ---------------------------------------------------------------- the model
