@@ -17,7 +17,12 @@ in scope). The original file is the clean case.
   commit). The buggy version is reviewed against HEAD = the clean file (the change that
   injected the bug), the clean version against HEAD = the buggy file (the change that fixed
   it): an unchanged function is never reviewed, so the fix is the clean case that can be
-  flagged. The one-line change is the fill question (``forecode_core.bugs.contrast``).
+  flagged. The one-line change is first scored (``forecode_core.bugs.surprise``: the
+  model's log-probabilities of HEAD's line and the buffer's, through an in-process
+  ``local_models.engine.Engine`` on ``--model``, ``--score-threads`` threads), then, where no
+  score agreed, the fill question (``forecode_core.bugs.contrast``; ``--no-fill`` leaves it
+  out, ``--no-score`` the score). ``--sweep``: the score only, every sample scored, the
+  figures at several thresholds (``score_sweep``) to choose one.
   ``--no-head``: the open question on each version alone (3 samples, the agreement rule: an
   untracked file's review). ``--no-model`` runs tier 1 only.
 - ``top3_hit_rate``: the injected line among the first 3 flagged lines of the mutated function
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import random
 import subprocess
 import tempfile
@@ -43,7 +49,16 @@ from typing import Any
 
 from forecode_core.bugs.functions import Function, functions_in, head_version
 from forecode_core.bugs.rules import TIER1_RULES
-from forecode_core.bugs.runner import Ask, Review, context_for, review_function
+from forecode_core.bugs.runner import (
+    Ask,
+    Review,
+    Score,
+    Scoring,
+    Target,
+    context_for,
+    review,
+)
+from forecode_core.bugs.surprise import DEFAULT_SAMPLES, DEFAULT_THRESHOLD, agreed
 from forecode_core.lsp.diagnostics import Diagnostic
 
 from ._common import percentile
@@ -80,6 +95,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="tier 2 without HEAD's copy: the open question (an untracked file's review)",
     )
     parser.add_argument("--repos", default=",".join(REPOS), help="mirrors under /work/.mirror")
+    parser.add_argument("--no-score", action="store_true", help="tier 2 without the score")
+    parser.add_argument("--no-tier1", action="store_true", help="tier 2 only (no ruff server)")
+    parser.add_argument("--no-fill", action="store_true", help="tier 2 without the fill")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="nats")
+    parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="context orders")
+    parser.add_argument("--score-threads", type=int, default=None, help="the scorer's threads")
+    parser.add_argument(
+        "--sweep", action="store_true", help="score only, all samples, figures by threshold"
+    )
 
 
 # -- picking functions and mutating them ----------------------------------------------------
@@ -385,34 +409,36 @@ class _Result:
     error_examples: list[str] = field(default_factory=list)  # the first 5 parser reasons
 
 
+@dataclass(frozen=True)
+class Tier2:
+    """Tier 2's model: ``ask`` (questions), ``scoring`` (the surprise score)."""
+
+    ask: Ask | None
+    scoring: Scoring | None = None
+
+
 def _review(
-    ask: Ask | None, text: str, head: str | None, case: Case, result: _Result
+    tier2: Tier2 | None, text: str, head: str | None, case: Case, result: _Result
 ) -> Review | None:
     """Tier 2 on one version as the editor runs it: ``head`` is HEAD's copy of the file (the
     other version), None for the open question alone (an untracked file)."""
-    if ask is None:
+    if tier2 is None:
         return None
     functions = functions_in(case.path, text)
     function = next(f for f in functions if f.start_line == case.function.start_line)
     before = None if head is None else head_version(case.path, head, function)
     start = time.perf_counter()
     try:
-        review = review_function(
-            ask,
-            text,
-            function,
-            context_for(text, function, functions),
-            path=case.path,
-            before=before,
-        )
+        context = context_for(text, function, functions)
+        found = review(Target(text, function, context, case.path, before), tier2.ask, tier2.scoring)
     except Exception as exc:  # the model failed (a timeout on a loaded machine): counted
         result.model_errors.append(f"{case.path}:{function.name}: {exc}")
         return None
     result.tier2_s.append(time.perf_counter() - start)
-    result.answers += len(review.votes)
-    result.parse_errors += len(review.errors)
-    result.error_examples.extend(review.errors[: max(0, 5 - len(result.error_examples))])
-    return review
+    result.answers += len(found.votes)
+    result.parse_errors += len(found.errors)
+    result.error_examples.extend(found.errors[: max(0, 5 - len(result.error_examples))])
+    return found
 
 
 def _votes(review: Review | None) -> list[str]:
@@ -435,13 +461,17 @@ def evaluate(
     tier1: Callable[[str], tuple[list[Diagnostic], float]],
     *,
     with_head: bool = True,
+    scoring: Scoring | None = None,
 ) -> dict[str, Any]:
     """Both versions of each case through tier 1 and (with ``ask``) tier 2; the figures.
     ``with_head``: tier 2 gets HEAD's copy as the editor does, the other version: the buggy
     one reviewed as the change that injected the bug, the clean one as the change that fixed
     it (the product reviews only changed functions, so an unchanged clean function is never
-    asked); without it, the open question on each version alone."""
-    result = _Result(with_model=ask is not None)
+    asked); without it, the open question on each version alone. ``scoring``: the surprise
+    score first (its margins in the rows, its own figures in ``per_tier``)."""
+    result = _Result(with_model=ask is not None or scoring is not None)
+    tier2 = Tier2(ask, scoring) if result.with_model else None
+    margins: dict[str, list[tuple[bool, tuple[float, ...]]]] = {"buggy": [], "clean": []}
     by_kind: dict[str, _Tally] = {k: _Tally() for k in KINDS}
     clean = _Tally()
     for case in cases:
@@ -460,7 +490,7 @@ def evaluate(
             found, ms = tier1(text)
             result.tier1_ms.append(ms)
             t1 = _tier1_lines(found, case.function)
-            review = _review(ask, text, other if with_head else None, case, result)
+            review = _review(tier2, text, other if with_head else None, case, result)
             t2 = [review.finding.line] if review is not None and review.finding else []
             flags = _flags(t1, review)
             row[version] = {
@@ -468,7 +498,15 @@ def evaluate(
                 "tier2": t2,
                 "tier2_votes": _votes(review),
                 "rules": sorted({str(d.code) for d in found if d.start.line + 1 in t1}),
+                "margins": [[line, [round(m, 2) for m in ms]] for line, ms in review.margins]
+                if review is not None
+                else [],
             }
+            if review is not None and scoring is not None:
+                margins[version].extend(
+                    (version == "clean" or line == case.mutant.line, ms)
+                    for line, ms in review.margins
+                )
             if version == "buggy":
                 tally = by_kind[case.mutant.kind]
                 tally.cases += 1
@@ -481,7 +519,41 @@ def evaluate(
                 clean.hits1 += bool(t1)
                 clean.hits2 += bool(t2)
         result.rows.append(row)
-    return _figures(result, by_kind, clean)
+    figures = _figures(result, by_kind, clean)
+    if scoring is not None:
+        figures["score"] = _score_figures(margins, scoring, len(cases))
+    return figures
+
+
+SWEEP = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
+
+
+def _score_figures(
+    margins: dict[str, list[tuple[bool, tuple[float, ...]]]], scoring: Scoring, cases: int
+) -> dict[str, Any]:
+    """The score alone: hits (the injected line's margins agreed) and false flags (a clean
+    version's change agreed) at the run's threshold and, from the margins, at the sweep's
+    thresholds not below it (a sample below the run's threshold stopped its change)."""
+
+    def at(threshold: float) -> dict[str, float]:
+        def agreeing(version: str) -> int:
+            return sum(
+                on and len(ms) == scoring.samples and agreed(ms, threshold)
+                for on, ms in margins[version]
+            )
+
+        return {
+            "top3_hit_rate": round(agreeing("buggy") / cases, 3) if cases else 0.0,
+            "false_flag_rate": round(agreeing("clean") / cases, 3) if cases else 0.0,
+        }
+
+    return {
+        "threshold": None if math.isinf(scoring.threshold) else scoring.threshold,
+        "samples": scoring.samples,
+        "fill": scoring.fill,
+        **at(scoring.threshold),
+        "sweep": {str(t): at(t) for t in SWEEP if t >= scoring.threshold},
+    }
 
 
 def _figures(result: _Result, by_kind: dict[str, _Tally], clean: _Tally) -> dict[str, Any]:
@@ -531,6 +603,17 @@ def _figures(result: _Result, by_kind: dict[str, _Tally], clean: _Tally) -> dict
     }
 
 
+def _engine_score(model: str, threads: int | None) -> tuple[Score, Callable[[], None]]:
+    """The score through an in-process engine on ``model`` (the editor's worker has the same
+    ``Engine.score``)."""
+    from app.services.bug_review import engine_score
+    from local_models.engine import Engine
+    from local_models.model_store import ensure_model
+
+    engine = Engine(ensure_model(model), n_ctx=4096, n_threads=threads, measure_batches=False)
+    return engine_score(engine), engine.close
+
+
 def _engine_ask(model: str) -> tuple[Ask, Callable[[], None]]:
     from app.services.bug_review import EngineAsk
     from local_models.client import EngineClient
@@ -541,24 +624,46 @@ def _engine_ask(model: str) -> tuple[Ask, Callable[[], None]]:
     return EngineAsk(client, timeout_s=300.0), client.close
 
 
+def _no_tier1(_text: str) -> tuple[list[Diagnostic], float]:
+    return [], 0.0
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     repos = tuple(r for r in args.repos.split(",") if r)
     cases = make_cases(args.cases, args.seed, repos)
     ask: Ask | None = None
-    close: Callable[[], None] = lambda: None  # noqa: E731
-    if not args.no_model:
+    scoring: Scoring | None = None
+    closers: list[Callable[[], None]] = []
+    fill = not (args.no_fill or args.sweep)
+    if not args.no_model and (fill or args.no_score or args.no_head):
         ask, close = _engine_ask(args.model)
+        closers.append(close)
+    if not args.no_model and not args.no_score:
+        score, close = _engine_score(args.model, args.score_threads)
+        closers.append(close)
+        threshold = -float("inf") if args.sweep else args.threshold
+        scoring = Scoring(score, threshold, args.samples, fill)
     with tempfile.TemporaryDirectory(prefix="fc-bench-bugs-") as tmp:
-        tier1 = _Tier1(Path(tmp))
+        tier1 = None if args.no_tier1 else _Tier1(Path(tmp))
         try:
-            figures = evaluate(cases, ask, tier1.check, with_head=not args.no_head)
+            figures = evaluate(
+                cases,
+                ask,
+                _no_tier1 if tier1 is None else tier1.check,
+                with_head=not args.no_head,
+                scoring=scoring,
+            )
         finally:
-            tier1.close()
-            close()
+            if tier1 is not None:
+                tier1.close()
+            for close in closers:
+                close()
     return {
         "model": None if args.no_model else args.model,
         "seed": args.seed,
         "repos": list(repos),
         "with_head": not args.no_head,
+        "score_threads": args.score_threads,
+        "tier1": not args.no_tier1,
         **figures,
     }

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from forecode_core.bugs.functions import (
     changed_functions,
@@ -22,11 +22,18 @@ from forecode_core.bugs.functions import (
     functions_in,
     head_version,
 )
-from forecode_core.bugs.runner import Ask, Review, context_for, review_function
+from forecode_core.bugs.runner import Ask, Review, Score, context_for, review_function
 from forecode_core.chat.types import ChatMessage, ChatParams, Role
 from forecode_core.chat.types import EngineChatClient as ChatClient
 
-__all__ = ["ChatClient", "EngineAsk", "ModelError", "review_changes"]
+__all__ = [
+    "ChatClient",
+    "EngineAsk",
+    "ModelError",
+    "ScoringEngine",
+    "engine_score",
+    "review_changes",
+]
 
 MAX_TOKENS = 64
 TIMEOUT_S = 120.0
@@ -103,6 +110,31 @@ class EngineAsk:
         if "error" in result:
             raise ModelError(result["error"])
         return result["text"]
+
+
+class ScoringEngine(Protocol):
+    """What the score needs of an engine (``local_models.engine.Engine``)."""
+
+    def tokenize(self, text: str, *, add_bos: bool = False) -> list[int]: ...
+
+    def score(
+        self,
+        prompt: Sequence[int],
+        continuation: Sequence[int],
+        should_stop: Callable[[], bool] | None = None,
+    ) -> list[tuple[float, float]] | None: ...
+
+
+def engine_score(engine: ScoringEngine, should_stop: Callable[[], bool] | None = None) -> Score:
+    """The surprise score's ``score(prefix, continuation)`` on an engine: the two texts
+    tokenized apart (the same cut for HEAD's line and the buffer's), the continuation's
+    tokens' log-probabilities after the prefix."""
+
+    def score(prefix: str, continuation: str) -> list[tuple[float, float]] | None:
+        prompt = engine.tokenize(prefix, add_bos=True)
+        return engine.score(prompt, engine.tokenize(continuation), should_stop)
+
+    return score
 
 
 def review_changes(

@@ -1,18 +1,21 @@
 """One function's tier-2 review: its context, the samples asked of a model, the agreement.
 
 With HEAD's version of the function (``before``; the editor has it), each small replacement
-is asked as a fill question (``forecode_core.bugs.contrast``): the model writes the line left
-out, in two contexts; a finding only when both write HEAD's version exactly (measured on
-injected bugs: the open question found none, a choice between the two versions was position
-bias). A function whose change has no small replacement (added lines, a rewrite), or one
-without HEAD's version (an untracked file), gets the open question (``review.build_messages``,
-3 samples, ``agree``).
+is first scored (``score``: the model's log-probabilities, ``forecode_core.bugs.surprise``):
+a finding when every sample (the context in another order) prefers HEAD's version by the
+threshold's margin. Else, with ``ask``, it is the fill question
+(``forecode_core.bugs.contrast``): the model writes the line left out, in two contexts; a
+finding only when both write HEAD's version exactly (measured on injected bugs: the open
+question found none, a choice between the two versions was position bias). A function
+whose change has no small replacement (added lines, a rewrite), or one without HEAD's
+version (an untracked file), gets the open question (``review.build_messages``, 3 samples,
+``agree``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from forecode_core.bugs.contrast import (
     FILL_WINDOWS,
@@ -31,11 +34,31 @@ from forecode_core.bugs.review import (
     parse_answer,
     sample_plan,
 )
+from forecode_core.bugs.surprise import (
+    DEFAULT_SAMPLES,
+    DEFAULT_THRESHOLD,
+    agreed,
+    context_order,
+    margin,
+    score_prompt,
+)
 
-__all__ = ["Ask", "Review", "context_for", "review_function"]
+__all__ = [
+    "Ask",
+    "Review",
+    "Score",
+    "Scoring",
+    "Target",
+    "context_for",
+    "review",
+    "review_function",
+]
 
 
 Ask = Callable[[str, str, float], str]
+# (prefix, continuation) -> each continuation token's (log p, log p of the top token); None
+# when the model was stopped
+Score = Callable[[str, str], "Sequence[tuple[float, float]] | None"]
 CONTEXT_CHARS = 1500
 MIN_VOTES = 2  # of the 3 samples by default: a majority
 FILL_RETRY_TEMPERATURE = 0.5
@@ -51,6 +74,8 @@ class Review:
     votes: tuple[Finding | None, ...] = ()
     errors: tuple[str, ...] = field(default=())
     stopped: bool = False
+    # each scored change: its first line and every sample's margin (nats, HEAD over now)
+    margins: tuple[tuple[int, tuple[float, ...]], ...] = ()
 
 
 def context_for(
@@ -96,6 +121,30 @@ def _header(lines: list[str], function: Function) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """The surprise score's settings: ``score`` the model's log-probabilities, a finding at a
+    margin of ``threshold`` in every one of ``samples`` context orders; ``fill``: ask the fill
+    question where no score agreed (with an ``ask``)."""
+
+    score: Score
+    threshold: float = DEFAULT_THRESHOLD
+    samples: int = DEFAULT_SAMPLES
+    fill: bool = True
+
+
+@dataclass(frozen=True)
+class Target:
+    """One function to review: the buffer's text, the function, its context pieces, the
+    file's path and HEAD's version of the function (None: none known)."""
+
+    source: str
+    function: Function
+    context: Sequence[str]
+    path: str = ""
+    before: str | None = None
+
+
 def review_function(
     ask: Ask,
     source: str,
@@ -106,20 +155,35 @@ def review_function(
     should_stop: Callable[[], bool] = lambda: False,
     before: str | None = None,
 ) -> Review:
-    """Review one function: the fill question on each of its small replacements against
-    ``before`` (HEAD's version of it) when there are any, else the open question (each
-    sample parsed strictly, the samples' agreement kept)."""
-    text = function.text(source)
+    """``review`` with questions only (no score)."""
+    return review(Target(source, function, context, path, before), ask, None, should_stop)
+
+
+def review(
+    target: Target,
+    ask: Ask | None,
+    scoring: Scoring | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Review:
+    """Review one function. With HEAD's version (``target.before``) and small replacements
+    against it: each is scored (``scoring``) and, where no score agreed and ``scoring.fill``
+    (or without a score), asked as the fill question. Else the open question (each sample
+    parsed strictly, the samples' agreement kept). ``ask`` None: no question is asked."""
+    function, before = target.function, target.before
+    text = function.text(target.source)
     changes = replaced_lines(before, text, function.start_line) if before is not None else []
     if changes:
-        return _contrast(ask, text, function, changes, should_stop)
-    plan = sample_plan()
+        return _review_changes(target, changes, ask, scoring, should_stop)
+    if ask is None:
+        return Review(function, None)
     votes: list[Finding | None] = []
     errors: list[str] = []
-    for sample in plan:
+    for sample in sample_plan():
         if should_stop():
             return Review(function, None, tuple(votes), tuple(errors), stopped=True)
-        system, user = build_messages(text, function.start_line, context, sample, path=path)
+        system, user = build_messages(
+            text, function.start_line, target.context, sample, path=target.path
+        )
         answer = ask(system, user, sample.temperature)
         try:
             votes.append(parse_answer(answer, function.start_line, function.end_line))
@@ -127,6 +191,81 @@ def review_function(
             votes.append(None)
             errors.append(str(exc))
     return Review(function, agree(votes, MIN_VOTES), tuple(votes), tuple(errors))
+
+
+def _review_changes(
+    target: Target,
+    changes: Sequence[Change],
+    ask: Ask | None,
+    scoring: Scoring | None,
+    should_stop: Callable[[], bool],
+) -> Review:
+    function = target.function
+    text = function.text(target.source)
+    scored = _Scored()
+    if scoring is not None:
+        plan = _Plan(text, function, changes, target.context, target.path, should_stop)
+        scored = _scores(scoring.score, plan, scoring.threshold, scoring.samples)
+    fill = scoring is None or scoring.fill
+    if scored.stopped or scored.finding is not None or ask is None or not fill:
+        return Review(
+            function, scored.finding, stopped=scored.stopped, margins=tuple(scored.margins)
+        )
+    found = _contrast(ask, text, function, changes, should_stop)
+    return replace(found, margins=tuple(scored.margins))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    text: str
+    function: Function
+    changes: Sequence[Change]
+    context: Sequence[str]
+    path: str
+    should_stop: Callable[[], bool]
+
+
+@dataclass
+class _Scored:
+    finding: Finding | None = None
+    margins: list[tuple[int, tuple[float, ...]]] = field(default_factory=list)
+    stopped: bool = False
+
+
+def _scores(score: Score, plan: _Plan, threshold: float, samples: int) -> _Scored:
+    """Each change scored in ``samples`` context orders (HEAD's lines, then the buffer's,
+    after the same prefix: the second evaluates only its own tokens); a change stops at its
+    first sample below ``threshold``; the first change all samples agree on is the finding."""
+    out = _Scored()
+    start = plan.function.start_line
+    for change in plan.changes:
+        margins: list[float] = []
+        for sample in range(samples):
+            if plan.should_stop():
+                out.stopped = True
+                return out
+            context = context_order(plan.context, sample)
+            prefix, was = score_prompt(
+                plan.text, start, (change.start, change.end), change.old, context, path=plan.path
+            )
+            _, now = score_prompt(
+                plan.text, start, (change.start, change.end), change.new, context, path=plan.path
+            )
+            head_scores = score(prefix, was)
+            now_scores = score(prefix, now)
+            if head_scores is None or now_scores is None:
+                out.stopped = True
+                return out
+            margins.append(margin(head_scores, now_scores))
+            if margins[-1] < threshold:
+                break
+        out.margins.append((change.start, tuple(margins)))
+        if len(margins) == samples and agreed(margins, threshold):
+            was_text = " / ".join(line.strip() for line in change.old)
+            reason = f"HEAD had `{was_text}` (the model prefers it by {min(margins):.1f})"
+            out.finding = Finding(change.start, change_kind(change), reason, samples)
+            return out
+    return out
 
 
 def _contrast(

@@ -487,6 +487,81 @@ class Engine:
             out.finish()
         return Completion(out.text, out.tokens, m, reason)
 
+    def score(
+        self,
+        prompt: Sequence[int],
+        continuation: Sequence[int],
+        should_stop: StopCheck | None = None,
+    ) -> list[tuple[float, float]] | None:
+        """The model's log-probability of each token of ``continuation`` after ``prompt`` and
+        the continuation's tokens before it, beside the best log-probability at that place
+        (the model's own top choice): ``[(logp, top_logp), ...]``; None when ``should_stop``
+        fired. Generates nothing. The prompt's cells come from the cache as for a completion
+        (a second continuation after the same prompt evaluates only its own tokens); the
+        continuation is evaluated ``max_outputs`` rows a decode with logits on every row and
+        stays in the cache (the ledger says so)."""
+        self._check_open()
+        cont = list(continuation)
+        tokens = self._checked_prompt([*prompt, *cont])
+        start = len(tokens) - len(cont)
+        if start < 2 or not cont:
+            raise ValueError("score needs a prompt of 2 tokens or more and a continuation")
+        self._threads.begin_request()
+        m = Metrics(prompt_tokens=len(tokens))
+        began = time.perf_counter()
+        try:
+            # the prompt but its last token: that one is the first row with logits
+            self._sync(tokens[: start - 1], should_stop, m)
+            out = self._score_rows(tokens, start - 1, should_stop, m)
+        except _Cancelled:
+            out = None
+        m.prefill_ms = m.total_ms = (time.perf_counter() - began) * 1000.0
+        self.totals.add(m)
+        return out
+
+    def _score_rows(
+        self, tokens: list[int], first: int, should_stop: StopCheck | None, m: Metrics
+    ) -> list[tuple[float, float]]:
+        """Evaluate ``tokens[first:-1]`` with logits on every row; each row's log-probability
+        of the next token and its best. Raises ``_Cancelled``."""
+        kv, dec = self._kv, self._dec
+        kv.greedy_from = kv.successor = None
+        out: list[tuple[float, float]] = []
+        end = len(tokens) - 1
+        with dec.abortable(should_stop):
+            for s in range(first, end, self.max_outputs):
+                e = min(end, s + self.max_outputs)
+                if should_stop is not None and should_stop():
+                    raise _Cancelled
+                for row, pos in enumerate(range(s, e)):
+                    dec.put(row, tokens[pos], pos)
+                result = self._step(e - s, "while scoring")
+                if result is not DecodeResult.OK:
+                    self._recover()
+                    if result is DecodeResult.CANCELLED:
+                        raise _Cancelled
+                    raise DecodeError(f"llama_decode failed with code {result.value} (score)")
+                kv.tokens.extend(tokens[s:e])
+                kv.tail = e - s - 1
+                m.evaluated_tokens += e - s
+                for row in range(e - s):
+                    out.append(self._log_probs(row, tokens[s + row + 1]))
+        return out
+
+    def _log_probs(self, row: int, token: int) -> tuple[float, float]:
+        """(log p(token), log p(top token)) of output row ``row`` of the last decode."""
+        import numpy as np
+
+        logits = self._logits(row)
+        buf = self._margin_buf
+        if buf is None or buf.shape != logits.shape:
+            buf = self._margin_buf = np.empty_like(logits)
+        hi = float(logits.max())
+        np.subtract(logits, hi, out=buf)
+        np.exp(buf, out=buf)
+        log_total = math.log(float(buf.sum(dtype=np.float64)))
+        return float(logits[token]) - hi - log_total, -log_total
+
     def sibling(self, *, n_ctx: int | None = None, max_outputs: int | None = None) -> Engine:
         """A second engine on this one's model (the weights loaded once): its own llama.cpp
         context, KV cache and ledger, so that requests of another kind (next-edit's) keep
