@@ -462,7 +462,7 @@ def test_without_a_model_path_a_refused_block_says_so(
     assert doc.editor.text() == TEXTWRAP
 
 
-def test_edits_during_the_review_make_its_hunks_stale(
+def test_edits_during_the_review_that_clash_make_its_hunks_stale(
     qtbot: QtBot, window: MainWindow, workspace: Path
 ) -> None:
     doc = open_doc(window, workspace / "lib" / "textwrap.py")
@@ -470,21 +470,45 @@ def test_edits_during_the_review_make_its_hunks_stale(
     assert review is not None
     wait_review(qtbot, review)
     # the buffer changes under the review (an edit through a command, a reload from disk...)
-    doc.editor.insertText(0, "# edited\n")
+    # on the very line a hunk changes: a three-way merge cannot keep both
+    clash = edit(TEXTWRAP, WRAP_OLD, "def wrap(text, width=80, **kwargs):")
+    doc.editor.set_text(clash, keep_undo=True)
     assert review.state == "stale"
     doc.editor.undo()  # back to the text the hunks fit: the review goes on
     assert review.state == "review" and not review.message_bar.isVisible()
-    doc.editor.insertText(0, "# edited\n")
+    doc.editor.set_text(clash, keep_undo=True)
     assert review.state == "stale"
     press(qtbot, review, Qt.Key.Key_Return, CTRL)
-    assert review.outcome == "" and doc.editor.text() == "# edited\n" + TEXTWRAP
+    assert review.outcome == "" and doc.editor.text() == clash
     assert review.message_kind == "error"
     assert "changed during the review" in review.message_label.text()
     # "Apply again" reviews the block against the text as it is now
     review._message_buttons[0].click()
     wait_review(qtbot, review)
     press(qtbot, review, Qt.Key.Key_Return, CTRL)
+    assert doc.editor.text() == edit(clash, "width=80", "width=72").replace(FILL_OLD, FILL_NEW)
+
+
+def test_edits_during_the_review_elsewhere_are_merged_three_way_in_one_undo_step(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
+    """Issue 16: "Accepting applies the reviewed diff to the user's buffers (three-way when
+    the user edited meanwhile), as one undo step"."""
+    doc = open_doc(window, workspace / "lib" / "textwrap.py")
+    review = window.start_review(doc, TWO_PLACES)
+    assert review is not None
+    wait_review(qtbot, review)
+    doc.editor.insertText(0, "# edited\n")  # away from both hunks
+    assert review.state == "review"
+    assert review.message_kind == "info" and "merges" in review.message_label.text()
+    doc.editor.undo()  # back: the note goes
+    assert review.state == "review" and not review.message_bar.isVisible()
+    doc.editor.insertText(0, "# edited\n")
+    press(qtbot, review, Qt.Key.Key_Return, CTRL)
+    assert review.outcome == "applied"
     assert doc.editor.text() == "# edited\n" + TWO_PLACES_DONE
+    doc.editor.undo()  # one step takes the whole apply back, the user's line stays
+    assert doc.editor.text() == "# edited\n" + TEXTWRAP
 
 
 def test_an_unchanged_result_closes_with_a_message(

@@ -204,13 +204,37 @@ def test_a_stale_set_changes_nothing(qtbot: QtBot, project: Path) -> None:
     assert main is not None
     review = _review(qtbot, _changes())
     applied = _wire(review, host)
-    main.insertText(0, "# typed meanwhile\n")
+    main.setText(MAIN.replace("import os\n", "import re\n"))  # typed on the set's lines
     before = _digests(project)
     review.accept_all()
     assert applied == [] and review.outcome == ""
     assert "changed since the edit was proposed" in review.message_label.text()
     assert _digests(project) == before
     assert (project / "app" / "util.py").exists() and "app/helpers.py" not in host.editors
+    assert main.text() == MAIN.replace("import os\n", "import re\n")
+
+
+def test_a_buffer_edited_elsewhere_meanwhile_is_merged_three_way_and_undone_in_one_step(
+    qtbot: QtBot, project: Path
+) -> None:
+    """Issue 16: accepting applies the reviewed diff three-way when the user edited
+    meanwhile, one undo for the set; the user's own edit stays."""
+    host = Host(project, qtbot)
+    main = host.open_editor("app/main.py")
+    assert main is not None
+    review = _review(qtbot, _changes())
+    applied = _wire(review, host)
+    typed = MAIN.replace("    return 'hi ' + name\n", "    return 'hello ' + name\n")
+    main.beginUndoAction()
+    main.setTargetRange(0, len(MAIN.encode()))
+    main.replaceTarget(-1, typed)
+    main.endUndoAction()
+    review.accept_all()
+    assert review.outcome == "applied"
+    (done,) = applied
+    assert main.text() == MAIN_NEW.replace("'hi ' + name", "'hello ' + name")
+    assert undo_set(done, host) == ""
+    assert main.text() == typed  # the set undone, the user's edit kept
 
 
 def test_undo_is_refused_when_a_touched_buffer_changed(qtbot: QtBot, project: Path) -> None:

@@ -74,6 +74,8 @@ from PySide6.QtWidgets import (
 
 from app.services.shadow import CheckStatus, Verdict
 from forecode_core.apply.block import ApplyInput, Removal
+from forecode_core.apply.merge import changes as line_changes
+from forecode_core.apply.merge import merge3
 from forecode_core.apply.review import (
     Hunk,
     HunkKind,
@@ -89,7 +91,14 @@ from .editor import CodeEditor
 from .repair_loop import RepairBackend, fit_repair, summary
 from .theme import Theme, bgr
 
-__all__ = ["REVIEW_KEYS", "ApplyReview", "CheckPanel", "EditChecker", "ReviewView"]
+__all__ = [
+    "REVIEW_KEYS",
+    "ApplyReview",
+    "CheckPanel",
+    "EditChecker",
+    "ReviewView",
+    "replace_lines",
+]
 
 # Scintilla constants (Scintilla.h).
 SC_MARK_BACKGROUND, SC_MARK_FULLRECT, SC_MARK_LEFTRECT = 22, 26, 27
@@ -196,6 +205,34 @@ def changed_span(old: bytes, new: bytes) -> tuple[int, int]:
     while tail and (new[len(new) - tail] & 0xC0) == 0x80:
         tail -= 1
     return head, tail
+
+
+def _with_hunks(original: str, hunks: Sequence[Hunk]) -> str:
+    """``original`` with ``hunks`` (computed against it) applied: the reviewed result."""
+    lines = split_lines(original)
+    for hunk in sorted(hunks, key=lambda h: h.old_start, reverse=True):
+        lines[hunk.old_start : hunk.old_end] = [hunk.new_text]
+    return "".join(lines)
+
+
+def replace_lines(editor: CodeEditor, old: str, new: str) -> None:
+    """Turn ``editor``'s text ``old`` into ``new`` in ONE undo action, replacing only the
+    lines that differ (bottom-up, so markers and the caret elsewhere stay put)."""
+    lines = old.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line.encode("utf-8")))
+    read_only = editor.readOnly()
+    editor.setReadOnly(False)
+    editor.beginUndoAction()
+    try:
+        for change in reversed(line_changes(lines, new.splitlines(keepends=True))):
+            text = "".join(change.lines)
+            editor.setTargetRange(starts[change.start], starts[change.end])
+            editor.replaceTarget(len(text.encode("utf-8")), text)
+    finally:
+        editor.endUndoAction()
+        editor.setReadOnly(read_only)
 
 
 def scroll_to_hunk(view: CodeEditor, hunk: Hunk) -> None:
@@ -621,6 +658,7 @@ class ApplyReview(QFrame):
         self.review_state: ReviewState[ApplyResult] = ReviewState()
         self.applied_text: str | None = None
         self._applying = False
+        self._merging = False  # the buffer changed away from the hunks: accept merges three-way
         self._view_text = ""
         self._refresh_cost = 0.0
 
@@ -771,6 +809,7 @@ class ApplyReview(QFrame):
         self.runner.stop()
         self.request = replace(self.request, original=self.buffer.text())
         self.original = self.request.original
+        self._merging = False
         self.start()
 
     def cancel(self) -> None:
@@ -1149,10 +1188,25 @@ class ApplyReview(QFrame):
     # ----- applying ----------------------------------------------------------------------------
     def _apply(self) -> None:
         assert self.result is not None
-        if self.buffer.text() != self.original:
-            self._show_stale()
-            return
         accepted = [h for h in self.hunks if self._decision(h) is True]
+        current = self.buffer.text()
+        if current != self.original:
+            # the buffer changed during the review: three-way, or refused when they clash
+            merged = merge3(self.original, current, _with_hunks(self.original, accepted))
+            if merged is None:
+                self._show_stale()
+                return
+            if not accepted:
+                self._finish(ReviewOutcome.REJECTED)
+                return
+            self._applying = True
+            try:
+                replace_lines(self.buffer, current, merged)
+            finally:
+                self._applying = False
+            self.applied_text = self.buffer.text()
+            self._finish(ReviewOutcome.APPLIED)
+            return
         if not accepted:
             self._finish(ReviewOutcome.REJECTED)
             return
@@ -1183,16 +1237,29 @@ class ApplyReview(QFrame):
         if self._applying or not int(flags) & (SC_MOD_INSERTTEXT | SC_MOD_DELETETEXT):
             return
         before = self.state
-        self.review_state = self.review_state.buffer_changed(self.buffer.text() != self.original)
+        current = self.buffer.text()
+        merges = current == self.original or (
+            self.state in (ReviewPhase.REVIEW, ReviewPhase.STALE)
+            and merge3(self.original, current, _with_hunks(self.original, self.hunks)) is not None
+        )
+        was_merging = self._merging
+        self._merging = current != self.original and merges
+        self.review_state = self.review_state.buffer_changed(not merges)
         if self.state is ReviewPhase.STALE and before is not ReviewPhase.STALE:
             self._show_stale()
-        elif self.state is ReviewPhase.REVIEW and before is ReviewPhase.STALE:
-            # changed back (undone): the hunks fit again
+        elif self.state is ReviewPhase.REVIEW and (before is ReviewPhase.STALE or was_merging):
+            # changed back (undone), or merging no more: the hunks fit again as they are
             self._hide_message()
             if self.result is not None and self.result.removals:
                 self._warn_removals(self.result.removals)
             self._decorate()
             self._update_header()
+        if self.state is ReviewPhase.REVIEW and self._merging:
+            self._show_message(
+                f"{self.title} changed during the review, away from these changes: accepting "
+                "merges them into its text as it is now (your edits stay).",
+                "info",
+            )
 
     def _show_stale(self) -> None:
         self.review_state = self.review_state.went_stale()

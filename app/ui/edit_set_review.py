@@ -19,11 +19,13 @@ move, Ctrl+Enter accept all, Ctrl+Backspace or Esc reject all). Deciding the las
 hunk of the set applies it; so does Accept all.
 
 Nothing touches the user's files or buffers before that. Applying (``apply_set`` through an
-``EditSetHost``, the window's documents) first checks every file (each buffer still holds the
-text the set was computed against, a new file's path is still free), so a stale set changes
-nothing; then it edits each modified buffer in ONE undo action (accepted hunks only, bottom-up),
-creates each new file (empty on disk, its text in the buffer, unsaved like any other change),
-and moves each deleted file to the trash (its tab closed). The result is an ``AppliedSet``.
+``EditSetHost``, the window's documents) first checks every file (a buffer the user changed
+meanwhile is merged three-way with the set's text, refused when both changed the same or
+neighbouring lines; a deleted file's buffer still holds the text the set saw; a new file's path
+is still free), so a stale set changes nothing; then it edits each modified buffer in ONE undo
+action (accepted hunks only, bottom-up), creates each new file (empty on disk, its text in the
+buffer, unsaved like any other change), and moves each deleted file to the trash (its tab
+closed). The result is an ``AppliedSet``.
 
 Undo -- what a VS Code user expects: a workspace edit (a rename across files, a refactoring)
 is undone as one, from any of its files. ``undo_set`` reverts the whole set (each buffer's one
@@ -54,6 +56,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forecode_core.apply.merge import merge3
 from forecode_core.edits.events import FileChange, FileChangeKind
 from forecode_core.edits.review import AcceptedFile, EditSetState, FileReview
 from forecode_core.text.languages import language_for_path
@@ -158,10 +161,13 @@ def _replace_hunks(editor: CodeEditor, before: str, after: str) -> None:
 
 def _check(
     accepted: Sequence[AcceptedFile], host: EditSetHost
-) -> tuple[dict[str, CodeEditor], str]:
-    """Every file still as the set expects (the modified buffers opened): their editors, or
-    why the set is stale ("" when not)."""
-    editors: dict[str, CodeEditor] = {}
+) -> tuple[dict[str, tuple[CodeEditor, str, str]], str]:
+    """Every file still as the set expects (the modified buffers opened): each modified
+    file's editor, its text now and the text it gets -- the accepted file, merged three-way
+    (``forecode_core.apply.merge``) into a buffer the user changed meanwhile -- or why the
+    set is stale ("" when not): a new file's path taken, a buffer changed on the lines the
+    set changes."""
+    editors: dict[str, tuple[CodeEditor, str, str]] = {}
     for item in accepted:
         if item.kind is FileChangeKind.NEW:
             if host.exists(item.path):
@@ -170,9 +176,11 @@ def _check(
         editor = host.open_editor(item.path)
         if editor is None:
             return editors, f"{item.path} cannot be opened"
-        if editor.text() != item.original:
+        current = editor.text()
+        target = merge3(item.original, current, item.text)
+        if target is None or (item.kind is FileChangeKind.DELETED and current != item.original):
             return editors, f"{item.path} changed since the edit was proposed"
-        editors[item.path] = editor
+        editors[item.path] = (editor, current, target)
     return editors, ""
 
 
@@ -189,9 +197,9 @@ def apply_set(
     for item in accepted:
         problem = ""
         if item.kind is FileChangeKind.MODIFIED:
-            editor = editors[item.path]
-            _replace_hunks(editor, item.original, item.text)
-            applied.touched.append(_Touched(item.path, item.kind, editor, item.original, item.text))
+            editor, current, target = editors[item.path]
+            _replace_hunks(editor, current, target)
+            applied.touched.append(_Touched(item.path, item.kind, editor, current, target))
         elif item.kind is FileChangeKind.NEW:
             created = host.create_file(item.path)
             if created is None:
