@@ -90,7 +90,6 @@ __all__ = [
     "Verdict",
     "add_arguments",
     "both_under",
-    "choose_threshold",
     "fit_gate",
     "gate_cases",
     "gate_cv",
@@ -820,22 +819,17 @@ def both_under(cases: Sequence[GateCase], gate: Any) -> dict[str, Any]:
 
 
 GATE_TARGET = 0.60  # issue 15: location accuracy when shown
+
+
+def _hand_set() -> Any:
+    from forecode_core.next_edit.acceptance import HAND_SET_WEIGHTS, AcceptanceModel
+
+    return AcceptanceModel(HAND_SET_WEIGHTS, 0.25)
+
+
+#: The first gate: hand-set weights at 0.25 (the refit's anchor, the "before" of the study).
+HAND_SET = _hand_set()
 THRESHOLDS = tuple(round(0.05 + 0.01 * i, 2) for i in range(76))
-
-
-def choose_threshold(
-    cases: Sequence[GateCase], weights: Sequence[float], target: float = GATE_TARGET
-) -> float | None:
-    """The lowest threshold (the most shown) at which the both arm over ``cases`` is located
-    at least ``target`` of the time when shown; None when none is."""
-    from forecode_core.next_edit.acceptance import AcceptanceModel
-
-    for t in THRESHOLDS:
-        fig = both_under(cases, AcceptanceModel(tuple(weights), t))
-        acc = fig["location_accuracy_when_shown"]
-        if acc is not None and acc >= target:
-            return t
-    return None
 
 
 def _label(c: GateCase, label: str) -> bool:
@@ -846,20 +840,27 @@ def _label(c: GateCase, label: str) -> bool:
 
 
 def fit_gate(
-    cases: Sequence[GateCase],
-    *,
-    label: str = "located",
-    l2: float | None = None,
-    target: float = GATE_TARGET,
-) -> Any:
-    """The gate fitted to ``cases``' labelled answers by ``acceptance.refit`` (toward the
-    prior) with the threshold ``choose_threshold`` gives (None when none reaches ``target``)."""
-    from forecode_core.next_edit.acceptance import L2, PRIOR, AcceptanceModel, refit
+    cases: Sequence[GateCase], *, label: str = "located", l2: float | None = None
+) -> tuple[float, ...]:
+    """Weights fitted to ``cases``' labelled answers (``label``: ``located`` or ``correct``)
+    by the product's ``acceptance.refit``, pulled toward the hand-set weights (not the shipped
+    ones: those were fitted on these cases)."""
+    from forecode_core.next_edit.acceptance import L2, refit
 
     records = [(c.features, _label(c, label)) for c in cases if c.features is not None]
-    weights = refit(records, PRIOR, l2=L2 if l2 is None else l2).weights
-    t = choose_threshold(cases, weights, target)
-    return None if t is None else AcceptanceModel(weights, t, fitted_on=len(records))
+    return refit(records, HAND_SET, l2=L2 if l2 is None else l2).weights
+
+
+def _pooled(figs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    shown, located = sum(f["shown"] for f in figs), sum(f["located"] for f in figs)
+    accs = [f["location_accuracy_when_shown"] for f in figs]
+    return {
+        "shown": shown,
+        "located": located,
+        "show_rate": _ratio(shown, sum(f["cases"] for f in figs)),
+        "location_accuracy_when_shown": _ratio(located, shown),
+        "worst_fold": min((a for a in accs if a is not None), default=None),
+    }
 
 
 def gate_cv(
@@ -870,23 +871,50 @@ def gate_cv(
     l2: float | None = None,
     target: float = GATE_TARGET,
 ) -> dict[str, Any]:
-    """Leave one repository out: the gate fitted (weights and threshold, ``fit_gate``) on the
-    other repositories' ``fit_on`` answers (default ``cases``; e.g. every model's), the both
-    arm judged on this one's ``cases``, beside the shipped gate on the same cases."""
-    from forecode_core.next_edit.acceptance import PRIOR
+    """Leave one repository out: weights fitted (``fit_gate``) on the other repositories'
+    ``fit_on`` answers (default ``cases``; e.g. every model's), the both arm judged on this
+    one's ``cases`` at each threshold of ``THRESHOLDS``. ``threshold``: the lowest (the most
+    shown) at which every held-out repository is located at least ``target`` of the time when
+    shown (one repository's luck cannot carry it); ``folds`` at that threshold beside the
+    shipped and the hand-set gates; ``weights``: fitted on every repository's answers."""
+    from forecode_core.next_edit.acceptance import PRIOR, AcceptanceModel
 
     pool = cases if fit_on is None else fit_on
-    folds: dict[str, Any] = {}
-    for repo in sorted({c.repo for c in cases}):
-        gate = fit_gate([c for c in pool if c.repo != repo], label=label, l2=l2, target=target)
-        test = [c for c in cases if c.repo == repo]
-        folds[repo] = {
-            "threshold": None if gate is None else gate.threshold,
-            "weights": None if gate is None else [round(w, 3) for w in gate.weights],
-            "fitted": None if gate is None else both_under(test, gate),
-            "shipped": both_under(test, PRIOR),
+    repos = sorted({c.repo for c in cases})
+    weights = {r: fit_gate([c for c in pool if c.repo != r], label=label, l2=l2) for r in repos}
+    tests = {r: [c for c in cases if c.repo == r] for r in repos}
+    sweep = []
+    chosen = None
+    for t in THRESHOLDS:
+        figs = [both_under(tests[r], AcceptanceModel(weights[r], t)) for r in repos]
+        row = {"threshold": t, **_pooled(figs)}
+        sweep.append(row)
+        worst = row["worst_fold"]
+        if chosen is None and worst is not None and worst >= target:
+            chosen = t
+    folds: dict[str, dict[str, Any]] = {
+        r: {
+            "weights": [round(w, 3) for w in weights[r]],
+            "fitted": None
+            if chosen is None
+            else both_under(tests[r], AcceptanceModel(weights[r], chosen)),
+            "shipped": both_under(tests[r], PRIOR),
+            "hand_set": both_under(tests[r], HAND_SET),
         }
-    return {"label": label, "target": target, "folds": folds}
+        for r in repos
+    }
+    return {
+        "label": label,
+        "target": target,
+        "threshold": chosen,
+        "weights": [round(w, 3) for w in fit_gate(pool, label=label, l2=l2)],
+        "folds": folds,
+        "pooled": {
+            k: _pooled([f[k] for f in folds.values() if f[k] is not None])
+            for k in ("fitted", "shipped", "hand_set")
+        },
+        "sweep": sweep,
+    }
 
 
 # ---------------------------------------------------------------- the model

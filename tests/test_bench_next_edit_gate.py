@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.next_edit import GateCase, both_under, choose_threshold, gate_cases, gate_cv
+from bench.next_edit import GateCase, both_under, gate_cases, gate_cv
 from forecode_core.next_edit.acceptance import PRIOR, AcceptanceModel, Features
 
 
@@ -79,31 +79,34 @@ def test_figures_over_several_cases() -> None:
     assert everything["false_show_rate"] == 0.5 and everything["model_show_rate"] == 0.5
 
 
-def test_the_threshold_is_the_lowest_that_reaches_the_target() -> None:
-    # sure answers right, unsure ones wrong: the threshold lands between the two estimates
-    cases = [case(0.95)] * 6 + [case(0.2, False)] * 6
-    t = choose_threshold(cases, PRIOR.weights, 0.6)
-    assert t is not None
-    sure, unsure = (PRIOR.probability(c.features) for c in (cases[0], cases[-1]))
-    assert unsure < t <= sure
-    assert (
-        both_under(cases, AcceptanceModel(PRIOR.weights, t))["location_accuracy_when_shown"] == 1.0
-    )
-    assert choose_threshold([case(0.95, False)] * 4, PRIOR.weights, 0.6) is None  # never right
-
-
 def test_cross_validation_fits_on_two_repositories_and_tests_on_the_third() -> None:
+    # sure answers right, unsure ones wrong, in every repository: the chosen threshold hides
+    # the unsure ones in each held-out repository
     cases = [
         case(m, m > 0.6, repo=repo)
         for repo in ("a", "b", "c")
         for m in (0.95, 0.9, 0.85, 0.8, 0.4, 0.35, 0.3, 0.25) * 5
     ]
-    study = gate_cv(cases, label="located", target=0.8)
+    study = gate_cv(cases, label="located", target=0.9)
     assert set(study["folds"]) == {"a", "b", "c"}
+    t = study["threshold"]
+    assert t is not None and len(study["weights"]) == len(PRIOR.weights)
     for fold in study["folds"].values():
-        assert fold["threshold"] is not None
-        assert fold["fitted"]["location_accuracy_when_shown"] >= 0.8
-        assert fold["shipped"]["cases"] == fold["fitted"]["cases"] == 40
+        assert fold["fitted"]["location_accuracy_when_shown"] >= 0.9
+        assert fold["fitted"]["show_rate"] == 0.5  # the sure half
+        assert fold["hand_set"]["cases"] == fold["fitted"]["cases"] == 40
+    # the lowest such threshold: one step lower, some repository falls short
+    lower = [row for row in study["sweep"] if row["threshold"] < t]
+    assert all(row["worst_fold"] < 0.9 for row in lower)
+    assert study["pooled"]["fitted"]["location_accuracy_when_shown"] >= 0.9
+
+
+def test_one_lucky_repository_does_not_choose_the_threshold() -> None:
+    # everything is right in "a" and "b", nothing in "c": no threshold serves every repository
+    cases = [case(m, repo != "c", repo=repo) for repo in ("a", "b", "c") for m in (0.9, 0.5) * 4]
+    study = gate_cv(cases, target=0.6)
+    assert study["threshold"] is None
+    assert all(f["fitted"] is None for f in study["folds"].values())
 
 
 def test_gate_cases_read_a_results_samples() -> None:
