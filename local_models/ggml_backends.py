@@ -13,7 +13,8 @@ developer install's) registers them on its own and is left alone.
 ``python -m local_models.ggml_backends`` (the frozen app: ``forecode --ggml-backends``) prints
 the registered backends as JSON, with the CPU variants the folder holds and, on Linux, the
 backend libraries this process has mapped (ggml scores the variants and loads only the best
-one for this CPU): the installers' smoke test reads it.
+one for this CPU) and what the optional GPU pack did (``local_models.gpu_pack``): the
+installers' smoke test reads it.
 """
 
 from __future__ import annotations
@@ -103,12 +104,17 @@ def mapped_backend_libraries() -> list[str]:
 
 
 def main() -> int:
-    names = load_backends()
+    from local_models.gpu_pack import load_gpu_pack
+
+    load_backends()
+    gpu = load_gpu_pack().to_json()  # after the CPU: ggml loads them only while none is
+    names = registered_backends()
     report = {
         "backends": names,
         "folder": str(backend_folder()),
         "cpu_variants": cpu_variants(),
         "loaded": mapped_backend_libraries(),
+        "gpu_pack": gpu,
     }
     print(json.dumps(report))
     return 0 if names else 1

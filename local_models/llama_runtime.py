@@ -41,6 +41,9 @@ def init_llama() -> None:
             from local_models.ggml_backends import load_backends
 
             load_backends()  # a portable build's backends live where ggml never looks
+            from local_models.gpu_pack import load_gpu_pack
+
+            load_gpu_pack()  # the optional CUDA pack, only with a driver (else a message)
             C.llama_backend_init()
             _initialised = True
 

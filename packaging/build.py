@@ -9,6 +9,7 @@
     python3 packaging/build.py quality-deb    # dist/forecode-model-qwen1.5b_VERSION_all.deb
     python3 packaging/build.py tools-pack     # dist/forecode-python-tools-VERSION-linux-...tar.gz
     python3 packaging/build.py tools-deb      # dist/forecode-python-tools_VERSION_amd64.deb
+    python3 packaging/build.py gpu-pack       # dist/forecode-gpu-cuda-pack-VERSION-linux-...
 
 Nothing is installed on the system: the build runs in its own virtual environment
 (``build/freeze-venv``) that layers PyInstaller over the developer's ``.venv`` (made by
@@ -36,6 +37,9 @@ Packs (second offline files for an installed app, staged as ``forecode/...`` so 
 unpacks into the install folder and a ``.deb`` into /opt/forecode): ``quality-pack`` /
 ``quality-deb``, the 1.5B model; ``tools-pack`` / ``tools-deb``, basedpyright and its Node (the
 main bundle carries ``ruff``). Sizes decided which is which: see ARCHITECTURE.md, "Installers".
+``gpu-pack``: ggml's CUDA backend as a loadable module with the CUDA runtime it needs (the
+``forecode/gpu/`` folder; needs nvcc; see ``build_cuda_module``), which
+``local_models.gpu_pack`` loads only when the NVIDIA driver is there.
 """
 
 from __future__ import annotations
@@ -68,6 +72,17 @@ PORTABLE_CMAKE_ARGS = (
 )
 LLAMA_SRC = BUILD / "llama-src"
 LLAMA_CMAKE_BUILD = BUILD / "llama-cmake-portable"
+
+# The GPU pack: ggml's CUDA backend as a loadable module, compiled from the same llama.cpp
+# source as the app's ggml (the module links to the app's libggml-base by soname). PTX for
+# Turing (7.5, JIT-compiled by the driver on any newer GPU: A100, H100, Blackwell) and machine
+# code for the commonest consumer GPUs (RTX 30xx 8.6, RTX 40xx 8.9): three device passes per
+# file keep the compile bounded. GGML_CUDA_NO_VMM: the module does not link the driver
+# (libcuda), so it builds on a machine without one and cudart finds the user's at run time.
+CUDA_ARCHITECTURES = "75-virtual;86-real;89-real"
+CUBLAS_REQUIREMENT = "nvidia-cublas==13.1.1.3"  # cuBLAS for CUDA 13 (headers + libraries)
+CUDA_CMAKE_BUILD = BUILD / "llama-cmake-cuda"
+CUDA_LIBS = BUILD / "cuda-cublas"
 
 # What Qt's xcb platform plugin and the bundle's libraries need from the system (Debian names;
 # Qt's own libraries are in the bundle). glibc >= 2.34: PySide6 6.11's manylinux_2_34 wheels.
@@ -496,7 +511,142 @@ def pack_tools_deb(stage: Path) -> Path:
     return _pack_deb(stage, TOOLS_PACKAGE, "amd64", ["libstdc++6"], what)
 
 
+# --- the GPU pack (CUDA) ---
+
+
+def _cuda_home() -> Path:
+    nvcc = shutil.which("nvcc") or os.path.join(
+        os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin", "nvcc"
+    )
+    if not Path(nvcc).exists():
+        raise SystemExit("build: gpu-pack needs the CUDA toolkit's nvcc (CUDA 13)")
+    return Path(nvcc).resolve().parent.parent
+
+
+def _cublas(py: Path) -> Path:
+    """cuBLAS's headers and libraries (``nvidia-cublas``, a PyPI wheel) in ``build/cuda-cublas``:
+    the CUDA toolkit without its math libraries (nvcc + cudart) is enough with it."""
+    root = CUDA_LIBS / "nvidia" / "cu13"
+    if not (root / "include" / "cublas_v2.h").exists():
+        pip = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps"]
+        run([*pip, "--target", str(CUDA_LIBS), CUBLAS_REQUIREMENT])
+    return root
+
+
+def cuda_cmake_args(src: Path, cuda: Path, cublas: Path) -> list[str]:
+    """The CMake configure line of the CUDA module's build (``build/llama-cmake-cuda``)."""
+    include = cublas / "include"
+    return [
+        "cmake",
+        "-S",
+        str(src),
+        "-B",
+        str(CUDA_CMAKE_BUILD),
+        "-G",
+        "Ninja",
+        "-DCMAKE_BUILD_TYPE=Release",
+        "-DBUILD_SHARED_LIBS=ON",
+        "-DGGML_BACKEND_DL=ON",
+        "-DGGML_NATIVE=OFF",
+        "-DGGML_CUDA=ON",
+        "-DGGML_CUDA_NO_VMM=ON",
+        "-DGGML_CUDA_NCCL=OFF",
+        "-DLLAMA_BUILD_COMMON=OFF",
+        "-DLLAMA_BUILD_TESTS=OFF",
+        "-DLLAMA_BUILD_TOOLS=OFF",
+        "-DLLAMA_BUILD_EXAMPLES=OFF",
+        "-DLLAMA_BUILD_SERVER=OFF",
+        "-DLLAMA_CURL=OFF",
+        f"-DCMAKE_CUDA_COMPILER={cuda / 'bin' / 'nvcc'}",
+        f"-DCMAKE_CUDA_ARCHITECTURES={CUDA_ARCHITECTURES}",
+        f"-DCMAKE_CUDA_FLAGS=-isystem {include}",
+        f"-DCMAKE_CXX_FLAGS=-isystem {include}",
+        f"-DCUDA_cublas_LIBRARY={cublas / 'lib' / 'libcublas.so.13'}",
+        f"-DCUDA_cublasLt_LIBRARY={cublas / 'lib' / 'libcublasLt.so.13'}",
+        "-DCMAKE_BUILD_RPATH=$ORIGIN",
+    ]
+
+
+def build_cuda_module(py: Path) -> Path:
+    """``libggml-cuda.so`` built in ``build/llama-cmake-cuda`` (kept: a stopped compile
+    resumes; configured once). Only the ``ggml-cuda`` target: about 150 CUDA files, each
+    compiled for the three architectures -- hours on 2 busy cores, minutes on CI's."""
+    pip = [str(py), "-m", "pip"]
+    src = _llama_source(pip) / "vendor" / "llama.cpp"
+    cuda = _cuda_home()
+    cublas = _cublas(py)
+    if not (CUDA_CMAKE_BUILD / "build.ninja").exists():
+        run(cuda_cmake_args(src, cuda, cublas))
+    jobs = os.environ.get("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    run(["ninja", "-C", str(CUDA_CMAKE_BUILD), "-j", jobs, "ggml-cuda"])
+    module = CUDA_CMAKE_BUILD / "bin" / "libggml-cuda.so"
+    if not module.exists():
+        raise SystemExit(f"build: the CUDA build made no {module}")
+    return module
+
+
+def needed_libraries(readelf_dynamic: str) -> list[str]:
+    """The ``NEEDED`` sonames in ``readelf -d``'s output."""
+    names = []
+    for line in readelf_dynamic.splitlines():
+        if "(NEEDED)" in line and "[" in line:
+            names.append(line[line.index("[") + 1 : line.rindex("]")])
+    return names
+
+
+def cuda_runtime_libraries(module: Path, search: list[Path]) -> list[Path]:
+    """The CUDA libraries the module needs that the pack must carry (cudart, cuBLAS,
+    cuBLASLt: found in ``search``), cuBLAS's own needs included; never the driver (libcuda)
+    nor ggml (the app's) nor the system's."""
+    found: dict[str, Path] = {}
+    todo = [module]
+    while todo:
+        out = subprocess.check_output(["readelf", "-d", str(todo.pop())], text=True)
+        for name in needed_libraries(out):
+            if name in found or name.startswith(("libcuda.so", "libggml")):
+                continue
+            hit = next((d / name for d in search if (d / name).exists()), None)
+            if hit is not None:
+                found[name] = hit
+                todo.append(hit)
+    return [found[n] for n in sorted(found)]
+
+
+def stage_gpu_pack(py: Path) -> Path:
+    """``build/pack-gpu/forecode/gpu/``: the CUDA module and the CUDA libraries it needs (NVIDIA
+    allows redistributing cudart and cuBLAS with an application; their licence files go
+    along). ``local_models.gpu_pack`` loads it when the NVIDIA driver is there."""
+    module = build_cuda_module(py)
+    cuda, cublas = _cuda_home(), CUDA_LIBS / "nvidia" / "cu13"
+    stage = BUILD / "pack-gpu"
+    shutil.rmtree(stage, ignore_errors=True)
+    gpu = stage / BUNDLE_NAME / "gpu"
+    gpu.mkdir(parents=True)
+    shutil.copy2(module, gpu / module.name)
+    for lib in cuda_runtime_libraries(module, [cublas / "lib", cuda / "lib64"]):
+        shutil.copy2(lib.resolve(), gpu / lib.name)
+    licences = gpu / "licenses"
+    licences.mkdir()
+    for lic in [*CUDA_LIBS.glob("nvidia_cublas-*.dist-info/licenses/*"), cuda / "EULA.txt"]:
+        if lic.is_file():
+            shutil.copy2(lic, licences / f"cuda-{lic.name}")
+    return stage
+
+
+def pack_gpu_tar(stage: Path) -> Path:
+    """``dist/forecode-gpu-cuda-pack-VERSION-linux-x86_64.tar.gz``: unpack it where the app
+    was unpacked (``forecode/gpu/``) or into ``<data>/gpu`` without its ``forecode/``."""
+    DIST.mkdir(exist_ok=True)
+    out = DIST / f"forecode-gpu-cuda-pack-{version()}-linux-x86_64.tar.gz"
+    partial = out.with_name(out.name + ".partial")
+    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
+        tar.add(stage / BUNDLE_NAME, arcname=BUNDLE_NAME)
+    os.replace(partial, out)
+    return out
+
+
 PACKS = {
+    "gpu-pack": (stage_gpu_pack, pack_gpu_tar),
     "quality-pack": (stage_quality_pack, pack_quality_tar),
     "quality-deb": (stage_quality_pack, pack_quality_deb),
     "tools-pack": (stage_tools_pack, pack_tools_tar),
