@@ -579,8 +579,10 @@ def test_one_line_minified_file_reads_a_window_around_the_edit() -> None:
 WHOLE_LINES = [
     # lines inserted before a line: no before shape, nothing to repeat
     pytest.param("a(1)\n):\n):\n", 5, "", "x: int = 1,\n", None, id="lines-inserted"),
-    # a whole line deleted: not offered (its sites would leave blank lines)
-    pytest.param("a(1)\nprint(x)\nprint(x)\n", 5, "print(x)\n", "", None, id="line-deleted"),
+    # a whole line deleted: the same line elsewhere (tests/test_next_edit_propagation_shapes.py)
+    pytest.param(
+        "a(1)\nprint(x)\nprint(x)\n", 5, "print(x)\n", "", "print(x) → ", id="line-deleted"
+    ),
     # a whole line replaced: the line alone, never the next one
     pytest.param(
         "a = 1\nb = 2\na = 1\nb = 2\n", 0, "a = 1\n", "a = 3\n", "a = 1 → a = 3", id="line-replaced"

@@ -168,6 +168,11 @@ class Example:
     keyword: bool | None = None
     whole_line: bool = False  # widened to the lines touched: its sites are whole lines too
     definition: bool = False  # a rename of a ``def``'s or ``class``'s own name
+    #: whole lines of code deleted: its sites are whole lines, deleted with their indent
+    deletes_lines: bool = False
+    #: a name qualified (``main`` -> ``httpx.main``: "qualify") or its qualifier removed
+    #: (``typing.List`` -> ``List``: "unqualify"), as whole dotted chains; "" otherwise
+    chain: str = ""
 
 
 @dataclass(frozen=True)
@@ -191,6 +196,11 @@ class Pattern:
     #: ``self.dispatch.send()``: another object's), in other files any attribute (``mod.f``)
     definition: bool = False
     own_attributes: bool = False
+    #: whole lines deleted: a site is its lines with their indent and newline
+    deletes_lines: bool = False
+    #: ``Example.chain``: a site is a whole dotted chain (never after a ``.``); a name
+    #: qualified is never one being bound, imported or passed as a keyword
+    chain: str = ""
 
 
 @dataclass(frozen=True)
@@ -422,12 +432,98 @@ def _shape(
     w_lo, w_hi = (0, len(tb)) if widened is None else widened
     if clipped and (w_lo == 0 or w_hi == len(tb)):
         return None
-    if whole_line and not any(t.kind == IDENT and _is_name(t.text) for t in tb):
+    named = any(t.kind == IDENT and _is_name(t.text) for t in tb)
+    if whole_line and not named and not _narrows_except(tb, ta):
         return None  # a line with no name in it (``try:``, ``):``) is too generic
     a_hi = w_hi + len(ta) - len(tb)
+    if whole_line and not ta and tb:
+        return "exact", True, (0, len(tb), 0, 0)  # whole lines deleted (``example_of``)
     if w_hi <= w_lo or a_hi <= w_lo or w_hi - w_lo > MAX_PATTERN_TOKENS:
         return None  # nothing to repeat, or whole lines deleted (sites would leave blanks)
     return "exact", whole_line, (w_lo, w_hi, w_lo, a_hi)
+
+
+def _narrows_except(tb: Sequence[Lit], ta: Sequence[Lit]) -> bool:
+    """Whether a bare ``except:`` line gains the names it catches (``except Exception:``):
+    the one line without a name whose change repeats (every bare ``except`` of the file)."""
+    return (
+        len(tb) == 2
+        and [t.text for t in tb] == ["except", ":"]
+        and len(ta) > 2
+        and ta[0].text == "except"
+        and ta[-1].text == ":"
+        and any(t.kind == IDENT and _is_name(t.text) for t in ta)
+    )
+
+
+def _chainy(snip: str, tok: Token) -> bool:
+    return tok[2] == IDENT or (tok[2] == PUNCT and snip[tok[0]] == ".")
+
+
+def _is_chain(toks: Sequence[Lit]) -> bool:
+    """Whether the tokens read ``name(.name)*`` (names, never keywords nor numbers)."""
+    if len(toks) % 2 == 0:
+        return False
+    for k, t in enumerate(toks):
+        if k % 2 == 0 and not (t.kind == IDENT and _is_name(t.text)):
+            return False
+        if k % 2 == 1 and t.text != ".":
+            return False
+    return True
+
+
+def _chain_change(
+    snips: tuple[str, str],
+    toks: tuple[list[Token], list[Token]],
+    lits: tuple[list[Lit], list[Lit]],
+    changed: tuple[int, int, int],
+) -> tuple[str, tuple[int, int, int, int]] | None:
+    """A name qualified or unqualified: the changed tokens widened to whole dotted chains
+    (tokens glued to each other), leftwards to the chain's start, rightwards only until both
+    sides end in a name, that read ``name`` -> ``q.name`` or ``q.name`` -> ``name`` (``q``
+    one or more names: ``self.decoder`` -> ``decoder``, not ``...decoder.decode``).
+    ``("qualify" | "unqualify", (before lo, hi, after lo, hi))``, or None for any other
+    change."""
+    (bs, as_), (bt, at), (tb, ta) = snips, toks, lits
+    i, jb, ja = changed
+
+    def joins(ts: list[Token], k: int, empty: bool) -> bool:
+        # token k may join the chain at k + 1 (an empty side's chain joins anything)
+        return empty or ts[k][1] == ts[k + 1][0]
+
+    lo, rb, ra = i, jb, ja
+    while (
+        lo > 0
+        and _chainy(bs, bt[lo - 1])
+        and _chainy(as_, at[lo - 1])
+        and joins(bt, lo - 1, rb == lo)
+        and joins(at, lo - 1, ra == lo)
+    ):
+        lo -= 1
+    while not (_is_chain(tb[lo:rb]) and _is_chain(ta[lo:ra])) and (
+        rb < len(bt)
+        and ra < len(at)
+        and _chainy(bs, bt[rb])
+        and _chainy(as_, at[ra])
+        and joins(bt, rb - 1, rb == lo)
+        and joins(at, ra - 1, ra == lo)
+    ):
+        rb, ra = rb + 1, ra + 1
+    before, after = tb[lo:rb], ta[lo:ra]
+    if not _is_chain(before) or not _is_chain(after) or len(before) == len(after):
+        return None
+    if not (_glued(bt, lo, rb) and _glued(at, lo, ra)):
+        return None
+    short, long_ = (before, after) if len(before) < len(after) else (after, before)
+    if long_[len(long_) - len(short) :] != short:
+        return None  # another name, not this one (un)qualified
+    kind = "qualify" if short is before else "unqualify"
+    return kind, (lo, rb, lo, ra)
+
+
+def _glued(ts: list[Token], lo: int, hi: int) -> bool:
+    """Whether tokens ``ts[lo:hi]`` touch each other (no space nor comment between)."""
+    return all(ts[k][1] == ts[k + 1][0] for k in range(lo, hi - 1))
 
 
 def example_of(
@@ -462,12 +558,21 @@ def example_of(
     i, jb, ja = p, len(tb) - s, len(ta) - s
     if i == jb and i == ja:
         return None
-    shape = _shape(tb, ta, (i, jb, ja), clipped)
+    chain = _chain_change((b_snip, a_snip), (b_toks, a_toks), (tb, ta), (i, jb, ja))
+    shape: tuple[PatternKind, bool, tuple[int, int, int, int]] | None = (
+        ("exact", False, chain[1]) if chain is not None else _shape(tb, ta, (i, jb, ja), clipped)
+    )
     if shape is None:
         return None
     kind, whole_line, (b_lo, b_hi2, a_lo, a_hi2) = shape
+    deletes = a_hi2 == a_lo
+    if deletes and not _deletes_whole_lines(after_doc, edit):
+        return None  # the line stays (a comment now, blank): nothing to repeat
     before_text = b_snip[b_toks[b_lo][0] : b_toks[b_hi2 - 1][1]]
-    a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
+    if deletes:
+        a_start = a_end = edit.offset - lo
+    else:
+        a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
     after_text = a_snip[a_start:a_end]
     dotted, keyword = False, None
     definition = False
@@ -488,6 +593,18 @@ def example_of(
         keyword=keyword,
         whole_line=whole_line,
         definition=definition,
+        deletes_lines=deletes,
+        chain=chain[0] if chain is not None else "",
+    )
+
+
+def _deletes_whole_lines(doc: str, edit: EditPair) -> bool:
+    """Whether the edit deleted whole lines (from a line's start, through a newline, leaving
+    at most whitespace)."""
+    return (
+        not edit.after.strip()
+        and edit.before.endswith("\n")
+        and _line_start(doc, edit.offset) == edit.offset
     )
 
 
@@ -505,6 +622,8 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         whole_line=ex.whole_line,
         definition=ex.definition and ex.kind == "rename",
         own_attributes=ex.definition and ex.kind == "rename",
+        deletes_lines=ex.deletes_lines,
+        chain=ex.chain,
     )
 
 
@@ -578,6 +697,7 @@ def generalise(older: Example, newer: Example) -> Pattern | None:
         kind="template",
         examples=2,
         whole_line=older.whole_line and newer.whole_line,
+        chain=newer.chain if older.chain == newer.chain else "",
         label=f"{''.join(shown)} → {after_shown}",
     )
 
@@ -677,6 +797,8 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
         return None
     if ex.after_text.count("\n") > ex.before_text.count("\n"):
         return "the edit adds lines"
+    if ex.deletes_lines:
+        return _deletion_ambiguity(ex, text, mask)
     if ex.kind == "literal" and len(_WORD.findall(_QUOTED.sub("", ex.before_text))) == 0:
         return "a string without a word in it"
     if ex.kind == "literal" and _copies(text, ex, mask) >= MAX_LITERAL_COPIES:
@@ -686,6 +808,32 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     if ex.kind == "exact" and _values_only(ex):
         return "a value added, removed or changed"
     return None
+
+
+_CALL_STATEMENT = re.compile(r"(?:await\s+)?[\w.]+\(.*\)$")
+
+
+def _deletion_ambiguity(ex: Example, text: str, mask: LexMask) -> str | None:
+    """Why one deleted line is no pattern alone: several lines (a block of this place), or a
+    call made for its effect that the file makes ``MAX_LITERAL_COPIES`` or more times
+    elsewhere (``self.indent()`` in a code generator: one of its steps)."""
+    if "\n" in ex.before_text:
+        return "several lines deleted"
+    if _CALL_STATEMENT.match(ex.before_text) and (
+        _line_copies(text, ex.before_text, mask) >= MAX_LITERAL_COPIES
+    ):
+        return "a common statement: one of its copies deleted is not all of them"
+    return None
+
+
+def _line_copies(text: str, code: str, mask: LexMask) -> int:
+    """How many lines of ``text`` hold exactly ``code`` (indent aside), in code."""
+    n, p = 0, text.find(code)
+    while p >= 0:
+        if mask.span_at(p) is None and _alone_on_lines(text, p, p + len(code), mask):
+            n += 1
+        p = text.find(code, p + len(code))
+    return n
 
 
 #: A string changed once whose old text has this many other copies in the file is a common
@@ -894,15 +1042,75 @@ def _match_at(text: str, p: int, pattern: Pattern, a: int, mask: LexMask) -> Sit
         return None
     if not _plays_the_part(text, first, pos, pattern, mask):
         return None
+    if pattern.chain and not _whole_chain(text, first, pos, pattern, mask):
+        return None
     old = text[first:pos]
     if pattern.before_text and old != pattern.before_text:
         return None
     new = "".join(bound[part.n] if isinstance(part, Hole) else part for part in pattern.after)
     if new == old:
         return None
+    if pattern.deletes_lines:
+        first, pos = _line_start(text, first), min(len(text), _line_end(text, pos) + 1)
+        return Site(first, pos, text[first:pos], "")
     if pattern.kind == "rename" and _imported_already(text, first, new, mask):
         return None
     return Site(first, pos, old, new)
+
+
+#: words after which a name is being bound or imported, not used (no qualifier goes there)
+_BINDS = frozenset(
+    {"def", "class", "import", "from", "as", "global", "nonlocal", "for", "function", "fn"}
+)
+
+
+def _assigns_to_itself(text: str, prev: Token | None, new: str, mask: LexMask) -> bool:
+    """Whether the site, after ``prev``, is the value that its statement assigns to ``new``
+    (``decoder = self.decoder`` -> ``decoder = decoder``: the local's own binding)."""
+    if prev is None or text[prev[0] : prev[1]] != "=":
+        return False
+    target = _prev_token(text, prev[0], mask)
+    return target is not None and text[target[0] : target[1]] == new
+
+
+def _whole_chain(text: str, first: int, pos: int, pattern: Pattern, mask: LexMask) -> bool:
+    """Whether a chain pattern's site ``text[first:pos]`` is a whole dotted chain (no ``.``
+    before it) and, for a name to qualify, a use: not bound there (``name =``, ``def name``,
+    ``for name``), not a keyword argument's name, not in an import statement."""
+    prev = _prev_token(text, first, mask)
+    word = text[prev[0] : prev[1]] if prev is not None else ""
+    chain = pattern.chain
+    new = pattern.after[0] if len(pattern.after) == 1 else None
+    if word == ".":
+        return False
+    if chain != "qualify":
+        return not (isinstance(new, str) and _assigns_to_itself(text, prev, new, mask))
+    if word in _BINDS:
+        return False
+    nxt = _next_token(text, pos, mask)
+    if nxt is not None and text[nxt[0] : nxt[1]] == "=":
+        after = _next_token(text, nxt[1], mask)
+        if after is None or text[after[0] : after[1]] != "=":
+            return False  # bound or a keyword's name (``x = main``: only the use)
+    return not _in_import(text, first)
+
+
+def _in_import(text: str, pos: int) -> bool:
+    """Whether ``pos`` lies in an import statement: its line, or a line above it that the
+    statement continues (an open bracket or a backslash), starts with ``import``/``from``."""
+    line = _line_start(text, pos)
+    for _ in range(100):
+        indent = _indent_of(text, line)[0]
+        if _IMPORT_LINE.match(text, line + indent):
+            return True
+        if line == 0:
+            return False
+        above = _line_start(text, line - 1)
+        tail = text[above : line - 1].rstrip()
+        if not tail.endswith(("(", ",", "\\")):
+            return False
+        line = above
+    return False
 
 
 def _imported_already(text: str, pos: int, name: str, mask: LexMask) -> bool:
@@ -1081,6 +1289,19 @@ def _rename_scope(
     return whole
 
 
+def _self_scope(
+    text: str, pattern: Pattern, newest: Example, mask: LexMask
+) -> tuple[int, int] | None:
+    """Where ``self.x`` -> ``x`` applies: the function around the example (a local now holds
+    what the attribute did there; another method's ``self.x`` is the attribute still)."""
+    first = pattern.before[0] if pattern.before else None
+    if pattern.chain != "unqualify" or not isinstance(first, Lit):
+        return None
+    if first.text not in ("self", "cls"):
+        return None
+    return _python_function(text, newest.start, mask)
+
+
 _CLASS = re.compile(r"class[ \t(:]")
 
 
@@ -1221,7 +1442,10 @@ def propose(
             and (own is None or own[0] <= s.start < own[1] or not _attribute(text, s, mask))
         ]
 
-    lo, hi = _rename_scope(text, pattern, newest, mask, path) or (0, len(text))
+    scope = _rename_scope(text, pattern, newest, mask, path) or _self_scope(
+        text, pattern, newest, mask
+    )
+    lo, hi = scope or (0, len(text))
     caret = min(max(caret, lo), hi)
     # below the caret first (by anchor), then from the top: each search stops at the limit
     sites = partial(find_sites, text, pattern, path=path, mask=mask, limit=MAX_PROPOSALS)
@@ -1282,8 +1506,8 @@ def cross_file_pattern(
         return None
     newest = examples[0]
     assert newest is not None
-    if pattern.examples == 1 and _import_grows(newest):
-        return None  # each file imports what it uses
+    if _this_file_only(pattern, newest):
+        return None
     if pattern.kind != "rename":
         return pattern
     if _suffix(path) in _PY_SUFFIXES and hasattr(builtins, newest.before_text):
@@ -1344,6 +1568,14 @@ def _defines(text: str, name: str, mask: LexMask) -> bool:
                 return True
         p = text.find(name, end)
     return False
+
+
+def _this_file_only(pattern: Pattern, newest: Example) -> bool:
+    """Whether the pattern's sites are this file's alone: a name added to an import once, a
+    name (un)qualified (each file imports what it uses), one line deleted (this file's)."""
+    if pattern.examples == 1 and (_import_grows(newest) or pattern.deletes_lines):
+        return True
+    return bool(pattern.chain)
 
 
 def _import_grows(ex: Example) -> bool:
