@@ -25,6 +25,9 @@ prefix) beside ``python3 packaging/bootstrap.py run`` (the ``bootstrap`` key):
   servers send diagnostics for a file with an error (``forecode --lsp-check``); the details
   are in ``packs_check``. ``FORECODE_QUALITY_PACK`` / ``FORECODE_TOOLS_PACK`` name packs
   already built.
+- ``gpu_pack_mb`` / ``gpu_pack_installed_mb``: the CUDA pack (``packaging/build.py gpu-pack``;
+  ``FORECODE_GPU_PACK`` names one built elsewhere); without one, null with
+  ``gpu_pack_mb_why`` (how far its compile got).
 - Keys the issue asks for that are not measured yet are present, null, with a ``*_why``.
 
 The helpers (Xvfb, window wait, screenshot, eviction, the write trace) are shared with
@@ -54,6 +57,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_ROUNDS",
     "add_arguments",
+    "backends_report",
     "build_tarball",
     "chat_check",
     "chat_inside",
@@ -342,14 +346,9 @@ def tree_mb(tarball: Path) -> float:
 # --- the smoke check ---
 
 
-def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
-    """Start the installed app on ``work/project`` with no network under ``display`` and
-    check the window, the ggml backends and the files it writes (see the module docstring)."""
-    home, project = work / "home", work / "project"
-    project.mkdir(parents=True, exist_ok=True)
-    (project / "hello.py").write_text("def greet(name):\n    return 'hello ' + name\n")
-    env = data_env(home, display)
-    result: dict[str, Any] = {}
+def backends_report(exe: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``forecode --ggml-backends`` with no network: the registered backends, the CPU variants
+    shipped (a portable build) and the one ggml chose for this CPU, what the GPU pack did."""
     backends = subprocess.run(
         no_network([str(exe), "--ggml-backends"]),
         env=env,
@@ -358,15 +357,28 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
         timeout=120,
         check=False,
     )
+    result: dict[str, Any] = {}
     try:
         report = json.loads(backends.stdout.strip().splitlines()[-1])
         result["backends"] = report["backends"]
-        # a portable build: the CPU variants shipped, and the one ggml chose for this CPU
         result["cpu_variants"] = report.get("cpu_variants", [])
         result["backend_libraries_loaded"] = report.get("loaded", [])
+        result["gpu_pack"] = report.get("gpu_pack")
+        result["backends_stderr"] = backends.stderr[-2000:]
     except (IndexError, ValueError, KeyError):
         result["backends"] = []
         result["backends_error"] = (backends.stdout + backends.stderr)[-2000:]
+    return result
+
+
+def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
+    """Start the installed app on ``work/project`` with no network under ``display`` and
+    check the window, the ggml backends and the files it writes (see the module docstring)."""
+    home, project = work / "home", work / "project"
+    project.mkdir(parents=True, exist_ok=True)
+    (project / "hello.py").write_text("def greet(name):\n    return 'hello ' + name\n")
+    env = data_env(home, display)
+    result = backends_report(exe, env)
     trace = work / "strace.log"
     strace = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(trace)]
     proc = subprocess.Popen(
@@ -610,9 +622,39 @@ def bootstrap_command() -> tuple[list[str], str]:
 
 # --- the benchmark ---
 
-NOT_MEASURED = {
-    "gpu_pack_mb": "no GPU pack is built yet (CUDA/Vulkan backends need their toolkits)",
-}
+NOT_MEASURED: dict[str, str] = {}
+GPU_PACK_ENV = "FORECODE_GPU_PACK"
+CUDA_BUILD = ROOT / "build" / "llama-cmake-cuda"
+
+
+def cuda_compile_progress(build: Path = CUDA_BUILD) -> str:
+    """How far ``packaging/build.py gpu-pack``'s CUDA compile got: objects done and ninja's
+    steps left for ``ggml-cuda``."""
+    if not (build / "build.ninja").exists():
+        return "its CUDA build is not configured"
+    done = sum(1 for _ in (build / "ggml" / "src" / "ggml-cuda").rglob("*.o"))
+    plan = subprocess.run(
+        ["ninja", "-C", str(build), "-n", "ggml-cuda"], capture_output=True, text=True, check=False
+    )
+    steps = re.findall(r"^\[\d+/(\d+)\]", plan.stdout, re.M)
+    left = steps[-1] if steps else "?"
+    return f"its CUDA compile has {done} objects done, {left} steps left (it resumes)"
+
+
+def gpu_pack_figures() -> dict[str, Any]:
+    """``gpu_pack_mb`` (download) and ``gpu_pack_installed_mb`` of the CUDA pack
+    (``FORECODE_GPU_PACK``, else ``dist/forecode-gpu-cuda-pack-*``); without one, null and why."""
+    given = os.environ.get(GPU_PACK_ENV)
+    found = sorted((ROOT / "dist").glob("forecode-gpu-cuda-pack-*-linux-x86_64.tar.gz"))
+    pack = Path(given) if given else (found[-1] if found else None)
+    if pack is None or not pack.is_file():
+        why = f"no GPU pack built (packaging/build.py gpu-pack: {cuda_compile_progress()})"
+        return {"gpu_pack_mb": None, "gpu_pack_mb_why": why}
+    return {
+        "gpu_pack": str(pack),
+        "gpu_pack_mb": round(pack.stat().st_size / 1e6, 1),
+        "gpu_pack_installed_mb": round(tree_mb(pack), 1),
+    }
 
 
 def packs(exe: Path, work: Path, display: str) -> dict[str, Any]:
@@ -657,6 +699,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["smoke_ok"] = check["ok"]
         result["smoke"] = {k: v for k, v in check.items() if k != "ok"}
         result.update(packs(exe, work, dsp))
+        result.update(gpu_pack_figures())
         cmd, described = bootstrap_command()
         venv = ROOT / ".venv"
         boot = startup(

@@ -18,6 +18,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,7 @@ def _real_model() -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_the_worker_with_a_pack_and_no_driver_completes_on_the_cpu_and_says_so(
     tmp_path: Path,
 ) -> None:
@@ -244,3 +246,28 @@ def test_the_pack_carries_the_cuda_runtime_the_module_needs() -> None:
     assert "libcudart.so.13" in names and "libcublas.so.13" in names, names
     assert "libcublasLt.so.13" in names, names
     assert not any(n.startswith(("libcuda.so", "libggml")) for n in names), names
+
+
+# --- bench package's figures ---
+
+
+def test_bench_package_measures_a_gpu_pack_or_says_why_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import package
+
+    stage = tmp_path / "forecode" / "gpu"
+    stage.mkdir(parents=True)
+    (stage / gpu_pack.module_name()).write_bytes(os.urandom(300_000))
+    pack = tmp_path / "pack.tar.gz"
+    with tarfile.open(pack, "w:gz") as tar:
+        tar.add(tmp_path / "forecode", arcname="forecode")
+    monkeypatch.setenv(package.GPU_PACK_ENV, str(pack))
+    figures = package.gpu_pack_figures()
+    assert figures["gpu_pack_mb"] == round(pack.stat().st_size / 1e6, 1)
+    assert figures["gpu_pack_installed_mb"] == 0.3
+    monkeypatch.setenv(package.GPU_PACK_ENV, str(tmp_path / "missing.tar.gz"))
+    missing = package.gpu_pack_figures()
+    assert missing["gpu_pack_mb"] is None
+    assert missing["gpu_pack_mb_why"].startswith("no GPU pack built"), missing
+    assert "CUDA" in package.cuda_compile_progress(tmp_path)  # an unconfigured build folder

@@ -14,13 +14,16 @@ install folder and checks the app finds the 1.5B there and its language servers 
 Two more, with no network: typing in a file of the installed app shows a ghost text (a local
 completion; ``first_completion``), and the installed app's loopback service (``forecode
 --service``, the quality pack's 1.5B) answers a chat sent over gRPC with its token
-(``chat_check``). The tarball is built once per session for all of them.
+(``chat_check``). The tarball is built once per session for all of them. One more: the GPU
+pack unpacked into the installed app on a machine with no NVIDIA driver: the app keeps the CPU
+and says why (``FORECODE_GPU_PACK``, else ``dist/``'s, else the module's name alone).
 
 Run it: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -m nightly
 tests/test_package_linux.py``.
 """
 
 import functools
+import json
 import os
 import shutil
 import sys
@@ -29,6 +32,8 @@ from pathlib import Path
 import pytest
 
 from bench.package import (
+    GPU_PACK_ENV,
+    backends_report,
     build_tarball,
     chat_check,
     data_env,
@@ -89,6 +94,9 @@ def test_the_linux_package_installs_and_starts_offline(tmp_path: Path) -> None:
         result = smoke(exe, tmp_path / "run", display)
     print({k: v for k, v in result.items() if k != "app_stderr_tail"})
     assert result["backends"], result.get("backends_error")
+    build = json.loads((exe.parent / "BUILD.json").read_text(encoding="utf-8"))
+    if build["llama_cpp"].startswith("portable"):  # the CPU variants are shipped
+        assert result["cpu_variants"], result
     if result["cpu_variants"]:  # a portable build: ggml loaded exactly one, from the bundle
         loaded = [n for n in result["backend_libraries_loaded"] if "ggml-cpu" in n]
         assert len(loaded) == 1 and loaded[0] in result["cpu_variants"], result
@@ -166,3 +174,38 @@ def test_the_installed_apps_loopback_service_answers_a_chat_offline(tmp_path: Pa
     assert "error" not in result, result
     assert result["finish_reason"] in ("stop", "length"), result
     assert result["answer"].strip(), result
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(3600)
+def test_the_installed_app_with_a_gpu_pack_and_no_driver_keeps_the_cpu_and_says_so(
+    tmp_path: Path,
+) -> None:
+    """The CUDA pack in the installed app's ``gpu/`` folder (the real pack when one is built,
+    else a file with the module's name: without a driver it is never opened) and no NVIDIA
+    driver (``FORECODE_CUDA_DRIVER`` names a missing library on a machine that has one):
+    ``forecode --ggml-backends`` registers the CPU and reports the fallback message."""
+    from local_models.gpu_pack import NO_DRIVER_MESSAGE, module_name
+
+    exe = unpack(_tarball(), tmp_path / "prefix")
+    given = os.environ.get(GPU_PACK_ENV)
+    built = sorted(
+        (Path(__file__).resolve().parent.parent / "dist").glob(
+            "forecode-gpu-cuda-pack-*-linux-x86_64.tar.gz"
+        )
+    )
+    if given or built:
+        unpack_pack(Path(given) if given else built[-1], tmp_path / "prefix")
+    else:
+        (exe.parent / "gpu").mkdir(exist_ok=True)
+        (exe.parent / "gpu" / module_name()).write_bytes(b"stand-in: no pack was built\n")
+    env = data_env(tmp_path / "home", ":0")
+    env["FORECODE_CUDA_DRIVER"] = "libcuda-absent-for-this-test.so.1"
+    result = backends_report(exe, env)
+    print(result)
+    assert "CPU" in result["backends"], result
+    gpu = result["gpu_pack"]
+    assert gpu["pack"] == str(exe.parent / "gpu" / module_name()), gpu
+    assert gpu["driver"] is False and gpu["backend"] is None, gpu
+    assert gpu["message"] == NO_DRIVER_MESSAGE, gpu
+    assert NO_DRIVER_MESSAGE in result["backends_stderr"], result
