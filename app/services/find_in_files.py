@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from app.services.threads import UiThread
 from forecode_core.entrypoints import child_command
 from forecode_core.workspace.search_text import (
     FileResult,
@@ -59,9 +60,7 @@ class SearchSession:
         self.done = False
         self.summary: SearchSummary | None = None
         self.last_event = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._run, name="forecode-find-in-files", daemon=True
-        )
+        self._thread = UiThread(target=self._run, name="forecode-find-in-files", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
@@ -237,7 +236,7 @@ class SearchService:
                 return
             self._give_back(proc)
 
-        threading.Thread(target=run, name="forecode-find-warm", daemon=True).start()
+        UiThread(target=run, name="forecode-find-warm", daemon=True).start()
 
     def close(self) -> None:
         """Cancel the running search and stop every worker."""

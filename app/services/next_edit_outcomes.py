@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from app.services.threads import UiThread
 from forecode_core.next_edit.acceptance import PRIOR, AcceptanceModel, Features, refit
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import data_dir
@@ -172,7 +173,7 @@ class OutcomeLog:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(
+                self._thread = UiThread(
                     target=self._write_loop, name="forecode-next-edit-outcomes", daemon=True
                 )
                 self._thread.start()

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
+from app.services.threads import UiThread
 from app.ui.stream_runner import StreamHandle, StreamRunner
 from forecode_core.chat.types import (
     ChatCall,
@@ -301,9 +302,7 @@ class CloudConnection(QObject):
         self._started = True
         if self.url:
             self._set_state(ServiceState.STARTING, f"Connecting to the chat service at {self.url}")
-            threading.Thread(
-                target=self._remote_token, daemon=True, name="forecode-cloud-token"
-            ).start()
+            UiThread(target=self._remote_token, daemon=True, name="forecode-cloud-token").start()
         elif self.autostart:
             self._set_state(ServiceState.STARTING, "Starting the chat service on this machine")
             if self._service_factory is not None:

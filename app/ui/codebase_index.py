@@ -53,6 +53,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.services.threads import UiThread
 from forecode_core.index.codebase import (
     CodebaseUnavailable,
     CodeHit,
@@ -171,9 +172,7 @@ class CodebaseIndex(QObject):
         """Start the index thread and queue the first sync; returns at once."""
         if self._thread is not None:
             return
-        self._thread = threading.Thread(
-            target=self._run, name="forecode-codebase-index", daemon=True
-        )
+        self._thread = UiThread(target=self._run, name="forecode-codebase-index", daemon=True)
         with self._cond:
             self._schedule = self._schedule.requested()
         self._thread.start()

@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services.threads import SerialExecutor
 from forecode_core.text.languages import language_for_path
 from forecode_core.workspace.file_names import name_problem
 
@@ -158,7 +158,7 @@ class ExplorerOps(QObject):
         self.tree = window.tree
         self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.tree.customContextMenuRequested.connect(self._context_menu)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-files")
+        self._executor = SerialExecutor("forecode-files")
         self._done = _Done()
         self._done.finished.connect(lambda callback, error: callback(error))
         # Keys while the explorer has focus (VS Code's). The explorer claims them before the

@@ -27,7 +27,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +50,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.git_status import read_head_blob, read_status
+from app.services.threads import SerialExecutor
 from forecode_core.pacing import RefreshPacing
 from forecode_core.text.line_changes import gutter_marks, line_changes
 from forecode_core.text.textfile import decode_bytes
@@ -252,9 +252,9 @@ class GitController(QObject):
         self._generation = 0
         self._pacing = RefreshPacing()  # replaced, never edited
         self._told: str | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-git")
+        self._executor = SerialExecutor("forecode-git")  # no thread started in a submit
         self._abort = threading.Event()  # set on close: a git still running is killed
-        self._diff_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-diff")
+        self._diff_executor = SerialExecutor("forecode-diff")
         self._bridge = _Bridge()
         self._bridge.status.connect(self._on_status)
         self._bridge.blob.connect(self._on_blob)

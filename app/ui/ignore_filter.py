@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.services.threads import UiThread
 from forecode_core.workspace.gitignore import IgnoreRules
 
 __all__ = ["UI_BUDGET_S", "IgnoreDecisions"]
@@ -160,7 +161,7 @@ class IgnoreDecisions(QObject):
     def _start_worker(self) -> None:
         """With the lock held: make sure a worker runs while the queue is not empty."""
         if self._queue and (self._worker is None or not self._worker.is_alive()):
-            self._worker = threading.Thread(target=self._work, name="ignore-decisions", daemon=True)
+            self._worker = UiThread(target=self._work, name="ignore-decisions", daemon=True)
             self._worker.start()
 
     def _work(self) -> None:

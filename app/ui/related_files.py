@@ -45,7 +45,6 @@ import copy
 import os
 import threading
 from collections.abc import Callable, Collection, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -61,6 +60,7 @@ from app.services.related_history import (
     build_related,
     update_related,
 )
+from app.services.threads import SerialExecutor
 from forecode_core.completion.prompt import Snippet
 from forecode_core.next_edit.input import EditPair, RelatedExcerpt
 from forecode_core.next_edit.related import CoChange, Params
@@ -134,7 +134,7 @@ class _Job(QObject):
     done = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, executor: ThreadPoolExecutor, parent: QObject) -> None:
+    def __init__(self, executor: SerialExecutor, parent: QObject) -> None:
         super().__init__(parent)
         self._executor = executor
         self._generation = 0
@@ -212,7 +212,7 @@ class RelatedFiles(QObject):
         self._answers_of: _Table | None = None
         self._busy = False
         self._check_pending = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-related")
+        self._executor = SerialExecutor("forecode-related")
         self._history = _Job(self._executor, self)
         self._history.done.connect(self._on_history)
         self._history.failed.connect(self._on_history_failed)

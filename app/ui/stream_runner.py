@@ -27,6 +27,7 @@ from typing import ClassVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.services.threads import UiThread
 from forecode_core.streams import Call, Delta, Event, Failed, StreamError
 
 __all__ = ["StreamHandle", "StreamRunner"]
@@ -103,7 +104,7 @@ class StreamRunner(QObject):
         """On a new daemon thread: ``open_call()``, then ``consume(call, handle)``, which
         iterates the call, pushes events through ``handle`` and returns when the call is done
         or ``handle.cancelled``."""
-        threading.Thread(
+        UiThread(
             target=self._work, args=(handle, open_call, consume), daemon=True, name=name
         ).start()
 

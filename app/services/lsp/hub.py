@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.services.threads import UiThread
 from forecode_core.lsp.diagnostics import Diagnostic
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerSpec, ServerTable, missing_hint, servers_for
@@ -84,7 +85,7 @@ class LspHub:
         self._sessions: dict[tuple[str, Path], Session] = {}  # loop thread only
         self._missing: set[str] = set()  # servers already reported missing
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name="forecode-lsp", daemon=True)
+        self._thread = UiThread(target=self._run, name="forecode-lsp", daemon=True)
         self._thread.start()
         self._closed = False
 

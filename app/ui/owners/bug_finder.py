@@ -30,6 +30,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.services.threads import UiThread
 from forecode_core.apply.windows import unique_selection
 from forecode_core.bugs.dismissals import Dismissals
 from forecode_core.bugs.functions import (
@@ -40,11 +41,12 @@ from forecode_core.bugs.functions import (
     head_version,
 )
 from forecode_core.bugs.review import Finding, dismissal_key
-from forecode_core.bugs.runner import Ask, Review, context_for, review_function
+from forecode_core.bugs.runner import Ask, Review, Target, context_for
+from forecode_core.bugs.runner import review as review_one
 from forecode_core.store.json_store import CorruptDocument, workspace_folder, write_document
 from forecode_core.store.settings import Settings, data_dir
 
-from ...services.bug_review import ModelError
+from ...services.bug_review import ModelError, scoring_for
 from ...services.git_status import run_git
 from ..document import Document
 from .commands import Command
@@ -190,7 +192,7 @@ class BugFinder(QObject):
         text = doc.editor.text()
         path, root = doc.path, self._root() or doc.path.parent
         generation = state.generation
-        threading.Thread(
+        UiThread(
             target=self._work,
             args=(doc, generation, ask, path, root, text, stop),
             name="forecode-bugs",
@@ -222,14 +224,11 @@ class BugFinder(QObject):
                 context = context_for(text, function, functions)
                 before = None if head is None else head_version(path.name, head, function)
                 reviews.append(
-                    review_function(
+                    review_one(  # the surprise score on the same engine, then the fill question
+                        Target(text, function, context, path.name, before),
                         _stoppable(ask, stop),
-                        text,
-                        function,
-                        context,
-                        path=path.name,
-                        should_stop=stop.is_set,
-                        before=before,
+                        scoring_for(ask),
+                        stop.is_set,
                     )
                 )
         except (_Stopped, ModelError) as exc:
@@ -375,7 +374,7 @@ class BugFinder(QObject):
             except OSError as exc:
                 self.message.emit(f"Bug finder: dismissal not saved ({exc})", 5000)
 
-        threading.Thread(target=write, name="forecode-bugs-save", daemon=True).start()
+        UiThread(target=write, name="forecode-bugs-save", daemon=True).start()
 
     def shutdown(self) -> None:
         if self._running is not None:

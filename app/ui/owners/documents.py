@@ -7,13 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QWidget
 
+from app.services.threads import SerialExecutor
 from forecode_core.states import DiskCheck, SaveChoice
 from forecode_core.store.hotexit import BackupStore
 from forecode_core.store.settings import Settings
@@ -54,7 +54,7 @@ class Documents(QObject):
         self._dialogs = dialogs
         self.backups: BackupStore | None = None
         self._untitled_counter = 0
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecode-backup")
+        self._executor = SerialExecutor("forecode-backup")
         self.tabs = QTabWidget()
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)

@@ -30,7 +30,7 @@ import contextlib
 import dataclasses
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
+from app.services.threads import SerialExecutor
 from forecode_core.chat.types import ChatParams
 from forecode_core.edits.events import EditsDone, FileChange, FileChangeKind
 from forecode_core.store.atomic import atomic_write
@@ -223,7 +224,7 @@ class EditSetOwner(QObject):
         self._checked.connect(self._on_checked)
         self._repairing.connect(self._on_repairing)
         self._repaired.connect(self._on_repaired)
-        self._repairer: ThreadPoolExecutor | None = None  # one thread, started once
+        self._repairer: SerialExecutor | None = None  # one thread, started once
         self._repair_lock = threading.Lock()
         self._settings = settings
         self._documents = documents
@@ -320,7 +321,7 @@ class EditSetOwner(QObject):
             return False
         with self._repair_lock:
             if self._repairer is None:
-                self._repairer = ThreadPoolExecutor(1, thread_name_prefix="forecode-edits-repair")
+                self._repairer = SerialExecutor("forecode-edits-repair")
         changes = _changes(review)
         n = len(verdict.new)
         review.set_check(f"🔧 {n} new problem{'s' if n != 1 else ''}: repairing…", {})

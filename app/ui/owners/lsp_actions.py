@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import keyword
 import re
-import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QDockWidget, QLineEdit, QWidget
 
+from app.services.threads import UiThread
 from forecode_core.chat.context import ContextSource, SourceKind
 from forecode_core.completion.prompt import Snippet
 from forecode_core.lsp.context import Definition, PromptContext, choose_context, definition_excerpt
@@ -313,7 +313,7 @@ class LspActions(QObject):
         for uri, text_lines in lines.items():  # the quick picker's rows show the lines too
             self._language.reference_texts(uri, dict(enumerate(text_lines)))
         if unread:
-            threading.Thread(
+            UiThread(
                 target=self._read_reference_lines,
                 args=(answer, unread),
                 name="forecode-lsp-refs",
@@ -557,7 +557,7 @@ class LspActions(QObject):
                     )
                     self._definition_read.emit(uri, found)
 
-            threading.Thread(target=read, name="forecode-lsp-read", daemon=True).start()
+            UiThread(target=read, name="forecode-lsp-read", daemon=True).start()
             return None
         excerpt = definition_excerpt(doc.editor.text().splitlines(), position.line)
         return self._cache_definition(uri, Definition(name, shown, position.line, excerpt))
