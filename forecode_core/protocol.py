@@ -14,6 +14,7 @@ Requests (editor → worker)::
     {"type": "next_edit", "id": 10, "input": {...NextEditInput...}, "max_tokens": null}
     {"type": "chat", "id": 9, "params": {...ChatParams (chat.params_to_json)...},
      "max_tokens": null}
+    {"type": "score", "id": 11, "prefix": "def f(x):\n", "continuation": "    return x\n"}
     {"type": "cancel", "id": 7}
     {"type": "shutdown"}
 
@@ -34,7 +35,10 @@ cancelled before it started ends with ``Done(stop_reason="cancelled")`` / ``Warm
 Complete supersedes older Completes and Warms, not a NextEdit (the suggestion being predicted
 stays useful while the user types a completion); a newer NextEdit supersedes older NextEdits
 and Warms, not a Complete (the user waits for that one); a newer Chat supersedes older Chats
-only.
+only. A Score (the bug finder's: the model's log-probability of each token of
+``continuation`` after ``prefix``, generating nothing) ends with one Done whose ``metrics``
+hold ``"scores"``: ``[[logp, top_logp], ...]`` a token (``stop_reason`` "stop"; "cancelled"
+and no scores when cancelled) or Failed; a newer Score supersedes older Scores only.
 ``Failed(id=None, fatal=False)`` answers a line the worker could not read; ``fatal=True`` means
 the worker cannot run at all (a bad model file) and is about to exit with ``EXIT_FATAL``.
 """
@@ -63,6 +67,7 @@ __all__ = [
     "ProtocolError",
     "Ready",
     "Request",
+    "Score",
     "Shutdown",
     "Warm",
     "Warmed",
@@ -259,6 +264,33 @@ class Warm:
 
 
 @dataclass(frozen=True)
+class Score:
+    """The model's log-probabilities of ``continuation``'s tokens after ``prefix`` (the two
+    tokenized apart); see the module docstring."""
+
+    TYPE: ClassVar[str] = "score"
+    id: int
+    prefix: str
+    continuation: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": self.TYPE,
+            "id": self.id,
+            "prefix": self.prefix,
+            "continuation": self.continuation,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Score:
+        return cls(
+            id=_int_id(cls.TYPE, d),
+            prefix=_get(d, cls.TYPE, "prefix", "str"),
+            continuation=_get(d, cls.TYPE, "continuation", "str"),
+        )
+
+
+@dataclass(frozen=True)
 class Cancel:
     """Stop request ``id`` (within one decode step); unknown or finished ids are ignored."""
 
@@ -413,7 +445,7 @@ class Failed:
         )
 
 
-Request: TypeAlias = Complete | Chat | NextEdit | Warm | Cancel | Shutdown
+Request: TypeAlias = Complete | Chat | NextEdit | Warm | Score | Cancel | Shutdown
 Event: TypeAlias = Ready | Chunk | Done | Warmed | Failed
 Message: TypeAlias = Request | Event
 
@@ -424,6 +456,7 @@ _TYPES: dict[str, Any] = {
         Chat,
         NextEdit,
         Warm,
+        Score,
         Cancel,
         Shutdown,
         Ready,
@@ -433,7 +466,7 @@ _TYPES: dict[str, Any] = {
         Failed,
     )
 }
-REQUEST_TYPES = (Complete, Chat, NextEdit, Warm, Cancel, Shutdown)
+REQUEST_TYPES = (Complete, Chat, NextEdit, Warm, Score, Cancel, Shutdown)
 EVENT_TYPES = (Ready, Chunk, Done, Warmed, Failed)
 
 

@@ -69,6 +69,7 @@ from forecode_core.protocol import (
     NextEdit,
     ProtocolError,
     Ready,
+    Score,
     Shutdown,
     Warm,
     Warmed,
@@ -296,6 +297,28 @@ class EngineClient:
             line = encode_message(Chat(rid, params_to_json(params), max_tokens))
             self._supersede(lambda r: r.kind == Chat.TYPE)
             self._add(_Request(rid, Chat.TYPE, line, on_chunk, on_done, on_error))
+        self._wake()
+        return rid
+
+    def score(
+        self,
+        prefix: str,
+        continuation: str,
+        *,
+        on_done: Callable[[int, Done], None],
+        on_error: Callable[[int, str], None],
+    ) -> int:
+        """Ask for the model's log-probability of each token of ``continuation`` after
+        ``prefix`` (the bug finder's score; ``Done.metrics["scores"]``: ``[[logp, top_logp],
+        ...]``); returns the request id. Supersedes older scores only. Exactly one of
+        ``on_done`` / ``on_error`` follows unless the request is cancelled or superseded."""
+        with self._deliver, self._lock:
+            if self._closed:
+                raise RuntimeError("this EngineClient is closed")
+            rid = next(self._ids)
+            line = encode_message(Score(rid, prefix, continuation))
+            self._supersede(lambda r: r.kind == Score.TYPE)
+            self._add(_Request(rid, Score.TYPE, line, None, on_done, on_error))
         self._wake()
         return rid
 

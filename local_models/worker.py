@@ -73,6 +73,7 @@ from forecode_core.protocol import (
     NextEdit,
     ProtocolError,
     Ready,
+    Score,
     Shutdown,
     Warm,
     Warmed,
@@ -107,7 +108,7 @@ class _Output:
 
 @dataclasses.dataclass
 class _Job:
-    request: Complete | Chat | NextEdit | Warm
+    request: Complete | Chat | NextEdit | Warm | Score
     flag: threading.Event
 
 
@@ -121,7 +122,7 @@ class _Inbox:
         # Set by every new request: stops background work (warming the full context).
         self.arrived = threading.Event()
 
-    def add(self, request: Complete | Chat | NextEdit | Warm) -> None:
+    def add(self, request: Complete | Chat | NextEdit | Warm | Score) -> None:
         flag = threading.Event()
         self.arrived.set()
         with self._lock:
@@ -161,7 +162,7 @@ class _Inbox:
         return self.jobs.empty()
 
 
-def _supersedes(request: Complete | Chat | NextEdit | Warm, older_kind: str) -> bool:
+def _supersedes(request: Complete | Chat | NextEdit | Warm | Score, older_kind: str) -> bool:
     if isinstance(request, Complete | NextEdit):
         return older_kind in (request.TYPE, Warm.TYPE)
     return older_kind == request.TYPE
@@ -207,7 +208,7 @@ def _read_requests(stdin: IO[bytes], inbox: _Inbox, out: _Output) -> None:
         except ProtocolError as exc:
             out.emit(Failed(None, f"ignored a bad message: {exc}", fatal=False))
             continue
-        if isinstance(message, Complete | Chat | NextEdit | Warm):
+        if isinstance(message, Complete | Chat | NextEdit | Warm | Score):
             inbox.add(message)
         elif isinstance(message, Cancel):
             inbox.cancel(message.id)
@@ -541,6 +542,9 @@ class _Server:
         if isinstance(request, NextEdit):
             self._next_edit(request, flag, on_text)
             return
+        if isinstance(request, Score):
+            self._score(request, flag)
+            return
         if isinstance(request, Chat):
             tokens, max_tokens, system = self._chat_tokens(request)
             reply = complete_guarded(
@@ -606,13 +610,37 @@ class _Server:
             Done(request.id, prediction.text, prediction.stop_reason, _jsonable(prediction.metrics))
         )
 
+    def _score(self, request: Score, flag: threading.Event) -> None:
+        """The bug finder's score on the main engine (it asks only while the editor is idle):
+        the log-probabilities of the continuation's tokens in Done's metrics."""
+        score = getattr(self.engine, "score", None)
+        if not callable(score):
+            raise _RequestError("this engine cannot score text")
+        prompt = self.engine.tokenize(request.prefix, add_bos=True)
+        continuation = self.engine.tokenize(request.continuation)
+        try:
+            scores = score(prompt, continuation, flag.is_set)
+        except ValueError as exc:
+            raise _RequestError(f"score: {exc}") from None
+        if scores is None:
+            self.out.emit(Done(request.id, "", "cancelled", {}))
+            return
+        rows = [[float(lp), float(top)] for lp, top in scores]
+        self.out.emit(Done(request.id, "", "stop", {"scores": rows}))
+
     def _prediction_engine(self) -> CompletionModel:
         """The engine predictions run on: the main engine's sibling (module doc), made once;
         the main engine itself where it has none (the tests' fake)."""
         twin = getattr(self, "_twin", None)
         if twin is None:
+            from local_models.next_edit import NEXT_EDIT_FLASH_ATTN
+
             make = getattr(self.engine, "sibling", None)
-            twin = self._twin = make(n_ctx=NEXT_EDIT_CONTEXT) if callable(make) else self.engine
+            twin = self._twin = (
+                make(n_ctx=NEXT_EDIT_CONTEXT, flash_attn=NEXT_EDIT_FLASH_ATTN)
+                if callable(make)
+                else self.engine
+            )
         return twin
 
 

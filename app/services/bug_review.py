@@ -22,17 +22,19 @@ from forecode_core.bugs.functions import (
     functions_in,
     head_version,
 )
-from forecode_core.bugs.runner import Ask, Review, Score, context_for, review_function
+from forecode_core.bugs.runner import Ask, Review, Score, Scoring, Target, context_for, review
 from forecode_core.chat.types import ChatMessage, ChatParams, Role
 from forecode_core.chat.types import EngineChatClient as ChatClient
 
 __all__ = [
     "ChatClient",
     "EngineAsk",
+    "EngineScore",
     "ModelError",
     "ScoringEngine",
     "engine_score",
     "review_changes",
+    "scoring_for",
 ]
 
 MAX_TOKENS = 64
@@ -43,15 +45,27 @@ class ModelError(RuntimeError):
     """The model did not answer (an error, a timeout, or the review was stopped)."""
 
 
-class EngineAsk:
-    """``ask(system, user, temperature) -> answer`` through an ``EngineClient``'s chat; blocks
-    the calling (worker) thread up to ``timeout_s``; ``stop()`` (any thread) cancels the
-    request in flight."""
+class ScoreClient(Protocol):
+    """What ``EngineScore`` needs of ``local_models.client.EngineClient``."""
 
-    _ids = itertools.count(1)
+    def score(
+        self,
+        prefix: str,
+        continuation: str,
+        *,
+        on_done: Callable[[int, Any], None],
+        on_error: Callable[[int, str], None],
+    ) -> int: ...
 
-    def __init__(self, client: ChatClient, timeout_s: float = TIMEOUT_S) -> None:
-        self._client = client
+    def cancel(self, request_id: int) -> None: ...
+
+
+class _Blocking:
+    """One request at a time through an ``EngineClient``, waited for on the calling (worker)
+    thread up to ``timeout_s``; ``stop()`` (any thread) cancels the request in flight."""
+
+    def __init__(self, client: Any, timeout_s: float = TIMEOUT_S) -> None:
+        self._client: Any = client
         self._timeout_s = timeout_s
         self._stopped = threading.Event()
         self._lock = threading.Lock()
@@ -69,33 +83,22 @@ class EngineAsk:
     def stopped(self) -> bool:
         return self._stopped.is_set()
 
-    def __call__(self, system: str, user: str, temperature: float) -> str:
+    def _wait(self, send: Callable[[Callable[..., None], Callable[..., None]], int]) -> Any:
+        """``send(on_done, on_error)`` starts the request; its ``Done``."""
         if self._stopped.is_set():
             raise ModelError("stopped")
         done = threading.Event()
-        result: dict[str, str] = {}
+        result: dict[str, Any] = {}
 
         def on_done(_rid: int, reply: Any) -> None:
-            result["text"] = str(getattr(reply, "text", ""))
+            result["done"] = reply
             done.set()
 
         def on_error(_rid: int, message: str) -> None:
             result["error"] = message
             done.set()
 
-        params = ChatParams(
-            conversation_id=f"bug-review-{next(self._ids)}",
-            messages=(ChatMessage(Role.SYSTEM, system), ChatMessage(Role.USER, user)),
-            max_tokens=MAX_TOKENS,
-            temperature=temperature,
-        )
-        rid = self._client.chat(
-            params,
-            on_chunk=lambda _r, _t: None,
-            on_done=on_done,
-            on_error=on_error,
-            max_tokens=MAX_TOKENS,
-        )
+        rid = send(on_done, on_error)
         with self._lock:
             self._current = rid
         try:
@@ -109,7 +112,60 @@ class EngineAsk:
             raise ModelError("stopped")
         if "error" in result:
             raise ModelError(result["error"])
-        return result["text"]
+        return result["done"]
+
+
+class EngineAsk(_Blocking):
+    """``ask(system, user, temperature) -> answer`` through an ``EngineClient``'s chat; blocks
+    the calling (worker) thread up to ``timeout_s``; ``stop()`` (any thread) cancels the
+    request in flight."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, client: ChatClient, timeout_s: float = TIMEOUT_S) -> None:
+        super().__init__(client, timeout_s)
+
+    def __call__(self, system: str, user: str, temperature: float) -> str:
+        params = ChatParams(
+            conversation_id=f"bug-review-{next(self._ids)}",
+            messages=(ChatMessage(Role.SYSTEM, system), ChatMessage(Role.USER, user)),
+            max_tokens=MAX_TOKENS,
+            temperature=temperature,
+        )
+
+        def send(on_done: Callable[..., None], on_error: Callable[..., None]) -> int:
+            return int(
+                self._client.chat(
+                    params,
+                    on_chunk=lambda _r, _t: None,
+                    on_done=on_done,
+                    on_error=on_error,
+                    max_tokens=MAX_TOKENS,
+                )
+            )
+
+        return str(getattr(self._wait(send), "text", ""))
+
+
+class EngineScore(_Blocking):
+    """``score(prefix, continuation)`` (``forecode_core.bugs.runner.Score``) through an
+    ``EngineClient``'s score request (the worker's ``Engine.score``); blocks the calling
+    (worker) thread up to ``timeout_s``; ``stop()`` (any thread) cancels it."""
+
+    def __init__(self, client: ScoreClient, timeout_s: float = TIMEOUT_S) -> None:
+        super().__init__(client, timeout_s)
+
+    def __call__(self, prefix: str, continuation: str) -> list[tuple[float, float]] | None:
+        def send(on_done: Callable[..., None], on_error: Callable[..., None]) -> int:
+            return int(self._client.score(prefix, continuation, on_done=on_done, on_error=on_error))
+
+        reply = self._wait(send)
+        if getattr(reply, "stop_reason", "") == "cancelled":
+            return None
+        rows = getattr(reply, "metrics", {}).get("scores")
+        if not isinstance(rows, list):
+            raise ModelError("the engine's score came without scores")
+        return [(float(lp), float(top)) for lp, top in rows]
 
 
 class ScoringEngine(Protocol):
@@ -137,18 +193,30 @@ def engine_score(engine: ScoringEngine, should_stop: Callable[[], bool] | None =
     return score
 
 
+def scoring_for(ask: object) -> Scoring | None:
+    """The surprise score on the same engine client as ``ask`` (an ``EngineAsk``; its stop
+    stops the score too), None for any other ask."""
+    if not isinstance(ask, EngineAsk):
+        return None
+    score = EngineScore(ask._client, ask._timeout_s)
+    score._stopped = ask._stopped  # one stop for both
+    return Scoring(score)
+
+
 def review_changes(
-    ask: Ask,
+    ask: Ask | None,
     path: str,
     text: str,
     diff: str | None,
     *,
     should_stop: Callable[[], bool] = lambda: False,
     head: str | None = None,
+    score: Score | None = None,
 ) -> list[Review]:
     """Review the functions of ``text`` that ``diff`` (``git diff -U0 HEAD`` of the file;
     None: an untracked file, every function) changes; with ``head`` (HEAD's copy of the
-    file) each function's small replacements are the fill question. Worker threads only."""
+    file) each function's small replacements are scored (``score``) and, where no score
+    agreed, the fill question. Worker threads only."""
     functions = functions_in(path, text)
     targets = functions if diff is None else changed_functions(path, text, changed_lines(diff))
     out: list[Review] = []
@@ -158,16 +226,13 @@ def review_changes(
         context = context_for(text, function, functions)
         before = None if head is None else head_version(path, head, function)
         try:
-            review = review_function(
+            found = review(
+                Target(text, function, context, path, before),
                 ask,
-                text,
-                function,
-                context,
-                path=path,
-                should_stop=should_stop,
-                before=before,
+                None if score is None else Scoring(score),
+                should_stop,
             )
         except ModelError:
             break
-        out.append(review)
+        out.append(found)
     return out
