@@ -6,6 +6,8 @@
     .venv/bin/python -m app.tools.screenshot docs/apply-review.png --apply
     .venv/bin/python -m app.tools.screenshot docs/apply-refusal.png --refusal
     .venv/bin/python -m app.tools.screenshot docs --next-edit
+    .venv/bin/python -m app.tools.screenshot docs/shadow-review.png --shadow-review
+    .venv/bin/python -m app.tools.screenshot docs/edit-set.png --edit-set
 
 ``--chat`` opens the chat panel (Ctrl+L) with a question about the selected ``restock`` method
 and a streamed reply holding a code block; the reply comes from a scripted backend (the
@@ -32,6 +34,18 @@ to ``depth`` in ``_iterencode_list``'s header (typed); the pause's edit patterns
 jumps, Tab accepts, Tab jumps to the next site, shown as the old name boxed and the new one
 beside it (the second). No model: edit-pattern propagation only, so the shots are the same
 every time.
+
+``--shadow-review`` reviews ``SHADOW_BLOCK`` (restock made to log through a ``log_restock`` the
+file never defines) with the real deterministic path and waits for the real shadow check (the
+sample copied into a hidden shadow, basedpyright and ruff's servers rooted there): the new
+problem under the review's header and squiggled beside its hunk; the sample is untouched.
+
+``--edit-set`` turns on the chat's "Edit files" mode and asks the real gRPC service, started in
+this process on loopback with a token (``cloud_server.service.start_server``), whose model seam
+answers ``EDIT_SET_ANSWER`` (scripted, so the shot is the same every time): the set of three
+files (inventory.py changed, audit.py new, README.md changed) resolved by the service's apply
+pipeline, checked in the shadow (the undefined ``reason`` it adds is listed on its row), shown
+as one set with no repair rounds (``shadow.repairRounds`` 0, so the first answer is what shows).
 """
 
 from __future__ import annotations
@@ -92,6 +106,89 @@ REFUSAL_BLOCK = """class Inventory:
             raise ValueError(f"restock needs a positive count, got {count}")
         # ... existing code ...
 """
+
+
+# restock logs through a helper the file never defines: the shadow check's new problem.
+SHADOW_BLOCK = """class Inventory:
+    # ... existing code ...
+    def restock(self, sku: str, count: int) -> int:
+        item = self._items[sku]
+        item.quantity += count  # counts can only grow here
+        log_restock(sku, count)
+        return item.quantity
+
+    # ... existing code ...
+"""
+
+# The multi-file set: a new module, inventory.py calling it (with an undefined ``reason``: the
+# check's finding), the sample's README naming the new file.
+EDIT_SET_ANSWER = """Stock changes go through a new audit module; restock and add record them.
+
+FILE: inventory.py
+```python
+from __future__ import annotations
+
+from audit import record
+# ... existing code ...
+    def add(self, item: Item) -> None:
+        if item.sku in self._items:
+            raise KeyError(f"duplicate SKU {item.sku!r}")
+        self._items[item.sku] = item
+        record(item.sku, item.quantity, "added")
+
+    def restock(self, sku: str, count: int) -> int:
+        item = self._items[sku]
+        item.quantity += count  # counts can only grow here
+        record(sku, count, reason)
+        return item.quantity
+# ... existing code ...
+```
+
+NEW FILE: audit.py
+```python
+\"\"\"Every stock change, in order.\"\"\"
+
+from __future__ import annotations
+
+LOG: list[tuple[str, int, str]] = []
+
+
+def record(sku: str, count: int, why: str) -> None:
+    LOG.append((sku, count, why))
+```
+
+FILE: README.md
+```markdown
+# Sample
+
+A folder to try **Forecode** on: `inventory.py`, `audit.py`, `server.ts`, `config.json`.
+Every change of stock is recorded by `audit.record`.
+```
+"""
+
+
+class ScriptedEditsModel:
+    """The service's model seam for ``--edit-set``: ``EDIT_SET_ANSWER`` for the chat, the
+    real pipeline's deterministic path for each file (no model path)."""
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": "scripted", "models": ["scripted"], "slots": 1}
+
+    def stream_chat(self, params: Any, *, should_stop: Any) -> Iterator[Any]:
+        from forecode_core.streams import Delta, Done, FinishReason, Started
+
+        yield Started(model="scripted")
+        for i in range(0, len(EDIT_SET_ANSWER), 60):
+            yield Delta(EDIT_SET_ANSWER[i : i + 60])
+        yield Done(FinishReason.STOP, {"completion_tokens": 200})
+
+    def stream_apply(self, request: Any, *, should_stop: Any) -> Iterator[Any]:
+        from forecode_core.apply.pipeline import PipelineCall
+
+        yield from PipelineCall(request, None)
+
+    def close(self) -> None:
+        pass
 
 
 class ScriptedModelApply:
@@ -196,6 +293,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="an apply of REFUSAL_BLOCK refused (docs/apply-refusal.png)",
     )
+    parser.add_argument(
+        "--shadow-review",
+        action="store_true",
+        help="an apply of SHADOW_BLOCK with the shadow's new problem (docs/shadow-review.png)",
+    )
+    parser.add_argument(
+        "--edit-set",
+        action="store_true",
+        help="a multi-file edit from the loopback service, reviewed as a set (docs/edit-set.png)",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     # A screenshot must not depend on (or touch) the user's settings and backups, and starts
@@ -204,9 +311,16 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["FORECODE_CONFIG_DIR"] = str(scratch / "config")
     os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
     (scratch / "config").mkdir(parents=True, exist_ok=True)
-    settings = {"cloud.autostart": bool(args.chat and args.live), "index.enabled": False}
-    if args.chat or args.apply or args.refusal or args.next_edit:
+    settings: dict[str, Any] = {
+        "cloud.autostart": bool(args.chat and args.live),
+        "index.enabled": False,
+    }
+    issue16 = args.shadow_review or args.edit_set
+    if args.chat or args.apply or args.refusal or args.next_edit or issue16:
         settings["completion.enabled"] = False
+    if issue16:  # the editor's own servers are not in the shot (the shadow runs its own)
+        settings["lsp.enabled"] = False
+        settings["shadow.repairRounds"] = 0
     if args.next_edit:  # a copy of the stdlib's json package: its encoder.py is the subject
         settings["lsp.enabled"] = False  # no squiggles or counts that depend on a server's pace
         args.folder = _json_copy(scratch / "json")
@@ -227,8 +341,11 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     from app.ui.apply_backend import PipelineApplyBackend
 
+    service = _loopback_service() if args.edit_set else None
     window = MainWindow(
-        chat_backend=ScriptedChat() if args.chat and not args.live else None,
+        chat_backend=(
+            service[1] if service else ScriptedChat() if args.chat and not args.live else None
+        ),
         apply_backend=PipelineApplyBackend(ScriptedModelApply) if args.refusal else None,
     )
     window.apply_settings(replace(window.settings, theme=args.theme))
@@ -274,6 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         shoot_chat(window, doc, settle, args.question, args.select, 6000 if args.live else 500)
     elif doc is not None and args.apply:
         shoot_apply(window, doc, settle)
+    elif doc is not None and args.shadow_review:
+        shoot_shadow_review(window, doc, settle)
+    elif doc is not None and args.edit_set:
+        shoot_edit_set(window, settle)
     elif doc is not None and args.refusal:
         review = window.start_review(doc, REFUSAL_BLOCK)
         for _ in range(250):
@@ -287,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(args.out))
     window.close()
+    if service is not None:
+        service[1].close()
+        service[0].stop(0)
     print(f"wrote {args.out}" if ok else f"could not write {args.out}")
     return 0 if ok else 1
 
@@ -380,6 +504,68 @@ def shoot_apply(window: Any, doc: Any, settle: Any) -> None:
             break
     review.move_current(1)  # the parameter and the new check, past the grayed blank line
     review.view.setFirstVisibleLine(12)
+    settle()
+
+
+def _loopback_service() -> tuple[Any, Any]:
+    """The real gRPC service on 127.0.0.1 with a fresh token, its model seam scripted
+    (``ScriptedEditsModel``); (the running server, a ``CloudClient`` to it)."""
+    import secrets
+
+    from cloud_client.client import CloudClient
+    from cloud_server.config import ServerConfig
+    from cloud_server.service import start_server
+
+    token = secrets.token_urlsafe(24)
+    running = start_server(ServerConfig(tokens=(token,)), backend=ScriptedEditsModel())
+    return running, CloudClient(f"127.0.0.1:{running.port}", token)
+
+
+def _wait(settle: Any, done: Any, rounds: int) -> None:
+    for _ in range(rounds):
+        if done():
+            return
+        settle()
+
+
+def shoot_shadow_review(window: Any, doc: Any, settle: Any) -> None:
+    """Review ``SHADOW_BLOCK`` and wait for the shadow's verdict (at most ~5 minutes)."""
+    from app.services.shadow import ShadowWorkspace
+    from app.ui.apply_review import ApplyReview
+    from forecode_core.apply.review_state import ReviewPhase
+
+    # the review's 10 s limit (then shown without the check) is for a user; the shot waits
+    ApplyReview.CHECK_TIMEOUT_MS = 300_000
+    window.review.make_shadow = lambda root: ShadowWorkspace(
+        root, rules=lambda: window.workspace.rules, check_timeout_s=300
+    )
+    review = window.start_review(doc, SHADOW_BLOCK)
+    _wait(settle, lambda: review.state is ReviewPhase.REVIEW, 250)
+    _wait(settle, lambda: review.checks.state in ("done", "timed_out", "failed"), 600)
+    print(f"check: {review.checks.state}: {review.checks.title.text()}")
+    review.view.setFirstVisibleLine(14)
+    settle()
+
+
+def shoot_edit_set(window: Any, settle: Any) -> None:
+    """Ask for the set in the chat's Edit files mode; wait for the review and its check."""
+    from app.services.shadow import ShadowWorkspace
+
+    window.review.make_shadow = lambda root: ShadowWorkspace(  # the shot waits for the check
+        root, rules=lambda: window.workspace.rules, check_timeout_s=300
+    )
+    window.actions_by_id["edits.start"].trigger()
+    window.chat_panel.send("Record every stock change in a new audit module @README.md")
+    _wait(settle, lambda: window.edit_set.review is not None, 1500)
+    review = window.edit_set.review
+    if review is None:
+        print("no review opened")
+        return
+    _wait(settle, lambda: review.check_note.startswith(("checked", "not checked")), 600)
+    print(f"set: {review.rows()} {review.check_note}")
+    sizes = window.splitter.sizes()
+    window.splitter.setSizes([0, sum(sizes) - 430, 430])
+    review.file_list.setCurrentRow(0)
     settle()
 
 
