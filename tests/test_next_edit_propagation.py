@@ -577,8 +577,15 @@ def test_one_line_minified_file_reads_a_window_around_the_edit() -> None:
 
 
 WHOLE_LINES = [
-    # lines inserted before a line: no before shape, nothing to repeat
-    pytest.param("a(1)\n):\n):\n", 5, "", "x: int = 1,\n", None, id="lines-inserted"),
+    # lines inserted between two lines of code: those lines with the new ones between them
+    pytest.param(
+        "a(1)\n):\n):\n",
+        5,
+        "",
+        "x: int = 1,\n",
+        "a(1)\n): → a(1)\nx: int = 1,\n):",
+        id="lines-inserted",
+    ),
     # a whole line deleted: the same line elsewhere (tests/test_next_edit_propagation_shapes.py)
     pytest.param(
         "a(1)\nprint(x)\nprint(x)\n", 5, "print(x)\n", "", "print(x) → ", id="line-deleted"

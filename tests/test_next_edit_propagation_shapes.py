@@ -131,6 +131,45 @@ def test_a_line_made_a_comment_is_no_deletion() -> None:
     assert propose(after, [Edit(0, "", "# ")], 2, path="a.py") == []
 
 
+# ---------------------------------------------------------------- whole lines inserted
+
+
+def test_inserted_lines_go_between_the_same_two_lines_elsewhere() -> None:
+    before = (
+        "a = Limits(\n    max_connections=m,\n)\n"
+        "b = Limits(\n    max_connections=m,\n    x=1,\n)\n"
+        "c = Limits(\n    max_connections=m,\n)\n"
+    )
+    new_line = "    keepalive_expiry=k,\n"
+    at = before.index(")\n")
+    after = before[:at] + new_line + before[at:]
+    e = Edit(at, "", new_line)
+    got = propose(after, [e], at + len(new_line), path="a.py")
+    assert [(p.old, p.new) for p in got] == [
+        ("max_connections=m,\n)", "max_connections=m,\n    keepalive_expiry=k,\n)")
+    ]
+    assert after.index("c = Limits") < got[0].start
+    pattern = pattern_for_history(after, [e], "a.py")
+    assert pattern is not None and pattern.whole_line
+    assert cross_file_pattern(after, [e], "a.py") is None  # one example: this file's
+
+
+INSERT_NONE = [
+    pytest.param("x = 1\n\ny = 2\nx = 1\n\n", "\n", "z = 3\n", id="a-blank-line-above"),
+    pytest.param("x = 1\n# c\nx = 1\n# c\n", "x = 1\n", "z = 3\n", id="a-comment-below"),
+    pytest.param("x = 1\ny = 2\nx = 1\ny = 2\n", "x = 1\n", "\n", id="a-blank-line-inserted"),
+]
+
+
+@pytest.mark.parametrize(("before", "above", "lines"), INSERT_NONE)
+def test_lines_inserted_without_code_either_side_are_no_pattern(
+    before: str, above: str, lines: str
+) -> None:
+    at = before.index(above) + len(above)
+    after = before[:at] + lines + before[at:]
+    assert propose(after, [Edit(at, "", lines)], at + len(lines), path="a.py") == []
+
+
 # ---------------------------------------------------------------- qualified names
 
 QUALIFY = [

@@ -173,6 +173,8 @@ class Example:
     #: a name qualified (``main`` -> ``httpx.main``: "qualify") or its qualifier removed
     #: (``typing.List`` -> ``List``: "unqualify"), as whole dotted chains; "" otherwise
     chain: str = ""
+    #: whole lines inserted, read with the line above and the line below them
+    inserts_lines: bool = False
 
 
 @dataclass(frozen=True)
@@ -548,6 +550,9 @@ def example_of(
         edit.offset + len(edit.after) + MAX_CONTEXT,
     )
     clipped = lo > line_lo or b_hi < b_line_hi
+    inserted = _insertion_context(before_doc, edit)
+    if inserted is not None:  # lines inserted: the line above and the line below them too
+        lo, b_hi, a_hi = inserted
     b_snip = before_doc[lo:b_hi]
     a_snip = after_doc[lo:a_hi]
     b_toks = _tokens(b_snip, _snippet_mask(b_snip, path))
@@ -595,7 +600,30 @@ def example_of(
         definition=definition,
         deletes_lines=deletes,
         chain=chain[0] if chain is not None else "",
+        inserts_lines=inserted is not None,
     )
+
+
+def _insertion_context(before_doc: str, edit: EditPair) -> tuple[int, int, int] | None:
+    """For whole lines inserted between two lines of code: the snippet's start (the line
+    above) and its ends in the before and after documents (the line below), so the example
+    is those two lines with the new ones between them (``max_connections=m,`` / ``)`` gaining
+    ``keepalive_expiry=k,``): its sites are the same two lines elsewhere. None otherwise."""
+    at = edit.offset
+    if edit.before or not edit.after.endswith("\n") or at == 0:
+        return None
+    if _line_start(before_doc, at) != at:
+        return None
+    above = _line_start(before_doc, at - 1)
+    below_end = _line_end(before_doc, at)
+    lines = (before_doc[above : at - 1].strip(), before_doc[at:below_end].strip())
+    if any(not code or code.startswith("#") for code in lines):
+        return None
+    if not any(_WORD.search(code) for code in lines):
+        return None
+    if below_end - above > MAX_CONTEXT:
+        return None
+    return above, below_end, below_end + len(edit.after)
 
 
 def _deletes_whole_lines(doc: str, edit: EditPair) -> bool:
@@ -795,7 +823,7 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
         if _name_style(ex.before_text) != _name_style(ex.after_text):
             return "a name of another kind (class, function, constant)"
         return None
-    if ex.after_text.count("\n") > ex.before_text.count("\n"):
+    if ex.after_text.count("\n") > ex.before_text.count("\n") and not ex.inserts_lines:
         return "the edit adds lines"
     if ex.deletes_lines:
         return _deletion_ambiguity(ex, text, mask)
@@ -1572,8 +1600,11 @@ def _defines(text: str, name: str, mask: LexMask) -> bool:
 
 def _this_file_only(pattern: Pattern, newest: Example) -> bool:
     """Whether the pattern's sites are this file's alone: a name added to an import once, a
-    name (un)qualified (each file imports what it uses), one line deleted (this file's)."""
-    if pattern.examples == 1 and (_import_grows(newest) or pattern.deletes_lines):
+    name (un)qualified (each file imports what it uses), lines deleted or inserted once (not
+    measured across files)."""
+    if pattern.examples == 1 and (
+        _import_grows(newest) or pattern.deletes_lines or newest.inserts_lines
+    ):
         return True
     return bool(pattern.chain)
 
