@@ -67,7 +67,7 @@ def test_the_both_arm_under_a_gate_follows_the_session(
 def test_figures_over_several_cases() -> None:
     cases = [
         case(0.9),
-        case(0.3, False, slice_="nothing_remains"),
+        case(0.1, False, slice_="nothing_remains"),
         case(None, slice_="nothing_remains"),
         case(None),
     ]

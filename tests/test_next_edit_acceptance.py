@@ -14,8 +14,10 @@ import pytest
 from app.services.next_edit_outcomes import OutcomeLog, OutcomeRecord, default_path
 from forecode_core.next_edit.acceptance import (
     FEATURE_NAMES,
+    HAND_SET_WEIGHTS,
     MIN_RECORDS,
     PRIOR,
+    PRIOR_WEIGHTS,
     THRESHOLD,
     AcceptanceModel,
     Features,
@@ -67,14 +69,54 @@ def test_the_prior_shows_confident_near_edits_and_hides_unsure_ones(
         (feat(size=5), feat(size=300)),
         (feat(distance=0), feat(distance=50)),
         (feat(rejects=0), feat(rejects=2)),
-        (feat(kind="insertion", ghost=True), feat(kind="insertion", ghost=False)),
         (feat(kind="insertion"), feat(kind="deletion")),
+        (feat(kind="replacement"), feat(kind="deletion")),
+        (feat(distance=0), feat(distance=1)),  # at the caret (beside log distance)
+        # ghost's sign rests on 3 benchmark answers (module doc): not asserted
     ],
 )
 def test_each_feature_moves_the_estimate_the_expected_way(
     better: Features, worse: Features
 ) -> None:
     assert PRIOR.probability(better) > PRIOR.probability(worse)
+
+
+@pytest.mark.parametrize(
+    ("features", "shown", "p"),
+    [
+        # the shipped (fitted) gate's decisions on plain feature vectors (module doc)
+        (feat(0.95, 0.6, 3, 0, "insertion"), True, 0.879),  # sure, small, at the caret
+        (feat(0.95, 0.6, 3, 0, "insertion", ghost=True), True, 0.737),
+        (feat(0.9, 0.7, 8, 0), True, 0.815),
+        (feat(0.95, 0.8, 8, 1), True, 0.563),  # a line below: still shown when sure
+        (feat(0.95, 0.8, 8, 1, rejects=2), True, 0.366),
+        (feat(0.7, 0.3, 8, 1, rejects=3), False, 0.093),
+        (feat(0.9, 0.5, 4, 1, "deletion"), False, 0.184),  # a deletion away: 0/19 on the bench
+        (feat(0.95, 0.7, 5, 0, "deletion"), True, 0.571),  # at the caret: 2/4
+        (feat(None, None, 12, 3), True, 0.444),  # propagation's site three lines down
+        (feat(0.95, 0.7, 10, 3), True, 0.352),
+        (feat(0.6, 0.05, 400, 60), False, 0.001),  # big, far, unsure
+        (feat(0.5, 0.1, 30, 2), False, 0.049),
+    ],
+)
+def test_the_shipped_gate_on_plain_feature_vectors(
+    features: Features, shown: bool, p: float
+) -> None:
+    assert PRIOR.weights == PRIOR_WEIGHTS and PRIOR.threshold == THRESHOLD == 0.25
+    assert PRIOR.probability(features) == pytest.approx(p, abs=0.001)
+    assert PRIOR.shows(features) is shown
+
+
+def test_at_caret_is_the_distance_zero_column_and_no_logged_field() -> None:
+    col = FEATURE_NAMES.index("at_caret")
+    assert vector(feat(distance=0))[col] == 1.0
+    assert vector(feat(distance=1))[col] == 0.0 and vector(feat(distance=40))[col] == 0.0
+    # the outcome log's records keep their keys: an old record still reads
+    assert "at_caret" not in feat().to_json()
+    # the first gate's weights (the study's anchor) had no at_caret
+    assert len(HAND_SET_WEIGHTS) == len(FEATURE_NAMES) and HAND_SET_WEIGHTS[col] == 0.0
+    with pytest.raises(ValueError, match="version 1"):
+        AcceptanceModel.from_json(dict(PRIOR.to_json(), version=1, weights=[0.0] * 9))
 
 
 def test_the_design_row_clips_margins_and_rejects() -> None:
