@@ -20,7 +20,9 @@ Arms, each on the same cases:
   and the acceptance gate with the shipped prior and no recent rejects, as ``ModelSource``
   does); no related excerpts. Each answer the filters pass is judged even when the gate holds
   it back (the sample's ``candidate``: features, probability, verdict): ``gate_study`` fits
-  the gate on such labelled answers and compares it with the prior on held-out ones;
+  the gate on such labelled answers and compares it with the prior on held-out ones, and
+  ``gate_cv`` leaves one repository out, replaying the both arm under the fitted gate
+  (``both_under``) at each threshold;
 - ``both:<id>``: the product's policy (the model's suggestion as gated above;
   ``forecode_core.next_edit.session``: both sources offered
   to a ``Session``, its ``shown``: a model suggestion on the caret's line first, else
@@ -922,13 +924,14 @@ def gate_cv(
 
 class LocalPredictor:
     """A model in-process, built and asked as the worker does (``local_models.worker``:
-    ``Engine`` with ``NEXT_EDIT_MAX_OUTPUTS`` rows, the GGUF's profile, ``predict``)."""
+    ``Engine`` with ``NEXT_EDIT_MAX_OUTPUTS`` rows and ``NEXT_EDIT_FLASH_ATTN``, the GGUF's
+    profile, ``predict``)."""
 
     def __init__(self, model_id: str, threads: int | None) -> None:
         from forecode_core.profiles import profile_of
         from local_models.engine import Engine
         from local_models.model_store import ensure_model
-        from local_models.next_edit import NEXT_EDIT_MAX_OUTPUTS
+        from local_models.next_edit import NEXT_EDIT_FLASH_ATTN, NEXT_EDIT_MAX_OUTPUTS
 
         path = ensure_model(model_id)
         began = time.perf_counter()
@@ -940,6 +943,7 @@ class LocalPredictor:
             n_ctx=self.profile.max_context,
             n_threads=threads,
             max_outputs=NEXT_EDIT_MAX_OUTPUTS,
+            flash_attn=NEXT_EDIT_FLASH_ATTN,
         )
         self.load_ms = (time.perf_counter() - began) * 1000.0
 

@@ -91,7 +91,7 @@ def test_each_feature_moves_the_estimate_the_expected_way(
         (feat(0.95, 0.8, 8, 1), True, 0.563),  # a line below: still shown when sure
         (feat(0.95, 0.8, 8, 1, rejects=2), True, 0.366),
         (feat(0.7, 0.3, 8, 1, rejects=3), False, 0.093),
-        (feat(0.9, 0.5, 4, 1, "deletion"), False, 0.184),  # a deletion away: 0/19 on the bench
+        (feat(0.9, 0.5, 4, 1, "deletion"), False, 0.184),  # a deletion away: 0/17 on the bench
         (feat(0.95, 0.7, 5, 0, "deletion"), True, 0.571),  # at the caret: 2/4
         (feat(None, None, 12, 3), True, 0.444),  # propagation's site three lines down
         (feat(0.95, 0.7, 10, 3), True, 0.352),

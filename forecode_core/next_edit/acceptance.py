@@ -20,11 +20,12 @@ user's recent rejects (``RecentOutcomes``: among the last ``REJECT_WINDOW`` outc
 ``HAND_SET_WEIGHTS``, ``l2`` 1) to ``bench next_edit``'s labelled answers
 (``bench.next_edit.gate_cv``, 2026-12-05): the answers that pass ``check_answer``, labelled by
 whether the suggestion's line is where the commit changes next (issue 15's location accuracy):
-54 answers, 22 located, of Qwen2.5-Coder 1.5B (112 cases of httpx/jinja/requests, 111 of them
-run anew with ``chrt -f 1`` at load 25-38 on 2 cores) and Gemma 3 270M (run -c). What they
-learned: an answer on the caret's line is mostly right (19/28), a deletion away from it never
-(0/19), a big or far one rarely; ``ghost`` (-0.95) rests on 3 answers, all wrong. The first
-gate's study (2026-12-05-b: 28 answers through the filters, 2 correct) was too small to ship.
+54 answers, 22 located: Qwen2.5-Coder 1.5B's 29 (112 cases of httpx/jinja/requests, 111 of
+them run anew with ``chrt -f 1`` at load 25-38 on 2 cores), 0.5B's 19 and Gemma 3 270M's 6
+(run -c's 90 cases). What they learned: an answer on the caret's line is mostly right (19/28),
+one elsewhere rarely (3/26), a deletion away from it never (0/17); ``ghost`` (-0.95) rests on
+3 answers, all wrong. The first gate's study (2026-12-05-b: 28 answers through the filters,
+2 correct) was too small to ship.
 
 Figures, the both arm with Qwen2.5-Coder 1.5B (``bench.next_edit.both_under``: the session's
 order, propagation's site unless the model's edit is on the caret's line), new gate / hand-set:
@@ -37,7 +38,9 @@ order, propagation's site unless the model's edit is on the caret's line), new g
   0.70 or more;
 - run 2026-12-05-c's 90 cases and answers (issue 15's 0.536; partly in the fit): 0.778 (14/18)
   / 0.536 (15/28), show rate 0.200 / 0.311, exact match 0.133 / 0.144, false shows 0 / 0.111;
-- held-out pallets/click, once, at the end: CLICK.
+- held-out pallets/click, once, at the end (30 cases, 1.5B, load 31-44; 5 answers through the
+  filters): located when shown 0.75 (3/4) / 0.43 (3/7), show rate 0.133 / 0.233, exact match
+  0.067 / 0.067, false shows 0 / 0.
 
 The threshold stays Cursor's reward ratio, 0.25: the label is stricter than an accept (a
 suggestion one line off is not located), and the user's outcomes refit the weights, not the
