@@ -14,7 +14,14 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   widens to the innermost bracket group holding the change with the name chain before it
   (``fetch(url)`` -> ``fetch(url, timeout=5)``), or else to the lines touched (a line
   transformation: its sites are whole lines, and a line with no name in it, ``try:``, is no
-  pattern). A rename is offered where the name plays the same part: a bare name, an
+  pattern, but for a bare ``except:`` narrowed). Before the bracket group, a name qualified
+  or unqualified as a whole dotted chain (``main`` -> ``httpx.main`` at its uses, never where
+  it is bound, imported or a keyword; ``typing.List`` -> ``List``; ``self.x`` -> ``x`` in its
+  function, never ``x = self.x``; this file only). Whole lines deleted are deleted elsewhere
+  with their indent and newline; whole lines inserted between two lines of code are read with
+  those two lines, whose copies elsewhere are the sites (both: this file only, one example
+  enough but for several lines deleted or a common call statement). A rename is offered
+  where the name plays the same part: a bare name, an
   attribute (``.name``) or a keyword argument (``f(name=...)``), so renaming a parameter
   ``action`` leaves ``self.action`` and ``f(action=...)``; the rename of a Python
   function's parameter or local (bound in it: ``name =``, ``for name``, ``as name``; not
