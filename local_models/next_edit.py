@@ -80,6 +80,7 @@ from forecode_core.profiles import ModelProfile
 
 __all__ = [
     "NEXT_EDIT_BUDGET",
+    "NEXT_EDIT_FLASH_ATTN",
     "NEXT_EDIT_MAX_OUTPUTS",
     "NextEditModel",
     "Prediction",
@@ -97,6 +98,15 @@ NEXT_EDIT_BUDGET = 1024
 # region (~60-200 tokens), and per-row cost levels off by 32 rows on a CPU (drafters'
 # ROW_COST_PRIOR); a row costs one vocabulary of floats twice (1 MiB for Gemma 3's 262k).
 NEXT_EDIT_MAX_OUTPUTS = 32
+# llama.cpp's flash attention for the prediction engine (``Engine.sibling(flash_attn=...)``):
+# off. Measured 2026-12-05 (/tmp/h5, raw llama.cpp at the engine's settings, 760 tokens of
+# context, one thread, ``chrt -f 1``, load 33-42): a 32-row verify batch with logits on every
+# row costs 13.6 instead of 16.6 ms a row (Qwen2.5-Coder 0.5B) and 7.8 instead of 8.8 (Gemma
+# 3 270M), a one-row decode about the same, prefill the same; on bench next_edit's 21 cases
+# (0.5B) 18 answers identical, 3 flipped on near-ties (batched rounding: verify batches past 7
+# rows are never bit-identical to one-row decodes, flash or not), show rate, located and
+# correct when shown unchanged. Completions keep it on (their drafts stay within 7 rows).
+NEXT_EDIT_FLASH_ATTN = False
 # Tokens the answer may have beyond the draft (the region and its end marker): a larger
 # insertion is rare and the filters reject rewrites that change most of the region.
 SLACK_TOKENS = 64

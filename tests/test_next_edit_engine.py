@@ -378,3 +378,64 @@ def test_a_completion_on_the_engine_never_evicts_the_predictions_cache(qwen: Any
     assert again.text == first.text  # the same answer from its own cache
     twin.close()
     assert qwen.complete(other, max_tokens=2).stop_reason in ("length", "stop", "eos")
+
+
+@pytest.mark.slow
+def test_the_prediction_engine_runs_without_flash_attention(qwen: Any) -> None:
+    """Next-edit's engine is a sibling without flash attention (``NEXT_EDIT_FLASH_ATTN``: long
+    verify batches cost less a row); the main engine keeps it. Its rewrite still verifies an
+    unchanged region from the draft and answers the rename with a suggestion or a reason, and
+    a second request re-uses its cache."""
+    from local_models.next_edit import NEXT_EDIT_FLASH_ATTN
+
+    assert NEXT_EDIT_FLASH_ATTN is False
+    profile = profile_for(
+        qwen.info.architecture,
+        qwen.info.name,
+        fim_ids_present=qwen.info.has_fim,
+        chat_template=qwen.info.chat_template,
+    )
+    twin = qwen.sibling(n_ctx=2048, flash_attn=NEXT_EDIT_FLASH_ATTN)
+    try:
+        assert twin.flash_attn is False and qwen.flash_attn is True
+        plain = qwen.sibling(n_ctx=2048)  # flash_attn None: the engine's own
+        assert plain.flash_attn is True
+        plain.close()
+        inp = input_at(SOURCE, SOURCE.index("data = json"), path="a.py", language="python")
+        p = predict(twin, profile, inp)
+        assert p.metrics["draft_accepted"] > 0
+        assert p.metrics["decoded_tokens"] < p.metrics["generated_tokens"]
+        assert_valid(inp, check_answer(inp, p.text, finished=p.finished))
+        inp = rename_input()
+        first = predict(twin, profile, inp)
+        assert first.stop_reason in ("stop", "eos", "length")
+        assert_valid(inp, check_answer(inp, first.text, finished=first.finished))
+        again = predict(twin, profile, inp)
+        assert again.metrics["evaluated_tokens"] <= 1
+        assert again.text == first.text
+    finally:
+        twin.close()
+
+
+def test_the_worker_makes_its_prediction_engine_as_next_edit_asks() -> None:
+    """The worker's prediction engine is its engine's sibling with next-edit's context and
+    flash-attention setting, made once (a recording engine at the seam; the real sibling is
+    the test above)."""
+    from local_models.next_edit import NEXT_EDIT_FLASH_ATTN
+    from local_models.worker import NEXT_EDIT_CONTEXT, _Server
+
+    class Recording:
+        def __init__(self) -> None:
+            self.asked: list[dict[str, Any]] = []
+
+        def sibling(self, **kwargs: Any) -> Any:
+            self.asked.append(kwargs)
+            return twin
+
+    twin: Any = object()
+    engine = Recording()
+    server: Any = _Server.__new__(_Server)
+    server.engine = engine
+    assert server._prediction_engine() is twin
+    assert server._prediction_engine() is twin
+    assert engine.asked == [{"n_ctx": NEXT_EDIT_CONTEXT, "flash_attn": NEXT_EDIT_FLASH_ATTN}]

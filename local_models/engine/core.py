@@ -137,8 +137,11 @@ def _model_and_info(
     return info, _load_model(info)
 
 
-def _new_context(model: Any, n_ctx: int, n_batch: int, max_outputs: int, threads: int) -> Any:
-    """A llama.cpp context for ``model`` (flash attention if it can), or None."""
+def _new_context(
+    model: Any, n_ctx: int, n_batch: int, max_outputs: int, threads: int, flash_attn: bool = True
+) -> Any:
+    """A llama.cpp context for ``model`` (flash attention if it can and ``flash_attn``), or
+    None."""
     cparams = C.llama_context_default_params()
     cparams.n_ctx = n_ctx
     cparams.n_batch = n_batch
@@ -155,6 +158,9 @@ def _new_context(model: Any, n_ctx: int, n_batch: int, max_outputs: int, threads
     cparams.n_threads = threads
     cparams.n_threads_batch = threads
     cparams.no_perf = True
+    if not flash_attn:
+        cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        return C.llama_init_from_model(model, cparams)
     cparams.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
     ctx = C.llama_init_from_model(model, cparams)
     if not ctx:
@@ -169,7 +175,12 @@ class Engine:
 
     ``measure_batches``: an engine made for long verify batches (``max_outputs`` above the
     completion's) times them when it starts (``row_costs``); False keeps the prior costs
-    (the editor's worker: its start must not wait on seconds of timing on a busy CPU)."""
+    (the editor's worker: its start must not wait on seconds of timing on a busy CPU).
+
+    ``flash_attn``: llama.cpp's flash attention (default on: verify batches of up to 7 rows
+    then give logits bit-identical to one-row decodes, ``drafters.MAX_DRAFT``); off, long
+    verify batches cost less per row on a CPU (measured for next-edit's 32-row batches:
+    ``local_models.next_edit.NEXT_EDIT_FLASH_ATTN``)."""
 
     def __init__(
         self,
@@ -181,6 +192,7 @@ class Engine:
         min_reuse_chunk: int = 16,
         max_outputs: int = MAX_DRAFT + 2,
         measure_batches: bool = True,
+        flash_attn: bool = True,
         _model_of: Engine | None = None,
     ) -> None:
         self._closed = True
@@ -201,7 +213,7 @@ class Engine:
         if self.info.context_length:
             n_ctx = min(n_ctx, self.info.context_length)
         threads = n_threads or _default_threads()
-        ctx = _new_context(self._model, n_ctx, n_batch, max_outputs, threads)
+        ctx = _new_context(self._model, n_ctx, n_batch, max_outputs, threads, flash_attn)
         if not ctx:
             self.close()
             raise ModelError(
@@ -215,6 +227,7 @@ class Engine:
         self.n_ctx = int(C.llama_n_ctx(ctx))
         self.n_batch = n_batch
         self.max_outputs = max_outputs
+        self.flash_attn = flash_attn
         self.n_threads = threads
         self._threads = ThreadPolicy(lambda n: C.llama_set_n_threads(ctx, n, n), threads)
         self.min_reuse_chunk = min_reuse_chunk
@@ -562,12 +575,19 @@ class Engine:
         log_total = math.log(float(buf.sum(dtype=np.float64)))
         return float(logits[token]) - hi - log_total, -log_total
 
-    def sibling(self, *, n_ctx: int | None = None, max_outputs: int | None = None) -> Engine:
+    def sibling(
+        self,
+        *,
+        n_ctx: int | None = None,
+        max_outputs: int | None = None,
+        flash_attn: bool | None = None,
+    ) -> Engine:
         """A second engine on this one's model (the weights loaded once): its own llama.cpp
         context, KV cache and ledger, so that requests of another kind (next-edit's) keep
         their prompt's cache while this one serves completions. Same threads, batch and reuse
-        settings, the prior's row costs; closed when this engine closes (first). One thread
-        at a time may use either (the worker's one job thread)."""
+        settings (``flash_attn`` None: this engine's), the prior's row costs; closed when this
+        engine closes (first). One thread at a time may use either (the worker's one job
+        thread)."""
         self._check_open()
         twin = Engine(
             self.info.path,
@@ -577,6 +597,7 @@ class Engine:
             min_reuse_chunk=self.min_reuse_chunk,
             max_outputs=max_outputs or self.max_outputs,
             measure_batches=False,
+            flash_attn=self.flash_attn if flash_attn is None else flash_attn,
             _model_of=self,
         )
         self._siblings.append(twin)
