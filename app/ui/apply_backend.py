@@ -31,6 +31,8 @@ Failures are shown in the words of the one failure table (``forecode_core.stream
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -112,30 +114,85 @@ class _Noticed:
         yield from self._inner
 
 
+_NO_SERVICE = (
+    "no model path is available to rewrite the file "
+    "(the apply service is not running or has no Apply "
+    "yet). Nothing was changed."
+)
+#: How long an apply asked for while the service starts waits for it (its start is itself
+#: limited by ``LocalService``'s stall limit); Esc stops the wait at once.
+START_WAIT_S = 600.0
+_POLL_S = 0.1
+
+
+class _AfterStart:
+    """An apply asked for while the service is still starting (loading its model): it says so,
+    waits for the service (on the runner's worker thread; ``cancel()`` ends the wait), then
+    runs there, or fails as when there is no service."""
+
+    def __init__(self, owner: ServiceApply, request: ApplyInput) -> None:
+        self._owner = owner
+        self._request = request
+        self._cancelled = threading.Event()
+        self._inner: ApplyCall | None = None
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+        inner = self._inner
+        if inner is not None:
+            inner.cancel()
+
+    def __iter__(self) -> Iterator[ApplyEvent]:
+        yield Notice(
+            "The apply service is starting (loading its model): the edit runs when it is ready."
+        )
+        owner = self._owner
+        deadline = time.monotonic() + owner.start_wait_s
+        target = owner.target()
+        while target is None and owner.starting() and time.monotonic() < deadline:
+            if self._cancelled.wait(_POLL_S):
+                return
+            target = owner.target()
+        if target is None:
+            raise StreamError("no_model", _NO_SERVICE)
+        self._inner = inner = target.apply(self._request)
+        if self._cancelled.is_set():
+            inner.cancel()
+            return
+        yield from inner
+
+
 class ServiceApply:
     """The model path through the window's service: ``target()`` gives the ``ApplyService``
-    (the router), or None while there is none. Called on the runner's worker thread."""
+    (the router), or None while there is none. Called on the runner's worker thread.
+    ``starting()`` says whether the service is still starting: an apply asked for meanwhile
+    waits for it (``_AfterStart``) instead of failing at once, as VS Code's and Cursor's
+    requests wait for their language model to load."""
 
     def __init__(
-        self, target: Callable[[], ApplyService | None], fallback: ModelPath | None = None
+        self,
+        target: Callable[[], ApplyService | None],
+        fallback: ModelPath | None = None,
+        *,
+        starting: Callable[[], bool] = lambda: False,
+        start_wait_s: float = START_WAIT_S,
     ) -> None:
-        self._target = target
+        self.target = target
         self._fallback = fallback
+        self.starting = starting
+        self.start_wait_s = start_wait_s
 
     def __call__(self, request: ApplyInput) -> ApplyCall:
-        target = self._target()
+        target = self.target()
         if target is None and self._fallback is not None:
             return _Noticed(
                 "The apply service is not available: the local model rewrites it.",
                 self._fallback(request),
             )
+        if target is None and self.starting():
+            return _AfterStart(self, request)
         if target is None:
-            raise StreamError(
-                "no_model",
-                "no model path is available to rewrite the file "
-                "(the apply service is not running or has no Apply "
-                "yet). Nothing was changed.",
-            )
+            raise StreamError("no_model", _NO_SERVICE)
         return target.apply(request)
 
 

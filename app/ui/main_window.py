@@ -126,7 +126,10 @@ class MainWindow(QMainWindow):
             settings,
             self.workspace,
             self.docs,
-            apply_backend or PipelineApplyBackend(ServiceApply(self.cloud.apply_service)),
+            apply_backend
+            or PipelineApplyBackend(
+                ServiceApply(self.cloud.apply_service, starting=self.cloud.service_starting)
+            ),
             self.chat_panel.messages,
             self,
         )

@@ -139,6 +139,11 @@ class CloudController(QObject):
             return cast("ApplyService", router)
         return cast("ApplyService | None", connection.client)
 
+    def service_starting(self) -> bool:
+        """Whether the service is still starting (an apply waits for it). Any thread."""
+        connection = self.connection
+        return connection is not None and connection.state == ServiceState.STARTING
+
     def shutdown(self) -> None:
         self._token_task.cancel()
 
