@@ -43,8 +43,8 @@ problem under the review's header and squiggled beside its hunk; the sample is u
 ``--edit-set`` turns on the chat's "Edit files" mode and asks the real gRPC service, started in
 this process on loopback with a token (``cloud_server.service.start_server``), whose model seam
 answers ``EDIT_SET_ANSWER`` (scripted, so the shot is the same every time): the set of three
-files (inventory.py changed, audit.py new, README.md changed) resolved by the service's apply
-pipeline, checked in the shadow (the undefined ``reason`` it adds is listed on its row), shown
+files (inventory.py changed, test_inventory.py new, README.md changed) resolved by the service's
+apply pipeline, checked in the shadow (the undefined ``reason`` it adds is listed on its row), shown
 as one set with no repair rounds (``shadow.repairRounds`` 0, so the first answer is what shows).
 """
 
@@ -120,49 +120,47 @@ SHADOW_BLOCK = """class Inventory:
     # ... existing code ...
 """
 
-# The multi-file set: a new module, inventory.py calling it (with an undefined ``reason``: the
-# check's finding), the sample's README naming the new file.
-EDIT_SET_ANSWER = """Stock changes go through a new audit module; restock and add record them.
+# The multi-file set: inventory.py keeps a history (with an undefined ``reason``: the check's
+# finding), a new test module for it, the sample's README naming it.
+EDIT_SET_ANSWER = """Restock refuses a count below one and records each change; a test covers it.
 
 FILE: inventory.py
 ```python
-from __future__ import annotations
-
-from audit import record
-# ... existing code ...
-    def add(self, item: Item) -> None:
-        if item.sku in self._items:
-            raise KeyError(f"duplicate SKU {item.sku!r}")
-        self._items[item.sku] = item
-        record(item.sku, item.quantity, "added")
-
+class Inventory:
+    def __init__(self) -> None:
+        self._items: dict[str, Item] = {}
+        self.history: list[tuple[str, int, str]] = []
+    # ... existing code ...
     def restock(self, sku: str, count: int) -> int:
+        if count < 1:
+            raise ValueError(f"restock needs a positive count, got {count}")
         item = self._items[sku]
         item.quantity += count  # counts can only grow here
-        record(sku, count, reason)
+        self.history.append((sku, count, reason))
         return item.quantity
-# ... existing code ...
+    # ... existing code ...
 ```
 
-NEW FILE: audit.py
+NEW FILE: test_inventory.py
 ```python
-\"\"\"Every stock change, in order.\"\"\"
+from decimal import Decimal
 
-from __future__ import annotations
-
-LOG: list[tuple[str, int, str]] = []
+from inventory import Inventory, Item
 
 
-def record(sku: str, count: int, why: str) -> None:
-    LOG.append((sku, count, why))
+def test_restock_adds_and_records() -> None:
+    stock = Inventory()
+    stock.add(Item("A-1", "Widget", Decimal("2.50"), 4))
+    assert stock.restock("A-1", 3) == 7
+    assert stock.history == [("A-1", 3, "restock")]
 ```
 
 FILE: README.md
 ```markdown
 # Sample
 
-A folder to try **Forecode** on: `inventory.py`, `audit.py`, `server.ts`, `config.json`.
-Every change of stock is recorded by `audit.record`.
+A folder to try **Forecode** on: `inventory.py`, `server.ts`, `config.json`.
+`test_inventory.py` checks restocking.
 ```
 """
 
@@ -555,7 +553,9 @@ def shoot_edit_set(window: Any, settle: Any) -> None:
         root, rules=lambda: window.workspace.rules, check_timeout_s=300
     )
     window.actions_by_id["edits.start"].trigger()
-    window.chat_panel.send("Record every stock change in a new audit module @README.md")
+    window.chat_panel.send(
+        "Make restock refuse counts below one, keep a history, test it @README.md"
+    )
     _wait(settle, lambda: window.edit_set.review is not None, 1500)
     review = window.edit_set.review
     if review is None:
