@@ -19,10 +19,11 @@ in scope). The original file is the clean case.
   it): an unchanged function is never reviewed, so the fix is the clean case that can be
   flagged. The one-line change is first scored (``forecode_core.bugs.surprise``: the
   model's log-probabilities of HEAD's line and the buffer's, through an in-process
-  ``local_models.engine.Engine`` on ``--model``, ``--score-threads`` threads), then, where no
-  score agreed, the fill question (``forecode_core.bugs.contrast``; ``--no-fill`` leaves it
-  out, ``--no-score`` the score). ``--sweep``: the score only, every sample scored, the
-  figures at several thresholds (``score_sweep``) to choose one.
+  ``local_models.engine.Engine`` on ``--model``, ``--score-threads`` threads); ``--fill``
+  adds, where no score agreed, the fill question (``forecode_core.bugs.contrast``) through the
+  engine's chat; ``--no-score``: the fill question alone (as before the score).
+  ``--sweep``: the score only, every sample scored, the figures at several thresholds
+  (``score.sweep``) to choose one.
   ``--no-head``: the open question on each version alone (3 samples, the agreement rule: an
   untracked file's review). ``--no-model`` runs tier 1 only.
 - ``top3_hit_rate``: the injected line among the first 3 flagged lines of the mutated function
@@ -97,7 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repos", default=",".join(REPOS), help="mirrors under /work/.mirror")
     parser.add_argument("--no-score", action="store_true", help="tier 2 without the score")
     parser.add_argument("--no-tier1", action="store_true", help="tier 2 only (no ruff server)")
-    parser.add_argument("--no-fill", action="store_true", help="tier 2 without the fill")
+    parser.add_argument(
+        "--fill", action="store_true", help="the fill question too where no score agreed"
+    )
+    parser.add_argument("--no-fill", action="store_true", help=argparse.SUPPRESS)  # the default
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="nats")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="context orders")
     parser.add_argument("--score-threads", type=int, default=None, help="the scorer's threads")
@@ -634,7 +638,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ask: Ask | None = None
     scoring: Scoring | None = None
     closers: list[Callable[[], None]] = []
-    fill = not (args.no_fill or args.sweep)
+    fill = args.fill and not args.sweep
     if not args.no_model and (fill or args.no_score or args.no_head):
         ask, close = _engine_ask(args.model)
         closers.append(close)

@@ -180,10 +180,12 @@ def test_review_falls_back_to_the_fill_question_when_the_score_does_not_agree() 
 
     source = "\n" * (START - 1) + BUGGY_FN
     target = Target(source, FUNCTION, [], "m.py", HEAD_FN)
-    found = review(target, ask, Scoring(score, threshold=2.0))
+    found = review(target, ask, Scoring(score, threshold=2.0, fill=True))
     assert found.finding is not None and found.finding.line == START + 3
     assert asked and found.margins == ((START + 3, (0.5,)),)
-    assert review(target, ask, Scoring(score, threshold=2.0, fill=False)).finding is None
+    asked.clear()
+    assert review(target, ask, Scoring(score, threshold=2.0)).finding is None  # fill: off
+    assert not asked
 
 
 def test_a_stopped_score_is_a_stopped_review() -> None:
