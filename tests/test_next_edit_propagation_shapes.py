@@ -241,6 +241,25 @@ def test_another_name_swapped_in_is_no_qualified_name() -> None:
     assert pattern is not None and pattern.chain == ""
 
 
+# ---------------------------------------------------------------- a method renamed at a use
+
+
+def test_a_method_renamed_at_self_use_offers_its_def_too() -> None:
+    before = (
+        "class A:\n    def run(self):\n        return self.build()\n\n"
+        "    def build(self):\n        pass\n\n\ndef build():\n    pass\n\n\nx.build()\n"
+    )
+    after, e = edit(before, "build", "_build")
+    got = propose(after, [e], e.offset, path="a.py")
+    lines = [after.count("\n", 0, p.start) for p in got]
+    # the method's def (line 4) and the attribute elsewhere (line 12, as any attribute's
+    # rename); not the top-level function's def (line 8)
+    assert lines == [4, 12] and all(p.old == "build" and p.new == "_build" for p in got)
+    other = "class A:\n    def run(self):\n        return obj.build()\n\n    def build(self):\n"
+    after, e = edit(other, "build", "_build")
+    assert [p.start for p in propose(after, [e], e.offset, path="a.py")] == []
+
+
 # ---------------------------------------------------------------- a bare except narrowed
 
 

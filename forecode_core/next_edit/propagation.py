@@ -182,6 +182,8 @@ class Example:
     chain: str = ""
     #: whole lines inserted, read with the line above and the line below them
     inserts_lines: bool = False
+    #: a rename of ``self.name``/``cls.name``: the class's ``def name`` is a site too
+    own_method: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,8 @@ class Pattern:
     own_attributes: bool = False
     #: whole lines deleted: a site is its lines with their indent and newline
     deletes_lines: bool = False
+    #: a rename made at ``self.name``: a ``def name`` is a site too (the method renamed)
+    own_method: bool = False
     #: ``Example.chain``: a site is a whole dotted chain (never after a ``.``); a name
     #: qualified is never one being bound, imported or passed as a keyword
     chain: str = ""
@@ -587,10 +591,12 @@ def example_of(
         a_start, a_end = a_toks[a_lo][0], a_toks[a_hi2 - 1][1]
     after_text = a_snip[a_start:a_end]
     dotted, keyword = False, None
-    definition = False
+    definition = own = False
     if kind == "rename":
         dotted, keyword = _rename_context(after_doc, lo + a_start, lo + a_end, path, after_mask)
         definition = a_lo > 0 and ta[a_lo - 1].text in _DEFINERS
+        at = lo + a_start
+        own = dotted and _OWN_DOT.search(after_doc[max(0, at - 40) : at]) is not None
     return Example(
         before=tuple(tb[b_lo:b_hi2]),
         after=tuple(ta[a_lo:a_hi2]),
@@ -608,7 +614,12 @@ def example_of(
         deletes_lines=deletes,
         chain=chain[0] if chain is not None else "",
         inserts_lines=inserted is not None,
+        own_method=own,
     )
+
+
+#: ``self.`` or ``cls.`` at the end of the text before a name
+_OWN_DOT = re.compile(r"(?<![\w.])(?:self|cls)\s*\.\s*\Z")
 
 
 def _insertion_context(before_doc: str, edit: EditPair) -> tuple[int, int, int] | None:
@@ -659,6 +670,7 @@ def _exact(ex: Example, examples: int = 1) -> Pattern:
         own_attributes=ex.definition and ex.kind == "rename",
         deletes_lines=ex.deletes_lines,
         chain=ex.chain,
+        own_method=ex.own_method and ex.kind == "rename",
     )
 
 
@@ -1049,6 +1061,9 @@ def _plays_the_part(text: str, first: int, pos: int, pattern: Pattern, mask: Lex
     if pattern.definition and prev is not None and text[prev[0] : prev[1]] in _DEFINERS:
         return False
     before = text[prev[0] : prev[1]] if prev is not None and prev[2] == PUNCT else ""
+    if pattern.own_method and prev is not None and text[prev[0] : prev[1]] == "def":
+        # ``self.send()`` renamed: the method ``def send`` (indented: a class's) too
+        return _indent_of(text, _line_start(text, prev[0]))[0] > 0
     if pattern.dotted is not None and (before == ".") != pattern.dotted:
         return False
     if before == "." and pattern.own_attributes and not _own(text, prev, mask):
