@@ -224,7 +224,7 @@ class BugFinder(QObject):
                 context = context_for(text, function, functions)
                 before = None if head is None else head_version(path.name, head, function)
                 reviews.append(
-                    review_one(  # the surprise score on the same engine, then the fill question
+                    review_one(  # the surprise score on the same engine (else the fill question)
                         Target(text, function, context, path.name, before),
                         _stoppable(ask, stop),
                         scoring_for(ask),
