@@ -100,6 +100,28 @@ CACHE_VERSION = 2
 """Bump when the probe measures differently: old caches are then measured again."""
 PROBE_TIMEOUT_S = 120.0
 """One model's measurement (load included) may take this long before it counts as failed."""
+BUSY_LOAD_PER_CORE = 1.5
+"""A measurement taken while other programs kept the processor this busy (the 1-minute load
+average per core, read just before the measurement starts) is kept for that session but
+measured again at a later start once the load has at least halved: rates measured on a busy
+machine are several times too slow, and a cache that keeps them would leave the editor on the
+wrong model, or none, for good (seen in a user run at load 35 on 2 cores: Gemma at 1 token/s,
+both Qwen models "timed out", no completion in any later session)."""
+
+
+def load_per_core() -> float | None:
+    """The 1-minute load average per core; None where the system has none (Windows)."""
+    try:
+        return os.getloadavg()[0] / max(1, os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return None
+
+
+def measured_while_busy(cached_load: object, now: float | None) -> bool:
+    """Whether a cache measured at ``cached_load`` (per core) should be measured again now."""
+    if isinstance(cached_load, bool) or not isinstance(cached_load, int | float) or now is None:
+        return False
+    return cached_load >= BUSY_LOAD_PER_CORE and now <= cached_load / 2
 
 
 @dataclass(frozen=True)
@@ -570,6 +592,7 @@ def load_or_run(
     on_measure: Callable[[str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     request: RequestCost = DEFAULT_REQUEST,
+    load: Callable[[], float | None] = load_per_core,
 ) -> Choice:
     """Choose the completion model: the cached rates when they are still valid, else measure
     (``on_measure(reason)`` is called first). Blocks for seconds when it measures: never on
@@ -577,7 +600,8 @@ def load_or_run(
     (unless ``force``) and picks that model. ``threads``: llama.cpp threads for the
     measurement (default: the engine's). ``models`` (default: the installed ones, assembled
     and verified by ``ensure_model``), ``measure`` (default: ``run_probe``) and
-    ``cache_path`` are seams for tests.
+    ``cache_path`` are seams for tests; ``load``, the load per core (``BUSY_LOAD_PER_CORE``:
+    a cache measured on a busy machine is measured again once the machine is quieter).
 
     Raises ``RuntimeError`` when no model is installed or none can be prepared."""
     problems: dict[str, str] = {}
@@ -611,7 +635,9 @@ def load_or_run(
     machine = machine_key()
     cache = _read_cache(path)
     same_machine = cache.get("machine") == machine
-    cached: dict[str, Any] = cache.get("models", {}) if same_machine else {}
+    load_now = load()
+    was_busy = same_machine and measured_while_busy(cache.get("load_per_core"), load_now)
+    cached: dict[str, Any] = cache.get("models", {}) if same_machine and not was_busy else {}
 
     rates: dict[str, Rates] = {}
     stale: list[tuple[ModelSpec, Path]] = []
@@ -660,6 +686,11 @@ def load_or_run(
         stale = [(s, f) for s, f in stale if s.id not in problems]
     if stale and (force or setting == AUTO or setting not in installed) and not should_stop():
         reason = _why(force, cache, same_machine, [s for s, _ in stale], len(pairs))
+        if was_busy and not force:
+            reason = (
+                f"the last measurement ran while the machine was busy (load "
+                f"{float(cache['load_per_core']):.1f} a core); it is quieter now: measuring again"
+            )
         if on_measure is not None:
             on_measure(reason)
         by_path = {str(f): s for s, f in stale}
@@ -694,6 +725,7 @@ def load_or_run(
                     "machine": machine,
                     "measured_at": when,
                     "took_s": round(took, 3),
+                    "load_per_core": None if load_now is None else round(load_now, 2),
                     "models": {
                         s.id: {"file": _file_key(s, f), "rates": dataclasses.asdict(rates[s.id])}
                         for s, f in pairs

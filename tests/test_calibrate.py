@@ -413,3 +413,58 @@ def test_models_larger_than_one_that_misses_the_budget_are_not_measured(
     # asked to recalibrate: everything, whatever the budget
     calibrate.load_or_run(40, cache_path=cache, models=models, measure=fake, force=True)
     assert fake.calls[-1] == ["small.gguf", "big.gguf"]
+
+
+# --- a measurement taken on a busy machine ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cached", "now", "again"),
+    [
+        (17.5, 0.4, True),  # measured at load 35 on 2 cores, now quiet
+        (17.5, 8.75, True),  # the load halved
+        (17.5, 9.0, False),  # still nearly as busy: the figures stand
+        (1.4, 0.1, False),  # not busy when measured
+        (None, 0.1, False),  # an older cache without the figure
+        (True, 0.1, False),  # not a number
+        (3.0, None, False),  # no load average here (Windows)
+    ],
+)
+def test_a_busy_measurement_is_repeated_only_once_the_machine_is_quieter(
+    cached: object, now: float | None, again: bool
+) -> None:
+    assert calibrate.measured_while_busy(cached, now) is again
+
+
+def test_a_cache_measured_on_a_busy_machine_is_measured_again_when_quiet(
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
+    cache = tmp_path / "calibration.json"
+    slow = dataclasses.replace(SMALL, prefill_tok_s=5, decode_tok_s=1)
+    fake = FakeMeasure({"big.gguf": "the measurement timed out", "small.gguf": slow})
+    busy = calibrate.load_or_run(
+        500, cache_path=cache, models=models, measure=fake, load=lambda: 17.5
+    )
+    assert json.loads(cache.read_text())["load_per_core"] == 17.5
+    assert busy.model_id == "small"
+    # the next start on the still-busy machine keeps the figures (no measurement each start)
+    calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake, load=lambda: 16.0)
+    assert len(fake.calls) == 1
+    # quiet now: everything is measured again, with the reason said
+    fake.rates = {"big.gguf": BIG, "small.gguf": SMALL}
+    reasons: list[str] = []
+    quiet = calibrate.load_or_run(
+        500,
+        cache_path=cache,
+        models=models,
+        measure=fake,
+        load=lambda: 0.3,
+        on_measure=reasons.append,
+    )
+    assert fake.calls[-1] == ["small.gguf", "big.gguf"]
+    assert "busy" in reasons[0] and "17.5" in reasons[0]
+    assert quiet.measured and quiet.tier.rates == SMALL
+    assert json.loads(cache.read_text())["load_per_core"] == 0.3
+    # and that quiet measurement is kept from then on
+    calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake, load=lambda: 0.2)
+    assert len(fake.calls) == 2
