@@ -291,8 +291,16 @@ def test_one_review_with_the_real_local_model(qtbot: QtBot, repo: Path) -> None:
         qtbot.waitUntil(lambda: bool(reviewed), timeout=600_000)
         reviews = reviewed[0][2]
         assert [r.function.name for r in reviews] == ["second"]  # type: ignore[attr-defined]
-        # the fill question: one answer, or two when the first writes HEAD's version
-        assert 1 <= len(reviews[0].votes) <= 2  # type: ignore[attr-defined]
+        # the surprise score (the default on an engine): the changed line's margins, a
+        # finding only when every sample's margin reaches the threshold
+        from forecode_core.bugs.surprise import DEFAULT_SAMPLES, agreed
+
+        review = reviews[0]
+        assert [line for line, _ in review.margins] == [9]  # type: ignore[attr-defined]
+        margins = review.margins[0][1]  # type: ignore[attr-defined]
+        assert 1 <= len(margins) <= DEFAULT_SAMPLES and not review.votes  # type: ignore[attr-defined]
+        full = len(margins) == DEFAULT_SAMPLES and agreed(margins)
+        assert (review.finding is not None) == full  # type: ignore[attr-defined]
         shown = bugs.shown(doc)
         assert len(shown) <= 1
         for item in shown:
