@@ -751,7 +751,14 @@ class ShadowWorkspace:
 
     # ----- the worker thread's queue ---------------------------------------------------------
     def submit(self, work: Callable[[], object]) -> Future[object]:
-        return self._pool.submit(work)
+        """``work`` on the shadow's thread; once closed, a cancelled future instead (a save or
+        a file event can still arrive from the window after the shadow closed)."""
+        if not self._closed.is_set():
+            with contextlib.suppress(RuntimeError):  # closed meanwhile: the pool refuses
+                return self._pool.submit(work)
+        done: Future[object] = Future()
+        done.cancel()
+        return done
 
     def start(self) -> Future[object]:
         """Build (or bring in step) the copy off the calling thread."""
