@@ -209,11 +209,21 @@ def _portable_llama(py: Path, pip: list[str]) -> None:
         env=env,
     )
     lib = Path(_site_packages(py), "llama_cpp", "lib")
+    _install_backend_modules(lib)
     variants = sorted(p.name for p in lib.glob("*ggml-cpu-*"))
     if not variants:
         raise SystemExit(f"build: the portable llama.cpp has no CPU variants in {lib}")
     say(f"CPU variants: {', '.join(variants)}")
     stamp.write_text(PORTABLE_CMAKE_ARGS + "\n")
+
+
+def _install_backend_modules(lib: Path) -> None:
+    """Copy the backend modules (``libggml-cpu-haswell.so`` ...) from the CMake folder into
+    ``llama_cpp/lib``: llama-cpp-python's install rules take ggml, ggml-base and llama but not
+    the ``GGML_BACKEND_DL`` modules (seen here: the finished compile installed no variant)."""
+    for module in sorted((LLAMA_CMAKE_BUILD / "bin").glob("*ggml-cpu-*")):
+        if module.suffix in (".so", ".dll", ".dylib") and not (lib / module.name).exists():
+            shutil.copy2(module, lib / module.name)
 
 
 # --- what the build puts in the bundle ---
