@@ -165,30 +165,6 @@ A folder to try **Forecode** on: `inventory.py`, `server.ts`, `config.json`.
 """
 
 
-class ScriptedEditsModel:
-    """The service's model seam for ``--edit-set``: ``EDIT_SET_ANSWER`` for the chat, the
-    real pipeline's deterministic path for each file (no model path)."""
-
-    def info(self) -> dict[str, Any]:
-        return {"backend": "scripted", "models": ["scripted"], "slots": 1}
-
-    def stream_chat(self, params: Any, *, should_stop: Any) -> Iterator[Any]:
-        from forecode_core.streams import Delta, Done, FinishReason, Started
-
-        yield Started(model="scripted")
-        for i in range(0, len(EDIT_SET_ANSWER), 60):
-            yield Delta(EDIT_SET_ANSWER[i : i + 60])
-        yield Done(FinishReason.STOP, {"completion_tokens": 200})
-
-    def stream_apply(self, request: Any, *, should_stop: Any) -> Iterator[Any]:
-        from forecode_core.apply.pipeline import PipelineCall
-
-        yield from PipelineCall(request, None)
-
-    def close(self) -> None:
-        pass
-
-
 class ScriptedModelApply:
     """The apply seam's model path (``PipelineApplyBackend.model``) answering with the file
     whose ``restock`` body the model left as ``# ... existing code ...``: the editor's own
@@ -408,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     window.close()
     if service is not None:
         service[1].close()
-        service[0].stop(0)
+        _stop_service(service[0])
     print(f"wrote {args.out}" if ok else f"could not write {args.out}")
     return 0 if ok else 1
 
@@ -506,17 +482,38 @@ def shoot_apply(window: Any, doc: Any, settle: Any) -> None:
 
 
 def _loopback_service() -> tuple[Any, Any]:
-    """The real gRPC service on 127.0.0.1 with a fresh token, its model seam scripted
-    (``ScriptedEditsModel``); (the running server, a ``CloudClient`` to it)."""
+    """The real gRPC service on 127.0.0.1 with a fresh token and a scripted model seam, in a
+    child process (``bench.scripted_service``: the editor never loads the service in-process);
+    (the child, a ``CloudClient`` to it)."""
     import secrets
+    import subprocess
 
     from cloud_client.client import CloudClient
-    from cloud_server.config import ServerConfig
-    from cloud_server.service import start_server
 
     token = secrets.token_urlsafe(24)
-    running = start_server(ServerConfig(tokens=(token,)), backend=ScriptedEditsModel())
-    return running, CloudClient(f"127.0.0.1:{running.port}", token)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "bench.scripted_service"],
+        cwd=REPO,
+        env={**os.environ, "FORECODE_SCRIPTED_TOKEN": token},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline().split()
+    if len(line) != 2 or line[0] != "port":
+        child.kill()
+        raise SystemExit("screenshot: the scripted service did not start")
+    return child, CloudClient(f"127.0.0.1:{line[1]}", token)
+
+
+def _stop_service(child: Any) -> None:
+    child.stdin.close()
+    try:
+        child.wait(timeout=10)
+    except Exception:
+        child.kill()
+        child.wait()
 
 
 def _wait(settle: Any, done: Any, rounds: int) -> None:
