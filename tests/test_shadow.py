@@ -515,6 +515,38 @@ def test_language_servers_rooted_in_the_copy_check_an_edit(ws: Path, tmp_path: P
     assert (ws / "pkg" / "shout.py").read_text() == SHOUT
 
 
+@needs_tools
+def test_a_module_the_edit_adds_resolves_in_the_servers_check(ws: Path, tmp_path: Path) -> None:
+    """A multi-file edit that adds a module and imports it: the running servers are told of
+    the new file (workspace/didChangeWatchedFiles) before its importer is checked. Without
+    that, basedpyright's cached folder listing reported the import as unresolved."""
+    shadow = ShadowWorkspace(
+        ws,
+        base=tmp_path / "data" / "shadow",
+        checker=LspChecker(),
+        scan_every_s=None,
+        check_timeout_s=300,
+    )
+    try:
+        # the servers start (and read the folder) before the edit, as in a real session
+        assert shadow.check({"pkg/shout.py": SHOUT.replace("upper", "lower")}).new == ()
+        importer = "from pkg.audit import record\n" + SHOUT + "\nrecord(1)\n"
+        edits = {
+            "pkg/shout.py": importer,
+            "pkg/audit.py": "def record(x: int) -> None:\n    pass\n",
+        }
+        verdict = shadow.check(edits)
+        assert verdict.status is CheckStatus.CHECKED, verdict.note
+        assert verdict.new == (), [(d.code, d.message) for d in verdict.new]
+        # the module is gone from the copy again, and the servers were told: importing it now
+        # is a problem again
+        alone = shadow.check({"pkg/shout.py": importer})
+        assert {d.code for d in alone.new} >= {"reportMissingImports"}
+    finally:
+        shadow.close()
+    assert not (ws / "pkg" / "audit.py").exists()
+
+
 class FakeModel:
     """The model at the repair seam: answers from a script and records what it was sent."""
 

@@ -361,6 +361,13 @@ class LspChecker:
                 raise CheckTimeout(f"{server} gave no diagnostics in time")
             self._cond.wait(left)
 
+    def files_changed(self, root: Path, paths: Sequence[str], kind: int) -> None:
+        """Files of the copy created (1) or deleted (3): the servers' import resolution
+        caches the folders it read, so a module an edit adds must be announced before the
+        files that import it are checked."""
+        if self._hub is not None:
+            self._hub.files_changed(root, [((root / rel).as_uri(), kind) for rel in paths])
+
     def release(self, root: Path, paths: Sequence[str]) -> None:
         """The check is over and the copy put back: the servers get the files' texts as they
         are again (else they would keep the edited text for the files that import them).
@@ -384,6 +391,17 @@ class LspChecker:
         hub, self._hub = self._hub, None
         if hub is not None:
             threading.Thread(target=hub.shutdown, daemon=True, name="forecode-shadow-lsp").start()
+
+
+_CREATED, _DELETED = 1, 3  # LSP's FileChangeType
+
+
+def _tell_files(checker: Checker, root: Path, paths: Sequence[str], kind: int) -> None:
+    """Tell a checker that keeps servers running (``files_changed``) of files the check
+    created in the copy, or removed again after it."""
+    tell = getattr(checker, "files_changed", None)
+    if paths and callable(tell):
+        tell(root, paths, kind)
 
 
 def _from_lsp(rel: str, d: LspDiagnostic) -> Diagnostic:
@@ -1046,6 +1064,8 @@ class ShadowWorkspace:
                     return Verdict(CheckStatus.CHECKED, before=len(before), paths=paths)
                 for rel, text in edits.items():
                     _write_atomic(self.tree / rel, text.encode("utf-8"))
+                created = [rel for rel in edits if saved.get(rel) is None]
+                _tell_files(self.checker, self.tree, created, _CREATED)
                 after = self.checker.diagnostics(self.tree, list(edits), deadline)
             except CheckTimeout:
                 return Verdict(
@@ -1058,6 +1078,8 @@ class ShadowWorkspace:
                 return Verdict(CheckStatus.FAILED, paths=paths, note=str(exc))
             finally:
                 self._restore(saved)
+                gone = [rel for rel in edits if saved.get(rel) is None]
+                _tell_files(self.checker, self.tree, gone, _DELETED)
                 release = getattr(self.checker, "release", None)
                 if callable(release):
                     release(self.tree, paths)

@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +156,11 @@ class LspHub:
     def save(self, uri: str) -> None:
         self._post(self._save, uri)
 
+    def files_changed(self, root: Path, changes: Sequence[tuple[str, int]]) -> None:
+        """Files created (1), changed (2) or deleted (3) on disk under ``root`` (uri, kind),
+        told to the servers rooted there (LSP's ``FileChangeType`` numbers)."""
+        self._post(self._files_changed, root, list(changes))
+
     def close(self, uri: str) -> None:
         with self._lock:
             self._versions.pop(uri, None)
@@ -275,6 +280,14 @@ class LspHub:
     def _save(self, uri: str) -> None:
         for session in self._sessions_of(uri):
             session.save(uri)
+
+    def _files_changed(self, root: Path, changes: list[tuple[str, int]]) -> None:
+        from lsprotocol import types as lsp
+
+        typed = [(uri, lsp.FileChangeType(kind)) for uri, kind in changes]
+        for (_name, session_root), session in self._sessions.items():
+            if session_root == root:
+                session.files_changed(typed)
 
     def _close(self, uri: str) -> None:
         for session in self._sessions_of(uri):

@@ -26,7 +26,7 @@ import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,12 @@ def _client_capabilities() -> lsp.ClientCapabilities:
             configuration=True,
             workspace_folders=True,
             did_change_configuration=lsp.DidChangeConfigurationClientCapabilities(
+                dynamic_registration=True
+            ),
+            # The editor tells the servers of files it creates or deletes (the shadow's new
+            # modules, the explorer's): a server's import resolution caches the folders it
+            # read, and without this a module an edit adds stays "could not be resolved".
+            did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(
                 dynamic_registration=True
             ),
         ),
@@ -607,6 +613,17 @@ class Session:
         self._client.text_document_did_save(
             lsp.DidSaveTextDocumentParams(
                 lsp.TextDocumentIdentifier(uri), doc.text if with_text else None
+            )
+        )
+
+    def files_changed(self, changes: Sequence[tuple[str, lsp.FileChangeType]]) -> None:
+        """``workspace/didChangeWatchedFiles``: files created, changed or deleted on disk (by
+        uri). Before the server is up there is nothing to tell: it reads the folder at start."""
+        if self._client is None or not changes:
+            return
+        self._client.workspace_did_change_watched_files(
+            lsp.DidChangeWatchedFilesParams(
+                changes=[lsp.FileEvent(uri=uri, type=kind) for uri, kind in changes]
             )
         )
 
