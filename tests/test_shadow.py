@@ -671,3 +671,16 @@ def test_a_check_that_takes_too_long_lets_the_review_show_without_it(
     # the review still works: accept applies to the buffer
     review.accept_all()
     assert "return name" in doc.editor.text()
+
+
+def test_only_the_shadows_servers_are_told_of_files_the_editors_keep_their_own_watcher() -> None:
+    """The shadow's hub says it sends didChangeWatchedFiles (and does, per check); the
+    editor's does not, so basedpyright keeps its own watcher for files a git checkout or a
+    terminal makes."""
+    from app.services.lsp.session import _client_capabilities
+
+    told = _client_capabilities(tells_files=True).workspace
+    assert told is not None and told.did_change_watched_files is not None
+    assert told.did_change_watched_files.dynamic_registration is True
+    editor = _client_capabilities().workspace
+    assert editor is not None and editor.did_change_watched_files is None

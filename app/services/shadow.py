@@ -318,7 +318,7 @@ class LspChecker:
 
     def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
         if self._hub is None:
-            self._hub = LspHub(self._on_diagnostics, self._on_status, self.table)
+            self._hub = LspHub(self._on_diagnostics, self._on_status, self.table, tells_files=True)
         sent: dict[str, tuple[str, int]] = {}  # rel -> (uri, version)
         for rel in paths:
             path = root / rel

@@ -72,6 +72,7 @@ class LspHub:
         init_timeout_s: float = 60.0,
         request_timeout_s: float = 10.0,
         resolve: Callable[[tuple[str, ...]], list[str] | None] = resolve_command,
+        tells_files: bool = False,
     ) -> None:
         self._on_diagnostics = on_diagnostics
         self._on_status = on_status
@@ -79,6 +80,7 @@ class LspHub:
         self.init_timeout_s = init_timeout_s
         self.request_timeout_s = request_timeout_s
         self._resolve = resolve
+        self.tells_files = tells_files  # see ``files_changed``
         self._lock = threading.Lock()
         self._versions: dict[str, int] = {}  # by uri, numbered on the caller's thread
         self._docs: dict[str, tuple[OpenDoc, Path]] = {}  # loop thread only
@@ -158,7 +160,9 @@ class LspHub:
 
     def files_changed(self, root: Path, changes: Sequence[tuple[str, int]]) -> None:
         """Files created (1), changed (2) or deleted (3) on disk under ``root`` (uri, kind),
-        told to the servers rooted there (LSP's ``FileChangeType`` numbers)."""
+        told to the servers rooted there (LSP's ``FileChangeType`` numbers). For a hub made
+        with ``tells_files`` (the shadow's): its servers then rely on these events, not on a
+        watcher of their own."""
         self._post(self._files_changed, root, list(changes))
 
     def close(self, uri: str) -> None:
@@ -237,6 +241,7 @@ class LspHub:
             init_timeout_s=self.init_timeout_s,
             request_timeout_s=self.request_timeout_s,
         )
+        session.tells_files = self.tells_files
         self._sessions[key] = session
         session.start()
         return session

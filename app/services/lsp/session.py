@@ -133,7 +133,11 @@ class _Pull:
     tries: int = 0  # pulls of this version that came back with nothing before it
 
 
-def _client_capabilities() -> lsp.ClientCapabilities:
+def _client_capabilities(tells_files: bool = False) -> lsp.ClientCapabilities:
+    """``tells_files``: the client sends ``workspace/didChangeWatchedFiles`` itself (the
+    shadow's servers, told of each file a check creates or removes, in order, before the
+    check). The editor's own servers are not: basedpyright then runs its own watcher over the
+    workspace, which also sees files a git checkout or a terminal makes."""
     return lsp.ClientCapabilities(
         general=lsp.GeneralClientCapabilities(position_encodings=[lsp.PositionEncodingKind.Utf16]),
         workspace=lsp.WorkspaceClientCapabilities(
@@ -142,12 +146,13 @@ def _client_capabilities() -> lsp.ClientCapabilities:
             did_change_configuration=lsp.DidChangeConfigurationClientCapabilities(
                 dynamic_registration=True
             ),
-            # The editor tells the servers of files it creates or deletes (the shadow's new
-            # modules, the explorer's): a server's import resolution caches the folders it
-            # read, and without this a module an edit adds stays "could not be resolved".
+            # a server's import resolution caches the folders it read: without an event, a
+            # module a check adds stays "could not be resolved"
             did_change_watched_files=lsp.DidChangeWatchedFilesClientCapabilities(
                 dynamic_registration=True
-            ),
+            )
+            if tells_files
+            else None,
         ),
         text_document=lsp.TextDocumentClientCapabilities(
             synchronization=lsp.TextDocumentSyncClientCapabilities(did_save=True),
@@ -234,6 +239,7 @@ class Session:
         policy: RestartPolicy | None = None,
     ) -> None:
         self.spec = spec
+        self.tells_files = False  # set by the hub before start: see _client_capabilities
         self.argv = argv
         self.root = root
         self.events = events
@@ -327,7 +333,7 @@ class Session:
     def _initialize_params(self) -> lsp.InitializeParams:
         uri = self.root.as_uri()
         return lsp.InitializeParams(
-            capabilities=_client_capabilities(),
+            capabilities=_client_capabilities(self.tells_files),
             process_id=None,
             client_info=lsp.ClientInfo(name=CLIENT_NAME, version=CLIENT_VERSION),
             root_uri=uri,
