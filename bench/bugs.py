@@ -106,6 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help="context orders")
     parser.add_argument("--score-threads", type=int, default=None, help="the scorer's threads")
     parser.add_argument(
+        "--real-edits",
+        type=int,
+        default=0,
+        help="also score N functions changed by real commits (bench/bugs_real.py): "
+        "real_edit_flag_rate, the false flags on a developer's ordinary edits",
+    )
+    parser.add_argument(
         "--sweep", action="store_true", help="score only, all samples, figures by threshold"
     )
 
@@ -657,6 +664,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with_head=not args.no_head,
                 scoring=scoring,
             )
+            if scoring is not None and args.real_edits and not args.sweep:
+                from .bugs_real import evaluate_real, real_edits
+
+                edits = real_edits(args.real_edits, args.seed, repos, str(MIRRORS))
+                figures.update(evaluate_real(edits, scoring))
         finally:
             if tier1 is not None:
                 tier1.close()
