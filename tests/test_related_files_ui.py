@@ -139,6 +139,22 @@ def test_head_moving_adds_the_new_commits(qtbot: QtBot, repo: Path) -> None:
     assert "other.py" in names(related.related("api.py"))
 
 
+def test_a_file_deleted_but_not_committed_is_never_offered(qtbot: QtBot, repo: Path) -> None:
+    """A user run's chat chips offered two .pyc files deleted in the working tree (committed
+    once, the deletion not yet): the table leaves out what is not a file any more."""
+    (repo / "util.py").unlink()
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    assert names(related.related("api.py")) == ["models.py"]
+    # the next commit reads the working tree again: a file back on disk is offered again
+    (repo / "util.py").write_text(UTIL)
+    commit(repo, {"api.py": "v4\n", "util.py": UTIL + "# 3\n"})
+    with qtbot.waitSignal(related.changed, timeout=10000):
+        related.check_head()
+    assert names(related.related("api.py"))[0] == "util.py"
+
+
 def test_a_check_without_a_new_commit_changes_nothing(qtbot: QtBot, repo: Path) -> None:
     related = RelatedFiles()
     related.set_root(repo)

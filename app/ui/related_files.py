@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Collection, Sequence
@@ -108,6 +109,10 @@ class _Table:
     prefix: str  # the workspace's folder in the repository ("" at the top)
     state: RelatedState
     message: str
+    # known paths (repository-relative) not in the working tree when the table was read: a
+    # file deleted but not yet committed is never offered (a user run's chat chips offered
+    # two deleted .pyc files)
+    missing: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -461,10 +466,21 @@ def _answer(table: _Table, path: str, k: int) -> list[tuple[str, float]]:
     ask = k if not prefix else 4 * k + 20  # files outside the folder are left out
     out = [
         (item.path[len(prefix) :], item.confidence)
-        for item in table.model.related(prefix + path, ask)
-        if item.path.startswith(prefix)
+        for item in table.model.related(prefix + path, ask + len(table.missing))
+        if item.path.startswith(prefix) and item.path not in table.missing
     ]
     return out[:k]
+
+
+def _missing(model: CoChange, root: Path, prefix: str) -> frozenset[str]:
+    """The known paths of the workspace's folder that are not files in it now (on the
+    worker: a stat each)."""
+    lead = prefix + "/" if prefix else ""
+    return frozenset(
+        path
+        for path in model.known_paths()
+        if path.startswith(lead) and not (root / path[len(lead) :]).is_file()
+    )
 
 
 def _read_source(path: Path) -> str | None:
@@ -524,7 +540,8 @@ def _build(
         max_bytes=max_bytes,
         abort=cancel,
     )
-    return _table_of(model, history, head, repo.prefix)
+    table = _table_of(model, history, head, repo.prefix)
+    return dataclasses.replace(table, missing=_missing(model, root, repo.prefix))
 
 
 def _update(
@@ -551,4 +568,5 @@ def _update(
     if history.state == "rewritten" or history.state not in ("ok", "partial"):
         return None
     since = history.commits[-1].sha if history.commits else table.since
-    return _Table(model, head, since, table.prefix, table.state, table.message)
+    missing = _missing(model, root, table.prefix)
+    return _Table(model, head, since, table.prefix, table.state, table.message, missing)

@@ -197,6 +197,10 @@ class CoChange:
 
     # ----- asking --------------------------------------------------------------------------
 
+    def known_paths(self) -> list[str]:
+        """Every path the history counted and did not see deleted."""
+        return [path for path in self._count if path not in self._gone]
+
     def changes(self, path: str) -> int:
         """Commits (counted ones, unweighted) that changed ``path``."""
         return self._count.get(path, 0)
