@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.services.threads import UiThread
 from app.ui.stream_runner import StreamHandle, StreamRunner
@@ -238,6 +238,11 @@ class CloudConnection(QObject):
     "offline" on it. ``close`` stops the service we started and is bounded."""
 
     state_changed = Signal(str, str)
+    RETRY_DELAYS_S: tuple[float, ...] = (15.0, 60.0)
+    """A loopback service that did not start is started again after these pauses (the local
+    model answers meanwhile), then given up with its message: a user run at load 45 saw the
+    service's model load stall past the start limit once, and chat stayed off until the user
+    found "Cloud: Restart Chat Service"."""
 
     def __init__(
         self,
@@ -269,6 +274,7 @@ class CloudConnection(QObject):
         self._index_access: tuple[str, str] | None = None  # (target, token) once connected
         self._started = False
         self._closed = False
+        self._retries = 0  # loopback starts tried again so far
         self._relay = _StateRelay(self)
         self._relay.state.connect(self._set_state)
         self._relay.connected.connect(self._on_connected)
@@ -388,7 +394,19 @@ class CloudConnection(QObject):
     def _on_error(self, message: str) -> None:
         if self._closed:
             return
-        self._use_local(f"The chat service could not start: {message}")
+        why = f"The chat service could not start: {message}"
+        if self._service is not None and self._retries < len(self.RETRY_DELAYS_S):
+            delay = self.RETRY_DELAYS_S[self._retries]
+            self._retries += 1
+            why += f" (trying again in {delay:g} s)"
+            QTimer.singleShot(int(delay * 1000), self, self._retry)
+        self._use_local(why)
+
+    def _retry(self) -> None:
+        if self._closed or self._client is not None:
+            return
+        self._started = False
+        self.start()
 
     def _use_local(self, why: str) -> None:
         from cloud_client.router import Router
