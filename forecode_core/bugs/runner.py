@@ -35,6 +35,7 @@ from forecode_core.bugs.review import (
     parse_answer,
     sample_plan,
 )
+from forecode_core.bugs.slips import is_slip, prose_lines
 from forecode_core.bugs.surprise import (
     DEFAULT_SAMPLES,
     DEFAULT_THRESHOLD,
@@ -175,7 +176,11 @@ def review(
     text = function.text(target.source)
     changes = replaced_lines(before, text, function.start_line) if before is not None else []
     if changes:
-        return _review_changes(target, changes, ask, scoring, should_stop)
+        prose = prose_lines(text)
+        slips = [c for c in changes if is_slip(c, function.start_line, prose)]
+        if not slips:  # reworded prose, a rewritten call: an edit, not a slip to question
+            return Review(function, None)
+        return _review_changes(target, slips, ask, scoring, should_stop)
     if ask is None:
         return Review(function, None)
     votes: list[Finding | None] = []
