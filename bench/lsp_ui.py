@@ -257,6 +257,9 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
     win = MainWindow()
     win.resize(1200, 800)
     win.show()
+    from app.services.gcpolicy import freeze_startup_heap
+
+    freeze_startup_heap()  # as app.main does after the first paint
     started = time.perf_counter()
     probe.start()
     reported = False

@@ -175,6 +175,9 @@ class _Run:
         self.window.resize(WIDTH, HEIGHT)
         self.window.open_folder(folder)
         self.window.show()
+        from app.services.gcpolicy import freeze_startup_heap
+
+        freeze_startup_heap()  # as app.main does after the first paint
         self.ctl = self.window.next_edit
         self._clock = QElapsedTimer()
         self._clock.start()

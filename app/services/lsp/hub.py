@@ -213,7 +213,11 @@ class LspHub:
         return list(self._sessions.values())
 
     def _session(self, spec: ServerSpec, root: Path) -> Session | None:
+        from app.services.gcpolicy import freeze_after_import
+
         from .session import Session, SessionEvents
+
+        freeze_after_import("lsp")  # pygls, lsprotocol, cattrs: long-lived, never garbage
 
         key = (spec.name, root)
         session = self._sessions.get(key)
