@@ -152,3 +152,31 @@ def test_atomic_replace_renames_first_and_syncs_when_asked(
     sync()
     assert len(synced) == 2  # the file, then the folder
     assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
+
+
+def test_a_tab_closed_before_its_fsync_ends_is_never_destroyed_on_the_worker(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """The save's callback on the disk worker holds no strong reference to the document: a
+    document dropped while its fsync waits is destroyed on the UI thread, never on the
+    worker (a QWidget destroyed there crashed the process in a fresh-clone test run)."""
+    import gc
+    import weakref
+
+    path = tmp_path / "a.py"
+    path.write_bytes(b"x = 1\n")
+    doc = Document.open(path, Settings())  # no parent, no qtbot: Python owns the widget
+    gate = threading.Event()
+    document_module._disk_worker().submit(gate.wait, 10)  # the worker is busy meanwhile
+    doc.editor.insertText(0, "# edit\n")
+    assert doc.save()
+    ref = weakref.ref(doc)
+    doc.deleteLater()
+    del doc
+    qtbot.wait(50)  # deleteLater runs here, on the UI thread
+    gc.collect()
+    assert ref() is None  # nothing on the worker keeps it alive
+    gate.set()
+    document_module._disk_worker().submit(lambda: None).result(10)  # the fsync ran
+    qtbot.wait(50)
+    assert path.read_bytes() == b"# edit\nx = 1\n"

@@ -22,12 +22,13 @@ import queue
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.services.threads import SerialExecutor, UiThread
@@ -83,6 +84,34 @@ def _disk_worker() -> SerialExecutor:
     if _DISK_WORKER is None:
         _DISK_WORKER = SerialExecutor("forecode-document-disk")
     return _DISK_WORKER
+
+
+class _SyncRelay(QObject):
+    """Carries a failed fsync from the disk worker to its document on the UI thread (made
+    on the UI thread, never deleted)."""
+
+    failed = Signal(object, str)  # weakref.ref to the Document, the message
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed.connect(self._deliver)
+
+    @staticmethod
+    def _deliver(ref: object, message: str) -> None:
+        doc = ref() if isinstance(ref, weakref.ref) else None
+        if doc is not None:
+            with contextlib.suppress(RuntimeError):  # its widget was deleted meanwhile
+                doc.syncFailed.emit(message)
+
+
+_SYNC_RELAY: _SyncRelay | None = None
+
+
+def _sync_relay() -> _SyncRelay:
+    global _SYNC_RELAY
+    if _SYNC_RELAY is None:
+        _SYNC_RELAY = _SyncRelay()
+    return _SYNC_RELAY
 
 
 def _digest_later(data: bytes) -> Future[str]:
@@ -713,13 +742,20 @@ class Document(QWidget):
         return True
 
     def _sync_later(self, sync: Callable[[], None], path: Path) -> None:
-        """Run a save's fsyncs on the disk worker; a failure comes back as ``syncFailed``."""
+        """Run a save's fsyncs on the disk worker; a failure comes back as ``syncFailed``.
+
+        The worker holds only a weak reference to the document and reports through a relay
+        that lives on the UI thread: had its callback held the document, a tab closed before
+        the fsync finished would have been destroyed on the worker thread when the callback
+        was dropped there -- a QWidget destroyed off the GUI thread, which crashed the
+        process (a segmentation fault in the fresh-clone test run of test_document)."""
+        doc = weakref.ref(self)
+        relay = _sync_relay()
 
         def done(future: Future[None]) -> None:
             exc = future.exception()
             if exc is not None:
-                with contextlib.suppress(RuntimeError):  # the tab was closed meanwhile
-                    self.syncFailed.emit(f"{path}: {exc}")
+                relay.failed.emit(doc, f"{path}: {exc}")
 
         _disk_worker().submit(sync).add_done_callback(done)
 
