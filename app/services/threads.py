@@ -190,6 +190,10 @@ def _work(jobs: queue.SimpleQueue[_Job[Any] | None]) -> None:
         if job is None:
             return
         job.run()
+        # dropped now, as ThreadPoolExecutor drops its work item: a job kept while the
+        # worker waits would hold its closure (often a window's QObject) until the next job,
+        # and release it on this thread once the UI side has let it go
+        del job
 
 
 class _Job(Generic[_T]):
