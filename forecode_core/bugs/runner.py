@@ -43,6 +43,7 @@ from forecode_core.bugs.surprise import (
     context_order,
     margin,
     score_prompt,
+    whole_pieces,
 )
 
 __all__ = [
@@ -99,14 +100,7 @@ def context_for(
         header = _header(lines, other)
         if header:
             pieces.append(header)
-    out: list[str] = []
-    used = 0
-    for piece in pieces:
-        if used + len(piece) > budget:
-            continue
-        out.append(piece)
-        used += len(piece)
-    return out
+    return whole_pieces(pieces, budget)
 
 
 def _inside(inner: Function, outer: Function) -> bool:

@@ -34,6 +34,7 @@ __all__ = [
     "margin",
     "score_prompt",
     "surprise",
+    "whole_pieces",
 ]
 
 AFTER = 2  # unchanged lines after the change scored with it
@@ -50,10 +51,16 @@ def context_order(pieces: Sequence[str], sample: int) -> list[str]:
     order = list(pieces)
     if sample:
         random.Random(sample).shuffle(order)
+    return whole_pieces(order, CONTEXT_CHARS)
+
+
+def whole_pieces(pieces: Sequence[str], budget: int) -> list[str]:
+    """The pieces, in order, that fit ``budget`` characters together, each whole (one that
+    would overflow is skipped; a later, smaller one may still fit)."""
     out: list[str] = []
     used = 0
-    for piece in order:
-        if used + len(piece) > CONTEXT_CHARS:
+    for piece in pieces:
+        if used + len(piece) > budget:
             continue
         out.append(piece)
         used += len(piece)
