@@ -506,8 +506,14 @@ def stage_tools_pack(py: Path) -> Path:
 
 def pack_tools_tar(stage: Path) -> Path:
     """``dist/forecode-python-tools-VERSION-linux-x86_64.tar.gz``."""
+    return _pack_stage_tar(stage, f"forecode-python-tools-{version()}-linux-x86_64.tar.gz")
+
+
+def _pack_stage_tar(stage: Path, name: str) -> Path:
+    """``dist/NAME``: the stage's ``forecode/`` folder as a gzip tar, written whole or not
+    at all (a ``.partial`` renamed at the end)."""
     DIST.mkdir(exist_ok=True)
-    out = DIST / f"forecode-python-tools-{version()}-linux-x86_64.tar.gz"
+    out = DIST / name
     partial = out.with_name(out.name + ".partial")
     with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
         tar.add(stage / BUNDLE_NAME, arcname=BUNDLE_NAME)
@@ -646,13 +652,7 @@ def stage_gpu_pack(py: Path) -> Path:
 def pack_gpu_tar(stage: Path) -> Path:
     """``dist/forecode-gpu-cuda-pack-VERSION-linux-x86_64.tar.gz``: unpack it where the app
     was unpacked (``forecode/gpu/``) or into ``<data>/gpu`` without its ``forecode/``."""
-    DIST.mkdir(exist_ok=True)
-    out = DIST / f"forecode-gpu-cuda-pack-{version()}-linux-x86_64.tar.gz"
-    partial = out.with_name(out.name + ".partial")
-    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
-        tar.add(stage / BUNDLE_NAME, arcname=BUNDLE_NAME)
-    os.replace(partial, out)
-    return out
+    return _pack_stage_tar(stage, f"forecode-gpu-cuda-pack-{version()}-linux-x86_64.tar.gz")
 
 
 PACKS = {
