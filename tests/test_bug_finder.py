@@ -131,6 +131,9 @@ def test_a_changed_functions_finding_is_drawn_once_with_its_hover(qtbot: QtBot, 
     editor.dwellStart.emit(x + 1, y + 2)
     assert editor.callTipActive()
     assert "Likely bug (off-by-one): should be <=" in bugs.tip_text(shown[0])
+    # the language owner's hover (which the server's answer replaces the tip with) gets it
+    assert bugs.tip_lines_at(doc, start + 2) == [bugs.tip_text(shown[0])]
+    assert bugs.tip_lines_at(doc, start - 1) == []
 
 
 def test_a_changed_line_is_written_by_the_model_without_either_version(

@@ -341,6 +341,19 @@ def test_hover_shows_the_servers_text_and_a_squiggles_message(
     _dwell(doc, text.rindex("missing") + 1)
     qtbot.waitUntil(lambda: bool(tips), timeout=SERVER_WAIT_MS)
     assert '"missing" is not defined' in tips[0] and "F821" in tips[0]
+    # Another owner's line there (the bug finder's finding) stays in the tip when the
+    # server's hover answers: a user run saw the hover replace the likely bug's reason.
+    spot = text.rindex("greet") + 1
+    win.language.tip_sources.append(
+        lambda d, pos: ["Likely bug (wrong-variable): why"] if d is doc and pos == spot else []
+    )
+    tips.clear()
+    _dwell(doc, spot)
+    qtbot.waitUntil(
+        lambda: any("def greet(name: str) -> str" in t for t in tips), timeout=SERVER_WAIT_MS
+    )
+    answered = next(t for t in tips if "def greet" in t)
+    assert answered.startswith("Likely bug (wrong-variable): why")
 
 
 def test_f12_goes_to_a_definition_in_another_file_and_alt_left_comes_back(

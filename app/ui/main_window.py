@@ -171,6 +171,7 @@ class MainWindow(QMainWindow):
             self.review.start_review,
             self,
         )
+        self.language.tip_sources.append(self.bugs.tip_lines_at)  # one hover tip for both
         self.lsp_actions = LspActions(  # F2 rename (reviewed as a set), the References panel
             self.language,
             self.edit_set,

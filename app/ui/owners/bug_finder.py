@@ -284,6 +284,16 @@ class BugFinder(QObject):
             "Command palette: Likely Bug: Fix in Shadow / Likely Bug: Dismiss"
         )
 
+    def tip_lines_at(self, doc: Document, position: int) -> list[str]:
+        """The finding's tip when byte ``position`` is on its underline (the language
+        owner's hover puts it above the server's text)."""
+        state = self._states.get(doc)
+        editor = doc.editor
+        if state is None or not editor.indicatorValueAt(BUG_INDICATOR, position):
+            return []
+        item = self._at_line(state, editor.lineFromPosition(position) + 1)
+        return [self.tip_text(item)] if item is not None else []
+
     def _hover(self, state: _State, x: int, y: int) -> None:
         editor = state.doc.editor
         position = editor.positionFromPointClose(x, y)

@@ -144,6 +144,9 @@ class LanguageController(QObject):
         self.references: list[PickerItem] = []  # the last Shift+F12's rows
         self._references_provider: Callable[[str], list[PickerItem]] | None = None
         self._hover_token = 0  # the hover being asked; a newer dwell or its end cancels it
+        # other owners' lines for the hover tip at a position (the bug finder's finding): the
+        # server's answer replaces the call tip, so what they say must be in it
+        self.tip_sources: list[Callable[[Document, int], list[str]]] = []
         self.status_label = ClickableLabel("Problems (Ctrl+Shift+M)")
         self.status_label.clicked.connect(self.show_problems)
         self.status_label.setContentsMargins(6, 0, 6, 0)
@@ -325,6 +328,8 @@ class LanguageController(QObject):
             return
         hits = self.diagnostics_at(state.doc, position)
         lines = [f"{severity_mark(d.severity)} {d.label()}" for d in hits]
+        for source in self.tip_sources:
+            lines.extend(source(state.doc, position))
         if lines:
             self._tip(state, position, "\n".join(lines))
         self.hover_at(state, position, lines)
