@@ -1057,6 +1057,7 @@ class ShadowWorkspace:
                 )
             deadline = started + self.check_timeout_s
             saved = {rel: self._read_copy(rel) for rel in paths}
+            created = [rel for rel in edits if saved.get(rel) is None]  # new in the copy
             try:
                 bases = self._put_originals(paths, originals, saved)
                 before = self._before(paths, bases, deadline)
@@ -1064,7 +1065,6 @@ class ShadowWorkspace:
                     return Verdict(CheckStatus.CHECKED, before=len(before), paths=paths)
                 for rel, text in edits.items():
                     _write_atomic(self.tree / rel, text.encode("utf-8"))
-                created = [rel for rel in edits if saved.get(rel) is None]
                 _tell_files(self.checker, self.tree, created, _CREATED)
                 after = self.checker.diagnostics(self.tree, list(edits), deadline)
             except CheckTimeout:
@@ -1078,8 +1078,7 @@ class ShadowWorkspace:
                 return Verdict(CheckStatus.FAILED, paths=paths, note=str(exc))
             finally:
                 self._restore(saved)
-                gone = [rel for rel in edits if saved.get(rel) is None]
-                _tell_files(self.checker, self.tree, gone, _DELETED)
+                _tell_files(self.checker, self.tree, created, _DELETED)  # removed again
                 release = getattr(self.checker, "release", None)
                 if callable(release):
                     release(self.tree, paths)

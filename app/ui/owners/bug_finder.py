@@ -297,11 +297,9 @@ class BugFinder(QObject):
     def _hover(self, state: _State, x: int, y: int) -> None:
         editor = state.doc.editor
         position = editor.positionFromPointClose(x, y)
-        if position < 0 or not editor.indicatorValueAt(BUG_INDICATOR, position):
-            return
-        item = self._at_line(state, editor.lineFromPosition(position) + 1)
-        if item is not None:
-            editor.callTipShow(position, self.tip_text(item))
+        lines = self.tip_lines_at(state.doc, position) if position >= 0 else []
+        if lines:
+            editor.callTipShow(position, lines[0])
 
     def _at_line(self, state: _State, line: int) -> Shown | None:
         for item in state.shown:
