@@ -460,6 +460,9 @@ class GitController(QObject):
     def submit_diff(
         self, gutter: GitGutter, generation: int, base: str, text: str, line_count: int
     ) -> None:
+        if self._closed:  # a gutter's timer that fired after the window closed
+            return
+
         def job() -> None:
             marks = gutter_marks(line_changes(base, text), line_count)
             self._bridge.diff.emit(gutter, generation, marks)
