@@ -31,14 +31,17 @@ from bench.next_edit import (
 )
 from bench.next_edit_cases import (
     Case,
+    FileChange,
     Hunk,
     Unit,
     apply_units,
+    case_at,
     cases_of_commit,
     commit_files,
     parse_hunks,
     sample_cases,
     signature,
+    template_signature,
     trim_to_words,
     units_of,
 )
@@ -161,6 +164,21 @@ def test_recent_edits_are_trimmed_to_whole_words(
 def test_signature_compares_token_mappings() -> None:
     assert signature("x = total\n", "x = amount\n") == signature("total)", "amount)")
     assert signature("f(a)", "f(b)") != signature("f(c)", "f(d)")
+
+
+def test_a_whitespace_change_repeated_is_no_template() -> None:
+    """Re-indenting two lines (or adding two blank lines) repeats the empty token mapping, which
+    every whitespace change shares: not a rename/template case; a rename repeated is one."""
+    parent = "x = 1\n  y = 2\n  z = 3\n"
+    dedent = FileChange("a.py", parent, "x = 1\ny = 2\nz = 3\n", (Unit(6, 8, ""), Unit(14, 16, "")))
+    assert case_at("r", "c", [dedent], 0, 1).template is False
+    parent = "x = old\ny = old\n"
+    rename = FileChange(
+        "a.py", parent, "x = new\ny = new\n", (Unit(4, 7, "new"), Unit(12, 15, "new"))
+    )
+    assert case_at("r", "c", [rename], 0, 1).template is True
+    assert template_signature("  ", "") is None
+    assert template_signature("old", "new") == (("old", "new"),)
 
 
 # ---------------------------------------------------------------- cases from real git
