@@ -84,6 +84,7 @@ from forecode_core.workspace.diagnostics_diff import (
 )
 from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.shadow_plan import (
+    DATABASE_SIDE_FILES,
     DATABASE_SUFFIXES,
     IGNORED_FILE_MAX,
     REFERENCED_DIRS,
@@ -92,7 +93,9 @@ from forecode_core.workspace.shadow_plan import (
     Kind,
     Source,
     Step,
+    guarded_entries,
     ignored_dir_kind,
+    is_big_tree,
     plan_sync,
     rewrites_in_place,
     shadow_key,
@@ -126,7 +129,7 @@ PARALLEL_COPIES = 64
 _NO_RANGE_COPY = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}
 PYRIGHT_CONFIG = "pyrightconfig.json"
 STANDARD_PYRIGHT = '{\n  "typeCheckingMode": "standard"\n}\n'
-DB_SIDE_FILES = ("-wal", "-shm", "-journal")
+DB_SIDE_FILES = DATABASE_SIDE_FILES
 
 
 class CloneMethod(StrEnum):
@@ -603,10 +606,17 @@ class _Scan:
         self.wanted[rel] = Source(Kind.REFERENCE, target=os.path.join(self.top, rel))
 
     def noticed(self, rel: str, is_dir: bool) -> None:
-        """An ignored folder is referenced (a cache left out); a small ignored file copied."""
+        """An ignored folder is referenced (a cache left out; one holding a file a tool may
+        rewrite in place is a folder of links instead, ``guarded_entries``); a small ignored
+        file copied."""
         if is_dir:
             if ignored_dir_kind(rel.rsplit("/", 1)[-1]) is Kind.REFERENCE:
-                self.reference(rel)
+                full = os.path.join(self.top, rel)
+                guarded = {} if is_big_tree(full) else guarded_entries(self.top, rel, self.fixtures)
+                if guarded:
+                    self.wanted.update(guarded)
+                else:
+                    self.reference(rel)
             return
         with contextlib.suppress(OSError):
             st = os.stat(os.path.join(self.top, rel))
@@ -867,8 +877,10 @@ class ShadowWorkspace:
                 elif rel in wanted_all:
                     have[rel] = wanted_all[rel]
                 full = self.root / rel
-                if not self.in_copy(rel) or self.rules.is_ignored(rel) or not full.is_file():
+                if not self.in_copy(rel) or not full.is_file():
                     continue
+                if rel not in wanted_all and self.rules.is_ignored(rel):
+                    continue  # the scan decides what an ignored path is in the copy
                 wanted[rel] = _file_source(rel, full.stat(), self.fixtures)
             actions = plan_sync(wanted, have, set(self._overlays))
             self._run(actions)

@@ -14,6 +14,14 @@ What the copy holds, path by path (``source_for`` decides, ``plan_sync`` diffs):
 - a large ignored tree (a virtual environment, ``node_modules``, ``.git``, any ignored folder):
   referenced (a symlink to the user's folder), never copied; caches a tool rebuilds
   (``__pycache__``, ``.mypy_cache`` ...) are left out;
+- an ignored folder that holds a file rewritten in place (Flask's ``instance/app.db``, an
+  ignored ``data/`` of fixtures): a reference would let a tool run in the copy write the
+  user's file through it, so ``guarded_entries`` makes it a real folder of the copy whose
+  entries are references, except those files (snapshotted as above) and the folders on the
+  way to them (made the same way, recursively). The search is bounded: breadth first, at most
+  ``SEARCH_ENTRIES`` entries an ignored folder, and never into a virtual environment,
+  ``node_modules``, ``.git`` (``REFERENCED_DIRS``) or a cache, so a huge tree is not walked on
+  every scan; a file past the bound stays reachable through its folder's reference;
 - an ignored file: copied when it is small (``IGNORED_FILE_MAX``: a ``.env`` or a local
   settings file a tool reads), else left out.
 
@@ -27,7 +35,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Collection, Iterable, Mapping
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -35,15 +44,19 @@ from forecode_core.workspace.wildmatch import compile_pattern
 
 __all__ = [
     "CACHE_DIRS",
+    "DATABASE_SIDE_FILES",
     "DATABASE_SUFFIXES",
     "IGNORED_FILE_MAX",
     "REFERENCED_DIRS",
+    "SEARCH_ENTRIES",
     "SQLITE_HEADER",
     "Action",
     "Kind",
     "Source",
     "Step",
+    "guarded_entries",
     "ignored_dir_kind",
+    "is_big_tree",
     "plan_sync",
     "rewrites_in_place",
     "shadow_key",
@@ -58,6 +71,11 @@ CACHE_DIRS = frozenset(
     {"__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
 )
 IGNORED_FILE_MAX = 1 << 20
+# A database's own files beside it: never linked (SQLite would write the user's WAL through
+# the link), never copied (the snapshot holds their rows).
+DATABASE_SIDE_FILES = ("-wal", "-shm", "-journal")
+# How many entries of one ignored folder are searched for files rewritten in place.
+SEARCH_ENTRIES = 5000
 
 
 class Kind(StrEnum):
@@ -143,6 +161,91 @@ def ignored_dir_kind(name: str) -> Kind | None:
     """An ignored folder in the copy: a reference to the user's (virtual environments,
     ``node_modules``, ``.git``, build trees), or None for a cache a tool rebuilds."""
     return None if name in CACHE_DIRS else Kind.REFERENCE
+
+
+def is_big_tree(full: str) -> bool:
+    """A tree that is referenced whole and never searched: ``REFERENCED_DIRS`` (a venv,
+    ``node_modules``, ``.git``) or a virtual environment by its ``pyvenv.cfg``."""
+    name = os.path.basename(full)
+    return name in REFERENCED_DIRS or os.path.isfile(os.path.join(full, "pyvenv.cfg"))
+
+
+def _head(path: str) -> bytes:
+    """The first bytes of a file named without a suffix (a database found only by its
+    header); others are judged by their names, without opening them."""
+    if "." in os.path.basename(path):
+        return b""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER))
+    except OSError:
+        return b""
+
+
+def _search(
+    top: str, rel_dir: str, fixtures: Sequence[str], budget: int
+) -> tuple[dict[str, list[os.DirEntry[str]]], dict[str, os.stat_result]]:
+    """The listings of ``rel_dir`` and its folders (breadth first, up to ``budget`` entries;
+    big trees, caches and links not entered) and the files rewritten in place found there."""
+    listings: dict[str, list[os.DirEntry[str]]] = {}
+    found: dict[str, os.stat_result] = {}
+    queue = deque([rel_dir])
+    seen = 0
+    while queue and seen < budget:
+        folder = queue.popleft()
+        try:
+            with os.scandir(os.path.join(top, folder)) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        listings[folder] = entries
+        seen += len(entries)
+        for entry in entries:
+            rel = f"{folder}/{entry.name}"
+            try:
+                if entry.is_symlink():
+                    continue
+                if entry.is_dir():
+                    if entry.name not in CACHE_DIRS and not is_big_tree(entry.path):
+                        queue.append(rel)
+                elif entry.is_file() and rewrites_in_place(rel, _head(entry.path), fixtures):
+                    found[rel] = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+    return listings, found
+
+
+def guarded_entries(
+    top: str, rel_dir: str, fixtures: Sequence[str] = (), budget: int = SEARCH_ENTRIES
+) -> dict[str, Source]:
+    """The ignored folder ``rel_dir`` of the workspace at ``top`` as the copy holds it when
+    files in it may be rewritten in place (``rewrites_in_place``): each such file a
+    ``Kind.DATABASE`` (its side files left out), each folder on the way to one expanded the
+    same way, every other entry a reference to the user's (caches left out). Empty when none
+    is found within ``budget`` entries: the folder is then referenced whole."""
+    listings, found = _search(top, rel_dir, fixtures, budget)
+    if not found:
+        return {}
+    expanded = {rel_dir}
+    for rel in found:
+        parent = rel.rsplit("/", 1)[0]
+        while parent not in expanded:
+            expanded.add(parent)
+            parent = parent.rsplit("/", 1)[0]
+    out: dict[str, Source] = {}
+    for folder in sorted(expanded):
+        for entry in listings.get(folder, ()):
+            rel = f"{folder}/{entry.name}"
+            st = found.get(rel)
+            if st is not None:
+                out[rel] = Source(Kind.DATABASE, st.st_size, st.st_mtime_ns, st.st_ino)
+            elif not (rel in expanded or entry.name in CACHE_DIRS or _side_of(rel, found)):
+                out[rel] = Source(Kind.REFERENCE, target=os.path.join(top, rel))
+    return out
+
+
+def _side_of(rel: str, found: Mapping[str, object]) -> bool:
+    return any(rel.endswith(s) and rel[: -len(s)] in found for s in DATABASE_SIDE_FILES)
 
 
 def _depth(rel: str) -> int:
