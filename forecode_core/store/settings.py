@@ -342,6 +342,12 @@ class Settings:
     # The shadow check's repair loop (issue 16): an AI edit whose check finds new errors goes
     # back to the model with them for up to this many rounds before the review; 0: off.
     shadow_repair_rounds: int = _setting("shadow.repairRounds", 2, IntRange(0, 5))
+    # Updates (issue 18; the tarball's folder only: a .deb is updated by apt): look for a new
+    # version in the background after start (a newer one is downloaded and verified, then
+    # offered as "Restart to update"; never applied without that yes); off-line says nothing.
+    # updates.url: "" = the address built into the app; else an update repository's URL.
+    updates_check: bool = _setting("updates.check", True, Bool())
+    updates_url: str = _setting("updates.url", "", Text())
 
 
 @dataclass(frozen=True)
