@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"forecode: {folder} is not a folder", file=sys.stderr)
             return 2
+    if getattr(sys, "frozen", False):  # an approved update is put in place (issue 18)
+        from .services.update_start import run_at_start
+
+        run_at_start(Path(sys.executable).parent, sys.argv)
     problem = display_problem(os.environ, sys.platform)
     if problem:
         print(problem, file=sys.stderr)

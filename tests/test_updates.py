@@ -291,3 +291,92 @@ def test_an_install_from_the_deb_is_left_to_apt(tmp_path: Path) -> None:
     assert kind is InstallKind.DEB
     assert updates.kind_of_install(tmp_path, True, dpkg) is InstallKind.BUNDLE
     assert updates.kind_of_install(tmp_path, False, dpkg) is InstallKind.DEVELOPMENT
+
+
+# --- the window: the prompt, and nothing applied without the user's yes ---
+
+_QUIET = {
+    "completion.enabled": False,
+    "cloud.autostart": False,
+    "lsp.enabled": False,
+    "index.enabled": False,
+    "git.enabled": False,
+    "bugs.tier2": False,
+    "nextEdit.enabled": False,
+}
+
+
+def _window(tmp_path: Path, qtbot: Any) -> Any:
+    from app.ui.main_window import MainWindow
+
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps(_QUIET))
+    window = MainWindow(settings)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_the_window_offers_the_update_and_applies_nothing_without_the_users_yes(
+    tmp_path: Path,
+    qtbot: Any,
+    two_releases: tuple[Path, Path, dict[str, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app.ui.main_window as main_window
+
+    install, _, _ = two_releases
+    restarts: list[object] = []
+    monkeypatch.setattr(main_window, "restart_app", lambda w: restarts.append(w))
+    window = _window(tmp_path, qtbot)
+    owner = window.updates
+    assert any(c.id == "updates.restart" for c in window.commands)
+    owner.install = install  # as if this window were the frozen app in that folder
+    owner.check(manual=False)
+    button = owner.button
+    qtbot.waitUntil(lambda: button.isVisible(), timeout=20000)
+    assert button.text().endswith("Restart to update to 0.2.0")
+    # offered, downloaded and verified -- and nothing applied: no yes yet
+    qtbot.wait(300)
+    assert _run(install / "forecode") == "forecode 0.1.0"
+    state = update_start.read_state(install)
+    assert state is not None and state.phase is Phase.STAGED
+    assert update_start.apply_at_start(install, "0.1.0").action is StartAction.NOTHING
+    assert restarts == []
+    # the user's yes: approved and the app restarts; the new version goes in at that start
+    from PySide6.QtCore import Qt
+
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert restarts == [window]
+    state = update_start.read_state(install)
+    assert state is not None and state.phase is Phase.APPROVED
+    assert _run(install / "forecode") == "forecode 0.1.0"
+    assert update_start.apply_at_start(install, "0.1.0").action is StartAction.APPLY
+    assert _run(install / "forecode") == "forecode 0.2.0"
+
+
+def test_the_window_says_when_an_update_is_refused_and_offers_nothing(
+    tmp_path: Path, qtbot: Any, two_releases: tuple[Path, Path, dict[str, int]]
+) -> None:
+    install, repo, _ = two_releases
+    for blob in (repo / "targets" / "blobs").glob("*.gz"):
+        _tamper(blob)
+    window = _window(tmp_path, qtbot)
+    window.updates.install = install
+    window.updates.check(manual=False)
+    bar = window.statusBar()
+    qtbot.waitUntil(lambda: "was refused" in bar.currentMessage(), timeout=20000)
+    assert not window.updates.button.isVisible()
+    _untouched(install)
+
+
+def test_a_manual_check_from_a_deb_install_says_apt_updates_it(
+    tmp_path: Path, qtbot: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = _window(tmp_path, qtbot)
+    owner = window.updates
+    monkeypatch.setattr("app.ui.owners.updates.kind_of_install", lambda *a, **k: InstallKind.DEB)
+    owner.install = tmp_path
+    owner.check(manual=True)
+    assert "apt" in window.statusBar().currentMessage()
+    assert not owner.button.isVisible()

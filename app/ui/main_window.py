@@ -64,6 +64,7 @@ from .owners.lsp_actions import LspActions
 from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
+from .owners.updates import Updates, restart_app
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
 from .problems_panel import place_bottom_dock
@@ -172,6 +173,8 @@ class MainWindow(QMainWindow):
             self,
         )
         self.language.tip_sources.append(self.bugs.tip_lines_at)  # one hover tip for both
+        # issue 18: a newer release checked and staged off the UI thread, applied at a restart
+        self.updates = Updates(lambda: self.settings, self.statusBar(), lambda: restart_app(self))
         self.lsp_actions = LspActions(  # F2 rename (reviewed as a set), the References panel
             self.language,
             self.edit_set,
@@ -195,6 +198,7 @@ class MainWindow(QMainWindow):
             self.lsp_actions,
             self.related,
             self.bugs,
+            self.updates,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher
@@ -605,6 +609,7 @@ class MainWindow(QMainWindow):
         self.bugs.shutdown()  # a review in flight is stopped
         self.language.shutdown()  # the language servers stop (bounded)
         self.edit_set.shutdown()  # a set under review closes; nothing is changed
+        self.updates.shutdown()  # a check in flight stops; a staged update stays staged
         self.index.stop(timeout=5.0)  # cancels; its embedding process stops
         self.cloud.close()
         self.completions.close_engine()
