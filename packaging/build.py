@@ -4,6 +4,8 @@
     python3 packaging/build.py linux-dir [--portable]   # the frozen folder: build/dist/forecode/
     python3 packaging/build.py dir --python PY           # the same on Windows / macOS (CI)
     python3 packaging/build.py tarball   [--portable]   # dist/forecode-VERSION-linux-x86_64.tar.gz
+    python3 packaging/build.py tarball --update-key KEY.pem --update-url URL  # + the update:
+                                          # dist/update-repo (see packaging/updates.py)
     python3 packaging/build.py deb       [--portable]   # dist/forecode_VERSION_amd64.deb
     python3 packaging/build.py quality-pack   # dist/forecode-quality-pack-VERSION.tar (the 1.5B)
     python3 packaging/build.py quality-deb    # dist/forecode-model-qwen1.5b_VERSION_all.deb
@@ -676,6 +678,16 @@ def build_bundle(python: str | None, portable: bool) -> Path:
     return bundle
 
 
+def publish_update(bundle: Path, python: str | None, key: Path, url: str, repo: Path) -> None:
+    """The tarball's update (issue 18): the trusted root and URL embedded in the bundle, its
+    files published as a signed release into ``repo`` (``packaging/updates.py``, run by an
+    interpreter with python-tuf: ``--python`` or the developer's ``.venv``). Before packing."""
+    py = python or str(_venv_python(DEV_VENV))
+    script = ROOT / "packaging" / "updates.py"
+    cmd = [py, str(script), "release", str(bundle), "--repo", str(repo), "--key", str(key)]
+    run([*cmd, "--url", url, "--version", version()])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
     parser.add_argument("target", choices=["dir", "linux-dir", "tarball", "deb", *PACKS])
@@ -690,7 +702,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="pack the folder the last build froze (build/dist/forecode) without freezing again",
     )
+    parser.add_argument(
+        "--update-key",
+        type=Path,
+        help="tarball: publish it as a signed update with this Ed25519 key (PEM; a CI secret)",
+    )
+    parser.add_argument("--update-url", help="where the update repository will be served")
+    parser.add_argument("--update-repo", type=Path, default=DIST / "update-repo")
     args = parser.parse_args(argv)
+    if args.update_key and (args.target != "tarball" or not args.update_url):
+        say("--update-key goes with the tarball target and --update-url")
+        return 2
     if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
         say("tarball and deb are Linux targets; on this system build `dir`")
         return 2
@@ -708,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         bundle = build_bundle(args.python, args.portable)
     if args.target == "tarball":
+        if args.update_key:
+            publish_update(bundle, args.python, args.update_key, args.update_url, args.update_repo)
         out = pack_tarball(bundle)
     elif args.target == "deb":
         out = pack_deb(bundle)
