@@ -380,3 +380,37 @@ def test_a_manual_check_from_a_deb_install_says_apt_updates_it(
     owner.check(manual=True)
     assert "apt" in window.statusBar().currentMessage()
     assert not owner.button.isVisible()
+
+
+def test_the_release_command_that_build_py_runs_publishes_an_update(
+    tmp_path: Path, server: tuple[str, Path, dict[str, int]]
+) -> None:
+    """``packaging/updates.py keygen`` and ``release`` as ``build.py tarball --update-key``
+    runs them (a separate interpreter), then the client stages the second release."""
+    import sys
+
+    url, repo, _ = server
+    script = str(REPO / "packaging" / "updates.py")
+    key = tmp_path / "k.pem"
+    subprocess.run([sys.executable, script, "keygen", str(key)], check=True)
+    assert key.stat().st_mode & 0o777 == 0o600
+    for version in ("1.0.0", "1.0.1"):
+        b = _bundle(tmp_path / f"b{version}", version, version.encode() * 100)
+        cmd = [sys.executable, script, "release", str(b), "--repo", str(repo), "--key", str(key)]
+        subprocess.run([*cmd, "--url", url, "--version", version], check=True)
+        if version == "1.0.0":
+            shutil.copytree(b, tmp_path / "install", symlinks=True)
+    assert (tmp_path / "install" / "update" / "root.json").exists()
+    channel = updates.channel_of(tmp_path / "install")
+    assert channel is not None and channel.url == url
+    out = updates.check_and_stage(channel)
+    assert out.kind is updates.OutcomeKind.STAGED and out.version == "1.0.1"
+
+
+def test_build_py_takes_the_update_key_only_with_the_tarball_and_a_url() -> None:
+    spec = importlib.util.spec_from_file_location("forecode_build", REPO / "packaging" / "build.py")
+    assert spec is not None and spec.loader is not None
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert build.main(["deb", "--update-key", "k.pem", "--update-url", "http://x"]) == 2
+    assert build.main(["tarball", "--update-key", "k.pem"]) == 2
