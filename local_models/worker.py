@@ -58,6 +58,7 @@ from typing import IO, Any
 from forecode_core.chat.prompt_formats import ChatTooLong, fit_chat, system_text
 from forecode_core.chat.repetition import complete_guarded
 from forecode_core.chat.types import params_from_json
+from forecode_core.completion.healing import MAX_HEAL_TOKENS, heal_count
 from forecode_core.completion.model import CompletionModel
 from forecode_core.completion.prompt import CompletionInput, render_prompt
 from forecode_core.profiles import DEFAULT_FORMAT, ChatFormat, FimTokens, profile_for, profile_of
@@ -415,6 +416,26 @@ class _Server:
                 return i
         return None
 
+    def _healed(self, tokens: list[int], prefix: str) -> tuple[list[int], int | None, str]:
+        """Token healing (``forecode_core.completion.healing``): the prompt without the tokens
+        that end at the caret and cover the line's last unit, where the FIM suffix starts in
+        it, and their text, which the answer must start with (``force_prefix``). The caret is
+        before the suffix marker in a FIM prompt, at the end of a prefix-only one; nothing is
+        taken back where the tokens there do not spell the prefix's end."""
+        fresh = self._fresh_from(tokens)
+        ready = getattr(self.engine, "healing_ready", None)
+        if ready is None or not ready():  # a fake engine, or the index not built yet
+            return tokens, fresh, ""
+        caret = len(tokens) if fresh is None else fresh
+        pieces = [
+            self.engine.detokenize([t]) for t in tokens[max(0, caret - MAX_HEAL_TOKENS) : caret]
+        ]
+        k = heal_count(pieces, prefix)
+        if k == 0:
+            return tokens, fresh, ""
+        healed = tokens[: caret - k] + tokens[caret:]
+        return healed, None if fresh is None else fresh - k, "".join(pieces[-k:])
+
     def _prompt_tokens(self, input_json: dict[str, Any]) -> list[int]:
         return self._render(self._input(input_json))
 
@@ -561,6 +582,7 @@ class _Server:
             )
             return
         tokens, larger, facts = self._choose_prompt(request.input)
+        tokens, fresh_from, force = self._healed(tokens, self._input(request.input).prefix)
         completion = self.engine.complete(
             tokens,
             max_tokens=request.max_tokens or self.profile.max_tokens,
@@ -568,7 +590,8 @@ class _Server:
             speculative=request.speculative,
             should_stop=flag.is_set,
             on_text=on_text,
-            fresh_from=self._fresh_from(tokens),
+            fresh_from=fresh_from,
+            force_prefix=force,
         )
         self.out.emit(
             Done(
@@ -748,6 +771,9 @@ def main(argv: list[str] | None = None) -> int:
             profile = dataclasses.replace(profile, fim=None)
         inbox = _Inbox()
         server = _Server(engine, profile, out, inbox, profile.chat)
+        prepare = getattr(engine, "prepare_healing", None)  # token healing's index
+        if prepare is not None:
+            threading.Thread(target=prepare, name="forecode-vocab", daemon=True).start()
     except Exception as exc:
         traceback.print_exc(file=sys.stderr)
         out.emit(Failed(None, f"could not set up the model: {_one_line(exc)}", fatal=True))

@@ -140,6 +140,7 @@ class CompletionModel(Protocol):
         should_stop: Callable[[], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         fresh_from: int | None = None,
+        force_prefix: str = "",
     ) -> Completion: ...
 
     def reset(self) -> None:

@@ -43,12 +43,14 @@ import contextlib
 import ctypes
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import llama_cpp.llama_cpp as C
 
+from forecode_core.completion.healing import may_extend
 from forecode_core.completion.model import Completion, Metrics, RewriteMetrics
 from local_models.engine.cache import KvLedger, SyncPlan
 from local_models.engine.decode import DecodeError, Decoder, DecodeResult
@@ -64,6 +66,7 @@ from local_models.engine.drafters import (
 )
 from local_models.engine.output import TextOutput
 from local_models.engine.threads import ThreadPolicy
+from local_models.engine.vocab_index import VocabIndex
 from local_models.gguf_info import ModelError, ModelInfo, read_model_info
 from local_models.llama_runtime import cpu_has_amx, free_llama, init_llama
 
@@ -91,6 +94,13 @@ StopCheck = Callable[[], bool]
 
 class _Cancelled(Exception):
     pass
+
+
+_VOCAB_LOCK = threading.Lock()  # one vocabulary index built at a time (``_vocab_index``)
+
+
+def _may_extend(rest: bytes, piece: bytes) -> bool:
+    return may_extend(rest.decode("utf-8", "replace"), piece.decode("utf-8", "replace"))
 
 
 def _default_threads() -> int:
@@ -181,6 +191,8 @@ class Engine:
     then give logits bit-identical to one-row decodes, ``drafters.MAX_DRAFT``); off, long
     verify batches cost less per row on a CPU (measured for next-edit's 32-row batches:
     ``local_models.next_edit.NEXT_EDIT_FLASH_ATTN``)."""
+
+    _vocab_by_text: VocabIndex | None = None  # token healing's, built once (``_vocab_index``)
 
     def __init__(
         self,
@@ -376,12 +388,16 @@ class Engine:
         should_stop: StopCheck | None = None,
         on_text: Callable[[str], None] | None = None,
         fresh_from: int | None = None,
+        force_prefix: str = "",
     ) -> Completion:
         """Greedy completion of ``prompt``. ``fresh_from``: prompt positions from here on are
         never taken from moved runs of the cache (only from the common prefix): a moved run's
         cells were computed after other text, which is close enough far from where the text
         changed but not right after it (a FIM prompt's suffix, after the cursor: its cells
-        still "see" the old text before the cursor, and the model answers for that)."""
+        still "see" the old text before the cursor, and the model answers for that).
+        ``force_prefix``: token healing (``forecode_core.completion.healing``): the first
+        tokens are the model's best among those that spell this text again (the tokens the
+        caller took back from the prompt's end); the text is not part of the answer."""
         self._check_open()
         start = time.perf_counter()
         tokens = self._checked_prompt(prompt)
@@ -389,14 +405,14 @@ class Engine:
         if isinstance(stop, str):
             stop = (stop,)
         m = Metrics(prompt_tokens=len(tokens))
-        out = self._output(stop, on_text)
+        out = self._output(stop, on_text, hidden=force_prefix)
         reason = "cancelled"
         previous = self._kv.tokens[-_PREVIOUS_TAIL:] if speculative else []
         first = 0.0
         try:
             if should_stop is not None and should_stop():
                 raise _Cancelled
-            pending = self._kv.replay_for(tokens)
+            pending = None if force_prefix else self._kv.replay_for(tokens)
             if pending is not None:
                 m.reused_prefix_tokens = len(tokens)
             else:
@@ -406,7 +422,11 @@ class Engine:
                 reason = "length"
             else:
                 if pending is None:
-                    pending = [self._first_token(len(tokens))]
+                    pending = (
+                        self._healed_start(force_prefix.encode(), should_stop)
+                        if force_prefix
+                        else [self._first_token(len(tokens))]
+                    )
                 first = time.perf_counter()
                 m.first_token_ms = (first - start) * 1000.0
                 if speculative:
@@ -422,7 +442,7 @@ class Engine:
             self._settle_metrics(m, out, start, first)
         if reason != "stop":
             out.finish()
-        return Completion(out.text, out.tokens, m, reason)
+        return Completion(out.answer, out.tokens, m, reason)
 
     def rewrite(
         self,
@@ -635,8 +655,71 @@ class Engine:
 
     # --- a request's frame --------------------------------------------------------------------
 
-    def _output(self, stop: Sequence[str], on_text: Callable[[str], None] | None) -> TextOutput:
-        return TextOutput(self._is_eog, self._piece, stop, on_text)
+    def _output(
+        self, stop: Sequence[str], on_text: Callable[[str], None] | None, hidden: str = ""
+    ) -> TextOutput:
+        return TextOutput(self._is_eog, self._piece, stop, on_text, hidden=hidden)
+
+    def _healed_start(self, force: bytes, should_stop: StopCheck | None) -> list[int]:
+        """Token healing's constrained steps after the prompt just synced: the model's best
+        token among those that spell ``force`` again (``VocabIndex.compatible``), decoded and
+        chosen again while ``force`` is not all spelt. Returns ``pending`` as ``_generate``
+        takes it: the chosen tokens now in the cache, then the last one, not yet decoded. The
+        cache's tail is not greedy (no replay from it)."""
+        import numpy as np
+
+        kv, index = self._kv, self._vocab_index()
+        assert kv.tail is not None
+        row, rest = kv.tail, force
+        chosen: list[int] = []
+        kv.greedy_from = kv.successor = None
+        while True:
+            ids = np.fromiter(index.compatible(rest, _may_extend), dtype=np.int64)
+            if not len(ids):  # nothing spells it (cannot happen for text the vocabulary made)
+                return [*chosen, int(C.llama_sampler_sample(self._smpl, self._ctx, row))]
+            token = int(ids[int(np.argmax(self._logits(row)[ids]))])
+            chosen.append(token)
+            piece = self._piece(token)
+            if len(piece) >= len(rest) or (should_stop is not None and should_stop()):
+                return chosen
+            rest = rest[len(piece) :]
+            self._decode_one(token, len(kv.tokens))
+            kv.tokens.append(token)
+            kv.tail = row = 0
+
+    def healing_ready(self) -> bool:
+        """Whether token healing's vocabulary index is built (``prepare_healing``): the worker
+        heals no prompt before, so no request waits for the build."""
+        return self._vocab_by_text is not None
+
+    def prepare_healing(self) -> None:
+        """Build the vocabulary index token healing needs (seconds for Gemma's 262k tokens on
+        a loaded machine: the worker calls it on a thread of its own after loading)."""
+        self._vocab_index()
+
+    def _vocab_index(self) -> VocabIndex:
+        """The vocabulary by token text (built once, at ``prepare_healing`` or the first
+        healed request), control and end-of-generation tokens left out."""
+        with _VOCAB_LOCK:
+            return self._build_vocab_index()
+
+    def _build_vocab_index(self) -> VocabIndex:
+        if self._vocab_by_text is None:
+            vocab, size = self._vocab, 256
+            buf = ctypes.create_string_buffer(size)
+            to_piece, is_control, is_eog = (
+                C.llama_token_to_piece,
+                C.llama_vocab_is_control,
+                C.llama_vocab_is_eog,
+            )
+            pieces: list[tuple[int, bytes]] = []
+            for t in range(self._n_vocab):
+                if is_control(vocab, t) or is_eog(vocab, t):
+                    continue
+                n = to_piece(vocab, t, buf, size, 0, True)
+                pieces.append((t, buf.raw[:n] if n >= 0 else self._piece(t)))
+            self._vocab_by_text = VocabIndex(pieces)
+        return self._vocab_by_text
 
     def _first_token(self, prompt_len: int) -> int:
         """The greedy choice after the prompt just synced (its logits are the tail row)."""

@@ -19,6 +19,8 @@ class TextOutput:
         piece: Callable[[int], bytes],
         stop: Sequence[str],
         on_text: Callable[[str], None] | None,
+        *,
+        hidden: str = "",
     ) -> None:
         self._is_eog = is_eog
         self._piece = piece
@@ -28,7 +30,10 @@ class TextOutput:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.tokens: list[int] = []
         self.text = ""
-        self._sent = 0
+        # ``hidden``: text the output begins with that is not the answer's (token healing's
+        # forced start): never sent, cut from ``text`` at the end (``answer``).
+        self._hidden = len(hidden)
+        self._sent = len(hidden)
 
     def push(self, token: int) -> str | None:
         """Take one generated token; return a stop reason ("eos", "stop") or None to go on."""
@@ -55,6 +60,11 @@ class TextOutput:
             return "stop"
         self._send(len(self.text) - self._held_back())
         return None
+
+    @property
+    def answer(self) -> str:
+        """``text`` without the hidden start."""
+        return self.text[self._hidden :]
 
     def finish(self) -> None:
         """Flush the text held back for a possible stop string (an incomplete UTF-8 tail is

@@ -116,7 +116,7 @@ class FakeEngine:
     def reuse_cost(self, prompt: Sequence[int], fresh_from: int | None = None) -> int:
         return 0
 
-    def complete(
+    def complete(  # noqa: PLR0913 (the protocol's signature, which test_completion_model checks)
         self,
         prompt: Sequence[int],
         *,
@@ -126,6 +126,7 @@ class FakeEngine:
         should_stop: Callable[[], bool] | None = None,
         on_text: Callable[[str], None] | None = None,
         fresh_from: int | None = None,
+        force_prefix: str = "",
     ) -> Completion:
         script = _directives(self.detokenize(prompt))
         if "raise" in script:
