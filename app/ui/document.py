@@ -136,6 +136,9 @@ class DiskState:
         return self.pending if isinstance(self.pending, str) else self.pending.result()
 
 
+RESTORED_NOTICE = "Restored unsaved changes from the last session."
+
+
 class Banner(QFrame):
     """A one-line message above the editor with action buttons (no modal dialogs)."""
 
@@ -183,6 +186,8 @@ class Banner(QFrame):
 
 class Document(QWidget):
     """One editor tab. Create with ``Document.open(path)`` or ``Document.untitled(n)``."""
+
+    _restored_notice = False  # the "Restored unsaved changes" banner is up (restore_backup)
 
     dirtyChanged = Signal(bool)
     titleChanged = Signal()
@@ -592,6 +597,8 @@ class Document(QWidget):
             self._remove_backup()
 
     def _on_modified(self, flags: int, *_args: object) -> None:
+        if int(flags) & 0x3 and self._restored_notice:  # the user edits the restored text
+            self._dismiss_restored_notice()
         if int(flags) & 0x3 and self._backups is not None:  # SC_MOD_INSERTTEXT | DELETETEXT
             self._backup_timer.start(self.settings.hot_exit_delay_ms)
 
@@ -669,8 +676,19 @@ class Document(QWidget):
                 ),
             )
         else:
-            self.banner.show_message("Restored unsaved changes from the last session.", "info")
+            # VS Code restores hot-exit buffers without a word; Forecode says so once, as a
+            # notice that goes when the user acts: Dismiss, a save, or the first edit
+            # (``_on_modified``). The conflict banner above carries a decision and stays.
+            self.banner.show_message(
+                RESTORED_NOTICE, "info", (("Dismiss", self._dismiss_restored_notice),)
+            )
+            self._restored_notice = True
         self.titleChanged.emit()
+
+    def _dismiss_restored_notice(self) -> None:
+        if self._restored_notice and self.banner.label.text() == RESTORED_NOTICE:
+            self.banner.clear()
+        self._restored_notice = False
 
     # ----- saving ----------------------------------------------------------------------------
     def _prepare_text(self) -> str:
