@@ -231,8 +231,9 @@ def _load_timestamp(meta: Path) -> Timestamp:
     return Timestamp(version=1, expires=_now())
 
 
-def _served(repo: Path, target_path: str, data: bytes) -> TargetFile:
+def _served(repo: Path, target_path: str, data: bytes, version: str) -> TargetFile:
     info = TargetFile.from_data(target_path, data)
+    info.unrecognized_fields["custom"] = {"version": version}  # read by latest_version
     folder, _, name = target_path.rpartition("/")
     out = repo / "targets" / folder / f"{info.hashes['sha256']}.{name}"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,15 +242,15 @@ def _served(repo: Path, target_path: str, data: bytes) -> TargetFile:
 
 
 def latest_version(repo: Path) -> str | None:
+    """The newest published version, from the signed targets metadata alone (a release
+    pipeline needs only ``metadata/`` of the served repository to publish the next one)."""
     meta = repo / "metadata"
     if not (meta / "targets.json").exists():
         return None
     targets = Metadata[Targets].from_file(str(meta / "targets.json")).signed
     info = targets.targets.get(LATEST)
-    if info is None:
-        return None
-    data = (repo / "targets" / "releases" / f"{info.hashes['sha256']}.latest.json").read_bytes()
-    return manifest_from_json(data).app_version
+    custom = info.custom if info is not None else None
+    return str(custom["version"]) if isinstance(custom, dict) and "version" in custom else None
 
 
 def publish(repo: Path, manifest: Manifest, signer: CryptoSigner) -> None:
@@ -264,9 +265,10 @@ def publish(repo: Path, manifest: Manifest, signer: CryptoSigner) -> None:
         )
     data = manifest_to_json(manifest)
     targets = _load_targets(meta)
-    targets.targets[LATEST] = _served(repo, LATEST, data)
-    path = f"releases/{manifest.app_version}.json"
-    targets.targets[path] = _served(repo, path, data)
+    version = manifest.app_version
+    targets.targets[LATEST] = _served(repo, LATEST, data, version)
+    path = f"releases/{version}.json"
+    targets.targets[path] = _served(repo, path, data, version)
     targets.expires = _now() + METADATA_EXPIRY
     snapshot = _load_snapshot(meta)
     snapshot.meta["targets.json"] = MetaFile(version=targets.version)
