@@ -109,6 +109,9 @@ def test_line_spans_follow_lsp_line_ends() -> None:
     assert position_at("a\r\nb", 2) == Position(0, 1)
 
 
+LONG = "a" * 2000 + "\n" + "b" * 1000 + "\n" + "c" * 2999
+LONG_CR = "a" * 2000 + "\r\n" + "b" * 3000
+
 # (old, new, (start, end, inserted))
 CHANGES = [
     ("abc", "abXc", (Position(0, 2), Position(0, 2), "X")),
@@ -120,6 +123,11 @@ CHANGES = [
     ("a\r\nb", "a\rX\nb", (Position(0, 1), Position(1, 0), "\rX\n")),  # never inside CRLF
     ("a\r\nb", "a\r\n\r\nb", (Position(1, 0), Position(1, 0), "\r\n")),
     ("aaa", "aaaa", (Position(0, 3), Position(0, 3), "a")),
+    # long texts: the common prefix and suffix are compared a chunk (1024) at a time
+    (LONG, LONG[:1024] + "Z" + LONG[1024:], (Position(0, 1024), Position(0, 1024), "Z")),
+    (LONG, LONG[:2050] + LONG[2051:], (Position(1, 999), Position(1, 1000), "")),  # a run: its end
+    (LONG, LONG[:-1024] + "Z" + LONG[-1024:], (Position(2, 1975), Position(2, 1975), "Z")),
+    (LONG_CR, LONG_CR[:2002] + "Z" + LONG_CR[2002:], (Position(1, 0), Position(1, 0), "Z")),
 ]
 
 

@@ -27,17 +27,39 @@ def _inside_crlf(text: str, index: int) -> bool:
     return 0 < index < len(text) and text[index - 1] == "\r" and text[index] == "\n"
 
 
+_CHUNK = 1024
+
+
+def _common_prefix(a: str, b: str, limit: int) -> int:
+    """How many leading code points ``a`` and ``b`` share (at most ``limit``), compared a
+    chunk at a time in C: a loop over characters took ~200 ms of the language thread for a
+    100 k-character file, holding the GIL the UI thread waits for (``bench next_edit_ui``)."""
+    n = 0
+    while n + _CHUNK <= limit and a[n : n + _CHUNK] == b[n : n + _CHUNK]:
+        n += _CHUNK
+    while n < limit and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def _common_suffix(a: str, b: str, limit: int) -> int:
+    """How many trailing code points ``a`` and ``b`` share (at most ``limit``)."""
+    n = 0
+    la, lb = len(a), len(b)
+    while n + _CHUNK <= limit and a[la - n - _CHUNK : la - n] == b[lb - n - _CHUNK : lb - n]:
+        n += _CHUNK
+    while n < limit and a[la - 1 - n] == b[lb - 1 - n]:
+        n += 1
+    return n
+
+
 def change_between(old: str, new: str) -> TextChange | None:
     """The smallest single change that turns ``old`` into ``new``; None when equal."""
     if old == new:
         return None
     limit = min(len(old), len(new))
-    prefix = 0
-    while prefix < limit and old[prefix] == new[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and old[-1 - suffix] == new[-1 - suffix]:
-        suffix += 1
+    prefix = _common_prefix(old, new, limit)
+    suffix = _common_suffix(old, new, limit - prefix)
     if _inside_crlf(old, prefix):  # the change would start inside a \r\n
         prefix -= 1
     if _inside_crlf(old, len(old) - suffix):  # ... or end inside one
