@@ -234,6 +234,7 @@ class NextEditController(QObject):
         )
         self.label = QLabel()
         self.label.setContentsMargins(6, 0, 6, 0)
+        self.label.hide()  # no file yet: nothing to say (an explicit hide: the bar keeps it)
         self._state = ("", "")
         self.last_declined = ""  # why the model's last answer was not shown
         self._related: RelatedExcerpts | None = None
@@ -349,7 +350,9 @@ class NextEditController(QObject):
     def _update_state(self) -> None:
         off = self.why_off()
         model = self._model_now()
-        if off:
+        if off == "no file":  # nothing to predict in: the status bar says nothing (VS Code)
+            state = ("", "")
+        elif off:
             state = ("⇥ Predictions off", f"Next-edit predictions are off: {off}")
         elif self._settings().next_edit_model == "none":
             state = ("⇥ Edit patterns", "Next edits from edit patterns only (nextEdit.model)")
@@ -364,6 +367,7 @@ class NextEditController(QObject):
             self._state = state
             self.label.setText(state[0])
             self.label.setToolTip(state[1])
+            self.label.setVisible(bool(state[0]))
             self.state_changed.emit(*state)
 
     # ----- capture -----------------------------------------------------------------------------
