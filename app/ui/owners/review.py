@@ -6,7 +6,9 @@ accepted; the inline edit prompt (Ctrl+K on a selection) and whether Ctrl+K is t
 Each review of a workspace file is checked in the workspace's shadow copy
 (``app.services.shadow.ShadowWorkspace``, made on the first review of a folder and kept in step
 by saves and its own scans; ``make_shadow`` is the seam): the "before" diagnostics are computed
-while the apply streams, the new ones shown in the review when it is done. New errors go back
+while the apply streams, or earlier (``warm``: when the inline edit prompt opens, and, once the
+folder has a shadow, when the user focuses a file), the new ones shown in the review when it is
+done. New errors go back
 to the model for up to ``shadow.repairRounds`` rounds first (``app.ui.repair_loop``)."""
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class ReviewController(QObject):
             rules=lambda: workspace.rules,  # the rules now: .gitignore may change
         )
         documents.closing.connect(self._on_closing)
+        documents.current_changed.connect(self._on_current_changed)
         documents.saved.connect(self._on_saved)
         documents.disk_changed.connect(self._on_disk_changed)
 
@@ -199,6 +202,26 @@ class ReviewController(QObject):
                 self.shadow.start()
         return self.shadow
 
+    def warm(self, doc: Document, start: bool = False) -> None:
+        """Get the shadow's servers ready for a review of ``doc`` (``ShadowWorkspace.warm``):
+        they open it and its "before" diagnostics are computed now, not when the review
+        starts. ``start``: make the shadow if the folder has none yet (a review is about to
+        start: the inline edit prompt opened); else only an existing shadow warms (after
+        the first review, the file the user focuses), so a user who never applies runs no
+        second set of servers."""
+        if self.shadow is None and not start:
+            return
+        shadow = self._shadow_for(doc)
+        rel = self._rel(doc.path)
+        if shadow is None or rel is None:
+            return
+        self._push_unsaved(shadow, doc)
+        shadow.warm({rel: doc.editor.text()})
+
+    def _on_current_changed(self, doc: object) -> None:
+        if isinstance(doc, Document) and doc not in self.reviews:
+            self.warm(doc)
+
     def _rel(self, path: Path | None) -> str | None:
         root = self._workspace.root
         if root is None or path is None or not path.is_relative_to(root):
@@ -293,6 +316,7 @@ class ReviewController(QObject):
             self.inline_prompt.close_prompt(focus_editor=False)
         prompt = InlineEditPrompt(editor, theme_named(self._settings().theme))
         self.inline_prompt = prompt
+        self.warm(doc, start=True)  # while the user types the instruction
 
         def submitted(instruction: str) -> None:
             # The selected lines, once in the file: the model rewrites only them.
