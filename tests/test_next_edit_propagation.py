@@ -652,7 +652,9 @@ def test_keyword_arguments_rename_apart_from_names(before: str, marked_after: st
 
 AMBIGUOUS = [
     pytest.param(
-        "def f(a, frame):\n    g(loop_frame)\n    h(loop_frame)\n    k(frame)\n",
+        # loop_frame is still bound in f: one reference swapped for another binding
+        "def f(a, frame):\n    g(loop_frame)\n    loop_frame = frame.inner()\n"
+        "    h(loop_frame)\n    k(frame)\n",
         "loop_frame",
         "frame",
         "frame is already used in the file",
@@ -749,12 +751,16 @@ def test_one_ambiguous_example_offers_nothing(before: str, old: str, new: str, w
 
 
 def test_the_same_rename_twice_lifts_the_ambiguity() -> None:
-    before = "def f(a, frame):\n    g(loop_frame)\n    h(loop_frame)\n    k(loop_frame)\n"
+    before = (
+        "def f(a, frame):\n    g(loop_frame)\n    h(loop_frame)\n    k(loop_frame)\n"
+        "    loop_frame = frame.inner()\n"
+    )
     mid, e1 = edit_at(before, "loop_frame", "frame")
     after, e2 = edit_at(mid, "loop_frame", "frame")
     assert offered(after, [e1], e1.offset) == []  # one example: ambiguous
     got = offered(after, [e1, e2], e2.offset + len("frame"))
-    assert [(o, n) for _s, _e, o, n in got] == [("loop_frame", "frame")]
+    assert [(o, n) for _s, _e, o, n in got] == [("loop_frame", "frame")] * 2
+    assert got[0][0] == after.index("k(loop_frame)") + 2
     pattern = pattern_for_history(after, [e1, e2], "a.py")
     assert pattern is not None and pattern.examples == 2
 

@@ -28,10 +28,26 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   ``global``) stays in that function's block (by indentation); a ``def``'s or ``class``'s
   own name renamed offers its uses, never another definition of the old name. One example
   matches its exact "before" text, unless one example of its shape is ambiguous
-  (``ambiguity``: a rename to a name the file already uses or to a name of another style,
+  (``ambiguity``: a rename to a name the file already uses (but for a Python function that
+  now binds the new name and no longer binds the old one, which no builtin, module line nor
+  enclosing function binds: the old name's uses left there dangle, ``_local_rename``; its
+  sites are that function's) or to a name of another style,
   an edit that adds lines, a ``def``/``class`` line, a string without a word); then a
   second, consistent example is needed. An edit inside a string or comment, or one that
   changes the bracket balance (typed so far), is no pattern.
+- **Prose** (``_prose_proposals``): the issue matches code patterns outside strings and
+  comments, and that holds; but an edit made *inside* prose (a comment, a docstring: a
+  triple-quoted string, another string) is offered again where the same words read in prose
+  of the same class (a docstring's fix in docstrings, never in code, a comment or a message
+  string), as a Cursor user expects a repeated docstring fix to be offered. Only when the
+  code path offers nothing and the edit lies in prose (or changed a string literal that has
+  no other copy: its words then); its old text (trimmed to whole words) needs a word and 3 or
+  more other characters; one plain word (letters, not camelCase: ``valid``, ``json``) needs
+  the same change twice (once, it is a sentence being rewritten) and the same character after
+  it (``(optional) json data``, not ``:param json:``); a whole comment deleted is deleted where
+  the same comment ends a line; never on the edit's own line; this file only. Measured on
+  httpx/jinja/requests (``bench next_edit``, 2026-12-05-d): one plain word changed once was
+  wrong 11 times of 19.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
@@ -783,9 +799,11 @@ def _suffix(path: str) -> str:
     return path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
 
 
-def _code_word_elsewhere(text: str, word: str, lo: int, hi: int, mask: LexMask) -> bool:
-    """Whether ``word`` occurs as a whole code word in ``text`` outside ``[lo, hi)``."""
-    p = text.find(word)
+def _code_word_elsewhere(
+    text: str, word: str, lo: int, hi: int, mask: LexMask, start: int = 0
+) -> bool:
+    """Whether ``word`` occurs as a whole code word in ``text[start:]`` outside ``[lo, hi)``."""
+    p = text.find(word, start)
     n = len(text)
     while p >= 0:
         end = p + len(word)
@@ -831,13 +849,17 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
       (``[]`` -> ``["x"]``, ``encode("utf-8")`` -> ``encode()``): this place's data.
 
     And, however many examples: an edit inside a string or comment (by the document's mask:
-    a docstring's words) is no code pattern, nor one that changes the bracket balance (an
-    edit in progress: ``except OSError:`` -> ``except (OSError:``).
+    a docstring's words) is no code pattern (``propose`` offers it in prose alone:
+    ``_prose_proposals``), nor one that changes the bracket balance (an edit in progress:
+    ``except OSError:`` -> ``except (OSError:``). A rename to a name already used is none
+    when ``_local_rename`` says the old name dangles in its function.
     """
     if _inside_text(ex, mask):
         return "the edit is inside a string or comment"
     if ex.kind == "rename":
-        if _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask):
+        if _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask) and not _local_rename(
+            ex, text, mask, path
+        ):
             return f"{ex.after_text} is already used in the file"
         if _name_style(ex.before_text) != _name_style(ex.after_text):
             return "a name of another kind (class, function, constant)"
@@ -1305,6 +1327,82 @@ def _python_function(text: str, pos: int, mask: LexMask) -> tuple[int, int] | No
     return found, len(text)
 
 
+def _local_rename(ex: Example, text: str, mask: LexMask, path: str) -> bool:
+    """Whether a rename to a name the file already uses is still unambiguous: a bare name
+    (Python) in a function that now binds the new name (a parameter, ``name =``, ``for``,
+    ``as``) and no longer binds the old one, which nothing around that function can bind
+    either (no builtin; no line outside the function at its ``def``'s indent or less holds
+    it: the module's names, an enclosing function's): the old name's uses left there are
+    dangling, their binding renamed (``tmpl = ...`` -> ``t = ...``, then ``tmpl.render()``;
+    other functions' own ``tmpl`` are theirs). Its sites are that function's
+    (``_rename_scope``). Where the function still binds the old name, one reference swapped
+    for another binding is ambiguous (``name`` -> ``cache_key``: not every ``name``)."""
+    if ex.dotted or ex.keyword or ex.definition or _suffix(path) not in _PY_SUFFIXES:
+        return False
+    if hasattr(builtins, ex.before_text):
+        return False
+    block = _python_function(text, ex.start, mask)
+    if block is None:
+        return False
+    if not _local_in(text, block, {ex.after_text}, mask) or _local_in(
+        text, block, {ex.before_text}, mask
+    ):
+        return False
+    return not _outer_use(text, ex.before_text, block, mask)
+
+
+def _outer_use(text: str, name: str, block: tuple[int, int], mask: LexMask) -> bool:
+    """Whether ``name`` occurs as a code word outside the function ``block`` on a line
+    indented no deeper than its ``def`` (where it could be bound for the function)."""
+    def_indent = _indent_of(text, block[0])[0]
+    p = text.find(name)
+    n = len(text)
+    while p >= 0:
+        end = p + len(name)
+        if (
+            not (block[0] <= p < block[1])
+            and not (p > 0 and _is_word(text[p - 1]))
+            and not (end < n and _is_word(text[end]))
+            and mask.span_at(p) is None
+            and _indent_of(text, _line_start(text, p))[0] <= def_indent
+            and not _a_parameter(text, p, mask)
+        ):
+            return True
+        p = text.find(name, end)
+    return False
+
+
+def _a_parameter(text: str, pos: int, mask: LexMask) -> bool:
+    """Whether the name at ``pos`` sits in a ``def``'s parentheses on the def's own line
+    (another function's parameter: its own binding)."""
+    line = _line_start(text, pos)
+    m = _DEF.match(text, line + _indent_of(text, line)[0])
+    if m is None:
+        return False
+    opened = text.find("(", m.end(), pos)
+    return opened >= 0 and mask.span_at(opened) is None
+
+
+def _local_in(text: str, block: tuple[int, int], names: set[str], mask: LexMask) -> bool:
+    """Whether one of ``names`` is a parameter of the function ``block`` (its def line to its
+    end) or bound in its body (``_bound_in``)."""
+    depth = 0
+    tok = _next_token(text, block[0], mask)
+    while tok is not None and tok[0] < block[1]:
+        word = text[tok[0] : tok[1]]
+        if tok[2] == PUNCT:
+            if word in _OPEN:
+                depth += 1
+            elif word in _CLOSE:
+                depth -= 1
+            elif word == ":" and depth == 0:
+                return _bound_in(text, tok[1], block[1], names, mask)
+        elif depth == 1 and tok[2] == IDENT and word in names:
+            return True
+        tok = _next_token(text, tok[1], mask)
+    return False
+
+
 def _rename_scope(
     text: str, pattern: Pattern, newest: Example, mask: LexMask, path: str
 ) -> tuple[int, int] | None:
@@ -1320,23 +1418,8 @@ def _rename_scope(
     block = _python_function(text, newest.start, mask)
     if block is None:
         return whole
-    # the def's header: its tokens up to the ':' outside brackets
-    names = {newest.before_text, newest.after_text}
-    depth = 0
-    tok = _next_token(text, block[0], mask)
-    while tok is not None and tok[0] < block[1]:
-        word = text[tok[0] : tok[1]]
-        if tok[2] == PUNCT:
-            if word in _OPEN:
-                depth += 1
-            elif word in _CLOSE:
-                depth -= 1
-            elif word == ":" and depth == 0:
-                return block if _bound_in(text, tok[1], block[1], names, mask) else whole
-        elif depth == 1 and tok[2] == IDENT and word in names:
-            return block
-        tok = _next_token(text, tok[1], mask)
-    return whole
+    # the def's header: its tokens up to the ':' outside brackets, then its body
+    return block if _local_in(text, block, {newest.before_text, newest.after_text}, mask) else whole
 
 
 def _self_scope(
@@ -1471,8 +1554,85 @@ def propose(
         mask = mask_for(text, path)
     examples = _examples(text, history, path, mask)
     pattern = _choose(examples, text, mask, path)
-    if pattern is None:
+    found = (
+        []
+        if pattern is None
+        else _code_proposals(text, history, caret, path, mask, examples, pattern)
+    )
+    newest = examples[0] if examples else None
+    prose = (
+        not found
+        and bool(history)
+        and _holds(text, history[-1])
+        and (
+            newest is None
+            or _inside_text(newest, mask)
+            or (pattern is not None and pattern.kind == "literal")
+        )
+    )
+    return _prose_proposals(text, history, caret, mask, path) if prose else found
+
+
+def _ordered(below: list[Site], above: list[Site], what: str) -> list[Proposal]:
+    """Proposals below the caret first, then those above it (wrapped) that end before the first
+    one below."""
+    first_below = below[0].start if below else None
+    if first_below is not None:
+        above = [s for s in above if s.end <= first_below]
+    above = above[: MAX_PROPOSALS - len(below)]
+    ordered = [(s, "below the caret") for s in below] + [
+        (s, "above the caret (wrapped)") for s in above
+    ]
+    return [
+        Proposal(site.start, site.end, site.old, site.new, rank, f"{what}; {where}")
+        for rank, (site, where) in enumerate(ordered)
+    ]
+
+
+def _prose_proposals(
+    text: str, history: Sequence[EditPair], caret: int, mask: LexMask, path: str
+) -> list[Proposal]:
+    """The newest edit repeated in prose (``_prose_edit``): the same words in a comment, a
+    docstring or another string (the class the edit was in), this file only; none overlapping
+    a recent edit, none undoing one."""
+    prose = _prose_edit(text, history[-1], mask, path)
+    if prose is None:
         return []
+    if prose.plain and not any(
+        _to_words(e.before, e.after)[1:] == (prose.old, prose.new) for e in history[:-1]
+    ):
+        return []  # one word of a sentence rewritten: wait for the same change again
+    held = [e for e in history if _holds(text, e)]
+    reverts = {_to_words(e.after, e.before)[1:] for e in held}
+    regions = [(e.offset, e.offset + len(e.after)) for e in held]
+    # the edit's own line: the words it left beside it (``requests/requests/1979`` ->
+    # ``requests/psf/1979``) are that line's, not a second copy
+    regions.append((_line_start(text, prose.start), _line_end(text, prose.start)))
+    sites = [
+        s
+        for s in _prose_sites(text, prose, mask)
+        if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
+        and (s.old, s.new) not in reverts
+    ]
+    where = (
+        "comment" if prose.where[0] is Kind.COMMENT else "docstring" if prose.where[1] else "string"
+    )
+    what = f"prose ({where}), 1 example: {prose.old} → {prose.new}"
+    return _ordered(
+        [s for s in sites if s.start >= caret], [s for s in sites if s.start < caret], what
+    )
+
+
+def _code_proposals(
+    text: str,
+    history: Sequence[EditPair],
+    caret: int,
+    path: str,
+    mask: LexMask,
+    examples: list[Example | None],
+    pattern: Pattern,
+) -> list[Proposal]:
+    """``propose``'s sites of a code pattern."""
     newest = examples[0]
     assert newest is not None
     reverts = {(e.after_text, e.before_text) for e in examples if e is not None}
@@ -1501,16 +1661,149 @@ def propose(
     sites = partial(find_sites, text, pattern, path=path, mask=mask, limit=MAX_PROPOSALS)
     below = keep(sites(start=caret, stop=hi))
     above = keep(sites(start=lo, stop=caret))
-    first_below = below[0].start if below else len(text)
-    above = [s for s in above if s.end <= first_below][: MAX_PROPOSALS - len(below)]
     plural = "s" if pattern.examples > 1 else ""
-    what = f"{pattern.kind}, {pattern.examples} example{plural}: {pattern.label}"
-    ordered = [(s, "below the caret") for s in below] + [
-        (s, "above the caret (wrapped)") for s in above
-    ]
-    out: list[Proposal] = []
-    for rank, (site, where) in enumerate(ordered):
-        out.append(Proposal(site.start, site.end, site.old, site.new, rank, f"{what}; {where}"))
+    return _ordered(
+        below, above, f"{pattern.kind}, {pattern.examples} example{plural}: {pattern.label}"
+    )
+
+
+# ---------------------------------------------------------------- prose
+
+
+#: A prose edit's old text needs this many characters besides whitespace (``an`` -> ``a``
+#: would reach every article of every docstring) and at most ``MAX_PROSE_CHARS`` in all.
+MIN_PROSE_CHARS = 3
+MAX_PROSE_CHARS = 200
+#: one word of prose, letters only and not camelCase (``valid``, ``Returns``, ``cookielib``):
+#: changed once, it is a sentence being rewritten as often as a term renamed
+_PLAIN_WORD = re.compile(r"[A-Za-z][a-z]*")
+_TRIPLE = re.compile(r"[A-Za-z]{0,3}(?:\"\"\"|''')")
+
+#: where prose lies: a comment, a triple-quoted string (a docstring), another string
+ProseClass = tuple[Kind, bool]
+
+
+def _to_words(before: str, after: str) -> tuple[int, str, str]:
+    """An edit's texts trimmed of what both ends share, then widened back to whole words (the
+    words a user would select and type over): ``(offset of the kept part, before, after)``."""
+    p, q = shared_ends(before, after)
+
+    def word(text: str, i: int) -> bool:
+        return 0 <= i < len(text) and _is_word(text[i])
+
+    while p > 0 and word(after, p - 1) and (word(after, p) or word(before, p)):
+        p -= 1
+    while (
+        q > 0
+        and word(after, len(after) - q)
+        and (word(after, len(after) - q - 1) or word(before, len(before) - q - 1))
+    ):
+        q -= 1
+    return p, before[p : len(before) - q], after[p : len(after) - q]
+
+
+def _prose_class(text: str, span: tuple[int, int, Kind]) -> ProseClass:
+    return span[2], span[2] is Kind.STRING and _TRIPLE.match(text, span[0]) is not None
+
+
+def _whole_comment(text: str, start: int, end: int, mask: LexMask) -> bool:
+    """Whether ``text[start:end]`` is whitespace, then one whole comment to its line's end."""
+    lead = len(text[start:end]) - len(text[start:end].lstrip())
+    span = mask.span_at(start + lead)
+    return (
+        span is not None
+        and span[2] is Kind.COMMENT
+        and span[:2] == (start + lead, end)
+        and (end == len(text) or text[end] in "\r\n")
+        and not text[start : start + lead].strip()
+    )
+
+
+@dataclass(frozen=True)
+class _Prose:
+    """An edit inside prose: ``old`` -> ``new`` in prose of ``where`` (or a whole comment
+    deleted: ``comment``)."""
+
+    start: int  # of ``new`` in the current text
+    old: str
+    new: str
+    where: ProseClass
+    comment: bool = False
+    right: str = ""  # the character after the edit ("" at the text's end)
+
+    @property
+    def plain(self) -> bool:
+        """Whether the old text is one plain word (``_PLAIN_WORD``)."""
+        return _PLAIN_WORD.fullmatch(self.old.strip()) is not None
+
+
+def _prose_edit(text: str, edit: EditPair, mask: LexMask, path: str) -> _Prose | None:
+    """The newest edit as a prose edit, or None: its words (``_to_words``) lie inside one
+    comment or string of the current text (the new text, or for a deletion the place it
+    left), or it deleted a whole comment; its old text has a word, ``MIN_PROSE_CHARS`` or
+    more characters besides whitespace and no more than ``MAX_PROSE_CHARS``."""
+    p, old, new = _to_words(edit.before, edit.after)
+    start = edit.offset + p
+    core = old.strip()
+    if len(core) < MIN_PROSE_CHARS or len(old) > MAX_PROSE_CHARS or not _WORD.search(core):
+        return None
+    span = mask.span_at(start) if new else mask.span_at(max(0, start - 1))
+    if span is not None and span[0] < start and start + len(new) <= span[1]:
+        if not new and start >= span[1]:
+            return None
+        end = start + len(new)
+        return _Prose(
+            start,
+            old,
+            new,
+            _prose_class(text, span),
+            right=text[end : end + 1],
+        )
+    if new or old[len(old) - len(old.lstrip()) :][:1] != "#":
+        return None
+    # a whole comment deleted (``  # type: ignore``): read the old text as a line alone
+    line = old.lstrip() + "\n"
+    if not _whole_comment(line, 0, len(line) - 1, mask_for(line, path)):
+        return None
+    if not (start == len(text) or text[start] in "\r\n"):
+        return None
+    return _Prose(start, old, new, (Kind.COMMENT, False), comment=True)
+
+
+def _prose_sites(text: str, prose: _Prose, mask: LexMask) -> list[Site]:
+    """Where the prose edit's old text reads again, as whole words between the same characters
+    as at the edit, inside prose of the same class (a comment, a docstring, another string);
+    a deleted comment where the same whole comment ends a line; text order."""
+    old = prose.old
+    first_word, last_word = _is_word(old[0]), _is_word(old[-1])
+    out: list[Site] = []
+    n = len(text)
+    p = text.find(old)
+    while p >= 0 and len(out) < MAX_PROPOSALS:
+        end = p + len(old)
+        if (first_word and p > 0 and _is_word(text[p - 1])) or (
+            last_word and end < n and _is_word(text[end])
+        ):
+            p = text.find(old, p + 1)
+            continue
+        if prose.comment:
+            ok = _whole_comment(text, p, end, mask)
+        else:
+            span = mask.span_at(p)
+            ok = (
+                span is not None
+                and span[0] < p
+                and (end < span[1] or (end == span[1] and span[2] is Kind.COMMENT))
+                and _prose_class(text, span) == prose.where
+                # a plain word in the same part of a sentence, by the character after it:
+                # ``(optional) json data``, not ``:param json:``
+                and (not prose.plain or text[end : end + 1] == prose.right)
+            )
+        if ok:
+            out.append(Site(p, end, old, prose.new))
+            p = text.find(old, end)
+            continue
+        p = text.find(old, p + 1)
     return out
 
 
