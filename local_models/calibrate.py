@@ -242,6 +242,9 @@ class Choice:
     calibration_s: float = 0.0  # the last measurement's wall time
     measured_at: str = ""  # when (UTC, ISO 8601)
     request: RequestCost = field(default=DEFAULT_REQUEST)
+    # Chosen before a measurement that is due (``load_or_run(defer=True)``): answer with it
+    # now, measure (``measure_reason``) once it is loaded, then choose again.
+    provisional: bool = False
 
     @property
     def tier(self) -> Tier:
@@ -257,6 +260,7 @@ class Choice:
             "measure_reason": self.measure_reason,
             "calibration_s": round(self.calibration_s, 2),
             "measured_at": self.measured_at,
+            "provisional": self.provisional,
             "models": {t.model_id: t.to_json() for t in self.tiers},
         }
 
@@ -593,10 +597,16 @@ def load_or_run(
     should_stop: Callable[[], bool] = lambda: False,
     request: RequestCost = DEFAULT_REQUEST,
     load: Callable[[], float | None] = load_per_core,
+    defer: bool = False,
 ) -> Choice:
     """Choose the completion model: the cached rates when they are still valid, else measure
     (``on_measure(reason)`` is called first). Blocks for seconds when it measures: never on
-    the UI thread. ``setting`` is ``completion.model``: a model id skips the measurement
+    the UI thread. ``defer``: when a measurement is due (and not ``force``d), do not measure;
+    return at once a ``provisional`` choice from the rates known (``_provisional``: the
+    cache's valid rates, a busy measurement's; none, the smallest file) with the reason in
+    ``measure_reason``: the editor starts that model and calls again without ``defer`` once
+    it is loaded, so the first completion never waits for the measurement.
+    ``setting`` is ``completion.model``: a model id skips the measurement
     (unless ``force``) and picks that model. ``threads``: llama.cpp threads for the
     measurement (default: the engine's). ``models`` (default: the installed ones, assembled
     and verified by ``ensure_model``), ``measure`` (default: ``run_probe``) and
@@ -691,6 +701,11 @@ def load_or_run(
                 f"the last measurement ran while the machine was busy (load "
                 f"{float(cache['load_per_core']):.1f} a core); it is quieter now: measuring again"
             )
+        if defer and not force:
+            old = cache.get("models", {}) if same_machine else {}
+            return _provisional(
+                pairs, budgets, rates, old, problems, budget_ms, setting, request, reason
+            )
         if on_measure is not None:
             on_measure(reason)
         by_path = {str(f): s for s, f in stale}
@@ -734,7 +749,20 @@ def load_or_run(
                 },
             )
 
-    candidates = [
+    candidates = _candidates(pairs, budgets, rates, problems)
+    choice = choose(candidates, budget_ms, setting=setting, request=request)
+    return dataclasses.replace(
+        choice, measured=measured, measure_reason=reason, calibration_s=took, measured_at=when
+    )
+
+
+def _candidates(
+    pairs: Sequence[tuple[ModelSpec, Path]],
+    budgets: Mapping[str, int],
+    rates: Mapping[str, Rates],
+    problems: Mapping[str, str],
+) -> list[Candidate]:
+    return [
         Candidate(
             s.id,
             s.name,
@@ -744,13 +772,46 @@ def load_or_run(
             budgets[s.id],
             rates.get(s.id),
             problems.get(s.id, ""),
-            s.size,
+            s.size or f.stat().st_size,
         )
         for s, f in pairs
     ]
+
+
+def _provisional(
+    pairs: Sequence[tuple[ModelSpec, Path]],
+    budgets: Mapping[str, int],
+    rates: Mapping[str, Rates],
+    old: Mapping[str, Any],
+    problems: Mapping[str, str],
+    budget_ms: int,
+    setting: str,
+    request: RequestCost,
+    reason: str,
+) -> Choice:
+    """The choice before a due measurement (``load_or_run(defer=True)``): ``choose`` over the
+    rates known now -- the cache's valid ones, and for a model due again only because the
+    last measurement ran on a busy machine, that measurement (too slow, yet better than
+    none). With none known (a first run), ``choose``'s last resort: the smallest file, the
+    fastest to load and to answer."""
+    known = dict(rates)
+    for spec, file in pairs:
+        entry = old.get(spec.id)
+        if spec.id in known or not isinstance(entry, dict):
+            continue
+        if entry.get("file") == _file_key(spec, file):
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                known[spec.id] = Rates.from_json(entry["rates"])
+    waiting = {
+        s.id: problems.get(s.id) or "not measured yet" for s, _ in pairs if s.id not in known
+    }
+    candidates = _candidates(pairs, budgets, known, {**problems, **waiting})
     choice = choose(candidates, budget_ms, setting=setting, request=request)
     return dataclasses.replace(
-        choice, measured=measured, measure_reason=reason, calibration_s=took, measured_at=when
+        choice,
+        reason=f"{choice.reason} (until the measurement: {reason})",
+        measure_reason=reason,
+        provisional=True,
     )
 
 

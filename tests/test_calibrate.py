@@ -468,3 +468,50 @@ def test_a_cache_measured_on_a_busy_machine_is_measured_again_when_quiet(
     # and that quiet measurement is kept from then on
     calibrate.load_or_run(500, cache_path=cache, models=models, measure=fake, load=lambda: 0.2)
     assert len(fake.calls) == 2
+
+
+# --- defer: the first completion never waits for a measurement (issue 18) ---------------------
+
+
+def test_a_deferred_first_run_picks_the_smallest_at_once_and_measures_nothing(
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    reasons: list[str] = []
+    now = calibrate.load_or_run(
+        60_000,
+        cache_path=cache,
+        models=models,
+        measure=fake,
+        on_measure=reasons.append,
+        defer=True,
+    )
+    assert now.provisional and now.model_id == "small" and not now.measured
+    assert "first run" in now.measure_reason and "first run" in now.reason
+    assert fake.calls == [] and reasons == [] and not cache.exists()
+    # the editor calls again without defer once the small one answers: measured, then the
+    # loose budget picks the big one; a deferred call after that reads the cache
+    later = calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake)
+    assert later.measured and not later.provisional and later.model_id == "big"
+    again = calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake, defer=True)
+    assert not again.provisional and again.model_id == "big" and len(fake.calls) == 1
+
+
+def test_a_deferred_choice_uses_the_rates_it_has(
+    tmp_path: Path, models: list[tuple[ModelSpec, Path]]
+) -> None:
+    cache = tmp_path / "calibration.json"
+    fake = FakeMeasure({"big.gguf": BIG, "small.gguf": SMALL})
+    calibrate.load_or_run(60_000, cache_path=cache, models=models, measure=fake, load=lambda: 8.0)
+    # measured on a busy machine, quiet now: due again, but the busy rates choose meanwhile
+    busy = calibrate.load_or_run(
+        60_000, cache_path=cache, models=models, measure=fake, load=lambda: 0.2, defer=True
+    )
+    assert busy.provisional and busy.model_id == "big" and "busy" in busy.measure_reason
+    assert len(fake.calls) == 1
+    # recalibrate (force) never defers
+    forced = calibrate.load_or_run(
+        60_000, cache_path=cache, models=models, measure=fake, force=True, defer=True
+    )
+    assert forced.measured and not forced.provisional and len(fake.calls) == 2

@@ -276,9 +276,16 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
         lambda self, text, tip="": (shown.append((text, tip)), original(self, text, tip)),
     )
     win = _completion_window(qtbot, {"completion.latencyBudgetMs": 300}, isolated_dirs)
-    qtbot.waitUntil(lambda: win.status_model.text() == "● Gemma 3 270M", timeout=20000)
-    assert measured == [3]
-    measuring = [tip for text, tip in shown if text == "◌ Measuring models…"]
+    # a first run: the smallest model answers at once, then the measurement (issue 18)
+    qtbot.waitUntil(
+        lambda: (
+            measured == [3]
+            and win.status_model.text() == "● Gemma 3 270M"
+            and "within 10x" in win.status_model.toolTip()
+        ),
+        timeout=20000,
+    )
+    measuring = [tip for text, tip in shown if "easuring" in text]
     assert measuring and "first run" in measuring[0]
     tip = win.status_model.toolTip()
     assert "within 10x the 300 ms budget" in tip and "prefill 8000 tok/s, decode 100 tok/s" in tip
@@ -298,7 +305,7 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
     qtbot.keyClick(win.picker.query_edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: win.status_model.text() == "● Qwen2.5-Coder 1.5B", timeout=20000)
     assert measured == [3, 3]
-    assert any(t == "◌ Measuring models…" and "recalibrate" in tip for t, tip in shown)
+    assert any("easuring" in t and "recalibrate" in tip for t, tip in shown)
     assert "GPU" in win.status_model.toolTip()
     assert win.completions.engine is not engine
 

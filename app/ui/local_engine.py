@@ -97,7 +97,15 @@ class ModelTierTask(QObject):
     (cached rates, or a few seconds of measurement in a separate process). ``measuring(reason)``
     says a measurement started; ``chosen(Choice)`` or ``failed(message)`` ends it. Starting
     again or ``cancel`` stops the previous run (its measuring process is killed); a stale run's
-    signals are never delivered, also after the window is gone. The UI thread never waits."""
+    signals are never delivered, also after the window is gone. The UI thread never waits.
+
+    The first completion never waits for a measurement (issue 18: first completion <= 5 s
+    after launch): when one is due (a first run, a new model, another llama.cpp build), the run
+    does not measure but chooses at once from what is known (``load_or_run(defer=True)``: the
+    cache's rates, else the smallest model) and emits that ``Choice`` (``provisional``); the
+    owner starts that model and calls ``engine_ready()`` once it answers, which starts the
+    measurement (its process competes with no model load then), and ``chosen`` comes again with
+    the measured pick. A recalibration (``force``) measures at once."""
 
     measuring = Signal(str)
     chosen = Signal(object)
@@ -110,14 +118,20 @@ class ModelTierTask(QObject):
         self._task.failed.connect(self._on_failed)
         self._relay: _Relay | None = None
         self.running = False
+        self._due: tuple[str, int] | None = None  # a measurement waiting for engine_ready()
+        self._args: tuple[str, int] = ("", 0)  # the last run's setting and budget
 
-    def start(self, setting: str, budget_ms: int, *, force: bool = False) -> None:
+    def start(
+        self, setting: str, budget_ms: int, *, force: bool = False, defer: bool = True
+    ) -> None:
+        """``defer``: a due measurement waits for ``engine_ready()`` (see the class)."""
         self.cancel()
         # A relay per run, owned by no widget: the run may outlive this object (a window
         # closed mid-measurement) and must still be able to emit into nothing.
         relay = self._relay = _Relay()
         relay.measuring.connect(self._on_measuring)
         self.running = True
+        self._args = (setting, budget_ms)
 
         def run(cancel: threading.Event) -> object:
             from local_models import calibrate
@@ -129,6 +143,7 @@ class ModelTierTask(QObject):
                     force=force,
                     should_stop=cancel.is_set,
                     on_measure=relay.measuring.emit,
+                    defer=defer and not force,
                 )
             except Exception:
                 if cancel.is_set():
@@ -137,8 +152,15 @@ class ModelTierTask(QObject):
 
         self._task.start(run)
 
+    def engine_ready(self) -> None:
+        """The provisional model is loaded (or could not be): run the measurement now."""
+        if self._due is not None:
+            setting, budget_ms = self._due
+            self.start(setting, budget_ms, defer=False)
+
     def cancel(self) -> None:
         self.running = False
+        self._due = None
         if self._relay is not None:
             self._relay.measuring.disconnect(self._on_measuring)
             self._relay = None
@@ -151,6 +173,8 @@ class ModelTierTask(QObject):
     def _on_done(self, choice: object) -> None:
         if self.running:
             self.running = False
+            if getattr(choice, "provisional", False):
+                self._due = self._args
             self.chosen.emit(choice)
 
     def _on_failed(self, message: str) -> None:

@@ -100,14 +100,7 @@ class EngineController(QObject):
         )
         # The completion model, chosen by measurement (local_models.calibrate) off the UI thread.
         self._tier_task = ModelTierTask(self)
-        self._tier_task.measuring.connect(
-            lambda why: self.status.emit(
-                "◌ Measuring models…",
-                f"Measuring each installed model's speed on this machine ({why}): each "
-                "is loaded and timed for a second or two, in a separate low-priority process. "
-                "Completions start when it is done.",
-            )
-        )
+        self._tier_task.measuring.connect(self._on_measuring)
         self._tier_task.chosen.connect(self._on_model_chosen)
         self._tier_task.failed.connect(
             lambda m: self.status.emit("✕ No model", f"No completion model: {m}")
@@ -197,6 +190,21 @@ class EngineController(QObject):
             return
         self._start_local_engine(choice.path, title=choice.title)
 
+    def _on_measuring(self, why: str) -> None:
+        detail = (
+            f"Measuring each installed model's speed on this machine ({why}): each is loaded "
+            "and timed for a second or two, in a separate low-priority process."
+        )
+        engine = self.engine
+        if engine is not None and engine.is_ready():  # the provisional model answers meanwhile
+            self.status.emit(
+                f"● {getattr(engine, 'title', 'model')} · measuring…",
+                f"{detail} Completions come from this model meanwhile; the measured pick "
+                "answers after.",
+            )
+            return
+        self.status.emit("◌ Measuring models…", f"{detail} Completions start when it is done.")
+
     def _start_local_engine(self, model_path: object, title: str = "") -> None:
         from ..local_engine import LocalEngine
 
@@ -254,6 +262,9 @@ class EngineController(QObject):
         self._state = (state, detail)
         self._show_state()
         self.engine_changed.emit()
+        if state in (EngineState.READY, EngineState.FAILED):
+            # a measurement that waited for the provisional model's load runs now
+            self._tier_task.engine_ready()
         if state == EngineState.CRASHED:
             self.message.emit(f"The completion engine stopped and is restarting: {detail}", 8000)
         elif state == EngineState.FAILED:
