@@ -18,13 +18,25 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   ``shadow_save_refresh_p50_ms``: the same save told by path (``sync_paths``, what a save in
   the editor does).
 - ``edit_to_verdict_p50_s``: one AI edit (an undefined name in a function of a real module:
-  this repository's ``forecode_core``, copied) from the finished apply to the ``Verdict``,
-  with the shadow's default checker (basedpyright and ruff's language servers rooted in the
-  copy, warm: their first check is not timed), before and after both checked; target <= 2 s.
-  ``edit_to_verdict_prepared_p50_s``: the same when the "before" half ran while the apply
-  streamed (``prepare``, what the review does). ``verdict_new``: what the check found (it must
-  name the undefined name, or the figure means nothing). ``*_cli_*``: the same with the
-  command-line tools (the fallback where no server is installed).
+  this repository's ``forecode_core``, copied into the generated tree, so the workspace has
+  ``--files`` files as a user's would) from the finished apply to the ``Verdict`` by the
+  product's path: the review's ``prepare`` when it starts (the "before" half while the apply
+  streams; here it is let finish), then ``submit_check`` on the shadow's thread, timed to its
+  done callback (where the review's relay hands the verdict to the UI thread); the shadow's
+  default checker (basedpyright and ruff's language servers rooted in the copy, warm: their
+  first check is not timed), a save before each edit so no cached "before" holds; target
+  <= 2 s. ``edit_to_verdict_scan_each_check_p50_s``: the same with a whole-workspace scan
+  before each check (``resync_s = 0``: the path before 2026-12-05-b), interleaved round by
+  round with it. ``edit_to_verdict_cold_p50_s``: nothing prepared, both halves in the check.
+  ``verdict_new``: what the check found (it must name the undefined name, or the figure means
+  nothing).
+- The session's first review (the shadow's servers not started): ``first_review_prepare_s``,
+  the review's own ``prepare`` (server start, open, "before"); ``edit_to_verdict_first_review_s``
+  the verdict's wait after an apply that streamed ``first_review_stream_s`` (2 s);
+  ``edit_to_verdict_first_review_warmed_s`` the same when ``ShadowWorkspace.warm`` ran when the
+  file was focused or the inline edit prompt opened (``first_review_warm_s``) and finished first.
+- ``*_cli_*``: the command-line tools (the fallback where no server is installed).
+- ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
 
 ``measure_shadow(...)`` is the function ``bench lsp`` reuses for these keys.
 """
@@ -38,15 +50,31 @@ import resource
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from app.services.shadow import Checker, CheckStatus, CliChecker, LspChecker, ShadowWorkspace
+from app.services.shadow import (
+    RESYNC_S,
+    Checker,
+    CheckStatus,
+    CliChecker,
+    LspChecker,
+    ShadowWorkspace,
+)
 
 from ._common import REPO, median, percentile
 
-__all__ = ["DEFAULT_ROUNDS", "add_arguments", "generate_tree", "measure_shadow", "run"]
+__all__ = [
+    "DEFAULT_ROUNDS",
+    "add_arguments",
+    "generate_tree",
+    "measure_shadow",
+    "measure_verdicts",
+    "run",
+]
 
 DEFAULT_ROUNDS = 5
 REFRESH_SAMPLES = 20
@@ -58,6 +86,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workdir", default=None, help="where the trees and shadows go (default: a temp folder)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "verdicts"),
+        default="all",
+        help="verdicts: only the edit-to-verdict keys (the tree is still generated: the check "
+        "scans it)",
     )
 
 
@@ -168,49 +203,179 @@ def _refreshes(tree: Path, work: Path) -> tuple[list[float], list[float]]:
 TARGET = "forecode_core/workspace/walk.py"
 OLD_LINE = "    for rel, _entry in walk_files(root, rules, should_stop=should_stop, limit=limit):"
 NEW_LINE = "    for rel, _entry in walk_files(root, rulez, should_stop=should_stop, limit=limit):"
+# The first review's apply streams this long before its check (a short apply of a few lines).
+STREAM_S = 2.0
 
 
-def _verdicts(
-    work: Path, rounds: int, checker: Checker
-) -> tuple[list[float], list[float], list[str]]:
-    project = work / "project"
-    if not project.exists():
-        shutil.copytree(REPO / "forecode_core", project / "forecode_core")
-    original = (project / TARGET).read_text()
-    assert OLD_LINE in original, "the benchmark's edit no longer applies to walk.py"
-    edited = original.replace(OLD_LINE, NEW_LINE)
-    name = type(checker).__name__
-    shadow = ShadowWorkspace(
-        project, base=work / name, checker=checker, scan_every_s=None, check_timeout_s=120
+def _timed(future: Future[Any]) -> float:
+    """Seconds from now until ``future``'s done callback ran (on the shadow's thread, where the
+    review's relay hands the verdict to the UI thread)."""
+    started = time.perf_counter()
+    done: list[float] = []
+    ready = threading.Event()
+
+    def callback(_future: Future[Any]) -> None:
+        done.append(time.perf_counter())
+        ready.set()
+
+    future.add_done_callback(callback)
+    ready.wait()
+    verdict = future.result()
+    assert verdict.status is CheckStatus.CHECKED, verdict.note
+    return done[0] - started
+
+
+def _new(shadow: ShadowWorkspace, text: str) -> list[str]:
+    verdict = shadow.check({TARGET: text.replace(OLD_LINE, NEW_LINE)}, {TARGET: text})
+    return [f"{d.source}:{d.code}:{d.line + 1}" for d in verdict.new]
+
+
+class _Round:
+    """One shadow's edits of ``TARGET`` in the workspace ``project``: each after a save (the
+    cached "before" no longer holds), told as the editor tells it (``note_saved``)."""
+
+    def __init__(self, project: Path, shadow: ShadowWorkspace) -> None:
+        self.project = project
+        self.shadow = shadow
+        self.original = (project / TARGET).read_text()
+        assert OLD_LINE in self.original, "the benchmark's edit no longer applies to walk.py"
+        self.saves = 0
+
+    def save(self) -> str:
+        self.saves += 1
+        text = self.original + f"# save {self.saves}\n"
+        _save(self.project / TARGET, text)
+        self.shadow.note_saved(TARGET).result()
+        return text
+
+    def review(self) -> float:
+        """The product's path (``ReviewController.start_review`` then ``ApplyReview``): the
+        "before" half prepared when the review starts, while the apply streams (here: until it
+        is done), then the finished file's check; timed from the apply's end."""
+        text = self.save()
+        self.shadow.prepare({TARGET: text}).result()
+        edited = text.replace(OLD_LINE, NEW_LINE)
+        return _timed(self.shadow.submit_check({TARGET: edited}, {TARGET: text}))
+
+    def cold(self) -> float:
+        """Nothing prepared: both halves in the check."""
+        text = self.save()
+        edited = text.replace(OLD_LINE, NEW_LINE)
+        return _timed(self.shadow.submit_check({TARGET: edited}, {TARGET: text}))
+
+    def restore(self) -> None:
+        _save(self.project / TARGET, self.original)
+
+
+def _shadow(project: Path, work: Path, checker: Checker) -> ShadowWorkspace:
+    return ShadowWorkspace(
+        project,
+        base=work / "verdict-shadow",
+        checker=checker,
+        scan_every_s=None,
+        check_timeout_s=120,
     )
+
+
+def _verdicts(project: Path, work: Path, rounds: int, checker: Checker) -> dict[str, Any]:
+    """Warm checker: each round one review by the product's path, the same with a whole scan
+    before each check (``resync_s = 0``: the path before 2026-12-05-b), and one cold check,
+    interleaved so the machine's load weighs on each alike."""
+    shadow = _shadow(project, work, checker)
     shadow.sync()
-    shadow.check({TARGET: edited})  # the tools' own first run (disk caches) is not timed
+    edit = _Round(project, shadow)
+    found = _new(shadow, edit.save())  # the tools' own first run (disk caches) is not timed
+    product: list[float] = []
+    scanning: list[float] = []
     cold: list[float] = []
-    prepared: list[float] = []
-    found: list[str] = []
-    for k in range(rounds):
-        # a save between edits: the cached "before" no longer holds
-        _save(project / TARGET, original + f"# round {k}\n")
-        shadow.sync_paths([TARGET])
-        text = original + f"# round {k}\n"
-        started = time.perf_counter()
-        verdict = shadow.check({TARGET: text.replace(OLD_LINE, NEW_LINE)}, {TARGET: text})
-        cold.append(time.perf_counter() - started)
-        assert verdict.status is CheckStatus.CHECKED, verdict.note
-        found = [f"{d.source}:{d.code}:{d.line + 1}" for d in verdict.new]
-        _save(project / TARGET, text + "# prepared\n")
-        shadow.sync_paths([TARGET])
-        text += "# prepared\n"
-        shadow.check({}, {TARGET: text}, before_only=True)
-        started = time.perf_counter()
-        shadow.check({TARGET: text.replace(OLD_LINE, NEW_LINE)}, {TARGET: text})
-        prepared.append(time.perf_counter() - started)
-    shadow.close()
-    _save(project / TARGET, original)
-    return cold, prepared, found
+    try:
+        for _ in range(rounds):
+            product.append(edit.review())
+            shadow.resync_s = 0.0
+            scanning.append(edit.review())
+            shadow.resync_s = RESYNC_S
+            cold.append(edit.cold())
+    finally:
+        shadow.close()
+        edit.restore()
+    return {"product": product, "scanning": scanning, "cold": cold, "found": found}
 
 
-def measure_shadow(files: int, rounds: int, workdir: str | None = None) -> dict[str, Any]:
+def _first_review(project: Path, work: Path, warmed: bool) -> dict[str, float]:
+    """The session's first review, the shadow's servers not started (the copy is on disk
+    from before: a new session brings it in step). ``warmed``: ``ShadowWorkspace.warm`` ran
+    when the file was focused or the inline edit prompt opened, and finished before the
+    review started; else the review's own ``prepare`` starts the servers and the apply
+    streams ``STREAM_S``. Timed from the apply's end to the verdict."""
+    shadow = _shadow(project, work, LspChecker())
+    edit = _Round(project, shadow)
+    out: dict[str, float] = {}
+    try:
+        shadow.start().result()
+        text = edit.save()
+        if warmed:
+            out["warm_s"] = _timed(shadow.warm({TARGET: text}))
+            prepared = shadow.prepare({TARGET: text})
+            prepared.result()
+        else:
+            started = time.perf_counter()
+            prepared = shadow.prepare({TARGET: text})
+            prepared.add_done_callback(
+                lambda _f: out.setdefault("prepare_s", time.perf_counter() - started)
+            )
+            time.sleep(STREAM_S)
+        edited = text.replace(OLD_LINE, NEW_LINE)
+        out["verdict_s"] = _timed(shadow.submit_check({TARGET: edited}, {TARGET: text}))
+    finally:
+        shadow.close()
+        edit.restore()
+    return out
+
+
+def _project(tree: Path) -> Path:
+    """The workspace the edits are checked in: the generated tree (the check's scan walks
+    all of it, as in a user's workspace of that size) with this repository's
+    ``forecode_core`` copied in (real code for the servers to check)."""
+    if not (tree / "forecode_core").exists():
+        shutil.copytree(
+            REPO / "forecode_core", tree / "forecode_core", ignore=shutil.ignore_patterns("*.pyc")
+        )
+    return tree
+
+
+def _p50(values: list[float]) -> float:
+    return round(percentile(values, 50), 3)
+
+
+def measure_verdicts(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """The edit-to-verdict keys (see the module docstring)."""
+    project = _project(tree)
+    lsp = _verdicts(project, work, rounds, LspChecker())
+    first = _first_review(project, work, warmed=False)
+    warmed = _first_review(project, work, warmed=True)
+    cli = _verdicts(project, work, rounds, CliChecker())
+    return {
+        "edit_to_verdict_p50_s": _p50(lsp["product"]),
+        "edit_to_verdict_runs_s": [round(x, 3) for x in lsp["product"]],
+        "edit_to_verdict_scan_each_check_p50_s": _p50(lsp["scanning"]),
+        "edit_to_verdict_scan_each_check_runs_s": [round(x, 3) for x in lsp["scanning"]],
+        "edit_to_verdict_cold_p50_s": _p50(lsp["cold"]),
+        "edit_to_verdict_cold_runs_s": [round(x, 3) for x in lsp["cold"]],
+        "verdict_new": lsp["found"],
+        "first_review_stream_s": STREAM_S,
+        "first_review_prepare_s": round(first.get("prepare_s", -1.0), 3),
+        "edit_to_verdict_first_review_s": round(first["verdict_s"], 3),
+        "first_review_warm_s": round(warmed["warm_s"], 3),
+        "edit_to_verdict_first_review_warmed_s": round(warmed["verdict_s"], 3),
+        "edit_to_verdict_cli_p50_s": _p50(cli["product"]),
+        "edit_to_verdict_cli_cold_p50_s": _p50(cli["cold"]),
+        "verdict_new_cli": cli["found"],
+    }
+
+
+def measure_shadow(
+    files: int, rounds: int, workdir: str | None = None, only_verdicts: bool = False
+) -> dict[str, Any]:
     """The shadow's keys of ``bench lsp`` (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="fc-bench-shadow-", dir=workdir) as tmp:
         work = Path(tmp)
@@ -218,12 +383,17 @@ def measure_shadow(files: int, rounds: int, workdir: str | None = None) -> dict[
         generate_tree(tree, files)
         if hasattr(os, "sync"):
             os.sync()  # a user's tree is on disk long before: the build must not pay its writeback
-        builds, cpu, floors, method = _builds(tree, work, max(1, min(rounds, 3)))
-        scans, saves = _refreshes(tree, work)
-        cold, prepared, found = _verdicts(work, rounds, LspChecker())
-        cli_cold, cli_prepared, cli_found = _verdicts(work, rounds, CliChecker())
+        result: dict[str, Any] = {"files": files}
+        if not only_verdicts:
+            result.update(_tree_figures(tree, work, rounds))
+        result.update(measure_verdicts(tree, work, rounds))
+    return result
+
+
+def _tree_figures(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
+    builds, cpu, floors, method = _builds(tree, work, max(1, min(rounds, 3)))
+    scans, saves = _refreshes(tree, work)
     return {
-        "files": files,
         "clone_method": method,
         "shadow_first_build_s": round(median(builds), 3),
         "shadow_first_build_runs_s": [round(x, 3) for x in builds],
@@ -233,14 +403,8 @@ def measure_shadow(files: int, rounds: int, workdir: str | None = None) -> dict[
         "shadow_refresh_p50_ms": round(percentile(scans, 50), 1),
         "shadow_refresh_p90_ms": round(percentile(scans, 90), 1),
         "shadow_save_refresh_p50_ms": round(percentile(saves, 50), 2),
-        "edit_to_verdict_p50_s": round(percentile(cold, 50), 3),
-        "edit_to_verdict_prepared_p50_s": round(percentile(prepared, 50), 3),
-        "verdict_new": found,
-        "edit_to_verdict_cli_p50_s": round(percentile(cli_cold, 50), 3),
-        "edit_to_verdict_cli_prepared_p50_s": round(percentile(cli_prepared, 50), 3),
-        "verdict_new_cli": cli_found,
     }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    return measure_shadow(args.files, args.rounds, args.workdir)
+    return measure_shadow(args.files, args.rounds, args.workdir, args.only == "verdicts")

@@ -36,6 +36,8 @@ from .workspace import Workspace
 
 __all__ = ["ReviewController"]
 
+WARM_MAX_BYTES = 1 << 20  # files above this are checked when their review starts, not warmed
+
 
 class ReviewController(QObject):
     """``backend``: where applies go; ``chat_messages``: the chat's message views now (for
@@ -209,8 +211,8 @@ class ReviewController(QObject):
         start: the inline edit prompt opened); else only an existing shadow warms (after
         the first review, the file the user focuses), so a user who never applies runs no
         second set of servers."""
-        if self.shadow is None and not start:
-            return
+        if (self.shadow is None and not start) or doc.editor.textLength() > WARM_MAX_BYTES:
+            return  # a big file: its text is not copied on the UI thread at each focus
         shadow = self._shadow_for(doc)
         rel = self._rel(doc.path)
         if shadow is None or rel is None:
