@@ -76,7 +76,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path, dict[str, int]]]:
     served: dict[str, int] = {}
     handler = functools.partial(type("H", (_Counting,), {"served": served}), directory=str(repo))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", repo, served
@@ -414,3 +414,55 @@ def test_build_py_takes_the_update_key_only_with_the_tarball_and_a_url() -> None
     spec.loader.exec_module(build)
     assert build.main(["deb", "--update-key", "k.pem", "--update-url", "http://x"]) == 2
     assert build.main(["tarball", "--update-key", "k.pem"]) == 2
+
+
+def test_the_start_hook_starts_the_new_executable_in_place_of_the_old(
+    two_releases: tuple[Path, Path, dict[str, int]],
+) -> None:
+    """``run_at_start`` as the frozen app's ``app.main`` calls it: an approved update is swapped
+    in and the process becomes the new executable (``os.execv``)."""
+    import sys
+
+    install, _, _ = two_releases
+    channel = updates.channel_of(install)
+    assert channel is not None
+    assert updates.check_and_stage(channel).kind is updates.OutcomeKind.STAGED
+    assert updates.approve(install)
+    code = (
+        "import sys; from pathlib import Path; from app.services.update_start import run_at_start; "
+    )
+    code += "run_at_start(Path(sys.argv[1]), ['forecode']); print('not replaced')"
+    out = subprocess.check_output([sys.executable, "-c", code, str(install)], cwd=REPO, text=True)
+    assert out.strip() == "forecode 0.2.0"  # printed by the new executable, not by Python
+    state = update_start.read_state(install)
+    assert state is not None and state.phase is Phase.TRYING
+
+
+def test_the_new_versions_window_confirms_the_update_and_removes_the_old_files(
+    tmp_path: Path, qtbot: Any, two_releases: tuple[Path, Path, dict[str, int]]
+) -> None:
+    from PySide6.QtWidgets import QMainWindow
+
+    from app.ui.owners.updates import Updates
+    from forecode_core.store.settings import Settings
+
+    install, _, _ = two_releases
+    channel = updates.channel_of(install)
+    assert channel is not None
+    assert updates.check_and_stage(channel).kind is updates.OutcomeKind.STAGED
+    assert updates.approve(install)
+    assert update_start.apply_at_start(install, "0.1.0").action is StartAction.APPLY
+    assert update_start.apply_at_start(install, "0.2.0").action is StartAction.ATTEMPT
+    assert (install / ".update" / "previous").is_dir()
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    messages: list[str] = []
+    settings = Settings(updates_check=False)
+    owner = Updates(lambda: settings, window.statusBar(), lambda: None, window, install=install)
+    assert owner.install == install
+    owner.message.connect(lambda text, _ms: messages.append(text))
+    owner._started()  # what the first paint runs
+    qtbot.waitUntil(lambda: not (install / ".update" / "previous").exists(), timeout=10000)
+    state = update_start.read_state(install)
+    assert state is not None and state.phase is Phase.DONE
+    assert messages == ["Forecode was updated to 0.2.0."]

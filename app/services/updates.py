@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -266,11 +267,20 @@ def _offline_errors() -> tuple[type[BaseException], ...]:
     return (urllib3.exceptions.HTTPError, SlowRetrievalError, DownloadHTTPError, ConnectionError)
 
 
+_ONE_AT_A_TIME = threading.Lock()  # a manual check while the automatic one runs waits for it
+
+
 def check_and_stage(
     channel: Channel, *, fetcher: Any = None, cancelled: Callable[[], bool] = lambda: False
 ) -> Outcome:
     """Look for a newer release and, when there is one, stage it (verified) for the next
-    start. Runs on a worker thread; never raises for the network or a bad release."""
+    start. Runs on a worker thread (one check at a time); never raises for the network or a
+    bad release."""
+    with _ONE_AT_A_TIME:
+        return _check_and_stage(channel, fetcher, cancelled)
+
+
+def _check_and_stage(channel: Channel, fetcher: Any, cancelled: Callable[[], bool]) -> Outcome:
     from tuf.api.exceptions import DownloadError, RepositoryError
 
     offline = _offline_errors()
