@@ -174,6 +174,12 @@ def test_a_rename_whose_old_name_is_dangling_in_its_function(
             [("len", "t", 0)],
             id="a-builtin",
         ),
+        pytest.param(
+            "def test_post(server):\n    response‸ = make(\n        1)\n"
+            "    response = send(request)\n    return response\n",
+            [("request", "response", 0)],
+            id="the-function-has-the-new-name-elsewhere",
+        ),
     ],
 )
 def test_a_rename_to_a_used_name_still_waits(marked: str, done: list[tuple[str, str, int]]) -> None:

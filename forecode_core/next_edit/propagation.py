@@ -1336,7 +1336,8 @@ def _local_rename(ex: Example, text: str, mask: LexMask, path: str) -> bool:
     dangling, their binding renamed (``tmpl = ...`` -> ``t = ...``, then ``tmpl.render()``;
     other functions' own ``tmpl`` are theirs). Its sites are that function's
     (``_rename_scope``). Where the function still binds the old name, one reference swapped
-    for another binding is ambiguous (``name`` -> ``cache_key``: not every ``name``)."""
+    for another binding is ambiguous (``name`` -> ``cache_key``: not every ``name``), and so is
+    a new name the function has elsewhere (two variables merged, or a line rewritten)."""
     if ex.dotted or ex.keyword or ex.definition or _suffix(path) not in _PY_SUFFIXES:
         return False
     if hasattr(builtins, ex.before_text):
@@ -1347,6 +1348,12 @@ def _local_rename(ex: Example, text: str, mask: LexMask, path: str) -> bool:
     if not _local_in(text, block, {ex.after_text}, mask) or _local_in(
         text, block, {ex.before_text}, mask
     ):
+        return False
+    # the new name is the edit's alone in the function: else two variables would merge
+    # (``request = Request(...)`` rewritten as ``response = ...`` above
+    # ``response = send(request)``)
+    lo, hi = block
+    if _code_word_elsewhere(text[:hi], ex.after_text, ex.start, ex.end, mask, lo):
         return False
     return not _outer_use(text, ex.before_text, block, mask)
 
