@@ -15,7 +15,8 @@ prefix) beside ``python3 packaging/bootstrap.py run`` (the ``bootstrap`` key):
   shows, until the first ghost text (``first_completion``; the app's own phases under
   ``first_completion.trace``).
 - ``smoke_ok``: ``smoke()``: the window shows (a screenshot with more than one colour), at
-  least one ggml backend is registered (``forecode --ggml-backends``), and no file was written
+  least one ggml backend is registered (``forecode --ggml-backends``), the worker loads the
+  bundled model (``model_check``), and no file was written
   outside the install folder and Forecode's data folders (every write-like system call of the
   app and its children, traced with strace).
 - ``quality_pack_mb``: the quality pack (``packaging/build.py quality-pack``: the 1.5B model,
@@ -285,17 +286,19 @@ def clean_checkout() -> Path:
     subprocess.run(["tar", "-x", "-C", str(CLEAN_SRC)], input=archive.stdout, check=True)
     (CLEAN_SRC / ".venv").symlink_to(ROOT / ".venv")
     (CLEAN_SRC / "build").mkdir()
-    for shared in ("freeze-venv", "pyi-work"):
+    for shared in ("freeze-venv", "freeze-venv-portable", "pyi-work"):
         (ROOT / "build" / shared).mkdir(parents=True, exist_ok=True)
         (CLEAN_SRC / "build" / shared).symlink_to(ROOT / "build" / shared)
     return CLEAN_SRC
 
 
-def build_target(target: str, source: Path = ROOT) -> Path:
-    """``python3 packaging/build.py TARGET`` in ``source`` (this checkout, or
-    ``clean_checkout()``); the file it made."""
+def build_target(target: str, source: Path = ROOT, *, portable: bool = False) -> Path:
+    """``python3 packaging/build.py TARGET [--portable]`` in ``source`` (this checkout, or
+    ``clean_checkout()``); the file it made. The portable build venv is shared with the
+    clean export (its llama.cpp compiled once, in this checkout: ``build.py`` resumes it)."""
+    extra = ["--portable"] if portable else []
     out = subprocess.run(
-        [sys.executable, str(source / "packaging" / "build.py"), target],
+        [sys.executable, str(source / "packaging" / "build.py"), target, *extra],
         cwd=source,
         capture_output=True,
         text=True,
@@ -309,10 +312,10 @@ def build_target(target: str, source: Path = ROOT) -> Path:
     return Path(m[1])
 
 
-def build_tarball() -> Path:
-    """``python3 packaging/build.py tarball`` from a clean export of HEAD; the tarball's
-    path."""
-    return build_target("tarball", clean_checkout())
+def build_tarball(portable: bool = False) -> Path:
+    """``python3 packaging/build.py tarball [--portable]`` from a clean export of HEAD; the
+    tarball's path."""
+    return build_target("tarball", clean_checkout(), portable=portable)
 
 
 def pack_file(env_var: str, target: str) -> Path:
@@ -371,6 +374,45 @@ def backends_report(exe: Path, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+def model_check(exe: Path, env: dict[str, str]) -> dict[str, Any]:
+    """The installed app's worker loads its bundled model with no network (``forecode
+    --models`` names it, ``forecode --worker --model PATH`` answers ``ready`` or ``failed``):
+    ``model_loads`` and, when it did not, ``model_error``. A portable build whose process held
+    two ggml registries showed its window and its backends and still failed every model load
+    ("unsupported architecture or damaged file?"): the window and the backends alone do not
+    say a model runs."""
+    from forecode_core.models import SMALL_MODEL
+
+    listed = subprocess.run(
+        no_network([str(exe), "--models"]), env=env, capture_output=True, text=True, timeout=120
+    )
+    path = _json_tail(listed).get("models", {}).get(SMALL_MODEL)
+    if not path:
+        return {"model_loads": False, "model_error": f"--models lists no {SMALL_MODEL}"}
+    worker = subprocess.Popen(
+        no_network([str(exe), "--worker", "--model", str(path)]),
+        env=env,
+        stdin=subprocess.PIPE,  # held open: the worker exits when the editor's end closes
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(300.0, worker.kill)  # a hung load ends as "no answer"
+    timer.start()
+    try:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()  # its first message: ready or failed
+    finally:
+        timer.cancel()
+        worker.kill()
+        _, stderr = worker.communicate(timeout=60)
+    first = _json_tail(subprocess.CompletedProcess([], 0, line, ""))
+    out: dict[str, Any] = {"model_loads": first.get("type") == "ready", "model": path}
+    if not out["model_loads"]:
+        out["model_error"] = first.get("message") or first.get("error") or stderr[-1000:]
+    return out
+
+
 def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
     """Start the installed app on ``work/project`` with no network under ``display`` and
     check the window, the ggml backends and the files it writes (see the module docstring)."""
@@ -379,6 +421,7 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
     (project / "hello.py").write_text("def greet(name):\n    return 'hello ' + name\n")
     env = data_env(home, display)
     result = backends_report(exe, env)
+    result.update(model_check(exe, env))
     trace = work / "strace.log"
     strace = ["strace", "-f", "-qq", "-e", "trace=%file", "-o", str(trace)]
     proc = subprocess.Popen(
@@ -408,6 +451,7 @@ def smoke(exe: Path, work: Path, display: str) -> dict[str, Any]:
     result["app_stderr_tail"] = stderr[-2000:]
     result["ok"] = bool(
         result["backends"]
+        and result["model_loads"]
         and result["window_s"] is not None
         and result.get("screen_colours", 0) > 1
         and not result["written_outside"]

@@ -47,6 +47,7 @@ main bundle carries ``ruff``). Sizes decided which is which: see ARCHITECTURE.md
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import shutil
@@ -280,6 +281,41 @@ def freeze(py: Path) -> Path:
     if not (bundle / BUNDLE_NAME).exists():
         raise SystemExit(f"build: PyInstaller made no {bundle / BUNDLE_NAME}")
     return bundle
+
+
+def single_ggml(bundle: Path) -> list[str]:
+    """One copy of each ggml library in the frozen folder; returns what it changed.
+
+    PyInstaller puts libllama's dependencies (``libggml.so.0``, ``libggml-base.so.0``) in
+    ``_internal/`` as well as ``llama_cpp/lib``, whose ``libggml.so`` is a third, separate
+    file (pip's copies, not links), and the bootloader's ``LD_LIBRARY_PATH`` makes libllama
+    link the ``_internal`` copy while ``llama_cpp._ggml`` opens ``llama_cpp/lib/libggml.so``:
+    two ggml backend registries in one process. With a native build each has its CPU backend
+    built in; with ``GGML_BACKEND_DL`` (``--portable``) the frozen worker registered the CPU
+    variant in one and libllama looked in the other: every model failed to load ("unsupported
+    architecture or damaged file?", seen here). So the ``_internal`` copies go (libllama then
+    finds ``llama_cpp/lib``'s by its ``$ORIGIN`` runpath) and ``libggml.so`` becomes a link to
+    ``libggml.so.0`` (the same file: the loader opens it once)."""
+    internal = bundle / "_internal"
+    lib = internal / "llama_cpp" / "lib"
+    changed: list[str] = []
+    for versioned in sorted(lib.glob("lib*.so.*")):
+        if versioned.is_symlink():
+            continue
+        top = internal / versioned.name
+        if top.is_file() and filecmp.cmp(top, versioned, shallow=False):
+            top.unlink()
+            changed.append(f"removed _internal/{top.name}")
+        plain = lib / (versioned.name.split(".so", 1)[0] + ".so")
+        if (
+            plain.is_file()
+            and not plain.is_symlink()
+            and filecmp.cmp(plain, versioned, shallow=False)
+        ):
+            plain.unlink()
+            plain.symlink_to(versioned.name)
+            changed.append(f"llama_cpp/lib/{plain.name} -> {versioned.name}")
+    return changed
 
 
 def write_build_info(bundle: Path, py: Path, portable: bool) -> None:
@@ -672,6 +708,8 @@ PACKS = {
 def build_bundle(python: str | None, portable: bool) -> Path:
     py = Path(python) if python else build_venv(portable)
     bundle = freeze(py)
+    for change in single_ggml(bundle):
+        say(f"ggml: {change}")
     add_ruff(bundle, py)
     write_build_info(bundle, py, portable)
     say(f"bundle: {bundle} ({folder_mb(bundle):.0f} MB)")

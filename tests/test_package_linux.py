@@ -94,6 +94,7 @@ def test_the_linux_package_installs_and_starts_offline(tmp_path: Path) -> None:
         result = smoke(exe, tmp_path / "run", display)
     print({k: v for k, v in result.items() if k != "app_stderr_tail"})
     assert result["backends"], result.get("backends_error")
+    assert result["model_loads"], result.get("model_error")  # one ggml registry, models load
     build = json.loads((exe.parent / "BUILD.json").read_text(encoding="utf-8"))
     if build["llama_cpp"].startswith("portable"):  # the CPU variants are shipped
         assert result["cpu_variants"], result
