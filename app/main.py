@@ -93,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     trace = _trace if os.environ.get(TRACE_ENV) else None
     from PySide6.QtWidgets import QApplication
 
-    from .services.gcpolicy import freeze_startup_heap
     from .ui import startup
+    from .ui.gc_idle import start_gc_policy
     from .ui.main_window import MainWindow
 
     if trace:
@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         if trace:
             trace("first paint")
         startup.release()
-        freeze_startup_heap()  # after the first events (the folder, the first paint)
+        # after the first events (the folder, the first paint): the start-up heap frozen,
+        # full collections only at idle (app.services.gcpolicy)
+        start_gc_policy(app)
 
     startup.FirstPaint(window, painted)
     return app.exec()

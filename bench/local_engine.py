@@ -606,9 +606,13 @@ class _EditorRun:
                 f"the engine worker did not become ready: "
                 f"{self.engine.client.state} {self.engine.client.state_detail}"
             )
-        from app.services.gcpolicy import freeze_startup_heap
+        from PySide6.QtCore import QCoreApplication
 
-        freeze_startup_heap()  # as app.main does once the window is up
+        from app.ui.gc_idle import start_gc_policy
+
+        app = QCoreApplication.instance()
+        if app is not None:
+            start_gc_policy(app)  # as app.main does once the window is up
 
     def settle(self, ms: int) -> None:
         end = time.monotonic() + ms / 1000.0

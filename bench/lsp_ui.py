@@ -35,9 +35,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._common import REPO, percentile
+from app.services.gcpolicy import GcLog
 
-__all__ = ["FILES", "measure_ui", "realtime_editor_only"]
+from ._common import REPO, percentile, wait_with_events
+
+__all__ = ["FILES", "Watchdog", "gc_keys", "gc_overlaps", "measure_ui", "realtime_editor_only"]
 
 PROBE_MS = 2
 WAIT_S = 180.0
@@ -51,14 +53,12 @@ FILES = (
 
 
 def _pump_until(cond: Callable[[], bool], timeout_s: float) -> bool:
-    from PySide6.QtCore import QCoreApplication, QEventLoop
-
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
-    return cond()
+    """Run the event loop (blocking between events, as the app's does) until ``cond()`` or
+    ``timeout_s``. Until 2026-12-05 it spun on ``processEvents``: under ``chrt -f 1`` that
+    kept the UI thread on a core at 100 %, and the kernel's real-time throttling
+    (``sched_rt_runtime_us`` 950000 of 1000000) then stopped it for ~50 ms: the 40-52 ms
+    stalls with under 2 ms of the UI thread's own work."""
+    return wait_with_events(cond, timeout_s, poll_ms=5)
 
 
 def _stalls(gaps_ms: list[float]) -> dict[str, Any]:
@@ -172,42 +172,119 @@ def measure_ui(rounds: int) -> dict[str, Any]:
         return {**_run_window(root, rounds), "ui_sched": sched}
 
 
+_WAITING = frozenset(
+    {
+        "wait",
+        "select",
+        "poll",
+        "sleep",
+        "get",
+        "_worker",
+        "read",
+        "readline",
+        "recv_into",
+        "accept",
+        "_wait_for_tstate_lock",
+        "run_forever",
+        "_run_once",
+        "readinto",
+        "result",
+    }
+)
+
+
+class Watchdog:
+    """A thread that, while the UI thread's current gap runs past ``after_s``, samples the UI
+    thread's stack and the other threads' innermost frames that are not in a waiting call
+    (who may hold the GIL the UI thread waits for). ``gap_start()`` is when the current gap
+    began (``time.perf_counter``). Samples by gap start: ``samples`` (the UI thread's) and
+    ``others``."""
+
+    def __init__(self, gap_start: Callable[[], float], after_s: float = 0.010) -> None:
+        self.stacks: Counter[str] = Counter()
+        self.samples: dict[float, list[str]] = {}
+        self.others: dict[float, list[str]] = {}
+        self._gap_start = gap_start
+        self._after_s = after_s
+        self._ui = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-watchdog", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(1.0)
+
+    def _run(self) -> None:
+        me = threading.get_ident()
+        while not self._stop.wait(0.003):
+            start = self._gap_start()
+            if time.perf_counter() - start < self._after_s:
+                continue
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if ident == me:
+                    continue
+                if ident == self._ui:
+                    where = traceback.extract_stack(frame)[-6:]
+                    key = " < ".join(
+                        f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in where[::-1]
+                    )
+                    self.stacks[key] += 1
+                    _add_once(self.samples.setdefault(start, []), key)
+                elif frame.f_code.co_name not in _WAITING:
+                    code = frame.f_code
+                    where_other = (
+                        f"{names.get(ident, ident)}: {Path(code.co_filename).name}:"
+                        f"{frame.f_lineno} {code.co_name}"
+                    )
+                    _add_once(self.others.setdefault(start, []), where_other)
+
+    def detail(self, start: float) -> str:
+        ui = " | ".join(self.samples.get(start, [])) or "not sampled"
+        others = self.others.get(start, [])
+        return ui + (f"; running: {' | '.join(others[:4])}" if others else "")
+
+
+def _add_once(into: list[str], key: str) -> None:
+    if key not in into:
+        into.append(key)
+
+
 class _Probe:
-    """The 2 ms probe on the UI thread, and a watchdog thread that, while a gap runs past
-    20 ms, samples the UI thread's stack (where its time goes during stalls)."""
+    """The 2 ms probe on the UI thread, and a ``Watchdog`` that, while a gap runs past
+    10 ms, samples the UI thread's stack (where its time goes during stalls) and the other
+    threads that are running."""
 
     def __init__(self) -> None:
         from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
         self.gaps: list[float] = []
         self.busy: list[float] = []  # the UI thread's CPU time within each gap
-        self.stacks: Counter[str] = Counter()
-        self.samples: dict[float, list[str]] = {}  # by the gap's start: its stacks, in order
         self.long: list[tuple[float, float, float]] = []  # (gap ms, busy ms, start) over 16 ms
         self._clock = QElapsedTimer()
         self._clock.start()
         self._last: tuple[int, int] | None = None
-        self._last_s = time.monotonic()
-        self._ui = threading.get_ident()
-        self._stop = threading.Event()
+        self._last_s = time.perf_counter()
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.setInterval(PROBE_MS)
         self.timer.timeout.connect(self._tick)
-        self._watch = threading.Thread(target=self._watchdog, name="bench-watchdog", daemon=True)
+        self.watch = Watchdog(lambda: self._last_s)
 
     def start(self) -> None:
         self.timer.start()
-        self._watch.start()
+        self.watch.start()
 
     def stop(self) -> None:
         self.timer.stop()
-        self._stop.set()
-        self._watch.join(1.0)
+        self.watch.stop()
 
     def _tick(self) -> None:
         now, cpu = self._clock.nsecsElapsed(), time.thread_time_ns()
-        start, self._last_s = self._last_s, time.monotonic()
+        start, self._last_s = self._last_s, time.perf_counter()
         if self._last is not None:
             gap, busy = (now - self._last[0]) / 1e6, (cpu - self._last[1]) / 1e6
             self.gaps.append(gap)
@@ -216,35 +293,42 @@ class _Probe:
                 self.long.append((gap, busy, start))
         self._last = (now, cpu)
 
-    def _watchdog(self) -> None:
-        while not self._stop.wait(0.005):
-            start = self._last_s
-            if time.monotonic() - start < 0.020:
-                continue
-            frame = sys._current_frames().get(self._ui)
-            if frame is not None:
-                where = traceback.extract_stack(frame)[-6:]
-                key = " < ".join(
-                    f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in where[::-1]
-                )
-                self.stacks[key] += 1
-                seen = self.samples.setdefault(start, [])
-                if key not in seen:
-                    seen.append(key)
-
-    def keys(self) -> dict[str, Any]:
+    def keys(self, gc_log: GcLog | None = None) -> dict[str, Any]:
         return {
             **_stalls(self.gaps),
             **_busy(self.busy),
-            "ui_stall_stacks": [f"{n}x {k}" for k, n in self.stacks.most_common(5)],
+            "ui_stall_stacks": [f"{n}x {k}" for k, n in self.watch.stacks.most_common(5)],
             # each stall over 16 ms: its length, the UI thread's CPU time in it, and the
             # distinct stacks the watchdog sampled in it (none: it ended before 20 ms)
             "ui_stalls_over_16ms_detail": [
                 f"{gap - PROBE_MS:.1f} ms (busy {busy:.1f}): "
-                + (" | ".join(self.samples.get(start, [])) or "not sampled")
+                + self.watch.detail(start)
+                + gc_overlaps(gc_log, start, start + gap / 1000)
                 for gap, busy, start in self.long
             ],
         }
+
+
+def gc_overlaps(gc_log: GcLog | None, start_s: float, end_s: float) -> str:
+    """The collections (any thread) that overlap a stall, as text for its detail line."""
+    if gc_log is None:
+        return ""
+    found = gc_log.overlapping(start_s, end_s)
+    return "".join(f"; gc {c.thread} gen {c.generation} {c.ms:.1f} ms" for c in found)
+
+
+def gc_keys(gc_log: GcLog, gc_idle: Any) -> dict[str, Any]:
+    """``gc_policy`` (the app's: ``app.ui.gc_idle``), the idle collector's counts and every
+    collection by thread and generation while probed (``gc_collections``)."""
+    from app.ui.gc_idle import ENV
+
+    out: dict[str, Any] = {
+        "gc_policy": os.environ.get(ENV, "idle"),
+        "gc_collections": gc_log.summary(),
+    }
+    if gc_idle is not None:
+        out["gc_idle_collections"] = {a.value: n for a, n in gc_idle.policy.collections.items()}
+    return out
 
 
 def _run_window(root: Path, rounds: int) -> dict[str, Any]:
@@ -257,9 +341,10 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
     win = MainWindow()
     win.resize(1200, 800)
     win.show()
-    from app.services.gcpolicy import freeze_startup_heap
+    from app.ui.gc_idle import start_gc_policy
 
-    freeze_startup_heap()  # as app.main does after the first paint
+    gc_idle = start_gc_policy(app)  # as app.main does after the first paint
+    gc_log = GcLog().install()
     started = time.perf_counter()
     probe.start()
     reported = False
@@ -287,9 +372,17 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
         _pump_until(lambda: False, 1.0)  # the last reports and repaints
     finally:
         probe.stop()
+        gc_log.remove()
+        if gc_idle is not None:
+            gc_idle.stop()
         window_s = time.perf_counter() - started
         for d in list(win.docs.documents()):
             d.editor.setSavePoint()
         win.close()
         app.processEvents()
-    return {**probe.keys(), "ui_servers_reported": reported, "ui_window_s": round(window_s, 1)}
+    return {
+        **probe.keys(gc_log),
+        **gc_keys(gc_log, gc_idle),
+        "ui_servers_reported": reported,
+        "ui_window_s": round(window_s, 1),
+    }

@@ -145,6 +145,8 @@ class _Figures:
     accepts: int = 0
     jumps: int = 0
     stall_phases: list[str] = field(default_factory=list)  # where each stall over 16 ms was
+    # each stall over 16 ms: (phase, gap ms, the UI thread's CPU ms, the gap's start, perf_counter)
+    stalls: list[tuple[str, float, float, float]] = field(default_factory=list)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -175,14 +177,20 @@ class _Run:
         self.window.resize(WIDTH, HEIGHT)
         self.window.open_folder(folder)
         self.window.show()
-        from app.services.gcpolicy import freeze_startup_heap
+        from app.services.gcpolicy import GcLog
+        from app.ui.gc_idle import start_gc_policy
 
-        freeze_startup_heap()  # as app.main does after the first paint
+        self.gc_idle = start_gc_policy(app)  # as app.main does after the first paint
+        self.gc_log = GcLog()
+        from bench.lsp_ui import Watchdog
+
+        self.watch = Watchdog(lambda: self._last_s)
         self.ctl = self.window.next_edit
         self._clock = QElapsedTimer()
         self._clock.start()
         self._last_ns: int | None = None
         self._last_cpu = 0.0
+        self._last_s = 0.0
         self.probe = QTimer()
         self.probe.setTimerType(Qt.TimerType.PreciseTimer)
         self.probe.setInterval(PROBE_INTERVAL_MS)
@@ -198,6 +206,7 @@ class _Run:
     def _tick(self) -> None:
         now = self._clock.nsecsElapsed()
         cpu = time.thread_time()
+        start, self._last_s = self._last_s, time.perf_counter()
         if self._last_ns is not None:
             gap = (now - self._last_ns) / 1e6
             self.fig.gaps_ms.append(gap)
@@ -205,6 +214,7 @@ class _Run:
             self.fig.busy_ms.append(busy)
             if gap - PROBE_INTERVAL_MS > 16.0:
                 self.fig.stall_phases.append(self.phase)
+                self.fig.stalls.append((self.phase, gap, busy, start))
         self._last_ns = now
         self._last_cpu = cpu
 
@@ -320,11 +330,17 @@ class _Run:
     @contextmanager
     def probing(self) -> Iterator[None]:
         self._last_ns = None
+        self.gc_log.install()
         self.probe.start()
+        self.watch.start()
         try:
             yield
         finally:
             self.probe.stop()
+            self.watch.stop()
+            self.gc_log.remove()
+            if self.gc_idle is not None:
+                self.gc_idle.stop()
 
 
 def _select(run: _Run, file: str, anchor: str, old: str) -> Any:
@@ -449,6 +465,22 @@ def _settings(scratch: Path, model_path: Path) -> None:
     (scratch / "config" / "settings.json").write_text(json.dumps(settings))
 
 
+def _stall_detail(run: _Run) -> dict[str, Any]:
+    """Each stall over 16 ms with its phase, the UI thread's CPU time in it and the collections
+    (any thread) that overlap it; the policy and every collection while probed."""
+    from bench.lsp_ui import gc_keys, gc_overlaps
+
+    return {
+        "ui_stalls_over_16ms_detail": [
+            f"{phase}: {gap - PROBE_INTERVAL_MS:.1f} ms (busy {busy:.1f}): "
+            + run.watch.detail(start)
+            + gc_overlaps(run.gc_log, start, start + gap / 1000)
+            for phase, gap, busy, start in run.fig.stalls
+        ],
+        **gc_keys(run.gc_log, run.gc_idle),
+    }
+
+
 def _result(fig: _Figures) -> dict[str, Any]:
     stalls = [max(0.0, g - PROBE_INTERVAL_MS) for g in fig.gaps_ms]
     return {
@@ -530,7 +562,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             bench_run.window.close()
             bench_run.app.processEvents()
-        out = _result(bench_run.fig)
+        out = {**_result(bench_run.fig), **_stall_detail(bench_run)}
         out["model_path"] = model_path.name
         out["files"] = {p.name: len(p.read_text()) for p in sorted(folder.glob("*.py"))}
         out["quick"] = quick

@@ -59,3 +59,6 @@ def test_quick_run_reports_the_probe_and_the_phases(tmp_path: Path) -> None:
     assert result["after_accept_ms"]["n"] >= 1  # the next site drawn after the accept
     assert result["model"]["asked"] >= 1  # the real worker was asked (it was ready)
     assert result["model_path"].endswith(".gguf")
+    # the app's collector policy, and each stall over 16 ms explained (gc, stacks)
+    assert result["gc_policy"] == "idle" and isinstance(result["gc_collections"], dict)
+    assert len(result["ui_stalls_over_16ms_detail"]) == result["ui_stalls_over_16ms"]

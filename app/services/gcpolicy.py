@@ -1,18 +1,45 @@
 """Keeping the cyclic garbage collector's pauses out of the UI thread's frame budget.
 
-A full (generation 2) collection walks every container object the process holds. After start-up
-that is hundreds of thousands of long-lived objects (Qt wrappers, imported modules, lexer and
-grammar tables) that will never be garbage, and one walk of them costs tens of milliseconds on
-the UI thread: a visible hitch while typing. ``freeze_startup_heap`` collects once and moves
-everything alive into the permanent generation (``gc.freeze``), so later collections only walk
-what the session itself allocates.
+A full (generation 2) collection walks every container object the process holds that is not
+frozen, and holds the GIL while it does, whichever thread runs it: on this Python (3.11, no
+incremental collector) a full collection in the middle of typing is a visible hitch, on the UI
+thread or on any other thread (the UI thread waits for the GIL). The policy, measured with
+``bench lsp --ui`` and ``bench next_edit_ui`` (ARCHITECTURE.md's bench rows):
+
+- ``freeze_startup_heap``: after the first paint, collect once and move everything alive into
+  the permanent generation (``gc.freeze``), so later collections only walk what the session
+  itself allocates; ``freeze_after_import`` does the same once after a heavy lazy import.
+- ``GcPolicy``: automatic full collections are switched off (the third threshold set out of
+  reach); the young generations (0 and 1) stay automatic, they are short. The UI thread asks
+  ``GcPolicy.tick`` a few times a second and ``IdleRule`` (pure, table-tested with a fake
+  clock) decides: while the user gives input, nothing (unless ``cap_pending`` young
+  collections have piled up: then a full collection anyway, so memory stays bounded however
+  long the typing lasts); after ``idle_s`` without input, a *light* collection: a full
+  collection of what is not frozen (only what the session made since the last freeze), then
+  the survivors frozen, so the next light one again walks only the new; a *deep* collection
+  (unfreeze everything, collect, freeze again: the whole heap, tens of milliseconds) only
+  when the window is inactive (the user is in another application) or after ``deep_idle_s``
+  without input, at most every ``deep_every_s``; and overdue after ``deep_overdue_s`` at the
+  next idle moment, so a cycle that became garbage after it was frozen is freed within that
+  time. ``GcPolicy`` holds no Qt: ``app.ui.gc_idle`` drives it (input events, a timer, the
+  application's state) and is what ``app.main`` and the UI benches start.
+- ``GcLog`` records every collection (thread, generation, start, duration) through
+  ``gc.callbacks``, for the benches and tests.
 """
 
 from __future__ import annotations
 
 import gc
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
 
 _frozen_after: set[str] = set()
+
+OFF_THRESHOLD = 1_000_000_000  # the third threshold: no automatic full collection
 
 
 def freeze_startup_heap() -> int:
@@ -36,3 +63,163 @@ def freeze_after_import(what: str) -> bool:
     _frozen_after.add(what)
     gc.freeze()
     return True
+
+
+class Action(Enum):
+    NONE = "none"
+    LIGHT = "light"  # collect what is not frozen, freeze the survivors
+    DEEP = "deep"  # unfreeze everything, collect, freeze the survivors
+
+
+@dataclass(frozen=True)
+class IdleRule:
+    """When to collect. Times in seconds; ``pending`` is how many young (generation 1)
+    collections ran since the last full one (``gc.get_count()[2]``), each one moving its
+    survivors into the old generation."""
+
+    idle_s: float = 1.0  # no input this long: a light collection, if anything is pending
+    deep_idle_s: float = 30.0  # no input this long: a deep one (at most every deep_every_s)
+    deep_every_s: float = 300.0
+    deep_overdue_s: float = 1800.0  # a deep one at the next idle moment after this long
+    cap_pending: int = 500  # this many pending: a light one even while typing
+
+    def decide(self, state: IdleState, now: float, pending: int) -> Action:
+        since_input = now - state.last_input
+        since_deep = now - state.last_deep
+        if since_input < self.idle_s:  # typing, scrolling: only the cap
+            return Action.LIGHT if pending >= self.cap_pending else Action.NONE
+        if state.lights_since_deep > 0 or pending > 0:
+            away = not state.active or since_input >= self.deep_idle_s
+            if (away and since_deep >= self.deep_every_s) or since_deep >= self.deep_overdue_s:
+                return Action.DEEP
+        return Action.LIGHT if pending > 0 else Action.NONE
+
+
+@dataclass
+class IdleState:
+    """What the rule reads: the last input, the window's activity, the last deep collection."""
+
+    last_input: float
+    last_deep: float
+    active: bool = True
+    lights_since_deep: int = 0  # nothing collected since the last deep one: no deep one due
+
+
+@dataclass
+class GcPolicy:
+    """The idle collector (module docstring). ``install`` switches automatic full collections
+    off; ``note_input``/``set_active`` are told by the UI; ``tick`` (on the UI thread, a few
+    times a second) collects when ``rule`` says so. ``collections`` counts what it ran."""
+
+    rule: IdleRule = field(default_factory=IdleRule)
+    clock: Callable[[], float] = time.monotonic
+    state: IdleState = field(init=False)
+    collections: dict[Action, int] = field(init=False)
+    _thresholds: tuple[int, int, int] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        now = self.clock()
+        self.state = IdleState(last_input=now, last_deep=now)
+        self.collections = {Action.LIGHT: 0, Action.DEEP: 0}
+
+    def install(self) -> None:
+        """Freeze the start-up heap and switch automatic full collections off (the young
+        generations keep their thresholds)."""
+        freeze_startup_heap()
+        if self._thresholds is None:
+            self._thresholds = gc.get_threshold()
+        first, second, _third = self._thresholds
+        gc.set_threshold(first, second, OFF_THRESHOLD)
+        self.state.last_deep = self.clock()
+
+    def uninstall(self) -> None:
+        """Automatic collections as before ``install`` (tests)."""
+        if self._thresholds is not None:
+            gc.set_threshold(*self._thresholds)
+            self._thresholds = None
+
+    def note_input(self) -> None:
+        self.state.last_input = self.clock()
+
+    def set_active(self, active: bool) -> None:
+        self.state.active = active
+
+    def tick(self) -> Action:
+        """Collect if the rule says so now; returns what ran."""
+        now = self.clock()
+        action = self.rule.decide(self.state, now, gc.get_count()[2])
+        if action is Action.LIGHT:
+            gc.collect()
+            gc.freeze()
+            self.state.lights_since_deep += 1
+        elif action is Action.DEEP:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.state.last_deep = now
+            self.state.lights_since_deep = 0
+        if action is not Action.NONE:
+            self.collections[action] += 1
+        return action
+
+
+@dataclass(frozen=True)
+class Collection:
+    thread: str
+    generation: int
+    start_s: float  # time.perf_counter()
+    ms: float
+    collected: int
+
+
+class GcLog:
+    """Every collection while installed (``gc.callbacks``): which thread ran it, which
+    generation, when and for how long. For the UI benches (a stall beside the collections
+    that overlap it) and tests."""
+
+    def __init__(self) -> None:
+        self.collections: list[Collection] = []
+        self._starts: dict[int, float] = {}
+
+    def install(self) -> GcLog:
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+        return self
+
+    def remove(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        ident = threading.get_ident()
+        if phase == "start":
+            self._starts[ident] = now
+            return
+        start = self._starts.pop(ident, now)
+        self.collections.append(
+            Collection(
+                threading.current_thread().name,
+                int(info.get("generation", -1)),
+                start,
+                (now - start) * 1000,
+                int(info.get("collected", 0)),
+            )
+        )
+
+    def overlapping(self, start_s: float, end_s: float) -> list[Collection]:
+        return [
+            c for c in self.collections if c.start_s < end_s and c.start_s + c.ms / 1000 > start_s
+        ]
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """By ``thread gen N``: count, max and total milliseconds."""
+        out: dict[str, dict[str, float]] = {}
+        for c in self.collections:
+            row = out.setdefault(
+                f"{c.thread} gen {c.generation}", {"n": 0, "max_ms": 0.0, "total_ms": 0.0}
+            )
+            row["n"] += 1
+            row["max_ms"] = round(max(row["max_ms"], c.ms), 2)
+            row["total_ms"] = round(row["total_ms"] + c.ms, 2)
+        return out
