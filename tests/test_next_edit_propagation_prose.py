@@ -80,6 +80,21 @@ PROSE = [
         [("json", "A", 0), ("json", "A", 0)],
         id="a-plain-word-twice-at-the-same-part-of-a-sentence",
     ),
+    pytest.param(
+        'def get(data):\n    """Send it.\n\n'
+        '    :param data: (optional) Dictionary (will be form-encoded)‸, bytes.\n    """\n\n\n'
+        'def post(data):\n    """Send it.\n\n'
+        '    :param data: (optional) Dictionary«», bytes.\n    """\n'
+        "# :param data: (optional) Dictionary, bytes.\n",
+        [("", " (will be form-encoded)", 0)],
+        id="an-insertion-where-the-whole-line-reads-again",
+    ),
+    pytest.param(
+        "x = 1  # Wraps a compatibility‸ interface\ny = 2  # Wraps a «compatability» interface\n"
+        '"""Wraps a compatability interface"""\n',
+        [("compatability", "compatibility", 0)],
+        id="one-plain-word-where-the-whole-comment-reads-again",
+    ),
 ]
 
 
@@ -116,6 +131,16 @@ def test_an_edit_in_prose_is_offered_in_prose_of_its_kind(
             'def f():\n    """Use y2‸ here."""\n\n\ndef g():\n    """Use x1 there."""\n',
             [("x1", "y2", 0)],
             id="an-old-text-of-under-three-characters",
+        ),
+        pytest.param(
+            'x = 1\n# keep the cache warm‸\n"""Usage:\n# keep the cache hot\n"""\n',
+            [("hot", "warm", 0)],
+            id="the-same-line-in-another-prose-class",
+        ),
+        pytest.param(
+            "x = 1  # Returns it‸\ny = 2  # Returns them\n",
+            [("them", "it", 0)],
+            id="a-line-of-under-three-words",
         ),
         pytest.param(
             '# about the term\ns = "the term"\nterm = 1\ndef f():\n    """A word‸ here."""\n',

@@ -45,9 +45,12 @@ that match the edit's "before" shape are offered as the next edits, without a mo
   more other characters; one plain word (letters, not camelCase: ``valid``, ``json``) needs
   the same change twice (once, it is a sentence being rewritten) and the same character after
   it (``(optional) json data``, not ``:param json:``); a whole comment deleted is deleted where
-  the same comment ends a line; never on the edit's own line; this file only. Measured on
-  httpx/jinja/requests (``bench next_edit``, 2026-12-05-d): one plain word changed once was
-  wrong 11 times of 19.
+  the same comment ends a line; where the words give no site (or wait), the same change is
+  offered where the edit's whole old line (3+ words, from its indent or its prose's opening to
+  its end) reads again in prose of that class (an insertion too: ``Dictionary`` gaining
+  `` (will be form-encoded)`` in each identical ``:param data:`` line); never on the edit's
+  own line; this file only. Measured on httpx/jinja/requests (``bench next_edit``,
+  2026-12-05-d): one plain word changed once was wrong 11 times of 19.
 - **Two examples** (``generalise``): the same token shapes whose differing tokens are atoms
   (identifiers, numbers, strings) that bind one to one become a template with holes
   (``x.get("a")`` -> ``x.get("a", None)`` and ``y.get("b")`` -> ``y.get("b", None)`` give
@@ -1600,34 +1603,101 @@ def _prose_proposals(
     text: str, history: Sequence[EditPair], caret: int, mask: LexMask, path: str
 ) -> list[Proposal]:
     """The newest edit repeated in prose (``_prose_edit``): the same words in a comment, a
-    docstring or another string (the class the edit was in), this file only; none overlapping
-    a recent edit, none undoing one."""
-    prose = _prose_edit(text, history[-1], mask, path)
-    if prose is None:
-        return []
-    if prose.plain and not any(
-        _to_words(e.before, e.after)[1:] == (prose.old, prose.new) for e in history[:-1]
-    ):
-        return []  # one word of a sentence rewritten: wait for the same change again
+    docstring or another string (the class the edit was in), else the same change where the
+    edit's whole line reads again in prose of that class (``_prose_line_sites``); this file
+    only; none overlapping a recent edit, none undoing one."""
+    edit = history[-1]
+    prose = _prose_edit(text, edit, mask, path)
     held = [e for e in history if _holds(text, e)]
     reverts = {_to_words(e.after, e.before)[1:] for e in held}
     regions = [(e.offset, e.offset + len(e.after)) for e in held]
     # the edit's own line: the words it left beside it (``requests/requests/1979`` ->
     # ``requests/psf/1979``) are that line's, not a second copy
-    regions.append((_line_start(text, prose.start), _line_end(text, prose.start)))
-    sites = [
-        s
-        for s in _prose_sites(text, prose, mask)
-        if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
-        and (s.old, s.new) not in reverts
-    ]
-    where = (
-        "comment" if prose.where[0] is Kind.COMMENT else "docstring" if prose.where[1] else "string"
-    )
-    what = f"prose ({where}), 1 example: {prose.old} → {prose.new}"
+    regions.append((_line_start(text, edit.offset), _line_end(text, edit.offset)))
+
+    def keep(found: list[Site]) -> list[Site]:
+        return [
+            s
+            for s in found
+            if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
+            and (s.old, s.new) not in reverts
+        ]
+
+    sites: list[Site] = []
+    label = ""
+    if prose is not None and (
+        not prose.plain
+        or any(_to_words(e.before, e.after)[1:] == (prose.old, prose.new) for e in history[:-1])
+    ):  # one plain word of a sentence rewritten once waits for the same change again
+        sites = keep(_prose_sites(text, prose, mask))
+        label = f"{_prose_name(prose.where)}), 1 example: {prose.old} → {prose.new}"
+    if not sites:
+        line = _prose_line(text, edit, mask)
+        if line is not None:
+            sites = keep(_prose_line_sites(text, line, mask))
+            label = f"{_prose_name(line[3])}, a line), 1 example: {line[0]} → {line[1]}"
     return _ordered(
-        [s for s in sites if s.start >= caret], [s for s in sites if s.start < caret], what
+        [s for s in sites if s.start >= caret],
+        [s for s in sites if s.start < caret],
+        f"prose ({label}",
     )
+
+
+def _prose_name(where: ProseClass) -> str:
+    return "comment" if where[0] is Kind.COMMENT else "docstring" if where[1] else "string"
+
+
+#: a prose line repeated whole needs this many words (``Returns:`` alone is everywhere)
+MIN_LINE_WORDS = 3
+
+
+def _prose_line(
+    text: str, edit: EditPair, mask: LexMask
+) -> tuple[str, str, int, ProseClass] | None:
+    """The newest edit as a change of one prose line: the line before and after it (indent
+    aside), where the change starts in it, and its prose class; None unless the edit stays on
+    one line inside one comment or string and the old line has ``MIN_LINE_WORDS`` words."""
+    if "\n" in edit.before or "\n" in edit.after:
+        return None
+    lo, hi = _line_start(text, edit.offset), _line_end(text, edit.offset)
+    indent = _indent_of(text, lo)[0]
+    span = mask.span_at(edit.offset) or mask.span_at(max(lo, edit.offset - 1))
+    if span is None or not (span[0] < edit.offset and hi <= span[1]):
+        return None
+    start = max(lo + indent, span[0])
+    after = text[start:hi]
+    at = edit.offset - start
+    before = after[:at] + edit.before + after[at + len(edit.after) :]
+    if len(_WORD.findall(before)) < MIN_LINE_WORDS or before == after:
+        return None
+    return before, after, start - lo, _prose_class(text, span)
+
+
+def _prose_line_sites(
+    text: str, line: tuple[str, str, int, ProseClass], mask: LexMask
+) -> list[Site]:
+    """Lines reading exactly as the edit's old line (from the same column of prose: its indent
+    or its string's opening) to their end, inside prose of the same class: the change made
+    there, trimmed to what differs."""
+    before, after, _column, where = line
+    p, old, new = _to_words(before, after)
+    out: list[Site] = []
+    at = text.find(before)
+    while at >= 0 and len(out) < MAX_PROPOSALS:
+        end = at + len(before)
+        lo = _line_start(text, at)
+        span = mask.span_at(at)
+        if (
+            (end == len(text) or text[end] in "\r\n")
+            and span is not None
+            and end <= span[1]
+            and _prose_class(text, span) == where
+            # the prose starts there: the line's indent inside it, or its own opening
+            and (at == span[0] or (span[0] < lo and at == lo + _indent_of(text, lo)[0]))
+        ):
+            out.append(Site(at + p, at + p + len(old), old, new))
+        at = text.find(before, at + 1)
+    return out
 
 
 def _code_proposals(
