@@ -75,6 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also the UI thread's stalls in a real window while the servers start and report "
         "(bench.lsp_ui: max_ui_stall_ms, ui_stalls_over_16ms)",
     )
+    parser.add_argument(
+        "--ui-rounds",
+        type=int,
+        default=0,
+        help="--ui's typed-and-saved rounds (default rounds // 2; ~2 s each: 150 is a "
+        "5-minute session, with the process's RSS by round, ui_rss_mb)",
+    )
 
 
 class _Seen:
@@ -219,5 +226,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.ui:
         from .lsp_ui import measure_ui
 
-        result.update(measure_ui(max(1, args.rounds // 2)))
+        result.update(measure_ui(args.ui_rounds or max(1, args.rounds // 2)))
     return result

@@ -348,6 +348,7 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
     started = time.perf_counter()
     probe.start()
     reported = False
+    rss = [_rss_mb()]
     try:
         win.open_folder(root)
         docs = [win.open_file(root / "forecode_core" / f) for f in FILES]
@@ -369,6 +370,7 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
                 return "basedpyright" in sources and "ruff" in sources
 
             reported = _pump_until(both, WAIT_S if i == 0 else 30.0)
+            rss.append(_rss_mb())
         _pump_until(lambda: False, 1.0)  # the last reports and repaints
     finally:
         probe.stop()
@@ -385,4 +387,27 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
         **gc_keys(gc_log, gc_idle),
         "ui_servers_reported": reported,
         "ui_window_s": round(window_s, 1),
+        "ui_rss_mb": _rss_keys(rss),
+    }
+
+
+def _rss_mb() -> float:
+    """This process's resident set (MB), from /proc (0 where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def _rss_keys(rss: list[float]) -> dict[str, Any]:
+    """The editor process's RSS at the start, after each round (every tenth when many) and at
+    the end, and the most: over a long run (``--ui-rounds 150``) it says whether the
+    collector's policy lets memory grow."""
+    step = max(1, len(rss) // 20)
+    return {
+        "start": round(rss[0], 1),
+        "end": round(rss[-1], 1),
+        "max": round(max(rss), 1),
+        "by_round": [round(r, 1) for r in rss[::step]],
     }
