@@ -88,6 +88,26 @@ def test_pause_and_jump_close_the_event(
     assert pairs(edits) == expected
 
 
+def test_a_jump_closes_the_event_even_where_its_span_is_touched() -> None:
+    # Lines typed below line 5 make one event whose span reaches line 9; the caret goes back
+    # up to the span's start (line 5) at once: a jump of four lines, a new event, although the
+    # change touches the span (the touch rule alone would merge it: the row above cannot tell).
+    edits = BufferEdits()
+    doc = Doc(FILE, edits)
+    t = doc.type(" = value5", "\na\nb\nc\nd", 0.0)
+    (typed,) = edits.events()
+    assert (typed.line, typed.last_line) == (5, 9)
+    doc.change(typed.offset, 0, "#", t)  # 0.1 s later, where the span starts
+    assert pairs(edits) == [(5, "", "\na\nb\nc\nd"), (5, "", "#")]
+    # the same change three lines up from the last one still joins it
+    edits = BufferEdits()
+    doc = Doc(FILE, edits)
+    t = doc.type(" = value5", "\na\nb\nc", 0.0)
+    (typed,) = edits.events()
+    doc.change(typed.offset, 0, "#", t)
+    assert pairs(edits) == [(5, "", "#\na\nb\nc")]
+
+
 def test_replacing_a_word_is_one_pair_with_its_before_text() -> None:
     edits = BufferEdits()
     doc = Doc(FILE, edits)
