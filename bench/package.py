@@ -63,7 +63,10 @@ __all__ = [
     "chat_check",
     "chat_inside",
     "data_env",
+    "deb_depends",
     "first_completion",
+    "install_deb",
+    "model_check",
     "no_network",
     "pack_checks",
     "pack_file",
@@ -336,6 +339,32 @@ def unpack(tarball: Path, prefix: Path) -> Path:
     return exe
 
 
+def install_deb(deb: Path, root: Path) -> Path:
+    """A ``.deb`` unpacked into a throwaway root (``dpkg -x``: the package's files as ``apt
+    install`` puts them, without touching this machine's /opt, /usr nor its dpkg database);
+    returns ``ROOT/opt/forecode/forecode``. Raises when the package does not hold the layout
+    the app's ``.deb`` promises (the executable, the ``/usr/bin/forecode`` link, the desktop
+    entry)."""
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    exe = root / "opt" / "forecode" / "forecode"
+    link = root / "usr" / "bin" / "forecode"
+    desktop = root / "usr" / "share" / "applications" / "forecode.desktop"
+    if not exe.is_file() or not link.is_symlink() or not desktop.is_file():
+        raise RuntimeError(f"{deb} lacks opt/forecode/forecode, usr/bin/forecode or its entry")
+    if link.readlink() != Path("/opt/forecode/forecode"):
+        raise RuntimeError(f"usr/bin/forecode points at {link.readlink()}")
+    return exe
+
+
+def deb_depends(deb: Path) -> list[str]:
+    """The package's ``Depends`` (``dpkg-deb -f``)."""
+    out = subprocess.run(
+        ["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True, check=True
+    )
+    return [d.strip() for d in out.stdout.split(",") if d.strip()]
+
+
 def folder_mb(folder: Path) -> float:
     return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
 
@@ -538,7 +567,7 @@ def startup(
         **(
             {}
             if completion.get("ghost_s") is not None
-            else {"first_completion_s_why": f"no ghost text within {COMPLETION_TIMEOUT_S:.0f} s"}
+            else {"first_completion_s_why": _no_ghost_why(completion)}
         ),
     }
 
@@ -564,11 +593,11 @@ def _xdotool(display: str, *args: str) -> str:
 
 
 def _trace_lines(
-    proc: subprocess.Popen[bytes], start: float
+    proc: subprocess.Popen[bytes], start: float, other: list[str] | None = None
 ) -> tuple[list[tuple[str, float]], threading.Thread]:
     """The app's ``forecode-trace:`` lines as (phase, seconds since ``start`` when read),
     filled by a reader thread (returned: it closes the pipe at its end; join it after
-    stopping the app)."""
+    stopping the app); its other stderr lines go to ``other`` (the last 60 kept)."""
     lines: list[tuple[str, float]] = []
 
     def read() -> None:
@@ -579,6 +608,9 @@ def _trace_lines(
                 if line.startswith("forecode-trace: "):
                     phase = line.removeprefix("forecode-trace: ").rsplit(" ", 1)[0]
                     lines.append((phase, time.monotonic() - start))
+                elif other is not None:
+                    other.append(line)
+                    del other[:-60]
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
@@ -607,7 +639,8 @@ def first_completion(
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    trace, reader = _trace_lines(proc, start)
+    stderr: list[str] = []
+    trace, reader = _trace_lines(proc, start, stderr)
     result: dict[str, Any] = {"ghost_s": None}
     try:
         window = wait_for_window(display, proc, WINDOW_TIMEOUT_S)
@@ -638,7 +671,16 @@ def first_completion(
         stop(proc)
         reader.join(30)  # the app and its children are gone: the pipe ends, the reader closes it
         result["trace"] = {phase: round(t, 3) for phase, t in trace}
+        if result["ghost_s"] is None:  # why not (a run once lost a launch with no window
+            result["app_stderr_tail"] = "\n".join(stderr)[-3000:]  # and no stderr kept)
+            result["exit_code"] = proc.returncode
     return result
+
+
+def _no_ghost_why(completion: dict[str, Any]) -> str:
+    if completion.get("window_s") is None:
+        return f"no window (the app's exit code {completion.get('exit_code')}; app_stderr_tail)"
+    return f"no ghost text within {COMPLETION_TIMEOUT_S:.0f} s"
 
 
 def bootstrap_command() -> tuple[list[str], str]:

@@ -18,6 +18,13 @@ completion; ``first_completion``), and the installed app's loopback service (``f
 pack unpacked into the installed app on a machine with no NVIDIA driver: the app keeps the CPU
 and says why (``FORECODE_GPU_PACK``, else ``dist/``'s, else the module's name alone).
 
+The ``.deb`` (issue 18's install test): ``FORECODE_PACKAGE_DEB``, else built portable from a
+clean export of HEAD, unpacked with ``dpkg-deb -x`` into a throwaway root (no change to this
+machine's /opt, /usr or dpkg database) with the quality pack's ``.deb`` beside it; with no
+network: the window (a screenshot), a registered ggml backend, the bundled model loading, no
+write outside the install and data folders, a ghost text in a file, and the loopback service's
+chat.
+
 Run it: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest -m nightly
 tests/test_package_linux.py``.
 """
@@ -26,6 +33,7 @@ import functools
 import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,9 +43,13 @@ from bench.package import (
     GPU_PACK_ENV,
     backends_report,
     build_tarball,
+    build_target,
     chat_check,
+    clean_checkout,
     data_env,
+    deb_depends,
     first_completion,
+    install_deb,
     pack_checks,
     pack_file,
     smoke,
@@ -210,3 +222,50 @@ def test_the_installed_app_with_a_gpu_pack_and_no_driver_keeps_the_cpu_and_says_
     assert gpu["driver"] is False and gpu["backend"] is None, gpu
     assert gpu["message"] == NO_DRIVER_MESSAGE, gpu
     assert NO_DRIVER_MESSAGE in result["backends_stderr"], result
+
+
+def _quality_deb() -> Path:
+    """``FORECODE_QUALITY_DEB``, else ``dist/``'s, else built (``build.py quality-deb``)."""
+    given = os.environ.get("FORECODE_QUALITY_DEB")
+    if given:
+        return Path(given)
+    built = sorted(
+        (Path(__file__).resolve().parent.parent / "dist").glob("forecode-model-qwen1.5b_*.deb")
+    )
+    return built[-1] if built else build_target("quality-deb")
+
+
+@pytest.mark.nightly
+@pytest.mark.timeout(5400)
+def test_the_deb_installs_into_a_fresh_root_and_works_offline(tmp_path: Path) -> None:
+    """Issue 18's install test on the ``.deb`` (see the module docstring)."""
+    missing = _tools_missing()
+    assert not missing, f"the package test needs {missing} on this machine"
+    given = os.environ.get("FORECODE_PACKAGE_DEB")
+    deb = Path(given) if given else build_target("deb", clean_checkout(), portable=True)
+    assert "libxcb-cursor0" in deb_depends(deb) and "libegl1" in deb_depends(deb)
+    root = tmp_path / "root"
+    exe = install_deb(deb, root)
+    subprocess.run(["dpkg-deb", "-x", str(_quality_deb()), str(root)], check=True)
+    build = json.loads((exe.parent / "BUILD.json").read_text(encoding="utf-8"))
+    with virtual_display() as display:
+        result = smoke(exe, tmp_path / "run", display)
+        print({k: v for k, v in result.items() if k != "app_stderr_tail"})
+        project = tmp_path / "project"
+        project.mkdir()
+        ghost = first_completion([str(exe)], data_env(tmp_path / "home", display), display, project)
+        print(ghost)
+    assert result["backends"], result.get("backends_error")
+    if build["llama_cpp"].startswith("portable"):
+        loaded = [n for n in result["backend_libraries_loaded"] if "ggml-cpu" in n]
+        assert len(loaded) == 1 and loaded[0] in result["cpu_variants"], result
+    assert result["model_loads"], result.get("model_error")
+    assert result["window_s"] is not None, result["app_stderr_tail"]
+    assert result["screen_colours"] > 1, "the screenshot is one colour: nothing was painted"
+    assert not result["written_outside"], result["written_outside"]
+    assert ghost["ghost_s"] is not None, f"no ghost text was shown: {ghost}"
+    chat = chat_check(exe, tmp_path / "chat")
+    print({k: v for k, v in chat.items() if k != "service_log_tail"})
+    assert chat.get("interfaces") == ["lo"], chat
+    assert chat.get("listening"), chat.get("service_log_tail", chat)
+    assert "error" not in chat and chat["answer"].strip(), chat
