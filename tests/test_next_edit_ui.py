@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
@@ -521,6 +521,62 @@ def test_status_says_when_predictions_are_off_and_why(env: Env) -> None:
     assert "nextEdit.enabled" in env.ctl.label.toolTip()
     env.set(next_edit_enabled=True, next_edit_model="none")
     assert env.ctl.label.text() == "⇥ Edit patterns"
+
+
+def test_status_says_why_for_a_binary_a_loading_and_a_too_big_file(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.ui.owners import next_edit as owner
+
+    (env.root / "blob.bin").write_bytes(b"\x00\x01area = 1\n\x00" * 50)
+    blob = env.docs.open_file(env.root / "blob.bin")
+    assert blob is not None and blob.read_only_reason
+    assert env.ctl.label.text() == "⇥ Predictions off"
+    assert env.ctl.label.toolTip().endswith("the file is read-only")
+    # over 1 MB: read in the background, read-only while it loads; then on, without an edit
+    (env.root / "big.py").write_text(
+        "".join(f"value_{k} = compute(item_{k})\n" for k in range(37_000)), encoding="utf-8"
+    )
+    big = env.docs.open_file(env.root / "big.py")
+    assert big is not None and big.loading
+    assert env.ctl.label.toolTip().endswith("the file is still loading")
+    env.qtbot.waitUntil(lambda: not big.loading, timeout=60_000)
+    env.qtbot.waitUntil(lambda: env.ctl.label.text() == "⇥ Next edit", timeout=5000)
+    monkeypatch.setattr(owner, "MAX_CHARS", 100_000)
+    env.set(next_edit_mode="eager")  # any settings change asks again
+    assert env.ctl.label.text() == "⇥ Predictions off"
+    assert env.ctl.label.toolTip().endswith("the file is too big (over 0 MB)")
+
+
+def test_subtle_mode_forgets_alt_when_the_editor_loses_the_focus(env: Env) -> None:
+    from PySide6.QtGui import QFocusEvent
+    from PySide6.QtWidgets import QApplication
+
+    env.set(next_edit_mode="subtle")
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()
+    env.model.answer("requests.get(url)", "requests.head(url)")
+    env.qtbot.keyPress(ed, Qt.Key.Key_Alt, Qt.KeyboardModifier.AltModifier)
+    assert boxed(ed) == "get"
+    # Alt+Tab to another window: the release goes there, the editor only loses the focus
+    QApplication.sendEvent(
+        ed, QFocusEvent(QEvent.Type.FocusOut, Qt.FocusReason.ActiveWindowFocusReason)
+    )
+    assert boxed(ed) == "" and marker_lines(ed) == [3]
+    assert not env.view(doc).overlay.isVisible()
+
+
+def test_a_models_answer_for_an_older_version_is_never_shown(env: Env) -> None:
+    doc = env.open("calls.py", CALLS)
+    ed = doc.editor
+    env.ctl.predict_now()  # asked about the text as it is
+    ed.gotoPos(ed.positionFromLine(7))
+    env.qtbot.keyClicks(ed, "# ")  # an edit elsewhere before the answer arrives
+    env.model.answer("requests.get(url)", "requests.head(url)")  # the late answer
+    env.qtbot.wait(50)
+    assert env.ctl.buffer_session(doc).empty
+    assert boxed(ed) == "" and marker_lines(ed) == [] and env.ctl.view(doc) is None  # never drawn
 
 
 def test_the_window_composes_next_edit_and_tab_still_indents(qtbot: QtBot, tmp_path: Path) -> None:

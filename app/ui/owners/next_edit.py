@@ -24,7 +24,7 @@ shown suggestion with ``NextEditView`` in the current editor.
   other propagation sites re-based), the model's prefetched one follows.
 - **Status.** A label in the status bar says whether predictions are on, edit patterns only
   (``nextEdit.model: "none"``, or the engine is not ready), or off and why (turned off, a
-  read-only or too big file).
+  read-only or too big file, a file still loading: said again when its load ends).
 """
 
 from __future__ import annotations
@@ -270,6 +270,14 @@ class NextEditController(QObject):
         doc.editor.modified.connect(partial(self._on_modified, buf))
         doc.editor.updateUi.connect(partial(self._on_update_ui, buf))
         doc.editor.installEventFilter(self)
+        # a file over 1 MB loads in the background, read-only until it is in: the status
+        # label said "off: read-only" until the first edit's pause
+        doc.loadFinished.connect(partial(self._on_loaded, buf))
+
+    def _on_loaded(self, buf: _Buffer) -> None:
+        if buf is self._current:
+            self._update_state()
+            self.render()
 
     def forget(self, doc: Document) -> None:
         buf = self._buffers.pop(doc, None)
@@ -327,6 +335,8 @@ class NextEditController(QObject):
             return "turned off (nextEdit.enabled)"
         if buf is None:
             return "no file"
+        if buf.doc.loading:
+            return "the file is still loading"
         if buf.doc.read_only_reason:
             return "the file is read-only"
         if buf.editor.textLength() > MAX_CHARS:
@@ -672,7 +682,14 @@ class NextEditController(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         cur = self._current
-        if cur is None or watched is not cur.editor or not isinstance(event, QKeyEvent):
+        if cur is None or watched is not cur.editor:
+            return False
+        if event.type() == QEvent.Type.FocusOut:
+            # Alt's release goes to whatever has the focus then (Alt+Tab to another window):
+            # subtle mode would keep showing the edit with no modifier held
+            self._set_alt(False)
+            return False
+        if not isinstance(event, QKeyEvent):
             return False
         key, mods = event.key(), event.modifiers()
         if event.type() == QEvent.Type.KeyRelease and key == Qt.Key.Key_Alt:
