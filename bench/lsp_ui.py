@@ -39,7 +39,15 @@ from app.services.gcpolicy import GcLog
 
 from ._common import REPO, percentile, wait_with_events
 
-__all__ = ["FILES", "Watchdog", "gc_keys", "gc_overlaps", "measure_ui", "realtime_editor_only"]
+__all__ = [
+    "FILES",
+    "RunQueue",
+    "Watchdog",
+    "gc_keys",
+    "gc_overlaps",
+    "measure_ui",
+    "realtime_editor_only",
+]
 
 PROBE_MS = 2
 WAIT_S = 180.0
@@ -193,6 +201,27 @@ _WAITING = frozenset(
 )
 
 
+class RunQueue:
+    """The thread that made it (the UI thread): its time runnable but not running, waiting for
+    a core (``/proc/thread-self/schedstat``'s second field, ns; 0 where there is none). In a
+    stall, that part is the machine's load; the rest is the thread's own work (``busy``) or
+    a wait for the GIL or for nothing to do."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            self._fd = -1
+
+    def ns(self) -> int:
+        if self._fd < 0:
+            return 0
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1])
+        except (OSError, ValueError, IndexError):
+            return 0
+
+
 class Watchdog:
     """A thread that, while the UI thread's current gap runs past ``after_s``, samples the UI
     thread's stack and the other threads' innermost frames that are not in a waiting call
@@ -263,10 +292,12 @@ class _Probe:
 
         self.gaps: list[float] = []
         self.busy: list[float] = []  # the UI thread's CPU time within each gap
-        self.long: list[tuple[float, float, float]] = []  # (gap ms, busy ms, start) over 16 ms
+        # over 16 ms: (gap ms, busy ms, start, ms runnable but waiting for a core)
+        self.long: list[tuple[float, float, float, float]] = []
         self._clock = QElapsedTimer()
         self._clock.start()
-        self._last: tuple[int, int] | None = None
+        self._last: tuple[int, int, int] | None = None
+        self._runq = RunQueue()
         self._last_s = time.perf_counter()
         self.timer = QTimer()
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -283,15 +314,15 @@ class _Probe:
         self.watch.stop()
 
     def _tick(self) -> None:
-        now, cpu = self._clock.nsecsElapsed(), time.thread_time_ns()
+        now, cpu, runq = self._clock.nsecsElapsed(), time.thread_time_ns(), self._runq.ns()
         start, self._last_s = self._last_s, time.perf_counter()
         if self._last is not None:
             gap, busy = (now - self._last[0]) / 1e6, (cpu - self._last[1]) / 1e6
             self.gaps.append(gap)
             self.busy.append(busy)
             if gap - PROBE_MS > 16:
-                self.long.append((gap, busy, start))
-        self._last = (now, cpu)
+                self.long.append((gap, busy, start, (runq - self._last[2]) / 1e6))
+        self._last = (now, cpu, runq)
 
     def keys(self, gc_log: GcLog | None = None) -> dict[str, Any]:
         return {
@@ -301,11 +332,14 @@ class _Probe:
             # each stall over 16 ms: its length, the UI thread's CPU time in it, and the
             # distinct stacks the watchdog sampled in it (none: it ended before 20 ms)
             "ui_stalls_over_16ms_detail": [
-                f"{gap - PROBE_MS:.1f} ms (busy {busy:.1f}): "
+                f"{gap - PROBE_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f}): "
                 + self.watch.detail(start)
                 + gc_overlaps(gc_log, start, start + gap / 1000)
-                for gap, busy, start in self.long
+                for gap, busy, start, runq in self.long
             ],
+            "ui_stalls_over_16ms_not_load": sum(
+                1 for gap, _b, _s, runq in self.long if gap - PROBE_MS - runq > 16
+            ),
         }
 
 

@@ -145,8 +145,9 @@ class _Figures:
     accepts: int = 0
     jumps: int = 0
     stall_phases: list[str] = field(default_factory=list)  # where each stall over 16 ms was
-    # each stall over 16 ms: (phase, gap ms, the UI thread's CPU ms, the gap's start, perf_counter)
-    stalls: list[tuple[str, float, float, float]] = field(default_factory=list)
+    # each stall over 16 ms: (phase, gap ms, the UI thread's CPU ms, the gap's start
+    # (perf_counter), ms runnable but waiting for a core)
+    stalls: list[tuple[str, float, float, float, float]] = field(default_factory=list)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -182,7 +183,7 @@ class _Run:
 
         self.gc_idle = start_gc_policy(app)  # as app.main does after the first paint
         self.gc_log = GcLog()
-        from bench.lsp_ui import Watchdog
+        from bench.lsp_ui import RunQueue, Watchdog
 
         self.watch = Watchdog(lambda: self._last_s)
         self.ctl = self.window.next_edit
@@ -191,6 +192,8 @@ class _Run:
         self._last_ns: int | None = None
         self._last_cpu = 0.0
         self._last_s = 0.0
+        self._last_runq = 0
+        self._runq = RunQueue()
         self.probe = QTimer()
         self.probe.setTimerType(Qt.TimerType.PreciseTimer)
         self.probe.setInterval(PROBE_INTERVAL_MS)
@@ -207,6 +210,7 @@ class _Run:
         now = self._clock.nsecsElapsed()
         cpu = time.thread_time()
         start, self._last_s = self._last_s, time.perf_counter()
+        runq = self._runq.ns()
         if self._last_ns is not None:
             gap = (now - self._last_ns) / 1e6
             self.fig.gaps_ms.append(gap)
@@ -214,9 +218,11 @@ class _Run:
             self.fig.busy_ms.append(busy)
             if gap - PROBE_INTERVAL_MS > 16.0:
                 self.fig.stall_phases.append(self.phase)
-                self.fig.stalls.append((self.phase, gap, busy, start))
+                waited = (runq - self._last_runq) / 1e6
+                self.fig.stalls.append((self.phase, gap, busy, start, waited))
         self._last_ns = now
         self._last_cpu = cpu
+        self._last_runq = runq
 
     # --- instruments on the real controller (timing wrappers; the behaviour is the owner's)
     def _instrument(self) -> None:
@@ -472,11 +478,15 @@ def _stall_detail(run: _Run) -> dict[str, Any]:
 
     return {
         "ui_stalls_over_16ms_detail": [
-            f"{phase}: {gap - PROBE_INTERVAL_MS:.1f} ms (busy {busy:.1f}): "
+            f"{phase}: {gap - PROBE_INTERVAL_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f}): "
             + run.watch.detail(start)
             + gc_overlaps(run.gc_log, start, start + gap / 1000)
-            for phase, gap, busy, start in run.fig.stalls
+            for phase, gap, busy, start, runq in run.fig.stalls
         ],
+        # still over 16 ms without the time the UI thread waited for a core (the load)
+        "ui_stalls_over_16ms_not_load": sum(
+            1 for _p, gap, _b, _s, runq in run.fig.stalls if gap - PROBE_INTERVAL_MS - runq > 16
+        ),
         **gc_keys(run.gc_log, run.gc_idle),
     }
 
