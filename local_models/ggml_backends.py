@@ -38,10 +38,23 @@ _loaded = False
 
 
 def _libggml() -> ctypes.CDLL:
+    """The ggml that libllama itself links, whose backend registry llama.cpp reads. Not
+    ``llama_cpp._ggml.libggml``: pip installs ``libggml.so``, ``.so.0`` and ``.so.0.25.3`` as
+    three copies, ``_ggml`` opens ``libggml.so`` while libllama links ``libggml.so.0``, so a
+    process holds two ggml registries and a backend loaded through ``_ggml`` is never seen by
+    llama.cpp (a portable build: "no backends are loaded"; the GPU pack: never used). A symbol
+    looked up in libllama's handle resolves in its own dependencies (POSIX ``dlsym``); Windows
+    looks in llama.dll alone, and has one ggml.dll."""
+    import llama_cpp.llama_cpp as C
     from llama_cpp import _ggml
 
-    lib: ctypes.CDLL = _ggml.libggml
-    return lib
+    llama = ctypes.CDLL(C._lib._name)  # the same handle: libllama is already loaded
+    try:
+        llama.ggml_backend_load_all_from_path  # noqa: B018 - does it resolve through libllama?
+    except AttributeError:
+        lib: ctypes.CDLL = _ggml.libggml
+        return lib
+    return llama
 
 
 def backend_folder() -> Path:

@@ -12,8 +12,15 @@ write). The NVIDIA driver (``libcuda``) is never shipped: it comes with the user
 never looks in either folder -- only when the NVIDIA driver library can be opened. Without a
 driver it loads nothing and says so on stderr, once ("GPU pack installed but no NVIDIA driver
 found: using the CPU"; the worker's stderr is the engine client's log); a module that does not
-load (a damaged pack, a driver too old for the pack's CUDA) is the same: the CPU is used and
-the reason is said. llama.cpp then offloads a model's layers to every registered GPU by itself
+load (a damaged pack, a module built against a newer glibc) is the same: the CPU is used and
+the dynamic loader's reason is said (the module is opened once with ``ctypes`` first, since
+ggml's own refusal goes to its log, which ``init_llama`` silences). A module that loads but
+finds no GPU (a driver older than the pack's CUDA 13 needs: ``ggml_cuda_init`` fails; or no
+GPU) registers a CUDA backend with no device: the CPU is used and ``NO_GPU_MESSAGE`` said.
+The module is loaded into the ggml that libllama links (``ggml_backends._libggml``), the one
+whose registry llama.cpp reads. Checked on an H100 (``packaging/gpu_pack_check.py``;
+bench-results/gpu-pack-2026-12-05.json): CUDA registered, all layers offloaded, embeddings
+equal to the CPU's. llama.cpp then offloads a model's layers to every registered GPU by itself
 (``n_gpu_layers`` defaults to all). ``forecode --ggml-backends`` reports what happened.
 
 The driver's library name can be changed with ``FORECODE_CUDA_DRIVER`` (tests: a machine with
@@ -33,6 +40,7 @@ from forecode_core.store.settings import data_dir
 
 __all__ = [
     "NO_DRIVER_MESSAGE",
+    "NO_GPU_MESSAGE",
     "GpuPackReport",
     "driver_library",
     "driver_present",
@@ -43,6 +51,10 @@ __all__ = [
 ]
 
 NO_DRIVER_MESSAGE = "GPU pack installed but no NVIDIA driver found: using the CPU"
+NO_GPU_MESSAGE = (
+    "GPU pack installed but its CUDA backend found no usable NVIDIA GPU (a driver older than"
+    " CUDA 13 needs, or no GPU): using the CPU"
+)
 PACK_FOLDER = "gpu"
 
 # Loaded first, in this order, from the pack's folder (RTLD_GLOBAL): the module then finds
@@ -58,12 +70,14 @@ class GpuPackReport:
     """What ``load_gpu_pack`` found and did. ``pack``: the module's path (None: no pack);
     ``driver``: whether the NVIDIA driver library opened (None: not looked for, no pack);
     ``backend``: the registered backend's name when the module loaded; ``message``: what the
-    user is told (None when there is no pack)."""
+    user is told (None when there is no pack); ``devices``: the GPUs the backend found (None:
+    the module did not load)."""
 
     pack: str | None
     driver: bool | None
     backend: str | None
     message: str | None
+    devices: int | None = None
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -71,6 +85,7 @@ class GpuPackReport:
             "driver": self.driver,
             "backend": self.backend,
             "message": self.message,
+            "devices": self.devices,
         }
 
 
@@ -126,21 +141,25 @@ def _preload_runtime(folder: Path) -> None:
             ctypes.CDLL(os.fspath(lib), mode=ctypes.RTLD_GLOBAL)
 
 
-def _ggml_load(module: Path) -> str | None:
-    """``ggml_backend_load(module)`` through llama-cpp-python's ggml library; the registered
-    backend's name, or None when ggml refused the module."""
-    from llama_cpp import _ggml
+def _ggml_load(module: Path) -> tuple[str, int] | None:
+    """``ggml_backend_load(module)`` in the ggml libllama links (``ggml_backends._libggml``:
+    not ``llama_cpp._ggml``'s copy, whose registry llama.cpp never reads); the registered
+    backend's name and its device count, or None when ggml refused the module."""
+    from local_models.ggml_backends import _libggml
 
-    lib = _ggml.libggml
+    lib = _libggml()
     lib.ggml_backend_load.restype = ctypes.c_void_p
     lib.ggml_backend_load.argtypes = [ctypes.c_char_p]
     lib.ggml_backend_reg_name.restype = ctypes.c_char_p
     lib.ggml_backend_reg_name.argtypes = [ctypes.c_void_p]
+    lib.ggml_backend_reg_dev_count.restype = ctypes.c_size_t
+    lib.ggml_backend_reg_dev_count.argtypes = [ctypes.c_void_p]
     reg = lib.ggml_backend_load(os.fsencode(module))
     if not reg:
         return None
     name = lib.ggml_backend_reg_name(reg)
-    return name.decode("utf-8", "replace") if name else "?"
+    devices = int(lib.ggml_backend_reg_dev_count(reg))
+    return (name.decode("utf-8", "replace") if name else "?"), devices
 
 
 def _load(module: Path) -> GpuPackReport:
@@ -148,13 +167,18 @@ def _load(module: Path) -> GpuPackReport:
         return GpuPackReport(str(module), False, None, NO_DRIVER_MESSAGE)
     try:
         _preload_runtime(module.parent)
-        backend = _ggml_load(module)
+        ctypes.CDLL(os.fspath(module))  # the loader's reason, if any (ggml's goes to its log)
+        loaded = _ggml_load(module)
     except OSError as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         return GpuPackReport(str(module), True, None, _not_loaded(reason))
-    if backend is None:
+    if loaded is None:
         return GpuPackReport(str(module), True, None, _not_loaded("ggml refused the module"))
-    return GpuPackReport(str(module), True, backend, f"GPU pack loaded: the {backend} backend")
+    backend, devices = loaded
+    if devices == 0:
+        return GpuPackReport(str(module), True, backend, NO_GPU_MESSAGE, 0)
+    message = f"GPU pack loaded: the {backend} backend ({devices} GPU{'s' * (devices > 1)})"
+    return GpuPackReport(str(module), True, backend, message, devices)
 
 
 def _not_loaded(reason: str) -> str:

@@ -587,15 +587,23 @@ def _cublas(py: Path) -> Path:
     return root
 
 
-def cuda_cmake_args(src: Path, cuda: Path, cublas: Path) -> list[str]:
-    """The CMake configure line of the CUDA module's build (``build/llama-cmake-cuda``)."""
+def cuda_cmake_args(
+    src: Path,
+    cuda: Path,
+    cublas: Path,
+    *,
+    build_dir: Path = CUDA_CMAKE_BUILD,
+    architectures: str = CUDA_ARCHITECTURES,
+) -> list[str]:
+    """The CMake configure line of the CUDA module's build (``build/llama-cmake-cuda``; another
+    folder and fewer architectures for ``packaging/gpu_pack_check.py`` on a GPU machine)."""
     include = cublas / "include"
     return [
         "cmake",
         "-S",
         str(src),
         "-B",
-        str(CUDA_CMAKE_BUILD),
+        str(build_dir),
         "-G",
         "Ninja",
         "-DCMAKE_BUILD_TYPE=Release",
@@ -612,12 +620,15 @@ def cuda_cmake_args(src: Path, cuda: Path, cublas: Path) -> list[str]:
         "-DLLAMA_BUILD_SERVER=OFF",
         "-DLLAMA_CURL=OFF",
         f"-DCMAKE_CUDA_COMPILER={cuda / 'bin' / 'nvcc'}",
-        f"-DCMAKE_CUDA_ARCHITECTURES={CUDA_ARCHITECTURES}",
+        f"-DCMAKE_CUDA_ARCHITECTURES={architectures}",
         f"-DCMAKE_CUDA_FLAGS=-isystem {include}",
         f"-DCMAKE_CXX_FLAGS=-isystem {include}",
         f"-DCUDA_cublas_LIBRARY={cublas / 'lib' / 'libcublas.so.13'}",
         f"-DCUDA_cublasLt_LIBRARY={cublas / 'lib' / 'libcublasLt.so.13'}",
-        "-DCMAKE_BUILD_RPATH=$ORIGIN",
+        # only $ORIGIN in the module's RUNPATH: CMake's build-tree default also lists the build
+        # folder (seen in the H100 build), a path of the build machine in a shipped library
+        "-DCMAKE_BUILD_WITH_INSTALL_RPATH=ON",
+        "-DCMAKE_INSTALL_RPATH=$ORIGIN",
     ]
 
 
@@ -674,17 +685,22 @@ def stage_gpu_pack(py: Path) -> Path:
     cuda, cublas = _cuda_home(), CUDA_LIBS / "nvidia" / "cu13"
     stage = BUILD / "pack-gpu"
     shutil.rmtree(stage, ignore_errors=True)
-    gpu = stage / BUNDLE_NAME / "gpu"
+    licences = [*CUDA_LIBS.glob("nvidia_cublas-*.dist-info/licenses/*"), cuda / "EULA.txt"]
+    fill_gpu_folder(stage / BUNDLE_NAME / "gpu", module, [cublas / "lib", cuda / "lib64"], licences)
+    return stage
+
+
+def fill_gpu_folder(gpu: Path, module: Path, search: list[Path], licences: list[Path]) -> None:
+    """A pack's ``gpu/`` folder: the module, the CUDA libraries it needs (from ``search``,
+    under their sonames, links resolved) and the licence files that exist."""
     gpu.mkdir(parents=True)
     shutil.copy2(module, gpu / module.name)
-    for lib in cuda_runtime_libraries(module, [cublas / "lib", cuda / "lib64"]):
+    for lib in cuda_runtime_libraries(module, search):
         shutil.copy2(lib.resolve(), gpu / lib.name)
-    licences = gpu / "licenses"
-    licences.mkdir()
-    for lic in [*CUDA_LIBS.glob("nvidia_cublas-*.dist-info/licenses/*"), cuda / "EULA.txt"]:
+    (gpu / "licenses").mkdir()
+    for lic in licences:
         if lic.is_file():
-            shutil.copy2(lic, licences / f"cuda-{lic.name}")
-    return stage
+            shutil.copy2(lic, gpu / "licenses" / f"cuda-{lic.name}")
 
 
 def pack_gpu_tar(stage: Path) -> Path:

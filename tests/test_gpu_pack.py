@@ -132,6 +132,7 @@ def test_the_backends_report_says_a_pack_without_a_driver_is_not_used(tmp_path: 
         "driver": False,
         "backend": None,
         "message": gpu_pack.NO_DRIVER_MESSAGE,
+        "devices": None,
     }
     assert report["backends"] == ["CPU"], report
     assert not any("cuda" in name for name in report["loaded"]), report["loaded"]
@@ -149,7 +150,93 @@ def test_a_module_ggml_refuses_falls_back_to_the_cpu_with_the_reason(tmp_path: P
     assert gpu["driver"] is True and gpu["backend"] is None, gpu
     assert gpu["message"].startswith("GPU pack installed but its CUDA backend did not load"), gpu
     assert gpu["message"].endswith(": using the CPU"), gpu
+    # the dynamic loader's own reason, not only "ggml refused": ggml's log is silenced in a worker
+    assert "invalid ELF header" in gpu["message"] or "too short" in gpu["message"], gpu
     assert report["backends"] == ["CPU"], report
+
+
+def test_a_module_that_needs_a_missing_library_says_which(tmp_path: Path) -> None:
+    """A real ELF module whose dependency is absent (as a module built on a newer glibc, or a
+    pack missing cuBLAS): the reason names it, and the CPU is used."""
+    folder = tmp_path / "gpu"
+    folder.mkdir()
+    (tmp_path / "absent.c").write_text("int absent(void) { return 1; }\n")
+    (tmp_path / "mod.c").write_text("int absent(void);\nint ggml_mod(void) { return absent(); }\n")
+    cc = ["cc", "-shared", "-fPIC", "-o"]
+    subprocess.run([*cc, str(tmp_path / "libabsent-x.so"), str(tmp_path / "absent.c")], check=True)
+    subprocess.run(
+        [
+            *cc,
+            str(folder / gpu_pack.module_name()),
+            str(tmp_path / "mod.c"),
+            f"-L{tmp_path}",
+            "-labsent-x",
+        ],
+        check=True,
+    )
+    report = _backends_report(_env(tmp_path, FORECODE_CUDA_DRIVER="libc.so.6"))
+    gpu = report["gpu_pack"]
+    assert gpu["backend"] is None and gpu["devices"] is None, gpu
+    assert "libabsent-x.so" in gpu["message"], gpu
+    assert report["backends"] == ["CPU"], report
+
+
+def test_a_backend_with_no_device_is_reported_as_no_gpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver library opens but CUDA finds no GPU (a driver older than CUDA 13, no GPU):
+    ggml registers a CUDA backend with no device. A seam: no such machine here."""
+    module = tmp_path / gpu_pack.module_name()
+    module.write_bytes(b"x")
+    monkeypatch.setenv("FORECODE_CUDA_DRIVER", "libc.so.6")
+    monkeypatch.setattr(gpu_pack, "_preload_runtime", lambda folder: None)
+    monkeypatch.setattr(gpu_pack.ctypes, "CDLL", lambda path: None)
+    monkeypatch.setattr(gpu_pack, "_ggml_load", lambda path: ("CUDA", 0))
+    report = gpu_pack._load(module)
+    assert (report.backend, report.devices, report.message) == ("CUDA", 0, gpu_pack.NO_GPU_MESSAGE)
+    monkeypatch.setattr(gpu_pack, "_ggml_load", lambda path: ("CUDA", 2))
+    report = gpu_pack._load(module)
+    assert report.message == "GPU pack loaded: the CUDA backend (2 GPUs)" and report.devices == 2
+    monkeypatch.setattr(gpu_pack, "_ggml_load", lambda path: None)
+    assert gpu_pack._load(module).message == gpu_pack._not_loaded("ggml refused the module")
+
+
+def _defining_file(lib: ctypes.CDLL, symbol: str) -> str:
+    """The file that defines ``symbol`` as ``lib`` resolves it (``dladdr``)."""
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [
+            ("dli_fname", ctypes.c_char_p),
+            ("dli_fbase", ctypes.c_void_p),
+            ("dli_sname", ctypes.c_char_p),
+            ("dli_saddr", ctypes.c_void_p),
+        ]
+
+    libc = ctypes.CDLL(None)
+    libc.dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(DlInfo)]
+    info = DlInfo()
+    assert libc.dladdr(ctypes.cast(getattr(lib, symbol), ctypes.c_void_p), ctypes.byref(info))
+    return os.fsdecode(info.dli_fname or b"")
+
+
+def test_backends_are_loaded_into_the_ggml_that_libllama_links() -> None:
+    """pip installs libggml.so, .so.0 and .so.0.25.3 as three copies; llama_cpp._ggml opens
+    libggml.so while libllama links libggml.so.0: two ggml registries in one process. Seen on the
+    H100: a backend loaded through _ggml's copy is never used (a portable build: "no backends
+    are loaded"). The loader must use libllama's."""
+    import llama_cpp.llama_cpp as C
+    from llama_cpp import _ggml
+
+    from local_models import ggml_backends
+
+    needed = build.needed_libraries(
+        subprocess.check_output(["readelf", "-d", C._lib._name], text=True)
+    )
+    linked = next(n for n in needed if n.startswith("libggml.so"))
+    ours = _defining_file(ggml_backends._libggml(), "ggml_backend_load")
+    assert Path(ours).name == linked, (ours, linked)
+    theirs = _defining_file(_ggml.libggml, "ggml_backend_load")
+    assert Path(theirs).name != linked, "no second copy here: the test no longer proves anything"
 
 
 def test_no_pack_reports_nothing(tmp_path: Path) -> None:
