@@ -451,6 +451,25 @@ def test_a_site_in_another_open_file_is_a_jump_there(env: Env) -> None:
     assert other.editor.text() == "from shapes import surface\n\nprint(surface(box))\n"
 
 
+def test_another_files_sites_edited_meanwhile_are_dropped_when_tab_opens_it(env: Env) -> None:
+    other = env.open("use.py", "from shapes import area\n\nprint(area(box))\n")
+    doc = env.open("shapes.py", "def area(rect):\n    return rect.w * rect.h\n")
+    ed = doc.editor
+    ed.setSelection(len("def "), len("def area"))
+    env.qtbot.keyClicks(ed, "surface")
+    env.ctl.predict_now()
+    env.qtbot.waitUntil(lambda: env.view(doc).shown.label == "Tab → use.py:1", timeout=5000)
+    # use.py changes under the offer (another view of it, a reload): its offsets are stale
+    other.editor.insertText(0, "# x\n")
+    edited = other.editor.text()
+    press(env.qtbot, ed, Qt.Key.Key_Tab)
+    assert env.docs.current_document() is other
+    assert env.ctl.buffer_session(other).empty  # nothing offered at offsets that moved
+    assert other.editor.text() == edited
+    press(env.qtbot, other.editor, Qt.Key.Key_Escape)
+    assert "area" in other.editor.text() and "surface" not in other.editor.text()
+
+
 def test_a_site_in_a_closed_file_opens_it(env: Env) -> None:
     doc = env.open("shapes.py", "def area(rect):\n    return rect.w * rect.h\n")
     ed = doc.editor
