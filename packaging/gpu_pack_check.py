@@ -405,6 +405,9 @@ def device(out: Path, arch: str, jobs: int, budget_s: float) -> int:
     check.step("pack", check.pack)
     check.step("backends", check.backends)
     gpu_ok = check.step("embed_gpu", lambda: check.probe("gpu", repeats=5))
+    # a second process: with PTX only for this GPU (the shipped line on an H100), the first
+    # one JIT-compiles the kernels it uses and the driver caches them (~/.nv/ComputeCache)
+    check.step("embed_gpu_second_process", lambda: check.probe("gpu2", repeats=1))
     cpu_ok = check.step(
         "embed_cpu_fallback",
         lambda: check.probe("cpu", repeats=1, FORECODE_CUDA_DRIVER=MISSING_DRIVER),
