@@ -1559,7 +1559,9 @@ def propose(
 ) -> list[Proposal]:
     """The next edits the history's pattern offers in ``text``: nearest below the caret
     first, then from the top down to the caret; none overlaps a recent edit (the caret's own
-    above all) nor another proposal, and none undoes a recent edit."""
+    above all) nor another proposal, and none undoes a recent edit. When the code path offers
+    nothing and the newest edit was made in prose (a comment, a docstring, a string: or a
+    string literal changed with no other copy), its repeats in prose (``_prose_proposals``)."""
     if mask is None:
         mask = mask_for(text, path)
     examples = _examples(text, history, path, mask)
