@@ -30,11 +30,13 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   round with it. ``edit_to_verdict_cold_p50_s``: nothing prepared, both halves in the check.
   ``verdict_new``: what the check found (it must name the undefined name, or the figure means
   nothing).
-- The session's first review (the shadow's servers not started): ``first_review_prepare_s``,
+- The session's first review (the shadow's servers not started; medians of 2 at ``--rounds``
+  4 or more, each a fresh start): ``first_review_prepare_s``,
   the review's own ``prepare`` (server start, open, "before"); ``edit_to_verdict_first_review_s``
   the verdict's wait after an apply that streamed ``first_review_stream_s`` (2 s);
   ``edit_to_verdict_first_review_warmed_s`` the same when ``ShadowWorkspace.warm`` ran when the
-  file was focused or the inline edit prompt opened (``first_review_warm_s``) and finished first.
+  file was focused or the inline edit prompt opened (``first_review_warm_s``) and finished first;
+  ``*_no_rehearsal_s``: the same without the first warm's rehearsal (a throwaway edit checked).
 - ``*_cli_*``: the command-line tools (the fallback where no server is installed).
 - ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
 
@@ -305,13 +307,17 @@ def _verdicts(project: Path, work: Path, rounds: int, checker: Checker) -> dict[
     return {"product": product, "scanning": scanning, "cold": cold, "found": found}
 
 
-def _first_review(project: Path, work: Path, warmed: bool) -> dict[str, float]:
+def _first_review(
+    project: Path, work: Path, warmed: bool, rehearse: bool = True
+) -> dict[str, float]:
     """The session's first review, the shadow's servers not started (the copy is on disk
     from before: a new session brings it in step). ``warmed``: ``ShadowWorkspace.warm`` ran
     when the file was focused or the inline edit prompt opened, and finished before the
     review started; else the review's own ``prepare`` starts the servers and the apply
-    streams ``STREAM_S``. Timed from the apply's end to the verdict."""
+    streams ``STREAM_S``. Timed from the apply's end to the verdict. ``rehearse``: False
+    turns the first warm's rehearsal off (to compare)."""
     shadow = _shadow(project, work, LspChecker())
+    shadow._rehearsed = not rehearse
     edit = _Round(project, shadow)
     out: dict[str, float] = {}
     try:
@@ -347,6 +353,10 @@ def _project(tree: Path) -> Path:
     return tree
 
 
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: median([run[key] for run in runs if key in run]) for key in runs[0]}
+
+
 def _p50(values: list[float]) -> float:
     return round(percentile(values, 50), 3)
 
@@ -359,8 +369,14 @@ def measure_verdicts(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
     sched = realtime_editor_only()
     project = _project(tree)
     lsp = _verdicts(project, work, rounds, LspChecker())
-    first = _first_review(project, work, warmed=False)
-    warmed = _first_review(project, work, warmed=True)
+    firsts: list[dict[str, float]] = []
+    for _ in range(2 if rounds >= 4 else 1):  # interleaved, each a fresh start of the servers
+        firsts.append(_first_review(project, work, warmed=False))
+        firsts.append(_first_review(project, work, warmed=True))
+        firsts.append(_first_review(project, work, warmed=True, rehearse=False))
+    first = _medians(firsts[0::3])
+    warmed = _medians(firsts[1::3])
+    unrehearsed = _medians(firsts[2::3])
     cli = _verdicts(project, work, rounds, CliChecker())
     return {
         "edit_to_verdict_p50_s": _p50(lsp["product"]),
@@ -376,6 +392,8 @@ def measure_verdicts(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
         "edit_to_verdict_first_review_s": round(first["verdict_s"], 3),
         "first_review_warm_s": round(warmed["warm_s"], 3),
         "edit_to_verdict_first_review_warmed_s": round(warmed["verdict_s"], 3),
+        "first_review_warm_no_rehearsal_s": round(unrehearsed["warm_s"], 3),
+        "edit_to_verdict_first_review_warmed_no_rehearsal_s": round(unrehearsed["verdict_s"], 3),
         "edit_to_verdict_cli_p50_s": _p50(cli["product"]),
         "edit_to_verdict_cli_cold_p50_s": _p50(cli["cold"]),
         "verdict_new_cli": cli["found"],
