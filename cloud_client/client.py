@@ -58,6 +58,7 @@ __all__ = [
     "CloudClient",
     "channel_options",
     "is_loopback",
+    "service_summary",
     "split_target",
 ]
 
@@ -120,6 +121,19 @@ def split_target(target: str) -> tuple[str, int]:
     if not 0 < port < 65536:
         raise ValueError(f"cloud service address {target!r}: port {port} is out of range")
     return host, port
+
+
+def service_summary(info: dict[str, Any]) -> str:
+    """``CloudClient.info`` in words, for the status bar's tooltip: "Qwen2.5 Coder 1.5B
+    Instruct, 1 slot, 4,096 tokens of context (llama)"; a service that does not say its
+    context (older, or OpenAI-compatible) gets "context not reported"."""
+    models = ", ".join(str(m) for m in info.get("models") or ()) or "no model named"
+    slots = int(info.get("slots") or 0)
+    n_ctx = info.get("n_ctx")
+    context = f"{int(n_ctx):,} tokens of context" if n_ctx else "context not reported"
+    parts = [models, f"{slots} slot{'' if slots == 1 else 's'}", context]
+    backend = str(info.get("backend") or "")
+    return ", ".join(parts) + (f" ({backend})" if backend else "")
 
 
 def is_loopback(host: str) -> bool:
@@ -370,7 +384,9 @@ class CloudClient:
         return self._tls
 
     def info(self, timeout: float = 2.0) -> dict[str, Any]:
-        """What the service runs; raises ChatError when it cannot say."""
+        """What the service runs; raises ChatError when it cannot say. ``n_ctx`` (a slot's
+        context in tokens) is None when the service does not say: one older than the field
+        sends nothing, which proto3 reads as 0."""
         try:
             reply = self._info_stub.GetInfo(pb.GetInfoRequest(), timeout=timeout)
         except grpc.RpcError as exc:
@@ -381,6 +397,7 @@ class CloudClient:
             "models": list(reply.models),
             "slots": reply.slots,
             "max_message_bytes": reply.max_message_bytes,
+            "n_ctx": reply.n_ctx or None,
         }
 
     def healthy(self, timeout: float = 1.0) -> bool:

@@ -107,7 +107,8 @@ def closed_on_stop(
 
 class Backend(Protocol):
     def info(self) -> dict[str, Any]:
-        """``{"backend": name, "models": [...], "slots": n}``."""
+        """``{"backend": name, "models": [...], "slots": n}``, and ``"n_ctx"``: the tokens of
+        context a slot holds, where the backend knows it (0 or absent: unknown)."""
         ...
 
     def stream_chat(
@@ -239,6 +240,7 @@ class _SlotBackend:
 
     name = ""
     model = ""
+    n_ctx = 0  # a slot's context in tokens; 0: not known (Info says so)
 
     def __init__(self, config: ServerConfig) -> None:
         self._config = config
@@ -250,7 +252,12 @@ class _SlotBackend:
         return self._pool
 
     def info(self) -> dict[str, Any]:
-        return {"backend": self.name, "models": [self.model], "slots": self._pool.size}
+        return {
+            "backend": self.name,
+            "models": [self.model],
+            "slots": self._pool.size,
+            "n_ctx": self.n_ctx,
+        }
 
     def stream_chat(
         self, params: ChatParams, *, should_stop: Callable[[], bool]
@@ -461,6 +468,7 @@ class LlamaBackend(_SlotBackend):
         info = self._engines[0].info
         self._format = profile_of(info).chat
         self.model = info.name or Path(model_path).stem
+        self.n_ctx = int(self._engines[0].n_ctx)  # config.n_ctx, capped by the model's own
         super().__init__(config)
         self._closed = False
         log.info(

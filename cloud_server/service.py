@@ -269,6 +269,7 @@ class _InfoServicer(rpc.InfoServicer):
                 models=[str(m) for m in info.get("models", [])],
                 slots=int(info.get("slots", 0)),
                 max_message_bytes=self._config.max_message_bytes,
+                n_ctx=int(info.get("n_ctx", 0) or 0),
             )
         finally:
             leave()

@@ -224,6 +224,17 @@ class _StateRelay(QObject):
     error = Signal(str)
 
 
+def _about_service(client: Any) -> str:
+    """The service's Info in words (``service_summary``), or "" when it does not answer in
+    time (the router's health checks say the rest). Worker threads only: one RPC."""
+    from cloud_client.client import service_summary
+
+    try:
+        return service_summary(client.info(timeout=2.0))
+    except Exception:  # an old or odd service, a fake in a test: the state says the rest
+        return ""
+
+
 class CloudConnection(QObject):
     """The window's chat service and its lifecycle.
 
@@ -271,6 +282,7 @@ class CloudConnection(QObject):
         self._client: Any = None
         self._router: Any = None
         self._local_why = ""  # set when there is no service: why
+        self._about = ""  # the service's Info in words, once connected (``_about_service``)
         self._index_access: tuple[str, str] | None = None  # (target, token) once connected
         self._started = False
         self._closed = False
@@ -375,6 +387,7 @@ class CloudConnection(QObject):
             return
         router = Router(client, self.local, on_state=lambda s, d: self._relay_emit("state", s, d))
         self._index_access = (target, token)  # before the UI hears of the connection
+        self._about = _about_service(client)  # before the UI hears of it, on this thread
         self._relay_emit("connected", client, router, target)
 
     # ----- UI thread ---------------------------------------------------------------------------
@@ -387,9 +400,8 @@ class CloudConnection(QObject):
         self._client, self._router, self.target = client, router, target
         self.backend.set(router)
         where = "on this machine" if self._service is not None else ""
-        self._set_state(
-            router.state, " ".join(p for p in (f"Chat service at {target}", where) if p)
-        )
+        detail = " ".join(p for p in (f"Chat service at {target}", where) if p)
+        self._set_state(router.state, f"{detail}: {self._about}" if self._about else detail)
 
     def _on_error(self, message: str) -> None:
         if self._closed:
