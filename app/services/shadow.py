@@ -12,7 +12,9 @@ Where and what
     symlink to the user's folder, small ignored files copied, and a file a tool may rewrite in
     place (a SQLite database by its header or suffix, the fixtures of ``fixtures``) never
     linked or cloned: a database is copied with SQLite's backup (rows still in ``-wal`` come
-    along), its ``-wal``/``-shm`` files are left out. The walk is the core's one walker
+    along), its ``-wal``/``-shm`` files are left out. An ignored folder that holds such a file
+    is a folder of links in the copy instead of one link (``shadow_plan.guarded_entries``), so
+    the file is never reachable for writing through a reference. The walk is the core's one walker
     (``walk_files``) with the workspace's ``IgnoreRules``.
 
 Kept in step
