@@ -12,6 +12,11 @@
     python3 packaging/build.py tools-pack     # dist/forecode-python-tools-VERSION-linux-...tar.gz
     python3 packaging/build.py tools-deb      # dist/forecode-python-tools_VERSION_amd64.deb
     python3 packaging/build.py gpu-pack       # dist/forecode-gpu-cuda-pack-VERSION-linux-...
+    python3 packaging/build.py windows-installer  # dist/forecode-VERSION-windows-x64-installer.exe
+                                          # (Windows; elsewhere --reuse-bundle of a Windows
+                                          # folder, with makensis: packaging/windows/)
+    python3 packaging/build.py macos-dmg      # dist/forecode-VERSION-macos-arm64.dmg (macOS
+                                          # only: packaging/macos.py)
 
 Nothing is installed on the system: the build runs in its own virtual environment
 (``build/freeze-venv``) that layers PyInstaller over the developer's ``.venv`` (made by
@@ -48,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import importlib.util
 import json
 import os
 import shutil
@@ -58,6 +64,7 @@ import time
 import tomllib
 import venv
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -728,8 +735,51 @@ def build_bundle(python: str | None, portable: bool) -> Path:
         say(f"ggml: {change}")
     add_ruff(bundle, py)
     write_build_info(bundle, py, portable)
+    if sys.platform.startswith("linux"):  # BUILD.json's glibc_floor: packaging/elf_floor.py
+        floor = _sibling("elf_floor").record(bundle)
+        say(f"glibc floor: {floor.text()} (needed by {', '.join(floor.needed_by[:3])})")
     say(f"bundle: {bundle} ({folder_mb(bundle):.0f} MB)")
     return bundle
+
+
+def _sibling(name: str) -> ModuleType:
+    """``packaging/NAME.py`` by its path (``packaging`` is also PyPI's package)."""
+    path = ROOT / "packaging" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"forecode_{name.replace('/', '_')}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def other_os_target(args: argparse.Namespace) -> int:
+    """``windows-installer`` (packaging/windows/installer.py) and ``macos-dmg``
+    (packaging/macos.py). Each refuses at once, before freezing, where it cannot run."""
+    bundle = BUILD / "dist" / BUNDLE_NAME
+    if args.target == "macos-dmg":
+        why = _sibling("macos").refuse_unless_macos()
+        if why:
+            say(why)
+            return 2
+        bundle = build_bundle(args.python, args.portable)
+        out = _sibling("macos").build_dmg(BUILD / "dist" / "Forecode.app", bundle, DIST, version())
+    else:
+        if os.name != "nt" and not args.reuse_bundle:
+            say(
+                "windows-installer freezes on Windows; elsewhere give --reuse-bundle with a "
+                f"Windows build's folder in {bundle} (and makensis installed)"
+            )
+            return 2
+        if not args.reuse_bundle:
+            bundle = build_bundle(args.python, args.portable)
+        sign = os.environ.get("FORECODE_SIGN_COMMAND") or None
+        built = _sibling("windows/installer").build_installer(
+            bundle, DIST, version(), sign_command=sign
+        )
+        out = built.path
+    say(f"done: {out}")
+    return 0
 
 
 def publish_update(bundle: Path, python: str | None, key: Path, url: str, repo: Path) -> None:
@@ -744,7 +794,10 @@ def publish_update(bundle: Path, python: str | None, key: Path, url: str, repo: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
-    parser.add_argument("target", choices=["dir", "linux-dir", "tarball", "deb", *PACKS])
+    parser.add_argument(
+        "target",
+        choices=["dir", "linux-dir", "tarball", "deb", *PACKS, "windows-installer", "macos-dmg"],
+    )
     parser.add_argument(
         "--portable",
         action="store_true",
@@ -767,6 +820,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_key and (args.target != "tarball" or not args.update_url):
         say("--update-key goes with the tarball target and --update-url")
         return 2
+    if args.target in ("windows-installer", "macos-dmg"):
+        return other_os_target(args)
     if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
         say("tarball and deb are Linux targets; on this system build `dir`")
         return 2
