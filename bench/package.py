@@ -29,6 +29,8 @@ prefix) beside ``python3 packaging/bootstrap.py run`` (the ``bootstrap`` key):
 - ``gpu_pack_mb`` / ``gpu_pack_installed_mb``: the CUDA pack (``packaging/build.py gpu-pack``;
   ``FORECODE_GPU_PACK`` names one built elsewhere); without one, null with
   ``gpu_pack_mb_why`` (how far its compile got).
+- ``glibc_floor``: the newest ``GLIBC_x.y`` the installed app's ELF files need (the build's
+  ``BUILD.json``, from ``packaging/elf_floor.py``), and ``glibc_floor_needed_by``.
 - Keys the issue asks for that are not measured yet are present, null, with a ``*_why``.
 
 The helpers (Xvfb, window wait, screenshot, eviction, the write trace) are shared with
@@ -768,6 +770,29 @@ def unpack_pack(pack: Path, prefix: Path) -> None:
         tar.extractall(prefix, filter="tar")
 
 
+def glibc_floor(install: Path) -> dict[str, Any]:
+    """``glibc_floor``: the newest GLIBC_x.y version the installed app's ELF files need, as
+    the build recorded it in ``BUILD.json`` (``packaging/elf_floor.py``), else scanned now."""
+    import importlib.util
+
+    info_file = install / "BUILD.json"
+    info = json.loads(info_file.read_text(encoding="utf-8")) if info_file.exists() else {}
+    if info.get("glibc_floor"):
+        return {
+            "glibc_floor": info["glibc_floor"],
+            "glibc_floor_needed_by": info.get("glibc_floor_needed_by"),
+        }
+    spec = importlib.util.spec_from_file_location(
+        "forecode_elf_floor", ROOT / "packaging" / "elf_floor.py"
+    )
+    assert spec is not None and spec.loader is not None
+    elf_floor = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = elf_floor
+    spec.loader.exec_module(elf_floor)
+    floor = elf_floor.scan(install)
+    return {"glibc_floor": floor.text(), "glibc_floor_needed_by": list(floor.needed_by[:5])}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tarball", help="use this tarball instead of building one")
 
@@ -780,6 +805,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         exe = unpack(tarball, work / "prefix")
         result["installed_mb"] = round(folder_mb(exe.parent), 1)
         result["download_mb"] = round(result["download_mb"], 1)
+        result.update(glibc_floor(exe.parent))
         result.update(startup([str(exe)], [exe.parent], work / "frozen", dsp, args.rounds))
         check = smoke(exe, work / "smoke", dsp)
         result["smoke_ok"] = check["ok"]

@@ -134,3 +134,23 @@ def test_a_bundle_of_real_libraries(tmp_path: Path) -> None:
     info = json.loads((bundle / "BUILD.json").read_text())
     assert info["version"] == "0.1.0"
     assert info["glibc_floor"] == ".".join(map(str, expected))
+
+
+def test_bench_package_reports_the_floor(tmp_path: Path) -> None:
+    """``bench package``'s ``glibc_floor``: the build's record in BUILD.json, else a scan."""
+    from bench.package import glibc_floor
+
+    install = tmp_path / "forecode"
+    install.mkdir()
+    (install / "BUILD.json").write_text(json.dumps({"glibc_floor": "2.31"}))
+    assert glibc_floor(install)["glibc_floor"] == "2.31"
+    if shutil.which("readelf") is None or not sys.platform.startswith("linux"):
+        return
+    (install / "BUILD.json").write_text("{}")  # an older build: scanned
+    libz = _system_lib("libz.so.1")
+    shutil.copy2(libz, install / "libz.so.1")
+    expected = elf_floor.newest_glibc(elf_floor.file_needs(libz))
+    assert glibc_floor(install) == {
+        "glibc_floor": ".".join(map(str, expected)),
+        "glibc_floor_needed_by": ["libz.so.1"],
+    }
