@@ -26,6 +26,14 @@ from local_models import calibrate
 from local_models.model_store import MODELS, SMALL_MODEL, ensure_model
 
 
+def _controller(qtbot: QtBot, settings: Settings) -> EngineController:
+    """The engine owner as the window builds it, on a bare widget."""
+    host = QWidget()
+    qtbot.addWidget(host)
+    workspace = Workspace(lambda: settings.files_exclude, Picker(host), host)
+    return EngineController(lambda: settings, Documents(lambda: settings, workspace, host))
+
+
 @pytest.mark.timeout(600)
 def test_a_first_run_answers_from_the_small_model_before_measuring_it(
     qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
@@ -35,10 +43,7 @@ def test_a_first_run_answers_from_the_small_model_before_measuring_it(
     cache = calibrate.default_cache_path()  # the test's own data folder (conftest)
     assert not cache.exists()
     settings = Settings(completion_enabled=True, cloud_autostart=False)
-    host = QWidget()
-    qtbot.addWidget(host)
-    workspace = Workspace(lambda: settings.files_exclude, Picker(host), host)
-    controller = EngineController(lambda: settings, Documents(lambda: settings, workspace, host))
+    controller = _controller(qtbot, settings)
     statuses: list[str] = []
     controller.status.connect(lambda text, _tip: statuses.append(text))
     at_ready: list[tuple[bool, calibrate.Choice | None]] = []
@@ -49,9 +54,19 @@ def test_a_first_run_answers_from_the_small_model_before_measuring_it(
             at_ready.append((cache.exists(), controller.model_choice))
 
     controller.engine_changed.connect(on_engine)
+    # the window starts the chat service this way: after the completion model answers
+    chat_started: list[bool] = []
     try:
         controller.start()
+        controller.after_ready(
+            lambda: chat_started.append(
+                controller.engine is not None and controller.engine.is_ready()
+            )
+        )
+        assert chat_started == []  # nothing answers yet: the service waits
         qtbot.waitUntil(lambda: bool(at_ready), timeout=300_000)
+        qtbot.waitUntil(lambda: bool(chat_started), timeout=5_000)
+        assert chat_started == [True]
         measured_before, choice = at_ready[0]
         assert not measured_before, "the model answered only after the measurement"
         assert choice is not None and choice.provisional and choice.path == str(gemma)
@@ -79,6 +94,7 @@ def test_a_first_run_answers_from_the_small_model_before_measuring_it(
         # while it measured, the status bar named the model that answered
         assert any(s.startswith("●") and "measuring" in s for s in statuses), statuses
         assert "◌ Measuring models…" not in statuses, statuses
+        assert chat_started == [True]  # once
     finally:
         controller.shutdown()
         controller.close_engine()
@@ -88,3 +104,29 @@ def test_the_provisional_choice_is_never_a_file_that_is_not_installed(tmp_path: 
     """A deferred call with nothing installed raises as before (the owner shows 'No model')."""
     with pytest.raises(RuntimeError, match="no completion model"):
         calibrate.load_or_run(500, cache_path=tmp_path / "c.json", models=[], defer=True)
+
+
+def test_with_completions_off_the_chat_service_does_not_wait(qtbot: QtBot) -> None:
+    settings = Settings(completion_enabled=False, cloud_autostart=False)
+    controller = _controller(qtbot, settings)
+    ran: list[int] = []
+    controller.after_ready(lambda: ran.append(1))
+    assert ran == [1]
+
+
+def test_a_model_that_never_answers_holds_the_chat_service_only_until_the_timeout(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No model could be chosen (nothing installed here): the service starts after the
+    timeout all the same."""
+    monkeypatch.setattr(calibrate, "installed_models", lambda: [])
+    settings = Settings(completion_enabled=True, cloud_autostart=False)
+    controller = _controller(qtbot, settings)
+    ran: list[int] = []
+    controller.start()
+    controller.after_ready(lambda: ran.append(1), timeout_ms=300)
+    assert ran == []
+    qtbot.waitUntil(lambda: ran == [1], timeout=5_000)
+    qtbot.wait(400)
+    assert ran == [1]
+    controller.shutdown()

@@ -297,7 +297,10 @@ class MainWindow(QMainWindow):
         if chat_backend is not None:
             self.cloud.use_backend(chat_backend)
         else:
-            after_first_paint(self._if_open(self.cloud.start))
+            # after the completion model answers (EngineController.after_ready)
+            after_first_paint(
+                self._if_open(lambda: self.completions.after_ready(self._if_open(self.cloud.start)))
+            )
 
     def _if_open(self, start: Callable[[], None]) -> Callable[[], None]:
         """``start``, skipped when the window closed before it ran (it waited for the first

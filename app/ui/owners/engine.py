@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from forecode_core.completion.open_buffers import open_buffer_snippets
 from forecode_core.completion.prompt import Snippet
@@ -134,6 +134,33 @@ class EngineController(QObject):
             "◌ Choosing model…", "Preparing the installed models and reading their measured speeds"
         )
         self._tier_task.start(settings.completion_model, settings.completion_latency_budget_ms)
+
+    def after_ready(self, fn: Callable[[], object], timeout_ms: int = 20_000) -> None:
+        """``fn()`` once the completion engine first answers (READY) or fails, or after
+        ``timeout_ms``, whichever comes first; at once when completions are off or an engine
+        is ready. The window starts the loopback chat service this way: on a 2-core machine
+        its model load (the 1.5B, at normal priority) starved the worker's (nice +10) -- the
+        installed .deb's first ghost came 47 s after launch with Gemma's load taking 35 s
+        beside it at load 14 -- and the first completion is what a user meets first."""
+        engine = self.engine
+        if not self._settings().completion_enabled or (engine is not None and engine.is_ready()):
+            fn()
+            return
+        done: list[bool] = []
+
+        def run() -> None:
+            if not done:
+                done.append(True)
+                self.engine_changed.disconnect(check)
+                fn()
+
+        def check() -> None:
+            state, _ = self._state
+            if self.engine is None or state in (EngineState.READY, EngineState.FAILED):
+                run()  # ready, failed, or completions stopped
+
+        self.engine_changed.connect(check)
+        QTimer.singleShot(timeout_ms, self, run)
 
     def recalibrate(self) -> None:
         """Measure every installed model again, off the UI thread, and switch completions to
