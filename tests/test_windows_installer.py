@@ -120,3 +120,16 @@ def test_a_folder_without_the_windows_executable_is_refused(tmp_path: Path) -> N
     with pytest.raises(SystemExit, match=r"no forecode\.exe"):
         installer.build_installer(bundle, tmp_path / "dist", "0.1.0")
     assert not (tmp_path / "dist").exists()
+
+
+@pytest.mark.skipif(shutil.which("makensis") is None, reason="makensis (apt-get install nsis)")
+def test_the_sign_command_runs_on_the_uninstaller(tmp_path: Path) -> None:
+    """Release builds sign the uninstaller as makensis writes it (``!uninstfinalize``): a
+    stand-in "signer" that copies the file it is given shows the hook runs on an executable."""
+    bundle = _stand_in(tmp_path)
+    seen = tmp_path / "signed-uninstaller.exe"
+    built = installer.build_installer(
+        bundle, tmp_path / "dist", "0.1.0", sign_command=f'cp "%1" "{seen}"'
+    )
+    assert built.path.is_file()
+    assert seen.read_bytes()[:2] == b"MZ"
