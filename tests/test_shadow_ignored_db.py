@@ -9,14 +9,17 @@ sha256 of the user's bytes before and after writing through the copy's paths."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytestqt.qtbot import QtBot
 
 from app.services.shadow import ShadowWorkspace
+from app.ui.main_window import MainWindow
 from forecode_core.workspace.shadow_plan import Kind, Source, Step, guarded_entries
 
 FIXTURE = '{"users": [{"name": "ada"}]}\n'
@@ -193,3 +196,41 @@ def test_guarded_entries_table(tmp_path: Path) -> None:
     assert list(guarded_entries(str(top), "fix", ["*.yaml"])) == ["fix/seed.yaml"]
     # the search is bounded (breadth first): past the bound the folder stays referenced
     assert guarded_entries(str(top), "out", budget=3) == {}
+
+
+def test_the_windows_shadow_takes_the_fixtures_setting(
+    qtbot: QtBot, tmp_path: Path, ws: Path
+) -> None:
+    """The editor's own shadow (the review owner's, as a review makes it) with
+    ``shadow.fixtures`` from the settings file: the fixture and the database are the copy's
+    own, the rest of the ignored folders the user's by reference."""
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {
+                "completion.enabled": False,
+                "cloud.autostart": False,
+                "shadow.fixtures": ["data/*.json"],
+            }
+        )
+    )
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_folder(ws)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
+    shadow = win.review.workspace_shadow()
+    assert shadow is not None and shadow.fixtures == ("data/*.json",)
+    tree = shadow.tree
+    qtbot.waitUntil(lambda: (tree / "data" / "fixture.json").exists(), timeout=30_000)
+    qtbot.waitUntil(lambda: (tree / "instance" / "app.db").exists(), timeout=30_000)
+    before = user_bytes(ws)
+    fixture = tree / "data" / "fixture.json"
+    assert not fixture.is_symlink() and not (tree / "data").is_symlink()
+    assert os.readlink(tree / "data" / "readme.txt") == str(ws / "data" / "readme.txt")
+    fixture.write_text("{}\n")
+    with sqlite3.connect(tree / "instance" / "app.db") as db:
+        db.execute("DELETE FROM users")
+    db.close()
+    assert user_bytes(ws) == before
+    assert (ws / "data" / "fixture.json").read_text() == FIXTURE

@@ -342,6 +342,10 @@ class Settings:
     # The shadow check's repair loop (issue 16): an AI edit whose check finds new errors goes
     # back to the model with them for up to this many rounds before the review; 0: off.
     shadow_repair_rounds: int = _setting("shadow.repairRounds", 2, IntRange(0, 5))
+    # Files a tool may rewrite in place besides SQLite databases (gitignore-style globs, e.g.
+    # "tests/fixtures/**"): the shadow copy snapshots them, never links or clones them (issue
+    # 16); read when a folder's shadow is made.
+    shadow_fixtures: tuple[str, ...] = _setting("shadow.fixtures", (), PatternList())
     # Updates (issue 18; the tarball's folder only: a .deb is updated by apt): look for a new
     # version in the background after start (a newer one is downloaded and verified, then
     # offered as "Restart to update"; never applied without that yes); off-line says nothing.

@@ -67,6 +67,7 @@ class ReviewController(QObject):
         self.make_shadow: Callable[[Path], ShadowWorkspace | None] = lambda root: ShadowWorkspace(
             root,
             rules=lambda: workspace.rules,  # the rules now: .gitignore may change
+            fixtures=settings().shadow_fixtures,  # snapshotted, never linked (shadow_plan)
         )
         documents.closing.connect(self._on_closing)
         documents.current_changed.connect(self._on_current_changed)
