@@ -204,13 +204,16 @@ class Documents(QObject):
         if index < 0 or index >= self.tabs.count():
             return False
         doc = self.document_at(index)
-        self.closing.emit(doc)  # a review in its pane closes; the buffer stays as it was
         if doc.is_dirty():
             answer = self.ask_save(doc)
             if answer == SaveChoice.CANCEL:
                 return False
             if answer == SaveChoice.SAVE and not self.save(doc):
                 return False
+        # Only once the tab really goes (a Cancel, or a save that failed, keeps it open and
+        # every owner's state with it: its review, its language server's copy, its buffer in
+        # the shadow). A review in its pane closes; the buffer stays as it was.
+        self.closing.emit(doc)
         doc.discard_backup()
         if doc.path is not None:
             self.watcher.removePath(str(doc.path))
