@@ -450,7 +450,7 @@ def model_arm(
     if judged.features is not None:
         passed = judged.suggestion
         if passed is None:  # the gate held it back: judge what the filters let through
-            passed = check_answer_again(inp, answer, finished)
+            passed = check_answer_again(inp, answer, finished, metrics.get("format_id"))
         candidate = Shown(tuple(Unit(e.start, e.end, e.text) for e in passed.edits), passed.line)
         out.metrics["candidate"] = {
             "features": judged.features.to_json(),
@@ -477,11 +477,13 @@ def _lines_touched(text: str, edits: Sequence[Unit]) -> int:
     return len(spans) + sum(e.new.count("\n") for e in edits)
 
 
-def check_answer_again(inp: Any, answer: str, finished: bool) -> Any:
-    """``check_answer``'s suggestion for an answer it passed (for the gate's labels)."""
+def check_answer_again(inp: Any, answer: str, finished: bool, format_id: str | None = None) -> Any:
+    """``check_answer``'s suggestion for an answer it passed (for the gate's labels), read by
+    the rendering format's parser (a Zeta GGUF's own)."""
     from forecode_core.next_edit.answer import check_answer
+    from forecode_core.next_edit.native_zeta import parser_for_format
 
-    return check_answer(inp, answer, finished=finished)
+    return check_answer(inp, answer, finished=finished, parse=parser_for_format(format_id))
 
 
 def both_arm(case: Case, proposals: Sequence[Any], suggestion: Any) -> Outcome:

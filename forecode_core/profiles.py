@@ -15,7 +15,8 @@ The completion quirks, in order:
 1. the GGUF ``general.architecture`` in ``_BY_ARCHITECTURE`` (only architectures that name one
    family unambiguously: ``qwen2``, ``gemma`` and ``llama`` carry both code and chat models);
 2. the model name (``general.name`` or the file name) against ``_BY_NAME``, the one table of
-   name patterns, first match wins;
+   name patterns, first match wins (a pattern may also need an architecture,
+   ``_NAME_NEEDS_ARCHITECTURE``: Zed's Zeta v1 is "zeta" in the name on ``qwen2``);
 3. ``generic-fim`` when the GGUF declares FIM tokens (their strings replace the defaults);
 4. ``generic`` (plain-text prompt, no FIM).
 
@@ -258,6 +259,16 @@ _QWEN_CODER = ModelProfile(
     "style FIM, no BOS",
 )
 
+# Zed's open next-edit model Zeta (v1: a Qwen2.5-Coder-7B fine-tune, published as GGUF by the
+# community): Qwen's vocabulary, FIM and turns for completions and chat, and its own next-edit
+# format (``forecode_core.next_edit.native_zeta`` registers it for this profile's id).
+_ZETA = dataclasses.replace(
+    _QWEN_CODER,
+    id="zeta",
+    description="Zed's Zeta (a Qwen2.5-Coder-7B fine-tune for next-edit prediction): Qwen's "
+    "FIM and turns; next edit in its own format (forecode_core.next_edit.native_zeta)",
+)
+
 _STARCODER_FIM = FimTokens("<fim_prefix>", "<fim_suffix>", "<fim_middle>")
 _STARCODER2 = ModelProfile(
     id="starcoder2",
@@ -331,6 +342,7 @@ PROFILES: dict[str, ModelProfile] = {
         _GEMMA3,
         _CODEGEMMA,
         _QWEN_CODER,
+        _ZETA,
         _STARCODER2,
         _DEEPSEEK_CODER,
         _GENERIC_FIM,
@@ -351,6 +363,9 @@ _BY_ARCHITECTURE: dict[str, str] = {
 _BY_NAME: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern, re.IGNORECASE), profile_id)
     for pattern, profile_id in (
+        # Zeta v1 by name ("Zeta", "zed-industries_zeta-Q4_K_M"); never Zeta 2 / 2.1 (Seed-Coder,
+        # another format), and only on Qwen2's architecture (_NAME_NEEDS_ARCHITECTURE)
+        (r"(?<![a-z0-9])zeta(?![a-z0-9])(?![-_ .]?v?2)", "zeta"),
         (r"code[-_ ]?gemma", "codegemma"),
         (r"qwen[\d.]*[-_ ]?coder", "qwen2.5-coder"),
         (r"star[-_ ]?coder", "starcoder2"),
@@ -358,6 +373,10 @@ _BY_NAME: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"gemma[-_ ]?3", "gemma3"),
     )
 )
+
+# A name pattern's profile only for a GGUF of one of these architectures (a fine-tune's name
+# alone says little about the weights: Zeta v1 is Qwen2).
+_NAME_NEEDS_ARCHITECTURE: dict[str, tuple[str, ...]] = {"zeta": ("qwen2",)}
 
 
 def get_profile(profile_id: str) -> ModelProfile:
@@ -433,6 +452,9 @@ def _completion_profile(
     if by_arch is not None:
         return PROFILES[by_arch]
     for pattern, profile_id in _BY_NAME:
+        needs = _NAME_NEEDS_ARCHITECTURE.get(profile_id)
+        if needs is not None and architecture.strip().lower() not in needs:
+            continue
         if pattern.search(name):
             return PROFILES[profile_id]
     if fim_token_strings is not None:

@@ -4,7 +4,8 @@ rewrite of the editable region (issue 15, "The engine").
 How one prediction runs:
 
 1. The input is rendered in the profile's next-edit format (``renderer_for(profile)``: a model
-   with a native format gets its own, else the instruct-chat one) under a token budget
+   with a native format gets its own: a Zeta GGUF, ``native_zeta``; else the instruct-chat
+   one) under a token budget
    counted with the model's own tokenizer: ``NEXT_EDIT_BUDGET`` tokens, less where the
    context is smaller (the answer must fit after the prompt). The renderer puts the stable
    parts first (instructions, related code, older edits), so the engine's KV cache carries

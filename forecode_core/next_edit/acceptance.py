@@ -65,6 +65,7 @@ from typing import Literal
 from forecode_core.jsonshape import check_keys, check_type, get
 from forecode_core.next_edit.answer import Rejected, Suggestion, check_answer
 from forecode_core.next_edit.input import NextEditInput
+from forecode_core.next_edit.native_zeta import parser_for_format
 
 __all__ = [
     "FEATURE_NAMES",
@@ -366,7 +367,9 @@ def judge(
     """The product's whole policy on a model's answer ``text`` for ``inp``: ``check_answer``'s
     filters, then the gate (pure). The editor's ``ModelSource`` and ``bench next_edit`` both
     call this."""
-    result = check_answer(inp, text, finished=finished)
+    fmt = metrics.get("format_id")
+    parse = parser_for_format(fmt if isinstance(fmt, str) else None)
+    result = check_answer(inp, text, finished=finished, parse=parse)
     if isinstance(result, Rejected):
         reason = result.reason + (f": {result.detail}" if result.detail else "")
         return Judged(None, reason, 0.0, None)

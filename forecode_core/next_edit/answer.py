@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -356,11 +357,16 @@ def _suggestion(
 
 
 def check_answer(
-    inp: NextEditInput, answer: str, *, finished: bool = True
+    inp: NextEditInput,
+    answer: str,
+    *,
+    finished: bool = True,
+    parse: Callable[..., Parsed | Rejected] = parse_answer,
 ) -> Suggestion | Rejected:
     """The suggestion in the model's ``answer`` for ``inp``, or why it is not shown (module
-    doc)."""
-    parsed = parse_answer(answer, finished=finished)
+    doc). ``parse``: the answer format's parser (a native format's, e.g.
+    ``native_zeta.parse_zeta_answer``; the filters after it are the same)."""
+    parsed = parse(answer, finished=finished)
     if isinstance(parsed, Rejected):
         return parsed
     region = inp.region
