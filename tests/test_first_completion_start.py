@@ -73,7 +73,8 @@ def test_a_first_run_answers_from_the_small_model_before_measuring_it(
         assert "first run" in choice.measure_reason
         engine = controller.engine
         assert engine is not None
-        # a completion from the real worker while the measurement runs
+        # a completion from the real worker before the measurement (it waits
+        # MEASURE_AFTER_READY_MS after READY: the first completions get the cores)
         answers: list[object] = []
         errors: list[str] = []
         engine.done.connect(lambda _rid, done: answers.append(done))

@@ -268,6 +268,9 @@ def test_the_status_bar_names_the_measured_model_and_recalibrate_switches_it(
         return {str(p): by_file[p.name] for p in paths}
 
     monkeypatch.setattr(calibrate, "run_probe", fake_probe)
+    from app.ui.owners.engine import EngineController
+
+    monkeypatch.setattr(EngineController, "MEASURE_AFTER_READY_MS", 0)
     shown: list[tuple[str, str]] = []
     original = MainWindow.set_model_state
     monkeypatch.setattr(

@@ -71,6 +71,11 @@ class EditorBuffer:
 class EngineController(QObject):
     """``settings``: the settings now; ``documents``: the tabs the context reads."""
 
+    # A measurement that waited for the provisional model starts this long after it answers:
+    # the user's first completions (typed right after launch) get the cores, not the probe.
+    # The frozen app's bench: with the probe starting at READY, a ghost came 4.1 s after READY.
+    MEASURE_AFTER_READY_MS = 8000
+
     status = Signal(str, str)  # the model slot's text and tooltip
     engine_changed = Signal()  # started, stopped or changed state (the chat's local fallback)
     message = Signal(str, int)
@@ -289,9 +294,10 @@ class EngineController(QObject):
         self._state = (state, detail)
         self._show_state()
         self.engine_changed.emit()
-        if state in (EngineState.READY, EngineState.FAILED):
-            # a measurement that waited for the provisional model's load runs now
-            self._tier_task.engine_ready()
+        if state == EngineState.FAILED:
+            self._tier_task.engine_ready()  # a due measurement may find a model that loads
+        elif state == EngineState.READY:  # after the first completions (see the constant)
+            QTimer.singleShot(self.MEASURE_AFTER_READY_MS, self, self._tier_task.engine_ready)
         if state == EngineState.CRASHED:
             self.message.emit(f"The completion engine stopped and is restarting: {detail}", 8000)
         elif state == EngineState.FAILED:
