@@ -15,9 +15,15 @@ Keys: ``max_ui_stall_ms``, ``ui_stall_p99_ms``, ``ui_stalls_over_16ms`` (count),
 loaded machine a gap is mostly waiting for a core; this part is Forecode's own work),
 ``ui_probe_ticks``, ``ui_servers_reported`` (both servers answered), ``ui_window_s`` (the
 probed time), ``ui_stall_stacks`` and ``ui_stalls_over_16ms_detail`` (each stall with the
-UI thread's stacks a watchdog sampled in it), ``ui_sched`` (``realtime_editor_only``: under
-``chrt`` the servers and other child processes are put back to the normal policy). Wall clock on a
-shared machine: read with the load average.
+UI thread's stacks a watchdog sampled in it, the other threads running then, the UI thread's
+own CPU time and its run-queue wait, and the collections that overlapped it, from gc
+callbacks), ``ui_stalls_over_16ms_not_load`` (stalls still over 16 ms without the run-queue
+wait: not the machine's load), ``gc_policy``, ``gc_idle_collections`` and ``gc_collections``
+(the app's collector policy, started as ``app.main`` starts it: ``app.ui.gc_idle``),
+``ui_rss_mb`` (the process's RSS by round: ``--ui-rounds 500`` is a ~5-minute session),
+``ui_diagnostics``, ``ui_sched`` (``realtime_editor_only``: under ``chrt`` the servers and
+other child processes are put back to the normal policy). Wall clock on a shared machine:
+read with the load average.
 """
 
 from __future__ import annotations

@@ -34,6 +34,11 @@ of CPU (the others are waits: a loaded machine, the worker's llama.cpp threads),
 ``after_accept_ms`` (from Tab to the next suggestion drawn: the issue's "≤ 50 ms for the next
 suggestion after an accept"); and the model's ``asked``/``suggested``/``declined`` counts.
 ``--quick`` (the test's preset) does one file and one accept and waits briefly for the model.
+``ui_stalls_over_16ms_detail``: each stall with its phase, the UI thread's CPU time and
+run-queue wait in it, the threads running then (``bench.lsp_ui.Watchdog``) and the collections
+that overlapped it; ``ui_stalls_over_16ms_not_load``: those still over 16 ms without the
+run-queue wait; ``gc_policy``, ``gc_idle_collections``, ``gc_collections``: the app's collector
+policy (``app.ui.gc_idle``, started as ``app.main`` starts it) and every collection by thread.
 ``ui_sched``: under ``chrt -f 1`` the engine worker's threads are put back to the normal
 policy (``bench.lsp_ui.realtime_editor_only``:
 inherited, the worker's llama.cpp threads are the UI thread's real-time equals, never
