@@ -189,12 +189,12 @@ def test_the_answer_is_prefilled_with_the_excerpt_up_to_the_region() -> None:
     assert r.text.endswith("### Response:\n" + head)
     assert head.startswith("```src/store.py\n" + START_OF_FILE + "\nimport json\n")
     # the region with the cursor, then the end marker on its own line
-    region = inp.region[: inp.caret - inp.region_start] + CURSOR + inp.region[inp.caret :]
     region = inp.excerpt[inp.region_start : inp.caret] + CURSOR
     region += inp.excerpt[inp.caret : inp.region_end]
     assert head + region + REGION_END + "\n" in excerpt
     assert r.stop[0] == REGION_END and r.end_marker == REGION_END
-    assert r.draft == inp.region  # the region's original text: the speculative draft
+    # the region's original text, as the model writes it back: the speculative draft
+    assert r.draft == region and r.draft.replace(CURSOR, "") == inp.region
     assert not r.add_bos  # Qwen's vocabulary: no BOS
 
 
@@ -230,7 +230,7 @@ def test_a_file_without_a_final_line_break_drafts_the_region_as_rendered() -> No
     text = "def f(x):\n    return x"
     inp = input_at(text, len(text), path="f.py", language="python")
     r = render_zeta_next_edit(inp, ZETA, count, 2000)
-    assert r.draft == text + "\n"
+    assert r.draft == text + CURSOR + "\n"
     assert f"    return x{CURSOR}\n{REGION_END}\n```" in r.text
 
 
@@ -530,7 +530,9 @@ def test_the_native_path_end_to_end_through_predict_and_the_policy() -> None:
     p = predict(cast(Any, engine), ZETA, inp)  # a NextEditModel in all that predict uses
     rendered = render_zeta_next_edit(inp, ZETA, lambda s: len(engine.tokenize(s)), 10_000)
     assert engine.prompt == rendered.text  # the native prompt, prefilled to the region
-    assert engine.draft == inp.region + REGION_END  # the region's text is the draft
+    # the region's text is the draft (with the cursor marker the model echoes)
+    caret = inp.caret - inp.region_start
+    assert engine.draft == inp.region[:caret] + CURSOR + inp.region[caret:] + REGION_END
     assert engine.stop[0] == REGION_END
     assert p.metrics["format_id"] == ZETA_FORMAT_ID and p.finished
     assert p.metrics["draft_accepted"] >= 0 and p.metrics["accepted_tokens"] > 20
@@ -618,6 +620,7 @@ def test_a_real_gguf_renamed_zeta_is_predicted_in_the_native_format(
     assert kind == "done", done
     assert done.metrics["format_id"] == ZETA_FORMAT_ID
     assert done.metrics["draft_tokens"] > 0 and done.metrics["generated_tokens"] > 0
+    assert done.metrics["draft_accepted"] > 0  # the region's text verified from the draft
     finished = done.stop_reason in ("stop", "eos")
     got = check_answer(inp, done.text, finished=finished, parse=parse_zeta_answer)
     if isinstance(got, Suggestion):  # inside the region, nothing outside it changed
