@@ -635,3 +635,38 @@ def test_a_real_gguf_renamed_zeta_is_predicted_in_the_native_format(
             "changes_too_much",
             "unbalances_brackets",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# the editor's model source (pytest-qt), a scripted engine at its seam
+
+
+def test_the_editors_model_source_reads_a_zeta_answer_by_its_format(qtbot: Any) -> None:
+    """The owner's ``ModelSource`` judges the worker's answer by the ``format_id`` the
+    worker's metrics carry: a Zeta answer (cursor marker echoed, end marker stripped as the
+    engine does) is suggested as its edit; the same text said to be chat-format is not that
+    suggestion."""
+    from test_next_edit_model_source import SURE, TEXT, Engine, Seen, at
+
+    from app.ui.next_edit_model import ModelSource
+
+    engine = Engine()
+    source = ModelSource(engine)
+    seen = Seen(source)
+    inp = at()
+    caret = inp.caret - inp.region_start
+    answer = (inp.region[:caret] + CURSOR + inp.region[caret:]).replace(
+        "json.load(fh)", "json.load(handle)"
+    )
+    source.request(inp, 1, "buf")
+    with qtbot.waitSignal(source.suggested, timeout=3000):
+        engine.answer(engine.asked[0][0], answer, {**SURE, "format_id": ZETA_FORMAT_ID})
+    kind, version, suggestion, _p, buffer = seen.log[0]
+    assert (kind, version, buffer) == ("suggested", 1, "buf")
+    assert suggestion.apply(TEXT) == TEXT.replace("json.load(fh)", "json.load(handle)")
+
+    source.request(inp, 2, "buf")
+    engine.answer(engine.asked[1][0], answer, {**SURE, "format_id": "chat-chatml"})
+    qtbot.waitUntil(lambda: any(e[1] == 2 for e in seen.log), timeout=3000)
+    later = [e for e in seen.log if e[1] == 2]
+    assert later and (later[0][0] == "declined" or later[0][2] != suggestion)
