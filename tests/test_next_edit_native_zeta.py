@@ -547,6 +547,7 @@ def test_the_native_path_end_to_end_through_predict_and_the_policy() -> None:
     assert judged.suggestion is not None, judged.reason
     text = DOC.replace("ˇ", "")
     assert "    return [-w-]{+h+} * [-h-]{+w+}\n" in shown(text, judged.suggestion)
+    assert judged.suggestion.apply(text) == text.replace("return w * h", "return h * w")
 
 
 @pytest.mark.usefixtures("answer_region")
