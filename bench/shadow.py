@@ -37,6 +37,12 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   ``edit_to_verdict_first_review_warmed_s`` the same when ``ShadowWorkspace.warm`` ran when the
   file was focused or the inline edit prompt opened (``first_review_warm_s``) and finished first;
   ``*_no_rehearsal_s``: the same without the first warm's rehearsal (a throwaway edit checked).
+- ``first_review_chat_apply``: the session's first review through the chat's Apply, before
+  (nothing warmed until the Apply) and after (``warm`` when the answer finished streaming, the
+  review owner's ``warm_for_answer``): the user clicks Apply ``read_s`` (1 s) after the
+  answer's end, the apply streams ``stream_s``; ``before_s``/``after_s`` the verdict's wait
+  after the apply (medians of up to 3 interleaved pairs, each a fresh start), ``load_1min``
+  the load before each pair. ``--only chat-apply``: just this key.
 - ``*_cli_*``: the command-line tools (the fallback where no server is installed).
 - ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
 
@@ -73,6 +79,7 @@ __all__ = [
     "DEFAULT_ROUNDS",
     "add_arguments",
     "generate_tree",
+    "measure_first_chat_apply",
     "measure_shadow",
     "measure_verdicts",
     "run",
@@ -91,10 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "verdicts"),
+        choices=("all", "verdicts", "chat-apply"),
         default="all",
         help="verdicts: only the edit-to-verdict keys (the tree is still generated: the check "
-        "scans it)",
+        "scans it); chat-apply: only first_review_chat_apply",
     )
 
 
@@ -207,6 +214,8 @@ OLD_LINE = "    for rel, _entry in walk_files(root, rules, should_stop=should_st
 NEW_LINE = "    for rel, _entry in walk_files(root, rulez, should_stop=should_stop, limit=limit):"
 # The first review's apply streams this long before its check (a short apply of a few lines).
 STREAM_S = 2.0
+# From a chat answer's end to the user's Apply click (a quick reader: a short answer).
+CHAT_READ_S = 1.0
 
 
 def _timed(future: Future[Any], edit: bool = True) -> float:
@@ -342,6 +351,59 @@ def _first_review(
     return out
 
 
+def _first_review_chat_apply(project: Path, work: Path, warmed: bool) -> dict[str, float]:
+    """The session's first review through the chat's Apply (the shadow's servers not
+    started): the answer finishes streaming, the user reads it and clicks Apply
+    ``CHAT_READ_S`` later, the review starts (its ``prepare``) and the apply streams
+    ``STREAM_S``; timed from the apply's end to the verdict. ``warmed``: the review owner's
+    ``warm_for_answer`` ran when the answer finished (``ShadowWorkspace.warm`` submitted, not
+    awaited: it may still run when the review's ``prepare`` queues behind it); else nothing
+    ran before the Apply (the path before)."""
+    shadow = _shadow(project, work, LspChecker())
+    edit = _Round(project, shadow)
+    out: dict[str, float] = {}
+    try:
+        shadow.start().result()
+        text = edit.save()
+        if warmed:
+            shadow.warm({TARGET: text})  # the answer's end
+        time.sleep(CHAT_READ_S)  # reading, then Apply
+        shadow.prepare({TARGET: text})  # the review starts, the apply streams
+        time.sleep(STREAM_S)
+        edited = text.replace(OLD_LINE, NEW_LINE)
+        out["verdict_s"] = _timed(shadow.submit_check({TARGET: edited}, {TARGET: text}))
+    finally:
+        shadow.close()
+        edit.restore()
+    return out
+
+
+def measure_first_chat_apply(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
+    """``first_review_chat_apply``: the first review of a session through the chat's Apply,
+    before (nothing warmed until the Apply) and after (warmed when the answer finished),
+    interleaved, each a fresh start of the servers; ``uptime``'s load beside them."""
+    project = _project(tree)
+    before: list[float] = []
+    after: list[float] = []
+    loads: list[float] = []
+    for _ in range(max(1, min(rounds, 3))):
+        loads.append(round(os.getloadavg()[0], 2))
+        before.append(_first_review_chat_apply(project, work, warmed=False)["verdict_s"])
+        after.append(_first_review_chat_apply(project, work, warmed=True)["verdict_s"])
+    loads.append(round(os.getloadavg()[0], 2))
+    return {
+        "first_review_chat_apply": {
+            "read_s": CHAT_READ_S,
+            "stream_s": STREAM_S,
+            "before_s": round(median(before), 3),
+            "after_s": round(median(after), 3),
+            "before_runs_s": [round(x, 3) for x in before],
+            "after_runs_s": [round(x, 3) for x in after],
+            "load_1min": loads,
+        }
+    }
+
+
 def _project(tree: Path) -> Path:
     """The workspace the edits are checked in: the generated tree (the check's scan walks
     all of it, as in a user's workspace of that size) with this repository's
@@ -401,7 +463,11 @@ def measure_verdicts(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
 
 
 def measure_shadow(
-    files: int, rounds: int, workdir: str | None = None, only_verdicts: bool = False
+    files: int,
+    rounds: int,
+    workdir: str | None = None,
+    only_verdicts: bool = False,
+    only_chat_apply: bool = False,
 ) -> dict[str, Any]:
     """The shadow's keys of ``bench lsp`` (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="fc-bench-shadow-", dir=workdir) as tmp:
@@ -411,9 +477,13 @@ def measure_shadow(
         if hasattr(os, "sync"):
             os.sync()  # a user's tree is on disk long before: the build must not pay its writeback
         result: dict[str, Any] = {"files": files}
+        if only_chat_apply:
+            result.update(measure_first_chat_apply(tree, work, rounds))
+            return result
         if not only_verdicts:
             result.update(_tree_figures(tree, work, rounds))
         result.update(measure_verdicts(tree, work, rounds))
+        result.update(measure_first_chat_apply(tree, work, rounds))
     return result
 
 
@@ -434,4 +504,6 @@ def _tree_figures(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    return measure_shadow(args.files, args.rounds, args.workdir, args.only == "verdicts")
+    return measure_shadow(
+        args.files, args.rounds, args.workdir, args.only == "verdicts", args.only == "chat-apply"
+    )

@@ -6,13 +6,15 @@ accepted; the inline edit prompt (Ctrl+K on a selection) and whether Ctrl+K is t
 Each review of a workspace file is checked in the workspace's shadow copy
 (``app.services.shadow.ShadowWorkspace``, made on the first review of a folder and kept in step
 by saves and its own scans; ``make_shadow`` is the seam): the "before" diagnostics are computed
-while the apply streams, or earlier (``warm``: when the inline edit prompt opens, and, once the
-folder has a shadow, when the user focuses a file), the new ones shown in the review when it is
-done. New errors go back
+while the apply streams, or earlier (``warm``: when the inline edit prompt opens, when a chat
+answer with a code block for a workspace file finishes streaming (``warm_for_answer``), when the
+chat's "Edit files" mode is turned on (``warm_for_edits``), and, once the folder has a shadow,
+when the user focuses a file), the new ones shown in the review when it is done. New errors go back
 to the model for up to ``shadow.repairRounds`` rounds first (``app.ui.repair_loop``)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from app.services.shadow import ShadowWorkspace
 from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.review_state import ReviewOutcome
 from forecode_core.store.settings import Settings
+from forecode_core.text.file_languages import language_id_for_path
 
 from ..apply_backend import ApplyBackend
 from ..apply_review import ApplyReview
@@ -37,6 +40,7 @@ from .workspace import Workspace
 __all__ = ["ReviewController"]
 
 WARM_MAX_BYTES = 1 << 20  # files above this are checked when their review starts, not warmed
+WARM_MAX_FILES = 4  # a chat answer's code blocks: at most this many target files warmed
 
 
 class ReviewController(QObject):
@@ -220,6 +224,75 @@ class ReviewController(QObject):
             return
         self._push_unsaved(shadow, doc)
         shadow.warm({rel: doc.editor.text()})
+
+    def warm_for_answer(self, _done: object = None) -> None:
+        """A chat answer finished streaming (the chat runner's ``finished``): its code blocks'
+        Apply buttons show now, and a Cursor or VS Code user applies right after reading, so
+        the shadow is made (when the folder has none yet) and its servers warmed on each
+        block's target: the workspace file the block's path hint names (the file that was
+        current when the question was asked, for a block without a path), when the block's
+        language is that file's (a shell command shown beside Python code warms nothing).
+        An answer without such a block starts nothing: a user who only chats never runs the
+        second set of servers. Open files warm with their buffer's text; a file not open
+        (Apply opens it) is read on the shadow's thread, never on the UI thread."""
+        view = next((v for v in reversed(self._chat_messages()) if v.role == "assistant"), None)
+        if view is None:
+            return
+        targets: dict[str, Path] = {}
+        for block in view.code_blocks():
+            path = self._answer_target(block.path_hint, block.language.id)
+            rel = self._rel(path)
+            if path is not None and rel is not None and len(targets) < WARM_MAX_FILES:
+                targets.setdefault(rel, path)
+        if targets:
+            self._warm_paths(targets)
+
+    def warm_for_edits(self, on: bool) -> None:
+        """The chat's "Edit files" mode was turned on (its button or the palette's Edits
+        command): a multi-file set is likely, and the chat sends the current file with it, so
+        the shadow's servers start on that file now (a set's other files are checked by
+        servers already running)."""
+        doc = self._documents.current_document()
+        if on and doc is not None and doc not in self.reviews:
+            self.warm(doc, start=True)
+
+    def _answer_target(self, hint: str, language: str) -> Path | None:
+        documents = self._documents
+        open_paths = {d.path for d in documents.documents() if d.path is not None}
+        path = self._workspace.resolve_hint(hint, open_paths)
+        if path is None or language_id_for_path(path) != language:
+            return None
+        return path
+
+    def _warm_paths(self, targets: dict[str, Path]) -> None:
+        texts: dict[str, str] = {}
+        unopened: dict[str, Path] = {}
+        for rel, path in targets.items():
+            doc = self._documents.find(path)
+            if doc is None:
+                unopened[rel] = path
+            elif doc not in self.reviews and doc.editor.textLength() <= WARM_MAX_BYTES:
+                texts[rel] = doc.editor.text()
+        shadow = self.workspace_shadow()
+        if shadow is None or not (texts or unopened):
+            return
+        for other in self._documents.documents():  # the other unsaved buffers, as a review does
+            other_rel = self._rel(other.path)
+            if other_rel is not None and other_rel not in targets and other.is_dirty():
+                shadow.push_buffer(other_rel, other.editor.text())
+        if not unopened:
+            shadow.warm(texts)
+            return
+
+        def read_then_warm() -> None:  # the shadow's thread
+            for rel, path in unopened.items():
+                with contextlib.suppress(OSError, UnicodeDecodeError):
+                    if path.stat().st_size <= WARM_MAX_BYTES:
+                        texts[rel] = path.read_text("utf-8")
+            if texts:
+                shadow.warm(texts)
+
+        shadow.submit(read_then_warm)
 
     def _on_current_changed(self, doc: object) -> None:
         if isinstance(doc, Document) and doc not in self.reviews:

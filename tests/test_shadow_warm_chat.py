@@ -1,0 +1,186 @@
+"""The shadow warmed when an apply becomes likely (issue 16's edit-to-verdict for a chat Apply as
+the session's first review), in a real window offscreen with the chat's scripted backend:
+
+- a chat answer holding a code block for a workspace file makes the shadow and starts its real
+  language servers on that file when the answer finishes streaming (before any Apply);
+- a block naming a file that is not open warms it too (its text read on the shadow's thread);
+- an answer without a code block, or whose block is in another language than its target (a
+  shell command), makes no shadow and warms nothing;
+- turning the chat's "Edit files" mode on (its button, or the palette's Edits command) warms the
+  current file.
+
+Timings are never asserted: ``python -m bench shadow`` measures them
+(``first_review_chat_apply``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.services.shadow import CheckStatus, LspChecker, ShadowWorkspace
+from app.ui.main_window import MainWindow
+from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted
+from tests.test_chat_panel import FakeBackend, ask, open_chat
+from tests.test_shadow_warm import GREET, SHOUT, RecordingChecker, needs_tools
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "__init__.py").write_text("")
+    (root / "pkg" / "greet.py").write_text(GREET)
+    (root / "pkg" / "shout.py").write_text(SHOUT)
+    (root / ".gitignore").write_text("__pycache__/\n")
+    return root
+
+
+@pytest.fixture
+def backend() -> Iterator[FakeBackend]:
+    fake = FakeBackend()
+    yield fake
+    fake.gate.set()
+    fake.close_all()
+
+
+class Warms:
+    """The window's shadows, made with ``checker`` and their ``warm`` calls recorded (the
+    originals asked for and the future each returned; a warm may come from the shadow's
+    thread)."""
+
+    def __init__(self, tmp_path: Path, win: MainWindow, checker: object) -> None:
+        self.calls: list[tuple[dict[str, str], Future[object]]] = []
+        self.lock = threading.Lock()
+        self.made: list[ShadowWorkspace] = []
+
+        def make(root: Path) -> ShadowWorkspace:
+            shadow = ShadowWorkspace(
+                root,
+                base=tmp_path / "data",
+                rules=lambda: win.workspace.rules,
+                checker=checker,  # type: ignore[arg-type]
+                check_timeout_s=300,
+            )
+            real = shadow.warm
+
+            def warm(originals: Mapping[str, str]) -> Future[object]:
+                future = real(originals)
+                with self.lock:
+                    self.calls.append((dict(originals), future))
+                return future
+
+            shadow.warm = warm  # type: ignore[method-assign]
+            self.made.append(shadow)
+            return shadow
+
+        win.review.make_shadow = make
+
+    def asked(self) -> list[dict[str, str]]:
+        with self.lock:
+            return [originals for originals, _ in self.calls]
+
+
+def _window(qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend) -> MainWindow:
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"completion.enabled": False, "cloud.autostart": False}))
+    win = MainWindow(settings, chat_backend=backend)
+    qtbot.addWidget(win)
+    win.resize(1200, 760)
+    win.show()
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=2000)
+    win.open_folder(ws)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
+    return win
+
+
+def _answer(qtbot: QtBot, win: MainWindow, backend: FakeBackend, text: str, n: int = 1) -> None:
+    panel = open_chat(qtbot, win)
+    ask(qtbot, panel, "Make shout quieter")
+    call = backend.call(qtbot, n)
+    call.send(ChatStarted("m", "cloud"), ChatDelta(text))
+    qtbot.waitUntil(lambda: bool(panel.messages()[-1].text), timeout=5000)
+    # still streaming: the Apply button is not there yet, nothing warms
+    assert win.review.shadow is None
+    call.send(ChatDone("stop"))  # type: ignore[arg-type]
+    call.end()
+    qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=5000)
+
+
+QUIET = SHOUT.replace(".upper()", ".lower()")
+
+
+@needs_tools
+def test_a_chat_answer_with_a_code_block_starts_the_shadows_servers_on_its_file(
+    qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend
+) -> None:
+    win = _window(qtbot, tmp_path, ws, backend)
+    checker = LspChecker()  # the shadow's real servers (conftest turns the editor's off)
+    warms = Warms(tmp_path, win, checker)
+    doc = win.open_file(ws / "pkg" / "shout.py")
+    assert doc is not None and win.review.shadow is None  # focusing a file: no shadow yet
+    _answer(qtbot, win, backend, f"Use lower:\n\n```python\n{QUIET}```\n")
+    assert win.review.shadow is not None
+    assert warms.asked() == [{"pkg/shout.py": SHOUT}]  # the buffer's text: the review's "before"
+    future = warms.calls[0][1]
+    qtbot.waitUntil(future.done, timeout=300_000)
+    verdict = future.result()
+    assert getattr(verdict, "status", None) is CheckStatus.CHECKED
+    tree = win.review.shadow.tree
+    assert (tree / "pkg" / "shout.py").as_uri() in checker._open  # servers up, the file open
+    assert (tree / "pkg" / "greet.py").as_uri() not in checker._open
+    assert (ws / "pkg" / "shout.py").read_text() == SHOUT  # the user's file untouched
+
+
+def test_a_code_block_for_a_file_not_open_warms_it_from_disk(
+    qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend
+) -> None:
+    win = _window(qtbot, tmp_path, ws, backend)
+    warms = Warms(tmp_path, win, RecordingChecker())
+    doc = win.open_file(ws / "pkg" / "shout.py")
+    assert doc is not None
+    loud = GREET.replace('"hello "', '"HELLO "')
+    _answer(qtbot, win, backend, f"In greet:\n\n```python pkg/greet.py\n{loud}```\n")
+    qtbot.waitUntil(lambda: len(warms.calls) == 1, timeout=10_000)
+    assert warms.asked() == [{"pkg/greet.py": GREET}]  # read on the shadow's thread
+    assert win.docs.find(ws / "pkg" / "greet.py") is None  # nothing opened before the Apply
+
+
+def test_an_answer_without_a_code_block_for_the_file_starts_nothing(
+    qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend
+) -> None:
+    win = _window(qtbot, tmp_path, ws, backend)
+    warms = Warms(tmp_path, win, RecordingChecker())
+    doc = win.open_file(ws / "pkg" / "shout.py")
+    assert doc is not None
+    _answer(qtbot, win, backend, "shout calls `greet` and upper-cases the result.")
+    # a shell command beside a Python file: its Apply would not be a review of that file
+    _answer(qtbot, win, backend, "Run it:\n\n```bash\npython -m pkg.shout\n```\n", n=2)
+    qtbot.wait(200)
+    assert win.review.shadow is None and not warms.made and not warms.asked()
+    # the control: the same window warms once an answer holds a block for the file
+    _answer(qtbot, win, backend, f"```python\n{QUIET}```\n", n=3)
+    assert warms.asked() == [{"pkg/shout.py": SHOUT}]
+
+
+def test_the_edit_files_mode_warms_the_current_file(
+    qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend
+) -> None:
+    win = _window(qtbot, tmp_path, ws, backend)
+    warms = Warms(tmp_path, win, RecordingChecker())
+    doc = win.open_file(ws / "pkg" / "shout.py")
+    assert doc is not None
+    doc.editor.insertText(0, "# unsaved\n")
+    win.edit_set.start()  # the palette's "Edits: Edit Files with AI…"
+    assert win.chat_panel.edit_mode
+    assert warms.asked() == [{"pkg/shout.py": "# unsaved\n" + SHOUT}]
+    win.chat_panel.edit_files_button.setChecked(False)  # off: nothing more
+    assert len(warms.asked()) == 1
+    win.chat_panel.edit_files_button.click()  # the chat's "Edit files" button, on again
+    assert len(warms.asked()) == 2
