@@ -192,7 +192,7 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
     editor.focus()
     app = QApplication.instance()
     assert app is not None
-    idle = start_gc_policy(app, GcPolicy(rule=IdleRule(idle_s=0.4)))
+    idle = start_gc_policy(app, GcPolicy(rule=IdleRule(idle_s=1.0)))
     assert idle is not None
     log = GcLog().install()
     kept: list[object] = []
@@ -204,7 +204,7 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
             kept = kept[-12000:]
             qtbot.wait(60)
         typing_to = time.perf_counter()
-        qtbot.waitUntil(lambda: idle.policy.collections[Action.LIGHT] > 0, timeout=3000)
+        qtbot.waitUntil(lambda: idle.policy.collections[Action.LIGHT] > 0, timeout=5000)
         done = time.perf_counter()
     finally:
         log.remove()
@@ -215,4 +215,4 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
     assert not [c for c in full if typing_from <= c.start_s <= typing_to], full
     at_idle = [c for c in full if typing_to < c.start_s <= done]
     assert at_idle and all(c.thread == "MainThread" for c in at_idle)
-    assert at_idle[0].start_s - typing_to >= 0.3  # after the pause, not at the last key
+    assert at_idle[0].start_s - typing_to >= 0.8  # after the pause, not at the last key
