@@ -143,6 +143,7 @@ def test_the_window_starts_the_engine_and_the_service_after_its_first_paint(
     from app.ui.main_window import MainWindow
     from app.ui.owners.cloud import CloudController
     from app.ui.owners.engine import EngineController
+    from forecode_core.engine_state import EngineState
 
     started: list[str] = []
     monkeypatch.setattr(EngineController, "start", lambda self: started.append("engine"))
@@ -154,6 +155,12 @@ def test_the_window_starts_the_engine_and_the_service_after_its_first_paint(
     assert started == []  # held: nothing started while the window is built
     startup.FirstPaint(window, startup.release, fallback_ms=60_000)
     window.show()
+    qtbot.waitUntil(lambda: started == ["engine"], timeout=5000)
+    # the loopback service waits for the completion engine's first answer (after_ready)
+    qtbot.wait(200)
+    assert started == ["engine"]
+    window.completions._on_state(EngineState.READY, "")
+    window.completions.engine_changed.emit()
     qtbot.waitUntil(lambda: started == ["engine", "service"], timeout=5000)
 
 
