@@ -119,6 +119,20 @@ class _Request:
     sent_gen: int | None = None  # the worker generation it was sent to; None while pending
 
 
+BUSY_WAITS = 3  # request timeouts forgiven in a row to a silent worker using CPU
+_BUSY_CPU_S = 0.01  # one clock tick: a niced worker on a loaded machine gets ~3 % of a core
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """The process's user + system CPU time from ``/proc`` (None where that cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 @dataclass(eq=False)
 class _Worker:
     gen: int
@@ -131,6 +145,8 @@ class _Worker:
     stderr_done: threading.Event = field(default_factory=threading.Event)
     ready: bool = False
     activity: float = 0.0  # last event, or the moment it started owing an answer
+    cpu_s: float = 0.0  # its CPU time when last looked at (``_still_working``)
+    busy_waits: int = 0  # silences forgiven since its last event: it was computing
     fatal_message: str | None = None
     kill_reason: str | None = None
     closing: bool = False
@@ -480,9 +496,26 @@ class EngineClient:
             worker.ready
             and self._owes_answer(worker)
             and now - worker.activity >= self._request_timeout_s
+            and not self._still_working(worker, now)
         ):
             self._kill(worker, f"no response for {self._request_timeout_s:g} s; killed")
         return False
+
+    def _still_working(self, worker: _Worker, now: float) -> bool:
+        """A silent worker that used CPU since the last look is computing, not hung: on a
+        loaded machine a long prompt's prefill at nice +10 took over 30 s (a user run at load
+        8-12 on 2 cores saw the worker killed every 30 s, so no completion ever came). Its
+        silence is forgiven ``BUSY_WAITS`` times in a row (a loop that never answers is still
+        killed); where the CPU time cannot be read (not Linux), never."""
+        cpu = _cpu_seconds(worker.proc.pid)
+        busy = cpu is not None and cpu - worker.cpu_s >= _BUSY_CPU_S
+        if cpu is not None:
+            worker.cpu_s = cpu
+        if not busy or worker.busy_waits >= BUSY_WAITS:
+            return False
+        worker.busy_waits += 1
+        worker.activity = now
+        return True
 
     def _kill(self, worker: _Worker, reason: str) -> None:
         worker.kill_reason = reason
@@ -506,6 +539,7 @@ class EngineClient:
         if worker is not self._worker:
             return  # from a worker already given up on
         worker.activity = time.monotonic()
+        worker.busy_waits = 0
         if isinstance(event, Chunk):
             req = self._requests.get(event.id)
             if req is not None and req.live and req.on_chunk is not None:

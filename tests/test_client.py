@@ -183,6 +183,17 @@ def test_a_hung_worker_is_killed_and_restarted(make_client: Callable[..., Any]) 
     assert rec.end_of(rid2)[0] == "done"
 
 
+def test_a_silent_worker_that_computes_is_not_killed(make_client: Callable[..., Any]) -> None:
+    # A long prefill on a loaded machine says nothing for longer than the timeout but uses
+    # CPU: it is working (a user run at load 8-12 saw the worker killed every 30 s).
+    client, rec = make_client(request_timeout_s=1.0)
+    rec.wait_state("ready")
+    pid = client.pid
+    rid = client.complete(inp("x = @@busy=2.5 @@chunks=2"), **rec.callbacks())
+    assert rec.end_of(rid)[0] == "done"
+    assert client.pid == pid and rec.states() == ["starting", "ready"]
+
+
 def test_a_worker_hung_on_a_cancelled_request_is_caught_too(
     make_client: Callable[..., Any],
 ) -> None:

@@ -10,6 +10,8 @@ scripted by directives written anywhere in the completion input (usually the pre
     @@exit_after=N    after N chunks, os._exit(17) (a crash without a word)
     @@abort_after=N   after N chunks, os.abort() (SIGABRT, like a GGML_ASSERT)
     @@raise           raise RuntimeError("fake engine failure") (a failed request)
+    @@busy=S          spin the CPU for S seconds before the first chunk (a long prefill on a
+                      loaded machine: silent, but working)
     @@warm_delay=S    Warm takes S seconds (checking cancellation every 10 ms)
     @@rewrite_delay=S a next-edit rewrite takes S seconds (checking cancellation every 10 ms);
                       it answers the draft up to its first stop string (the region unchanged)
@@ -132,6 +134,9 @@ class FakeEngine:
         if "raise" in script:
             raise RuntimeError("fake engine failure")
         started = time.monotonic()
+        busy_until = started + script.get("busy", 0.0)
+        while time.monotonic() < busy_until:  # computing, not sleeping: CPU time goes up
+            pass
         count = min(int(script.get("chunks", 3)), max_tokens)
         delay = script.get("delay", 0.01)
         pieces: list[str] = []
