@@ -7,7 +7,10 @@ the session's first review), in a real window offscreen with the chat's scripted
 - an answer without a code block, or whose block is in another language than its target (a
   shell command), makes no shadow and warms nothing;
 - turning the chat's "Edit files" mode on (its button, or the palette's Edits command) warms the
-  current file.
+  current file;
+- the review shows the first server's new problems before the second answers ("checking
+  basedpyright…"), never one that is not new (a fake at the server seam for the order), and with
+  the real servers each partial verdict is part of the final one.
 
 Timings are never asserted: ``python -m bench shadow`` measures them
 (``first_review_chat_apply``)."""
@@ -16,16 +19,17 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.services.shadow import CheckStatus, LspChecker, ShadowWorkspace
+from app.services.shadow import CheckStatus, LspChecker, ShadowWorkspace, Verdict
 from app.ui.main_window import MainWindow
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted
+from forecode_core.workspace.diagnostics_diff import Diagnostic, Severity
 from tests.test_chat_panel import FakeBackend, ask, open_chat
 from tests.test_shadow_warm import GREET, SHOUT, RecordingChecker, needs_tools
 
@@ -184,3 +188,123 @@ def test_the_edit_files_mode_warms_the_current_file(
     assert len(warms.asked()) == 1
     win.chat_panel.edit_files_button.click()  # the chat's "Edit files" button, on again
     assert len(warms.asked()) == 2
+
+
+# ----- the verdict as each server answers -------------------------------------------------------
+
+
+class TwoServers:
+    """The server seam: "ruff" answers the edited file at once, "basedpyright" only when
+    ``gate`` is set; each reports an undefined name on lines holding ``nme``, and ruff an old
+    warning on the line holding ``OLD`` (there before the edit: never new)."""
+
+    available = True
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+
+    def serves(self, path: str) -> bool:
+        return path.endswith(".py")
+
+    def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
+        return self.diagnostics_each(root, paths, deadline, None)
+
+    def diagnostics_each(
+        self,
+        root: Path,
+        paths: Sequence[str],
+        deadline: float,
+        each: Callable[[list[Diagnostic], tuple[str, ...]], None] | None,
+    ) -> list[Diagnostic]:
+        lines = [
+            (rel, k, line)
+            for rel in paths
+            for k, line in enumerate((root / rel).read_text().splitlines())
+        ]
+        ruff = [
+            Diagnostic(rel, k, "undefined name nme", Severity.ERROR, "F821", "ruff")
+            for rel, k, line in lines
+            if "nme" in line
+        ] + [
+            Diagnostic(rel, k, "an old warning", Severity.WARNING, "W1", "ruff")
+            for rel, k, line in lines
+            if "OLD" in line
+        ]
+        pyright = [
+            Diagnostic(rel, k, '"nme" is not defined', Severity.ERROR, "rUV", "basedpyright")
+            for rel, k, line in lines
+            if "nme" in line
+        ]
+        if each is not None:
+            each(list(ruff), ("basedpyright",))
+            assert self.gate.wait(30)
+        return ruff + pyright
+
+
+def test_the_review_shows_the_first_servers_problems_before_the_seconds(
+    qtbot: QtBot, tmp_path: Path, ws: Path, backend: FakeBackend
+) -> None:
+    (ws / "pkg" / "shout.py").write_text("OLD = 1\n" + SHOUT)
+    settings = tmp_path / "settings.json"
+    settings.write_text(
+        json.dumps(
+            {"completion.enabled": False, "cloud.autostart": False, "shadow.repairRounds": 0}
+        )
+    )
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_folder(ws)
+    qtbot.waitUntil(lambda: win.workspace.files_complete, timeout=5000)
+    servers = TwoServers()
+    Warms(tmp_path, win, servers)
+    doc = win.open_file(ws / "pkg" / "shout.py")
+    assert doc is not None
+    block = "def shout(name: str) -> str:\n    return greet(nme).upper()\n"
+    review = win.start_review(doc, block)
+    assert review is not None
+    try:
+        # ruff answered: its new problem shows, basedpyright still awaited
+        qtbot.waitUntil(lambda: bool(review.checks.rows()), timeout=10_000)
+        assert review.checks.state == "checking"
+        assert "checking basedpyright" in review.checks.title.text()
+        rows = review.checks.rows()
+        assert len(rows) == 1 and "F821" in rows[0] and "line 6" in rows[0], rows
+        assert review.squiggled() == [5]
+        # basedpyright answers: its problem is added, the note goes
+        servers.gate.set()
+        qtbot.waitUntil(lambda: review.checks.state == "done", timeout=10_000)
+        rows = review.checks.rows()
+        assert len(rows) == 2 and any("rUV" in row for row in rows), rows
+        assert not any("W1" in row for row in rows)  # old: never shown
+        assert "checking" not in review.checks.title.text()
+    finally:
+        servers.gate.set()
+    review.reject_all()
+    assert (ws / "pkg" / "shout.py").read_text() == "OLD = 1\n" + SHOUT
+
+
+@needs_tools
+def test_with_real_servers_each_partial_verdict_is_part_of_the_final(
+    ws: Path, tmp_path: Path
+) -> None:
+    shadow = ShadowWorkspace(
+        ws, base=tmp_path / "data", checker=LspChecker(), scan_every_s=None, check_timeout_s=300
+    )
+    partials: list[Verdict] = []
+    try:
+        shadow.warm({"pkg/shout.py": SHOUT}).result(300)
+        broken = SHOUT.replace("greet(name)", "greet(nme)")
+        final = shadow.submit_check_each(
+            {"pkg/shout.py": broken}, {"pkg/shout.py": SHOUT}, partials.append
+        ).result(300)
+    finally:
+        shadow.close()
+    assert {(d.source, d.line) for d in final.new} == {("ruff", 4), ("basedpyright", 4)}
+    assert not final.waiting
+    # the servers may answer within one wake-up: then no partial came (0 or 1 of them)
+    assert len(partials) <= 1
+    for partial in partials:
+        assert partial.waiting and set(partial.waiting) <= {"ruff", "basedpyright"}
+        assert set(partial.new) <= set(final.new)
+        assert {d.source for d in partial.new}.isdisjoint(partial.waiting)

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import errno
 import fcntl
 import hashlib
@@ -166,6 +167,11 @@ class Verdict:
     paths: tuple[str, ...] = ()
     seconds: float = 0.0
     note: str = ""
+    waiting: tuple[str, ...] = ()  # a partial verdict: the servers not answered yet
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.waiting)
 
     @property
     def errors(self) -> tuple[Diagnostic, ...]:
@@ -334,6 +340,18 @@ class LspChecker:
             self._cond.notify_all()
 
     def diagnostics(self, root: Path, paths: Sequence[str], deadline: float) -> list[Diagnostic]:
+        return self.diagnostics_each(root, paths, deadline, None)
+
+    def diagnostics_each(
+        self,
+        root: Path,
+        paths: Sequence[str],
+        deadline: float,
+        each: Callable[[list[Diagnostic], tuple[str, ...]], None] | None,
+    ) -> list[Diagnostic]:
+        """``diagnostics``, taking the servers' answers in the order they come; ``each`` gets
+        the diagnostics so far and the servers still awaited after each answer but the last
+        (ruff answers in milliseconds, basedpyright in hundreds)."""
         if self._hub is None:
             self._hub = LspHub(self._on_diagnostics, self._on_status, self.table, tells_files=True)
         sent: dict[str, tuple[str, int]] = {}  # rel -> (uri, version)
@@ -344,10 +362,42 @@ class LspChecker:
                 sent[rel] = (uri, self._send(uri, rel, path.read_text("utf-8", "replace"), root))
         out: list[Diagnostic] = []
         with self._cond:
-            for rel, (uri, version) in sent.items():
-                for server in self._servers(rel):
-                    out.extend(self._wait(rel, uri, version, server, deadline))
+            pending = [
+                (rel, uri, version, server)
+                for rel, (uri, version) in sent.items()
+                for server in self._servers(rel)
+            ]
+        while pending:
+            with self._cond:
+                answered = self._answered(pending, deadline)
+            for item, found in answered:
+                pending.remove(item)
+                out.extend(found)
+            if each is not None and pending:
+                each(list(out), tuple(sorted({server for *_, server in pending})))
         return out
+
+    def _answered(
+        self, pending: Sequence[tuple[str, str, int, str]], deadline: float
+    ) -> list[tuple[tuple[str, str, int, str], list[Diagnostic]]]:
+        """The pending (file, server) pairs that have answered (at least one; the condition
+        held): each with its diagnostics of the version sent."""
+        while True:
+            out = []
+            for item in pending:
+                rel, uri, version, server = item
+                got = self._got.get((uri, server))
+                if got is not None and (got[0] is None or got[0] >= version):
+                    out.append((item, [_from_lsp(rel, d) for d in got[1]]))
+                elif server in self._down:
+                    out.append((item, []))
+            if out:
+                return out
+            left = deadline - time.monotonic()
+            if left <= 0:
+                late = sorted({server for *_, server in pending})
+                raise CheckTimeout(f"{', '.join(late)} gave no diagnostics in time")
+            self._cond.wait(left)
 
     def _send(self, uri: str, rel: str, text: str, root: Path) -> int:
         """Open or change the document; an unchanged text is not sent again (a server does
@@ -362,21 +412,6 @@ class LspChecker:
             version = self._hub.change(uri, text)
         self._open[uri] = (version, text)
         return version
-
-    def _wait(
-        self, rel: str, uri: str, version: int, server: str, deadline: float
-    ) -> list[Diagnostic]:
-        """One server's diagnostics of ``uri`` at ``version`` (the condition held)."""
-        while True:
-            got = self._got.get((uri, server))
-            if got is not None and (got[0] is None or got[0] >= version):
-                return [_from_lsp(rel, d) for d in got[1]]
-            if server in self._down:
-                return []
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise CheckTimeout(f"{server} gave no diagnostics in time")
-            self._cond.wait(left)
 
     def files_changed(self, root: Path, paths: Sequence[str], kind: int) -> None:
         """Files of the copy created (1) or deleted (3): the servers' import resolution
@@ -833,6 +868,18 @@ class ShadowWorkspace:
     ) -> Future[Verdict]:
         return self._pool.submit(self.check, edits, originals)
 
+    def submit_check_each(
+        self,
+        edits: Mapping[str, str],
+        originals: Mapping[str, str] | None,
+        progress: Callable[[Verdict], None],
+    ) -> Future[Verdict]:
+        """``submit_check``, with ``progress`` called on the shadow's thread with a partial
+        ``Verdict`` (``waiting``: the servers not answered yet) as each server but the last
+        answers the edited files: the new problems so far, each as new as in the final
+        verdict (a problem is compared with its own server's "before")."""
+        return self._pool.submit(lambda: self.check(edits, originals, progress=progress))
+
     def prepare(self, originals: Mapping[str, str]) -> Future[object]:
         """Compute the "before" diagnostics of these files (their buffers' texts) ahead."""
         return self.submit(lambda: self.check({}, originals, before_only=True))
@@ -1100,9 +1147,11 @@ class ShadowWorkspace:
         originals: Mapping[str, str] | None = None,
         *,
         before_only: bool = False,
+        progress: Callable[[Verdict], None] | None = None,
     ) -> Verdict:
         """The new diagnostics ``edits`` (path -> new text) cause, against ``originals``
-        (path -> the buffer's text; else the copy's file). The copy is put back after."""
+        (path -> the buffer's text; else the copy's file). The copy is put back after.
+        ``progress``: see ``submit_check_each``."""
         started = time.monotonic()
         originals = dict(originals or {})
         paths = tuple(sorted({*edits, *originals}))
@@ -1129,7 +1178,7 @@ class ShadowWorkspace:
                 for rel, text in edits.items():
                     _write_atomic(self.tree / rel, text.encode("utf-8"))
                 _tell_files(self.checker, self.tree, created, _CREATED)
-                after = self.checker.diagnostics(self.tree, list(edits), deadline)
+                after = self._after(edits, before, bases, deadline, started, progress)
             except CheckTimeout:
                 return Verdict(
                     CheckStatus.TIMED_OUT,
@@ -1145,11 +1194,7 @@ class ShadowWorkspace:
                 release = getattr(self.checker, "release", None)
                 if callable(release):
                     release(self.tree, paths)
-        maps = {rel: line_map(bases.get(rel, ""), text) for rel, text in edits.items()}
-        # errors and warnings only (VS Code's rule): a hint such as "x is not accessed" is no
-        # problem to show or to send back
-        problems = [d for d in after if d.severity.rank <= Severity.WARNING.rank]
-        new = new_diagnostics(before, problems, maps)
+        new = _new_problems(edits, before, after, bases)
         return Verdict(
             CheckStatus.CHECKED,
             tuple(new),
@@ -1158,6 +1203,31 @@ class ShadowWorkspace:
             paths,
             time.monotonic() - started,
         )
+
+    def _after(
+        self,
+        edits: Mapping[str, str],
+        before: list[Diagnostic],
+        bases: Mapping[str, str],
+        deadline: float,
+        started: float,
+        progress: Callable[[Verdict], None] | None,
+    ) -> list[Diagnostic]:
+        """The edited files' diagnostics; with ``progress`` and a checker that answers server
+        by server (``diagnostics_each``), a partial verdict after each answer but the last."""
+        each_of = getattr(self.checker, "diagnostics_each", None)
+        if progress is None or not callable(each_of):
+            return self.checker.diagnostics(self.tree, list(edits), deadline)
+        paths = tuple(sorted({*edits, *bases}))
+
+        def each(so_far: list[Diagnostic], waiting: tuple[str, ...]) -> None:
+            new = _new_problems(edits, before, so_far, bases)
+            seconds = time.monotonic() - started
+            partial = Verdict(CheckStatus.CHECKED, tuple(new), len(before), len(so_far), paths)
+            progress(dataclasses.replace(partial, seconds=seconds, waiting=waiting))
+
+        found: list[Diagnostic] = each_of(self.tree, list(edits), deadline, each)
+        return found
 
     def _sync_for_check(self, paths: Sequence[str]) -> None:
         """Changes the editor was not told of (another program, a git checkout): the whole
@@ -1234,6 +1304,21 @@ class ShadowWorkspace:
                         _stamp_like(str(src), str(path))
             except OSError as exc:
                 log.warning("shadow: restoring %s failed: %s", rel, exc.strerror)
+
+
+def _new_problems(
+    edits: Mapping[str, str],
+    before: Sequence[Diagnostic],
+    after: Sequence[Diagnostic],
+    bases: Mapping[str, str],
+) -> list[Diagnostic]:
+    """The errors and warnings of ``after`` that ``before`` did not have (VS Code's rule: a
+    hint such as "x is not accessed" is no problem to show or to send back), lines mapped
+    through each edit. A subset of the servers' answers gives the subset of the final answer:
+    a problem only matches one of its own source."""
+    maps = {rel: line_map(bases.get(rel, ""), text) for rel, text in edits.items()}
+    problems = [d for d in after if d.severity.rank <= Severity.WARNING.rank]
+    return new_diagnostics(list(before), problems, maps)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -37,7 +37,10 @@ The shadow workspace's check (issue 16): when the review has a ``checker``
 hidden copy (the user's files untouched) and the panel under the header (``CheckPanel``) says
 "Checking…", then lists only the NEW diagnostics the edit causes (severity icon and colour,
 line, message, code, source, the change it falls in; a click shows the line) and squiggles
-them in the view. After ``check_timeout_ms`` the review says it is shown without the check.
+them in the view. They show as each server answers (``ShadowWorkspace.submit_check_each``:
+ruff's in milliseconds, then basedpyright's added), with "checking basedpyright…" until the last
+one answers; each is as new as in the final verdict (compared with its own server's "before").
+After ``check_timeout_ms`` the review says it is shown without the check.
 The review never waits for it: hunks can be accepted while it runs (as in VS Code, where
 diagnostics arrive after the edit).
 
@@ -510,6 +513,7 @@ class EditChecker(Protocol):
 
 class _CheckRelay(QObject):
     done = Signal(int, object)  # generation, the Future (emitted on the shadow's thread)
+    partial = Signal(int, object)  # generation, a partial Verdict (the shadow's thread)
 
 
 class CheckPanel(QFrame):
@@ -580,7 +584,22 @@ class CheckPanel(QFrame):
             return
         n = len(verdict.new)
         self._set("done", f"{n} new problem{'s' if n != 1 else ''} this edit introduces:", "")
-        for diag in verdict.new:
+        self._rows(verdict.new, where, theme)
+
+    def show_partial(self, verdict: Verdict, where: Callable[[int], str], theme: Theme) -> None:
+        """Some servers answered (``verdict.waiting`` did not): their new problems so far."""
+        self.diagnostics = verdict.new
+        waiting = f"checking {', '.join(verdict.waiting)}…"
+        n = len(verdict.new)
+        if not n:
+            self._set("checking", f"⏳ No new problems so far; {waiting}", "")
+            return
+        self._set("checking", f"⏳ {n} new problem{'s' if n != 1 else ''} so far; {waiting}", "")
+        self._rows(verdict.new, where, theme)
+
+    def _rows(self, new: tuple[Diagnostic, ...], where: Callable[[int], str], theme: Theme) -> None:
+        n = len(new)
+        for diag in new:
             icon = _SEVERITY_ICONS.get(diag.severity, "ℹ")
             code = f" ({diag.code}, {diag.source})" if diag.code else f" ({diag.source})"
             item = QListWidgetItem(
@@ -735,6 +754,7 @@ class ApplyReview(QFrame):
         column.addWidget(self.view, 1)
         self._check_relay = _CheckRelay(self)
         self._check_relay.done.connect(self._on_checked)
+        self._check_relay.partial.connect(self._on_partial)
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.timeout.connect(self._check_timed_out)
@@ -890,8 +910,17 @@ class ApplyReview(QFrame):
             with contextlib.suppress(RuntimeError):  # the review is gone
                 relay.done.emit(generation, future)
 
+        def partial(verdict: Verdict) -> None:  # the shadow's thread
+            with contextlib.suppress(RuntimeError):  # the review is gone
+                relay.partial.emit(generation, verdict)
+
         path = self.request.path
-        future = self.checker.submit_check({path: text}, {path: self.original})
+        each = getattr(self.checker, "submit_check_each", None)
+        future = (
+            each({path: text}, {path: self.original}, partial)
+            if callable(each)
+            else self.checker.submit_check({path: text}, {path: self.original})
+        )
         self._check_future = future
         self._check_timer.start(self.check_timeout_ms)
         future.add_done_callback(done)
@@ -914,6 +943,16 @@ class ApplyReview(QFrame):
         if self._worse_than_before(verdict):
             return
         self._show_verdict(verdict)
+
+    def _on_partial(self, generation: int, verdict: object) -> None:
+        """Some servers answered: their new problems show at once, the rest still awaited
+        (the final verdict replaces them; the repair loop decides only on it)."""
+        if generation != self._check_generation or not isinstance(verdict, Verdict):
+            return  # a stale check, or one that timed out or finished
+        if self._check_future is None or self.outcome:
+            return
+        self.checks.show_partial(verdict, self._where, self.theme)
+        self._squiggle(verdict.new)
 
     def _worse_than_before(self, verdict: Verdict) -> bool:
         """After a repair round whose version has more new problems than the version it was
