@@ -41,7 +41,7 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   (nothing warmed until the Apply) and after (``warm`` when the answer finished streaming, the
   review owner's ``warm_for_answer``): the user clicks Apply ``read_s`` (1 s) after the
   answer's end, the apply streams ``stream_s``; ``before_s``/``after_s`` the verdict's wait
-  after the apply (medians of up to 3 interleaved pairs, each a fresh start), ``load_1min``
+  after the apply (medians of up to 5 interleaved pairs, each a fresh start), ``load_1min``
   the load before each pair. ``--only chat-apply``: just this key.
 - ``*_cli_*``: the command-line tools (the fallback where no server is installed).
 - ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
@@ -386,7 +386,7 @@ def measure_first_chat_apply(tree: Path, work: Path, rounds: int) -> dict[str, A
     before: list[float] = []
     after: list[float] = []
     loads: list[float] = []
-    for _ in range(max(1, min(rounds, 3))):
+    for _ in range(max(1, min(rounds, 5))):
         loads.append(round(os.getloadavg()[0], 2))
         before.append(_first_review_chat_apply(project, work, warmed=False)["verdict_s"])
         after.append(_first_review_chat_apply(project, work, warmed=True)["verdict_s"])

@@ -29,6 +29,8 @@ from pytestqt.qtbot import QtBot
 from app.services.shadow import CheckStatus, LspChecker, ShadowWorkspace, Verdict
 from app.ui.main_window import MainWindow
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatStarted
+from forecode_core.edits.events import EditsDone
+from forecode_core.streams import FinishReason
 from forecode_core.workspace.diagnostics_diff import Diagnostic, Severity
 from tests.test_chat_panel import FakeBackend, ask, open_chat
 from tests.test_shadow_warm import GREET, SHOUT, RecordingChecker, needs_tools
@@ -171,6 +173,9 @@ def test_an_answer_without_a_code_block_for_the_file_starts_nothing(
     # the control: the same window warms once an answer holds a block for the file
     _answer(qtbot, win, backend, f"```python\n{QUIET}```\n", n=3)
     assert warms.asked() == [{"pkg/shout.py": SHOUT}]
+    # an "Edit files" answer's end is a set the edit-set owner checks already: nothing more
+    win.review.warm_for_answer(EditsDone(finish_reason=FinishReason.STOP))
+    assert len(warms.asked()) == 1
 
 
 def test_the_edit_files_mode_warms_the_current_file(

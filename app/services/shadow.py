@@ -37,8 +37,10 @@ Checking an edit
     on the copy (both at once, killed at the deadline); an LSP-based checker rooted in the copy
     drops in with the same ``diagnostics`` method. ``prepare`` computes the "before" half ahead
     (while an apply streams), cached until the copy changes; ``warm`` does it earlier, when
-    the editor focuses a file or the inline edit prompt opens, so the shadow's servers have
-    started and opened the file before the review asks (their cold start is seconds). Where
+    the editor focuses a file, the inline edit prompt opens, a chat answer with a code block
+    for the file finishes or the chat's "Edit files" mode is turned on, so the shadow's
+    servers have started and opened the file before the review asks (their cold start is
+    seconds). ``submit_check_each`` reports a partial verdict as each server answers. Where
     the workspace has no pyright configuration the copy gets a ``pyrightconfig.json`` with
     the standard checking mode (basedpyright's own default flags untyped code everywhere).
 

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QVBoxLayout
 from app.services.shadow import ShadowWorkspace
 from forecode_core.apply.block import ApplyInput
 from forecode_core.apply.review_state import ReviewOutcome
+from forecode_core.edits.events import EditsDone
 from forecode_core.store.settings import Settings
 from forecode_core.text.file_languages import language_id_for_path
 
@@ -234,7 +235,10 @@ class ReviewController(QObject):
         language is that file's (a shell command shown beside Python code warms nothing).
         An answer without such a block starts nothing: a user who only chats never runs the
         second set of servers. Open files warm with their buffer's text; a file not open
-        (Apply opens it) is read on the shadow's thread, never on the UI thread."""
+        (Apply opens it) is read on the shadow's thread, never on the UI thread. An "Edit
+        files" answer (``EditsDone``) is a set already being checked: nothing more."""
+        if isinstance(_done, EditsDone):
+            return
         view = next((v for v in reversed(self._chat_messages()) if v.role == "assistant"), None)
         if view is None:
             return
