@@ -102,7 +102,7 @@ def test_plan(
 
 def test_empty_sides_are_full() -> None:
     assert plan([], [d(0, 0, 1)]) == PaintPlan(full=True, fill=(d(0, 0, 1),))
-    assert plan(MANY, []) == PaintPlan(full=True, fill=())
+    assert plan(MANY, []) == PaintPlan(full=True, fill=(), drop=frozenset(range(1000)))
 
 
 def test_duplicates_are_a_multiset() -> None:

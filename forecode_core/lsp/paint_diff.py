@@ -17,13 +17,16 @@ to fill so that the squiggles end as a full repaint would leave them:
   diagnostic), so those kept ones are filled again (``refill``);
 - when the changes are as many as the new set, a full repaint is as cheap (``full``).
 
-Pure data in, pure data out; the editor maps positions to bytes and calls Scintilla."""
+Pure data in, pure data out; the editor maps positions to bytes and calls Scintilla. Cost: a
+diagnostic is compared by a tuple of its fields read in C (``_KEY``), not the dataclass's own
+hash and equality (Python code, ~1.7 us a call: they made the plan cost more than the paint)."""
 
 from __future__ import annotations
 
-from collections import Counter
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from .diagnostics import Diagnostic, Severity
 
@@ -36,18 +39,36 @@ def layer_of(severity: Severity) -> int:
     return min(int(severity), int(Severity.INFORMATION))
 
 
+# A diagnostic's identity as a flat tuple read in C (``severity._value_``: an IntEnum's own
+# hash is Python code).
+_KEY = attrgetter(
+    "start.line",
+    "start.character",
+    "end.line",
+    "end.character",
+    "severity._value_",
+    "message",
+    "source",
+    "code",
+)
+Key = tuple[int, int, int, int, int, str, str, str]
+
+
 @dataclass(frozen=True)
 class PaintPlan:
     """``full``: clear everything and fill ``fill`` (the whole new set). Otherwise clear the
     ranges of ``clear`` (painted before, gone now), clear every layer from the start of line
     ``clear_from_line`` to the end (None: nothing), then fill ``fill``: what is new, what
-    lies in the cleared tail, and what a clear cut through (kept ones sharing a line)."""
+    lies in the cleared tail, and what a clear cut through (kept ones sharing a line).
+    ``drop``: the indices in ``old`` whose painted ranges are no longer current (cleared or
+    filled again); the others stay as painted (``kept``)."""
 
     full: bool
     clear: tuple[Diagnostic, ...] = ()
     clear_from_line: int | None = None
     fill: tuple[Diagnostic, ...] = ()
-    kept: tuple[Diagnostic, ...] = ()  # painted before, unchanged and untouched: not repainted
+    drop: frozenset[int] = frozenset()
+    kept: tuple[Diagnostic, ...] = ()
 
     def calls(self) -> int:
         """Ranges this plan paints or clears (what it costs the UI thread, roughly)."""
@@ -55,41 +76,40 @@ class PaintPlan:
         return len(self.clear) + tail + len(self.fill)
 
 
-def _tail_start(old: Sequence[Diagnostic], new: Sequence[Diagnostic], dirty: int) -> int:
+def _first_line(k: Key) -> int:
+    """The first line a squiggle may touch: an empty range is widened to a character,
+    backwards at a line's end, so on an empty line it reaches the line before."""
+    return max(0, k[0] - 1) if k[0:2] == k[2:4] else k[0]
+
+
+def _tail_start(keys: Sequence[Key], dirty: int) -> int:
     """The first line of the repainted tail: ``dirty``, lowered to the start of any
     diagnostic (painted or new) that reaches it, until none does."""
     line = dirty
     changed = True
     while changed:
         changed = False
-        for d in (*old, *new):
-            if d.end.line >= line and _first_line(d) < line:
-                line, changed = _first_line(d), True
+        for k in keys:
+            if k[2] >= line and _first_line(k) < line:
+                line, changed = _first_line(k), True
     return line
 
 
-def _first_line(d: Diagnostic) -> int:
-    """The first line ``d``'s squiggle may touch: an empty range is widened to a character,
-    backwards at a line's end, so on an empty line it reaches the line before."""
-    return max(0, d.start.line - 1) if d.start == d.end else d.start.line
-
-
-def _lines(d: Diagnostic) -> range:
-    return range(_first_line(d), d.end.line + 1)
-
-
 def _cut_by(
-    cleared: Sequence[Diagnostic], kept: Counter[Diagnostic], layer: Callable[[Severity], int]
-) -> list[Diagnostic]:
-    """The kept diagnostics a clear of ``cleared`` may cut: same layer, a line in common."""
-    by_line: dict[tuple[int, int], bool] = {}
-    for d in cleared:
-        for line in _lines(d):
-            by_line[(layer(d.severity), line)] = True
-    out: list[Diagnostic] = []
-    for d, n in kept.items():
-        if any((layer(d.severity), line) in by_line for line in _lines(d)):
-            out.extend([d] * n)
+    removed: Sequence[Key], kept: Sequence[tuple[int, Key]], layer: Callable[[Severity], int]
+) -> list[int]:
+    """The kept diagnostics (index in old, key) a clear of ``removed`` may cut: the same
+    layer and a line in common."""
+    if not removed:
+        return []
+    of = {int(s): layer(s) for s in Severity}
+    hit = {(of[k[4]], line) for k in removed for line in range(_first_line(k), k[2] + 1)}
+    layers = {a for a, _line in hit}
+    out: list[int] = []
+    for i, k in kept:
+        mine = of[k[4]]
+        if mine in layers and any((mine, line) in hit for line in range(_first_line(k), k[2] + 1)):
+            out.append(i)
     return out
 
 
@@ -102,21 +122,38 @@ def plan(
     """How to turn the squiggles of ``old`` (painted, the text edited since from line
     ``dirty_line`` on, None: not edited) into those of ``new``."""
     if not old or not new:
-        return PaintPlan(full=True, fill=tuple(new))
-    tail = None if dirty_line is None else _tail_start(old, new, dirty_line)
-
-    def above(d: Diagnostic) -> bool:
-        return tail is None or d.end.line < tail
-
-    before = Counter(d for d in old if above(d))
-    after = Counter(d for d in new if above(d))
-    removed = list((before - after).elements())
-    added = list((after - before).elements())
-    kept = before & after
-    refill = _cut_by(removed, kept, layer)
-    in_tail = [d for d in new if not above(d)]
-    fill = (*added, *refill, *in_tail)
-    if len(removed) + len(fill) >= len(new):
-        return PaintPlan(full=True, fill=tuple(new))
-    untouched = kept - Counter(refill)
-    return PaintPlan(False, tuple(removed), tail, fill, tuple(untouched.elements()))
+        return PaintPlan(full=True, fill=tuple(new), drop=frozenset(range(len(old))))
+    old_keys: list[Key] = list(map(_KEY, old))
+    new_keys: list[Key] = list(map(_KEY, new))
+    if dirty_line is None and old_keys == new_keys:
+        return PaintPlan(False, kept=tuple(old))
+    tail = None if dirty_line is None else _tail_start([*old_keys, *new_keys], dirty_line)
+    limit = tail if tail is not None else sys.maxsize
+    pool: dict[Key, list[int]] = {}
+    drop: set[int] = set()
+    for i, k in enumerate(old_keys):
+        if k[2] < limit:
+            pool.setdefault(k, []).append(i)
+        else:
+            drop.add(i)  # in the tail: cleared with it
+    kept: list[tuple[int, Key]] = []
+    fill: list[Diagnostic] = []
+    for j, k in enumerate(new_keys):
+        same = pool.get(k) if k[2] < limit else None
+        if same:
+            kept.append((same.pop(), k))
+        else:
+            fill.append(new[j])  # new, or in the tail
+    removed = [i for ids in pool.values() for i in ids]
+    refill = _cut_by([old_keys[i] for i in removed], kept, layer)
+    if len(removed) + len(fill) + len(refill) >= len(new):
+        return PaintPlan(full=True, fill=tuple(new), drop=frozenset(range(len(old))))
+    drop.update(removed, refill)
+    return PaintPlan(
+        False,
+        clear=tuple(old[i] for i in removed),
+        clear_from_line=tail,
+        fill=(*fill, *(old[i] for i in refill)),
+        drop=frozenset(drop),
+        kept=tuple(d for i, d in enumerate(old) if i not in drop),
+    )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import os
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -330,12 +329,7 @@ class LanguageController(QObject):
             for indicator in {i for i, _s, _c in INDICATORS.values()}:
                 editor.setIndicatorCurrent(indicator)
                 editor.indicatorClearRange(tail, editor.textLength() - tail)
-        keep = Counter(steps.kept)
-        kept: list[tuple[int, int, Diagnostic]] = []
-        for entry in state.painted:
-            if keep[entry[2]] > 0:
-                keep[entry[2]] -= 1
-                kept.append(entry)
+        kept = [p for i, p in enumerate(state.painted) if i not in steps.drop]
         state.painted = kept + self._fill(editor, steps.fill)
 
     def _paint_all(self, state: _Open, steps: PaintPlan) -> None:
