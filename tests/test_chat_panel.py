@@ -977,8 +977,16 @@ def test_when_the_service_cannot_start_the_local_model_answers(
             super().__init__(model_path=model_path, extra_args=("--slots", "0"))
 
     monkeypatch.setattr(local_service, "LocalService", BrokenService)
+    # the completion model is one that can chat (Qwen 0.5B): since the first start uses the
+    # smallest model at once (Gemma 3 270M, refused for chat: test_local_chat_refusal.py)
     settings = settings_file(
-        tmp_path, **{"cloud.autostart": True, "completion.enabled": True, "chat.maxTokens": 16}
+        tmp_path,
+        **{
+            "cloud.autostart": True,
+            "completion.enabled": True,
+            "completion.model": "qwen2.5-coder-0.5b-instruct",
+            "chat.maxTokens": 16,
+        },
     )
     window = make_window(qtbot, workspace, settings=settings)
     qtbot.waitUntil(lambda: window.status_chat.text() == "◐ Chat: local model", timeout=60_000)
