@@ -374,7 +374,35 @@ def pack_tarball(bundle: Path) -> Path:
     return out
 
 
-def _control(installed_kb: int) -> str:
+def deb_depends(glibc_floor: str | None) -> list[str]:
+    """The .deb's Depends: ``DEB_DEPENDS`` with libc6's version raised to the bundle's measured
+    glibc floor (BUILD.json's ``glibc_floor``, packaging/elf_floor.py) when that is higher: a
+    bundle built on Debian 12 carries its libstdc++ and libexpat, which need glibc 2.36, and
+    apt must refuse it on an older system rather than install an app that cannot start."""
+
+    def key(v: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in v.split("."))
+
+    out = []
+    for dep in DEB_DEPENDS:
+        if dep.startswith("libc6 (>= ") and glibc_floor:
+            least = dep[len("libc6 (>= ") : -1]
+            if key(glibc_floor) > key(least):
+                dep = f"libc6 (>= {glibc_floor})"
+        out.append(dep)
+    return out
+
+
+def _glibc_floor(bundle: Path) -> str | None:
+    try:
+        info = json.loads((bundle / "BUILD.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    floor = info.get("glibc_floor") if isinstance(info, dict) else None
+    return floor if isinstance(floor, str) else None
+
+
+def _control(installed_kb: int, glibc_floor: str | None = None) -> str:
     return (
         "Package: forecode\n"
         f"Version: {version()}\n"
@@ -382,7 +410,7 @@ def _control(installed_kb: int) -> str:
         "Priority: optional\n"
         "Architecture: amd64\n"
         f"Installed-Size: {installed_kb}\n"
-        f"Depends: {', '.join(DEB_DEPENDS)}\n"
+        f"Depends: {', '.join(deb_depends(glibc_floor))}\n"
         "Maintainer: Forecode <forecode@localhost>\n"
         "Description: code editor with local completions\n"
         " Forecode: a PySide6 + Scintilla code editor with inline completions from a small model\n"
@@ -411,7 +439,8 @@ def pack_deb(bundle: Path) -> Path:
     apps.mkdir(parents=True)
     (apps / "forecode.desktop").write_text(DESKTOP_ENTRY, encoding="utf-8")
     (root / "DEBIAN").mkdir()
-    (root / "DEBIAN" / "control").write_text(_control(int(folder_mb(root) * 1e6 / 1024)))  # KiB
+    installed_kb = int(folder_mb(root) * 1e6 / 1024)
+    (root / "DEBIAN" / "control").write_text(_control(installed_kb, _glibc_floor(bundle)))
     return _dpkg_deb(root, DIST / f"forecode_{version()}_amd64.deb")
 
 
