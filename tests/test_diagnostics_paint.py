@@ -44,7 +44,7 @@ def _setup(qtbot: QtBot, tmp_path: Path) -> tuple[LanguageController, _Open, lis
     state = _Open(doc, doc.path.as_uri(), 1, QTimer(language))
     language._open[state.uri] = state
     language._style(doc.editor)
-    doc.editor.modified.connect(lambda _t, pos, *_a: language._edited(state, pos))
+    language.track_edits(state)  # as attach does
     calls: list[str] = []
     editor = doc.editor
     fill, clear = editor.indicatorFillRange, editor.indicatorClearRange
@@ -139,3 +139,26 @@ def test_the_last_report_emptying_a_file_clears_everything(qtbot: QtBot, tmp_pat
     language._on_diagnostics(state.uri, 1, "ruff", [])
     assert _squiggles(state.doc.editor) == {i: [] for i in LAYERS}
     assert state.painted == [] and language.diagnostics_at(state.doc, 8) == []
+
+
+def test_typing_near_the_top_repaints_that_line_only(qtbot: QtBot, tmp_path: Path) -> None:
+    """Typing within a line moves no other line: a report after it repaints that line, and
+    the painted ranges after it (hover, F8) shift as the squiggles did."""
+    language, state, calls = _setup(qtbot, tmp_path)
+    editor = state.doc.editor
+    report = _report(LINES)
+    language._on_diagnostics(state.uri, 1, "ruff", report)
+    at = editor.positionFromLine(10) + 6
+    editor.insertText(at, "ab")  # typed two characters, then one deleted
+    editor.deleteRange(at + 1, 1)
+    editor.insertText(editor.positionFromLine(500), "é")  # and a character on line 500
+    calls.clear()
+    report = list(report)
+    report[10] = _diag(10, 6, 12)  # the servers' view of line 11 after the edit
+    language._on_diagnostics(state.uri, 2, "ruff", report)
+    assert len(calls) <= 12, calls  # 2 lines x 3 layers cleared, 2 filled (1,002 before)
+    painted, hover = _squiggles(editor), _hover_of(language, state)
+    assert painted == _full_repaint(language, state)
+    assert hover == _hover_of(language, state)
+    hits = language.diagnostics_at(state.doc, editor.positionFromLine(600) + 7)
+    assert [d.start.line for d in hits] == [600]

@@ -111,3 +111,16 @@ def test_duplicates_are_a_multiset() -> None:
     # one copy gone: clearing its range cuts the other copy, which is filled again
     assert got.clear == (d(0, 0, 3),) and got.fill == (d(0, 0, 3),)
     assert plan(twice, twice).calls() == 0
+
+
+def test_an_edit_within_a_line_repaints_what_touches_it() -> None:
+    spans = d(20, 0, 2, end_line=22)
+    old = [*MANY[:20], spans, *MANY[23:100]]
+    got = plan(old, old, edited_lines={21, 50})
+    assert not got.full and got.clear_lines == (21, 50) and got.clear_from_line is None
+    assert sorted(got.clear, key=repr) == sorted([spans, MANY[50]], key=repr)
+    assert sorted(got.fill, key=repr) == sorted([spans, MANY[50]], key=repr)
+    assert got.drop == {20, 48}  # indices in old (line 50 is the 49th)
+    # with lines added above, the tail covers the edited line
+    got = plan(old, old, dirty_line=40, edited_lines={50})
+    assert got.clear_lines == () and got.clear_from_line == 40

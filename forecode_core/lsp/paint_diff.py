@@ -7,11 +7,13 @@ to fill so that the squiggles end as a full repaint would leave them:
 
 - diagnostics are compared as whole values (range, severity, message, source, code: the hover
   shows the last three), as multisets (two servers may say the same thing);
-- text edited since the last paint (``dirty_line``: the first line any insert or delete
-  touched, in the current text) moves squiggles under and after it, and a kept diagnostic's
-  LSP position no longer names the bytes it painted; so everything from the first line that
-  such a diagnostic touches (``clear_from_line``) is cleared and repainted. Lines above are
-  the text painted before, so their diagnostics' ranges still name the same bytes;
+- text edited since the last paint with lines added or removed (``dirty_line``: the first
+  line such an insert or delete touched, in the current text) moves the lines under it, and
+  a kept diagnostic's LSP position no longer names the characters it painted; so everything
+  from the first line that such a diagnostic touches (``clear_from_line``) is cleared and
+  repainted. Lines above are the text painted before. An edit within a line
+  (``edited_lines``: typing) moves no other line: that line is cleared and what touches it
+  repainted, the rest kept (its bytes shifted, which the editor follows);
 - clearing a removed diagnostic's range also clears a kept one's squiggle on the same layer
   where the two share a line (a squiggle is one indicator value per byte, not per
   diagnostic), so those kept ones are filled again (``refill``);
@@ -24,7 +26,7 @@ hash and equality (Python code, ~1.7 us a call: they made the plan cost more tha
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 
@@ -60,6 +62,7 @@ class PaintPlan:
     ranges of ``clear`` (painted before, gone now), clear every layer from the start of line
     ``clear_from_line`` to the end (None: nothing), then fill ``fill``: what is new, what
     lies in the cleared tail, and what a clear cut through (kept ones sharing a line).
+    ``clear_lines``: lines edited since the paint, every layer cleared on each first.
     ``drop``: the indices in ``old`` whose painted ranges are no longer current (cleared or
     filled again); the others stay as painted (``kept``)."""
 
@@ -69,11 +72,12 @@ class PaintPlan:
     fill: tuple[Diagnostic, ...] = ()
     drop: frozenset[int] = frozenset()
     kept: tuple[Diagnostic, ...] = ()
+    clear_lines: tuple[int, ...] = ()  # edited lines: every layer cleared on each
 
     def calls(self) -> int:
         """Ranges this plan paints or clears (what it costs the UI thread, roughly)."""
         tail = 0 if self.clear_from_line is None else 3
-        return len(self.clear) + tail + len(self.fill)
+        return len(self.clear) + tail + 3 * len(self.clear_lines) + len(self.fill)
 
 
 def _first_line(k: Key) -> int:
@@ -118,35 +122,48 @@ def plan(
     new: Sequence[Diagnostic],
     dirty_line: int | None = None,
     layer: Callable[[Severity], int] = layer_of,
+    edited_lines: Collection[int] = (),
 ) -> PaintPlan:
-    """How to turn the squiggles of ``old`` (painted, the text edited since from line
-    ``dirty_line`` on, None: not edited) into those of ``new``."""
+    """How to turn the squiggles of ``old`` (painted) into those of ``new``. Since the paint
+    the text was edited from line ``dirty_line`` on with lines added or removed (None: not),
+    and within ``edited_lines`` without (current line numbers): those lines are cleared and
+    what touches them painted again; the other lines' diagnostics name the same characters
+    as before (the editor shifts their painted byte ranges)."""
     if not old or not new:
         return PaintPlan(full=True, fill=tuple(new), drop=frozenset(range(len(old))))
     old_keys: list[Key] = list(map(_KEY, old))
     new_keys: list[Key] = list(map(_KEY, new))
-    if dirty_line is None and old_keys == new_keys:
+    if dirty_line is None and not edited_lines and old_keys == new_keys:
         return PaintPlan(False, kept=tuple(old))
     tail = None if dirty_line is None else _tail_start([*old_keys, *new_keys], dirty_line)
     limit = tail if tail is not None else sys.maxsize
+    edited = {line for line in edited_lines if line < limit}
+
+    def touches(k: Key) -> bool:
+        return bool(edited) and any(line in edited for line in range(_first_line(k), k[2] + 1))
+
     pool: dict[Key, list[int]] = {}
     drop: set[int] = set()
+    stale: list[int] = []  # painted over an edited line: cleared by its range, repainted
     for i, k in enumerate(old_keys):
-        if k[2] < limit:
-            pool.setdefault(k, []).append(i)
-        else:
+        if k[2] >= limit:
             drop.add(i)  # in the tail: cleared with it
+        elif touches(k):
+            stale.append(i)
+        else:
+            pool.setdefault(k, []).append(i)
     kept: list[tuple[int, Key]] = []
     fill: list[Diagnostic] = []
     for j, k in enumerate(new_keys):
-        same = pool.get(k) if k[2] < limit else None
+        same = pool.get(k) if k[2] < limit and not touches(k) else None
         if same:
             kept.append((same.pop(), k))
         else:
-            fill.append(new[j])  # new, or in the tail
-    removed = [i for ids in pool.values() for i in ids]
+            fill.append(new[j])  # new, in the tail or over an edited line
+    removed = [i for ids in pool.values() for i in ids] + stale
     refill = _cut_by([old_keys[i] for i in removed], kept, layer)
-    if len(removed) + len(fill) + len(refill) >= len(new):
+    lines = tuple(sorted(edited))
+    if len(removed) + len(fill) + len(refill) + len(lines) >= len(new):
         return PaintPlan(full=True, fill=tuple(new), drop=frozenset(range(len(old))))
     drop.update(removed, refill)
     return PaintPlan(
@@ -156,4 +173,5 @@ def plan(
         fill=(*fill, *(old[i] for i in refill)),
         drop=frozenset(drop),
         kept=tuple(d for i, d in enumerate(old) if i not in drop),
+        clear_lines=lines,
     )

@@ -49,7 +49,7 @@ from ...services.lsp.results import (
 )
 from ..definition_link import DefinitionLink
 from ..document import Document
-from ..editor import CodeEditor
+from ..editor import SC_MOD_INSERTTEXT, CodeEditor
 from ..encoding_picker import ClickableLabel
 from ..lsp_bridge import LspBridge
 from ..picker import Picker, PickerItem
@@ -88,7 +88,9 @@ class _Open:
     timer: QTimer
     painted: list[tuple[int, int, Diagnostic]] = field(default_factory=list)
     tip_shown: bool = False
-    dirty_line: int | None = None
+    dirty_line: int | None = None  # the first line where lines were added or removed
+    edited_lines: set[int] = field(default_factory=set)  # edited within, no line added
+    shifts: list[tuple[int, int, int]] = field(default_factory=list)  # (line, position, bytes)
 
 
 def lsp_position(editor: CodeEditor, position: int) -> Position:
@@ -115,6 +117,19 @@ def byte_range(editor: CodeEditor, d: Diagnostic) -> tuple[int, int]:
         if end <= start or end > editor.lineEndPosition(editor.lineFromPosition(start)):
             start, end = editor.positionBefore(start), start
     return start, max(end, start)
+
+
+def _shifted(
+    painted: list[tuple[int, int, Diagnostic]], shifts: list[tuple[int, int, int]]
+) -> list[tuple[int, int, Diagnostic]]:
+    """Painted ranges after edits within lines (none of them on an edited line): each range
+    at or after an edit's position moves by its bytes, as Scintilla moved the squiggle."""
+    for _line, position, delta in shifts:
+        if delta:
+            painted = [
+                (s + delta, e + delta, d) if s >= position else (s, e, d) for s, e, d in painted
+            ]
+    return painted
 
 
 class LanguageController(QObject):
@@ -227,7 +242,7 @@ class LanguageController(QObject):
         self._open[uri] = state
         self._style(editor)
         editor.modified.connect(lambda *_a, t=timer: t.start())
-        editor.modified.connect(lambda _t, pos, *_a, s=state: self._edited(s, pos))
+        self.track_edits(state)
         editor.setMouseDwellTime(DWELL_MS)
         editor.dwellStart.connect(lambda x, y, s=state: self._hover(s, x, y))
         editor.dwellEnd.connect(lambda _x, _y, s=state: self._unhover(s))
@@ -300,12 +315,29 @@ class LanguageController(QObject):
             # indicator drawn under it, and the squiggle vanished from the line just typed
             editor.indicSetUnder(indicator, False)
 
+    def track_edits(self, state: _Open) -> None:
+        """Record where the text changes between paints (``_edited``)."""
+        state.doc.editor.modified.connect(
+            lambda kind, pos, length, added, *_a, s=state: self._edited(s, kind, pos, length, added)
+        )
+
     @staticmethod
-    def _edited(state: _Open, position: int) -> None:
-        """Text inserted or deleted at byte ``position``: squiggles from its line on moved."""
+    def _edited(state: _Open, kind: int, position: int, length: int, lines_added: int) -> None:
+        """``length`` bytes inserted or deleted at byte ``position`` (``modified``'s values):
+        with lines added or removed, every squiggle from its line on moved; within a line,
+        that line's did, and the painted ranges after it shift by ``length``."""
         line = state.doc.editor.lineFromPosition(position)
-        if state.dirty_line is None or line < state.dirty_line:
-            state.dirty_line = line
+        if lines_added:
+            if state.dirty_line is None or line < state.dirty_line:
+                state.dirty_line = line
+            return
+        state.edited_lines.add(line)
+        delta = length if kind & SC_MOD_INSERTTEXT else -length
+        if state.shifts and state.shifts[-1][0] == line:  # typing on one line: one shift
+            _line, first, total = state.shifts[-1]
+            state.shifts[-1] = (line, min(first, position), total + delta)
+        else:
+            state.shifts.append((line, position, delta))
 
     def _paint(self, state: _Open) -> None:
         """Make the squiggles those of the store's diagnostics, repainting only what changed
@@ -315,8 +347,14 @@ class LanguageController(QObject):
         test_diagnostics_paint.py reads the indicators back)."""
         editor = state.doc.editor
         painted = [d for _s, _e, d in state.painted]
-        steps = plan(painted, self.store.all_for(state.uri), state.dirty_line)
-        state.dirty_line = None
+        steps = plan(
+            painted,
+            self.store.all_for(state.uri),
+            state.dirty_line,
+            edited_lines=state.edited_lines,
+        )
+        shifts = state.shifts
+        state.dirty_line, state.edited_lines, state.shifts = None, set(), []
         if steps.full:
             self._paint_all(state, steps)
             return
@@ -329,8 +367,15 @@ class LanguageController(QObject):
             for indicator in {i for i, _s, _c in INDICATORS.values()}:
                 editor.setIndicatorCurrent(indicator)
                 editor.indicatorClearRange(tail, editor.textLength() - tail)
+        for line in steps.clear_lines:  # edited within: cleared, what touches it refilled
+            start = editor.positionFromLine(line)
+            end = editor.positionFromLine(line + 1) if line + 1 < editor.lineCount() else -1
+            end = editor.textLength() if end < 0 else end
+            for indicator in {i for i, _s, _c in INDICATORS.values()}:
+                editor.setIndicatorCurrent(indicator)
+                editor.indicatorClearRange(start, end - start)
         kept = [p for i, p in enumerate(state.painted) if i not in steps.drop]
-        state.painted = kept + self._fill(editor, steps.fill)
+        state.painted = _shifted(kept, shifts) + self._fill(editor, steps.fill)
 
     def _paint_all(self, state: _Open, steps: PaintPlan) -> None:
         editor = state.doc.editor
