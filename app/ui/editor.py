@@ -48,8 +48,9 @@ SC_WRAP_WORD = 1
 SC_IV_LOOKBOTH = 3
 EDGE_MULTILINE = 3
 SCMOD_SHIFT, SCMOD_CTRL, SCMOD_ALT = 1, 2, 4
-SCK_DOWN, SCK_UP = 300, 301
+SCK_DOWN, SCK_UP, SCK_RIGHT = 300, 301, 303
 SCI_LINEDELETE, SCI_SELECTIONDUPLICATE = 2338, 2469
+SCI_WORDRIGHTEND, SCI_WORDRIGHTENDEXTEND = 2441, 2442
 SCI_MOVESELECTEDLINESUP, SCI_MOVESELECTEDLINESDOWN = 2620, 2621
 SCI_SETSELECTIONLAYER = 2763
 SCI_SETCARETLINELAYER = 2765
@@ -317,6 +318,11 @@ class CodeEditor(ScintillaEdit):
         self.assignCmdKey(_key(SCK_DOWN, SCMOD_ALT | SCMOD_SHIFT), SCI_SELECTIONDUPLICATE)
         self.assignCmdKey(_key(SCK_UP, SCMOD_ALT | SCMOD_SHIFT), SCI_SELECTIONDUPLICATE)
         self.assignCmdKey(_key(ord("K"), SCMOD_CTRL | SCMOD_SHIFT), SCI_LINEDELETE)
+        # VS Code (Windows/Linux): Ctrl+Right goes to the end of the word, not the start of the
+        # next one, so Ctrl+Shift+Right selects "words" and not "words " (typing a new name
+        # over it ate the space, and next-edit saw no rename to propagate).
+        self.assignCmdKey(_key(SCK_RIGHT, SCMOD_CTRL), SCI_WORDRIGHTEND)
+        self.assignCmdKey(_key(SCK_RIGHT, SCMOD_CTRL | SCMOD_SHIFT), SCI_WORDRIGHTENDEXTEND)
 
     def event(self, ev: QEvent) -> bool:
         # Let the window's shortcuts win over Scintilla for the keys they own.
