@@ -39,10 +39,14 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   ``*_no_rehearsal_s``: the same without the first warm's rehearsal (a throwaway edit checked).
 - ``first_review_chat_apply``: the session's first review through the chat's Apply, before
   (nothing warmed until the Apply) and after (``warm`` when the answer finished streaming, the
-  review owner's ``warm_for_answer``): the user clicks Apply ``read_s`` (1 s) after the
-  answer's end, the apply streams ``stream_s``; ``before_s``/``after_s`` the verdict's wait
+  review owner's ``warm_for_answer``): the user clicks Apply 1 s (``read_1s``) or 5 s
+  (``read_5s``) after the answer's end, the apply streams ``stream_s``; in each,
+  ``before_s``/``after_s`` the verdict's wait
   after the apply (medians of up to 5 interleaved pairs, each a fresh start), ``load_1min``
-  the load before each pair. ``--only chat-apply``: just this key.
+  the load before each pair; ``after_first_problems_s`` until the first server's problems show
+  (the review's ``submit_check_each``; the verdict's time when both answered at once),
+  ``after_runs_with_a_partial`` how many runs showed one server's problems first.
+  ``--only chat-apply``: just this key.
 - ``*_cli_*``: the command-line tools (the fallback where no server is installed).
 - ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
 
@@ -214,8 +218,8 @@ OLD_LINE = "    for rel, _entry in walk_files(root, rules, should_stop=should_st
 NEW_LINE = "    for rel, _entry in walk_files(root, rulez, should_stop=should_stop, limit=limit):"
 # The first review's apply streams this long before its check (a short apply of a few lines).
 STREAM_S = 2.0
-# From a chat answer's end to the user's Apply click (a quick reader: a short answer).
-CHAT_READ_S = 1.0
+# From a chat answer's end to the user's Apply click: a quick click, and a short read.
+CHAT_READ_S = (1.0, 5.0)
 
 
 def _timed(future: Future[Any], edit: bool = True) -> float:
@@ -351,14 +355,17 @@ def _first_review(
     return out
 
 
-def _first_review_chat_apply(project: Path, work: Path, warmed: bool) -> dict[str, float]:
+def _first_review_chat_apply(
+    project: Path, work: Path, warmed: bool, read_s: float
+) -> dict[str, float]:
     """The session's first review through the chat's Apply (the shadow's servers not
-    started): the answer finishes streaming, the user reads it and clicks Apply
-    ``CHAT_READ_S`` later, the review starts (its ``prepare``) and the apply streams
-    ``STREAM_S``; timed from the apply's end to the verdict. ``warmed``: the review owner's
-    ``warm_for_answer`` ran when the answer finished (``ShadowWorkspace.warm`` submitted, not
-    awaited: it may still run when the review's ``prepare`` queues behind it); else nothing
-    ran before the Apply (the path before)."""
+    started): the answer finishes streaming, the user reads it and clicks Apply ``read_s``
+    later, the review starts (its ``prepare``) and the apply streams ``STREAM_S``; timed from
+    the apply's end to the verdict, and to the first server's problems (the review's
+    ``submit_check_each``). ``warmed``: the review owner's ``warm_for_answer`` ran when the
+    answer finished (``ShadowWorkspace.warm`` submitted, not awaited: it may still run when
+    the review's ``prepare`` queues behind it); else nothing ran before the Apply (the path
+    before)."""
     shadow = _shadow(project, work, LspChecker())
     edit = _Round(project, shadow)
     out: dict[str, float] = {}
@@ -367,11 +374,18 @@ def _first_review_chat_apply(project: Path, work: Path, warmed: bool) -> dict[st
         text = edit.save()
         if warmed:
             shadow.warm({TARGET: text})  # the answer's end
-        time.sleep(CHAT_READ_S)  # reading, then Apply
+        time.sleep(read_s)  # reading, then Apply
         shadow.prepare({TARGET: text})  # the review starts, the apply streams
         time.sleep(STREAM_S)
         edited = text.replace(OLD_LINE, NEW_LINE)
-        out["verdict_s"] = _timed(shadow.submit_check({TARGET: edited}, {TARGET: text}))
+        partials: list[float] = []  # problems shown as each server answers
+        started = time.perf_counter()
+        future = shadow.submit_check_each(
+            {TARGET: edited}, {TARGET: text}, lambda _v: partials.append(time.perf_counter())
+        )
+        out["verdict_s"] = _timed(future)
+        out["first_problems_s"] = partials[0] - started if partials else out["verdict_s"]
+        out["partial"] = float(bool(partials))
     finally:
         shadow.close()
         edit.restore()
@@ -381,27 +395,36 @@ def _first_review_chat_apply(project: Path, work: Path, warmed: bool) -> dict[st
 def measure_first_chat_apply(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
     """``first_review_chat_apply``: the first review of a session through the chat's Apply,
     before (nothing warmed until the Apply) and after (warmed when the answer finished),
-    interleaved, each a fresh start of the servers; ``uptime``'s load beside them."""
+    for each reading time of ``CHAT_READ_S``, interleaved, each a fresh start of the
+    servers; ``uptime``'s load beside them."""
     project = _project(tree)
-    before: list[float] = []
-    after: list[float] = []
-    loads: list[float] = []
-    for _ in range(max(1, min(rounds, 5))):
+    out: dict[str, Any] = {"stream_s": STREAM_S}
+    for read_s in CHAT_READ_S:
+        before: list[float] = []
+        after: list[float] = []
+        first: list[float] = []
+        partial = 0
+        loads: list[float] = []
+        for _ in range(max(1, min(rounds, 5))):
+            loads.append(round(os.getloadavg()[0], 2))
+            cold = _first_review_chat_apply(project, work, warmed=False, read_s=read_s)
+            warmed = _first_review_chat_apply(project, work, warmed=True, read_s=read_s)
+            before.append(cold["verdict_s"])
+            after.append(warmed["verdict_s"])
+            first.append(warmed["first_problems_s"])
+            partial += int(warmed["partial"])
         loads.append(round(os.getloadavg()[0], 2))
-        before.append(_first_review_chat_apply(project, work, warmed=False)["verdict_s"])
-        after.append(_first_review_chat_apply(project, work, warmed=True)["verdict_s"])
-    loads.append(round(os.getloadavg()[0], 2))
-    return {
-        "first_review_chat_apply": {
-            "read_s": CHAT_READ_S,
-            "stream_s": STREAM_S,
+        out[f"read_{read_s:g}s"] = {
             "before_s": round(median(before), 3),
             "after_s": round(median(after), 3),
             "before_runs_s": [round(x, 3) for x in before],
             "after_runs_s": [round(x, 3) for x in after],
+            "after_first_problems_s": round(median(first), 3),
+            "after_first_problems_runs_s": [round(x, 3) for x in first],
+            "after_runs_with_a_partial": partial,
             "load_1min": loads,
         }
-    }
+    return {"first_review_chat_apply": out}
 
 
 def _project(tree: Path) -> Path:

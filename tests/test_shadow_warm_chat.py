@@ -313,3 +313,43 @@ def test_with_real_servers_each_partial_verdict_is_part_of_the_final(
         assert partial.waiting and set(partial.waiting) <= {"ruff", "basedpyright"}
         assert set(partial.new) <= set(final.new)
         assert {d.source for d in partial.new}.isdisjoint(partial.waiting)
+
+
+def test_a_review_waiting_behind_the_warm_goes_before_its_rehearsal(
+    ws: Path, tmp_path: Path
+) -> None:
+    """A chat Apply clicked right after the answer: the review's ``prepare`` and check queue
+    behind the answer's warm; the warm's throwaway rehearsal is left out (it would only delay
+    the review's own first re-check), and a later warm does not rehearse either (the
+    review's check paid the servers' slow first re-check)."""
+    checker = RecordingChecker()
+    shadow = ShadowWorkspace(
+        ws, base=tmp_path / "data", checker=checker, scan_every_s=None, check_timeout_s=60
+    )
+    try:
+        checker.gate.clear()
+        warm = shadow.warm({"pkg/shout.py": SHOUT})  # the answer's end
+        assert checker.started.wait(30)  # the warm's "before" runs (the servers start)
+        prepared = shadow.prepare({"pkg/shout.py": SHOUT})  # Apply: the review starts
+        verdict = shadow.submit_check(
+            {"pkg/shout.py": SHOUT + "y = nme\n"}, {"pkg/shout.py": SHOUT}
+        )
+        checker.gate.set()
+        warm.result(30)
+        prepared.result(30)
+        assert [d.code for d in verdict.result(30).new] == ["F821"]
+        # the warm's "before", then the review's "after": no rehearsal between them
+        assert checker.calls == [{"pkg/shout.py": SHOUT}, {"pkg/shout.py": SHOUT + "y = nme\n"}]
+        shadow.warm({"pkg/greet.py": GREET}).result(30)
+        assert checker.calls[2:] == [{"pkg/greet.py": GREET}]  # no rehearsal now either
+        # a review's future cancelled before it ran is not counted as waiting
+        checker.gate.clear()
+        running = shadow.warm({"pkg/greet.py": GREET + "a = 1\n"})
+        assert checker.started.wait(30)
+        shadow.prepare({"pkg/shout.py": SHOUT + "b = 2\n"}).cancel()
+        checker.gate.set()
+        running.result(30)
+        assert shadow._reviews_queued == 0
+    finally:
+        checker.gate.set()
+        shadow.close()

@@ -71,7 +71,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.services.lsp.hub import LspHub, ServerStatus, resolve_command
 from forecode_core.lsp.diagnostics import Diagnostic as LspDiagnostic
@@ -813,6 +813,8 @@ class ShadowWorkspace:
         self._synced_at: float | None = None  # when the last whole sync ended (monotonic)
         self._warming: Future[object] | None = None
         self._rehearsed = False  # see _warm
+        self._reviews_queued = 0  # a review's prepare or check submitted, not started (_warm)
+        self._queued_lock = threading.Lock()
         home = (base or data_dir() / "shadow") / shadow_key(str(self.root))
         self.folder = home
         self.tree = home / "tree"
@@ -868,7 +870,42 @@ class ShadowWorkspace:
     def submit_check(
         self, edits: Mapping[str, str], originals: Mapping[str, str] | None = None
     ) -> Future[Verdict]:
-        return self._pool.submit(self.check, edits, originals)
+        return self._submit_review(lambda: self.check(edits, originals), closed_ok=False)
+
+    def _submit_review(self, work: Callable[[], Verdict], closed_ok: bool) -> Future[Any]:
+        """``work`` (a review's prepare or check) on the shadow's thread, counted while it
+        waits in the queue (``_warm`` leaves its rehearsal to a review waiting behind it).
+        Once closed: a cancelled future (``closed_ok``), else the pool's RuntimeError."""
+        with self._queued_lock:
+            self._reviews_queued += 1
+        started = threading.Event()
+
+        def run() -> Verdict:
+            started.set()
+            self._review_dequeued()
+            return work()
+
+        def dropped(future: Future[Verdict]) -> None:
+            if future.cancelled() and not started.is_set():  # cancelled before it ran
+                self._review_dequeued()
+
+        try:
+            if closed_ok and self._closed.is_set():
+                raise RuntimeError("the shadow is closed")
+            future = self._pool.submit(run)
+        except RuntimeError:
+            self._review_dequeued()
+            if not closed_ok:
+                raise
+            done: Future[Verdict] = Future()
+            done.cancel()
+            return done
+        future.add_done_callback(dropped)
+        return future
+
+    def _review_dequeued(self) -> None:
+        with self._queued_lock:
+            self._reviews_queued -= 1
 
     def submit_check_each(
         self,
@@ -880,11 +917,15 @@ class ShadowWorkspace:
         ``Verdict`` (``waiting``: the servers not answered yet) as each server but the last
         answers the edited files: the new problems so far, each as new as in the final
         verdict (a problem is compared with its own server's "before")."""
-        return self._pool.submit(lambda: self.check(edits, originals, progress=progress))
+        return self._submit_review(
+            lambda: self.check(edits, originals, progress=progress), closed_ok=False
+        )
 
     def prepare(self, originals: Mapping[str, str]) -> Future[object]:
         """Compute the "before" diagnostics of these files (their buffers' texts) ahead."""
-        return self.submit(lambda: self.check({}, originals, before_only=True))
+        return self._submit_review(
+            lambda: self.check({}, originals, before_only=True), closed_ok=True
+        )
 
     def warm(self, originals: Mapping[str, str]) -> Future[object]:
         """``prepare`` for a file a review may soon start on (the editor focused it, the inline
@@ -909,9 +950,13 @@ class ShadowWorkspace:
         checked after it too. A server's first re-check after its start is slow (basedpyright
         on Node, at load 17-20 on 2 cores: 4.3 s, then 2.1, 1.3, 1.0 s; after one rehearsal
         the first real one took 1.2 s): the rehearsal pays that on the idle warm-up, not in
-        the review's wait."""
+        the review's wait. A review already waiting behind the warm (a chat Apply clicked a
+        second after the answer: ``bench shadow``'s ``first_review_chat_apply``) goes first:
+        the rehearsal would only delay its own first re-check."""
         verdict = self.check({}, originals, before_only=True)
-        if not self._rehearsed and verdict.status is CheckStatus.CHECKED:
+        with self._queued_lock:
+            review_waiting = self._reviews_queued > 0
+        if not self._rehearsed and not review_waiting and verdict.status is CheckStatus.CHECKED:
             self._rehearsed = True
             self.check({rel: text + REHEARSAL for rel, text in originals.items()}, originals)
         return verdict
@@ -1197,6 +1242,7 @@ class ShadowWorkspace:
                 if callable(release):
                     release(self.tree, paths)
         new = _new_problems(edits, before, after, bases)
+        self._rehearsed = True  # a re-check ran: the servers' slow first one is paid (_warm)
         return Verdict(
             CheckStatus.CHECKED,
             tuple(new),
