@@ -821,8 +821,18 @@ class ApplyReview(QFrame):
         self.review_state = ReviewState.started(time.monotonic())
         self._hide_message()
         self._refresh()
+        self._keep_place()
         self.runner.start(self.backend, self.request)
         self._update_header()
+
+    def _keep_place(self) -> None:
+        """The view opens where the user was in the buffer (its top line and caret), not at
+        line 1, until the first hunk scrolls to itself (a user run saw a failed apply show the
+        file's top, the user's place lost until Close)."""
+        buf, view = self.buffer, self.view
+        view.gotoPos(min(buf.currentPos(), view.textLength()))
+        top = buf.docLineFromVisible(buf.firstVisibleLine())
+        view.setFirstVisibleLine(view.visibleFromDocLine(top))
 
     def restart(self) -> None:
         """Run the same block again against the buffer as it is now."""
