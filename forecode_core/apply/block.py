@@ -66,9 +66,15 @@ Each segment replaces one contiguous region of the original; everything outside 
    file's one single-line import of that module replaces it (other changes to an existing
    import are refused); a
    last segment after an elision whose first line is a new definition goes at the end of the
-   class the previous segment shows (when indented into it) or at the end of the file (when at
-   the top level), separated by the blank lines the block shows. A segment of closing brackets
-   alone after an elision is dropped (it closes what the elision stands for). Anything else is
+   class the previous segment shows (when indented into it), right after the definition whose
+   header the previous segment ends with (when the elision is indented into that definition:
+   ``def f(...):`` / ``# ... existing code ...`` / ``def new():`` adds ``new`` after ``f``), or
+   at the end of the file (when at the top level), separated by the blank lines the block
+   shows (else as the file separates its definitions there). A block that is only a new
+   top-level definition (its name nowhere in the file, nothing of it anchored: chat's answer to
+   "add a function ...") goes at the end of the file too, as an editor's user expects. A
+   segment of closing brackets alone after an elision is dropped (it closes what the elision
+   stands for). Anything else is
    refused: "ambiguous" when a line matched several places or the segment matches only out of
    order, else "no_anchor".
 6. Regions must come in block order without overlapping. An elision marker that also occurs
@@ -905,7 +911,7 @@ class Placement:
     segment: int
     start: int
     end: int
-    how: str  # "anchored", "imports", "end of class", "end of file"
+    how: str  # "anchored", "imports", "end of class", "end of file", "after definition"
 
 
 @dataclass(frozen=True)
@@ -1753,6 +1759,9 @@ class _Placer:
                 lines = self._shift(s, seg.lines, target)
                 gap = self._separation(header, end, _width(target), seg.blank_before)
                 return end, end, [*[""] * gap, *lines], "end of class"
+            after = self.after_definition(s, prev_s, matched)
+            if after is not None:
+                return after
         if _width(first) == min(_width(x) for x in seg.lines if not _blank(x)):
             end = len(f.lines)
             while end > 0 and _blank(f.lines[end - 1]):
@@ -1779,6 +1788,39 @@ class _Placer:
                 )
             out.append(shifted)
         return out
+
+    def after_definition(
+        self, s: int, prev_s: int, matched: dict[int, int]
+    ) -> tuple[int, int, list[str | int], str] | None:
+        """A new definition after ``def f(...):`` and an elision indented into ``f`` (it
+        stands for the rest of ``f``'s body), at ``f``'s level: right after ``f`` -- where the
+        block shows it -- not at the end of the file or class. None otherwise."""
+        f = self.file
+        seg = self.segments[s]
+        first = seg.lines[0]
+        elision = seg.elision_before or ""
+        prev_lines = self.segments[prev_s].lines
+        last = max(matched.items(), key=lambda item: item[1], default=None)
+        if last is None or _width(elision) <= _width(first):
+            return None
+        i, j = last
+        if f.definition(j) is None or _width(prev_lines[i]) != _width(first):
+            return None
+        end = f.block_end(j)
+        lines = self._shift(s, seg.lines, _indent(f.lines[j]))
+        gap = self._separation(-1, end, _width(f.lines[j]), seg.blank_before)
+        return end, end, [*[""] * gap, *lines], "after definition"
+
+    def lone_definition(self, s: int) -> bool:
+        """Segment ``s`` is the whole block: a new top-level definition (its header at the
+        block's least indentation, which is the file's top level) with nothing to anchor it, as
+        chat answers "add a function ..." -- it goes at the end of the file, as an editor's
+        user expects (and as ``windows.plan_windows`` places it for the model)."""
+        seg = self.segments[s]
+        first = seg.lines[0]
+        return (
+            len(self.segments) == 1 and _definition_name(first) is not None and _width(first) == 0
+        )
 
     def _separation(self, header: int, end: int, width: int, shown: int) -> int:
         """Blank lines before a definition added at ``width`` in lines (header, end): as the
@@ -1847,9 +1889,9 @@ class _Placer:
                 placed[s] = (Placement(s, start, end, "imports"), lines)
             elif (
                 s == count - 1
-                and seg.elision_before is not None
                 and seg.elision_after is None
                 and self.is_new(seg.lines[0])
+                and (seg.elision_before is not None or self.lone_definition(s))
             ):
                 previous = (s - 1, matches[s - 1]) if s - 1 in matches else None
                 start, end, lines, how = self.place_last_definition(s, previous)
