@@ -18,6 +18,7 @@ jinja's ``utils.py``.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from helpers.engine_apply import run_apply
 from forecode_core.apply.block import Applied, ApplyInput, apply_deterministic
 from forecode_core.apply.pipeline import first_step
 from forecode_core.models import SERVICE_MODEL
+from forecode_core.streams import FailureCode, StreamError
 from local_models.apply_model import open_engine
 from local_models.model_store import ensure_model
 
@@ -71,6 +73,18 @@ TABLE: list[tuple[str, str, str, str | None]] = [
         FILE + "\n\n",
         PALINDROME,
         FILE + "\n\n" + PALINDROME + "\n\n",
+    ),
+    (
+        "lone decorated new function goes at the end",
+        FILE,
+        "@functools.cache\n" + PALINDROME,
+        FILE + "\n\n@functools.cache\n" + PALINDROME,
+    ),
+    (
+        "lone new class goes at the end",
+        FILE,
+        "class Pair:\n    left = None\n    right = None\n",
+        FILE + "\n\nclass Pair:\n    left = None\n    right = None\n",
     ),
     (
         "new function after a named function's elided body goes right after it",
@@ -175,5 +189,30 @@ def test_user_case_through_the_product_with_the_service_model(tmp_path: Path) ->
         assert result.text == (
             head + "    return rv\n\n\n" + PALINDROME + "\n\n@abc.MutableMapping.register" + tail
         )
+
+        # A lone method (indented, no class line) places nowhere for certain: the model path
+        # rewrites the window the planner finds. The guarantee: a clear refusal, or the method
+        # added with every line of the file kept.
+        lone = "    def is_empty(self) -> bool:\n        return not self.__attrs\n"
+        try:
+            result = run_apply(engine, ApplyInput("src/jinja2/utils.py", "python", original, lone))
+        except StreamError as exc:
+            assert exc.code == FailureCode.INCOMPLETE, exc
+            assert "Nothing was changed" in exc.message
+        else:
+            assert result is not None
+            assert_only_added(original, result.text, lone)
     finally:
         engine.close()
+
+
+def assert_only_added(original: str, text: str, block: str) -> None:
+    """``text`` is ``original`` with lines inserted, among them every line of ``block``."""
+    old, new = original.splitlines(keepends=True), text.splitlines(keepends=True)
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    added: list[str] = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        assert op in ("equal", "insert"), (op, old[i1:i2], new[j1:j2])
+        if op == "insert":
+            added.extend(x.strip() for x in new[j1:j2])
+    assert all(x.strip() in added for x in block.splitlines() if x.strip())

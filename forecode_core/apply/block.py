@@ -499,6 +499,12 @@ def _definition_name(line: str) -> str | None:
     return _class_name(line) or _function_name(line)
 
 
+def _past_decorators(lines: Sequence[str]) -> str:
+    """The first line of ``lines`` that is not a decorator (``@name...``) nor blank: a
+    definition's header when the lines start with one ("" when there is none)."""
+    return next((x for x in lines if not _blank(x) and not x.lstrip().startswith("@")), "")
+
+
 _IMPORTS: tuple[re.Pattern[str], ...] = (
     re.compile(r"^\s*from\s+([\w.]+)\s+import\b"),  # Python
     re.compile(r"^\s*import\s+(?:static\s+)?([\w.*]+)\s*;?\s*(?:#.*)?$"),  # Python, Java, Kotlin
@@ -1817,9 +1823,12 @@ class _Placer:
         chat answers "add a function ..." -- it goes at the end of the file, as an editor's
         user expects (and as ``windows.plan_windows`` places it for the model)."""
         seg = self.segments[s]
-        first = seg.lines[0]
+        header = _past_decorators(seg.lines)
         return (
-            len(self.segments) == 1 and _definition_name(first) is not None and _width(first) == 0
+            len(self.segments) == 1
+            and _definition_name(header) is not None
+            and _width(seg.lines[0]) == 0
+            and _width(header) == 0
         )
 
     def _separation(self, header: int, end: int, width: int, shown: int) -> int:
@@ -1890,7 +1899,7 @@ class _Placer:
             elif (
                 s == count - 1
                 and seg.elision_after is None
-                and self.is_new(seg.lines[0])
+                and self.is_new(_past_decorators(seg.lines))
                 and (seg.elision_before is not None or self.lone_definition(s))
             ):
                 previous = (s - 1, matches[s - 1]) if s - 1 in matches else None
