@@ -19,7 +19,12 @@ Kinds (``KINDS``):
 * ``new_method``: a method added at the end of a class; the block shows the class header, an
   elision, the new method;
 * ``import_addition``: ``import logging`` after the module's imports and a log line at the
-  start of a function: two places in one block.
+  start of a function: two places in one block;
+* ``new_function``: a new top-level function, the block that function alone (chat's answer to
+  "add a function ... at the end of this file"): at the end of the file, separated as the
+  file's last definition is;
+* ``new_function_after``: a new top-level function after a named one, the block that
+  function's header, an elision indented into it, two blank lines, the new function.
 
 Only edits a careful person would apply unambiguously are made: the edited function's name is
 defined once in the window, and every line of the block that stands for an original line is
@@ -37,7 +42,14 @@ from pathlib import Path
 
 __all__ = ["DEFAULT_FILES", "KINDS", "Case", "build_cases", "windows"]
 
-KINDS = ("elided_body", "added_parameter", "new_method", "import_addition")
+KINDS = (
+    "elided_body",
+    "added_parameter",
+    "new_method",
+    "import_addition",
+    "new_function",
+    "new_function_after",
+)
 
 # Small and mid-sized pure-Python modules with classes and functions.
 DEFAULT_FILES = (
@@ -64,6 +76,11 @@ _NEW_METHOD = (
     "def describe(self):",
     '    """A one-line description of this object, for logs."""',
     '    return f"{type(self).__name__} at {id(self):#x}"',
+)
+_NEW_FUNCTION = (
+    "def is_palindrome(text):",
+    '    """Whether text reads the same backwards."""',
+    "    return text == text[::-1]",
 )
 
 
@@ -307,6 +324,43 @@ def _new_method(text: str, cls: ast.ClassDef) -> tuple[str, str] | None:
     return "\n".join(block) + "\n", "".join(expected)
 
 
+def _new_function(text: str, tree: ast.Module) -> tuple[str, str] | None:
+    """The new function alone, expected at the end after the blank lines that precede the
+    window's last top-level definition (two when it has none)."""
+    if "is_palindrome" in text:
+        return None
+    lines = text.splitlines(keepends=True)
+    end = len(lines)
+    while end and not lines[end - 1].strip():
+        end -= 1
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)]
+    gap = 2
+    if defs:
+        k = _start(defs[-1])
+        above = k
+        while above and not lines[above - 1].strip():
+            above -= 1
+        gap = k - above if above < k else 2
+    block = "\n".join(_NEW_FUNCTION) + "\n"
+    expected = lines[:end] + ["\n"] * gap + [block] + lines[end:]
+    return block, "".join(expected)
+
+
+def _new_function_after(text: str, tree: ast.Module, fn: ast.FunctionDef) -> tuple[str, str] | None:
+    """The new function right after ``fn`` (a one-line header), the block its header, an
+    elision and the new function."""
+    lines = text.splitlines(keepends=True)
+    header = lines[fn.lineno - 1].rstrip("\n")
+    if "is_palindrome" in text or not header.rstrip().endswith(":") or not fn.end_lineno:
+        return None
+    ind = _indent(lines[fn.body[0].lineno - 1])
+    block = "\n".join([header, ind + ELISION, "", "", *_NEW_FUNCTION]) + "\n"
+    new = "\n".join(_NEW_FUNCTION) + "\n"
+    end = fn.end_lineno
+    expected = [*lines[:end], "\n", "\n", new, *lines[end:]]
+    return block, "".join(expected)
+
+
 def _cases_of(path: str, window: str, offset: int) -> Iterator[Case]:
     tree = ast.parse(window)
     unique = _unique_names(tree)
@@ -332,6 +386,21 @@ def _cases_of(path: str, window: str, offset: int) -> Iterator[Case]:
                     f"{path}:{offset}:new_method:{node.name}", "new_method", path, window, *made
                 )
                 break
+    made = _new_function(window, tree)
+    if made is not None:
+        yield Case(f"{path}:{offset}:new_function:end", "new_function", path, window, *made)
+    tops = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in unique]
+    for fn in sorted(tops[:-1], key=lambda n: _stable(f"after:{path}:{n.name}")):
+        made = _new_function_after(window, tree, fn)
+        if made is not None:
+            yield Case(
+                f"{path}:{offset}:new_function_after:{fn.name}",
+                "new_function_after",
+                path,
+                window,
+                *made,
+            )
+            break
 
 
 def build_cases(

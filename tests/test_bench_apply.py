@@ -43,7 +43,8 @@ def test_cases_are_real_edits_with_known_results() -> None:
         compile(case.original, case.name, "exec")
         compile(case.expected, case.name, "exec")
         assert case.expected != case.original
-        assert "# ... existing code ..." in case.block
+        # The block elides what it keeps (a lone new function keeps everything: no elision).
+        assert ("# ... existing code ..." in case.block) == (case.kind != "new_function")
         # Every line the block shows is in the expected file (the block is the edit).
         expected_lines = {x.strip() for x in case.expected.splitlines()}
         shown = [
