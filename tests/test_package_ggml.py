@@ -71,15 +71,19 @@ def test_a_different_file_of_the_same_name_is_not_touched(tmp_path: Path) -> Non
 PORTABLE_LIB = REPO / "build" / "freeze-venv-portable" / "lib"
 
 
-@pytest.mark.skipif(
-    not sys.platform.startswith("linux") or not any(PORTABLE_LIB.glob("python*/site-packages")),
-    reason="needs the portable build venv (packaging/build.py tarball --portable)",
-)
+@pytest.mark.nightly
 def test_the_real_libraries_link_to_the_one_ggml_left(tmp_path: Path) -> None:
     """The portable venv's libraries copied as PyInstaller lays them out, made single: with
     the bootloader's library path the loader resolves libllama's ggml to ``llama_cpp/lib``'s
-    (before, to the ``_internal`` copies)."""
-    site = next(PORTABLE_LIB.glob("python*/site-packages"))
+    (before, to the ``_internal`` copies). Nightly, beside the package build that makes the
+    portable venv (``packaging/build.py tarball --portable``); it fails, never skips, without
+    it."""
+    assert sys.platform.startswith("linux"), "the portable build venv is a Linux build"
+    sites = sorted(PORTABLE_LIB.glob("python*/site-packages"))
+    assert sites, (
+        f"no portable build venv at {PORTABLE_LIB}: run packaging/build.py tarball --portable"
+    )
+    site = sites[0]
     internal = tmp_path / "forecode" / "_internal"
     lib = internal / "llama_cpp" / "lib"
     shutil.copytree(site / "llama_cpp" / "lib", lib)
