@@ -75,6 +75,14 @@ TABLE: list[tuple[str, str, str, str | None]] = [
         FILE + "\n\n" + PALINDROME + "\n\n",
     ),
     (
+        "after a last function being typed (not valid Python): appended, nothing else touched",
+        "import os\n\n\ndef count(s):\n    t = s.split()\n    if not t or t[0] ==\n"
+        "    return len(t)\n",
+        PALINDROME,
+        "import os\n\n\ndef count(s):\n    t = s.split()\n    if not t or t[0] ==\n"
+        "    return len(t)\n\n\n" + PALINDROME,
+    ),
+    (
         "lone decorated new function goes at the end",
         FILE,
         "@functools.cache\n" + PALINDROME,
@@ -133,6 +141,27 @@ def test_new_definition_placement(original: str, block: str, expected: str | Non
         assert result.text == expected
 
 
+# The end of the user's buffer (781 lines): jinja's utils.py, then a function being typed.
+USER_TAIL = (
+    "\n\ndef count_words(source: str) -> int:\n"
+    '    """\n'
+    "    Count the number of words in the given text.\n\n"
+    "    Args:\n"
+    "    text (str): The text to count words in.\n\n"
+    "    Returns:\n"
+    "    int: The number of words in the text.\n"
+    '    """\n'
+    "    tokens = source.split()\n"
+    "    if not tokens or tokens[0] ==\n"
+    "    return len(tokens)\n"
+)
+USER_BLOCK = (
+    "def is_palindrome(s: str) -> bool:\n"
+    '    """Check if a string is a palindrome."""\n'
+    "    return s == s[::-1]\n"
+)
+
+
 def jinja_utils() -> str:
     import jinja2.utils
 
@@ -166,6 +195,14 @@ def test_user_case_through_the_product_with_the_service_model(tmp_path: Path) ->
         assert result is not None
         assert result.text == original + "\n\n" + PALINDROME
         assert not result.removals
+
+        # The user's own buffer and block (refused before: the model repeated the end window
+        # and left the function out).
+        buffer = original + USER_TAIL
+        assert len(buffer.splitlines()) == 781
+        result = run_apply(engine, ApplyInput("src/jinja2/utils.py", "python", buffer, USER_BLOCK))
+        assert result is not None
+        assert result.text == buffer + "\n\n" + USER_BLOCK
 
         method = (
             "class Namespace:\n    # ... existing code ...\n\n"
