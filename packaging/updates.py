@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -67,6 +66,7 @@ from forecode_core.updates.manifest import (  # noqa: E402
     is_newer,
     manifest_from_json,
     manifest_to_json,
+    sha256_file,
 )
 
 __all__ = [
@@ -161,14 +161,6 @@ def embed_trust(bundle: Path, repo: Path, url: str) -> None:
 # --- the manifest and its blobs ---
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _blob(repo: Path, src: Path, sha: str) -> Blob:
     """The file's gzip blob in the repository (made once per content; a later release whose
     file did not change reuses it)."""
@@ -179,7 +171,7 @@ def _blob(repo: Path, src: Path, sha: str) -> Blob:
         tmp = blobs / f"{sha}.gz.partial"
         with src.open("rb") as f, gzip.GzipFile(tmp, "wb", compresslevel=6, mtime=0) as out:
             shutil.copyfileobj(f, out, 1 << 20)
-        existing = blobs / f"{_sha256_file(tmp)}.{sha}.gz"
+        existing = blobs / f"{sha256_file(tmp)}.{sha}.gz"
         os.replace(tmp, existing)
     gz_sha = existing.name.split(".", 1)[0]
     return Blob(f"blobs/{sha}.gz", existing.stat().st_size, gz_sha)
@@ -196,7 +188,7 @@ def manifest_of(bundle: Path, version: str, repo: Path) -> Manifest:
         if path.is_symlink():
             entries.append(FileEntry(rel, link=os.readlink(path)))
         elif path.is_file():
-            sha = _sha256_file(path)
+            sha = sha256_file(path)
             mode = path.stat().st_mode & 0o777
             entries.append(FileEntry(rel, path.stat().st_size, sha, mode, _blob(repo, path, sha)))
     manifest = Manifest(version, tuple(entries))

@@ -31,7 +31,13 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecode_core.updates.manifest import FileEntry, Manifest, ManifestError, is_newer
+from forecode_core.updates.manifest import (
+    FileEntry,
+    Manifest,
+    ManifestError,
+    is_newer,
+    sha256_file,
+)
 from forecode_core.updates.manifest import manifest_from_json as parse_manifest
 from forecode_core.updates.plan import Action, stage_plan
 from forecode_core.updates.start import InstallKind, Phase, UpdateState, install_kind
@@ -111,14 +117,6 @@ def approve(install: Path) -> bool:
     return True
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class _Refused(Exception):
     """A file or the manifest failed verification: the message says which and why."""
 
@@ -161,7 +159,7 @@ def _unpack(blob: Path, entry: FileEntry, dest: Path) -> None:
 def _reuse(src: Path, entry: FileEntry, dest: Path) -> bool:
     """The installed file, linked (or copied) into staging when its hash is the new one."""
     try:
-        if _sha256_file(src) != entry.sha256:
+        if sha256_file(src) != entry.sha256:
             return False
         try:
             os.link(src, dest)

@@ -17,10 +17,11 @@ JSON shape::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "manifest_from_json",
     "manifest_to_json",
     "safe_relative_path",
+    "sha256_file",
     "version_key",
 ]
 
@@ -43,6 +45,16 @@ _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 class ManifestError(ValueError):
     """A manifest that cannot be used; the message says why."""
+
+
+def sha256_file(path: Path) -> str:
+    """A file's SHA-256 (hex), read 1 MiB at a time: the manifest's ``sha256`` of a file, for
+    the release that writes it and the client that checks it."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
