@@ -516,3 +516,48 @@ def test_nothing_related_for_a_file_outside_the_folder(
     win.open_file(repo / "api.py")
     win.chat_panel.refresh_context()
     assert [chip.path for chip in win.chat_panel.related_chips] == ["util.py", "models.py"]
+
+
+def test_compiled_files_committed_with_the_code_are_never_offered(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """A user run's chat offered ``@__init__.cpython-311.opt-1.pyc``: the repository had
+    committed its ``__pycache__`` and the .pyc files changed with every source file."""
+    repo = tmp_path / "pyc"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    for n in range(4):
+        commit(
+            repo,
+            {
+                "pkg/api.py": f"v{n}\n",
+                "pkg/models.py": f"m{n}\n",
+                "pkg/__pycache__/api.cpython-311.pyc": f"\0pyc{n}",
+                "pkg/logo.png": f"\x89PNG{n}",
+            },
+        )
+    related = RelatedFiles()
+    related.set_root(repo)
+    ready(qtbot, related)
+    assert names(related.related("pkg/api.py")) == ["pkg/models.py"]
+
+
+@pytest.mark.parametrize(
+    ("path", "binary"),
+    [
+        ("pkg/__pycache__/api.cpython-311.pyc", True),
+        ("pkg/__pycache__/notes.txt", True),  # nothing in __pycache__ is source
+        ("lib/_speedups.cpython-311-x86_64-linux-gnu.so", True),
+        ("docs/Logo.PNG", True),
+        ("models/tiny.gguf", True),
+        ("src/app.py", False),
+        ("README", False),
+        (".gitignore", False),
+        ("src/pyc_helpers.py", False),
+        ("data/db.sql", False),
+    ],
+)
+def test_binary_by_name(path: str, binary: bool) -> None:
+    from forecode_core.text.textfile import binary_by_name
+
+    assert binary_by_name(path) is binary

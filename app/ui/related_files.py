@@ -66,7 +66,7 @@ from forecode_core.completion.prompt import Snippet
 from forecode_core.next_edit.input import EditPair, RelatedExcerpt
 from forecode_core.next_edit.related import CoChange, Params
 from forecode_core.next_edit.related_context import FAR_LINES, RelatedSource, related_excerpts
-from forecode_core.text.textfile import read_text_file
+from forecode_core.text.textfile import binary_by_name, read_text_file
 
 from .editor import CodeEditor
 from .owners.commands import Command
@@ -473,13 +473,16 @@ def _answer(table: _Table, path: str, k: int) -> list[tuple[str, float]]:
 
 
 def _missing(model: CoChange, root: Path, prefix: str) -> frozenset[str]:
-    """The known paths of the workspace's folder that are not files in it now (on the
-    worker: a stat each)."""
+    """The known paths of the workspace's folder never offered: not files in it now (on the
+    worker: a stat each), or compiled/binary by their name (``binary_by_name``: a user run's
+    chat offered ``@__init__.cpython-311.opt-1.pyc`` of a repository that had committed its
+    ``__pycache__``)."""
     lead = prefix + "/" if prefix else ""
     return frozenset(
         path
         for path in model.known_paths()
-        if path.startswith(lead) and not (root / path[len(lead) :]).is_file()
+        if path.startswith(lead)
+        and (binary_by_name(path) or not (root / path[len(lead) :]).is_file())
     )
 
 

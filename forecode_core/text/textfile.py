@@ -51,10 +51,12 @@ from typing import Final
 __all__ = [
     "BINARY",
     "BINARY_SNIFF_BYTES",
+    "BINARY_SUFFIXES",
     "EDITABLE_ENCODINGS",
     "ENCODING_CHOICES",
     "EOL_NAMES",
     "Decoded",
+    "binary_by_name",
     "declared_encoding",
     "decode_bytes",
     "detect_eol",
@@ -401,3 +403,28 @@ def encoding_label(encoding: str) -> str:
     """The status bar text for ``encoding``; a read-only label is returned unchanged."""
     entry = _CODECS.get(encoding)
     return entry[2] if entry is not None else encoding
+
+
+# Names of files that are compiled or binary whatever their bytes say: never offered as text
+# context (related files' chat chips, quick open's related marks). Checked by name so that no
+# file is read to decide.
+BINARY_SUFFIXES = frozenset(
+    {
+        ".pyc", ".pyo", ".pyd", ".so", ".dylib", ".dll", ".exe", ".o", ".a", ".lib", ".obj",
+        ".class", ".jar", ".whl", ".egg", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".tar",
+        ".png", ".jpg", ".jpeg", ".gif", ".bmp", ".ico", ".webp", ".pdf", ".woff", ".woff2",
+        ".ttf", ".otf", ".mp3", ".mp4", ".wav", ".sqlite", ".sqlite3", ".db", ".gguf", ".bin",
+    }
+)  # fmt: skip
+_BINARY_FOLDERS = frozenset({"__pycache__", ".git"})
+
+
+def binary_by_name(path: str) -> bool:
+    """True for a repository path whose name says compiled or binary (``BINARY_SUFFIXES``,
+    any folder ``__pycache__``); case-insensitive suffixes."""
+    parts = path.replace("\\", "/").split("/")
+    if any(part in _BINARY_FOLDERS for part in parts[:-1]):
+        return True
+    name = parts[-1].lower()
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:] in BINARY_SUFFIXES
