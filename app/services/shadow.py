@@ -870,7 +870,7 @@ class ShadowWorkspace:
     def submit_check(
         self, edits: Mapping[str, str], originals: Mapping[str, str] | None = None
     ) -> Future[Verdict]:
-        return self._submit_review(lambda: self.check(edits, originals), closed_ok=False)
+        return self.submit_check_each(edits, originals, None)
 
     def _submit_review(self, work: Callable[[], Verdict], closed_ok: bool) -> Future[Any]:
         """``work`` (a review's prepare or check) on the shadow's thread, counted while it
@@ -911,12 +911,12 @@ class ShadowWorkspace:
         self,
         edits: Mapping[str, str],
         originals: Mapping[str, str] | None,
-        progress: Callable[[Verdict], None],
+        progress: Callable[[Verdict], None] | None,
     ) -> Future[Verdict]:
-        """``submit_check``, with ``progress`` called on the shadow's thread with a partial
-        ``Verdict`` (``waiting``: the servers not answered yet) as each server but the last
-        answers the edited files: the new problems so far, each as new as in the final
-        verdict (a problem is compared with its own server's "before")."""
+        """``submit_check``, with ``progress`` (None: none) called on the shadow's thread
+        with a partial ``Verdict`` (``waiting``: the servers not answered yet) as each server
+        but the last answers the edited files: the new problems so far, each as new as in the
+        final verdict (a problem is compared with its own server's "before")."""
         return self._submit_review(
             lambda: self.check(edits, originals, progress=progress), closed_ok=False
         )

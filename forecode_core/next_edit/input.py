@@ -76,6 +76,7 @@ __all__ = [
     "RenderedNextEdit",
     "editable_region",
     "input_at",
+    "memo_count",
     "pair_of",
     "register_renderer",
     "render_chat_next_edit",
@@ -394,6 +395,19 @@ NextEditRenderer = Callable[
 _RENDERERS: dict[str, NextEditRenderer] = {}
 
 
+def memo_count(count_tokens: Callable[[str], int]) -> Callable[[str], int]:
+    """``count_tokens`` remembered per text, for one render's budget search (it measures the
+    same candidate text more than once while growing the shown parts)."""
+    counts: dict[str, int] = {}
+
+    def count(text: str) -> int:
+        if text not in counts:
+            counts[text] = count_tokens(text)
+        return counts[text]
+
+    return count
+
+
 def register_renderer(profile_id: str, renderer: NextEditRenderer) -> None:
     """Give the profile ``profile_id`` its own next-edit format (a model trained on one)."""
     _RENDERERS[profile_id] = renderer
@@ -549,13 +563,7 @@ def render_chat_next_edit(
     Over budget even with the region alone, that is what it renders."""
     fmt = profile.chat
     layout = _ChatLayout.of(inp, fmt)
-    counts: dict[str, int] = {}
-
-    def count(text: str) -> int:
-        if text not in counts:
-            counts[text] = count_tokens(text)
-        return counts[text]
-
+    count = memo_count(count_tokens)
     chosen = _choose(layout, lambda c: count(layout.render(c)) <= budget_tokens)
     text = layout.render(chosen)
     return RenderedNextEdit(

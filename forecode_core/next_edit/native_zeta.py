@@ -85,6 +85,7 @@ from forecode_core.next_edit.input import (
     EditPair,
     NextEditInput,
     RenderedNextEdit,
+    memo_count,
     register_renderer,
 )
 from forecode_core.profiles import ModelProfile
@@ -269,13 +270,7 @@ def render_zeta_next_edit(
     prefilled up to the region's start. Over budget even with the region alone, that is what
     it renders."""
     layout = _Layout.of(inp)
-    counts: dict[str, int] = {}
-
-    def count(text: str) -> int:
-        if text not in counts:
-            counts[text] = count_tokens(text)
-        return counts[text]
-
+    count = memo_count(count_tokens)
     chosen = _choose(layout, lambda c: count(layout.render(c)) <= budget_tokens)
     text = layout.render(chosen)
     if DRAFT_WITH_CURSOR:
