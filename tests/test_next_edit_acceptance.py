@@ -271,7 +271,7 @@ def test_the_log_appends_numbers_only_owner_only(tmp_path: Path) -> None:
     for d in lines:
         for v in leaves(d):
             assert v is None or isinstance(v, bool | int | float) or v in words, v
-    assert log.training() == [(f, False), (feat(mean=None, low=None), True)]
+    assert log.training() == [(f, False)]  # the model's outcomes only: the gate judges those
     log.close()
 
 
@@ -301,6 +301,22 @@ def test_a_refit_from_the_log(tmp_path: Path) -> None:
     assert log.flush(timeout=120)
     fitted = log.refit()
     assert fitted.fitted_on == 300 and fitted != PRIOR
+    log.close()
+
+
+def test_propagations_outcomes_never_move_the_models_gate(tmp_path: Path) -> None:
+    """A user who tabs through many propagated sites (far, no margin, all taken) must not
+    teach the model's gate that far edits are taken: the refit reads the model's outcomes."""
+    log = OutcomeLog(tmp_path / "o.jsonl")
+    records = synthetic(300)
+    for f, ok in records:
+        log.record("accepted" if ok else "rejected", f, probability=PRIOR.probability(f))
+    far = feat(mean=None, low=None, size=12, distance=80)
+    for _ in range(400):
+        log.record("accepted", far, probability=0.9, source="propagation")
+    assert log.flush(timeout=120)
+    assert len(log.training()) == 300
+    assert log.refit() == refit(records)
     log.close()
 
 

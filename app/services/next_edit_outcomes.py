@@ -161,8 +161,17 @@ class OutcomeLog:
         return out
 
     def training(self) -> list[tuple[Features, bool]]:
-        """The accepted and rejected records as ``(features, accepted)``."""
-        return [(r.features, r.event == "accepted") for r in self.read() if r.event != "shown"]
+        """The model's accepted and rejected records as ``(features, accepted)``.
+
+        Only the model's: the gate judges the model's answers alone. Propagation's outcomes
+        (no margin, often far from the caret, and taken Tab after Tab through a rename) are
+        kept in the log but would teach the gate that far, confident edits are taken, against
+        what the bench measured for the model's answers."""
+        return [
+            (r.features, r.event == "accepted")
+            for r in self.read()
+            if r.event != "shown" and r.source == "model"
+        ]
 
     def refit(self, prior: AcceptanceModel = PRIOR) -> AcceptanceModel:
         """The gate refit to this log's outcomes (``prior`` when there are too few)."""
