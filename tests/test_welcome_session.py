@@ -199,6 +199,35 @@ def test_hot_exit_restores_every_tab_with_caret_and_scroll(qtbot: QtBot, workspa
         assert (ed.anchor(), ed.currentPos(), ed.firstVisibleLine()) == views[doc.title], doc.title
 
 
+def test_a_killed_editor_reopens_at_the_last_caret(qtbot: QtBot, workspace: Path) -> None:
+    """No close, no hot exit at quit (SIGKILL, a crash, a power cut): the caret moved a moment
+    before is what the store holds, so the file reopens there, not at line 1."""
+    first = new_window(qtbot)
+    first.open_folder(workspace)
+    doc = first.open_file(workspace / "a.py")
+    assert doc is not None
+    ed = doc.editor
+    store = BackupStore.for_workspace(workspace)
+    qtbot.waitUntil(lambda: store.load_session()[0] is not None, timeout=5000)
+    ed.setSelection(ed.positionFromLine(180), ed.positionFromLine(180))
+    first.activateWindow()
+    ed.focus()
+    qtbot.keyClick(ed, Qt.Key.Key_Down)  # the caret moved by a key, nothing typed
+    line_181 = ed.positionFromLine(181)
+    assert ed.currentPos() == line_181
+
+    def stored_caret() -> int | None:
+        session = store.load_session()[0]
+        return session.tabs[0].caret if session is not None and session.tabs else None
+
+    qtbot.waitUntil(lambda: stored_caret() == line_181, timeout=5000)
+    # What the store holds now is what a killed editor leaves behind: reopen from it.
+    second = new_window(qtbot)
+    second.open_folder(workspace)
+    (again,) = second.documents()
+    assert again.editor.currentPos() == line_181
+
+
 def test_a_broken_session_file_is_reported_and_the_backups_still_come_back(
     qtbot: QtBot, workspace: Path
 ) -> None:

@@ -127,6 +127,12 @@ class Documents(QObject):
         if self.tabs.count():
             self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
 
+    def _session_soon(self, *_args: object) -> None:
+        """Store the tabs within a second; a timer already running is not pushed back, so
+        a steady stream of caret moves still stores once a second."""
+        if not self._session_timer.isActive():
+            self._session_timer.start()
+
     def _on_current_changed(self, _index: int) -> None:
         self.current_changed.emit(self.current_document())
         self._session_timer.start()
@@ -174,6 +180,8 @@ class Documents(QObject):
         doc.titleChanged.connect(lambda d=doc: self._refresh_tab(d))
         doc.saved.connect(self._on_saved)
         doc.closeRequested.connect(lambda d=doc: self.close_tab(self.tabs.indexOf(d)))
+        # The caret is stored too (at most once a second), so a killed editor reopens there.
+        doc.editor.caretMoved.connect(self._session_soon)
         self.added.emit(doc)
         index = self.tabs.addTab(doc, doc.title)
         self._refresh_tab(doc)
