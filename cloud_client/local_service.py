@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from forecode_core.entrypoints import child_command
+from forecode_core.windowless import no_window
 
 __all__ = ["LISTENING_RE", "TOKEN_ENV", "LocalService", "LocalServiceError"]
 
@@ -141,6 +142,7 @@ class LocalService:
                 stderr=subprocess.PIPE,
                 env=env,
                 close_fds=True,
+                **no_window(),
             )
         except OSError as exc:
             raise LocalServiceError(

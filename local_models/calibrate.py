@@ -65,6 +65,7 @@ import platformdirs
 
 from forecode_core.entrypoints import child_command
 from forecode_core.profiles import profile_of
+from forecode_core.windowless import no_window
 from local_models.gguf_info import ModelError, read_model_info
 from local_models.model_store import ModelSpec, ensure_model, installed_models
 
@@ -523,7 +524,12 @@ def run_probe(
     with (
         tempfile.TemporaryFile() as err,
         subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+            **no_window(),
         ) as proc,
     ):
         out = proc.stdout

@@ -77,6 +77,7 @@ from forecode_core.protocol import (
     encode_message,
     read_line,
 )
+from forecode_core.windowless import no_window
 
 __all__ = ["BACKOFF_S", "STATES", "EngineClient", "EngineState"]
 
@@ -679,7 +680,12 @@ class EngineClient:
         )
         try:
             proc = subprocess.Popen(
-                args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+                **no_window(),
             )
         except OSError as exc:
             with self._lock:

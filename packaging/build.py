@@ -3,6 +3,8 @@
 
     python3 packaging/build.py linux-dir [--portable]   # the frozen folder: build/dist/forecode/
     python3 packaging/build.py dir --python PY           # the same on Windows / macOS (CI)
+    python3 packaging/build.py dir --console             # Windows: the diagnostic console build
+                                          # (releases are windowed: no console window)
     python3 packaging/build.py tarball   [--portable]   # dist/forecode-VERSION-linux-x86_64.tar.gz
     python3 packaging/build.py tarball --update-key KEY.pem --update-url URL  # + the update:
                                           # dist/update-repo (see packaging/updates.py)
@@ -73,6 +75,7 @@ SPEC = ROOT / "packaging" / "freeze" / "forecode.spec"
 DEV_VENV = ROOT / ".venv"
 MODELS_STAGE = BUILD / "freeze-models"
 BUNDLE_NAME = "forecode"
+CONSOLE_ENV = "FORECODE_FREEZE_CONSOLE"  # --console; read by packaging/freeze/freeze_console.py
 
 PYINSTALLER = ["pyinstaller==6.22.3", "pyinstaller-hooks-contrib>=2026.10"]
 LLAMA_REQUIREMENT = "llama-cpp-python==0.3.36"
@@ -845,7 +848,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--update-url", help="where the update repository will be served")
     parser.add_argument("--update-repo", type=Path, default=DIST / "update-repo")
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="Windows: the diagnostic console build (the release one is windowed: no console "
+        "window beside the editor; packaging/freeze/freeze_console.py)",
+    )
     args = parser.parse_args(argv)
+    if args.console:
+        os.environ[CONSOLE_ENV] = "1"  # read by forecode.spec (freeze_console.wants_console)
     if args.update_key and (args.target != "tarball" or not args.update_url):
         say("--update-key goes with the tarball target and --update-url")
         return 2

@@ -28,6 +28,7 @@ from typing import IO, Any
 
 from app.services.threads import UiThread
 from forecode_core.entrypoints import child_command
+from forecode_core.windowless import no_window
 from forecode_core.workspace.search_text import (
     FileResult,
     QueryError,
@@ -180,6 +181,7 @@ class SearchService:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             env=env,
+            **no_window(),
         )
         with self._lock:
             self._all.add(proc)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from forecode_core.windowless import no_window
 from forecode_core.workspace.git_status import (
     DEFAULT_MAX_ENTRIES,
     GitStatus,
@@ -110,6 +111,7 @@ def run_git(
         stderr=subprocess.DEVNULL,
         env=_git_env(),
         start_new_session=os.name == "posix",
+        **no_window(),
     )
     timed_out = threading.Event()
     finished = threading.Event()

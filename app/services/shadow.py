@@ -79,6 +79,7 @@ from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerTable, servers_for
 from forecode_core.store.settings import data_dir
 from forecode_core.text.file_languages import language_id_for_path
+from forecode_core.windowless import no_window
 from forecode_core.workspace.diagnostics_diff import (
     Diagnostic,
     Next,
@@ -284,6 +285,7 @@ class CliChecker:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             start_new_session=os.name == "posix",
+            **no_window(),
         )
         with self._lock:
             self._running.add(proc)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from forecode_core.entrypoints import child_command
 from forecode_core.index.embed_protocol import EmbedEvent, EmbedOp
+from forecode_core.windowless import no_window
 
 __all__ = ["EmbedCancelled", "EmbedWorker", "EmbedWorkerError"]
 
@@ -215,6 +216,7 @@ class EmbedWorker:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 env=env,
+                **no_window(),
             )
         except OSError as exc:
             raise EmbedWorkerError(f"cannot start the embedding process: {exc}") from None

@@ -3,13 +3,21 @@
 switches are the installed app's tools, not children: ``--install-pack FILE`` (a model pack
 into the data folder: ``local_models.model_packs``), ``--models`` (the models it finds, JSON)
 and ``--lsp-check FILE`` (the bundled language servers on a file: ``lsp_check``, beside this
-script)."""
+script).
+
+On Windows the executable is a windowed program (no console window: the spec's
+``console=False``), so it starts with no standard streams; ``ensure_std_streams`` gives it
+null ones first (a child, started with pipes, keeps its pipes). The tool switches then print
+nothing to a terminal unless their output is redirected (``forecode --models > models.json``)
+or the bundle is the diagnostic console build (``build.py dir --console``)."""
 
 import sys
 
 from forecode_core.entrypoints import dispatch
+from forecode_core.windowless import ensure_std_streams
 
 if __name__ == "__main__":
+    ensure_std_streams()
     if sys.argv[1:2] == ["--install-pack"]:
         from local_models.model_packs import main as install_pack
 

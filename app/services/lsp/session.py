@@ -41,6 +41,7 @@ from forecode_core.lsp.positions import Position
 from forecode_core.lsp.restart import RestartPolicy, ServerState
 from forecode_core.lsp.servers import ServerSpec, config_section, with_excludes
 from forecode_core.lsp.sync import change_between
+from forecode_core.windowless import no_window
 from forecode_core.workspace.gitignore import IgnoreRules
 
 __all__ = ["OpenDoc", "Session", "SessionEvents"]
@@ -300,7 +301,9 @@ class Session:
         try:
             # Its own process group: a wrapper (basedpyright's Python script runs Node as a
             # child) dies with the server when killed, and so does whatever it started.
-            await client.start_io(*self.argv, cwd=str(self.root), start_new_session=True)
+            await client.start_io(
+                *self.argv, cwd=str(self.root), start_new_session=True, **no_window()
+            )
         except OSError as exc:
             self._client = None
             self._set_state(ServerState.FAILED, f"{self.spec.name} could not start: {exc}")
