@@ -13,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from pip._vendor import distlib as pip_distlib
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -67,12 +68,17 @@ def test_vi_version(version: str, four: str) -> None:
     assert installer.vi_version(version) == four
 
 
+# pip's own Windows launchers: a GUI-subsystem (w64) and a console one (t64), real PE files
+_DISTLIB = Path(pip_distlib.__file__).parent
+GUI_EXE, CONSOLE_EXE = _DISTLIB / "w64.exe", _DISTLIB / "t64.exe"
+
+
 def _stand_in(root: Path) -> Path:
     """A frozen folder's shape: the executable, ``_internal`` with nested libraries, a model,
     ``BUILD.json``, a name with NSIS's ``$``."""
     bundle = root / "forecode"
     (bundle / "_internal" / "PySide6" / "plugins").mkdir(parents=True)
-    (bundle / "forecode.exe").write_bytes(b"MZ stand-in executable")
+    shutil.copyfile(GUI_EXE, bundle / "forecode.exe")  # a real windowed PE (pip's launcher)
     (bundle / "ruff.exe").write_bytes(b"MZ ruff")
     (bundle / "BUILD.json").write_text('{"version": "0.1.0"}')
     (bundle / "_internal" / "python311.dll").write_bytes(b"\0" * 4096)
@@ -133,3 +139,22 @@ def test_the_sign_command_runs_on_the_uninstaller(tmp_path: Path) -> None:
     )
     assert built.path.is_file()
     assert seen.read_bytes()[:2] == b"MZ"
+
+
+def test_pe_subsystem_of_real_executables() -> None:
+    pe = installer._pe()
+    assert pe.subsystem(GUI_EXE) == pe.GUI
+    assert pe.subsystem(CONSOLE_EXE) == pe.CONSOLE
+    assert pe.main([str(GUI_EXE), "--expect", "windows-gui"]) == 0
+    assert pe.main([str(CONSOLE_EXE), "--expect", "windows-gui"]) == 1
+
+
+def test_a_console_build_is_refused(tmp_path: Path) -> None:
+    bundle = _stand_in(tmp_path)
+    shutil.copyfile(CONSOLE_EXE, bundle / "forecode.exe")  # build.py dir --console
+    with pytest.raises(SystemExit, match="console program"):
+        installer.build_installer(bundle, tmp_path / "dist", "0.1.0")
+    (bundle / "forecode.exe").write_bytes(b"MZ not really")
+    with pytest.raises(SystemExit, match="not a Windows executable"):
+        installer.build_installer(bundle, tmp_path / "dist", "0.1.0")
+    assert not (tmp_path / "dist").exists()

@@ -17,12 +17,14 @@ breaks the promise is refused before an installer is written.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 SCRIPT = Path(__file__).resolve().parent / "forecode.nsi"
 APP_EXE = "forecode.exe"
@@ -121,6 +123,30 @@ def makensis() -> str:
     return found
 
 
+def _pe() -> ModuleType:
+    """``pe.py`` beside this file (loaded by path, as build.py loads this one)."""
+    spec = importlib.util.spec_from_file_location("forecode_windows_pe", SCRIPT.parent / "pe.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def refuse_console_exe(exe: Path) -> None:
+    """A user's installer ships the windowed executable (no console window beside the
+    editor); the diagnostic ``build.py dir --console`` build is refused, as is a non-PE file."""
+    pe = _pe()
+    try:
+        kind = pe.subsystem(exe)
+    except ValueError as exc:
+        raise SystemExit(f"build: {exc}") from None
+    if kind != pe.GUI:
+        raise SystemExit(
+            f"build: {exe.name} is a console program ({pe.NAMES.get(kind, kind)}): the installer "
+            "ships the windowed build; build without --console"
+        )
+
+
 def build_installer(
     bundle: Path, out_dir: Path, version: str, *, sign_command: str | None = None
 ) -> Built:
@@ -129,6 +155,7 @@ def build_installer(
     builds) signs the uninstaller as makensis writes it; ``%1`` is the file."""
     if not (bundle / APP_EXE).is_file():
         raise SystemExit(f"build: {bundle} holds no {APP_EXE}: freeze it on Windows first")
+    refuse_console_exe(bundle / APP_EXE)
     script = SCRIPT.read_text(encoding="utf-8")
     problems = audit_script(script)
     if problems:
