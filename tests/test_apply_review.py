@@ -387,7 +387,7 @@ def test_crlf_documents_keep_crlf(qtbot: QtBot, window: MainWindow, workspace: P
     press(qtbot, review, Qt.Key.Key_Return, CTRL)
     expected = edit(TEXTWRAP, SPLIT_OLD, SPLIT_NEW).replace("\n", "\r\n")
     assert doc.editor.text() == expected
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert (workspace / "lib" / "textwrap_crlf.py").read_bytes() == expected.encode()
 
 

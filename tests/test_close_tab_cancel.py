@@ -31,7 +31,7 @@ def test_cancel_sends_no_closing_and_discard_sends_one(
 
     # a save that fails keeps the tab and its state too
     monkeypatch.setattr(window.docs, "ask_save", lambda d: "save")
-    monkeypatch.setattr(window.docs, "save", lambda d: False)
+    monkeypatch.setattr(window.docs, "save", lambda d, on_done=None: False)
     assert window.close_tab(0) is False
     assert closed == []
 

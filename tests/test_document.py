@@ -53,14 +53,14 @@ def test_edit_and_save_keeps_encoding_and_line_endings(
     assert encoding_label(doc.encoding) == encoding and EOL_NAMES[doc.eol] == eol
     assert not doc.is_dirty()
     # Save untouched: byte-identical.
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert path.read_bytes() == data
     # Type a new line at the start: the new line ending is the file's own.
     doc.editor.gotoPos(0)
     qtbot.keyClicks(doc.editor, "X")
     qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
     assert doc.is_dirty()
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert not doc.is_dirty()
     expected = decode_bytes(data)
     again = decode_bytes(path.read_bytes())
@@ -75,7 +75,7 @@ def test_save_keeps_mode_bits(qtbot: QtBot, tmp_path: Path) -> None:
     path.chmod(0o750)
     doc = open_doc(qtbot, path)
     type_at_end(qtbot, doc, "echo bye")
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o750
     assert path.read_text() == "echo hi\necho bye"
 
@@ -123,12 +123,14 @@ def test_external_change_with_unsaved_edits_is_never_overwritten_silently(
     path.write_text("theirs\n")
     assert doc.check_disk() == "conflict"
     assert doc.editor.text() == "one\nmine"  # the user's text is untouched
-    assert doc.save() is False  # no silent overwrite
-    assert path.read_text() == "theirs\n"
+    results: list[bool] = []
+    assert doc.save(on_done=results.append) and doc.wait_saves()
+    assert results == [False]  # no silent overwrite (the writer checked the disk first)
+    assert path.read_text() == "theirs\n" and doc.is_dirty()
     assert "changed on disk" in doc.banner.label.text()
     # The user explicitly chooses to overwrite.
     doc.banner.buttons()["Overwrite"].click()
-    assert path.read_text() == "one\nmine"
+    assert doc.wait_saves() and path.read_text() == "one\nmine" and not doc.is_dirty()
 
 
 def test_external_change_conflict_reload_takes_the_disk_version(
@@ -151,7 +153,7 @@ def test_touch_without_content_change_is_ignored(qtbot: QtBot, tmp_path: Path) -
     type_at_end(qtbot, doc, "x")
     os.utime(path, ns=(1, 1))
     assert doc.check_disk() == "same"
-    assert doc.save()  # no conflict: the bytes on disk are what we read
+    assert doc.save() and doc.wait_saves()  # no conflict: the bytes on disk are what we read
 
 
 def test_deleted_file_keeps_the_text(qtbot: QtBot, tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_deleted_file_keeps_the_text(qtbot: QtBot, tmp_path: Path) -> None:
     assert doc.check_disk() == "deleted"
     assert doc.editor.text() == "keep me\n"
     assert "deleted" in doc.banner.label.text()
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert path.read_text() == "keep me\n"
 
 
@@ -183,7 +185,7 @@ def test_trim_and_final_newline_settings_apply_on_save(qtbot: QtBot, tmp_path: P
     settings = Settings(trim_trailing_whitespace=True, insert_final_newline=True)
     doc = open_doc(qtbot, path, settings)
     type_at_end(qtbot, doc, "  ")
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert path.read_text() == "a = 1\nb = 2\n"
 
 
@@ -201,5 +203,5 @@ def test_unsaved_changes_are_backed_up_and_removed_after_save(qtbot: QtBot, tmp_
             assert [b.text for b in backups] == ["base\nunsaved"]
 
         qtbot.waitUntil(backed_up, timeout=3000)
-        assert doc.save()
+        assert doc.save() and doc.wait_saves()
         qtbot.waitUntil(lambda: store.load_all()[0] == [], timeout=3000)

@@ -1,7 +1,8 @@
 """A document's disk work off the UI thread (issue 16's "the UI never stalls more than 16 ms":
 ``bench lsp --ui`` sampled the UI thread in a file's digest when it opened and in a save's
-fsync): the digest is computed on the document's disk worker, a save's fsyncs run there after
-the atomic rename, and a failed fsync is shown as an error."""
+fsync and rename): the digest is computed on the document's disk worker, a save's write,
+fsyncs and rename run on the app's writer thread (``app.services.saver``), and a failed save
+is shown as an error with the buffer still dirty."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pytestqt.qtbot import QtBot
 from app.ui import document as document_module
 from app.ui.document import Document
 from forecode_core.states import DiskCheck
-from forecode_core.store.atomic import TEMP_SUFFIX, atomic_replace
+from forecode_core.store.atomic import TEMP_SUFFIX, atomic_write
 from forecode_core.store.settings import Settings
 
 
@@ -66,35 +67,41 @@ def test_the_lazy_digest_still_tells_a_touch_from_a_change(qtbot: QtBot, tmp_pat
     assert doc.check_disk() is DiskCheck.RELOADED and doc.editor.text() == "two\n"
 
 
-def test_save_fsyncs_off_the_ui_thread_with_the_bytes_and_flag_right(
+def test_save_writes_and_fsyncs_off_the_ui_thread_with_the_bytes_and_flag_right(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digests: list[threading.Thread]
 ) -> None:
     path = tmp_path / "a.py"
     path.write_bytes(b"x = 1\n")
     doc = _open(qtbot, path)
     synced: list[threading.Thread] = []
-    real_fsync = os.fsync
+    replaced: list[threading.Thread] = []
+    real_fsync, real_replace = os.fsync, os.replace
 
     def fsync(fd: int) -> None:
         synced.append(threading.current_thread())
         real_fsync(fd)
 
+    def replace(src: str, dst: object) -> None:
+        replaced.append(threading.current_thread())
+        real_replace(src, dst)  # type: ignore[arg-type]
+
     monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
     doc.editor.gotoPos(doc.editor.textLength())
     doc.editor.insertText(doc.editor.textLength(), "y = 2\n")
     assert doc.is_dirty()
     assert doc.save()
-    assert path.read_bytes() == b"x = 1\ny = 2\n"  # in the file when save returns
-    assert not doc.is_dirty()
-    qtbot.waitUntil(lambda: len(synced) >= 2, timeout=10000)  # the file, then its folder
-    assert _calls_on_ui(synced) == [] and _calls_on_ui(digests) == []
+    qtbot.waitUntil(lambda: not doc.is_dirty(), timeout=10000)  # the result came back
+    assert path.read_bytes() == b"x = 1\ny = 2\n"
+    assert len(synced) >= 2 and len(replaced) == 1  # the file, then its folder; one rename
+    assert _calls_on_ui(synced + replaced) == [] and _calls_on_ui(digests) == []
     assert doc.disk is not None and doc.disk.size == len(b"x = 1\ny = 2\n")
     assert doc.disk.digest == hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()
     assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
     assert doc.check_disk() is DiskCheck.SAME  # its own save is not a change on disk
 
 
-def test_a_failed_fsync_is_shown_as_an_error(
+def test_a_failed_fsync_keeps_the_old_file_and_the_buffer_dirty(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "a.py"
@@ -110,10 +117,12 @@ def test_a_failed_fsync_is_shown_as_an_error(
     qtbot.waitUntil(lambda: doc.banner.kind == "error", timeout=10000)
     assert "Input/output error" in doc.banner.label.text()
     assert "save again" in doc.banner.label.text()
-    assert doc.editor.text().startswith("# edit\n")
+    assert doc.is_dirty() and doc.editor.text().startswith("# edit\n")
+    assert path.read_bytes() == b"x = 1\n"  # fsynced before the rename: never renamed
+    assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
 
 
-def test_a_save_that_cannot_write_fails_at_once_and_keeps_the_buffer_dirty(
+def test_a_save_that_cannot_write_fails_and_keeps_the_buffer_dirty(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import tempfile
@@ -127,47 +136,34 @@ def test_a_save_that_cannot_write_fails_at_once_and_keeps_the_buffer_dirty(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(tempfile, "mkstemp", full)
-    assert not doc.save()
+    results: list[bool] = []
+    assert doc.save(on_done=results.append)
+    qtbot.waitUntil(lambda: results == [False], timeout=10000)
     assert doc.banner.kind == "error" and "No space left" in doc.banner.label.text()
     assert doc.is_dirty() and path.read_bytes() == b"x = 1\n"
 
 
-def test_atomic_replace_renames_first_and_syncs_when_asked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_tab_closed_before_its_save_ends_is_never_destroyed_on_the_writer(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    target = tmp_path / "t.txt"
-    target.write_bytes(b"old")
-    target.chmod(0o640)
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def fsync(fd: int) -> None:
-        synced.append(fd)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", fsync)
-    sync = atomic_replace(target, b"new")
-    assert target.read_bytes() == b"new" and synced == []
-    assert (target.stat().st_mode & 0o777) == 0o640
-    sync()
-    assert len(synced) == 2  # the file, then the folder
-    assert not list(tmp_path.glob(f"*{TEMP_SUFFIX}"))
-
-
-def test_a_tab_closed_before_its_fsync_ends_is_never_destroyed_on_the_worker(
-    qtbot: QtBot, tmp_path: Path
-) -> None:
-    """The save's callback on the disk worker holds no strong reference to the document: a
-    document dropped while its fsync waits is destroyed on the UI thread, never on the
-    worker (a QWidget destroyed there crashed the process in a fresh-clone test run)."""
+    """The save's callback on the writer thread holds no strong reference to the document:
+    a document dropped while its save waits is destroyed on the UI thread, never on the
+    writer (a QWidget destroyed there crashed the process in a fresh-clone test run)."""
     import gc
     import weakref
+
+    from app.services import saver as saver_module
 
     path = tmp_path / "a.py"
     path.write_bytes(b"x = 1\n")
     doc = Document.open(path, Settings())  # no parent, no qtbot: Python owns the widget
     gate = threading.Event()
-    document_module._disk_worker().submit(gate.wait, 10)  # the worker is busy meanwhile
+
+    def held(target: Path, data: bytes) -> os.stat_result:
+        gate.wait(10)  # the writer is busy meanwhile
+        return atomic_write(target, data)
+
+    monkeypatch.setattr("app.services.saver.atomic_write", held)
     doc.editor.insertText(0, "# edit\n")
     assert doc.save()
     ref = weakref.ref(doc)
@@ -175,8 +171,8 @@ def test_a_tab_closed_before_its_fsync_ends_is_never_destroyed_on_the_worker(
     del doc
     qtbot.wait(50)  # deleteLater runs here, on the UI thread
     gc.collect()
-    assert ref() is None  # nothing on the worker keeps it alive
+    assert ref() is None  # nothing on the writer keeps it alive
     gate.set()
-    document_module._disk_worker().submit(lambda: None).result(10)  # the fsync ran
+    assert saver_module.saver().wait(10)  # the save ran
     qtbot.wait(50)
     assert path.read_bytes() == b"# edit\nx = 1\n"

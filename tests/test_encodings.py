@@ -192,11 +192,13 @@ def test_latin1_file_with_coding_line_edits_and_saves_only_the_edited_line(
     assert doc is not None and not doc.editor.readOnly()
     assert window.status_encoding.text() == "Western (ISO 8859-1)"
     assert doc.editor.line_text(1) == "name = 'café'"
-    assert doc.save() and path.read_bytes() == original  # unedited: byte-identical
+    assert (
+        doc.save() and doc.wait_saves() and path.read_bytes() == original
+    )  # unedited: byte-identical
     doc.editor.go_to_line(3, 100)
     qtbot.keyClicks(doc.editor, " # ok")
     doc.editor.insertText(doc.editor.currentPos(), " \u00e0 bient\u00f4t")
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     lines = path.read_bytes().splitlines(keepends=True)
     assert lines[:2] == original.splitlines(keepends=True)[:2]
     assert lines[2] == b"other = 'cr\xe8me' # ok \xe0 bient\xf4t\n"
@@ -212,7 +214,7 @@ def test_a_guessed_legacy_file_says_so_and_round_trips(
     assert window.status_encoding.text() == "Western (Windows 1252)"
     assert doc.banner.isVisible() and "a guess" in doc.banner.label.text()
     assert "Reopen with Encoding..." in doc.banner.buttons()
-    assert doc.save() and path.read_bytes() == original
+    assert doc.save() and doc.wait_saves() and path.read_bytes() == original
 
 
 def test_reopen_with_encoding_from_the_status_bar(
@@ -234,9 +236,10 @@ def test_reopen_with_encoding_from_the_status_bar(
     _choose(qtbot, window, "cyrillic windows")
     assert doc.editor.text() == "привет мир\n"
     assert window.status_encoding.text() == "Cyrillic (Windows 1251)"
-    assert not doc.is_dirty() and doc.save() and path.read_bytes() == original
+    assert not doc.is_dirty() and doc.save() and doc.wait_saves()
+    assert path.read_bytes() == original
     doc.editor.insertText(doc.editor.textLength(), "ещё\n")
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert path.read_bytes() == original + "ещё\n".encode("cp1251")
     doc.editor.insertText(0, "x")  # a reload after a change on disk keeps the choice
     doc.reload_from_disk()
@@ -298,7 +301,11 @@ def test_damaged_utf8_offers_reopen_with_encoding_from_its_banner(
     assert window.picker.is_open()
     _choose(qtbot, window, "8859-1")
     assert doc.encoding == "iso8859-1" and not doc.editor.readOnly()
-    assert doc.save() and path.read_bytes() == "déjà vu\n".encode() + b"\xe9t\xe9\n"
+    assert (
+        doc.save()
+        and doc.wait_saves()
+        and path.read_bytes() == "déjà vu\n".encode() + b"\xe9t\xe9\n"
+    )
 
 
 def test_hot_exit_restores_unsaved_text_in_the_encoding_it_was_edited_in(
@@ -322,5 +329,5 @@ def test_hot_exit_restores_unsaved_text_in_the_encoding_it_was_edited_in(
     assert second.encoding == "cp1252"
     second.restore_backup(backup)
     assert second.encoding == "cp1251" and second.editor.text() == "привет мир\nещё\n"
-    assert second.is_dirty() and second.save()
+    assert second.is_dirty() and second.save() and second.wait_saves()
     assert path.read_bytes() == original + "ещё\n".encode("cp1251")

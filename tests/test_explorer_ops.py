@@ -177,7 +177,7 @@ def test_rename_moves_open_tabs_and_keeps_unsaved_text(qtbot, window, folder: Pa
     window.docs.flush()
     backups, _problems = window.docs.backups.load_all()
     assert [(b.path, b.text) for b in backups] == [(str(new.resolve()), "unsaved\n")]
-    assert doc.save() and new.read_text() == "unsaved\n"
+    assert doc.save() and doc.wait_saves() and new.read_text() == "unsaved\n"
     assert not (folder / "notes.txt").exists()
     # A folder: the tabs of files inside it follow.
     inner = window.open_file(folder / "src" / "mod.py")

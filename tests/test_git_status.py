@@ -207,7 +207,7 @@ def test_explorer_colours_from_the_model(qtbot, repo: Path) -> None:  # type: ig
         doc = window.open_file(repo / "staged.py")
         assert doc is not None
         doc.editor.set_text("s = 2\n", keep_undo=True)
-        assert doc.save()
+        assert doc.save() and doc.wait_saves()
         qtbot.waitUntil(lambda: badge("staged.py") == "M", timeout=15000)
         window.close()
     finally:

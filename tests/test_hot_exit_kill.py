@@ -70,5 +70,5 @@ def test_unsaved_buffers_are_restored_after_kill(qtbot: QtBot, tmp_path: Path) -
     notes.editor.undo()
     assert notes.editor.text() == "first line\r\n"
     notes.editor.redo()
-    assert notes.save()
+    assert notes.save() and notes.wait_saves()
     assert target.read_bytes() == b"first line\r\nunsaved \xc3\xa9dit"

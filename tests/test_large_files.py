@@ -318,10 +318,10 @@ def test_a_mid_size_file_loads_in_the_background_and_stays_editable(
     assert not doc.large and not doc.read_only_reason and not doc.editor.readOnly()
     assert doc.editor.language.id == "python" and not doc.is_dirty()
     assert doc.editor.text_bytes() == data
-    assert doc.save() and path.read_bytes() == data  # unedited: byte-identical
+    assert doc.save() and doc.wait_saves() and path.read_bytes() == data  # unedited: byte-identical
     doc.editor.gotoPos(0)
     doc.editor.insertText(0, "# top\n")
-    assert doc.is_dirty() and doc.save()
+    assert doc.is_dirty() and doc.save() and doc.wait_saves()
     assert path.read_bytes() == b"# top\n" + data
 
 
@@ -395,7 +395,7 @@ def test_a_changed_mid_size_file_with_unsaved_edits_asks(
     assert set(doc.banner.buttons()) == {"Reload from disk (lose my changes)", "Keep my changes"}
     assert doc.editor.text_bytes() == b"id,square\n" + data  # the user's text is untouched
     doc.banner.buttons()["Keep my changes"].click()
-    assert doc.save() and path.read_bytes() == b"id,square\n" + data
+    assert doc.save() and doc.wait_saves() and path.read_bytes() == b"id,square\n" + data
 
 
 def test_a_large_file_that_shrinks_is_highlighted_and_editable_again(
@@ -494,7 +494,7 @@ def test_a_one_line_file_opens_without_freezing_and_can_be_edited_anyway(
     assert not doc.editor.readOnly() and doc.editor.lineCount() == 1
     assert doc.editor.language.id == "json"
     assert doc.editor.text_bytes() == data
-    assert doc.save() and path.read_bytes() == data
+    assert doc.save() and doc.wait_saves() and path.read_bytes() == data
 
 
 def test_a_load_that_fails_unexpectedly_ends_with_a_message(

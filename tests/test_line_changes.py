@@ -294,7 +294,7 @@ def test_gutter_marks_on_a_real_editor_against_head(
     # A commit of an edit: after the status refresh sees the new HEAD, the base follows.
     editor.set_text("one\ntwo\nthree\nfour\nfive\nsix\n", keep_undo=True)
     qtbot.waitUntil(lambda: editor_marks(editor) == {5: "added"}, timeout=10000)
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     # Let the save's own refresh finish; then a commit outside the editor changes .git/index
     # and HEAD, which the controller watches.
     qtbot.waitUntil(

@@ -64,7 +64,7 @@ def test_the_notice_goes_when_dismissed(qtbot: QtBot, tmp_path: Path) -> None:
 
 def test_the_notice_goes_on_save(qtbot: QtBot, tmp_path: Path) -> None:
     doc = restored(qtbot, tmp_path)
-    assert doc.save()
+    assert doc.save() and doc.wait_saves()
     assert not doc.banner.isVisible()
     assert (tmp_path / "notes.py").read_text(encoding="utf-8") == "x = 2\n"
 

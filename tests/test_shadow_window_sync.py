@@ -89,7 +89,7 @@ def test_saves_disk_changes_and_closed_buffers_reach_the_copy(
     greet = win.open_file(ws / "pkg" / "greet.py")
     assert greet is not None
     greet.editor.insertText(0, "SAVED = 1\n")
-    assert win.docs.save(greet)
+    assert win.docs.save(greet) and greet.wait_saves()
     qtbot.waitUntil(lambda: (ws / "pkg" / "greet.py").read_text() == "SAVED = 1\n" + GREET)
     qtbot.waitUntil(
         lambda: (copy / "greet.py").read_text() == "SAVED = 1\n" + GREET, timeout=10_000

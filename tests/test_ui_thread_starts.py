@@ -133,7 +133,7 @@ def test_the_window_starts_no_thread_on_the_ui_thread(
     assert doc is not None
     qtbot.waitUntil(lambda: window.git.checked, timeout=20000)
     doc.editor.insertText(0, "# edited\n")
-    assert window.docs.save(doc)
+    assert window.docs.save(doc) and doc.wait_saves()
     qtbot.wait(200)
     names = {name for name, _ in starts}
     assert any(name.startswith("forecode-git") for name in names), names  # it did start one

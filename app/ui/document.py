@@ -1,7 +1,8 @@
 """A document tab: one file (or an untitled buffer) in a ``CodeEditor``, with its file state.
 
 It owns what makes saving safe: the encoding and line endings the file was read with (kept on
-save), read-only protection for binary and undecodable files, atomic saves, noticing changes on
+save), read-only protection for binary and undecodable files, atomic saves on the app's writer
+thread (``save``: the UI thread never waits on the disk), noticing changes on
 disk (an unmodified buffer reloads, a modified one is offered the choice and never overwrites the
 disk silently), and hot-exit backups of unsaved text shortly after each change.
 
@@ -16,7 +17,6 @@ A file can be reopened or saved with another encoding (``reopen_with_encoding``,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import stat
@@ -28,12 +28,19 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from app.services.saver import (
+    Expected,
+    SaveOutcome,
+    SaveRequest,
+    SaveResult,
+    digest,
+    saver,
+)
 from app.services.threads import SerialExecutor, UiThread
 from forecode_core.states import DiskCheck
-from forecode_core.store.atomic import atomic_replace
 from forecode_core.store.hotexit import Backup, BackupStore
 from forecode_core.store.settings import Settings
 from forecode_core.text.languages import PLAIN_TEXT, language_for_path
@@ -72,7 +79,7 @@ _LARGE_DOCUMENT_OPTIONS = 0x1 | 0x100  # SC_DOCUMENTOPTION_STYLES_NONE | TEXT_LA
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    return digest(data)  # the writer's, so a save's digest and a read's compare
 
 
 _DISK_WORKER: SerialExecutor | None = None
@@ -86,32 +93,45 @@ def _disk_worker() -> SerialExecutor:
     return _DISK_WORKER
 
 
-class _SyncRelay(QObject):
-    """Carries a failed fsync from the disk worker to its document on the UI thread (made
-    on the UI thread, never deleted)."""
+class _SaveRelay(QObject):
+    """Carries a save's completion from the writer thread to its document on the UI thread
+    (made on the UI thread, never deleted; always queued, so a result is never handled inside
+    the ``save()`` call that asked for it)."""
 
-    failed = Signal(object, str)  # weakref.ref to the Document, the message
+    finished = Signal(object, int)  # weakref.ref to the Document, the save's number
 
     def __init__(self) -> None:
         super().__init__()
-        self.failed.connect(self._deliver)
+        self.finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
-    @staticmethod
-    def _deliver(ref: object, message: str) -> None:
+    @Slot(object, int)
+    def _deliver(self, ref: object, seq: int) -> None:
         doc = ref() if isinstance(ref, weakref.ref) else None
         if doc is not None:
             with contextlib.suppress(RuntimeError):  # its widget was deleted meanwhile
-                doc.syncFailed.emit(message)
+                doc._deliver_save(seq)
 
 
-_SYNC_RELAY: _SyncRelay | None = None
+_SAVE_RELAY: _SaveRelay | None = None
 
 
-def _sync_relay() -> _SyncRelay:
-    global _SYNC_RELAY
-    if _SYNC_RELAY is None:
-        _SYNC_RELAY = _SyncRelay()
-    return _SYNC_RELAY
+def _save_relay() -> _SaveRelay:
+    global _SAVE_RELAY
+    if _SAVE_RELAY is None:
+        _SAVE_RELAY = _SaveRelay()
+    return _SAVE_RELAY
+
+
+@dataclass
+class _PendingSave:
+    """A save asked and not yet applied: its number, the writer's future, the buffer's edit
+    version when it was taken, its target and the caller's callback (UI side only)."""
+
+    seq: int
+    future: Future[SaveResult]
+    version: int
+    target: Path
+    on_done: Callable[[bool], object] | None
 
 
 def _digest_later(data: bytes) -> Future[str]:
@@ -134,6 +154,10 @@ class DiskState:
     @property
     def digest(self) -> str:
         return self.pending if isinstance(self.pending, str) else self.pending.result()
+
+    def expected(self) -> Expected:
+        """What a save checks the file against (on the writer thread)."""
+        return Expected(self.mtime_ns, self.size, lambda: self.digest)
 
 
 RESTORED_NOTICE = "Restored unsaved changes from the last session."
@@ -196,7 +220,7 @@ class Document(QWidget):
     loadFailed = Signal(str)
     closeRequested = Signal()  # the user cancelled opening: the window closes the tab
     encodingRequested = Signal()  # the banner's "Reopen with Encoding..." button
-    syncFailed = Signal(str)  # a save's fsync failed on the disk worker (the message)
+    saveFinished = Signal(bool)  # a save's result came back (True: the bytes are on disk)
 
     def __init__(
         self,
@@ -224,6 +248,11 @@ class Document(QWidget):
         self.allow_long_lines = False  # the user chose to edit a file with very long lines
         self.load_progress = (0, 0)  # bytes read, bytes in all (while loading)
         self._load: _Load | None = None
+        self._saves: list[_PendingSave] = []  # in flight, in the order asked
+        self._save_seq = 0
+        self._edit_version = 0  # counts the buffer's insertions and deletions
+        self._written: tuple[int, int] | None = None  # our last save's (mtime_ns, size)
+        self._check_deferred = False  # a disk check asked while a save was in flight
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -236,7 +265,6 @@ class Document(QWidget):
         self._backup_timer.timeout.connect(self.backup_now)
         self.editor.savePointChanged.connect(self._on_save_point)
         self.editor.modified.connect(self._on_modified)
-        self.syncFailed.connect(self._on_sync_failed)
         self.apply_settings(settings)
 
     # ----- construction -------------------------------------------------------------------
@@ -555,11 +583,21 @@ class Document(QWidget):
             self.banner.show_message(f"Cannot save with {encoding_label(encoding)}: {exc}", "error")
             return False
         previous, self.encoding = self.encoding, encoding
-        ok = self.save(overwrite=True) if self.path is not None else True
-        if not ok:
+        if self.path is None:
+            self.chosen_encoding = None
+            self.titleChanged.emit()
+            return True
+
+        def done(ok: bool) -> None:
+            if ok:
+                self.chosen_encoding = encoding
+            elif self.encoding == encoding:
+                self.encoding = previous
+            self.titleChanged.emit()
+
+        if not self.save(overwrite=True, on_done=done):
             self.encoding = previous
             return False
-        self.chosen_encoding = encoding if self.path is not None else None
         self.titleChanged.emit()
         return True
 
@@ -597,6 +635,8 @@ class Document(QWidget):
             self._remove_backup()
 
     def _on_modified(self, flags: int, *_args: object) -> None:
+        if int(flags) & 0x3:
+            self._edit_version += 1
         if int(flags) & 0x3 and self._restored_notice:  # the user edits the restored text
             self._dismiss_restored_notice()
         if int(flags) & 0x3 and self._backups is not None:  # SC_MOD_INSERTTEXT | DELETETEXT
@@ -707,19 +747,27 @@ class Document(QWidget):
             self.editor.go_to_line(line, col)
         return text
 
-    def save(self, *, overwrite: bool = False) -> bool:
-        """Save to ``self.path``. Returns False (with a banner) when it could not or should not.
+    @property
+    def save_pending(self) -> bool:
+        """A save was asked and its result has not come back yet."""
+        return bool(self._saves)
 
-        Without ``overwrite``, a file changed on disk since it was read is not overwritten: the
-        banner offers to overwrite or reload instead.
+    def save(
+        self, *, overwrite: bool = False, on_done: Callable[[bool], object] | None = None
+    ) -> bool:
+        """Start saving to ``self.path``; returns at once (``app.services.saver``: the check
+        against the disk, the encoding, the atomic write with its fsyncs and the rename run on
+        the app's writer thread). False (with a banner) when refused at once: still loading,
+        read-only. Else True, and the result comes back on the UI thread: ``saved`` (the
+        path) and ``on_done(True)`` once the bytes are on disk, the dirty mark cleared only if
+        the buffer is still the text saved (typing meanwhile leaves it dirty); a failure
+        (disk full, permission denied, the folder gone) shows an error banner, keeps the
+        buffer dirty and calls ``on_done(False)``. ``on_done`` is never called when this
+        returns False. Saves run in the order asked, so the latest snapshot is what stays on
+        disk.
 
-        Durability: the text is written to a temporary file and renamed over the file here
-        (``atomic_replace``), so when this returns True every reader has the whole new text and
-        neither a crash nor a kill of the editor loses it; the fsyncs that put it on the disk
-        run on a worker thread just after (an fsync took tens of milliseconds of the UI thread
-        on a loaded machine, ``bench lsp --ui``), and at exit the editor waits for them. Only a
-        power cut or system crash in that moment can lose the save (see ``atomic_replace``).
-        A failed fsync shows an error banner (``syncFailed``); the buffer keeps its text.
+        Without ``overwrite``, a file changed on disk since it was read is not overwritten:
+        the banner offers to overwrite or reload instead (``on_done(False)``).
         """
         if self.path is None:
             raise ValueError("an untitled document needs save_as")
@@ -728,63 +776,109 @@ class Document(QWidget):
         if self.read_only_reason:
             self.banner.show_message(self.read_only_reason, "warning")
             return False
-        if not overwrite and self._disk_changed_since_read():
-            self.conflict = True
-            self.banner.show_message(
-                f"{self.path.name} changed on disk since it was opened. Saving would "
-                "overwrite those changes.",
-                "warning",
-                (
-                    ("Overwrite", lambda: self.save(overwrite=True)),
-                    ("Reload from disk (lose my changes)", self.reload_from_disk),
-                ),
-            )
-            return False
-        try:
-            data = encode_text(self._prepare_text(), self.encoding)
-            sync = atomic_replace(self.path, data)
-        except (OSError, ValueError) as exc:
-            self.banner.show_message(f"Could not save {self.path}: {exc}", "error")
-            return False
-        self._sync_later(sync, self.path)
-        try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            self.banner.show_message(f"Could not save {self.path}: {exc}", "error")
-            return False
-        self.disk = DiskState(st.st_mtime_ns, st.st_size, _digest_later(data))
-        self.conflict = self.deleted_on_disk = False
-        self.editor.setSavePoint()
-        self.banner.clear()
-        self.saved.emit(str(self.path))
+        self._start_save(overwrite=overwrite, on_done=on_done)
         return True
 
-    def _sync_later(self, sync: Callable[[], None], path: Path) -> None:
-        """Run a save's fsyncs on the disk worker; a failure comes back as ``syncFailed``.
+    def _start_save(self, *, overwrite: bool, on_done: Callable[[bool], object] | None) -> None:
+        assert self.path is not None
+        text = self._prepare_text()  # the snapshot: what Ctrl+S saw
+        expected = None if self.disk is None else self.disk.expected()
+        previous = self._saves[-1].future if self._saves else None
+        request = SaveRequest(self.path, text, self.encoding, expected, overwrite, previous)
+        self._save_seq += 1
+        pending = _PendingSave(
+            self._save_seq, saver().submit(request), self._edit_version, self.path, on_done
+        )
+        self._saves.append(pending)
+        # The writer's callback holds only a weak reference and a number: nothing of the
+        # document is ever released on the writer thread (a QWidget destroyed off the GUI
+        # thread crashed the process once, see test_document_disk_worker).
+        ref, seq, relay = weakref.ref(self), pending.seq, _save_relay()
+        pending.future.add_done_callback(lambda _f: relay.finished.emit(ref, seq))
 
-        The worker holds only a weak reference to the document and reports through a relay
-        that lives on the UI thread: had its callback held the document, a tab closed before
-        the fsync finished would have been destroyed on the worker thread when the callback
-        was dropped there -- a QWidget destroyed off the GUI thread, which crashed the
-        process (a segmentation fault in the fresh-clone test run of test_document)."""
-        doc = weakref.ref(self)
-        relay = _sync_relay()
+    def _deliver_save(self, seq: int) -> None:
+        """A save's result reached the UI thread (or ``wait_saves`` took it first)."""
+        while self._saves and self._saves[0].seq <= seq and self._saves[0].future.done():
+            self._finish_save(self._saves.pop(0))
 
-        def done(future: Future[None]) -> None:
-            exc = future.exception()
-            if exc is not None:
-                relay.failed.emit(doc, f"{path}: {exc}")
+    def wait_saves(self, timeout: float = 10.0) -> bool:
+        """Block (at most ``timeout`` seconds) until the saves asked so far are done and their
+        results applied; True when none is left. For quitting and tests, never for a user's
+        command on the UI thread."""
+        deadline = time.monotonic() + timeout
+        while self._saves:
+            try:
+                self._saves[0].future.exception(max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return False
+            self._finish_save(self._saves.pop(0))
+        return True
 
-        _disk_worker().submit(sync).add_done_callback(done)
+    def _finish_save(self, pending: _PendingSave) -> None:
+        try:
+            result = pending.future.result()
+        except Exception as exc:  # the writer's own failure: reported, never lost
+            result = SaveResult(SaveOutcome.FAILED, message=f"{type(exc).__name__}: {exc}")
+        if result.ok:
+            self._saved(pending, result)
+        elif result.outcome is SaveOutcome.CONFLICT and self.path == pending.target:
+            self._show_save_conflict()
+        else:
+            self.banner.show_message(
+                f"Could not save {pending.target}: {result.message}. Your text is kept "
+                "(unsaved): fix the cause, then save again or save elsewhere.",
+                "error",
+            )
+        self.saveFinished.emit(result.ok)
+        if pending.on_done is not None:
+            pending.on_done(result.ok)
+        if not self._saves and self._check_deferred:
+            self._check_deferred = False
+            self.check_disk()  # a change seen while saving: what is on disk now?
 
-    def _on_sync_failed(self, message: str) -> None:
+    def _saved(self, pending: _PendingSave, result: SaveResult) -> None:
+        if self.path != pending.target:  # saved as another file meanwhile: that one is ours
+            return
+        self.disk = DiskState(result.mtime_ns, result.size, result.digest)
+        self._written = (result.mtime_ns, result.size)
+        self.conflict = self.deleted_on_disk = False
+        if self._edit_version == pending.version:
+            self.editor.setSavePoint()  # else typed meanwhile: still dirty
+        self.banner.clear()
+        self.saved.emit(str(self.path))
+
+    def _show_save_conflict(self) -> None:
+        assert self.path is not None
+        self.conflict = True
         self.banner.show_message(
-            f"Saved, but the disk did not confirm it ({message}). Your text is still here: "
-            "check the disk, then save again or save elsewhere.",
-            "error",
+            f"{self.path.name} changed on disk since it was opened. Saving would "
+            "overwrite those changes.",
+            "warning",
+            (
+                ("Overwrite", lambda: self.save(overwrite=True)),
+                ("Reload from disk (lose my changes)", self.reload_from_disk),
+            ),
         )
 
-    def save_as(self, path: str | os.PathLike[str]) -> bool:
+    def disk_is_own_write(self) -> bool:
+        """A save of ours is in flight, or the file is still the one our last save wrote (a
+        watcher's event for it is not a change by someone else)."""
+        if self._saves:
+            return True
+        if self._written is None or self.path is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_mtime_ns, st.st_size) == self._written
+
+    def save_as(
+        self, path: str | os.PathLike[str], on_done: Callable[[bool], object] | None = None
+    ) -> bool:
+        """Save under ``path`` from now on (the title changes at once); a failed save puts
+        the old path back. Returns as ``save`` does."""
+        old = (self.path, self.disk, self.read_only_reason, self.editor.language)
         old_key = self.backup_key
         self.path = Path(path).resolve()
         self.disk = None
@@ -792,28 +886,37 @@ class Document(QWidget):
         language = language_for_path(self.path, self.editor.line_text(0))
         if language is not self.editor.language:
             self.editor.set_language(language)
-        ok = self.save(overwrite=True)
-        if ok and self._backups is not None and self._executor is not None:
-            self._executor.submit(self._backups.remove, old_key)
-        self.titleChanged.emit()
-        return ok
+        target = self.path
 
-    def _disk_changed_since_read(self) -> bool:
-        if self.disk is None or self.path is None:
-            return False
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return False  # deleted: saving recreates it
-        if (st.st_mtime_ns, st.st_size) == (self.disk.mtime_ns, self.disk.size):
-            return False
-        return _digest(self._read_raw()[0]) != self.disk.digest
+        def restore() -> None:
+            if self.path == target:
+                self.path, self.disk, self.read_only_reason = old[0], old[1], old[2]
+                if old[3] is not self.editor.language:
+                    self.editor.set_language(old[3])
+
+        def done(ok: bool) -> None:
+            if ok and self._backups is not None and self._executor is not None:
+                self._executor.submit(self._backups.remove, old_key)
+            elif not ok:
+                restore()
+            self.titleChanged.emit()
+            if on_done is not None:
+                on_done(ok)
+
+        started = self.save(overwrite=True, on_done=done)
+        if not started:
+            restore()
+        self.titleChanged.emit()
+        return started
 
     # ----- changes on disk ---------------------------------------------------------------
     def check_disk(self) -> DiskCheck:
         """Look at the file on disk; returns what happened (same, reloaded, conflict, changed:
         a banner offers a reload, deleted, or error)."""
         if self.path is None or self.disk is None or self.loading:
+            return DiskCheck.SAME
+        if self._saves:  # our own write is landing: look again when it has
+            self._check_deferred = True
             return DiskCheck.SAME
         try:
             st = os.stat(self.path)

@@ -600,6 +600,7 @@ class MainWindow(QMainWindow):
         """Hot exit: unsaved buffers are backed up and restored next time; no prompt. The chat
         service we started stops (bounded: the close never hangs on it)."""
         self._closed = True
+        self.docs.finish_saves()  # a save in flight lands first (bounded); its listeners hear it
         self.workspace.shutdown()
         self.completions.shutdown()
         self.next_edit.shutdown()

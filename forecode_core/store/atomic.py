@@ -5,9 +5,8 @@ old file's mode bits and renames it over the target. A crash or ``SIGKILL`` at a
 either the complete old content or the complete new content at ``path``, never a mix; at worst a
 stray temporary file (``.NAME.*.forecode-tmp``) remains beside it.
 
-``atomic_replace`` does the same but leaves the two fsyncs to its caller (the editor's save runs
-them on a worker thread, so the UI thread never waits on the disk): see its docstring for what
-that changes.
+The editor's saves call it on their own writer thread (``app.services.saver``), so the UI
+thread never waits on the disk.
 """
 
 from __future__ import annotations
@@ -17,10 +16,9 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["TEMP_SUFFIX", "atomic_replace", "atomic_write"]
+__all__ = ["TEMP_SUFFIX", "atomic_write"]
 
 TEMP_SUFFIX = ".forecode-tmp"
 
@@ -53,51 +51,23 @@ def _replace(src: str, dst: Path) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> None:
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> os.stat_result:
     """Replace the file at ``path`` with ``data`` atomically and durably.
 
     A symbolic link is followed: the file it points to is replaced and the link is kept. The
     file's permission bits (and, where allowed, its owner) are kept; a new file gets the
-    default mode under the current umask.
+    default mode under the current umask. Returns the new file's stat as written (taken on its
+    descriptor before the rename, so a later change by someone else is never mistaken for it).
     """
-    _, folder = _write_and_replace(path, data, keep_open=False)
+    folder, written = _write_and_replace(path, data)
     _fsync_dir(folder)
+    return written
 
 
-def atomic_replace(path: str | os.PathLike[str], data: bytes) -> Callable[[], None]:
-    """Replace the file at ``path`` with ``data`` atomically; return the function that makes it
-    durable (fsync of the new file, then of its folder), to be called once, on any thread.
-
-    When this returns, every reader sees the whole new content and a crash or kill of this
-    process loses nothing (the content is in the system's cache). What waits for the returned
-    function is the disk: a power cut or a system crash before it has run can leave the old
-    content, or, on a file system that does not flush a file renamed over another (ext4 with
-    its default ``auto_da_alloc`` and btrfs do), an empty file. On Windows, where an open file
-    cannot be renamed over, the fsync of the file is made here and the function does nothing.
-    """
-    if os.name == "nt":
-        atomic_write(path, data)
-        return lambda: None
-    fd, folder = _write_and_replace(path, data, keep_open=True)
-    assert fd is not None
-
-    def sync() -> None:
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(folder)
-
-    return sync
-
-
-def _write_and_replace(
-    path: str | os.PathLike[str], data: bytes, *, keep_open: bool
-) -> tuple[int | None, Path]:
-    """Write ``data`` to a temporary file beside ``path``, give it the old file's mode and
-    owner, and rename it over ``path``. With ``keep_open`` the file is renamed unsynced and
-    its descriptor returned (the caller fsyncs and closes it); else it is fsynced and closed
-    before the rename (Windows cannot rename an open file) and None returned."""
+def _write_and_replace(path: str | os.PathLike[str], data: bytes) -> tuple[Path, os.stat_result]:
+    """Write ``data`` to a temporary file beside ``path``, fsync and close it (Windows cannot
+    rename an open file), give it the old file's mode and owner, and rename it over ``path``.
+    Returns the folder and the new file's stat, taken before the rename."""
     target = Path(os.path.realpath(path))
     folder = target.parent
     try:
@@ -109,11 +79,10 @@ def _write_and_replace(
         with os.fdopen(fd, "wb", closefd=False) as f:
             f.write(data)
             f.flush()
-            if not keep_open:
-                os.fsync(f.fileno())
-        if not keep_open:
-            os.close(fd)
-            fd = -1
+            os.fsync(f.fileno())
+            written = os.fstat(f.fileno())
+        os.close(fd)
+        fd = -1
         if st is not None:
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
             if hasattr(os, "chown") and (st.st_uid != os.getuid() or st.st_gid != os.getgid()):
@@ -128,4 +97,4 @@ def _write_and_replace(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return (fd if keep_open else None), folder
+    return folder, written

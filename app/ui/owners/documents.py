@@ -5,7 +5,10 @@ open tabs stored a second after they change)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QWidget
 
+from app.services.saver import saver
 from app.services.threads import SerialExecutor
 from forecode_core.states import DiskCheck, SaveChoice
 from forecode_core.store.hotexit import BackupStore
@@ -53,6 +57,7 @@ class Documents(QObject):
         self._workspace = workspace
         self._dialogs = dialogs
         self.backups: BackupStore | None = None
+        self._closing_after_save: weakref.WeakSet[Document] = weakref.WeakSet()  # close when saved
         self._untitled_counter = 0
         self._executor = SerialExecutor("forecode-backup")
         self.tabs = QTabWidget()
@@ -208,16 +213,38 @@ class Documents(QObject):
 
     # ----- closing -----------------------------------------------------------------------------
     def close_tab(self, index: int) -> bool:
-        """Close a tab; a modified one asks Save / Don't Save / Cancel. True when closed."""
+        """Close a tab; a modified one asks Save / Don't Save / Cancel. True when closed now.
+
+        Save starts the save and returns False: the tab closes when the save's result says the
+        bytes are on disk (the UI thread never waits for it); a failed save, or text typed
+        while it ran, keeps the tab open with its buffer."""
         if index < 0 or index >= self.tabs.count():
             return False
         doc = self.document_at(index)
+        if doc in self._closing_after_save:
+            return False  # its save is running; it closes when that ends
         if doc.is_dirty():
             answer = self.ask_save(doc)
             if answer == SaveChoice.CANCEL:
                 return False
-            if answer == SaveChoice.SAVE and not self.save(doc):
+            if answer == SaveChoice.SAVE:
+                if self.save(doc, on_done=functools.partial(self._close_saved, doc)):
+                    self._closing_after_save.add(doc)
                 return False
+        self._remove_tab(index, doc)
+        return True
+
+    def _close_saved(self, doc: Document, ok: bool) -> None:
+        self._closing_after_save.discard(doc)
+        index = self.tabs.indexOf(doc)
+        if not ok or index < 0:
+            return
+        if doc.is_dirty():  # typed while it saved: nothing is lost, the tab stays
+            self.message.emit(f"{doc.title} changed while it was saved: not closed.", 5000)
+            return
+        self._remove_tab(index, doc)
+
+    def _remove_tab(self, index: int, doc: Document) -> None:
         # Only once the tab really goes (a Cancel, or a save that failed, keeps it open and
         # every owner's state with it: its review, its language server's copy, its buffer in
         # the shadow). A review in its pane closes; the buffer stays as it was.
@@ -227,7 +254,6 @@ class Documents(QObject):
             self.watcher.removePath(str(doc.path))
         self.tabs.removeTab(index)
         doc.deleteLater()
-        return True
 
     def ask_save(self, doc: Document) -> SaveChoice:
         """Save, discard or cancel, for closing a modified document."""
@@ -245,21 +271,27 @@ class Documents(QObject):
         return SaveChoice.DISCARD if clicked is discard else SaveChoice.CANCEL
 
     # ----- saving ------------------------------------------------------------------------------
-    def save(self, doc: Document) -> bool:
+    # A save returns at once (``Document.save``: the writer thread does the disk work); True
+    # means it started, and ``on_done(ok)`` comes back on the UI thread with its result.
+    def save(self, doc: Document, on_done: Callable[[bool], object] | None = None) -> bool:
         if doc.path is None:
-            return self.save_as(doc)
-        return doc.save()
+            return self.save_as(doc, on_done)
+        return doc.save(on_done=on_done)
 
-    def save_as(self, doc: Document) -> bool:
+    def save_as(self, doc: Document, on_done: Callable[[bool], object] | None = None) -> bool:
         start = str(doc.path or (self._workspace.root or Path.home()) / doc.title)
         path, _ = QFileDialog.getSaveFileName(self._dialogs, "Save As", start)
         if not path:
             return False
-        ok = doc.save_as(path)
-        if ok:
-            self.watcher.addPath(path)
-            self.renamed.emit(doc)
-        return ok
+
+        def done(ok: bool) -> None:
+            if ok:
+                self.watcher.addPath(path)
+                self.renamed.emit(doc)
+            if on_done is not None:
+                on_done(ok)
+
+        return doc.save_as(path, done)
 
     def save_current(self) -> None:
         doc = self.current_document()
@@ -293,13 +325,16 @@ class Documents(QObject):
     def _recheck(self, path: str) -> None:
         if os.path.exists(path) and path not in self.watcher.files():
             self.watcher.addPath(path)
-        self.disk_changed.emit(path)
         target = Path(path)
-        for doc in self.documents():
-            if doc.path == target:
-                outcome = doc.check_disk()
-                if outcome == DiskCheck.RELOADED:
-                    self.message.emit(f"{doc.title} changed on disk and was reloaded.", 5000)
+        mine = [doc for doc in self.documents() if doc.path == target]
+        # Our own save (in flight, or the file still as it wrote it) is not a change on disk:
+        # its listeners heard ``saved``.
+        if not any(doc.disk_is_own_write() for doc in mine):
+            self.disk_changed.emit(path)
+        for doc in mine:
+            outcome = doc.check_disk()
+            if outcome == DiskCheck.RELOADED:
+                self.message.emit(f"{doc.title} changed on disk and was reloaded.", 5000)
 
     def check_disk(self) -> None:
         """Every tab against its file (the window became active)."""
@@ -357,9 +392,19 @@ class Documents(QObject):
             with contextlib.suppress(RuntimeError):
                 self._executor.submit(self.backups.write_session, capture_session(self))
 
+    def finish_saves(self, timeout: float = 5.0) -> bool:
+        """Quitting: wait (at most ``timeout`` seconds in all) for the saves in flight and
+        apply their results (their ``saved`` listeners still hear them), so a save asked just
+        before quitting is on disk; one that does not end in time leaves its buffer dirty,
+        and hot exit backs it up. True when none is left."""
+        deadline = time.monotonic() + timeout
+        done = all([d.wait_saves(max(0.0, deadline - time.monotonic())) for d in self.documents()])
+        return saver().wait(max(0.0, deadline - time.monotonic())) and done
+
     def shutdown(self) -> None:
         """Hot exit: the dirty buffers backed up, the open tabs stored; nothing touches the
         backups after this."""
+        self.finish_saves()
         for doc in self.documents():
             doc.backup_now()  # writes the dirty ones, drops stale backups of the clean ones
         self._session_timer.stop()
