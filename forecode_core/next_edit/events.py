@@ -23,20 +23,48 @@ typed text, then puts the deleted text back): when the open event becomes the pr
 backwards, both go. The model never sees an edit the user took back.
 
 Offsets of kept events follow later changes before them, so an undo is recognised at its place.
+An insertion exactly at an event's start does not move it: that is where a later edit of the
+event's own text starts (the editor replaces a selection as a deletion, then insertions at
+its start), and the event must stay at the place it changed for ``continues`` and undo.
+
+Chains. A rename typed in two goes (``rv`` -> ``copy``, a pause, then ``copy`` -> ``dup`` at the
+same place) is two events, but one edit to a user: ``continues`` says when the newer of two
+consecutive events edits only the older one's text (inside it or at its ends), and
+``compose_chains`` / ``compose_events`` fold each such run into one pair (the first before, the
+last after; a run back to where it started changes nothing: propagation then has nothing to
+offer, the model's input leaves it out). Propagation takes
+the composed pairs (``propagation.propose``: the remaining ``rv`` sites become ``dup``, never
+the ``copy`` sites: a user of VS Code or Cursor sees the second edit continue the first). The
+model's input carries the composed pairs too (``NextEditController._input``): each event is
+rendered as whole lines of the document as it is now, which no longer holds an intermediate
+step's text (its pair would be garbled), the intermediate name misleads a small model as it
+misled propagation, and the newest pair changing in place keeps the older pairs, rendered
+before it, a stable prompt prefix. The revert guards take every step and every chain
+(``steps_and_chains``): neither ``dup`` -> ``copy`` (the last step back) nor ``dup`` -> ``rv``
+(the whole chain back) is ever offered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar
 
 __all__ = [
     "JUMP_LINES",
     "MAX_EVENTS",
     "PAUSE_S",
     "BufferEdits",
+    "ChainedEdit",
     "Change",
     "EditEvent",
     "EditHistory",
+    "Pair",
+    "chains",
+    "compose_chains",
+    "compose_events",
+    "continues",
+    "steps_and_chains",
 ]
 
 PAUSE_S = 1.0  # a pause this long (seconds) closes the open event
@@ -112,8 +140,10 @@ def _merge(event: EditEvent, change: Change) -> EditEvent:
 
 
 def _shift(event: EditEvent, change: Change) -> EditEvent:
-    """``event`` after a change that does not join it: moved when the change is before it."""
-    if change.offset + len(change.removed) <= event.offset:
+    """``event`` after a change that does not join it: moved when the change is before it (an
+    insertion exactly at its start is not: module doc)."""
+    end = change.offset + len(change.removed)
+    if end < event.offset or (end == event.offset and change.removed):
         delta = len(change.inserted) - len(change.removed)
         lines = change.inserted.count("\n") - change.removed.count("\n")
         return replace(event, offset=event.offset + delta, line=event.line + lines)
@@ -227,3 +257,107 @@ class EditHistory:
     def forget(self, buffer: str) -> None:
         """Drop a buffer's history (the tab closed)."""
         self._buffers.pop(buffer, None)
+
+
+# ---------------------------------------------------------------- chains
+
+
+class Pair(Protocol):
+    """Any before/after pair at an offset of the current document (``EditEvent``,
+    ``propagation.Edit``)."""
+
+    @property
+    def offset(self) -> int: ...
+    @property
+    def before(self) -> str: ...
+    @property
+    def after(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ChainedEdit:
+    """A chain of pairs composed into one (``compose_chains``)."""
+
+    offset: int
+    before: str
+    after: str
+
+
+P = TypeVar("P", bound=Pair)
+
+
+def continues(older: Pair, newer: Pair) -> bool:
+    """Whether ``newer`` edits only ``older``'s text: what it replaced lies inside ``older``'s
+    ``after`` at its place (an insertion at either end included)."""
+    at = newer.offset - older.offset
+    return (
+        at >= 0
+        and at + len(newer.before) <= len(older.after)
+        and older.after.startswith(newer.before, at)
+    )
+
+
+def _fold(older: Pair, newer: Pair) -> ChainedEdit:
+    """``older`` then ``newer`` (which ``continues`` it) as one pair."""
+    at = newer.offset - older.offset
+    after = older.after[:at] + newer.after + older.after[at + len(newer.before) :]
+    return ChainedEdit(older.offset, older.before, after)
+
+
+def chains(pairs: Sequence[P]) -> list[tuple[P, ...]]:
+    """The pairs (oldest first) in runs: each next pair of a run ``continues`` the run so far;
+    a run of one is a pair on its own."""
+    runs: list[tuple[P, ...]] = []
+    composed: Pair | None = None
+    for pair in pairs:
+        if runs and composed is not None and continues(composed, pair):
+            runs[-1] = (*runs[-1], pair)
+            composed = _fold(composed, pair)
+        else:
+            runs.append((pair,))
+            composed = pair
+    return runs
+
+
+def _composed(run: Sequence[Pair]) -> ChainedEdit:
+    out = ChainedEdit(run[0].offset, run[0].before, run[0].after)
+    for pair in run[1:]:
+        out = _fold(out, pair)
+    return out
+
+
+def compose_chains(pairs: Sequence[P]) -> list[P | ChainedEdit]:
+    """The pairs with each chain (``chains``) composed into one ``ChainedEdit`` (the first
+    before, the last after), newest last; a pair on its own is kept as it is. A chain back to
+    its first before stays, as a pair that changes nothing: the user's newest edit is then no
+    edit, so there is nothing to propagate (the older edit before it is not offered again over
+    the place the user just took back)."""
+    return [run[0] if len(run) == 1 else _composed(run) for run in chains(pairs)]
+
+
+def compose_events(events: Sequence[EditEvent]) -> tuple[EditEvent, ...]:
+    """``compose_chains`` for events: a chain is its first event with the composed pair, the
+    last event's end time and line; a chain back to where it started is dropped (the model's
+    input has no pair that changes nothing)."""
+    out: list[EditEvent] = []
+    for run in chains(events):
+        composed = _composed(run)
+        if composed.before != composed.after:
+            last = run[-1]
+            out.append(
+                replace(
+                    run[0],
+                    before=composed.before,
+                    after=composed.after,
+                    end_time=last.end_time,
+                    last_line=last.last_line,
+                )
+            )
+    return tuple(out)
+
+
+def steps_and_chains(events: Sequence[EditEvent]) -> tuple[EditEvent, ...]:
+    """What the revert guards compare with: every event (each step) and each chain of two or
+    more composed (``compose_events``), so neither a step nor a whole chain is taken back."""
+    chained = tuple(e for e in compose_events(events) if e not in events)
+    return (*events, *chained)

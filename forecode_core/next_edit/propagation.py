@@ -82,6 +82,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Literal, Protocol
 
+from forecode_core.next_edit.events import compose_chains
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
 
 __all__ = [
@@ -997,6 +998,7 @@ def pattern_for_history(
     """The pattern the history's newest edit makes: a template with the newest older example
     it generalises with, else the newest example's exact text unless one example of it is
     ambiguous (``ambiguity``); None when it is no pattern."""
+    history = compose_chains(history)  # ``rv`` -> ``copy`` -> ``dup``: one edit (events.py)
     if mask is None:
         mask = mask_for(text, path)
     return _choose(_examples(text, history, path, mask), text, mask, path)
@@ -1562,6 +1564,7 @@ def propose(
     above all) nor another proposal, and none undoes a recent edit. When the code path offers
     nothing and the newest edit was made in prose (a comment, a docstring, a string: or a
     string literal changed with no other copy), its repeats in prose (``_prose_proposals``)."""
+    history = compose_chains(history)  # ``rv`` -> ``copy`` -> ``dup``: one edit (events.py)
     if mask is None:
         mask = mask_for(text, path)
     examples = _examples(text, history, path, mask)
@@ -1918,6 +1921,7 @@ def cross_file_pattern(
     Run the pattern over another file with ``find_sites(other_text, pattern, path=other)``
     (its mask from the editor's styles when the file is open), after ``anchor_text``'s
     prefilter; ``app.services.propagation_sites`` does it for the workspace."""
+    history = compose_chains(history)  # ``rv`` -> ``copy`` -> ``dup``: one edit (events.py)
     if mask is None:
         mask = mask_for(text, path)
     examples = _examples(text, history, path, mask)

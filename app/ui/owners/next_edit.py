@@ -45,7 +45,13 @@ from app.services.next_edit_outcomes import OutcomeLog
 from app.services.propagation_sites import OpenBuffer, OtherSites, find_other_sites
 from forecode_core.next_edit.acceptance import features_of
 from forecode_core.next_edit.answer import Suggestion
-from forecode_core.next_edit.events import Change, EditEvent, EditHistory
+from forecode_core.next_edit.events import (
+    Change,
+    EditEvent,
+    EditHistory,
+    compose_events,
+    steps_and_chains,
+)
 from forecode_core.next_edit.input import (
     EditPair,
     NextEditInput,
@@ -490,7 +496,7 @@ class NextEditController(QObject):
             Source.PROPAGATION,
             result.version,
             caret_line=result.caret_line,
-            recent=self.history.events(buf.key),
+            recent=steps_and_chains(self.history.events(buf.key)),
         )
         if buf is self._current:
             self.render()
@@ -553,7 +559,7 @@ class NextEditController(QObject):
             Source.PROPAGATION,
             version,
             caret_line=buf.session.caret_line,
-            recent=self.history.events(buf.key),
+            recent=steps_and_chains(self.history.events(buf.key)),
         )
         if buf is self._current:
             self.render()
@@ -583,7 +589,7 @@ class NextEditController(QObject):
         caret = buf.positions.to_chars(ed.currentPos()) - base
         events = tuple(
             pair_of(path, replace(e, offset=e.offset - base), text)
-            for e in self.history.events(buf.key)
+            for e in compose_events(self.history.events(buf.key))  # a chain as one pair
             if e.offset >= base and e.end - base <= len(text)
         )
         related: tuple[RelatedExcerpt, ...] = ()
@@ -630,7 +636,7 @@ class NextEditController(QObject):
             Source.MODEL,
             version,
             caret_line=caret_line,
-            recent=self.history.events(buf.key),
+            recent=steps_and_chains(self.history.events(buf.key)),
         )
         if buf.session.model is not None:
             buf.model_offered = version
@@ -780,7 +786,7 @@ class NextEditController(QObject):
             shown,
             buf.version,
             caret_line=caret_line,
-            recent=self.history.events(buf.key),
+            recent=steps_and_chains(self.history.events(buf.key)),
         )
         self.render()
         # prefetch: the next prediction as if the accepted text were already there (it is)
@@ -810,7 +816,7 @@ class NextEditController(QObject):
             Source.PROPAGATION,
             target.version,
             caret_line=target.editor.lineFromPosition(target.editor.currentPos()),
-            recent=self.history.events(target.key),
+            recent=steps_and_chains(self.history.events(target.key)),
         )
         self._documents.activate(target.doc)
         if theirs:
