@@ -765,6 +765,8 @@ def generalise(older: Example, newer: Example) -> Pattern | None:
         examples=2,
         whole_line=older.whole_line and newer.whole_line,
         chain=newer.chain if older.chain == newer.chain else "",
+        # whole lines deleted twice: each site is its lines with their indent and newline
+        deletes_lines=older.deletes_lines and newer.deletes_lines,
         label=f"{''.join(shown)} → {after_shown}",
     )
 
@@ -832,7 +834,14 @@ def _name_style(word: str) -> str:
     return "Cap" if core[0].isupper() else "lower"
 
 
-def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | None:
+def ambiguity(
+    ex: Example,
+    text: str,
+    mask: LexMask,
+    path: str = "",
+    *,
+    older: Sequence[Example | None] = (),
+) -> str | None:
     """Why one example alone is no pattern (None: it is one). A second, consistent example
     (the same edit again, or a template) lifts it. Measured on real commits (httpx, jinja,
     requests), each of these one-example shapes was wrong more often than a third of the
@@ -856,13 +865,16 @@ def ambiguity(ex: Example, text: str, mask: LexMask, path: str = "") -> str | No
     a docstring's words) is no code pattern (``propose`` offers it in prose alone:
     ``_prose_proposals``), nor one that changes the bracket balance (an edit in progress:
     ``except OSError:`` -> ``except (OSError:``). A rename to a name already used is none
-    when ``_local_rename`` says the old name dangles in its function.
+    when ``_local_rename`` says the old name dangles in its function, or ``_unbound_rename``
+    (with the ``older`` examples) that a recent edit took away the file's only binding of it.
     """
     if _inside_text(ex, mask):
         return "the edit is inside a string or comment"
     if ex.kind == "rename":
-        if _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask) and not _local_rename(
-            ex, text, mask, path
+        if (
+            _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask)
+            and not _local_rename(ex, text, mask, path)
+            and not _unbound_rename(ex, older, text, mask, path)
         ):
             return f"{ex.after_text} is already used in the file"
         if _name_style(ex.before_text) != _name_style(ex.after_text):
@@ -987,7 +999,7 @@ def _choose(
             template = generalise(older, newest)
             if template is not None:
                 return template
-    if ambiguity(newest, text, mask, path) is not None:
+    if ambiguity(newest, text, mask, path, older=examples[1:]) is not None:
         return None
     return _exact(newest)
 
@@ -1363,6 +1375,82 @@ def _local_rename(ex: Example, text: str, mask: LexMask, path: str) -> bool:
     return not _outer_use(text, ex.before_text, block, mask)
 
 
+def _unbound_rename(
+    ex: Example, older: Sequence[Example | None], text: str, mask: LexMask, path: str
+) -> bool:
+    """Whether a rename to a name the file already uses is still unambiguous because a recent
+    edit (an ``older`` example) took away the old name's binding: it removed the name from an
+    import (``MutableMapping,`` deleted from ``from typing import (...)``; ``_encode_filename``
+    swapped for ``encode_filename`` in an import) or from a ``def``/``class``/assignment line,
+    and nothing in the file binds the old name now (``_binds``), so each use left is a
+    ``NameError`` that the rename mends (httpx ``MutableMapping`` -> ``Mapping``, jinja
+    ``_encode_filename`` -> ``encode_filename``). Python only; a builtin never."""
+    if ex.dotted or ex.keyword or ex.definition or _suffix(path) not in _PY_SUFFIXES:
+        return False
+    name = ex.before_text
+    if hasattr(builtins, name) or _STAR_IMPORT.search(text):
+        return False
+    took = False
+    for e in older:
+        if e is None:
+            continue
+        had = any(t.kind == IDENT and t.text == name for t in e.before)
+        has = any(t.kind == IDENT and t.text == name for t in e.after)
+        if (
+            had
+            and not has
+            and (_in_import(text, e.start) or _BINDS_NAME.match(e.before_text.lstrip()))
+        ):
+            took = True
+            break
+    return took and not _binds(text, name, mask)
+
+
+_STAR_IMPORT = re.compile(r"^\s*from\s+\S+\s+import\s+\*", re.M)
+#: a line that binds its first name: ``def name``, ``class name``, ``name =`` (``name: T =``)
+_BINDS_NAME = re.compile(r"(?:async\s+)?(?:def|class)\s|\w+\s*(?::[^=]*)?=(?!=)")
+_BINDERS = frozenset({"def", "class", "import", "as", "for", "global", "nonlocal", "lambda", "del"})
+
+
+def _binds(text: str, name: str, mask: LexMask) -> bool:
+    """Whether ``name`` may be bound anywhere in ``text`` (conservatively: an import
+    statement, after ``def``/``class``/``as``/``for``/..., assigned, annotated, a parameter or
+    tuple target on its own line, ``name :=``)."""
+    p = text.find(name)
+    n = len(text)
+    while p >= 0:
+        end = p + len(name)
+        if (
+            not (p > 0 and _is_word(text[p - 1]))
+            and not (end < n and _is_word(text[end]))
+            and mask.span_at(p) is None
+        ):
+            prev = _prev_token(text, p, mask)
+            before = text[prev[0] : prev[1]] if prev is not None else ""
+            if before != "." and _binding_use(text, (p, end, IDENT), before, mask):
+                return True
+        p = text.find(name, end)
+    return False
+
+
+def _binding_use(text: str, tok: Token, before: str, mask: LexMask) -> bool:
+    """``_binds``'s test of one bare occurrence ``tok`` after the token text ``before``."""
+    if before in _BINDERS or _in_import(text, tok[0]) or _a_parameter(text, tok[0], mask):
+        return True
+    if _assigned(text, tok, mask):
+        return True
+    nxt = _next_token(text, tok[1], mask)
+    after = text[nxt[0] : nxt[1]] if nxt is not None else ""
+    if after == ":":
+        return True  # annotated (a parameter, a class field) or ``name :=``
+    lo = _line_start(text, tok[0])
+    own_line = lo + _indent_of(text, lo)[0] == tok[0]
+    if after == "," and (own_line or before == ","):
+        return True  # a parameter on its own line, a tuple target (``a, name = ...``)
+    line = text[tok[0] : _line_end(text, tok[0])]
+    return text[lo : tok[0]].lstrip().startswith("for ") and " in " in line
+
+
 def _outer_use(text: str, name: str, block: tuple[int, int], mask: LexMask) -> bool:
     """Whether ``name`` occurs as a code word outside the function ``block`` on a line
     indented no deeper than its ``def`` (where it could be bound for the function)."""
@@ -1575,6 +1663,12 @@ def propose(
         else _code_proposals(text, history, caret, path, mask, examples, pattern)
     )
     newest = examples[0] if examples else None
+    again = None if found or not history else _code_rename_again(text, history[-1], examples, mask)
+    if again is not None:  # the newest edit in prose repeats an older rename made in code
+        rest = [e for e in examples if e is not again]
+        found = _code_proposals(text, history, caret, path, mask, [again, *rest], _exact(again, 2))
+    if not found and history:
+        found = _comment_number(text, history[-1], mask)
     prose = (
         not found
         and bool(history)
@@ -1586,6 +1680,69 @@ def propose(
         )
     )
     return _prose_proposals(text, history, caret, mask, path) if prose else found
+
+
+#: a number changed in a comment is looked for in this many lines of code below it
+COMMENT_NUMBER_LINES = 3
+_DIGITS = re.compile(r"\d+")
+
+
+def _comment_number(text: str, edit: EditPair, mask: LexMask) -> list[Proposal]:
+    """A number changed in a comment, offered where the code right below the comment holds
+    it once: the comment describes those lines (requests: ``# urllib3 >= 1.21.1, <= 1.26``
+    over ``assert minor <= 25``; ``# chardet_version >= 3.0.2, < 6.0.0`` over ``< (5, 0,
+    0)``). The code lines are the next ``COMMENT_NUMBER_LINES`` up to a blank line; a number
+    read there twice or more (or never) is no site."""
+    if not _holds(text, edit):
+        return []
+    p, old, new = _to_words(edit.before, edit.after)
+    if not _DIGITS.fullmatch(old) or not _DIGITS.fullmatch(new) or old == new:
+        return []
+    span = mask.span_at(edit.offset + p)
+    if span is None or span[2] is not Kind.COMMENT:
+        return []
+    found: list[Token] = []
+    line = _line_end(text, edit.offset + p) + 1
+    for _ in range(COMMENT_NUMBER_LINES):
+        if line >= len(text) or _indent_of(text, line)[1]:
+            break
+        end = _line_end(text, line)
+        tok = _next_token(text, line, mask)
+        while tok is not None and tok[0] < end:
+            if tok[2] == IDENT and text[tok[0] : tok[1]] == old:
+                found.append(tok)
+            tok = _next_token(text, tok[1], mask)
+        line = end + 1
+    if len(found) != 1:
+        return []
+    at, end, _k = found[0]
+    return [Proposal(at, end, old, new, 0, f"a number in a comment, 1 example: {old} → {new}")]
+
+
+def _code_rename_again(
+    text: str, edit: EditPair, examples: Sequence[Example | None], mask: LexMask
+) -> Example | None:
+    """The older rename made in code that the newest edit, made in prose or a string literal,
+    repeats word for word (httpx: ``HTTPError`` -> ``HTTPStatusError`` in an import, then in a
+    docstring; ``BaseTCPStream`` -> ``BaseSocketStream`` at its ``class``, then in a quoted
+    annotation): the rename's second example, so its code sites are offered. None otherwise."""
+    newest = examples[0] if examples else None
+    if newest is not None and not _inside_text(newest, mask) and newest.kind != "literal":
+        return None
+    if not _holds(text, edit):
+        return None
+    _p, old, new = _to_words(edit.before, edit.after)
+    if not _WORD.fullmatch(old) or not _WORD.fullmatch(new):
+        return None
+    for e in examples[1:]:
+        if (
+            e is not None
+            and e.kind == "rename"
+            and (e.before_text, e.after_text) == (old, new)
+            and not _inside_text(e, mask)
+        ):
+            return e
+    return None
 
 
 def _ordered(below: list[Site], above: list[Site], what: str) -> list[Proposal]:

@@ -1,0 +1,188 @@
+"""Propagation's rules from the rename/template misses of ``bench next_edit`` (2026-12-05-e):
+a rename whose old binding a recent edit took away, a rename repeated in prose that continues
+in code, a number changed in a comment offered in the code below it, whole lines deleted twice.
+Table tests on plain text: each history is replayed top to bottom (offsets stay valid), and
+each row fails without its rule; the rows named ``...-waits`` or ``no-...`` are where the rule
+must not fire."""
+
+from __future__ import annotations
+
+import pytest
+
+from forecode_core.next_edit.propagation import Edit, propose
+
+
+def replay(before: str, steps: list[tuple[str, str, int]]) -> tuple[str, list[Edit]]:
+    """``before`` with each ``(old, new, nth)`` step made in turn (the ``nth`` occurrence of
+    ``old`` in the text so far), and the edits as the editor records them."""
+    text = before
+    history: list[Edit] = []
+    for old, new, nth in steps:
+        pos = -1
+        for _ in range(nth + 1):
+            pos = text.index(old, pos + 1)
+        text = text[:pos] + new + text[pos + len(old) :]
+        history.append(Edit(pos, old, new))
+    return text, history
+
+
+def offered(text: str, history: list[Edit]) -> list[tuple[str, str, int]]:
+    """(old, new, line) of each proposal, in order, with the caret after the newest edit."""
+    last = history[-1]
+    caret = last.offset + len(last.after)
+    return [
+        (p.old, p.new, text.count("\n", 0, p.start) + 1)
+        for p in propose(text, history, caret, path="a.py")
+    ]
+
+
+# ---------------------------------------------------------------- a binding taken away
+
+TYPES = (
+    "from typing import (\n    Any,\n    Mapping,\n    MutableMapping,\n)\n\n"
+    "A = Mapping[str, Any]\nB = MutableMapping[str, Any]\nC = MutableMapping[str, str]\n"
+)
+
+UNBOUND = [
+    pytest.param(
+        TYPES,
+        [("    MutableMapping,\n", "", 0), ("MutableMapping", "Mapping", 0)],
+        [("MutableMapping", "Mapping", 8)],
+        id="its-import-line-deleted",
+    ),
+    pytest.param(
+        "from .utils import concat, _encode\nfrom .codec import decode\n\n"
+        "def f(x):\n    return _encode(x)\n\n"
+        "def g(y):\n    return _encode(y) + encode(y)\n",
+        [(", _encode", "", 0), ("decode", "decode, encode", 0), ("_encode", "encode", 0)],
+        [("_encode", "encode", 8)],
+        id="taken-from-its-import",
+    ),
+    pytest.param(
+        TYPES,
+        [("MutableMapping", "Mapping", 1)],
+        [],
+        id="still-imported-waits",
+    ),
+    pytest.param(
+        TYPES + "MutableMapping = dict\n",
+        [("    MutableMapping,\n", "", 0), ("MutableMapping", "Mapping", 0)],
+        [],
+        id="still-bound-elsewhere-waits",
+    ),
+    pytest.param(
+        TYPES.replace(")\n\n", ")\nfrom .compat import *\n\n"),
+        [("    MutableMapping,\n", "", 0), ("MutableMapping", "Mapping", 0)],
+        [],
+        id="a-star-import-may-bind-it-waits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), UNBOUND)
+def test_a_rename_to_a_used_name_whose_old_binding_was_taken_away(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected
+
+
+# ---------------------------------------------------------------- a rename again, in prose
+
+ERRORS = (
+    "from .exceptions import (\n    HTTPError,\n    RequestError,\n    HTTPStatusError,\n)\n\n"
+    "class Response:\n    def raise_for_status(self):\n"
+    '        """Raise the `HTTPError` if one occurred."""\n'
+    "        if self.is_error:\n            raise HTTPError(self)\n"
+)
+
+AGAIN = [
+    pytest.param(
+        ERRORS,
+        [("HTTPError", "HTTPStatusError", 0), ("HTTPError", "HTTPStatusError", 0)],
+        [("HTTPError", "HTTPStatusError", 11)],
+        id="an-import-then-a-docstring",
+    ),
+    pytest.param(
+        "class BaseTCPStream:\n    pass\n\n"
+        'def open() -> "BaseTCPStream":\n    return BaseTCPStream()\n',
+        [("BaseTCPStream", "BaseSocketStream", 0), ("BaseTCPStream", "BaseSocketStream", 0)],
+        [("BaseTCPStream", "BaseSocketStream", 5)],
+        id="a-class-then-a-quoted-annotation",
+    ),
+    pytest.param(
+        ERRORS,
+        [("HTTPError", "HTTPStatusError", 0), ("HTTPError", "StatusError", 0)],
+        [],
+        id="no-other-words-in-prose",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), AGAIN)
+def test_a_code_rename_repeated_in_prose_goes_on_in_code(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected
+
+
+# ---------------------------------------------------------------- a number in a comment
+
+CHECK = (
+    "def check(major, minor):\n    # urllib3 >= 1.21.1, <= 1.25\n    assert major == 1\n"
+    "    assert minor >= 21\n    assert minor <= 25\n"
+)
+
+NUMBERS = [
+    pytest.param(CHECK, [("25", "26", 0)], [("25", "26", 5)], id="the-code-below-the-comment"),
+    pytest.param(
+        "    # chardet >= 3.0.2, < 5.0.0\n    assert (3, 0, 2) <= v < (5, 0, 0)\n",
+        [("5", "6", 0)],
+        [("5", "6", 2)],
+        id="one-part-of-a-version",
+    ),
+    pytest.param(
+        CHECK.replace("major == 1", "major == 25"),
+        [("25", "26", 0)],
+        [],
+        id="no-number-read-twice-below",
+    ),
+    pytest.param(
+        CHECK.replace("    assert major == 1\n", "\n"),
+        [("25", "26", 0)],
+        [],
+        id="no-site-past-a-blank",
+    ),
+    pytest.param(
+        "x = 25  # was 25\ny = 25\n", [("25", "26", 0)], [], id="no-number-changed-in-code"
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), NUMBERS)
+def test_a_number_changed_in_a_comment_is_offered_in_the_code_below(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected
+
+
+# ---------------------------------------------------------------- whole lines deleted twice
+
+
+def test_a_template_of_two_deleted_lines_deletes_whole_lines() -> None:
+    before = (
+        "def a(node):\n    frame.names.add(node.target)\n    x = 1\n\n"
+        "def b(node):\n    frame.names.add(node.alias)\n    y = 2\n\n"
+        "def c(node):\n    frame.names.add(node.name)\n    z = 3\n"
+    )
+    text, history = replay(
+        before,
+        [
+            ("    frame.names.add(node.target)\n", "", 0),
+            ("    frame.names.add(node.alias)\n", "", 0),
+        ],
+    )
+    got = propose(text, history, history[-1].offset, path="a.py")
+    assert [(p.old, p.new) for p in got] == [("    frame.names.add(node.name)\n", "")]
