@@ -9,6 +9,9 @@
     python3 packaging/build.py tarball --update-key KEY.pem --update-url URL  # + the update:
                                           # dist/update-repo (see packaging/updates.py)
     python3 packaging/build.py deb       [--portable]   # dist/forecode_VERSION_amd64.deb
+    python3 packaging/build.py appimage --appimage-runtime RUNTIME [--portable]
+                                          # dist/forecode-VERSION-x86_64.AppImage (needs
+                                          # AppImage's type 2 runtime and mksquashfs)
     python3 packaging/build.py quality-pack   # dist/forecode-quality-pack-VERSION.tar (the 1.5B)
     python3 packaging/build.py quality-deb    # dist/forecode-model-qwen1.5b_VERSION_all.deb
     python3 packaging/build.py tools-pack     # dist/forecode-python-tools-VERSION-linux-...tar.gz
@@ -447,6 +450,89 @@ def pack_deb(bundle: Path) -> Path:
     return _dpkg_deb(root, DIST / f"forecode_{version()}_amd64.deb")
 
 
+# --- the AppImage: the same folder in one file that runs where it is ---
+#
+# An AppImage is AppImage's "type 2 runtime" (a small static ELF: it mounts the image with FUSE,
+# or with --appimage-extract-and-run / APPIMAGE_EXTRACT_AND_RUN=1 unpacks it to $TMPDIR, and
+# runs AppRun) followed by a SquashFS image of the AppDir; appimagetool only concatenates the
+# two (and adds optional update and signature sections, not used here). The runtime is not in
+# Debian, PyPI nor npm (their AppImage tools download it from AppImage's GitHub releases at run
+# time): it is given with --appimage-runtime (CI downloads it); mksquashfs is Debian's
+# squashfs-tools. The current runtime reads zstd images only.
+
+APPIMAGE_RUNTIME_ENV = "FORECODE_APPIMAGE_RUNTIME"
+APPIMAGE_MAGIC = b"AI\x02"  # at offset 8 of the runtime's ELF header: an AppImage, type 2
+
+APPRUN = """#!/bin/sh
+# Forecode's AppImage: the frozen folder's executable with the user's arguments.
+HERE="${APPDIR:-$(dirname "$(readlink -f "$0")")}"
+exec "$HERE/forecode/forecode" "$@"
+"""
+
+APPIMAGE_DESKTOP_ENTRY = DESKTOP_ENTRY.replace("Exec=/opt/forecode/forecode", "Exec=forecode")
+
+
+def appimage_runtime_problem(runtime: Path | None) -> str | None:
+    """Why ``runtime`` cannot make an AppImage (None when it can), before anything is built."""
+    if runtime is None:
+        return (
+            "appimage needs AppImage's type 2 runtime (runtime-x86_64 from the AppImage/"
+            f"type2-runtime releases; not in Debian, PyPI nor npm): --appimage-runtime FILE or "
+            f"{APPIMAGE_RUNTIME_ENV}"
+        )
+    if not runtime.is_file():
+        return f"appimage: no runtime at {runtime}"
+    with runtime.open("rb") as f:
+        head = f.read(11)
+    if head[:4] != b"\x7fELF" or head[8:11] != APPIMAGE_MAGIC:
+        return f"appimage: {runtime} is not an AppImage type 2 runtime (no AI\\x02 mark)"
+    if shutil.which("mksquashfs") is None:
+        return "appimage needs mksquashfs (apt-get install squashfs-tools)"
+    return None
+
+
+def stage_appdir(bundle: Path, appdir: Path) -> Path:
+    """``appdir``: ``AppRun``, ``forecode.desktop`` and the frozen folder as ``forecode/``,
+    without an update channel (``update/``): an AppImage is read-only, and one unpacked by
+    --appimage-extract-and-run is a temporary copy; neither is updated by the app."""
+    shutil.rmtree(appdir, ignore_errors=True)
+    appdir.mkdir(parents=True)
+    shutil.copytree(
+        bundle,
+        appdir / BUNDLE_NAME,
+        symlinks=True,
+        ignore=lambda d, _: ["update"] if Path(d) == bundle else [],
+        copy_function=lambda src, dst: _link_or_copy(Path(src), Path(dst)),  # no second 650 MB
+    )
+    (appdir / "AppRun").write_text(APPRUN, encoding="utf-8")
+    (appdir / "AppRun").chmod(0o755)
+    (appdir / "forecode.desktop").write_text(APPIMAGE_DESKTOP_ENTRY, encoding="utf-8")
+    return appdir
+
+
+def pack_appimage(bundle: Path, runtime: Path, out_dir: Path = DIST) -> Path:
+    """``out_dir/forecode-VERSION-x86_64.AppImage``: the runtime, then the AppDir's SquashFS
+    image (zstd, root-owned)."""
+    work = BUILD / "appimage"
+    appdir = stage_appdir(bundle, work / "Forecode.AppDir")
+    image = work / "forecode.squashfs"
+    image.unlink(missing_ok=True)
+    run(["mksquashfs", str(appdir), str(image), "-root-owned", "-noappend", "-comp", "zstd",
+         "-b", "1M", "-quiet"])  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"forecode-{version()}-x86_64.AppImage"
+    partial = out.with_name(out.name + ".partial")
+    with partial.open("wb") as f:
+        for part in (runtime, image):
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, f, 1 << 20)
+    partial.chmod(0o755)
+    os.replace(partial, out)
+    image.unlink()
+    shutil.rmtree(appdir)
+    return out
+
+
 # --- the packs: second offline files a user adds to an installed app ---
 #
 # Each pack is staged as ``forecode/...``, the install folder's own layout, so unpacking its
@@ -828,7 +914,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="packaging/build.py", description=__doc__.split("\n")[0])
     parser.add_argument(
         "target",
-        choices=["dir", "linux-dir", "tarball", "deb", *PACKS, "windows-installer", "macos-dmg"],
+        choices=[
+            *("dir", "linux-dir", "tarball", "deb", "appimage", *PACKS),
+            *("windows-installer", "macos-dmg"),
+        ],
     )
     parser.add_argument(
         "--portable",
@@ -854,6 +943,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Windows: the diagnostic console build (the release one is windowed: no console "
         "window beside the editor; packaging/freeze/freeze_console.py)",
     )
+    parser.add_argument(
+        "--appimage-runtime",
+        type=Path,
+        default=os.environ.get(APPIMAGE_RUNTIME_ENV) or None,
+        help=f"appimage: AppImage's type 2 runtime file (default ${APPIMAGE_RUNTIME_ENV})",
+    )
     args = parser.parse_args(argv)
     if args.console:
         os.environ[CONSOLE_ENV] = "1"  # read by forecode.spec (freeze_console.wants_console)
@@ -864,6 +959,10 @@ def main(argv: list[str] | None = None) -> int:
         return other_os_target(args)
     if not sys.platform.startswith("linux") and args.target not in ("dir", "linux-dir"):
         say("tarball and deb are Linux targets; on this system build `dir`")
+        return 2
+    why = appimage_runtime_problem(args.appimage_runtime) if args.target == "appimage" else None
+    if why:  # refused before anything is built
+        say(why)
         return 2
     if args.target in PACKS:
         stage, pack = PACKS[args.target]
@@ -878,16 +977,21 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     else:
         bundle = build_bundle(args.python, args.portable)
+    say(f"done: {pack_bundle(bundle, args)}")
+    return 0
+
+
+def pack_bundle(bundle: Path, args: argparse.Namespace) -> Path:
+    """The frozen folder packed as ``args.target`` (``dir``/``linux-dir``: the folder)."""
     if args.target == "tarball":
         if args.update_key:
             publish_update(bundle, args.python, args.update_key, args.update_url, args.update_repo)
-        out = pack_tarball(bundle)
-    elif args.target == "deb":
-        out = pack_deb(bundle)
-    else:
-        out = bundle
-    say(f"done: {out}")
-    return 0
+        return pack_tarball(bundle)
+    if args.target == "deb":
+        return pack_deb(bundle)
+    if args.target == "appimage":
+        return pack_appimage(bundle, args.appimage_runtime)
+    return bundle
 
 
 if __name__ == "__main__":
