@@ -15,33 +15,22 @@ bundled model. Without the runtime it is skipped, saying so.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.helpers.packaging_module import load_packaging
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux package")
 
 
-def _load_build() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "forecode_build_appimage", ROOT / "packaging" / "build.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-build = _load_build()
+build = load_packaging("build.py", "forecode_build_appimage")
 
 
 def _stand_in_bundle(root: Path) -> Path:

@@ -6,28 +6,18 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from tests.helpers.packaging_module import load_packaging
 
 ROOT = Path(__file__).resolve().parent.parent
 FREEZE = ROOT / "packaging" / "freeze"
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-console = _load(FREEZE / "freeze_console.py", "forecode_freeze_console")
+console = load_packaging("freeze/freeze_console.py", "forecode_freeze_console")
 
 
 @pytest.mark.parametrize(
@@ -58,7 +48,7 @@ def test_the_spec_takes_console_from_it() -> None:
 
 
 def test_build_console_flag_sets_the_spec_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    build = _load(ROOT / "packaging" / "build.py", "forecode_build_windowed")
+    build = load_packaging("build.py", "forecode_build_windowed")
     assert build.CONSOLE_ENV == console.CONSOLE_ENV
     monkeypatch.delenv(console.CONSOLE_ENV, raising=False)
     # a target refused before any freezing: only the flag's effect is left to see
