@@ -23,6 +23,7 @@ ENTRY_POINTS: dict[str, str] = {
     "--embedder": "local_models.index.embed_worker",
     "--service": "cloud_server",
     "--find-in-files": "app.services.find_in_files",
+    "--bug-targets": "app.services.bug_targets",
     "--calibrate-probe": "local_models.calibrate_probe",
     "--ggml-backends": "local_models.ggml_backends",
 }

@@ -133,13 +133,21 @@ class Scoring:
 @dataclass(frozen=True)
 class Target:
     """One function to review: the buffer's text, the function, its context pieces, the
-    file's path and HEAD's version of the function (None: none known)."""
+    file's path, HEAD's version of the function (None: none known) and the function's own
+    text when already cut out (None: cut from ``source`` here)."""
 
     source: str
     function: Function
     context: Sequence[str]
     path: str = ""
     before: str | None = None
+    function_text: str | None = None
+
+    def text(self) -> str:
+        """The function's text (cutting it from ``source`` splits the whole buffer)."""
+        if self.function_text is not None:
+            return self.function_text
+        return self.function.text(self.source)
 
 
 def review_function(
@@ -167,7 +175,7 @@ def review(
     (or without a score), asked as the fill question. Else the open question (each sample
     parsed strictly, the samples' agreement kept). ``ask`` None: no question is asked."""
     function, before = target.function, target.before
-    text = function.text(target.source)
+    text = target.text()
     changes = replaced_lines(before, text, function.start_line) if before is not None else []
     if changes:
         prose = prose_lines(text)
@@ -202,7 +210,7 @@ def _review_changes(
     should_stop: Callable[[], bool],
 ) -> Review:
     function = target.function
-    text = function.text(target.source)
+    text = target.text()
     scored = _Scored()
     if scoring is not None:
         plan = _Plan(text, function, changes, target.context, target.path, should_stop)

@@ -3,13 +3,14 @@
 Tier 1 is the language owner's: ``ruff server`` with the bug rules of
 ``forecode_core.bugs.rules`` squiggles within tens of milliseconds of a save. This owner adds
 tier 2: when the current editor has been idle for ``IDLE_MS`` (no typing) and the local engine
-has no request in flight (``busy``), a worker thread reads HEAD's copy of the file (bounded
-``git show``), finds the functions the buffer changes against it (``forecode_core.bugs``) and
-asks the local model about each: a small replacement against HEAD's version of the function as
-the fill question (the line left out, the model writes it; 2 samples), else the open question
-(3 samples, shuffled context); only a finding the samples agree on
-(``forecode_core.bugs.runner``). A finding is drawn in the
-"likely bug" style: Scintilla indicator 23 (free: 12-14 apply review, 20-22 squiggles, 26 next
+has no request in flight (``busy``), a worker thread has the bug finder's process
+(``app.services.bug_targets``: HEAD's copy by a bounded ``git show``, the parse and the diff,
+none of it holding this process's GIL) find the functions the buffer changes against HEAD
+(``forecode_core.bugs.targets``) and asks the local model about each: a small replacement
+against HEAD's version of the function as the fill question (the line left out, the model
+writes it; 2 samples), else the open question (3 samples, shuffled context); only a finding
+the samples agree on (``forecode_core.bugs.runner``). A finding is drawn in the "likely bug"
+style: Scintilla indicator 23 (free: 12-14 apply review, 20-22 squiggles, 26 next
 edit, 27 find in files, 28-29 find bar), a dashed purple underline from the line's first
 character to its end, at most one per function; the mouse resting on it shows the explanation
 in a call tip. "Likely Bug: Fix in Shadow" sends the function with the finding as the
@@ -33,21 +34,15 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.services.threads import UiThread
 from forecode_core.apply.windows import unique_selection
 from forecode_core.bugs.dismissals import Dismissals
-from forecode_core.bugs.functions import (
-    Function,
-    changed_functions,
-    changed_lines_between,
-    functions_in,
-    head_version,
-)
+from forecode_core.bugs.functions import Function
 from forecode_core.bugs.review import Finding, dismissal_key
-from forecode_core.bugs.runner import Ask, Review, Target, context_for
+from forecode_core.bugs.runner import Ask, Review
 from forecode_core.bugs.runner import review as review_one
 from forecode_core.store.json_store import CorruptDocument, workspace_folder, write_document
 from forecode_core.store.settings import Settings, data_dir
 
 from ...services.bug_review import ModelError, scoring_for
-from ...services.git_status import run_git
+from ...services.bug_targets import TargetsError, TargetsProcess
 from ..document import Document
 from .commands import Command
 from .documents import Documents
@@ -59,7 +54,6 @@ INDIC_DASH = 9
 BUG_BGR = 0xC050B0  # purple (BGR), apart from the squiggles' red/yellow/blue
 IDLE_MS = 3000
 MAX_FUNCTIONS = 6  # a pass reviews at most this many changed functions
-GIT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -106,6 +100,8 @@ class BugFinder(QObject):
         self._running: tuple[Document, Ask, threading.Event] | None = None
         self._dismissals: dict[str, Dismissals] = {}
         self._asked: Document | None = None  # the review the palette asked for, told of
+        # HEAD's copy, the parse and the diff: a process of its own (GIL-holding C calls)
+        self._targets = TargetsProcess()
         self.idle_ms = IDLE_MS
         self.reviewed.connect(self._on_reviewed)
         documents.added.connect(self._on_added)
@@ -209,29 +205,24 @@ class BugFinder(QObject):
         text: str,
         stop: threading.Event,
     ) -> None:
-        """Worker thread: HEAD's copy, the changed functions, the model's reviews."""
+        """Worker thread: the changed functions against HEAD's copy (every function when the
+        file has none), found by the bug finder's process (``app.services.bug_targets``: no
+        parse or diff holds this process's GIL), then the model's reviews."""
         reviews: list[Review] = []
         try:
-            head = _head_text(root, path)
-            functions = functions_in(path.name, text)
-            if head is None:  # not in a repository or not committed: every function
-                targets = functions
-            else:
-                targets = changed_functions(path.name, text, changed_lines_between(head, text))
-            for function in targets[:MAX_FUNCTIONS]:
+            targets = self._targets.prepare(root, path, text, MAX_FUNCTIONS)
+            for target in targets:
                 if stop.is_set():
                     break
-                context = context_for(text, function, functions)
-                before = None if head is None else head_version(path.name, head, function)
                 reviews.append(
                     review_one(  # the surprise score on the same engine (else the fill question)
-                        Target(text, function, context, path.name, before),
+                        target.target(text, path.name),
                         _stoppable(ask, stop),
                         scoring_for(ask),
                         stop.is_set,
                     )
                 )
-        except (_Stopped, ModelError) as exc:
+        except (_Stopped, ModelError, TargetsError) as exc:
             if not stop.is_set():
                 self.message.emit(f"Bug finder: {exc}", 5000)
         except Exception as exc:  # the model or git failed: said, not raised
@@ -387,6 +378,7 @@ class BugFinder(QObject):
     def shutdown(self) -> None:
         if self._running is not None:
             self._stop(self._running[0])
+        self._targets.close()
 
 
 def _summary(reviewed: int, shown: list[Shown]) -> str:
@@ -414,21 +406,6 @@ def _stoppable(ask: Ask, stop: threading.Event) -> Ask:
         return answer
 
     return call
-
-
-def _head_text(root: Path, path: Path) -> str | None:
-    """HEAD's copy of ``path`` (worker thread; bounded), or None when it has none."""
-    try:
-        rel = path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return None
-    try:
-        out = run_git(["show", f"HEAD:./{rel}"], root, timeout=GIT_TIMEOUT_S)
-    except FileNotFoundError:
-        return None
-    if out.returncode != 0 or out.truncated:
-        return None
-    return out.stdout.decode("utf-8", "replace")
 
 
 def engine_seams(
