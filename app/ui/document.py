@@ -821,9 +821,12 @@ class Document(QWidget):
             result = SaveResult(SaveOutcome.FAILED, message=f"{type(exc).__name__}: {exc}")
         if result.ok:
             self._saved(pending, result)
-        elif result.outcome is SaveOutcome.CONFLICT and self.path == pending.target:
+        if not self._saves and self._check_deferred:
+            self._check_deferred = False
+            self.check_disk()  # a change seen while saving: what is on disk now?
+        if result.outcome is SaveOutcome.CONFLICT and self.path == pending.target:
             self._show_save_conflict()
-        else:
+        elif not result.ok:  # shown last: no other banner hides why the save failed
             self.banner.show_message(
                 f"Could not save {pending.target}: {result.message}. Your text is kept "
                 "(unsaved): fix the cause, then save again or save elsewhere.",
@@ -832,9 +835,6 @@ class Document(QWidget):
         self.saveFinished.emit(result.ok)
         if pending.on_done is not None:
             pending.on_done(result.ok)
-        if not self._saves and self._check_deferred:
-            self._check_deferred = False
-            self.check_disk()  # a change seen while saving: what is on disk now?
 
     def _saved(self, pending: _PendingSave, result: SaveResult) -> None:
         if self.path != pending.target:  # saved as another file meanwhile: that one is ours
