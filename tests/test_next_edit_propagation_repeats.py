@@ -186,3 +186,86 @@ def test_a_template_of_two_deleted_lines_deletes_whole_lines() -> None:
     )
     got = propose(text, history, history[-1].offset, path="a.py")
     assert [(p.old, p.new) for p in got] == [("    frame.names.add(node.name)\n", "")]
+
+
+# ---------------------------------------------------------------- a chain replaced
+
+CHAINS = [
+    pytest.param(
+        "def a(self):\n    return list(self.extensions.itervalues())\n\n"
+        "def b(self):\n    for ext in self.extensions.itervalues():\n        pass\n",
+        [("self.extensions.itervalues", "self.iter_extensions", 0)],
+        [("self.extensions.itervalues", "self.iter_extensions", 5)],
+        id="two-names-replaced",
+    ),
+    pytest.param(
+        "def name(obj):\n    if obj.__class__.__module__:\n        return obj.__class__.__name__\n",
+        [("obj.__class__", "cls", 0)],
+        [("obj.__class__", "cls", 3)],
+        id="by-one-name",
+    ),
+    pytest.param(
+        "def a():\n    return asyncio_run(f())\n\ndef b():\n    return asyncio_run(g())\n",
+        [("asyncio_run", "self._loop.run_until_complete", 0)],
+        [],
+        id="one-name-replaced-once-waits",
+    ),
+    pytest.param(
+        "KEEPALIVE = 5.0\n\ndef a(limits):\n    f(expiry=KEEPALIVE)\n    g(expiry=KEEPALIVE)\n",
+        [("KEEPALIVE = 5.0\n", "", 0), ("KEEPALIVE", "limits.expiry", 0)],
+        [("KEEPALIVE", "limits.expiry", 4)],
+        id="one-name-whose-binding-went",
+    ),
+    pytest.param(
+        "def a():\n    x = self.a.b\n    self.a.b = 2\n    y = self.a.b\n",
+        [("self.a.b", "self.c", 0)],
+        [("self.a.b", "self.c", 4)],
+        id="no-site-where-it-is-assigned",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), CHAINS)
+def test_a_dotted_chain_replaced_by_another(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected
+
+
+# ---------------------------------------------------------------- a quote changed or typed
+
+#: (text, where the edit is, the quote replaced or "", the quote typed, expected)
+QUOTES = [
+    pytest.param(
+        "m = request.method.encode('ascii')\n",
+        "'ascii",
+        "'",
+        '"',
+        [("'", '"', 1)],
+        id="its-opening-quote-swapped",
+    ),
+    pytest.param(
+        "def f(\n    app: WSGIApplication,\n) -> None: ...\n",
+        "WSGI",
+        "",
+        '"',
+        [("", '"', 2)],
+        id="typed-before-a-name",
+    ),
+    pytest.param(
+        "m = f('say \"hi\"')\n", "'say", "'", '"', [], id="no-swap-where-the-string-holds-it"
+    ),
+    pytest.param("def f():\n    '''Doc.'''\n", "'", "'", '"', [], id="no-swap-of-a-triple-quote"),
+    pytest.param("s = 'the name here'\n", "name", "", '"', [], id="no-close-inside-a-string"),
+    pytest.param("x = abc\n", "bc", "", '"', [], id="no-close-for-a-quote-inside-a-word"),
+]
+
+
+@pytest.mark.parametrize(("before", "where", "old", "new", "expected"), QUOTES)
+def test_a_strings_other_quote_follows_its_first(
+    before: str, where: str, old: str, new: str, expected: list[tuple[str, str, int]]
+) -> None:
+    at = before.index(where)
+    text = before[:at] + new + before[at + len(old) :]
+    assert offered(text, [Edit(at, old, new)]) == expected

@@ -235,10 +235,15 @@ def test_two_unqualified_names_give_a_template() -> None:
 
 
 def test_another_name_swapped_in_is_no_qualified_name() -> None:
-    before = "x = asyncio_run(a)\ny = asyncio_run(b)\n"
+    # a chain replaced (``bench next_edit``, 2026-12-05-e): one name swapped for another
+    # expression waits for a second example, then its sites are any call's
+    before = "x = asyncio_run(a)\ny = asyncio_run(b)\nz = asyncio_run(c)\n"
     after, e = edit(before, "asyncio_run", "self.loop.run", 0)
-    pattern = pattern_for_history(after, [e], "a.py")
-    assert pattern is not None and pattern.chain == ""
+    assert pattern_for_history(after, [e], "a.py") is None
+    again, e2 = edit(after, "asyncio_run", "self.loop.run", 0)
+    pattern = pattern_for_history(again, [e, e2], "a.py")
+    assert pattern is not None and pattern.chain == "replace"
+    assert sites(again, [e, e2], e2.offset) == [("asyncio_run", "self.loop.run")]
 
 
 # ---------------------------------------------------------------- a method renamed at a use

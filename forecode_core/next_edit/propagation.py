@@ -549,7 +549,9 @@ def _chain_change(
         return None
     short, long_ = (before, after) if len(before) < len(after) else (after, before)
     if long_[len(long_) - len(short) :] != short:
-        return None  # another name, not this one (un)qualified
+        # another chain: ``self.extensions.itervalues`` -> ``self.iter_extensions``,
+        # ``obj.__class__`` -> ``cls`` (one name replaced waits for a second example)
+        return "replace", (lo, rb, lo, ra)
     kind = "qualify" if short is before else "unqualify"
     return kind, (lo, rb, lo, ra)
 
@@ -888,6 +890,12 @@ def ambiguity(
         return "a string without a word in it"
     if ex.kind == "literal" and _copies(text, ex, mask) >= MAX_LITERAL_COPIES:
         return "a common value: one of its copies changed is not all of them"
+    if (
+        ex.chain == "replace"
+        and len(ex.before) == 1
+        and not _unbound_rename(ex, older, text, mask, path)
+    ):
+        return "a name replaced by another expression"
     if ex.kind == "exact" and _BINDING_LINE.match(ex.before_text):
         return "a def or class line"
     if ex.kind == "exact" and _values_only(ex):
@@ -1172,8 +1180,10 @@ def _whole_chain(text: str, first: int, pos: int, pattern: Pattern, mask: LexMas
     new = pattern.after[0] if len(pattern.after) == 1 else None
     if word == ".":
         return False
-    if chain != "qualify":
-        return not (isinstance(new, str) and _assigns_to_itself(text, prev, new, mask))
+    if isinstance(new, str) and _assigns_to_itself(text, prev, new, mask):
+        return False
+    if chain == "unqualify":
+        return True
     if word in _BINDS:
         return False
     nxt = _next_token(text, pos, mask)
@@ -1655,6 +1665,9 @@ def propose(
     history = compose_chains(history)  # ``rv`` -> ``copy`` -> ``dup``: one edit (events.py)
     if mask is None:
         mask = mask_for(text, path)
+    closing = _quote_close(text, history[-1], path) if history else []
+    if closing:  # a string's opening quote changed or typed: its closing quote first
+        return closing
     examples = _examples(text, history, path, mask)
     pattern = _choose(examples, text, mask, path)
     found = (
@@ -1680,6 +1693,46 @@ def propose(
         )
     )
     return _prose_proposals(text, history, caret, mask, path) if prose else found
+
+
+_QUOTES = ("'", '"')
+
+
+def _quote_close(text: str, edit: EditPair, path: str) -> list[Proposal]:
+    """The other end of a string whose opening quote the newest edit changed or typed: an
+    edit in progress, finished where the string (or the name it quotes) ends. A string's
+    opening ``'`` swapped for ``"`` (httpx ``encode('ascii')``, requests ``'requests"``):
+    its closing quote on the same line, unless the string holds the new quote or is
+    triple-quoted. A quote typed before a name in code (``app: "WSGIApplication,``): a
+    closing one right after the name's dotted chain. Read on the line before the edit."""
+    q, at = edit.after, edit.offset
+    if q not in _QUOTES or edit.before not in ("", *_QUOTES) or edit.before == q:
+        return []
+    if not _holds(text, edit):
+        return []
+    lo, hi = _line_start(text, at), _line_end(text, at)
+    line = text[lo:at] + edit.before + text[at + 1 : hi]
+    spans = mask_for(line, path)
+    span = spans.span_at(at - lo)
+    if edit.before:  # swapped: the string that opened there, on this line, without ``q``
+        if span is None or span[2] is not Kind.STRING or span[0] > at - lo:
+            return []
+        if text[at - 1 : at] == edit.before or line.startswith(edit.before * 3, at - lo):
+            return []
+        close = lo + span[1] - 1
+        inner = line[at - lo + 1 : span[1] - 1]
+        if close <= at or line[span[1] - 1] != edit.before or q in inner or "\\" in inner:
+            return []
+        return [Proposal(close, close + 1, edit.before, q, 0, f"the string's closing {q}")]
+    # typed before a name in code: close it after the name's dotted chain
+    if span is not None or (at > lo and _is_word(text[at - 1])):
+        return []
+    end = at + 1
+    while end < hi and (_is_word(text[end]) or text[end] == "."):
+        end += 1
+    if end == at + 1 or not _is_word(text[end - 1]) or (end < hi and text[end] in "'\"`"):
+        return []
+    return [Proposal(end, end, "", q, 0, f"the quoted name's closing {q}")]
 
 
 #: a number changed in a comment is looked for in this many lines of code below it
