@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,55 @@ def test_the_entry_point_guards_the_streams_before_anything_else() -> None:
     main = next(n for n in tree.body if isinstance(n, ast.If))
     first = main.body[0]
     assert ast.unparse(first) == "ensure_std_streams()"
+
+
+_SPEC_PROBE = """
+import json, os, sys
+spec = sys.argv[1]
+seen = {}
+class Step:  # PyInstaller's Analysis/PYZ/COLLECT/BUNDLE, recorded instead of built
+    def __init__(self, *args, **kwargs):
+        self.binaries, self.datas, self.pure, self.scripts = [], [], [], []
+def EXE(*args, **kwargs):
+    seen["console"] = kwargs["console"]
+    return Step()
+import PyInstaller.utils.hooks, tree_sitter_language_pack  # before sys.platform is faked
+sys.path.insert(0, os.environ["PROBE_ROOT"])
+import forecode_core.entrypoints, forecode_core.index.chunking
+sys.platform = os.environ["PROBE_PLATFORM"]
+names = {"SPECPATH": os.path.dirname(spec), "Analysis": Step, "PYZ": Step, "EXE": EXE,
+         "COLLECT": Step, "BUNDLE": Step}
+exec(compile(open(spec).read(), spec, "exec"), names)
+print(json.dumps(seen))
+"""
+FREEZE_PYTHON = ROOT / "build" / "freeze-venv" / "bin" / "python"
+
+
+@pytest.mark.skipif(
+    not FREEZE_PYTHON.exists(), reason="no build venv with PyInstaller (build.py makes it)"
+)
+@pytest.mark.parametrize(
+    ("platform", "console_env", "expected"),
+    [("win32", "", False), ("win32", "1", True), ("linux", "", True)],
+)
+def test_the_spec_itself_makes_a_windowed_exe_on_windows(
+    tmp_path: Path, platform: str, console_env: str, expected: bool
+) -> None:
+    """The real spec, evaluated by the build venv's Python with PyInstaller's hooks (only the
+    build steps recorded instead of run), on a faked ``sys.platform``."""
+    env = dict(
+        os.environ,
+        PROBE_ROOT=str(ROOT),
+        PROBE_PLATFORM=platform,
+        FORECODE_FREEZE_MODELS=str(tmp_path),
+        FORECODE_FREEZE_CONSOLE=console_env,
+    )
+    done = subprocess.run(
+        [str(FREEZE_PYTHON), "-c", _SPEC_PROBE, str(FREEZE / "forecode.spec")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1]) == {"console": expected}
