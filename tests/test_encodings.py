@@ -261,6 +261,7 @@ def test_save_with_encoding_from_the_palette(
     _choose(qtbot, window, "save with encoding")
     qtbot.waitUntil(lambda: window.picker.is_open(), timeout=2000)
     _choose(qtbot, window, "utf-8")
+    qtbot.waitUntil(lambda: not doc.save_pending, timeout=10000)  # written on the writer
     assert path.read_bytes() == text.encode("utf-8")
     assert doc.encoding == "utf-8" and window.status_encoding.text() == "UTF-8"
     assert not doc.is_dirty()
