@@ -249,19 +249,20 @@ def test_jump_marker_then_tab_jumps_then_tab_accepts(env: Env) -> None:
     env.model.answer("requests.get(url)", "requests.head(url)")
     view = env.view(doc)
     assert view.shown.label == "Tab → line 4"
-    assert bytes(ed.eOLAnnotationText(0).data()).decode() == "Tab → line 4"
+    assert (view.shown.label_line, view.jump.drawn) == (0, "Tab → line 4")
+    assert view.jump.isVisible() and not view.jump.pinned  # right after the line's end
     assert marker_lines(ed) == [3]
     assert boxed(ed) == ""  # only the marker until the jump
     assert ed.currentPos() == len("import ")  # the caret never moves unasked
     ed.gotoPos(ed.positionFromLine(1))  # the marker follows the caret's line
-    env.qtbot.waitUntil(lambda: view.shown.eol == (1, "Tab → line 4"), timeout=2000)
-    assert bytes(ed.eOLAnnotationText(0).data()) == b""
+    env.qtbot.waitUntil(lambda: view.shown.label_line == 1, timeout=2000)
+    assert view.jump.label_rect().top() == ed.pointYFromPosition(ed.positionFromLine(1))
     ed.gotoPos(len("import "))
-    env.qtbot.waitUntil(lambda: view.shown.eol == (0, "Tab → line 4"), timeout=2000)
+    env.qtbot.waitUntil(lambda: view.shown.label_line == 0, timeout=2000)
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert caret_marked(ed).splitlines()[3] == "    return requests.ˇget(url)"
     assert boxed(ed) == "get" and marker_lines(ed) == []
-    assert bytes(ed.eOLAnnotationText(0).data()) == b""
+    assert not view.jump.isVisible() and view.shown.label == ""
     press(env.qtbot, ed, Qt.Key.Key_Tab)
     assert ed.line_text(3) == "    return requests.head(url)"
 
@@ -426,8 +427,8 @@ def test_subtle_mode_shows_a_marker_until_alt_is_held(env: Env) -> None:
     env.ctl.predict_now()
     env.model.answer("requests.get(url)", "requests.head(url)")
     view = env.view(doc)
-    assert marker_lines(ed) == [3] and boxed(ed) == "" and view.shown.eol is not None
-    assert view.shown.eol[1].startswith("Tab ⇥ (hold Alt")
+    assert marker_lines(ed) == [3] and boxed(ed) == "" and view.shown.label_line == 3
+    assert view.shown.label.startswith("Tab ⇥ (hold Alt") and view.jump.isVisible()
     env.qtbot.keyPress(ed, Qt.Key.Key_Alt, Qt.KeyboardModifier.AltModifier)
     assert boxed(ed) == "get" and view.shown.ghost == "head"
     env.qtbot.keyRelease(ed, Qt.Key.Key_Alt)

@@ -10,11 +10,20 @@ document or its undo history: everything is drawn beside the text until the user
   text (the rest of the line pushed right, as Cursor and Zed show it), several changes in a
   line as the new line in an end-of-line annotation ("Tab ⇥ the new line"), new lines in an
   annotation below; a deletion says "Tab ⇥ delete".
-- **A jump**: the shown edit is elsewhere: an end-of-line annotation on the caret's line,
-  "Tab → line 142" ("Tab → name.py:142" for another open file), and an arrow in the fold
-  margin on the target line.
-- **Subtle mode** (``nextEdit.mode: "subtle"``): only the marker (the arrow, and "Tab ⇥" at the
-  edit's line end) until Alt is held, then the edit as in eager mode.
+- **A jump**: the shown edit is elsewhere: a label on the caret's line, "Tab → line 142"
+  ("Tab → name.py:142" for another open file), and an arrow in the fold margin on the target
+  line. The label is a small widget over the viewport (``JumpLabel``), not an end-of-line
+  annotation: Scintilla draws those past the line's end and never scrolls to them, so on a
+  narrowed editor (the chat panel open) or a long line "Tab → line N" ran past the right
+  edge, and the user could not see where Tab goes. The label sits right after the line's end
+  when it fits there, else it is pinned inside the text area's right edge on that line (over
+  the code, opaque and framed: Cursor's "Tab to jump" floats the same way), shortened to
+  "→ 142" and then elided when even that is too wide; it follows scrolls, resizes, zoom and
+  folds, and hides while the caret's line is off screen. Scintilla offers no better: an EOL
+  annotation cannot be placed, ``SCI_SETXOFFSET`` would scroll the view unasked, and a
+  margin's text is a few characters wide.
+- **Subtle mode** (``nextEdit.mode: "subtle"``): only the marker (the arrow, and the label
+  "Tab ⇥" on the edit's line) until Alt is held, then the edit as in eager mode.
 
 Offsets in ``session`` are ``str`` indices; Scintilla's are UTF-8 bytes: ``Positions`` converts
 with Scintilla's line character index (no Python pass over the text).
@@ -25,7 +34,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontMetrics, QPainter, QPen
+from PySide6.QtWidgets import QWidget
 
 from forecode_core.next_edit.session import Offer
 
@@ -33,7 +44,7 @@ from .editor import CodeEditor
 from .inline_completion import GhostOverlay
 from .theme import Theme, bgr
 
-__all__ = ["JUMP_MARKER", "NextEditView", "Positions", "Shown", "jump_label"]
+__all__ = ["JUMP_MARKER", "JumpLabel", "NextEditView", "Positions", "Shown", "jump_label"]
 
 # Scintilla constants (Scintilla.h).
 SC_LINECHARACTERINDEX_UTF32 = 1
@@ -76,6 +87,135 @@ def jump_label(offer: Offer, line: int) -> str:
     return f"Tab → line {line + 1}"
 
 
+def short_label(label: str) -> str:
+    """The label for a narrow view: "Tab → line 142" -> "→ 142", "Tab → a.py:3" -> "→ a.py:3",
+    subtle mode's hint -> "Tab ⇥"."""
+    if label.startswith("Tab ⇥"):
+        return "Tab ⇥"
+    if not label.startswith("Tab → "):
+        return label
+    return "→ " + label.removeprefix("Tab → ").removeprefix("line ")
+
+
+#: pixels between the line's end and the label, and between the label and the view's edge
+LABEL_GAP, LABEL_EDGE = 12, 4
+
+
+class JumpLabel(QWidget):
+    """The jump marker's label, over the editor's viewport on one line (module doc): right
+    after the line's end when it fits, else pinned inside the text area's right edge. Its
+    geometry is its box; it is placed again after anything that can move the line on screen
+    (``updateUi``: scrolls, edits; ``resized``; ``painted``: folds, zoom, annotations), and a
+    placing that finds the same box does nothing, so the repaint it causes does not loop."""
+
+    def __init__(self, editor: CodeEditor) -> None:
+        super().__init__(editor.viewport())
+        self.editor = editor
+        self.line = -1
+        self.text = ""  # the full label
+        self.drawn = ""  # what is drawn: the label, shortened or elided to fit
+        self.pinned = False  # at the right edge (the line's end is off to the right)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.hide()
+        editor.updateUi.connect(self._follow)
+        editor.resized.connect(self._follow)
+        editor.painted.connect(self._follow)
+
+    def show_label(self, line: int, text: str) -> None:
+        self.line, self.text = line, text
+        self.place()
+
+    def clear(self) -> None:
+        self.line, self.text, self.drawn = -1, "", ""
+        if self.isVisible():
+            self.hide()
+
+    def label_rect(self) -> QRect:
+        """Where the label is, in viewport coordinates (empty when it is not shown)."""
+        return self.geometry() if self.isVisible() else QRect()
+
+    def _follow(self, *_args: object) -> None:
+        if self.text:
+            self.place()
+
+    def _font(self) -> QFont:
+        ed = self.editor
+        family = (
+            ed.font_family or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+        )
+        font = QFont(family)
+        font.setPointSize(max(2, ed.font_size + ed.zoom()))  # Scintilla's zoom adds points
+        font.setItalic(True)
+        return font
+
+    def _text_area(self) -> QRect:
+        ed = self.editor
+        left = ed.marginLeft() + sum(ed.marginWidthN(i) for i in range(ed.margins()))
+        view = ed.viewport().rect()
+        return QRect(left, 0, max(0, view.width() - left - ed.marginRight()), view.height())
+
+    def _box(self) -> tuple[QRect, str, bool]:
+        """The label's box in viewport coordinates, the text drawn and whether it is pinned;
+        an empty box when the line is not on screen."""
+        ed = self.editor
+        if not self.text or not (0 <= self.line < ed.lineCount()) or not ed.lineVisible(self.line):
+            return QRect(), "", False
+        area = self._text_area()
+        end = ed.lineEndPosition(self.line)
+        y = ed.pointYFromPosition(end)
+        height = ed.textHeight(self.line)
+        if y + height <= 0 or y >= area.height():
+            return QRect(), "", False
+        metrics = QFontMetrics(self._font())
+        pad = metrics.horizontalAdvance(" ")
+        room = area.width() - 2 * LABEL_EDGE
+        drawn = self.text
+        for candidate in (self.text, short_label(self.text)):
+            drawn = candidate
+            if metrics.horizontalAdvance(candidate) + 2 * pad <= room:
+                break
+        else:
+            drawn = metrics.elidedText(drawn, Qt.TextElideMode.ElideRight, max(0, room - 2 * pad))
+            if not drawn:
+                return QRect(), "", False
+        width = metrics.horizontalAdvance(drawn) + 2 * pad
+        natural = ed.pointXFromPosition(end) + LABEL_GAP
+        right = area.right() + 1 - LABEL_EDGE
+        if area.left() <= natural and natural + width <= right:
+            return QRect(natural, y, width, height), drawn, False
+        return QRect(max(area.left(), right - width), y, width, height), drawn, True
+
+    def place(self) -> None:
+        box, drawn, pinned = self._box()
+        if box.isEmpty():
+            if self.isVisible():
+                self.hide()
+            return
+        changed = (box, drawn, pinned) != (self.geometry(), self.drawn, self.pinned)
+        self.drawn, self.pinned = drawn, pinned
+        if box != self.geometry():
+            self.setGeometry(box)
+        if not self.isVisible():
+            self.show()
+            self.raise_()
+        elif changed:
+            self.update()
+
+    def paintEvent(self, _event: object) -> None:
+        if not self.drawn:
+            return
+        theme: Theme = self.editor.theme
+        painter = QPainter(self)
+        box = self.rect()
+        painter.fillRect(box, QColor(_colour("label_back", theme)))
+        painter.setPen(QPen(QColor(_colour("marker", theme)), 1))
+        painter.drawRect(box.adjusted(0, 0, -1, -1))
+        painter.setPen(QColor(_colour("label_fore", theme)))
+        painter.setFont(self._font())
+        painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), self.drawn)
+        painter.end()
+
+
 class Positions:
     """``str`` offsets <-> Scintilla's UTF-8 byte positions, by its line character index."""
 
@@ -109,9 +249,10 @@ class Shown:
     ghost_at: int = -1
     boxes: tuple[tuple[int, int], ...] = ()  # byte ranges boxed
     eol: tuple[int, str] | None = None  # (line, end-of-line annotation)
+    label_line: int = -1  # the line the label (``JumpLabel``) is on
     below: tuple[int, str] | None = None  # (line, annotation under it)
     marker_line: int = -1  # the arrow in the margin
-    label: str = ""  # the jump marker's text ("" when the edit is shown)
+    label: str = ""  # the jump marker's or subtle mode's label ("" when the edit is shown)
 
 
 class NextEditView:
@@ -124,6 +265,7 @@ class NextEditView:
         self.shown = Shown()
         found = editor.findChild(GhostOverlay)
         self.overlay = found if isinstance(found, GhostOverlay) else GhostOverlay(editor)
+        self.jump = JumpLabel(editor)
         editor.annotationSetVisible(ANNOTATION_STANDARD)
         editor.eOLAnnotationSetVisible(EOLANNOTATION_BOXED)
         editor.indicSetStyle(BOX_INDICATOR, INDIC_FULLBOX)
@@ -178,27 +320,28 @@ class NextEditView:
             ed.send(SCI_ANNOTATIONSETTEXT, s.below[0], 0)
         if s.marker_line >= 0:
             ed.markerDeleteAll(JUMP_MARKER)
+        if s.label_line >= 0:
+            self.jump.clear()
         if ghost and s.ghost:
             self.overlay.clear()
         self.shown = Shown()
         self._drawn = None
 
     def show_jump(self, offer: Offer, target_line: int) -> None:
-        """The marker: "Tab → line N" at the caret line's end, the arrow on the target line."""
+        """The marker: "Tab → line N" on the caret's line (``JumpLabel``), the arrow on the
+        target line."""
         ed = self.editor
         if self._same(("jump", offer, target_line, ed.lineFromPosition(ed.currentPos()))):
             return
         self._theme()
-        ed = self.editor
         caret_line = ed.lineFromPosition(ed.currentPos())
         label = jump_label(offer, target_line)
-        ed.eOLAnnotationSetText(caret_line, label)
-        ed.eOLAnnotationSetStyle(caret_line, STYLE_LABEL)
+        self.jump.show_label(caret_line, label)
         marker = -1
         if not offer.path and 0 <= target_line < ed.lineCount():
             ed.markerAdd(target_line, JUMP_MARKER)
             marker = target_line
-        self.shown = Shown(eol=(caret_line, label), marker_line=marker, label=label)
+        self.shown = Shown(label_line=caret_line, marker_line=marker, label=label)
 
     def show_marker(self, offer: Offer) -> None:
         """Subtle mode: the arrow and "Tab ⇥" at the edit's line, not the edit."""
@@ -209,9 +352,8 @@ class NextEditView:
         line = ed.lineFromPosition(self.positions.to_bytes(offer.start))
         ed.markerAdd(line, JUMP_MARKER)
         hint = "Tab ⇥ (hold Alt to see the edit)"
-        ed.eOLAnnotationSetText(line, hint)
-        ed.eOLAnnotationSetStyle(line, STYLE_LABEL)
-        self.shown = Shown(eol=(line, hint), marker_line=line, label=hint)
+        self.jump.show_label(line, hint)
+        self.shown = Shown(label_line=line, marker_line=line, label=hint)
 
     def show_edit(self, offer: Offer) -> None:
         """The edit itself: ghost text for one insertion, else boxes and the new text beside."""
@@ -298,3 +440,4 @@ class NextEditView:
     def detach(self) -> None:
         self.clear()
         self.positions.release()
+        self.jump.deleteLater()
