@@ -269,3 +269,79 @@ def test_a_strings_other_quote_follows_its_first(
     at = before.index(where)
     text = before[:at] + new + before[at + len(old) :]
     assert offered(text, [Edit(at, old, new)]) == expected
+
+
+# ---------------------------------------------------------------- a string prefix
+
+PREFIXES = [
+    pytest.param(
+        'def get(url, **kwargs):\n    """Sends a GET.\n\n'
+        '    :param \\*\\*kwargs: more.\n    """\n\n\n'
+        'def head(url):\n    """Sends a HEAD."""\n\n\n'
+        'def post(url, **kwargs):\n    """Sends a POST.\n\n'
+        '    :param \\*\\*kwargs: more.\n    """\n',
+        '"""Sends a GET',
+        "r",
+        [("", "r", 13)],
+        id="r-before-docstrings-with-an-unknown-escape",
+    ),
+    pytest.param(
+        "x = [('имя'.encode('utf-8'), 'пароль'.encode('utf-8')), ('føø', 1)]\n",
+        "'имя'",
+        "u",
+        [("", "u", 1)],
+        id="u-before-non-ascii-used-alike",
+    ),
+    pytest.param(
+        "a = 'x\\n'\nb = 'y\\d'\nc = 'z\\n'\n",
+        "'y",
+        "r",
+        [],
+        id="no-r-before-known-escapes",
+    ),
+    pytest.param("a = 'abc'\nb = 'def'\n", "'abc'", "u", [], id="no-u-for-ascii-text"),
+]
+
+
+@pytest.mark.parametrize(("before", "where", "prefix", "expected"), PREFIXES)
+def test_a_string_prefix_is_offered_where_a_string_needs_it_too(
+    before: str, where: str, prefix: str, expected: list[tuple[str, str, int]]
+) -> None:
+    at = before.index(where)
+    text = before[:at] + prefix + before[at:]
+    assert offered(text, [Edit(at, "", prefix)]) == expected
+
+
+# ---------------------------------------------------------------- prose: words deleted
+
+
+def test_words_deleted_in_prose_only_where_the_same_character_stands_before_them() -> None:
+    before = (
+        'def f():\n    """Raise :exc:`jinja2.exceptions.UndefinedError`.\n\n'
+        "    >>> foo\n    jinja2.exceptions.UndefinedError: 'foo' is undefined\n\n"
+        '    Raise `jinja2.exceptions.UndefinedError` on call.\n    """\n'
+    )
+    text, history = replay(before, [("jinja2.exceptions.", "", 0)])
+    assert offered(text, history) == [("jinja2.exceptions.", "", 7)]
+
+
+# ---------------------------------------------------------------- a module no longer imported
+
+
+def test_names_unqualified_from_a_module_no_longer_imported() -> None:
+    before = (
+        "import collections\nfrom .compat import (\n    str,\n)\n\n"
+        "a = isinstance(h, collections.Callable)\n"
+        "b = isinstance(d, (list, collections.Mapping))\n"
+        "c = collections.OrderedDict()\n"
+    )
+    steps = [
+        ("import collections\n", "", 0),
+        ("    str,\n", "    Callable, Mapping,\n    str,\n", 0),
+        ("collections.Callable", "Callable", 0),
+    ]
+    text, history = replay(before, steps)
+    # OrderedDict is not imported: it stays qualified (the user imports it or not)
+    assert offered(text, history) == [("collections.Mapping", "Mapping", 7)]
+    still, history2 = replay(before, steps[1:])  # ``import collections`` kept: one name only
+    assert offered(still, history2) == []

@@ -1675,13 +1675,20 @@ def propose(
         if pattern is None
         else _code_proposals(text, history, caret, path, mask, examples, pattern)
     )
+    module = None if pattern is None else _module_gone(text, pattern, mask, path)
+    if module is not None:  # ``collections.X`` -> ``X`` for each ``X`` the file imports
+        sites = _code_proposals(text, history, caret, path, mask, examples, module)
+        kept = [x for x in sites if _binds(text, x.new, mask)]
+        found = [replace(x, rank=k) for k, x in enumerate(kept)] or found
     newest = examples[0] if examples else None
     again = None if found or not history else _code_rename_again(text, history[-1], examples, mask)
     if again is not None:  # the newest edit in prose repeats an older rename made in code
         rest = [e for e in examples if e is not again]
         found = _code_proposals(text, history, caret, path, mask, [again, *rest], _exact(again, 2))
     if not found and history:
-        found = _comment_number(text, history[-1], mask)
+        found = _comment_number(text, history[-1], mask) or _string_prefix(
+            text, history[-1], caret, mask
+        )
     prose = (
         not found
         and bool(history)
@@ -1733,6 +1740,98 @@ def _quote_close(text: str, edit: EditPair, path: str) -> list[Proposal]:
     if end == at + 1 or not _is_word(text[end - 1]) or (end < hi and text[end] in "'\"`"):
         return []
     return [Proposal(end, end, "", q, 0, f"the quoted name's closing {q}")]
+
+
+#: what a backslash may escape in a Python string (anything else warns: ``"\\*"``, ``"\\d"``)
+_VALID_ESCAPES = frozenset("\n\\'\"abfnrtvx01234567NuU")
+
+
+def _invalid_escape(body: str) -> bool:
+    """Whether a string's text holds a backslash escape Python does not know (``\\*``)."""
+    i = body.find("\\")
+    while 0 <= i < len(body) - 1:
+        if body[i + 1] not in _VALID_ESCAPES:
+            return True
+        i = body.find("\\", i + 2)
+    return False
+
+
+#: a prefix typed before a string, and what a string needs for it (``_string_prefix``)
+def _non_ascii(body: str) -> bool:
+    return not body.isascii()
+
+
+_PREFIX_NEEDS = {"r": _invalid_escape, "u": _non_ascii}
+
+
+def _string_prefix(text: str, edit: EditPair, caret: int, mask: LexMask) -> list[Proposal]:
+    """A prefix typed before a string for what the string holds, offered before the other
+    strings of its kind (a docstring, another string) that hold it too and have no prefix:
+    ``r`` before a string with a backslash escape Python does not know (requests' docstrings
+    with ``:param \\*\\*kwargs:``), ``u`` before one with non-ASCII text (``u'имя'``, then
+    ``'пароль'``), a string that is no docstring only where the token after it is the same
+    (``.``: another ``'føø'`` passed as a value stays). Never a string that already has a
+    prefix, nor one that does not need it."""
+    need = _PREFIX_NEEDS.get(edit.after.lower())
+    at = edit.offset
+    if need is None or edit.before or not _holds(text, edit) or (at and _is_word(text[at - 1])):
+        return []
+    span = mask.span_at(at)
+    if span is None or span[0] != at or span[2] is not Kind.STRING:
+        return []
+    where = _prose_class(text, span)
+    if not need(text[span[0] : span[1]]):
+        return []
+
+    def then(end: int) -> str:  # the token after a string (``.`` of ``'имя'.encode``)
+        tok = _next_token(text, end, mask)
+        return "" if tok is None else text[tok[0] : tok[1]]
+
+    # a string that is no docstring is used as the edited one was: the same token after it
+    used = None if where[1] else then(span[1])
+    sites: list[Site] = []
+    for k, start in enumerate(mask.starts):
+        end, kind = mask.ends[k], mask.kinds[k]
+        if kind is not Kind.STRING or start == at or text[start] not in _QUOTES:
+            continue
+        one = (start, end, kind)
+        if (
+            _prose_class(text, one) == where
+            and need(text[start:end])
+            and (used is None or then(end) == used)
+        ):
+            sites.append(Site(start, start, "", edit.after))
+    sites = sites[:MAX_PROPOSALS]
+    return _ordered(
+        [x for x in sites if x.start >= caret],
+        [x for x in sites if x.start < caret],
+        f"a string prefix, 1 example: {edit.after}",
+    )
+
+
+def _module_gone(text: str, pattern: Pattern, mask: LexMask, path: str) -> Pattern | None:
+    """For a name unqualified from a module (``collections.Callable`` -> ``Callable``) that
+    the file no longer binds (its ``import collections`` deleted): the template ``m.$1`` ->
+    ``$1``, whose sites ``propose`` keeps where the file binds ``$1`` now (requests:
+    ``Callable, Mapping`` imported from ``.compat`` instead; ``collections.Mapping`` follows
+    ``collections.Callable``). Python only; None otherwise."""
+    if pattern.chain != "unqualify" or len(pattern.before) != 3 or pattern.kind == "template":
+        return None
+    module = pattern.before[0]
+    if not isinstance(module, Lit) or _suffix(path) not in _PY_SUFFIXES:
+        return None
+    if hasattr(builtins, module.text) or module.text in ("self", "cls"):
+        return None
+    if _binds(text, module.text, mask) or _STAR_IMPORT.search(text):
+        return None
+    return replace(
+        pattern,
+        before=(module, pattern.before[1], Hole(1)),
+        after=(Hole(1),),
+        before_text="",
+        kind="template",
+        label=f"{module.text}.$1 → $1 ({module.text} no longer imported)",
+    )
 
 
 #: a number changed in a comment is looked for in this many lines of code below it
@@ -2022,6 +2121,7 @@ class _Prose:
     where: ProseClass
     comment: bool = False
     right: str = ""  # the character after the edit ("" at the text's end)
+    left: str = ""  # the character before it ("" at the text's start)
 
     @property
     def plain(self) -> bool:
@@ -2050,6 +2150,7 @@ def _prose_edit(text: str, edit: EditPair, mask: LexMask, path: str) -> _Prose |
             new,
             _prose_class(text, span),
             right=text[end : end + 1],
+            left=text[start - 1 : start],
         )
     if new or old[len(old) - len(old.lstrip()) :][:1] != "#":
         return None
@@ -2090,6 +2191,9 @@ def _prose_sites(text: str, prose: _Prose, mask: LexMask) -> list[Site]:
                 # a plain word in the same part of a sentence, by the character after it:
                 # ``(optional) json data``, not ``:param json:``
                 and (not prose.plain or text[end : end + 1] == prose.right)
+                # words deleted, where the same character stands before them
+                # (``:exc:`jinja2.exceptions.UndefinedError```, not a traceback's line)
+                and (bool(prose.new) or text[p - 1 : p] == prose.left)
             )
         if ok:
             out.append(Site(p, end, old, prose.new))
