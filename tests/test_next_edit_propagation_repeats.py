@@ -345,3 +345,37 @@ def test_names_unqualified_from_a_module_no_longer_imported() -> None:
     assert offered(text, history) == [("collections.Mapping", "Mapping", 7)]
     still, history2 = replay(before, steps[1:])  # ``import collections`` kept: one name only
     assert offered(still, history2) == []
+
+
+# ---------------------------------------------------------------- the method an attribute calls
+
+CONFIG = (
+    "def load(v):\n    ctx.set_alpn(v.alpn_strings)\n    ctx.set_npn(v.alpn_strings)\n\n\n"
+    "class HTTPVersionConfig:\n    @property\n    def alpn_strings(self):\n        return []\n"
+)
+TWICE = [("alpn_strings", "alpn_identifiers", 0), ("alpn_strings", "alpn_identifiers", 0)]
+
+METHODS = [
+    pytest.param(CONFIG, TWICE, [("alpn_strings", "alpn_identifiers", 8)], id="renamed-twice"),
+    pytest.param(CONFIG, TWICE[:1], [("alpn_strings", "alpn_identifiers", 3)], id="once-uses-only"),
+    pytest.param(
+        CONFIG + "\n\nclass Other:\n    def alpn_strings(self):\n        return []\n",
+        TWICE,
+        [],
+        id="no-def-where-two-classes-define-it",
+    ),
+    pytest.param(
+        CONFIG + "\n    def alpn_identifiers(self):\n        return []\n",
+        TWICE,
+        [],
+        id="no-def-where-the-new-name-is-defined",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), METHODS)
+def test_an_attribute_renamed_twice_renames_the_method_it_calls(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected

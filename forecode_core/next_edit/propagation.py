@@ -1871,6 +1871,27 @@ def _comment_number(text: str, edit: EditPair, mask: LexMask) -> list[Proposal]:
     return [Proposal(at, end, old, new, 0, f"a number in a comment, 1 example: {old} → {new}")]
 
 
+def _renames_its_method(text: str, pattern: Pattern, mask: LexMask, path: str) -> bool:
+    """Whether an attribute renamed twice at its uses (``http_versions.alpn_strings`` ->
+    ``.alpn_identifiers``, twice) also renames the method it calls: the file's one ``def``
+    of the old name, in a class (indented), with no ``def`` of the new name. Python only."""
+    if pattern.kind != "rename" or pattern.dotted is not True or pattern.examples < 2:
+        return False
+    if pattern.own_method or _suffix(path) not in _PY_SUFFIXES:
+        return False
+    new = pattern.after[0] if len(pattern.after) == 1 else None
+    if not isinstance(new, str) or _defines(text, new, mask):
+        return False
+    defs = [
+        m.start()
+        for m in re.finditer(
+            rf"^([ \t]*)(?:async[ \t]+)?def[ \t]+{re.escape(pattern.before_text)}\b", text, re.M
+        )
+        if mask.span_at(m.start()) is None
+    ]
+    return len(defs) == 1 and _indent_of(text, defs[0])[0] > 0
+
+
 def _code_rename_again(
     text: str, edit: EditPair, examples: Sequence[Example | None], mask: LexMask
 ) -> Example | None:
@@ -2033,6 +2054,8 @@ def _code_proposals(
     regions += [(e.offset, e.offset + len(e.after)) for e in held]
 
     own = _own_class(text, pattern, newest, mask, path)
+    if _renames_its_method(text, pattern, mask, path):
+        pattern = replace(pattern, own_method=True)
 
     def keep(found: list[Site]) -> list[Site]:
         return [
