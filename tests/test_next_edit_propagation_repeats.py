@@ -379,3 +379,26 @@ def test_an_attribute_renamed_twice_renames_the_method_it_calls(
 ) -> None:
     text, history = replay(before, steps)
     assert offered(text, history) == expected
+
+
+# ---------------------------------------------------------------- reST's double backquotes
+
+DOC = 'def f():\n    """The `attribute` parameter and `start`."""\n'
+
+BACKQUOTES = [
+    pytest.param(DOC, "`attribute", [("", "`", 2)], id="the-closing-one-doubled"),
+    pytest.param(DOC, "` parameter", [], id="no-pair-that-closes-a-span"),
+    pytest.param(
+        DOC.replace("attribute`", "attribute``"), "`attribute", [], id="no-close-doubled-already"
+    ),
+    pytest.param("x = `a` + `b`\n", "`a", [], id="no-close-in-code"),
+]
+
+
+@pytest.mark.parametrize(("before", "where", "expected"), BACKQUOTES)
+def test_a_backquote_doubled_in_prose_doubles_its_closing_one(
+    before: str, where: str, expected: list[tuple[str, str, int]]
+) -> None:
+    at = before.index(where)
+    text = before[:at] + "`" + before[at:]
+    assert offered(text, [Edit(at, "", "`")]) == expected

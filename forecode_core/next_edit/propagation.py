@@ -1665,7 +1665,11 @@ def propose(
     history = compose_chains(history)  # ``rv`` -> ``copy`` -> ``dup``: one edit (events.py)
     if mask is None:
         mask = mask_for(text, path)
-    closing = _quote_close(text, history[-1], path) if history else []
+    closing = (
+        (_quote_close(text, history[-1], path) or _backquote_close(text, history[-1], mask))
+        if history
+        else []
+    )
     if closing:  # a string's opening quote changed or typed: its closing quote first
         return closing
     examples = _examples(text, history, path, mask)
@@ -1740,6 +1744,32 @@ def _quote_close(text: str, edit: EditPair, path: str) -> list[Proposal]:
     if end == at + 1 or not _is_word(text[end - 1]) or (end < hi and text[end] in "'\"`"):
         return []
     return [Proposal(end, end, "", q, 0, f"the quoted name's closing {q}")]
+
+
+def _backquote_close(text: str, edit: EditPair, mask: LexMask) -> list[Proposal]:
+    """In prose, a backquote typed beside an opening one (reST's `` `name` `` made
+    ````name````): the closing one doubled too (jinja's docstrings: ``The ``attribute`
+    parameter`` -> ``The ``attribute`` parameter``). The closing one is the next single
+    backquote on the line; the pair opened where an even number of backquotes stood before it
+    on the line."""
+    at = edit.offset
+    if edit.before or edit.after != "`" or not _holds(text, edit):
+        return []
+    if mask.span_at(at) is None:
+        return []
+    lo, hi = _line_start(text, at), _line_end(text, at)
+    if text[at - 1 : at] == "`" and text[at + 1 : at + 2] != "`":
+        first = at - 1
+    elif text[at + 1 : at + 2] == "`" and text[at - 1 : at] != "`":
+        first = at
+    else:
+        return []
+    if text.count("`", lo, first) % 2:
+        return []  # the pair closes a span: not an opening one
+    close = text.find("`", first + 2, hi)
+    if close < 0 or text[close + 1 : close + 2] == "`" or not text[first + 2 : close].strip():
+        return []
+    return [Proposal(close, close, "", "`", 0, "the closing backquote doubled")]
 
 
 #: what a backslash may escape in a Python string (anything else warns: ``"\\*"``, ``"\\d"``)
