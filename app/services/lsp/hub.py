@@ -87,6 +87,8 @@ class LspHub:
         self._sessions: dict[tuple[str, Path], Session] = {}  # loop thread only
         self._missing: set[str] = set()  # servers already reported missing
         self._loop = asyncio.new_event_loop()
+        # the loop's first work, queued before any caller's (callbacks run in order)
+        self._loop.call_soon(self._prepare)
         self._thread = UiThread(target=self._run, name="forecode-lsp", daemon=True)
         self._thread.start()
         self._closed = False
@@ -106,6 +108,16 @@ class LspHub:
             loop.run_until_complete(asyncio.sleep(0.05))  # pipes' closing callbacks run
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def _prepare(self) -> None:
+        """The hub's first work: pygls, lsprotocol and cattrs imported and the converter's code
+        generated with the GIL handed over every 0.5 ms (``warm.prepare``)."""
+        from .warm import prepare
+
+        try:
+            prepare()
+        except Exception:  # a broken install: the sessions' own imports report it
+            log.exception("language servers: preparing the client failed")
 
     def _submit(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         """``coro`` run on the hub's loop; once the hub is shut down (a late timer of a closing
