@@ -115,6 +115,7 @@ class JumpLabel(QWidget):
         self.text = ""  # the full label
         self.drawn = ""  # what is drawn: the label, shortened or elided to fit
         self.pinned = False  # at the right edge (the line's end is off to the right)
+        self._fonts: tuple[tuple[str | None, int], QFont, QFontMetrics] | None = None
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.hide()
         editor.updateUi.connect(self._follow)
@@ -138,15 +139,18 @@ class JumpLabel(QWidget):
         if self.text:
             self.place()
 
-    def _font(self) -> QFont:
+    def _font(self) -> tuple[QFont, QFontMetrics]:
+        """The editor's font, italic, at its zoom (Scintilla's zoom adds points); cached: it is
+        asked after every paint of the view while the label shows."""
         ed = self.editor
-        family = (
-            ed.font_family or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
-        )
-        font = QFont(family)
-        font.setPointSize(max(2, ed.font_size + ed.zoom()))  # Scintilla's zoom adds points
-        font.setItalic(True)
-        return font
+        key = (ed.font_family, max(2, ed.font_size + ed.zoom()))
+        if self._fonts is None or self._fonts[0] != key:
+            family = key[0] or QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family()
+            font = QFont(family)
+            font.setPointSize(key[1])
+            font.setItalic(True)
+            self._fonts = (key, font, QFontMetrics(font))
+        return self._fonts[1], self._fonts[2]
 
     def _text_area(self) -> QRect:
         ed = self.editor
@@ -166,7 +170,7 @@ class JumpLabel(QWidget):
         height = ed.textHeight(self.line)
         if y + height <= 0 or y >= area.height():
             return QRect(), "", False
-        metrics = QFontMetrics(self._font())
+        metrics = self._font()[1]
         pad = metrics.horizontalAdvance(" ")
         room = area.width() - 2 * LABEL_EDGE
         drawn = self.text
@@ -211,7 +215,7 @@ class JumpLabel(QWidget):
         painter.setPen(QPen(QColor(_colour("marker", theme)), 1))
         painter.drawRect(box.adjusted(0, 0, -1, -1))
         painter.setPen(QColor(_colour("label_fore", theme)))
-        painter.setFont(self._font())
+        painter.setFont(self._font()[0])
         painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), self.drawn)
         painter.end()
 
