@@ -1,6 +1,12 @@
 """The Problems panel (VS Code's Ctrl+Shift+M): every diagnostic of the open files, grouped
 by file, errors first within a file's lines; a click (or Enter) on a row asks to jump there.
 
+Hints are not listed (``listed``), as in VS Code, whose Problems view and F8 take errors,
+warnings and infos only: basedpyright reports every unused parameter or name as a hint ("x is
+not accessed", drawn faded in the editor), and in a user run on jinja's environment.py 30 such
+rows buried the file's errors. Infos are marked ``ℹ`` (U+2139, in DejaVu Sans, Linux's usual
+fallback); ``ⓘ`` is in none of that machine's fonts and drew as a box.
+
 The panel holds plain rows and knows nothing of language servers: the language owner
 (``app.ui.owners.language``) fills it."""
 
@@ -14,19 +20,32 @@ from PySide6.QtWidgets import QDockWidget, QMainWindow, QTreeWidget, QTreeWidget
 
 from forecode_core.lsp.diagnostics import Diagnostic, Severity
 
-__all__ = ["ProblemRow", "ProblemsDock", "one_line", "place_bottom_dock", "severity_mark"]
+__all__ = [
+    "ProblemRow",
+    "ProblemsDock",
+    "listed",
+    "one_line",
+    "place_bottom_dock",
+    "severity_mark",
+]
 
 _MARKS = {
     Severity.ERROR: "⊗",
     Severity.WARNING: "⚠",
-    Severity.INFORMATION: "ⓘ",
-    Severity.HINT: "ⓘ",
+    Severity.INFORMATION: "ℹ",
+    Severity.HINT: "ℹ",
 }
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def severity_mark(severity: Severity) -> str:
     return _MARKS[severity]
+
+
+def listed(severity: Severity) -> bool:
+    """Whether a diagnostic of ``severity`` is a problem the panel lists and F8 visits (not a
+    hint: module doc)."""
+    return severity != Severity.HINT
 
 
 def one_line(message: str) -> str:
@@ -72,8 +91,10 @@ class ProblemsDock(QDockWidget):
         self.rows: list[ProblemRow] = []
 
     def set_rows(self, rows: list[ProblemRow]) -> None:
-        """Replace the contents; files sorted by name, problems by position."""
-        self.rows = list(rows)
+        """Replace the contents (hints left out); files sorted by name, problems by
+        position."""
+        rows = [row for row in rows if listed(row.diagnostic.severity)]
+        self.rows = rows
         collapsed = {item.text(0).split("  ")[0] for item in self._files() if not item.isExpanded()}
         self.tree.clear()
         by_file: dict[str, list[ProblemRow]] = {}

@@ -53,7 +53,7 @@ from ..editor import SC_MOD_INSERTTEXT, CodeEditor
 from ..encoding_picker import ClickableLabel
 from ..lsp_bridge import LspBridge
 from ..picker import Picker, PickerItem
-from ..problems_panel import ProblemRow, ProblemsDock, severity_mark
+from ..problems_panel import ProblemRow, ProblemsDock, listed, severity_mark
 from ..startup import after_first_paint, held
 from .commands import Command
 from .documents import Documents
@@ -662,16 +662,17 @@ class LanguageController(QObject):
             self._go(state.doc.path, Position(line, character))
 
     def go_problem(self, step: int) -> None:
-        """F8 / Shift+F8: the caret to the next / previous diagnostic in the current file
-        (wrapping), its message in a call tip."""
+        """F8 / Shift+F8: the caret to the next / previous problem in the current file
+        (wrapping; hints are not problems: ``problems_panel.listed``), its message in a call
+        tip."""
         doc = self._documents.current_document()
         state = self._open.get(doc.path.as_uri()) if doc is not None and doc.path else None
-        if state is None or not state.painted:
+        starts = sorted({s for s, _e, d in (state.painted if state else ()) if listed(d.severity)})
+        if state is None or not starts:
             self.message.emit("No problems in this file", 3000)
             return
         editor = state.doc.editor
         caret = editor.currentPos()
-        starts = sorted({start for start, _e, _d in state.painted})
         if step > 0:
             target = next((s for s in starts if s > caret), starts[0])
         else:
