@@ -186,6 +186,61 @@ def test_dropped_reports_say_why() -> None:
     ]
 
 
+BIG_CUR = ContextSource(
+    SourceKind.CURRENT_FILE, "utils.py", numbered(700), "python", focus_line=300
+)
+MENTION = ContextSource(SourceKind.FILE, "environment.py", numbered(100), "python")
+PROBLEMS = ContextSource(
+    SourceKind.FILE, "utils.py (problems)", "line 301: undefined name", "python"
+)
+
+
+@pytest.mark.parametrize(
+    ("sources", "budget", "expected"),
+    [
+        # a user run: the current file (659 lines) took all of the budget and the file named
+        # with @ was dropped; now the current file leaves the mention what it needs
+        (
+            [BIG_CUR, MENTION],
+            2000,
+            [("current_file", "truncated"), ("file", "full")],
+        ),
+        # the servers' problems and the mention, both after it, both kept
+        (
+            [BIG_CUR, PROBLEMS, MENTION],
+            2000,
+            [("current_file", "truncated"), ("file", "full"), ("file", "full")],
+        ),
+        # a mention bigger than half the budget gets the half, cut from its top
+        (
+            [BIG_CUR, ContextSource(SourceKind.FILE, "big.py", numbered(2000))],
+            2000,
+            [("current_file", "truncated"), ("file", "truncated")],
+        ),
+        # the current file named again leaves it nothing to keep room for
+        (
+            [BIG_CUR, ContextSource(SourceKind.FILE, "utils.py", BIG_CUR.text)],
+            2000,
+            [("current_file", "truncated"), ("file", "dropped")],
+        ),
+    ],
+)
+def test_a_current_file_too_big_leaves_room_for_the_mentions(
+    sources: list[ContextSource], budget: int, expected: list[tuple[str, str]]
+) -> None:
+    plan = assemble_context(sources, budget)
+    assert [(r.kind, r.status) for r in plan.reports] == expected
+    assert plan.used_tokens <= budget
+    current = plan.reports[0]
+    assert current.start_line <= 301 <= current.end_line  # still around the caret
+    mention = plan.reports[-1]
+    if mention.status != "dropped":
+        assert current.tokens >= budget // 2 - ITEM_OVERHEAD_TOKENS  # the current file's half
+    if len(sources) == 2 and sources[1].path == "utils.py":
+        # the whole budget for the current file, as before: nothing else to keep room for
+        assert current.tokens > budget - ITEM_OVERHEAD_TOKENS - 10
+
+
 # ----- history -------------------------------------------------------------------------------
 
 

@@ -7,7 +7,10 @@ current file, then the mentions in the order they were typed, then the codebase 
 first. A source that does not fit what is left of the budget is cut to fit — the current file
 around the cursor (so the code being asked about survives), others from the top — or dropped
 when too little is left; every decision is reported so the panel can show what was included,
-truncated or dropped.
+truncated or dropped. A current file that does not fit whole leaves room for the files after it
+(``_room_for_the_rest``: what they need, at most half of what is left): in a user run the
+current file (jinja's 659-line utils.py) took all of the default 6,000 tokens and the file the
+user had named with ``@`` was dropped, as Cursor never does with an explicit mention.
 
 Codebase hits (``codebase_sources``) are line ranges of workspace files. A hit is dropped when
 the code it holds is already sent (its file whole, or the lines of a truncated file or an
@@ -206,6 +209,22 @@ def _truncate(source: ContextSource, max_tokens: int) -> tuple[str, int, int]:
     return text, source.start_line + first, source.start_line + last
 
 
+def _room_for_the_rest(ordered: Sequence[ContextSource], remaining: int) -> int:
+    """The tokens a current file that does not fit whole leaves for the files after it (the
+    mentions, the servers' problems): what they would take whole, at most half of
+    ``remaining``. A file named twice, or the current file named again, counts once or not
+    at all (it is dropped as such)."""
+    current = {s.path for s in ordered if s.kind == SourceKind.CURRENT_FILE}
+    seen: set[str] = set()
+    wanted = 0
+    for src in ordered:
+        if src.kind != SourceKind.FILE or src.path in current or src.path in seen:
+            continue
+        seen.add(src.path)
+        wanted += estimate_tokens(src.text) + ITEM_OVERHEAD_TOKENS
+    return min(wanted, remaining // 2)
+
+
 def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> ContextPlan:
     """The context items for a request from ``sources`` under ``budget_tokens``.
 
@@ -213,14 +232,17 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
     in order); a mention of a path already included as the current file, or mentioned twice,
     is dropped as such, and so is a codebase hit whose lines are already sent.
     """
-    ordered = sorted(enumerate(sources), key=lambda p: (_PRIORITY.get(p[1].kind, 9), p[0]))
+    ordered = [
+        src
+        for _, src in sorted(enumerate(sources), key=lambda p: (_PRIORITY.get(p[1].kind, 9), p[0]))
+    ]
     remaining = max(0, budget_tokens)
     items: list[ContextItem] = []
     reports: list[ContextReport] = []
     seen_files: dict[str, str] = {}
     # path -> (first, last, what) line ranges already sent (0, 0: the whole file)
     sent_ranges: dict[str, list[tuple[int, int, str]]] = {}
-    for _, src in ordered:
+    for src in ordered:
         full = estimate_tokens(src.text) + ITEM_OVERHEAD_TOKENS
         whole_first, whole_last = src.start_line, src.end_line
         is_hit = src.kind == SourceKind.CODEBASE
@@ -279,6 +301,8 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
             )
             continue
         room = remaining - ITEM_OVERHEAD_TOKENS
+        if src.kind == SourceKind.CURRENT_FILE:
+            room -= _room_for_the_rest(ordered, remaining)
         if room < MIN_USEFUL_TOKENS:
             report(Status.DROPPED, 0, reason="over the context budget")
             continue
