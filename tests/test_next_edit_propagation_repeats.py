@@ -402,3 +402,22 @@ def test_a_backquote_doubled_in_prose_doubles_its_closing_one(
     at = before.index(where)
     text = before[:at] + "`" + before[at:]
     assert offered(text, [Edit(at, "", "`")]) == expected
+
+
+# ---------------------------------------------------------------- a name qualified: no locals
+
+INSTALL = (
+    "def install(translations):\n    _install(\n        gettext=gettext,\n"
+    "        pgettext=pgettext,\n    )\n\n"
+    "def _install(self, pgettext: t.Optional[F] = None):\n    if pgettext is not None:\n"
+    "        return pgettext\n\n"
+    "def _make(func):\n    def pgettext(s):\n        return func(s)\n\n    return pgettext\n\n"
+    "x = pgettext\n"
+)
+
+
+def test_a_name_qualified_is_not_offered_where_a_function_binds_it() -> None:
+    text, history = replay(INSTALL, [("pgettext=pgettext", "pgettext=translations.pgettext", 0)])
+    # the parameter, its uses and a nested def's name are those functions' own; the module's
+    # use at the end is the only site
+    assert offered(text, history) == [("pgettext", "translations.pgettext", 17)]

@@ -1191,7 +1191,33 @@ def _whole_chain(text: str, first: int, pos: int, pattern: Pattern, mask: LexMas
         after = _next_token(text, nxt[1], mask)
         if after is None or text[after[0] : after[1]] != "=":
             return False  # bound or a keyword's name (``x = main``: only the use)
+    if nxt is not None and text[nxt[0] : nxt[1]] == ":" and _annotated(text, first, mask):
+        return False  # a parameter or a variable annotated (``pgettext: t.Optional[...]``)
     return not _in_import(text, first)
+
+
+def _local_name(text: str, pos: int, name: str, mask: LexMask) -> bool:
+    """Whether the Python function around ``pos`` has ``name`` as a parameter, binds it
+    (``_local_in``) or defines it in a nested ``def``/``class``: a use there is its local,
+    not the module's name."""
+    block = _python_function(text, pos, mask)
+    if block is None:
+        return False
+    nested = re.compile(rf"[ \t]+(?:async[ \t]+)?(?:def|class)[ \t]+{re.escape(name)}\b", re.M)
+    body = text[block[0] : block[1]]
+    return _local_in(text, block, {name}, mask) or any(
+        mask.span_at(block[0] + m.start()) is None for m in nested.finditer(body, 1)
+    )
+
+
+def _annotated(text: str, first: int, mask: LexMask) -> bool:
+    """Whether the name at ``first``, before a ``:``, is being declared: a parameter of a
+    ``def`` (on its line or a line of its own in the def's brackets) or a name annotated at a
+    line's start (``x: int = 0``), not a dict's key nor a slice."""
+    lo = _line_start(text, first)
+    if lo + _indent_of(text, lo)[0] == first:
+        return True
+    return _a_parameter(text, first, mask)
 
 
 def _in_import(text: str, pos: int) -> bool:
@@ -2086,6 +2112,8 @@ def _code_proposals(
     own = _own_class(text, pattern, newest, mask, path)
     if _renames_its_method(text, pattern, mask, path):
         pattern = replace(pattern, own_method=True)
+    # a name qualified is no local's (a parameter ``pgettext`` stays)
+    qualify = pattern.chain == "qualify" and _suffix(path) in _PY_SUFFIXES
 
     def keep(found: list[Site]) -> list[Site]:
         return [
@@ -2094,6 +2122,7 @@ def _code_proposals(
             if not any(_overlaps(s.start, s.end, lo, hi) for lo, hi in regions)
             and (s.old, s.new) not in reverts
             and (own is None or own[0] <= s.start < own[1] or not _attribute(text, s, mask))
+            and not (qualify and _local_name(text, s.start, s.old, mask))
         ]
 
     scope = _rename_scope(text, pattern, newest, mask, path) or _self_scope(
