@@ -18,7 +18,10 @@ probed time), ``ui_stall_stacks`` and ``ui_stalls_over_16ms_detail`` (each stall
 UI thread's stacks a watchdog sampled in it, the other threads running then, the UI thread's
 own CPU time and its run-queue wait, and the collections that overlapped it, from gc
 callbacks), ``ui_stalls_over_16ms_not_load`` (stalls still over 16 ms without the run-queue
-wait: not the machine's load), ``gc_policy``, ``gc_idle_collections`` and ``gc_collections``
+wait: not the machine's load), ``max_ui_blocked_ms`` (the most a stall over 16 ms spent neither
+running nor runnable: waiting for the GIL or a lock, which the watchdog cannot sample),
+``gil_switch_interval_ms`` (at the end: ``lsp.warm`` lowers it only while it prepares),
+``gc_policy``, ``gc_idle_collections`` and ``gc_collections``
 (the app's collector policy, started as ``app.main`` starts it: ``app.ui.gc_idle``),
 ``ui_rss_mb`` (the process's RSS by round: ``--ui-rounds 500`` is a ~5-minute session),
 ``ui_diagnostics``, ``ui_sched`` (``realtime_editor_only``: under ``chrt`` the servers and
@@ -53,6 +56,7 @@ __all__ = [
     "gc_keys",
     "gc_overlaps",
     "measure_ui",
+    "measure_ui_fresh",
     "realtime_editor_only",
 ]
 
@@ -192,6 +196,36 @@ def measure_ui(rounds: int) -> dict[str, Any]:
         os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
         os.environ.pop("FORECODE_LSP", None)
         return {**_run_window(root, rounds), "ui_sched": sched}
+
+
+_FRESH_LIBS = ("lsprotocol.types", "pygls.lsp.client", "cattrs")
+
+
+def measure_ui_fresh(rounds: int) -> dict[str, Any]:
+    """``measure_ui`` in a new interpreter (``python -m bench.lsp_ui ROUNDS``), as ``bench lsp
+    --ui`` runs it: a user's editor meets its first server start without pygls, lsprotocol or
+    cattrs imported, where ``bench lsp`` has imported them and generated the converter's code
+    before its ``--ui`` part (until 2026-12-05 the window was measured in that process: the
+    first start's imports, 250-700 ms of CPU on the ``forecode-lsp`` thread, never showed).
+    ``ui_fresh_process``: none of them was imported when the window opened."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.lsp_ui", str(rounds)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S + 60.0 * rounds,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.lsp_ui failed ({out.returncode}): {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _main(argv: list[str]) -> None:
+    fresh = not any(name in sys.modules for name in _FRESH_LIBS)
+    result = {**measure_ui(int(argv[0]) if argv else 1), "ui_fresh_process": fresh}
+    print(json.dumps(result))
 
 
 _WAITING = frozenset(
@@ -345,8 +379,11 @@ class _Probe:
             "ui_stall_stacks": [f"{n}x {k}" for k, n in self.watch.stacks.most_common(5)],
             # each stall over 16 ms: its length, the UI thread's CPU time in it, and the
             # distinct stacks the watchdog sampled in it (none: it ended before 20 ms)
+            # blocked: neither running nor waiting for a core (the GIL, a lock): what the
+            # watchdog cannot sample, as it needs the GIL too
             "ui_stalls_over_16ms_detail": [
-                f"{gap - PROBE_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f}): "
+                f"{gap - PROBE_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f}, blocked "
+                f"{max(0.0, gap - PROBE_MS - busy - runq):.1f}): "
                 + self.watch.detail(start)
                 + gc_overlaps(gc_log, start, start + gap / 1000)
                 for gap, busy, start, runq in self.long
@@ -354,6 +391,10 @@ class _Probe:
             "ui_stalls_over_16ms_not_load": sum(
                 1 for gap, _b, _s, runq in self.long if gap - PROBE_MS - runq > 16
             ),
+            "max_ui_blocked_ms": round(
+                max((g - PROBE_MS - b - r for g, b, _s, r in self.long), default=0.0), 1
+            ),
+            "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 2),
         }
 
 
@@ -463,3 +504,7 @@ def _rss_keys(rss: list[float]) -> dict[str, Any]:
         "max": round(max(rss), 1),
         "by_round": [round(r, 1) for r in rss[::step]],
     }
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])

@@ -72,14 +72,15 @@ _prepared: list[float] = []  # the seconds prepare() took, once it has run
 
 
 @contextmanager
-def short_switches(interval_s: float = SWITCH_S) -> Iterator[None]:
-    """The GIL handed over every ``interval_s`` (never longer than it was) while inside; the
-    interval as it was after the last of nested or concurrent uses leaves."""
+def short_switches(interval_s: float | None = None) -> Iterator[None]:
+    """The GIL handed over every ``interval_s`` (``SWITCH_S`` by default; never longer than it
+    was) while inside; the interval as it was after the last of nested or concurrent uses
+    leaves."""
     global _depth, _saved
     with _lock:
         if _depth == 0:
             _saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(interval_s, _saved))
+            sys.setswitchinterval(min(SWITCH_S if interval_s is None else interval_s, _saved))
         _depth += 1
     try:
         yield
