@@ -390,6 +390,14 @@ class ChatPanel(QWidget):
             "Ask for a change across files: the model proposes edits to the current file and "
             "the @ files (and new or deleted files), reviewed as one set before anything changes"
         )
+        # On, the toggle wears the selection colour: Fusion's checked button is only a shade
+        # darker (#2b2c2f against #35363a in the dark theme), and in a user run the mode could
+        # not be told on from off but by the input's placeholder.
+        self.edit_files_button.setStyleSheet(
+            "QPushButton:checked { background: palette(highlight);"
+            " color: palette(highlighted-text); border: 1px solid palette(highlight);"
+            " border-radius: 2px; padding: 3px 8px; }"
+        )
         self.edit_files_button.toggled.connect(self.set_edit_mode)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
