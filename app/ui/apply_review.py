@@ -543,7 +543,7 @@ class CheckPanel(QFrame):
         self.diagnostics: tuple[Diagnostic, ...] = ()
 
     def checking(self) -> None:
-        self._set("checking", "⏳ Checking the edit in the shadow workspace…", "")
+        self._set("checking", "◷ Checking the edit in the shadow workspace…", "")
         self.show()
 
     def repairing(self, round_no: int, rounds: int, new: tuple[Diagnostic, ...]) -> None:
@@ -552,7 +552,7 @@ class CheckPanel(QFrame):
         more = f" and {len(new) - 1} more" if len(new) > 1 else ""
         self._set(
             "repairing",
-            f"🔧 Repair round {round_no} of {rounds}: the check found {what}{more}; "
+            f"⚙ Repair round {round_no} of {rounds}: the check found {what}{more}; "
             "the model is correcting its edit…",
             "warning",
         )
@@ -592,9 +592,9 @@ class CheckPanel(QFrame):
         waiting = f"checking {', '.join(verdict.waiting)}…"
         n = len(verdict.new)
         if not n:
-            self._set("checking", f"⏳ No new problems so far; {waiting}", "")
+            self._set("checking", f"◷ No new problems so far; {waiting}", "")
             return
-        self._set("checking", f"⏳ {n} new problem{'s' if n != 1 else ''} so far; {waiting}", "")
+        self._set("checking", f"◷ {n} new problem{'s' if n != 1 else ''} so far; {waiting}", "")
         self._rows(verdict.new, where, theme)
 
     def _rows(self, new: tuple[Diagnostic, ...], where: Callable[[int], str], theme: Theme) -> None:

@@ -324,7 +324,7 @@ class EditSetOwner(QObject):
                 self._repairer = SerialExecutor("forecode-edits-repair")
         changes = _changes(review)
         n = len(verdict.new)
-        review.set_check(f"🔧 {n} new problem{'s' if n != 1 else ''}: repairing…", {})
+        review.set_check(f"⚙ {n} new problem{'s' if n != 1 else ''}: repairing…", {})
 
         def check(current: Sequence[FileChange]) -> Any:
             future = check_in_shadow(shadow, current)
@@ -359,7 +359,7 @@ class EditSetOwner(QObject):
         if review is self.review and isinstance(review, EditSetReview):
             rounds = self._settings().shadow_repair_rounds
             review.set_check(
-                f"🔧 repair round {round_no} of {rounds}: {problems} new "
+                f"⚙ repair round {round_no} of {rounds}: {problems} new "
                 f"problem{'s' if problems != 1 else ''} sent back to the model…",
                 {},
             )
