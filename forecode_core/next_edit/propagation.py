@@ -90,9 +90,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import Literal, Protocol
+from typing import Literal
 
-from forecode_core.next_edit.events import compose_chains
+from forecode_core.next_edit.events import Pair, compose_chains
 from forecode_core.next_edit.lexmask import Kind, LexMask, mask_for
 
 __all__ = [
@@ -154,16 +154,10 @@ _CLOSE = {v: k for k, v in _OPEN.items()}
 Token = tuple[int, int, TokenKind]  # start, end, kind
 
 
-class EditPair(Protocol):
-    """One recent edit: the text ``before`` is now ``after``, at ``offset`` in the current
-    document (``events.EditEvent`` is one: its offsets follow later changes)."""
-
-    @property
-    def offset(self) -> int: ...
-    @property
-    def before(self) -> str: ...
-    @property
-    def after(self) -> str: ...
+# One recent edit: the text ``before`` is now ``after``, at ``offset`` in the current document
+# (``events.EditEvent`` is one: its offsets follow later changes). The protocol lives in
+# ``events`` (which this module imports), so both name one type.
+EditPair = Pair
 
 
 @dataclass(frozen=True)
