@@ -999,3 +999,27 @@ def test_when_the_service_cannot_start_the_local_model_answers(
     assert panel.current.messages[-1].source == "local"
     assert panel.notices() == []
     window.close()
+
+
+def test_a_reply_with_no_words_yet_says_it_is_reading(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend
+) -> None:
+    """A user run: the local model read a 6,000-token context for a minute and the reply sat
+    empty under its header; now it says what is happening until the first words."""
+    from app.ui.chat_panel import READING_NOTE
+
+    panel = open_chat(qtbot, window)
+    ask(qtbot, panel, "What does helper do?")
+    call = backend.call(qtbot)
+    reply = last_reply(panel)
+    assert reply.footer.text() == READING_NOTE and not reply.footer.isHidden()
+    call.send(ChatStarted("tiny-model", "cloud"))
+    qtbot.waitUntil(lambda: "tiny-model" in reply.header.text(), timeout=3000)
+    assert reply.footer.text() == READING_NOTE  # started: a slot, still reading
+    call.send(ChatDelta("It returns"))
+    qtbot.waitUntil(lambda: shown_text(reply) == "It returns", timeout=3000)
+    assert reply.footer.isHidden()
+    call.send(ChatDone("stop"))
+    call.end()
+    qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
+    assert reply.footer.isHidden()

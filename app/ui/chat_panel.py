@@ -86,6 +86,8 @@ from .theme import DARK, Theme
 __all__ = ["CODEBASE_ENTRY", "ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
 
 SEARCHING_NOTICE = "Searching the codebase…"
+# Under a reply that has no words yet (the model reading the question and its context).
+READING_NOTE = "Reading the question and its context…"
 NO_INDEX_NOTICE = (
     "There is no codebase index for this workspace yet, so @codebase found "
     "nothing; the question was sent without codebase context."
@@ -600,6 +602,9 @@ class ChatPanel(QWidget):
         reply = MessageView(MessageRole.ASSISTANT, self.theme, current_path)
         reply.apply_requested.connect(self.apply_requested)
         reply.set_header("Assistant …")
+        # Until the first words: the local model reads a 6,000-token context for a minute on
+        # two cores, and in a user run the reply sat empty under its header all that time.
+        reply.set_footer(READING_NOTE)
         self._insert_view(reply)
         self._streaming = reply
         self._reply_text = ""
@@ -643,6 +648,8 @@ class ChatPanel(QWidget):
     def _on_delta(self, text: str) -> None:
         if self._streaming is None:
             return
+        if not self._reply_text:
+            self._streaming.set_footer("")  # the words are coming: no more READING_NOTE
         self._reply_text += text
         self._streaming.set_text(self._reply_text)
 
