@@ -4,6 +4,6 @@ process (pygls's ``LanguageClient``) for one workspace root. The pure rules (pos
 incremental changes, diagnostics, the server table, restart back-off) are in
 ``forecode_core.lsp``; ``app.ui.lsp_bridge`` hands the results to the UI thread."""
 
-from .hub import LspHub, ServerStatus, resolve_command
+from .hub import GatedHub, LspHub, ServerStatus, resolve_command
 
-__all__ = ["LspHub", "ServerStatus", "resolve_command"]
+__all__ = ["GatedHub", "LspHub", "ServerStatus", "resolve_command"]

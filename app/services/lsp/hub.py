@@ -32,9 +32,11 @@ if TYPE_CHECKING:  # imported on the hub's thread when a server starts: pygls an
     # take a second to import, which the editor's start-up does not wait for (issue 18)
     from .session import OpenDoc, Session
 
-__all__ = ["LspHub", "ServerStatus", "resolve_command"]
+__all__ = ["GatedHub", "LspHub", "ServerStatus", "resolve_command"]
 
 log = logging.getLogger(__name__)
+
+GATE_MAX_S = 1.0  # the longest the hub's first work waits for its gate (``LspHub._prepare``)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ def resolve_command(argv: tuple[str, ...]) -> list[str] | None:
 class LspHub:
     """See the module docstring. ``on_diagnostics(uri, version, server, diagnostics)`` and
     ``on_status(ServerStatus)`` are called on the hub's thread."""
+
+    _gate: threading.Event | None = None  # ``GatedHub``'s: the first work waits for it
 
     def __init__(
         self,
@@ -111,9 +115,17 @@ class LspHub:
 
     def _prepare(self) -> None:
         """The hub's first work: pygls, lsprotocol and cattrs imported and the converter's code
-        generated with the GIL handed over every 0.5 ms (``warm.prepare``)."""
-        from .warm import prepare
+        generated with the GIL handed over every 0.5 ms (``warm.prepare``); a ``GatedHub``'s
+        once its gate opens (at most ``GATE_MAX_S`` later): the editor's bridge opens it when
+        the UI thread is free. A hub is made as the first file of a served language opens,
+        while the window lays out and paints it; the import meanwhile, Python on this thread,
+        made each of the UI thread's GIL takes wait: measured 2026-12-05 (``bench lsp --ui``
+        in a fresh process, load 7-9), the first stall 49-82 ms at once, 10-23 ms when the
+        same work started 150 ms later. Documents opened meanwhile wait behind it."""
+        from .warm import prepare, prepared
 
+        if self._gate is not None and not prepared():
+            self._gate.wait(GATE_MAX_S)
         try:
             prepare()
         except Exception:  # a broken install: the sessions' own imports report it
@@ -330,3 +342,18 @@ class LspHub:
     async def _stop_all(self, timeout_s: float) -> None:
         sessions = list(self._sessions.values())
         await asyncio.gather(*(s.stop(timeout_s) for s in sessions), return_exceptions=True)
+
+
+class GatedHub(LspHub):
+    """An ``LspHub`` whose first work (``LspHub._prepare``) waits until ``open_gate()`` (at
+    most ``GATE_MAX_S``): the editor's, opened when its UI thread is free
+    (``app.ui.lsp_bridge``). Calls made meanwhile queue behind it; none waits."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._gate = threading.Event()  # before the thread starts
+        super().__init__(*args, **kwargs)
+
+    def open_gate(self) -> None:
+        """Let the first work start (any thread)."""
+        assert self._gate is not None
+        self._gate.set()

@@ -1,0 +1,106 @@
+"""The editor's hub starts its first work (importing the LSP libraries) once the UI thread is
+free, not while the window paints the files that made it: ``GatedHub`` waits for its gate (at
+most ``GATE_MAX_S``), ``UiFree`` opens it when a UI timer runs on time again."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.services.lsp import hub as hub_module
+from app.services.lsp import warm
+from app.services.lsp.hub import GatedHub
+from app.ui import lsp_bridge
+from app.ui.lsp_bridge import LspBridge, UiFree
+
+
+def _record(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``warm.prepare`` and the hub's document opens, in the order they run."""
+    order: list[str] = []
+    monkeypatch.setattr(warm, "prepared", lambda: False)
+
+    def prepare() -> float:
+        order.append("prepare")
+        return 0.0
+
+    monkeypatch.setattr(warm, "prepare", prepare)
+    real_open = hub_module.LspHub._open_new
+
+    def open_new(self: hub_module.LspHub, *args: object) -> None:
+        order.append("open")
+        real_open(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(hub_module.LspHub, "_open_new", open_new)
+    return order
+
+
+def test_a_gated_hub_prepares_when_its_gate_opens_and_opens_wait_behind(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order = _record(monkeypatch)
+    hub = GatedHub(lambda *_a: None, lambda _s: None, ())
+    try:
+        version = hub.open("file:///x.txt", "plaintext", "text", Path("/"))  # never waits
+        assert version == 1
+        time.sleep(0.3)
+        assert order == []  # the gate is shut: nothing ran on the hub's thread
+        hub.open_gate()
+        hub.call(lambda: None).result(10)
+    finally:
+        hub.shutdown(2.0)
+    assert order == ["prepare", "open"]
+
+
+def test_a_gate_never_opened_holds_the_first_work_at_most_gate_max_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order = _record(monkeypatch)
+    monkeypatch.setattr(hub_module, "GATE_MAX_S", 0.2)
+    hub = GatedHub(lambda *_a: None, lambda _s: None, ())
+    try:
+        hub.open("file:///x.txt", "plaintext", "text", Path("/"))
+        hub.call(lambda: None).result(10)
+    finally:
+        hub.shutdown(2.0)
+    assert order == ["prepare", "open"]
+
+
+def test_ui_free_waits_while_the_ui_thread_is_busy_then_calls_once(qtbot: QtBot) -> None:
+    """Events handled every 50 ms (a UI thread busy in between) never run its timer on time:
+    it waits; an idle event loop then calls ``then`` once, ``SETTLE_MS`` or more after."""
+    app = QApplication.instance()
+    assert app is not None
+    called: list[float] = []
+    start = time.perf_counter()
+    free = UiFree(lambda: called.append(time.perf_counter() - start))
+    busy_until = start + 0.4
+    while time.perf_counter() < busy_until:
+        time.sleep(0.05)  # the UI thread's own work
+        app.processEvents()
+    assert called == [] and free.waiting
+    qtbot.waitUntil(lambda: bool(called), timeout=3000)
+    qtbot.wait(100)
+    assert len(called) == 1 and not free.waiting
+    assert called[0] >= lsp_bridge.SETTLE_MS / 1000
+
+
+def test_the_bridge_opens_its_hubs_gate_when_the_ui_is_free(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order = _record(monkeypatch)
+    monkeypatch.setattr(hub_module, "GATE_MAX_S", 30.0)  # only the gate can let it start
+    bridge = LspBridge(())
+    try:
+        assert isinstance(bridge.hub, GatedHub)
+        seen = threading.Event()
+        bridge.hub.call(seen.set)
+        qtbot.waitUntil(seen.is_set, timeout=5000)
+        assert not bridge.ui_free.waiting
+    finally:
+        bridge.shutdown(2.0)
+    assert order == ["prepare"]
