@@ -1023,3 +1023,15 @@ def test_a_reply_with_no_words_yet_says_it_is_reading(
     call.end()
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=3000)
     assert reply.footer.isHidden()
+
+
+def test_the_current_file_chip_follows_the_tab_shown(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
+    """A user run: after switching tabs with the chat open, the chip still named the previous
+    file until the question box took the focus."""
+    window.open_file(workspace / "src" / "pkg" / "util.py")
+    panel = open_chat(qtbot, window)
+    qtbot.waitUntil(lambda: "util.py" in panel.current_chip.text(), timeout=3000)
+    window.open_file(workspace / "README.md")  # a tab switch; the focus stays out of the box
+    qtbot.waitUntil(lambda: "README.md" in panel.current_chip.text(), timeout=3000)

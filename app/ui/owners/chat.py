@@ -31,6 +31,9 @@ class Chat(QObject):
         self.panel = ChatPanel(self.host)
         self.panel.hide()
         self.panel.message.connect(lambda text: self.message.emit(text, 10000))
+        # The chips follow the tab shown (Cursor's do): in a user run they still named the
+        # previous tab's file after a switch, until the question box took the focus.
+        documents.current_changed.connect(lambda _doc: self.panel.schedule_refresh())
         self._splitter: QSplitter | None = None
 
     def commands(self) -> list[Command]:
