@@ -115,7 +115,7 @@ class LspHub:
 
     def _prepare(self) -> None:
         """The hub's first work: pygls, lsprotocol and cattrs imported and the converter's code
-        generated with the GIL handed over every 0.5 ms (``warm.prepare``); a ``GatedHub``'s
+        generated with the GIL handed over every 0.1 ms (``warm.prepare``); a ``GatedHub``'s
         once its gate opens (at most ``GATE_MAX_S`` later): the editor's bridge opens it when
         the UI thread is free. A hub is made as the first file of a served language opens,
         while the window lays out and paints it; the import meanwhile, Python on this thread,

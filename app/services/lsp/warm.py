@@ -14,8 +14,11 @@ dozens of times a frame; each take waited up to 5 ms, and a frame with 10-25 ms 
 work lasted 30-300 ms. The watchdog could not see it: it needs the GIL too.
 
 ``prepare()`` does all of that once, before the first session starts, with the switch interval
-at ``SWITCH_S`` (``short_switches``): the UI thread's GIL takes then wait about that long, the
-import's own time barely changes. It generates the converter's hooks for every message type a
+at ``SWITCH_S`` (``short_switches``): the UI thread's GIL takes then wait about that long (or
+for the one C call running, such as attrs compiling a class), the import's own time barely
+changes. The editor's hub also starts it only once the UI thread is free (``hub.GatedHub``,
+``app.ui.lsp_bridge.UiFree``): overlapping the window's paint of the files just opened, even
+short takes added up (tens per frame). It generates the converter's hooks for every message type a
 session sends or receives (``MESSAGE_METHODS``), so no message later pays for code generation
 at the default interval (a union's members are still looked up as they first come: a few small
 classes, about 2 ms each)."""
@@ -31,7 +34,11 @@ from typing import Any
 
 __all__ = ["MESSAGE_METHODS", "SWITCH_S", "prepare", "prepared", "short_switches"]
 
-SWITCH_S = 0.0005  # the GIL's switch interval while the heavy start work runs
+# The GIL's switch interval while the heavy start work runs. 0.1 ms: the UI thread's time
+# blocked in a stall 3.7-7.6 ms against 4.5-12.3 ms at 0.5 ms (bench lsp --ui, 3 runs each,
+# load 8); it costs only while the UI thread waits, and the import's own calls (attrs
+# compiling a class) still run whole.
+SWITCH_S = 0.0001
 
 # The methods whose messages a session exchanges (``session.Session`` and the editor's requests
 # through ``LspHub.ask``/``request``): their request, notification and response types.
