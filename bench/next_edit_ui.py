@@ -18,7 +18,10 @@ precise ``QTimer`` on the UI thread; a stall is the gap between two firings minu
    propagation's first site shown, and (up to ``--model-wait`` seconds) the model's answer;
 2. Tab, Tab, ... through the sites (a jump, then an accept; ``TAB_MS`` apart), each accept
    timed to the next suggestion drawn;
-3. a jump elsewhere (Ctrl+End, then back) and a literal changed there, typed.
+3. a jump elsewhere (Ctrl+End, then back) and a literal changed there, typed;
+4. (not ``--quick``) Likely Bug: Review Changed Functions on argparse.py, and a word typed at
+   once while the bug finder's pass runs (phase ``bug_pass``). The folder is a git repository
+   with the copies committed, so the pass reads HEAD's copy and diffs against it.
 
 Figures, all measured in the app: ``max_ui_stall_ms``, ``ui_stall_p99_ms``,
 ``ui_stalls_over_16ms`` and ``ui_stall_probe_ticks`` (the probe); ``propagation_ui_ms`` (the
@@ -39,6 +42,9 @@ run-queue wait in it, the threads running then (``bench.lsp_ui.Watchdog``) and t
 that overlapped it; ``ui_stalls_over_16ms_not_load``: those still over 16 ms without the
 run-queue wait; ``gc_policy``, ``gc_idle_collections``, ``gc_collections``: the app's collector
 policy (``app.ui.gc_idle``, started as ``app.main`` starts it) and every collection by thread.
+``bug_finder_passes`` / ``bug_finder_pass_s``: the bug finder's tier-2 passes while probed (they
+start after 3 s without typing, or at step 4) and ``ui_stalls_over_16ms_in_bug_pass`` the stalls
+that overlapped one (each detail line says so).
 ``ui_sched``: under ``chrt -f 1`` the engine worker's threads are put back to the normal
 policy (``bench.lsp_ui.realtime_editor_only``:
 inherited, the worker's llama.cpp threads are the UI thread's real-time equals, never
@@ -51,6 +57,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -108,6 +115,8 @@ LITERALS = (
     Literal("encoder.py", "def _make_iterencode(", "'null'", "'none'"),
     Literal("argparse.py", "def _get_values(", "OPTIONAL", "ZERO_OR_MORE"),
 )
+# typed while the bug finder's pass runs (``_bug_pass_while_typing``)
+BUG_EDIT = Literal("argparse.py", "def _check_value(self, action, value):", "value", "choice")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +162,9 @@ class _Figures:
     # each stall over 16 ms: (phase, gap ms, the UI thread's CPU ms, the gap's start
     # (perf_counter), ms runnable but waiting for a core)
     stalls: list[tuple[str, float, float, float, float]] = field(default_factory=list)
+    # each bug finder pass (its forecode-bugs thread): [start, end], perf_counter; end None
+    # while it runs
+    bug_passes: list[list[float | None]] = field(default_factory=list)
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -265,6 +277,18 @@ class _Run:
 
         ctl._ask_model = counted_ask  # type: ignore[method-assign]
         ctl.shown_changed.connect(self._on_shown)
+        bugs = self.window.bugs
+        work = bugs._work
+
+        def timed_work(*a: Any) -> None:
+            span: list[float | None] = [time.perf_counter(), None]
+            self.fig.bug_passes.append(span)
+            try:
+                work(*a)
+            finally:
+                span[1] = time.perf_counter()
+
+        bugs._work = timed_work  # type: ignore[method-assign,assignment]
 
     def _timed_pause(self) -> None:
         self._pause_at = time.perf_counter()
@@ -380,10 +404,10 @@ def _root(run: _Run) -> Path:
     return root
 
 
-def _type(run: _Run, doc: Any, word: str) -> None:
+def _type(run: _Run, doc: Any, word: str, phase: str = "typing") -> None:
     from PySide6.QtTest import QTest
 
-    run.phase = "typing"
+    run.phase = phase
     for ch in word:
         QTest.keyClicks(doc.editor, ch)
         run.settle(KEY_MS)
@@ -435,6 +459,20 @@ def _jump_and_literal(run: _Run, lit: Literal, model_wait: float) -> None:
     _tabs(run, doc, 2)
 
 
+def _bug_pass_while_typing(run: _Run, model_wait: float) -> None:
+    """Likely Bug: Review Changed Functions on the big file (changed against HEAD by the steps
+    before), then a word typed at once: the pass (HEAD's copy, the parse, the diff) is running
+    when the keys arrive, as when a user starts typing just after an idle pass began."""
+    doc = _select(run, BUG_EDIT.file, BUG_EDIT.after, BUG_EDIT.old)
+    bugs = run.window.bugs
+    # a pass starts when none runs and the engine has no request (an idle pass may be asking)
+    run.wait_until(lambda: bugs._running is None and not bugs._busy(), model_wait + 30.0)
+    run.phase = "bug_pass"
+    bugs.review_now()
+    _type(run, doc, BUG_EDIT.new, phase="bug_pass")
+    run.settle(500)
+
+
 def _script(run: _Run, quick: bool, model_wait: float, tabs: int) -> None:
     renames = RENAMES[:1] if quick else RENAMES
     literals = () if quick else LITERALS
@@ -445,6 +483,8 @@ def _script(run: _Run, quick: bool, model_wait: float, tabs: int) -> None:
         _tabs(run, doc, 2 if quick else tabs)
         if i < len(literals):
             _jump_and_literal(run, literals[i], model_wait)
+    if not quick:
+        _bug_pass_while_typing(run, model_wait)
 
 
 def _workspace(scratch: Path) -> Path:
@@ -457,6 +497,15 @@ def _workspace(scratch: Path) -> Path:
         src = module.__file__
         assert src is not None
         shutil.copy(src, folder / Path(src).name)
+    # a repository, as a user's folder is: the bug finder reviews what changed against HEAD
+    for args in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "copies"]):
+        subprocess.run(
+            ["git", "-c", "user.email=bench@forecode", "-c", "user.name=bench", *args],
+            cwd=folder,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     return folder
 
 
@@ -481,13 +530,27 @@ def _stall_detail(run: _Run) -> dict[str, Any]:
     (any thread) that overlap it; the policy and every collection while probed."""
     from bench.lsp_ui import gc_keys, gc_overlaps
 
+    passes = [(a or 0.0, float("inf") if b is None else b) for a, b in run.fig.bug_passes]
+
+    def in_pass(start: float, gap: float) -> bool:
+        return any(a < start + gap / 1000 and start < b for a, b in passes)
+
     return {
         "ui_stalls_over_16ms_detail": [
-            f"{phase}: {gap - PROBE_INTERVAL_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f}): "
+            f"{phase}: {gap - PROBE_INTERVAL_MS:.1f} ms (busy {busy:.1f}, run queue {runq:.1f})"
+            + (", in a bug finder pass" if in_pass(start, gap) else "")
+            + ": "
             + run.watch.detail(start)
             + gc_overlaps(run.gc_log, start, start + gap / 1000)
             for phase, gap, busy, start, runq in run.fig.stalls
         ],
+        # the bug finder's passes while probed (issue 16's tier 2 runs after 3 s idle) and the
+        # stalls over 16 ms that overlapped one
+        "bug_finder_passes": len(passes),
+        "bug_finder_pass_s": _stats([b - a for a, b in passes if b != float("inf")]),
+        "ui_stalls_over_16ms_in_bug_pass": sum(
+            1 for _p, gap, _b, start, _r in run.fig.stalls if in_pass(start, gap)
+        ),
         # still over 16 ms without the time the UI thread waited for a core (the load)
         "ui_stalls_over_16ms_not_load": sum(
             1 for _p, gap, _b, _s, runq in run.fig.stalls if gap - PROBE_INTERVAL_MS - runq > 16

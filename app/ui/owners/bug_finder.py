@@ -76,7 +76,8 @@ class _State:
 
 class BugFinder(QObject):
     message = Signal(str, int)
-    reviewed = Signal(object, int, object)  # doc, generation, list[Review] (worker -> UI)
+    # doc, generation, list[Review], list[each one's function text] (worker -> UI)
+    reviewed = Signal(object, int, object, object)
     findings_changed = Signal(object)  # doc: its shown findings changed
 
     def __init__(
@@ -209,27 +210,30 @@ class BugFinder(QObject):
         file has none), found by the bug finder's process (``app.services.bug_targets``: no
         parse or diff holds this process's GIL), then the model's reviews."""
         reviews: list[Review] = []
+        texts: list[str] = []  # each one's function text (the UI thread need not cut it)
         try:
             targets = self._targets.prepare(root, path, text, MAX_FUNCTIONS)
             for target in targets:
                 if stop.is_set():
                     break
-                reviews.append(
-                    review_one(  # the surprise score on the same engine (else the fill question)
-                        target.target(text, path.name),
-                        _stoppable(ask, stop),
-                        scoring_for(ask),
-                        stop.is_set,
-                    )
+                found = review_one(  # the surprise score on the same engine (else the fill)
+                    target.target(text, path.name),
+                    _stoppable(ask, stop),
+                    scoring_for(ask),
+                    stop.is_set,
                 )
+                reviews.append(found)
+                texts.append(target.text)
         except (_Stopped, ModelError, TargetsError) as exc:
             if not stop.is_set():
                 self.message.emit(f"Bug finder: {exc}", 5000)
         except Exception as exc:  # the model or git failed: said, not raised
             self.message.emit(f"Bug finder: {exc}", 5000)
-        self.reviewed.emit(doc, generation, reviews)
+        self.reviewed.emit(doc, generation, reviews, texts)
 
-    def _on_reviewed(self, doc: Document, generation: int, reviews: list[Review]) -> None:
+    def _on_reviewed(
+        self, doc: Document, generation: int, reviews: list[Review], texts: list[str]
+    ) -> None:
         if self._running is not None and self._running[0] is doc:
             self._running = None
         state = self._states.get(doc)
@@ -237,13 +241,11 @@ class BugFinder(QObject):
             self._tell(doc, "stopped: the file changed during the review")
             self._asked = None
             return  # the text changed meanwhile: dropped
-        text = doc.editor.text()
         dismissed = self._dismissed()
         shown: list[Shown] = []
-        for review in reviews:
+        for review, function_text in zip(reviews, texts, strict=True):  # generation current
             if review.finding is None:
                 continue
-            function_text = review.function.text(text)
             key = dismissal_key(function_text, review.function.start_line, review.finding)
             if key not in dismissed:
                 shown.append(Shown(review.function, review.finding, key, function_text))
