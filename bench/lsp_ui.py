@@ -392,7 +392,8 @@ class _Probe:
                 1 for gap, _b, _s, runq in self.long if gap - PROBE_MS - runq > 16
             ),
             "max_ui_blocked_ms": round(
-                max((g - PROBE_MS - b - r for g, b, _s, r in self.long), default=0.0), 1
+                max((max(0.0, g - PROBE_MS - b - r) for g, b, _s, r in self.long), default=0.0),
+                1,
             ),
             "gil_switch_interval_ms": round(sys.getswitchinterval() * 1000, 2),
         }
