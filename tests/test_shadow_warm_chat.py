@@ -2,7 +2,8 @@
 the session's first review), in a real window offscreen with the chat's scripted backend:
 
 - a chat answer holding a code block for a workspace file makes the shadow and starts its real
-  language servers on that file when the answer finishes streaming (before any Apply);
+  language servers on that file (before any Apply; while it streams:
+  ``tests/test_review_warm_stream.py``);
 - a block naming a file that is not open warms it too (its text read on the shadow's thread);
 - an answer without a code block, or whose block is in another language than its target (a
   shell command), makes no shadow and warms nothing;
@@ -112,8 +113,7 @@ def _answer(qtbot: QtBot, win: MainWindow, backend: FakeBackend, text: str, n: i
     call = backend.call(qtbot, n)
     call.send(ChatStarted("m", "cloud"), ChatDelta(text))
     qtbot.waitUntil(lambda: bool(panel.messages()[-1].text), timeout=5000)
-    # still streaming: the Apply button is not there yet, nothing warms
-    assert win.review.shadow is None
+    # a block for the file warms while the answer streams (tests/test_review_warm_stream.py)
     call.send(ChatDone("stop"))  # type: ignore[arg-type]
     call.end()
     qtbot.waitUntil(lambda: not panel.is_streaming(), timeout=5000)

@@ -268,6 +268,7 @@ class MainWindow(QMainWindow):
         self.index.index_changed.connect(self.chat_panel.set_codebase)
         self.index.index_changed.connect(self.completions.set_codebase)
         self.chat_panel.apply_requested.connect(self.review.apply_requested)
+        self.chat_panel.runner.delta.connect(self.review.warm_while_streaming)  # a code block
         self.chat_panel.runner.finished.connect(self.review.warm_for_answer)  # Apply likely
         self.chat_panel.edit_files_button.toggled.connect(self.review.warm_for_edits)
         self.workspace.set_related(self.related.current_related)  # quick open, chat, completions

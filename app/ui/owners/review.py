@@ -7,7 +7,8 @@ Each review of a workspace file is checked in the workspace's shadow copy
 (``app.services.shadow.ShadowWorkspace``, made on the first review of a folder and kept in step
 by saves and its own scans; ``make_shadow`` is the seam): the "before" diagnostics are computed
 while the apply streams, or earlier (``warm``: when the inline edit prompt opens, when a chat
-answer with a code block for a workspace file finishes streaming (``warm_for_answer``), when the
+answer's first code block for a workspace file is recognisable while the answer still streams
+(``warm_while_streaming``; ``warm_for_answer`` at its end for blocks found later), when the
 chat's "Edit files" mode is turned on (``warm_for_edits``), and, once the folder has a shadow,
 when the user focuses a file), the new ones shown in the review when it is done. New errors go back
 to the model for up to ``shadow.repairRounds`` rounds first (``app.ui.repair_loop``)."""
@@ -15,7 +16,8 @@ to the model for up to ``shadow.repairRounds`` rounds first (``app.ui.repair_loo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from forecode_core.text.file_languages import language_id_for_path
 
 from ..apply_backend import ApplyBackend
 from ..apply_review import ApplyReview
+from ..chat_view import CodeBlockView
 from ..document import Document
 from ..inline_edit import InlineEditPrompt
 from ..theme import theme_named
@@ -42,6 +45,20 @@ __all__ = ["ReviewController"]
 
 WARM_MAX_BYTES = 1 << 20  # files above this are checked when their review starts, not warmed
 WARM_MAX_FILES = 4  # a chat answer's code blocks: at most this many target files warmed
+
+
+@dataclass
+class _AnswerWarm:
+    """What one chat answer has warmed: its message view, how many of its segment widgets
+    were read (a last prose label is read again: it may turn into a code block when its fence
+    line completes; a code block's widget is kept as it grows), the last widget read (another
+    one there: the reply started over) and its target files (relative path -> path), in the
+    order found."""
+
+    view: object
+    read: int = 0
+    mark: object = None
+    targets: dict[str, Path] = field(default_factory=dict)
 
 
 class ReviewController(QObject):
@@ -69,6 +86,7 @@ class ReviewController(QObject):
         self.reviews: dict[Document, ApplyReview] = {}
         self.inline_prompt: InlineEditPrompt | None = None
         self.shadow: ShadowWorkspace | None = None
+        self._answer: _AnswerWarm | None = None  # the last chat answer's warmed targets
         self.make_shadow: Callable[[Path], ShadowWorkspace | None] = lambda root: ShadowWorkspace(
             root,
             rules=lambda: workspace.rules,  # the rules now: .gitignore may change
@@ -226,30 +244,74 @@ class ReviewController(QObject):
         self._push_unsaved(shadow, doc)
         shadow.warm({rel: doc.editor.text()})
 
+    def warm_while_streaming(self, _text: str = "") -> None:
+        """A chunk of a chat answer was shown (the chat runner's ``delta``, connected after the
+        panel's own slot): a Cursor user clicks Apply as soon as the answer ends, and the
+        shadow's servers need seconds to start, so they are warmed as soon as a code block
+        for a workspace file is recognisable, while the rest of the answer streams. The panel
+        has already split the reply (``chat_markdown.StreamSegmenter``: a block exists once
+        its fence line is complete, its language and path hint final), so only the segment
+        widgets added since the last chunk are read (and the last one again): no text is
+        parsed here. Each block's target is resolved as ``warm_for_answer`` resolves it (the
+        Apply's own resolution); a file is warmed once per answer, at most
+        ``WARM_MAX_FILES`` files. Each warm carries the answer's earlier targets too (their
+        "before" is cached in the shadow): ``ShadowWorkspace.warm`` drops a warm still
+        queued when the next comes, and the first block's may still wait behind the copy's
+        first build."""
+        view = self._last_answer()
+        if view is None:
+            return
+        state = self._answer_state(view)
+        widgets: list[object] = view.segment_widgets
+        if state.read and (len(widgets) < state.read or widgets[state.read - 1] is not state.mark):
+            state.read = 0  # the reply started over (a fallback after the service broke off)
+        fresh = [w for w in widgets[state.read :] if isinstance(w, CodeBlockView)]
+        if widgets:
+            last_is_code = isinstance(widgets[-1], CodeBlockView)
+            state.read = len(widgets) if last_is_code else len(widgets) - 1
+            state.mark = widgets[state.read - 1] if state.read else None
+        self._warm_blocks(state, fresh)
+
     def warm_for_answer(self, _done: object = None) -> None:
         """A chat answer finished streaming (the chat runner's ``finished``): its code blocks'
         Apply buttons show now, and a Cursor or VS Code user applies right after reading, so
         the shadow is made (when the folder has none yet) and its servers warmed on each
-        block's target: the workspace file the block's path hint names (the file that was
-        current when the question was asked, for a block without a path), when the block's
-        language is that file's (a shell command shown beside Python code warms nothing).
-        An answer without such a block starts nothing: a user who only chats never runs the
-        second set of servers. Open files warm with their buffer's text; a file not open
-        (Apply opens it) is read on the shadow's thread, never on the UI thread. An "Edit
-        files" answer (``EditsDone``) is a set already being checked: nothing more."""
+        block's target not warmed while the answer streamed (``warm_while_streaming``):
+        the workspace file the block's path hint names (the file that was current when the
+        question was asked, for a block without a path), when the block's language is that
+        file's (a shell command shown beside Python code warms nothing). An answer without
+        such a block starts nothing: a user who only chats never runs the second set of
+        servers. Open files warm with their buffer's text; a file not open (Apply opens it)
+        is read on the shadow's thread, never on the UI thread. An "Edit files" answer
+        (``EditsDone``) is a set already being checked: nothing more."""
         if isinstance(_done, EditsDone):
             return
-        view = next((v for v in reversed(self._chat_messages()) if v.role == "assistant"), None)
-        if view is None:
-            return
-        targets: dict[str, Path] = {}
-        for block in view.code_blocks():
+        view = self._last_answer()
+        if view is not None:
+            self._warm_blocks(self._answer_state(view), view.code_blocks())
+
+    def _last_answer(self) -> Any | None:
+        return next((v for v in reversed(self._chat_messages()) if v.role == "assistant"), None)
+
+    def _answer_state(self, view: object) -> _AnswerWarm:
+        if self._answer is None or self._answer.view is not view:
+            self._answer = _AnswerWarm(view)
+        return self._answer
+
+    def _warm_blocks(self, state: _AnswerWarm, blocks: Iterable[Any]) -> None:
+        """Warm the targets of ``blocks`` the answer has not warmed yet (with its earlier
+        ones: see ``warm_while_streaming``)."""
+        found = False
+        for block in blocks:
+            if len(state.targets) >= WARM_MAX_FILES:
+                break
             path = self._answer_target(block.path_hint, block.language.id)
             rel = self._rel(path)
-            if path is not None and rel is not None and len(targets) < WARM_MAX_FILES:
-                targets.setdefault(rel, path)
-        if targets:
-            self._warm_paths(targets)
+            if path is not None and rel is not None and rel not in state.targets:
+                state.targets[rel] = path
+                found = True
+        if found:
+            self._warm_paths(dict(state.targets))
 
     def warm_for_edits(self, on: bool) -> None:
         """The chat's "Edit files" mode was turned on (its button or the palette's Edits
