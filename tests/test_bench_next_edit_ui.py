@@ -62,3 +62,6 @@ def test_quick_run_reports_the_probe_and_the_phases(tmp_path: Path) -> None:
     # the app's collector policy, and each stall over 16 ms explained (gc, stacks)
     assert result["gc_policy"] == "idle" and isinstance(result["gc_collections"], dict)
     assert len(result["ui_stalls_over_16ms_detail"]) == result["ui_stalls_over_16ms"]
+    # the bug finder's passes while probed (quick: maybe none) and the stalls inside one
+    assert result["bug_finder_passes"] >= 0 and "n" in result["bug_finder_pass_s"]
+    assert 0 <= result["ui_stalls_over_16ms_in_bug_pass"] <= result["ui_stalls_over_16ms"]
