@@ -1035,3 +1035,31 @@ def test_the_current_file_chip_follows_the_tab_shown(
     qtbot.waitUntil(lambda: "util.py" in panel.current_chip.text(), timeout=3000)
     window.open_file(workspace / "README.md")  # a tab switch; the focus stays out of the box
     qtbot.waitUntil(lambda: "README.md" in panel.current_chip.text(), timeout=3000)
+
+
+def test_edit_files_mode_sends_no_more_than_a_service_slot_holds(
+    qtbot: QtBot, window: MainWindow, workspace: Path
+) -> None:
+    """A user run: "Edit files" with jinja's utils.py (659 lines) open sent the chat's 6,000
+    tokens, and the service refused it ("5299 tokens with the system prompt, 3071 allowed"):
+    the edits prompt carries the files in the question, which the service cannot cut."""
+    from app.ui.chat_panel import EDITS_PROMPT_TOKENS, EDITS_SLOT_TOKENS
+
+    big = workspace / "src" / "pkg" / "big.py"
+    big.write_text("".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(700)))
+    window.open_file(big)
+    panel = open_chat(qtbot, window)
+    panel.input.setPlainText("rename f1 to g1 in @src/pkg/util.py")
+    plan = panel.refresh_context()
+    assert plan.budget_tokens == window.settings.chat_context_budget_tokens == 6000
+    assert plan.used_tokens > EDITS_SLOT_TOKENS  # chat: the service cuts what does not fit
+    panel.edit_files_button.click()
+    assert panel.edit_mode
+    qtbot.waitUntil(lambda: "/ 2560 tokens" in panel.budget_label.text(), timeout=3000)
+    plan = panel.refresh_context()
+    room = EDITS_SLOT_TOKENS - window.settings.chat_max_tokens - EDITS_PROMPT_TOKENS
+    assert plan.budget_tokens == room == 2560
+    assert plan.used_tokens <= room
+    assert [r.status for r in plan.reports] == ["truncated", "full"]  # the mention kept whole
+    panel.edit_files_button.click()  # off: the chat's budget again
+    assert panel.refresh_context().budget_tokens == 6000

@@ -86,6 +86,15 @@ from .theme import DARK, Theme
 __all__ = ["CODEBASE_ENTRY", "ChatHost", "ChatInput", "ChatPanel", "describe_failure"]
 
 SEARCHING_NOTICE = "Searching the codebase…"
+# "Edit files" sends the files inside the question (``forecode_core.edits.prompt``), where the
+# service cannot cut them as it cuts a chat's context: a request over its slot is refused. A
+# slot holds 4,096 tokens on the default service (``cloud_server.config``; the Info RPC's
+# ``n_ctx`` is not read here yet, as ``repair_loop.SLOT_CONTEXT_TOKENS``); the reply's
+# ``chat.maxTokens`` and this much for the answer format, the system prompt and the question
+# come off it. In a user run the default 6,000-token budget with jinja's utils.py open was
+# refused ("5299 tokens with the system prompt, 3071 allowed").
+EDITS_SLOT_TOKENS = 4096
+EDITS_PROMPT_TOKENS = 512
 # Under a reply that has no words yet (the model reading the question and its context).
 READING_NOTE = "Reading the question and its context…"
 NO_INDEX_NOTICE = (
@@ -437,6 +446,15 @@ class ChatPanel(QWidget):
         if self.edit_files_button.isChecked() != on:
             self.edit_files_button.setChecked(on)
         self.input.setPlaceholderText("Describe the change to make across the files…" if on else "")
+        self.schedule_refresh()  # the chips under the mode's budget
+
+    def context_budget(self) -> int:
+        """The context's token budget: ``chat.contextBudgetTokens``, and in "Edit files" mode
+        no more than a service slot leaves (``EDITS_SLOT_TOKENS``)."""
+        if not self.edit_mode:
+            return self.budget_tokens
+        room = EDITS_SLOT_TOKENS - self.max_tokens - EDITS_PROMPT_TOKENS
+        return max(256, min(self.budget_tokens, room))
 
     def set_codebase(self, search: CodebaseSearch | None) -> None:
         """The index ``@codebase`` asks (None: there is none; the chip says so)."""
@@ -741,7 +759,7 @@ class ChatPanel(QWidget):
             sources.append(ContextSource(SourceKind.FILE, path, body, language))
         if hits:
             sources += codebase_sources(hits, _language_of)
-        plan = assemble_context(sources, self.budget_tokens)
+        plan = assemble_context(sources, self.context_budget())
         plan = ContextPlan(
             plan.items, plan.reports + tuple(failed), plan.used_tokens, plan.budget_tokens
         )
