@@ -844,7 +844,8 @@ def test_ctrl_k_prompt_escape_and_ctrl_k_chords_without_a_selection(
     assert doc.is_dirty()
     qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
     qtbot.keyClick(editor, Qt.Key.Key_S)
-    assert not doc.is_dirty() and window.review.inline_prompt is None
+    qtbot.waitUntil(lambda: not doc.is_dirty(), timeout=10000)  # saved on the writer thread
+    assert window.review.inline_prompt is None
     assert (workspace / "lib" / "textwrap.py").read_text().startswith("# x\n")
 
 
