@@ -3,8 +3,8 @@
 In a user run (dark theme, Xvfb) the checked button was drawn a shade darker than the
 unchecked one (Fusion: #2b2c2f against #35363a), so the only sign that questions went to the
 multi-file Edits RPC was the input's placeholder, hidden as soon as one types. On, the button
-now wears the selection colour. Real window and chat panel offscreen; the button is grabbed
-and its pixels read back."""
+now wears the selection colour; off, it looks like the panel's other buttons. Real window
+and chat panel offscreen; the buttons are grabbed and their pixels read back."""
 
 from __future__ import annotations
 
@@ -36,5 +36,10 @@ def test_the_edit_files_button_on_is_plainly_not_off(qtbot: QtBot, tmp_path: Pat
     assert panel.edit_mode and button.isChecked()
     on = _middle(button.grab().toImage())
     highlight = QApplication.palette().color(QPalette.ColorRole.Highlight)
-    assert _distance(on, highlight) < 30, (on.name(), highlight.name())
     assert _distance(on, off) > 90, (on.name(), off.name())
+    assert 2 * _distance(on, highlight) < _distance(on, off), (on.name(), highlight.name())
+    button.click()  # off again: the theme's button, not a light one (a style sheet kept the
+    # palette of when it was polished, and the button stayed light grey in the dark window)
+    off = _middle(button.grab().toImage())
+    theirs = _middle(panel.mention_button.grab().toImage())
+    assert _distance(off, theirs) < 12, (off.name(), theirs.name())

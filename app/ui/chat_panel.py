@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtGui import QKeyEvent, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -401,14 +401,6 @@ class ChatPanel(QWidget):
             "Ask for a change across files: the model proposes edits to the current file and "
             "the @ files (and new or deleted files), reviewed as one set before anything changes"
         )
-        # On, the toggle wears the selection colour: Fusion's checked button is only a shade
-        # darker (#2b2c2f against #35363a in the dark theme), and in a user run the mode could
-        # not be told on from off but by the input's placeholder.
-        self.edit_files_button.setStyleSheet(
-            "QPushButton:checked { background: palette(highlight);"
-            " color: palette(highlighted-text); border: 1px solid palette(highlight);"
-            " border-radius: 2px; padding: 3px 8px; }"
-        )
         self.edit_files_button.toggled.connect(self.set_edit_mode)
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
@@ -446,7 +438,23 @@ class ChatPanel(QWidget):
         if self.edit_files_button.isChecked() != on:
             self.edit_files_button.setChecked(on)
         self.input.setPlaceholderText("Describe the change to make across the files…" if on else "")
+        self._paint_edit_files_button()
         self.schedule_refresh()  # the chips under the mode's budget
+
+    def _paint_edit_files_button(self) -> None:
+        """On, the toggle wears the selection colour: Fusion draws a checked button only a
+        shade darker (#2b2c2f against #35363a in the dark theme), and in a user run nothing
+        but the input's placeholder told the mode on from off. A palette, not a style sheet:
+        a style sheet keeps the palette of when it was polished, and the button stayed light
+        grey after the window's dark palette came."""
+        palette = QPalette()  # no role set: the rest comes from the window, as it changes
+        if self.edit_files_button.isChecked():
+            window = self.palette()
+            palette.setColor(QPalette.ColorRole.Button, window.color(QPalette.ColorRole.Highlight))
+            palette.setColor(
+                QPalette.ColorRole.ButtonText, window.color(QPalette.ColorRole.HighlightedText)
+            )
+        self.edit_files_button.setPalette(palette)
 
     def context_budget(self) -> int:
         """The context's token budget: ``chat.contextBudgetTokens``, and in "Edit files" mode
@@ -513,6 +521,7 @@ class ChatPanel(QWidget):
 
     def apply_theme(self, theme: Theme) -> None:
         self.theme = theme
+        self._paint_edit_files_button()
         for view in self.views:
             if isinstance(view, MessageView):
                 view.apply_theme(theme)
