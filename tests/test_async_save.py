@@ -262,3 +262,23 @@ def test_save_as_writes_on_the_writer_and_renames_the_tab_when_done(
     assert target.read_text() == "notes" and not doc.is_dirty()
     assert doc.path == target.resolve() and _tab_text(win, doc) == "notes.txt"
     assert str(target) in win.docs.watcher.files()
+
+
+def test_a_rename_waits_for_the_save_in_flight(qtbot: QtBot, ws: Path, gate: Gate) -> None:
+    """Renamed while its save is held, the save would write the old path again: the explorer
+    refuses the rename until the save has finished."""
+    win, doc = _open(qtbot, ws)
+    ops = win.explorer_ops
+    ops.ask_name = lambda *_a, **_k: "b.py"  # type: ignore[method-assign]
+    source = ws / "pkg" / "a.py"
+    _type(qtbot, doc, "y = 2")
+    _ctrl_s(qtbot, doc)
+    assert gate.entered.wait(10)
+    assert ops.rename(source) is None
+    assert "is being saved" in ops.last_error and source.exists()
+    assert not (ws / "pkg" / "b.py").exists() and doc.path == source.resolve()
+    gate.open()
+    qtbot.waitUntil(lambda: not doc.save_pending, timeout=10000)
+    assert ops.rename(source) == ws / "pkg" / "b.py"
+    assert not source.exists() and doc.path == (ws / "pkg" / "b.py").resolve()
+    assert (ws / "pkg" / "b.py").read_text() == ORIGINAL + "y = 2"

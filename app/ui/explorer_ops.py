@@ -371,7 +371,7 @@ class ExplorerOps(QObject):
         name = self.ask_name("Rename", f"New name for {target.name}:", target.name, check)
         if name is None or name == target.name:
             return None
-        problem = check(name)
+        problem = check(name) or self._saving_under(target)
         if problem is not None:
             self._error(problem)
             return None
@@ -400,6 +400,19 @@ class ExplorerOps(QObject):
         self.window.git.refresh_soon()
         self._select(new)
         return new
+
+    def _saving_under(self, target: Path) -> str | None:
+        """A tab under ``target`` with a save in flight (on the writer thread): renaming now
+        would let that save write the old path again, so the rename waits for it."""
+        for doc in self.window.documents():
+            path = doc.path
+            if (
+                doc.save_pending
+                and path is not None
+                and (path == target or _is_under(path, target))
+            ):
+                return f"{doc.title} is being saved: rename it when the save has finished."
+        return None
 
     def _retarget(self, doc: Document, new: Path) -> None:
         """Move an open tab to its file's new path: same buffer, same undo, same unsaved text;
