@@ -296,12 +296,16 @@ def chat_error(status_name: str, details: str | None, target: str) -> ChatError:
             f"The Forecode service {where} cannot use its model server: {_shorten(details)}",
             retryable=True,
         )
+    if code == FailureCode.TOO_LARGE and details:
+        # The server's words alone: the subject's sentence ("The question and its context are
+        # too large for the service: ...", ``describe_failure``) already says "too large".
+        return ChatError(code, _shorten(details), retryable=retryable)
     message = " ".join(template.format(where=where).split())
     if code == FailureCode.UNAVAILABLE:
         hint = next((h for key, h in _DETAIL_HINTS if key in low), "")
         if hint:
             message += f" ({hint})"
-    elif code in (FailureCode.INVALID, FailureCode.TOO_LARGE, FailureCode.INTERNAL) and details:
+    elif code in (FailureCode.INVALID, FailureCode.INTERNAL) and details:
         message += f": {_shorten(details)}"
     return ChatError(code, message, retryable=retryable)
 

@@ -26,6 +26,7 @@ from cloud_client.convert import (
 from cloud_server.config import ServerConfig
 from cloud_server.service import RunningServer, start_server
 from forecode_core.chat.types import (
+    CHAT,
     ChatDelta,
     ChatDone,
     ChatError,
@@ -34,6 +35,7 @@ from forecode_core.chat.types import (
     ChatStarted,
     ContextItem,
 )
+from forecode_core.streams import describe_failure
 from local_models.model_store import ensure_small_model
 
 TOKEN = secrets.token_urlsafe(32)
@@ -335,7 +337,7 @@ def test_an_empty_event_is_an_error() -> None:
         ("UNAVAILABLE", "Socket closed", "unavailable", "(the connection was lost)"),
         ("DEADLINE_EXCEEDED", "Deadline Exceeded", "deadline", "did not answer in time"),
         ("INVALID_ARGUMENT", "no messages", "invalid", "rejected the request: no messages"),
-        ("RESOURCE_EXHAUSTED", "message larger than max", "too_large", "too large"),
+        ("RESOURCE_EXHAUSTED", "message larger than max", "too_large", "message larger than max"),
         (
             "RESOURCE_EXHAUSTED",
             "the service is busy: all 2 model slots are busy and 16 requests are waiting",
@@ -343,7 +345,7 @@ def test_an_empty_event_is_an_error() -> None:
             "is busy (all 2 model slots are busy and 16 requests are waiting); "
             "try again in a moment",
         ),
-        ("RESOURCE_EXHAUSTED", "the chat does not fit", "too_large", "too large"),
+        ("RESOURCE_EXHAUSTED", "", "too_large", "too large for the Forecode service"),
         (
             "UNAVAILABLE",
             "cannot reach the model server at 10.0.0.5:8000: [Errno 111] Connection refused",
@@ -360,6 +362,14 @@ def test_status_to_chat_error(status: str, details: str, code: str, words: str) 
     err = chat_error(status, details, "127.0.0.1:9")
     assert err.code == code
     assert words in err.message
+
+
+def test_too_large_says_so_once() -> None:
+    """The user reads the subject's sentence and the server's words, not three prefixes."""
+    details = "the question is too long for the model's context: 5299 tokens, 3071 allowed"
+    err = chat_error("RESOURCE_EXHAUSTED", details, "127.0.0.1:9")
+    shown = describe_failure(err.code, err.message, CHAT)
+    assert shown == f"The question and its context are too large for the service: {details}"
 
 
 def test_the_server_accepts_the_clients_keepalive_pings() -> None:
