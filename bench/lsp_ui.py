@@ -21,7 +21,8 @@ callbacks), ``ui_stalls_over_16ms_not_load`` (stalls still over 16 ms without th
 wait: not the machine's load), ``max_ui_blocked_ms`` (the most a stall over 16 ms spent neither
 running nor runnable: waiting for the GIL or a lock, which the watchdog cannot sample),
 ``gil_switch_interval_ms`` (at the end: ``lsp.warm`` lowers it only while it prepares),
-``gc_policy``, ``gc_idle_collections`` and ``gc_collections``
+``gc_policy``, ``gc_idle_collections``, ``gc_collections``, ``gc_deep_log`` (each deep one's
+path, the rule's inputs and ms)
 (the app's collector policy, started as ``app.main`` starts it: ``app.ui.gc_idle``),
 ``ui_rss_mb`` (the process's RSS by round: ``--ui-rounds 500`` is a ~5-minute session),
 ``ui_diagnostics``, ``ui_sched`` (``realtime_editor_only``: under ``chrt`` the servers and
@@ -418,6 +419,7 @@ def gc_keys(gc_log: GcLog, gc_idle: Any) -> dict[str, Any]:
     }
     if gc_idle is not None:
         out["gc_idle_collections"] = {a.value: n for a, n in gc_idle.policy.collections.items()}
+        out["gc_deep_log"] = [vars(d) for d in gc_idle.policy.deeps]  # path, inputs, ms
     return out
 
 
@@ -452,6 +454,8 @@ def _run_window(root: Path, rounds: int) -> dict[str, Any]:
             editor = doc.editor
             editor.gotoPos(editor.textLength())
             editor.insertText(editor.textLength(), f"\nprint({name})\n")
+            if gc_idle is not None:  # the keys a user types: what the app's filter would see
+                gc_idle.policy.note_input()
             _pump_until(lambda: False, 0.3)  # typing pauses; the change goes out
             win.docs.save(doc)
 

@@ -20,6 +20,7 @@ def test_lsp_ui_reports_the_policy_the_collections_and_memory(
     assert result["ui_servers_reported"] is True
     assert result["gc_policy"] == "idle"
     assert set(result["gc_idle_collections"]) == {"light", "deep"}
+    assert len(result["gc_deep_log"]) == result["gc_idle_collections"]["deep"]
     assert result["ui_probe_ticks"] > 100
     assert len(result["ui_stalls_over_16ms_detail"]) == result["ui_stalls_over_16ms"]
     rss = result["ui_rss_mb"]

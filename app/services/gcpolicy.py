@@ -17,10 +17,11 @@ thread or on any other thread (the UI thread waits for the GIL). The policy, mea
   long the typing lasts); after ``idle_s`` without input, a *light* collection: a full
   collection of what is not frozen (only what the session made since the last freeze), then
   the survivors frozen, so the next light one again walks only the new; a *deep* collection
-  (unfreeze everything, collect, freeze again: the whole heap, tens of milliseconds) only
-  when the window is inactive (the user is in another application) or after ``deep_idle_s``
-  without input, at most every ``deep_every_s``; and overdue after ``deep_overdue_s`` at the
-  next idle moment, so a cycle that became garbage after it was frozen is freed within that
+  (unfreeze everything, collect, freeze again: the whole heap) only where nobody at the
+  keyboard feels it: the application inactive (the user is in another application) or
+  ``deep_idle_s`` (2 min) without input, at most every ``deep_every_s``; and overdue after
+  ``deep_overdue_s`` at the next pause of ``overdue_idle_s`` (5 s), so a cycle that became
+  garbage after it was frozen is freed within about that
   time. ``GcPolicy`` holds no Qt: ``app.ui.gc_idle`` drives it (input events, a timer, the
   application's state) and is what ``app.main`` and the UI benches start.
 - ``GcLog`` records every collection (thread, generation, start, duration) through
@@ -35,6 +36,18 @@ stall over 16 ms; what the policy adds is that the walk stays that short as a lo
 heap grows (a full walk grows with what is not frozen: 8.8 ms for 200 k small lists here,
 more for objects with more references), without
 letting cycles pile up (``tests/test_gcpolicy_idle.py``).
+
+The deep walk, measured 2026-12-05 23:02 (load 1.7, a window, lsprotocol/pygls/cattrs
+imported and prepared, ``/tmp``-style script timing ``gc`` calls): 43-58 ms for the app's ~100 k
+frozen objects alone, 56-75 ms with 50 k more of a session's, 75-77 ms with 200 k more; in
+``bench lsp --ui --ui-rounds 500`` 83-86 ms on the UI thread. It cannot be split: ``gc.unfreeze``
+is all or nothing and moves every frozen object into the oldest generation, so after it
+``gc.collect(0)`` and ``gc.collect(1)`` cost 0.00 ms and walk none of them, and the one
+``gc.collect(2)`` is the whole walk (45-75 ms); this Python has no incremental collector. So
+the deep one runs only where it is not felt (``IdleRule``). In that bench it fired once per
+run until 23:10: the bench typed with ``insertText``, no input event reached the policy, and
+300 s in, "30 s without input" held (the offscreen window stays active: the ``away`` path;
+``GcPolicy.deeps`` and the bench's ``gc_deep_log`` now record each one's path and inputs).
 """
 
 from __future__ import annotations
@@ -85,24 +98,44 @@ class Action(Enum):
 class IdleRule:
     """When to collect. Times in seconds; ``pending`` is how many young (generation 1)
     collections ran since the last full one (``gc.get_count()[2]``), each one moving its
-    survivors into the old generation."""
+    survivors into the old generation.
+
+    A deep collection walks the whole heap (40-90 ms, module docstring) and cannot be split,
+    so it runs only where nobody at the keyboard would feel it: the application inactive
+    (the user is in another application) or ``deep_idle_s`` without input (away from the
+    desk), at most every ``deep_every_s``; when overdue (``deep_overdue_s``, so memory stays
+    bounded for a user who never leaves), at the next pause of ``overdue_idle_s``, never at
+    a 1-s breath between two words."""
 
     idle_s: float = 1.0  # no input this long: a light collection, if anything is pending
-    deep_idle_s: float = 30.0  # no input this long: a deep one (at most every deep_every_s)
+    deep_idle_s: float = 120.0  # no input this long: a deep one (at most every deep_every_s)
     deep_every_s: float = 300.0
-    deep_overdue_s: float = 1800.0  # a deep one at the next idle moment after this long
+    deep_overdue_s: float = 1800.0  # a deep one at the next long pause after this long
+    overdue_idle_s: float = 5.0  # ... a pause of this long
     cap_pending: int = 500  # this many pending: a light one even while typing
 
     def decide(self, state: IdleState, now: float, pending: int) -> Action:
         since_input = now - state.last_input
-        since_deep = now - state.last_deep
         if since_input < self.idle_s:  # typing, scrolling: only the cap
             return Action.LIGHT if pending >= self.cap_pending else Action.NONE
-        if state.lights_since_deep > 0 or pending > 0:
-            away = not state.active or since_input >= self.deep_idle_s
-            if (away and since_deep >= self.deep_every_s) or since_deep >= self.deep_overdue_s:
-                return Action.DEEP
+        if (state.lights_since_deep > 0 or pending > 0) and self.deep_reason(state, now):
+            return Action.DEEP
         return Action.LIGHT if pending > 0 else Action.NONE
+
+    def deep_reason(self, state: IdleState, now: float) -> str:
+        """Which path would make a collection now deep: ``inactive``, ``away`` (a long idle),
+        ``overdue``, or "" (none). ``decide`` adds that something must have been collected
+        since the last deep one."""
+        since_input = now - state.last_input
+        since_deep = now - state.last_deep
+        if since_deep >= self.deep_every_s:
+            if not state.active and since_input >= self.idle_s:
+                return "inactive"
+            if since_input >= self.deep_idle_s:
+                return "away"
+        if since_deep >= self.deep_overdue_s and since_input >= self.overdue_idle_s:
+            return "overdue"
+        return ""
 
 
 @dataclass
@@ -125,6 +158,7 @@ class GcPolicy:
     clock: Callable[[], float] = time.monotonic
     state: IdleState = field(init=False)
     collections: dict[Action, int] = field(init=False)
+    deeps: list[DeepRecord] = field(init=False, default_factory=list)  # the benches read it
     _thresholds: tuple[int, int, int] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -163,14 +197,41 @@ class GcPolicy:
             gc.freeze()
             self.state.lights_since_deep += 1
         elif action is Action.DEEP:
+            record = self._deep_record(now)
+            start = time.perf_counter()
             gc.unfreeze()
             gc.collect()
             gc.freeze()
+            record.ms = round((time.perf_counter() - start) * 1000, 2)
+            self.deeps.append(record)
             self.state.last_deep = now
             self.state.lights_since_deep = 0
         if action is not Action.NONE:
             self.collections[action] += 1
         return action
+
+    def _deep_record(self, now: float) -> DeepRecord:
+        return DeepRecord(
+            self.rule.deep_reason(self.state, now),
+            self.state.active,
+            round(now - self.state.last_input, 2),
+            round(now - self.state.last_deep, 2),
+            gc.get_freeze_count(),
+        )
+
+
+@dataclass
+class DeepRecord:
+    """One deep collection: the path that fired it (``IdleRule.deep_reason``), the rule's
+    inputs then, the objects frozen before it (what it walked, with what was not frozen) and
+    its duration."""
+
+    reason: str
+    active: bool
+    since_input_s: float
+    since_deep_s: float
+    frozen: int
+    ms: float = 0.0
 
 
 @dataclass(frozen=True)
