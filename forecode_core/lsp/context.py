@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from forecode_core.lsp.diagnostics import Diagnostic, Severity
+from forecode_core.lsp.diagnostics import Diagnostic, Severity, line_distance
 
 __all__ = [
     "Definition",
@@ -97,9 +97,7 @@ def near_problems(
 
 
 def _distance(d: Diagnostic, line: int) -> int:
-    if d.start.line <= line <= d.end.line:
-        return 0
-    return min(abs(d.start.line - line), abs(d.end.line - line))
+    return line_distance(d, line)
 
 
 def problem_lines(

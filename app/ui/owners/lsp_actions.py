@@ -33,7 +33,7 @@ import keyword
 import re
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent
@@ -73,6 +73,7 @@ RENAME = "textDocument/rename"
 MAX_READ = 1_000_000
 PROBE_MS = 300  # the caret's name is checked this often; asked about once it rests
 CONTEXT_LINES = 45  # lines either side of the caret the context chooser reads
+PROBLEM_WINDOW = 40  # ``near_problems``' window: only these diagnostics reach the chooser
 COMPLETION_CONTEXT_CHARS = 800
 CHAT_CONTEXT_CHARS = 3000
 _COMMENT = {"python": "#", "shell": "#", "ruby": "#", "yaml": "#", "toml": "#", "perl": "#"}
@@ -169,6 +170,44 @@ def _read_file(path: Path) -> str | None:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
+
+
+class _WindowLines(Sequence[str]):
+    """A document's lines as the context chooser indexes them (0-based, up to the window's
+    last line), holding only the window's: a line before it reads as ""."""
+
+    def __init__(self, first: int, lines: list[str]) -> None:
+        self._first = first
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return self._first + len(self._lines)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._lines[index - self._first] if index >= self._first else ""
+
+
+def _window_at(editor: CodeEditor, caret: int, line: int) -> tuple[Sequence[str], int]:
+    """``CONTEXT_LINES`` either side of the caret's ``line``, read as one range (a read per
+    line was ~460 Scintilla calls, each a GIL hand-off the UI thread waited on while a worker
+    ran: ``bench next_edit_ui``), and the caret's code-point column."""
+    first = max(0, line - CONTEXT_LINES)
+    last = min(editor.lineCount() - 1, line + CONTEXT_LINES)
+    lo, start = editor.positionFromLine(first), editor.positionFromLine(line)
+    raw = bytes(editor.textRange(lo, editor.lineEndPosition(last)).data())
+    column = len(raw[start - lo : caret - lo].decode("utf-8", "replace"))
+    text = raw.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    return _WindowLines(first, text.split("\n")), column
 
 
 class RenameBox(QLineEdit):
@@ -584,16 +623,12 @@ class LspActions(QObject):
         editor = doc.editor
         caret = editor.currentPos()
         line = editor.lineFromPosition(caret)
-        first = max(0, line - CONTEXT_LINES)
-        last = min(editor.lineCount() - 1, line + CONTEXT_LINES)
-        lines = [""] * first + [editor.line_text(n) for n in range(first, last + 1)]
-        head = bytes(editor.textRange(editor.positionFromLine(line), caret).data())
-        column = len(head.decode("utf-8", "replace"))
+        lines, column = _window_at(editor, caret, line)
         return choose_context(
             self._documents.workspace_path(doc),
             lines,
             (line, column),
-            self._language.store.all_for(uri),
+            self._language.store.near(uri, line, PROBLEM_WINDOW),
             self.definitions.get(uri, {}),
             budget_chars,
             comment=_COMMENT.get(editor.language.id, "//"),
