@@ -37,15 +37,19 @@ Figures (medians / p50 over ``--rounds``; each run on fresh temporary folders):
   ``edit_to_verdict_first_review_warmed_s`` the same when ``ShadowWorkspace.warm`` ran when the
   file was focused or the inline edit prompt opened (``first_review_warm_s``) and finished first;
   ``*_no_rehearsal_s``: the same without the first warm's rehearsal (a throwaway edit checked).
-- ``first_review_chat_apply``: the session's first review through the chat's Apply, before
-  (nothing warmed until the Apply) and after (``warm`` when the answer finished streaming, the
-  review owner's ``warm_for_answer``): the user clicks Apply 1 s (``read_1s``) or 5 s
-  (``read_5s``) after the answer's end, the apply streams ``stream_s``; in each,
-  ``before_s``/``after_s`` the verdict's wait
-  after the apply (medians of up to 5 interleaved pairs, each a fresh start), ``load_1min``
-  the load before each pair; ``after_first_problems_s`` until the first server's problems show
-  (the review's ``submit_check_each``; the verdict's time when both answered at once),
-  ``after_runs_with_a_partial`` how many runs showed one server's problems first.
+- ``first_review_chat_apply``: the session's first review through the chat's Apply: the
+  answer streams ``answer_after_block_s`` after its first code block's fence line, the user
+  clicks Apply 1 s (``read_1s``) or 5 s (``read_5s``) after the answer's end, the apply streams
+  ``stream_s``; ``before_s`` nothing warmed until the Apply, ``after_s`` ``warm`` when the
+  answer finished (the review owner's ``warm_for_answer``, the path before 2026-12-05-e),
+  ``at_block_s`` ``warm`` when the first block showed (``warm_while_streaming``): the verdict's
+  wait after the apply (medians of up to 5 interleaved triples, each a fresh start),
+  ``load_1min`` the load before each triple; ``after_first_problems_s`` /
+  ``at_block_first_problems_s`` until the first server's problems show (the review's
+  ``submit_check_each``; the verdict's time when both answered at once),
+  ``after_runs_with_a_partial`` how many runs showed one server's problems first;
+  ``*_warm_left_at_apply_runs_s``: how long the warm (its rehearsal included) still ran after
+  the Apply click (negative: it was over), the review's ``prepare`` queued behind it.
   ``--only chat-apply``: just this key.
 - ``*_cli_*``: the command-line tools (the fallback where no server is installed).
 - ``--only verdicts``: just these keys (the tree is still generated: the check scans it).
@@ -220,6 +224,14 @@ NEW_LINE = "    for rel, _entry in walk_files(root, rulez, should_stop=should_st
 STREAM_S = 2.0
 # From a chat answer's end to the user's Apply click: a quick click, and a short read.
 CHAT_READ_S = (1.0, 5.0)
+# How long a chat answer streams after its first code block's fence line: the rest of a short
+# block and a closing sentence, about 40 tokens at 20 a second (the local 1.5B's p50 answer in
+# ``bench chat``, 2026-12-05: 99 tokens in 5.9 s after its first; a cloud model is faster).
+CHAT_BLOCK_S = 2.0
+# When the shadow is warmed before a chat Apply: never (the review's own prepare), when the
+# answer finished (``warm_for_answer``), when its first code block showed
+# (``warm_while_streaming``, CHAT_BLOCK_S before the end).
+CHAT_WARMS = ("none", "end", "block")
 
 
 def _timed(future: Future[Any], edit: bool = True) -> float:
@@ -356,26 +368,32 @@ def _first_review(
 
 
 def _first_review_chat_apply(
-    project: Path, work: Path, warmed: bool, read_s: float
+    project: Path, work: Path, warm_at: str, read_s: float
 ) -> dict[str, float]:
     """The session's first review through the chat's Apply (the shadow's servers not
-    started): the answer finishes streaming, the user reads it and clicks Apply ``read_s``
-    later, the review starts (its ``prepare``) and the apply streams ``STREAM_S``; timed from
-    the apply's end to the verdict, and to the first server's problems (the review's
-    ``submit_check_each``). ``warmed``: the review owner's ``warm_for_answer`` ran when the
-    answer finished (``ShadowWorkspace.warm`` submitted, not awaited: it may still run when
-    the review's ``prepare`` queues behind it); else nothing ran before the Apply (the path
-    before)."""
+    started): the answer streams ``CHAT_BLOCK_S`` after its first code block showed, the user
+    reads it and clicks Apply ``read_s`` after its end, the review starts (its ``prepare``)
+    and the apply streams ``STREAM_S``; timed from the apply's end to the verdict, and to the
+    first server's problems (the review's ``submit_check_each``). ``warm_at`` (one of
+    ``CHAT_WARMS``): when ``ShadowWorkspace.warm`` was submitted (not awaited: it may still
+    run when the review's ``prepare`` queues behind it): "block" when the first block showed
+    (the review owner's ``warm_while_streaming``), "end" when the answer finished
+    (``warm_for_answer`` alone, the path before), "none" never (the path before that)."""
     shadow = _shadow(project, work, LspChecker())
     edit = _Round(project, shadow)
     out: dict[str, float] = {}
     try:
         shadow.start().result()
         text = edit.save()
-        if warmed:
-            shadow.warm({TARGET: text})  # the answer's end
-        time.sleep(read_s)  # reading, then Apply
-        shadow.prepare({TARGET: text})  # the review starts, the apply streams
+        warm_done: list[float] = []  # when the warm (its rehearsal included) ended
+        for at in ("block", "end"):  # the first code block's fence line, then the answer's end
+            if warm_at == at:
+                shadow.warm({TARGET: text}).add_done_callback(
+                    lambda _f: warm_done.append(time.perf_counter())
+                )
+            time.sleep(CHAT_BLOCK_S if at == "block" else read_s)  # streaming, then reading
+        apply_at = time.perf_counter()  # Apply: the review starts, the apply streams
+        shadow.prepare({TARGET: text})
         time.sleep(STREAM_S)
         edited = text.replace(OLD_LINE, NEW_LINE)
         partials: list[float] = []  # problems shown as each server answers
@@ -386,44 +404,47 @@ def _first_review_chat_apply(
         out["verdict_s"] = _timed(future)
         out["first_problems_s"] = partials[0] - started if partials else out["verdict_s"]
         out["partial"] = float(bool(partials))
+        if warm_done:  # > 0: the review's prepare queued behind the warm (or its rehearsal)
+            out["warm_left_at_apply_s"] = warm_done[0] - apply_at
     finally:
         shadow.close()
         edit.restore()
     return out
 
 
-def measure_first_chat_apply(tree: Path, work: Path, rounds: int) -> dict[str, Any]:
+def measure_first_chat_apply(
+    tree: Path, work: Path, rounds: int, reads: tuple[float, ...] = CHAT_READ_S
+) -> dict[str, Any]:
     """``first_review_chat_apply``: the first review of a session through the chat's Apply,
-    before (nothing warmed until the Apply) and after (warmed when the answer finished),
-    for each reading time of ``CHAT_READ_S``, interleaved, each a fresh start of the
-    servers; ``uptime``'s load beside them."""
+    for each of ``CHAT_WARMS`` (see ``_first_review_chat_apply``) and each reading time of
+    ``reads``, interleaved, each a fresh start of the servers; ``uptime``'s load beside
+    them."""
     project = _project(tree)
-    out: dict[str, Any] = {"stream_s": STREAM_S}
-    for read_s in CHAT_READ_S:
-        before: list[float] = []
-        after: list[float] = []
-        first: list[float] = []
-        partial = 0
+    out: dict[str, Any] = {"stream_s": STREAM_S, "answer_after_block_s": CHAT_BLOCK_S}
+    for read_s in reads:
+        runs: dict[str, list[dict[str, float]]] = {warm: [] for warm in CHAT_WARMS}
         loads: list[float] = []
         for _ in range(max(1, min(rounds, 5))):
             loads.append(round(os.getloadavg()[0], 2))
-            cold = _first_review_chat_apply(project, work, warmed=False, read_s=read_s)
-            warmed = _first_review_chat_apply(project, work, warmed=True, read_s=read_s)
-            before.append(cold["verdict_s"])
-            after.append(warmed["verdict_s"])
-            first.append(warmed["first_problems_s"])
-            partial += int(warmed["partial"])
+            for warm in CHAT_WARMS:
+                runs[warm].append(_first_review_chat_apply(project, work, warm, read_s))
         loads.append(round(os.getloadavg()[0], 2))
-        out[f"read_{read_s:g}s"] = {
-            "before_s": round(median(before), 3),
-            "after_s": round(median(after), 3),
-            "before_runs_s": [round(x, 3) for x in before],
-            "after_runs_s": [round(x, 3) for x in after],
-            "after_first_problems_s": round(median(first), 3),
-            "after_first_problems_runs_s": [round(x, 3) for x in first],
-            "after_runs_with_a_partial": partial,
-            "load_1min": loads,
-        }
+        figures: dict[str, Any] = {}
+        for warm, key in zip(CHAT_WARMS, ("before", "after", "at_block"), strict=True):
+            verdicts = [run["verdict_s"] for run in runs[warm]]
+            firsts = [run["first_problems_s"] for run in runs[warm]]
+            figures[f"{key}_s"] = round(median(verdicts), 3)
+            figures[f"{key}_runs_s"] = [round(x, 3) for x in verdicts]
+            if warm != "none":
+                figures[f"{key}_first_problems_s"] = round(median(firsts), 3)
+                figures[f"{key}_first_problems_runs_s"] = [round(x, 3) for x in firsts]
+                figures[f"{key}_runs_with_a_partial"] = sum(int(r["partial"]) for r in runs[warm])
+                figures[f"{key}_warm_left_at_apply_runs_s"] = [
+                    round(r["warm_left_at_apply_s"], 3) if "warm_left_at_apply_s" in r else None
+                    for r in runs[warm]
+                ]
+        figures["load_1min"] = loads
+        out[f"read_{read_s:g}s"] = figures
     return {"first_review_chat_apply": out}
 
 
