@@ -448,6 +448,7 @@ class HunkBar(QFrame):
         layout.addWidget(self.accept_button)
         layout.addWidget(self.reject_button)
         self.place = (0, False)
+        self._rows: tuple[int, ...] = ()
         view.updateUi.connect(self._follow)
         view.resized.connect(self._follow)
         self.hide()
@@ -464,16 +465,23 @@ class HunkBar(QFrame):
     def show_for(self, hunk: Hunk, position: int, count: int) -> None:
         """At ``hunk`` (beside its deletion box, or at its first new line), labelled
         "position+1/count"."""
+        self.label.setText(f"{position + 1}/{count}")
         if hunk.old_lines and hunk.new_start > 0:
             self.show_at(box_line(hunk), below=True)
         else:
-            self.show_at(min(hunk.new_start, max(0, self.view.lineCount() - 1)), below=False)
-        self.label.setText(f"{position + 1}/{count}")
+            last = max(0, self.view.lineCount() - 1)
+            first = min(hunk.new_start, last)
+            # Its first new line, else the line above the hunk, else the line after it:
+            # the first whose text ends left of the bar (a long line stays readable).
+            rows = (first, first - 1, min(hunk.new_end, last))
+            self.show_at(first, below=False, rows=tuple(r for r in rows if r >= 0))
 
-    def show_at(self, line: int, below: bool) -> None:
+    def show_at(self, line: int, below: bool, rows: tuple[int, ...] = ()) -> None:
         """At ``line`` of the view (``below``: under its text, where a deletion box starts),
-        one text line high so it covers no other line."""
+        one text line high so it covers no other line; with ``rows``, on the first of them
+        whose text the bar does not cover (``line`` when every one is too long)."""
         self.place = (line, below)
+        self._rows = rows
         height = max(16, self.view.textHeight(line))
         # Size from the polished style (the style sheet's padding and the font): sized before
         # its first show, the bar took unpolished hints and clipped its labels.
@@ -495,11 +503,16 @@ class HunkBar(QFrame):
             return
         view = self.view
         line, below = self.place
+        x = view.viewport().width() - self.width() - 18
+        line = next((r for r in self._rows if self._text_end_x(r) + 8 < x), line)
         y = view.pointYFromPosition(view.positionFromLine(line))
         if below:
             y += view.textHeight(line)
-        x = view.viewport().width() - self.width() - 18
         self.move(max(0, x), max(0, y))
+
+    def _text_end_x(self, line: int) -> int:
+        """Where ``line``'s text ends in the viewport (pixels)."""
+        return self.view.pointXFromPosition(self.view.lineEndPosition(line))
 
 
 class EditChecker(Protocol):
