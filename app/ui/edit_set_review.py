@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
@@ -290,11 +291,12 @@ class EditSetReview(QFrame):
         self.file_list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.view = ReviewView()
         self.hunk_bar = HunkBar(self.view)
-        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter = self.splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(self.file_list)
         splitter.addWidget(self.view)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([220, 700])
+        self._list_fitted = False
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
@@ -426,6 +428,26 @@ class EditSetReview(QFrame):
             self.file_list.addItem(item)
         self.file_list.setCurrentRow(self.state.current_file)
         self.file_list.blockSignals(False)
+        self._fit_list()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._fit_list()  # the splitter's real width is known once shown
+
+    def _fit_list(self) -> None:
+        """Once, at the first fill: the list as wide as its longest row ("M  src/pkg/long_name.py
+        (2 changes)" was cut at 220 px), at most 45 % of the review; the user's drag after
+        that is kept."""
+        if self._list_fitted or self.file_list.count() == 0 or not self.splitter.isVisible():
+            return
+        self._list_fitted = True
+        metrics = self.file_list.fontMetrics()
+        rows = (self.file_list.item(i).text() for i in range(self.file_list.count()))
+        need = max(metrics.horizontalAdvance(text) for text in rows) + 40
+        total = sum(self.splitter.sizes()) or 920
+        width = min(need, int(total * 0.45))
+        if width > self.splitter.sizes()[0]:
+            self.splitter.setSizes([width, total - width])
 
     def _on_row(self, row: int) -> None:
         if 0 <= row < len(self.state.files) and row != self.state.current_file:
