@@ -32,7 +32,7 @@ def test_the_prompt_sends_whole_files_as_editable_and_the_rest_as_context() -> N
         ContextItem(ContextKind.FILE, "c.py", "y", truncated=True),
     )
     chat, files = edits_chat_params(params)
-    assert EDITS_PROMPT_VERSION == 3
+    assert EDITS_PROMPT_VERSION == 4
     assert {p: f.editable for p, f in files.items()} == {"a.py": True, "b.py": False, "c.py": False}
     turn = chat.messages[-1].content
     assert turn.startswith(

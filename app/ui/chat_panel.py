@@ -73,6 +73,7 @@ from forecode_core.chat.conversations import (
 )
 from forecode_core.chat.types import CHAT, ChatDone, ChatParams, ChatStarted, FinishReason
 from forecode_core.edits.events import EditsDone
+from forecode_core.edits.excerpt import symbol_line
 from forecode_core.index.codebase import CodebaseSearch, CodebaseUnavailable, CodeHit
 from forecode_core.text.languages import language_for_path
 from forecode_core.workspace.fuzzy import rank_paths
@@ -765,10 +766,13 @@ class ChatPanel(QWidget):
                     )
                 )
                 continue
-            sources.append(ContextSource(SourceKind.FILE, path, body, language))
+            # In "Edit files" mode a mention too big to send whole is an editable excerpt
+            # around the definition the question names (``forecode_core.edits.excerpt``).
+            focus = symbol_line(body, question) if self.edit_mode else 0
+            sources.append(ContextSource(SourceKind.FILE, path, body, language, focus_line=focus))
         if hits:
             sources += codebase_sources(hits, _language_of)
-        plan = assemble_context(sources, self.context_budget())
+        plan = assemble_context(sources, self.context_budget(), excerpts=self.edit_mode)
         plan = ContextPlan(
             plan.items, plan.reports + tuple(failed), plan.used_tokens, plan.budget_tokens
         )

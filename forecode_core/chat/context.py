@@ -225,12 +225,31 @@ def _room_for_the_rest(ordered: Sequence[ContextSource], remaining: int) -> int:
     return min(wanted, remaining // 2)
 
 
-def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> ContextPlan:
+def _excerpt(src: ContextSource, room: int) -> tuple[ContextItem, int, int, int]:
+    """A file that does not fit whole as an editable excerpt (``forecode_core.edits.excerpt``):
+    the item (the whole text, the excerpt's lines as its range), its first and last line, and
+    the tokens its excerpt takes in the prompt."""
+    from forecode_core.edits.excerpt import choose_excerpt, excerpt_text
+
+    max_chars = max(1, int(room * CHARS_PER_TOKEN))
+    first, last = choose_excerpt(src.text, max_chars, src.focus_line)
+    used = estimate_tokens(excerpt_text(src.text, first, last)) + ITEM_OVERHEAD_TOKENS
+    item = ContextItem(
+        SourceKind(src.kind).wire, src.path, src.text, first, last, src.language, False
+    )
+    return item, first, last, used
+
+
+def assemble_context(
+    sources: Iterable[ContextSource], budget_tokens: int, *, excerpts: bool = False
+) -> ContextPlan:
     """The context items for a request from ``sources`` under ``budget_tokens``.
 
     Sources are taken by priority (selection, current file, mentions in order, codebase hits
     in order); a mention of a path already included as the current file, or mentioned twice,
-    is dropped as such, and so is a codebase hit whose lines are already sent.
+    is dropped as such, and so is a codebase hit whose lines are already sent. With
+    ``excerpts`` (a multi-file edit) a current file or mention that does not fit whole is an
+    editable excerpt around its ``focus_line`` (``_excerpt``), not a truncated text.
     """
     ordered = [
         src
@@ -306,12 +325,16 @@ def assemble_context(sources: Iterable[ContextSource], budget_tokens: int) -> Co
         if room < MIN_USEFUL_TOKENS:
             report(Status.DROPPED, 0, reason="over the context budget")
             continue
-        text, first, last = _truncate(src, room)
-        used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
+        if excerpts and whole_range and src.start_line == 1:
+            item, first, last, used = _excerpt(src, room)
+        else:
+            text, first, last = _truncate(src, room)
+            used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
+            item = ContextItem(
+                SourceKind(src.kind).wire, src.path, text, first, last, src.language, True
+            )
         remaining -= used
-        items.append(
-            ContextItem(SourceKind(src.kind).wire, src.path, text, first, last, src.language, True)
-        )
+        items.append(item)
         report(Status.TRUNCATED, used, first, last)
         sent_ranges.setdefault(src.path, []).append((first, last, what))
     return ContextPlan(

@@ -138,6 +138,8 @@ def _check_op(op: FileOp, files: Mapping[str, SentFile]) -> None:
         raise EditsAnswerError(
             f"it {verb} {op.path}, which was sent only in part (a range or truncated)", op.line
         )
+    if op.kind is OpKind.DELETE and sent.excerpt is not None:
+        raise EditsAnswerError(f"it deletes {op.path}, which was sent only as an excerpt", op.line)
     if op.kind is OpKind.EDIT and not op.block.strip():
         raise EditsAnswerError(f"the block for {op.path} is empty", op.line)
 

@@ -4,7 +4,10 @@ format that ``forecode_core.edits.answer`` parses, as the last user turn of a ch
 The files come as the request's context items: a whole file (``file`` or ``current_file``,
 no line range, not truncated) may be edited, created over nothing or deleted; a selection, a
 line range or a truncated file is read-only context (its edit would be resolved against text
-the client did not send whole). The answer format is described in the user turn, not in a
+the client did not send whole). An editable excerpt (``forecode_core.edits.excerpt``: a file
+too big for the budget, its whole text with the excerpt's lines as its range) shows only those
+lines, marked as lines a-b of the file, and may be edited with elisions; the block is resolved
+against the whole text. The answer format is described in the user turn, not in a
 system message: the reply guard stops a reply that repeats 32 characters of the system
 prompt, and a well-formed answer repeats the format's words.
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass, replace
 
 from forecode_core.chat.prompt_formats import render_context_item
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, ContextKind, Role
+from forecode_core.edits.excerpt import excerpt_range, excerpt_text
 from forecode_core.text.prompt_text import fence_for
 
 __all__ = [
@@ -29,7 +33,7 @@ __all__ = [
     "sent_files",
 ]
 
-EDITS_PROMPT_VERSION = 3
+EDITS_PROMPT_VERSION = 4
 """Bumped whenever the rendered text of any input changes."""
 
 DEFAULT_EDITS_MAX_TOKENS = 1536
@@ -52,12 +56,14 @@ cleanly)."""
 @dataclass(frozen=True)
 class SentFile:
     """A file the client sent: its workspace path, text and language; ``editable`` when the
-    text is the whole file (a range or a truncated file is context only)."""
+    text is the whole file (a range or a truncated file is context only); ``excerpt``: the
+    lines (1-based, inclusive) the prompt shows of an editable excerpt, None when whole."""
 
     path: str
     text: str
     language: str = ""
     editable: bool = True
+    excerpt: tuple[int, int] | None = None
 
 
 def _whole_file(item: ContextItem) -> bool:
@@ -77,18 +83,35 @@ def sent_files(context: Sequence[ContextItem]) -> dict[str, SentFile]:
         if not item.path:
             continue
         whole = _whole_file(item)
+        excerpt = None if whole else excerpt_range(item)
+        sent = SentFile(item.path, item.text, item.language, whole or bool(excerpt), excerpt)
         known = out.get(item.path)
-        if known is None or (whole and not known.editable):
-            out[item.path] = SentFile(item.path, item.text, item.language, whole)
+        if known is None or _rank(sent) > _rank(known):
+            out[item.path] = sent
     return out
+
+
+def _rank(sent: SentFile) -> int:
+    """Which of two items of a path wins: a whole file, then an excerpt, then a part."""
+    return 0 if not sent.editable else 1 if sent.excerpt else 2
 
 
 def _render_file(item: SentFile) -> str:
     body = item.text.replace("\r\n", "\n")
+    note = ""
+    if item.excerpt is not None:
+        first, last = item.excerpt
+        total = body.count("\n") + 1
+        body = excerpt_text(body, first, last)
+        note = (
+            f"An excerpt of the next file, lines {first}-{last} of its {total}; the rest is not "
+            "shown. You may change these lines; write # ... existing code ... for the lines "
+            "you leave out.\n"
+        )
     if body and not body.endswith("\n"):
         body += "\n"
     fence = fence_for(body)
-    return f"{item.path}\n{fence}{item.language}\n{body}{fence}"
+    return f"{note}{item.path}\n{fence}{item.language}\n{body}{fence}"
 
 
 def render_edits_turn(

@@ -12,7 +12,8 @@ with its backend's chat and apply streams (``cloud_server.service``), tests with
    (``apply.pipeline.consume_apply`` over ``apply(ApplyInput)``: the deterministic path, else
    the model path) against the text the client sent. A change that cannot be resolved (the
    block does not place, the model path's result is not the whole file) is a ``FAILED``
-   change with the reason; a change that changes nothing is dropped with a notice; a failure
+   change with the reason (so is an editable excerpt's change that lands outside the lines
+   the model saw); a change that changes nothing is dropped with a notice; a failure
    of the service itself (unreachable, busy, a refused token) fails the whole stream;
 4. one ``EditsDone`` with the set. ``should_stop()`` ends it early with
    ``EditsDone("cancelled")``.
@@ -23,12 +24,14 @@ Blocking iteration over plain data; no gRPC, no model of its own.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 
 from forecode_core.apply.block import ApplyInput, is_elision
 from forecode_core.apply.pipeline import consume_apply
 from forecode_core.chat.types import ChatParams
 from forecode_core.edits.answer import EditsAnswerError, FileOp, OpKind, ParsedEdits, parse_edits
 from forecode_core.edits.events import EditsDone, EditsEvent, FileChange, FileChangeKind
+from forecode_core.edits.excerpt import outside_excerpt
 from forecode_core.edits.prompt import DEFAULT_EDITS_MAX_TOKENS, SentFile, edits_chat_params
 from forecode_core.streams import (
     Delta,
@@ -114,17 +117,19 @@ def resolve_op(
         )
     if result is None:
         return None
+    no_change = FileChange(op.path, FileChangeKind.FAILED, sent.text, "", op.block)
     if not result.hunks:
         if _block_changes(sent.text, op.block):
-            return FileChange(
-                op.path,
-                FileChangeKind.FAILED,
-                sent.text,
-                "",
-                op.block,
-                error="the apply left the file unchanged, although its block changes it",
-            )
+            error = "the apply left the file unchanged, although its block changes it"
+            return replace(no_change, error=error)
         return None
+    if sent.excerpt is not None and outside_excerpt(sent.text, result.text, *sent.excerpt):
+        lo, hi = sent.excerpt
+        error = (
+            f"the edit could not be placed in the lines the model saw (lines {lo}-{hi} of the "
+            "file): it would change lines outside them"
+        )
+        return replace(no_change, error=error)
     warning = ""
     if result.removals:
         first = result.removals[0]
