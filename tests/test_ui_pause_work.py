@@ -122,3 +122,27 @@ def test_the_pause_context_reads_one_range_and_only_the_near_problems(
     assert got == want
     assert reads[0] == 1  # one range for the whole window (91 reads, one a line, before)
     assert looked[0] <= 4 * len(near)  # the near ones only (over 1,000 before)
+
+
+def test_the_other_tabs_are_read_once_per_version_at_the_pause(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other files' search (``_search_other_files``) read every open tab's text and
+    styles again at each pause; a tab that did not change is read once."""
+    here, other = tmp_path / "here.py", tmp_path / "other.py"
+    here.write_text("def area(w, h):\n    return w * h\n\n\nprint(area(1, 2))\n")
+    other.write_text("".join(f"x{n} = area({n}, 2)\n" for n in range(2000)))
+    win = folder_window(qtbot, tmp_path)
+    other_doc = win.open_file(other)
+    doc = win.open_file(here)
+    assert doc is not None and other_doc is not None
+    reads = _counting(monkeypatch, other_doc.editor, "text")
+    editor, owner = doc.editor, win.next_edit
+    for round_ in range(3):  # a change in this file, then the pause, three times
+        editor.insertText(editor.textLength(), f"# {round_}\n")
+        owner.predict_now()
+    assert reads[0] == 1  # once for its version (three times before)
+    other_doc.editor.insertText(0, "# changed\n")
+    editor.insertText(editor.textLength(), "# 3\n")
+    owner.predict_now()
+    assert reads[0] == 2  # its new version is read

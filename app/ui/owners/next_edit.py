@@ -144,6 +144,7 @@ class _Buffer:
     model_version: int = -1  # the version the model was last asked about
     model_offered: int = -1  # the version the model's suggestion on offer was asked about
     prop_shown: Offer | None = None  # the propagation site shown, its outcome not yet logged
+    copied: tuple[tuple[int, str, str], OpenBuffer] | None = None  # ``_copy_of``
 
     @property
     def editor(self) -> CodeEditor:
@@ -508,16 +509,15 @@ class NextEditController(QObject):
         self._others.cancel()
         if buf.editor.textLength() > OTHERS_MAX_CHARS or not self.history.events(buf.key):
             return
-        text = buf.editor.text()
         events = self.history.events(buf.key)
         path = self._documents.workspace_path(buf.doc)
-        mask = editor_mask(buf.editor, path, text)
         origin = str(buf.doc.path) if buf.doc.path is not None else path
+        here = self._copy_of(buf, origin)
+        text, mask = here.text, here.mask
         buffers = [
-            OpenBuffer(str(b.doc.path), t, editor_mask(b.editor, str(b.doc.path), t))
+            self._copy_of(b, str(b.doc.path))
             for b in self._buffers.values()
             if b is not buf and b.doc.path is not None and b.editor.textLength() <= OTHERS_MAX_CHARS
-            for t in (b.editor.text(),)
         ]
         ws = self._workspace
         root = ws.root if ws is not None else None
@@ -534,6 +534,17 @@ class NextEditController(QObject):
             return doc, version, pattern.label, found
 
         self._others.start(run)
+
+    @staticmethod
+    def _copy_of(buf: _Buffer, path: str) -> OpenBuffer:
+        """``buf``'s text and lexer mask for the other files' search, read once per version:
+        each pause read every open buffer's text and styles again on the UI thread (the
+        other tabs had not changed; ``tests/test_ui_pause_work.py``)."""
+        key = (buf.version, path, buf.editor.language.id)  # the mask follows the lexer
+        if buf.copied is None or buf.copied[0] != key:
+            text = buf.editor.text()
+            buf.copied = (key, OpenBuffer(path, text, editor_mask(buf.editor, path, text)))
+        return buf.copied[1]
 
     def _on_other_sites(self, result: object) -> None:
         if not isinstance(result, tuple):
