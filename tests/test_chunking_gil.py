@@ -8,14 +8,22 @@ Deterministic proxies, never timings: a spy on the parser records what tree-sitt
 from __future__ import annotations
 
 import argparse
+import hashlib
 import pathlib
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from forecode_core.index import chunking
-from forecode_core.index.chunking import PARSE_PIECE_BYTES, Chunk, chunk_text
+from forecode_core.index.chunking import (
+    PARSE_PIECE_BYTES,
+    Chunk,
+    chunk_text,
+    content_hash,
+    normalise,
+)
 
 ARGPARSE = pathlib.Path(argparse.__file__).read_text(encoding="utf-8")
 
@@ -145,3 +153,31 @@ def test_piece_boundaries_split_characters_and_the_tree_is_the_same() -> None:
     assert tree is not None
     assert str(tree.root_node) == str(parser.parse(source).root_node)
     assert not tree.root_node.has_error
+
+
+class _HashSpy:
+    """hashlib's sha256, recording the size of each update."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.real = hashlib.sha256()
+        self.sizes = sizes
+
+    def update(self, data: bytes) -> None:
+        self.sizes.append(len(data))
+        self.real.update(data)
+
+    def digest(self) -> bytes:
+        return self.real.digest()
+
+
+def test_a_chunk_is_hashed_in_updates_that_keep_the_gil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """hashlib lets go of the GIL for an update of 2,048 bytes or more and takes it straight
+    back, which restarts a waiting thread's 5 ms wait; the digest is the same in pieces."""
+    text = "x = 'é漢😀'\n" * 3000
+    sizes: list[int] = []
+    spy = SimpleNamespace(sha256=lambda: _HashSpy(sizes))
+    with monkeypatch.context() as patch:
+        patch.setattr(chunking, "hashlib", spy)
+        pieced = content_hash(text)
+    assert len(sizes) > 1 and max(sizes) < 2048
+    assert pieced == hashlib.sha256(normalise(text).encode("utf-8")).digest()
