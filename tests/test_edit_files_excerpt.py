@@ -216,3 +216,11 @@ def test_outside_excerpt_allows_lines_added_at_its_edges() -> None:
     assert not outside_excerpt(old, "a\nb\nX\nc\nd\ne\n", 2, 3)
     assert not outside_excerpt(old, "a\nb\nc\nX\nd\ne\n", 2, 3)
     assert outside_excerpt(old, "a\nb\nc\nd\nE\n", 2, 3)
+
+
+def test_deleting_a_file_sent_as_an_excerpt_is_refused() -> None:
+    from forecode_core.edits.answer import EditsAnswerError, parse_edits
+
+    files = sent_files(_excerpt_params(_big(), 599, 606, "task").context)
+    with pytest.raises(EditsAnswerError, match="sent only as an excerpt"):
+        parse_edits("DELETE FILE: big.py\n", files)

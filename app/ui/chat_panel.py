@@ -90,10 +90,12 @@ SEARCHING_NOTICE = "Searching the codebase…"
 # "Edit files" sends the files inside the question (``forecode_core.edits.prompt``), where the
 # service cannot cut them as it cuts a chat's context: a request over its slot is refused. A
 # slot holds 4,096 tokens on the default service (``cloud_server.config``; the Info RPC's
-# ``n_ctx`` is not read here yet, as ``repair_loop.SLOT_CONTEXT_TOKENS``); the reply's
+# ``n_ctx`` is not read here yet, as ``repair_loop.SLOT_CONTEXT_TOKENS``: the window keeps
+# only its words for a tooltip, ``app.ui.cloud._about_service``); the reply's
 # ``chat.maxTokens`` and this much for the answer format, the system prompt and the question
 # come off it. In a user run the default 6,000-token budget with jinja's utils.py open was
-# refused ("5299 tokens with the system prompt, 3071 allowed").
+# refused ("5299 tokens with the system prompt, 3071 allowed"). A current file or mention
+# that does not fit whole goes as an editable excerpt (``forecode_core.edits.excerpt``).
 EDITS_SLOT_TOKENS = 4096
 EDITS_PROMPT_TOKENS = 512
 # Under a reply that has no words yet (the model reading the question and its context).

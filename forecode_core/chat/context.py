@@ -107,7 +107,8 @@ class ContextSource:
 
     ``start_line`` is the 1-based line of ``text``'s first line in its file (a selection that
     starts on line 10 has ``start_line=10``; a whole file has 1). ``focus_line`` is the 0-based
-    line of ``text`` to keep when the text must be cut (the cursor's line in the current file).
+    line of ``text`` to keep when the text must be cut (the cursor's line in the current file;
+    in a multi-file edit also a mention's definition that the question names).
     """
 
     kind: SourceKind

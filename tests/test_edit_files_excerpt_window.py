@@ -1,0 +1,82 @@
+"""Edit files on a file too big for the service slot, in the real window: a 701-line file with
+the caret at line 600 goes to the real gRPC service on loopback (a scripted model at its
+backend seam, as tests/test_edit_set_window.py) as an editable excerpt around the caret; the
+model's edit with elisions is resolved against the whole file, and the review shows the one
+hunk at line 600 with the rest of the file untouched. Before this, the file went as read-only
+context and the answer's edit of it was refused."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pytestqt.qtbot import QtBot
+
+from cloud_client.client import CloudClient
+from forecode_core.edits.events import FileChangeKind
+from tests.test_edit_set_window import _window
+from tests.test_edit_set_window import service as service  # the fixture
+from tests.test_edits_rpc import _ScriptedBackend
+
+BIG = "# big module\n" + "".join(
+    f"def f{i}(x):\n    y = x + {i}  # the offset {i} added to x, as the table of offsets says\n"
+    "    return y\n\n"
+    for i in range(175)
+)
+ANSWER = (
+    "I make f149 return twice its value.\n\nFILE: big.py\n```python\n"
+    "# ... existing code ...\ndef f149(x):\n"
+    "    y = x + 149  # the offset 149 added to x, as the table of offsets says\n"
+    "    return y * 2\n# ... existing code ...\n```\n"
+)
+
+
+def test_a_big_file_is_edited_through_its_excerpt(
+    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, _ScriptedBackend]
+) -> None:
+    client, backend = service
+    backend.answer = ANSWER
+    lines = BIG.split("\n")
+    assert len(lines) == 702 and lines[599] == "    return y"  # line 600, in f149
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "big.py").write_text(BIG)
+    win = _window(qtbot, tmp_path, client, root)
+    doc = win.open_file(root / "big.py")
+    assert doc is not None
+    doc.editor.gotoLine(599)  # the caret on line 600
+
+    win.actions_by_id["edits.start"].trigger()
+    panel = win.chat_panel
+    assert panel.edit_mode
+    assert panel.send("Make f149 return twice its value")
+    qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
+    review = win.edit_set.review
+    assert review is not None
+
+    # the model saw an excerpt around the caret, marked editable, not the whole file
+    (asked,) = backend.asked
+    turn = asked.messages[-1].content
+    shown = re.search(r"An excerpt of the next file, lines (\d+)-(\d+) of its 702", turn)
+    assert shown is not None, turn[:400]
+    first, last = int(shown.group(1)), int(shown.group(2))
+    assert first <= 600 <= last and last - first < 500
+    assert "def f0(x):" not in turn and "Read-only context" not in turn
+    # ... and the apply engine resolved its block against the whole file
+    (applied,) = backend.applied
+    assert applied.original == BIG
+
+    assert review.rows() == ["M  big.py  (1 change)"]
+    (file_review,) = review.state.files
+    change = file_review.change
+    assert change.kind is FileChangeKind.MODIFIED and change.original == BIG
+    (hunk,) = file_review.hunks
+    assert (hunk.old_start, hunk.old_end) == (599, 600)
+    assert hunk.old_lines == ("    return y\n",) and hunk.new_lines == ("    return y * 2\n",)
+    expected = "\n".join([*lines[:599], "    return y * 2", *lines[600:]])
+    assert change.new_text == expected
+    assert doc.editor.text() == BIG  # nothing changed before the accept
+
+    win.actions_by_id["edits.acceptAll"].trigger()
+    assert doc.editor.text() == expected
+    win.close()
