@@ -49,7 +49,7 @@ DECISIONS = [
     (1.0, 10.0, True, 0, 0, Action.NONE),  # idle, nothing pending
     (1.0, 10.0, True, 0, 1, Action.LIGHT),  # idle, something pending
     (5.0, 400.0, True, 3, 1, Action.LIGHT),  # idle briefly: deep not yet (user still here)
-    # Before 2026-12-05 23:10 (deep_idle_s 30) this was DEEP: 83-86 ms on the UI thread of a
+    # Before 2026-12-05 23:04 (deep_idle_s 30) this was DEEP: 83-86 ms on the UI thread of a
     # user who was only reading (bench lsp --ui --ui-rounds 500, which sent no input events)
     (30.0, 400.0, True, 3, 0, Action.NONE),
     (30.0, 400.0, True, 3, 2, Action.LIGHT),
