@@ -1,15 +1,17 @@
 """Edit files on a file too big for the service slot, in the real window: a 701-line file with
-the caret at line 600 goes to the real gRPC service on loopback (a scripted model at its
-backend seam, as tests/test_edit_set_window.py) as an editable excerpt around the caret; the
-model's edit with elisions is resolved against the whole file, and the review shows the one
-hunk at line 600 with the rest of the file untouched. Before this, the file went as read-only
-context and the answer's edit of it was refused."""
+the caret at line 600 (or mentioned with ``@`` by a question naming its function there) goes
+to the real gRPC service on loopback (a scripted model at its backend seam, as
+tests/test_edit_set_window.py) as an editable excerpt around that line; the model's edit with
+elisions is resolved against the whole file, and the review shows the one hunk at line 600
+with the rest of the file untouched. Before this, the file went as read-only context and the
+answer's edit of it was refused."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from cloud_client.client import CloudClient
@@ -31,9 +33,22 @@ ANSWER = (
 )
 
 
+@pytest.mark.parametrize(
+    ("mention", "question"),
+    [
+        pytest.param(False, "Make it return twice its value", id="the current file, at the caret"),
+        pytest.param(True, "Make f149 return twice its value in @big.py", id="a mention"),
+    ],
+)
 def test_a_big_file_is_edited_through_its_excerpt(
-    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, _ScriptedBackend]
+    qtbot: QtBot,
+    tmp_path: Path,
+    service: tuple[CloudClient, _ScriptedBackend],
+    mention: bool,
+    question: str,
 ) -> None:
+    """The current file's excerpt is around the caret; a mention's around the definition the
+    question names (no file is open then)."""
     client, backend = service
     backend.answer = ANSWER
     lines = BIG.split("\n")
@@ -42,19 +57,20 @@ def test_a_big_file_is_edited_through_its_excerpt(
     root.mkdir()
     (root / "big.py").write_text(BIG)
     win = _window(qtbot, tmp_path, client, root)
-    doc = win.open_file(root / "big.py")
-    assert doc is not None
-    doc.editor.gotoLine(599)  # the caret on line 600
+    if not mention:
+        opened = win.open_file(root / "big.py")
+        assert opened is not None
+        opened.editor.gotoLine(599)  # the caret on line 600
 
     win.actions_by_id["edits.start"].trigger()
     panel = win.chat_panel
     assert panel.edit_mode
-    assert panel.send("Make f149 return twice its value")
+    assert panel.send(question)
     qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
     review = win.edit_set.review
     assert review is not None
 
-    # the model saw an excerpt around the caret, marked editable, not the whole file
+    # the model saw an excerpt around line 600, marked editable, not the whole file
     (asked,) = backend.asked
     turn = asked.messages[-1].content
     shown = re.search(r"An excerpt of the next file, lines (\d+)-(\d+) of its 702", turn)
@@ -75,8 +91,9 @@ def test_a_big_file_is_edited_through_its_excerpt(
     assert hunk.old_lines == ("    return y\n",) and hunk.new_lines == ("    return y * 2\n",)
     expected = "\n".join([*lines[:599], "    return y * 2", *lines[600:]])
     assert change.new_text == expected
-    assert doc.editor.text() == BIG  # nothing changed before the accept
+    assert (root / "big.py").read_text() == BIG  # nothing changed before the accept
 
     win.actions_by_id["edits.acceptAll"].trigger()
-    assert doc.editor.text() == expected
+    doc = win.docs.find((root / "big.py").resolve())
+    assert doc is not None and doc.editor.text() == expected
     win.close()

@@ -230,11 +230,14 @@ def _excerpt(src: ContextSource, room: int) -> tuple[ContextItem, int, int, int]
     """A file that does not fit whole as an editable excerpt (``forecode_core.edits.excerpt``):
     the item (the whole text, the excerpt's lines as its range), its first and last line, and
     the tokens its excerpt takes in the prompt."""
-    from forecode_core.edits.excerpt import choose_excerpt, excerpt_text
+    from forecode_core.edits.excerpt import choose_excerpt, excerpt_note, excerpt_text
 
-    max_chars = max(1, int(room * CHARS_PER_TOKEN))
+    total = src.text.count("\n") + 1
+    note = estimate_tokens(excerpt_note(total, total, total))  # the prompt's line above it
+    max_chars = max(1, int((room - note) * CHARS_PER_TOKEN))
     first, last = choose_excerpt(src.text, max_chars, src.focus_line)
-    used = estimate_tokens(excerpt_text(src.text, first, last)) + ITEM_OVERHEAD_TOKENS
+    shown = excerpt_text(src.text, first, last)
+    used = estimate_tokens(shown) + note + ITEM_OVERHEAD_TOKENS
     item = ContextItem(
         SourceKind(src.kind).wire, src.path, src.text, first, last, src.language, False
     )

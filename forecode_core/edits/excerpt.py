@@ -32,6 +32,7 @@ from forecode_core.next_edit.input import _block_starts
 
 __all__ = [
     "choose_excerpt",
+    "excerpt_note",
     "excerpt_range",
     "excerpt_text",
     "outside_excerpt",
@@ -59,6 +60,15 @@ def excerpt_range(item: ContextItem) -> tuple[int, int] | None:
 def excerpt_text(text: str, first: int, last: int) -> str:
     """Lines ``first``..``last`` (1-based, inclusive) of ``text``."""
     return "\n".join(text.split("\n")[first - 1 : last])
+
+
+def excerpt_note(first: int, last: int, total: int) -> str:
+    """The prompt's line above an excerpt's path (``forecode_core.edits.prompt``)."""
+    return (
+        f"An excerpt of the next file, lines {first}-{last} of its {total}; the rest is not "
+        "shown. You may change these lines; write # ... existing code ... for the lines you "
+        "leave out.\n"
+    )
 
 
 def symbol_line(text: str, question: str) -> int:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from forecode_core.chat.prompt_formats import render_context_item
 from forecode_core.chat.types import ChatMessage, ChatParams, ContextItem, ContextKind, Role
-from forecode_core.edits.excerpt import excerpt_range, excerpt_text
+from forecode_core.edits.excerpt import excerpt_note, excerpt_range, excerpt_text
 from forecode_core.text.prompt_text import fence_for
 
 __all__ = [
@@ -103,11 +103,7 @@ def _render_file(item: SentFile) -> str:
         first, last = item.excerpt
         total = body.count("\n") + 1
         body = excerpt_text(body, first, last)
-        note = (
-            f"An excerpt of the next file, lines {first}-{last} of its {total}; the rest is not "
-            "shown. You may change these lines; write # ... existing code ... for the lines "
-            "you leave out.\n"
-        )
+        note = excerpt_note(first, last, total)
     if body and not body.endswith("\n"):
         body += "\n"
     fence = fence_for(body)
