@@ -257,7 +257,9 @@ class ReviewController(QObject):
         ``WARM_MAX_FILES`` files. Each warm carries the answer's earlier targets too (their
         "before" is cached in the shadow): ``ShadowWorkspace.warm`` drops a warm still
         queued when the next comes, and the first block's may still wait behind the copy's
-        first build."""
+        first build. A chunk costs the UI thread the panel's list of messages (to find the
+        answer) and its new widgets; a file not open is read on the shadow's thread. An "Edit
+        files" answer's blocks warm the same way (its set is checked in this shadow)."""
         view = self._last_answer()
         if view is None:
             return
