@@ -141,6 +141,7 @@ def test_in_edit_mode_a_file_over_the_budget_travels_whole_with_its_excerpt() ->
     assert item.start_line <= focus + 1 <= item.end_line
     (report,) = plan.reports
     assert report.status == Status.TRUNCATED and plan.used_tokens <= 400
+    assert f"(editable excerpt: lines {item.start_line}–{item.end_line})" in report.label
     # outside edit mode the same file is a truncated, read-only part
     (chat_item,) = assemble_context([source], 400).items
     assert chat_item.truncated and excerpt_range(chat_item) is None

@@ -151,7 +151,8 @@ class ContextReport:
         elif self.kind == SourceKind.CURRENT_FILE:
             name = f"current file {self.path}"
         if self.status == Status.TRUNCATED:
-            return f"{name} (truncated to lines {self.start_line}–{self.end_line})"
+            cut = f"{self.reason}:" if self.reason else "truncated to"  # an edit's excerpt
+            return f"{name} ({cut} lines {self.start_line}–{self.end_line})"
         if self.status == Status.DROPPED:
             return f"{name} (not sent: {self.reason})"
         return name
@@ -244,6 +245,21 @@ def _excerpt(src: ContextSource, room: int) -> tuple[ContextItem, int, int, int]
     return item, first, last, used
 
 
+def _cut_item(
+    src: ContextSource, room: int, excerpt: bool
+) -> tuple[ContextItem, int, int, int, str]:
+    """``src`` cut to ``room`` tokens: the item, its first and last line, the tokens it takes
+    and what its report says of the cut ("": truncated). ``excerpt``: an editable excerpt
+    (``_excerpt``) when ``src`` is a whole file."""
+    if excerpt and src.start_line == 1:
+        item, first, last, used = _excerpt(src, room)
+        return item, first, last, used, "editable excerpt"
+    text, first, last = _truncate(src, room)
+    used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
+    item = ContextItem(SourceKind(src.kind).wire, src.path, text, first, last, src.language, True)
+    return item, first, last, used, ""
+
+
 def assemble_context(
     sources: Iterable[ContextSource], budget_tokens: int, *, excerpts: bool = False
 ) -> ContextPlan:
@@ -329,17 +345,10 @@ def assemble_context(
         if room < MIN_USEFUL_TOKENS:
             report(Status.DROPPED, 0, reason="over the context budget")
             continue
-        if excerpts and whole_range and src.start_line == 1:
-            item, first, last, used = _excerpt(src, room)
-        else:
-            text, first, last = _truncate(src, room)
-            used = estimate_tokens(text) + ITEM_OVERHEAD_TOKENS
-            item = ContextItem(
-                SourceKind(src.kind).wire, src.path, text, first, last, src.language, True
-            )
+        item, first, last, used, note = _cut_item(src, room, excerpts and whole_range)
         remaining -= used
         items.append(item)
-        report(Status.TRUNCATED, used, first, last)
+        report(Status.TRUNCATED, used, first, last, note)
         sent_ranges.setdefault(src.path, []).append((first, last, what))
     return ContextPlan(
         tuple(items), tuple(reports), max(0, budget_tokens) - remaining, max(0, budget_tokens)
