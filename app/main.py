@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     from .ui import startup
     from .ui.gc_idle import start_gc_policy
     from .ui.main_window import MainWindow
+    from .ui.window_layout import WindowLayout
 
     if trace:
         trace("imported")
@@ -106,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     # after its first frame (``app.ui.startup``).
     startup.hold()
     window = MainWindow()
+    window.layout_store = WindowLayout()
+    window.layout_store.restore(window)  # last run's size, panes and chat panel
     if folder is not None:
         window.open_folder(folder)
     for file in args.files:

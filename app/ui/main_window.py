@@ -72,6 +72,7 @@ from .related_files import RelatedFiles
 from .startup import after_first_paint
 from .theme import apply_app_palette, theme_named
 from .welcome import WelcomePage
+from .window_layout import WindowLayout
 
 __all__ = ["Command", "MainWindow"]
 
@@ -87,6 +88,8 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self._closed = False  # a start queued for after the first paint is then skipped
+        # Set by app.main: the window's size, panes and chat panel are stored at close.
+        self.layout_store: WindowLayout | None = None
         self.search_dock: SearchDock | None = None  # Find in Files, made on first use
         self.setWindowTitle("Forecode")
         self.resize(1200, 780)
@@ -601,6 +604,8 @@ class MainWindow(QMainWindow):
         """Hot exit: unsaved buffers are backed up and restored next time; no prompt. The chat
         service we started stops (bounded: the close never hangs on it)."""
         self._closed = True
+        if self.layout_store is not None:
+            self.layout_store.save(self)  # never raises: a layout not stored is no loss
         self.docs.finish_saves()  # a save in flight lands first (bounded); its listeners hear it
         self.workspace.shutdown()
         self.completions.shutdown()

@@ -1,0 +1,99 @@
+"""The window's layout, kept from one run to the next as VS Code does: its size and place
+(maximized too), the explorer's and the chat panel's widths, and whether the chat panel was
+open. One small JSON file in the data dir (``<data>/window-layout.json``), written atomically
+when the window closes and read before it first shows (``app.main``); the tabs and carets are
+hot exit's (``app.ui.session``), per folder.
+
+A missing, foreign or broken file is no layout: the window opens at its defaults, never an
+error. A geometry from a screen that is gone is Qt's to fit (``restoreGeometry`` keeps the
+window on an available screen). Widths are checked: a pane never comes back collapsed to
+nothing nor wider than the window."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QByteArray
+
+from forecode_core.store.json_store import CorruptDocument, read_document, write_document
+from forecode_core.store.settings import data_dir
+
+if TYPE_CHECKING:
+    from .main_window import MainWindow
+
+__all__ = ["WindowLayout"]
+
+FORMAT_NAME = "forecode-window-layout"
+FORMAT_VERSION = 1
+MIN_PANE = 80  # pixels: a side pane stored narrower comes back at its default
+
+
+class WindowLayout:
+    """Stores and restores one window's layout (module doc)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or data_dir() / "window-layout.json"
+
+    def capture(self, window: MainWindow) -> dict[str, Any]:
+        geometry = bytes(window.saveGeometry().data())
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "geometry": base64.b64encode(geometry).decode("ascii"),
+            "panes": [int(n) for n in window.splitter.sizes()],
+            "chat_open": window.chat.panel.isVisible(),
+        }
+
+    def save(self, window: MainWindow) -> str | None:
+        """Store ``window``'s layout; the problem in words when it cannot (never raises)."""
+        try:
+            write_document(self.path, self.capture(window), indent=1)
+        except OSError as exc:
+            return f"the window's layout could not be stored: {exc}"
+        return None
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            data = self.path.read_bytes()
+        except OSError:
+            return None
+        try:
+            return read_document(data, FORMAT_NAME, FORMAT_VERSION, "window layout")
+        except CorruptDocument:
+            return None
+
+    def restore(self, window: MainWindow) -> bool:
+        """Put the stored layout on ``window`` before it shows; False when there is none."""
+        doc = self.load()
+        if doc is None:
+            return False
+        geometry = doc.get("geometry")
+        if isinstance(geometry, str):
+            with contextlib.suppress(binascii.Error, ValueError):  # broken: the default size
+                window.restoreGeometry(QByteArray(base64.b64decode(geometry, validate=True)))
+        chat_open = doc.get("chat_open") is True
+        if chat_open:
+            window.chat.panel.show()
+        panes = doc.get("panes")
+        if (
+            isinstance(panes, list)
+            and len(panes) == len(window.splitter.sizes())
+            and all(isinstance(n, int) and n >= 0 for n in panes)
+        ):
+            window.splitter.setSizes(_checked(panes, chat_open))
+        return True
+
+
+def _checked(panes: list[int], chat_open: bool) -> list[int]:
+    """The stored widths [explorer, editor, chat], with a side pane stored too narrow (or the
+    chat open but stored at nothing) back at its default width."""
+    tree, editor, chat = panes
+    if 0 < tree < MIN_PANE:
+        tree = 260
+    if chat_open and chat < MIN_PANE:
+        chat = 420
+    return [tree, max(editor, MIN_PANE), chat if chat_open else 0]
