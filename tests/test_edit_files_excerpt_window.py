@@ -93,7 +93,39 @@ def test_a_big_file_is_edited_through_its_excerpt(
     assert change.new_text == expected
     assert (root / "big.py").read_text() == BIG  # nothing changed before the accept
 
+    # the shadow's check ends before the window closes (its answer needs the owner alive)
+    qtbot.waitUntil(lambda: not review.check_note.startswith("checking"), timeout=15000)
     win.actions_by_id["edits.acceptAll"].trigger()
     doc = win.docs.find((root / "big.py").resolve())
     assert doc is not None and doc.editor.text() == expected
+    win.close()
+
+
+def test_an_edit_outside_the_excerpt_is_shown_as_refused_and_changes_nothing(
+    qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, _ScriptedBackend]
+) -> None:
+    """The model edits f3, which it never saw (the excerpt is around line 600): the block
+    places in the whole file, so the service refuses the file with the reason and the review
+    says so, never applying it silently."""
+    client, backend = service
+    backend.answer = ANSWER.replace("f149", "f3").replace("149", "3")
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "big.py").write_text(BIG)
+    win = _window(qtbot, tmp_path, client, root)
+    opened = win.open_file(root / "big.py")
+    assert opened is not None
+    opened.editor.gotoLine(599)
+    win.actions_by_id["edits.start"].trigger()
+    assert win.chat_panel.send("Make f3 return twice its value")
+    qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
+    review = win.edit_set.review
+    assert review is not None
+    assert review.rows() == ["!  big.py  — not resolved"]
+    message = review.message_label.text()
+    assert "big.py could not be changed" in message and "lines the model saw" in message
+    # the shadow's check ends before the window closes (its answer needs the owner alive)
+    qtbot.waitUntil(lambda: not review.check_note.startswith("checking"), timeout=15000)
+    win.actions_by_id["edits.acceptAll"].trigger()
+    assert opened.editor.text() == BIG and (root / "big.py").read_text() == BIG
     win.close()
