@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
+import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
@@ -169,3 +172,41 @@ def test_the_set_is_checked_in_the_shadow_and_new_problems_shown(
     review.reject_all()
     assert _digests(root) == before
     win.close()
+
+
+class _HeldShadow:
+    """A shadow whose check the test finishes by hand (``done``)."""
+
+    def __init__(self) -> None:
+        self.future: Future[Any] = Future()
+
+    def submit_check(self, edits: Any, originals: Any = None) -> Future[Any]:
+        return self.future
+
+
+def test_a_check_that_ends_after_the_window_closed_tells_no_one(
+    qtbot: QtBot,
+    tmp_path: Path,
+    service: tuple[CloudClient, Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Closing the window while the set is still being checked: the late verdict is dropped,
+    no 'Signal source has been deleted' on the shadow's thread."""
+    client, _backend = service
+    root = tmp_path / "project"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "main.py").write_text(MAIN)
+    (root / "app" / "util.py").write_text(UTIL)
+    win = _window(qtbot, tmp_path, client, root)
+    held = _HeldShadow()
+    win.edit_set.shadow = lambda: held
+    assert win.open_file(root / "app" / "main.py") is not None
+    win.actions_by_id["edits.start"].trigger()
+    assert win.chat_panel.send("Add a shout helper, use it in main, delete @app/util.py")
+    qtbot.waitUntil(lambda: win.edit_set.review is not None, timeout=15000)
+    owner = win.edit_set
+    win.close()
+    shiboken6.delete(owner)  # the owner's C++ side gone, as after the window is deleted
+    with caplog.at_level(logging.ERROR, logger="concurrent.futures"):
+        held.future.set_result(None)  # the verdict arrives late, on "the shadow's thread"
+    assert not [r for r in caplog.records if "callback" in r.getMessage()]

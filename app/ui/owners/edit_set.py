@@ -225,6 +225,7 @@ class EditSetOwner(QObject):
         self._repairing.connect(self._on_repairing)
         self._repaired.connect(self._on_repaired)
         self._repairer: SerialExecutor | None = None  # one thread, started once
+        self._closed = False  # shutdown: late results from other threads are dropped
         self._repair_lock = threading.Lock()
         self._settings = settings
         self._documents = documents
@@ -293,7 +294,11 @@ class EditSetOwner(QObject):
                 result: object = f.result()
             except BaseException as exc:  # a failed or cancelled check is said, not raised
                 result = exc
-            self._checked.emit(review, result)
+            # A check that ends after the window closed has no one to tell (the owner's
+            # C++ side may be gone: emitting would raise on the shadow's thread).
+            with contextlib.suppress(RuntimeError):
+                if not self._closed:
+                    self._checked.emit(review, result)
 
         future.add_done_callback(done_checking)
 
@@ -343,7 +348,9 @@ class EditSetOwner(QObject):
                 )
             except BaseException as exc:  # said in the review (a cancelled check too)
                 result = exc
-            self._repaired.emit(review, result)
+            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
+                if not self._closed:
+                    self._repaired.emit(review, result)
 
         self._repairer.submit(work)
         return True
@@ -508,6 +515,7 @@ class EditSetOwner(QObject):
             self.review.apply_theme(theme_named(settings.theme))
 
     def shutdown(self) -> None:
+        self._closed = True  # late check or repair results are dropped
         if self.review is not None:
             self.review.close_review()
         if self._repairer is not None:
