@@ -50,3 +50,41 @@ def test_a_short_new_line_has_the_bar_beside_it(qtbot: QtBot) -> None:
     review = _review(qtbot, OLD.replace("x_20 = 20\n", "x_20 = 20\nshort = 1\n"))
     qtbot.waitUntil(lambda: review.hunk_bar.isVisible() and _bar_line(review) in (20, 21))
     assert _bar_line(review) == 21
+
+
+def _box_end_x(review: EditSetReview, line: int) -> int:
+    """Where the first row of ``line``'s deletion box ends in the viewport (pixels)."""
+    view = review.view
+    first = bytes(view.annotationText(line).data()).decode("utf-8").split("\n")[0]
+    start = view.pointXFromPosition(view.lineIndentPosition(line))
+    return start + view.textWidth(view.annotationStyle(line), first)
+
+
+def test_a_long_replaced_line_keeps_its_box_readable(qtbot: QtBot) -> None:
+    """A long line replaced by another long line (a chat Apply of a changed error message in
+    requests' sessions.py): the bar sat on the deletion box's row and hid the end of the
+    removed text; it goes to the short line above the box instead."""
+    old = OLD.replace("x_20 = 20\n", LONG)
+    review = EditSetReview(
+        [FileChange("a.py", FileChangeKind.MODIFIED, old, old.replace("value_0", "value_00"))],
+        title="T",
+    )
+    qtbot.addWidget(review)
+    review.resize(900, 500)
+    review.show()
+    qtbot.waitExposed(review)
+    view = review.view
+    qtbot.waitUntil(lambda: review.hunk_bar.isVisible() and bool(view.annotationText(19).data()))
+    assert _box_end_x(review, 19) > review.hunk_bar.x()  # the box's row is too long for it
+    qtbot.waitUntil(lambda: _bar_line(review) == 19)  # on line 19's own text row, above the box
+    assert not _covers_text(review, 19)
+    box_top = view.pointYFromPosition(view.positionFromLine(19)) + view.textHeight(19)
+    assert review.hunk_bar.y() + review.hunk_bar.height() <= box_top
+
+
+def test_a_short_replaced_line_has_the_bar_beside_its_box(qtbot: QtBot) -> None:
+    review = _review(qtbot, OLD.replace("x_20 = 20\n", "x_20 = 21\n"))
+    view = review.view
+    qtbot.waitUntil(lambda: review.hunk_bar.isVisible() and bool(view.annotationText(19).data()))
+    box_top = view.pointYFromPosition(view.positionFromLine(19)) + view.textHeight(19)
+    qtbot.waitUntil(lambda: review.hunk_bar.y() == box_top)

@@ -448,7 +448,7 @@ class HunkBar(QFrame):
         layout.addWidget(self.accept_button)
         layout.addWidget(self.reject_button)
         self.place = (0, False)
-        self._rows: tuple[int, ...] = ()
+        self._rows: tuple[tuple[int, bool], ...] = ()
         view.updateUi.connect(self._follow)
         view.resized.connect(self._follow)
         self.hide()
@@ -466,20 +466,28 @@ class HunkBar(QFrame):
         """At ``hunk`` (beside its deletion box, or at its first new line), labelled
         "position+1/count"."""
         self.label.setText(f"{position + 1}/{count}")
+        last = max(0, self.view.lineCount() - 1)
+        first = min(hunk.new_start, last)
+        after = (min(hunk.new_end, last), False)
         if hunk.old_lines and hunk.new_start > 0:
-            self.show_at(box_line(hunk), below=True)
+            box = box_line(hunk)
+            # Beside the deletion box's first row, else on the line above the box, else at
+            # the first new line, else after the hunk: the first whose text ends left of the
+            # bar (a long removed line stays readable, found in a user run: a chat Apply of a
+            # changed error message hid the end of the old line).
+            rows = ((box, True), (box, False), (first, False), after)
+            self.show_at(box, below=True, rows=rows)
         else:
-            last = max(0, self.view.lineCount() - 1)
-            first = min(hunk.new_start, last)
             # Its first new line, else the line above the hunk, else the line after it:
             # the first whose text ends left of the bar (a long line stays readable).
-            rows = (first, first - 1, min(hunk.new_end, last))
-            self.show_at(first, below=False, rows=tuple(r for r in rows if r >= 0))
+            near = ((first, False), (first - 1, False), after)
+            self.show_at(first, below=False, rows=tuple(r for r in near if r[0] >= 0))
 
-    def show_at(self, line: int, below: bool, rows: tuple[int, ...] = ()) -> None:
+    def show_at(self, line: int, below: bool, rows: tuple[tuple[int, bool], ...] = ()) -> None:
         """At ``line`` of the view (``below``: under its text, where a deletion box starts),
-        one text line high so it covers no other line; with ``rows``, on the first of them
-        whose text the bar does not cover (``line`` when every one is too long)."""
+        one text line high so it covers no other line; with ``rows`` (line, below), on the
+        first of them whose text the bar does not cover (``line`` when every one is too
+        long)."""
         self.place = (line, below)
         self._rows = rows
         height = max(16, self.view.textHeight(line))
@@ -502,17 +510,23 @@ class HunkBar(QFrame):
         if not self.isVisible():
             return
         view = self.view
-        line, below = self.place
         x = view.viewport().width() - self.width() - 18
-        line = next((r for r in self._rows if self._text_end_x(r) + 8 < x), line)
+        line, below = next((r for r in self._rows if self._text_end_x(*r) + 8 < x), self.place)
         y = view.pointYFromPosition(view.positionFromLine(line))
         if below:
             y += view.textHeight(line)
         self.move(max(0, x), max(0, y))
 
-    def _text_end_x(self, line: int) -> int:
-        """Where ``line``'s text ends in the viewport (pixels)."""
-        return self.view.pointXFromPosition(self.view.lineEndPosition(line))
+    def _text_end_x(self, line: int, below: bool = False) -> int:
+        """Where ``line``'s text ends in the viewport (pixels); ``below``: the first row of
+        its deletion box (boxed from the line's indentation, a space's margin each side)."""
+        view = self.view
+        if not below:
+            return view.pointXFromPosition(view.lineEndPosition(line))
+        row = bytes(view.annotationText(line).data()).decode("utf-8").split("\n")[0]
+        style = view.annotationStyle(line)
+        start = view.pointXFromPosition(view.lineIndentPosition(line))
+        return start + view.textWidth(style, row) + 2 * view.textWidth(style, " ")
 
 
 class EditChecker(Protocol):
