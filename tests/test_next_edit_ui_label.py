@@ -9,7 +9,7 @@ model's seam is the fake of tests/test_next_edit_ui.py, answering a change three
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor
 
 from app.ui.editor import CodeEditor
@@ -111,3 +111,23 @@ def test_short_label() -> None:
     assert short_label("Tab → line 142") == "→ 142"
     assert short_label("Tab → use.py:3") == "→ use.py:3"
     assert short_label("Tab ⇥ (hold Alt to see the edit)") == "Tab ⇥"
+
+
+def test_the_jump_scrolls_the_whole_edit_into_a_narrow_editor(env: Env) -> None:
+    """Found in a user run (requests' sessions.py, the chat panel open): Tab jumped to a site
+    near a long line's end and the view scrolled just enough for the caret, so the boxed old
+    name and the new one beside it were past the right edge. The jump (asked for by Tab)
+    scrolls sideways until the box and the new text are on screen."""
+    far = "    return " + "helper_value + " * 4 + "requests.get(url)\n"
+    marked = ui.CALLS.replace("ˇ", "").replace("    return requests.get(url)\n", far)
+    ed, view = jump_with_width(env, 420, "import ˇ" + marked.removeprefix("import "))
+    ui.press(env.qtbot, ed, Qt.Key.Key_Tab)  # the first Tab jumps
+    env.qtbot.waitUntil(lambda: view.shown.ghost == "head", timeout=2000)
+    area = text_area(ed)
+    (box_start, box_end) = view.shown.boxes[0]
+    assert area.left() <= ed.pointXFromPosition(box_start)
+    assert ed.pointXFromPosition(box_end) <= area.right()
+    env.qtbot.waitUntil(lambda: not view.overlay.ghost_rect().isEmpty(), timeout=2000)
+    ghost = view.overlay.ghost_rect()
+    width = ed.textWidth(32, "head")  # the new text drawn beside the box
+    assert ghost.left() + width <= area.right(), (ghost, area)

@@ -93,6 +93,7 @@ PAUSE_MS = 300  # an edit pauses this long: propagation runs and the model is as
 # The related files' excerpts in the model's input (``set_related``), in characters (about 400
 # tokens; the renderer drops an excerpt that does not fit its token budget).
 RELATED_CHARS = 1600
+STYLE_DEFAULT = 32  # Scintilla's default style: the text's font, for widths
 #: A change this big (characters) is no edit to learn from (a reload, a restored backup, a
 #: whole file pasted): the buffer's history and offers start afresh.
 RESET_CHARS = 20_000
@@ -751,6 +752,7 @@ class NextEditController(QObject):
         if action.kind == ActionKind.JUMP:
             self._move_caret(buf, action.offset)
             self.render()
+            self._reveal(buf)
             return True
         if action.kind == ActionKind.OPEN:
             return self._open_other(buf, action.path)
@@ -768,6 +770,29 @@ class NextEditController(QObject):
         first, shown = ed.firstVisibleLine(), ed.linesOnScreen()
         if not first <= line < first + shown:
             ed.setFirstVisibleLine(max(0, line - shown // 2))
+
+    def _reveal(self, buf: _Buffer) -> None:
+        """After a jump (asked for by Tab), scroll sideways so the shown edit in the caret's
+        line is on screen: its boxed old text and the new text drawn beside it (found in a user
+        run: with the chat panel open the view scrolled only as far as the caret, and the box
+        and the new name were past the right edge). The edit's start stays on screen first."""
+        shown, ed = buf.session.shown, buf.editor
+        if shown is None or shown.path:
+            return
+        start = buf.positions.to_bytes(shown.start)
+        end = buf.positions.to_bytes(shown.end)
+        if ed.lineFromPosition(start) != ed.lineFromPosition(end):
+            return
+        last = shown.edits[-1]
+        drawn = last.new if "\n" not in last.new else ""
+        margin = 2 * ed.textWidth(STYLE_DEFAULT, " ")
+        right = ed.pointXFromPosition(end) + ed.textWidth(STYLE_DEFAULT, drawn) + margin
+        left = ed.marginLeft() + sum(ed.marginWidthN(i) for i in range(ed.margins()))
+        over = right - (ed.viewport().width() - ed.marginRight())
+        room = ed.pointXFromPosition(start) - left - margin
+        shift = min(over, room)
+        if shift > 0:
+            ed.setXOffset(ed.xOffset() + shift)
 
     def _accept(
         self, buf: _Buffer, shown: Offer, edits: Sequence[OfferEdit], caret_after: int
