@@ -109,3 +109,54 @@ def test_one_bad_section_rejects_the_good_ones_too() -> None:
     answer = GOOD + "\nFILE: app/nowhere.py\n```\nx\n```\n"
     with pytest.raises(EditsAnswerError, match="was not sent"):
         parse_edits(answer, FILES)
+
+
+ONE = {  # one file sent editable (the current file), one sent as context only
+    "src/s.py": SentFile("src/s.py", "def f():\n    raise E('old')\n", "python", excerpt=(1, 2)),
+    "big.py": SentFile("big.py", "partial\n", "python", editable=False),
+}
+
+
+@pytest.mark.parametrize(
+    ("answer", "ops"),
+    [
+        # the user run's answer: prose, a headerless block, then a stray header naming the file
+        (
+            "The changed line is:\n```python\n    raise E('new')\n```\nNEW FILE: src/s.py\n",
+            [("src/s.py", OpKind.EDIT, "    raise E('new')\n")],
+        ),
+        # the stray header followed by prose
+        (
+            "```python\nx = 1\n```\nFILE: src/s.py\nThat is all.\n",
+            [("src/s.py", OpKind.EDIT, "x = 1\n")],
+        ),
+        # a headerless block alone
+        ("```\nx = 1\n```\n", [("src/s.py", OpKind.EDIT, "x = 1\n")]),
+    ],
+)
+def test_with_one_editable_file_a_headerless_block_is_that_files(
+    answer: str, ops: list[tuple[str, OpKind, str]]
+) -> None:
+    parsed = parse_edits(answer, ONE)
+    assert [(op.path, op.kind, op.block) for op in parsed.ops] == ops
+
+
+@pytest.mark.parametrize(
+    ("answer", "files", "words"),
+    [
+        # two editable files: a headerless block is still nobody's
+        ("```\nx = 1\n```\n", FILES, "belongs to no file"),
+        # a second headerless block is not guessed
+        ("```\nx\n```\nSome prose.\n```\ny\n```\n", ONE, "belongs to no file"),
+        # a header after the block naming ANOTHER file keeps its rule
+        ("```\nx\n```\nFILE: big.py\n", ONE, "has no code block"),
+        # the stray header followed by its own block: the file named twice
+        ("```\nx\n```\nFILE: src/s.py\n```\ny\n```\n", ONE, "twice"),
+    ],
+)
+def test_the_one_file_rule_never_guesses_more(
+    answer: str, files: dict[str, SentFile], words: str
+) -> None:
+    with pytest.raises(EditsAnswerError) as info:
+        parse_edits(answer, files)
+    assert words in info.value.reason

@@ -17,6 +17,13 @@ climbs with ``..``, uses backslashes or is not the file the client sent (a chang
 deleted file must be one of the whole files sent; a new file must not be), a file named
 twice, a new file that leaves code out (``# ... existing code ...``), an answer with no file
 section at all.
+
+One slip of a small model is forgiven, seen in a user run (Qwen2.5-Coder 1.5B, one file sent
+as an editable excerpt, answering "The changed line is:" and a block, then ``NEW FILE:`` and
+the file's path): when exactly one file was sent editable, a block with no header above it
+is that file's (as a chat code block's Apply takes the current file; the apply engine then
+places it or refuses, and the review shows it before anything changes), and a header naming
+that same file right after such a block, with no block of its own, is dropped.
 """
 
 from __future__ import annotations
@@ -117,6 +124,7 @@ class _Open:
     line: int
     fence: str = ""  # the opening fence once the block started
     body: list[str] | None = None
+    trailing: bool = False  # a header after the headerless block of the same file
 
 
 def _check_op(op: FileOp, files: Mapping[str, SentFile]) -> None:
@@ -145,11 +153,13 @@ def _check_op(op: FileOp, files: Mapping[str, SentFile]) -> None:
 
 
 class _Parser:
-    def __init__(self) -> None:
+    def __init__(self, only: str | None = None) -> None:
         self.ops: list[FileOp] = []
         self.prose: list[str] = []
         self.open: _Open | None = None
         self.after_delete: FileOp | None = None  # until a non-blank line
+        self.only = only  # the one file sent editable: a headerless block is its
+        self.implicit: str | None = None  # the path a headerless block went to
 
     def feed(self, number: int, line: str) -> None:
         current = self.open
@@ -163,6 +173,8 @@ class _Parser:
         elif fence:
             self._fence(number, fence.group(1))
         elif line.strip():
+            if current is not None and current.trailing:
+                self.open = current = None  # a stray header after the block: dropped
             if current is not None:
                 raise EditsAnswerError(
                     f"the header for {current.path} must be followed by its code block",
@@ -184,7 +196,7 @@ class _Parser:
 
     def _header(self, number: int, header: re.Match[str]) -> None:
         current = self.open
-        if current is not None:
+        if current is not None and not current.trailing:
             raise EditsAnswerError(f"the header for {current.path} has no code block", current.line)
         kind = _KEYWORDS[" ".join(header.group(1).lower().split())]
         path = _clean_path(header.group(2), number)
@@ -194,7 +206,8 @@ class _Parser:
             self.ops.append(op)
             self.after_delete = op
         else:
-            self.open = _Open(kind, path, number)
+            trailing = path == self.implicit and bool(self.ops) and self.ops[-1].path == path
+            self.open = _Open(kind, path, number, trailing=trailing)
 
     def _fence(self, number: int, fence: str) -> None:
         current = self.open
@@ -202,6 +215,9 @@ class _Parser:
             raise EditsAnswerError(
                 f"{self.after_delete.path} is deleted, so it takes no code block", number
             )
+        if current is None and self.only is not None and self.implicit is None:
+            current = self.open = _Open(OpKind.EDIT, self.only, number)
+            self.implicit = self.only
         if current is None:
             raise EditsAnswerError(
                 "a code block belongs to no file (put a FILE: line above it)", number
@@ -211,6 +227,8 @@ class _Parser:
 
     def finish(self) -> ParsedEdits:
         current = self.open
+        if current is not None and current.trailing and current.body is None:
+            current = self.open = None  # a stray header after the block: dropped
         if current is not None:
             if current.body is not None:
                 raise EditsAnswerError(
@@ -226,7 +244,8 @@ class _Parser:
 def parse_edits(answer: str, files: Mapping[str, SentFile]) -> ParsedEdits:
     """The answer's explanation and file operations, checked against the ``files`` the
     request sent; ``EditsAnswerError`` for anything else (module docstring)."""
-    parser = _Parser()
+    editable = [f.path for f in files.values() if f.editable]
+    parser = _Parser(editable[0] if len(editable) == 1 else None)
     for number, line in enumerate(answer.replace("\r\n", "\n").splitlines(keepends=True), 1):
         parser.feed(number, line)
     parsed = parser.finish()
