@@ -421,3 +421,40 @@ def test_a_name_qualified_is_not_offered_where_a_function_binds_it() -> None:
     # the parameter, its uses and a nested def's name are those functions' own; the module's
     # use at the end is the only site
     assert offered(text, history) == [("pgettext", "translations.pgettext", 17)]
+
+
+# ---------------------------------------------------------------- a name also an attribute
+
+REDIRECTS = (
+    "def resolve(self, resp, req):\n"
+    "    hist = []\n"
+    "    while resp.is_redirect:\n"
+    "        hist.append(resp)\n"
+    "        resp.history = hist[1:]\n"
+    "    return hist\n"
+)
+
+ATTRIBUTE = [
+    pytest.param(
+        REDIRECTS,
+        [("hist", "history", 0)],
+        [("hist", "history", 4), ("hist", "history", 5), ("hist", "history", 6)],
+        id="new-name-only-an-attribute",
+    ),
+    pytest.param(
+        REDIRECTS.replace("    return hist\n", "    history = 1\n    return hist\n"),
+        [("hist", "history", 0)],
+        [],
+        id="new-name-also-a-bare-name-waits",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "steps", "expected"), ATTRIBUTE)
+def test_an_attribute_of_the_new_name_is_no_use_of_it(
+    before: str, steps: list[tuple[str, str, int]], expected: list[tuple[str, str, int]]
+) -> None:
+    """A user run on requests' sessions.py: ``hist`` -> ``history`` beside
+    ``resp.history`` was offered nothing (the attribute counted as the name in use)."""
+    text, history = replay(before, steps)
+    assert offered(text, history) == expected

@@ -812,9 +812,12 @@ def _suffix(path: str) -> str:
 
 
 def _code_word_elsewhere(
-    text: str, word: str, lo: int, hi: int, mask: LexMask, start: int = 0
+    text: str, word: str, lo: int, hi: int, mask: LexMask, start: int = 0, *, bare: bool = False
 ) -> bool:
-    """Whether ``word`` occurs as a whole code word in ``text[start:]`` outside ``[lo, hi)``."""
+    """Whether ``word`` occurs as a whole code word in ``text[start:]`` outside ``[lo, hi)``.
+    ``bare``: only as a bare name, not as an attribute (``resp.history`` is another namespace
+    than a local ``history``: a user run renamed ``hist`` -> ``history`` beside
+    ``resp.history`` and was offered nothing)."""
     p = text.find(word, start)
     n = len(text)
     while p >= 0:
@@ -824,10 +827,19 @@ def _code_word_elsewhere(
             and not (p > 0 and _is_word(text[p - 1]))
             and not (end < n and _is_word(text[end]))
             and mask.span_at(p) is None
+            and not (bare and _after_dot(text, p))
         ):
             return True
         p = text.find(word, end)
     return False
+
+
+def _after_dot(text: str, p: int) -> bool:
+    """Whether the word at ``p`` follows a ``.`` (spaces or tabs between): an attribute."""
+    q = p - 1
+    while q >= 0 and text[q] in " \t":
+        q -= 1
+    return q >= 0 and text[q] == "."
 
 
 def _name_style(word: str) -> str:
@@ -878,7 +890,7 @@ def ambiguity(
         return "the edit is inside a string or comment"
     if ex.kind == "rename":
         if (
-            _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask)
+            _code_word_elsewhere(text, ex.after_text, ex.start, ex.end, mask, bare=not ex.dotted)
             and not _local_rename(ex, text, mask, path)
             and not _unbound_rename(ex, older, text, mask, path)
         ):
@@ -1410,7 +1422,7 @@ def _local_rename(ex: Example, text: str, mask: LexMask, path: str) -> bool:
     # (``request = Request(...)`` rewritten as ``response = ...`` above
     # ``response = send(request)``)
     lo, hi = block
-    if _code_word_elsewhere(text[:hi], ex.after_text, ex.start, ex.end, mask, lo):
+    if _code_word_elsewhere(text[:hi], ex.after_text, ex.start, ex.end, mask, lo, bare=True):
         return False
     return not _outer_use(text, ex.before_text, block, mask)
 
