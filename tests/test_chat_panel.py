@@ -590,7 +590,17 @@ def test_over_budget_files_are_truncated_or_dropped_and_the_panel_says_so(
         "big.py": f"✂ @big.py (lines 1–{big.end_line}) ✕",
         "huge.py": "✕ @huge.py (dropped) ✕",
     }
-    assert panel.budget_label.text().endswith("/ 300 tokens")
+    assert "of the 300 tokens" in panel.budget_label.toolTip()
+    # a narrow panel shows a shorter figure whole, never a clipped one (a user run saw
+    # "context ≈5991 / 6000 toke")
+    label = panel.budget_label
+    label.resize(400, label.height())
+    assert label.text().endswith("/ 300 tokens")
+    label.resize(70, label.height())
+    assert label.text() == "≈" + label.text()[1:].split("/")[0] + "/300"
+    assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width()
+    label.resize(8, label.height())
+    assert label.text() == ""
     footer = panel.messages()[0].footer.text()
     assert f"big.py (truncated to lines 1–{big.end_line})" in footer
     assert "huge.py (not sent: over the context budget)" in footer
@@ -1055,7 +1065,7 @@ def test_edit_files_mode_sends_no_more_than_a_service_slot_holds(
     assert plan.used_tokens > EDITS_SLOT_TOKENS  # chat: the service cuts what does not fit
     panel.edit_files_button.click()
     assert panel.edit_mode
-    qtbot.waitUntil(lambda: "/ 2560 tokens" in panel.budget_label.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "of the 2560 tokens" in panel.budget_label.toolTip(), timeout=3000)
     plan = panel.refresh_context()
     room = EDITS_SLOT_TOKENS - window.settings.chat_max_tokens - EDITS_PROMPT_TOKENS
     assert plan.budget_tokens == room == 2560

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QPalette, QShowEvent
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QKeyEvent, QPalette, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -240,6 +240,35 @@ class ChatInput(QPlainTextEdit):
         return super().event(e)
 
 
+class _FitLabel(QLabel):
+    """A label that shows the longest of its texts that fits its width (the budget: "≈296 /
+    300 tokens", else "≈296/300", else nothing); the tooltip says it in words. A narrow chat
+    panel clipped it to "context ≈5991 / 6000 toke" in a user run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._texts: tuple[str, ...] = ()
+        self.setMinimumWidth(0)
+
+    def set_texts(self, *texts: str) -> None:
+        self._texts = texts
+        self._fit()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        room = self.width()
+        metrics = self.fontMetrics()
+        shown = next((t for t in self._texts if metrics.horizontalAdvance(t) <= room), "")
+        if shown != self.text():
+            self.setText(shown)
+
+
 class _Chip(QToolButton):
     def __init__(self, kind: str, path: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -381,7 +410,7 @@ class ChatPanel(QWidget):
         self.codebase_chips: list[_Chip] = []  # the @codebase mention, or the hits sent
         self.related_chips: list[_Chip] = []  # suggested mentions (``set_related``)
         self.related_for: Callable[[str], Sequence[tuple[str, float]]] | None = None
-        self.budget_label = QLabel()
+        self.budget_label = _FitLabel()
         self.budget_label.setEnabled(False)
 
         # input
@@ -891,7 +920,12 @@ class ChatPanel(QWidget):
             self.mention_chips.append(chip)
         self.chips_area.setVisible(bool(current or selection or mentions))
         self.chips_area.updateGeometry()
-        self.budget_label.setText(f"context ≈{plan.used_tokens} / {plan.budget_tokens} tokens")
+        used, budget = plan.used_tokens, plan.budget_tokens
+        self.budget_label.set_texts(f"≈{used} / {budget} tokens", f"≈{used}/{budget}")
+        self.budget_label.setToolTip(
+            f"The context sent with the question: about {plan.used_tokens} of the "
+            f"{plan.budget_tokens} tokens it may take"
+        )
 
     def _toggle_current(self, on: bool) -> None:
         self.include_current_file = on
