@@ -282,3 +282,23 @@ def test_a_rename_waits_for_the_save_in_flight(qtbot: QtBot, ws: Path, gate: Gat
     assert ops.rename(source) == ws / "pkg" / "b.py"
     assert not source.exists() and doc.path == (ws / "pkg" / "b.py").resolve()
     assert (ws / "pkg" / "b.py").read_text() == ORIGINAL + "y = 2"
+
+
+def test_a_delete_waits_for_the_save_in_flight(qtbot: QtBot, ws: Path, gate: Gate) -> None:
+    """Deleted while its save is held, the save would write the deleted file again: the
+    explorer refuses the delete (before asking) until the save has finished."""
+    win, doc = _open(qtbot, ws)
+    ops = win.explorer_ops
+    asked: list[str] = []
+    ops.confirm = lambda text, *_a: asked.append(text) or False  # type: ignore[method-assign]
+    source = ws / "pkg" / "a.py"
+    _type(qtbot, doc, "y = 2")
+    _ctrl_s(qtbot, doc)
+    assert gate.entered.wait(10)
+    ops.delete(source)
+    assert "is being saved: delete it" in win.statusBar().currentMessage()
+    assert not asked and source.exists()
+    gate.open()
+    qtbot.waitUntil(lambda: not doc.save_pending, timeout=10000)
+    ops.delete(source)  # now asked (and declined here: nothing deleted)
+    assert len(asked) == 1 and source.exists()

@@ -401,9 +401,9 @@ class ExplorerOps(QObject):
         self._select(new)
         return new
 
-    def _saving_under(self, target: Path) -> str | None:
-        """A tab under ``target`` with a save in flight (on the writer thread): renaming now
-        would let that save write the old path again, so the rename waits for it."""
+    def _saving_under(self, target: Path, verb: str = "rename") -> str | None:
+        """A tab under ``target`` with a save in flight (on the writer thread): renaming or
+        deleting now would let that save write the old path again, so it waits for it."""
         for doc in self.window.documents():
             path = doc.path
             if (
@@ -411,7 +411,7 @@ class ExplorerOps(QObject):
                 and path is not None
                 and (path == target or _is_under(path, target))
             ):
-                return f"{doc.title} is being saved: rename it when the save has finished."
+                return f"{doc.title} is being saved: {verb} it when the save has finished."
         return None
 
     def _retarget(self, doc: Document, new: Path) -> None:
@@ -440,8 +440,13 @@ class ExplorerOps(QObject):
         root = self.window.root
         if target is None or root is None:
             return
-        if target == root:
-            self.window.show_message("The workspace folder itself cannot be deleted here.")
+        problem = (
+            "The workspace folder itself cannot be deleted here."
+            if target == root
+            else self._saving_under(target, "delete")
+        )
+        if problem is not None:  # a save in flight would write the deleted file again
+            self.window.show_message(problem)
             return
         docs = [
             d
