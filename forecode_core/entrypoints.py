@@ -12,9 +12,11 @@ none of the packages it starts.
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 __all__ = ["ENTRY_POINTS", "child_command", "dispatch", "is_frozen"]
 
@@ -30,6 +32,9 @@ ENTRY_POINTS: dict[str, str] = {
 """The frozen executable's switches, each the module ``python -m`` would run."""
 
 _SWITCH_OF = {module: switch for switch, module in ENTRY_POINTS.items()}
+
+
+_ROOT = str(Path(__file__).resolve().parent.parent)  # the checkout (or the bundle's root)
 
 
 def is_frozen() -> bool:
@@ -58,6 +63,15 @@ def child_command(
             raise ValueError(f"{module} has no entry point in the frozen app")
         return [exe, switch, *args]
     return [exe, "-m", module, *args]
+
+
+def child_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (default ``os.environ``) with this checkout's root first on PYTHONPATH, so
+    a child's ``-m app.services...`` finds the same code as the editor that starts it."""
+    env = dict(os.environ if environ is None else environ)
+    extra = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = _ROOT + (os.pathsep + extra if extra else "")
+    return env
 
 
 def dispatch(argv: Sequence[str]) -> bool:

@@ -36,12 +36,11 @@ from typing import IO, Any
 
 from app.services.git_status import run_git
 from forecode_core.bugs.targets import Prepared, prepare
-from forecode_core.entrypoints import child_command
+from forecode_core.entrypoints import child_command, child_env
 from forecode_core.windowless import no_window
 
 __all__ = ["PIECE_CHARS", "TargetsError", "TargetsProcess", "head_text", "main", "text_pieces"]
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 PIECE_CHARS = 1 << 18  # the text is encoded and written in pieces of this many characters
 TIMEOUT_S = 60.0  # a pass's answer (git show is bounded at 5 s; a 20 MiB file parses in ~10 s)
 GIT_TIMEOUT_S = 5.0
@@ -117,9 +116,7 @@ class TargetsProcess:
         if self._proc is not None and self._proc.poll() is None:
             return self._proc
         self._kill()
-        env = dict(os.environ)
-        extra = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + extra if extra else "")
+        env = child_env()
         proc = subprocess.Popen(
             child_command("app.services.bug_targets", python=self._python),
             stdin=subprocess.PIPE,

@@ -23,11 +23,10 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO, Any
 
 from app.services.threads import UiThread
-from forecode_core.entrypoints import child_command
+from forecode_core.entrypoints import child_command, child_env
 from forecode_core.windowless import no_window
 from forecode_core.workspace.search_text import (
     FileResult,
@@ -41,8 +40,6 @@ from forecode_core.workspace.search_text import (
 __all__ = ["SearchService", "SearchSession", "main"]
 
 # ----- the worker process and its client -----------------------------------------------------
-
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 
 
 class SearchSession:
@@ -170,9 +167,7 @@ class SearchService:
         self._all: set[subprocess.Popen[bytes]] = set()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        path = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = _PACKAGE_ROOT + (os.pathsep + path if path else "")
+        env = child_env()
         # stderr is not read (a full pipe would block the worker): nothing goes there but a
         # crash, which the client reports by its exit status
         proc = subprocess.Popen(
