@@ -104,3 +104,24 @@ def test_the_bridge_opens_its_hubs_gate_when_the_ui_is_free(
     finally:
         bridge.shutdown(2.0)
     assert order == ["prepare"]
+
+
+def test_a_servers_last_word_after_the_bridge_is_gone_raises_nothing(qtbot: QtBot) -> None:
+    """A process that exits without closing its window: the servers' last status, a late
+    report or answer reach a deleted bridge on the LSP thread; nobody to tell, no traceback
+    (seen as "RuntimeError: Signal source has been deleted" from Session._done)."""
+    from concurrent.futures import Future
+
+    import shiboken6
+
+    from app.services.lsp.hub import ServerStatus
+    from forecode_core.lsp.restart import ServerState
+
+    bridge = LspBridge(())
+    bridge.shutdown(2.0)
+    shiboken6.delete(bridge)
+    bridge._on_status(ServerStatus("basedpyright", ServerState.FAILED, "gone"))
+    bridge._on_diagnostics("file:///a.py", 1, "ruff", [])
+    done: Future[object] = Future()
+    done.set_result(None)
+    bridge._finished(1, done)

@@ -7,6 +7,7 @@ made it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 from collections.abc import Callable
@@ -97,7 +98,8 @@ class LspBridge(QObject):
 
     def _finished(self, token: int, future: Future[Any]) -> None:  # the hub's thread
         error = future.exception() if not future.cancelled() else CancelledError()
-        self.answered.emit(token, None if error else future.result(), error)
+        with contextlib.suppress(RuntimeError):  # the bridge deleted (the window gone)
+            self.answered.emit(token, None if error else future.result(), error)
 
     def _on_answered(self, token: int, result: object, error: object) -> None:
         callback = self._waiting.pop(token, None)
@@ -107,10 +109,14 @@ class LspBridge(QObject):
     def _on_diagnostics(
         self, uri: str, version: int | None, server: str, found: list[Diagnostic]
     ) -> None:
-        self.diagnostics.emit(uri, version, server, found)  # queued to the UI thread
+        with contextlib.suppress(RuntimeError):  # the bridge deleted (the window gone)
+            self.diagnostics.emit(uri, version, server, found)  # queued to the UI thread
 
     def _on_status(self, status: ServerStatus) -> None:
-        self.status.emit(status)
+        # A server's last word can come after the window is gone (a process that exits
+        # without closing it): nobody to tell, and no traceback on the LSP thread.
+        with contextlib.suppress(RuntimeError):
+            self.status.emit(status)
 
     def shutdown(self, timeout_s: float = 3.0) -> None:
         self.hub.shutdown(timeout_s)
