@@ -126,7 +126,7 @@ def test_a_refused_answer_is_a_clear_message_and_no_review(
     qtbot: QtBot, tmp_path: Path, service: tuple[CloudClient, Any]
 ) -> None:
     client, backend = service
-    backend.answer = "I would change main like this:\n```python\nx = 1\n```\n"
+    backend.answer = "FILE: main.py\nI would change main like this:\n```python\nx = 1\n```\n"
     root = tmp_path / "project"
     root.mkdir()
     (root / "main.py").write_text(MAIN)

@@ -169,11 +169,25 @@ def test_a_malformed_answer_is_refused_with_its_reason(
     serve: Any, answer: str, finish: FinishReason, words: str
 ) -> None:
     client = serve(_ScriptedBackend(answer, finish))
-    with pytest.raises(StreamError) as info:
-        list(client.edits(_params(("app/main.py", MAIN))))
+    with pytest.raises(StreamError) as info:  # two files sent: a block names its own
+        list(client.edits(_params(("app/main.py", MAIN), ("app/util.py", UTIL))))
     assert info.value.code == "incomplete"
     assert words in info.value.message
     assert info.value.message.endswith("Nothing was changed.")
+
+
+def test_with_one_file_sent_a_headerless_block_is_its_edit(serve: Any) -> None:
+    """A small model's slip (a user run): prose, a block with no FILE: line, then the file's
+    header alone. With one file sent, the block is that file's edit, reviewed as any other."""
+    answer = (
+        "The changed function is:\n```python\ndef greet(name):\n"
+        '    return "hello, " + name\n```\nFILE: app/main.py\n'
+    )
+    client = serve(_ScriptedBackend(answer))
+    _events, done = _run(client.edits(_params(("app/main.py", MAIN))))
+    (change,) = done.files
+    assert change.path == "app/main.py" and change.kind is FileChangeKind.MODIFIED
+    assert 'return "hello, " + name' in change.new_text and "def main" in change.new_text
 
 
 def test_a_block_that_does_not_place_is_a_failed_file_beside_the_others(serve: Any) -> None:
