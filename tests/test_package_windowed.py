@@ -89,9 +89,7 @@ print(json.dumps(seen))
 FREEZE_PYTHON = ROOT / "build" / "freeze-venv" / "bin" / "python"
 
 
-@pytest.mark.skipif(
-    not FREEZE_PYTHON.exists(), reason="no build venv with PyInstaller (build.py makes it)"
-)
+@pytest.mark.nightly  # needs build.py's venv with PyInstaller (test_package_linux makes it)
 @pytest.mark.parametrize(
     ("platform", "console_env", "expected"),
     [("win32", "", False), ("win32", "1", True), ("linux", "", True)],
@@ -101,6 +99,7 @@ def test_the_spec_itself_makes_a_windowed_exe_on_windows(
 ) -> None:
     """The real spec, evaluated by the build venv's Python with PyInstaller's hooks (only the
     build steps recorded instead of run), on a faked ``sys.platform``."""
+    assert FREEZE_PYTHON.exists(), "no build venv: run `python3 packaging/build.py dir` first"
     env = dict(
         os.environ,
         PROBE_ROOT=str(ROOT),
