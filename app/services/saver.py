@@ -18,7 +18,6 @@ for a change by someone else. Nothing here touches Qt (an import contract).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from app.services.threads import SerialExecutor
 from forecode_core.store.atomic import atomic_write
+from forecode_core.text.large_files import content_digest as digest  # the document's
 from forecode_core.text.textfile import encode_text
 
 __all__ = [
@@ -42,11 +42,6 @@ __all__ = [
     "saver",
     "write_snapshot",
 ]
-
-
-def digest(data: bytes) -> str:
-    """The digest a document keeps of its file's bytes."""
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
 @dataclass(frozen=True)
