@@ -1,0 +1,236 @@
+"""app.services.dbbranch on real databases: SQLite files (WAL included) and a throwaway
+PostgreSQL cluster (tests/helpers/pg.py), through the product's own calls (detect ->
+open_branch -> run_tests -> preview -> drop). A test script (a real process) changes the
+branch; the preview's counts are checked, and the dev database's checksums after."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from helpers.pg import make_dev, pg_cluster  # noqa: F401 (a fixture)
+
+from app.services.dbbranch import (
+    BranchError,
+    branch_for_run,
+    open_branch,
+    run_tests,
+    sqlite_checksums,
+)
+from app.services.pg_cluster import Cluster
+from forecode_core.dbbranch import Change, DbKind, detect
+
+SQLITE_SCRIPT = """\
+import os, sqlite3
+url = os.environ["DATABASE_URL"]
+conn = sqlite3.connect(url[len("sqlite:///"):])
+conn.execute("INSERT INTO items (name, qty) VALUES ('new', 1)")
+conn.execute("UPDATE items SET qty = -1 WHERE id IN (1, 2)")
+conn.execute("DELETE FROM items WHERE id = 5")
+conn.execute("CREATE TABLE made (x)")
+conn.execute("INSERT INTO made VALUES (7)")
+conn.commit()
+print("3 passed in 0.01s")
+"""
+
+PG_SCRIPT = """\
+import os, psycopg
+with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as c:
+    c.execute("INSERT INTO items (name, qty) VALUES ('new', 1), ('new2', 2)")
+    c.execute("UPDATE items SET qty = 0 WHERE id <= 3")
+    c.execute("DELETE FROM items WHERE id = 50")
+    c.execute("INSERT INTO log VALUES ('run')")
+assert os.environ["PGDATABASE"].startswith("fc_br_")
+print("2 passed, 1 failed in 0.02s")
+raise SystemExit(1)
+"""
+
+
+def sqlite_workspace(root: Path, wal_row: bool = False) -> sqlite3.Connection:
+    """A workspace with ``data/dev.sqlite3`` (WAL) holding ``items``; the connection stays
+    open with auto-checkpoints off, so the last commit is only in the ``-wal`` file."""
+    (root / "data").mkdir(parents=True)
+    conn = sqlite3.connect(root / "data" / "dev.sqlite3")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INT)")
+    conn.executemany(
+        "INSERT INTO items (name, qty) VALUES (?, ?)", [(f"n{i}", i) for i in range(10)]
+    )
+    conn.commit()
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if wal_row:
+        conn.execute("INSERT INTO items (name, qty) VALUES ('only-in-wal', 99)")
+        conn.commit()
+    (root / "test_script.py").write_text(SQLITE_SCRIPT)
+    return conn
+
+
+@pytest.mark.parametrize("method", ["backup", "vacuum"])
+def test_sqlite_branch_has_the_wal_rows_and_main_is_untouched(tmp_path: Path, method: str):
+    ws, shadow = tmp_path / "ws", tmp_path / "shadow"
+    writer = sqlite_workspace(ws, wal_row=True)
+    db = ws / "data" / "dev.sqlite3"
+    wal = Path(str(db) + "-wal")
+    assert wal.stat().st_size > 0
+    # the reason for the backup API: a copy of the main file alone loses the row in the WAL
+    shutil.copy(db, tmp_path / "plain.sqlite3")
+    plain = sqlite3.connect(tmp_path / "plain.sqlite3")
+    assert plain.execute("SELECT count(*) FROM items WHERE name = 'only-in-wal'").fetchone() == (0,)
+    plain.close()
+    before = sqlite_checksums(db)
+    assert set(before) == {"dev.sqlite3", "dev.sqlite3-wal"}
+
+    found = detect(ws, {}).best
+    assert found is not None and found.kind is DbKind.SQLITE
+    branch = open_branch(found, shadow, method=method)
+    assert Path(branch.location) == shadow / "data" / "dev.sqlite3"
+    copy = sqlite3.connect(branch.location)
+    assert copy.execute("SELECT qty FROM items WHERE name = 'only-in-wal'").fetchone() == (99,)
+    copy.close()
+
+    run = run_tests(f"{sys.executable} test_script.py", ws, branch.env)
+    assert (run.exit_code, run.summary) == (0, "3 passed in 0.01s")
+    preview = branch.preview()
+    by = {t.table: t for t in preview.tables}
+    items = by["items"]
+    assert (items.inserted, items.updated, items.deleted) == (1, 2, 1)
+    assert {s.change for s in items.samples} == set(Change)
+    assert ("12", "new", "1") in [s.cells for s in items.samples if s.change is Change.INSERTED]
+    assert [s.cells for s in items.samples if s.change is Change.DELETED] == [("5", "n4", "4")]
+    assert (by["made"].inserted, by["made"].note) == (1, "new table")
+    assert branch.main_unchanged() is True
+    assert sqlite_checksums(db) == before
+    assert writer.execute("SELECT count(*) FROM items").fetchone() == (11,)
+    branch.drop()
+    assert not Path(branch.location).exists()
+    writer.close()
+
+
+def test_sqlite_keep_and_outside(tmp_path: Path):
+    ws, shadow = tmp_path / "ws", tmp_path / "shadow"
+    sqlite_workspace(ws).close()
+    branch = branch_for_run(ws, shadow)
+    assert branch is not None
+    kept = branch.keep()
+    branch.close()  # kept: not dropped
+    assert Path(kept).exists() and Path(branch.location).exists()
+    sqlite3.connect(tmp_path / "elsewhere.db").execute("CREATE TABLE t (x)").connection.close()
+    with pytest.raises(BranchError, match="outside the workspace"):
+        branch_for_run(ws, shadow, choice=str(tmp_path / "elsewhere.db"))
+    assert branch_for_run(tmp_path / "shadow" / "nothing-here", shadow) is None
+
+
+def test_sqlite_django_override(tmp_path: Path):
+    ws, shadow = tmp_path / "ws", tmp_path / "shadow"
+    sqlite_workspace(ws).close()
+    (ws / "manage.py").write_text("")
+    (ws / "mysite").mkdir()
+    (ws / "mysite" / "__init__.py").write_text("")
+    (ws / "mysite" / "settings.py").write_text(
+        "DEBUG = True\nDATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3',"
+        " 'NAME': 'data/dev.sqlite3'}}\n"
+    )
+    shutil.copytree(ws, shadow, ignore=shutil.ignore_patterns("*.sqlite3*"))
+    branch = branch_for_run(ws, shadow)
+    assert branch is not None and branch.env["DJANGO_SETTINGS_MODULE"] == "forecode_branch_settings"
+    probe = (
+        "import importlib, os; m = importlib.import_module(os.environ['DJANGO_SETTINGS_MODULE']);"
+        " print(m.DEBUG, m.DATABASES['default']['NAME'])"
+    )
+    run = run_tests(f'{sys.executable} -c "{probe}"', shadow, branch.env)
+    assert run.exit_code == 0, run.output
+    assert run.output.split() == ["True", str(shadow / "data" / "dev.sqlite3")]
+    assert (
+        oct(os.stat(shadow / ".forecode-dbbranch" / "forecode_branch_settings.py").st_mode)[-3:]
+        == "600"
+    )
+
+
+def pg_workspace(root: Path, url: str) -> None:
+    root.mkdir(parents=True)
+    (root / ".env").write_text(f"DATABASE_URL={url}\n")
+    (root / "test_script.py").write_text(PG_SCRIPT)
+
+
+def test_postgres_branch_from_template(tmp_path: Path, pg_cluster: Cluster):  # noqa: F811
+    url = make_dev(pg_cluster, "shop")
+    pg_workspace(tmp_path / "ws", url)
+    branch = branch_for_run(tmp_path / "ws", tmp_path / "shadow")
+    assert branch is not None
+    assert branch.method == "template" and branch.notes == []
+    run = run_tests(f"{sys.executable} test_script.py", tmp_path / "ws", branch.env)
+    assert (run.exit_code, run.summary) == (1, "2 passed, 1 failed in 0.02s")
+    by = {t.table: t for t in branch.preview().tables}
+    items = by["public.items"]
+    assert (items.inserted, items.updated, items.deleted) == (2, 3, 1)
+    assert sorted(s.cells for s in items.samples if s.change is Change.UPDATED) == [
+        ("1", "n1", "0"), ("2", "n2", "0"), ("3", "n3", "0"),
+    ]  # fmt: skip
+    assert [s.cells for s in items.samples if s.change is Change.DELETED] == [("50", "n50", "50")]
+    assert (by["public.log"].inserted, by["public.log"].samples[0].cells) == (1, ("run",))
+    assert branch.main_unchanged() is True
+    with psycopg.connect(url) as dev:
+        assert dev.execute("SELECT count(*), sum(qty) FROM items").fetchone() == (100, 5050)
+    branch.close()
+    with psycopg.connect(pg_cluster.url()) as admin:
+        names = [r[0] for r in admin.execute("SELECT datname FROM pg_database").fetchall()]
+    assert branch.location not in names
+
+
+def test_postgres_open_session_falls_back_with_a_message(tmp_path: Path, pg_cluster: Cluster):  # noqa: F811
+    url = make_dev(pg_cluster, "busy")
+    pg_workspace(tmp_path / "ws", url)
+    session = psycopg.connect(url)  # a dev server's connection
+    try:
+        branch = branch_for_run(tmp_path / "ws", tmp_path / "shadow")
+        assert branch is not None
+        assert branch.method == "dump"
+        assert "1 session(s) connected to busy" in branch.notes[0]
+        assert "pg_dump and pg_restore" in branch.notes[0]
+        assert branch.preview().totals() == (0, 0, 0)  # the restore's rows are not the run's
+        run = run_tests(f"{sys.executable} test_script.py", tmp_path / "ws", branch.env)
+        assert run.exit_code == 1
+        items = {t.table: t for t in branch.preview().tables}["public.items"]
+        assert (items.inserted, items.updated, items.deleted) == (2, 3, 1)
+        assert branch.main_unchanged() is True
+        kept = branch.keep()
+        branch.close()
+        with psycopg.connect(kept) as conn:  # kept: still there, with the run's rows
+            assert conn.execute("SELECT count(*) FROM items").fetchone() == (101,)
+        branch.drop()
+    finally:
+        session.close()
+
+
+def test_postgres_checksums_see_a_change(pg_cluster: Cluster, tmp_path: Path):  # noqa: F811
+    url = make_dev(pg_cluster, "touched")
+    pg_workspace(tmp_path / "ws", url)
+    branch = branch_for_run(tmp_path / "ws", tmp_path / "shadow")
+    assert branch is not None
+    with psycopg.connect(url, autocommit=True) as dev:
+        dev.execute("UPDATE items SET name = 'changed' WHERE id = 7")
+    assert branch.main_unchanged() is False
+    branch.drop()
+
+
+def test_run_tests_stops_on_cancel(tmp_path: Path):
+    import threading
+
+    cancel = threading.Event()
+    started = threading.Event()
+
+    def on_start(_proc: object) -> None:
+        started.set()
+        cancel.set()
+
+    run = run_tests(f"{sys.executable} -c 'import time; time.sleep(60)'", tmp_path, {},
+                    cancel=cancel, on_start=on_start)  # fmt: skip
+    assert started.is_set() and run.exit_code is None and run.summary == "stopped"
+    missing = run_tests("no-such-program-here --x", tmp_path, {})
+    assert missing.exit_code is None and missing.summary.startswith("did not start")
