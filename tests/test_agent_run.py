@@ -4,13 +4,23 @@ answers them (the window's own test is tests/test_agent_window.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from app.services.agent_run import AgentRun, PlainEnvironment, ShadowTools, listing, run_command
+from app.services.agent_run import (
+    AgentRun,
+    BranchEnvironment,
+    PlainEnvironment,
+    ShadowTools,
+    environment_for,
+    listing,
+    run_command,
+)
 from app.services.shadow import ShadowWorkspace
 from forecode_core.agent.loop import AgentLoop, AgentOutcome, Decision, StepEvent, StopReason
 from forecode_core.agent.paths import PathRefused
@@ -149,3 +159,35 @@ def test_stop_kills_a_running_command(tmp_path: Path) -> None:
     assert outcome.reason is StopReason.STOPPED
     [ran] = outcome.commands
     assert ran.exit_code is None
+
+
+ADD_ROW = (
+    "import os, sqlite3\n"
+    "path = os.environ['DATABASE_URL'].removeprefix('sqlite:///')\n"
+    "with sqlite3.connect(path) as db:\n"
+    "    db.execute(\"INSERT INTO items (name) VALUES ('new')\")\n"
+    "print('added')\n"
+)
+
+
+def test_the_runs_use_a_database_branch_and_the_main_database_is_untouched(
+    tmp_path: Path,
+) -> None:
+    ws = project(tmp_path)
+    main_db = ws / "app.db"
+    with sqlite3.connect(main_db) as db:
+        db.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        db.execute("INSERT INTO items (name) VALUES ('old')")
+    db.close()
+    (ws / "add_row.py").write_text(ADD_ROW)
+    before = hashlib.sha256(main_db.read_bytes()).hexdigest()
+    tools = tools_for(tmp_path, ws)
+    tools.environment = environment_for(ws, tools.shadow.tree)
+    assert isinstance(tools.environment, BranchEnvironment)
+    model = Script("RUN: python add_row.py\nWHY: add a row", "DONE: added")
+    outcome = Clicker(Decision.APPROVE).go(AgentLoop("t"), model, tools)
+    [ran] = outcome.commands
+    assert ran.exit_code == 0, ran.output
+    assert "items: +1 ~0 -0" in ran.preview
+    assert hashlib.sha256(main_db.read_bytes()).hexdigest() == before
+    assert tools.environment.branch.dropped  # closed with the loop

@@ -59,6 +59,7 @@ __all__ = [
     "ShadowTools",
     "environment_for",
     "listing",
+    "preview_text",
     "run_command",
 ]
 
@@ -98,8 +99,9 @@ class PlainEnvironment:
 
 
 class BranchEnvironment:
-    """A database branch for the agent's runs (``app.services.dbbranch``'s ``Branch``: its
-    ``env`` over the editor's, its ``preview()`` after each run, ``drop()`` at the end)."""
+    """A database branch for the agent's runs (``app.services.dbbranch.Branch``): its
+    ``env`` over the editor's, what each run changed in it (``preview_text``), dropped at the
+    loop's end unless the user kept it (``Branch.close``)."""
 
     def __init__(self, branch: Any) -> None:
         self.branch = branch
@@ -108,10 +110,21 @@ class BranchEnvironment:
         return {**os.environ, **dict(self.branch.env)}
 
     def preview(self) -> str:
-        return str(self.branch.preview())
+        return preview_text(self.branch.found.label, self.branch.preview())
 
     def close(self) -> None:
-        self.branch.drop()
+        self.branch.close()
+
+
+def preview_text(label: str, preview: Any) -> str:
+    """A database branch's preview in a few lines: the tables the run changed."""
+    changed = preview.changed
+    lines = [f"Database branch of {label}: " + ("no table changed" if not changed else "")]
+    for t in changed:
+        note = f" ({t.note})" if t.note else ""
+        lines.append(f"  {t.table}: +{t.inserted} ~{t.updated} -{t.deleted}{note}")
+    lines.extend(f"  {n}" for n in preview.notes)
+    return "\n".join(lines)
 
 
 def listing(root: Path, rules: IgnoreRules | None = None, limit: int = 200) -> tuple[str, ...]:
@@ -123,7 +136,9 @@ def listing(root: Path, rules: IgnoreRules | None = None, limit: int = 200) -> t
 
 
 def environment_for(workspace: Path, shadow_root: Path) -> RunEnvironment:
-    """A branch where ``app.services.dbbranch`` exists and finds a database, else plain."""
+    """A branch of the project's development database where ``app.services.dbbranch``
+    finds one (its ``BranchError`` is raised: the runs never fall back to the real
+    database), else the plain environment."""
     try:
         dbbranch = importlib.import_module("app.services.dbbranch")
     except ImportError:
