@@ -19,6 +19,7 @@ from forecode_core.terminal.fix_context import (
     confine,
     explain_question,
     fix_question,
+    imported_files,
     named_locations,
     output_tail,
 )
@@ -222,7 +223,33 @@ def test_questions_quote_the_terminal_as_data(ws: Path) -> None:
     assert parse_mentions(explain) == [] and not has_codebase_mention(explain)
     assert "Explain why the command failed" in explain and "data copied" in explain
     fix = fix_question(ctx)
-    # only the named files are mentions (the Edit files flow sends them, editable)
-    assert parse_mentions(fix) == ["tests/test_calc.py"]
-    assert [m.path for m in find_mentions(fix)] == ["tests/test_calc.py"]
+    # only the named files and what they import are mentions (the Edit files flow sends them)
+    assert parse_mentions(fix) == ["tests/test_calc.py", "src/calc.py"]
+    assert [m.path for m in find_mentions(fix)] == ["tests/test_calc.py", "src/calc.py"]
     assert "tests/test_calc.py:4" in fix and "Fix the code" in fix
+
+
+def test_imported_files_are_the_code_under_test(ws: Path, tmp_path: Path) -> None:
+    (ws / "pkg" / "sub").mkdir(parents=True)
+    (ws / "pkg" / "__init__.py").write_text("")
+    (ws / "pkg" / "sub" / "__init__.py").write_text("")
+    (ws / "pkg" / "sub" / "util.py").write_text("")
+    (ws / "pkg" / "helpers.py").write_text("")
+    os.symlink(tmp_path / "secret.py", ws / "pkg" / "leak.py")  # a module linking out
+    text = (
+        "import os\nimport pkg.helpers\nfrom src.calc import div\nfrom .sub import util\n"
+        "from . import helpers\nfrom .leak import KEY\nfrom ..src.calc import div\n"
+        "    from pkg.sub.util import x  # indented: a local import\n"
+    )
+    assert imported_files(ws, "pkg/mod.py", text) == [
+        "pkg/helpers.py",
+        "src/calc.py",
+        "pkg/sub/__init__.py",
+        "pkg/__init__.py",
+        "pkg/sub/util.py",
+    ]
+    assert imported_files(ws, "pkg/mod.js", text) == []
+    ctx = build_fix_context(CommandRecord("pytest", str(ws), "tests/test_calc.py:5: in t", 1), ws)
+    assert [w.path for w in ctx.files] == ["tests/test_calc.py"]
+    assert ctx.related == ("src/calc.py",)
+    assert parse_mentions(fix_question(ctx)) == ["tests/test_calc.py", "src/calc.py"]

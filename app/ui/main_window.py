@@ -64,6 +64,7 @@ from .owners.lsp_actions import LspActions
 from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
+from .owners.terminal_ai import TerminalAI
 from .owners.updates import Updates, restart_app
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
@@ -176,6 +177,10 @@ class MainWindow(QMainWindow):
             self,
         )
         self.language.tip_sources.append(self.bugs.tip_lines_at)  # one hover tip for both
+        # issue 17: Explain / Fix a failed terminal command, next-command prediction
+        self.terminal_ai = TerminalAI(
+            self.workspace, self.chat, self.edit_set, lambda: self.completions.engine, parent=self
+        )
         # issue 18: a newer release checked and staged off the UI thread, applied at a restart
         self.updates = Updates(lambda: self.settings, self.statusBar(), lambda: restart_app(self))
         self.lsp_actions = LspActions(  # F2 rename (reviewed as a set), the References panel
@@ -202,6 +207,7 @@ class MainWindow(QMainWindow):
             self.related,
             self.bugs,
             self.updates,
+            self.terminal_ai,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher

@@ -9,7 +9,9 @@
   outside is outside).
 - ``build_fix_context(record, root, read)``: the command (secrets redacted), its output's tail
   under a budget, and a numbered window of each named file around its named lines, at most
-  ``Budget.files`` files and ``Budget.window_chars`` characters in all.
+  ``Budget.files`` files and ``Budget.window_chars`` characters in all; and the workspace files
+  the named Python files import (``imported_files``: a failed test names the test, the bug is
+  often in the code it imports), at most ``Budget.related``, sent whole for a fix.
 - ``explain_question`` / ``fix_question``: the question the chat sends. Everything from the
   terminal is quoted as data (fences no backtick run in it can close, ``@`` mentions
   defused so the output cannot make the chat read a file); a fix question mentions the named
@@ -41,6 +43,7 @@ __all__ = [
     "defuse_mentions",
     "explain_question",
     "fix_question",
+    "imported_files",
     "named_locations",
     "output_tail",
     "read_text_file",
@@ -74,6 +77,7 @@ class Budget:
     files: int = 4  # named files with a window
     window_chars: int = 6000  # the windows together
     radius: int = 6  # lines each side of a named line
+    related: int = 3  # files the named ones import (a test's code under test), sent for a fix
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,7 @@ class FixContext:
     output: str  # the tail, secrets redacted
     cut_lines: int  # lines of output left out before the tail
     files: tuple[FileWindow, ...]
+    related: tuple[str, ...] = ()  # workspace files the named Python files import
 
 
 def strip_escapes(text: str) -> str:
@@ -211,6 +216,42 @@ def _named_files(
     return files
 
 
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+
+
+def imported_files(root: str | os.PathLike[str], rel: str, text: str) -> list[str]:
+    """The workspace's Python files that the Python file ``rel`` (its ``text``) imports, in
+    the order imported: ``a.b`` as ``a/b.py`` or ``a/b/__init__.py`` from the root or the
+    file's folder, relative imports from the file's package."""
+    if not rel.endswith(".py"):
+        return []
+    folder = os.path.dirname(rel)
+    out: list[str] = []
+    for m in _IMPORT.finditer(text):
+        name = m.group(1) or m.group(2)
+        dots = len(name) - len(name.lstrip("."))
+        path = name.lstrip(".").replace(".", "/")
+        if dots:
+            bases = [os.path.normpath(os.path.join(folder, *([".."] * (dots - 1))))]
+        else:
+            bases = [".", folder] if folder else ["."]
+        for base in bases:
+            found = _module_file(root, base, path)
+            if found is not None and found != rel and found not in out:
+                out.append(found)
+                break
+    return out
+
+
+def _module_file(root: str | os.PathLike[str], base: str, path: str) -> str | None:
+    stem = os.path.join(base, path) if path else base
+    for candidate in (f"{stem}.py", os.path.join(stem, "__init__.py")):
+        found = confine(root, ".", candidate)
+        if found is not None:
+            return found
+    return None
+
+
 def build_fix_context(
     record: CommandRecord,
     root: str | os.PathLike[str],
@@ -227,6 +268,7 @@ def build_fix_context(
     files = _named_files(named_locations(output), root, record.cwd or ".")
     order = sorted(files, key=lambda rel: -output.rfind(files[rel][0].path))
     windows: list[FileWindow] = []
+    related: list[str] = []
     left = budget.window_chars
     for rel in order[: budget.files]:
         text = reader(rel)
@@ -241,6 +283,9 @@ def build_fix_context(
             FileWindow(rel, tuple(sorted(set(lines))), window.first, window.last, window.text)
         )
         left -= len(window.text)
+        related += imported_files(root, rel, text)
+    named = {w.path for w in windows}
+    kept = list(dict.fromkeys(r for r in related if r not in named))[: budget.related]
     return FixContext(
         redact_secrets(record.command),
         folder,
@@ -248,6 +293,7 @@ def build_fix_context(
         redact_secrets(tail),
         cut,
         tuple(windows),
+        tuple(kept),
     )
 
 
@@ -299,8 +345,8 @@ def fix_question(ctx: FixContext) -> str:
     if ctx.files:
         where = ", ".join(f"{w.path}:{w.lines[0]}" if w.lines else w.path for w in ctx.files)
         parts.append(f"The output names: {where}.")
-        mentions = " ".join(format_mention(w.path) for w in ctx.files)
-        parts.append(f"Files: {mentions}")
+        paths = [w.path for w in ctx.files] + list(ctx.related)
+        parts.append("Files: " + " ".join(format_mention(p) for p in paths))
     parts.append(
         "Fix the code so that the command succeeds. Change only what the fix needs; "
         "do not change the tests' expectations unless they are wrong."
