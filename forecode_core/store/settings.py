@@ -346,6 +346,12 @@ class Settings:
     # "tests/fixtures/**"): the shadow copy snapshots them, never links or clones them (issue
     # 16); read when a folder's shadow is made.
     shadow_fixtures: tuple[str, ...] = _setting("shadow.fixtures", (), PatternList())
+    # Database branches (issue 17): the development database a test run's branch is made of
+    # ("" = the one found in the project: DATABASE_URL, .env, Django, compose, alembic.ini,
+    # SQLite files; else a URL or a SQLite file's path), and the test command run on it
+    # ("" = "python -m pytest -q" with the project's interpreter).
+    db_branch_database: str = _setting("dbBranch.database", "", Text())
+    db_branch_test_command: str = _setting("dbBranch.testCommand", "", Text())
     # Updates (issue 18; the tarball's folder only: a .deb is updated by apt): look for a new
     # version in the background after start (a newer one is downloaded and verified, then
     # offered as "Restart to update"; never applied without that yes); off-line says nothing.

@@ -1,0 +1,136 @@
+"""The "Run Tests on a Database Branch" flow in real Qt widgets (offscreen): a real shadow
+workspace, a real SQLite dev database, the project's own pytest run by the owner's worker;
+the preview panel's lines, Keep/Discard, the terminal hook; the dev database's bytes
+unchanged throughout."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QMainWindow
+
+from app.services.dbbranch import sqlite_checksums
+from app.services.shadow import ShadowWorkspace
+from app.ui.owners.db_branch import DbBranchOwner, export_line
+from forecode_core.store.settings import Settings
+
+PROJECT_TEST = """\
+import os, sqlite3
+
+def test_adds_a_row():
+    url = os.environ["DATABASE_URL"]
+    assert "/shadow/" in url or "shadow" in url
+    conn = sqlite3.connect(url[len("sqlite:///"):])
+    conn.execute("INSERT INTO items (name) VALUES ('from-test')")
+    conn.execute("UPDATE items SET name = 'renamed' WHERE id = 1")
+    conn.commit()
+"""
+
+
+class FakeTerminal:
+    """The terminal owner's seam (new_terminal, set_suggestion)."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.suggested: list[str] = []
+
+    def new_terminal(self) -> None:
+        self.opened += 1
+
+    def set_suggestion(self, text: str) -> None:
+        self.suggested.append(text)
+
+
+def make_project(root: Path) -> Path:
+    root.mkdir()
+    db = root / "dev.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",)])
+    conn.commit()
+    conn.close()
+    (root / "test_items.py").write_text(PROJECT_TEST)
+    return db
+
+
+def make_owner(qtbot, tmp_path: Path, terminal: FakeTerminal | None = None):
+    root = tmp_path / "project"
+    db = make_project(root)
+    window = QMainWindow()
+    qtbot.addWidget(window)
+    shadow = ShadowWorkspace(root, base=tmp_path / "shadow", scan_every_s=None)
+    command = f"{sys.executable} -m pytest -q -p no:cacheprovider test_items.py"
+    settings = dataclasses.replace(Settings(), db_branch_test_command=command)
+    docks = []
+    owner = DbBranchOwner(
+        lambda: settings,
+        lambda: root,
+        lambda: shadow,
+        docks.append,
+        terminal,
+        window,  # type: ignore[arg-type]
+    )
+    owner.window = window  # type: ignore[attr-defined]  # kept alive: qtbot holds a weakref
+    return owner, shadow, db, docks
+
+
+def test_run_preview_and_discard(qtbot, tmp_path: Path):
+    terminal = FakeTerminal()
+    owner, shadow, db, docks = make_owner(qtbot, tmp_path, terminal)
+    before = sqlite_checksums(db)
+    assert "dbBranch.run" in [c.id for c in owner.commands()]
+    assert owner.run_tests() is True
+    assert owner.run_tests() is False  # one at a time
+    qtbot.waitUntil(lambda: not owner.running, timeout=60_000)
+    panel = owner.panel
+    assert panel is not None and len(docks) == 1
+    assert "exit code 0" in panel.result.text() and "1 passed" in panel.result.text()
+    assert panel.table_lines() == ["items  +1 ~1 -0"]
+    assert "unchanged (checksums match)" in panel.notes.text()
+    assert panel.keep.isEnabled() and panel.discard.isEnabled()
+    assert sqlite_checksums(db) == before
+    branch_file = shadow.tree / "dev.sqlite3"
+
+    with qtbot.waitSignal(owner.open_terminal, timeout=5000) as sig:
+        panel.terminal.click()
+    env, folder = sig.args
+    assert folder == shadow.tree and env["DATABASE_URL"].endswith(str(branch_file))
+    assert terminal.opened == 1 and terminal.suggested[0].startswith(f"cd {shadow.tree}")
+
+    with qtbot.waitSignal(owner.decided, timeout=30_000):
+        panel.discard.click()
+    assert "discarded" in panel.notes.text()
+    # the shadow's own snapshot of the dev database is back in place: no test rows
+    conn = sqlite3.connect(branch_file)
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
+    conn.close()
+    assert sqlite_checksums(db) == before
+    shadow.close()
+
+
+def test_keep_and_no_folder(qtbot, tmp_path: Path):
+    owner, shadow, _db, _ = make_owner(qtbot, tmp_path)
+    assert owner.run_tests()
+    qtbot.waitUntil(lambda: not owner.running, timeout=60_000)
+    with qtbot.waitSignal(owner.decided, timeout=30_000) as sig:
+        owner.keep()
+    assert sig.args[0].startswith("Branch kept: ")
+    kept = Path(sig.args[0].removeprefix("Branch kept: "))
+    conn = sqlite3.connect(kept)
+    assert conn.execute("SELECT name FROM items ORDER BY id").fetchall() == [
+        ("renamed",), ("b",), ("from-test",),
+    ]  # fmt: skip
+    conn.close()
+    shadow.close()
+    messages: list[str] = []
+    lonely = DbBranchOwner(Settings, lambda: None, lambda: None, lambda d: None)
+    lonely.message.connect(lambda text, _ms: messages.append(text))
+    assert lonely.run_tests() is False and "Open a folder" in messages[0]
+
+
+def test_export_line_quotes_and_leaves_the_password_out():
+    line = export_line({"DATABASE_URL": "postgresql://u:p w@/x", "PGPASSWORD": "s"}, Path("/a b"))
+    assert line == "cd '/a b' && export DATABASE_URL='postgresql://u:p w@/x'"
