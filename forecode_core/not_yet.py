@@ -31,8 +31,6 @@ NOT_YET: tuple[NotYet, ...] = (
     NotYet("Ctrl+Space", "Trigger Suggest", "inline completions appear as you type"),
     NotYet("Ctrl+Shift+Space", "Parameter Hints", "there is no language server yet"),
     NotYet("Ctrl+Shift+I", "Format Document", "there is no formatter yet"),
-    NotYet("Ctrl+`", "Toggle Terminal", "there is no terminal yet"),
-    NotYet("Ctrl+Shift+`", "New Terminal", "there is no terminal yet"),
     NotYet("Ctrl+J", "Toggle Panel", "there is no bottom panel yet"),
     NotYet("Ctrl+Shift+F", "Find in Files", "it is not built yet"),
     NotYet("Ctrl+Shift+H", "Replace in Files", "it is not built yet"),

@@ -120,7 +120,7 @@ def test_ctrl_q_quits_through_hot_exit_and_the_palette_lists_it(
     [
         (Qt.Key.Key_F12, CTRL, "Go to Implementations"),
         (Qt.Key.Key_O, CTRL | SHIFT, "Go to Symbol in Editor"),
-        (Qt.Key.Key_QuoteLeft, CTRL, "Toggle Terminal"),
+        (Qt.Key.Key_J, CTRL, "Toggle Panel"),
         (Qt.Key.Key_T, CTRL, "Go to Symbol in Workspace"),
     ],
 )

@@ -64,6 +64,7 @@ from .owners.lsp_actions import LspActions
 from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
+from .owners.terminal import TerminalOwner
 from .owners.terminal_ai import TerminalAI
 from .owners.updates import Updates, restart_app
 from .owners.workspace import Workspace
@@ -190,6 +191,10 @@ class MainWindow(QMainWindow):
             lambda: self.workspace.root,
             lambda dock: place_bottom_dock(self, dock),  # a tab beside the other bottom docks
         )
+        self.terminal = TerminalOwner(  # issue 17: the shell in a bottom dock (Ctrl+`)
+            lambda: self.workspace.root, lambda: theme_named(self.settings.theme),
+            lambda dock: place_bottom_dock(self, dock), self,
+        )  # fmt: skip
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,
@@ -208,6 +213,7 @@ class MainWindow(QMainWindow):
             self.bugs,
             self.updates,
             self.terminal_ai,
+            self.terminal,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher

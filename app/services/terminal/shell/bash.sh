@@ -1,0 +1,61 @@
+# Forecode's shell integration for bash, started as `bash --rcfile THIS -i`. It reads what
+# bash would have read (/etc/bash.bashrc, then ~/.bashrc) and then marks the prompt and each
+# command for the editor: OSC 133 A (prompt) / B (typing) / C (output) / D;exit, and VS Code's
+# OSC 633 E (the command line) and P;Cwd= (the folder), escaped as VS Code does.
+if [ -z "${__forecode_loaded-}" ]; then
+__forecode_loaded=1
+[ -r /etc/bash.bashrc ] && . /etc/bash.bashrc
+[ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+
+__forecode_escape() {
+  local v=$1
+  v=${v//\\/\\\\}
+  v=${v//;/\\x3b}
+  v=${v//$'\n'/\\x0a}
+  v=${v//$'\r'/\\x0d}
+  v=${v//$'\e'/\\x1b}
+  v=${v//$'\a'/\\x07}
+  __forecode_escaped=$v
+}
+
+# PS0 runs this in a subshell after a line is read, before it runs: the line, then C. The line
+# is history's newest entry when history took it (its number grew), else the editor uses the
+# text typed after B.
+__forecode_preexec() {
+  local entry number
+  entry=$(HISTTIMEFORMAT= builtin history 1)
+  number=${entry%%[^ 0-9]*}
+  number=${number// /}
+  if [ -n "$number" ] && [ "$number" != "${__forecode_histno-}" ]; then
+    entry=${entry#*[0-9] }
+    entry=${entry#"${entry%%[! ]*}"}
+    __forecode_escape "$entry"
+    builtin printf '\e]633;E;%s\a' "$__forecode_escaped"
+  fi
+  builtin printf '\e]133;C\a'
+}
+
+__forecode_status() { return "$1"; }
+
+__forecode_precmd() {
+  local status=$? entry command
+  builtin printf '\e]133;D;%s\a' "$status"
+  __forecode_escape "$PWD"
+  builtin printf '\e]633;P;Cwd=%s\a' "$__forecode_escaped"
+  entry=$(HISTTIMEFORMAT= builtin history 1)
+  __forecode_histno=${entry%%[^ 0-9]*}
+  __forecode_histno=${__forecode_histno// /}
+  for command in "${__forecode_user_prompt_command[@]}"; do
+    __forecode_status "$status"
+    eval "$command"
+  done
+  if [[ "$PS1" != *'133;B'* ]]; then  # the user's prompt command may set PS1 anew
+    PS1='\[\e]133;A\a\]'"$PS1"'\[\e]133;B\a\]'
+  fi
+  __forecode_status "$status"
+}
+
+__forecode_user_prompt_command=("${PROMPT_COMMAND[@]}")
+PROMPT_COMMAND=__forecode_precmd
+PS0='$(__forecode_preexec)'"${PS0-}"
+fi

@@ -1,0 +1,253 @@
+"""The terminal panel with real parts: the user's shell (bash, and zsh where installed) on a
+real PTY with Forecode's shell integration, the real widget offscreen, the real window."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from pytestqt.qtbot import QtBot
+
+from app.services.terminal import shell_launch
+from app.ui.terminal.view import TerminalView
+from app.ui.theme import theme_named
+from forecode_core.terminal.records import CommandRecord
+from tests.helpers.window import folder_window
+
+SHELLS = [s for s in ("bash", "zsh") if shutil.which(s)]  # .ci/run installs zsh
+WAIT = 30_000  # generous: a loaded 2-core machine
+CTRL, SHIFT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+
+RC = {
+    "bash": (".bashrc", "export FROM_USER_RC=loaded-from-rc\nalias hello='echo hello-alias'\n"),
+    "zsh": (".zshrc", "export FROM_USER_RC=loaded-from-rc\nalias hello='echo hello-alias'\n"),
+}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    for name, text in RC.values():
+        (home / name).write_text(text)
+    (home / ".zshenv").write_text("export FROM_USER_ZSHENV=1\n")
+    return home
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("ZDOTDIR", "PROMPT_COMMAND")}
+    env["HOME"] = str(home)
+    return env
+
+
+@pytest.fixture
+def terminal(qtbot: QtBot, home: Path, tmp_path: Path, request: pytest.FixtureRequest):
+    made: list[TerminalView] = []
+
+    def make(shell: str = "bash", size: tuple[int, int] = (800, 400)) -> TerminalView:
+        work = tmp_path / "work"
+        work.mkdir(exist_ok=True)
+        view = TerminalView(shell_launch(shell, _env(home)), work, theme_named("dark"))
+        qtbot.addWidget(view)
+        view.resize(*size)
+        view.show()
+        view.start()
+        made.append(view)
+        qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)  # at the prompt
+        return view
+
+    yield make
+    for view in made:
+        view.kill()
+        view.session.join(10)
+
+
+def run(qtbot: QtBot, view: TerminalView, line: str) -> CommandRecord:
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    view.session.write(line.encode() + b"\r")
+    qtbot.waitUntil(lambda: len(records) > 0, timeout=WAIT)
+    view.command_finished.disconnect(records.append)
+    return records[0]
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_editor_reads_each_commands_text_exit_code_and_output(
+    qtbot: QtBot, terminal, shell: str, tmp_path: Path
+) -> None:
+    view = terminal(shell)
+    work = str(tmp_path / "work")
+    assert run(qtbot, view, "echo hi") == CommandRecord("echo hi", work, "hi\n", 0)
+    assert run(qtbot, view, "false") == CommandRecord("false", work, "", 1)
+    failed = run(qtbot, view, "python3 -c '1/0'")
+    assert failed.command == "python3 -c '1/0'" and failed.exit_code == 1 and failed.failed
+    assert failed.output.startswith("Traceback (most recent call last):\n")
+    assert failed.output.endswith("ZeroDivisionError: division by zero\n")
+    assert run(qtbot, view, "cd / ; printf 'a;b'") == CommandRecord(
+        "cd / ; printf 'a;b'", work, "a;b", 0
+    )
+    assert run(qtbot, view, "true").cwd == "/"  # the folder the shell reported
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_users_rc_is_still_loaded(qtbot: QtBot, terminal, shell: str) -> None:
+    view = terminal(shell)
+    assert run(qtbot, view, "echo $FROM_USER_RC").output == "loaded-from-rc\n"
+    assert run(qtbot, view, "hello").output == "hello-alias\n"
+    if shell == "zsh":
+        assert run(qtbot, view, "echo $FROM_USER_ZSHENV").output == "1\n"
+
+
+def test_a_resize_reaches_the_shell(qtbot: QtBot, terminal) -> None:
+    view = terminal("bash", (800, 400))
+    rows, columns = view.grid()
+    assert run(qtbot, view, "stty size").output == f"{rows} {columns}\n"
+    view.resize(500, 250)
+    rows2, columns2 = view.grid()
+    assert (rows2, columns2) != (rows, columns)
+    qtbot.waitUntil(lambda: (view.model.rows, view.model.columns) == (rows2, columns2))
+    assert run(qtbot, view, "stty size").output == f"{rows2} {columns2}\n"
+    # the program in the foreground is told (SIGWINCH) while it runs
+    probe = "trap 'stty size; exit 0' WINCH; echo ready; while :; do sleep 0.05; done"
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    view.session.write(f'bash -c "{probe}"\r'.encode())
+    qtbot.waitUntil(lambda: "ready" in view.model.text().splitlines()[-1], timeout=WAIT)
+    view.resize(700, 300)
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
+    assert records[0].output == "ready\n{} {}\n".format(*view.grid())
+
+
+def test_a_flood_never_stops_the_event_loop_and_ctrl_c_reaches_it(qtbot: QtBot, terminal) -> None:
+    view = terminal("bash")
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    frames_before = view.frames
+    # 1 GB of output: far more than the panel can show while this test runs
+    view.session.write(b"yes flood-line | head -c 1000000000\r")
+    qtbot.waitUntil(lambda: "flood-line" in view.model.text()[-200:], timeout=WAIT)
+    ticks: list[int] = []
+    timer_id = view.startTimer(1)
+    original = view.timerEvent
+    view.timerEvent = lambda event: ticks.append(1)  # type: ignore[method-assign]
+    try:
+        # the UI thread keeps turning and keeps drawing while the shell floods it
+        qtbot.waitUntil(lambda: len(ticks) >= 50 and view.frames >= frames_before + 5, timeout=WAIT)
+        assert records == []  # still flooding
+    finally:
+        view.killTimer(timer_id)
+        view.timerEvent = original  # type: ignore[method-assign]
+    qtbot.keyClick(view, Qt.Key.Key_C, CTRL)
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
+    assert records[0].exit_code == 130  # interrupted
+    assert "flood-line\nflood-line\n" in records[0].output  # cut anywhere by the ^C
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_closing_kills_the_shell_and_its_foreground_job(qtbot: QtBot, terminal) -> None:
+    view = terminal("bash")
+    shell_pid = view.session.pid
+    assert shell_pid is not None
+    view.session.write(b"sh -c 'echo child=$$; exec sleep 1000'\r")
+    qtbot.waitUntil(lambda: re.search(r"child=(\d+)", view.model.text()) is not None, timeout=WAIT)
+    found = re.search(r"child=(\d+)", view.model.text())
+    assert found is not None
+    child = int(found.group(1))
+    assert _alive(child)
+    exits: list[object] = []
+    view.exited.connect(exits.append)
+    view.kill()
+    qtbot.waitUntil(
+        lambda: bool(exits) and not _alive(shell_pid) and not _alive(child), timeout=WAIT
+    )
+
+
+def test_a_suggestion_is_accepted_into_the_line_and_enter_is_the_users(
+    qtbot: QtBot, terminal
+) -> None:
+    view = terminal("bash")
+    lines: list[str] = []
+    view.input_line_changed.connect(lines.append)
+    view.setFocus()
+    qtbot.keyClicks(view, "ech")
+    qtbot.waitUntil(lambda: view.input_line() == "ech", timeout=WAIT)
+    assert lines[-1] == "ech"
+    view.set_suggestion("o sugg")
+    assert view.suggestion() == "o sugg"
+    qtbot.keyClick(view, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: view.input_line() == "echo sugg", timeout=WAIT)
+    assert view.suggestion() == ""
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    qtbot.wait(50)
+    assert records == []  # accepted into the line, not run
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
+    assert records[0] == CommandRecord("echo sugg", records[0].cwd, "sugg\n", 0)
+
+
+def test_copy_and_paste_with_ctrl_shift(qtbot: QtBot, terminal) -> None:
+    view = terminal("bash")
+    run(qtbot, view, "echo copy-me")
+    qtbot.waitUntil(lambda: "copy-me\n" in view.model.text() + "\n", timeout=WAIT)
+    snap = view.model.snapshot()
+    row = next(
+        i for i, r in enumerate(snap.rows) if "".join(c.data for c in r).rstrip() == "copy-me"
+    )
+    view.select((snap.first + row, 0), (snap.first + row, 7))
+    qtbot.keyClick(view, Qt.Key.Key_C, CTRL | SHIFT)
+    assert QGuiApplication.clipboard().text() == "copy-me"
+    QGuiApplication.clipboard().setText("echo pasted")
+    qtbot.keyClick(view, Qt.Key.Key_V, CTRL | SHIFT)
+    qtbot.waitUntil(lambda: view.input_line() == "echo pasted", timeout=WAIT)
+
+
+@pytest.fixture
+def window_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("SHELL", shutil.which("bash") or "/bin/bash")
+    yield home
+
+
+def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_window(
+    qtbot: QtBot, tmp_path: Path, window_home: Path
+) -> None:
+    folder = tmp_path / "project"
+    folder.mkdir()
+    win = folder_window(qtbot, folder)
+    owner = win.terminal
+    records: list[CommandRecord] = []
+    owner.command_finished.connect(records.append)
+    win.actions_by_id["terminal.toggle"].trigger()
+    view = owner.view
+    assert view is not None and owner.dock is not None and owner.dock.isVisible()
+    qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)
+    view.setFocus()
+    win.activateWindow()
+    qtbot.keyClicks(view, "exit 3")  # a window shortcut never takes a key typed here
+    qtbot.waitUntil(lambda: view.input_line() == "exit 3", timeout=WAIT)
+    qtbot.keyClick(view, Qt.Key.Key_U, CTRL)  # readline's kill-line, not an editor command
+    qtbot.waitUntil(lambda: view.input_line() == "", timeout=WAIT)
+    view.session.write(b"pwd; false\r")
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
+    assert records[0] == CommandRecord("pwd; false", str(folder), f"{folder}\n", 1)
+    second = owner.new_terminal()
+    assert owner.view is second and len(owner.views) == 2
+    win.actions_by_id["terminal.kill"].trigger()
+    assert owner.views == [view]
+    qtbot.waitUntil(second.session.exited.is_set, timeout=WAIT)
+    win.close()  # the window's close kills the shells
+    qtbot.waitUntil(view.session.exited.is_set, timeout=WAIT)
