@@ -54,6 +54,7 @@ from .owners import Command, CommandOwner, bind_commands
 from .owners.bug_finder import BugFinder, engine_seams
 from .owners.chat import Chat
 from .owners.cloud import CloudController
+from .owners.db_branch import DbBranchOwner
 from .owners.documents import Documents
 from .owners.edit_set import EditSetOwner
 from .owners.editing import Editing
@@ -195,6 +196,10 @@ class MainWindow(QMainWindow):
             lambda: self.workspace.root, lambda: theme_named(self.settings.theme),
             lambda dock: place_bottom_dock(self, dock), self,
         )  # fmt: skip
+        self.db_branch = DbBranchOwner(  # issue 17: tests on a database branch, their preview
+            settings, lambda: self.workspace.root, self.review.workspace_shadow,
+            lambda dock: place_bottom_dock(self, dock), self.terminal, self,
+        )  # fmt: skip
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
             self.workspace,
@@ -214,6 +219,7 @@ class MainWindow(QMainWindow):
             self.updates,
             self.terminal_ai,
             self.terminal,
+            self.db_branch,
         )
         self.tabs = self.docs.tabs
         self.watcher = self.docs.watcher
