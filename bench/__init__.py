@@ -32,4 +32,5 @@ BENCHMARKS: dict[str, str] = {
     "lsp": "bench.lsp",
     "bugs": "bench.bugs",
     "package": "bench.package",
+    "agent_terminal": "bench.agent_terminal",
 }

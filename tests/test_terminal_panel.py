@@ -93,6 +93,8 @@ def test_the_editor_reads_each_commands_text_exit_code_and_output(
         "cd / ; printf 'a;b'", work, "a;b", 0
     )
     assert run(qtbot, view, "true").cwd == "/"  # the folder the shell reported
+    # SIGPIPE is the default again in the shell (Python ignores it, exec would keep that)
+    assert run(qtbot, view, "yes | head -n 2") == CommandRecord("yes | head -n 2", "/", "y\ny\n", 0)
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -134,7 +134,16 @@ def _spawn(launch: Launch, cwd: Path, size: tuple[int, int]) -> Any:
         return winpty.PtyProcess.spawn(launch.argv, cwd=str(cwd), env=launch.env, dimensions=size)
     from ptyprocess import PtyProcess  # type: ignore[import-untyped]
 
-    return PtyProcess.spawn(launch.argv, cwd=str(cwd), env=launch.env, dimensions=size)
+    return PtyProcess.spawn(
+        launch.argv, cwd=str(cwd), env=launch.env, dimensions=size, preexec_fn=_default_signals
+    )
+
+
+def _default_signals() -> None:
+    """In the child before exec: Python ignores SIGPIPE (and SIGXFSZ), and an ignored signal
+    stays ignored across exec, so ``yes | head`` would print "Broken pipe" in the shell."""
+    for number in (signal.SIGPIPE, signal.SIGXFSZ):
+        signal.signal(number, signal.SIG_DFL)
 
 
 def _write(proc: Any, data: bytes) -> None:
