@@ -134,7 +134,7 @@ CALC = SentFile("calc.py", "def add(a, b):\n    return a - b\n")
 
 
 def turn(text: str) -> object:
-    return parse_turn(text, {"calc.py": CALC})
+    return parse_turn(text, {"calc.py": CALC}).action
 
 
 def test_turns_of_each_kind() -> None:
@@ -157,21 +157,45 @@ def test_turns_of_each_kind() -> None:
     ("text", "reason"),
     [
         ("I think the bug is in add.", "no action"),
-        ("READ: calc.py\nRUN: pytest", "one kind of action"),
-        ("RUN: pytest\nRUN: ls", "one command a turn"),
         ("RUN:\nWHY: x", "names no command"),
-        ("DONE: a\nDONE: b", "one DONE"),
         ("READ:", "names no file"),
+        ("READ: calc.py\nREAD:", "names no file"),
         ("FILE: other.py\n```\nx = 1\n```", "not sent"),
         ("FILE: ../x.py\n```\nx = 1\n```", "not a plain relative path"),
         ("FILE: calc.py\n```\nx = 1\n", "never closes"),
         ("DELETE FILE: calc.py", "does not delete"),
-        ("FILE: calc.py\n```\nx\n```\nRUN: pytest", "one kind of action"),
+        ("FILE: # ... existing code ... for lines you leave out\n# x", "not a file path"),
     ],
 )
 def test_malformed_turns_say_why(text: str, reason: str) -> None:
     with pytest.raises(TurnError, match=reason):
         turn(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "action", "taken", "dropped"),
+    [
+        ("READ: calc.py\nRUN: pytest", Read(("calc.py",)), "READ: calc.py", True),
+        ("RUN: pytest\nWHY: w\nRUN: ls", Run("pytest", "w"), "RUN: pytest\nWHY: w", True),
+        ("WHY: w\nRUN: pytest", Run("pytest", "w"), "WHY: w\nRUN: pytest", False),
+        ("DONE: a\nDONE: b", Done("a"), "DONE: a", True),
+        ("Reading.\nREAD: a.py\n\nREAD: b.py\n", Read(("a.py", "b.py")), None, False),
+        # Qwen2.5-Coder 1.5B's second turn in a bench run: a READ, then an invented edit
+        ("READ: calc.py\nFILE: # ... existing code ...\n# def add(a, b):", None, None, True),
+    ],
+)
+def test_the_first_action_is_the_turn(
+    text: str, action: object, taken: str | None, dropped: bool
+) -> None:
+    parsed = parse_turn(text, {"calc.py": CALC})
+    assert parsed.action == (action or Read(("calc.py",)))
+    assert parsed.text == (taken or text.split("\nFILE")[0].rstrip())
+    assert parsed.dropped is dropped
+
+
+def test_file_sections_then_another_action_keep_the_sections() -> None:
+    parsed = parse_turn(FIX + "\nRUN: pytest\nWHY: w", {"calc.py": CALC})
+    assert isinstance(parsed.action, Edits) and parsed.text == FIX and parsed.dropped
 
 
 # ----- the loop ----------------------------------------------------------------------------------

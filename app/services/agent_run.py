@@ -327,20 +327,21 @@ class AgentRun:
 
     def __init__(
         self,
-        loop: AgentLoop,
+        loop: AgentLoop | Callable[[], AgentLoop],
         model: AgentModel,
         tools: ShadowTools,
         *,
         on_event: Callable[[StepEvent], None],
         on_end: Callable[[AgentOutcome | BaseException], None],
-        prepare: Callable[[], None] | None = None,
     ) -> None:
-        self.loop = loop
+        """``loop``: the loop, or what makes it on the agent's thread (the workspace's
+        listing and the database branch are found there, off the UI thread)."""
+        self._make_loop = loop if callable(loop) else (lambda: loop)
+        self.loop: AgentLoop | None = None
         self.model = model
         self.tools = tools
         self._on_event = on_event
         self._on_end = on_end
-        self._prepare = prepare
         self._stop = threading.Event()
         self._cond = threading.Condition()
         self._decisions: dict[int, Decision] = {}
@@ -374,10 +375,9 @@ class AgentRun:
     def _main(self) -> None:
         result: AgentOutcome | BaseException
         try:
-            if self._prepare is not None:
-                self._prepare()
+            self.loop = loop = self._make_loop()
             result = drive(
-                self.loop,
+                loop,
                 self.model,
                 self.tools,
                 self._approve,

@@ -313,6 +313,8 @@ class ChatPanel(QWidget):
     message = Signal(str)  # a problem to show in the status bar too
     # "Edit files" mode: a reply's EditsDone (its set of file changes) for the review
     edits_proposed = Signal(object)
+    # "Agent" mode (issue 17): the question is a task for the agent loop (owners.agent)
+    agent_requested = Signal(str)
 
     REFRESH_MS = 150
 
@@ -356,6 +358,7 @@ class ChatPanel(QWidget):
         # handed on by ``edits_proposed``.
         self.edits_backend: ChatBackend | None = None
         self.edit_mode = False
+        self.agent_mode = False
         self.runner = ChatRunner(backend, self)
         self.runner.started.connect(self._on_started)
         self.runner.delta.connect(self._on_delta)
@@ -438,6 +441,14 @@ class ChatPanel(QWidget):
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.mention_button)
         buttons.addWidget(self.edit_files_button)
+        self.agent_button = QPushButton("Agent")
+        self.agent_button.setCheckable(True)
+        self.agent_button.setToolTip(
+            "Give the agent a task: it reads files, edits in the shadow copy and asks before "
+            "each command; the result is a set of changes to review"
+        )
+        self.agent_button.toggled.connect(self.set_agent_mode)
+        buttons.addWidget(self.agent_button)
         buttons.addWidget(self.budget_label, 1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
@@ -472,6 +483,20 @@ class ChatPanel(QWidget):
         self.input.setPlaceholderText("Describe the change to make across the files…" if on else "")
         self._paint_edit_files_button()
         self.schedule_refresh()  # the chips under the mode's budget
+
+    def set_agent_mode(self, on: bool) -> None:
+        """Send questions as agent tasks (the "Agent" toggle; "Edit files" goes off)."""
+        self.agent_mode = on
+        if self.agent_button.isChecked() != on:
+            self.agent_button.setChecked(on)
+        if on:
+            self.set_edit_mode(False)
+
+    def add_view(self, view: QWidget) -> None:
+        """A widget of another owner (an agent's step or command card) at the transcript's
+        end, followed."""
+        self._follow = True
+        self._insert_view(view)
 
     def _paint_edit_files_button(self) -> None:
         """On, the toggle wears the selection colour: Fusion draws a checked button only a
@@ -579,6 +604,9 @@ class ChatPanel(QWidget):
             return False
         if text is None:
             self.input.clear()
+        if self.agent_mode:
+            self.agent_requested.emit(question)
+            return True
         if not has_codebase_mention(question):
             self._dispatch(question, None, ())
             return True

@@ -51,6 +51,7 @@ from .inline_completion import CompletionEngine
 from .next_edit_model import ModelSources
 from .not_yet import install_not_yet_keys
 from .owners import Command, CommandOwner, bind_commands
+from .owners.agent import AgentOwner
 from .owners.bug_finder import BugFinder, engine_seams
 from .owners.chat import Chat
 from .owners.cloud import CloudController
@@ -66,7 +67,7 @@ from .owners.next_edit import NextEditController
 from .owners.preferences import Preferences
 from .owners.review import ReviewController
 from .owners.terminal import TerminalOwner
-from .owners.terminal_ai import TerminalAI
+from .owners.terminal_ai import TerminalAI, wire_terminal
 from .owners.updates import Updates, restart_app
 from .owners.workspace import Workspace
 from .picker import Picker, PickerItem
@@ -170,6 +171,9 @@ class MainWindow(QMainWindow):
             self,
         )
         self.edit_set.shadow = self.review.workspace_shadow  # the set is checked there too
+        self.agent = AgentOwner(  # issue 17: the agent loop (the chat's Agent mode)
+            settings, self.workspace, self.chat, self.edit_set, self.review.workspace_shadow, self
+        )
         self.bugs = BugFinder(  # the bug finder's tier 2: the local model on changed functions
             self.docs,
             lambda: self.workspace.root,
@@ -213,6 +217,7 @@ class MainWindow(QMainWindow):
             self.review,
             self.language,
             self.edit_set,
+            self.agent,
             self.lsp_actions,
             self.related,
             self.bugs,
@@ -260,6 +265,7 @@ class MainWindow(QMainWindow):
         """The owners' signals to each other and to the widgets."""
         for owner in self.owners:
             owner.message.connect(self.show_message)
+        wire_terminal(self.terminal_ai, self.terminal)  # Explain / Fix, next-command ghost
         self.tree.fileActivated.connect(self.open_file)
         self.tree.ignoreWarning.connect(lambda text: self.show_message(text, 15000))
         self.welcome.openFolderRequested.connect(self.workspace.open_folder_dialog)
@@ -630,6 +636,7 @@ class MainWindow(QMainWindow):
         self.next_edit.shutdown()
         self.cloud.shutdown()
         self.chat.shutdown()  # a reply in flight is stopped; its text so far is kept
+        self.agent.shutdown()  # a loop in flight stops, a command it runs is killed
         if self.search_dock is not None:
             self.search_dock.panel.shutdown()  # a search in flight stops with its process
         self.git.close()

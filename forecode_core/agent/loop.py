@@ -76,6 +76,9 @@ FORMAT = (
 )
 
 
+DROPPED = "(Only the first action of your turn was taken: one action a turn, then wait.)"
+
+
 class StopReason(StrEnum):
     DONE = "done"
     STEP_LIMIT = "step_limit"
@@ -318,7 +321,6 @@ class _Stepper:
                 return self.end(StopReason.MODEL_FAILED, f"The model failed: {answer.error}")
             if self.should_stop():
                 return self.end(StopReason.STOPPED, "Stopped by the user.")
-            loop.messages.append(ChatMessage(Role.ASSISTANT, answer.text))
             self.event("model", answer.text)
             ended = self.turn(answer)
             if ended is not None:
@@ -331,10 +333,11 @@ class _Stepper:
     def turn(self, answer: ModelAnswer) -> AgentOutcome | None:
         loop = self.loop
         try:
-            if not answer.finished:
+            parsed = parse_turn(answer.text, loop.files)
+            if not answer.finished and not parsed.dropped:  # cut inside its action
                 raise TurnError("the turn was cut off: keep it short, one action")
-            action = parse_turn(answer.text, loop.files)
         except TurnError as exc:
+            loop.messages.append(ChatMessage(Role.ASSISTANT, answer.text))
             loop.malformed += 1
             if loop.malformed > 1:
                 return self.end(StopReason.MALFORMED, f"The model's turn is malformed: {exc}")
@@ -342,6 +345,8 @@ class _Stepper:
             loop.observe(f"Your turn is not in the format: {exc.reason}. {FORMAT}")
             return None
         loop.malformed = 0
+        loop.messages.append(ChatMessage(Role.ASSISTANT, parsed.text))  # its action, no more
+        action = parsed.action
         if isinstance(action, Done):
             return self.end(StopReason.DONE, action.summary or "Done.")
         if isinstance(action, Read):
@@ -350,6 +355,9 @@ class _Stepper:
             loop.observe(self.edit(action.ops))
         elif isinstance(action, Run):
             loop.observe(self.command(action))
+        if parsed.dropped:
+            self.event("dropped", "Only the turn's first action was taken.")
+            loop.messages[-1] = ChatMessage(Role.USER, loop.messages[-1].content + f"\n\n{DROPPED}")
         return None
 
     def read(self, raw: str) -> str:

@@ -9,10 +9,15 @@
                                (``forecode_core.edits.answer``: elisions allowed)
 
 Prose may stand before the action (the model's reasoning); lines inside code blocks are
-never actions. A turn with no action, with two kinds of action, with two RUN lines, a RUN
-with no command or a DONE beside anything else is malformed (``TurnError`` with the
-reason, sent back once as a correction). Edits are parsed against the files the model has
-read: a changed file must have been read first.
+never actions. The first action is the turn's: its lines (several READ lines, one RUN with
+its WHY, one DONE, file sections up to the next other action) and nothing after them, which
+is dropped (the conversation keeps the turn up to there, and the model is told). Small
+models go on writing after their action (Qwen2.5-Coder 1.5B wrote ``READ: calc.py`` and then
+an invented ``FILE:`` section of the file it had not seen); rejecting such turns as
+malformed ended every run at its second turn. A turn with no action, a RUN with no command,
+a READ with no path or a malformed file section is malformed (``TurnError`` with the reason,
+sent back once as a correction). Edits are parsed against the files the model has read: a
+changed file must have been read first.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from dataclasses import dataclass
 from forecode_core.edits.answer import EditsAnswerError, FileOp, OpKind, parse_edits
 from forecode_core.edits.prompt import SentFile
 
-__all__ = ["Done", "Edits", "Read", "Run", "Turn", "TurnError", "parse_turn"]
+__all__ = ["Done", "Edits", "ParsedTurn", "Read", "Run", "Turn", "TurnError", "parse_turn"]
 
 _ACTION = re.compile(
     r"^\s*(?:[-*]\s+|#{1,6}\s+)?(?:\*\*|__)?(READ|RUN|WHY|DONE)(?:\*\*|__)?\s*:"
@@ -66,6 +71,16 @@ class Edits:
 Turn = Read | Run | Done | Edits
 
 
+@dataclass(frozen=True)
+class ParsedTurn:
+    """The turn's first action, the text up to its end (what the conversation keeps of the
+    turn) and whether anything after it was dropped."""
+
+    action: Turn
+    text: str
+    dropped: bool
+
+
 class TurnError(ValueError):
     """A malformed turn: ``reason`` is what the correction message tells the model."""
 
@@ -74,13 +89,15 @@ class TurnError(ValueError):
         super().__init__(reason)
 
 
-def _outside_blocks(text: str) -> tuple[list[tuple[str, str]], bool]:
-    """The action lines outside code blocks as (keyword, value), and whether a file
-    header stands outside them."""
-    actions: list[tuple[str, str]] = []
-    has_file = False
+_FAMILY = {"READ": "READ", "RUN": "RUN", "WHY": "RUN", "DONE": "DONE", "FILE": "FILE"}
+
+
+def _marks(lines: list[str]) -> list[tuple[int, str, str]]:
+    """The action lines outside code blocks: (line index, keyword, value); a file header's
+    keyword is FILE."""
+    marks: list[tuple[int, str, str]] = []
     fence = ""
-    for line in text.replace("\r\n", "\n").split("\n"):
+    for i, line in enumerate(lines):
         opened = _FENCE.match(line)
         if fence:
             if opened and set(line.strip()) == {fence[0]} and len(line.strip()) >= len(fence):
@@ -91,20 +108,31 @@ def _outside_blocks(text: str) -> tuple[list[tuple[str, str]], bool]:
             continue
         action = _ACTION.match(line)
         if action:
-            actions.append((action.group(1).upper(), action.group(2).strip().strip("`")))
+            marks.append((i, action.group(1).upper(), action.group(2).strip().strip("`")))
         elif _FILE.match(line):
-            has_file = True
-    return actions, has_file
+            marks.append((i, "FILE", ""))
+    return marks
 
 
-def _run(actions: list[tuple[str, str]]) -> Run:
-    runs = [value for key, value in actions if key == "RUN"]
-    whys = [value for key, value in actions if key == "WHY"]
-    if len(runs) != 1:
-        raise TurnError("propose one command a turn (one RUN: line)")
-    if not runs[0]:
-        raise TurnError("the RUN: line names no command")
-    return Run(runs[0], " ".join(whys))
+def _repeats(family: str, key: str, group: list[tuple[str, str]]) -> bool:
+    """Whether ``key`` starts a second action of its family: a second DONE, RUN or WHY."""
+    if family == "DONE":
+        return bool(group)
+    return family == "RUN" and any(k == key for k, _ in group)
+
+
+def _first_group(
+    marks: list[tuple[int, str, str]], total: int
+) -> tuple[list[tuple[str, str]], int]:
+    """The first action's marks (keyword, value) and the line index where it ends: a run of
+    marks of one family (one RUN with its WHY, one DONE), up to the next mark of another."""
+    family = _FAMILY[marks[0][1]]
+    group: list[tuple[str, str]] = []
+    for i, key, value in marks:
+        if _FAMILY[key] != family or _repeats(family, key, group):
+            return group, i
+        group.append((key, value))
+    return group, total if family == "FILE" else marks[-1][0] + 1
 
 
 def _edits(text: str, read: Mapping[str, SentFile]) -> Edits:
@@ -117,31 +145,34 @@ def _edits(text: str, read: Mapping[str, SentFile]) -> Edits:
     return Edits(parsed.ops)
 
 
-def parse_turn(text: str, read: Mapping[str, SentFile]) -> Turn:
-    """The one action of the model's turn ``text`` (``TurnError`` if malformed); ``read``:
-    the files the model has read, by path (their current texts)."""
-    actions, has_file = _outside_blocks(text)
-    kinds = {"RUN" if key == "WHY" else key for key, _ in actions}
-    if has_file:
-        kinds.add("FILE")
-    if not kinds:
+def _action(group: list[tuple[str, str]], text: str, read: Mapping[str, SentFile]) -> Turn:
+    family = _FAMILY[group[0][0]]
+    if family == "FILE":
+        return _edits(text, read)
+    if family == "DONE":
+        return Done(group[0][1])
+    if family == "RUN":
+        runs = [value for key, value in group if key == "RUN"]
+        if not runs or not runs[0]:
+            raise TurnError("the RUN: line names no command")
+        return Run(runs[0], " ".join(value for key, value in group if key == "WHY"))
+    paths = tuple(dict.fromkeys(value for _, value in group))
+    if not all(paths):
+        raise TurnError("a READ: line names no file")
+    return Read(paths)
+
+
+def parse_turn(text: str, read: Mapping[str, SentFile]) -> ParsedTurn:
+    """The first action of the model's turn ``text`` (``TurnError`` if there is none or it
+    is malformed); ``read``: the files the model has read, by path (their current texts)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    marks = _marks(lines)
+    if not marks:
         raise TurnError(
             "the turn has no action: end it with READ: <path>, RUN: <command> and WHY: "
             "<reason>, FILE: <path> with a code block, or DONE: <summary>"
         )
-    if len(kinds) > 1:
-        names = ", ".join(sorted(k + ":" for k in kinds))
-        raise TurnError(f"one kind of action a turn, not several ({names})")
-    kind = kinds.pop()
-    if kind == "FILE":
-        return _edits(text, read)
-    if kind == "RUN":
-        return _run(actions)
-    if kind == "DONE":
-        if len(actions) != 1:
-            raise TurnError("one DONE: line a turn")
-        return Done(actions[0][1])
-    paths = tuple(dict.fromkeys(value for _, value in actions))
-    if not all(paths):
-        raise TurnError("a READ: line names no file")
-    return Read(paths)
+    group, end = _first_group(marks, len(lines))
+    taken = "\n".join(lines[:end]).rstrip()
+    dropped = bool("\n".join(lines[end:]).strip())
+    return ParsedTurn(_action(group, taken, read), taken, dropped)

@@ -346,6 +346,9 @@ class Settings:
     # "tests/fixtures/**"): the shadow copy snapshots them, never links or clones them (issue
     # 16); read when a folder's shadow is made.
     shadow_fixtures: tuple[str, ...] = _setting("shadow.fixtures", (), PatternList())
+    # The agent (issue 17): commands it may run without a click, each a program and an
+    # argument prefix ("python -m pytest"); shell syntax never matches (forecode_core.agent).
+    agent_allowed_commands: tuple[str, ...] = _setting("agent.allowedCommands", (), PatternList())
     # Database branches (issue 17): the development database a test run's branch is made of
     # ("" = the one found in the project: DATABASE_URL, .env, Django, compose, alembic.ini,
     # SQLite files; else a URL or a SQLite file's path), and the test command run on it
