@@ -48,8 +48,20 @@ class Cluster:
     """``with Cluster() as c:`` an initialised, started cluster; ``c.url("name")`` a libpq
     URL for a database in it (superuser ``postgres``, trust authentication on the socket)."""
 
-    def __init__(self, parent: str | os.PathLike[str] | None = None) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="fc-pg-", dir=parent))
+    def __init__(
+        self,
+        parent: str | os.PathLike[str] | None = None,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """A new temporary folder under ``parent``; or ``folder`` (a benchmark's cache): an
+        existing cluster there is started again, and ``stop`` leaves it in place."""
+        self.keep = folder is not None
+        if folder is not None:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        self.folder = (
+            Path(folder) if folder else Path(tempfile.mkdtemp(prefix="fc-pg-", dir=parent))
+        )
         self.data = self.folder / "data"
         self.socket = self.folder  # the socket's folder
         self.log = self.folder / "server.log"
@@ -70,13 +82,17 @@ class Cluster:
             user = pwd.getpwnam(SERVICE_USER)
             os.chown(self.folder, user.pw_uid, user.pw_gid)
         os.chmod(self.folder, 0o700)
-        self._run([pg_tool("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                   "--no-sync", "-E", "UTF8", "--locale", "C"])  # fmt: skip
+        if not (self.data / "PG_VERSION").exists():
+            self._initdb()
         options = f"-k {self.socket} -p {PORT} -c listen_addresses='' -c fsync=off"
         self._run([pg_tool("pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o",
                    options, "-w", "start"])  # fmt: skip
         self.started = True
         return self
+
+    def _initdb(self) -> None:
+        self._run([pg_tool("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                   "--no-sync", "-E", "UTF8", "--locale", "C"])  # fmt: skip
 
     def url(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@/{quote(dbname)}?host={quote(str(self.socket))}&port={PORT}"
@@ -84,9 +100,11 @@ class Cluster:
     def stop(self) -> None:
         if self.started:
             with contextlib.suppress(ClusterError):
-                self._run([pg_tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
+                mode = "fast" if self.keep else "immediate"  # a kept cluster shuts down clean
+                self._run([pg_tool("pg_ctl"), "-D", str(self.data), "-m", mode, "stop"])
             self.started = False
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> Cluster:
         try:
