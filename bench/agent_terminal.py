@@ -17,8 +17,11 @@ the screen model (pyte, as the panel feeds it on the PTY's thread): MB/s and CPU
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import queue
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -254,7 +257,79 @@ def _throughput(cwd: Path, env: dict[str, str], screen: bool) -> dict[str, float
     }
 
 
-def measure() -> dict[str, Any]:
+def ui_flood(lines: int = 200_000) -> dict[str, Any]:
+    """The real panel (``TerminalView``, offscreen) while bash prints ``seq 1 LINES``: the UI
+    thread's gaps between 2 ms probe ticks (its longest stall), the frames drawn, the wall
+    time to the command's end. Run in a fresh interpreter by ``measure``."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from app.ui.terminal.view import TerminalView
+    from app.ui.theme import theme_named
+
+    app = QApplication.instance() or QApplication([])
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PROMPT_COMMAND"}
+        env["HOME"] = tmp
+        view = TerminalView(shell_launch("bash", env), Path(tmp), theme_named("dark"))
+        view.resize(1000, 600)
+        view.show()
+        view.start()
+        records: list[CommandRecord] = []
+        view.command_finished.connect(records.append)
+        deadline = time.monotonic() + WAIT_S
+        while view.input_line() is None and time.monotonic() < deadline:
+            app.processEvents()
+        gaps: list[float] = []
+        clock = QElapsedTimer()
+        probe = QTimer()
+        probe.setInterval(2)
+
+        def tick() -> None:
+            gaps.append(clock.nsecsElapsed() / 1e6)
+            clock.restart()
+
+        probe.timeout.connect(tick)
+        frames = view.frames
+        clock.start()
+        probe.start()
+        start = time.perf_counter()
+        view.session.write(f"seq 1 {lines}\r".encode())
+        deadline = time.monotonic() + 600
+        while not records and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.0005)
+        wall = time.perf_counter() - start
+        probe.stop()
+        view.kill()
+        view.session.exited.wait(WAIT_S)
+    gaps.sort()
+    return {
+        "lines": lines,
+        "ok": bool(records) and records[0].output.endswith(f"{lines}\n"),
+        "wall_s": round(wall, 2),
+        "max_ui_stall_ms": round(gaps[-1], 1) if gaps else None,
+        "ui_stall_p99_ms": round(gaps[int(len(gaps) * 0.99)], 1) if gaps else None,
+        "ui_stalls_over_16ms": sum(g > 16 for g in gaps),
+        "probe_ticks": len(gaps),
+        "frames": view.frames - frames,
+    }
+
+
+def _ui_flood_fresh() -> dict[str, Any]:
+    code = "import json, bench.agent_terminal as b; print(json.dumps(b.ui_flood()))"
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=900
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr[-2000:]}
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(ui: bool = True) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(
         prefix="forecode-bench-terminal-", ignore_cleanup_errors=True
     ) as tmp:
@@ -280,13 +355,15 @@ def measure() -> dict[str, Any]:
             "suite_s": round(suite_s, 2),
             "throughput_marks_only": _throughput(home, env, screen=False),
             "throughput_screen": _throughput(home, env, screen=True),
+            "ui_flood": _ui_flood_fresh() if ui else None,
         }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser
+    parser.add_argument(
+        "--no-ui", action="store_true", help="skip the panel's flood (no Qt window)"
+    )
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    del args
-    return measure()
+    return measure(ui=not args.no_ui)

@@ -12,12 +12,14 @@ read what the user has typed so far.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pyte
+from pyte.modes import DECAWM, IRM
 from pyte.screens import Char, Margins
 
 from forecode_core.terminal.marks import Mark, MarkKind, ShellStream
@@ -25,7 +27,7 @@ from forecode_core.terminal.records import CommandRecord
 
 __all__ = ["BRACKETED_PASTE", "CURSOR_KEYS", "SLICE", "Snapshot", "TerminalScreen"]
 
-SLICE = 2048  # characters fed to pyte under one hold of the lock
+SLICE = 512  # characters fed to pyte under one hold of the lock (then the GIL is offered)
 CURSOR_KEYS = 1 << 5  # DECCKM (private mode 1) as pyte stores it: application cursor keys
 BRACKETED_PASTE = 2004 << 5
 
@@ -40,6 +42,8 @@ class _Screen(pyte.Screen):
         self.history: deque[Any] = deque(maxlen=scrollback)
         self.scrolled = 0  # lines that ever left the top (absolute line = scrolled + row)
         self._reply = reply
+        self._cells_for: Any = None  # the attributes ``_cells`` were made with
+        self._cells: dict[str, Any] = {}
 
     def write_process_input(self, data: str) -> None:
         """The terminal's answers to queries (cursor position, device attributes)."""
@@ -48,10 +52,47 @@ class _Screen(pyte.Screen):
 
     def index(self) -> None:
         top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0:
-            self.history.append(self.buffer[top])  # pyte drops this row object: keep it
-            self.scrolled += 1
-        super().index()
+        if self.cursor.y != bottom or top != 0:
+            super().index()
+            return
+        # pyte's own moves the rows one by one and marks every line dirty (the view does
+        # not use ``dirty``): 2 of every 7 s of a `seq` flood. Same rows, moved in one update.
+        buffer = self.buffer
+        self.history.append(buffer[0])  # the row leaving the top
+        self.scrolled += 1
+        buffer.update(zip(range(bottom), [buffer[y] for y in range(1, bottom + 1)], strict=True))
+        buffer.pop(bottom, None)
+
+    def draw(self, data: str) -> None:
+        """pyte's ``draw`` for printable ASCII in autowrap and replace mode (nearly all output)
+        a line piece at a time, each character's cell made once per attributes; anything else
+        goes to pyte's."""
+        data = data.translate(self.g1_charset if self.charset else self.g0_charset)
+        mode = self.mode
+        if not (data.isascii() and data.isprintable()) or IRM in mode or DECAWM not in mode:
+            super().draw(data)  # translating again changes nothing: the table maps bytes
+            return
+        cursor = self.cursor
+        attrs = cursor.attrs
+        if attrs is not self._cells_for:
+            self._cells_for, self._cells = attrs, {}
+        cells = self._cells
+        columns, start, end = self.columns, 0, len(data)
+        while start < end:
+            if cursor.x >= columns:
+                self.carriage_return()
+                self.linefeed()
+            x = cursor.x
+            piece = data[start : start + columns - x]
+            line = self.buffer[cursor.y]
+            for offset, char in enumerate(piece):
+                cell = cells.get(char)
+                if cell is None:
+                    cell = cells[char] = attrs._replace(data=char)
+                line[x + offset] = cell
+            cursor.x = x + len(piece)
+            start += len(piece)
+        self.dirty.add(cursor.y)
 
     def fit(self, rows: int, columns: int) -> None:
         """Resize keeping the cursor's line: when the screen gets shorter the lines above it go
@@ -88,6 +129,7 @@ class Snapshot:
     history: int  # lines in the scrollback
     at_prompt: bool
     input_line: str | None  # typed after the prompt (B) up to the cursor, when at_prompt
+    version: int = 0  # the model's version it shows
 
 
 class TerminalScreen:
@@ -106,6 +148,9 @@ class TerminalScreen:
         self._vt = pyte.Stream(self._screen)
         self.version = 0  # grows with every change the view may show
         self._prompt_at: tuple[int, int] | None = None
+        self._wanted: int | None = None  # a frame the UI thread asked for while fed
+        self._published: Snapshot | None = None
+        self.on_published: Callable[[], None] | None = None  # called on the reader thread
 
     @property
     def columns(self) -> int:
@@ -129,6 +174,8 @@ class TerminalScreen:
                 with self.lock:
                     self._vt.feed(piece[start : start + SLICE])
                     self.version += 1
+                    self._publish()
+                time.sleep(0)  # the GIL to the UI thread if it waits, after each slice
         return fed.records
 
     def _mark(self, mark: Mark) -> None:
@@ -148,30 +195,57 @@ class TerminalScreen:
                 self.version += 1
 
     def snapshot(self, scroll: int = 0) -> Snapshot:
-        """The screen ``scroll`` lines up into the scrollback (0: the live screen)."""
+        """The screen ``scroll`` lines up into the scrollback (0: the live screen); waits
+        for the slice being fed."""
         with self.lock:
-            screen = self._screen
-            history = screen.history
-            columns, lines = screen.columns, screen.lines
-            scroll = max(0, min(scroll, len(history)))
-            start = len(history) - scroll
-            rows: list[list[Char]] = []
-            for i in range(start, start + lines):
-                row = history[i] if i < len(history) else screen.buffer[i - len(history)]
-                rows.append([row[x] for x in range(columns)])
-            first = screen.scrolled - scroll
-            cursor = screen.cursor
-            shown = None if cursor.hidden else (screen.scrolled + cursor.y, cursor.x)
-            at_prompt = self._prompt_at is not None
-            return Snapshot(
-                rows,
-                columns,
-                first,
-                shown,
-                len(history),
-                at_prompt,
-                self._input_line() if at_prompt else None,
-            )
+            return self._snapshot(scroll)
+
+    def frame(self, scroll: int = 0) -> Snapshot | None:
+        """For the UI thread, never waiting: the snapshot now when no slice is being fed;
+        else ``None``, and the reader makes it after its slice (``take_published``) and calls
+        ``on_published``."""
+        if self.lock.acquire(blocking=False):
+            try:
+                self._wanted = None
+                return self._snapshot(scroll)
+            finally:
+                self.lock.release()
+        self._wanted = scroll
+        return None
+
+    def take_published(self) -> Snapshot | None:
+        published, self._published = self._published, None
+        return published
+
+    def _publish(self) -> None:  # the reader thread, holding the lock
+        scroll, self._wanted = self._wanted, None
+        if scroll is not None:
+            self._published = self._snapshot(scroll)
+            if self.on_published is not None:
+                self.on_published()
+
+    def _snapshot(self, scroll: int) -> Snapshot:
+        screen = self._screen
+        history = screen.history
+        columns, lines = screen.columns, screen.lines
+        scroll = max(0, min(scroll, len(history)))
+        start = len(history) - scroll
+        rows: list[list[Char]] = []
+        for i in range(start, start + lines):
+            row = history[i] if i < len(history) else screen.buffer[i - len(history)]
+            rows.append([row[x] for x in range(columns)])
+        cursor = screen.cursor
+        at_prompt = self._prompt_at is not None
+        return Snapshot(
+            rows,
+            columns,
+            screen.scrolled - scroll,
+            None if cursor.hidden else (screen.scrolled + cursor.y, cursor.x),
+            len(history),
+            at_prompt,
+            self._input_line() if at_prompt else None,
+            self.version,
+        )
 
     def input_line(self) -> str | None:
         """What the user has typed on the prompt line so far (B mark to the cursor)."""

@@ -96,6 +96,7 @@ class TerminalView(QWidget):
         self._frame.setSingleShot(True)
         self._frame.timeout.connect(self._take_frame)
         self._snapshot: Snapshot = self.model.snapshot()
+        self.model.on_published = self._bridge.wake.emit
         self._drawn_version = -1
         self._input_line: str | None = None
         self._suggestion = ""
@@ -139,22 +140,29 @@ class TerminalView(QWidget):
 
     def _take_frame(self) -> None:
         self._wake_sent.clear()  # reads after this point ask for the next frame
+        published = self.model.take_published()
+        if published is not None and published.version > self._snapshot.version:
+            self._show(published)
         version = self.model.version
         if version == self._drawn_version and self._snapshot.history == self.scrollbar.maximum():
             return
-        self._drawn_version = version
-        self._snapshot = self.model.snapshot(self._scroll)
+        snapshot = self.model.frame(self._scroll)  # None: being fed; the reader makes it
+        if snapshot is not None:
+            self._show(snapshot)
+
+    def _show(self, snapshot: Snapshot) -> None:
+        self._drawn_version = snapshot.version
+        self._snapshot = snapshot
         self.frames += 1
         self.scrollbar.blockSignals(True)
-        self.scrollbar.setRange(0, self._snapshot.history)
+        self.scrollbar.setRange(0, snapshot.history)
         self.scrollbar.setPageStep(self.model.rows)
-        self.scrollbar.setValue(self._snapshot.history - self._scroll)
+        self.scrollbar.setValue(snapshot.history - self._scroll)
         self.scrollbar.blockSignals(False)
-        line = self._snapshot.input_line
+        line = snapshot.input_line
         if line != self._input_line:
             self._input_line = line
-            if self._suggestion:
-                self._suggestion = ""
+            self._suggestion = ""
             self.input_line_changed.emit(line or "")
         self.update()
 
