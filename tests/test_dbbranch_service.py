@@ -23,7 +23,7 @@ from app.services.dbbranch import (
     sqlite_checksums,
 )
 from app.services.pg_cluster import Cluster
-from forecode_core.dbbranch import Change, DbKind, detect
+from forecode_core.dbbranch import Change, DbKind, detect, from_url
 
 SQLITE_SCRIPT = """\
 import os, sqlite3
@@ -234,3 +234,48 @@ def test_run_tests_stops_on_cancel(tmp_path: Path):
     assert started.is_set() and run.exit_code is None and run.summary == "stopped"
     missing = run_tests("no-such-program-here --x", tmp_path, {})
     assert missing.exit_code is None and missing.summary.startswith("did not start")
+
+
+def test_postgres_django_settings_over_a_socket(tmp_path: Path, pg_cluster: Cluster):  # noqa: F811
+    make_dev(pg_cluster, "djshop")
+    ws = tmp_path / "ws"
+    (ws / "shop").mkdir(parents=True)
+    (ws / "manage.py").write_text("")
+    (ws / "shop" / "__init__.py").write_text("")
+    (ws / "shop" / "settings.py").write_text(
+        "DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'djshop',"
+        f" 'USER': 'postgres', 'HOST': {str(pg_cluster.socket)!r}, 'PORT': '5432'}}}}\n"
+    )
+    shadow = tmp_path / "shadow"
+    shutil.copytree(ws, shadow)
+    branch = branch_for_run(ws, shadow)
+    assert branch is not None and branch.method == "template"
+    probe = (
+        "import importlib, os, psycopg; d = importlib.import_module("
+        "os.environ['DJANGO_SETTINGS_MODULE']).DATABASES['default'];"
+        " c = psycopg.connect(dbname=d['NAME'], host=d['HOST'], port=d['PORT'], user=d['USER']);"
+        " c.execute('DELETE FROM items WHERE id <= 4'); c.commit(); print(d['NAME'])"
+    )
+    run = run_tests(f'{sys.executable} -c "{probe}"', shadow, branch.env)
+    assert run.exit_code == 0, run.output
+    assert run.output.strip() == branch.location
+    items = {t.table: t for t in branch.preview().tables}["public.items"]
+    assert (items.inserted, items.updated, items.deleted) == (0, 0, 4)
+    assert branch.main_unchanged() is True
+    branch.drop()
+
+
+def test_postgres_errors_are_branch_errors(tmp_path: Path, pg_cluster: Cluster):  # noqa: F811
+    make_dev(pg_cluster, "guarded")
+    with psycopg.connect(pg_cluster.url(), autocommit=True) as admin:
+        admin.execute("DROP ROLE IF EXISTS weak")
+        admin.execute("CREATE ROLE weak LOGIN")  # no CREATEDB
+    url = pg_cluster.url("guarded").replace("postgres@", "weak@", 1)
+    found = from_url(url, ".env", 1, "DATABASE_URL in .env")
+    assert found is not None
+    with pytest.raises(BranchError, match="permission denied"):
+        open_branch(found, tmp_path, checksums=False)
+    gone = from_url("postgresql://u@/x?host=/nonexistent-folder", ".env", 1, "test")
+    assert gone is not None
+    with pytest.raises(BranchError, match="nonexistent-folder"):
+        open_branch(gone, tmp_path)

@@ -41,6 +41,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -146,9 +147,13 @@ def open_branch(
     shadow = Path(shadow_root)
     if found.kind is DbKind.SQLITE:
         return SqliteBranch.open(found, shadow, method or "backup", checksums)
-    if found.kind is DbKind.POSTGRES:
+    if found.kind is not DbKind.POSTGRES:
+        raise BranchError(f"no branch can be made of {found.label}")
+    try:
         return PostgresBranch.open(found, shadow, method or "template", checksums)
-    raise BranchError(f"no branch can be made of {found.label}")
+    except _psycopg().Error as e:  # refused, no CREATEDB right, server gone, ...
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise BranchError(f"{found.label}: {first}") from e
 
 
 def branch_for_run(
@@ -544,17 +549,13 @@ class PostgresBranch(Branch):
     def _restore(self) -> None:
         info = _psycopg().conninfo.conninfo_to_dict(self.url)
         env = {**os.environ, **_pg_env({**info, "dbname": self.dev})}
-        folder = Path(os.environ.get("TMPDIR", "/tmp"))
-        dump = folder / f"{self.name}.dump"
-        try:
+        with tempfile.TemporaryDirectory(prefix="fc-dbbranch-") as folder:  # owner-only
+            dump = Path(folder) / f"{self.name}.dump"
             _run_tool([pg_tool("pg_dump"), "-Fc", "-Z0", "-f", str(dump)], env)
             restore = [pg_tool("pg_restore"), "-j", "2", "--no-owner", "--no-acl",
                        "-d", self.name, str(dump)]  # fmt: skip
             env["PGDATABASE"] = self.name
             _run_tool(restore, env)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                dump.unlink()
 
     def _wait_alone(self, timeout_s: float = 10.0) -> None:
         """Until the restore's sessions have left (their statistics are flushed as they

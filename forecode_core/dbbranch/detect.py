@@ -31,6 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from dotenv import dotenv_values
@@ -419,11 +420,21 @@ def _django_entry(top: str, rel: str, entry: ast.expr, line: int) -> FoundDataba
         return FoundDatabase(DbKind.SQLITE, "sqlite:///" + path, path, rel, line, how)
     if "postgres" in engine or "postgis" in engine:
         parts = {k: _const(_dict_get(entry, k)) for k in ("USER", "PASSWORD", "HOST", "PORT")}
-        auth = parts["USER"] + (f":{parts['PASSWORD']}" if parts["PASSWORD"] else "")
-        host = (parts["HOST"] or "localhost") + (f":{parts['PORT']}" if parts["PORT"] else "")
-        url = f"postgresql://{auth + '@' if auth else ''}{host}/{_const(name_node)}"
+        url = _pg_url(parts, _const(name_node))
         return from_url(url, rel, line, "Django DATABASES")
     return FoundDatabase(DbKind.OTHER, engine, "", rel, line, "Django DATABASES")
+
+
+def _pg_url(parts: Mapping[str, str], name: str) -> str:
+    """A libpq URL from Django's parts; a socket folder as ``HOST`` goes in the query."""
+    user = quote(parts["USER"], safe="")
+    auth = user + (f":{quote(parts['PASSWORD'], safe='')}" if parts["PASSWORD"] else "")
+    at = auth + "@" if auth else ""
+    host, port = parts["HOST"] or "localhost", parts["PORT"]
+    if host.startswith("/"):
+        query = f"?host={quote(host)}" + (f"&port={port}" if port else "")
+        return f"postgresql://{at}/{quote(name, safe='')}{query}"
+    return f"postgresql://{at}{host}{':' + port if port else ''}/{quote(name, safe='')}"
 
 
 def _django_base(top: str, rel: str, tail: str) -> str:
