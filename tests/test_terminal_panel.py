@@ -151,6 +151,12 @@ def test_a_flood_never_stops_the_event_loop_and_ctrl_c_reaches_it(qtbot: QtBot, 
     assert "flood-line\nflood-line\n" in records[0].output  # cut anywhere by the ^C
 
 
+def _cursor_row(view: TerminalView) -> int:
+    snap = view.model.snapshot()
+    assert snap.cursor is not None
+    return snap.cursor[0] - snap.first
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -246,6 +252,14 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     view.session.write(b"pwd; false\r")
     qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
     assert records[0] == CommandRecord("pwd; false", str(folder), f"{folder}\n", 1)
+    qtbot.waitUntil(lambda: _cursor_row(view) > 0, timeout=WAIT)
+    qtbot.keyClick(view, Qt.Key.Key_L, CTRL)  # the chat's key in the editor; here readline's
+    qtbot.waitUntil(lambda: _cursor_row(view) == 0, timeout=WAIT)  # clear-screen
+    assert not win.chat_panel.isVisible()
+    qtbot.keyClick(view, Qt.Key.Key_QuoteLeft, CTRL)  # the toggle stays the window's
+    assert not owner.dock.isVisible()
+    win.actions_by_id["terminal.toggle"].trigger()
+    assert owner.dock.isVisible() and owner.view is view
     second = owner.new_terminal()
     assert owner.view is second and len(owner.views) == 2
     win.actions_by_id["terminal.kill"].trigger()

@@ -76,3 +76,16 @@ def test_the_input_line_is_what_follows_the_prompt_mark() -> None:
     assert model.input_line() == "echo abcdefghij"
     model.feed(b"\r\n\x1b]133;C\x07")
     assert model.input_line() is None
+
+
+def test_the_alternate_screen_leaves_the_shell_screen_and_scrollback_as_they_were() -> None:
+    model = TerminalScreen(4, 20)
+    model.feed(b"".join(b"line %d\r\n" % i for i in range(6)) + b"$ vim")
+    before = model.text()
+    model.feed(b"\x1b[?1049h\x1b[H\x1b[2J" + b"".join(b"~ %d\r\n" % i for i in range(10)))
+    assert model._screen.alternate
+    assert "~ 9" in model.text() and "~ 0" not in model.text()  # nothing went to history
+    model.feed(b"\x1b[?1049l")
+    assert not model._screen.alternate
+    assert model.text() == before
+    assert model.snapshot().cursor == (model.snapshot().first + 3, 5)

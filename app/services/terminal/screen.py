@@ -11,6 +11,7 @@ read what the user has typed so far.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -30,6 +31,7 @@ __all__ = ["BRACKETED_PASTE", "CURSOR_KEYS", "SLICE", "Snapshot", "TerminalScree
 SLICE = 512  # characters fed to pyte under one hold of the lock (then the GIL is offered)
 CURSOR_KEYS = 1 << 5  # DECCKM (private mode 1) as pyte stores it: application cursor keys
 BRACKETED_PASTE = 2004 << 5
+_ALTERNATE = {47, 1047, 1049}  # private modes: the alternate screen (1049 also saves the cursor)
 
 Row = Sequence[Char]
 
@@ -44,15 +46,40 @@ class _Screen(pyte.Screen):
         self._reply = reply
         self._cells_for: Any = None  # the attributes ``_cells`` were made with
         self._cells: dict[str, Any] = {}
+        self._saved: tuple[dict[int, Any], Any] | None = None  # the main screen, while alternate
 
     def write_process_input(self, data: str) -> None:
         """The terminal's answers to queries (cursor position, device attributes)."""
         if self._reply is not None:
             self._reply(data.encode("utf-8"))
 
+    # ----- the alternate screen (vim, less, htop): pyte has none ------------------------------
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        if kwargs.get("private") and _ALTERNATE & set(modes) and self._saved is None:
+            self._saved = (dict(self.buffer), copy.copy(self.cursor))
+            self.buffer.clear()  # the program draws on a blank screen; nothing goes to history
+            self.dirty.update(range(self.lines))
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        super().reset_mode(*modes, **kwargs)
+        if kwargs.get("private") and _ALTERNATE & set(modes) and self._saved is not None:
+            rows, cursor = self._saved
+            self._saved = None
+            self.buffer.clear()
+            self.buffer.update((y, row) for y, row in rows.items() if y < self.lines)
+            self.cursor = cursor
+            self.ensure_hbounds()
+            self.ensure_vbounds()
+            self.dirty.update(range(self.lines))
+
+    @property
+    def alternate(self) -> bool:
+        return self._saved is not None
+
     def index(self) -> None:
         top, bottom = self.margins or Margins(0, self.lines - 1)
-        if self.cursor.y != bottom or top != 0:
+        if self.cursor.y != bottom or top != 0 or self._saved is not None:
             super().index()
             return
         # pyte's own moves the rows one by one and marks every line dirty (the view does

@@ -25,6 +25,7 @@ from PySide6.QtGui import (
     QFontDatabase,
     QFontMetrics,
     QGuiApplication,
+    QInputMethodEvent,
     QKeyEvent,
     QMouseEvent,
     QPainter,
@@ -373,6 +374,14 @@ class TerminalView(QWidget):
                 self._write(data)
             else:
                 super().keyPressEvent(event)
+
+    def inputMethodEvent(self, event: QInputMethodEvent) -> None:
+        """Text composed by an input method (accents, CJK) goes to the shell when committed."""
+        text = event.commitString()
+        if text:
+            self._suggestion = ""
+            self._write(text.encode("utf-8"))
+        event.accept()
 
     def wheelEvent(self, event: QWheelEvent) -> None:
         lines = -event.angleDelta().y() // 40
