@@ -33,4 +33,5 @@ BENCHMARKS: dict[str, str] = {
     "bugs": "bench.bugs",
     "package": "bench.package",
     "agent_terminal": "bench.agent_terminal",
+    "terminal_predict": "bench.terminal_predict",
 }

@@ -11,6 +11,7 @@ import pytest
 from forecode_core.store.json_store import CorruptDocument
 from forecode_core.terminal.predict import (
     CommandHistory,
+    command_head,
     has_secret,
     model_input,
     model_suggestion,
@@ -147,3 +148,10 @@ def test_the_stored_form_round_trips_and_drops_bad_lines() -> None:
         CommandHistory.from_document(b'{"format": "forecode-terminal-history", "version": 1}')
     with pytest.raises(CorruptDocument):
         CommandHistory.from_document(b"[]")
+
+
+def test_a_command_never_seen_backs_off_to_its_head() -> None:
+    history = ["git commit -m 'a'", "git status", "ls", "git commit -m 'b'"]
+    # "git commit -m 'b'" was never followed by anything: what followed another commit
+    assert suggest(rank_next(history), "") == "git status"
+    assert command_head("git commit -m 'x y'") == "git commit" and command_head("ls") == "ls"

@@ -8,9 +8,10 @@ line, shown as ghost text that a key accepts into the line (the user presses Ent
   a URL's ``user:password@``).
 - ``rank_next(history)``: the candidates for the next command, best first, from history
   sequences: what followed the last two commands before (trigram), then what followed the
-  last one (bigram), then every command by recency-weighted frequency; within a level by
-  recency-weighted count. Computed once per finished command; each key the user types only
-  filters it (``suggest``: the first candidate that extends the typed text).
+  last one (bigram), then what followed a command with the same first two words (a
+  ``git commit -m "..."`` never seen before is still a commit), then every command; within a
+  level by recency-weighted count (``DECAY``). Computed once per finished command; each key
+  the user types only filters it (``suggest``: the first candidate that extends the typed text).
 - The model tier (when history has nothing): ``model_input`` is the completion engine's input
   (the recent commands as a shell file, the typed text as the line to complete) and
   ``model_suggestion`` turns its answer into a suggestion, or None (empty, no longer than what
@@ -31,6 +32,7 @@ from forecode_core.store.json_store import CorruptDocument, read_document
 __all__ = [
     "HISTORY_FORMAT",
     "CommandHistory",
+    "command_head",
     "has_secret",
     "model_input",
     "model_suggestion",
@@ -133,23 +135,37 @@ class CommandHistory:
         return history
 
 
+def command_head(command: str) -> str:
+    """A command's first two words (``git commit -m "x"`` -> ``git commit``): what a command
+    with arguments never typed before shares with the ones before it."""
+    return " ".join(command.split()[:2])
+
+
 def rank_next(commands: Sequence[str], limit: int = 200) -> list[str]:
-    """The likely next commands after ``commands`` (oldest first), best first: followers of
-    the last two commands, then of the last one, then all commands; each level by
-    recency-weighted count; each command once; never one holding a secret."""
+    """The likely next commands after ``commands`` (oldest first), best first: what followed
+    the last two commands before (trigram), then the last one (bigram), then any command with
+    the last one's head (``command_head``: after a ``git commit -m`` never seen, what followed
+    other commits), then every command; within a level by recency-weighted count; each
+    command once; never one holding a secret."""
     n = len(commands)
     if not n:
         return []
     last = commands[-1]
     last2 = commands[-2] if n > 1 else None
-    levels: tuple[dict[str, float], ...] = ({}, {}, {})  # trigram, bigram, unigram
+    head = command_head(last)
+    # trigram, bigram, the head's bigram, unigram
+    levels: tuple[dict[str, float], ...] = ({}, {}, {}, {})
+    previous_head = ""
     for i, command in enumerate(commands):
         weight = DECAY ** (n - 1 - i)
-        levels[2][command] = levels[2].get(command, 0.0) + weight
-        if i >= 1 and commands[i - 1] == last:
-            levels[1][command] = levels[1].get(command, 0.0) + weight
-            if last2 is not None and i >= 2 and commands[i - 2] == last2:
-                levels[0][command] = levels[0].get(command, 0.0) + weight
+        levels[3][command] = levels[3].get(command, 0.0) + weight
+        if i >= 1 and previous_head == head:
+            levels[2][command] = levels[2].get(command, 0.0) + weight
+            if commands[i - 1] == last:
+                levels[1][command] = levels[1].get(command, 0.0) + weight
+                if last2 is not None and i >= 2 and commands[i - 2] == last2:
+                    levels[0][command] = levels[0].get(command, 0.0) + weight
+        previous_head = command_head(command)
     out: list[str] = []
     seen: set[str] = set()
     for level in levels:
