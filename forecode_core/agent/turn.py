@@ -26,10 +26,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from forecode_core.agent.paths import PathRefused, relative_path
 from forecode_core.edits.answer import EditsAnswerError, FileOp, OpKind, parse_edits
 from forecode_core.edits.prompt import SentFile
 
-__all__ = ["Done", "Edits", "ParsedTurn", "Read", "Run", "Turn", "TurnError", "parse_turn"]
+__all__ = [
+    "Done",
+    "Edits",
+    "ParsedTurn",
+    "Read",
+    "Run",
+    "Turn",
+    "TurnError",
+    "UnreadFiles",
+    "parse_turn",
+]
 
 _ACTION = re.compile(
     r"^\s*(?:[-*]\s+|#{1,6}\s+)?(?:\*\*|__)?(READ|RUN|WHY|DONE)(?:\*\*|__)?\s*:"
@@ -38,7 +49,7 @@ _ACTION = re.compile(
 )
 _FILE = re.compile(
     r"^\s*(?:#{1,6}\s+|[-*]\s+)?(?:\*\*|__)?\s*(new\s+file|delete\s+file|file|edit|new|delete)"
-    r"\s*:",
+    r"\s*:(?:\*\*|__)?\s*(.*?)\s*$",
     re.IGNORECASE,
 )
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
@@ -89,6 +100,15 @@ class TurnError(ValueError):
         super().__init__(reason)
 
 
+class UnreadFiles(TurnError):
+    """The turn changes files the model has not read (``paths``): not malformed; the loop
+    shows them and asks for the edit again."""
+
+    def __init__(self, paths: tuple[str, ...]) -> None:
+        self.paths = paths
+        super().__init__(f"it changes {', '.join(paths)} without having read it")
+
+
 _FAMILY = {"READ": "READ", "RUN": "RUN", "WHY": "RUN", "DONE": "DONE", "FILE": "FILE"}
 
 
@@ -135,7 +155,31 @@ def _first_group(
     return group, total if family == "FILE" else marks[-1][0] + 1
 
 
+def _plain(path: str) -> bool:
+    try:
+        return relative_path(path) == path and " " not in path
+    except PathRefused:
+        return False
+
+
+def _unread(text: str, read: Mapping[str, SentFile]) -> tuple[str, ...]:
+    """The files the turn's FILE: headers name that the model has not read."""
+    out = []
+    for line in text.split("\n"):
+        header = _FILE.match(line)
+        if header and header.group(1).lower() in ("file", "edit"):
+            path = header.group(2).strip("`*_\"' ")
+            if path.startswith("./"):
+                path = path[2:]
+            if path not in read and _plain(path):
+                out.append(path)
+    return tuple(dict.fromkeys(out))
+
+
 def _edits(text: str, read: Mapping[str, SentFile]) -> Edits:
+    unread = _unread(text, read)
+    if unread:
+        raise UnreadFiles(unread)
     try:
         parsed = parse_edits(text, read)
     except EditsAnswerError as exc:
