@@ -272,7 +272,7 @@ def ui_flood(lines: int = 200_000) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         env = {k: v for k, v in os.environ.items() if k != "PROMPT_COMMAND"}
         env["HOME"] = tmp
-        view = TerminalView(shell_launch("bash", env), Path(tmp), theme_named("dark"))
+        view = TerminalView(shell_launch("bash", env), Path(tmp), lambda: theme_named("dark"))
         view.resize(1000, 600)
         view.show()
         view.start()

@@ -53,7 +53,7 @@ def terminal(qtbot: QtBot, home: Path, tmp_path: Path, request: pytest.FixtureRe
     def make(shell: str = "bash", size: tuple[int, int] = (800, 400)) -> TerminalView:
         work = tmp_path / "work"
         work.mkdir(exist_ok=True)
-        view = TerminalView(shell_launch(shell, _env(home)), work, theme_named("dark"))
+        view = TerminalView(shell_launch(shell, _env(home)), work, lambda: theme_named("dark"))
         qtbot.addWidget(view)
         view.resize(*size)
         view.show()
@@ -260,6 +260,11 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     assert not owner.dock.isVisible()
     win.actions_by_id["terminal.toggle"].trigger()
     assert owner.dock.isVisible() and owner.view is view
+    before = view.palette_.background.name()
+    win.prefs.toggle_theme()  # the terminal's colours follow the editor's theme
+    light = theme_named(win.settings.theme).background
+    assert light != before
+    qtbot.waitUntil(lambda: view.palette_.background.name() == light, timeout=WAIT)
     second = owner.new_terminal()
     assert owner.view is second and len(owner.views) == 2
     win.actions_by_id["terminal.kill"].trigger()

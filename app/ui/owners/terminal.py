@@ -89,7 +89,7 @@ class TerminalOwner(QObject):
     def new_terminal(self) -> TerminalView:
         tabs = self._ensure_dock()
         folder = self._root() or Path.home()
-        view = TerminalView(self._launch(), folder, self._theme(), tabs)
+        view = TerminalView(self._launch(), folder, self._theme, tabs)
         view.command_finished.connect(self.command_finished)
         view.input_line_changed.connect(lambda line, v=view: self._typed(v, line))
         view.exited.connect(lambda _status, v=view: self._remove(v))

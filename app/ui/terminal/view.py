@@ -16,6 +16,7 @@ user presses Enter). ``input_line_changed`` says what is typed after the prompt.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
@@ -69,13 +70,20 @@ class TerminalView(QWidget):
     input_line_changed = Signal(str)
     exited = Signal(object)  # the shell's exit status (None: unknown)
 
-    def __init__(self, launch: Launch, cwd: Path, theme: Theme, parent: QWidget | None = None):
+    def __init__(
+        self,
+        launch: Launch,
+        cwd: Path,
+        theme: Callable[[], Theme],  # the editor's theme now: read again when the palette changes
+        parent: QWidget | None = None,
+    ):
         super().__init__(parent)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
         self.setAttribute(Qt.WidgetAttribute.WA_InputMethodEnabled)
         self.cwd = cwd
-        self.palette_ = TerminalPalette(theme)
+        self._theme = theme
+        self.palette_ = TerminalPalette(theme())
         self._font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self._font.setStyleHint(QFont.StyleHint.Monospace)
         metrics = QFontMetrics(self._font)
@@ -386,6 +394,13 @@ class TerminalView(QWidget):
     def wheelEvent(self, event: QWheelEvent) -> None:
         lines = -event.angleDelta().y() // 40
         self.scrollbar.setValue(self.scrollbar.value() + lines)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """A theme switch sets the application's palette: the terminal's colours follow."""
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
+            self.palette_ = TerminalPalette(self._theme())
+            self.update()
 
     def focusInEvent(self, event: object) -> None:
         super().focusInEvent(event)  # type: ignore[arg-type]
