@@ -17,7 +17,6 @@ last. Times are medians of ``rounds``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sqlite3
 import statistics
@@ -33,6 +32,8 @@ import psycopg
 from app.services.dbbranch import Branch, open_branch, pg_tool, sqlite_checksums
 from app.services.pg_cluster import SERVICE_USER, Cluster
 from forecode_core.dbbranch.detect import detect
+
+from ._common import metadata, write_result
 
 SQLITE_ROWS = 300_000
 WAL_ROWS = 1_000
@@ -217,11 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
-    result = measure(args.rounds)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(text + "\n")
+    write_result({**metadata("agent_branches"), **measure(args.rounds)}, args.json)
     return 0
 
 

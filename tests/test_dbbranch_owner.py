@@ -6,16 +6,22 @@ unchanged throughout."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMainWindow
 
 from app.services.dbbranch import sqlite_checksums
 from app.services.shadow import ShadowWorkspace
+from app.services.terminal import shell_launch
 from app.ui.owners.db_branch import DbBranchOwner, export_line
+from app.ui.owners.terminal import TerminalOwner
+from app.ui.theme import theme_named
 from forecode_core.store.settings import Settings
+from forecode_core.terminal.records import CommandRecord
 
 PROJECT_TEST = """\
 import os, sqlite3
@@ -30,18 +36,17 @@ def test_adds_a_row():
 """
 
 
-class FakeTerminal:
-    """The terminal owner's seam (new_terminal, set_suggestion)."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-        self.suggested: list[str] = []
-
-    def new_terminal(self) -> None:
-        self.opened += 1
-
-    def set_suggestion(self, text: str) -> None:
-        self.suggested.append(text)
+def bash_terminal(tmp_path: Path, root: Path, window: QMainWindow, docks: list) -> TerminalOwner:
+    """The real terminal owner on bash with an empty rc of the test's own."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("ZDOTDIR", "PROMPT_COMMAND")}
+    env["HOME"] = str(home)
+    return TerminalOwner(
+        lambda: root, lambda: theme_named("dark"), docks.append, window,
+        launch=lambda: shell_launch("bash", env),
+    )  # fmt: skip
 
 
 def make_project(root: Path) -> Path:
@@ -56,15 +61,16 @@ def make_project(root: Path) -> Path:
     return db
 
 
-def make_owner(qtbot, tmp_path: Path, terminal: FakeTerminal | None = None):
+def make_owner(qtbot, tmp_path: Path, real_terminal: bool = False):
     root = tmp_path / "project"
     db = make_project(root)
     window = QMainWindow()
     qtbot.addWidget(window)
+    docks: list = []
+    terminal = bash_terminal(tmp_path, root, window, docks) if real_terminal else None
     shadow = ShadowWorkspace(root, base=tmp_path / "shadow", scan_every_s=None)
     command = f"{sys.executable} -m pytest -q -p no:cacheprovider test_items.py"
     settings = dataclasses.replace(Settings(), db_branch_test_command=command)
-    docks = []
     owner = DbBranchOwner(
         lambda: settings,
         lambda: root,
@@ -77,9 +83,8 @@ def make_owner(qtbot, tmp_path: Path, terminal: FakeTerminal | None = None):
     return owner, shadow, db, docks
 
 
-def test_run_preview_and_discard(qtbot, tmp_path: Path):
-    terminal = FakeTerminal()
-    owner, shadow, db, docks = make_owner(qtbot, tmp_path, terminal)
+def test_run_preview_terminal_and_discard(qtbot, tmp_path: Path):
+    owner, shadow, db, docks = make_owner(qtbot, tmp_path, real_terminal=True)
     before = sqlite_checksums(db)
     assert "dbBranch.run" in [c.id for c in owner.commands()]
     assert owner.run_tests() is True
@@ -94,11 +99,28 @@ def test_run_preview_and_discard(qtbot, tmp_path: Path):
     assert sqlite_checksums(db) == before
     branch_file = shadow.tree / "dev.sqlite3"
 
+    # Open in terminal: a real bash tab; its first prompt offers the line, the user takes it
     with qtbot.waitSignal(owner.open_terminal, timeout=5000) as sig:
         panel.terminal.click()
     env, folder = sig.args
     assert folder == shadow.tree and env["DATABASE_URL"].endswith(str(branch_file))
-    assert terminal.opened == 1 and terminal.suggested[0].startswith(f"cd {shadow.tree}")
+    terminal = owner._terminal
+    view = terminal.view
+    qtbot.waitUntil(lambda: view.suggestion().startswith("cd "), timeout=30_000)
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    # the line is in the shell's buffer (this narrow hidden view shows its wrapped tail)
+    qtbot.waitUntil(lambda: (view.input_line() or "").endswith("dev.sqlite3"), timeout=30_000)
+    assert records == []  # offered and accepted, never run by the editor
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=30_000)
+    assert records[0].exit_code == 0 and records[0].command.startswith(f"cd {shadow.tree} && ")
+    view.session.write(b'echo "$PWD $DATABASE_URL"\r')
+    qtbot.waitUntil(lambda: len(records) == 2, timeout=30_000)
+    assert records[1].output.split() == [str(shadow.tree), env["DATABASE_URL"]]
+    terminal.close_all()
 
     with qtbot.waitSignal(owner.decided, timeout=30_000):
         panel.discard.click()

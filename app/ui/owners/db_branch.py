@@ -8,11 +8,11 @@ project's development database is found (the ``dbBranch.database`` setting first
 ``python -m pytest -q`` with the project's interpreter) runs in the shadow with the branch's
 environment, and the preview (per-table changes, sample rows) and the dev database's
 checksums are taken. The panel (``app.ui.db_branch_panel``, a bottom dock) shows them with
-"Keep branch", "Discard" and "Open in terminal": the terminal owner's new tab, in the shadow,
-with a ghost-text line that exports the branch's variables (the user accepts it and presses
-Enter; ``open_terminal`` is emitted too). A branch nobody kept is dropped when the next run
-starts, on Discard, or when the application quits. "Database Branch: Show Found Database"
-says what would be branched.
+"Keep branch", "Discard" and "Open in terminal": the terminal owner's new tab, whose first prompt
+gets a ghost-text line that enters the shadow and exports the branch's variables (the user
+accepts it and presses Enter; ``open_terminal`` is emitted too). A branch nobody kept is
+dropped when the next run starts, on Discard, or when the application quits.
+"Database Branch: Show Found Database" says what would be branched.
 """
 
 from __future__ import annotations
@@ -190,8 +190,19 @@ class DbBranchOwner(QObject):
         self.open_terminal.emit(dict(branch.env), folder)
         if self._terminal is None:
             return
-        self._terminal.new_terminal()
-        self._terminal.set_suggestion(export_line(branch.env, folder))
+        view = self._terminal.new_terminal()
+        line = export_line(branch.env, folder)
+        offered = False
+
+        def offer(typed: str) -> None:  # at the new shell's first prompt, nothing typed yet
+            nonlocal offered
+            if not offered and typed == "":
+                offered = True
+                view.set_suggestion(line)
+
+        view.input_line_changed.connect(offer)
+        if view.input_line() == "":
+            offer("")
         self.message.emit("Accept the suggested line (End) to use the branch in this shell", 8000)
 
     # ----- the worker ---------------------------------------------------------------------------
