@@ -346,9 +346,15 @@ def fix_question(ctx: FixContext) -> str:
         where = ", ".join(f"{w.path}:{w.lines[0]}" if w.lines else w.path for w in ctx.files)
         parts.append(f"The output names: {where}.")
         paths = [w.path for w in ctx.files] + list(ctx.related)
-        parts.append("Files: " + " ".join(format_mention(p) for p in paths))
+        # The 1.5B model copied "FILE: @tests/t.py" from a bare "Files: @..." line, and the
+        # answer was refused: say how a header names a file.
+        parts.append(
+            "The files, sent with this question (a FILE: header names a path without the @): "
+            + " ".join(format_mention(p) for p in paths)
+        )
     parts.append(
         "Fix the code so that the command succeeds. Change only what the fix needs; "
-        "do not change the tests' expectations unless they are wrong."
+        "do not change the tests' expectations unless they are wrong. Answer with the "
+        "changed files only: no other code blocks (not the expected output)."
     )
     return "\n\n".join(parts)
