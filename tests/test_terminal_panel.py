@@ -207,6 +207,25 @@ def test_a_suggestion_is_accepted_into_the_line_and_enter_is_the_users(
     assert records[0] == CommandRecord("echo sugg", records[0].cwd, "sugg\n", 0)
 
 
+def _top_line(view: TerminalView) -> str:
+    return "".join(c.data for c in view._snapshot.rows[0]).rstrip()
+
+
+def test_a_view_scrolled_up_stays_on_its_lines_while_output_comes(qtbot: QtBot, terminal) -> None:
+    view = terminal("bash")
+    run(qtbot, view, "seq 1 200")
+    qtbot.waitUntil(lambda: view.scrollbar.maximum() > 100, timeout=WAIT)
+    view.scrollbar.setValue(view.scrollbar.maximum() - 60)
+    top = _top_line(view)
+    assert top.isdigit() and int(top) < 200
+    run(qtbot, view, "seq 1000 1100")
+    qtbot.waitUntil(lambda: view._drawn_version == view.model.version, timeout=WAIT)
+    assert _top_line(view) == top
+    qtbot.keyClicks(view, "x")  # typing goes back to the live screen
+    qtbot.waitUntil(lambda: view.scrollbar.value() == view.scrollbar.maximum(), timeout=WAIT)
+    assert view._snapshot.first == view._snapshot.scrolled
+
+
 def test_copy_and_paste_with_ctrl_shift(qtbot: QtBot, terminal) -> None:
     view = terminal("bash")
     run(qtbot, view, "echo copy-me")

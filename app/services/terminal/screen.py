@@ -157,6 +157,7 @@ class Snapshot:
     at_prompt: bool
     input_line: str | None  # typed after the prompt (B) up to the cursor, when at_prompt
     version: int = 0  # the model's version it shows
+    scrolled: int = 0  # lines that ever left the top: the live screen's first line
 
 
 class TerminalScreen:
@@ -175,7 +176,7 @@ class TerminalScreen:
         self._vt = pyte.Stream(self._screen)
         self.version = 0  # grows with every change the view may show
         self._prompt_at: tuple[int, int] | None = None
-        self._wanted: int | None = None  # a frame the UI thread asked for while fed
+        self._wanted: tuple[int, int | None] | None = None  # a frame asked for while fed
         self._published: Snapshot | None = None
         self.on_published: Callable[[], None] | None = None  # called on the reader thread
 
@@ -221,23 +222,24 @@ class TerminalScreen:
                 self._screen.fit(max(1, rows), max(1, columns))
                 self.version += 1
 
-    def snapshot(self, scroll: int = 0) -> Snapshot:
-        """The screen ``scroll`` lines up into the scrollback (0: the live screen); waits
-        for the slice being fed."""
+    def snapshot(self, scroll: int = 0, pin: int | None = None) -> Snapshot:
+        """The screen ``scroll`` lines up into the scrollback (0: the live screen), or from
+        the absolute line ``pin`` (the view scrolled up stays on its lines while output comes);
+        waits for the slice being fed."""
         with self.lock:
-            return self._snapshot(scroll)
+            return self._snapshot(scroll, pin)
 
-    def frame(self, scroll: int = 0) -> Snapshot | None:
+    def frame(self, scroll: int = 0, pin: int | None = None) -> Snapshot | None:
         """For the UI thread, never waiting: the snapshot now when no slice is being fed;
         else ``None``, and the reader makes it after its slice (``take_published``) and calls
         ``on_published``."""
         if self.lock.acquire(blocking=False):
             try:
                 self._wanted = None
-                return self._snapshot(scroll)
+                return self._snapshot(scroll, pin)
             finally:
                 self.lock.release()
-        self._wanted = scroll
+        self._wanted = (scroll, pin)
         return None
 
     def take_published(self) -> Snapshot | None:
@@ -245,16 +247,18 @@ class TerminalScreen:
         return published
 
     def _publish(self) -> None:  # the reader thread, holding the lock
-        scroll, self._wanted = self._wanted, None
-        if scroll is not None:
-            self._published = self._snapshot(scroll)
+        wanted, self._wanted = self._wanted, None
+        if wanted is not None:
+            self._published = self._snapshot(*wanted)
             if self.on_published is not None:
                 self.on_published()
 
-    def _snapshot(self, scroll: int) -> Snapshot:
+    def _snapshot(self, scroll: int, pin: int | None = None) -> Snapshot:
         screen = self._screen
         history = screen.history
         columns, lines = screen.columns, screen.lines
+        if pin is not None:
+            scroll = screen.scrolled - pin
         scroll = max(0, min(scroll, len(history)))
         start = len(history) - scroll
         rows: list[list[Char]] = []
@@ -272,6 +276,7 @@ class TerminalScreen:
             at_prompt,
             self._input_line() if at_prompt else None,
             self.version,
+            screen.scrolled,
         )
 
     def input_line(self) -> str | None:

@@ -101,6 +101,7 @@ class TerminalView(QWidget):
         self.scrollbar = QScrollBar(Qt.Orientation.Vertical, self)
         self.scrollbar.valueChanged.connect(self._scrolled)
         self._scroll = 0  # lines up into the scrollback
+        self._pin: int | None = None  # scrolled up: the absolute line kept at the top
         self._frame = QTimer(self)
         self._frame.setSingleShot(True)
         self._frame.timeout.connect(self._take_frame)
@@ -155,13 +156,15 @@ class TerminalView(QWidget):
         version = self.model.version
         if version == self._drawn_version and self._snapshot.history == self.scrollbar.maximum():
             return
-        snapshot = self.model.frame(self._scroll)  # None: being fed; the reader makes it
+        snapshot = self.model.frame(self._scroll, self._pin)  # None: the reader makes it
         if snapshot is not None:
             self._show(snapshot)
 
     def _show(self, snapshot: Snapshot) -> None:
         self._drawn_version = snapshot.version
         self._snapshot = snapshot
+        if self._pin is not None:  # scrolled up: the same lines, further from the bottom
+            self._scroll = snapshot.scrolled - snapshot.first
         self.frames += 1
         self.scrollbar.blockSignals(True)
         self.scrollbar.setRange(0, snapshot.history)
@@ -177,6 +180,7 @@ class TerminalView(QWidget):
 
     def _scrolled(self, value: int) -> None:
         self._scroll = max(0, self.scrollbar.maximum() - value)
+        self._pin = self._snapshot.scrolled - self._scroll if self._scroll else None
         self._drawn_version = -1
         self._take_frame()
 
@@ -322,7 +326,7 @@ class TerminalView(QWidget):
         span = self._ordered()
         if span is None:
             return ""
-        snap = self.model.snapshot(self._scroll)
+        snap = self.model.snapshot(self._scroll, self._pin)
         lines = []
         for line in range(span[0][0], span[1][0] + 1):
             y = line - snap.first
