@@ -183,6 +183,21 @@ def test_closing_kills_the_shell_and_its_foreground_job(qtbot: QtBot, terminal) 
     )
 
 
+def _ink_after_cursor(view: TerminalView) -> int:
+    """Pixels unlike the background in the 8 cells after the cursor."""
+    snap = view._snapshot
+    assert snap.cursor is not None
+    line, column = snap.cursor
+    cw, ch = view._cell
+    image = view.grab().toImage()
+    background = view.palette_.background.rgb()
+    return sum(
+        image.pixel(x, y) != background
+        for x in range((column + 1) * cw, (column + 9) * cw)
+        for y in range((line - snap.first) * ch, (line - snap.first + 1) * ch)
+    )
+
+
 def test_a_suggestion_is_accepted_into_the_line_and_enter_is_the_users(
     qtbot: QtBot, terminal
 ) -> None:
@@ -193,8 +208,10 @@ def test_a_suggestion_is_accepted_into_the_line_and_enter_is_the_users(
     qtbot.keyClicks(view, "ech")
     qtbot.waitUntil(lambda: view.input_line() == "ech", timeout=WAIT)
     assert lines[-1] == "ech"
+    blank = _ink_after_cursor(view)
     view.set_suggestion("o sugg")
     assert view.suggestion() == "o sugg"
+    assert _ink_after_cursor(view) > blank  # drawn as ghost text after the cursor
     qtbot.keyClick(view, Qt.Key.Key_Right)
     qtbot.waitUntil(lambda: view.input_line() == "echo sugg", timeout=WAIT)
     assert view.suggestion() == ""
