@@ -308,3 +308,40 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     qtbot.waitUntil(second.session.exited.is_set, timeout=WAIT)
     win.close()  # the window's close kills the shells
     qtbot.waitUntil(view.session.exited.is_set, timeout=WAIT)
+
+
+def test_a_shell_that_cannot_start_says_why(qtbot: QtBot, tmp_path: Path) -> None:
+    win = folder_window(qtbot, tmp_path)
+    owner = win.terminal
+    owner._launch = lambda: shell_launch(str(tmp_path / "no-such-shell"))
+    messages: list[str] = []
+    owner.message.connect(lambda text, _ms: messages.append(text))
+    owner.new_terminal()
+    qtbot.waitUntil(lambda: bool(messages), timeout=WAIT)
+    assert "no-such-shell" in messages[0]
+    assert owner.views == []
+
+
+@pytest.mark.parametrize(
+    ("shell", "environ", "argv0", "argv_tail", "integrated"),
+    [
+        ("/bin/bash", {}, "/bin/bash", ["-i"], True),
+        (None, {"SHELL": "/usr/bin/zsh", "HOME": "/h"}, "/usr/bin/zsh", ["-i"], True),
+        ("pwsh", {}, "pwsh", [], True),
+        ("/usr/bin/fish", {}, "/usr/bin/fish", ["-i"], False),
+    ],
+)
+def test_the_launch_of_each_shell(
+    shell: str | None, environ: dict[str, str], argv0: str, argv_tail: list[str], integrated: bool
+) -> None:
+    launch = shell_launch(shell, environ)
+    assert launch.argv[0] == argv0 and launch.integrated is integrated
+    if argv_tail:
+        assert launch.argv[-len(argv_tail) :] == argv_tail
+    assert launch.env["TERM"] == "xterm-256color"
+    if argv0.endswith("zsh"):
+        assert launch.env["FORECODE_USER_ZDOTDIR"] == "/h"
+        assert Path(launch.env["ZDOTDIR"], ".zshrc").is_file()
+    if argv0 == "pwsh":
+        script = launch.argv[-1].removeprefix(". '").removesuffix("'")
+        assert Path(script).is_file() and launch.argv[1:3] == ["-NoLogo", "-NoExit"]

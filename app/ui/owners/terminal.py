@@ -92,7 +92,7 @@ class TerminalOwner(QObject):
         view = TerminalView(self._launch(), folder, self._theme, tabs)
         view.command_finished.connect(self.command_finished)
         view.input_line_changed.connect(lambda line, v=view: self._typed(v, line))
-        view.exited.connect(lambda _status, v=view: self._remove(v))
+        view.exited.connect(lambda _status, v=view: self._exited(v))
         index = tabs.addTab(view, f"{Path(view.session.launch.argv[0]).name} {tabs.count() + 1}")
         tabs.setCurrentIndex(index)
         self._show()
@@ -152,6 +152,11 @@ class TerminalOwner(QObject):
     def _typed(self, view: TerminalView, line: str) -> None:
         if view is self._current:
             self.input_line_changed.emit(line)
+
+    def _exited(self, view: TerminalView) -> None:
+        if view.session.error:  # the shell never started: say why, the tab goes
+            self.message.emit(view.session.error, 15000)
+        self._remove(view)
 
     def _remove_at(self, index: int) -> None:
         if self.tabs is not None and isinstance(view := self.tabs.widget(index), TerminalView):
