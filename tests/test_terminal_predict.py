@@ -130,6 +130,11 @@ def test_the_model_tier() -> None:
     assert inp.prefix.endswith("pytest -q\ngit status\ngit c") and "TOKEN" not in inp.prefix
     assert "in proj" in inp.prefix.split("\n")[0]
     assert model_suggestion("ommit -m 'x'\ngit push\n", "git c") == "git commit -m 'x'"
+    # the typed text's trailing blank is not in the prompt: the answer brings it back
+    assert model_input([], "git ").prefix.endswith("\ngit")
+    assert model_suggestion(" status\n", "git ") == "git status"
+    assert model_suggestion("\ngit", "git ") is None  # the line ended: nothing to add
+    assert model_suggestion("-status", "git ") is None  # not what was typed
     assert model_suggestion("\n", "git c") is None
     assert model_suggestion("  ", "git c") is None
     assert model_suggestion("=abc ./x", "TOKEN") is None

@@ -48,6 +48,7 @@ class TerminalPredictor(QObject):
     histories live (None: this session's commands only, nothing written)."""
 
     suggested = Signal(str, str)  # (typed, whole command) each time a suggestion is shown
+    model_answered = Signal(str, object)  # (the model's raw text, its suggestion or None)
     _loaded = Signal(str, object)  # (workspace, CommandHistory) from the worker
 
     def __init__(
@@ -168,9 +169,11 @@ class TerminalPredictor(QObject):
         if pending is None or pending[1] != request_id:
             return  # another request's (the editor's ghost text shares the engine)
         self._pending = None
-        command = model_suggestion(str(getattr(done, "text", "")), self._typed)
+        text = str(getattr(done, "text", ""))
+        command = model_suggestion(text, self._typed)
         if command is not None:
             self._show(command)
+        self.model_answered.emit(text, command)
 
     def _cancel_model(self) -> None:
         self._timer.stop()

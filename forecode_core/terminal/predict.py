@@ -196,14 +196,22 @@ def model_input(recent: Sequence[str], typed: str, folder: str = "") -> Completi
     kept = [c for c in recent if not has_secret(c)][-MODEL_CONTEXT_COMMANDS:]
     where = f" in {folder}" if folder else ""
     head = f"# Commands a developer ran in a terminal{where}, one a line, oldest first.\n"
-    prefix = head + "".join(c + "\n" for c in kept) + typed
+    # The typed text's trailing blanks are left out (a tokenizer's word starts with its blank:
+    # after "git " the small model ended the line, after "git" it wrote " status").
+    prefix = head + "".join(c + "\n" for c in kept) + typed.rstrip()
     return CompletionInput("terminal-history.sh", "shell", prefix, "\n")
 
 
 def model_suggestion(answer: str, typed: str) -> str | None:
-    """The command the model's ``answer`` (the text after ``typed``) suggests, or None."""
-    rest = answer.split("\n", 1)[0].rstrip()
-    command = typed + rest
-    if not rest.strip() or not _storable(command) or command.lstrip().startswith("#"):
+    """The command the model's ``answer`` (the text after ``typed`` without its trailing
+    blanks, as ``model_input`` asked) suggests, or None (nothing past ``typed``, another
+    start than ``typed``, a comment, a line that may not be stored)."""
+    command = typed.rstrip() + answer.split("\n", 1)[0].rstrip()
+    if (
+        len(command) <= len(typed)
+        or not command.startswith(typed)
+        or not _storable(command)
+        or command.lstrip().startswith("#")
+    ):
         return None
     return command
