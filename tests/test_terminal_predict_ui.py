@@ -87,6 +87,22 @@ def test_history_first_then_the_model(qtbot: QtBot, tmp_path: Path) -> None:
     assert len(engine.requests) == 2
 
 
+def test_another_engine_is_listened_to_instead(qtbot: QtBot, tmp_path: Path) -> None:
+    old, new, view = _Engine(), _Engine(), _View()
+    engines = [old]
+    predictor = TerminalPredictor(lambda: tmp_path, lambda: engines[-1], None)
+    predictor.line_changed(view, "make")
+    qtbot.waitUntil(lambda: len(old.requests) == 1, timeout=5000)
+    engines.append(new)  # the model changed (a recalibration)
+    predictor.line_changed(view, "make ")
+    assert old.cancelled == [100]
+    qtbot.waitUntil(lambda: len(new.requests) == 1, timeout=5000)
+    old.answer(100, " wrong")  # the old engine's late answer, same id: not ours any more
+    assert view.ghosts[-1] == ""
+    new.answer(100, " test")
+    assert view.ghosts[-1] == "test"
+
+
 def test_the_history_is_stored_owner_only_and_without_secrets(qtbot: QtBot, tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "data")
     root = tmp_path / "ws"

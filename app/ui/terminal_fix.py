@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 from forecode_core.terminal.fix_context import (
@@ -49,7 +49,7 @@ class FailureBar(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 2, 6, 2)
         self.label = QLabel()
-        self.label.setTextFormat(self.label.textFormat().PlainText)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
         self.explain_button = QPushButton("Explain")
         self.fix_button = QPushButton("Fix")
         self.explain_button.setToolTip("Ask the chat why the command failed")

@@ -70,7 +70,7 @@ class TerminalPredictor(QObject):
         self._view: Any = None
         self._typed = ""
         self._pending: tuple[Any, int] | None = None  # (engine, request id) asked of the model
-        self._wired: set[int] = set()  # engines whose signals reach us
+        self._wired: Any = None  # the engine whose answers reach us
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(MODEL_DELAY_MS)
@@ -157,8 +157,11 @@ class TerminalPredictor(QObject):
         engine = self._engine()
         if engine is None or self._view is None or not engine.is_ready():
             return
-        if id(engine) not in self._wired:
-            self._wired.add(id(engine))
+        if engine is not self._wired:  # a new engine (another model): its answers reach us
+            if self._wired is not None:
+                with contextlib.suppress(RuntimeError, TypeError):
+                    self._wired.done.disconnect(self._on_model_done)
+            self._wired = engine
             engine.done.connect(self._on_model_done)
         folder = os.path.basename(self._root.rstrip("/\\"))
         inp = model_input(self.history.commands, self._typed, folder)
