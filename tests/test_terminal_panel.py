@@ -181,6 +181,7 @@ def test_closing_kills_the_shell_and_its_foreground_job(qtbot: QtBot, terminal) 
     qtbot.waitUntil(
         lambda: bool(exits) and not _alive(shell_pid) and not _alive(child), timeout=WAIT
     )
+    assert view.session._proc.closed  # the PTY's descriptor closed by the reader, not by GC
 
 
 def _ink_after_cursor(view: TerminalView) -> int:

@@ -180,7 +180,11 @@ def _exit_status(proc: Any) -> int | None:
         return None if status is None else int(status)
     try:
         proc.wait()
-    except Exception:
+    except Exception:  # reaped elsewhere: the status is unknown
         return None
+    finally:
+        proc.delayafterclose = 0  # reaped: no wait for the kernel
+        with contextlib.suppress(Exception):
+            proc.close()  # the fd closed here, not in __del__ on whatever thread collects it
     status = proc.exitstatus
     return None if status is None else int(status)
