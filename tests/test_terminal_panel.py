@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -149,6 +149,27 @@ def test_a_flood_never_stops_the_event_loop_and_ctrl_c_reaches_it(qtbot: QtBot, 
     qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
     assert records[0].exit_code == 130  # interrupted
     assert "flood-line\nflood-line\n" in records[0].output  # cut anywhere by the ^C
+
+
+def test_a_big_paste_into_a_program_that_does_not_read_never_blocks_the_window(
+    qtbot: QtBot, terminal
+) -> None:
+    view = terminal("bash")
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    view.session.write(b"sleep 1000\r")
+    qtbot.waitUntil(lambda: view.input_line() is None, timeout=WAIT)  # it runs
+    QGuiApplication.clipboard().setText("x" * 1_000_000)  # far more than a PTY's input holds
+    view.paste()
+    ticks: list[int] = []
+    timer = QTimer(view)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(1)
+    qtbot.waitUntil(lambda: len(ticks) >= 30, timeout=WAIT)  # the event loop turns
+    timer.stop()
+    assert view.session.unwritten > 0  # while the shell's input is full
+    view.kill()
+    qtbot.waitUntil(lambda: view.session.exited.is_set() and view.session.unwritten == 0)
 
 
 def _cursor_row(view: TerminalView) -> int:

@@ -3,16 +3,17 @@
 ``PtySession.start`` returns at once: the spawn (a fork of this large process) and the reads
 run on the session's own thread (``forecode-pty``), which hands every read to ``on_data`` and
 the end to ``on_exit`` (both called on that thread; the panel parses there and repaints on
-its own timer). ``write`` and ``resize`` (the kernel sends SIGWINCH to the shell's foreground
-job) never block on the shell; ``close`` hangs the shell up (SIGHUP: bash and zsh pass it to
-their jobs; the closed master hangs up the foreground job) and kills what is left after
-``KILL_AFTER_S`` on a thread of its own.
+its own timer). ``write`` (queued to a ``forecode-pty-writer`` thread) and ``resize`` (the
+kernel sends SIGWINCH to the shell's foreground job) never block on the shell; ``close``
+hangs the shell up (SIGHUP: bash and zsh pass it to their jobs; the closed master hangs up
+the foreground job) and kills what is left after ``KILL_AFTER_S`` on a thread of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import signal
 import sys
 import threading
@@ -45,12 +46,16 @@ class PtySession:
         self._size = size
         self._lock = threading.Lock()
         self._proc: Any = None  # ptyprocess.PtyProcess / winpty.PtyProcess once spawned
-        self._pending: list[bytes] = []  # written before the spawn
+        # writes go through a queue to a writer thread: a PTY's input holds ~4 KiB, and a
+        # big paste into a program that does not read would block the caller on os.write
+        self._writes: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._unwritten = 0  # bytes queued and not yet written
         self._closed = False
         self.spawned = threading.Event()
         self.exited = threading.Event()  # the reader saw the end and reaped the shell
         self.error: str | None = None
         self._thread = UiThread(target=self._run, name="forecode-pty", daemon=True)
+        self._writer = UiThread(target=self._write_all, name="forecode-pty-writer", daemon=True)
 
     @property
     def pid(self) -> int | None:
@@ -59,16 +64,20 @@ class PtySession:
 
     def start(self) -> None:
         self._thread.start()
+        self._writer.start()
 
     def write(self, data: bytes) -> None:
+        """Queue ``data`` for the shell's input; never blocks."""
         with self._lock:
             if self._closed:
                 return
-            if self._proc is None:
-                self._pending.append(data)
-                return
-            proc = self._proc
-        _write(proc, data)
+            self._unwritten += len(data)
+        self._writes.put(data)
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes written by ``write`` that the shell's input has not taken yet."""
+        return self._unwritten
 
     def resize(self, rows: int, columns: int) -> None:
         with self._lock:
@@ -85,6 +94,7 @@ class PtySession:
                 return
             self._closed = True
             proc = self._proc
+        self._writes.put(None)
         if proc is not None:
             threading.Thread(
                 target=_hang_up, args=(proc, self.exited), name="forecode-pty-kill"
@@ -100,18 +110,25 @@ class PtySession:
         except OSError as error:
             self.error = f"cannot start {self.launch.argv[0]}: {error}"
             self.spawned.set()
+            self._writes.put(None)
             self._on_exit(None)
             return
         with self._lock:
             self._proc = proc
-            pending, self._pending = self._pending, []
             closed = self._closed
         self.spawned.set()
         if closed:
             threading.Thread(target=_hang_up, args=(proc, self.exited), daemon=True).start()
-        for data in pending:
-            _write(proc, data)
         self._read(proc)
+
+    def _write_all(self) -> None:  # the writer thread
+        self.spawned.wait()
+        while (data := self._writes.get()) is not None:
+            proc = self._proc
+            if proc is not None and not self.exited.is_set():
+                _write(proc, data)
+            with self._lock:
+                self._unwritten -= len(data)
 
     def _read(self, proc: Any) -> None:
         while True:
@@ -124,6 +141,7 @@ class PtySession:
             self._on_data(data.encode("utf-8") if isinstance(data, str) else data)
         status = _exit_status(proc)
         self.exited.set()
+        self._writes.put(None)  # the writer ends
         self._on_exit(status)
 
 
