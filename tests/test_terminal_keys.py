@@ -1,4 +1,5 @@
-"""app.ui.terminal.keys: key presses as the bytes xterm sends (a table of real QKeyEvents)."""
+"""app.ui.terminal.keys: key presses as the bytes xterm sends (a table of real QKeyEvents);
+app.ui.terminal.palette: the theme's colours."""
 
 from __future__ import annotations
 
@@ -49,3 +50,17 @@ ROWS = [
 def test_keys(key: K, mods: M, text: str, app_cursor: bool, expected: bytes) -> None:
     event = QKeyEvent(QEvent.Type.KeyPress, key, mods, text)
     assert key_bytes(event, app_cursor) == expected
+
+
+def test_the_palette_is_the_themes() -> None:
+    from app.ui.terminal.palette import ANSI_DARK, TerminalPalette
+    from app.ui.theme import theme_named
+
+    palette = TerminalPalette(theme_named("dark"))
+    default = palette.foreground
+    assert palette.color("default", default) is default
+    assert palette.color("red", default).name() == ANSI_DARK[1]
+    assert palette.color("brightblue", default).name() == ANSI_DARK[12]
+    assert palette.color("cd0000", default).name() == ANSI_DARK[1]  # 38;5;1
+    assert palette.color("123456", default).name() == "#123456"  # truecolour
+    assert palette.color("bogus", default) is default

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from PySide6.QtGui import QColor
+from pyte.graphics import FG_BG_256
 
 from ..theme import Theme
 
@@ -36,6 +37,10 @@ class TerminalPalette:
             self._named[name] = QColor(ansi[i])
             self._named["bright" + name] = QColor(ansi[i + 8])
         self._named["yellow"] = self._named["brown"]
+        # pyte gives 256-colour indexes 0-15 as xterm's hex values: the theme's colours instead
+        # (a truecolour of exactly those values is drawn the same way)
+        for i, value in enumerate(FG_BG_256[:16]):
+            self._named[value] = QColor(ansi[i])
 
     def color(self, name: str, default: QColor) -> QColor:
         if name == "default":
