@@ -106,6 +106,28 @@ def test_the_users_rc_is_still_loaded(qtbot: QtBot, terminal, shell: str) -> Non
         assert run(qtbot, view, "echo $FROM_USER_ZSHENV").output == "1\n"
 
 
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_login_shell_reads_the_login_files(
+    qtbot: QtBot, home: Path, tmp_path: Path, shell: str
+) -> None:
+    (home / ".bash_profile").write_text("export FROM_LOGIN=bash-profile\n")
+    (home / ".zprofile").write_text("export FROM_LOGIN=zprofile\n")
+    view = TerminalView(
+        shell_launch(shell, _env(home), login=True), tmp_path, lambda: theme_named("dark")
+    )
+    qtbot.addWidget(view)
+    view.resize(600, 300)
+    view.start()
+    try:
+        qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)
+        expected = "bash-profile" if shell == "bash" else "zprofile"
+        assert run(qtbot, view, "echo $FROM_LOGIN").output == f"{expected}\n"
+        assert run(qtbot, view, "false").exit_code == 1  # the marks still come
+    finally:
+        view.kill()
+        view.session.join(10)
+
+
 def test_a_resize_reaches_the_shell(qtbot: QtBot, terminal) -> None:
     view = terminal("bash", (800, 400))
     rows, columns = view.grid()

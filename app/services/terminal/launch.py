@@ -8,7 +8,8 @@
   ``$PROFILE`` first);
 - any other shell runs as it is, without marks (commands are then not recorded).
 
-The shell is the user's (``$SHELL``, else bash; PowerShell on Windows) unless one is named.
+The shell is the user's (``$SHELL``, else bash; PowerShell on Windows) unless one is named;
+on macOS it is a login shell, as the system's terminals start (its PATH comes from there).
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def default_shell(environ: Mapping[str, str]) -> str:
     return environ.get("SHELL") or shutil.which("bash") or "/bin/sh"
 
 
-def shell_launch(shell: str | None = None, environ: Mapping[str, str] | None = None) -> Launch:
+def shell_launch(
+    shell: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    *,
+    login: bool = sys.platform == "darwin",  # macOS terminals start login shells (PATH)
+) -> Launch:
     base = dict(os.environ if environ is None else environ)
     program = shell or default_shell(base)
     env = {
@@ -49,11 +55,13 @@ def shell_launch(shell: str | None = None, environ: Mapping[str, str] | None = N
     }
     name = Path(program).name.lower().removesuffix(".exe")
     if name == "bash":
+        if login:  # bash ignores --rcfile in a login shell: the script reads the login files
+            env["FORECODE_BASH_LOGIN"] = "1"
         return Launch([program, "--rcfile", str(SHELL_DIR / "bash.sh"), "-i"], env, True)
     if name == "zsh":
         env["FORECODE_USER_ZDOTDIR"] = base.get("ZDOTDIR") or base.get("HOME", "")
         env["ZDOTDIR"] = str(SHELL_DIR / "zsh")
-        return Launch([program, "-i"], env, True)
+        return Launch([program, "-i", *(["-l"] if login else [])], env, True)
     if name in ("pwsh", "powershell"):
         script = str(SHELL_DIR / "forecode.ps1").replace("'", "''")
         return Launch([program, "-NoLogo", "-NoExit", "-Command", f". '{script}'"], env, True)

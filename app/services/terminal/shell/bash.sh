@@ -1,11 +1,22 @@
 # Forecode's shell integration for bash, started as `bash --rcfile THIS -i`. It reads what
-# bash would have read (/etc/bash.bashrc, then ~/.bashrc) and then marks the prompt and each
-# command for the editor: OSC 133 A (prompt) / B (typing) / C (output) / D;exit, and VS Code's
-# OSC 633 E (the command line) and P;Cwd= (the folder), escaped as VS Code does.
+# bash would have read (/etc/bash.bashrc, then ~/.bashrc; with FORECODE_BASH_LOGIN set, a
+# login shell's /etc/profile and ~/.bash_profile, ~/.bash_login or ~/.profile), then marks
+# the prompt and each command for the editor: OSC 133 A (prompt) / B (typing) / C (output) /
+# D;exit, and VS Code's OSC 633 E (the command line) and P;Cwd= (the folder), escaped as VS
+# Code does.
 if [ -z "${__forecode_loaded-}" ]; then
 __forecode_loaded=1
-[ -r /etc/bash.bashrc ] && . /etc/bash.bashrc
-[ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+if [ -n "${FORECODE_BASH_LOGIN-}" ]; then  # a login shell's files (macOS terminals start one)
+  unset FORECODE_BASH_LOGIN
+  [ -r /etc/profile ] && . /etc/profile
+  if [ -r "$HOME/.bash_profile" ]; then . "$HOME/.bash_profile"
+  elif [ -r "$HOME/.bash_login" ]; then . "$HOME/.bash_login"
+  elif [ -r "$HOME/.profile" ]; then . "$HOME/.profile"
+  fi
+else
+  [ -r /etc/bash.bashrc ] && . /etc/bash.bashrc
+  [ -r "$HOME/.bashrc" ] && . "$HOME/.bashrc"
+fi
 
 __forecode_escape() {
   local v=$1
