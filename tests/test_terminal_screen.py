@@ -89,3 +89,11 @@ def test_the_alternate_screen_leaves_the_shell_screen_and_scrollback_as_they_wer
     assert not model._screen.alternate
     assert model.text() == before
     assert model.snapshot().cursor == (model.snapshot().first + 3, 5)
+
+
+def test_clear_erases_the_scrollback_too() -> None:
+    model = TerminalScreen(3, 20)
+    model.feed(b"".join(b"old %d\r\n" % i for i in range(10)))
+    assert model.snapshot().history > 0
+    model.feed(b"\x1b[H\x1b[2J\x1b[3J$ ")  # what `clear` prints
+    assert model.snapshot().history == 0 and model.text() == "$"

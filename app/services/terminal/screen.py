@@ -73,6 +73,11 @@ class _Screen(pyte.Screen):
             self.ensure_vbounds()
             self.dirty.update(range(self.lines))
 
+    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
+        super().erase_in_display(how, *args, **kwargs)
+        if how == 3 and self._saved is None:  # xterm's "erase saved lines" (`clear` sends it)
+            self.history.clear()
+
     @property
     def alternate(self) -> bool:
         return self._saved is not None
