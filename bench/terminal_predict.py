@@ -52,16 +52,18 @@ TEST = ".venv/bin/python -m pytest -q -p no:cacheprovider"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default=str(Path(__file__).resolve().parent.parent))
     parser.add_argument("--commits", type=int, default=300)
+    parser.add_argument("--rev", default="HEAD", help="the newest commit (pin it to compare)")
     parser.add_argument("--warm", type=float, default=0.5, help="share of history only")
     parser.add_argument("--model", default="gemma-3-270m", help="'none': no model arm")
     parser.add_argument("--model-cases", type=int, default=40)
     parser.add_argument("--threads", type=int, default=None)
 
 
-def _commits(repo: str, count: int) -> list[tuple[str, list[str]]]:
-    """(subject, changed files) of the newest ``count`` non-merge commits, oldest first."""
+def _commits(repo: str, count: int, rev: str = "HEAD") -> list[tuple[str, list[str]]]:
+    """(subject, changed files) of ``count`` non-merge commits up to ``rev``, oldest first."""
+    log = ["log", "--no-merges", f"-{count}", "--name-only", "--format=\x1e%s", rev, "--"]
     out = subprocess.run(
-        ["git", "-C", repo, "log", "--no-merges", f"-{count}", "--name-only", "--format=\x1e%s"],
+        ["git", "-C", repo, *log],
         capture_output=True,
         text=True,
         check=True,
@@ -243,13 +245,17 @@ def _model_arms(
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    commits = _commits(args.repo, args.commits)
+    commits = _commits(args.repo, args.commits, args.rev)
+    rev = subprocess.run(
+        ["git", "-C", args.repo, "rev-parse", args.rev], capture_output=True, text=True, check=True
+    ).stdout.strip()
     commands = [c for i, (s, files) in enumerate(commits) for c in session_for(i, s, files)]
     start = int(len(commands) * args.warm)
     arms, latency = _history_arms(commands, start)
     result: dict[str, Any] = {
         "history_source": {
             "repo": os.path.abspath(args.repo),
+            "rev": rev,
             "commits": len(commits),
             "commands": len(commands),
             "distinct_commands": len(set(commands)),
