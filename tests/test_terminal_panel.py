@@ -319,6 +319,11 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     owner = win.terminal
     records: list[CommandRecord] = []
     owner.command_finished.connect(records.append)
+    (folder / "a.py").write_text("x = 1\n")
+    doc = win.open_file(folder / "a.py")
+    assert doc is not None
+    doc.editor.focus()
+    qtbot.waitUntil(doc.editor.hasFocus, timeout=WAIT)
     win.actions_by_id["terminal.toggle"].trigger()
     view = owner.view
     assert view is not None and owner.dock is not None and owner.dock.isVisible()
@@ -338,6 +343,7 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     assert not win.chat_panel.isVisible()
     qtbot.keyClick(view, Qt.Key.Key_QuoteLeft, CTRL)  # the toggle stays the window's
     assert not owner.dock.isVisible()
+    assert doc.editor.hasFocus()  # back where the user was before the terminal
     win.actions_by_id["terminal.toggle"].trigger()
     assert owner.dock.isVisible() and owner.view is view
     before = view.palette_.background.name()

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QTabWidget, QToolButton, QWidget
 
@@ -49,6 +50,7 @@ class TerminalOwner(QObject):
         self.dock: QDockWidget | None = None
         self.tabs: QTabWidget | None = None
         self._current: TerminalView | None = None
+        self._return_focus: QWidget | None = None  # the focus before the terminal took it
         window.installEventFilter(self)  # the window's close kills the shells
 
     def commands(self) -> list[Command]:
@@ -80,6 +82,10 @@ class TerminalOwner(QObject):
         dock = self.dock
         if dock is not None and dock.isVisible() and self._has_focus():
             dock.hide()
+            back = self._return_focus
+            if back is not None and shiboken6.isValid(back) and back.isVisible():
+                # where the user was (the editor; Scintilla's own setFocus is another thing)
+                QWidget.setFocus(back)
             return
         if not self.views:
             self.new_terminal()
@@ -133,6 +139,8 @@ class TerminalOwner(QObject):
     def _show(self) -> None:
         if self.dock is None:
             return
+        if not self._has_focus():
+            self._return_focus = QApplication.focusWidget()
         self.dock.show()
         self.dock.raise_()
         if self._current is not None:
