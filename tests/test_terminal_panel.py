@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -298,6 +298,9 @@ def test_copy_and_paste_with_ctrl_shift(qtbot: QtBot, terminal) -> None:
     view.select((snap.first + row, 0), (snap.first + row, 7))
     qtbot.keyClick(view, Qt.Key.Key_C, CTRL | SHIFT)
     assert QGuiApplication.clipboard().text() == "copy-me"
+    cw, ch = view._cell
+    qtbot.mouseDClick(view, Qt.MouseButton.LeftButton, pos=QPoint(3 * cw + 2, row * ch + 2))
+    assert view.selected_text() == "copy-me"  # a double click selects the word
     QGuiApplication.clipboard().setText("echo pasted")
     qtbot.keyClick(view, Qt.Key.Key_V, CTRL | SHIFT)
     qtbot.waitUntil(lambda: view.input_line() == "echo pasted", timeout=WAIT)

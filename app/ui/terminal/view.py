@@ -317,6 +317,21 @@ class TerminalView(QWidget):
             self._caret = self._cell_at(event.position().toPoint())
             self.update()
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        """The word under the mouse (a run of characters without blanks) is selected."""
+        line, column = self._cell_at(event.position().toPoint())
+        row = self._snapshot.rows[line - self._snapshot.first]
+        text = "".join(cell.data or " " for cell in row)
+        if column >= len(text) or text[column].isspace():
+            return
+        start = column
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        end = column
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        self.select((line, start), (line, end))
+
     def select(self, start: tuple[int, int], end: tuple[int, int]) -> None:
         """Select from ``start`` to ``end`` (absolute line, column), as a drag would."""
         self._anchor, self._caret = start, end
