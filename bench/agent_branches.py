@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ import psycopg
 from app.services.dbbranch import Branch, open_branch, pg_tool, sqlite_checksums
 from app.services.pg_cluster import SERVICE_USER, Cluster
 from forecode_core.dbbranch.detect import detect
+from forecode_core.dbbranch.preview import SAMPLES, Change, TableChange
 
 from ._common import metadata, write_result
 
@@ -83,23 +85,34 @@ def sqlite_workspace(folder: Path) -> tuple[Path, sqlite3.Connection]:
     return ws, conn
 
 
-def _timed(make: Callable[[], Branch], after: Callable[[Branch], None], rounds: int) -> float:
-    times = []
+def _timed(
+    make: Callable[[], Branch], after: Callable[[Branch], float], rounds: int
+) -> tuple[float, float]:
+    """Medians of the branch's making and of its preview after ``after``'s writes."""
+    made, previews = [], []
     for _ in range(rounds):
         branch = make()
-        times.append(branch.branch_s)
-        after(branch)
+        made.append(branch.branch_s)
+        previews.append(after(branch))
         branch.drop()
-    return round(statistics.median(times), 3)
+    return round(statistics.median(made), 3), round(statistics.median(previews), 3)
 
 
-def _touch_sqlite(branch: Branch) -> None:
+def _preview_s(branch: Branch) -> tuple[dict[str, TableChange], float]:
+    start = time.perf_counter()
+    tables = {t.table: t for t in branch.preview().tables}
+    return tables, time.perf_counter() - start
+
+
+def _touch_sqlite(branch: Branch) -> float:
     conn = sqlite3.connect(branch.location)
     conn.execute("UPDATE items SET name = 'touched' WHERE id <= 10")
     conn.commit()
     conn.close()
-    preview = branch.preview()
-    assert preview.totals() == (0, 10, 0), preview.totals()
+    tables, took = _preview_s(branch)
+    items = tables["items"]
+    assert (items.inserted, items.updated, items.deleted) == (0, 10, 0), items
+    return took
 
 
 def measure_sqlite(rounds: int = 3) -> dict[str, Any]:
@@ -117,21 +130,15 @@ def _sqlite_rounds(ws: Path, shadow: Path, rounds: int) -> dict[str, Any]:
     before = sqlite_checksums(db)
     found = detect(ws, {}).best
     assert found is not None
-    out = {
-        "sqlite": _timed(
-            lambda: open_branch(found, shadow, method="backup", checksums=False),
-            _touch_sqlite,
-            rounds,
-        ),
-        "sqlite_vacuum_into": _timed(
-            lambda: open_branch(found, shadow, method="vacuum", checksums=False),
-            _touch_sqlite,
-            rounds,
-        ),
-    }
+    backup, preview = _timed(
+        lambda: open_branch(found, shadow, method="backup", checksums=False), _touch_sqlite, rounds
+    )
+    vacuum, _ = _timed(
+        lambda: open_branch(found, shadow, method="vacuum", checksums=False), _touch_sqlite, rounds
+    )
     unchanged = sqlite_checksums(db) == before
-    return {"branch_s": out, "db_mb": _mb(db) + _mb(Path(str(db) + "-wal")),
-            "unchanged": unchanged}  # fmt: skip
+    return {"branch_s": {"sqlite": backup, "sqlite_vacuum_into": vacuum}, "preview_s": preview,
+            "db_mb": _mb(db) + _mb(Path(str(db) + "-wal")), "unchanged": unchanged}  # fmt: skip
 
 
 def _pg_dev(cluster: Cluster) -> None:
@@ -151,13 +158,21 @@ def _pg_dev(cluster: Cluster) -> None:
     subprocess.run(argv, check=True, capture_output=True)
 
 
-def _touch_pg(branch: Branch) -> None:
+def _touch_pg(branch: Branch) -> float:
+    """A few writes, one of them in the big table (its preview merges all its rows)."""
     with psycopg.connect(branch.env["DATABASE_URL"], autocommit=True) as conn:
         conn.execute("UPDATE pgbench_branches SET filler = 'touched' WHERE bid <= 3")
+        conn.execute("UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= 10")
         conn.execute("INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, 5)")
-    preview = {t.table: t for t in branch.preview().tables}
-    got = preview["public.pgbench_branches"].updated, preview["public.pgbench_history"].inserted
-    assert got == (min(3, PGBENCH_SCALE), 1), got  # one pgbench_branches row per scale unit
+    tables, took = _preview_s(branch)
+    got = (
+        tables["public.pgbench_branches"].updated,  # one row per unit of scale
+        tables["public.pgbench_accounts"].updated,
+        tables["public.pgbench_history"].inserted,
+        len([s for s in tables["public.pgbench_accounts"].samples if s.change is Change.UPDATED]),
+    )
+    assert got == (min(3, PGBENCH_SCALE), 10, 1, SAMPLES), got
+    return took
 
 
 def measure_postgres(rounds: int = 3) -> dict[str, Any]:
@@ -178,8 +193,8 @@ def _pg_rounds(cluster: Cluster, folder: Path, rounds: int) -> dict[str, Any]:
     first = open_branch(found, shadow)  # with the dev database's checksums
     before = first.main_before
     first.drop()
-    out = {"postgres": _timed(lambda: open_branch(found, shadow, checksums=False),
-                              _touch_pg, rounds)}  # fmt: skip
+    made, preview = _timed(lambda: open_branch(found, shadow, checksums=False), _touch_pg, rounds)
+    out = {"postgres": made}
     session = psycopg.connect(cluster.url(DEV))  # a dev server's open connection
     try:
         notes: list[str] = []
@@ -190,14 +205,15 @@ def _pg_rounds(cluster: Cluster, folder: Path, rounds: int) -> dict[str, Any]:
             notes[:] = branch.notes
             return branch
 
-        out["postgres_fallback"] = _timed(fallback, _touch_pg, max(1, rounds - 1))
+        out["postgres_fallback"], _ = _timed(fallback, _touch_pg, max(1, rounds - 1))
     finally:
         session.close()
     last = open_branch(found, shadow)
     unchanged = last.main_before == before
     last.drop()
     mb = round(int(size[0]) / 1e6, 1) if size else 0.0
-    return {"branch_s": out, "db_mb": mb, "unchanged": unchanged, "fallback_note": notes}
+    return {"branch_s": out, "preview_s": preview, "db_mb": mb, "unchanged": unchanged,
+            "fallback_note": notes}  # fmt: skip
 
 
 def measure(rounds: int = 3) -> dict[str, Any]:
@@ -207,6 +223,9 @@ def measure(rounds: int = 3) -> dict[str, Any]:
     return {
         "branch_s": {**sqlite["branch_s"], **pg["branch_s"]},
         "branch_db_mb": {"sqlite": sqlite["db_mb"], "postgres": pg["db_mb"]},
+        # the preview after 10 rows of the big table changed (SQLite: 300 k rows; PostgreSQL:
+        # pgbench_accounts, 100 k rows a unit of scale), medians
+        "branch_preview_s": {"sqlite": sqlite["preview_s"], "postgres": pg["preview_s"]},
         "main_db_unchanged": bool(sqlite["unchanged"] and pg["unchanged"]),
         "branch_notes": pg["fallback_note"],
         "branch_targets_s": {"sqlite": 1.5, "postgres": 1.5, "postgres_fallback": 10.0},

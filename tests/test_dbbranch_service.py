@@ -34,6 +34,8 @@ conn.execute("UPDATE items SET qty = -1 WHERE id IN (1, 2)")
 conn.execute("DELETE FROM items WHERE id = 5")
 conn.execute("CREATE TABLE made (x)")
 conn.execute("INSERT INTO made VALUES (7)")
+conn.execute("UPDATE notes SET body = 'edited' WHERE body = 'two'")
+conn.execute("DELETE FROM notes WHERE body = 'three'")
 conn.commit()
 print("3 passed in 0.01s")
 """
@@ -62,6 +64,8 @@ def sqlite_workspace(root: Path, wal_row: bool = False) -> sqlite3.Connection:
     conn.executemany(
         "INSERT INTO items (name, qty) VALUES (?, ?)", [(f"n{i}", i) for i in range(10)]
     )
+    conn.execute("CREATE TABLE notes (body TEXT)")  # no primary key: keyed on the rowid
+    conn.executemany("INSERT INTO notes VALUES (?)", [("one",), ("two",), ("three",)])
     conn.commit()
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     if wal_row:
@@ -104,6 +108,9 @@ def test_sqlite_branch_has_the_wal_rows_and_main_is_untouched(tmp_path: Path, me
     assert ("12", "new", "1") in [s.cells for s in items.samples if s.change is Change.INSERTED]
     assert [s.cells for s in items.samples if s.change is Change.DELETED] == [("5", "n4", "4")]
     assert (by["made"].inserted, by["made"].note) == (1, "new table")
+    notes = by["notes"]
+    assert (notes.inserted, notes.updated, notes.deleted) == (0, 1, 1)
+    assert sorted(s.cells for s in notes.samples) == [("edited",), ("three",)]
     assert branch.main_unchanged() is True
     assert sqlite_checksums(db) == before
     assert writer.execute("SELECT count(*) FROM items").fetchone() == (11,)

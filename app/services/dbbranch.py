@@ -350,38 +350,36 @@ def _whole_table(
 
 
 def _sqlite_table_diff(conn: sqlite3.Connection, table: str, key: list[str]) -> TableChange:
+    """The branch's ``table`` (``a``) against the dev one (``b``), joined on the key: rows only
+    in ``a`` (inserted), only in ``b`` (deleted), and in both with a column that differs
+    (updated, over the columns both have). Joins on the key are index lookups; an ``EXCEPT``
+    of whole rows sorted every row (17 s for 300 k rows of 1 KB, 2026-12-06)."""
     q = quote_ident(table)
     cols = _columns(conn, "main", table)
-    if cols != _columns(conn, "dev", table):
-        note = "schema changed"
-        cols_sel = "*"
-    else:
-        note = ""
-        cols_sel = ", ".join(quote_ident(c) for c in cols)
-    k = ", ".join("rowid" if c == "rowid" else quote_ident(c) for c in key)
-    keys_only = f"SELECT {k} FROM main.{q} EXCEPT SELECT {k} FROM dev.{q}"
-    gone = f"SELECT {k} FROM dev.{q} EXCEPT SELECT {k} FROM main.{q}"
-    # rows whose key is in both but whose content differs (same columns only)
-    changed = (
-        f"SELECT {k} FROM (SELECT {k}, {cols_sel} FROM main.{q} "
-        f"EXCEPT SELECT {k}, {cols_sel} FROM dev.{q}) "
-        f"INTERSECT SELECT {k} FROM dev.{q}"
-    )
+    dev_cols = _columns(conn, "dev", table)
+    common = [c for c in cols if c in dev_cols]
+    keys = ["rowid" if c == "rowid" else quote_ident(c) for c in key]
+    on = " AND ".join(f"a.{c} = b.{c}" for c in keys)
+    differs = " OR ".join(f"a.{quote_ident(c)} IS NOT b.{quote_ident(c)}" for c in common)
+    inserted = f"FROM main.{q} a WHERE NOT EXISTS (SELECT 1 FROM dev.{q} b WHERE {on})"
+    deleted = f"FROM dev.{q} b WHERE NOT EXISTS (SELECT 1 FROM main.{q} a WHERE {on})"
+    updated = f"FROM main.{q} a JOIN dev.{q} b ON {on} WHERE {differs or '0'}"
 
-    def count(sql: str) -> int:
-        return int(conn.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0])
+    def count(rows: str) -> int:
+        return int(conn.execute(f"SELECT count(*) {rows}").fetchone()[0])
 
-    def samples(sql: str, schema: str, change: Change) -> list[Sample]:
-        rows = conn.execute(
-            f"SELECT * FROM {schema}.{q} WHERE ({k}) IN ({sql} LIMIT {SAMPLES})"
-        ).fetchall()
-        return [Sample(change, tuple(cell_text(v) for v in r)) for r in rows]
+    def samples(rows: str, alias: str, change: Change) -> list[Sample]:
+        found = conn.execute(f"SELECT {alias}.* {rows} LIMIT {SAMPLES}").fetchall()
+        return [Sample(change, tuple(cell_text(v) for v in r)) for r in found]
 
-    updated = 0 if note else count(changed)
-    found = samples(keys_only, "main", Change.INSERTED) + samples(gone, "dev", Change.DELETED)
-    if updated:
-        found += samples(changed, "main", Change.UPDATED)
-    return TableChange(table, count(keys_only), updated, count(gone), cols, tuple(found), note)
+    ins, upd, dele = count(inserted), count(updated), count(deleted)
+    found = [
+        *(samples(inserted, "a", Change.INSERTED) if ins else []),
+        *(samples(updated, "a", Change.UPDATED) if upd else []),
+        *(samples(deleted, "b", Change.DELETED) if dele else []),
+    ]
+    note = "" if cols == dev_cols else "schema changed"
+    return TableChange(table, ins, upd, dele, cols, tuple(found), note)
 
 
 def _sqlite_env(found: FoundDatabase, dst: Path, shadow: Path) -> dict[str, str]:
@@ -469,6 +467,7 @@ class PostgresBranch(Branch):
     dev: str = ""
     name: str = ""
     baseline: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    since_xid: int = 0  # the first transaction id after the branch was made
 
     @classmethod
     def open(cls, found: FoundDatabase, shadow: Path, method: str, checksums: bool) -> Branch:
@@ -490,6 +489,7 @@ class PostgresBranch(Branch):
             raise BranchError(f"unknown PostgreSQL branch method {method!r} (template, dump)")
         branch.branch_s = time.perf_counter() - start
         branch.baseline = branch._counters()
+        branch.since_xid = branch._next_xid()
         branch.env = branch._env(shadow)
         return branch
 
@@ -585,6 +585,13 @@ class PostgresBranch(Branch):
         return env
 
     # -- the preview
+    def _next_xid(self) -> int:
+        """The next transaction id not yet given out (every row the run writes has an
+        ``xmin`` from here on; the copied rows' are older)."""
+        with self._connect(self.name) as conn:
+            row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+        return int(row[0])
+
     def _counters(self) -> dict[str, tuple[int, int, int]]:
         with self._connect(self.name) as conn:
             rows = conn.execute(
@@ -594,6 +601,8 @@ class PostgresBranch(Branch):
         return {r[0]: (int(r[1]), int(r[2]), int(r[3])) for r in rows}
 
     def preview(self) -> Preview:
+        # the run's sessions flush their counts as they exit: their exit is waited out
+        self._wait_alone()
         now = self._counters()
         tables: list[TableChange] = []
         with self._connect(self.name, False) as branch, self._connect(self.dev, False) as dev:
@@ -603,8 +612,9 @@ class PostgresBranch(Branch):
                 if not (ins or upd or dele):
                     tables.append(TableChange(table))
                     continue
-                cols, samples, note = _pg_samples(dev, branch, table, table not in self.baseline)
-                tables.append(TableChange(table, ins, upd, dele, cols, samples, note))
+                new = table not in self.baseline
+                found = _pg_samples(dev, branch, table, new, self.since_xid, dele > 0)
+                tables.append(TableChange(table, ins, upd, dele, *found))
         return Preview(tuple(tables))
 
     def main_checksums(self) -> dict[str, str]:
@@ -645,48 +655,102 @@ def _pg_key(conn: Any, table: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _digests(conn: Any, table: str, key_sql: str) -> Iterator[tuple[str, str]]:
-    """(key digest, row digest) of every row, sorted by the key digest as bytes."""
-    sql = (
-        f"SELECT {key_sql}, md5(t::text) FROM {_split_table(table)} t "
-        f'ORDER BY {key_sql} COLLATE "C"'
-    )
-    with conn.cursor(name=f"fc_{uuid.uuid4().hex[:8]}") as cur:
-        cur.itersize = 5000
-        cur.execute(sql)
-        for k, d in cur:
-            yield str(k), str(d)
+NEW_VERSIONS = 50  # row versions the run wrote, read to pick the samples of a table
+_INTEGERS = {"smallint", "integer", "bigint"}
+_BIAS = 1 << 63  # a bigint plus this, zero-padded, sorts as text as the number does
 
 
 def _pg_samples(
-    dev: Any, branch: Any, table: str, new: bool
+    dev: Any, branch: Any, table: str, new: bool, since_xid: int, deleted: bool
 ) -> tuple[tuple[str, ...], tuple[Sample, ...], str]:
-    """Sample rows of what changed in ``table``: the two databases' digest streams merged."""
+    """Sample rows of what the run changed in ``table``: the row versions it wrote (found by
+    their ``xmin``, no comparison), and for deletions the keys only in the dev database."""
     qualified = _split_table(table)
-    key = _pg_key(branch, table)
-    key_sql = (
-        "md5(ROW(" + ", ".join("t." + quote_ident(c) for c in key) + ")::text)"
-        if key
-        else "md5(t::text)"
-    )
     cur = branch.execute(f"SELECT * FROM {qualified} t LIMIT 0")
     cols = tuple(d.name for d in cur.description or ())
     if new:
         rows = branch.execute(f"SELECT * FROM {qualified} t LIMIT {SAMPLES}").fetchall()
         return cols, tuple(Sample(Change.INSERTED, _cells(r)) for r in rows), "new table"
-    diff = merge_diff(_digests(dev, table, key_sql), _digests(branch, table, key_sql))
-    samples: list[Sample] = []
-    for change, keys in diff.keys.items():
-        if not keys:
-            continue
-        source = dev if change is Change.DELETED else branch
-        rows = source.execute(
-            f"SELECT * FROM {qualified} t WHERE {key_sql} = ANY(%s) LIMIT {SAMPLES}", (keys,)
-        ).fetchall()
-        samples.extend(Sample(change, _cells(r)) for r in rows)
+    key = _pg_key(branch, table)
+    samples = _pg_written(dev, branch, qualified, cols, key, since_xid)
+    if deleted:
+        samples += _pg_deleted(dev, branch, table, key)
     for conn in (dev, branch):
         conn.rollback()
     return cols, tuple(samples), ""
+
+
+def _pg_written(
+    dev: Any, branch: Any, qualified: str, cols: tuple[str, ...], key: list[str], since: int
+) -> list[Sample]:
+    """Rows whose version the run wrote (``xmin`` at or after ``since``): an update where the
+    dev database has the key, else an insert (a keyless table's are inserts)."""
+    rows = branch.execute(
+        f"SELECT * FROM {qualified} t WHERE age(t.xmin) <= age(%s::text::xid) LIMIT {NEW_VERSIONS}",
+        (str(since % (1 << 32)),),
+    ).fetchall()
+    where = " AND ".join(f"{quote_ident(c)} = %s" for c in key)
+    at = [cols.index(c) for c in key]
+    picked: dict[Change, list[Sample]] = {Change.INSERTED: [], Change.UPDATED: []}
+    for row in rows:
+        known = (
+            key
+            and dev.execute(
+                f"SELECT 1 FROM {qualified} WHERE {where}", [row[i] for i in at]
+            ).fetchone()
+        )
+        change = Change.UPDATED if known else Change.INSERTED
+        if len(picked[change]) < SAMPLES:
+            picked[change].append(Sample(change, _cells(row)))
+    return picked[Change.INSERTED] + picked[Change.UPDATED]
+
+
+def _pg_deleted(dev: Any, branch: Any, table: str, key: list[str]) -> list[Sample]:
+    """Up to ``SAMPLES`` dev rows whose key the branch no longer has: a merge of both sides'
+    keys in order (an integer key by its index; others by the md5 of the key)."""
+    qualified = _split_table(table)
+    integer = len(key) == 1 and _column_type(branch, table, key[0]) in _INTEGERS
+    if integer:
+        k = quote_ident(key[0])
+        sql = f"SELECT {k} + {_BIAS}::numeric FROM {qualified} ORDER BY {k}"
+        match = f"{k} = ANY(%s)"
+    else:
+        k = (
+            "md5(ROW(" + ", ".join("t." + quote_ident(c) for c in key) + ")::text)"
+            if key
+            else "md5(t::text)"
+        )
+        sql = f'SELECT {k} FROM {qualified} t ORDER BY {k} COLLATE "C"'
+        match = f"{k} = ANY(%s)"
+    diff = merge_diff(_keys(dev, sql, integer), _keys(branch, sql, integer))
+    keys: list[object] = list(diff.keys[Change.DELETED])
+    if integer:
+        keys = [int(str(v)) - _BIAS for v in keys]
+    if not keys:
+        return []
+    rows = dev.execute(
+        f"SELECT * FROM {qualified} t WHERE {match} LIMIT {SAMPLES}", (keys,)
+    ).fetchall()
+    return [Sample(Change.DELETED, _cells(r)) for r in rows]
+
+
+def _column_type(conn: Any, table: str, column: str) -> str:
+    row = conn.execute(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attname = %s",
+        (_split_table(table), column),
+    ).fetchone()
+    return str(row[0]) if row else ""
+
+
+def _keys(conn: Any, sql: str, integer: bool) -> Iterator[tuple[str, str]]:
+    """A key stream for ``merge_diff``: integers zero-padded (after ``_BIAS``) so text order
+    is number order; the digest is empty (only presence is compared)."""
+    with conn.cursor(name=f"fc_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = 10000
+        cur.execute(sql)
+        for (k,) in cur:
+            yield (f"{int(k):020d}" if integer else str(k)), ""
 
 
 def _cells(row: Sequence[object]) -> tuple[str, ...]:
