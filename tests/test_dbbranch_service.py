@@ -47,6 +47,9 @@ with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as c:
     c.execute("UPDATE items SET qty = 0 WHERE id <= 3")
     c.execute("DELETE FROM items WHERE id = 50")
     c.execute("INSERT INTO log VALUES ('run')")
+    c.execute("DELETE FROM log WHERE msg = 'old'")
+    c.execute("DELETE FROM tags WHERE name = 'b'")
+    c.execute("UPDATE tags SET uses = 9 WHERE name = 'c'")
 assert os.environ["PGDATABASE"].startswith("fc_br_")
 print("2 passed, 1 failed in 0.02s")
 raise SystemExit(1)
@@ -180,7 +183,15 @@ def test_postgres_branch_from_template(tmp_path: Path, pg_cluster: Cluster):  # 
         ("1", "n1", "0"), ("2", "n2", "0"), ("3", "n3", "0"),
     ]  # fmt: skip
     assert [s.cells for s in items.samples if s.change is Change.DELETED] == [("50", "n50", "50")]
-    assert (by["public.log"].inserted, by["public.log"].samples[0].cells) == (1, ("run",))
+    log, tags = by["public.log"], by["public.tags"]
+    assert (log.inserted, log.deleted) == (1, 1)
+    assert sorted((s.change, s.cells) for s in log.samples) == [
+        (Change.DELETED, ("old",)), (Change.INSERTED, ("run",)),
+    ]  # fmt: skip
+    assert (tags.inserted, tags.updated, tags.deleted) == (0, 1, 1)
+    assert sorted((s.change, s.cells) for s in tags.samples) == [
+        (Change.DELETED, ("b", "2")), (Change.UPDATED, ("c", "9")),
+    ]  # fmt: skip
     assert branch.main_unchanged() is True
     with psycopg.connect(url) as dev:
         assert dev.execute("SELECT count(*), sum(qty) FROM items").fetchone() == (100, 5050)

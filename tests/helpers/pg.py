@@ -18,7 +18,8 @@ def pg_cluster() -> Iterator[Cluster]:
 
 
 def make_dev(cluster: Cluster, name: str, rows: int = 100) -> str:
-    """A dev database ``name`` with ``items`` (a primary key) and ``log`` (none)."""
+    """A dev database ``name`` with ``items`` (an integer primary key), ``log`` (no key) and
+    ``tags`` (a text key)."""
     with psycopg.connect(cluster.url(), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -30,4 +31,6 @@ def make_dev(cluster: Cluster, name: str, rows: int = 100) -> str:
         )
         dev.execute("CREATE TABLE log (msg text)")
         dev.execute("INSERT INTO log VALUES ('old')")
+        dev.execute("CREATE TABLE tags (name text PRIMARY KEY, uses int)")
+        dev.execute("INSERT INTO tags VALUES ('a', 1), ('b', 2), ('c', 3)")
     return cluster.url(name)
