@@ -297,3 +297,24 @@ def test_postgres_errors_are_branch_errors(tmp_path: Path, pg_cluster: Cluster):
     assert gone is not None
     with pytest.raises(BranchError, match="nonexistent-folder"):
         open_branch(gone, tmp_path)
+
+
+def test_sqlite_migration_in_the_branch(tmp_path: Path):
+    """A run that migrates (a column added, a table dropped): the preview says so and still
+    counts the rows over the columns both sides have."""
+    ws, shadow = tmp_path / "ws", tmp_path / "shadow"
+    sqlite_workspace(ws).close()
+    branch = branch_for_run(ws, shadow)
+    assert branch is not None
+    conn = sqlite3.connect(branch.location)
+    conn.execute("ALTER TABLE items ADD COLUMN sku TEXT")
+    conn.execute("UPDATE items SET sku = 'x', qty = 100 WHERE id = 3")
+    conn.execute("DROP TABLE notes")
+    conn.commit()
+    conn.close()
+    by = {t.table: t for t in branch.preview().tables}
+    items, notes = by["items"], by["notes"]
+    assert (items.updated, items.note, items.columns[-1]) == (1, "schema changed", "sku")
+    assert (notes.deleted, notes.note) == (3, "dropped")
+    assert branch.main_unchanged() is True
+    branch.drop()

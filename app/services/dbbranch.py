@@ -246,9 +246,12 @@ def copy_sqlite(src: Path, dst: Path, method: str) -> None:
 
 
 def sqlite_checksums(path: Path) -> dict[str, str]:
+    """sha256 of the database file and of its ``-wal`` when that holds anything (a reader of a
+    WAL database, ours included, leaves an empty ``-wal`` and the ``-shm`` where there were
+    none: no content, and never removed, since a running app may have them open)."""
     out: dict[str, str] = {}
     for name in (path, Path(str(path) + "-wal")):
-        if name.exists():
+        if name.exists() and (name == path or name.stat().st_size > 0):
             digest = hashlib.sha256()
             with open(name, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
