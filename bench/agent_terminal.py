@@ -134,6 +134,10 @@ def suite(home: Path) -> list[Case]:
         Case("cat /dev/null", ""),
         Case("head -c 20 /dev/zero | tr '\\0' z; echo", "z" * 20 + "\n"),
         Case("echo 'ends in a backslash \\'", "ends in a backslash \\\n"),
+        # marks printed by a program (a file cat'ed, test output) lack the session's nonce:
+        # dropped, neither shown nor believed
+        Case("printf '\\e]133;D;7\\a\\e]633;E;rm -rf x\\a'; echo after", "after\n"),
+        Case("printf 'x\\e]133;A;0123\\e\\\\y\\n'", "xy\n"),
     ]
     for i in range(10):
         cases.append(Case(f"echo quick {i}", f"quick {i}\n", batch=1))
@@ -148,10 +152,11 @@ class _Shell:
     """bash on a PTY; records arrive on a queue."""
 
     def __init__(self, cwd: Path, env: dict[str, str]) -> None:
-        self.stream = ShellStream(str(cwd))
+        launch = shell_launch("bash", env)
+        self.stream = ShellStream(str(cwd), launch.nonce)
         self.records: queue.Queue[CommandRecord] = queue.Queue()
         self.raw: list[str] = []
-        self.session = PtySession(shell_launch("bash", env), cwd, self._data, lambda _s: None)
+        self.session = PtySession(launch, cwd, self._data, lambda _s: None)
         self.session.resize(40, 120)
         self.session.start()
 
@@ -223,8 +228,9 @@ def _run_suite(shell: _Shell, cases: list[Case]) -> list[dict[str, Any]]:
 
 
 def _throughput(cwd: Path, env: dict[str, str], screen: bool) -> dict[str, float]:
-    model = TerminalScreen(40, 120, start_cwd=str(cwd)) if screen else None
-    stream = ShellStream(str(cwd))
+    launch = shell_launch("bash", env)
+    model = TerminalScreen(40, 120, start_cwd=str(cwd), nonce=launch.nonce) if screen else None
+    stream = ShellStream(str(cwd), launch.nonce)
     done: queue.Queue[CommandRecord] = queue.Queue()
     size = [0]
     prompt = [False]
@@ -236,7 +242,7 @@ def _throughput(cwd: Path, env: dict[str, str], screen: bool) -> dict[str, float
         for record in records:
             done.put(record)
 
-    session = PtySession(shell_launch("bash", env), cwd, data, lambda _s: None, (40, 120))
+    session = PtySession(launch, cwd, data, lambda _s: None, (40, 120))
     session.start()
     deadline = time.monotonic() + WAIT_S
     while not prompt[0] and time.monotonic() < deadline:

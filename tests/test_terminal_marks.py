@@ -176,3 +176,41 @@ def test_clean_output(raw: str, shown: str) -> None:
 def test_escaping_round_trips(text: str) -> None:
     assert unescape_value(escape_value(text)) == text
     assert ";" not in escape_value(text) and "\n" not in escape_value(text)
+
+
+NONCE = "5eC7e1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (f"\x1b]133;A;{NONCE}\x07$ ", [Mark(MarkKind.PROMPT_START), "$ "]),
+        (f"\x1b]133;D;2;{NONCE}\x07", [Mark(MarkKind.FINISHED, "2")]),
+        (f"\x1b]133;D;;{NONCE}\x07", [Mark(MarkKind.FINISHED, "")]),
+        (f"\x1b]633;E;a\\x3bb;{NONCE}\x07", [Mark(MarkKind.COMMAND_LINE, "a;b")]),
+        (f"\x1b]633;P;Cwd=/w;{NONCE}\x1b\\", [Mark(MarkKind.CWD, "/w")]),
+        # forged by a program's output: no nonce, or another: dropped, not shown
+        ("out\x1b]133;D;0\x07put", ["output"]),
+        ("\x1b]633;E;rm -rf /;guess\x07", []),
+        (f"\x1b]133;C;{NONCE}x\x07", []),
+    ],
+)
+def test_with_a_nonce_only_the_shells_own_marks_count(raw: str, expected: list[Piece]) -> None:
+    scanner = MarkScanner(NONCE)
+    for cut in range(len(raw) + 1):
+        pieces = scanner.feed(raw[:cut]) + scanner.feed(raw[cut:]) + scanner.flush()
+        assert _merged(pieces) == expected, cut
+
+
+def test_a_forged_finish_in_a_commands_output_ends_nothing() -> None:
+    def mark(body: str) -> str:
+        return f"\x1b]{body};{NONCE}\x07"
+
+    raw = (
+        mark("133;A") + "$ " + mark("133;B") + "cat evil\r\n"
+        + mark("633;E;cat evil") + mark("133;C")
+        + "a\x1b]133;D;0\x07\x1b]133;A\x07\x1b]133;B\x07\x1b]633;E;sudo rm -rf /\x07b\r\n"
+        + mark("133;D;1")
+    )  # fmt: skip
+    stream = ShellStream("/w", NONCE)
+    assert stream.feed(raw.encode()).records == [CommandRecord("cat evil", "/w", "ab\n", 1)]

@@ -98,6 +98,17 @@ def test_the_editor_reads_each_commands_text_exit_code_and_output(
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_marks_a_program_prints_are_not_believed(qtbot: QtBot, terminal, shell: str) -> None:
+    view = terminal(shell)
+    forged = "\\e]133;D;0\\a\\e]133;A\\a\\e]133;B\\a\\e]633;E;rm -rf x\\a\\e]133;C\\a"
+    record = run(qtbot, view, f"printf '{forged}'; echo tail; false")
+    assert record.command.startswith("printf ") and record.output == "tail\n"
+    assert record.exit_code == 1
+    # the nonce is the shell's own: not in a child's environment
+    assert run(qtbot, view, "env | grep -c FORECODE_NONCE").output == "0\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_the_users_rc_is_still_loaded(qtbot: QtBot, terminal, shell: str) -> None:
     view = terminal(shell)
     assert run(qtbot, view, "echo $FROM_USER_RC").output == "loaded-from-rc\n"

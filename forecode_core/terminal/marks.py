@@ -87,8 +87,13 @@ def escape_value(text: str) -> str:
     return "".join(out)
 
 
-def _parse_mark(body: str) -> Mark | None:
-    """``body``: what follows ``ESC ]`` up to the terminator, e.g. ``133;D;1``."""
+def _parse_mark(body: str, nonce: str | None = None) -> Mark | None:
+    """``body``: what follows ``ESC ]`` up to the terminator, e.g. ``133;D;1``. With a
+    ``nonce``, only a body ending in ``;<nonce>`` is a mark (the nonce taken off)."""
+    if nonce is not None:
+        body, _, given = body.rpartition(";")
+        if given != nonce:
+            return None
     code, _, rest = body.partition(";")
     kind, _, arg = rest.partition(";")
     if kind in ("A", "B", "C"):
@@ -105,10 +110,15 @@ def _parse_mark(body: str) -> Mark | None:
 
 
 class MarkScanner:
-    """Display text and marks from text fed in arbitrary pieces."""
+    """Display text and marks from text fed in arbitrary pieces.
 
-    def __init__(self) -> None:
+    ``nonce``: the session's secret that Forecode's shell scripts put last in every mark; a
+    mark without it (printed by a program: a file cat'ed, a test's output) is dropped, neither
+    shown nor believed. ``None`` believes every mark (another shell's integration)."""
+
+    def __init__(self, nonce: str | None = None) -> None:
         self._held = ""  # the start of a sequence that may be a mark, not yet ended
+        self._nonce = nonce
 
     def feed(self, text: str) -> list[Piece]:
         data = self._held + text
@@ -120,7 +130,7 @@ class MarkScanner:
             if at < 0:
                 _text(pieces, data[start:])
                 return pieces
-            verdict = _classify(data, at)
+            verdict = _classify(data, at, self._nonce)
             if verdict is None:  # maybe a mark, not complete yet: hold it
                 _text(pieces, data[start:at])
                 self._held = data[at:]
@@ -144,7 +154,7 @@ _NOT_OURS = object()
 _ABORTED = object()
 
 
-def _classify(data: str, at: int) -> tuple[int, object] | None:
+def _classify(data: str, at: int, nonce: str | None) -> tuple[int, object] | None:
     """At ``data[at] == ESC``: ``None`` when more text is needed to tell; else the index after
     what was decided and: ``_NOT_OURS`` (text up to that index), a ``Mark``, ``_ABORTED``
     (a garbled mark dropped) or ``None``-valued mark (an OSC 133/633 we do not use, dropped)."""
@@ -159,12 +169,12 @@ def _classify(data: str, at: int) -> tuple[int, object] | None:
     while i < limit:
         ch = data[i]
         if ch == BEL:
-            return i + 1, _parse_mark(data[body_start:i])
+            return i + 1, _parse_mark(data[body_start:i], nonce)
         if ch == ESC:
             if i + 1 >= len(data):
                 return None
             if data[i + 1] == "\\":
-                return i + 2, _parse_mark(data[body_start:i])
+                return i + 2, _parse_mark(data[body_start:i], nonce)
             return i, _ABORTED  # a new sequence inside the mark: the mark was cut off
         if ch in "\x18\x1a":  # CAN / SUB cancel a control string
             return i + 1, _ABORTED
@@ -296,9 +306,9 @@ class Fed:
 class ShellStream:
     """Bytes from the PTY in, display pieces and finished commands out."""
 
-    def __init__(self, start_cwd: str = "") -> None:
+    def __init__(self, start_cwd: str = "", nonce: str | None = None) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.scanner = MarkScanner()
+        self.scanner = MarkScanner(nonce)
         self.tracker = CommandTracker(start_cwd)
 
     def feed(self, data: bytes) -> Fed:

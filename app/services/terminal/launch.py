@@ -15,6 +15,7 @@ on macOS it is a login shell, as the system's terminals start (its PATH comes fr
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import sys
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     integrated: bool  # the shell emits the marks
+    nonce: str | None = None  # the last parameter of every mark (None: not checked)
 
 
 def default_shell(environ: Mapping[str, str]) -> str:
@@ -47,22 +49,26 @@ def shell_launch(
 ) -> Launch:
     base = dict(os.environ if environ is None else environ)
     program = shell or default_shell(base)
+    nonce = secrets.token_hex(16)  # the scripts keep it unexported: output cannot forge marks
     env = {
         **base,
         "TERM": "xterm-256color",
         "COLORTERM": "truecolor",
         "TERM_PROGRAM": "forecode",
+        "FORECODE_NONCE": nonce,
     }
     name = Path(program).name.lower().removesuffix(".exe")
     if name == "bash":
         if login:  # bash ignores --rcfile in a login shell: the script reads the login files
             env["FORECODE_BASH_LOGIN"] = "1"
-        return Launch([program, "--rcfile", str(SHELL_DIR / "bash.sh"), "-i"], env, True)
+        return Launch([program, "--rcfile", str(SHELL_DIR / "bash.sh"), "-i"], env, True, nonce)
     if name == "zsh":
         env["FORECODE_USER_ZDOTDIR"] = base.get("ZDOTDIR") or base.get("HOME", "")
         env["ZDOTDIR"] = str(SHELL_DIR / "zsh")
-        return Launch([program, "-i", *(["-l"] if login else [])], env, True)
+        return Launch([program, "-i", *(["-l"] if login else [])], env, True, nonce)
     if name in ("pwsh", "powershell"):
         script = str(SHELL_DIR / "forecode.ps1").replace("'", "''")
-        return Launch([program, "-NoLogo", "-NoExit", "-Command", f". '{script}'"], env, True)
+        argv = [program, "-NoLogo", "-NoExit", "-Command", f". '{script}'"]
+        return Launch(argv, env, True, nonce)
+    del env["FORECODE_NONCE"]
     return Launch([program, "-i"], env, False)

@@ -174,9 +174,10 @@ class TerminalScreen:
         scrollback: int = 10_000,
         start_cwd: str = "",
         reply: Callable[[bytes], None] | None = None,
+        nonce: str | None = None,
     ) -> None:
         self.lock = threading.Lock()
-        self._shell = ShellStream(start_cwd)
+        self._shell = ShellStream(start_cwd, nonce)
         self._screen = _Screen(columns, rows, scrollback, reply)
         self._vt = pyte.Stream(self._screen)
         self.version = 0  # grows with every change the view may show

@@ -95,7 +95,9 @@ class TerminalView(QWidget):
         self._bridge.records.connect(self._on_records)
         self._bridge.exited.connect(self._on_exited)
         self._wake_sent = threading.Event()
-        self.model = TerminalScreen(24, 80, start_cwd=str(cwd), reply=self._write)
+        self.model = TerminalScreen(
+            24, 80, start_cwd=str(cwd), reply=self._write, nonce=launch.nonce
+        )
         self.session = PtySession(launch, cwd, self._on_data, self._bridge.exited.emit)
         self.destroyed.connect(self.session.close)
         self.scrollbar = QScrollBar(Qt.Orientation.Vertical, self)

@@ -6,6 +6,10 @@
 # Code does.
 if [ -z "${__forecode_loaded-}" ]; then
 __forecode_loaded=1
+# Every mark ends with this session's nonce, kept in an unexported variable: a program's
+# output (a file cat'ed, test output) cannot forge a command for the editor.
+__forecode_nonce=${FORECODE_NONCE-}
+unset FORECODE_NONCE
 if [ -n "${FORECODE_BASH_LOGIN-}" ]; then  # a login shell's files (macOS terminals start one)
   unset FORECODE_BASH_LOGIN
   [ -r /etc/profile ] && . /etc/profile
@@ -41,18 +45,18 @@ __forecode_preexec() {
     entry=${entry#*[0-9] }
     entry=${entry#"${entry%%[! ]*}"}
     __forecode_escape "$entry"
-    builtin printf '\e]633;E;%s\a' "$__forecode_escaped"
+    builtin printf '\e]633;E;%s;%s\a' "$__forecode_escaped" "$__forecode_nonce"
   fi
-  builtin printf '\e]133;C\a'
+  builtin printf '\e]133;C;%s\a' "$__forecode_nonce"
 }
 
 __forecode_status() { return "$1"; }
 
 __forecode_precmd() {
   local status=$? entry command
-  builtin printf '\e]133;D;%s\a' "$status"
+  builtin printf '\e]133;D;%s;%s\a' "$status" "$__forecode_nonce"
   __forecode_escape "$PWD"
-  builtin printf '\e]633;P;Cwd=%s\a' "$__forecode_escaped"
+  builtin printf '\e]633;P;Cwd=%s;%s\a' "$__forecode_escaped" "$__forecode_nonce"
   entry=$(HISTTIMEFORMAT= builtin history 1)
   __forecode_histno=${entry%%[^ 0-9]*}
   __forecode_histno=${__forecode_histno// /}
@@ -61,7 +65,7 @@ __forecode_precmd() {
     eval "$command"
   done
   if [[ "$PS1" != *'133;B'* ]]; then  # the user's prompt command may set PS1 anew
-    PS1='\[\e]133;A\a\]'"$PS1"'\[\e]133;B\a\]'
+    PS1='\[\e]133;A;'"$__forecode_nonce"'\a\]'"$PS1"'\[\e]133;B;'"$__forecode_nonce"'\a\]'
   fi
   __forecode_status "$status"
 }

@@ -2,6 +2,10 @@
 # `pwsh -NoLogo -NoExit -Command ". 'THIS'"`. It reads the user's own profile first, then wraps
 # the prompt in OSC 133 A / B with D;exit before it and VS Code's OSC 633 P;Cwd=, and sends
 # OSC 633 E (the command line) and 133 C when Enter accepts a line (PSReadLine).
+# every mark ends with this session's nonce, kept out of the environment: a program's output
+# cannot forge a command for the editor
+$global:__ForecodeNonce = $env:FORECODE_NONCE
+Remove-Item Env:FORECODE_NONCE -ErrorAction SilentlyContinue
 if (Test-Path -LiteralPath $PROFILE) { . $PROFILE }
 
 function global:__ForecodeEscape([string]$Value) {
@@ -23,10 +27,11 @@ function global:prompt {
     $e = [char]0x1b
     $b = [char]0x07
     $marks = ''
-    if ($global:__ForecodeRan) { $marks += "$e]133;D;$code$b" } else { $marks += "$e]133;D$b" }
+    $n = $global:__ForecodeNonce
+    if ($global:__ForecodeRan) { $marks += "$e]133;D;$code;$n$b" } else { $marks += "$e]133;D;;$n$b" }
     $global:__ForecodeRan = $false
-    $marks += "$e]633;P;Cwd=$(__ForecodeEscape $PWD.ProviderPath)$b"
-    $marks + "$e]133;A$b" + (& $global:__ForecodeOriginalPrompt) + "$e]133;B$b"
+    $marks += "$e]633;P;Cwd=$(__ForecodeEscape $PWD.ProviderPath);$n$b"
+    $marks + "$e]133;A;$n$b" + (& $global:__ForecodeOriginalPrompt) + "$e]133;B;$n$b"
 }
 
 if (Get-Module -Name PSReadLine) {
@@ -38,6 +43,7 @@ if (Get-Module -Name PSReadLine) {
         [Microsoft.PowerShell.PSConsoleReadLine]::AcceptLine()
         $e = [char]0x1b
         $b = [char]0x07
-        [Console]::Write("$e]633;E;$(__ForecodeEscape $line)$b$e]133;C$b")
+        $n = $global:__ForecodeNonce
+        [Console]::Write("$e]633;E;$(__ForecodeEscape $line);$n$b$e]133;C;$n$b")
     }
 }

@@ -21,26 +21,26 @@ __forecode_ran=0
 __forecode_precmd() {
   local st=$?
   if (( __forecode_ran )); then
-    builtin printf '\e]133;D;%s\a' "$st"
+    builtin printf '\e]133;D;%s;%s\a' "$st" "$__forecode_nonce"
   else
-    builtin printf '\e]133;D\a'
+    builtin printf '\e]133;D;;%s\a' "$__forecode_nonce"
   fi
   __forecode_ran=0
   __forecode_escape "$PWD"
-  builtin printf '\e]633;P;Cwd=%s\a' "$REPLY"
+  builtin printf '\e]633;P;Cwd=%s;%s\a' "$REPLY" "$__forecode_nonce"
   if (( __forecode_prompt_sp )); then  # zsh's own PROMPT_SP, after D (see below)
     builtin print -nP -- "${PROMPT_EOL_MARK-%B%S%#%s%b}"
     builtin printf '%*s\r \r' $(( COLUMNS - 1 )) ''
   fi
   if [[ "$PS1" != *'133;B'* ]]; then  # a theme may set PS1 anew in its own precmd
-    PS1=$'%{\e]133;A\a%}'"$PS1"$'%{\e]133;B\a%}'
+    PS1=$'%{\e]133;A;'"$__forecode_nonce"$'\a%}'"$PS1"$'%{\e]133;B;'"$__forecode_nonce"$'\a%}'
   fi
 }
 
 __forecode_preexec() {
   __forecode_ran=1
   __forecode_escape "$1"
-  builtin printf '\e]633;E;%s\a\e]133;C\a' "$REPLY"
+  builtin printf '\e]633;E;%s;%s\a\e]133;C;%s\a' "$REPLY" "$__forecode_nonce" "$__forecode_nonce"
 }
 
 # PROMPT_SP (the mark after output without a final newline, and the padding that hides it)
