@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QTabWidget, QWidget
+from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QTabWidget, QWidget
 
 from app.services.saver import saver
 from app.services.threads import SerialExecutor
@@ -66,6 +66,8 @@ class Documents(QObject):
         self.tabs.setDocumentMode(True)
         self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._on_current_changed)
+        self.tabs.tabBar().tabBarClicked.connect(self._on_tab_clicked)
+        self._focus_new_tab = False
         self.watcher = QFileSystemWatcher(self)
         self.watcher.fileChanged.connect(self._on_file_changed)
         # The open tabs are stored a second after they change, so a crash reopens them too.
@@ -121,8 +123,17 @@ class Documents(QObject):
         return next((d for d in self.documents() if d.path == path), None)
 
     def activate(self, doc: Document) -> None:
-        """Make ``doc``'s tab the current one (the focus stays where it is)."""
-        self.tabs.setCurrentWidget(doc)
+        """Make ``doc``'s tab the current one (the focus stays where it is, or moves to its
+        editor when it was in the tab that hides)."""
+        index = self.tabs.indexOf(doc)
+        current = self.tabs.currentWidget()
+        focused = QApplication.focusWidget()
+        if index < 0 or index == self.tabs.currentIndex():
+            return
+        if current is not None and focused is not None and current.isAncestorOf(focused):
+            self.show_tab(index)
+        else:
+            self.tabs.setCurrentIndex(index)
 
     def workspace_path(self, doc: Document) -> str:
         """The document's path relative to the workspace (its name outside it)."""
@@ -130,7 +141,34 @@ class Documents(QObject):
 
     def cycle(self, step: int) -> None:
         if self.tabs.count():
-            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % self.tabs.count())
+            self.show_tab((self.tabs.currentIndex() + step) % self.tabs.count())
+
+    def show_tab(self, index: int) -> None:
+        """Make tab ``index`` current with its editor focused.
+
+        The focus leaves the old tab before it hides. Else Qt hands the focus of a hidden
+        widget to the next one in the focus chain, the explorer, whose focus-in and focus-out
+        repainted it (~1.2 ms, and its rows' Python delegate) in the new tab's first frame."""
+        self._leave_focus(index)
+        self.tabs.setCurrentIndex(index)
+        self.document_at(index).editor.focus()
+
+    def _leave_focus(self, index: int) -> None:
+        current = self.tabs.currentWidget()
+        focused = QApplication.focusWidget()
+        if (
+            index != self.tabs.currentIndex()
+            and current is not None
+            and focused is not None
+            and current.isAncestorOf(focused)
+        ):
+            focused.clearFocus()
+
+    def _on_tab_clicked(self, index: int) -> None:
+        """A click on another tab (before it switches): as ``show_tab``."""
+        if index >= 0 and index != self.tabs.currentIndex():
+            self._leave_focus(index)
+            self._focus_new_tab = True
 
     def _session_soon(self, *_args: object) -> None:
         """Store the tabs within a second; a timer already running is not pushed back, so
@@ -139,7 +177,11 @@ class Documents(QObject):
             self._session_timer.start()
 
     def _on_current_changed(self, _index: int) -> None:
-        self.current_changed.emit(self.current_document())
+        doc = self.current_document()
+        if self._focus_new_tab and doc is not None:
+            doc.editor.focus()
+        self._focus_new_tab = False
+        self.current_changed.emit(doc)
         self._session_timer.start()
 
     # ----- opening -----------------------------------------------------------------------------
@@ -147,8 +189,7 @@ class Documents(QObject):
         target = Path(path).resolve()
         for index, doc in enumerate(self.documents()):
             if doc.path == target:
-                self.tabs.setCurrentIndex(index)
-                doc.editor.focus()
+                self.show_tab(index)
                 return doc
         try:
             doc = Document.open(target, self._settings(), self.backups, self._executor)
@@ -190,8 +231,7 @@ class Documents(QObject):
         self.added.emit(doc)
         index = self.tabs.addTab(doc, doc.title)
         self._refresh_tab(doc)
-        self.tabs.setCurrentIndex(index)
-        doc.editor.focus()
+        self.show_tab(index)
 
     def _refresh_tab(self, doc: Document) -> None:
         index = self.tabs.indexOf(doc)
