@@ -341,6 +341,8 @@ def test_ctrl_backtick_opens_a_terminal_in_the_workspace_and_commands_reach_the_
     win.actions_by_id["terminal.toggle"].trigger()
     view = owner.view
     assert view is not None and owner.dock is not None and owner.dock.isVisible()
+    dock = owner.dock
+    qtbot.waitUntil(lambda: dock.height() >= win.height() // 4, timeout=WAIT)  # not a sliver
     qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)
     view.setFocus()
     win.activateWindow()

@@ -18,7 +18,14 @@ from pathlib import Path
 
 import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import QApplication, QDockWidget, QTabWidget, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMainWindow,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
 
 from app.services.terminal import Launch, shell_launch
 
@@ -134,6 +141,10 @@ class TerminalOwner(QObject):
         dock.setWidget(tabs)
         self.dock, self.tabs = dock, tabs
         self._place_dock(dock)
+        window = self.parent()
+        if isinstance(window, QMainWindow):  # a third of the window, as VS Code's panel
+            height = max(dock.minimumSizeHint().height(), window.height() // 3)
+            window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
         return tabs
 
     def _show(self) -> None:

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPoint, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
@@ -210,6 +210,10 @@ class TerminalView(QWidget):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit()
+
+    def sizeHint(self) -> QSize:
+        """80 columns by 15 rows: the panel's height when it first opens."""
+        return QSize(80 * self._cell[0] + self.scrollbar.sizeHint().width(), 15 * self._cell[1])
 
     def grid(self) -> tuple[int, int]:
         width = self.width() - self.scrollbar.sizeHint().width()
