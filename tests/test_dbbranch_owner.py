@@ -141,6 +141,8 @@ def test_keep_and_no_folder(qtbot, tmp_path: Path):
         owner.keep()
     assert sig.args[0].startswith("Branch kept: ")
     kept = Path(sig.args[0].removeprefix("Branch kept: "))
+    shadow.sync()  # the shadow's own sync leaves a kept branch alone
+    assert kept.exists() and shadow.tree not in kept.parents
     conn = sqlite3.connect(kept)
     assert conn.execute("SELECT name FROM items ORDER BY id").fetchall() == [
         ("renamed",), ("b",), ("from-test",),

@@ -127,9 +127,17 @@ def test_sqlite_keep_and_outside(tmp_path: Path):
     sqlite_workspace(ws).close()
     branch = branch_for_run(ws, shadow)
     assert branch is not None
-    kept = branch.keep()
-    branch.close()  # kept: not dropped
-    assert Path(kept).exists() and Path(branch.location).exists()
+    conn = sqlite3.connect(branch.location)
+    conn.execute("DELETE FROM items WHERE id = 1")
+    conn.commit()
+    conn.close()
+    kept = Path(branch.keep())
+    branch.close()  # kept: nothing more happens
+    assert kept.parent == tmp_path / "kept-branches"  # beside the shadow, not in it
+    assert not Path(branch.location).exists()  # the tree's copy is gone
+    copy = sqlite3.connect(kept)
+    assert copy.execute("SELECT count(*) FROM items").fetchone() == (9,)
+    copy.close()
     sqlite3.connect(tmp_path / "elsewhere.db").execute("CREATE TABLE t (x)").connection.close()
     with pytest.raises(BranchError, match="outside the workspace"):
         branch_for_run(ws, shadow, choice=str(tmp_path / "elsewhere.db"))

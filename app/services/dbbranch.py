@@ -265,6 +265,7 @@ class SqliteBranch(Branch):
     source: Path = Path()
     path: Path = Path()
     had_copy: bool = False  # the shadow held its own snapshot here before the branch
+    shadow: Path = Path()
 
     @classmethod
     def open(cls, found: FoundDatabase, shadow: Path, method: str, checksums: bool) -> Branch:
@@ -278,6 +279,7 @@ class SqliteBranch(Branch):
         took = time.perf_counter() - start
         branch = cls(found, str(dst), method, took, main_before=before, source=src, path=dst)
         branch.had_copy = had
+        branch.shadow = shadow
         branch.env = _sqlite_env(found, dst, shadow)
         return branch
 
@@ -293,8 +295,13 @@ class SqliteBranch(Branch):
             conn.close()
 
     def keep(self) -> str:
-        kept = self.path.parent / f"{self.path.stem}.branch-{int(time.time())}{self.path.suffix}"
+        """A copy beside the shadow's tree (``kept-branches/``: a file inside the tree would
+        be removed by the shadow's next sync), and the tree's copy dropped."""
+        folder = self.shadow.parent / "kept-branches"
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / f"{self.path.stem}-{time.strftime('%Y%m%d-%H%M%S')}{self.path.suffix}"
         copy_sqlite(self.path, kept, "backup")
+        self.drop()
         self.kept = True
         self.notes.append(f"kept as {kept}")
         return str(kept)

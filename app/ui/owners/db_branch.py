@@ -125,9 +125,9 @@ class DbBranchOwner(QObject):
             self.message.emit("No shadow workspace for this folder", 5000)
             return False
         settings = self._settings()
-        command = settings.db_branch_test_command or default_test_command(root)
+        command = settings.db_branch_test_command  # "": the default, made on the worker
         panel = self._ensure_panel()
-        panel.show_running("Finding the development database…", f"Will run: {command}")
+        panel.show_running("Finding the development database…", "")
         self._show()
         self._running = True
         self._cancel = threading.Event()
@@ -232,6 +232,7 @@ class DbBranchOwner(QObject):
         command: str,
         cancel: threading.Event,
     ) -> Outcome:
+        command = command or default_test_command(root)  # looks for the project's venv
         found = find_database(root, choice=choice)
         if found is None:
             return Outcome(error="No development database found (set dbBranch.database)")
