@@ -282,9 +282,6 @@ class TerminalView(QWidget):
         if not 0 <= y < len(snap.rows):
             return
         cw, ch = self._cell
-        if self._suggestion and snap.at_prompt:
-            painter.setPen(self.palette_.ghost)
-            painter.drawText(column * cw, y * ch + self._ascent, self._suggestion)
         color = QColor(self.palette_.cursor)
         if self.hasFocus():
             color.setAlpha(160)
@@ -292,6 +289,9 @@ class TerminalView(QWidget):
         else:
             painter.setPen(color)
             painter.drawRect(column * cw, y * ch, cw - 1, ch - 1)
+        if self._suggestion and snap.at_prompt:  # over the cursor: its first letter shows
+            painter.setPen(self.palette_.ghost)
+            painter.drawText(column * cw, y * ch + self._ascent, self._suggestion)
 
     # ----- selection and the clipboard --------------------------------------------------------
     def _cell_at(self, point: QPoint) -> tuple[int, int]:
