@@ -44,11 +44,23 @@ class _Engine(CompletionEngine):
 
 
 class _View:
+    """The terminal view's ghost: set by ``set_suggestion``, cleared when the line changes."""
+
     def __init__(self) -> None:
         self.ghosts: list[str] = []
+        self.ghost = ""
 
     def set_suggestion(self, text: str) -> None:
         self.ghosts.append(text)
+        self.ghost = text
+
+    def suggestion(self) -> str:
+        return self.ghost
+
+
+def _type(predictor: TerminalPredictor, view: _View, line: str) -> None:
+    view.ghost = ""  # as the view does on each change of its line
+    predictor.line_changed(view, line)
 
 
 def _ran(predictor: TerminalPredictor, root: Path, *commands: str) -> None:
@@ -62,27 +74,27 @@ def test_history_first_then_the_model(qtbot: QtBot, tmp_path: Path) -> None:
     root.mkdir()
     predictor = TerminalPredictor(lambda: root, lambda: engine, None)
     _ran(predictor, root, "pytest -q", "git status", "pytest -q")
-    predictor.line_changed(view, "")
+    _type(predictor, view, "")
     assert view.ghosts[-1] == "git status"  # what followed "pytest -q" before
-    predictor.line_changed(view, "git s")
+    _type(predictor, view, "git s")
     assert view.ghosts[-1] == "tatus"  # the ghost is what follows the typed text
     assert not engine.requests  # history answered: the model was not asked
 
-    predictor.line_changed(view, "make b")  # history has nothing: the model after a pause
-    assert view.ghosts[-1] == ""
+    _type(predictor, view, "make b")  # history has nothing: the model after a pause
+    assert view.ghost == ""
     qtbot.waitUntil(lambda: len(engine.requests) == 1, timeout=5000)
     first, inp = engine.requests[0]
     assert inp.prefix.endswith("pytest -q\ngit status\npytest -q\nmake b")
-    predictor.line_changed(view, "make bu")  # typed on: the request is cancelled
+    _type(predictor, view, "make bu")  # typed on: the request is cancelled
     assert engine.cancelled == [first]
     engine.answer(first, "uild\n")  # its late answer is no suggestion
-    assert view.ghosts[-1] == ""
+    assert view.ghost == ""
     qtbot.waitUntil(lambda: len(engine.requests) == 2, timeout=5000)
     second = engine.requests[1][0]
     engine.answer(second, "ild --release\nmake test\n")
-    assert view.ghosts[-1] == "ild --release"
+    assert view.ghost == "ild --release"
     engine.ready = False  # a model that is not ready is not asked
-    predictor.line_changed(view, "cargo x")
+    _type(predictor, view, "cargo x")
     qtbot.wait(500)
     assert len(engine.requests) == 2
 
@@ -91,16 +103,26 @@ def test_another_engine_is_listened_to_instead(qtbot: QtBot, tmp_path: Path) -> 
     old, new, view = _Engine(), _Engine(), _View()
     engines = [old]
     predictor = TerminalPredictor(lambda: tmp_path, lambda: engines[-1], None)
-    predictor.line_changed(view, "make")
+    _type(predictor, view, "make")
     qtbot.waitUntil(lambda: len(old.requests) == 1, timeout=5000)
     engines.append(new)  # the model changed (a recalibration)
-    predictor.line_changed(view, "make ")
+    _type(predictor, view, "make ")
     assert old.cancelled == [100]
     qtbot.waitUntil(lambda: len(new.requests) == 1, timeout=5000)
     old.answer(100, " wrong")  # the old engine's late answer, same id: not ours any more
-    assert view.ghosts[-1] == ""
+    assert view.ghost == ""
     new.answer(100, " test")
-    assert view.ghosts[-1] == "test"
+    assert view.ghost == "test"
+
+
+def test_a_ghost_offered_by_someone_else_stays(qtbot: QtBot, tmp_path: Path) -> None:
+    engine, view = _Engine(), _View()
+    predictor = TerminalPredictor(lambda: tmp_path, lambda: engine, None)
+    _type(predictor, view, "")  # a new shell's first prompt, no history
+    view.set_suggestion("cd /shadow && export DATABASE_URL=...")  # the branch's line
+    qtbot.waitUntil(lambda: len(engine.requests) == 1, timeout=5000)
+    engine.answer(100, "git status")
+    assert view.ghost == "cd /shadow && export DATABASE_URL=..."
 
 
 def test_the_history_is_stored_owner_only_and_without_secrets(qtbot: QtBot, tmp_path: Path) -> None:
@@ -119,7 +141,7 @@ def test_the_history_is_stored_owner_only_and_without_secrets(qtbot: QtBot, tmp_
     # a new session in the same folder reads it back (on its worker) and suggests from it
     view = _View()
     again = TerminalPredictor(lambda: root, lambda: None, store)
-    again.line_changed(view, "npm t")
+    _type(again, view, "npm t")
     qtbot.waitUntil(lambda: view.ghosts[-1:] == ["est"], timeout=5000)
     _ran(again, root, "npm test")
     qtbot.waitUntil(lambda: path.read_bytes().count(b"npm test") == 2, timeout=5000)

@@ -7,6 +7,7 @@ module only reads and writes, on the caller's thread (the predictor's own worker
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 
@@ -45,8 +46,14 @@ class HistoryStore:
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)
         path = self.path(workspace)
-        # The folder is 0700 before anything is written in it, so the file's default mode
-        # for a moment (atomic_write's new file) exposes nothing; then it is made 0600 (and
-        # atomic_write keeps that mode on later writes).
+        if not path.exists():  # a first file: made 0600 complete, then renamed in place
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(json.dumps(history.to_document()).encode("utf-8", "surrogatepass"))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            return
+        os.chmod(path, 0o600)  # atomic_write keeps the file's mode
         write_document(path, history.to_document())
-        os.chmod(path, 0o600)

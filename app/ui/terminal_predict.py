@@ -13,7 +13,10 @@ view shows and a key accepts into the line; the user presses Enter, never the ed
   stored history is read, the commands of this session rank alone, and are merged after.
 
 ``view``: any object with ``set_suggestion(text)``, ``text`` the ghost text after what is
-typed ("" hides it): the terminal's owner (its current tab) or a ``TerminalView``.
+typed: the terminal's owner (its current tab) or a ``TerminalView``. The view clears its
+ghost on each change of the line; the predictor never clears one, and the model's late answer
+never replaces a ghost someone else offered meanwhile (the database branch's "Open in
+terminal" line at a new shell's first prompt).
 """
 
 from __future__ import annotations
@@ -145,8 +148,7 @@ class TerminalPredictor(QObject):
         if command is not None:
             self._show(command)
             return
-        view.set_suggestion("")
-        self._timer.start()
+        self._timer.start()  # (the view cleared its ghost when the line changed)
 
     def _show(self, command: str) -> None:
         if self._view is not None:
@@ -174,8 +176,8 @@ class TerminalPredictor(QObject):
         self._pending = None
         text = str(getattr(done, "text", ""))
         command = model_suggestion(text, self._typed)
-        if command is not None:
-            self._show(command)
+        if command is not None and not _ghost_now(self._view):
+            self._show(command)  # (a ghost someone else offered meanwhile stays)
         self.model_answered.emit(text, command)
 
     def _cancel_model(self) -> None:
@@ -189,3 +191,11 @@ class TerminalPredictor(QObject):
         self._cancel_model()
         if self._worker is not None:
             self._worker.shutdown(wait=False)  # a queued save still runs
+
+
+def _ghost_now(view: Any) -> str:
+    """The ghost text ``view`` shows now: a ``TerminalView``'s, or the terminal owner's
+    current tab's ("" when neither says)."""
+    target = getattr(view, "view", view)
+    get = getattr(target, "suggestion", None)
+    return str(get()) if callable(get) else ""
