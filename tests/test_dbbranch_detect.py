@@ -243,3 +243,10 @@ def test_label_hides_password_and_urls_rewrite():
     assert with_database("postgresql://u@/dev?host=/tmp/s&port=5", "br") == (
         "postgresql://u@/br?host=/tmp/s&port=5"
     )
+
+
+def test_sqlite_path_beside_the_file_that_names_it(tmp_path: Path):
+    make_sqlite(tmp_path / "backend" / "db.sqlite3")
+    write_marked(tmp_path, {"backend/.env": "DATABASE_URL=sqlite:///db.sqlite3\n"})
+    found = detect(tmp_path, {}).found
+    assert [(f.path, f.source) for f in found] == [("backend/db.sqlite3", "backend/.env")]

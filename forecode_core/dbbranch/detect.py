@@ -26,6 +26,7 @@ import ast
 import configparser
 import io
 import os
+import posixpath
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -78,9 +79,24 @@ class Detection:
         if item is None:
             return
         item = replace(item, root=self.root)
+        if item.kind is DbKind.SQLITE:
+            item = self._nearest(item)
         key = (item.kind, item.path or item.url)
         if all((f.kind, f.path or f.url) != key for f in self.found):
             self.found.append(item)
+
+    def _nearest(self, item: FoundDatabase) -> FoundDatabase:
+        """A relative SQLite path that is no file under the workspace but is one beside the
+        file that names it (``backend/.env`` naming ``sqlite:///db.sqlite3``) is that one."""
+        folder = str(PurePosixPath(item.source).parent)
+        if os.path.isabs(item.path) or folder == "." or "/" not in item.source:
+            return item
+        if os.path.exists(os.path.join(self.root, item.path)):
+            return item
+        beside = posixpath.normpath(f"{folder}/{item.path}")
+        if not os.path.isfile(os.path.join(self.root, beside)):
+            return item
+        return replace(item, path=beside, url="sqlite:///" + beside)
 
 
 @dataclass
