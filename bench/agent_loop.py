@@ -162,6 +162,7 @@ def fix_task(task: FixTask, model: AgentModel, work: Path, limits: Limits) -> di
         "task": task.name,
         "fixed": _passes(check),
         "reason": str(outcome.reason),
+        "summary": outcome.summary[:300],
         "steps": outcome.steps,
         "tokens": outcome.tokens,
         "files_changed": len(outcome.changes),

@@ -90,6 +90,13 @@ NEXT = (
     "Your next action, one of: FILE: <path> and a code block (change a file), RUN: <command> "
     "and WHY: <reason>, READ: <path>, DONE: <summary>."
 )
+NEXT_AFTER_EDIT = (
+    "Your next action: check the change with RUN: <command> and WHY: <reason>; or FILE:, "
+    "READ:, DONE: <summary>."
+)
+"""After an edit the list leads with RUN: Qwen2.5-Coder 1.5B, shown the general list, went on
+editing (the test file too, the same block again) and never ran the test it was asked to
+make pass (bench agent_loop, 6 tasks, 2026-12-06)."""
 
 
 class StopReason(StrEnum):
@@ -242,8 +249,8 @@ class AgentLoop:
         self.messages = [ChatMessage(Role.SYSTEM, SYSTEM), ChatMessage(Role.USER, first)]
 
     # ----- observations ---------------------------------------------------------------------
-    def observe(self, text: str) -> None:
-        self.messages.append(ChatMessage(Role.USER, f"{text}\n\n{NEXT}"))
+    def observe(self, text: str, next_step: str = NEXT) -> None:
+        self.messages.append(ChatMessage(Role.USER, f"{text}\n\n{next_step}"))
 
     def changed(self) -> dict[str, str]:
         """The agent's files now (path -> text), for the shadow."""
@@ -372,7 +379,7 @@ class _Stepper:
             loop.observe(self.command(action))
         elif isinstance(action, Edits):
             before = loop.changed()
-            loop.observe(self.edit(action.ops))
+            loop.observe(self.edit(action.ops), NEXT_AFTER_EDIT)
             if loop.changed() == before:  # nothing placed: counts as a malformed turn
                 loop.malformed += 1
                 if loop.malformed > 1:
@@ -441,7 +448,7 @@ class _Stepper:
         except StreamError as exc:
             return f"FILE {op.path}: the edit could not be placed: {exc.message}"
         if change is None:
-            return f"FILE {op.path}: the block changes nothing in it."
+            return f"FILE {op.path}: the block changes nothing in it (the file already reads so)."
         if change.kind is FileChangeKind.FAILED:
             return f"FILE {op.path}: the edit could not be placed: {change.error}"
         loop.files[op.path] = SentFile(op.path, change.new_text)
