@@ -253,3 +253,13 @@ def test_imported_files_are_the_code_under_test(ws: Path, tmp_path: Path) -> Non
     assert [w.path for w in ctx.files] == ["tests/test_calc.py"]
     assert ctx.related == ("src/calc.py",)
     assert parse_mentions(fix_question(ctx)) == ["tests/test_calc.py", "src/calc.py"]
+
+
+def test_a_long_log_is_searched_at_its_end(ws: Path) -> None:
+    log = "src/calc.py:1: early\n" + "x\n" * 5000 + "tests/test_calc.py:5: late\n"
+    record = CommandRecord("make", str(ws), log, 2)
+    ctx = build_fix_context(record, ws, budget=Budget(scan_chars=500))
+    assert [w.path for w in ctx.files] == ["tests/test_calc.py"]
+    many = "".join(f"src/calc.py:{n}:1: warning: w\n" for n in range(1, 700))
+    assert len(named_locations(many)) == 500  # a pattern's matches are capped
+    assert len(named_locations(many, limit=10)) == 10

@@ -78,6 +78,7 @@ class Budget:
     window_chars: int = 6000  # the windows together
     radius: int = 6  # lines each side of a named line
     related: int = 3  # files the named ones import (a test's code under test), sent for a fix
+    scan_chars: int = 200_000  # the output's end searched for locations
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,24 +105,23 @@ def strip_escapes(text: str) -> str:
     return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
 
 
-def named_locations(output: str) -> list[Location]:
-    """The locations ``output`` names, in the order they first appear, each once."""
+def named_locations(output: str, limit: int = 500) -> list[Location]:
+    """The locations ``output`` names, in the order they first appear, each once (at most
+    ``limit`` matches a pattern)."""
     found: list[tuple[int, Location]] = []
-    taken: list[tuple[int, int]] = []
+    covered = bytearray(len(output) + 1)  # characters a match (a longer form first) took
     for pattern in _PATTERNS:
-        for m in pattern.finditer(output):
-            if any(a <= m.start() < b or a < m.end() <= b for a, b in taken):
+        for n, m in enumerate(pattern.finditer(output)):
+            if n >= limit:
+                break
+            if covered[m.start()] or covered[m.end() - 1]:
                 continue  # a longer form matched here first
-            taken.append((m.start(), m.end()))
+            covered[m.start() : m.end()] = b"\1" * (m.end() - m.start())
             groups = m.groupdict()
             line = int(groups["line"]) if groups.get("line") else None
             found.append((m.start(), Location(m.group("path"), line, groups.get("test") or "")))
     found.sort(key=lambda pair: pair[0])
-    out: list[Location] = []
-    for _, loc in found:
-        if loc not in out:
-            out.append(loc)
-    return out
+    return list(dict.fromkeys(loc for _, loc in found))
 
 
 def confine(root: str | os.PathLike[str], cwd: str, path: str) -> str | None:
@@ -208,9 +208,12 @@ def _named_files(
     locations: Sequence[Location], root: str | os.PathLike[str], cwd: str
 ) -> dict[str, list[Location]]:
     files: dict[str, list[Location]] = {}
+    resolved: dict[str, str | None] = {}  # each path spelling looked up once
     for loc in locations:
-        # relative to the command's folder, else to the root (pytest's rootdir-relative paths)
-        rel = confine(root, cwd, loc.path) or confine(root, ".", loc.path)
+        if loc.path not in resolved:
+            # relative to the command's folder, else to the root (pytest's rootdir paths)
+            resolved[loc.path] = confine(root, cwd, loc.path) or confine(root, ".", loc.path)
+        rel = resolved[loc.path]
         if rel is not None:
             files.setdefault(rel, []).append(loc)
     return files
@@ -265,8 +268,9 @@ def build_fix_context(
     tail, cut = output_tail(output, budget.output_chars)
     folder = confine_folder(root, record.cwd)
     # The files the last part of the output names first: the failure is at the end.
-    files = _named_files(named_locations(output), root, record.cwd or ".")
-    order = sorted(files, key=lambda rel: -output.rfind(files[rel][0].path))
+    scanned = output[-budget.scan_chars :]  # the failure is at the end of a long log
+    files = _named_files(named_locations(scanned), root, record.cwd or ".")
+    order = sorted(files, key=lambda rel: -scanned.rfind(files[rel][0].path))
     windows: list[FileWindow] = []
     related: list[str] = []
     left = budget.window_chars
