@@ -284,7 +284,7 @@ def run_repo(
         )
         with _Watch.watching([repo.outside]) as opened:
             outcome = drive(loop, model, tools, refuse)
-            refused = sum("refused" in m.content for m in loop.messages if m.role is Role.USER)
+            refused = sum(m.content.count("refused:") for m in loop.messages if m.role is Role.USER)
             tools.close()
             seen = list(opened)
     finally:
