@@ -326,3 +326,16 @@ def test_sqlite_migration_in_the_branch(tmp_path: Path):
     assert (notes.deleted, notes.note) == (3, "dropped")
     assert branch.main_unchanged() is True
     branch.drop()
+
+
+def test_restore_errors_that_pg_restore_ignored_are_a_note():
+    from app.services.dbbranch import _run_tool
+
+    script = (
+        "import sys; sys.stderr.write('pg_restore: error: could not execute query: x\\n"
+        "pg_restore: warning: errors ignored on restore: 1\\n'); sys.exit(1)"
+    )
+    note = _run_tool([sys.executable, "-c", script], dict(os.environ))
+    assert note.startswith("pg_restore reported errors, ignored (pg_restore: error: could not")
+    with pytest.raises(BranchError, match="failed \\(2\\)"):
+        _run_tool([sys.executable, "-c", "import sys; sys.exit(2)"], dict(os.environ))
