@@ -263,3 +263,25 @@ def test_a_long_log_is_searched_at_its_end(ws: Path) -> None:
     many = "".join(f"src/calc.py:{n}:1: warning: w\n" for n in range(1, 700))
     assert len(named_locations(many)) == 500  # a pattern's matches are capped
     assert len(named_locations(many, limit=10)) == 10
+
+
+def test_javascript_and_typescript_relative_imports(ws: Path, tmp_path: Path) -> None:
+    web = ws / "web"
+    (web / "lib" / "util").mkdir(parents=True)
+    (web / "lib" / "math.ts").write_text("")
+    (web / "lib" / "util" / "index.js").write_text("")
+    (web / "app.mjs").write_text("")
+    (tmp_path / "out.js").write_text("")
+    text = (
+        "import { add } from './lib/math.js';\n"  # TypeScript's .js names the .ts
+        "import util from './lib/util'\n"  # a folder's index
+        "const app = require('./app.mjs');\n"
+        "import x from '../../out.js';\n"  # outside the workspace
+        "import React from 'react';\n"  # a package, not a file
+        "import './missing';\n"
+    )
+    assert imported_files(ws, "web/main.test.ts", text) == [
+        "web/lib/math.ts",
+        "web/lib/util/index.js",
+        "web/app.mjs",
+    ]

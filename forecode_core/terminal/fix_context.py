@@ -222,13 +222,26 @@ def _named_files(
 _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+(\.*[\w.]*)[ \t]+import|import[ \t]+([\w.]+))", re.M)
 
 
+_JS_IMPORT = re.compile(r"""(?:\bfrom\s+|\bimport\s+|\brequire\(\s*)['"](\.\.?/[^'"\n]+)['"]""")
+_JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs")
+
+
 def imported_files(root: str | os.PathLike[str], rel: str, text: str) -> list[str]:
-    """The workspace's Python files that the Python file ``rel`` (its ``text``) imports, in
-    the order imported: ``a.b`` as ``a/b.py`` or ``a/b/__init__.py`` from the root or the
-    file's folder, relative imports from the file's package."""
-    if not rel.endswith(".py"):
-        return []
+    """The workspace files that the file ``rel`` (its ``text``) imports, in the order
+    imported. Python: ``a.b`` as ``a/b.py`` or ``a/b/__init__.py`` from the root or the
+    file's folder, relative imports from the file's package. JavaScript/TypeScript: relative
+    specifiers (``./a``, ``../b.js``) with the usual extensions and ``index`` files."""
     folder = os.path.dirname(rel)
+    if rel.endswith(".py"):
+        found = _python_imports(root, folder, text)
+    elif rel.endswith(_JS_EXTENSIONS):
+        found = _js_imports(root, folder, text)
+    else:
+        found = []
+    return [f for f in dict.fromkeys(found) if f != rel]
+
+
+def _python_imports(root: str | os.PathLike[str], folder: str, text: str) -> list[str]:
     out: list[str] = []
     for m in _IMPORT.finditer(text):
         name = m.group(1) or m.group(2)
@@ -239,16 +252,30 @@ def imported_files(root: str | os.PathLike[str], rel: str, text: str) -> list[st
         else:
             bases = [".", folder] if folder else ["."]
         for base in bases:
-            found = _module_file(root, base, path)
-            if found is not None and found != rel and found not in out:
+            stem = os.path.join(base, path) if path else base
+            found = _first_file(root, (f"{stem}.py", os.path.join(stem, "__init__.py")))
+            if found is not None:
                 out.append(found)
                 break
     return out
 
 
-def _module_file(root: str | os.PathLike[str], base: str, path: str) -> str | None:
-    stem = os.path.join(base, path) if path else base
-    for candidate in (f"{stem}.py", os.path.join(stem, "__init__.py")):
+def _js_imports(root: str | os.PathLike[str], folder: str, text: str) -> list[str]:
+    out: list[str] = []
+    for m in _JS_IMPORT.finditer(text):
+        stem = os.path.normpath(os.path.join(folder, m.group(1)))
+        # TypeScript's "./a.js" names a.ts; a bare "./a" is a.ts, a.js, ... or a/index.*
+        bare = os.path.splitext(stem)[0] if stem.endswith(_JS_EXTENSIONS) else stem
+        candidates = [stem, *(bare + ext for ext in _JS_EXTENSIONS)]
+        candidates += [os.path.join(stem, "index" + ext) for ext in _JS_EXTENSIONS]
+        found = _first_file(root, candidates)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def _first_file(root: str | os.PathLike[str], candidates: Sequence[str]) -> str | None:
+    for candidate in candidates:
         found = confine(root, ".", candidate)
         if found is not None:
             return found
