@@ -149,6 +149,10 @@ def test_keep_and_no_folder(qtbot, tmp_path: Path):
     ]  # fmt: skip
     conn.close()
     shadow.close()
+    (tmp_path / "project" / ".env").write_bytes(b"\0binary")
+    owner.show_found()
+    qtbot.waitUntil(lambda: "Skipped: .env: binary" in owner.panel.result.text(), timeout=30_000)
+    assert owner.panel.database.text().startswith("Branches are made of: sqlite dev.sqlite3")
     messages: list[str] = []
     lonely = DbBranchOwner(Settings, lambda: None, lambda: None, lambda d: None)
     lonely.message.connect(lambda text, _ms: messages.append(text))

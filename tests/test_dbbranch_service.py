@@ -50,6 +50,10 @@ with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as c:
     c.execute("DELETE FROM log WHERE msg = 'old'")
     c.execute("DELETE FROM tags WHERE name = 'b'")
     c.execute("UPDATE tags SET uses = 9 WHERE name = 'c'")
+    if os.environ.get("MIGRATE"):
+        c.execute("CREATE TABLE made (x int)")
+        c.execute("INSERT INTO made VALUES (1), (2)")
+        c.execute("DROP TABLE log")
 assert os.environ["PGDATABASE"].startswith("fc_br_")
 print("2 passed, 1 failed in 0.02s")
 raise SystemExit(1)
@@ -339,3 +343,22 @@ def test_restore_errors_that_pg_restore_ignored_are_a_note():
     assert note.startswith("pg_restore reported errors, ignored (pg_restore: error: could not")
     with pytest.raises(BranchError, match="failed \\(2\\)"):
         _run_tool([sys.executable, "-c", "import sys; sys.exit(2)"], dict(os.environ))
+
+
+def test_postgres_migration_in_the_branch(tmp_path: Path, pg_cluster: Cluster):  # noqa: F811
+    url = make_dev(pg_cluster, "migrated")
+    pg_workspace(tmp_path / "ws", url)
+    branch = branch_for_run(tmp_path / "ws", tmp_path / "shadow")
+    assert branch is not None
+    run = run_tests(
+        f"{sys.executable} test_script.py", tmp_path / "ws", {**branch.env, "MIGRATE": "1"}
+    )
+    assert run.exit_code == 1, run.output
+    by = {t.table: t for t in branch.preview().tables}
+    made, log = by["public.made"], by["public.log"]
+    assert (made.inserted, made.note, sorted(s.cells for s in made.samples)) == (
+        2, "new table", [("1",), ("2",)],
+    )  # fmt: skip
+    assert (log.deleted, log.note) == (1, "dropped")
+    assert branch.main_unchanged() is True
+    branch.drop()

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forecode_core.dbbranch.detect import detect, found_from_setting
+from forecode_core.dbbranch.detect import Detection, detect, found_from_setting
 from forecode_core.dbbranch.found import DbKind, FoundDatabase, with_database
 from forecode_core.dbbranch.preview import (
     SAMPLES,
@@ -176,12 +176,21 @@ def find_database(
     choice: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> FoundDatabase | None:
+    """The database a branch is made of: the user's ``choice``, else the best found."""
     root = os.path.abspath(os.fspath(workspace_root))
     chosen = found_from_setting(choice, root)
     if chosen is not None:
         return chosen
+    return detect_in(root, environ).best
+
+
+def detect_in(
+    workspace_root: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> Detection:
+    """Everything ``detect`` finds in the folder (with its ignore rules), and its notes."""
+    root = os.path.abspath(os.fspath(workspace_root))
     rules = IgnoreRules.for_folder(root)
-    return detect(root, os.environ if environ is None else environ, rules).best
+    return detect(root, os.environ if environ is None else environ, rules)
 
 
 # ----- SQLite ----------------------------------------------------------------------------------
@@ -628,7 +637,11 @@ class PostgresBranch(Branch):
                 new = table not in self.baseline
                 found = _pg_samples(dev, branch, table, new, self.since_xid, dele > 0)
                 tables.append(TableChange(table, ins, upd, dele, *found))
-        return Preview(tuple(tables))
+            for table in sorted(self.baseline.keys() - now.keys()):  # dropped by the run
+                rows = dev.execute(f"SELECT count(*) FROM {_split_table(table)}").fetchone()
+                tables.append(TableChange(table, deleted=int(rows[0]), note="dropped"))
+            dev.rollback()
+        return Preview(tuple(sorted(tables, key=lambda t: t.table)))
 
     def main_checksums(self) -> dict[str, str]:
         with self._connect(self.dev, False) as conn:

@@ -31,6 +31,7 @@ from app.services.dbbranch import (
     Branch,
     BranchError,
     default_test_command,
+    detect_in,
     find_database,
     open_branch,
     run_tests,
@@ -146,12 +147,15 @@ class DbBranchOwner(QObject):
 
         def find() -> None:
             try:
-                found = find_database(root, choice=choice)
+                used = find_database(root, choice=choice)
+                found = detect_in(root)
             except OSError as e:
                 self.progress.emit("", f"Finding the database failed: {e}")
                 return
-            text = found.label if found else "No development database found in this folder"
-            self.progress.emit(text, "")
+            text = f"Branches are made of: {used.label}" if used else "No database found"
+            others = [f"Also found: {f.label}" for f in found.found if f != used]
+            skipped = [f"Skipped: {note}" for note in found.notes]
+            self.progress.emit(text, "\n".join(others + skipped))
 
         self._ensure_panel()
         self._show()
