@@ -21,6 +21,8 @@ a widget, a callable) and says what happened through its signals.
   panel and the status bar's counts (the servers on their own thread: ``app.services.lsp``)
 - ``bug_finder.BugFinder``: the bug finder's tier 2: the local model reviews changed functions
   when the editor is idle; likely bugs underlined (indicator 23), fixed in the shadow, dismissed
+- ``terminal_ai.TerminalAI``: Explain / Fix for a failed terminal command (the bar over the
+  terminal, the chat, the Edit files flow) and the next-command ghost text in the prompt line
 
 A new owner (next-edit, language servers, a terminal, an agent) is one more module here: a
 ``QObject`` with its signals and ``commands()``, built in ``MainWindow.__init__`` and listed
