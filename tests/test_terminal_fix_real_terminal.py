@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
@@ -61,7 +61,10 @@ def test_a_failed_pytest_in_the_terminal_offers_explain_and_a_ghost(
     assert records[0].exit_code == 1 and "tests/test_calc.py:5" in records[0].output
     bar = win.terminal_ai.fix.bar
     qtbot.waitUntil(bar.isVisible, timeout=WAIT)
-    assert bar.parentWidget() is win.terminal.tabs  # over the terminal
+    tabs = win.terminal.tabs
+    assert tabs is not None and bar.parentWidget() is tabs  # over the terminal ...
+    top_of_output = view.mapTo(tabs, QPoint(0, 0)).y()
+    assert bar.geometry().bottom() < top_of_output  # ... in the tabs' row, over no output
     assert "exited with 1" in bar.label.text()
 
     # the ghost: at the new prompt, the history's next command (the only one so far)

@@ -21,8 +21,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+from PySide6.QtCore import QEvent, QObject, QRect, Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QWidget,
+)
 
 from forecode_core.terminal.fix_context import (
     FixContext,
@@ -69,8 +76,9 @@ class FailureBar(QWidget):
 
     def show_failure(self, record: CommandRecord, host: QWidget | None = None) -> None:
         """Say ``record``'s failure; over ``host`` (the terminal's tabs) when given."""
-        command = record.command if len(record.command) <= 60 else record.command[:59] + "…"
+        command = record.command if len(record.command) <= 40 else record.command[:39] + "…"
         self.label.setText(f"✕ {command} exited with {record.exit_code}")
+        self.label.setToolTip(record.command)
         if host is None and self.parentWidget() is None:
             return  # no terminal to lay it over (the palette's commands still work)
         old = self.parentWidget()
@@ -84,12 +92,26 @@ class FailureBar(QWidget):
         self._place()
 
     def _place(self) -> None:
+        """Over the tabs' row, right of the tabs and left of the corner's buttons (it covers
+        no output there); over a plain widget, its top right."""
         host = self.parentWidget()
         if host is None:
             return
         self.adjustSize()
-        width = min(self.sizeHint().width(), host.width())
-        self.setGeometry(host.width() - width - 16, 28, width, self.sizeHint().height())
+        hint = self.sizeHint()
+        right, top, height = host.width() - 16, 4, hint.height()
+        if isinstance(host, QTabWidget):
+            corner = host.cornerWidget(Qt.Corner.TopRightCorner)
+            right = host.width() - (corner.width() if corner is not None else 0) - 8
+            top, height = 0, max(hint.height(), host.tabBar().height())
+            bar = host.tabBar()
+            last = bar.tabRect(bar.count() - 1) if bar.count() else bar.rect().topLeft()
+            edge = last.topRight() if isinstance(last, QRect) else last
+            left = bar.mapTo(host, edge).x() + 8
+            if right - left < hint.width():  # no room beside the tabs: over the output
+                top, height = host.tabBar().height() + 4, hint.height()
+        width = min(hint.width(), host.width())
+        self.setGeometry(right - width, top, width, height)
         self.raise_()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
