@@ -125,6 +125,23 @@ def test_a_ghost_offered_by_someone_else_stays(qtbot: QtBot, tmp_path: Path) -> 
     assert view.ghost == "cd /shadow && export DATABASE_URL=..."
 
 
+def test_the_stored_history_read_late_leaves_another_ghost(qtbot: QtBot, tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "data")
+    root = tmp_path / "ws"
+    root.mkdir()
+    first = TerminalPredictor(lambda: root, lambda: None, store)
+    _ran(first, root, "make", "make test")
+    qtbot.waitUntil(lambda: store.load(root).commands == ["make", "make test"], timeout=5000)
+    first.shutdown()
+    view = _View()
+    second = TerminalPredictor(lambda: root, lambda: None, store)
+    _type(second, view, "")  # the first prompt; the history is read on the worker ...
+    view.set_suggestion("cd /shadow")  # ... while someone else offers a line
+    qtbot.waitUntil(lambda: second.history.commands == ["make", "make test"], timeout=5000)
+    assert view.ghost == "cd /shadow"
+    second.shutdown()
+
+
 def test_the_history_is_stored_owner_only_and_without_secrets(qtbot: QtBot, tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "data")
     root = tmp_path / "ws"

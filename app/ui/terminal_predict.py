@@ -118,8 +118,9 @@ class TerminalPredictor(QObject):
         self.ranked = rank_next(stored.commands)
         if added:
             self._save()
-        if self._view is not None and self._pending is None:  # the line shown gets its due
-            self.line_changed(self._view, self._typed)
+        view = self._view
+        if view is not None and self._pending is None and not _ghost_now(view):
+            self.line_changed(view, self._typed)  # the line shown gets its due
 
     def command_ran(self, record: CommandRecord) -> None:
         """A finished command joins the history (when it may) and the ranking is redone."""
