@@ -176,7 +176,9 @@ def defuse_mentions(text: str) -> str:
     return re.sub(r"(?:^|(?<=\s))@", "\u200b@", text)
 
 
-def _window(text: str, lines: Sequence[int], radius: int, max_chars: int) -> FileWindow | None:
+def _window(
+    path: str, text: str, lines: Sequence[int], radius: int, max_chars: int
+) -> FileWindow | None:
     all_lines = text.split("\n")
     if len(all_lines) > 1 and not all_lines[-1]:
         all_lines.pop()  # the last line's newline ends it, it starts no line
@@ -195,7 +197,7 @@ def _window(text: str, lines: Sequence[int], radius: int, max_chars: int) -> Fil
         else:
             rows.pop(0)
             first += 1
-    return FileWindow("", tuple(named), first, last, "\n".join(rows))
+    return FileWindow(path, tuple(named), first, last, "\n".join(rows))
 
 
 def _test_line(text: str, test: str) -> int | None:
@@ -294,8 +296,9 @@ def build_fix_context(
     output = strip_escapes(record.output)
     tail, cut = output_tail(output, budget.output_chars)
     folder = confine_folder(root, record.cwd)
-    # The files the last part of the output names first: the failure is at the end.
-    scanned = output[-budget.scan_chars :]  # the failure is at the end of a long log
+    # The failure is at the end: a long log is searched there, and the files named last come
+    # first.
+    scanned = output[-budget.scan_chars :]
     files = _named_files(named_locations(scanned), root, record.cwd or ".")
     order = sorted(files, key=lambda rel: -scanned.rfind(files[rel][0].path))
     windows: list[FileWindow] = []
@@ -307,12 +310,10 @@ def build_fix_context(
             continue
         lines = [loc.line for loc in files[rel] if loc.line is not None]
         lines += [n for loc in files[rel] if loc.test and (n := _test_line(text, loc.test))]
-        window = _window(text, lines, budget.radius, left)
+        window = _window(rel, text, lines, budget.radius, left)
         if window is None:
             continue
-        windows.append(
-            FileWindow(rel, tuple(sorted(set(lines))), window.first, window.last, window.text)
-        )
+        windows.append(window)
         left -= len(window.text)
         related += imported_files(root, rel, text)
     named = {w.path for w in windows}
