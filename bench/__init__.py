@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, str] = {
     "lsp": "bench.lsp",
     "bugs": "bench.bugs",
     "package": "bench.package",
+    "agent": "bench.agent",
     "agent_terminal": "bench.agent_terminal",
     "terminal_predict": "bench.terminal_predict",
 }
