@@ -85,6 +85,7 @@ def test_fix_goes_through_the_shadow_and_the_review(
     # the set in the review, checked in the real shadow; nothing written or changed yet
     assert [r.split("  ")[0] for r in review.rows()] == ["M"]
     qtbot.waitUntil(lambda: review.check_note.startswith(("checked", "not checked")), timeout=90000)
+    assert review.check_note == "checked: no new problems", review.check_note
     assert _digests(project) == before
     calc_doc = win.docs.find((project / "src" / "calc.py").resolve())
     assert calc_doc is None or calc_doc.editor.text() == CALC
