@@ -636,6 +636,7 @@ class MainWindow(QMainWindow):
         self.next_edit.shutdown()
         self.cloud.shutdown()
         self.chat.shutdown()  # a reply in flight is stopped; its text so far is kept
+        self.terminal_ai.shutdown()  # a model request for the ghost cancelled
         self.agent.shutdown()  # a loop in flight stops, a command it runs is killed
         if self.search_dock is not None:
             self.search_dock.panel.shutdown()  # a search in flight stops with its process
