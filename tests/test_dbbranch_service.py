@@ -362,3 +362,25 @@ def test_postgres_migration_in_the_branch(tmp_path: Path, pg_cluster: Cluster): 
     assert (log.deleted, log.note) == (1, "dropped")
     assert branch.main_unchanged() is True
     branch.drop()
+
+
+def test_a_session_that_just_closed_is_waited_out(
+    tmp_path: Path,
+    pg_cluster: Cluster,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A test run's connection closed a moment ago is still listed while its backend exits
+    (about half the time, measured): the branch waits for it rather than falling back."""
+    from app.services import dbbranch
+
+    monkeypatch.setattr(dbbranch, "SESSIONS_GONE_S", 30.0)  # generous: a loaded machine
+    url = make_dev(pg_cluster, "justclosed")
+    pg_workspace(tmp_path / "ws", url)
+    found = detect(tmp_path / "ws", {}).best
+    assert found is not None
+    for _ in range(3):
+        with psycopg.connect(url) as conn:
+            conn.execute("SELECT 1")
+        branch = open_branch(found, tmp_path / "shadow", checksums=False)
+        assert (branch.method, branch.notes) == ("template", [])
+        branch.drop()

@@ -530,11 +530,7 @@ class PostgresBranch(Branch):
     # -- making it
     def _from_template(self) -> None:
         with self._admin() as admin:
-            others = admin.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                (self.dev,),
-            ).fetchone()[0]
+            others = _sessions(admin, self.dev, SESSIONS_GONE_S)
             if others:
                 why = f"{others} session(s) connected to {self.dev}"
             else:
@@ -578,19 +574,10 @@ class PostgresBranch(Branch):
                 self.notes.append(note)
 
     def _wait_alone(self, timeout_s: float = 10.0) -> None:
-        """Until the restore's sessions have left (their statistics are flushed as they
-        exit), so the counters' baseline includes the restore's rows."""
-        deadline = time.monotonic() + timeout_s
+        """Until the sessions in the branch have left (a restore's, a test run's: their
+        statistics are flushed as they exit)."""
         with self._admin() as admin:
-            while time.monotonic() < deadline:
-                n = admin.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
-                    "AND backend_type = 'client backend'",
-                    (self.name,),
-                ).fetchone()[0]
-                if not n:
-                    return
-                time.sleep(0.05)
+            _sessions(admin, self.name, timeout_s)
 
     def _env(self, shadow: Path) -> dict[str, str]:
         psycopg = _psycopg()
@@ -657,6 +644,26 @@ class PostgresBranch(Branch):
         with self._admin() as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {quote_ident(self.name)} WITH (FORCE)")
         self.dropped = True
+
+
+SESSIONS_GONE_S = 1.0  # a client that just closed its connection: its backend is exiting
+
+
+def _sessions(admin: Any, dbname: str, wait_s: float) -> int:
+    """Client sessions connected to ``dbname`` (besides ``admin``'s own), once none are left
+    or after ``wait_s`` (a closed connection's backend leaves a moment after the client)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        n = int(
+            admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                (dbname,),
+            ).fetchone()[0]
+        )
+        if not n or time.monotonic() >= deadline:
+            return n
+        time.sleep(0.05)
 
 
 def _run_tool(cmd: Sequence[str], env: Mapping[str, str]) -> str:
