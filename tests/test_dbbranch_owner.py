@@ -162,3 +162,16 @@ def test_keep_and_no_folder(qtbot, tmp_path: Path):
 def test_export_line_quotes_and_leaves_the_password_out():
     line = export_line({"DATABASE_URL": "postgresql://u:p w@/x", "PGPASSWORD": "s"}, Path("/a b"))
     assert line == "cd '/a b' && export DATABASE_URL='postgresql://u:p w@/x'"
+
+
+def test_a_failure_after_the_branch_is_made_drops_it(qtbot, tmp_path: Path):
+    """The run removes the dev file (so its checksum cannot be taken): the panel says so
+    and the branch is not left in the shadow."""
+    owner, shadow, db, _ = make_owner(qtbot, tmp_path)
+    removal = f'{sys.executable} -c "import os; os.remove({str(db)!r})"'
+    owner._settings = lambda: dataclasses.replace(Settings(), db_branch_test_command=removal)
+    assert owner.run_tests()
+    qtbot.waitUntil(lambda: not owner.running, timeout=60_000)
+    assert owner.panel.result.text().startswith("The database branch failed: ")
+    assert owner.branch is None and not (shadow.tree / "dev.sqlite3").exists()
+    shadow.close()

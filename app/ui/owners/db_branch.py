@@ -223,9 +223,9 @@ class DbBranchOwner(QObject):
             _drop(previous)
         try:
             self.finished.emit(self._branch_and_run(root, shadow, choice, command, cancel))
-        except (BranchError, OSError) as e:
+        except BranchError as e:
             self.finished.emit(Outcome(error=f"No branch: {e}"))
-        except Exception as e:  # a driver's own error (connection refused, ...)
+        except Exception as e:  # the disk, a driver's own error (connection refused, ...)
             self.finished.emit(Outcome(error=f"The database branch failed: {e}"))
 
     def _branch_and_run(
@@ -250,9 +250,13 @@ class DbBranchOwner(QObject):
         self.progress.emit(
             found.label, f"Running {command} ({branch.method}, {branch.branch_s:.2f} s)"
         )
-        run = run_tests(command, shadow.tree, branch.env, cancel=cancel)
-        preview = branch.preview()
-        return Outcome(found.label, branch, run, preview, branch.main_unchanged(), "", shadow.tree)
+        try:
+            run = run_tests(command, shadow.tree, branch.env, cancel=cancel)
+            preview, unchanged = branch.preview(), branch.main_unchanged()
+        except BaseException:
+            _drop(branch)  # nobody will see it: never left behind
+            raise
+        return Outcome(found.label, branch, run, preview, unchanged, "", shadow.tree)
 
     # ----- back on the UI thread ----------------------------------------------------------------
     def _on_progress(self, database: str, step: str) -> None:
