@@ -15,6 +15,7 @@ user presses Enter). ``input_line_changed`` says what is typed after the prompt.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from PySide6.QtGui import (
     QFont,
     QFontDatabase,
     QFontMetrics,
+    QFontMetricsF,
     QGuiApplication,
     QInputMethodEvent,
     QKeyEvent,
@@ -86,8 +88,13 @@ class TerminalView(QWidget):
         self.palette_ = TerminalPalette(theme())
         self._font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         self._font.setStyleHint(QFont.StyleHint.Monospace)
+        # a whole-pixel cell: the glyphs' fractional advance (7.22 px for the 9 pt system font)
+        # padded to it, else a run of text drifts right of its cells (a 140-column line by 30 px)
+        advance = QFontMetricsF(self._font).horizontalAdvance("M")
+        width = max(1, math.ceil(advance))
+        self._font.setLetterSpacing(QFont.SpacingType.AbsoluteSpacing, width - advance)
         metrics = QFontMetrics(self._font)
-        self._cell = (max(1, metrics.horizontalAdvance("M")), max(1, metrics.height()))
+        self._cell = (width, max(1, metrics.height()))
         self._ascent = metrics.ascent()
         # no parent: the session's thread may still emit after this widget is deleted
         self._bridge = _Bridge()

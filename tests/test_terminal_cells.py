@@ -1,0 +1,57 @@
+"""The terminal's text stays on its cells: a full-width line drawn by the real view (real bash on
+a PTY, the widget offscreen) ends inside the last column. The system's fixed font advances a
+fractional 7.22 px per glyph; drawn on a 7 px grid, a line ran 30 px past its last cell, under
+the scrollbar, and each colour run overlapped the next one's first letter (seen under Xvfb on
+pytest's output: "[100%]" hidden, "is_success(" over "200")."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QFont, QFontMetricsF
+from pytestqt.qtbot import QtBot
+
+from app.services.terminal import shell_launch
+from app.ui.terminal.view import TerminalView
+from app.ui.theme import theme_named
+
+WAIT = 30_000  # generous: a loaded 2-core machine
+
+
+def _ink_right_edge(view: TerminalView, row: int) -> int:
+    """The rightmost x of a pixel that is not the background, in the given row of cells."""
+    image = view.grab().toImage()
+    background = QColor(view.palette_.background).rgb()
+    ch = view._cell[1]
+    right = -1
+    for y in range(row * ch, (row + 1) * ch):
+        for x in range(image.width() - view.scrollbar.width()):
+            if image.pixel(x, y) != background:
+                right = max(right, x)
+    return right
+
+
+def test_a_full_width_line_ends_in_its_last_cell(qtbot: QtBot, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMPT_COMMAND"}
+    env["HOME"] = str(tmp_path)
+    view = TerminalView(shell_launch("bash", env), tmp_path, lambda: theme_named("dark"))
+    qtbot.addWidget(view)
+    view.resize(1100, 300)
+    view.show()
+    view.start()
+    try:
+        qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)
+        cw, _ = view._cell
+        for bold in (False, True):  # a bold run is drawn with the same cells
+            font = QFont(view._font)
+            font.setBold(bold)
+            assert abs(QFontMetricsF(font).horizontalAdvance("M" * 100) - 100 * cw) < 1
+        columns = view.grid()[1]
+        view.session.write(f"clear; printf 'M%.0s' $(seq 1 {columns}); echo; read\r".encode())
+        qtbot.waitUntil(lambda: view.model.text().startswith("M" * columns), timeout=WAIT)
+        qtbot.waitUntil(lambda: _ink_right_edge(view, 0) > (columns - 1) * cw, timeout=WAIT)
+        assert _ink_right_edge(view, 0) < columns * cw
+    finally:
+        view.kill()
+        view.session.join(10)
