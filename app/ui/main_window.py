@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         )
         self.terminal = TerminalOwner(  # issue 17: the shell in a bottom dock (Ctrl+`)
             lambda: self.workspace.root, lambda: theme_named(self.settings.theme),
-            lambda dock: place_bottom_dock(self, dock), self,
+            lambda dock: place_bottom_dock(self, dock, fraction=1 / 3), self,
         )  # fmt: skip
         self.db_branch = DbBranchOwner(  # issue 17: tests on a database branch, their preview
             settings, lambda: self.workspace.root, self.review.workspace_shadow,

@@ -141,10 +141,11 @@ class ProblemsDock(QDockWidget):
         return texts
 
 
-def place_bottom_dock(window: QMainWindow, dock: QDockWidget) -> None:
+def place_bottom_dock(window: QMainWindow, dock: QDockWidget, fraction: float = 0.0) -> None:
     """Add ``dock`` at the bottom, as a tab beside the bottom docks already there (Problems,
     References: VS Code's panel tabs), not squeezed into a strip beside them; its owner
-    raises it when it has something to show."""
+    raises it when it has something to show. ``fraction``: the panel's height as a share of
+    the window's (at least the dock's minimum), when given."""
     bottom = Qt.DockWidgetArea.BottomDockWidgetArea
     others = [
         d
@@ -154,3 +155,6 @@ def place_bottom_dock(window: QMainWindow, dock: QDockWidget) -> None:
     window.addDockWidget(bottom, dock)
     if others:
         window.tabifyDockWidget(others[0], dock)
+    if fraction > 0:
+        height = max(dock.minimumSizeHint().height(), int(window.height() * fraction))
+        window.resizeDocks([dock], [height], Qt.Orientation.Vertical)

@@ -21,7 +21,6 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QMainWindow,
     QTabWidget,
     QToolButton,
     QWidget,
@@ -140,11 +139,7 @@ class TerminalOwner(QObject):
         tabs.setCornerWidget(plus, Qt.Corner.TopRightCorner)
         dock.setWidget(tabs)
         self.dock, self.tabs = dock, tabs
-        self._place_dock(dock)
-        window = self.parent()
-        if isinstance(window, QMainWindow):  # a third of the window, as VS Code's panel
-            height = max(dock.minimumSizeHint().height(), window.height() // 3)
-            window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+        self._place_dock(dock)  # the window places it, a third of its height (VS Code's panel)
         return tabs
 
     def _show(self) -> None:
