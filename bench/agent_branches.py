@@ -1,7 +1,8 @@
 """Database branches for AI test runs (issue 17): how long a branch of a ~300 MB database
 takes, and whether the dev database stays byte-identical. ``measure() -> dict`` is what
-``bench agent`` reports (keys ``branch_s`` {``sqlite``, ``sqlite_vacuum_into``, ``postgres``,
-``postgres_fallback``}, ``main_db_unchanged``); ``python -m bench.agent_branches --json PATH``
+``bench agent`` reports (keys ``branch_s`` {``sqlite`` (the backup API, the default),
+``sqlite_vacuum_into``, ``sqlite_file_copy``, ``postgres``, ``postgres_fallback``},
+``main_db_unchanged``); ``python -m bench.agent_branches --json PATH``
 runs it alone.
 
 The databases are made once into a cache folder (``$FORECODE_BENCH_CACHE``, default
@@ -136,8 +137,12 @@ def _sqlite_rounds(ws: Path, shadow: Path, rounds: int) -> dict[str, Any]:
     vacuum, _ = _timed(
         lambda: open_branch(found, shadow, method="vacuum", checksums=False), _touch_sqlite, rounds
     )
+    copy, _ = _timed(
+        lambda: open_branch(found, shadow, method="copy", checksums=False), _touch_sqlite, rounds
+    )
     unchanged = sqlite_checksums(db) == before
-    return {"branch_s": {"sqlite": backup, "sqlite_vacuum_into": vacuum}, "preview_s": preview,
+    branch_s = {"sqlite": backup, "sqlite_vacuum_into": vacuum, "sqlite_file_copy": copy}
+    return {"branch_s": branch_s, "preview_s": preview,
             "db_mb": _mb(db) + _mb(Path(str(db) + "-wal")), "unchanged": unchanged}  # fmt: skip
 
 

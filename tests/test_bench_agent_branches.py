@@ -32,6 +32,7 @@ def test_measure_small(cache: Path, monkeypatch: pytest.MonkeyPatch):
     assert set(result["branch_s"]) == {
         "sqlite",
         "sqlite_vacuum_into",
+        "sqlite_file_copy",
         "postgres",
         "postgres_fallback",
     }

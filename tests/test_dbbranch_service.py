@@ -82,7 +82,7 @@ def sqlite_workspace(root: Path, wal_row: bool = False) -> sqlite3.Connection:
     return conn
 
 
-@pytest.mark.parametrize("method", ["backup", "vacuum"])
+@pytest.mark.parametrize("method", ["backup", "vacuum", "copy"])
 def test_sqlite_branch_has_the_wal_rows_and_main_is_untouched(tmp_path: Path, method: str):
     ws, shadow = tmp_path / "ws", tmp_path / "shadow"
     writer = sqlite_workspace(ws, wal_row=True)
@@ -384,3 +384,46 @@ def test_a_session_that_just_closed_is_waited_out(
         branch = open_branch(found, tmp_path / "shadow", checksums=False)
         assert (branch.method, branch.notes) == ("template", [])
         branch.drop()
+
+
+@pytest.mark.parametrize("method", ["backup", "copy"])
+def test_sqlite_branch_while_a_writer_commits(tmp_path: Path, method: str):
+    """A dev server writing all along: each branch is a whole database (integrity_check ok),
+    its rows a prefix of what the writer committed (no torn transaction)."""
+    import threading
+
+    ws = tmp_path / "ws"
+    sqlite_workspace(ws).close()
+    db = ws / "data" / "dev.sqlite3"
+    stop, first = threading.Event(), threading.Event()
+    committed = [0]
+
+    def write() -> None:
+        conn = sqlite3.connect(db, timeout=30)
+        while not stop.is_set():
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO items (name, qty) VALUES ('w', 1)")
+            conn.execute("INSERT INTO items (name, qty) VALUES ('w', 2)")  # a pair a commit
+            conn.commit()
+            committed[0] += 1
+            first.set()
+        conn.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert first.wait(60)  # the writer is committing before the first branch
+        found = detect(ws, {}).best
+        assert found is not None
+        for i in range(5):
+            branch = open_branch(found, tmp_path / f"shadow{i}", method=method, checksums=False)
+            copy = sqlite3.connect(branch.location)
+            assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+            pairs = copy.execute("SELECT count(*) FROM items WHERE name = 'w'").fetchone()[0]
+            copy.close()
+            assert pairs % 2 == 0  # both rows of a commit or neither
+            branch.drop()
+    finally:
+        stop.set()
+        writer.join()
+    assert committed[0] > 0

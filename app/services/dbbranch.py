@@ -242,9 +242,11 @@ def copy_sqlite(src: Path, dst: Path, method: str) -> None:
                 source.backup(target, pages=-1)
             finally:
                 target.close()
+        elif method == "copy":
+            _copy_files_under_read(source, src, tmp)
         else:
-            raise BranchError(f"unknown SQLite branch method {method!r} (backup, vacuum)")
-    except sqlite3.Error as e:
+            raise BranchError(f"unknown SQLite branch method {method!r} (backup, vacuum, copy)")
+    except (sqlite3.Error, OSError) as e:
         _remove_with_side_files(tmp)
         raise BranchError(f"{src.name}: not copied ({e})") from e
     finally:
@@ -252,6 +254,27 @@ def copy_sqlite(src: Path, dst: Path, method: str) -> None:
     os.chmod(tmp, 0o600)
     _remove_with_side_files(dst)  # a stale -wal beside the new copy would be replayed into it
     os.replace(tmp, dst)
+
+
+def _copy_files_under_read(source: sqlite3.Connection, src: Path, tmp: Path) -> None:
+    """The file and its ``-wal`` copied as bytes while ``source`` holds a read transaction
+    (no writer can then reset the WAL, and a checkpoint only writes into the file pages the
+    copied WAL also holds); the copy's WAL is then checkpointed into it, so the branch is one
+    file. Rows committed while the copy ran may come along: still a consistent state."""
+    source.execute("BEGIN")
+    source.execute("SELECT count(*) FROM sqlite_master").fetchone()  # takes the read lock
+    try:
+        shutil.copyfile(src, tmp)
+        wal = Path(str(src) + "-wal")
+        if wal.exists() and wal.stat().st_size:
+            shutil.copyfile(wal, Path(str(tmp) + "-wal"))
+    finally:
+        source.execute("ROLLBACK")
+    copy = sqlite3.connect(tmp)
+    try:
+        copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        copy.close()  # the last connection: the WAL is folded in and removed
 
 
 def sqlite_checksums(path: Path) -> dict[str, str]:
