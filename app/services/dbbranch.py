@@ -141,7 +141,8 @@ def open_branch(
     checksums: bool = True,
 ) -> Branch:
     """A branch of ``found`` for a test run in ``shadow_root``; see the module docstring.
-    ``method``: SQLite ``backup`` (default) or ``vacuum``; PostgreSQL ``template`` (default)
+    ``method``: SQLite ``backup`` (default), ``vacuum`` (``VACUUM INTO``) or ``copy`` (the
+    files as bytes under a read transaction); PostgreSQL ``template`` (default)
     or ``dump`` (the fallback, forced). ``checksums``: take the dev database's first (for
     ``Branch.main_unchanged``)."""
     shadow = Path(shadow_root)
