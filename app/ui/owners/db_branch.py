@@ -64,6 +64,17 @@ class Outcome:
     folder: Path | None = None  # the shadow the tests ran in
 
 
+@dataclass(frozen=True)
+class _Job:
+    """One run's inputs, taken on the UI thread for the worker."""
+
+    root: Path
+    shadow: ShadowWorkspace
+    choice: str  # the dbBranch.database setting
+    command: str  # the dbBranch.testCommand setting ("": the default)
+    cancel: threading.Event
+
+
 class DbBranchOwner(QObject):
     message = Signal(str, int)
     finished = Signal(object)  # Outcome (worker -> UI)
@@ -134,7 +145,9 @@ class DbBranchOwner(QObject):
         self._cancel = threading.Event()
         previous, self.branch = self.branch, None
         self._executor.submit(
-            self._work, root, shadow, settings.db_branch_database, command, self._cancel, previous
+            self._work,
+            _Job(root, shadow, settings.db_branch_database, command, self._cancel),
+            previous,
         )
         return True
 
@@ -210,34 +223,20 @@ class DbBranchOwner(QObject):
         self.message.emit("Accept the suggested line (End) to use the branch in this shell", 8000)
 
     # ----- the worker ---------------------------------------------------------------------------
-    def _work(
-        self,
-        root: Path,
-        shadow: ShadowWorkspace,
-        choice: str,
-        command: str,
-        cancel: threading.Event,
-        previous: Branch | None,
-    ) -> None:
+    def _work(self, job: _Job, previous: Branch | None) -> None:
         if previous is not None:
             _drop(previous)
         try:
-            self.finished.emit(self._branch_and_run(root, shadow, choice, command, cancel))
+            self.finished.emit(self._branch_and_run(job))
         except BranchError as e:
             self.finished.emit(Outcome(error=f"No branch: {e}"))
         except Exception as e:  # the disk, a driver's own error (connection refused, ...)
             self.finished.emit(Outcome(error=f"The database branch failed: {e}"))
 
-    def _branch_and_run(
-        self,
-        root: Path,
-        shadow: ShadowWorkspace,
-        choice: str,
-        command: str,
-        cancel: threading.Event,
-    ) -> Outcome:
-        command = command or default_test_command(root)  # looks for the project's venv
-        found = find_database(root, choice=choice)
+    def _branch_and_run(self, job: _Job) -> Outcome:
+        shadow, cancel = job.shadow, job.cancel
+        command = job.command or default_test_command(job.root)  # looks for the project's venv
+        found = find_database(job.root, choice=job.choice)
         if found is None:
             return Outcome(error="No development database found (set dbBranch.database)")
         self.progress.emit(found.label, "Bringing the shadow workspace in step…")
