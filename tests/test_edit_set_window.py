@@ -115,6 +115,8 @@ def test_edit_files_from_the_chat_reviewed_applied_and_undone(
     every = next(b for b in box.buttons() if b.text() == "Undo in 3 files")
     every.click()
     qtbot.waitUntil(lambda: main_doc.editor.text() == MAIN, timeout=3000)
+    # the deleted file is written back on the writer thread, then opened
+    qtbot.waitUntil(lambda: win.edit_set.host.restoring == 0, timeout=10000)
     assert (root / "app" / "util.py").read_text() == UTIL
     assert not (root / "app" / "greeting.py").exists()
     assert win.docs.find((root / "app" / "greeting.py").resolve()) is None

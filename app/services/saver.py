@@ -83,6 +83,7 @@ class SaveRequest:
     expected: Expected | None = None
     overwrite: bool = False
     previous: Future[SaveResult] | None = None
+    make_parents: bool = False  # its missing folders made first (an undone delete's)
 
 
 def _changed_on_disk(target: Path, expected: Expected) -> bool:
@@ -113,6 +114,8 @@ def write_snapshot(request: SaveRequest) -> SaveResult:
         if expected is not None and _changed_on_disk(target, expected):
             return SaveResult(SaveOutcome.CONFLICT, message=f"{target.name} changed on disk")
         data = encode_text(request.text, request.encoding)
+        if request.make_parents:
+            target.parent.mkdir(parents=True, exist_ok=True)
         written = atomic_write(target, data)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -38,10 +38,10 @@ from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
+from app.services.saver import SaveOutcome, SaveRequest, SaveResult, saver
 from app.services.threads import SerialExecutor
 from forecode_core.chat.types import ChatParams
 from forecode_core.edits.events import EditsDone, FileChange, FileChangeKind
-from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import Settings
 from forecode_core.streams import Done, FailureCode, StreamError
 
@@ -94,6 +94,12 @@ def describe_verdict(verdict: Any) -> tuple[str, dict[str, list[str]]]:
     return f"checked: ⚠ {n} new problem{'s' if n != 1 else ''}", problems
 
 
+class _Relay(QObject):
+    """Brings a restore's write result from the writer thread to the UI thread."""
+
+    landed = Signal(str, str, object)  # (path, text, Future[SaveResult])
+
+
 class DocumentsHost:
     """``edit_set_review.EditSetHost`` over the window's documents and folder."""
 
@@ -102,10 +108,15 @@ class DocumentsHost:
         workspace: Workspace,
         documents: Documents,
         trash: Callable[[Path], None] = move_to_trash,
+        report: Callable[[str, int], None] = lambda _text, _ms: None,
     ) -> None:
         self._workspace = workspace
         self._documents = documents
         self._trash = trash
+        self._report = report  # a failed restore's sentence (the status bar)
+        self._relay = _Relay()
+        self._relay.landed.connect(self._landed)
+        self.restoring = 0  # restores queued whose write has not come back yet
 
     def _path(self, path: str) -> Path:
         root = self._workspace.root
@@ -155,14 +166,45 @@ class DocumentsHost:
         return ""
 
     def restore_file(self, path: str, text: str) -> str:
+        """Queue the write on the app's writer thread (``app.services.saver``): the UI
+        thread never waits on the disk. "" once queued; the file's editor opens when the
+        bytes have landed (``_landed``), and a failed write is reported then, its text
+        opened as an unsaved buffer at that path (nothing is lost)."""
         try:
             target = self._path(path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(target, text.encode("utf-8"))
         except OSError as exc:
             return f"{path} could not be restored: {exc}"
-        self.open_editor(path)
+        request = SaveRequest(target, text, "utf-8", overwrite=True, make_parents=True)
+        future = saver().submit(request)
+        relay = self._relay
+
+        def landed(f: Future[SaveResult]) -> None:  # on the writer thread: hand it over
+            with contextlib.suppress(RuntimeError):  # the window (and relay) went meanwhile
+                relay.landed.emit(path, text, f)
+
+        self.restoring += 1
+        future.add_done_callback(landed)
         return ""
+
+    def _landed(self, path: str, text: str, future: Future[SaveResult]) -> None:
+        self.restoring -= 1
+        try:
+            result = future.result()
+        except Exception as exc:  # the writer's own failure: reported, never lost
+            result = SaveResult(SaveOutcome.FAILED, message=f"{type(exc).__name__}: {exc}")
+        if result.ok:
+            self.open_editor(path)
+            return
+        try:
+            target: Path | None = self._path(path)
+        except OSError:
+            target = None
+        doc = self._documents.new_untitled()
+        doc.path = target  # Ctrl+S tries the same file again
+        doc.editor.setText(text)
+        why = f"{path} could not be restored: {result.message}"
+        doc.banner.show_message(f"{why}. Its text is open here, unsaved.", "error")
+        self._report(f"Undo of the multi-file edit: {why} (its text is open, unsaved).", 15000)
 
 
 class _EditsAsChat:
@@ -231,7 +273,7 @@ class EditSetOwner(QObject):
         self._documents = documents
         self._chat_panel = chat_panel
         self._show_chat = show_chat
-        self.host = DocumentsHost(workspace, documents)
+        self.host = DocumentsHost(workspace, documents, report=self.message.emit)
         self.review: EditSetReview | None = None
         self.last: AppliedSet | None = None
         self._area: QVBoxLayout | None = None
