@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
@@ -101,3 +103,53 @@ def test_a_layout_that_cannot_be_stored_is_no_error(qtbot: QtBot, tmp_path: Path
     win = new_window(qtbot, layout)
     assert layout.save(win) is not None  # the problem in words
     win.close()  # and closing still works
+
+
+def _bottom_open(win: MainWindow) -> list[str]:
+    return [
+        d.objectName()
+        for d in win.findChildren(QDockWidget)
+        if d.isVisible()
+        and win.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea
+        and not d.isFloating()
+    ]
+
+
+def test_the_problems_panel_comes_back_open_at_its_height(qtbot: QtBot, tmp_path: Path) -> None:
+    layout = WindowLayout(tmp_path / "window-layout.json")
+    first = new_window(qtbot, layout)
+    first.resize(720, 520)
+    first.actions_by_id["view.problems"].trigger()
+    dock = first.findChild(QDockWidget, "problems")
+    assert dock is not None
+    first.resizeDocks([dock], [190], Qt.Orientation.Vertical)
+    qtbot.waitUntil(lambda: dock.height() == 190)
+    first.close()
+    assert json.loads(layout.path.read_text())["bottom"] == {"dock": "problems", "height": 190}
+
+    second = new_window(qtbot, WindowLayout(layout.path))
+    again = second.findChild(QDockWidget, "problems")
+    assert again is not None
+    qtbot.waitUntil(lambda: again.isVisible() and again.height() == 190)
+    assert _bottom_open(second) == ["problems"]
+    second.close()  # stored again, the same
+    assert json.loads(layout.path.read_text())["bottom"] == {"dock": "problems", "height": 190}
+
+
+def test_a_closed_panel_or_an_unknown_dock_stays_closed(qtbot: QtBot, tmp_path: Path) -> None:
+    path = tmp_path / "window-layout.json"
+    first = new_window(qtbot, WindowLayout(path))
+    first.actions_by_id["view.problems"].trigger()
+    dock = first.findChild(QDockWidget, "problems")
+    assert dock is not None
+    dock.close()
+    first.close()
+    assert json.loads(path.read_text())["bottom"] is None
+    second = new_window(qtbot, WindowLayout(path))
+    assert _bottom_open(second) == [] and second.findChild(QDockWidget, "problems") is None
+    for stored in ({"dock": "gone-dock", "height": 200}, {"dock": 3}, "problems", [1]):
+        doc = json.loads(path.read_text())
+        doc["bottom"] = stored
+        path.write_text(json.dumps(doc))
+        win = new_window(qtbot, WindowLayout(path))
+        assert _bottom_open(win) == []

@@ -1,6 +1,7 @@
 """The window's layout, kept from one run to the next as VS Code does: its size and place
-(maximized too), the explorer's and the chat panel's widths, and whether the chat panel was
-open. One small JSON file in the data dir (``<data>/window-layout.json``), written atomically
+(maximized too), the explorer's and the chat panel's widths, whether the chat panel was
+open, and which bottom panel was open (Problems, References, Terminal: by the dock's object
+name, reopened by its own command, ``BOTTOM_DOCKS``) at what height. One small JSON file in the data dir (``<data>/window-layout.json``), written atomically
 when the window closes and read before it first shows (``app.main``); the tabs and carets are
 hot exit's (``app.ui.session``), per folder.
 
@@ -17,7 +18,8 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QByteArray
+from PySide6.QtCore import QByteArray, Qt, QTimer
+from PySide6.QtWidgets import QDockWidget
 
 from forecode_core.store.json_store import CorruptDocument, read_document, write_document
 from forecode_core.store.settings import data_dir
@@ -30,6 +32,14 @@ __all__ = ["WindowLayout"]
 FORMAT_NAME = "forecode-window-layout"
 FORMAT_VERSION = 1
 MIN_PANE = 80  # pixels: a side pane stored narrower comes back at its default
+# The bottom docks that come back, by object name: the command that makes and shows each
+# (each is made on first use). Another dock stored (a database branch's run, a dock that no
+# longer exists) is ignored.
+BOTTOM_DOCKS = {
+    "problems": "view.problems",
+    "references": "view.references",
+    "terminal-dock": "terminal.toggle",
+}
 
 
 class WindowLayout:
@@ -46,6 +56,7 @@ class WindowLayout:
             "geometry": base64.b64encode(geometry).decode("ascii"),
             "panes": [int(n) for n in window.splitter.sizes()],
             "chat_open": window.chat.panel.isVisible(),
+            "bottom": _open_bottom(window),
         }
 
     def save(self, window: MainWindow) -> str | None:
@@ -85,7 +96,44 @@ class WindowLayout:
             and all(isinstance(n, int) and n >= 0 for n in panes)
         ):
             window.splitter.setSizes(_checked(panes, chat_open))
+        _restore_bottom(window, doc.get("bottom"))
         return True
+
+
+def _open_bottom(window: MainWindow) -> dict[str, Any] | None:
+    """The bottom dock shown now (the raised tab) and its height, or None."""
+    bottom = Qt.DockWidgetArea.BottomDockWidgetArea
+    for dock in window.findChildren(QDockWidget):
+        if (
+            window.dockWidgetArea(dock) == bottom
+            and not dock.isFloating()
+            and dock.isVisible()
+            and dock.objectName() in BOTTOM_DOCKS
+        ):
+            return {"dock": dock.objectName(), "height": dock.height()}
+    return None
+
+
+def _restore_bottom(window: MainWindow, stored: object) -> None:
+    """Reopen the stored bottom dock by its command, at its height (again once the window
+    has shown: a dock resized before the first show is laid out anew)."""
+    if not isinstance(stored, dict):
+        return
+    name, height = stored.get("dock"), stored.get("height")
+    action = window.actions_by_id.get(BOTTOM_DOCKS.get(name, "")) if isinstance(name, str) else None
+    if action is None:
+        return
+    action.trigger()
+    dock = window.findChild(QDockWidget, str(name))
+    if dock is None or not isinstance(height, int) or height < MIN_PANE:
+        return
+
+    def resize() -> None:
+        with contextlib.suppress(RuntimeError):  # the window went meanwhile
+            window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
+
+    resize()
+    QTimer.singleShot(0, resize)
 
 
 def _checked(panes: list[int], chat_open: bool) -> list[int]:
