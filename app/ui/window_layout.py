@@ -1,9 +1,10 @@
 """The window's layout, kept from one run to the next as VS Code does: its size and place
 (maximized too), the explorer's and the chat panel's widths, whether the chat panel was
 open, and which bottom panel was open (Problems, References, Terminal: by the dock's object
-name, reopened by its own command, ``BOTTOM_DOCKS``) at what height. One small JSON file in the data dir (``<data>/window-layout.json``), written atomically
-when the window closes and read before it first shows (``app.main``); the tabs and carets are
-hot exit's (``app.ui.session``), per folder.
+name, reopened by its own command, ``BOTTOM_DOCKS``) at what height. One small JSON file
+in the data dir (``<data>/window-layout.json``), written atomically when the window closes
+and read before it first shows (``app.main``); the tabs and carets are hot exit's
+(``app.ui.session``), per folder.
 
 A missing, foreign or broken file is no layout: the window opens at its defaults, never an
 error. A geometry from a screen that is gone is Qt's to fit (``restoreGeometry`` keeps the
