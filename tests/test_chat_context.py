@@ -113,9 +113,9 @@ BIG = ContextSource("file", "big.py", numbered(400), "python")
             10_000,
             [
                 ("current_file", "app.py", "full"),
-                ("file", "app.py", "dropped"),
+                ("file", "app.py", "full"),  # reported as the current file, not sent again
                 ("file", "util.py", "full"),
-                ("file", "util.py", "dropped"),
+                ("file", "util.py", "full"),
             ],
         ),
         # nothing at all
@@ -127,7 +127,7 @@ def test_assemble_context_statuses(
 ) -> None:
     plan = assemble_context(sources, budget)
     assert [(r.kind, r.path, r.status) for r in plan.reports] == expected
-    sent = [(r.kind, r.path) for r in plan.reports if r.status != "dropped"]
+    sent = [(r.kind, r.path) for r in plan.reports if r.status != "dropped" and not r.included_as]
     assert [(i.kind, i.path) for i in plan.items] == sent
     assert plan.used_tokens <= plan.budget_tokens == budget
     assert plan.used_tokens == sum(r.tokens for r in plan.reports)
@@ -181,7 +181,7 @@ def test_dropped_reports_say_why() -> None:
     labels = [r.label for r in plan.reports]
     assert labels == [
         "current file app.py (not sent: over the context budget)",
-        "app.py (not sent: already included as the current file)",
+        "app.py (not sent: the same file as the current file, over the context budget)",
         "big.py (not sent: over the context budget)",
     ]
 
@@ -217,11 +217,12 @@ PROBLEMS = ContextSource(
             2000,
             [("current_file", "truncated"), ("file", "truncated")],
         ),
-        # the current file named again leaves it nothing to keep room for
+        # the current file named again leaves it nothing to keep room for (the mention is
+        # that file, cut as it is, sent once)
         (
             [BIG_CUR, ContextSource(SourceKind.FILE, "utils.py", BIG_CUR.text)],
             2000,
-            [("current_file", "truncated"), ("file", "dropped")],
+            [("current_file", "truncated"), ("file", "truncated")],
         ),
     ],
 )
@@ -486,7 +487,7 @@ def test_a_plan_reports_members_and_sends_wire_kinds() -> None:
     )
     assert [(r.kind, r.status) for r in plan.reports] == [
         (SourceKind.CURRENT_FILE, Status.FULL),
-        (SourceKind.FILE, Status.DROPPED),
+        (SourceKind.FILE, Status.FULL),  # the current file again: sent once
         (SourceKind.CODEBASE, Status.FULL),
     ]
     assert [type(r.status) for r in plan.reports] == [Status] * 3
@@ -494,3 +495,27 @@ def test_a_plan_reports_members_and_sends_wire_kinds() -> None:
         (ContextKind.CURRENT_FILE, ContextKind),
         (ContextKind.FILE, ContextKind),
     ]
+
+
+def test_a_mention_of_the_current_file_is_that_file_sent_once() -> None:
+    """A mention of the file that is already the current file (or a file mentioned twice)
+    reports that file's own status and lines: included, never "dropped"; its text goes
+    once."""
+    again = ContextSource(SourceKind.FILE, "app.py", CUR.text, "python")
+    plan = assemble_context([CUR, again, UTIL, UTIL], 1000)
+    assert [(i.kind, i.path) for i in plan.items] == [
+        ("current_file", "app.py"),
+        ("file", "util.py"),
+    ]
+    cur, mention, util, util_again = plan.reports
+    assert (mention.kind, mention.status, mention.tokens) == ("file", Status.FULL, 0)
+    assert mention.included_as == "the current file" and not cur.included_as
+    assert mention.label == "app.py (sent once, as the current file)"
+    assert util_again.status == Status.FULL and util_again.included_as == "a mention"
+    assert plan.used_tokens == cur.tokens + util.tokens
+    # a current file cut to fit: the mention says the same lines
+    big = ContextSource(SourceKind.CURRENT_FILE, "big.py", numbered(400), "python", focus_line=9)
+    cut = assemble_context([big, ContextSource(SourceKind.FILE, "big.py", big.text)], 200)
+    first, second = cut.reports
+    assert first.status == second.status == Status.TRUNCATED and len(cut.items) == 1
+    assert (second.start_line, second.end_line) == (first.start_line, first.end_line)

@@ -1073,3 +1073,22 @@ def test_edit_files_mode_sends_no_more_than_a_service_slot_holds(
     assert [r.status for r in plan.reports] == ["truncated", "full"]  # the mention kept whole
     panel.edit_files_button.click()  # off: the chat's budget again
     assert panel.refresh_context().budget_tokens == 6000
+
+
+def test_a_mention_of_the_current_file_is_included_once_not_dropped(
+    qtbot: QtBot, window: MainWindow, backend: FakeBackend, workspace: Path
+) -> None:
+    doc = window.open_file(workspace / "src" / "pkg" / "util.py")
+    assert doc is not None
+    panel = open_chat(qtbot, window)
+    qtbot.waitUntil(lambda: panel.current_chip.text() == "✓ util.py", timeout=3000)
+    panel.input.setPlainText("what does @src/pkg/util.py do? see @src/pkg/util.py")
+    panel.refresh_context()
+    (chip,) = panel.mention_chips
+    assert chip.status == "full" and chip.text() == "✓ @util.py ✕"
+    assert "dropped" not in chip.text() and "goes once" in chip.toolTip()
+    assert panel.current_chip.text() == "✓ util.py"
+    qtbot.keyClick(panel.input, Qt.Key.Key_Return)
+    call = backend.call(qtbot)
+    assert [(i.kind, i.path) for i in call.params.context] == [("current_file", "src/pkg/util.py")]
+    call.reply("ok")

@@ -295,7 +295,9 @@ class _Chip(QToolButton):
             text += " (dropped)"
         self.setText(text + (" ✕" if self.kind == SourceKind.FILE else ""))
         tip = report.label if report is not None else base
-        if report is not None:
+        if report is not None and report.included_as:  # the current file again: sent once
+            tip += f"\nThe same file as {report.included_as}: its text goes once."
+        elif report is not None:
             tip += f"\n≈{report.tokens} of ≈{report.full_tokens} tokens sent"
         if self.kind == SourceKind.FILE:
             tip += "\nClick to remove the mention."

@@ -25,6 +25,7 @@ for prose.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -139,6 +140,9 @@ class ContextReport:
     # A codebase hit's own range (``start_line``/``end_line`` are the lines sent of it).
     hit_start: int = 0
     hit_end: int = 0
+    # A mention of a file already sent ("the current file", "a mention"): the report is that
+    # file's (its status and lines), nothing more is sent for it (``tokens`` 0).
+    included_as: str = ""
 
     @property
     def label(self) -> str:
@@ -150,6 +154,8 @@ class ContextReport:
             name = f"selection in {self.path} (lines {self.start_line}–{self.end_line})"
         elif self.kind == SourceKind.CURRENT_FILE:
             name = f"current file {self.path}"
+        if self.included_as and self.status != Status.DROPPED:
+            return f"{name} (sent once, as {self.included_as})"
         if self.status == Status.TRUNCATED:
             cut = f"{self.reason}:" if self.reason else "truncated to"  # an edit's excerpt
             return f"{name} ({cut} lines {self.start_line}–{self.end_line})"
@@ -267,7 +273,8 @@ def assemble_context(
 
     Sources are taken by priority (selection, current file, mentions in order, codebase hits
     in order); a mention of a path already included as the current file, or mentioned twice,
-    is dropped as such, and so is a codebase hit whose lines are already sent. With
+    is reported as that file (``included_as``: sent once, nothing more for it); a codebase
+    hit whose lines are already sent is dropped. With
     ``excerpts`` (a multi-file edit) a current file or mention that does not fit whole is an
     editable excerpt around its ``focus_line`` (``_excerpt``), not a truncated text.
     """
@@ -309,7 +316,7 @@ def assemble_context(
                 report(Status.DROPPED, 0, reason=f"already included in {covering}")
                 continue
         elif src.kind != SourceKind.SELECTION and src.path in seen_files:
-            report(Status.DROPPED, 0, reason=f"already included as {seen_files[src.path]}")
+            reports.append(_again(reports, src, full, seen_files[src.path]))
             continue
         whole_range = src.kind in (SourceKind.CURRENT_FILE, SourceKind.FILE)
         if whole_range:
@@ -352,6 +359,29 @@ def assemble_context(
         sent_ranges.setdefault(src.path, []).append((first, last, what))
     return ContextPlan(
         tuple(items), tuple(reports), max(0, budget_tokens) - remaining, max(0, budget_tokens)
+    )
+
+
+def _again(
+    reports: Sequence[ContextReport], src: ContextSource, full: int, included_as: str
+) -> ContextReport:
+    """The report of ``src``, a file already planned as ``included_as``: that file's status
+    and lines (it is sent once, or not at all when it did not fit), no tokens of its own."""
+    earlier = next(
+        r
+        for r in reports
+        if r.path == src.path and r.kind in (SourceKind.CURRENT_FILE, SourceKind.FILE)
+    )
+    reason = earlier.reason
+    if earlier.status == Status.DROPPED:
+        reason = f"the same file as {included_as}, {earlier.reason}"
+    return dataclasses.replace(
+        earlier,
+        kind=src.kind,
+        tokens=0,
+        full_tokens=full,
+        reason=reason,
+        included_as=included_as,
     )
 
 
