@@ -6,17 +6,13 @@ pytest's output: "[100%]" hidden, "is_success(" over "200")."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QFont, QFontMetricsF
 from pytestqt.qtbot import QtBot
 
-from app.services.terminal import shell_launch
 from app.ui.terminal.view import TerminalView
-from app.ui.theme import theme_named
-
-WAIT = 30_000  # generous: a loaded 2-core machine
+from tests.helpers.terminal_view import WAIT, bash_view
 
 
 def _ink_right_edge(view: TerminalView, row: int) -> int:
@@ -33,15 +29,7 @@ def _ink_right_edge(view: TerminalView, row: int) -> int:
 
 
 def test_a_full_width_line_ends_in_its_last_cell(qtbot: QtBot, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "PROMPT_COMMAND"}
-    env["HOME"] = str(tmp_path)
-    view = TerminalView(shell_launch("bash", env), tmp_path, lambda: theme_named("dark"))
-    qtbot.addWidget(view)
-    view.resize(1100, 300)
-    view.show()
-    view.start()
-    try:
-        qtbot.waitUntil(lambda: view.input_line() is not None, timeout=WAIT)
+    with bash_view(qtbot, tmp_path, (1100, 300)) as view:
         cw, _ = view._cell
         for bold in (False, True):  # a bold run is drawn with the same cells
             font = QFont(view._font)
@@ -52,6 +40,3 @@ def test_a_full_width_line_ends_in_its_last_cell(qtbot: QtBot, tmp_path: Path) -
         qtbot.waitUntil(lambda: view.model.text().startswith("M" * columns), timeout=WAIT)
         qtbot.waitUntil(lambda: _ink_right_edge(view, 0) > (columns - 1) * cw, timeout=WAIT)
         assert _ink_right_edge(view, 0) < columns * cw
-    finally:
-        view.kill()
-        view.session.join(10)

@@ -152,6 +152,18 @@ class _Screen(pyte.Screen):
         self.ensure_vbounds()
 
 
+class _Stream(pyte.Stream):
+    def _send_to_parser(self, data: str) -> bool | None:
+        """A sequence pyte's handlers fail on is dropped and the terminal goes on; the error
+        used to end the reader thread, leaving a blank, deaf tab. vim 9 sends ``CSI ? 4 m``
+        (xterm's query of its key modifiers), which pyte hands to the SGR handler with a
+        ``private`` argument it does not take; ``CSI 5 J`` fails inside pyte too."""
+        try:
+            return super()._send_to_parser(data)
+        except Exception:  # pyte has already restarted its parser
+            return self._taking_plain_text
+
+
 @dataclass(frozen=True)
 class Snapshot:
     rows: list[list[Char]]  # the lines shown, top to bottom, each ``columns`` cells
@@ -179,7 +191,7 @@ class TerminalScreen:
         self.lock = threading.Lock()
         self._shell = ShellStream(start_cwd, nonce)
         self._screen = _Screen(columns, rows, scrollback, reply)
-        self._vt = pyte.Stream(self._screen)
+        self._vt = _Stream(self._screen)
         self.version = 0  # grows with every change the view may show
         self._prompt_at: tuple[int, int] | None = None
         self._wanted: tuple[int, int | None] | None = None  # a frame asked for while fed
