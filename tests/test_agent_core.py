@@ -204,6 +204,13 @@ def test_an_edit_of_an_unread_file_shows_it_and_asks_again() -> None:
     assert outcome.reason is StopReason.DONE and "a + b" in outcome.changes[0].new_text
 
 
+def test_an_edit_of_a_file_that_cannot_be_read_is_malformed() -> None:
+    edit = "FILE: nowhere.py\n```\nx = 1\n```"
+    model = Script(edit, edit, "DONE: never")
+    outcome, _, _ = run_loop(model, MemoryTools({}))
+    assert outcome.reason is StopReason.MALFORMED and "cannot be read" in outcome.summary
+
+
 def test_file_sections_then_another_action_keep_the_sections() -> None:
     parsed = parse_turn(FIX + "\nRUN: pytest\nWHY: w", {"calc.py": CALC})
     assert isinstance(parsed.action, Edits) and parsed.text == FIX and parsed.dropped

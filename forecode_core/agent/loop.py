@@ -358,17 +358,15 @@ class _Stepper:
                 raise TurnError("the turn was cut off: keep it short, one action")
         except UnreadFiles as exc:
             loop.messages.append(ChatMessage(Role.ASSISTANT, answer.text))
-            shown = "\n\n".join(self.read(p) for p in exc.paths)
-            loop.observe(f"{shown}\n\nYou changed a file you had not read; write the edit again.")
+            shown = [self.read(p) for p in exc.paths]
+            if not any(r.startswith("Contents of") for r in shown):  # none could be read
+                return self.malformed(TurnError(f"{exc.reason}, and it cannot be read"))
+            text = "\n\n".join(shown)
+            loop.observe(f"{text}\n\nYou changed a file you had not read; write the edit again.")
             return None
         except TurnError as exc:
             loop.messages.append(ChatMessage(Role.ASSISTANT, answer.text))
-            loop.malformed += 1
-            if loop.malformed > 1:
-                return self.end(StopReason.MALFORMED, f"The model's turn is malformed: {exc}")
-            self.event("correction", exc.reason)
-            loop.observe(f"Your turn is not in the format: {exc.reason}. {FORMAT}")
-            return None
+            return self.malformed(exc)
         loop.messages.append(ChatMessage(Role.ASSISTANT, parsed.text))  # its action, no more
         action = parsed.action
         if isinstance(action, Done):
@@ -388,6 +386,16 @@ class _Stepper:
                 return None
         loop.malformed = 0
         self.dropped(parsed)
+        return None
+
+    def malformed(self, exc: TurnError) -> AgentOutcome | None:
+        """One correction; a second malformed turn in a row ends the loop."""
+        loop = self.loop
+        loop.malformed += 1
+        if loop.malformed > 1:
+            return self.end(StopReason.MALFORMED, f"The model's turn is malformed: {exc}")
+        self.event("correction", exc.reason)
+        loop.observe(f"Your turn is not in the format: {exc.reason}. {FORMAT}")
         return None
 
     def dropped(self, parsed: ParsedTurn) -> None:
