@@ -8,6 +8,7 @@ encrypted-file fallback (keyring's null backend, as on a headless box).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import threading
@@ -23,6 +24,7 @@ from PySide6.QtCore import QTimer
 from app.ui.codebase_index import CodebaseIndex, IndexStatus, key_name, state_path
 from app.ui.main_window import MainWindow
 from app.ui.owners.cloud import token_name
+from cloud_client.index_sync import SyncStage
 from cloud_client.tokens import TokenStore
 from cloud_server.config import ServerConfig
 from cloud_server.index_store import IndexStore, open_store
@@ -476,6 +478,15 @@ def test_a_search_pre_empts_a_running_first_index_which_then_resumes(
     workspace = make_workspace(tmp_path / "ws", files=24, functions=6)
     index = _index(workspace, service, model_path)
     statuses = StatusLog(index)
+    raw: list[tuple[int, int]] = []  # the sync's own (done, total) of its embedding
+    progress = index._progress
+
+    def spy(stage: SyncStage, done: int, total: int) -> None:
+        if stage == SyncStage.EMBED:
+            raw.append((done, total))
+        progress(stage, done, total)
+
+    index._progress = spy  # type: ignore[method-assign]
     try:
         index.start()
         # the first batch is committed (searchable) while the rest is still being embedded
@@ -506,6 +517,17 @@ def test_a_search_pre_empts_a_running_first_index_which_then_resumes(
         assert len(index.reports) == 1  # the pre-empted sync resumed; it did not fail
         tree_chunks = index._sync.stats().tree_chunks
         assert index.embedded_total == tree_chunks  # resumed, nothing embedded twice
+        # The resumed sync counts only what is left, from 0 (the defect: the status bar's
+        # "Indexing n/m" jumped back); the pass's count shown goes on, its total fixed.
+        assert any(b < a or t != raw[0][1] for (a, _), (b, t) in itertools.pairwise(raw)), raw
+        shown = [
+            (s.done, s.total)
+            for s in statuses.items
+            if re.fullmatch(r"Indexing \d+/\d+ chunks", s.text)
+        ]
+        assert shown and {t for _, t in shown} == {raw[0][1]}, shown
+        assert [d for d, _ in shown] == sorted(d for d, _ in shown), shown
+        assert shown[-1] == (raw[0][1], raw[0][1])
         hits = search_off_ui(qtbot, index, "add up the line items of an invoice and apply tax")
         assert isinstance(hits, list) and hits[0].path == "billing/invoice.py"
     finally:

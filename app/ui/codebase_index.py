@@ -61,6 +61,7 @@ from forecode_core.index.codebase import (
     SyncStage,
     sync_failure_state,
 )
+from forecode_core.index.progress import PassCount
 from forecode_core.states import IndexState
 from forecode_core.store.atomic import atomic_write
 from forecode_core.store.settings import data_dir
@@ -158,6 +159,9 @@ class CodebaseIndex(QObject):
         self._embedder: Any = None
         self._keys: Any = None  # WorkspaceKeys
         self._last_emit = 0.0
+        # "Indexing n/m" of the pass running (index thread): a sync pre-empted by a search
+        # starts again on what is left; the pass's count goes on (forecode_core.index.progress)
+        self._pass = PassCount()
         self._thread: threading.Thread | None = None
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -427,6 +431,8 @@ class CodebaseIndex(QObject):
             self._schedule = self._schedule.requested()
 
     def _progress(self, stage: SyncStage, done: int, total: int) -> None:
+        if stage == SyncStage.EMBED:
+            self._pass.report(done, total)
         now = time.monotonic()
         if (
             stage != SyncStage.DONE
@@ -443,13 +449,17 @@ class CodebaseIndex(QObject):
             SyncStage.UPLOAD: "uploading",
         }
         if stage == SyncStage.EMBED:
+            count = self._pass
+            more = count.extra
             self._set_status(
                 IndexStatus(
                     IndexState.INDEXING,
-                    f"Indexing {done}/{total} chunks",
-                    "Embedding the changed code (click to cancel)",
-                    done,
-                    total,
+                    count.label,
+                    "Embedding the changed code"
+                    + (f" ({more} more chunks changed while indexing)" if more else "")
+                    + " (click to cancel)",
+                    count.done,
+                    count.total + more,
                 )
             )
         elif stage in words:
@@ -493,7 +503,8 @@ class CodebaseIndex(QObject):
             schedule, delay = self._schedule, self._schedule.retry_delay
             self._schedule = schedule.ended(outcome, time.monotonic(), closing=self._stopping)
             if schedule.preempted(outcome, closing=self._stopping):
-                return  # pre-empted by a search: it resumes right after it
+                return  # pre-empted by a search: it resumes right after it (the same pass)
+        self._pass = PassCount()  # the pass ended: the next sync counts anew
         if self._stopping:
             return
         if outcome is IndexState.SYNCED:
