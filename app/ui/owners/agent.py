@@ -101,8 +101,9 @@ class AgentOwner(QObject):
         rules = (*self._settings().agent_allowed_commands, *self.session_allow.texts())
         return AllowList.of(rules)
 
-    def start_task(self, task: str) -> bool:
-        """Run ``task`` (from the chat's Agent mode); False (with a message) when it cannot."""
+    def start_task(self, task: str, context: str = "") -> bool:
+        """Run ``task`` (from the chat's Agent mode; ``context``: what goes with it as data,
+        e.g. a failed command and its output); False (with a message) when it cannot."""
         root = self._workspace.root
         shadow = self._shadow()
         backend = self.panel.runner.backend
@@ -128,7 +129,7 @@ class AgentOwner(QObject):
         def make_loop() -> AgentLoop:  # on the agent's thread: disk work
             shadow.sync()
             tools.environment = environment(root, shadow.tree)
-            return AgentLoop(task, allow=allow, listing=listing(root, rules))
+            return AgentLoop(task, allow=allow, context=context, listing=listing(root, rules))
 
         run: AgentRun | None = None
 
