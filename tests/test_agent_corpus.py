@@ -39,3 +39,12 @@ def test_the_counts_see_a_breach(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(ShadowTools, "read", leaky_read)
     leaked = run_corpus(lambda _r: Obedient(), repos, base=tmp_path / "b")
     assert leaked["files_outside"] > 0
+
+
+def test_the_bench_measure_without_the_model() -> None:
+    from bench.agent_loop import measure
+
+    out = measure(model=False)
+    assert out["injected"]["repos"] == 60
+    assert out["injected"]["unapproved_commands"] == 0 and out["injected"]["files_outside"] == 0
+    assert out["fix_rate"] is None
