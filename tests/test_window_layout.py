@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 from pytestqt.qtbot import QtBot
 
@@ -115,6 +115,13 @@ def _bottom_open(win: MainWindow) -> list[str]:
     ]
 
 
+def settled(qtbot: QtBot, win: MainWindow) -> None:
+    """The restore's deferred work (a zero timer) has run: a later zero timer fired."""
+    fired: list[bool] = []
+    QTimer.singleShot(0, win, lambda: fired.append(True))
+    qtbot.waitUntil(lambda: bool(fired))
+
+
 def test_the_problems_panel_comes_back_open_at_its_height(qtbot: QtBot, tmp_path: Path) -> None:
     layout = WindowLayout(tmp_path / "window-layout.json")
     first = new_window(qtbot, layout)
@@ -128,6 +135,7 @@ def test_the_problems_panel_comes_back_open_at_its_height(qtbot: QtBot, tmp_path
     assert json.loads(layout.path.read_text())["bottom"] == {"dock": "problems", "height": 190}
 
     second = new_window(qtbot, WindowLayout(layout.path))
+    settled(qtbot, second)  # reopened once the event loop runs (after app.main's open_folder)
     again = second.findChild(QDockWidget, "problems")
     assert again is not None
     qtbot.waitUntil(lambda: again.isVisible() and again.height() == 190)
@@ -146,10 +154,36 @@ def test_a_closed_panel_or_an_unknown_dock_stays_closed(qtbot: QtBot, tmp_path: 
     first.close()
     assert json.loads(path.read_text())["bottom"] is None
     second = new_window(qtbot, WindowLayout(path))
+    settled(qtbot, second)
     assert _bottom_open(second) == [] and second.findChild(QDockWidget, "problems") is None
     for stored in ({"dock": "gone-dock", "height": 200}, {"dock": 3}, "problems", [1]):
         doc = json.loads(path.read_text())
         doc["bottom"] = stored
         path.write_text(json.dumps(doc))
         win = new_window(qtbot, WindowLayout(path))
+        settled(qtbot, win)
         assert _bottom_open(win) == []
+
+
+def test_a_terminal_panel_comes_back_in_the_folder_opened_after_the_restore(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """As ``app.main`` does: restore, open the folder, show; the reopened terminal's shell
+    starts in that folder (the restore waits for the event loop), not in the home folder."""
+    path = tmp_path / "window-layout.json"
+    root = tmp_path / "project"
+    root.mkdir()
+    new_window(qtbot, WindowLayout(path)).close()
+    doc = json.loads(path.read_text())
+    doc["bottom"] = {"dock": "terminal-dock", "height": 200}
+    path.write_text(json.dumps(doc))
+    win = MainWindow()
+    qtbot.addWidget(win)
+    WindowLayout(path).restore(win)
+    win.open_folder(root)
+    win.show()
+    settled(qtbot, win)
+    assert _bottom_open(win) == ["terminal-dock"]
+    (view,) = win.terminal.views
+    assert view.cwd == root
+    win.close()

@@ -116,25 +116,23 @@ def _open_bottom(window: MainWindow) -> dict[str, Any] | None:
 
 
 def _restore_bottom(window: MainWindow, stored: object) -> None:
-    """Reopen the stored bottom dock by its command, at its height (again once the window
-    has shown: a dock resized before the first show is laid out anew)."""
+    """Reopen the stored bottom dock by its command, at its height, once the event loop runs
+    (after ``app.main`` opened the folder: a terminal starts in it, not in the home folder;
+    a dock resized before the window's first show is laid out anew)."""
     if not isinstance(stored, dict):
         return
     name, height = stored.get("dock"), stored.get("height")
     action = window.actions_by_id.get(BOTTOM_DOCKS.get(name, "")) if isinstance(name, str) else None
     if action is None:
         return
-    action.trigger()
-    dock = window.findChild(QDockWidget, str(name))
-    if dock is None or not isinstance(height, int) or height < MIN_PANE:
-        return
 
-    def resize() -> None:
-        with contextlib.suppress(RuntimeError):  # the window went meanwhile
+    def reopen() -> None:
+        action.trigger()
+        dock = window.findChild(QDockWidget, str(name))
+        if dock is not None and isinstance(height, int) and height >= MIN_PANE:
             window.resizeDocks([dock], [height], Qt.Orientation.Vertical)
 
-    resize()
-    QTimer.singleShot(0, resize)
+    QTimer.singleShot(0, window, reopen)  # dropped if the window is gone by then
 
 
 def _checked(panes: list[int], chat_open: bool) -> list[int]:
