@@ -172,6 +172,11 @@ class _Tail:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """The command and what it started in its group (POSIX); on Windows the command."""
+    if os.name == "nt":
+        with contextlib.suppress(OSError):
+            proc.kill()
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
 
@@ -187,7 +192,8 @@ def run_command(
     """``command`` in ``cwd`` (module docstring: no shell for a plain command), killed with
     its whole group at ``timeout_s``; its output's tail."""
     words = argv(command)
-    args = words if words is not None else ["/bin/sh", "-c", command]
+    shell = ["cmd", "/c", command] if os.name == "nt" else ["/bin/sh", "-c", command]
+    args = words if words is not None else shell
     began = time.monotonic()
     try:
         proc = subprocess.Popen(
