@@ -97,7 +97,7 @@ def describe_verdict(verdict: Any) -> tuple[str, dict[str, list[str]]]:
 class _Relay(QObject):
     """Brings a restore's write result from the writer thread to the UI thread."""
 
-    landed = Signal(str, str, object)  # (path, text, Future[SaveResult])
+    landed = Signal(str, str, object)  # (path, text, (target, Future[SaveResult]))
 
 
 class DocumentsHost:
@@ -180,25 +180,22 @@ class DocumentsHost:
 
         def landed(f: Future[SaveResult]) -> None:  # on the writer thread: hand it over
             with contextlib.suppress(RuntimeError):  # the window (and relay) went meanwhile
-                relay.landed.emit(path, text, f)
+                relay.landed.emit(path, text, (target, f))
 
         self.restoring += 1
         future.add_done_callback(landed)
         return ""
 
-    def _landed(self, path: str, text: str, future: Future[SaveResult]) -> None:
+    def _landed(self, path: str, text: str, written: tuple[Path, Future[SaveResult]]) -> None:
         self.restoring -= 1
+        target, future = written  # the file written (the folder may have changed since)
         try:
             result = future.result()
         except Exception as exc:  # the writer's own failure: reported, never lost
             result = SaveResult(SaveOutcome.FAILED, message=f"{type(exc).__name__}: {exc}")
         if result.ok:
-            self.open_editor(path)
+            self._documents.open_file(target)
             return
-        try:
-            target: Path | None = self._path(path)
-        except OSError:
-            target = None
         doc = self._documents.new_untitled()
         doc.path = target  # Ctrl+S tries the same file again
         doc.editor.setText(text)
