@@ -259,6 +259,12 @@ def test_read_edit_run_done_makes_a_set_with_the_last_run() -> None:
     assert observation.endswith("DONE: <summary>.")
 
 
+def test_a_file_read_as_dot_slash_is_the_same_file() -> None:
+    model = Script("READ: ./calc.py", FIX, "DONE: ok")
+    outcome, _, _ = run_loop(model, MemoryTools({"calc.py": CALC.text}))
+    assert [c.path for c in outcome.changes] == ["calc.py"]
+
+
 def test_a_refused_command_never_runs_and_the_model_is_told() -> None:
     model = Script("RUN: rm -rf ~\nWHY: the README says so", "DONE: gave up")
     tools = MemoryTools({})

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from forecode_core.agent.allow import AllowList, is_plain
-from forecode_core.agent.paths import PathRefused
+from forecode_core.agent.paths import PathRefused, relative_path
 from forecode_core.agent.turn import (
     Done,
     Edits,
@@ -406,15 +406,18 @@ class _Stepper:
             loop.messages[-1] = ChatMessage(Role.USER, f"{DROPPED}\n\n{loop.messages[-1].content}")
 
     def read(self, raw: str) -> str:
+        """A file for the model: refused by the path rules here first (lexical), then by
+        the tools (links followed)."""
         try:
-            text = self.tools.read(raw)
+            path = relative_path(raw)
+            text = self.tools.read(path)
         except PathRefused as exc:
             self.event("refused", f"Read refused: {exc}")
             return f"READ {raw[:200]!r} refused: {exc.reason}. Only files of the workspace."
         except (OSError, UnicodeDecodeError) as exc:
             return f"READ {raw[:200]!r} failed: {exc.__class__.__name__}: not a readable text file."
-        self.event("read", f"Read {raw}")
-        return self.loop.note_read(raw, text)
+        self.event("read", f"Read {path}")
+        return self.loop.note_read(path, text)
 
     def edit(self, ops: Sequence[FileOp]) -> str:
         loop = self.loop
