@@ -29,7 +29,9 @@ class StepLine(QLabel):
     """One step of the loop: the model's turn, a file read, an edit, a refusal."""
 
     def __init__(self, kind: str, text: str, parent: QWidget | None = None) -> None:
-        prefix = {"model": "🤖 ", "read": "📄 ", "edit": "✎ ", "refused": "⛔ "}.get(kind, "• ")
+        # glyphs of the usual text fonts (DejaVu Sans has them all): the emoji here before drew
+        # as empty boxes on a desktop without an emoji font (seen in a user run under Xvfb)
+        prefix = {"model": "▸ ", "read": "≡ ", "edit": "✎ ", "refused": "⊘ "}.get(kind, "• ")
         shown = text if len(text) <= 4000 else text[:4000] + " …"
         super().__init__(prefix + shown, parent)
         self.kind = kind

@@ -493,6 +493,7 @@ class ChatPanel(QWidget):
             self.agent_button.setChecked(on)
         if on:
             self.set_edit_mode(False)
+        self._paint_edit_files_button()  # on, it wears the selection colour (a user run)
 
     def add_view(self, view: QWidget) -> None:
         """A widget of another owner (an agent's step or command card) at the transcript's
@@ -506,14 +507,16 @@ class ChatPanel(QWidget):
         but the input's placeholder told the mode on from off. A palette, not a style sheet:
         a style sheet keeps the palette of when it was polished, and the button stayed light
         grey after the window's dark palette came."""
-        palette = QPalette()  # no role set: the rest comes from the window, as it changes
-        if self.edit_files_button.isChecked():
-            window = self.palette()
-            palette.setColor(QPalette.ColorRole.Button, window.color(QPalette.ColorRole.Highlight))
-            palette.setColor(
-                QPalette.ColorRole.ButtonText, window.color(QPalette.ColorRole.HighlightedText)
-            )
-        self.edit_files_button.setPalette(palette)
+        for button in (self.edit_files_button, self.agent_button):  # the Agent toggle too
+            palette = QPalette()  # no role set: the rest comes from the window, as it changes
+            if button.isChecked():
+                window = self.palette()
+                highlight = window.color(QPalette.ColorRole.Highlight)
+                palette.setColor(QPalette.ColorRole.Button, highlight)
+                palette.setColor(
+                    QPalette.ColorRole.ButtonText, window.color(QPalette.ColorRole.HighlightedText)
+                )
+            button.setPalette(palette)
 
     def context_budget(self) -> int:
         """The context's token budget: ``chat.contextBudgetTokens``, and in "Edit files" mode
