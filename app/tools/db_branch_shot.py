@@ -9,13 +9,12 @@ is shown. Nothing is scripted: the figures are the run's own.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sqlite3
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from app.tools.scratch import scratch_window_env
 
 APP = """\
 import os
@@ -80,16 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--size", default="1280x800")
     args = parser.parse_args(argv)
-    scratch = Path(tempfile.mkdtemp(prefix="fc-dbshot-"))
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["FORECODE_CONFIG_DIR"] = str(scratch / "config")
-    os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
-    os.environ["FORECODE_LSP"] = "0"
-    (scratch / "config").mkdir()
     command = f"{sys.executable} -m pytest -q -p no:cacheprovider test_shop.py"
     settings = {"completion.enabled": False, "cloud.autostart": False,
                 "dbBranch.testCommand": command}  # fmt: skip
-    (scratch / "config" / "settings.json").write_text(json.dumps(settings))
+    scratch = scratch_window_env("fc-dbshot-", settings)
     project = scratch / "shop"
     make_project(project)
 
