@@ -151,5 +151,12 @@ def apply_app_palette(app: QApplication, theme: Theme) -> None:
         (QPalette.ColorRole.PlaceholderText, QColor(theme.margin_fore)),
     ):
         pal.setColor(role, colour)
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(theme.margin_fore))
+    # a disabled button or label greyed (the roles above set every group: a disabled button
+    # read exactly like an enabled one, e.g. the branch preview's Keep / Discard after a run)
+    for role in (
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.ButtonText,
+        QPalette.ColorRole.WindowText,
+    ):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, QColor(theme.margin_fore))
     app.setPalette(pal)
