@@ -425,7 +425,7 @@ class ChatPanel(QWidget):
         self.input.mention_requested.connect(self.open_mention_picker)
         self.input.textChanged.connect(self.schedule_refresh)
         self.send_button = QPushButton("Send")
-        self.send_button.clicked.connect(self.send)
+        self.send_button.clicked.connect(lambda: self.send())  # not clicked(checked) as text
         self.stop_button = QPushButton("■ Stop")
         self.stop_button.setToolTip("Stop the reply (Esc)")
         self.stop_button.clicked.connect(self.stop)
