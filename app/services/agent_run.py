@@ -9,6 +9,8 @@ thread of its own with the approval cards answered from another thread. No Qt.
   problems they cause), then laid in the copy as overlays (``push_buffer``) so the next
   command sees them; ``close`` takes them out again (``drop_buffer``). The user's files are
   never written.
+- ``search``, ``definition``, ``diagnostics``: ``app.services.agent_lookup.AgentLookup``
+  where ``lookup`` is set (the window sets it), else "not available".
 - ``run``: the command in the copy's root (never the user's folder), in a new process group,
   with the environment from the ``RunEnvironment`` seam (a database branch from
   ``app.services.dbbranch.branch_for_run`` where that module exists and finds a database;
@@ -247,6 +249,19 @@ class ShadowTools:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._killed = False
+        # SEARCH / DEFINITION / DIAGNOSTICS (``app.services.agent_lookup.AgentLookup``);
+        # None: the loop answers "not available"
+        self.lookup: Any | None = None
+
+    def search(self, query: str) -> str:
+        return self.lookup.search(query) if self.lookup is not None else "not available"
+
+    def definition(self, symbol: str) -> str:
+        return self.lookup.definition(symbol) if self.lookup is not None else "not available"
+
+    def diagnostics(self, path: str) -> str:
+        inside(self.root, path)
+        return self.lookup.diagnostics(path) if self.lookup is not None else "not available"
 
     def read(self, path: str) -> str:
         target = inside(self.root, path)
@@ -313,6 +328,9 @@ class ShadowTools:
             with contextlib.suppress(Exception):
                 future.result(timeout=60.0)
         self.pushed.clear()
+        if self.lookup is not None:
+            with contextlib.suppress(Exception):
+                self.lookup.close()
         self.environment.close()
 
 

@@ -4,6 +4,10 @@
     RUN: command               one line, then WHY: the reason (shown on the card)
     WHY: reason
     DONE: summary              the task is finished (or cannot be): the loop ends
+    SEARCH: query              the codebase index's search (a plain-text search when the
+                               index is not ready), the top chunks with path and lines
+    DEFINITION: symbol         where a name is defined (the shadow's language servers)
+    DIAGNOSTICS: path          a file's current problems (the shadow's language servers)
     FILE: path / NEW FILE: path with a fenced block
                                edits, as a multi-file edit's answer
                                (``forecode_core.edits.answer``: elisions allowed)
@@ -31,11 +35,14 @@ from forecode_core.edits.answer import EditsAnswerError, FileOp, OpKind, parse_e
 from forecode_core.edits.prompt import SentFile
 
 __all__ = [
+    "Definition",
+    "Diagnostics",
     "Done",
     "Edits",
     "ParsedTurn",
     "Read",
     "Run",
+    "Search",
     "Turn",
     "TurnError",
     "UnreadFiles",
@@ -43,7 +50,7 @@ __all__ = [
 ]
 
 _ACTION = re.compile(
-    r"^\s*(?:[-*]\s+|#{1,6}\s+)?(?:\*\*|__)?(READ|RUN|WHY|DONE)(?:\*\*|__)?\s*:"
+    r"^\s*(?:[-*]\s+|#{1,6}\s+)?(?:\*\*|__)?(READ|RUN|WHY|DONE|SEARCH|DEFINITION|DIAGNOSTICS)(?:\*\*|__)?\s*:"
     r"(?:\*\*|__)?\s*(.*?)\s*$",
     re.IGNORECASE,
 )
@@ -79,7 +86,46 @@ class Edits:
     ops: tuple[FileOp, ...]
 
 
-Turn = Read | Run | Done | Edits
+@dataclass(frozen=True)
+class Search:
+    """A search of the project: the query as the model wrote it (``search_refusal`` says
+    whether it is refused, an observation, not a malformed turn)."""
+
+    query: str
+
+
+@dataclass(frozen=True)
+class Definition:
+    """Where ``symbol`` (a name, or a dotted name: its last part is looked up) is defined."""
+
+    symbol: str
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """The current problems of ``path`` (confined like a READ's)."""
+
+    path: str
+
+
+Turn = Read | Run | Done | Edits | Search | Definition | Diagnostics
+
+_SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_OUTSIDE = re.compile(
+    r"(?:^|[\s\"'`(=])(?:/(?=[\w.])|~(?=[/\w])|[A-Za-z]:[\\/])|(?:^|[/\\\s])\.\.(?:[/\\]|$)"
+)
+MAX_QUERY = 200
+
+
+def search_refusal(query: str) -> str:
+    """Why a SEARCH is refused ("" when it is not): it names a place outside the workspace
+    (an absolute path, a home folder, a drive, ``..``) or is too long. The search covers the
+    workspace only whatever the query says; the refusal tells the model so."""
+    if len(query) > MAX_QUERY:
+        return f"the query is longer than {MAX_QUERY} characters"
+    if _OUTSIDE.search(query):
+        return "it names a place outside the workspace (the search covers the workspace only)"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -109,7 +155,17 @@ class UnreadFiles(TurnError):
         super().__init__(f"it changes {', '.join(paths)} without having read it")
 
 
-_FAMILY = {"READ": "READ", "RUN": "RUN", "WHY": "RUN", "DONE": "DONE", "FILE": "FILE"}
+_FAMILY = {
+    "READ": "READ",
+    "RUN": "RUN",
+    "WHY": "RUN",
+    "DONE": "DONE",
+    "FILE": "FILE",
+    "SEARCH": "SEARCH",
+    "DEFINITION": "DEFINITION",
+    "DIAGNOSTICS": "DIAGNOSTICS",
+}
+_ONE_LINE = ("DONE", "SEARCH", "DEFINITION", "DIAGNOSTICS")
 
 
 def _marks(lines: list[str]) -> list[tuple[int, str, str]]:
@@ -136,7 +192,7 @@ def _marks(lines: list[str]) -> list[tuple[int, str, str]]:
 
 def _repeats(family: str, key: str, group: list[tuple[str, str]]) -> bool:
     """Whether ``key`` starts a second action of its family: a second DONE, RUN or WHY."""
-    if family == "DONE":
+    if family in _ONE_LINE:
         return bool(group)
     return family == "RUN" and any(k == key for k, _ in group)
 
@@ -189,12 +245,29 @@ def _edits(text: str, read: Mapping[str, SentFile]) -> Edits:
     return Edits(parsed.ops)
 
 
+def _lookup(family: str, value: str) -> Turn:
+    """A SEARCH, DEFINITION or DIAGNOSTICS line's action (``TurnError`` when it names
+    nothing, or a DEFINITION names no symbol)."""
+    if not value:
+        raise TurnError(f"the {family}: line is empty")
+    if family == "SEARCH":
+        return Search(value)
+    if family == "DIAGNOSTICS":
+        return Diagnostics(value)
+    symbol = value.strip("`*_\"'() ")
+    if not _SYMBOL.fullmatch(symbol):
+        raise TurnError("DEFINITION: takes one name, e.g. DEFINITION: parse_config")
+    return Definition(symbol)
+
+
 def _action(group: list[tuple[str, str]], text: str, read: Mapping[str, SentFile]) -> Turn:
     family = _FAMILY[group[0][0]]
     if family == "FILE":
         return _edits(text, read)
     if family == "DONE":
         return Done(group[0][1])
+    if family in ("SEARCH", "DEFINITION", "DIAGNOSTICS"):
+        return _lookup(family, group[0][1])
     if family == "RUN":
         runs = [value for key, value in group if key == "RUN"]
         if not runs or not runs[0]:
@@ -213,8 +286,9 @@ def parse_turn(text: str, read: Mapping[str, SentFile]) -> ParsedTurn:
     marks = _marks(lines)
     if not marks:
         raise TurnError(
-            "the turn has no action: end it with READ: <path>, RUN: <command> and WHY: "
-            "<reason>, FILE: <path> with a code block, or DONE: <summary>"
+            "the turn has no action: end it with READ: <path>, SEARCH: <words>, "
+            "DEFINITION: <name>, RUN: <command> and WHY: <reason>, FILE: <path> with a "
+            "code block, or DONE: <summary>"
         )
     group, end = _first_group(marks, len(lines))
     taken = "\n".join(lines[:end]).rstrip()

@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QPushButton
 
+from app.services.agent_lookup import AgentLookup
 from app.services.agent_run import (
     AgentRun,
     RunEnvironment,
@@ -74,6 +75,7 @@ class AgentOwner(QObject):
         self.last_outcome: AgentOutcome | None = None
         self.end_view: AgentEndView | None = None
         self.stop_button: QPushButton | None = None
+        self.run_root: Path | None = None  # the folder the running agent works in
         self._closed = False
         # the commands' environment (a database branch where the project has a database);
         # called on the agent's thread with the workspace and the shadow copy's roots
@@ -81,6 +83,7 @@ class AgentOwner(QObject):
         self._event.connect(self._on_event)
         self._end.connect(self._on_end)
         self.panel.agent_requested.connect(self.start_task)
+        workspace.opened.connect(self._folder_opened)
         self.panel.edit_files_button.toggled.connect(
             lambda on: self.panel.set_agent_mode(False) if on else None
         )
@@ -121,7 +124,10 @@ class AgentOwner(QObject):
             self.panel.add_view(StepLine("refused", f"The agent cannot start: {why}."))
             self.message.emit(f"Agent: {why}.", 5000)
             return False
+        self.run_root = root
         tools = ShadowTools(root, shadow)
+        panel = self.panel
+        tools.lookup = AgentLookup(root, shadow.tree, lambda: shadow.rules, lambda: panel.codebase)
         allow = self.allow_list()
         rules = self._workspace.rules
         environment = self.environment
@@ -150,6 +156,12 @@ class AgentOwner(QObject):
         self.panel.add_view(self.stop_button)
         run.start()
         return True
+
+    def _folder_opened(self, root: object) -> None:
+        """Another folder opened: a running agent works on the old one's shadow; it stops."""
+        if self.run is not None and root != self.run_root:
+            self.panel.add_view(StepLine("refused", "The agent stops: another folder was opened."))
+            self.stop()
 
     def stop(self) -> None:
         run = self.run

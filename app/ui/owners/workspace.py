@@ -34,6 +34,7 @@ class Workspace(QObject):
     scanned = Signal()  # ``files`` is complete
     rules_changed = Signal(object)  # the new IgnoreRules (.gitignore saved, files.exclude)
     folder_requested = Signal(str)  # the user chose a folder to open
+    opened = Signal(object)  # the new root (a Path), after ``open``
     file_requested = Signal(object)  # the user chose a workspace file (a Path) to open
     recent_changed = Signal(list)  # the recent folders, after one was dropped
     message = Signal(str, int)
@@ -77,6 +78,7 @@ class Workspace(QObject):
         root = Path(folder).resolve()
         self.root = root
         self.rules = IgnoreRules.for_folder(root, self._excludes())
+        self.opened.emit(root)
         return root
 
     def rescan(self) -> None:
