@@ -269,6 +269,16 @@ class _FitLabel(QLabel):
             self.setText(shown)
 
 
+class _Transcript(QWidget):
+    """The messages' column, never wider than the chat: its minimum width is 0, so a message
+    with a long unbreakable run (pytest's "=====" lines in a terminal failure's question)
+    overflows alone instead of widening the whole transcript, which cut every later line,
+    card and button at the panel's right edge (seen in a user run under Xvfb)."""
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, super().minimumSizeHint().height())
+
+
 class _Chip(QToolButton):
     def __init__(self, kind: str, path: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -384,8 +394,9 @@ class ChatPanel(QWidget):
         top.addWidget(self.new_button)
 
         # transcript
-        self.transcript = QWidget()
+        self.transcript = _Transcript()
         self._messages = QVBoxLayout(self.transcript)
+        self._messages.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)
         self._messages.setContentsMargins(4, 4, 4, 4)
         self._messages.setSpacing(8)
         self._messages.addStretch(1)
