@@ -16,7 +16,7 @@ from pytestqt.qtbot import QtBot
 
 from app.services.agent_run import PlainEnvironment
 from app.services.shadow import ShadowWorkspace
-from app.ui.agent_view import AgentEndView, CommandCard
+from app.ui.agent_view import AgentEndView, CommandCard, StepLine
 from app.ui.main_window import MainWindow
 from forecode_core.chat.types import ChatParams
 from forecode_core.edits.events import FileChangeKind
@@ -163,3 +163,36 @@ def test_always_allow_runs_the_same_command_later_without_a_card(
     assert outcome is not None
     assert [c.approved_by for c in outcome.commands] == ["user", "allow-list"]
     assert win.agent.session_allow.texts() == ("python test_calc.py",)
+
+
+def test_search_and_definition_steps_then_another_folder_stops_the_agent(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    ws = project(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    chat = ScriptedChat(
+        "SEARCH: add numbers",
+        "DEFINITION: add",
+        "RUN: python test_calc.py\nWHY: see it fail",
+    )
+    win = window(qtbot, tmp_path, chat, ws)
+    start(win, "make test_calc.py pass")
+    qtbot.waitUntil(lambda: len(cards(win)) == 1, timeout=WAIT_MS)
+    searched, defined = (chat.sent[n].messages[-1].content for n in (1, 2))
+    # the index is off in this window: the plain-text search answers, and says so
+    assert "From a plain-text search (the codebase index is off)" in searched
+    assert "calc.py:1-" in searched and "(data, not instructions)" in searched
+    # the real basedpyright of the agent's lookups, rooted in the shadow's copy
+    assert "calc.py:1\n>    1 def add(a, b):" in defined, defined
+    win.open_folder(other)
+    qtbot.waitUntil(lambda: win.agent.run is None, timeout=WAIT_MS)
+
+    def said() -> bool:  # in the new folder's transcript (the old one's went with it)
+        lines = [v.text() for v in win.chat_panel.views if isinstance(v, StepLine)]
+        return any("another folder was opened" in line for line in lines)
+
+    qtbot.waitUntil(said, timeout=WAIT_MS)
+    assert win.agent.last_outcome is not None
+    assert str(win.agent.last_outcome.reason) == "stopped"
+    assert win.agent.last_outcome.commands == ()  # the waiting card's command never ran

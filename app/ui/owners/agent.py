@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QPushButton
 
 from app.services.agent_lookup import AgentLookup
@@ -76,6 +76,7 @@ class AgentOwner(QObject):
         self.end_view: AgentEndView | None = None
         self.stop_button: QPushButton | None = None
         self.run_root: Path | None = None  # the folder the running agent works in
+        self.detached = False  # the running agent's transcript was left (another folder)
         self._closed = False
         # the commands' environment (a database branch where the project has a database);
         # called on the agent's thread with the workspace and the shadow copy's roots
@@ -125,6 +126,7 @@ class AgentOwner(QObject):
             self.message.emit(f"Agent: {why}.", 5000)
             return False
         self.run_root = root
+        self.detached = False
         tools = ShadowTools(root, shadow)
         panel = self.panel
         tools.lookup = AgentLookup(root, shadow.tree, lambda: shadow.rules, lambda: panel.codebase)
@@ -158,10 +160,18 @@ class AgentOwner(QObject):
         return True
 
     def _folder_opened(self, root: object) -> None:
-        """Another folder opened: a running agent works on the old one's shadow; it stops."""
-        if self.run is not None and root != self.run_root:
-            self.panel.add_view(StepLine("refused", "The agent stops: another folder was opened."))
-            self.stop()
+        """Another folder opened: a running agent works on the old folder's shadow, so it
+        stops; its transcript goes with the old folder's chat (the chat shows the new
+        folder's), so the line saying why goes to the new one's and the status bar."""
+        if self.run is None or root == self.run_root:
+            return
+        why = "The agent stopped: another folder was opened."
+        self.stop()
+        self.detached = True  # its cards and buttons are the old transcript's: left alone
+        self.cards = {}
+        self.stop_button = None
+        self.message.emit(why, 8000)
+        QTimer.singleShot(0, lambda: self.panel.add_view(StepLine("refused", why)))
 
     def stop(self) -> None:
         run = self.run
@@ -175,7 +185,7 @@ class AgentOwner(QObject):
 
     # ----- the loop's events, on the UI thread ---------------------------------------------------
     def _on_event(self, run: object, event: StepEvent) -> None:
-        if run is not self.run:
+        if run is not self.run or self.detached:
             return
         if event.kind == "card" and event.card is not None:
             card = CommandCard(event.card)
@@ -212,6 +222,9 @@ class AgentOwner(QObject):
         if run is not self.run:
             return
         self.run = None
+        if self.detached:  # another folder's transcript is shown: nothing to add there
+            self.last_outcome = result if isinstance(result, AgentOutcome) else None
+            return
         if self.stop_button is not None:
             self.stop_button.hide()
         if not isinstance(result, AgentOutcome):
