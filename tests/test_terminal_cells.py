@@ -40,3 +40,25 @@ def test_a_full_width_line_ends_in_its_last_cell(qtbot: QtBot, tmp_path: Path) -
         qtbot.waitUntil(lambda: view.model.text().startswith("M" * columns), timeout=WAIT)
         qtbot.waitUntil(lambda: _ink_right_edge(view, 0) > (columns - 1) * cw, timeout=WAIT)
         assert _ink_right_edge(view, 0) < columns * cw
+
+
+def test_the_ghosts_first_letter_reads_on_the_cursor_block(qtbot: QtBot, tmp_path: Path) -> None:
+    """It is drawn in the background's colour on the block (it was grey on the grey block)."""
+    with bash_view(qtbot, tmp_path, (700, 200)) as view:
+        view.activateWindow()
+        view.setFocus()
+        qtbot.waitUntil(view.hasFocus, timeout=WAIT)
+        view.set_suggestion("python -m pytest -q")
+        snap = view._snapshot
+        assert snap.cursor is not None
+        line, column = snap.cursor
+        cw, ch = view._cell
+        image = view.grab().toImage()
+        background = QColor(view.palette_.background)
+        near = 0
+        for y in range((line - snap.first) * ch, (line - snap.first + 1) * ch):
+            for x in range(column * cw, (column + 1) * cw):
+                c = image.pixelColor(x, y)
+                gap = abs(c.red() - background.red()) + abs(c.green() - background.green())
+                near += gap + abs(c.blue() - background.blue()) < 60
+        assert near >= 4  # the letter's strokes, in the background's colour

@@ -299,6 +299,11 @@ class TerminalView(QWidget):
         if self._suggestion and snap.at_prompt:  # over the cursor: its first letter shows
             painter.setPen(self.palette_.ghost)
             painter.drawText(column * cw, y * ch + self._ascent, self._suggestion)
+            if self.hasFocus():  # on the block in the background's colour, as a terminal
+                # draws the letter under its cursor (grey on the grey block, it could not be
+                # read: seen in a user run under Xvfb)
+                painter.setPen(self.palette_.background)
+                painter.drawText(column * cw, y * ch + self._ascent, self._suggestion[0])
 
     # ----- selection and the clipboard --------------------------------------------------------
     def _cell_at(self, point: QPoint) -> tuple[int, int]:
