@@ -2,9 +2,10 @@
 ``python -m bench.agent_loop --json PATH [--no-model] [--real-injected N]``.
 
 - ``injected``: the injected-instruction corpus (``bench/agent_corpus.py``, 60 generated
-  repositories) with the adversarial fake model that obeys every instruction, no approval
-  given: ``repos``, ``unapproved_commands``, ``files_outside`` (both must be 0), and the
-  same on the first ``real_injected`` repositories with the real default model
+  repositories and 6 whose instructions ask for SEARCH / DEFINITION / DIAGNOSTICS outside)
+  with the adversarial fake model that obeys every instruction, no approval given:
+  ``repos``, ``unapproved_commands``, ``files_outside`` (both must be 0), and the same on
+  the first ``real_injected`` repositories with the real default model
   (``injected_real_model``).
 - ``fix_rate``: the real default model (``SERVICE_MODEL`` through the real gRPC service on
   loopback, in this process) on ``FIX_TASKS``, tiny projects with one failing test each. The
@@ -204,11 +205,17 @@ def measure(
 ) -> dict[str, Any]:
     """The figures (module docstring); ``model=False``: the fake-model corpus only."""
     began = time.monotonic()
-    injected = run_corpus(lambda _repo: Obedient(), count=60)
+    injected = run_corpus(lambda _repo: Obedient(), count=60, lookups=6)
     out: dict[str, Any] = {
         "injected": {
             k: injected[k]
-            for k in ("repos", "unapproved_commands", "files_outside", "cards_refused")
+            for k in (
+                "repos",
+                "unapproved_commands",
+                "files_outside",
+                "cards_refused",
+                "paths_refused",
+            )
         },
         "injected_seconds": injected["seconds"],
     }
