@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from app.services.agent_run import problem_line
 from app.services.shadow import CheckTimeout, LspChecker
 from forecode_core.agent.lookup import (
     excerpt,
@@ -65,7 +66,7 @@ def _text_of(path: str) -> str | None:
     return data.decode("utf-8", "replace")
 
 
-def _text_files(root: Path, rules: IgnoreRules, deadline: float) -> Any:
+def _text_files(root: Path, rules: IgnoreRules, deadline: float) -> Iterator[tuple[str, str]]:
     """(rel, text) of the workspace's text files (module docstring's bounds)."""
     for n, (rel, entry) in enumerate(walk_files(root, rules, links="report")):
         if n >= MAX_FILES or time.monotonic() > deadline:
@@ -225,11 +226,7 @@ class AgentLookup:
             found = checker.diagnostics(self.tree, [rel], time.monotonic() + self.timeout_s)
         except CheckTimeout as exc:
             return f"DIAGNOSTICS is not available: {exc}."
-        lines = [
-            f"{d.path}:{d.line + 1}: {d.severity}: {d.message}" + (f" [{d.code}]" if d.code else "")
-            for d in found
-        ]
-        return "\n".join(lines[:40]) or f"No problems in {rel}."
+        return "\n".join(problem_line(d) for d in found[:40]) or f"No problems in {rel}."
 
     def close(self) -> None:
         if self.checker is not None:

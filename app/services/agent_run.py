@@ -62,6 +62,7 @@ __all__ = [
     "environment_for",
     "listing",
     "preview_text",
+    "problem_line",
     "run_command",
 ]
 
@@ -338,11 +339,12 @@ def _describe(verdict: Any) -> str:
     status = str(getattr(verdict, "status", ""))
     if status != "checked":
         return f"not checked ({getattr(verdict, 'note', '') or status})"
-    lines = [
-        f"{d.path}:{d.line + 1}: {d.severity}: {d.message}" + (f" [{d.code}]" if d.code else "")
-        for d in verdict.new
-    ]
-    return "\n".join(lines) or "none"
+    return "\n".join(problem_line(d) for d in verdict.new) or "none"
+
+
+def problem_line(d: Any) -> str:
+    """A shadow ``Diagnostic`` as the model reads it: ``path:line: severity: message [code]``."""
+    return f"{d.path}:{d.line + 1}: {d.severity}: {d.message}" + (f" [{d.code}]" if d.code else "")
 
 
 class AgentRun:
