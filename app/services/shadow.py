@@ -62,6 +62,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -102,6 +103,7 @@ from forecode_core.workspace.shadow_plan import (
     Kind,
     Source,
     Step,
+    copy_mode,
     guarded_entries,
     ignored_dir_kind,
     is_big_tree,
@@ -565,6 +567,8 @@ def snapshot_database(src: str, dst: str) -> bool:
     when ``src`` is not a database SQLite can read."""
     tmp = dst + ".snapshot"
     try:
+        _remove(tmp)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite keeps it
         source = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=1.0)
         try:
             target = sqlite3.connect(tmp)
@@ -574,7 +578,7 @@ def snapshot_database(src: str, dst: str) -> bool:
                 target.close()
         finally:
             source.close()
-    except sqlite3.Error:
+    except (sqlite3.Error, OSError):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         return False
@@ -604,10 +608,23 @@ def _open_fresh(dst: str) -> int:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Into the copy, as a new file (never through whatever ``path`` was)."""
+    """Into the copy, as a new file (never through whatever ``path`` was), with the mode the
+    copy's file had (the user's owner bits, from the sync: an unsaved buffer of an executable
+    script stays executable), else owner-only read and write."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".fc-tmp")
-    tmp.write_bytes(data)
+    try:
+        st = os.lstat(path)
+        mode = copy_mode(st.st_mode) if stat.S_ISREG(st.st_mode) else 0o600
+    except OSError:
+        mode = 0o600
+    _remove(str(tmp))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -729,7 +746,7 @@ def _has_database(wanted: Mapping[str, Source], rel: str, top: str) -> bool:
 def _file_source(rel: str, st: os.stat_result, fixtures: Sequence[str]) -> Source:
     maybe = fixtures or rel.lower().endswith(DATABASE_SUFFIXES)
     kind = Kind.DATABASE if maybe and rewrites_in_place(rel, b"", fixtures) else Kind.FILE
-    return Source(kind, st.st_size, st.st_mtime_ns, st.st_ino)
+    return Source(kind, st.st_size, st.st_mtime_ns, st.st_ino, mode=copy_mode(st.st_mode))
 
 
 def scan_copy(tree: Path) -> dict[str, Source]:
@@ -754,7 +771,9 @@ def scan_copy(tree: Path) -> dict[str, Source]:
                     stack.append(rel)
                 else:
                     st = entry.stat(follow_symlinks=False)
-                    found[rel] = Source(Kind.FILE, st.st_size, st.st_mtime_ns)
+                    # the raw bits: a group bit of an older copy differs from what is wanted
+                    mode = stat.S_IMODE(st.st_mode)
+                    found[rel] = Source(Kind.FILE, st.st_size, st.st_mtime_ns, mode=mode)
             except OSError:
                 continue
     return found
@@ -769,7 +788,9 @@ def _same_kind(wanted: Mapping[str, Source], have: Mapping[str, Source]) -> dict
         if want is not None and want.kind != held.kind:
             pair = {want.kind, held.kind}
             if pair in ({Kind.FILE, Kind.DATABASE}, {Kind.LINK, Kind.REFERENCE}):
-                out[rel] = Source(want.kind, held.size, held.mtime_ns, target=held.target)
+                out[rel] = Source(
+                    want.kind, held.size, held.mtime_ns, target=held.target, mode=held.mode
+                )
     return out
 
 
@@ -1081,7 +1102,7 @@ class ShadowWorkspace:
     def _write_pyright_config(self, wanted: Mapping[str, Source]) -> None:
         target = self.tree / PYRIGHT_CONFIG
         if self._needs_pyright_config(wanted) and not target.exists():
-            target.write_text(STANDARD_PYRIGHT, "utf-8")
+            _write_atomic(target, STANDARD_PYRIGHT.encode("utf-8"))
 
     def _run(self, actions: Sequence[Action]) -> None:
         """Removals first (in the plan's order), then the folders the rest need, then the
@@ -1139,7 +1160,7 @@ class ShadowWorkspace:
         elif not snapshot_database(src, dst):
             self._copy_file(src, dst, source, clone=False)  # not a database after all
         else:
-            _stamp_like(src, dst)
+            _stamp_like(src, dst, source.mode)
 
     def _copy_file(self, src: str, dst: str, source: Source, clone: bool = True) -> None:
         """``src`` into ``dst`` as a file of its own (a clone where the filesystem can), with
@@ -1151,13 +1172,13 @@ class ShadowWorkspace:
             if head.startswith(SQLITE_HEADER):
                 _remove(dst)
                 if snapshot_database(src, dst):
-                    _stamp_like(src, dst)
+                    _stamp_like(src, dst, source.mode)
                     return
                 clone = False
             if clone and method is CloneMethod.CLONEFILE:
                 _remove(dst)
                 if _clone_into(fs, src, dst, method):
-                    _stamp_like(src, dst)
+                    _stamp_like(src, dst, source.mode)  # clonefile copies the group bits
                     return
             fd = _open_fresh(dst)
             try:
@@ -1172,6 +1193,7 @@ class ShadowWorkspace:
                         _copy_rest(fs, fd)
                 mtime = source.mtime_ns or os.fstat(fs).st_mtime_ns
                 os.utime(fd, ns=(mtime, mtime))
+                os.fchmod(fd, source.mode or copy_mode(os.fstat(fs).st_mode))
             finally:
                 os.close(fd)
         finally:
@@ -1392,8 +1414,10 @@ def _copy_rest(src: int, dst: int) -> None:
         _write_all(dst, data)
 
 
-def _stamp_like(src: str, dst: str) -> None:
+def _stamp_like(src: str, dst: str, mode: int = 0) -> None:
+    """``src``'s times onto ``dst``, and its mode for the copy (``copy_mode``)."""
     st = os.stat(src)
+    os.chmod(dst, mode or copy_mode(st.st_mode))
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 

@@ -5,7 +5,9 @@ SQLite snapshots) is ``app.services.shadow``'s.
 What the copy holds, path by path (``source_for`` decides, ``plan_sync`` diffs):
 
 - a file ``IgnoreRules`` keeps: a copy (a copy-on-write clone where the filesystem has one),
-  its size and mtime carried over so the copy's own stat says what it was copied from;
+  its size and mtime carried over so the copy's own stat says what it was copied from, and
+  its owner's mode bits (``copy_mode``: ``./scripts/test`` stays executable) without any
+  group or other bit (the copy is private);
 - a file a tool may rewrite in place (``rewrites_in_place``: a SQLite database by its header,
   ``*.db`` / ``*.sqlite`` / ``*.sqlite3``, the fixtures a setting lists): never linked or
   cloned; a database is copied as a consistent snapshot (``Step.SNAPSHOT``: SQLite's backup,
@@ -54,6 +56,7 @@ __all__ = [
     "Kind",
     "Source",
     "Step",
+    "copy_mode",
     "guarded_entries",
     "ignored_dir_kind",
     "is_big_tree",
@@ -99,13 +102,15 @@ class Step(StrEnum):
 class Source:
     """One path of the workspace as the copy should hold it. ``size``/``mtime_ns`` are the
     user's file's (``ino`` too, when known: an atomic save changes it); ``target`` a link's
-    text or a reference's absolute path."""
+    text or a reference's absolute path; ``mode`` the copy's permission bits (``copy_mode``
+    of the user's; 0 when unknown)."""
 
     kind: Kind
     size: int = 0
     mtime_ns: int = 0
     ino: int = 0
     target: str = ""
+    mode: int = 0
 
     def same_as(self, other: Source) -> bool:
         """Whether ``other`` (what the copy holds) is this, stamps compared (inodes only when
@@ -114,6 +119,8 @@ class Source:
             return self.kind == other.kind and self.target == other.target
         if self.ino and other.ino and self.ino != other.ino:
             return False
+        if self.mode and other.mode and self.mode != other.mode:
+            return False  # a chmod (+x) changes no stamp
         return self.size == other.size and self.mtime_ns == other.mtime_ns
 
 
@@ -130,6 +137,13 @@ _STEP_OF = {
     Kind.LINK: Step.LINK,
     Kind.REFERENCE: Step.REFERENCE,
 }
+
+
+def copy_mode(st_mode: int) -> int:
+    """The permission bits of the copy of a file whose mode is ``st_mode``: the owner's bits
+    (read and write always, so the copy can be refreshed; execute as the user's file has it),
+    never a group or other bit."""
+    return 0o600 | (st_mode & 0o700)
 
 
 def shadow_key(root: str) -> str:
@@ -238,7 +252,9 @@ def guarded_entries(
             rel = f"{folder}/{entry.name}"
             st = found.get(rel)
             if st is not None:
-                out[rel] = Source(Kind.DATABASE, st.st_size, st.st_mtime_ns, st.st_ino)
+                out[rel] = Source(
+                    Kind.DATABASE, st.st_size, st.st_mtime_ns, st.st_ino, mode=copy_mode(st.st_mode)
+                )
             elif not (rel in expanded or entry.name in CACHE_DIRS or _side_of(rel, found)):
                 out[rel] = Source(Kind.REFERENCE, target=os.path.join(top, rel))
     return out
