@@ -21,6 +21,7 @@ from forecode_core.completion.postprocess import (
     make_context,
     overwritten,
     postprocess,
+    repeats_prefix,
     repeats_suffix,
     single_line,
     suffix_overlap,
@@ -48,6 +49,7 @@ def test_rules_are_listed_in_order() -> None:
         "block_end",
         "trailing_space",
         "repeats_suffix",
+        "repeats_prefix",
         "suffix_overlap",
         "mid_line",
         "empty",
@@ -166,6 +168,27 @@ def test_trailing_space(raw: str, expected: str) -> None:
 )
 def test_repeats_suffix(marked: str, raw: str, dropped: bool) -> None:
     assert (repeats_suffix(raw, ctx_of(marked)) is None) == dropped
+
+
+@pytest.mark.parametrize(
+    ("marked", "raw", "dropped"),
+    [
+        ("import os\nimport traceback\nˇ", "import traceback", True),
+        ("import traceback\n\n\nˇ", "import traceback", True),  # blank lines between
+        ("import traceback\nimport ˇ", "traceback", True),  # the line typed in part
+        ("    x = compute(a)\n    ˇ", "x  =  compute(a)", True),  # whitespace normalised
+        ("import traceback\nˇ", "import traceback\nimport sys", True),  # first line counts
+        ("import traceback\nˇ", "import sys", False),
+        ("import traceback\nimport sys\nˇ", "import traceback", False),  # not the line above
+        ("    pass\nˇ", "pass", False),  # short lines may repeat
+        ("}\nˇ", "}", False),
+        ("x += 1\nˇ", "x += 1", False),
+        ("ˇ", "import traceback", False),  # nothing above
+        ("import traceback\nˇ", "", False),
+    ],
+)
+def test_repeats_prefix(marked: str, raw: str, dropped: bool) -> None:
+    assert (repeats_prefix(raw, ctx_of(marked)) is None) == dropped
 
 
 @pytest.mark.parametrize(
