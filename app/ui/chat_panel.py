@@ -465,6 +465,7 @@ class ChatPanel(QWidget):
         buttons.addWidget(self.budget_label, 1)
         buttons.addWidget(self.stop_button)
         buttons.addWidget(self.send_button)
+        self._bar = buttons
 
         column = QVBoxLayout(self)
         column.setContentsMargins(6, 6, 6, 6)
@@ -511,6 +512,11 @@ class ChatPanel(QWidget):
         end, followed."""
         self._follow = True
         self._insert_view(view)
+
+    def pin_to_bar(self, widget: QWidget) -> None:
+        """Another owner's widget in the bottom bar before Stop / Send (the agent's Stop): in
+        view however long the transcript grows."""
+        self._bar.insertWidget(self._bar.indexOf(self.stop_button), widget)
 
     def _paint_edit_files_button(self) -> None:
         """On, the toggle wears the selection colour: Fusion draws a checked button only a

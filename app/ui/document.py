@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from app.services.saver import (
@@ -163,6 +164,9 @@ class DiskState:
 RESTORED_NOTICE = "Restored unsaved changes from the last session."
 
 
+_BANNER_COLOURS = {"info": "#2f65ca", "warning": "#b58900", "error": "#c0392b"}
+
+
 class Banner(QFrame):
     """A one-line message above the editor with action buttons (no modal dialogs)."""
 
@@ -190,8 +194,7 @@ class Banner(QFrame):
             button.deleteLater()
         self._buttons = []
         self.kind = kind
-        colour = {"info": "#2f65ca", "warning": "#b58900", "error": "#c0392b"}.get(kind, "#555")
-        self.setStyleSheet(f"#banner {{ border-left: 4px solid {colour}; }}")
+        self.update()  # the stripe's colour
         self.label.setText(text)
         for title, callback in actions:
             button = QPushButton(title)
@@ -199,6 +202,15 @@ class Banner(QFrame):
             self._layout.addWidget(button)
             self._buttons.append(button)
         self.show()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        # the kind's stripe drawn here, not by a style sheet: a styled banner kept the palette
+        # it was polished with, so after a theme switch its text stayed the old theme's (pale
+        # on the light theme, seen in a user run); unstyled, it follows the application's
+        super().paintEvent(event)
+        painter = QPainter(self)
+        painter.fillRect(0, 0, 4, self.height(), QColor(_BANNER_COLOURS.get(self.kind, "#555")))
+        painter.end()
 
     def buttons(self) -> dict[str, QPushButton]:
         return {b.text(): b for b in self._buttons}

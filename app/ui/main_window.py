@@ -202,7 +202,7 @@ class MainWindow(QMainWindow):
         )  # fmt: skip
         self.db_branch = DbBranchOwner(  # issue 17: tests on a database branch, their preview
             settings, lambda: self.workspace.root, self.review.workspace_shadow,
-            lambda dock: place_bottom_dock(self, dock), self.terminal, self,
+            lambda dock: place_bottom_dock(self, dock, fraction=2 / 5), self.terminal, self,
         )  # fmt: skip
         self.owners: tuple[CommandOwner, ...] = (
             self.docs,
@@ -532,8 +532,9 @@ class MainWindow(QMainWindow):
 
     # ----- the palette, find in files -------------------------------------------------------
     def command_palette(self) -> None:
-        titles = [c.title for c in self.commands]
-        by_title = {c.title: c for c in self.commands}
+        shown = [c for c in self.commands if c.available()]  # not one that cannot act now
+        titles = [c.title for c in shown]
+        by_title = {c.title: c for c in shown}
 
         def provider(query: str) -> list[PickerItem]:
             return [

@@ -7,11 +7,12 @@ development database).
 
 In the transcript: each step as a line, each proposed command as a card (command, folder,
 why) with Approve / Reject / Always allow -- nothing runs before a click unless the command
-matches ``agent.allowedCommands`` or a command allowed "always" in this session -- a
-Stop button (and "Agent: Stop"). At the end: why it ended, the last command's result and the
-branch's preview, and the set of changes opened in the multi-file edit review
-(``EditSetOwner.show_review``) with the last run's result in its header. The UI thread never
-waits: the loop's events come back by signals.
+matches ``agent.allowedCommands`` or a command allowed "always" in this session. Stop: a
+button pinned in the chat's bottom bar beside Send, shown while an agent runs (in the
+transcript a long run scrolled it out of view), and "Agent: Stop" (offered only then). At
+the end: why it ended, the last command's result and the branch's preview, and the set of
+changes opened in the multi-file edit review (``EditSetOwner.show_review``) with the last
+run's result in its header. The UI thread never waits: the loop's events come back by signals.
 """
 
 from __future__ import annotations
@@ -74,7 +75,12 @@ class AgentOwner(QObject):
         self.session_allow = AllowList()  # "Always allow" clicks of this session
         self.last_outcome: AgentOutcome | None = None
         self.end_view: AgentEndView | None = None
-        self.stop_button: QPushButton | None = None
+        self.stop_button = QPushButton("■ Stop agent")
+        self.stop_button.setToolTip("Stop the agent (a command it runs is killed)")
+        self.stop_button.clicked.connect(self.stop)
+        self.stop_button.setMinimumWidth(self.stop_button.sizeHint().width())  # never cut
+        self.stop_button.hide()
+        self.panel.pin_to_bar(self.stop_button)
         self.run_root: Path | None = None  # the folder the running agent works in
         self.detached = False  # the running agent's transcript was left (another folder)
         self._closed = False
@@ -92,7 +98,7 @@ class AgentOwner(QObject):
     def commands(self) -> list[Command]:
         return [
             Command("agent.start", "Agent: Start Task", "", self.start),
-            Command("agent.stop", "Agent: Stop", "", self.stop),
+            Command("agent.stop", "Agent: Stop", "", self.stop, lambda: self.run is not None),
         ]
 
     def start(self) -> None:
@@ -153,9 +159,9 @@ class AgentOwner(QObject):
         run = AgentRun(make_loop, model, tools, on_event=on_event, on_end=on_end)
         self.run = run
         self.cards = {}
-        self.stop_button = QPushButton("■ Stop the agent")
-        self.stop_button.clicked.connect(self.stop)
-        self.panel.add_view(self.stop_button)
+        self.stop_button.setText("■ Stop agent")
+        self.stop_button.setEnabled(True)
+        self.stop_button.show()
         run.start()
         return True
 
@@ -169,7 +175,7 @@ class AgentOwner(QObject):
         self.stop()
         self.detached = True  # its cards and buttons are the old transcript's: left alone
         self.cards = {}
-        self.stop_button = None
+        self.stop_button.hide()
         self.message.emit(why, 8000)
         QTimer.singleShot(0, lambda: self.panel.add_view(StepLine("refused", why)))
 
@@ -179,9 +185,8 @@ class AgentOwner(QObject):
             self.message.emit("The agent is not running.", 3000)
             return
         run.stop()  # the loop ends on its thread; its end comes back by the signal
-        if self.stop_button is not None:
-            self.stop_button.setEnabled(False)
-            self.stop_button.setText("Stopping…")
+        self.stop_button.setEnabled(False)
+        self.stop_button.setText("Stopping…")
 
     # ----- the loop's events, on the UI thread ---------------------------------------------------
     def _on_event(self, run: object, event: StepEvent) -> None:
@@ -222,11 +227,10 @@ class AgentOwner(QObject):
         if run is not self.run:
             return
         self.run = None
+        self.stop_button.hide()
         if self.detached:  # another folder's transcript is shown: nothing to add there
             self.last_outcome = result if isinstance(result, AgentOutcome) else None
             return
-        if self.stop_button is not None:
-            self.stop_button.hide()
         if not isinstance(result, AgentOutcome):
             self.panel.add_view(StepLine("refused", f"The agent failed: {result}"))
             self.message.emit(f"Agent failed: {result}", 8000)

@@ -18,12 +18,17 @@ __all__ = ["Command", "CommandOwner", "bind_commands"]
 @dataclass(frozen=True)
 class Command:
     """``shortcut``: VS Code's key ("" for none; alternatives joined by " or "; chords by
-    ", ")."""
+    ", "). ``enabled``: whether the command can act now (None: always); the palette leaves
+    out a command that cannot (e.g. "Agent: Stop" while no agent runs)."""
 
     id: str
     title: str
     shortcut: str
     handler: Callable[[], object]
+    enabled: Callable[[], bool] | None = None
+
+    def available(self) -> bool:
+        return self.enabled is None or self.enabled()
 
     def bindings(self) -> list[str]:
         return self.shortcut.split(" or ") if self.shortcut else []

@@ -115,11 +115,16 @@ class DbBranchOwner(QObject):
         return [
             Command("dbBranch.run", "Run Tests on a Database Branch", "", self.run_tests),
             Command("dbBranch.show", "Database Branch: Show Found Database", "", self.show_found),
-            Command("dbBranch.stop", "Database Branch: Stop Test Run", "", self.stop),
+            Command(
+                "dbBranch.stop", "Database Branch: Stop Test Run", "", self.stop, self.is_running
+            ),
         ]
 
     @property
     def running(self) -> bool:
+        return self._running
+
+    def is_running(self) -> bool:  # "Stop Test Run" is offered only then
         return self._running
 
     # ----- commands -----------------------------------------------------------------------------
