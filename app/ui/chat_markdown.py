@@ -12,6 +12,12 @@ three or more backticks or tildes, a closing fence of the same character at leas
 an unclosed fence runs to the end of the reply, as in CommonMark. A fence indented four or more
 spaces (inside a list item) stays in the prose and renders as a plain ``<pre>``.
 
+Names are shown as written, not as emphasis: the path of a ``FILE:`` / ``NEW FILE:`` /
+``DELETE FILE:`` header line becomes a code span (``FILE: httpx/__init__.py`` would otherwise
+render "httpx/**init**.py"), and in running text a word that is a path or a module
+(``pkg/_x.py``, ``a.__init__``) or a dunder name (``__init__``) keeps its underscores (an
+inline rule before markdown-it's emphasis). ``__bold words__`` and ``_italic_`` still work.
+
 Nothing here imports Qt: the widgets are in ``chat_view``.
 """
 
@@ -23,10 +29,12 @@ from enum import StrEnum
 from functools import cache
 from typing import TYPE_CHECKING
 
+from forecode_core.edits.answer import FILE_HEADER
 from forecode_core.text.languages import PLAIN_TEXT, Language, by_id, language_for_path
 
 if TYPE_CHECKING:  # imported by the first reply rendered, not at start-up (issue 18)
     from markdown_it import MarkdownIt
+    from markdown_it.rules_inline import StateInline
 
 __all__ = [
     "Segment",
@@ -39,6 +47,8 @@ __all__ = [
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])(?:\s|$)")
+_NAME_CHAR = re.compile(r"[\w./-]")
+_DUNDER = re.compile(r"__\w+?__")
 # What a model writes after ``` for languages whose id or extension differs.
 _ALIASES = {
     "py": "python",
@@ -240,11 +250,67 @@ def _markdown() -> MarkdownIt:
 
         # No raw HTML: a reply is untrusted text. Tables and ~~strike~~ as models write them.
         _MD = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+        _MD.inline.ruler.before("emphasis", "literal_names", _literal_name)
     return _MD
+
+
+def _is_literal_name(word: str) -> bool:
+    """A path, a dotted name or a dunder name: its underscores are never emphasis."""
+    if "_" not in word:
+        return False
+    inner = word.strip("./-")
+    return "/" in inner or "." in inner or bool(_DUNDER.fullmatch(inner))
+
+
+def _literal_name(state: StateInline, silent: bool) -> bool:
+    """At an ``_`` inside a word of ``_is_literal_name``: the rest of the word as text."""
+    src, pos = state.src, state.pos
+    if src[pos] != "_":
+        return False
+    start = pos
+    while start > 0 and _NAME_CHAR.match(src[start - 1]):
+        start -= 1
+    end = pos
+    while end < state.posMax and _NAME_CHAR.match(src[end]):
+        end += 1
+    if not _is_literal_name(src[start:end]):
+        return False
+    if not silent:
+        state.push("text", "", 0).content = src[pos:end]
+    state.pos = end
+    return True
+
+
+def _code_span(text: str) -> str:
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _header_as_code(line: str) -> str:
+    """A ``FILE:`` header line with its path as a code span (the line itself otherwise).
+    The path is all after the colon (the header's ``__`` decoration would eat the start of
+    ``__init__.py``), less ``**`` around it and quotes."""
+    header = FILE_HEADER.match(line)
+    if header is None or line.startswith(("    ", "\t")):
+        return line
+    colon = line.index(":", header.end(1)) + 1
+    raw = line[colon:].rstrip()
+    body = raw.lstrip(" *")
+    opening = raw[: len(raw) - len(body)]
+    closing = body[len(body.rstrip("*")) :]
+    path = body[: len(body) - len(closing)].strip().strip("`\"'")
+    if not path or any(c.isspace() or c == "`" for c in path):
+        return line  # prose ("Edit: see below"), not a path
+    if "file" not in header.group(1).lower() and not ("/" in path or "." in path):
+        return line  # "Edit: done" is prose; "Edit: app.py" a header
+    return line[:colon] + opening + _code_span(path) + closing
 
 
 def render_markdown(source: str) -> str:
     """HTML for a prose segment (Qt's rich-text subset renders it)."""
+    if ":" in source:
+        source = "\n".join(_header_as_code(line) for line in source.split("\n"))
     return str(_markdown().render(source))
 
 

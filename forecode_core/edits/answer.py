@@ -36,7 +36,14 @@ from enum import StrEnum
 from forecode_core.apply.block import is_elision
 from forecode_core.edits.prompt import SentFile
 
-__all__ = ["EditsAnswerError", "FileOp", "OpKind", "ParsedEdits", "parse_edits"]
+__all__ = [
+    "FILE_HEADER",
+    "EditsAnswerError",
+    "FileOp",
+    "OpKind",
+    "ParsedEdits",
+    "parse_edits",
+]
 
 
 class OpKind(StrEnum):
@@ -59,6 +66,7 @@ _HEADER = re.compile(
     r"(new\s+file|delete\s+file|file|edit|new|delete)\s*:\s*(?:\*\*|__)?\s*(.*?)\s*$",
     re.IGNORECASE,
 )
+FILE_HEADER = _HEADER  # a header line: group 2 its path (with any decoration around it)
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 
 
