@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from forecode_core.store.private import private_at_start
+
 _IMPORTED_AT = time.time()
 
 __all__ = ["display_problem", "main", "missing_x11_libraries"]
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     trace = _trace if os.environ.get(TRACE_ENV) else None
+    private_at_start()  # the data and settings folders owner-only (older versions' too)
     from PySide6.QtWidgets import QApplication
 
     from .ui import startup

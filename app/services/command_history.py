@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from forecode_core.store.json_store import CorruptDocument, workspace_folder, write_document
+from forecode_core.store.private import private_folder
 from forecode_core.terminal.predict import CommandHistory
 
 __all__ = ["HistoryStore"]
@@ -43,8 +44,7 @@ class HistoryStore:
 
     def save(self, workspace: str | os.PathLike[str], history: CommandHistory) -> None:
         """Write the history atomically, owner-only. Raises OSError."""
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.folder, 0o700)
+        private_folder(self.folder)
         path = self.path(workspace)
         if not path.exists():  # a first file: made 0600 complete, then renamed in place
             tmp = path.with_name(f".{path.name}.{os.getpid()}.new")

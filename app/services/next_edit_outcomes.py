@@ -39,6 +39,7 @@ from typing import Literal
 from app.services.threads import UiThread
 from forecode_core.next_edit.acceptance import PRIOR, AcceptanceModel, Features, refit
 from forecode_core.store.atomic import atomic_write
+from forecode_core.store.private import PRIVATE_FILE, private_folder
 from forecode_core.store.settings import data_dir
 
 __all__ = [
@@ -203,9 +204,7 @@ class OutcomeLog:
     def _append(self, line: bytes) -> None:
         folder = self.path.parent
         if not folder.is_dir():
-            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with contextlib.suppress(OSError):
-                os.chmod(folder, 0o700)  # the folder is ours alone, whatever the umask
+            private_folder(folder)  # ours alone, each level, whatever the umask
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             with contextlib.suppress(OSError):
@@ -228,6 +227,6 @@ class OutcomeLog:
                     break
                 keep.append(line)
                 total += len(line)
-            atomic_write(self.path, b"".join(reversed(keep)))
+            atomic_write(self.path, b"".join(reversed(keep)), mode=PRIVATE_FILE)
             with contextlib.suppress(OSError):
                 os.chmod(self.path, 0o600)

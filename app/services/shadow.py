@@ -78,6 +78,7 @@ from app.services.lsp.hub import LspHub, ServerStatus, resolve_command
 from forecode_core.lsp.diagnostics import Diagnostic as LspDiagnostic
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerTable, servers_for
+from forecode_core.store.private import private_folder
 from forecode_core.store.settings import data_dir
 from forecode_core.text.file_languages import language_id_for_path
 from forecode_core.windowless import no_window
@@ -1076,10 +1077,7 @@ class ShadowWorkspace:
     def _make_home(self) -> None:
         base = self.folder.parent
         for folder in (base, self.folder, self.tree):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(OSError):
-            os.chmod(base, 0o700)
-            os.chmod(self.folder, 0o700)
+            private_folder(folder)  # each level owner-only, the data folder's too
         if self._method is None:
             self._method = detect_clone(self.folder)
 

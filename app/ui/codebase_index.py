@@ -64,6 +64,7 @@ from forecode_core.index.codebase import (
 from forecode_core.index.progress import PassCount
 from forecode_core.states import IndexState
 from forecode_core.store.atomic import atomic_write
+from forecode_core.store.private import PRIVATE_FILE, private_folder
 from forecode_core.store.settings import data_dir
 
 __all__ = ["CodebaseIndex", "IndexStatus", "key_name", "state_path"]
@@ -377,12 +378,13 @@ class CodebaseIndex(QObject):
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 pass
         tree_id = new_tree_id()
-        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(self._state_file.parent)
         atomic_write(
             self._state_file,
             json.dumps(
                 {"folder": str(self.folder), "key_id": key_id, "tree_id": tree_id.hex()}, indent=1
             ).encode("utf-8"),
+            mode=PRIVATE_FILE,
         )
         return tree_id
 

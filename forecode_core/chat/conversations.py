@@ -27,6 +27,7 @@ from forecode_core.store.json_store import (
     workspace_folder,
     write_document,
 )
+from forecode_core.store.private import private_folder
 from forecode_core.store.settings import data_dir
 
 __all__ = [
@@ -290,7 +291,7 @@ class ConversationStore:
     def _aside(self, entry: Path) -> str:
         target = self.root / CORRUPT_DIR / f"{entry.name}.{int(time.time() * 1000)}"
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(target.parent)
             os.replace(entry, target)
         except OSError as e:
             return f"it could not be moved aside ({e.strerror or e})"

@@ -51,20 +51,25 @@ def _replace(src: str, dst: Path) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> os.stat_result:
+def atomic_write(
+    path: str | os.PathLike[str], data: bytes, *, mode: int | None = None
+) -> os.stat_result:
     """Replace the file at ``path`` with ``data`` atomically and durably.
 
     A symbolic link is followed: the file it points to is replaced and the link is kept. The
     file's permission bits (and, where allowed, its owner) are kept; a new file gets the
-    default mode under the current umask. Returns the new file's stat as written (taken on its
+    default mode under the current umask. ``mode`` (a store's ``0600``) is the new file's
+    bits whatever the old file had. Returns the new file's stat as written (taken on its
     descriptor before the rename, so a later change by someone else is never mistaken for it).
     """
-    folder, written = _write_and_replace(path, data)
+    folder, written = _write_and_replace(path, data, mode)
     _fsync_dir(folder)
     return written
 
 
-def _write_and_replace(path: str | os.PathLike[str], data: bytes) -> tuple[Path, os.stat_result]:
+def _write_and_replace(
+    path: str | os.PathLike[str], data: bytes, mode: int | None
+) -> tuple[Path, os.stat_result]:
     """Write ``data`` to a temporary file beside ``path``, fsync and close it (Windows cannot
     rename an open file), give it the old file's mode and owner, and rename it over ``path``.
     Returns the folder and the new file's stat, taken before the rename."""
@@ -83,7 +88,9 @@ def _write_and_replace(path: str | os.PathLike[str], data: bytes) -> tuple[Path,
             written = os.fstat(f.fileno())
         os.close(fd)
         fd = -1
-        if st is not None:
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif st is not None:
             os.chmod(tmp, stat.S_IMODE(st.st_mode))
             if hasattr(os, "chown") and (st.st_uid != os.getuid() or st.st_gid != os.getgid()):
                 with contextlib.suppress(OSError):

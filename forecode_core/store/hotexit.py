@@ -27,6 +27,7 @@ from forecode_core.store.json_store import (
     workspace_folder,
     write_document,
 )
+from forecode_core.store.private import private_folder
 from forecode_core.store.settings import data_dir
 
 __all__ = ["FORMAT_VERSION", "Backup", "BackupStore", "Session", "TabState"]
@@ -267,7 +268,7 @@ class BackupStore:
     def _aside(self, entry: Path) -> str:
         folder = self.root / CORRUPT_DIR
         try:
-            folder.mkdir(exist_ok=True)
+            private_folder(folder)
             dest = folder / entry.name
             n = 1
             while dest.exists():

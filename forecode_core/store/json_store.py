@@ -5,7 +5,8 @@ share.
 - ``workspace_folder(workspace)``: a workspace's resolved, case-normalised path and the name
   of its folder (the first 16 hex digits of its SHA-256), so any path gives a safe name.
 - ``write_document(path, doc)``: the document as UTF-8 JSON, written with ``atomic_write`` (a
-  crash leaves the previous complete version); the folder is created.
+  crash leaves the previous complete version); the folder is created. File ``0600``, folder
+  ``0700``, whatever they were (``forecode_core.store.private``).
 - ``read_document(data, format_name, version, what)``: the bytes back as a ``dict``, or
   ``CorruptDocument`` with a readable reason (not UTF-8, invalid JSON, another format, an
   unknown version). The caller checks the fields and moves a corrupt file aside.
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from forecode_core.store.atomic import atomic_write
+from forecode_core.store.private import PRIVATE_FILE, private_folder
 
 __all__ = ["CorruptDocument", "read_document", "sha256_hex", "workspace_folder", "write_document"]
 
@@ -43,10 +45,11 @@ def workspace_folder(workspace: str | os.PathLike[str]) -> tuple[str, str]:
 
 
 def write_document(path: Path, doc: dict[str, Any], *, indent: int | None = None) -> None:
-    """Write ``doc`` as JSON to ``path`` atomically, creating its folder. Raises OSError."""
+    """Write ``doc`` as JSON to ``path`` atomically, creating its folder; both owner-only (a
+    store's data is private, ``forecode_core.store.private``). Raises OSError."""
     data = json.dumps(doc, ensure_ascii=False, indent=indent).encode("utf-8", "surrogatepass")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, data)
+    private_folder(path.parent)
+    atomic_write(path, data, mode=PRIVATE_FILE)
 
 
 def read_document(data: bytes, format_name: str, version: int, what: str) -> dict[str, Any]:

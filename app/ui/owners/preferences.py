@@ -9,6 +9,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from forecode_core.store.atomic import atomic_write
+from forecode_core.store.private import PRIVATE_FILE, private_folder
 from forecode_core.store.settings import Settings, default_settings_text, load_settings
 
 from .commands import Command
@@ -51,8 +53,8 @@ class Preferences(QObject):
         path = self.file
         if not path.exists():
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(default_settings_text(), encoding="utf-8")
+                private_folder(path.parent)  # settings are the user's alone
+                atomic_write(path, default_settings_text().encode("utf-8"), mode=PRIVATE_FILE)
             except OSError as exc:
                 self.message.emit(f"Cannot create {path}: {exc}", 10000)
                 return
