@@ -63,10 +63,11 @@ _KEYWORDS: dict[str, OpKind] = {
 
 _HEADER = re.compile(
     r"^\s*(?:#{1,6}\s+|[-*]\s+)?(?:\*\*|__)?\s*"
-    r"(new\s+file|delete\s+file|file|edit|new|delete)\s*:\s*(?:\*\*|__)?\s*(.*?)\s*$",
+    r"(new\s+file|delete\s+file|file|edit|new|delete)\s*:\s*(?:\*\*|__(?!\w))?\s*(.*?)\s*$",
     re.IGNORECASE,
 )
 FILE_HEADER = _HEADER  # a header line: group 2 its path (with any decoration around it)
+_DUNDER = re.compile(r"__\w+__")
 _FENCE = re.compile(r"^\s{0,3}(`{3,}|~{3,})\s*([^`\s]*)[^`]*$")
 
 
@@ -106,7 +107,14 @@ class EditsAnswerError(ValueError):
 
 
 def _clean_path(raw: str, line: int) -> str:
-    path = raw.strip().strip("`*_\"'").strip()
+    path = raw.strip().strip("`*\"'").strip()
+    # underscores only as a pair around the whole path (``__a.py__``): ``__init__.py`` keeps its
+    for mark in ("__", "_"):
+        if path.startswith(mark) and path.endswith(mark) and not _DUNDER.fullmatch(path):
+            inner = path[len(mark) : -len(mark)]
+            if inner and not inner.startswith("_") and not inner.endswith("_"):
+                path = inner.strip()
+                break
     if path.startswith("./"):
         path = path[2:]
     if not path:
