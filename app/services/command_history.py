@@ -7,12 +7,10 @@ module only reads and writes, on the caller's thread (the predictor's own worker
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from pathlib import Path
 
 from forecode_core.store.json_store import CorruptDocument, workspace_folder, write_document
-from forecode_core.store.private import private_folder
 from forecode_core.terminal.predict import CommandHistory
 
 __all__ = ["HistoryStore"]
@@ -43,17 +41,7 @@ class HistoryStore:
             return CommandHistory()
 
     def save(self, workspace: str | os.PathLike[str], history: CommandHistory) -> None:
-        """Write the history atomically, owner-only. Raises OSError."""
-        private_folder(self.folder)
+        """Write the history atomically, owner-only (``write_document``: the folder 0700, the
+        file 0600, its temporary file made 0600 by ``mkstemp``). Raises OSError."""
         path = self.path(workspace)
-        if not path.exists():  # a first file: made 0600 complete, then renamed in place
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as f:
-                f.write(json.dumps(history.to_document()).encode("utf-8", "surrogatepass"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-            return
-        os.chmod(path, 0o600)  # atomic_write keeps the file's mode
         write_document(path, history.to_document())
