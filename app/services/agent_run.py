@@ -50,6 +50,7 @@ from forecode_core.agent.loop import (
     drive,
 )
 from forecode_core.agent.paths import PathRefused, inside, relative_path
+from forecode_core.windowless import no_window
 from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.walk import walk_files
 
@@ -207,6 +208,7 @@ def run_command(
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            **no_window(),
         )
     except OSError as exc:
         return CommandResult(command, 127, f"could not start: {exc.strerror or exc}")

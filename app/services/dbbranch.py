@@ -65,6 +65,7 @@ from forecode_core.dbbranch.preview import (
     quote_ident,
     summary_line,
 )
+from forecode_core.windowless import no_window
 from forecode_core.workspace.gitignore import IgnoreRules
 from forecode_core.workspace.shadow_plan import DATABASE_SIDE_FILES
 
@@ -693,7 +694,9 @@ def _sessions(admin: Any, dbname: str, wait_s: float) -> int:
 def _run_tool(cmd: Sequence[str], env: Mapping[str, str]) -> str:
     """``cmd``'s run; a failure is a ``BranchError``, except pg_restore's "errors ignored on
     restore" (the objects it could make are there): its first error comes back as a note."""
-    done = subprocess.run(cmd, env=dict(env), capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        cmd, env=dict(env), capture_output=True, text=True, check=False, **no_window()
+    )
     if done.returncode == 0:
         return ""
     text = (done.stderr or done.stdout).strip()
@@ -893,7 +896,8 @@ def run_tests(
         full_env["PYTHONPATH"] = env["PYTHONPATH"] + os.pathsep + os.environ["PYTHONPATH"]
     try:
         proc = subprocess.Popen(argv, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                **no_window())  # fmt: skip
     except OSError as e:
         return TestRun(command, None, f"did not start: {e.strerror}", "")
     if on_start is not None:

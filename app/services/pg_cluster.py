@@ -15,6 +15,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
+from forecode_core.windowless import no_window
+
 from .dbbranch import pg_tool
 
 __all__ = ["Cluster", "ClusterError"]
@@ -39,7 +41,7 @@ def ensure_service_user() -> None:
         subprocess.run(
             ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
              SERVICE_USER],
-            check=True,
+            check=True, **no_window(),
             capture_output=True,
         )  # fmt: skip
 
@@ -70,7 +72,7 @@ class Cluster:
     def _run(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
         if _as_root():
             argv = ["runuser", "-u", SERVICE_USER, "--", *argv]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, check=False, **no_window())
         if done.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise ClusterError(f"{' '.join(argv)}: {done.stderr or done.stdout}\n{log}")
