@@ -194,13 +194,28 @@ PRESETS: dict[str, Preset] = {
         "shadow_first_build_s- shadow_refresh_p50_ms- edit_to_verdict_p50_s-",
     ),
     "bugs": _p("bugs", "--no-model --cases 12", "false_flag_rate- tier1_ms_per_file-"),
+    "terminal_predict": _p(
+        "terminal_predict",
+        "--model none --commits 120",
+        "arms.history.typed_0.exact+ arms.history.typed_2.exact+ latency.rank_p50_ms-",
+    ),
+    "agent_terminal": _p(
+        "agent_terminal", "--no-ui", "command_boundaries+ throughput_screen.mb_per_s+"
+    ),
+    # Branches of ~300 MB databases, the corpus, a terminal suite (minutes): by name only.
+    "agent": _p(
+        "agent",
+        "--no-model",
+        "branch_s.sqlite- branch_s.postgres- branch_s.postgres_fallback- command_boundaries+ "
+        "injected.unapproved_commands- injected.files_outside- main_db_unchanged=",
+    ),
     # Builds and freezes the app (minutes): run it by name only.
     "package": _p(
         "package", "", "download_mb- installed_mb- first_window_cold_s- first_window_warm_s-"
     ),
 }
 
-BY_NAME_ONLY = frozenset({"package"})  # left out of "all" (the default)
+BY_NAME_ONLY = frozenset({"package", "agent"})  # left out of "all" (the default)
 
 
 # ---------------------------------------------------------------------------------------------
