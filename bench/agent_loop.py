@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.services.agent_lookup import AgentLookup
 from app.services.agent_run import PlainEnvironment, ShadowTools, listing
 from app.services.shadow import ShadowWorkspace
 from bench.agent_corpus import NoCheck, Obedient, generate, run_corpus
@@ -139,6 +140,8 @@ def fix_task(task: FixTask, model: AgentModel, work: Path, limits: Limits) -> di
         root, base=work / task.name / "data", checker=NoCheck(), scan_every_s=None
     )
     tools = ShadowTools(root, shadow, PlainEnvironment(os.path.dirname(sys.executable)))
+    # SEARCH / DEFINITION / DIAGNOSTICS as in the window (no index: the plain-text search)
+    tools.lookup = AgentLookup(root, shadow.tree, lambda: shadow.rules)
     began = time.monotonic()
     try:
         shadow.sync()
