@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -411,3 +412,25 @@ def test_the_launch_of_each_shell(
     if argv0 == "pwsh":
         script = launch.argv[-1].removeprefix(". '").removesuffix("'")
         assert Path(script).is_file() and launch.argv[1:3] == ["-NoLogo", "-NoExit"]
+
+
+def test_ctrl_c_reaches_a_job_when_the_editor_ignores_sigint(
+    qtbot: QtBot, terminal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor started in the background by a script (``forecode &``) ignores SIGINT, and an
+    ignored signal stays ignored across exec: its shells' Ctrl+C did nothing. The shell starts
+    with every job-control signal at its default, whatever the editor's own."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        view = terminal("bash")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    records: list[CommandRecord] = []
+    view.command_finished.connect(records.append)
+    view.session.write(b"sleep 1000\r")
+    qtbot.waitUntil(lambda: "sleep 1000" in view.model.text(), timeout=WAIT)
+    qtbot.wait(300)  # the job runs in the foreground now
+    qtbot.keyClick(view, Qt.Key.Key_C, CTRL)
+    qtbot.waitUntil(lambda: len(records) == 1, timeout=WAIT)
+    assert records[0].command == "sleep 1000"
+    assert records[0].exit_code == 130  # killed by SIGINT (128 + 2)

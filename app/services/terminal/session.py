@@ -157,11 +157,23 @@ def _spawn(launch: Launch, cwd: Path, size: tuple[int, int]) -> Any:
     )
 
 
+# The signals a shell and its jobs must start with at their defaults. An ignored signal stays
+# ignored across exec: Python ignores SIGPIPE and SIGXFSZ (``yes | head`` printed "Broken
+# pipe"), and an editor started in the background by a script (``forecode &``), or a process
+# that ignored SIGINT, handed its shells an ignored SIGINT: Ctrl+C in the terminal did nothing
+# (found 2026-12-06: a full test run had SIGINT ignored and a flood's Ctrl+C never landed).
+_RESET_SIGNALS = ("SIGPIPE", "SIGXFSZ", "SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGTSTP",
+                  "SIGTTIN", "SIGTTOU", "SIGCHLD", "SIGUSR1", "SIGUSR2", "SIGALRM")  # fmt: skip
+
+
 def _default_signals() -> None:
-    """In the child before exec: Python ignores SIGPIPE (and SIGXFSZ), and an ignored signal
-    stays ignored across exec, so ``yes | head`` would print "Broken pipe" in the shell."""
-    for number in (signal.SIGPIPE, signal.SIGXFSZ):
-        signal.signal(number, signal.SIG_DFL)
+    """In the child before exec: every job-control and termination signal at its default and
+    none blocked (the spawning thread's mask is inherited), whatever the editor's own are."""
+    for name in _RESET_SIGNALS:
+        number = getattr(signal, name, None)
+        if number is not None:
+            signal.signal(number, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 def _write(proc: Any, data: bytes) -> None:
