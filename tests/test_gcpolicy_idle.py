@@ -219,6 +219,7 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
     piles up (enough for the default thresholds to run full collections), then the user stops.
     By gc callbacks: no generation-2 collection on any thread while typing; one on the UI
     thread after ``idle_s`` without input, by the policy's tick."""
+    from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
@@ -241,7 +242,8 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
     try:
         typing_from = time.perf_counter()
         for i in range(20):
-            QTest.keyClicks(editor, "ab"[i % 2])
+            # at the window, as a user's key arrives (the policy watches windows, not widgets)
+            QTest.keyClick(win.windowHandle(), (Qt.Key.Key_A, Qt.Key.Key_B)[i % 2])
             kept.extend(_Node() for _ in range(6000))  # survivors: young collections run
             kept = kept[-12000:]
             qtbot.wait(60)
@@ -258,3 +260,46 @@ def test_the_idle_collection_runs_at_idle_not_while_typing(qtbot: QtBot) -> None
     at_idle = [c for c in full if typing_to < c.start_s <= done]
     assert at_idle and all(c.thread == "MainThread" for c in at_idle)
     assert at_idle[0].start_s - typing_to >= 0.8  # after the pause, not at the last key
+
+
+def test_the_policy_sees_only_its_windows_events_not_every_objects(qtbot: QtBot) -> None:
+    """The input filter sits on the top-level windows, not on the application: events sent to
+    a widget (a timer's, a paint's, a layout's: hundreds a second) never run Python for the
+    policy, while a key at the window does. An application filter made each of them take the
+    GIL, which another thread's import held (``app.ui.gc_idle``'s docstring)."""
+    from PySide6.QtCore import QEvent, Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from app.ui import gc_idle
+
+    calls: list[QEvent.Type] = []
+
+    class Counting(gc_idle.GcIdle):
+        def eventFilter(self, watched: object, event: QEvent) -> bool:
+            calls.append(event.type())
+            return super().eventFilter(watched, event)  # type: ignore[arg-type]
+
+    win = QWidget()
+    qtbot.addWidget(win)
+    child = QWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    ticks = iter(range(1, 10_000))
+    idle = Counting(app, GcPolicy(rule=IdleRule(idle_s=60.0), clock=lambda: float(next(ticks))))
+    try:
+        for _ in range(200):
+            QApplication.sendEvent(child, QEvent(QEvent.Type.User))
+        assert QEvent.Type.User not in calls
+        before = idle.policy.state.last_input
+        QTest.keyClick(win.windowHandle(), Qt.Key.Key_A)
+        assert QEvent.Type.KeyPress in calls
+        assert idle.policy.state.last_input > before  # the key told the policy
+    finally:
+        idle.stop()
+        gc.unfreeze()
+    calls.clear()
+    QTest.keyClick(win.windowHandle(), Qt.Key.Key_B)
+    assert not calls  # stop() took the filters off
