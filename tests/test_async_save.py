@@ -82,8 +82,11 @@ def _ctrl_s(qtbot: QtBot, doc: Document) -> None:
     qtbot.keyClick(doc.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
 
 
-def _tab_text(win: MainWindow, doc: Document) -> str:
-    return win.tabs.tabText(win.tabs.indexOf(doc))
+def _marked(win: MainWindow, doc: Document) -> bool:
+    """The tab shows the modified mark: ``●`` on its close button, the title unchanged."""
+    close = win.docs.close_button(doc)
+    assert close is not None and win.tabs.tabText(win.tabs.indexOf(doc)) == doc.title
+    return close.text() == "●"
 
 
 def test_ctrl_s_returns_before_the_write_and_the_dot_clears_when_on_disk(
@@ -101,10 +104,10 @@ def test_ctrl_s_returns_before_the_write_and_the_dot_clears_when_on_disk(
     qtbot.wait(100)  # the event loop runs meanwhile: the UI thread is not waiting on the disk
     timer.stop()
     assert ticks, "the UI thread did not run its timer while the save was held"
-    assert doc.save_pending and doc.is_dirty() and _tab_text(win, doc).startswith("● ")
+    assert doc.save_pending and doc.is_dirty() and _marked(win, doc)
     assert path.read_text() == ORIGINAL
     gate.open()
-    qtbot.waitUntil(lambda: not _tab_text(win, doc).startswith("● "), timeout=10000)
+    qtbot.waitUntil(lambda: not _marked(win, doc), timeout=10000)
     assert path.read_text() == ORIGINAL + "y = 2"
     assert not doc.is_dirty() and not doc.save_pending
 
@@ -122,7 +125,7 @@ def test_typing_during_a_save_keeps_the_buffer_dirty_and_saves_the_snapshot(
     gate.open()
     qtbot.waitUntil(lambda: results == [True], timeout=10000)
     assert (ws / "pkg" / "a.py").read_text() == ORIGINAL + "y = 2"  # the snapshot of Ctrl+S
-    assert doc.is_dirty() and _tab_text(win, doc).startswith("● ")
+    assert doc.is_dirty() and _marked(win, doc)
     assert doc.editor.text() == ORIGINAL + "y = 2 z = 3"
 
 
@@ -156,7 +159,7 @@ def test_a_failed_save_shows_the_error_and_keeps_the_text_dirty(qtbot: QtBot, ws
     assert "Could not save" in doc.banner.label.text()
     assert "No such file or directory" in doc.banner.label.text()
     assert doc.is_dirty() and doc.editor.text() == ORIGINAL + "y = 2"
-    assert _tab_text(win, doc).startswith("● ")
+    assert _marked(win, doc)
     (ws / "pkg").mkdir()  # the folder is back: saving again works
     _ctrl_s(qtbot, doc)
     qtbot.waitUntil(lambda: results == [False, True], timeout=10000)
@@ -260,7 +263,7 @@ def test_save_as_writes_on_the_writer_and_renames_the_tab_when_done(
     gate.open()
     qtbot.waitUntil(lambda: renamed == [doc], timeout=10000)
     assert target.read_text() == "notes" and not doc.is_dirty()
-    assert doc.path == target.resolve() and _tab_text(win, doc) == "notes.txt"
+    assert doc.path == target.resolve() and win.tabs.tabText(win.tabs.indexOf(doc)) == "notes.txt"
     assert str(target) in win.docs.watcher.files()
 
 

@@ -134,9 +134,10 @@ def test_ctrl_s_saves_and_dirty_marker_follows(
     assert doc is not None
     qtbot.keyClicks(doc.editor, "# note")
     qtbot.keyClick(doc.editor, Qt.Key.Key_Return)
-    assert window.tabs.tabText(0).startswith("● ")
+    close = window.docs.close_button(doc)
+    assert close is not None and close.text() == "●" and window.tabs.tabText(0) == "util.py"
     qtbot.keyClick(doc.editor, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window.tabs.tabText(0) == "util.py", timeout=10000)  # on disk
+    qtbot.waitUntil(lambda: close.text() == "×", timeout=10000)  # on disk
     assert (workspace / "src" / "pkg" / "util.py").read_text().startswith("# note\n")
 
 

@@ -25,6 +25,7 @@ from forecode_core.store.settings import Settings
 from ..document import Document, FileTooLargeError
 from ..session import capture as capture_session
 from ..session import restore_tabs
+from ..tab_close import TabCloseButton, close_side
 from ..theme import theme_named
 from .commands import Command
 from .workspace import Workspace
@@ -61,10 +62,10 @@ class Documents(QObject):
         self._untitled_counter = 0
         self._executor = SerialExecutor("forecode-backup")
         self.tabs = QTabWidget()
-        self.tabs.setTabsClosable(True)
+        # each tab gets a ``TabCloseButton`` (close, and the modified mark) instead of Qt's
+        self.tabs.setTabsClosable(False)
         self.tabs.setMovable(True)
         self.tabs.setDocumentMode(True)
-        self.tabs.tabCloseRequested.connect(self.close_tab)
         self.tabs.currentChanged.connect(self._on_current_changed)
         self.tabs.tabBar().tabBarClicked.connect(self._on_tab_clicked)
         self._focus_new_tab = False
@@ -230,15 +231,34 @@ class Documents(QObject):
         doc.editor.caretMoved.connect(self._session_soon)
         self.added.emit(doc)
         index = self.tabs.addTab(doc, doc.title)
+        bar = self.tabs.tabBar()
+        close = TabCloseButton(lambda d=doc: self.close_tab(self.tabs.indexOf(d)), bar)
+        bar.setTabButton(index, close_side(bar), close)
         self._refresh_tab(doc)
         self.show_tab(index)
 
+    def close_button(self, doc: Document) -> TabCloseButton | None:
+        """``doc``'s tab's close button, which is also its modified mark."""
+        bar = self.tabs.tabBar()
+        index = self.tabs.indexOf(doc)
+        button = bar.tabButton(index, close_side(bar)) if index >= 0 else None
+        return button if isinstance(button, TabCloseButton) else None
+
     def _refresh_tab(self, doc: Document) -> None:
+        """The tab's title, tooltip and modified mark as ``doc`` has them; each set only when
+        it changed (a tab's new text re-lays and repaints the whole tab widget:
+        ``app.ui.tab_close``)."""
         index = self.tabs.indexOf(doc)
         if index < 0:
             return
-        self.tabs.setTabText(index, ("● " if doc.is_dirty() else "") + doc.title)
-        self.tabs.setTabToolTip(index, str(doc.path) if doc.path else doc.title)
+        if self.tabs.tabText(index) != doc.title:
+            self.tabs.setTabText(index, doc.title)
+        tip = str(doc.path) if doc.path else doc.title
+        if self.tabs.tabToolTip(index) != tip:
+            self.tabs.setTabToolTip(index, tip)
+        close = self.close_button(doc)
+        if close is not None:
+            close.set_modified(doc.is_dirty())
         if doc is self.current_document():
             self.current_shown_changed.emit()
 
