@@ -232,10 +232,13 @@ class Documents(QObject):
         self.added.emit(doc)
         index = self.tabs.addTab(doc, doc.title)
         bar = self.tabs.tabBar()
-        close = TabCloseButton(lambda d=doc: self.close_tab(self.tabs.indexOf(d)), bar)
+        close = TabCloseButton(functools.partial(self._close_document, doc), bar)
         bar.setTabButton(index, close_side(bar), close)
         self._refresh_tab(doc)
         self.show_tab(index)
+
+    def _close_document(self, doc: Document) -> bool:
+        return self.close_tab(self.tabs.indexOf(doc))
 
     def close_button(self, doc: Document) -> TabCloseButton | None:
         """``doc``'s tab's close button, which is also its modified mark."""
