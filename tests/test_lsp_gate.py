@@ -4,6 +4,7 @@ most ``GATE_MAX_S``), ``UiFree`` opens it when a UI timer runs on time again."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from app.services.lsp import hub as hub_module
 from app.services.lsp import warm
-from app.services.lsp.hub import GatedHub
+from app.services.lsp.hub import GatedHub, LspHub
 from app.ui import lsp_bridge
 from app.ui.lsp_bridge import LspBridge, UiFree
 
@@ -125,3 +126,90 @@ def test_a_servers_last_word_after_the_bridge_is_gone_raises_nothing(qtbot: QtBo
     done: Future[object] = Future()
     done.set_result(None)
     bridge._finished(1, done)
+
+
+def test_the_servers_of_documents_opened_meanwhile_start_before_the_import_ends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A document opened before the hub is ready has its server's process started before
+    ``warm.prepare`` (the import, 250-700 ms at the first start) ends, so the server boots
+    meanwhile; the document's own open still waits behind the import, and a process no session
+    took is killed at shutdown. The server here is a real process that says when it started."""
+    order = _record(monkeypatch)
+    release = threading.Event()
+    in_prepare = threading.Event()
+
+    def slow_prepare() -> float:
+        in_prepare.set()
+        release.wait(30)
+        order.append("prepare")
+        return 0.0
+
+    monkeypatch.setattr(warm, "prepare", slow_prepare)
+    marker = tmp_path / "started"
+    script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    table = (("plaintext", ((sys.executable, "-c", script, str(marker)),)),)
+    hub = GatedHub(lambda *_a: None, lambda _s: None, table, init_timeout_s=60.0)
+    try:
+        hub.open((tmp_path / "x.txt").as_uri(), "plaintext", "text", tmp_path)
+        hub.open_gate()
+        assert in_prepare.wait(10)
+        deadline = time.monotonic() + 20
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the server did not start while the hub imported"
+        assert order == []  # still importing: the open itself has not run
+        release.set()
+        hub.call(lambda: None).result(10)
+        assert order == ["prepare", "open"]
+        pid = int(marker.read_text())
+
+        def pids() -> list[int | None]:
+            return hub.call(lambda: [s.pid for s in hub.sessions()]).result(10)
+
+        deadline = time.monotonic() + 10
+        while pids() != [pid] and time.monotonic() < deadline:  # its start is a task
+            time.sleep(0.02)
+        assert pids() == [pid]  # the session took the early process
+    finally:
+        release.set()
+        hub.shutdown(3.0)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def test_an_early_process_no_session_takes_is_killed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A hub shut down before it was ready (the window closed during the import): the process
+    it started early is killed, not left running."""
+    _record(monkeypatch)
+    release = threading.Event()
+    monkeypatch.setattr(warm, "prepare", lambda: release.wait(30) and 0.0)
+    marker = tmp_path / "started"
+    script = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+    table = (("plaintext", ((sys.executable, "-c", script, str(marker)),)),)
+    hub = LspHub(lambda *_a: None, lambda _s: None, table)
+    hub.open((tmp_path / "x.txt").as_uri(), "plaintext", "text", tmp_path)
+    deadline = time.monotonic() + 20
+    while not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists()
+    pid = int(marker.read_text())
+    threading.Timer(0.2, release.set).start()  # the import ends while the hub shuts down
+    hub.shutdown(3.0)
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status

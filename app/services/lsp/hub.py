@@ -28,6 +28,8 @@ from forecode_core.lsp.diagnostics import Diagnostic
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerSpec, ServerTable, missing_hint, servers_for
 
+from .spawn import kill_group, start_process
+
 if TYPE_CHECKING:  # imported on the hub's thread when a server starts: pygls and lsprotocol
     # take a second to import, which the editor's start-up does not wait for (issue 18)
     from .session import OpenDoc, Session
@@ -90,9 +92,17 @@ class LspHub:
         self._docs: dict[str, tuple[OpenDoc, Path]] = {}  # loop thread only
         self._sessions: dict[tuple[str, Path], Session] = {}  # loop thread only
         self._missing: set[str] = set()  # servers already reported missing
+        # Until ``_first`` has prepared the client's libraries, the callers' calls wait (in
+        # order) in ``_held`` and their requests on ``_ready_event``; the servers of the
+        # documents opened meanwhile (``_wanted``, under the lock) start at once (``_early``).
+        self._ready = False
+        self._ready_event = asyncio.Event()
+        self._held: list[tuple[Callable[..., None], tuple[Any, ...]]] = []
+        self._wanted: list[tuple[str, Path]] = []
+        self._early: dict[tuple[str, Path], asyncio.Task[asyncio.subprocess.Process]] = {}
         self._loop = asyncio.new_event_loop()
         # the loop's first work, queued before any caller's (callbacks run in order)
-        self._loop.call_soon(self._prepare)
+        self._first_task = self._loop.create_task(self._first())
         self._thread = UiThread(target=self._run, name="forecode-lsp", daemon=True)
         self._thread.start()
         self._closed = False
@@ -105,6 +115,7 @@ class LspHub:
         finally:  # stopped by shutdown: what is left is killed and cancelled, then closed
             for session in self._sessions.values():
                 session.abandon()
+            self._drop_early()
             tasks = asyncio.all_tasks(loop)
             for task in tasks:
                 task.cancel()
@@ -113,7 +124,7 @@ class LspHub:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
-    def _prepare(self) -> None:
+    async def _first(self) -> None:
         """The hub's first work: pygls, lsprotocol and cattrs imported and the converter's code
         generated with the GIL handed over every 0.1 ms (``warm.prepare``); a ``GatedHub``'s
         once its gate opens (at most ``GATE_MAX_S`` later): the editor's bridge opens it when
@@ -121,22 +132,73 @@ class LspHub:
         while the window lays out and paints it; the import meanwhile, Python on this thread,
         made each of the UI thread's GIL takes wait: measured 2026-12-05 (``bench lsp --ui``
         in a fresh process, load 7-9), the first stall 49-82 ms at once, 10-23 ms when the
-        same work started 150 ms later. Documents opened meanwhile wait behind it."""
+        same work started 150 ms later. Calls made meanwhile wait behind it, in order.
+
+        The servers of the documents opened by then are started first (``spawn``): they
+        boot (Node loads basedpyright, about a second) while this thread imports, where
+        they used to start after it."""
         from .warm import prepare, prepared
 
         if self._gate is not None and not prepared():
-            self._gate.wait(GATE_MAX_S)
+            self._gate.wait(GATE_MAX_S)  # the loop waits: every call is held until ready
+        if self._start_early():
+            await asyncio.sleep(0)  # their first step: the processes are spawned
         try:
             prepare()
         except Exception:  # a broken install: the sessions' own imports report it
             log.exception("language servers: preparing the client failed")
+        self._ready = True
+        held, self._held = self._held, []
+        for fn, args in held:
+            self._call(fn, args)
+        self._ready_event.set()
+        self._drop_early()  # started for a document whose open then used other servers
+
+    def _start_early(self) -> bool:
+        """Start the processes of the servers the documents opened so far need (their
+        sessions start later, on these processes); whether any was started."""
+        with self._lock:
+            wanted, self._wanted = self._wanted, []
+        for language, root in dict.fromkeys(wanted):
+            for spec in servers_for(language, self.table):
+                key = (spec.name, root)
+                argv = self._resolve(spec.command)
+                if argv is not None and key not in self._early:
+                    self._early[key] = self._loop.create_task(start_process(argv, str(root)))
+        return bool(self._early)
+
+    def _drop_early(self) -> None:
+        """Kill the early processes no session took (a shutdown before they were used)."""
+        early, self._early = self._early, {}
+        for task in early.values():
+            task.add_done_callback(_kill_started)
+
+    def _call(self, fn: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """A caller's posted call, on the loop; held until the hub is ready. One that raises
+        is logged: the calls behind it still run."""
+        if not self._ready:
+            self._held.append((fn, args))
+            return
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("language servers: %s failed", getattr(fn, "__name__", fn))
+
+    async def _when_ready(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            if not self._ready:
+                await self._ready_event.wait()
+        except BaseException:  # cancelled by a shutdown before the hub was ready
+            coro.close()
+            raise
+        return await coro
 
     def _submit(self, coro: Coroutine[Any, Any, Any]) -> Future[Any]:
         """``coro`` run on the hub's loop; once the hub is shut down (a late timer of a closing
         window) a future that has already failed, never an exception in the caller."""
         if not self._closed:
             try:
-                return asyncio.run_coroutine_threadsafe(coro, self._loop)
+                return asyncio.run_coroutine_threadsafe(self._when_ready(coro), self._loop)
             except RuntimeError:  # the loop closed between the check and the call
                 pass
         coro.close()
@@ -148,7 +210,7 @@ class LspHub:
         if not self._closed:
             # RuntimeError: the loop closed between the check and the call
             with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(fn, *args)
+                self._loop.call_soon_threadsafe(self._call, fn, args)
 
     def _next_version(self, uri: str, first: bool) -> int:
         with self._lock:
@@ -160,6 +222,9 @@ class LspHub:
     def open(self, uri: str, language: str, text: str, root: Path) -> int:
         """Open a document (``language``: the editor's language id); its version."""
         version = self._next_version(uri, first=True)
+        with self._lock:
+            if not self._ready:  # its servers start before the client is imported
+                self._wanted.append((language, root))
         self._post(self._open_new, uri, language, version, text, root)
         return version
 
@@ -271,7 +336,7 @@ class LspHub:
         )
         session.tells_files = self.tells_files
         self._sessions[key] = session
-        session.start()
+        session.start(self._early.pop(key, None))
         return session
 
     def _status(self, server: str, state: ServerState, message: str) -> None:
@@ -342,6 +407,12 @@ class LspHub:
     async def _stop_all(self, timeout_s: float) -> None:
         sessions = list(self._sessions.values())
         await asyncio.gather(*(s.stop(timeout_s) for s in sessions), return_exceptions=True)
+
+
+def _kill_started(task: asyncio.Task[asyncio.subprocess.Process]) -> None:
+    """An early process that no session took, killed once started (nothing if it failed)."""
+    if not task.cancelled() and task.exception() is None:
+        kill_group(task.result())
 
 
 class GatedHub(LspHub):

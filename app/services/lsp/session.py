@@ -23,16 +23,16 @@ import asyncio
 import contextlib
 import logging
 import os
-import signal
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cattrs import Converter
 from lsprotocol import types as lsp
+from pygls.io_ import run_async
 from pygls.lsp.client import LanguageClient
 from pygls.protocol import default_converter
 
@@ -41,8 +41,10 @@ from forecode_core.lsp.positions import Position
 from forecode_core.lsp.restart import RestartPolicy, ServerState
 from forecode_core.lsp.servers import ServerSpec, config_section, with_excludes
 from forecode_core.lsp.sync import change_between
-from forecode_core.windowless import no_window
 from forecode_core.workspace.gitignore import IgnoreRules
+
+from .spawn import kill_group as _kill_group
+from .spawn import start_process
 
 __all__ = ["OpenDoc", "Session", "SessionEvents"]
 
@@ -118,6 +120,27 @@ class _Client(LanguageClient):
     def __init__(self, on_exit: Callable[[asyncio.subprocess.Process], None]) -> None:
         super().__init__(CLIENT_NAME, CLIENT_VERSION, converter_factory=lambda: _CONVERTER)
         self._on_exit = on_exit
+
+    def attach(self, process: asyncio.subprocess.Process) -> None:
+        """Talk LSP over ``process``'s stdin and stdout (started by ``spawn.start_process``,
+        perhaps before pygls was imported): pygls's reading loop on its stdout, its writer on
+        its stdin, and ``server_exit`` when it ends; what ``start_io`` does after its own
+        spawn (pygls 2.1's attributes: ``_server``, ``_stop_event``, ``_async_tasks``)."""
+        if process.stdin is None or process.stdout is None:
+            raise RuntimeError("the server's process has no piped stdin or stdout")
+        self.protocol.set_writer(process.stdin)
+        self._server = process
+        reading = asyncio.create_task(
+            run_async(
+                stop_event=self._stop_event,
+                reader=process.stdout,
+                protocol=self.protocol,
+                logger=log,
+                error_handler=self.report_server_error,
+            )
+        )
+        exited = asyncio.create_task(self._server_exit())  # type: ignore[no-untyped-call]
+        self._async_tasks.extend([reading, exited])
 
     async def server_exit(self, server: asyncio.subprocess.Process) -> None:
         self._on_exit(server)
@@ -206,15 +229,6 @@ def to_diagnostic(d: lsp.Diagnostic, default_source: str) -> Diagnostic:
     )
 
 
-def _kill_group(process: asyncio.subprocess.Process) -> None:
-    """SIGKILL the server's process group (it leads one: ``start_new_session``)."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGKILL)
-        elif process.returncode is None:  # Windows: no process groups here
-            process.kill()
-
-
 def _plain(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A fresh function around ``fn``: pygls marks its handlers with attributes, which a bound
     method cannot take."""
@@ -285,10 +299,12 @@ class Session:
             log.error("%s: %r", self.spec.name, task.exception())
             self._set_state(ServerState.FAILED, f"{self.spec.name} failed: {task.exception()}")
 
-    def start(self) -> None:
-        self._spawn(self._start())
+    def start(self, early: Awaitable[asyncio.subprocess.Process] | None = None) -> None:
+        """Start the server; ``early``: its process, which the hub started before pygls was
+        imported (``spawn``; a restart starts its own)."""
+        self._spawn(self._start(early))
 
-    async def _start(self) -> None:
+    async def _start(self, early: Awaitable[asyncio.subprocess.Process] | None = None) -> None:
         self._restart = None
         self._set_state(ServerState.STARTING)
         client = _Client(self._on_exit)
@@ -298,19 +314,18 @@ class Session:
         self._pull = False
         self._pulls = {}
         self._result_ids = {}
-        try:
-            # Its own process group: a wrapper (basedpyright's Python script runs Node as a
-            # child) dies with the server when killed, and so does whatever it started.
-            await client.start_io(
-                *self.argv, cwd=str(self.root), start_new_session=True, **no_window()
-            )
+        try:  # the hub may have started it already, while it imported pygls (``spawn``)
+            process = await (early or start_process(self.argv, str(self.root)))
         except OSError as exc:
             self._client = None
             self._set_state(ServerState.FAILED, f"{self.spec.name} could not start: {exc}")
             return
-        self._process = client._server  # pygls keeps the process there; we need its pid
-        if self._process is not None:
-            self._spawned.append(self._process)
+        self._spawned.append(process)
+        if client is not self._client or self._stopping:  # stopped while it started
+            _kill_group(process)
+            return
+        client.attach(process)
+        self._process = process
         self._started_at = time.monotonic()
         if self._process is not None and self._process.stderr is not None:
             self._spawn(self._drain_stderr(self._process.stderr))
