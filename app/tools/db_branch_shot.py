@@ -11,10 +11,9 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-import time
 from pathlib import Path
 
-from app.tools.scratch import scratch_window_env
+from app.tools.scratch import scratch_window_env, settle_until, settler
 
 APP = """\
 import os
@@ -86,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     project = scratch / "shop"
     make_project(project)
 
-    from PySide6.QtCore import Qt, QThread
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
@@ -98,18 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     window.open_folder(project)
     window.open_file(project / "test_shop.py")
     window.show()
-
-    def settle(rounds: int = 25) -> None:
-        for _ in range(rounds):
-            app.processEvents()
-            QThread.msleep(20)
-
+    settle = settler(app)
     settle()
     owner = window.db_branch
     owner.run_tests()
-    deadline = time.monotonic() + 120
-    while owner.running and time.monotonic() < deadline:
-        settle(5)
+    settle_until(settle, lambda: not owner.running, 120)
     settle()
     if owner.dock is not None:
         window.resizeDocks([owner.dock], [int(height * 0.45)], Qt.Orientation.Vertical)

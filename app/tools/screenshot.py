@@ -59,6 +59,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from app.tools.scratch import settler
+
 REPO = Path(__file__).resolve().parents[2]
 
 CHAT_QUESTION = "Can restock go negative? Make it refuse that. @README.md"
@@ -306,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dataclasses import replace
 
-    from PySide6.QtCore import Qt, QThread
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
@@ -330,10 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = window.open_file(file) if file is not None else None
     window.show()
 
-    def settle() -> None:  # let the file model list the folder and the editor paint
-        for _ in range(25):
-            app.processEvents()
-            QThread.msleep(20)
+    settle = settler(app)  # the file model lists the folder, the editor paints
 
     settle()
     if doc is not None and args.next_edit:

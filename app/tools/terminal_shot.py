@@ -19,12 +19,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from app.tools.scratch import scratch_window_env
+from app.tools.scratch import scratch_window_env, settle_until, settler
 from forecode_core.chat.types import ChatDelta, ChatDone, ChatEvent, ChatParams, FinishReason
 
 CALC = "def add(a, b):\n    return a - b\n"
@@ -75,27 +74,18 @@ def make_project(scratch: Path) -> Path:
     return project
 
 
-def _until(settle: Callable[[int], None], done: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        settle(5)
-    return True
-
-
 def shoot_terminal(window: Any, settle: Callable[[int], None]) -> bool:
     window.actions_by_id["terminal.toggle"].trigger()
     view = window.terminal.view
-    if view is None or not _until(settle, lambda: view.input_line() is not None, 60):
+    if view is None or not settle_until(settle, lambda: view.input_line() is not None, 60):
         return False
     records: list[Any] = []
     view.command_finished.connect(records.append)
     view.session.write(f"{COMMAND}\r".encode())
-    if not _until(settle, lambda: bool(records), 120):
+    if not settle_until(settle, lambda: bool(records), 120):
         return False
     bar = window.terminal_ai.fix.bar
-    return _until(settle, bar.isVisible, 30)
+    return settle_until(settle, bar.isVisible, 30)
 
 
 def shoot_agent(window: Any, settle: Callable[[int], None]) -> bool:
@@ -109,13 +99,13 @@ def shoot_agent(window: Any, settle: Callable[[int], None]) -> bool:
     window.agent.environment = lambda _root, _tree: PlainEnvironment(path_first=python)
     window.actions_by_id["agent.start"].trigger()
     window.chat_panel.input.setPlainText("make test_calc.py pass")
-    if not window.chat_panel.send() or not _until(settle, lambda: len(cards()) == 1, 60):
+    if not window.chat_panel.send() or not settle_until(settle, lambda: len(cards()) == 1, 60):
         return False
     first = cards()[0]
     first.approve_button.click()
-    if not _until(settle, lambda: "exit" in first.status_label.text(), 120):
+    if not settle_until(settle, lambda: "exit" in first.status_label.text(), 120):
         return False
-    return _until(settle, lambda: len(cards()) == 2, 60)
+    return settle_until(settle, lambda: len(cards()) == 2, 60)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,18 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"completion.enabled": False, "cloud.autostart": False, "index.enabled": False}
     project = make_project(scratch_window_env("fc-termshot-", settings))
 
-    from PySide6.QtCore import QThread
     from PySide6.QtWidgets import QApplication
 
     from app.ui.main_window import MainWindow
 
     app = QApplication(sys.argv[:1])
     width, height = (int(v) for v in args.size.split("x"))
-
-    def settle(rounds: int = 25) -> None:
-        for _ in range(rounds):
-            app.processEvents()
-            QThread.msleep(20)
+    settle = settler(app)
 
     ok = True
     for out, shoot in ((args.terminal_out, shoot_terminal), (args.agent_out, shoot_agent)):
