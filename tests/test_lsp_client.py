@@ -435,3 +435,43 @@ def test_a_call_after_shutdown_is_a_failed_future_not_an_exception() -> None:
         assert future.done()
         assert isinstance(future.exception(), RuntimeError)
     hub.close("file:///x.py")  # a notification after shutdown is dropped quietly
+
+
+def test_a_folder_with_python_files_starts_its_servers_before_a_file_opens(
+    qtbot: QtBot, tmp_path: Path, isolated_dirs: dict[str, Path]
+) -> None:
+    """As VS Code's Python extension does for such a folder: the client's import, the servers'
+    boot and ``initialize`` happen while the user looks at the tree, so the first file's
+    squiggles wait only for its check. A folder without Python files starts none."""
+    from forecode_core.lsp.restart import ServerState
+
+    _settings(isolated_dirs["config"])
+    plain = tmp_path / "notes"
+    plain.mkdir()
+    (plain / "todo.md").write_text("# todo\n")
+    win = folder_window(qtbot, plain)
+    qtbot.wait(300)
+    assert win.language.bridge is None  # nothing to serve: no servers, no thread
+    ws = tmp_path / "ws"
+    (ws / "pkg").mkdir(parents=True)
+    (ws / "pkg" / "calc.py").write_text(
+        'def double(x: int) -> int:\n    return x * 2\n\n\ndouble("two")\n'
+    )
+    win.open_folder(ws)
+    qtbot.waitUntil(
+        lambda: win.workspace.files_complete and win.workspace.root == ws.resolve(), timeout=5000
+    )
+
+    def running() -> set[str]:
+        bridge = win.language.bridge
+        if bridge is None:
+            return set()
+        sessions = bridge.hub.call(bridge.hub.sessions).result(10)
+        return {s.spec.name for s in sessions if s.state == ServerState.RUNNING}
+
+    qtbot.waitUntil(lambda: running() == {"basedpyright", "ruff"}, timeout=SERVER_WAIT_MS)
+    assert win.docs.documents() == []  # started with no file open
+    doc = win.open_file(ws / "pkg" / "calc.py")
+    assert doc is not None
+    qtbot.waitUntil(lambda: bool(_painted(doc, ERROR_INDICATOR)), timeout=SERVER_WAIT_MS)
+    assert [_text_at(doc, span) for span in _painted(doc, ERROR_INDICATOR)] == ['"two"']

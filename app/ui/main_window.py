@@ -276,6 +276,8 @@ class MainWindow(QMainWindow):
         self.workspace.folder_requested.connect(self.open_folder)
         self.workspace.file_requested.connect(self.open_file)
         self.workspace.rules_changed.connect(self.tree.set_rules)
+        # a folder with Python files starts its servers before one opens (VS Code's way)
+        self.workspace.scanned.connect(lambda: self.language.warm(self.workspace.languages))
         self.docs.added.connect(self._on_document_added)
         self.docs.current_changed.connect(self._on_current_changed)
         self.docs.current_shown_changed.connect(self._update_status)

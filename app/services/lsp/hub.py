@@ -228,6 +228,19 @@ class LspHub:
         self._post(self._open_new, uri, language, version, text, root)
         return version
 
+    def warm(self, language: str, root: Path) -> None:
+        """Start ``language``'s servers for ``root`` before any of its documents opens (the
+        folder has such files): the import, Node's boot and ``initialize`` are then done when
+        the user opens one, as VS Code's Python extension starts for a folder that has them."""
+        with self._lock:
+            if not self._ready:
+                self._wanted.append((language, root))
+        self._post(self._warm, language, root)
+
+    def _warm(self, language: str, root: Path) -> None:
+        for spec in servers_for(language, self.table):
+            self._session(spec, root)
+
     def change(self, uri: str, text: str) -> int:
         """The document's whole new text (the change sent is incremental where the server
         takes it); the new version."""

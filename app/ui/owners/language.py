@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from forecode_core.lsp.positions import Position, byte_col_from_utf16, utf16_col
 from forecode_core.lsp.restart import ServerState
 from forecode_core.lsp.servers import ServerTable, servers_for
 from forecode_core.store.settings import Settings
+from forecode_core.text.languages import language_for_path
 
 from ...services.lsp import ServerStatus
 from ...services.lsp.results import (
@@ -208,6 +209,24 @@ class LanguageController(QObject):
             self.bridge.diagnostics.connect(self._on_diagnostics)
             self.bridge.status.connect(self._on_status)
         return self.bridge
+
+    def warm(self, suffixes: Iterable[str]) -> None:
+        """Start the servers of the languages of the folder's files (``suffixes``: ".py", ...)
+        before one of them opens (``LspHub.warm``); nothing without a folder, when servers are
+        off, or for a language without servers."""
+        root = self._root()
+        if root is None or not self.enabled():
+            return
+        table = self._table()
+        languages = {language_for_path(f"file{suffix}").id for suffix in suffixes if suffix}
+        served = sorted(lang for lang in languages if servers_for(lang, table))
+        if not served:
+            return
+        hub = self._hub_bridge().hub
+        if hub.table != table:
+            hub.set_table(table)
+        for language in served:
+            hub.warm(language, root)
 
     def _on_added(self, doc: Document) -> None:
         doc.loadFinished.connect(lambda d=doc: self.attach(d))

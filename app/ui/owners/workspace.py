@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Collection, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
@@ -54,6 +54,7 @@ class Workspace(QObject):
         self.rules: IgnoreRules | None = None
         self.files: list[str] = []  # workspace-relative POSIX paths, from the last scan
         self.files_complete = False
+        self.languages: frozenset[str] = frozenset()  # the scan's file suffixes (".py", ...)
         self.recent = RecentFolders()
         # The files related to the current one, with their confidence (``set_related``).
         self._related: Callable[[], Sequence[tuple[str, float]]] | None = None
@@ -87,14 +88,15 @@ class Workspace(QObject):
         root, rules = self.root, self.rules
         self.files_complete = False
 
-        def scan(cancel: threading.Event) -> list[str]:
-            return list(scan_files(root, rules, should_stop=cancel.is_set))
+        def scan(cancel: threading.Event) -> tuple[list[str], frozenset[str]]:
+            files = list(scan_files(root, rules, should_stop=cancel.is_set))
+            return files, frozenset(PurePosixPath(f).suffix for f in files)
 
         self._scan.start(scan)
 
-    def _on_scan_done(self, files: object) -> None:
-        assert isinstance(files, list)
-        self.files = files
+    def _on_scan_done(self, found: object) -> None:
+        assert isinstance(found, tuple)
+        self.files, self.languages = found
         self.files_complete = True
         self.scanned.emit()
 
