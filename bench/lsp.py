@@ -19,7 +19,10 @@ linked beside it for third-party imports); the file is ``--file`` inside it (def
 - ``hover_p50_ms``, ``definition_p50_ms``: requests at the file's names that refer to other
   modules' definitions (up to 20 positions, each round); targets <= 150 ms p50.
 - With ``--ui``, the UI thread's stalls in a real window opening the copy while both servers
-  start and report (``bench.lsp_ui``: ``max_ui_stall_ms``, ``ui_stalls_over_16ms``).
+  start and report (``bench.lsp_ui``: ``max_ui_stall_ms``, ``ui_stalls_over_16ms``), and the
+  first squiggles after a folder is open (``bench.lsp_first``: ``folder_first_ruff_s``,
+  ``folder_first_diagnostics_s``, beside the ``_nowarm`` arm where the servers start with
+  the file).
 - With ``--shadow-files N`` (0 to skip), the shadow workspace's keys from
   ``bench.shadow.measure_shadow`` (``shadow_first_build_s``, ``shadow_refresh_p50_ms``,
   ``edit_to_verdict_p50_s``, ...).
@@ -227,4 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         from .lsp_ui import measure_ui_fresh  # a new process: the first start's imports
 
         result.update(measure_ui_fresh(args.ui_rounds or max(1, args.rounds // 2)))
+        from .lsp_first import measure_first  # fresh editors: the folder, then the file
+
+        result.update(measure_first())
     return result

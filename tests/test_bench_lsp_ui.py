@@ -38,3 +38,18 @@ def test_the_fresh_check_sees_an_imported_library(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setitem(sys.modules, "cattrs", cattrs)
     lsp_ui._main(["2"])
     assert printed == ['{"rounds": 2, "ui_fresh_process": false}']
+
+
+def test_the_folder_first_keys_come_from_fresh_editors_both_arms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``bench.lsp_first``: each arm a fresh editor that opens the folder, then the file, and
+    waits for both servers to name the added undefined name; no timing is judged."""
+    from bench import lsp_first
+
+    for key in ("FORECODE_CONFIG_DIR", "FORECODE_DATA_DIR", "FORECODE_LSP"):
+        monkeypatch.setenv(key, os.environ.get(key, ""))
+    result = lsp_first.measure_first(1)
+    for key in ("folder_first_ruff_s", "folder_first_diagnostics_s"):
+        assert result[key] > 0 and result[key + "_nowarm"] > 0
+    assert result["folder_first_look_s"] == lsp_first.LOOK_S
