@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from .lsp_ui import editor_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 LOOK_S = 2.0
@@ -35,23 +36,8 @@ WAIT_S = 120.0
 def _window_run(warm: bool) -> dict[str, float]:
     """One fresh editor (this process): the seconds to ruff's and basedpyright's report."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ.pop("FORECODE_LSP", None)
     with tempfile.TemporaryDirectory(prefix="fc-bench-lspfirst-") as tmp:
-        scratch = Path(tmp)
-        config = scratch / "config"
-        config.mkdir()
-        settings = {"completion.enabled": False, "cloud.autostart": False, "lsp.enabled": True}
-        (config / "settings.json").write_text(json.dumps(settings))
-        os.environ["FORECODE_CONFIG_DIR"] = str(config)
-        os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
-        root = scratch / "ws"
-        shutil.copytree(
-            REPO / "forecode_core",
-            root / "forecode_core",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-        if (REPO / ".venv").is_dir():
-            (root / ".venv").symlink_to(REPO / ".venv", target_is_directory=True)
+        root = editor_workspace(Path(tmp))
         path = root / FILE
         path.write_text(path.read_text(encoding="utf-8") + f"\n\nprint({NAME})\n")
         return _measure(root, path, warm)

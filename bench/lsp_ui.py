@@ -196,24 +196,31 @@ def measure_ui(rounds: int) -> dict[str, Any]:
     sched = realtime_editor_only()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="fc-bench-lspui-") as tmp:
-        scratch = Path(tmp)
-        root = scratch / "ws"
-        shutil.copytree(
-            REPO / "forecode_core",
-            root / "forecode_core",
-            ignore=shutil.ignore_patterns("__pycache__"),
-        )
-        venv = REPO / ".venv"
-        if venv.is_dir():
-            (root / ".venv").symlink_to(venv, target_is_directory=True)
-        config = scratch / "config"
-        config.mkdir()
-        settings = {"completion.enabled": False, "cloud.autostart": False, "lsp.enabled": True}
-        (config / "settings.json").write_text(json.dumps(settings))
-        os.environ["FORECODE_CONFIG_DIR"] = str(config)
-        os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
-        os.environ.pop("FORECODE_LSP", None)
+        root = editor_workspace(Path(tmp))
         return {**_run_window(root, rounds), "ui_sched": sched}
+
+
+def editor_workspace(scratch: Path) -> Path:
+    """``scratch/ws``: a copy of this repository's ``forecode_core`` (this checkout's ``.venv``
+    linked beside it); the window's settings and data in ``scratch`` (no completion engine, no
+    chat service, the servers on), set for this process's windows."""
+    root = scratch / "ws"
+    shutil.copytree(
+        REPO / "forecode_core",
+        root / "forecode_core",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    venv = REPO / ".venv"
+    if venv.is_dir():
+        (root / ".venv").symlink_to(venv, target_is_directory=True)
+    config = scratch / "config"
+    config.mkdir()
+    settings = {"completion.enabled": False, "cloud.autostart": False, "lsp.enabled": True}
+    (config / "settings.json").write_text(json.dumps(settings))
+    os.environ["FORECODE_CONFIG_DIR"] = str(config)
+    os.environ["FORECODE_DATA_DIR"] = str(scratch / "data")
+    os.environ.pop("FORECODE_LSP", None)
+    return root
 
 
 _FRESH_LIBS = ("lsprotocol.types", "pygls.lsp.client", "cattrs")
