@@ -547,6 +547,31 @@ def test_a_module_the_edit_adds_resolves_in_the_servers_check(ws: Path, tmp_path
     assert not (ws / "pkg" / "audit.py").exists()
 
 
+@needs_tools
+def test_a_module_written_into_the_copy_resolves_in_later_checks(ws: Path, tmp_path: Path) -> None:
+    """The agent's way: a FILE answer writes a new module into the copy (an overlay, kept for
+    the rest of the run), and a later step's edit imports it. The running servers are told of
+    the file when it is written, so the import resolves; before 2026-12-06 they were not, and
+    basedpyright's cached folder listing reported it unresolved in every later check."""
+    shadow = ShadowWorkspace(
+        ws,
+        base=tmp_path / "data" / "shadow",
+        checker=LspChecker(),
+        scan_every_s=None,
+        check_timeout_s=300,
+    )
+    try:
+        assert shadow.check({"pkg/shout.py": SHOUT.replace("upper", "lower")}).new == ()
+        shadow.push_buffer("pkg/audit.py", "def record(x: int) -> None:\n    pass\n").result(60)
+        importer = "from pkg.audit import record\n" + SHOUT + "\nrecord(1)\n"
+        verdict = shadow.check({"pkg/shout.py": importer})
+        assert verdict.status is CheckStatus.CHECKED, verdict.note
+        assert verdict.new == (), [(d.code, d.message) for d in verdict.new]
+    finally:
+        shadow.close()
+    assert not (ws / "pkg" / "audit.py").exists()
+
+
 class FakeModel:
     """The model at the repair seam: answers from a script and records what it was sent."""
 
@@ -684,3 +709,52 @@ def test_only_the_shadows_servers_are_told_of_files_the_editors_keep_their_own_w
     assert told.did_change_watched_files.dynamic_registration is True
     editor = _client_capabilities().workspace
     assert editor is not None and editor.did_change_watched_files is None
+
+
+class _Told:
+    """A checker that keeps servers running: it records what it is told of the copy's files
+    (``LspChecker.files_changed``'s seam) and finds no problems."""
+
+    available = True
+
+    def __init__(self) -> None:
+        self.told: list[tuple[list[str], int]] = []
+
+    def diagnostics(self, root: Path, paths: object, deadline: float) -> list[object]:
+        return []
+
+    def files_changed(self, root: Path, paths: list[str], kind: int) -> None:
+        self.told.append((list(paths), kind))
+
+
+def test_the_servers_hear_of_files_the_copy_gains_or_loses(ws: Path, tmp_path: Path) -> None:
+    """A module the agent writes into the copy (an overlay), and one the user adds or deletes
+    in the folder (a targeted sync), are told to the checker's servers as created (1) or
+    deleted (3): a server resolves imports from what it heard, so the new module would stay
+    "could not be resolved" in every later check. A file it already had is not told again."""
+    told = _Told()
+    shadow = ShadowWorkspace(
+        ws,
+        base=tmp_path / "data" / "shadow",
+        scan_every_s=None,
+        checker=told,  # type: ignore[arg-type]
+    )
+    try:
+        shadow.sync()
+        shadow.push_buffer("pkg/fresh.py", "VALUE = 1\n").result(30)
+        shadow.push_buffer("pkg/fresh.py", "VALUE = 2\n").result(30)  # had it: nothing new
+        shadow.push_buffer("pkg/greet.py", GREET + "\n").result(30)  # a file it has
+        assert told.told == [(["pkg/fresh.py"], 1)]
+        shadow.drop_buffer("pkg/fresh.py").result(30)  # never on disk: gone from the copy
+        assert not (shadow.tree / "pkg" / "fresh.py").exists()
+        assert told.told[-1] == (["pkg/fresh.py"], 3)
+        (ws / "pkg" / "added.py").write_text("ADDED = 1\n")
+        shadow.sync_paths(["pkg/added.py"])
+        assert told.told[-1] == (["pkg/added.py"], 1)
+        (ws / "pkg" / "added.py").unlink()
+        shadow.sync_paths(["pkg/added.py"])
+        assert told.told[-1] == (["pkg/added.py"], 3)
+        shadow.sync_paths(["pkg/greet.py"])  # changed or not, it stays: nothing to tell
+        assert len(told.told) == 4
+    finally:
+        shadow.close()

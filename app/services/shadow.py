@@ -1038,6 +1038,8 @@ class ShadowWorkspace:
             wanted_all = self._state.have
             wanted: dict[str, Source] = {}
             have: dict[str, Source] = {}
+            rels = list(rels)
+            were = {rel for rel in rels if self.in_copy(rel) and (self.tree / rel).is_file()}
             for rel in rels:
                 if drop_overlay and self._overlays.pop(rel, None) is not None:
                     have[rel] = Source(Kind.FILE, -1)  # whatever the copy holds: replace it
@@ -1054,7 +1056,17 @@ class ShadowWorkspace:
             for rel in have.keys() - wanted.keys():
                 wanted_all.pop(rel, None)
             wanted_all.update(wanted)
+            self._tell_changed(rels, were)
             return actions
+
+    def _tell_changed(self, rels: Sequence[str], were: set[str]) -> None:
+        """Tell a checker that keeps servers running of the files among ``rels`` the copy
+        gained or lost (``were``: those it held before): a server rooted in the copy resolves
+        imports from what it last heard, so a module the agent (or the user) adds would stay
+        "could not be resolved" in every later check."""
+        now = {rel for rel in rels if self.in_copy(rel) and (self.tree / rel).is_file()}
+        _tell_files(self.checker, self.tree, sorted(now - were), _CREATED)
+        _tell_files(self.checker, self.tree, sorted(were - now), _DELETED)
 
     @property
     def rules(self) -> IgnoreRules:
@@ -1205,9 +1217,11 @@ class ShadowWorkspace:
                 return  # a file in a referenced tree (a venv's): the copy has the user's own
             if self._overlays.get(rel) == data:
                 return  # pushed again unchanged (each review pushes the unsaved buffers)
+            were = {rel} if (self.tree / rel).is_file() else set()
             self._overlays[rel] = data
             _write_atomic(self.tree / rel, data)
             self._state.generation += 1
+            self._tell_changed([rel], were)
 
     # ----- checking --------------------------------------------------------------------------
     def check(
