@@ -515,18 +515,24 @@ def test_language_servers_rooted_in_the_copy_check_an_edit(ws: Path, tmp_path: P
     assert (ws / "pkg" / "shout.py").read_text() == SHOUT
 
 
-@needs_tools
-def test_a_module_the_edit_adds_resolves_in_the_servers_check(ws: Path, tmp_path: Path) -> None:
-    """A multi-file edit that adds a module and imports it: the running servers are told of
-    the new file (workspace/didChangeWatchedFiles) before its importer is checked. Without
-    that, basedpyright's cached folder listing reported the import as unresolved."""
-    shadow = ShadowWorkspace(
+def _lsp_shadow(ws: Path, tmp_path: Path) -> ShadowWorkspace:
+    """A shadow checked by the real servers (no periodic scan; time-outs never what a test
+    checks)."""
+    return ShadowWorkspace(
         ws,
         base=tmp_path / "data" / "shadow",
         checker=LspChecker(),
         scan_every_s=None,
         check_timeout_s=300,
     )
+
+
+@needs_tools
+def test_a_module_the_edit_adds_resolves_in_the_servers_check(ws: Path, tmp_path: Path) -> None:
+    """A multi-file edit that adds a module and imports it: the running servers are told of
+    the new file (workspace/didChangeWatchedFiles) before its importer is checked. Without
+    that, basedpyright's cached folder listing reported the import as unresolved."""
+    shadow = _lsp_shadow(ws, tmp_path)
     try:
         # the servers start (and read the folder) before the edit, as in a real session
         assert shadow.check({"pkg/shout.py": SHOUT.replace("upper", "lower")}).new == ()
@@ -553,13 +559,7 @@ def test_a_module_written_into_the_copy_resolves_in_later_checks(ws: Path, tmp_p
     the rest of the run), and a later step's edit imports it. The running servers are told of
     the file when it is written, so the import resolves; before 2026-12-06 they were not, and
     basedpyright's cached folder listing reported it unresolved in every later check."""
-    shadow = ShadowWorkspace(
-        ws,
-        base=tmp_path / "data" / "shadow",
-        checker=LspChecker(),
-        scan_every_s=None,
-        check_timeout_s=300,
-    )
+    shadow = _lsp_shadow(ws, tmp_path)
     try:
         assert shadow.check({"pkg/shout.py": SHOUT.replace("upper", "lower")}).new == ()
         shadow.push_buffer("pkg/audit.py", "def record(x: int) -> None:\n    pass\n").result(60)
