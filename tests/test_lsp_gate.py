@@ -213,3 +213,28 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return "\nState:\tZ" not in status
+
+
+def test_a_failed_early_start_still_lets_the_hub_get_ready(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The early start is a head start only: when it fails (here, finding the program raises),
+    the hub still gets ready and the document's open runs, its session starting its own."""
+    order = _record(monkeypatch)
+    calls: list[tuple[str, ...]] = []
+
+    def resolve(argv: tuple[str, ...]) -> list[str] | None:
+        calls.append(argv)
+        if len(calls) == 1:
+            raise OSError("the first lookup fails")
+        return None  # then: not installed (reported missing, nothing started)
+
+    statuses: list[object] = []
+    hub = LspHub(lambda *_a: None, statuses.append, (), resolve=resolve)
+    try:
+        hub.open((tmp_path / "x.py").as_uri(), "python", "x = 1\n", tmp_path)
+        hub.call(lambda: None).result(10)
+    finally:
+        hub.shutdown(2.0)
+    assert order == ["prepare", "open"]
+    assert len(calls) >= 2 and statuses  # the open looked the servers up again and said so

@@ -38,7 +38,7 @@ __all__ = ["GatedHub", "LspHub", "ServerStatus", "resolve_command"]
 
 log = logging.getLogger(__name__)
 
-GATE_MAX_S = 1.0  # the longest the hub's first work waits for its gate (``LspHub._prepare``)
+GATE_MAX_S = 1.0  # the longest the hub's first work waits for its gate (``LspHub._first``)
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,12 @@ class LspHub:
 
         if self._gate is not None and not prepared():
             self._gate.wait(GATE_MAX_S)  # the loop waits: every call is held until ready
-        if self._start_early():
+        try:
+            started = self._start_early()
+        except Exception:  # a head start only: the sessions start their own processes
+            log.exception("language servers: starting them early failed")
+            started = False
+        if started:
             await asyncio.sleep(0)  # their first step: the processes are spawned
         try:
             prepare()
@@ -429,7 +434,7 @@ def _kill_started(task: asyncio.Task[asyncio.subprocess.Process]) -> None:
 
 
 class GatedHub(LspHub):
-    """An ``LspHub`` whose first work (``LspHub._prepare``) waits until ``open_gate()`` (at
+    """An ``LspHub`` whose first work (``LspHub._first``) waits until ``open_gate()`` (at
     most ``GATE_MAX_S``): the editor's, opened when its UI thread is free
     (``app.ui.lsp_bridge``). Calls made meanwhile queue behind it; none waits."""
 
