@@ -13,30 +13,20 @@ import os
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
+from tests.helpers.events import EventCount
 from tests.helpers.window import folder_window
-
-
-class _TimerCount(QObject):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Timer:
-            self.count += 1
-        return False
 
 
 def _timer_events_in_one_second(qtbot: QtBot) -> int:
     app = QApplication.instance()
     assert app is not None
     qtbot.wait(300)  # let opening settle (first paint, styling of the visible part)
-    counter = _TimerCount()
+    counter = EventCount(QEvent.Type.Timer)
     app.installEventFilter(counter)
     try:
         qtbot.wait(1000)

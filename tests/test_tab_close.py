@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QEnterEvent
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 from app.ui.main_window import MainWindow
 from app.ui.tab_close import CLOSE, MODIFIED, TabCloseButton
 from forecode_core.states import SaveChoice
+from tests.helpers.events import EventCount
 from tests.helpers.window import folder_window
 
 
@@ -21,19 +22,6 @@ def _window(qtbot: QtBot, tmp_path: Path) -> tuple[MainWindow, Path]:
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "b.py").write_text("y = 2\n")
     return folder_window(qtbot, tmp_path), tmp_path
-
-
-class _Paints(QObject):
-    """Counts the paint events a widget gets."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
 
 
 def test_the_mark_follows_typing_and_saving_and_the_title_stays(
@@ -62,12 +50,12 @@ def test_saving_repaints_the_button_not_the_editor(qtbot: QtBot, tmp_path: Path)
     assert doc is not None
     qtbot.keyClicks(doc.editor, "z")
     qtbot.wait(200)  # the key's own repaints are done
-    paints = _Paints()
+    paints = EventCount(QEvent.Type.Paint)
     viewport = doc.editor.viewport()
     viewport.installEventFilter(paints)
     close = win.docs.close_button(doc)
     assert close is not None
-    button_paints = _Paints()
+    button_paints = EventCount(QEvent.Type.Paint)
     close.installEventFilter(button_paints)
     saved: list[bool] = []
     doc.saveFinished.connect(saved.append)

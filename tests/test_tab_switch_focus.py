@@ -10,23 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.ui.main_window import MainWindow
-
-
-class FocusIns(QObject):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
-
-    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.FocusIn:
-            self.count += 1
-        return False
+from tests.helpers.events import EventCount
 
 
 def window(qtbot: QtBot, folder: Path) -> MainWindow:
@@ -46,7 +36,7 @@ def test_the_focus_goes_from_tab_to_tab_never_through_the_explorer(
     for name in ("a.py", "b.py", "c.py"):
         (tmp_path / name).write_text(f"# {name}\nx = 1\n")
     win = window(qtbot, tmp_path)
-    seen = FocusIns()
+    seen = EventCount(QEvent.Type.FocusIn)
     win.tree.installEventFilter(seen)
     win.tree.viewport().installEventFilter(seen)
 

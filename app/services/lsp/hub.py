@@ -227,9 +227,7 @@ class LspHub:
     def open(self, uri: str, language: str, text: str, root: Path) -> int:
         """Open a document (``language``: the editor's language id); its version."""
         version = self._next_version(uri, first=True)
-        with self._lock:
-            if not self._ready:  # its servers start before the client is imported
-                self._wanted.append((language, root))
+        self._want(language, root)
         self._post(self._open_new, uri, language, version, text, root)
         return version
 
@@ -237,10 +235,14 @@ class LspHub:
         """Start ``language``'s servers for ``root`` before any of its documents opens (the
         folder has such files): the import, Node's boot and ``initialize`` are then done when
         the user opens one, as VS Code's Python extension starts for a folder that has them."""
+        self._want(language, root)
+        self._post(self._warm, language, root)
+
+    def _want(self, language: str, root: Path) -> None:
+        """Before the hub is ready: ``language``'s servers for ``root`` start early (``_first``)."""
         with self._lock:
             if not self._ready:
                 self._wanted.append((language, root))
-        self._post(self._warm, language, root)
 
     def _warm(self, language: str, root: Path) -> None:
         for spec in servers_for(language, self.table):
